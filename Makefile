@@ -1,0 +1,42 @@
+# trm-hub — the README's commands. Every target does its own set-up.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: all venv test lint demo bench clean system-deps
+
+all: test
+
+$(STAMP): pyproject.toml
+	@$(PY) -c 'import sys; assert sys.version_info >= (3, 11), "trm-hub needs Python 3.11+"'
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	@touch $@
+
+venv: $(STAMP)
+
+# Debian packages that tests drive as real peers (Chromium, Go's tlog). Installs
+# only what is missing; needs root or sudo on a bare machine.
+system-deps:
+	@bash deploy/scripts/system-deps.sh
+
+test: venv system-deps
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+demo: venv
+	$(BIN)/trm demo
+
+bench: venv
+	$(BIN)/python tests/bench/run_all.py
+
+clean:
+	-@[ -x $(BIN)/trm ] && $(BIN)/trm kafka down >/dev/null 2>&1 || true
+	rm -rf $(VENV) .trm build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache .hypothesis artifacts

@@ -1,0 +1,97 @@
+"""The ``trm`` command line (DESIGN.md "Command line": a contract).
+
+Each verb group lives in its own module and is imported only when used, so
+``trm --version`` and ``trm event open`` do not pay for Faust or aiokafka.
+
+Exit status: 0 success; 1 the input was refused (``rejected: CODE: detail`` on
+stderr); 2 usage error.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+import click
+
+from hub import __version__
+from hub.errors import TrmError
+
+__all__ = ["main", "run_refusing"]
+
+# verb group -> "module:attribute" of a click command or group.
+_GROUPS: dict[str, tuple[str, str]] = {
+    "kafka": ("connectors.cli.kafka", "Local Kafka broker(s) on 127.0.0.1."),
+    "keys": ("connectors.cli.keys", "Ed25519 keys for a country or the hub."),
+    "trust": ("connectors.cli.trust", "Build, sign, revoke and verify trust lists."),
+    "event": ("connectors.cli.event", "Seal, open and redact single events offline."),
+    "agreements": ("connectors.cli.agreements", "Check, sign and explain agreements."),
+    "hub": ("connectors.cli.hubcmd", "Run and provision the hub."),
+    "node": ("connectors.cli.node", "A country node: publish, inbox, ack, rejections."),
+    "import": ("connectors.cli.importer", "Batch import from CSV or JSON Lines."),
+    "gateway": ("connectors.cli.gateway", "HTTP gateway and desk web page."),
+    "audit": ("connectors.cli.audit", "Replay and verify the audit log."),
+    "demo": ("connectors.cli.demo", "The end-to-end demo scenario."),
+}
+
+
+class _LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(_GROUPS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        entry = _GROUPS.get(cmd_name)
+        if entry is None:
+            return None
+        try:
+            module = importlib.import_module(entry[0])
+        except ModuleNotFoundError as exc:
+            if exc.name != entry[0]:
+                raise
+            return _missing(cmd_name, entry[1])
+        command = getattr(module, "cli", None)
+        if not isinstance(command, click.Command):
+            return _missing(cmd_name, entry[1])
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # Describe groups from the table, so `trm --help` imports nothing heavy.
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, _GROUPS[name][1]) for name in self.list_commands(ctx)])
+
+
+def _missing(name: str, summary: str) -> click.Command:
+    @click.command(name=name, help=f"{summary} (not available in this build)")
+    def _unavailable() -> None:
+        raise click.UsageError(f"'trm {name}' is not available in this build")
+
+    return _unavailable
+
+
+def run_refusing(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """Call ``fn``; a :class:`TrmError` becomes exit 1 with the rejected line.
+
+    A RequestError of a usage kind still exits 1: the input was refused, and
+    the message says what was expected.
+    """
+    try:
+        return fn(*args, **kwargs)
+    except TrmError as exc:
+        click.echo(exc.as_line(), err=True)
+        sys.exit(1)
+
+
+class _Cli(_LazyGroup):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except TrmError as exc:
+            click.echo(exc.as_line(), err=True)
+            ctx.exit(1)
+
+
+@click.group(cls=_Cli, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="trm")
+def main() -> None:
+    """trm-hub: signed, policy-routed exchange of trafficking-case events."""

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs the system tools the tests use as real peers, only where missing:
+#   java + mvn        the Kafka broker (fetched from Maven Central by deploy/kafka/pom.xml)
+# Later parts of the project add their peers here (Chromium, Go's tlog, OpenSSL).
+set -euo pipefail
+
+need=()
+command -v java >/dev/null 2>&1 || need+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null 2>&1 || need+=(maven)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
+
+if [ ${#need[@]} -eq 0 ]; then
+  exit 0
+fi
+echo "system-deps: installing ${need[*]}" >&2
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then sudo="sudo"; else
+    echo "system-deps: need root to install: ${need[*]} (apt-get install ${need[*]})" >&2
+    exit 1
+  fi
+fi
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null

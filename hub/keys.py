@@ -1,0 +1,158 @@
+"""Ed25519 keys: identities, roles, validity windows, and key files on disk.
+
+A key is named by its key id: the lowercase hex SHA-256 of its 32 raw public
+key bytes. Keys carry roles; a trust list (``hub.trust``) says which country
+holds which key, for which roles, and from when until when.
+
+Private key files are PKCS#8 PEM, written with mode 0600 and refused when
+group- or world-readable. Nothing here logs or prints key material.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Protocol
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
+
+from hub.errors import OperationalError, Reason
+
+__all__ = [
+    "KeyDirectory",
+    "KeyRole",
+    "PublicKey",
+    "key_id_of",
+    "load_private_key",
+    "private_key_from_seed",
+    "raw_public",
+    "write_private_key",
+]
+
+
+class KeyRole(StrEnum):
+    """What a key may sign."""
+
+    ROOT = "root"  # the country's authority: trust-list versions and agreements
+    PRODUCER = "producer"  # events in the country's outbox
+    HUB = "hub"  # attestations and audit checkpoints
+    WITNESS = "witness"  # cosignatures of audit checkpoints
+
+
+def raw_public(key: Ed25519PublicKey) -> bytes:
+    """The 32 raw bytes of an Ed25519 public key."""
+    return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def key_id_of(raw: bytes) -> str:
+    """Key id: lowercase hex SHA-256 of the 32 raw public key bytes."""
+    return hashlib.sha256(raw).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class PublicKey:
+    """A public key as a trust list names it.
+
+    Times are integer milliseconds since the Unix epoch (UTC); ``not_after_ms``
+    and ``revoked_at_ms`` are None when open-ended / not revoked.
+    """
+
+    key_id: str
+    country: str
+    roles: frozenset[KeyRole]
+    raw: bytes
+    not_before_ms: int
+    not_after_ms: int | None = None
+    revoked_at_ms: int | None = None
+
+    def valid_at(self, at_ms: int) -> bool:
+        """True when the key may sign something created at ``at_ms``."""
+        if at_ms < self.not_before_ms:
+            return False
+        if self.not_after_ms is not None and at_ms >= self.not_after_ms:
+            return False
+        return not (self.revoked_at_ms is not None and at_ms >= self.revoked_at_ms)
+
+    def verify(self, signature: bytes, message: bytes) -> bool:
+        """True when ``signature`` is this key's Ed25519 signature of ``message``."""
+        try:
+            Ed25519PublicKey.from_public_bytes(self.raw).verify(signature, message)
+        except (InvalidSignature, ValueError):
+            return False
+        return True
+
+
+class KeyDirectory(Protocol):
+    """Where verifiers look keys up. ``hub.trust.TrustList`` implements it."""
+
+    def key(self, key_id: str) -> PublicKey | None:
+        """The key with this id, valid or not, or None if never listed."""
+        ...
+
+    def keys_for(self, country: str, role: KeyRole, at_ms: int) -> Sequence[PublicKey]:
+        """The keys ``country`` holds for ``role`` that are valid at ``at_ms``."""
+        ...
+
+
+def private_key_from_seed(seed: bytes) -> Ed25519PrivateKey:
+    """A deterministic key from a 32-byte seed (test vectors and examples only)."""
+    return Ed25519PrivateKey.from_private_bytes(seed)
+
+
+def write_private_key(key: Ed25519PrivateKey, path: Path) -> None:
+    """Write ``key`` as PKCS#8 PEM with mode 0600, created so from the start."""
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, pem)
+    finally:
+        os.close(fd)
+
+
+def load_private_key(path: Path) -> Ed25519PrivateKey:
+    """Load a private key file, refusing one that others can read.
+
+    Raises:
+        OperationalError: KEY_FILE_INSECURE if the mode allows group or other
+            access; CONFIG_INVALID if the file is missing or not an Ed25519 key.
+    """
+    try:
+        st = path.stat()
+    except FileNotFoundError as exc:
+        raise OperationalError(
+            Reason.CONFIG_INVALID, f"expected a private key file at {path}, found nothing"
+        ) from exc
+    mode = stat.S_IMODE(st.st_mode)
+    if mode & 0o077:
+        raise OperationalError(
+            Reason.KEY_FILE_INSECURE,
+            f"expected {path} to have mode 0600, found {mode:04o}; run: chmod 600 {path}",
+        )
+    try:
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except ValueError as exc:
+        raise OperationalError(
+            Reason.CONFIG_INVALID, f"expected a PKCS#8 PEM Ed25519 key in {path}"
+        ) from exc
+    if not isinstance(key, Ed25519PrivateKey):
+        raise OperationalError(
+            Reason.CONFIG_INVALID,
+            f"expected an Ed25519 key in {path}, found {type(key).__name__}",
+        )
+    return key

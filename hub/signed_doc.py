@@ -1,0 +1,128 @@
+"""Signed JSON documents: trust lists and agreements.
+
+A signed document is ``{"signed": {...}, "signatures": [{"keyid", "sig"}]}`` (the
+shape TUF uses). Each signature is Ed25519 over the RFC 8785 (JCS) canonical
+JSON of ``signed``. ``signed["_type"]`` names the kind of document, and a verifier
+checks it, so a signature on a trust list can never pass as one on an agreement.
+
+Changing any byte of meaning in ``signed`` after signing changes its canonical
+form and invalidates every signature; whitespace, key order and number spelling
+in the file do not.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import rfc8785
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from hub.errors import Reason, TrmError
+from hub.keys import PublicKey, key_id_of, raw_public
+
+__all__ = ["Signature", "SignedDocument", "canonical_json"]
+
+
+def canonical_json(value: Any) -> bytes:
+    """RFC 8785 canonical JSON bytes of ``value``.
+
+    Raises:
+        ValueError: if ``value`` holds something JSON cannot represent exactly
+            (floats out of range, non-string keys).
+    """
+    try:
+        return rfc8785.dumps(value)
+    except (rfc8785.CanonicalizationError, TypeError) as exc:
+        raise ValueError(f"cannot canonicalise: {exc}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class Signature:
+    """One signature: the signer's key id and 64 Ed25519 bytes."""
+
+    keyid: str
+    sig: bytes
+
+    def to_json(self) -> dict[str, str]:
+        return {"keyid": self.keyid, "sig": base64.b64encode(self.sig).decode("ascii")}
+
+
+@dataclass(frozen=True, slots=True)
+class SignedDocument:
+    """A document and its signatures, parsed but not yet verified."""
+
+    doc_type: str
+    signed: Mapping[str, Any]
+    signatures: tuple[Signature, ...]
+
+    @classmethod
+    def from_json(
+        cls, obj: Any, doc_type: str, error: Callable[[Reason, str], TrmError], reason: Reason
+    ) -> SignedDocument:
+        """Parse ``obj`` (already JSON-decoded) as a signed document of ``doc_type``.
+
+        Args:
+            obj: the decoded JSON value.
+            doc_type: the ``_type`` the caller expects, e.g. ``trm.trust-list/v1``.
+            error: the error class to raise (TrustError, PolicyError).
+            reason: the reason code for a malformed document.
+
+        Raises:
+            the given error class with ``reason`` when the shape is wrong.
+        """
+        if not isinstance(obj, dict) or set(obj) != {"signed", "signatures"}:
+            raise error(reason, "expected an object with exactly 'signed' and 'signatures'")
+        signed, sigs = obj["signed"], obj["signatures"]
+        if not isinstance(signed, dict):
+            raise error(reason, f"expected 'signed' to be an object, got {type(signed).__name__}")
+        if signed.get("_type") != doc_type:
+            raise error(reason, f"expected _type {doc_type!r}, got {signed.get('_type')!r}")
+        if not isinstance(sigs, list):
+            raise error(reason, f"expected 'signatures' to be a list, got {type(sigs).__name__}")
+        parsed: list[Signature] = []
+        seen: set[str] = set()
+        for i, s in enumerate(sigs):
+            if not isinstance(s, dict) or set(s) != {"keyid", "sig"}:
+                raise error(reason, f"signatures[{i}]: expected {{keyid, sig}}")
+            keyid, sig_b64 = s["keyid"], s["sig"]
+            if not isinstance(keyid, str) or not isinstance(sig_b64, str):
+                raise error(reason, f"signatures[{i}]: keyid and sig must be strings")
+            if keyid in seen:
+                raise error(reason, f"signatures[{i}]: key {keyid[:16]}… signs twice")
+            seen.add(keyid)
+            try:
+                sig = base64.b64decode(sig_b64, validate=True)
+            except binascii.Error as exc:
+                raise error(reason, f"signatures[{i}]: sig is not base64") from exc
+            if len(sig) != 64:
+                raise error(reason, f"signatures[{i}]: expected 64 signature bytes, got {len(sig)}")
+            parsed.append(Signature(keyid, sig))
+        return cls(doc_type, signed, tuple(parsed))
+
+    def canonical(self) -> bytes:
+        """The bytes every signature covers."""
+        return canonical_json(self.signed)
+
+    def valid_signers(self, candidates: Sequence[PublicKey]) -> frozenset[str]:
+        """Key ids among ``candidates`` whose signature over ``signed`` verifies."""
+        by_id = {k.key_id: k for k in candidates}
+        message = self.canonical()
+        return frozenset(
+            s.keyid
+            for s in self.signatures
+            if s.keyid in by_id and by_id[s.keyid].verify(s.sig, message)
+        )
+
+    def with_signature(self, key: Ed25519PrivateKey) -> SignedDocument:
+        """A copy signed also by ``key`` (replacing an older signature by it)."""
+        keyid = key_id_of(raw_public(key.public_key()))
+        sig = Signature(keyid, key.sign(self.canonical()))
+        others = tuple(s for s in self.signatures if s.keyid != keyid)
+        return SignedDocument(self.doc_type, self.signed, (*others, sig))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"signed": dict(self.signed), "signatures": [s.to_json() for s in self.signatures]}

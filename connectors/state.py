@@ -1,0 +1,97 @@
+"""The state directory: where ``make demo`` and ``trm hub provision`` leave things.
+
+Every verb that needs keys, a trust list, agreements or the local broker's
+address takes them from flags, or else from here, so that after ``make demo``
+``trm node inbox --country KH`` and ``trm audit replay`` need no other flag.
+
+Layout (``$TRM_HOME``, else ``.trm/`` in the working directory)::
+
+    keys/<CC>.key  keys/<CC>.pub     one per country, and keys/HUB.key for the hub
+    trust.json                       the signed trust list in force
+    agreements/*.yaml                signed agreements
+    kafka/bootstrap                  bootstrap servers written by ``trm kafka up``
+    kafka/...                        broker data, logs and pid files
+    nodes/<CC>/                      a country node's own state (inbox dedupe, cursors)
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from hub.errors import OperationalError, Reason
+
+__all__ = ["StateDir", "default_bootstrap", "state_dir"]
+
+
+@dataclass(frozen=True, slots=True)
+class StateDir:
+    """Paths inside one state directory; nothing is created until asked."""
+
+    root: Path
+
+    @property
+    def keys(self) -> Path:
+        return self.root / "keys"
+
+    def private_key(self, owner: str) -> Path:
+        """``keys/<owner>.key`` where owner is a country code or ``HUB``."""
+        return self.keys / f"{owner}.key"
+
+    def public_key(self, owner: str) -> Path:
+        return self.keys / f"{owner}.pub"
+
+    @property
+    def trust(self) -> Path:
+        return self.root / "trust.json"
+
+    @property
+    def agreements(self) -> Path:
+        return self.root / "agreements"
+
+    @property
+    def kafka(self) -> Path:
+        return self.root / "kafka"
+
+    @property
+    def bootstrap_file(self) -> Path:
+        return self.kafka / "bootstrap"
+
+    def node(self, country: str) -> Path:
+        return self.root / "nodes" / country
+
+    def ensure(self) -> StateDir:
+        """Create the root and keys directories (keys mode 0700)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.keys.mkdir(mode=0o700, exist_ok=True)
+        return self
+
+
+def state_dir(explicit: str | os.PathLike[str] | None = None) -> StateDir:
+    """The state directory: an explicit path, else ``$TRM_HOME``, else ``./.trm``."""
+    if explicit is not None:
+        return StateDir(Path(explicit))
+    env = os.environ.get("TRM_HOME")
+    return StateDir(Path(env) if env else Path.cwd() / ".trm")
+
+
+def default_bootstrap(explicit: str | None = None, state: StateDir | None = None) -> str:
+    """Bootstrap servers: a flag, else ``$TRM_KAFKA_BOOTSTRAP``, else ``trm kafka up``'s file."""
+    if explicit:
+        return explicit
+    env = os.environ.get("TRM_KAFKA_BOOTSTRAP")
+    if env:
+        return env
+    where = (state or state_dir()).bootstrap_file
+    try:
+        text = where.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        text = ""
+    if not text:
+        raise OperationalError(
+            Reason.KAFKA_UNAVAILABLE,
+            f"expected --bootstrap, TRM_KAFKA_BOOTSTRAP, or {where} written by "
+            "'trm kafka up'; found none",
+        )
+    return text

@@ -8,6 +8,7 @@ the same three topics.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Final
 
 from hub.errors import Reason, RequestError
@@ -20,6 +21,7 @@ __all__ = [
     "QUARANTINE",
     "REGISTRY_AGREEMENTS",
     "REGISTRY_TRUST",
+    "Topics",
     "all_topics",
     "check_country",
     "country_of_outbox",
@@ -41,6 +43,7 @@ DECISIONS: Final = "trm.hub.decisions"
 
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 _OUTBOX = re.compile(r"^trm\.([A-Z]{2})\.outbox$")
+_NAMESPACE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 
 
 def check_country(code: str) -> str:
@@ -90,3 +93,76 @@ def all_topics(countries: tuple[str, ...] = COMMIT_COUNTRIES) -> dict[str, bool]
     topics[REGISTRY_TRUST] = True
     topics[REGISTRY_AGREEMENTS] = True
     return topics
+
+
+@dataclass(frozen=True, slots=True)
+class Topics:
+    """Topic names under one namespace (``trm`` in production).
+
+    A test or a second deployment on the same cluster uses its own namespace
+    (``t3f9.TH.outbox``) so that nothing it writes reaches another's topics.
+    """
+
+    namespace: str = "trm"
+
+    def __post_init__(self) -> None:
+        if not _NAMESPACE.match(self.namespace):
+            raise RequestError(
+                Reason.CONFIG_INVALID,
+                f"expected a topic namespace of 1-32 lower-case letters, digits, '-' or '_' "
+                f"starting with a letter, got {self.namespace!r}",
+            )
+
+    def outbox(self, country: str) -> str:
+        return f"{self.namespace}.{check_country(country)}.outbox"
+
+    def inbox(self, country: str) -> str:
+        return f"{self.namespace}.{check_country(country)}.inbox"
+
+    def rejections(self, country: str) -> str:
+        return f"{self.namespace}.{check_country(country)}.rejections"
+
+    @property
+    def quarantine(self) -> str:
+        return f"{self.namespace}.hub.quarantine"
+
+    @property
+    def decisions(self) -> str:
+        return f"{self.namespace}.hub.decisions"
+
+    @property
+    def audit_leaves(self) -> str:
+        return f"{self.namespace}.audit.leaves"
+
+    @property
+    def audit_checkpoints(self) -> str:
+        return f"{self.namespace}.audit.checkpoints"
+
+    @property
+    def registry_trust(self) -> str:
+        return f"{self.namespace}.registry.trust"
+
+    @property
+    def registry_agreements(self) -> str:
+        return f"{self.namespace}.registry.agreements"
+
+    def country_of_outbox(self, topic: str) -> str | None:
+        """The country whose outbox ``topic`` is in this namespace, or None."""
+        prefix, suffix = f"{self.namespace}.", ".outbox"
+        if not (topic.startswith(prefix) and topic.endswith(suffix)):
+            return None
+        cc = topic[len(prefix) : -len(suffix)]
+        return cc if _COUNTRY.match(cc) else None
+
+    def all(self, countries: tuple[str, ...] = COMMIT_COUNTRIES) -> dict[str, bool]:
+        """Every topic of this namespace, mapped to whether it is compacted."""
+        topics: dict[str, bool] = {}
+        for cc in countries:
+            topics[self.outbox(cc)] = False
+            topics[self.inbox(cc)] = False
+            topics[self.rejections(cc)] = False
+        for name in (self.quarantine, self.audit_leaves, self.audit_checkpoints, self.decisions):
+            topics[name] = False
+        topics[self.registry_trust] = True
+        topics[self.registry_agreements] = True
+        return topics

@@ -1,0 +1,76 @@
+"""The trm-hub wire format v1 (pure): Avro envelopes with verifiable redaction.
+
+A producer :func:`seal`\\ s a payload: each field becomes a salted
+:class:`Disclosure` whose SHA-256 is listed in the signed :class:`Header`.
+The hub :func:`redact`\\ s (drops disclosures, changes nothing else) and
+:func:`attest`\\ s; a recipient :func:`verify`\\ s the producer's signature and
+every disclosure it received. ``docs/protocol.md`` sections 2-5 specify it.
+"""
+
+from __future__ import annotations
+
+from .cloudevents import CONTENT_TYPE, ce_time, check_cloudevents, cloudevents_headers
+from .envelope import (
+    KNOWN_PAYLOAD_SCHEMAS,
+    Attestation,
+    Disclosure,
+    Envelope,
+    Header,
+    Signature,
+    pae,
+)
+from .jsonmap import from_json_value, payload_from_json, payload_to_json, to_json_value
+from .seal import Rng, attest, new_event_id, payload_fields, redact, seal
+from .verify import VerifiedEvent, check_key, verify, verify_attestation
+from .vocab import (
+    ATTESTATION_PAYLOAD_TYPE,
+    DEFAULT_MAX_SIZE,
+    HANDLING_CODES,
+    HEADER_PAYLOAD_TYPE,
+    MAX_ATTESTATIONS,
+    MAX_DIGESTS,
+    MAX_RECIPIENTS,
+    PURPOSES,
+    SALT_SIZE,
+    SPEC_VERSION,
+    EventType,
+)
+
+__all__ = [
+    "ATTESTATION_PAYLOAD_TYPE",
+    "CONTENT_TYPE",
+    "DEFAULT_MAX_SIZE",
+    "HANDLING_CODES",
+    "HEADER_PAYLOAD_TYPE",
+    "KNOWN_PAYLOAD_SCHEMAS",
+    "MAX_ATTESTATIONS",
+    "MAX_DIGESTS",
+    "MAX_RECIPIENTS",
+    "PURPOSES",
+    "SALT_SIZE",
+    "SPEC_VERSION",
+    "Attestation",
+    "Disclosure",
+    "Envelope",
+    "EventType",
+    "Header",
+    "Rng",
+    "Signature",
+    "VerifiedEvent",
+    "attest",
+    "ce_time",
+    "check_cloudevents",
+    "check_key",
+    "cloudevents_headers",
+    "from_json_value",
+    "new_event_id",
+    "pae",
+    "payload_fields",
+    "payload_from_json",
+    "payload_to_json",
+    "redact",
+    "seal",
+    "to_json_value",
+    "verify",
+    "verify_attestation",
+]

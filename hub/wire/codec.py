@@ -1,0 +1,184 @@
+"""Avro encoding helpers: single-object frames, exact decoding, per-field codecs.
+
+fastavro does the Avro work. Two things are added on top:
+
+- decoding is *exact*: a body with bytes left over is refused, so a record has
+  one length and a trailing byte cannot ride along unnoticed;
+- logical types are dropped before parsing, so timestamps stay ``int``
+  milliseconds and uuids stay strings (the bytes are the same either way: a
+  logical type does not change the encoding, and the Parsing Canonical Form
+  that fingerprints a schema drops it too).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from typing import Any, Final
+
+from fastavro import parse_schema, schemaless_reader, schemaless_writer
+from fastavro.schema import expand_schema
+from fastavro.validation import validate
+
+import schemas
+from hub.errors import Reason, WireError
+
+__all__ = [
+    "MAGIC",
+    "FieldCodec",
+    "PayloadCodec",
+    "decode_exact",
+    "encode",
+    "frame",
+    "parsed",
+    "payload_codec",
+    "unframe",
+]
+
+MAGIC: Final = b"\xc3\x01"
+_FRAME_LEN: Final = 10
+
+
+def _strip_logical(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: _strip_logical(v) for k, v in node.items() if k != "logicalType"}
+    if isinstance(node, list):
+        return [_strip_logical(v) for v in node]
+    return node
+
+
+@cache
+def parsed(name: str) -> Any:
+    """The fastavro-parsed schema ``name`` (logical types dropped)."""
+    return parse_schema(_strip_logical(schemas.load(name)), _write_hint=False)
+
+
+def encode(schema: Any, datum: Any) -> bytes:
+    """Avro binary of ``datum`` under a parsed schema (no framing)."""
+    out = io.BytesIO()
+    schemaless_writer(out, schema, datum)
+    return out.getvalue()
+
+
+def decode_exact(schema: Any, data: bytes) -> Any:
+    """Decode ``data`` under a parsed schema; every byte must be used.
+
+    Raises:
+        ValueError: the bytes are not one exact encoding of the schema (the
+            caller turns it into its own WireError with the right reason).
+    """
+    buf = io.BytesIO(data)
+    try:
+        value = schemaless_reader(buf, schema, None)
+    except Exception as exc:  # fastavro raises EOFError, struct.error, IndexError, ...
+        raise ValueError(f"{type(exc).__name__}: {exc}") from exc
+    if buf.tell() != len(data):
+        raise ValueError(f"{len(data) - buf.tell()} bytes left over after the record")
+    return value
+
+
+def frame(name: str, body: bytes) -> bytes:
+    """Single-object encoding: ``C3 01`` + CRC-64-AVRO of the schema's PCF + body."""
+    return MAGIC + schemas.crc64(name) + body
+
+
+def unframe(name: str, data: bytes, what: str) -> bytes:
+    """The body of a single-object-encoded ``name`` record.
+
+    Raises:
+        WireError: MALFORMED_FRAME (no ``C3 01`` marker or too short) or
+            UNKNOWN_SCHEMA (the fingerprint is not schema ``name`` v1).
+    """
+    if len(data) < _FRAME_LEN or data[:2] != MAGIC:
+        raise WireError(
+            Reason.MALFORMED_FRAME,
+            f"expected the {what} to start with C3 01 and an 8-byte schema fingerprint, "
+            f"got {data[:2].hex() or 'nothing'} ({len(data)} bytes)",
+        )
+    fingerprint = data[2:_FRAME_LEN]
+    if fingerprint != schemas.crc64(name):
+        raise WireError(
+            Reason.UNKNOWN_SCHEMA,
+            f"expected the {what} schema fingerprint {schemas.crc64(name).hex()}, "
+            f"got {fingerprint.hex()}",
+        )
+    return data[_FRAME_LEN:]
+
+
+def _dedupe_named(node: Any, seen: set[str]) -> Any:
+    """After expand_schema: define each named type once, refer to it afterwards."""
+    if isinstance(node, list):
+        return [_dedupe_named(v, seen) for v in node]
+    if isinstance(node, dict):
+        kind = node.get("type")
+        if kind in ("record", "enum", "fixed") and "name" in node:
+            name = node["name"]
+            if name in seen:
+                return name
+            seen.add(name)
+        out = dict(node)
+        if kind == "record":
+            out["fields"] = [
+                {**fld, "type": _dedupe_named(fld["type"], seen)} for fld in node["fields"]
+            ]
+        elif kind == "array":
+            out["items"] = _dedupe_named(node["items"], seen)
+        elif kind == "map":
+            out["values"] = _dedupe_named(node["values"], seen)
+        elif isinstance(kind, (dict, list)):
+            out["type"] = _dedupe_named(kind, seen)
+        return out
+    return node
+
+
+@dataclass(frozen=True, slots=True)
+class FieldCodec:
+    """Encoder/decoder of one payload field's value (its nullable union type)."""
+
+    name: str
+    schema: Any
+
+    def encode(self, value: Any) -> bytes:
+        return encode(self.schema, value)
+
+    def decode(self, data: bytes) -> Any:
+        return decode_exact(self.schema, data)
+
+    def problem(self, value: Any) -> str | None:
+        """Why ``value`` does not fit the field's type, or None when it does."""
+        try:
+            validate(value, self.schema, field=self.name, raise_errors=True)
+        except Exception as exc:  # fastavro ValidationError and friends
+            return str(exc)
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class PayloadCodec:
+    """Everything the wire needs to know about one payload schema."""
+
+    event_type: str
+    sha256: bytes
+    fields: tuple[str, ...]
+    codecs: Mapping[str, FieldCodec]
+    schema: Any  # the whole record, parsed
+
+
+@cache
+def payload_codec(name: str) -> PayloadCodec:
+    """The codec of payload schema ``name`` (an event type's value)."""
+    raw = _strip_logical(schemas.load(name))
+    expanded: Any = expand_schema(raw)
+    codecs: dict[str, FieldCodec] = {}
+    for fld in expanded["fields"]:
+        standalone = _dedupe_named(fld["type"], set())
+        codecs[fld["name"]] = FieldCodec(fld["name"], parse_schema(standalone, _write_hint=False))
+    return PayloadCodec(
+        event_type=name,
+        sha256=schemas.sha256(name),
+        fields=tuple(codecs),
+        codecs=codecs,
+        schema=parsed(name),
+    )

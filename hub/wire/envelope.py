@@ -1,0 +1,485 @@
+"""The envelope and its parts, parsed from bytes by validating constructors.
+
+Byte layout (all Avro binary; "frame" = single-object encoding
+``C3 01 || CRC-64-AVRO(PCF) || body``)::
+
+    envelope    = frame(Envelope{header: bytes, signature: Signature,
+                                 disclosures: array<bytes>,
+                                 attestations: array<Attestation>})
+    header      = frame(Header{...})            signed, never re-encoded
+    disclosure  = Disclosure{salt: fixed16, field: string, value: bytes}
+    digest      = SHA-256(disclosure bytes)     listed, sorted, in the header
+    statement   = frame(AttestationStatement{...})   signed by a hub key
+
+``Envelope.from_bytes`` checks structure only (framing, Avro, sizes, header
+vocabulary); :func:`hub.wire.verify` checks signatures and disclosure rules.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import schemas
+from hub.errors import DisclosureError, Reason, SignatureError, WireError
+
+from .codec import decode_exact, encode, frame, parsed, unframe
+from .vocab import (
+    DEFAULT_MAX_SIZE,
+    HANDLING_CODES,
+    MAX_ATTESTATIONS,
+    MAX_DIGESTS,
+    MAX_RECIPIENTS,
+    PURPOSES,
+    SALT_SIZE,
+    SPEC_VERSION,
+    EventType,
+)
+
+__all__ = [
+    "Attestation",
+    "Disclosure",
+    "Envelope",
+    "Header",
+    "Signature",
+    "pae",
+]
+
+_UUID7 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_COUNTRY = re.compile(r"^[A-Z]{2}$")
+_KEY_ID = re.compile(r"^[0-9a-f]{64}$")
+# A case key is the Kafka record key: printable ASCII without spaces, bounded.
+_CASE_KEY = re.compile(r"^[A-Za-z0-9._:~-]{1,128}$")
+_SIG_LEN: Final = 64
+_DIGEST_LEN: Final = 32
+_MAX_FIELD_NAME: Final = 64
+
+# payload schema SHA-256 -> event type, for every schema version a verifier accepts.
+KNOWN_PAYLOAD_SCHEMAS: Final[dict[bytes, EventType]] = {
+    schemas.sha256(t.value): t for t in EventType
+}
+
+
+def pae(payload_type: str, payload: bytes) -> bytes:
+    """DSSE v1 pre-authentication encoding.
+
+    ``"DSSEv1" SP LEN(type) SP type SP LEN(payload) SP payload`` where LEN is
+    the byte length in ASCII decimal without leading zeros.
+    """
+    kind = payload_type.encode("utf-8")
+    return b"DSSEv1 %d %b %d %b" % (len(kind), kind, len(payload), payload)
+
+
+def _bad_header(detail: str) -> WireError:
+    return WireError(Reason.INVALID_HEADER, detail)
+
+
+@dataclass(frozen=True, slots=True)
+class Header:
+    """The signed header of an event (see ``schemas/header.avsc``)."""
+
+    spec_version: int
+    event_id: str
+    event_type: EventType
+    payload_schema: bytes
+    producer: str
+    sequence: int
+    created_at_ms: int
+    recipients: tuple[str, ...]
+    purpose: str
+    handling: str
+    case_key: str
+    correlation_id: str | None
+    disclosure_digests: tuple[bytes, ...]
+
+    def __post_init__(self) -> None:
+        self._check()
+
+    def _check(self) -> None:
+        if self.spec_version != SPEC_VERSION:
+            raise WireError(
+                Reason.UNSUPPORTED_VERSION,
+                f"expected spec_version {SPEC_VERSION}, got {self.spec_version}",
+            )
+        if not _UUID7.match(self.event_id):
+            raise _bad_header(f"expected event_id to be a lowercase UUIDv7, got {self.event_id!r}")
+        known = KNOWN_PAYLOAD_SCHEMAS.get(self.payload_schema)
+        if known is None:
+            raise WireError(
+                Reason.UNKNOWN_SCHEMA,
+                f"expected the SHA-256 of a known {self.event_type} payload schema, "
+                f"got {self.payload_schema.hex()}",
+            )
+        if known is not self.event_type:
+            raise WireError(
+                Reason.UNKNOWN_SCHEMA,
+                f"payload schema {self.payload_schema.hex()[:16]}... is a {known} schema, "
+                f"header says {self.event_type}",
+            )
+        if not _COUNTRY.match(self.producer):
+            raise _bad_header(f"expected producer to be an alpha-2 code, got {self.producer!r}")
+        if self.sequence < 0 or self.created_at_ms < 0:
+            raise _bad_header(
+                f"expected sequence and created_at >= 0, got {self.sequence} "
+                f"and {self.created_at_ms}"
+            )
+        if not self.recipients or len(self.recipients) > MAX_RECIPIENTS:
+            raise _bad_header(
+                f"expected 1..{MAX_RECIPIENTS} recipients, got {len(self.recipients)}"
+            )
+        for country in self.recipients:
+            if not _COUNTRY.match(country):
+                raise _bad_header(f"expected recipient alpha-2 codes, got {country!r}")
+        if any(a >= b for a, b in zip(self.recipients, self.recipients[1:], strict=False)):
+            raise _bad_header(
+                f"expected recipients sorted without duplicates, got {list(self.recipients)}"
+            )
+        if self.producer in self.recipients:
+            raise _bad_header(f"producer {self.producer} may not address itself")
+        if self.purpose not in PURPOSES:
+            raise _bad_header(f"expected a purpose in {sorted(PURPOSES)}, got {self.purpose!r}")
+        if self.handling not in HANDLING_CODES:
+            raise _bad_header(
+                f"expected a handling code in {sorted(HANDLING_CODES)}, got {self.handling!r}"
+            )
+        if not _CASE_KEY.match(self.case_key):
+            raise _bad_header(
+                "expected case_key of 1-128 characters from [A-Za-z0-9._:~-], "
+                f"got {len(self.case_key)} characters"
+            )
+        if self.correlation_id is not None and not _UUID.match(self.correlation_id):
+            raise _bad_header(
+                f"expected correlation_id to be a lowercase UUID, got {self.correlation_id!r}"
+            )
+        digests = self.disclosure_digests
+        if len(digests) > MAX_DIGESTS:
+            raise WireError(
+                Reason.OVERSIZED,
+                f"expected at most {MAX_DIGESTS} disclosure digests, got {len(digests)}",
+            )
+        for prev, cur in itertools.pairwise(digests):
+            if prev == cur:
+                raise WireError(
+                    Reason.DUPLICATE_DIGEST,
+                    f"digest {cur.hex()} is listed twice in the header",
+                )
+            if prev > cur:
+                raise _bad_header("expected disclosure_digests sorted ascending bytewise")
+
+    @classmethod
+    def from_record(cls, rec: dict[str, Any]) -> Header:
+        """Build from a decoded Avro record, validating the vocabulary."""
+        try:
+            event_type = EventType(rec["event_type"])
+        except ValueError:
+            raise WireError(
+                Reason.UNKNOWN_EVENT_TYPE,
+                f"expected one of {[t.value for t in EventType]}, got {rec['event_type']!r}",
+            ) from None
+        if rec["spec_version"] != SPEC_VERSION:
+            raise WireError(
+                Reason.UNSUPPORTED_VERSION,
+                f"expected spec_version {SPEC_VERSION}, got {rec['spec_version']}",
+            )
+        return cls(
+            spec_version=rec["spec_version"],
+            event_id=rec["event_id"],
+            event_type=event_type,
+            payload_schema=rec["payload_schema"],
+            producer=rec["producer"],
+            sequence=rec["sequence"],
+            created_at_ms=rec["created_at"],
+            recipients=tuple(rec["recipients"]),
+            purpose=rec["purpose"],
+            handling=rec["handling"],
+            case_key=rec["case_key"],
+            correlation_id=rec["correlation_id"],
+            disclosure_digests=tuple(rec["disclosure_digests"]),
+        )
+
+    def to_record(self) -> dict[str, Any]:
+        """The Avro record (for encoding a new header when sealing)."""
+        return {
+            "spec_version": self.spec_version,
+            "event_id": self.event_id,
+            "event_type": self.event_type.value,
+            "payload_schema": self.payload_schema,
+            "producer": self.producer,
+            "sequence": self.sequence,
+            "created_at": self.created_at_ms,
+            "recipients": list(self.recipients),
+            "purpose": self.purpose,
+            "handling": self.handling,
+            "case_key": self.case_key,
+            "correlation_id": self.correlation_id,
+            "disclosure_digests": list(self.disclosure_digests),
+        }
+
+    def encode(self) -> bytes:
+        """Fresh single-object bytes (only when sealing; never for a received header)."""
+        return frame("header", encode(parsed("header"), self.to_record()))
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Header:
+        """Parse single-object-encoded header bytes.
+
+        Raises:
+            WireError: MALFORMED_FRAME, UNKNOWN_SCHEMA, MALFORMED_AVRO,
+                UNSUPPORTED_VERSION, UNKNOWN_EVENT_TYPE, INVALID_HEADER,
+                DUPLICATE_DIGEST, OVERSIZED.
+        """
+        body = unframe("header", data, "header")
+        try:
+            rec = decode_exact(parsed("header"), body)
+        except ValueError as exc:
+            raise WireError(
+                Reason.MALFORMED_AVRO, f"expected an Avro Header record: {exc}"
+            ) from exc
+        return cls.from_record(rec)
+
+
+@dataclass(frozen=True, slots=True)
+class Signature:
+    """An Ed25519 signature and the id of the key that made it."""
+
+    key_id: str
+    sig: bytes
+
+    def __post_init__(self) -> None:
+        if not _KEY_ID.match(self.key_id):
+            raise SignatureError(
+                Reason.UNKNOWN_KEY,
+                f"expected a key id of 64 lowercase hex digits, got {len(self.key_id)} chars",
+            )
+        if len(self.sig) != _SIG_LEN:
+            raise SignatureError(
+                Reason.BAD_SIGNATURE,
+                f"expected a {_SIG_LEN}-byte Ed25519 signature, got {len(self.sig)} bytes",
+            )
+
+    def to_record(self) -> dict[str, Any]:
+        return {"key_id": self.key_id, "sig": self.sig}
+
+
+def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
+    """Avro zig-zag varint long at ``pos``; returns (value, next position)."""
+    shift = 0
+    acc = 0
+    while True:
+        if pos >= len(data) or shift > 63:
+            raise ValueError("truncated or overlong varint")
+        byte = data[pos]
+        pos += 1
+        acc |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            break
+        shift += 7
+    return (acc >> 1) ^ -(acc & 1), pos
+
+
+def _write_varint(value: int) -> bytes:
+    acc = (value << 1) ^ (value >> 63)
+    out = bytearray()
+    while acc & ~0x7F:
+        out.append((acc & 0x7F) | 0x80)
+        acc >>= 7
+    out.append(acc)
+    return bytes(out)
+
+
+@dataclass(frozen=True, slots=True)
+class Disclosure:
+    """One salted payload field: ``Disclosure{salt, field, value}`` Avro bytes.
+
+    ``value`` is the Avro binary of the field's value under its nullable union
+    type; it is decoded (and type-checked) by :func:`hub.wire.verify`.
+    """
+
+    raw: bytes
+    digest: bytes
+    salt: bytes
+    field: str
+    value: bytes
+
+    @classmethod
+    def build(cls, salt: bytes, field_name: str, value: bytes) -> Disclosure:
+        """A new disclosure (sealing)."""
+        name = field_name.encode("utf-8")
+        raw = salt + _write_varint(len(name)) + name + _write_varint(len(value)) + value
+        return cls(raw, hashlib.sha256(raw).digest(), salt, field_name, value)
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> Disclosure:
+        """Parse one disclosure (hand-decoded: it is on the hot path).
+
+        Raises:
+            DisclosureError: MALFORMED_DISCLOSURE.
+        """
+        try:
+            if len(raw) < SALT_SIZE:
+                raise ValueError(f"expected a {SALT_SIZE}-byte salt, got {len(raw)} bytes")
+            n, pos = _read_varint(raw, SALT_SIZE)
+            if n < 0 or n > _MAX_FIELD_NAME or pos + n > len(raw):
+                raise ValueError(f"bad field name length {n}")
+            name = raw[pos : pos + n].decode("utf-8")
+            pos += n
+            m, pos = _read_varint(raw, pos)
+            if m < 0 or pos + m != len(raw):
+                raise ValueError(f"value length {m} does not match the {len(raw) - pos} bytes left")
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise DisclosureError(
+                Reason.MALFORMED_DISCLOSURE, f"expected an Avro Disclosure record: {exc}"
+            ) from exc
+        return cls(raw, hashlib.sha256(raw).digest(), raw[:SALT_SIZE], name, raw[pos:])
+
+
+@dataclass(frozen=True, slots=True)
+class Attestation:
+    """A hub attestation: a signed statement about one delivered copy."""
+
+    statement: bytes
+    signature: Signature
+    event_digest: bytes
+    recipient: str
+    agreement_id: str
+    agreement_version: int
+    fields: tuple[str, ...]
+    leaf_ref: str
+    attested_at_ms: int
+
+    @classmethod
+    def from_parts(cls, statement: bytes, signature: Signature) -> Attestation:
+        """Parse the statement bytes.
+
+        Raises:
+            SignatureError: BAD_ATTESTATION when the statement is malformed.
+        """
+        try:
+            body = unframe("attestation_statement", statement, "attestation statement")
+            rec = decode_exact(parsed("attestation_statement"), body)
+        except (WireError, ValueError) as exc:
+            raise SignatureError(
+                Reason.BAD_ATTESTATION, f"expected an AttestationStatement: {exc}"
+            ) from exc
+        if rec["spec_version"] != SPEC_VERSION or not _COUNTRY.match(rec["recipient"]):
+            raise SignatureError(
+                Reason.BAD_ATTESTATION,
+                f"expected spec_version {SPEC_VERSION} and an alpha-2 recipient, "
+                f"got {rec['spec_version']} and {rec['recipient']!r}",
+            )
+        return cls(
+            statement=statement,
+            signature=signature,
+            event_digest=rec["event_digest"],
+            recipient=rec["recipient"],
+            agreement_id=rec["agreement_id"],
+            agreement_version=rec["agreement_version"],
+            fields=tuple(rec["fields"]),
+            leaf_ref=rec["leaf_ref"],
+            attested_at_ms=rec["attested_at"],
+        )
+
+    def to_record(self) -> dict[str, Any]:
+        return {"statement": self.statement, "signature": self.signature.to_record()}
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """An event as it travels: signed header, signature, disclosures, attestations."""
+
+    header: Header
+    header_bytes: bytes
+    signature: Signature
+    disclosures: tuple[Disclosure, ...]
+    attestations: tuple[Attestation, ...]
+    raw: bytes = field(repr=False)
+
+    @property
+    def event_digest(self) -> bytes:
+        """SHA-256 of the header bytes: names the event across redactions."""
+        return hashlib.sha256(self.header_bytes).digest()
+
+    @classmethod
+    def assemble(
+        cls,
+        header_bytes: bytes,
+        signature: Signature,
+        disclosures: Sequence[Disclosure],
+        attestations: Sequence[Attestation] = (),
+        *,
+        header: Header | None = None,
+    ) -> Envelope:
+        """Build from parts and encode (``raw`` is the canonical encoding).
+
+        ``header`` is the already parsed ``header_bytes``, if the caller has it.
+        """
+        if header is None:
+            header = Header.from_bytes(header_bytes)
+        body = encode(
+            parsed("envelope"),
+            {
+                "header": header_bytes,
+                "signature": signature.to_record(),
+                "disclosures": [d.raw for d in disclosures],
+                "attestations": [a.to_record() for a in attestations],
+            },
+        )
+        return cls(
+            header,
+            header_bytes,
+            signature,
+            tuple(disclosures),
+            tuple(attestations),
+            frame("envelope", body),
+        )
+
+    def to_bytes(self) -> bytes:
+        """The envelope's bytes (as received, or as assembled)."""
+        return self.raw
+
+    @classmethod
+    def from_bytes(cls, data: bytes, *, max_size: int = DEFAULT_MAX_SIZE) -> Envelope:
+        """Parse envelope bytes; structure only, no signature check.
+
+        Raises:
+            WireError: OVERSIZED, MALFORMED_FRAME, UNKNOWN_SCHEMA, MALFORMED_AVRO
+                and the header's reasons; DisclosureError MALFORMED_DISCLOSURE;
+                SignatureError BAD_SIGNATURE, UNKNOWN_KEY, BAD_ATTESTATION.
+        """
+        data = bytes(data)
+        if len(data) > max_size:
+            raise WireError(Reason.OVERSIZED, f"expected at most {max_size} bytes, got {len(data)}")
+        body = unframe("envelope", data, "envelope")
+        try:
+            rec = decode_exact(parsed("envelope"), body)
+        except ValueError as exc:
+            raise WireError(
+                Reason.MALFORMED_AVRO, f"expected an Avro Envelope record: {exc}"
+            ) from exc
+        if len(rec["disclosures"]) > MAX_DIGESTS:
+            raise WireError(
+                Reason.OVERSIZED,
+                f"expected at most {MAX_DIGESTS} disclosures, got {len(rec['disclosures'])}",
+            )
+        if len(rec["attestations"]) > MAX_ATTESTATIONS:
+            raise WireError(
+                Reason.OVERSIZED,
+                f"expected at most {MAX_ATTESTATIONS} attestations, got {len(rec['attestations'])}",
+            )
+        header_bytes = rec["header"]
+        header = Header.from_bytes(header_bytes)
+        sig = rec["signature"]
+        signature = Signature(sig["key_id"], sig["sig"])
+        disclosures = tuple(Disclosure.from_bytes(d) for d in rec["disclosures"])
+        attestations = tuple(
+            Attestation.from_parts(
+                a["statement"], Signature(a["signature"]["key_id"], a["signature"]["sig"])
+            )
+            for a in rec["attestations"]
+        )
+        return cls(header, header_bytes, signature, disclosures, attestations, data)

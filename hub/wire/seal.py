@@ -1,0 +1,210 @@
+"""Making envelopes: seal (producer), redact (hub), attest (hub)."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from hub.errors import Reason, WireError
+from hub.keys import key_id_of, raw_public
+
+from .codec import encode, frame, parsed, payload_codec
+from .envelope import Attestation, Disclosure, Envelope, Header, Signature, pae
+from .vocab import (
+    ATTESTATION_PAYLOAD_TYPE,
+    HEADER_PAYLOAD_TYPE,
+    SALT_SIZE,
+    SPEC_VERSION,
+    EventType,
+)
+
+__all__ = ["Rng", "attest", "new_event_id", "payload_fields", "redact", "seal"]
+
+Rng = Callable[[int], bytes]
+"""A source of random bytes: ``rng(n)`` returns ``n`` bytes (default ``os.urandom``)."""
+
+_VALUE_IN_MESSAGE = re.compile(r" is <.*> of type <class '([\w.]+)'>", re.DOTALL)
+
+
+def _event_type(value: str | EventType) -> EventType:
+    try:
+        return EventType(value)
+    except ValueError:
+        raise WireError(
+            Reason.UNKNOWN_EVENT_TYPE,
+            f"expected one of {[t.value for t in EventType]}, got {value!r}",
+        ) from None
+
+
+def payload_fields(event_type: str | EventType) -> tuple[str, ...]:
+    """All disclosable field names of an event type's payload, in schema order."""
+    return payload_codec(_event_type(event_type).value).fields
+
+
+def new_event_id(created_at_ms: int, rng: Rng = os.urandom) -> str:
+    """A UUIDv7 (RFC 9562) whose timestamp is ``created_at_ms``."""
+    rand = int.from_bytes(rng(10), "big")
+    rand_a = rand >> 68  # 12 bits
+    rand_b = rand & ((1 << 62) - 1)
+    value = (created_at_ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | rand_a << 64 | 0b10 << 62
+    value |= rand_b
+    h = f"{value:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def _clean_problem(name: str, problem: str) -> str:
+    # fastavro quotes the offending value; a value may be personal data, so
+    # keep only its type and what the schema expected.
+    lines = [ln.strip().strip('",') for ln in problem.splitlines() if " is <" in ln]
+    last = lines[-1] if lines else problem
+    last = _VALUE_IN_MESSAGE.sub(r" is a \1", last)
+    if " expected {" in last:
+        last = last.split(" expected {", 1)[0] + " expected a different type"
+    return f"field {name!r}: {last}"
+
+
+def seal(
+    event_type: str | EventType,
+    payload: Mapping[str, Any],
+    *,
+    producer: str,
+    key: Ed25519PrivateKey,
+    recipients: Iterable[str],
+    purpose: str,
+    handling: str,
+    case_key: str,
+    sequence: int,
+    created_at_ms: int,
+    event_id: str | None = None,
+    correlation_id: str | None = None,
+    decoys: int | None = None,
+    rng: Rng | None = None,
+) -> Envelope:
+    """Seal a payload into a signed envelope.
+
+    One salted disclosure per non-null field; the header lists their digests
+    plus ``decoys`` random ones, sorted. With ``decoys=None`` the digest count
+    is padded to the number of fields in the schema, so it says nothing about
+    which or how many fields were filled.
+
+    Raises:
+        WireError: UNKNOWN_EVENT_TYPE; INVALID_PAYLOAD naming the bad field
+            (never quoting its value); INVALID_HEADER and friends from
+            :class:`Header` for bad header arguments.
+    """
+    rand = rng or os.urandom
+    kind = _event_type(event_type)
+    codec = payload_codec(kind.value)
+    if not isinstance(payload, Mapping):
+        raise WireError(
+            Reason.INVALID_PAYLOAD,
+            f"expected the payload to be an object, got {type(payload).__name__}",
+        )
+    unknown = sorted(set(payload) - set(codec.fields))
+    if unknown:
+        raise WireError(
+            Reason.INVALID_PAYLOAD,
+            f"field {unknown[0]!r} is not in the {kind} schema (fields: {', '.join(codec.fields)})",
+        )
+    disclosures: list[Disclosure] = []
+    for name in codec.fields:
+        value = payload.get(name)
+        if value is None:
+            continue
+        field_codec = codec.codecs[name]
+        problem = field_codec.problem(value)
+        if problem is not None:
+            raise WireError(Reason.INVALID_PAYLOAD, _clean_problem(name, problem))
+        disclosures.append(Disclosure.build(rand(SALT_SIZE), name, field_codec.encode(value)))
+    if decoys is None:
+        decoys = max(0, len(codec.fields) - len(disclosures))
+    if decoys < 0:
+        raise WireError(Reason.INVALID_PAYLOAD, f"expected decoys >= 0, got {decoys}")
+    digests = [d.digest for d in disclosures] + [rand(32) for _ in range(decoys)]
+    header = Header(
+        spec_version=SPEC_VERSION,
+        event_id=event_id or new_event_id(created_at_ms, rand),
+        event_type=kind,
+        payload_schema=codec.sha256,
+        producer=producer,
+        sequence=sequence,
+        created_at_ms=created_at_ms,
+        recipients=tuple(sorted(set(recipients))),
+        purpose=purpose,
+        handling=handling,
+        case_key=case_key,
+        correlation_id=correlation_id,
+        disclosure_digests=tuple(sorted(digests)),
+    )
+    header_bytes = header.encode()
+    signature = Signature(
+        key_id_of(raw_public(key.public_key())),
+        key.sign(pae(HEADER_PAYLOAD_TYPE, header_bytes)),
+    )
+    return Envelope.assemble(header_bytes, signature, disclosures)
+
+
+def redact(envelope: Envelope, keep: Iterable[str]) -> Envelope:
+    """The same envelope with only the disclosures of fields in ``keep``.
+
+    Header, signature and attestations are carried over byte for byte; the
+    result verifies against the same keys.
+    """
+    wanted = frozenset(keep)
+    return Envelope.assemble(
+        envelope.header_bytes,
+        envelope.signature,
+        [d for d in envelope.disclosures if d.field in wanted],
+        envelope.attestations,
+        header=envelope.header,
+    )
+
+
+def attest(
+    envelope: Envelope,
+    *,
+    recipient: str,
+    agreement_id: str,
+    agreement_version: int,
+    fields: Iterable[str],
+    leaf_ref: str,
+    hub_key: Ed25519PrivateKey,
+    attested_at_ms: int,
+) -> Envelope:
+    """Append a hub attestation for the copy delivered to ``recipient``.
+
+    ``fields`` should be exactly the fields disclosed in ``envelope`` (redact
+    first); :func:`hub.wire.verify_attestation` checks that.
+    """
+    statement = frame(
+        "attestation_statement",
+        encode(
+            parsed("attestation_statement"),
+            {
+                "spec_version": SPEC_VERSION,
+                "event_digest": envelope.event_digest,
+                "recipient": recipient,
+                "agreement_id": agreement_id,
+                "agreement_version": agreement_version,
+                "fields": sorted(set(fields)),
+                "leaf_ref": leaf_ref,
+                "attested_at": attested_at_ms,
+            },
+        ),
+    )
+    signature = Signature(
+        key_id_of(raw_public(hub_key.public_key())),
+        hub_key.sign(pae(ATTESTATION_PAYLOAD_TYPE, statement)),
+    )
+    attestation = Attestation.from_parts(statement, signature)
+    return Envelope.assemble(
+        envelope.header_bytes,
+        envelope.signature,
+        envelope.disclosures,
+        (*envelope.attestations, attestation),
+        header=envelope.header,
+    )

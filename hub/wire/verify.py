@@ -1,0 +1,215 @@
+"""Verification: the producer's signature, the disclosure rules, the hub's attestations.
+
+The hot path is :func:`verify`; it raises on the first failure. Steps, in
+order (``docs/protocol.md`` section 3 is the normative text):
+
+1. look up the signing key by id; it must belong to the header's producer,
+   hold the PRODUCER role, and be valid (not revoked) at ``created_at``;
+2. Ed25519-verify the signature over ``PAE(HEADER_PAYLOAD_TYPE, header bytes)``;
+3. every disclosure's digest must be listed in the header, no digest may
+   appear twice among the disclosures, no field twice, every field must be
+   in the payload schema, and every value must decode exactly under the
+   field's type.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from types import MappingProxyType
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from hub.errors import DisclosureError, Reason, SignatureError
+from hub.keys import KeyDirectory, KeyRole, PublicKey
+
+from .codec import payload_codec
+from .envelope import Attestation, Envelope, Header, Signature, pae
+from .vocab import ATTESTATION_PAYLOAD_TYPE, HEADER_PAYLOAD_TYPE
+
+__all__ = ["VerifiedEvent", "check_key", "verify", "verify_attestation"]
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedEvent:
+    """An envelope whose signature and disclosures verified.
+
+    ``fields`` maps each disclosed payload field to its decoded value;
+    ``withheld`` names the schema fields with no disclosure (withheld by the
+    hub, or never filled by the producer: a recipient cannot tell which).
+    """
+
+    envelope: Envelope
+    header: Header
+    fields: Mapping[str, Any]
+    disclosed: frozenset[str]
+    withheld: frozenset[str]
+    key_id: str
+
+
+@lru_cache(maxsize=1024)
+def _ed25519(raw: bytes) -> Ed25519PublicKey:
+    return Ed25519PublicKey.from_public_bytes(raw)
+
+
+def check_key(
+    keys: KeyDirectory,
+    signature: Signature,
+    *,
+    country: str | None,
+    role: KeyRole,
+    at_ms: int,
+    payload_type: str,
+    payload: bytes,
+    reason: Reason,
+) -> PublicKey:
+    """Check ``signature`` over ``PAE(payload_type, payload)`` against the directory.
+
+    ``country`` None accepts a key of any country (hub keys). ``reason`` is the
+    code for a signature that does not verify (BAD_SIGNATURE, BAD_ATTESTATION).
+
+    Raises:
+        SignatureError: UNKNOWN_KEY, KEY_ROLE_NOT_ALLOWED, KEY_REVOKED,
+            KEY_NOT_VALID_AT_TIME, or ``reason``.
+    """
+    key = keys.key(signature.key_id)
+    if key is None:
+        raise SignatureError(
+            Reason.UNKNOWN_KEY, f"no key {signature.key_id[:16]}... in the trust list"
+        )
+    if country is not None and key.country != country:
+        raise SignatureError(
+            Reason.KEY_ROLE_NOT_ALLOWED,
+            f"expected a key of {country}, key {key.key_id[:16]}... belongs to {key.country}",
+        )
+    if role not in key.roles:
+        raise SignatureError(
+            Reason.KEY_ROLE_NOT_ALLOWED,
+            f"expected a {role} key, key {key.key_id[:16]}... has roles "
+            f"{sorted(r.value for r in key.roles)}",
+        )
+    if key.revoked_at_ms is not None and at_ms >= key.revoked_at_ms:
+        raise SignatureError(
+            Reason.KEY_REVOKED,
+            f"key {key.key_id[:16]}... was revoked at {key.revoked_at_ms}, signature dated {at_ms}",
+        )
+    if not key.valid_at(at_ms):
+        raise SignatureError(
+            Reason.KEY_NOT_VALID_AT_TIME,
+            f"key {key.key_id[:16]}... is valid from {key.not_before_ms} until "
+            f"{key.not_after_ms}, signature dated {at_ms}",
+        )
+    try:
+        _ed25519(key.raw).verify(signature.sig, pae(payload_type, payload))
+    except (InvalidSignature, ValueError):
+        raise SignatureError(
+            reason, f"the signature of key {key.key_id[:16]}... does not verify"
+        ) from None
+    return key
+
+
+def verify(envelope: Envelope, keys: KeyDirectory) -> VerifiedEvent:
+    """Verify an envelope against a key directory (the trust list).
+
+    Raises:
+        SignatureError: see :func:`check_key`.
+        DisclosureError: DUPLICATE_DIGEST, UNREFERENCED_DISCLOSURE,
+            DUPLICATE_FIELD, UNKNOWN_FIELD, FIELD_TYPE_MISMATCH.
+    """
+    header = envelope.header
+    check_key(
+        keys,
+        envelope.signature,
+        country=header.producer,
+        role=KeyRole.PRODUCER,
+        at_ms=header.created_at_ms,
+        payload_type=HEADER_PAYLOAD_TYPE,
+        payload=envelope.header_bytes,
+        reason=Reason.BAD_SIGNATURE,
+    )
+    codec = payload_codec(header.event_type.value)
+    listed = frozenset(header.disclosure_digests)
+    seen_digests: set[bytes] = set()
+    values: dict[str, Any] = {}
+    for disclosure in envelope.disclosures:
+        digest = disclosure.digest
+        if digest in seen_digests:
+            raise DisclosureError(
+                Reason.DUPLICATE_DIGEST, f"disclosure {digest.hex()[:16]}... appears twice"
+            )
+        seen_digests.add(digest)
+        if digest not in listed:
+            raise DisclosureError(
+                Reason.UNREFERENCED_DISCLOSURE,
+                f"disclosure {digest.hex()[:16]}... is not listed in the signed header",
+            )
+        name = disclosure.field
+        if name in values:
+            raise DisclosureError(Reason.DUPLICATE_FIELD, f"field {name!r} is disclosed twice")
+        field_codec = codec.codecs.get(name)
+        if field_codec is None:
+            raise DisclosureError(
+                Reason.UNKNOWN_FIELD,
+                f"field {name!r} is not in the {header.event_type} schema",
+            )
+        try:
+            values[name] = field_codec.decode(disclosure.value)
+        except ValueError:
+            raise DisclosureError(
+                Reason.FIELD_TYPE_MISMATCH,
+                f"the value of field {name!r} is not an exact Avro encoding of its type",
+            ) from None
+    disclosed = frozenset(values)
+    return VerifiedEvent(
+        envelope=envelope,
+        header=header,
+        fields=MappingProxyType(values),
+        disclosed=disclosed,
+        withheld=frozenset(codec.fields) - disclosed,
+        key_id=envelope.signature.key_id,
+    )
+
+
+def verify_attestation(envelope: Envelope, keys: KeyDirectory) -> Attestation:
+    """Verify every hub attestation; return the last one, which must match this copy.
+
+    Each attestation must be signed by a HUB key valid at its ``attested_at``
+    and name this event's digest; the last one must list exactly the fields
+    disclosed in this envelope.
+
+    Raises:
+        SignatureError: BAD_ATTESTATION, or a key reason from :func:`check_key`.
+    """
+    if not envelope.attestations:
+        raise SignatureError(
+            Reason.BAD_ATTESTATION, "expected at least one hub attestation, found none"
+        )
+    digest = envelope.event_digest
+    for attestation in envelope.attestations:
+        check_key(
+            keys,
+            attestation.signature,
+            country=None,
+            role=KeyRole.HUB,
+            at_ms=attestation.attested_at_ms,
+            payload_type=ATTESTATION_PAYLOAD_TYPE,
+            payload=attestation.statement,
+            reason=Reason.BAD_ATTESTATION,
+        )
+        if attestation.event_digest != digest:
+            raise SignatureError(
+                Reason.BAD_ATTESTATION,
+                f"attestation names event {attestation.event_digest.hex()[:16]}..., "
+                f"this event is {digest.hex()[:16]}...",
+            )
+    last = envelope.attestations[-1]
+    present = sorted(d.field for d in envelope.disclosures)
+    if list(last.fields) != present:
+        raise SignatureError(
+            Reason.BAD_ATTESTATION,
+            f"attestation lists fields {list(last.fields)}, envelope discloses {present}",
+        )
+    return last

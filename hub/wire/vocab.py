@@ -1,0 +1,63 @@
+"""The words of the wire format: event types, purposes, handling codes, limits."""
+
+from __future__ import annotations
+
+from enum import StrEnum, unique
+from typing import Final
+
+__all__ = [
+    "ATTESTATION_PAYLOAD_TYPE",
+    "DEFAULT_MAX_SIZE",
+    "HANDLING_CODES",
+    "HEADER_PAYLOAD_TYPE",
+    "MAX_ATTESTATIONS",
+    "MAX_DIGESTS",
+    "MAX_RECIPIENTS",
+    "PURPOSES",
+    "SALT_SIZE",
+    "SPEC_VERSION",
+    "EventType",
+]
+
+SPEC_VERSION: Final = 1
+
+# DSSE payload types: what the producer's and the hub's signatures are over.
+HEADER_PAYLOAD_TYPE: Final = "application/vnd.trm.header.v1+avro"
+ATTESTATION_PAYLOAD_TYPE: Final = "application/vnd.trm.attestation.v1+avro"
+
+# Kafka's default message.max.bytes is 1 MiB + a little; an envelope must fit.
+DEFAULT_MAX_SIZE: Final = 1_000_000
+MAX_DIGESTS: Final = 256  # disclosure digests in a header, decoys included
+MAX_ATTESTATIONS: Final = 16
+MAX_RECIPIENTS: Final = 64
+SALT_SIZE: Final = 16
+
+
+@unique
+class EventType(StrEnum):
+    """What an event is; the value names its payload schema (``schemas/<value>.avsc``)."""
+
+    REFERRAL = "referral"
+    HANDOVER_NOTICE = "handover_notice"
+    TRAFFICKER_ALERT = "trafficker_alert"
+    ACKNOWLEDGEMENT = "acknowledgement"
+    DETENTION_NOTICE = "detention_notice"
+
+
+PURPOSES: Final = frozenset(
+    {
+        "victim_identification",
+        "victim_protection",
+        "repatriation",
+        "reintegration",
+        "family_tracing",
+        "investigation",
+        "prosecution",
+        "statistics",
+    }
+)
+
+# After Europol SIENA: H0 use only to fight crime; H1 not as court evidence
+# without the sender's permission; H2 no onward sharing without permission;
+# H3 other stated restrictions.
+HANDLING_CODES: Final = frozenset({"H0", "H1", "H2", "H3"})

@@ -1,0 +1,265 @@
+"""``trm event seal|open|redact``: single events, offline.
+
+``open --json`` prints one JSON object (stable; documented in docs/protocol.md)::
+
+    {"header": {...signed header fields...}, "event_digest": hex, "key_id": hex,
+     "disclosed": {field: value}, "withheld": [field, ...],
+     "attestations": [{recipient, agreement_id, agreement_version, fields,
+                       leaf_ref, attested_at_ms, key_id}]}
+
+A refused input exits 1 with ``rejected: REASON_CODE: detail`` on stderr.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import secrets
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from hub.errors import OperationalError, Reason, RequestError, TrmError
+
+__all__ = ["cli", "header_json", "load_trust"]
+
+_DEFAULT_PURPOSE = {
+    "referral": "victim_protection",
+    "handover_notice": "repatriation",
+    "trafficker_alert": "investigation",
+    "acknowledgement": "victim_protection",
+    "detention_notice": "victim_identification",
+}
+
+
+def _refusing(fn: Callable[[], None]) -> None:
+    try:
+        fn()
+    except TrmError as exc:
+        click.echo(exc.as_line(), err=True)
+        sys.exit(1)
+
+
+def load_trust(path: str | None) -> Any:
+    """The trust list from ``--trust`` or the state directory, via ``hub.trust``."""
+    from connectors.state import state_dir
+
+    where = Path(path) if path else state_dir().trust
+    if not where.is_file():
+        raise OperationalError(
+            Reason.CONFIG_INVALID,
+            f"expected a trust list at {where}; pass --trust FILE or run `trm trust build`",
+        )
+    trust = importlib.import_module("hub.trust")
+    return trust.load_trust_file(where)
+
+
+def _read_bytes(path: str) -> bytes:
+    if path == "-":
+        return sys.stdin.buffer.read()
+    return Path(path).read_bytes()
+
+
+def _write_bytes(path: str, data: bytes) -> None:
+    if path == "-":
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    else:
+        Path(path).write_bytes(data)
+
+
+def header_json(header: Any) -> dict[str, Any]:
+    """The signed header's fields as JSON-ready data."""
+    return {
+        "spec_version": header.spec_version,
+        "event_id": header.event_id,
+        "event_type": header.event_type.value,
+        "payload_schema": header.payload_schema.hex(),
+        "producer": header.producer,
+        "sequence": header.sequence,
+        "created_at_ms": header.created_at_ms,
+        "recipients": list(header.recipients),
+        "purpose": header.purpose,
+        "handling": header.handling,
+        "case_key": header.case_key,
+        "correlation_id": header.correlation_id,
+        "disclosure_digests": [d.hex() for d in header.disclosure_digests],
+    }
+
+
+@click.group(name="event")
+def cli() -> None:
+    """Seal, open and redact single events offline."""
+
+
+@cli.command("seal")
+@click.option("--type", "event_type", required=True, help="referral, handover_notice, ...")
+@click.option("--from", "producer", required=True, help="Producing country (alpha-2).")
+@click.option("--to", "recipients", required=True, help="Recipient countries, comma-separated.")
+@click.option("--key", "key_file", default=None, help="Producer private key (default: state dir).")
+@click.option("--in", "in_file", required=True, help="Payload JSON (UTF-8), or - for stdin.")
+@click.option("--out", "out_file", default="-", show_default=True, help="Envelope file, or -.")
+@click.option("--purpose", default=None, help="Purpose (default depends on the event type).")
+@click.option("--handling", default="H2", show_default=True, help="Handling code H0-H3.")
+@click.option("--case-key", default=None, help="Pseudonymous case key (default: random).")
+@click.option("--sequence", default=1, show_default=True, type=int, help="Producer sequence.")
+@click.option("--created-at", "created_at_ms", default=None, type=int, help="ms since epoch.")
+@click.option("--correlation-id", default=None, help="Event id this event relates to.")
+@click.option("--event-id", default=None, help="UUIDv7 (default: a new one).")
+def seal_cmd(  # click passes options by keyword
+    *,
+    event_type: str,
+    producer: str,
+    recipients: str,
+    key_file: str | None,
+    in_file: str,
+    out_file: str,
+    purpose: str | None,
+    handling: str,
+    case_key: str | None,
+    sequence: int,
+    created_at_ms: int | None,
+    correlation_id: str | None,
+    event_id: str | None,
+) -> None:
+    """Seal a JSON payload into a signed envelope."""
+
+    def run() -> None:
+        from connectors.state import state_dir
+        from hub.keys import load_private_key
+        from hub.wire import payload_from_json, seal
+
+        try:
+            obj = json.loads(_read_bytes(in_file).decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise RequestError(
+                Reason.BAD_ENCODING, f"expected a UTF-8 JSON payload in {in_file}: {exc}"
+            ) from exc
+        if not isinstance(obj, dict):
+            raise RequestError(
+                Reason.BAD_REQUEST, f"expected a JSON object, got {type(obj).__name__}"
+            )
+        key = load_private_key(Path(key_file) if key_file else state_dir().private_key(producer))
+        envelope = seal(
+            event_type,
+            payload_from_json(event_type, obj),
+            producer=producer,
+            key=key,
+            recipients=[r.strip() for r in recipients.split(",") if r.strip()],
+            purpose=purpose or _DEFAULT_PURPOSE.get(event_type, "victim_protection"),
+            handling=handling,
+            case_key=case_key or f"case-{secrets.token_hex(8)}",
+            sequence=sequence,
+            created_at_ms=created_at_ms
+            if created_at_ms is not None
+            else time.time_ns() // 1_000_000,
+            event_id=event_id,
+            correlation_id=correlation_id,
+        )
+        _write_bytes(out_file, envelope.to_bytes())
+        if out_file != "-":
+            click.echo(f"sealed {envelope.header.event_id} -> {out_file}", err=True)
+
+    _refusing(run)
+
+
+@cli.command("open")
+@click.argument("file")
+@click.option("--trust", "trust_file", default=None, help="Trust list (default: state dir).")
+@click.option("--json", "as_json", is_flag=True, help="One stable JSON object on stdout.")
+def open_cmd(file: str, trust_file: str | None, as_json: bool) -> None:
+    """Verify an envelope and show its disclosed and withheld fields."""
+
+    def run() -> None:
+        from hub.wire import Envelope, payload_to_json, verify, verify_attestation
+
+        keys = load_trust(trust_file)
+        envelope = Envelope.from_bytes(_read_bytes(file))
+        event = verify(envelope, keys)
+        attestations: list[dict[str, Any]] = []
+        if envelope.attestations:
+            verify_attestation(envelope, keys)
+            attestations = [
+                {
+                    "recipient": a.recipient,
+                    "agreement_id": a.agreement_id,
+                    "agreement_version": a.agreement_version,
+                    "fields": list(a.fields),
+                    "leaf_ref": a.leaf_ref,
+                    "attested_at_ms": a.attested_at_ms,
+                    "key_id": a.signature.key_id,
+                }
+                for a in envelope.attestations
+            ]
+        disclosed = payload_to_json({name: event.fields[name] for name in sorted(event.fields)})
+        doc = {
+            "header": header_json(event.header),
+            "event_digest": envelope.event_digest.hex(),
+            "key_id": event.key_id,
+            "disclosed": disclosed,
+            "withheld": sorted(event.withheld),
+            "attestations": attestations,
+        }
+        if as_json:
+            click.echo(json.dumps(doc, ensure_ascii=False, sort_keys=False))
+            return
+        _print_table(doc)
+
+    _refusing(run)
+
+
+def _print_table(doc: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    head = Table(title="signed header (verified)", show_header=False)
+    for name, value in doc["header"].items():
+        shown = f"{len(value)} digests" if name == "disclosure_digests" else str(value)
+        head.add_row(name, shown)
+    console.print(head)
+    body = Table(title="disclosed fields")
+    body.add_column("field")
+    body.add_column("value")
+    for name, value in doc["disclosed"].items():
+        body.add_row(name, json.dumps(value, ensure_ascii=False))
+    console.print(body)
+    console.print("withheld: " + (", ".join(doc["withheld"]) or "(none)"))
+    for att in doc["attestations"]:
+        console.print(
+            f"attested for {att['recipient']} under {att['agreement_id']}@"
+            f"{att['agreement_version']} (leaf {att['leaf_ref']})"
+        )
+
+
+@cli.command("redact")
+@click.argument("file")
+@click.option("--drop", default=None, help="Fields to withhold, comma-separated.")
+@click.option("--keep", default=None, help="Or: the only fields to keep, comma-separated.")
+@click.option("--out", "out_file", default="-", show_default=True, help="Envelope file, or -.")
+def redact_cmd(file: str, drop: str | None, keep: str | None, out_file: str) -> None:
+    """Withhold fields: remove their disclosures, change nothing else."""
+
+    def run() -> None:
+        from hub.wire import Envelope, payload_fields, redact
+
+        if (drop is None) == (keep is None):
+            raise RequestError(Reason.BAD_REQUEST, "expected exactly one of --drop or --keep")
+        envelope = Envelope.from_bytes(_read_bytes(file))
+        known = set(payload_fields(envelope.header.event_type))
+        named = [f.strip() for f in (drop or keep or "").split(",") if f.strip()]
+        unknown = sorted(set(named) - known)
+        if unknown:
+            raise RequestError(
+                Reason.UNKNOWN_FIELD,
+                f"field {unknown[0]!r} is not in the {envelope.header.event_type} schema",
+            )
+        present = {d.field for d in envelope.disclosures}
+        kept = set(named) if keep is not None else present - set(named)
+        _write_bytes(out_file, redact(envelope, kept).to_bytes())
+
+    _refusing(run)

@@ -1,0 +1,116 @@
+"""``trm event seal|open|redact`` end to end through click."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+import schemas
+from connectors.cli import event as event_cli
+from hub.keys import write_private_key
+from hub.wire import EventType
+
+from .support import KEYS, T0, TH_KEY
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    write_private_key(TH_KEY, tmp_path / "TH.key")
+    # The trust list is hub.trust's business; here a static directory stands in.
+    monkeypatch.setattr(event_cli, "load_trust", lambda _path: KEYS)
+    return tmp_path
+
+
+def run(*args: str) -> Any:
+    return CliRunner().invoke(event_cli.cli, list(args), catch_exceptions=False)
+
+
+def seal_example(workdir: Path, event_type: str = "referral") -> Path:
+    out = workdir / f"{event_type}.trm"
+    result = run(
+        "seal", "--type", event_type, "--from", "TH", "--to", "KH,LA",
+        "--key", str(workdir / "TH.key"),
+        "--in", str(schemas.SCHEMA_DIR / "examples" / f"{event_type}.json"),
+        "--out", str(out), "--created-at", str(T0), "--case-key", "case-1",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return out
+
+
+@pytest.mark.parametrize("event_type", [t.value for t in EventType])
+def test_seal_then_open_json(workdir: Path, event_type: str) -> None:
+    out = seal_example(workdir, event_type)
+    result = run("open", str(out), "--json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.output)
+    example = json.loads((schemas.SCHEMA_DIR / "examples" / f"{event_type}.json").read_text())
+    assert doc["header"]["producer"] == "TH"
+    assert doc["header"]["recipients"] == ["KH", "LA"]
+    assert doc["header"]["created_at_ms"] == T0
+    assert doc["header"]["event_type"] == event_type
+    assert doc["disclosed"] == {k: v for k, v in example.items() if v is not None}
+    assert set(doc["withheld"]).isdisjoint(doc["disclosed"])
+    assert doc["attestations"] == []
+
+
+def test_redact_drop_then_open_shows_withheld(workdir: Path) -> None:
+    out = seal_example(workdir)
+    red = workdir / "red.trm"
+    result = run("redact", str(out), "--drop", "names,date_of_birth", "--out", str(red))
+    assert result.exit_code == 0, result.output
+    doc = json.loads(run("open", str(red), "--json").output)
+    assert "names" in doc["withheld"]
+    assert "date_of_birth" in doc["withheld"]
+    assert "names" not in doc["disclosed"]
+    assert doc["disclosed"]["is_child"] is True
+    keep = workdir / "keep.trm"
+    assert run("redact", str(out), "--keep", "is_child", "--out", str(keep)).exit_code == 0
+    assert json.loads(run("open", str(keep), "--json").output)["disclosed"] == {"is_child": True}
+
+
+def test_open_table_output(workdir: Path) -> None:
+    out = seal_example(workdir, "detention_notice")
+    result = run("open", str(out))
+    assert result.exit_code == 0
+    assert "embassy_notified" in result.output
+    assert "withheld:" in result.output
+
+
+def test_refusals_exit_1_with_reason(workdir: Path) -> None:
+    out = seal_example(workdir)
+    data = bytearray(out.read_bytes())
+    data[60] ^= 0x01  # inside the signed header
+    bad = workdir / "bad.trm"
+    bad.write_bytes(bytes(data))
+    result = CliRunner().invoke(event_cli.cli, ["open", str(bad)])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("rejected: ")
+    unknown = CliRunner().invoke(event_cli.cli, ["redact", str(out), "--drop", "nme"])
+    assert unknown.exit_code == 1
+    assert "rejected: UNKNOWN_FIELD:" in unknown.stderr
+
+
+def test_seal_refuses_bad_payload_naming_the_field(workdir: Path) -> None:
+    payload = workdir / "p.json"
+    payload.write_text(json.dumps({"is_child": "ja"}), encoding="utf-8")
+    result = CliRunner().invoke(
+        event_cli.cli,
+        ["seal", "--type", "referral", "--from", "TH", "--to", "KH",
+         "--key", str(workdir / "TH.key"), "--in", str(payload), "--out", str(workdir / "x")],
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert "rejected: INVALID_PAYLOAD:" in result.stderr
+    assert "is_child" in result.stderr
+    assert "ja" not in result.stderr.split("is_child", 1)[1]
+    payload.write_text("{not json", encoding="utf-8")
+    result2 = CliRunner().invoke(
+        event_cli.cli,
+        ["seal", "--type", "referral", "--from", "TH", "--to", "KH",
+         "--key", str(workdir / "TH.key"), "--in", str(payload)],
+    )  # fmt: skip
+    assert result2.exit_code == 1
+    assert "rejected: BAD_ENCODING:" in result2.stderr

@@ -21,7 +21,7 @@ from .envelope import (
 )
 from .jsonmap import from_json_value, payload_from_json, payload_to_json, to_json_value
 from .seal import Rng, attest, new_event_id, payload_fields, redact, seal
-from .verify import VerifiedEvent, check_key, verify, verify_attestation
+from .verify import VerifiedEvent, check_key, payload_record_bytes, verify, verify_attestation
 from .vocab import (
     ATTESTATION_PAYLOAD_TYPE,
     DEFAULT_MAX_SIZE,
@@ -67,6 +67,7 @@ __all__ = [
     "pae",
     "payload_fields",
     "payload_from_json",
+    "payload_record_bytes",
     "payload_to_json",
     "redact",
     "seal",

@@ -30,7 +30,7 @@ from .codec import payload_codec
 from .envelope import Attestation, Envelope, Header, Signature, pae
 from .vocab import ATTESTATION_PAYLOAD_TYPE, HEADER_PAYLOAD_TYPE
 
-__all__ = ["VerifiedEvent", "check_key", "verify", "verify_attestation"]
+__all__ = ["VerifiedEvent", "check_key", "payload_record_bytes", "verify", "verify_attestation"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,3 +213,16 @@ def verify_attestation(envelope: Envelope, keys: KeyDirectory) -> Attestation:
             f"attestation lists fields {list(last.fields)}, envelope discloses {present}",
         )
     return last
+
+
+def payload_record_bytes(event: VerifiedEvent) -> bytes:
+    """The Avro binary of the payload record as the recipient may see it.
+
+    A record's encoding is its fields' encodings in schema order, and each
+    disclosure value is its field's encoding, so the record is the disclosed
+    values in order with ``00`` (the null branch) for each withheld field. Any
+    Avro library decodes it with the payload schema.
+    """
+    by_field = {d.field: d.value for d in event.envelope.disclosures}
+    codec = payload_codec(event.header.event_type.value)
+    return b"".join(by_field.get(name, b"\x00") for name in codec.fields)

@@ -52,7 +52,7 @@ def _strip_logical(node: Any) -> Any:
 @cache
 def parsed(name: str) -> Any:
     """The fastavro-parsed schema ``name`` (logical types dropped)."""
-    return parse_schema(_strip_logical(schemas.load(name)), _write_hint=False)
+    return parse_schema(_strip_logical(schemas.load(name)))
 
 
 def encode(schema: Any, datum: Any) -> bytes:
@@ -174,7 +174,7 @@ def payload_codec(name: str) -> PayloadCodec:
     codecs: dict[str, FieldCodec] = {}
     for fld in expanded["fields"]:
         standalone = _dedupe_named(fld["type"], set())
-        codecs[fld["name"]] = FieldCodec(fld["name"], parse_schema(standalone, _write_hint=False))
+        codecs[fld["name"]] = FieldCodec(fld["name"], parse_schema(standalone))
     return PayloadCodec(
         event_type=name,
         sha256=schemas.sha256(name),

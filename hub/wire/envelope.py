@@ -268,6 +268,9 @@ class Signature:
 
 def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
     """Avro zig-zag varint long at ``pos``; returns (value, next position)."""
+    if pos < len(data) and data[pos] < 0x80:  # one byte: the common case here
+        byte = data[pos]
+        return (byte >> 1) ^ -(byte & 1), pos + 1
     shift = 0
     acc = 0
     while True:

@@ -148,6 +148,9 @@ class FieldCodec:
 
     def problem(self, value: Any) -> str | None:
         """Why ``value`` does not fit the field's type, or None when it does."""
+        # The quiet check is fast; only a failure pays for building messages.
+        if validate(value, self.schema, field=self.name, raise_errors=False):
+            return None
         try:
             validate(value, self.schema, field=self.name, raise_errors=True)
         except Exception as exc:  # fastavro ValidationError and friends

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import json
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -59,12 +61,37 @@ def new_event_id(created_at_ms: int, rng: Rng = os.urandom) -> str:
 def _clean_problem(name: str, problem: str) -> str:
     # fastavro quotes the offending value; a value may be personal data, so
     # keep only its type and what the schema expected.
-    lines = [ln.strip().strip('",') for ln in problem.splitlines() if " is <" in ln]
-    last = lines[-1] if lines else problem
+    try:
+        messages = json.loads(problem)  # fastavro's ValidationError is a JSON list
+    except ValueError:
+        messages = [problem]
+    if not isinstance(messages, list) or not messages:
+        messages = [problem]
+    last = str(messages[-1])
     last = _VALUE_IN_MESSAGE.sub(r" is a \1", last)
+    last = re.sub(r"^Field\((.*?)\) is None", r"\1 is missing", last)
     if " expected {" in last:
-        last = last.split(" expected {", 1)[0] + " expected a different type"
+        head, expected = last.split(" expected ", 1)
+        last = f"{head} expected {_describe(expected)}"
     return f"field {name!r}: {last}"
+
+
+def _describe(expected: str) -> str:
+    """A schema repr from fastavro as a short phrase (schemas hold no personal data)."""
+    try:
+        schema = ast.literal_eval(expected)
+    except (ValueError, SyntaxError):
+        return "a different type"
+    if not isinstance(schema, dict):
+        return str(schema)
+    kind = schema.get("type")
+    if kind == "enum":
+        return "one of " + ", ".join(schema.get("symbols", []))
+    if kind in ("record", "fixed"):
+        return f"a {schema.get('name', kind)} {kind}"
+    if kind == "array":
+        return "an array"
+    return str(kind)
 
 
 def seal(

@@ -368,3 +368,25 @@ def test_payload_fields_cover_the_policy_fields() -> None:
         assert name in payload_fields("referral")
         assert name in payload_fields(EventType.DETENTION_NOTICE)
         assert name in payload_fields("handover_notice")
+
+
+@pytest.mark.parametrize(
+    ("payload", "field", "expected"),
+    [
+        ({"names": [{"full_name": "SECRET-NAME", "lang": 5}]}, "names", "expected string"),
+        ({"consent": {"status": "SECRET", "scope": []}}, "consent", "one of GIVEN"),
+        ({"consent": {"scope": ["SECRET"]}}, "consent", "status is missing"),
+        ({"recruitment_place": "SECRET"}, "recruitment_place", "Place record"),
+        ({"needs": ["SECRET"]}, "needs", "one of SHELTER"),
+        ({"referred_at": "SECRET"}, "referred_at", "expected long"),
+    ],
+)
+def test_payload_errors_say_what_was_expected_never_the_value(
+    payload: dict[str, Any], field: str, expected: str
+) -> None:
+    with pytest.raises(WireError) as err:
+        sealed(payload)
+    assert err.value.reason is Reason.INVALID_PAYLOAD
+    assert f"field {field!r}" in err.value.detail
+    assert expected in err.value.detail
+    assert "SECRET" not in err.value.detail

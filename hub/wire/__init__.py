@@ -21,7 +21,16 @@ from .envelope import (
 )
 from .jsonmap import from_json_value, payload_from_json, payload_to_json, to_json_value
 from .seal import Rng, attest, new_event_id, payload_fields, redact, seal
-from .verify import VerifiedEvent, check_key, payload_record_bytes, verify, verify_attestation
+from .verify import (
+    Finding,
+    VerificationResult,
+    VerifiedEvent,
+    check_key,
+    payload_record_bytes,
+    verification_result,
+    verify,
+    verify_attestation,
+)
 from .vocab import (
     ATTESTATION_PAYLOAD_TYPE,
     DEFAULT_MAX_SIZE,
@@ -53,9 +62,11 @@ __all__ = [
     "Disclosure",
     "Envelope",
     "EventType",
+    "Finding",
     "Header",
     "Rng",
     "Signature",
+    "VerificationResult",
     "VerifiedEvent",
     "attest",
     "ce_time",
@@ -72,6 +83,7 @@ __all__ = [
     "redact",
     "seal",
     "to_json_value",
+    "verification_result",
     "verify",
     "verify_attestation",
 ]

@@ -23,14 +23,23 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from hub.errors import DisclosureError, Reason, SignatureError
+from hub.errors import DisclosureError, Reason, SignatureError, TrmError
 from hub.keys import KeyDirectory, KeyRole, PublicKey
 
 from .codec import payload_codec
 from .envelope import Attestation, Envelope, Header, Signature, pae
 from .vocab import ATTESTATION_PAYLOAD_TYPE, HEADER_PAYLOAD_TYPE
 
-__all__ = ["VerifiedEvent", "check_key", "payload_record_bytes", "verify", "verify_attestation"]
+__all__ = [
+    "Finding",
+    "VerificationResult",
+    "VerifiedEvent",
+    "check_key",
+    "payload_record_bytes",
+    "verification_result",
+    "verify",
+    "verify_attestation",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,3 +235,91 @@ def payload_record_bytes(event: VerifiedEvent) -> bytes:
     by_field = {d.field: d.value for d in event.envelope.disclosures}
     codec = payload_codec(event.header.event_type.value)
     return b"".join(by_field.get(name, b"\x00") for name in codec.fields)
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One problem found in an envelope: a reason code and a detail."""
+
+    reason: Reason
+    detail: str
+    disclosure: int | None = None  # index of the disclosure concerned, if any
+
+
+@dataclass(frozen=True, slots=True)
+class VerificationResult:
+    """Everything :func:`verification_result` found (for auditors; not the hot path)."""
+
+    findings: tuple[Finding, ...]
+    disclosed: frozenset[str]
+    withheld: frozenset[str]
+    attested: bool
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+
+def verification_result(envelope: Envelope, keys: KeyDirectory) -> VerificationResult:
+    """Check everything :func:`verify` checks, and attestations, without stopping.
+
+    Where :func:`verify` raises on the first failure, this reports every
+    finding: the producer signature, each disclosure, each attestation.
+    """
+    findings: list[Finding] = []
+    header = envelope.header
+    try:
+        check_key(
+            keys,
+            envelope.signature,
+            country=header.producer,
+            role=KeyRole.PRODUCER,
+            at_ms=header.created_at_ms,
+            payload_type=HEADER_PAYLOAD_TYPE,
+            payload=envelope.header_bytes,
+            reason=Reason.BAD_SIGNATURE,
+        )
+    except TrmError as exc:
+        findings.append(Finding(exc.reason, exc.detail))
+    codec = payload_codec(header.event_type.value)
+    listed = frozenset(header.disclosure_digests)
+    seen_digests: set[bytes] = set()
+    seen_fields: set[str] = set()
+    good: set[str] = set()
+    for index, disclosure in enumerate(envelope.disclosures):
+        problem: tuple[Reason, str] | None = None
+        name = disclosure.field
+        field_codec = codec.codecs.get(name)
+        if disclosure.digest in seen_digests:
+            problem = (Reason.DUPLICATE_DIGEST, "the same disclosure appears twice")
+        elif disclosure.digest not in listed:
+            problem = (Reason.UNREFERENCED_DISCLOSURE, f"field {name!r} is not listed")
+        elif name in seen_fields:
+            problem = (Reason.DUPLICATE_FIELD, f"field {name!r} is disclosed twice")
+        elif field_codec is None:
+            problem = (Reason.UNKNOWN_FIELD, f"field {name!r} is not in the schema")
+        else:
+            try:
+                field_codec.decode(disclosure.value)
+            except ValueError:
+                problem = (Reason.FIELD_TYPE_MISMATCH, f"field {name!r} has a bad value")
+        seen_digests.add(disclosure.digest)
+        seen_fields.add(name)
+        if problem is None:
+            good.add(name)
+        else:
+            findings.append(Finding(problem[0], problem[1], index))
+    attested = False
+    if envelope.attestations:
+        try:
+            verify_attestation(envelope, keys)
+            attested = True
+        except TrmError as exc:
+            findings.append(Finding(exc.reason, exc.detail))
+    disclosed = frozenset(good)
+    return VerificationResult(
+        findings=tuple(findings),
+        disclosed=disclosed,
+        withheld=frozenset(codec.fields) - disclosed,
+        attested=attested,
+    )

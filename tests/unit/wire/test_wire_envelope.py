@@ -390,3 +390,33 @@ def test_payload_errors_say_what_was_expected_never_the_value(
     assert f"field {field!r}" in err.value.detail
     assert expected in err.value.detail
     assert "SECRET" not in err.value.detail
+
+
+def test_verification_result_reports_every_finding() -> None:
+    from hub.wire import verification_result
+
+    env = sealed()
+    assert verification_result(env, KEYS).ok
+    other = sealed(rng_label="other")
+    d0, d1 = env.disclosures[0], env.disclosures[1]
+    messy = Envelope.assemble(env.header_bytes, env.signature, [d0, d0, other.disclosures[2], d1])
+    result = verification_result(reparse(messy), StaticKeys([]))
+    reasons = [f.reason for f in result.findings]
+    assert reasons == [Reason.UNKNOWN_KEY, Reason.DUPLICATE_DIGEST, Reason.UNREFERENCED_DISCLOSURE]
+    assert [f.disclosure for f in result.findings] == [None, 1, 2]
+    assert result.disclosed == {d0.field, d1.field}
+    assert not result.ok
+
+
+def test_all_is_complete() -> None:
+    import hub.wire
+
+    defined = {
+        name
+        for name in dir(hub.wire)
+        if not name.startswith("_")
+        and str(getattr(getattr(hub.wire, name), "__module__", "")).startswith("hub.wire")
+    }
+    assert defined <= set(hub.wire.__all__)
+    assert {"seal", "verify", "redact", "attest", "Envelope", "EventType"} <= defined
+    assert all(hasattr(hub.wire, name) for name in hub.wire.__all__)

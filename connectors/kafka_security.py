@@ -82,6 +82,7 @@ __all__ = [
     "describe_acls",
     "group_prefix",
     "load_material",
+    "principal_of",
     "principals",
     "provision_secure",
     "scram_format_args",
@@ -102,6 +103,9 @@ _BROKER_HOSTS: Final = ("localhost", "127.0.0.1")
 _KEYSTORE_ALIAS: Final = b"broker"
 _ENV_CLIENT_CONFIG: Final = "TRM_KAFKA_CLIENT_CONFIG"
 _ENV_PRINCIPAL: Final = "TRM_KAFKA_PRINCIPAL"
+_ENV_USERNAME: Final = "TRM_KAFKA_SASL_USERNAME"
+_ENV_PASSWORD_FILE: Final = "TRM_KAFKA_SASL_PASSWORD_FILE"  # noqa: S105 (a variable name)
+_ENV_CA_FILE: Final = "TRM_KAFKA_CA_FILE"
 
 
 # --- ACL vocabulary (Kafka's wire codes) -----------------------------------
@@ -166,7 +170,24 @@ class AclBinding:
 
 def principals(countries: Iterable[str] = COMMIT_COUNTRIES) -> tuple[str, ...]:
     """Every SCRAM user of a deployment: countries, hub, auditor, admin, broker."""
-    return (*(check_country(c) for c in countries), HUB, AUDITOR, ADMIN, BROKER)
+    return (*(principal_of(c) for c in countries), HUB, AUDITOR, ADMIN, BROKER)
+
+
+def principal_of(who: str) -> str:
+    """The SCRAM user name for a country code or a role name.
+
+    Countries are lower case (``KH`` -> ``kh``) because Strimzi names each
+    ``KafkaUser`` after its user and Kubernetes names are lower case; the same
+    names are used locally and in Compose so ACLs read the same everywhere.
+    """
+    if len(who) == 2 and who.isalpha():
+        return check_country(who.upper()).lower()
+    if who in (HUB, AUDITOR, ADMIN, BROKER):
+        return who
+    raise RequestError(
+        Reason.UNAUTHENTICATED,
+        f"expected a country code or one of {HUB}, {AUDITOR}, {ADMIN}, {BROKER}; got {who!r}",
+    )
 
 
 def group_prefix(
@@ -183,7 +204,7 @@ def group_prefix(
         return hub_app_id or f"{t.namespace}-hub"
     if principal == AUDITOR:
         return f"{t.namespace}.auditor."
-    return f"{t.namespace}.{check_country(principal)}."
+    return f"{t.namespace}.{check_country(principal.upper())}."
 
 
 def acl_bindings(
@@ -220,10 +241,11 @@ def acl_bindings(
         rules.add(AclBinding(who, rtype, name, pat, op))
 
     for cc in countries:
-        allow(cc, topic, t.outbox(cc), lit, write)
+        user = principal_of(cc)
+        allow(user, topic, t.outbox(cc), lit, write)
         for name in (t.inbox(cc), t.rejections(cc), *audit_and_registry):
-            allow(cc, topic, name, lit, read)
-        allow(cc, group, group_prefix(cc, t), pre, read)
+            allow(user, topic, name, lit, read)
+        allow(user, group, group_prefix(cc, t), pre, read)
 
     # The hub: reads every outbox, writes what it decides. It may read back what
     # it wrote (to rebuild state after a restart) and the registry.
@@ -277,11 +299,11 @@ class SecurityMaterial:
         return self.directory / "secrets.json"
 
     def credentials_file(self, principal: str) -> Path:
-        return self.directory / "credentials" / f"{principal}.json"
+        return self.directory / "credentials" / f"{principal_of(principal)}.json"
 
     def password(self, principal: str) -> str:
         try:
-            return self.passwords[principal]
+            return self.passwords[principal_of(principal)]
         except KeyError:
             raise RequestError(
                 Reason.UNAUTHENTICATED,
@@ -463,7 +485,8 @@ def _write_secrets(material: SecurityMaterial) -> None:
             "sasl_mechanism": SCRAM_MECHANISM,
             "username": principal,
             "password": password,
-            "ca_file": str(material.ca_cert),
+            # The CA travels inside the file, so one file is all a country needs.
+            "ca_pem": material.ca_cert.read_text(encoding="ascii"),
         }
         _write_secret(
             material.credentials_file(principal),
@@ -575,8 +598,10 @@ def scram_format_args(material: SecurityMaterial) -> list[str]:
 # --- client side -----------------------------------------------------------------
 
 
-def _ssl_context(ca_file: Path | str) -> ssl.SSLContext:
-    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(ca_file))
+def _ssl_context(ca_file: Path | None = None, *, cadata: str | None = None) -> ssl.SSLContext:
+    context = ssl.create_default_context(
+        ssl.Purpose.SERVER_AUTH, cafile=str(ca_file) if ca_file else None, cadata=cadata
+    )
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     return context
 
@@ -601,13 +626,15 @@ def client_config(
         return {
             "security_protocol": "SASL_SSL",
             "sasl_mechanism": SCRAM_MECHANISM,
-            "sasl_plain_username": principal,
+            "sasl_plain_username": principal_of(principal),
             "sasl_plain_password": material.password(principal),
             "ssl_context": _ssl_context(material.ca_cert),
         }
     if state is None:
         raise RequestError(Reason.BAD_REQUEST, "expected a state directory or security material")
-    return client_config_from_file(security_dir(state) / "credentials" / f"{principal}.json")
+    return client_config_from_file(
+        security_dir(state) / "credentials" / f"{principal_of(principal)}.json"
+    )
 
 
 def client_config_from_file(path: Path) -> dict[str, Any]:
@@ -619,7 +646,10 @@ def client_config_from_file(path: Path) -> dict[str, Any]:
     try:
         mode = path.stat().st_mode & 0o777
         doc = json.loads(path.read_text(encoding="utf-8"))
-        username, password, ca_file = doc["username"], doc["password"], doc["ca_file"]
+        username, password = doc["username"], doc["password"]
+        ca_pem, ca_file = doc.get("ca_pem"), doc.get("ca_file")
+        if not (isinstance(ca_pem, str) or isinstance(ca_file, str)):
+            raise KeyError("ca_pem")
     except FileNotFoundError as exc:
         raise OperationalError(
             Reason.CONFIG_INVALID,
@@ -628,22 +658,55 @@ def client_config_from_file(path: Path) -> dict[str, Any]:
     except (ValueError, KeyError, TypeError) as exc:
         raise OperationalError(
             Reason.CONFIG_INVALID,
-            f"expected {path} to hold username, password and ca_file; it is malformed",
+            f"expected {path} to hold username, password and ca_pem; it is malformed",
         ) from exc
     if mode & 0o077:
         raise OperationalError(
             Reason.KEY_FILE_INSECURE,
             f"expected {path} to be readable by its owner only (0600), found {mode:04o}",
         )
-    ca = Path(ca_file)
-    if not ca.is_absolute():
-        ca = path.parent / ca
+    if isinstance(ca_pem, str):
+        context = _ssl_context(cadata=ca_pem)
+    else:
+        ca = Path(str(ca_file))
+        context = _ssl_context(ca if ca.is_absolute() else path.parent / ca)
     return {
         "security_protocol": "SASL_SSL",
         "sasl_mechanism": doc.get("sasl_mechanism", SCRAM_MECHANISM),
         "sasl_plain_username": str(username),
         "sasl_plain_password": str(password),
-        "ssl_context": _ssl_context(ca),
+        "ssl_context": context,
+    }
+
+
+def _client_config_from_env() -> dict[str, Any]:
+    """Settings from separate files, as Strimzi's secrets mount them.
+
+    ``TRM_KAFKA_SASL_USERNAME``, ``TRM_KAFKA_SASL_PASSWORD_FILE`` (the
+    KafkaUser secret's ``password`` key) and ``TRM_KAFKA_CA_FILE`` (the
+    cluster CA secret's ``ca.crt``).
+    """
+    username = os.environ[_ENV_USERNAME]
+    password_file, ca_file = os.environ.get(_ENV_PASSWORD_FILE), os.environ.get(_ENV_CA_FILE)
+    if not password_file or not ca_file:
+        raise OperationalError(
+            Reason.CONFIG_INVALID,
+            f"expected {_ENV_PASSWORD_FILE} and {_ENV_CA_FILE} with {_ENV_USERNAME}; "
+            f"got password file {password_file!r}, CA file {ca_file!r}",
+        )
+    try:
+        password = Path(password_file).read_text(encoding="utf-8").strip()
+        context = _ssl_context(Path(ca_file))
+    except (OSError, ssl.SSLError) as exc:
+        raise OperationalError(
+            Reason.CONFIG_INVALID, f"expected readable {password_file} and {ca_file}: {exc}"
+        ) from exc
+    return {
+        "security_protocol": "SASL_SSL",
+        "sasl_mechanism": SCRAM_MECHANISM,
+        "sasl_plain_username": username,
+        "sasl_plain_password": password,
+        "ssl_context": context,
     }
 
 
@@ -651,7 +714,9 @@ def default_client_config(principal: str, state: StateDir | None = None) -> dict
     """The client settings every verb should use by default.
 
     In order: ``$TRM_KAFKA_CLIENT_CONFIG`` (a credentials file, e.g. the one an
-    operator handed to a country); else, when ``trm kafka up --secure`` ran in
+    operator handed to a country); else ``$TRM_KAFKA_SASL_USERNAME`` with
+    ``$TRM_KAFKA_SASL_PASSWORD_FILE`` and ``$TRM_KAFKA_CA_FILE`` (Kubernetes
+    secrets); else, when ``trm kafka up --secure`` ran in
     this state directory, that principal's credentials there
     (``$TRM_KAFKA_PRINCIPAL`` overrides ``principal``); else ``{}`` (plaintext,
     the non-secure local broker).
@@ -659,6 +724,8 @@ def default_client_config(principal: str, state: StateDir | None = None) -> dict
     env = os.environ.get(_ENV_CLIENT_CONFIG)
     if env:
         return client_config_from_file(Path(env))
+    if os.environ.get(_ENV_USERNAME):
+        return _client_config_from_env()
     if state is None:
         from connectors.state import state_dir  # noqa: PLC0415  (avoid a cycle at import)
 
@@ -900,3 +967,52 @@ def provision_secure(
         format_args=tuple(scram_format_args(material)),
         bindings=acl_bindings(topics, countries, hub_app_id=hub_app_id),
     )
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
+    """``python -m connectors.kafka_security``: material for Compose, ACLs for a cluster.
+
+    ``material DIR --host kafka-1 ...`` writes the CA, broker keystore, SCRAM
+    passwords and per-principal credential files; ``format-args DIR`` prints
+    the StorageTool ``--add-scram`` arguments (one per line);
+    ``acls --bootstrap B --dir DIR [--namespace trm]`` creates the ACLs.
+    """
+    import argparse  # noqa: PLC0415
+
+    parser = argparse.ArgumentParser(prog="python -m connectors.kafka_security")
+    sub = parser.add_subparsers(dest="verb", required=True)
+    mat = sub.add_parser("material")
+    mat.add_argument("dir", type=Path)
+    mat.add_argument("--host", action="append", default=[])
+    mat.add_argument("--country", action="append", default=[])
+    fmt = sub.add_parser("format-args")
+    fmt.add_argument("dir", type=Path)
+    acl = sub.add_parser("acls")
+    acl.add_argument("--bootstrap", required=True)
+    acl.add_argument("--dir", type=Path, required=True)
+    acl.add_argument("--namespace", default="trm")
+    acl.add_argument("--country", action="append", default=[])
+    acl.add_argument("--hub-app-id", default=None)
+    args = parser.parse_args(argv)
+    if args.verb == "material":
+        hosts = tuple(args.host) or _BROKER_HOSTS
+        m = create_material(
+            args.dir, countries=tuple(args.country) or COMMIT_COUNTRIES, broker_hosts=hosts
+        )
+        print(f"security material in {m.directory} for {', '.join(sorted(m.passwords))}")
+    elif args.verb == "format-args":
+        print("\n".join(scram_format_args(load_material(args.dir))))
+    else:
+        m = load_material(args.dir)
+        bindings = acl_bindings(
+            Topics(args.namespace),
+            tuple(args.country) or COMMIT_COUNTRIES,
+            hub_app_id=args.hub_app_id,
+        )
+        asyncio.run(apply_acls(args.bootstrap, client_config(ADMIN, material=m), bindings))
+        print(f"{len(bindings)} ACLs in force on {args.bootstrap}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main())

@@ -23,6 +23,7 @@ def material(tmp_path_factory: pytest.TempPathFactory) -> ks.SecurityMaterial:
 
 def _allowed(bindings: tuple[ks.AclBinding, ...], who: str, op: ks.Operation, topic: str) -> bool:
     """Would the StandardAuthorizer allow it? (literal or prefix match, deny by default)."""
+    who = ks.principal_of(who)
     for b in bindings:
         if b.principal != who or b.resource_type is not ks.ResourceType.TOPIC:
             continue
@@ -161,11 +162,13 @@ def test_client_config_for_a_principal(material: ks.SecurityMaterial) -> None:
     cfg = ks.client_config_from_file(material.credentials_file("KH"))
     assert cfg["security_protocol"] == "SASL_SSL"
     assert cfg["sasl_mechanism"] == "SCRAM-SHA-512"
-    assert cfg["sasl_plain_username"] == "KH"
-    assert cfg["sasl_plain_password"] == material.passwords["KH"]
+    assert cfg["sasl_plain_username"] == "kh"
+    assert cfg["sasl_plain_password"] == material.passwords["kh"]
     assert cfg["ssl_context"].check_hostname
     doc = json.loads(material.credentials_file("KH").read_text())
-    assert "TH" not in json.dumps(doc)  # a country's file holds only its own secret
+    others = [pw for who, pw in material.passwords.items() if who != "kh"]
+    assert not any(pw in json.dumps(doc) for pw in others)  # only its own secret
+    assert doc["ca_pem"].startswith("-----BEGIN CERTIFICATE-----")
 
 
 def test_scram_format_args_name_every_user(material: ks.SecurityMaterial) -> None:
@@ -184,9 +187,9 @@ def test_default_client_config_is_plaintext_without_secure_state(
     assert ks.default_client_config("KH", StateDir(tmp_path)) == {}
     setup = ks.provision_secure(StateDir(tmp_path))
     cfg = ks.default_client_config("KH", StateDir(tmp_path))
-    assert cfg["sasl_plain_password"] == setup.material.passwords["KH"]
+    assert cfg["sasl_plain_password"] == setup.material.password("KH")
     monkeypatch.setenv("TRM_KAFKA_CLIENT_CONFIG", str(setup.material.credentials_file("TH")))
-    assert ks.default_client_config("KH", StateDir(tmp_path))["sasl_plain_username"] == "TH"
+    assert ks.default_client_config("KH", StateDir(tmp_path))["sasl_plain_username"] == "th"
 
 
 def test_all_is_complete() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -14,6 +15,8 @@ from hub.wire import (
     EventType,
     attest,
     payload_fields,
+    payload_from_json,
+    payload_to_json,
     redact,
     verify,
     verify_attestation,
@@ -146,3 +149,11 @@ def test_any_truncation_is_refused(length: int) -> None:
 @given(st.binary(max_size=300))
 def test_random_bytes_are_refused_with_a_reason(data: bytes) -> None:
     assert _refusal(b"\xc3\x01" + schemas.crc64("envelope") + data) is not None
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(typed_payloads())
+def test_json_form_round_trips(case: tuple[EventType, dict[str, Any]]) -> None:
+    event_type, payload = case
+    as_json = json.loads(json.dumps(payload_to_json(payload)))
+    assert payload_from_json(event_type, as_json) == payload

@@ -13,6 +13,7 @@ from typing import Final
 from hub.errors import DeliveryError, Reason
 
 from .envelope import Header
+from .vocab import shown
 
 __all__ = ["CONTENT_TYPE", "ce_time", "check_cloudevents", "cloudevents_headers"]
 
@@ -71,5 +72,5 @@ def check_cloudevents(
             raise DeliveryError(
                 Reason.CLOUDEVENTS_MISMATCH,
                 f"expected Kafka header {name}={expected.decode()!r} as in the signed header, "
-                f"got {got[0]!r}",
+                f"got {shown(got[0])}",
             )

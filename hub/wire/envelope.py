@@ -38,6 +38,7 @@ from .vocab import (
     SALT_SIZE,
     SPEC_VERSION,
     EventType,
+    shown,
 )
 
 __all__ = [
@@ -107,7 +108,9 @@ class Header:
                 f"expected spec_version {SPEC_VERSION}, got {self.spec_version}",
             )
         if not _UUID7.match(self.event_id):
-            raise _bad_header(f"expected event_id to be a lowercase UUIDv7, got {self.event_id!r}")
+            raise _bad_header(
+                f"expected event_id to be a lowercase UUIDv7, got {shown(self.event_id)}"
+            )
         known = KNOWN_PAYLOAD_SCHEMAS.get(self.payload_schema)
         if known is None:
             raise WireError(
@@ -122,7 +125,9 @@ class Header:
                 f"header says {self.event_type}",
             )
         if not _COUNTRY.match(self.producer):
-            raise _bad_header(f"expected producer to be an alpha-2 code, got {self.producer!r}")
+            raise _bad_header(
+                f"expected producer to be an alpha-2 code, got {shown(self.producer)}"
+            )
         if self.sequence < 0 or self.created_at_ms < 0:
             raise _bad_header(
                 f"expected sequence and created_at >= 0, got {self.sequence} "
@@ -134,7 +139,7 @@ class Header:
             )
         for country in self.recipients:
             if not _COUNTRY.match(country):
-                raise _bad_header(f"expected recipient alpha-2 codes, got {country!r}")
+                raise _bad_header(f"expected recipient alpha-2 codes, got {shown(country)}")
         if any(a >= b for a, b in zip(self.recipients, self.recipients[1:], strict=False)):
             raise _bad_header(
                 f"expected recipients sorted without duplicates, got {list(self.recipients)}"
@@ -142,10 +147,12 @@ class Header:
         if self.producer in self.recipients:
             raise _bad_header(f"producer {self.producer} may not address itself")
         if self.purpose not in PURPOSES:
-            raise _bad_header(f"expected a purpose in {sorted(PURPOSES)}, got {self.purpose!r}")
+            raise _bad_header(
+                f"expected a purpose in {sorted(PURPOSES)}, got {shown(self.purpose)}"
+            )
         if self.handling not in HANDLING_CODES:
             raise _bad_header(
-                f"expected a handling code in {sorted(HANDLING_CODES)}, got {self.handling!r}"
+                f"expected a handling code in {sorted(HANDLING_CODES)}, got {shown(self.handling)}"
             )
         if not _CASE_KEY.match(self.case_key):
             raise _bad_header(
@@ -154,7 +161,7 @@ class Header:
             )
         if self.correlation_id is not None and not _UUID.match(self.correlation_id):
             raise _bad_header(
-                f"expected correlation_id to be a lowercase UUID, got {self.correlation_id!r}"
+                f"expected correlation_id to be a lowercase UUID, got {shown(self.correlation_id)}"
             )
         digests = self.disclosure_digests
         if len(digests) > MAX_DIGESTS:
@@ -179,7 +186,7 @@ class Header:
         except ValueError:
             raise WireError(
                 Reason.UNKNOWN_EVENT_TYPE,
-                f"expected one of {[t.value for t in EventType]}, got {rec['event_type']!r}",
+                f"expected one of {[t.value for t in EventType]}, got {shown(rec['event_type'])}",
             ) from None
         if rec["spec_version"] != SPEC_VERSION:
             raise WireError(
@@ -373,7 +380,7 @@ class Attestation:
             raise SignatureError(
                 Reason.BAD_ATTESTATION,
                 f"expected spec_version {SPEC_VERSION} and an alpha-2 recipient, "
-                f"got {rec['spec_version']} and {rec['recipient']!r}",
+                f"got {rec['spec_version']} and {shown(rec['recipient'])}",
             )
         return cls(
             statement=statement,

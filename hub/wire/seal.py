@@ -22,6 +22,7 @@ from .vocab import (
     SALT_SIZE,
     SPEC_VERSION,
     EventType,
+    shown,
 )
 
 __all__ = ["Rng", "attest", "new_event_id", "payload_fields", "redact", "seal"]
@@ -38,7 +39,7 @@ def _event_type(value: str | EventType) -> EventType:
     except ValueError:
         raise WireError(
             Reason.UNKNOWN_EVENT_TYPE,
-            f"expected one of {[t.value for t in EventType]}, got {value!r}",
+            f"expected one of {[t.value for t in EventType]}, got {shown(value)}",
         ) from None
 
 
@@ -135,7 +136,8 @@ def seal(
     if unknown:
         raise WireError(
             Reason.INVALID_PAYLOAD,
-            f"field {unknown[0]!r} is not in the {kind} schema (fields: {', '.join(codec.fields)})",
+            f"field {shown(unknown[0])} is not in the {kind} schema "
+            f"(fields: {', '.join(codec.fields)})",
         )
     disclosures: list[Disclosure] = []
     for name in codec.fields:

@@ -17,6 +17,7 @@ __all__ = [
     "SALT_SIZE",
     "SPEC_VERSION",
     "EventType",
+    "shown",
 ]
 
 SPEC_VERSION: Final = 1
@@ -61,3 +62,9 @@ PURPOSES: Final = frozenset(
 # without the sender's permission; H2 no onward sharing without permission;
 # H3 other stated restrictions.
 HANDLING_CODES: Final = frozenset({"H0", "H1", "H2", "H3"})
+
+
+def shown(value: object, limit: int = 64) -> str:
+    """``repr(value)`` cut to ``limit`` characters: details quote input, boundedly."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,0 +1,490 @@
+"""Write the Strimzi manifests of deploy/k8s from the same plan as the local broker.
+
+The topics, users and ACLs come from ``connectors.kafka_security.acl_bindings``
+and ``hub.topics.Topics``, so a Kubernetes deployment enforces exactly the lanes
+that ``trm kafka up --secure`` enforces and that tests/integration checks on a
+real broker. Run ``python deploy/k8s/generate.py`` after changing either;
+tests/unit/deploy fails if the committed files drift from what this writes.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from connectors.kafka_security import (
+    ADMIN,
+    AclBinding,
+    Operation,
+    PatternType,
+    ResourceType,
+    acl_bindings,
+    principal_of,
+)
+from hub.topics import COMMIT_COUNTRIES, Topics
+
+__all__ = ["CLUSTER", "IMAGE", "NAMESPACE", "STRIMZI_VERSION", "manifests", "write_all"]
+
+CLUSTER = "trm"
+NAMESPACE = "trm-hub"
+STRIMZI_VERSION = "0.45.0"
+KAFKA_VERSION = "3.9.0"  # the newest 3.9 release Strimzi 0.45 runs; local tests use 3.9.2
+IMAGE = "ghcr.io/commit-trm/trm-hub:latest"  # built from deploy/compose/Dockerfile
+HUB_APP_ID = "trm-hub"
+HERE = Path(__file__).resolve().parent
+
+_OPERATION = {
+    Operation.READ: "Read",
+    Operation.WRITE: "Write",
+    Operation.CREATE: "Create",
+    Operation.DELETE: "Delete",
+    Operation.ALTER: "Alter",
+    Operation.DESCRIBE: "Describe",
+    Operation.DESCRIBE_CONFIGS: "DescribeConfigs",
+    Operation.ALTER_CONFIGS: "AlterConfigs",
+    Operation.IDEMPOTENT_WRITE: "IdempotentWrite",
+    Operation.ALL: "All",
+}
+_PATTERN = {PatternType.LITERAL: "literal", PatternType.PREFIXED: "prefix"}
+_RESOURCE = {
+    ResourceType.TOPIC: "topic",
+    ResourceType.GROUP: "group",
+    ResourceType.CLUSTER: "cluster",
+    ResourceType.TRANSACTIONAL_ID: "transactionalId",
+}
+
+
+def _labels(component: str) -> dict[str, str]:
+    return {"app.kubernetes.io/part-of": "trm-hub", "app.kubernetes.io/component": component}
+
+
+def kafka_cluster() -> list[dict[str, Any]]:
+    """A 3-node KRaft cluster (dual-role node pool), TLS + SCRAM, simple authorization."""
+    kafka = {
+        "apiVersion": "kafka.strimzi.io/v1beta2",
+        "kind": "Kafka",
+        "metadata": {
+            "name": CLUSTER,
+            "namespace": NAMESPACE,
+            "annotations": {"strimzi.io/node-pools": "enabled", "strimzi.io/kraft": "enabled"},
+        },
+        "spec": {
+            "kafka": {
+                "version": KAFKA_VERSION,
+                "metadataVersion": "3.9-IV0",
+                "listeners": [
+                    {
+                        "name": "tls",
+                        "port": 9093,
+                        "type": "internal",
+                        "tls": True,
+                        "authentication": {"type": "scram-sha-512"},
+                    }
+                ],
+                # Strimzi's "simple" authorization is the StandardAuthorizer in KRaft.
+                "authorization": {"type": "simple"},
+                "config": {
+                    "default.replication.factor": 3,
+                    "min.insync.replicas": 2,
+                    "offsets.topic.replication.factor": 3,
+                    "transaction.state.log.replication.factor": 3,
+                    "transaction.state.log.min.isr": 2,
+                    "auto.create.topics.enable": False,
+                    "allow.everyone.if.no.acl.found": False,
+                    "unclean.leader.election.enable": False,
+                },
+            },
+            "entityOperator": {"topicOperator": {}, "userOperator": {}},
+        },
+    }
+    pool = {
+        "apiVersion": "kafka.strimzi.io/v1beta2",
+        "kind": "KafkaNodePool",
+        "metadata": {
+            "name": "dual-role",
+            "namespace": NAMESPACE,
+            "labels": {"strimzi.io/cluster": CLUSTER},
+        },
+        "spec": {
+            "replicas": 3,
+            "roles": ["controller", "broker"],
+            "storage": {
+                "type": "jbod",
+                "volumes": [
+                    {
+                        "id": 0,
+                        "type": "persistent-claim",
+                        "size": "50Gi",
+                        "deleteClaim": False,
+                        "kraftMetadata": "shared",
+                    }
+                ],
+            },
+        },
+    }
+    return [kafka, pool]
+
+
+def kafka_topics(topics: Topics) -> list[dict[str, Any]]:
+    """One KafkaTopic per project topic (Kubernetes names are lower case)."""
+    docs = []
+    for name, compacted in topics.all().items():
+        config: dict[str, Any] = {"min.insync.replicas": 2}
+        if compacted:
+            config["cleanup.policy"] = "compact"
+        else:
+            config["retention.ms"] = -1  # the audit replay needs every record
+        # The audit log has one sequencer: one partition keeps its order total.
+        single = name in (topics.audit_leaves, topics.audit_checkpoints, topics.decisions)
+        docs.append(
+            {
+                "apiVersion": "kafka.strimzi.io/v1beta2",
+                "kind": "KafkaTopic",
+                "metadata": {
+                    "name": name.lower().replace(".", "-").replace("_", "-"),
+                    "namespace": NAMESPACE,
+                    "labels": {"strimzi.io/cluster": CLUSTER},
+                },
+                "spec": {
+                    "topicName": name,
+                    "partitions": 1 if single else 6,
+                    "replicas": 3,
+                    "config": config,
+                },
+            }
+        )
+    return docs
+
+
+def _operator_bindings(topics: Topics) -> list[AclBinding]:
+    # In Kubernetes the operator is not a super user: it publishes the registry.
+    return [
+        AclBinding(ADMIN, ResourceType.TOPIC, name, PatternType.LITERAL, op)
+        for name in (topics.registry_trust, topics.registry_agreements)
+        for op in (Operation.READ, Operation.WRITE)
+    ]
+
+
+def kafka_users(topics: Topics) -> list[dict[str, Any]]:
+    """A KafkaUser (SCRAM-SHA-512) per country, the hub, the auditor and the operator."""
+    by_user: dict[str, list[AclBinding]] = defaultdict(list)
+    for b in (*acl_bindings(topics, hub_app_id=HUB_APP_ID), *_operator_bindings(topics)):
+        by_user[b.principal].append(b)
+    docs = []
+    for user in sorted(by_user):
+        grouped: dict[tuple[ResourceType, str, PatternType], list[str]] = defaultdict(list)
+        for b in sorted(by_user[user]):
+            grouped[(b.resource_type, b.resource_name, b.pattern)].append(_OPERATION[b.operation])
+        acls = [
+            {
+                "resource": {
+                    "type": _RESOURCE[rtype],
+                    "name": name,
+                    "patternType": _PATTERN[pattern],
+                },
+                "operations": sorted(ops),
+                "host": "*",
+            }
+            for (rtype, name, pattern), ops in sorted(grouped.items())
+        ]
+        docs.append(
+            {
+                "apiVersion": "kafka.strimzi.io/v1beta2",
+                "kind": "KafkaUser",
+                "metadata": {
+                    "name": user,
+                    "namespace": NAMESPACE,
+                    "labels": {"strimzi.io/cluster": CLUSTER},
+                },
+                "spec": {
+                    "authentication": {"type": "scram-sha-512"},
+                    "authorization": {"type": "simple", "acls": acls},
+                },
+            }
+        )
+    return docs
+
+
+def _kafka_env(user: str) -> list[dict[str, Any]]:
+    return [
+        {"name": "TRM_KAFKA_BOOTSTRAP", "value": f"{CLUSTER}-kafka-bootstrap:9093"},
+        {"name": "TRM_KAFKA_SASL_USERNAME", "value": user},
+        {"name": "TRM_KAFKA_SASL_PASSWORD_FILE", "value": "/etc/trm/kafka-user/password"},
+        {"name": "TRM_KAFKA_CA_FILE", "value": "/etc/trm/kafka-ca/ca.crt"},
+        {"name": "TRM_HOME", "value": "/var/lib/trm"},
+    ]
+
+
+def _kafka_volumes(user: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    volumes = [
+        # Strimzi's User Operator writes the SCRAM password into a Secret named after the user.
+        {"name": "kafka-user", "secret": {"secretName": user, "defaultMode": 0o400}},
+        {"name": "kafka-ca", "secret": {"secretName": f"{CLUSTER}-cluster-ca-cert"}},
+    ]
+    mounts = [
+        {"name": "kafka-user", "mountPath": "/etc/trm/kafka-user", "readOnly": True},
+        {"name": "kafka-ca", "mountPath": "/etc/trm/kafka-ca", "readOnly": True},
+    ]
+    return volumes, mounts
+
+
+def _state_volumes(key_secret: str) -> list[dict[str, Any]]:
+    """TRM_HOME (/var/lib/trm): keys from a Secret, trust list and agreements from ConfigMaps."""
+    return [
+        {"name": "home", "emptyDir": {}},
+        {"name": "keys", "secret": {"secretName": key_secret, "defaultMode": 0o400}},
+        {"name": "trust", "configMap": {"name": "trm-trust"}},
+        {"name": "agreements", "configMap": {"name": "trm-agreements"}},
+    ]
+
+
+_STATE_MOUNTS: list[dict[str, Any]] = [
+    {"name": "home", "mountPath": "/var/lib/trm"},
+    {"name": "keys", "mountPath": "/var/lib/trm/keys", "readOnly": True},
+    {
+        "name": "trust",
+        "mountPath": "/var/lib/trm/trust.json",
+        "subPath": "trust.json",
+        "readOnly": True,
+    },
+    {"name": "agreements", "mountPath": "/var/lib/trm/agreements", "readOnly": True},
+]
+
+_SECURITY_CONTEXT: dict[str, Any] = {
+    "runAsNonRoot": True,
+    "runAsUser": 10001,
+    "allowPrivilegeEscalation": False,
+    "readOnlyRootFilesystem": True,
+    "capabilities": {"drop": ["ALL"]},
+}
+
+
+def hub_deployment() -> list[dict[str, Any]]:
+    """The hub workers: a Deployment; Faust spreads outbox partitions across replicas."""
+    volumes, mounts = _kafka_volumes("hub")
+    volumes += _state_volumes("trm-hub-keys")
+    mounts += _STATE_MOUNTS
+    return [
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "trm-hub", "namespace": NAMESPACE, "labels": _labels("hub")},
+            "spec": {
+                "replicas": 2,
+                "selector": {"matchLabels": _labels("hub")},
+                "template": {
+                    "metadata": {"labels": _labels("hub")},
+                    "spec": {
+                        "terminationGracePeriodSeconds": 30,
+                        "containers": [
+                            {
+                                "name": "worker",
+                                "image": IMAGE,
+                                # Keys, trust list and agreements come from TRM_HOME.
+                                "args": ["trm", "hub", "worker"],
+                                "env": _kafka_env("hub"),
+                                "ports": [{"name": "web", "containerPort": 6066}],
+                                "readinessProbe": {
+                                    "httpGet": {"path": "/", "port": "web"},
+                                    "periodSeconds": 10,
+                                },
+                                "resources": {
+                                    "requests": {"cpu": "250m", "memory": "256Mi"},
+                                    "limits": {"memory": "1Gi"},
+                                },
+                                "securityContext": _SECURITY_CONTEXT,
+                                "volumeMounts": mounts,
+                            }
+                        ],
+                        "volumes": volumes,
+                    },
+                },
+            },
+        }
+    ]
+
+
+def gateways(countries: tuple[str, ...] = COMMIT_COUNTRIES) -> list[dict[str, Any]]:
+    """One gateway (Deployment + Service) per country, each with its own Kafka user."""
+    docs: list[dict[str, Any]] = []
+    for cc in countries:
+        user = principal_of(cc)
+        labels = {**_labels("gateway"), "trm.commit/country": cc}
+        volumes, mounts = _kafka_volumes(user)
+        volumes += _state_volumes(f"trm-{user}-key")
+        volumes.append(
+            {"name": "node", "persistentVolumeClaim": {"claimName": f"trm-gateway-{user}"}}
+        )
+        mounts += [*_STATE_MOUNTS, {"name": "node", "mountPath": f"/var/lib/trm/nodes/{cc}"}]
+        docs.append(
+            {
+                "apiVersion": "v1",
+                "kind": "PersistentVolumeClaim",
+                "metadata": {
+                    "name": f"trm-gateway-{user}",
+                    "namespace": NAMESPACE,
+                    "labels": labels,
+                },
+                "spec": {
+                    "accessModes": ["ReadWriteOnce"],
+                    "resources": {"requests": {"storage": "1Gi"}},
+                },
+            }
+        )
+        docs.append(
+            {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": {
+                    "name": f"trm-gateway-{user}",
+                    "namespace": NAMESPACE,
+                    "labels": labels,
+                },
+                "spec": {
+                    "replicas": 1,
+                    # One writer per country node: its producer sequence must not fork.
+                    "strategy": {"type": "Recreate"},
+                    "selector": {"matchLabels": labels},
+                    "template": {
+                        "metadata": {"labels": labels},
+                        "spec": {
+                            "containers": [
+                                {
+                                    "name": "gateway",
+                                    "image": IMAGE,
+                                    "args": [
+                                        "trm",
+                                        "gateway",
+                                        "serve",
+                                        "--country",
+                                        cc,
+                                        "--port",
+                                        "8080",
+                                    ],
+                                    "env": _kafka_env(user),
+                                    "ports": [{"name": "http", "containerPort": 8080}],
+                                    "readinessProbe": {
+                                        "httpGet": {"path": "/healthz", "port": "http"},
+                                        "periodSeconds": 10,
+                                    },
+                                    "resources": {
+                                        "requests": {"cpu": "100m", "memory": "128Mi"},
+                                        "limits": {"memory": "512Mi"},
+                                    },
+                                    "securityContext": _SECURITY_CONTEXT,
+                                    "volumeMounts": mounts,
+                                }
+                            ],
+                            "volumes": volumes,
+                        },
+                    },
+                },
+            }
+        )
+        docs.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {
+                    "name": f"trm-gateway-{user}",
+                    "namespace": NAMESPACE,
+                    "labels": labels,
+                },
+                "spec": {
+                    "selector": labels,
+                    "ports": [{"name": "http", "port": 80, "targetPort": "http"}],
+                },
+            }
+        )
+    return docs
+
+
+def network_policy() -> list[dict[str, Any]]:
+    """Only trm-hub pods and the gateways reach the brokers' client port."""
+    return [
+        {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": {"name": "trm-kafka-clients", "namespace": NAMESPACE},
+            "spec": {
+                "podSelector": {"matchLabels": {"strimzi.io/cluster": CLUSTER}},
+                "policyTypes": ["Ingress"],
+                "ingress": [
+                    {
+                        "from": [
+                            {
+                                "podSelector": {
+                                    "matchLabels": {"app.kubernetes.io/part-of": "trm-hub"}
+                                }
+                            },
+                            {"podSelector": {"matchLabels": {"strimzi.io/cluster": CLUSTER}}},
+                        ],
+                        "ports": [{"protocol": "TCP", "port": 9093}],
+                    },
+                    {
+                        # Brokers and controllers talk among themselves; the operator manages them.
+                        "from": [
+                            {"podSelector": {"matchLabels": {"strimzi.io/cluster": CLUSTER}}},
+                            {
+                                "podSelector": {
+                                    "matchLabels": {"strimzi.io/kind": "cluster-operator"}
+                                }
+                            },
+                        ],
+                    },
+                ],
+            },
+        }
+    ]
+
+
+def manifests() -> dict[str, list[dict[str, Any]]]:
+    """File name -> documents, for every file this script owns."""
+    topics = Topics()
+    namespace = [
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": NAMESPACE, "labels": _labels("namespace")},
+        }
+    ]
+    return {
+        "00-namespace.yaml": namespace,
+        "10-kafka.yaml": kafka_cluster(),
+        "20-topics.yaml": kafka_topics(topics),
+        "30-users.yaml": kafka_users(topics),
+        "40-hub.yaml": hub_deployment(),
+        "50-gateways.yaml": gateways(),
+        "60-network-policy.yaml": network_policy(),
+    }
+
+
+HEADER = (
+    "# Generated by deploy/k8s/generate.py from connectors.kafka_security and hub.topics.\n"
+    "# Do not edit by hand: change the plan and rerun the script.\n"
+)
+
+
+def render(docs: list[dict[str, Any]]) -> str:
+    body = "---\n".join(yaml.safe_dump(d, sort_keys=False, width=100) for d in docs)
+    return HEADER + "---\n" + body
+
+
+def write_all(directory: Path = HERE) -> list[Path]:
+    written = []
+    for name, docs in manifests().items():
+        path = directory / name
+        path.write_text(render(docs), encoding="utf-8")
+        written.append(path)
+    return written
+
+
+if __name__ == "__main__":
+    for path in write_all():
+        print(path)

@@ -1,0 +1,227 @@
+"""deploy/k8s validated offline: Strimzi CRD schemas and Kubernetes' own schemas.
+
+No cluster runs here. The Strimzi CRDs are generated from Strimzi's API model
+and CRD generator (both on Maven Central, see deploy/k8s/crd-tool/pom.xml),
+which is how Strimzi builds its install files. Kubernetes core objects are
+checked with kubernetes-validate's schemas in strict mode. Both checks reject
+unknown fields, which a real API server would silently prune.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import kubernetes_validate  # type: ignore[import-untyped]
+import pytest
+import yaml
+
+from connectors import kafka_security as ks
+from hub.topics import COMMIT_COUNTRIES, Topics
+
+ROOT = Path(__file__).resolve().parents[3]
+K8S = ROOT / "deploy" / "k8s"
+KUBE_VERSION = "1.31.0"
+CRDS = {
+    "Kafka": "io.strimzi.api.kafka.model.kafka.Kafka",
+    "KafkaNodePool": "io.strimzi.api.kafka.model.nodepool.KafkaNodePool",
+    "KafkaTopic": "io.strimzi.api.kafka.model.topic.KafkaTopic",
+    "KafkaUser": "io.strimzi.api.kafka.model.user.KafkaUser",
+}
+
+
+def _load_generator() -> Any:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("trm_k8s_generate", K8S / "generate.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _docs() -> list[dict[str, Any]]:
+    docs: list[dict[str, Any]] = []
+    for path in sorted(K8S.glob("*.yaml")):
+        docs += [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d]
+    return docs
+
+
+@pytest.fixture(scope="module")
+def strimzi_schemas(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
+    """kind -> openAPIV3Schema of the v1beta2 CRD, generated from Strimzi's jars."""
+    cache_dir = Path(os.environ.get("TRM_STRIMZI_CRDS", Path.home() / ".cache/trm/strimzi-crds"))
+    pom = K8S / "crd-tool" / "pom.xml"
+    version = _pom_version(pom)
+    out = cache_dir / version
+    if not all((out / f"{kind}.yaml").exists() for kind in CRDS):
+        assert shutil.which("mvn"), "mvn is needed to fetch Strimzi's CRD generator"
+        out.mkdir(parents=True, exist_ok=True)
+        cp_file = tmp_path_factory.mktemp("crd") / "cp.txt"
+        subprocess.run(
+            [
+                "mvn",
+                "-q",
+                "-f",
+                str(pom),
+                "dependency:build-classpath",
+                f"-Dmdep.outputFile={cp_file}",
+            ],
+            check=True,
+            timeout=300,
+        )
+        targets = [f"{cls}={out / kind}.yaml" for kind, cls in CRDS.items()]
+        subprocess.run(
+            [
+                "java",
+                "-cp",
+                cp_file.read_text().strip(),
+                "io.strimzi.crdgenerator.CrdGenerator",
+                "--yaml",
+                "--api-versions",
+                "v1beta2",
+                "--storage-version",
+                "v1beta2",
+                *targets,
+            ],
+            check=True,
+            timeout=120,
+            capture_output=True,
+        )
+    schemas = {}
+    for kind in CRDS:
+        crd = yaml.safe_load((out / f"{kind}.yaml").read_text(encoding="utf-8"))
+        assert crd["spec"]["names"]["kind"] == kind
+        (v,) = [v for v in crd["spec"]["versions"] if v["name"] == "v1beta2"]
+        schemas[kind] = _strict(v["schema"]["openAPIV3Schema"])
+    return schemas
+
+
+def _pom_version(pom: Path) -> str:
+    import xml.etree.ElementTree as ET
+
+    ns = {"m": "http://maven.apache.org/POM/4.0.0"}
+    node = ET.parse(pom).getroot().find("m:properties/m:strimzi.version", ns)  # noqa: S314
+    assert node is not None
+    assert node.text
+    return node.text
+
+
+def _strict(schema: Any) -> Any:
+    """Close every object schema (as kubeconform -strict does): unknown fields fail."""
+    schema = copy.deepcopy(schema)
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if (
+                "properties" in node
+                and "additionalProperties" not in node
+                and not node.get("x-kubernetes-preserve-unknown-fields")
+            ):
+                node["additionalProperties"] = False
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(schema)
+    return schema
+
+
+def test_every_manifest_is_valid(strimzi_schemas: dict[str, dict[str, Any]]) -> None:
+    docs = _docs()
+    kinds = {d["kind"] for d in docs}
+    assert {"Kafka", "KafkaNodePool", "KafkaTopic", "KafkaUser", "Deployment", "Service"} <= kinds
+    for doc in docs:
+        if doc["apiVersion"].startswith("kafka.strimzi.io/"):
+            assert doc["apiVersion"] == "kafka.strimzi.io/v1beta2"
+            jsonschema.validate(doc, strimzi_schemas[doc["kind"]])
+        else:
+            kubernetes_validate.validate(doc, KUBE_VERSION, strict=True)
+
+
+def test_the_strict_check_catches_a_typo(strimzi_schemas: dict[str, dict[str, Any]]) -> None:
+    user = next(d for d in _docs() if d["kind"] == "KafkaUser")
+    bad = copy.deepcopy(user)
+    bad["spec"]["authentication"]["tpye"] = "scram-sha-512"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(bad, strimzi_schemas["KafkaUser"])
+    bad2 = copy.deepcopy(user)
+    bad2["spec"]["authorization"]["acls"][0]["operations"] = ["Wirte"]
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(bad2, strimzi_schemas["KafkaUser"])
+    deployment = next(d for d in _docs() if d["kind"] == "Deployment")
+    bad3 = copy.deepcopy(deployment)
+    bad3["spec"]["replcas"] = 2
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(bad3, KUBE_VERSION, strict=True)
+
+
+def test_manifests_match_the_generator() -> None:
+    gen = _load_generator()
+    for name, docs in gen.manifests().items():
+        assert (K8S / name).read_text(encoding="utf-8") == gen.render(docs), (
+            f"{name} drifted; run python deploy/k8s/generate.py"
+        )
+
+
+def test_cluster_is_kraft_three_nodes_tls_scram_with_authorization() -> None:
+    docs = _docs()
+    kafka = next(d for d in docs if d["kind"] == "Kafka")
+    pool = next(d for d in docs if d["kind"] == "KafkaNodePool")
+    assert kafka["metadata"]["annotations"]["strimzi.io/kraft"] == "enabled"
+    assert kafka["metadata"]["annotations"]["strimzi.io/node-pools"] == "enabled"
+    assert "zookeeper" not in kafka["spec"]
+    assert pool["spec"]["replicas"] == 3
+    assert set(pool["spec"]["roles"]) == {"controller", "broker"}
+    for listener in kafka["spec"]["kafka"]["listeners"]:
+        assert listener["tls"] is True
+        assert listener["authentication"]["type"] == "scram-sha-512"
+    assert kafka["spec"]["kafka"]["authorization"]["type"] == "simple"
+    assert kafka["spec"]["kafka"]["config"]["min.insync.replicas"] == 2
+
+
+def test_topics_and_users_cover_every_country_and_match_the_local_acls() -> None:
+    docs = _docs()
+    t = Topics()
+    topic_names = {d["spec"]["topicName"] for d in docs if d["kind"] == "KafkaTopic"}
+    assert topic_names == set(t.all())
+    users = {d["metadata"]["name"]: d for d in docs if d["kind"] == "KafkaUser"}
+    assert {ks.principal_of(cc) for cc in COMMIT_COUNTRIES} | {"hub", "auditor"} <= set(users)
+    # Each country's KafkaUser grants exactly what the local broker grants it.
+    for cc in COMMIT_COUNTRIES:
+        user = ks.principal_of(cc)
+        granted = {
+            (a["resource"]["type"], a["resource"]["name"], op)
+            for a in users[user]["spec"]["authorization"]["acls"]
+            for op in a["operations"]
+        }
+        local = {
+            (b.resource_type.name.lower(), b.resource_name, b.operation.name.title())
+            for b in ks.acl_bindings(t)
+            if b.principal == user
+        }
+        assert granted == local
+        assert ("topic", t.outbox(cc), "Write") in granted
+        assert not any(op == "Write" and name != t.outbox(cc) for _, name, op in granted)
+
+
+def test_workloads_take_credentials_from_strimzi_secrets() -> None:
+    for doc in _docs():
+        if doc["kind"] != "Deployment":
+            continue
+        pod = doc["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        user = env["TRM_KAFKA_SASL_USERNAME"]
+        secrets = {v["name"]: v.get("secret", {}).get("secretName") for v in pod["volumes"]}
+        assert secrets["kafka-user"] == user  # the User Operator's Secret for that KafkaUser
+        assert container["securityContext"]["runAsNonRoot"] is True
+        assert "PLAINTEXT" not in str(env)

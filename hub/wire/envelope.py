@@ -181,6 +181,12 @@ class Header:
     @classmethod
     def from_record(cls, rec: dict[str, Any]) -> Header:
         """Build from a decoded Avro record, validating the vocabulary."""
+        # The version first: a later version may bring event types this one lacks.
+        if rec["spec_version"] != SPEC_VERSION:
+            raise WireError(
+                Reason.UNSUPPORTED_VERSION,
+                f"expected spec_version {SPEC_VERSION}, got {rec['spec_version']}",
+            )
         try:
             event_type = EventType(rec["event_type"])
         except ValueError:
@@ -188,11 +194,6 @@ class Header:
                 Reason.UNKNOWN_EVENT_TYPE,
                 f"expected one of {[t.value for t in EventType]}, got {shown(rec['event_type'])}",
             ) from None
-        if rec["spec_version"] != SPEC_VERSION:
-            raise WireError(
-                Reason.UNSUPPORTED_VERSION,
-                f"expected spec_version {SPEC_VERSION}, got {rec['spec_version']}",
-            )
         return cls(
             spec_version=rec["spec_version"],
             event_id=rec["event_id"],

@@ -114,3 +114,15 @@ def test_seal_refuses_bad_payload_naming_the_field(workdir: Path) -> None:
     )  # fmt: skip
     assert result2.exit_code == 1
     assert "rejected: BAD_ENCODING:" in result2.stderr
+
+
+def test_trm_entry_point_reaches_the_event_verbs(workdir: Path) -> None:
+    from connectors.cli import main
+
+    out = seal_example(workdir)
+    helped = CliRunner().invoke(main, ["event", "--help"])
+    assert helped.exit_code == 0
+    assert all(verb in helped.output for verb in ("seal", "open", "redact"))
+    refused = CliRunner().invoke(main, ["event", "redact", str(out), "--drop", "x", "--keep", "y"])
+    assert refused.exit_code == 1
+    assert refused.stderr.startswith("rejected: BAD_REQUEST:")

@@ -36,6 +36,7 @@ topics; the auditor only reads. Consumer groups are scoped by prefix (see
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import ipaddress
 import json
@@ -80,6 +81,7 @@ __all__ = [
     "create_material",
     "default_client_config",
     "describe_acls",
+    "ensure_topics",
     "group_prefix",
     "load_material",
     "principal_of",
@@ -540,7 +542,7 @@ def _jaas(principal: str, password: str) -> str:
     )
 
 
-def broker_properties(material: SecurityMaterial) -> dict[str, str]:
+def broker_properties(material: SecurityMaterial, *, mount: Path | None = None) -> dict[str, str]:
     """Security properties for every broker of the cluster (combined mode).
 
     The launcher supplies ``listeners``/``advertised.listeners`` with the
@@ -548,7 +550,13 @@ def broker_properties(material: SecurityMaterial) -> dict[str, str]:
     :data:`CONTROLLER_LISTENER` (controller port) on 127.0.0.1; these
     properties map them to SASL_SSL and SSL and make ``SECURE`` the
     inter-broker listener. No PLAINTEXT listener remains.
+
+    Args:
+        material: the CA, keystore and passwords.
+        mount: where the brokers see ``material.directory`` (a container path),
+            if not where it is here.
     """
+    base = mount or material.directory
     secure = CLIENT_LISTENER.lower()
     controller = CONTROLLER_LISTENER.lower()
     return {
@@ -561,11 +569,11 @@ def broker_properties(material: SecurityMaterial) -> dict[str, str]:
             BROKER, material.password(BROKER)
         ),
         "ssl.keystore.type": "PKCS12",
-        "ssl.keystore.location": str(material.keystore),
+        "ssl.keystore.location": str(base / material.keystore.name),
         "ssl.keystore.password": material.keystore_password,
         "ssl.key.password": material.keystore_password,
         "ssl.truststore.type": "PEM",
-        "ssl.truststore.location": str(material.ca_cert),
+        "ssl.truststore.location": str(base / material.ca_cert.name),
         "ssl.endpoint.identification.algorithm": "https",
         "ssl.enabled.protocols": "TLSv1.3,TLSv1.2",
         # The quorum listener demands a CA-signed client certificate; its
@@ -914,6 +922,48 @@ def _allow_bindings(response: Any) -> set[AclBinding]:
     return found
 
 
+async def ensure_topics(
+    bootstrap: str,
+    admin_config: Mapping[str, Any],
+    topics: Topics,
+    countries: Sequence[str] = COMMIT_COUNTRIES,
+    replication_factor: int = 3,
+) -> None:
+    """Create the project's topics if missing (for Compose; Kubernetes uses KafkaTopics)."""
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # noqa: PLC0415
+    from aiokafka.errors import KafkaError, TopicAlreadyExistsError  # noqa: PLC0415
+
+    single = {topics.audit_leaves, topics.audit_checkpoints, topics.decisions}
+    min_isr = str(min(2, replication_factor))
+    wanted = [
+        NewTopic(
+            name,
+            1 if name in single else 6,
+            replication_factor,
+            topic_configs={
+                "min.insync.replicas": min_isr,
+                "cleanup.policy": "compact" if compacted else "delete",
+                **({} if compacted else {"retention.ms": "-1"}),
+            },
+        )
+        for name, compacted in topics.all(tuple(countries)).items()
+    ]
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **admin_config)
+    try:
+        await admin.start()
+        existing = set(await admin.list_topics())
+        missing = [t for t in wanted if t.name not in existing]
+        if missing:
+            with contextlib.suppress(TopicAlreadyExistsError):  # another init raced us
+                await admin.create_topics(missing)
+    except KafkaError as exc:
+        raise OperationalError(
+            Reason.KAFKA_UNAVAILABLE, f"expected to create topics on {bootstrap}: {exc!r}"
+        ) from exc
+    finally:
+        await admin.close()
+
+
 # --- the whole thing, for `trm kafka up --secure` -------------------------------
 
 
@@ -987,10 +1037,15 @@ def _main(argv: Sequence[str] | None = None) -> int:
     mat.add_argument("--country", action="append", default=[])
     fmt = sub.add_parser("format-args")
     fmt.add_argument("dir", type=Path)
+    props = sub.add_parser("broker-properties")
+    props.add_argument("dir", type=Path)
+    props.add_argument("--mount", type=Path, default=None)
     acl = sub.add_parser("acls")
     acl.add_argument("--bootstrap", required=True)
-    acl.add_argument("--dir", type=Path, required=True)
+    acl.add_argument("--credentials", type=Path, required=True, help="the admin's credentials file")
     acl.add_argument("--namespace", default="trm")
+    acl.add_argument("--topics", action="store_true", help="also create the project's topics")
+    acl.add_argument("--replication-factor", type=int, default=3)
     acl.add_argument("--country", action="append", default=[])
     acl.add_argument("--hub-app-id", default=None)
     args = parser.parse_args(argv)
@@ -1002,14 +1057,19 @@ def _main(argv: Sequence[str] | None = None) -> int:
         print(f"security material in {m.directory} for {', '.join(sorted(m.passwords))}")
     elif args.verb == "format-args":
         print("\n".join(scram_format_args(load_material(args.dir))))
+    elif args.verb == "broker-properties":
+        for key, value in broker_properties(load_material(args.dir), mount=args.mount).items():
+            print(f"{key}={value}")
     else:
-        m = load_material(args.dir)
-        bindings = acl_bindings(
-            Topics(args.namespace),
-            tuple(args.country) or COMMIT_COUNTRIES,
-            hub_app_id=args.hub_app_id,
-        )
-        asyncio.run(apply_acls(args.bootstrap, client_config(ADMIN, material=m), bindings))
+        admin = client_config_from_file(args.credentials)
+        countries = tuple(args.country) or COMMIT_COUNTRIES
+        topics = Topics(args.namespace)
+        bindings = acl_bindings(topics, countries, hub_app_id=args.hub_app_id)
+        if args.topics:
+            asyncio.run(
+                ensure_topics(args.bootstrap, admin, topics, countries, args.replication_factor)
+            )
+        asyncio.run(apply_acls(args.bootstrap, admin, bindings))
         print(f"{len(bindings)} ACLs in force on {args.bootstrap}")
     return 0
 

@@ -22,10 +22,12 @@ from .envelope import (
 from .jsonmap import from_json_value, payload_from_json, payload_to_json, to_json_value
 from .seal import Rng, attest, new_event_id, payload_fields, redact, seal
 from .verify import (
+    DeliveredEvent,
     Finding,
     VerificationResult,
     VerifiedEvent,
     check_key,
+    open_envelope,
     payload_record_bytes,
     verification_result,
     verify,
@@ -59,6 +61,7 @@ __all__ = [
     "SALT_SIZE",
     "SPEC_VERSION",
     "Attestation",
+    "DeliveredEvent",
     "Disclosure",
     "Envelope",
     "EventType",
@@ -75,6 +78,7 @@ __all__ = [
     "cloudevents_headers",
     "from_json_value",
     "new_event_id",
+    "open_envelope",
     "pae",
     "payload_fields",
     "payload_from_json",

@@ -14,7 +14,7 @@ order (``docs/protocol.md`` section 3 is the normative text):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from types import MappingProxyType
@@ -26,15 +26,18 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from hub.errors import DisclosureError, Reason, SignatureError, TrmError
 from hub.keys import KeyDirectory, KeyRole, PublicKey
 
+from .cloudevents import check_cloudevents
 from .codec import payload_codec
 from .envelope import Attestation, Envelope, Header, Signature, pae
-from .vocab import ATTESTATION_PAYLOAD_TYPE, HEADER_PAYLOAD_TYPE
+from .vocab import ATTESTATION_PAYLOAD_TYPE, DEFAULT_MAX_SIZE, HEADER_PAYLOAD_TYPE
 
 __all__ = [
+    "DeliveredEvent",
     "Finding",
     "VerificationResult",
     "VerifiedEvent",
     "check_key",
+    "open_envelope",
     "payload_record_bytes",
     "verification_result",
     "verify",
@@ -323,3 +326,39 @@ def verification_result(envelope: Envelope, keys: KeyDirectory) -> VerificationR
         withheld=frozenset(codec.fields) - disclosed,
         attested=attested,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveredEvent:
+    """What a recipient gets from :func:`open_envelope`: the event and its attestation."""
+
+    event: VerifiedEvent
+    attestation: Attestation | None
+
+
+def open_envelope(
+    data: bytes,
+    keys: KeyDirectory,
+    *,
+    kafka_headers: Iterable[tuple[str, bytes | None]] | None = None,
+    require_attestation: bool = False,
+    max_size: int = DEFAULT_MAX_SIZE,
+) -> DeliveredEvent:
+    """Everything a recipient checks, in the order of docs/protocol.md 2.8.
+
+    Parse (``max_size``); if ``kafka_headers`` is given, the CloudEvents check;
+    :func:`verify`; then :func:`verify_attestation` when the envelope carries
+    attestations or ``require_attestation`` is set (a node's inbox sets it:
+    everything there comes through the hub).
+
+    Raises:
+        WireError, SignatureError, DisclosureError, DeliveryError.
+    """
+    envelope = Envelope.from_bytes(data, max_size=max_size)
+    if kafka_headers is not None:
+        check_cloudevents(kafka_headers, envelope.header)
+    event = verify(envelope, keys)
+    attestation = None
+    if envelope.attestations or require_attestation:
+        attestation = verify_attestation(envelope, keys)
+    return DeliveredEvent(event, attestation)

@@ -420,3 +420,34 @@ def test_all_is_complete() -> None:
     assert defined <= set(hub.wire.__all__)
     assert {"seal", "verify", "redact", "attest", "Envelope", "EventType"} <= defined
     assert all(hasattr(hub.wire, name) for name in hub.wire.__all__)
+
+
+def test_open_envelope_runs_every_recipient_check() -> None:
+    from hub.wire import open_envelope
+
+    env = sealed()
+    headers = cloudevents_headers(env.header)
+    opened = open_envelope(env.to_bytes(), KEYS, kafka_headers=headers)
+    assert opened.event.disclosed == frozenset(REFERRAL)
+    assert opened.attestation is None
+    with pytest.raises(SignatureError) as err:
+        open_envelope(env.to_bytes(), KEYS, require_attestation=True)
+    assert err.value.reason is Reason.BAD_ATTESTATION
+    with pytest.raises(DeliveryError):
+        open_envelope(env.to_bytes(), KEYS, kafka_headers=headers[1:])
+    delivered = attest(
+        redact(env, ["is_child"]),
+        recipient="KH",
+        agreement_id="a",
+        agreement_version=1,
+        fields=["is_child"],
+        leaf_ref="9",
+        hub_key=HUB_KEY,
+        attested_at_ms=T0,
+    )
+    got = open_envelope(delivered.to_bytes(), KEYS, require_attestation=True)
+    assert got.attestation is not None
+    assert got.attestation.leaf_ref == "9"
+    with pytest.raises(WireError) as err2:
+        open_envelope(delivered.to_bytes(), KEYS, max_size=100)
+    assert err2.value.reason is Reason.OVERSIZED

@@ -1,0 +1,158 @@
+"""Faults on a 3-broker KRaft cluster under a steady stream of 20,000 events.
+
+Replication factor 3, ``min.insync.replicas=2``, producers with ``acks=all`` and
+idempotence. On one stream, in order: SIGKILL one of two workers; SIGKILL a
+broker and bring it back; SIGKILL every worker three times. After each fault
+the test waits until every event produced before it has been delivered, and at
+the end checks that every event was delivered and that a recipient deduping by
+event id (as DESIGN.md says recipients do) holds each event exactly once.
+
+The workers are the plain at-least-once relay in ``relay_worker.py`` until the
+hub worker is wired in; the numbers are printed and written to
+``$TRM_FAULT_REPORT`` (default: the test's tmp dir) as JSON.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiokafka.admin import AIOKafkaAdminClient
+
+from connectors import kafka_security as ks
+from hub.topics import COMMIT_COUNTRIES, Topics
+from tests.fault.harness import FaultRecord, Recipients, Stream, Workers, now, relay_command
+from tests.fault.launcher import Cluster
+
+pytestmark = [pytest.mark.kafka, pytest.mark.cluster, pytest.mark.slow]
+
+TOTAL = int(os.environ.get("TRM_FAULT_EVENTS", "20000"))
+RATE = float(os.environ.get("TRM_FAULT_RATE", "300"))
+
+
+@pytest.fixture(scope="module")
+def cluster3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    cluster = Cluster(tmp_path_factory.mktemp("cluster3"), nodes=3)
+    try:
+        cluster.start(timeout_s=120)
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+async def _isr_full(bootstrap: str, topics: list[str], timeout_s: float) -> float | None:
+    """Seconds until every partition of ``topics`` has 3 in-sync replicas again."""
+    start = now()
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        while now() - start < timeout_s:
+            described = await admin.describe_topics(topics)
+            if all(len(p["isr"]) == 3 for t in described for p in t["partitions"]):
+                return now() - start
+            await asyncio.sleep(0.5)
+    finally:
+        await admin.close()
+    return None
+
+
+async def test_stream_survives_broker_and_worker_faults(cluster3: Cluster, tmp_path: Path) -> None:
+    topics = Topics("f" + uuid.uuid4().hex[:8])
+    bootstrap = cluster3.bootstrap
+    await ks.ensure_topics(bootstrap, {}, topics, replication_factor=3)
+    workers = Workers(
+        relay_command(bootstrap, topics.namespace, f"{topics.namespace}-hub"), tmp_path
+    )
+    workers.start(0)
+    workers.start(1)
+    recipients = Recipients(bootstrap, topics)
+    stream = Stream(bootstrap, topics, total=TOTAL, rate=RATE)
+    rec_task = asyncio.create_task(recipients.run())
+    stream_task = asyncio.create_task(stream.run())
+    faults: list[FaultRecord] = []
+
+    async def at(offset_s: float) -> None:
+        await stream.begun.wait()
+        await asyncio.sleep(max(0.0, stream.started + offset_s - now()))
+
+    async def settle(fault: FaultRecord, timeout_s: float = 60.0) -> None:
+        before = stream.produced_before(fault.at)
+        fault.catch_up_s = await recipients.wait_for(before, timeout_s)
+        faults.append(fault)
+
+    try:
+        # 1. Two workers; SIGKILL one. The other takes its partitions after the
+        #    session times out.
+        await at(8)
+        fault = FaultRecord("SIGKILL 1 of 2 workers", now())
+        workers.kill(1)
+        await settle(fault)
+        workers.start(1)
+
+        # 2. SIGKILL a broker; bring it back 10 s later.
+        await at(22)
+        fault = FaultRecord("SIGKILL broker 2, restart after 10 s", now())
+        cluster3.stop_node(1, kill=True)
+        await asyncio.sleep(10)
+        fault.outage_s = now() - fault.at
+        cluster3.start_node(1)
+        await cluster3.wait_ready_async(90)
+        rejoin = now() - fault.at - fault.outage_s
+        isr = await _isr_full(bootstrap, [topics.outbox(c) for c in COMMIT_COUNTRIES], 90)
+        fault.note = (
+            f"broker registered {rejoin:.1f}s after restart; ISR full again after {isr}s more"
+        )
+        await settle(fault)
+
+        # 3. SIGKILL every worker, three times; restart after 1 s.
+        for k in range(3):
+            await at(40 + 8 * k)
+            fault = FaultRecord(f"SIGKILL all workers ({k + 1}/3)", now())
+            for index in list(workers.procs):
+                workers.kill(index)
+            await asyncio.sleep(1.0)
+            workers.start(0)
+            workers.start(1)
+            fault.outage_s = now() - fault.at
+            await settle(fault)
+
+        await stream_task
+        final = await recipients.wait_for(set(stream.produced_at), 120)
+    finally:
+        if not stream_task.done():
+            stream_task.cancel()
+        workers.stop_all()
+        recipients.stop()
+        await rec_task
+
+    produced = set(stream.produced_at)
+    delivered = recipients.delivered()
+    duration = stream.finished - stream.started
+    report: dict[str, Any] = {
+        "events": len(produced),
+        "stream_rate_per_s": round(len(produced) / duration, 1),
+        "stream_duration_s": round(duration, 1),
+        "send_errors": stream.send_errors,
+        "delivered_distinct": len(delivered),
+        "redelivered_copies": sum(c - 1 for c in recipients.copies.values()),
+        "final_catch_up_s": final,
+        "worker_kills": workers.kills,
+        "faults": [asdict(f) | {"at": round(f.at - stream.started, 1)} for f in faults],
+    }
+    out = Path(os.environ.get("TRM_FAULT_REPORT", tmp_path / "fault_report.json"))
+    await asyncio.to_thread(out.write_text, json.dumps(report, indent=2), encoding="utf-8")
+    print(json.dumps(report, indent=2))
+
+    assert len(produced) == TOTAL >= 20000 or "TRM_FAULT_EVENTS" in os.environ
+    assert stream.send_errors == 0
+    for f in faults:
+        assert f.catch_up_s is not None, f"{f.name}: events before it were not all delivered"
+    assert final is not None, f"{len(produced - delivered)} events never delivered"
+    assert delivered == produced  # nothing dropped, nothing invented

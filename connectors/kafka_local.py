@@ -1,0 +1,487 @@
+"""Local Apache Kafka 3.9.2 in KRaft mode, on 127.0.0.1, for the demo and the tests.
+
+The jars come from Maven Central through ``deploy/kafka/pom.xml`` into a cache
+directory (``$TRM_KAFKA_CACHE``, default ``~/.cache/trm/kafka-3.9.2``), never into
+the repository. Each node is one ``java -cp 'lib/*' kafka.Kafka`` process acting
+as broker and controller, started in its own session so it outlives the command
+that started it; its pid, log and config live under the data directory, and a
+``cluster.json`` manifest there lets ``trm kafka status|down`` find exactly the
+processes that ``trm kafka up`` started.
+
+A cluster counts as ready only when a real client metadata request lists every
+node: a listening socket is not a working broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import string
+import subprocess
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hub.errors import OperationalError, Reason
+from hub.topics import Topics
+
+__all__ = [
+    "KAFKA_VERSION",
+    "LocalCluster",
+    "cache_dir",
+    "check_tools",
+    "create_topics",
+    "ensure_jars",
+    "free_port",
+    "load_cluster",
+    "partitions_for",
+]
+
+KAFKA_VERSION = "3.9.2"
+_REPO = Path(__file__).resolve().parents[1]
+_POM = _REPO / "deploy" / "kafka" / "pom.xml"
+_TEMPLATES = _REPO / "deploy" / "kafka"
+_MANIFEST = "cluster.json"
+_INSTALL_HINT = {
+    "java": "a Java 17+ runtime (Debian: apt-get install openjdk-17-jre-headless)",
+    "mvn": "Apache Maven (Debian: apt-get install maven)",
+}
+
+
+def cache_dir() -> Path:
+    """Where the Kafka jars are kept: ``$TRM_KAFKA_CACHE`` or ``~/.cache/trm/kafka-3.9.2``."""
+    env = os.environ.get("TRM_KAFKA_CACHE")
+    return Path(env) if env else Path.home() / ".cache" / "trm" / f"kafka-{KAFKA_VERSION}"
+
+
+def check_tools(*tools: str) -> None:
+    """Refuse early, naming what to install, when ``java`` or ``mvn`` is missing."""
+    for tool in tools or ("java", "mvn"):
+        if shutil.which(tool) is None:
+            raise OperationalError(
+                Reason.TOOL_MISSING,
+                f"expected '{tool}' on PATH to run Kafka; install {_INSTALL_HINT.get(tool, tool)}",
+            )
+
+
+def ensure_jars(cache: Path | None = None) -> Path:
+    """The directory of Kafka's runtime jars, fetched by Maven if missing."""
+    lib = (cache or cache_dir()) / "lib"
+    if any(lib.glob(f"kafka_2.13-{KAFKA_VERSION}.jar")):
+        return lib
+    check_tools("java", "mvn")
+    lib.mkdir(parents=True, exist_ok=True)
+    cmd = [
+        "mvn",
+        "-q",
+        "-B",
+        "-f",
+        str(_POM),
+        "dependency:copy-dependencies",
+        f"-DoutputDirectory={lib}",
+        "-DincludeScope=runtime",
+    ]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise OperationalError(
+            Reason.KAFKA_UNAVAILABLE, "expected Maven to fetch the Kafka jars within 15 minutes"
+        ) from exc
+    if done.returncode != 0 or not any(lib.glob(f"kafka_2.13-{KAFKA_VERSION}.jar")):
+        tail = (done.stdout + done.stderr)[-2000:]
+        raise OperationalError(
+            Reason.KAFKA_UNAVAILABLE,
+            f"expected Maven to fetch Kafka {KAFKA_VERSION} into {lib}; it exited "
+            f"{done.returncode}: {tail}",
+        )
+    return lib
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 at this moment."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def partitions_for(topic: str, topics: Topics) -> int:
+    """Single-writer and ordered topics have one partition; country lanes have three."""
+    single = {
+        topics.audit_leaves,
+        topics.audit_checkpoints,
+        topics.decisions,
+        topics.registry_trust,
+        topics.registry_agreements,
+    }
+    return 1 if topic in single else 3
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie (our own exited child) still answers kill(0); reap it if it is ours.
+    with contextlib.suppress(ChildProcessError):
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done == pid:
+            return False
+    return True
+
+
+@dataclass
+class _Node:
+    node_id: int
+    client_port: int
+    controller_port: int
+    directory: Path
+    pid: int | None = None
+
+    @property
+    def properties_file(self) -> Path:
+        return self.directory / "server.properties"
+
+    @property
+    def log_file(self) -> Path:
+        return self.directory / "broker.log"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.directory / "broker.pid"
+
+
+@dataclass
+class LocalCluster:
+    """``nodes`` combined KRaft nodes under ``data_dir``.
+
+    ``extra_properties`` go into every node's config and ``format_args`` to
+    every StorageTool format (e.g. SCRAM users); ``client_listener`` names the
+    listener clients use and ``client_config`` the aiokafka settings to reach
+    it (both set by ``connectors.kafka_security`` for a secure cluster).
+    """
+
+    data_dir: Path
+    nodes: int = 1
+    extra_properties: Mapping[str, str] = field(default_factory=dict)
+    format_args: Sequence[str] = ()
+    client_listener: str = "PLAINTEXT"
+    client_config: Mapping[str, Any] = field(default_factory=dict)
+    heap: str = "512m"
+    _nodes: list[_Node] = field(default_factory=list)
+
+    @property
+    def bootstrap(self) -> str:
+        return ",".join(f"127.0.0.1:{n.client_port}" for n in self._nodes)
+
+    def bootstrap_without(self, index: int) -> str:
+        return ",".join(
+            f"127.0.0.1:{n.client_port}" for i, n in enumerate(self._nodes) if i != index
+        )
+
+    def pids(self) -> list[int | None]:
+        return [n.pid if _alive(n.pid) else None for n in self._nodes]
+
+    @property
+    def log_files(self) -> list[Path]:
+        return [n.log_file for n in self._nodes]
+
+    # --- lifecycle --------------------------------------------------------
+
+    def start(self, timeout_s: float = 120.0) -> LocalCluster:
+        """Format fresh storage, start every node, wait until all answer."""
+        if self.nodes not in (1, 3):
+            raise OperationalError(
+                Reason.CONFIG_INVALID, f"expected 1 or 3 nodes, got {self.nodes}"
+            )
+        check_tools("java")
+        lib = ensure_jars()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        (self.data_dir / "log4j.properties").write_text(
+            (_TEMPLATES / "log4j.properties").read_text(encoding="utf-8"), encoding="utf-8"
+        )
+        self._nodes = [
+            _Node(i + 1, free_port(), free_port(), self.data_dir / f"node{i + 1}")
+            for i in range(self.nodes)
+        ]
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode()[:22]
+        for node in self._nodes:
+            if node.directory.exists():
+                shutil.rmtree(node.directory)
+            node.directory.mkdir(parents=True)
+            _write_private(node.properties_file, self._render(node))
+            done = subprocess.run(
+                [
+                    *self._java(lib),
+                    "kafka.tools.StorageTool",
+                    "format",
+                    "-t",
+                    cluster_id,
+                    "-c",
+                    str(node.properties_file),
+                    *self.format_args,
+                ],
+                capture_output=True,
+                text=True,
+                timeout=180,
+                check=False,
+            )
+            if done.returncode != 0:
+                raise OperationalError(
+                    Reason.KAFKA_UNAVAILABLE,
+                    f"expected StorageTool to format {node.directory}; it exited "
+                    f"{done.returncode}: {(done.stdout + done.stderr)[-1500:]}",
+                )
+        for i in range(self.nodes):
+            self.start_node(i)
+        self._save()
+        try:
+            self.wait_ready(timeout_s)
+        except OperationalError:
+            self.stop()
+            raise
+        return self
+
+    def _render(self, node: _Node) -> str:
+        template = "single.properties" if self.nodes == 1 else "cluster-node.properties"
+        text = (_TEMPLATES / template).read_text(encoding="utf-8")
+        voters = ",".join(f"{n.node_id}@127.0.0.1:{n.controller_port}" for n in self._nodes)
+        rendered = string.Template(text).substitute(
+            node_id=node.node_id,
+            client_port=node.client_port,
+            controller_port=node.controller_port,
+            voters=voters,
+            log_dirs=node.directory / "data",
+            client_listener=self.client_listener,
+        )
+        lines = [rendered.rstrip("\n")]
+        if self.extra_properties:
+            lines.append("# --- added by the launcher (e.g. TLS, SASL, ACLs) ---")
+            lines.extend(f"{k}={v}" for k, v in self.extra_properties.items())
+        return "\n".join(lines) + "\n"
+
+    def _java(self, lib: Path) -> list[str]:
+        return [
+            "java",
+            f"-Xmx{self.heap}",
+            f"-Xms{min(128, int(self.heap.rstrip('m')))}m",
+            "-XX:+UseSerialGC",
+            "-XX:TieredStopAtLevel=1",
+            "-Djava.awt.headless=true",
+            f"-Dlog4j.configuration=file:{self.data_dir / 'log4j.properties'}",
+            "-cp",
+            f"{lib}/*",
+        ]
+
+    def start_node(self, index: int) -> None:
+        """Start (or restart) one node on its existing storage and ports."""
+        node = self._nodes[index]
+        if _alive(node.pid):
+            return
+        with node.log_file.open("ab") as log:
+            proc = subprocess.Popen(
+                [*self._java(ensure_jars()), "kafka.Kafka", str(node.properties_file)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,  # survives the CLI; stopped by pid
+            )
+        node.pid = proc.pid
+        node.pid_file.write_text(f"{proc.pid}\n", encoding="utf-8")
+        self._save()
+
+    def stop_node(self, index: int, *, kill: bool = False, timeout_s: float = 30.0) -> None:
+        """Stop one node: SIGTERM (a clean shutdown) or SIGKILL (a crash)."""
+        node = self._nodes[index]
+        pid = node.pid
+        if pid is not None and _alive(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL if kill else signal.SIGTERM)
+            deadline = time.monotonic() + timeout_s
+            while _alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if _alive(pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                while _alive(pid):
+                    time.sleep(0.05)
+        node.pid = None
+        node.pid_file.unlink(missing_ok=True)
+        self._save()
+
+    def stop(self) -> None:
+        """Stop every node this cluster started (by pid), last node first."""
+        for i in reversed(range(len(self._nodes))):
+            self.stop_node(i)
+
+    def wait_ready(self, timeout_s: float = 120.0, *, brokers: int | None = None) -> None:
+        """Block until a metadata request lists ``brokers`` (default: all) live brokers."""
+        asyncio.run(self.wait_ready_async(timeout_s, brokers=brokers))
+
+    async def wait_ready_async(self, timeout_s: float = 120.0, *, brokers: int | None) -> None:
+        from aiokafka.client import AIOKafkaClient  # noqa: PLC0415
+
+        want = brokers or sum(1 for p in self.pids() if p)
+        deadline = time.monotonic() + timeout_s
+        last: object = "no answer"
+        while time.monotonic() < deadline:
+            for node in self._nodes:
+                if node.pid is not None and not _alive(node.pid):
+                    raise OperationalError(
+                        Reason.KAFKA_UNAVAILABLE,
+                        f"expected broker {node.node_id} to keep running; it exited. "
+                        f"Last lines of {node.log_file}:\n{_tail(node.log_file)}",
+                    )
+            client = AIOKafkaClient(
+                bootstrap_servers=self.bootstrap, request_timeout_ms=5000, **self.client_config
+            )
+            try:
+                await client.bootstrap()
+                await client.force_metadata_update()
+                seen = len(client.cluster.brokers())
+                if seen >= want:
+                    return
+                last = f"{seen} of {want} brokers"
+            except Exception as exc:
+                last = exc
+            finally:
+                await client.close()
+            await asyncio.sleep(0.5)
+        tails = "\n".join(f"--- {n.log_file}:\n{_tail(n.log_file)}" for n in self._nodes)
+        raise OperationalError(
+            Reason.KAFKA_UNAVAILABLE,
+            f"expected {want} broker(s) to answer a metadata request within {timeout_s:.0f}s; "
+            f"last answer: {last!r}\n{tails}",
+        )
+
+    # --- manifest ---------------------------------------------------------
+
+    def _save(self) -> None:
+        manifest = {
+            "kafka_version": KAFKA_VERSION,
+            "bootstrap": self.bootstrap,
+            "client_listener": self.client_listener,
+            "heap": self.heap,
+            "nodes": [
+                {
+                    "node_id": n.node_id,
+                    "client_port": n.client_port,
+                    "controller_port": n.controller_port,
+                    "directory": str(n.directory),
+                    "pid": n.pid,
+                }
+                for n in self._nodes
+            ],
+        }
+        (self.data_dir / _MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+
+
+def load_cluster(data_dir: Path) -> LocalCluster | None:
+    """The cluster that ``trm kafka up`` started under ``data_dir``, if any."""
+    path = data_dir / _MANIFEST
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise OperationalError(
+            Reason.CONFIG_INVALID, f"expected a JSON cluster manifest at {path}: {exc}"
+        ) from exc
+    nodes = [
+        _Node(
+            int(n["node_id"]),
+            int(n["client_port"]),
+            int(n["controller_port"]),
+            Path(n["directory"]),
+            n.get("pid"),
+        )
+        for n in manifest["nodes"]
+    ]
+    return LocalCluster(
+        data_dir,
+        nodes=len(nodes),
+        client_listener=manifest.get("client_listener", "PLAINTEXT"),
+        heap=manifest.get("heap", "512m"),
+        _nodes=nodes,
+    )
+
+
+async def create_topics(
+    bootstrap: str,
+    topics: Mapping[str, bool],
+    *,
+    namespace: Topics | None = None,
+    replication_factor: int = 1,
+    min_insync_replicas: int = 1,
+    client_config: Mapping[str, Any] | None = None,
+    timeout_s: float = 60.0,
+) -> list[str]:
+    """Create missing topics (name -> compacted); return the names created.
+
+    Idempotent: existing topics are left as they are. Retries while the
+    controller is still settling after start.
+    """
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # noqa: PLC0415
+    from aiokafka.errors import KafkaError, TopicAlreadyExistsError  # noqa: PLC0415
+
+    names = namespace or Topics()
+    deadline = time.monotonic() + timeout_s
+    while True:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **(client_config or {}))
+        try:
+            await admin.start()
+            existing = set(await admin.list_topics())
+            missing = [
+                NewTopic(
+                    name,
+                    partitions_for(name, names),
+                    replication_factor,
+                    topic_configs={
+                        "min.insync.replicas": str(min_insync_replicas),
+                        "cleanup.policy": "compact" if compacted else "delete",
+                        # Evidence is kept: nothing on the wire expires by age.
+                        **({} if compacted else {"retention.ms": "-1"}),
+                    },
+                )
+                for name, compacted in topics.items()
+                if name not in existing
+            ]
+            if missing:
+                with contextlib.suppress(TopicAlreadyExistsError):
+                    await admin.create_topics(missing)
+            return [t.name for t in missing]
+        except KafkaError as exc:
+            if time.monotonic() > deadline:
+                raise OperationalError(
+                    Reason.KAFKA_UNAVAILABLE,
+                    f"expected to create {len(topics)} topics on {bootstrap}: {exc!r}",
+                ) from exc
+            await asyncio.sleep(0.5)
+        finally:
+            await admin.close()
+
+
+def _tail(path: Path, lines: int = 25) -> str:
+    try:
+        return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+    except FileNotFoundError:
+        return "(no log yet)"
+
+
+def _write_private(path: Path, text: str) -> None:
+    # Broker configs of a secure cluster hold keystore passwords: owner-only.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)

@@ -189,6 +189,10 @@ class Workers:
     def alive(self) -> int:
         return sum(p.poll() is None for p in self.procs.values())
 
+    def crashed(self) -> list[int]:
+        """Workers that exited on their own (not killed by the harness)."""
+        return [i for i, p in self.procs.items() if p.poll() is not None]
+
 
 def relay_command(bootstrap: str, namespace: str, group: str) -> list[str]:
     return [
@@ -208,4 +212,5 @@ class FaultRecord:
     at: float
     outage_s: float = 0.0
     catch_up_s: float | None = None  # until every event produced before the fault arrived
+    max_latency_s: float | None = None  # worst latency of events produced just after it
     note: str = ""

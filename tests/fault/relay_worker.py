@@ -18,6 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.errors import CommitFailedError, IllegalGenerationError, RebalanceInProgressError
 
 from hub.topics import COMMIT_COUNTRIES, Topics
 
@@ -57,7 +58,12 @@ async def relay(bootstrap: str, namespace: str, group: str) -> None:
                     )
             if futures:
                 await asyncio.gather(*futures)
-                await consumer.commit()
+                try:
+                    await consumer.commit()
+                except (CommitFailedError, IllegalGenerationError, RebalanceInProgressError):
+                    # A rebalance took these partitions away: the new owner replays
+                    # from the last commit (duplicates, which recipients drop).
+                    print("commit lost to a rebalance", flush=True)
     finally:
         await consumer.stop()
         await producer.stop()

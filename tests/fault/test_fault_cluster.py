@@ -82,23 +82,31 @@ async def test_stream_survives_broker_and_worker_faults(cluster3: Cluster, tmp_p
         await stream.begun.wait()
         await asyncio.sleep(max(0.0, stream.started + offset_s - now()))
 
-    async def settle(fault: FaultRecord, timeout_s: float = 60.0) -> None:
-        before = stream.produced_before(fault.at)
-        fault.catch_up_s = await recipients.wait_for(before, timeout_s)
+    def watch(fault: FaultRecord, timeout_s: float = 90.0) -> asyncio.Task[float | None]:
+        """From the fault on: time until every event produced before it is delivered."""
         faults.append(fault)
+        return asyncio.create_task(recipients.wait_for(stream.produced_before(fault.at), timeout_s))
+
+    crashes: list[str] = []
+
+    async def settle(fault: FaultRecord, watching: asyncio.Task[float | None]) -> None:
+        fault.catch_up_s = await watching
+        crashes.extend(f"worker {i} after {fault.name}" for i in workers.crashed())
 
     try:
         # 1. Two workers; SIGKILL one. The other takes its partitions after the
         #    session times out.
         await at(8)
         fault = FaultRecord("SIGKILL 1 of 2 workers", now())
+        watching = watch(fault)
         workers.kill(1)
-        await settle(fault)
+        await settle(fault, watching)
         workers.start(1)
 
         # 2. SIGKILL a broker; bring it back 10 s later.
         await at(22)
         fault = FaultRecord("SIGKILL broker 2, restart after 10 s", now())
+        watching = watch(fault)
         cluster3.stop_node(1, kill=True)
         await asyncio.sleep(10)
         fault.outage_s = now() - fault.at
@@ -107,21 +115,25 @@ async def test_stream_survives_broker_and_worker_faults(cluster3: Cluster, tmp_p
         rejoin = now() - fault.at - fault.outage_s
         isr = await _isr_full(bootstrap, [topics.outbox(c) for c in COMMIT_COUNTRIES], 90)
         fault.note = (
-            f"broker registered {rejoin:.1f}s after restart; ISR full again after {isr}s more"
+            f"broker registered {rejoin:.1f}s after restart; "
+            f"all outbox partitions back to 3 in-sync replicas {isr:.1f}s later"
+            if isr is not None
+            else f"broker registered {rejoin:.1f}s after restart; ISR not full after 90s"
         )
-        await settle(fault)
+        await settle(fault, watching)
 
         # 3. SIGKILL every worker, three times; restart after 1 s.
         for k in range(3):
             await at(40 + 8 * k)
             fault = FaultRecord(f"SIGKILL all workers ({k + 1}/3)", now())
+            watching = watch(fault)
             for index in list(workers.procs):
                 workers.kill(index)
             await asyncio.sleep(1.0)
             workers.start(0)
             workers.start(1)
             fault.outage_s = now() - fault.at
-            await settle(fault)
+            await settle(fault, watching)
 
         await stream_task
         final = await recipients.wait_for(set(stream.produced_at), 120)
@@ -132,6 +144,19 @@ async def test_stream_survives_broker_and_worker_faults(cluster3: Cluster, tmp_p
         recipients.stop()
         await rec_task
 
+    for f in faults:
+        # The worst end-to-end latency of events produced in the 15 s after the fault.
+        window = [
+            recipients.first_seen[e] - at
+            for e, at in stream.produced_at.items()
+            if f.at <= at < f.at + 15 and e in recipients.first_seen
+        ]
+        f.max_latency_s = round(max(window), 2) if window else None
+    baseline = [
+        recipients.first_seen[e] - at
+        for e, at in stream.produced_at.items()
+        if at < stream.started + 7 and e in recipients.first_seen
+    ]
     produced = set(stream.produced_at)
     delivered = recipients.delivered()
     duration = stream.finished - stream.started
@@ -144,6 +169,10 @@ async def test_stream_survives_broker_and_worker_faults(cluster3: Cluster, tmp_p
         "redelivered_copies": sum(c - 1 for c in recipients.copies.values()),
         "final_catch_up_s": final,
         "worker_kills": workers.kills,
+        "worker_crashes": crashes,
+        "baseline_p50_latency_s": round(sorted(baseline)[len(baseline) // 2], 3)
+        if baseline
+        else None,
         "faults": [asdict(f) | {"at": round(f.at - stream.started, 1)} for f in faults],
     }
     out = Path(os.environ.get("TRM_FAULT_REPORT", tmp_path / "fault_report.json"))
@@ -152,6 +181,7 @@ async def test_stream_survives_broker_and_worker_faults(cluster3: Cluster, tmp_p
 
     assert len(produced) == TOTAL >= 20000 or "TRM_FAULT_EVENTS" in os.environ
     assert stream.send_errors == 0
+    assert crashes == []  # a worker dies only when the harness kills it
     for f in faults:
         assert f.catch_up_s is not None, f"{f.name}: events before it were not all delivered"
     assert final is not None, f"{len(produced - delivered)} events never delivered"

@@ -1,0 +1,186 @@
+"""``trm trust build|sign|revoke|verify``: the signed list of who holds which key."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from hub.errors import Reason, TrustError
+from hub.keys import KeyRole, load_private_key
+from hub.signed_doc import SignedDocument
+from hub.topics import check_country
+from hub.trust import (
+    HUB_OWNER,
+    TRUST_TYPE,
+    KeySpec,
+    TrustList,
+    build_trust_document,
+    load_public_key_file,
+    load_trust_file,
+    revoke_key,
+)
+
+__all__ = ["COUNTRY_NAMES", "cli"]
+
+COUNTRY_NAMES = {
+    "KH": "Cambodia",
+    "CN": "China",
+    "LA": "Lao PDR",
+    "MM": "Myanmar",
+    "TH": "Thailand",
+    "VN": "Viet Nam",
+}
+_COUNTRY_ROLES = frozenset({KeyRole.ROOT, KeyRole.PRODUCER, KeyRole.WITNESS})
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _read_doc(path: Path) -> SignedDocument:
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise TrustError(Reason.TRUST_MALFORMED, f"expected a JSON trust list at {path}") from exc
+    return SignedDocument.from_json(obj, TRUST_TYPE, TrustError, Reason.TRUST_MALFORMED)
+
+
+def _write_doc(doc: SignedDocument, path: Path) -> None:
+    path.write_text(json.dumps(doc.to_json(), indent=2, ensure_ascii=False) + "\n", "utf-8")
+
+
+def _spec(arg: str, not_before_ms: int) -> KeySpec:
+    """``FILE`` or ``FILE:role+role``; the owner is the file name up to the first '-' or '.'."""
+    file, _, roles_text = arg.partition(":")
+    path = Path(file)
+    owner = path.name.split(".")[0].split("-")[0].upper()
+    if owner != HUB_OWNER:
+        check_country(owner)
+    if roles_text:
+        try:
+            roles = frozenset(KeyRole(r) for r in roles_text.split("+"))
+        except ValueError as exc:
+            raise click.BadParameter(
+                f"{arg}: roles are some of {[r.value for r in KeyRole]}"
+            ) from exc
+    else:
+        roles = frozenset({KeyRole.HUB}) if owner == HUB_OWNER else _COUNTRY_ROLES
+    return KeySpec(owner, roles, load_public_key_file(path), not_before_ms=not_before_ms)
+
+
+@click.group(name="trust")
+def cli() -> None:
+    """Build, sign, revoke and verify trust lists."""
+
+
+@cli.command()
+@click.argument("pubfiles", nargs=-1, required=True)
+@click.option("--threshold", type=int, required=True, help="Countries whose roots must sign.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False))
+@click.option("--version", "version", type=int, default=1, show_default=True)
+@click.option("--not-before-ms", type=int, default=None, help="Keys valid from (default now).")
+@click.option("--sign", "sign_keys", multiple=True, help="Private key file(s) to sign with.")
+def build(  # noqa: PLR0917 - one parameter per click option
+    pubfiles: tuple[str, ...],
+    threshold: int,
+    out: str,
+    version: int,
+    not_before_ms: int | None,
+    sign_keys: tuple[str, ...],
+) -> None:
+    """A trust list from CC.pub / HUB.pub files (FILE:role+role to choose roles)."""
+    now = _now_ms()
+    specs = [_spec(a, now if not_before_ms is None else not_before_ms) for a in pubfiles]
+    members = {s.owner: COUNTRY_NAMES.get(s.owner, s.owner) for s in specs if s.owner != HUB_OWNER}
+    doc = build_trust_document(
+        specs,
+        members=members,
+        threshold=threshold,
+        version=version,
+        issued_at_ms=now,
+        signers=[load_private_key(Path(k)) for k in sign_keys],
+    )
+    _write_doc(doc, Path(out))
+    click.echo(
+        f"trust list v{version}: {len(members)} members, {len(specs)} keys, threshold "
+        f"{threshold}, {len(doc.signatures)} signature(s) -> {out}",
+        err=True,
+    )
+
+
+@cli.command()
+@click.argument("file", type=click.Path(dir_okay=False, exists=True))
+@click.option("--key", "key_file", required=True, help="A root key file (mode 0600).")
+@click.option("--out", default=None, help="Default: sign in place.")
+def sign(file: str, key_file: str, out: str | None) -> None:
+    """Add a signature to a trust list (a root key of a member country)."""
+    doc = _read_doc(Path(file)).with_signature(load_private_key(Path(key_file)))
+    _write_doc(doc, Path(out or file))
+    click.echo(f"{len(doc.signatures)} signature(s) on {out or file}", err=True)
+
+
+@cli.command()
+@click.argument("file", type=click.Path(dir_okay=False, exists=True))
+@click.option("--key-id", required=True)
+@click.option("--out", required=True, type=click.Path(dir_okay=False))
+@click.option("--at-ms", type=int, default=None, help="Revoked from (default now).")
+@click.option("--reason", default="unspecified", show_default=True)
+def revoke(file: str, key_id: str, out: str, at_ms: int | None, reason: str) -> None:
+    """The next version with KEY-ID revoked; it needs root signatures again."""
+    trust = load_trust_file(file)
+    doc = revoke_key(
+        trust, key_id, revoked_at_ms=_now_ms() if at_ms is None else at_ms, reason=reason
+    )
+    _write_doc(doc, Path(out))
+    click.echo(
+        f"version {trust.version + 1} revokes {key_id[:16]}…; unsigned: "
+        f"{trust.threshold} member countries must sign it (trm trust sign)",
+        err=True,
+    )
+
+
+def _summary(trust: TrustList) -> dict[str, Any]:
+    signers = trust.signing_countries(trust.roots())
+    return {
+        "version": trust.version,
+        "threshold": trust.threshold,
+        "digest": trust.digest.hex(),
+        "members": dict(trust.members),
+        "signed_by": sorted(signers),
+        "keys": [
+            {
+                "key_id": k.key_id,
+                "owner": k.country,
+                "roles": sorted(r.value for r in k.roles),
+                "not_before_ms": k.not_before_ms,
+                "not_after_ms": k.not_after_ms,
+                "revoked_at_ms": k.revoked_at_ms,
+            }
+            for k in trust.keys.values()
+        ],
+    }
+
+
+@cli.command()
+@click.argument("file", type=click.Path(dir_okay=False, exists=True))
+@click.option("--previous", default=None, help="The version before: check the rotation.")
+@click.option("--json", "as_json", is_flag=True, help="Stable JSON summary on stdout.")
+def verify(file: str, previous: str | None, as_json: bool) -> None:
+    """Verify signatures (and the chain from --previous); exit 1 if refused."""
+    before = load_trust_file(previous) if previous else None
+    trust = load_trust_file(file, previous=before)
+    summary = _summary(trust)
+    if as_json:
+        click.echo(json.dumps(summary, indent=2, sort_keys=True))
+        return
+    click.echo(
+        f"trust list v{trust.version} OK: signed by {', '.join(summary['signed_by'])} "
+        f"(threshold {trust.threshold}); digest {summary['digest'][:16]}…"
+    )
+    for k in summary["keys"]:
+        state = "revoked" if k["revoked_at_ms"] is not None else "active"
+        click.echo(f"  {k['owner']:<3} {'+'.join(k['roles']):<24} {k['key_id'][:16]}…  {state}")

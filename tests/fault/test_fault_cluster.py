@@ -18,7 +18,6 @@ import asyncio
 import json
 import os
 import uuid
-from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -27,24 +26,14 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
 from connectors import kafka_security as ks
+from connectors.kafka_local import LocalCluster
 from hub.topics import COMMIT_COUNTRIES, Topics
 from tests.fault.harness import FaultRecord, Recipients, Stream, Workers, now, relay_command
-from tests.fault.launcher import Cluster
 
 pytestmark = [pytest.mark.kafka, pytest.mark.cluster, pytest.mark.slow]
 
 TOTAL = int(os.environ.get("TRM_FAULT_EVENTS", "20000"))
 RATE = float(os.environ.get("TRM_FAULT_RATE", "300"))
-
-
-@pytest.fixture(scope="module")
-def cluster3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    cluster = Cluster(tmp_path_factory.mktemp("cluster3"), nodes=3)
-    try:
-        cluster.start(timeout_s=120)
-        yield cluster
-    finally:
-        cluster.stop()
 
 
 async def _isr_full(bootstrap: str, topics: list[str], timeout_s: float) -> float | None:
@@ -63,7 +52,10 @@ async def _isr_full(bootstrap: str, topics: list[str], timeout_s: float) -> floa
     return None
 
 
-async def test_stream_survives_broker_and_worker_faults(cluster3: Cluster, tmp_path: Path) -> None:
+async def test_stream_survives_broker_and_worker_faults(
+    kafka_cluster3: LocalCluster, tmp_path: Path
+) -> None:
+    cluster3 = kafka_cluster3
     topics = Topics("f" + uuid.uuid4().hex[:8])
     bootstrap = cluster3.bootstrap
     await ks.ensure_topics(bootstrap, {}, topics, replication_factor=3)
@@ -111,7 +103,7 @@ async def test_stream_survives_broker_and_worker_faults(cluster3: Cluster, tmp_p
         await asyncio.sleep(10)
         fault.outage_s = now() - fault.at
         cluster3.start_node(1)
-        await cluster3.wait_ready_async(90)
+        await cluster3.wait_ready_async(90, brokers=3)
         rejoin = now() - fault.at - fault.outage_s
         isr = await _isr_full(bootstrap, [topics.outbox(c) for c in COMMIT_COUNTRIES], 90)
         fault.note = (

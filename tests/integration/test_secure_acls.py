@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import stat
 from collections.abc import Iterator
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -23,10 +24,10 @@ from aiokafka.errors import (
     TopicAuthorizationFailedError,
 )
 
+from connectors import kafka_local
 from connectors import kafka_security as ks
 from connectors.state import StateDir
 from hub.topics import COMMIT_COUNTRIES, Topics
-from tests.fault.launcher import SecureBroker, start_secure_broker
 
 pytestmark = [pytest.mark.kafka]
 
@@ -34,10 +35,43 @@ T = Topics()  # the secure broker is this module's alone: production names
 OTHERS = {cc: [o for o in COMMIT_COUNTRIES if o != cc] for cc in COMMIT_COUNTRIES}
 
 
+@dataclass(frozen=True)
+class SecureBroker:
+    """A running secure broker and the state directory it was provisioned in."""
+
+    cluster: kafka_local.LocalCluster
+    state: StateDir
+
+    @property
+    def bootstrap(self) -> str:
+        return self.cluster.bootstrap
+
+
 @pytest.fixture(scope="module")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureBroker]:
-    with start_secure_broker(StateDir(tmp_path_factory.mktemp("secure"))) as b:
-        yield b
+    """Provisioned as ``trm kafka up --secure`` does: material, SCRAM at format, ACLs."""
+    state = StateDir(tmp_path_factory.mktemp("secure"))
+    setup = ks.provision_secure(state, topics=T)
+    cluster = kafka_local.LocalCluster(
+        state.kafka,
+        nodes=1,
+        extra_properties=setup.broker_properties,
+        format_args=setup.format_args,
+        client_listener=ks.CLIENT_LISTENER,
+        client_config=setup.admin_config,
+        heap="384m",
+    )
+    cluster.start()
+    try:
+        asyncio.run(
+            kafka_local.create_topics(
+                cluster.bootstrap, T.all(), namespace=T, client_config=setup.admin_config
+            )
+        )
+        setup.finish_sync(cluster.bootstrap)
+        yield SecureBroker(cluster, state)
+    finally:
+        cluster.stop()
 
 
 def _cfg(broker: SecureBroker, who: str) -> dict[str, Any]:
@@ -222,7 +256,17 @@ async def test_a_client_that_does_not_trust_our_ca_will_not_talk(broker: SecureB
 
 
 def test_no_plaintext_listener_is_open(broker: SecureBroker) -> None:
-    props = Path(broker.properties_file).read_text(encoding="utf-8")
-    listeners = next(line for line in props.splitlines() if line.startswith("listeners="))
-    assert "PLAINTEXT" not in props.split("listener.security.protocol.map=")[1].splitlines()[0]
-    assert "127.0.0.1" in listeners
+    (path,) = broker.cluster.data_dir.glob("node*/server.properties")
+    props: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if "=" in line and not line.startswith("#"):
+            key, value = line.split("=", 1)
+            props[key] = value  # the last one wins, as in java.util.Properties
+    listeners = dict(item.split("://") for item in props["listeners"].split(","))
+    protocols = dict(item.split(":") for item in props["listener.security.protocol.map"].split(","))
+    assert {name: protocols[name] for name in listeners} == {
+        "SECURE": "SASL_SSL",
+        "CONTROLLER": "SSL",
+    }
+    assert all(addr.startswith("127.0.0.1:") for addr in listeners.values())
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600  # it holds the keystore password

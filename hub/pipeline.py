@@ -1,0 +1,627 @@
+"""The hub's work on one outbox record (pure): ingest, judge, route, redact, attest.
+
+:func:`process` takes the exact bytes and Kafka headers of one record read
+from ``<ns>.<CC>.outbox`` and returns an :class:`Outcome`: the records the
+adapter must write (each an :class:`Effect` with a deterministic id) and the
+decision records for the audit log. It never raises on bad input: a refusal
+is a value.
+
+Ingest checks, in order (each refusal's reason code in brackets):
+
+1. size, framing, Avro, header fields, known payload schema
+   [OVERSIZED, MALFORMED_*, INVALID_HEADER, UNKNOWN_SCHEMA, ...];
+2. the producer in the signed header is the outbox's country [PRODUCER_MISMATCH];
+3. the producer's signature with a key valid at creation time, and the
+   disclosure rules [BAD_SIGNATURE, UNKNOWN_KEY, KEY_*, DUPLICATE_*, ...];
+4. the CloudEvents headers agree with the signed header [CLOUDEVENTS_MISMATCH];
+5. the producer's clock is not absurdly off [CLOCK_SKEW];
+6. not a replay of (producer, event id) taken in from another record [REPLAY].
+
+A sequence gap is recorded on the INGESTED decision (reason SEQUENCE_GAP), never
+a reason to drop. Then the policy engine decides per addressed recipient:
+Deliver -> the redacted, attested copy to the recipient's inbox; Refuse -> a
+rejection to the producer's rejections topic and the original bytes to the
+quarantine topic. An acknowledgement is routed the same way, and its decision
+kind is ACKNOWLEDGED.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from hub.errors import DeliveryError, Reason, TrmError
+from hub.keys import KeyDirectory
+from hub.state import HubState, SourceRef
+from hub.topics import Topics
+from hub.wire import (
+    DEFAULT_MAX_SIZE,
+    Envelope,
+    EventType,
+    VerifiedEvent,
+    attest,
+    check_cloudevents,
+    cloudevents_headers,
+    redact,
+    verify,
+)
+
+__all__ = [
+    "EFFECT_HEADER",
+    "Decide",
+    "DecisionRecord",
+    "DeliverLike",
+    "Effect",
+    "Limits",
+    "Outcome",
+    "RefuseLike",
+    "Registry",
+    "process",
+]
+
+EFFECT_HEADER = "trm-effect"
+REASON_HEADER = "trm-reason"
+
+
+@runtime_checkable
+class DeliverLike(Protocol):
+    """What ``hub.policy.Deliver`` offers: deliver these fields under this agreement."""
+
+    recipient: str
+    agreement_id: str
+    agreement_version: int
+    fields: frozenset[str]
+
+
+@runtime_checkable
+class RefuseLike(Protocol):
+    """What ``hub.policy.Refuse`` offers: do not deliver, and why."""
+
+    recipient: str
+    reason: Reason
+    detail: str
+
+
+# decide(event, agreements, keys, now_ms) -> one decision per addressed recipient.
+Decide = Callable[[VerifiedEvent, Any, KeyDirectory, int], Sequence[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Registry:
+    """What the hub judges by: the trust list and the agreement set, as loaded.
+
+    ``version`` names the snapshot (trust list version + agreement digests) so a
+    decision record says what was in force. Key windows in the trust list and
+    agreement versions in the set let each event be judged at its creation time.
+    """
+
+    keys: KeyDirectory
+    agreements: Any
+    decide: Decide
+    version: str
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Bounds on what the hub accepts."""
+
+    max_size: int = DEFAULT_MAX_SIZE
+    max_future_ms: int = 5 * 60 * 1000  # the producer's clock runs ahead by more: refuse
+    max_age_ms: int = 30 * 24 * 3600 * 1000  # older than this on arrival: refuse
+
+
+@dataclass(frozen=True, slots=True)
+class Effect:
+    """One record to write. ``effect_id`` is the same if the record is processed again."""
+
+    effect_id: str
+    topic: str
+    key: bytes | None
+    value: bytes
+    headers: tuple[tuple[str, bytes], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionRecord:
+    """A hub decision for the audit log: digests and names, never personal data."""
+
+    kind: str  # INGESTED | DELIVERED | REJECTED | ACKNOWLEDGED
+    event_id: str
+    producer: str
+    recipient: str
+    event_digest: str  # hex SHA-256 of the signed header bytes ("" if unparsable)
+    delivered_digest: str  # hex SHA-256 of the bytes delivered ("" if none)
+    fields: tuple[str, ...]
+    agreement: str  # "id@version" or ""
+    reason: str  # a Reason code, or ""
+    detail: str
+    source: str  # topic/partition/offset
+    decided_at_ms: int
+    registry: str
+
+    def to_json_bytes(self) -> bytes:
+        return json.dumps(
+            {
+                "kind": self.kind,
+                "event_id": self.event_id,
+                "producer": self.producer,
+                "recipient": self.recipient,
+                "event_digest": self.event_digest,
+                "delivered_digest": self.delivered_digest,
+                "fields": list(self.fields),
+                "agreement": self.agreement,
+                "reason": self.reason,
+                "detail": self.detail,
+                "source": self.source,
+                "decided_at_ms": self.decided_at_ms,
+                "registry": self.registry,
+            },
+            sort_keys=True,
+            separators=(",", ":"),
+            ensure_ascii=False,
+        ).encode("utf-8")
+
+    @classmethod
+    def from_json_bytes(cls, data: bytes) -> DecisionRecord:
+        obj = json.loads(data)
+        return cls(
+            kind=str(obj["kind"]),
+            event_id=str(obj["event_id"]),
+            producer=str(obj["producer"]),
+            recipient=str(obj["recipient"]),
+            event_digest=str(obj["event_digest"]),
+            delivered_digest=str(obj["delivered_digest"]),
+            fields=tuple(str(f) for f in obj["fields"]),
+            agreement=str(obj["agreement"]),
+            reason=str(obj["reason"]),
+            detail=str(obj["detail"]),
+            source=str(obj["source"]),
+            decided_at_ms=int(obj["decided_at_ms"]),
+            registry=str(obj["registry"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What became of one outbox record."""
+
+    status: str  # "routed" (each recipient delivered or refused) | "rejected"
+    event_id: str
+    reason: Reason | None
+    effects: tuple[Effect, ...] = field(default=())
+    decisions: tuple[DecisionRecord, ...] = field(default=())
+    delivered_to: tuple[str, ...] = field(default=())
+    refused: tuple[tuple[str, Reason], ...] = field(default=())
+
+
+def _hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _effect_id(*parts: str) -> str:
+    return ":".join(parts)
+
+
+@dataclass(slots=True)
+class _Builder:
+    """Collects effects and decisions for one record."""
+
+    topics: Topics
+    source: SourceRef
+    registry: Registry
+    now_ms: int
+    effects: list[Effect] = field(default_factory=list)
+    decisions: list[DecisionRecord] = field(default_factory=list)
+
+    def decision(self, record_key: str, record: DecisionRecord) -> None:
+        self.decisions.append(record)
+        self.effects.append(
+            Effect(
+                effect_id=_effect_id("decision", record_key),
+                topic=self.topics.decisions,
+                key=record.event_id.encode() or None,
+                value=record.to_json_bytes(),
+                headers=((EFFECT_HEADER, _effect_id("decision", record_key).encode()),),
+            )
+        )
+
+    def make(self, kind: str, **kw: Any) -> DecisionRecord:
+        values: dict[str, Any] = {
+            "event_id": "",
+            "producer": "",
+            "recipient": "",
+            "event_digest": "",
+            "delivered_digest": "",
+            "fields": (),
+            "agreement": "",
+            "reason": "",
+            "detail": "",
+        }
+        values.update(kw)
+        return DecisionRecord(
+            kind=kind,
+            source=str(self.source),
+            decided_at_ms=self.now_ms,
+            registry=self.registry.version,
+            **values,
+        )
+
+
+def _rejection_value(
+    *, event_id: str, producer: str, recipient: str, reason: Reason, detail: str, source: SourceRef
+) -> bytes:
+    return json.dumps(
+        {
+            "event_id": event_id,
+            "producer": producer,
+            "recipient": recipient,
+            "reason": str(reason),
+            "detail": detail,
+            "source": str(source),
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    ).encode("utf-8")
+
+
+def _refuse_record(
+    b: _Builder,
+    raw: bytes,
+    kafka_headers: Sequence[tuple[str, bytes]],
+    *,
+    submitter: str,
+    event_id: str,
+    producer: str,
+    event_digest: str,
+    error: TrmError,
+) -> Outcome:
+    """The whole record is refused: rejection, quarantine copy, REJECTED decision."""
+    ref = event_id or str(b.source)
+    b.effects.append(
+        Effect(
+            effect_id=_effect_id("rejection", ref, str(b.source)),
+            topic=b.topics.rejections(submitter),
+            key=event_id.encode() or None,
+            value=_rejection_value(
+                event_id=event_id,
+                producer=producer,
+                recipient="",
+                reason=error.reason,
+                detail=error.detail,
+                source=b.source,
+            ),
+            headers=(
+                (EFFECT_HEADER, _effect_id("rejection", ref, str(b.source)).encode()),
+                (REASON_HEADER, str(error.reason).encode()),
+            ),
+        )
+    )
+    b.effects.append(_quarantine(b, raw, kafka_headers, ref, error.reason))
+    b.decision(
+        _effect_id("REJECTED", ref, str(b.source)),
+        b.make(
+            "REJECTED",
+            event_id=event_id,
+            producer=producer,
+            event_digest=event_digest,
+            reason=str(error.reason),
+            detail=error.detail,
+        ),
+    )
+    return Outcome(
+        status="rejected",
+        event_id=event_id,
+        reason=error.reason,
+        effects=tuple(b.effects),
+        decisions=tuple(b.decisions),
+    )
+
+
+def _quarantine(
+    b: _Builder,
+    raw: bytes,
+    kafka_headers: Sequence[tuple[str, bytes]],
+    ref: str,
+    reason: Reason,
+) -> Effect:
+    eid = _effect_id("quarantine", ref, str(b.source))
+    kept = tuple((k, v) for k, v in kafka_headers if k not in (EFFECT_HEADER, REASON_HEADER))
+    return Effect(
+        effect_id=eid,
+        topic=b.topics.quarantine,
+        key=None,
+        value=raw,
+        headers=(
+            *kept,
+            (EFFECT_HEADER, eid.encode()),
+            (REASON_HEADER, str(reason).encode()),
+            ("trm-source", str(b.source).encode()),
+        ),
+    )
+
+
+def _ingest(
+    raw: bytes,
+    kafka_headers: Sequence[tuple[str, bytes]],
+    *,
+    submitter: str,
+    source: SourceRef,
+    registry: Registry,
+    state: HubState,
+    limits: Limits,
+    now_ms: int,
+) -> VerifiedEvent:
+    """Every ingest check; returns the verified event or raises a TrmError."""
+    envelope = Envelope.from_bytes(raw, max_size=limits.max_size)
+    header = envelope.header
+    if header.producer != submitter:
+        raise DeliveryError(
+            Reason.PRODUCER_MISMATCH,
+            f"expected producer {submitter} (the outbox it was written to), "
+            f"the signed header says {header.producer}",
+        )
+    event = verify(envelope, registry.keys)
+    check_cloudevents(kafka_headers, header)
+    if header.created_at_ms > now_ms + limits.max_future_ms:
+        raise DeliveryError(
+            Reason.CLOCK_SKEW,
+            f"created {header.created_at_ms - now_ms} ms in the hub's future; "
+            f"at most {limits.max_future_ms} ms is accepted",
+        )
+    if header.created_at_ms < now_ms - limits.max_age_ms:
+        raise DeliveryError(
+            Reason.CLOCK_SKEW,
+            f"created {now_ms - header.created_at_ms} ms before arrival; "
+            f"at most {limits.max_age_ms} ms is accepted",
+        )
+    first = state.seen_at(header.producer, header.event_id)
+    if first is not None and first != source:
+        raise DeliveryError(
+            Reason.REPLAY,
+            f"event {header.event_id} from {header.producer} was already taken in at {first}",
+        )
+    return event
+
+
+def _peek(raw: bytes, limits: Limits) -> tuple[str, str, str]:
+    """(event_id, producer, event_digest hex) if the bytes parse at all, else blanks."""
+    try:
+        envelope = Envelope.from_bytes(raw, max_size=limits.max_size)
+    except TrmError:
+        return "", "", ""
+    return envelope.header.event_id, envelope.header.producer, envelope.event_digest.hex()
+
+
+def process(
+    raw: bytes,
+    kafka_headers: Iterable[tuple[str, bytes | None]],
+    source: SourceRef,
+    *,
+    topics: Topics,
+    registry: Registry,
+    state: HubState,
+    hub_key: Ed25519PrivateKey,
+    now_ms: int,
+    limits: Limits | None = None,
+) -> Outcome:
+    """Judge one outbox record and say what to write. Never raises on bad input.
+
+    Args:
+        raw: the record value exactly as read.
+        kafka_headers: the record's headers (None values are kept as empty).
+        source: where it was read; the outbox topic names the submitter.
+        registry: the trust list, agreements and the policy's ``decide``.
+        state: dedupe and sequence state; updated for an accepted event.
+        hub_key: signs the attestations.
+        now_ms: the hub's clock, passed in.
+    """
+    limits = limits or Limits()
+    headers = tuple((k, v if v is not None else b"") for k, v in kafka_headers)
+    b = _Builder(topics=topics, source=source, registry=registry, now_ms=now_ms)
+    submitter = topics.country_of_outbox(source.topic)
+    if submitter is None:
+        # Not an outbox of this namespace: a wiring error, not the sender's fault;
+        # still accounted for (quarantined with a decision), never dropped.
+        error = DeliveryError(
+            Reason.PRODUCER_MISMATCH, f"expected a record from an outbox, got topic {source.topic}"
+        )
+        event_id, producer, digest = _peek(raw, limits)
+        b.effects.append(_quarantine(b, raw, headers, event_id or str(source), error.reason))
+        b.decision(
+            _effect_id("REJECTED", event_id or str(source), str(source)),
+            b.make(
+                "REJECTED",
+                event_id=event_id,
+                producer=producer,
+                event_digest=digest,
+                reason=str(error.reason),
+                detail=error.detail,
+            ),
+        )
+        return Outcome("rejected", event_id, error.reason, tuple(b.effects), tuple(b.decisions))
+    try:
+        event = _ingest(
+            raw,
+            headers,
+            submitter=submitter,
+            source=source,
+            registry=registry,
+            state=state,
+            limits=limits,
+            now_ms=now_ms,
+        )
+    except TrmError as error:
+        event_id, producer, digest = _peek(raw, limits)
+        return _refuse_record(
+            b,
+            raw,
+            headers,
+            submitter=submitter,
+            event_id=event_id,
+            producer=producer,
+            event_digest=digest,
+            error=error,
+        )
+    return _route(event, raw, headers, b, state=state, hub_key=hub_key)
+
+
+def _route(
+    event: VerifiedEvent,
+    raw: bytes,
+    headers: Sequence[tuple[str, bytes]],
+    b: _Builder,
+    *,
+    state: HubState,
+    hub_key: Ed25519PrivateKey,
+) -> Outcome:
+    header = event.header
+    envelope = event.envelope
+    digest = envelope.event_digest.hex()
+    expected = state.admit(header.producer, header.event_id, header.sequence, b.source)
+    gap = "" if expected is None else str(Reason.SEQUENCE_GAP)
+    gap_detail = "" if expected is None else f"expected sequence {expected}, got {header.sequence}"
+    b.decision(
+        _effect_id("INGESTED", header.producer, header.event_id),
+        b.make(
+            "INGESTED",
+            event_id=header.event_id,
+            producer=header.producer,
+            event_digest=digest,
+            fields=tuple(sorted(event.disclosed)),
+            reason=gap,
+            detail=gap_detail,
+        ),
+    )
+    try:
+        decided = list(b.registry.decide(event, b.registry.agreements, b.registry.keys, b.now_ms))
+    except TrmError as error:
+        decided = [_Refusal(r, error.reason, error.detail) for r in header.recipients]
+    except Exception as error:
+        decided = [
+            _Refusal(r, Reason.NO_AGREEMENT, f"policy engine failed: {type(error).__name__}")
+            for r in header.recipients
+        ]
+    by_recipient: dict[str, Any] = {}
+    for d in decided:
+        by_recipient.setdefault(d.recipient, d)
+    kind = "ACKNOWLEDGED" if header.event_type is EventType.ACKNOWLEDGEMENT else "DELIVERED"
+    delivered: list[str] = []
+    refused: list[tuple[str, Reason]] = []
+    quarantined = False
+    for recipient in header.recipients:
+        d = by_recipient.get(recipient)
+        if d is None:  # deny by default: no decision is a refusal
+            d = _Refusal(recipient, Reason.NO_AGREEMENT, f"no decision for recipient {recipient}")
+        if isinstance(d, DeliverLike) and not isinstance(d, RefuseLike):
+            _deliver(event, d, b, kind=kind, digest=digest, hub_key=hub_key)
+            delivered.append(recipient)
+            continue
+        reason = Reason(getattr(d, "reason", Reason.NO_AGREEMENT))
+        detail = str(getattr(d, "detail", "refused"))
+        refused.append((recipient, reason))
+        eid = _effect_id("rejection", header.producer, header.event_id, recipient)
+        b.effects.append(
+            Effect(
+                effect_id=eid,
+                topic=b.topics.rejections(header.producer),
+                key=header.event_id.encode(),
+                value=_rejection_value(
+                    event_id=header.event_id,
+                    producer=header.producer,
+                    recipient=recipient,
+                    reason=reason,
+                    detail=detail,
+                    source=b.source,
+                ),
+                headers=((EFFECT_HEADER, eid.encode()), (REASON_HEADER, str(reason).encode())),
+            )
+        )
+        if not quarantined:
+            b.effects.append(
+                _quarantine(b, raw, headers, f"{header.producer}:{header.event_id}", reason)
+            )
+            quarantined = True
+        b.decision(
+            _effect_id("REJECTED", header.producer, header.event_id, recipient),
+            b.make(
+                "REJECTED",
+                event_id=header.event_id,
+                producer=header.producer,
+                recipient=recipient,
+                event_digest=digest,
+                reason=str(reason),
+                detail=detail,
+            ),
+        )
+    return Outcome(
+        status="routed",
+        event_id=header.event_id,
+        reason=None,
+        effects=tuple(b.effects),
+        decisions=tuple(b.decisions),
+        delivered_to=tuple(delivered),
+        refused=tuple(refused),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Refusal:
+    recipient: str
+    reason: Reason
+    detail: str
+
+
+def _deliver(
+    event: VerifiedEvent,
+    d: DeliverLike,
+    b: _Builder,
+    *,
+    kind: str,
+    digest: str,
+    hub_key: Ed25519PrivateKey,
+) -> None:
+    header = event.header
+    keep = frozenset(d.fields) & event.disclosed
+    redacted = redact(event.envelope, keep)
+    fields = sorted(x.field for x in redacted.disclosures)
+    decision_key = _effect_id(kind, header.producer, header.event_id, d.recipient)
+    delivered = attest(
+        redacted,
+        recipient=d.recipient,
+        agreement_id=d.agreement_id,
+        agreement_version=d.agreement_version,
+        fields=fields,
+        leaf_ref=f"decision:{decision_key}",
+        hub_key=hub_key,
+        attested_at_ms=b.now_ms,
+    )
+    value = delivered.to_bytes()
+    eid = _effect_id("delivery", header.producer, header.event_id, d.recipient)
+    b.effects.append(
+        Effect(
+            effect_id=eid,
+            topic=b.topics.inbox(d.recipient),
+            key=header.case_key.encode(),
+            value=value,
+            headers=(*cloudevents_headers(header), (EFFECT_HEADER, eid.encode())),
+        )
+    )
+    b.decision(
+        decision_key,
+        b.make(
+            kind,
+            event_id=header.event_id,
+            producer=header.producer,
+            recipient=d.recipient,
+            event_digest=digest,
+            delivered_digest=_hex(value),
+            fields=tuple(fields),
+            agreement=f"{d.agreement_id}@{d.agreement_version}",
+        ),
+    )

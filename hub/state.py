@@ -1,0 +1,72 @@
+"""The hub's memory (pure): which events it has taken in, sequences, effects done.
+
+Three things make at-least-once consumption effectively-once (docs/decisions.md D5):
+
+- ``first_seen``: (producer, event id) -> the record (topic, partition, offset)
+  where the hub first took the event in. The same event at another offset is a
+  REPLAY; the same offset again is the hub reprocessing after a restart, which
+  must finish the work, not refuse it.
+- ``last_sequence``: per producer, the highest sequence number seen, so a gap
+  is noticed (recorded, never a reason to drop).
+- ``effects``: ids of every record the hub has already written (a delivery, a
+  rejection, a quarantine copy, a decision). The adapter skips an effect whose
+  id is here, and rebuilds this set at start-up from the ``trm-effect`` header
+  of the records in its output topics.
+
+Nothing here reads a clock or does I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["HubState", "SourceRef"]
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRef:
+    """Where a record was read: topic, partition, offset."""
+
+    topic: str
+    partition: int
+    offset: int
+
+    def __str__(self) -> str:
+        return f"{self.topic}/{self.partition}/{self.offset}"
+
+
+@dataclass(slots=True)
+class HubState:
+    """Dedupe and sequence state; the adapter owns one per worker."""
+
+    first_seen: dict[tuple[str, str], SourceRef] = field(default_factory=dict)
+    last_sequence: dict[str, int] = field(default_factory=dict)
+    event_producer: dict[str, str] = field(default_factory=dict)
+    effects: set[str] = field(default_factory=set)
+
+    def seen_at(self, producer: str, event_id: str) -> SourceRef | None:
+        """Where (producer, event_id) was first taken in, or None."""
+        return self.first_seen.get((producer, event_id))
+
+    def admit(self, producer: str, event_id: str, sequence: int, source: SourceRef) -> int | None:
+        """Record an accepted event; return the expected sequence if this one broke it.
+
+        Returns:
+            None when ``sequence`` follows the last one (or is the producer's
+            first seen), else the sequence number that was expected.
+        """
+        self.first_seen.setdefault((producer, event_id), source)
+        self.event_producer.setdefault(event_id, producer)
+        last = self.last_sequence.get(producer)
+        self.last_sequence[producer] = sequence if last is None else max(last, sequence)
+        if last is None or sequence == last + 1:
+            return None
+        return last + 1
+
+    def done(self, effect_id: str) -> bool:
+        """True when the effect was already written."""
+        return effect_id in self.effects
+
+    def mark(self, effect_id: str) -> None:
+        """Remember that an effect was written (after the broker acknowledged it)."""
+        self.effects.add(effect_id)

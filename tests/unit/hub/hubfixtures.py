@@ -1,0 +1,113 @@
+"""Shared test material for the hub's pure core: keys, a trust list, a fake policy."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from hub.errors import Reason
+from hub.keys import KeyDirectory, KeyRole, private_key_from_seed
+from hub.pipeline import Registry
+from hub.trust import HUB_OWNER, KeySpec, TrustList, build_trust_document
+from hub.wire import VerifiedEvent, cloudevents_headers, seal
+
+T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+DAY = 86_400_000
+COUNTRIES = ("KH", "CN", "LA", "MM", "TH", "VN")
+KEYS: dict[str, Ed25519PrivateKey] = {
+    cc: private_key_from_seed(bytes([i + 1]) * 32) for i, cc in enumerate(COUNTRIES)
+}
+HUB_KEY = private_key_from_seed(b"\x42" * 32)
+EXAMPLES = Path(__file__).resolve().parents[3] / "schemas" / "examples"
+
+
+def trust_list() -> TrustList:
+    specs = [
+        KeySpec(cc, frozenset({KeyRole.ROOT, KeyRole.PRODUCER}), k.public_key(), T0 - DAY)
+        for cc, k in KEYS.items()
+    ]
+    specs.append(KeySpec(HUB_OWNER, frozenset({KeyRole.HUB}), HUB_KEY.public_key(), T0 - DAY))
+    doc = build_trust_document(
+        specs,
+        members={cc: cc for cc in COUNTRIES},
+        threshold=4,
+        version=1,
+        issued_at_ms=T0 - DAY,
+        signers=list(KEYS.values()),
+    )
+    return TrustList.from_signed(doc.to_json(), previous=None)
+
+
+@dataclass(frozen=True, slots=True)
+class FakeDeliver:
+    recipient: str
+    agreement_id: str
+    agreement_version: int
+    fields: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class FakeRefuse:
+    recipient: str
+    reason: Reason
+    detail: str
+
+
+# A loudly named stand-in for hub.policy.decide: (producer, recipient, type) -> fields.
+UnsafeTestAgreements = dict[tuple[str, str, str], frozenset[str]]
+
+
+def fake_decide(
+    event: VerifiedEvent, agreements: Any, keys: KeyDirectory, now_ms: int
+) -> Sequence[Any]:
+    out: list[Any] = []
+    for r in event.header.recipients:
+        allowed = agreements.get((event.header.producer, r, event.header.event_type.value))
+        if allowed is None:
+            out.append(
+                FakeRefuse(r, Reason.NO_AGREEMENT, f"no agreement {event.header.producer}->{r}")
+            )
+        else:
+            out.append(FakeDeliver(r, f"{event.header.producer}-{r}", 1, allowed))
+    return out
+
+
+def registry(agreements: UnsafeTestAgreements) -> Registry:
+    return Registry(keys=trust_list(), agreements=agreements, decide=fake_decide, version="t1")
+
+
+def example(event_type: str) -> dict[str, Any]:
+    from hub.wire import payload_from_json
+
+    data = json.loads((EXAMPLES / f"{event_type}.json").read_text(encoding="utf-8"))
+    return dict(payload_from_json(event_type, data))
+
+
+def sealed(
+    event_type: str = "referral",
+    *,
+    producer: str = "TH",
+    recipients: tuple[str, ...] = ("KH",),
+    sequence: int = 1,
+    created_at_ms: int = T0,
+    key: Ed25519PrivateKey | None = None,
+    payload: dict[str, Any] | None = None,
+) -> tuple[bytes, list[tuple[str, bytes]]]:
+    env = seal(
+        event_type,
+        payload if payload is not None else example(event_type),
+        producer=producer,
+        key=key or KEYS[producer],
+        recipients=recipients,
+        purpose="repatriation",
+        handling="H2",
+        case_key="case-0001",
+        sequence=sequence,
+        created_at_ms=created_at_ms,
+    )
+    return env.to_bytes(), cloudevents_headers(env.header)

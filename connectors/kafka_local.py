@@ -461,6 +461,7 @@ async def create_topics(
             if missing:
                 with contextlib.suppress(TopicAlreadyExistsError):
                     await admin.create_topics(missing)
+                await _wait_for_leaders(admin, [t.name for t in missing], deadline)
             return [t.name for t in missing]
         except KafkaError as exc:
             if time.monotonic() > deadline:
@@ -471,6 +472,24 @@ async def create_topics(
             await asyncio.sleep(0.5)
         finally:
             await admin.close()
+
+
+async def _wait_for_leaders(admin: Any, names: list[str], deadline: float) -> None:
+    """Wait until every partition of ``names`` has a leader: ready for clients."""
+    while True:
+        described = await admin.describe_topics(names)
+        if all(
+            t.get("error_code", 0) == 0
+            and t["partitions"]
+            and all(p["leader"] >= 0 for p in t["partitions"])
+            for t in described
+        ):
+            return
+        if time.monotonic() > deadline:
+            raise OperationalError(
+                Reason.KAFKA_UNAVAILABLE, f"expected leaders for {len(names)} new topics in time"
+            )
+        await asyncio.sleep(0.1)
 
 
 def _tail(path: Path, lines: int = 25) -> str:

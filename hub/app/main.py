@@ -1,0 +1,186 @@
+"""The hub worker: a Faust app with one agent over every country's outbox.
+
+    python -m faust -A hub.app.main worker -l info     (``trm hub worker`` does this)
+
+Configuration comes from the environment (``trm hub worker`` fills it from
+flags and the state directory):
+
+================== ===========================================================
+TRM_HUB_BOOTSTRAP   Kafka bootstrap servers
+TRM_HUB_NAMESPACE   topic namespace (default ``trm``)
+TRM_HUB_KEY         the hub's private key file (mode 0600)
+TRM_HUB_TRUST       optional pinned trust list file (start of the trust chain)
+TRM_HUB_WEB_PORT    Faust's web port (give each worker its own)
+TRM_HUB_DATADIR     Faust's data directory
+TRM_HUB_APP_ID      consumer group / app id (default ``trm-hub-<namespace>``)
+TRM_HUB_COUNTRIES   comma-separated outboxes to serve (default the six members)
+================== ===========================================================
+
+Each record: bytes and headers in, :func:`hub.pipeline.process`, every effect
+written with acks=all and awaited before the offset may be committed
+(at-least-once); an effect already written (by id) is skipped, so reprocessing
+after a crash has no duplicate effect. Bad input never kills the agent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import faust
+
+from hub.app.recovery import read_all, rebuild_state
+from hub.app.registry import build_registry
+from hub.errors import OperationalError, Reason
+from hub.keys import load_private_key
+from hub.pipeline import Outcome, Registry, process
+from hub.state import HubState, SourceRef
+from hub.topics import COMMIT_COUNTRIES, Topics
+from hub.trust import load_trust_file
+
+__all__ = ["app", "hub_agent"]
+
+log = logging.getLogger("trm.hub")
+
+BOOTSTRAP = os.environ.get("TRM_HUB_BOOTSTRAP", "127.0.0.1:9092")
+TOPICS = Topics(os.environ.get("TRM_HUB_NAMESPACE", "trm"))
+COUNTRIES = tuple(
+    c for c in os.environ.get("TRM_HUB_COUNTRIES", ",".join(COMMIT_COUNTRIES)).split(",") if c
+)
+REGISTRY_REFRESH_S = 1.0
+
+app = faust.App(
+    os.environ.get("TRM_HUB_APP_ID", f"trm-hub-{TOPICS.namespace}"),
+    broker=f"kafka://{BOOTSTRAP}",
+    value_serializer="raw",
+    key_serializer="raw",
+    web_port=int(os.environ.get("TRM_HUB_WEB_PORT", "6066")),
+    web_host="127.0.0.1",
+    datadir=os.environ.get(
+        "TRM_HUB_DATADIR", os.path.join(os.getcwd(), ".trm", "hub-data", TOPICS.namespace)
+    ),
+    topic_allow_declare=False,
+    topic_disable_leader=True,
+    broker_session_timeout=6.0,
+    broker_heartbeat_interval=1.0,
+    producer_acks=-1,
+    consumer_auto_offset_reset="earliest",
+)
+outboxes = app.topic(*(TOPICS.outbox(cc) for cc in COUNTRIES), value_type=bytes)
+
+
+class _Hub:
+    """What the agent needs, loaded once before the first record."""
+
+    def __init__(self) -> None:
+        self.state: HubState | None = None
+        self.registry: Registry | None = None
+        self.loaded_at = 0.0
+        self.lock = asyncio.Lock()
+        key_path = os.environ.get("TRM_HUB_KEY")
+        if not key_path:
+            raise OperationalError(Reason.CONFIG_INVALID, "expected TRM_HUB_KEY, found none")
+        self.key = load_private_key(Path(key_path))
+        pinned = os.environ.get("TRM_HUB_TRUST")
+        self.pinned = load_trust_file(pinned) if pinned else None
+
+    async def refresh_registry(self) -> None:
+        records = await read_all(BOOTSTRAP, [TOPICS.registry_trust, TOPICS.registry_agreements])
+        latest: dict[tuple[str, bytes | None], bytes] = {}
+        for topic, key, value, _h in records:
+            if value is None:
+                latest.pop((topic, key), None)  # a tombstone
+            else:
+                latest[(topic, key)] = value
+        trust = [v for (t, _k), v in latest.items() if t == TOPICS.registry_trust]
+        agreements = [v for (t, _k), v in latest.items() if t == TOPICS.registry_agreements]
+        registry = build_registry(trust, agreements, pinned=self.pinned)
+        if registry is not None and (
+            self.registry is None or registry.version != self.registry.version
+        ):
+            log.info("registry in force: %s", registry.version)
+        self.registry = registry or self.registry
+        self.loaded_at = time.monotonic()
+
+    async def ready(self) -> tuple[HubState, Registry]:
+        async with self.lock:
+            if self.state is None:
+                self.state = await rebuild_state(BOOTSTRAP, TOPICS, COUNTRIES)
+            while self.registry is None or time.monotonic() - self.loaded_at > REGISTRY_REFRESH_S:
+                await self.refresh_registry()
+                if self.registry is None:
+                    log.warning("no trust list in %s yet; waiting", TOPICS.registry_trust)
+                    await asyncio.sleep(2.0)
+            return self.state, self.registry
+
+
+_hub: _Hub | None = None
+
+
+def _the_hub() -> _Hub:
+    global _hub  # noqa: PLW0603 - one per worker process, built on first use
+    if _hub is None:
+        _hub = _Hub()
+    return _hub
+
+
+def _headers(raw: Any) -> list[tuple[str, bytes | None]]:
+    if raw is None:
+        return []
+    if isinstance(raw, dict):
+        return list(raw.items())
+    return [(str(k), v) for k, v in raw]
+
+
+async def _write(outcome: Outcome, state: HubState) -> None:
+    """Write every effect not yet written; wait for acks=all on all of them."""
+    pending = [e for e in outcome.effects if not state.done(e.effect_id)]
+    futures = [
+        await app.producer.send(e.topic, e.key, e.value, None, None, list(e.headers))
+        for e in pending
+    ]
+    await asyncio.gather(*futures)
+    for e in pending:
+        state.mark(e.effect_id)
+
+
+@app.agent(outboxes)
+async def hub_agent(stream: faust.StreamT[Any]) -> AsyncIterator[None]:
+    """Every outbox record ends delivered or rejected, with its decisions written."""
+    hub = _the_hub()
+    async for event in stream.events():
+        message = event.message
+        state, registry = await hub.ready()
+        source = SourceRef(message.topic, message.partition, message.offset)
+        value = message.value if isinstance(message.value, bytes) else b""
+        try:
+            outcome = process(
+                value,
+                _headers(message.headers),
+                source,
+                topics=TOPICS,
+                registry=registry,
+                state=state,
+                hub_key=hub.key,
+                now_ms=time.time_ns() // 1_000_000,
+            )
+        except Exception:  # a bug in the core must not stop the hub; the record is kept
+            log.exception("hub core failed on %s; quarantining", source)
+            await app.producer.send_and_wait(
+                TOPICS.quarantine,
+                None,
+                value,
+                None,
+                None,
+                [("trm-reason", b"HUB_INTERNAL"), ("trm-source", str(source).encode())],
+            )
+            yield None
+            continue
+        await _write(outcome, state)
+        log.debug("%s %s -> %s", source, outcome.status, outcome.reason or outcome.delivered_to)
+        yield None

@@ -1,0 +1,101 @@
+"""Reading the hub's own topics with aiokafka: registry records and recovery state.
+
+At start-up the hub reads its output topics (inboxes, rejections, quarantine,
+decisions) from the beginning to their current end and collects the
+``trm-effect`` header of every record it ever wrote, and the INGESTED
+decisions (where each event was first taken in, sequences). Reprocessing a
+record after a crash then skips every effect already written: no duplicate
+delivery, no second rejection (docs/decisions.md D5).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from hub.pipeline import EFFECT_HEADER, DecisionRecord
+from hub.state import HubState, SourceRef
+from hub.topics import COMMIT_COUNTRIES, Topics
+
+__all__ = ["read_all", "rebuild_state"]
+
+log = logging.getLogger(__name__)
+
+
+async def read_all(
+    bootstrap: str, names: Iterable[str], **client: object
+) -> list[tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]]]]:
+    """Every record now in ``names`` (topic, key, value, headers), oldest first per partition."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        **client,
+    )
+    await consumer.start()
+    out: list[tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]]]] = []
+    try:
+        parts: list[TopicPartition] = []
+        for name in names:
+            for p in sorted(await consumer.partitions_for_topic(name) or ()):
+                parts.append(TopicPartition(name, p))
+        if not parts:
+            return out
+        consumer.assign(parts)
+        await consumer.seek_to_beginning(*parts)
+        ends = await consumer.end_offsets(parts)
+        pending = {tp for tp in parts if ends[tp] > 0}
+        for tp in parts:
+            if ends[tp] > 0 and await consumer.position(tp) >= ends[tp]:
+                pending.discard(tp)
+        while pending:
+            batch = await consumer.getmany(*pending, timeout_ms=1000)
+            for tp, records in batch.items():
+                for r in records:
+                    if r.offset < ends[tp]:
+                        out.append((tp.topic, r.key, r.value, list(r.headers)))
+                if await consumer.position(tp) >= ends[tp]:
+                    pending.discard(tp)
+    finally:
+        await consumer.stop()
+    return out
+
+
+def _source(text: str) -> SourceRef | None:
+    topic, _, rest = text.rpartition("/")
+    topic2, _, part = topic.rpartition("/")
+    try:
+        return SourceRef(topic2, int(part), int(rest))
+    except ValueError:
+        return None
+
+
+async def rebuild_state(
+    bootstrap: str, topics: Topics, countries: Iterable[str] = COMMIT_COUNTRIES, **client: object
+) -> HubState:
+    """The dedupe state implied by everything the hub has written so far."""
+    ccs = tuple(countries)
+    names = [
+        *(topics.inbox(cc) for cc in ccs),
+        *(topics.rejections(cc) for cc in ccs),
+        topics.quarantine,
+        topics.decisions,
+    ]
+    state = HubState()
+    for topic, _key, value, headers in await read_all(bootstrap, names, **client):
+        for name, raw in headers:
+            if name == EFFECT_HEADER:
+                state.mark(raw.decode("utf-8", "replace"))
+        if topic == topics.decisions and value:
+            try:
+                record = DecisionRecord.from_json_bytes(value)
+            except (ValueError, KeyError, TypeError):
+                continue
+            if record.kind == "INGESTED":
+                src = _source(record.source)
+                if src is not None:
+                    state.first_seen.setdefault((record.producer, record.event_id), src)
+                    state.event_producer.setdefault(record.event_id, record.producer)
+    log.info("recovered %d effects, %d events", len(state.effects), len(state.first_seen))
+    return state

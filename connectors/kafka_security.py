@@ -78,10 +78,12 @@ __all__ = [
     "broker_properties",
     "client_config",
     "client_config_from_file",
+    "client_env",
     "create_material",
     "default_client_config",
     "describe_acls",
     "ensure_topics",
+    "faust_credentials",
     "group_prefix",
     "load_material",
     "principal_of",
@@ -198,12 +200,13 @@ def group_prefix(
     """The consumer-group id prefix a principal may use.
 
     A country ``KH`` uses groups starting ``trm.KH.`` (e.g. ``trm.KH.inbox``),
-    the auditor ``trm.auditor.``, the hub its Faust app id (default ``trm-hub``),
-    which also prefixes Faust's internal topics.
+    the auditor ``trm.auditor.``, the hub its Faust app id (default
+    ``trm-hub-<namespace>``, as ``hub.app.main`` names it), which also prefixes
+    Faust's internal topics.
     """
     t = topics or Topics()
     if principal == HUB:
-        return hub_app_id or f"{t.namespace}-hub"
+        return hub_app_id or f"trm-hub-{t.namespace}"
     if principal == AUDITOR:
         return f"{t.namespace}.auditor."
     return f"{t.namespace}.{check_country(principal.upper())}."
@@ -685,6 +688,33 @@ def client_config_from_file(path: Path) -> dict[str, Any]:
         "sasl_plain_password": str(password),
         "ssl_context": context,
     }
+
+
+def client_env(principal: str, state: StateDir) -> dict[str, str]:
+    """Environment for a subprocess (hub worker, gateway) to connect as ``principal``.
+
+    ``{"TRM_KAFKA_CLIENT_CONFIG": <its credentials file>}`` after ``trm kafka up
+    --secure`` in ``state``; ``{}`` for a plaintext broker. Code that may not
+    import ``connectors`` (the Faust app under ``hub/app``) reads that file:
+    JSON with ``username``, ``password``, ``sasl_mechanism``,
+    ``security_protocol`` and ``ca_pem``.
+    """
+    path = security_dir(state) / "credentials" / f"{principal_of(principal)}.json"
+    return {_ENV_CLIENT_CONFIG: str(path)} if path.exists() else {}
+
+
+def faust_credentials(config: Mapping[str, Any]) -> Any:
+    """``faust.SASLCredentials`` for aiokafka settings from :func:`client_config` (or None)."""
+    if not config:
+        return None
+    import faust  # noqa: PLC0415
+
+    return faust.SASLCredentials(
+        username=config["sasl_plain_username"],
+        password=config["sasl_plain_password"],
+        ssl_context=config["ssl_context"],
+        mechanism=config["sasl_mechanism"],
+    )
 
 
 def _client_config_from_env() -> dict[str, Any]:

@@ -36,7 +36,7 @@ NAMESPACE = "trm-hub"
 STRIMZI_VERSION = "0.45.0"
 KAFKA_VERSION = "3.9.0"  # the newest 3.9 release Strimzi 0.45 runs; local tests use 3.9.2
 IMAGE = "ghcr.io/commit-trm/trm-hub:latest"  # built from deploy/compose/Dockerfile
-HUB_APP_ID = "trm-hub"
+HUB_APP_ID = "trm-hub-trm"  # hub.app.main's default app id for namespace trm
 HERE = Path(__file__).resolve().parent
 
 _OPERATION = {

@@ -114,7 +114,7 @@ async def _read_one(broker: SecureBroker, who: str, topic: str, group: str | Non
 
 
 async def _refused_read(broker: SecureBroker, who: str, topic: str) -> bool:
-    group = ks.group_prefix(who, T) + "probe" if who != ks.HUB else "trm-hub"
+    group = ks.group_prefix(who, T) + "probe" if who != ks.HUB else ks.group_prefix(ks.HUB, T)
     try:
         value = await _read_one(broker, who, topic, group)
     except TopicAuthorizationFailedError:
@@ -206,7 +206,7 @@ async def test_the_hub_reads_outboxes_and_cannot_speak_for_a_country(broker: Sec
         assert await _refused_write(p, T.registry_trust)
     finally:
         await p.stop()
-    value = await _read_one(broker, ks.HUB, T.outbox("KH"), "trm-hub")
+    value = await _read_one(broker, ks.HUB, T.outbox("KH"), ks.group_prefix(ks.HUB, T))
     assert value == b"own outbox"
 
 

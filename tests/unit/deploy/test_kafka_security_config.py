@@ -200,3 +200,27 @@ def test_all_is_complete() -> None:
     }
     assert public <= set(ks.__all__)
     assert all(hasattr(ks, n) for n in ks.__all__)
+
+
+def test_hub_group_prefix_matches_the_hub_app_id() -> None:
+    # hub.app.main names its Faust app (group id, internal topic prefix) trm-hub-<namespace>.
+    assert ks.group_prefix(ks.HUB, Topics("t1")) == "trm-hub-t1"
+    bindings = ks.acl_bindings(Topics("t1"))
+    hub_groups = [b for b in bindings if b.principal == ks.HUB and b.resource_type.name == "GROUP"]
+    assert [b.resource_name for b in hub_groups] == ["trm-hub-t1"]
+
+
+def test_client_env_points_a_subprocess_at_its_own_file(tmp_path: Path) -> None:
+    from connectors.state import StateDir
+
+    state = StateDir(tmp_path)
+    assert ks.client_env("hub", state) == {}
+    ks.provision_secure(state)
+    env = ks.client_env("hub", state)
+    cfg = ks.client_config_from_file(Path(env["TRM_KAFKA_CLIENT_CONFIG"]))
+    assert cfg["sasl_plain_username"] == "hub"
+    creds = ks.faust_credentials(cfg)
+    assert creds.username == "hub"
+    assert creds.mechanism.value == "SCRAM-SHA-512"
+    assert creds.protocol.value == "SASL_SSL"
+    assert ks.faust_credentials({}) is None

@@ -1,0 +1,268 @@
+"""``trm agreements check|sign|explain|matrix``: agreements for lawyers and operators."""
+
+from __future__ import annotations
+
+import html
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from connectors.state import state_dir
+from hub.errors import PolicyError, Reason, TrmError
+from hub.keys import KeyDirectory, load_private_key
+from hub.policy import (
+    AgreementSet,
+    Deliver,
+    SignedAgreement,
+    decide_one,
+    dump_agreement_yaml,
+    leading_comments,
+    load_agreement_file,
+    parse_time_ms,
+    sign_agreement,
+)
+from hub.topics import COMMIT_COUNTRIES
+from hub.trust import TrustList, load_trust_file
+
+__all__ = ["cli", "load_directory", "sign_file"]
+
+_EVENT_TYPES = (
+    "referral",
+    "handover_notice",
+    "detention_notice",
+    "trafficker_alert",
+    "acknowledgement",
+)
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _files(directory: Path) -> list[Path]:
+    if directory.is_file():
+        return [directory]
+    files = sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")])
+    if not files:
+        raise PolicyError(
+            Reason.AGREEMENT_INVALID, f"expected agreement files (*.yaml) in {directory}; none"
+        )
+    return files
+
+
+def load_directory(directory: Path) -> AgreementSet:
+    """Every agreement in ``directory`` (raises on the first invalid one)."""
+    return AgreementSet.of(load_agreement_file(p) for p in _files(directory))
+
+
+def sign_file(path: Path, keys: Iterable[object], out: Path | None = None) -> SignedAgreement:
+    """Add signatures to an agreement file, keeping its leading comments."""
+    signed = load_agreement_file(path)
+    for key in keys:
+        signed = sign_agreement(signed, key)
+    header = leading_comments(path.read_text(encoding="utf-8"))
+    (out or path).write_text(dump_agreement_yaml(signed.document, header=header), "utf-8")
+    return signed
+
+
+def _trust(path: str | None, *, required: bool) -> TrustList | None:
+    where = Path(path) if path else state_dir().trust
+    if not where.exists():
+        if required:
+            raise PolicyError(
+                Reason.AGREEMENT_INVALID,
+                f"expected a trust list at {where} to check signatures; pass --trust FILE",
+            )
+        return None
+    return load_trust_file(where)
+
+
+def _agreements_dir(path: str | None) -> Path:
+    return Path(path) if path else state_dir().agreements
+
+
+@click.group(name="agreements")
+def cli() -> None:
+    """Check, sign and explain agreements."""
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(exists=True))
+@click.option("--trust", "trust_file", default=None, help="Check signatures against it.")
+@click.option("--at", "at_time", default=None, help="Check signing keys at this UTC time.")
+def check(directory: str, trust_file: str | None, at_time: str | None) -> None:
+    """Validate every agreement file; with a trust list, every party's signature too."""
+    trust = _trust(trust_file, required=False)
+    at = parse_time_ms(at_time, "--at") if at_time else _now_ms()
+    problems: list[str] = []
+    loaded: list[SignedAgreement] = []
+    for path in _files(Path(directory)):
+        try:
+            signed = load_agreement_file(path)
+        except TrmError as exc:
+            problems.append(exc.as_line())
+            continue
+        loaded.append(signed)
+        if trust is not None:
+            missing, tampered = signed.missing_parties(trust, at)
+            if missing:
+                reason = "AGREEMENT_BAD_SIGNATURE" if tampered else "AGREEMENT_UNSIGNED"
+                problems.append(
+                    f"rejected: {reason}: {path.name}: {signed.agreement.ref}: expected a valid "
+                    f"root signature of every party; missing {', '.join(sorted(missing))}"
+                )
+                continue
+        example = " (EXAMPLE)" if signed.agreement.example else ""
+        click.echo(f"ok  {path.name}: {signed.agreement.ref}{example}")
+    try:
+        AgreementSet.of(loaded)
+    except TrmError as exc:
+        problems.append(exc.as_line())
+    for line in problems:
+        click.echo(line, err=True)
+    if trust is None:
+        click.echo("note: no trust list, so signatures were not checked (--trust FILE)", err=True)
+    if problems:
+        raise SystemExit(1)
+
+
+@cli.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--key", "key_files", multiple=True, required=True, help="A party's root key.")
+@click.option("--out", default=None, help="Default: sign in place.")
+def sign(file: str, key_files: tuple[str, ...], out: str | None) -> None:
+    """Add a party's signature over the canonical JSON of the agreement."""
+    keys = [load_private_key(Path(k)) for k in key_files]
+    signed = sign_file(Path(file), keys, Path(out) if out else None)
+    click.echo(
+        f"{signed.agreement.ref}: {len(signed.document.signatures)} signature(s) -> {out or file}",
+        err=True,
+    )
+
+
+@cli.command()
+@click.option("--event", "event_file", required=True, type=click.Path(exists=True))
+@click.option("--to", "recipient", required=True, help="Recipient country.")
+@click.option("--agreements", "agreements_dir", default=None, help="Default: state dir.")
+@click.option("--trust", "trust_file", default=None, help="Default: state dir.")
+def explain(
+    event_file: str, recipient: str, agreements_dir: str | None, trust_file: str | None
+) -> None:
+    """Which agreement applies, which fields go, which are withheld and why."""
+    from hub.wire import Envelope, verify
+
+    trust = _trust(trust_file, required=True)
+    assert trust is not None  # noqa: S101 - required=True raised otherwise
+    event = verify(Envelope.from_bytes(Path(event_file).read_bytes()), trust)
+    agreements = load_directory(_agreements_dir(agreements_dir))
+    h = event.header
+    click.echo(
+        f"{h.event_type} {h.event_id} from {h.producer} to {recipient}, purpose {h.purpose}, "
+        f"handling {h.handling}, created {h.created_at_ms}"
+    )
+    decision = decide_one(event, recipient, agreements, trust)
+    if isinstance(decision, Deliver):
+        click.echo(
+            f"DELIVER under {decision.agreement_ref} (retention {decision.retention_days} days)"
+        )
+        if decision.consent_limited:
+            click.echo(
+                "  consent does not cover this purpose or recipient: "
+                "only the fields allowed without consent go"
+            )
+        click.echo(f"  goes:     {', '.join(sorted(decision.fields)) or '(no payload field)'}")
+        click.echo(f"  withheld: {', '.join(sorted(decision.withheld)) or '(nothing)'}")
+        not_sent = sorted(event.withheld)
+        if not_sent:
+            click.echo(f"  not sent by {h.producer} at all: {', '.join(not_sent)}")
+        return
+    click.echo(f"REFUSE {decision.reason}: {decision.detail}")
+    raise SystemExit(1)
+
+
+def _matrix(
+    agreements: AgreementSet, trust: KeyDirectory | None, at: int
+) -> dict[tuple[str, str], list[str]]:
+    cells: dict[tuple[str, str], list[str]] = {}
+    for sender in COMMIT_COUNTRIES:
+        for recipient in COMMIT_COUNTRIES:
+            if sender == recipient:
+                continue
+            allowed: list[str] = []
+            for event_type in _EVENT_TYPES:
+                for signed in agreements.in_force(at):
+                    if trust is not None and signed.missing_parties(trust, at)[0]:
+                        continue
+                    if signed.agreement.flows_for(sender, recipient, event_type):
+                        allowed.append(f"{event_type} ({signed.agreement.ref})")
+                        break
+            cells[(sender, recipient)] = allowed
+    return cells
+
+
+@cli.command()
+@click.option("--agreements", "agreements_dir", default=None, help="Default: state dir.")
+@click.option("--trust", "trust_file", default=None, help="Count only fully signed agreements.")
+@click.option("--at", "at_time", default=None, help="UTC time (default now).")
+@click.option("--html", "html_file", default=None, help="Also write a readable HTML page.")
+def matrix(
+    agreements_dir: str | None, trust_file: str | None, at_time: str | None, html_file: str | None
+) -> None:
+    """Who may send which event type to whom, under which agreement."""
+    agreements = load_directory(_agreements_dir(agreements_dir))
+    trust = _trust(trust_file, required=False)
+    at = parse_time_ms(at_time, "--at") if at_time else _now_ms()
+    cells = _matrix(agreements, trust, at)
+    table = Table(title="Who may send what to whom (rows: sender, columns: recipient)")
+    table.add_column("from \\ to")
+    for cc in COMMIT_COUNTRIES:
+        table.add_column(cc)
+    for sender in COMMIT_COUNTRIES:
+        row = [sender]
+        for recipient in COMMIT_COUNTRIES:
+            if sender == recipient:
+                row.append("-")
+            else:
+                row.append(
+                    "\n".join(a.split(" ")[0] for a in cells[(sender, recipient)]) or "nothing"
+                )
+        table.add_row(*row)
+    Console(width=160).print(table)
+    if html_file:
+        Path(html_file).write_text(_matrix_html(cells, at), encoding="utf-8")
+        click.echo(f"wrote {html_file}", err=True)
+
+
+def _matrix_html(cells: dict[tuple[str, str], list[str]], at: int) -> str:
+    head = "".join(f"<th>{cc}</th>" for cc in COMMIT_COUNTRIES)
+    rows = []
+    for sender in COMMIT_COUNTRIES:
+        tds = []
+        for recipient in COMMIT_COUNTRIES:
+            if sender == recipient:
+                tds.append('<td class="self">—</td>')
+                continue
+            items = cells[(sender, recipient)]
+            body = "<br>".join(html.escape(i) for i in items) or "<em>nothing</em>"
+            tds.append(f'<td class="{"some" if items else "none"}">{body}</td>')
+        rows.append(f"<tr><th>{sender}</th>{''.join(tds)}</tr>")
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>trm-hub: agreement matrix</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2em; }}
+table {{ border-collapse: collapse; }}
+th, td {{ border: 1px solid #999; padding: .4em; vertical-align: top; }}
+td.none {{ background: #fbe9e7; }} td.some {{ background: #e8f5e9; font-size: .85em; }}
+td.self {{ background: #eee; text-align: center; }}
+</style></head><body>
+<h1>Who may send which event type to whom</h1>
+<p>Rows are senders, columns recipients. Only agreements in force at {at} ms (UTC) are shown;
+everything not listed is refused (deny by default).</p>
+<table><tr><th>from \\ to</th>{head}</tr>
+{"".join(rows)}
+</table></body></html>
+"""

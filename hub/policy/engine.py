@@ -1,0 +1,295 @@
+"""The policy engine: who may receive an event, and exactly which of its fields.
+
+:func:`decide` is a pure, deterministic function of (verified event, agreement
+set, trust list, now). The hub calls it on every event; an auditor calls it
+again on the same inputs and must get the same answer. Deny by default: a
+recipient gets something only when an agreement in force at the event's
+creation time, signed by every party, has a flow for this direction and event
+type whose purpose, handling, consent and child conditions all hold; and then
+only the fields in that flow's allowlist that the producer disclosed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from hub.errors import Reason
+from hub.keys import KeyDirectory
+from hub.policy.agreement import AgreementSet, Flow, SignedAgreement
+
+__all__ = [
+    "Decision",
+    "Deliver",
+    "EventLike",
+    "HeaderLike",
+    "Refuse",
+    "decide",
+    "decide_one",
+]
+
+
+class HeaderLike(Protocol):
+    """What the engine reads from a signed header (``hub.wire.Header``)."""
+
+    @property
+    def producer(self) -> str: ...
+    @property
+    def recipients(self) -> tuple[str, ...]: ...
+    @property
+    def event_type(self) -> Any: ...  # hub.wire.EventType (a str)
+    @property
+    def purpose(self) -> str: ...
+    @property
+    def handling(self) -> str: ...
+    @property
+    def created_at_ms(self) -> int: ...
+
+
+class EventLike(Protocol):
+    """What the engine reads from a verified event (``hub.wire.VerifiedEvent``)."""
+
+    @property
+    def header(self) -> HeaderLike: ...
+    @property
+    def fields(self) -> Mapping[str, Any]: ...
+    @property
+    def disclosed(self) -> frozenset[str]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Deliver:
+    """Deliver to ``recipient`` exactly ``fields``, under ``agreement_id@agreement_version``."""
+
+    recipient: str
+    agreement_id: str
+    agreement_version: int
+    fields: frozenset[str]
+    handling: str
+    retention_days: int
+    withheld: frozenset[str]  # disclosed by the producer, not allowed to this recipient
+    consent_limited: bool = False  # only the without-consent fields went
+
+    @property
+    def agreement_ref(self) -> str:
+        return f"{self.agreement_id}@{self.agreement_version}"
+
+
+@dataclass(frozen=True, slots=True)
+class Refuse:
+    """Deliver nothing to ``recipient``, for ``reason``."""
+
+    recipient: str
+    reason: Reason
+    detail: str
+    agreement_ref: str | None = None
+
+
+Decision = Deliver | Refuse
+
+# How bad a refusal is, to report the most telling one when several agreements
+# were tried: a condition failing inside a valid agreement says more than "no
+# agreement at all".
+_RANK = {
+    Reason.NO_AGREEMENT: 0,
+    Reason.AGREEMENT_NOT_IN_FORCE: 1,
+    Reason.AGREEMENT_UNSIGNED: 2,
+    Reason.AGREEMENT_BAD_SIGNATURE: 3,
+    Reason.EVENT_TYPE_NOT_ALLOWED: 4,
+    Reason.PURPOSE_NOT_ALLOWED: 5,
+    Reason.HANDLING_NOT_ALLOWED: 6,
+    Reason.CHILD_PROTECTION: 7,
+    Reason.CONSENT_REQUIRED: 8,
+}
+
+
+def decide(
+    event: EventLike, agreements: AgreementSet, keys: KeyDirectory, now_ms: int
+) -> tuple[Decision, ...]:
+    """One decision per addressed recipient, in the header's order (duplicates once).
+
+    Args:
+        event: a verified event (its signature already checked).
+        agreements: every agreement version the hub holds.
+        keys: the trust list (party root keys, for agreement signatures).
+        now_ms: when the decision is made; only agreements loaded by then count.
+    """
+    header = event.header
+    known = agreements.known_at(now_ms)
+    out: list[Decision] = []
+    seen: set[str] = set()
+    for recipient in header.recipients:
+        if recipient in seen:
+            continue
+        seen.add(recipient)
+        out.append(decide_one(event, recipient, known, keys))
+    return tuple(out)
+
+
+def decide_one(
+    event: EventLike, recipient: str, agreements: AgreementSet, keys: KeyDirectory
+) -> Decision:
+    """The decision for one recipient (see :func:`decide`)."""
+    header = event.header
+    producer, at = header.producer, header.created_at_ms
+    if recipient == producer:
+        return Refuse(
+            recipient,
+            Reason.NOT_ADDRESSED,
+            f"expected a recipient other than the producer {producer}",
+        )
+    between = [a for a in agreements.entries if {producer, recipient} <= a.agreement.parties]
+    if not between:
+        return Refuse(
+            recipient,
+            Reason.NO_AGREEMENT,
+            f"expected an agreement between {producer} and {recipient}; there is none",
+        )
+    in_force = [a for a in agreements.in_force(at) if a in between]
+    if not in_force:
+        spans = ", ".join(sorted({a.agreement.ref for a in between}))
+        return Refuse(
+            recipient,
+            Reason.AGREEMENT_NOT_IN_FORCE,
+            f"expected an agreement between {producer} and {recipient} in force at the "
+            f"event's creation ({at}); none is ({spans})",
+        )
+    # The most specific agreement first (bilateral before multilateral), then by id.
+    in_force.sort(key=lambda a: (len(a.agreement.parties), a.agreement.id))
+    best: Refuse | None = None
+    for candidate in in_force:
+        decision = _judge(event, recipient, candidate, keys)
+        if isinstance(decision, Deliver):
+            return decision
+        if best is None or _RANK.get(decision.reason, 0) > _RANK.get(best.reason, 0):
+            best = decision
+    assert best is not None  # noqa: S101 - in_force is not empty
+    return best
+
+
+def _judge(
+    event: EventLike, recipient: str, signed: SignedAgreement, keys: KeyDirectory
+) -> Decision:
+    header = event.header
+    agreement = signed.agreement
+    ref = agreement.ref
+    producer, event_type = header.producer, str(header.event_type)
+    missing, tampered = signed.missing_parties(keys, header.created_at_ms)
+    if missing:
+        reason = Reason.AGREEMENT_BAD_SIGNATURE if tampered else Reason.AGREEMENT_UNSIGNED
+        what = "a signature that does not verify" if tampered else "no valid root signature"
+        return Refuse(
+            recipient,
+            reason,
+            f"{ref}: expected a root signature of every party; {', '.join(sorted(missing))} "
+            f"has {what}",
+            ref,
+        )
+    flows = agreement.flows_for(producer, recipient, event_type)
+    if not flows:
+        return Refuse(
+            recipient,
+            Reason.EVENT_TYPE_NOT_ALLOWED,
+            f"{ref}: expected a flow {producer}->{recipient} for {event_type}; there is none",
+            ref,
+        )
+    # A flow naming both countries is more specific than one for 'any' party.
+    flow = sorted(flows, key=lambda f: (f.sender == "any") + (f.recipient == "any"))[0]
+    if header.purpose not in flow.purposes:
+        return Refuse(
+            recipient,
+            Reason.PURPOSE_NOT_ALLOWED,
+            f"{ref}: expected a purpose among {sorted(flow.purposes)}, got {header.purpose}",
+            ref,
+        )
+    if header.handling not in flow.handling:
+        return Refuse(
+            recipient,
+            Reason.HANDLING_NOT_ALLOWED,
+            f"{ref}: expected handling among {sorted(flow.handling)}, got {header.handling}",
+            ref,
+        )
+    child = _child_refusal(event, recipient, flow, ref)
+    if child is not None:
+        return child
+    allowed = flow.fields
+    limited = False
+    if (
+        flow.consent is not None
+        and flow.consent.required
+        and not _consent_covers(event.fields.get("consent"), header.purpose, recipient)
+    ):
+        if not flow.consent.without_consent:
+            status = _consent_status(event.fields.get("consent"))
+            return Refuse(
+                recipient,
+                Reason.CONSENT_REQUIRED,
+                f"{ref}: expected consent GIVEN covering {header.purpose} and {recipient}; "
+                f"found {status}",
+                ref,
+            )
+        allowed = flow.consent.without_consent
+        limited = True
+    fields = allowed & event.disclosed
+    return Deliver(
+        recipient=recipient,
+        agreement_id=agreement.id,
+        agreement_version=agreement.version,
+        fields=fields,
+        handling=header.handling,
+        retention_days=flow.retention_days,
+        withheld=event.disclosed - fields,
+        consent_limited=limited,
+    )
+
+
+def _consent_status(consent: Any) -> str:
+    if not isinstance(consent, Mapping):
+        return "no consent disclosed"
+    return f"status {consent.get('status')!s}"
+
+
+def _consent_covers(consent: Any, purpose: str, recipient: str) -> bool:
+    """GIVEN, and a non-empty scope names this purpose and (if it names any country) this one."""
+    if not isinstance(consent, Mapping) or str(consent.get("status")) != "GIVEN":
+        return False
+    scope: Sequence[str] = consent.get("scope") or ()
+    if not scope:
+        return True
+    countries = {s for s in scope if len(s) == 2 and s.isupper()}
+    purposes = set(scope) - countries
+    if purposes and purpose not in purposes:
+        return False
+    return not countries or recipient in countries
+
+
+def _child_refusal(event: EventLike, recipient: str, flow: Flow, ref: str) -> Refuse | None:
+    if flow.child is None:
+        return None
+    # Deny by default: unless the producer disclosed is_child = false, treat as a child.
+    if event.fields.get("is_child") is False:
+        return None
+    rule = flow.child
+    org = event.fields.get("receiving_organisation")
+    org_id = org.get("id") if isinstance(org, Mapping) else None
+    org_kind = org.get("kind") if isinstance(org, Mapping) else None
+    if not ((org_id is not None and org_id in rule.agencies) or org_kind in rule.kinds):
+        return Refuse(
+            recipient,
+            Reason.CHILD_PROTECTION,
+            f"{ref}: a child's case goes only to a named protection agency "
+            f"({', '.join(sorted(rule.agencies)) or 'none named'}) or kinds "
+            f"{sorted(rule.kinds)}; receiving organisation is {org_id or 'not disclosed'}",
+            ref,
+        )
+    if rule.require_best_interest_assessment and not isinstance(
+        event.fields.get("best_interest_assessment"), Mapping
+    ):
+        return Refuse(
+            recipient,
+            Reason.CHILD_PROTECTION,
+            f"{ref}: expected a best-interest assessment for a child; none disclosed",
+            ref,
+        )
+    return None

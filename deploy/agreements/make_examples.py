@@ -38,7 +38,7 @@ from hub.trust import KeySpec, build_trust_document, public_key_pem  # noqa: E40
 
 NAMES = {"KH": "Cambodia", "CN": "China", "LA": "Lao PDR", "MM": "Myanmar",
          "TH": "Thailand", "VN": "Viet Nam"}  # fmt: skip
-ISSUED_AT_MS = 1_735_689_600_000  # 2025-01-01T00:00:00Z: before every example agreement
+ISSUED_AT_MS = 1_704_067_200_000  # 2024-01-01T00:00:00Z: before every example agreement
 
 
 def example_key(country: str) -> Ed25519PrivateKey:

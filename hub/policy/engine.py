@@ -155,10 +155,34 @@ def decide_one(
             f"expected an agreement between {producer} and {recipient} in force at the "
             f"event's creation ({at}); none is ({spans})",
         )
+    event_type = str(header.event_type)
+    relevant = [a for a in in_force if a.agreement.flows_for(producer, recipient, event_type)]
+    if not relevant:
+        lapsed = sorted(
+            {
+                a.agreement.ref
+                for a in between
+                if a not in in_force and a.agreement.flows_for(producer, recipient, event_type)
+            }
+        )
+        if lapsed:
+            return Refuse(
+                recipient,
+                Reason.AGREEMENT_NOT_IN_FORCE,
+                f"expected an agreement for {event_type} {producer}->{recipient} in force at the "
+                f"event's creation ({at}); {', '.join(lapsed)} is not",
+            )
+        refs = ", ".join(a.agreement.ref for a in in_force)
+        return Refuse(
+            recipient,
+            Reason.EVENT_TYPE_NOT_ALLOWED,
+            f"expected a flow {producer}->{recipient} for {event_type}; the agreements in "
+            f"force ({refs}) have none",
+        )
     # The most specific agreement first (bilateral before multilateral), then by id.
-    in_force.sort(key=lambda a: (len(a.agreement.parties), a.agreement.id))
+    relevant.sort(key=lambda a: (len(a.agreement.parties), a.agreement.id))
     best: Refuse | None = None
-    for candidate in in_force:
+    for candidate in relevant:
         decision = _judge(event, recipient, candidate, keys)
         if isinstance(decision, Deliver):
             return decision

@@ -1,0 +1,85 @@
+"""``trm agreements check|sign|explain|matrix`` and the example-signing script."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner, Result
+
+import schemas
+from connectors.cli import main
+from hub.keys import write_private_key
+
+from .test_policy_engine import AGREEMENTS_DIR, REPO, example_key
+
+TRUST = str(AGREEMENTS_DIR / "example-trust.json")
+
+
+def trm(*args: str) -> Result:
+    return CliRunner().invoke(main, list(args))
+
+
+def test_examples_are_signed_by_the_script_without_drift() -> None:
+    done = subprocess.run(
+        [sys.executable, str(AGREEMENTS_DIR / "make_examples.py"), "--check"],
+        capture_output=True, text=True, check=False, cwd=REPO,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+
+
+def test_check_accepts_the_examples_and_names_each_problem(tmp_path: Path) -> None:
+    ok = trm("agreements", "check", str(AGREEMENTS_DIR), "--trust", TRUST)
+    assert ok.exit_code == 0, ok.output
+    assert ok.output.count("(EXAMPLE)") == len(list(AGREEMENTS_DIR.glob("*.yaml")))
+    for path in AGREEMENTS_DIR.glob("*.yaml"):
+        (tmp_path / path.name).write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+    broken = tmp_path / "th-la-protection.yaml"
+    broken.write_text(broken.read_text().replace("retention_days: 730", "retention_days: -1", 1))
+    tampered = tmp_path / "vn-kh-protection.yaml"
+    text = tampered.read_text()
+    tampered.write_text(text.replace("handling: [H1, H2, H3]", "handling: [H0, H1, H2, H3]", 1))
+    result = trm("agreements", "check", str(tmp_path), "--trust", TRUST)
+    assert result.exit_code == 1
+    assert "rejected: AGREEMENT_INVALID: th-la-protection.yaml: at signed/flows/0" in result.output
+    assert "retention_days" in result.output
+    assert "(found -1)" in result.output
+    assert "rejected: AGREEMENT_BAD_SIGNATURE: vn-kh-protection.yaml" in result.output
+
+
+def test_sign_then_check(tmp_path: Path) -> None:
+    source = (AGREEMENTS_DIR / "th-mm-protection.yaml").read_text(encoding="utf-8")
+    unsigned = tmp_path / "th-mm.yaml"
+    unsigned.write_text(source.split("signatures:")[0] + "signatures: []\n", encoding="utf-8")
+    assert trm("agreements", "check", str(unsigned), "--trust", TRUST).exit_code == 1
+    for cc in ("TH", "MM"):
+        write_private_key(example_key(cc), tmp_path / f"{cc}.key")
+        signed = trm("agreements", "sign", str(unsigned), "--key", str(tmp_path / f"{cc}.key"))
+        assert signed.exit_code == 0, signed.output
+    assert unsigned.read_text(encoding="utf-8").startswith("# EXAMPLE AGREEMENT")
+    assert trm("agreements", "check", str(unsigned), "--trust", TRUST).exit_code == 0
+
+
+def test_explain_and_matrix(tmp_path: Path) -> None:
+    write_private_key(example_key("TH"), tmp_path / "TH.key")
+    envelope = tmp_path / "referral.trm"
+    sealed = trm(
+        "event", "seal", "--type", "referral", "--from", "TH", "--to", "KH",
+        "--key", str(tmp_path / "TH.key"), "--purpose", "repatriation",
+        "--in", str(schemas.SCHEMA_DIR / "examples" / "referral.json"), "--out", str(envelope),
+    )  # fmt: skip
+    assert sealed.exit_code == 0, sealed.output
+    args = ["--agreements", str(AGREEMENTS_DIR), "--trust", TRUST]
+    kh = trm("agreements", "explain", "--event", str(envelope), "--to", "KH", *args)
+    assert kh.exit_code == 0, kh.output
+    assert "DELIVER under TH-KH-protection@2" in kh.output
+    la = trm("agreements", "explain", "--event", str(envelope), "--to", "CN", *args)
+    assert la.exit_code == 1
+    assert "REFUSE EVENT_TYPE_NOT_ALLOWED" in la.output
+    page = tmp_path / "matrix.html"
+    matrix = trm("agreements", "matrix", *args, "--at", "2026-06-01T00:00:00Z", "--html", str(page))
+    assert matrix.exit_code == 0, matrix.output
+    html = page.read_text(encoding="utf-8")
+    assert "referral (TH-KH-protection@2)" in html
+    assert "trafficker_alert (COMMIT-baseline@1)" in html

@@ -1,0 +1,354 @@
+"""``CountryNode``: one country's connection to the hub over Kafka.
+
+Publishing: validate, seal with the country's key, send to
+``<ns>.<CC>.outbox`` keyed by case key with CloudEvents headers, with an
+idempotent ``acks=all`` producer. The sequence number is reserved on disk
+before sealing, so numbers continue after a restart.
+
+Receiving: read ``<ns>.<CC>.inbox``, and for each record run every recipient
+check (:func:`hub.wire.open_envelope` with the CloudEvents headers and a
+required hub attestation), then check the copy was attested for this country.
+A record that fails is kept as an :class:`InboxRefusal` value (``node.refused``)
+and logged by reason code only. Event ids already yielded are skipped, across
+restarts (``NodeStore``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from connectors.state import StateDir, state_dir
+from hub.errors import DeliveryError, OperationalError, Reason, RequestError, TrmError
+from hub.keys import KeyDirectory, load_private_key
+from hub.topics import Topics, check_country
+from hub.trust import load_trust_file
+from hub.wire import (
+    EventType,
+    Header,
+    cloudevents_headers,
+    open_envelope,
+    payload_from_json,
+    seal,
+)
+
+from .records import InboxRecord, InboxRefusal, Rejection
+from .store import NodeStore
+from .submission import Submission
+
+__all__ = ["CountryNode"]
+
+log = logging.getLogger("trm.node")
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class CountryNode:
+    """An async client of the hub for one country.
+
+    Args:
+        country: this node's country code.
+        key: the country's private key, or the path of its 0600 key file.
+        trust: the trust list (a :class:`hub.keys.KeyDirectory`) or its path.
+        bootstrap: Kafka bootstrap servers.
+        topics: topic names (a test namespace, or ``trm``).
+        state: the state directory (``nodes/<CC>/`` holds this node's files).
+        client_config: extra aiokafka settings (TLS/SASL from kafka_security).
+        clock: milliseconds since the epoch; tests pass a fixed one.
+    """
+
+    def __init__(
+        self,
+        country: str,
+        key: Ed25519PrivateKey | Path,
+        trust: KeyDirectory | Path,
+        bootstrap: str,
+        *,
+        topics: Topics | None = None,
+        state: StateDir | Path | None = None,
+        client_config: Mapping[str, Any] | None = None,
+        clock: Callable[[], int] = _now_ms,
+    ) -> None:
+        self.country = check_country(country)
+        self._key = key if isinstance(key, Ed25519PrivateKey) else load_private_key(Path(key))
+        if isinstance(trust, Path):
+            trust = load_trust_file(trust)
+        self.trust: KeyDirectory = trust
+        self.bootstrap = bootstrap
+        self.topics = topics or Topics()
+        sd = state if isinstance(state, StateDir) else state_dir(state)
+        self.store = NodeStore(sd.node(self.country))
+        self._client = dict(client_config or {})
+        self._clock = clock
+        self._producer: AIOKafkaProducer | None = None
+        self.refused: list[InboxRefusal] = []
+
+    def __repr__(self) -> str:  # never shows the key
+        return f"CountryNode({self.country!r}, topics={self.topics.namespace!r})"
+
+    # --- lifecycle ------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._producer is not None:
+            return
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap,
+            acks="all",
+            enable_idempotence=True,
+            **self._client,
+        )
+        try:
+            await producer.start()
+        except KafkaError as exc:
+            await producer.stop()
+            raise OperationalError(
+                Reason.KAFKA_UNAVAILABLE, f"cannot reach Kafka at {self.bootstrap}: {exc}"
+            ) from exc
+        self._producer = producer
+
+    async def stop(self) -> None:
+        if self._producer is not None:
+            producer, self._producer = self._producer, None
+            await producer.stop()
+
+    async def __aenter__(self) -> CountryNode:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    # --- publish ---------------------------------------------------------------
+
+    async def publish(
+        self,
+        submission: Submission,
+        *,
+        event_id: str | None = None,
+        created_at_ms: int | None = None,
+    ) -> str:
+        """Seal and send one event; return its event id once the broker has it.
+
+        Raises:
+            RequestError / WireError: the submission or payload is invalid
+                (nothing is sent, no sequence number is used).
+            OperationalError: KAFKA_UNAVAILABLE when the send failed.
+        """
+        if self.country in submission.recipients:
+            raise RequestError(
+                Reason.BAD_REQUEST, f"expected recipients other than {self.country} itself"
+            )
+        payload = payload_from_json(submission.event_type.value, submission.payload)
+        now = created_at_ms if created_at_ms is not None else self._clock()
+        # Validate with a throw-away seal first so a bad payload costs no sequence number.
+        seal(
+            submission.event_type,
+            payload,
+            producer=self.country,
+            key=self._key,
+            recipients=submission.recipients,
+            purpose=submission.purpose,
+            handling=submission.handling,
+            case_key=submission.case_key,
+            sequence=1,
+            created_at_ms=now,
+            event_id=event_id or submission.event_id,
+            correlation_id=submission.correlation_id,
+        )
+        sequence = self.store.reserve_sequence()
+        envelope = seal(
+            submission.event_type,
+            payload,
+            producer=self.country,
+            key=self._key,
+            recipients=submission.recipients,
+            purpose=submission.purpose,
+            handling=submission.handling,
+            case_key=submission.case_key,
+            sequence=sequence,
+            created_at_ms=now,
+            event_id=event_id or submission.event_id,
+            correlation_id=submission.correlation_id,
+        )
+        await self._send(envelope.header, envelope.to_bytes())
+        self.store.record(
+            {
+                "kind": "sent",
+                "event_id": envelope.header.event_id,
+                "type": submission.event_type.value,
+                "to": list(submission.recipients),
+                "case_key": submission.case_key,
+                "created_at_ms": now,
+                "sequence": sequence,
+                "correlation_id": submission.correlation_id,
+            }
+        )
+        return envelope.header.event_id
+
+    async def _send(self, header: Header, value: bytes) -> None:
+        if self._producer is None:
+            await self.start()
+        producer = self._producer
+        if producer is None:  # start() either sets it or raises
+            raise OperationalError(Reason.KAFKA_UNAVAILABLE, "producer did not start")
+        try:
+            await producer.send_and_wait(
+                self.topics.outbox(self.country),
+                value=value,
+                key=header.case_key.encode(),
+                headers=cloudevents_headers(header),
+            )
+        except KafkaError as exc:
+            raise OperationalError(
+                Reason.KAFKA_UNAVAILABLE,
+                f"event {header.event_id} was not confirmed by the broker: {type(exc).__name__}",
+            ) from exc
+
+    async def acknowledge(
+        self,
+        record: InboxRecord,
+        *,
+        status: str = "RECEIVED",
+        reason: str | None = None,
+        organisation: Mapping[str, str] | None = None,
+        text: Sequence[Mapping[str, str]] | None = None,
+    ) -> str:
+        """Send an acknowledgement of ``record`` back to its producer; return its id."""
+        now = self._clock()
+        payload: dict[str, Any] = {
+            "acknowledged_event_id": record.event_id,
+            "acknowledged_event_digest": record.event_digest,
+            "status": status,
+            "reason": reason,
+            "acknowledged_at": now,
+            "acknowledging_organisation": dict(organisation) if organisation else None,
+            "text": [dict(t) for t in text] if text else None,
+        }
+        submission = Submission(
+            event_type=EventType.ACKNOWLEDGEMENT,
+            recipients=(record.producer,),
+            purpose=record.purpose,
+            handling=record.handling,
+            case_key=record.case_key,
+            payload=payload,
+            correlation_id=record.event_id,
+        )
+        ack_id = await self.publish(submission, created_at_ms=now)
+        self.store.record(
+            {
+                "kind": "ack",
+                "event_id": record.event_id,
+                "ack_event_id": ack_id,
+                "status": status,
+                "at_ms": now,
+            }
+        )
+        return ack_id
+
+    # --- reading -----------------------------------------------------------------
+
+    async def _records(self, topic: str, *, follow: bool, poll_ms: int = 500) -> AsyncIterator[Any]:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap,
+            enable_auto_commit=False,
+            group_id=None,
+            **self._client,
+        )
+        try:
+            await consumer.start()
+        except KafkaError as exc:
+            await consumer.stop()
+            raise OperationalError(
+                Reason.KAFKA_UNAVAILABLE, f"cannot reach Kafka at {self.bootstrap}: {exc}"
+            ) from exc
+        try:
+            parts = await consumer._client.fetch_all_metadata()
+            ids = parts.partitions_for_topic(topic)
+            if not ids:
+                raise OperationalError(
+                    Reason.KAFKA_UNAVAILABLE, f"expected topic {topic} on the broker, found none"
+                )
+            tps = [TopicPartition(topic, p) for p in sorted(ids)]
+            consumer.assign(tps)
+            await consumer.seek_to_beginning(*tps)
+            end = await consumer.end_offsets(tps)
+            while True:
+                if not follow:
+                    positions = {tp: await consumer.position(tp) for tp in tps}
+                    if all(positions[tp] >= end[tp] for tp in tps):
+                        return
+                batch = await consumer.getmany(*tps, timeout_ms=poll_ms)
+                for tp in tps:
+                    for msg in batch.get(tp, []):
+                        yield msg
+        finally:
+            await consumer.stop()
+
+    def _open(self, msg: Any) -> InboxRecord:
+        delivered = open_envelope(
+            msg.value or b"",
+            self.trust,
+            kafka_headers=list(msg.headers or ()),
+            require_attestation=True,
+        )
+        att = delivered.attestation
+        header = delivered.event.header
+        if att is None or att.recipient != self.country or self.country not in header.recipients:
+            raise DeliveryError(
+                Reason.NOT_ADDRESSED,
+                f"expected a copy attested for {self.country}, got one for "
+                f"{att.recipient if att else 'nobody'}",
+            )
+        return InboxRecord.from_delivered(delivered, msg.partition, msg.offset)
+
+    async def inbox(
+        self, *, follow: bool = False, include_seen: bool = False, mark_seen: bool = True
+    ) -> AsyncIterator[InboxRecord]:
+        """Verified events delivered to this country, oldest first.
+
+        Skips event ids yielded before (across restarts) unless
+        ``include_seen``; a duplicate delivery within one pass is always
+        skipped. Without ``follow`` it stops at the end of the topic.
+        """
+        this_pass: set[str] = set()
+        async for msg in self._records(self.topics.inbox(self.country), follow=follow):
+            try:
+                record = self._open(msg)
+            except TrmError as exc:
+                refusal = InboxRefusal(msg.partition, msg.offset, exc.reason, exc.detail)
+                self.refused.append(refusal)
+                log.warning("inbox record %d:%d refused: %s", msg.partition, msg.offset, exc.reason)
+                continue
+            if record.event_id in this_pass:
+                continue
+            this_pass.add(record.event_id)
+            if self.store.seen(record.event_id) and not include_seen:
+                continue
+            if mark_seen:
+                self.store.mark_seen(record.event_id)
+            yield record
+
+    async def rejections(self, *, follow: bool = False) -> AsyncIterator[Rejection]:
+        """The hub's refusals of this node's events, oldest first."""
+        async for msg in self._records(self.topics.rejections(self.country), follow=follow):
+            try:
+                yield Rejection.from_bytes(msg.value or b"")
+            except RequestError as exc:
+                log.warning(
+                    "rejection record %d:%d unreadable: %s", msg.partition, msg.offset, exc.reason
+                )

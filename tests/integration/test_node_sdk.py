@@ -1,0 +1,180 @@
+"""CountryNode on the real broker: publish, inbox verification and dedupe, ack, rejections."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from connectors.sdk import WITHHELD, CountryNode, Submission
+from connectors.state import StateDir
+from hub.errors import Reason, RequestError, WireError
+from hub.keys import private_key_from_seed
+from hub.topics import Topics
+from hub.wire import Envelope, check_cloudevents, open_envelope
+from tests.unit.connectors.nodefixtures import (
+    KEYS,
+    delivered_copy,
+    example,
+    trust_list,
+)
+
+pytestmark = pytest.mark.kafka
+
+
+async def _outbox(bootstrap: str, topic: str) -> list[Any]:
+    """Every record of ``topic``, all partitions, in (partition, offset) order."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        meta = await consumer._client.fetch_all_metadata()
+        tps = [TopicPartition(topic, p) for p in sorted(meta.partitions_for_topic(topic) or ())]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        end = await consumer.end_offsets(tps)
+        out: list[Any] = []
+        for tp in tps:
+            while await consumer.position(tp) < end[tp]:
+                batch = await consumer.getmany(tp, timeout_ms=1000)
+                out.extend(batch.get(tp, []))
+        return sorted(out, key=lambda r: r.timestamp)
+    finally:
+        await consumer.stop()
+
+
+def _node(cc: str, bootstrap: str, topics: Topics, root: Path) -> CountryNode:
+    return CountryNode(cc, KEYS[cc], trust_list(), bootstrap, topics=topics, state=StateDir(root))
+
+
+async def test_publish_signed_with_cloudevents_and_sequence_continues(
+    kafka_bootstrap: str, topics: Topics, tmp_path: Path
+) -> None:
+    sub = Submission.from_json(
+        {
+            "type": "handover_notice",
+            "to": ["KH"],
+            "case_key": "c-9",
+            "payload": example("handover_notice"),
+        }
+    )
+    async with _node("TH", kafka_bootstrap, topics, tmp_path) as node:
+        first = await node.publish(sub)
+        # Bad payload: refused before a sequence number is used or anything sent.
+        bad = Submission.from_json(
+            {
+                **{"type": "handover_notice", "to": "KH", "case_key": "c"},
+                "payload": {"planned_at": "tomorrow"},
+            }
+        )
+        with pytest.raises(WireError) as info:
+            await node.publish(bad)
+        assert info.value.reason is Reason.INVALID_PAYLOAD
+        with pytest.raises(RequestError):
+            await node.publish(
+                Submission.from_json(
+                    {"type": "referral", "to": "TH", "case_key": "c", "payload": {}}
+                )
+            )
+    async with _node("TH", kafka_bootstrap, topics, tmp_path) as node:  # a restart
+        second = await node.publish(sub)
+    records = await _outbox(kafka_bootstrap, topics.outbox("TH"))
+    assert len(records) == 2
+    envs = [Envelope.from_bytes(r.value) for r in records]
+    assert [e.header.event_id for e in envs] == [first, second]
+    assert [e.header.sequence for e in envs] == [1, 2]
+    for r, e in zip(records, envs, strict=True):
+        check_cloudevents(list(r.headers), e.header)
+        assert r.key == b"c-9"
+        open_envelope(e.to_bytes(), trust_list())
+
+
+async def test_inbox_verifies_dedupes_across_restart_and_refuses_forgeries(
+    kafka_bootstrap: str, topics: Topics, tmp_path: Path
+) -> None:
+    good, headers = delivered_copy(
+        "handover_notice",
+        example("handover_notice"),
+        producer="TH",
+        recipient="KH",
+        keep={"status", "names", "planned_at"},
+        created_at_ms=1_767_300_000_000,
+    )
+    forged, fheaders = delivered_copy(
+        "handover_notice",
+        example("handover_notice"),
+        producer="TH",
+        recipient="KH",
+        keep={"status"},
+        created_at_ms=1_767_300_000_000,
+        hub_key=private_key_from_seed(b"\x01" * 32),
+    )
+    other, oheaders = delivered_copy(
+        "referral",
+        example("referral"),
+        producer="TH",
+        recipient="KH",
+        keep={"case_number"},
+        created_at_ms=1_767_300_000_000,
+        attest_for="VN",
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        inbox = topics.inbox("KH")
+        await producer.send_and_wait(inbox, good.to_bytes(), key=b"case-1", headers=headers)
+        await producer.send_and_wait(inbox, good.to_bytes(), key=b"case-1", headers=headers)
+        await producer.send_and_wait(inbox, forged.to_bytes(), key=b"case-1", headers=fheaders)
+        await producer.send_and_wait(inbox, other.to_bytes(), key=b"case-1", headers=oheaders)
+        await producer.send_and_wait(inbox, b"not an envelope", key=b"x")
+    finally:
+        await producer.stop()
+    node = _node("KH", kafka_bootstrap, topics, tmp_path)
+    got = [r async for r in node.inbox()]
+    assert [r.event_id for r in got] == [good.header.event_id]
+    rec = got[0]
+    assert rec.get("status") == "SCHEDULED"
+    assert rec.get("escort_officers") is WITHHELD
+    assert rec.fields["names"][0]["full_name"] == "សុខ ស្រីពៅ"
+    # Partitions interleave: compare as a set. The forged copy's hub key is not trusted.
+    assert {r.reason for r in node.refused} == {
+        Reason.UNKNOWN_KEY,
+        Reason.NOT_ADDRESSED,
+        Reason.MALFORMED_FRAME,
+    }, node.refused
+    again = _node("KH", kafka_bootstrap, topics, tmp_path)  # restart: nothing new
+    assert [r async for r in again.inbox()] == []
+    assert [r.event_id async for r in again.inbox(include_seen=True)] == [good.header.event_id]
+    async with again:
+        ack_id = await again.acknowledge(rec, status="ACCEPTED")
+    acks = await _outbox(kafka_bootstrap, topics.outbox("KH"))
+    env = Envelope.from_bytes(acks[-1].value)
+    opened = open_envelope(env.to_bytes(), trust_list())
+    assert env.header.event_id == ack_id
+    assert env.header.recipients == ("TH",)
+    assert env.header.correlation_id == rec.event_id
+    assert opened.event.fields["acknowledged_event_digest"].hex() == rec.event_digest
+    assert again.store.journal("ack")[0]["event_id"] == rec.event_id
+
+
+async def test_rejections_are_read(kafka_bootstrap: str, topics: Topics, tmp_path: Path) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        value = {
+            "event_id": "e1",
+            "producer": "TH",
+            "recipient": "CN",
+            "reason": "NO_AGREEMENT",
+            "detail": "no TH->CN",
+            "source": "x",
+        }
+        await producer.send_and_wait(topics.rejections("TH"), json.dumps(value).encode())
+        await producer.send_and_wait(topics.rejections("TH"), b"\xff garbage")
+    finally:
+        await producer.stop()
+    node = _node("TH", kafka_bootstrap, topics, tmp_path)
+    got = [r async for r in node.rejections()]
+    assert [(r.event_id, r.reason, r.recipient) for r in got] == [("e1", "NO_AGREEMENT", "CN")]

@@ -1,0 +1,94 @@
+"""Shared material for connector tests: fixed keys, a trust list, hub-attested copies."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from hub.keys import KeyRole, private_key_from_seed, write_private_key
+from hub.trust import HUB_OWNER, KeySpec, TrustList, build_trust_document
+from hub.wire import Envelope, attest, cloudevents_headers, payload_from_json, redact, seal
+
+T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+DAY = 86_400_000
+COUNTRIES = ("KH", "CN", "LA", "MM", "TH", "VN")
+KEYS: dict[str, Ed25519PrivateKey] = {
+    cc: private_key_from_seed(bytes([0x60 + i]) * 32) for i, cc in enumerate(COUNTRIES)
+}
+HUB_KEY = private_key_from_seed(b"\x77" * 32)
+EXAMPLES = Path(__file__).resolve().parents[3] / "schemas" / "examples"
+
+
+def trust_list() -> TrustList:
+    specs = [
+        KeySpec(cc, frozenset({KeyRole.ROOT, KeyRole.PRODUCER}), k.public_key(), T0 - DAY)
+        for cc, k in KEYS.items()
+    ]
+    specs.append(KeySpec(HUB_OWNER, frozenset({KeyRole.HUB}), HUB_KEY.public_key(), T0 - DAY))
+    doc = build_trust_document(
+        specs,
+        members={cc: cc for cc in COUNTRIES},
+        threshold=4,
+        version=1,
+        issued_at_ms=T0 - DAY,
+        signers=list(KEYS.values()),
+    )
+    return TrustList.from_signed(doc.to_json(), previous=None)
+
+
+def write_state(root: Path, countries: Iterable[str] = COUNTRIES) -> None:
+    """A state directory with keys/<CC>.key (0600) and trust.json."""
+    for cc in countries:
+        write_private_key(KEYS[cc], root / "keys" / f"{cc}.key")
+    (root / "trust.json").write_text(json.dumps(trust_list().document.to_json()))
+
+
+def example(event_type: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((EXAMPLES / f"{event_type}.json").read_text("utf-8"))
+    return data
+
+
+def delivered_copy(
+    event_type: str,
+    payload: Mapping[str, Any],
+    *,
+    producer: str,
+    recipient: str,
+    keep: Iterable[str],
+    created_at_ms: int,
+    sequence: int = 1,
+    case_key: str = "case-1",
+    purpose: str = "repatriation",
+    hub_key: Ed25519PrivateKey = HUB_KEY,
+    attest_for: str | None = None,
+) -> tuple[Envelope, list[tuple[str, bytes]]]:
+    """What the hub would write to ``recipient``'s inbox: sealed, redacted, attested."""
+    env = seal(
+        event_type,
+        payload_from_json(event_type, payload),
+        producer=producer,
+        key=KEYS[producer],
+        recipients=[recipient],
+        purpose=purpose,
+        handling="H2",
+        case_key=case_key,
+        sequence=sequence,
+        created_at_ms=created_at_ms,
+    )
+    red = redact(env, keep)
+    fields = sorted(d.field for d in red.disclosures)
+    out = attest(
+        red,
+        recipient=attest_for or recipient,
+        agreement_id=f"{producer}-{recipient}",
+        agreement_version=1,
+        fields=fields,
+        leaf_ref="decision:test",
+        hub_key=hub_key,
+        attested_at_ms=created_at_ms + 1,
+    )
+    return out, cloudevents_headers(out.header)

@@ -135,6 +135,40 @@ class CountryNode:
 
     # --- publish ---------------------------------------------------------------
 
+    def check(
+        self,
+        submission: Submission,
+        *,
+        created_at_ms: int | None = None,
+        event_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Validate a submission fully (a throw-away seal); return the Avro-form payload.
+
+        Raises:
+            RequestError: BAD_REQUEST when addressed to this country itself.
+            WireError: INVALID_PAYLOAD naming the field, INVALID_HEADER.
+        """
+        if self.country in submission.recipients:
+            raise RequestError(
+                Reason.BAD_REQUEST, f"expected recipients other than {self.country} itself"
+            )
+        payload = payload_from_json(submission.event_type.value, submission.payload)
+        seal(
+            submission.event_type,
+            payload,
+            producer=self.country,
+            key=self._key,
+            recipients=submission.recipients,
+            purpose=submission.purpose,
+            handling=submission.handling,
+            case_key=submission.case_key,
+            sequence=1,
+            created_at_ms=created_at_ms if created_at_ms is not None else self._clock(),
+            event_id=event_id or submission.event_id,
+            correlation_id=submission.correlation_id,
+        )
+        return payload
+
     async def publish(
         self,
         submission: Submission,
@@ -149,27 +183,8 @@ class CountryNode:
                 (nothing is sent, no sequence number is used).
             OperationalError: KAFKA_UNAVAILABLE when the send failed.
         """
-        if self.country in submission.recipients:
-            raise RequestError(
-                Reason.BAD_REQUEST, f"expected recipients other than {self.country} itself"
-            )
-        payload = payload_from_json(submission.event_type.value, submission.payload)
+        payload = self.check(submission, created_at_ms=created_at_ms, event_id=event_id)
         now = created_at_ms if created_at_ms is not None else self._clock()
-        # Validate with a throw-away seal first so a bad payload costs no sequence number.
-        seal(
-            submission.event_type,
-            payload,
-            producer=self.country,
-            key=self._key,
-            recipients=submission.recipients,
-            purpose=submission.purpose,
-            handling=submission.handling,
-            case_key=submission.case_key,
-            sequence=1,
-            created_at_ms=now,
-            event_id=event_id or submission.event_id,
-            correlation_id=submission.correlation_id,
-        )
         sequence = self.store.reserve_sequence()
         envelope = seal(
             submission.event_type,

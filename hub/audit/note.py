@@ -1,0 +1,210 @@
+"""Checkpoints as C2SP signed notes (tlog-checkpoint v1.0.0) and witness cosignatures.
+
+A checkpoint commits the log operator to one tree::
+
+    trm-hub/<namespace>          origin: names the log
+    1234                         tree size
+    base64(root hash)            RFC 9162 root of the first 1234 leaves
+
+    — trm-hub/<namespace> base64(key id || Ed25519 signature over the three lines)
+    — KH base64(key id || timestamp || Ed25519 cosignature)
+
+Signed-note rules (C2SP signed-note): the text ends with a newline; a blank
+line separates it from signature lines ``— <name> <base64>``; an Ed25519 key
+id is the first 4 bytes of SHA-256(name || 0x0A || 0x01 || public key).
+Witness cosignatures follow C2SP tlog-cosignature (``cosignature/v1``, type
+0x04): key id SHA-256(name || 0x0A || 0x04 || key)[:4], then an 8-byte
+big-endian UNIX time in seconds, then Ed25519 over
+``"cosignature/v1\\ntime <t>\\n" + checkpoint text``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+from dataclasses import dataclass
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from hub.errors import AuditError, Reason
+from hub.keys import raw_public
+
+__all__ = [
+    "Checkpoint",
+    "NoteSignature",
+    "SignedNote",
+    "cosign",
+    "note_key_id",
+    "sign_note",
+    "verifier_key",
+    "verify_cosignature",
+    "verify_note_signature",
+]
+
+_DASH = "\u2014 "
+_NAME = re.compile(r"^[^\s+]+$")
+ED25519 = 0x01
+COSIGNATURE_V1 = 0x04
+
+
+def _bad(reason: Reason, detail: str) -> AuditError:
+    return AuditError(reason, detail)
+
+
+def note_key_id(name: str, public: bytes, alg: int = ED25519) -> bytes:
+    """The 4-byte key id of a note key: SHA-256(name || \\n || alg || key)[:4]."""
+    return hashlib.sha256(name.encode() + b"\n" + bytes([alg]) + public).digest()[:4]
+
+
+def verifier_key(name: str, public: bytes) -> str:
+    """The verifier key string Go's ``note.NewVerifier`` reads: name+hash+base64(alg||key)."""
+    kid = note_key_id(name, public).hex()
+    return f"{name}+{kid}+{base64.b64encode(bytes([ED25519]) + public).decode()}"
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """The body of a checkpoint: origin, size, root hash (and extension lines)."""
+
+    origin: str
+    size: int
+    root: bytes
+    extensions: tuple[str, ...] = ()
+
+    def text(self) -> str:
+        lines = [self.origin, str(self.size), base64.b64encode(self.root).decode()]
+        return "\n".join([*lines, *self.extensions]) + "\n"
+
+    @classmethod
+    def parse(cls, text: str) -> Checkpoint:
+        if not text.endswith("\n"):
+            raise _bad(
+                Reason.CHECKPOINT_INVALID, "expected the checkpoint text to end in a newline"
+            )
+        lines = text[:-1].split("\n")
+        if len(lines) < 3:
+            raise _bad(Reason.CHECKPOINT_INVALID, f"expected 3 lines, got {len(lines)}")
+        origin, size_text, root_text, *ext = lines
+        if not origin or not re.fullmatch(r"0|[1-9][0-9]{0,19}", size_text):
+            raise _bad(
+                Reason.CHECKPOINT_INVALID,
+                f"expected an origin and a decimal size, got {origin[:40]!r}, {size_text[:24]!r}",
+            )
+        try:
+            root = base64.b64decode(root_text, validate=True)
+        except binascii.Error as exc:
+            raise _bad(Reason.CHECKPOINT_INVALID, "expected a base64 root hash") from exc
+        if len(root) != 32:
+            raise _bad(Reason.CHECKPOINT_INVALID, f"expected a 32-byte root, got {len(root)}")
+        if any(not e for e in ext):
+            raise _bad(Reason.CHECKPOINT_INVALID, "expected no empty extension line")
+        return cls(origin, int(size_text), root, tuple(ext))
+
+
+@dataclass(frozen=True, slots=True)
+class NoteSignature:
+    name: str
+    key_id: bytes
+    body: bytes  # after the 4-byte key id: the signature (and a timestamp for cosignatures)
+
+    def line(self) -> str:
+        return f"{_DASH}{self.name} {base64.b64encode(self.key_id + self.body).decode()}\n"
+
+
+@dataclass(frozen=True, slots=True)
+class SignedNote:
+    """Note text plus signature lines, as on the wire."""
+
+    text: str
+    signatures: tuple[NoteSignature, ...]
+
+    def to_bytes(self) -> bytes:
+        return (self.text + "\n" + "".join(s.line() for s in self.signatures)).encode("utf-8")
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> SignedNote:
+        try:
+            whole = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise _bad(Reason.CHECKPOINT_INVALID, "expected a UTF-8 note") from exc
+        split = whole.rfind("\n\n")
+        if split < 0 or not whole.endswith("\n"):
+            raise _bad(Reason.CHECKPOINT_INVALID, "expected text, a blank line, then signatures")
+        text, sig_block = whole[: split + 1], whole[split + 2 :]
+        sigs: list[NoteSignature] = []
+        for line in sig_block[:-1].split("\n"):
+            if not line.startswith(_DASH):
+                raise _bad(Reason.CHECKPOINT_INVALID, "expected signature lines starting '— '")
+            name, _, b64 = line[len(_DASH) :].partition(" ")
+            try:
+                raw = base64.b64decode(b64, validate=True)
+            except binascii.Error as exc:
+                raise _bad(Reason.CHECKPOINT_INVALID, f"signature of {name}: not base64") from exc
+            if not _NAME.match(name) or len(raw) < 5:
+                raise _bad(Reason.CHECKPOINT_INVALID, f"malformed signature line for {name!r}")
+            sigs.append(NoteSignature(name, raw[:4], raw[4:]))
+        if not sigs:
+            raise _bad(Reason.CHECKPOINT_INVALID, "expected at least one signature")
+        return cls(text, tuple(sigs))
+
+    def with_signature(self, sig: NoteSignature) -> SignedNote:
+        others = tuple(s for s in self.signatures if (s.name, s.key_id) != (sig.name, sig.key_id))
+        return SignedNote(self.text, (*others, sig))
+
+
+def sign_note(text: str, name: str, key: Ed25519PrivateKey) -> SignedNote:
+    """A note signed by ``key`` under ``name`` (the hub's checkpoint signature)."""
+    if not _NAME.match(name):
+        raise ValueError("a note key name has no spaces or '+'")
+    kid = note_key_id(name, raw_public(key.public_key()))
+    return SignedNote(text, (NoteSignature(name, kid, key.sign(text.encode())),))
+
+
+def verify_note_signature(note: SignedNote, name: str, public: bytes) -> None:
+    """Raise CHECKPOINT_BAD_SIGNATURE unless ``name``'s key signed ``note``."""
+    kid = note_key_id(name, public)
+    for sig in note.signatures:
+        if sig.name == name and sig.key_id == kid:
+            try:
+                Ed25519PublicKey.from_public_bytes(public).verify(sig.body, note.text.encode())
+            except InvalidSignature:
+                break
+            return
+    raise _bad(
+        Reason.CHECKPOINT_BAD_SIGNATURE,
+        f"expected a valid signature by {name} (key id {kid.hex()}) on the checkpoint; none",
+    )
+
+
+def _cosigned_message(text: str, timestamp: int) -> bytes:
+    body = "".join(text.splitlines(keepends=True)[:3])  # origin, size, root: no extensions
+    return f"cosignature/v1\ntime {timestamp}\n{body}".encode()
+
+
+def cosign(note: SignedNote, name: str, key: Ed25519PrivateKey, timestamp: int) -> SignedNote:
+    """``note`` with a witness cosignature added (call only after checking consistency)."""
+    kid = note_key_id(name, raw_public(key.public_key()), COSIGNATURE_V1)
+    sig = key.sign(_cosigned_message(note.text, timestamp))
+    return note.with_signature(NoteSignature(name, kid, timestamp.to_bytes(8, "big") + sig))
+
+
+def verify_cosignature(note: SignedNote, name: str, public: bytes) -> int:
+    """The timestamp of ``name``'s valid cosignature; CHECKPOINT_BAD_SIGNATURE if none."""
+    kid = note_key_id(name, public, COSIGNATURE_V1)
+    for sig in note.signatures:
+        if sig.name == name and sig.key_id == kid and len(sig.body) == 72:
+            timestamp = int.from_bytes(sig.body[:8], "big")
+            try:
+                Ed25519PublicKey.from_public_bytes(public).verify(
+                    sig.body[8:], _cosigned_message(note.text, timestamp)
+                )
+            except InvalidSignature:
+                break
+            return timestamp
+    raise _bad(
+        Reason.CHECKPOINT_BAD_SIGNATURE,
+        f"expected a valid cosignature by witness {name} on the checkpoint; none",
+    )

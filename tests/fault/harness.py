@@ -14,6 +14,7 @@ took until every event produced before the fault had been delivered.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -21,7 +22,7 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,7 +30,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from hub.topics import COMMIT_COUNTRIES, Topics
 
-__all__ = ["FaultRecord", "Recipients", "Stream", "Workers"]
+__all__ = ["Event", "FaultRecord", "Recipients", "Stream", "Workers", "plain_event"]
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,14 +39,38 @@ def now() -> float:
     return time.monotonic()
 
 
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One record to produce, and the event id a recipient will see."""
+
+    topic: str
+    key: bytes | None
+    value: bytes
+    headers: list[tuple[str, bytes]]
+    event_id: str
+
+
+def plain_event(topics: Topics, i: int) -> Event:
+    """For the relay: the value is the event id; the key names the recipient."""
+    eid = str(uuid.uuid4())
+    src = COMMIT_COUNTRIES[i % len(COMMIT_COUNTRIES)]
+    dst = COMMIT_COUNTRIES[(i + 1) % len(COMMIT_COUNTRIES)]
+    return Event(topics.outbox(src), dst.encode(), eid.encode(), [], eid)
+
+
+def plain_event_id(value: bytes) -> str:
+    return value.decode()
+
+
 @dataclass
 class Stream:
-    """``total`` events at ``rate`` per second; event i goes from country i%6 to (i+1)%6."""
+    """``total`` events at ``rate`` per second, each built by ``make(i)``."""
 
     bootstrap: str
     topics: Topics
     total: int
     rate: float
+    make: Callable[[Topics, int], Event] = plain_event
     produced_at: dict[str, float] = field(default_factory=dict)
     started: float = 0.0
     finished: float = 0.0
@@ -70,12 +95,12 @@ class Stream:
                 delay = due - now()
                 if delay > 0:
                     await asyncio.sleep(delay)
-                eid = str(uuid.uuid4())
-                src = COMMIT_COUNTRIES[i % len(COMMIT_COUNTRIES)]
-                dst = COMMIT_COUNTRIES[(i + 1) % len(COMMIT_COUNTRIES)]
-                self.produced_at[eid] = now()
+                event = self.make(self.topics, i)
+                self.produced_at[event.event_id] = now()
                 pending.append(
-                    await producer.send(self.topics.outbox(src), eid.encode(), key=dst.encode())
+                    await producer.send(
+                        event.topic, event.value, key=event.key, headers=event.headers
+                    )
                 )
                 if len(pending) >= 200:
                     await self._settle(pending)
@@ -99,8 +124,11 @@ class Recipients:
 
     bootstrap: str
     topics: Topics
+    event_id: Callable[[bytes], str] = plain_event_id
     first_seen: dict[str, float] = field(default_factory=dict)
     copies: Counter[str] = field(default_factory=Counter)
+    rejected: dict[str, str] = field(default_factory=dict)  # event id -> reason
+    extra_copies_at: list[float] = field(default_factory=list)  # arrival of each duplicate
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def run(self) -> None:
@@ -110,8 +138,9 @@ class Recipients:
         await consumer.start()
         try:
             parts = []
-            for cc in COMMIT_COUNTRIES:
-                name = self.topics.inbox(cc)
+            names = [self.topics.inbox(cc) for cc in COMMIT_COUNTRIES]
+            names += [self.topics.rejections(cc) for cc in COMMIT_COUNTRIES]
+            for name in names:
                 for p in consumer.partitions_for_topic(name) or await _partitions(consumer, name):
                     parts.append(TopicPartition(name, p))
             consumer.assign(parts)
@@ -119,10 +148,17 @@ class Recipients:
             while not self._stop.is_set():
                 batch = await consumer.getmany(timeout_ms=200)
                 t = now()
-                for records in batch.values():
+                for tp, records in batch.items():
                     for r in records:
-                        eid = bytes(r.value).decode()
+                        if tp.topic.endswith(".rejections"):
+                            doc = json.loads(r.value)
+                            self.rejected[doc["event_id"]] = doc["reason"]
+                            self.first_seen.setdefault(doc["event_id"], t)
+                            continue
+                        eid = self.event_id(bytes(r.value))
                         self.copies[eid] += 1
+                        if eid in self.first_seen:
+                            self.extra_copies_at.append(t)
                         self.first_seen.setdefault(eid, t)
         finally:
             await consumer.stop()
@@ -130,7 +166,8 @@ class Recipients:
     def stop(self) -> None:
         self._stop.set()
 
-    def delivered(self) -> set[str]:
+    def accounted(self) -> set[str]:
+        """Events delivered to a recipient or rejected with a reason."""
         return set(self.first_seen)
 
     async def wait_for(self, events: set[str], timeout_s: float) -> float | None:
@@ -159,12 +196,16 @@ class Workers:
 
     command: Sequence[str]
     log_dir: Path
+    env_for: Callable[[int], dict[str, str]] | None = None
     procs: dict[int, subprocess.Popen[bytes]] = field(default_factory=dict)
     kills: int = 0
 
     def start(self, index: int) -> None:
         log = (self.log_dir / f"worker{index}.log").open("ab")
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        env.pop("TRM_KAFKA_BOOTSTRAP", None)
+        if self.env_for is not None:
+            env.update(self.env_for(index))
         self.procs[index] = subprocess.Popen(
             list(self.command), stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT
         )
@@ -213,4 +254,5 @@ class FaultRecord:
     outage_s: float = 0.0
     catch_up_s: float | None = None  # until every event produced before the fault arrived
     max_latency_s: float | None = None  # worst latency of events produced just after it
+    duplicates: int = 0  # raw copies that reached an inbox between this fault and the next
     note: str = ""

@@ -29,11 +29,21 @@ from connectors import kafka_security as ks
 from connectors.kafka_local import LocalCluster
 from hub.topics import COMMIT_COUNTRIES, Topics
 from tests.fault.harness import FaultRecord, Recipients, Stream, Workers, now, relay_command
+from tests.fault.hub_world import HubWorld, inbox_event_id
 
 pytestmark = [pytest.mark.kafka, pytest.mark.cluster, pytest.mark.slow]
 
 TOTAL = int(os.environ.get("TRM_FAULT_EVENTS", "20000"))
 RATE = float(os.environ.get("TRM_FAULT_RATE", "300"))
+# "hub": the real Faust hub worker (trm hub worker); "relay": the plain relay.
+WORKER = os.environ.get("TRM_FAULT_WORKER", "hub")
+
+
+def _tails(where: Path) -> str:
+    return "\n".join(
+        f"--- {p.name}:\n" + p.read_text(errors="replace")[-2000:]
+        for p in where.glob("worker*.log")
+    )
 
 
 async def _isr_full(bootstrap: str, topics: list[str], timeout_s: float) -> float | None:
@@ -59,14 +69,26 @@ async def test_stream_survives_broker_and_worker_faults(
     topics = Topics("f" + uuid.uuid4().hex[:8])
     bootstrap = cluster3.bootstrap
     await ks.ensure_topics(bootstrap, {}, topics, replication_factor=3)
-    workers = Workers(
-        relay_command(bootstrap, topics.namespace, f"{topics.namespace}-hub"), tmp_path
-    )
+    if WORKER == "hub":
+        world = HubWorld(tmp_path / "world").build()
+        await world.provision(bootstrap, topics)
+        workers = Workers(world.command(bootstrap, topics), tmp_path, env_for=world.env)
+        recipients = Recipients(bootstrap, topics, event_id=inbox_event_id)
+        stream = Stream(bootstrap, topics, total=TOTAL, rate=RATE, make=world.event)
+    else:
+        command = relay_command(bootstrap, topics.namespace, f"{topics.namespace}-hub")
+        workers = Workers(command, tmp_path)
+        recipients = Recipients(bootstrap, topics)
+        stream = Stream(bootstrap, topics, total=TOTAL, rate=RATE)
     workers.start(0)
     workers.start(1)
-    recipients = Recipients(bootstrap, topics)
-    stream = Stream(bootstrap, topics, total=TOTAL, rate=RATE)
     rec_task = asyncio.create_task(recipients.run())
+    # Warm up: one event through before the stream starts, so the workers are up.
+    warm = Stream(bootstrap, topics, total=1, rate=1.0, make=stream.make)
+    await warm.run()
+    warm_s = await recipients.wait_for(set(warm.produced_at), 120)
+    assert warm_s is not None, f"workers did not deliver a first event: {_tails(tmp_path)}"
+    stream.produced_at.update(warm.produced_at)
     stream_task = asyncio.create_task(stream.run())
     faults: list[FaultRecord] = []
 
@@ -136,6 +158,9 @@ async def test_stream_survives_broker_and_worker_faults(
         recipients.stop()
         await rec_task
 
+    ends = [f.at for f in faults[1:]] + [float("inf")]
+    for f, end in zip(faults, ends, strict=True):
+        f.duplicates = sum(f.at <= t < end for t in recipients.extra_copies_at)
     for f in faults:
         # The worst end-to-end latency of events produced in the 15 s after the fault.
         window = [
@@ -150,17 +175,24 @@ async def test_stream_survives_broker_and_worker_faults(
         if at < stream.started + 7 and e in recipients.first_seen
     ]
     produced = set(stream.produced_at)
-    delivered = recipients.delivered()
+    delivered = recipients.accounted()
     duration = stream.finished - stream.started
     report: dict[str, Any] = {
+        "worker": WORKER,
         "events": len(produced),
+        "rejected": len(recipients.rejected),
+        "rejection_reasons": sorted(set(recipients.rejected.values())),
         "stream_rate_per_s": round(len(produced) / duration, 1),
         "stream_duration_s": round(duration, 1),
         "send_errors": stream.send_errors,
         "delivered_distinct": len(delivered),
         "redelivered_copies": sum(c - 1 for c in recipients.copies.values()),
+        "duplicates_before_first_fault": sum(t < faults[0].at for t in recipients.extra_copies_at)
+        if faults
+        else None,
         "final_catch_up_s": final,
         "worker_kills": workers.kills,
+        "workers_first_delivery_s": round(warm_s, 1),
         "worker_crashes": crashes,
         "baseline_p50_latency_s": round(sorted(baseline)[len(baseline) // 2], 3)
         if baseline

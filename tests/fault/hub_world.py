@@ -1,0 +1,144 @@
+"""What the real hub worker needs in the fault test: keys, trust, a test policy, events.
+
+The policy is HUB's loudly named ``TRM_UNSAFE_TEST_POLICY`` table (every pair
+may exchange ``trafficker_alert`` with all fields): the fault test is about
+delivery under faults, not about agreements, which POLICY's tests cover.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from hub.keys import KeyRole, private_key_from_seed, write_private_key
+from hub.topics import COMMIT_COUNTRIES, Topics
+from hub.trust import HUB_OWNER, KeySpec, build_trust_document
+from hub.wire import Envelope, cloudevents_headers, payload_fields, payload_from_json, seal
+from tests.fault.harness import ROOT, Event
+
+__all__ = ["HubWorld"]
+
+EVENT_TYPE = "trafficker_alert"
+DAY_MS = 86_400_000
+
+
+@dataclass
+class HubWorld:
+    """A state directory for hub workers and a sealer of events."""
+
+    root: Path
+    keys: dict[str, Ed25519PrivateKey] = field(default_factory=dict)
+    sequence: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    payload: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def hub_key(self) -> Path:
+        return self.root / "keys" / "HUB.key"
+
+    @property
+    def trust(self) -> Path:
+        return self.root / "trust.json"
+
+    @property
+    def policy(self) -> Path:
+        return self.root / "unsafe-test-policy.json"
+
+    def build(self) -> HubWorld:
+        self.root.mkdir(parents=True, exist_ok=True)
+        (self.root / "keys").mkdir(mode=0o700, exist_ok=True)
+        self.keys = {
+            cc: private_key_from_seed(bytes([i + 1]) * 32) for i, cc in enumerate(COMMIT_COUNTRIES)
+        }
+        hub = private_key_from_seed(b"\x42" * 32)
+        write_private_key(hub, self.hub_key)
+        since = int(time.time() * 1000) - DAY_MS
+        specs = [
+            KeySpec(cc, frozenset({KeyRole.ROOT, KeyRole.PRODUCER}), k.public_key(), since)
+            for cc, k in self.keys.items()
+        ]
+        specs.append(KeySpec(HUB_OWNER, frozenset({KeyRole.HUB}), hub.public_key(), since))
+        doc = build_trust_document(
+            specs,
+            members={cc: cc for cc in COMMIT_COUNTRIES},
+            threshold=4,
+            version=1,
+            issued_at_ms=since,
+            signers=list(self.keys.values()),
+        )
+        self.trust.write_text(json.dumps(doc.to_json()), encoding="utf-8")
+        fields = list(payload_fields(EVENT_TYPE))
+        table = {
+            f"{a}>{b}:{EVENT_TYPE}": fields
+            for a in COMMIT_COUNTRIES
+            for b in COMMIT_COUNTRIES
+            if a != b
+        }
+        self.policy.write_text(json.dumps(table), encoding="utf-8")
+        example = json.loads((ROOT / "schemas" / "examples" / f"{EVENT_TYPE}.json").read_text())
+        self.payload = dict(payload_from_json(EVENT_TYPE, example))
+        return self
+
+    async def provision(self, bootstrap: str, topics: Topics) -> None:
+        from connectors.cli.hubcmd import provision_registry
+
+        await provision_registry(bootstrap, topics, self.trust.read_bytes(), [])
+
+    def event(self, topics: Topics, i: int) -> Event:
+        src = COMMIT_COUNTRIES[i % len(COMMIT_COUNTRIES)]
+        dst = COMMIT_COUNTRIES[(i + 1) % len(COMMIT_COUNTRIES)]
+        self.sequence[src] += 1
+        case_key = f"case-{i % 97:04d}"
+        env = seal(
+            EVENT_TYPE,
+            self.payload,
+            producer=src,
+            key=self.keys[src],
+            recipients=(dst,),
+            purpose="investigation",
+            handling="H2",
+            case_key=case_key,
+            sequence=self.sequence[src],
+            created_at_ms=int(time.time() * 1000),
+            decoys=0,
+        )
+        return Event(
+            topics.outbox(src),
+            case_key.encode(),
+            env.to_bytes(),
+            cloudevents_headers(env.header),
+            env.header.event_id,
+        )
+
+    def command(self, bootstrap: str, topics: Topics) -> list[str]:
+        return [
+            sys.executable,
+            "-c",
+            "from connectors.cli import main; main()",
+            "hub",
+            "worker",
+            "--bootstrap",
+            bootstrap,
+            "--namespace",
+            topics.namespace,
+            "--key",
+            str(self.hub_key),
+            "--trust",
+            str(self.trust),
+        ]
+
+    def env(self, index: int) -> dict[str, str]:
+        # Each worker its own TRM_HOME (its own Faust data directory).
+        home = self.root / f"worker{index}"
+        home.mkdir(exist_ok=True)
+        return {"TRM_HOME": str(home), "TRM_UNSAFE_TEST_POLICY": str(self.policy)}
+
+
+def inbox_event_id(value: bytes) -> str:
+    return Envelope.from_bytes(value).header.event_id

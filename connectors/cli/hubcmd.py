@@ -62,6 +62,8 @@ def worker(  # noqa: PLR0917 - one parameter per click option
         )
     trust = Path(trust_file) if trust_file else state.trust
     asyncio.run(kafka_local.create_topics(servers, topics.all(), namespace=topics))
+    datadir = (state.root / "hub" / namespace).resolve()
+    datadir.mkdir(parents=True, exist_ok=True)
     env = {
         **os.environ,
         "TRM_HUB_BOOTSTRAP": servers,
@@ -69,7 +71,7 @@ def worker(  # noqa: PLR0917 - one parameter per click option
         "TRM_HUB_KEY": str(key.resolve()),
         "TRM_HUB_WEB_PORT": str(web_port or kafka_local.free_port()),
         "TRM_HUB_COUNTRIES": countries,
-        "TRM_HUB_DATADIR": str((state.root / "hub" / namespace).resolve()),
+        "TRM_HUB_DATADIR": str(datadir),
     }
     if trust.exists():
         env["TRM_HUB_TRUST"] = str(trust.resolve())

@@ -28,7 +28,7 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +54,16 @@ COUNTRIES = tuple(
 )
 REGISTRY_REFRESH_S = 1.0
 
-app = faust.App(
+
+class HubApp(faust.App):
+    """The Faust app, loading the registry and recovery state before consuming."""
+
+    async def on_start(self) -> None:
+        await super().on_start()
+        await _the_hub().ready()
+
+
+app = HubApp(
     os.environ.get("TRM_HUB_APP_ID", f"trm-hub-{TOPICS.namespace}"),
     broker=f"kafka://{BOOTSTRAP}",
     value_serializer="raw",
@@ -139,14 +148,26 @@ def _headers(raw: Any) -> list[tuple[str, bytes | None]]:
 
 async def _write(outcome: Outcome, state: HubState) -> None:
     """Write every effect not yet written; wait for acks=all on all of them."""
-    pending = [e for e in outcome.effects if not state.done(e.effect_id)]
-    futures = [
-        await app.producer.send(e.topic, e.key, e.value, None, None, list(e.headers))
-        for e in pending
-    ]
+    futures = []
+    for e in outcome.effects:
+        if state.done(e.effect_id):
+            continue
+        future = asyncio.ensure_future(
+            await app.producer.send(e.topic, e.key, e.value, None, None, list(e.headers))
+        )
+        # Marked as soon as the broker acknowledges, even if this agent is
+        # cancelled by a rebalance before the gather returns.
+        future.add_done_callback(_marker(state, e.effect_id))
+        futures.append(future)
     await asyncio.gather(*futures)
-    for e in pending:
-        state.mark(e.effect_id)
+
+
+def _marker(state: HubState, effect_id: str) -> Callable[[asyncio.Future[Any]], None]:
+    def mark(future: asyncio.Future[Any]) -> None:
+        if not future.cancelled() and future.exception() is None:
+            state.mark(effect_id)
+
+    return mark
 
 
 @app.agent(outboxes)

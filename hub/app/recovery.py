@@ -37,8 +37,10 @@ async def read_all(
     out: list[tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]]]] = []
     try:
         parts: list[TopicPartition] = []
+        # consumer.partitions_for_topic() only knows subscribed topics; ask the cluster.
+        cluster = await consumer._client.fetch_all_metadata()
         for name in names:
-            for p in sorted(await consumer.partitions_for_topic(name) or ()):
+            for p in sorted(cluster.partitions_for_topic(name) or ()):
                 parts.append(TopicPartition(name, p))
         if not parts:
             return out

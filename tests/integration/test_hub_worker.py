@@ -1,0 +1,251 @@
+"""The hub worker (a subprocess) on the real broker: delivery, refusals, restart."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from connectors.cli.hubcmd import provision_registry
+from hub.app.registry import UNSAFE_TEST_POLICY_ENV
+from hub.keys import write_private_key
+from hub.topics import Topics
+from hub.wire import Envelope, open_envelope
+from tests.unit.hub.hubfixtures import HUB_KEY, KEYS, example, sealed, trust_list
+
+pytestmark = pytest.mark.kafka
+REPO = Path(__file__).resolve().parents[2]
+TRM = str(Path(sys.executable).parent / "trm")
+KEEP = ["case_number", "needs", "languages", "is_child", "receiving_organisation"]
+POLICY = {"TH>KH:referral": KEEP, "KH>TH:acknowledgement": ["status", "acknowledged_event_id"]}
+
+
+def _now() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class Worker:
+    """``trm hub worker`` as a subprocess; killable."""
+
+    def __init__(self, bootstrap: str, topics: Topics, home: Path) -> None:
+        self.bootstrap, self.topics, self.home = bootstrap, topics, home
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = home / "worker.log"
+
+    def start(self) -> None:
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(REPO),
+            "TRM_HOME": str(self.home),
+            UNSAFE_TEST_POLICY_ENV: str(self.home / "policy.json"),
+        }
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [TRM, "hub", "worker", "--bootstrap", self.bootstrap,
+                 "--namespace", self.topics.namespace, "--loglevel", "info"],
+                cwd=self.home, env=env, stdout=log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+
+    def log_tail(self) -> str:
+        lines = self.log.read_text(errors="replace").splitlines()
+        return "\n".join(x for x in lines if "Starting..." not in x and "Stopping..." not in x)[
+            -5000:
+        ]
+
+    def alive(self) -> None:
+        assert self.proc is not None
+        assert self.proc.poll() is None, self.log.read_text()[-4000:]
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc is None:
+            return
+        self.proc.send_signal(sig)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+        self.proc = None
+
+
+@pytest.fixture
+def hub_home(tmp_path: Path) -> Path:
+    write_private_key(HUB_KEY, tmp_path / "keys" / "HUB.key")
+    (tmp_path / "policy.json").write_text(json.dumps(POLICY), encoding="utf-8")
+    return tmp_path
+
+
+@pytest.fixture
+def worker(kafka_bootstrap: str, topics: Topics, hub_home: Path) -> Iterator[Worker]:
+    trust_doc = json.dumps(trust_list().document.to_json()).encode()
+    asyncio.run(provision_registry(kafka_bootstrap, topics, trust_doc, []))
+    w = Worker(kafka_bootstrap, topics, hub_home)
+    w.start()
+    try:
+        yield w
+    finally:
+        w.stop()
+
+
+async def _send(bootstrap: str, items: list[tuple[str, bytes, list[tuple[str, bytes]]]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        futures = [
+            await producer.send(topic, raw, key=b"case-0001", headers=headers)
+            for topic, raw, headers in items
+        ]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+async def _collect(
+    bootstrap: str, topic_counts: dict[str, int], worker: Worker, within_s: float = 120
+) -> dict[str, list[Any]]:
+    """Read each topic until it holds at least its count; then a little longer for extras."""
+    consumer = AIOKafkaConsumer(
+        *topic_counts, bootstrap_servers=bootstrap, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    got: dict[str, list[Any]] = {t: [] for t in topic_counts}
+    try:
+        try:
+            async with asyncio.timeout(within_s):
+                while any(len(got[t]) < n for t, n in topic_counts.items()):
+                    worker.alive()
+                    for records in (await consumer.getmany(timeout_ms=500)).values():
+                        for r in records:
+                            got[r.topic].append(r)
+        except TimeoutError:
+            counts = {t: len(v) for t, v in got.items()}
+            pytest.fail(f"timed out with {counts}; worker log:\n{worker.log_tail()}")
+        for records in (await consumer.getmany(timeout_ms=1500)).values():
+            for r in records:
+                got[r.topic].append(r)
+    finally:
+        await consumer.stop()
+    return got
+
+
+def _reasons(records: list[Any]) -> list[str]:
+    return sorted(json.loads(r.value)["reason"] for r in records)
+
+
+async def test_hub_delivers_redacted_and_refuses_with_reasons(
+    kafka_bootstrap: str, topics: Topics, worker: Worker
+) -> None:
+    now = _now()
+    good, good_h = sealed(recipients=("KH", "CN"), created_at_ms=now, sequence=1)
+    spoofed, spoofed_h = sealed(producer="TH", created_at_ms=now, sequence=2)
+    forged, forged_h = sealed(producer="TH", key=KEYS["VN"], created_at_ms=now, sequence=3)
+    env = Envelope.from_bytes(good)
+    i = good.index(env.signature.sig)
+    tampered = good[:i] + bytes([good[i] ^ 1]) + good[i + 1 :]
+    await _send(
+        kafka_bootstrap,
+        [
+            (topics.outbox("TH"), good, good_h),
+            (topics.outbox("VN"), spoofed, spoofed_h),  # TH's event in VN's outbox
+            (topics.outbox("TH"), forged, forged_h),  # signed with VN's key
+            (topics.outbox("TH"), tampered, good_h),
+            (topics.outbox("TH"), good, good_h),  # a replay
+            (topics.outbox("TH"), b"\xc3\x01garbage", []),
+        ],
+    )
+    got = await _collect(
+        kafka_bootstrap,
+        {
+            topics.inbox("KH"): 1,
+            topics.inbox("CN"): 0,
+            topics.rejections("TH"): 5,
+            topics.rejections("VN"): 1,
+            topics.quarantine: 6,
+            topics.decisions: 8,
+        },
+        worker,
+    )
+    worker.alive()  # bad input did not kill it
+    (delivered,) = got[topics.inbox("KH")]
+    opened = open_envelope(
+        delivered.value, trust_list(), kafka_headers=delivered.headers, require_attestation=True
+    )
+    assert opened.event.disclosed == frozenset(KEEP) & frozenset(example("referral"))
+    assert "names" not in opened.event.fields
+    assert opened.attestation is not None
+    assert opened.attestation.recipient == "KH"
+    th = _reasons(got[topics.rejections("TH")])
+    assert "NO_AGREEMENT" in th  # CN refused
+    assert "REPLAY" in th
+    assert "BAD_SIGNATURE" in th
+    assert any(r in th for r in ("UNKNOWN_KEY", "KEY_ROLE_NOT_ALLOWED"))
+    assert len(th) == 5
+    assert _reasons(got[topics.rejections("VN")]) == ["PRODUCER_MISMATCH"]
+    assert got[topics.inbox("CN")] == []  # refused: nothing delivered
+    assert good in [r.value for r in got[topics.quarantine]]
+    assert tampered in [r.value for r in got[topics.quarantine]]
+    kinds = sorted(json.loads(r.value)["kind"] for r in got[topics.decisions])
+    assert kinds.count("DELIVERED") == 1
+    assert kinds.count("INGESTED") == 1
+    assert kinds.count("REJECTED") == 6
+
+
+async def test_hub_restart_after_sigkill_delivers_each_event_once(
+    kafka_bootstrap: str, topics: Topics, worker: Worker
+) -> None:
+    total = 300
+    now = _now()
+    items = []
+    for n in range(total):
+        raw, headers = sealed(created_at_ms=now + n, sequence=n + 1)
+        items.append((topics.outbox("TH"), raw, headers))
+    await _send(kafka_bootstrap, items)
+    # kill the worker mid-flood
+    consumer = AIOKafkaConsumer(
+        topics.inbox("KH"), bootstrap_servers=kafka_bootstrap, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    seen = 0
+    try:
+        async with asyncio.timeout(120):
+            while seen < total // 5:
+                worker.alive()
+                for records in (await consumer.getmany(timeout_ms=200)).values():
+                    seen += len(records)
+    finally:
+        await consumer.stop()
+    worker.stop(signal.SIGKILL)
+    assert seen < total, "the worker finished before it could be killed mid-flood"
+    worker.start()
+    got = await _collect(kafka_bootstrap, {topics.inbox("KH"): total}, worker, within_s=180)
+    ids = [dict(r.headers)["ce_id"] for r in got[topics.inbox("KH")]]
+    assert len(set(ids)) == total  # none lost
+    assert len(ids) == total  # none delivered twice
+
+
+def test_provision_cli_publishes_registry(kafka_bootstrap: str, hub_home: Path) -> None:
+    ns = Topics("p" + os.urandom(4).hex())
+    (hub_home / "trust.json").write_text(json.dumps(trust_list().document.to_json()))
+    (hub_home / "agreements").mkdir()
+    (hub_home / "agreements" / "th-kh.yaml").write_text("id: th-kh\n")
+    out = subprocess.run(
+        [TRM, "hub", "provision", "--bootstrap", kafka_bootstrap, "--namespace", ns.namespace],
+        cwd=hub_home, env={**os.environ, "TRM_HOME": str(hub_home)},
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "trust list v1 and 1 agreement" in out.stdout
+    from hub.app.recovery import read_all
+
+    records = asyncio.run(read_all(kafka_bootstrap, [ns.registry_trust, ns.registry_agreements]))
+    assert {r[1] for r in records} == {b"trust/0000000001", b"th-kh.yaml"}

@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # Installs the system tools the tests use as real peers, only where missing:
 #   java + mvn        the Kafka broker (fetched from Maven Central by deploy/kafka/pom.xml)
-# Later parts of the project add their peers here (Chromium, Go's tlog, OpenSSL).
+#   openssl           an independent Ed25519 verifier (wire interop)
+#   go + x/mod        Go's sumdb/tlog and sumdb/note check the audit log (interop)
+# Later parts of the project add their peers here (Chromium).
 set -euo pipefail
 
 need=()
 command -v java >/dev/null 2>&1 || need+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || need+=(maven)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+command -v go >/dev/null 2>&1 || [ -x /usr/local/go/bin/go ] || need+=(golang-go)
+[ -f /usr/share/gocode/src/golang.org/x/mod/sumdb/tlog/tlog.go ] || need+=(golang-golang-x-mod-dev)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

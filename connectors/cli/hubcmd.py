@@ -18,6 +18,7 @@ import click
 
 from connectors import kafka_local
 from connectors.state import default_bootstrap, state_dir
+from hub.app.registry import parse_agreement
 from hub.errors import OperationalError, Reason
 from hub.topics import COMMIT_COUNTRIES, Topics
 from hub.trust import load_trust_file
@@ -123,7 +124,11 @@ def provision(
     trust = load_trust_file(trust_path)  # refuse to publish a list that does not verify
     folder = Path(agreements_dir) if agreements_dir else state.agreements
     files = sorted(folder.glob("*.yaml")) + sorted(folder.glob("*.yml")) if folder.is_dir() else []
-    blobs = [(f.name, f.read_bytes()) for f in files]
+    blobs = []
+    for f in files:
+        blob = f.read_bytes()
+        # refuse to publish what the hub would refuse to load
+        blobs.append((parse_agreement(blob).agreement.ref, blob))
     asyncio.run(kafka_local.create_topics(servers, topics.all(), namespace=topics))
     asyncio.run(provision_registry(servers, topics, trust_path.read_bytes(), blobs))
     click.echo(

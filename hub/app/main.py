@@ -100,14 +100,14 @@ class _Hub:
 
     async def refresh_registry(self) -> None:
         records = await read_all(BOOTSTRAP, [TOPICS.registry_trust, TOPICS.registry_agreements])
-        latest: dict[tuple[str, bytes | None], bytes] = {}
-        for topic, key, value, _h in records:
+        latest: dict[tuple[str, bytes | None], tuple[bytes, int]] = {}
+        for topic, key, value, _h, ts in records:
             if value is None:
                 latest.pop((topic, key), None)  # a tombstone
             else:
-                latest[(topic, key)] = value
-        trust = [v for (t, _k), v in latest.items() if t == TOPICS.registry_trust]
-        agreements = [v for (t, _k), v in latest.items() if t == TOPICS.registry_agreements]
+                latest[(topic, key)] = (value, ts)
+        trust = [v for (t, _k), (v, _ts) in latest.items() if t == TOPICS.registry_trust]
+        agreements = [rec for (t, _k), rec in latest.items() if t == TOPICS.registry_agreements]
         registry = build_registry(trust, agreements, pinned=self.pinned)
         if registry is not None and (
             self.registry is None or registry.version != self.registry.version

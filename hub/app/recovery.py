@@ -19,22 +19,23 @@ from hub.pipeline import EFFECT_HEADER, DecisionRecord
 from hub.state import HubState, SourceRef
 from hub.topics import COMMIT_COUNTRIES, Topics
 
-__all__ = ["read_all", "rebuild_state"]
+__all__ = ["Row", "read_all", "rebuild_state"]
 
 log = logging.getLogger(__name__)
 
 
-async def read_all(
-    bootstrap: str, names: Iterable[str], **client: object
-) -> list[tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]]]]:
-    """Every record now in ``names`` (topic, key, value, headers), oldest first per partition."""
+Row = tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]], int]
+
+
+async def read_all(bootstrap: str, names: Iterable[str], **client: object) -> list[Row]:
+    """Every record now in ``names``: (topic, key, value, headers, timestamp ms), in order."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
         enable_auto_commit=False,
         **client,
     )
     await consumer.start()
-    out: list[tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]]]] = []
+    out: list[Row] = []
     try:
         parts: list[TopicPartition] = []
         # consumer.partitions_for_topic() only knows subscribed topics; ask the cluster.
@@ -56,7 +57,7 @@ async def read_all(
             for tp, records in batch.items():
                 for r in records:
                     if r.offset < ends[tp]:
-                        out.append((tp.topic, r.key, r.value, list(r.headers)))
+                        out.append((tp.topic, r.key, r.value, list(r.headers), r.timestamp))
                 if await consumer.position(tp) >= ends[tp]:
                     pending.discard(tp)
     finally:
@@ -85,7 +86,7 @@ async def rebuild_state(
         topics.decisions,
     ]
     state = HubState()
-    for topic, _key, value, headers in await read_all(bootstrap, names, **client):
+    for topic, _key, value, headers, _ts in await read_all(bootstrap, names, **client):
         for name, raw in headers:
             if name == EFFECT_HEADER:
                 state.mark(raw.decode("utf-8", "replace"))

@@ -14,8 +14,8 @@ pinned trust file when one is given, else at the first version (TOFU).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-import importlib
 import json
 import logging
 import os
@@ -24,18 +24,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hub.errors import Reason, TrmError
+import yaml
+
+from hub.errors import PolicyError, Reason, TrmError
 from hub.keys import KeyDirectory
 from hub.pipeline import Decide, Registry
+from hub.policy import AgreementSet, SignedAgreement, load_agreement
+from hub.policy import decide as decide_policy
 from hub.trust import TrustList
 from hub.wire import VerifiedEvent
 
 __all__ = [
     "UNSAFE_TEST_POLICY_ENV",
-    "DenyAll",
     "UnsafeTestPolicy",
     "agreement_key",
     "build_registry",
+    "parse_agreement",
     "trust_key",
 ]
 
@@ -65,18 +69,6 @@ class _Deliver:
     agreement_id: str
     agreement_version: int
     fields: frozenset[str]
-
-
-class DenyAll:
-    """The policy when no agreement engine is available: refuse every recipient."""
-
-    def __call__(
-        self, event: VerifiedEvent, agreements: Any, keys: KeyDirectory, now_ms: int
-    ) -> Sequence[Any]:
-        return [
-            _Refuse(r, Reason.NO_AGREEMENT, "no agreement engine loaded; deny by default")
-            for r in event.header.recipients
-        ]
 
 
 class UnsafeTestPolicy:
@@ -123,40 +115,56 @@ def _trust_chain(blobs: Sequence[bytes], pinned: TrustList | None) -> TrustList 
     return current
 
 
-def _policy() -> tuple[Decide, Any]:
-    """The real policy engine when ``hub.policy`` is there; else deny-all."""
+class _NoDatesLoader(yaml.SafeLoader):
+    """YAML without implicit timestamps: times stay the strings that were signed."""
+
+
+_NoDatesLoader.yaml_implicit_resolvers = {
+    k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:timestamp"]
+    for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def _policy() -> Decide | None:
+    """The loudly named test policy when its environment variable is set."""
     table_path = os.environ.get(UNSAFE_TEST_POLICY_ENV)
-    if table_path:
-        table = json.loads(Path(table_path).read_text(encoding="utf-8"))
-        return UnsafeTestPolicy(table), None
-    try:
-        # Built in parallel by POLICY; until it lands the hub fails closed.
-        policy: Any = importlib.import_module("hub.policy")
-    except ImportError:
-        log.error("hub.policy is not available: every recipient will be refused")
-        return DenyAll(), None
-    decide: Decide = policy.decide
-    return decide, policy
-
-
-def _agreement_set(module: Any, blobs: Sequence[bytes], keys: KeyDirectory) -> Any:
-    if module is None:
+    if not table_path:
         return None
+    table = json.loads(Path(table_path).read_text(encoding="utf-8"))
+    return UnsafeTestPolicy(table)
+
+
+def parse_agreement(blob: bytes, *, loaded_at_ms: int | None = None) -> SignedAgreement:
+    """A signed agreement from its YAML bytes (signatures are checked by the engine).
+
+    Raises:
+        PolicyError: AGREEMENT_INVALID.
+    """
+    try:
+        obj = yaml.load(blob.decode("utf-8"), Loader=_NoDatesLoader)  # noqa: S506
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise PolicyError(Reason.AGREEMENT_INVALID, "expected a UTF-8 YAML agreement") from exc
+    agreement = load_agreement(obj)
+    return dataclasses.replace(agreement, loaded_at_ms=loaded_at_ms)
+
+
+def _agreement_set(records: Sequence[tuple[bytes, int | None]]) -> AgreementSet:
     loaded = []
-    for blob in blobs:
+    for blob, ts in records:
         try:
-            loaded.append(module.load_agreement(blob))
+            loaded.append(parse_agreement(blob, loaded_at_ms=ts))
         except TrmError as error:
             log.warning("registry: agreement refused: %s", error)
     try:
-        return module.AgreementSet(loaded)
-    except TypeError:
-        return module.AgreementSet.from_agreements(loaded)
+        return AgreementSet.of(loaded)
+    except TrmError as error:  # two texts for one version: keep the first of each
+        log.warning("registry: %s", error)
+        return AgreementSet.of({(a.agreement.id, a.agreement.version): a for a in loaded}.values())
 
 
 def build_registry(
     trust_blobs: Sequence[bytes],
-    agreement_blobs: Sequence[bytes],
+    agreement_records: Sequence[tuple[bytes, int | None]],
     *,
     pinned: TrustList | None = None,
 ) -> Registry | None:
@@ -164,9 +172,9 @@ def build_registry(
     trust = _trust_chain(trust_blobs, pinned)
     if trust is None:
         return None
-    decide, module = _policy()
-    agreements = _agreement_set(module, agreement_blobs, trust)
-    digest = hashlib.sha256(b"".join(sorted(agreement_blobs))).hexdigest()[:16]
+    agreements = _agreement_set(agreement_records)
+    decide: Decide = _policy() or decide_policy
+    digest = hashlib.sha256(b"".join(sorted(b for b, _ in agreement_records))).hexdigest()[:16]
     return Registry(
         keys=trust,
         agreements=agreements,

@@ -237,7 +237,8 @@ def test_provision_cli_publishes_registry(kafka_bootstrap: str, hub_home: Path) 
     ns = Topics("p" + os.urandom(4).hex())
     (hub_home / "trust.json").write_text(json.dumps(trust_list().document.to_json()))
     (hub_home / "agreements").mkdir()
-    (hub_home / "agreements" / "th-kh.yaml").write_text("id: th-kh\n")
+    sample = REPO / "deploy" / "agreements" / "th-kh-protection.v1.yaml"
+    (hub_home / "agreements" / "th-kh.yaml").write_bytes(sample.read_bytes())
     out = subprocess.run(
         [TRM, "hub", "provision", "--bootstrap", kafka_bootstrap, "--namespace", ns.namespace],
         cwd=hub_home, env={**os.environ, "TRM_HOME": str(hub_home)},
@@ -248,4 +249,4 @@ def test_provision_cli_publishes_registry(kafka_bootstrap: str, hub_home: Path) 
     from hub.app.recovery import read_all
 
     records = asyncio.run(read_all(kafka_bootstrap, [ns.registry_trust, ns.registry_agreements]))
-    assert {r[1] for r in records} == {b"trust/0000000001", b"th-kh.yaml"}
+    assert {r[1] for r in records} == {b"trust/0000000001", b"th-kh-protection@1"}

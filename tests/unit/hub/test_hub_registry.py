@@ -1,0 +1,73 @@
+"""Registry records -> the registry in force: chained trust versions, agreements."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from hub.app.registry import UNSAFE_TEST_POLICY_ENV, build_registry, parse_agreement
+from hub.errors import PolicyError
+from hub.keys import KeyRole
+from hub.trust import HUB_OWNER, KeySpec, TrustList, build_trust_document
+from tests.unit.hub.hubfixtures import COUNTRIES, DAY, HUB_KEY, KEYS, T0, trust_list
+
+AGREEMENTS = Path(__file__).resolve().parents[3] / "deploy" / "agreements"
+
+
+def _blob(trust: TrustList) -> bytes:
+    return json.dumps(trust.document.to_json()).encode()
+
+
+def _v2(signers: list[str]) -> bytes:
+    specs = [
+        KeySpec(cc, frozenset({KeyRole.ROOT, KeyRole.PRODUCER}), k.public_key(), T0 - DAY)
+        for cc, k in KEYS.items()
+    ]
+    specs.append(KeySpec(HUB_OWNER, frozenset({KeyRole.HUB}), HUB_KEY.public_key(), T0 - DAY))
+    doc = build_trust_document(
+        specs,
+        members={cc: cc for cc in COUNTRIES},
+        threshold=1,  # an attempt to lower the bar
+        version=2,
+        issued_at_ms=T0,
+        signers=[KEYS[cc] for cc in signers],
+    )
+    return json.dumps(doc.to_json()).encode()
+
+
+def test_no_trust_list_means_no_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(UNSAFE_TEST_POLICY_ENV, raising=False)
+    assert build_registry([], []) is None
+
+
+def test_trust_versions_chain_and_an_undersigned_one_is_ignored(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv(UNSAFE_TEST_POLICY_ENV, raising=False)
+    v1 = _blob(trust_list())
+    forged = build_registry([v1, _v2(["TH"])], [])
+    assert forged is not None
+    assert forged.version.startswith("trust-v1/")
+    good = build_registry([_v2(["TH", "KH", "VN", "LA"]), v1], [])
+    assert good is not None
+    assert good.version.startswith("trust-v2/")
+
+
+def test_agreements_parse_and_bad_ones_are_left_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(UNSAFE_TEST_POLICY_ENV, raising=False)
+    files = sorted(AGREEMENTS.glob("*.yaml"))
+    assert files
+    records: list[tuple[bytes, int | None]] = [(f.read_bytes(), T0) for f in files]
+    registry = build_registry([_blob(trust_list())], [*records, (b"id: [broken", T0)])
+    assert registry is not None
+    ids = {a.agreement.id for a in registry.agreements.entries}
+    assert "COMMIT-baseline" in ids
+    assert all(a.loaded_at_ms == T0 for a in registry.agreements.entries)
+    assert len(registry.agreements.entries) == len(files)
+
+
+def test_parse_agreement_refuses_non_yaml() -> None:
+    with pytest.raises(PolicyError):
+        parse_agreement(b"\xff\xfe")

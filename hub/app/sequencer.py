@@ -193,7 +193,9 @@ class ProofView(View):
         decision_id = request.query.get("decision_id", "")
         index = STATE.log.index_of.get(decision_id)
         if index is None:
-            return _error(self, 404, "NOT_FOUND", f"expected a logged decision id, got {decision_id[:80]!r}")
+            return _error(
+                self, 404, "NOT_FOUND", f"expected a logged decision id, got {decision_id[:80]!r}"
+            )
         try:
             size = int(request.query.get("size", STATE.log.checkpointed_size))
         except ValueError:

@@ -249,4 +249,4 @@ def test_provision_cli_publishes_registry(kafka_bootstrap: str, hub_home: Path) 
     from hub.app.recovery import read_all
 
     records = asyncio.run(read_all(kafka_bootstrap, [ns.registry_trust, ns.registry_agreements]))
-    assert {r[1] for r in records} == {b"trust/0000000001", b"th-kh-protection@1"}
+    assert {r[1] for r in records} == {b"trust/0000000001", b"TH-KH-protection@1"}

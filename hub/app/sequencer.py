@@ -86,8 +86,11 @@ class _State:
                 if cp.origin == self.log.origin and cp.size <= self.log.size:
                     self.log.mark_checkpointed(cp.size, ts)
                     self.latest = note
-        log.info("audit log restored: %d leaves, checkpoint at %d", self.log.size,
-                 self.log.checkpointed_size)  # fmt: skip
+        log.info(
+            "audit log restored: %d leaves, checkpoint at %d",
+            self.log.size,
+            self.log.checkpointed_size,
+        )
 
 
 class SequencerApp(faust.App):
@@ -165,7 +168,7 @@ async def sequence(stream: faust.StreamT[Any]) -> AsyncIterator[None]:
         yield None
 
 
-@app.timer(interval=max(0.5, POLICY.every_ms / 2000))
+@app.timer(interval=max(0.5, POLICY.every_ms / 2000))  # type: ignore[untyped-decorator]
 async def checkpoint_timer() -> None:
     if STATE.log.checkpoint_due(_now_ms(), POLICY):
         await _publish_checkpoint()
@@ -176,7 +179,8 @@ def _b64(b: bytes) -> str:
 
 
 def _error(web: Any, status: int, reason: str, detail: str) -> Response:
-    return web.json({"error": {"reason": reason, "detail": detail}}, status=status)
+    response: Response = web.json({"error": {"reason": reason, "detail": detail}}, status=status)
+    return response
 
 
 @app.page("/audit/checkpoint")
@@ -202,20 +206,24 @@ class ProofView(View):
             return _error(self, 400, "BAD_REQUEST", "expected size to be an integer")
         if not index < size <= STATE.log.size:
             return _error(
-                self, 404, "NOT_FOUND",
+                self,
+                404,
+                "NOT_FOUND",
                 f"leaf {index} is not in a tree of size {size} (log size {STATE.log.size}, "
                 f"checkpointed {STATE.log.checkpointed_size}); retry after the next checkpoint",
-            )  # fmt: skip
+            )
         tree = STATE.log.tree
-        return self.json({
-            "decision_id": decision_id,
-            "index": index,
-            "size": size,
-            "leaf_hash": _b64(tree.leaf(index)),
-            "root": _b64(tree.root(size)),
-            "proof": [_b64(p) for p in tree.inclusion_proof(index, size)],
-            "checkpoint": STATE.latest.to_bytes().decode() if STATE.latest else None,
-        })  # fmt: skip
+        return self.json(
+            {
+                "decision_id": decision_id,
+                "index": index,
+                "size": size,
+                "leaf_hash": _b64(tree.leaf(index)),
+                "root": _b64(tree.root(size)),
+                "proof": [_b64(p) for p in tree.inclusion_proof(index, size)],
+                "checkpoint": STATE.latest.to_bytes().decode() if STATE.latest else None,
+            }
+        )
 
 
 @app.page("/audit/consistency")
@@ -229,7 +237,12 @@ class ConsistencyView(View):
         if not 0 < old <= new <= STATE.log.size:
             return _error(self, 400, "BAD_REQUEST", f"expected 0 < from <= to <= {STATE.log.size}")
         tree = STATE.log.tree
-        return self.json({
-            "from": old, "to": new, "root1": _b64(tree.root(old)), "root2": _b64(tree.root(new)),
-            "proof": [_b64(p) for p in tree.consistency_proof(old, new)],
-        })  # fmt: skip
+        return self.json(
+            {
+                "from": old,
+                "to": new,
+                "root1": _b64(tree.root(old)),
+                "root2": _b64(tree.root(new)),
+                "proof": [_b64(p) for p in tree.consistency_proof(old, new)],
+            }
+        )

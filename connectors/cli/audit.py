@@ -1,0 +1,431 @@
+"""``trm audit sequencer|replay|proof|witness``: the verifiable log, for auditors and nodes."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import html
+import json
+import os
+import sys
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from connectors.state import default_bootstrap, state_dir
+from hub.audit.log import origin_of
+from hub.audit.merkle import MerkleTree, leaf_hash, verify_consistency, verify_inclusion
+from hub.audit.note import Checkpoint, SignedNote, cosign, verify_note_signature
+from hub.audit.replay import Record, ReplayInput, Report, hub_public_keys, replay
+from hub.errors import AuditError, OperationalError, Reason
+from hub.keys import load_private_key
+from hub.topics import COMMIT_COUNTRIES, Topics, check_country
+from hub.trust import TrustList, load_trust_file
+
+__all__ = ["cli", "read_replay_input", "run_replay"]
+
+
+def _trust(path: str | None) -> TrustList:
+    return load_trust_file(Path(path) if path else state_dir().trust)
+
+
+def _agreements(path: str | None) -> Any:
+    from connectors.cli.agreements import load_directory
+
+    return load_directory(Path(path) if path else state_dir().agreements)
+
+
+async def _read(
+    bootstrap: str, names: list[str], client: dict[str, Any]
+) -> dict[str, list[Record]]:
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **client)
+    await consumer.start()
+    out: dict[str, list[Record]] = {n: [] for n in names}
+    try:
+        cluster = await consumer._client.fetch_all_metadata()
+        parts = [
+            TopicPartition(n, p)
+            for n in names
+            for p in sorted(cluster.partitions_for_topic(n) or ())
+        ]
+        if not parts:
+            return out
+        consumer.assign(parts)
+        await consumer.seek_to_beginning(*parts)
+        ends = await consumer.end_offsets(parts)
+        pending = {tp for tp in parts if ends[tp] > 0}
+        while pending:
+            batch = await consumer.getmany(*pending, timeout_ms=1000, max_records=5000)
+            for tp, records in batch.items():
+                for r in records:
+                    if r.offset < ends[tp] and r.value is not None:
+                        out[tp.topic].append(
+                            Record(
+                                tp.topic,
+                                tp.partition,
+                                r.offset,
+                                r.value,
+                                tuple((k, v) for k, v in r.headers),
+                                r.timestamp,
+                            )
+                        )
+            for tp in list(pending):
+                if await consumer.position(tp) >= ends[tp]:
+                    pending.discard(tp)
+    finally:
+        await consumer.stop()
+    return out
+
+
+def read_replay_input(
+    bootstrap: str,
+    topics: Topics,
+    countries: tuple[str, ...] = COMMIT_COUNTRIES,
+    client: dict[str, Any] | None = None,
+) -> ReplayInput:
+    """Read every topic the replay needs, from the beginning to its current end."""
+    names = [topics.audit_leaves, topics.audit_checkpoints, topics.quarantine]
+    for cc in countries:
+        names += [topics.outbox(cc), topics.inbox(cc), topics.rejections(cc)]
+    got = asyncio.run(_read(bootstrap, names, client or {}))
+    data = ReplayInput(
+        leaves=got[topics.audit_leaves],
+        checkpoints=got[topics.audit_checkpoints],
+        quarantine=got[topics.quarantine],
+    )
+    for cc in countries:
+        data.outboxes += got[topics.outbox(cc)]
+        data.inboxes += got[topics.inbox(cc)]
+        data.rejections += got[topics.rejections(cc)]
+    return data
+
+
+def _window(data: ReplayInput, since_ms: int | None, until_ms: int | None) -> ReplayInput:
+    if since_ms is None and until_ms is None:
+        return data
+    lo, hi = since_ms or 0, until_ms or sys.maxsize
+
+    def keep(rs: list[Record]) -> list[Record]:
+        return [r for r in rs if lo <= r.timestamp_ms < hi]
+
+    # The tree and checkpoints are always checked whole; the window narrows the cross-checks.
+    return ReplayInput(
+        data.leaves,
+        data.checkpoints,
+        keep(data.outboxes),
+        keep(data.inboxes),
+        data.rejections,
+        data.quarantine,
+    )
+
+
+def run_replay(
+    bootstrap: str,
+    topics: Topics,
+    trust: TrustList,
+    agreements: Any,
+    *,
+    since_ms: int | None = None,
+    until_ms: int | None = None,
+    show_progress: bool = False,
+) -> Report:
+    data = _window(read_replay_input(bootstrap, topics), since_ms, until_ms)
+    total = len(data.leaves) + len(data.outboxes) + len(data.inboxes)
+    if not show_progress:
+        return replay(
+            data,
+            trust=trust,
+            agreements=agreements,
+            topics=topics,
+            origin=origin_of(topics.namespace),
+            hub_keys=hub_public_keys(trust),
+        )
+    with Progress(
+        TextColumn("replaying"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+        task = bar.add_task("replay", total=total)
+        return replay(
+            data,
+            trust=trust,
+            agreements=agreements,
+            topics=topics,
+            origin=origin_of(topics.namespace),
+            hub_keys=hub_public_keys(trust),
+            progress=lambda n: bar.advance(task, n),
+        )
+
+
+@click.group(name="audit")
+def cli() -> None:
+    """Replay and verify the audit log."""
+
+
+_BOOTSTRAP = click.option("--bootstrap", default=None, help="Default: TRM_KAFKA_BOOTSTRAP or .trm.")
+_NAMESPACE = click.option("--namespace", default="trm", show_default=True)
+
+
+@cli.command()
+@_BOOTSTRAP
+@_NAMESPACE
+@click.option("--trust", "trust_file", default=None, help="Default: .trm/trust.json")
+@click.option("--agreements", "agreements_dir", default=None, help="Default: .trm/agreements")
+@click.option("--since-ms", type=int, default=None, help="Cross-check records from this time.")
+@click.option("--until-ms", type=int, default=None, help="... up to (not including) this time.")
+@click.option("--report", "report_file", default=None, help="Write the JSON report here.")
+@click.option("--html", "html_file", default=None, help="Write a readable HTML report here.")
+def replay_cmd(  # noqa: PLR0917 - one per option
+    bootstrap: str | None,
+    namespace: str,
+    trust_file: str | None,
+    agreements_dir: str | None,
+    since_ms: int | None,
+    until_ms: int | None,
+    report_file: str | None,
+    html_file: str | None,
+) -> None:
+    """Rebuild the log, check every checkpoint and topic; exit 1 on any discrepancy."""
+    topics = Topics(namespace)
+    started = time.perf_counter()
+    report = run_replay(
+        default_bootstrap(bootstrap),
+        topics,
+        _trust(trust_file),
+        _agreements(agreements_dir),
+        since_ms=since_ms,
+        until_ms=until_ms,
+        show_progress=sys.stderr.isatty(),
+    )
+    elapsed = time.perf_counter() - started
+    doc = report.to_json() | {"seconds": round(elapsed, 3), "namespace": namespace}
+    if report_file:
+        Path(report_file).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    if html_file:
+        Path(html_file).write_text(_html(doc), encoding="utf-8")
+    console = Console()
+    console.print(
+        f"audit log {origin_of(namespace)}: {report.leaves} leaves, {report.checkpoints} "
+        f"checkpoints (last at size {report.checkpoint_size}), root {report.root[:16]}…"
+    )
+    counts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in report.counts.items())
+    console.print(f"cross-checked: {counts}  ({elapsed:.1f}s)")
+    if report.findings:
+        table = Table("kind", "topic/partition/offset", "event id", "what is wrong")
+        for f in report.findings[:200]:
+            table.add_row(f.kind, f"{f.topic}/{f.partition}/{f.offset}", f.event_id, f.detail)
+        console.print(table)
+        if len(report.findings) > 200:
+            console.print(f"... and {len(report.findings) - 200} more (see --report)")
+    if report.ok:
+        console.print(
+            "[green]OK[/green]: nothing dropped, altered, injected, duplicated, forked "
+            "or shared beyond an agreement"
+        )
+        return
+    summary = ", ".join(f"{k} {v}" for k, v in sorted(report.summary().items()))
+    click.echo(
+        f"rejected: {Reason.LOG_FORK if 'FORK' in summary else 'AUDIT_DISCREPANCY'}: {summary}",
+        err=True,
+    )
+    raise SystemExit(1)
+
+
+replay_cmd.name = "replay"
+
+
+def _html(doc: dict[str, Any]) -> str:
+    rows = "".join(
+        f"<tr class='{html.escape(f['kind'])}'><td>{html.escape(f['kind'])}</td>"
+        f"<td>{html.escape(f['topic'])}/{f['partition']}/{f['offset']}</td>"
+        f"<td>{html.escape(f['event_id'])}</td><td>{html.escape(f['detail'])}</td></tr>"
+        for f in doc["findings"]
+    )
+    counts = "".join(f"<li>{html.escape(k)}: {v}</li>" for k, v in doc["counts"].items())
+    verdict = "Everything verifies." if doc["ok"] else "Discrepancies found."
+    return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
+<title>trm-hub audit replay</title>
+<style>body{{font-family:system-ui,sans-serif;margin:2em;max-width:70em}}
+table{{border-collapse:collapse}}td,th{{border:1px solid #aaa;padding:.3em .5em;text-align:left}}
+.ok{{color:#1b5e20}}.bad{{color:#b71c1c}}tr.SEQUENCE_GAP{{background:#fff8e1}}
+tr.DROP,tr.INJECTION,tr.ALTERATION,tr.FORK,tr.BEYOND_AGREEMENT,tr.DUPLICATE{{background:#ffebee}}
+</style></head><body>
+<h1>Audit replay of namespace {html.escape(doc["namespace"])}</h1>
+<p class="{"ok" if doc["ok"] else "bad"}"><strong>{verdict}</strong></p>
+<p>{doc["leaves"]} leaves; {doc["checkpoints"]} signed checkpoints, the last at size
+{doc["checkpoint_size"]} with root <code>{html.escape(doc["root"])}</code>.
+Replayed in {doc["seconds"]} s.</p>
+<h2>Cross-checked</h2><ul>{counts}</ul>
+<h2>Findings ({len(doc["findings"])})</h2>
+<table><tr><th>kind</th><th>topic/partition/offset</th><th>event id</th><th>what is wrong</th></tr>
+{rows}</table></body></html>
+"""
+
+
+@cli.command()
+@_BOOTSTRAP
+@_NAMESPACE
+@click.option("--key", "key_file", default=None, help="The hub key (default .trm/keys/HUB.key).")
+@click.option("--web-port", type=int, default=6067, show_default=True)
+@click.option("--every-leaves", type=int, default=100, show_default=True)
+@click.option("--every-ms", type=int, default=5000, show_default=True)
+def sequencer(  # noqa: PLR0917 - one per option
+    bootstrap: str | None,
+    namespace: str,
+    key_file: str | None,
+    web_port: int,
+    every_leaves: int,
+    every_ms: int,
+) -> None:
+    """Run the single audit sequencer (a Faust worker)."""
+    state = state_dir()
+    env = {
+        **os.environ,
+        "TRM_AUDIT_BOOTSTRAP": default_bootstrap(bootstrap),
+        "TRM_AUDIT_NAMESPACE": namespace,
+        "TRM_AUDIT_KEY": str(Path(key_file) if key_file else state.private_key("HUB")),
+        "TRM_AUDIT_WEB_PORT": str(web_port),
+        "TRM_AUDIT_DATADIR": str(state.root / "audit-data" / namespace),
+        "TRM_AUDIT_EVERY_LEAVES": str(every_leaves),
+        "TRM_AUDIT_EVERY_MS": str(every_ms),
+    }
+    load_private_key(Path(env["TRM_AUDIT_KEY"]))  # refuse an unreadable or 0644 key up front
+    args = [sys.executable, "-m", "faust", "-A", "hub.app.sequencer", "worker", "-l", "warn"]
+    os.execvpe(sys.executable, args, env)  # noqa: S606 - replaces this process, fixed argv
+
+
+def _get_json(url: str) -> dict[str, Any]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as resp:  # noqa: S310 - operator-given http URL
+            body: dict[str, Any] = json.loads(resp.read())
+            return body
+    except OSError as exc:
+        raise OperationalError(
+            Reason.KAFKA_UNAVAILABLE, f"expected the sequencer at {url}: {exc}"
+        ) from exc
+
+
+@cli.command()
+@click.option("--decision-id", required=True, help="From a hub attestation's leaf reference.")
+@click.option("--url", default="http://127.0.0.1:6067", show_default=True, help="The sequencer.")
+@_NAMESPACE
+@click.option("--trust", "trust_file", default=None)
+def proof(decision_id: str, url: str, namespace: str, trust_file: str | None) -> None:
+    """Fetch and verify the inclusion proof of a decision against a signed checkpoint."""
+    trust = _trust(trust_file)
+    origin = origin_of(namespace)
+    ref = decision_id.removeprefix("decision:")
+    body = _get_json(f"{url}/audit/proof?decision_id={urllib.parse.quote('decision:' + ref)}")
+    note = SignedNote.from_bytes(str(body["checkpoint"]).encode())
+    if not any(_signed_by(note, origin, k) for k in hub_public_keys(trust)):
+        raise AuditError(
+            Reason.CHECKPOINT_BAD_SIGNATURE, "expected the hub's signature on the checkpoint"
+        )
+    cp = Checkpoint.parse(note.text)
+    if cp.size != int(body["size"]):
+        raise AuditError(
+            Reason.INCLUSION_PROOF_INVALID,
+            f"proof for size {body['size']}, checkpoint size {cp.size}",
+        )
+    proof_hashes = [base64.b64decode(p) for p in body["proof"]]
+    verify_inclusion(
+        int(body["index"]), cp.size, base64.b64decode(body["leaf_hash"]), proof_hashes, cp.root
+    )
+    click.echo(
+        f"OK: decision {ref} is leaf {body['index']} of the signed checkpoint of size {cp.size}"
+    )
+
+
+def _signed_by(note: SignedNote, origin: str, key: bytes) -> bool:
+    try:
+        verify_note_signature(note, origin, key)
+    except AuditError:
+        return False
+    return True
+
+
+@cli.command()
+@click.option("--country", required=True, help="The witnessing country.")
+@click.option("--key", "key_file", default=None, help="Its witness key (default .trm/keys/CC.key).")
+@_BOOTSTRAP
+@_NAMESPACE
+@click.option("--trust", "trust_file", default=None)
+def witness(
+    country: str,
+    key_file: str | None,
+    bootstrap: str | None,
+    namespace: str,
+    trust_file: str | None,
+) -> None:
+    """Check the latest checkpoint extends the last one seen, then publish a cosignature."""
+    cc = check_country(country)
+    state = state_dir()
+    trust = _trust(trust_file)
+    topics = Topics(namespace)
+    origin = origin_of(namespace)
+    got = asyncio.run(
+        _read(default_bootstrap(bootstrap), [topics.audit_leaves, topics.audit_checkpoints], {})
+    )
+    tree = MerkleTree(leaf_hash(r.value) for r in got[topics.audit_leaves])
+    latest: tuple[SignedNote, Checkpoint] | None = None
+    for rec in got[topics.audit_checkpoints]:
+        try:
+            note = SignedNote.from_bytes(rec.value)
+            cp = Checkpoint.parse(note.text)
+        except AuditError:
+            continue
+        signed = any(_signed_by(note, origin, k) for k in hub_public_keys(trust))
+        if cp.origin == origin and signed and (latest is None or cp.size >= latest[1].size):
+            latest = (note, cp)
+    if latest is None:
+        raise AuditError(
+            Reason.CHECKPOINT_INVALID, f"expected a signed checkpoint of {origin}; none"
+        )
+    note, cp = latest
+    if cp.size > tree.size or tree.root(cp.size) != cp.root:
+        raise AuditError(
+            Reason.LOG_FORK, f"checkpoint size {cp.size} does not match the leaves topic"
+        )
+    seen_file = state.node(cc) / f"witness-{namespace}.json"
+    if seen_file.exists():
+        seen = json.loads(seen_file.read_text(encoding="utf-8"))
+        old_size, old_root = int(seen["size"]), base64.b64decode(seen["root"])
+        if old_size > 0:
+            verify_consistency(
+                old_size,
+                cp.size,
+                old_root,
+                cp.root,
+                tree.consistency_proof(old_size, cp.size) if old_size < cp.size else [],
+            )
+    key = load_private_key(Path(key_file) if key_file else state.private_key(cc))
+    cosigned = cosign(note, cc, key, int(time.time()))
+    asyncio.run(_send(default_bootstrap(bootstrap), topics.audit_checkpoints, cosigned.to_bytes()))
+    seen_file.parent.mkdir(parents=True, exist_ok=True)
+    seen_file.write_text(
+        json.dumps({"size": cp.size, "root": base64.b64encode(cp.root).decode()}), "utf-8"
+    )
+    click.echo(f"{cc} cosigned {origin} at size {cp.size}")
+
+
+async def _send(bootstrap: str, topic: str, value: bytes) -> None:
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, value)
+    finally:
+        await producer.stop()

@@ -1,0 +1,20 @@
+"""``trm demo``: the end-to-end story on a local broker (what ``make demo`` runs)."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+__all__ = ["cli"]
+
+
+@click.command(name="demo")
+def cli() -> None:
+    """Start a broker, six country nodes and the hub; tell the story; check every outcome."""
+    from rich.console import Console
+
+    from connectors.demo.run import run_demo
+    from connectors.state import state_dir
+
+    sys.exit(run_demo(state_dir(), Console()))

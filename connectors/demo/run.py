@@ -1,0 +1,332 @@
+"""Drive the demo: broker, identities, hub worker, six nodes, the story, the verdict."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from rich.console import Console
+from rich.panel import Panel
+from rich.table import Table
+
+from connectors.demo.scenario import Step, story
+from connectors.demo.setup import COUNTRY_NAMES, make_identities, sign_agreements
+from connectors.sdk import CountryNode, InboxRecord, Rejection, Submission
+from connectors.state import StateDir
+from hub.errors import OperationalError, Reason
+from hub.topics import COMMIT_COUNTRIES, Topics
+from hub.trust import TrustList
+from hub.wire import Envelope, cloudevents_headers, seal
+
+__all__ = ["Verdict", "run_demo"]
+
+TRM = str(Path(sys.executable).parent / "trm")
+WAIT_S = 90.0
+
+
+@dataclass(slots=True)
+class Verdict:
+    """What was expected and what happened, per step and recipient."""
+
+    rows: list[tuple[str, str, str, str, bool]] = field(default_factory=list)
+
+    def add(self, step: str, who: str, expected: str, got: str) -> None:
+        self.rows.append((step, who, expected, got, expected == got))
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.rows) and all(r[4] for r in self.rows)
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _trm(state: StateDir, *args: str, check: bool = True) -> str:
+    env = {**os.environ, "TRM_HOME": str(state.root)}
+    out = subprocess.run([TRM, *args], env=env, capture_output=True, text=True, check=False)
+    if check and out.returncode != 0:
+        raise OperationalError(
+            Reason.CONFIG_INVALID, f"'trm {' '.join(args)}' failed: {out.stderr.strip()[-800:]}"
+        )
+    return out.stdout.strip()
+
+
+def _pid_file(state: StateDir) -> Path:
+    return state.root / "hub" / "demo-worker.pid"
+
+
+def stop_previous(state: StateDir, console: Console) -> None:
+    """Stop the hub worker and broker a previous demo left, by their pid files."""
+    pid_file = _pid_file(state)
+    if pid_file.exists():
+        try:
+            os.kill(int(pid_file.read_text().strip()), signal.SIGTERM)
+            console.print("[dim]stopped the previous demo's hub worker[/]")
+        except (ProcessLookupError, ValueError):
+            pass
+        pid_file.unlink()
+    if state.kafka.exists():
+        _trm(state, "kafka", "down", check=False)
+    for name in ("keys", "agreements", "kafka", "nodes", "hub"):
+        shutil.rmtree(state.root / name, ignore_errors=True)
+    state.trust.unlink(missing_ok=True)
+
+
+def start_worker(state: StateDir) -> subprocess.Popen[bytes]:
+    (state.root / "hub").mkdir(parents=True, exist_ok=True)
+    log = (state.root / "hub" / "demo-worker.log").open("wb")
+    env = {**os.environ, "TRM_HOME": str(state.root)}
+    proc = subprocess.Popen(
+        [TRM, "hub", "worker", "--loglevel", "info"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    _pid_file(state).write_text(str(proc.pid))
+    return proc
+
+
+def stop_worker(state: StateDir, proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+    _pid_file(state).unlink(missing_ok=True)
+
+
+async def _inbox(node: CountryNode) -> list[InboxRecord]:
+    return [r async for r in node.inbox(include_seen=True, mark_seen=False)]
+
+
+async def _rejections(node: CountryNode) -> list[Rejection]:
+    return [r async for r in node.rejections()]
+
+
+def _sealed(step: Step, key: Ed25519PrivateKey, sequence: int) -> tuple[bytes, Envelope]:
+    sub: Submission = step.submission
+    env = seal(
+        sub.event_type,
+        sub.payload,
+        producer=step.actor,
+        key=key,
+        recipients=sub.recipients,
+        purpose=sub.purpose,
+        handling=sub.handling,
+        case_key=sub.case_key,
+        sequence=sequence,
+        created_at_ms=_now_ms(),
+    )
+    raw = env.to_bytes()
+    if step.tamper:  # flip one bit of the producer's signature
+        i = raw.index(env.signature.sig)
+        raw = raw[:i] + bytes([raw[i] ^ 1]) + raw[i + 1 :]
+    return raw, env
+
+
+class Demo:
+    """Six nodes on one broker, the story, and what each country saw."""
+
+    def __init__(
+        self,
+        state: StateDir,
+        bootstrap: str,
+        keys: dict[str, Ed25519PrivateKey],
+        trust: TrustList,
+        console: Console,
+    ) -> None:
+        self.state, self.bootstrap, self.keys, self.trust = state, bootstrap, keys, trust
+        self.console = console
+        self.topics = Topics()
+        self.nodes = {
+            cc: CountryNode(cc, keys[cc], trust, bootstrap, state=state) for cc in COMMIT_COUNTRIES
+        }
+        self.event_ids: dict[str, str] = {}
+        self.verdict = Verdict()
+
+    async def _find_delivery(self, recipient: str, event_id: str) -> InboxRecord | None:
+        for r in await _inbox(self.nodes[recipient]):
+            if r.event_id == event_id:
+                return r
+        return None
+
+    async def _find_rejection(
+        self, country: str, event_id: str, recipient: str
+    ) -> Rejection | None:
+        for r in await _rejections(self.nodes[country]):
+            if r.event_id == event_id and r.recipient == recipient:
+                return r
+        return None
+
+    async def send(self, step: Step, producer: AIOKafkaProducer) -> str:
+        node = self.nodes[step.actor]
+        if step.ack_of is not None:
+            target = self.steps[step.ack_of]
+            (recipient,) = target.submission.recipients
+            record = await self._wait(
+                lambda: self._find_delivery(recipient, self.event_ids[target.key])
+            )
+            if record is None:
+                raise OperationalError(
+                    Reason.KAFKA_UNAVAILABLE, f"the {target.key} never reached {recipient}"
+                )
+            return await self.nodes[recipient].acknowledge(
+                record,
+                status=step.ack_status,
+                organisation={
+                    "id": "KH-MOSVY",
+                    "name": "Poipet transit centre",
+                    "kind": "government",
+                },
+            )
+        if not step.tamper and step.outbox is None:
+            return await node.publish(step.submission)
+        raw, env = _sealed(step, self.keys[step.actor], node.store.reserve_sequence())
+        topic = self.topics.outbox(step.outbox or step.actor)
+        await producer.send_and_wait(
+            topic, raw, key=env.header.case_key.encode(), headers=cloudevents_headers(env.header)
+        )
+        return env.header.event_id
+
+    async def _wait(self, probe: Any) -> Any:
+        deadline = time.monotonic() + WAIT_S
+        while time.monotonic() < deadline:
+            found = await probe()
+            if found is not None:
+                return found
+            await asyncio.sleep(0.5)
+        return None
+
+    async def judge(self, step: Step) -> None:
+        event_id = self.event_ids[step.key]
+        c = self.console
+        if step.whole is not None:
+            submitter = step.outbox or step.actor
+            rej = await self._wait(lambda: self._find_rejection(submitter, event_id, ""))
+            got = rej.reason if rej else "nothing"
+            self.verdict.add(step.key, submitter, step.whole, got)
+            mark = "[green]✓[/]" if got == step.whole else "[red]✗[/]"
+            c.print(f"  {mark} refused, told to {COUNTRY_NAMES[submitter]}: [bold]{got}[/]")
+            if rej:
+                c.print(f"    [dim]{rej.detail}[/]")
+            return
+        for recipient, expected in step.expect.items():
+            if expected == "delivered":
+                rec = await self._wait(lambda r=recipient: self._find_delivery(r, event_id))
+                got = "delivered" if rec else "nothing"
+                self.verdict.add(step.key, recipient, expected, got)
+                if rec is None:
+                    c.print(f"  [red]✗[/] {COUNTRY_NAMES[recipient]} received nothing")
+                    continue
+                withheld = ", ".join(rec.withheld) or "none"
+                c.print(
+                    f"  [green]✓[/] {COUNTRY_NAMES[recipient]} received the {rec.event_type} "
+                    f"under [cyan]{rec.agreement}[/], signature and hub attestation verified"
+                )
+                c.print(f"    withheld by the hub: [yellow]{withheld}[/]")
+            else:
+                rej = await self._wait(
+                    lambda r=recipient: self._find_rejection(step.actor, event_id, r)
+                )
+                got = rej.reason if rej else "nothing"
+                self.verdict.add(step.key, recipient, expected, got)
+                mark = "[green]✓[/]" if got == expected else "[red]✗[/]"
+                c.print(f"  {mark} not delivered to {COUNTRY_NAMES[recipient]}: [bold]{got}[/]")
+                if rej:
+                    c.print(f"    [dim]{rej.detail}[/]")
+
+    async def run(self) -> Verdict:
+        now = _now_ms()
+        steps = story(now)
+        self.steps = {s.key: s for s in steps}
+        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all")
+        await producer.start()
+        for node in self.nodes.values():
+            await node.start()
+        try:
+            for n, step in enumerate(steps, 1):
+                self.console.rule(f"[bold]{n}. {step.title}")
+                self.console.print(step.story, highlight=False)
+                self.event_ids[step.key] = await self.send(step, producer)
+                await self.judge(step)
+            await self.summary()
+        finally:
+            for node in self.nodes.values():
+                await node.stop()
+            await producer.stop()
+        return self.verdict
+
+    async def summary(self) -> None:
+        table = Table(title="What each country holds now", show_lines=True)
+        table.add_column("country")
+        table.add_column("received (type, from, agreement)")
+        table.add_column("fields withheld from it")
+        table.add_column("its submissions refused")
+        for cc in COMMIT_COUNTRIES:
+            inbox = await _inbox(self.nodes[cc])
+            rejections = await _rejections(self.nodes[cc])
+            received = "\n".join(f"{r.event_type} from {r.producer} ({r.agreement})" for r in inbox)
+            withheld = "\n".join(", ".join(r.withheld) or "-" for r in inbox)
+            refused = "\n".join(
+                f"{r.reason}{' for ' + r.recipient if r.recipient else ''}" for r in rejections
+            )
+            table.add_row(
+                f"{cc} {COUNTRY_NAMES[cc]}", received or "-", withheld or "-", refused or "-"
+            )
+        self.console.print(table)
+
+
+def run_demo(state: StateDir, console: Console) -> int:
+    """The whole demo; returns the exit status (0 only if every outcome was expected)."""
+    console.print(
+        Panel.fit(
+            "trm-hub demo: six COMMIT countries exchange trafficking-case events through a hub\n"
+            "that verifies signatures, applies signed agreements, withholds fields, and logs.\n"
+            "All keys, agreements and people here are EXAMPLES.",
+            title="trm demo",
+        )
+    )
+    stop_previous(state, console)
+    console.print("[bold]starting a local Kafka broker[/] (trm kafka up) ...")
+    bootstrap = _trm(state, "kafka", "up").splitlines()[-1]
+    console.print(f"  broker at {bootstrap}")
+    now = _now_ms()
+    keys, trust = make_identities(state, now)
+    console.print(f"  keys for {', '.join(COMMIT_COUNTRIES)} and the hub in {state.keys}")
+    refs = sign_agreements(state, keys)
+    console.print(
+        f"  trust list v{trust.version} (threshold 4 of 6); agreements: {', '.join(refs)}"
+    )
+    console.print("  " + _trm(state, "hub", "provision"))
+    worker = start_worker(state)
+    console.print(f"  hub worker started (pid {worker.pid})")
+    try:
+        verdict = asyncio.run(Demo(state, bootstrap, keys, trust, console).run())
+    finally:
+        stop_worker(state, worker)
+    met = sum(1 for r in verdict.rows if r[4])
+    if verdict.ok:
+        console.print(f"[bold green]All {met} outcomes were the expected ones.[/]")
+    else:
+        console.print(f"[bold red]{len(verdict.rows) - met} outcome(s) differ from the story:[/]")
+        for step, who, expected, got, ok in verdict.rows:
+            if not ok:
+                console.print(f"  {step} / {who}: expected {expected}, got {got}")
+    console.print(
+        "The broker is still running. Try: [bold]trm node inbox --country KH[/], "
+        "[bold]trm audit replay[/]; stop it with [bold]trm kafka down[/]."
+    )
+    return 0 if verdict.ok else 1

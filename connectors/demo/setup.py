@@ -1,0 +1,83 @@
+"""The demo's identities: six countries' keys, the hub's key, a trust list, agreements.
+
+Every key is made fresh for this demo and written to the state directory with
+mode 0600. The sample agreements in ``deploy/agreements/`` are EXAMPLES signed
+with public example keys; the demo signs them again with its own party keys.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from connectors.state import StateDir
+from hub.keys import KeyRole, write_private_key
+from hub.policy import load_agreement_file, resign_agreement
+from hub.topics import COMMIT_COUNTRIES
+from hub.trust import HUB_OWNER, KeySpec, TrustList, build_trust_document, public_key_pem
+
+__all__ = ["COUNTRY_NAMES", "REPO", "make_identities", "sign_agreements"]
+
+REPO = Path(__file__).resolve().parents[2]
+COUNTRY_NAMES = {
+    "KH": "Cambodia",
+    "CN": "China",
+    "LA": "Lao PDR",
+    "MM": "Myanmar",
+    "TH": "Thailand",
+    "VN": "Viet Nam",
+}
+# Keys valid from 2024 so that agreements effective from 2026-01-01 verify.
+KEYS_FROM_MS = 1_704_067_200_000
+
+
+def make_identities(state: StateDir, now_ms: int) -> tuple[dict[str, Ed25519PrivateKey], TrustList]:
+    """Fresh keys for the six members and the hub; a trust list signed by all six."""
+    state.ensure()
+    keys = {cc: Ed25519PrivateKey.generate() for cc in COMMIT_COUNTRIES}
+    hub = Ed25519PrivateKey.generate()
+    for owner, key in [*keys.items(), (HUB_OWNER, hub)]:
+        write_private_key(key, state.private_key(owner))
+        state.public_key(owner).write_bytes(public_key_pem(key.public_key()))
+    specs = [
+        KeySpec(
+            cc,
+            frozenset({KeyRole.ROOT, KeyRole.PRODUCER, KeyRole.WITNESS}),
+            k.public_key(),
+            KEYS_FROM_MS,
+        )
+        for cc, k in keys.items()
+    ]
+    specs.append(KeySpec(HUB_OWNER, frozenset({KeyRole.HUB}), hub.public_key(), KEYS_FROM_MS))
+    doc = build_trust_document(
+        specs,
+        members={cc: COUNTRY_NAMES[cc] for cc in COMMIT_COUNTRIES},
+        threshold=4,
+        version=1,
+        issued_at_ms=now_ms,
+        signers=list(keys.values()),
+    )
+    state.trust.write_text(json.dumps(doc.to_json(), indent=2) + "\n", encoding="utf-8")
+    return keys, TrustList.from_signed(doc.to_json())
+
+
+def sign_agreements(
+    state: StateDir, keys: Mapping[str, Ed25519PrivateKey], source: Path | None = None
+) -> list[str]:
+    """Copy the sample agreements into the state dir, signed by their parties' demo keys."""
+    folder = source or REPO / "deploy" / "agreements"
+    if state.agreements.exists():
+        shutil.rmtree(state.agreements)
+    state.agreements.mkdir(parents=True)
+    refs = []
+    for path in sorted(folder.glob("*.yaml")):
+        signed = load_agreement_file(path)
+        parties = [keys[p] for p in sorted(signed.agreement.parties) if p in keys]
+        fresh = resign_agreement(signed, parties)
+        (state.agreements / path.name).write_text(fresh.to_yaml(), encoding="utf-8")
+        refs.append(signed.agreement.ref)
+    return refs

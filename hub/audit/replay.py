@@ -256,10 +256,12 @@ def replay(
 
     by_source: dict[str, list[AuditLeaf]] = defaultdict(list)
     delivered: dict[bytes, AuditLeaf] = {}
+    delivered_to: dict[tuple[bytes, str], AuditLeaf] = {}
     for _rec, leaf in leaves:
         by_source[leaf.source].append(leaf)
         if leaf.kind in ("DELIVERED", "ACKNOWLEDGED") and leaf.delivered_digest:
             delivered[leaf.delivered_digest] = leaf
+            delivered_to[(leaf.event_digest, leaf.recipient)] = leaf
 
     # 3. Outboxes: every record decided; remember each verified original event.
     originals: dict[bytes, Any] = {}
@@ -298,7 +300,17 @@ def replay(
             report.add("INJECTION", rec, "", f"not an envelope: {exc.detail}")
             continue
         if logged is None or logged.recipient != recipient:
-            report.add("INJECTION", rec, event_id, "an inbox record the audit log does not record")
+            if (envelope.event_digest, recipient) in delivered_to:
+                report.add(
+                    "ALTERATION",
+                    rec,
+                    event_id,
+                    "the bytes differ from the delivery the log records for this event",
+                )
+            else:
+                report.add(
+                    "INJECTION", rec, event_id, "an inbox record the audit log does not record"
+                )
             continue
         key = (recipient, event_id)
         if key in per_inbox:

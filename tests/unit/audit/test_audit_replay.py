@@ -1,0 +1,323 @@
+"""The auditor's replay over an in-memory run of the real pipeline, and each tamper it must catch.
+
+The hub's pure core (hub.pipeline.process with the real policy engine and the
+EXAMPLE agreements) judges a set of events; its effects are "written" to
+in-memory topics; the sequencer's state turns the decisions into leaves and a
+checkpoint. The honest run must replay clean; each tamper must be named.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from hub.audit.leaf import AuditLeaf
+from hub.audit.log import AuditLog, origin_of
+from hub.audit.note import Checkpoint, sign_note
+from hub.audit.replay import Record, ReplayInput, hub_public_keys, replay
+from hub.keys import KeyRole, private_key_from_seed
+from hub.pipeline import Registry, process
+from hub.policy import decide, load_agreement_file
+from hub.policy.agreement import AgreementSet
+from hub.state import HubState, SourceRef
+from hub.topics import COMMIT_COUNTRIES, Topics
+from hub.trust import HUB_OWNER, KeySpec, TrustList, build_trust_document
+from hub.wire import Envelope, attest, cloudevents_headers, redact, seal
+
+from ..policy.test_policy_engine import AGREEMENTS_DIR, example_key, example_payload
+
+T = 1_772_323_200_000  # 2026-03-01T00:00:00Z
+HUB_KEY = private_key_from_seed(hashlib.sha256(b"test hub key").digest())
+TOPICS = Topics("t")
+
+
+def _trust() -> TrustList:
+    specs = [
+        KeySpec(cc, frozenset({KeyRole.ROOT, KeyRole.PRODUCER}), example_key(cc).public_key(), 0)
+        for cc in COMMIT_COUNTRIES
+    ]
+    specs.append(KeySpec(HUB_OWNER, frozenset({KeyRole.HUB}), HUB_KEY.public_key(), 0))
+    doc = build_trust_document(
+        specs,
+        members={cc: cc for cc in COMMIT_COUNTRIES},
+        threshold=4,
+        version=1,
+        issued_at_ms=0,
+        signers=[example_key(cc) for cc in COMMIT_COUNTRIES],
+    )
+    return TrustList.from_signed(doc)
+
+
+TRUST = _trust()
+AGREEMENTS = AgreementSet.of(load_agreement_file(p) for p in sorted(AGREEMENTS_DIR.glob("*.yaml")))
+
+
+@dataclass
+class World:
+    topics: dict[str, list[Record]] = field(default_factory=lambda: defaultdict(list))
+    log: AuditLog = field(default_factory=lambda: AuditLog(origin_of("t")))
+    state: HubState = field(default_factory=HubState)
+    sequence: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+    def write(
+        self, topic: str, value: bytes, headers: tuple[tuple[str, bytes], ...] = ()
+    ) -> Record:
+        rec = Record(topic, 0, len(self.topics[topic]), value, headers, T)
+        self.topics[topic].append(rec)
+        return rec
+
+    def submit(  # noqa: PLR0917 - the header fields, in the order a reader says them
+        self,
+        producer: str,
+        event_type: str,
+        to: list[str],
+        purpose: str,
+        handling: str,
+        payload: dict[str, Any] | None = None,
+    ) -> Envelope:
+        self.sequence[producer] += 1
+        env = seal(
+            event_type,
+            example_payload(event_type) if payload is None else payload,
+            producer=producer,
+            key=example_key(producer),
+            recipients=to,
+            purpose=purpose,
+            handling=handling,
+            case_key=f"case-{producer}",
+            sequence=self.sequence[producer],
+            created_at_ms=T,
+        )
+        self.hub(
+            self.write(
+                TOPICS.outbox(producer), env.to_bytes(), tuple(cloudevents_headers(env.header))
+            )
+        )
+        return env
+
+    def hub(self, rec: Record) -> None:
+        registry = Registry(keys=TRUST, agreements=AGREEMENTS, decide=decide, version="v1")
+        outcome = process(
+            rec.value,
+            list(rec.headers),
+            SourceRef(rec.topic, rec.partition, rec.offset),
+            topics=TOPICS,
+            registry=registry,
+            state=self.state,
+            hub_key=HUB_KEY,
+            now_ms=T + 1000,
+        )
+        for effect in outcome.effects:
+            self.write(effect.topic, effect.value, effect.headers)
+
+    def sequence_all(self) -> None:
+        done = len(self.topics[TOPICS.audit_leaves])
+        for rec in self.topics[TOPICS.decisions][done:]:
+            decision_id = dict(rec.headers)["trm-effect"].decode()
+            appended = self.log.append(AuditLeaf.from_decision(decision_id, rec.value))
+            if appended:
+                self.write(TOPICS.audit_leaves, appended[1])
+        self.write(TOPICS.audit_checkpoints, self.log.checkpoint(HUB_KEY, T + 2000).to_bytes())
+
+    def input(self) -> ReplayInput:
+        data = ReplayInput(
+            leaves=list(self.topics[TOPICS.audit_leaves]),
+            checkpoints=list(self.topics[TOPICS.audit_checkpoints]),
+            quarantine=list(self.topics[TOPICS.quarantine]),
+        )
+        for cc in COMMIT_COUNTRIES:
+            data.outboxes += self.topics[TOPICS.outbox(cc)]
+            data.inboxes += self.topics[TOPICS.inbox(cc)]
+            data.rejections += self.topics[TOPICS.rejections(cc)]
+        return data
+
+
+def _replay(data: ReplayInput) -> Any:
+    return replay(
+        data,
+        trust=TRUST,
+        agreements=AGREEMENTS,
+        topics=TOPICS,
+        origin=origin_of("t"),
+        hub_keys=hub_public_keys(TRUST),
+    )
+
+
+@pytest.fixture
+def world() -> World:
+    w = World()
+    w.submit("TH", "referral", ["KH"], "repatriation", "H2")  # delivered, redacted per TH-KH@2
+    w.submit("VN", "trafficker_alert", ["KH", "LA", "TH"], "investigation", "H1")  # baseline
+    w.submit("LA", "referral", ["MM"], "repatriation", "H2")  # refused: no flow
+    w.write(TOPICS.outbox("TH"), b"\xc3\x01 not an envelope")  # malformed: quarantined
+    w.hub(w.topics[TOPICS.outbox("TH")][-1])
+    w.sequence_all()
+    return w
+
+
+def kinds(report: Any) -> dict[str, int]:
+    return {k: v for k, v in report.summary().items() if k != "SEQUENCE_GAP"}
+
+
+def test_an_honest_run_replays_clean(world: World) -> None:
+    report = _replay(world.input())
+    assert report.ok, report.findings
+    assert report.findings == []
+    assert report.leaves == world.log.size > 0
+    assert report.checkpoint_size == world.log.size
+    assert report.counts["inbox_records"] == 4
+    assert report.counts["rejected_leaves"] >= 2
+
+
+def test_a_record_written_straight_into_an_inbox(world: World) -> None:
+    data = world.input()
+    forged = seal(
+        "trafficker_alert",
+        example_payload("trafficker_alert"),
+        producer="VN",
+        key=example_key("VN"),
+        recipients=["KH"],
+        purpose="investigation",
+        handling="H1",
+        case_key="x",
+        sequence=99,
+        created_at_ms=T,
+    )
+    data.inboxes.append(Record(TOPICS.inbox("KH"), 0, 99, forged.to_bytes()))
+    report = _replay(data)
+    assert kinds(report) == {"INJECTION": 1}
+    assert report.findings[0].offset == 99
+
+
+def test_a_leaf_removed_from_a_rewritten_topic(world: World) -> None:
+    data = world.input()
+    del data.leaves[2]
+    report = _replay(data)
+    assert not report.ok
+    assert "FORK" in report.summary()
+    assert any("removed" in f.detail or "rewritten" in f.detail for f in report.findings)
+
+
+def test_an_altered_disclosure(world: World) -> None:
+    data = world.input()
+    rec = next(r for r in data.inboxes if r.topic == TOPICS.inbox("KH"))
+    env = Envelope.from_bytes(rec.value)
+    d = env.disclosures[0]
+    altered_value = d.raw[:-1] + bytes([d.raw[-1] ^ 0x01])
+    tampered = rec.value.replace(d.raw, altered_value, 1)
+    assert tampered != rec.value
+    data.inboxes[data.inboxes.index(rec)] = Record(rec.topic, rec.partition, rec.offset, tampered)
+    report = _replay(data)
+    assert kinds(report).get("ALTERATION") == 1, report.findings
+    assert not report.ok
+
+
+def test_a_delivery_of_a_field_outside_the_agreement(world: World) -> None:
+    # A dishonest hub delivers names to LA under the COMMIT baseline, which
+    # allows no referral at all, and logs it as if it were allowed.
+    env = world.submit("TH", "referral", ["LA"], "repatriation", "H2")
+    leaky = attest(
+        redact(env, ["names", "case_number"]),
+        recipient="LA",
+        agreement_id="COMMIT-baseline",
+        agreement_version=1,
+        fields=["case_number", "names"],
+        leaf_ref="decision:x",
+        hub_key=HUB_KEY,
+        attested_at_ms=T,
+    )
+    world.write(TOPICS.inbox("LA"), leaky.to_bytes())
+    record = {
+        "kind": "DELIVERED",
+        "event_id": env.header.event_id,
+        "producer": "TH",
+        "recipient": "LA",
+        "event_digest": env.event_digest.hex(),
+        "delivered_digest": hashlib.sha256(leaky.to_bytes()).hexdigest(),
+        "fields": ["case_number", "names"],
+        "agreement": "COMMIT-baseline@1",
+        "reason": "",
+        "detail": "",
+        "source": "x",
+        "decided_at_ms": T,
+        "registry": "v1",
+    }
+    world.write(TOPICS.decisions, json.dumps(record).encode(), (("trm-effect", b"decision:x"),))
+    world.sequence_all()
+    report = _replay(world.input())
+    assert kinds(report) == {"BEYOND_AGREEMENT": 1}, report.findings
+    assert report.findings[0].topic == TOPICS.inbox("LA")
+
+
+def test_a_forked_checkpoint(world: World) -> None:
+    data = world.input()
+    size = world.log.size
+    other = copy.copy(world.log.tree.root())
+    fork = Checkpoint(origin_of("t"), size, hashlib.sha256(other).digest())
+    data.checkpoints.append(
+        Record(
+            TOPICS.audit_checkpoints,
+            0,
+            9,
+            sign_note(fork.text(), origin_of("t"), HUB_KEY).to_bytes(),
+        )
+    )
+    report = _replay(data)
+    assert kinds(report) == {"FORK": 2}  # it matches neither the leaves nor the last checkpoint
+
+
+def test_a_dropped_outbox_record(world: World) -> None:
+    data = world.input()
+    env = seal(
+        "trafficker_alert",
+        example_payload("trafficker_alert"),
+        producer="VN",
+        key=example_key("VN"),
+        recipients=["KH"],
+        purpose="investigation",
+        handling="H1",
+        case_key="x",
+        sequence=2,
+        created_at_ms=T,
+    )
+    data.outboxes.append(Record(TOPICS.outbox("VN"), 0, 7, env.to_bytes()))
+    report = _replay(data)
+    assert kinds(report) == {"DROP": 1}
+    assert report.findings[0].topic == TOPICS.outbox("VN")
+
+
+def test_a_duplicate_delivery(world: World) -> None:
+    data = world.input()
+    rec = data.inboxes[0]
+    data.inboxes.append(Record(rec.topic, rec.partition, rec.offset + 100, rec.value))
+    report = _replay(data)
+    assert kinds(report) == {"DUPLICATE": 1}
+
+
+def test_a_refusal_never_told_to_the_producer(world: World) -> None:
+    data = world.input()
+    data.rejections = [r for r in data.rejections if r.topic != TOPICS.rejections("LA")]
+    report = _replay(data)
+    assert kinds(report).get("DROP", 0) >= 1
+    assert all(f.kind == "DROP" for f in report.findings)
+
+
+def test_a_checkpoint_not_signed_by_the_hub(world: World) -> None:
+    data = world.input()
+    impostor = private_key_from_seed(b"\x07" * 32)
+    cp = Checkpoint(origin_of("t"), world.log.size, world.log.tree.root())
+    data.checkpoints.append(
+        Record(
+            TOPICS.audit_checkpoints,
+            0,
+            5,
+            sign_note(cp.text(), origin_of("t"), impostor).to_bytes(),
+        )
+    )
+    assert kinds(_replay(data)) == {"BAD_CHECKPOINT": 1}

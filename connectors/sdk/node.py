@@ -201,6 +201,7 @@ class CountryNode:
             correlation_id=submission.correlation_id,
         )
         await self._send(envelope.header, envelope.to_bytes())
+        planned = submission.payload.get("planned_at")
         self.store.record(
             {
                 "kind": "sent",
@@ -211,6 +212,8 @@ class CountryNode:
                 "created_at_ms": now,
                 "sequence": sequence,
                 "correlation_id": submission.correlation_id,
+                # The handover follow-up needs the planned time; it is not personal data.
+                "planned_at_ms": planned if isinstance(planned, int) else None,
             }
         )
         return envelope.header.event_id

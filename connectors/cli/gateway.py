@@ -1,0 +1,97 @@
+"""``trm gateway serve | user``: the HTTP gateway and desk web page of one country.
+
+``serve`` listens on 127.0.0.1 by default (put TLS in front of it: a reverse
+proxy or the Kubernetes ingress). Desk users live in
+``.trm/nodes/<CC>/desk-users.json`` (0600, scrypt hashes), added with
+``trm gateway user add --country CC --name NAME`` (password from a prompt or
+``--password-stdin``).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+from aiohttp import web
+
+from connectors.cli.node import node_options, open_node
+from connectors.gateway import DeskUsers, make_app
+from connectors.state import state_dir
+from hub.errors import TrmError
+from hub.topics import check_country
+
+__all__ = ["cli"]
+
+
+@click.group()
+def cli() -> None:
+    """HTTP gateway and desk web page."""
+
+
+@cli.command()
+@node_options
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8470, show_default=True, type=int)
+@click.option(
+    "--ack-deadline-hours",
+    default=24.0,
+    show_default=True,
+    type=float,
+    help="A handover notice not acknowledged this long after it was sent is overdue.",
+)
+def serve(  # noqa: PLR0917 - one parameter per click option
+    country: str,
+    bootstrap: str | None,
+    namespace: str,
+    key_file: str | None,
+    trust_file: str | None,
+    host: str,
+    port: int,
+    ack_deadline_hours: float,
+) -> None:
+    """Serve the gateway of one country until stopped."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    try:
+        cc = check_country(country)
+        node = open_node(
+            cc, bootstrap=bootstrap, namespace=namespace, key_file=key_file, trust_file=trust_file
+        )
+        users = DeskUsers.load(state_dir().node(cc) / "desk-users.json")
+    except TrmError as exc:
+        click.echo(exc.as_line(), err=True)
+        sys.exit(1)
+    if not users.users:
+        click.echo(
+            f"warning: no desk users for {cc}; add one with "
+            f"`trm gateway user add --country {cc} --name NAME`",
+            err=True,
+        )
+    app = make_app(node, users, deadline_ms=int(ack_deadline_hours * 3600 * 1000))
+    click.echo(f"gateway of {cc} on http://{host}:{port}/", err=True)
+    web.run_app(app, host=host, port=port, print=None)
+
+
+@cli.group()
+def user() -> None:
+    """Desk users of a gateway."""
+
+
+@user.command("add")
+@click.option("--country", required=True)
+@click.option("--name", required=True)
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def user_add(country: str, name: str, password_stdin: bool) -> None:
+    """Add (or reset) a desk user; the password is stored as a scrypt hash only."""
+    try:
+        cc = check_country(country)
+        if password_stdin:
+            password = sys.stdin.readline().rstrip("\n")
+        else:
+            password = click.prompt("password", hide_input=True, confirmation_prompt=True)
+        users = DeskUsers.load(state_dir().node(cc) / "desk-users.json")
+        users.add(name, cc, password)
+    except TrmError as exc:
+        click.echo(exc.as_line(), err=True)
+        sys.exit(1)
+    click.echo(f"desk user {name} of {cc} saved")

@@ -1,0 +1,148 @@
+"""What a desk sees (pure): notices with status and due time, and overdue alerts.
+
+Handover follow-up: a handover notice is due for acknowledgement at
+``created_at + deadline``, or at its ``planned_at`` if that is earlier (a
+handover must not happen unannounced). Both desks watch the same deadline
+from their own side: the receiving desk sees the notices it has not
+acknowledged, the sending desk sees the notices it sent that no
+acknowledgement has come back for. Either way an overdue notice becomes an
+alert on that desk's page and ``GET /api/alerts``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from connectors.sdk import InboxRecord
+
+__all__ = ["DeskView", "NoticeStatus"]
+
+ACK_STATUSES = ("RECEIVED", "ACCEPTED", "REJECTED", "HANDED_OVER")
+_FOLLOWED = ("handover_notice",)
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeStatus:
+    status: str  # AWAITING_ACK or an acknowledgement status
+    due_at_ms: int | None
+    overdue: bool
+
+
+@dataclass(slots=True)
+class DeskView:
+    """The gateway's in-memory picture of one country's traffic."""
+
+    country: str
+    deadline_ms: int
+    records: dict[str, InboxRecord] = field(default_factory=dict)
+    order: list[str] = field(default_factory=list)
+    acks_sent: dict[str, str] = field(default_factory=dict)  # event id -> status we sent
+    acks_received: dict[str, str] = field(default_factory=dict)  # our event id -> status
+    sent: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # our journal entries
+
+    def add(self, record: InboxRecord) -> None:
+        if record.event_id in self.records:
+            return
+        self.records[record.event_id] = record
+        self.order.append(record.event_id)
+        if record.event_type == "acknowledgement":
+            target = record.fields.get("acknowledged_event_id") or record.correlation_id
+            status = str(record.fields.get("status") or "RECEIVED")
+            if isinstance(target, str):
+                self.acks_received[target] = status
+
+    def load_journal(self, entries: Iterable[Mapping[str, Any]]) -> None:
+        for e in entries:
+            if e.get("kind") == "ack":
+                self.acks_sent[str(e["event_id"])] = str(e["status"])
+            elif e.get("kind") == "sent" and e.get("type") in _FOLLOWED:
+                self.sent[str(e["event_id"])] = e
+
+    def due_at(self, created_at_ms: int, planned_at_ms: Any) -> int:
+        due = created_at_ms + self.deadline_ms
+        if isinstance(planned_at_ms, int) and planned_at_ms < due:
+            due = planned_at_ms
+        return due
+
+    def status_of(self, record: InboxRecord, now_ms: int) -> NoticeStatus:
+        done = self.acks_sent.get(record.event_id)
+        if record.event_type not in _FOLLOWED:
+            return NoticeStatus(done or "NEW", None, False)
+        due = self.due_at(record.created_at_ms, record.fields.get("planned_at"))
+        if done is not None:
+            return NoticeStatus(done, due, False)
+        return NoticeStatus("AWAITING_ACK", due, now_ms >= due)
+
+    def record_json(self, record: InboxRecord, now_ms: int) -> dict[str, Any]:
+        st = self.status_of(record, now_ms)
+        return {
+            **record.to_json(),
+            "summary": record.summary,
+            "status": st.status,
+            "due_at_ms": st.due_at_ms,
+            "overdue": st.overdue,
+        }
+
+    def listing(self, now_ms: int, event_type: str | None = None) -> list[dict[str, Any]]:
+        """Newest first."""
+        return [
+            self.record_json(self.records[i], now_ms)
+            for i in reversed(self.order)
+            if event_type is None or self.records[i].event_type == event_type
+        ]
+
+    def sent_json(self, now_ms: int) -> list[dict[str, Any]]:
+        out = []
+        for event_id, e in self.sent.items():
+            created = int(e.get("created_at_ms", 0))
+            due = self.due_at(created, e.get("planned_at_ms"))
+            got = self.acks_received.get(event_id)
+            out.append(
+                {
+                    "event_id": event_id,
+                    "type": e.get("type"),
+                    "to": e.get("to"),
+                    "case_key": e.get("case_key"),
+                    "created_at_ms": created,
+                    "status": got or "AWAITING_ACK",
+                    "due_at_ms": due,
+                    "overdue": got is None and now_ms >= due,
+                }
+            )
+        return sorted(out, key=lambda x: -int(x["created_at_ms"]))
+
+    def alerts(self, now_ms: int) -> list[dict[str, Any]]:
+        """Overdue handover notices, from both sides of this desk."""
+        alerts: list[dict[str, Any]] = []
+        for rec in self.records.values():
+            st = self.status_of(rec, now_ms)
+            if st.overdue:
+                alerts.append(
+                    {
+                        "kind": "OVERDUE_ACK",
+                        "side": "receiving",
+                        "event_id": rec.event_id,
+                        "case_key": rec.case_key,
+                        "counterpart": rec.producer,
+                        "due_at_ms": st.due_at_ms,
+                        "message": f"handover notice from {rec.producer} not acknowledged "
+                        "by this desk before its due time",
+                    }
+                )
+        for s in self.sent_json(now_ms):
+            if s["overdue"]:
+                alerts.append(
+                    {
+                        "kind": "OVERDUE_ACK",
+                        "side": "sending",
+                        "event_id": s["event_id"],
+                        "case_key": s["case_key"],
+                        "counterpart": ",".join(s["to"] or []),
+                        "due_at_ms": s["due_at_ms"],
+                        "message": f"handover notice to {','.join(s['to'] or [])} "
+                        "not acknowledged before its due time",
+                    }
+                )
+        return sorted(alerts, key=lambda a: int(a["due_at_ms"]))

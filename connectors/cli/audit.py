@@ -302,6 +302,7 @@ def sequencer(  # noqa: PLR0917 - one per option
         "TRM_AUDIT_EVERY_MS": str(every_ms),
     }
     load_private_key(Path(env["TRM_AUDIT_KEY"]))  # refuse an unreadable or 0644 key up front
+    Path(env["TRM_AUDIT_DATADIR"]).mkdir(parents=True, exist_ok=True)
     args = [sys.executable, "-m", "faust", "-A", "hub.app.sequencer", "worker", "-l", "warn"]
     os.execvpe(sys.executable, args, env)  # noqa: S606 - replaces this process, fixed argv
 

@@ -1,0 +1,305 @@
+"""The audit log on the real broker: hub + sequencer subprocesses, replay, proofs, restart."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaProducer
+from click.testing import CliRunner
+
+from connectors import kafka_local
+from connectors.cli import main as trm_main
+from connectors.cli.audit import read_replay_input, run_replay
+from connectors.cli.hubcmd import provision_registry
+from hub.audit.leaf import AuditLeaf
+from hub.keys import write_private_key
+from hub.topics import Topics
+from hub.wire import Envelope, cloudevents_headers, seal
+from tests.unit.audit.test_audit_replay import AGREEMENTS, HUB_KEY, TRUST
+from tests.unit.policy.test_policy_engine import AGREEMENTS_DIR, example_key, example_payload
+
+pytestmark = pytest.mark.kafka
+REPO = Path(__file__).resolve().parents[2]
+TRM = str(Path(sys.executable).parent / "trm")
+
+
+class Proc:
+    def __init__(self, args: list[str], home: Path, name: str) -> None:
+        self.args, self.home, self.log = args, home, home / f"{name}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        env = {**os.environ, "PYTHONPATH": str(REPO), "TRM_HOME": str(self.home)}
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                self.args, cwd=self.home, env=env, stdout=log, stderr=subprocess.STDOUT
+            )
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc is None:
+            return
+        self.proc.send_signal(sig)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+        self.proc = None
+
+    def alive(self) -> None:
+        assert self.proc is not None
+        assert self.proc.poll() is None, self.log.read_text(errors="replace")[-4000:]
+
+
+def _events(n: int, start_seq: int) -> list[tuple[str, Envelope]]:
+    now = time.time_ns() // 1_000_000
+    out = []
+    for i in range(n):
+        seq = start_seq + i
+        if i % 3 == 0:
+            env = seal(
+                "trafficker_alert",
+                example_payload("trafficker_alert"),
+                producer="VN",
+                key=example_key("VN"),
+                recipients=["KH", "TH"],
+                purpose="investigation",
+                handling="H1",
+                case_key=f"alert-{seq}",
+                sequence=seq,
+                created_at_ms=now,
+            )
+            out.append(("VN", env))
+        elif i % 3 == 1:
+            env = seal(
+                "referral",
+                example_payload("referral"),
+                producer="TH",
+                key=example_key("TH"),
+                recipients=["KH"],
+                purpose="repatriation",
+                handling="H2",
+                case_key=f"case-{seq}",
+                sequence=seq,
+                created_at_ms=now,
+            )
+            out.append(("TH", env))
+        else:
+            env = seal(
+                "referral",
+                example_payload("referral"),
+                producer="LA",
+                key=example_key("LA"),
+                recipients=["MM"],
+                purpose="repatriation",
+                handling="H2",
+                case_key=f"case-{seq}",
+                sequence=seq,
+                created_at_ms=now,
+            )
+            out.append(("LA", env))
+    return out
+
+
+async def _publish(bootstrap: str, topics: Topics, events: list[tuple[str, Envelope]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    await producer.start()
+    try:
+        for cc, env in events:
+            await producer.send(
+                topics.outbox(cc),
+                env.to_bytes(),
+                key=env.header.case_key.encode(),
+                headers=list(cloudevents_headers(env.header)),
+            )
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+def _wait_for(predicate, what: str, procs: list[Proc], within_s: float = 180) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        for p in procs:
+            p.alive()
+        if predicate():
+            return
+        time.sleep(1.0)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_hub_and_sequencer_make_a_log_that_replays_clean(
+    kafka_bootstrap: str, topics: Topics, tmp_path: Path
+) -> None:
+    write_private_key(HUB_KEY, tmp_path / "keys" / "HUB.key")
+    trust_doc = json.dumps(TRUST.document.to_json()).encode()
+    blobs = [
+        (f"{a.agreement.id}@{a.agreement.version}", (AGREEMENTS_DIR / name).read_bytes())
+        for a, name in ((a, _file_of(a.agreement.ref)) for a in AGREEMENTS.entries)
+    ]
+    asyncio.run(provision_registry(kafka_bootstrap, topics, trust_doc, blobs))
+    (tmp_path / "trust.json").write_bytes(trust_doc)
+    ns = topics.namespace
+    hub = Proc(
+        [
+            TRM,
+            "hub",
+            "worker",
+            "--bootstrap",
+            kafka_bootstrap,
+            "--namespace",
+            ns,
+            "--trust",
+            str(tmp_path / "trust.json"),
+        ],
+        tmp_path,
+        "hub",
+    )
+    web_port = kafka_local.free_port()
+    seq = Proc(
+        [
+            TRM,
+            "audit",
+            "sequencer",
+            "--bootstrap",
+            kafka_bootstrap,
+            "--namespace",
+            ns,
+            "--web-port",
+            str(web_port),
+            "--every-leaves",
+            "20",
+            "--every-ms",
+            "1000",
+        ],
+        tmp_path,
+        "sequencer",
+    )
+    hub.start()
+    seq.start()
+    try:
+        first = _events(30, 1)
+        asyncio.run(_publish(kafka_bootstrap, topics, first))
+
+        # 30 events -> 30 INGESTED/REJECTED + deliveries; wait until some leaves exist, then crash
+        def leaves() -> int:
+            return len(read_replay_input(kafka_bootstrap, topics).leaves)
+
+        _wait_for(lambda: leaves() >= 20, "first leaves", [hub, seq])
+        seq.stop(signal.SIGKILL)
+        second = _events(30, 31)
+        asyncio.run(_publish(kafka_bootstrap, topics, second))
+        seq.start()
+
+        # Every outbox record decided and sequenced, and a checkpoint covering all of it.
+        def settled() -> bool:
+            data = read_replay_input(kafka_bootstrap, topics)
+            decided = {AuditLeaf.from_bytes(r.value).source for r in data.leaves}
+            return len(data.outboxes) == 60 and all(r.where in decided for r in data.outboxes)
+
+        _wait_for(settled, "all 60 events in the log", [hub, seq])
+        time.sleep(2.5)  # the timer publishes the final checkpoint
+        report = run_replay(kafka_bootstrap, topics, TRUST, AGREEMENTS)
+        assert report.ok, [f.to_json() for f in report.findings][:10]
+        assert [f for f in report.findings if f.kind != "SEQUENCE_GAP"] == []
+        assert report.checkpoint_size == report.leaves
+        data = read_replay_input(kafka_bootstrap, topics)
+        ids = [AuditLeaf.from_bytes(r.value).decision_id for r in data.leaves]
+        assert len(ids) == len(set(ids)), "a decision was sequenced twice after the crash"
+        assert report.counts["inbox_records"] > 0
+
+        # A recipient proves its delivery is in the signed log, by the attestation's leaf ref.
+        inbox = next(r for r in data.inboxes)
+        leaf_ref = Envelope.from_bytes(inbox.value).attestations[-1].leaf_ref
+        env = {**os.environ, "TRM_HOME": str(tmp_path)}
+        result = CliRunner(env=env).invoke(
+            trm_main,
+            [
+                "audit",
+                "proof",
+                "--decision-id",
+                leaf_ref,
+                "--namespace",
+                ns,
+                "--url",
+                f"http://127.0.0.1:{web_port}",
+                "--trust",
+                str(tmp_path / "trust.json"),
+            ],
+        )
+        assert result.exit_code == 0, result.output
+        assert "OK: decision" in result.output
+
+        # The CLI replay agrees and writes its reports.
+        result = CliRunner(env=env).invoke(
+            trm_main,
+            [
+                "audit",
+                "replay",
+                "--bootstrap",
+                kafka_bootstrap,
+                "--namespace",
+                ns,
+                "--trust",
+                str(tmp_path / "trust.json"),
+                "--agreements",
+                str(AGREEMENTS_DIR),
+                "--report",
+                str(tmp_path / "r.json"),
+                "--html",
+                str(tmp_path / "r.html"),
+            ],
+        )
+        assert result.exit_code == 0, result.output
+        assert json.loads((tmp_path / "r.json").read_text())["ok"] is True
+        assert "Everything verifies." in (tmp_path / "r.html").read_text()
+
+        # Tamper on the broker: write straight into KH's inbox; replay exits 1 naming it.
+        forged = _events(1, 99)[0][1]
+        asyncio.run(_raw_write(kafka_bootstrap, topics.inbox("KH"), forged.to_bytes()))
+        result = CliRunner(env=env).invoke(
+            trm_main,
+            [
+                "audit",
+                "replay",
+                "--bootstrap",
+                kafka_bootstrap,
+                "--namespace",
+                ns,
+                "--trust",
+                str(tmp_path / "trust.json"),
+                "--agreements",
+                str(AGREEMENTS_DIR),
+            ],
+        )
+        assert result.exit_code == 1
+        assert "INJECTION" in result.output
+    finally:
+        seq.stop()
+        hub.stop()
+
+
+async def _raw_write(bootstrap: str, topic: str, value: bytes) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, value)
+    finally:
+        await producer.stop()
+
+
+def _file_of(ref: str) -> str:
+    for path in AGREEMENTS_DIR.glob("*.yaml"):
+        text = path.read_text(encoding="utf-8")
+        agreement_id, version = ref.split("@")
+        if f"id: {agreement_id}\n" in text and f"version: {version}\n" in text:
+            return path.name
+    raise AssertionError(ref)

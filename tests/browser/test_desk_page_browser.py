@@ -1,0 +1,181 @@
+"""The desk web page end to end in a real headless Chromium (Debian's package),
+driven by Playwright, against a gateway on the real broker.
+
+Screenshots go to ``artifacts/browser/`` (kept by CI as build artifacts).
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestServer
+from aiokafka import AIOKafkaProducer
+from playwright.async_api import async_playwright
+
+from connectors.gateway import DeskUsers, make_app
+from connectors.sdk import CountryNode
+from connectors.state import StateDir
+from hub.topics import Topics
+from hub.wire import Envelope, verify
+from tests.integration.test_node_sdk import _outbox
+from tests.unit.connectors.nodefixtures import KEYS, delivered_copy, example, trust_list
+
+pytestmark = pytest.mark.kafka
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "browser"
+HOUR = 3_600_000
+PASSWORD = "correct horse battery"
+
+
+def _chromium() -> str:
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:  # a missing peer fails the test: it never skips
+        raise AssertionError(
+            "Chromium not found; install Debian's 'chromium' (deploy/scripts/system-deps.sh)"
+        )
+    return path
+
+
+async def test_desk_page_notices_detail_ack_and_alerts(
+    kafka_bootstrap: str, topics: Topics, tmp_path: Path
+) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    now = time.time_ns() // 1_000_000
+    fresh_payload = example("handover_notice")
+    fresh_payload["planned_at"] = now + 48 * HOUR
+    fresh_payload["names"] = [
+        {"full_name": "ສົມພອນ ແກ້ວມະນີ", "lang": "lo-Laoo", "given": None, "family": None},
+        {"full_name": "Somphone Keomany", "lang": "lo-Latn", "given": None, "family": None},
+    ]
+    keep = {"status", "planned_at", "checkpoint", "names", "receiving_organisation", "transport"}
+    overdue, oh = delivered_copy(
+        "handover_notice",
+        example("handover_notice"),
+        producer="TH",
+        recipient="KH",
+        keep=keep,
+        created_at_ms=now - 30 * HOUR,
+        case_key="case-old",
+    )
+    fresh, fh = delivered_copy(
+        "handover_notice",
+        fresh_payload,
+        producer="LA",
+        recipient="KH",
+        keep=keep,
+        created_at_ms=now - HOUR,
+        case_key="case-new",
+        sequence=1,
+    )
+    alert, ah = delivered_copy(
+        "trafficker_alert",
+        example("trafficker_alert"),
+        producer="TH",
+        recipient="KH",
+        keep={"kind", "urgency", "subject_names", "network_name", "modus_operandi"},
+        created_at_ms=now - 2 * HOUR,
+        case_key="case-alert",
+        purpose="investigation",
+        sequence=2,
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        for env, headers in ((overdue, oh), (fresh, fh), (alert, ah)):
+            await producer.send_and_wait(
+                topics.inbox("KH"),
+                env.to_bytes(),
+                key=env.header.case_key.encode(),
+                headers=headers,
+            )
+    finally:
+        await producer.stop()
+
+    users = DeskUsers.load(tmp_path / "users.json")
+    users.add("kh-desk", "KH", PASSWORD)
+    node = CountryNode(
+        "KH", KEYS["KH"], trust_list(), kafka_bootstrap, topics=topics, state=StateDir(tmp_path)
+    )
+    server = TestServer(make_app(node, users, deadline_ms=24 * HOUR))
+    await server.start_server()
+    base = str(server.make_url("/"))
+    requests: list[str] = []
+    console_errors: list[str] = []
+    try:
+        async with async_playwright() as pw:
+            browser = await pw.chromium.launch(
+                executable_path=_chromium(), headless=True, args=["--no-sandbox"]
+            )
+            page = await browser.new_page(viewport={"width": 1400, "height": 900})
+            page.on("request", lambda r: requests.append(r.url))
+            page.on(
+                "console", lambda m: console_errors.append(m.text) if m.type == "error" else None
+            )
+            await page.goto(base)
+            await page.fill("#login-user", "kh-desk")
+            await page.fill("#login-password", "wrong password")
+            await page.click("#login-submit")
+            await page.wait_for_selector("#login-error:has-text('UNAUTHENTICATED')")
+            await page.fill("#login-password", PASSWORD)
+            await page.click("#login-submit")
+            rows = page.locator("tr[data-testid=notice-row]")
+            await rows.nth(1).wait_for(timeout=20_000)
+            assert await rows.count() == 2
+            # Newest first: the LA notice, then the overdue TH one, highlighted.
+            old = page.locator(f"tr[data-event-id='{overdue.header.event_id}']")
+            assert "overdue" in (await old.get_attribute("class") or "")
+            assert "OVERDUE" in await old.inner_text()
+            new = page.locator(f"tr[data-event-id='{fresh.header.event_id}']")
+            assert "overdue" not in (await new.get_attribute("class") or "")
+            assert await new.locator("span.name[lang='lo-Laoo']").inner_text() == "ສົມພອນ ແກ້ວມະນີ"
+            assert await page.inner_text("#overdue-count") == "1"
+            await page.screenshot(path=str(ARTIFACTS / "desk-notices.png"), full_page=True)
+
+            await old.click()
+            detail = page.locator("#detail")
+            await detail.wait_for()
+            khmer = detail.locator("span.name[lang='km-Khmr']")
+            assert await khmer.first.inner_text() == "សុខ ស្រីពៅ"
+            withheld = detail.locator("[data-testid=withheld-field][data-field='escort_officers']")
+            assert await withheld.inner_text() == "escort_officers: withheld"
+            assert await detail.locator("[data-field='escort_officers'] .withheld").count() == 1
+            await page.screenshot(path=str(ARTIFACTS / "desk-detail.png"), full_page=True)
+
+            await page.click("#handover-button")
+            await page.wait_for_selector("#message:has-text('Handover recorded')")
+            await page.wait_for_function(
+                "document.getElementById('overdue-count').textContent === '0'"
+            )
+            assert "handed over" in (await old.inner_text()).lower()
+            assert await page.is_disabled("#handover-button")
+
+            await page.click("#tab-overdue")
+            assert await page.locator("[data-testid=overdue-alert]").count() == 0
+            await page.click("#tab-alerts")
+            arow = page.locator("tr[data-testid=alert-row]")
+            await arow.first.wait_for()
+            assert await arow.count() == 1
+            await arow.first.click()
+            await page.wait_for_selector("#detail-title:has-text('trafficker')")
+            assert await page.is_hidden("#handover-button")
+            await page.screenshot(path=str(ARTIFACTS / "desk-alerts.png"), full_page=True)
+            await browser.close()
+    finally:
+        await server.close()
+
+    assert all(u.startswith(base.rstrip("/")) for u in requests), (
+        requests
+    )  # no CDN, nothing external
+    assert [e for e in console_errors if "401" not in e] == []
+    acks = await _outbox(kafka_bootstrap, topics.outbox("KH"))
+    assert len(acks) == 1
+    ack: Any = verify(Envelope.from_bytes(acks[0].value), trust_list())
+    assert ack.header.recipients == ("TH",)
+    assert ack.fields["status"] == "HANDED_OVER"
+    assert ack.fields["acknowledged_event_id"] == overdue.header.event_id
+    for name in ("desk-notices.png", "desk-detail.png", "desk-alerts.png"):
+        assert (ARTIFACTS / name).stat().st_size > 10_000

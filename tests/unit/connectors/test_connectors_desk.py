@@ -1,0 +1,114 @@
+"""Desk users (scrypt, tokens) and the desk view's due times and overdue alerts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from connectors.gateway import DeskUsers, DeskView
+from connectors.sdk import InboxRecord
+from hub.errors import OperationalError, Reason, RequestError
+from hub.wire import open_envelope
+
+from .nodefixtures import T0, delivered_copy, example, trust_list
+
+HOUR = 3_600_000
+
+
+def test_users_file_holds_no_password_and_is_private(tmp_path: Path) -> None:
+    path = tmp_path / "users.json"
+    users = DeskUsers.load(path)
+    users.add("kh-desk", "KH", "a long passphrase")
+    text = path.read_text()
+    assert "a long passphrase" not in text
+    assert json.loads(text)["users"][0]["secret"]["kdf"] == "scrypt"
+    assert path.stat().st_mode & 0o777 == 0o600
+    again = DeskUsers.load(path)
+    token, session = again.login("kh-desk", "a long passphrase", country="KH", now_ms=T0)
+    assert session.country == "KH"
+    assert again.session(f"Bearer {token}", now_ms=T0 + 1).user == "kh-desk"
+    with pytest.raises(RequestError) as info:
+        again.session(f"Bearer {token}", now_ms=T0 + 9 * HOUR)
+    assert info.value.reason is Reason.UNAUTHENTICATED
+    path.chmod(0o644)
+    with pytest.raises(OperationalError) as err:
+        DeskUsers.load(path)
+    assert err.value.reason is Reason.KEY_FILE_INSECURE
+
+
+def test_login_refusals(tmp_path: Path) -> None:
+    users = DeskUsers.load(tmp_path / "u.json")
+    users.add("th-desk", "TH", "another passphrase")
+    with pytest.raises(RequestError) as a:
+        users.login("th-desk", "wrong one!!", country="TH", now_ms=T0)
+    with pytest.raises(RequestError) as b:
+        users.login("ghost", "wrong one!!", country="TH", now_ms=T0)
+    assert a.value.reason is b.value.reason is Reason.UNAUTHENTICATED
+    assert a.value.detail == b.value.detail  # no user enumeration
+    with pytest.raises(RequestError) as c:
+        users.login("th-desk", "another passphrase", country="KH", now_ms=T0)
+    assert c.value.reason is Reason.FORBIDDEN
+    with pytest.raises(RequestError):
+        users.add("x", "TH", "short")
+    for header in (None, "Basic abc", "Bearer nope"):
+        with pytest.raises(RequestError):
+            users.session(header, now_ms=T0)
+
+
+def _notice(created: int, planned: int | None) -> InboxRecord:
+    payload = example("handover_notice")
+    payload["planned_at"] = planned
+    env, headers = delivered_copy(
+        "handover_notice",
+        payload,
+        producer="TH",
+        recipient="KH",
+        keep={"status", "planned_at"},
+        created_at_ms=created,
+    )
+    return InboxRecord.from_delivered(
+        open_envelope(env.to_bytes(), trust_list(), kafka_headers=headers), 0, 0
+    )
+
+
+def test_due_time_is_deadline_or_earlier_planned_time() -> None:
+    view = DeskView("KH", 24 * HOUR)
+    late = _notice(T0, T0 + 48 * HOUR)
+    soon = _notice(T0, T0 + 6 * HOUR)
+    assert view.status_of(late, T0).due_at_ms == T0 + 24 * HOUR
+    assert view.status_of(soon, T0).due_at_ms == T0 + 6 * HOUR
+    assert not view.status_of(soon, T0 + 6 * HOUR - 1).overdue
+    assert view.status_of(soon, T0 + 6 * HOUR).overdue
+
+
+def test_alerts_on_both_sides_clear_when_acknowledged() -> None:
+    receiving = DeskView("KH", 24 * HOUR)
+    rec = _notice(T0, None)
+    receiving.add(rec)
+    receiving.add(rec)  # a duplicate delivery changes nothing
+    assert len(receiving.order) == 1
+    assert receiving.alerts(T0 + 23 * HOUR) == []
+    assert [a["side"] for a in receiving.alerts(T0 + 25 * HOUR)] == ["receiving"]
+    receiving.load_journal([{"kind": "ack", "event_id": rec.event_id, "status": "RECEIVED"}])
+    assert receiving.alerts(T0 + 25 * HOUR) == []
+
+    sending = DeskView("TH", 24 * HOUR)
+    sending.load_journal(
+        [
+            {
+                "kind": "sent",
+                "event_id": rec.event_id,
+                "type": "handover_notice",
+                "to": ["KH"],
+                "case_key": "c",
+                "created_at_ms": T0,
+                "planned_at_ms": None,
+            }
+        ]
+    )
+    assert [a["side"] for a in sending.alerts(T0 + 25 * HOUR)] == ["sending"]
+    sending.acks_received[rec.event_id] = "ACCEPTED"
+    assert sending.alerts(T0 + 25 * HOUR) == []
+    assert sending.sent_json(T0)[0]["status"] == "ACCEPTED"

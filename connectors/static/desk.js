@@ -112,9 +112,9 @@ function renderNotices(events) {
   for (const rec of events) {
     const tr = el("tr", { cls: rec.overdue ? "overdue" : "", data: { eventId: rec.event_id, testid: "notice-row" } });
     if (rec.event_id === state.selected) tr.classList.add("selected");
-    tr.append(el("td", {}, statusBadge(rec)), el("td", { text: when(rec.due_at_ms) }), nameCell(rec, "names"),
+    tr.append(el("td", {}, statusBadge(rec)), el("td", { cls: "when", text: when(rec.due_at_ms) }), nameCell(rec, "names"),
               el("td", {}, fieldText(rec, "checkpoint", (c) => c.name)),
-              el("td", {}, fieldText(rec, "planned_at", when)),
+              el("td", { cls: "when" }, fieldText(rec, "planned_at", when)),
               el("td", { text: rec.from }), el("td", { text: rec.case_key }));
     tr.addEventListener("click", () => select(rec.event_id));
     body.append(tr);

@@ -10,8 +10,8 @@ need=()
 command -v java >/dev/null 2>&1 || need+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || need+=(maven)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
-# The desk page's browser test: Debian's Chromium, and fonts for Khmer and Thai names.
-command -v chromium >/dev/null 2>&1 || need+=(chromium fonts-khmeros fonts-thai-tlwg)
+# The desk page's browser test: Debian's Chromium, and fonts for Khmer, Thai, Chinese and Myanmar names.
+command -v chromium >/dev/null 2>&1 || need+=(chromium fonts-khmeros fonts-thai-tlwg fonts-wqy-microhei fonts-sil-padauk)
 command -v go >/dev/null 2>&1 || [ -x /usr/local/go/bin/go ] || need+=(golang-go)
 [ -f /usr/share/gocode/src/golang.org/x/mod/sumdb/tlog/tlog.go ] || need+=(golang-golang-x-mod-dev)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -30,8 +31,11 @@ def test_demo_runs_clean_twice_and_leaves_a_usable_state(tmp_path: Path) -> None
             capture_output=True, text=True, timeout=120, check=False,
         )  # fmt: skip
         assert inbox.returncode == 0, inbox.stderr
-        assert "referral" in inbox.stdout
-        assert "trafficker_alert" in inbox.stdout
-        assert "Sok Sreypov" not in inbox.stdout  # the name was withheld (no consent)
+        records = [json.loads(line) for line in inbox.stdout.splitlines() if line.strip()]
+        kinds = sorted(r.get("event_type", r.get("type", "")) for r in records)
+        assert kinds == ["handover_notice", "referral", "trafficker_alert"], records
+        (referral,) = [r for r in records if "referral" in (r.get("event_type"), r.get("type"))]
+        assert "Sok Sreypov" not in json.dumps(referral, ensure_ascii=False)  # no consent yet
+        assert "names" in referral["withheld"]
     finally:
         subprocess.run([TRM, "kafka", "down"], cwd=tmp_path, env=env, timeout=120, check=False)

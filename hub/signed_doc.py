@@ -15,7 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import rfc8785
@@ -58,6 +58,9 @@ class SignedDocument:
     doc_type: str
     signed: Mapping[str, Any]
     signatures: tuple[Signature, ...]
+    # Memo of the canonical bytes and of signature checks: the policy engine
+    # asks on every event, and both are pure functions of this (immutable) document.
+    _memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def from_json(
@@ -105,7 +108,10 @@ class SignedDocument:
 
     def canonical(self) -> bytes:
         """The bytes every signature covers."""
-        return canonical_json(self.signed)
+        cached = self._memo.get("canonical")
+        if cached is None:
+            cached = self._memo["canonical"] = canonical_json(self.signed)
+        return bytes(cached)
 
     def valid_signers(self, candidates: Sequence[PublicKey]) -> frozenset[str]:
         """Key ids among ``candidates`` whose signature over ``signed`` verifies."""
@@ -114,8 +120,15 @@ class SignedDocument:
         return frozenset(
             s.keyid
             for s in self.signatures
-            if s.keyid in by_id and by_id[s.keyid].verify(s.sig, message)
+            if s.keyid in by_id and self._ok(by_id[s.keyid], s, message)
         )
+
+    def _ok(self, key: PublicKey, sig: Signature, message: bytes) -> bool:
+        memo_key = ("sig", key.raw, sig.sig)
+        ok = self._memo.get(memo_key)
+        if ok is None:
+            ok = self._memo[memo_key] = key.verify(sig.sig, message)
+        return bool(ok)
 
     def with_signature(self, key: Ed25519PrivateKey) -> SignedDocument:
         """A copy signed also by ``key`` (replacing an older signature by it)."""

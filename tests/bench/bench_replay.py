@@ -20,9 +20,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from hub.audit.log import origin_of as _origin
 from hub.audit.replay import hub_public_keys, replay
 from tests.unit.audit.test_audit_replay import AGREEMENTS, TOPICS, TRUST, World
-from tests.unit.audit.test_audit_replay import origin_of as _origin
 
 
 def _verify_rate(n: int = 20000) -> float:

@@ -287,7 +287,10 @@ async def _follow_rejections(app: web.Application) -> None:
 
 
 async def _startup(app: web.Application) -> None:
-    await app[NODE].start()
+    try:
+        await app[NODE].start()
+    except TrmError as exc:  # serve anyway: submissions get 503 until the broker is back
+        log.warning("Kafka not reachable at startup: %s", exc.reason)
     app[VIEW].load_journal(app[NODE].store.journal())
     app[TASKS].extend(
         [

@@ -185,6 +185,7 @@ class CountryNode:
         """
         payload = self.check(submission, created_at_ms=created_at_ms, event_id=event_id)
         now = created_at_ms if created_at_ms is not None else self._clock()
+        await self.start()  # an unreachable broker costs no sequence number
         sequence = self.store.reserve_sequence()
         envelope = seal(
             submission.event_type,

@@ -361,3 +361,21 @@ async def test_rejections_listed(
 
     got = await eventually(listed)
     assert got[0]["reason"] == "NO_AGREEMENT"
+
+
+async def test_broker_down_gives_503_and_costs_nothing(tmp_path: Path) -> None:
+    from connectors.kafka_local import free_port
+
+    clock = Clock()
+    users = desk_users(tmp_path, clock)
+    dead = f"127.0.0.1:{free_port()}"
+    th = await gateway("TH", tmp_path / "th", dead, Topics("tdead"), users=users, clock=clock)
+    try:
+        await th.login("th-desk")
+        status, body = await th.call("POST", "/api/events", json=notice())
+        assert (status, body["error"]["reason"]) == (503, "KAFKA_UNAVAILABLE")
+        status, _ = await th.call("GET", "/api/inbox")  # the desk still answers
+        assert status == 200
+    finally:
+        await th.client.close()
+    assert not (tmp_path / "th" / "nodes" / "TH" / "sequence").exists()  # no number used

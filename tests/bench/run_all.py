@@ -1,0 +1,53 @@
+"""Run every ``tests/bench/bench_*.py`` ``main()`` in turn (what ``make bench`` does).
+
+Each benchmark prints its own numbers; a failing one is reported and the rest
+still run. Exit status 1 if any failed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import time
+import traceback
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parents[1]))
+
+
+def main() -> int:
+    failed: list[str] = []
+    for path in sorted(HERE.glob("bench_*.py")):
+        print(f"\n===== {path.stem} =====", flush=True)
+        spec = importlib.util.spec_from_file_location(f"_bench_{path.stem}", path)
+        if spec is None or spec.loader is None:
+            failed.append(path.stem)
+            continue
+        module = importlib.util.module_from_spec(spec)
+        started = time.perf_counter()
+        try:
+            spec.loader.exec_module(module)
+            saved, sys.argv = sys.argv, [str(path)]
+            try:
+                result = module.main()
+            finally:
+                sys.argv = saved
+            if isinstance(result, int) and result != 0:
+                failed.append(path.stem)
+        except SystemExit as exc:
+            if exc.code not in (0, None):
+                failed.append(path.stem)
+        except Exception:
+            traceback.print_exc()
+            failed.append(path.stem)
+        print(f"----- {path.stem}: {time.perf_counter() - started:.1f}s", flush=True)
+    if failed:
+        print(f"\nfailed: {', '.join(failed)}")
+        return 1
+    print("\nall benchmarks ran")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -281,7 +281,14 @@ class CountryNode:
 
     # --- reading -----------------------------------------------------------------
 
-    async def _records(self, topic: str, *, follow: bool, poll_ms: int = 500) -> AsyncIterator[Any]:
+    async def _records(
+        self,
+        topic: str,
+        *,
+        follow: bool,
+        start: Mapping[int, int] | None = None,
+        poll_ms: int = 500,
+    ) -> AsyncIterator[Any]:
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap,
             enable_auto_commit=False,
@@ -305,6 +312,9 @@ class CountryNode:
             tps = [TopicPartition(topic, p) for p in sorted(ids)]
             consumer.assign(tps)
             await consumer.seek_to_beginning(*tps)
+            for tp in tps:  # resume where this node stopped reading (a cursor, not a filter)
+                if start and tp.partition in start:
+                    consumer.seek(tp, start[tp.partition])
             end = await consumer.end_offsets(tps)
             while True:
                 if not follow:
@@ -337,30 +347,48 @@ class CountryNode:
 
     async def inbox(
         self, *, follow: bool = False, include_seen: bool = False, mark_seen: bool = True
-    ) -> AsyncIterator[InboxRecord]:
+    ) -> AsyncGenerator[InboxRecord, None]:
         """Verified events delivered to this country, oldest first.
 
         Skips event ids yielded before (across restarts) unless
         ``include_seen``; a duplicate delivery within one pass is always
-        skipped. Without ``follow`` it stops at the end of the topic.
+        skipped. Without ``include_seen`` reading resumes from the node's
+        saved cursor (next offset per partition). Without ``follow`` it stops
+        at the end of the topic.
         """
         this_pass: set[str] = set()
-        async for msg in self._records(self.topics.inbox(self.country), follow=follow):
-            try:
-                record = self._open(msg)
-            except TrmError as exc:
-                refusal = InboxRefusal(msg.partition, msg.offset, exc.reason, exc.detail)
-                self.refused.append(refusal)
-                log.warning("inbox record %d:%d refused: %s", msg.partition, msg.offset, exc.reason)
-                continue
-            if record.event_id in this_pass:
-                continue
-            this_pass.add(record.event_id)
-            if self.store.seen(record.event_id) and not include_seen:
-                continue
-            if mark_seen:
-                self.store.mark_seen(record.event_id)
-            yield record
+        cursor = None if include_seen else self.store.cursor()
+        save = mark_seen and not include_seen
+        inbox = self.topics.inbox(self.country)
+        try:
+            async for msg in self._records(inbox, follow=follow, start=cursor):
+                try:
+                    record = self._open(msg)
+                except TrmError as exc:
+                    refusal = InboxRefusal(msg.partition, msg.offset, exc.reason, exc.detail)
+                    self.refused.append(refusal)
+                    log.warning(
+                        "inbox record %d:%d refused: %s", msg.partition, msg.offset, exc.reason
+                    )
+                    record = None
+                fresh = (
+                    record is not None
+                    and record.event_id not in this_pass
+                    and (include_seen or not self.store.seen(record.event_id))
+                )
+                if record is not None:
+                    this_pass.add(record.event_id)
+                if fresh and record is not None:
+                    yield record
+                    # Marked only when the caller comes back for the next one: a
+                    # crash while handling a record shows it again after restart.
+                    if mark_seen:
+                        self.store.mark_seen(record.event_id)
+                if save:
+                    self.store.advance(msg.partition, msg.offset + 1)
+        finally:
+            if save:
+                self.store.flush_cursor()
 
     async def rejections(self, *, follow: bool = False) -> AsyncIterator[Rejection]:
         """The hub's refusals of this node's events, oldest first."""

@@ -7,6 +7,8 @@ Everything lives in ``<state>/nodes/<CC>/`` (see :mod:`connectors.state`):
                     (a crash between the two leaves a visible gap, never a repeat)
 ``seen``            event ids the inbox has yielded (one per line, appended)
 ``journal.jsonl``   what this node sent and acknowledged (one JSON object per line)
+``cursor.json``     the inbox's next offset per partition (saved at most every 64
+                    records and on close; ids in ``seen`` cover the rest after a crash)
 
 Append-only files are flushed and fsynced per write; a torn last line (a crash
 mid-write) is ignored when loading.
@@ -52,6 +54,8 @@ class NodeStore:
         root.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._seen: set[str] = set(_lines(root / "seen"))
         self._journal: list[dict[str, Any]] = []
+        self._cursor: dict[int, int] | None = None
+        self._moves = 0
         for line in _lines(root / "journal.jsonl"):
             try:
                 self._journal.append(json.loads(line))
@@ -95,6 +99,37 @@ class NodeStore:
         if event_id not in self._seen:
             _append(self.root / "seen", event_id)
             self._seen.add(event_id)
+
+    # --- inbox cursor ------------------------------------------------------------
+
+    def cursor(self) -> dict[int, int]:
+        if self._cursor is None:
+            try:
+                raw = json.loads((self.root / "cursor.json").read_text(encoding="utf-8"))
+                self._cursor = {int(k): int(v) for k, v in raw.items()}
+            except (FileNotFoundError, ValueError, AttributeError):
+                self._cursor = {}
+        return dict(self._cursor)
+
+    def advance(self, partition: int, next_offset: int) -> None:
+        """Move the cursor; written every 64 moves (``flush_cursor`` writes the rest)."""
+        self.cursor()
+        current = self._cursor if self._cursor is not None else {}
+        if next_offset > current.get(partition, 0):
+            current[partition] = next_offset
+            self._cursor = current
+            self._moves += 1
+            if self._moves >= 64:
+                self.flush_cursor()
+
+    def flush_cursor(self) -> None:
+        if self._cursor is None or not self._moves:
+            return
+        path = self.root / "cursor.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({str(k): v for k, v in self._cursor.items()}), encoding="utf-8")
+        os.replace(tmp, path)
+        self._moves = 0
 
     # --- journal -----------------------------------------------------------------
 

@@ -131,19 +131,24 @@ async def test_inbox_verifies_dedupes_across_restart_and_refuses_forgeries(
         await producer.send_and_wait(inbox, b"not an envelope", key=b"x")
     finally:
         await producer.stop()
+    crashed = _node("KH", kafka_bootstrap, topics, tmp_path)
+    gen = crashed.inbox()
+    first = await gen.__anext__()
+    await gen.aclose()  # the caller died while handling it: not marked seen
     node = _node("KH", kafka_bootstrap, topics, tmp_path)
     got = [r async for r in node.inbox()]
+    assert first.event_id == good.header.event_id
     assert [r.event_id for r in got] == [good.header.event_id]
     rec = got[0]
     assert rec.get("status") == "SCHEDULED"
     assert rec.get("escort_officers") is WITHHELD
     assert rec.fields["names"][0]["full_name"] == "សុខ ស្រីពៅ"
     # Partitions interleave: compare as a set. The forged copy's hub key is not trusted.
-    assert {r.reason for r in node.refused} == {
+    assert {r.reason for r in crashed.refused + node.refused} == {
         Reason.UNKNOWN_KEY,
         Reason.NOT_ADDRESSED,
         Reason.MALFORMED_FRAME,
-    }, node.refused
+    }, crashed.refused + node.refused
     again = _node("KH", kafka_bootstrap, topics, tmp_path)  # restart: nothing new
     assert [r async for r in again.inbox()] == []
     assert [r.event_id async for r in again.inbox(include_seen=True)] == [good.header.event_id]

@@ -138,3 +138,18 @@ def test_rejection_parse() -> None:
 def test_key_fields_for_alert() -> None:
     out = key_fields("trafficker_alert", example("trafficker_alert"))
     assert "subject" in out
+
+
+def test_store_cursor_moves_forward_and_persists_on_flush(tmp_path: Path) -> None:
+    store = NodeStore(tmp_path / "KH")
+    assert store.cursor() == {}
+    store.advance(0, 5)
+    store.advance(0, 3)  # never backwards
+    store.advance(2, 1)
+    assert store.cursor() == {0: 5, 2: 1}
+    assert NodeStore(tmp_path / "KH").cursor() == {}  # not yet written
+    store.flush_cursor()
+    assert NodeStore(tmp_path / "KH").cursor() == {0: 5, 2: 1}
+    for i in range(64):  # written by itself every 64 moves
+        store.advance(1, i + 1)
+    assert NodeStore(tmp_path / "KH").cursor()[1] == 64

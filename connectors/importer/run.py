@@ -87,8 +87,7 @@ def read_rows(path: Path, mapping: Mapping_) -> Iterator[tuple[int, dict[str, An
         return
     reader = csv.DictReader(io.StringIO(text, newline=""))
     header = set(reader.fieldnames or ())
-    missing = sorted(mapping.columns() - header - ({mapping.to_column} - {None}))
-    missing = [c for c in missing if c not in header]
+    missing = sorted(mapping.columns() - header)
     if missing:
         raise RequestError(
             Reason.CONFIG_INVALID,

@@ -30,6 +30,10 @@ _N: Final = 2**14
 _R: Final = 8
 _P: Final = 1
 TOKEN_TTL_MS: Final = 8 * 3600 * 1000
+# Online guessing: after this many failed logins for one user name within the
+# window, further attempts are refused without checking the password.
+MAX_FAILURES: Final = 5
+FAILURE_WINDOW_MS: Final = 15 * 60 * 1000
 
 
 def hash_password(password: str, *, salt: bytes | None = None) -> dict[str, Any]:
@@ -75,6 +79,7 @@ class DeskUsers:
         self.users = dict(users)
         self.path = path
         self._sessions: dict[bytes, Session] = {}
+        self._failures: dict[str, list[int]] = {}
 
     @classmethod
     def load(cls, path: Path) -> DeskUsers:
@@ -124,11 +129,20 @@ class DeskUsers:
             RequestError: UNAUTHENTICATED (unknown user or wrong password: the
                 same answer for both), FORBIDDEN (a user of another country).
         """
+        recent = [t for t in self._failures.get(name, []) if now_ms - t < FAILURE_WINDOW_MS]
+        if len(recent) >= MAX_FAILURES:
+            raise RequestError(
+                Reason.UNAUTHENTICATED,
+                f"too many failed logins for this user; try again in "
+                f"{(FAILURE_WINDOW_MS - (now_ms - recent[0])) // 60000 + 1} minutes",
+            )
         user = self.users.get(name)
         if user is None or not user.check(password):
             if user is None:  # spend the same time as a real check
                 hash_password(password, salt=b"\x00" * 16)
+            self._failures[name] = [*recent, now_ms]
             raise RequestError(Reason.UNAUTHENTICATED, "unknown user or wrong password")
+        self._failures.pop(name, None)
         if user.country != country:
             raise RequestError(
                 Reason.FORBIDDEN,

@@ -112,3 +112,17 @@ def test_alerts_on_both_sides_clear_when_acknowledged() -> None:
     sending.acks_received[rec.event_id] = "ACCEPTED"
     assert sending.alerts(T0 + 25 * HOUR) == []
     assert sending.sent_json(T0)[0]["status"] == "ACCEPTED"
+
+
+def test_login_throttled_after_repeated_failures(tmp_path: Path) -> None:
+    users = DeskUsers.load(tmp_path / "u.json")
+    users.add("kh-desk", "KH", "the right passphrase")
+    for i in range(5):
+        with pytest.raises(RequestError, match="wrong password"):
+            users.login("kh-desk", f"guess {i}", country="KH", now_ms=T0 + i)
+    with pytest.raises(RequestError, match="too many failed logins"):
+        users.login("kh-desk", "the right passphrase", country="KH", now_ms=T0 + 10)
+    _, session = users.login(
+        "kh-desk", "the right passphrase", country="KH", now_ms=T0 + 16 * 60_000
+    )
+    assert session.user == "kh-desk"

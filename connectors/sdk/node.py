@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from connectors.state import StateDir, state_dir
 from hub.errors import DeliveryError, OperationalError, Reason, RequestError, TrmError
-from hub.keys import KeyDirectory, load_private_key
+from hub.keys import KeyDirectory, KeyRole, key_id_of, load_private_key, raw_public
 from hub.topics import Topics, check_country
 from hub.trust import load_trust_file
 from hub.wire import (
@@ -84,6 +84,14 @@ class CountryNode:
         if isinstance(trust, Path):
             trust = load_trust_file(trust)
         self.trust: KeyDirectory = trust
+        own = key_id_of(raw_public(self._key.public_key()))
+        if own not in {k.key_id for k in trust.keys_for(self.country, KeyRole.PRODUCER, clock())}:
+            # Fail at the door: the hub would refuse every event signed with it.
+            raise OperationalError(
+                Reason.KEY_ROLE_NOT_ALLOWED,
+                f"key {own[:16]}... is not a producer key of {self.country} valid now "
+                "in the trust list (wrong country's key, revoked, or not yet listed)",
+            )
         self.bootstrap = bootstrap
         self.topics = topics or Topics()
         sd = state if isinstance(state, StateDir) else state_dir(state)

@@ -148,3 +148,17 @@ async def test_node_cli_round(kafka_bootstrap: str, topics: Topics, tmp_path: Pa
     res = await asyncio.to_thread(run.invoke, main, ["node", "inbox", "--country", "kh", *ns])
     assert res.exit_code == 1
     assert "UNKNOWN_COUNTRY" in res.stderr
+
+
+async def test_node_refuses_another_countrys_key(kafka_bootstrap: str, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    write_state(home)
+    (home / "keys" / "TH.key").write_bytes((home / "keys" / "KH.key").read_bytes())
+    run = _runner(home, kafka_bootstrap)
+    good = _sub(
+        tmp_path / "a.json", {"type": "referral", "to": "KH", "case_key": "c", "payload": {}}
+    )
+    res = await asyncio.to_thread(run.invoke, main, ["node", "publish", "--country", "TH", good])
+    assert res.exit_code == 1
+    assert "rejected: KEY_ROLE_NOT_ALLOWED" in res.stderr
+    assert "not a producer key of TH" in res.stderr

@@ -117,10 +117,14 @@ class _Hub:
         self.loaded_at = time.monotonic()
 
     async def ready(self) -> tuple[HubState, Registry]:
+        """Recovery state and a registry; the first call waits for both."""
+        state, registry = self.state, self.registry
+        if state is not None and registry is not None:
+            return state, registry
         async with self.lock:
             if self.state is None:
                 self.state = await rebuild_state(BOOTSTRAP, TOPICS, COUNTRIES)
-            while self.registry is None or time.monotonic() - self.loaded_at > REGISTRY_REFRESH_S:
+            while self.registry is None:
                 await self.refresh_registry()
                 if self.registry is None:
                     log.warning("no trust list in %s yet; waiting", TOPICS.registry_trust)
@@ -146,9 +150,16 @@ def _headers(raw: Any) -> list[tuple[str, bytes | None]]:
     return [(str(k), v) for k, v in raw]
 
 
+# Effects in flight: sent, not yet acknowledged by the broker. The agent does
+# not wait for each event's acks (that would cost a round trip per event);
+# Faust flushes the producer before it commits offsets, and a failed write
+# stops the worker before any later commit (docs/decisions.md D5).
+_in_flight: list[asyncio.Future[Any]] = []
+MAX_IN_FLIGHT = 512
+
+
 async def _write(outcome: Outcome, state: HubState) -> None:
-    """Write every effect not yet written; wait for acks=all on all of them."""
-    futures = []
+    """Send every effect not yet written (acks=all); bound what is in flight."""
     for e in outcome.effects:
         if state.done(e.effect_id):
             continue
@@ -156,18 +167,46 @@ async def _write(outcome: Outcome, state: HubState) -> None:
             await app.producer.send(e.topic, e.key, e.value, None, None, list(e.headers))
         )
         # Marked as soon as the broker acknowledges, even if this agent is
-        # cancelled by a rebalance before the gather returns.
+        # cancelled by a rebalance meanwhile.
         future.add_done_callback(_marker(state, e.effect_id))
-        futures.append(future)
-    await asyncio.gather(*futures)
+        _in_flight.append(future)
+    if len(_in_flight) >= MAX_IN_FLIGHT:
+        batch = list(_in_flight)
+        _in_flight.clear()
+        await asyncio.gather(*batch)
 
 
 def _marker(state: HubState, effect_id: str) -> Callable[[asyncio.Future[Any]], None]:
     def mark(future: asyncio.Future[Any]) -> None:
-        if not future.cancelled() and future.exception() is None:
-            state.mark(effect_id)
+        if future.cancelled():
+            return
+        if future.exception() is not None:
+            # Never commit past an effect that was not written: stop hard, so the
+            # records are read again from the last commit after a restart.
+            log.critical("writing %s failed: %r; stopping", effect_id, future.exception())
+            os._exit(70)
+        state.mark(effect_id)
 
     return mark
+
+
+@app.timer(REGISTRY_REFRESH_S)  # type: ignore[untyped-decorator]
+async def refresh_registry() -> None:
+    """Pick up new trust list versions and agreements while running."""
+    hub = _the_hub()
+    if hub.registry is None:
+        return
+    try:
+        await hub.refresh_registry()
+    except Exception:  # a registry read failing must not stop the hub
+        log.exception("registry refresh failed; keeping %s", hub.registry.version)
+
+
+@app.timer(0.05)  # type: ignore[untyped-decorator]
+async def settle_in_flight() -> None:
+    """Let go of acknowledged effects (a quiet stream still gets its marks)."""
+    if _in_flight and all(f.done() for f in _in_flight):
+        _in_flight.clear()
 
 
 @app.agent(outboxes)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import hashlib
 import json
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import yaml
 from click.testing import CliRunner
 
 from connectors.cli import main
+from connectors.sdk import NodeStore, row_event_id
 from hub.topics import Topics
 from hub.wire import Envelope
 from tests.integration.test_node_sdk import _outbox
@@ -54,6 +56,12 @@ async def test_import_csv_then_rerun_sends_nothing_twice(
     args = ["import", "--country", "TH", "--namespace", topics.namespace, "--type", "referral"]
     args += ["--map", str(mapping), "--json", str(data)]
 
+    # A crash after journaling TH-1 as pending: the re-run must reuse that id.
+    crashed_id = row_event_id("TH", "referral", "TH-1", 1_767_312_000_000)
+    row_id = hashlib.sha256(b"TH\x00referral\x00TH-1").hexdigest()
+    NodeStore(home / "nodes" / "TH").record(
+        {"kind": "import", "row": row_id, "event_id": crashed_id, "state": "pending"}
+    )
     res = await asyncio.to_thread(run.invoke, main, args)
     assert res.exit_code == 1, res.output  # some rows refused
     summary = json.loads(res.stdout.strip().splitlines()[-1])
@@ -76,6 +84,7 @@ async def test_import_csv_then_rerun_sends_nothing_twice(
     names = sorted(verify(e, trust_list()).fields["names"][0]["full_name"] for e in envs)
     assert names == sorted(["สมหญิง ใจดี", "ស្រីពៅ"])
     assert all(e.header.case_key.startswith("imp-") for e in envs)
+    assert crashed_id in {e.header.event_id for e in envs}
 
     res = await asyncio.to_thread(run.invoke, main, args)  # re-run: nothing new
     summary = json.loads(res.stdout.strip().splitlines()[-1])

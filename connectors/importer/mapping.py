@@ -19,7 +19,8 @@ A mapping file (YAML or JSON)::
 Converters (``as``): ``text`` (default), ``int``, ``bool`` (true/false/yes/no/1/0),
 ``timestamp`` (ISO 8601 date or date-time, UTC unless it says otherwise ->
 ms), ``list`` (split on ``;``, blanks dropped), ``int_list``. An empty cell is a
-missing value. Without ``case_key_column`` the case key is
+missing value, or ``default`` when the spec gives one (``{column: c, as: list,
+default: []}`` for a list the schema requires). Without ``case_key_column`` the case key is
 ``imp-`` + the first 20 hex digits of SHA-256(country | row key): pseudonymous
 and stable, so one person's rows stay in order without a name in a Kafka key.
 """
@@ -58,6 +59,7 @@ class FieldSpec:
     column: str | None
     convert: str
     const: Any = None
+    default: Any = None  # used for an empty cell when given (e.g. [] for a required list)
 
 
 def _convert(spec: FieldSpec, raw: str) -> Any:
@@ -120,6 +122,8 @@ def _prune(value: Any) -> Any:
         out = {k: _prune(v) for k, v in value.items()}
         return {k: v for k, v in out.items() if v is not None} or None
     if isinstance(value, list):
+        if not value:
+            return value  # an explicit empty list (a default) stays
         items = [_prune(v) for v in value]
         items = [v for v in items if v is not None]
         return items or None
@@ -186,6 +190,8 @@ class Mapping_:
                 _put(out, spec.path, raw)
                 continue
             if not raw.strip():
+                if spec.default is not None:
+                    _put(out, spec.path, spec.default)
                 continue
             _put(out, spec.path, _convert(spec, raw))
         pruned = _prune(out)
@@ -257,7 +263,7 @@ def load_mapping(obj: Any, *, event_type: str | None = None) -> Mapping_:
             conv = str(spec.get("as", "text"))
             if conv not in _CONVERTERS:
                 raise _fail(f"field {path!r}: expected 'as' in {list(_CONVERTERS)}, got {conv!r}")
-            specs.append(FieldSpec(parts, spec["column"], conv))
+            specs.append(FieldSpec(parts, spec["column"], conv, default=spec.get("default")))
         else:
             raise _fail(f"field {path!r}: expected a column name, {{column, as}} or {{const}}")
     return Mapping_(

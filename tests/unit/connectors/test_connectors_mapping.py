@@ -109,3 +109,40 @@ def test_jsonl_bad_lines_are_row_errors(tmp_path: Path) -> None:
     rows = list(read_rows(f, m))
     assert [n for n, _ in rows] == [1, 2, 3, 5]
     assert [isinstance(r, RowError) for _, r in rows] == [False, True, True, False]
+
+
+def test_shipped_example_mapping_seals_every_row() -> None:
+    import yaml
+
+    from hub.keys import private_key_from_seed
+    from hub.wire import payload_from_json, seal
+
+    examples = Path(__file__).resolve().parents[3] / "connectors" / "importer" / "examples"
+    m = load_mapping(yaml.safe_load((examples / "th-referrals.map.yaml").read_text("utf-8")))
+    rows = list(read_rows(examples / "th-referrals.csv", m))
+    assert len(rows) == 2
+    for _, row in rows:
+        assert isinstance(row, dict)
+        payload = m.payload_of(row)
+        env = seal(
+            "referral", payload_from_json("referral", payload), producer="TH",
+            key=private_key_from_seed(b"\x01" * 32), recipients=["KH"],
+            purpose="victim_protection", handling="H2", case_key="c", sequence=1,
+            created_at_ms=1_767_312_000_000,
+        )  # fmt: skip
+        assert len(env.disclosures) == len(payload)
+
+
+def test_default_for_empty_cell_kept() -> None:
+    m = load_mapping(
+        {
+            **MAP,
+            "fields": {
+                "consent.status": "c",
+                "consent.scope": {"column": "s", "as": "list", "default": []},
+            },
+        }
+    )
+    assert m.payload_of({"id": "1", "c": "NOT_ASKED", "s": ""}) == {
+        "consent": {"status": "NOT_ASKED", "scope": []}
+    }

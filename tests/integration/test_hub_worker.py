@@ -250,3 +250,80 @@ def test_provision_cli_publishes_registry(kafka_bootstrap: str, hub_home: Path) 
 
     records = asyncio.run(read_all(kafka_bootstrap, [ns.registry_trust, ns.registry_agreements]))
     assert {r[1] for r in records} == {b"trust/0000000001", b"TH-KH-protection@1"}
+
+
+FLOOD = int(os.environ.get("TRM_HUB_FLOOD", "2000"))
+
+
+async def test_hub_flood_of_mixed_events_is_fully_accounted_for(
+    kafka_bootstrap: str, topics: Topics, worker: Worker
+) -> None:
+    """Every record sent ends as decisions: delivered or rejected, none lost or doubled."""
+    now = _now()
+    items: list[tuple[str, bytes, list[tuple[str, bytes]]]] = []
+    expected: list[str] = []  # per record, in send order: what must become of it
+    goods: list[tuple[bytes, list[tuple[str, bytes]]]] = []
+    seq = 0
+    for n in range(FLOOD):
+        kind = ("good", "good", "refused", "garbage", "tampered", "replay", "spoofed")[n % 7]
+        if kind == "replay" and not goods:
+            kind = "good"
+        if kind in ("good", "refused", "tampered", "spoofed"):
+            seq += 1
+            to = ("CN",) if kind == "refused" else ("KH",)
+            raw, headers = sealed(recipients=to, created_at_ms=now + n, sequence=seq)
+            if kind == "good":
+                goods.append((raw, headers))
+            if kind == "tampered":
+                raw = raw[:-5] + bytes([raw[-5] ^ 0x40]) + raw[-4:]
+            outbox = topics.outbox("VN" if kind == "spoofed" else "TH")
+            items.append((outbox, raw, headers))
+        elif kind == "garbage":
+            items.append((topics.outbox("TH"), os.urandom(40 + n % 50), []))
+        else:
+            raw, headers = goods[n % len(goods)]
+            items.append((topics.outbox("TH"), raw, headers))
+        expected.append(kind)
+    await _send(kafka_bootstrap, items)
+    n_good = expected.count("good")
+    # decisions: 2 per good and refused record (INGESTED + outcome), 1 per whole rejection
+    n_decisions = 2 * (n_good + expected.count("refused")) + sum(
+        expected.count(k) for k in ("garbage", "tampered", "replay", "spoofed")
+    )
+    got = await _collect(
+        kafka_bootstrap,
+        {topics.decisions: n_decisions, topics.inbox("KH"): n_good},
+        worker,
+        within_s=600,
+    )
+    worker.alive()
+    decisions = [json.loads(r.value) for r in got[topics.decisions]]
+    by_source: dict[str, list[str]] = {}
+    for d in decisions:
+        by_source.setdefault(d["source"], []).append(
+            d["kind"] if d["kind"] != "REJECTED" else f"REJECTED:{d['reason']}"
+        )
+    assert len(decisions) == n_decisions  # nothing decided twice
+    assert len(by_source) == FLOOD  # every record sent has its decisions
+    # One key, so each outbox's records sit in one partition in send order.
+    want = {"good": "DELIVERED INGESTED", "refused": "INGESTED REJECTED:NO_AGREEMENT",
+            "replay": "REJECTED:REPLAY", "spoofed": "REJECTED:PRODUCER_MISMATCH"}  # fmt: skip
+    for outbox in {t for t, _r, _h in items}:
+        kinds = [k for (t, _r, _h), k in zip(items, expected, strict=True) if t == outbox]
+        sources = sorted(
+            (s for s in by_source if s.startswith(outbox + "/")),
+            key=lambda s: int(s.rsplit("/", 1)[1]),
+        )
+        assert len(sources) == len(kinds)
+        for source, kind in zip(sources, kinds, strict=True):
+            seen = " ".join(sorted(by_source[source]))
+            if kind in want:
+                assert seen == want[kind], (source, kind, seen)
+            else:  # garbage, tampered: refused whole with a wire or signature reason
+                assert seen.startswith("REJECTED:"), (source, kind, seen)
+                assert " " not in seen, (source, kind, seen)
+    ids = [dict(r.headers)["ce_id"] for r in got[topics.inbox("KH")]]
+    assert len(ids) == n_good
+    assert len(set(ids)) == n_good
+    replays = [v for v in by_source.values() if v == ["REJECTED:REPLAY"]]
+    assert len(replays) == expected.count("replay")

@@ -508,7 +508,7 @@ def _route(
             for r in header.recipients
         ]
     by_recipient: dict[str, Any] = {}
-    for d in decided:
+    for d in _acknowledgement_rule(event, state, decided):
         by_recipient.setdefault(d.recipient, d)
     kind = "ACKNOWLEDGED" if header.event_type is EventType.ACKNOWLEDGEMENT else "DELIVERED"
     delivered: list[str] = []
@@ -568,6 +568,30 @@ def _route(
         delivered_to=tuple(delivered),
         refused=tuple(refused),
     )
+
+
+def _acknowledgement_rule(event: VerifiedEvent, state: HubState, decided: list[Any]) -> list[Any]:
+    """An acknowledgement goes back only to the producer of the event it acknowledges.
+
+    When the hub knows that event, any other recipient is refused NOT_ADDRESSED,
+    so an acknowledgement cannot carry news of a case to a third country.
+    """
+    if event.header.event_type is not EventType.ACKNOWLEDGEMENT:
+        return decided
+    acknowledged = event.fields.get("acknowledged_event_id")
+    original = state.event_producer.get(acknowledged) if isinstance(acknowledged, str) else None
+    if original is None:
+        return decided
+    return [
+        d
+        if d.recipient == original
+        else _Refusal(
+            d.recipient,
+            Reason.NOT_ADDRESSED,
+            f"an acknowledgement of {acknowledged} goes only to its producer {original}",
+        )
+        for d in decided
+    ]
 
 
 @dataclass(frozen=True, slots=True)

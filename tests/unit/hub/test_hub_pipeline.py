@@ -248,3 +248,26 @@ def test_truncated_records_are_rejected(cut: int) -> None:
     raw, headers = sealed()
     outcome = run(raw[:-cut], headers)
     assert outcome.status == "rejected"
+
+
+def test_acknowledgement_goes_only_to_the_original_producer() -> None:
+    raw, headers = sealed()
+    state = HubState()
+    first = run(raw, headers, state=state)
+    ack = seal(
+        "acknowledgement",
+        {**example("acknowledgement"), "acknowledged_event_id": first.event_id},
+        producer="KH",
+        key=KEYS["KH"],
+        recipients=("TH", "VN"),
+        purpose="repatriation",
+        handling="H2",
+        case_key="case-0001",
+        sequence=1,
+        created_at_ms=T0 + 500,
+    )
+    from hub.wire import cloudevents_headers
+
+    outcome = run(ack.to_bytes(), cloudevents_headers(ack.header), outbox="KH", state=state)
+    assert outcome.delivered_to == ("TH",)
+    assert outcome.refused == (("VN", Reason.NOT_ADDRESSED),)

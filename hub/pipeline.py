@@ -518,7 +518,8 @@ def _route(
         d = by_recipient.get(recipient)
         if d is None:  # deny by default: no decision is a refusal
             d = _Refusal(recipient, Reason.NO_AGREEMENT, f"no decision for recipient {recipient}")
-        if isinstance(d, DeliverLike) and not isinstance(d, RefuseLike):
+        # attribute checks, not isinstance on runtime Protocols (8% of the core's time)
+        if hasattr(d, "fields") and not hasattr(d, "reason"):
             _deliver(event, d, b, kind=kind, digest=digest, hub_key=hub_key)
             delivered.append(recipient)
             continue

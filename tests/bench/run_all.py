@@ -25,6 +25,7 @@ def main() -> int:
             failed.append(path.stem)
             continue
         module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # dataclasses look their module up
         started = time.perf_counter()
         try:
             spec.loader.exec_module(module)

@@ -276,7 +276,7 @@ def replay(
             continue  # refused on ingest; its REJECTED leaf was checked above
         if _country(rec.topic, ".outbox", topics) != event.header.producer:
             continue
-        originals.setdefault(event.envelope.event_digest, event)
+        originals.setdefault(event.envelope.event_digest, _PolicyView.of(event))
         sequences[event.header.producer].append((event.header.sequence, rec, event.header.event_id))
 
     for producer, seqs in sequences.items():
@@ -395,6 +395,24 @@ def replay(
         "rejected_leaves": sum(1 for _r, lf in leaves if lf.kind == "REJECTED"),
     }
     return report
+
+
+# The payload fields the policy engine reads; the replay keeps only these per event.
+_POLICY_FIELDS = ("is_child", "best_interest_assessment", "consent", "receiving_organisation")
+
+
+@dataclass(frozen=True, slots=True)
+class _PolicyView:
+    """What ``decide`` needs of an original event, without its personal data."""
+
+    header: Any
+    fields: Mapping[str, Any]
+    disclosed: frozenset[str]
+
+    @classmethod
+    def of(cls, event: Any) -> _PolicyView:
+        kept = {k: event.fields[k] for k in _POLICY_FIELDS if k in event.fields}
+        return cls(event.header, kept, event.disclosed)
 
 
 def attestation_ref(attestation: Any) -> str:

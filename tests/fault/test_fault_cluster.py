@@ -1,15 +1,17 @@
 """Faults on a 3-broker KRaft cluster under a steady stream of 20,000 events.
 
 Replication factor 3, ``min.insync.replicas=2``, producers with ``acks=all`` and
-idempotence. On one stream, in order: SIGKILL one of two workers; SIGKILL a
-broker and bring it back; SIGKILL every worker three times. After each fault
-the test waits until every event produced before it has been delivered, and at
-the end checks that every event was delivered and that a recipient deduping by
-event id (as DESIGN.md says recipients do) holds each event exactly once.
+idempotence. On one stream, in order: SIGKILL one of two hub workers; SIGKILL a
+broker and bring it back 10 s later; SIGKILL every worker three times. After
+each fault the test waits until every event produced before it has been
+accounted for (delivered to its recipient's inbox, or rejected with a reason),
+and at the end checks that every event was. Raw duplicate copies in inboxes are
+counted per fault (recipients drop them by event id, as DESIGN.md says).
 
-The workers are the plain at-least-once relay in ``relay_worker.py`` until the
-hub worker is wired in; the numbers are printed and written to
-``$TRM_FAULT_REPORT`` (default: the test's tmp dir) as JSON.
+Workers: the real hub worker (``trm hub worker``, with HUB's loudly named
+unsafe test policy table: this test is about delivery, not agreements), or
+``TRM_FAULT_WORKER=relay`` for the plain at-least-once relay. Numbers are
+printed and written to ``$TRM_FAULT_REPORT`` (default: the test's tmp dir).
 """
 
 from __future__ import annotations
@@ -33,10 +35,14 @@ from tests.fault.hub_world import HubWorld, inbox_event_id
 
 pytestmark = [pytest.mark.kafka, pytest.mark.cluster, pytest.mark.slow]
 
-TOTAL = int(os.environ.get("TRM_FAULT_EVENTS", "20000"))
-RATE = float(os.environ.get("TRM_FAULT_RATE", "300"))
 # "hub": the real Faust hub worker (trm hub worker); "relay": the plain relay.
 WORKER = os.environ.get("TRM_FAULT_WORKER", "hub")
+TOTAL = int(os.environ.get("TRM_FAULT_EVENTS", "20000"))
+# Two hub workers on this 2-core machine fell behind at 250 events/s (median latency
+# 22 s and growing) and keep up at 120/s (median 4.7 s); the relay manages 300/s at
+# 0.08 s. The stream must stay below capacity to measure recovery.
+RATE = float(os.environ.get("TRM_FAULT_RATE", "120" if WORKER == "hub" else "300"))
+DURATION = TOTAL / RATE
 
 
 def _tails(where: Path) -> str:
@@ -110,7 +116,7 @@ async def test_stream_survives_broker_and_worker_faults(
     try:
         # 1. Two workers; SIGKILL one. The other takes its partitions after the
         #    session times out.
-        await at(8)
+        await at(0.1 * DURATION)
         fault = FaultRecord("SIGKILL 1 of 2 workers", now())
         watching = watch(fault)
         workers.kill(1)
@@ -118,7 +124,7 @@ async def test_stream_survives_broker_and_worker_faults(
         workers.start(1)
 
         # 2. SIGKILL a broker; bring it back 10 s later.
-        await at(22)
+        await at(0.25 * DURATION)
         fault = FaultRecord("SIGKILL broker 2, restart after 10 s", now())
         watching = watch(fault)
         cluster3.stop_node(1, kill=True)
@@ -138,7 +144,7 @@ async def test_stream_survives_broker_and_worker_faults(
 
         # 3. SIGKILL every worker, three times; restart after 1 s.
         for k in range(3):
-            await at(40 + 8 * k)
+            await at((0.5 + 0.1 * k) * DURATION)
             fault = FaultRecord(f"SIGKILL all workers ({k + 1}/3)", now())
             watching = watch(fault)
             for index in list(workers.procs):
@@ -203,7 +209,8 @@ async def test_stream_survives_broker_and_worker_faults(
     await asyncio.to_thread(out.write_text, json.dumps(report, indent=2), encoding="utf-8")
     print(json.dumps(report, indent=2))
 
-    assert len(produced) == TOTAL >= 20000 or "TRM_FAULT_EVENTS" in os.environ
+    assert TOTAL >= 20000 or "TRM_FAULT_EVENTS" in os.environ
+    assert len(produced) == TOTAL + 1  # the stream and the warm-up event
     assert stream.send_errors == 0
     assert crashes == []  # a worker dies only when the harness kills it
     for f in faults:

@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 
 from connectors import kafka_security as ks
 from connectors.kafka_local import LocalCluster
@@ -59,8 +60,11 @@ async def _isr_full(bootstrap: str, topics: list[str], timeout_s: float) -> floa
     await admin.start()
     try:
         while now() - start < timeout_s:
-            described = await admin.describe_topics(topics)
-            if all(len(p["isr"]) == 3 for t in described for p in t["partitions"]):
+            try:
+                described = await admin.describe_topics(topics)
+            except KafkaError:  # the restarted broker may not answer yet: ask again
+                described = []
+            if described and all(len(p["isr"]) == 3 for t in described for p in t["partitions"]):
                 return now() - start
             await asyncio.sleep(0.5)
     finally:

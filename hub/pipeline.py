@@ -11,8 +11,9 @@ Ingest checks, in order (each refusal's reason code in brackets):
 1. size, framing, Avro, header fields, known payload schema
    [OVERSIZED, MALFORMED_*, INVALID_HEADER, UNKNOWN_SCHEMA, ...];
 2. the producer in the signed header is the outbox's country [PRODUCER_MISMATCH];
-3. the producer's signature with a key valid at creation time, and the
-   disclosure rules [BAD_SIGNATURE, UNKNOWN_KEY, KEY_*, DUPLICATE_*, ...];
+3. no hub attestations yet [BAD_ATTESTATION]; the producer's signature with a
+   key valid at creation time, and the disclosure rules
+   [BAD_SIGNATURE, UNKNOWN_KEY, KEY_*, DUPLICATE_*, ...];
 4. the CloudEvents headers agree with the signed header [CLOUDEVENTS_MISMATCH];
 5. the producer's clock is not absurdly off [CLOCK_SKEW];
 6. not a replay of (producer, event id) taken in from another record [REPLAY].
@@ -35,7 +36,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from hub.errors import DeliveryError, Reason, TrmError
+from hub.errors import DeliveryError, Reason, SignatureError, TrmError
 from hub.keys import KeyDirectory
 from hub.state import HubState, SourceRef
 from hub.topics import Topics
@@ -365,6 +366,13 @@ def _ingest(
             Reason.PRODUCER_MISMATCH,
             f"expected producer {submitter} (the outbox it was written to), "
             f"the signed header says {header.producer}",
+        )
+    if envelope.attestations:
+        # Attestations are the hub's, added on delivery; a submission carrying
+        # some is a delivered copy sent round again, or a forgery.
+        raise SignatureError(
+            Reason.BAD_ATTESTATION,
+            f"expected a submission without hub attestations, found {len(envelope.attestations)}",
         )
     event = verify(envelope, registry.keys)
     check_cloudevents(kafka_headers, header)

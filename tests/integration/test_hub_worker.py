@@ -18,6 +18,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from connectors.cli.hubcmd import provision_registry
 from hub.app.registry import UNSAFE_TEST_POLICY_ENV
+from hub.audit.leaf import AuditLeaf
 from hub.keys import write_private_key
 from hub.topics import Topics
 from hub.wire import Envelope, open_envelope
@@ -194,6 +195,9 @@ async def test_hub_delivers_redacted_and_refuses_with_reasons(
     assert got[topics.inbox("CN")] == []  # refused: nothing delivered
     assert good in [r.value for r in got[topics.quarantine]]
     assert tampered in [r.value for r in got[topics.quarantine]]
+    for r in got[topics.decisions]:  # each decision makes an audit leaf (AUDIT's schema)
+        leaf = AuditLeaf.from_decision(dict(r.headers)["trm-effect"].decode(), r.value)
+        assert AuditLeaf.from_bytes(leaf.to_bytes()) == leaf
     kinds = sorted(json.loads(r.value)["kind"] for r in got[topics.decisions])
     assert kinds.count("DELIVERED") == 1
     assert kinds.count("INGESTED") == 1

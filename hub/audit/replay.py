@@ -51,7 +51,7 @@ FAILING = (
     "BEYOND_AGREEMENT",
     "BAD_CHECKPOINT",
 )
-WARNING = ("SEQUENCE_GAP",)
+WARNING = ("SEQUENCE_GAP", "UNCHECKPOINTED")
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,6 +251,14 @@ def replay(
     if last is not None:
         report.checkpoint_size = last.size
         report.root = last.root.hex()
+        if last.size < tree.size:
+            report.add(
+                "UNCHECKPOINTED",
+                None,
+                "",
+                f"{tree.size - last.size} leaves after the last "
+                f"checkpoint (size {last.size}) are not yet signed by the hub",
+            )
     elif tree.size:
         report.add("BAD_CHECKPOINT", None, "", f"no checkpoint covers the {tree.size} leaves")
 

@@ -251,5 +251,4 @@ async def hub_agent(stream: faust.StreamT[Any]) -> AsyncIterator[None]:
             yield None
             continue
         await _write(outcome, state)
-        log.debug("%s %s -> %s", source, outcome.status, outcome.reason or outcome.delivered_to)
         yield None

@@ -70,3 +70,13 @@ class HubState:
     def mark(self, effect_id: str) -> None:
         """Remember that an effect was written (after the broker acknowledged it)."""
         self.effects.add(effect_id)
+
+    def merge(self, other: HubState) -> None:
+        """Take in what ``other`` knows (a fresh recovery after a rebalance)."""
+        for key, source in other.first_seen.items():
+            self.first_seen.setdefault(key, source)
+        for event_id, producer in other.event_producer.items():
+            self.event_producer.setdefault(event_id, producer)
+        for producer, seq in other.last_sequence.items():
+            self.last_sequence[producer] = max(seq, self.last_sequence.get(producer, seq))
+        self.effects |= other.effects

@@ -93,6 +93,7 @@ class _Hub:
         self.registry: Registry | None = None
         self.loaded_at = 0.0
         self.registry_seen: int | None = None
+        self.stale = False
         self.lock = asyncio.Lock()
         key_path = os.environ.get("TRM_HUB_KEY")
         if not key_path:
@@ -126,9 +127,14 @@ class _Hub:
     async def ready(self) -> tuple[HubState, Registry]:
         """Recovery state and a registry; the first call waits for both."""
         state, registry = self.state, self.registry
-        if state is not None and registry is not None:
+        if state is not None and registry is not None and not self.stale:
             return state, registry
         async with self.lock:
+            if self.stale and self.state is not None:
+                # Partitions moved: another worker may have written effects for
+                # records we are about to read again. Learn them first.
+                self.stale = False
+                self.state.merge(await rebuild_state(BOOTSTRAP, TOPICS, COUNTRIES))
             if self.state is None:
                 self.state = await rebuild_state(BOOTSTRAP, TOPICS, COUNTRIES)
             while self.registry is None:
@@ -197,6 +203,14 @@ def _marker(state: HubState, effect_id: str) -> Callable[[asyncio.Future[Any]], 
         state.mark(effect_id)
 
     return mark
+
+
+@app.on_partitions_assigned.connect  # type: ignore[arg-type]
+async def on_partitions_assigned(sender: Any, *args: Any, **kwargs: Any) -> None:
+    """After a rebalance, recover what other workers wrote before reading on."""
+    hub = _the_hub()
+    if hub.state is not None:
+        hub.stale = True
 
 
 @app.timer(REGISTRY_REFRESH_S)  # type: ignore[untyped-decorator]

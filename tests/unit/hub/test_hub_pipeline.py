@@ -271,3 +271,16 @@ def test_acknowledgement_goes_only_to_the_original_producer() -> None:
     outcome = run(ack.to_bytes(), cloudevents_headers(ack.header), outbox="KH", state=state)
     assert outcome.delivered_to == ("TH",)
     assert outcome.refused == (("VN", Reason.NOT_ADDRESSED),)
+
+
+def test_state_merge_takes_in_another_workers_effects() -> None:
+    mine, theirs = HubState(), HubState()
+    mine.mark("a")
+    theirs.mark("b")
+    theirs.admit("TH", "e1", 5, SourceRef("x", 0, 1))
+    mine.admit("TH", "e0", 7, SourceRef("x", 0, 0))
+    mine.merge(theirs)
+    assert mine.done("a")
+    assert mine.done("b")
+    assert mine.seen_at("TH", "e1") == SourceRef("x", 0, 1)
+    assert mine.last_sequence["TH"] == 7

@@ -93,13 +93,8 @@ async def test_stream_survives_broker_and_worker_faults(
     workers.start(0)
     workers.start(1)
     rec_task = asyncio.create_task(recipients.run())
-    # Warm up: one event through before the stream starts, so the workers are up.
-    warm = Stream(bootstrap, topics, total=1, rate=1.0, make=stream.make)
-    await warm.run()
-    warm_s = await recipients.wait_for(set(warm.produced_at), 120)
-    assert warm_s is not None, f"workers did not deliver a first event: {_tails(tmp_path)}"
-    stream.produced_at.update(warm.produced_at)
-    stream_task = asyncio.create_task(stream.run())
+    stream_task: asyncio.Task[None] | None = None
+    warm_s: float | None = None
     faults: list[FaultRecord] = []
 
     async def at(offset_s: float) -> None:
@@ -118,6 +113,14 @@ async def test_stream_survives_broker_and_worker_faults(
         crashes.extend(f"worker {i} after {fault.name}" for i in workers.crashed())
 
     try:
+        # Warm up: one event through before the stream starts, so the workers are up.
+        warm = Stream(bootstrap, topics, total=1, rate=1.0, make=stream.make)
+        await warm.run()
+        warm_s = await recipients.wait_for(set(warm.produced_at), 120)
+        assert warm_s is not None, f"workers did not deliver a first event: {_tails(tmp_path)}"
+        stream.produced_at.update(warm.produced_at)
+        stream_task = asyncio.create_task(stream.run())
+
         # 1. Two workers; SIGKILL one. The other takes its partitions after the
         #    session times out.
         await at(0.1 * DURATION)
@@ -162,7 +165,7 @@ async def test_stream_survives_broker_and_worker_faults(
         await stream_task
         final = await recipients.wait_for(set(stream.produced_at), 120)
     finally:
-        if not stream_task.done():
+        if stream_task is not None and not stream_task.done():
             stream_task.cancel()
         workers.stop_all()
         recipients.stop()
@@ -202,7 +205,7 @@ async def test_stream_survives_broker_and_worker_faults(
         else None,
         "final_catch_up_s": final,
         "worker_kills": workers.kills,
-        "workers_first_delivery_s": round(warm_s, 1),
+        "workers_first_delivery_s": round(warm_s, 1) if warm_s is not None else None,
         "worker_crashes": crashes,
         "baseline_p50_latency_s": round(sorted(baseline)[len(baseline) // 2], 3)
         if baseline

@@ -33,7 +33,9 @@ from pathlib import Path
 from typing import Any
 
 import faust
+from aiokafka import TopicPartition
 
+from hub.app.reconcile import Reconciler
 from hub.app.recovery import read_all, rebuild_state
 from hub.app.registry import build_registry
 from hub.errors import OperationalError, Reason
@@ -232,37 +234,62 @@ async def settle_in_flight() -> None:
         _in_flight.clear()
 
 
+async def _handle(source: SourceRef, value: bytes, headers: list[tuple[str, bytes | None]]) -> None:
+    """Judge one outbox record and send its effects (the agent's and the reconciler's path)."""
+    hub = _the_hub()
+    state, registry = await hub.ready()
+    try:
+        outcome = process(
+            value,
+            headers,
+            source,
+            topics=TOPICS,
+            registry=registry,
+            state=state,
+            hub_key=hub.key,
+            now_ms=time.time_ns() // 1_000_000,
+        )
+    except Exception:  # a bug in the core must not stop the hub; the record is kept
+        log.exception("hub core failed on %s; quarantining", source)
+        await app.producer.send_and_wait(
+            TOPICS.quarantine,
+            None,
+            value,
+            None,
+            None,
+            [("trm-reason", b"HUB_INTERNAL"), ("trm-source", str(source).encode())],
+        )
+        return
+    await _write(outcome, state)
+
+
 @app.agent(outboxes)
 async def hub_agent(stream: faust.StreamT[Any]) -> AsyncIterator[None]:
     """Every outbox record ends delivered or rejected, with its decisions written."""
-    hub = _the_hub()
     async for event in stream.events():
         message = event.message
-        state, registry = await hub.ready()
         source = SourceRef(message.topic, message.partition, message.offset)
         value = message.value if isinstance(message.value, bytes) else b""
-        try:
-            outcome = process(
-                value,
-                _headers(message.headers),
-                source,
-                topics=TOPICS,
-                registry=registry,
-                state=state,
-                hub_key=hub.key,
-                now_ms=time.time_ns() // 1_000_000,
-            )
-        except Exception:  # a bug in the core must not stop the hub; the record is kept
-            log.exception("hub core failed on %s; quarantining", source)
-            await app.producer.send_and_wait(
-                TOPICS.quarantine,
-                None,
-                value,
-                None,
-                None,
-                [("trm-reason", b"HUB_INTERNAL"), ("trm-source", str(source).encode())],
-            )
-            yield None
-            continue
-        await _write(outcome, state)
+        await _handle(source, value, _headers(message.headers))
         yield None
+
+
+RECONCILE_S = float(os.environ.get("TRM_HUB_RECONCILE_S", "5"))
+_reconciler: Reconciler | None = None
+
+
+@app.timer(RECONCILE_S)  # type: ignore[untyped-decorator]
+async def reconcile() -> None:
+    """Decide any committed outbox record that never reached the agent (hub/app/reconcile.py)."""
+    global _reconciler  # noqa: PLW0603 - one per worker process
+    hub = _the_hub()
+    if hub.state is None or hub.registry is None:
+        return
+    if _reconciler is None:
+        _reconciler = Reconciler(BOOTSTRAP, app.conf.id, TOPICS.decisions, _handle)
+    assigned = [TopicPartition(tp.topic, tp.partition) for tp in app.consumer.assignment()]
+    try:
+        if await _reconciler.run_once(assigned):
+            await app.producer.flush()
+    except Exception:  # the next pass tries again; the agent keeps running meanwhile
+        log.exception("reconciliation pass failed")

@@ -1,8 +1,9 @@
 """What the real hub worker needs in the fault test: keys, trust, a test policy, events.
 
-The policy is HUB's loudly named ``TRM_UNSAFE_TEST_POLICY`` table (every pair
-may exchange ``trafficker_alert`` with all fields): the fault test is about
-delivery under faults, not about agreements, which POLICY's tests cover.
+The agreement is a real, signed test agreement (tests/policy_fixtures.py: every
+pair may exchange ``trafficker_alert`` with all fields), judged by the hub's real
+policy engine: the fault test is about delivery under faults, not about which
+fields an agreement allows, which the policy tests cover.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from hub.topics import COMMIT_COUNTRIES, Topics
 from hub.trust import HUB_OWNER, KeySpec, build_trust_document
 from hub.wire import Envelope, cloudevents_headers, payload_fields, payload_from_json, seal
 from tests.fault.harness import ROOT, Event
+from tests.policy_fixtures import agreement_from_table
 
 __all__ = ["HubWorld"]
 
@@ -37,6 +39,7 @@ class HubWorld:
     keys: dict[str, Ed25519PrivateKey] = field(default_factory=dict)
     sequence: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     payload: dict[str, Any] = field(default_factory=dict)
+    agreement_ref: str = ""
 
     @property
     def hub_key(self) -> Path:
@@ -48,7 +51,7 @@ class HubWorld:
 
     @property
     def policy(self) -> Path:
-        return self.root / "unsafe-test-policy.json"
+        return self.root / "test-agreement.yaml"
 
     def build(self) -> HubWorld:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -80,7 +83,9 @@ class HubWorld:
             for b in COMMIT_COUNTRIES
             if a != b
         }
-        self.policy.write_text(json.dumps(table), encoding="utf-8")
+        ref, blob = agreement_from_table(table, self.keys)
+        self.agreement_ref = ref
+        self.policy.write_bytes(blob)
         example = json.loads((ROOT / "schemas" / "examples" / f"{EVENT_TYPE}.json").read_text())
         self.payload = dict(payload_from_json(EVENT_TYPE, example))
         return self
@@ -88,7 +93,12 @@ class HubWorld:
     async def provision(self, bootstrap: str, topics: Topics) -> None:
         from connectors.cli.hubcmd import provision_registry
 
-        await provision_registry(bootstrap, topics, self.trust.read_bytes(), [])
+        await provision_registry(
+            bootstrap,
+            topics,
+            self.trust.read_bytes(),
+            [(self.agreement_ref, self.policy.read_bytes())],
+        )
 
     def event(self, topics: Topics, i: int) -> Event:
         src = COMMIT_COUNTRIES[i % len(COMMIT_COUNTRIES)]
@@ -137,7 +147,7 @@ class HubWorld:
         # Each worker its own TRM_HOME (its own Faust data directory).
         home = self.root / f"worker{index}"
         home.mkdir(exist_ok=True)
-        return {"TRM_HOME": str(home), "TRM_UNSAFE_TEST_POLICY": str(self.policy)}
+        return {"TRM_HOME": str(home)}
 
 
 def inbox_event_id(value: bytes) -> str:

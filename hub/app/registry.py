@@ -18,25 +18,18 @@ import dataclasses
 import hashlib
 import json
 import logging
-import os
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import yaml
 
 from hub.errors import PolicyError, Reason, TrmError
-from hub.keys import KeyDirectory
 from hub.pipeline import Decide, Registry
 from hub.policy import AgreementSet, SignedAgreement, load_agreement
 from hub.policy import decide as decide_policy
 from hub.trust import TrustList
-from hub.wire import VerifiedEvent
 
 __all__ = [
-    "UNSAFE_TEST_POLICY_ENV",
-    "UnsafeTestPolicy",
     "agreement_key",
     "build_registry",
     "parse_agreement",
@@ -45,8 +38,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-UNSAFE_TEST_POLICY_ENV = "TRM_UNSAFE_TEST_POLICY"
-
 
 def trust_key(version: int) -> bytes:
     return f"trust/{version:010d}".encode()
@@ -54,46 +45,6 @@ def trust_key(version: int) -> bytes:
 
 def agreement_key(agreement_id: str, version: int) -> bytes:
     return f"{agreement_id}@{version}".encode()
-
-
-@dataclass(frozen=True, slots=True)
-class _Refuse:
-    recipient: str
-    reason: Reason
-    detail: str
-
-
-@dataclass(frozen=True, slots=True)
-class _Deliver:
-    recipient: str
-    agreement_id: str
-    agreement_version: int
-    fields: frozenset[str]
-
-
-class UnsafeTestPolicy:
-    """A permissive stand-in for tests ONLY: a JSON table of allowed fields.
-
-    ``{"TH>KH:referral": ["case_number", ...], ...}``. Enabled only through the
-    environment variable ``TRM_UNSAFE_TEST_POLICY`` and logged loudly.
-    """
-
-    def __init__(self, table: Mapping[str, Iterable[str]]) -> None:
-        self.table = {k: frozenset(v) for k, v in table.items()}
-        log.warning("UNSAFE test policy in use: agreements are NOT checked")
-
-    def __call__(
-        self, event: VerifiedEvent, agreements: Any, keys: KeyDirectory, now_ms: int
-    ) -> Sequence[Any]:
-        h = event.header
-        out: list[Any] = []
-        for r in h.recipients:
-            allowed = self.table.get(f"{h.producer}>{r}:{h.event_type.value}")
-            if allowed is None:
-                out.append(_Refuse(r, Reason.NO_AGREEMENT, f"no test agreement {h.producer}->{r}"))
-            else:
-                out.append(_Deliver(r, f"unsafe-test-{h.producer}-{r}", 1, allowed))
-        return out
 
 
 def _trust_chain(blobs: Sequence[bytes], pinned: TrustList | None) -> TrustList | None:
@@ -123,15 +74,6 @@ _NoDatesLoader.yaml_implicit_resolvers = {
     k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:timestamp"]
     for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
-
-
-def _policy() -> Decide | None:
-    """The loudly named test policy when its environment variable is set."""
-    table_path = os.environ.get(UNSAFE_TEST_POLICY_ENV)
-    if not table_path:
-        return None
-    table = json.loads(Path(table_path).read_text(encoding="utf-8"))
-    return UnsafeTestPolicy(table)
 
 
 def parse_agreement(blob: bytes, *, loaded_at_ms: int | None = None) -> SignedAgreement:
@@ -173,7 +115,8 @@ def build_registry(
     if trust is None:
         return None
     agreements = _agreement_set(agreement_records)
-    decide: Decide = _policy() or decide_policy
+    # Always the real engine: there is no switch that turns agreements off.
+    decide: Decide = decide_policy
     digest = hashlib.sha256(b"".join(sorted(b for b, _ in agreement_records))).hexdigest()[:16]
     return Registry(
         keys=trust,

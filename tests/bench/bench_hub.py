@@ -274,7 +274,6 @@ def broker(workdir: Path) -> Iterator[str]:
 @contextlib.asynccontextmanager
 async def hub_worker(bootstrap: str, topics: Topics, state: StateDir) -> AsyncIterator[None]:
     env = {**os.environ, "TRM_HOME": str(state.root)}
-    env.pop("TRM_UNSAFE_TEST_POLICY", None)
     log = (state.root / "bench-worker.log").open("wb")
     proc = subprocess.Popen(  # noqa: ASYNC220 - our own CLI, runs apart
         [TRM, "hub", "worker", "--bootstrap", bootstrap, "--namespace", topics.namespace],

@@ -17,11 +17,11 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from connectors.cli.hubcmd import provision_registry
-from hub.app.registry import UNSAFE_TEST_POLICY_ENV
 from hub.audit.leaf import AuditLeaf
 from hub.keys import write_private_key
 from hub.topics import Topics
 from hub.wire import Envelope, open_envelope
+from tests.policy_fixtures import agreement_from_table
 from tests.unit.hub.hubfixtures import HUB_KEY, KEYS, example, sealed, trust_list
 
 pytestmark = pytest.mark.kafka
@@ -48,7 +48,6 @@ class Worker:
             **os.environ,
             "PYTHONPATH": str(REPO),
             "TRM_HOME": str(self.home),
-            UNSAFE_TEST_POLICY_ENV: str(self.home / "policy.json"),
         }
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
@@ -82,14 +81,14 @@ class Worker:
 @pytest.fixture
 def hub_home(tmp_path: Path) -> Path:
     write_private_key(HUB_KEY, tmp_path / "keys" / "HUB.key")
-    (tmp_path / "policy.json").write_text(json.dumps(POLICY), encoding="utf-8")
     return tmp_path
 
 
 @pytest.fixture
 def worker(kafka_bootstrap: str, topics: Topics, hub_home: Path) -> Iterator[Worker]:
     trust_doc = json.dumps(trust_list().document.to_json()).encode()
-    asyncio.run(provision_registry(kafka_bootstrap, topics, trust_doc, []))
+    agreement = agreement_from_table(POLICY, KEYS)
+    asyncio.run(provision_registry(kafka_bootstrap, topics, trust_doc, [agreement]))
     w = Worker(kafka_bootstrap, topics, hub_home)
     w.start()
     try:

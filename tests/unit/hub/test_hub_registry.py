@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.app.registry import UNSAFE_TEST_POLICY_ENV, build_registry, parse_agreement
+from hub.app.registry import build_registry, parse_agreement
 from hub.errors import PolicyError
 from hub.keys import KeyRole
 from hub.trust import HUB_OWNER, KeySpec, TrustList, build_trust_document
@@ -37,15 +37,11 @@ def _v2(signers: list[str]) -> bytes:
     return json.dumps(doc.to_json()).encode()
 
 
-def test_no_trust_list_means_no_registry(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(UNSAFE_TEST_POLICY_ENV, raising=False)
+def test_no_trust_list_means_no_registry() -> None:
     assert build_registry([], []) is None
 
 
-def test_trust_versions_chain_and_an_undersigned_one_is_ignored(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.delenv(UNSAFE_TEST_POLICY_ENV, raising=False)
+def test_trust_versions_chain_and_an_undersigned_one_is_ignored() -> None:
     v1 = _blob(trust_list())
     forged = build_registry([v1, _v2(["TH"])], [])
     assert forged is not None
@@ -55,8 +51,7 @@ def test_trust_versions_chain_and_an_undersigned_one_is_ignored(
     assert good.version.startswith("trust-v2/")
 
 
-def test_agreements_parse_and_bad_ones_are_left_out(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(UNSAFE_TEST_POLICY_ENV, raising=False)
+def test_agreements_parse_and_bad_ones_are_left_out() -> None:
     files = sorted(AGREEMENTS.glob("*.yaml"))
     assert files
     records: list[tuple[bytes, int | None]] = [(f.read_bytes(), T0) for f in files]
@@ -71,3 +66,13 @@ def test_agreements_parse_and_bad_ones_are_left_out(monkeypatch: pytest.MonkeyPa
 def test_parse_agreement_refuses_non_yaml() -> None:
     with pytest.raises(PolicyError):
         parse_agreement(b"\xff\xfe")
+
+
+def test_the_real_policy_engine_is_always_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    from hub.policy import decide
+
+    # An old test-only switch must have no effect: agreements can never be turned off.
+    monkeypatch.setenv("TRM_UNSAFE_TEST_POLICY", "/nonexistent.json")
+    registry = build_registry([_blob(trust_list())], [])
+    assert registry is not None
+    assert registry.decide is decide

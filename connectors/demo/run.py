@@ -105,12 +105,11 @@ def has_verb(state: StateDir, *verb: str) -> bool:
 
 
 def start_sequencer(state: StateDir) -> subprocess.Popen[bytes]:
-    # Faust does not create its data directory's parents (worked around here).
-    (state.root / "audit-data" / "trm").mkdir(parents=True, exist_ok=True)
     log = (state.root / "hub" / "demo-sequencer.log").open("wb")
     env = {**os.environ, "TRM_HOME": str(state.root)}
+    # A checkpoint every second, so the auditor's replay at the end covers every leaf.
     return subprocess.Popen(
-        [TRM, "audit", "sequencer"],
+        [TRM, "audit", "sequencer", "--every-ms", "1000", "--every-leaves", "10"],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -359,6 +358,24 @@ def run_demo(state: StateDir, console: Console) -> int:
                 "clean"
                 if replayed.returncode == 0
                 else (replayed.stderr.strip().splitlines() or ["failed"])[-1],
+            )
+            console.rule("[bold]Cambodia witnesses the log")
+            console.print(
+                "KH's node checks that the hub's latest checkpoint extends the last one it saw "
+                "and cosigns it, so the hub cannot later show anyone a different history."
+            )
+            witnessed = subprocess.run(
+                [TRM, "audit", "witness", "--country", "KH"],
+                env=env, capture_output=True, text=True, check=False,
+            )  # fmt: skip
+            console.print(
+                (witnessed.stdout + witnessed.stderr).strip(), highlight=False, markup=False
+            )
+            verdict.add(
+                "audit",
+                "KH witness",
+                "cosigned",
+                "cosigned" if witnessed.returncode == 0 else "refused",
             )
     finally:
         stop_worker(state, worker)

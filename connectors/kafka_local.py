@@ -216,7 +216,9 @@ class LocalCluster:
             _Node(i + 1, free_port(), free_port(), self.data_dir / f"node{i + 1}")
             for i in range(self.nodes)
         ]
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode()[:22]
+        cluster_id = "-"
+        while cluster_id.startswith("-"):  # StorageTool reads a leading '-' as an option
+            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode()[:22]
         for node in self._nodes:
             if node.directory.exists():
                 shutil.rmtree(node.directory)

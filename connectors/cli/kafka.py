@@ -73,7 +73,7 @@ def _up_secure(state: StateDir, where: Path, nodes: int, topics: Topics) -> None
         raise OperationalError(
             Reason.TOOL_MISSING, "expected connectors.kafka_security for --secure; not installed"
         ) from exc
-    setup = kafka_security.provision_secure(state)
+    setup = kafka_security.provision_secure(state, topics=topics)
     cluster = kafka_local.LocalCluster(
         where,
         nodes=nodes,

@@ -20,7 +20,9 @@ from hub.audit.merkle import (
 )
 from hub.errors import AuditError
 
-VECTORS = Path(__file__).resolve().parents[4] / "shared" / "vectors" / "rfc9162-merkle"
+# The public transparency-dev/merkle vectors (Apache-2.0, LICENSE beside them),
+# copied from the project's shared/vectors so the repository tests itself.
+VECTORS = Path(__file__).resolve().parents[2] / "vectors" / "rfc9162-merkle"
 LEAVES = json.loads((VECTORS / "leaves.json").read_text())
 
 

@@ -250,6 +250,8 @@ def acl_bindings(
         allow(user, topic, t.outbox(cc), lit, write)
         for name in (t.inbox(cc), t.rejections(cc), *audit_and_registry):
             allow(user, topic, name, lit, read)
+        # A country's node may act as a witness: it publishes cosigned checkpoints.
+        allow(user, topic, t.audit_checkpoints, lit, write)
         allow(user, group, group_prefix(cc, t), pre, read)
 
     # The hub: reads every outbox, writes what it decides. It may read back what

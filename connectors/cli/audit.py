@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from connectors import kafka_security
 from connectors.state import default_bootstrap, state_dir
 from hub.audit.log import origin_of
 from hub.audit.merkle import MerkleTree, leaf_hash, verify_consistency, verify_inclusion
@@ -30,6 +31,11 @@ from hub.topics import COMMIT_COUNTRIES, Topics, check_country
 from hub.trust import TrustList, load_trust_file
 
 __all__ = ["cli", "read_replay_input", "run_replay"]
+
+
+def _client(principal: str) -> dict[str, Any]:
+    """Client settings for ``principal`` on a secure cluster; {} on the plaintext one."""
+    return kafka_security.default_client_config(principal, state_dir())
 
 
 def _trust(path: str | None) -> TrustList:
@@ -137,8 +143,9 @@ def run_replay(
     since_ms: int | None = None,
     until_ms: int | None = None,
     show_progress: bool = False,
+    client: dict[str, Any] | None = None,
 ) -> Report:
-    data = _window(read_replay_input(bootstrap, topics), since_ms, until_ms)
+    data = _window(read_replay_input(bootstrap, topics, client=client), since_ms, until_ms)
     total = len(data.leaves) + len(data.outboxes) + len(data.inboxes)
     if not show_progress:
         return replay(
@@ -208,6 +215,7 @@ def replay_cmd(  # noqa: PLR0917 - one per option
         since_ms=since_ms,
         until_ms=until_ms,
         show_progress=sys.stderr.isatty(),
+        client=_client(kafka_security.AUDITOR),
     )
     elapsed = time.perf_counter() - started
     doc = report.to_json() | {"seconds": round(elapsed, 3), "namespace": namespace}
@@ -300,6 +308,8 @@ def sequencer(  # noqa: PLR0917 - one per option
         "TRM_AUDIT_DATADIR": str(state.root / "audit-data" / namespace),
         "TRM_AUDIT_EVERY_LEAVES": str(every_leaves),
         "TRM_AUDIT_EVERY_MS": str(every_ms),
+        # The sequencer is part of the hub: on a secure cluster it is the hub principal.
+        **kafka_security.client_env(kafka_security.HUB, state),
     }
     load_private_key(Path(env["TRM_AUDIT_KEY"]))  # refuse an unreadable or 0644 key up front
     Path(env["TRM_AUDIT_DATADIR"]).mkdir(parents=True, exist_ok=True)
@@ -377,7 +387,11 @@ def witness(
     topics = Topics(namespace)
     origin = origin_of(namespace)
     got = asyncio.run(
-        _read(default_bootstrap(bootstrap), [topics.audit_leaves, topics.audit_checkpoints], {})
+        _read(
+            default_bootstrap(bootstrap),
+            [topics.audit_leaves, topics.audit_checkpoints],
+            _client(cc),
+        )
     )
     tree = MerkleTree(leaf_hash(r.value) for r in got[topics.audit_leaves])
     latest: tuple[SignedNote, Checkpoint] | None = None
@@ -413,7 +427,11 @@ def witness(
             )
     key = load_private_key(Path(key_file) if key_file else state.private_key(cc))
     cosigned = cosign(note, cc, key, int(time.time()))
-    asyncio.run(_send(default_bootstrap(bootstrap), topics.audit_checkpoints, cosigned.to_bytes()))
+    asyncio.run(
+        _send(
+            default_bootstrap(bootstrap), topics.audit_checkpoints, cosigned.to_bytes(), _client(cc)
+        )
+    )
     seen_file.parent.mkdir(parents=True, exist_ok=True)
     seen_file.write_text(
         json.dumps({"size": cp.size, "root": base64.b64encode(cp.root).decode()}), "utf-8"
@@ -421,10 +439,10 @@ def witness(
     click.echo(f"{cc} cosigned {origin} at size {cp.size}")
 
 
-async def _send(bootstrap: str, topic: str, value: bytes) -> None:
+async def _send(bootstrap: str, topic: str, value: bytes, client: dict[str, Any]) -> None:
     from aiokafka import AIOKafkaProducer
 
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", **client)
     await producer.start()
     try:
         await producer.send_and_wait(topic, value)

@@ -13,10 +13,11 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
-from connectors import kafka_local
+from connectors import kafka_local, kafka_security
 from connectors.state import default_bootstrap, state_dir
 from hub.app.registry import parse_agreement
 from hub.errors import OperationalError, Reason
@@ -62,7 +63,9 @@ def worker(  # noqa: PLR0917 - one parameter per click option
             Reason.CONFIG_INVALID, f"expected the hub's key at {key}; run: trm keys new --hub"
         )
     trust = Path(trust_file) if trust_file else state.trust
-    asyncio.run(kafka_local.create_topics(servers, topics.all(), namespace=topics))
+    secure = kafka_security.client_env(kafka_security.HUB, state)
+    if not secure:  # a secure cluster's topics are made by its operator (kafka up --secure)
+        asyncio.run(kafka_local.create_topics(servers, topics.all(), namespace=topics))
     datadir = (state.root / "hub" / namespace).resolve()
     datadir.mkdir(parents=True, exist_ok=True)
     env = {
@@ -74,6 +77,7 @@ def worker(  # noqa: PLR0917 - one parameter per click option
         "TRM_HUB_COUNTRIES": countries,
         "TRM_HUB_DATADIR": str(datadir),
     }
+    env.update(secure)  # TRM_KAFKA_CLIENT_CONFIG: the hub principal's credentials
     if trust.exists():
         env["TRM_HUB_TRUST"] = str(trust.resolve())
     if app_id:
@@ -83,7 +87,11 @@ def worker(  # noqa: PLR0917 - one parameter per click option
 
 
 async def provision_registry(
-    bootstrap: str, topics: Topics, trust_doc: bytes, agreements: list[tuple[str, bytes]]
+    bootstrap: str,
+    topics: Topics,
+    trust_doc: bytes,
+    agreements: list[tuple[str, bytes]],
+    client: dict[str, Any] | None = None,
 ) -> None:
     """Write a trust list and agreements into the registry topics (acks=all)."""
     from aiokafka import AIOKafkaProducer
@@ -91,7 +99,9 @@ async def provision_registry(
     from hub.app.registry import trust_key
 
     version = int(json.loads(trust_doc)["signed"]["version"])
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, **(client or {})
+    )
     await producer.start()
     try:
         await producer.send_and_wait(topics.registry_trust, trust_doc, key=trust_key(version))
@@ -129,8 +139,12 @@ def provision(
         blob = f.read_bytes()
         # refuse to publish what the hub would refuse to load
         blobs.append((parse_agreement(blob).agreement.ref, blob))
-    asyncio.run(kafka_local.create_topics(servers, topics.all(), namespace=topics))
-    asyncio.run(provision_registry(servers, topics, trust_path.read_bytes(), blobs))
+    # The operator writes the registry: on a secure cluster, as the admin principal.
+    admin = kafka_security.default_client_config(kafka_security.ADMIN, state)
+    asyncio.run(
+        kafka_local.create_topics(servers, topics.all(), namespace=topics, client_config=admin)
+    )
+    asyncio.run(provision_registry(servers, topics, trust_path.read_bytes(), blobs, admin))
     click.echo(
         f"provisioned trust list v{trust.version} and {len(blobs)} agreement(s) "
         f"into {topics.registry_trust} / {topics.registry_agreements}"

@@ -35,6 +35,7 @@ from typing import Any
 import faust
 from aiokafka import TopicPartition
 
+from hub.app.kafka_client import aiokafka_settings, faust_credentials
 from hub.app.reconcile import Reconciler
 from hub.app.recovery import read_all, rebuild_state
 from hub.app.registry import build_registry
@@ -68,6 +69,7 @@ class HubApp(faust.App):
 app = HubApp(
     os.environ.get("TRM_HUB_APP_ID", f"trm-hub-{TOPICS.namespace}"),
     broker=f"kafka://{BOOTSTRAP}",
+    broker_credentials=faust_credentials(),
     value_serializer="raw",
     key_serializer="raw",
     web_port=int(os.environ.get("TRM_HUB_WEB_PORT", "6066")),
@@ -105,7 +107,9 @@ class _Hub:
         self.pinned = load_trust_file(pinned) if pinned else None
 
     async def refresh_registry(self) -> None:
-        records = await read_all(BOOTSTRAP, [TOPICS.registry_trust, TOPICS.registry_agreements])
+        records = await read_all(
+            BOOTSTRAP, [TOPICS.registry_trust, TOPICS.registry_agreements], **aiokafka_settings()
+        )
         latest: dict[tuple[str, bytes | None], tuple[bytes, int]] = {}
         for topic, key, value, _h, ts in records:
             if value is None:
@@ -136,9 +140,13 @@ class _Hub:
                 # Partitions moved: another worker may have written effects for
                 # records we are about to read again. Learn them first.
                 self.stale = False
-                self.state.merge(await rebuild_state(BOOTSTRAP, TOPICS, COUNTRIES))
+                self.state.merge(
+                    await rebuild_state(BOOTSTRAP, TOPICS, COUNTRIES, **aiokafka_settings())
+                )
             if self.state is None:
-                self.state = await rebuild_state(BOOTSTRAP, TOPICS, COUNTRIES)
+                self.state = await rebuild_state(
+                    BOOTSTRAP, TOPICS, COUNTRIES, **aiokafka_settings()
+                )
             while self.registry is None:
                 await self.refresh_registry()
                 if self.registry is None:
@@ -286,7 +294,9 @@ async def reconcile() -> None:
     if hub.state is None or hub.registry is None:
         return
     if _reconciler is None:
-        _reconciler = Reconciler(BOOTSTRAP, app.conf.id, TOPICS.decisions, _handle)
+        _reconciler = Reconciler(
+            BOOTSTRAP, app.conf.id, TOPICS.decisions, _handle, aiokafka_settings()
+        )
     assigned = [TopicPartition(tp.topic, tp.partition) for tp in app.consumer.assignment()]
     try:
         if await _reconciler.run_once(assigned):

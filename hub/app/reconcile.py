@@ -39,9 +39,15 @@ class Reconciler:
     """Finds committed-but-undecided outbox records and decides them."""
 
     def __init__(
-        self, bootstrap: str, group_id: str, decisions_topic: str, handler: Handler
+        self,
+        bootstrap: str,
+        group_id: str,
+        decisions_topic: str,
+        handler: Handler,
+        client: dict[str, Any] | None = None,
     ) -> None:
         self.bootstrap = bootstrap
+        self.client = client or {}
         self.group_id = group_id
         self.decisions_topic = decisions_topic
         self.handler = handler
@@ -56,7 +62,10 @@ class Reconciler:
         if not parts:
             return 0
         group = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap, group_id=self.group_id, enable_auto_commit=False
+            bootstrap_servers=self.bootstrap,
+            group_id=self.group_id,
+            enable_auto_commit=False,
+            **self.client,
         )
         await group.start()
         try:
@@ -82,7 +91,9 @@ class Reconciler:
         return fixed
 
     async def _read_decisions(self) -> None:
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap, enable_auto_commit=False, **self.client
+        )
         await consumer.start()
         try:
             cluster = await consumer._client.fetch_all_metadata()
@@ -125,7 +136,9 @@ class Reconciler:
             return
 
     async def _decide(self, tp: TopicPartition, offsets: list[int]) -> int:
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap, enable_auto_commit=False, **self.client
+        )
         await consumer.start()
         done = 0
         try:

@@ -38,6 +38,7 @@ from typing import Any
 import faust
 from faust.web import Request, Response, View
 
+from hub.app.kafka_client import aiokafka_settings, faust_credentials
 from hub.app.recovery import read_all
 from hub.audit.leaf import AuditLeaf
 from hub.audit.log import AuditLog, CheckpointPolicy, origin_of
@@ -72,7 +73,9 @@ class _State:
         self.key = load_private_key(Path(key_file)) if key_file else None
 
     async def restore(self) -> None:
-        rows = await read_all(BOOTSTRAP, [TOPICS.audit_leaves, TOPICS.audit_checkpoints])
+        rows = await read_all(
+            BOOTSTRAP, [TOPICS.audit_leaves, TOPICS.audit_checkpoints], **aiokafka_settings()
+        )
         for topic, _key, value, _headers, _ts in rows:
             if topic == TOPICS.audit_leaves and value:
                 self.log.restore(value)
@@ -102,8 +105,10 @@ class SequencerApp(faust.App):
 STATE = _State()
 
 app = SequencerApp(
-    os.environ.get("TRM_AUDIT_APP_ID", f"trm-audit-{TOPICS.namespace}"),
+    # Under the hub's group prefix: on a secure cluster the hub principal's ACLs cover it.
+    os.environ.get("TRM_AUDIT_APP_ID", f"trm-hub-{TOPICS.namespace}-audit"),
     broker=f"kafka://{BOOTSTRAP}",
+    broker_credentials=faust_credentials(),
     value_serializer="raw",
     key_serializer="raw",
     web_port=int(os.environ.get("TRM_AUDIT_WEB_PORT", "6067")),

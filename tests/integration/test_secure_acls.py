@@ -154,10 +154,11 @@ async def test_each_country_writes_its_outbox_and_nothing_else(broker: SecureBro
         wrong = []
         try:
             await p.send_and_wait(T.outbox(cc), b"own outbox")  # allowed
+            await p.send_and_wait(T.audit_checkpoints, b"cosigned")  # allowed: a witness
             forbidden = [T.outbox(o) for o in OTHERS[cc]]  # speaking as another country
             forbidden += [T.inbox(o) for o in COMMIT_COUNTRIES]  # forging a delivery
             forbidden += [T.rejections(cc), T.quarantine, T.decisions]
-            forbidden += [T.audit_leaves, T.audit_checkpoints, T.registry_trust]
+            forbidden += [T.audit_leaves, T.registry_trust]
             for topic in forbidden:
                 if not await _refused_write(p, topic):
                     wrong.append(f"{cc} wrote {topic}")

@@ -46,7 +46,10 @@ def test_acl_plan_matches_design_topic_table() -> None:
         assert _allowed(bindings, cc, read, t.rejections(cc))
         for shared in (t.audit_leaves, t.audit_checkpoints, t.registry_trust):
             assert _allowed(bindings, cc, read, shared)
+        for shared in (t.audit_leaves, t.registry_trust):
             assert not _allowed(bindings, cc, write, shared)
+        # A country may witness the log: it publishes cosigned checkpoints (DESIGN.md "Topics").
+        assert _allowed(bindings, cc, write, t.audit_checkpoints)
         assert not _allowed(bindings, cc, read, t.outbox(cc))  # only the hub reads outboxes
         assert not _allowed(bindings, cc, read, t.quarantine)
         assert not _allowed(bindings, cc, read, t.decisions)

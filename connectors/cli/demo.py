@@ -10,11 +10,12 @@ __all__ = ["cli"]
 
 
 @click.command(name="demo")
-def cli() -> None:
+@click.option("--secure", is_flag=True, help="TLS + SASL/SCRAM users and ACLs on the broker.")
+def cli(secure: bool) -> None:
     """Start a broker, six country nodes and the hub; tell the story; check every outcome."""
     from rich.console import Console
 
     from connectors.demo.run import run_demo
     from connectors.state import state_dir
 
-    sys.exit(run_demo(state_dir(), Console()))
+    sys.exit(run_demo(state_dir(), Console(), secure=secure))

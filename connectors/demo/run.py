@@ -21,6 +21,7 @@ from rich.table import Table
 
 from connectors.demo.scenario import Step, story
 from connectors.demo.setup import COUNTRY_NAMES, make_identities, sign_agreements
+from connectors.kafka_security import default_client_config
 from connectors.sdk import CountryNode, InboxRecord, Rejection, Submission
 from connectors.state import StateDir
 from hub.errors import OperationalError, Reason
@@ -170,9 +171,15 @@ class Demo:
         self.state, self.bootstrap, self.keys, self.trust = state, bootstrap, keys, trust
         self.console = console
         self.topics = Topics()
+        # {} on the plaintext broker; each country's own credentials on a secure one.
+        self.clients = {cc: default_client_config(cc, state) for cc in COMMIT_COUNTRIES}
         self.nodes = {
-            cc: CountryNode(cc, keys[cc], trust, bootstrap, state=state) for cc in COMMIT_COUNTRIES
+            cc: CountryNode(
+                cc, keys[cc], trust, bootstrap, state=state, client_config=self.clients[cc]
+            )
+            for cc in COMMIT_COUNTRIES
         }
+        self.producers: dict[str, AIOKafkaProducer] = {}
         self.event_ids: dict[str, str] = {}
         self.verdict = Verdict()
 
@@ -214,11 +221,23 @@ class Demo:
         if not step.tamper and step.outbox is None:
             return await node.publish(step.submission)
         raw, env = _sealed(step, self.keys[step.actor], node.store.reserve_sequence())
-        topic = self.topics.outbox(step.outbox or step.actor)
+        owner = step.outbox or step.actor
+        topic = self.topics.outbox(owner)
+        # Whoever writes into an outbox holds that country's credentials (ACLs allow no other).
+        producer = await self._producer(owner)
         await producer.send_and_wait(
             topic, raw, key=env.header.case_key.encode(), headers=cloudevents_headers(env.header)
         )
         return env.header.event_id
+
+    async def _producer(self, country: str) -> AIOKafkaProducer:
+        if country not in self.producers:
+            producer = AIOKafkaProducer(
+                bootstrap_servers=self.bootstrap, acks="all", **self.clients[country]
+            )
+            await producer.start()
+            self.producers[country] = producer
+        return self.producers[country]
 
     async def _wait(self, probe: Any) -> Any:
         deadline = time.monotonic() + WAIT_S
@@ -277,8 +296,7 @@ class Demo:
         now = _now_ms()
         steps = story(now)
         self.steps = {s.key: s for s in steps}
-        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all")
-        await producer.start()
+        producer = await self._producer(COMMIT_COUNTRIES[0])
         for node in self.nodes.values():
             await node.start()
         try:
@@ -291,7 +309,8 @@ class Demo:
         finally:
             for node in self.nodes.values():
                 await node.stop()
-            await producer.stop()
+            for p in self.producers.values():
+                await p.stop()
         return self.verdict
 
     async def summary(self) -> None:
@@ -314,7 +333,7 @@ class Demo:
         self.console.print(table)
 
 
-def run_demo(state: StateDir, console: Console) -> int:
+def run_demo(state: StateDir, console: Console, *, secure: bool = False) -> int:
     """The whole demo; returns the exit status (0 only if every outcome was expected)."""
     console.print(
         Panel.fit(
@@ -326,7 +345,9 @@ def run_demo(state: StateDir, console: Console) -> int:
     )
     stop_previous(state, console)
     console.print("[bold]starting a local Kafka broker[/] (trm kafka up) ...")
-    bootstrap = _trm(state, "kafka", "up").splitlines()[-1]
+    bootstrap = _trm(state, "kafka", "up", *(["--secure"] if secure else [])).splitlines()[-1]
+    if secure:
+        console.print("  TLS + SASL/SCRAM: each country, the hub and the auditor as its own user")
     console.print(f"  broker at {bootstrap}")
     now = _now_ms()
     keys, trust = make_identities(state, now)

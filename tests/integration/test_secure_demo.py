@@ -1,0 +1,56 @@
+"""``trm demo --secure``: the whole story with TLS, SCRAM users and deny-by-default ACLs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.kafka
+TRM = str(Path(sys.executable).parent / "trm")
+
+
+def test_the_demo_passes_with_security_on(tmp_path: Path) -> None:
+    env = {**os.environ, "TRM_HOME": str(tmp_path / ".trm")}
+    for name in ("TRM_KAFKA_BOOTSTRAP", "TRM_KAFKA_CLIENT_CONFIG"):
+        env.pop(name, None)
+    try:
+        out = subprocess.run(
+            [TRM, "demo", "--secure"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=400,
+            check=False,
+        )
+        assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
+        assert "All 12 outcomes were the expected ones" in out.stdout
+        assert "TLS + SASL/SCRAM" in out.stdout
+        props = (tmp_path / ".trm/kafka/node1/server.properties").read_text()
+        assert "PLAINTEXT://" not in props.split("listeners=")[1].splitlines()[0]
+        # KH reads its own inbox with its own credentials, found in the state directory.
+        inbox = subprocess.run(
+            [TRM, "node", "inbox", "--country", "KH", "--json", "--all"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert inbox.returncode == 0, inbox.stderr
+        assert len([json.loads(x) for x in inbox.stdout.splitlines() if x.strip()]) == 3
+    finally:
+        subprocess.run(
+            [TRM, "kafka", "down"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )

@@ -55,23 +55,23 @@ class Reconciler:
         self.checked_upto: dict[tuple[str, int], int] = {}
         self._decisions_position: dict[TopicPartition, int] = {}
         self.recovered = 0
+        self._group: AIOKafkaConsumer | None = None
 
     async def run_once(self, assigned: Iterable[TopicPartition]) -> int:
         """One pass over ``assigned`` outbox partitions; returns how many records it decided."""
         parts = [tp for tp in assigned if tp.topic.endswith(".outbox")]
         if not parts:
             return 0
-        group = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap,
-            group_id=self.group_id,
-            enable_auto_commit=False,
-            **self.client,
-        )
-        await group.start()
-        try:
-            committed = {tp: (await group.committed(tp)) or 0 for tp in parts}
-        finally:
-            await group.stop()
+        if self._group is None:
+            # One long-lived client for committed-offset lookups (it never joins the group).
+            self._group = AIOKafkaConsumer(
+                bootstrap_servers=self.bootstrap,
+                group_id=self.group_id,
+                enable_auto_commit=False,
+                **self.client,
+            )
+            await self._group.start()
+        committed = {tp: (await self._group.committed(tp)) or 0 for tp in parts}
         await self._read_decisions()
         fixed = 0
         for tp in parts:

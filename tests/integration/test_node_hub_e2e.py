@@ -18,6 +18,7 @@ from connectors.state import StateDir
 from hub.keys import write_private_key
 from hub.topics import Topics
 from tests.integration.test_hub_worker import Worker
+from tests.policy_fixtures import agreement_from_table
 from tests.unit.hub.hubfixtures import HUB_KEY, KEYS, example, trust_list
 
 pytestmark = pytest.mark.kafka
@@ -42,9 +43,9 @@ async def test_node_through_hub_worker(
 ) -> None:
     home = tmp_path / "hub"
     write_private_key(HUB_KEY, home / "keys" / "HUB.key")
-    (home / "policy.json").write_text(json.dumps(POLICY), encoding="utf-8")
+    agreement = agreement_from_table(POLICY, KEYS, agreement_id="TH-KH")
     await provision_registry(
-        kafka_bootstrap, topics, json.dumps(trust_list().document.to_json()).encode(), []
+        kafka_bootstrap, topics, json.dumps(trust_list().document.to_json()).encode(), [agreement]
     )
     worker = Worker(kafka_bootstrap, topics, home)
     worker.start()

@@ -255,7 +255,7 @@ def test_provision_cli_publishes_registry(kafka_bootstrap: str, hub_home: Path) 
     assert {r[1] for r in records} == {b"trust/0000000001", b"TH-KH-protection@1"}
 
 
-FLOOD = int(os.environ.get("TRM_HUB_FLOOD", "2000"))
+FLOOD = int(os.environ.get("TRM_HUB_FLOOD", "10000"))
 
 
 async def test_hub_flood_of_mixed_events_is_fully_accounted_for(

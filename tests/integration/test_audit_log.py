@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import signal
@@ -12,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, TopicPartition
 from click.testing import CliRunner
 
 from connectors import kafka_local
@@ -287,11 +288,13 @@ def test_hub_and_sequencer_make_a_log_that_replays_clean(
         hub.stop()
 
 
-async def _raw_write(bootstrap: str, topic: str, value: bytes) -> None:
+async def _raw_write(
+    bootstrap: str, topic: str, value: bytes, headers: list[tuple[str, bytes]] | None = None
+) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
     await producer.start()
     try:
-        await producer.send_and_wait(topic, value)
+        await producer.send_and_wait(topic, value, headers=headers or [])
     finally:
         await producer.stop()
 
@@ -303,3 +306,165 @@ def _file_of(ref: str) -> str:
         if f"id: {agreement_id}\n" in text and f"version: {version}\n" in text:
             return path.name
     raise AssertionError(ref)
+
+
+def _replay_kinds(bootstrap: str, topics: Topics) -> dict[str, int]:
+    return run_replay(bootstrap, topics, TRUST, AGREEMENTS).summary()
+
+
+def _wait_for_kind(bootstrap: str, topics: Topics, kind: str, procs: list[Proc]) -> dict[str, int]:
+    deadline = time.monotonic() + 60
+    while True:
+        for p in procs:
+            p.alive()
+        kinds = _replay_kinds(bootstrap, topics)
+        if kind in kinds or time.monotonic() > deadline:
+            return kinds
+        time.sleep(1.0)
+
+
+def test_tampering_on_the_broker_is_caught_by_replay(
+    kafka_bootstrap: str, topics: Topics, tmp_path: Path
+) -> None:
+    """Each tamper of the audit issue, done to the real topics, named by the replay."""
+    from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
+
+    from hub.audit.log import origin_of
+    from hub.audit.note import Checkpoint, sign_note
+    from hub.wire import attest, redact
+
+    write_private_key(HUB_KEY, tmp_path / "keys" / "HUB.key")
+    trust_doc = json.dumps(TRUST.document.to_json()).encode()
+    blobs = [
+        (a.agreement.ref, (AGREEMENTS_DIR / _file_of(a.agreement.ref)).read_bytes())
+        for a in AGREEMENTS.entries
+    ]
+    asyncio.run(provision_registry(kafka_bootstrap, topics, trust_doc, blobs))
+    ns = topics.namespace
+    hub = Proc(
+        [
+            TRM,
+            "hub",
+            "worker",
+            "--bootstrap",
+            kafka_bootstrap,
+            "--namespace",
+            ns,
+            "--web-port",
+            str(kafka_local.free_port()),
+        ],
+        tmp_path,
+        "hub",
+    )
+    seq = Proc(
+        [
+            TRM,
+            "audit",
+            "sequencer",
+            "--bootstrap",
+            kafka_bootstrap,
+            "--namespace",
+            ns,
+            "--web-port",
+            str(kafka_local.free_port()),
+            "--every-ms",
+            "500",
+        ],
+        tmp_path,
+        "sequencer",
+    )
+    hub.start()
+    seq.start()
+    try:
+        asyncio.run(_publish(kafka_bootstrap, topics, _events(9, 1)))
+
+        def clean() -> bool:
+            report = run_replay(kafka_bootstrap, topics, TRUST, AGREEMENTS)
+            decided = report.counts.get("outbox_records", 0) == 9
+            return decided and report.ok and report.checkpoint_size == report.leaves > 0
+
+        _wait_for(clean, "a clean, checkpointed log", [hub, seq])
+        hub.stop()  # from here on nothing new is decided
+
+        # A dropped outbox record: written while no hub decides it.
+        ((_, dropped),) = _events(2, 50)[1:2]  # a TH referral to KH
+        asyncio.run(_publish(kafka_bootstrap, topics, [("TH", dropped)]))
+        assert "DROP" in _replay_kinds(kafka_bootstrap, topics)
+
+        # An altered disclosure: a delivered record, one value byte changed, in KH's inbox.
+        data = read_replay_input(kafka_bootstrap, topics)
+        rec = next(r for r in data.inboxes if r.topic == topics.inbox("KH"))
+        disclosure = Envelope.from_bytes(rec.value).disclosures[0].raw
+        changed = disclosure[:-1] + bytes([disclosure[-1] ^ 1])
+        asyncio.run(
+            _raw_write(
+                kafka_bootstrap, topics.inbox("KH"), rec.value.replace(disclosure, changed, 1)
+            )
+        )
+        assert "ALTERATION" in _replay_kinds(kafka_bootstrap, topics)
+
+        # A delivery beyond the agreement, logged by a dishonest hub as if allowed.
+        leaky = attest(
+            redact(dropped, ["names", "case_number"]),
+            recipient="LA",
+            agreement_id="COMMIT-baseline",
+            agreement_version=1,
+            fields=["case_number", "names"],
+            leaf_ref="decision:leak",
+            hub_key=HUB_KEY,
+            attested_at_ms=time.time_ns() // 1_000_000,
+        )
+        decision = {
+            "kind": "DELIVERED",
+            "event_id": dropped.header.event_id,
+            "producer": "TH",
+            "recipient": "LA",
+            "event_digest": dropped.event_digest.hex(),
+            "delivered_digest": hashlib.sha256(leaky.to_bytes()).hexdigest(),
+            "fields": ["case_number", "names"],
+            "agreement": "COMMIT-baseline@1",
+            "reason": "",
+            "detail": "",
+            "source": "forged",
+            "decided_at_ms": 0,
+            "registry": "forged",
+        }
+        asyncio.run(_raw_write(kafka_bootstrap, topics.inbox("LA"), leaky.to_bytes()))
+        asyncio.run(
+            _raw_write(
+                kafka_bootstrap,
+                topics.decisions,
+                json.dumps(decision).encode(),
+                [("trm-effect", b"decision:leak")],
+            )
+        )
+        assert "BEYOND_AGREEMENT" in _wait_for_kind(
+            kafka_bootstrap, topics, "BEYOND_AGREEMENT", [seq]
+        )
+
+        # A forked checkpoint: the hub's key signs a different root at a logged size.
+        size = len(read_replay_input(kafka_bootstrap, topics).leaves)
+        fork = Checkpoint(origin_of(ns), size, hashlib.sha256(b"another history").digest())
+        note = sign_note(fork.text(), origin_of(ns), HUB_KEY)
+        asyncio.run(_raw_write(kafka_bootstrap, topics.audit_checkpoints, note.to_bytes()))
+        assert "FORK" in _replay_kinds(kafka_bootstrap, topics)
+        seq.stop()
+
+        # A leaf removed: the leaves topic rewritten without its first record.
+        async def delete_first_leaf() -> None:
+            admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+            await admin.start()
+            try:
+                tp = TopicPartition(topics.audit_leaves, 0)
+                await admin.delete_records({tp: RecordsToDelete(before_offset=1)})
+            finally:
+                await admin.close()
+
+        asyncio.run(delete_first_leaf())
+        report = run_replay(kafka_bootstrap, topics, TRUST, AGREEMENTS)
+        # The honest checkpoints now reach past the shortened topic.
+        assert any(f.kind == "FORK" and "leaves were removed" in f.detail for f in report.findings)
+        assert not report.ok
+    finally:
+        seq.stop()
+        hub.stop()

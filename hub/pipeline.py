@@ -528,7 +528,7 @@ def _route(
             d = _Refusal(recipient, Reason.NO_AGREEMENT, f"no decision for recipient {recipient}")
         # attribute checks, not isinstance on runtime Protocols (8% of the core's time)
         if hasattr(d, "fields") and not hasattr(d, "reason"):
-            _deliver(event, d, b, kind=kind, digest=digest, hub_key=hub_key)
+            _deliver(event, d, b, kind=kind, digest=digest, hub_key=hub_key, state=state)
             delivered.append(recipient)
             continue
         reason = Reason(getattr(d, "reason", Reason.NO_AGREEMENT))
@@ -618,6 +618,7 @@ def _deliver(
     kind: str,
     digest: str,
     hub_key: Ed25519PrivateKey,
+    state: HubState,
 ) -> None:
     header = event.header
     keep = frozenset(d.fields) & event.disclosed
@@ -636,6 +637,9 @@ def _deliver(
     )
     value = delivered.to_bytes()
     eid = _effect_id("delivery", header.producer, header.event_id, d.recipient)
+    # Already in the inbox (written before a crash, its decision not): the new
+    # attestation is not sent, so the decision must name the bytes that were.
+    delivered_digest = state.written_delivery(eid) or _hex(value)
     b.effects.append(
         Effect(
             effect_id=eid,
@@ -653,7 +657,7 @@ def _deliver(
             producer=header.producer,
             recipient=d.recipient,
             event_digest=digest,
-            delivered_digest=_hex(value),
+            delivered_digest=delivered_digest,
             fields=tuple(fields),
             agreement=f"{d.agreement_id}@{d.agreement_version}",
         ),

@@ -43,6 +43,10 @@ class HubState:
     last_sequence: dict[str, int] = field(default_factory=dict)
     event_producer: dict[str, str] = field(default_factory=dict)
     effects: set[str] = field(default_factory=set)
+    # Deliveries written whose decision is not yet written: effect id -> hex
+    # SHA-256 of the bytes in the inbox. Reprocessed after a crash, the decision
+    # must name those bytes, not a fresh attestation's (docs/decisions.md D11).
+    delivered: dict[str, str] = field(default_factory=dict)
 
     def seen_at(self, producer: str, event_id: str) -> SourceRef | None:
         """Where (producer, event_id) was first taken in, or None."""
@@ -67,9 +71,22 @@ class HubState:
         """True when the effect was already written."""
         return effect_id in self.effects
 
-    def mark(self, effect_id: str) -> None:
-        """Remember that an effect was written (after the broker acknowledged it)."""
+    def mark(self, effect_id: str, digest: str | None = None) -> None:
+        """Remember that an effect was written (after the broker acknowledged it).
+
+        ``digest``: for a delivery, the hex SHA-256 of the bytes written, kept
+        until its decision is written too.
+        """
         self.effects.add(effect_id)
+        kind, _, rest = effect_id.partition(":")
+        if kind == "delivery" and digest is not None and not self._decided(rest):
+            self.delivered[effect_id] = digest
+        elif kind in ("DELIVERED", "ACKNOWLEDGED"):
+            self.delivered.pop(f"delivery:{rest}", None)
+
+    def written_delivery(self, effect_id: str) -> str | None:
+        """The digest of a delivery already in an inbox whose decision is not yet written."""
+        return self.delivered.get(effect_id)
 
     def merge(self, other: HubState) -> None:
         """Take in what ``other`` knows (a fresh recovery after a rebalance)."""
@@ -80,3 +97,10 @@ class HubState:
         for producer, seq in other.last_sequence.items():
             self.last_sequence[producer] = max(seq, self.last_sequence.get(producer, seq))
         self.effects |= other.effects
+        for effect_id, digest in other.delivered.items():
+            if not self._decided(effect_id.partition(":")[2]):
+                self.delivered.setdefault(effect_id, digest)
+
+    def _decided(self, rest: str) -> bool:
+        """Whether the decision for delivery ``producer:event:recipient`` is written."""
+        return f"DELIVERED:{rest}" in self.effects or f"ACKNOWLEDGED:{rest}" in self.effects

@@ -11,6 +11,7 @@ import sys
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,14 +21,15 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from connectors import kafka_security
+from connectors.audit_source import read_replay_input, stream_replay_input, stream_topics
 from connectors.state import default_bootstrap, state_dir
 from hub.audit.log import origin_of
-from hub.audit.merkle import MerkleTree, leaf_hash, verify_consistency, verify_inclusion
+from hub.audit.merkle import MerkleTree, verify_consistency, verify_inclusion
 from hub.audit.note import Checkpoint, SignedNote, cosign, verify_note_signature
-from hub.audit.replay import Record, ReplayInput, Report, hub_public_keys, replay
+from hub.audit.replay import Report, hub_public_keys, replay
 from hub.errors import AuditError, OperationalError, Reason
 from hub.keys import load_private_key
-from hub.topics import COMMIT_COUNTRIES, Topics, check_country
+from hub.topics import Topics, check_country
 from hub.trust import TrustList, load_trust_file
 
 __all__ = ["cli", "read_replay_input", "run_replay"]
@@ -48,92 +50,6 @@ def _agreements(path: str | None) -> Any:
     return load_directory(Path(path) if path else state_dir().agreements)
 
 
-async def _read(
-    bootstrap: str, names: list[str], client: dict[str, Any]
-) -> dict[str, list[Record]]:
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **client)
-    await consumer.start()
-    out: dict[str, list[Record]] = {n: [] for n in names}
-    try:
-        cluster = await consumer._client.fetch_all_metadata()
-        parts = [
-            TopicPartition(n, p)
-            for n in names
-            for p in sorted(cluster.partitions_for_topic(n) or ())
-        ]
-        if not parts:
-            return out
-        consumer.assign(parts)
-        await consumer.seek_to_beginning(*parts)
-        ends = await consumer.end_offsets(parts)
-        pending = {tp for tp in parts if ends[tp] > 0}
-        while pending:
-            batch = await consumer.getmany(*pending, timeout_ms=1000, max_records=5000)
-            for tp, records in batch.items():
-                for r in records:
-                    if r.offset < ends[tp] and r.value is not None:
-                        out[tp.topic].append(
-                            Record(
-                                tp.topic,
-                                tp.partition,
-                                r.offset,
-                                r.value,
-                                tuple((k, v) for k, v in r.headers),
-                                r.timestamp,
-                            )
-                        )
-            for tp in list(pending):
-                if await consumer.position(tp) >= ends[tp]:
-                    pending.discard(tp)
-    finally:
-        await consumer.stop()
-    return out
-
-
-def read_replay_input(
-    bootstrap: str,
-    topics: Topics,
-    countries: tuple[str, ...] = COMMIT_COUNTRIES,
-    client: dict[str, Any] | None = None,
-) -> ReplayInput:
-    """Read every topic the replay needs, from the beginning to its current end."""
-    names = [topics.audit_leaves, topics.audit_checkpoints, topics.quarantine]
-    for cc in countries:
-        names += [topics.outbox(cc), topics.inbox(cc), topics.rejections(cc)]
-    got = asyncio.run(_read(bootstrap, names, client or {}))
-    data = ReplayInput(
-        leaves=got[topics.audit_leaves],
-        checkpoints=got[topics.audit_checkpoints],
-        quarantine=got[topics.quarantine],
-    )
-    for cc in countries:
-        data.outboxes += got[topics.outbox(cc)]
-        data.inboxes += got[topics.inbox(cc)]
-        data.rejections += got[topics.rejections(cc)]
-    return data
-
-
-def _window(data: ReplayInput, since_ms: int | None, until_ms: int | None) -> ReplayInput:
-    if since_ms is None and until_ms is None:
-        return data
-    lo, hi = since_ms or 0, until_ms or sys.maxsize
-
-    def keep(rs: list[Record]) -> list[Record]:
-        return [r for r in rs if lo <= r.timestamp_ms < hi]
-
-    # The tree and checkpoints are always checked whole; the window narrows the cross-checks.
-    return ReplayInput(
-        data.leaves,
-        data.checkpoints,
-        keep(data.outboxes),
-        keep(data.inboxes),
-        data.rejections,
-        data.quarantine,
-    )
-
-
 def run_replay(
     bootstrap: str,
     topics: Topics,
@@ -145,9 +61,12 @@ def run_replay(
     show_progress: bool = False,
     client: dict[str, Any] | None = None,
 ) -> Report:
-    data = _window(read_replay_input(bootstrap, topics, client=client), since_ms, until_ms)
-    total = len(data.leaves) + len(data.outboxes) + len(data.inboxes)
-    if not show_progress:
+    """Replay the log as it stands now, streaming every topic (flat memory)."""
+    data = stream_replay_input(
+        bootstrap, topics, client=client, since_ms=since_ms, until_ms=until_ms
+    )
+
+    def run(progress: Callable[[int], None] | None = None) -> Report:
         return replay(
             data,
             trust=trust,
@@ -155,7 +74,11 @@ def run_replay(
             topics=topics,
             origin=origin_of(topics.namespace),
             hub_keys=hub_public_keys(trust),
+            progress=progress,
         )
+
+    if not show_progress:
+        return run()
     with Progress(
         TextColumn("replaying"),
         BarColumn(),
@@ -164,16 +87,9 @@ def run_replay(
         console=Console(stderr=True),
         transient=True,
     ) as bar:
+        total = sum(data.sizes[g] for g in ("leaves", "outboxes", "inboxes"))
         task = bar.add_task("replay", total=total)
-        return replay(
-            data,
-            trust=trust,
-            agreements=agreements,
-            topics=topics,
-            origin=origin_of(topics.namespace),
-            hub_keys=hub_public_keys(trust),
-            progress=lambda n: bar.advance(task, n),
-        )
+        return run(lambda n: bar.advance(task, n))
 
 
 @click.group(name="audit")
@@ -386,16 +302,14 @@ def witness(
     trust = _trust(trust_file)
     topics = Topics(namespace)
     origin = origin_of(namespace)
-    got = asyncio.run(
-        _read(
-            default_bootstrap(bootstrap),
-            [topics.audit_leaves, topics.audit_checkpoints],
-            _client(cc),
-        )
-    )
-    tree = MerkleTree(leaf_hash(r.value) for r in got[topics.audit_leaves])
+    where = default_bootstrap(bootstrap)
+    # Checkpoints first: the leaves read after cover every checkpoint read.
+    checkpoints = stream_topics(where, [topics.audit_checkpoints], _client(cc))
+    tree = MerkleTree.spilled()  # the whole log, in flat memory
+    for rec in stream_topics(where, [topics.audit_leaves], _client(cc)):
+        tree.append(rec.value)
     latest: tuple[SignedNote, Checkpoint] | None = None
-    for rec in got[topics.audit_checkpoints]:
+    for rec in checkpoints:
         try:
             note = SignedNote.from_bytes(rec.value)
             cp = Checkpoint.parse(note.text)

@@ -25,6 +25,7 @@ after a crash has no duplicate effect. Bad input never kills the agent.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
 import time
@@ -191,7 +192,7 @@ async def _write(outcome: Outcome, state: HubState) -> None:
         )
         # Marked as soon as the broker acknowledges, even if this agent is
         # cancelled by a rebalance meanwhile.
-        future.add_done_callback(_marker(state, e.effect_id))
+        future.add_done_callback(_marker(state, e.effect_id, _delivery_digest(e)))
         _in_flight.append(future)
     if len(_in_flight) >= MAX_IN_FLIGHT:
         # wait for the older half only, so the pipeline never drains to empty
@@ -201,7 +202,16 @@ async def _write(outcome: Outcome, state: HubState) -> None:
         await asyncio.gather(*batch)
 
 
-def _marker(state: HubState, effect_id: str) -> Callable[[asyncio.Future[Any]], None]:
+def _delivery_digest(effect: Any) -> str | None:
+    """A delivery's digest, kept until its decision is written (HubState.delivered)."""
+    if not effect.effect_id.startswith("delivery:") or effect.value is None:
+        return None
+    return hashlib.sha256(effect.value).hexdigest()
+
+
+def _marker(
+    state: HubState, effect_id: str, digest: str | None
+) -> Callable[[asyncio.Future[Any]], None]:
     def mark(future: asyncio.Future[Any]) -> None:
         if future.cancelled():
             return
@@ -210,7 +220,7 @@ def _marker(state: HubState, effect_id: str) -> Callable[[asyncio.Future[Any]], 
             # records are read again from the last commit after a restart.
             log.critical("writing %s failed: %r; stopping", effect_id, future.exception())
             os._exit(70)
-        state.mark(effect_id)
+        state.mark(effect_id, digest)
 
     return mark
 

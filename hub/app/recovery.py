@@ -10,6 +10,7 @@ delivery, no second rejection (docs/decisions.md D5).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Iterable
 
@@ -89,7 +90,9 @@ async def rebuild_state(
     for topic, _key, value, headers, _ts in await read_all(bootstrap, names, **client):
         for name, raw in headers:
             if name == EFFECT_HEADER:
-                state.mark(raw.decode("utf-8", "replace"))
+                # a delivery keeps the digest of its bytes until its decision is seen
+                digest = hashlib.sha256(value).hexdigest() if value is not None else None
+                state.mark(raw.decode("utf-8", "replace"), digest)
         if topic == topics.decisions and value:
             try:
                 record = DecisionRecord.from_json_bytes(value)

@@ -26,6 +26,7 @@ TRM_AUDIT_EVERY_LEAVES, TRM_AUDIT_EVERY_MS.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import logging
@@ -33,7 +34,7 @@ import os
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import faust
 from faust.web import Request, Response, View
@@ -69,6 +70,9 @@ class _State:
     def __init__(self) -> None:
         self.log = AuditLog(origin_of(TOPICS.namespace))
         self.latest: SignedNote | None = None
+        # True while a batch of leaves is sent but not yet acknowledged: the tree
+        # in memory is then ahead of the topic and must not be checkpointed.
+        self.writing = False
         key_file = os.environ.get("TRM_AUDIT_KEY")
         self.key = load_private_key(Path(key_file)) if key_file else None
 
@@ -137,37 +141,68 @@ async def _publish_checkpoint() -> None:
     STATE.latest = note
 
 
+# Leaves sent per batch before waiting for the broker's acknowledgement: one
+# round trip per batch, not per leaf, so the single writer keeps up with the hub.
+BATCH = int(os.environ.get("TRM_AUDIT_BATCH", "500"))
+
+
+def _leaf_for(event: Any) -> tuple[str, AuditLeaf] | None:
+    value = event.value
+    if not isinstance(value, bytes) or not value:
+        return None
+    headers = dict(event.message.headers or [])
+    raw_id = headers.get(EFFECT_HEADER)
+    decision_id = (
+        raw_id.decode("utf-8", "replace")
+        if isinstance(raw_id, bytes)
+        else "sha256:" + hashlib.sha256(value).hexdigest()
+    )
+    try:
+        return decision_id, AuditLeaf.from_decision(decision_id, value)
+    except TrmError as exc:
+        # A record the hub did not write: keep it out of the tree, say so loudly.
+        log.error("decision %s refused: %s", decision_id, exc.as_line())
+        return None
+
+
 @app.agent(decisions, concurrency=1)
 async def sequence(stream: faust.StreamT[Any]) -> AsyncIterator[None]:
-    """One leaf per decision, in the order the decisions topic holds them."""
-    async for event in stream.events():
-        value = event.value
-        if not isinstance(value, bytes) or not value:
-            yield None
-            continue
-        headers = dict(event.message.headers or [])
-        raw_id = headers.get(EFFECT_HEADER)
-        decision_id = (
-            raw_id.decode("utf-8", "replace")
-            if isinstance(raw_id, bytes)
-            else "sha256:" + hashlib.sha256(value).hexdigest()
-        )
-        try:
-            leaf = AuditLeaf.from_decision(decision_id, value)
-        except TrmError as exc:
-            # A record the hub did not write: keep it out of the tree, say so loudly.
-            log.error("decision %s refused: %s", decision_id, exc.as_line())
-            yield None
-            continue
-        appended = STATE.log.append(leaf)
-        if appended is not None:
+    """One leaf per decision, in the order the decisions topic holds them.
+
+    A batch's offsets are acknowledged (and so may be committed) only after
+    every leaf of the batch is acknowledged by the broker; a failed write stops
+    the worker, and the restart rebuilds the tree from the leaves topic. The
+    producer keeps one request in flight per partition, so leaves land in the
+    order they were appended.
+    """
+    # take_events is on the concrete Stream (faust-streaming), not on StreamT.
+    batches = cast("faust.Stream[Any]", stream).take_events(BATCH, within=0.05)
+    async for events in batches:
+        pending = []
+        STATE.writing = True
+        for event in events:
+            found = _leaf_for(event)
+            if found is None:
+                continue
+            decision_id, leaf = found
+            appended = STATE.log.append(leaf)
+            if appended is None:
+                continue  # already a leaf (redelivered after a crash)
             index, data = appended
-            fut = await leaves.send(
-                key=decision_id.encode(),
-                value=data,
-                headers=[(INDEX_HEADER, str(index).encode())],
+            pending.append(
+                await leaves.send(
+                    key=decision_id.encode(),
+                    value=data,
+                    headers=[(INDEX_HEADER, str(index).encode())],
+                )
             )
-            await fut  # acknowledged (acks=all) before this offset may be committed
+        try:
+            await asyncio.gather(*pending)
+        except Exception:
+            # The tree in memory is ahead of the topic: never checkpoint or commit it.
+            log.critical("writing audit leaves failed; stopping so a restart rebuilds the tree")
+            os._exit(70)
+        STATE.writing = False
         if STATE.log.checkpoint_due(_now_ms(), POLICY):
             await _publish_checkpoint()
         yield None
@@ -175,7 +210,7 @@ async def sequence(stream: faust.StreamT[Any]) -> AsyncIterator[None]:
 
 @app.timer(interval=max(0.5, POLICY.every_ms / 2000))  # type: ignore[untyped-decorator]
 async def checkpoint_timer() -> None:
-    if STATE.log.checkpoint_due(_now_ms(), POLICY):
+    if not STATE.writing and STATE.log.checkpoint_due(_now_ms(), POLICY):
         await _publish_checkpoint()
 
 

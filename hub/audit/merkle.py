@@ -7,13 +7,18 @@ public vectors of transparency-dev/merkle pass (``tests/unit/audit``).
 
 :class:`MerkleTree` keeps every complete subtree's hash by level, so a root or
 a proof at any size costs O(log n) hashes and appending costs O(1) amortised.
-It holds 32 bytes per leaf and about as much again for the inner levels.
+It holds 32 bytes per leaf and about as much again for the inner levels: in
+memory by default, or in unnamed temporary files (:meth:`MerkleTree.spilled`)
+for an auditor replaying a log of any length in flat memory.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
+import tempfile
 from collections.abc import Iterable, Sequence
+from typing import IO, Protocol
 
 from hub.errors import AuditError, Reason
 
@@ -22,8 +27,11 @@ __all__ = [
     "MerkleTree",
     "leaf_hash",
     "node_hash",
+    "valid_subtree",
     "verify_consistency",
     "verify_inclusion",
+    "verify_subtree_consistency",
+    "verify_subtree_inclusion",
 ]
 
 EMPTY_ROOT = hashlib.sha256(b"").digest()
@@ -44,15 +52,77 @@ def _split(n: int) -> int:
     return 1 << ((n - 1).bit_length() - 1)
 
 
+class _Level(Protocol):
+    def __len__(self) -> int: ...
+    def __getitem__(self, i: int, /) -> bytes: ...
+    def append(self, h: bytes, /) -> None: ...
+
+
+class _FileLevel:
+    """One level's hashes in an unnamed temporary file, the newest in a small buffer."""
+
+    __slots__ = ("_file", "_flushed", "_tail")
+    _FLUSH = 1 << 16
+
+    def __init__(self, directory: str | None) -> None:
+        self._file: IO[bytes] = tempfile.TemporaryFile(dir=directory)  # noqa: SIM115 - closed by close()
+        self._flushed = 0  # hashes on disk
+        self._tail = bytearray()
+
+    def __len__(self) -> int:
+        return self._flushed + len(self._tail) // 32
+
+    def append(self, h: bytes) -> None:
+        self._tail += h
+        if len(self._tail) >= self._FLUSH:
+            self._file.seek(0, os.SEEK_END)
+            self._file.write(self._tail)
+            self._file.flush()
+            self._flushed += len(self._tail) // 32
+            self._tail.clear()
+
+    def __getitem__(self, i: int) -> bytes:
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        if i >= self._flushed:
+            at = (i - self._flushed) * 32
+            return bytes(self._tail[at : at + 32])
+        return os.pread(self._file.fileno(), 32, i * 32)
+
+    def close(self) -> None:
+        self._file.close()
+
+
 class MerkleTree:
     """An append-only RFC 9162 tree over leaf hashes."""
 
-    __slots__ = ("_levels",)
+    __slots__ = ("_levels", "_spill")
 
     def __init__(self, leaf_hashes: Iterable[bytes] = ()) -> None:
-        self._levels: list[list[bytes]] = [[]]
+        self._spill: str | None = None
+        self._levels: list[_Level] = [[]]
         for h in leaf_hashes:
             self.append_hash(h)
+
+    @classmethod
+    def spilled(cls, directory: str | None = None) -> MerkleTree:
+        """An empty tree whose levels live in temporary files (in ``directory``)."""
+        tree = cls()
+        tree._spill = directory or tempfile.gettempdir()
+        tree._levels = [_FileLevel(tree._spill)]
+        return tree
+
+    def close(self) -> None:
+        """Release a spilled tree's files (a no-op in memory)."""
+        for level in self._levels:
+            if isinstance(level, _FileLevel):
+                level.close()
+
+    def __enter__(self) -> MerkleTree:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
 
     def __len__(self) -> int:
         return len(self._levels[0])
@@ -76,7 +146,7 @@ class MerkleTree:
             parent = node_hash(self._levels[level][i - 1], self._levels[level][i])
             level += 1
             if len(self._levels) == level:
-                self._levels.append([])
+                self._levels.append([] if self._spill is None else _FileLevel(self._spill))
             self._levels[level].append(parent)
             i >>= 1
         return index
@@ -147,6 +217,129 @@ class MerkleTree:
         if m <= k:
             return [*self._subproof(m, lo, lo + k, complete), self._hash(lo + k, hi)]
         return [*self._subproof(m - k, lo + k, hi, False), self._hash(lo, lo + k)]
+
+    # Subtree proofs (the Merkle Tree Certificates draft, draft-ietf-plants-merkle-
+    # tree-certs, section 4): a valid subtree [start, end) of a tree is hashed like
+    # a tree of its own, so a batch of leaves can be vouched for by one hash.
+
+    def subtree_hash(self, start: int, end: int) -> bytes:
+        """MTH of the leaves [start, end), a valid subtree of this tree."""
+        self._check_subtree(start, end, self.size)
+        return self._hash(start, end)
+
+    def subtree_inclusion_proof(self, index: int, start: int, end: int) -> list[bytes]:
+        """The path from leaf ``index`` to the hash of subtree [start, end)."""
+        self._check_subtree(start, end, self.size)
+        if not start <= index < end:
+            raise AuditError(
+                Reason.INCLUSION_PROOF_INVALID,
+                f"expected a leaf index in [{start}, {end}), got {index}",
+            )
+        return self._path(index - start, start, end)
+
+    def subtree_consistency_proof(
+        self, start: int, end: int, size: int | None = None
+    ) -> list[bytes]:
+        """SUBTREE_PROOF(start, end, D[size]): subtree [start, end) sits in the tree of ``size``."""
+        n = self._check_size(size)
+        self._check_subtree(start, end, n)
+        return self._subtree_subproof(start, end, 0, n, True)
+
+    def _subtree_subproof(self, start: int, end: int, lo: int, n: int, known: bool) -> list[bytes]:
+        if start == 0 and end == n:
+            return [] if known else [self._hash(lo, lo + n)]
+        k = _split(n)
+        if end <= k:
+            return [*self._subtree_subproof(start, end, lo, k, known), self._hash(lo + k, lo + n)]
+        if k <= start:
+            return [
+                *self._subtree_subproof(start - k, end - k, lo + k, n - k, known),
+                self._hash(lo, lo + k),
+            ]
+        # start < k < end: only start == 0 is a valid subtree here; its left half is k.
+        return [*self._subtree_subproof(0, end - k, lo + k, n - k, False), self._hash(lo, lo + k)]
+
+    @staticmethod
+    def _check_subtree(start: int, end: int, size: int) -> None:
+        if not valid_subtree(start, end) or end > size:
+            raise AuditError(
+                Reason.CONSISTENCY_PROOF_INVALID,
+                f"expected a valid subtree of a tree of size {size}, got [{start}, {end})",
+            )
+
+
+def valid_subtree(start: int, end: int) -> bool:
+    """[start, end) is a subtree: non-empty, and start a multiple of the smallest
+    power of two not below its width."""
+    if not 0 <= start < end:
+        return False
+    width = 1 << (end - start - 1).bit_length()
+    return start % width == 0
+
+
+def verify_subtree_inclusion(  # noqa: PLR0917 - the proof's parts, in the draft's order
+    index: int, start: int, end: int, leaf: bytes, proof: Sequence[bytes], subtree: bytes
+) -> None:
+    """Raise INCLUSION_PROOF_INVALID unless ``leaf`` is at ``index`` in subtree [start, end)."""
+    if not valid_subtree(start, end) or not start <= index < end:
+        raise AuditError(
+            Reason.INCLUSION_PROOF_INVALID,
+            f"expected leaf {index} inside a valid subtree, got [{start}, {end})",
+        )
+    verify_inclusion(index - start, end - start, leaf, proof, subtree)
+
+
+def verify_subtree_consistency(  # noqa: PLR0917 - the proof's parts, in the draft's order
+    start: int, end: int, size: int, proof: Sequence[bytes], subtree: bytes, root: bytes
+) -> None:
+    """Raise CONSISTENCY_PROOF_INVALID unless subtree [start, end) with hash ``subtree``
+    is part of the tree of ``size`` leaves with hash ``root`` (MTC draft 4.4.3)."""
+
+    def bad(why: str) -> AuditError:
+        return AuditError(
+            Reason.CONSISTENCY_PROOF_INVALID, f"subtree [{start}, {end}) of size {size}: {why}"
+        )
+
+    if start == end and 0 <= end <= size:
+        # The empty subtree is in every tree; its hash is the empty root's, with no proof.
+        if subtree != EMPTY_ROOT or proof:
+            raise bad("expected the empty hash and no proof for an empty subtree")
+        return
+    if not valid_subtree(start, end) or end > size:
+        raise bad("expected a valid subtree within the tree")
+    # fn, sn: the subtree's first and last leaf; tn: the tree's last. A shift climbs a level.
+    fn, sn, tn = start, end - 1, size - 1
+    if sn == tn:  # flush with the right edge: no sibling outside until the top
+        while fn != sn:
+            fn, sn, tn = fn >> 1, sn >> 1, tn >> 1
+    else:  # climb while the subtree is a right child
+        while fn != sn and sn & 1:
+            fn, sn, tn = fn >> 1, sn >> 1, tn >> 1
+    path = list(proof)
+    if fn == sn:
+        fr = sr = subtree
+    else:
+        if not path:
+            raise bad("expected a non-empty proof")
+        fr = sr = path.pop(0)
+    for c in path:
+        if tn == 0:
+            raise bad("expected a shorter proof")
+        if sn & 1 or sn == tn:
+            if fn < sn:
+                fr = node_hash(c, fr)
+            sr = node_hash(c, sr)
+            while not sn & 1:
+                fn, sn, tn = fn >> 1, sn >> 1, tn >> 1
+        else:
+            sr = node_hash(sr, c)
+        fn, sn, tn = fn >> 1, sn >> 1, tn >> 1
+    if tn != 0:
+        raise bad("expected a longer proof")
+    if fr != subtree:
+        raise bad("the proof does not lead to the subtree hash")
+    if sr != root:
+        raise bad("the proof does not lead to the tree root")
 
 
 def verify_inclusion(

@@ -17,19 +17,24 @@ agreements, :func:`replay` proves, without trusting the hub's operator:
 - producer sequence numbers have no gaps (SEQUENCE_GAP: a warning, since the
   producer, not the hub, may have lost them).
 
-Each finding names the topic, partition, offset and event id. Memory grows
-with the number of distinct events (digests, not payloads).
+Each finding names the topic, partition, offset and event id. Each topic is
+read once, as a stream; what must be remembered between topics goes to
+temporary files (the tree's levels, and an SQLite index of digests, names and
+offsets — never payloads), so memory stays flat however long the log is.
 """
 
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
+import os
+import pickle
+import sqlite3
+import tempfile
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from hub.audit.leaf import AuditLeaf
 from hub.audit.merkle import MerkleTree, verify_consistency
@@ -40,7 +45,9 @@ from hub.policy import AgreementSet, Deliver, decide_one
 from hub.topics import COMMIT_COUNTRIES, Topics
 from hub.wire import Envelope, verify, verify_attestation
 
-__all__ = ["Finding", "Record", "ReplayInput", "Report", "replay"]
+__all__ = ["Finding", "Record", "ReplayInput", "ReplaySource", "Report", "replay"]
+
+EFFECT_HEADER = "trm-effect"
 
 FAILING = (
     "DROP",
@@ -154,8 +161,99 @@ def _country(topic: str, suffix: str, topics: Topics) -> str | None:
     return None
 
 
+class ReplaySource(Protocol):
+    """What :func:`replay` reads: six record streams, each iterated once, in this order.
+
+    :class:`ReplayInput` holds lists; the CLI passes iterables that read Kafka
+    as they are iterated, so nothing is held whole.
+    """
+
+    @property
+    def leaves(self) -> Iterable[Record]: ...
+    @property
+    def checkpoints(self) -> Iterable[Record]: ...
+    @property
+    def outboxes(self) -> Iterable[Record]: ...
+    @property
+    def inboxes(self) -> Iterable[Record]: ...
+    @property
+    def rejections(self) -> Iterable[Record]: ...
+    @property
+    def quarantine(self) -> Iterable[Record]: ...
+
+
+_SCHEMA = """
+CREATE TABLE leaf(
+  idx INTEGER PRIMARY KEY, decision_id TEXT UNIQUE, kind TEXT, event_id TEXT,
+  producer TEXT, recipient TEXT, event_digest BLOB, delivered_digest BLOB,
+  reason TEXT, source TEXT, topic TEXT, part INTEGER, off INTEGER,
+  logged INTEGER);  -- a delivery the log records: DELIVERED or ACKNOWLEDGED
+CREATE TABLE outbox(topic TEXT, part INTEGER, off INTEGER, src TEXT);
+CREATE TABLE original(digest BLOB PRIMARY KEY, view BLOB) WITHOUT ROWID;
+CREATE TABLE seq(producer TEXT, sequence INTEGER, topic TEXT, part INTEGER, off INTEGER);
+CREATE TABLE inbox_seen(
+  recipient TEXT, event_id TEXT, at TEXT, PRIMARY KEY(recipient, event_id)) WITHOUT ROWID;
+CREATE TABLE inbox_digest(digest BLOB PRIMARY KEY) WITHOUT ROWID;
+CREATE TABLE rejected(src TEXT, recipient TEXT, PRIMARY KEY(src, recipient)) WITHOUT ROWID;
+CREATE TABLE quarantined(src TEXT PRIMARY KEY) WITHOUT ROWID;
+"""
+# Built after the leaves are in: one sort instead of an index update per insert.
+_LEAF_INDEXES = """
+CREATE INDEX leaf_source ON leaf(source);
+CREATE INDEX leaf_delivered ON leaf(delivered_digest, recipient) WHERE logged;
+CREATE INDEX leaf_event ON leaf(event_digest, recipient) WHERE logged;
+"""
+
+
+_DELIVERY_KINDS = ("DELIVERED", "ACKNOWLEDGED")
+
+
+class _Index:
+    """The replay's cross-reference tables, on disk: memory stays flat as the log grows.
+
+    SQLite in an unnamed temporary directory, no journal and no fsync (a
+    scratch file: a crash just means replaying again), its page cache capped.
+    """
+
+    CACHE_KIB = 32 * 1024
+
+    def __init__(self, directory: str | None) -> None:
+        self._dir = tempfile.TemporaryDirectory(prefix="trm-replay-", dir=directory)
+        self.db = sqlite3.connect(os.path.join(self._dir.name, "index.db"), isolation_level=None)
+        for pragma in (
+            "journal_mode=OFF",
+            "synchronous=OFF",
+            "temp_store=FILE",
+            f"cache_size=-{self.CACHE_KIB}",
+        ):
+            self.db.execute(f"PRAGMA {pragma}")
+        self.db.executescript(_SCHEMA)
+        self.db.execute("BEGIN")
+        self._rows: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
+
+    def add(self, sql: str, row: tuple[Any, ...]) -> None:
+        """Insert later, in a batch (for rows nothing looks up before :meth:`flush`)."""
+        batch = self._rows[sql]
+        batch.append(row)
+        if len(batch) >= 5000:
+            self.db.executemany(sql, batch)
+            batch.clear()
+
+    def flush(self) -> None:
+        for sql, batch in self._rows.items():
+            self.db.executemany(sql, batch)
+            batch.clear()
+
+    def one(self, sql: str, args: tuple[Any, ...]) -> Any:
+        return self.db.execute(sql, args).fetchone()
+
+    def close(self) -> None:
+        self.db.close()
+        self._dir.cleanup()
+
+
 def replay(
-    data: ReplayInput,
+    data: ReplaySource,
     *,
     trust: KeyDirectory,
     agreements: AgreementSet,
@@ -163,38 +261,103 @@ def replay(
     origin: str,
     hub_keys: Sequence[bytes],
     progress: Callable[[int], None] | None = None,
+    scratch_dir: str | None = None,
 ) -> Report:
-    """Check everything; see the module docstring for what each finding means."""
+    """Check everything; see the module docstring for what each finding means.
+
+    Each of ``data``'s streams is read once, in the order of
+    :class:`ReplaySource`. What must be remembered between them (the tree's
+    levels, and per leaf, outbox and inbox record a few digests and names) is
+    kept in temporary files under ``scratch_dir``, so memory does not grow
+    with the log; only the findings do.
+    """
     report = Report()
     tick = progress or (lambda _n: None)
+    index = _Index(scratch_dir)
+    tree = MerkleTree.spilled(scratch_dir)
+    try:
+        _leaves(data.leaves, tree, index, report, tick)
+        _checkpoints(data.checkpoints, tree, origin, hub_keys, report)
+        _outboxes(data.outboxes, index, topics, trust, tick)
+        _inboxes(data.inboxes, index, topics, trust, agreements, report, tick)
+        for rec in data.rejections:
+            try:
+                obj: Mapping[str, Any] = json.loads(rec.value)
+                row = (str(obj.get("source", "")), str(obj.get("recipient", "")))
+            except (ValueError, AttributeError):
+                continue
+            index.add("INSERT OR IGNORE INTO rejected VALUES (?, ?)", row)
+        for rec in data.quarantine:
+            source = _header(rec, "trm-source")
+            if source is None:  # the source is the last part of the effect id
+                source = (_header(rec, EFFECT_HEADER) or "").rpartition(":")[2]
+            index.add("INSERT OR IGNORE INTO quarantined VALUES (?)", (source,))
+        index.flush()
+        _missing(index, report)
+        report.counts = _counts(index)
+    finally:
+        tree.close()
+        index.close()
+    return report
 
-    # 1. The tree, from the leaves in order; each decision once.
-    tree = MerkleTree()
-    leaves: list[tuple[Record, AuditLeaf]] = []
-    seen_ids: dict[str, int] = {}
-    for rec in data.leaves:
+
+def _leaves(
+    leaves: Iterable[Record],
+    tree: MerkleTree,
+    index: _Index,
+    report: Report,
+    tick: Callable[[int], None],
+) -> None:
+    """1. The tree, from the leaves in order; each decision once."""
+    insert = "INSERT OR IGNORE INTO leaf VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    for rec in leaves:
+        tick(1)
         try:
             leaf = AuditLeaf.from_bytes(rec.value)
         except TrmError as exc:
             report.add("INJECTION", rec, "", f"not an audit leaf: {exc.detail}")
             tree.append(rec.value)
             continue
-        if leaf.decision_id in seen_ids:
+        at = tree.size
+        tree.append(rec.value)
+        row = (
+            at,
+            leaf.decision_id,
+            leaf.kind,
+            leaf.event_id,
+            leaf.producer,
+            leaf.recipient,
+            leaf.event_digest,
+            leaf.delivered_digest or None,
+            leaf.reason,
+            leaf.source,
+            rec.topic,
+            rec.partition,
+            rec.offset,
+            leaf.kind in _DELIVERY_KINDS and bool(leaf.delivered_digest),
+        )
+        if index.db.execute(insert, row).rowcount == 0:
+            (first,) = index.one("SELECT idx FROM leaf WHERE decision_id = ?", (leaf.decision_id,))
             report.add(
                 "DUPLICATE",
                 rec,
                 leaf.event_id,
-                f"decision {leaf.decision_id} already at leaf {seen_ids[leaf.decision_id]}",
+                f"decision {leaf.decision_id} already at leaf {first}",
             )
-        seen_ids[leaf.decision_id] = tree.size
-        tree.append(rec.value)
-        leaves.append((rec, leaf))
-        tick(1)
     report.leaves = tree.size
+    index.db.executescript(_LEAF_INDEXES)
 
-    # 2. Checkpoints: signed by the hub, matching the rebuilt tree, each extending the last.
+
+def _checkpoints(
+    checkpoints: Iterable[Record],
+    tree: MerkleTree,
+    origin: str,
+    hub_keys: Sequence[bytes],
+    report: Report,
+) -> None:
+    """2. Checkpoints: signed by the hub, matching the rebuilt tree, each extending the last."""
     last: Checkpoint | None = None
-    for rec in data.checkpoints:
+    for rec in checkpoints:
         try:
             note = SignedNote.from_bytes(rec.value)
             cp = Checkpoint.parse(note.text)
@@ -262,53 +425,65 @@ def replay(
     elif tree.size:
         report.add("BAD_CHECKPOINT", None, "", f"no checkpoint covers the {tree.size} leaves")
 
-    by_source: dict[str, list[AuditLeaf]] = defaultdict(list)
-    delivered: dict[bytes, AuditLeaf] = {}
-    delivered_to: dict[tuple[bytes, str], AuditLeaf] = {}
-    for _rec, leaf in leaves:
-        by_source[leaf.source].append(leaf)
-        if leaf.kind in ("DELIVERED", "ACKNOWLEDGED") and leaf.delivered_digest:
-            delivered[leaf.delivered_digest] = leaf
-            delivered_to[(leaf.event_digest, leaf.recipient)] = leaf
 
-    # 3. Outboxes: every record decided; remember each verified original event.
-    originals: dict[bytes, Any] = {}
-    sequences: dict[str, list[tuple[int, Record, str]]] = defaultdict(list)
-    for rec in data.outboxes:
+def _outboxes(
+    outboxes: Iterable[Record],
+    index: _Index,
+    topics: Topics,
+    trust: KeyDirectory,
+    tick: Callable[[int], None],
+) -> None:
+    """3. Outboxes: remember each record (to find the undecided) and each verified original."""
+    for rec in outboxes:
         tick(1)
-        if not by_source.get(rec.where):
-            report.add("DROP", rec, "", "an outbox record with no decision in the log")
+        index.add("INSERT INTO outbox VALUES (?, ?, ?, ?)", (*_at(rec), rec.where))
         try:
             event = verify(Envelope.from_bytes(rec.value), trust)
         except TrmError:
-            continue  # refused on ingest; its REJECTED leaf was checked above
+            continue  # refused on ingest; its REJECTED leaf is checked below
         if _country(rec.topic, ".outbox", topics) != event.header.producer:
             continue
-        originals.setdefault(event.envelope.event_digest, _PolicyView.of(event))
-        sequences[event.header.producer].append((event.header.sequence, rec, event.header.event_id))
+        view = pickle.dumps(_PolicyView.of(event), protocol=pickle.HIGHEST_PROTOCOL)
+        index.add(
+            "INSERT OR IGNORE INTO original VALUES (?, ?)", (event.envelope.event_digest, view)
+        )
+        index.add(
+            "INSERT INTO seq VALUES (?, ?, ?, ?, ?)",
+            (event.header.producer, event.header.sequence, *_at(rec)),
+        )
+    index.flush()
 
-    for producer, seqs in sequences.items():
-        numbers = sorted({s for s, _r, _e in seqs})
-        for a, b in itertools.pairwise(numbers):
-            if b > a + 1:
-                rec = next(r for s, r, _e in seqs if s == b)
-                report.add("SEQUENCE_GAP", rec, "", f"{producer}: sequence {a} then {b}")
 
-    # 4. Inboxes: each record a logged delivery that verifies and obeys its agreement.
-    per_inbox: dict[tuple[str, str], Record] = {}
-    for rec in data.inboxes:
+def _inboxes(  # noqa: PLR0917 - the pass's inputs
+    inboxes: Iterable[Record],
+    index: _Index,
+    topics: Topics,
+    trust: KeyDirectory,
+    agreements: AgreementSet,
+    report: Report,
+    tick: Callable[[int], None],
+) -> None:
+    """4. Inboxes: each record a logged delivery that verifies and obeys its agreement."""
+    for rec in inboxes:
         tick(1)
         recipient = _country(rec.topic, ".inbox", topics) or "?"
         digest = hashlib.sha256(rec.value).digest()
-        logged = delivered.get(digest)
+        index.add("INSERT OR IGNORE INTO inbox_digest VALUES (?)", (digest,))
         try:
             envelope = Envelope.from_bytes(rec.value)
             event_id = envelope.header.event_id
         except TrmError as exc:
             report.add("INJECTION", rec, "", f"not an envelope: {exc.detail}")
             continue
-        if logged is None or logged.recipient != recipient:
-            if (envelope.event_digest, recipient) in delivered_to:
+        logged = index.one(
+            "SELECT 1 FROM leaf WHERE delivered_digest = ? AND recipient = ? AND logged",
+            (digest, recipient),
+        )
+        if logged is None:
+            if index.one(
+                "SELECT 1 FROM leaf WHERE event_digest = ? AND recipient = ? AND logged",
+                (envelope.event_digest, recipient),
+            ):
                 report.add(
                     "ALTERATION",
                     rec,
@@ -320,22 +495,31 @@ def replay(
                     "INJECTION", rec, event_id, "an inbox record the audit log does not record"
                 )
             continue
-        key = (recipient, event_id)
-        if key in per_inbox:
-            report.add("DUPLICATE", rec, event_id, f"already delivered at {per_inbox[key].where}")
-        per_inbox[key] = rec
+        if (
+            index.db.execute(
+                "INSERT OR IGNORE INTO inbox_seen VALUES (?, ?, ?)",
+                (recipient, event_id, rec.where),
+            ).rowcount
+            == 0
+        ):
+            (first,) = index.one(
+                "SELECT at FROM inbox_seen WHERE recipient = ? AND event_id = ?",
+                (recipient, event_id),
+            )
+            report.add("DUPLICATE", rec, event_id, f"already delivered at {first}")
         try:
             event = verify(envelope, trust)
             attestation = verify_attestation(envelope, trust)
         except TrmError as exc:
             report.add("ALTERATION", rec, event_id, f"{exc.reason}: {exc.detail}")
             continue
-        original = originals.get(envelope.event_digest)
-        if original is None:
+        found = index.one("SELECT view FROM original WHERE digest = ?", (envelope.event_digest,))
+        if found is None:
             report.add(
                 "INJECTION", rec, event_id, "no outbox record with a valid producer signature"
             )
             continue
+        original: _PolicyView = pickle.loads(found[0])  # noqa: S301 - our own scratch file
         decision = decide_one(original, recipient, agreements, trust)
         got = set(event.disclosed)
         if not isinstance(decision, Deliver):
@@ -361,48 +545,91 @@ def replay(
                 f"attested {attestation_ref(attestation)}, in force {decision.agreement_ref}",
             )
 
-    # 5. Every delivered leaf has its inbox record, every refusal its rejection and quarantine copy.
-    inbox_digests = {hashlib.sha256(r.value).digest() for r in data.inboxes}
-    for rec, leaf in leaves:
-        if (
-            leaf.kind in ("DELIVERED", "ACKNOWLEDGED")
-            and leaf.delivered_digest not in inbox_digests
-        ):
-            report.add(
+
+def _missing(index: _Index, report: Report) -> None:
+    """5. What should exist and does not: decisions, inbox records, rejections, quarantine."""
+    db = index.db
+    for topic, part, off in db.execute(
+        "SELECT topic, part, off FROM outbox o "
+        "WHERE NOT EXISTS (SELECT 1 FROM leaf l WHERE l.source = o.src) ORDER BY rowid"
+    ):
+        report.findings.append(
+            Finding("DROP", topic, part, off, "", "an outbox record with no decision in the log")
+        )
+    rows = db.execute(
+        "SELECT producer, prev, sequence, topic, part, off FROM ("
+        "  SELECT producer, sequence, topic, part, off,"
+        "    LAG(sequence) OVER (PARTITION BY producer ORDER BY sequence) AS prev"
+        "  FROM (SELECT producer, sequence, topic, part, off, MIN(rowid)"
+        "        FROM seq GROUP BY producer, sequence))"
+        " WHERE sequence > prev + 1 ORDER BY producer, sequence"
+    )
+    for producer, a, b, topic, part, off in rows:
+        report.findings.append(
+            Finding("SEQUENCE_GAP", topic, part, off, "", f"{producer}: sequence {a} then {b}")
+        )
+    for event_id, recipient, topic, part, off in db.execute(
+        "SELECT event_id, recipient, topic, part, off FROM leaf WHERE logged AND NOT EXISTS "
+        "(SELECT 1 FROM inbox_digest d WHERE d.digest = leaf.delivered_digest) ORDER BY idx"
+    ):
+        report.findings.append(
+            Finding(
                 "DROP",
-                rec,
-                leaf.event_id,
-                f"logged delivery to {leaf.recipient} is not in its inbox",
+                topic,
+                part,
+                off,
+                event_id,
+                f"logged delivery to {recipient} is not in its inbox",
             )
-    rejected_sources = _json_sources(data.rejections)
-    quarantined = {_header(r, "trm-source") or "" for r in data.quarantine}
-    quarantined_effects = {_header(r, "trm-effect") or "" for r in data.quarantine}
-    for rec, leaf in leaves:
-        if leaf.kind != "REJECTED":
-            continue
-        if (leaf.source, leaf.recipient) not in rejected_sources:
-            report.add(
-                "DROP",
-                rec,
-                leaf.event_id,
-                f"refusal {leaf.reason} never reached {leaf.producer}'s rejections topic",
+        )
+    for event_id, producer, reason, lost_rejection, lost_copy, topic, part, off in db.execute(
+        "SELECT event_id, producer, reason,"
+        "  NOT EXISTS (SELECT 1 FROM rejected r WHERE r.src = leaf.source"
+        "              AND r.recipient = leaf.recipient),"
+        "  NOT EXISTS (SELECT 1 FROM quarantined q WHERE q.src = leaf.source),"
+        "  topic, part, off"
+        " FROM leaf WHERE kind = 'REJECTED' ORDER BY idx"
+    ):
+        if lost_rejection:
+            report.findings.append(
+                Finding(
+                    "DROP",
+                    topic,
+                    part,
+                    off,
+                    event_id,
+                    f"refusal {reason} never reached {producer}'s rejections topic",
+                )
             )
-        if leaf.source not in quarantined and not any(
-            leaf.source in e for e in quarantined_effects
-        ):
-            report.add(
-                "DROP", rec, leaf.event_id, "refused record's original bytes not in quarantine"
+        if lost_copy:
+            report.findings.append(
+                Finding(
+                    "DROP",
+                    topic,
+                    part,
+                    off,
+                    event_id,
+                    "refused record's original bytes not in quarantine",
+                )
             )
 
-    report.counts = {
-        "outbox_records": len(data.outboxes),
-        "inbox_records": len(data.inboxes),
-        "rejections": len(data.rejections),
-        "quarantined": len(data.quarantine),
-        "delivered_leaves": sum(1 for _r, lf in leaves if lf.kind == "DELIVERED"),
-        "rejected_leaves": sum(1 for _r, lf in leaves if lf.kind == "REJECTED"),
+
+def _counts(index: _Index) -> dict[str, int]:
+    def count(sql: str) -> int:
+        return int(index.one(sql, ())[0])
+
+    return {
+        "outbox_records": count("SELECT COUNT(*) FROM outbox"),
+        "inbox_records": count("SELECT COUNT(*) FROM inbox_digest"),
+        "rejections": count("SELECT COUNT(*) FROM rejected"),
+        "quarantined": count("SELECT COUNT(*) FROM quarantined"),
+        "delivered_leaves": count("SELECT COUNT(*) FROM leaf WHERE kind = 'DELIVERED'"),
+        "rejected_leaves": count("SELECT COUNT(*) FROM leaf WHERE kind = 'REJECTED'"),
     }
-    return report
+
+
+def _at(rec: Record) -> tuple[str, int, int]:
+    return rec.topic, rec.partition, rec.offset
 
 
 # The payload fields the policy engine reads; the replay keeps only these per event.
@@ -442,17 +669,6 @@ def _header(rec: Record, name: str) -> str | None:
         if k == name:
             return v.decode("utf-8", "replace")
     return None
-
-
-def _json_sources(records: Iterable[Record]) -> set[tuple[str, str]]:
-    out: set[tuple[str, str]] = set()
-    for r in records:
-        try:
-            obj: Mapping[str, Any] = json.loads(r.value)
-            out.add((str(obj.get("source", "")), str(obj.get("recipient", ""))))
-        except (ValueError, AttributeError):
-            continue
-    return out
 
 
 def hub_public_keys(

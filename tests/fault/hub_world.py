@@ -143,6 +143,27 @@ class HubWorld:
             str(self.trust),
         ]
 
+    def sequencer_command(self, bootstrap: str, topics: Topics, web_port: str) -> list[str]:
+        return [
+            sys.executable,
+            "-c",
+            "from connectors.cli import main; main()",
+            "audit",
+            "sequencer",
+            "--bootstrap",
+            bootstrap,
+            "--namespace",
+            topics.namespace,
+            "--key",
+            str(self.hub_key),
+            "--web-port",
+            web_port,
+            "--every-ms",
+            "1000",
+            "--every-leaves",
+            "2000",
+        ]
+
     def env(self, index: int) -> dict[str, str]:
         # Each worker its own TRM_HOME (its own Faust data directory).
         home = self.root / f"worker{index}"

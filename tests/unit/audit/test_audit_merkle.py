@@ -15,8 +15,11 @@ from hub.audit.merkle import (
     EMPTY_ROOT,
     MerkleTree,
     leaf_hash,
+    valid_subtree,
     verify_consistency,
     verify_inclusion,
+    verify_subtree_consistency,
+    verify_subtree_inclusion,
 )
 from hub.errors import AuditError
 
@@ -37,6 +40,8 @@ def _b64(values: list[str] | None) -> list[bytes]:
 def test_the_vectors_are_there() -> None:
     assert len(_files("inclusion")) > 50
     assert len(_files("consistency")) > 50
+    assert len(_files("subtreeinclusion")) > 100
+    assert len(_files("subtreeconsistency")) > 100
 
 
 def test_roots_of_every_prefix() -> None:
@@ -83,6 +88,101 @@ def test_consistency_vector(path: Path) -> None:
             verify_consistency(*args)
     else:
         verify_consistency(*args)
+
+
+@pytest.mark.parametrize(
+    "path", _files("subtreeinclusion"), ids=lambda p: f"{p.parent.name}/{p.stem}"
+)
+def test_subtree_inclusion_vector(path: Path) -> None:
+    v: dict[str, Any] = json.loads(path.read_text())
+    args = (
+        v["leafIdx"],
+        v["start"],
+        v["end"],
+        base64.b64decode(v["leafHash"] or ""),
+        _b64(v["proof"]),
+        base64.b64decode(v["root"] or ""),
+    )
+    if v["wantErr"]:
+        with pytest.raises(AuditError):
+            verify_subtree_inclusion(*args)
+    else:
+        verify_subtree_inclusion(*args)
+
+
+@pytest.mark.parametrize(
+    "path", _files("subtreeconsistency"), ids=lambda p: f"{p.parent.name}/{p.stem}"
+)
+def test_subtree_consistency_vector(path: Path) -> None:
+    v: dict[str, Any] = json.loads(path.read_text())
+    args = (
+        v["start"],
+        v["end"],
+        v["size"],
+        _b64(v["proof"]),
+        base64.b64decode(v["root1"] or ""),
+        base64.b64decode(v["root2"] or ""),
+    )
+    if v["wantErr"]:
+        with pytest.raises(AuditError):
+            verify_subtree_consistency(*args)
+    else:
+        verify_subtree_consistency(*args)
+
+
+def test_our_subtree_proofs_match_the_vectors() -> None:
+    leaves = [bytes.fromhex(h) for h in LEAVES["leaf_inputs_hex"]]
+    tree = MerkleTree(leaf_hash(x) for x in leaves)
+    matched = 0
+    for path in _files("subtreeconsistency"):
+        v = json.loads(path.read_text())
+        ours = (
+            not v["wantErr"]
+            and v["start"] < v["end"]
+            and v["size"] <= len(leaves)
+            and tree.root(v["size"]) == base64.b64decode(v["root2"])
+        )
+        if ours:
+            assert tree.subtree_hash(v["start"], v["end"]) == base64.b64decode(v["root1"])
+            got = tree.subtree_consistency_proof(v["start"], v["end"], v["size"])
+            assert got == _b64(v["proof"]), path
+            matched += 1
+    assert matched >= 5
+
+
+@settings(max_examples=120, deadline=None)
+@given(st.integers(min_value=1, max_value=70), st.data())
+def test_every_subtree_proof_we_make_verifies_and_a_changed_one_fails(
+    n: int, data: st.DataObject
+) -> None:
+    tree = MerkleTree(leaf_hash(bytes([i])) for i in range(n))
+    subtrees = [(a, b) for a in range(n) for b in range(a + 1, n + 1) if valid_subtree(a, b)]
+    start, end = data.draw(st.sampled_from(subtrees))
+    size = data.draw(st.integers(min_value=end, max_value=n))
+    sub = tree.subtree_hash(start, end)
+    proof = tree.subtree_consistency_proof(start, end, size)
+    verify_subtree_consistency(start, end, size, proof, sub, tree.root(size))
+    index = data.draw(st.integers(min_value=start, max_value=end - 1))
+    path = tree.subtree_inclusion_proof(index, start, end)
+    verify_subtree_inclusion(index, start, end, tree.leaf(index), path, sub)
+    if proof:
+        i = data.draw(st.integers(min_value=0, max_value=len(proof) - 1))
+        broken = [*proof[:i], bytes(32), *proof[i + 1 :]]
+        with pytest.raises(AuditError):
+            verify_subtree_consistency(start, end, size, broken, sub, tree.root(size))
+    with pytest.raises(AuditError):
+        verify_subtree_consistency(start, end, size, proof, bytes(32), tree.root(size))
+
+
+def test_a_misaligned_range_is_not_a_subtree() -> None:
+    for good in ((4, 7), (0, 3), (6, 7), (0, 8)):
+        assert valid_subtree(*good)
+    assert not valid_subtree(2, 5)  # width 3 needs a start that is a multiple of 4
+    assert not valid_subtree(3, 3)
+    assert not valid_subtree(-1, 1)
+    tree = MerkleTree(leaf_hash(bytes([i])) for i in range(8))
+    with pytest.raises(AuditError, match="valid subtree"):
+        tree.subtree_consistency_proof(2, 5, 8)
 
 
 def test_our_proofs_match_the_vectors() -> None:

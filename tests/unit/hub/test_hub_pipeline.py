@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
@@ -166,6 +167,29 @@ def test_replay_from_another_offset_is_refused_but_reprocessing_is_not() -> None
     replay = run(raw, headers, offset=9, state=state)
     _assert_rejected(replay, Reason.REPLAY, raw)
     assert {e.effect_id for e in replay.effects}.isdisjoint({e.effect_id for e in first.effects})
+
+
+def test_reprocessed_after_a_crash_the_decision_names_the_bytes_already_delivered() -> None:
+    """The inbox copy was written, its decision was not: the new decision names the old copy."""
+    raw, headers = sealed()
+    first = run(raw, headers, offset=5, now_ms=T0 + 1000)
+    (delivery,) = [e for e in first.effects if e.topic == TOPICS.inbox("KH")]
+    written = hashlib.sha256(delivery.value).hexdigest()
+    # What recovery rebuilds from the topics after the crash: the delivery, no decision.
+    recovered = HubState()
+    recovered.mark(delivery.effect_id, written)
+    again = run(raw, headers, offset=5, state=recovered, now_ms=T0 + 9000)
+    (redone,) = [e for e in again.effects if e.topic == TOPICS.inbox("KH")]
+    assert redone.effect_id == delivery.effect_id  # skipped by the adapter: already done
+    assert redone.value != delivery.value  # a later attestation time: other bytes
+    (decision,) = [d for d in again.decisions if d.kind == "DELIVERED"]
+    assert decision.delivered_digest == written
+    # Once the decision is written the digest is forgotten; without it, the fresh bytes count.
+    recovered.mark(f"DELIVERED:{delivery.effect_id.partition(':')[2]}")
+    assert recovered.delivered == {}
+    fresh = run(raw, headers, offset=5, state=HubState(), now_ms=T0 + 9000)
+    (d2,) = [d for d in fresh.decisions if d.kind == "DELIVERED"]
+    assert d2.delivered_digest == hashlib.sha256(redone.value).hexdigest()
 
 
 def test_sequence_gap_is_recorded_not_dropped() -> None:

@@ -1,0 +1,216 @@
+"""What the auditor's replay reads from Kafka: every topic it cross-checks.
+
+:func:`stream_replay_input` takes one snapshot of every partition's end
+offset, then hands the replay six iterables that each read their topics from
+the beginning up to that snapshot while the replay consumes them, batch by
+batch: a log of any length is replayed without holding it in memory, and all
+six streams describe the same moment. :func:`read_replay_input` reads the same
+into lists, for tests that tamper with what was read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from hub.audit.replay import Record, ReplayInput
+from hub.topics import COMMIT_COUNTRIES, Topics
+
+__all__ = [
+    "StreamedInput",
+    "read_replay_input",
+    "replay_topics",
+    "stream_replay_input",
+    "stream_topics",
+]
+
+# Records per fetch: big enough for throughput, small enough that a batch is
+# a few megabytes however long the topic.
+_BATCH = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class StreamedInput:
+    """The six streams :func:`hub.audit.replay.replay` reads, each iterable once."""
+
+    leaves: Iterable[Record]
+    checkpoints: Iterable[Record]
+    outboxes: Iterable[Record]
+    inboxes: Iterable[Record]
+    rejections: Iterable[Record]
+    quarantine: Iterable[Record]
+    sizes: dict[str, int]  # records per stream at the snapshot, for a progress bar
+
+
+def replay_topics(topics: Topics, countries: tuple[str, ...]) -> dict[str, list[str]]:
+    """The topics behind each stream."""
+    return {
+        "leaves": [topics.audit_leaves],
+        "checkpoints": [topics.audit_checkpoints],
+        "outboxes": [topics.outbox(cc) for cc in countries],
+        "inboxes": [topics.inbox(cc) for cc in countries],
+        "rejections": [topics.rejections(cc) for cc in countries],
+        "quarantine": [topics.quarantine],
+    }
+
+
+Snapshot = dict[TopicPartition, tuple[int, int]]  # partition -> (first offset, end offset)
+
+
+async def _snapshot(bootstrap: str, names: list[str], client: dict[str, Any]) -> Snapshot:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **client)
+    await consumer.start()
+    try:
+        cluster = await consumer._client.fetch_all_metadata()
+        parts = [
+            TopicPartition(n, p)
+            for n in names
+            for p in sorted(cluster.partitions_for_topic(n) or ())
+        ]
+        if not parts:
+            return {}
+        first = await consumer.beginning_offsets(parts)
+        ends = await consumer.end_offsets(parts)
+        return {tp: (first[tp], ends[tp]) for tp in parts}
+    finally:
+        await consumer.stop()
+
+
+class _Reader:
+    """Records of some partitions up to the snapshot; reads Kafka as it is iterated."""
+
+    def __init__(self, bootstrap: str, snapshot: Snapshot, client: dict[str, Any]) -> None:
+        self._bootstrap = bootstrap
+        self._snapshot = {tp: span for tp, span in snapshot.items() if span[1] > span[0]}
+        self._client = client
+
+    def __iter__(self) -> Iterator[Record]:
+        if not self._snapshot:
+            return
+        loop = asyncio.new_event_loop()
+        consumer: AIOKafkaConsumer | None = None
+        try:
+            consumer = loop.run_until_complete(self._open())
+            pending = set(self._snapshot)
+            while pending:
+                batch = loop.run_until_complete(self._fetch(consumer, pending))
+                yield from batch
+        finally:
+            if consumer is not None:
+                loop.run_until_complete(consumer.stop())
+            loop.close()
+
+    async def _open(self) -> AIOKafkaConsumer:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self._bootstrap,
+            enable_auto_commit=False,
+            max_partition_fetch_bytes=1 << 20,
+            **self._client,
+        )
+        await consumer.start()
+        consumer.assign(list(self._snapshot))
+        await consumer.seek_to_beginning(*self._snapshot)
+        return consumer
+
+    async def _fetch(
+        self, consumer: AIOKafkaConsumer, pending: set[TopicPartition]
+    ) -> list[Record]:
+        out: list[Record] = []
+        got = await consumer.getmany(*pending, timeout_ms=1000, max_records=_BATCH)
+        for tp, records in got.items():
+            end = self._snapshot[tp][1]
+            for r in records:
+                if r.offset < end and r.value is not None:
+                    out.append(
+                        Record(
+                            tp.topic,
+                            tp.partition,
+                            r.offset,
+                            r.value,
+                            tuple((k, v) for k, v in r.headers),
+                            r.timestamp,
+                        )
+                    )
+        for tp in list(pending):
+            if await consumer.position(tp) >= self._snapshot[tp][1]:
+                pending.discard(tp)
+        return out
+
+
+def stream_topics(bootstrap: str, names: list[str], client: dict[str, Any]) -> Iterable[Record]:
+    """Every record of ``names`` now, read lazily (for a witness: just the audit topics)."""
+    return _Reader(bootstrap, asyncio.run(_snapshot(bootstrap, names, client)), client)
+
+
+def _within(
+    records: Iterable[Record], since_ms: int | None, until_ms: int | None
+) -> Iterator[Record]:
+    lo, hi = since_ms or 0, until_ms or sys.maxsize
+    return (r for r in records if lo <= r.timestamp_ms < hi)
+
+
+def stream_replay_input(
+    bootstrap: str,
+    topics: Topics,
+    *,
+    countries: tuple[str, ...] = COMMIT_COUNTRIES,
+    client: dict[str, Any] | None = None,
+    since_ms: int | None = None,
+    until_ms: int | None = None,
+) -> StreamedInput:
+    """The replay's input as of now, read lazily.
+
+    ``since_ms`` / ``until_ms`` narrow the outbox and inbox cross-checks to
+    records in that time window; the tree and checkpoints are always checked
+    whole, and rejections and quarantine are read whole (what they confirm may
+    lie outside the window).
+    """
+    groups = replay_topics(topics, countries)
+    names = [n for group in groups.values() for n in group]
+    snapshot = asyncio.run(_snapshot(bootstrap, names, client or {}))
+
+    def reader(group: str) -> _Reader:
+        wanted = set(groups[group])
+        return _Reader(
+            bootstrap, {tp: s for tp, s in snapshot.items() if tp.topic in wanted}, client or {}
+        )
+
+    def size(group: str) -> int:
+        wanted = set(groups[group])
+        return sum(end - first for tp, (first, end) in snapshot.items() if tp.topic in wanted)
+
+    windowed = since_ms is not None or until_ms is not None
+    return StreamedInput(
+        leaves=reader("leaves"),
+        checkpoints=reader("checkpoints"),
+        outboxes=_within(reader("outboxes"), since_ms, until_ms)
+        if windowed
+        else reader("outboxes"),
+        inboxes=_within(reader("inboxes"), since_ms, until_ms) if windowed else reader("inboxes"),
+        rejections=reader("rejections"),
+        quarantine=reader("quarantine"),
+        sizes={group: size(group) for group in groups},
+    )
+
+
+def read_replay_input(
+    bootstrap: str,
+    topics: Topics,
+    countries: tuple[str, ...] = COMMIT_COUNTRIES,
+    client: dict[str, Any] | None = None,
+) -> ReplayInput:
+    """Everything the replay needs, read into lists (one snapshot, as above)."""
+    streamed = stream_replay_input(bootstrap, topics, countries=countries, client=client)
+    return ReplayInput(
+        leaves=list(streamed.leaves),
+        checkpoints=list(streamed.checkpoints),
+        outboxes=list(streamed.outboxes),
+        inboxes=list(streamed.inboxes),
+        rejections=list(streamed.rejections),
+        quarantine=list(streamed.quarantine),
+    )

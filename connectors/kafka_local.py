@@ -466,6 +466,7 @@ async def create_topics(
                         "cleanup.policy": "compact" if compacted else "delete",
                         # Evidence is kept: nothing on the wire expires by age.
                         **({} if compacted else {"retention.ms": "-1"}),
+                        **names.config_for(name),
                     },
                 )
                 for name, compacted in topics.items()

@@ -976,6 +976,7 @@ async def ensure_topics(
                 "min.insync.replicas": min_isr,
                 "cleanup.policy": "compact" if compacted else "delete",
                 **({} if compacted else {"retention.ms": "-1"}),
+                **topics.config_for(name),
             },
         )
         for name, compacted in topics.all(tuple(countries)).items()

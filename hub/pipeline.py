@@ -216,6 +216,7 @@ class _Builder:
     source: SourceRef
     registry: Registry
     now_ms: int
+    attest_ms: int  # the time every attestation of this record carries
     effects: list[Effect] = field(default_factory=list)
     decisions: list[DecisionRecord] = field(default_factory=list)
 
@@ -417,6 +418,7 @@ def process(
     hub_key: Ed25519PrivateKey,
     now_ms: int,
     limits: Limits | None = None,
+    appended_at_ms: int | None = None,
 ) -> Outcome:
     """Judge one outbox record and say what to write. Never raises on bad input.
 
@@ -428,10 +430,17 @@ def process(
         state: dedupe and sequence state; updated for an accepted event.
         hub_key: signs the attestations.
         now_ms: the hub's clock, passed in.
+        appended_at_ms: the broker's append time of the record (outboxes use
+            LogAppendTime). Attestations carry it, not ``now_ms``, so that
+            processing the record again after a crash delivers the very same
+            bytes; None (a topic stamped by its producer) falls back to now_ms.
     """
     limits = limits or Limits()
     headers = tuple((k, v if v is not None else b"") for k, v in kafka_headers)
-    b = _Builder(topics=topics, source=source, registry=registry, now_ms=now_ms)
+    attest_ms = appended_at_ms if appended_at_ms is not None else now_ms
+    b = _Builder(
+        topics=topics, source=source, registry=registry, now_ms=now_ms, attest_ms=attest_ms
+    )
     submitter = topics.country_of_outbox(source.topic)
     if submitter is None:
         # Not an outbox of this namespace: a wiring error, not the sender's fault;
@@ -633,7 +642,7 @@ def _deliver(
         fields=fields,
         leaf_ref=f"decision:{decision_key}",
         hub_key=hub_key,
-        attested_at_ms=b.now_ms,
+        attested_at_ms=b.attest_ms,
     )
     value = delivered.to_bytes()
     eid = _effect_id("delivery", header.producer, header.event_id, d.recipient)

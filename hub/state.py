@@ -81,8 +81,8 @@ class HubState:
         kind, _, rest = effect_id.partition(":")
         if kind == "delivery" and digest is not None and not self._decided(rest):
             self.delivered[effect_id] = digest
-        elif kind in ("DELIVERED", "ACKNOWLEDGED"):
-            self.delivered.pop(f"delivery:{rest}", None)
+        elif kind == "decision" and rest.startswith(("DELIVERED:", "ACKNOWLEDGED:")):
+            self.delivered.pop(f"delivery:{rest.partition(':')[2]}", None)
 
     def written_delivery(self, effect_id: str) -> str | None:
         """The digest of a delivery already in an inbox whose decision is not yet written."""
@@ -103,4 +103,7 @@ class HubState:
 
     def _decided(self, rest: str) -> bool:
         """Whether the decision for delivery ``producer:event:recipient`` is written."""
-        return f"DELIVERED:{rest}" in self.effects or f"ACKNOWLEDGED:{rest}" in self.effects
+        return (
+            f"decision:DELIVERED:{rest}" in self.effects
+            or f"decision:ACKNOWLEDGED:{rest}" in self.effects
+        )

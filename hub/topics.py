@@ -154,6 +154,17 @@ class Topics:
         cc = topic[len(prefix) : -len(suffix)]
         return cc if _COUNTRY.match(cc) else None
 
+    def config_for(self, topic: str) -> dict[str, str]:
+        """Topic settings beyond retention and replication that the hub relies on.
+
+        Outboxes are stamped by the broker (LogAppendTime): the hub attests a
+        delivery at that time, so processing a record again after a crash
+        yields byte-identical deliveries (docs/decisions.md D11).
+        """
+        if self.country_of_outbox(topic) is not None:
+            return {"message.timestamp.type": "LogAppendTime"}
+        return {}
+
     def all(self, countries: tuple[str, ...] = COMMIT_COUNTRIES) -> dict[str, bool]:
         """Every topic of this namespace, mapped to whether it is compacted."""
         topics: dict[str, bool] = {}

@@ -140,6 +140,7 @@ def kafka_topics(topics: Topics) -> list[dict[str, Any]]:
             config["cleanup.policy"] = "compact"
         else:
             config["retention.ms"] = -1  # the audit replay needs every record
+        config.update(topics.config_for(name))
         # The audit log has one sequencer: one partition keeps its order total.
         single = name in (topics.audit_leaves, topics.audit_checkpoints, topics.decisions)
         docs.append(

@@ -37,7 +37,7 @@ import faust
 from aiokafka import TopicPartition
 
 from hub.app.kafka_client import aiokafka_settings, faust_credentials
-from hub.app.reconcile import Reconciler
+from hub.app.reconcile import LOG_APPEND_TIME, Reconciler
 from hub.app.recovery import read_all, rebuild_state
 from hub.app.registry import build_registry
 from hub.errors import OperationalError, Reason
@@ -252,7 +252,12 @@ async def settle_in_flight() -> None:
         _in_flight.clear()
 
 
-async def _handle(source: SourceRef, value: bytes, headers: list[tuple[str, bytes | None]]) -> None:
+async def _handle(
+    source: SourceRef,
+    value: bytes,
+    headers: list[tuple[str, bytes | None]],
+    appended_at_ms: int | None,
+) -> None:
     """Judge one outbox record and send its effects (the agent's and the reconciler's path)."""
     hub = _the_hub()
     state, registry = await hub.ready()
@@ -266,6 +271,7 @@ async def _handle(source: SourceRef, value: bytes, headers: list[tuple[str, byte
             state=state,
             hub_key=hub.key,
             now_ms=time.time_ns() // 1_000_000,
+            appended_at_ms=appended_at_ms,
         )
     except Exception:  # a bug in the core must not stop the hub; the record is kept
         log.exception("hub core failed on %s; quarantining", source)
@@ -288,8 +294,15 @@ async def hub_agent(stream: faust.StreamT[Any]) -> AsyncIterator[None]:
         message = event.message
         source = SourceRef(message.topic, message.partition, message.offset)
         value = message.value if isinstance(message.value, bytes) else b""
-        await _handle(source, value, _headers(message.headers))
+        await _handle(source, value, _headers(message.headers), _append_time(message))
         yield None
+
+
+def _append_time(message: Any) -> int | None:
+    """The broker's append time in ms (outboxes are LogAppendTime), else None."""
+    if getattr(message, "timestamp_type", None) != LOG_APPEND_TIME or not message.timestamp:
+        return None
+    return round(float(message.timestamp) * 1000)  # Faust gives seconds as a float
 
 
 RECONCILE_S = float(os.environ.get("TRM_HUB_RECONCILE_S", "5"))

@@ -32,7 +32,9 @@ __all__ = ["Reconciler"]
 
 log = logging.getLogger("trm.hub.reconcile")
 
-Handler = Callable[[SourceRef, bytes, list[tuple[str, bytes | None]]], Awaitable[None]]
+# (where, value, headers, the broker's append time or None)
+Handler = Callable[[SourceRef, bytes, list[tuple[str, bytes | None]], int | None], Awaitable[None]]
+LOG_APPEND_TIME = 1  # Kafka's timestamp type for a broker-stamped record
 
 
 class Reconciler:
@@ -155,7 +157,10 @@ class Reconciler:
                         wanted.discard(r.offset)
                         headers = [(k, v) for k, v in r.headers]
                         await self.handler(
-                            SourceRef(tp.topic, tp.partition, r.offset), r.value or b"", headers
+                            SourceRef(tp.topic, tp.partition, r.offset),
+                            r.value or b"",
+                            headers,
+                            r.timestamp if r.timestamp_type == LOG_APPEND_TIME else None,
                         )
                         self.decided[(tp.topic, tp.partition)].add(r.offset)
                         done += 1

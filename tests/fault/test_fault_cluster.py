@@ -234,9 +234,14 @@ async def test_stream_survives_broker_and_worker_faults(
             watching = watch(fault)
             for index in list(workers.procs):
                 workers.kill(index)
+            if k == 1 and sequencer is not None:
+                fault.name += " and the audit sequencer"
+                sequencer.kill(0)
             await asyncio.sleep(1.0)
             workers.start(0)
             workers.start(1)
+            if sequencer is not None and not sequencer.procs:
+                sequencer.start(0)
             fault.outage_s = now() - fault.at
             await settle(fault, watching)
 

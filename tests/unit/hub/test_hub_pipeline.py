@@ -40,6 +40,7 @@ def run(
     state: HubState | None = None,
     now_ms: int = T0 + 1000,
     limits: Limits | None = None,
+    appended_at_ms: int | None = None,
 ) -> Outcome:
     return process(
         raw,
@@ -51,6 +52,7 @@ def run(
         hub_key=HUB_KEY,
         now_ms=now_ms,
         limits=limits,
+        appended_at_ms=appended_at_ms,
     )
 
 
@@ -185,11 +187,28 @@ def test_reprocessed_after_a_crash_the_decision_names_the_bytes_already_delivere
     (decision,) = [d for d in again.decisions if d.kind == "DELIVERED"]
     assert decision.delivered_digest == written
     # Once the decision is written the digest is forgotten; without it, the fresh bytes count.
-    recovered.mark(f"DELIVERED:{delivery.effect_id.partition(':')[2]}")
+    recovered.mark(f"decision:DELIVERED:{delivery.effect_id.partition(':')[2]}")
     assert recovered.delivered == {}
     fresh = run(raw, headers, offset=5, state=HubState(), now_ms=T0 + 9000)
     (d2,) = [d for d in fresh.decisions if d.kind == "DELIVERED"]
     assert d2.delivered_digest == hashlib.sha256(redone.value).hexdigest()
+
+
+def test_the_same_record_judged_twice_delivers_the_same_bytes() -> None:
+    """Attestations carry the broker's append time, so a crash and a retry change nothing."""
+    raw, headers = sealed()
+    first = run(raw, headers, offset=5, now_ms=T0 + 1000, appended_at_ms=T0 + 700)
+    again = run(raw, headers, offset=5, now_ms=T0 + 60_000, appended_at_ms=T0 + 700)
+    # Only the decision records differ: they say when the hub decided.
+    assert [e for e in first.effects if e.topic != TOPICS.decisions] == [
+        e for e in again.effects if e.topic != TOPICS.decisions
+    ]
+    assert [d.delivered_digest for d in first.decisions] == [
+        d.delivered_digest for d in again.decisions
+    ]
+    (delivery,) = [e for e in first.effects if e.topic == TOPICS.inbox("KH")]
+    attestation = Envelope.from_bytes(delivery.value).attestations[-1]
+    assert attestation.attested_at_ms == T0 + 700
 
 
 def test_sequence_gap_is_recorded_not_dropped() -> None:

@@ -75,6 +75,9 @@ def run_replay(
             origin=origin_of(topics.namespace),
             hub_keys=hub_public_keys(trust),
             progress=progress,
+            window=None
+            if since_ms is None and until_ms is None
+            else (since_ms or 0, until_ms or 2**63 - 1),
         )
 
     if not show_progress:

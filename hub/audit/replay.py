@@ -187,7 +187,8 @@ CREATE TABLE leaf(
   idx INTEGER PRIMARY KEY, decision_id TEXT UNIQUE, kind TEXT, event_id TEXT,
   producer TEXT, recipient TEXT, event_digest BLOB, delivered_digest BLOB,
   reason TEXT, source TEXT, topic TEXT, part INTEGER, off INTEGER,
-  logged INTEGER);  -- a delivery the log records: DELIVERED or ACKNOWLEDGED
+  logged INTEGER,  -- a delivery the log records: DELIVERED or ACKNOWLEDGED
+  decided INTEGER);  -- decided_at_ms
 CREATE TABLE outbox(topic TEXT, part INTEGER, off INTEGER, src TEXT);
 CREATE TABLE original(digest BLOB PRIMARY KEY, view BLOB) WITHOUT ROWID;
 CREATE TABLE seq(producer TEXT, sequence INTEGER, topic TEXT, part INTEGER, off INTEGER);
@@ -262,6 +263,7 @@ def replay(
     hub_keys: Sequence[bytes],
     progress: Callable[[int], None] | None = None,
     scratch_dir: str | None = None,
+    window: tuple[int, int] | None = None,
 ) -> Report:
     """Check everything; see the module docstring for what each finding means.
 
@@ -270,6 +272,11 @@ def replay(
     levels, and per leaf, outbox and inbox record a few digests and names) is
     kept in temporary files under ``scratch_dir``, so memory does not grow
     with the log; only the findings do.
+
+    ``window`` (ms, half-open): the caller passes only outbox and inbox
+    records stamped in it, and only decisions made in it must have their
+    inbox record, rejection and quarantine copy. The tree and every
+    checkpoint are always checked whole.
     """
     report = Report()
     tick = progress or (lambda _n: None)
@@ -293,7 +300,7 @@ def replay(
                 source = (_header(rec, EFFECT_HEADER) or "").rpartition(":")[2]
             index.add("INSERT OR IGNORE INTO quarantined VALUES (?)", (source,))
         index.flush()
-        _missing(index, report)
+        _missing(index, report, window or (0, 2**63 - 1))
         report.counts = _counts(index)
     finally:
         tree.close()
@@ -309,7 +316,7 @@ def _leaves(
     tick: Callable[[int], None],
 ) -> None:
     """1. The tree, from the leaves in order; each decision once."""
-    insert = "INSERT OR IGNORE INTO leaf VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    insert = "INSERT OR IGNORE INTO leaf VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     for rec in leaves:
         tick(1)
         try:
@@ -335,6 +342,7 @@ def _leaves(
             rec.partition,
             rec.offset,
             leaf.kind in _DELIVERY_KINDS and bool(leaf.delivered_digest),
+            leaf.decided_at_ms,
         )
         if index.db.execute(insert, row).rowcount == 0:
             (first,) = index.one("SELECT idx FROM leaf WHERE decision_id = ?", (leaf.decision_id,))
@@ -546,9 +554,10 @@ def _inboxes(  # noqa: PLR0917 - the pass's inputs
             )
 
 
-def _missing(index: _Index, report: Report) -> None:
+def _missing(index: _Index, report: Report, window: tuple[int, int]) -> None:
     """5. What should exist and does not: decisions, inbox records, rejections, quarantine."""
     db = index.db
+    lo, hi = window
     for topic, part, off in db.execute(
         "SELECT topic, part, off FROM outbox o "
         "WHERE NOT EXISTS (SELECT 1 FROM leaf l WHERE l.source = o.src) ORDER BY rowid"
@@ -569,8 +578,10 @@ def _missing(index: _Index, report: Report) -> None:
             Finding("SEQUENCE_GAP", topic, part, off, "", f"{producer}: sequence {a} then {b}")
         )
     for event_id, recipient, topic, part, off in db.execute(
-        "SELECT event_id, recipient, topic, part, off FROM leaf WHERE logged AND NOT EXISTS "
-        "(SELECT 1 FROM inbox_digest d WHERE d.digest = leaf.delivered_digest) ORDER BY idx"
+        "SELECT event_id, recipient, topic, part, off FROM leaf WHERE logged"
+        " AND decided >= ? AND decided < ? AND NOT EXISTS"
+        " (SELECT 1 FROM inbox_digest d WHERE d.digest = leaf.delivered_digest) ORDER BY idx",
+        (lo, hi),
     ):
         report.findings.append(
             Finding(
@@ -588,7 +599,8 @@ def _missing(index: _Index, report: Report) -> None:
         "              AND r.recipient = leaf.recipient),"
         "  NOT EXISTS (SELECT 1 FROM quarantined q WHERE q.src = leaf.source),"
         "  topic, part, off"
-        " FROM leaf WHERE kind = 'REJECTED' ORDER BY idx"
+        " FROM leaf WHERE kind = 'REJECTED' AND decided >= ? AND decided < ? ORDER BY idx",
+        (lo, hi),
     ):
         if lost_rejection:
             report.findings.append(

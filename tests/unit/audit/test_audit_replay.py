@@ -321,3 +321,41 @@ def test_a_checkpoint_not_signed_by_the_hub(world: World) -> None:
         )
     )
     assert kinds(_replay(data)) == {"BAD_CHECKPOINT": 1}
+
+
+def test_a_time_window_checks_only_what_falls_in_it(world: World) -> None:
+    """Outside the window nothing is cross-checked, so nothing is reported missing."""
+    data = world.input()
+    later = (T + 10**9, T + 2 * 10**9)  # after every record and decision
+    windowed = ReplayInput(
+        leaves=data.leaves,
+        checkpoints=data.checkpoints,
+        outboxes=[r for r in data.outboxes if later[0] <= r.timestamp_ms < later[1]],
+        inboxes=[r for r in data.inboxes if later[0] <= r.timestamp_ms < later[1]],
+        rejections=data.rejections,
+        quarantine=data.quarantine,
+    )
+    report = replay(
+        windowed,
+        trust=TRUST,
+        agreements=AGREEMENTS,
+        topics=TOPICS,
+        origin=origin_of("t"),
+        hub_keys=hub_public_keys(TRUST),
+        window=later,
+    )
+    assert report.ok, report.findings
+    assert report.counts["outbox_records"] == 0
+    # The same window around the run checks everything: a dropped inbox record shows.
+    around = (T - 1, T + 10**6)
+    data.inboxes.pop()
+    report = replay(
+        data,
+        trust=TRUST,
+        agreements=AGREEMENTS,
+        topics=TOPICS,
+        origin=origin_of("t"),
+        hub_keys=hub_public_keys(TRUST),
+        window=around,
+    )
+    assert report.summary().get("DROP") == 1

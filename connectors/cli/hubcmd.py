@@ -39,7 +39,13 @@ def cli() -> None:
     "--key", "key_file", type=click.Path(dir_okay=False), help="Hub key (.trm/keys/HUB.key)."
 )
 @click.option("--trust", "trust_file", type=click.Path(dir_okay=False), help="Pinned trust list.")
-@click.option("--web-port", type=int, default=None, help="Faust web port (default: a free one).")
+@click.option(
+    "--web-port",
+    type=int,
+    default=None,
+    envvar="TRM_HUB_WEB_PORT",
+    help="Faust web port (default: a free one); /hub/status is served there.",
+)
 @click.option("--countries", default=",".join(COMMIT_COUNTRIES), show_default=True)
 @click.option("--app-id", default=None, help="Consumer group (default trm-hub-<namespace>).")
 @click.option("--loglevel", default="warn", show_default=True)

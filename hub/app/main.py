@@ -38,7 +38,7 @@ from aiokafka import TopicPartition
 
 from hub.app.kafka_client import aiokafka_settings, faust_credentials
 from hub.app.reconcile import LOG_APPEND_TIME, Reconciler
-from hub.app.recovery import read_all, rebuild_state
+from hub.app.recovery import Follower, rebuild_state
 from hub.app.registry import build_registry
 from hub.errors import OperationalError, Reason
 from hub.keys import load_private_key
@@ -96,8 +96,8 @@ class _Hub:
     def __init__(self) -> None:
         self.state: HubState | None = None
         self.registry: Registry | None = None
-        self.loaded_at = 0.0
-        self.registry_seen: int | None = None
+        self.follower: Follower | None = None
+        self.latest: dict[tuple[str, bytes | None], tuple[bytes, int]] = {}
         self.stale = False
         self.lock = asyncio.Lock()
         key_path = os.environ.get("TRM_HUB_KEY")
@@ -108,28 +108,36 @@ class _Hub:
         self.pinned = load_trust_file(pinned) if pinned else None
 
     async def refresh_registry(self) -> None:
-        records = await read_all(
-            BOOTSTRAP, [TOPICS.registry_trust, TOPICS.registry_agreements], **aiokafka_settings()
-        )
-        latest: dict[tuple[str, bytes | None], tuple[bytes, int]] = {}
+        if self.follower is None:
+            self.follower = Follower(
+                BOOTSTRAP,
+                [TOPICS.registry_trust, TOPICS.registry_agreements],
+                **aiokafka_settings(),
+            )
+        try:
+            records = await self.follower.poll()
+        except Exception:
+            await self.follower.close()  # start over from the beginning next time
+            self.follower = None
+            self.latest.clear()
+            raise
+        if not records and self.registry is not None:
+            return  # nothing new: parsing agreements again would cost the hot path CPU
         for topic, key, value, _h, ts in records:
             if value is None:
-                latest.pop((topic, key), None)  # a tombstone
+                self.latest.pop((topic, key), None)  # a tombstone
             else:
-                latest[(topic, key)] = (value, ts)
-        seen = hash(tuple(sorted((t, k or b"", v, ts) for (t, k), (v, ts) in latest.items())))
-        if seen == self.registry_seen and self.registry is not None:
-            return  # nothing new: parsing agreements again would cost the hot path CPU
-        self.registry_seen = seen
-        trust = [v for (t, _k), (v, _ts) in latest.items() if t == TOPICS.registry_trust]
-        agreements = [rec for (t, _k), rec in latest.items() if t == TOPICS.registry_agreements]
+                self.latest[(topic, key)] = (value, ts)
+        trust = [v for (t, _k), (v, _ts) in self.latest.items() if t == TOPICS.registry_trust]
+        agreements = [
+            rec for (t, _k), rec in self.latest.items() if t == TOPICS.registry_agreements
+        ]
         registry = build_registry(trust, agreements, pinned=self.pinned)
         if registry is not None and (
             self.registry is None or registry.version != self.registry.version
         ):
             log.info("registry in force: %s", registry.version)
         self.registry = registry or self.registry
-        self.loaded_at = time.monotonic()
 
     async def ready(self) -> tuple[HubState, Registry]:
         """Recovery state and a registry; the first call waits for both."""
@@ -314,8 +322,9 @@ async def reconcile() -> None:
     """Decide any committed outbox record that never reached the agent (hub/app/reconcile.py)."""
     global _reconciler  # noqa: PLW0603 - one per worker process
     hub = _the_hub()
-    if hub.state is None or hub.registry is None:
-        return
+    # An idle worker reconciles too: after a crash at the end of a stream no new
+    # record arrives to load the state, and the undecided records would wait forever.
+    await hub.ready()
     if _reconciler is None:
         _reconciler = Reconciler(
             BOOTSTRAP, app.conf.id, TOPICS.decisions, _handle, aiokafka_settings()
@@ -326,3 +335,32 @@ async def reconcile() -> None:
             await app.producer.flush()
     except Exception:  # the next pass tries again; the agent keeps running meanwhile
         log.exception("reconciliation pass failed")
+
+
+@app.page("/hub/status")
+async def status(web: Any, request: Any) -> Any:
+    """What this worker holds and how far it has checked that every record has a decision.
+
+    ``reconciled`` maps each outbox partition this worker holds to the offset below
+    which every record is known to have its decisions in the decisions topic; an
+    operator (or a test) knows the hub has settled when, over all workers, it
+    reaches every partition's end offset.
+    """
+    hub = _the_hub()
+    assigned = sorted(f"{tp.topic}/{tp.partition}" for tp in app.consumer.assignment())
+    rec = _reconciler
+    return web.json(
+        {
+            "app_id": app.conf.id,
+            "registry": hub.registry.version if hub.registry is not None else None,
+            "assigned": assigned,
+            "reconciled": {
+                f"{t}/{p}": upto
+                for (t, p), upto in sorted((rec.checked_upto if rec else {}).items())
+                if f"{t}/{p}" in assigned
+            },
+            "last_reconcile_ms": rec.last_pass_ms if rec else None,
+            "recovered": rec.recovered if rec else 0,
+            "in_flight": len(_in_flight),
+        }
+    )

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
@@ -57,6 +58,7 @@ class Reconciler:
         self.checked_upto: dict[tuple[str, int], int] = {}
         self._decisions_position: dict[TopicPartition, int] = {}
         self.recovered = 0
+        self.last_pass_ms: int | None = None
         self._group: AIOKafkaConsumer | None = None
 
     async def run_once(self, assigned: Iterable[TopicPartition]) -> int:
@@ -85,11 +87,18 @@ class Reconciler:
                     "%s/%d: %d committed records have no decision (first %d): deciding them now",
                     tp.topic, tp.partition, len(missing), missing[0],
                 )  # fmt: skip
-                fixed += await self._decide(tp, missing)
+                decided = await self._decide(tp, missing)
+                fixed += len(decided)
+                unfound = sorted(set(missing) - decided)
+                if unfound:  # not fetched this time (a broker away?): check again next pass
+                    log.warning("%s/%d: could not fetch offset %d; retrying", *key, unfound[0])
+                    self.checked_upto[key] = unfound[0]
+                    continue
             self.checked_upto[key] = committed[tp]
             # Forget offsets below the checked mark: they are settled.
             self.decided[key] = {o for o in self.decided[key] if o >= committed[tp]}
         self.recovered += fixed
+        self.last_pass_ms = time.time_ns() // 1_000_000
         return fixed
 
     async def _read_decisions(self) -> None:
@@ -137,12 +146,13 @@ class Reconciler:
         except ValueError:
             return
 
-    async def _decide(self, tp: TopicPartition, offsets: list[int]) -> int:
+    async def _decide(self, tp: TopicPartition, offsets: list[int]) -> set[int]:
+        """Hand each record at ``offsets`` to the handler; returns the offsets decided."""
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap, enable_auto_commit=False, **self.client
         )
         await consumer.start()
-        done = 0
+        done: set[int] = set()
         try:
             consumer.assign([tp])
             wanted = set(offsets)
@@ -163,7 +173,7 @@ class Reconciler:
                             r.timestamp if r.timestamp_type == LOG_APPEND_TIME else None,
                         )
                         self.decided[(tp.topic, tp.partition)].add(r.offset)
-                        done += 1
+                        done.add(r.offset)
                 if records[-1].offset >= offsets[-1]:
                     break
         finally:

@@ -18,6 +18,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from connectors.kafka_local import free_port
 from hub.keys import KeyRole, private_key_from_seed, write_private_key
 from hub.topics import COMMIT_COUNTRIES, Topics
 from hub.trust import HUB_OWNER, KeySpec, build_trust_document
@@ -40,6 +41,7 @@ class HubWorld:
     sequence: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     payload: dict[str, Any] = field(default_factory=dict)
     agreement_ref: str = ""
+    web_ports: dict[int, int] = field(default_factory=dict)
 
     @property
     def hub_key(self) -> Path:
@@ -165,10 +167,15 @@ class HubWorld:
         ]
 
     def env(self, index: int) -> dict[str, str]:
-        # Each worker its own TRM_HOME (its own Faust data directory).
+        # Each worker its own TRM_HOME (its own Faust data directory) and a web
+        # port that stays the same across restarts (the test reads /hub/status).
         home = self.root / f"worker{index}"
         home.mkdir(exist_ok=True)
-        return {"TRM_HOME": str(home)}
+        port = self.web_ports.setdefault(index, free_port())
+        return {"TRM_HOME": str(home), "TRM_HUB_WEB_PORT": str(port)}
+
+    def status_urls(self) -> list[str]:
+        return [f"http://127.0.0.1:{p}/hub/status" for p in self.web_ports.values()]
 
 
 def inbox_event_id(value: bytes) -> str:

@@ -322,8 +322,8 @@ async def reconcile() -> None:
     """Decide any committed outbox record that never reached the agent (hub/app/reconcile.py)."""
     global _reconciler  # noqa: PLW0603 - one per worker process
     hub = _the_hub()
-    # An idle worker reconciles too: after a crash at the end of a stream no new
-    # record arrives to load the state, and the undecided records would wait forever.
+    # HubApp.on_start loaded the state; ready() also merges what other workers
+    # wrote after a rebalance, before this pass decides anything.
     await hub.ready()
     if _reconciler is None:
         _reconciler = Reconciler(

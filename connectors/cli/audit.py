@@ -186,7 +186,7 @@ def _html(doc: dict[str, Any]) -> str:
 <title>trm-hub audit replay</title>
 <style>body{{font-family:system-ui,sans-serif;margin:2em;max-width:70em}}
 table{{border-collapse:collapse}}td,th{{border:1px solid #aaa;padding:.3em .5em;text-align:left}}
-.ok{{color:#1b5e20}}.bad{{color:#b71c1c}}tr.SEQUENCE_GAP{{background:#fff8e1}}
+.ok{{color:#1b5e20}}.bad{{color:#b71c1c}}tr.SEQUENCE_GAP,tr.REDELIVERY,tr.UNCHECKPOINTED{{background:#fff8e1}}
 tr.DROP,tr.INJECTION,tr.ALTERATION,tr.FORK,tr.BEYOND_AGREEMENT,tr.DUPLICATE{{background:#ffebee}}
 </style></head><body>
 <h1>Audit replay of namespace {html.escape(doc["namespace"])}</h1>

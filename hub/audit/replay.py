@@ -10,7 +10,9 @@ agreements, :func:`replay` proves, without trusting the hub's operator:
   producer's rejections topic and the quarantine (else DROP);
 - every inbox record is a delivery the log records, byte for byte (else
   INJECTION), verifies end to end — producer signature, disclosures, hub
-  attestation — (else ALTERATION), and is not delivered twice (DUPLICATE);
+  attestation — (else ALTERATION), and is not delivered twice (DUPLICATE; a
+  byte-identical second copy is REDELIVERY, a warning: an at-least-once re-send
+  after a crash that discloses nothing new, dropped by the recipient by event id);
 - every delivered event has a valid producer signature in an outbox (else
   INJECTION), and the agreement in force at its creation time, re-applied to
   the original event, allows exactly what was delivered (else BEYOND_AGREEMENT);
@@ -58,7 +60,7 @@ FAILING = (
     "BEYOND_AGREEMENT",
     "BAD_CHECKPOINT",
 )
-WARNING = ("SEQUENCE_GAP", "UNCHECKPOINTED")
+WARNING = ("SEQUENCE_GAP", "UNCHECKPOINTED", "REDELIVERY")
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,7 +195,8 @@ CREATE TABLE outbox(topic TEXT, part INTEGER, off INTEGER, src TEXT);
 CREATE TABLE original(digest BLOB PRIMARY KEY, view BLOB) WITHOUT ROWID;
 CREATE TABLE seq(producer TEXT, sequence INTEGER, topic TEXT, part INTEGER, off INTEGER);
 CREATE TABLE inbox_seen(
-  recipient TEXT, event_id TEXT, at TEXT, PRIMARY KEY(recipient, event_id)) WITHOUT ROWID;
+  recipient TEXT, event_id TEXT, at TEXT, digest BLOB,
+  PRIMARY KEY(recipient, event_id)) WITHOUT ROWID;
 CREATE TABLE inbox_digest(digest BLOB PRIMARY KEY) WITHOUT ROWID;
 CREATE TABLE rejected(src TEXT, recipient TEXT, PRIMARY KEY(src, recipient)) WITHOUT ROWID;
 CREATE TABLE quarantined(src TEXT PRIMARY KEY) WITHOUT ROWID;
@@ -505,15 +508,21 @@ def _inboxes(  # noqa: PLR0917 - the pass's inputs
             continue
         if (
             index.db.execute(
-                "INSERT OR IGNORE INTO inbox_seen VALUES (?, ?, ?)",
-                (recipient, event_id, rec.where),
+                "INSERT OR IGNORE INTO inbox_seen VALUES (?, ?, ?, ?)",
+                (recipient, event_id, rec.where, digest),
             ).rowcount
             == 0
         ):
-            (first,) = index.one(
-                "SELECT at FROM inbox_seen WHERE recipient = ? AND event_id = ?",
+            first, first_digest = index.one(
+                "SELECT at, digest FROM inbox_seen WHERE recipient = ? AND event_id = ?",
                 (recipient, event_id),
             )
+            if first_digest == digest:
+                # The same logged bytes again: a producer retry or a re-send after a
+                # crash (at-least-once). It discloses nothing new; it was checked at
+                # its first copy, and the recipient drops it by event id.
+                report.add("REDELIVERY", rec, event_id, f"byte-identical copy of {first}")
+                continue
             report.add("DUPLICATE", rec, event_id, f"already delivered at {first}")
         try:
             event = verify(envelope, trust)

@@ -292,12 +292,57 @@ def test_a_dropped_outbox_record(world: World) -> None:
     assert report.findings[0].topic == TOPICS.outbox("VN")
 
 
-def test_a_duplicate_delivery(world: World) -> None:
+def test_a_byte_identical_second_copy_is_a_redelivery_not_a_duplicate(world: World) -> None:
+    # At-least-once: a worker killed with a produce request in flight leaves a
+    # copy that the next worker writes again, byte for byte (D11).
     data = world.input()
     rec = data.inboxes[0]
     data.inboxes.append(Record(rec.topic, rec.partition, rec.offset + 100, rec.value))
     report = _replay(data)
-    assert kinds(report) == {"DUPLICATE": 1}
+    assert report.ok, report.findings
+    assert kinds(report) == {"REDELIVERY": 1}
+    assert report.findings[0].offset == rec.offset + 100
+    assert f"{rec.topic}/{rec.partition}/{rec.offset}" in report.findings[0].detail
+
+
+def test_a_second_different_delivery_of_one_event_is_a_duplicate(world: World) -> None:
+    # A dishonest hub delivers the TH referral to KH a second time, attested
+    # later, and logs it under a decision id of its own: each copy is a logged,
+    # valid delivery, but the event reached KH twice.
+    first = next(r for r in world.topics[TOPICS.inbox("KH")] if b"referral" in r.value)
+    delivered = Envelope.from_bytes(first.value)
+    env = Envelope.from_bytes(world.topics[TOPICS.outbox("TH")][0].value)
+    again = attest(
+        redact(env, sorted(d.field for d in delivered.disclosures)),
+        recipient="KH",
+        agreement_id="TH-KH-protection",
+        agreement_version=2,
+        fields=sorted(d.field for d in delivered.disclosures),
+        leaf_ref="decision:again",
+        hub_key=HUB_KEY,
+        attested_at_ms=T + 5000,
+    )
+    world.write(TOPICS.inbox("KH"), again.to_bytes())
+    record = {
+        "kind": "DELIVERED",
+        "event_id": env.header.event_id,
+        "producer": "TH",
+        "recipient": "KH",
+        "event_digest": env.event_digest.hex(),
+        "delivered_digest": hashlib.sha256(again.to_bytes()).hexdigest(),
+        "fields": sorted(d.field for d in delivered.disclosures),
+        "agreement": "TH-KH-protection@2",
+        "reason": "",
+        "detail": "",
+        "source": "y",
+        "decided_at_ms": T + 5000,
+        "registry": "v1",
+    }
+    world.write(TOPICS.decisions, json.dumps(record).encode(), (("trm-effect", b"decision:again"),))
+    world.sequence_all()
+    report = _replay(world.input())
+    assert kinds(report) == {"DUPLICATE": 1}, report.findings
+    assert report.findings[0].topic == TOPICS.inbox("KH")
 
 
 def test_a_refusal_never_told_to_the_producer(world: World) -> None:

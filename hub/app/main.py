@@ -38,7 +38,7 @@ from aiokafka import TopicPartition
 
 from hub.app.kafka_client import aiokafka_settings, faust_credentials
 from hub.app.reconcile import LOG_APPEND_TIME, Reconciler
-from hub.app.recovery import Follower, rebuild_state
+from hub.app.recovery import Follower, StateFollower
 from hub.app.registry import build_registry
 from hub.errors import OperationalError, Reason
 from hub.keys import load_private_key
@@ -97,6 +97,7 @@ class _Hub:
         self.state: HubState | None = None
         self.registry: Registry | None = None
         self.follower: Follower | None = None
+        self.recovery = StateFollower(BOOTSTRAP, TOPICS, COUNTRIES, **aiokafka_settings())
         self.latest: dict[tuple[str, bytes | None], tuple[bytes, int]] = {}
         self.stale = False
         self.lock = asyncio.Lock()
@@ -147,15 +148,17 @@ class _Hub:
         async with self.lock:
             if self.stale and self.state is not None:
                 # Partitions moved: another worker may have written effects for
-                # records we are about to read again. Learn them first.
+                # records we are about to read again. Learn them first (only what
+                # was appended since the last catch-up is read).
+                await self.recovery.catch_up(self.state)
                 self.stale = False
-                self.state.merge(
-                    await rebuild_state(BOOTSTRAP, TOPICS, COUNTRIES, **aiokafka_settings())
-                )
             if self.state is None:
-                self.state = await rebuild_state(
-                    BOOTSTRAP, TOPICS, COUNTRIES, **aiokafka_settings()
+                state = HubState()
+                await self.recovery.catch_up(state)  # the whole log, once per process
+                log.info(
+                    "recovered %d effects, %d events", len(state.effects), len(state.first_seen)
                 )
+                self.state = state
             while self.registry is None:
                 await self.refresh_registry()
                 if self.registry is None:

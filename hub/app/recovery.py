@@ -20,7 +20,7 @@ from hub.pipeline import EFFECT_HEADER, DecisionRecord
 from hub.state import HubState, SourceRef
 from hub.topics import COMMIT_COUNTRIES, Topics
 
-__all__ = ["Follower", "Row", "read_all", "rebuild_state"]
+__all__ = ["Follower", "Row", "StateFollower", "apply_rows", "read_all", "rebuild_state"]
 
 log = logging.getLogger(__name__)
 
@@ -134,19 +134,19 @@ def _source(text: str) -> SourceRef | None:
         return None
 
 
-async def rebuild_state(
-    bootstrap: str, topics: Topics, countries: Iterable[str] = COMMIT_COUNTRIES, **client: object
-) -> HubState:
-    """The dedupe state implied by everything the hub has written so far."""
+def _names(topics: Topics, countries: Iterable[str]) -> list[str]:
     ccs = tuple(countries)
-    names = [
+    return [
         *(topics.inbox(cc) for cc in ccs),
         *(topics.rejections(cc) for cc in ccs),
         topics.quarantine,
         topics.decisions,
     ]
-    state = HubState()
-    for topic, _key, value, headers, _ts in await read_all(bootstrap, names, **client):
+
+
+def apply_rows(state: HubState, rows: Iterable[Row], topics: Topics) -> None:
+    """Learn from records the hub wrote: their effect ids, and where events were taken in."""
+    for topic, _key, value, headers, _ts in rows:
         for name, raw in headers:
             if name == EFFECT_HEADER:
                 # a delivery keeps the digest of its bytes until its decision is seen
@@ -162,5 +162,45 @@ async def rebuild_state(
                 if src is not None:
                     state.first_seen.setdefault((record.producer, record.event_id), src)
                     state.event_producer.setdefault(record.event_id, record.producer)
+
+
+async def rebuild_state(
+    bootstrap: str, topics: Topics, countries: Iterable[str] = COMMIT_COUNTRIES, **client: object
+) -> HubState:
+    """The dedupe state implied by everything the hub has written so far."""
+    state = HubState()
+    apply_rows(state, await read_all(bootstrap, _names(topics, countries), **client), topics)
     log.info("recovered %d effects, %d events", len(state.effects), len(state.first_seen))
     return state
+
+
+class StateFollower:
+    """Keeps a worker's HubState up to date with what every worker has written.
+
+    The first ``catch_up`` reads the hub's output topics from the beginning; each
+    later one (after a rebalance) reads only what was appended since, so a
+    rebalance costs the tail of the log, not all of it.
+    """
+
+    def __init__(
+        self,
+        bootstrap: str,
+        topics: Topics,
+        countries: Iterable[str] = COMMIT_COUNTRIES,
+        **client: object,
+    ) -> None:
+        self.topics = topics
+        self.follower = Follower(bootstrap, _names(topics, countries), **client)
+
+    async def catch_up(self, state: HubState) -> int:
+        """Apply every record appended since the last call to ``state``; returns how many."""
+        try:
+            rows = await self.follower.poll()
+        except Exception:
+            await self.follower.close()  # the next call starts over from the beginning
+            raise
+        apply_rows(state, rows, self.topics)
+        return len(rows)
+
+    async def close(self) -> None:
+        await self.follower.close()

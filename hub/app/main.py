@@ -96,7 +96,9 @@ class _Hub:
     def __init__(self) -> None:
         self.state: HubState | None = None
         self.registry: Registry | None = None
-        self.follower: Follower | None = None
+        self.follower = Follower(
+            BOOTSTRAP, [TOPICS.registry_trust, TOPICS.registry_agreements], **aiokafka_settings()
+        )
         self.recovery = StateFollower(BOOTSTRAP, TOPICS, COUNTRIES, **aiokafka_settings())
         self.latest: dict[tuple[str, bytes | None], tuple[bytes, int]] = {}
         self.stale = False
@@ -109,18 +111,10 @@ class _Hub:
         self.pinned = load_trust_file(pinned) if pinned else None
 
     async def refresh_registry(self) -> None:
-        if self.follower is None:
-            self.follower = Follower(
-                BOOTSTRAP,
-                [TOPICS.registry_trust, TOPICS.registry_agreements],
-                **aiokafka_settings(),
-            )
         try:
             records = await self.follower.poll()
         except Exception:
-            await self.follower.close()  # start over from the beginning next time
-            self.follower = None
-            self.latest.clear()
+            self.latest.clear()  # the next poll reads both topics from the beginning
             raise
         if not records and self.registry is not None:
             return  # nothing new: parsing agreements again would cost the hot path CPU

@@ -20,7 +20,7 @@ from hub.pipeline import EFFECT_HEADER, DecisionRecord
 from hub.state import HubState, SourceRef
 from hub.topics import COMMIT_COUNTRIES, Topics
 
-__all__ = ["Follower", "Row", "StateFollower", "apply_rows", "read_all", "rebuild_state"]
+__all__ = ["Follower", "Row", "StateFollower", "apply_rows", "read_all"]
 
 log = logging.getLogger(__name__)
 
@@ -30,40 +30,11 @@ Row = tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]], int]
 
 async def read_all(bootstrap: str, names: Iterable[str], **client: object) -> list[Row]:
     """Every record now in ``names``: (topic, key, value, headers, timestamp ms), in order."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
-        enable_auto_commit=False,
-        **client,
-    )
-    await consumer.start()
-    out: list[Row] = []
+    follower = Follower(bootstrap, names, **client)
     try:
-        parts: list[TopicPartition] = []
-        # consumer.partitions_for_topic() only knows subscribed topics; ask the cluster.
-        cluster = await consumer._client.fetch_all_metadata()
-        for name in names:
-            for p in sorted(cluster.partitions_for_topic(name) or ()):
-                parts.append(TopicPartition(name, p))
-        if not parts:
-            return out
-        consumer.assign(parts)
-        await consumer.seek_to_beginning(*parts)
-        ends = await consumer.end_offsets(parts)
-        pending = {tp for tp in parts if ends[tp] > 0}
-        for tp in parts:
-            if ends[tp] > 0 and await consumer.position(tp) >= ends[tp]:
-                pending.discard(tp)
-        while pending:
-            batch = await consumer.getmany(*pending, timeout_ms=1000)
-            for tp, records in batch.items():
-                for r in records:
-                    if r.offset < ends[tp]:
-                        out.append((tp.topic, r.key, r.value, list(r.headers), r.timestamp))
-                if await consumer.position(tp) >= ends[tp]:
-                    pending.discard(tp)
+        return await follower.poll()
     finally:
-        await consumer.stop()
-    return out
+        await follower.close()
 
 
 class Follower:
@@ -81,7 +52,18 @@ class Follower:
         self._parts: list[TopicPartition] = []
 
     async def poll(self) -> list[Row]:
-        """Every record appended since the last poll, up to the ends as of now, in order."""
+        """Every record appended since the last poll, up to the ends as of now, in order.
+
+        If it fails, the consumer is closed and the next poll starts over from
+        the beginning of every topic.
+        """
+        try:
+            return await self._poll()
+        except Exception:
+            await self.close()
+            raise
+
+    async def _poll(self) -> list[Row]:
         consumer = await self._started()
         if not self._parts:
             return []
@@ -107,6 +89,7 @@ class Follower:
                 bootstrap_servers=self.bootstrap, enable_auto_commit=False, **self.client
             )
             await self._consumer.start()
+        # consumer.partitions_for_topic() only knows subscribed topics; ask the cluster.
         cluster = await self._consumer._client.fetch_all_metadata()
         self._parts = [
             TopicPartition(name, p)
@@ -164,16 +147,6 @@ def apply_rows(state: HubState, rows: Iterable[Row], topics: Topics) -> None:
                     state.event_producer.setdefault(record.event_id, record.producer)
 
 
-async def rebuild_state(
-    bootstrap: str, topics: Topics, countries: Iterable[str] = COMMIT_COUNTRIES, **client: object
-) -> HubState:
-    """The dedupe state implied by everything the hub has written so far."""
-    state = HubState()
-    apply_rows(state, await read_all(bootstrap, _names(topics, countries), **client), topics)
-    log.info("recovered %d effects, %d events", len(state.effects), len(state.first_seen))
-    return state
-
-
 class StateFollower:
     """Keeps a worker's HubState up to date with what every worker has written.
 
@@ -194,11 +167,7 @@ class StateFollower:
 
     async def catch_up(self, state: HubState) -> int:
         """Apply every record appended since the last call to ``state``; returns how many."""
-        try:
-            rows = await self.follower.poll()
-        except Exception:
-            await self.follower.close()  # the next call starts over from the beginning
-            raise
+        rows = await self.follower.poll()  # after a failure, the next one reads it all again
         apply_rows(state, rows, self.topics)
         return len(rows)
 

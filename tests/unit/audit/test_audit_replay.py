@@ -165,6 +165,39 @@ def kinds(report: Any) -> dict[str, int]:
     return {k: v for k, v in report.summary().items() if k != "SEQUENCE_GAP"}
 
 
+def log_delivery(  # noqa: PLR0917 - the decision record's fields
+    world: World,
+    env: Envelope,
+    recipient: str,
+    delivered: bytes,
+    fields: list[str],
+    agreement: str,
+    decision_id: str,
+    at_ms: int,
+) -> None:
+    """Write ``delivered`` to an inbox and log a DELIVERED decision for it (a dishonest hub)."""
+    world.write(TOPICS.inbox(recipient), delivered)
+    record = {
+        "kind": "DELIVERED",
+        "event_id": env.header.event_id,
+        "producer": env.header.producer,
+        "recipient": recipient,
+        "event_digest": env.event_digest.hex(),
+        "delivered_digest": hashlib.sha256(delivered).hexdigest(),
+        "fields": fields,
+        "agreement": agreement,
+        "reason": "",
+        "detail": "",
+        "source": decision_id,
+        "decided_at_ms": at_ms,
+        "registry": "v1",
+    }
+    world.write(
+        TOPICS.decisions, json.dumps(record).encode(), (("trm-effect", decision_id.encode()),)
+    )
+    world.sequence_all()
+
+
 def test_an_honest_run_replays_clean(world: World) -> None:
     report = _replay(world.input())
     assert report.ok, report.findings
@@ -232,24 +265,16 @@ def test_a_delivery_of_a_field_outside_the_agreement(world: World) -> None:
         hub_key=HUB_KEY,
         attested_at_ms=T,
     )
-    world.write(TOPICS.inbox("LA"), leaky.to_bytes())
-    record = {
-        "kind": "DELIVERED",
-        "event_id": env.header.event_id,
-        "producer": "TH",
-        "recipient": "LA",
-        "event_digest": env.event_digest.hex(),
-        "delivered_digest": hashlib.sha256(leaky.to_bytes()).hexdigest(),
-        "fields": ["case_number", "names"],
-        "agreement": "COMMIT-baseline@1",
-        "reason": "",
-        "detail": "",
-        "source": "x",
-        "decided_at_ms": T,
-        "registry": "v1",
-    }
-    world.write(TOPICS.decisions, json.dumps(record).encode(), (("trm-effect", b"decision:x"),))
-    world.sequence_all()
+    log_delivery(
+        world,
+        env,
+        "LA",
+        leaky.to_bytes(),
+        ["case_number", "names"],
+        "COMMIT-baseline@1",
+        "decision:x",
+        T,
+    )
     report = _replay(world.input())
     assert kinds(report) == {"BEYOND_AGREEMENT": 1}, report.findings
     assert report.findings[0].topic == TOPICS.inbox("LA")
@@ -322,24 +347,16 @@ def test_a_second_different_delivery_of_one_event_is_a_duplicate(world: World) -
         hub_key=HUB_KEY,
         attested_at_ms=T + 5000,
     )
-    world.write(TOPICS.inbox("KH"), again.to_bytes())
-    record = {
-        "kind": "DELIVERED",
-        "event_id": env.header.event_id,
-        "producer": "TH",
-        "recipient": "KH",
-        "event_digest": env.event_digest.hex(),
-        "delivered_digest": hashlib.sha256(again.to_bytes()).hexdigest(),
-        "fields": sorted(d.field for d in delivered.disclosures),
-        "agreement": "TH-KH-protection@2",
-        "reason": "",
-        "detail": "",
-        "source": "y",
-        "decided_at_ms": T + 5000,
-        "registry": "v1",
-    }
-    world.write(TOPICS.decisions, json.dumps(record).encode(), (("trm-effect", b"decision:again"),))
-    world.sequence_all()
+    log_delivery(
+        world,
+        env,
+        "KH",
+        again.to_bytes(),
+        sorted(d.field for d in delivered.disclosures),
+        "TH-KH-protection@2",
+        "decision:again",
+        T + 5000,
+    )
     report = _replay(world.input())
     assert kinds(report) == {"DUPLICATE": 1}, report.findings
     assert report.findings[0].topic == TOPICS.inbox("KH")

@@ -8,7 +8,9 @@ the same three topics.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Final
 
 from hub.errors import Reason, RequestError
@@ -17,6 +19,7 @@ __all__ = [
     "AUDIT_CHECKPOINTS",
     "AUDIT_LEAVES",
     "COMMIT_COUNTRIES",
+    "COUNTRY_NAMES",
     "DECISIONS",
     "QUARANTINE",
     "REGISTRY_AGREEMENTS",
@@ -30,7 +33,18 @@ __all__ = [
     "rejections",
 ]
 
-COMMIT_COUNTRIES: Final = ("KH", "CN", "LA", "MM", "TH", "VN")
+# The COMMIT members and their names: the one list of countries in the project.
+COUNTRY_NAMES: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "KH": "Cambodia",
+        "CN": "China",
+        "LA": "Lao PDR",
+        "MM": "Myanmar",
+        "TH": "Thailand",
+        "VN": "Viet Nam",
+    }
+)
+COMMIT_COUNTRIES: Final = tuple(COUNTRY_NAMES)
 
 QUARANTINE: Final = "trm.hub.quarantine"
 AUDIT_LEAVES: Final = "trm.audit.leaves"

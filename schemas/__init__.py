@@ -11,6 +11,11 @@ two fingerprints of its Parsing Canonical Form (PCF, Avro specification
 
 Released versions are kept under ``released/<name>/v<N>.avsc`` so a test can
 check that every change stays backward- and forward-compatible.
+
+Which event types exist, and so which of these files are payloads, is said once
+in ``hub/wire/eventtypes.py``. A deployment's own event types bring their
+schema file from another directory; :func:`add` makes such a file known here
+by name (``hub.wire.eventtypes.register_from`` calls it).
 """
 
 from __future__ import annotations
@@ -25,27 +30,20 @@ from fastavro.schema import to_parsing_canonical_form
 
 __all__ = [
     "ENVELOPE_PARTS",
-    "PAYLOADS",
     "SCHEMA_DIR",
+    "add",
     "canonical_form",
     "crc64",
     "crc64_of",
     "load",
     "load_path",
     "names",
+    "remove",
     "sha256",
 ]
 
 SCHEMA_DIR = Path(__file__).resolve().parent
 
-# Event types and the schema file of their payload.
-PAYLOADS: tuple[str, ...] = (
-    "referral",
-    "handover_notice",
-    "trafficker_alert",
-    "acknowledgement",
-    "detention_notice",
-)
 ENVELOPE_PARTS: tuple[str, ...] = (
     "envelope",
     "header",
@@ -83,6 +81,32 @@ def names() -> tuple[str, ...]:
     return tuple(sorted(p.stem for p in SCHEMA_DIR.glob("*.avsc")))
 
 
+# name -> schema file outside SCHEMA_DIR (a deployment's own event types).
+_ADDED: dict[str, Path] = {}
+
+
+def add(name: str, path: Path) -> None:
+    """Make the schema file ``path`` known as ``name`` (it is not in this directory).
+
+    Raises:
+        ValueError: ``name`` is already a schema of this directory, or was
+            added from another file.
+    """
+    path = path.resolve()
+    if (SCHEMA_DIR / f"{name}.avsc").is_file():
+        raise ValueError(f"schema {name!r} is one of the project's own schemas")
+    if _ADDED.get(name, path) != path:
+        raise ValueError(f"schema {name!r} was already added from another file")
+    _ADDED[name] = path
+
+
+def remove(name: str) -> None:
+    """Forget a schema added with :func:`add` (and every cached form of it)."""
+    if _ADDED.pop(name, None) is not None:
+        for cached in (load, canonical_form, sha256, crc64):
+            cached.cache_clear()
+
+
 def load_path(path: Path) -> dict[str, Any]:
     """Parse one ``.avsc`` file as JSON (not yet checked as Avro)."""
     data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
@@ -96,7 +120,7 @@ def load(name: str) -> dict[str, Any]:
     Raises:
         KeyError: no such schema.
     """
-    path = SCHEMA_DIR / f"{name}.avsc"
+    path = _ADDED.get(name) or SCHEMA_DIR / f"{name}.avsc"
     if not path.is_file():
         raise KeyError(f"no schema named {name!r} in {SCHEMA_DIR}")
     return load_path(path)

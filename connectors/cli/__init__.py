@@ -10,6 +10,7 @@ stderr); 2 usage error.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from typing import Any
 
@@ -95,3 +96,7 @@ class _Cli(_LazyGroup):
 @click.version_option(__version__, prog_name="trm")
 def main() -> None:
     """trm-hub: signed, policy-routed exchange of trafficking-case events."""
+    # A deployment's own event types ($TRM_EVENT_TYPES), before any command uses them.
+    from hub.wire import register_from_environment  # noqa: PLC0415 - only when a command runs
+
+    register_from_environment(os.environ)

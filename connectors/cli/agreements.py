@@ -27,16 +27,9 @@ from hub.policy import (
 )
 from hub.topics import COMMIT_COUNTRIES
 from hub.trust import TrustList, load_trust_file
+from hub.wire import EventType
 
 __all__ = ["cli", "load_directory", "sign_file"]
-
-_EVENT_TYPES = (
-    "referral",
-    "handover_notice",
-    "detention_notice",
-    "trafficker_alert",
-    "acknowledgement",
-)
 
 
 def _now_ms() -> int:
@@ -193,7 +186,7 @@ def _matrix(
             if sender == recipient:
                 continue
             allowed: list[str] = []
-            for event_type in _EVENT_TYPES:
+            for event_type in EventType:  # the registry: built in and $TRM_EVENT_TYPES
                 for signed in agreements.in_force(at):
                     if trust is not None and signed.missing_parties(trust, at)[0]:
                         continue

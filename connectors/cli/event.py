@@ -27,14 +27,6 @@ from hub.errors import OperationalError, Reason, RequestError, TrmError
 
 __all__ = ["cli", "header_json", "load_trust"]
 
-_DEFAULT_PURPOSE = {
-    "referral": "victim_protection",
-    "handover_notice": "repatriation",
-    "trafficker_alert": "investigation",
-    "acknowledgement": "victim_protection",
-    "detention_notice": "victim_identification",
-}
-
 
 def _refusing(fn: Callable[[], None]) -> None:
     try:
@@ -97,7 +89,7 @@ def cli() -> None:
 
 
 @cli.command("seal")
-@click.option("--type", "event_type", required=True, help="referral, handover_notice, ...")
+@click.option("--type", "event_type", required=True, help="A registered type: `trm event types`.")
 @click.option("--from", "producer", required=True, help="Producing country (alpha-2).")
 @click.option("--to", "recipients", required=True, help="Recipient countries, comma-separated.")
 @click.option("--key", "key_file", default=None, help="Producer private key (default: state dir).")
@@ -131,7 +123,7 @@ def seal_cmd(  # click passes options by keyword
     def run() -> None:
         from connectors.state import state_dir
         from hub.keys import load_private_key
-        from hub.wire import payload_from_json, seal
+        from hub.wire import EventType, payload_from_json, seal
 
         try:
             obj = json.loads(_read_bytes(in_file).decode("utf-8"))
@@ -150,7 +142,8 @@ def seal_cmd(  # click passes options by keyword
             producer=producer,
             key=key,
             recipients=[r.strip() for r in recipients.split(",") if r.strip()],
-            purpose=purpose or _DEFAULT_PURPOSE.get(event_type, "victim_protection"),
+            # payload_from_json has refused an unregistered type by now
+            purpose=purpose or EventType(event_type).spec.default_purpose,
             handling=handling,
             case_key=case_key or f"case-{secrets.token_hex(8)}",
             sequence=sequence,
@@ -165,6 +158,18 @@ def seal_cmd(  # click passes options by keyword
             click.echo(f"sealed {envelope.header.event_id} -> {out_file}", err=True)
 
     _refusing(run)
+
+
+@cli.command("types")
+def types_cmd() -> None:
+    """List the registered event types (built in, and from $TRM_EVENT_TYPES)."""
+    from hub.wire import EventType, payload_fields
+
+    for t in EventType:
+        spec = t.spec
+        origin = "built in" if spec.schema is None else str(spec.schema)
+        click.echo(f"{t.value}\t{spec.title}\tdefault purpose {spec.default_purpose}\t{origin}")
+        click.echo(f"\tfields: {', '.join(payload_fields(t))}")
 
 
 @cli.command("open")

@@ -12,7 +12,7 @@ import click
 from hub.errors import Reason, TrustError
 from hub.keys import KeyRole, load_private_key
 from hub.signed_doc import SignedDocument
-from hub.topics import check_country
+from hub.topics import COUNTRY_NAMES, check_country
 from hub.trust import (
     HUB_OWNER,
     TRUST_TYPE,
@@ -26,14 +26,6 @@ from hub.trust import (
 
 __all__ = ["COUNTRY_NAMES", "cli"]
 
-COUNTRY_NAMES = {
-    "KH": "Cambodia",
-    "CN": "China",
-    "LA": "Lao PDR",
-    "MM": "Myanmar",
-    "TH": "Thailand",
-    "VN": "Viet Nam",
-}
 _COUNTRY_ROLES = frozenset({KeyRole.ROOT, KeyRole.PRODUCER, KeyRole.WITNESS})
 
 

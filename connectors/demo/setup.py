@@ -17,20 +17,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from connectors.state import StateDir
 from hub.keys import KeyRole, write_private_key
 from hub.policy import load_agreement_file, resign_agreement
-from hub.topics import COMMIT_COUNTRIES
+from hub.topics import COMMIT_COUNTRIES, COUNTRY_NAMES
 from hub.trust import HUB_OWNER, KeySpec, TrustList, build_trust_document, public_key_pem
 
 __all__ = ["COUNTRY_NAMES", "REPO", "make_identities", "sign_agreements"]
 
 REPO = Path(__file__).resolve().parents[2]
-COUNTRY_NAMES = {
-    "KH": "Cambodia",
-    "CN": "China",
-    "LA": "Lao PDR",
-    "MM": "Myanmar",
-    "TH": "Thailand",
-    "VN": "Viet Nam",
-}
 # Keys valid from 2024 so that agreements effective from 2026-01-01 verify.
 KEYS_FROM_MS = 1_704_067_200_000
 

@@ -1,8 +1,10 @@
 """What a desk sees (pure): notices with status and due time, and overdue alerts.
 
-Handover follow-up: a handover notice is due for acknowledgement at
-``created_at + deadline``, or at its ``planned_at`` if that is earlier (a
-handover must not happen unannounced). Both desks watch the same deadline
+Follow-up of the event types registered as awaiting an acknowledgement
+(``hub/wire/eventtypes.py``), today the handover notice: it is due for
+acknowledgement at ``created_at + deadline``, or at its registered due field
+(a handover's ``planned_at``) if that is earlier (a handover must not happen
+unannounced). Both desks watch the same deadline
 from their own side: the receiving desk sees the notices it has not
 acknowledged, the sending desk sees the notices it sent that no
 acknowledgement has come back for. Either way an overdue notice becomes an
@@ -16,11 +18,25 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from connectors.sdk import InboxRecord
+from hub.wire import EventType
 
 __all__ = ["DeskView", "NoticeStatus"]
 
 ACK_STATUSES = ("RECEIVED", "ACCEPTED", "REJECTED", "HANDED_OVER")
-_FOLLOWED = ("handover_notice",)
+
+
+def _followed(event_type: object) -> bool:
+    """A desk follows the types registered as awaiting an acknowledgement."""
+    return event_type in EventType and EventType(str(event_type)).spec.awaits_acknowledgement
+
+
+def _due_field_value(event_type: str, fields: Mapping[str, Any]) -> Any:
+    due_field = EventType(event_type).spec.due_field
+    return fields.get(due_field) if due_field else None
+
+
+def _title(event_type: object) -> str:
+    return EventType(str(event_type)).spec.title if event_type in EventType else "event"
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +73,7 @@ class DeskView:
         for e in entries:
             if e.get("kind") == "ack":
                 self.acks_sent[str(e["event_id"])] = str(e["status"])
-            elif e.get("kind") == "sent" and e.get("type") in _FOLLOWED:
+            elif e.get("kind") == "sent" and _followed(e.get("type")):
                 self.sent[str(e["event_id"])] = e
 
     def due_at(self, created_at_ms: int, planned_at_ms: Any) -> int:
@@ -68,9 +84,9 @@ class DeskView:
 
     def status_of(self, record: InboxRecord, now_ms: int) -> NoticeStatus:
         done = self.acks_sent.get(record.event_id)
-        if record.event_type not in _FOLLOWED:
+        if not _followed(record.event_type):
             return NoticeStatus(done or "NEW", None, False)
-        due = self.due_at(record.created_at_ms, record.fields.get("planned_at"))
+        due = self.due_at(record.created_at_ms, _due_field_value(record.event_type, record.fields))
         if done is not None:
             return NoticeStatus(done, due, False)
         return NoticeStatus("AWAITING_ACK", due, now_ms >= due)
@@ -127,7 +143,7 @@ class DeskView:
                         "case_key": rec.case_key,
                         "counterpart": rec.producer,
                         "due_at_ms": st.due_at_ms,
-                        "message": f"handover notice from {rec.producer} not acknowledged "
+                        "message": f"{_title(rec.event_type)} from {rec.producer} not acknowledged "
                         "by this desk before its due time",
                     }
                 )
@@ -141,7 +157,7 @@ class DeskView:
                         "case_key": s["case_key"],
                         "counterpart": ",".join(s["to"] or []),
                         "due_at_ms": s["due_at_ms"],
-                        "message": f"handover notice to {','.join(s['to'] or [])} "
+                        "message": f"{_title(s['type'])} to {','.join(s['to'] or [])} "
                         "not acknowledged before its due time",
                     }
                 )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from hub.wire import EventType
+
 __all__ = ["openapi_document"]
 
 _ERROR = {
@@ -62,13 +64,7 @@ def openapi_document(country: str) -> dict[str, Any]:
                     "properties": {
                         "type": {
                             "type": "string",
-                            "enum": [
-                                "referral",
-                                "handover_notice",
-                                "trafficker_alert",
-                                "acknowledgement",
-                                "detention_notice",
-                            ],
+                            "enum": [t.value for t in EventType],  # the registry
                         },
                         "to": {
                             "oneOf": [

@@ -15,7 +15,6 @@ from .records import WITHHELD, InboxRecord, InboxRefusal, Rejection, Withheld
 from .store import NodeStore
 from .submission import (
     DEFAULT_HANDLING,
-    DEFAULT_PURPOSE,
     Submission,
     key_fields,
     row_event_id,
@@ -24,7 +23,6 @@ from .submission import (
 
 __all__ = [
     "DEFAULT_HANDLING",
-    "DEFAULT_PURPOSE",
     "WITHHELD",
     "CountryNode",
     "InboxRecord",

@@ -210,7 +210,8 @@ class CountryNode:
             correlation_id=submission.correlation_id,
         )
         await self._send(envelope.header, envelope.to_bytes())
-        planned = submission.payload.get("planned_at")
+        due_field = submission.event_type.spec.due_field
+        planned = submission.payload.get(due_field) if due_field else None
         self.store.record(
             {
                 "kind": "sent",
@@ -221,7 +222,8 @@ class CountryNode:
                 "created_at_ms": now,
                 "sequence": sequence,
                 "correlation_id": submission.correlation_id,
-                # The handover follow-up needs the planned time; it is not personal data.
+                # A follow-up needs the registered due time (a handover's planned
+                # time); it is not personal data.
                 "planned_at_ms": planned if isinstance(planned, int) else None,
             }
         )

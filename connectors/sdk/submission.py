@@ -27,20 +27,12 @@ from hub.wire import HANDLING_CODES, PURPOSES, EventType, payload_fields
 
 __all__ = [
     "DEFAULT_HANDLING",
-    "DEFAULT_PURPOSE",
     "Submission",
     "key_fields",
     "row_event_id",
     "uuid7_from",
 ]
 
-DEFAULT_PURPOSE: Final[Mapping[str, str]] = {
-    "referral": "victim_protection",
-    "handover_notice": "repatriation",
-    "trafficker_alert": "investigation",
-    "acknowledgement": "victim_protection",
-    "detention_notice": "victim_identification",
-}
 DEFAULT_HANDLING: Final = "H2"
 _KEYS: Final = frozenset(
     {"type", "to", "purpose", "handling", "case_key", "correlation_id", "event_id", "payload"}
@@ -109,7 +101,7 @@ class Submission:
                 "expected 'to' to be a country code or a non-empty list of them",
             )
         recipients = tuple(sorted({check_country(c) for c in to}))
-        purpose = _str(obj, "purpose") or DEFAULT_PURPOSE[event_type.value]
+        purpose = _str(obj, "purpose") or event_type.spec.default_purpose
         if purpose not in PURPOSES:
             raise RequestError(
                 Reason.BAD_REQUEST, f"expected purpose in {sorted(PURPOSES)}, got {purpose[:40]!r}"
@@ -177,42 +169,25 @@ def row_event_id(country: str, event_type: str, row_key: str, first_attempt_ms: 
     return uuid7_from(first_attempt_ms, digest)
 
 
-def _name(fields: Mapping[str, Any], key: str) -> str | None:
-    names = fields.get(key)
-    if isinstance(names, list) and names:
-        first = names[0]
-        if isinstance(first, Mapping):
-            return str(first.get("full_name") or first.get("name") or "")
-        return str(first)
-    return None
+def _shown(value: Any) -> str | None:
+    """A field as a table shows it: a list by its first item, a record by its name."""
+    if isinstance(value, list):
+        value = value[0] if value else None
+    if isinstance(value, Mapping):
+        value = value.get("full_name") or value.get("name")
+    return None if value is None or value == "" else str(value)
 
 
 def key_fields(event_type: str, fields: Mapping[str, Any]) -> dict[str, str]:
-    """A few fields that tell a desk what an event is about (for tables)."""
+    """A few fields that tell a desk what an event is about (for tables).
+
+    Which ones is the event type's registered ``summary``; an unknown type has none.
+    """
+    if event_type not in EventType:
+        return {}
     out: dict[str, str] = {}
-    if event_type in ("referral", "handover_notice", "detention_notice"):
-        name = _name(fields, "names")
-        if name:
-            out["name"] = name
-    if event_type == "handover_notice":
-        for k in ("status",):
-            if fields.get(k) is not None:
-                out[k] = str(fields[k])
-        cp = fields.get("checkpoint")
-        if isinstance(cp, Mapping) and cp.get("name"):
-            out["checkpoint"] = str(cp["name"])
-    elif event_type == "referral":
-        if fields.get("case_number"):
-            out["case"] = str(fields["case_number"])
-    elif event_type == "trafficker_alert":
-        name = _name(fields, "subject_names")
-        if name:
-            out["subject"] = name
-        for k in ("kind", "urgency", "network_name"):
-            if fields.get(k) is not None:
-                out[k] = str(fields[k])
-    elif event_type == "acknowledgement":
-        for k in ("status", "acknowledged_event_id"):
-            if fields.get(k) is not None:
-                out[k] = str(fields[k])
+    for label, name in EventType(event_type).spec.summary:
+        text = _shown(fields.get(name))
+        if text is not None:
+            out[label] = text
     return out

@@ -46,6 +46,7 @@ from hub.pipeline import Outcome, Registry, process
 from hub.state import HubState, SourceRef
 from hub.topics import COMMIT_COUNTRIES, Topics
 from hub.trust import load_trust_file
+from hub.wire import register_from_environment
 
 __all__ = ["app", "hub_agent"]
 
@@ -57,6 +58,8 @@ COUNTRIES = tuple(
     c for c in os.environ.get("TRM_HUB_COUNTRIES", ",".join(COMMIT_COUNTRIES)).split(",") if c
 )
 REGISTRY_REFRESH_S = 1.0
+# A deployment's own event types: every worker must know the same ones.
+EVENT_TYPES = register_from_environment(os.environ)
 
 
 class HubApp(faust.App):

@@ -58,10 +58,21 @@ ANY_PARTY = "any"  # in a multilateral flow: every party (never the producer its
 
 
 @functools.cache
+def _schema_text() -> str:
+    return resources.files("hub").joinpath("data/agreement.schema.json").read_text("utf-8")
+
+
 def agreement_schema() -> dict[str, Any]:
-    """The JSON Schema of an agreement file (``hub/data/agreement.schema.json``)."""
-    text = resources.files("hub").joinpath("data/agreement.schema.json").read_text("utf-8")
-    schema: dict[str, Any] = json.loads(text)
+    """The JSON Schema of an agreement file (``hub/data/agreement.schema.json``).
+
+    The file says only what an event type's name looks like; the event types
+    themselves are the registered ones (``hub/wire/eventtypes.py``), added
+    here as an enum each time, so a type registered at run time is known.
+    """
+    from hub.wire import EventType  # noqa: PLC0415 - the wire's registry
+
+    schema: dict[str, Any] = json.loads(_schema_text())
+    schema["$defs"]["event_type"]["enum"] = [t.value for t in EventType]
     return schema
 
 

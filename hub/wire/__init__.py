@@ -11,13 +11,18 @@ from __future__ import annotations
 
 from .cloudevents import CONTENT_TYPE, ce_time, check_cloudevents, cloudevents_headers
 from .envelope import (
-    KNOWN_PAYLOAD_SCHEMAS,
     Attestation,
     Disclosure,
     Envelope,
     Header,
     Signature,
     pae,
+)
+from .eventtypes import (
+    EventType,
+    EventTypeSpec,
+    register_from,
+    register_from_environment,
 )
 from .jsonmap import from_json_value, payload_from_json, payload_to_json, to_json_value
 from .seal import Rng, attest, new_event_id, payload_fields, redact, seal
@@ -44,7 +49,6 @@ from .vocab import (
     PURPOSES,
     SALT_SIZE,
     SPEC_VERSION,
-    EventType,
 )
 
 __all__ = [
@@ -53,7 +57,6 @@ __all__ = [
     "DEFAULT_MAX_SIZE",
     "HANDLING_CODES",
     "HEADER_PAYLOAD_TYPE",
-    "KNOWN_PAYLOAD_SCHEMAS",
     "MAX_ATTESTATIONS",
     "MAX_DIGESTS",
     "MAX_RECIPIENTS",
@@ -65,6 +68,7 @@ __all__ = [
     "Disclosure",
     "Envelope",
     "EventType",
+    "EventTypeSpec",
     "Finding",
     "Header",
     "Rng",
@@ -85,6 +89,8 @@ __all__ = [
     "payload_record_bytes",
     "payload_to_json",
     "redact",
+    "register_from",
+    "register_from_environment",
     "seal",
     "to_json_value",
     "verification_result",

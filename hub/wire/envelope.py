@@ -24,10 +24,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-import schemas
 from hub.errors import DisclosureError, Reason, SignatureError, WireError
 
 from .codec import decode_exact, encode, frame, parsed, unframe
+from .eventtypes import EventType
 from .vocab import (
     DEFAULT_MAX_SIZE,
     HANDLING_CODES,
@@ -37,7 +37,6 @@ from .vocab import (
     PURPOSES,
     SALT_SIZE,
     SPEC_VERSION,
-    EventType,
     shown,
 )
 
@@ -59,11 +58,6 @@ _CASE_KEY = re.compile(r"^[A-Za-z0-9._:~-]{1,128}$")
 _SIG_LEN: Final = 64
 _DIGEST_LEN: Final = 32
 _MAX_FIELD_NAME: Final = 64
-
-# payload schema SHA-256 -> event type, for every schema version a verifier accepts.
-KNOWN_PAYLOAD_SCHEMAS: Final[dict[bytes, EventType]] = {
-    schemas.sha256(t.value): t for t in EventType
-}
 
 
 def pae(payload_type: str, payload: bytes) -> bytes:
@@ -111,7 +105,7 @@ class Header:
             raise _bad_header(
                 f"expected event_id to be a lowercase UUIDv7, got {shown(self.event_id)}"
             )
-        known = KNOWN_PAYLOAD_SCHEMAS.get(self.payload_schema)
+        known = EventType.of_schema(self.payload_schema)
         if known is None:
             raise WireError(
                 Reason.UNKNOWN_SCHEMA,

@@ -16,12 +16,12 @@ from hub.keys import key_id_of, raw_public
 
 from .codec import encode, frame, parsed, payload_codec
 from .envelope import Attestation, Disclosure, Envelope, Header, Signature, pae
+from .eventtypes import EventType
 from .vocab import (
     ATTESTATION_PAYLOAD_TYPE,
     HEADER_PAYLOAD_TYPE,
     SALT_SIZE,
     SPEC_VERSION,
-    EventType,
     shown,
 )
 

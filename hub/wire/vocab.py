@@ -1,8 +1,10 @@
-"""The words of the wire format: event types, purposes, handling codes, limits."""
+"""The words of the wire format: purposes, handling codes, limits.
+
+The event types are registered in ``hub/wire/eventtypes.py``.
+"""
 
 from __future__ import annotations
 
-from enum import StrEnum, unique
 from typing import Final
 
 __all__ = [
@@ -16,7 +18,6 @@ __all__ = [
     "PURPOSES",
     "SALT_SIZE",
     "SPEC_VERSION",
-    "EventType",
     "shown",
 ]
 
@@ -32,17 +33,6 @@ MAX_DIGESTS: Final = 256  # disclosure digests in a header, decoys included
 MAX_ATTESTATIONS: Final = 16
 MAX_RECIPIENTS: Final = 64
 SALT_SIZE: Final = 16
-
-
-@unique
-class EventType(StrEnum):
-    """What an event is; the value names its payload schema (``schemas/<value>.avsc``)."""
-
-    REFERRAL = "referral"
-    HANDOVER_NOTICE = "handover_notice"
-    TRAFFICKER_ALERT = "trafficker_alert"
-    ACKNOWLEDGEMENT = "acknowledgement"
-    DETENTION_NOTICE = "detention_notice"
 
 
 PURPOSES: Final = frozenset(

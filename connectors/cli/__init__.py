@@ -97,6 +97,6 @@ class _Cli(_LazyGroup):
 def main() -> None:
     """trm-hub: signed, policy-routed exchange of trafficking-case events."""
     # A deployment's own event types ($TRM_EVENT_TYPES), before any command uses them.
-    from hub.wire import register_from_environment  # noqa: PLC0415 - only when a command runs
+    from hub.wire import register_from_environment
 
     register_from_environment(os.environ)

@@ -1,0 +1,109 @@
+"""The event-type registry: one registration, everything follows; refusals fail closed."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from connectors.gateway.openapi import openapi_document
+from connectors.sdk import key_fields
+from hub.errors import OperationalError, PolicyError, Reason
+from hub.policy import agreement_schema, load_agreement
+from hub.wire import EventType, payload_fields
+from hub.wire.eventtypes import BUILTIN, register_from, register_from_environment, unregister
+from tests.eventtype_fixtures import WELFARE_CHECK, welfare_schema, write_welfare_check
+
+
+@pytest.fixture
+def clean() -> Iterator[None]:
+    yield
+    if WELFARE_CHECK in EventType:
+        unregister(WELFARE_CHECK)
+
+
+def _enum() -> list[str]:
+    return list(agreement_schema()["$defs"]["event_type"]["enum"])
+
+
+def test_builtin_types_are_the_registry() -> None:
+    assert [t.value for t in EventType] == [s.name for s in BUILTIN]
+    assert EventType("referral") is EventType.REFERRAL
+    assert _enum() == [s.name for s in BUILTIN]
+    doc = openapi_document("TH")
+    assert doc["components"]["schemas"]["Submission"]["properties"]["type"]["enum"] == _enum()
+    with pytest.raises(ValueError, match="not a registered event type"):
+        EventType("welfare_check")
+
+
+def test_a_registered_type_reaches_every_consumer(tmp_path: Path, clean: None) -> None:
+    (added,) = register_from(write_welfare_check(tmp_path))
+    assert added is EventType(WELFARE_CHECK)
+    assert WELFARE_CHECK in _enum()
+    assert payload_fields(added) == tuple(f["name"] for f in welfare_schema()["fields"])
+    assert key_fields(WELFARE_CHECK, {"outcome": "AT_RISK"}) == {"outcome": "AT_RISK"}
+    assert register_from(tmp_path) == ()  # the same registration again: nothing new
+    unregister(WELFARE_CHECK)
+    assert WELFARE_CHECK not in _enum()
+
+
+def test_an_agreement_may_name_only_registered_types(tmp_path: Path, clean: None) -> None:
+    body = {
+        "_type": "trm.agreement/v1", "id": "TEST-wc", "version": 1, "title": "a welfare check flow", "example": True,
+        "parties": ["KH", "TH"], "effective_from": "2026-01-01T00:00:00Z",
+        "effective_until": None,
+        "flows": [{"from": "TH", "to": "KH", "event_types": {WELFARE_CHECK: {
+            "purposes": ["reintegration"], "handling": ["H2"], "fields": ["outcome"],
+            "retention_days": 30}}}],
+    }  # fmt: skip
+    with pytest.raises(PolicyError) as refused:
+        load_agreement({"signed": body, "signatures": []})
+    assert refused.value.reason is Reason.AGREEMENT_INVALID
+    assert "event_types" in str(refused.value)
+    register_from_environment({"TRM_EVENT_TYPES": str(write_welfare_check(tmp_path))})
+    assert load_agreement({"signed": body, "signatures": []}).agreement.flows[0].fields == {
+        "outcome"
+    }
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"default_purpose": "marketing"}, "default_purpose"),
+        ({"name": "Bad-Name"}, "event type name"),
+        ({"name": "referral"}, "already registered differently"),
+        ({"summary": {"x": "no_such_field"}}, "not fields of the schema"),
+        ({"colour": "red"}, "unknown registration key"),
+    ],
+)
+def test_bad_registrations_are_refused(
+    tmp_path: Path, clean: None, change: dict[str, object], expected: str
+) -> None:
+    directory = write_welfare_check(tmp_path, **change)
+    name = str(change.get("name", WELFARE_CHECK))
+    if name != WELFARE_CHECK:
+        (directory / f"{WELFARE_CHECK}.avsc").rename(directory / f"{name}.avsc")
+    with pytest.raises(OperationalError, match=expected) as refused:
+        register_from(directory)
+    assert refused.value.reason is Reason.CONFIG_INVALID
+    assert WELFARE_CHECK not in EventType
+
+
+def test_a_field_that_cannot_be_withheld_is_refused(tmp_path: Path, clean: None) -> None:
+    directory = write_welfare_check(tmp_path)
+    schema = welfare_schema()
+    schema["fields"][0] = {"name": "check_id", "type": "string"}
+    (directory / f"{WELFARE_CHECK}.avsc").write_text(json.dumps(schema), encoding="utf-8")
+    with pytest.raises(OperationalError, match="union starting with null"):
+        register_from(directory)
+    assert WELFARE_CHECK not in EventType
+
+
+def test_an_unregistered_schema_file_is_refused(tmp_path: Path, clean: None) -> None:
+    directory = write_welfare_check(tmp_path)
+    (directory / "stray.avsc").write_text(json.dumps(welfare_schema()), encoding="utf-8")
+    with pytest.raises(OperationalError, match=r"stray\.avsc has no registration"):
+        register_from(directory)
+    assert WELFARE_CHECK not in EventType

@@ -51,7 +51,8 @@ def test_a_registered_type_reaches_every_consumer(tmp_path: Path, clean: None) -
 
 def test_an_agreement_may_name_only_registered_types(tmp_path: Path, clean: None) -> None:
     body = {
-        "_type": "trm.agreement/v1", "id": "TEST-wc", "version": 1, "title": "a welfare check flow", "example": True,
+        "_type": "trm.agreement/v1", "id": "TEST-wc", "version": 1,
+        "title": "a welfare check flow", "example": True,
         "parties": ["KH", "TH"], "effective_from": "2026-01-01T00:00:00Z",
         "effective_until": None,
         "flows": [{"from": "TH", "to": "KH", "event_types": {WELFARE_CHECK: {

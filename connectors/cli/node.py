@@ -24,7 +24,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from connectors.sdk import CountryNode, InboxRecord, Submission
+from connectors.sdk import ACK_STATUSES, CountryNode, InboxRecord, Submission
 from connectors.state import default_bootstrap, state_dir
 from hub.errors import OperationalError, Reason, RequestError, TrmError
 from hub.topics import Topics, check_country
@@ -220,7 +220,7 @@ def inbox(  # noqa: PLR0917 - one parameter per click option
 @click.argument("event_id")
 @click.option(
     "--status",
-    type=click.Choice(["RECEIVED", "ACCEPTED", "REJECTED", "HANDED_OVER"]),
+    type=click.Choice(ACK_STATUSES),
     default="RECEIVED",
     show_default=True,
 )

@@ -17,12 +17,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from connectors.sdk import InboxRecord
+from connectors.sdk import ACK_STATUSES, InboxRecord
 from hub.wire import EventType
 
-__all__ = ["DeskView", "NoticeStatus"]
-
-ACK_STATUSES = ("RECEIVED", "ACCEPTED", "REJECTED", "HANDED_OVER")
+__all__ = ["ACK_STATUSES", "DeskView", "NoticeStatus"]
 
 
 def _followed(event_type: object) -> bool:

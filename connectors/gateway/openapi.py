@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from connectors.sdk import ACK_STATUSES
 from hub.wire import EventType
 
 __all__ = ["openapi_document"]
@@ -227,12 +228,7 @@ def openapi_document(country: str) -> dict[str, Any]:
                                     "properties": {
                                         "status": {
                                             "type": "string",
-                                            "enum": [
-                                                "RECEIVED",
-                                                "ACCEPTED",
-                                                "REJECTED",
-                                                "HANDED_OVER",
-                                            ],
+                                            "enum": list(ACK_STATUSES),
                                         },
                                         "reason": {"type": "string"},
                                     },

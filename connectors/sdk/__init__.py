@@ -14,6 +14,7 @@ from .node import CountryNode
 from .records import WITHHELD, InboxRecord, InboxRefusal, Rejection, Withheld
 from .store import NodeStore
 from .submission import (
+    ACK_STATUSES,
     DEFAULT_HANDLING,
     Submission,
     key_fields,
@@ -22,6 +23,7 @@ from .submission import (
 )
 
 __all__ = [
+    "ACK_STATUSES",
     "DEFAULT_HANDLING",
     "WITHHELD",
     "CountryNode",

@@ -26,6 +26,7 @@ from hub.topics import check_country
 from hub.wire import HANDLING_CODES, PURPOSES, EventType, payload_fields
 
 __all__ = [
+    "ACK_STATUSES",
     "DEFAULT_HANDLING",
     "Submission",
     "key_fields",
@@ -34,6 +35,8 @@ __all__ = [
 ]
 
 DEFAULT_HANDLING: Final = "H2"
+# What a recipient may say in an acknowledgement: the schema's status symbols.
+ACK_STATUSES: Final = EventType.ACKNOWLEDGEMENT.symbols("status")
 _KEYS: Final = frozenset(
     {"type", "to", "purpose", "handling", "case_key", "correlation_id", "event_id", "payload"}
 )

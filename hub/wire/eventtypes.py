@@ -179,6 +179,19 @@ class EventType(str, metaclass=_Registry):
         """SHA-256 of the payload schema's canonical form (what the header names)."""
         return schemas.sha256(self.value)
 
+    def symbols(self, field_name: str) -> tuple[str, ...]:
+        """The symbols of an enum field of the payload (e.g. an acknowledgement's status).
+
+        Raises:
+            KeyError: the payload has no enum field of that name.
+        """
+        for fld in schemas.load(self.value)["fields"]:
+            if fld["name"] == field_name:
+                for branch in fld["type"]:
+                    if isinstance(branch, dict) and branch.get("type") == "enum":
+                        return tuple(branch["symbols"])
+        raise KeyError(f"{self.value} has no enum field {field_name!r}")
+
     @classmethod
     def of_schema(cls, sha256: bytes) -> EventType | None:
         """The type whose payload schema has this SHA-256, or None."""

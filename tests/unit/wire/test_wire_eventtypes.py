@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from connectors.gateway.openapi import openapi_document
-from connectors.sdk import key_fields
+from connectors.sdk import ACK_STATUSES, key_fields
 from hub.errors import OperationalError, PolicyError, Reason
 from hub.policy import agreement_schema, load_agreement
 from hub.wire import EventType, payload_fields
@@ -36,6 +36,22 @@ def test_builtin_types_are_the_registry() -> None:
     assert doc["components"]["schemas"]["Submission"]["properties"]["type"]["enum"] == _enum()
     with pytest.raises(ValueError, match="not a registered event type"):
         EventType("welfare_check")
+
+
+def test_acknowledgement_statuses_come_from_the_schema() -> None:
+    statuses = EventType.ACKNOWLEDGEMENT.symbols("status")
+    assert statuses == ("RECEIVED", "ACCEPTED", "REJECTED", "HANDED_OVER")
+    assert statuses == ACK_STATUSES
+    ack = openapi_document("TH")["paths"]
+    enums = [
+        op["requestBody"]["content"]["application/json"]["schema"]["properties"]["status"]["enum"]
+        for path in ack.values()
+        for op in path.values()
+        if "status" in str(op.get("requestBody", ""))
+    ]
+    assert enums == [list(statuses)]
+    with pytest.raises(KeyError):
+        EventType.ACKNOWLEDGEMENT.symbols("no_such")
 
 
 def test_a_registered_type_reaches_every_consumer(tmp_path: Path, clean: None) -> None:

@@ -364,9 +364,11 @@ def register_from(directory: Path) -> tuple[EventType, ...]:
         raise _bad(f"{directory}: schema {unlisted[0]}.avsc has no registration in {path.name}")
     added: list[EventType] = []
     try:
-        added.extend(register(spec) for spec in specs if spec.name not in _TYPES)
         for spec in specs:
-            register(spec)  # the already known ones: refused if registered differently
+            new = spec.name not in _TYPES
+            event_type = register(spec)  # a known one: refused if registered differently
+            if new:
+                added.append(event_type)
     except OperationalError:
         for event_type in added:
             unregister(event_type.value)

@@ -124,3 +124,15 @@ def test_an_unregistered_schema_file_is_refused(tmp_path: Path, clean: None) -> 
     with pytest.raises(OperationalError, match=r"stray\.avsc has no registration"):
         register_from(directory)
     assert WELFARE_CHECK not in EventType
+
+
+def test_a_directory_is_registered_whole_or_not_at_all(tmp_path: Path, clean: None) -> None:
+    directory = write_welfare_check(tmp_path)
+    good = json.loads((directory / "event_types.json").read_text(encoding="utf-8"))[0]
+    bad = {**good, "name": "welfare_check_v2", "summary": {"x": "no_such_field"}}
+    (directory / "event_types.json").write_text(json.dumps([good, bad]), encoding="utf-8")
+    (directory / "welfare_check_v2.avsc").write_text(json.dumps(welfare_schema()), encoding="utf-8")
+    with pytest.raises(OperationalError, match="welfare_check_v2"):
+        register_from(directory)
+    assert WELFARE_CHECK not in EventType
+    assert "welfare_check_v2" not in EventType

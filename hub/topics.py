@@ -1,4 +1,4 @@
-"""Member countries and the Kafka topic names of DESIGN.md ("Topics").
+"""Member countries, the Kafka topic names and the principals that use them.
 
 Country codes are ISO 3166-1 alpha-2, upper case. The six COMMIT members are
 the default set; a country that joins later is added to the trust list and gets
@@ -8,16 +8,21 @@ the same three topics.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
 from hub.errors import Reason, RequestError
 
 __all__ = [
+    "ADMIN",
+    "AUDITOR",
     "AUDIT_CHECKPOINTS",
     "AUDIT_LEAVES",
+    "BROKER",
     "COMMIT_COUNTRIES",
     "DECISIONS",
+    "HUB",
     "QUARANTINE",
     "REGISTRY_AGREEMENTS",
     "REGISTRY_TRUST",
@@ -27,6 +32,8 @@ __all__ = [
     "country_of_outbox",
     "inbox",
     "outbox",
+    "principal_of",
+    "principals",
     "rejections",
 ]
 
@@ -40,6 +47,12 @@ REGISTRY_AGREEMENTS: Final = "trm.registry.agreements"
 # The hub's internal decision stream: every agent writes its decisions here, and
 # the single audit sequencer turns them into leaves (one partition, one writer).
 DECISIONS: Final = "trm.hub.decisions"
+
+# Kafka principals (SCRAM user names) besides the countries' own.
+HUB: Final = "hub"
+AUDITOR: Final = "auditor"
+ADMIN: Final = "admin"
+BROKER: Final = "broker"
 
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 _OUTBOX = re.compile(r"^trm\.([A-Z]{2})\.outbox$")
@@ -58,6 +71,31 @@ def check_country(code: str) -> str:
             f"expected an ISO 3166-1 alpha-2 code in upper case (e.g. TH), got {code!r}",
         )
     return code
+
+
+def principal_of(who: str) -> str:
+    """The Kafka principal (SCRAM user name) for a country code or a role name.
+
+    Countries are lower case (``KH`` -> ``kh``) because Strimzi names each
+    ``KafkaUser`` after its user and Kubernetes names are lower case; the same
+    names are used locally and in Compose so ACLs read the same everywhere.
+
+    Raises:
+        RequestError: UNAUTHENTICATED for anything else.
+    """
+    if len(who) == 2 and who.isalpha():
+        return check_country(who.upper()).lower()
+    if who in (HUB, AUDITOR, ADMIN, BROKER):
+        return who
+    raise RequestError(
+        Reason.UNAUTHENTICATED,
+        f"expected a country code or one of {HUB}, {AUDITOR}, {ADMIN}, {BROKER}; got {who!r}",
+    )
+
+
+def principals(countries: Iterable[str] = COMMIT_COUNTRIES) -> tuple[str, ...]:
+    """Every principal of a deployment: countries, hub, auditor, admin, broker."""
+    return (*(principal_of(c) for c in countries), HUB, AUDITOR, ADMIN, BROKER)
 
 
 def outbox(country: str) -> str:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors import kafka_local
+from hub.ops import broker as kafka_local
 from hub.topics import Topics
 
 

@@ -11,8 +11,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from connectors.state import state_dir
 from hub.errors import PolicyError, Reason, TrmError
+from hub.home import state_dir
 from hub.keys import KeyDirectory, load_private_key
 from hub.policy import (
     AgreementSet,

@@ -16,6 +16,6 @@ def cli(secure: bool) -> None:
     from rich.console import Console
 
     from connectors.demo.run import run_demo
-    from connectors.state import state_dir
+    from hub.home import state_dir
 
     sys.exit(run_demo(state_dir(), Console(), secure=secure))

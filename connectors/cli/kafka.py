@@ -7,9 +7,9 @@ from pathlib import Path
 
 import click
 
-from connectors import kafka_local
-from connectors.state import StateDir, state_dir
 from hub.errors import OperationalError, Reason
+from hub.home import StateDir, state_dir
+from hub.ops import broker as kafka_local
 from hub.topics import Topics
 
 __all__ = ["cli"]
@@ -68,10 +68,10 @@ def up(nodes: str, data_dir: str | None, secure: bool, namespace: str) -> None:
 
 def _up_secure(state: StateDir, where: Path, nodes: int, topics: Topics) -> None:
     try:
-        from connectors import kafka_security
+        from hub.ops import security as kafka_security
     except ImportError as exc:
         raise OperationalError(
-            Reason.TOOL_MISSING, "expected connectors.kafka_security for --secure; not installed"
+            Reason.TOOL_MISSING, "expected hub.ops.security for --secure; not installed"
         ) from exc
     setup = kafka_security.provision_secure(state, topics=topics)
     cluster = kafka_local.LocalCluster(
@@ -143,3 +143,85 @@ def status(data_dir: str | None) -> None:
         raise OperationalError(
             Reason.KAFKA_UNAVAILABLE, f"expected running brokers from {where}; all are stopped"
         )
+
+
+@cli.group()
+def secure() -> None:
+    """Security material and ACLs for a self-hosted cluster (Compose, bare metal)."""
+
+
+@secure.command()
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option("--host", "hosts", multiple=True, help="A broker host name (repeat).")
+@click.option("--country", "countries", multiple=True, help="A member (default: COMMIT six).")
+def material(directory: str, hosts: tuple[str, ...], countries: tuple[str, ...]) -> None:
+    """Write a CA, the broker keystore, SCRAM passwords and per-principal credentials."""
+    from hub.ops import security
+    from hub.topics import COMMIT_COUNTRIES
+
+    m = security.create_material(
+        Path(directory),
+        countries=countries or COMMIT_COUNTRIES,
+        broker_hosts=hosts or ("localhost", "127.0.0.1"),
+    )
+    click.echo(f"security material in {m.directory} for {', '.join(sorted(m.passwords))}")
+
+
+@secure.command(name="broker-properties")
+@click.argument("directory", type=click.Path(file_okay=False, exists=True))
+@click.option("--mount", type=click.Path(), default=None, help="Where brokers see DIRECTORY.")
+def broker_properties(directory: str, mount: str | None) -> None:
+    """Print the brokers' TLS/SASL/ACL properties for that material."""
+    from hub.ops import security
+
+    props = security.broker_properties(
+        security.load_material(Path(directory)), mount=Path(mount) if mount else None
+    )
+    for key, value in props.items():
+        click.echo(f"{key}={value}")
+
+
+@secure.command(name="format-args")
+@click.argument("directory", type=click.Path(file_okay=False, exists=True))
+def format_args(directory: str) -> None:
+    """Print StorageTool's --add-scram arguments, one per line."""
+    from hub.ops import security
+
+    click.echo("\n".join(security.scram_format_args(security.load_material(Path(directory)))))
+
+
+@secure.command()
+@click.option("--bootstrap", required=True)
+@click.option(
+    "--credentials",
+    type=click.Path(dir_okay=False, exists=True),
+    required=True,
+    help="The admin's credentials file.",
+)
+@click.option("--namespace", default="trm", show_default=True)
+@click.option("--topics", "with_topics", is_flag=True, help="Also create the topics.")
+@click.option("--replication-factor", type=int, default=3, show_default=True)
+@click.option("--country", "countries", multiple=True, help="A member (default: COMMIT six).")
+@click.option("--hub-app-id", default=None)
+def acls(  # noqa: PLR0917 - one parameter per click option
+    bootstrap: str,
+    credentials: str,
+    namespace: str,
+    with_topics: bool,
+    replication_factor: int,
+    countries: tuple[str, ...],
+    hub_app_id: str | None,
+) -> None:
+    """Create the ACLs of the topic plan (and with --topics, the topics) on a cluster."""
+    from hub.app.kafka import client_config_from_file
+    from hub.ops import security
+    from hub.topics import COMMIT_COUNTRIES
+
+    admin = client_config_from_file(Path(credentials))
+    members = countries or COMMIT_COUNTRIES
+    topics = Topics(namespace)
+    bindings = security.acl_bindings(topics, members, hub_app_id=hub_app_id)
+    if with_topics:
+        asyncio.run(security.ensure_topics(bootstrap, admin, topics, members, replication_factor))
+    asyncio.run(security.apply_acls(bootstrap, admin, bindings))
+    click.echo(f"{len(bindings)} ACLs in force on {bootstrap}")

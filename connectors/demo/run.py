@@ -21,10 +21,10 @@ from rich.table import Table
 
 from connectors.demo.scenario import Step, story
 from connectors.demo.setup import COUNTRY_NAMES, make_identities, sign_agreements
-from connectors.kafka_security import default_client_config
 from connectors.sdk import CountryNode, InboxRecord, Rejection, Submission
-from connectors.state import StateDir
 from hub.errors import OperationalError, Reason
+from hub.home import StateDir
+from hub.ops.security import default_client_config
 from hub.topics import COMMIT_COUNTRIES, Topics
 from hub.trust import TrustList
 from hub.wire import Envelope, cloudevents_headers, seal

@@ -22,12 +22,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from connectors.state import StateDir, state_dir
+from hub.app.kafka import Follower, require_topic
 from hub.errors import DeliveryError, OperationalError, Reason, RequestError, TrmError
+from hub.home import StateDir, state_dir
 from hub.keys import KeyDirectory, KeyRole, key_id_of, load_private_key, raw_public
 from hub.topics import Topics, check_country
 from hub.trust import load_trust_file
@@ -297,44 +298,17 @@ class CountryNode:
         start: Mapping[int, int] | None = None,
         poll_ms: int = 500,
     ) -> AsyncIterator[Any]:
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap,
-            enable_auto_commit=False,
-            group_id=None,
-            **self._client,
-        )
+        # resume where this node stopped reading (a cursor, not a filter)
+        cursor = {TopicPartition(topic, p): o for p, o in (start or {}).items()}
+        follower = Follower(self.bootstrap, [topic], start=cursor, group_id=None, **self._client)
         try:
-            await consumer.start()
-        except KafkaError as exc:
-            await consumer.stop()
-            raise OperationalError(
-                Reason.KAFKA_UNAVAILABLE, f"cannot reach Kafka at {self.bootstrap}: {exc}"
-            ) from exc
-        try:
-            parts = await consumer._client.fetch_all_metadata()
-            ids = parts.partitions_for_topic(topic)
-            if not ids:
-                raise OperationalError(
-                    Reason.KAFKA_UNAVAILABLE, f"expected topic {topic} on the broker, found none"
-                )
-            tps = [TopicPartition(topic, p) for p in sorted(ids)]
-            consumer.assign(tps)
-            await consumer.seek_to_beginning(*tps)
-            for tp in tps:  # resume where this node stopped reading (a cursor, not a filter)
-                if start and tp.partition in start:
-                    consumer.seek(tp, start[tp.partition])
-            end = await consumer.end_offsets(tps)
-            while True:
-                if not follow:
-                    positions = {tp: await consumer.position(tp) for tp in tps}
-                    if all(positions[tp] >= end[tp] for tp in tps):
-                        return
-                batch = await consumer.getmany(*tps, timeout_ms=poll_ms)
-                for tp in tps:
-                    for msg in batch.get(tp, []):
-                        yield msg
+            until = await follower.ends()
+            require_topic(follower, topic)
+            async for batch in follower.records(until=until, follow=follow, timeout_ms=poll_ms):
+                for msg in batch:
+                    yield msg
         finally:
-            await consumer.stop()
+            await follower.close()
 
     def _open(self, msg: Any) -> InboxRecord:
         delivered = open_envelope(

@@ -18,7 +18,7 @@ from playwright.async_api import async_playwright
 
 from connectors.gateway import DeskUsers, make_app
 from connectors.sdk import CountryNode
-from connectors.state import StateDir
+from hub.home import StateDir
 from hub.topics import Topics
 from hub.wire import Envelope, verify
 from tests.integration.test_node_sdk import _outbox

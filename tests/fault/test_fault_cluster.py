@@ -33,10 +33,10 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
-from connectors import kafka_security as ks
 from connectors.cli.agreements import load_directory
 from connectors.cli.audit import run_replay
-from connectors.kafka_local import LocalCluster
+from hub.ops import security as ks
+from hub.ops.broker import LocalCluster
 from hub.topics import COMMIT_COUNTRIES, Topics
 from hub.trust import load_trust_file
 from tests.fault.harness import FaultRecord, Recipients, Stream, Workers, now, relay_command

@@ -16,12 +16,12 @@ import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
 from click.testing import CliRunner
 
-from connectors import kafka_local
 from connectors.cli import main as trm_main
 from connectors.cli.audit import read_replay_input, run_replay
-from connectors.cli.hubcmd import provision_registry
 from hub.audit.leaf import AuditLeaf
 from hub.keys import write_private_key
+from hub.ops import broker as kafka_local
+from hub.ops.provision import provision_registry
 from hub.topics import Topics
 from hub.wire import Envelope, cloudevents_headers, seal
 from tests.unit.audit.test_audit_replay import AGREEMENTS, HUB_KEY, TRUST

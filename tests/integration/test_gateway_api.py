@@ -20,7 +20,7 @@ from openapi_spec_validator import validate
 
 from connectors.gateway import DeskUsers, make_app
 from connectors.sdk import CountryNode
-from connectors.state import StateDir
+from hub.home import StateDir
 from hub.topics import Topics
 from hub.wire import Envelope, attest, cloudevents_headers, redact
 from tests.integration.test_node_sdk import _outbox
@@ -364,7 +364,7 @@ async def test_rejections_listed(
 
 
 async def test_broker_down_gives_503_and_costs_nothing(tmp_path: Path) -> None:
-    from connectors.kafka_local import free_port
+    from hub.ops.broker import free_port
 
     clock = Clock()
     users = desk_users(tmp_path, clock)

@@ -12,7 +12,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from connectors.kafka_local import free_port
+from hub.ops.broker import free_port
 from hub.topics import Topics
 from tests.unit.connectors.nodefixtures import write_state
 

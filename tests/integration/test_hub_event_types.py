@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from connectors import kafka_local
 from connectors.cli.audit import read_replay_input
-from connectors.cli.hubcmd import provision_registry
 from hub.audit.replay import Record
 from hub.keys import write_private_key
+from hub.ops import broker as kafka_local
+from hub.ops.provision import provision_registry
 from hub.policy import Deliver, decide_one
 from hub.topics import Topics
 from hub.wire import (

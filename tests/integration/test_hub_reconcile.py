@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from connectors import kafka_local
 from connectors.cli.audit import read_replay_input
-from connectors.cli.hubcmd import provision_registry
 from hub.keys import write_private_key
+from hub.ops import broker as kafka_local
+from hub.ops.provision import provision_registry
 from hub.topics import Topics
 from hub.wire import Envelope, cloudevents_headers, seal
 from tests.integration.test_audit_log import TRM, Proc, _file_of

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from connectors.cli.hubcmd import provision_registry
 from hub.audit.leaf import AuditLeaf
 from hub.keys import write_private_key
+from hub.ops.provision import provision_registry
 from hub.topics import Topics
 from hub.wire import Envelope, open_envelope
 from tests.policy_fixtures import agreement_from_table
@@ -249,7 +249,7 @@ def test_provision_cli_publishes_registry(kafka_bootstrap: str, hub_home: Path) 
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert "trust list v1 and 1 agreement" in out.stdout
-    from hub.app.recovery import read_all
+    from hub.app.kafka import read_all
 
     records = asyncio.run(read_all(kafka_bootstrap, [ns.registry_trust, ns.registry_agreements]))
     assert {r[1] for r in records} == {b"trust/0000000001", b"TH-KH-protection@1"}

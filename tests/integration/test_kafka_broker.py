@@ -13,7 +13,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from connectors import kafka_local
+from hub.ops import broker as kafka_local
 from hub.topics import COMMIT_COUNTRIES, Topics
 
 pytestmark = pytest.mark.kafka

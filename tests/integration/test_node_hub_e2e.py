@@ -12,10 +12,10 @@ from typing import TypeVar
 
 import pytest
 
-from connectors.cli.hubcmd import provision_registry
 from connectors.sdk import WITHHELD, CountryNode, InboxRecord, Rejection, Submission
-from connectors.state import StateDir
+from hub.home import StateDir
 from hub.keys import write_private_key
+from hub.ops.provision import provision_registry
 from hub.topics import Topics
 from tests.integration.test_hub_worker import Worker
 from tests.policy_fixtures import agreement_from_table

@@ -10,8 +10,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from connectors.sdk import WITHHELD, CountryNode, Submission
-from connectors.state import StateDir
 from hub.errors import Reason, RequestError, WireError
+from hub.home import StateDir
 from hub.keys import private_key_from_seed
 from hub.topics import Topics
 from hub.wire import Envelope, check_cloudevents, open_envelope

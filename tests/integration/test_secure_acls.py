@@ -1,7 +1,7 @@
 """The broker itself keeps each country in its own lane (TLS + SCRAM + ACLs).
 
 One secure broker for the module, provisioned exactly as ``trm kafka up
---secure`` does (connectors.kafka_security). Every refusal asserted here is
+--secure`` does (hub.ops.security). Every refusal asserted here is
 the broker's: the client sends the request and Kafka answers with an
 authorization or authentication error.
 """
@@ -24,9 +24,9 @@ from aiokafka.errors import (
     TopicAuthorizationFailedError,
 )
 
-from connectors import kafka_local
-from connectors import kafka_security as ks
-from connectors.state import StateDir
+from hub.home import StateDir
+from hub.ops import broker as kafka_local
+from hub.ops import security as ks
 from hub.topics import COMMIT_COUNTRIES, Topics
 
 pytestmark = [pytest.mark.kafka]

@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from connectors import kafka_local
-from connectors import kafka_security as ks
-from connectors.state import StateDir
+from hub.home import StateDir
+from hub.ops import broker as kafka_local
+from hub.ops import security as ks
 from hub.topics import Topics
 
 pytestmark = [pytest.mark.kafka]
@@ -36,7 +36,7 @@ APP = textwrap.dedent(
 
     import faust
 
-    from connectors import kafka_security as ks
+    from hub.ops import security as ks
 
     config = ks.client_config_from_file(Path(os.environ["TRM_KAFKA_CLIENT_CONFIG"]))
     app = faust.App(

@@ -21,10 +21,10 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from connectors import kafka_local
-from connectors import kafka_security as ks
-from connectors.state import StateDir
+from hub.home import StateDir
 from hub.keys import write_private_key
+from hub.ops import broker as kafka_local
+from hub.ops import security as ks
 from hub.topics import Topics
 from hub.wire import Envelope, cloudevents_headers, seal
 from tests.integration.test_audit_log import TRM, Proc

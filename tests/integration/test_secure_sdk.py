@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from connectors import kafka_local
-from connectors import kafka_security as ks
 from connectors.sdk.node import CountryNode
 from connectors.sdk.submission import Submission
-from connectors.state import StateDir
 from hub.errors import OperationalError
+from hub.home import StateDir
+from hub.ops import broker as kafka_local
+from hub.ops import security as ks
 from hub.topics import Topics
 from hub.wire import Envelope, EventType
 from tests.fault.hub_world import HubWorld

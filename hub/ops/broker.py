@@ -1,6 +1,6 @@
 """Local Apache Kafka 3.9.2 in KRaft mode, on 127.0.0.1, for the demo and the tests.
 
-The jars come from Maven Central through ``deploy/kafka/pom.xml`` into a cache
+The jars come from Maven Central through ``hub/ops/data/pom.xml`` (package data) into a cache
 directory (``$TRM_KAFKA_CACHE``, default ``~/.cache/trm/kafka-3.9.2``), never into
 the repository. Each node is one ``java -cp 'lib/*' kafka.Kafka`` process acting
 as broker and controller, started in its own session so it outlives the command
@@ -28,6 +28,7 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -47,9 +48,9 @@ __all__ = [
 ]
 
 KAFKA_VERSION = "3.9.2"
-_REPO = Path(__file__).resolve().parents[1]
-_POM = _REPO / "deploy" / "kafka" / "pom.xml"
-_TEMPLATES = _REPO / "deploy" / "kafka"
+# Package data (hub/ops/data): the Maven pom and the broker config templates ship
+# with the package, so an installed ``trm`` runs a broker from any directory.
+_DATA = resources.files("hub.ops") / "data"
 _MANIFEST = "cluster.json"
 _INSTALL_HINT = {
     "java": "a Java 17+ runtime (Debian: apt-get install openjdk-17-jre-headless)",
@@ -80,18 +81,19 @@ def ensure_jars(cache: Path | None = None) -> Path:
         return lib
     check_tools("java", "mvn")
     lib.mkdir(parents=True, exist_ok=True)
-    cmd = [
-        "mvn",
-        "-q",
-        "-B",
-        "-f",
-        str(_POM),
-        "dependency:copy-dependencies",
-        f"-DoutputDirectory={lib}",
-        "-DincludeScope=runtime",
-    ]
     try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=False)
+        with resources.as_file(_DATA / "pom.xml") as pom:
+            cmd = [
+                "mvn",
+                "-q",
+                "-B",
+                "-f",
+                str(pom),
+                "dependency:copy-dependencies",
+                f"-DoutputDirectory={lib}",
+                "-DincludeScope=runtime",
+            ]
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=False)
     except subprocess.TimeoutExpired as exc:
         raise OperationalError(
             Reason.KAFKA_UNAVAILABLE, "expected Maven to fetch the Kafka jars within 15 minutes"
@@ -170,7 +172,7 @@ class LocalCluster:
     ``extra_properties`` go into every node's config and ``format_args`` to
     every StorageTool format (e.g. SCRAM users); ``client_listener`` names the
     listener clients use and ``client_config`` the aiokafka settings to reach
-    it (both set by ``connectors.kafka_security`` for a secure cluster).
+    it (both set by ``hub.ops.security`` for a secure cluster).
     """
 
     data_dir: Path
@@ -210,7 +212,7 @@ class LocalCluster:
         lib = ensure_jars()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         (self.data_dir / "log4j.properties").write_text(
-            (_TEMPLATES / "log4j.properties").read_text(encoding="utf-8"), encoding="utf-8"
+            (_DATA / "log4j.properties").read_text(encoding="utf-8"), encoding="utf-8"
         )
         self._nodes = [
             _Node(i + 1, free_port(), free_port(), self.data_dir / f"node{i + 1}")
@@ -258,7 +260,7 @@ class LocalCluster:
 
     def _render(self, node: _Node) -> str:
         template = "single.properties" if self.nodes == 1 else "cluster-node.properties"
-        text = (_TEMPLATES / template).read_text(encoding="utf-8")
+        text = (_DATA / template).read_text(encoding="utf-8")
         voters = ",".join(f"{n.node_id}@127.0.0.1:{n.controller_port}" for n in self._nodes)
         rendered = string.Template(text).substitute(
             node_id=node.node_id,

@@ -1,4 +1,4 @@
-"""The state directory: where ``make demo`` and ``trm hub provision`` leave things.
+"""The state directory (``$TRM_HOME``): where ``make demo``, ``trm up`` and nodes keep things.
 
 Every verb that needs keys, a trust list, agreements or the local broker's
 address takes them from flags, or else from here, so that after ``make demo``
@@ -11,6 +11,7 @@ Layout (``$TRM_HOME``, else ``.trm/`` in the working directory)::
     agreements/*.yaml                signed agreements
     kafka/bootstrap                  bootstrap servers written by ``trm kafka up``
     kafka/...                        broker data, logs and pid files
+    kafka/security/                  CA, SCRAM secrets, credentials/<principal>.json
     nodes/<CC>/                      a country node's own state (inbox dedupe, cursors)
 """
 
@@ -53,6 +54,11 @@ class StateDir:
     @property
     def kafka(self) -> Path:
         return self.root / "kafka"
+
+    @property
+    def security(self) -> Path:
+        """Where ``trm kafka up --secure`` keeps its CA, secrets and credentials."""
+        return self.kafka / "security"
 
     @property
     def bootstrap_file(self) -> Path:

@@ -42,7 +42,6 @@ import ipaddress
 import json
 import os
 import secrets
-import ssl
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -55,9 +54,28 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from connectors.state import StateDir
+from hub.app.kafka import (
+    SCRAM_MECHANISM,
+    client_config_from_file,
+    client_env,
+    credentials_file,
+    default_client_config,
+    faust_credentials,
+    ssl_context,
+)
 from hub.errors import OperationalError, Reason, RequestError
-from hub.topics import COMMIT_COUNTRIES, Topics, check_country
+from hub.home import StateDir
+from hub.topics import (
+    ADMIN,
+    AUDITOR,
+    BROKER,
+    COMMIT_COUNTRIES,
+    HUB,
+    Topics,
+    check_country,
+    principal_of,
+    principals,
+)
 
 __all__ = [
     "ADMIN",
@@ -94,22 +112,12 @@ __all__ = [
     "wait_for_acls",
 ]
 
-SCRAM_MECHANISM: Final = "SCRAM-SHA-512"
 CLIENT_LISTENER: Final = "SECURE"
 CONTROLLER_LISTENER: Final = "CONTROLLER"
-HUB: Final = "hub"
-AUDITOR: Final = "auditor"
-ADMIN: Final = "admin"
-BROKER: Final = "broker"
 _SUPER_USERS: Final = (ADMIN, BROKER)
 _CERT_DAYS: Final = 825
 _BROKER_HOSTS: Final = ("localhost", "127.0.0.1")
 _KEYSTORE_ALIAS: Final = b"broker"
-_ENV_CLIENT_CONFIG: Final = "TRM_KAFKA_CLIENT_CONFIG"
-_ENV_PRINCIPAL: Final = "TRM_KAFKA_PRINCIPAL"
-_ENV_USERNAME: Final = "TRM_KAFKA_SASL_USERNAME"
-_ENV_PASSWORD_FILE: Final = "TRM_KAFKA_SASL_PASSWORD_FILE"  # noqa: S105 (a variable name)
-_ENV_CA_FILE: Final = "TRM_KAFKA_CA_FILE"
 
 
 # --- ACL vocabulary (Kafka's wire codes) -----------------------------------
@@ -170,28 +178,6 @@ class AclBinding:
             f"{self.kafka_principal} {self.operation.name} {self.resource_type.name} "
             f"{self.resource_name} ({self.pattern.name})"
         )
-
-
-def principals(countries: Iterable[str] = COMMIT_COUNTRIES) -> tuple[str, ...]:
-    """Every SCRAM user of a deployment: countries, hub, auditor, admin, broker."""
-    return (*(principal_of(c) for c in countries), HUB, AUDITOR, ADMIN, BROKER)
-
-
-def principal_of(who: str) -> str:
-    """The SCRAM user name for a country code or a role name.
-
-    Countries are lower case (``KH`` -> ``kh``) because Strimzi names each
-    ``KafkaUser`` after its user and Kubernetes names are lower case; the same
-    names are used locally and in Compose so ACLs read the same everywhere.
-    """
-    if len(who) == 2 and who.isalpha():
-        return check_country(who.upper()).lower()
-    if who in (HUB, AUDITOR, ADMIN, BROKER):
-        return who
-    raise RequestError(
-        Reason.UNAUTHENTICATED,
-        f"expected a country code or one of {HUB}, {AUDITOR}, {ADMIN}, {BROKER}; got {who!r}",
-    )
 
 
 def group_prefix(
@@ -321,7 +307,7 @@ class SecurityMaterial:
 
 def security_dir(state: StateDir) -> Path:
     """Where :func:`provision_secure` keeps its files for a state directory."""
-    return state.kafka / "security"
+    return state.security
 
 
 def _write_secret(path: Path, data: bytes) -> None:
@@ -611,14 +597,6 @@ def scram_format_args(material: SecurityMaterial) -> list[str]:
 # --- client side -----------------------------------------------------------------
 
 
-def _ssl_context(ca_file: Path | None = None, *, cadata: str | None = None) -> ssl.SSLContext:
-    context = ssl.create_default_context(
-        ssl.Purpose.SERVER_AUTH, cafile=str(ca_file) if ca_file else None, cadata=cadata
-    )
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    return context
-
-
 def client_config(
     principal: str,
     *,
@@ -628,9 +606,7 @@ def client_config(
     """aiokafka keyword arguments for ``principal`` on the secure listener.
 
     Pass either the state directory (reads that principal's credentials file)
-    or loaded :class:`SecurityMaterial`. The result plugs into
-    ``AIOKafkaProducer(**cfg)``, ``AIOKafkaConsumer(**cfg)`` and
-    ``AIOKafkaAdminClient(**cfg)``.
+    or loaded :class:`SecurityMaterial`.
 
     Raises:
         OperationalError: CONFIG_INVALID when no credentials exist for it.
@@ -641,142 +617,11 @@ def client_config(
             "sasl_mechanism": SCRAM_MECHANISM,
             "sasl_plain_username": principal_of(principal),
             "sasl_plain_password": material.password(principal),
-            "ssl_context": _ssl_context(material.ca_cert),
+            "ssl_context": ssl_context(material.ca_cert),
         }
     if state is None:
         raise RequestError(Reason.BAD_REQUEST, "expected a state directory or security material")
-    return client_config_from_file(
-        security_dir(state) / "credentials" / f"{principal_of(principal)}.json"
-    )
-
-
-def client_config_from_file(path: Path) -> dict[str, Any]:
-    """aiokafka settings from one principal's credentials file (JSON, 0600).
-
-    Raises:
-        OperationalError: CONFIG_INVALID (missing/malformed), KEY_FILE_INSECURE.
-    """
-    try:
-        mode = path.stat().st_mode & 0o777
-        doc = json.loads(path.read_text(encoding="utf-8"))
-        username, password = doc["username"], doc["password"]
-        ca_pem, ca_file = doc.get("ca_pem"), doc.get("ca_file")
-        if not (isinstance(ca_pem, str) or isinstance(ca_file, str)):
-            raise KeyError("ca_pem")
-    except FileNotFoundError as exc:
-        raise OperationalError(
-            Reason.CONFIG_INVALID,
-            f"expected Kafka client credentials at {path}; found none",
-        ) from exc
-    except (ValueError, KeyError, TypeError) as exc:
-        raise OperationalError(
-            Reason.CONFIG_INVALID,
-            f"expected {path} to hold username, password and ca_pem; it is malformed",
-        ) from exc
-    if mode & 0o077:
-        raise OperationalError(
-            Reason.KEY_FILE_INSECURE,
-            f"expected {path} to be readable by its owner only (0600), found {mode:04o}",
-        )
-    if isinstance(ca_pem, str):
-        context = _ssl_context(cadata=ca_pem)
-    else:
-        ca = Path(str(ca_file))
-        context = _ssl_context(ca if ca.is_absolute() else path.parent / ca)
-    return {
-        "security_protocol": "SASL_SSL",
-        "sasl_mechanism": doc.get("sasl_mechanism", SCRAM_MECHANISM),
-        "sasl_plain_username": str(username),
-        "sasl_plain_password": str(password),
-        "ssl_context": context,
-    }
-
-
-def client_env(principal: str, state: StateDir) -> dict[str, str]:
-    """Environment for a subprocess (hub worker, gateway) to connect as ``principal``.
-
-    ``{"TRM_KAFKA_CLIENT_CONFIG": <its credentials file>}`` after ``trm kafka up
-    --secure`` in ``state``; ``{}`` for a plaintext broker. Code that may not
-    import ``connectors`` (the Faust app under ``hub/app``) reads that file:
-    JSON with ``username``, ``password``, ``sasl_mechanism``,
-    ``security_protocol`` and ``ca_pem``.
-    """
-    path = security_dir(state) / "credentials" / f"{principal_of(principal)}.json"
-    return {_ENV_CLIENT_CONFIG: str(path)} if path.exists() else {}
-
-
-def faust_credentials(config: Mapping[str, Any]) -> Any:
-    """``faust.SASLCredentials`` for aiokafka settings from :func:`client_config` (or None)."""
-    if not config:
-        return None
-    import faust  # noqa: PLC0415
-
-    return faust.SASLCredentials(
-        username=config["sasl_plain_username"],
-        password=config["sasl_plain_password"],
-        ssl_context=config["ssl_context"],
-        mechanism=config["sasl_mechanism"],
-    )
-
-
-def _client_config_from_env() -> dict[str, Any]:
-    """Settings from separate files, as Strimzi's secrets mount them.
-
-    ``TRM_KAFKA_SASL_USERNAME``, ``TRM_KAFKA_SASL_PASSWORD_FILE`` (the
-    KafkaUser secret's ``password`` key) and ``TRM_KAFKA_CA_FILE`` (the
-    cluster CA secret's ``ca.crt``).
-    """
-    username = os.environ[_ENV_USERNAME]
-    password_file, ca_file = os.environ.get(_ENV_PASSWORD_FILE), os.environ.get(_ENV_CA_FILE)
-    if not password_file or not ca_file:
-        raise OperationalError(
-            Reason.CONFIG_INVALID,
-            f"expected {_ENV_PASSWORD_FILE} and {_ENV_CA_FILE} with {_ENV_USERNAME}; "
-            f"got password file {password_file!r}, CA file {ca_file!r}",
-        )
-    try:
-        password = Path(password_file).read_text(encoding="utf-8").strip()
-        context = _ssl_context(Path(ca_file))
-    except (OSError, ssl.SSLError) as exc:
-        raise OperationalError(
-            Reason.CONFIG_INVALID, f"expected readable {password_file} and {ca_file}: {exc}"
-        ) from exc
-    return {
-        "security_protocol": "SASL_SSL",
-        "sasl_mechanism": SCRAM_MECHANISM,
-        "sasl_plain_username": username,
-        "sasl_plain_password": password,
-        "ssl_context": context,
-    }
-
-
-def default_client_config(principal: str, state: StateDir | None = None) -> dict[str, Any]:
-    """The client settings every verb should use by default.
-
-    In order: ``$TRM_KAFKA_CLIENT_CONFIG`` (a credentials file, e.g. the one an
-    operator handed to a country); else ``$TRM_KAFKA_SASL_USERNAME`` with
-    ``$TRM_KAFKA_SASL_PASSWORD_FILE`` and ``$TRM_KAFKA_CA_FILE`` (Kubernetes
-    secrets); else, when ``trm kafka up --secure`` ran in
-    this state directory, that principal's credentials there
-    (``$TRM_KAFKA_PRINCIPAL`` overrides ``principal``); else ``{}`` (plaintext,
-    the non-secure local broker).
-    """
-    env = os.environ.get(_ENV_CLIENT_CONFIG)
-    if env:
-        return client_config_from_file(Path(env))
-    if os.environ.get(_ENV_USERNAME):
-        return _client_config_from_env()
-    if state is None:
-        from connectors.state import state_dir  # noqa: PLC0415  (avoid a cycle at import)
-
-        state = state_dir()
-    if (
-        not (security_dir(state) / "secrets.json").exists()
-        and not (security_dir(state) / "credentials").exists()
-    ):
-        return {}
-    who = os.environ.get(_ENV_PRINCIPAL) or principal
-    return client_config(who, state=state)
+    return client_config_from_file(credentials_file(principal, state))
 
 
 # --- applying ACLs through Kafka's Admin API (CreateAcls / DescribeAcls) ----------
@@ -1050,62 +895,3 @@ def provision_secure(
         format_args=tuple(scram_format_args(material)),
         bindings=acl_bindings(topics, countries, hub_app_id=hub_app_id),
     )
-
-
-def _main(argv: Sequence[str] | None = None) -> int:
-    """``python -m connectors.kafka_security``: material for Compose, ACLs for a cluster.
-
-    ``material DIR --host kafka-1 ...`` writes the CA, broker keystore, SCRAM
-    passwords and per-principal credential files; ``format-args DIR`` prints
-    the StorageTool ``--add-scram`` arguments (one per line);
-    ``acls --bootstrap B --dir DIR [--namespace trm]`` creates the ACLs.
-    """
-    import argparse  # noqa: PLC0415
-
-    parser = argparse.ArgumentParser(prog="python -m connectors.kafka_security")
-    sub = parser.add_subparsers(dest="verb", required=True)
-    mat = sub.add_parser("material")
-    mat.add_argument("dir", type=Path)
-    mat.add_argument("--host", action="append", default=[])
-    mat.add_argument("--country", action="append", default=[])
-    fmt = sub.add_parser("format-args")
-    fmt.add_argument("dir", type=Path)
-    props = sub.add_parser("broker-properties")
-    props.add_argument("dir", type=Path)
-    props.add_argument("--mount", type=Path, default=None)
-    acl = sub.add_parser("acls")
-    acl.add_argument("--bootstrap", required=True)
-    acl.add_argument("--credentials", type=Path, required=True, help="the admin's credentials file")
-    acl.add_argument("--namespace", default="trm")
-    acl.add_argument("--topics", action="store_true", help="also create the project's topics")
-    acl.add_argument("--replication-factor", type=int, default=3)
-    acl.add_argument("--country", action="append", default=[])
-    acl.add_argument("--hub-app-id", default=None)
-    args = parser.parse_args(argv)
-    if args.verb == "material":
-        hosts = tuple(args.host) or _BROKER_HOSTS
-        m = create_material(
-            args.dir, countries=tuple(args.country) or COMMIT_COUNTRIES, broker_hosts=hosts
-        )
-        print(f"security material in {m.directory} for {', '.join(sorted(m.passwords))}")
-    elif args.verb == "format-args":
-        print("\n".join(scram_format_args(load_material(args.dir))))
-    elif args.verb == "broker-properties":
-        for key, value in broker_properties(load_material(args.dir), mount=args.mount).items():
-            print(f"{key}={value}")
-    else:
-        admin = client_config_from_file(args.credentials)
-        countries = tuple(args.country) or COMMIT_COUNTRIES
-        topics = Topics(args.namespace)
-        bindings = acl_bindings(topics, countries, hub_app_id=args.hub_app_id)
-        if args.topics:
-            asyncio.run(
-                ensure_topics(args.bootstrap, admin, topics, countries, args.replication_factor)
-            )
-        asyncio.run(apply_acls(args.bootstrap, admin, bindings))
-        print(f"{len(bindings)} ACLs in force on {args.bootstrap}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(_main())

@@ -1,4 +1,4 @@
-"""The ``trm`` command line (DESIGN.md "Command line": a contract).
+"""The ``trm`` command line (docs/architecture.md "Command line": a contract).
 
 Each verb group lives in its own module and is imported only when used, so
 ``trm --version`` and ``trm event open`` do not pay for Faust or aiokafka.
@@ -10,7 +10,6 @@ stderr); 2 usage error.
 from __future__ import annotations
 
 import importlib
-import sys
 from typing import Any
 
 import click
@@ -18,7 +17,7 @@ import click
 from hub import __version__
 from hub.errors import TrmError
 
-__all__ = ["main", "run_refusing"]
+__all__ = ["main"]
 
 # verb group -> "module:attribute" of a click command or group.
 _GROUPS: dict[str, tuple[str, str]] = {
@@ -67,19 +66,6 @@ def _missing(name: str, summary: str) -> click.Command:
         raise click.UsageError(f"'trm {name}' is not available in this build")
 
     return _unavailable
-
-
-def run_refusing(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    """Call ``fn``; a :class:`TrmError` becomes exit 1 with the rejected line.
-
-    A RequestError of a usage kind still exits 1: the input was refused, and
-    the message says what was expected.
-    """
-    try:
-        return fn(*args, **kwargs)
-    except TrmError as exc:
-        click.echo(exc.as_line(), err=True)
-        sys.exit(1)
 
 
 class _Cli(_LazyGroup):

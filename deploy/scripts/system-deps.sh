@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the system tools the tests use as real peers, only where missing:
-#   java + mvn        the Kafka broker (fetched from Maven Central by deploy/kafka/pom.xml)
+#   java + mvn        the Kafka broker (fetched from Maven Central by hub/ops/data/pom.xml)
 #   openssl           an independent Ed25519 verifier (wire interop)
 #   go + x/mod        Go's sumdb/tlog and sumdb/note check the audit log (interop)
 # Later parts of the project add their peers here (Chromium).

@@ -25,7 +25,7 @@ Principals (SCRAM user names, set at format time with ``--add-scram``): one per
 country (its code, e.g. ``KH``), ``hub``, ``auditor``, ``admin`` (operator,
 super user) and ``broker`` (inter-broker, super user).
 
-ACLs (:func:`acl_bindings`) follow DESIGN.md's topic table with the
+ACLs (:func:`acl_bindings`) follow the topic plan (docs/protocol.md §8) with the
 StandardAuthorizer, deny by default: a country writes only its outbox and
 reads its inbox, its rejections, the audit topics and the registry; the hub
 reads the outboxes and writes inboxes, rejections, quarantine and the audit
@@ -204,7 +204,7 @@ def acl_bindings(
     *,
     hub_app_id: str | None = None,
 ) -> tuple[AclBinding, ...]:
-    """The ALLOW rules of DESIGN.md's topic table; everything else is denied.
+    """The ALLOW rules of the topic plan (docs/protocol.md §8); everything else is denied.
 
     Args:
         topics: the namespace (``trm`` in production).

@@ -6,7 +6,7 @@ broker and bring it back 10 s later; SIGKILL every worker three times. After
 each fault the test waits until every event produced before it has been
 accounted for (delivered to its recipient's inbox, or rejected with a reason),
 and at the end checks that every event was. Raw duplicate copies in inboxes are
-counted per fault (recipients drop them by event id, as DESIGN.md says).
+counted per fault (recipients drop them by event id, docs/architecture.md).
 
 Workers: the real hub worker (``trm hub worker`` under a real signed test
 agreement: this test is about delivery, not about which fields an agreement

@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 
 from connectors.sdk import WITHHELD, CountryNode, Submission
+from hub.app.kafka import Follower
 from hub.errors import Reason, RequestError, WireError
 from hub.home import StateDir
 from hub.keys import private_key_from_seed
@@ -27,22 +28,12 @@ pytestmark = pytest.mark.kafka
 
 async def _outbox(bootstrap: str, topic: str) -> list[Any]:
     """Every record of ``topic``, all partitions, in (partition, offset) order."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
+    follower = Follower(bootstrap, [topic])
     try:
-        meta = await consumer._client.fetch_all_metadata()
-        tps = [TopicPartition(topic, p) for p in sorted(meta.partitions_for_topic(topic) or ())]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        end = await consumer.end_offsets(tps)
-        out: list[Any] = []
-        for tp in tps:
-            while await consumer.position(tp) < end[tp]:
-                batch = await consumer.getmany(tp, timeout_ms=1000)
-                out.extend(batch.get(tp, []))
+        out = [r async for batch in follower.records() for r in batch]
         return sorted(out, key=lambda r: r.timestamp)
     finally:
-        await consumer.stop()
+        await follower.close()
 
 
 def _node(cc: str, bootstrap: str, topics: Topics, root: Path) -> CountryNode:

@@ -48,7 +48,7 @@ def test_acl_plan_matches_design_topic_table() -> None:
             assert _allowed(bindings, cc, read, shared)
         for shared in (t.audit_leaves, t.registry_trust):
             assert not _allowed(bindings, cc, write, shared)
-        # A country may witness the log: it publishes cosigned checkpoints (DESIGN.md "Topics").
+        # A country may witness the log: it publishes cosigned checkpoints (docs/protocol.md §8).
         assert _allowed(bindings, cc, write, t.audit_checkpoints)
         assert not _allowed(bindings, cc, read, t.outbox(cc))  # only the hub reads outboxes
         assert not _allowed(bindings, cc, read, t.quarantine)

@@ -67,36 +67,12 @@ def up(nodes: str, data_dir: str | None, secure: bool, namespace: str) -> None:
 
 
 def _up_secure(state: StateDir, where: Path, nodes: int, topics: Topics) -> None:
-    try:
-        from hub.ops import security as kafka_security
-    except ImportError as exc:
-        raise OperationalError(
-            Reason.TOOL_MISSING, "expected hub.ops.security for --secure; not installed"
-        ) from exc
-    setup = kafka_security.provision_secure(state, topics=topics)
-    cluster = kafka_local.LocalCluster(
-        where,
-        nodes=nodes,
-        extra_properties=setup.broker_properties,
-        format_args=setup.format_args,
-        client_listener=kafka_security.CLIENT_LISTENER,
-        client_config=setup.admin_config,
-    )
+    from hub.ops import security
+
     click.echo(f"starting {nodes} secure Kafka node(s) in {where} ...", err=True)
-    cluster.start()
-    asyncio.run(
-        kafka_local.create_topics(
-            cluster.bootstrap,
-            topics.all(),
-            namespace=topics,
-            replication_factor=min(3, nodes),
-            min_insync_replicas=2 if nodes >= 3 else 1,
-            client_config=setup.admin_config,
-        )
-    )
-    setup.finish_sync(cluster.bootstrap)
+    cluster = security.start_secure_cluster(state, topics=topics, nodes=nodes, data_dir=where)
     _publish_bootstrap(state, where, cluster.bootstrap)
-    click.echo(f"TLS + SCRAM credentials in {kafka_security.security_dir(state)}", err=True)
+    click.echo(f"TLS + SCRAM credentials in {security.security_dir(state)}", err=True)
     click.echo(cluster.bootstrap)
 
 

@@ -65,6 +65,7 @@ from hub.app.kafka import (
 )
 from hub.errors import OperationalError, Reason, RequestError
 from hub.home import StateDir
+from hub.ops.broker import LocalCluster, create_topics
 from hub.topics import (
     ADMIN,
     AUDITOR,
@@ -109,6 +110,7 @@ __all__ = [
     "provision_secure",
     "scram_format_args",
     "security_dir",
+    "start_secure_cluster",
     "wait_for_acls",
 ]
 
@@ -895,3 +897,47 @@ def provision_secure(
         format_args=tuple(scram_format_args(material)),
         bindings=acl_bindings(topics, countries, hub_app_id=hub_app_id),
     )
+
+
+def start_secure_cluster(
+    state: StateDir,
+    *,
+    topics: Topics | None = None,
+    nodes: int = 1,
+    data_dir: Path | None = None,
+    heap: str = "512m",
+) -> LocalCluster:
+    """Provision and start a secure local cluster, as ``trm kafka up --secure`` does.
+
+    Material and SCRAM users first (users exist before any client connects),
+    then the brokers, the topics of the plan (as the admin principal) and the
+    ACLs. A cluster that fails half-way is stopped again.
+    """
+    t = topics or Topics()
+    setup = provision_secure(state, topics=t)
+    cluster = LocalCluster(
+        data_dir or state.kafka,
+        nodes=nodes,
+        extra_properties=setup.broker_properties,
+        format_args=setup.format_args,
+        client_listener=CLIENT_LISTENER,
+        client_config=setup.admin_config,
+        heap=heap,
+    )
+    cluster.start()
+    try:
+        asyncio.run(
+            create_topics(
+                cluster.bootstrap,
+                t.all(),
+                namespace=t,
+                replication_factor=min(3, nodes),
+                min_insync_replicas=2 if nodes >= 3 else 1,
+                client_config=setup.admin_config,
+            )
+        )
+        setup.finish_sync(cluster.bootstrap)
+    except BaseException:
+        cluster.stop()
+        raise
+    return cluster

@@ -13,11 +13,11 @@ from connectors.sdk.node import CountryNode
 from connectors.sdk.submission import Submission
 from hub.errors import OperationalError
 from hub.home import StateDir
-from hub.ops import broker as kafka_local
 from hub.ops import security as ks
 from hub.topics import Topics
 from hub.wire import Envelope, EventType
 from tests.fault.hub_world import HubWorld
+from tests.support.secure import secure_broker
 
 pytestmark = [pytest.mark.kafka]
 
@@ -26,28 +26,8 @@ T = Topics("ss")
 
 @pytest.fixture(scope="module")
 def secure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, StateDir]]:
-    state = StateDir(tmp_path_factory.mktemp("secure-sdk"))
-    setup = ks.provision_secure(state, topics=T)
-    cluster = kafka_local.LocalCluster(
-        state.kafka,
-        nodes=1,
-        extra_properties=setup.broker_properties,
-        format_args=setup.format_args,
-        client_listener=ks.CLIENT_LISTENER,
-        client_config=setup.admin_config,
-        heap="384m",
-    )
-    cluster.start()
-    try:
-        asyncio.run(
-            kafka_local.create_topics(
-                cluster.bootstrap, T.all(), namespace=T, client_config=setup.admin_config
-            )
-        )
-        setup.finish_sync(cluster.bootstrap)
-        yield cluster.bootstrap, state
-    finally:
-        cluster.stop()
+    with secure_broker(tmp_path_factory.mktemp("secure-sdk"), T) as running:
+        yield running.bootstrap, running.state
 
 
 async def _outbox(bootstrap: str, state: StateDir, country: str) -> list[str]:

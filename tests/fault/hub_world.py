@@ -24,7 +24,7 @@ from hub.topics import COMMIT_COUNTRIES, Topics
 from hub.trust import HUB_OWNER, KeySpec, build_trust_document
 from hub.wire import Envelope, cloudevents_headers, payload_fields, payload_from_json, seal
 from tests.fault.harness import ROOT, Event
-from tests.policy_fixtures import agreement_from_table
+from tests.support.policy import agreement_from_table
 
 __all__ = ["HubWorld"]
 

@@ -14,7 +14,7 @@ import pytest
 
 from hub.ops.broker import free_port
 from hub.topics import Topics
-from tests.unit.connectors.nodefixtures import write_state
+from tests.support.nodes import write_state
 
 pytestmark = pytest.mark.kafka
 

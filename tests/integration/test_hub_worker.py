@@ -21,8 +21,8 @@ from hub.keys import write_private_key
 from hub.ops.provision import provision_registry
 from hub.topics import Topics
 from hub.wire import Envelope, open_envelope
-from tests.policy_fixtures import agreement_from_table
-from tests.unit.hub.hubfixtures import HUB_KEY, KEYS, example, sealed, trust_list
+from tests.support.hub import HUB_KEY, KEYS, example, sealed, trust_list
+from tests.support.policy import agreement_from_table
 
 pytestmark = pytest.mark.kafka
 REPO = Path(__file__).resolve().parents[2]

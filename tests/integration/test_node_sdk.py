@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer
 
 from connectors.sdk import WITHHELD, CountryNode, Submission
-from hub.app.kafka import Follower
 from hub.errors import Reason, RequestError, WireError
 from hub.home import StateDir
 from hub.keys import private_key_from_seed
 from hub.topics import Topics
 from hub.wire import Envelope, check_cloudevents, open_envelope
-from tests.unit.connectors.nodefixtures import (
+from tests.support.kafka import read_topic
+from tests.support.nodes import (
     KEYS,
     delivered_copy,
     example,
@@ -24,16 +23,6 @@ from tests.unit.connectors.nodefixtures import (
 )
 
 pytestmark = pytest.mark.kafka
-
-
-async def _outbox(bootstrap: str, topic: str) -> list[Any]:
-    """Every record of ``topic``, all partitions, in (partition, offset) order."""
-    follower = Follower(bootstrap, [topic])
-    try:
-        out = [r async for batch in follower.records() for r in batch]
-        return sorted(out, key=lambda r: r.timestamp)
-    finally:
-        await follower.close()
 
 
 def _node(cc: str, bootstrap: str, topics: Topics, root: Path) -> CountryNode:
@@ -71,7 +60,7 @@ async def test_publish_signed_with_cloudevents_and_sequence_continues(
             )
     async with _node("TH", kafka_bootstrap, topics, tmp_path) as node:  # a restart
         second = await node.publish(sub)
-    records = await _outbox(kafka_bootstrap, topics.outbox("TH"))
+    records = await read_topic(kafka_bootstrap, topics.outbox("TH"))
     assert len(records) == 2
     envs = [Envelope.from_bytes(r.value) for r in records]
     assert [e.header.event_id for e in envs] == [first, second]
@@ -145,7 +134,7 @@ async def test_inbox_verifies_dedupes_across_restart_and_refuses_forgeries(
     assert [r.event_id async for r in again.inbox(include_seen=True)] == [good.header.event_id]
     async with again:
         ack_id = await again.acknowledge(rec, status="ACCEPTED")
-    acks = await _outbox(kafka_bootstrap, topics.outbox("KH"))
+    acks = await read_topic(kafka_bootstrap, topics.outbox("KH"))
     env = Envelope.from_bytes(acks[-1].value)
     opened = open_envelope(env.to_bytes(), trust_list())
     assert env.header.event_id == ack_id

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from connectors.sdk.node import CountryNode
 from connectors.sdk.submission import Submission
@@ -17,6 +15,7 @@ from hub.ops import security as ks
 from hub.topics import Topics
 from hub.wire import Envelope, EventType
 from tests.fault.hub_world import HubWorld
+from tests.support.kafka import read_topic
 from tests.support.secure import secure_broker
 
 pytestmark = [pytest.mark.kafka]
@@ -32,27 +31,10 @@ def secure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Stat
 
 async def _outbox(bootstrap: str, state: StateDir, country: str) -> list[str]:
     """Event ids in a country's outbox, read as the hub."""
-    c = AIOKafkaConsumer(bootstrap_servers=bootstrap, **ks.client_config(ks.HUB, state=state))
-    await c.start()
-    try:
-        name = T.outbox(country)
-        parts = [TopicPartition(name, p) for p in await _partitions(c, name)]
-        c.assign(parts)
-        await c.seek_to_beginning(*parts)
-        batch = await c.getmany(timeout_ms=3000)
-        return [Envelope.from_bytes(r.value).header.event_id for rs in batch.values() for r in rs]
-    finally:
-        await c.stop()
-
-
-async def _partitions(c: AIOKafkaConsumer, topic: str) -> set[int]:
-    for _ in range(50):
-        found = c.partitions_for_topic(topic)
-        if found:
-            return set(found)
-        await c._client.force_metadata_update()
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"no partitions for {topic}")
+    records = await read_topic(
+        bootstrap, T.outbox(country), **ks.client_config(ks.HUB, state=state)
+    )
+    return [Envelope.from_bytes(r.value).header.event_id for r in records]
 
 
 async def test_a_node_publishes_with_its_own_credentials_only(

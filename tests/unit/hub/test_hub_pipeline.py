@@ -12,7 +12,7 @@ from hub.pipeline import DecisionRecord, Limits, Outcome, process
 from hub.state import HubState, SourceRef
 from hub.topics import Topics
 from hub.wire import Envelope, open_envelope, payload_fields, seal
-from tests.unit.hub.hubfixtures import (
+from tests.support.hub import (
     HUB_KEY,
     KEYS,
     T0,

@@ -14,8 +14,8 @@ from hub.pipeline import Limits, Registry, process
 from hub.state import HubState, SourceRef
 from hub.topics import Topics
 from hub.wire import Envelope, cloudevents_headers
-from tests.unit.hub.hubfixtures import HUB_KEY, fake_decide
-from tests.unit.wire.support import StaticKeys
+from tests.support.hub import HUB_KEY, fake_decide
+from tests.support.wire import StaticKeys
 
 WIRE = Path(__file__).resolve().parents[2] / "vectors" / "wire"
 FILES = sorted(p for p in WIRE.glob("*.json") if p.name != "keys.json")

@@ -23,7 +23,7 @@ KEYS: dict[str, Ed25519PrivateKey] = {
     cc: private_key_from_seed(bytes([i + 1]) * 32) for i, cc in enumerate(COUNTRIES)
 }
 HUB_KEY = private_key_from_seed(b"\x42" * 32)
-EXAMPLES = Path(__file__).resolve().parents[3] / "schemas" / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "schemas" / "examples"
 
 
 def trust_list() -> TrustList:

@@ -24,6 +24,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,14 @@ _KEY_FIELDS = {
     "revocation_reason",
 }
 _TOP_FIELDS = {"_type", "version", "threshold", "issued_at_ms", "expires_at_ms", "members", "keys"}
+
+
+def _utc(ms: int) -> str:
+    """Milliseconds since the epoch as an ISO 8601 UTC time, for messages."""
+    try:
+        return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (OverflowError, OSError, ValueError):  # beyond year 9999: say so plainly
+        return "beyond 9999-12-31"
 
 
 def _bad(detail: str) -> TrustError:
@@ -135,12 +144,20 @@ class TrustList:
         return hashlib.sha256(self.document.canonical()).digest()
 
     def check_fresh(self, now_ms: int) -> None:
-        """Raise TRUST_EXPIRED when the list is past its ``expires_at_ms``."""
+        """Raise TRUST_EXPIRED when the list is past its ``expires_at_ms`` at ``now_ms``.
+
+        The hub checks the list in force before judging each record, a node
+        when it loads a list and before reading its inbox (protocol.md §6.5).
+
+        Raises:
+            TrustError: TRUST_EXPIRED, naming the expiry and the time of the check.
+        """
         if self.expires_at_ms is not None and now_ms >= self.expires_at_ms:
             raise TrustError(
                 Reason.TRUST_EXPIRED,
-                f"expected a trust list valid at {now_ms}; version {self.version} "
-                f"expired at {self.expires_at_ms}",
+                f"expected a trust list valid at {_utc(now_ms)} ({now_ms}); version "
+                f"{self.version} expired at {_utc(self.expires_at_ms)} ({self.expires_at_ms}); "
+                "a renewed version signed by the member roots is needed",
             )
 
     def signing_countries(self, roots: Iterable[PublicKey]) -> frozenset[str]:

@@ -199,8 +199,12 @@ async def test_node_refuses_an_expired_trust_list_on_load_and_on_reading(
         assert f"version 1 expired at 2026-01-04T00:00:00Z ({expires})" in info.value.detail
     copies = [
         delivered_copy(
-            "handover_notice", example("handover_notice"), producer="TH", recipient="KH",
-            keep={"status"}, created_at_ms=T0 + DAY + n,
+            "handover_notice",
+            example("handover_notice"),
+            producer="TH",
+            recipient="KH",
+            keep={"status"},
+            created_at_ms=T0 + DAY + n,
         )  # fmt: skip
         for n in range(2)
     ]

@@ -205,7 +205,7 @@ async def test_node_refuses_an_expired_trust_list_on_load_and_on_reading(
             recipient="KH",
             keep={"status"},
             created_at_ms=T0 + DAY + n,
-        )  # fmt: skip
+        )
         for n in range(2)
     ]
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
@@ -224,15 +224,19 @@ async def test_node_refuses_an_expired_trust_list_on_load_and_on_reading(
         clock=lambda: now[0],
     )  # fmt: skip
     seen: list[str] = []
-    with pytest.raises(TrustError) as info:
+
+    async def read_while_the_clock_passes_the_expiry() -> None:
         async for record in node.inbox():
             seen.append(record.event_id)
             now[0] = expires
+
+    with pytest.raises(TrustError) as info:
+        await read_while_the_clock_passes_the_expiry()
     assert info.value.reason is Reason.TRUST_EXPIRED
     assert seen == [copies[0][0].header.event_id]
     assert node.refused == []  # the records are not at fault: nothing is refused as bad
     with pytest.raises(TrustError):  # and nothing is read at all while it stays expired
-        _ = [r async for r in node.inbox(include_seen=True)]
+        await node.inbox(include_seen=True).__anext__()
     # A renewed list (version 2, chained, no expiry) reads on where the node stopped.
     renewed = with_expiry(expiring, None, KEYS, version=2)
     node = CountryNode(

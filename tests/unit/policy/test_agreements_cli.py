@@ -12,7 +12,6 @@ from click.testing import CliRunner, Result
 import schemas
 from connectors.cli import main
 from hub.keys import write_private_key
-
 from tests.unit.connectors.nodefixtures import write_state
 
 from .test_policy_engine import AGREEMENTS_DIR, REPO, example_key

@@ -44,6 +44,7 @@ __all__ = [
     "load_public_key_file",
     "load_trust_file",
     "public_key_pem",
+    "renew",
     "revoke_key",
 ]
 
@@ -351,6 +352,26 @@ def revoke_key(
             entry["revocation_reason"] = reason
     body["version"] = trust.version + 1
     body["issued_at_ms"] = max(revoked_at_ms, trust.issued_at_ms)
+    return SignedDocument(TRUST_TYPE, body, ())
+
+
+def renew(trust: TrustList, *, issued_at_ms: int, expires_at_ms: int | None) -> SignedDocument:
+    """The next version with the same members, keys and windows and a new expiry; unsigned.
+
+    Roots must sign the result (section 6.3 of docs/protocol.md) before it counts.
+
+    Raises:
+        TrustError: TRUST_MALFORMED when the new expiry is not after ``issued_at_ms``.
+    """
+    if expires_at_ms is not None and expires_at_ms <= issued_at_ms:
+        raise _bad(
+            f"expected an expiry after the issue time {_utc(issued_at_ms)}, "
+            f"got {_utc(expires_at_ms)}"
+        )
+    body = json.loads(json.dumps(dict(trust.document.signed)))
+    body["version"] = trust.version + 1
+    body["issued_at_ms"] = max(issued_at_ms, trust.issued_at_ms)
+    body["expires_at_ms"] = expires_at_ms
     return SignedDocument(TRUST_TYPE, body, ())
 
 

@@ -1,4 +1,4 @@
-"""``trm trust build|sign|revoke|verify``: the signed list of who holds which key."""
+"""``trm trust build|sign|renew|revoke|verify``: the signed list of who holds which key."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from hub.trust import (
     build_trust_document,
     load_public_key_file,
     load_trust_file,
+    renew,
     revoke_key,
 )
 
@@ -111,7 +112,7 @@ def _spec(arg: str, not_before_ms: int) -> KeySpec:
 
 @click.group(name="trust")
 def cli() -> None:
-    """Build, sign, revoke and verify trust lists."""
+    """Build, sign, renew, revoke and verify trust lists."""
 
 
 @cli.command()
@@ -199,6 +200,24 @@ def revoke(file: str, key_id: str, out: str, at_ms: int | None, reason: str) -> 
     _write_doc(doc, Path(out))
     click.echo(
         f"version {trust.version + 1} revokes {key_id[:16]}…; unsigned: "
+        f"{trust.threshold} member countries must sign it (trm trust sign)",
+        err=True,
+    )
+
+
+@cli.command(name="renew")
+@click.argument("file", type=click.Path(dir_okay=False, exists=True))
+@click.option("--out", required=True, type=click.Path(dir_okay=False))
+@click.option("--expires", default=None, help="Stale from this UTC time or date.")
+@click.option("--valid-days", type=int, default=None, help="Stale N days from now.")
+def renew_command(file: str, out: str, expires: str | None, valid_days: int | None) -> None:
+    """The next version with the same keys and a new expiry; it needs root signatures again."""
+    trust = TrustList.from_signed(_read_doc(Path(file)))  # an expired list may be renewed
+    now = _now_ms()
+    expires_at = _expiry_ms(expires, valid_days, now)
+    _write_doc(renew(trust, issued_at_ms=now, expires_at_ms=expires_at), Path(out))
+    click.echo(
+        f"version {trust.version + 1}, {_expiry_text(expires_at)}; unsigned: "
         f"{trust.threshold} member countries must sign it (trm trust sign)",
         err=True,
     )

@@ -149,3 +149,30 @@ def test_verify_refuses_an_expired_list(tmp_path: Path) -> None:
     assert stale.exit_code == 1
     assert "rejected: TRUST_EXPIRED" in stale.output
     assert f"({doc['signed']['expires_at_ms']})" in stale.output
+
+
+def test_renew_an_expired_list_then_verify_the_chain(tmp_path: Path) -> None:
+    keys = _keys(tmp_path)
+    trust = tmp_path / "trust.json"
+    pubs = [str(keys / f"{cc}.pub") for cc in COUNTRIES] + [str(keys / "HUB.pub")]
+    assert trm("trust", "build", *pubs, "--threshold", "4", "--out", str(trust)).exit_code == 0
+    doc = json.loads(trust.read_text())
+    doc["signed"]["expires_at_ms"] = doc["signed"]["issued_at_ms"] + 1  # stale at once
+    trust.write_text(json.dumps(doc))
+    for cc in ("TH", "KH", "LA", "VN"):
+        assert trm("trust", "sign", str(trust), "--key", str(keys / f"{cc}.key")).exit_code == 0
+    nxt = tmp_path / "trust-next.json"
+    renewed = trm("trust", "renew", str(trust), "--valid-days", "90", "--out", str(nxt))
+    assert renewed.exit_code == 0, renewed.output
+    assert "version 2, expires 20" in renewed.output
+    body = json.loads(nxt.read_text())["signed"]
+    assert body["version"] == 2
+    assert body["expires_at_ms"] == body["issued_at_ms"] + 90 * DAY_MS
+    assert body["keys"] == doc["signed"]["keys"]  # same keys, same windows
+    assert trm("trust", "verify", str(nxt), "--previous", str(trust)).exit_code == 1  # unsigned
+    for cc in ("KH", "LA", "MM", "VN"):
+        assert trm("trust", "sign", str(nxt), "--key", str(keys / f"{cc}.key")).exit_code == 0
+    chained = trm("trust", "verify", str(nxt), "--previous", str(trust))
+    assert chained.exit_code == 0, chained.output
+    assert "trust list v2 OK" in chained.output
+    assert "expires 20" in chained.output

@@ -8,6 +8,7 @@ is a value.
 
 Ingest checks, in order (each refusal's reason code in brackets):
 
+0. the trust list in force is not past its expiry [TRUST_EXPIRED];
 1. size, framing, Avro, header fields, known payload schema
    [OVERSIZED, MALFORMED_*, INVALID_HEADER, UNKNOWN_SCHEMA, ...];
 2. the producer in the signed header is the outbox's country [PRODUCER_MISMATCH];
@@ -40,6 +41,7 @@ from hub.errors import DeliveryError, Reason, SignatureError, TrmError
 from hub.keys import KeyDirectory
 from hub.state import HubState, SourceRef
 from hub.topics import Topics
+from hub.trust import TrustList
 from hub.wire import (
     DEFAULT_MAX_SIZE,
     Envelope,
@@ -360,6 +362,7 @@ def _ingest(
     now_ms: int,
 ) -> VerifiedEvent:
     """Every ingest check; returns the verified event or raises a TrmError."""
+    _check_trust_fresh(registry, now_ms)
     envelope = Envelope.from_bytes(raw, max_size=limits.max_size)
     header = envelope.header
     if header.producer != submitter:
@@ -396,6 +399,17 @@ def _ingest(
             f"event {header.event_id} from {header.producer} was already taken in at {first}",
         )
     return event
+
+
+def _check_trust_fresh(registry: Registry, now_ms: int) -> None:
+    """An expired trust list judges nothing: every record is refused TRUST_EXPIRED.
+
+    The registry's key directory is the newest trust list that chains
+    (hub/app/registry.py); a key directory that is not a trust list (the
+    in-memory ones of tests) has no expiry.
+    """
+    if isinstance(registry.keys, TrustList):
+        registry.keys.check_fresh(now_ms)
 
 
 def _peek(raw: bytes, limits: Limits) -> tuple[str, str, str]:

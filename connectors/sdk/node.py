@@ -10,7 +10,8 @@ check (:func:`hub.wire.open_envelope` with the CloudEvents headers and a
 required hub attestation), then check the copy was attested for this country.
 A record that fails is kept as an :class:`InboxRefusal` value (``node.refused``)
 and logged by reason code only. Event ids already yielded are skipped, across
-restarts (``NodeStore``).
+restarts (``NodeStore``). A trust list past its expiry is refused
+(TRUST_EXPIRED) when the node is made and before it verifies what it reads.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from hub.errors import DeliveryError, OperationalError, Reason, RequestError, Tr
 from hub.home import StateDir, state_dir
 from hub.keys import KeyDirectory, KeyRole, key_id_of, load_private_key, raw_public
 from hub.topics import Topics, check_country
-from hub.trust import load_trust_file
+from hub.trust import TrustList, load_trust_file
 from hub.wire import (
     EventType,
     Header,
@@ -84,6 +85,8 @@ class CountryNode:
         self._key = key if isinstance(key, Ed25519PrivateKey) else load_private_key(Path(key))
         if isinstance(trust, Path):
             trust = load_trust_file(trust)
+        if isinstance(trust, TrustList):
+            trust.check_fresh(clock())  # an expired list is refused at the door
         self.trust: KeyDirectory = trust
         own = key_id_of(raw_public(self._key.public_key()))
         if own not in {k.key_id for k in trust.keys_for(self.country, KeyRole.PRODUCER, clock())}:
@@ -310,6 +313,10 @@ class CountryNode:
         finally:
             await follower.close()
 
+    def _check_trust_fresh(self) -> None:
+        if isinstance(self.trust, TrustList):
+            self.trust.check_fresh(self._clock())
+
     def _open(self, msg: Any) -> InboxRecord:
         delivered = open_envelope(
             msg.value or b"",
@@ -337,13 +344,21 @@ class CountryNode:
         skipped. Without ``include_seen`` reading resumes from the node's
         saved cursor (next offset per partition). Without ``follow`` it stops
         at the end of the topic.
+
+        Raises:
+            TrustError: TRUST_EXPIRED when the trust list is past its expiry,
+                before reading or at the next record. Nothing is verified
+                against a stale list, and the cursor stays before the first
+                record not read, so a renewed list reads on from there.
         """
+        self._check_trust_fresh()
         this_pass: set[str] = set()
         cursor = None if include_seen else self.store.cursor()
         save = mark_seen and not include_seen
         inbox = self.topics.inbox(self.country)
         try:
             async for msg in self._records(inbox, follow=follow, start=cursor):
+                self._check_trust_fresh()  # a list may expire while following
                 try:
                     record = self._open(msg)
                 except TrmError as exc:

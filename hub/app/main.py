@@ -104,6 +104,7 @@ class _Hub:
         self.recovery = StateFollower(BOOTSTRAP, TOPICS, COUNTRIES, **CLIENT)
         self.latest: dict[tuple[str, bytes | None], tuple[bytes, int]] = {}
         self.stale = False
+        self.expired_warned: str | None = None  # the registry version warned about
         self.lock = asyncio.Lock()
         key_path = os.environ.get("TRM_HUB_KEY")
         if not key_path:
@@ -291,6 +292,15 @@ async def _handle(
             [("trm-reason", b"HUB_INTERNAL"), ("trm-source", str(source).encode())],
         )
         return
+    if outcome.reason is Reason.TRUST_EXPIRED and hub.expired_warned != registry.version:
+        hub.expired_warned = registry.version  # once per registry version, not per event
+        log.warning(
+            "TRUST_EXPIRED: every event is refused until member roots publish a renewed "
+            "trust list to %s (%s; %s)",
+            TOPICS.registry_trust,
+            registry.version,
+            outcome.decisions[0].detail,
+        )
     await _write(outcome, state)
 
 

@@ -23,6 +23,7 @@ from hub.topics import Topics
 from hub.wire import Envelope, open_envelope
 from tests.support.hub import HUB_KEY, KEYS, example, sealed, trust_list
 from tests.support.policy import agreement_from_table
+from tests.support.trust import with_expiry
 
 pytestmark = pytest.mark.kafka
 REPO = Path(__file__).resolve().parents[2]
@@ -234,6 +235,57 @@ async def test_hub_restart_after_sigkill_delivers_each_event_once(
     ids = [dict(r.headers)["ce_id"] for r in got[topics.inbox("KH")]]
     assert len(set(ids)) == total  # none lost
     assert len(ids) == total  # none delivered twice
+
+
+async def test_hub_refuses_every_event_under_an_expired_trust_list_until_renewed(
+    kafka_bootstrap: str, topics: Topics, hub_home: Path
+) -> None:
+    expired = with_expiry(trust_list(), _now() - 60_000, KEYS)  # stale a minute ago
+    agreement = agreement_from_table(POLICY, KEYS)
+    await provision_registry(
+        kafka_bootstrap, topics, json.dumps(expired.to_json()).encode(), [agreement]
+    )
+    w = Worker(kafka_bootstrap, topics, hub_home)
+    w.start()
+    try:
+        now = _now()
+        first, first_h = sealed(created_at_ms=now, sequence=1)
+        second, second_h = sealed(created_at_ms=now + 1, sequence=2)
+        await _send(
+            kafka_bootstrap,
+            [(topics.outbox("TH"), first, first_h), (topics.outbox("TH"), second, second_h)],
+        )
+        got = await _collect(
+            kafka_bootstrap,
+            {topics.rejections("TH"): 2, topics.decisions: 2, topics.inbox("KH"): 0},
+            w,
+        )
+        assert _reasons(got[topics.rejections("TH")]) == ["TRUST_EXPIRED", "TRUST_EXPIRED"]
+        detail = json.loads(got[topics.rejections("TH")][0].value)["detail"]
+        assert "version 1 expired at" in detail
+        assert f"({expired.expires_at_ms})" in detail
+        decisions = [json.loads(r.value) for r in got[topics.decisions]]
+        assert [(d["kind"], d["reason"]) for d in decisions] == [("REJECTED", "TRUST_EXPIRED")] * 2
+        assert got[topics.inbox("KH")] == []
+        log = w.log.read_text(errors="replace")
+        assert log.count("TRUST_EXPIRED: every event is refused") == 1, w.log_tail()
+        assert "case-0001" not in log  # no case key (or anything of the event) in the warning
+        # Renewal: version 2 without expiry, signed by the roots of version 1.
+        renewed = with_expiry(expired, None, KEYS, version=2)
+        await provision_registry(
+            kafka_bootstrap, topics, json.dumps(renewed.to_json()).encode(), []
+        )
+        async with asyncio.timeout(60):
+            while "registry in force: trust-v2" not in w.log.read_text(errors="replace"):
+                w.alive()
+                await asyncio.sleep(0.5)
+        third, third_h = sealed(created_at_ms=_now(), sequence=3)
+        await _send(kafka_bootstrap, [(topics.outbox("TH"), third, third_h)])
+        got = await _collect(kafka_bootstrap, {topics.inbox("KH"): 1}, w)
+        assert [r.value for r in got[topics.inbox("KH")]] != []
+        assert Envelope.from_bytes(got[topics.inbox("KH")][0].value).header.sequence == 3
+    finally:
+        w.stop()
 
 
 def test_provision_cli_publishes_registry(kafka_bootstrap: str, hub_home: Path) -> None:

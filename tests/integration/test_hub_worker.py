@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,60 +22,16 @@ from hub.topics import Topics
 from hub.wire import Envelope, open_envelope
 from tests.support.hub import HUB_KEY, KEYS, example, sealed, trust_list
 from tests.support.policy import agreement_from_table
+from tests.support.procs import REPO, TRM, Worker
 from tests.support.trust import with_expiry
 
 pytestmark = pytest.mark.kafka
-REPO = Path(__file__).resolve().parents[2]
-TRM = str(Path(sys.executable).parent / "trm")
 KEEP = ["case_number", "needs", "languages", "is_child", "receiving_organisation"]
 POLICY = {"TH>KH:referral": KEEP, "KH>TH:acknowledgement": ["status", "acknowledged_event_id"]}
 
 
 def _now() -> int:
     return time.time_ns() // 1_000_000
-
-
-class Worker:
-    """``trm hub worker`` as a subprocess; killable."""
-
-    def __init__(self, bootstrap: str, topics: Topics, home: Path) -> None:
-        self.bootstrap, self.topics, self.home = bootstrap, topics, home
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.log = home / "worker.log"
-
-    def start(self) -> None:
-        env = {
-            **os.environ,
-            "PYTHONPATH": str(REPO),
-            "TRM_HOME": str(self.home),
-        }
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [TRM, "hub", "worker", "--bootstrap", self.bootstrap,
-                 "--namespace", self.topics.namespace, "--loglevel", "info"],
-                cwd=self.home, env=env, stdout=log, stderr=subprocess.STDOUT,
-            )  # fmt: skip
-
-    def log_tail(self) -> str:
-        lines = self.log.read_text(errors="replace").splitlines()
-        return "\n".join(x for x in lines if "Starting..." not in x and "Stopping..." not in x)[
-            -5000:
-        ]
-
-    def alive(self) -> None:
-        assert self.proc is not None
-        assert self.proc.poll() is None, self.log.read_text()[-4000:]
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.proc is None:
-            return
-        self.proc.send_signal(sig)
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
-        self.proc = None
 
 
 @pytest.fixture

@@ -17,9 +17,9 @@ from hub.home import StateDir
 from hub.keys import write_private_key
 from hub.ops.provision import provision_registry
 from hub.topics import Topics
-from tests.integration.test_hub_worker import Worker
 from tests.support.hub import HUB_KEY, KEYS, example, trust_list
 from tests.support.policy import agreement_from_table
+from tests.support.procs import Worker
 
 pytestmark = pytest.mark.kafka
 KEEP = ["case_number", "needs", "languages", "is_child", "receiving_organisation"]

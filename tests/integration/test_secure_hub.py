@@ -27,10 +27,9 @@ from hub.ops import broker as kafka_local
 from hub.ops import security as ks
 from hub.topics import Topics
 from hub.wire import Envelope, cloudevents_headers, seal
-from tests.integration.test_audit_log import TRM, Proc
+from tests.support.examples import AGREEMENTS_DIR, HUB_KEY, TRUST, example_key, example_payload
+from tests.support.procs import TRM, Proc
 from tests.support.secure import secure_broker
-from tests.unit.audit.test_audit_replay import HUB_KEY, TRUST
-from tests.unit.policy.test_policy_engine import AGREEMENTS_DIR, example_key, example_payload
 
 pytestmark = [pytest.mark.kafka]
 

@@ -27,6 +27,7 @@ from hub.audit.log import origin_of
 from hub.audit.merkle import MerkleTree, verify_consistency, verify_inclusion
 from hub.audit.note import Checkpoint, SignedNote, cosign, verify_note_signature
 from hub.audit.replay import Report, hub_public_keys, replay
+from hub.decision import EffectKind
 from hub.errors import AuditError, OperationalError, Reason
 from hub.keys import load_private_key
 from hub.topics import Topics, check_country
@@ -256,8 +257,9 @@ def proof(decision_id: str, url: str, namespace: str, trust_file: str | None) ->
     """Fetch and verify the inclusion proof of a decision against a signed checkpoint."""
     trust = _trust(trust_file)
     origin = origin_of(namespace)
-    ref = decision_id.removeprefix("decision:")
-    body = _get_json(f"{url}/audit/proof?decision_id={urllib.parse.quote('decision:' + ref)}")
+    prefix = f"{EffectKind.DECISION}:"
+    ref = decision_id.removeprefix(prefix)
+    body = _get_json(f"{url}/audit/proof?decision_id={urllib.parse.quote(prefix + ref)}")
     note = SignedNote.from_bytes(str(body["checkpoint"]).encode())
     if not any(_signed_by(note, origin, k) for k in hub_public_keys(trust)):
         raise AuditError(

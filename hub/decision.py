@@ -96,8 +96,9 @@ class SourceRef:
 class EffectId:
     """The deterministic id of one record the hub writes; the same if the record is redone.
 
-    Two text forms, parts joined by ``:`` (no part contains one: producers and
-    recipients are country codes, event ids UUIDs, topics Kafka names):
+    Two text forms, parts joined by ``:`` (no part contains one, and only the
+    source contains ``/``: producers and recipients are country codes, event
+    ids UUIDs, topics Kafka names):
 
     - of an event: ``<kind>[:<DECISION KIND>]:<producer>:<event id>[:<recipient>]``
       (deliveries, per-recipient rejections, INGESTED/DELIVERED/ACKNOWLEDGED/
@@ -126,8 +127,9 @@ class EffectId:
                 f"with {self.decision}",
             )
         for name in ("producer", "event_id", "recipient"):
-            if ":" in getattr(self, name):
-                raise _malformed(name, "no ':' in a part of an effect id", getattr(self, name))
+            part = getattr(self, name)
+            if ":" in part or "/" in part:  # ':' joins the parts, '/' marks the source
+                raise _malformed(name, "no ':' or '/' in a part of an effect id", part)
         if self.source is None:
             if not self.producer or not self.event_id:
                 raise AuditError(

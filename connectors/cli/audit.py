@@ -25,6 +25,7 @@ from hub.audit.replay import Report, hub_public_keys, replay
 from hub.audit.report import replay_html
 from hub.audit.witness import Seen, check_proof
 from hub.audit.witness import witness as witness_log
+from hub.decision import EffectKind
 from hub.errors import OperationalError, Reason
 from hub.home import default_bootstrap, state_dir
 from hub.keys import load_private_key
@@ -226,8 +227,9 @@ def _get_json(url: str) -> dict[str, Any]:
 def proof(decision_id: str, url: str, namespace: str, trust_file: str | None) -> None:
     """Fetch and verify the inclusion proof of a decision against a signed checkpoint."""
     trust = _trust(trust_file)
-    ref = decision_id.removeprefix("decision:")
-    body = _get_json(f"{url}/audit/proof?decision_id={urllib.parse.quote('decision:' + ref)}")
+    prefix = f"{EffectKind.DECISION}:"
+    ref = decision_id.removeprefix(prefix)
+    body = _get_json(f"{url}/audit/proof?decision_id={urllib.parse.quote(prefix + ref)}")
     cp = check_proof(body, origin_of(namespace), hub_public_keys(trust))
     click.echo(
         f"OK: decision {ref} is leaf {body['index']} of the signed checkpoint of size {cp.size}"

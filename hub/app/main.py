@@ -40,6 +40,7 @@ from hub.app.kafka import Follower, default_client_config, faust_credentials
 from hub.app.reconcile import LOG_APPEND_TIME, Reconciler
 from hub.app.recovery import StateFollower
 from hub.app.registry import build_registry
+from hub.decision import EffectId, EffectKind
 from hub.errors import OperationalError, Reason
 from hub.keys import load_private_key
 from hub.pipeline import Outcome, Registry, process
@@ -212,13 +213,13 @@ async def _write(outcome: Outcome, state: HubState) -> None:
 
 def _delivery_digest(effect: Any) -> str | None:
     """A delivery's digest, kept until its decision is written (HubState.delivered)."""
-    if not effect.effect_id.startswith("delivery:") or effect.value is None:
+    if effect.effect_id.kind is not EffectKind.DELIVERY or effect.value is None:
         return None
     return hashlib.sha256(effect.value).hexdigest()
 
 
 def _marker(
-    state: HubState, effect_id: str, digest: str | None
+    state: HubState, effect_id: EffectId, digest: str | None
 ) -> Callable[[asyncio.Future[Any]], None]:
     def mark(future: asyncio.Future[Any]) -> None:
         if future.cancelled():

@@ -28,7 +28,8 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from hub.app.kafka import Follower
-from hub.state import SourceRef
+from hub.decision import SourceRef
+from hub.errors import TrmError
 
 __all__ = ["Reconciler"]
 
@@ -111,15 +112,10 @@ class Reconciler:
         if not value:
             return
         try:
-            source = str(json.loads(value).get("source", ""))
-        except (ValueError, AttributeError):
+            source = SourceRef.parse(str(json.loads(value).get("source", "")))
+        except (ValueError, AttributeError, TrmError):
             return
-        topic, _, rest = source.rpartition("/")
-        topic, _, part = topic.rpartition("/")
-        try:
-            self.decided[(topic, int(part))].add(int(rest))
-        except ValueError:
-            return
+        self.decided[(source.topic, source.partition)].add(source.offset)
 
     async def _decide(self, tp: TopicPartition, offsets: list[int]) -> set[int]:
         """Hand each record at ``offsets`` to the handler; returns the offsets decided."""

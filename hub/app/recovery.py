@@ -16,22 +16,14 @@ from collections.abc import Iterable
 from typing import Any
 
 from hub.app.kafka import Follower, Row
-from hub.pipeline import EFFECT_HEADER, DecisionRecord
-from hub.state import HubState, SourceRef
+from hub.decision import EFFECT_HEADER, DecisionKind, DecisionRecord, EffectId, SourceRef
+from hub.errors import TrmError
+from hub.state import HubState
 from hub.topics import COMMIT_COUNTRIES, Topics
 
 __all__ = ["StateFollower", "apply_rows"]
 
 log = logging.getLogger(__name__)
-
-
-def _source(text: str) -> SourceRef | None:
-    topic, _, rest = text.rpartition("/")
-    topic2, _, part = topic.rpartition("/")
-    try:
-        return SourceRef(topic2, int(part), int(rest))
-    except ValueError:
-        return None
 
 
 def _names(topics: Topics, countries: Iterable[str]) -> list[str]:
@@ -49,19 +41,22 @@ def apply_rows(state: HubState, rows: Iterable[Row], topics: Topics) -> None:
     for topic, _key, value, headers, _ts in rows:
         for name, raw in headers:
             if name == EFFECT_HEADER:
+                try:
+                    effect_id = EffectId.parse(raw.decode("utf-8", "replace"))
+                except TrmError:
+                    continue  # not an id the hub makes, so none it will ask about
                 # a delivery keeps the digest of its bytes until its decision is seen
                 digest = hashlib.sha256(value).hexdigest() if value is not None else None
-                state.mark(raw.decode("utf-8", "replace"), digest)
+                state.mark(effect_id, digest)
         if topic == topics.decisions and value:
             try:
                 record = DecisionRecord.from_json_bytes(value)
-            except (ValueError, KeyError, TypeError):
+                src = SourceRef.parse(record.source)
+            except TrmError:
                 continue
-            if record.kind == "INGESTED":
-                src = _source(record.source)
-                if src is not None:
-                    state.first_seen.setdefault((record.producer, record.event_id), src)
-                    state.event_producer.setdefault(record.event_id, record.producer)
+            if record.kind is DecisionKind.INGESTED:
+                state.first_seen.setdefault((record.producer, record.event_id), src)
+                state.event_producer.setdefault(record.event_id, record.producer)
 
 
 class StateFollower:

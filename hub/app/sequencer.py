@@ -43,6 +43,7 @@ from hub.app.kafka import default_client_config, faust_credentials, read_all
 from hub.audit.leaf import AuditLeaf
 from hub.audit.log import AuditLog, CheckpointPolicy, origin_of
 from hub.audit.note import Checkpoint, SignedNote
+from hub.decision import EFFECT_HEADER
 from hub.errors import TrmError
 from hub.keys import load_private_key
 from hub.topics import HUB, Topics
@@ -59,7 +60,6 @@ POLICY = CheckpointPolicy(
     every_leaves=int(os.environ.get("TRM_AUDIT_EVERY_LEAVES", "100")),
     every_ms=int(os.environ.get("TRM_AUDIT_EVERY_MS", "5000")),
 )
-EFFECT_HEADER = "trm-effect"
 INDEX_HEADER = "trm-leaf-index"
 
 

@@ -19,7 +19,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hub.audit.merkle import MerkleTree, verify_consistency, verify_inclusion
-from hub.audit.note import Checkpoint, SignedNote, cosign, verify_note_signature
+from hub.audit.note import Checkpoint, SignedNote, cosign, signed_by_any
 from hub.errors import AuditError, Reason
 
 __all__ = [
@@ -27,20 +27,8 @@ __all__ = [
     "Witnessed",
     "check_proof",
     "latest_checkpoint",
-    "signed_by_any",
     "witness",
 ]
-
-
-def signed_by_any(note: SignedNote, origin: str, keys: Iterable[bytes]) -> bool:
-    """True if one of ``keys`` signed ``note`` under the log's ``origin``."""
-    for key in keys:
-        try:
-            verify_note_signature(note, origin, key)
-        except AuditError:
-            continue
-        return True
-    return False
 
 
 def latest_checkpoint(

@@ -179,7 +179,7 @@ def test_hub_and_sequencer_make_a_log_that_replays_clean(
         # Every outbox record decided and sequenced, and a checkpoint covering all of it.
         def settled() -> bool:
             data = read_replay_input(kafka_bootstrap, topics)
-            decided = {AuditLeaf.from_bytes(r.value).source for r in data.leaves}
+            decided = {AuditLeaf.from_bytes(r.value).record.source for r in data.leaves}
             return len(data.outboxes) == 60 and all(r.where in decided for r in data.outboxes)
 
         _wait_for(settled, "all 60 events in the log", [hub, seq])

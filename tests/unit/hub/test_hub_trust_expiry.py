@@ -6,9 +6,10 @@ import json
 
 from hub.errors import Reason
 from hub.pipeline import Outcome, Registry, process
+from hub.policy import AgreementSet
 from hub.state import HubState, SourceRef
 from hub.topics import Topics
-from tests.support.hub import HUB_KEY, KEYS, T0, fake_decide, sealed, trust_list
+from tests.support.hub import HUB_KEY, KEYS, T0, sealed, trust_list, unsafe_fake_policy
 from tests.support.trust import with_expiry
 
 TOPICS = Topics("tx")
@@ -19,8 +20,8 @@ AGREEMENTS = {("TH", "KH", "referral"): frozenset({"case_number"})}
 def _run(raw: bytes, headers: list[tuple[str, bytes]], now_ms: int, state: HubState) -> Outcome:
     registry = Registry(
         keys=with_expiry(trust_list(), EXPIRES, KEYS),
-        agreements=AGREEMENTS,
-        decide=fake_decide,
+        agreements=AgreementSet(),
+        decide=unsafe_fake_policy(AGREEMENTS),
         version="trust-v1/x",
     )
     return process(

@@ -12,9 +12,9 @@ from click.testing import CliRunner, Result
 import schemas
 from connectors.cli import main
 from hub.keys import write_private_key
+from tests.support.examples import AGREEMENTS_DIR, example_key
 from tests.support.nodes import write_state
-
-from .test_policy_engine import AGREEMENTS_DIR, REPO, example_key
+from tests.support.procs import REPO
 
 TRUST = str(AGREEMENTS_DIR / "example-trust.json")
 

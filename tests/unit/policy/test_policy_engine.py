@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -15,10 +14,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import schemas
 from connectors.cli.agreements import load_directory
 from hub.errors import PolicyError, Reason
-from hub.keys import KeyRole, private_key_from_seed
+from hub.keys import KeyRole
 from hub.policy import (
     POLICY_FIELDS,
     AgreementSet,
@@ -32,23 +30,12 @@ from hub.policy import (
 )
 from hub.trust import load_trust_file
 from hub.wire import VerifiedEvent, payload_fields, seal, verify
+from tests.support.examples import AGREEMENTS_DIR, example_key, example_payload
 
 REPO = Path(__file__).resolve().parents[3]
-AGREEMENTS_DIR = REPO / "deploy" / "agreements"
 TRUST = load_trust_file(AGREEMENTS_DIR / "example-trust.json")
 AGREEMENTS = load_directory(AGREEMENTS_DIR)
 CASES = json.loads((REPO / "tests/vectors/policy/cases.json").read_text())["cases"]
-
-
-def example_key(country: str) -> Any:
-    seed = hashlib.sha256(f"trm-hub EXAMPLE root {country}".encode()).digest()
-    return private_key_from_seed(seed)
-
-
-def example_payload(event_type: str) -> dict[str, Any]:
-    text = (schemas.SCHEMA_DIR / "examples" / f"{event_type}.json").read_text(encoding="utf-8")
-    payload: dict[str, Any] = json.loads(text)
-    return payload
 
 
 def sealed(  # noqa: PLR0917 - mirrors the header fields a case names

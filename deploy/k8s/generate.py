@@ -1,10 +1,11 @@
 """Write the Strimzi manifests of deploy/k8s from the same plan as the local broker.
 
-The topics, users and ACLs come from ``hub.ops.security.acl_bindings``
-and ``hub.topics.Topics``, so a Kubernetes deployment enforces exactly the lanes
-that ``trm kafka up --secure`` enforces and that tests/integration checks on a
-real broker. Run ``python deploy/k8s/generate.py`` after changing either;
-tests/unit/deploy fails if the committed files drift from what this writes.
+The topics come from the topic plan (``hub.topics.Topics.plan``), the users and
+ACLs from ``hub.ops.security.acl_bindings`` (made from the same plan), so a
+Kubernetes deployment enforces exactly the lanes that ``trm kafka up --secure``
+enforces and that tests/integration checks on a real broker. Run
+``python deploy/k8s/generate.py`` after changing either; tests/unit/deploy
+fails if the committed files drift from what this writes.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ NAMESPACE = "trm-hub"
 STRIMZI_VERSION = "0.45.0"
 KAFKA_VERSION = "3.9.0"  # the newest 3.9 release Strimzi 0.45 runs; local tests use 3.9.2
 IMAGE = "ghcr.io/commit-trm/trm-hub:latest"  # built from deploy/compose/Dockerfile
+REPLICAS = 3  # the node pool's size: every topic survives the loss of one node
+MIN_INSYNC_REPLICAS = 2
 HUB_APP_ID = "trm-hub-trm"  # hub.app.main's default app id for namespace trm
 HERE = Path(__file__).resolve().parent
 
@@ -90,8 +93,8 @@ def kafka_cluster() -> list[dict[str, Any]]:
                 # Strimzi's "simple" authorization is the StandardAuthorizer in KRaft.
                 "authorization": {"type": "simple"},
                 "config": {
-                    "default.replication.factor": 3,
-                    "min.insync.replicas": 2,
+                    "default.replication.factor": REPLICAS,
+                    "min.insync.replicas": MIN_INSYNC_REPLICAS,
                     "offsets.topic.replication.factor": 3,
                     "transaction.state.log.replication.factor": 3,
                     "transaction.state.log.min.isr": 2,
@@ -132,42 +135,34 @@ def kafka_cluster() -> list[dict[str, Any]]:
 
 
 def kafka_topics(topics: Topics) -> list[dict[str, Any]]:
-    """One KafkaTopic per project topic (Kubernetes names are lower case)."""
-    docs = []
-    for name, compacted in topics.all().items():
-        config: dict[str, Any] = {"min.insync.replicas": 2}
-        if compacted:
-            config["cleanup.policy"] = "compact"
-        else:
-            config["retention.ms"] = -1  # the audit replay needs every record
-        config.update(topics.config_for(name))
-        # The audit log has one sequencer: one partition keeps its order total.
-        single = name in (topics.audit_leaves, topics.audit_checkpoints, topics.decisions)
-        docs.append(
-            {
-                "apiVersion": "kafka.strimzi.io/v1beta2",
-                "kind": "KafkaTopic",
-                "metadata": {
-                    "name": name.lower().replace(".", "-").replace("_", "-"),
-                    "namespace": NAMESPACE,
-                    "labels": {"strimzi.io/cluster": CLUSTER},
-                },
-                "spec": {
-                    "topicName": name,
-                    "partitions": 1 if single else 6,
-                    "replicas": 3,
-                    "config": config,
-                },
-            }
-        )
-    return docs
+    """One KafkaTopic per topic of the plan (Kubernetes names are lower case)."""
+    return [
+        {
+            "apiVersion": "kafka.strimzi.io/v1beta2",
+            "kind": "KafkaTopic",
+            "metadata": {
+                "name": spec.name.lower().replace(".", "-").replace("_", "-"),
+                "namespace": NAMESPACE,
+                "labels": {"strimzi.io/cluster": CLUSTER},
+            },
+            "spec": {
+                "topicName": spec.name,
+                "partitions": spec.partitions,
+                "replicas": REPLICAS,
+                "config": {"min.insync.replicas": MIN_INSYNC_REPLICAS, **spec.config},
+            },
+        }
+        for spec in topics.plan()
+    ]
 
 
 def _operator_bindings(topics: Topics) -> list[AclBinding]:
-    # In Kubernetes the operator is not a super user: it publishes the registry.
+    # In Kubernetes the operator is not a super user: it writes what the plan says
+    # it writes (the registry), and reads it back.
     return [
-        AclBinding(ADMIN, ResourceType.TOPIC, name, PatternType.LITERAL, op)
-        for name in (topics.registry_trust, topics.registry_agreements)
+        AclBinding(ADMIN, ResourceType.TOPIC, spec.name, PatternType.LITERAL, op)
+        for spec in topics.plan()
+        if ADMIN in spec.writers
         for op in (Operation.READ, Operation.WRITE)
     ]
 

@@ -64,9 +64,7 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureBroker]:
     cluster.start()
     try:
         asyncio.run(
-            kafka_local.create_topics(
-                cluster.bootstrap, T.all(), namespace=T, client_config=setup.admin_config
-            )
+            kafka_local.create_topics(cluster.bootstrap, T.plan(), client_config=setup.admin_config)
         )
         setup.finish_sync(cluster.bootstrap)
         yield SecureBroker(cluster, state)

@@ -84,9 +84,7 @@ def secure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Stat
     cluster.start()
     try:
         asyncio.run(
-            kafka_local.create_topics(
-                cluster.bootstrap, T.all(), namespace=T, client_config=setup.admin_config
-            )
+            kafka_local.create_topics(cluster.bootstrap, T.plan(), client_config=setup.admin_config)
         )
         setup.finish_sync(cluster.bootstrap)
         yield cluster.bootstrap, state

@@ -99,7 +99,8 @@ def principals(countries: Iterable[str] = COMMIT_COUNTRIES) -> tuple[str, ...]:
 class Record(StrEnum):
     """What a topic's record values are (``hub.asyncapi`` describes each one)."""
 
-    ENVELOPE = "envelope"  # framed Avro Envelope (schemas/envelope.avsc), protocol section 2
+    EVENT = "event"  # a producer's sealed Envelope, framed Avro (protocol section 2)
+    DELIVERY = "delivery"  # the redacted Envelope with a hub attestation (section 4)
     REJECTION = "rejection"  # JSON refusal notice, protocol section 8
     QUARANTINED = "quarantined"  # the refused record's original bytes, unparsed
     DECISION = "decision"  # JSON decision record, protocol section 9
@@ -110,8 +111,12 @@ class Record(StrEnum):
 
     @property
     def avro_schema(self) -> str | None:
-        """The ``schemas/`` file of an Avro record, None for JSON, text or raw bytes."""
-        return {Record.ENVELOPE: "envelope.avsc", Record.AUDIT_LEAF: "audit_leaf.avsc"}.get(self)
+        """The ``schemas/<name>.avsc`` of an Avro record; None for JSON, text or raw bytes."""
+        return {
+            Record.EVENT: "envelope",
+            Record.DELIVERY: "envelope",
+            Record.AUDIT_LEAF: "audit_leaf",
+        }.get(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,7 +255,7 @@ class Topics:
                 partitions=COUNTRY_PARTITIONS,
                 writers=(user,),
                 readers=(HUB, AUDITOR),
-                record=Record.ENVELOPE,
+                record=Record.EVENT,
                 key="the event's case key",
                 description=f"{cc} submits its signed, sealed events here; the hub reads them.",
                 extra={"message.timestamp.type": "LogAppendTime"},
@@ -260,7 +265,7 @@ class Topics:
                 partitions=COUNTRY_PARTITIONS,
                 writers=(HUB,),
                 readers=(user, HUB, AUDITOR),
-                record=Record.ENVELOPE,
+                record=Record.DELIVERY,
                 key="the event's case key",
                 description=(
                     f"The hub delivers events addressed to {cc} here: redacted to what an "
@@ -290,7 +295,7 @@ class Topics:
             writers=(HUB,),
             readers=(HUB, AUDITOR),
             record=Record.DECISION,
-            key="the decision id",
+            key="the event id (none if it had none)",
             description=(
                 "Every hub decision, written by every worker; the single audit sequencer "
                 "turns them into leaves."

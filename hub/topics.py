@@ -31,6 +31,8 @@ __all__ = [
     "COUNTRY_PARTITIONS",
     "HUB",
     "KEEP_FOREVER_MS",
+    "MIN_INSYNC_REPLICAS",
+    "REPLICAS",
     "Record",
     "TopicSpec",
     "Topics",
@@ -50,6 +52,10 @@ BROKER: Final = "broker"
 # One count for every country lane and the quarantine (docs/protocol.md section 8
 # says why): the Kafka key is the case key, so a case stays on one partition.
 COUNTRY_PARTITIONS: Final = 3
+# A production cluster (Compose, Kubernetes): three brokers, so every topic has three
+# replicas and a write needs two in sync; it survives the loss of one broker.
+REPLICAS: Final = 3
+MIN_INSYNC_REPLICAS: Final = 2
 # Kafka's retention.ms for "never delete by age": the audit replay needs every record.
 KEEP_FOREVER_MS: Final = -1
 

@@ -28,7 +28,7 @@ from hub.ops.security import (
     acl_bindings,
     principal_of,
 )
-from hub.topics import COMMIT_COUNTRIES, Topics
+from hub.topics import COMMIT_COUNTRIES, MIN_INSYNC_REPLICAS, REPLICAS, Topics
 
 __all__ = ["CLUSTER", "IMAGE", "NAMESPACE", "STRIMZI_VERSION", "manifests", "write_all"]
 
@@ -37,8 +37,6 @@ NAMESPACE = "trm-hub"
 STRIMZI_VERSION = "0.45.0"
 KAFKA_VERSION = "3.9.0"  # the newest 3.9 release Strimzi 0.45 runs; local tests use 3.9.2
 IMAGE = "ghcr.io/commit-trm/trm-hub:latest"  # built from deploy/compose/Dockerfile
-REPLICAS = 3  # the node pool's size: every topic survives the loss of one node
-MIN_INSYNC_REPLICAS = 2
 HUB_APP_ID = "trm-hub-trm"  # hub.app.main's default app id for namespace trm
 HERE = Path(__file__).resolve().parent
 
@@ -115,7 +113,7 @@ def kafka_cluster() -> list[dict[str, Any]]:
             "labels": {"strimzi.io/cluster": CLUSTER},
         },
         "spec": {
-            "replicas": 3,
+            "replicas": REPLICAS,
             "roles": ["controller", "broker"],
             "storage": {
                 "type": "jbod",

@@ -72,6 +72,8 @@ from hub.topics import (
     BROKER,
     COMMIT_COUNTRIES,
     HUB,
+    MIN_INSYNC_REPLICAS,
+    REPLICAS,
     Topics,
     check_country,
     principal_of,
@@ -785,7 +787,7 @@ async def ensure_topics(
     admin_config: Mapping[str, Any],
     topics: Topics,
     countries: Sequence[str] = COMMIT_COUNTRIES,
-    replication_factor: int = 3,
+    replication_factor: int = REPLICAS,
 ) -> None:
     """Create the plan's topics if missing (for Compose; Kubernetes uses KafkaTopics).
 
@@ -797,7 +799,7 @@ async def ensure_topics(
         bootstrap,
         topics.plan(countries),
         replication_factor=replication_factor,
-        min_insync_replicas=min(2, replication_factor),
+        min_insync_replicas=min(MIN_INSYNC_REPLICAS, replication_factor),
         client_config=admin_config,
     )
 

@@ -1,15 +1,24 @@
-"""Member countries, the Kafka topic names and the principals that use them.
+"""Member countries, the Kafka topics, and the one plan of those topics.
 
 Country codes are ISO 3166-1 alpha-2, upper case. The six COMMIT members are
 the default set; a country that joins later is added to the trust list and gets
 the same three topics.
+
+:meth:`Topics.plan` is the only place that says how many partitions a topic
+has, whether it is compacted, how long it keeps records, which principals write
+and read it (the ACLs follow from that) and what record it carries. The local
+broker, the secure broker, the Kubernetes generator, the AsyncAPI document
+(``hub.asyncapi``) and the topic table of docs/protocol.md section 8 are all
+made from it.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import MappingProxyType
 from typing import Final
 
 from hub.errors import Reason, RequestError
@@ -17,36 +26,22 @@ from hub.errors import Reason, RequestError
 __all__ = [
     "ADMIN",
     "AUDITOR",
-    "AUDIT_CHECKPOINTS",
-    "AUDIT_LEAVES",
     "BROKER",
     "COMMIT_COUNTRIES",
-    "DECISIONS",
+    "COUNTRY_PARTITIONS",
     "HUB",
-    "QUARANTINE",
-    "REGISTRY_AGREEMENTS",
-    "REGISTRY_TRUST",
+    "KEEP_FOREVER_MS",
+    "MIN_INSYNC_REPLICAS",
+    "REPLICAS",
+    "Record",
+    "TopicSpec",
     "Topics",
-    "all_topics",
     "check_country",
-    "country_of_outbox",
-    "inbox",
-    "outbox",
     "principal_of",
     "principals",
-    "rejections",
 ]
 
 COMMIT_COUNTRIES: Final = ("KH", "CN", "LA", "MM", "TH", "VN")
-
-QUARANTINE: Final = "trm.hub.quarantine"
-AUDIT_LEAVES: Final = "trm.audit.leaves"
-AUDIT_CHECKPOINTS: Final = "trm.audit.checkpoints"
-REGISTRY_TRUST: Final = "trm.registry.trust"
-REGISTRY_AGREEMENTS: Final = "trm.registry.agreements"
-# The hub's internal decision stream: every agent writes its decisions here, and
-# the single audit sequencer turns them into leaves (one partition, one writer).
-DECISIONS: Final = "trm.hub.decisions"
 
 # Kafka principals (SCRAM user names) besides the countries' own.
 HUB: Final = "hub"
@@ -54,8 +49,17 @@ AUDITOR: Final = "auditor"
 ADMIN: Final = "admin"
 BROKER: Final = "broker"
 
+# One count for every country lane and the quarantine (docs/protocol.md section 8
+# says why): the Kafka key is the case key, so a case stays on one partition.
+COUNTRY_PARTITIONS: Final = 3
+# A production cluster (Compose, Kubernetes): three brokers, so every topic has three
+# replicas and a write needs two in sync; it survives the loss of one broker.
+REPLICAS: Final = 3
+MIN_INSYNC_REPLICAS: Final = 2
+# Kafka's retention.ms for "never delete by age": the audit replay needs every record.
+KEEP_FOREVER_MS: Final = -1
+
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
-_OUTBOX = re.compile(r"^trm\.([A-Z]{2})\.outbox$")
 _NAMESPACE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 
 
@@ -98,39 +102,56 @@ def principals(countries: Iterable[str] = COMMIT_COUNTRIES) -> tuple[str, ...]:
     return (*(principal_of(c) for c in countries), HUB, AUDITOR, ADMIN, BROKER)
 
 
-def outbox(country: str) -> str:
-    """Topic a country writes its events to."""
-    return f"trm.{check_country(country)}.outbox"
+class Record(StrEnum):
+    """What a topic's record values are (``hub.asyncapi`` describes each one)."""
+
+    EVENT = "event"  # a producer's sealed Envelope, framed Avro (protocol section 2)
+    DELIVERY = "delivery"  # the redacted Envelope with a hub attestation (section 4)
+    REJECTION = "rejection"  # JSON refusal notice, protocol section 8
+    QUARANTINED = "quarantined"  # the refused record's original bytes, unparsed
+    DECISION = "decision"  # JSON decision record, protocol section 9
+    AUDIT_LEAF = "audit_leaf"  # framed Avro AuditLeaf (schemas/audit_leaf.avsc)
+    CHECKPOINT = "checkpoint"  # C2SP signed note text, protocol section 9.3
+    TRUST_LIST = "trust_list"  # signed JSON trust list, protocol section 6
+    AGREEMENT = "agreement"  # signed JSON agreement, protocol section 7
+
+    @property
+    def avro_schema(self) -> str | None:
+        """The ``schemas/<name>.avsc`` of an Avro record; None for JSON, text or raw bytes."""
+        return {
+            Record.EVENT: "envelope",
+            Record.DELIVERY: "envelope",
+            Record.AUDIT_LEAF: "audit_leaf",
+        }.get(self)
 
 
-def inbox(country: str) -> str:
-    """Topic the hub delivers a country's events to."""
-    return f"trm.{check_country(country)}.inbox"
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    """One topic of the plan: its Kafka settings, who uses it, what it carries.
 
+    ``writers`` and ``readers`` are Kafka principals; each writer gets a WRITE
+    and each reader a READ ACL (``hub.ops.security.acl_bindings``), except the
+    super users (``admin``, ``broker``), who need none.
+    """
 
-def rejections(country: str) -> str:
-    """Topic the hub tells a country why its submission was refused."""
-    return f"trm.{check_country(country)}.rejections"
+    name: str
+    partitions: int
+    compacted: bool
+    retention_ms: int | None  # None: not set (a compacted topic keeps the last value per key)
+    writers: tuple[str, ...]
+    readers: tuple[str, ...]
+    record: Record
+    key: str  # what the Kafka record key is
+    description: str
+    extra_config: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
-
-def country_of_outbox(topic: str) -> str | None:
-    """The country whose outbox ``topic`` is, or None if it is not an outbox."""
-    m = _OUTBOX.match(topic)
-    return m.group(1) if m else None
-
-
-def all_topics(countries: tuple[str, ...] = COMMIT_COUNTRIES) -> dict[str, bool]:
-    """Every topic the project uses, mapped to whether it is compacted."""
-    topics: dict[str, bool] = {}
-    for cc in countries:
-        topics[outbox(cc)] = False
-        topics[inbox(cc)] = False
-        topics[rejections(cc)] = False
-    for name in (QUARANTINE, AUDIT_LEAVES, AUDIT_CHECKPOINTS, DECISIONS):
-        topics[name] = False
-    topics[REGISTRY_TRUST] = True
-    topics[REGISTRY_AGREEMENTS] = True
-    return topics
+    @property
+    def config(self) -> dict[str, str]:
+        """The topic-level Kafka settings (without replication, which is per cluster)."""
+        out = {"cleanup.policy": "compact" if self.compacted else "delete"}
+        if self.retention_ms is not None:
+            out["retention.ms"] = str(self.retention_ms)
+        return {**out, **self.extra_config}
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,26 +213,137 @@ class Topics:
         cc = topic[len(prefix) : -len(suffix)]
         return cc if _COUNTRY.match(cc) else None
 
-    def config_for(self, topic: str) -> dict[str, str]:
-        """Topic settings beyond retention and replication that the hub relies on.
+    def plan(self, countries: Iterable[str] = COMMIT_COUNTRIES) -> tuple[TopicSpec, ...]:
+        """Every topic of this namespace: the one plan that brokers, ACLs and docs follow.
 
-        Outboxes are stamped by the broker (LogAppendTime): the hub attests a
-        delivery at that time, so processing a record again after a crash
-        yields byte-identical deliveries (docs/decisions.md D11).
+        Country lanes and the quarantine have :data:`COUNTRY_PARTITIONS`
+        partitions; what has one writer in a total order (the decisions, the
+        audit log) or is read whole (the registry) has one. Nothing expires by
+        age; the registry is compacted and keyed by version, so every version
+        stays. Outboxes are stamped by the broker (LogAppendTime): the hub
+        attests a delivery at that time, so processing a record again after a
+        crash yields byte-identical deliveries (docs/decisions.md D11).
         """
-        if self.country_of_outbox(topic) is not None:
-            return {"message.timestamp.type": "LogAppendTime"}
-        return {}
+        ccs = tuple(check_country(c) for c in countries)
+        members = tuple(principal_of(c) for c in ccs)
+        specs: list[TopicSpec] = []
 
-    def all(self, countries: tuple[str, ...] = COMMIT_COUNTRIES) -> dict[str, bool]:
-        """Every topic of this namespace, mapped to whether it is compacted."""
-        topics: dict[str, bool] = {}
-        for cc in countries:
-            topics[self.outbox(cc)] = False
-            topics[self.inbox(cc)] = False
-            topics[self.rejections(cc)] = False
-        for name in (self.quarantine, self.audit_leaves, self.audit_checkpoints, self.decisions):
-            topics[name] = False
-        topics[self.registry_trust] = True
-        topics[self.registry_agreements] = True
-        return topics
+        def add(
+            name: str,
+            record: Record,
+            key: str,
+            description: str,
+            *,
+            writers: tuple[str, ...],
+            readers: tuple[str, ...],
+            partitions: int = 1,
+            compacted: bool = False,
+            extra: Mapping[str, str] | None = None,
+        ) -> None:
+            specs.append(
+                TopicSpec(
+                    name=name,
+                    partitions=partitions,
+                    compacted=compacted,
+                    retention_ms=None if compacted else KEEP_FOREVER_MS,
+                    writers=writers,
+                    readers=readers,
+                    record=record,
+                    key=key,
+                    description=description,
+                    extra_config=MappingProxyType(dict(extra or {})),
+                )
+            )
+
+        for cc, user in zip(ccs, members, strict=True):
+            add(
+                self.outbox(cc),
+                partitions=COUNTRY_PARTITIONS,
+                writers=(user,),
+                readers=(HUB, AUDITOR),
+                record=Record.EVENT,
+                key="the event's case key",
+                description=f"{cc} submits its signed, sealed events here; the hub reads them.",
+                extra={"message.timestamp.type": "LogAppendTime"},
+            )
+            add(
+                self.inbox(cc),
+                partitions=COUNTRY_PARTITIONS,
+                writers=(HUB,),
+                readers=(user, HUB, AUDITOR),
+                record=Record.DELIVERY,
+                key="the event's case key",
+                description=(
+                    f"The hub delivers events addressed to {cc} here: redacted to what an "
+                    "agreement allows, with a hub attestation."
+                ),
+            )
+            add(
+                self.rejections(cc),
+                partitions=COUNTRY_PARTITIONS,
+                writers=(HUB,),
+                readers=(user, HUB, AUDITOR),
+                record=Record.REJECTION,
+                key="the refused event's id (none if it had none)",
+                description=f"Why the hub refused an event {cc} submitted, or a recipient of it.",
+            )
+        add(
+            self.quarantine,
+            partitions=COUNTRY_PARTITIONS,
+            writers=(HUB,),
+            readers=(HUB, AUDITOR),
+            record=Record.QUARANTINED,
+            key="none",
+            description="The original bytes and headers of every refused record, for the replay.",
+        )
+        add(
+            self.decisions,
+            writers=(HUB,),
+            readers=(HUB, AUDITOR),
+            record=Record.DECISION,
+            key="the event id (none if it had none)",
+            description=(
+                "Every hub decision, written by every worker; the single audit sequencer "
+                "turns them into leaves."
+            ),
+        )
+        add(
+            self.audit_leaves,
+            writers=(HUB,),
+            readers=(*members, HUB, AUDITOR),
+            record=Record.AUDIT_LEAF,
+            key="the decision id",
+            description="The audit log: one leaf per decision, in log order (one sequencer).",
+        )
+        add(
+            self.audit_checkpoints,
+            # A country's node may act as a witness: it publishes cosigned checkpoints.
+            writers=(HUB, *members),
+            readers=(*members, HUB, AUDITOR),
+            record=Record.CHECKPOINT,
+            key="the tree size, decimal",
+            description="Signed checkpoints of the audit log, and witnesses' cosigned copies.",
+        )
+        add(
+            self.registry_trust,
+            compacted=True,
+            writers=(ADMIN,),
+            readers=(*members, HUB, AUDITOR),
+            record=Record.TRUST_LIST,
+            key="trust/<version:010d>",
+            description="Every version of the signed trust list the hub and nodes judge by.",
+        )
+        add(
+            self.registry_agreements,
+            compacted=True,
+            writers=(ADMIN,),
+            readers=(*members, HUB, AUDITOR),
+            record=Record.AGREEMENT,
+            key="<agreement id>@<version>",
+            description="Every version of every signed agreement between countries.",
+        )
+        return tuple(specs)
+
+    def all(self, countries: Iterable[str] = COMMIT_COUNTRIES) -> tuple[str, ...]:
+        """The names of every topic of this namespace, in plan order."""
+        return tuple(spec.name for spec in self.plan(countries))

@@ -71,7 +71,7 @@ def worker(  # noqa: PLR0917 - one parameter per click option
     # A secure cluster's topics are made by its operator (kafka up --secure, Compose's
     # provisioner); only a plaintext local broker gets them from here.
     if not default_client_config(HUB, state):
-        asyncio.run(create_topics(servers, topics.all(), namespace=topics))
+        asyncio.run(create_topics(servers, topics.plan()))
     datadir = (state.root / "hub" / namespace).resolve()
     datadir.mkdir(parents=True, exist_ok=True)
     env = {

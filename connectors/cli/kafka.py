@@ -55,8 +55,7 @@ def up(nodes: str, data_dir: str | None, secure: bool, namespace: str) -> None:
     created = asyncio.run(
         kafka_local.create_topics(
             cluster.bootstrap,
-            topics.all(),
-            namespace=topics,
+            topics.plan(),
             replication_factor=min(3, n),
             min_insync_replicas=2 if n >= 3 else 1,
         )

@@ -26,14 +26,14 @@ import string
 import subprocess
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from hub.errors import OperationalError, Reason
-from hub.topics import Topics
+from hub.topics import TopicSpec
 
 __all__ = [
     "KAFKA_VERSION",
@@ -44,7 +44,6 @@ __all__ = [
     "ensure_jars",
     "free_port",
     "load_cluster",
-    "partitions_for",
 ]
 
 KAFKA_VERSION = "3.9.2"
@@ -113,18 +112,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def partitions_for(topic: str, topics: Topics) -> int:
-    """Single-writer and ordered topics have one partition; country lanes have three."""
-    single = {
-        topics.audit_leaves,
-        topics.audit_checkpoints,
-        topics.decisions,
-        topics.registry_trust,
-        topics.registry_agreements,
-    }
-    return 1 if topic in single else 3
 
 
 def _alive(pid: int | None) -> bool:
@@ -435,23 +422,23 @@ def load_cluster(data_dir: Path) -> LocalCluster | None:
 
 async def create_topics(
     bootstrap: str,
-    topics: Mapping[str, bool],
+    plan: Iterable[TopicSpec],
     *,
-    namespace: Topics | None = None,
     replication_factor: int = 1,
     min_insync_replicas: int = 1,
     client_config: Mapping[str, Any] | None = None,
     timeout_s: float = 60.0,
 ) -> list[str]:
-    """Create missing topics (name -> compacted); return the names created.
+    """Create the topics of ``plan`` (``Topics.plan()``) that are missing; return their names.
 
-    Idempotent: existing topics are left as they are. Retries while the
-    controller is still settling after start.
+    Partitions and topic settings come from the plan; replication is the
+    cluster's. Idempotent: existing topics are left as they are. Retries while
+    the controller is still settling after start.
     """
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # noqa: PLC0415
     from aiokafka.errors import KafkaError, TopicAlreadyExistsError  # noqa: PLC0415
 
-    names = namespace or Topics()
+    specs = tuple(plan)
     deadline = time.monotonic() + timeout_s
     while True:
         admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **(client_config or {}))
@@ -460,19 +447,13 @@ async def create_topics(
             existing = set(await admin.list_topics())
             missing = [
                 NewTopic(
-                    name,
-                    partitions_for(name, names),
+                    spec.name,
+                    spec.partitions,
                     replication_factor,
-                    topic_configs={
-                        "min.insync.replicas": str(min_insync_replicas),
-                        "cleanup.policy": "compact" if compacted else "delete",
-                        # Evidence is kept: nothing on the wire expires by age.
-                        **({} if compacted else {"retention.ms": "-1"}),
-                        **names.config_for(name),
-                    },
+                    topic_configs={"min.insync.replicas": str(min_insync_replicas), **spec.config},
                 )
-                for name, compacted in topics.items()
-                if name not in existing
+                for spec in specs
+                if spec.name not in existing
             ]
             if missing:
                 with contextlib.suppress(TopicAlreadyExistsError):
@@ -483,7 +464,7 @@ async def create_topics(
             if time.monotonic() > deadline:
                 raise OperationalError(
                     Reason.KAFKA_UNAVAILABLE,
-                    f"expected to create {len(topics)} topics on {bootstrap}: {exc!r}",
+                    f"expected to create {len(specs)} topics on {bootstrap}: {exc!r}",
                 ) from exc
             await asyncio.sleep(0.5)
         finally:

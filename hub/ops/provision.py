@@ -76,6 +76,6 @@ async def provision(
         TrmError: the trust list does not verify, or an agreement would not load.
     """
     trust, trust_doc, blobs = _load(trust_path, agreements_dir)
-    await create_topics(bootstrap, topics.all(), namespace=topics, client_config=client)
+    await create_topics(bootstrap, topics.plan(), client_config=client)
     await provision_registry(bootstrap, topics, trust_doc, blobs, client)
     return Provisioned(trust, tuple(ref for ref, _ in blobs))

@@ -25,7 +25,8 @@ Principals (SCRAM user names, set at format time with ``--add-scram``): one per
 country (its code, e.g. ``KH``), ``hub``, ``auditor``, ``admin`` (operator,
 super user) and ``broker`` (inter-broker, super user).
 
-ACLs (:func:`acl_bindings`) follow the topic plan (docs/protocol.md §8) with the
+ACLs (:func:`acl_bindings`) follow the writers and readers of the topic plan
+(``hub.topics.Topics.plan``, docs/protocol.md section 8) with the
 StandardAuthorizer, deny by default: a country writes only its outbox and
 reads its inbox, its rejections, the audit topics and the registry; the hub
 reads the outboxes and writes inboxes, rejections, quarantine and the audit
@@ -36,7 +37,6 @@ topics; the auditor only reads. Consumer groups are scoped by prefix (see
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import ipaddress
 import json
@@ -72,6 +72,8 @@ from hub.topics import (
     BROKER,
     COMMIT_COUNTRIES,
     HUB,
+    MIN_INSYNC_REPLICAS,
+    REPLICAS,
     Topics,
     check_country,
     principal_of,
@@ -206,7 +208,7 @@ def acl_bindings(
     *,
     hub_app_id: str | None = None,
 ) -> tuple[AclBinding, ...]:
-    """The ALLOW rules of the topic plan (docs/protocol.md §8); everything else is denied.
+    """The ALLOW rules of the topic plan (``Topics.plan``); everything else is denied.
 
     Args:
         topics: the namespace (``trm`` in production).
@@ -221,47 +223,27 @@ def acl_bindings(
     countries = tuple(check_country(c) for c in countries)
     lit, pre = PatternType.LITERAL, PatternType.PREFIXED
     topic, group = ResourceType.TOPIC, ResourceType.GROUP
-    read, write = Operation.READ, Operation.WRITE
-    audit_and_registry = (
-        t.audit_leaves,
-        t.audit_checkpoints,
-        t.registry_trust,
-        t.registry_agreements,
-    )
+    read = Operation.READ
     rules: set[AclBinding] = set()
 
     def allow(who: str, rtype: ResourceType, name: str, pat: PatternType, op: Operation) -> None:
-        rules.add(AclBinding(who, rtype, name, pat, op))
+        if who not in _SUPER_USERS:  # they need no rule (and get none)
+            rules.add(AclBinding(who, rtype, name, pat, op))
 
+    # Topics: exactly the writers and readers of the plan.
+    for spec in t.plan(countries):
+        for who in spec.writers:
+            allow(who, topic, spec.name, lit, Operation.WRITE)
+        for who in spec.readers:
+            allow(who, topic, spec.name, lit, read)
+
+    # Consumer groups, and the hub's Faust-internal changelog/repartition topics.
     for cc in countries:
-        user = principal_of(cc)
-        allow(user, topic, t.outbox(cc), lit, write)
-        for name in (t.inbox(cc), t.rejections(cc), *audit_and_registry):
-            allow(user, topic, name, lit, read)
-        # A country's node may act as a witness: it publishes cosigned checkpoints.
-        allow(user, topic, t.audit_checkpoints, lit, write)
-        allow(user, group, group_prefix(cc, t), pre, read)
-
-    # The hub: reads every outbox, writes what it decides. It may read back what
-    # it wrote (to rebuild state after a restart) and the registry.
-    hub_writes = [t.inbox(cc) for cc in countries] + [t.rejections(cc) for cc in countries]
-    hub_writes += [t.quarantine, t.decisions, t.audit_leaves, t.audit_checkpoints]
-    for name in (t.outbox(cc) for cc in countries):
-        allow(HUB, topic, name, lit, read)
-    for name in hub_writes:
-        allow(HUB, topic, name, lit, write)
-        allow(HUB, topic, name, lit, read)
-    for name in (t.registry_trust, t.registry_agreements):
-        allow(HUB, topic, name, lit, read)
+        allow(principal_of(cc), group, group_prefix(cc, t), pre, read)
     app = group_prefix(HUB, t, hub_app_id)
     allow(HUB, group, app, pre, read)
-    for op in (Operation.CREATE, read, write, Operation.DESCRIBE_CONFIGS):
-        allow(HUB, topic, app, pre, op)  # Faust's own changelog/repartition topics
-
-    # The auditor reads everything a replay needs and writes nothing.
-    every_topic = [t.outbox(cc) for cc in countries] + hub_writes + list(audit_and_registry)
-    for name in every_topic:
-        allow(AUDITOR, topic, name, lit, read)
+    for op in (Operation.CREATE, read, Operation.WRITE, Operation.DESCRIBE_CONFIGS):
+        allow(HUB, topic, app, pre, op)
     allow(AUDITOR, group, group_prefix(AUDITOR, t), pre, read)
     return tuple(sorted(rules))
 
@@ -806,42 +788,21 @@ async def ensure_topics(
     admin_config: Mapping[str, Any],
     topics: Topics,
     countries: Sequence[str] = COMMIT_COUNTRIES,
-    replication_factor: int = 3,
+    replication_factor: int = REPLICAS,
 ) -> None:
-    """Create the project's topics if missing (for Compose; Kubernetes uses KafkaTopics)."""
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # noqa: PLC0415
-    from aiokafka.errors import KafkaError, TopicAlreadyExistsError  # noqa: PLC0415
+    """Create the plan's topics if missing (for Compose; Kubernetes uses KafkaTopics).
 
-    single = {topics.audit_leaves, topics.audit_checkpoints, topics.decisions}
-    min_isr = str(min(2, replication_factor))
-    wanted = [
-        NewTopic(
-            name,
-            1 if name in single else 6,
-            replication_factor,
-            topic_configs={
-                "min.insync.replicas": min_isr,
-                "cleanup.policy": "compact" if compacted else "delete",
-                **({} if compacted else {"retention.ms": "-1"}),
-                **topics.config_for(name),
-            },
-        )
-        for name, compacted in topics.all(tuple(countries)).items()
-    ]
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **admin_config)
-    try:
-        await admin.start()
-        existing = set(await admin.list_topics())
-        missing = [t for t in wanted if t.name not in existing]
-        if missing:
-            with contextlib.suppress(TopicAlreadyExistsError):  # another init raced us
-                await admin.create_topics(missing)
-    except KafkaError as exc:
-        raise OperationalError(
-            Reason.KAFKA_UNAVAILABLE, f"expected to create topics on {bootstrap}: {exc!r}"
-        ) from exc
-    finally:
-        await admin.close()
+    The same plan and code as the local broker (``Topics.plan()``,
+    ``hub.ops.broker.create_topics``); only replication and the in-sync minimum
+    are the cluster's own.
+    """
+    await create_topics(
+        bootstrap,
+        topics.plan(countries),
+        replication_factor=replication_factor,
+        min_insync_replicas=min(MIN_INSYNC_REPLICAS, replication_factor),
+        client_config=admin_config,
+    )
 
 
 # --- the whole thing, for `trm kafka up --secure` -------------------------------
@@ -929,8 +890,7 @@ def start_secure_cluster(
         asyncio.run(
             create_topics(
                 cluster.bootstrap,
-                t.all(),
-                namespace=t,
+                t.plan(),
                 replication_factor=min(3, nodes),
                 min_insync_replicas=2 if nodes >= 3 else 1,
                 client_config=setup.admin_config,

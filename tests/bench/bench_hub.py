@@ -317,7 +317,7 @@ async def bench(args: argparse.Namespace, work: Path, bootstrap: str) -> None:
             relay_topics = Topics("brelay" + uuid.uuid4().hex[:6])
             hub_topics = Topics("bhub" + uuid.uuid4().hex[:6])
             for t in (relay_topics, hub_topics):
-                await kafka_local.create_topics(bootstrap, t.all(), namespace=t)
+                await kafka_local.create_topics(bootstrap, t.plan())
             runs: list[Run] = []
             # relay
             stop = asyncio.Event()

@@ -34,6 +34,7 @@ PURE = [
     "hub.audit.report",
     "hub.audit.witness",
     "hub.home",
+    "hub.asyncapi",
 ]
 FORBIDDEN = ["faust", "aiokafka", "mode", "aiohttp", "socket", "kafka"]
 # Packages below hub/ that are not the pure core: the Kafka edge and the operator's tooling.

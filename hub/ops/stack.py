@@ -559,11 +559,11 @@ def down(state: StateDir, *, timeout_s: float = STOP_TIMEOUT_S) -> list[str]:
     its record dropped. Idempotent: nothing running, nothing done.
     """
     lines = []
-    # Workers before the sequencer (it logs what they decide): reverse start order.
+    # In table order: the workers before the sequencer, which logs what they decided.
     kinds = [spec.name for spec in SERVICES]
     order = sorted(
         _recorded_names(state),
-        key=lambda n: -max((i for i, k in enumerate(kinds) if n.startswith(k)), default=-1),
+        key=lambda n: min((i for i, k in enumerate(kinds) if n.startswith(k)), default=len(kinds)),
     )
     for name in order:
         rec = _read_record(state, name)

@@ -48,6 +48,7 @@ __all__ = [
     "ServiceState",
     "StackOptions",
     "down",
+    "log_file",
     "planned",
     "sequencer_url",
     "status",
@@ -202,28 +203,20 @@ class Record:
         return ticks is not None and (ticks != self.start_ticks or self.boot_id != _boot_id())
 
 
-def _run_dir(state: StateDir) -> Path:
-    return state.root / "run"
-
-
-def _logs_dir(state: StateDir) -> Path:
-    return state.root / "logs"
-
-
 def _pid_file(state: StateDir, name: str) -> Path:
-    return _run_dir(state) / f"{name}.pid"
+    return state.run / f"{name}.pid"
 
 
 def _record_file(state: StateDir, name: str) -> Path:
-    return _run_dir(state) / f"{name}.json"
+    return state.run / f"{name}.json"
 
 
 def log_file(state: StateDir, name: str) -> Path:
-    return _logs_dir(state) / f"{name}.log"
+    return state.logs / f"{name}.log"
 
 
 def _write_record(state: StateDir, rec: Record) -> None:
-    _run_dir(state).mkdir(parents=True, exist_ok=True)
+    state.run.mkdir(parents=True, exist_ok=True)
     _record_file(state, rec.name).write_text(json.dumps(asdict(rec), indent=2), encoding="utf-8")
     _pid_file(state, rec.name).write_text(f"{rec.pid}\n", encoding="utf-8")
 
@@ -248,7 +241,7 @@ def _read_record(state: StateDir, name: str) -> Record | None:
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise OperationalError(
             Reason.CONFIG_INVALID,
-            f"expected a pid file and a JSON record for {name} in {_run_dir(state)}: {exc}",
+            f"expected a pid file and a JSON record for {name} in {state.run}: {exc}",
         ) from exc
 
 
@@ -258,17 +251,17 @@ def _forget(state: StateDir, name: str) -> None:
 
 
 def _recorded_names(state: StateDir) -> list[str]:
-    return sorted(p.stem for p in _run_dir(state).glob("*.json") if p.name != "stack.json")
+    return sorted(p.stem for p in state.run.glob("*.json") if p.name != "stack.json")
 
 
 def _load_options(state: StateDir) -> StackOptions | None:
     try:
-        raw = json.loads((_run_dir(state) / "stack.json").read_text(encoding="utf-8"))
+        raw = json.loads((state.run / "stack.json").read_text(encoding="utf-8"))
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as exc:
         raise OperationalError(
-            Reason.CONFIG_INVALID, f"expected JSON in {_run_dir(state) / 'stack.json'}: {exc}"
+            Reason.CONFIG_INVALID, f"expected JSON in {state.run / 'stack.json'}: {exc}"
         ) from exc
     return StackOptions(workers=int(raw.get("workers", 1)), secure=bool(raw.get("secure", False)))
 
@@ -463,8 +456,8 @@ def up(
         _provision(state, bootstrap, stream)
     if only_broker:
         return []
-    _run_dir(state).mkdir(parents=True, exist_ok=True)
-    (_run_dir(state) / "stack.json").write_text(json.dumps(asdict(options)), encoding="utf-8")
+    state.run.mkdir(parents=True, exist_ok=True)
+    (state.run / "stack.json").write_text(json.dumps(asdict(options)), encoding="utf-8")
     records: list[Record] = []
     started: list[tuple[Instance, Record]] = []
     for inst in planned(options):
@@ -583,7 +576,7 @@ def down(state: StateDir, *, timeout_s: float = STOP_TIMEOUT_S) -> list[str]:
         else:
             lines.append(f"{name}: was not running")
         _forget(state, name)
-    (_run_dir(state) / "stack.json").unlink(missing_ok=True)
+    (state.run / "stack.json").unlink(missing_ok=True)
     cluster = broker.load_cluster(state.kafka)
     if cluster is not None:
         running = [p for p in cluster.pids() if p]

@@ -25,7 +25,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -89,7 +88,6 @@ class ServiceSpec:
     args: Callable[[int], tuple[str, ...]]
     ready_path: str
     ready_needs_ok: bool = True
-    preferred_port: int | None = None
     count: Callable[[StackOptions], int] = field(default=_one)
 
 
@@ -117,7 +115,6 @@ SERVICES: tuple[ServiceSpec, ...] = (
         _sequencer_args,
         "/audit/checkpoint",
         ready_needs_ok=False,  # 404 until the first checkpoint: the web server is up
-        preferred_port=6067,  # 'trm audit witness' and 'proof' look there by default
     ),
 )
 
@@ -287,15 +284,6 @@ def _env(state: StateDir, bootstrap: str) -> dict[str, str]:
     return {**os.environ, "TRM_HOME": str(state.root.resolve()), "TRM_KAFKA_BOOTSTRAP": bootstrap}
 
 
-def _port_free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 def _broker_up(state: StateDir, options: StackOptions, out: TextIO) -> tuple[str, bool]:
     """The running broker's bootstrap, starting it if none runs; and whether it was started."""
     cluster = broker.load_cluster(state.kafka)
@@ -346,9 +334,9 @@ def _provision(state: StateDir, bootstrap: str, out: TextIO) -> None:
 
 
 def _start(state: StateDir, inst: Instance, bootstrap: str) -> Record:
-    port = inst.spec.preferred_port
-    if port is None or not _port_free(port):
-        port = broker.free_port()
+    # Always a free port, never a well-known one: a stranger already answering on
+    # 6067 (another stack, a test) would pass for this service's readiness.
+    port = broker.free_port()
     argv = tuple(_trm(*inst.spec.args(port)))
     path = log_file(state, inst.name)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -428,6 +416,13 @@ def _wait_ready(
         progress.update(", ".join(i.name for i, _ in waiting))
         time.sleep(0.5)
     progress.done("services ready")
+    for inst, rec in started:  # what answered must be ours, still running
+        if not rec.is_running():
+            raise OperationalError(
+                Reason.KAFKA_UNAVAILABLE,
+                f"expected {inst.name} to keep running; it exited. Last lines of "
+                f"{log_file(state, inst.name)}:\n{_tail(log_file(state, inst.name))}",
+            )
 
 
 def up(

@@ -22,6 +22,7 @@ unrelated process is never touched.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import signal
@@ -300,9 +301,17 @@ def _broker_up(state: StateDir, options: StackOptions, out: TextIO) -> tuple[str
     args = ["kafka", "up", *(["--secure"] if options.secure else [])]
     env = {**os.environ, "TRM_HOME": str(state.root.resolve())}
     env.pop("TRM_KAFKA_BOOTSTRAP", None)
+    # Its progress line goes straight to the caller's terminal when there is one.
+    try:
+        out.flush()
+        err: int = out.fileno()
+    except (AttributeError, OSError, io.UnsupportedOperation):
+        err = subprocess.PIPE
     done = subprocess.run(
-        _trm(*args), env=env, stdout=subprocess.PIPE, stderr=out, text=True, check=False
+        _trm(*args), env=env, stdout=subprocess.PIPE, stderr=err, text=True, check=False
     )
+    if done.stderr:
+        out.write(done.stderr)
     if done.returncode != 0:
         raise OperationalError(
             Reason.KAFKA_UNAVAILABLE,

@@ -48,5 +48,5 @@ bench: venv
 	$(BIN)/python tests/bench/run_all.py
 
 clean:
-	-@[ -x $(BIN)/trm ] && $(BIN)/trm kafka down >/dev/null 2>&1 || true
+	-@[ -x $(BIN)/trm ] && $(BIN)/trm down >/dev/null 2>&1 || true
 	rm -rf $(VENV) .trm build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache .hypothesis artifacts tests/asyncapi/node_modules

@@ -13,6 +13,8 @@ Layout (``$TRM_HOME``, else ``.trm/`` in the working directory)::
     kafka/...                        broker data, logs and pid files
     kafka/security/                  CA, SCRAM secrets, credentials/<principal>.json
     nodes/<CC>/                      a country node's own state (inbox dedupe, cursors)
+    run/<service>.pid, .json         processes 'trm up' started (hub/ops/stack.py)
+    logs/<service>.log               their output
 """
 
 from __future__ import annotations
@@ -63,6 +65,16 @@ class StateDir:
     @property
     def bootstrap_file(self) -> Path:
         return self.kafka / "bootstrap"
+
+    @property
+    def run(self) -> Path:
+        """Pid files and records of the processes ``trm up`` started."""
+        return self.root / "run"
+
+    @property
+    def logs(self) -> Path:
+        """Logs of the processes ``trm up`` started."""
+        return self.root / "logs"
 
     def node(self, country: str) -> Path:
         return self.root / "nodes" / country

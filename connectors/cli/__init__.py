@@ -19,7 +19,8 @@ from hub.errors import TrmError
 
 __all__ = ["main"]
 
-# verb group -> "module:attribute" of a click command or group.
+# verb -> ("module" or "module:attribute" of a click command or group, summary);
+# the attribute defaults to ``cli``.
 _GROUPS: dict[str, tuple[str, str]] = {
     "kafka": ("connectors.cli.kafka", "Local Kafka broker(s) on 127.0.0.1."),
     "keys": ("connectors.cli.keys", "Ed25519 keys for a country or the hub."),
@@ -32,6 +33,9 @@ _GROUPS: dict[str, tuple[str, str]] = {
     "gateway": ("connectors.cli.gateway", "HTTP gateway and desk web page."),
     "audit": ("connectors.cli.audit", "Replay and verify the audit log."),
     "demo": ("connectors.cli.demo", "The end-to-end demo scenario."),
+    "up": ("connectors.cli.stack:up", "Start the local stack: broker, hub worker(s), sequencer."),
+    "status": ("connectors.cli.stack:status", "What of the local stack runs, where."),
+    "down": ("connectors.cli.stack:down", "Stop what 'trm up' started."),
 }
 
 
@@ -43,13 +47,14 @@ class _LazyGroup(click.Group):
         entry = _GROUPS.get(cmd_name)
         if entry is None:
             return None
+        module_name, _, attribute = entry[0].partition(":")
         try:
-            module = importlib.import_module(entry[0])
+            module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
-            if exc.name != entry[0]:
+            if exc.name != module_name:
                 raise
             return _missing(cmd_name, entry[1])
-        command = getattr(module, "cli", None)
+        command = getattr(module, attribute or "cli", None)
         if not isinstance(command, click.Command):
             return _missing(cmd_name, entry[1])
         return command

@@ -221,11 +221,18 @@ def _get_json(url: str) -> dict[str, Any]:
 
 @cli.command()
 @click.option("--decision-id", required=True, help="From a hub attestation's leaf reference.")
-@click.option("--url", default="http://127.0.0.1:6067", show_default=True, help="The sequencer.")
+@click.option(
+    "--url",
+    default=None,
+    help="The sequencer (default: the one 'trm up' started, else http://127.0.0.1:6067).",
+)
 @_NAMESPACE
 @click.option("--trust", "trust_file", default=None)
-def proof(decision_id: str, url: str, namespace: str, trust_file: str | None) -> None:
+def proof(decision_id: str, url: str | None, namespace: str, trust_file: str | None) -> None:
     """Fetch and verify the inclusion proof of a decision against a signed checkpoint."""
+    from hub.ops.stack import sequencer_url
+
+    url = url or sequencer_url(state_dir()) or "http://127.0.0.1:6067"
     trust = _trust(trust_file)
     prefix = f"{EffectKind.DECISION}:"
     ref = decision_id.removeprefix(prefix)

@@ -7,7 +7,9 @@ Not part of the pure core and not run by a country node:
 - :mod:`hub.ops.security` makes a deployment's CA, broker keystore, SCRAM
   users and the ACLs of the topic plan;
 - :mod:`hub.ops.provision` signs nothing but publishes the trust list and
-  agreements to the registry topics the hub reads.
+  agreements to the registry topics the hub reads;
+- :mod:`hub.ops.stack` runs the whole local stack (broker, hub workers, audit
+  sequencer, from one table of services) in the background: ``trm up|status|down``.
 """
 
 from __future__ import annotations

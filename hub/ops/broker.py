@@ -18,19 +18,21 @@ import asyncio
 import base64
 import contextlib
 import json
+import logging
 import os
 import shutil
 import signal
 import socket
 import string
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from hub.errors import OperationalError, Reason
 from hub.topics import TopicSpec
@@ -38,6 +40,7 @@ from hub.topics import TopicSpec
 __all__ = [
     "KAFKA_VERSION",
     "LocalCluster",
+    "Progress",
     "cache_dir",
     "check_tools",
     "create_topics",
@@ -114,6 +117,42 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class Progress:
+    """One line on stderr while something is awaited, e.g. "waiting for the broker (3 s)".
+
+    On a terminal the line is rewritten in place; elsewhere (a log, a test's
+    captured stderr) it is written once, and :meth:`done` ends it.
+    """
+
+    def __init__(self, what: str, stream: TextIO | None = None) -> None:
+        self.what = what
+        self.stream = stream if stream is not None else sys.stderr
+        self.started = time.monotonic()
+        self.tty = self.stream.isatty()
+        self._shown = False
+
+    def update(self, what: str | None = None) -> None:
+        if what is not None:
+            self.what = what
+        if self.tty:
+            line = f"waiting for {self.what} ({time.monotonic() - self.started:.0f} s)"
+            self.stream.write(f"\r{line}\x1b[K")
+            self.stream.flush()
+        elif not self._shown:
+            self.stream.write(f"waiting for {self.what} ...\n")
+            self.stream.flush()
+        self._shown = True
+
+    def done(self, message: str | None = None) -> None:
+        """End the line: with ``message`` (e.g. "broker ready"), or just clear it."""
+        elapsed = time.monotonic() - self.started
+        if self.tty and self._shown:
+            self.stream.write("\r\x1b[K")
+        if message is not None:
+            self.stream.write(f"{message} ({elapsed:.0f} s)\n")
+        self.stream.flush()
+
+
 def _alive(pid: int | None) -> bool:
     if not pid:
         return False
@@ -129,6 +168,20 @@ def _alive(pid: int | None) -> bool:
         if done == pid:
             return False
     return True
+
+
+def _runs(node: _Node) -> bool:
+    """The node's pid is alive and is still that node's JVM, not a reused pid."""
+    if not _alive(node.pid):
+        return False
+    if not Path("/proc/self").exists():  # no procfs: the pid is all there is
+        return True
+    try:
+        cmdline = Path(f"/proc/{node.pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    # Empty while the JVM launcher is still exec'ing: alive, and not yet anyone else's.
+    return not cmdline or str(node.properties_file).encode() in cmdline
 
 
 @dataclass
@@ -181,7 +234,7 @@ class LocalCluster:
         )
 
     def pids(self) -> list[int | None]:
-        return [n.pid if _alive(n.pid) else None for n in self._nodes]
+        return [n.pid if _runs(n) else None for n in self._nodes]
 
     @property
     def log_files(self) -> list[Path]:
@@ -279,7 +332,7 @@ class LocalCluster:
     def start_node(self, index: int) -> None:
         """Start (or restart) one node on its existing storage and ports."""
         node = self._nodes[index]
-        if _alive(node.pid):
+        if _runs(node):
             return
         with node.log_file.open("ab") as log:
             proc = subprocess.Popen(
@@ -297,7 +350,7 @@ class LocalCluster:
         """Stop one node: SIGTERM (a clean shutdown) or SIGKILL (a crash)."""
         node = self._nodes[index]
         pid = node.pid
-        if pid is not None and _alive(pid):
+        if pid is not None and _runs(node):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL if kill else signal.SIGTERM)
             deadline = time.monotonic() + timeout_s
@@ -318,7 +371,7 @@ class LocalCluster:
         One at a time, the last nodes of a 3-node quorum cannot finish a clean
         shutdown without the others and sit out the whole timeout.
         """
-        live = [n for n in self._nodes if n.pid is not None and _alive(n.pid)]
+        live = [n for n in self._nodes if n.pid is not None and _runs(n)]
         for node in live:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(node.pid or 0, signal.SIGTERM)
@@ -333,14 +386,28 @@ class LocalCluster:
         asyncio.run(self.wait_ready_async(timeout_s, brokers=brokers))
 
     async def wait_ready_async(self, timeout_s: float = 120.0, *, brokers: int | None) -> None:
+        want = brokers or sum(1 for p in self.pids() if p)
+        progress = Progress("the broker" if want == 1 else f"{want} brokers")
+        # aiokafka logs "Unable connect to ..." on every refused attempt while the
+        # JVM starts: a screen of noise. The progress line says the same once.
+        aiokafka_log = logging.getLogger("aiokafka")
+        level = aiokafka_log.level
+        aiokafka_log.setLevel(logging.CRITICAL)
+        try:
+            await self._wait_ready(timeout_s, want, progress)
+        finally:
+            aiokafka_log.setLevel(level)
+
+    async def _wait_ready(self, timeout_s: float, want: int, progress: Progress) -> None:
         from aiokafka.client import AIOKafkaClient  # noqa: PLC0415
 
-        want = brokers or sum(1 for p in self.pids() if p)
         deadline = time.monotonic() + timeout_s
         last: object = "no answer"
         while time.monotonic() < deadline:
+            progress.update()
             for node in self._nodes:
                 if node.pid is not None and not _alive(node.pid):
+                    progress.done()
                     raise OperationalError(
                         Reason.KAFKA_UNAVAILABLE,
                         f"expected broker {node.node_id} to keep running; it exited. "
@@ -354,6 +421,7 @@ class LocalCluster:
                 await client.force_metadata_update()
                 seen = len(client.cluster.brokers())
                 if seen >= want:
+                    progress.done("broker ready" if want == 1 else f"{want} brokers ready")
                     return
                 last = f"{seen} of {want} brokers"
             except Exception as exc:
@@ -361,6 +429,7 @@ class LocalCluster:
             finally:
                 await client.close()
             await asyncio.sleep(0.5)
+        progress.done()
         tails = "\n".join(f"--- {n.log_file}:\n{_tail(n.log_file)}" for n in self._nodes)
         raise OperationalError(
             Reason.KAFKA_UNAVAILABLE,

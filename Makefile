@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: all venv test lint demo bench clean system-deps
+.PHONY: all venv test lint demo bench clean system-deps asyncapi-deps
 
 all: test
 
@@ -23,7 +23,17 @@ venv: $(STAMP)
 system-deps:
 	@bash deploy/scripts/system-deps.sh
 
-test: venv system-deps
+# The official AsyncAPI parser (npm, exact versions in tests/asyncapi/package-lock.json)
+# that tests/unit/docs/test_asyncapi.py runs on docs/asyncapi.yaml. Install scripts
+# are not run: the parser needs none.
+ASYNCAPI_NODE := tests/asyncapi/node_modules/.package-lock.json
+$(ASYNCAPI_NODE): tests/asyncapi/package-lock.json | system-deps
+	cd tests/asyncapi && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $@
+
+asyncapi-deps: $(ASYNCAPI_NODE)
+
+test: venv system-deps asyncapi-deps
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: venv
@@ -38,5 +48,5 @@ bench: venv
 	$(BIN)/python tests/bench/run_all.py
 
 clean:
-	-@[ -x $(BIN)/trm ] && $(BIN)/trm kafka down >/dev/null 2>&1 || true
-	rm -rf $(VENV) .trm build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache .hypothesis artifacts
+	-@[ -x $(BIN)/trm ] && $(BIN)/trm down >/dev/null 2>&1 || true
+	rm -rf $(VENV) .trm build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache .hypothesis artifacts tests/asyncapi/node_modules

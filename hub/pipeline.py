@@ -8,6 +8,7 @@ is a value.
 
 Ingest checks, in order (each refusal's reason code in brackets):
 
+0. the trust list in force is not past its expiry [TRUST_EXPIRED];
 1. size, framing, Avro, header fields, known payload schema
    [OVERSIZED, MALFORMED_*, INVALID_HEADER, UNKNOWN_SCHEMA, ...];
 2. the producer in the signed header is the outbox's country [PRODUCER_MISMATCH];
@@ -32,14 +33,24 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from hub.decision import (
+    EFFECT_HEADER,
+    DecisionKind,
+    DecisionRecord,
+    EffectId,
+    EffectKind,
+    SourceRef,
+)
 from hub.errors import DeliveryError, Reason, SignatureError, TrmError
 from hub.keys import KeyDirectory
-from hub.state import HubState, SourceRef
+from hub.policy import AgreementSet, Decision, Deliver, Refuse
+from hub.state import HubState
 from hub.topics import Topics
+from hub.trust import TrustList
 from hub.wire import (
     DEFAULT_MAX_SIZE,
     Envelope,
@@ -56,40 +67,18 @@ __all__ = [
     "EFFECT_HEADER",
     "Decide",
     "DecisionRecord",
-    "DeliverLike",
     "Effect",
     "Limits",
     "Outcome",
-    "RefuseLike",
     "Registry",
     "process",
 ]
 
-EFFECT_HEADER = "trm-effect"
 REASON_HEADER = "trm-reason"
 
-
-@runtime_checkable
-class DeliverLike(Protocol):
-    """What ``hub.policy.Deliver`` offers: deliver these fields under this agreement."""
-
-    recipient: str
-    agreement_id: str
-    agreement_version: int
-    fields: frozenset[str]
-
-
-@runtime_checkable
-class RefuseLike(Protocol):
-    """What ``hub.policy.Refuse`` offers: do not deliver, and why."""
-
-    recipient: str
-    reason: Reason
-    detail: str
-
-
-# decide(event, agreements, keys, now_ms) -> one decision per addressed recipient.
-Decide = Callable[[VerifiedEvent, Any, KeyDirectory, int], Sequence[Any]]
+# decide(event, agreements, keys, now_ms) -> one decision per addressed recipient
+# (hub.policy.decide; the unit tests pass loudly named stand-ins).
+Decide = Callable[[VerifiedEvent, AgreementSet, KeyDirectory, int], Sequence[Decision]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +91,7 @@ class Registry:
     """
 
     keys: KeyDirectory
-    agreements: Any
+    agreements: AgreementSet
     decide: Decide
     version: str
 
@@ -120,71 +109,11 @@ class Limits:
 class Effect:
     """One record to write. ``effect_id`` is the same if the record is processed again."""
 
-    effect_id: str
+    effect_id: EffectId
     topic: str
     key: bytes | None
     value: bytes
     headers: tuple[tuple[str, bytes], ...]
-
-
-@dataclass(frozen=True, slots=True)
-class DecisionRecord:
-    """A hub decision for the audit log: digests and names, never personal data."""
-
-    kind: str  # INGESTED | DELIVERED | REJECTED | ACKNOWLEDGED
-    event_id: str
-    producer: str
-    recipient: str
-    event_digest: str  # hex SHA-256 of the signed header bytes ("" if unparsable)
-    delivered_digest: str  # hex SHA-256 of the bytes delivered ("" if none)
-    fields: tuple[str, ...]
-    agreement: str  # "id@version" or ""
-    reason: str  # a Reason code, or ""
-    detail: str
-    source: str  # topic/partition/offset
-    decided_at_ms: int
-    registry: str
-
-    def to_json_bytes(self) -> bytes:
-        return json.dumps(
-            {
-                "kind": self.kind,
-                "event_id": self.event_id,
-                "producer": self.producer,
-                "recipient": self.recipient,
-                "event_digest": self.event_digest,
-                "delivered_digest": self.delivered_digest,
-                "fields": list(self.fields),
-                "agreement": self.agreement,
-                "reason": self.reason,
-                "detail": self.detail,
-                "source": self.source,
-                "decided_at_ms": self.decided_at_ms,
-                "registry": self.registry,
-            },
-            sort_keys=True,
-            separators=(",", ":"),
-            ensure_ascii=False,
-        ).encode("utf-8")
-
-    @classmethod
-    def from_json_bytes(cls, data: bytes) -> DecisionRecord:
-        obj = json.loads(data)
-        return cls(
-            kind=str(obj["kind"]),
-            event_id=str(obj["event_id"]),
-            producer=str(obj["producer"]),
-            recipient=str(obj["recipient"]),
-            event_digest=str(obj["event_digest"]),
-            delivered_digest=str(obj["delivered_digest"]),
-            fields=tuple(str(f) for f in obj["fields"]),
-            agreement=str(obj["agreement"]),
-            reason=str(obj["reason"]),
-            detail=str(obj["detail"]),
-            source=str(obj["source"]),
-            decided_at_ms=int(obj["decided_at_ms"]),
-            registry=str(obj["registry"]),
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,10 +133,6 @@ def _hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _effect_id(*parts: str) -> str:
-    return ":".join(parts)
-
-
 @dataclass(slots=True)
 class _Builder:
     """Collects effects and decisions for one record."""
@@ -220,19 +145,20 @@ class _Builder:
     effects: list[Effect] = field(default_factory=list)
     decisions: list[DecisionRecord] = field(default_factory=list)
 
-    def decision(self, record_key: str, record: DecisionRecord) -> None:
+    def decision(self, eid: EffectId, record: DecisionRecord) -> None:
+        """Write ``record`` under its decision id ``eid``."""
         self.decisions.append(record)
         self.effects.append(
             Effect(
-                effect_id=_effect_id("decision", record_key),
+                effect_id=eid,
                 topic=self.topics.decisions,
                 key=record.event_id.encode() or None,
                 value=record.to_json_bytes(),
-                headers=((EFFECT_HEADER, _effect_id("decision", record_key).encode()),),
+                headers=((EFFECT_HEADER, eid.encode()),),
             )
         )
 
-    def make(self, kind: str, **kw: Any) -> DecisionRecord:
+    def make(self, kind: DecisionKind, **kw: Any) -> DecisionRecord:
         values: dict[str, Any] = {
             "event_id": "",
             "producer": "",
@@ -284,10 +210,10 @@ def _refuse_record(
     error: TrmError,
 ) -> Outcome:
     """The whole record is refused: rejection, quarantine copy, REJECTED decision."""
-    ref = event_id or str(b.source)
+    eid = EffectId.of_record(EffectKind.REJECTION, b.source, event_id)
     b.effects.append(
         Effect(
-            effect_id=_effect_id("rejection", ref, str(b.source)),
+            effect_id=eid,
             topic=b.topics.rejections(submitter),
             key=event_id.encode() or None,
             value=_rejection_value(
@@ -299,16 +225,16 @@ def _refuse_record(
                 source=b.source,
             ),
             headers=(
-                (EFFECT_HEADER, _effect_id("rejection", ref, str(b.source)).encode()),
+                (EFFECT_HEADER, eid.encode()),
                 (REASON_HEADER, str(error.reason).encode()),
             ),
         )
     )
-    b.effects.append(_quarantine(b, raw, kafka_headers, ref, error.reason))
+    b.effects.append(_quarantine(b, raw, kafka_headers, event_id, error.reason))
     b.decision(
-        _effect_id("REJECTED", ref, str(b.source)),
+        eid.decided(DecisionKind.REJECTED),
         b.make(
-            "REJECTED",
+            DecisionKind.REJECTED,
             event_id=event_id,
             producer=producer,
             event_digest=event_digest,
@@ -329,10 +255,12 @@ def _quarantine(
     b: _Builder,
     raw: bytes,
     kafka_headers: Sequence[tuple[str, bytes]],
-    ref: str,
+    event_id: str,
     reason: Reason,
+    *,
+    producer: str = "",
 ) -> Effect:
-    eid = _effect_id("quarantine", ref, str(b.source))
+    eid = EffectId.of_record(EffectKind.QUARANTINE, b.source, event_id, producer)
     kept = tuple((k, v) for k, v in kafka_headers if k not in (EFFECT_HEADER, REASON_HEADER))
     return Effect(
         effect_id=eid,
@@ -360,6 +288,7 @@ def _ingest(
     now_ms: int,
 ) -> VerifiedEvent:
     """Every ingest check; returns the verified event or raises a TrmError."""
+    _check_trust_fresh(registry, now_ms)
     envelope = Envelope.from_bytes(raw, max_size=limits.max_size)
     header = envelope.header
     if header.producer != submitter:
@@ -396,6 +325,17 @@ def _ingest(
             f"event {header.event_id} from {header.producer} was already taken in at {first}",
         )
     return event
+
+
+def _check_trust_fresh(registry: Registry, now_ms: int) -> None:
+    """An expired trust list judges nothing: every record is refused TRUST_EXPIRED.
+
+    The registry's key directory is the newest trust list that chains
+    (hub/app/registry.py); a key directory that is not a trust list (the
+    in-memory ones of tests) has no expiry.
+    """
+    if isinstance(registry.keys, TrustList):
+        registry.keys.check_fresh(now_ms)
 
 
 def _peek(raw: bytes, limits: Limits) -> tuple[str, str, str]:
@@ -449,11 +389,13 @@ def process(
             Reason.PRODUCER_MISMATCH, f"expected a record from an outbox, got topic {source.topic}"
         )
         event_id, producer, digest = _peek(raw, limits)
-        b.effects.append(_quarantine(b, raw, headers, event_id or str(source), error.reason))
+        b.effects.append(_quarantine(b, raw, headers, event_id, error.reason))
         b.decision(
-            _effect_id("REJECTED", event_id or str(source), str(source)),
+            EffectId.of_record(
+                EffectKind.DECISION, source, event_id, decision=DecisionKind.REJECTED
+            ),
             b.make(
-                "REJECTED",
+                DecisionKind.REJECTED,
                 event_id=event_id,
                 producer=producer,
                 event_digest=digest,
@@ -504,9 +446,14 @@ def _route(
     gap = "" if expected is None else str(Reason.SEQUENCE_GAP)
     gap_detail = "" if expected is None else f"expected sequence {expected}, got {header.sequence}"
     b.decision(
-        _effect_id("INGESTED", header.producer, header.event_id),
+        EffectId.of_event(
+            EffectKind.DECISION,
+            header.producer,
+            header.event_id,
+            decision=DecisionKind.INGESTED,
+        ),
         b.make(
-            "INGESTED",
+            DecisionKind.INGESTED,
             event_id=header.event_id,
             producer=header.producer,
             event_digest=digest,
@@ -516,34 +463,38 @@ def _route(
         ),
     )
     try:
-        decided = list(b.registry.decide(event, b.registry.agreements, b.registry.keys, b.now_ms))
+        decided: list[Decision] = list(
+            b.registry.decide(event, b.registry.agreements, b.registry.keys, b.now_ms)
+        )
     except TrmError as error:
-        decided = [_Refusal(r, error.reason, error.detail) for r in header.recipients]
+        decided = [Refuse(r, error.reason, error.detail) for r in header.recipients]
     except Exception as error:
         decided = [
-            _Refusal(r, Reason.NO_AGREEMENT, f"policy engine failed: {type(error).__name__}")
+            Refuse(r, Reason.NO_AGREEMENT, f"policy engine failed: {type(error).__name__}")
             for r in header.recipients
         ]
-    by_recipient: dict[str, Any] = {}
+    by_recipient: dict[str, Decision] = {}
     for d in _acknowledgement_rule(event, state, decided):
         by_recipient.setdefault(d.recipient, d)
-    kind = "ACKNOWLEDGED" if header.event_type is EventType.ACKNOWLEDGEMENT else "DELIVERED"
+    kind = (
+        DecisionKind.ACKNOWLEDGED
+        if header.event_type is EventType.ACKNOWLEDGEMENT
+        else DecisionKind.DELIVERED
+    )
     delivered: list[str] = []
     refused: list[tuple[str, Reason]] = []
     quarantined = False
     for recipient in header.recipients:
-        d = by_recipient.get(recipient)
-        if d is None:  # deny by default: no decision is a refusal
-            d = _Refusal(recipient, Reason.NO_AGREEMENT, f"no decision for recipient {recipient}")
-        # attribute checks, not isinstance on runtime Protocols (8% of the core's time)
-        if hasattr(d, "fields") and not hasattr(d, "reason"):
+        # deny by default: no decision is a refusal
+        d = by_recipient.get(recipient) or Refuse(
+            recipient, Reason.NO_AGREEMENT, f"no decision for recipient {recipient}"
+        )
+        if isinstance(d, Deliver):
             _deliver(event, d, b, kind=kind, digest=digest, hub_key=hub_key, state=state)
             delivered.append(recipient)
             continue
-        reason = Reason(getattr(d, "reason", Reason.NO_AGREEMENT))
-        detail = str(getattr(d, "detail", "refused"))
-        refused.append((recipient, reason))
-        eid = _effect_id("rejection", header.producer, header.event_id, recipient)
+        refused.append((recipient, d.reason))
+        eid = EffectId.of_event(EffectKind.REJECTION, header.producer, header.event_id, recipient)
         b.effects.append(
             Effect(
                 effect_id=eid,
@@ -553,28 +504,28 @@ def _route(
                     event_id=header.event_id,
                     producer=header.producer,
                     recipient=recipient,
-                    reason=reason,
-                    detail=detail,
+                    reason=d.reason,
+                    detail=d.detail,
                     source=b.source,
                 ),
-                headers=((EFFECT_HEADER, eid.encode()), (REASON_HEADER, str(reason).encode())),
+                headers=((EFFECT_HEADER, eid.encode()), (REASON_HEADER, str(d.reason).encode())),
             )
         )
         if not quarantined:
             b.effects.append(
-                _quarantine(b, raw, headers, f"{header.producer}:{header.event_id}", reason)
+                _quarantine(b, raw, headers, header.event_id, d.reason, producer=header.producer)
             )
             quarantined = True
         b.decision(
-            _effect_id("REJECTED", header.producer, header.event_id, recipient),
+            eid.decided(DecisionKind.REJECTED),
             b.make(
-                "REJECTED",
+                DecisionKind.REJECTED,
                 event_id=header.event_id,
                 producer=header.producer,
                 recipient=recipient,
                 event_digest=digest,
-                reason=str(reason),
-                detail=detail,
+                reason=str(d.reason),
+                detail=d.detail,
             ),
         )
     return Outcome(
@@ -588,7 +539,9 @@ def _route(
     )
 
 
-def _acknowledgement_rule(event: VerifiedEvent, state: HubState, decided: list[Any]) -> list[Any]:
+def _acknowledgement_rule(
+    event: VerifiedEvent, state: HubState, decided: list[Decision]
+) -> list[Decision]:
     """An acknowledgement goes back only to the producer of the event it acknowledges.
 
     When the hub knows that event, any other recipient is refused NOT_ADDRESSED,
@@ -603,7 +556,7 @@ def _acknowledgement_rule(event: VerifiedEvent, state: HubState, decided: list[A
     return [
         d
         if d.recipient == original
-        else _Refusal(
+        else Refuse(
             d.recipient,
             Reason.NOT_ADDRESSED,
             f"an acknowledgement of {acknowledged} goes only to its producer {original}",
@@ -612,19 +565,12 @@ def _acknowledgement_rule(event: VerifiedEvent, state: HubState, decided: list[A
     ]
 
 
-@dataclass(frozen=True, slots=True)
-class _Refusal:
-    recipient: str
-    reason: Reason
-    detail: str
-
-
 def _deliver(
     event: VerifiedEvent,
-    d: DeliverLike,
+    d: Deliver,
     b: _Builder,
     *,
-    kind: str,
+    kind: DecisionKind,
     digest: str,
     hub_key: Ed25519PrivateKey,
     state: HubState,
@@ -633,19 +579,19 @@ def _deliver(
     keep = frozenset(d.fields) & event.disclosed
     redacted = redact(event.envelope, keep)
     fields = sorted(x.field for x in redacted.disclosures)
-    decision_key = _effect_id(kind, header.producer, header.event_id, d.recipient)
+    eid = EffectId.of_event(EffectKind.DELIVERY, header.producer, header.event_id, d.recipient)
+    decision_id = eid.decided(kind)
     delivered = attest(
         redacted,
         recipient=d.recipient,
         agreement_id=d.agreement_id,
         agreement_version=d.agreement_version,
         fields=fields,
-        leaf_ref=f"decision:{decision_key}",
+        leaf_ref=str(decision_id),
         hub_key=hub_key,
         attested_at_ms=b.attest_ms,
     )
     value = delivered.to_bytes()
-    eid = _effect_id("delivery", header.producer, header.event_id, d.recipient)
     # Already in the inbox (written before a crash, its decision not): the new
     # attestation is not sent, so the decision must name the bytes that were.
     delivered_digest = state.written_delivery(eid) or _hex(value)
@@ -659,7 +605,7 @@ def _deliver(
         )
     )
     b.decision(
-        decision_key,
+        decision_id,
         b.make(
             kind,
             event_id=header.event_id,
@@ -668,6 +614,6 @@ def _deliver(
             event_digest=digest,
             delivered_digest=delivered_digest,
             fields=tuple(fields),
-            agreement=f"{d.agreement_id}@{d.agreement_version}",
+            agreement=d.agreement_ref,
         ),
     )

@@ -20,19 +20,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from hub.decision import DELIVERY_KINDS, EffectId, EffectKind, SourceRef
+
 __all__ = ["HubState", "SourceRef"]
-
-
-@dataclass(frozen=True, slots=True)
-class SourceRef:
-    """Where a record was read: topic, partition, offset."""
-
-    topic: str
-    partition: int
-    offset: int
-
-    def __str__(self) -> str:
-        return f"{self.topic}/{self.partition}/{self.offset}"
 
 
 @dataclass(slots=True)
@@ -42,7 +32,7 @@ class HubState:
     first_seen: dict[tuple[str, str], SourceRef] = field(default_factory=dict)
     last_sequence: dict[str, int] = field(default_factory=dict)
     event_producer: dict[str, str] = field(default_factory=dict)
-    effects: set[str] = field(default_factory=set)
+    effects: set[str] = field(default_factory=set)  # text forms of EffectIds written
     # Deliveries written whose decision is not yet written: effect id -> hex
     # SHA-256 of the bytes in the inbox. Reprocessed after a crash, the decision
     # must name those bytes, not a fresh attestation's (docs/decisions.md D11).
@@ -67,43 +57,27 @@ class HubState:
             return None
         return last + 1
 
-    def done(self, effect_id: str) -> bool:
+    def done(self, effect_id: EffectId) -> bool:
         """True when the effect was already written."""
-        return effect_id in self.effects
+        return str(effect_id) in self.effects
 
-    def mark(self, effect_id: str, digest: str | None = None) -> None:
+    def mark(self, effect_id: EffectId, digest: str | None = None) -> None:
         """Remember that an effect was written (after the broker acknowledged it).
 
         ``digest``: for a delivery, the hex SHA-256 of the bytes written, kept
         until its decision is written too.
         """
-        self.effects.add(effect_id)
-        kind, _, rest = effect_id.partition(":")
-        if kind == "delivery" and digest is not None and not self._decided(rest):
-            self.delivered[effect_id] = digest
-        elif kind == "decision" and rest.startswith(("DELIVERED:", "ACKNOWLEDGED:")):
-            self.delivered.pop(f"delivery:{rest.partition(':')[2]}", None)
+        self.effects.add(str(effect_id))
+        if effect_id.kind is EffectKind.DELIVERY:
+            if digest is not None and not self._decided(effect_id):
+                self.delivered[str(effect_id)] = digest
+        elif effect_id.decision in DELIVERY_KINDS:
+            self.delivered.pop(str(effect_id.delivery()), None)
 
-    def written_delivery(self, effect_id: str) -> str | None:
+    def written_delivery(self, effect_id: EffectId) -> str | None:
         """The digest of a delivery already in an inbox whose decision is not yet written."""
-        return self.delivered.get(effect_id)
+        return self.delivered.get(str(effect_id))
 
-    def merge(self, other: HubState) -> None:
-        """Take in what ``other`` knows (a fresh recovery after a rebalance)."""
-        for key, source in other.first_seen.items():
-            self.first_seen.setdefault(key, source)
-        for event_id, producer in other.event_producer.items():
-            self.event_producer.setdefault(event_id, producer)
-        for producer, seq in other.last_sequence.items():
-            self.last_sequence[producer] = max(seq, self.last_sequence.get(producer, seq))
-        self.effects |= other.effects
-        for effect_id, digest in other.delivered.items():
-            if not self._decided(effect_id.partition(":")[2]):
-                self.delivered.setdefault(effect_id, digest)
-
-    def _decided(self, rest: str) -> bool:
-        """Whether the decision for delivery ``producer:event:recipient`` is written."""
-        return (
-            f"decision:DELIVERED:{rest}" in self.effects
-            or f"decision:ACKNOWLEDGED:{rest}" in self.effects
-        )
+    def _decided(self, delivery: EffectId) -> bool:
+        """Whether the decision for ``delivery`` is written."""
+        return any(str(delivery.decided(kind)) in self.effects for kind in DELIVERY_KINDS)

@@ -1,36 +1,45 @@
-"""Member countries and the Kafka topic names of DESIGN.md ("Topics").
+"""Member countries, the Kafka topics, and the one plan of those topics.
 
 Country codes are ISO 3166-1 alpha-2, upper case. The six COMMIT members are
 the default set; a country that joins later is added to the trust list and gets
 the same three topics.
+
+:meth:`Topics.plan` is the only place that says how many partitions a topic
+has, whether it is compacted, how long it keeps records, which principals write
+and read it (the ACLs follow from that) and what record it carries. The local
+broker, the secure broker, the Kubernetes generator, the AsyncAPI document
+(``hub.asyncapi``) and the topic table of docs/protocol.md section 8 are all
+made from it.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
 from types import MappingProxyType
 from typing import Final
 
 from hub.errors import Reason, RequestError
 
 __all__ = [
-    "AUDIT_CHECKPOINTS",
-    "AUDIT_LEAVES",
+    "ADMIN",
+    "AUDITOR",
+    "BROKER",
     "COMMIT_COUNTRIES",
     "COUNTRY_NAMES",
-    "DECISIONS",
-    "QUARANTINE",
-    "REGISTRY_AGREEMENTS",
-    "REGISTRY_TRUST",
+    "COUNTRY_PARTITIONS",
+    "HUB",
+    "KEEP_FOREVER_MS",
+    "MIN_INSYNC_REPLICAS",
+    "REPLICAS",
+    "Record",
+    "TopicSpec",
     "Topics",
-    "all_topics",
     "check_country",
-    "country_of_outbox",
-    "inbox",
-    "outbox",
-    "rejections",
+    "principal_of",
+    "principals",
 ]
 
 # The COMMIT members and their names: the one list of countries in the project.
@@ -46,17 +55,23 @@ COUNTRY_NAMES: Final[Mapping[str, str]] = MappingProxyType(
 )
 COMMIT_COUNTRIES: Final = tuple(COUNTRY_NAMES)
 
-QUARANTINE: Final = "trm.hub.quarantine"
-AUDIT_LEAVES: Final = "trm.audit.leaves"
-AUDIT_CHECKPOINTS: Final = "trm.audit.checkpoints"
-REGISTRY_TRUST: Final = "trm.registry.trust"
-REGISTRY_AGREEMENTS: Final = "trm.registry.agreements"
-# The hub's internal decision stream: every agent writes its decisions here, and
-# the single audit sequencer turns them into leaves (one partition, one writer).
-DECISIONS: Final = "trm.hub.decisions"
+# Kafka principals (SCRAM user names) besides the countries' own.
+HUB: Final = "hub"
+AUDITOR: Final = "auditor"
+ADMIN: Final = "admin"
+BROKER: Final = "broker"
+
+# One count for every country lane and the quarantine (docs/protocol.md section 8
+# says why): the Kafka key is the case key, so a case stays on one partition.
+COUNTRY_PARTITIONS: Final = 3
+# A production cluster (Compose, Kubernetes): three brokers, so every topic has three
+# replicas and a write needs two in sync; it survives the loss of one broker.
+REPLICAS: Final = 3
+MIN_INSYNC_REPLICAS: Final = 2
+# Kafka's retention.ms for "never delete by age": the audit replay needs every record.
+KEEP_FOREVER_MS: Final = -1
 
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
-_OUTBOX = re.compile(r"^trm\.([A-Z]{2})\.outbox$")
 _NAMESPACE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 
 
@@ -74,39 +89,81 @@ def check_country(code: str) -> str:
     return code
 
 
-def outbox(country: str) -> str:
-    """Topic a country writes its events to."""
-    return f"trm.{check_country(country)}.outbox"
+def principal_of(who: str) -> str:
+    """The Kafka principal (SCRAM user name) for a country code or a role name.
+
+    Countries are lower case (``KH`` -> ``kh``) because Strimzi names each
+    ``KafkaUser`` after its user and Kubernetes names are lower case; the same
+    names are used locally and in Compose so ACLs read the same everywhere.
+
+    Raises:
+        RequestError: UNAUTHENTICATED for anything else.
+    """
+    if len(who) == 2 and who.isalpha():
+        return check_country(who.upper()).lower()
+    if who in (HUB, AUDITOR, ADMIN, BROKER):
+        return who
+    raise RequestError(
+        Reason.UNAUTHENTICATED,
+        f"expected a country code or one of {HUB}, {AUDITOR}, {ADMIN}, {BROKER}; got {who!r}",
+    )
 
 
-def inbox(country: str) -> str:
-    """Topic the hub delivers a country's events to."""
-    return f"trm.{check_country(country)}.inbox"
+def principals(countries: Iterable[str] = COMMIT_COUNTRIES) -> tuple[str, ...]:
+    """Every principal of a deployment: countries, hub, auditor, admin, broker."""
+    return (*(principal_of(c) for c in countries), HUB, AUDITOR, ADMIN, BROKER)
 
 
-def rejections(country: str) -> str:
-    """Topic the hub tells a country why its submission was refused."""
-    return f"trm.{check_country(country)}.rejections"
+class Record(StrEnum):
+    """What a topic's record values are (``hub.asyncapi`` describes each one)."""
+
+    EVENT = "event"  # a producer's sealed Envelope, framed Avro (protocol section 2)
+    DELIVERY = "delivery"  # the redacted Envelope with a hub attestation (section 4)
+    REJECTION = "rejection"  # JSON refusal notice, protocol section 8
+    QUARANTINED = "quarantined"  # the refused record's original bytes, unparsed
+    DECISION = "decision"  # JSON decision record, protocol section 9
+    AUDIT_LEAF = "audit_leaf"  # framed Avro AuditLeaf (schemas/audit_leaf.avsc)
+    CHECKPOINT = "checkpoint"  # C2SP signed note text, protocol section 9.3
+    TRUST_LIST = "trust_list"  # signed JSON trust list, protocol section 6
+    AGREEMENT = "agreement"  # signed JSON agreement, protocol section 7
+
+    @property
+    def avro_schema(self) -> str | None:
+        """The ``schemas/<name>.avsc`` of an Avro record; None for JSON, text or raw bytes."""
+        return {
+            Record.EVENT: "envelope",
+            Record.DELIVERY: "envelope",
+            Record.AUDIT_LEAF: "audit_leaf",
+        }.get(self)
 
 
-def country_of_outbox(topic: str) -> str | None:
-    """The country whose outbox ``topic`` is, or None if it is not an outbox."""
-    m = _OUTBOX.match(topic)
-    return m.group(1) if m else None
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    """One topic of the plan: its Kafka settings, who uses it, what it carries.
 
+    ``writers`` and ``readers`` are Kafka principals; each writer gets a WRITE
+    and each reader a READ ACL (``hub.ops.security.acl_bindings``), except the
+    super users (``admin``, ``broker``), who need none.
+    """
 
-def all_topics(countries: tuple[str, ...] = COMMIT_COUNTRIES) -> dict[str, bool]:
-    """Every topic the project uses, mapped to whether it is compacted."""
-    topics: dict[str, bool] = {}
-    for cc in countries:
-        topics[outbox(cc)] = False
-        topics[inbox(cc)] = False
-        topics[rejections(cc)] = False
-    for name in (QUARANTINE, AUDIT_LEAVES, AUDIT_CHECKPOINTS, DECISIONS):
-        topics[name] = False
-    topics[REGISTRY_TRUST] = True
-    topics[REGISTRY_AGREEMENTS] = True
-    return topics
+    name: str
+    partitions: int
+    compacted: bool
+    retention_ms: int | None  # None: not set (a compacted topic keeps the last value per key)
+    writers: tuple[str, ...]
+    readers: tuple[str, ...]
+    record: Record
+    key: str  # what the Kafka record key is
+    description: str
+    extra_config: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def config(self) -> dict[str, str]:
+        """The topic-level Kafka settings (without replication, which is per cluster)."""
+        out = {"cleanup.policy": "compact" if self.compacted else "delete"}
+        if self.retention_ms is not None:
+            out["retention.ms"] = str(self.retention_ms)
+        return {**out, **self.extra_config}
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,26 +225,137 @@ class Topics:
         cc = topic[len(prefix) : -len(suffix)]
         return cc if _COUNTRY.match(cc) else None
 
-    def config_for(self, topic: str) -> dict[str, str]:
-        """Topic settings beyond retention and replication that the hub relies on.
+    def plan(self, countries: Iterable[str] = COMMIT_COUNTRIES) -> tuple[TopicSpec, ...]:
+        """Every topic of this namespace: the one plan that brokers, ACLs and docs follow.
 
-        Outboxes are stamped by the broker (LogAppendTime): the hub attests a
-        delivery at that time, so processing a record again after a crash
-        yields byte-identical deliveries (docs/decisions.md D11).
+        Country lanes and the quarantine have :data:`COUNTRY_PARTITIONS`
+        partitions; what has one writer in a total order (the decisions, the
+        audit log) or is read whole (the registry) has one. Nothing expires by
+        age; the registry is compacted and keyed by version, so every version
+        stays. Outboxes are stamped by the broker (LogAppendTime): the hub
+        attests a delivery at that time, so processing a record again after a
+        crash yields byte-identical deliveries (docs/decisions.md D11).
         """
-        if self.country_of_outbox(topic) is not None:
-            return {"message.timestamp.type": "LogAppendTime"}
-        return {}
+        ccs = tuple(check_country(c) for c in countries)
+        members = tuple(principal_of(c) for c in ccs)
+        specs: list[TopicSpec] = []
 
-    def all(self, countries: tuple[str, ...] = COMMIT_COUNTRIES) -> dict[str, bool]:
-        """Every topic of this namespace, mapped to whether it is compacted."""
-        topics: dict[str, bool] = {}
-        for cc in countries:
-            topics[self.outbox(cc)] = False
-            topics[self.inbox(cc)] = False
-            topics[self.rejections(cc)] = False
-        for name in (self.quarantine, self.audit_leaves, self.audit_checkpoints, self.decisions):
-            topics[name] = False
-        topics[self.registry_trust] = True
-        topics[self.registry_agreements] = True
-        return topics
+        def add(
+            name: str,
+            record: Record,
+            key: str,
+            description: str,
+            *,
+            writers: tuple[str, ...],
+            readers: tuple[str, ...],
+            partitions: int = 1,
+            compacted: bool = False,
+            extra: Mapping[str, str] | None = None,
+        ) -> None:
+            specs.append(
+                TopicSpec(
+                    name=name,
+                    partitions=partitions,
+                    compacted=compacted,
+                    retention_ms=None if compacted else KEEP_FOREVER_MS,
+                    writers=writers,
+                    readers=readers,
+                    record=record,
+                    key=key,
+                    description=description,
+                    extra_config=MappingProxyType(dict(extra or {})),
+                )
+            )
+
+        for cc, user in zip(ccs, members, strict=True):
+            add(
+                self.outbox(cc),
+                partitions=COUNTRY_PARTITIONS,
+                writers=(user,),
+                readers=(HUB, AUDITOR),
+                record=Record.EVENT,
+                key="the event's case key",
+                description=f"{cc} submits its signed, sealed events here; the hub reads them.",
+                extra={"message.timestamp.type": "LogAppendTime"},
+            )
+            add(
+                self.inbox(cc),
+                partitions=COUNTRY_PARTITIONS,
+                writers=(HUB,),
+                readers=(user, HUB, AUDITOR),
+                record=Record.DELIVERY,
+                key="the event's case key",
+                description=(
+                    f"The hub delivers events addressed to {cc} here: redacted to what an "
+                    "agreement allows, with a hub attestation."
+                ),
+            )
+            add(
+                self.rejections(cc),
+                partitions=COUNTRY_PARTITIONS,
+                writers=(HUB,),
+                readers=(user, HUB, AUDITOR),
+                record=Record.REJECTION,
+                key="the refused event's id (none if it had none)",
+                description=f"Why the hub refused an event {cc} submitted, or a recipient of it.",
+            )
+        add(
+            self.quarantine,
+            partitions=COUNTRY_PARTITIONS,
+            writers=(HUB,),
+            readers=(HUB, AUDITOR),
+            record=Record.QUARANTINED,
+            key="none",
+            description="The original bytes and headers of every refused record, for the replay.",
+        )
+        add(
+            self.decisions,
+            writers=(HUB,),
+            readers=(HUB, AUDITOR),
+            record=Record.DECISION,
+            key="the event id (none if it had none)",
+            description=(
+                "Every hub decision, written by every worker; the single audit sequencer "
+                "turns them into leaves."
+            ),
+        )
+        add(
+            self.audit_leaves,
+            writers=(HUB,),
+            readers=(*members, HUB, AUDITOR),
+            record=Record.AUDIT_LEAF,
+            key="the decision id",
+            description="The audit log: one leaf per decision, in log order (one sequencer).",
+        )
+        add(
+            self.audit_checkpoints,
+            # A country's node may act as a witness: it publishes cosigned checkpoints.
+            writers=(HUB, *members),
+            readers=(*members, HUB, AUDITOR),
+            record=Record.CHECKPOINT,
+            key="the tree size, decimal",
+            description="Signed checkpoints of the audit log, and witnesses' cosigned copies.",
+        )
+        add(
+            self.registry_trust,
+            compacted=True,
+            writers=(ADMIN,),
+            readers=(*members, HUB, AUDITOR),
+            record=Record.TRUST_LIST,
+            key="trust/<version:010d>",
+            description="Every version of the signed trust list the hub and nodes judge by.",
+        )
+        add(
+            self.registry_agreements,
+            compacted=True,
+            writers=(ADMIN,),
+            readers=(*members, HUB, AUDITOR),
+            record=Record.AGREEMENT,
+            key="<agreement id>@<version>",
+            description="Every version of every signed agreement between countries.",
+        )
+        return tuple(specs)
+
+    def all(self, countries: Iterable[str] = COMMIT_COUNTRIES) -> tuple[str, ...]:
+        """The names of every topic of this namespace, in plan order."""
+        return tuple(spec.name for spec in self.plan(countries))

@@ -24,6 +24,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,7 @@ __all__ = [
     "load_public_key_file",
     "load_trust_file",
     "public_key_pem",
+    "renew",
     "revoke_key",
 ]
 
@@ -60,6 +62,14 @@ _KEY_FIELDS = {
     "revocation_reason",
 }
 _TOP_FIELDS = {"_type", "version", "threshold", "issued_at_ms", "expires_at_ms", "members", "keys"}
+
+
+def _utc(ms: int) -> str:
+    """Milliseconds since the epoch as an ISO 8601 UTC time, for messages."""
+    try:
+        return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (OverflowError, OSError, ValueError):  # beyond year 9999: say so plainly
+        return "beyond 9999-12-31"
 
 
 def _bad(detail: str) -> TrustError:
@@ -135,12 +145,20 @@ class TrustList:
         return hashlib.sha256(self.document.canonical()).digest()
 
     def check_fresh(self, now_ms: int) -> None:
-        """Raise TRUST_EXPIRED when the list is past its ``expires_at_ms``."""
+        """Raise TRUST_EXPIRED when the list is past its ``expires_at_ms`` at ``now_ms``.
+
+        The hub checks the list in force before judging each record, a node
+        when it loads a list and before reading its inbox (protocol.md §6.5).
+
+        Raises:
+            TrustError: TRUST_EXPIRED, naming the expiry and the time of the check.
+        """
         if self.expires_at_ms is not None and now_ms >= self.expires_at_ms:
             raise TrustError(
                 Reason.TRUST_EXPIRED,
-                f"expected a trust list valid at {now_ms}; version {self.version} "
-                f"expired at {self.expires_at_ms}",
+                f"expected a trust list valid at {_utc(now_ms)} ({now_ms}); version "
+                f"{self.version} expired at {_utc(self.expires_at_ms)} ({self.expires_at_ms}); "
+                "a renewed version signed by the member roots is needed",
             )
 
     def signing_countries(self, roots: Iterable[PublicKey]) -> frozenset[str]:
@@ -334,6 +352,26 @@ def revoke_key(
             entry["revocation_reason"] = reason
     body["version"] = trust.version + 1
     body["issued_at_ms"] = max(revoked_at_ms, trust.issued_at_ms)
+    return SignedDocument(TRUST_TYPE, body, ())
+
+
+def renew(trust: TrustList, *, issued_at_ms: int, expires_at_ms: int | None) -> SignedDocument:
+    """The next version with the same members, keys and windows and a new expiry; unsigned.
+
+    Roots must sign the result (section 6.3 of docs/protocol.md) before it counts.
+
+    Raises:
+        TrustError: TRUST_MALFORMED when the new expiry is not after ``issued_at_ms``.
+    """
+    if expires_at_ms is not None and expires_at_ms <= issued_at_ms:
+        raise _bad(
+            f"expected an expiry after the issue time {_utc(issued_at_ms)}, "
+            f"got {_utc(expires_at_ms)}"
+        )
+    body = json.loads(json.dumps(dict(trust.document.signed)))
+    body["version"] = trust.version + 1
+    body["issued_at_ms"] = max(issued_at_ms, trust.issued_at_ms)
+    body["expires_at_ms"] = expires_at_ms
     return SignedDocument(TRUST_TYPE, body, ())
 
 

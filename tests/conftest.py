@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors import kafka_local
+from hub.ops import broker as kafka_local
 from hub.topics import Topics
 
 
@@ -29,13 +29,13 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Bootstrap servers of a real single-node Kafka broker (session-wide)."""
     external = os.environ.get("TRM_KAFKA_BOOTSTRAP")
     if external:
-        asyncio.run(kafka_local.create_topics(external, Topics().all()))
+        asyncio.run(kafka_local.create_topics(external, Topics().plan()))
         yield external
         return
     cluster = kafka_local.LocalCluster(tmp_path_factory.mktemp("kafka1"), nodes=1)
     cluster.start()  # raises (the test errors) if the broker cannot start
     try:
-        asyncio.run(kafka_local.create_topics(cluster.bootstrap, Topics().all()))
+        asyncio.run(kafka_local.create_topics(cluster.bootstrap, Topics().plan()))
         yield cluster.bootstrap
     finally:
         cluster.stop()
@@ -62,5 +62,5 @@ def new_topics() -> Callable[[], Topics]:
 async def topics(kafka_bootstrap: str, new_topics: Callable[[], Topics]) -> Topics:
     """A fresh namespace with every project topic created on the session broker."""
     names = new_topics()
-    await kafka_local.create_topics(kafka_bootstrap, names.all(), namespace=names)
+    await kafka_local.create_topics(kafka_bootstrap, names.plan())
     return names

@@ -1,4 +1,4 @@
-"""The ``trm`` command line (DESIGN.md "Command line": a contract).
+"""The ``trm`` command line (docs/architecture.md "Command line": a contract).
 
 Each verb group lives in its own module and is imported only when used, so
 ``trm --version`` and ``trm event open`` do not pay for Faust or aiokafka.
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import sys
 from typing import Any
 
 import click
@@ -19,9 +18,10 @@ import click
 from hub import __version__
 from hub.errors import TrmError
 
-__all__ = ["main", "run_refusing"]
+__all__ = ["main"]
 
-# verb group -> "module:attribute" of a click command or group.
+# verb -> ("module" or "module:attribute" of a click command or group, summary);
+# the attribute defaults to ``cli``.
 _GROUPS: dict[str, tuple[str, str]] = {
     "kafka": ("connectors.cli.kafka", "Local Kafka broker(s) on 127.0.0.1."),
     "keys": ("connectors.cli.keys", "Ed25519 keys for a country or the hub."),
@@ -34,6 +34,9 @@ _GROUPS: dict[str, tuple[str, str]] = {
     "gateway": ("connectors.cli.gateway", "HTTP gateway and desk web page."),
     "audit": ("connectors.cli.audit", "Replay and verify the audit log."),
     "demo": ("connectors.cli.demo", "The end-to-end demo scenario."),
+    "up": ("connectors.cli.stack:up", "Start the local stack: broker, hub worker(s), sequencer."),
+    "status": ("connectors.cli.stack:status", "What of the local stack runs, where."),
+    "down": ("connectors.cli.stack:down", "Stop what 'trm up' started."),
 }
 
 
@@ -45,13 +48,14 @@ class _LazyGroup(click.Group):
         entry = _GROUPS.get(cmd_name)
         if entry is None:
             return None
+        module_name, _, attribute = entry[0].partition(":")
         try:
-            module = importlib.import_module(entry[0])
+            module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
-            if exc.name != entry[0]:
+            if exc.name != module_name:
                 raise
             return _missing(cmd_name, entry[1])
-        command = getattr(module, "cli", None)
+        command = getattr(module, attribute or "cli", None)
         if not isinstance(command, click.Command):
             return _missing(cmd_name, entry[1])
         return command
@@ -68,19 +72,6 @@ def _missing(name: str, summary: str) -> click.Command:
         raise click.UsageError(f"'trm {name}' is not available in this build")
 
     return _unavailable
-
-
-def run_refusing(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    """Call ``fn``; a :class:`TrmError` becomes exit 1 with the rejected line.
-
-    A RequestError of a usage kind still exits 1: the input was refused, and
-    the message says what was expected.
-    """
-    try:
-        return fn(*args, **kwargs)
-    except TrmError as exc:
-        click.echo(exc.as_line(), err=True)
-        sys.exit(1)
 
 
 class _Cli(_LazyGroup):

@@ -11,8 +11,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from connectors.state import state_dir
 from hub.errors import PolicyError, Reason, TrmError
+from hub.home import state_dir
 from hub.keys import KeyDirectory, load_private_key
 from hub.policy import (
     AgreementSet,
@@ -85,11 +85,15 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("directory", type=click.Path(exists=True))
-@click.option("--trust", "trust_file", default=None, help="Check signatures against it.")
+@click.option("--trust", "trust_file", default=None, help="Also check signatures against it.")
 @click.option("--at", "at_time", default=None, help="Check signing keys at this UTC time.")
 def check(directory: str, trust_file: str | None, at_time: str | None) -> None:
-    """Validate every agreement file; with a trust list, every party's signature too."""
-    trust = _trust(trust_file, required=False)
+    """Check every agreement's format (schema, structure, dates); with --trust, signatures too.
+
+    Without --trust no signature is checked, not even against the state
+    directory's trust list, and the summary says so. Exit 1 on any problem.
+    """
+    trust = load_trust_file(trust_file) if trust_file else None
     at = parse_time_ms(at_time, "--at") if at_time else _now_ms()
     problems: list[str] = []
     loaded: list[SignedAgreement] = []
@@ -118,7 +122,15 @@ def check(directory: str, trust_file: str | None, at_time: str | None) -> None:
     for line in problems:
         click.echo(line, err=True)
     if trust is None:
-        click.echo("note: no trust list, so signatures were not checked (--trust FILE)", err=True)
+        verdict = "format OK" if not problems else f"format: {len(problems)} problem(s)"
+        click.echo(
+            f"{verdict}: {len(loaded)} agreements; signatures not checked (pass --trust FILE)"
+        )
+    elif not problems:
+        click.echo(
+            f"format and signatures OK: {len(loaded)} agreements, every party's root signature "
+            f"verified against trust list v{trust.version} ({trust_file})"
+        )
     if problems:
         raise SystemExit(1)
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import html
 import json
 import os
 import sys
@@ -20,16 +18,18 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from connectors import kafka_security
-from connectors.audit_source import read_replay_input, stream_replay_input, stream_topics
-from connectors.state import default_bootstrap, state_dir
+from hub.app.audit_source import read_replay_input, stream_replay_input, stream_topics
+from hub.app.kafka import client_env, default_client_config
 from hub.audit.log import origin_of
-from hub.audit.merkle import MerkleTree, verify_consistency, verify_inclusion
-from hub.audit.note import Checkpoint, SignedNote, cosign, verify_note_signature
 from hub.audit.replay import Report, hub_public_keys, replay
-from hub.errors import AuditError, OperationalError, Reason
+from hub.audit.report import replay_html
+from hub.audit.witness import Seen, check_proof
+from hub.audit.witness import witness as witness_log
+from hub.decision import EffectKind
+from hub.errors import OperationalError, Reason
+from hub.home import default_bootstrap, state_dir
 from hub.keys import load_private_key
-from hub.topics import Topics, check_country
+from hub.topics import AUDITOR, HUB, Topics, check_country
 from hub.trust import TrustList, load_trust_file
 
 __all__ = ["cli", "read_replay_input", "run_replay"]
@@ -37,7 +37,7 @@ __all__ = ["cli", "read_replay_input", "run_replay"]
 
 def _client(principal: str) -> dict[str, Any]:
     """Client settings for ``principal`` on a secure cluster; {} on the plaintext one."""
-    return kafka_security.default_client_config(principal, state_dir())
+    return default_client_config(principal, state_dir())
 
 
 def _trust(path: str | None) -> TrustList:
@@ -134,14 +134,14 @@ def replay_cmd(  # noqa: PLR0917 - one per option
         since_ms=since_ms,
         until_ms=until_ms,
         show_progress=sys.stderr.isatty(),
-        client=_client(kafka_security.AUDITOR),
+        client=_client(AUDITOR),
     )
     elapsed = time.perf_counter() - started
     doc = report.to_json() | {"seconds": round(elapsed, 3), "namespace": namespace}
     if report_file:
         Path(report_file).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
     if html_file:
-        Path(html_file).write_text(_html(doc), encoding="utf-8")
+        Path(html_file).write_text(replay_html(doc), encoding="utf-8")
     console = Console()
     console.print(
         f"audit log {origin_of(namespace)}: {report.leaves} leaves, {report.checkpoints} "
@@ -173,34 +173,6 @@ def replay_cmd(  # noqa: PLR0917 - one per option
 replay_cmd.name = "replay"
 
 
-def _html(doc: dict[str, Any]) -> str:
-    rows = "".join(
-        f"<tr class='{html.escape(f['kind'])}'><td>{html.escape(f['kind'])}</td>"
-        f"<td>{html.escape(f['topic'])}/{f['partition']}/{f['offset']}</td>"
-        f"<td>{html.escape(f['event_id'])}</td><td>{html.escape(f['detail'])}</td></tr>"
-        for f in doc["findings"]
-    )
-    counts = "".join(f"<li>{html.escape(k)}: {v}</li>" for k, v in doc["counts"].items())
-    verdict = "Everything verifies." if doc["ok"] else "Discrepancies found."
-    return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
-<title>trm-hub audit replay</title>
-<style>body{{font-family:system-ui,sans-serif;margin:2em;max-width:70em}}
-table{{border-collapse:collapse}}td,th{{border:1px solid #aaa;padding:.3em .5em;text-align:left}}
-.ok{{color:#1b5e20}}.bad{{color:#b71c1c}}tr.SEQUENCE_GAP,tr.REDELIVERY,tr.UNCHECKPOINTED{{background:#fff8e1}}
-tr.DROP,tr.INJECTION,tr.ALTERATION,tr.FORK,tr.BEYOND_AGREEMENT,tr.DUPLICATE{{background:#ffebee}}
-</style></head><body>
-<h1>Audit replay of namespace {html.escape(doc["namespace"])}</h1>
-<p class="{"ok" if doc["ok"] else "bad"}"><strong>{verdict}</strong></p>
-<p>{doc["leaves"]} leaves; {doc["checkpoints"]} signed checkpoints, the last at size
-{doc["checkpoint_size"]} with root <code>{html.escape(doc["root"])}</code>.
-Replayed in {doc["seconds"]} s.</p>
-<h2>Cross-checked</h2><ul>{counts}</ul>
-<h2>Findings ({len(doc["findings"])})</h2>
-<table><tr><th>kind</th><th>topic/partition/offset</th><th>event id</th><th>what is wrong</th></tr>
-{rows}</table></body></html>
-"""
-
-
 @cli.command()
 @_BOOTSTRAP
 @_NAMESPACE
@@ -228,7 +200,7 @@ def sequencer(  # noqa: PLR0917 - one per option
         "TRM_AUDIT_EVERY_LEAVES": str(every_leaves),
         "TRM_AUDIT_EVERY_MS": str(every_ms),
         # The sequencer is part of the hub: on a secure cluster it is the hub principal.
-        **kafka_security.client_env(kafka_security.HUB, state),
+        **client_env(HUB, state),
     }
     load_private_key(Path(env["TRM_AUDIT_KEY"]))  # refuse an unreadable or 0644 key up front
     Path(env["TRM_AUDIT_DATADIR"]).mkdir(parents=True, exist_ok=True)
@@ -249,41 +221,26 @@ def _get_json(url: str) -> dict[str, Any]:
 
 @cli.command()
 @click.option("--decision-id", required=True, help="From a hub attestation's leaf reference.")
-@click.option("--url", default="http://127.0.0.1:6067", show_default=True, help="The sequencer.")
+@click.option(
+    "--url",
+    default=None,
+    help="The sequencer (default: the one 'trm up' started, else http://127.0.0.1:6067).",
+)
 @_NAMESPACE
 @click.option("--trust", "trust_file", default=None)
-def proof(decision_id: str, url: str, namespace: str, trust_file: str | None) -> None:
+def proof(decision_id: str, url: str | None, namespace: str, trust_file: str | None) -> None:
     """Fetch and verify the inclusion proof of a decision against a signed checkpoint."""
+    from hub.ops.stack import sequencer_url
+
+    url = url or sequencer_url(state_dir()) or "http://127.0.0.1:6067"
     trust = _trust(trust_file)
-    origin = origin_of(namespace)
-    ref = decision_id.removeprefix("decision:")
-    body = _get_json(f"{url}/audit/proof?decision_id={urllib.parse.quote('decision:' + ref)}")
-    note = SignedNote.from_bytes(str(body["checkpoint"]).encode())
-    if not any(_signed_by(note, origin, k) for k in hub_public_keys(trust)):
-        raise AuditError(
-            Reason.CHECKPOINT_BAD_SIGNATURE, "expected the hub's signature on the checkpoint"
-        )
-    cp = Checkpoint.parse(note.text)
-    if cp.size != int(body["size"]):
-        raise AuditError(
-            Reason.INCLUSION_PROOF_INVALID,
-            f"proof for size {body['size']}, checkpoint size {cp.size}",
-        )
-    proof_hashes = [base64.b64decode(p) for p in body["proof"]]
-    verify_inclusion(
-        int(body["index"]), cp.size, base64.b64decode(body["leaf_hash"]), proof_hashes, cp.root
-    )
+    prefix = f"{EffectKind.DECISION}:"
+    ref = decision_id.removeprefix(prefix)
+    body = _get_json(f"{url}/audit/proof?decision_id={urllib.parse.quote(prefix + ref)}")
+    cp = check_proof(body, origin_of(namespace), hub_public_keys(trust))
     click.echo(
         f"OK: decision {ref} is leaf {body['index']} of the signed checkpoint of size {cp.size}"
     )
-
-
-def _signed_by(note: SignedNote, origin: str, key: bytes) -> bool:
-    try:
-        verify_note_signature(note, origin, key)
-    except AuditError:
-        return False
-    return True
 
 
 @cli.command()
@@ -306,54 +263,25 @@ def witness(
     topics = Topics(namespace)
     origin = origin_of(namespace)
     where = default_bootstrap(bootstrap)
-    # Checkpoints first: the leaves read after cover every checkpoint read.
-    checkpoints = stream_topics(where, [topics.audit_checkpoints], _client(cc))
-    tree = MerkleTree.spilled()  # the whole log, in flat memory
-    for rec in stream_topics(where, [topics.audit_leaves], _client(cc)):
-        tree.append(rec.value)
-    latest: tuple[SignedNote, Checkpoint] | None = None
-    for rec in checkpoints:
-        try:
-            note = SignedNote.from_bytes(rec.value)
-            cp = Checkpoint.parse(note.text)
-        except AuditError:
-            continue
-        signed = any(_signed_by(note, origin, k) for k in hub_public_keys(trust))
-        if cp.origin == origin and signed and (latest is None or cp.size >= latest[1].size):
-            latest = (note, cp)
-    if latest is None:
-        raise AuditError(
-            Reason.CHECKPOINT_INVALID, f"expected a signed checkpoint of {origin}; none"
-        )
-    note, cp = latest
-    if cp.size > tree.size or tree.root(cp.size) != cp.root:
-        raise AuditError(
-            Reason.LOG_FORK, f"checkpoint size {cp.size} does not match the leaves topic"
-        )
     seen_file = state.node(cc) / f"witness-{namespace}.json"
-    if seen_file.exists():
-        seen = json.loads(seen_file.read_text(encoding="utf-8"))
-        old_size, old_root = int(seen["size"]), base64.b64decode(seen["root"])
-        if old_size > 0:
-            verify_consistency(
-                old_size,
-                cp.size,
-                old_root,
-                cp.root,
-                tree.consistency_proof(old_size, cp.size) if old_size < cp.size else [],
-            )
+    seen = Seen.from_json(seen_file.read_text(encoding="utf-8")) if seen_file.exists() else None
     key = load_private_key(Path(key_file) if key_file else state.private_key(cc))
-    cosigned = cosign(note, cc, key, int(time.time()))
-    asyncio.run(
-        _send(
-            default_bootstrap(bootstrap), topics.audit_checkpoints, cosigned.to_bytes(), _client(cc)
-        )
+    # Checkpoints first: the leaves read after cover every checkpoint read.
+    checkpoints = [r.value for r in stream_topics(where, [topics.audit_checkpoints], _client(cc))]
+    done = witness_log(
+        checkpoints,
+        (r.value for r in stream_topics(where, [topics.audit_leaves], _client(cc))),
+        origin=origin,
+        hub_keys=hub_public_keys(trust),
+        seen=seen,
+        name=cc,
+        key=key,
+        now_s=int(time.time()),
     )
+    asyncio.run(_send(where, topics.audit_checkpoints, done.cosigned.to_bytes(), _client(cc)))
     seen_file.parent.mkdir(parents=True, exist_ok=True)
-    seen_file.write_text(
-        json.dumps({"size": cp.size, "root": base64.b64encode(cp.root).decode()}), "utf-8"
-    )
-    click.echo(f"{cc} cosigned {origin} at size {cp.size}")
+    seen_file.write_text(done.seen.to_json(), "utf-8")
+    click.echo(f"{cc} cosigned {origin} at size {done.checkpoint.size}")
 
 
 async def _send(bootstrap: str, topic: str, value: bytes, client: dict[str, Any]) -> None:

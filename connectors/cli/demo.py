@@ -12,10 +12,15 @@ __all__ = ["cli"]
 @click.command(name="demo")
 @click.option("--secure", is_flag=True, help="TLS + SASL/SCRAM users and ACLs on the broker.")
 def cli(secure: bool) -> None:
-    """Start a broker, six country nodes and the hub; tell the story; check every outcome."""
+    """Start the local stack (trm up), six country nodes; tell the story; check every outcome.
+
+    The broker, hub worker and audit sequencer keep running afterwards
+    ('trm status'), so what is published after the demo is routed and logged;
+    'trm down' stops them.
+    """
     from rich.console import Console
 
     from connectors.demo.run import run_demo
-    from connectors.state import state_dir
+    from hub.home import state_dir
 
     sys.exit(run_demo(state_dir(), Console(), secure=secure))

@@ -38,7 +38,7 @@ def _refusing(fn: Callable[[], None]) -> None:
 
 def load_trust(path: str | None) -> Any:
     """The trust list from ``--trust`` or the state directory, via ``hub.trust``."""
-    from connectors.state import state_dir
+    from hub.home import state_dir
 
     where = Path(path) if path else state_dir().trust
     if not where.is_file():
@@ -121,7 +121,7 @@ def seal_cmd(  # click passes options by keyword
     """Seal a JSON payload into a signed envelope."""
 
     def run() -> None:
-        from connectors.state import state_dir
+        from hub.home import state_dir
         from hub.keys import load_private_key
         from hub.wire import EventType, payload_from_json, seal
 

@@ -17,8 +17,8 @@ from aiohttp import web
 
 from connectors.cli.node import node_options, open_node
 from connectors.gateway import DeskUsers, make_app
-from connectors.state import state_dir
 from hub.errors import TrmError
+from hub.home import state_dir
 from hub.topics import check_country
 
 __all__ = ["cli"]

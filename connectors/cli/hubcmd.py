@@ -9,22 +9,20 @@ compacted registry topics, where running hubs pick them up.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 
-from connectors import kafka_local, kafka_security
-from connectors.state import default_bootstrap, state_dir
-from hub.app.registry import parse_agreement
+from hub.app.kafka import client_env, default_client_config
 from hub.errors import OperationalError, Reason
-from hub.topics import COMMIT_COUNTRIES, Topics
-from hub.trust import load_trust_file
+from hub.home import default_bootstrap, state_dir
+from hub.ops import provision as registry
+from hub.ops.broker import create_topics, free_port
+from hub.topics import ADMIN, COMMIT_COUNTRIES, HUB, Topics
 
-__all__ = ["cli", "provision_registry"]
+__all__ = ["cli"]
 
 
 @click.group(name="hub")
@@ -69,9 +67,11 @@ def worker(  # noqa: PLR0917 - one parameter per click option
             Reason.CONFIG_INVALID, f"expected the hub's key at {key}; run: trm keys new --hub"
         )
     trust = Path(trust_file) if trust_file else state.trust
-    secure = kafka_security.client_env(kafka_security.HUB, state)
-    if not secure:  # a secure cluster's topics are made by its operator (kafka up --secure)
-        asyncio.run(kafka_local.create_topics(servers, topics.all(), namespace=topics))
+    secure = client_env(HUB, state)
+    # A secure cluster's topics are made by its operator (kafka up --secure, Compose's
+    # provisioner); only a plaintext local broker gets them from here.
+    if not default_client_config(HUB, state):
+        asyncio.run(create_topics(servers, topics.plan()))
     datadir = (state.root / "hub" / namespace).resolve()
     datadir.mkdir(parents=True, exist_ok=True)
     env = {
@@ -79,7 +79,7 @@ def worker(  # noqa: PLR0917 - one parameter per click option
         "TRM_HUB_BOOTSTRAP": servers,
         "TRM_HUB_NAMESPACE": namespace,
         "TRM_HUB_KEY": str(key.resolve()),
-        "TRM_HUB_WEB_PORT": str(web_port or kafka_local.free_port()),
+        "TRM_HUB_WEB_PORT": str(web_port or free_port()),
         "TRM_HUB_COUNTRIES": countries,
         "TRM_HUB_DATADIR": str(datadir),
     }
@@ -90,31 +90,6 @@ def worker(  # noqa: PLR0917 - one parameter per click option
         env["TRM_HUB_APP_ID"] = app_id
     argv = [sys.executable, "-m", "faust", "-A", "hub.app.main", "worker", "-l", loglevel]
     os.execve(sys.executable, argv, env)  # noqa: S606 - the worker replaces this process
-
-
-async def provision_registry(
-    bootstrap: str,
-    topics: Topics,
-    trust_doc: bytes,
-    agreements: list[tuple[str, bytes]],
-    client: dict[str, Any] | None = None,
-) -> None:
-    """Write a trust list and agreements into the registry topics (acks=all)."""
-    from aiokafka import AIOKafkaProducer
-
-    from hub.app.registry import trust_key
-
-    version = int(json.loads(trust_doc)["signed"]["version"])
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, **(client or {})
-    )
-    await producer.start()
-    try:
-        await producer.send_and_wait(topics.registry_trust, trust_doc, key=trust_key(version))
-        for name, blob in agreements:
-            await producer.send_and_wait(topics.registry_agreements, blob, key=name.encode())
-    finally:
-        await producer.stop()
 
 
 @cli.command()
@@ -137,21 +112,11 @@ def provision(
     servers = default_bootstrap(bootstrap, state)
     topics = Topics(namespace)
     trust_path = Path(trust_file) if trust_file else state.trust
-    trust = load_trust_file(trust_path)  # refuse to publish a list that does not verify
     folder = Path(agreements_dir) if agreements_dir else state.agreements
-    files = sorted(folder.glob("*.yaml")) + sorted(folder.glob("*.yml")) if folder.is_dir() else []
-    blobs = []
-    for f in files:
-        blob = f.read_bytes()
-        # refuse to publish what the hub would refuse to load
-        blobs.append((parse_agreement(blob).agreement.ref, blob))
     # The operator writes the registry: on a secure cluster, as the admin principal.
-    admin = kafka_security.default_client_config(kafka_security.ADMIN, state)
-    asyncio.run(
-        kafka_local.create_topics(servers, topics.all(), namespace=topics, client_config=admin)
-    )
-    asyncio.run(provision_registry(servers, topics, trust_path.read_bytes(), blobs, admin))
+    admin = default_client_config(ADMIN, state)
+    done = asyncio.run(registry.provision(servers, topics, trust_path, folder, admin))
     click.echo(
-        f"provisioned trust list v{trust.version} and {len(blobs)} agreement(s) "
+        f"provisioned trust list v{done.trust.version} and {len(done.agreements)} agreement(s) "
         f"into {topics.registry_trust} / {topics.registry_agreements}"
     )

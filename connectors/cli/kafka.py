@@ -7,9 +7,9 @@ from pathlib import Path
 
 import click
 
-from connectors import kafka_local
-from connectors.state import StateDir, state_dir
 from hub.errors import OperationalError, Reason
+from hub.home import StateDir, state_dir
+from hub.ops import broker as kafka_local
 from hub.topics import Topics
 
 __all__ = ["cli"]
@@ -55,8 +55,7 @@ def up(nodes: str, data_dir: str | None, secure: bool, namespace: str) -> None:
     created = asyncio.run(
         kafka_local.create_topics(
             cluster.bootstrap,
-            topics.all(),
-            namespace=topics,
+            topics.plan(),
             replication_factor=min(3, n),
             min_insync_replicas=2 if n >= 3 else 1,
         )
@@ -67,36 +66,12 @@ def up(nodes: str, data_dir: str | None, secure: bool, namespace: str) -> None:
 
 
 def _up_secure(state: StateDir, where: Path, nodes: int, topics: Topics) -> None:
-    try:
-        from connectors import kafka_security
-    except ImportError as exc:
-        raise OperationalError(
-            Reason.TOOL_MISSING, "expected connectors.kafka_security for --secure; not installed"
-        ) from exc
-    setup = kafka_security.provision_secure(state, topics=topics)
-    cluster = kafka_local.LocalCluster(
-        where,
-        nodes=nodes,
-        extra_properties=setup.broker_properties,
-        format_args=setup.format_args,
-        client_listener=kafka_security.CLIENT_LISTENER,
-        client_config=setup.admin_config,
-    )
+    from hub.ops import security
+
     click.echo(f"starting {nodes} secure Kafka node(s) in {where} ...", err=True)
-    cluster.start()
-    asyncio.run(
-        kafka_local.create_topics(
-            cluster.bootstrap,
-            topics.all(),
-            namespace=topics,
-            replication_factor=min(3, nodes),
-            min_insync_replicas=2 if nodes >= 3 else 1,
-            client_config=setup.admin_config,
-        )
-    )
-    setup.finish_sync(cluster.bootstrap)
+    cluster = security.start_secure_cluster(state, topics=topics, nodes=nodes, data_dir=where)
     _publish_bootstrap(state, where, cluster.bootstrap)
-    click.echo(f"TLS + SCRAM credentials in {kafka_security.security_dir(state)}", err=True)
+    click.echo(f"TLS + SCRAM credentials in {security.security_dir(state)}", err=True)
     click.echo(cluster.bootstrap)
 
 
@@ -143,3 +118,85 @@ def status(data_dir: str | None) -> None:
         raise OperationalError(
             Reason.KAFKA_UNAVAILABLE, f"expected running brokers from {where}; all are stopped"
         )
+
+
+@cli.group()
+def secure() -> None:
+    """Security material and ACLs for a self-hosted cluster (Compose, bare metal)."""
+
+
+@secure.command()
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option("--host", "hosts", multiple=True, help="A broker host name (repeat).")
+@click.option("--country", "countries", multiple=True, help="A member (default: COMMIT six).")
+def material(directory: str, hosts: tuple[str, ...], countries: tuple[str, ...]) -> None:
+    """Write a CA, the broker keystore, SCRAM passwords and per-principal credentials."""
+    from hub.ops import security
+    from hub.topics import COMMIT_COUNTRIES
+
+    m = security.create_material(
+        Path(directory),
+        countries=countries or COMMIT_COUNTRIES,
+        broker_hosts=hosts or ("localhost", "127.0.0.1"),
+    )
+    click.echo(f"security material in {m.directory} for {', '.join(sorted(m.passwords))}")
+
+
+@secure.command(name="broker-properties")
+@click.argument("directory", type=click.Path(file_okay=False, exists=True))
+@click.option("--mount", type=click.Path(), default=None, help="Where brokers see DIRECTORY.")
+def broker_properties(directory: str, mount: str | None) -> None:
+    """Print the brokers' TLS/SASL/ACL properties for that material."""
+    from hub.ops import security
+
+    props = security.broker_properties(
+        security.load_material(Path(directory)), mount=Path(mount) if mount else None
+    )
+    for key, value in props.items():
+        click.echo(f"{key}={value}")
+
+
+@secure.command(name="format-args")
+@click.argument("directory", type=click.Path(file_okay=False, exists=True))
+def format_args(directory: str) -> None:
+    """Print StorageTool's --add-scram arguments, one per line."""
+    from hub.ops import security
+
+    click.echo("\n".join(security.scram_format_args(security.load_material(Path(directory)))))
+
+
+@secure.command()
+@click.option("--bootstrap", required=True)
+@click.option(
+    "--credentials",
+    type=click.Path(dir_okay=False, exists=True),
+    required=True,
+    help="The admin's credentials file.",
+)
+@click.option("--namespace", default="trm", show_default=True)
+@click.option("--topics", "with_topics", is_flag=True, help="Also create the topics.")
+@click.option("--replication-factor", type=int, default=3, show_default=True)
+@click.option("--country", "countries", multiple=True, help="A member (default: COMMIT six).")
+@click.option("--hub-app-id", default=None)
+def acls(  # noqa: PLR0917 - one parameter per click option
+    bootstrap: str,
+    credentials: str,
+    namespace: str,
+    with_topics: bool,
+    replication_factor: int,
+    countries: tuple[str, ...],
+    hub_app_id: str | None,
+) -> None:
+    """Create the ACLs of the topic plan (and with --topics, the topics) on a cluster."""
+    from hub.app.kafka import client_config_from_file
+    from hub.ops import security
+    from hub.topics import COMMIT_COUNTRIES
+
+    admin = client_config_from_file(Path(credentials))
+    members = countries or COMMIT_COUNTRIES
+    topics = Topics(namespace)
+    bindings = security.acl_bindings(topics, members, hub_app_id=hub_app_id)
+    if with_topics:
+        asyncio.run(security.ensure_topics(bootstrap, admin, topics, members, replication_factor))
+    asyncio.run(security.apply_acls(bootstrap, admin, bindings))
+    click.echo(f"{len(bindings)} ACLs in force on {bootstrap}")

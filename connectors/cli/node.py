@@ -25,8 +25,8 @@ from rich.console import Console
 from rich.table import Table
 
 from connectors.sdk import ACK_STATUSES, CountryNode, InboxRecord, Submission
-from connectors.state import default_bootstrap, state_dir
 from hub.errors import OperationalError, Reason, RequestError, TrmError
+from hub.home import default_bootstrap, state_dir
 from hub.topics import Topics, check_country
 
 __all__ = ["cli", "node_options", "open_node", "read_json_file"]
@@ -51,7 +51,7 @@ def open_node(
     trust_file: str | None = None,
 ) -> CountryNode:
     """A node with defaults from flags, the environment and the state directory."""
-    from connectors.kafka_security import default_client_config
+    from hub.ops.security import default_client_config
 
     cc = check_country(country)
     state = state_dir()

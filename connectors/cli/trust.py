@@ -1,7 +1,8 @@
-"""``trm trust build|sign|revoke|verify``: the signed list of who holds which key."""
+"""``trm trust build|sign|renew|revoke|verify``: the signed list of who holds which key."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 from pathlib import Path
@@ -21,6 +22,7 @@ from hub.trust import (
     build_trust_document,
     load_public_key_file,
     load_trust_file,
+    renew,
     revoke_key,
 )
 
@@ -45,6 +47,42 @@ def _write_doc(doc: SignedDocument, path: Path) -> None:
     path.write_text(json.dumps(doc.to_json(), indent=2, ensure_ascii=False) + "\n", "utf-8")
 
 
+def _expiry_ms(expires: str | None, valid_days: int | None, now_ms: int) -> int | None:
+    """``--expires`` (ISO date or date/time) or ``--valid-days`` as ms; None: neither."""
+    if expires is not None and valid_days is not None:
+        raise click.UsageError("give --expires or --valid-days, not both")
+    if valid_days is not None:
+        if valid_days < 1:
+            raise click.BadParameter(
+                f"expected at least 1 day, got {valid_days}", param_hint="--valid-days"
+            )
+        return now_ms + valid_days * 86_400_000
+    if expires is None:
+        return None
+    try:
+        when = dt.datetime.fromisoformat(expires.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise click.BadParameter(
+            f"expected an ISO date (2027-01-31) or UTC time (2027-01-31T12:00:00Z), got "
+            f"{expires!r}",
+            param_hint="--expires",
+        ) from exc
+    if len(expires) == 10:  # a date alone: its start, UTC
+        when = when.replace(tzinfo=dt.UTC)
+    if when.tzinfo is None:
+        raise click.BadParameter(
+            f"expected a time with Z or an offset (it names one instant), got {expires!r}",
+            param_hint="--expires",
+        )
+    at = int(when.timestamp() * 1000)
+    if at <= now_ms:
+        raise click.BadParameter(
+            f"expected a time after now ({_utc(now_ms)}), got {expires!r}",
+            param_hint="--expires",
+        )
+    return at
+
+
 def _spec(arg: str, not_before_ms: int) -> KeySpec:
     """``FILE`` or ``FILE:role+role``; the owner is the file name up to the first '-' or '.'."""
     file, _, roles_text = arg.partition(":")
@@ -66,7 +104,7 @@ def _spec(arg: str, not_before_ms: int) -> KeySpec:
 
 @click.group(name="trust")
 def cli() -> None:
-    """Build, sign, revoke and verify trust lists."""
+    """Build, sign, renew, revoke and verify trust lists."""
 
 
 @cli.command()
@@ -76,6 +114,12 @@ def cli() -> None:
 @click.option("--version", "version", type=int, default=1, show_default=True)
 @click.option("--not-before-ms", type=int, default=None, help="Keys valid from (default now).")
 @click.option("--sign", "sign_keys", multiple=True, help="Private key file(s) to sign with.")
+@click.option(
+    "--expires",
+    default=None,
+    help="Stale from this UTC time or date (2027-01-31, 2027-01-31T12:00:00Z).",
+)
+@click.option("--valid-days", type=int, default=None, help="Stale N days from now.")
 def build(  # noqa: PLR0917 - one parameter per click option
     pubfiles: tuple[str, ...],
     threshold: int,
@@ -83,9 +127,16 @@ def build(  # noqa: PLR0917 - one parameter per click option
     version: int,
     not_before_ms: int | None,
     sign_keys: tuple[str, ...],
+    expires: str | None,
+    valid_days: int | None,
 ) -> None:
-    """A trust list from CC.pub / HUB.pub files (FILE:role+role to choose roles)."""
+    """A trust list from CC.pub / HUB.pub files (FILE:role+role to choose roles).
+
+    Past its expiry the hub refuses every event and nodes refuse the list
+    (TRUST_EXPIRED) until a renewed version is signed and published.
+    """
     now = _now_ms()
+    expires_at = _expiry_ms(expires, valid_days, now)
     specs = [_spec(a, now if not_before_ms is None else not_before_ms) for a in pubfiles]
     members = {s.owner: COUNTRY_NAMES.get(s.owner, s.owner) for s in specs if s.owner != HUB_OWNER}
     doc = build_trust_document(
@@ -94,14 +145,25 @@ def build(  # noqa: PLR0917 - one parameter per click option
         threshold=threshold,
         version=version,
         issued_at_ms=now,
+        expires_at_ms=expires_at,
         signers=[load_private_key(Path(k)) for k in sign_keys],
     )
     _write_doc(doc, Path(out))
     click.echo(
         f"trust list v{version}: {len(members)} members, {len(specs)} keys, threshold "
-        f"{threshold}, {len(doc.signatures)} signature(s) -> {out}",
+        f"{threshold}, {len(doc.signatures)} signature(s), {_expiry_text(expires_at)} -> {out}",
         err=True,
     )
+
+
+def _expiry_text(expires_at_ms: int | None) -> str:
+    if expires_at_ms is None:
+        return "never expires (--expires or --valid-days to set an expiry)"
+    return f"expires {_utc(expires_at_ms)}"
+
+
+def _utc(ms: int) -> str:
+    return f"{dt.datetime.fromtimestamp(ms / 1000, dt.UTC):%Y-%m-%dT%H:%M:%SZ}"
 
 
 @cli.command()
@@ -135,11 +197,30 @@ def revoke(file: str, key_id: str, out: str, at_ms: int | None, reason: str) -> 
     )
 
 
+@cli.command(name="renew")
+@click.argument("file", type=click.Path(dir_okay=False, exists=True))
+@click.option("--out", required=True, type=click.Path(dir_okay=False))
+@click.option("--expires", default=None, help="Stale from this UTC time or date.")
+@click.option("--valid-days", type=int, default=None, help="Stale N days from now.")
+def renew_command(file: str, out: str, expires: str | None, valid_days: int | None) -> None:
+    """The next version with the same keys and a new expiry; it needs root signatures again."""
+    trust = TrustList.from_signed(_read_doc(Path(file)))  # an expired list may be renewed
+    now = _now_ms()
+    expires_at = _expiry_ms(expires, valid_days, now)
+    _write_doc(renew(trust, issued_at_ms=now, expires_at_ms=expires_at), Path(out))
+    click.echo(
+        f"version {trust.version + 1}, {_expiry_text(expires_at)}; unsigned: "
+        f"{trust.threshold} member countries must sign it (trm trust sign)",
+        err=True,
+    )
+
+
 def _summary(trust: TrustList) -> dict[str, Any]:
     signers = trust.signing_countries(trust.roots())
     return {
         "version": trust.version,
         "threshold": trust.threshold,
+        "expires_at_ms": trust.expires_at_ms,
         "digest": trust.digest.hex(),
         "members": dict(trust.members),
         "signed_by": sorted(signers),
@@ -162,16 +243,18 @@ def _summary(trust: TrustList) -> dict[str, Any]:
 @click.option("--previous", default=None, help="The version before: check the rotation.")
 @click.option("--json", "as_json", is_flag=True, help="Stable JSON summary on stdout.")
 def verify(file: str, previous: str | None, as_json: bool) -> None:
-    """Verify signatures (and the chain from --previous); exit 1 if refused."""
+    """Verify signatures (and the chain from --previous) and expiry; exit 1 if refused."""
     before = load_trust_file(previous) if previous else None
     trust = load_trust_file(file, previous=before)
+    trust.check_fresh(_now_ms())
     summary = _summary(trust)
     if as_json:
         click.echo(json.dumps(summary, indent=2, sort_keys=True))
         return
     click.echo(
         f"trust list v{trust.version} OK: signed by {', '.join(summary['signed_by'])} "
-        f"(threshold {trust.threshold}); digest {summary['digest'][:16]}…"
+        f"(threshold {trust.threshold}); {_expiry_text(trust.expires_at_ms)}; "
+        f"digest {summary['digest'][:16]}…"
     )
     for k in summary["keys"]:
         state = "revoked" if k["revoked_at_ms"] is not None else "active"

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -19,12 +19,13 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
-from connectors.demo.scenario import Step, story
+from connectors.demo.scenario import Step, story, try_it_submission
 from connectors.demo.setup import COUNTRY_NAMES, make_identities, sign_agreements
-from connectors.kafka_security import default_client_config
 from connectors.sdk import CountryNode, InboxRecord, Rejection, Submission
-from connectors.state import StateDir
 from hub.errors import OperationalError, Reason
+from hub.home import StateDir
+from hub.ops import stack
+from hub.ops.security import default_client_config
 from hub.topics import COMMIT_COUNTRIES, Topics
 from hub.trust import TrustList
 from hub.wire import Envelope, cloudevents_headers, seal
@@ -63,69 +64,15 @@ def _trm(state: StateDir, *args: str, check: bool = True) -> str:
     return out.stdout.strip()
 
 
-def _pid_file(state: StateDir) -> Path:
-    return state.root / "hub" / "demo-worker.pid"
-
-
 def stop_previous(state: StateDir, console: Console) -> None:
-    """Stop the hub worker and broker a previous demo left, by their pid files."""
-    pid_file = _pid_file(state)
-    if pid_file.exists():
-        try:
-            os.kill(int(pid_file.read_text().strip()), signal.SIGTERM)
-            console.print("[dim]stopped the previous demo's hub worker[/]")
-        except (ProcessLookupError, ValueError):
-            pass
-        pid_file.unlink()
-    if state.kafka.exists():
-        _trm(state, "kafka", "down", check=False)
-    for name in ("keys", "agreements", "kafka", "nodes", "hub"):
+    """Stop what a previous demo (or 'trm up') left running, and start from empty state."""
+    for line in stack.down(state):
+        console.print(f"[dim]previous run: {line}[/]")
+    for name in ("keys", "agreements", "kafka", "nodes", "hub", "audit-data"):
         shutil.rmtree(state.root / name, ignore_errors=True)
+    for folder in (state.run, state.logs):
+        shutil.rmtree(folder, ignore_errors=True)
     state.trust.unlink(missing_ok=True)
-
-
-def start_worker(state: StateDir) -> subprocess.Popen[bytes]:
-    (state.root / "hub").mkdir(parents=True, exist_ok=True)
-    log = (state.root / "hub" / "demo-worker.log").open("wb")
-    env = {**os.environ, "TRM_HOME": str(state.root)}
-    proc = subprocess.Popen(
-        [TRM, "hub", "worker", "--loglevel", "info"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    _pid_file(state).write_text(str(proc.pid))
-    return proc
-
-
-def has_verb(state: StateDir, *verb: str) -> bool:
-    env = {**os.environ, "TRM_HOME": str(state.root)}
-    out = subprocess.run([TRM, *verb, "--help"], env=env, capture_output=True, check=False)
-    return out.returncode == 0
-
-
-def start_sequencer(state: StateDir) -> subprocess.Popen[bytes]:
-    log = (state.root / "hub" / "demo-sequencer.log").open("wb")
-    env = {**os.environ, "TRM_HOME": str(state.root)}
-    # A checkpoint every second, so the auditor's replay at the end covers every leaf.
-    return subprocess.Popen(
-        [TRM, "audit", "sequencer", "--every-ms", "1000", "--every-leaves", "10"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-
-
-def stop_worker(state: StateDir, proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(10)
-    _pid_file(state).unlink(missing_ok=True)
 
 
 async def _inbox(node: CountryNode) -> list[InboxRecord]:
@@ -344,8 +291,10 @@ def run_demo(state: StateDir, console: Console, *, secure: bool = False) -> int:
         )
     )
     stop_previous(state, console)
-    console.print("[bold]starting a local Kafka broker[/] (trm kafka up) ...")
-    bootstrap = _trm(state, "kafka", "up", *(["--secure"] if secure else [])).splitlines()[-1]
+    options = stack.StackOptions(secure=secure)
+    console.print("[bold]starting a local Kafka broker[/] (trm up) ...")
+    stack.up(state, options, only_broker=True)
+    bootstrap = state.bootstrap_file.read_text(encoding="utf-8").strip()
     if secure:
         console.print("  TLS + SASL/SCRAM: each country, the hub and the auditor as its own user")
     console.print(f"  broker at {bootstrap}")
@@ -357,55 +306,41 @@ def run_demo(state: StateDir, console: Console, *, secure: bool = False) -> int:
         f"  trust list v{trust.version} (threshold 4 of 6); agreements: {', '.join(refs)}"
     )
     console.print("  " + _trm(state, "hub", "provision"))
-    worker = start_worker(state)
-    console.print(f"  hub worker started (pid {worker.pid})")
-    sequencer = start_sequencer(state) if has_verb(state, "audit", "sequencer") else None
-    if sequencer is not None:
-        console.print(f"  audit sequencer started (pid {sequencer.pid})")
-    try:
-        verdict = asyncio.run(Demo(state, bootstrap, keys, trust, console).run())
-        if sequencer is not None:
-            time.sleep(3.0)  # let the sequencer log the last decisions
-            console.rule("[bold]The auditor replays the log")
-            env = {**os.environ, "TRM_HOME": str(state.root)}
-            replayed = subprocess.run(
-                [TRM, "audit", "replay"], env=env, capture_output=True, text=True, check=False
-            )
-            console.print(replayed.stdout[-3000:], highlight=False, markup=False)
-            verdict.add(
-                "audit",
-                "replay",
-                "clean",
-                "clean"
-                if replayed.returncode == 0
-                else (replayed.stderr.strip().splitlines() or ["failed"])[-1],
-            )
-            console.rule("[bold]Cambodia witnesses the log")
-            console.print(
-                "KH's node checks that the hub's latest checkpoint extends the last one it saw "
-                "and cosigns it, so the hub cannot later show anyone a different history."
-            )
-            witnessed = subprocess.run(
-                [TRM, "audit", "witness", "--country", "KH"],
-                env=env, capture_output=True, text=True, check=False,
-            )  # fmt: skip
-            console.print(
-                (witnessed.stdout + witnessed.stderr).strip(), highlight=False, markup=False
-            )
-            verdict.add(
-                "audit",
-                "KH witness",
-                "cosigned",
-                "cosigned" if witnessed.returncode == 0 else "refused",
-            )
-    finally:
-        stop_worker(state, worker)
-        if sequencer is not None:
-            sequencer.terminate()
-            try:
-                sequencer.wait(30)
-            except subprocess.TimeoutExpired:
-                sequencer.kill()
+    console.print("[bold]starting the hub worker and the audit sequencer[/] (trm up) ...")
+    for rec in stack.up(state, options):
+        console.print(f"  {rec.name} (pid {rec.pid}) at {rec.url}")
+    verdict = asyncio.run(Demo(state, bootstrap, keys, trust, console).run())
+    time.sleep(3.0)  # let the sequencer log the last decisions
+    console.rule("[bold]The auditor replays the log")
+    env = {**os.environ, "TRM_HOME": str(state.root)}
+    replayed = subprocess.run(
+        [TRM, "audit", "replay"], env=env, capture_output=True, text=True, check=False
+    )
+    console.print(replayed.stdout[-3000:], highlight=False, markup=False)
+    verdict.add(
+        "audit",
+        "replay",
+        "clean",
+        "clean"
+        if replayed.returncode == 0
+        else (replayed.stderr.strip().splitlines() or ["failed"])[-1],
+    )
+    console.rule("[bold]Cambodia witnesses the log")
+    console.print(
+        "KH's node checks that the hub's latest checkpoint extends the last one it saw "
+        "and cosigns it, so the hub cannot later show anyone a different history."
+    )
+    witnessed = subprocess.run(
+        [TRM, "audit", "witness", "--country", "KH"],
+        env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    console.print((witnessed.stdout + witnessed.stderr).strip(), highlight=False, markup=False)
+    verdict.add(
+        "audit",
+        "KH witness",
+        "cosigned",
+        "cosigned" if witnessed.returncode == 0 else "refused",
+    )
     met = sum(1 for r in verdict.rows if r[4])
     if verdict.ok:
         console.print(f"[bold green]All {met} outcomes were the expected ones.[/]")
@@ -414,8 +349,18 @@ def run_demo(state: StateDir, console: Console, *, secure: bool = False) -> int:
         for step, who, expected, got, ok in verdict.rows:
             if not ok:
                 console.print(f"  {step} / {who}: expected {expected}, got {got}")
+    example = state.root / "examples" / "handover-TH-KH.json"
+    example.parent.mkdir(parents=True, exist_ok=True)
+    example.write_text(
+        json.dumps(try_it_submission(_now_ms()), ensure_ascii=False, indent=2) + "\n",
+        encoding="utf-8",
+    )
     console.print(
-        "The broker is still running. Try: [bold]trm node inbox --country KH[/], "
-        "[bold]trm audit replay[/]; stop it with [bold]trm kafka down[/]."
+        "The stack keeps running (broker, hub worker, audit sequencer: [bold]trm status[/]), "
+        "so what you do now is routed and logged. Try: "
+        f"[bold]trm node publish --country TH {example}[/], then "
+        "[bold]trm node inbox --country KH[/] and [bold]trm audit replay[/]; "
+        "stop it all with [bold]trm down[/].",
+        highlight=False,
     )
     return 0 if verdict.ok else 1

@@ -16,7 +16,7 @@ from connectors.demo.setup import REPO
 from connectors.sdk import Submission
 from hub.wire import EventType, payload_from_json
 
-__all__ = ["Step", "example_payload", "story"]
+__all__ = ["Step", "example_payload", "story", "try_it_submission"]
 
 
 def example_payload(event_type: str, **changes: Any) -> dict[str, Any]:
@@ -48,6 +48,28 @@ class Step:
     whole: str | None = None
     ack_of: str | None = None  # the step whose delivery this acknowledges
     ack_status: str = "RECEIVED"
+
+
+def try_it_submission(now_ms: int, case_key: str = "case-th-0043") -> dict[str, Any]:
+    """A handover notice from Thailand to Cambodia in ``trm node publish``'s file format.
+
+    The demo leaves it in the state directory (``examples/handover-TH-KH.json``)
+    for a user to send after the demo; the agreement TH-KH-protection delivers it.
+    """
+    obj: dict[str, Any] = json.loads(
+        (REPO / "schemas" / "examples" / "handover_notice.json").read_text(encoding="utf-8")
+    )
+    obj["planned_at"] = now_ms + 3 * 86_400_000
+    # A child's case goes only to the named protection agency (TH-KH-protection).
+    obj["receiving_organisation"] = {"id": "KH-MOSVY", "name": "MoSVY", "kind": "government"}
+    return {
+        "type": "handover_notice",
+        "to": "KH",
+        "purpose": "repatriation",
+        "handling": "H2",
+        "case_key": case_key,
+        "payload": obj,
+    }
 
 
 def story(now_ms: int) -> list[Step]:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from connectors.state import StateDir
+from hub.home import StateDir
 from hub.keys import KeyRole, write_private_key
 from hub.policy import load_agreement_file, resign_agreement
 from hub.topics import COMMIT_COUNTRIES, COUNTRY_NAMES

@@ -10,7 +10,8 @@ check (:func:`hub.wire.open_envelope` with the CloudEvents headers and a
 required hub attestation), then check the copy was attested for this country.
 A record that fails is kept as an :class:`InboxRefusal` value (``node.refused``)
 and logged by reason code only. Event ids already yielded are skipped, across
-restarts (``NodeStore``).
+restarts (``NodeStore``). A trust list past its expiry is refused
+(TRUST_EXPIRED) when the node is made and before it verifies what it reads.
 """
 
 from __future__ import annotations
@@ -22,15 +23,16 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from connectors.state import StateDir, state_dir
+from hub.app.kafka import Follower, require_topic
 from hub.errors import DeliveryError, OperationalError, Reason, RequestError, TrmError
+from hub.home import StateDir, state_dir
 from hub.keys import KeyDirectory, KeyRole, key_id_of, load_private_key, raw_public
 from hub.topics import Topics, check_country
-from hub.trust import load_trust_file
+from hub.trust import TrustList, load_trust_file
 from hub.wire import (
     EventType,
     Header,
@@ -83,6 +85,8 @@ class CountryNode:
         self._key = key if isinstance(key, Ed25519PrivateKey) else load_private_key(Path(key))
         if isinstance(trust, Path):
             trust = load_trust_file(trust)
+        if isinstance(trust, TrustList):
+            trust.check_fresh(clock())  # an expired list is refused at the door
         self.trust: KeyDirectory = trust
         own = key_id_of(raw_public(self._key.public_key()))
         if own not in {k.key_id for k in trust.keys_for(self.country, KeyRole.PRODUCER, clock())}:
@@ -299,44 +303,21 @@ class CountryNode:
         start: Mapping[int, int] | None = None,
         poll_ms: int = 500,
     ) -> AsyncIterator[Any]:
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap,
-            enable_auto_commit=False,
-            group_id=None,
-            **self._client,
-        )
+        # resume where this node stopped reading (a cursor, not a filter)
+        cursor = {TopicPartition(topic, p): o for p, o in (start or {}).items()}
+        follower = Follower(self.bootstrap, [topic], start=cursor, group_id=None, **self._client)
         try:
-            await consumer.start()
-        except KafkaError as exc:
-            await consumer.stop()
-            raise OperationalError(
-                Reason.KAFKA_UNAVAILABLE, f"cannot reach Kafka at {self.bootstrap}: {exc}"
-            ) from exc
-        try:
-            parts = await consumer._client.fetch_all_metadata()
-            ids = parts.partitions_for_topic(topic)
-            if not ids:
-                raise OperationalError(
-                    Reason.KAFKA_UNAVAILABLE, f"expected topic {topic} on the broker, found none"
-                )
-            tps = [TopicPartition(topic, p) for p in sorted(ids)]
-            consumer.assign(tps)
-            await consumer.seek_to_beginning(*tps)
-            for tp in tps:  # resume where this node stopped reading (a cursor, not a filter)
-                if start and tp.partition in start:
-                    consumer.seek(tp, start[tp.partition])
-            end = await consumer.end_offsets(tps)
-            while True:
-                if not follow:
-                    positions = {tp: await consumer.position(tp) for tp in tps}
-                    if all(positions[tp] >= end[tp] for tp in tps):
-                        return
-                batch = await consumer.getmany(*tps, timeout_ms=poll_ms)
-                for tp in tps:
-                    for msg in batch.get(tp, []):
-                        yield msg
+            until = await follower.ends()
+            require_topic(follower, topic)
+            async for batch in follower.records(until=until, follow=follow, timeout_ms=poll_ms):
+                for msg in batch:
+                    yield msg
         finally:
-            await consumer.stop()
+            await follower.close()
+
+    def _check_trust_fresh(self) -> None:
+        if isinstance(self.trust, TrustList):
+            self.trust.check_fresh(self._clock())
 
     def _open(self, msg: Any) -> InboxRecord:
         delivered = open_envelope(
@@ -365,13 +346,21 @@ class CountryNode:
         skipped. Without ``include_seen`` reading resumes from the node's
         saved cursor (next offset per partition). Without ``follow`` it stops
         at the end of the topic.
+
+        Raises:
+            TrustError: TRUST_EXPIRED when the trust list is past its expiry,
+                before reading or at the next record. Nothing is verified
+                against a stale list, and the cursor stays before the first
+                record not read, so a renewed list reads on from there.
         """
+        self._check_trust_fresh()
         this_pass: set[str] = set()
         cursor = None if include_seen else self.store.cursor()
         save = mark_seen and not include_seen
         inbox = self.topics.inbox(self.country)
         try:
             async for msg in self._records(inbox, follow=follow, start=cursor):
+                self._check_trust_fresh()  # a list may expire while following
                 try:
                     record = self._open(msg)
                 except TrmError as exc:

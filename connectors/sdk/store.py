@@ -1,6 +1,6 @@
 """A country node's own state on disk: sequence numbers, seen ids, journals.
 
-Everything lives in ``<state>/nodes/<CC>/`` (see :mod:`connectors.state`):
+Everything lives in ``<state>/nodes/<CC>/`` (see :mod:`hub.home`):
 
 ``sequence``        the last sequence number used, replaced atomically *before*
                     the event carrying it is sent, so a restart never reuses one

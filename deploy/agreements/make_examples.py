@@ -33,11 +33,9 @@ from hub.policy import (  # noqa: E402
     load_agreement_file,
     resign_agreement,
 )
-from hub.topics import COMMIT_COUNTRIES  # noqa: E402
+from hub.topics import COMMIT_COUNTRIES, COUNTRY_NAMES  # noqa: E402
 from hub.trust import KeySpec, build_trust_document, public_key_pem  # noqa: E402
 
-NAMES = {"KH": "Cambodia", "CN": "China", "LA": "Lao PDR", "MM": "Myanmar",
-         "TH": "Thailand", "VN": "Viet Nam"}  # fmt: skip
 ISSUED_AT_MS = 1_704_067_200_000  # 2024-01-01T00:00:00Z: before every example agreement
 
 
@@ -58,7 +56,7 @@ def outputs() -> dict[Path, str]:
             KeySpec(cc, frozenset({KeyRole.ROOT, KeyRole.PRODUCER}), k.public_key(), ISSUED_AT_MS)
             for cc, k in keys.items()
         ],
-        members={cc: NAMES[cc] for cc in keys},
+        members={cc: COUNTRY_NAMES[cc] for cc in keys},
         threshold=4,
         version=1,
         issued_at_ms=ISSUED_AT_MS,

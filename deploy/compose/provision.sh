@@ -6,11 +6,11 @@
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 out="$here/secrets"
-python -m connectors.kafka_security material "$out" \
+trm kafka secure material "$out" \
   --host kafka-1 --host kafka-2 --host kafka-3 --host localhost --host 127.0.0.1
-python -m connectors.kafka_security broker-properties "$out" --mount /run/secrets/trm \
+trm kafka secure broker-properties "$out" --mount /run/secrets/trm \
   > "$out/broker-security.properties"
-python -m connectors.kafka_security format-args "$out" > "$out/scram-format-args"
+trm kafka secure format-args "$out" > "$out/scram-format-args"
 chmod 600 "$out/broker-security.properties" "$out/scram-format-args"
 # The apache/kafka image runs as uid 1000; our image as uid 10001.
 if [ "$(id -u)" = 0 ]; then

@@ -1,10 +1,11 @@
 """Write the Strimzi manifests of deploy/k8s from the same plan as the local broker.
 
-The topics, users and ACLs come from ``connectors.kafka_security.acl_bindings``
-and ``hub.topics.Topics``, so a Kubernetes deployment enforces exactly the lanes
-that ``trm kafka up --secure`` enforces and that tests/integration checks on a
-real broker. Run ``python deploy/k8s/generate.py`` after changing either;
-tests/unit/deploy fails if the committed files drift from what this writes.
+The topics come from the topic plan (``hub.topics.Topics.plan``), the users and
+ACLs from ``hub.ops.security.acl_bindings`` (made from the same plan), so a
+Kubernetes deployment enforces exactly the lanes that ``trm kafka up --secure``
+enforces and that tests/integration checks on a real broker. Run
+``python deploy/k8s/generate.py`` after changing either; tests/unit/deploy
+fails if the committed files drift from what this writes.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from connectors.kafka_security import (
+from hub.ops.security import (
     ADMIN,
     AclBinding,
     Operation,
@@ -27,7 +28,7 @@ from connectors.kafka_security import (
     acl_bindings,
     principal_of,
 )
-from hub.topics import COMMIT_COUNTRIES, Topics
+from hub.topics import COMMIT_COUNTRIES, MIN_INSYNC_REPLICAS, REPLICAS, Topics
 
 __all__ = ["CLUSTER", "IMAGE", "NAMESPACE", "STRIMZI_VERSION", "manifests", "write_all"]
 
@@ -90,8 +91,8 @@ def kafka_cluster() -> list[dict[str, Any]]:
                 # Strimzi's "simple" authorization is the StandardAuthorizer in KRaft.
                 "authorization": {"type": "simple"},
                 "config": {
-                    "default.replication.factor": 3,
-                    "min.insync.replicas": 2,
+                    "default.replication.factor": REPLICAS,
+                    "min.insync.replicas": MIN_INSYNC_REPLICAS,
                     "offsets.topic.replication.factor": 3,
                     "transaction.state.log.replication.factor": 3,
                     "transaction.state.log.min.isr": 2,
@@ -112,7 +113,7 @@ def kafka_cluster() -> list[dict[str, Any]]:
             "labels": {"strimzi.io/cluster": CLUSTER},
         },
         "spec": {
-            "replicas": 3,
+            "replicas": REPLICAS,
             "roles": ["controller", "broker"],
             "storage": {
                 "type": "jbod",
@@ -132,42 +133,34 @@ def kafka_cluster() -> list[dict[str, Any]]:
 
 
 def kafka_topics(topics: Topics) -> list[dict[str, Any]]:
-    """One KafkaTopic per project topic (Kubernetes names are lower case)."""
-    docs = []
-    for name, compacted in topics.all().items():
-        config: dict[str, Any] = {"min.insync.replicas": 2}
-        if compacted:
-            config["cleanup.policy"] = "compact"
-        else:
-            config["retention.ms"] = -1  # the audit replay needs every record
-        config.update(topics.config_for(name))
-        # The audit log has one sequencer: one partition keeps its order total.
-        single = name in (topics.audit_leaves, topics.audit_checkpoints, topics.decisions)
-        docs.append(
-            {
-                "apiVersion": "kafka.strimzi.io/v1beta2",
-                "kind": "KafkaTopic",
-                "metadata": {
-                    "name": name.lower().replace(".", "-").replace("_", "-"),
-                    "namespace": NAMESPACE,
-                    "labels": {"strimzi.io/cluster": CLUSTER},
-                },
-                "spec": {
-                    "topicName": name,
-                    "partitions": 1 if single else 6,
-                    "replicas": 3,
-                    "config": config,
-                },
-            }
-        )
-    return docs
+    """One KafkaTopic per topic of the plan (Kubernetes names are lower case)."""
+    return [
+        {
+            "apiVersion": "kafka.strimzi.io/v1beta2",
+            "kind": "KafkaTopic",
+            "metadata": {
+                "name": spec.name.lower().replace(".", "-").replace("_", "-"),
+                "namespace": NAMESPACE,
+                "labels": {"strimzi.io/cluster": CLUSTER},
+            },
+            "spec": {
+                "topicName": spec.name,
+                "partitions": spec.partitions,
+                "replicas": REPLICAS,
+                "config": {"min.insync.replicas": MIN_INSYNC_REPLICAS, **spec.config},
+            },
+        }
+        for spec in topics.plan()
+    ]
 
 
 def _operator_bindings(topics: Topics) -> list[AclBinding]:
-    # In Kubernetes the operator is not a super user: it publishes the registry.
+    # In Kubernetes the operator is not a super user: it writes what the plan says
+    # it writes (the registry), and reads it back.
     return [
-        AclBinding(ADMIN, ResourceType.TOPIC, name, PatternType.LITERAL, op)
-        for name in (topics.registry_trust, topics.registry_agreements)
+        AclBinding(ADMIN, ResourceType.TOPIC, spec.name, PatternType.LITERAL, op)
+        for spec in topics.plan()
+        if ADMIN in spec.writers
         for op in (Operation.READ, Operation.WRITE)
     ]
 
@@ -467,7 +460,7 @@ def manifests() -> dict[str, list[dict[str, Any]]]:
 
 
 HEADER = (
-    "# Generated by deploy/k8s/generate.py from connectors.kafka_security and hub.topics.\n"
+    "# Generated by deploy/k8s/generate.py from hub.ops.security and hub.topics.\n"
     "# Do not edit by hand: change the plan and rerun the script.\n"
 )
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the system tools the tests use as real peers, only where missing:
-#   java + mvn        the Kafka broker (fetched from Maven Central by deploy/kafka/pom.xml)
+#   java + mvn        the Kafka broker (fetched from Maven Central by hub/ops/data/pom.xml)
 #   openssl           an independent Ed25519 verifier (wire interop)
 #   go + x/mod        Go's sumdb/tlog and sumdb/note check the audit log (interop)
+#   node + npm        the official AsyncAPI parser checks docs/asyncapi.yaml
 # Later parts of the project add their peers here (Chromium).
 set -euo pipefail
 
@@ -14,6 +15,7 @@ command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v chromium >/dev/null 2>&1 || need+=(chromium fonts-khmeros fonts-thai-tlwg fonts-wqy-microhei fonts-sil-padauk)
 command -v go >/dev/null 2>&1 || [ -x /usr/local/go/bin/go ] || need+=(golang-go)
 [ -f /usr/share/gocode/src/golang.org/x/mod/sumdb/tlog/tlog.go ] || need+=(golang-golang-x-mod-dev)
+{ command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; } || need+=(nodejs npm)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

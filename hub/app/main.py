@@ -36,15 +36,16 @@ from typing import Any
 import faust
 from aiokafka import TopicPartition
 
-from hub.app.kafka_client import aiokafka_settings, faust_credentials
+from hub.app.kafka import Follower, default_client_config, faust_credentials
 from hub.app.reconcile import LOG_APPEND_TIME, Reconciler
-from hub.app.recovery import Follower, StateFollower
+from hub.app.recovery import StateFollower
 from hub.app.registry import build_registry
+from hub.decision import EffectId, EffectKind
 from hub.errors import OperationalError, Reason
 from hub.keys import load_private_key
 from hub.pipeline import Outcome, Registry, process
 from hub.state import HubState, SourceRef
-from hub.topics import COMMIT_COUNTRIES, Topics
+from hub.topics import COMMIT_COUNTRIES, HUB, Topics
 from hub.trust import load_trust_file
 from hub.wire import register_from_environment
 
@@ -53,6 +54,8 @@ __all__ = ["app", "hub_agent"]
 log = logging.getLogger("trm.hub")
 
 BOOTSTRAP = os.environ.get("TRM_HUB_BOOTSTRAP", "127.0.0.1:9092")
+# Credentials of the hub principal (hub.app.kafka: env, Kubernetes secrets, or state dir).
+CLIENT = default_client_config(HUB)
 TOPICS = Topics(os.environ.get("TRM_HUB_NAMESPACE", "trm"))
 COUNTRIES = tuple(
     c for c in os.environ.get("TRM_HUB_COUNTRIES", ",".join(COMMIT_COUNTRIES)).split(",") if c
@@ -73,7 +76,7 @@ class HubApp(faust.App):
 app = HubApp(
     os.environ.get("TRM_HUB_APP_ID", f"trm-hub-{TOPICS.namespace}"),
     broker=f"kafka://{BOOTSTRAP}",
-    broker_credentials=faust_credentials(),
+    broker_credentials=faust_credentials(CLIENT),
     value_serializer="raw",
     key_serializer="raw",
     web_port=int(os.environ.get("TRM_HUB_WEB_PORT", "6066")),
@@ -100,11 +103,12 @@ class _Hub:
         self.state: HubState | None = None
         self.registry: Registry | None = None
         self.follower = Follower(
-            BOOTSTRAP, [TOPICS.registry_trust, TOPICS.registry_agreements], **aiokafka_settings()
+            BOOTSTRAP, [TOPICS.registry_trust, TOPICS.registry_agreements], **CLIENT
         )
-        self.recovery = StateFollower(BOOTSTRAP, TOPICS, COUNTRIES, **aiokafka_settings())
+        self.recovery = StateFollower(BOOTSTRAP, TOPICS, COUNTRIES, **CLIENT)
         self.latest: dict[tuple[str, bytes | None], tuple[bytes, int]] = {}
         self.stale = False
+        self.expired_warned: str | None = None  # the registry version warned about
         self.lock = asyncio.Lock()
         key_path = os.environ.get("TRM_HUB_KEY")
         if not key_path:
@@ -212,13 +216,13 @@ async def _write(outcome: Outcome, state: HubState) -> None:
 
 def _delivery_digest(effect: Any) -> str | None:
     """A delivery's digest, kept until its decision is written (HubState.delivered)."""
-    if not effect.effect_id.startswith("delivery:") or effect.value is None:
+    if effect.effect_id.kind is not EffectKind.DELIVERY or effect.value is None:
         return None
     return hashlib.sha256(effect.value).hexdigest()
 
 
 def _marker(
-    state: HubState, effect_id: str, digest: str | None
+    state: HubState, effect_id: EffectId, digest: str | None
 ) -> Callable[[asyncio.Future[Any]], None]:
     def mark(future: asyncio.Future[Any]) -> None:
         if future.cancelled():
@@ -292,6 +296,15 @@ async def _handle(
             [("trm-reason", b"HUB_INTERNAL"), ("trm-source", str(source).encode())],
         )
         return
+    if outcome.reason is Reason.TRUST_EXPIRED and hub.expired_warned != registry.version:
+        hub.expired_warned = registry.version  # once per registry version, not per event
+        log.warning(
+            "TRUST_EXPIRED: every event is refused until member roots publish a renewed "
+            "trust list to %s (%s; %s)",
+            TOPICS.registry_trust,
+            registry.version,
+            outcome.decisions[0].detail,
+        )
     await _write(outcome, state)
 
 
@@ -326,9 +339,7 @@ async def reconcile() -> None:
     # wrote after a rebalance, before this pass decides anything.
     await hub.ready()
     if _reconciler is None:
-        _reconciler = Reconciler(
-            BOOTSTRAP, app.conf.id, TOPICS.decisions, _handle, aiokafka_settings()
-        )
+        _reconciler = Reconciler(BOOTSTRAP, app.conf.id, TOPICS.decisions, _handle, CLIENT)
     assigned = [TopicPartition(tp.topic, tp.partition) for tp in app.consumer.assignment()]
     try:
         if await _reconciler.run_once(assigned):

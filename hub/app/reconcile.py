@@ -27,7 +27,9 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from hub.state import SourceRef
+from hub.app.kafka import Follower
+from hub.decision import SourceRef
+from hub.errors import TrmError
 
 __all__ = ["Reconciler"]
 
@@ -56,7 +58,8 @@ class Reconciler:
         self.handler = handler
         self.decided: dict[tuple[str, int], set[int]] = defaultdict(set)
         self.checked_upto: dict[tuple[str, int], int] = {}
-        self._decisions_position: dict[TopicPartition, int] = {}
+        # One long-lived reader of the decisions topic: each pass reads only what is new.
+        self._decisions = Follower(bootstrap, [decisions_topic], **self.client)
         self.recovered = 0
         self.last_pass_ms: int | None = None
         self._group: AIOKafkaConsumer | None = None
@@ -102,49 +105,17 @@ class Reconciler:
         return fixed
 
     async def _read_decisions(self) -> None:
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap, enable_auto_commit=False, **self.client
-        )
-        await consumer.start()
-        try:
-            cluster = await consumer._client.fetch_all_metadata()
-            parts = [
-                TopicPartition(self.decisions_topic, p)
-                for p in sorted(cluster.partitions_for_topic(self.decisions_topic) or ())
-            ]
-            if not parts:
-                return
-            consumer.assign(parts)
-            for tp in parts:
-                consumer.seek(tp, self._decisions_position.get(tp, 0))
-            ends = await consumer.end_offsets(parts)
-            pending = {tp for tp in parts if self._decisions_position.get(tp, 0) < ends[tp]}
-            while pending:
-                batch = await consumer.getmany(*pending, timeout_ms=1000)
-                for records in batch.values():
-                    for r in records:
-                        self._note(r.value)
-                for tp in list(pending):
-                    position = await consumer.position(tp)
-                    self._decisions_position[tp] = position
-                    if position >= ends[tp]:
-                        pending.discard(tp)
-        finally:
-            await consumer.stop()
+        for _topic, _key, value, _headers, _ts in await self._decisions.poll():
+            self._note(value)
 
     def _note(self, value: bytes | None) -> None:
         if not value:
             return
         try:
-            source = str(json.loads(value).get("source", ""))
-        except (ValueError, AttributeError):
+            source = SourceRef.parse(str(json.loads(value).get("source", "")))
+        except (ValueError, AttributeError, TrmError):
             return
-        topic, _, rest = source.rpartition("/")
-        topic, _, part = topic.rpartition("/")
-        try:
-            self.decided[(topic, int(part))].add(int(rest))
-        except ValueError:
-            return
+        self.decided[(source.topic, source.partition)].add(source.offset)
 
     async def _decide(self, tp: TopicPartition, offsets: list[int]) -> set[int]:
         """Hand each record at ``offsets`` to the handler; returns the offsets decided."""

@@ -13,108 +13,17 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Iterable
+from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-
-from hub.pipeline import EFFECT_HEADER, DecisionRecord
-from hub.state import HubState, SourceRef
+from hub.app.kafka import Follower, Row
+from hub.decision import EFFECT_HEADER, DecisionKind, DecisionRecord, EffectId, SourceRef
+from hub.errors import TrmError
+from hub.state import HubState
 from hub.topics import COMMIT_COUNTRIES, Topics
 
-__all__ = ["Follower", "Row", "StateFollower", "apply_rows", "read_all"]
+__all__ = ["StateFollower", "apply_rows"]
 
 log = logging.getLogger(__name__)
-
-
-Row = tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]], int]
-
-
-async def read_all(bootstrap: str, names: Iterable[str], **client: object) -> list[Row]:
-    """Every record now in ``names``: (topic, key, value, headers, timestamp ms), in order."""
-    follower = Follower(bootstrap, names, **client)
-    try:
-        return await follower.poll()
-    finally:
-        await follower.close()
-
-
-class Follower:
-    """Follows topics with one long-lived consumer: each ``poll`` returns what is new.
-
-    The hub re-reads its registry every second; a fresh consumer per read (connect,
-    metadata, seek, read everything) cost more CPU than the events it competes with.
-    """
-
-    def __init__(self, bootstrap: str, names: Iterable[str], **client: object) -> None:
-        self.bootstrap = bootstrap
-        self.names = tuple(names)
-        self.client = client
-        self._consumer: AIOKafkaConsumer | None = None
-        self._parts: list[TopicPartition] = []
-
-    async def poll(self) -> list[Row]:
-        """Every record appended since the last poll, up to the ends as of now, in order.
-
-        If it fails, the consumer is closed and the next poll starts over from
-        the beginning of every topic.
-        """
-        try:
-            return await self._poll()
-        except Exception:
-            await self.close()
-            raise
-
-    async def _poll(self) -> list[Row]:
-        consumer = await self._started()
-        if not self._parts:
-            return []
-        ends = await consumer.end_offsets(self._parts)
-        pending = {tp for tp in self._parts if await consumer.position(tp) < ends[tp]}
-        out: list[Row] = []
-        while pending:
-            batch = await consumer.getmany(*pending, timeout_ms=1000)
-            for tp, records in batch.items():
-                for r in records:
-                    if r.offset < ends[tp]:
-                        out.append((tp.topic, r.key, r.value, list(r.headers), r.timestamp))
-            for tp in list(pending):
-                if await consumer.position(tp) >= ends[tp]:
-                    pending.discard(tp)
-        return out
-
-    async def _started(self) -> AIOKafkaConsumer:
-        if self._consumer is not None and self._parts:
-            return self._consumer
-        if self._consumer is None:
-            self._consumer = AIOKafkaConsumer(
-                bootstrap_servers=self.bootstrap, enable_auto_commit=False, **self.client
-            )
-            await self._consumer.start()
-        # consumer.partitions_for_topic() only knows subscribed topics; ask the cluster.
-        cluster = await self._consumer._client.fetch_all_metadata()
-        self._parts = [
-            TopicPartition(name, p)
-            for name in self.names
-            for p in sorted(cluster.partitions_for_topic(name) or ())
-        ]
-        if self._parts:  # the topics may not exist yet: ask again on the next poll
-            self._consumer.assign(self._parts)
-            await self._consumer.seek_to_beginning(*self._parts)
-        return self._consumer
-
-    async def close(self) -> None:
-        if self._consumer is not None:
-            await self._consumer.stop()
-            self._consumer = None
-            self._parts = []
-
-
-def _source(text: str) -> SourceRef | None:
-    topic, _, rest = text.rpartition("/")
-    topic2, _, part = topic.rpartition("/")
-    try:
-        return SourceRef(topic2, int(part), int(rest))
-    except ValueError:
-        return None
 
 
 def _names(topics: Topics, countries: Iterable[str]) -> list[str]:
@@ -132,19 +41,22 @@ def apply_rows(state: HubState, rows: Iterable[Row], topics: Topics) -> None:
     for topic, _key, value, headers, _ts in rows:
         for name, raw in headers:
             if name == EFFECT_HEADER:
+                try:
+                    effect_id = EffectId.parse(raw.decode("utf-8", "replace"))
+                except TrmError:
+                    continue  # not an id the hub makes, so none it will ask about
                 # a delivery keeps the digest of its bytes until its decision is seen
                 digest = hashlib.sha256(value).hexdigest() if value is not None else None
-                state.mark(raw.decode("utf-8", "replace"), digest)
+                state.mark(effect_id, digest)
         if topic == topics.decisions and value:
             try:
                 record = DecisionRecord.from_json_bytes(value)
-            except (ValueError, KeyError, TypeError):
+                src = SourceRef.parse(record.source)
+            except TrmError:
                 continue
-            if record.kind == "INGESTED":
-                src = _source(record.source)
-                if src is not None:
-                    state.first_seen.setdefault((record.producer, record.event_id), src)
-                    state.event_producer.setdefault(record.event_id, record.producer)
+            if record.kind is DecisionKind.INGESTED:
+                state.first_seen.setdefault((record.producer, record.event_id), src)
+                state.event_producer.setdefault(record.event_id, record.producer)
 
 
 class StateFollower:
@@ -160,7 +72,7 @@ class StateFollower:
         bootstrap: str,
         topics: Topics,
         countries: Iterable[str] = COMMIT_COUNTRIES,
-        **client: object,
+        **client: Any,
     ) -> None:
         self.topics = topics
         self.follower = Follower(bootstrap, _names(topics, countries), **client)

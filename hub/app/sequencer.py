@@ -39,26 +39,27 @@ from typing import Any, cast
 import faust
 from faust.web import Request, Response, View
 
-from hub.app.kafka_client import aiokafka_settings, faust_credentials
-from hub.app.recovery import read_all
+from hub.app.kafka import default_client_config, faust_credentials, read_all
 from hub.audit.leaf import AuditLeaf
 from hub.audit.log import AuditLog, CheckpointPolicy, origin_of
 from hub.audit.note import Checkpoint, SignedNote
+from hub.decision import EFFECT_HEADER
 from hub.errors import TrmError
 from hub.keys import load_private_key
-from hub.topics import Topics
+from hub.topics import HUB, Topics
 
 __all__ = ["app", "sequence"]
 
 log = logging.getLogger("trm.audit")
 
 BOOTSTRAP = os.environ.get("TRM_AUDIT_BOOTSTRAP", "127.0.0.1:9092")
+# Credentials of the hub principal (hub.app.kafka: env, Kubernetes secrets, or state dir).
+CLIENT = default_client_config(HUB)
 TOPICS = Topics(os.environ.get("TRM_AUDIT_NAMESPACE", "trm"))
 POLICY = CheckpointPolicy(
     every_leaves=int(os.environ.get("TRM_AUDIT_EVERY_LEAVES", "100")),
     every_ms=int(os.environ.get("TRM_AUDIT_EVERY_MS", "5000")),
 )
-EFFECT_HEADER = "trm-effect"
 INDEX_HEADER = "trm-leaf-index"
 
 
@@ -77,9 +78,7 @@ class _State:
         self.key = load_private_key(Path(key_file)) if key_file else None
 
     async def restore(self) -> None:
-        rows = await read_all(
-            BOOTSTRAP, [TOPICS.audit_leaves, TOPICS.audit_checkpoints], **aiokafka_settings()
-        )
+        rows = await read_all(BOOTSTRAP, [TOPICS.audit_leaves, TOPICS.audit_checkpoints], **CLIENT)
         for topic, _key, value, _headers, _ts in rows:
             if topic == TOPICS.audit_leaves and value:
                 self.log.restore(value)
@@ -112,7 +111,7 @@ app = SequencerApp(
     # Under the hub's group prefix: on a secure cluster the hub principal's ACLs cover it.
     os.environ.get("TRM_AUDIT_APP_ID", f"trm-hub-{TOPICS.namespace}-audit"),
     broker=f"kafka://{BOOTSTRAP}",
-    broker_credentials=faust_credentials(),
+    broker_credentials=faust_credentials(CLIENT),
     value_serializer="raw",
     key_serializer="raw",
     web_port=int(os.environ.get("TRM_AUDIT_WEB_PORT", "6067")),

@@ -24,12 +24,13 @@ import base64
 import binascii
 import hashlib
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from hub.errors import AuditError, Reason
+from hub.errors import AuditError, Reason, TrmError
 from hub.keys import raw_public
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "cosign",
     "note_key_id",
     "sign_note",
+    "signed_by_any",
     "verifier_key",
     "verify_cosignature",
     "verify_note_signature",
@@ -208,3 +210,14 @@ def verify_cosignature(note: SignedNote, name: str, public: bytes) -> int:
         Reason.CHECKPOINT_BAD_SIGNATURE,
         f"expected a valid cosignature by witness {name} on the checkpoint; none",
     )
+
+
+def signed_by_any(note: SignedNote, origin: str, keys: Iterable[bytes]) -> bool:
+    """True if one of ``keys`` signed ``note`` under the log's ``origin``."""
+    for key in keys:
+        try:
+            verify_note_signature(note, origin, key)
+        except TrmError:
+            continue
+        return True
+    return False

@@ -40,16 +40,15 @@ from typing import Any, Protocol
 
 from hub.audit.leaf import AuditLeaf
 from hub.audit.merkle import MerkleTree, verify_consistency
-from hub.audit.note import Checkpoint, SignedNote, verify_note_signature
+from hub.audit.note import Checkpoint, SignedNote, signed_by_any
+from hub.decision import DELIVERY_KINDS, EFFECT_HEADER, DecisionKind, EffectId
 from hub.errors import TrmError
 from hub.keys import KeyDirectory, KeyRole
-from hub.policy import AgreementSet, Deliver, decide_one
+from hub.policy import POLICY_FIELDS, AgreementSet, Deliver, decide_one
 from hub.topics import COMMIT_COUNTRIES, Topics
 from hub.wire import Envelope, verify, verify_attestation
 
 __all__ = ["Finding", "Record", "ReplayInput", "ReplaySource", "Report", "replay"]
-
-EFFECT_HEADER = "trm-effect"
 
 FAILING = (
     "DROP",
@@ -209,9 +208,6 @@ CREATE INDEX leaf_event ON leaf(event_digest, recipient) WHERE logged;
 """
 
 
-_DELIVERY_KINDS = ("DELIVERED", "ACKNOWLEDGED")
-
-
 class _Index:
     """The replay's cross-reference tables, on disk: memory stays flat as the log grows.
 
@@ -299,8 +295,8 @@ def replay(
             index.add("INSERT OR IGNORE INTO rejected VALUES (?, ?)", row)
         for rec in data.quarantine:
             source = _header(rec, "trm-source")
-            if source is None:  # the source is the last part of the effect id
-                source = (_header(rec, EFFECT_HEADER) or "").rpartition(":")[2]
+            if source is None:  # the effect id names the source
+                source = _quarantined_source(_header(rec, EFFECT_HEADER) or "")
             index.add("INSERT OR IGNORE INTO quarantined VALUES (?)", (source,))
         index.flush()
         _missing(index, report, window or (0, 2**63 - 1))
@@ -330,29 +326,30 @@ def _leaves(
             continue
         at = tree.size
         tree.append(rec.value)
+        d = leaf.record
         row = (
             at,
             leaf.decision_id,
-            leaf.kind,
-            leaf.event_id,
-            leaf.producer,
-            leaf.recipient,
+            str(d.kind),
+            d.event_id,
+            d.producer,
+            d.recipient,
             leaf.event_digest,
             leaf.delivered_digest or None,
-            leaf.reason,
-            leaf.source,
+            d.reason,
+            d.source,
             rec.topic,
             rec.partition,
             rec.offset,
-            leaf.kind in _DELIVERY_KINDS and bool(leaf.delivered_digest),
-            leaf.decided_at_ms,
+            d.kind in DELIVERY_KINDS and bool(d.delivered_digest),
+            d.decided_at_ms,
         )
         if index.db.execute(insert, row).rowcount == 0:
             (first,) = index.one("SELECT idx FROM leaf WHERE decision_id = ?", (leaf.decision_id,))
             report.add(
                 "DUPLICATE",
                 rec,
-                leaf.event_id,
+                d.event_id,
                 f"decision {leaf.decision_id} already at leaf {first}",
             )
     report.leaves = tree.size
@@ -377,7 +374,7 @@ def _checkpoints(
             continue
         if cp.origin != origin:
             continue  # another log's checkpoint on the same topic: not ours to judge
-        if not any(_signed(note, origin, k) for k in hub_keys):
+        if not signed_by_any(note, origin, hub_keys):
             report.add(
                 "BAD_CHECKPOINT",
                 rec,
@@ -608,8 +605,8 @@ def _missing(index: _Index, report: Report, window: tuple[int, int]) -> None:
         "              AND r.recipient = leaf.recipient),"
         "  NOT EXISTS (SELECT 1 FROM quarantined q WHERE q.src = leaf.source),"
         "  topic, part, off"
-        " FROM leaf WHERE kind = 'REJECTED' AND decided >= ? AND decided < ? ORDER BY idx",
-        (lo, hi),
+        " FROM leaf WHERE kind = ? AND decided >= ? AND decided < ? ORDER BY idx",
+        (str(DecisionKind.REJECTED), lo, hi),
     ):
         if lost_rejection:
             report.findings.append(
@@ -636,16 +633,20 @@ def _missing(index: _Index, report: Report, window: tuple[int, int]) -> None:
 
 
 def _counts(index: _Index) -> dict[str, int]:
-    def count(sql: str) -> int:
-        return int(index.one(sql, ())[0])
+    def count(sql: str, *args: str) -> int:
+        return int(index.one(sql, args)[0])
 
     return {
         "outbox_records": count("SELECT COUNT(*) FROM outbox"),
         "inbox_records": count("SELECT COUNT(*) FROM inbox_digest"),
         "rejections": count("SELECT COUNT(*) FROM rejected"),
         "quarantined": count("SELECT COUNT(*) FROM quarantined"),
-        "delivered_leaves": count("SELECT COUNT(*) FROM leaf WHERE kind = 'DELIVERED'"),
-        "rejected_leaves": count("SELECT COUNT(*) FROM leaf WHERE kind = 'REJECTED'"),
+        "delivered_leaves": count(
+            "SELECT COUNT(*) FROM leaf WHERE kind = ?", str(DecisionKind.DELIVERED)
+        ),
+        "rejected_leaves": count(
+            "SELECT COUNT(*) FROM leaf WHERE kind = ?", str(DecisionKind.REJECTED)
+        ),
     }
 
 
@@ -653,13 +654,9 @@ def _at(rec: Record) -> tuple[str, int, int]:
     return rec.topic, rec.partition, rec.offset
 
 
-# The payload fields the policy engine reads; the replay keeps only these per event.
-_POLICY_FIELDS = ("is_child", "best_interest_assessment", "consent", "receiving_organisation")
-
-
 @dataclass(frozen=True, slots=True)
 class _PolicyView:
-    """What ``decide`` needs of an original event, without its personal data."""
+    """What ``decide`` needs of an original event: of its payload, only ``POLICY_FIELDS``."""
 
     header: Any
     fields: Mapping[str, Any]
@@ -667,7 +664,7 @@ class _PolicyView:
 
     @classmethod
     def of(cls, event: Any) -> _PolicyView:
-        kept = {k: event.fields[k] for k in _POLICY_FIELDS if k in event.fields}
+        kept = {k: event.fields[k] for k in POLICY_FIELDS if k in event.fields}
         return cls(event.header, kept, event.disclosed)
 
 
@@ -677,12 +674,13 @@ def attestation_ref(attestation: Any) -> str:
     return f"{agreement}@{version}" if agreement and version is not None else ""
 
 
-def _signed(note: SignedNote, origin: str, key: bytes) -> bool:
+def _quarantined_source(effect_id: str) -> str:
+    """The source a quarantine copy's effect id names, or "" if it names none."""
     try:
-        verify_note_signature(note, origin, key)
+        source = EffectId.parse(effect_id).source
     except TrmError:
-        return False
-    return True
+        return ""
+    return str(source) if source is not None else ""
 
 
 def _header(rec: Record, name: str) -> str | None:

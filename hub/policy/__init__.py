@@ -23,11 +23,20 @@ from hub.policy.agreement import (
     load_agreement_file,
     parse_time_ms,
 )
-from hub.policy.engine import Decision, Deliver, EventLike, Refuse, decide, decide_one
+from hub.policy.engine import (
+    POLICY_FIELDS,
+    Decision,
+    Deliver,
+    EventLike,
+    Refuse,
+    decide,
+    decide_one,
+)
 
 __all__ = [
     "AGREEMENT_TYPE",
     "ANY_PARTY",
+    "POLICY_FIELDS",
     "Agreement",
     "AgreementSet",
     "ChildRule",

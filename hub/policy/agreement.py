@@ -396,9 +396,6 @@ class AgreementSet:
         ordered = sorted(seen.values(), key=lambda a: (a.agreement.id, a.agreement.version))
         return cls(tuple(ordered))
 
-    def with_agreement(self, agreement: SignedAgreement) -> AgreementSet:
-        return AgreementSet.of((*self.entries, agreement))
-
     def known_at(self, now_ms: int) -> AgreementSet:
         """Only what had been loaded by ``now_ms`` (what the hub could know then)."""
         return AgreementSet(

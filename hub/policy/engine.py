@@ -20,6 +20,7 @@ from hub.keys import KeyDirectory
 from hub.policy.agreement import AgreementSet, Flow, SignedAgreement
 
 __all__ = [
+    "POLICY_FIELDS",
     "Decision",
     "Deliver",
     "EventLike",
@@ -28,6 +29,14 @@ __all__ = [
     "decide",
     "decide_one",
 ]
+
+
+# The payload fields the engine reads, and the only ones: an auditor keeps just
+# these of each original event to judge it again (hub.audit.replay), and a test
+# holds the engine to this list.
+POLICY_FIELDS = frozenset(
+    {"is_child", "best_interest_assessment", "consent", "receiving_organisation"}
+)
 
 
 class HeaderLike(Protocol):

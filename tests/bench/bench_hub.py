@@ -40,11 +40,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from connectors import kafka_local
-from connectors.cli.hubcmd import provision_registry
 from connectors.demo.scenario import example_payload
 from connectors.demo.setup import make_identities, sign_agreements
-from connectors.state import StateDir
+from hub.home import StateDir
+from hub.ops import broker as kafka_local
+from hub.ops.provision import provision_registry
 from hub.topics import Topics
 from hub.trust import TrustList
 from hub.wire import (
@@ -317,7 +317,7 @@ async def bench(args: argparse.Namespace, work: Path, bootstrap: str) -> None:
             relay_topics = Topics("brelay" + uuid.uuid4().hex[:6])
             hub_topics = Topics("bhub" + uuid.uuid4().hex[:6])
             for t in (relay_topics, hub_topics):
-                await kafka_local.create_topics(bootstrap, t.all(), namespace=t)
+                await kafka_local.create_topics(bootstrap, t.plan())
             runs: list[Run] = []
             # relay
             stop = asyncio.Event()

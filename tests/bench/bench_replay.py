@@ -48,7 +48,7 @@ def _verify_rate(n: int = 20000) -> float:
 
 def build(n: int, spool: Path) -> None:
     """Child 1: run the pipeline over n events and spool each topic."""
-    from tests.unit.audit.test_audit_replay import World
+    from tests.support.audit import World
 
     world = World()
     for i in range(n):
@@ -85,7 +85,7 @@ def replay_spool(spool: Path) -> None:
 
     from hub.audit.log import origin_of
     from hub.audit.replay import ReplaySource, hub_public_keys, replay
-    from tests.unit.audit.test_audit_replay import AGREEMENTS, TOPICS, TRUST
+    from tests.support.audit import AGREEMENTS, TOPICS, TRUST
 
     data = cast(
         ReplaySource,

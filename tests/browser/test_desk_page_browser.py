@@ -18,11 +18,11 @@ from playwright.async_api import async_playwright
 
 from connectors.gateway import DeskUsers, make_app
 from connectors.sdk import CountryNode
-from connectors.state import StateDir
+from hub.home import StateDir
 from hub.topics import Topics
 from hub.wire import Envelope, verify
-from tests.integration.test_node_sdk import _outbox
-from tests.unit.connectors.nodefixtures import KEYS, delivered_copy, example, trust_list
+from tests.support.kafka import read_topic
+from tests.support.nodes import KEYS, delivered_copy, example, trust_list
 
 pytestmark = pytest.mark.kafka
 
@@ -171,7 +171,7 @@ async def test_desk_page_notices_detail_ack_and_alerts(
         requests
     )  # no CDN, nothing external
     assert [e for e in console_errors if "401" not in e] == []
-    acks = await _outbox(kafka_bootstrap, topics.outbox("KH"))
+    acks = await read_topic(kafka_bootstrap, topics.outbox("KH"))
     assert len(acks) == 1
     ack: Any = verify(Envelope.from_bytes(acks[0].value), trust_list())
     assert ack.header.recipients == ("TH",)

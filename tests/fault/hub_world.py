@@ -18,13 +18,13 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from connectors.kafka_local import free_port
 from hub.keys import KeyRole, private_key_from_seed, write_private_key
+from hub.ops.broker import free_port
 from hub.topics import COMMIT_COUNTRIES, Topics
 from hub.trust import HUB_OWNER, KeySpec, build_trust_document
 from hub.wire import Envelope, cloudevents_headers, payload_fields, payload_from_json, seal
 from tests.fault.harness import ROOT, Event
-from tests.policy_fixtures import agreement_from_table
+from tests.support.policy import agreement_from_table
 
 __all__ = ["HubWorld"]
 
@@ -93,7 +93,7 @@ class HubWorld:
         return self
 
     async def provision(self, bootstrap: str, topics: Topics) -> None:
-        from connectors.cli.hubcmd import provision_registry
+        from hub.ops.provision import provision_registry
 
         await provision_registry(
             bootstrap,

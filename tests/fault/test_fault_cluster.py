@@ -6,7 +6,7 @@ broker and bring it back 10 s later; SIGKILL every worker three times. After
 each fault the test waits until every event produced before it has been
 accounted for (delivered to its recipient's inbox, or rejected with a reason),
 and at the end checks that every event was. Raw duplicate copies in inboxes are
-counted per fault (recipients drop them by event id, as DESIGN.md says).
+counted per fault (recipients drop them by event id, docs/architecture.md).
 
 Workers: the real hub worker (``trm hub worker`` under a real signed test
 agreement: this test is about delivery, not about which fields an agreement
@@ -33,10 +33,10 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
-from connectors import kafka_security as ks
 from connectors.cli.agreements import load_directory
 from connectors.cli.audit import run_replay
-from connectors.kafka_local import LocalCluster
+from hub.ops import security as ks
+from hub.ops.broker import LocalCluster
 from hub.topics import COMMIT_COUNTRIES, Topics
 from hub.trust import load_trust_file
 from tests.fault.harness import FaultRecord, Recipients, Stream, Workers, now, relay_command

@@ -7,8 +7,6 @@ import hashlib
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,48 +14,26 @@ import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
 from click.testing import CliRunner
 
-from connectors import kafka_local
 from connectors.cli import main as trm_main
 from connectors.cli.audit import read_replay_input, run_replay
-from connectors.cli.hubcmd import provision_registry
 from hub.audit.leaf import AuditLeaf
 from hub.keys import write_private_key
+from hub.ops import broker as kafka_local
+from hub.ops.provision import provision_registry
 from hub.topics import Topics
 from hub.wire import Envelope, cloudevents_headers, seal
-from tests.unit.audit.test_audit_replay import AGREEMENTS, HUB_KEY, TRUST
-from tests.unit.policy.test_policy_engine import AGREEMENTS_DIR, example_key, example_payload
+from tests.support.examples import (
+    AGREEMENTS,
+    AGREEMENTS_DIR,
+    HUB_KEY,
+    TRUST,
+    agreement_file,
+    example_key,
+    example_payload,
+)
+from tests.support.procs import TRM, Proc
 
 pytestmark = pytest.mark.kafka
-REPO = Path(__file__).resolve().parents[2]
-TRM = str(Path(sys.executable).parent / "trm")
-
-
-class Proc:
-    def __init__(self, args: list[str], home: Path, name: str) -> None:
-        self.args, self.home, self.log = args, home, home / f"{name}.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        env = {**os.environ, "PYTHONPATH": str(REPO), "TRM_HOME": str(self.home)}
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(
-                self.args, cwd=self.home, env=env, stdout=log, stderr=subprocess.STDOUT
-            )
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.proc is None:
-            return
-        self.proc.send_signal(sig)
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
-        self.proc = None
-
-    def alive(self) -> None:
-        assert self.proc is not None
-        assert self.proc.poll() is None, self.log.read_text(errors="replace")[-4000:]
 
 
 def _events(n: int, start_seq: int) -> list[tuple[str, Envelope]]:
@@ -144,7 +120,7 @@ def test_hub_and_sequencer_make_a_log_that_replays_clean(
     trust_doc = json.dumps(TRUST.document.to_json()).encode()
     blobs = [
         (f"{a.agreement.id}@{a.agreement.version}", (AGREEMENTS_DIR / name).read_bytes())
-        for a, name in ((a, _file_of(a.agreement.ref)) for a in AGREEMENTS.entries)
+        for a, name in ((a, agreement_file(a.agreement.ref)) for a in AGREEMENTS.entries)
     ]
     asyncio.run(provision_registry(kafka_bootstrap, topics, trust_doc, blobs))
     (tmp_path / "trust.json").write_bytes(trust_doc)
@@ -203,7 +179,7 @@ def test_hub_and_sequencer_make_a_log_that_replays_clean(
         # Every outbox record decided and sequenced, and a checkpoint covering all of it.
         def settled() -> bool:
             data = read_replay_input(kafka_bootstrap, topics)
-            decided = {AuditLeaf.from_bytes(r.value).source for r in data.leaves}
+            decided = {AuditLeaf.from_bytes(r.value).record.source for r in data.leaves}
             return len(data.outboxes) == 60 and all(r.where in decided for r in data.outboxes)
 
         _wait_for(settled, "all 60 events in the log", [hub, seq])
@@ -299,15 +275,6 @@ async def _raw_write(
         await producer.stop()
 
 
-def _file_of(ref: str) -> str:
-    for path in AGREEMENTS_DIR.glob("*.yaml"):
-        text = path.read_text(encoding="utf-8")
-        agreement_id, version = ref.split("@")
-        if f"id: {agreement_id}\n" in text and f"version: {version}\n" in text:
-            return path.name
-    raise AssertionError(ref)
-
-
 def _replay_kinds(bootstrap: str, topics: Topics) -> dict[str, int]:
     return run_replay(bootstrap, topics, TRUST, AGREEMENTS).summary()
 
@@ -336,7 +303,7 @@ def test_tampering_on_the_broker_is_caught_by_replay(
     write_private_key(HUB_KEY, tmp_path / "keys" / "HUB.key")
     trust_doc = json.dumps(TRUST.document.to_json()).encode()
     blobs = [
-        (a.agreement.ref, (AGREEMENTS_DIR / _file_of(a.agreement.ref)).read_bytes())
+        (a.agreement.ref, (AGREEMENTS_DIR / agreement_file(a.agreement.ref)).read_bytes())
         for a in AGREEMENTS.entries
     ]
     asyncio.run(provision_registry(kafka_bootstrap, topics, trust_doc, blobs))

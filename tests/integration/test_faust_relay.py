@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 
-from connectors import kafka_local
+from hub.ops import broker as kafka_local
 from hub.topics import Topics
 
 pytestmark = pytest.mark.kafka

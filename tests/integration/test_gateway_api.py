@@ -20,11 +20,11 @@ from openapi_spec_validator import validate
 
 from connectors.gateway import DeskUsers, make_app
 from connectors.sdk import CountryNode
-from connectors.state import StateDir
+from hub.home import StateDir
 from hub.topics import Topics
 from hub.wire import Envelope, attest, cloudevents_headers, redact
-from tests.integration.test_node_sdk import _outbox
-from tests.unit.connectors.nodefixtures import HUB_KEY, KEYS, example, trust_list
+from tests.support.kafka import read_topic
+from tests.support.nodes import HUB_KEY, KEYS, example, trust_list
 
 pytestmark = pytest.mark.kafka
 
@@ -53,7 +53,7 @@ class Relay:
     done: dict[str, int] = field(default_factory=dict)
 
     async def run(self, producer_cc: str) -> int:
-        records = await _outbox(self.bootstrap, self.topics.outbox(producer_cc))
+        records = await read_topic(self.bootstrap, self.topics.outbox(producer_cc))
         new = records[self.done.get(producer_cc, 0) :]
         self.done[producer_cc] = len(records)
         producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all")
@@ -261,7 +261,7 @@ async def test_bad_input_at_the_door_sends_nothing(
     assert (status, body["error"]["reason"]) == (405, "METHOD_NOT_ALLOWED")
     status, body = await th.call("GET", "/api/nowhere")
     assert (status, body["error"]["reason"]) == (404, "NOT_FOUND")
-    assert await _outbox(kafka_bootstrap, topics.outbox("TH")) == []  # nothing half-sent
+    assert await read_topic(kafka_bootstrap, topics.outbox("TH")) == []  # nothing half-sent
 
 
 async def test_submit_inbox_ack_and_overdue_follow_up(
@@ -364,7 +364,7 @@ async def test_rejections_listed(
 
 
 async def test_broker_down_gives_503_and_costs_nothing(tmp_path: Path) -> None:
-    from connectors.kafka_local import free_port
+    from hub.ops.broker import free_port
 
     clock = Clock()
     users = desk_users(tmp_path, clock)

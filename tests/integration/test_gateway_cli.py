@@ -12,9 +12,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from connectors.kafka_local import free_port
+from hub.ops.broker import free_port
 from hub.topics import Topics
-from tests.unit.connectors.nodefixtures import write_state
+from tests.support.nodes import write_state
 
 pytestmark = pytest.mark.kafka
 

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -37,5 +38,35 @@ def test_demo_runs_clean_twice_and_leaves_a_usable_state(tmp_path: Path) -> None
         (referral,) = [r for r in records if "referral" in (r.get("event_type"), r.get("type"))]
         assert "Sok Sreypov" not in json.dumps(referral, ensure_ascii=False)  # no consent yet
         assert "names" in referral["withheld"]
+
+        # The stack outlives the demo: what a country publishes now is routed.
+        status = subprocess.run(
+            [TRM, "status"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+            check=False,
+        )  # fmt: skip
+        assert status.returncode == 0, status.stdout + status.stderr
+        example = tmp_path / ".trm" / "examples" / "handover-TH-KH.json"
+        published = subprocess.run(
+            [TRM, "node", "publish", "--country", "TH", str(example)], cwd=tmp_path, env=env,
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert published.returncode == 0, published.stderr
+        event_id = published.stdout.strip().splitlines()[-1]
+        deadline = time.monotonic() + 60
+        seen: list[str] = []
+        while event_id not in seen and time.monotonic() < deadline:
+            time.sleep(1)
+            after = subprocess.run(
+                [TRM, "node", "inbox", "--country", "KH", "--json", "--all"], cwd=tmp_path,
+                env=env, capture_output=True, text=True, timeout=120, check=False,
+            )  # fmt: skip
+            assert after.returncode == 0, after.stderr
+            seen = [json.loads(x)["event_id"] for x in after.stdout.splitlines() if x.strip()]
+        assert event_id in seen
     finally:
-        subprocess.run([TRM, "kafka", "down"], cwd=tmp_path, env=env, timeout=120, check=False)
+        down = subprocess.run(
+            [TRM, "down"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+            check=False,
+        )  # fmt: skip
+    assert down.returncode == 0, down.stderr
+    assert "hub-worker-1: stopped" in down.stderr

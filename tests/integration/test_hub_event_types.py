@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from connectors import kafka_local
 from connectors.cli.audit import read_replay_input
-from connectors.cli.hubcmd import provision_registry
 from hub.audit.replay import Record
 from hub.keys import write_private_key
+from hub.ops import broker as kafka_local
+from hub.ops.provision import provision_registry
 from hub.policy import Deliver, decide_one
 from hub.topics import Topics
 from hub.wire import (
@@ -30,9 +30,16 @@ from hub.wire import (
     seal,
     verify,
 )
-from tests.integration.test_audit_log import TRM, Proc, _file_of
-from tests.unit.audit.test_audit_replay import AGREEMENTS, HUB_KEY, TRUST
-from tests.unit.policy.test_policy_engine import AGREEMENTS_DIR, example_key, example_payload
+from tests.support.examples import (
+    AGREEMENTS,
+    AGREEMENTS_DIR,
+    HUB_KEY,
+    TRUST,
+    agreement_file,
+    example_key,
+    example_payload,
+)
+from tests.support.procs import TRM, Proc
 
 pytestmark = pytest.mark.kafka
 
@@ -67,7 +74,7 @@ def test_each_event_type_is_delivered_redacted_as_agreed(
     write_private_key(HUB_KEY, tmp_path / "keys" / "HUB.key")
     trust_doc = json.dumps(TRUST.document.to_json()).encode()
     blobs = [
-        (a.agreement.ref, (AGREEMENTS_DIR / _file_of(a.agreement.ref)).read_bytes())
+        (a.agreement.ref, (AGREEMENTS_DIR / agreement_file(a.agreement.ref)).read_bytes())
         for a in AGREEMENTS.entries
     ]
     asyncio.run(provision_registry(kafka_bootstrap, topics, trust_doc, blobs))

@@ -16,15 +16,22 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from connectors import kafka_local
 from connectors.cli.audit import read_replay_input
-from connectors.cli.hubcmd import provision_registry
 from hub.keys import write_private_key
+from hub.ops import broker as kafka_local
+from hub.ops.provision import provision_registry
 from hub.topics import Topics
 from hub.wire import Envelope, cloudevents_headers, seal
-from tests.integration.test_audit_log import TRM, Proc, _file_of
-from tests.unit.audit.test_audit_replay import AGREEMENTS, HUB_KEY, TRUST
-from tests.unit.policy.test_policy_engine import AGREEMENTS_DIR, example_key, example_payload
+from tests.support.examples import (
+    AGREEMENTS,
+    AGREEMENTS_DIR,
+    HUB_KEY,
+    TRUST,
+    agreement_file,
+    example_key,
+    example_payload,
+)
+from tests.support.procs import TRM, Proc
 
 pytestmark = pytest.mark.kafka
 
@@ -85,7 +92,7 @@ def test_records_committed_but_never_processed_are_decided(
     write_private_key(HUB_KEY, tmp_path / "keys" / "HUB.key")
     trust_doc = json.dumps(TRUST.document.to_json()).encode()
     blobs = [
-        (a.agreement.ref, (AGREEMENTS_DIR / _file_of(a.agreement.ref)).read_bytes())
+        (a.agreement.ref, (AGREEMENTS_DIR / agreement_file(a.agreement.ref)).read_bytes())
         for a in AGREEMENTS.entries
     ]
     asyncio.run(provision_registry(kafka_bootstrap, topics, trust_doc, blobs))

@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,66 +15,23 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from connectors.cli.hubcmd import provision_registry
 from hub.audit.leaf import AuditLeaf
 from hub.keys import write_private_key
+from hub.ops.provision import provision_registry
 from hub.topics import Topics
 from hub.wire import Envelope, open_envelope
-from tests.policy_fixtures import agreement_from_table
-from tests.unit.hub.hubfixtures import HUB_KEY, KEYS, example, sealed, trust_list
+from tests.support.hub import HUB_KEY, KEYS, example, sealed, trust_list
+from tests.support.policy import agreement_from_table
+from tests.support.procs import REPO, TRM, Worker
+from tests.support.trust import with_expiry
 
 pytestmark = pytest.mark.kafka
-REPO = Path(__file__).resolve().parents[2]
-TRM = str(Path(sys.executable).parent / "trm")
 KEEP = ["case_number", "needs", "languages", "is_child", "receiving_organisation"]
 POLICY = {"TH>KH:referral": KEEP, "KH>TH:acknowledgement": ["status", "acknowledged_event_id"]}
 
 
 def _now() -> int:
     return time.time_ns() // 1_000_000
-
-
-class Worker:
-    """``trm hub worker`` as a subprocess; killable."""
-
-    def __init__(self, bootstrap: str, topics: Topics, home: Path) -> None:
-        self.bootstrap, self.topics, self.home = bootstrap, topics, home
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.log = home / "worker.log"
-
-    def start(self) -> None:
-        env = {
-            **os.environ,
-            "PYTHONPATH": str(REPO),
-            "TRM_HOME": str(self.home),
-        }
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [TRM, "hub", "worker", "--bootstrap", self.bootstrap,
-                 "--namespace", self.topics.namespace, "--loglevel", "info"],
-                cwd=self.home, env=env, stdout=log, stderr=subprocess.STDOUT,
-            )  # fmt: skip
-
-    def log_tail(self) -> str:
-        lines = self.log.read_text(errors="replace").splitlines()
-        return "\n".join(x for x in lines if "Starting..." not in x and "Stopping..." not in x)[
-            -5000:
-        ]
-
-    def alive(self) -> None:
-        assert self.proc is not None
-        assert self.proc.poll() is None, self.log.read_text()[-4000:]
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.proc is None:
-            return
-        self.proc.send_signal(sig)
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
-        self.proc = None
 
 
 @pytest.fixture
@@ -236,6 +192,57 @@ async def test_hub_restart_after_sigkill_delivers_each_event_once(
     assert len(ids) == total  # none delivered twice
 
 
+async def test_hub_refuses_every_event_under_an_expired_trust_list_until_renewed(
+    kafka_bootstrap: str, topics: Topics, hub_home: Path
+) -> None:
+    expired = with_expiry(trust_list(), _now() - 60_000, KEYS)  # stale a minute ago
+    agreement = agreement_from_table(POLICY, KEYS)
+    await provision_registry(
+        kafka_bootstrap, topics, json.dumps(expired.to_json()).encode(), [agreement]
+    )
+    w = Worker(kafka_bootstrap, topics, hub_home)
+    w.start()
+    try:
+        now = _now()
+        first, first_h = sealed(created_at_ms=now, sequence=1)
+        second, second_h = sealed(created_at_ms=now + 1, sequence=2)
+        await _send(
+            kafka_bootstrap,
+            [(topics.outbox("TH"), first, first_h), (topics.outbox("TH"), second, second_h)],
+        )
+        got = await _collect(
+            kafka_bootstrap,
+            {topics.rejections("TH"): 2, topics.decisions: 2, topics.inbox("KH"): 0},
+            w,
+        )
+        assert _reasons(got[topics.rejections("TH")]) == ["TRUST_EXPIRED", "TRUST_EXPIRED"]
+        detail = json.loads(got[topics.rejections("TH")][0].value)["detail"]
+        assert "version 1 expired at" in detail
+        assert f"({expired.expires_at_ms})" in detail
+        decisions = [json.loads(r.value) for r in got[topics.decisions]]
+        assert [(d["kind"], d["reason"]) for d in decisions] == [("REJECTED", "TRUST_EXPIRED")] * 2
+        assert got[topics.inbox("KH")] == []
+        log = w.log.read_text(errors="replace")
+        assert log.count("TRUST_EXPIRED: every event is refused") == 1, w.log_tail()
+        assert "case-0001" not in log  # no case key (or anything of the event) in the warning
+        # Renewal: version 2 without expiry, signed by the roots of version 1.
+        renewed = with_expiry(expired, None, KEYS, version=2)
+        await provision_registry(
+            kafka_bootstrap, topics, json.dumps(renewed.to_json()).encode(), []
+        )
+        async with asyncio.timeout(60):
+            while "registry in force: trust-v2" not in w.log.read_text(errors="replace"):
+                w.alive()
+                await asyncio.sleep(0.5)
+        third, third_h = sealed(created_at_ms=_now(), sequence=3)
+        await _send(kafka_bootstrap, [(topics.outbox("TH"), third, third_h)])
+        got = await _collect(kafka_bootstrap, {topics.inbox("KH"): 1}, w)
+        assert [r.value for r in got[topics.inbox("KH")]] != []
+        assert Envelope.from_bytes(got[topics.inbox("KH")][0].value).header.sequence == 3
+    finally:
+        w.stop()
+
+
 def test_provision_cli_publishes_registry(kafka_bootstrap: str, hub_home: Path) -> None:
     ns = Topics("p" + os.urandom(4).hex())
     (hub_home / "trust.json").write_text(json.dumps(trust_list().document.to_json()))
@@ -249,7 +256,7 @@ def test_provision_cli_publishes_registry(kafka_bootstrap: str, hub_home: Path) 
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert "trust list v1 and 1 agreement" in out.stdout
-    from hub.app.recovery import read_all
+    from hub.app.kafka import read_all
 
     records = asyncio.run(read_all(kafka_bootstrap, [ns.registry_trust, ns.registry_agreements]))
     assert {r[1] for r in records} == {b"trust/0000000001", b"TH-KH-protection@1"}

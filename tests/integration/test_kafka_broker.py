@@ -13,7 +13,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from connectors import kafka_local
+from hub.ops import broker as kafka_local
 from hub.topics import COMMIT_COUNTRIES, Topics
 
 pytestmark = pytest.mark.kafka
@@ -140,12 +140,12 @@ async def test_three_nodes_lose_one_and_lose_nothing(
     kafka_cluster3: kafka_local.LocalCluster,
 ) -> None:
     cluster = kafka_cluster3
-    topic = "failover"
     names = Topics("failover")
+    topic = names.outbox("TH")
+    plan = {spec.name: spec for spec in names.plan()}
     await kafka_local.create_topics(
         cluster.bootstrap,
-        {topic: False, names.audit_leaves: False},
-        namespace=names,
+        [plan[topic], plan[names.audit_leaves]],
         replication_factor=3,
         min_insync_replicas=2,
     )
@@ -185,7 +185,7 @@ async def test_three_nodes_lose_one_and_lose_nothing(
     consumer = AIOKafkaConsumer(bootstrap_servers=cluster.bootstrap)
     await consumer.start()
     try:
-        parts = [TopicPartition(topic, p) for p in range(kafka_local.partitions_for(topic, names))]
+        parts = [TopicPartition(topic, p) for p in range(plan[topic].partitions)]
         ends = await consumer.end_offsets(parts)
         assert sum(ends.values()) == 1000
     finally:

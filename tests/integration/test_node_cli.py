@@ -14,8 +14,8 @@ from click.testing import CliRunner
 from connectors.cli import main
 from hub.topics import Topics
 from hub.wire import Envelope
-from tests.integration.test_node_sdk import _outbox
-from tests.unit.connectors.nodefixtures import delivered_copy, example, write_state
+from tests.support.kafka import read_topic
+from tests.support.nodes import delivered_copy, example, write_state
 
 pytestmark = pytest.mark.kafka
 
@@ -68,14 +68,14 @@ async def test_node_cli_round(kafka_bootstrap: str, topics: Topics, tmp_path: Pa
     )
     assert res.exit_code == 1
     assert "rejected: BAD_ENCODING" in res.stderr
-    assert await _outbox(kafka_bootstrap, topics.outbox("TH")) == []  # nothing half-sent
+    assert await read_topic(kafka_bootstrap, topics.outbox("TH")) == []  # nothing half-sent
 
     res = await asyncio.to_thread(
         run.invoke, main, ["node", "publish", "--country", "TH", *ns, good]
     )
     assert res.exit_code == 0, res.output
     event_id = res.stdout.strip()
-    sent = await _outbox(kafka_bootstrap, topics.outbox("TH"))
+    sent = await read_topic(kafka_bootstrap, topics.outbox("TH"))
     assert [Envelope.from_bytes(r.value).header.event_id for r in sent] == [event_id]
 
     env, headers = delivered_copy(
@@ -129,7 +129,7 @@ async def test_node_cli_round(kafka_bootstrap: str, topics: Topics, tmp_path: Pa
         ["node", "ack", "--country", "KH", *ns, env.header.event_id, "--status", "ACCEPTED"],
     )
     assert res.exit_code == 0, res.output
-    acks = await _outbox(kafka_bootstrap, topics.outbox("KH"))
+    acks = await read_topic(kafka_bootstrap, topics.outbox("KH"))
     assert Envelope.from_bytes(acks[0].value).header.event_id == res.stdout.strip()
     res = await asyncio.to_thread(
         run.invoke,

@@ -12,14 +12,14 @@ from typing import TypeVar
 
 import pytest
 
-from connectors.cli.hubcmd import provision_registry
 from connectors.sdk import WITHHELD, CountryNode, InboxRecord, Rejection, Submission
-from connectors.state import StateDir
+from hub.home import StateDir
 from hub.keys import write_private_key
+from hub.ops.provision import provision_registry
 from hub.topics import Topics
-from tests.integration.test_hub_worker import Worker
-from tests.policy_fixtures import agreement_from_table
-from tests.unit.hub.hubfixtures import HUB_KEY, KEYS, example, trust_list
+from tests.support.hub import HUB_KEY, KEYS, example, trust_list
+from tests.support.policy import agreement_from_table
+from tests.support.procs import Worker
 
 pytestmark = pytest.mark.kafka
 KEEP = ["case_number", "needs", "languages", "is_child", "receiving_organisation"]

@@ -16,8 +16,8 @@ from connectors.cli import main
 from connectors.sdk import NodeStore, row_event_id
 from hub.topics import Topics
 from hub.wire import Envelope
-from tests.integration.test_node_sdk import _outbox
-from tests.unit.connectors.nodefixtures import trust_list, write_state
+from tests.support.kafka import read_topic
+from tests.support.nodes import trust_list, write_state
 
 pytestmark = pytest.mark.kafka
 
@@ -75,7 +75,7 @@ async def test_import_csv_then_rerun_sends_nothing_twice(
     assert all(e["reason"] == "INVALID_PAYLOAD" for e in errors)
     assert "นารี" not in json.dumps(errors, ensure_ascii=False)  # no personal data in errors
 
-    sent = await _outbox(kafka_bootstrap, topics.outbox("TH"))
+    sent = await read_topic(kafka_bootstrap, topics.outbox("TH"))
     envs = [Envelope.from_bytes(r.value) for r in sent]
     assert len(envs) == 2
     assert {e.header.sequence for e in envs} == {1, 2}
@@ -89,14 +89,14 @@ async def test_import_csv_then_rerun_sends_nothing_twice(
     res = await asyncio.to_thread(run.invoke, main, args)  # re-run: nothing new
     summary = json.loads(res.stdout.strip().splitlines()[-1])
     assert (summary["sent"], summary["already_sent"], summary["refused"]) == (0, 2, 2)
-    assert len(await _outbox(kafka_bootstrap, topics.outbox("TH"))) == 2
+    assert len(await read_topic(kafka_bootstrap, topics.outbox("TH"))) == 2
 
     # Fixed rows are sent on the next run, with their stable ids; old ones are not.
     data.write_text(CSV.replace("not a date", "2026-01-05"), encoding="utf-8")
     res = await asyncio.to_thread(run.invoke, main, args)
     summary = json.loads(res.stdout.strip().splitlines()[-1])
     assert (summary["sent"], summary["already_sent"], summary["refused"]) == (1, 2, 1)
-    assert len(await _outbox(kafka_bootstrap, topics.outbox("TH"))) == 3
+    assert len(await read_topic(kafka_bootstrap, topics.outbox("TH"))) == 3
 
     wrong = tmp_path / "latin.csv"
     wrong.write_bytes(
@@ -105,7 +105,7 @@ async def test_import_csv_then_rerun_sends_nothing_twice(
     res = await asyncio.to_thread(run.invoke, main, [*args[:-2], str(wrong)])
     assert res.exit_code == 1
     assert "rejected: BAD_ENCODING" in res.stderr
-    assert len(await _outbox(kafka_bootstrap, topics.outbox("TH"))) == 3
+    assert len(await read_topic(kafka_bootstrap, topics.outbox("TH"))) == 3
 
 
 async def test_import_jsonl(kafka_bootstrap: str, topics: Topics, tmp_path: Path) -> None:

@@ -4,45 +4,28 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 
 from connectors.sdk import WITHHELD, CountryNode, Submission
-from connectors.state import StateDir
-from hub.errors import Reason, RequestError, WireError
+from hub.errors import Reason, RequestError, TrustError, WireError
+from hub.home import StateDir
 from hub.keys import private_key_from_seed
 from hub.topics import Topics
 from hub.wire import Envelope, check_cloudevents, open_envelope
-from tests.unit.connectors.nodefixtures import (
+from tests.support.kafka import read_topic
+from tests.support.nodes import (
+    DAY,
     KEYS,
+    T0,
     delivered_copy,
     example,
     trust_list,
 )
+from tests.support.trust import with_expiry
 
 pytestmark = pytest.mark.kafka
-
-
-async def _outbox(bootstrap: str, topic: str) -> list[Any]:
-    """Every record of ``topic``, all partitions, in (partition, offset) order."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        meta = await consumer._client.fetch_all_metadata()
-        tps = [TopicPartition(topic, p) for p in sorted(meta.partitions_for_topic(topic) or ())]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        end = await consumer.end_offsets(tps)
-        out: list[Any] = []
-        for tp in tps:
-            while await consumer.position(tp) < end[tp]:
-                batch = await consumer.getmany(tp, timeout_ms=1000)
-                out.extend(batch.get(tp, []))
-        return sorted(out, key=lambda r: r.timestamp)
-    finally:
-        await consumer.stop()
 
 
 def _node(cc: str, bootstrap: str, topics: Topics, root: Path) -> CountryNode:
@@ -80,7 +63,7 @@ async def test_publish_signed_with_cloudevents_and_sequence_continues(
             )
     async with _node("TH", kafka_bootstrap, topics, tmp_path) as node:  # a restart
         second = await node.publish(sub)
-    records = await _outbox(kafka_bootstrap, topics.outbox("TH"))
+    records = await read_topic(kafka_bootstrap, topics.outbox("TH"))
     assert len(records) == 2
     envs = [Envelope.from_bytes(r.value) for r in records]
     assert [e.header.event_id for e in envs] == [first, second]
@@ -154,7 +137,7 @@ async def test_inbox_verifies_dedupes_across_restart_and_refuses_forgeries(
     assert [r.event_id async for r in again.inbox(include_seen=True)] == [good.header.event_id]
     async with again:
         ack_id = await again.acknowledge(rec, status="ACCEPTED")
-    acks = await _outbox(kafka_bootstrap, topics.outbox("KH"))
+    acks = await read_topic(kafka_bootstrap, topics.outbox("KH"))
     env = Envelope.from_bytes(acks[-1].value)
     opened = open_envelope(env.to_bytes(), trust_list())
     assert env.header.event_id == ack_id
@@ -183,3 +166,70 @@ async def test_rejections_are_read(kafka_bootstrap: str, topics: Topics, tmp_pat
     node = _node("TH", kafka_bootstrap, topics, tmp_path)
     got = [r async for r in node.rejections()]
     assert [(r.event_id, r.reason, r.recipient) for r in got] == [("e1", "NO_AGREEMENT", "CN")]
+
+
+async def test_node_refuses_an_expired_trust_list_on_load_and_on_reading(
+    kafka_bootstrap: str, topics: Topics, tmp_path: Path
+) -> None:
+    expires = T0 + 3 * DAY
+    expiring = with_expiry(trust_list(), expires, KEYS)
+    trust_file = tmp_path / "trust.json"
+    trust_file.write_text(json.dumps(expiring.to_json()), encoding="utf-8")
+    state = StateDir(tmp_path / "state")
+    # Loading: a file (or a list) already past its expiry is refused at the door.
+    for trust in (trust_file, expiring):
+        with pytest.raises(TrustError) as info:
+            CountryNode(
+                "KH", KEYS["KH"], trust, kafka_bootstrap, topics=topics, state=state,
+                clock=lambda: expires + 1,
+            )  # fmt: skip
+        assert info.value.reason is Reason.TRUST_EXPIRED
+        assert "expected a trust list valid at 2026-01-04T00:00:00Z" in info.value.detail
+        assert f"version 1 expired at 2026-01-04T00:00:00Z ({expires})" in info.value.detail
+    copies = [
+        delivered_copy(
+            "handover_notice",
+            example("handover_notice"),
+            producer="TH",
+            recipient="KH",
+            keep={"status"},
+            created_at_ms=T0 + DAY + n,
+        )
+        for n in range(2)
+    ]
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        for env, headers in copies:
+            await producer.send_and_wait(
+                topics.inbox("KH"), env.to_bytes(), key=b"case-1", headers=headers
+            )
+    finally:
+        await producer.stop()
+    # Reading: the list expires between two records; the second is not verified with it.
+    now = [expires - 1]
+    node = CountryNode(
+        "KH", KEYS["KH"], trust_file, kafka_bootstrap, topics=topics, state=state,
+        clock=lambda: now[0],
+    )  # fmt: skip
+    seen: list[str] = []
+
+    async def read_while_the_clock_passes_the_expiry() -> None:
+        async for record in node.inbox():
+            seen.append(record.event_id)
+            now[0] = expires
+
+    with pytest.raises(TrustError) as info:
+        await read_while_the_clock_passes_the_expiry()
+    assert info.value.reason is Reason.TRUST_EXPIRED
+    assert seen == [copies[0][0].header.event_id]
+    assert node.refused == []  # the records are not at fault: nothing is refused as bad
+    with pytest.raises(TrustError):  # and nothing is read at all while it stays expired
+        await node.inbox(include_seen=True).__anext__()
+    # A renewed list (version 2, chained, no expiry) reads on where the node stopped.
+    renewed = with_expiry(expiring, None, KEYS, version=2)
+    node = CountryNode(
+        "KH", KEYS["KH"], renewed, kafka_bootstrap, topics=topics, state=state,
+        clock=lambda: expires + DAY,
+    )  # fmt: skip
+    assert [r.event_id async for r in node.inbox()] == [copies[1][0].header.event_id]

@@ -1,7 +1,7 @@
 """The broker itself keeps each country in its own lane (TLS + SCRAM + ACLs).
 
 One secure broker for the module, provisioned exactly as ``trm kafka up
---secure`` does (connectors.kafka_security). Every refusal asserted here is
+--secure`` does (hub.ops.security). Every refusal asserted here is
 the broker's: the client sends the request and Kafka answers with an
 authorization or authentication error.
 """
@@ -12,7 +12,6 @@ import asyncio
 import ssl
 import stat
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -24,10 +23,9 @@ from aiokafka.errors import (
     TopicAuthorizationFailedError,
 )
 
-from connectors import kafka_local
-from connectors import kafka_security as ks
-from connectors.state import StateDir
+from hub.ops import security as ks
 from hub.topics import COMMIT_COUNTRIES, Topics
+from tests.support.secure import SecureBroker, secure_broker
 
 pytestmark = [pytest.mark.kafka]
 
@@ -35,43 +33,10 @@ T = Topics()  # the secure broker is this module's alone: production names
 OTHERS = {cc: [o for o in COMMIT_COUNTRIES if o != cc] for cc in COMMIT_COUNTRIES}
 
 
-@dataclass(frozen=True)
-class SecureBroker:
-    """A running secure broker and the state directory it was provisioned in."""
-
-    cluster: kafka_local.LocalCluster
-    state: StateDir
-
-    @property
-    def bootstrap(self) -> str:
-        return self.cluster.bootstrap
-
-
 @pytest.fixture(scope="module")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureBroker]:
-    """Provisioned as ``trm kafka up --secure`` does: material, SCRAM at format, ACLs."""
-    state = StateDir(tmp_path_factory.mktemp("secure"))
-    setup = ks.provision_secure(state, topics=T)
-    cluster = kafka_local.LocalCluster(
-        state.kafka,
-        nodes=1,
-        extra_properties=setup.broker_properties,
-        format_args=setup.format_args,
-        client_listener=ks.CLIENT_LISTENER,
-        client_config=setup.admin_config,
-        heap="384m",
-    )
-    cluster.start()
-    try:
-        asyncio.run(
-            kafka_local.create_topics(
-                cluster.bootstrap, T.all(), namespace=T, client_config=setup.admin_config
-            )
-        )
-        setup.finish_sync(cluster.bootstrap)
-        yield SecureBroker(cluster, state)
-    finally:
-        cluster.stop()
+    with secure_broker(tmp_path_factory.mktemp("secure"), T) as running:
+        yield running
 
 
 def _cfg(broker: SecureBroker, who: str) -> dict[str, Any]:

@@ -12,8 +12,8 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError, TopicAuthorizationFailedError
 
-from connectors import kafka_security as ks
-from connectors.state import StateDir
+from hub.home import StateDir
+from hub.ops import security as ks
 from hub.topics import Topics
 
 pytestmark = [pytest.mark.kafka]

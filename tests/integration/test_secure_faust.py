@@ -19,10 +19,11 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from connectors import kafka_local
-from connectors import kafka_security as ks
-from connectors.state import StateDir
+from hub.home import StateDir
+from hub.ops import broker as kafka_local
+from hub.ops import security as ks
 from hub.topics import Topics
+from tests.support.secure import secure_broker
 
 pytestmark = [pytest.mark.kafka]
 
@@ -36,7 +37,7 @@ APP = textwrap.dedent(
 
     import faust
 
-    from connectors import kafka_security as ks
+    from hub.ops import security as ks
 
     config = ks.client_config_from_file(Path(os.environ["TRM_KAFKA_CLIENT_CONFIG"]))
     app = faust.App(
@@ -70,28 +71,8 @@ APP = textwrap.dedent(
 
 @pytest.fixture(scope="module")
 def secure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, StateDir]]:
-    state = StateDir(tmp_path_factory.mktemp("secure-faust"))
-    setup = ks.provision_secure(state, topics=T)
-    cluster = kafka_local.LocalCluster(
-        state.kafka,
-        nodes=1,
-        extra_properties=setup.broker_properties,
-        format_args=setup.format_args,
-        client_listener=ks.CLIENT_LISTENER,
-        client_config=setup.admin_config,
-        heap="384m",
-    )
-    cluster.start()
-    try:
-        asyncio.run(
-            kafka_local.create_topics(
-                cluster.bootstrap, T.all(), namespace=T, client_config=setup.admin_config
-            )
-        )
-        setup.finish_sync(cluster.bootstrap)
-        yield cluster.bootstrap, state
-    finally:
-        cluster.stop()
+    with secure_broker(tmp_path_factory.mktemp("secure-faust"), T) as running:
+        yield running.bootstrap, running.state
 
 
 async def test_faust_worker_as_hub_routes_on_the_secure_broker(

@@ -21,15 +21,15 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from connectors import kafka_local
-from connectors import kafka_security as ks
-from connectors.state import StateDir
+from hub.home import StateDir
 from hub.keys import write_private_key
+from hub.ops import broker as kafka_local
+from hub.ops import security as ks
 from hub.topics import Topics
 from hub.wire import Envelope, cloudevents_headers, seal
-from tests.integration.test_audit_log import TRM, Proc
-from tests.unit.audit.test_audit_replay import HUB_KEY, TRUST
-from tests.unit.policy.test_policy_engine import AGREEMENTS_DIR, example_key, example_payload
+from tests.support.examples import AGREEMENTS_DIR, HUB_KEY, TRUST, example_key, example_payload
+from tests.support.procs import TRM, Proc
+from tests.support.secure import secure_broker
 
 pytestmark = [pytest.mark.kafka]
 
@@ -38,28 +38,8 @@ T = Topics("sh")
 
 @pytest.fixture(scope="module")
 def secure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, StateDir]]:
-    state = StateDir(tmp_path_factory.mktemp("secure-hub"))
-    setup = ks.provision_secure(state, topics=T)
-    cluster = kafka_local.LocalCluster(
-        state.kafka,
-        nodes=1,
-        extra_properties=setup.broker_properties,
-        format_args=setup.format_args,
-        client_listener=ks.CLIENT_LISTENER,
-        client_config=setup.admin_config,
-        heap="384m",
-    )
-    cluster.start()
-    try:
-        asyncio.run(
-            kafka_local.create_topics(
-                cluster.bootstrap, T.all(), namespace=T, client_config=setup.admin_config
-            )
-        )
-        setup.finish_sync(cluster.bootstrap)
-        yield cluster.bootstrap, state
-    finally:
-        cluster.stop()
+    with secure_broker(tmp_path_factory.mktemp("secure-hub"), T) as running:
+        yield running.bootstrap, running.state
 
 
 async def _publish_as_th(bootstrap: str, state: StateDir) -> Envelope:

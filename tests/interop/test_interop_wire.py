@@ -29,7 +29,7 @@ from hub.wire import (
     payload_record_bytes,
     verify,
 )
-from tests.unit.wire.support import KEYS, T0, TH_KEY, sealed
+from tests.support.wire import KEYS, T0, TH_KEY, sealed
 
 
 def _strip_logical(node: Any) -> Any:

@@ -76,10 +76,14 @@ def test_bad_notes_are_refused(data: bytes) -> None:
 
 def test_log_appends_each_decision_once_and_checkpoints_on_policy() -> None:
     from hub.audit.leaf import AuditLeaf
+    from hub.decision import DecisionKind, DecisionRecord
 
     log = AuditLog("trm-hub/t")
     leaf = AuditLeaf(
-        "d1", "INGESTED", "e", "TH", "", b"\x00" * 32, b"", ("a",), "", "", "s", 1, "r"
+        "d1",
+        DecisionRecord(
+            DecisionKind.INGESTED, "e", "TH", "", "00" * 32, "", ("a",), "", "", "", "s", 1, "r"
+        ),
     )
     assert log.append(leaf) is not None
     assert log.append(leaf) is None

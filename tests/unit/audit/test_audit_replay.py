@@ -11,131 +11,17 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-from collections import defaultdict
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
-from hub.audit.leaf import AuditLeaf
-from hub.audit.log import AuditLog, origin_of
+from hub.audit.log import origin_of
 from hub.audit.note import Checkpoint, sign_note
 from hub.audit.replay import Record, ReplayInput, hub_public_keys, replay
-from hub.keys import KeyRole, private_key_from_seed
-from hub.pipeline import Registry, process
-from hub.policy import decide, load_agreement_file
-from hub.policy.agreement import AgreementSet
-from hub.state import HubState, SourceRef
-from hub.topics import COMMIT_COUNTRIES, Topics
-from hub.trust import HUB_OWNER, KeySpec, TrustList, build_trust_document
-from hub.wire import Envelope, attest, cloudevents_headers, redact, seal
-
-from ..policy.test_policy_engine import AGREEMENTS_DIR, example_key, example_payload
-
-T = 1_772_323_200_000  # 2026-03-01T00:00:00Z
-HUB_KEY = private_key_from_seed(hashlib.sha256(b"test hub key").digest())
-TOPICS = Topics("t")
-
-
-def _trust() -> TrustList:
-    specs = [
-        KeySpec(cc, frozenset({KeyRole.ROOT, KeyRole.PRODUCER}), example_key(cc).public_key(), 0)
-        for cc in COMMIT_COUNTRIES
-    ]
-    specs.append(KeySpec(HUB_OWNER, frozenset({KeyRole.HUB}), HUB_KEY.public_key(), 0))
-    doc = build_trust_document(
-        specs,
-        members={cc: cc for cc in COMMIT_COUNTRIES},
-        threshold=4,
-        version=1,
-        issued_at_ms=0,
-        signers=[example_key(cc) for cc in COMMIT_COUNTRIES],
-    )
-    return TrustList.from_signed(doc)
-
-
-TRUST = _trust()
-AGREEMENTS = AgreementSet.of(load_agreement_file(p) for p in sorted(AGREEMENTS_DIR.glob("*.yaml")))
-
-
-@dataclass
-class World:
-    topics: dict[str, list[Record]] = field(default_factory=lambda: defaultdict(list))
-    log: AuditLog = field(default_factory=lambda: AuditLog(origin_of("t")))
-    state: HubState = field(default_factory=HubState)
-    sequence: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-
-    def write(
-        self, topic: str, value: bytes, headers: tuple[tuple[str, bytes], ...] = ()
-    ) -> Record:
-        rec = Record(topic, 0, len(self.topics[topic]), value, headers, T)
-        self.topics[topic].append(rec)
-        return rec
-
-    def submit(  # noqa: PLR0917 - the header fields, in the order a reader says them
-        self,
-        producer: str,
-        event_type: str,
-        to: list[str],
-        purpose: str,
-        handling: str,
-        payload: dict[str, Any] | None = None,
-    ) -> Envelope:
-        self.sequence[producer] += 1
-        env = seal(
-            event_type,
-            example_payload(event_type) if payload is None else payload,
-            producer=producer,
-            key=example_key(producer),
-            recipients=to,
-            purpose=purpose,
-            handling=handling,
-            case_key=f"case-{producer}",
-            sequence=self.sequence[producer],
-            created_at_ms=T,
-        )
-        self.hub(
-            self.write(
-                TOPICS.outbox(producer), env.to_bytes(), tuple(cloudevents_headers(env.header))
-            )
-        )
-        return env
-
-    def hub(self, rec: Record) -> None:
-        registry = Registry(keys=TRUST, agreements=AGREEMENTS, decide=decide, version="v1")
-        outcome = process(
-            rec.value,
-            list(rec.headers),
-            SourceRef(rec.topic, rec.partition, rec.offset),
-            topics=TOPICS,
-            registry=registry,
-            state=self.state,
-            hub_key=HUB_KEY,
-            now_ms=T + 1000,
-        )
-        for effect in outcome.effects:
-            self.write(effect.topic, effect.value, effect.headers)
-
-    def sequence_all(self) -> None:
-        done = len(self.topics[TOPICS.audit_leaves])
-        for rec in self.topics[TOPICS.decisions][done:]:
-            decision_id = dict(rec.headers)["trm-effect"].decode()
-            appended = self.log.append(AuditLeaf.from_decision(decision_id, rec.value))
-            if appended:
-                self.write(TOPICS.audit_leaves, appended[1])
-        self.write(TOPICS.audit_checkpoints, self.log.checkpoint(HUB_KEY, T + 2000).to_bytes())
-
-    def input(self) -> ReplayInput:
-        data = ReplayInput(
-            leaves=list(self.topics[TOPICS.audit_leaves]),
-            checkpoints=list(self.topics[TOPICS.audit_checkpoints]),
-            quarantine=list(self.topics[TOPICS.quarantine]),
-        )
-        for cc in COMMIT_COUNTRIES:
-            data.outboxes += self.topics[TOPICS.outbox(cc)]
-            data.inboxes += self.topics[TOPICS.inbox(cc)]
-            data.rejections += self.topics[TOPICS.rejections(cc)]
-        return data
+from hub.keys import private_key_from_seed
+from hub.wire import Envelope, attest, redact, seal
+from tests.support.audit import AGREEMENTS, HUB_KEY, TOPICS, TRUST, T, World
+from tests.support.examples import example_key, example_payload
 
 
 def _replay(data: ReplayInput) -> Any:

@@ -11,8 +11,7 @@ from connectors.gateway import DeskUsers, DeskView
 from connectors.sdk import InboxRecord
 from hub.errors import OperationalError, Reason, RequestError
 from hub.wire import open_envelope
-
-from .nodefixtures import T0, delivered_copy, example, trust_list
+from tests.support.nodes import T0, delivered_copy, example, trust_list
 
 HOUR = 3_600_000
 

@@ -19,8 +19,7 @@ from connectors.sdk import (
 )
 from hub.errors import Reason, RequestError
 from hub.wire import open_envelope
-
-from .nodefixtures import T0, delivered_copy, example, trust_list
+from tests.support.nodes import T0, delivered_copy, example, trust_list
 
 UUID7 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 

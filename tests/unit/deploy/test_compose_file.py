@@ -16,7 +16,7 @@ import jsonschema
 import pytest
 import yaml
 
-from connectors import kafka_security as ks
+from hub.ops import security as ks
 from hub.topics import COMMIT_COUNTRIES
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -21,7 +21,7 @@ import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 import yaml
 
-from connectors import kafka_security as ks
+from hub.ops import security as ks
 from hub.topics import COMMIT_COUNTRIES, Topics
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -11,8 +11,8 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-from connectors import kafka_security as ks
 from hub.errors import OperationalError, Reason
+from hub.ops import security as ks
 from hub.topics import COMMIT_COUNTRIES, Topics
 
 
@@ -48,7 +48,7 @@ def test_acl_plan_matches_design_topic_table() -> None:
             assert _allowed(bindings, cc, read, shared)
         for shared in (t.audit_leaves, t.registry_trust):
             assert not _allowed(bindings, cc, write, shared)
-        # A country may witness the log: it publishes cosigned checkpoints (DESIGN.md "Topics").
+        # A country may witness the log: it publishes cosigned checkpoints (docs/protocol.md §8).
         assert _allowed(bindings, cc, write, t.audit_checkpoints)
         assert not _allowed(bindings, cc, read, t.outbox(cc))  # only the hub reads outboxes
         assert not _allowed(bindings, cc, read, t.quarantine)
@@ -184,7 +184,7 @@ def test_scram_format_args_name_every_user(material: ks.SecurityMaterial) -> Non
 def test_default_client_config_is_plaintext_without_secure_state(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from connectors.state import StateDir
+    from hub.home import StateDir
 
     monkeypatch.delenv("TRM_KAFKA_CLIENT_CONFIG", raising=False)
     assert ks.default_client_config("KH", StateDir(tmp_path)) == {}
@@ -214,7 +214,7 @@ def test_hub_group_prefix_matches_the_hub_app_id() -> None:
 
 
 def test_client_env_points_a_subprocess_at_its_own_file(tmp_path: Path) -> None:
-    from connectors.state import StateDir
+    from hub.home import StateDir
 
     state = StateDir(tmp_path)
     assert ks.client_env("hub", state) == {}

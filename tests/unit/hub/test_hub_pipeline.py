@@ -7,12 +7,13 @@ import json
 
 import pytest
 
+from hub.decision import DecisionKind
 from hub.errors import Reason
 from hub.pipeline import DecisionRecord, Limits, Outcome, process
 from hub.state import HubState, SourceRef
 from hub.topics import Topics
 from hub.wire import Envelope, open_envelope, payload_fields, seal
-from tests.unit.hub.hubfixtures import (
+from tests.support.hub import (
     HUB_KEY,
     KEYS,
     T0,
@@ -187,7 +188,7 @@ def test_reprocessed_after_a_crash_the_decision_names_the_bytes_already_delivere
     (decision,) = [d for d in again.decisions if d.kind == "DELIVERED"]
     assert decision.delivered_digest == written
     # Once the decision is written the digest is forgotten; without it, the fresh bytes count.
-    recovered.mark(f"decision:DELIVERED:{delivery.effect_id.partition(':')[2]}")
+    recovered.mark(delivery.effect_id.decided(DecisionKind.DELIVERED))
     assert recovered.delivered == {}
     fresh = run(raw, headers, offset=5, state=HubState(), now_ms=T0 + 9000)
     (d2,) = [d for d in fresh.decisions if d.kind == "DELIVERED"]
@@ -250,12 +251,13 @@ def test_acknowledgement_goes_back_as_acknowledged() -> None:
 
 def test_policy_engine_crash_refuses_all_recipients() -> None:
     from hub.pipeline import Registry
+    from hub.policy import AgreementSet, Decision
 
-    def boom(*_: object) -> list[object]:
+    def boom(*_: object) -> list[Decision]:
         raise RuntimeError("bug")
 
     raw, headers = sealed(recipients=("KH", "LA"))
-    reg = Registry(keys=trust_list(), agreements={}, decide=boom, version="x")
+    reg = Registry(keys=trust_list(), agreements=AgreementSet(), decide=boom, version="x")
     outcome = process(
         raw,
         headers,
@@ -314,16 +316,3 @@ def test_acknowledgement_goes_only_to_the_original_producer() -> None:
     outcome = run(ack.to_bytes(), cloudevents_headers(ack.header), outbox="KH", state=state)
     assert outcome.delivered_to == ("TH",)
     assert outcome.refused == (("VN", Reason.NOT_ADDRESSED),)
-
-
-def test_state_merge_takes_in_another_workers_effects() -> None:
-    mine, theirs = HubState(), HubState()
-    mine.mark("a")
-    theirs.mark("b")
-    theirs.admit("TH", "e1", 5, SourceRef("x", 0, 1))
-    mine.admit("TH", "e0", 7, SourceRef("x", 0, 0))
-    mine.merge(theirs)
-    assert mine.done("a")
-    assert mine.done("b")
-    assert mine.seen_at("TH", "e1") == SourceRef("x", 0, 1)
-    assert mine.last_sequence["TH"] == 7

@@ -11,7 +11,7 @@ from hub.app.registry import build_registry, parse_agreement
 from hub.errors import PolicyError
 from hub.keys import KeyRole
 from hub.trust import HUB_OWNER, KeySpec, TrustList, build_trust_document
-from tests.unit.hub.hubfixtures import COUNTRIES, DAY, HUB_KEY, KEYS, T0, trust_list
+from tests.support.hub import COUNTRIES, DAY, HUB_KEY, KEYS, T0, trust_list
 
 AGREEMENTS = Path(__file__).resolve().parents[3] / "deploy" / "agreements"
 

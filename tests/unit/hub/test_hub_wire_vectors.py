@@ -11,11 +11,12 @@ import pytest
 
 from hub.keys import KeyRole, PublicKey
 from hub.pipeline import Limits, Registry, process
+from hub.policy import AgreementSet
 from hub.state import HubState, SourceRef
 from hub.topics import Topics
 from hub.wire import Envelope, cloudevents_headers
-from tests.unit.hub.hubfixtures import HUB_KEY, fake_decide
-from tests.unit.wire.support import StaticKeys
+from tests.support.hub import HUB_KEY, unsafe_fake_policy
+from tests.support.wire import StaticKeys
 
 WIRE = Path(__file__).resolve().parents[2] / "vectors" / "wire"
 FILES = sorted(p for p in WIRE.glob("*.json") if p.name != "keys.json")
@@ -69,7 +70,9 @@ def test_hub_refuses_each_bad_vector_with_its_reason(path: Path) -> None:
         for t in ("referral", "handover_notice", "trafficker_alert", "acknowledgement",
                   "detention_notice")
     }  # fmt: skip
-    registry = Registry(keys=_keys(), agreements=allow_all, decide=fake_decide, version="v")
+    registry = Registry(
+        keys=_keys(), agreements=AgreementSet(), decide=unsafe_fake_policy(allow_all), version="v"
+    )
     outcome = process(
         raw,
         pairs,

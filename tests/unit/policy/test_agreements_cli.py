@@ -6,19 +6,21 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner, Result
 
 import schemas
 from connectors.cli import main
 from hub.keys import write_private_key
-
-from .test_policy_engine import AGREEMENTS_DIR, REPO, example_key
+from tests.support.examples import AGREEMENTS_DIR, example_key
+from tests.support.nodes import write_state
+from tests.support.procs import REPO
 
 TRUST = str(AGREEMENTS_DIR / "example-trust.json")
 
 
-def trm(*args: str) -> Result:
-    return CliRunner().invoke(main, list(args))
+def trm(*args: str, env: dict[str, str] | None = None) -> Result:
+    return CliRunner(env=env).invoke(main, list(args))
 
 
 def test_examples_are_signed_by_the_script_without_drift() -> None:
@@ -83,3 +85,43 @@ def test_explain_and_matrix(tmp_path: Path) -> None:
     html = page.read_text(encoding="utf-8")
     assert "referral (TH-KH-protection@2)" in html
     assert "trafficker_alert (COMMIT-baseline@1)" in html
+
+
+def test_check_without_trust_checks_the_format_and_says_signatures_were_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(REPO)  # the command as a newcomer types it, from the checkout
+    # A state directory with another network's trust list (what `make demo` leaves):
+    # without --trust it must not be used, so the example files pass on format.
+    home = tmp_path / "home"
+    write_state(home)
+    n = len(list(AGREEMENTS_DIR.glob("*.yaml")))
+    plain = trm("agreements", "check", "deploy/agreements", env={"TRM_HOME": str(home)})
+    assert plain.exit_code == 0, plain.output
+    assert f"format OK: {n} agreements; signatures not checked (pass --trust FILE)" in (
+        plain.output
+    )
+    assert "missing" not in plain.output
+    signed = trm("agreements", "check", "deploy/agreements", "--trust", TRUST)
+    assert signed.exit_code == 0, signed.output
+    assert f"format and signatures OK: {n} agreements" in signed.output
+    assert "not checked" not in signed.output
+    # The signatures really are checked with --trust (and only then).
+    copy = tmp_path / "one"
+    copy.mkdir()
+    text = (AGREEMENTS_DIR / "vn-kh-protection.yaml").read_text(encoding="utf-8")
+    tampered = text.replace("handling: [H1, H2, H3]", "handling: [H0, H1, H2, H3]", 1)
+    assert tampered != text
+    (copy / "vn-kh.yaml").write_text(tampered, encoding="utf-8")
+    assert trm("agreements", "check", str(copy)).exit_code == 0
+    refused = trm("agreements", "check", str(copy), "--trust", TRUST)
+    assert refused.exit_code == 1
+    assert "rejected: AGREEMENT_BAD_SIGNATURE: vn-kh.yaml" in refused.output
+    # A format problem fails without --trust too (schema, dates).
+    (copy / "vn-kh.yaml").write_text(
+        text.replace("effective_from: '", "effective_from: 'not a date", 1), encoding="utf-8"
+    )
+    broken = trm("agreements", "check", str(copy))
+    assert broken.exit_code == 1
+    assert "rejected: AGREEMENT_INVALID" in broken.output
+    assert "format: 1 problem(s): 0 agreements; signatures not checked" in broken.output

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +14,11 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import schemas
 from connectors.cli.agreements import load_directory
 from hub.errors import PolicyError, Reason
-from hub.keys import KeyRole, private_key_from_seed
+from hub.keys import KeyRole
 from hub.policy import (
+    POLICY_FIELDS,
     AgreementSet,
     Deliver,
     Refuse,
@@ -29,23 +30,12 @@ from hub.policy import (
 )
 from hub.trust import load_trust_file
 from hub.wire import VerifiedEvent, payload_fields, seal, verify
+from tests.support.examples import AGREEMENTS_DIR, example_key, example_payload
 
 REPO = Path(__file__).resolve().parents[3]
-AGREEMENTS_DIR = REPO / "deploy" / "agreements"
 TRUST = load_trust_file(AGREEMENTS_DIR / "example-trust.json")
 AGREEMENTS = load_directory(AGREEMENTS_DIR)
 CASES = json.loads((REPO / "tests/vectors/policy/cases.json").read_text())["cases"]
-
-
-def example_key(country: str) -> Any:
-    seed = hashlib.sha256(f"trm-hub EXAMPLE root {country}".encode()).digest()
-    return private_key_from_seed(seed)
-
-
-def example_payload(event_type: str) -> dict[str, Any]:
-    text = (schemas.SCHEMA_DIR / "examples" / f"{event_type}.json").read_text(encoding="utf-8")
-    payload: dict[str, Any] = json.loads(text)
-    return payload
 
 
 def sealed(  # noqa: PLR0917 - mirrors the header fields a case names
@@ -215,6 +205,58 @@ def test_decide_is_deterministic_and_order_preserving() -> None:
     first = decide(event, AGREEMENTS, TRUST, T)
     assert [d.recipient for d in first] == list(event.header.recipients)
     assert all(decide(event, AGREEMENTS, TRUST, T) == first for _ in range(3))
+
+
+class _Reads(Mapping[str, Any]):
+    """A payload that notes every field the engine looks up."""
+
+    def __init__(self, fields: Mapping[str, Any], read: set[str]) -> None:
+        self._fields, self._read = fields, read
+
+    def __getitem__(self, name: str) -> Any:
+        self._read.add(name)
+        return self._fields[name]
+
+    def __iter__(self) -> Iterator[str]:
+        self._read.add("<every field>")  # iterating would read fields nobody declared
+        return iter(self._fields)
+
+    def __len__(self) -> int:
+        return len(self._fields)
+
+
+@dataclass(frozen=True)
+class _View:
+    header: Any
+    fields: Mapping[str, Any]
+    disclosed: frozenset[str]
+
+
+def _vector_event(case: dict[str, Any]) -> VerifiedEvent:
+    payload = example_payload(case["type"])
+    payload.update(case.get("set", {}))
+    for name in case.get("drop", []):
+        payload[name] = None
+    created = _time(case["created"])
+    return sealed(
+        case["type"], case["from"], case["to"], case["purpose"], case["handling"], created, payload
+    )
+
+
+def test_the_engine_reads_exactly_the_payload_fields_it_declares() -> None:
+    """POLICY_FIELDS is what the replay keeps of each original to judge it again."""
+    read: set[str] = set()
+    for case in CASES:
+        event = _vector_event(case)
+        now = event.header.created_at_ms + 1000
+        watched = _View(event.header, _Reads(event.fields, read), event.disclosed)
+        kept = {k: v for k, v in event.fields.items() if k in POLICY_FIELDS}
+        only_declared = _View(event.header, kept, event.disclosed)
+        full = decide(event, AGREEMENTS, TRUST, now)
+        assert decide(watched, AGREEMENTS, TRUST, now) == full
+        assert decide(only_declared, AGREEMENTS, TRUST, now) == full, case["name"]
+    assert read <= POLICY_FIELDS, f"the engine read {sorted(read - POLICY_FIELDS)}, undeclared"
+    assert read == POLICY_FIELDS, f"declared but never read: {sorted(POLICY_FIELDS - read)}"
 
 
 def _referral_terms(body: dict[str, Any]) -> dict[str, Any]:

@@ -92,3 +92,87 @@ def test_build_sign_verify_seal_open_revoke(tmp_path: Path) -> None:
     refused = trm("event", "open", str(envelope), "--trust", str(v2))
     assert refused.exit_code == 1
     assert "rejected: KEY_" in refused.output
+
+
+DAY_MS = 86_400_000
+
+
+def _build(tmp_path: Path, keys: Path, *flags: str) -> tuple[Result, dict[str, object]]:
+    out = tmp_path / "built.json"
+    pubs = [str(keys / f"{cc}.pub") for cc in COUNTRIES] + [str(keys / "HUB.pub")]
+    result = trm("trust", "build", *pubs, "--threshold", "4", "--out", str(out), *flags)
+    body = json.loads(out.read_text())["signed"] if result.exit_code == 0 else {}
+    out.unlink(missing_ok=True)
+    return result, body
+
+
+def test_build_takes_an_expiry_as_days_or_iso_time(tmp_path: Path) -> None:
+    keys = _keys(tmp_path)
+    days, body = _build(tmp_path, keys, "--valid-days", "30")
+    assert days.exit_code == 0, days.output
+    assert body["expires_at_ms"] == body["issued_at_ms"] + 30 * DAY_MS  # type: ignore[operator]
+    assert "expires 20" in days.output
+    date, body = _build(tmp_path, keys, "--expires", "2099-01-31")
+    assert date.exit_code == 0, date.output
+    assert body["expires_at_ms"] == 4_073_500_800_000  # 2099-01-31T00:00:00Z
+    assert "expires 2099-01-31T00:00:00Z" in date.output
+    time_, body = _build(tmp_path, keys, "--expires", "2099-01-31T12:00:00Z")
+    assert time_.exit_code == 0, time_.output
+    assert body["expires_at_ms"] == 4_073_500_800_000 + DAY_MS // 2
+    never, body = _build(tmp_path, keys)
+    assert never.exit_code == 0, never.output
+    assert body["expires_at_ms"] is None
+    assert "never expires (--expires or --valid-days" in never.output
+    for flags, said in [
+        (("--expires", "2001-01-01"), "expected a time after now"),
+        (("--expires", "2099-01-31T12:00:00"), "expected a time with Z or an offset"),
+        (("--expires", "next year"), "expected an ISO date (2027-01-31)"),
+        (("--valid-days", "0"), "expected at least 1 day, got 0"),
+        (("--valid-days", "3", "--expires", "2099-01-31"), "not both"),
+    ]:
+        refused, _ = _build(tmp_path, keys, *flags)
+        assert refused.exit_code == 2, (flags, refused.output)
+        assert said in refused.output, (flags, refused.output)
+
+
+def test_verify_refuses_an_expired_list(tmp_path: Path) -> None:
+    keys = _keys(tmp_path)
+    trust = tmp_path / "trust.json"
+    pubs = [str(keys / f"{cc}.pub") for cc in COUNTRIES] + [str(keys / "HUB.pub")]
+    assert trm("trust", "build", *pubs, "--threshold", "4", "--out", str(trust)).exit_code == 0
+    doc = json.loads(trust.read_text())
+    doc["signed"]["expires_at_ms"] = doc["signed"]["issued_at_ms"] + 1  # stale at once
+    trust.write_text(json.dumps(doc))
+    for cc in ("TH", "KH", "LA", "VN"):
+        assert trm("trust", "sign", str(trust), "--key", str(keys / f"{cc}.key")).exit_code == 0
+    stale = trm("trust", "verify", str(trust))
+    assert stale.exit_code == 1
+    assert "rejected: TRUST_EXPIRED" in stale.output
+    assert f"({doc['signed']['expires_at_ms']})" in stale.output
+
+
+def test_renew_an_expired_list_then_verify_the_chain(tmp_path: Path) -> None:
+    keys = _keys(tmp_path)
+    trust = tmp_path / "trust.json"
+    pubs = [str(keys / f"{cc}.pub") for cc in COUNTRIES] + [str(keys / "HUB.pub")]
+    assert trm("trust", "build", *pubs, "--threshold", "4", "--out", str(trust)).exit_code == 0
+    doc = json.loads(trust.read_text())
+    doc["signed"]["expires_at_ms"] = doc["signed"]["issued_at_ms"] + 1  # stale at once
+    trust.write_text(json.dumps(doc))
+    for cc in ("TH", "KH", "LA", "VN"):
+        assert trm("trust", "sign", str(trust), "--key", str(keys / f"{cc}.key")).exit_code == 0
+    nxt = tmp_path / "trust-next.json"
+    renewed = trm("trust", "renew", str(trust), "--valid-days", "90", "--out", str(nxt))
+    assert renewed.exit_code == 0, renewed.output
+    assert "version 2, expires 20" in renewed.output
+    body = json.loads(nxt.read_text())["signed"]
+    assert body["version"] == 2
+    assert body["expires_at_ms"] == body["issued_at_ms"] + 90 * DAY_MS
+    assert body["keys"] == doc["signed"]["keys"]  # same keys, same windows
+    assert trm("trust", "verify", str(nxt), "--previous", str(trust)).exit_code == 1  # unsigned
+    for cc in ("KH", "LA", "MM", "VN"):
+        assert trm("trust", "sign", str(nxt), "--key", str(keys / f"{cc}.key")).exit_code == 0
+    chained = trm("trust", "verify", str(nxt), "--previous", str(trust))
+    assert chained.exit_code == 0, chained.output
+    assert "trust list v2 OK" in chained.output
+    assert "expires 20" in chained.output

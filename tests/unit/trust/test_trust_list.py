@@ -182,6 +182,9 @@ def test_expiry_is_checked_against_the_time_given() -> None:
     with pytest.raises(TrustError) as info:
         trust.check_fresh(T0 + DAY)
     assert info.value.reason is Reason.TRUST_EXPIRED
+    # what was expected (valid now) and what arrived (the expiry), readable and exact
+    assert "valid at 2026-01-02T00:00:00Z" in info.value.detail
+    assert f"version 1 expired at 2026-01-02T00:00:00Z ({T0 + DAY})" in info.value.detail
 
 
 @pytest.mark.parametrize(

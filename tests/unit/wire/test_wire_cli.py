@@ -13,8 +13,7 @@ import schemas
 from connectors.cli import event as event_cli
 from hub.keys import write_private_key
 from hub.wire import EventType
-
-from .support import KEYS, T0, TH_KEY
+from tests.support.wire import KEYS, T0, TH_KEY
 
 
 @pytest.fixture

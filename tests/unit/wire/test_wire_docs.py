@@ -9,8 +9,7 @@ import schemas
 from hub.wire import ATTESTATION_PAYLOAD_TYPE, CONTENT_TYPE, HEADER_PAYLOAD_TYPE, EventType
 from hub.wire.cloudevents import cloudevents_headers
 from hub.wire.eventtypes import BUILTIN
-
-from .support import sealed
+from tests.support.wire import sealed
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "protocol.md"
 

@@ -28,8 +28,17 @@ from hub.wire import (
     verify,
     verify_attestation,
 )
-
-from .support import HUB_KEY, KEYS, KH_KEY, REFERRAL, T0, TH_KEY, StaticKeys, public_of, sealed
+from tests.support.wire import (
+    HUB_KEY,
+    KEYS,
+    KH_KEY,
+    REFERRAL,
+    T0,
+    TH_KEY,
+    StaticKeys,
+    public_of,
+    sealed,
+)
 
 
 def forge(

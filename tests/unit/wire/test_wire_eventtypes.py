@@ -14,7 +14,7 @@ from hub.errors import OperationalError, PolicyError, Reason
 from hub.policy import agreement_schema, load_agreement
 from hub.wire import EventType, payload_fields
 from hub.wire.eventtypes import BUILTIN, register_from, register_from_environment, unregister
-from tests.eventtype_fixtures import WELFARE_CHECK, welfare_schema, write_welfare_check
+from tests.support.eventtypes import WELFARE_CHECK, welfare_schema, write_welfare_check
 
 
 @pytest.fixture

@@ -21,8 +21,7 @@ from hub.wire import (
     verify,
     verify_attestation,
 )
-
-from .support import HUB_KEY, KEYS, T0, sealed
+from tests.support.wire import HUB_KEY, KEYS, T0, sealed
 
 _TEXT = st.text(alphabet=st.characters(codec="utf-8"), max_size=12)
 _PRIMITIVES: dict[str, st.SearchStrategy[Any]] = {

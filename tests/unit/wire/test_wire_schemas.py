@@ -12,8 +12,7 @@ from avro.compatibility import ReaderWriterCompatibilityChecker, SchemaCompatibi
 
 import schemas
 from hub.wire import Envelope, EventType, payload_fields, payload_from_json, verify
-
-from .support import KEYS, sealed
+from tests.support.wire import KEYS, sealed
 
 _CHECKER: Any = ReaderWriterCompatibilityChecker  # untyped in avro 1.12
 RELEASED = sorted(schemas.SCHEMA_DIR.glob("released/*/v*.avsc"))

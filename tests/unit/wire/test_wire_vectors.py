@@ -19,8 +19,7 @@ from hub.wire import (
     verify,
     verify_attestation,
 )
-
-from .support import StaticKeys
+from tests.support.wire import StaticKeys
 
 VECTORS = Path(__file__).resolve().parents[2] / "vectors"
 WIRE = VECTORS / "wire"

@@ -1,4 +1,4 @@
-"""The state directory: where ``make demo`` and ``trm hub provision`` leave things.
+"""The state directory (``$TRM_HOME``): where ``make demo``, ``trm up`` and nodes keep things.
 
 Every verb that needs keys, a trust list, agreements or the local broker's
 address takes them from flags, or else from here, so that after ``make demo``
@@ -11,7 +11,10 @@ Layout (``$TRM_HOME``, else ``.trm/`` in the working directory)::
     agreements/*.yaml                signed agreements
     kafka/bootstrap                  bootstrap servers written by ``trm kafka up``
     kafka/...                        broker data, logs and pid files
+    kafka/security/                  CA, SCRAM secrets, credentials/<principal>.json
     nodes/<CC>/                      a country node's own state (inbox dedupe, cursors)
+    run/<service>.pid, .json         processes 'trm up' started (hub/ops/stack.py)
+    logs/<service>.log               their output
 """
 
 from __future__ import annotations
@@ -55,8 +58,23 @@ class StateDir:
         return self.root / "kafka"
 
     @property
+    def security(self) -> Path:
+        """Where ``trm kafka up --secure`` keeps its CA, secrets and credentials."""
+        return self.kafka / "security"
+
+    @property
     def bootstrap_file(self) -> Path:
         return self.kafka / "bootstrap"
+
+    @property
+    def run(self) -> Path:
+        """Pid files and records of the processes ``trm up`` started."""
+        return self.root / "run"
+
+    @property
+    def logs(self) -> Path:
+        """Logs of the processes ``trm up`` started."""
+        return self.root / "logs"
 
     def node(self, country: str) -> Path:
         return self.root / "nodes" / country

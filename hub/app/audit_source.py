@@ -16,8 +16,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 
+from hub.app.kafka import Follower
 from hub.audit.replay import Record, ReplayInput
 from hub.topics import COMMIT_COUNTRIES, Topics
 
@@ -63,22 +64,11 @@ Snapshot = dict[TopicPartition, tuple[int, int]]  # partition -> (first offset, 
 
 
 async def _snapshot(bootstrap: str, names: list[str], client: dict[str, Any]) -> Snapshot:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **client)
-    await consumer.start()
+    follower = Follower(bootstrap, names, **client)
     try:
-        cluster = await consumer._client.fetch_all_metadata()
-        parts = [
-            TopicPartition(n, p)
-            for n in names
-            for p in sorted(cluster.partitions_for_topic(n) or ())
-        ]
-        if not parts:
-            return {}
-        first = await consumer.beginning_offsets(parts)
-        ends = await consumer.end_offsets(parts)
-        return {tp: (first[tp], ends[tp]) for tp in parts}
+        return await follower.spans()
     finally:
-        await consumer.stop()
+        await follower.close()
 
 
 class _Reader:
@@ -93,53 +83,36 @@ class _Reader:
         if not self._snapshot:
             return
         loop = asyncio.new_event_loop()
-        consumer: AIOKafkaConsumer | None = None
-        try:
-            consumer = loop.run_until_complete(self._open())
-            pending = set(self._snapshot)
-            while pending:
-                batch = loop.run_until_complete(self._fetch(consumer, pending))
-                yield from batch
-        finally:
-            if consumer is not None:
-                loop.run_until_complete(consumer.stop())
-            loop.close()
-
-    async def _open(self) -> AIOKafkaConsumer:
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._bootstrap,
-            enable_auto_commit=False,
+        follower = Follower(
+            self._bootstrap,
+            sorted({tp.topic for tp in self._snapshot}),
             max_partition_fetch_bytes=1 << 20,
             **self._client,
         )
-        await consumer.start()
-        consumer.assign(list(self._snapshot))
-        await consumer.seek_to_beginning(*self._snapshot)
-        return consumer
-
-    async def _fetch(
-        self, consumer: AIOKafkaConsumer, pending: set[TopicPartition]
-    ) -> list[Record]:
-        out: list[Record] = []
-        got = await consumer.getmany(*pending, timeout_ms=1000, max_records=_BATCH)
-        for tp, records in got.items():
-            end = self._snapshot[tp][1]
-            for r in records:
-                if r.offset < end and r.value is not None:
-                    out.append(
-                        Record(
-                            tp.topic,
-                            tp.partition,
-                            r.offset,
-                            r.value,
-                            tuple((k, v) for k, v in r.headers),
-                            r.timestamp,
-                        )
+        until = {tp: end for tp, (_first, end) in self._snapshot.items()}
+        batches = follower.records(until=until, max_records=_BATCH)
+        try:
+            while True:
+                try:
+                    batch = loop.run_until_complete(anext(batches))
+                except StopAsyncIteration:
+                    break
+                yield from (
+                    Record(
+                        r.topic,
+                        r.partition,
+                        r.offset,
+                        r.value,
+                        tuple((k, v) for k, v in r.headers),
+                        r.timestamp,
                     )
-        for tp in list(pending):
-            if await consumer.position(tp) >= self._snapshot[tp][1]:
-                pending.discard(tp)
-        return out
+                    for r in batch
+                    if r.value is not None
+                )
+        finally:
+            loop.run_until_complete(batches.aclose())
+            loop.run_until_complete(follower.close())
+            loop.close()
 
 
 def stream_topics(bootstrap: str, names: list[str], client: dict[str, Any]) -> Iterable[Record]:

@@ -20,7 +20,7 @@ KEYS: dict[str, Ed25519PrivateKey] = {
     cc: private_key_from_seed(bytes([0x60 + i]) * 32) for i, cc in enumerate(COUNTRIES)
 }
 HUB_KEY = private_key_from_seed(b"\x77" * 32)
-EXAMPLES = Path(__file__).resolve().parents[3] / "schemas" / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "schemas" / "examples"
 
 
 def trust_list() -> TrustList:

@@ -25,7 +25,8 @@ Principals (SCRAM user names, set at format time with ``--add-scram``): one per
 country (its code, e.g. ``KH``), ``hub``, ``auditor``, ``admin`` (operator,
 super user) and ``broker`` (inter-broker, super user).
 
-ACLs (:func:`acl_bindings`) follow DESIGN.md's topic table with the
+ACLs (:func:`acl_bindings`) follow the writers and readers of the topic plan
+(``hub.topics.Topics.plan``, docs/protocol.md section 8) with the
 StandardAuthorizer, deny by default: a country writes only its outbox and
 reads its inbox, its rejections, the audit topics and the registry; the hub
 reads the outboxes and writes inboxes, rejections, quarantine and the audit
@@ -36,13 +37,11 @@ topics; the auditor only reads. Consumer groups are scoped by prefix (see
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import ipaddress
 import json
 import os
 import secrets
-import ssl
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -55,9 +54,31 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from connectors.state import StateDir
+from hub.app.kafka import (
+    SCRAM_MECHANISM,
+    client_config_from_file,
+    client_env,
+    credentials_file,
+    default_client_config,
+    faust_credentials,
+    ssl_context,
+)
 from hub.errors import OperationalError, Reason, RequestError
-from hub.topics import COMMIT_COUNTRIES, Topics, check_country
+from hub.home import StateDir
+from hub.ops.broker import LocalCluster, create_topics
+from hub.topics import (
+    ADMIN,
+    AUDITOR,
+    BROKER,
+    COMMIT_COUNTRIES,
+    HUB,
+    MIN_INSYNC_REPLICAS,
+    REPLICAS,
+    Topics,
+    check_country,
+    principal_of,
+    principals,
+)
 
 __all__ = [
     "ADMIN",
@@ -91,25 +112,16 @@ __all__ = [
     "provision_secure",
     "scram_format_args",
     "security_dir",
+    "start_secure_cluster",
     "wait_for_acls",
 ]
 
-SCRAM_MECHANISM: Final = "SCRAM-SHA-512"
 CLIENT_LISTENER: Final = "SECURE"
 CONTROLLER_LISTENER: Final = "CONTROLLER"
-HUB: Final = "hub"
-AUDITOR: Final = "auditor"
-ADMIN: Final = "admin"
-BROKER: Final = "broker"
 _SUPER_USERS: Final = (ADMIN, BROKER)
 _CERT_DAYS: Final = 825
 _BROKER_HOSTS: Final = ("localhost", "127.0.0.1")
 _KEYSTORE_ALIAS: Final = b"broker"
-_ENV_CLIENT_CONFIG: Final = "TRM_KAFKA_CLIENT_CONFIG"
-_ENV_PRINCIPAL: Final = "TRM_KAFKA_PRINCIPAL"
-_ENV_USERNAME: Final = "TRM_KAFKA_SASL_USERNAME"
-_ENV_PASSWORD_FILE: Final = "TRM_KAFKA_SASL_PASSWORD_FILE"  # noqa: S105 (a variable name)
-_ENV_CA_FILE: Final = "TRM_KAFKA_CA_FILE"
 
 
 # --- ACL vocabulary (Kafka's wire codes) -----------------------------------
@@ -172,28 +184,6 @@ class AclBinding:
         )
 
 
-def principals(countries: Iterable[str] = COMMIT_COUNTRIES) -> tuple[str, ...]:
-    """Every SCRAM user of a deployment: countries, hub, auditor, admin, broker."""
-    return (*(principal_of(c) for c in countries), HUB, AUDITOR, ADMIN, BROKER)
-
-
-def principal_of(who: str) -> str:
-    """The SCRAM user name for a country code or a role name.
-
-    Countries are lower case (``KH`` -> ``kh``) because Strimzi names each
-    ``KafkaUser`` after its user and Kubernetes names are lower case; the same
-    names are used locally and in Compose so ACLs read the same everywhere.
-    """
-    if len(who) == 2 and who.isalpha():
-        return check_country(who.upper()).lower()
-    if who in (HUB, AUDITOR, ADMIN, BROKER):
-        return who
-    raise RequestError(
-        Reason.UNAUTHENTICATED,
-        f"expected a country code or one of {HUB}, {AUDITOR}, {ADMIN}, {BROKER}; got {who!r}",
-    )
-
-
 def group_prefix(
     principal: str, topics: Topics | None = None, hub_app_id: str | None = None
 ) -> str:
@@ -218,7 +208,7 @@ def acl_bindings(
     *,
     hub_app_id: str | None = None,
 ) -> tuple[AclBinding, ...]:
-    """The ALLOW rules of DESIGN.md's topic table; everything else is denied.
+    """The ALLOW rules of the topic plan (``Topics.plan``); everything else is denied.
 
     Args:
         topics: the namespace (``trm`` in production).
@@ -233,47 +223,27 @@ def acl_bindings(
     countries = tuple(check_country(c) for c in countries)
     lit, pre = PatternType.LITERAL, PatternType.PREFIXED
     topic, group = ResourceType.TOPIC, ResourceType.GROUP
-    read, write = Operation.READ, Operation.WRITE
-    audit_and_registry = (
-        t.audit_leaves,
-        t.audit_checkpoints,
-        t.registry_trust,
-        t.registry_agreements,
-    )
+    read = Operation.READ
     rules: set[AclBinding] = set()
 
     def allow(who: str, rtype: ResourceType, name: str, pat: PatternType, op: Operation) -> None:
-        rules.add(AclBinding(who, rtype, name, pat, op))
+        if who not in _SUPER_USERS:  # they need no rule (and get none)
+            rules.add(AclBinding(who, rtype, name, pat, op))
 
+    # Topics: exactly the writers and readers of the plan.
+    for spec in t.plan(countries):
+        for who in spec.writers:
+            allow(who, topic, spec.name, lit, Operation.WRITE)
+        for who in spec.readers:
+            allow(who, topic, spec.name, lit, read)
+
+    # Consumer groups, and the hub's Faust-internal changelog/repartition topics.
     for cc in countries:
-        user = principal_of(cc)
-        allow(user, topic, t.outbox(cc), lit, write)
-        for name in (t.inbox(cc), t.rejections(cc), *audit_and_registry):
-            allow(user, topic, name, lit, read)
-        # A country's node may act as a witness: it publishes cosigned checkpoints.
-        allow(user, topic, t.audit_checkpoints, lit, write)
-        allow(user, group, group_prefix(cc, t), pre, read)
-
-    # The hub: reads every outbox, writes what it decides. It may read back what
-    # it wrote (to rebuild state after a restart) and the registry.
-    hub_writes = [t.inbox(cc) for cc in countries] + [t.rejections(cc) for cc in countries]
-    hub_writes += [t.quarantine, t.decisions, t.audit_leaves, t.audit_checkpoints]
-    for name in (t.outbox(cc) for cc in countries):
-        allow(HUB, topic, name, lit, read)
-    for name in hub_writes:
-        allow(HUB, topic, name, lit, write)
-        allow(HUB, topic, name, lit, read)
-    for name in (t.registry_trust, t.registry_agreements):
-        allow(HUB, topic, name, lit, read)
+        allow(principal_of(cc), group, group_prefix(cc, t), pre, read)
     app = group_prefix(HUB, t, hub_app_id)
     allow(HUB, group, app, pre, read)
-    for op in (Operation.CREATE, read, write, Operation.DESCRIBE_CONFIGS):
-        allow(HUB, topic, app, pre, op)  # Faust's own changelog/repartition topics
-
-    # The auditor reads everything a replay needs and writes nothing.
-    every_topic = [t.outbox(cc) for cc in countries] + hub_writes + list(audit_and_registry)
-    for name in every_topic:
-        allow(AUDITOR, topic, name, lit, read)
+    for op in (Operation.CREATE, read, Operation.WRITE, Operation.DESCRIBE_CONFIGS):
+        allow(HUB, topic, app, pre, op)
     allow(AUDITOR, group, group_prefix(AUDITOR, t), pre, read)
     return tuple(sorted(rules))
 
@@ -321,7 +291,7 @@ class SecurityMaterial:
 
 def security_dir(state: StateDir) -> Path:
     """Where :func:`provision_secure` keeps its files for a state directory."""
-    return state.kafka / "security"
+    return state.security
 
 
 def _write_secret(path: Path, data: bytes) -> None:
@@ -611,14 +581,6 @@ def scram_format_args(material: SecurityMaterial) -> list[str]:
 # --- client side -----------------------------------------------------------------
 
 
-def _ssl_context(ca_file: Path | None = None, *, cadata: str | None = None) -> ssl.SSLContext:
-    context = ssl.create_default_context(
-        ssl.Purpose.SERVER_AUTH, cafile=str(ca_file) if ca_file else None, cadata=cadata
-    )
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    return context
-
-
 def client_config(
     principal: str,
     *,
@@ -628,9 +590,7 @@ def client_config(
     """aiokafka keyword arguments for ``principal`` on the secure listener.
 
     Pass either the state directory (reads that principal's credentials file)
-    or loaded :class:`SecurityMaterial`. The result plugs into
-    ``AIOKafkaProducer(**cfg)``, ``AIOKafkaConsumer(**cfg)`` and
-    ``AIOKafkaAdminClient(**cfg)``.
+    or loaded :class:`SecurityMaterial`.
 
     Raises:
         OperationalError: CONFIG_INVALID when no credentials exist for it.
@@ -641,142 +601,11 @@ def client_config(
             "sasl_mechanism": SCRAM_MECHANISM,
             "sasl_plain_username": principal_of(principal),
             "sasl_plain_password": material.password(principal),
-            "ssl_context": _ssl_context(material.ca_cert),
+            "ssl_context": ssl_context(material.ca_cert),
         }
     if state is None:
         raise RequestError(Reason.BAD_REQUEST, "expected a state directory or security material")
-    return client_config_from_file(
-        security_dir(state) / "credentials" / f"{principal_of(principal)}.json"
-    )
-
-
-def client_config_from_file(path: Path) -> dict[str, Any]:
-    """aiokafka settings from one principal's credentials file (JSON, 0600).
-
-    Raises:
-        OperationalError: CONFIG_INVALID (missing/malformed), KEY_FILE_INSECURE.
-    """
-    try:
-        mode = path.stat().st_mode & 0o777
-        doc = json.loads(path.read_text(encoding="utf-8"))
-        username, password = doc["username"], doc["password"]
-        ca_pem, ca_file = doc.get("ca_pem"), doc.get("ca_file")
-        if not (isinstance(ca_pem, str) or isinstance(ca_file, str)):
-            raise KeyError("ca_pem")
-    except FileNotFoundError as exc:
-        raise OperationalError(
-            Reason.CONFIG_INVALID,
-            f"expected Kafka client credentials at {path}; found none",
-        ) from exc
-    except (ValueError, KeyError, TypeError) as exc:
-        raise OperationalError(
-            Reason.CONFIG_INVALID,
-            f"expected {path} to hold username, password and ca_pem; it is malformed",
-        ) from exc
-    if mode & 0o077:
-        raise OperationalError(
-            Reason.KEY_FILE_INSECURE,
-            f"expected {path} to be readable by its owner only (0600), found {mode:04o}",
-        )
-    if isinstance(ca_pem, str):
-        context = _ssl_context(cadata=ca_pem)
-    else:
-        ca = Path(str(ca_file))
-        context = _ssl_context(ca if ca.is_absolute() else path.parent / ca)
-    return {
-        "security_protocol": "SASL_SSL",
-        "sasl_mechanism": doc.get("sasl_mechanism", SCRAM_MECHANISM),
-        "sasl_plain_username": str(username),
-        "sasl_plain_password": str(password),
-        "ssl_context": context,
-    }
-
-
-def client_env(principal: str, state: StateDir) -> dict[str, str]:
-    """Environment for a subprocess (hub worker, gateway) to connect as ``principal``.
-
-    ``{"TRM_KAFKA_CLIENT_CONFIG": <its credentials file>}`` after ``trm kafka up
-    --secure`` in ``state``; ``{}`` for a plaintext broker. Code that may not
-    import ``connectors`` (the Faust app under ``hub/app``) reads that file:
-    JSON with ``username``, ``password``, ``sasl_mechanism``,
-    ``security_protocol`` and ``ca_pem``.
-    """
-    path = security_dir(state) / "credentials" / f"{principal_of(principal)}.json"
-    return {_ENV_CLIENT_CONFIG: str(path)} if path.exists() else {}
-
-
-def faust_credentials(config: Mapping[str, Any]) -> Any:
-    """``faust.SASLCredentials`` for aiokafka settings from :func:`client_config` (or None)."""
-    if not config:
-        return None
-    import faust  # noqa: PLC0415
-
-    return faust.SASLCredentials(
-        username=config["sasl_plain_username"],
-        password=config["sasl_plain_password"],
-        ssl_context=config["ssl_context"],
-        mechanism=config["sasl_mechanism"],
-    )
-
-
-def _client_config_from_env() -> dict[str, Any]:
-    """Settings from separate files, as Strimzi's secrets mount them.
-
-    ``TRM_KAFKA_SASL_USERNAME``, ``TRM_KAFKA_SASL_PASSWORD_FILE`` (the
-    KafkaUser secret's ``password`` key) and ``TRM_KAFKA_CA_FILE`` (the
-    cluster CA secret's ``ca.crt``).
-    """
-    username = os.environ[_ENV_USERNAME]
-    password_file, ca_file = os.environ.get(_ENV_PASSWORD_FILE), os.environ.get(_ENV_CA_FILE)
-    if not password_file or not ca_file:
-        raise OperationalError(
-            Reason.CONFIG_INVALID,
-            f"expected {_ENV_PASSWORD_FILE} and {_ENV_CA_FILE} with {_ENV_USERNAME}; "
-            f"got password file {password_file!r}, CA file {ca_file!r}",
-        )
-    try:
-        password = Path(password_file).read_text(encoding="utf-8").strip()
-        context = _ssl_context(Path(ca_file))
-    except (OSError, ssl.SSLError) as exc:
-        raise OperationalError(
-            Reason.CONFIG_INVALID, f"expected readable {password_file} and {ca_file}: {exc}"
-        ) from exc
-    return {
-        "security_protocol": "SASL_SSL",
-        "sasl_mechanism": SCRAM_MECHANISM,
-        "sasl_plain_username": username,
-        "sasl_plain_password": password,
-        "ssl_context": context,
-    }
-
-
-def default_client_config(principal: str, state: StateDir | None = None) -> dict[str, Any]:
-    """The client settings every verb should use by default.
-
-    In order: ``$TRM_KAFKA_CLIENT_CONFIG`` (a credentials file, e.g. the one an
-    operator handed to a country); else ``$TRM_KAFKA_SASL_USERNAME`` with
-    ``$TRM_KAFKA_SASL_PASSWORD_FILE`` and ``$TRM_KAFKA_CA_FILE`` (Kubernetes
-    secrets); else, when ``trm kafka up --secure`` ran in
-    this state directory, that principal's credentials there
-    (``$TRM_KAFKA_PRINCIPAL`` overrides ``principal``); else ``{}`` (plaintext,
-    the non-secure local broker).
-    """
-    env = os.environ.get(_ENV_CLIENT_CONFIG)
-    if env:
-        return client_config_from_file(Path(env))
-    if os.environ.get(_ENV_USERNAME):
-        return _client_config_from_env()
-    if state is None:
-        from connectors.state import state_dir  # noqa: PLC0415  (avoid a cycle at import)
-
-        state = state_dir()
-    if (
-        not (security_dir(state) / "secrets.json").exists()
-        and not (security_dir(state) / "credentials").exists()
-    ):
-        return {}
-    who = os.environ.get(_ENV_PRINCIPAL) or principal
-    return client_config(who, state=state)
+    return client_config_from_file(credentials_file(principal, state))
 
 
 # --- applying ACLs through Kafka's Admin API (CreateAcls / DescribeAcls) ----------
@@ -959,42 +788,21 @@ async def ensure_topics(
     admin_config: Mapping[str, Any],
     topics: Topics,
     countries: Sequence[str] = COMMIT_COUNTRIES,
-    replication_factor: int = 3,
+    replication_factor: int = REPLICAS,
 ) -> None:
-    """Create the project's topics if missing (for Compose; Kubernetes uses KafkaTopics)."""
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # noqa: PLC0415
-    from aiokafka.errors import KafkaError, TopicAlreadyExistsError  # noqa: PLC0415
+    """Create the plan's topics if missing (for Compose; Kubernetes uses KafkaTopics).
 
-    single = {topics.audit_leaves, topics.audit_checkpoints, topics.decisions}
-    min_isr = str(min(2, replication_factor))
-    wanted = [
-        NewTopic(
-            name,
-            1 if name in single else 6,
-            replication_factor,
-            topic_configs={
-                "min.insync.replicas": min_isr,
-                "cleanup.policy": "compact" if compacted else "delete",
-                **({} if compacted else {"retention.ms": "-1"}),
-                **topics.config_for(name),
-            },
-        )
-        for name, compacted in topics.all(tuple(countries)).items()
-    ]
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **admin_config)
-    try:
-        await admin.start()
-        existing = set(await admin.list_topics())
-        missing = [t for t in wanted if t.name not in existing]
-        if missing:
-            with contextlib.suppress(TopicAlreadyExistsError):  # another init raced us
-                await admin.create_topics(missing)
-    except KafkaError as exc:
-        raise OperationalError(
-            Reason.KAFKA_UNAVAILABLE, f"expected to create topics on {bootstrap}: {exc!r}"
-        ) from exc
-    finally:
-        await admin.close()
+    The same plan and code as the local broker (``Topics.plan()``,
+    ``hub.ops.broker.create_topics``); only replication and the in-sync minimum
+    are the cluster's own.
+    """
+    await create_topics(
+        bootstrap,
+        topics.plan(countries),
+        replication_factor=replication_factor,
+        min_insync_replicas=min(MIN_INSYNC_REPLICAS, replication_factor),
+        client_config=admin_config,
+    )
 
 
 # --- the whole thing, for `trm kafka up --secure` -------------------------------
@@ -1052,60 +860,44 @@ def provision_secure(
     )
 
 
-def _main(argv: Sequence[str] | None = None) -> int:
-    """``python -m connectors.kafka_security``: material for Compose, ACLs for a cluster.
+def start_secure_cluster(
+    state: StateDir,
+    *,
+    topics: Topics | None = None,
+    nodes: int = 1,
+    data_dir: Path | None = None,
+    heap: str = "512m",
+) -> LocalCluster:
+    """Provision and start a secure local cluster, as ``trm kafka up --secure`` does.
 
-    ``material DIR --host kafka-1 ...`` writes the CA, broker keystore, SCRAM
-    passwords and per-principal credential files; ``format-args DIR`` prints
-    the StorageTool ``--add-scram`` arguments (one per line);
-    ``acls --bootstrap B --dir DIR [--namespace trm]`` creates the ACLs.
+    Material and SCRAM users first (users exist before any client connects),
+    then the brokers, the topics of the plan (as the admin principal) and the
+    ACLs. A cluster that fails half-way is stopped again.
     """
-    import argparse  # noqa: PLC0415
-
-    parser = argparse.ArgumentParser(prog="python -m connectors.kafka_security")
-    sub = parser.add_subparsers(dest="verb", required=True)
-    mat = sub.add_parser("material")
-    mat.add_argument("dir", type=Path)
-    mat.add_argument("--host", action="append", default=[])
-    mat.add_argument("--country", action="append", default=[])
-    fmt = sub.add_parser("format-args")
-    fmt.add_argument("dir", type=Path)
-    props = sub.add_parser("broker-properties")
-    props.add_argument("dir", type=Path)
-    props.add_argument("--mount", type=Path, default=None)
-    acl = sub.add_parser("acls")
-    acl.add_argument("--bootstrap", required=True)
-    acl.add_argument("--credentials", type=Path, required=True, help="the admin's credentials file")
-    acl.add_argument("--namespace", default="trm")
-    acl.add_argument("--topics", action="store_true", help="also create the project's topics")
-    acl.add_argument("--replication-factor", type=int, default=3)
-    acl.add_argument("--country", action="append", default=[])
-    acl.add_argument("--hub-app-id", default=None)
-    args = parser.parse_args(argv)
-    if args.verb == "material":
-        hosts = tuple(args.host) or _BROKER_HOSTS
-        m = create_material(
-            args.dir, countries=tuple(args.country) or COMMIT_COUNTRIES, broker_hosts=hosts
-        )
-        print(f"security material in {m.directory} for {', '.join(sorted(m.passwords))}")
-    elif args.verb == "format-args":
-        print("\n".join(scram_format_args(load_material(args.dir))))
-    elif args.verb == "broker-properties":
-        for key, value in broker_properties(load_material(args.dir), mount=args.mount).items():
-            print(f"{key}={value}")
-    else:
-        admin = client_config_from_file(args.credentials)
-        countries = tuple(args.country) or COMMIT_COUNTRIES
-        topics = Topics(args.namespace)
-        bindings = acl_bindings(topics, countries, hub_app_id=args.hub_app_id)
-        if args.topics:
-            asyncio.run(
-                ensure_topics(args.bootstrap, admin, topics, countries, args.replication_factor)
+    t = topics or Topics()
+    setup = provision_secure(state, topics=t)
+    cluster = LocalCluster(
+        data_dir or state.kafka,
+        nodes=nodes,
+        extra_properties=setup.broker_properties,
+        format_args=setup.format_args,
+        client_listener=CLIENT_LISTENER,
+        client_config=setup.admin_config,
+        heap=heap,
+    )
+    cluster.start()
+    try:
+        asyncio.run(
+            create_topics(
+                cluster.bootstrap,
+                t.plan(),
+                replication_factor=min(3, nodes),
+                min_insync_replicas=2 if nodes >= 3 else 1,
+                client_config=setup.admin_config,
             )
-        asyncio.run(apply_acls(args.bootstrap, admin, bindings))
-        print(f"{len(bindings)} ACLs in force on {args.bootstrap}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(_main())
+        )
+        setup.finish_sync(cluster.bootstrap)
+    except BaseException:
+        cluster.stop()
+        raise
+    return cluster

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hub.errors import Reason
 from hub.keys import KeyDirectory, KeyRole, private_key_from_seed
-from hub.pipeline import Registry
+from hub.pipeline import Decide, Registry
+from hub.policy import AgreementSet, Decision, Deliver, Refuse
 from hub.trust import HUB_OWNER, KeySpec, TrustList, build_trust_document
 from hub.wire import VerifiedEvent, cloudevents_headers, seal
 
@@ -23,7 +23,7 @@ KEYS: dict[str, Ed25519PrivateKey] = {
     cc: private_key_from_seed(bytes([i + 1]) * 32) for i, cc in enumerate(COUNTRIES)
 }
 HUB_KEY = private_key_from_seed(b"\x42" * 32)
-EXAMPLES = Path(__file__).resolve().parents[3] / "schemas" / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "schemas" / "examples"
 
 
 def trust_list() -> TrustList:
@@ -43,42 +43,46 @@ def trust_list() -> TrustList:
     return TrustList.from_signed(doc.to_json(), previous=None)
 
 
-@dataclass(frozen=True, slots=True)
-class FakeDeliver:
-    recipient: str
-    agreement_id: str
-    agreement_version: int
-    fields: frozenset[str]
-
-
-@dataclass(frozen=True, slots=True)
-class FakeRefuse:
-    recipient: str
-    reason: Reason
-    detail: str
-
-
 # A loudly named stand-in for hub.policy.decide: (producer, recipient, type) -> fields.
 UnsafeTestAgreements = dict[tuple[str, str, str], frozenset[str]]
 
 
-def fake_decide(
-    event: VerifiedEvent, agreements: Any, keys: KeyDirectory, now_ms: int
-) -> Sequence[Any]:
-    out: list[Any] = []
-    for r in event.header.recipients:
-        allowed = agreements.get((event.header.producer, r, event.header.event_type.value))
-        if allowed is None:
-            out.append(
-                FakeRefuse(r, Reason.NO_AGREEMENT, f"no agreement {event.header.producer}->{r}")
-            )
-        else:
-            out.append(FakeDeliver(r, f"{event.header.producer}-{r}", 1, allowed))
-    return out
+def unsafe_fake_policy(agreements: UnsafeTestAgreements) -> Decide:
+    """A ``decide`` that delivers what ``agreements`` lists, ignoring the real agreement set."""
+
+    def fake_decide(
+        event: VerifiedEvent, _signed: AgreementSet, _keys: KeyDirectory, _now_ms: int
+    ) -> Sequence[Decision]:
+        header = event.header
+        out: list[Decision] = []
+        for r in header.recipients:
+            allowed = agreements.get((header.producer, r, header.event_type.value))
+            if allowed is None:
+                out.append(Refuse(r, Reason.NO_AGREEMENT, f"no agreement {header.producer}->{r}"))
+            else:
+                out.append(
+                    Deliver(
+                        r,
+                        f"{header.producer}-{r}",
+                        1,
+                        allowed,
+                        handling=header.handling,
+                        retention_days=1,
+                        withheld=event.disclosed - allowed,
+                    )
+                )
+        return out
+
+    return fake_decide
 
 
 def registry(agreements: UnsafeTestAgreements) -> Registry:
-    return Registry(keys=trust_list(), agreements=agreements, decide=fake_decide, version="t1")
+    return Registry(
+        keys=trust_list(),
+        agreements=AgreementSet(),
+        decide=unsafe_fake_policy(agreements),
+        version="t1",
+    )
 
 
 def example(event_type: str) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """Local Apache Kafka 3.9.2 in KRaft mode, on 127.0.0.1, for the demo and the tests.
 
-The jars come from Maven Central through ``deploy/kafka/pom.xml`` into a cache
+The jars come from Maven Central through ``hub/ops/data/pom.xml`` (package data) into a cache
 directory (``$TRM_KAFKA_CACHE``, default ``~/.cache/trm/kafka-3.9.2``), never into
 the repository. Each node is one ``java -cp 'lib/*' kafka.Kafka`` process acting
 as broker and controller, started in its own session so it outlives the command
@@ -18,38 +18,41 @@ import asyncio
 import base64
 import contextlib
 import json
+import logging
 import os
 import shutil
 import signal
 import socket
 import string
 import subprocess
+import sys
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from hub.errors import OperationalError, Reason
-from hub.topics import Topics
+from hub.topics import TopicSpec
 
 __all__ = [
     "KAFKA_VERSION",
     "LocalCluster",
+    "Progress",
     "cache_dir",
     "check_tools",
     "create_topics",
     "ensure_jars",
     "free_port",
     "load_cluster",
-    "partitions_for",
 ]
 
 KAFKA_VERSION = "3.9.2"
-_REPO = Path(__file__).resolve().parents[1]
-_POM = _REPO / "deploy" / "kafka" / "pom.xml"
-_TEMPLATES = _REPO / "deploy" / "kafka"
+# Package data (hub/ops/data): the Maven pom and the broker config templates ship
+# with the package, so an installed ``trm`` runs a broker from any directory.
+_DATA = resources.files("hub.ops") / "data"
 _MANIFEST = "cluster.json"
 _INSTALL_HINT = {
     "java": "a Java 17+ runtime (Debian: apt-get install openjdk-17-jre-headless)",
@@ -80,18 +83,19 @@ def ensure_jars(cache: Path | None = None) -> Path:
         return lib
     check_tools("java", "mvn")
     lib.mkdir(parents=True, exist_ok=True)
-    cmd = [
-        "mvn",
-        "-q",
-        "-B",
-        "-f",
-        str(_POM),
-        "dependency:copy-dependencies",
-        f"-DoutputDirectory={lib}",
-        "-DincludeScope=runtime",
-    ]
     try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=False)
+        with resources.as_file(_DATA / "pom.xml") as pom:
+            cmd = [
+                "mvn",
+                "-q",
+                "-B",
+                "-f",
+                str(pom),
+                "dependency:copy-dependencies",
+                f"-DoutputDirectory={lib}",
+                "-DincludeScope=runtime",
+            ]
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=False)
     except subprocess.TimeoutExpired as exc:
         raise OperationalError(
             Reason.KAFKA_UNAVAILABLE, "expected Maven to fetch the Kafka jars within 15 minutes"
@@ -113,16 +117,40 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def partitions_for(topic: str, topics: Topics) -> int:
-    """Single-writer and ordered topics have one partition; country lanes have three."""
-    single = {
-        topics.audit_leaves,
-        topics.audit_checkpoints,
-        topics.decisions,
-        topics.registry_trust,
-        topics.registry_agreements,
-    }
-    return 1 if topic in single else 3
+class Progress:
+    """One line on stderr while something is awaited, e.g. "waiting for the broker (3 s)".
+
+    On a terminal the line is rewritten in place; elsewhere (a log, a test's
+    captured stderr) it is written once, and :meth:`done` ends it.
+    """
+
+    def __init__(self, what: str, stream: TextIO | None = None) -> None:
+        self.what = what
+        self.stream = stream if stream is not None else sys.stderr
+        self.started = time.monotonic()
+        self.tty = self.stream.isatty()
+        self._shown = False
+
+    def update(self, what: str | None = None) -> None:
+        if what is not None:
+            self.what = what
+        if self.tty:
+            line = f"waiting for {self.what} ({time.monotonic() - self.started:.0f} s)"
+            self.stream.write(f"\r{line}\x1b[K")
+            self.stream.flush()
+        elif not self._shown:
+            self.stream.write(f"waiting for {self.what} ...\n")
+            self.stream.flush()
+        self._shown = True
+
+    def done(self, message: str | None = None) -> None:
+        """End the line: with ``message`` (e.g. "broker ready"), or just clear it."""
+        elapsed = time.monotonic() - self.started
+        if self.tty and self._shown:
+            self.stream.write("\r\x1b[K")
+        if message is not None:
+            self.stream.write(f"{message} ({elapsed:.0f} s)\n")
+        self.stream.flush()
 
 
 def _alive(pid: int | None) -> bool:
@@ -140,6 +168,20 @@ def _alive(pid: int | None) -> bool:
         if done == pid:
             return False
     return True
+
+
+def _runs(node: _Node) -> bool:
+    """The node's pid is alive and is still that node's JVM, not a reused pid."""
+    if not _alive(node.pid):
+        return False
+    if not Path("/proc/self").exists():  # no procfs: the pid is all there is
+        return True
+    try:
+        cmdline = Path(f"/proc/{node.pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    # Empty while the JVM launcher is still exec'ing: alive, and not yet anyone else's.
+    return not cmdline or str(node.properties_file).encode() in cmdline
 
 
 @dataclass
@@ -170,7 +212,7 @@ class LocalCluster:
     ``extra_properties`` go into every node's config and ``format_args`` to
     every StorageTool format (e.g. SCRAM users); ``client_listener`` names the
     listener clients use and ``client_config`` the aiokafka settings to reach
-    it (both set by ``connectors.kafka_security`` for a secure cluster).
+    it (both set by ``hub.ops.security`` for a secure cluster).
     """
 
     data_dir: Path
@@ -192,7 +234,7 @@ class LocalCluster:
         )
 
     def pids(self) -> list[int | None]:
-        return [n.pid if _alive(n.pid) else None for n in self._nodes]
+        return [n.pid if _runs(n) else None for n in self._nodes]
 
     @property
     def log_files(self) -> list[Path]:
@@ -210,7 +252,7 @@ class LocalCluster:
         lib = ensure_jars()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         (self.data_dir / "log4j.properties").write_text(
-            (_TEMPLATES / "log4j.properties").read_text(encoding="utf-8"), encoding="utf-8"
+            (_DATA / "log4j.properties").read_text(encoding="utf-8"), encoding="utf-8"
         )
         self._nodes = [
             _Node(i + 1, free_port(), free_port(), self.data_dir / f"node{i + 1}")
@@ -258,7 +300,7 @@ class LocalCluster:
 
     def _render(self, node: _Node) -> str:
         template = "single.properties" if self.nodes == 1 else "cluster-node.properties"
-        text = (_TEMPLATES / template).read_text(encoding="utf-8")
+        text = (_DATA / template).read_text(encoding="utf-8")
         voters = ",".join(f"{n.node_id}@127.0.0.1:{n.controller_port}" for n in self._nodes)
         rendered = string.Template(text).substitute(
             node_id=node.node_id,
@@ -290,7 +332,7 @@ class LocalCluster:
     def start_node(self, index: int) -> None:
         """Start (or restart) one node on its existing storage and ports."""
         node = self._nodes[index]
-        if _alive(node.pid):
+        if _runs(node):
             return
         with node.log_file.open("ab") as log:
             proc = subprocess.Popen(
@@ -308,7 +350,7 @@ class LocalCluster:
         """Stop one node: SIGTERM (a clean shutdown) or SIGKILL (a crash)."""
         node = self._nodes[index]
         pid = node.pid
-        if pid is not None and _alive(pid):
+        if pid is not None and _runs(node):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL if kill else signal.SIGTERM)
             deadline = time.monotonic() + timeout_s
@@ -329,7 +371,7 @@ class LocalCluster:
         One at a time, the last nodes of a 3-node quorum cannot finish a clean
         shutdown without the others and sit out the whole timeout.
         """
-        live = [n for n in self._nodes if n.pid is not None and _alive(n.pid)]
+        live = [n for n in self._nodes if n.pid is not None and _runs(n)]
         for node in live:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(node.pid or 0, signal.SIGTERM)
@@ -344,14 +386,28 @@ class LocalCluster:
         asyncio.run(self.wait_ready_async(timeout_s, brokers=brokers))
 
     async def wait_ready_async(self, timeout_s: float = 120.0, *, brokers: int | None) -> None:
+        want = brokers or sum(1 for p in self.pids() if p)
+        progress = Progress("the broker" if want == 1 else f"{want} brokers")
+        # aiokafka logs "Unable connect to ..." on every refused attempt while the
+        # JVM starts: a screen of noise. The progress line says the same once.
+        aiokafka_log = logging.getLogger("aiokafka")
+        level = aiokafka_log.level
+        aiokafka_log.setLevel(logging.CRITICAL)
+        try:
+            await self._wait_ready(timeout_s, want, progress)
+        finally:
+            aiokafka_log.setLevel(level)
+
+    async def _wait_ready(self, timeout_s: float, want: int, progress: Progress) -> None:
         from aiokafka.client import AIOKafkaClient  # noqa: PLC0415
 
-        want = brokers or sum(1 for p in self.pids() if p)
         deadline = time.monotonic() + timeout_s
         last: object = "no answer"
         while time.monotonic() < deadline:
+            progress.update()
             for node in self._nodes:
                 if node.pid is not None and not _alive(node.pid):
+                    progress.done()
                     raise OperationalError(
                         Reason.KAFKA_UNAVAILABLE,
                         f"expected broker {node.node_id} to keep running; it exited. "
@@ -365,6 +421,7 @@ class LocalCluster:
                 await client.force_metadata_update()
                 seen = len(client.cluster.brokers())
                 if seen >= want:
+                    progress.done("broker ready" if want == 1 else f"{want} brokers ready")
                     return
                 last = f"{seen} of {want} brokers"
             except Exception as exc:
@@ -372,6 +429,7 @@ class LocalCluster:
             finally:
                 await client.close()
             await asyncio.sleep(0.5)
+        progress.done()
         tails = "\n".join(f"--- {n.log_file}:\n{_tail(n.log_file)}" for n in self._nodes)
         raise OperationalError(
             Reason.KAFKA_UNAVAILABLE,
@@ -433,23 +491,23 @@ def load_cluster(data_dir: Path) -> LocalCluster | None:
 
 async def create_topics(
     bootstrap: str,
-    topics: Mapping[str, bool],
+    plan: Iterable[TopicSpec],
     *,
-    namespace: Topics | None = None,
     replication_factor: int = 1,
     min_insync_replicas: int = 1,
     client_config: Mapping[str, Any] | None = None,
     timeout_s: float = 60.0,
 ) -> list[str]:
-    """Create missing topics (name -> compacted); return the names created.
+    """Create the topics of ``plan`` (``Topics.plan()``) that are missing; return their names.
 
-    Idempotent: existing topics are left as they are. Retries while the
-    controller is still settling after start.
+    Partitions and topic settings come from the plan; replication is the
+    cluster's. Idempotent: existing topics are left as they are. Retries while
+    the controller is still settling after start.
     """
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # noqa: PLC0415
     from aiokafka.errors import KafkaError, TopicAlreadyExistsError  # noqa: PLC0415
 
-    names = namespace or Topics()
+    specs = tuple(plan)
     deadline = time.monotonic() + timeout_s
     while True:
         admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **(client_config or {}))
@@ -458,19 +516,13 @@ async def create_topics(
             existing = set(await admin.list_topics())
             missing = [
                 NewTopic(
-                    name,
-                    partitions_for(name, names),
+                    spec.name,
+                    spec.partitions,
                     replication_factor,
-                    topic_configs={
-                        "min.insync.replicas": str(min_insync_replicas),
-                        "cleanup.policy": "compact" if compacted else "delete",
-                        # Evidence is kept: nothing on the wire expires by age.
-                        **({} if compacted else {"retention.ms": "-1"}),
-                        **names.config_for(name),
-                    },
+                    topic_configs={"min.insync.replicas": str(min_insync_replicas), **spec.config},
                 )
-                for name, compacted in topics.items()
-                if name not in existing
+                for spec in specs
+                if spec.name not in existing
             ]
             if missing:
                 with contextlib.suppress(TopicAlreadyExistsError):
@@ -481,7 +533,7 @@ async def create_topics(
             if time.monotonic() > deadline:
                 raise OperationalError(
                     Reason.KAFKA_UNAVAILABLE,
-                    f"expected to create {len(topics)} topics on {bootstrap}: {exc!r}",
+                    f"expected to create {len(specs)} topics on {bootstrap}: {exc!r}",
                 ) from exc
             await asyncio.sleep(0.5)
         finally:

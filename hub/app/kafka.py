@@ -1,0 +1,393 @@
+"""The one Kafka client module: settings, credentials, metadata and the topic reader.
+
+Every process that talks to Kafka — the hub worker and audit sequencer (Faust),
+the auditor's replay, a country node's SDK, the gateway, the operator's tools —
+takes its client settings, its credentials, its view of the cluster's
+partitions and its "read these topics" loop from here, so that a fix to any of
+them reaches every caller.
+
+Credentials are resolved by :func:`default_client_config`, in this order:
+
+1. ``$TRM_KAFKA_CLIENT_CONFIG``: one principal's credentials file (JSON,
+   mode 0600: ``username``, ``password``, ``sasl_mechanism``,
+   ``security_protocol``, and ``ca_pem`` or ``ca_file``), e.g. the file an
+   operator handed to a country, or the one ``trm kafka up --secure`` wrote;
+2. ``$TRM_KAFKA_SASL_USERNAME`` with ``$TRM_KAFKA_SASL_PASSWORD_FILE`` and
+   ``$TRM_KAFKA_CA_FILE``: separate files, as Kubernetes secrets mount them;
+3. the principal's file under ``<state>/kafka/security/credentials/`` when
+   ``trm kafka up --secure`` ran in that state directory
+   (``$TRM_KAFKA_PRINCIPAL`` overrides the principal);
+4. ``{}``: the plaintext local broker.
+
+A password is never logged, and never part of an error message.
+
+This module imports aiokafka but not Faust (:func:`faust_credentials` imports
+Faust only when a Faust app calls it), so a country node can use it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import ssl
+from collections.abc import AsyncGenerator, Iterable, Mapping
+from pathlib import Path
+from typing import Any, Final
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
+
+from hub.errors import OperationalError, Reason
+from hub.home import StateDir, state_dir
+from hub.topics import principal_of
+
+__all__ = [
+    "ENV_CA_FILE",
+    "ENV_CLIENT_CONFIG",
+    "ENV_PASSWORD_FILE",
+    "ENV_PRINCIPAL",
+    "ENV_USERNAME",
+    "SCRAM_MECHANISM",
+    "Follower",
+    "Row",
+    "client_config_from_file",
+    "client_env",
+    "credentials_file",
+    "default_client_config",
+    "faust_credentials",
+    "partitions",
+    "read_all",
+    "require_topic",
+    "ssl_context",
+]
+
+SCRAM_MECHANISM: Final = "SCRAM-SHA-512"
+ENV_CLIENT_CONFIG: Final = "TRM_KAFKA_CLIENT_CONFIG"
+ENV_PRINCIPAL: Final = "TRM_KAFKA_PRINCIPAL"
+ENV_USERNAME: Final = "TRM_KAFKA_SASL_USERNAME"
+ENV_PASSWORD_FILE: Final = "TRM_KAFKA_SASL_PASSWORD_FILE"  # noqa: S105 (a variable name)
+ENV_CA_FILE: Final = "TRM_KAFKA_CA_FILE"
+
+
+# --- credentials -------------------------------------------------------------------
+
+
+def ssl_context(ca_file: Path | None = None, *, cadata: str | None = None) -> ssl.SSLContext:
+    """A TLS 1.2+ client context trusting the cluster's CA (a file or PEM text)."""
+    context = ssl.create_default_context(
+        ssl.Purpose.SERVER_AUTH, cafile=str(ca_file) if ca_file else None, cadata=cadata
+    )
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
+
+
+def credentials_file(principal: str, state: StateDir) -> Path:
+    """Where ``trm kafka up --secure`` leaves ``principal``'s credentials file."""
+    return state.security / "credentials" / f"{principal_of(principal)}.json"
+
+
+def client_config_from_file(path: Path) -> dict[str, Any]:
+    """aiokafka settings from one principal's credentials file (JSON, 0600).
+
+    Raises:
+        OperationalError: CONFIG_INVALID (missing/malformed), KEY_FILE_INSECURE.
+    """
+    try:
+        mode = path.stat().st_mode & 0o777
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        username, password = doc["username"], doc["password"]
+        ca_pem, ca_file = doc.get("ca_pem"), doc.get("ca_file")
+        if not (isinstance(ca_pem, str) or isinstance(ca_file, str)):
+            raise KeyError("ca_pem")
+    except FileNotFoundError as exc:
+        raise OperationalError(
+            Reason.CONFIG_INVALID,
+            f"expected Kafka client credentials at {path}; found none",
+        ) from exc
+    except (ValueError, KeyError, TypeError) as exc:
+        raise OperationalError(
+            Reason.CONFIG_INVALID,
+            f"expected {path} to hold username, password and ca_pem; it is malformed",
+        ) from exc
+    if mode & 0o077:
+        raise OperationalError(
+            Reason.KEY_FILE_INSECURE,
+            f"expected {path} to be readable by its owner only (0600), found {mode:04o}",
+        )
+    try:
+        if isinstance(ca_pem, str):
+            context = ssl_context(cadata=ca_pem)
+        else:
+            ca = Path(str(ca_file))
+            context = ssl_context(ca if ca.is_absolute() else path.parent / ca)
+    except (OSError, ssl.SSLError) as exc:
+        raise OperationalError(
+            Reason.CONFIG_INVALID,
+            f"expected a PEM CA certificate in {path}: {type(exc).__name__}",
+        ) from exc
+    return {
+        "security_protocol": doc.get("security_protocol", "SASL_SSL"),
+        "sasl_mechanism": doc.get("sasl_mechanism", SCRAM_MECHANISM),
+        "sasl_plain_username": str(username),
+        "sasl_plain_password": str(password),
+        "ssl_context": context,
+    }
+
+
+def _client_config_from_env() -> dict[str, Any]:
+    """Settings from separate files, as Strimzi's secrets mount them."""
+    username = os.environ[ENV_USERNAME]
+    password_file, ca_file = os.environ.get(ENV_PASSWORD_FILE), os.environ.get(ENV_CA_FILE)
+    if not password_file or not ca_file:
+        raise OperationalError(
+            Reason.CONFIG_INVALID,
+            f"expected {ENV_PASSWORD_FILE} and {ENV_CA_FILE} with {ENV_USERNAME}; "
+            f"got password file {password_file!r}, CA file {ca_file!r}",
+        )
+    try:
+        password = Path(password_file).read_text(encoding="utf-8").strip()
+        context = ssl_context(Path(ca_file))
+    except (OSError, ssl.SSLError) as exc:
+        raise OperationalError(
+            Reason.CONFIG_INVALID,
+            f"expected readable {password_file} and {ca_file}: {type(exc).__name__}",
+        ) from exc
+    return {
+        "security_protocol": "SASL_SSL",
+        "sasl_mechanism": SCRAM_MECHANISM,
+        "sasl_plain_username": username,
+        "sasl_plain_password": password,
+        "ssl_context": context,
+    }
+
+
+def default_client_config(principal: str, state: StateDir | None = None) -> dict[str, Any]:
+    """The aiokafka settings a process acting as ``principal`` connects with.
+
+    See the module docstring for the order of the sources. The result plugs
+    into ``AIOKafkaProducer(**cfg)``, ``AIOKafkaConsumer(**cfg)`` and
+    ``AIOKafkaAdminClient(**cfg)``; :func:`faust_credentials` turns it into
+    Faust's form.
+
+    Raises:
+        OperationalError: CONFIG_INVALID or KEY_FILE_INSECURE for a bad file.
+    """
+    env = os.environ.get(ENV_CLIENT_CONFIG)
+    if env:
+        return client_config_from_file(Path(env))
+    if os.environ.get(ENV_USERNAME):
+        return _client_config_from_env()
+    home = state or state_dir()
+    if (
+        not (home.security / "secrets.json").exists()
+        and not (home.security / "credentials").exists()
+    ):
+        return {}
+    who = os.environ.get(ENV_PRINCIPAL) or principal
+    return client_config_from_file(credentials_file(who, home))
+
+
+def client_env(principal: str, state: StateDir) -> dict[str, str]:
+    """Environment for a child process (hub worker, gateway) to connect as ``principal``.
+
+    ``{"TRM_KAFKA_CLIENT_CONFIG": <its credentials file>}`` after ``trm kafka up
+    --secure`` in ``state``; ``{}`` for a plaintext broker.
+    """
+    path = credentials_file(principal, state)
+    return {ENV_CLIENT_CONFIG: str(path)} if path.exists() else {}
+
+
+def faust_credentials(config: Mapping[str, Any]) -> Any:
+    """``faust.SASLCredentials`` for settings from :func:`default_client_config`, or None."""
+    if not config:
+        return None
+    import faust  # noqa: PLC0415 - only the Faust apps call this
+
+    return faust.SASLCredentials(
+        username=config["sasl_plain_username"],
+        password=config["sasl_plain_password"],
+        ssl_context=config["ssl_context"],
+        mechanism=config["sasl_mechanism"],
+    )
+
+
+# --- metadata ----------------------------------------------------------------------
+
+
+async def partitions(consumer: AIOKafkaConsumer, names: Iterable[str]) -> list[TopicPartition]:
+    """Every partition of ``names`` that exists on the cluster now, in name order.
+
+    ``consumer.partitions_for_topic()`` only knows subscribed topics, and
+    aiokafka 0.14 has no public call for another topic's partitions, so this is
+    the one place that asks the cluster through the client's metadata request.
+    """
+    cluster = await consumer._client.fetch_all_metadata()
+    return [
+        TopicPartition(name, p)
+        for name in names
+        for p in sorted(cluster.partitions_for_topic(name) or ())
+    ]
+
+
+# --- reading topics ----------------------------------------------------------------
+
+
+Row = tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]], int]
+"""(topic, key, value, headers, timestamp ms) of one record."""
+
+
+async def read_all(bootstrap: str, names: Iterable[str], **client: Any) -> list[Row]:
+    """Every record now in ``names``, in order per partition."""
+    follower = Follower(bootstrap, names, **client)
+    try:
+        return await follower.poll()
+    finally:
+        await follower.close()
+
+
+class Follower:
+    """Reads topics with one long-lived consumer, from the beginning or a cursor.
+
+    ``poll`` returns what was appended since the last poll, up to the ends as
+    of the call (the hub's registry and state followers); ``records`` yields
+    record batches up to given ends, or forever with ``follow`` (a node's
+    inbox, the auditor's streams). A fresh consumer per read (connect,
+    metadata, seek, read everything) cost more CPU than the events the hub's
+    registry refresh competes with, hence one consumer kept open.
+
+    Args:
+        bootstrap: bootstrap servers.
+        names: topics to read; a topic that does not exist yet is looked up
+            again on the next read.
+        start: per partition, the offset to start from instead of the beginning.
+        client: aiokafka settings (:func:`default_client_config`) and options.
+    """
+
+    def __init__(
+        self,
+        bootstrap: str,
+        names: Iterable[str],
+        *,
+        start: Mapping[TopicPartition, int] | None = None,
+        **client: Any,
+    ) -> None:
+        self.bootstrap = bootstrap
+        self.names = tuple(names)
+        self.client = client
+        self.start = dict(start or {})
+        self._consumer: AIOKafkaConsumer | None = None
+        self._parts: list[TopicPartition] = []
+
+    @property
+    def assigned(self) -> list[TopicPartition]:
+        """The partitions being read (empty until the first read finds the topics)."""
+        return list(self._parts)
+
+    async def poll(self) -> list[Row]:
+        """Every record appended since the last poll, up to the ends as of now, in order.
+
+        If it fails, the consumer is closed and the next poll starts over from
+        the beginning of every topic.
+        """
+        out: list[Row] = []
+        try:
+            async for batch in self.records():
+                out.extend((r.topic, r.key, r.value, list(r.headers), r.timestamp) for r in batch)
+        except Exception:
+            await self.close()
+            raise
+        return out
+
+    async def ends(self) -> dict[TopicPartition, int]:
+        """The end offset of every partition being read, as of now."""
+        consumer = await self._started()
+        return dict(await consumer.end_offsets(self._parts)) if self._parts else {}
+
+    async def spans(self) -> dict[TopicPartition, tuple[int, int]]:
+        """(first offset, end offset) of every partition being read, as of now."""
+        consumer = await self._started()
+        if not self._parts:
+            return {}
+        first = await consumer.beginning_offsets(self._parts)
+        ends = await consumer.end_offsets(self._parts)
+        return {tp: (first[tp], ends[tp]) for tp in self._parts}
+
+    async def records(
+        self,
+        *,
+        until: Mapping[TopicPartition, int] | None = None,
+        follow: bool = False,
+        timeout_ms: int = 1000,
+        max_records: int | None = None,
+    ) -> AsyncGenerator[list[Any], None]:
+        """Batches of aiokafka records from the current positions, in order per partition.
+
+        Args:
+            until: stop each partition before this offset (default: its end now).
+            follow: never stop; wait for new records (``until`` is ignored).
+            timeout_ms: how long one fetch waits for records.
+            max_records: records per batch at most.
+        """
+        consumer = await self._started()
+        if not self._parts:
+            return
+        if follow:
+            while True:
+                got = await consumer.getmany(
+                    *self._parts, timeout_ms=timeout_ms, max_records=max_records
+                )
+                batch = [r for tp in self._parts for r in got.get(tp, ())]
+                if batch:
+                    yield batch
+        ends = dict(until) if until is not None else await self.ends()
+        pending = {tp for tp in self._parts if await consumer.position(tp) < ends.get(tp, 0)}
+        while pending:
+            got = await consumer.getmany(*pending, timeout_ms=timeout_ms, max_records=max_records)
+            batch = [r for tp in sorted(got) for r in got[tp] if r.offset < ends[tp]]
+            if batch:
+                yield batch
+            for tp in list(pending):
+                if await consumer.position(tp) >= ends[tp]:
+                    pending.discard(tp)
+
+    async def _started(self) -> AIOKafkaConsumer:
+        if self._consumer is not None and self._parts:
+            return self._consumer
+        if self._consumer is None:
+            consumer = AIOKafkaConsumer(
+                bootstrap_servers=self.bootstrap, enable_auto_commit=False, **self.client
+            )
+            try:
+                await consumer.start()
+            except KafkaError as exc:
+                await consumer.stop()
+                raise OperationalError(
+                    Reason.KAFKA_UNAVAILABLE,
+                    f"expected Kafka at {self.bootstrap}: {type(exc).__name__}",
+                ) from exc
+            self._consumer = consumer
+        self._parts = await partitions(self._consumer, self.names)
+        if self._parts:  # the topics may not exist yet: ask again on the next read
+            self._consumer.assign(self._parts)
+            await self._consumer.seek_to_beginning(*self._parts)
+            for tp in self._parts:
+                if tp in self.start:
+                    self._consumer.seek(tp, self.start[tp])
+        return self._consumer
+
+    async def close(self) -> None:
+        if self._consumer is not None:
+            await self._consumer.stop()
+            self._consumer = None
+            self._parts = []
+
+
+def require_topic(follower: Follower, topic: str) -> None:
+    """Refuse a read of a topic the broker does not have (KAFKA_UNAVAILABLE).
+
+    Call it after a first read (or :meth:`Follower.ends`) has looked the topics up.
+    """
+    if not any(tp.topic == topic for tp in follower.assigned):
+        raise OperationalError(
+            Reason.KAFKA_UNAVAILABLE, f"expected topic {topic} on the broker, found none"
+        )

@@ -1,0 +1,344 @@
+"""What the hub decided, as data (pure): decision kinds, effect ids, decision records.
+
+One home for the names every part of the hub uses to talk about its own work:
+
+- :class:`DecisionKind`: INGESTED, DELIVERED, REJECTED, ACKNOWLEDGED (the Avro
+  enum ``DecisionKind`` of ``schemas/audit_leaf.avsc``);
+- :class:`SourceRef`: where a record was read (``topic/partition/offset``);
+- :class:`EffectId`: the deterministic id of one record the hub writes, carried
+  in the ``trm-effect`` Kafka header (docs/decisions.md D5) and, for a
+  decision, named by a delivery's attestation (``leaf_ref``, D6);
+- :class:`DecisionRecord`: one decision, the JSON of ``<ns>.hub.decisions``
+  (docs/protocol.md section 9); the audit leaf wraps it.
+
+Each text form has one writer (``__str__`` / ``to_json_bytes``) and one parser
+(``parse`` / ``from_json_bytes``) that refuses malformed input with a reason
+code; ``parse(str(x)) == x`` for every value the hub makes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from enum import StrEnum, unique
+from typing import Any
+
+from hub.errors import AuditError, Reason
+
+__all__ = [
+    "DELIVERY_KINDS",
+    "EFFECT_HEADER",
+    "DecisionKind",
+    "DecisionRecord",
+    "EffectId",
+    "EffectKind",
+    "SourceRef",
+]
+
+EFFECT_HEADER = "trm-effect"
+
+
+@unique
+class DecisionKind(StrEnum):
+    """What the hub decided about an event (the value is the code in records and leaves)."""
+
+    INGESTED = "INGESTED"  # taken in (its signature, header and ingest checks passed)
+    DELIVERED = "DELIVERED"  # a redacted, attested copy went to a recipient
+    REJECTED = "REJECTED"  # refused: the whole record, or one recipient
+    ACKNOWLEDGED = "ACKNOWLEDGED"  # an acknowledgement went back to the original producer
+
+
+# The kinds whose record names bytes written to an inbox.
+DELIVERY_KINDS = frozenset({DecisionKind.DELIVERED, DecisionKind.ACKNOWLEDGED})
+
+
+@unique
+class EffectKind(StrEnum):
+    """Which kind of record an effect id names (its first part)."""
+
+    DELIVERY = "delivery"  # the copy in a recipient's inbox
+    REJECTION = "rejection"  # a rejection in the producer's rejections topic
+    QUARANTINE = "quarantine"  # the original bytes in the quarantine
+    DECISION = "decision"  # a decision record (and so an audit leaf)
+
+
+def _malformed(what: str, expected: str, text: str) -> AuditError:
+    # Effect ids and sources hold no personal data: names, UUIDs and offsets.
+    return AuditError(Reason.CHECKPOINT_INVALID, f"expected {expected}, got {what} {text[:200]!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRef:
+    """Where a record was read: topic, partition, offset."""
+
+    topic: str
+    partition: int
+    offset: int
+
+    def __str__(self) -> str:
+        return f"{self.topic}/{self.partition}/{self.offset}"
+
+    @classmethod
+    def parse(cls, text: str) -> SourceRef:
+        """The inverse of ``str()``.
+
+        Raises:
+            AuditError: CHECKPOINT_INVALID if ``text`` is not ``topic/partition/offset``.
+        """
+        head, _, offset = text.rpartition("/")
+        topic, _, partition = head.rpartition("/")
+        if not topic or not partition.isdigit() or not offset.isdigit():
+            raise _malformed("source", "topic/partition/offset", text)
+        return cls(topic, int(partition), int(offset))
+
+
+@dataclass(frozen=True, slots=True)
+class EffectId:
+    """The deterministic id of one record the hub writes; the same if the record is redone.
+
+    Two text forms, parts joined by ``:`` (no part contains one, and only the
+    source contains ``/``: producers and recipients are country codes, event
+    ids UUIDs, topics Kafka names):
+
+    - of an event: ``<kind>[:<DECISION KIND>]:<producer>:<event id>[:<recipient>]``
+      (deliveries, per-recipient rejections, INGESTED/DELIVERED/ACKNOWLEDGED/
+      REJECTED decisions);
+    - of a record: ``<kind>[:<DECISION KIND>]:<ref>:<topic/partition/offset>``, where
+      ``<ref>`` is ``<producer>:<event id>`` (the quarantine copy of a routed
+      event), ``<event id>`` (a record refused whole) or, when not even the
+      event id could be read, the source again.
+
+    Build one with the class methods; :meth:`parse` reads the text form back.
+    """
+
+    kind: EffectKind
+    producer: str = ""
+    event_id: str = ""
+    recipient: str = ""
+    source: SourceRef | None = None
+    decision: DecisionKind | None = None  # exactly for kind DECISION
+    _text: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if (self.kind is EffectKind.DECISION) != (self.decision is not None):
+            raise AuditError(
+                Reason.CHECKPOINT_INVALID,
+                f"expected a decision kind exactly on a decision id, got {self.kind} "
+                f"with {self.decision}",
+            )
+        for name in ("producer", "event_id", "recipient"):
+            part = getattr(self, name)
+            if ":" in part or "/" in part:  # ':' joins the parts, '/' marks the source
+                raise _malformed(name, "no ':' or '/' in a part of an effect id", part)
+        if self.source is None:
+            if not self.producer or not self.event_id:
+                raise AuditError(
+                    Reason.CHECKPOINT_INVALID,
+                    "expected a producer and an event id in an effect id of an event",
+                )
+            if self.kind is EffectKind.DELIVERY and not self.recipient:
+                raise AuditError(
+                    Reason.CHECKPOINT_INVALID, "expected a recipient in a delivery's effect id"
+                )
+        elif self.recipient or (self.producer and not self.event_id):
+            raise AuditError(
+                Reason.CHECKPOINT_INVALID,
+                "expected no recipient, and an event id with any producer, in an effect id "
+                "of a record",
+            )
+        elif self.kind is EffectKind.DELIVERY:
+            raise AuditError(
+                Reason.CHECKPOINT_INVALID, "expected a delivery's effect id to name an event"
+            )
+        object.__setattr__(self, "_text", self._join())
+
+    def _join(self) -> str:
+        head = str(self.kind) if self.decision is None else f"{self.kind}:{self.decision}"
+        if self.source is None:
+            tail = f":{self.recipient}" if self.recipient else ""
+            return f"{head}:{self.producer}:{self.event_id}{tail}"
+        where = str(self.source)
+        if self.producer:
+            return f"{head}:{self.producer}:{self.event_id}:{where}"
+        return f"{head}:{self.event_id or where}:{where}"
+
+    def __str__(self) -> str:
+        return self._text
+
+    def encode(self) -> bytes:
+        """The ``trm-effect`` header value."""
+        return self._text.encode()
+
+    # --- the ids the hub makes -------------------------------------------
+
+    @classmethod
+    def of_event(
+        cls,
+        kind: EffectKind,
+        producer: str,
+        event_id: str,
+        recipient: str = "",
+        decision: DecisionKind | None = None,
+    ) -> EffectId:
+        """What is written about ``(producer, event_id)``, for ``recipient`` if one is named."""
+        return cls(kind, producer, event_id, recipient, None, decision)
+
+    @classmethod
+    def of_record(
+        cls,
+        kind: EffectKind,
+        source: SourceRef,
+        event_id: str = "",
+        producer: str = "",
+        decision: DecisionKind | None = None,
+    ) -> EffectId:
+        """What is written about the record at ``source`` (its event id if it could be read)."""
+        return cls(kind, producer, event_id, "", source, decision)
+
+    def decided(self, kind: DecisionKind) -> EffectId:
+        """The id of the decision ``kind`` about what this id names."""
+        return EffectId(
+            EffectKind.DECISION,
+            self.producer,
+            self.event_id,
+            self.recipient,
+            self.source,
+            kind,
+        )
+
+    def delivery(self) -> EffectId:
+        """The delivery this (DELIVERED or ACKNOWLEDGED) decision id is about."""
+        return EffectId(EffectKind.DELIVERY, self.producer, self.event_id, self.recipient)
+
+    # --- the one parser ---------------------------------------------------
+
+    @classmethod
+    def parse(cls, text: str) -> EffectId:
+        """The inverse of ``str()``.
+
+        Raises:
+            AuditError: CHECKPOINT_INVALID if ``text`` is not an effect id the hub makes.
+        """
+        parts = text.split(":")
+        try:
+            kind = EffectKind(parts[0])
+            decision = DecisionKind(parts[1]) if kind is EffectKind.DECISION else None
+        except (ValueError, IndexError):
+            raise _malformed(
+                "effect id",
+                f"one of {[str(k) for k in EffectKind]} (a decision with its kind)",
+                text,
+            ) from None
+        rest = parts[2:] if decision is not None else parts[1:]
+        source = None
+        if rest and "/" in rest[-1]:
+            source = SourceRef.parse(rest[-1])
+            rest = rest[:-1]
+        if not (len(rest) in {1, 2} if source is not None else len(rest) in {2, 3}):
+            raise _malformed(
+                "effect id",
+                "<kind>:<producer>:<event id>[:<recipient>] or <kind>:<ref>:<source>",
+                text,
+            )
+        try:
+            if source is not None and len(rest) == 1:
+                event_id = "" if rest[0] == str(source) else rest[0]
+                parsed = cls(kind, "", event_id, source=source, decision=decision)
+            elif source is not None and len(rest) == 2:  # producer, event id
+                parsed = cls(kind, rest[0], rest[1], source=source, decision=decision)
+            else:
+                recipient = rest[2] if len(rest) == 3 else ""
+                parsed = cls(kind, rest[0], rest[1], recipient, decision=decision)
+        except AuditError as error:
+            raise _malformed(
+                "effect id", f"a well-formed effect id ({error.detail})", text
+            ) from None
+        if parsed._text != text:  # e.g. an event id equal to its record's source
+            raise _malformed("effect id", "the canonical form of an effect id", text)
+        return parsed
+
+
+_RECORD_FIELDS = (
+    "kind",
+    "event_id",
+    "producer",
+    "recipient",
+    "event_digest",
+    "delivered_digest",
+    "fields",
+    "agreement",
+    "reason",
+    "detail",
+    "source",
+    "decided_at_ms",
+    "registry",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionRecord:
+    """A hub decision for the audit log: digests and names, never personal data."""
+
+    kind: DecisionKind
+    event_id: str
+    producer: str
+    recipient: str
+    event_digest: str  # hex SHA-256 of the signed header bytes ("" if unparsable)
+    delivered_digest: str  # hex SHA-256 of the bytes delivered ("" if none)
+    fields: tuple[str, ...]
+    agreement: str  # "id@version" or ""
+    reason: str  # a Reason code, or ""
+    detail: str  # for the producer; never in the audit leaf
+    source: str  # topic/partition/offset
+    decided_at_ms: int
+    registry: str
+
+    def to_json_bytes(self) -> bytes:
+        obj: dict[str, Any] = {name: getattr(self, name) for name in _RECORD_FIELDS}
+        obj["kind"] = str(self.kind)
+        obj["fields"] = list(self.fields)
+        return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
+            "utf-8"
+        )
+
+    @classmethod
+    def from_json_bytes(cls, data: bytes | str) -> DecisionRecord:
+        """The record the hub wrote to its decisions topic.
+
+        Raises:
+            AuditError: CHECKPOINT_INVALID if ``data`` is not such a record.
+        """
+        try:
+            obj = json.loads(data)
+            return cls.from_mapping(obj)
+        except ValueError as exc:  # json's errors are ValueErrors
+            raise AuditError(
+                Reason.CHECKPOINT_INVALID, f"expected a hub decision record: {exc}"[:300]
+            ) from None
+
+    @classmethod
+    def from_mapping(cls, obj: Any) -> DecisionRecord:
+        """As :meth:`from_json_bytes`, from the decoded JSON object."""
+        try:
+            record = cls(
+                kind=DecisionKind(obj["kind"]),
+                event_id=str(obj["event_id"]),
+                producer=str(obj["producer"]),
+                recipient=str(obj["recipient"]),
+                event_digest=str(obj["event_digest"]),
+                delivered_digest=str(obj["delivered_digest"]),
+                fields=tuple(str(f) for f in obj["fields"]),
+                agreement=str(obj["agreement"]),
+                reason=str(obj["reason"]),
+                detail=str(obj["detail"]),
+                source=str(obj["source"]),
+                decided_at_ms=int(obj["decided_at_ms"]),
+                registry=str(obj["registry"]),
+            )
+            bytes.fromhex(record.event_digest)
+            bytes.fromhex(record.delivered_digest)
+        except (KeyError, ValueError, TypeError) as exc:
+            raise AuditError(
+                Reason.CHECKPOINT_INVALID, f"expected a hub decision record: {exc!r}"[:300]
+            ) from None
+        return record

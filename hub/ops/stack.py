@@ -1,0 +1,590 @@
+"""The local stack as one thing: ``trm up`` / ``trm status`` / ``trm down``.
+
+The stack is the local broker (``hub.ops.broker``, started as ``trm kafka up``
+starts it) and the background services in :data:`SERVICES`: the hub worker(s)
+and the audit sequencer. A later service (a gateway, say) is one more
+:class:`ServiceSpec` in that table; ``up``, ``status`` and ``down`` follow.
+
+Every service is a ``trm ...`` command run with this interpreter, in its own
+session so it outlives the command that started it. What ``up`` started is
+written to the state directory (``hub.home.StateDir``)::
+
+    run/stack.json          what 'trm up' was asked for (workers, secure)
+    run/<service>.pid       the service's pid
+    run/<service>.json      its identity (start time since boot, boot id), port, URL
+    logs/<service>.log      its stdout and stderr
+
+``down`` signals a pid only while it still belongs to the process ``up``
+started (same start time, same boot): a pid the kernel has since given to an
+unrelated process is never touched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from hub.errors import OperationalError, Reason
+from hub.home import StateDir
+from hub.ops import broker
+
+__all__ = [
+    "SERVICES",
+    "Instance",
+    "Record",
+    "ServiceSpec",
+    "ServiceState",
+    "StackOptions",
+    "down",
+    "log_file",
+    "planned",
+    "sequencer_url",
+    "status",
+    "up",
+]
+
+READY_TIMEOUT_S = 180.0
+STOP_TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class StackOptions:
+    """What ``trm up`` is asked for; kept in ``run/stack.json`` for status and a later up."""
+
+    workers: int = 1
+    secure: bool = False
+
+
+def _one(options: StackOptions) -> int:
+    return 1
+
+
+def _workers(options: StackOptions) -> int:
+    return options.workers
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceSpec:
+    """One kind of background service of the local stack.
+
+    ``args(port)`` are the ``trm`` arguments given the web port it is to serve
+    on; the service is ready once ``GET http://127.0.0.1:<port><ready_path>``
+    answers (with 200 when ``ready_needs_ok``, with any HTTP status otherwise).
+    """
+
+    name: str
+    summary: str
+    args: Callable[[int], tuple[str, ...]]
+    ready_path: str
+    ready_needs_ok: bool = True
+    count: Callable[[StackOptions], int] = field(default=_one)
+
+
+def _worker_args(port: int) -> tuple[str, ...]:
+    return ("hub", "worker", "--web-port", str(port), "--loglevel", "info")
+
+
+def _sequencer_args(port: int) -> tuple[str, ...]:
+    # A checkpoint every second (or 10 leaves): what a user just sent is provable at once.
+    every = ("--every-ms", "1000", "--every-leaves", "10")
+    return ("audit", "sequencer", "--web-port", str(port), *every)
+
+
+SERVICES: tuple[ServiceSpec, ...] = (
+    ServiceSpec(
+        "hub-worker",
+        "hub worker (verifies, routes, attests)",
+        _worker_args,
+        "/hub/status",
+        count=_workers,
+    ),
+    ServiceSpec(
+        "audit-sequencer",
+        "audit sequencer (the audit log's single writer)",
+        _sequencer_args,
+        "/audit/checkpoint",
+        ready_needs_ok=False,  # 404 until the first checkpoint: the web server is up
+    ),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Instance:
+    """One process of a service: ``hub-worker-2``, or ``audit-sequencer``."""
+
+    spec: ServiceSpec
+    name: str
+
+
+def planned(options: StackOptions) -> list[Instance]:
+    """Every process the stack runs for ``options``, in start order."""
+    out = []
+    for spec in SERVICES:
+        n = spec.count(options)
+        if spec.count is _one:
+            out.append(Instance(spec, spec.name))
+        else:
+            out.extend(Instance(spec, f"{spec.name}-{i}") for i in range(1, n + 1))
+    return out
+
+
+# --- process identity -------------------------------------------------------
+
+
+def _boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text(encoding="ascii").strip()
+    except OSError:
+        return ""
+
+
+def _start_ticks(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot (``/proc/<pid>/stat`` field 22)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return None
+    # The command name (field 2) is in parentheses and may hold spaces: split after it.
+    fields = stat[stat.rfind(")") + 2 :].split()
+    try:
+        return int(fields[19])
+    except (IndexError, ValueError):
+        return None
+
+
+def _reap(pid: int) -> None:
+    # A child of this very process (the test, or 'up' itself) lingers as a zombie.
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """What ``up`` wrote about one process it started."""
+
+    name: str
+    pid: int
+    start_ticks: int
+    boot_id: str
+    port: int | None
+    url: str | None
+    argv: tuple[str, ...]
+
+    def is_running(self) -> bool:
+        """The pid is alive and still the process that was started (not a reused pid)."""
+        _reap(self.pid)
+        ticks = _start_ticks(self.pid)
+        if ticks is None or ticks != self.start_ticks or self.boot_id != _boot_id():
+            return False
+        try:
+            state = Path(f"/proc/{self.pid}/stat").read_text(encoding="ascii").split(")")[-1]
+        except OSError:
+            return False
+        return state.split()[0] != "Z"
+
+    def pid_is_foreign(self) -> bool:
+        """The pid is alive but belongs to another process than the one started."""
+        _reap(self.pid)
+        ticks = _start_ticks(self.pid)
+        return ticks is not None and (ticks != self.start_ticks or self.boot_id != _boot_id())
+
+
+def _pid_file(state: StateDir, name: str) -> Path:
+    return state.run / f"{name}.pid"
+
+
+def _record_file(state: StateDir, name: str) -> Path:
+    return state.run / f"{name}.json"
+
+
+def log_file(state: StateDir, name: str) -> Path:
+    return state.logs / f"{name}.log"
+
+
+def _write_record(state: StateDir, rec: Record) -> None:
+    state.run.mkdir(parents=True, exist_ok=True)
+    _record_file(state, rec.name).write_text(json.dumps(asdict(rec), indent=2), encoding="utf-8")
+    _pid_file(state, rec.name).write_text(f"{rec.pid}\n", encoding="utf-8")
+
+
+def _read_record(state: StateDir, name: str) -> Record | None:
+    """The record of ``name``; its pid is the pid file's (what an operator sees and edits)."""
+    path = _record_file(state, name)
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        pid = int(_pid_file(state, name).read_text(encoding="utf-8").strip())
+        return Record(
+            name=str(raw["name"]),
+            pid=pid,
+            start_ticks=int(raw["start_ticks"]),
+            boot_id=str(raw["boot_id"]),
+            port=None if raw.get("port") is None else int(raw["port"]),
+            url=raw.get("url"),
+            argv=tuple(raw.get("argv", ())),
+        )
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise OperationalError(
+            Reason.CONFIG_INVALID,
+            f"expected a pid file and a JSON record for {name} in {state.run}: {exc}",
+        ) from exc
+
+
+def _forget(state: StateDir, name: str) -> None:
+    _record_file(state, name).unlink(missing_ok=True)
+    _pid_file(state, name).unlink(missing_ok=True)
+
+
+def _recorded_names(state: StateDir) -> list[str]:
+    return sorted(p.stem for p in state.run.glob("*.json") if p.name != "stack.json")
+
+
+def _load_options(state: StateDir) -> StackOptions | None:
+    try:
+        raw = json.loads((state.run / "stack.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise OperationalError(
+            Reason.CONFIG_INVALID, f"expected JSON in {state.run / 'stack.json'}: {exc}"
+        ) from exc
+    return StackOptions(workers=int(raw.get("workers", 1)), secure=bool(raw.get("secure", False)))
+
+
+def sequencer_url(state: StateDir) -> str | None:
+    """The running stack's audit sequencer (``http://127.0.0.1:<port>``), if ``up`` started one."""
+    rec = _read_record(state, "audit-sequencer")
+    if rec is None or rec.port is None:
+        return None
+    return f"http://127.0.0.1:{rec.port}"
+
+
+# --- up -----------------------------------------------------------------------
+
+
+def _trm(*args: str) -> list[str]:
+    return [sys.executable, "-m", "connectors.cli", *args]
+
+
+def _env(state: StateDir, bootstrap: str) -> dict[str, str]:
+    # Services find keys and credentials in this state dir and the broker the stack
+    # runs, whatever TRM_KAFKA_BOOTSTRAP the caller's shell happens to hold.
+    return {**os.environ, "TRM_HOME": str(state.root.resolve()), "TRM_KAFKA_BOOTSTRAP": bootstrap}
+
+
+def _broker_up(state: StateDir, options: StackOptions, out: TextIO) -> tuple[str, bool]:
+    """The running broker's bootstrap, starting it if none runs; and whether it was started."""
+    cluster = broker.load_cluster(state.kafka)
+    if cluster is not None and all(cluster.pids()):
+        out.write(f"broker: already running at {cluster.bootstrap}\n")
+        return cluster.bootstrap, False
+    if cluster is not None and any(cluster.pids()):
+        raise OperationalError(
+            Reason.KAFKA_UNAVAILABLE,
+            f"expected every broker node in {state.kafka} running or none; some are stopped "
+            "(run 'trm down', then 'trm up')",
+        )
+    # 'trm kafka up' is the one place a broker (plain or secure) and its topics are made.
+    args = ["kafka", "up", *(["--secure"] if options.secure else [])]
+    env = {**os.environ, "TRM_HOME": str(state.root.resolve())}
+    env.pop("TRM_KAFKA_BOOTSTRAP", None)
+    # Its progress line goes straight to the caller's terminal when there is one.
+    try:
+        out.flush()
+        err: int = out.fileno()
+    except (AttributeError, OSError, io.UnsupportedOperation):
+        err = subprocess.PIPE
+    done = subprocess.run(
+        _trm(*args), env=env, stdout=subprocess.PIPE, stderr=err, text=True, check=False
+    )
+    if done.stderr:
+        out.write(done.stderr)
+    if done.returncode != 0:
+        raise OperationalError(
+            Reason.KAFKA_UNAVAILABLE,
+            f"expected 'trm {' '.join(args)}' to start the broker; it exited "
+            f"{done.returncode} (its messages are above)",
+        )
+    bootstrap = done.stdout.strip().splitlines()[-1]
+    out.write(f"broker: started at {bootstrap}\n")
+    return bootstrap, True
+
+
+def _provision(state: StateDir, bootstrap: str, out: TextIO) -> None:
+    """A fresh broker has empty registry topics: publish the state dir's trust list again."""
+    if not state.trust.exists():
+        return
+    done = subprocess.run(
+        _trm("hub", "provision"),
+        env=_env(state, bootstrap),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise OperationalError(
+            Reason.CONFIG_INVALID,
+            f"expected 'trm hub provision' to publish {state.trust}: {done.stderr.strip()[-800:]}",
+        )
+    out.write(f"registry: {done.stdout.strip()}\n")
+
+
+def _start(state: StateDir, inst: Instance, bootstrap: str) -> Record:
+    # Always a free port, never a well-known one: a stranger already answering on
+    # 6067 (another stack, a test) would pass for this service's readiness.
+    port = broker.free_port()
+    argv = tuple(_trm(*inst.spec.args(port)))
+    path = log_file(state, inst.name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as log:
+        proc = subprocess.Popen(
+            argv,
+            env=_env(state, bootstrap),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # survives 'trm up'; stopped by 'trm down' by pid
+        )
+    ticks = _start_ticks(proc.pid)
+    if ticks is None:  # it died at once: the log says why
+        ticks = -1
+    rec = Record(
+        inst.name,
+        proc.pid,
+        ticks,
+        _boot_id(),
+        port,
+        f"http://127.0.0.1:{port}{inst.spec.ready_path}",
+        argv,
+    )
+    _write_record(state, rec)
+    return rec
+
+
+def _answers(url: str, needs_ok: bool) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 - our own loopback URL
+            return int(resp.status) == 200 or not needs_ok
+    except urllib.error.HTTPError as exc:
+        return not needs_ok and exc.code < 500
+    except OSError:
+        return False
+
+
+def _tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+    except FileNotFoundError:
+        return "(no log)"
+
+
+def _wait_ready(
+    state: StateDir, started: Sequence[tuple[Instance, Record]], timeout_s: float, out: TextIO
+) -> None:
+    waiting = list(started)
+    progress = broker.Progress(", ".join(i.name for i, _ in waiting), out)
+    deadline = time.monotonic() + timeout_s
+    while waiting:
+        for inst, rec in list(waiting):
+            if not rec.is_running():
+                progress.done()
+                raise OperationalError(
+                    Reason.KAFKA_UNAVAILABLE,
+                    f"expected {inst.name} to keep running; it exited. Last lines of "
+                    f"{log_file(state, inst.name)}:\n{_tail(log_file(state, inst.name))}",
+                )
+            if rec.url is not None and _answers(rec.url, inst.spec.ready_needs_ok):
+                waiting.remove((inst, rec))
+        if not waiting:
+            break
+        if time.monotonic() > deadline:
+            progress.done()
+            names = ", ".join(i.name for i, _ in waiting)
+            logs = "\n".join(
+                f"--- {log_file(state, i.name)}:\n{_tail(log_file(state, i.name), 15)}"
+                for i, _ in waiting
+            )
+            raise OperationalError(
+                Reason.KAFKA_UNAVAILABLE,
+                f"expected {names} to answer on its web port within {timeout_s:.0f}s; "
+                f"it does not yet\n{logs}",
+            )
+        progress.update(", ".join(i.name for i, _ in waiting))
+        time.sleep(0.5)
+    progress.done("services ready")
+    for inst, rec in started:  # what answered must be ours, still running
+        if not rec.is_running():
+            raise OperationalError(
+                Reason.KAFKA_UNAVAILABLE,
+                f"expected {inst.name} to keep running; it exited. Last lines of "
+                f"{log_file(state, inst.name)}:\n{_tail(log_file(state, inst.name))}",
+            )
+
+
+def up(
+    state: StateDir,
+    options: StackOptions = StackOptions(),
+    *,
+    only_broker: bool = False,
+    out: TextIO | None = None,
+    timeout_s: float = READY_TIMEOUT_S,
+) -> list[Record]:
+    """Start whatever of the stack is not running, wait until it answers; idempotent.
+
+    Returns the records of every service process of the stack (already running or
+    started now). ``only_broker`` starts just the broker (the demo makes its keys
+    between the two). A service that exits before it answers fails the call with
+    the tail of its log; the services already running are left running.
+    """
+    if options.workers < 1:
+        raise OperationalError(
+            Reason.CONFIG_INVALID, f"expected at least 1 hub worker, got {options.workers}"
+        )
+    stream = out if out is not None else sys.stderr
+    state.root.mkdir(parents=True, exist_ok=True)
+    bootstrap, fresh = _broker_up(state, options, stream)
+    if fresh:
+        _provision(state, bootstrap, stream)
+    if only_broker:
+        return []
+    state.run.mkdir(parents=True, exist_ok=True)
+    (state.run / "stack.json").write_text(json.dumps(asdict(options)), encoding="utf-8")
+    records: list[Record] = []
+    started: list[tuple[Instance, Record]] = []
+    for inst in planned(options):
+        rec = _read_record(state, inst.name)
+        if rec is not None and rec.is_running():
+            stream.write(f"{inst.name}: already running (pid {rec.pid})\n")
+            records.append(rec)
+            continue
+        _forget(state, inst.name)
+        rec = _start(state, inst, bootstrap)
+        stream.write(f"{inst.name}: started (pid {rec.pid}, log {log_file(state, inst.name)})\n")
+        records.append(rec)
+        started.append((inst, rec))
+    stream.flush()
+    if started:
+        _wait_ready(state, started, timeout_s, stream)
+    return records
+
+
+# --- status -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceState:
+    """One line of ``trm status``."""
+
+    name: str
+    pid: int | None
+    running: bool
+    where: str
+    log: Path | None
+
+
+def status(state: StateDir) -> tuple[list[ServiceState], bool]:
+    """Every process of the stack, and whether all that should run do (False if none is up)."""
+    rows: list[ServiceState] = []
+    cluster = broker.load_cluster(state.kafka)
+    options = _load_options(state)
+    if options is None and (cluster is None or not any(cluster.pids())):
+        return rows, False  # never started, or stopped by 'trm down'
+
+    healthy = True
+    if cluster is not None:
+        for i, (pid, log) in enumerate(zip(cluster.pids(), cluster.log_files, strict=True)):
+            name = "broker" if len(cluster.log_files) == 1 else f"broker-{i + 1}"
+            rows.append(ServiceState(name, pid, pid is not None, cluster.bootstrap, log))
+            healthy = healthy and pid is not None
+    else:
+        rows.append(ServiceState("broker", None, False, "-", None))
+        healthy = False
+    names = [i.name for i in planned(options)] if options is not None else []
+    names += [n for n in _recorded_names(state) if n not in names]
+    for name in names:
+        rec = _read_record(state, name)
+        running = rec is not None and rec.is_running()
+        rows.append(
+            ServiceState(
+                name,
+                rec.pid if rec else None,
+                running,
+                (rec.url or "-") if rec else "-",
+                log_file(state, name),
+            )
+        )
+        healthy = healthy and running
+    return rows, healthy
+
+
+# --- down ---------------------------------------------------------------------
+
+
+def _stop(rec: Record, timeout_s: float) -> bool:
+    """SIGTERM, then SIGKILL after ``timeout_s``; True once the process is gone."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(rec.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while rec.is_running() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if rec.is_running():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(rec.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while rec.is_running() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    return not rec.is_running()
+
+
+def down(state: StateDir, *, timeout_s: float = STOP_TIMEOUT_S) -> list[str]:
+    """Stop exactly what ``up`` started (services by pid, then the broker); one line each.
+
+    A pid whose process is not the one started (a reused pid) is left alone and
+    its record dropped. Idempotent: nothing running, nothing done.
+    """
+    lines = []
+    # In table order: the workers before the sequencer, which logs what they decided.
+    kinds = [spec.name for spec in SERVICES]
+    order = sorted(
+        _recorded_names(state),
+        key=lambda n: min((i for i, k in enumerate(kinds) if n.startswith(k)), default=len(kinds)),
+    )
+    for name in order:
+        rec = _read_record(state, name)
+        if rec is None:
+            continue
+        if rec.is_running():
+            gone = _stop(rec, timeout_s)
+            lines.append(
+                f"{name}: stopped (pid {rec.pid})"
+                if gone
+                else f"{name}: pid {rec.pid} would not stop"
+            )
+            if not gone:
+                continue
+        elif rec.pid_is_foreign():
+            lines.append(f"{name}: pid {rec.pid} now belongs to another process; left alone")
+        else:
+            lines.append(f"{name}: was not running")
+        _forget(state, name)
+    (state.run / "stack.json").unlink(missing_ok=True)
+    cluster = broker.load_cluster(state.kafka)
+    if cluster is not None:
+        running = [p for p in cluster.pids() if p]
+        cluster.stop()
+        state.bootstrap_file.unlink(missing_ok=True)
+        lines.append(f"broker: stopped {running}" if running else "broker: was not running")
+    return lines

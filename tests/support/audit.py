@@ -1,0 +1,107 @@
+"""An in-memory run of the real pipeline for the auditor's replay: the EXAMPLE deployment.
+
+:class:`World` seals events with the EXAMPLE roots, runs ``hub.pipeline.process``
+with the real policy engine over the sample agreements, "writes" every effect
+to in-memory topics and sequences the decisions into leaves and a checkpoint.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from hub.audit.leaf import AuditLeaf
+from hub.audit.log import AuditLog, origin_of
+from hub.audit.replay import Record, ReplayInput
+from hub.pipeline import Registry, process
+from hub.policy import decide
+from hub.state import HubState, SourceRef
+from hub.topics import COMMIT_COUNTRIES, Topics
+from hub.wire import Envelope, cloudevents_headers, seal
+from tests.support.examples import AGREEMENTS, HUB_KEY, TRUST, example_key, example_payload
+
+__all__ = ["AGREEMENTS", "HUB_KEY", "TOPICS", "TRUST", "T", "World"]
+
+T = 1_772_323_200_000  # 2026-03-01T00:00:00Z
+TOPICS = Topics("t")
+
+
+@dataclass
+class World:
+    topics: dict[str, list[Record]] = field(default_factory=lambda: defaultdict(list))
+    log: AuditLog = field(default_factory=lambda: AuditLog(origin_of("t")))
+    state: HubState = field(default_factory=HubState)
+    sequence: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+    def write(
+        self, topic: str, value: bytes, headers: tuple[tuple[str, bytes], ...] = ()
+    ) -> Record:
+        rec = Record(topic, 0, len(self.topics[topic]), value, headers, T)
+        self.topics[topic].append(rec)
+        return rec
+
+    def submit(  # noqa: PLR0917 - the header fields, in the order a reader says them
+        self,
+        producer: str,
+        event_type: str,
+        to: list[str],
+        purpose: str,
+        handling: str,
+        payload: dict[str, Any] | None = None,
+    ) -> Envelope:
+        self.sequence[producer] += 1
+        env = seal(
+            event_type,
+            example_payload(event_type) if payload is None else payload,
+            producer=producer,
+            key=example_key(producer),
+            recipients=to,
+            purpose=purpose,
+            handling=handling,
+            case_key=f"case-{producer}",
+            sequence=self.sequence[producer],
+            created_at_ms=T,
+        )
+        self.hub(
+            self.write(
+                TOPICS.outbox(producer), env.to_bytes(), tuple(cloudevents_headers(env.header))
+            )
+        )
+        return env
+
+    def hub(self, rec: Record) -> None:
+        registry = Registry(keys=TRUST, agreements=AGREEMENTS, decide=decide, version="v1")
+        outcome = process(
+            rec.value,
+            list(rec.headers),
+            SourceRef(rec.topic, rec.partition, rec.offset),
+            topics=TOPICS,
+            registry=registry,
+            state=self.state,
+            hub_key=HUB_KEY,
+            now_ms=T + 1000,
+        )
+        for effect in outcome.effects:
+            self.write(effect.topic, effect.value, effect.headers)
+
+    def sequence_all(self) -> None:
+        done = len(self.topics[TOPICS.audit_leaves])
+        for rec in self.topics[TOPICS.decisions][done:]:
+            decision_id = dict(rec.headers)["trm-effect"].decode()
+            appended = self.log.append(AuditLeaf.from_decision(decision_id, rec.value))
+            if appended:
+                self.write(TOPICS.audit_leaves, appended[1])
+        self.write(TOPICS.audit_checkpoints, self.log.checkpoint(HUB_KEY, T + 2000).to_bytes())
+
+    def input(self) -> ReplayInput:
+        data = ReplayInput(
+            leaves=list(self.topics[TOPICS.audit_leaves]),
+            checkpoints=list(self.topics[TOPICS.audit_checkpoints]),
+            quarantine=list(self.topics[TOPICS.quarantine]),
+        )
+        for cc in COMMIT_COUNTRIES:
+            data.outboxes += self.topics[TOPICS.outbox(cc)]
+            data.inboxes += self.topics[TOPICS.inbox(cc)]
+            data.rejections += self.topics[TOPICS.rejections(cc)]
+        return data

@@ -1,0 +1,66 @@
+"""``trm`` processes a test starts and stops: hub workers, sequencers, gateways."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from hub.topics import Topics
+
+__all__ = ["REPO", "TRM", "Proc", "Worker"]
+
+REPO = Path(__file__).resolve().parents[2]
+TRM = str(Path(sys.executable).parent / "trm")
+
+
+class Proc:
+    """One subprocess with its own ``TRM_HOME``, its output in ``<home>/<name>.log``."""
+
+    def __init__(self, args: list[str], home: Path, name: str) -> None:
+        self.args, self.home, self.log = args, home, home / f"{name}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        env = {**os.environ, "PYTHONPATH": str(REPO), "TRM_HOME": str(self.home)}
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                self.args, cwd=self.home, env=env, stdout=log, stderr=subprocess.STDOUT
+            )
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc is None:
+            return
+        self.proc.send_signal(sig)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+        self.proc = None
+
+    def alive(self) -> None:
+        assert self.proc is not None
+        assert self.proc.poll() is None, self.log.read_text(errors="replace")[-4000:]
+
+    def log_tail(self) -> str:
+        """The end of the log without Faust's start/stop banners."""
+        lines = self.log.read_text(errors="replace").splitlines()
+        return "\n".join(x for x in lines if "Starting..." not in x and "Stopping..." not in x)[
+            -5000:
+        ]
+
+
+class Worker(Proc):
+    """``trm hub worker`` as a subprocess; killable."""
+
+    def __init__(self, bootstrap: str, topics: Topics, home: Path) -> None:
+        super().__init__(
+            [TRM, "hub", "worker", "--bootstrap", bootstrap,
+             "--namespace", topics.namespace, "--loglevel", "info"],
+            home,
+            "worker",
+        )  # fmt: skip
+        self.bootstrap, self.topics = bootstrap, topics

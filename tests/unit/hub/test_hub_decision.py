@@ -1,0 +1,207 @@
+"""The hub's decision vocabulary: kinds, effect ids, decision records and their audit leaves."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+import schemas
+from hub.audit.leaf import AuditLeaf
+from hub.decision import (
+    EFFECT_HEADER,
+    DecisionKind,
+    DecisionRecord,
+    EffectId,
+    EffectKind,
+    SourceRef,
+)
+from hub.errors import AuditError, Reason
+from hub.pipeline import Outcome, process
+from hub.state import HubState
+from hub.topics import Topics
+from tests.support.hub import HUB_KEY, T0, registry, sealed
+
+TOPICS = Topics("tu")
+
+EVENT = "019b76da-a800-7a4d-85c4-89557384226b"
+WHERE = SourceRef(TOPICS.outbox("TH"), 2, 17)
+
+
+def _run(raw: bytes, headers: list[tuple[str, bytes]], outbox: str = "TH") -> Outcome:
+    return process(
+        raw,
+        headers,
+        SourceRef(TOPICS.outbox(outbox), 0, 0),
+        topics=TOPICS,
+        registry=registry({("TH", "KH", "referral"): frozenset({"case_number"})}),
+        state=HubState(),
+        hub_key=HUB_KEY,
+        now_ms=T0 + 1000,
+    )
+
+
+def _outcomes() -> list[Outcome]:
+    raw, headers = sealed(recipients=("KH", "LA"))
+    return [
+        _run(raw, headers),  # delivered to KH, refused for LA
+        _run(b"junk", []),  # refused whole, unparsable
+        _run(raw, headers, outbox="KH"),  # refused whole, parsable
+    ]
+
+
+def test_every_effect_id_the_hub_writes_reads_back_to_itself() -> None:
+    seen: set[EffectKind] = set()
+    decided: set[DecisionKind] = set()
+    for outcome in _outcomes():
+        for effect in outcome.effects:
+            text = str(effect.effect_id)
+            assert EffectId.parse(text) == effect.effect_id
+            assert (EFFECT_HEADER, text.encode()) in effect.headers
+            seen.add(effect.effect_id.kind)
+            if effect.effect_id.decision is not None:
+                decided.add(effect.effect_id.decision)
+                (record,) = [d for d in outcome.decisions if d.to_json_bytes() == effect.value]
+                assert record.kind is effect.effect_id.decision
+    assert seen == set(EffectKind)
+    assert decided == {DecisionKind.INGESTED, DecisionKind.DELIVERED, DecisionKind.REJECTED}
+
+
+@pytest.mark.parametrize(
+    ("effect_id", "text"),
+    [
+        (
+            EffectId.of_event(EffectKind.DELIVERY, "TH", EVENT, "KH"),
+            f"delivery:TH:{EVENT}:KH",
+        ),
+        (
+            EffectId.of_event(EffectKind.DELIVERY, "TH", EVENT, "KH").decided(
+                DecisionKind.ACKNOWLEDGED
+            ),
+            f"decision:ACKNOWLEDGED:TH:{EVENT}:KH",
+        ),
+        (
+            EffectId.of_event(EffectKind.DECISION, "TH", EVENT, decision=DecisionKind.INGESTED),
+            f"decision:INGESTED:TH:{EVENT}",
+        ),
+        (
+            EffectId.of_record(EffectKind.QUARANTINE, WHERE, EVENT, producer="TH"),
+            f"quarantine:TH:{EVENT}:{WHERE}",
+        ),
+        (EffectId.of_record(EffectKind.REJECTION, WHERE, EVENT), f"rejection:{EVENT}:{WHERE}"),
+        (
+            EffectId.of_record(EffectKind.REJECTION, WHERE).decided(DecisionKind.REJECTED),
+            f"decision:REJECTED:{WHERE}:{WHERE}",
+        ),
+    ],
+)
+def test_effect_id_text_form(effect_id: EffectId, text: str) -> None:
+    """docs/decisions.md D5: the text forms are the ones the hub has always written."""
+    assert str(effect_id) == text
+    assert EffectId.parse(text) == effect_id
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "decision",
+        "decision:leak",
+        "decision:NOPE:TH:e1",
+        "frob:TH:e1:KH",
+        "delivery:TH:e1",  # a delivery names its recipient
+        "delivery:TH:e1:KH:LA",
+        f"delivery:{WHERE}:{WHERE}",  # a delivery names an event, not a record
+        f"rejection:a:b:c:{WHERE}",
+        "rejection:TH:e1:t/x/1",
+        f"quarantine:TH::{WHERE}",
+        f"quarantine:{WHERE}",
+        f"rejection:{WHERE}:{SourceRef('other', 0, 1)}",  # not how the hub writes it
+    ],
+)
+def test_a_malformed_effect_id_is_refused_with_a_reason(text: str) -> None:
+    with pytest.raises(AuditError) as info:
+        EffectId.parse(text)
+    assert info.value.reason is Reason.CHECKPOINT_INVALID
+    assert info.value.detail.startswith("expected ")
+
+
+def test_source_refs_read_back_and_bad_ones_are_refused() -> None:
+    assert SourceRef.parse(str(WHERE)) == WHERE
+    assert SourceRef.parse("a/b.c/3/4") == SourceRef("a/b.c", 3, 4)
+    for bad in ("", "t/1", "t/x/1", "/1/2", "t/1/-2"):
+        with pytest.raises(AuditError) as info:
+            SourceRef.parse(bad)
+        assert info.value.reason is Reason.CHECKPOINT_INVALID
+
+
+def test_decision_kinds_are_the_audit_leaf_schemas_enum() -> None:
+    schema = json.loads((schemas.SCHEMA_DIR / "audit_leaf.avsc").read_text(encoding="utf-8"))
+    (kind,) = [f for f in schema["fields"] if f["name"] == "kind"]
+    assert kind["type"]["name"] == DecisionKind.__name__
+    assert kind["type"]["symbols"] == [str(k) for k in DecisionKind]
+
+
+def _record(**changes: object) -> DecisionRecord:
+    record = DecisionRecord(
+        kind=DecisionKind.REJECTED,
+        event_id=EVENT,
+        producer="TH",
+        recipient="LA",
+        event_digest="ab" * 32,
+        delivered_digest="",
+        fields=("b", "a"),
+        agreement="",
+        reason="NO_AGREEMENT",
+        detail="no agreement TH->LA",
+        source=str(WHERE),
+        decided_at_ms=5,
+        registry="r1",
+    )
+    return dataclasses.replace(record, **changes)  # type: ignore[arg-type]
+
+
+def test_a_leaf_wraps_its_decision_record_without_the_detail() -> None:
+    record = _record()
+    assert DecisionRecord.from_json_bytes(record.to_json_bytes()) == record
+    leaf = AuditLeaf.from_decision("decision:x", record.to_json_bytes())
+    assert leaf.record == dataclasses.replace(record, detail="", fields=("a", "b"))
+    assert AuditLeaf.from_bytes(leaf.to_bytes()) == leaf
+    assert leaf.event_digest == bytes.fromhex("ab" * 32)
+    assert leaf.delivered_digest == b""
+    assert b"no agreement" not in leaf.to_bytes()
+
+
+@pytest.mark.parametrize(
+    "obj",
+    [
+        {},
+        {**json.loads(_record().to_json_bytes()), "kind": "PONDERED"},
+        {**json.loads(_record().to_json_bytes()), "event_digest": "zz"},
+        {**json.loads(_record().to_json_bytes()), "decided_at_ms": "soon"},
+        {k: v for k, v in json.loads(_record().to_json_bytes()).items() if k != "registry"},
+        [],
+    ],
+)
+def test_a_malformed_decision_record_is_refused_with_a_reason(obj: object) -> None:
+    for data in (json.dumps(obj).encode(), b"{not json"):
+        with pytest.raises(AuditError) as info:
+            DecisionRecord.from_json_bytes(data)
+        assert info.value.reason is Reason.CHECKPOINT_INVALID
+        with pytest.raises(AuditError):
+            AuditLeaf.from_decision("decision:x", data)
+
+
+def test_a_delivery_digest_is_kept_until_its_decision_is_written() -> None:
+    delivery = EffectId.of_event(EffectKind.DELIVERY, "KH", EVENT, "TH")
+    state = HubState()
+    state.mark(delivery, "d1")
+    assert state.done(delivery)
+    assert state.written_delivery(delivery) == "d1"
+    state.mark(delivery.decided(DecisionKind.REJECTED))  # not the delivery's decision
+    assert state.written_delivery(delivery) == "d1"
+    state.mark(delivery.decided(DecisionKind.ACKNOWLEDGED))
+    assert state.written_delivery(delivery) is None
+    state.mark(delivery, "d2")  # its decision is already written: nothing to keep
+    assert state.delivered == {}

@@ -1,0 +1,105 @@
+"""The one topic plan (hub.topics.Topics.plan) and what is derived from it."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from hub.errors import Reason, RequestError
+from hub.ops import security as ks
+from hub.topics import (
+    ADMIN,
+    AUDITOR,
+    COMMIT_COUNTRIES,
+    COUNTRY_PARTITIONS,
+    HUB,
+    KEEP_FOREVER_MS,
+    Record,
+    Topics,
+)
+
+
+def test_every_topic_once_with_one_partition_count_per_kind() -> None:
+    t = Topics("t1")
+    plan = t.plan()
+    names = [s.name for s in plan]
+    assert len(names) == len(set(names)) == 3 * len(COMMIT_COUNTRIES) + 6
+    assert t.all() == tuple(names)
+    by_name = {s.name: s for s in plan}
+    for cc in COMMIT_COUNTRIES:
+        for name in (t.outbox(cc), t.inbox(cc), t.rejections(cc)):
+            assert by_name[name].partitions == COUNTRY_PARTITIONS
+    assert by_name[t.quarantine].partitions == COUNTRY_PARTITIONS
+    for name in (
+        t.decisions,
+        t.audit_leaves,
+        t.audit_checkpoints,
+        t.registry_trust,
+        t.registry_agreements,
+    ):
+        assert by_name[name].partitions == 1, name
+
+
+def test_settings_evidence_kept_registry_compacted_outboxes_stamped_by_broker() -> None:
+    t = Topics()
+    for spec in t.plan():
+        registry = spec.name in (t.registry_trust, t.registry_agreements)
+        assert spec.compacted == registry
+        if registry:
+            assert spec.config == {"cleanup.policy": "compact"}
+            assert spec.writers == (ADMIN,)
+        else:
+            assert spec.config["cleanup.policy"] == "delete"
+            assert spec.config["retention.ms"] == str(KEEP_FOREVER_MS)
+        stamped = spec.config.get("message.timestamp.type") == "LogAppendTime"
+        assert stamped == (t.country_of_outbox(spec.name) is not None)
+
+
+def test_records_and_their_avro_schemas() -> None:
+    t = Topics()
+    by_name = {s.name: s for s in t.plan()}
+    assert by_name[t.outbox("TH")].record is Record.EVENT
+    assert by_name[t.inbox("TH")].record is Record.DELIVERY
+    assert by_name[t.audit_leaves].record is Record.AUDIT_LEAF
+    assert Record.EVENT.avro_schema == Record.DELIVERY.avro_schema == "envelope"
+    assert Record.AUDIT_LEAF.avro_schema == "audit_leaf"
+    assert Record.DECISION.avro_schema is None
+
+
+def test_a_new_country_gets_its_lanes_and_may_witness() -> None:
+    t = Topics()
+    plan = {s.name: s for s in t.plan((*COMMIT_COUNTRIES, "PH"))}
+    assert plan[t.outbox("PH")].writers == ("ph",)
+    assert plan[t.inbox("PH")].readers == ("ph", HUB, AUDITOR)
+    assert "ph" in plan[t.audit_checkpoints].writers
+    assert "ph" in plan[t.registry_trust].readers
+    with pytest.raises(RequestError) as info:
+        t.plan(("th",))
+    assert info.value.reason is Reason.UNKNOWN_COUNTRY
+
+
+def test_plan_records_are_frozen() -> None:
+    spec = Topics().plan()[0]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        spec.partitions = 6  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        spec.extra_config["retention.ms"] = "1"  # type: ignore[index]
+
+
+def test_topic_acls_are_exactly_the_plans_writers_and_readers() -> None:
+    t = Topics("t2")
+    plan = t.plan()
+    topic_rules = {
+        (b.principal, b.resource_name, b.operation)
+        for b in ks.acl_bindings(t)
+        if b.resource_type is ks.ResourceType.TOPIC and b.pattern is ks.PatternType.LITERAL
+    }
+    expected = {
+        (who, s.name, op)
+        for s in plan
+        for op, principals in ((ks.Operation.WRITE, s.writers), (ks.Operation.READ, s.readers))
+        for who in principals
+        if who != ADMIN  # a super user needs no rule
+    }
+    assert topic_rules == expected

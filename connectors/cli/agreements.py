@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -13,7 +12,7 @@ from rich.table import Table
 
 from hub.errors import PolicyError, Reason, TrmError
 from hub.home import state_dir
-from hub.keys import KeyDirectory, load_private_key
+from hub.keys import load_private_key
 from hub.policy import (
     AgreementSet,
     Deliver,
@@ -25,9 +24,9 @@ from hub.policy import (
     parse_time_ms,
     sign_agreement,
 )
+from hub.policy.matrix import flow_matrix, matrix_html
 from hub.topics import COMMIT_COUNTRIES
 from hub.trust import TrustList, load_trust_file
-from hub.wire import EventType
 
 __all__ = ["cli", "load_directory", "sign_file"]
 
@@ -189,26 +188,6 @@ def explain(
     raise SystemExit(1)
 
 
-def _matrix(
-    agreements: AgreementSet, trust: KeyDirectory | None, at: int
-) -> dict[tuple[str, str], list[str]]:
-    cells: dict[tuple[str, str], list[str]] = {}
-    for sender in COMMIT_COUNTRIES:
-        for recipient in COMMIT_COUNTRIES:
-            if sender == recipient:
-                continue
-            allowed: list[str] = []
-            for event_type in EventType:  # the registry: built in and $TRM_EVENT_TYPES
-                for signed in agreements.in_force(at):
-                    if trust is not None and signed.missing_parties(trust, at)[0]:
-                        continue
-                    if signed.agreement.flows_for(sender, recipient, event_type):
-                        allowed.append(f"{event_type} ({signed.agreement.ref})")
-                        break
-            cells[(sender, recipient)] = allowed
-    return cells
-
-
 @cli.command()
 @click.option("--agreements", "agreements_dir", default=None, help="Default: state dir.")
 @click.option("--trust", "trust_file", default=None, help="Count only fully signed agreements.")
@@ -221,7 +200,7 @@ def matrix(
     agreements = load_directory(_agreements_dir(agreements_dir))
     trust = _trust(trust_file, required=False)
     at = parse_time_ms(at_time, "--at") if at_time else _now_ms()
-    cells = _matrix(agreements, trust, at)
+    cells = flow_matrix(agreements, trust, at)
     table = Table(title="Who may send what to whom (rows: sender, columns: recipient)")
     table.add_column("from \\ to")
     for cc in COMMIT_COUNTRIES:
@@ -238,36 +217,5 @@ def matrix(
         table.add_row(*row)
     Console(width=160).print(table)
     if html_file:
-        Path(html_file).write_text(_matrix_html(cells, at), encoding="utf-8")
+        Path(html_file).write_text(matrix_html(cells, at), encoding="utf-8")
         click.echo(f"wrote {html_file}", err=True)
-
-
-def _matrix_html(cells: dict[tuple[str, str], list[str]], at: int) -> str:
-    head = "".join(f"<th>{cc}</th>" for cc in COMMIT_COUNTRIES)
-    rows = []
-    for sender in COMMIT_COUNTRIES:
-        tds = []
-        for recipient in COMMIT_COUNTRIES:
-            if sender == recipient:
-                tds.append('<td class="self">—</td>')
-                continue
-            items = cells[(sender, recipient)]
-            body = "<br>".join(html.escape(i) for i in items) or "<em>nothing</em>"
-            tds.append(f'<td class="{"some" if items else "none"}">{body}</td>')
-        rows.append(f"<tr><th>{sender}</th>{''.join(tds)}</tr>")
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>trm-hub: agreement matrix</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 2em; }}
-table {{ border-collapse: collapse; }}
-th, td {{ border: 1px solid #999; padding: .4em; vertical-align: top; }}
-td.none {{ background: #fbe9e7; }} td.some {{ background: #e8f5e9; font-size: .85em; }}
-td.self {{ background: #eee; text-align: center; }}
-</style></head><body>
-<h1>Who may send which event type to whom</h1>
-<p>Rows are senders, columns recipients. Only agreements in force at {at} ms (UTC) are shown;
-everything not listed is refused (deny by default).</p>
-<table><tr><th>from \\ to</th>{head}</tr>
-{"".join(rows)}
-</table></body></html>
-"""

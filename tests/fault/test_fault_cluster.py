@@ -39,8 +39,8 @@ from hub.ops import security as ks
 from hub.ops.broker import LocalCluster
 from hub.topics import COMMIT_COUNTRIES, Topics
 from hub.trust import load_trust_file
-from tests.fault.harness import FaultRecord, Recipients, Stream, Workers, now, relay_command
-from tests.fault.hub_world import HubWorld, inbox_event_id
+from tests.support.fault import FaultRecord, Recipients, Stream, Workers, now, relay_command
+from tests.support.world import HubWorld, inbox_event_id
 
 pytestmark = [pytest.mark.kafka, pytest.mark.cluster, pytest.mark.slow]
 

@@ -14,9 +14,9 @@ from hub.home import StateDir
 from hub.ops import security as ks
 from hub.topics import Topics
 from hub.wire import Envelope, EventType
-from tests.fault.hub_world import HubWorld
 from tests.support.kafka import read_topic
 from tests.support.secure import secure_broker
+from tests.support.world import HubWorld
 
 pytestmark = [pytest.mark.kafka]
 

@@ -23,7 +23,7 @@ from hub.ops.broker import free_port
 from hub.topics import COMMIT_COUNTRIES, Topics
 from hub.trust import HUB_OWNER, KeySpec, build_trust_document
 from hub.wire import Envelope, cloudevents_headers, payload_fields, payload_from_json, seal
-from tests.fault.harness import ROOT, Event
+from tests.support.fault import ROOT, Event
 from tests.support.policy import agreement_from_table
 
 __all__ = ["HubWorld"]

@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: all venv test lint demo bench clean system-deps
+.PHONY: all venv test lint demo bench clean system-deps containers
 
 all: test
 
@@ -23,7 +23,12 @@ venv: $(STAMP)
 system-deps:
 	@bash deploy/scripts/system-deps.sh
 
-test: venv system-deps
+# Rootful Podman, podman-compose and the local images the Compose stack runs on
+# (tests/integration/test_compose_stack.py). Seconds when the images exist.
+containers: venv
+	@bash deploy/scripts/containers.sh
+
+test: venv system-deps containers
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: venv

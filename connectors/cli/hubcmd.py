@@ -70,7 +70,9 @@ def worker(  # noqa: PLR0917 - one parameter per click option
         )
     trust = Path(trust_file) if trust_file else state.trust
     secure = kafka_security.client_env(kafka_security.HUB, state)
-    if not secure:  # a secure cluster's topics are made by its operator (kafka up --secure)
+    # A secure cluster's topics are made by its operator (kafka up --secure, Compose's
+    # kafka-init, Strimzi): whatever credentials the environment gives mean "secure".
+    if not kafka_security.default_client_config(kafka_security.HUB, state):
         asyncio.run(kafka_local.create_topics(servers, topics.all(), namespace=topics))
     datadir = (state.root / "hub" / namespace).resolve()
     datadir.mkdir(parents=True, exist_ok=True)

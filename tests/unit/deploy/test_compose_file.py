@@ -90,3 +90,27 @@ def test_a_gateway_per_country_each_with_only_its_own_credentials(compose: dict[
         assert services[n]["secrets"] == ["kafka-hub.json"]
     assert services["kafka-init"]["secrets"] == ["kafka-admin.json"]
     assert compose["networks"]["kafka"]["internal"] is True
+
+
+def test_sequencer_and_faust_web_servers_and_credentials_from_one_file(
+    compose: dict[str, Any],
+) -> None:
+    services = compose["services"]
+    assert services["sequencer"]["command"][:3] == ["trm", "audit", "sequencer"]
+    for name in ("hub-1", "hub-2", "sequencer"):
+        env = services[name]["environment"]
+        assert env["TRM_HUB_WEB_HOST"] == "0.0.0.0"
+        assert env["TRM_KAFKA_CLIENT_CONFIG"] == "/run/secrets/kafka-hub.json"
+    assert services["auditor"]["secrets"] == ["kafka-auditor.json"]
+    assert services["registry"]["secrets"] == ["kafka-admin.json"]
+    for name, svc in services.items():
+        if name.startswith("gateway-"):
+            cmd = svc["command"]
+            assert cmd[cmd.index("--host") + 1] == "0.0.0.0", name
+        for secret in svc.get("secrets", []):
+            # One credentials file per container, named by TRM_KAFKA_CLIENT_CONFIG (or the
+            # --credentials of kafka-init): the resolver reads nothing else.
+            wanted = f"/run/secrets/{secret}"
+            assert wanted in (svc.get("environment") or {}).values() or wanted in " ".join(
+                svc["command"]
+            ), name

@@ -19,6 +19,7 @@ import yaml
 from connectors import kafka_security as ks
 from hub.topics import COMMIT_COUNTRIES
 
+ANY_ADDRESS = "0.0.0.0"  # noqa: S104 - the address the containers must listen on
 ROOT = Path(__file__).resolve().parents[3]
 COMPOSE = ROOT / "deploy" / "compose"
 SCHEMA = Path(__file__).parent / "schemas" / "compose-spec.json"
@@ -99,14 +100,14 @@ def test_sequencer_and_faust_web_servers_and_credentials_from_one_file(
     assert services["sequencer"]["command"][:3] == ["trm", "audit", "sequencer"]
     for name in ("hub-1", "hub-2", "sequencer"):
         env = services[name]["environment"]
-        assert env["TRM_HUB_WEB_HOST"] == "0.0.0.0"
+        assert env["TRM_HUB_WEB_HOST"] == ANY_ADDRESS
         assert env["TRM_KAFKA_CLIENT_CONFIG"] == "/run/secrets/kafka-hub.json"
     assert services["auditor"]["secrets"] == ["kafka-auditor.json"]
     assert services["registry"]["secrets"] == ["kafka-admin.json"]
     for name, svc in services.items():
         if name.startswith("gateway-"):
             cmd = svc["command"]
-            assert cmd[cmd.index("--host") + 1] == "0.0.0.0", name
+            assert cmd[cmd.index("--host") + 1] == ANY_ADDRESS, name
         for secret in svc.get("secrets", []):
             # One credentials file per container, named by TRM_KAFKA_CLIENT_CONFIG (or the
             # --credentials of kafka-init): the resolver reads nothing else.

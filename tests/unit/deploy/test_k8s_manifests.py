@@ -24,6 +24,7 @@ import yaml
 from connectors import kafka_security as ks
 from hub.topics import COMMIT_COUNTRIES, Topics
 
+ANY_ADDRESS = "0.0.0.0"  # noqa: S104 - the address the containers must listen on
 ROOT = Path(__file__).resolve().parents[3]
 K8S = ROOT / "deploy" / "k8s"
 KUBE_VERSION = "1.31.0"
@@ -271,7 +272,7 @@ def test_probes_reach_servers_that_listen_outside_the_pod() -> None:
     for name in ("trm-hub", "trm-audit-sequencer"):
         container = pods[name]
         env = {e["name"]: e["value"] for e in container["env"]}
-        assert env["TRM_HUB_WEB_HOST"] == "0.0.0.0", name
+        assert env["TRM_HUB_WEB_HOST"] == ANY_ADDRESS, name
         (port,) = container["ports"]
         assert container["readinessProbe"]["httpGet"]["port"] == port["name"]
         assert str(port["containerPort"]) in {env.get("TRM_HUB_WEB_PORT"), *container["args"]}
@@ -280,7 +281,7 @@ def test_probes_reach_servers_that_listen_outside_the_pod() -> None:
     assert len(gateways) == len(COMMIT_COUNTRIES)
     for container in gateways:
         args = container["args"]
-        assert args[args.index("--host") + 1] == "0.0.0.0"
+        assert args[args.index("--host") + 1] == ANY_ADDRESS
         assert container["readinessProbe"]["httpGet"]["path"] == "/api/openapi.json"
 
 

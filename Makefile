@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: all venv test lint demo bench clean system-deps asyncapi-deps
+.PHONY: all venv test lint demo bench clean system-deps asyncapi-deps containers
 
 all: test
 
@@ -33,7 +33,12 @@ $(ASYNCAPI_NODE): tests/asyncapi/package-lock.json | system-deps
 
 asyncapi-deps: $(ASYNCAPI_NODE)
 
-test: venv system-deps asyncapi-deps
+# Rootful Podman, podman-compose and the local images the Compose stack runs on
+# (tests/integration/test_compose_stack.py). Seconds when the images exist.
+containers: venv
+	@bash deploy/scripts/containers.sh
+
+test: venv system-deps asyncapi-deps containers
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: venv

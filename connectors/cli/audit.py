@@ -19,7 +19,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from hub.app.audit_source import read_replay_input, stream_replay_input, stream_topics
-from hub.app.kafka import client_env, default_client_config
+from hub.app.kafka import client_env, default_client_config, wait_for_topics
 from hub.audit.log import origin_of
 from hub.audit.replay import Report, hub_public_keys, replay
 from hub.audit.report import replay_html
@@ -204,6 +204,11 @@ def sequencer(  # noqa: PLR0917 - one per option
     }
     load_private_key(Path(env["TRM_AUDIT_KEY"]))  # refuse an unreadable or 0644 key up front
     Path(env["TRM_AUDIT_DATADIR"]).mkdir(parents=True, exist_ok=True)
+    client = default_client_config(HUB, state)
+    if client:  # a secure cluster: its operator makes the topics; wait for them and the ACLs
+        t = Topics(namespace)
+        names = [t.decisions, t.audit_leaves, t.audit_checkpoints]
+        asyncio.run(wait_for_topics(env["TRM_AUDIT_BOOTSTRAP"], names, client))
     args = [sys.executable, "-m", "faust", "-A", "hub.app.sequencer", "worker", "-l", "warn"]
     os.execvpe(sys.executable, args, env)  # noqa: S606 - replaces this process, fixed argv
 

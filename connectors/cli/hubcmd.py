@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from hub.app.kafka import client_env, default_client_config
+from hub.app.kafka import client_env, default_client_config, wait_for_topics
 from hub.errors import OperationalError, Reason
 from hub.home import default_bootstrap, state_dir
 from hub.ops import provision as registry
@@ -69,8 +69,15 @@ def worker(  # noqa: PLR0917 - one parameter per click option
     trust = Path(trust_file) if trust_file else state.trust
     secure = client_env(HUB, state)
     # A secure cluster's topics are made by its operator (kafka up --secure, Compose's
-    # provisioner); only a plaintext local broker gets them from here.
-    if not default_client_config(HUB, state):
+    # kafka-init, Strimzi): the worker waits for them (and for its ACLs) before Faust
+    # subscribes. Only a plaintext local broker gets them from here.
+    client = default_client_config(HUB, state)
+    if client:
+        members = tuple(c for c in countries.split(",") if c)
+        names = [spec.name for spec in topics.plan(members)]
+        click.echo(f"waiting for {len(names)} topics on {servers} ...", err=True)
+        asyncio.run(wait_for_topics(servers, names, client))
+    else:
         asyncio.run(create_topics(servers, topics.plan()))
     datadir = (state.root / "hub" / namespace).resolve()
     datadir.mkdir(parents=True, exist_ok=True)

@@ -215,6 +215,14 @@ def _kafka_env(user: str) -> list[dict[str, Any]]:
     ]
 
 
+def _web_env(port: str | None = None) -> list[dict[str, Any]]:
+    """Faust's web server answers the kubelet's probes from outside the pod."""
+    env = [{"name": "TRM_HUB_WEB_HOST", "value": "0.0.0.0"}]  # noqa: S104 - in-pod port
+    if port:
+        env.append({"name": "TRM_HUB_WEB_PORT", "value": port})
+    return env
+
+
 def _kafka_volumes(user: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     volumes = [
         # Strimzi's User Operator writes the SCRAM password into a Secret named after the user.
@@ -281,15 +289,67 @@ def hub_deployment() -> list[dict[str, Any]]:
                                 "name": "worker",
                                 "image": IMAGE,
                                 # Keys, trust list and agreements come from TRM_HOME.
-                                "args": ["trm", "hub", "worker"],
-                                "env": _kafka_env("hub"),
+                                "args": ["trm", "hub", "worker", "--loglevel", "info"],
+                                "env": [*_kafka_env("hub"), *_web_env(port="6066")],
                                 "ports": [{"name": "web", "containerPort": 6066}],
+                                "readinessProbe": {
+                                    "httpGet": {"path": "/hub/status", "port": "web"},
+                                    "periodSeconds": 10,
+                                },
+                                "resources": {
+                                    "requests": {"cpu": "250m", "memory": "256Mi"},
+                                    "limits": {"memory": "1Gi"},
+                                },
+                                "securityContext": _SECURITY_CONTEXT,
+                                "volumeMounts": mounts,
+                            }
+                        ],
+                        "volumes": volumes,
+                    },
+                },
+            },
+        }
+    ]
+
+
+def audit_sequencer() -> list[dict[str, Any]]:
+    """The audit log's single writer: one replica, never two (Recreate), as the hub user."""
+    volumes, mounts = _kafka_volumes("hub")
+    volumes += [
+        {"name": "home", "emptyDir": {}},
+        {"name": "keys", "secret": {"secretName": "trm-hub-keys", "defaultMode": 0o400}},
+    ]
+    mounts += [
+        {"name": "home", "mountPath": "/var/lib/trm"},
+        {"name": "keys", "mountPath": "/var/lib/trm/keys", "readOnly": True},
+    ]
+    labels = _labels("audit-sequencer")
+    return [
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "trm-audit-sequencer", "namespace": NAMESPACE, "labels": labels},
+            "spec": {
+                "replicas": 1,
+                "strategy": {"type": "Recreate"},
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {
+                        "terminationGracePeriodSeconds": 30,
+                        "containers": [
+                            {
+                                "name": "sequencer",
+                                "image": IMAGE,
+                                "args": ["trm", "audit", "sequencer", "--web-port", "6067"],
+                                "env": [*_kafka_env("hub"), *_web_env()],
+                                "ports": [{"name": "web", "containerPort": 6067}],
                                 "readinessProbe": {
                                     "httpGet": {"path": "/", "port": "web"},
                                     "periodSeconds": 10,
                                 },
                                 "resources": {
-                                    "requests": {"cpu": "250m", "memory": "256Mi"},
+                                    "requests": {"cpu": "100m", "memory": "256Mi"},
                                     "limits": {"memory": "1Gi"},
                                 },
                                 "securityContext": _SECURITY_CONTEXT,
@@ -358,13 +418,16 @@ def gateways(countries: tuple[str, ...] = COMMIT_COUNTRIES) -> list[dict[str, An
                                         "serve",
                                         "--country",
                                         cc,
+                                        "--host",
+                                        "0.0.0.0",  # noqa: S104 - the Service and probe reach it
                                         "--port",
                                         "8080",
                                     ],
                                     "env": _kafka_env(user),
                                     "ports": [{"name": "http", "containerPort": 8080}],
                                     "readinessProbe": {
-                                        "httpGet": {"path": "/healthz", "port": "http"},
+                                        # Public (no login); answers once the gateway serves.
+                                        "httpGet": {"path": "/api/openapi.json", "port": "http"},
                                         "periodSeconds": 10,
                                     },
                                     "resources": {
@@ -454,6 +517,7 @@ def manifests() -> dict[str, list[dict[str, Any]]]:
         "20-topics.yaml": kafka_topics(topics),
         "30-users.yaml": kafka_users(topics),
         "40-hub.yaml": hub_deployment(),
+        "45-audit-sequencer.yaml": audit_sequencer(),
         "50-gateways.yaml": gateways(),
         "60-network-policy.yaml": network_policy(),
     }

@@ -27,6 +27,7 @@ Faust only when a Faust app calls it), so a country node can use it.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import ssl
@@ -59,6 +60,7 @@ __all__ = [
     "read_all",
     "require_topic",
     "ssl_context",
+    "wait_for_topics",
 ]
 
 SCRAM_MECHANISM: Final = "SCRAM-SHA-512"
@@ -227,6 +229,52 @@ async def partitions(consumer: AIOKafkaConsumer, names: Iterable[str]) -> list[T
         for name in names
         for p in sorted(cluster.partitions_for_topic(name) or ())
     ]
+
+
+async def wait_for_topics(
+    bootstrap: str,
+    names: Iterable[str],
+    client: Mapping[str, Any],
+    *,
+    timeout_s: float = 180.0,
+) -> None:
+    """Wait until every topic in ``names`` exists and this principal may see it.
+
+    A Faust worker that subscribes before its topics exist learns of them only
+    at its next metadata refresh (minutes later), so processes that do not create
+    their topics themselves (a secure cluster's operator does) wait here first.
+    Brokers that do not answer yet are retried until the deadline.
+
+    Raises:
+        OperationalError: KAFKA_UNAVAILABLE naming the missing topics at the deadline.
+    """
+    wanted = sorted(set(names))
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    missing = wanted
+    while True:
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **client)
+        try:
+            await consumer.start()
+            while True:
+                found = {tp.topic for tp in await partitions(consumer, wanted)}
+                missing = [n for n in wanted if n not in found]
+                if not missing:
+                    return
+                if asyncio.get_running_loop().time() > deadline:
+                    break
+                await asyncio.sleep(1.0)
+        except KafkaError:
+            pass  # brokers not answering yet: try again with a new client
+        finally:
+            await consumer.stop()
+        if asyncio.get_running_loop().time() > deadline:
+            raise OperationalError(
+                Reason.KAFKA_UNAVAILABLE,
+                f"expected {len(wanted)} topics on {bootstrap} within {timeout_s:.0f} s; "
+                f"{len(missing)} missing or not readable, e.g. {', '.join(missing[:3])} "
+                "(the operator creates them: trm kafka secure acls --topics)",
+            )
+        await asyncio.sleep(1.0)
 
 
 # --- reading topics ----------------------------------------------------------------

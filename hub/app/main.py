@@ -11,6 +11,8 @@ TRM_HUB_NAMESPACE   topic namespace (default ``trm``)
 TRM_HUB_KEY         the hub's private key file (mode 0600)
 TRM_HUB_TRUST       optional pinned trust list file (start of the trust chain)
 TRM_HUB_WEB_PORT    Faust's web port (give each worker its own)
+TRM_HUB_WEB_HOST    the address it listens on (default ``127.0.0.1``; ``0.0.0.0``
+                    in the container image, so probes reach it)
 TRM_HUB_DATADIR     Faust's data directory
 TRM_HUB_APP_ID      consumer group / app id (default ``trm-hub-<namespace>``)
 TRM_HUB_COUNTRIES   comma-separated outboxes to serve (default the six members)
@@ -80,7 +82,7 @@ app = HubApp(
     value_serializer="raw",
     key_serializer="raw",
     web_port=int(os.environ.get("TRM_HUB_WEB_PORT", "6066")),
-    web_host="127.0.0.1",
+    web_host=os.environ.get("TRM_HUB_WEB_HOST", "127.0.0.1"),
     datadir=os.environ.get(
         "TRM_HUB_DATADIR", os.path.join(os.getcwd(), ".trm", "hub-data", TOPICS.namespace)
     ),

@@ -20,7 +20,8 @@ inclusion proof against the latest checkpoint or size N) and
 ``GET /audit/consistency?from=M&to=N``.
 
 Environment: TRM_AUDIT_BOOTSTRAP, TRM_AUDIT_NAMESPACE, TRM_AUDIT_KEY (the hub
-key file, mode 0600), TRM_AUDIT_WEB_PORT, TRM_AUDIT_DATADIR,
+key file, mode 0600), TRM_AUDIT_WEB_PORT, TRM_HUB_WEB_HOST (the web server's
+address, default 127.0.0.1), TRM_AUDIT_DATADIR,
 TRM_AUDIT_EVERY_LEAVES, TRM_AUDIT_EVERY_MS.
 """
 
@@ -115,7 +116,8 @@ app = SequencerApp(
     value_serializer="raw",
     key_serializer="raw",
     web_port=int(os.environ.get("TRM_AUDIT_WEB_PORT", "6067")),
-    web_host="127.0.0.1",
+    # The same setting as the hub worker's (it is part of the hub): 0.0.0.0 in containers.
+    web_host=os.environ.get("TRM_HUB_WEB_HOST", "127.0.0.1"),
     datadir=os.environ.get(
         "TRM_AUDIT_DATADIR", os.path.join(os.getcwd(), ".trm", "audit-data", TOPICS.namespace)
     ),

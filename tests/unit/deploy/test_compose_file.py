@@ -19,6 +19,7 @@ import yaml
 from hub.ops import security as ks
 from hub.topics import COMMIT_COUNTRIES
 
+ANY_ADDRESS = "0.0.0.0"  # noqa: S104 - the address the containers must listen on
 ROOT = Path(__file__).resolve().parents[3]
 COMPOSE = ROOT / "deploy" / "compose"
 SCHEMA = Path(__file__).parent / "schemas" / "compose-spec.json"
@@ -50,7 +51,8 @@ def test_three_kraft_brokers_from_the_official_image(compose: dict[str, Any]) ->
     }
     assert sorted(brokers) == ["kafka-1", "kafka-2", "kafka-3"]
     for svc in brokers.values():
-        assert re.fullmatch(r"apache/kafka:3\.9\.\d+", svc["image"])
+        # The official image by default; the tests run a local one with its layout.
+        assert re.fullmatch(r"\$\{TRM_KAFKA_IMAGE:-apache/kafka:3\.9\.\d+\}", svc["image"])
     entry = (COMPOSE / "broker-entrypoint.sh").read_text(encoding="utf-8")
     assert "process.roles=broker,controller" in entry
     assert "controller.quorum.voters=1@kafka-1:9094,2@kafka-2:9094,3@kafka-3:9094" in entry
@@ -89,3 +91,27 @@ def test_a_gateway_per_country_each_with_only_its_own_credentials(compose: dict[
         assert services[n]["secrets"] == ["kafka-hub.json"]
     assert services["kafka-init"]["secrets"] == ["kafka-admin.json"]
     assert compose["networks"]["kafka"]["internal"] is True
+
+
+def test_sequencer_and_faust_web_servers_and_credentials_from_one_file(
+    compose: dict[str, Any],
+) -> None:
+    services = compose["services"]
+    assert services["sequencer"]["command"][:3] == ["trm", "audit", "sequencer"]
+    for name in ("hub-1", "hub-2", "sequencer"):
+        env = services[name]["environment"]
+        assert env["TRM_HUB_WEB_HOST"] == ANY_ADDRESS
+        assert env["TRM_KAFKA_CLIENT_CONFIG"] == "/run/secrets/kafka-hub.json"
+    assert services["auditor"]["secrets"] == ["kafka-auditor.json"]
+    assert services["registry"]["secrets"] == ["kafka-admin.json"]
+    for name, svc in services.items():
+        if name.startswith("gateway-"):
+            cmd = svc["command"]
+            assert cmd[cmd.index("--host") + 1] == ANY_ADDRESS, name
+        for secret in svc.get("secrets", []):
+            # One credentials file per container, named by TRM_KAFKA_CLIENT_CONFIG (or the
+            # --credentials of kafka-init): the resolver reads nothing else.
+            wanted = f"/run/secrets/{secret}"
+            assert wanted in (svc.get("environment") or {}).values() or wanted in " ".join(
+                svc["command"]
+            ), name

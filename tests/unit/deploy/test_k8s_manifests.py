@@ -24,6 +24,7 @@ import yaml
 from hub.ops import security as ks
 from hub.topics import COMMIT_COUNTRIES, Topics
 
+ANY_ADDRESS = "0.0.0.0"  # noqa: S104 - the address the containers must listen on
 ROOT = Path(__file__).resolve().parents[3]
 K8S = ROOT / "deploy" / "k8s"
 KUBE_VERSION = "1.31.0"
@@ -227,3 +228,70 @@ def test_workloads_take_credentials_from_strimzi_secrets() -> None:
         assert secrets["kafka-user"] == user  # the User Operator's Secret for that KafkaUser
         assert container["securityContext"]["runAsNonRoot"] is True
         assert "PLAINTEXT" not in str(env)
+
+
+def _containers() -> dict[str, dict[str, Any]]:
+    """Deployment name -> its (single) container."""
+    return {
+        d["metadata"]["name"]: d["spec"]["template"]["spec"]["containers"][0]
+        for d in _docs()
+        if d["kind"] == "Deployment"
+    }
+
+
+def test_every_kafka_client_pod_resolves_its_own_user_through_the_one_resolver(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The env and mounts each pod gets make the client resolver pick that pod's KafkaUser."""
+    material = ks.create_material(tmp_path / "ca")
+    users = {d["metadata"]["name"] for d in _docs() if d["kind"] == "KafkaUser"}
+    pods = _containers()
+    assert {"trm-hub", "trm-audit-sequencer"} <= set(pods)
+    for name, container in pods.items():
+        env = {e["name"]: e["value"] for e in container["env"]}
+        assert env["TRM_KAFKA_SASL_USERNAME"] in users, name
+        mounted = {m["mountPath"] for m in container["volumeMounts"]}
+        for var in ("TRM_KAFKA_SASL_PASSWORD_FILE", "TRM_KAFKA_CA_FILE"):
+            assert str(Path(env[var]).parent) in mounted, (name, var)
+        # The Secret files, as Strimzi would mount them, under tmp_path.
+        password = tmp_path / name / "password"
+        password.parent.mkdir()
+        password.write_text("s3cret\n", encoding="utf-8")
+        monkeypatch.delenv("TRM_KAFKA_CLIENT_CONFIG", raising=False)
+        monkeypatch.setenv("TRM_KAFKA_SASL_USERNAME", env["TRM_KAFKA_SASL_USERNAME"])
+        monkeypatch.setenv("TRM_KAFKA_SASL_PASSWORD_FILE", str(password))
+        monkeypatch.setenv("TRM_KAFKA_CA_FILE", str(material.ca_cert))
+        cfg = ks.default_client_config("ignored", None)
+        assert cfg["security_protocol"] == "SASL_SSL"
+        assert cfg["sasl_plain_username"] == env["TRM_KAFKA_SASL_USERNAME"]
+        assert cfg["sasl_plain_password"] == "s3cret"
+
+
+def test_probes_reach_servers_that_listen_outside_the_pod() -> None:
+    pods = _containers()
+    for name in ("trm-hub", "trm-audit-sequencer"):
+        container = pods[name]
+        env = {e["name"]: e["value"] for e in container["env"]}
+        assert env["TRM_HUB_WEB_HOST"] == ANY_ADDRESS, name
+        (port,) = container["ports"]
+        assert container["readinessProbe"]["httpGet"]["port"] == port["name"]
+        assert str(port["containerPort"]) in {env.get("TRM_HUB_WEB_PORT"), *container["args"]}
+    assert pods["trm-hub"]["readinessProbe"]["httpGet"]["path"] == "/hub/status"
+    gateways = [c for n, c in pods.items() if n.startswith("trm-gateway-")]
+    assert len(gateways) == len(COMMIT_COUNTRIES)
+    for container in gateways:
+        args = container["args"]
+        assert args[args.index("--host") + 1] == ANY_ADDRESS
+        assert container["readinessProbe"]["httpGet"]["path"] == "/api/openapi.json"
+
+
+def test_one_audit_sequencer_runs_beside_the_hub() -> None:
+    (seq,) = [
+        d
+        for d in _docs()
+        if d["kind"] == "Deployment"
+        and d["spec"]["template"]["spec"]["containers"][0]["args"][:3]
+        == ["trm", "audit", "sequencer"]
+    ]
+    assert seq["spec"]["replicas"] == 1
+    assert seq["spec"]["strategy"] == {"type": "Recreate"}  # never two writers at once

@@ -1,0 +1,301 @@
+"""deploy/compose brought up for real: rootful Podman and podman-compose.
+
+The files under test are deploy/compose/compose.yaml, broker-entrypoint.sh and
+provision.sh, copied unchanged into a temporary directory (so ./secrets and
+./trm-home live there), with the images deploy/scripts/containers.sh builds
+(``make containers``; no registry is reached). The stack: three KRaft brokers
+with SASL_SSL + SCRAM and deny-by-default ACLs, kafka-init (topics, ACLs), the
+registry provisioning, one hub worker, the audit sequencer, and the gateways of
+Thailand and Cambodia publishing on 127.0.0.1.
+
+Thailand's desk sends a signed handover notice through its gateway's HTTP API;
+Cambodia's desk finds it in its inbox, verified and attested under the
+agreement; the sequencer checkpoints the decisions; ``trm audit replay`` runs as
+the auditor in the ``auditor`` service and finds nothing wrong. The stack is
+always taken down (with its volumes). Nothing here skips: a missing engine or
+image fails the test, naming what to run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from connectors.demo.scenario import example_payload
+from connectors.demo.setup import make_identities, sign_agreements
+from connectors.gateway import DeskUsers
+from hub.home import StateDir
+from hub.keys import load_private_key, write_private_key
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE_FILES = ("compose.yaml", "broker-entrypoint.sh", "provision.sh")
+KAFKA_IMAGE = "localhost/trm-kafka:3.9.2"
+APP_IMAGE = "localhost/trm-hub:latest"
+APP_UID = 10001  # the trm user of deploy/compose/Dockerfile
+SERVICES = (
+    *("kafka-1", "kafka-2", "kafka-3", "kafka-init", "registry"),
+    *("hub-1", "sequencer", "gateway-th", "gateway-kh"),
+)
+PASSWORD = "compose-stack-desk-password"
+T = TypeVar("T")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _run(cmd: list[str], *, env: dict[str, str] | None = None, timeout: float = 600) -> str:
+    done = subprocess.run(
+        cmd, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    assert done.returncode == 0, (
+        f"{' '.join(cmd)} exited {done.returncode}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    )
+    return done.stdout
+
+
+def _eventually(fn: Callable[[], T | None], what: str, timeout: float = 240) -> T:
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while time.monotonic() < deadline:
+        try:
+            got = fn()
+        except (OSError, urllib.error.URLError, ValueError) as exc:
+            got, last = None, exc
+        if got is not None:
+            return got
+        time.sleep(2)
+    raise AssertionError(f"expected {what} within {timeout:.0f}s; last error: {last!r}")
+
+
+def _http(method: str, url: str, body: Any = None, token: str | None = None) -> tuple[int, Any]:
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method=method)  # noqa: S310 - 127.0.0.1
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")
+
+
+def _chown_tree(path: Path, uid: int) -> None:
+    os.chown(path, uid, uid)
+    for dirpath, dirnames, filenames in os.walk(path):
+        for name in dirnames + filenames:
+            os.chown(os.path.join(dirpath, name), uid, uid)
+
+
+def _prepare_homes(home: Path, countries: tuple[str, ...]) -> None:
+    """TRM_HOME of the hub (keys, trust list, agreements) and of each gateway."""
+    hub = StateDir(home / "hub")
+    keys, _trust = make_identities(hub, time.time_ns() // 1_000_000)
+    sign_agreements(hub, keys)
+    for cc in countries:
+        node = StateDir(home / cc.lower())
+        node.ensure()
+        write_private_key(load_private_key(hub.private_key(cc)), node.private_key(cc))
+        shutil.copy(hub.trust, node.trust)
+        DeskUsers.load(node.node(cc) / "desk-users.json").add(f"{cc.lower()}-desk", cc, PASSWORD)
+    # Only the gateway's own key goes into its home; the hub's home keeps only the hub key.
+    for cc in keys:
+        hub.private_key(cc).unlink()
+    _chown_tree(home, APP_UID)
+
+
+@pytest.fixture
+def tools() -> str:
+    """podman-compose from the venv, and the images; fail (never skip) if missing."""
+    compose = Path(sys.executable).parent / "podman-compose"
+    hint = "run `make containers` (deploy/scripts/containers.sh)"
+    assert compose.exists(), f"expected podman-compose at {compose}; {hint}"
+    assert shutil.which("podman"), f"expected podman on PATH; {hint}"
+    for image in (KAFKA_IMAGE, APP_IMAGE):
+        rc = subprocess.run(["podman", "image", "exists", image], check=False).returncode
+        assert rc == 0, f"expected the image {image}; {hint}"
+    return str(compose)
+
+
+def test_compose_stack_routes_a_signed_event_and_the_replay_is_clean(
+    tools: str, tmp_path: Path
+) -> None:
+    started = time.monotonic()
+    work = tmp_path / "compose"
+    work.mkdir()
+    for name in COMPOSE_FILES:
+        shutil.copy2(ROOT / "deploy" / "compose" / name, work / name)
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    _run(["sh", str(work / "provision.sh")], env=env)
+    _prepare_homes(work / "trm-home", ("TH", "KH"))
+    out = tmp_path / "out"
+    out.mkdir()
+    os.chown(out, APP_UID, APP_UID)
+
+    ports = {"TH": _free_port(), "KH": _free_port()}
+    project = f"trmtest{uuid.uuid4().hex[:10]}"
+    env |= {
+        "TRM_KAFKA_IMAGE": KAFKA_IMAGE,
+        "TRM_IMAGE": APP_IMAGE,
+        "TRM_KAFKA_HEAP": "-Xms256m -Xmx512m",
+        **{f"TRM_GATEWAY_{cc}_PORT": str(port) for cc, port in ports.items()},
+    }
+    compose = [tools, "-p", project, "-f", str(work / "compose.yaml")]
+    timings: dict[str, float] = {}
+    try:
+        _run([*compose, "up", "-d", *SERVICES], env=env)
+        timings["up -d returned"] = time.monotonic() - started
+
+        def container(service: str) -> str:
+            return f"{project}_{service}_1"
+
+        # kafka-init and registry run once and must succeed.
+        for service in ("kafka-init", "registry"):
+            rc = _run(["podman", "wait", container(service)], timeout=300).strip()
+            logs = subprocess.run(
+                ["podman", "logs", container(service)],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            assert rc == "0", f"{service} exited {rc}: {logs.stdout[-2000:]}{logs.stderr[-2000:]}"
+        timings["topics, ACLs and registry in place"] = time.monotonic() - started
+
+        th = f"http://127.0.0.1:{ports['TH']}"
+        kh = f"http://127.0.0.1:{ports['KH']}"
+
+        def login(base: str, user: str) -> str | None:
+            status, body = _http("POST", f"{base}/api/login", {"user": user, "password": PASSWORD})
+            return str(body["token"]) if status == 200 else None
+
+        th_token = _eventually(lambda: login(th, "th-desk"), "Thailand's gateway to answer")
+        kh_token = _eventually(lambda: login(kh, "kh-desk"), "Cambodia's gateway to answer")
+        timings["gateways answer"] = time.monotonic() - started
+
+        notice = {
+            "type": "handover_notice",
+            "to": ["KH"],
+            "case_key": "compose-case-1",
+            "payload": example_payload(
+                "handover_notice",
+                planned_at=time.time_ns() // 1_000_000 + 3 * 86_400_000,
+                # A child's case goes only to the named protection agency (TH-KH-protection).
+                receiving_organisation={"id": "KH-MOSVY", "name": "MoSVY", "kind": "government"},
+            ),
+        }
+
+        def submit() -> tuple[int, Any] | None:
+            status, body = _http("POST", f"{th}/api/events", notice, th_token)
+            return None if status == 503 else (status, body)  # 503: Kafka not ready yet
+
+        status, sent = _eventually(submit, "Thailand's gateway to accept the event")
+        assert status == 201, sent
+        event_id = sent["event_id"]
+        sent_at = time.monotonic()
+
+        def delivered() -> dict[str, Any] | None:
+            status, body = _http("GET", f"{kh}/api/inbox", token=kh_token)
+            assert status == 200, body
+            found = [e for e in body["events"] if e["event_id"] == event_id]
+            return found[0] if found else None
+
+        _eventually(delivered, "the event in Cambodia's inbox")
+        timings["delivered (after send)"] = time.monotonic() - sent_at
+        # The gateway holds only events whose signature and hub attestation verify.
+        status, record = _http("GET", f"{kh}/api/inbox/{event_id}", token=kh_token)
+        assert status == 200, record
+        assert record["from"] == "TH"
+        assert record["to"] == ["KH"]
+        assert record["type"] == "handover_notice"
+        assert record["case_key"] == "compose-case-1"
+        assert record["agreement"].startswith("TH-KH-protection@")
+        assert record["attested_at_ms"] > 0
+
+        # The sequencer logs the hub's decisions and signs a checkpoint over them.
+        def checkpointed() -> int | None:
+            done = subprocess.run(
+                [
+                    "podman",
+                    "exec",
+                    container("sequencer"),
+                    "python",
+                    "-c",
+                    "import urllib.request as u;"
+                    "print(u.urlopen('http://127.0.0.1:6067/audit/checkpoint').read().decode())",
+                ],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            lines = done.stdout.splitlines()
+            size = int(lines[1]) if done.returncode == 0 and len(lines) > 1 else 0
+            return size if size >= 2 else None  # the delivery and its decision record
+
+        size = _eventually(checkpointed, "a signed checkpoint over the decisions", timeout=120)
+        timings["checkpointed"] = time.monotonic() - started
+
+        _run(
+            [
+                *compose,
+                "--profile",
+                "audit",
+                "run",
+                "--rm",
+                "--no-deps",
+                "-v",
+                f"{out}:/out",
+                "auditor",
+                "trm",
+                "audit",
+                "replay",
+                "--report",
+                "/out/replay.json",
+            ],
+            env=env,
+        )
+        report = json.loads((out / "replay.json").read_text(encoding="utf-8"))
+        assert report["ok"] is True, report
+        assert report["findings"] == []
+        assert report["leaves"] >= size
+        assert report["checkpoint_size"] >= size
+        timings["replayed"] = time.monotonic() - started
+    except BaseException:
+        for service in SERVICES:
+            logs = subprocess.run(
+                ["podman", "logs", "--tail", "60", f"{project}_{service}_1"],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            print(f"--- {service}\n{logs.stdout}{logs.stderr}", file=sys.stderr)
+        raise
+    finally:
+        subprocess.run(
+            [*compose, "down", "-v", "-t", "1"], env=env, capture_output=True, check=False
+        )
+        timings["down"] = time.monotonic() - started
+        print(
+            "compose stack timings (s): " + ", ".join(f"{k} {v:.1f}" for k, v in timings.items()),
+            file=sys.stderr,
+        )
+    left = _run(["podman", "ps", "-a", "--filter", f"name={project}", "--format", "{{.Names}}"])
+    assert left.strip() == "", f"containers left behind: {left}"

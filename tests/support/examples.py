@@ -15,11 +15,12 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 import schemas
-from hub.keys import KeyRole, private_key_from_seed
+from hub.keys import private_key_from_seed
 from hub.policy import load_agreement_file
 from hub.policy.agreement import AgreementSet
 from hub.topics import COMMIT_COUNTRIES
-from hub.trust import HUB_OWNER, KeySpec, TrustList, build_trust_document
+from hub.trust import TrustList
+from tests.support.trust import members_trust
 
 __all__ = [
     "AGREEMENTS",
@@ -49,20 +50,8 @@ def example_payload(event_type: str) -> dict[str, Any]:
 
 
 def _trust() -> TrustList:
-    specs = [
-        KeySpec(cc, frozenset({KeyRole.ROOT, KeyRole.PRODUCER}), example_key(cc).public_key(), 0)
-        for cc in COMMIT_COUNTRIES
-    ]
-    specs.append(KeySpec(HUB_OWNER, frozenset({KeyRole.HUB}), HUB_KEY.public_key(), 0))
-    doc = build_trust_document(
-        specs,
-        members={cc: cc for cc in COMMIT_COUNTRIES},
-        threshold=4,
-        version=1,
-        issued_at_ms=0,
-        signers=[example_key(cc) for cc in COMMIT_COUNTRIES],
-    )
-    return TrustList.from_signed(doc)
+    roots = {cc: example_key(cc) for cc in COMMIT_COUNTRIES}
+    return TrustList.from_signed(members_trust(roots, HUB_KEY, 0))
 
 
 TRUST = _trust()

@@ -9,9 +9,10 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from hub.keys import KeyRole, private_key_from_seed, write_private_key
-from hub.trust import HUB_OWNER, KeySpec, TrustList, build_trust_document
+from hub.keys import private_key_from_seed, write_private_key
+from hub.trust import TrustList
 from hub.wire import Envelope, attest, cloudevents_headers, payload_from_json, redact, seal
+from tests.support.trust import members_trust
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 DAY = 86_400_000
@@ -24,19 +25,7 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "schemas" / "examples"
 
 
 def trust_list() -> TrustList:
-    specs = [
-        KeySpec(cc, frozenset({KeyRole.ROOT, KeyRole.PRODUCER}), k.public_key(), T0 - DAY)
-        for cc, k in KEYS.items()
-    ]
-    specs.append(KeySpec(HUB_OWNER, frozenset({KeyRole.HUB}), HUB_KEY.public_key(), T0 - DAY))
-    doc = build_trust_document(
-        specs,
-        members={cc: cc for cc in COUNTRIES},
-        threshold=4,
-        version=1,
-        issued_at_ms=T0 - DAY,
-        signers=list(KEYS.values()),
-    )
+    doc = members_trust(KEYS, HUB_KEY, T0 - DAY)
     return TrustList.from_signed(doc.to_json(), previous=None)
 
 

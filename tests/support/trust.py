@@ -1,4 +1,8 @@
-"""Trust lists that expire, for tests of TRUST_EXPIRED (hub, node, CLI).
+"""Trust lists for tests: one builder of a members' list, and lists that expire.
+
+``members_trust(keys, hub_key, since_ms)`` is the signed document every test
+world uses: each country's key as its root and producer key, the hub's key,
+threshold 4, signed by every root.
 
 ``with_expiry(trust, expires_at_ms, root_keys)`` is ``trust`` with the same
 keys and members but an expiry (None: none), re-signed by the given roots: a
@@ -12,10 +16,37 @@ from collections.abc import Mapping
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from hub.keys import KeyRole
 from hub.signed_doc import SignedDocument
-from hub.trust import TRUST_TYPE, TrustList
+from hub.trust import HUB_OWNER, TRUST_TYPE, KeySpec, TrustList, build_trust_document
 
-__all__ = ["with_expiry"]
+__all__ = ["members_trust", "with_expiry"]
+
+
+def members_trust(
+    keys: Mapping[str, Ed25519PrivateKey],
+    hub_key: Ed25519PrivateKey,
+    since_ms: int,
+    *,
+    version: int = 1,
+    threshold: int = 4,
+    issued_at_ms: int | None = None,
+    signers: list[Ed25519PrivateKey] | None = None,
+) -> SignedDocument:
+    """A trust list naming ``keys`` (root + producer) and ``hub_key``, valid from ``since_ms``."""
+    specs = [
+        KeySpec(cc, frozenset({KeyRole.ROOT, KeyRole.PRODUCER}), k.public_key(), since_ms)
+        for cc, k in keys.items()
+    ]
+    specs.append(KeySpec(HUB_OWNER, frozenset({KeyRole.HUB}), hub_key.public_key(), since_ms))
+    return build_trust_document(
+        specs,
+        members={cc: cc for cc in keys},
+        threshold=threshold,
+        version=version,
+        issued_at_ms=since_ms if issued_at_ms is None else issued_at_ms,
+        signers=list(keys.values()) if signers is None else signers,
+    )
 
 
 def with_expiry(

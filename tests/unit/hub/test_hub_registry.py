@@ -9,9 +9,9 @@ import pytest
 
 from hub.app.registry import build_registry, parse_agreement
 from hub.errors import PolicyError
-from hub.keys import KeyRole
-from hub.trust import HUB_OWNER, KeySpec, TrustList, build_trust_document
-from tests.support.hub import COUNTRIES, DAY, HUB_KEY, KEYS, T0, trust_list
+from hub.trust import TrustList
+from tests.support.hub import DAY, HUB_KEY, KEYS, T0, trust_list
+from tests.support.trust import members_trust
 
 AGREEMENTS = Path(__file__).resolve().parents[3] / "deploy" / "agreements"
 
@@ -21,14 +21,10 @@ def _blob(trust: TrustList) -> bytes:
 
 
 def _v2(signers: list[str]) -> bytes:
-    specs = [
-        KeySpec(cc, frozenset({KeyRole.ROOT, KeyRole.PRODUCER}), k.public_key(), T0 - DAY)
-        for cc, k in KEYS.items()
-    ]
-    specs.append(KeySpec(HUB_OWNER, frozenset({KeyRole.HUB}), HUB_KEY.public_key(), T0 - DAY))
-    doc = build_trust_document(
-        specs,
-        members={cc: cc for cc in COUNTRIES},
+    doc = members_trust(
+        KEYS,
+        HUB_KEY,
+        T0 - DAY,
         threshold=1,  # an attempt to lower the bar
         version=2,
         issued_at_ms=T0,

@@ -10,9 +10,8 @@ is refused: registering a type grants nothing.
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TypeVar
 
@@ -27,7 +26,7 @@ from hub.wire.eventtypes import ENV_VAR, EventType, register_from, unregister
 from tests.support.eventtypes import WELFARE_CHECK, WELFARE_PAYLOAD, write_welfare_check
 from tests.support.hub import HUB_KEY, KEYS, trust_list
 from tests.support.policy import agreement_from_table
-from tests.support.procs import Worker
+from tests.support.procs import Worker, until
 
 pytestmark = pytest.mark.kafka
 COVERED = ["check_id", "outcome", "visited_at"]
@@ -45,17 +44,6 @@ def welfare_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
         yield directory
     finally:
         unregister(WELFARE_CHECK)
-
-
-async def _until(fn: Callable[[], Awaitable[list[T]]], worker: Worker, n: int = 1) -> list[T]:
-    got: list[T] = []
-    for _ in range(240):
-        worker.alive()
-        got += await fn()
-        if len(got) >= n:
-            return got
-        await asyncio.sleep(0.5)
-    raise AssertionError(f"got {len(got)} of {n}; worker log:\n{worker.log_tail()}")
 
 
 async def test_registered_type_is_routed_redacted_and_verified(
@@ -94,7 +82,7 @@ async def test_registered_type_is_routed_redacted_and_verified(
         async def kh_inbox() -> list[InboxRecord]:
             return [r async for r in kh.inbox()]
 
-        (record,) = await _until(kh_inbox, worker)
+        (record,) = await until(kh_inbox, worker)
         assert record.event_id == event_id
         assert record.event_type == WELFARE_CHECK
         assert (record.producer, record.purpose) == ("TH", "reintegration")
@@ -106,7 +94,7 @@ async def test_registered_type_is_routed_redacted_and_verified(
         async def th_rejections() -> list[Rejection]:
             return [r async for r in th.rejections()]
 
-        (refused,) = await _until(th_rejections, worker)
+        (refused,) = await until(th_rejections, worker)
         assert (refused.event_id, refused.recipient) == (event_id, "CN")
         assert refused.reason == "EVENT_TYPE_NOT_ALLOWED"  # a flow, but not for this type
         worker.alive()

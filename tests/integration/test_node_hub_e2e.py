@@ -4,9 +4,7 @@ reasons in the producer's rejections."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
@@ -19,23 +17,12 @@ from hub.ops.provision import provision_registry
 from hub.topics import Topics
 from tests.support.hub import HUB_KEY, KEYS, example, trust_list
 from tests.support.policy import agreement_from_table
-from tests.support.procs import Worker
+from tests.support.procs import Worker, until
 
 pytestmark = pytest.mark.kafka
 KEEP = ["case_number", "needs", "languages", "is_child", "receiving_organisation"]
 POLICY = {"TH>KH:referral": KEEP, "KH>TH:acknowledgement": ["status", "acknowledged_event_id"]}
 T = TypeVar("T")
-
-
-async def _until(fn: Callable[[], Awaitable[list[T]]], worker: Worker, n: int = 1) -> list[T]:
-    got: list[T] = []
-    for _ in range(240):
-        worker.alive()
-        got += await fn()
-        if len(got) >= n:
-            return got
-        await asyncio.sleep(0.5)
-    raise AssertionError(f"got {len(got)} of {n}; worker log:\n{worker.log_tail()}")
 
 
 async def test_node_through_hub_worker(
@@ -80,7 +67,7 @@ async def test_node_through_hub_worker(
         async def kh_inbox() -> list[InboxRecord]:
             return [r async for r in kh.inbox()]
 
-        (record,) = await _until(kh_inbox, worker)
+        (record,) = await until(kh_inbox, worker)
         assert record.event_id == event_id
         assert record.get("names") is WITHHELD  # the agreement does not cover names
         assert set(record.fields) == set(KEEP) & set(example("referral"))
@@ -89,7 +76,7 @@ async def test_node_through_hub_worker(
         async def th_rejections() -> list[Rejection]:
             return [r async for r in th.rejections()]
 
-        rejections = await _until(th_rejections, worker)
+        rejections = await until(th_rejections, worker)
         assert [(r.event_id, r.recipient, r.reason) for r in rejections][:1] == [
             (event_id, "CN", "NO_AGREEMENT")
         ]
@@ -100,7 +87,7 @@ async def test_node_through_hub_worker(
         async def th_inbox() -> list[InboxRecord]:
             return [r async for r in th.inbox()]
 
-        (ack,) = await _until(th_inbox, worker)
+        (ack,) = await until(th_inbox, worker)
         assert ack.event_id == ack_id
         assert ack.event_type == "acknowledgement"
         assert ack.fields["acknowledged_event_id"] == event_id

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 from hub.topics import Topics
 
-__all__ = ["REPO", "TRM", "Proc", "Worker"]
+__all__ = ["REPO", "TRM", "Proc", "Worker", "until"]
 
+T = TypeVar("T")
 REPO = Path(__file__).resolve().parents[2]
 TRM = str(Path(sys.executable).parent / "trm")
 
@@ -64,3 +68,15 @@ class Worker(Proc):
             "worker",
         )  # fmt: skip
         self.bootstrap, self.topics = bootstrap, topics
+
+
+async def until(fn: Callable[[], Awaitable[list[T]]], proc: Proc, n: int = 1) -> list[T]:
+    """Collect what ``fn`` returns until there are ``n`` items (2 min), while ``proc`` lives."""
+    got: list[T] = []
+    for _ in range(240):
+        proc.alive()
+        got += await fn()
+        if len(got) >= n:
+            return got
+        await asyncio.sleep(0.5)
+    raise AssertionError(f"got {len(got)} of {n}; log:\n{proc.log_tail()}")

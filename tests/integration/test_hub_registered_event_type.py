@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 
@@ -30,7 +29,6 @@ from tests.support.procs import Worker, until
 
 pytestmark = pytest.mark.kafka
 COVERED = ["check_id", "outcome", "visited_at"]
-T = TypeVar("T")
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 
@@ -22,7 +21,6 @@ from tests.support.procs import Worker, until
 pytestmark = pytest.mark.kafka
 KEEP = ["case_number", "needs", "languages", "is_child", "receiving_organisation"]
 POLICY = {"TH>KH:referral": KEEP, "KH>TH:acknowledgement": ["status", "acknowledged_event_id"]}
-T = TypeVar("T")
 
 
 async def test_node_through_hub_worker(

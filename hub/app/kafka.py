@@ -249,32 +249,37 @@ async def wait_for_topics(
         OperationalError: KAFKA_UNAVAILABLE naming the missing topics at the deadline.
     """
     wanted = sorted(set(names))
-    deadline = asyncio.get_running_loop().time() + timeout_s
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
     missing = wanted
-    while True:
-        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **client)
-        try:
-            await consumer.start()
-            while True:
+    consumer: AIOKafkaConsumer | None = None
+    try:
+        while True:
+            try:
+                if consumer is None:
+                    consumer = AIOKafkaConsumer(
+                        bootstrap_servers=bootstrap, enable_auto_commit=False, **client
+                    )
+                    await consumer.start()
                 found = {tp.topic for tp in await partitions(consumer, wanted)}
                 missing = [n for n in wanted if n not in found]
                 if not missing:
                     return
-                if asyncio.get_running_loop().time() > deadline:
-                    break
-                await asyncio.sleep(1.0)
-        except KafkaError:
-            pass  # brokers not answering yet: try again with a new client
-        finally:
+            except KafkaError:  # brokers not answering yet: the next try uses a new client
+                if consumer is not None:
+                    await consumer.stop()
+                    consumer = None
+            if loop.time() > deadline:
+                raise OperationalError(
+                    Reason.KAFKA_UNAVAILABLE,
+                    f"expected {len(wanted)} topics on {bootstrap} within {timeout_s:.0f} s; "
+                    f"{len(missing)} missing or not readable, e.g. {', '.join(missing[:3])} "
+                    "(the operator creates them: trm kafka secure acls --topics)",
+                )
+            await asyncio.sleep(1.0)
+    finally:
+        if consumer is not None:
             await consumer.stop()
-        if asyncio.get_running_loop().time() > deadline:
-            raise OperationalError(
-                Reason.KAFKA_UNAVAILABLE,
-                f"expected {len(wanted)} topics on {bootstrap} within {timeout_s:.0f} s; "
-                f"{len(missing)} missing or not readable, e.g. {', '.join(missing[:3])} "
-                "(the operator creates them: trm kafka secure acls --topics)",
-            )
-        await asyncio.sleep(1.0)
 
 
 # --- reading topics ----------------------------------------------------------------

@@ -47,6 +47,7 @@ __all__ = [
     "ensure_jars",
     "free_port",
     "load_cluster",
+    "log_tail",
 ]
 
 KAFKA_VERSION = "3.9.2"
@@ -411,7 +412,7 @@ class LocalCluster:
                     raise OperationalError(
                         Reason.KAFKA_UNAVAILABLE,
                         f"expected broker {node.node_id} to keep running; it exited. "
-                        f"Last lines of {node.log_file}:\n{_tail(node.log_file)}",
+                        f"Last lines of {node.log_file}:\n{log_tail(node.log_file)}",
                     )
             client = AIOKafkaClient(
                 bootstrap_servers=self.bootstrap, request_timeout_ms=5000, **self.client_config
@@ -430,7 +431,7 @@ class LocalCluster:
                 await client.close()
             await asyncio.sleep(0.5)
         progress.done()
-        tails = "\n".join(f"--- {n.log_file}:\n{_tail(n.log_file)}" for n in self._nodes)
+        tails = "\n".join(f"--- {n.log_file}:\n{log_tail(n.log_file)}" for n in self._nodes)
         raise OperationalError(
             Reason.KAFKA_UNAVAILABLE,
             f"expected {want} broker(s) to answer a metadata request within {timeout_s:.0f}s; "
@@ -558,7 +559,8 @@ async def _wait_for_leaders(admin: Any, names: list[str], deadline: float) -> No
         await asyncio.sleep(0.1)
 
 
-def _tail(path: Path, lines: int = 25) -> str:
+def log_tail(path: Path, lines: int = 25) -> str:
+    """The last ``lines`` lines of a log file, for an error message."""
     try:
         return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
     except FileNotFoundError:

@@ -150,8 +150,8 @@ def _boot_id() -> str:
         return ""
 
 
-def _start_ticks(pid: int) -> int | None:
-    """The process's start time in clock ticks since boot (``/proc/<pid>/stat`` field 22)."""
+def _stat(pid: int) -> tuple[str, int] | None:
+    """(state letter, start time in clock ticks since boot) from ``/proc/<pid>/stat``."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
     except OSError:
@@ -159,9 +159,15 @@ def _start_ticks(pid: int) -> int | None:
     # The command name (field 2) is in parentheses and may hold spaces: split after it.
     fields = stat[stat.rfind(")") + 2 :].split()
     try:
-        return int(fields[19])
+        return fields[0], int(fields[19])  # fields 3 and 22
     except (IndexError, ValueError):
         return None
+
+
+def _start_ticks(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot (``/proc/<pid>/stat`` field 22)."""
+    stat = _stat(pid)
+    return stat[1] if stat is not None else None
 
 
 def _reap(pid: int) -> None:
@@ -185,14 +191,10 @@ class Record:
     def is_running(self) -> bool:
         """The pid is alive and still the process that was started (not a reused pid)."""
         _reap(self.pid)
-        ticks = _start_ticks(self.pid)
-        if ticks is None or ticks != self.start_ticks or self.boot_id != _boot_id():
+        stat = _stat(self.pid)
+        if stat is None or stat[1] != self.start_ticks or self.boot_id != _boot_id():
             return False
-        try:
-            state = Path(f"/proc/{self.pid}/stat").read_text(encoding="ascii").split(")")[-1]
-        except OSError:
-            return False
-        return state.split()[0] != "Z"
+        return stat[0] != "Z"
 
     def pid_is_foreign(self) -> bool:
         """The pid is alive but belongs to another process than the one started."""
@@ -384,11 +386,13 @@ def _answers(url: str, needs_ok: bool) -> bool:
         return False
 
 
-def _tail(path: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
-    except FileNotFoundError:
-        return "(no log)"
+def _exited(state: StateDir, name: str) -> OperationalError:
+    log = log_file(state, name)
+    return OperationalError(
+        Reason.KAFKA_UNAVAILABLE,
+        f"expected {name} to keep running; it exited. Last lines of "
+        f"{log}:\n{broker.log_tail(log, 30)}",
+    )
 
 
 def _wait_ready(
@@ -401,11 +405,7 @@ def _wait_ready(
         for inst, rec in list(waiting):
             if not rec.is_running():
                 progress.done()
-                raise OperationalError(
-                    Reason.KAFKA_UNAVAILABLE,
-                    f"expected {inst.name} to keep running; it exited. Last lines of "
-                    f"{log_file(state, inst.name)}:\n{_tail(log_file(state, inst.name))}",
-                )
+                raise _exited(state, inst.name)
             if rec.url is not None and _answers(rec.url, inst.spec.ready_needs_ok):
                 waiting.remove((inst, rec))
         if not waiting:
@@ -414,7 +414,7 @@ def _wait_ready(
             progress.done()
             names = ", ".join(i.name for i, _ in waiting)
             logs = "\n".join(
-                f"--- {log_file(state, i.name)}:\n{_tail(log_file(state, i.name), 15)}"
+                f"--- {log_file(state, i.name)}:\n{broker.log_tail(log_file(state, i.name), 15)}"
                 for i, _ in waiting
             )
             raise OperationalError(
@@ -427,11 +427,7 @@ def _wait_ready(
     progress.done("services ready")
     for inst, rec in started:  # what answered must be ours, still running
         if not rec.is_running():
-            raise OperationalError(
-                Reason.KAFKA_UNAVAILABLE,
-                f"expected {inst.name} to keep running; it exited. Last lines of "
-                f"{log_file(state, inst.name)}:\n{_tail(log_file(state, inst.name))}",
-            )
+            raise _exited(state, inst.name)
 
 
 def up(

@@ -267,49 +267,72 @@ _SECURITY_CONTEXT: dict[str, Any] = {
 }
 
 
+def _faust_deployment(  # noqa: PLR0917 - the few things the two Faust apps differ in
+    name: str,
+    labels: dict[str, str],
+    container: dict[str, Any],
+    port: int,
+    probe_path: str,
+    cpu: str,
+    volumes: list[dict[str, Any]],
+    mounts: list[dict[str, Any]],
+    spec: dict[str, Any],
+) -> dict[str, Any]:
+    """A Deployment of one Faust app as the hub principal, its probe on its web port."""
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        # Copies, not one shared dict: the YAML then repeats the labels instead of anchoring them.
+        "metadata": {"name": name, "namespace": NAMESPACE, "labels": dict(labels)},
+        "spec": {
+            **spec,
+            "selector": {"matchLabels": dict(labels)},
+            "template": {
+                "metadata": {"labels": dict(labels)},
+                "spec": {
+                    "terminationGracePeriodSeconds": 30,
+                    "containers": [
+                        {
+                            "name": container["name"],
+                            "image": IMAGE,
+                            **{k: v for k, v in container.items() if k != "name"},
+                            "ports": [{"name": "web", "containerPort": port}],
+                            "readinessProbe": {
+                                "httpGet": {"path": probe_path, "port": "web"},
+                                "periodSeconds": 10,
+                            },
+                            "resources": {
+                                "requests": {"cpu": cpu, "memory": "256Mi"},
+                                "limits": {"memory": "1Gi"},
+                            },
+                            "securityContext": _SECURITY_CONTEXT,
+                            "volumeMounts": mounts,
+                        }
+                    ],
+                    "volumes": volumes,
+                },
+            },
+        },
+    }
+
+
 def hub_deployment() -> list[dict[str, Any]]:
     """The hub workers: a Deployment; Faust spreads outbox partitions across replicas."""
     volumes, mounts = _kafka_volumes("hub")
     volumes += _state_volumes("trm-hub-keys")
     mounts += _STATE_MOUNTS
+    worker = {
+        "name": "worker",
+        # Keys, trust list and agreements come from TRM_HOME.
+        "args": ["trm", "hub", "worker", "--loglevel", "info"],
+        "env": [*_kafka_env("hub"), *_web_env(port="6066")],
+    }
     return [
-        {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": {"name": "trm-hub", "namespace": NAMESPACE, "labels": _labels("hub")},
-            "spec": {
-                "replicas": 2,
-                "selector": {"matchLabels": _labels("hub")},
-                "template": {
-                    "metadata": {"labels": _labels("hub")},
-                    "spec": {
-                        "terminationGracePeriodSeconds": 30,
-                        "containers": [
-                            {
-                                "name": "worker",
-                                "image": IMAGE,
-                                # Keys, trust list and agreements come from TRM_HOME.
-                                "args": ["trm", "hub", "worker", "--loglevel", "info"],
-                                "env": [*_kafka_env("hub"), *_web_env(port="6066")],
-                                "ports": [{"name": "web", "containerPort": 6066}],
-                                "readinessProbe": {
-                                    "httpGet": {"path": "/hub/status", "port": "web"},
-                                    "periodSeconds": 10,
-                                },
-                                "resources": {
-                                    "requests": {"cpu": "250m", "memory": "256Mi"},
-                                    "limits": {"memory": "1Gi"},
-                                },
-                                "securityContext": _SECURITY_CONTEXT,
-                                "volumeMounts": mounts,
-                            }
-                        ],
-                        "volumes": volumes,
-                    },
-                },
-            },
-        }
-    ]
+        _faust_deployment(
+            "trm-hub", _labels("hub"), worker, 6066, "/hub/status", "250m", volumes, mounts,
+            {"replicas": 2},
+        )
+    ]  # fmt: skip
 
 
 def audit_sequencer() -> list[dict[str, Any]]:
@@ -323,45 +346,17 @@ def audit_sequencer() -> list[dict[str, Any]]:
         {"name": "home", "mountPath": "/var/lib/trm"},
         {"name": "keys", "mountPath": "/var/lib/trm/keys", "readOnly": True},
     ]
-    labels = _labels("audit-sequencer")
+    sequencer = {
+        "name": "sequencer",
+        "args": ["trm", "audit", "sequencer", "--web-port", "6067"],
+        "env": [*_kafka_env("hub"), *_web_env()],
+    }
     return [
-        {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": {"name": "trm-audit-sequencer", "namespace": NAMESPACE, "labels": labels},
-            "spec": {
-                "replicas": 1,
-                "strategy": {"type": "Recreate"},
-                "selector": {"matchLabels": labels},
-                "template": {
-                    "metadata": {"labels": labels},
-                    "spec": {
-                        "terminationGracePeriodSeconds": 30,
-                        "containers": [
-                            {
-                                "name": "sequencer",
-                                "image": IMAGE,
-                                "args": ["trm", "audit", "sequencer", "--web-port", "6067"],
-                                "env": [*_kafka_env("hub"), *_web_env()],
-                                "ports": [{"name": "web", "containerPort": 6067}],
-                                "readinessProbe": {
-                                    "httpGet": {"path": "/", "port": "web"},
-                                    "periodSeconds": 10,
-                                },
-                                "resources": {
-                                    "requests": {"cpu": "100m", "memory": "256Mi"},
-                                    "limits": {"memory": "1Gi"},
-                                },
-                                "securityContext": _SECURITY_CONTEXT,
-                                "volumeMounts": mounts,
-                            }
-                        ],
-                        "volumes": volumes,
-                    },
-                },
-            },
-        }
-    ]
+        _faust_deployment(
+            "trm-audit-sequencer", _labels("audit-sequencer"), sequencer, 6067, "/", "100m",
+            volumes, mounts, {"replicas": 1, "strategy": {"type": "Recreate"}},
+        )
+    ]  # fmt: skip
 
 
 def gateways(countries: tuple[str, ...] = COMMIT_COUNTRIES) -> list[dict[str, Any]]:

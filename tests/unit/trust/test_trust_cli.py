@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import stat
 from pathlib import Path
+from typing import Any
 
 from click.testing import CliRunner, Result
 
@@ -135,7 +136,8 @@ def test_build_takes_an_expiry_as_days_or_iso_time(tmp_path: Path) -> None:
         assert said in refused.output, (flags, refused.output)
 
 
-def test_verify_refuses_an_expired_list(tmp_path: Path) -> None:
+def _stale_list(tmp_path: Path) -> tuple[Path, Path, dict[str, Any]]:
+    """(keys dir, trust.json, its document): a list built, stale at once, signed by 4 roots."""
     keys = _keys(tmp_path)
     trust = tmp_path / "trust.json"
     pubs = [str(keys / f"{cc}.pub") for cc in COUNTRIES] + [str(keys / "HUB.pub")]
@@ -145,6 +147,11 @@ def test_verify_refuses_an_expired_list(tmp_path: Path) -> None:
     trust.write_text(json.dumps(doc))
     for cc in ("TH", "KH", "LA", "VN"):
         assert trm("trust", "sign", str(trust), "--key", str(keys / f"{cc}.key")).exit_code == 0
+    return keys, trust, doc
+
+
+def test_verify_refuses_an_expired_list(tmp_path: Path) -> None:
+    _keys_dir, trust, doc = _stale_list(tmp_path)
     stale = trm("trust", "verify", str(trust))
     assert stale.exit_code == 1
     assert "rejected: TRUST_EXPIRED" in stale.output
@@ -152,15 +159,7 @@ def test_verify_refuses_an_expired_list(tmp_path: Path) -> None:
 
 
 def test_renew_an_expired_list_then_verify_the_chain(tmp_path: Path) -> None:
-    keys = _keys(tmp_path)
-    trust = tmp_path / "trust.json"
-    pubs = [str(keys / f"{cc}.pub") for cc in COUNTRIES] + [str(keys / "HUB.pub")]
-    assert trm("trust", "build", *pubs, "--threshold", "4", "--out", str(trust)).exit_code == 0
-    doc = json.loads(trust.read_text())
-    doc["signed"]["expires_at_ms"] = doc["signed"]["issued_at_ms"] + 1  # stale at once
-    trust.write_text(json.dumps(doc))
-    for cc in ("TH", "KH", "LA", "VN"):
-        assert trm("trust", "sign", str(trust), "--key", str(keys / f"{cc}.key")).exit_code == 0
+    keys, trust, doc = _stale_list(tmp_path)
     nxt = tmp_path / "trust-next.json"
     renewed = trm("trust", "renew", str(trust), "--valid-days", "90", "--out", str(nxt))
     assert renewed.exit_code == 0, renewed.output

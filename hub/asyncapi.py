@@ -118,7 +118,7 @@ def _decision_schema() -> dict[str, Any]:
     fields = dataclasses.fields(DecisionRecord)
     return {
         "type": "object",
-        "description": "A hub decision (hub.pipeline.DecisionRecord): digests and names only.",
+        "description": "A hub decision (hub.decision.DecisionRecord): digests and names only.",
         "required": [f.name for f in fields],
         "properties": {f.name: _json_type(str(f.type)) for f in fields},
     }

@@ -64,9 +64,8 @@ from hub.wire import (
 )
 
 __all__ = [
-    "EFFECT_HEADER",
+    "REASON_HEADER",
     "Decide",
-    "DecisionRecord",
     "Effect",
     "Limits",
     "Outcome",

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from hub.decision import DELIVERY_KINDS, EffectId, EffectKind, SourceRef
 
-__all__ = ["HubState", "SourceRef"]
+__all__ = ["HubState"]
 
 
 @dataclass(slots=True)

@@ -42,11 +42,11 @@ from hub.app.kafka import Follower, default_client_config, faust_credentials
 from hub.app.reconcile import LOG_APPEND_TIME, Reconciler
 from hub.app.recovery import StateFollower
 from hub.app.registry import build_registry
-from hub.decision import EffectId, EffectKind
+from hub.decision import EffectId, EffectKind, SourceRef
 from hub.errors import OperationalError, Reason
 from hub.keys import load_private_key
 from hub.pipeline import Outcome, Registry, process
-from hub.state import HubState, SourceRef
+from hub.state import HubState
 from hub.topics import COMMIT_COUNTRIES, HUB, Topics
 from hub.trust import load_trust_file
 from hub.wire import register_from_environment

@@ -14,9 +14,10 @@ from typing import Any
 from hub.audit.leaf import AuditLeaf
 from hub.audit.log import AuditLog, origin_of
 from hub.audit.replay import Record, ReplayInput
+from hub.decision import SourceRef
 from hub.pipeline import Registry, process
 from hub.policy import decide
-from hub.state import HubState, SourceRef
+from hub.state import HubState
 from hub.topics import COMMIT_COUNTRIES, Topics
 from hub.wire import Envelope, cloudevents_headers, seal
 from tests.support.examples import AGREEMENTS, HUB_KEY, TRUST, example_key, example_payload

@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from hub.decision import DecisionKind
+from hub.decision import DecisionKind, DecisionRecord, SourceRef
 from hub.errors import Reason
-from hub.pipeline import DecisionRecord, Limits, Outcome, process
-from hub.state import HubState, SourceRef
+from hub.pipeline import Limits, Outcome, process
+from hub.state import HubState
 from hub.topics import Topics
 from hub.wire import Envelope, open_envelope, payload_fields, seal
 from tests.support.hub import (

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 
+from hub.decision import SourceRef
 from hub.errors import Reason
 from hub.pipeline import Outcome, Registry, process
 from hub.policy import AgreementSet
-from hub.state import HubState, SourceRef
+from hub.state import HubState
 from hub.topics import Topics
 from tests.support.hub import HUB_KEY, KEYS, T0, sealed, trust_list, unsafe_fake_policy
 from tests.support.trust import with_expiry

@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 
+from hub.decision import SourceRef
 from hub.keys import KeyRole, PublicKey
 from hub.pipeline import Limits, Registry, process
 from hub.policy import AgreementSet
-from hub.state import HubState, SourceRef
+from hub.state import HubState
 from hub.topics import Topics
 from hub.wire import Envelope, cloudevents_headers
 from tests.support.hub import HUB_KEY, unsafe_fake_policy

@@ -51,7 +51,7 @@ def open_node(
     trust_file: str | None = None,
 ) -> CountryNode:
     """A node with defaults from flags, the environment and the state directory."""
-    from hub.ops.security import default_client_config
+    from hub.app.kafka import default_client_config
 
     cc = check_country(country)
     state = state_dir()

@@ -22,10 +22,10 @@ from rich.table import Table
 from connectors.demo.scenario import Step, story, try_it_submission
 from connectors.demo.setup import COUNTRY_NAMES, make_identities, sign_agreements
 from connectors.sdk import CountryNode, InboxRecord, Rejection, Submission
+from hub.app.kafka import default_client_config
 from hub.errors import OperationalError, Reason
 from hub.home import StateDir
 from hub.ops import stack
-from hub.ops.security import default_client_config
 from hub.topics import COMMIT_COUNTRIES, Topics
 from hub.trust import TrustList
 from hub.wire import Envelope, cloudevents_headers, seal

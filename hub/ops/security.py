@@ -57,10 +57,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from hub.app.kafka import (
     SCRAM_MECHANISM,
     client_config_from_file,
-    client_env,
     credentials_file,
-    default_client_config,
-    faust_credentials,
     ssl_context,
 )
 from hub.errors import OperationalError, Reason, RequestError
@@ -81,13 +78,8 @@ from hub.topics import (
 )
 
 __all__ = [
-    "ADMIN",
-    "AUDITOR",
-    "BROKER",
     "CLIENT_LISTENER",
     "CONTROLLER_LISTENER",
-    "HUB",
-    "SCRAM_MECHANISM",
     "AclBinding",
     "Operation",
     "PatternType",
@@ -98,17 +90,11 @@ __all__ = [
     "apply_acls",
     "broker_properties",
     "client_config",
-    "client_config_from_file",
-    "client_env",
     "create_material",
-    "default_client_config",
     "describe_acls",
     "ensure_topics",
-    "faust_credentials",
     "group_prefix",
     "load_material",
-    "principal_of",
-    "principals",
     "provision_secure",
     "scram_format_args",
     "security_dir",

@@ -24,7 +24,7 @@ from aiokafka.errors import (
 )
 
 from hub.ops import security as ks
-from hub.topics import COMMIT_COUNTRIES, Topics
+from hub.topics import ADMIN, AUDITOR, COMMIT_COUNTRIES, HUB, Topics
 from tests.support.secure import SecureBroker, secure_broker
 
 pytestmark = [pytest.mark.kafka]
@@ -79,7 +79,7 @@ async def _read_one(broker: SecureBroker, who: str, topic: str, group: str | Non
 
 
 async def _refused_read(broker: SecureBroker, who: str, topic: str) -> bool:
-    group = ks.group_prefix(who, T) + "probe" if who != ks.HUB else ks.group_prefix(ks.HUB, T)
+    group = ks.group_prefix(who, T) + "probe" if who != HUB else ks.group_prefix(HUB, T)
     try:
         value = await _read_one(broker, who, topic, group)
     except TopicAuthorizationFailedError:
@@ -91,8 +91,8 @@ async def _refused_read(broker: SecureBroker, who: str, topic: str) -> bool:
 @pytest.fixture(scope="module")
 async def seeded(broker: SecureBroker) -> SecureBroker:
     """One record in every topic, written by whoever may write it."""
-    hub = await _producer(broker, ks.HUB, acks="all", enable_idempotence=True)
-    admin = await _producer(broker, ks.ADMIN, acks="all")
+    hub = await _producer(broker, HUB, acks="all", enable_idempotence=True)
+    admin = await _producer(broker, ADMIN, acks="all")
     try:
         for cc in COMMIT_COUNTRIES:
             await hub.send_and_wait(T.inbox(cc), f"for {cc}".encode())
@@ -108,7 +108,7 @@ async def seeded(broker: SecureBroker) -> SecureBroker:
 
 
 async def test_acls_on_the_broker_are_the_plan(broker: SecureBroker) -> None:
-    admin = ks.client_config(ks.ADMIN, state=broker.state)
+    admin = ks.client_config(ADMIN, state=broker.state)
     found = await ks.describe_acls(broker.bootstrap, admin)
     assert found == set(ks.acl_bindings(T))
 
@@ -165,26 +165,26 @@ async def test_a_country_cannot_use_another_countrys_consumer_group(seeded: Secu
 
 
 async def test_the_hub_reads_outboxes_and_cannot_speak_for_a_country(broker: SecureBroker) -> None:
-    p = await _producer(broker, ks.HUB, acks="all", enable_idempotence=True)
+    p = await _producer(broker, HUB, acks="all", enable_idempotence=True)
     try:
         for cc in COMMIT_COUNTRIES:
             assert await _refused_write(p, T.outbox(cc)), cc
         assert await _refused_write(p, T.registry_trust)
     finally:
         await p.stop()
-    value = await _read_one(broker, ks.HUB, T.outbox("KH"), ks.group_prefix(ks.HUB, T))
+    value = await _read_one(broker, HUB, T.outbox("KH"), ks.group_prefix(HUB, T))
     assert value == b"own outbox"
 
 
 async def test_the_auditor_reads_everything_and_writes_nothing(seeded: SecureBroker) -> None:
     broker = seeded
-    group = ks.group_prefix(ks.AUDITOR, T) + "replay"
+    group = ks.group_prefix(AUDITOR, T) + "replay"
     for topic in (T.inbox("VN"), T.rejections("LA"), T.quarantine, T.audit_leaves, T.outbox("KH")):
-        assert await _read_one(broker, ks.AUDITOR, topic, group + topic) is not None, topic
+        assert await _read_one(broker, AUDITOR, topic, group + topic) is not None, topic
     # An idempotent producer needs WRITE somewhere; the auditor has none.
     with pytest.raises(ClusterAuthorizationFailedError):
-        await _producer(broker, ks.AUDITOR, acks="all", enable_idempotence=True)
-    p = await _producer(broker, ks.AUDITOR, acks=1)
+        await _producer(broker, AUDITOR, acks="all", enable_idempotence=True)
+    p = await _producer(broker, AUDITOR, acks=1)
     try:
         for topic in T.all():
             assert await _refused_write(p, topic), topic

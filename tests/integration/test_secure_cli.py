@@ -12,9 +12,10 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError, TopicAuthorizationFailedError
 
+from hub.app.kafka import default_client_config
 from hub.home import StateDir
 from hub.ops import security as ks
-from hub.topics import Topics
+from hub.topics import ADMIN, Topics
 
 pytestmark = [pytest.mark.kafka]
 
@@ -41,7 +42,7 @@ async def test_trm_kafka_up_secure_gives_each_country_its_lane(tmp_path: Path) -
         state = StateDir(home)
         assert state.bootstrap_file.read_text().strip() == bootstrap
         t = Topics()
-        kh = ks.default_client_config("KH", state)  # what every verb picks up by default
+        kh = default_client_config("KH", state)  # what every verb picks up by default
         assert kh["security_protocol"] == "SASL_SSL"
         p = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", **kh)
         await p.start()
@@ -55,7 +56,7 @@ async def test_trm_kafka_up_secure_gives_each_country_its_lane(tmp_path: Path) -
         with pytest.raises(KafkaConnectionError):
             await asyncio.wait_for(plain.start(), 20)
         await plain.stop()
-        found = await ks.describe_acls(bootstrap, ks.client_config(ks.ADMIN, state=state))
+        found = await ks.describe_acls(bootstrap, ks.client_config(ADMIN, state=state))
         assert found == set(ks.acl_bindings(t))
     finally:
         down = _trm(home, "kafka", "down")

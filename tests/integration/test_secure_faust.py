@@ -2,7 +2,7 @@
 
 It proves that the hub's ACLs are enough for Faust itself (its consumer group
 named by the app id, reading an outbox, writing an inbox) and that
-``kafka_security.faust_credentials`` gives Faust working SCRAM-over-TLS
+``faust_credentials`` gives Faust working SCRAM-over-TLS
 settings. The app is the shape of ``hub.app.main`` (raw bytes, no topic
 declaration, no leader topic) without the hub's logic.
 """
@@ -19,10 +19,11 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from hub.app.kafka import client_env
 from hub.home import StateDir
 from hub.ops import broker as kafka_local
 from hub.ops import security as ks
-from hub.topics import Topics
+from hub.topics import HUB, Topics
 from tests.support.secure import secure_broker
 
 pytestmark = [pytest.mark.kafka]
@@ -39,11 +40,11 @@ APP = textwrap.dedent(
 
     from hub.ops import security as ks
 
-    config = ks.client_config_from_file(Path(os.environ["TRM_KAFKA_CLIENT_CONFIG"]))
+    config = client_config_from_file(Path(os.environ["TRM_KAFKA_CLIENT_CONFIG"]))
     app = faust.App(
         os.environ["APP_ID"],
         broker=f"kafka://{os.environ['BOOTSTRAP']}",
-        broker_credentials=ks.faust_credentials(config),
+        broker_credentials=faust_credentials(config),
         value_serializer="raw",
         key_serializer="raw",
         web_port=int(os.environ["WEB_PORT"]),
@@ -81,10 +82,10 @@ async def test_faust_worker_as_hub_routes_on_the_secure_broker(
     bootstrap, state = secure
     (tmp_path / "secure_faust_app.py").write_text(APP, encoding="utf-8")
     env = {
-        **ks.client_env(ks.HUB, state),
+        **client_env(HUB, state),
         "PATH": "/usr/bin:/bin",
         "PYTHONPATH": f"{tmp_path}:{REPO}",
-        "APP_ID": ks.group_prefix(ks.HUB, T),
+        "APP_ID": ks.group_prefix(HUB, T),
         "BOOTSTRAP": bootstrap,
         "WEB_PORT": str(kafka_local.free_port()),
         "DATADIR": str(tmp_path / "faust"),

@@ -21,11 +21,12 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from hub.app.kafka import client_env
 from hub.home import StateDir
 from hub.keys import write_private_key
 from hub.ops import broker as kafka_local
 from hub.ops import security as ks
-from hub.topics import Topics
+from hub.topics import HUB, Topics
 from hub.wire import Envelope, cloudevents_headers, seal
 from tests.support.examples import AGREEMENTS_DIR, HUB_KEY, TRUST, example_key, example_payload
 from tests.support.procs import TRM, Proc
@@ -169,4 +170,4 @@ def test_credentials_are_private(secure: tuple[str, StateDir]) -> None:
     files = list(creds.glob("*.json"))
     assert files
     assert all((f.stat().st_mode & 0o077) == 0 for f in files)
-    assert Path(ks.client_env(ks.HUB, state)["TRM_KAFKA_CLIENT_CONFIG"]).exists()
+    assert Path(client_env(HUB, state)["TRM_KAFKA_CLIENT_CONFIG"]).exists()

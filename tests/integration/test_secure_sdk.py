@@ -12,7 +12,7 @@ from connectors.sdk.submission import Submission
 from hub.errors import OperationalError
 from hub.home import StateDir
 from hub.ops import security as ks
-from hub.topics import Topics
+from hub.topics import HUB, Topics
 from hub.wire import Envelope, EventType
 from tests.support.kafka import read_topic
 from tests.support.secure import secure_broker
@@ -31,9 +31,7 @@ def secure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Stat
 
 async def _outbox(bootstrap: str, state: StateDir, country: str) -> list[str]:
     """Event ids in a country's outbox, read as the hub."""
-    records = await read_topic(
-        bootstrap, T.outbox(country), **ks.client_config(ks.HUB, state=state)
-    )
+    records = await read_topic(bootstrap, T.outbox(country), **ks.client_config(HUB, state=state))
     return [Envelope.from_bytes(r.value).header.event_id for r in records]
 
 

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from hub.ops import security as ks
-from hub.topics import COMMIT_COUNTRIES
+from hub.topics import COMMIT_COUNTRIES, principal_of
 
 ANY_ADDRESS = "0.0.0.0"  # noqa: S104 - the address the containers must listen on
 ROOT = Path(__file__).resolve().parents[3]
@@ -76,7 +76,7 @@ def test_listeners_in_the_entrypoint_are_the_ones_security_maps(tmp_path: Path) 
 def test_a_gateway_per_country_each_with_only_its_own_credentials(compose: dict[str, Any]) -> None:
     services = compose["services"]
     for cc in COMMIT_COUNTRIES:
-        user = ks.principal_of(cc)
+        user = principal_of(cc)
         gw = services[f"gateway-{user}"]
         assert gw["command"][:3] == ["trm", "gateway", "serve"]
         assert cc in gw["command"]

@@ -21,8 +21,9 @@ import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 import yaml
 
+from hub.app.kafka import default_client_config
 from hub.ops import security as ks
-from hub.topics import COMMIT_COUNTRIES, Topics
+from hub.topics import COMMIT_COUNTRIES, Topics, principal_of
 
 ANY_ADDRESS = "0.0.0.0"  # noqa: S104 - the address the containers must listen on
 ROOT = Path(__file__).resolve().parents[3]
@@ -195,10 +196,10 @@ def test_topics_and_users_cover_every_country_and_match_the_local_acls() -> None
     topic_names = {d["spec"]["topicName"] for d in docs if d["kind"] == "KafkaTopic"}
     assert topic_names == set(t.all())
     users = {d["metadata"]["name"]: d for d in docs if d["kind"] == "KafkaUser"}
-    assert {ks.principal_of(cc) for cc in COMMIT_COUNTRIES} | {"hub", "auditor"} <= set(users)
+    assert {principal_of(cc) for cc in COMMIT_COUNTRIES} | {"hub", "auditor"} <= set(users)
     # Each country's KafkaUser grants exactly what the local broker grants it.
     for cc in COMMIT_COUNTRIES:
-        user = ks.principal_of(cc)
+        user = principal_of(cc)
         granted = {
             (a["resource"]["type"], a["resource"]["name"], op)
             for a in users[user]["spec"]["authorization"]["acls"]
@@ -261,7 +262,7 @@ def test_every_kafka_client_pod_resolves_its_own_user_through_the_one_resolver(
         monkeypatch.setenv("TRM_KAFKA_SASL_USERNAME", env["TRM_KAFKA_SASL_USERNAME"])
         monkeypatch.setenv("TRM_KAFKA_SASL_PASSWORD_FILE", str(password))
         monkeypatch.setenv("TRM_KAFKA_CA_FILE", str(material.ca_cert))
-        cfg = ks.default_client_config("ignored", None)
+        cfg = default_client_config("ignored", None)
         assert cfg["security_protocol"] == "SASL_SSL"
         assert cfg["sasl_plain_username"] == env["TRM_KAFKA_SASL_USERNAME"]
         assert cfg["sasl_plain_password"] == "s3cret"

@@ -11,9 +11,15 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import pkcs12
 
+from hub.app.kafka import (
+    client_config_from_file,
+    client_env,
+    default_client_config,
+    faust_credentials,
+)
 from hub.errors import OperationalError, Reason
 from hub.ops import security as ks
-from hub.topics import COMMIT_COUNTRIES, Topics
+from hub.topics import AUDITOR, COMMIT_COUNTRIES, HUB, Topics, principal_of, principals
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +29,7 @@ def material(tmp_path_factory: pytest.TempPathFactory) -> ks.SecurityMaterial:
 
 def _allowed(bindings: tuple[ks.AclBinding, ...], who: str, op: ks.Operation, topic: str) -> bool:
     """Would the StandardAuthorizer allow it? (literal or prefix match, deny by default)."""
-    who = ks.principal_of(who)
+    who = principal_of(who)
     for b in bindings:
         if b.principal != who or b.resource_type is not ks.ResourceType.TOPIC:
             continue
@@ -60,21 +66,21 @@ def test_acl_plan_matches_design_topic_table() -> None:
             assert not _allowed(bindings, cc, read, t.inbox(other))
             assert not _allowed(bindings, cc, read, t.rejections(other))
             assert not _allowed(bindings, cc, write, t.inbox(other))
-        assert _allowed(bindings, ks.HUB, read, t.outbox(cc))
-        assert not _allowed(bindings, ks.HUB, write, t.outbox(cc))
-        assert _allowed(bindings, ks.HUB, write, t.inbox(cc))
-        assert _allowed(bindings, ks.HUB, write, t.rejections(cc))
+        assert _allowed(bindings, HUB, read, t.outbox(cc))
+        assert not _allowed(bindings, HUB, write, t.outbox(cc))
+        assert _allowed(bindings, HUB, write, t.inbox(cc))
+        assert _allowed(bindings, HUB, write, t.rejections(cc))
     for name in (t.quarantine, t.audit_leaves, t.audit_checkpoints, t.decisions):
-        assert _allowed(bindings, ks.HUB, write, name)
-    assert not _allowed(bindings, ks.HUB, write, t.registry_trust)
+        assert _allowed(bindings, HUB, write, name)
+    assert not _allowed(bindings, HUB, write, t.registry_trust)
 
 
 def test_auditor_reads_everything_and_writes_nothing() -> None:
     t = Topics()
     bindings = ks.acl_bindings(t)
     for name in t.all():
-        assert _allowed(bindings, ks.AUDITOR, ks.Operation.READ, name), name
-    assert all(b.operation is ks.Operation.READ for b in bindings if b.principal == ks.AUDITOR)
+        assert _allowed(bindings, AUDITOR, ks.Operation.READ, name), name
+    assert all(b.operation is ks.Operation.READ for b in bindings if b.principal == AUDITOR)
 
 
 def test_no_binding_is_a_wildcard_or_reaches_another_namespace() -> None:
@@ -84,7 +90,7 @@ def test_no_binding_is_a_wildcard_or_reaches_another_namespace() -> None:
         assert b.resource_name.startswith("ns1")
         if b.pattern is ks.PatternType.PREFIXED:
             # Prefixes are only for groups and the hub's own Faust topics.
-            assert b.resource_type is ks.ResourceType.GROUP or b.principal == ks.HUB
+            assert b.resource_type is ks.ResourceType.GROUP or b.principal == HUB
             assert b.resource_name.startswith(("ns1-hub", "ns1."))
 
 
@@ -100,7 +106,7 @@ def test_a_new_country_gets_its_own_lane() -> None:
     t = Topics()
     bindings = ks.acl_bindings(t, (*COMMIT_COUNTRIES, "PH"))
     assert _allowed(bindings, "PH", ks.Operation.WRITE, t.outbox("PH"))
-    assert _allowed(bindings, ks.HUB, ks.Operation.READ, t.outbox("PH"))
+    assert _allowed(bindings, HUB, ks.Operation.READ, t.outbox("PH"))
     assert not _allowed(bindings, "PH", ks.Operation.READ, t.inbox("TH"))
 
 
@@ -123,7 +129,7 @@ def test_material_files_are_private_and_valid(material: ks.SecurityMaterial) -> 
     for path in (material.ca_key, material.keystore, material.secrets_file):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
     assert stat.S_IMODE(material.directory.stat().st_mode) == 0o700
-    for who in ks.principals():
+    for who in principals():
         assert stat.S_IMODE(material.credentials_file(who).stat().st_mode) == 0o600
     key, cert, cas = pkcs12.load_key_and_certificates(
         material.keystore.read_bytes(), material.keystore_password.encode()
@@ -139,7 +145,7 @@ def test_material_files_are_private_and_valid(material: ks.SecurityMaterial) -> 
     assert [c.subject for c in cas] == [ca.subject]
     # Passwords are distinct and long.
     passwords = list(material.passwords.values())
-    assert len(set(passwords)) == len(passwords) == len(ks.principals())
+    assert len(set(passwords)) == len(passwords) == len(principals())
     assert min(len(p) for p in passwords) >= 40
 
 
@@ -157,12 +163,12 @@ def test_a_world_readable_secret_is_refused(tmp_path: Path) -> None:
     assert err.value.reason is Reason.KEY_FILE_INSECURE
     m.credentials_file("KH").chmod(0o640)
     with pytest.raises(OperationalError) as err2:
-        ks.client_config_from_file(m.credentials_file("KH"))
+        client_config_from_file(m.credentials_file("KH"))
     assert err2.value.reason is Reason.KEY_FILE_INSECURE
 
 
 def test_client_config_for_a_principal(material: ks.SecurityMaterial) -> None:
-    cfg = ks.client_config_from_file(material.credentials_file("KH"))
+    cfg = client_config_from_file(material.credentials_file("KH"))
     assert cfg["security_protocol"] == "SASL_SSL"
     assert cfg["sasl_mechanism"] == "SCRAM-SHA-512"
     assert cfg["sasl_plain_username"] == "kh"
@@ -177,7 +183,7 @@ def test_client_config_for_a_principal(material: ks.SecurityMaterial) -> None:
 def test_scram_format_args_name_every_user(material: ks.SecurityMaterial) -> None:
     args = ks.scram_format_args(material)
     users = [a for a in args if a != "--add-scram"]
-    assert args.count("--add-scram") == len(users) == len(ks.principals())
+    assert args.count("--add-scram") == len(users) == len(principals())
     assert all(u.startswith("SCRAM-SHA-512=[name=") for u in users)
 
 
@@ -187,12 +193,12 @@ def test_default_client_config_is_plaintext_without_secure_state(
     from hub.home import StateDir
 
     monkeypatch.delenv("TRM_KAFKA_CLIENT_CONFIG", raising=False)
-    assert ks.default_client_config("KH", StateDir(tmp_path)) == {}
+    assert default_client_config("KH", StateDir(tmp_path)) == {}
     setup = ks.provision_secure(StateDir(tmp_path))
-    cfg = ks.default_client_config("KH", StateDir(tmp_path))
+    cfg = default_client_config("KH", StateDir(tmp_path))
     assert cfg["sasl_plain_password"] == setup.material.password("KH")
     monkeypatch.setenv("TRM_KAFKA_CLIENT_CONFIG", str(setup.material.credentials_file("TH")))
-    assert ks.default_client_config("KH", StateDir(tmp_path))["sasl_plain_username"] == "th"
+    assert default_client_config("KH", StateDir(tmp_path))["sasl_plain_username"] == "th"
 
 
 def test_all_is_complete() -> None:
@@ -207,9 +213,9 @@ def test_all_is_complete() -> None:
 
 def test_hub_group_prefix_matches_the_hub_app_id() -> None:
     # hub.app.main names its Faust app (group id, internal topic prefix) trm-hub-<namespace>.
-    assert ks.group_prefix(ks.HUB, Topics("t1")) == "trm-hub-t1"
+    assert ks.group_prefix(HUB, Topics("t1")) == "trm-hub-t1"
     bindings = ks.acl_bindings(Topics("t1"))
-    hub_groups = [b for b in bindings if b.principal == ks.HUB and b.resource_type.name == "GROUP"]
+    hub_groups = [b for b in bindings if b.principal == HUB and b.resource_type.name == "GROUP"]
     assert [b.resource_name for b in hub_groups] == ["trm-hub-t1"]
 
 
@@ -217,13 +223,13 @@ def test_client_env_points_a_subprocess_at_its_own_file(tmp_path: Path) -> None:
     from hub.home import StateDir
 
     state = StateDir(tmp_path)
-    assert ks.client_env("hub", state) == {}
+    assert client_env("hub", state) == {}
     ks.provision_secure(state)
-    env = ks.client_env("hub", state)
-    cfg = ks.client_config_from_file(Path(env["TRM_KAFKA_CLIENT_CONFIG"]))
+    env = client_env("hub", state)
+    cfg = client_config_from_file(Path(env["TRM_KAFKA_CLIENT_CONFIG"]))
     assert cfg["sasl_plain_username"] == "hub"
-    creds = ks.faust_credentials(cfg)
+    creds = faust_credentials(cfg)
     assert creds.username == "hub"
     assert creds.mechanism.value == "SCRAM-SHA-512"
     assert creds.protocol.value == "SASL_SSL"
-    assert ks.faust_credentials({}) is None
+    assert faust_credentials({}) is None

@@ -2,7 +2,7 @@
 
 It proves that the hub's ACLs are enough for Faust itself (its consumer group
 named by the app id, reading an outbox, writing an inbox) and that
-``faust_credentials`` gives Faust working SCRAM-over-TLS
+``hub.app.kafka.faust_credentials`` gives Faust working SCRAM-over-TLS
 settings. The app is the shape of ``hub.app.main`` (raw bytes, no topic
 declaration, no leader topic) without the hub's logic.
 """
@@ -38,7 +38,7 @@ APP = textwrap.dedent(
 
     import faust
 
-    from hub.ops import security as ks
+    from hub.app.kafka import client_config_from_file, faust_credentials
 
     config = client_config_from_file(Path(os.environ["TRM_KAFKA_CLIENT_CONFIG"]))
     app = faust.App(

@@ -36,6 +36,7 @@ __all__ = [
     "load_private_key",
     "private_key_from_seed",
     "raw_public",
+    "signer_key_id",
     "write_private_key",
 ]
 
@@ -57,6 +58,23 @@ def raw_public(key: Ed25519PublicKey) -> bytes:
 def key_id_of(raw: bytes) -> str:
     """Key id: lowercase hex SHA-256 of the 32 raw public key bytes."""
     return hashlib.sha256(raw).hexdigest()
+
+
+# The last signing key and its id. The key object itself is held (compared by
+# identity), so its id cannot be taken by another key; one entry, as a process
+# signs with one hub key (or one producer key) at a time.
+_last_signer: tuple[Ed25519PrivateKey, str] | None = None
+
+
+def signer_key_id(key: Ed25519PrivateKey) -> str:
+    """``key_id_of(raw_public(key.public_key()))``, remembered for the last key used."""
+    global _last_signer  # noqa: PLW0603 - a one-entry memo
+    last = _last_signer
+    if last is not None and last[0] is key:
+        return last[1]
+    key_id = key_id_of(raw_public(key.public_key()))
+    _last_signer = (key, key_id)
+    return key_id
 
 
 @dataclass(frozen=True, slots=True)

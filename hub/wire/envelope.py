@@ -26,7 +26,7 @@ from typing import Any, Final
 
 from hub.errors import DisclosureError, Reason, SignatureError, WireError
 
-from .codec import decode_exact, encode, frame, parsed, unframe
+from .codec import frame, part, unframe
 from .eventtypes import EventType
 from .vocab import (
     DEFAULT_MAX_SIZE,
@@ -58,6 +58,7 @@ _CASE_KEY = re.compile(r"^[A-Za-z0-9._:~-]{1,128}$")
 _SIG_LEN: Final = 64
 _DIGEST_LEN: Final = 32
 _MAX_FIELD_NAME: Final = 64
+_sha256 = hashlib.sha256
 
 
 def pae(payload_type: str, payload: bytes) -> bytes:
@@ -224,7 +225,7 @@ class Header:
 
     def encode(self) -> bytes:
         """Fresh single-object bytes (only when sealing; never for a received header)."""
-        return frame("header", encode(parsed("header"), self.to_record()))
+        return frame("header", part("header").encode(self.to_record()))
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Header:
@@ -237,7 +238,7 @@ class Header:
         """
         body = unframe("header", data, "header")
         try:
-            rec = decode_exact(parsed("header"), body)
+            rec = part("header").decode(body)
         except ValueError as exc:
             raise WireError(
                 Reason.MALFORMED_AVRO, f"expected an Avro Header record: {exc}"
@@ -325,22 +326,38 @@ class Disclosure:
         Raises:
             DisclosureError: MALFORMED_DISCLOSURE.
         """
+        size = len(raw)
+        if size > SALT_SIZE + 1:  # the common case: one-byte lengths, inlined
+            n = raw[SALT_SIZE]
+            if n < 0x80 and not n & 1 and n <= 2 * _MAX_FIELD_NAME:
+                pos = SALT_SIZE + 1 + (n >> 1)
+                if pos < size:
+                    m = raw[pos]
+                    if m < 0x80 and not m & 1 and pos + 1 + (m >> 1) == size:
+                        try:
+                            name = raw[SALT_SIZE + 1 : pos].decode("utf-8")
+                        except UnicodeDecodeError:
+                            pass
+                        else:
+                            return cls(
+                                raw, _sha256(raw).digest(), raw[:SALT_SIZE], name, raw[pos + 1 :]
+                            )
         try:
-            if len(raw) < SALT_SIZE:
-                raise ValueError(f"expected a {SALT_SIZE}-byte salt, got {len(raw)} bytes")
+            if size < SALT_SIZE:
+                raise ValueError(f"expected a {SALT_SIZE}-byte salt, got {size} bytes")
             n, pos = _read_varint(raw, SALT_SIZE)
-            if n < 0 or n > _MAX_FIELD_NAME or pos + n > len(raw):
+            if n < 0 or n > _MAX_FIELD_NAME or pos + n > size:
                 raise ValueError(f"bad field name length {n}")
             name = raw[pos : pos + n].decode("utf-8")
             pos += n
             m, pos = _read_varint(raw, pos)
-            if m < 0 or pos + m != len(raw):
-                raise ValueError(f"value length {m} does not match the {len(raw) - pos} bytes left")
+            if m < 0 or pos + m != size:
+                raise ValueError(f"value length {m} does not match the {size - pos} bytes left")
         except (ValueError, UnicodeDecodeError) as exc:
             raise DisclosureError(
                 Reason.MALFORMED_DISCLOSURE, f"expected an Avro Disclosure record: {exc}"
             ) from exc
-        return cls(raw, hashlib.sha256(raw).digest(), raw[:SALT_SIZE], name, raw[pos:])
+        return cls(raw, _sha256(raw).digest(), raw[:SALT_SIZE], name, raw[pos:])
 
 
 @dataclass(frozen=True, slots=True)
@@ -366,11 +383,22 @@ class Attestation:
         """
         try:
             body = unframe("attestation_statement", statement, "attestation statement")
-            rec = decode_exact(parsed("attestation_statement"), body)
+            rec = part("attestation_statement").decode(body)
         except (WireError, ValueError) as exc:
             raise SignatureError(
                 Reason.BAD_ATTESTATION, f"expected an AttestationStatement: {exc}"
             ) from exc
+        return cls.from_record(statement, signature, rec)
+
+    @classmethod
+    def from_record(
+        cls, statement: bytes, signature: Signature, rec: dict[str, Any]
+    ) -> Attestation:
+        """From ``statement`` and its decoded record (attest has it: no second decode).
+
+        Raises:
+            SignatureError: BAD_ATTESTATION for a wrong version or recipient.
+        """
         if rec["spec_version"] != SPEC_VERSION or not _COUNTRY.match(rec["recipient"]):
             raise SignatureError(
                 Reason.BAD_ATTESTATION,
@@ -403,11 +431,13 @@ class Envelope:
     disclosures: tuple[Disclosure, ...]
     attestations: tuple[Attestation, ...]
     raw: bytes = field(repr=False)
+    # SHA-256 of the header bytes: names the event across redactions. Computed
+    # here unless ``assemble`` carries it over from the envelope it came from.
+    event_digest: bytes = field(default=b"", repr=False, compare=False)
 
-    @property
-    def event_digest(self) -> bytes:
-        """SHA-256 of the header bytes: names the event across redactions."""
-        return hashlib.sha256(self.header_bytes).digest()
+    def __post_init__(self) -> None:
+        if not self.event_digest:
+            object.__setattr__(self, "event_digest", _sha256(self.header_bytes).digest())
 
     @classmethod
     def assemble(
@@ -418,15 +448,16 @@ class Envelope:
         attestations: Sequence[Attestation] = (),
         *,
         header: Header | None = None,
+        event_digest: bytes = b"",
     ) -> Envelope:
         """Build from parts and encode (``raw`` is the canonical encoding).
 
-        ``header`` is the already parsed ``header_bytes``, if the caller has it.
+        ``header`` is the already parsed ``header_bytes`` and ``event_digest``
+        their SHA-256, if the caller has them (an envelope it redacts).
         """
         if header is None:
             header = Header.from_bytes(header_bytes)
-        body = encode(
-            parsed("envelope"),
+        body = part("envelope").encode(
             {
                 "header": header_bytes,
                 "signature": signature.to_record(),
@@ -441,6 +472,7 @@ class Envelope:
             tuple(disclosures),
             tuple(attestations),
             frame("envelope", body),
+            event_digest,
         )
 
     def to_bytes(self) -> bytes:
@@ -461,7 +493,7 @@ class Envelope:
             raise WireError(Reason.OVERSIZED, f"expected at most {max_size} bytes, got {len(data)}")
         body = unframe("envelope", data, "envelope")
         try:
-            rec = decode_exact(parsed("envelope"), body)
+            rec = part("envelope").decode(body)
         except ValueError as exc:
             raise WireError(
                 Reason.MALFORMED_AVRO, f"expected an Avro Envelope record: {exc}"

@@ -78,27 +78,30 @@ class MixEvent:
     keep: frozenset[str]
 
 
-def _rate(fn: Callable[[], Any], seconds: float) -> float:
-    """Best-of-three mean µs per call, about ``seconds`` in all (after a warm-up).
+def _rates(fns: dict[str, Callable[[], Any]], seconds: float, rounds: int = 5) -> dict[str, float]:
+    """Best mean µs per call of each function, about ``seconds`` each in all.
 
-    The machine is shared: the best of three short windows is the least
-    disturbed one, for the baselines and for trm's code alike.
+    The machine is shared, so the measurements take turns (round robin, a
+    short window each) and each keeps its least disturbed window: a burst of
+    load elsewhere then hits baselines and trm's code alike.
     """
-    for _ in range(20):
-        fn()
-    best = float("inf")
-    for _ in range(3):
-        n = 0
-        start = time.perf_counter()
-        deadline = start + seconds / 3
-        while True:
-            for _ in range(20):
-                fn()
-            n += 20
-            now = time.perf_counter()
-            if now >= deadline:
-                break
-        best = min(best, (now - start) / n * 1e6)
+    for fn in fns.values():
+        for _ in range(20):
+            fn()
+    best = dict.fromkeys(fns, float("inf"))
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            n = 0
+            start = time.perf_counter()
+            deadline = start + seconds / rounds
+            while True:
+                for _ in range(10):
+                    fn()
+                n += 10
+                now = time.perf_counter()
+                if now >= deadline:
+                    break
+            best[name] = min(best[name], (now - start) / n * 1e6)
     return best
 
 
@@ -260,16 +263,21 @@ def _measure(
         _sealed(keys, "referral", "TH", ("KH",), "repatriation", "H2", 1, referral_payload)
 
     gc.collect()
-    us = {
-        "bare_verify_us": _rate(bare_verify, seconds),
-        "bare_sign_us": _rate(bare_sign, seconds),
-        "bare_floor_mix_us": _rate(bare_floor_mix, seconds) / len(mix),
-        "trm_parse_referral_us": _rate(trm_parse_referral, seconds),
-        "trm_open_referral_us": _rate(trm_open_referral, seconds),
-        "trm_hub_mix_us": _rate(trm_hub_mix, seconds) / len(mix),
-        "trm_recipient_open_us": _rate(trm_recipient_open, seconds),
-        "trm_seal_us": _rate(trm_seal, seconds),
-    }
+    us = _rates(
+        {
+            "bare_verify_us": bare_verify,
+            "bare_sign_us": bare_sign,
+            "bare_floor_mix_us": bare_floor_mix,
+            "trm_parse_referral_us": trm_parse_referral,
+            "trm_open_referral_us": trm_open_referral,
+            "trm_hub_mix_us": trm_hub_mix,
+            "trm_recipient_open_us": trm_recipient_open,
+            "trm_seal_us": trm_seal,
+        },
+        seconds,
+    )
+    us["bare_floor_mix_us"] /= len(mix)
+    us["trm_hub_mix_us"] /= len(mix)
     return {
         **us,
         "ratio_open_referral_to_bare_verify": us["trm_open_referral_us"] / us["bare_verify_us"],

@@ -34,6 +34,7 @@ Writer = Callable[[Any, list[bytes]], None]
 _PRIMITIVES: Final = frozenset(
     {"null", "boolean", "int", "long", "float", "double", "bytes", "string"}
 )
+_COMPLEX: Final = frozenset({"fixed", "enum", "record", "array", "map"})
 _INT_MIN: Final = -(1 << 31)
 _INT_MAX: Final = (1 << 31) - 1
 _LONG_MIN: Final = -(1 << 63)
@@ -91,243 +92,182 @@ _SMALL: Final = tuple(bytes([i]) for i in range(0x80))
 
 
 # -- readers -------------------------------------------------------------------
+#
+# A reader is generated Python source, compiled once per schema: the whole
+# schema inlined into one function (no call per value), varints read inline
+# when they are one byte long.
 
 
-def _read_null(data: bytes, pos: int) -> tuple[None, int]:
-    return None, pos
+class _ReaderSource:
+    """Builds the source of one reader function."""
 
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.consts: dict[str, Any] = {}
+        self.count = 0
 
-def _read_boolean(data: bytes, pos: int) -> tuple[bool, int]:
-    b = data[pos]
-    if b > 1:
-        raise Unsure
-    return b == 1, pos + 1
+    def tmp(self, prefix: str) -> str:
+        self.count += 1
+        return f"{prefix}{self.count}"
 
+    def const(self, value: Any) -> str:
+        name = self.tmp("K")
+        self.consts[name] = value
+        return name
 
-def _read_int(data: bytes, pos: int) -> tuple[int, int]:
-    value, pos = read_long(data, pos)
-    if value < _INT_MIN or value > _INT_MAX:
-        raise Unsure
-    return value, pos
+    def emit(self, depth: int, line: str) -> None:
+        self.lines.append("    " * depth + line)
 
+    def varint(self, depth: int, target: str) -> None:
+        b = self.tmp("b")
+        self.emit(depth, f"{b} = data[pos]")
+        self.emit(depth, f"if {b} < 128:")
+        self.emit(depth + 1, f"{target} = ({b} >> 1) ^ -({b} & 1)")
+        self.emit(depth + 1, "pos += 1")
+        self.emit(depth, "else:")
+        self.emit(depth + 1, f"{target}, pos = read_long(data, pos)")
 
-def _read_float(data: bytes, pos: int) -> tuple[float, int]:
-    return _FLOAT.unpack_from(data, pos)[0], pos + 4
+    def sized(self, depth: int, target: str, text: bool) -> None:
+        n, end = self.tmp("n"), self.tmp("e")
+        self.varint(depth, n)
+        self.emit(depth, f"{end} = pos + {n}")
+        self.emit(depth, f"if {n} < 0 or {end} > size:")
+        self.emit(depth + 1, "raise Unsure")
+        self.emit(depth, f"{target} = data[pos:{end}]" + (".decode('utf-8')" if text else ""))
+        self.emit(depth, f"pos = {end}")
 
+    def blocks(self, depth: int) -> int:
+        """Open the block loops of an array or map; the body goes at the returned depth."""
+        n = self.tmp("n")
+        self.emit(depth, "while True:")
+        self.varint(depth + 1, n)
+        self.emit(depth + 1, f"if {n} == 0:")
+        self.emit(depth + 2, "break")
+        self.emit(depth + 1, f"if {n} < 0 or {n} > size:")
+        self.emit(depth + 2, "raise Unsure")
+        self.emit(depth + 1, f"for _ in range({n}):")
+        return depth + 2
 
-def _read_double(data: bytes, pos: int) -> tuple[float, int]:
-    return _DOUBLE.unpack_from(data, pos)[0], pos + 8
-
-
-def _read_bytes(data: bytes, pos: int) -> tuple[bytes, int]:
-    n, pos = read_long(data, pos)
-    end = pos + n
-    if n < 0 or end > len(data):
-        raise Unsure
-    return data[pos:end], end
-
-
-def _read_string(data: bytes, pos: int) -> tuple[str, int]:
-    n, pos = read_long(data, pos)
-    end = pos + n
-    if n < 0 or end > len(data):
-        raise Unsure
-    return data[pos:end].decode("utf-8"), end
-
-
-_PRIMITIVE_READERS: Final[dict[str, Reader]] = {
-    "null": _read_null,
-    "boolean": _read_boolean,
-    "int": _read_int,
-    "long": read_long,
-    "float": _read_float,
-    "double": _read_double,
-    "bytes": _read_bytes,
-    "string": _read_string,
-}
-
-
-def _fixed_reader(size: int) -> Reader:
-    def read(data: bytes, pos: int) -> tuple[bytes, int]:
-        end = pos + size
-        if end > len(data):
-            raise Unsure
-        return data[pos:end], end
-
-    read.fixed_size = size  # type: ignore[attr-defined]
-    return read
-
-
-def _enum_reader(symbols: tuple[str, ...]) -> Reader:
-    count = len(symbols)
-
-    def read(data: bytes, pos: int) -> tuple[str, int]:
-        index, pos = read_long(data, pos)
-        if index < 0 or index >= count:
-            raise Unsure
-        return symbols[index], pos
-
-    return read
-
-
-def _union_reader(branches: tuple[Reader, ...]) -> Reader:
-    count = len(branches)
-    if count == 2 and branches[0] is _read_null:  # ["null", T]: the payload fields' shape
-        other = branches[1]
-
-        def read_optional(data: bytes, pos: int) -> tuple[Any, int]:
-            b = data[pos]
-            if b == 0:
-                return None, pos + 1
-            if b == 2:
-                return other(data, pos + 1)
-            raise Unsure
-
-        return read_optional
-
-    def read(data: bytes, pos: int) -> tuple[Any, int]:
-        index, pos = read_long(data, pos)
-        if index < 0 or index >= count:
-            raise Unsure
-        return branches[index](data, pos)
-
-    return read
-
-
-def _array_of_bytes_reader(size: int | None, text: bool) -> Reader:
-    """Arrays of bytes, strings (``text``) or fixed(``size``), the loop inlined."""
-
-    def read(data: bytes, pos: int) -> tuple[list[Any], int]:
-        out: list[Any] = []
-        append = out.append
-        limit = len(data)
-        while True:
-            n, pos = read_long(data, pos)
-            if n == 0:
-                return out, pos
-            if n < 0 or n > limit:
-                raise Unsure
-            for _ in range(n):
-                if size is None:
-                    b = data[pos]
-                    if b < 0x80:
-                        m = (b >> 1) ^ -(b & 1)
-                        pos += 1
-                    else:
-                        m, pos = read_long(data, pos)
-                    end = pos + m
-                    if m < 0 or end > limit:
-                        raise Unsure
-                else:
-                    end = pos + size
-                    if end > limit:
-                        raise Unsure
-                append(data[pos:end].decode("utf-8") if text else data[pos:end])
-                pos = end
-
-    return read
-
-
-def _array_reader(item: Reader) -> Reader:
-    if item is _read_bytes or item is _read_string:
-        return _array_of_bytes_reader(None, item is _read_string)
-    size = getattr(item, "fixed_size", None)
-    if size is not None:
-        return _array_of_bytes_reader(size, False)
-
-    def read(data: bytes, pos: int) -> tuple[list[Any], int]:
-        out: list[Any] = []
-        append = out.append
-        limit = len(data)
-        while True:
-            n, pos = read_long(data, pos)
-            if n == 0:
-                return out, pos
-            if n < 0 or n > limit:
-                raise Unsure
-            for _ in range(n):
-                value, pos = item(data, pos)
-                append(value)
-
-    return read
-
-
-def _map_reader(values: Reader) -> Reader:
-    def read(data: bytes, pos: int) -> tuple[dict[str, Any], int]:
-        out: dict[str, Any] = {}
-        limit = len(data)
-        while True:
-            n, pos = read_long(data, pos)
-            if n == 0:
-                return out, pos
-            if n < 0 or n > limit:
-                raise Unsure
-            for _ in range(n):
-                key, pos = _read_string(data, pos)
-                out[key], pos = values(data, pos)
-
-    return read
-
-
-def _record_reader(fields: tuple[tuple[str, Reader], ...]) -> Reader:
-    def read(data: bytes, pos: int) -> tuple[dict[str, Any], int]:
-        rec: dict[str, Any] = {}
-        for name, reader in fields:
-            rec[name], pos = reader(data, pos)
-        return rec, pos
-
-    return read
-
-
-def _ref_reader(named: dict[str, Reader], name: str) -> Reader:
-    def read(data: bytes, pos: int) -> tuple[Any, int]:
-        return named[name](data, pos)
-
-    return read
-
-
-def _reader(node: Any, named: dict[str, Reader]) -> Reader:
-    if isinstance(node, str):
-        if node in _PRIMITIVE_READERS:
-            return _PRIMITIVE_READERS[node]
-        if node not in named:
-            raise _Unsupported(node)
-        return _ref_reader(named, node)  # may still be under construction (recursion)
-    if isinstance(node, list):
-        return _union_reader(tuple(_reader(b, named) for b in node))
-    if not isinstance(node, dict) or "logicalType" in node:
-        raise _Unsupported(str(node))
-    kind = node.get("type")
-    if isinstance(kind, (dict, list)):
-        return _reader(kind, named)
-    if kind in _PRIMITIVE_READERS:
-        return _PRIMITIVE_READERS[kind]
-    if kind == "fixed":
-        reader = _fixed_reader(int(node["size"]))
-    elif kind == "enum":
-        reader = _enum_reader(tuple(node["symbols"]))
-    elif kind == "array":
-        return _array_reader(_reader(node["items"], named))
-    elif kind == "map":
-        return _map_reader(_reader(node["values"], named))
-    elif kind == "record":
-        slot: list[Reader] = []
-        named[node["name"]] = lambda data, pos: slot[0](data, pos)
-        fields = tuple((f["name"], _reader(f["type"], named)) for f in node["fields"])
-        slot.append(_record_reader(fields))
-        reader = slot[0]
-    else:
-        raise _Unsupported(str(kind))
-    named[node["name"]] = reader
-    return reader
+    def value(  # noqa: C901, PLR0912, PLR0915 - one branch per Avro type
+        self, node: Any, depth: int, target: str, named: dict[str, Any], open_: frozenset[str]
+    ) -> None:
+        """Emit code that reads ``node`` at ``pos`` into ``target``."""
+        if isinstance(node, str) and node not in _PRIMITIVES:
+            if node not in named or node in open_:
+                raise _Unsupported(node)  # unknown, or recursive: fastavro reads it
+            node = named[node]
+        if isinstance(node, list):
+            if len(node) == 2 and node[0] == "null":  # ["null", T]: every payload field
+                b = self.tmp("b")
+                self.emit(depth, f"{b} = data[pos]")
+                self.emit(depth, f"if {b} == 0:")
+                self.emit(depth + 1, f"{target} = None")
+                self.emit(depth + 1, "pos += 1")
+                self.emit(depth, f"elif {b} == 2:")
+                self.emit(depth + 1, "pos += 1")
+                self.value(node[1], depth + 1, target, named, open_)
+                self.emit(depth, "else:")
+                self.emit(depth + 1, "raise Unsure")
+                return
+            index = self.tmp("i")
+            self.varint(depth, index)
+            for i, branch in enumerate(node):
+                self.emit(depth, f"{'if' if i == 0 else 'elif'} {index} == {i}:")
+                self.value(branch, depth + 1, target, named, open_)
+            self.emit(depth, "else:")
+            self.emit(depth + 1, "raise Unsure")
+            return
+        if isinstance(node, dict):
+            if "logicalType" in node:
+                raise _Unsupported("logicalType")
+            kind = node.get("type")
+            if isinstance(kind, (dict, list)):
+                self.value(kind, depth, target, named, open_)
+                return
+            if kind in ("fixed", "enum", "record"):
+                named[node["name"]] = node
+            elif isinstance(kind, str) and kind not in _PRIMITIVES and kind not in _COMPLEX:
+                self.value(kind, depth, target, named, open_)  # {"type": "a.Named"}
+                return
+        else:
+            kind = node
+        if kind == "null":
+            self.emit(depth, f"{target} = None")
+        elif kind == "boolean":
+            b = self.tmp("b")
+            self.emit(depth, f"{b} = data[pos]")
+            self.emit(depth, f"if {b} > 1:")
+            self.emit(depth + 1, "raise Unsure")
+            self.emit(depth, f"{target} = {b} == 1")
+            self.emit(depth, "pos += 1")
+        elif kind in ("int", "long"):
+            self.varint(depth, target)
+            if kind == "int":
+                self.emit(depth, f"if {target} < {_INT_MIN} or {target} > {_INT_MAX}:")
+                self.emit(depth + 1, "raise Unsure")
+        elif kind in ("float", "double"):
+            unpack = self.const((_FLOAT if kind == "float" else _DOUBLE).unpack_from)
+            self.emit(depth, f"{target} = {unpack}(data, pos)[0]")
+            self.emit(depth, f"pos += {4 if kind == 'float' else 8}")
+        elif kind in ("bytes", "string"):
+            self.sized(depth, target, kind == "string")
+        elif kind == "fixed":
+            end = self.tmp("e")
+            self.emit(depth, f"{end} = pos + {int(node['size'])}")
+            self.emit(depth, f"if {end} > size:")
+            self.emit(depth + 1, "raise Unsure")
+            self.emit(depth, f"{target} = data[pos:{end}]")
+            self.emit(depth, f"pos = {end}")
+        elif kind == "enum":
+            symbols = tuple(node["symbols"])
+            index = self.tmp("i")
+            self.varint(depth, index)
+            self.emit(depth, f"if {index} < 0 or {index} >= {len(symbols)}:")
+            self.emit(depth + 1, "raise Unsure")
+            self.emit(depth, f"{target} = {self.const(symbols)}[{index}]")
+        elif kind == "array":
+            item = self.tmp("t")
+            self.emit(depth, f"{target} = []")
+            inner = self.blocks(depth)
+            self.value(node["items"], inner, item, named, open_)
+            self.emit(inner, f"{target}.append({item})")
+        elif kind == "map":
+            key, item = self.tmp("k"), self.tmp("t")
+            self.emit(depth, f"{target} = {{}}")
+            inner = self.blocks(depth)
+            self.sized(inner, key, True)
+            self.value(node["values"], inner, item, named, open_)
+            self.emit(inner, f"{target}[{key}] = {item}")
+        elif kind == "record":
+            inside = open_ | {node["name"]}
+            parts = []
+            for fld in node["fields"]:
+                var = self.tmp("f")
+                self.value(fld["type"], depth, var, named, inside)
+                parts.append(f"{fld['name']!r}: {var}")
+            self.emit(depth, f"{target} = {{{', '.join(parts)}}}")
+        else:
+            raise _Unsupported(str(kind))
 
 
 def compile_reader(schema: Any) -> Reader | None:
-    """A reader for a fastavro-parsed schema, or None if it uses anything unusual."""
+    """A reader for a fastavro-parsed schema, or None if it uses anything unusual.
+
+    ``read(data, pos)`` returns ``(value, end)`` or raises one of
+    :data:`READ_FAILURES`; the caller then asks fastavro.
+    """
+    source = _ReaderSource()
     try:
-        return _reader(schema, {})
-    except (_Unsupported, KeyError, TypeError, ValueError):
+        source.value(schema, 1, "v", {}, frozenset())
+        text = "\n".join(
+            ["def read(data, pos):", "    size = len(data)", *source.lines, "    return v, pos"]
+        )
+        namespace: dict[str, Any] = {"read_long": read_long, "Unsure": Unsure, **source.consts}
+        exec(compile(text, "<avrofast reader>", "exec"), namespace)  # noqa: S102 - our own source
+    except (_Unsupported, KeyError, TypeError, ValueError, SyntaxError, RecursionError):
         return None
+    reader: Reader = namespace["read"]
+    return reader
 
 
 # -- writers -------------------------------------------------------------------

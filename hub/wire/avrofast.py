@@ -124,8 +124,15 @@ class _ReaderSource:
         self.emit(depth, f"if {b} < 128:")
         self.emit(depth + 1, f"{target} = ({b} >> 1) ^ -({b} & 1)")
         self.emit(depth + 1, "pos += 1")
-        self.emit(depth, "else:")
-        self.emit(depth + 1, f"{target}, pos = read_long(data, pos)")
+        self.emit(depth, "else:")  # two bytes (lengths up to 8 KiB) inline too
+        c = self.tmp("c")
+        self.emit(depth + 1, f"{c} = data[pos + 1]")
+        self.emit(depth + 1, f"if {c} < 128:")
+        self.emit(depth + 2, f"{b} = ({b} & 127) | ({c} << 7)")
+        self.emit(depth + 2, f"{target} = ({b} >> 1) ^ -({b} & 1)")
+        self.emit(depth + 2, "pos += 2")
+        self.emit(depth + 1, "else:")
+        self.emit(depth + 2, f"{target}, pos = read_long(data, pos)")
 
     def sized(self, depth: int, target: str, text: bool) -> None:
         n, end = self.tmp("n"), self.tmp("e")
@@ -271,208 +278,142 @@ def compile_reader(schema: Any) -> Reader | None:
 
 
 # -- writers -------------------------------------------------------------------
+#
+# Generated the same way. A writer answers only when every value has exactly
+# its schema type; unions only of the form ["null", T] (fastavro then picks
+# the null branch for None and T for anything T takes); no maps.
 
 
-def _write_null(value: Any, out: list[bytes]) -> None:
-    if value is not None:
-        raise Unsure
+class _WriterSource(_ReaderSource):
+    """Builds the source of one writer function."""
 
+    def small(self, depth: int, number: str) -> None:
+        """Append the varint of ``number`` (an int known to be in range)."""
+        z = self.tmp("z")
+        self.emit(depth, f"{z} = ({number} << 1) ^ ({number} >> 63)")
+        self.emit(depth, f"put(SMALL[{z}] if {z} < 128 else varint({number}))")
 
-def _write_boolean(value: Any, out: list[bytes]) -> None:
-    if value is True:
-        out.append(b"\x01")
-    elif value is False:
-        out.append(b"\x00")
-    else:
-        raise Unsure
-
-
-def _write_int(value: Any, out: list[bytes]) -> None:
-    if type(value) is not int or value < _INT_MIN or value > _INT_MAX:
-        raise Unsure
-    out.append(varint(value))
-
-
-def _write_long(value: Any, out: list[bytes]) -> None:
-    if type(value) is not int or value < _LONG_MIN or value > _LONG_MAX:
-        raise Unsure
-    out.append(varint(value))
-
-
-def _write_float(value: Any, out: list[bytes]) -> None:
-    if type(value) is not float:
-        raise Unsure
-    out.append(_FLOAT.pack(value))
-
-
-def _write_double(value: Any, out: list[bytes]) -> None:
-    if type(value) is not float:
-        raise Unsure
-    out.append(_DOUBLE.pack(value))
-
-
-def _write_bytes(value: Any, out: list[bytes]) -> None:
-    if type(value) is not bytes:
-        raise Unsure
-    out.append(varint(len(value)))
-    out.append(value)
-
-
-def _write_string(value: Any, out: list[bytes]) -> None:
-    if type(value) is not str:
-        raise Unsure
-    raw = value.encode("utf-8")
-    out.append(varint(len(raw)))
-    out.append(raw)
-
-
-_PRIMITIVE_WRITERS: Final[dict[str, Writer]] = {
-    "null": _write_null,
-    "boolean": _write_boolean,
-    "int": _write_int,
-    "long": _write_long,
-    "float": _write_float,
-    "double": _write_double,
-    "bytes": _write_bytes,
-    "string": _write_string,
-}
-
-
-def _fixed_writer(size: int) -> Writer:
-    def write(value: Any, out: list[bytes]) -> None:
-        if type(value) is not bytes or len(value) != size:
-            raise Unsure
-        out.append(value)
-
-    write.fixed_size = size  # type: ignore[attr-defined]
-    return write
-
-
-def _enum_writer(symbols: tuple[str, ...]) -> Writer:
-    index = {s: varint(i) for i, s in enumerate(symbols)}
-
-    def write(value: Any, out: list[bytes]) -> None:
-        if type(value) is not str or value not in index:
-            raise Unsure
-        out.append(index[value])
-
-    return write
-
-
-def _optional_writer(other: Writer) -> Writer:
-    """``["null", T]``: None is the null branch, anything ``T`` takes exactly is ``T``."""
-
-    def write(value: Any, out: list[bytes]) -> None:
-        if value is None:
-            out.append(b"\x00")
+    def value(  # noqa: C901, PLR0912, PLR0915 - one branch per Avro type
+        self, node: Any, depth: int, target: str, named: dict[str, Any], open_: frozenset[str]
+    ) -> None:
+        """Emit code that appends the encoding of variable ``target`` as ``node``."""
+        if isinstance(node, str) and node not in _PRIMITIVES:
+            if node not in named or node in open_:
+                raise _Unsupported(node)
+            node = named[node]
+        if isinstance(node, list):
+            if len(node) != 2 or node[0] != "null" or isinstance(node[1], list):
+                raise _Unsupported("union")
+            if node[1] == "null":
+                raise _Unsupported("union")
+            self.emit(depth, f"if {target} is None:")
+            self.emit(depth + 1, "put(b'\\x00')")
+            self.emit(depth, "else:")
+            self.emit(depth + 1, "put(b'\\x02')")
+            self.value(node[1], depth + 1, target, named, open_)
+            return
+        if isinstance(node, dict):
+            if "logicalType" in node:
+                raise _Unsupported("logicalType")
+            kind = node.get("type")
+            if isinstance(kind, (dict, list)):
+                self.value(kind, depth, target, named, open_)
+                return
+            if kind in ("fixed", "enum", "record"):
+                named[node["name"]] = node
+            elif isinstance(kind, str) and kind not in _PRIMITIVES and kind not in _COMPLEX:
+                self.value(kind, depth, target, named, open_)
+                return
         else:
-            out.append(b"\x02")
-            other(value, out)
+            kind = node
+        unsure = "raise Unsure"
+        if kind == "null":
+            self.emit(depth, f"if {target} is not None:")
+            self.emit(depth + 1, unsure)
+        elif kind == "boolean":
+            self.emit(depth, f"if {target} is True:")
+            self.emit(depth + 1, "put(b'\\x01')")
+            self.emit(depth, f"elif {target} is False:")
+            self.emit(depth + 1, "put(b'\\x00')")
+            self.emit(depth, "else:")
+            self.emit(depth + 1, unsure)
+        elif kind in ("int", "long"):
+            low, high = (_INT_MIN, _INT_MAX) if kind == "int" else (_LONG_MIN, _LONG_MAX)
+            self.emit(
+                depth, f"if type({target}) is not int or {target} < {low} or {target} > {high}:"
+            )
+            self.emit(depth + 1, unsure)
+            self.small(depth, target)
+        elif kind in ("float", "double"):
+            pack = self.const((_FLOAT if kind == "float" else _DOUBLE).pack)
+            self.emit(depth, f"if type({target}) is not float:")
+            self.emit(depth + 1, unsure)
+            self.emit(depth, f"put({pack}({target}))")
+        elif kind in ("bytes", "string"):
+            raw, n = self.tmp("r"), self.tmp("n")
+            self.emit(depth, f"if type({target}) is not {'str' if kind == 'string' else 'bytes'}:")
+            self.emit(depth + 1, unsure)
+            self.emit(depth, f"{raw} = {target}" + (".encode('utf-8')" if kind == "string" else ""))
+            self.emit(depth, f"{n} = len({raw})")
+            self.emit(depth, f"put(SMALL[{n} << 1] if {n} < 64 else varint({n}))")
+            self.emit(depth, f"put({raw})")
+        elif kind == "fixed":
+            size = int(node["size"])
+            self.emit(depth, f"if type({target}) is not bytes or len({target}) != {size}:")
+            self.emit(depth + 1, unsure)
+            self.emit(depth, f"put({target})")
+        elif kind == "enum":
+            index = self.const({sym: varint(i) for i, sym in enumerate(node["symbols"])})
+            self.emit(depth, f"if type({target}) is not str or {target} not in {index}:")
+            self.emit(depth + 1, unsure)
+            self.emit(depth, f"put({index}[{target}])")
+        elif kind == "array":
+            item, n = self.tmp("t"), self.tmp("n")
+            self.emit(depth, f"if type({target}) is not list:")  # a tuple: fastavro notation
+            self.emit(depth + 1, unsure)
+            self.emit(depth, f"if {target}:")
+            self.emit(depth + 1, f"{n} = len({target})")
+            self.small(depth + 1, n)
+            self.emit(depth + 1, f"for {item} in {target}:")
+            self.value(node["items"], depth + 2, item, named, open_)
+            self.emit(depth, "put(b'\\x00')")
+        elif kind == "record":
+            inside = open_ | {node["name"]}
+            self.emit(depth, f"if type({target}) is not dict:")
+            self.emit(depth + 1, unsure)
+            for fld in node["fields"]:
+                var = self.tmp("f")
+                # a missing field: fastavro's default or its "no value" error
+                self.emit(depth, f"{var} = {target}.get({fld['name']!r}, MISSING)")
+                self.emit(depth, f"if {var} is MISSING:")
+                self.emit(depth + 1, unsure)
+                self.value(fld["type"], depth, var, named, inside)
+        else:
+            raise _Unsupported(str(kind))  # maps: fastavro writes them
 
-    return write
 
-
-def _array_of_bytes_writer(size: int | None) -> Writer:
-    """Arrays of bytes or fixed(``size``), the loop inlined."""
-
-    def write(value: Any, out: list[bytes]) -> None:
-        if type(value) is not list:
-            raise Unsure
-        if value:
-            out.append(varint(len(value)))
-            for v in value:
-                if type(v) is not bytes:
-                    raise Unsure
-                if size is None:
-                    n = len(v)
-                    out.append(_SMALL[n << 1] if n < 0x40 else varint(n))
-                elif len(v) != size:
-                    raise Unsure
-                out.append(v)
-        out.append(b"\x00")
-
-    return write
-
-
-def _array_writer(item: Writer) -> Writer:
-    if item is _write_bytes:
-        return _array_of_bytes_writer(None)
-    size = getattr(item, "fixed_size", None)
-    if size is not None:
-        return _array_of_bytes_writer(size)
-
-    def write(value: Any, out: list[bytes]) -> None:
-        if type(value) is not list:  # a tuple may be fastavro's (name, value) union notation
-            raise Unsure
-        if value:
-            out.append(varint(len(value)))
-            for v in value:
-                item(v, out)
-        out.append(b"\x00")
-
-    return write
-
-
-def _record_writer(fields: tuple[tuple[str, Writer], ...]) -> Writer:
-    def write(value: Any, out: list[bytes]) -> None:
-        if type(value) is not dict:
-            raise Unsure
-        for name, writer in fields:
-            if name not in value:
-                raise Unsure  # fastavro's defaults and its "no value" error
-            writer(value[name], out)
-
-    return write
-
-
-def _ref_writer(named: dict[str, Writer], name: str) -> Writer:
-    def write(value: Any, out: list[bytes]) -> None:
-        named[name](value, out)
-
-    return write
-
-
-def _writer(node: Any, named: dict[str, Writer]) -> Writer:
-    if isinstance(node, str):
-        if node in _PRIMITIVE_WRITERS:
-            return _PRIMITIVE_WRITERS[node]
-        if node not in named:
-            raise _Unsupported(node)
-        return _ref_writer(named, node)
-    if isinstance(node, list):
-        # Only ["null", T] with T not itself nullable: fastavro's branch choice
-        # is then the null branch for None and T for any value T takes.
-        if len(node) != 2 or node[0] != "null" or isinstance(node[1], list) or node[1] == "null":
-            raise _Unsupported("union")
-        return _optional_writer(_writer(node[1], named))
-    if not isinstance(node, dict) or "logicalType" in node:
-        raise _Unsupported(str(node))
-    kind = node.get("type")
-    if isinstance(kind, (dict, list)):
-        return _writer(kind, named)
-    if kind in _PRIMITIVE_WRITERS:
-        return _PRIMITIVE_WRITERS[kind]
-    if kind == "fixed":
-        writer = _fixed_writer(int(node["size"]))
-    elif kind == "enum":
-        writer = _enum_writer(tuple(node["symbols"]))
-    elif kind == "array":
-        return _array_writer(_writer(node["items"], named))
-    elif kind == "record":
-        slot: list[Writer] = []
-        named[node["name"]] = lambda value, out: slot[0](value, out)
-        fields = tuple((f["name"], _writer(f["type"], named)) for f in node["fields"])
-        slot.append(_record_writer(fields))
-        writer = slot[0]
-    else:
-        raise _Unsupported(str(kind))  # maps: fastavro writes them
-    named[node["name"]] = writer
-    return writer
+_MISSING: Final = object()
 
 
 def compile_writer(schema: Any) -> Writer | None:
-    """A writer for a fastavro-parsed schema, or None if it uses anything unusual."""
+    """A writer for a fastavro-parsed schema, or None if it uses anything unusual.
+
+    ``write(value, out)`` appends the encoding's pieces to ``out`` or raises
+    one of :data:`WRITE_FAILURES`; the caller then asks fastavro.
+    """
+    source = _WriterSource()
     try:
-        return _writer(schema, {})
-    except (_Unsupported, KeyError, TypeError, ValueError):
+        source.value(schema, 1, "v", {}, frozenset())
+        text = "\n".join(["def write(v, out):", "    put = out.append", *source.lines])
+        namespace: dict[str, Any] = {
+            "varint": varint,
+            "SMALL": _SMALL,
+            "MISSING": _MISSING,
+            "Unsure": Unsure,
+            **source.consts,
+        }
+        exec(compile(text, "<avrofast writer>", "exec"), namespace)  # noqa: S102 - our own source
+    except (_Unsupported, KeyError, TypeError, ValueError, SyntaxError, RecursionError):
         return None
+    writer: Writer = namespace["write"]
+    return writer

@@ -78,8 +78,8 @@ def read_long(data: bytes, pos: int) -> tuple[int, int]:
 def varint(value: int) -> bytes:
     """The zig-zag varint of a long (the caller checks the range)."""
     acc = (value << 1) ^ (value >> 63)
-    if acc < 0x80:
-        return _SMALL[acc]
+    if acc < 0x1000:
+        return _VARINTS[acc]
     out = bytearray()
     while acc & ~0x7F:
         out.append((acc & 0x7F) | 0x80)
@@ -89,6 +89,8 @@ def varint(value: int) -> bytes:
 
 
 _SMALL: Final = tuple(bytes([i]) for i in range(0x80))
+# Varints of 0 ..< 4096 (one or two bytes): lengths of disclosures and the like.
+_VARINTS: Final = _SMALL + tuple(bytes([(z & 0x7F) | 0x80, z >> 7]) for z in range(0x80, 0x1000))
 
 
 # -- readers -------------------------------------------------------------------
@@ -291,7 +293,7 @@ class _WriterSource(_ReaderSource):
         """Append the varint of ``number`` (an int known to be in range)."""
         z = self.tmp("z")
         self.emit(depth, f"{z} = ({number} << 1) ^ ({number} >> 63)")
-        self.emit(depth, f"put(SMALL[{z}] if {z} < 128 else varint({number}))")
+        self.emit(depth, f"put(VARINTS[{z}] if {z} < 4096 else varint({number}))")
 
     def value(  # noqa: C901, PLR0912, PLR0915 - one branch per Avro type
         self, node: Any, depth: int, target: str, named: dict[str, Any], open_: frozenset[str]
@@ -355,7 +357,7 @@ class _WriterSource(_ReaderSource):
             self.emit(depth + 1, unsure)
             self.emit(depth, f"{raw} = {target}" + (".encode('utf-8')" if kind == "string" else ""))
             self.emit(depth, f"{n} = len({raw})")
-            self.emit(depth, f"put(SMALL[{n} << 1] if {n} < 64 else varint({n}))")
+            self.emit(depth, f"put(VARINTS[{n} << 1] if {n} < 2048 else varint({n}))")
             self.emit(depth, f"put({raw})")
         elif kind == "fixed":
             size = int(node["size"])
@@ -407,7 +409,7 @@ def compile_writer(schema: Any) -> Writer | None:
         text = "\n".join(["def write(v, out):", "    put = out.append", *source.lines])
         namespace: dict[str, Any] = {
             "varint": varint,
-            "SMALL": _SMALL,
+            "VARINTS": _VARINTS,
             "MISSING": _MISSING,
             "Unsure": Unsure,
             **source.consts,

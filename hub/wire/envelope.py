@@ -339,7 +339,7 @@ class Disclosure:
                         except UnicodeDecodeError:
                             pass
                         else:
-                            return cls(
+                            return _new_disclosure(
                                 raw, _sha256(raw).digest(), raw[:SALT_SIZE], name, raw[pos + 1 :]
                             )
         try:
@@ -358,6 +358,26 @@ class Disclosure:
                 Reason.MALFORMED_DISCLOSURE, f"expected an Avro Disclosure record: {exc}"
             ) from exc
         return cls(raw, _sha256(raw).digest(), raw[:SALT_SIZE], name, raw[pos:])
+
+
+# A frozen dataclass's __init__ sets each field through object.__setattr__ by
+# name; setting the slots through their descriptors builds the same object
+# (Disclosure has no __post_init__) in half the time, once per disclosure.
+_DISCLOSURE_SLOTS = tuple(
+    getattr(Disclosure, name).__set__ for name in ("raw", "digest", "salt", "field", "value")
+)
+
+
+def _new_disclosure(raw: bytes, digest: bytes, salt: bytes, name: str, value: bytes) -> Disclosure:
+    """``Disclosure(raw, digest, salt, name, value)``, built faster."""
+    set_raw, set_digest, set_salt, set_field, set_value = _DISCLOSURE_SLOTS
+    obj = object.__new__(Disclosure)
+    set_raw(obj, raw)
+    set_digest(obj, digest)
+    set_salt(obj, salt)
+    set_field(obj, name)
+    set_value(obj, value)
+    return obj
 
 
 @dataclass(frozen=True, slots=True)
@@ -512,7 +532,8 @@ class Envelope:
         header = Header.from_bytes(header_bytes)
         sig = rec["signature"]
         signature = Signature(sig["key_id"], sig["sig"])
-        disclosures = tuple(Disclosure.from_bytes(d) for d in rec["disclosures"])
+        parse = Disclosure.from_bytes
+        disclosures = tuple([parse(d) for d in rec["disclosures"]])
         attestations = tuple(
             Attestation.from_parts(
                 a["statement"], Signature(a["signature"]["key_id"], a["signature"]["sig"])

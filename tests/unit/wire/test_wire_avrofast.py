@@ -1,0 +1,293 @@
+"""The fast paths of the wire code give exactly what the slow ones give.
+
+The compiled Avro readers and writers (hub.wire.avrofast) against fastavro, the
+hand-decoded disclosure against the Disclosure schema, the direct attestation
+against a parse of its statement, and the caches (signing key id, event digest).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastavro import parse_schema
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import schemas
+from hub.errors import DisclosureError
+from hub.keys import key_id_of, raw_public, signer_key_id
+from hub.wire import Attestation, Disclosure, Envelope, EventType, attest, redact
+from hub.wire.avrofast import READ_FAILURES, compile_reader, compile_writer
+from hub.wire.codec import Compiled, decode_exact, encode, parsed, part, payload_codec
+from hub.wire.envelope import _new_disclosure
+from tests.support.wire import HUB_KEY, T0, seeded_key, sealed
+from tests.unit.wire.test_wire_properties import _named, payloads, strategy
+
+WIRE = Path(__file__).resolve().parents[2] / "vectors" / "wire"
+PARTS = ("envelope", "header", "attestation_statement", "disclosure", "signature")
+_SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def _outcome(decode: Any, data: bytes) -> tuple[str, Any]:
+    """("ok", value) or ("error", message): what a decode gives, to compare two."""
+    try:
+        return "ok", decode(data)
+    except ValueError as exc:
+        return "error", str(exc)
+
+
+def _vector_bytes() -> list[bytes]:
+    """Every envelope in tests/vectors/wire (good and bad), as bytes."""
+    out = []
+    for path in sorted(WIRE.glob("*.json")):
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        for key in ("envelope", "bytes", "envelope_hex"):
+            if isinstance(doc.get(key), str):
+                try:
+                    out.append(bytes.fromhex(doc[key]))
+                except ValueError:
+                    continue
+    return out
+
+
+VECTORS = _vector_bytes()
+
+
+def test_the_vectors_are_found() -> None:
+    assert len(VECTORS) >= 10
+
+
+def test_every_part_and_payload_field_has_a_fast_path() -> None:
+    # None would silently mean "fastavro only": slower, not wrong, but not the intent.
+    for name in PARTS:
+        compiled = part(name)
+        assert compiled.reader is not None, name
+        assert compiled.writer is not None, name
+    for kind in EventType:
+        for name, codec in payload_codec(kind.value).codecs.items():
+            assert codec.reader is not None, (kind, name)
+
+
+def test_unusual_schemas_are_left_to_fastavro() -> None:
+    recursive = parse_schema(
+        {
+            "type": "record",
+            "name": "Node",
+            "fields": [{"name": "next", "type": ["null", "Node"]}],
+        }
+    )
+    assert compile_reader(recursive) is None
+    assert compile_writer(recursive) is None
+    assert compile_writer(parse_schema({"type": "map", "values": "long"})) is None
+    three = parse_schema(["null", "string", "long"])
+    assert compile_writer(three) is None
+    assert compile_reader(three) is not None  # reading a union by index is plain
+
+
+@pytest.mark.parametrize("index", range(len(VECTORS)))
+def test_vector_parts_decode_as_fastavro_decodes_them(index: int) -> None:
+    data = VECTORS[index]
+    body = data[10:]
+    compiled = part("envelope")
+    assert _outcome(compiled.decode, body) == _outcome(
+        lambda b: decode_exact(parsed("envelope"), b), body
+    )
+    try:
+        rec = decode_exact(parsed("envelope"), body)
+    except ValueError:
+        return
+    assert compiled.encode(rec) == encode(parsed("envelope"), rec)
+    header = rec["header"][10:]
+    assert _outcome(part("header").decode, header) == _outcome(
+        lambda b: decode_exact(parsed("header"), b), header
+    )
+
+
+@pytest.mark.parametrize("index", range(len(VECTORS)))
+def test_vectors_open_to_the_same_envelope_on_the_fast_and_slow_paths(index: int) -> None:
+    data = VECTORS[index]
+    try:
+        fast = Envelope.from_bytes(data)
+    except Exception as exc:  # noqa: BLE001 - compared below, whatever it is
+        fast_outcome: Any = (type(exc), str(exc))
+    else:
+        fast_outcome = fast
+        assert fast.to_bytes() == data
+        assert fast.event_digest == hashlib.sha256(fast.header_bytes).digest()
+    slow_parts = {
+        name: Compiled(parsed(name), None, None) for name in ("envelope", "header")
+    }  # fastavro only
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("hub.wire.envelope.part", lambda name: slow_parts.get(name) or part(name))
+        try:
+            slow_outcome: Any = Envelope.from_bytes(data)
+        except Exception as exc:  # noqa: BLE001
+            slow_outcome = (type(exc), str(exc))
+    assert fast_outcome == slow_outcome
+
+
+def _schemas() -> list[str]:
+    return [*PARTS, *(k.value for k in EventType)]
+
+
+@st.composite
+def _values(draw: st.DrawFn) -> tuple[str, Any]:
+    name = draw(st.sampled_from([k.value for k in EventType]))
+    return name, draw(payloads(EventType(name)))
+
+
+@_SETTINGS
+@given(_values())
+def test_payload_records_read_and_write_as_fastavro(case: tuple[str, Any]) -> None:
+    name, payload = case
+    schema = parsed(name)
+    record = {f: payload.get(f) for f in payload_codec(name).fields}
+    data = encode(schema, record)
+    compiled = Compiled(schema, compile_reader(schema), compile_writer(schema))
+    assert compiled.decode(data) == decode_exact(schema, data)
+    assert compiled.fast_encode(record) == data
+    for field_name, codec in payload_codec(name).codecs.items():
+        value = encode(codec.schema, record[field_name])
+        assert codec.decode(value) == decode_exact(codec.schema, value)
+        assert codec.reader is not None
+        try:
+            answer = codec.reader(value, 0)
+        except READ_FAILURES:  # left to fastavro (e.g. a long needing 10 bytes)
+            continue
+        assert answer == (decode_exact(codec.schema, value), len(value))
+
+
+@st.composite
+def _mutated(draw: st.DrawFn) -> tuple[str, bytes]:
+    """A field value's encoding with bytes flipped, cut, or added: mostly invalid."""
+    kind = draw(st.sampled_from([k.value for k in EventType]))
+    codecs = payload_codec(kind).codecs
+    field_name = draw(st.sampled_from(sorted(codecs)))
+    schema = schemas.load(kind)
+    named: dict[str, Any] = {}
+    _named(schema, named)
+    fld = next(f for f in schema["fields"] if f["name"] == field_name)
+    value = draw(strategy(fld["type"], named))
+    data = bytearray(encode(codecs[field_name].schema, value))
+    for _ in range(draw(st.integers(0, 3))):
+        op = draw(st.sampled_from(["flip", "cut", "add"]))
+        if op == "flip" and data:
+            i = draw(st.integers(0, len(data) - 1))
+            data[i] = draw(st.integers(0, 255))
+        elif op == "cut" and data:
+            del data[draw(st.integers(0, len(data) - 1)) :]
+        else:
+            data.insert(draw(st.integers(0, len(data))), draw(st.integers(0, 255)))
+    return f"{kind}.{field_name}", bytes(data)
+
+
+@_SETTINGS
+@given(_mutated())
+def test_mutated_field_values_give_fastavros_answer(case: tuple[str, bytes]) -> None:
+    name, data = case
+    kind, field_name = name.split(".")
+    codec = payload_codec(kind).codecs[field_name]
+    assert _outcome(codec.decode, data) == _outcome(
+        lambda b: decode_exact(codec.schema, b), data
+    )
+
+
+@_SETTINGS
+@given(st.sampled_from(_schemas()), st.binary(max_size=64))
+def test_random_bytes_give_fastavros_answer(name: str, data: bytes) -> None:
+    schema = parsed(name)
+    compiled = Compiled(schema, compile_reader(schema), None)
+    assert _outcome(compiled.decode, data) == _outcome(lambda b: decode_exact(schema, b), data)
+
+
+@_SETTINGS
+@given(
+    st.binary(min_size=16, max_size=16),
+    st.text(max_size=70),
+    st.binary(max_size=300),
+    st.binary(max_size=4),
+    st.integers(0, 40),
+)
+def test_disclosures_parse_as_the_disclosure_schema_says(
+    salt: bytes, field_name: str, value: bytes, noise: bytes, cut: int
+) -> None:
+    raw = encode(parsed("disclosure"), {"salt": salt, "field": field_name, "value": value})
+    for data in (raw, raw + noise, raw[: len(raw) - cut] if cut else raw, noise + raw[16:]):
+        try:
+            got = Disclosure.from_bytes(data)
+        except DisclosureError:
+            fits = True
+            try:
+                rec = decode_exact(parsed("disclosure"), data)
+                fits = len(rec["field"].encode("utf-8")) > 64  # refused for its long name
+            except ValueError:
+                pass
+            assert fits
+            continue
+        rec = decode_exact(parsed("disclosure"), data)
+        assert got == Disclosure(
+            data, hashlib.sha256(data).digest(), rec["salt"], rec["field"], rec["value"]
+        )
+
+
+def test_a_disclosure_built_through_its_slots_equals_the_constructed_one() -> None:
+    args = (b"r" * 40, b"d" * 32, b"s" * 16, "names", b"v")
+    fast = _new_disclosure(*args)
+    assert fast == Disclosure(*args)
+    assert type(fast) is Disclosure
+    assert hash(fast) == hash(Disclosure(*args))
+    with pytest.raises(AttributeError):
+        fast.field = "other"  # type: ignore[misc]
+
+
+def test_attest_builds_the_attestation_a_parse_of_its_statement_gives() -> None:
+    env = sealed()
+    keep = ["is_child", "names"]
+    copy = attest(
+        redact(env, keep),
+        recipient="KH",
+        agreement_id="TH-KH-1",
+        agreement_version=3,
+        fields=keep,
+        leaf_ref="7",
+        hub_key=HUB_KEY,
+        attested_at_ms=T0 + 5,
+    )
+    last = copy.attestations[-1]
+    assert last == Attestation.from_parts(last.statement, last.signature)
+    reopened = Envelope.from_bytes(copy.to_bytes())
+    assert reopened == copy
+    assert reopened.event_digest == copy.event_digest == env.event_digest
+    assert copy.event_digest == hashlib.sha256(copy.header_bytes).digest()
+
+
+def test_attest_with_values_the_fast_writer_leaves_to_fastavro_gives_the_same_bytes() -> None:
+    env = redact(sealed(), ["is_child"])
+    common: dict[str, Any] = {
+        "recipient": "KH",
+        "agreement_id": "TH-KH-1",
+        "fields": ["is_child"],
+        "leaf_ref": "7",
+        "hub_key": HUB_KEY,
+        "attested_at_ms": T0 + 5,
+    }
+    plain = attest(env, agreement_version=1, **common)
+    # True is not an int to the fast writer; fastavro writes it as 1.
+    odd = attest(env, agreement_version=True, **common)
+    assert odd.to_bytes() == plain.to_bytes()
+    assert odd.attestations[-1].agreement_version == 1
+
+
+def test_the_signing_key_id_memo_never_answers_for_another_key() -> None:
+    a, b = seeded_key("memo-a"), seeded_key("memo-b")
+    id_a, id_b = key_id_of(raw_public(a.public_key())), key_id_of(raw_public(b.public_key()))
+    assert id_a != id_b
+    for key, expected in [(a, id_a), (a, id_a), (b, id_b), (a, id_a), (b, id_b), (b, id_b)]:
+        assert signer_key_id(key) == expected
+    twin = seeded_key("memo-a")  # another object, same key
+    assert twin is not a
+    assert signer_key_id(twin) == id_a

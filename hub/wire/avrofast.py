@@ -43,11 +43,11 @@ _FLOAT: Final = struct.Struct("<f")
 _DOUBLE: Final = struct.Struct("<d")
 
 
-class Unsure(Exception):  # noqa: N818 - not an error: "ask fastavro"
+class Unsure(Exception):
     """The fast path does not answer for this input; fastavro must."""
 
 
-class _Unsupported(Exception):  # noqa: N818
+class _Unsupported(Exception):
     """The schema uses something the compiler does not handle (no fast path)."""
 
 
@@ -157,7 +157,7 @@ class _ReaderSource:
         self.emit(depth + 1, f"for _ in range({n}):")
         return depth + 2
 
-    def value(  # noqa: C901, PLR0912, PLR0915 - one branch per Avro type
+    def value(
         self, node: Any, depth: int, target: str, named: dict[str, Any], open_: frozenset[str]
     ) -> None:
         """Emit code that reads ``node`` at ``pos`` into ``target``."""
@@ -295,7 +295,7 @@ class _WriterSource(_ReaderSource):
         self.emit(depth, f"{z} = ({number} << 1) ^ ({number} >> 63)")
         self.emit(depth, f"put(VARINTS[{z}] if {z} < 4096 else varint({number}))")
 
-    def value(  # noqa: C901, PLR0912, PLR0915 - one branch per Avro type
+    def value(
         self, node: Any, depth: int, target: str, named: dict[str, Any], open_: frozenset[str]
     ) -> None:
         """Emit code that appends the encoding of variable ``target`` as ``node``."""

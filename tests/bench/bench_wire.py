@@ -108,8 +108,12 @@ def _rates(fns: dict[str, Callable[[], Any]], seconds: float, rounds: int = 7) -
     return best
 
 
-def _sealed(keys: dict[str, Ed25519PrivateKey], kind: str, producer: str, to: tuple[str, ...],
-            purpose: str, handling: str, seq: int, payload: dict[str, Any]) -> Envelope:  # fmt: skip
+Plan = tuple[str, str, dict[str, Any], tuple[str, ...], str, str]
+"""producer, event type, payload, recipients, purpose, handling"""
+
+
+def _sealed(keys: dict[str, Ed25519PrivateKey], plan: Plan, seq: int) -> Envelope:
+    producer, kind, payload, to, purpose, handling = plan
     return seal(
         kind,
         payload,
@@ -133,15 +137,16 @@ def _mix(keys: dict[str, Ed25519PrivateKey]) -> list[MixEvent]:
         receiving_organisation={"id": "KH-MOSVY", "name": "MoSVY", "kind": "government"},
     )
     alert = example_payload("trafficker_alert", valid_from=T0, valid_until=T0 + 10**10)
-    plan = [
+    plan: list[Plan] = [
         ("TH", "referral", referral, ("KH",), "repatriation", "H2"),
         ("TH", "handover_notice", handover, ("KH",), "repatriation", "H2"),
         ("TH", "referral", referral, ("KH",), "repatriation", "H2"),
         ("VN", "trafficker_alert", alert, ("CN", "KH", "LA", "TH"), "investigation", "H1"),
     ]
     out = []
-    for seq, (producer, kind, payload, to, purpose, handling) in enumerate(plan, 1):
-        env = _sealed(keys, kind, producer, to, purpose, handling, seq, payload)
+    for seq, item in enumerate(plan, 1):
+        env = _sealed(keys, item, seq)
+        to = item[3]
         fields = sorted(d.field for d in env.disclosures)
         out.append(MixEvent(env.to_bytes(), to, frozenset(fields[: max(1, len(fields) // 2)])))
     return out
@@ -199,7 +204,9 @@ def _measure(
     th_public = keys["TH"].public_key()
     ref_message = pae(HEADER_PAYLOAD_TYPE, referral.header_bytes)
     ref_sig = referral.signature.sig
-    statement = pae(ATTESTATION_PAYLOAD_TYPE, Envelope.from_bytes(delivered).attestations[0].statement)
+    statement = pae(
+        ATTESTATION_PAYLOAD_TYPE, Envelope.from_bytes(delivered).attestations[0].statement
+    )
 
     def bare_verify() -> None:
         th_public.verify(ref_sig, ref_message)
@@ -231,7 +238,7 @@ def _measure(
 
     def bare_floor_mix() -> None:
         for body, public, message, out_records in floor_items:
-            rec = schemaless_reader(io.BytesIO(body), envelope_schema, None)
+            rec: Any = schemaless_reader(io.BytesIO(body), envelope_schema, None)
             public.verify(rec["signature"]["sig"], message)
             for d in rec["disclosures"]:
                 sha256(d).digest()
@@ -263,7 +270,7 @@ def _measure(
     referral_payload = example_payload("referral", referred_at=T0)
 
     def trm_seal() -> None:
-        _sealed(keys, "referral", "TH", ("KH",), "repatriation", "H2", 1, referral_payload)
+        _sealed(keys, ("TH", "referral", referral_payload, ("KH",), "repatriation", "H2"), 1)
 
     gc.collect()
     us = _rates(

@@ -24,7 +24,7 @@ from hub.wire import Attestation, Disclosure, Envelope, EventType, attest, redac
 from hub.wire.avrofast import READ_FAILURES, compile_reader, compile_writer
 from hub.wire.codec import Compiled, decode_exact, encode, parsed, part, payload_codec
 from hub.wire.envelope import _new_disclosure
-from tests.support.wire import HUB_KEY, T0, seeded_key, sealed
+from tests.support.wire import HUB_KEY, T0, sealed, seeded_key
 from tests.unit.wire.test_wire_properties import _named, payloads, strategy
 
 WIRE = Path(__file__).resolve().parents[2] / "vectors" / "wire"
@@ -112,7 +112,7 @@ def test_vectors_open_to_the_same_envelope_on_the_fast_and_slow_paths(index: int
     data = VECTORS[index]
     try:
         fast = Envelope.from_bytes(data)
-    except Exception as exc:  # noqa: BLE001 - compared below, whatever it is
+    except Exception as exc:
         fast_outcome: Any = (type(exc), str(exc))
     else:
         fast_outcome = fast
@@ -125,7 +125,7 @@ def test_vectors_open_to_the_same_envelope_on_the_fast_and_slow_paths(index: int
         mp.setattr("hub.wire.envelope.part", lambda name: slow_parts.get(name) or part(name))
         try:
             slow_outcome: Any = Envelope.from_bytes(data)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             slow_outcome = (type(exc), str(exc))
     assert fast_outcome == slow_outcome
 
@@ -191,9 +191,7 @@ def test_mutated_field_values_give_fastavros_answer(case: tuple[str, bytes]) -> 
     name, data = case
     kind, field_name = name.split(".")
     codec = payload_codec(kind).codecs[field_name]
-    assert _outcome(codec.decode, data) == _outcome(
-        lambda b: decode_exact(codec.schema, b), data
-    )
+    assert _outcome(codec.decode, data) == _outcome(lambda b: decode_exact(codec.schema, b), data)
 
 
 @_SETTINGS

@@ -101,6 +101,18 @@ def _fast_decode(reader: Reader | None, schema: Any, data: bytes) -> Any:
     return decode_exact(schema, data)
 
 
+def _fast_encode(writer: Writer | None, datum: Any) -> bytes | None:
+    """``writer``'s bytes for ``datum``, or None when it does not answer."""
+    if writer is None:
+        return None
+    out: list[bytes] = []
+    try:
+        writer(datum, out)
+    except WRITE_FAILURES:
+        return None
+    return b"".join(out)
+
+
 @dataclass(frozen=True, slots=True)
 class Compiled:
     """A parsed schema with its compiled reader and writer (None: fastavro only)."""
@@ -129,14 +141,7 @@ class Compiled:
         ``int`` in range, ``bytes`` of the fixed size, ``list``, ``dict`` with
         every field): such a datum decodes back to an equal one.
         """
-        if self.writer is None:
-            return None
-        out: list[bytes] = []
-        try:
-            self.writer(datum, out)
-        except WRITE_FAILURES:
-            return None
-        return b"".join(out)
+        return _fast_encode(self.writer, datum)
 
 
 @cache
@@ -207,9 +212,18 @@ class FieldCodec:
     name: str
     schema: Any
     reader: Reader | None = field(default=None, repr=False, compare=False)
+    writer: Writer | None = field(default=None, repr=False, compare=False)
 
     def encode(self, value: Any) -> bytes:
         return encode(self.schema, value)
+
+    def fast_encode(self, value: Any) -> bytes | None:
+        """The compiled writer's bytes, or None when it does not answer for ``value``.
+
+        It answers only for values of exactly the field's types, which
+        fastavro's ``validate`` accepts and ``encode`` writes the same way.
+        """
+        return _fast_encode(self.writer, value)
 
     def decode(self, data: bytes) -> Any:
         """The value, decoded exactly (``reader`` when it answers, else fastavro).
@@ -260,7 +274,9 @@ def payload_codec(name: str) -> PayloadCodec:
     for fld in expanded["fields"]:
         standalone = _dedupe_named(fld["type"], set())
         schema = parse_schema(standalone)
-        codecs[fld["name"]] = FieldCodec(fld["name"], schema, compile_reader(schema))
+        codecs[fld["name"]] = FieldCodec(
+            fld["name"], schema, compile_reader(schema), compile_writer(schema)
+        )
     return PayloadCodec(
         event_type=name,
         sha256=schemas.sha256(name),

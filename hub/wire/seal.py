@@ -145,10 +145,16 @@ def seal(
         if value is None:
             continue
         field_codec = codec.codecs[name]
-        problem = field_codec.problem(value)
-        if problem is not None:
-            raise WireError(Reason.INVALID_PAYLOAD, _clean_problem(name, problem))
-        disclosures.append(Disclosure.build(rand(SALT_SIZE), name, field_codec.encode(value)))
+        # The compiled writer answers only for values of exactly the field's
+        # types (valid by construction); anything else is validated and
+        # written by fastavro, as before.
+        encoded = field_codec.fast_encode(value)
+        if encoded is None:
+            problem = field_codec.problem(value)
+            if problem is not None:
+                raise WireError(Reason.INVALID_PAYLOAD, _clean_problem(name, problem))
+            encoded = field_codec.encode(value)
+        disclosures.append(Disclosure.build(rand(SALT_SIZE), name, encoded))
     if decoys is None:
         decoys = max(0, len(codec.fields) - len(disclosures))
     if decoys < 0:

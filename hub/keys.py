@@ -16,6 +16,7 @@ import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
 
@@ -32,6 +33,7 @@ __all__ = [
     "KeyDirectory",
     "KeyRole",
     "PublicKey",
+    "ed25519_public",
     "key_id_of",
     "load_private_key",
     "private_key_from_seed",
@@ -53,6 +55,20 @@ class KeyRole(StrEnum):
 def raw_public(key: Ed25519PublicKey) -> bytes:
     """The 32 raw bytes of an Ed25519 public key."""
     return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+@lru_cache(maxsize=1024)
+def ed25519_public(raw: bytes) -> Ed25519PublicKey:
+    """The key object for 32 raw public key bytes, loaded once per key.
+
+    Keyed by the bytes themselves, so it can only ever return the key they
+    are; which key id, country, roles and window they belong to is the trust
+    list's business, checked by the caller every time.
+
+    Raises:
+        ValueError: not 32 bytes (not cached).
+    """
+    return Ed25519PublicKey.from_public_bytes(raw)
 
 
 def key_id_of(raw: bytes) -> str:
@@ -104,7 +120,7 @@ class PublicKey:
     def verify(self, signature: bytes, message: bytes) -> bool:
         """True when ``signature`` is this key's Ed25519 signature of ``message``."""
         try:
-            Ed25519PublicKey.from_public_bytes(self.raw).verify(signature, message)
+            ed25519_public(self.raw).verify(signature, message)
         except (InvalidSignature, ValueError):
             return False
         return True

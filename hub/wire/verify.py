@@ -16,15 +16,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from types import MappingProxyType
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from hub.errors import DisclosureError, Reason, SignatureError, TrmError
-from hub.keys import KeyDirectory, KeyRole, PublicKey
+from hub.keys import KeyDirectory, KeyRole, PublicKey, ed25519_public
 
 from .cloudevents import check_cloudevents
 from .codec import payload_codec
@@ -60,11 +58,6 @@ class VerifiedEvent:
     disclosed: frozenset[str]
     withheld: frozenset[str]
     key_id: str
-
-
-@lru_cache(maxsize=1024)
-def _ed25519(raw: bytes) -> Ed25519PublicKey:
-    return Ed25519PublicKey.from_public_bytes(raw)
 
 
 def check_key(
@@ -115,7 +108,7 @@ def check_key(
             f"{key.not_after_ms}, signature dated {at_ms}",
         )
     try:
-        _ed25519(key.raw).verify(signature.sig, pae(payload_type, payload))
+        ed25519_public(key.raw).verify(signature.sig, pae(payload_type, payload))
     except (InvalidSignature, ValueError):
         raise SignatureError(
             reason, f"the signature of key {key.key_id[:16]}... does not verify"

@@ -18,13 +18,22 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import schemas
-from hub.errors import DisclosureError
-from hub.keys import key_id_of, raw_public, signer_key_id
-from hub.wire import Attestation, Disclosure, Envelope, EventType, attest, redact
+from hub.errors import DisclosureError, Reason, SignatureError
+from hub.keys import KeyRole, ed25519_public, key_id_of, raw_public, signer_key_id
+from hub.wire import Attestation, Disclosure, Envelope, EventType, attest, redact, verify
 from hub.wire.avrofast import READ_FAILURES, compile_reader, compile_writer
 from hub.wire.codec import Compiled, decode_exact, encode, parsed, part, payload_codec
 from hub.wire.envelope import _new_disclosure
-from tests.support.wire import HUB_KEY, T0, sealed, seeded_key
+from tests.support.wire import (
+    HUB_KEY,
+    PRODUCER,
+    T0,
+    TH_KEY,
+    StaticKeys,
+    public_of,
+    sealed,
+    seeded_key,
+)
 from tests.unit.wire.test_wire_properties import _named, payloads, strategy
 
 WIRE = Path(__file__).resolve().parents[2] / "vectors" / "wire"
@@ -340,3 +349,34 @@ def test_seal_writes_the_bytes_fastavro_writes(case: tuple[str, Any]) -> None:
     codecs = payload_codec(name).codecs
     for d in fast.disclosures:
         assert d.value == encode(codecs[d.field].schema, payload[d.field])
+
+
+def test_loaded_public_keys_are_the_keys_of_their_bytes() -> None:
+    raws = [raw_public(seeded_key(f"load-{i}").public_key()) for i in range(3)]
+    for _ in range(2):  # the second round from the cache
+        for raw in raws:
+            assert raw_public(ed25519_public(raw)) == raw
+    with pytest.raises(ValueError):
+        ed25519_public(b"short")
+
+
+def test_a_loaded_key_does_not_carry_its_window_to_another_listing() -> None:
+    env = sealed()
+    valid = StaticKeys([public_of(TH_KEY, "TH", PRODUCER)])
+    verify(env, valid)  # loads and caches TH's key object
+    revoked = StaticKeys([public_of(TH_KEY, "TH", PRODUCER, revoked_at_ms=T0 - 1)])
+    with pytest.raises(SignatureError) as caught:
+        verify(env, revoked)
+    assert caught.value.reason is Reason.KEY_REVOKED
+    later = StaticKeys([public_of(TH_KEY, "TH", PRODUCER, not_before_ms=T0 + 1)])
+    with pytest.raises(SignatureError) as caught:
+        verify(env, later)
+    assert caught.value.reason is Reason.KEY_NOT_VALID_AT_TIME
+    other_country = StaticKeys([public_of(TH_KEY, "KH", PRODUCER)])
+    with pytest.raises(SignatureError) as caught:
+        verify(env, other_country)
+    assert caught.value.reason is Reason.KEY_ROLE_NOT_ALLOWED
+    hub_only = StaticKeys([public_of(TH_KEY, "TH", frozenset({KeyRole.HUB}))])
+    with pytest.raises(SignatureError) as caught:
+        verify(env, hub_only)
+    assert caught.value.reason is Reason.KEY_ROLE_NOT_ALLOWED

@@ -453,13 +453,19 @@ class Envelope:
     disclosures: tuple[Disclosure, ...]
     attestations: tuple[Attestation, ...]
     raw: bytes = field(repr=False)
-    # SHA-256 of the header bytes: names the event across redactions. Computed
-    # here unless ``assemble`` carries it over from the envelope it came from.
-    event_digest: bytes = field(default=b"", repr=False, compare=False)
+    # The event digest once computed, or carried over by ``assemble`` from the
+    # envelope it redacts (same header bytes). Not an init field, so a
+    # ``dataclasses.replace`` never copies a stale one.
+    _event_digest: bytes = field(default=b"", init=False, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
-        if not self.event_digest:
-            object.__setattr__(self, "event_digest", _sha256(self.header_bytes).digest())
+    @property
+    def event_digest(self) -> bytes:
+        """SHA-256 of the header bytes: names the event across redactions."""
+        digest = self._event_digest
+        if not digest:
+            digest = _sha256(self.header_bytes).digest()
+            object.__setattr__(self, "_event_digest", digest)
+        return digest
 
     @classmethod
     def assemble(
@@ -487,15 +493,17 @@ class Envelope:
                 "attestations": [a.to_record() for a in attestations],
             },
         )
-        return cls(
+        envelope = cls(
             header,
             header_bytes,
             signature,
             tuple(disclosures),
             tuple(attestations),
             frame("envelope", body),
-            event_digest,
         )
+        if event_digest:
+            object.__setattr__(envelope, "_event_digest", event_digest)
+        return envelope
 
     def to_bytes(self) -> bytes:
         """The envelope's bytes (as received, or as assembled)."""

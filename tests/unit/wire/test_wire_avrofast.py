@@ -7,6 +7,7 @@ against a parse of its statement, and the caches (signing key id, event digest).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from pathlib import Path
@@ -380,3 +381,13 @@ def test_a_loaded_key_does_not_carry_its_window_to_another_listing() -> None:
     with pytest.raises(SignatureError) as caught:
         verify(env, hub_only)
     assert caught.value.reason is Reason.KEY_ROLE_NOT_ALLOWED
+
+
+def test_a_replaced_envelope_computes_its_own_event_digest() -> None:
+    env = sealed()
+    copy = redact(env, ["is_child"])
+    assert copy.event_digest == env.event_digest  # carried over
+    other = sealed(case_key="case-other")
+    swapped = dataclasses.replace(copy, header_bytes=other.header_bytes)
+    assert swapped.event_digest == hashlib.sha256(other.header_bytes).digest()
+    assert swapped.event_digest != copy.event_digest

@@ -323,43 +323,12 @@ class Disclosure:
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> Disclosure:
-        """Parse one disclosure (hand-decoded: it is on the hot path).
+        """Parse one disclosure.
 
         Raises:
             DisclosureError: MALFORMED_DISCLOSURE.
         """
-        size = len(raw)
-        if size > SALT_SIZE + 1:  # the common case: one-byte lengths, inlined
-            n = raw[SALT_SIZE]
-            if n < 0x80 and not n & 1 and n <= 2 * _MAX_FIELD_NAME:
-                pos = SALT_SIZE + 1 + (n >> 1)
-                if pos < size:
-                    m = raw[pos]
-                    if m < 0x80 and not m & 1 and pos + 1 + (m >> 1) == size:
-                        try:
-                            name = raw[SALT_SIZE + 1 : pos].decode("utf-8")
-                        except UnicodeDecodeError:
-                            pass
-                        else:
-                            return _new_disclosure(
-                                raw, _sha256(raw).digest(), raw[:SALT_SIZE], name, raw[pos + 1 :]
-                            )
-        try:
-            if size < SALT_SIZE:
-                raise ValueError(f"expected a {SALT_SIZE}-byte salt, got {size} bytes")
-            n, pos = _read_varint(raw, SALT_SIZE)
-            if n < 0 or n > _MAX_FIELD_NAME or pos + n > size:
-                raise ValueError(f"bad field name length {n}")
-            name = raw[pos : pos + n].decode("utf-8")
-            pos += n
-            m, pos = _read_varint(raw, pos)
-            if m < 0 or pos + m != size:
-                raise ValueError(f"value length {m} does not match the {size - pos} bytes left")
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise DisclosureError(
-                Reason.MALFORMED_DISCLOSURE, f"expected an Avro Disclosure record: {exc}"
-            ) from exc
-        return cls(raw, _sha256(raw).digest(), raw[:SALT_SIZE], name, raw[pos:])
+        return parse_disclosures((raw,))[0]
 
 
 # A frozen dataclass's __init__ sets each field through object.__setattr__ by
@@ -368,18 +337,74 @@ class Disclosure:
 _DISCLOSURE_SLOTS = tuple(
     getattr(Disclosure, name).__set__ for name in ("raw", "digest", "salt", "field", "value")
 )
+_FIELD_AT: Final = SALT_SIZE + 1  # where the field name starts after a one-byte length
 
 
-def _new_disclosure(raw: bytes, digest: bytes, salt: bytes, name: str, value: bytes) -> Disclosure:
-    """``Disclosure(raw, digest, salt, name, value)``, built faster."""
+def parse_disclosures(raws: Sequence[bytes]) -> tuple[Disclosure, ...]:
+    """Parse disclosures (hand-decoded, the common case inline: the hot path).
+
+    The common case, inline, is a field name of at most 63 bytes and a value
+    of at most 8 KiB (one- and two-byte lengths); anything else goes through
+    :func:`_parse_disclosure`, which reads any varint and gives every refusal.
+
+    Raises:
+        DisclosureError: MALFORMED_DISCLOSURE.
+    """
     set_raw, set_digest, set_salt, set_field, set_value = _DISCLOSURE_SLOTS
-    obj = object.__new__(Disclosure)
-    set_raw(obj, raw)
-    set_digest(obj, digest)
-    set_salt(obj, salt)
-    set_field(obj, name)
-    set_value(obj, value)
-    return obj
+    new = object.__new__
+    sha256 = _sha256
+    out: list[Disclosure] = []
+    append = out.append
+    for raw in raws:
+        size = len(raw)
+        if size > _FIELD_AT:
+            n = raw[SALT_SIZE]
+            if n < 0x80 and not n & 1:  # a name length of 0..63 (the limit is 64)
+                pos = _FIELD_AT + (n >> 1)
+                if pos + 1 < size:
+                    m = raw[pos]
+                    start = pos + 1
+                    if m >= 0x80:  # a two-byte value length (64 B .. 8 KiB)
+                        high = raw[start]
+                        m = (m & 0x7F) | (high << 7) if high < 0x80 else 1
+                        start += 1
+                    if not m & 1 and start + (m >> 1) == size:
+                        try:
+                            name = raw[_FIELD_AT:pos].decode("utf-8")
+                        except UnicodeDecodeError:
+                            pass
+                        else:
+                            obj = new(Disclosure)
+                            set_raw(obj, raw)
+                            set_digest(obj, sha256(raw).digest())
+                            set_salt(obj, raw[:SALT_SIZE])
+                            set_field(obj, name)
+                            set_value(obj, raw[start:])
+                            append(obj)
+                            continue
+        append(_parse_disclosure(raw))
+    return tuple(out)
+
+
+def _parse_disclosure(raw: bytes) -> Disclosure:
+    """One disclosure, any varint lengths; the reasons a malformed one is refused."""
+    size = len(raw)
+    try:
+        if size < SALT_SIZE:
+            raise ValueError(f"expected a {SALT_SIZE}-byte salt, got {size} bytes")
+        n, pos = _read_varint(raw, SALT_SIZE)
+        if n < 0 or n > _MAX_FIELD_NAME or pos + n > size:
+            raise ValueError(f"bad field name length {n}")
+        name = raw[pos : pos + n].decode("utf-8")
+        pos += n
+        m, pos = _read_varint(raw, pos)
+        if m < 0 or pos + m != size:
+            raise ValueError(f"value length {m} does not match the {size - pos} bytes left")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise DisclosureError(
+            Reason.MALFORMED_DISCLOSURE, f"expected an Avro Disclosure record: {exc}"
+        ) from exc
+    return Disclosure(raw, _sha256(raw).digest(), raw[:SALT_SIZE], name, raw[pos:])
 
 
 @dataclass(frozen=True, slots=True)
@@ -542,8 +567,7 @@ class Envelope:
         header = Header.from_bytes(header_bytes)
         sig = rec["signature"]
         signature = Signature(sig["key_id"], sig["sig"])
-        parse = Disclosure.from_bytes
-        disclosures = tuple([parse(d) for d in rec["disclosures"]])
+        disclosures = parse_disclosures(rec["disclosures"])
         attestations = tuple(
             Attestation.from_parts(
                 a["statement"], Signature(a["signature"]["key_id"], a["signature"]["sig"])

@@ -24,7 +24,7 @@ from hub.keys import KeyRole, ed25519_public, key_id_of, raw_public, signer_key_
 from hub.wire import Attestation, Disclosure, Envelope, EventType, attest, redact, verify
 from hub.wire.avrofast import READ_FAILURES, compile_reader, compile_writer
 from hub.wire.codec import Compiled, decode_exact, encode, parsed, part, payload_codec
-from hub.wire.envelope import _new_disclosure
+from hub.wire.envelope import _parse_disclosure, parse_disclosures
 from tests.support.wire import (
     HUB_KEY,
     PRODUCER,
@@ -242,14 +242,51 @@ def test_disclosures_parse_as_the_disclosure_schema_says(
         )
 
 
-def test_a_disclosure_built_through_its_slots_equals_the_constructed_one() -> None:
-    args = (b"r" * 40, b"d" * 32, b"s" * 16, "names", b"v")
-    fast = _new_disclosure(*args)
-    assert fast == Disclosure(*args)
-    assert type(fast) is Disclosure
-    assert hash(fast) == hash(Disclosure(*args))
-    with pytest.raises(AttributeError):
-        fast.field = "other"  # type: ignore[misc]
+def _either(parse: Any, raw: bytes) -> Any:
+    try:
+        return parse(raw)
+    except DisclosureError as exc:
+        return (exc.reason, str(exc))
+
+
+@_SETTINGS
+@given(
+    st.binary(min_size=16, max_size=16),
+    st.text(max_size=70),
+    st.binary(max_size=9000),
+    st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), max_size=3),
+)
+def test_the_inline_disclosure_parse_equals_the_general_one(
+    salt: bytes, field_name: str, value: bytes, flips: list[tuple[int, int]]
+) -> None:
+    data = bytearray(
+        encode(parsed("disclosure"), {"salt": salt, "field": field_name, "value": value})
+    )
+    for at, byte in flips:
+        if data:
+            data[at % len(data)] = byte
+    raw = bytes(data)
+    fast = _either(lambda r: parse_disclosures([r])[0], raw)
+    assert fast == _either(_parse_disclosure, raw)
+    if isinstance(fast, Disclosure):
+        assert type(fast) is Disclosure
+        assert hash(fast) == hash(_parse_disclosure(raw))
+        with pytest.raises(AttributeError):
+            fast.field = "other"  # type: ignore[misc]
+
+
+def test_overlong_and_two_byte_lengths_parse_alike() -> None:
+    salt = bytes(range(16))
+    cases = [
+        salt + b"\x02a" + b"\x80\x00",  # an overlong empty value
+        salt + b"\x02a" + b"\x80\x01" + b"v" * 64,  # 64 bytes: two-byte length
+        salt + b"\x02a" + b"\x02v",
+        salt + b"\x02a" + b"\x00",  # empty value, nothing after
+        salt + b"\x80\x01" + b"n" * 64 + b"\x00",  # a 64-byte name
+    ]
+    for raw in cases:
+        assert _either(lambda r: parse_disclosures([r])[0], raw) == _either(_parse_disclosure, raw)
+    assert parse_disclosures([cases[1]])[0].value == b"v" * 64
 
 
 def test_attest_builds_the_attestation_a_parse_of_its_statement_gives() -> None:

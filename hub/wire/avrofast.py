@@ -3,7 +3,10 @@
 fastavro pays a fixed cost on every call (a stream, option handling, and for a
 union schema such as a payload field's ``["null", T]`` a fresh parse of the
 schema), which dominates when a message is two dozen small values. Here a
-parsed schema is compiled once into plain closures over ``bytes``.
+parsed schema is compiled once into one Python function: its source is
+generated from the schema (every value inline, no call per value, short
+varints read inline) and compiled with ``compile``/``exec``; the source holds
+nothing but the schema's own names, sizes and symbols.
 
 A compiled reader or writer only ever *answers* for input it fully understands:
 for anything unusual (a negative block count, a varint longer than 9 bytes, an
@@ -53,7 +56,7 @@ class _Unsupported(Exception):
 
 # What a compiled reader may raise; the caller then asks fastavro.
 READ_FAILURES: Final = (Unsure, IndexError, UnicodeDecodeError, struct.error, RecursionError)
-WRITE_FAILURES: Final = (Unsure, UnicodeEncodeError, RecursionError)
+WRITE_FAILURES: Final = (Unsure, UnicodeEncodeError, OverflowError, struct.error, RecursionError)
 
 
 def read_long(data: bytes, pos: int) -> tuple[int, int]:

@@ -428,3 +428,19 @@ def test_a_replaced_envelope_computes_its_own_event_digest() -> None:
     swapped = dataclasses.replace(copy, header_bytes=other.header_bytes)
     assert swapped.event_digest == hashlib.sha256(other.header_bytes).digest()
     assert swapped.event_digest != copy.event_digest
+
+
+def test_floats_the_fast_writer_cannot_pack_are_left_to_fastavro() -> None:
+    schema = parse_schema(
+        {
+            "type": "record",
+            "name": "F",
+            "fields": [{"name": "f", "type": "float"}, {"name": "d", "type": "double"}],
+        }
+    )
+    compiled = Compiled(schema, compile_reader(schema), compile_writer(schema))
+    assert compiled.writer is not None
+    assert compiled.fast_encode({"f": 1e300, "d": 1.0}) is None  # too large for a float
+    data = compiled.fast_encode({"f": 0.5, "d": -2.25})
+    assert data == encode(schema, {"f": 0.5, "d": -2.25})
+    assert compiled.decode(data) == decode_exact(schema, data) == {"f": 0.5, "d": -2.25}

@@ -25,6 +25,7 @@ from hub.wire import Attestation, Disclosure, Envelope, EventType, attest, redac
 from hub.wire.avrofast import READ_FAILURES, compile_reader, compile_writer
 from hub.wire.codec import Compiled, decode_exact, encode, parsed, part, payload_codec
 from hub.wire.envelope import _parse_disclosure, parse_disclosures
+from hub.wire.verify import _disclosed_values, _disclosed_values_one_by_one
 from tests.support.wire import (
     HUB_KEY,
     PRODUCER,
@@ -444,3 +445,31 @@ def test_floats_the_fast_writer_cannot_pack_are_left_to_fastavro() -> None:
     data = compiled.fast_encode({"f": 0.5, "d": -2.25})
     assert data == encode(schema, {"f": 0.5, "d": -2.25})
     assert compiled.decode(data) == decode_exact(schema, data) == {"f": 0.5, "d": -2.25}
+
+
+_POOL = [*sealed().disclosures, *sealed(case_key="case-other").disclosures[:3]]
+_BAD_VALUE = Disclosure.build(b"\x01" * 16, "is_child", b"\x02\x07")  # boolean byte 7
+_UNKNOWN = Disclosure.build(b"\x02" * 16, "no_such_field", b"\x00")
+
+
+@_SETTINGS
+@given(st.lists(st.sampled_from([*_POOL, _BAD_VALUE, _UNKNOWN]), max_size=30))
+def test_the_set_checked_disclosure_rules_fail_as_the_one_by_one_checks(
+    disclosures: list[Disclosure],
+) -> None:
+    env = sealed()
+    header = dataclasses.replace(
+        env.header,
+        disclosure_digests=tuple(
+            sorted({*env.header.disclosure_digests, _BAD_VALUE.digest, _UNKNOWN.digest})
+        ),
+    )
+    codecs = payload_codec("referral").codecs
+
+    def outcome(check: Any) -> Any:
+        try:
+            return check(disclosures, header, codecs)
+        except DisclosureError as exc:
+            return (exc.reason, str(exc))
+
+    assert outcome(_disclosed_values) == outcome(_disclosed_values_one_by_one)

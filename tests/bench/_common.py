@@ -56,17 +56,20 @@ def _num(value: Any, width: int, digits: int = 1) -> str:
 
 
 def table_lines(rows: Sequence[dict[str, Any]]) -> list[str]:
-    """One line per row: events/s, p50/p95/p99 ms and the ratios to the three baselines."""
+    """One line per row: events/s, p50/p95/p99 ms, the ratios to the three baselines.
+
+    ``ready s`` is a worker's start time (spawn -> ready, lag 0), for start rows.
+    """
     lines = [
         f"  {'measurement':46} {'events/s':>10} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7}"
-        f" {'/broker':>8} {'/transp':>8} {'/crypto':>8}"
+        f" {'/broker':>8} {'/transp':>8} {'/crypto':>8} {'ready s':>8}"
     ]
     for r in rows:
         lines.append(
             f"  {r['name']:46} {_num(r.get('events_per_s'), 10)}"
             f" {_num(r.get('p50_ms'), 7)} {_num(r.get('p95_ms'), 7)} {_num(r.get('p99_ms'), 7)}"
             f" {_num(r.get('to_broker'), 8, 3)} {_num(r.get('to_transport'), 8, 3)}"
-            f" {_num(r.get('to_crypto'), 8, 3)}"
+            f" {_num(r.get('to_crypto'), 8, 3)} {_num(r.get('ready_s'), 8)}"
         )
     return lines
 

@@ -104,11 +104,12 @@ async def receive(
     bootstrap: str,
     namespace: str,
     inboxes: list[str],
+    *,
     trust_file: Path,
     expect: int,
     deadline_s: float,
-    out: Path,
-) -> None:
+) -> dict[str, Any]:
+    """Verify every copy arriving after the start; event id -> time_ns of each verified copy."""
     trust = load_trust_file(trust_file)
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=5
@@ -147,7 +148,7 @@ async def receive(
                     count += 1
     finally:
         await consumer.stop()
-    out.write_text(json.dumps({"received": got, "failed": failed}), encoding="utf-8")
+    return {"received": got, "failed": failed}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -175,17 +176,17 @@ def main(argv: list[str] | None = None) -> int:
     else:
         topics = Topics(args.namespace)
         inboxes = [topics.inbox(c) for c in args.inboxes.split(",") if c]
-        asyncio.run(
+        got = asyncio.run(
             receive(
                 args.bootstrap,
                 args.namespace,
                 inboxes,
-                args.trust,
-                args.expect,
-                args.deadline_s,
-                args.out,
+                trust_file=args.trust,
+                expect=args.expect,
+                deadline_s=args.deadline_s,
             )
         )
+        args.out.write_text(json.dumps(got), encoding="utf-8")
     return 0
 
 

@@ -89,7 +89,6 @@ from hub.wire import (
     seal,
     verify,
 )
-
 from tests.bench._common import (
     cpu_seconds,
     percentile,
@@ -225,6 +224,7 @@ class Row:
             "to_broker": ratio(broker),
             "to_transport": ratio(transport),
             "to_crypto": ratio(crypto),
+            "ready_s": self.extra.get("ready_s"),
             "note": self.note,
             **self.extra,
         }
@@ -334,7 +334,7 @@ def tools_classpath() -> str:
     """The Kafka jars with ``kafka-tools`` (fetched once, by the pom, if the cache lacks it)."""
     lib = kafka_local.ensure_jars()
     if not any(lib.glob(f"kafka-tools-{kafka_local.KAFKA_VERSION}.jar")):
-        from importlib import resources  # noqa: PLC0415
+        from importlib import resources
 
         print("fetching kafka-tools with Maven (once) ...", flush=True)
         with resources.as_file(resources.files("hub.ops") / "data" / "pom.xml") as pom:
@@ -388,6 +388,8 @@ def broker_ceiling(bootstrap: str, topic: str, records: int, size: int) -> tuple
             f"bootstrap.servers={bootstrap}",
             "acks=all",
             "enable.idempotence=true",
+            "linger.ms=5",
+            "batch.size=524288",
         ],
         600,
     )
@@ -397,7 +399,7 @@ def broker_ceiling(bootstrap: str, topic: str, records: int, size: int) -> tuple
     num = [float(x) for x in re.findall(r"([\d.]+) (?:records/sec|ms)", summary)]
     rate, avg, mx, p50, p95, p99 = num[0], num[1], num[2], num[3], num[4], num[5]
     producer = Row(
-        f"broker: ProducerPerformance ({size} B, acks=all)",
+        f"broker: ProducerPerformance ({size} B, acks=all, linger 5 ms)",
         rate,
         p50,
         p95,
@@ -677,7 +679,7 @@ async def wait_line(proc: Proc, text: bytes, timeout_s: float = 60) -> None:
 
 def status(port: int) -> dict[str, Any] | None:
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/hub/status", timeout=1) as r:  # noqa: S310
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/hub/status", timeout=1) as r:
             data = json.loads(r.read())
             return data if isinstance(data, dict) else None
     except (OSError, ValueError):
@@ -782,9 +784,9 @@ def _cpu_note(d: Drain) -> str:
 
 
 async def drain_hub(
-    s: Setup, topics: Topics, workers: int, start: int, count: int, label: str, verify_n: int
+    s: Setup, topics: Topics, *, workers: int, start: int, count: int, label: str, verify_n: int
 ) -> tuple[Drain, float, list[Proc]]:
-    """Start ``workers`` on a backlog already written; wait for every decision; keep them running."""
+    """Start ``workers`` on a backlog already written; wait for its decisions; keep them running."""
     groups = {"decisions": [topics.decisions], "inboxes": [topics.inbox(c) for c in INBOXES]}
     async with Watch(s.bootstrap) as w:
         before = await w.ends([t for g in groups.values() for t in g])
@@ -811,7 +813,7 @@ async def drain_hub(
     return d, startup, procs
 
 
-async def run(s: Setup) -> None:  # noqa: PLR0915 - one measurement after the other
+async def run(s: Setup) -> None:
     a = s.args
     keys = {cc: load_private_key(s.state.private_key(cc)) for cc in ("TH", "VN")}
     hub_key = load_private_key(s.state.private_key("HUB"))
@@ -844,9 +846,9 @@ async def run(s: Setup) -> None:  # noqa: PLR0915 - one measurement after the ot
             s.bootstrap, perf.outbox("KH"), a.perf_records, size
         )
         s.rows += [producer_row, consumer_row]
-        assert producer_row.events_per_s and consumer_row.events_per_s
-        broker_events = min(producer_row.events_per_s / COPIES_PER_EVENT, consumer_row.events_per_s)
-    except Exception as exc:  # noqa: BLE001 - a benchmark reports, it does not stop
+        produced, consumed = producer_row.events_per_s or 0.0, consumer_row.events_per_s or 0.0
+        broker_events = min(produced / COPIES_PER_EVENT, consumed) or None
+    except Exception as exc:  # a benchmark reports, it does not stop
         print(f"  ! broker ceiling not measured: {exc}", flush=True)
         broker_events = None
     broker_row = Row(
@@ -891,7 +893,9 @@ async def run(s: Setup) -> None:  # noqa: PLR0915 - one measurement after the ot
     print(f"  transport ceiling {d.rate:.0f} events/s ({_cpu_note(d)})", flush=True)
 
     # hub, 1 worker; then latency at half its rate on the same worker
-    d1, startup1, procs = await drain_hub(s, hub1_ns, 1, 0, a.events, "hub 1 worker", a.verify)
+    d1, startup1, procs = await drain_hub(
+        s, hub1_ns, workers=1, start=0, count=a.events, label="hub 1 worker", verify_n=a.verify
+    )
     hub1 = Row(
         "hub, 1 worker, saturation",
         d1.rate,
@@ -906,7 +910,9 @@ async def run(s: Setup) -> None:  # noqa: PLR0915 - one measurement after the ot
             p.stop()
 
     # hub, 2 workers
-    d2, startup2, procs = await drain_hub(s, hub2_ns, 2, 0, a.events, "hub 2 workers", a.verify)
+    d2, startup2, procs = await drain_hub(
+        s, hub2_ns, workers=2, start=0, count=a.events, label="hub 2 workers", verify_n=a.verify
+    )
     for p in procs:
         p.stop()
     hub2 = Row(
@@ -1062,11 +1068,11 @@ async def start_times(s: Setup) -> list[Row]:
         d, _startup, procs = await drain_hub(
             s,
             topics,
-            s.args.history_workers,
-            written,
-            target - written,
-            f"history to {target}",
-            s.args.verify,
+            workers=s.args.history_workers,
+            start=written,
+            count=target - written,
+            label=f"history to {target}",
+            verify_n=s.args.verify,
         )
         for p in procs:
             p.stop()
@@ -1129,7 +1135,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--perf-records",
         type=int,
-        default=200_000,
+        default=100_000,
         help="records for Kafka's producer/consumer performance tools",
     )
     parser.add_argument("--seconds", type=float, default=3.0, help="one-core measuring time")
@@ -1169,7 +1175,7 @@ def main(argv: list[str] | None = None) -> int:
             _gen_init(key_files, time.time_ns() // 1_000_000)
             with broker(work) as (servers, broker_pid):
                 s = Setup(args, work, servers, broker_pid, state, trust, pool)
-                s.result["args"] = {k: v for k, v in vars(args).items()}
+                s.result["args"] = dict(vars(args))
                 asyncio.run(run(s))
     s.result["seconds_total"] = time.perf_counter() - started
     path = write_result("hub", s.result)

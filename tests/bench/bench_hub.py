@@ -815,6 +815,14 @@ async def drain_hub(
 
 async def run(s: Setup) -> None:
     a = s.args
+    s.result["load_average_1m_at_start"] = os.getloadavg()[0]
+    head = subprocess.run(
+        ["git", "-C", str(HERE), "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    s.result["commit"] = head.stdout.strip() or None
     keys = {cc: load_private_key(s.state.private_key(cc)) for cc in ("TH", "VN")}
     hub_key = load_private_key(s.state.private_key("HUB"))
     backlog = [e for chunk in generate(s.pool, 0, a.events) for e in chunk]
@@ -1178,6 +1186,8 @@ def main(argv: list[str] | None = None) -> int:
                 s.result["args"] = dict(vars(args))
                 asyncio.run(run(s))
     s.result["seconds_total"] = time.perf_counter() - started
+    # other work on the machine skews every number: say how busy it was
+    s.result["load_average_1m_at_end"] = os.getloadavg()[0]
     path = write_result("hub", s.result)
     print(f"  written to {path} ({s.result['seconds_total']:.0f} s in all)")
     return 0

@@ -816,13 +816,6 @@ async def drain_hub(
 async def run(s: Setup) -> None:
     a = s.args
     s.result["load_average_1m_at_start"] = os.getloadavg()[0]
-    head = subprocess.run(
-        ["git", "-C", str(HERE), "rev-parse", "--short", "HEAD"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    s.result["commit"] = head.stdout.strip() or None
     keys = {cc: load_private_key(s.state.private_key(cc)) for cc in ("TH", "VN")}
     hub_key = load_private_key(s.state.private_key("HUB"))
     backlog = [e for chunk in generate(s.pool, 0, a.events) for e in chunk]
@@ -1184,6 +1177,13 @@ def main(argv: list[str] | None = None) -> int:
             with broker(work) as (servers, broker_pid):
                 s = Setup(args, work, servers, broker_pid, state, trust, pool)
                 s.result["args"] = dict(vars(args))
+                head = subprocess.run(
+                    ["git", "-C", str(HERE), "rev-parse", "--short", "HEAD"],
+                    capture_output=True,
+                    text=True,
+                    check=False,
+                )
+                s.result["commit"] = head.stdout.strip() or None
                 asyncio.run(run(s))
     s.result["seconds_total"] = time.perf_counter() - started
     # other work on the machine skews every number: say how busy it was

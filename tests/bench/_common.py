@@ -49,6 +49,16 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def machine_busy_seconds() -> float | None:
+    """CPU seconds every core of the machine has been busy so far (``/proc/stat``), all users."""
+    try:
+        first = Path("/proc/stat").read_text(encoding="ascii").splitlines()[0].split()
+    except (OSError, IndexError):
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in first[1:9])
+    return (user + nice + system + irq + softirq + steal) / CLK_TCK
+
+
 def _num(value: Any, width: int, digits: int = 1) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return f"{'-':>{width}}"

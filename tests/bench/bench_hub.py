@@ -91,6 +91,7 @@ from hub.wire import (
 )
 from tests.bench._common import (
     cpu_seconds,
+    machine_busy_seconds,
     percentile,
     table_lines,
     target_lines,
@@ -502,12 +503,17 @@ class Drain:
     seconds: float  # first output record -> last output record
     first_ms: int
     last_ms: int
-    cpu: dict[str, float]  # name -> % of one core over the drain
+    cpu: dict[str, float]  # name -> % of one core over the drain ("machine": all of it, all users)
     counts: dict[str, int]
 
     @property
     def rate(self) -> float:
         return self.events / self.seconds if self.seconds > 0 else 0.0
+
+
+def _cpu(pids: Mapping[str, int]) -> dict[str, float | None]:
+    """CPU seconds so far of each process, and of the whole machine (every user) as "machine"."""
+    return {**{n: cpu_seconds(p) for n, p in pids.items()}, "machine": machine_busy_seconds()}
 
 
 class Watch:
@@ -558,7 +564,7 @@ class Watch:
         counts: dict[str, int] = {}
         last_print = 0.0
         while True:
-            samples.append((time.time(), {n: cpu_seconds(p) for n, p in pids.items()}))
+            samples.append((time.time(), _cpu(pids)))
             ends = await self.ends(names)
             counts = {
                 g: sum(ends[tp] - before.get(tp, 0) for tp in ends if tp.topic in ts)
@@ -586,7 +592,7 @@ class Watch:
                     flush=True,
                 )
             await asyncio.sleep(0.25)
-        samples.append((time.time(), {n: cpu_seconds(p) for n, p in pids.items()}))
+        samples.append((time.time(), _cpu(pids)))
         first_ms, last_ms = 2**63, 0
         for tp, end in ends.items():
             start = before.get(tp, 0)
@@ -605,7 +611,7 @@ class Watch:
                 default=samples[-1],
                 key=lambda s: s[0],
             )
-            for n in pids:
+            for n in [*pids, "machine"]:
                 ca, cb = a[1].get(n), b[1].get(n)
                 if ca is not None and cb is not None and b[0] > a[0]:
                     cpu[n] = 100 * (cb - ca) / (b[0] - a[0])
@@ -780,7 +786,9 @@ async def hub_namespace(s: Setup, prefix: str) -> Topics:
 
 
 def _cpu_note(d: Drain) -> str:
-    return ", ".join(f"{n} {v:.0f}%" for n, v in sorted(d.cpu.items()))
+    """CPU over the drain in % of one core; "machine" is every process of every user."""
+    named = {("machine (all users)" if n == "machine" else n): v for n, v in d.cpu.items()}
+    return ", ".join(f"{n} {v:.0f}%" for n, v in sorted(named.items()))
 
 
 async def drain_hub(

@@ -17,9 +17,10 @@ Baselines:
 - **bare cryptographic floor**: ``cryptography``, ``hashlib`` and ``fastavro``
   alone, one core: per event one Ed25519 verify and a SHA-256 of every
   disclosure and of the header; per delivered copy one Avro decode, one
-  Ed25519 sign and one Avro encode.
+  Ed25519 sign and one Avro encode (``bench_wire.measure``: one definition).
 
-Measured: trm's wire code (open + redact + attest + encode, one core); the hub
+Measured: trm's wire code (open + redact + attest + encode, one core, also
+``bench_wire.measure``); the hub
 (``trm hub worker`` subprocesses) draining a backlog written before it starts,
 with 1 and with 2 workers in one group (time from the first decision to the
 last event's records, read from the records' timestamps; start-up reported
@@ -41,9 +42,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import gc
-import hashlib
-import io
 import json
 import multiprocessing
 import os
@@ -55,7 +53,7 @@ import tempfile
 import time
 import urllib.request
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.pool import Pool
 from pathlib import Path
@@ -64,10 +62,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from fastavro import parse_schema, schemaless_reader, schemaless_writer
 
-import schemas
 from connectors.demo.scenario import example_payload
 from connectors.demo.setup import make_identities, sign_agreements
 from hub.app.registry import parse_agreement
@@ -78,16 +73,9 @@ from hub.ops.provision import provision_registry
 from hub.topics import Topics
 from hub.trust import TrustList, load_trust_file
 from hub.wire import (
-    ATTESTATION_PAYLOAD_TYPE,
-    HEADER_PAYLOAD_TYPE,
-    Envelope,
-    attest,
     cloudevents_headers,
     open_envelope,
-    pae,
-    redact,
     seal,
-    verify,
 )
 from tests.bench._common import (
     cpu_seconds,
@@ -234,98 +222,15 @@ class Row:
 # --- one core: the bare floor and trm's wire code -----------------------------
 
 
-def _rate(fn: Callable[[], None], seconds: float) -> float:
-    """Calls per second of ``fn``: the best of three windows of ``seconds / 3`` (shared machine)."""
-    fn()
-    best = 0.0
-    for _ in range(3):
-        n = 0
-        start = time.perf_counter()
-        deadline = start + seconds / 3
-        while True:
-            fn()
-            n += 1
-            now = time.perf_counter()
-            if now >= deadline:
-                break
-        best = max(best, n / (now - start))
-    return best
+def one_core(seconds: float) -> tuple[float, float, dict[str, float]]:
+    """Events/s of the bare floor and of trm's wire code over the mix: ``bench_wire.measure``.
 
+    One definition of the floor for every benchmark (bench_wire.py says what it counts).
+    """
+    from tests.bench import bench_wire
 
-def one_core(
-    mix: list[Event],
-    trust: TrustList,
-    hub_key: Ed25519PrivateKey,
-    seconds: float,
-    publics: dict[str, Any],
-) -> tuple[float, float]:
-    """Events/s of the bare floor and of trm's wire code over ``mix`` (one of each kind)."""
-    recipients = [MIX[i % len(MIX)][2] for i in range(len(mix))]
-
-    def hub_copies(raw: bytes, to: tuple[str, ...]) -> list[bytes]:
-        env = Envelope.from_bytes(raw)
-        verified = verify(env, trust)
-        fields = sorted(verified.disclosed)
-        keep = fields[: max(1, len(fields) // 2)]  # half the fields, as an agreement keeps
-        out = []
-        for r in to:
-            kept = redact(env, keep)
-            out.append(
-                attest(
-                    kept,
-                    recipient=r,
-                    agreement_id="bench",
-                    agreement_version=1,
-                    fields=sorted(d.field for d in kept.disclosures),
-                    leaf_ref="bench:0123456789",
-                    hub_key=hub_key,
-                    attested_at_ms=time.time_ns() // 1_000_000,
-                ).to_bytes()
-            )
-        return out
-
-    def trm_wire() -> None:
-        for e, to in zip(mix, recipients, strict=True):
-            hub_copies(e.raw, to)
-
-    # The floor's inputs are prepared with trm (what to sign, the copies' records);
-    # the timed loop uses cryptography, hashlib and fastavro alone.
-    schema = parse_schema(schemas.load("envelope"))
-    items = []
-    for e, to in zip(mix, recipients, strict=True):
-        env = Envelope.from_bytes(e.raw)
-        outs = []
-        for copy in hub_copies(e.raw, to):
-            statement = Envelope.from_bytes(copy).attestations[-1].statement
-            record = schemaless_reader(io.BytesIO(copy[10:]), schema, None)
-            outs.append((pae(ATTESTATION_PAYLOAD_TYPE, statement), record))
-        items.append(
-            (
-                e.raw[10:],
-                publics[env.header.producer],
-                pae(HEADER_PAYLOAD_TYPE, env.header_bytes),
-                outs,
-            )
-        )
-    sha256 = hashlib.sha256
-
-    def bare_floor() -> None:
-        for body, public, message, outs in items:
-            for n, (statement, record) in enumerate(outs):
-                rec: Any = schemaless_reader(io.BytesIO(body), schema, None)  # one decode per copy
-                if n == 0:  # per event: the producer's signature, every disclosure, the header
-                    public.verify(rec["signature"]["sig"], message)
-                    for d in rec["disclosures"]:
-                        sha256(d).digest()
-                    sha256(rec["header"]).digest()
-                hub_key.sign(statement)
-                buf = io.BytesIO()
-                schemaless_writer(buf, schema, record)
-
-    gc.collect()
-    floor = _rate(bare_floor, seconds) * len(mix)
-    wire = _rate(trm_wire, seconds) * len(mix)
-    return floor, wire
+    w = bench_wire.measure(seconds)
+    return 1e6 / w["bare_floor_mix_us"], 1e6 / w["trm_hub_mix_us"], w
 
 
 # --- the broker ceiling: Kafka's own tools -------------------------------------
@@ -826,8 +731,6 @@ async def drain_hub(
 async def run(s: Setup) -> None:
     a = s.args
     s.result["load_average_1m_at_start"] = os.getloadavg()[0]
-    keys = {cc: load_private_key(s.state.private_key(cc)) for cc in ("TH", "VN")}
-    hub_key = load_private_key(s.state.private_key("HUB"))
     backlog = [e for chunk in generate(s.pool, 0, a.events) for e in chunk]
     size = round(sum(len(e.raw) for e in backlog[:400]) / min(400, len(backlog)))
     s.result.update(
@@ -839,9 +742,8 @@ async def run(s: Setup) -> None:
     print(f"mix: mean envelope {size} B, {COPIES_PER_EVENT} copies per event", flush=True)
 
     # one core, nothing else of ours running
-    floor, wire = one_core(
-        backlog[:4], s.trust, hub_key, a.seconds, {cc: k.public_key() for cc, k in keys.items()}
-    )
+    floor, wire, wire_numbers = one_core(a.seconds)
+    s.result["wire"] = wire_numbers
     crypto = Row(
         "bare crypto floor (1 core)",
         floor,
@@ -1149,7 +1051,9 @@ def main(argv: list[str] | None = None) -> int:
         default=100_000,
         help="records for Kafka's producer/consumer performance tools",
     )
-    parser.add_argument("--seconds", type=float, default=3.0, help="one-core measuring time")
+    parser.add_argument(
+        "--seconds", type=float, default=1.5, help="time per one-core measurement (bench_wire)"
+    )
     parser.add_argument("--latency-seconds", type=float, default=20.0, help="latency run length")
     parser.add_argument(
         "--start-events",

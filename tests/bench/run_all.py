@@ -1,7 +1,9 @@
 """Run every ``tests/bench/bench_*.py`` ``main()`` in turn (what ``make bench`` does).
 
-Each benchmark prints its own numbers; a failing one is reported and the rest
-still run. Exit status 1 if any failed.
+Each benchmark prints its own numbers and writes them as JSON under
+``artifacts/bench/``; a failing one is reported and the rest still run. At the
+end every ``artifacts/bench/*.json`` is read back and printed as one combined
+table (a file older than this run is marked so). Exit status 1 if any failed.
 """
 
 from __future__ import annotations
@@ -15,9 +17,22 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
 
+from tests.bench._common import ARTIFACTS, combined_report  # noqa: E402 - after the path
+
+
+def combined(since: float) -> None:
+    """Every benchmark's JSON as one report; files not written by this run are marked."""
+    print("\n===== combined (artifacts/bench/*.json) =====")
+    stale = [p.name for p in sorted(ARTIFACTS.glob("*.json")) if p.stat().st_mtime < since]
+    for line in combined_report():
+        print(line)
+    if stale:
+        print(f"from an earlier run (not rewritten now): {', '.join(stale)}")
+
 
 def main() -> int:
     failed: list[str] = []
+    since = time.time()
     for path in sorted(HERE.glob("bench_*.py")):
         print(f"\n===== {path.stem} =====", flush=True)
         spec = importlib.util.spec_from_file_location(f"_bench_{path.stem}", path)
@@ -43,6 +58,7 @@ def main() -> int:
             traceback.print_exc()
             failed.append(path.stem)
         print(f"----- {path.stem}: {time.perf_counter() - started:.1f}s", flush=True)
+    combined(since)
     if failed:
         print(f"\nfailed: {', '.join(failed)}")
         return 1

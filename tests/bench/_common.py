@@ -1,0 +1,125 @@
+"""What the benchmarks share: where results go, percentiles, CPU of a process, the combined table.
+
+Every ``bench_*.py`` writes its numbers as one JSON file under ``artifacts/bench/``
+(git-ignored); ``run_all.py`` reads them all at the end and prints one table.
+A file may carry ``rows`` (a list of ``{"name", "events_per_s", "p50_ms",
+"p95_ms", "p99_ms", ...}``) and ``targets`` (``{"target", "measured", "met"}``);
+a flat file (name -> number) is shown as it is, with ``*_us`` keys as ops/s.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "artifacts" / "bench"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def write_result(name: str, result: dict[str, Any]) -> Path:
+    """``artifacts/bench/<name>.json``: the numbers of one benchmark run."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.json"
+    path.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return path
+
+
+def percentile(values: Sequence[float], p: float) -> float | None:
+    """The ``p``-th percentile (nearest rank), None without values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, math.ceil(p / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds a process has used so far (``/proc/<pid>/stat``)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
+    except OSError:
+        return None
+    # the command name (field 2) may hold spaces: count fields after its ')'
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def machine_busy_seconds() -> float | None:
+    """CPU seconds every core of the machine has been busy so far (``/proc/stat``), all users."""
+    try:
+        first = Path("/proc/stat").read_text(encoding="ascii").splitlines()[0].split()
+    except (OSError, IndexError):
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in first[1:9])
+    return (user + nice + system + irq + softirq + steal) / CLK_TCK
+
+
+def _num(value: Any, width: int, digits: int = 1) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return f"{'-':>{width}}"
+    return f"{value:{width}.{digits}f}"
+
+
+def table_lines(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """One line per row: events/s, p50/p95/p99 ms, the ratios to the three baselines.
+
+    ``ready s`` is a worker's start time (spawn -> ready, lag 0), for start rows.
+    """
+    lines = [
+        f"  {'measurement':46} {'events/s':>10} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7}"
+        f" {'/broker':>8} {'/transp':>8} {'/crypto':>8} {'ready s':>8}"
+    ]
+    for r in rows:
+        lines.append(
+            f"  {r['name']:46} {_num(r.get('events_per_s'), 10)}"
+            f" {_num(r.get('p50_ms'), 7)} {_num(r.get('p95_ms'), 7)} {_num(r.get('p99_ms'), 7)}"
+            f" {_num(r.get('to_broker'), 8, 3)} {_num(r.get('to_transport'), 8, 3)}"
+            f" {_num(r.get('to_crypto'), 8, 3)} {_num(r.get('ready_s'), 8)}"
+        )
+    return lines
+
+
+def target_lines(targets: Sequence[dict[str, Any]]) -> list[str]:
+    out = []
+    for t in targets:
+        met = (
+            {True: "met", False: "NOT met"}.get(bool(t["met"]))
+            if t.get("met") is not None
+            else "not measured"
+        )
+        out.append(f"  {t['target']:58} {t.get('measured', '-')!s:>28}  {met}")
+    return out
+
+
+def combined_report(directory: Path = ARTIFACTS) -> list[str]:
+    """Every ``*.json`` under ``directory`` as text: tables, targets, then flat numbers."""
+    lines: list[str] = []
+    for path in sorted(directory.glob("*.json")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            lines.append(f"{path.name}: unreadable ({exc})")
+            continue
+        lines.append(f"--- {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+        if not isinstance(data, dict):
+            lines.append(f"  {data!r}")
+            continue
+        if isinstance(data.get("rows"), list):
+            lines.extend(table_lines(data["rows"]))
+        if isinstance(data.get("targets"), list):
+            lines.append("  targets (issue 12):")
+            lines.extend(target_lines(data["targets"]))
+        flat = {k: v for k, v in data.items() if k not in {"rows", "targets"}}
+        for key, value in sorted(flat.items()):
+            if isinstance(value, (int, float)) and key.endswith("_us") and value > 0:
+                lines.append(f"  {key:52} {value:12.1f} µs  {1e6 / value:10.0f} /s")
+            elif isinstance(value, float):
+                lines.append(f"  {key:52} {value:12.3f}")
+            elif isinstance(value, (int, str, bool)) or value is None:
+                lines.append(f"  {key:52} {value!s:>12}")
+    return lines

@@ -1,0 +1,194 @@
+"""The processes bench_hub.py starts beside the hub: the transport ceiling relay and the receiver.
+
+Each runs in its own process so it neither shares a core's interpreter with the
+measuring process nor with the hub worker:
+
+``relay``: an aiokafka consume->produce relay written as well as aiokafka
+allows: batched ``getmany``; every copy sent without awaiting it, the batch's
+acknowledgements gathered; ``acks=all`` and the idempotent producer; a batch's
+offsets committed only once all its copies are acknowledged (the next batch is
+fetched and sent meanwhile, commits stay in order). No checks: one copy of the
+record's bytes per recipient, the recipients from a static route per outbox.
+
+``receive``: reads the inboxes from their end (pinned before it says ``ready``),
+verifies every copy as a node does (``open_envelope(..., require_attestation=True)``),
+and writes ``{event_id: [time_ns, ...]}`` (one time per verified copy) as JSON.
+
+Run: ``python tests/bench/_hub_procs.py relay|receive --help``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from hub.topics import Topics
+from hub.trust import load_trust_file
+from hub.wire import open_envelope
+
+
+async def relay(bootstrap: str, namespace: str, routes: dict[str, list[str]]) -> None:
+    topics = Topics(namespace)
+    route = {
+        topics.outbox(src): [topics.inbox(dst) for dst in dsts] for src, dsts in routes.items()
+    }
+    consumer = AIOKafkaConsumer(
+        *route,
+        bootstrap_servers=bootstrap,
+        group_id=f"bench-relay-{namespace}",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_partition_fetch_bytes=4 << 20,
+        fetch_max_bytes=16 << 20,
+    )
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=5,
+        max_batch_size=512 << 10,
+        max_request_size=4 << 20,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    await consumer.start()
+    await producer.start()
+    print("ready", flush=True)
+    # (acks of one batch, the offsets to commit once they are all in), oldest first
+    pending: collections.deque[tuple[asyncio.Future[Any], dict[TopicPartition, int]]]
+    pending = collections.deque()
+    try:
+        while not stop.is_set():
+            batch = await consumer.getmany(timeout_ms=50, max_records=4000)
+            if batch:
+                sends = []
+                for tp, records in batch.items():
+                    for r in records:
+                        for dest in route[tp.topic]:
+                            sends.append(
+                                await producer.send(
+                                    dest, r.value, key=r.key, headers=list(r.headers)
+                                )
+                            )
+                offsets = {tp: records[-1].offset + 1 for tp, records in batch.items()}
+                pending.append((asyncio.gather(*sends), offsets))
+            # commit, in order, every batch whose copies are all acknowledged; wait
+            # for the oldest when idle or when too much is in flight
+            while pending and (pending[0][0].done() or not batch or len(pending) > 4):
+                acks, offsets = pending.popleft()
+                await acks  # a failed send raises here: nothing after it is committed
+                await consumer.commit(offsets)
+        while pending:
+            acks, offsets = pending.popleft()
+            await acks
+            await consumer.commit(offsets)
+    finally:
+        await producer.stop()
+        await consumer.stop()
+
+
+async def receive(
+    bootstrap: str,
+    namespace: str,
+    inboxes: list[str],
+    *,
+    trust_file: Path,
+    expect: int,
+    deadline_s: float,
+) -> dict[str, Any]:
+    """Verify every copy arriving after the start; event id -> time_ns of each verified copy."""
+    trust = load_trust_file(trust_file)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=5
+    )
+    await consumer.start()
+    got: dict[str, list[int]] = {}
+    failed = 0
+    count = 0
+    try:
+        parts = [
+            TopicPartition(spec.name, p)
+            for spec in Topics(namespace).plan()
+            if spec.name in inboxes
+            for p in range(spec.partitions)
+        ]
+        consumer.assign(parts)
+        await consumer.seek_to_end(*parts)
+        for tp in parts:
+            await consumer.position(tp)  # pinned before anything is sent
+        print("ready", flush=True)
+        stop_at = time.monotonic() + deadline_s
+        while count < expect and time.monotonic() < stop_at:
+            for records in (await consumer.getmany(timeout_ms=50)).values():
+                for r in records:
+                    try:
+                        event = open_envelope(
+                            r.value or b"",
+                            trust,
+                            kafka_headers=r.headers,
+                            require_attestation=True,
+                        )
+                    except Exception:  # counted, never a latency sample
+                        failed += 1
+                        continue
+                    got.setdefault(event.event.header.event_id, []).append(time.time_ns())
+                    count += 1
+    finally:
+        await consumer.stop()
+    return {"received": got, "failed": failed}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="role", required=True)
+    r = sub.add_parser("relay")
+    r.add_argument("--bootstrap", required=True)
+    r.add_argument("--namespace", required=True)
+    r.add_argument("--route", action="append", default=[], help="e.g. VN=CN,KH,LA,TH")
+    v = sub.add_parser("receive")
+    v.add_argument("--bootstrap", required=True)
+    v.add_argument("--namespace", required=True)
+    v.add_argument("--inboxes", required=True, help="countries, comma-separated")
+    v.add_argument("--trust", type=Path, required=True)
+    v.add_argument("--expect", type=int, required=True, help="copies to receive")
+    v.add_argument("--deadline-s", type=float, required=True)
+    v.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+    if args.role == "relay":
+        routes = {}
+        for spec in args.route:
+            src, _, dsts = spec.partition("=")
+            routes[src] = [d for d in dsts.split(",") if d]
+        asyncio.run(relay(args.bootstrap, args.namespace, routes))
+    else:
+        topics = Topics(args.namespace)
+        inboxes = [topics.inbox(c) for c in args.inboxes.split(",") if c]
+        got = asyncio.run(
+            receive(
+                args.bootstrap,
+                args.namespace,
+                inboxes,
+                trust_file=args.trust,
+                expect=args.expect,
+                deadline_s=args.deadline_s,
+            )
+        )
+        args.out.write_text(json.dumps(got), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

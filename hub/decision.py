@@ -258,6 +258,10 @@ class EffectId:
         return parsed
 
 
+# json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False), with
+# the encoder built once (json.dumps builds one per call when given options).
+_RECORD_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
 _RECORD_FIELDS = (
     "kind",
     "event_id",
@@ -297,9 +301,7 @@ class DecisionRecord:
         obj: dict[str, Any] = {name: getattr(self, name) for name in _RECORD_FIELDS}
         obj["kind"] = str(self.kind)
         obj["fields"] = list(self.fields)
-        return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
-            "utf-8"
-        )
+        return _RECORD_JSON.encode(obj).encode("utf-8")
 
     @classmethod
     def from_json_bytes(cls, data: bytes | str) -> DecisionRecord:

@@ -72,7 +72,25 @@ class HubApp(faust.App):
 
     async def on_start(self) -> None:
         await super().on_start()
+        _drop_spinner_logging()
         await _the_hub().ready()
+
+
+def _drop_spinner_logging() -> None:
+    """Undo the DEBUG root level that Faust's terminal spinner sets at ``-l warn``.
+
+    faust.Worker adds a spinner handler at DEBUG and lowers the root logger to
+    DEBUG whenever the level is WARN or above; every debug call of aiokafka and
+    Faust then builds a log record that no handler prints (about 4 % of a
+    saturated worker's CPU, by py-spy). The spinner only animates start-up.
+    """
+    root = logging.getLogger()
+    spinners = [h for h in root.handlers if type(h).__name__ == "SpinnerHandler"]
+    for handler in spinners:
+        root.removeHandler(handler)
+    levels = [h.level for h in root.handlers if h.level > logging.NOTSET]
+    if spinners and levels:
+        root.setLevel(min(levels))
 
 
 app = HubApp(

@@ -27,7 +27,6 @@ after a crash has no duplicate effect. Bad input never kills the agent.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import os
 import time
@@ -38,11 +37,11 @@ from typing import Any
 import faust
 from aiokafka import TopicPartition
 
-from hub.app.kafka import Follower, default_client_config, faust_credentials
+from hub.app.kafka import Follower, default_client_config, faust_credentials, partitioner
 from hub.app.reconcile import LOG_APPEND_TIME, Reconciler
 from hub.app.recovery import StateFollower
 from hub.app.registry import build_registry
-from hub.decision import EffectId, EffectKind, SourceRef
+from hub.decision import EffectId, SourceRef
 from hub.errors import OperationalError, Reason
 from hub.keys import load_private_key
 from hub.pipeline import Outcome, Registry, process
@@ -109,6 +108,7 @@ app = HubApp(
     broker_session_timeout=6.0,
     broker_heartbeat_interval=1.0,
     producer_acks=-1,
+    producer_partitioner=partitioner,
     # A few ms of batching: far fewer produce requests and send() syscalls per event.
     producer_linger=float(os.environ.get("TRM_HUB_LINGER_S", "0.004")),
     consumer_auto_offset_reset="earliest",
@@ -224,7 +224,7 @@ async def _write(outcome: Outcome, state: HubState) -> None:
         )
         # Marked as soon as the broker acknowledges, even if this agent is
         # cancelled by a rebalance meanwhile.
-        future.add_done_callback(_marker(state, e.effect_id, _delivery_digest(e)))
+        future.add_done_callback(_marker(state, e.effect_id, e.digest))
         _in_flight.append(future)
     if len(_in_flight) >= MAX_IN_FLIGHT:
         # wait for the older half only, so the pipeline never drains to empty
@@ -232,13 +232,6 @@ async def _write(outcome: Outcome, state: HubState) -> None:
         batch = _in_flight[:half]
         del _in_flight[:half]
         await asyncio.gather(*batch)
-
-
-def _delivery_digest(effect: Any) -> str | None:
-    """A delivery's digest, kept until its decision is written (HubState.delivered)."""
-    if effect.effect_id.kind is not EffectKind.DELIVERY or effect.value is None:
-        return None
-    return hashlib.sha256(effect.value).hexdigest()
 
 
 def _marker(

@@ -16,6 +16,7 @@ import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
 
@@ -32,10 +33,12 @@ __all__ = [
     "KeyDirectory",
     "KeyRole",
     "PublicKey",
+    "ed25519_public",
     "key_id_of",
     "load_private_key",
     "private_key_from_seed",
     "raw_public",
+    "signer_key_id",
     "write_private_key",
 ]
 
@@ -54,9 +57,40 @@ def raw_public(key: Ed25519PublicKey) -> bytes:
     return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
 
+@lru_cache(maxsize=1024)
+def ed25519_public(raw: bytes) -> Ed25519PublicKey:
+    """The key object for 32 raw public key bytes, loaded once per key.
+
+    Keyed by the bytes themselves, so it can only ever return the key they
+    are; which key id, country, roles and window they belong to is the trust
+    list's business, checked by the caller every time.
+
+    Raises:
+        ValueError: not 32 bytes (not cached).
+    """
+    return Ed25519PublicKey.from_public_bytes(raw)
+
+
 def key_id_of(raw: bytes) -> str:
     """Key id: lowercase hex SHA-256 of the 32 raw public key bytes."""
     return hashlib.sha256(raw).hexdigest()
+
+
+# The last signing key and its id. The key object itself is held (compared by
+# identity), so its id cannot be taken by another key; one entry, as a process
+# signs with one hub key (or one producer key) at a time.
+_last_signer: tuple[Ed25519PrivateKey, str] | None = None
+
+
+def signer_key_id(key: Ed25519PrivateKey) -> str:
+    """``key_id_of(raw_public(key.public_key()))``, remembered for the last key used."""
+    global _last_signer  # noqa: PLW0603 - a one-entry memo
+    last = _last_signer
+    if last is not None and last[0] is key:
+        return last[1]
+    key_id = key_id_of(raw_public(key.public_key()))
+    _last_signer = (key, key_id)
+    return key_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +120,7 @@ class PublicKey:
     def verify(self, signature: bytes, message: bytes) -> bool:
         """True when ``signature`` is this key's Ed25519 signature of ``message``."""
         try:
-            Ed25519PublicKey.from_public_bytes(self.raw).verify(signature, message)
+            ed25519_public(self.raw).verify(signature, message)
         except (InvalidSignature, ValueError):
             return False
         return True

@@ -12,9 +12,9 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hub.errors import Reason, WireError
-from hub.keys import key_id_of, raw_public
+from hub.keys import signer_key_id
 
-from .codec import encode, frame, parsed, payload_codec
+from .codec import frame, part, payload_codec
 from .envelope import Attestation, Disclosure, Envelope, Header, Signature, pae
 from .eventtypes import EventType
 from .vocab import (
@@ -145,10 +145,16 @@ def seal(
         if value is None:
             continue
         field_codec = codec.codecs[name]
-        problem = field_codec.problem(value)
-        if problem is not None:
-            raise WireError(Reason.INVALID_PAYLOAD, _clean_problem(name, problem))
-        disclosures.append(Disclosure.build(rand(SALT_SIZE), name, field_codec.encode(value)))
+        # The compiled writer answers only for values of exactly the field's
+        # types (valid by construction); anything else is validated and
+        # written by fastavro, as before.
+        encoded = field_codec.fast_encode(value)
+        if encoded is None:
+            problem = field_codec.problem(value)
+            if problem is not None:
+                raise WireError(Reason.INVALID_PAYLOAD, _clean_problem(name, problem))
+            encoded = field_codec.encode(value)
+        disclosures.append(Disclosure.build(rand(SALT_SIZE), name, encoded))
     if decoys is None:
         decoys = max(0, len(codec.fields) - len(disclosures))
     if decoys < 0:
@@ -170,10 +176,7 @@ def seal(
         disclosure_digests=tuple(sorted(digests)),
     )
     header_bytes = header.encode()
-    signature = Signature(
-        key_id_of(raw_public(key.public_key())),
-        key.sign(pae(HEADER_PAYLOAD_TYPE, header_bytes)),
-    )
+    signature = Signature(signer_key_id(key), key.sign(pae(HEADER_PAYLOAD_TYPE, header_bytes)))
     return Envelope.assemble(header_bytes, signature, disclosures)
 
 
@@ -190,6 +193,7 @@ def redact(envelope: Envelope, keep: Iterable[str]) -> Envelope:
         [d for d in envelope.disclosures if d.field in wanted],
         envelope.attestations,
         header=envelope.header,
+        event_digest=envelope.event_digest,
     )
 
 
@@ -209,31 +213,34 @@ def attest(
     ``fields`` should be exactly the fields disclosed in ``envelope`` (redact
     first); :func:`hub.wire.verify_attestation` checks that.
     """
-    statement = frame(
-        "attestation_statement",
-        encode(
-            parsed("attestation_statement"),
-            {
-                "spec_version": SPEC_VERSION,
-                "event_digest": envelope.event_digest,
-                "recipient": recipient,
-                "agreement_id": agreement_id,
-                "agreement_version": agreement_version,
-                "fields": sorted(set(fields)),
-                "leaf_ref": leaf_ref,
-                "attested_at": attested_at_ms,
-            },
-        ),
-    )
+    record = {
+        "spec_version": SPEC_VERSION,
+        "event_digest": envelope.event_digest,
+        "recipient": recipient,
+        "agreement_id": agreement_id,
+        "agreement_version": agreement_version,
+        "fields": sorted(set(fields)),
+        "leaf_ref": leaf_ref,
+        "attested_at": attested_at_ms,
+    }
+    codec = part("attestation_statement")
+    body = codec.fast_encode(record)
+    statement = frame("attestation_statement", codec.encode(record) if body is None else body)
     signature = Signature(
-        key_id_of(raw_public(hub_key.public_key())),
-        hub_key.sign(pae(ATTESTATION_PAYLOAD_TYPE, statement)),
+        signer_key_id(hub_key), hub_key.sign(pae(ATTESTATION_PAYLOAD_TYPE, statement))
     )
-    attestation = Attestation.from_parts(statement, signature)
+    # The fast encoder answers only for values of exactly the schema's types,
+    # which decode back to themselves: the record is what a decode would give.
+    attestation = (
+        Attestation.from_parts(statement, signature)
+        if body is None
+        else Attestation.from_record(statement, signature, record)
+    )
     return Envelope.assemble(
         envelope.header_bytes,
         envelope.signature,
         envelope.disclosures,
         (*envelope.attestations, attestation),
         header=envelope.header,
+        event_digest=envelope.event_digest,
     )

@@ -232,6 +232,10 @@ Record = tuple[SourceRef, bytes, list[tuple[str, bytes | None]], int | None]
 BATCH_MAX = int(os.environ.get("TRM_HUB_BATCH", "256"))
 BATCH_WITHIN_S = float(os.environ.get("TRM_HUB_BATCH_WITHIN_S", "0.004"))
 WRITER = EffectWriter(BOOTSTRAP, linger_ms=2, **CLIENT)
+# Effect ids sent and not yet acknowledged: the agent and the reconciler may judge
+# the same record at once (Faust can commit past a record still in the agent's
+# batch), and only one of them writes each effect.
+_PENDING: set[str] = set()
 
 
 async def _judge(records: Sequence[Record]) -> None:
@@ -283,8 +287,11 @@ async def _judge(records: Sequence[Record]) -> None:
                 outcome.decisions[0].detail,
             )
         for e in outcome.effects:
-            if not state.done(e.effect_id):
-                effects.setdefault(str(e.effect_id), e)
+            eid = str(e.effect_id)
+            # not written, nor being written by a concurrent call (the reconciler's)
+            if eid not in _PENDING and not state.done(e.effect_id):
+                effects.setdefault(eid, e)
+    _PENDING.update(effects)
     out = [(e.topic, e.key, e.value, e.headers) for e in effects.values()]
     try:
         await WRITER.write([*out, *raw])
@@ -293,8 +300,9 @@ async def _judge(records: Sequence[Record]) -> None:
         # records are read again from the last commit after a restart.
         log.critical("writing %d effects failed: %r; stopping", len(out) + len(raw), error)
         os._exit(70)
-    for e in effects.values():
+    for eid, e in effects.items():
         state.mark(e.effect_id, e.digest)
+        _PENDING.discard(eid)
 
 
 async def _handle(

@@ -19,6 +19,7 @@ code; ``parse(str(x)) == x`` for every value the hub makes.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum, unique
 from typing import Any
@@ -258,6 +259,12 @@ class EffectId:
         return parsed
 
 
+# json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False), with
+# the encoder built once (json.dumps builds one per call when given options).
+_RECORD_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+# json's own string writer for ensure_ascii=False (the C one when available)
+_json_string: Callable[[str], str] = json.encoder.encode_basestring
+
 _RECORD_FIELDS = (
     "kind",
     "event_id",
@@ -294,12 +301,24 @@ class DecisionRecord:
     registry: str
 
     def to_json_bytes(self) -> bytes:
-        obj: dict[str, Any] = {name: getattr(self, name) for name in _RECORD_FIELDS}
-        obj["kind"] = str(self.kind)
-        obj["fields"] = list(self.fields)
-        return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
-            "utf-8"
-        )
+        """Compact JSON, keys sorted, UTF-8 (what ``json.dumps(..., sort_keys=True,
+        separators=(",", ":"), ensure_ascii=False)`` gives), written out directly:
+        the hub writes about three of these per event."""
+        if type(self.decided_at_ms) is not int:
+            obj: dict[str, Any] = {name: getattr(self, name) for name in _RECORD_FIELDS}
+            obj["kind"] = str(self.kind)
+            obj["fields"] = list(self.fields)
+            return _RECORD_JSON.encode(obj).encode("utf-8")
+        q = _json_string
+        return (
+            f'{{"agreement":{q(self.agreement)},"decided_at_ms":{self.decided_at_ms},'
+            f'"delivered_digest":{q(self.delivered_digest)},"detail":{q(self.detail)},'
+            f'"event_digest":{q(self.event_digest)},"event_id":{q(self.event_id)},'
+            f'"fields":[{",".join(map(q, self.fields))}],"kind":{q(str(self.kind))},'
+            f'"producer":{q(self.producer)},"reason":{q(self.reason)},'
+            f'"recipient":{q(self.recipient)},"registry":{q(self.registry)},'
+            f'"source":{q(self.source)}}}'
+        ).encode()
 
     @classmethod
     def from_json_bytes(cls, data: bytes | str) -> DecisionRecord:

@@ -113,6 +113,7 @@ class Effect:
     key: bytes | None
     value: bytes
     headers: tuple[tuple[str, bytes], ...]
+    digest: str | None = None  # a delivery's hex SHA-256 of ``value`` (HubState.mark keeps it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -483,13 +484,16 @@ def _route(
     delivered: list[str] = []
     refused: list[tuple[str, Reason]] = []
     quarantined = False
+    ce_headers = tuple(cloudevents_headers(header))  # the same on every copy
     for recipient in header.recipients:
         # deny by default: no decision is a refusal
         d = by_recipient.get(recipient) or Refuse(
             recipient, Reason.NO_AGREEMENT, f"no decision for recipient {recipient}"
         )
         if isinstance(d, Deliver):
-            _deliver(event, d, b, kind=kind, digest=digest, hub_key=hub_key, state=state)
+            _deliver(
+                event, d, b, kind=kind, digest=digest, hub_key=hub_key, state=state, ce=ce_headers
+            )
             delivered.append(recipient)
             continue
         refused.append((recipient, d.reason))
@@ -573,6 +577,7 @@ def _deliver(
     digest: str,
     hub_key: Ed25519PrivateKey,
     state: HubState,
+    ce: tuple[tuple[str, bytes], ...],
 ) -> None:
     header = event.header
     keep = frozenset(d.fields) & event.disclosed
@@ -593,14 +598,16 @@ def _deliver(
     value = delivered.to_bytes()
     # Already in the inbox (written before a crash, its decision not): the new
     # attestation is not sent, so the decision must name the bytes that were.
-    delivered_digest = state.written_delivery(eid) or _hex(value)
+    sent_digest = _hex(value)
+    delivered_digest = state.written_delivery(eid) or sent_digest
     b.effects.append(
         Effect(
             effect_id=eid,
             topic=b.topics.inbox(d.recipient),
             key=header.case_key.encode(),
             value=value,
-            headers=(*cloudevents_headers(header), (EFFECT_HEADER, eid.encode())),
+            headers=(*ce, (EFFECT_HEADER, eid.encode())),
+            digest=sent_digest,
         )
     )
     b.decision(

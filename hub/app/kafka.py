@@ -28,8 +28,10 @@ Faust only when a Faust app calls it), so a country node can use it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
+import random
 import ssl
 from collections.abc import AsyncGenerator, Iterable, Mapping
 from pathlib import Path
@@ -37,6 +39,7 @@ from typing import Any, Final
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
+from aiokafka.partitioner import murmur2
 
 from hub.errors import OperationalError, Reason
 from hub.home import StateDir, state_dir
@@ -56,6 +59,7 @@ __all__ = [
     "credentials_file",
     "default_client_config",
     "faust_credentials",
+    "partitioner",
     "partitions",
     "read_all",
     "require_topic",
@@ -444,3 +448,22 @@ def require_topic(follower: Follower, topic: str) -> None:
         raise OperationalError(
             Reason.KAFKA_UNAVAILABLE, f"expected topic {topic} on the broker, found none"
         )
+
+
+@functools.lru_cache(maxsize=16384)
+def _key_hash(key: bytes) -> int:
+    return int(murmur2(key)) & 0x7FFFFFFF
+
+
+def partitioner(key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
+    """Kafka's default partitioning (murmur2 of the key, as the Java client), cheaper.
+
+    A one-partition topic (the decisions) needs no hash; an inbox's keys are
+    case keys, which repeat, so their hashes are remembered. Same partition as
+    aiokafka's DefaultPartitioner for every key.
+    """
+    if key is None:
+        return random.choice(available or all_partitions)  # noqa: S311 - spreading, not secrecy
+    if len(all_partitions) == 1:
+        return all_partitions[0]
+    return all_partitions[_key_hash(key) % len(all_partitions)]

@@ -27,25 +27,25 @@ after a crash has no duplicate effect. Bad input never kills the agent.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import faust
 from aiokafka import TopicPartition
 
-from hub.app.kafka import Follower, default_client_config, faust_credentials
+from hub.app.kafka import Follower, default_client_config, faust_credentials, partitioner
 from hub.app.reconcile import LOG_APPEND_TIME, Reconciler
 from hub.app.recovery import StateFollower
 from hub.app.registry import build_registry
-from hub.decision import EffectId, EffectKind, SourceRef
+from hub.app.writer import EffectWriter, OutRecord
+from hub.decision import SourceRef
 from hub.errors import OperationalError, Reason
 from hub.keys import load_private_key
-from hub.pipeline import Outcome, Registry, process
+from hub.pipeline import Effect, Registry, process
 from hub.state import HubState
 from hub.topics import COMMIT_COUNTRIES, HUB, Topics
 from hub.trust import load_trust_file
@@ -72,7 +72,25 @@ class HubApp(faust.App):
 
     async def on_start(self) -> None:
         await super().on_start()
+        _drop_spinner_logging()
         await _the_hub().ready()
+
+
+def _drop_spinner_logging() -> None:
+    """Undo the DEBUG root level that Faust's terminal spinner sets at ``-l warn``.
+
+    faust.Worker adds a spinner handler at DEBUG and lowers the root logger to
+    DEBUG whenever the level is WARN or above; every debug call of aiokafka and
+    Faust then builds a log record that no handler prints (about 4 % of a
+    saturated worker's CPU, by py-spy). The spinner only animates start-up.
+    """
+    root = logging.getLogger()
+    spinners = [h for h in root.handlers if type(h).__name__ == "SpinnerHandler"]
+    for handler in spinners:
+        root.removeHandler(handler)
+    levels = [h.level for h in root.handlers if h.level > logging.NOTSET]
+    if spinners and levels:
+        root.setLevel(min(levels))
 
 
 app = HubApp(
@@ -91,6 +109,7 @@ app = HubApp(
     broker_session_timeout=6.0,
     broker_heartbeat_interval=1.0,
     producer_acks=-1,
+    producer_partitioner=partitioner,
     # A few ms of batching: far fewer produce requests and send() syscalls per event.
     producer_linger=float(os.environ.get("TRM_HUB_LINGER_S", "0.004")),
     consumer_auto_offset_reset="earliest",
@@ -188,57 +207,6 @@ def _headers(raw: Any) -> list[tuple[str, bytes | None]]:
     return [(str(k), v) for k, v in raw]
 
 
-# Effects in flight: sent, not yet acknowledged by the broker. The agent does
-# not wait for each event's acks (that would cost a round trip per event);
-# Faust flushes the producer before it commits offsets, and a failed write
-# stops the worker before any later commit (docs/decisions.md D5).
-_in_flight: list[asyncio.Future[Any]] = []
-MAX_IN_FLIGHT = 512
-
-
-async def _write(outcome: Outcome, state: HubState) -> None:
-    """Send every effect not yet written (acks=all); bound what is in flight."""
-    for e in outcome.effects:
-        if state.done(e.effect_id):
-            continue
-        future = asyncio.ensure_future(
-            await app.producer.send(e.topic, e.key, e.value, None, None, list(e.headers))
-        )
-        # Marked as soon as the broker acknowledges, even if this agent is
-        # cancelled by a rebalance meanwhile.
-        future.add_done_callback(_marker(state, e.effect_id, _delivery_digest(e)))
-        _in_flight.append(future)
-    if len(_in_flight) >= MAX_IN_FLIGHT:
-        # wait for the older half only, so the pipeline never drains to empty
-        half = MAX_IN_FLIGHT // 2
-        batch = _in_flight[:half]
-        del _in_flight[:half]
-        await asyncio.gather(*batch)
-
-
-def _delivery_digest(effect: Any) -> str | None:
-    """A delivery's digest, kept until its decision is written (HubState.delivered)."""
-    if effect.effect_id.kind is not EffectKind.DELIVERY or effect.value is None:
-        return None
-    return hashlib.sha256(effect.value).hexdigest()
-
-
-def _marker(
-    state: HubState, effect_id: EffectId, digest: str | None
-) -> Callable[[asyncio.Future[Any]], None]:
-    def mark(future: asyncio.Future[Any]) -> None:
-        if future.cancelled():
-            return
-        if future.exception() is not None:
-            # Never commit past an effect that was not written: stop hard, so the
-            # records are read again from the last commit after a restart.
-            log.critical("writing %s failed: %r; stopping", effect_id, future.exception())
-            os._exit(70)
-        state.mark(effect_id, digest)
-
-    return mark
-
-
 @app.on_partitions_assigned.connect  # type: ignore[arg-type]
 async def on_partitions_assigned(sender: Any, *args: Any, **kwargs: Any) -> None:
     """After a rebalance, recover what other workers wrote before reading on."""
@@ -259,11 +227,82 @@ async def refresh_registry() -> None:
         log.exception("registry refresh failed; keeping %s", hub.registry.version)
 
 
-@app.timer(0.05)  # type: ignore[untyped-decorator]
-async def settle_in_flight() -> None:
-    """Let go of acknowledged effects (a quiet stream still gets its marks)."""
-    if _in_flight and all(f.done() for f in _in_flight):
-        _in_flight.clear()
+# (where, value, headers, the broker's append time or None): one outbox record
+Record = tuple[SourceRef, bytes, list[tuple[str, bytes | None]], int | None]
+BATCH_MAX = int(os.environ.get("TRM_HUB_BATCH", "256"))
+BATCH_WITHIN_S = float(os.environ.get("TRM_HUB_BATCH_WITHIN_S", "0.004"))
+WRITER = EffectWriter(BOOTSTRAP, linger_ms=2, **CLIENT)
+# Effect ids sent and not yet acknowledged: the agent and the reconciler may judge
+# the same record at once (Faust can commit past a record still in the agent's
+# batch), and only one of them writes each effect.
+_PENDING: set[str] = set()
+
+
+async def _judge(records: Sequence[Record]) -> None:
+    """Decide a batch of outbox records and write every effect, acknowledged, before returning.
+
+    The agent acknowledges the records to Faust only after this returns, so no
+    offset is committed past a record whose effects are not all written. A
+    write that fails after the producer's own retries stops the worker hard
+    (nothing after it may be committed); after a restart the records are read
+    again from the last commit, and effect ids keep that idempotent.
+    """
+    hub = _the_hub()
+    state, registry = await hub.ready()
+    now_ms = time.time_ns() // 1_000_000
+    effects: dict[str, Effect] = {}
+    raw: list[OutRecord] = []
+    for source, value, headers, appended_at_ms in records:
+        try:
+            outcome = process(
+                value,
+                headers,
+                source,
+                topics=TOPICS,
+                registry=registry,
+                state=state,
+                hub_key=hub.key,
+                now_ms=now_ms,
+                appended_at_ms=appended_at_ms,
+            )
+        except Exception:  # a bug in the core must not stop the hub; the record is kept
+            log.exception("hub core failed on %s; quarantining", source)
+            kept = [(k, v or b"") for k, v in headers]
+            raw.append(
+                (
+                    TOPICS.quarantine,
+                    None,
+                    value,
+                    [*kept, ("trm-reason", b"HUB_INTERNAL"), ("trm-source", str(source).encode())],
+                )
+            )
+            continue
+        if outcome.reason is Reason.TRUST_EXPIRED and hub.expired_warned != registry.version:
+            hub.expired_warned = registry.version  # once per registry version, not per event
+            log.warning(
+                "TRUST_EXPIRED: every event is refused until member roots publish a renewed "
+                "trust list to %s (%s; %s)",
+                TOPICS.registry_trust,
+                registry.version,
+                outcome.decisions[0].detail,
+            )
+        for e in outcome.effects:
+            eid = str(e.effect_id)
+            # not written, nor being written by a concurrent call (the reconciler's)
+            if eid not in _PENDING and not state.done(e.effect_id):
+                effects.setdefault(eid, e)
+    _PENDING.update(effects)
+    out = [(e.topic, e.key, e.value, e.headers) for e in effects.values()]
+    try:
+        await WRITER.write([*out, *raw])
+    except Exception as error:
+        # Never commit past an effect that was not written: stop hard, so the
+        # records are read again from the last commit after a restart.
+        log.critical("writing %d effects failed: %r; stopping", len(out) + len(raw), error)
+        os._exit(70)
+    for eid, e in effects.items():
+        state.mark(e.effect_id, e.digest)
+        _PENDING.discard(eid)
 
 
 async def _handle(
@@ -272,52 +311,34 @@ async def _handle(
     headers: list[tuple[str, bytes | None]],
     appended_at_ms: int | None,
 ) -> None:
-    """Judge one outbox record and send its effects (the agent's and the reconciler's path)."""
-    hub = _the_hub()
-    state, registry = await hub.ready()
-    try:
-        outcome = process(
-            value,
-            headers,
-            source,
-            topics=TOPICS,
-            registry=registry,
-            state=state,
-            hub_key=hub.key,
-            now_ms=time.time_ns() // 1_000_000,
-            appended_at_ms=appended_at_ms,
-        )
-    except Exception:  # a bug in the core must not stop the hub; the record is kept
-        log.exception("hub core failed on %s; quarantining", source)
-        await app.producer.send_and_wait(
-            TOPICS.quarantine,
-            None,
-            value,
-            None,
-            None,
-            [("trm-reason", b"HUB_INTERNAL"), ("trm-source", str(source).encode())],
-        )
-        return
-    if outcome.reason is Reason.TRUST_EXPIRED and hub.expired_warned != registry.version:
-        hub.expired_warned = registry.version  # once per registry version, not per event
-        log.warning(
-            "TRUST_EXPIRED: every event is refused until member roots publish a renewed "
-            "trust list to %s (%s; %s)",
-            TOPICS.registry_trust,
-            registry.version,
-            outcome.decisions[0].detail,
-        )
-    await _write(outcome, state)
+    """Decide one outbox record and write its effects (the reconciler's path)."""
+    await _judge([(source, value, headers, appended_at_ms)])
 
 
 @app.agent(outboxes)
 async def hub_agent(stream: faust.StreamT[Any]) -> AsyncIterator[None]:
-    """Every outbox record ends delivered or rejected, with its decisions written."""
-    async for event in stream.events():
-        message = event.message
-        source = SourceRef(message.topic, message.partition, message.offset)
-        value = message.value if isinstance(message.value, bytes) else b""
-        await _handle(source, value, _headers(message.headers), _append_time(message))
+    """Every outbox record ends delivered or rejected, with its decisions written.
+
+    Records come in batches (Faust's ``take_events``: up to BATCH_MAX, or what
+    arrived within BATCH_WITHIN_S); Faust acknowledges a batch's records only
+    when the loop asks for the next batch, which is after every effect of this
+    one was acknowledged by the broker.
+    """
+    # take_events is on faust.Stream; the agent is typed with the StreamT protocol
+    batches = cast(faust.Stream[Any], stream).take_events(BATCH_MAX, within=BATCH_WITHIN_S)
+    async for events in batches:
+        batch: list[Record] = []
+        for event in events:
+            message = event.message
+            batch.append(
+                (
+                    SourceRef(message.topic, message.partition, message.offset),
+                    message.value if isinstance(message.value, bytes) else b"",
+                    _headers(message.headers),
+                    _append_time(message),
+                )
+            )
+        await _judge(batch)
         yield None
 
 
@@ -374,6 +395,6 @@ async def status(web: Any, request: Any) -> Any:
             },
             "last_reconcile_ms": rec.last_pass_ms if rec else None,
             "recovered": rec.recovered if rec else 0,
-            "in_flight": len(_in_flight),
+            "in_flight": WRITER.in_flight,
         }
     )

@@ -11,13 +11,15 @@ only the fields in that flow's allowlist that the producer disclosed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from bisect import bisect_right
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from hub.errors import Reason
 from hub.keys import KeyDirectory
 from hub.policy.agreement import AgreementSet, Flow, SignedAgreement
+from hub.trust import TrustList
 
 __all__ = [
     "POLICY_FIELDS",
@@ -123,17 +125,117 @@ def decide(
         agreements: every agreement version the hub holds.
         keys: the trust list (party root keys, for agreement signatures).
         now_ms: when the decision is made; only agreements loaded by then count.
+
+    The same inputs always give the same decisions; a Deliver is remembered
+    (:class:`_Memo`) and reused for an event that no input of the engine can tell
+    apart, which is most events between two registry changes.
     """
     header = event.header
-    known = agreements.known_at(now_ms)
+    memo = _memo_for(agreements, keys)
+    known: AgreementSet | None = None
     out: list[Decision] = []
     seen: set[str] = set()
     for recipient in header.recipients:
         if recipient in seen:
             continue
         seen.add(recipient)
-        out.append(decide_one(event, recipient, known, keys))
+        key = memo.key(event, recipient, now_ms) if memo is not None else None
+        cached = memo.deliveries.get(key) if memo is not None and key is not None else None
+        if cached is not None:
+            out.append(cached)
+            continue
+        if known is None:
+            known = agreements.known_at(now_ms)
+        decision = decide_one(event, recipient, known, keys)
+        if memo is not None and key is not None and isinstance(decision, Deliver):
+            memo.remember(key, decision)
+        out.append(decision)
     return tuple(out)
+
+
+@dataclass(slots=True)
+class _Memo:
+    """Deliver decisions already made under one (agreement set, trust list).
+
+    Everything :func:`decide_one` reads is in the key: the producer, recipient,
+    event type, purpose and handling; the values of :data:`POLICY_FIELDS` (by type
+    and value); the disclosed field names; and, for the two times it is judged
+    at (``now_ms`` for which agreements were loaded, the event's creation for
+    which were in force and which root keys were valid), the interval between
+    consecutive *boundaries* — every load time, start and end of an agreement,
+    and start, end and revocation of a key — that the time falls in. Between
+    two boundaries no input changes, so neither does the decision. Refusals are
+    not kept: their messages name the event's own times.
+    """
+
+    agreements: AgreementSet
+    keys: TrustList
+    boundaries: tuple[int, ...]
+    deliveries: dict[Hashable, Deliver] = field(default_factory=dict)
+
+    LIMIT = 4096
+
+    def key(self, event: EventLike, recipient: str, now_ms: int) -> Hashable | None:
+        header = event.header
+        fields = event.fields
+        try:
+            values = tuple(_frozen(fields.get(name)) for name in _POLICY_ORDER)
+        except TypeError:  # a value that cannot be a key: judge it afresh
+            return None
+        return (
+            bisect_right(self.boundaries, now_ms),
+            bisect_right(self.boundaries, header.created_at_ms),
+            header.producer,
+            recipient,
+            str(header.event_type),
+            header.purpose,
+            header.handling,
+            values,
+            event.disclosed,
+        )
+
+    def remember(self, key: Hashable, decision: Deliver) -> None:
+        if len(self.deliveries) >= self.LIMIT:
+            self.deliveries.clear()
+        self.deliveries[key] = decision
+
+
+_POLICY_ORDER = tuple(sorted(POLICY_FIELDS))
+_MEMOS: list[_Memo] = []
+
+
+def _frozen(value: Any) -> Hashable:
+    """A hashable form of a decoded Avro value that keeps its type (False is not 0)."""
+    if isinstance(value, Mapping):
+        return ("map", tuple(sorted((str(k), _frozen(v)) for k, v in value.items())))
+    if isinstance(value, list | tuple):
+        return ("list", tuple(_frozen(v) for v in value))
+    hash(value)
+    return (type(value).__name__, value)
+
+
+def _memo_for(agreements: AgreementSet, keys: KeyDirectory) -> _Memo | None:
+    """The memo of this (agreement set, trust list) pair; None for other key directories."""
+    if not isinstance(keys, TrustList):
+        return None
+    for memo in _MEMOS:
+        if memo.agreements is agreements and memo.keys is keys:
+            return memo
+    times: set[int] = set()
+    for entry in agreements.entries:
+        a = entry.agreement
+        times.add(a.effective_from_ms)
+        if a.effective_until_ms is not None:
+            times.add(a.effective_until_ms)
+        if entry.loaded_at_ms is not None:
+            times.add(entry.loaded_at_ms)
+    for k in keys.keys.values():
+        times.add(k.not_before_ms)
+        times.update(t for t in (k.not_after_ms, k.revoked_at_ms) if t is not None)
+    memo = _Memo(agreements, keys, tuple(sorted(times)))
+    _MEMOS.insert(0, memo)
+    del _MEMOS[4:]  # registries change rarely; keep the last few
+    return memo
 
 
 def decide_one(

@@ -6,6 +6,8 @@ import dataclasses
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import schemas
 from hub.audit.leaf import AuditLeaf
@@ -205,3 +207,42 @@ def test_a_delivery_digest_is_kept_until_its_decision_is_written() -> None:
     assert state.written_delivery(delivery) is None
     state.mark(delivery, "d2")  # its decision is already written: nothing to keep
     assert state.delivered == {}
+
+
+_TEXT = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=30)
+
+
+@settings(max_examples=300)
+@given(
+    kind=st.sampled_from(list(DecisionKind)),
+    texts=st.lists(_TEXT, min_size=10, max_size=10),
+    fields=st.lists(_TEXT, max_size=5),
+    at=st.integers(min_value=-(2**63), max_value=2**63),
+)
+def test_a_decision_record_is_the_json_that_json_dumps_writes(
+    kind: DecisionKind, texts: list[str], fields: list[str], at: int
+) -> None:
+    obj: dict[str, object] = {
+        "kind": str(kind),
+        "event_id": texts[0],
+        "producer": texts[1],
+        "recipient": texts[2],
+        "event_digest": texts[3],
+        "delivered_digest": texts[4],
+        "fields": fields,
+        "agreement": texts[5],
+        "reason": texts[6],
+        "detail": texts[7],
+        "source": texts[8],
+        "decided_at_ms": at,
+        "registry": texts[9],
+    }
+    values = {k: v for k, v in obj.items() if k not in {"kind", "fields", "decided_at_ms"}}
+    record = DecisionRecord(
+        kind=kind,
+        fields=tuple(fields),
+        decided_at_ms=at,
+        **values,  # type: ignore[arg-type]
+    )
+    expected = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert record.to_json_bytes() == expected.encode("utf-8")

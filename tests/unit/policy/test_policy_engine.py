@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from connectors.cli.agreements import load_directory
@@ -23,6 +23,7 @@ from hub.policy import (
     Deliver,
     Refuse,
     decide,
+    decide_one,
     load_agreement,
     load_agreement_file,
     parse_time_ms,
@@ -349,3 +350,54 @@ def test_no_field_outside_the_allowlist_is_ever_delivered(
             flow = narrowed.agreement.flows_for("TH", "KH", "referral")[0]
             assert flow.consent is not None
             assert decision.fields <= flow.consent.without_consent
+
+
+def _uncached(event: VerifiedEvent, agreements: AgreementSet, now: int) -> tuple[Any, ...]:
+    known = agreements.known_at(now)
+    recipients = list(dict.fromkeys(event.header.recipients))
+    return tuple(decide_one(event, r, known, TRUST) for r in recipients)
+
+
+def test_a_remembered_delivery_is_not_reused_across_a_load_time() -> None:
+    # Deliver first (remembered), then a moment before the load: must be refused.
+    event = sealed("trafficker_alert", "VN", ["KH"], "investigation", "H1", T)
+    loaded_later = AgreementSet.of(
+        a if a.agreement.id != "COMMIT-baseline" else type(a)(a.agreement, a.document, T + 5000)
+        for a in AGREEMENTS.entries
+    )
+    (after,) = decide(event, loaded_later, TRUST, T + 5000)
+    (before,) = decide(event, loaded_later, TRUST, T + 4999)
+    assert isinstance(after, Deliver)
+    assert isinstance(before, Refuse)
+
+
+_EDGES = sorted(
+    {a.agreement.effective_from_ms for a in AGREEMENTS.entries}
+    | {a.agreement.effective_until_ms or 0 for a in AGREEMENTS.entries}
+    | {k.not_before_ms for k in TRUST.keys.values()}
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    case=st.sampled_from(CASES),
+    edge=st.sampled_from(_EDGES),
+    shift=st.sampled_from([-1, 0, 1, 86_400_000]),
+    is_child=st.sampled_from([None, True, False]),
+)
+def test_the_memo_answers_as_the_engine_judging_afresh(
+    case: dict[str, Any], edge: int, shift: int, is_child: bool | None
+) -> None:
+    payload = example_payload(case["type"])
+    payload.update(case.get("set", {}))
+    if "is_child" in payload:
+        payload["is_child"] = is_child
+    at = edge + shift
+    producer_keys = TRUST.keys_for(case["from"], KeyRole.PRODUCER, at)
+    assume(bool(producer_keys))  # a producer key valid then, or there is no event to judge
+    event = sealed(case["type"], case["from"], case["to"], case["purpose"], case["handling"],
+                   at, payload)  # fmt: skip
+    for now in (at, at + 1, T):
+        fresh = _uncached(event, AGREEMENTS, now)
+        assert decide(event, AGREEMENTS, TRUST, now) == fresh
+        assert decide(event, AGREEMENTS, TRUST, now) == fresh  # the second from the memo

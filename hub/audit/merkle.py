@@ -237,7 +237,7 @@ class MerkleTree:
         if self._spill is None:
             return []
         if self._persist:
-            return _FileLevel(None, open(_level_path(self._spill, level), "a+b"))  # noqa: SIM115
+            return _FileLevel(None, open(_level_path(self._spill, level), "a+b"))
         return _FileLevel(self._spill)
 
     def leaf(self, index: int) -> bytes:

@@ -123,7 +123,9 @@ def _build_chunk(task: tuple[int, int, str]) -> tuple[int, int]:
                 raise RuntimeError(f"unexpected effect on {effect.topic} for event {i}")
     for name, rows in got.items():
         if name != "leaves" and len(rows) != hi - lo:
-            raise RuntimeError(f"expected {hi - lo} {name} records in [{lo}, {hi}), got {len(rows)}")
+            raise RuntimeError(
+                f"expected {hi - lo} {name} records in [{lo}, {hi}), got {len(rows)}"
+            )
         with open(os.path.join(out, f"{name}-{lo:09d}.pickle"), "wb") as f:
             pickle.dump(rows, f, protocol=pickle.HIGHEST_PROTOCOL)
     return lo, hi
@@ -169,17 +171,15 @@ def _builder_hash() -> str:
     import hub.policy
     import hub.state
     import hub.topics
-    import hub.wire
+    import hub.wire  # noqa: F401
     import tests.support.examples  # noqa: F401 - every module the builder imports
 
     h = hashlib.sha256()
-    files = sorted(
-        Path(m.__file__).resolve()
-        for m in list(sys.modules.values())
-        if getattr(m, "__file__", None)
-        and Path(m.__file__).resolve().is_relative_to(ROOT)
-        and Path(m.__file__).resolve() != Path(__file__).resolve()
-    )
+    here = Path(__file__).resolve()
+    loaded = {
+        Path(f).resolve() for m in list(sys.modules.values()) if (f := getattr(m, "__file__", None))
+    }
+    files = sorted(p for p in loaded if p.is_relative_to(ROOT) and p != here)
     files += sorted((ROOT / "schemas").rglob("*"))
     files += sorted((ROOT / "deploy" / "agreements").rglob("*"))
     for path in files:
@@ -267,7 +267,9 @@ class _Spooled:
                 cps = pickle.load(f)  # noqa: S301 - our own spool
             topic = Topics(NS).audit_checkpoints
             yield from (
-                (topic, 0, i, note, (), T) for i, (size, note) in enumerate(cps) if size <= 3 * self.m
+                (topic, 0, i, note, (), T)
+                for i, (size, note) in enumerate(cps)
+                if size <= 3 * self.m
             )
         elif self.stream in ("outboxes", "inboxes"):
             names = ["outbox"] if self.stream == "outboxes" else ["KH", "TH"]
@@ -333,7 +335,6 @@ def replay_child(spool: Path, m: int) -> dict[str, Any]:
 
 def count_primitives(spool: Path, m: int = FLOOR_EVENTS) -> dict[str, Any]:
     """Replay m events with every Ed25519 verify and SHA-256 recorded; time them bare."""
-    import hub.audit.note
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
     from hub.audit.replay import replay
@@ -361,14 +362,20 @@ def count_primitives(spool: Path, m: int = FLOOR_EVENTS) -> dict[str, Any]:
         hashes.append(bytes(data))
         return real_sha256(data, **kw)
 
-    saved = (wire_verify._ed25519, hub.audit.note.Ed25519PublicKey, hashlib.sha256)
-    wire_verify._ed25519 = _Key  # type: ignore[assignment]
-    hub.audit.note.Ed25519PublicKey = _Ed25519  # type: ignore[misc,assignment]
-    hashlib.sha256 = sha256  # type: ignore[assignment]
+    note_module = sys.modules["hub.audit.note"]
+    patches = [
+        (wire_verify, "_ed25519", _Key),
+        (note_module, "Ed25519PublicKey", _Ed25519),
+        (hashlib, "sha256", sha256),
+    ]
+    saved = [(module, name, getattr(module, name)) for module, name, _new in patches]
+    for module, name, new in patches:
+        setattr(module, name, new)
     try:
         report = replay(_input(spool, m), **_replay_kwargs(spool))
     finally:
-        wire_verify._ed25519, hub.audit.note.Ed25519PublicKey, hashlib.sha256 = saved  # type: ignore[assignment,misc]
+        for module, name, old in saved:
+            setattr(module, name, old)
     assert report.ok, report.summary()
     keys = {raw: Ed25519PublicKey.from_public_bytes(raw) for raw, _s, _m in verifies}
     best = float("inf")

@@ -281,7 +281,8 @@ def main(argv: list[str] | None = None) -> None:
         print(
             f"through Kafka, {k['leaves']:,} leaves: restart without a store (rebuild, as "
             f"before) {k['rebuild']['seconds']:.1f} s, peak RSS "
-            f"{k['rebuild']['rss_peak_mib']:,.0f} MiB; with the store (+100 new leaves) {k['resume']['seconds']:.1f} s, peak RSS "
+            f"{k['rebuild']['rss_peak_mib']:,.0f} MiB; with the store (+100 new leaves) "
+            f"{k['resume']['seconds']:.1f} s, peak RSS "
             f"{k['resume']['rss_peak_mib']:,.0f} MiB; "
             f"{k['rebuild']['seconds'] / k['resume']['seconds']:.1f}x faster"
         )

@@ -451,7 +451,9 @@ def _outboxes(
             continue  # refused on ingest; its REJECTED leaf is checked below
         if _country(rec.topic, ".outbox", topics) != event.header.producer:
             continue
-        view = pickle.dumps(_PolicyView.of(event), protocol=pickle.HIGHEST_PROTOCOL)
+        view = pickle.dumps(
+            (_PolicyView.of(event), _Signed.of(event)), protocol=pickle.HIGHEST_PROTOCOL
+        )
         index.add(
             "INSERT OR IGNORE INTO original VALUES (?, ?)", (event.envelope.event_digest, view)
         )
@@ -521,21 +523,26 @@ def _inboxes(  # noqa: PLR0917 - the pass's inputs
                 report.add("REDELIVERY", rec, event_id, f"byte-identical copy of {first}")
                 continue
             report.add("DUPLICATE", rec, event_id, f"already delivered at {first}")
+        found = index.one("SELECT view FROM original WHERE digest = ?", (envelope.event_digest,))
+        verified: tuple[_PolicyView, _Signed] | None = (
+            pickle.loads(found[0]) if found is not None else None  # noqa: S301 - our scratch file
+        )
         try:
-            event = verify(envelope, trust)
+            disclosed = verified[1].disclosed(envelope) if verified is not None else None
+            if disclosed is None:  # not the bytes of a verified outbox record: verify in full
+                disclosed = verify(envelope, trust).disclosed
             attestation = verify_attestation(envelope, trust)
         except TrmError as exc:
             report.add("ALTERATION", rec, event_id, f"{exc.reason}: {exc.detail}")
             continue
-        found = index.one("SELECT view FROM original WHERE digest = ?", (envelope.event_digest,))
-        if found is None:
+        if verified is None:
             report.add(
                 "INJECTION", rec, event_id, "no outbox record with a valid producer signature"
             )
             continue
-        original: _PolicyView = pickle.loads(found[0])  # noqa: S301 - our own scratch file
+        original = verified[0]
         decision = decide_one(original, recipient, agreements, trust)
-        got = set(event.disclosed)
+        got = set(disclosed)
         if not isinstance(decision, Deliver):
             report.add(
                 "BEYOND_AGREEMENT",
@@ -666,6 +673,47 @@ class _PolicyView:
     def of(cls, event: Any) -> _PolicyView:
         kept = {k: event.fields[k] for k in POLICY_FIELDS if k in event.fields}
         return cls(event.header, kept, event.disclosed)
+
+
+@dataclass(frozen=True, slots=True)
+class _Signed:
+    """What :func:`verify` accepted in an outbox record: its signature, and the digest
+    and field of each disclosure it verified.
+
+    A delivered copy carries the producer's header and signature unchanged and a
+    subset of the disclosures (the hub redacts by leaving some out). When a copy's
+    header bytes (by the event digest, their SHA-256), key id and signature bytes
+    are those of a verified outbox record, and each of its disclosures is, by its
+    SHA-256, one that record's verification accepted, with none twice, then
+    :func:`verify` of the copy runs the same deterministic checks on the same
+    bytes against the same trust list (same key, same ``created_at``, same
+    signature, same listed digests, each disclosure already found listed, once,
+    of a schema field, its value an exact encoding) and must accept it: it need
+    not run again. Any other copy (a changed signature, an added or altered
+    disclosure, a repeated one) is verified in full, as before.
+    """
+
+    key_id: str
+    sig: bytes
+    fields: Mapping[bytes, str]  # disclosure digest -> field
+
+    @classmethod
+    def of(cls, event: Any) -> _Signed:
+        envelope = event.envelope
+        return cls(
+            envelope.signature.key_id,
+            envelope.signature.sig,
+            {d.digest: d.field for d in envelope.disclosures},
+        )
+
+    def disclosed(self, envelope: Envelope) -> frozenset[str] | None:
+        """The fields the copy discloses if verifying it again must pass, else None."""
+        if envelope.signature.key_id != self.key_id or envelope.signature.sig != self.sig:
+            return None
+        digests = [d.digest for d in envelope.disclosures]
+        if len(set(digests)) != len(digests) or any(d not in self.fields for d in digests):
+            return None
+        return frozenset(self.fields[d] for d in digests)
 
 
 def attestation_ref(attestation: Any) -> str:

@@ -185,13 +185,13 @@ class ReplaySource(Protocol):
 
 _SCHEMA = """
 CREATE TABLE leaf(
-  idx INTEGER PRIMARY KEY, decision_id TEXT UNIQUE, kind TEXT, event_id TEXT,
+  idx INTEGER PRIMARY KEY, decision_id TEXT, kind TEXT, event_id TEXT,
   producer TEXT, recipient TEXT, event_digest BLOB, delivered_digest BLOB,
   reason TEXT, source TEXT, topic TEXT, part INTEGER, off INTEGER,
   logged INTEGER,  -- a delivery the log records: DELIVERED or ACKNOWLEDGED
   decided INTEGER);  -- decided_at_ms
 CREATE TABLE outbox(topic TEXT, part INTEGER, off INTEGER, src TEXT);
-CREATE TABLE original(digest BLOB PRIMARY KEY, view BLOB) WITHOUT ROWID;
+CREATE TABLE original(digest BLOB UNIQUE, view BLOB);  -- rows in outbox order
 CREATE TABLE seq(producer TEXT, sequence INTEGER, topic TEXT, part INTEGER, off INTEGER);
 CREATE TABLE inbox_seen(
   recipient TEXT, event_id TEXT, at TEXT, digest BLOB,
@@ -314,14 +314,32 @@ def _leaves(
     report: Report,
     tick: Callable[[int], None],
 ) -> None:
-    """1. The tree, from the leaves in order; each decision once."""
-    insert = "INSERT OR IGNORE INTO leaf VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    """1. The tree, from the leaves in order; each decision once.
+
+    Rows go in in batches, in leaf order; a decision id seen before is found
+    afterwards in one sorted pass (not one index probe per leaf), reported at
+    its place in the stream and its row dropped, as if never inserted.
+    """
+    insert = "INSERT INTO leaf VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    found: list[tuple[int, Finding]] = []  # (tree position, finding): stream order
     for rec in leaves:
         tick(1)
         try:
             leaf = AuditLeaf.from_bytes(rec.value)
         except TrmError as exc:
-            report.add("INJECTION", rec, "", f"not an audit leaf: {exc.detail}")
+            found.append(
+                (
+                    tree.size,
+                    Finding(
+                        "INJECTION",
+                        rec.topic,
+                        rec.partition,
+                        rec.offset,
+                        "",
+                        f"not an audit leaf: {exc.detail}",
+                    ),
+                )
+            )
             tree.append(rec.value)
             continue
         at = tree.size
@@ -344,14 +362,19 @@ def _leaves(
             d.kind in DELIVERY_KINDS and bool(d.delivered_digest),
             d.decided_at_ms,
         )
-        if index.db.execute(insert, row).rowcount == 0:
-            (first,) = index.one("SELECT idx FROM leaf WHERE decision_id = ?", (leaf.decision_id,))
-            report.add(
-                "DUPLICATE",
-                rec,
-                d.event_id,
-                f"decision {leaf.decision_id} already at leaf {first}",
-            )
+        index.add(insert, row)
+    index.flush()
+    again = index.db.execute(
+        "SELECT idx, event_id, decision_id, topic, part, off, first FROM ("
+        "  SELECT idx, event_id, decision_id, topic, part, off,"
+        "    MIN(idx) OVER (PARTITION BY decision_id) AS first FROM leaf)"
+        " WHERE idx > first ORDER BY idx"
+    ).fetchall()
+    for at, event_id, decision_id, topic, part, off, first in again:
+        detail = f"decision {decision_id} already at leaf {first}"
+        found.append((at, Finding("DUPLICATE", topic, part, off, event_id, detail)))
+    index.db.executemany("DELETE FROM leaf WHERE idx = ?", [(row[0],) for row in again])
+    report.findings.extend(f for _at, f in sorted(found, key=lambda pair: pair[0]))
     report.leaves = tree.size
     index.db.executescript(_LEAF_INDEXES)
 

@@ -508,11 +508,13 @@ def _inboxes(  # noqa: PLR0917 - the pass's inputs
         except TrmError as exc:
             report.add("INJECTION", rec, "", f"not an envelope: {exc.detail}")
             continue
-        logged = index.one(
-            "SELECT 1 FROM leaf WHERE delivered_digest = ? AND recipient = ? AND logged",
-            (digest, recipient),
+        # One round trip: is this delivery logged, and the verified original if any.
+        logged, view = index.one(
+            "SELECT EXISTS (SELECT 1 FROM leaf WHERE delivered_digest = ? AND recipient = ?"
+            " AND logged), (SELECT view FROM original WHERE digest = ?)",
+            (digest, recipient, envelope.event_digest),
         )
-        if logged is None:
+        if not logged:
             if index.one(
                 "SELECT 1 FROM leaf WHERE event_digest = ? AND recipient = ? AND logged",
                 (envelope.event_digest, recipient),
@@ -546,9 +548,8 @@ def _inboxes(  # noqa: PLR0917 - the pass's inputs
                 report.add("REDELIVERY", rec, event_id, f"byte-identical copy of {first}")
                 continue
             report.add("DUPLICATE", rec, event_id, f"already delivered at {first}")
-        found = index.one("SELECT view FROM original WHERE digest = ?", (envelope.event_digest,))
         verified: tuple[_PolicyView, _Signed] | None = (
-            pickle.loads(found[0]) if found is not None else None  # noqa: S301 - our scratch file
+            pickle.loads(view) if view is not None else None  # noqa: S301 - our scratch file
         )
         try:
             disclosed = verified[1].disclosed(envelope) if verified is not None else None

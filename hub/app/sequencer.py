@@ -9,10 +9,20 @@ N leaves or T milliseconds, publishes a signed checkpoint to
 names its decision id, and a recipient looks the leaf up by that id here
 (docs/decisions.md).
 
-Restart: before consuming, it reads the leaves topic from the beginning and
-rebuilds the tree and the set of decision ids, so a decision redelivered after
-a crash is recognised and not appended twice, and none is skipped (its offset
-is committed only after its leaf is acknowledged by the broker).
+State: the tree's level files and the decision id -> leaf index map live in
+its data directory (:class:`hub.audit.store.LeafStore`, ``<datadir>/audit-log``),
+committed after each batch of leaves the broker acknowledged; in memory it
+holds O(log n) hashes and the current batch, however long the log.
+
+Restart: it opens the store (the committed size, root and topic offsets),
+checks it against the leaves topic (the topic is not shorter than the store,
+and its last leaf is the store's last leaf) and then against every signed
+checkpoint read after the stored one, and reads only the leaves appended
+after the store's offset. A missing, corrupt or disagreeing store is logged
+and rebuilt from the leaves topic read from the beginning (correct, slower).
+Either way a decision redelivered after a crash is recognised by its id and
+not appended twice, and none is skipped (its offset is committed only after
+its leaf is acknowledged by the broker).
 
 HTTP (Faust's web server): ``GET /audit/checkpoint`` (the latest signed note),
 ``GET /audit/proof?decision_id=ID[&size=N]`` (the leaf, its index and an
@@ -38,14 +48,17 @@ from pathlib import Path
 from typing import Any, cast
 
 import faust
+from aiokafka import TopicPartition
 from faust.web import Request, Response, View
 
-from hub.app.kafka import default_client_config, faust_credentials, read_all
+from hub.app.kafka import Follower, default_client_config, faust_credentials
 from hub.audit.leaf import AuditLeaf
 from hub.audit.log import AuditLog, CheckpointPolicy, origin_of
+from hub.audit.merkle import leaf_hash
 from hub.audit.note import Checkpoint, SignedNote
+from hub.audit.store import LeafStore
 from hub.decision import EFFECT_HEADER
-from hub.errors import TrmError
+from hub.errors import AuditError, TrmError
 from hub.keys import load_private_key
 from hub.topics import HUB, Topics
 
@@ -68,8 +81,21 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+class _StoreDisagrees(Exception):
+    """The store on disk is not a prefix of the log the topics hold."""
+
+
+DATADIR = os.environ.get(
+    "TRM_AUDIT_DATADIR", os.path.join(os.getcwd(), ".trm", "audit-data", TOPICS.namespace)
+)
+# Leaves read per store commit while catching up on restart (bounds the ids held).
+_RESTORE_COMMIT = 10_000
+
+
 class _State:
     def __init__(self) -> None:
+        self.directory = Path(DATADIR) / "audit-log"
+        self.store: LeafStore | None = None
         self.log = AuditLog(origin_of(TOPICS.namespace))
         self.latest: SignedNote | None = None
         # True while a batch of leaves is sent but not yet acknowledged: the tree
@@ -78,26 +104,128 @@ class _State:
         key_file = os.environ.get("TRM_AUDIT_KEY")
         self.key = load_private_key(Path(key_file)) if key_file else None
 
+    def _use(self, store: LeafStore) -> None:
+        if self.store is not None and self.store is not store:
+            self.store.close()
+        self.store = store
+        self.log = AuditLog(self.log.origin, tree=store.tree, index_of=store.ids)
+        saved = store.meta.checkpoint
+        self.latest = SignedNote.from_bytes(saved) if saved else None
+        if self.latest is not None:
+            self.log.mark_checkpointed(Checkpoint.parse(self.latest.text).size, _now_ms())
+
     async def restore(self) -> None:
-        rows = await read_all(BOOTSTRAP, [TOPICS.audit_leaves, TOPICS.audit_checkpoints], **CLIENT)
-        for topic, _key, value, _headers, _ts in rows:
-            if topic == TOPICS.audit_leaves and value:
-                self.log.restore(value)
-        for topic, _key, value, _headers, ts in rows:
-            if topic == TOPICS.audit_checkpoints and value:
-                try:
-                    note = SignedNote.from_bytes(value)
-                    cp = Checkpoint.parse(note.text)
-                except TrmError:
-                    continue  # witness junk or a foreign record: the auditor reports it
-                if cp.origin == self.log.origin and cp.size <= self.log.size:
-                    self.log.mark_checkpointed(cp.size, ts)
-                    self.latest = note
+        started = time.perf_counter()
+        origin = self.log.origin
+        try:
+            store = LeafStore.open(self.directory, origin)
+        except AuditError as exc:
+            log.warning(
+                "audit store unusable (%s); rebuilding it from the leaves topic", exc.detail
+            )
+            store = LeafStore.reset(self.directory, origin)
+        self._use(store)
+        fresh = store.meta.leaves_offset == 0 and store.meta.checkpoints_offset == 0
+        try:
+            await self._catch_up(strict=not fresh)
+        except _StoreDisagrees as exc:
+            log.warning(
+                "audit store disagrees with the topics (%s); rebuilding it from the leaves topic",
+                exc,
+            )
+            self._use(LeafStore.reset(self.directory, origin))
+            await self._catch_up(strict=False)
         log.info(
-            "audit log restored: %d leaves, checkpoint at %d",
+            "audit log restored in %.1f s: %d leaves, checkpoint at %d",
+            time.perf_counter() - started,
             self.log.size,
             self.log.checkpointed_size,
         )
+
+    async def _catch_up(self, *, strict: bool) -> None:
+        """Check the store against the topics, then read the leaves and checkpoints after it.
+
+        ``strict``: the store held something, so a disagreement raises
+        :class:`_StoreDisagrees` (the caller rebuilds); rebuilding from the
+        beginning, a checkpoint the leaves do not give is only logged, as
+        before (the auditor's replay reports it as FORK).
+        """
+        store = self.store
+        if store is None:
+            raise _StoreDisagrees("expected an open store")
+        follower = Follower(BOOTSTRAP, [TOPICS.audit_leaves, TOPICS.audit_checkpoints], **CLIENT)
+        try:
+            spans = await follower.spans()
+        finally:
+            await follower.close()
+        leaves_tp = TopicPartition(TOPICS.audit_leaves, 0)
+        checkpoints_tp = TopicPartition(TOPICS.audit_checkpoints, 0)
+        leaves_end = spans.get(leaves_tp, (0, 0))[1]
+        meta = store.meta
+        if leaves_end < meta.leaves_offset:
+            raise _StoreDisagrees(
+                f"the store has read the leaves topic up to {meta.leaves_offset}, "
+                f"the topic ends at {leaves_end}",
+            )
+        if meta.size:
+            at = meta.leaves_offset - 1
+            last = [r async for r in _records(leaves_tp, at, at + 1)]
+            if not last or leaf_hash(last[-1].value or b"") != store.tree.leaf(meta.size - 1):
+                raise _StoreDisagrees(
+                    f"the leaf at offset {meta.leaves_offset - 1} is not the store's leaf "
+                    f"{meta.size - 1}",
+                )
+        offset = meta.leaves_offset
+        async for rec in _records(leaves_tp, meta.leaves_offset, leaves_end):
+            if rec.value:
+                self.log.restore(rec.value)
+            offset = rec.offset + 1
+            if self.log.size % _RESTORE_COMMIT == 0:
+                store.commit(leaves_offset=offset)
+        store.commit(leaves_offset=offset)
+        checkpoints_end = spans.get(checkpoints_tp, (0, 0))[1]
+        offset = meta.checkpoints_offset
+        latest = store.meta.checkpoint
+        async for rec in _records(checkpoints_tp, meta.checkpoints_offset, checkpoints_end):
+            offset = rec.offset + 1
+            if not rec.value:
+                continue
+            try:
+                note = SignedNote.from_bytes(rec.value)
+                cp = Checkpoint.parse(note.text)
+            except TrmError:
+                continue  # witness junk or a foreign record: the auditor reports it
+            if cp.origin != self.log.origin or cp.size > self.log.size:
+                continue
+            if self.log.tree.root(cp.size) != cp.root:
+                why = f"the signed checkpoint of size {cp.size} has another root than the tree"
+                if strict:
+                    raise _StoreDisagrees(why)
+                log.error("%s: the leaves topic was rewritten", why)
+                continue
+            self.log.mark_checkpointed(cp.size, rec.timestamp)
+            self.latest = note
+            latest = rec.value
+        store.commit(checkpoints_offset=offset, checkpoint=latest)
+
+    def committed(self, leaves_offset: int | None) -> None:
+        """A batch's leaves are acknowledged: make them and their ids durable."""
+        if self.store is not None:
+            self.store.commit(leaves_offset=leaves_offset)
+
+
+async def _records(tp: TopicPartition, start: int, end: int) -> AsyncIterator[Any]:
+    """The records of one partition in [start, end)."""
+    if end <= start:
+        return
+    follower = Follower(BOOTSTRAP, [tp.topic], start={tp: start}, **CLIENT)
+    try:
+        async for batch in follower.records(until={tp: end}, max_records=2000):
+            for rec in batch:
+                if rec.partition == tp.partition:
+                    yield rec
+    finally:
+        await follower.close()
 
 
 class SequencerApp(faust.App):
@@ -118,9 +246,7 @@ app = SequencerApp(
     web_port=int(os.environ.get("TRM_AUDIT_WEB_PORT", "6067")),
     # The same setting as the hub worker's (it is part of the hub): 0.0.0.0 in containers.
     web_host=os.environ.get("TRM_HUB_WEB_HOST", "127.0.0.1"),
-    datadir=os.environ.get(
-        "TRM_AUDIT_DATADIR", os.path.join(os.getcwd(), ".trm", "audit-data", TOPICS.namespace)
-    ),
+    datadir=DATADIR,
     topic_allow_declare=False,
     topic_disable_leader=True,
     broker_session_timeout=6.0,
@@ -138,8 +264,10 @@ async def _publish_checkpoint() -> None:
         return
     note = STATE.log.checkpoint(STATE.key, _now_ms())
     fut = await checkpoints.send(key=str(STATE.log.size).encode(), value=note.to_bytes())
-    await fut
+    sent = await fut
     STATE.latest = note
+    if STATE.store is not None:
+        STATE.store.commit(checkpoints_offset=sent.offset + 1, checkpoint=note.to_bytes())
 
 
 # Leaves sent per batch before waiting for the broker's acknowledgement: one
@@ -198,11 +326,13 @@ async def sequence(stream: faust.StreamT[Any]) -> AsyncIterator[None]:
                 )
             )
         try:
-            await asyncio.gather(*pending)
+            sent = await asyncio.gather(*pending)
         except Exception:
             # The tree in memory is ahead of the topic: never checkpoint or commit it.
             log.critical("writing audit leaves failed; stopping so a restart rebuilds the tree")
             os._exit(70)
+        if sent:
+            STATE.committed(max(m.offset for m in sent) + 1)
         STATE.writing = False
         if STATE.log.checkpoint_due(_now_ms(), POLICY):
             await _publish_checkpoint()

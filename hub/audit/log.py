@@ -4,10 +4,16 @@ The single writer appends each hub decision as one leaf. Its whole state can be
 rebuilt by reading ``<ns>.audit.leaves`` from the start (:meth:`AuditLog.restore`),
 so a restart neither duplicates nor skips a leaf: a decision whose leaf is
 already in the topic is recognised by its decision id and not appended again.
+
+The tree and the id index are in memory by default; the sequencer passes a
+file-backed tree (:meth:`MerkleTree.persistent`) and an on-disk index
+(:class:`hub.audit.store.LeafStore`) so its memory does not grow with the log
+and a restart reads only the leaves the store does not hold yet.
 """
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -39,7 +45,7 @@ class AuditLog:
 
     origin: str
     tree: MerkleTree = field(default_factory=MerkleTree)
-    index_of: dict[str, int] = field(default_factory=dict)
+    index_of: MutableMapping[str, int] = field(default_factory=dict)
     checkpointed_size: int = 0
     checkpointed_at_ms: int = 0
 

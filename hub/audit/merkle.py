@@ -8,8 +8,12 @@ public vectors of transparency-dev/merkle pass (``tests/unit/audit``).
 :class:`MerkleTree` keeps every complete subtree's hash by level, so a root or
 a proof at any size costs O(log n) hashes and appending costs O(1) amortised.
 It holds 32 bytes per leaf and about as much again for the inner levels: in
-memory by default, or in unnamed temporary files (:meth:`MerkleTree.spilled`)
-for an auditor replaying a log of any length in flat memory.
+memory by default, in unnamed temporary files (:meth:`MerkleTree.spilled`)
+for an auditor replaying a log of any length in flat memory, or in named
+append-only files (:meth:`MerkleTree.persistent`, one per level) that the
+audit sequencer keeps across restarts. :class:`CompactRange` is the tree's
+right edge alone (RFC 9162's compact range: one hash per set bit of the size),
+enough for roots as leaves are appended.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from hub.errors import AuditError, Reason
 
 __all__ = [
     "EMPTY_ROOT",
+    "CompactRange",
     "MerkleTree",
     "leaf_hash",
     "node_hash",
@@ -64,9 +69,12 @@ class _FileLevel:
     __slots__ = ("_file", "_flushed", "_tail")
     _FLUSH = 1 << 16
 
-    def __init__(self, directory: str | None) -> None:
-        self._file: IO[bytes] = tempfile.TemporaryFile(dir=directory)  # noqa: SIM115 - closed by close()
-        self._flushed = 0  # hashes on disk
+    def __init__(self, directory: str | None, file: IO[bytes] | None = None) -> None:
+        self._file: IO[bytes] = (
+            file if file is not None else tempfile.TemporaryFile(dir=directory)  # noqa: SIM115 - closed by close()
+        )
+        self._file.seek(0, os.SEEK_END)
+        self._flushed = self._file.tell() // 32  # hashes on disk
         self._tail = bytearray()
 
     def __len__(self) -> int:
@@ -75,11 +83,20 @@ class _FileLevel:
     def append(self, h: bytes) -> None:
         self._tail += h
         if len(self._tail) >= self._FLUSH:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the buffered hashes to the file (the OS's page cache; no fsync)."""
+        if self._tail:
             self._file.seek(0, os.SEEK_END)
             self._file.write(self._tail)
             self._file.flush()
             self._flushed += len(self._tail) // 32
             self._tail.clear()
+
+    def sync(self) -> None:
+        self.flush()
+        os.fsync(self._file.fileno())
 
     def __getitem__(self, i: int) -> bytes:
         if not 0 <= i < len(self):
@@ -89,17 +106,38 @@ class _FileLevel:
             return bytes(self._tail[at : at + 32])
         return os.pread(self._file.fileno(), 32, i * 32)
 
+    def span(self, lo: int, hi: int) -> bytes:
+        """Hashes [lo, hi), concatenated."""
+        if not 0 <= lo <= hi <= len(self):
+            raise IndexError((lo, hi))
+        split = min(max(lo, self._flushed), hi)  # [lo, split) on disk, [split, hi) buffered
+        on_disk = os.pread(self._file.fileno(), 32 * (split - lo), 32 * lo) if split > lo else b""
+        tail = self._tail[32 * (split - self._flushed) : 32 * (hi - self._flushed)]
+        return on_disk + bytes(tail)
+
     def close(self) -> None:
         self._file.close()
+
+
+def _span(level: _Level, lo: int, hi: int) -> bytes:
+    """Hashes [lo, hi) of a level, concatenated (one read for a file level)."""
+    if isinstance(level, _FileLevel):
+        return level.span(lo, hi)
+    return b"".join(level[i] for i in range(lo, hi))
+
+
+def _level_path(directory: str, level: int) -> str:
+    return os.path.join(directory, f"level-{level:02d}.hashes")
 
 
 class MerkleTree:
     """An append-only RFC 9162 tree over leaf hashes."""
 
-    __slots__ = ("_levels", "_spill")
+    __slots__ = ("_levels", "_persist", "_spill")
 
     def __init__(self, leaf_hashes: Iterable[bytes] = ()) -> None:
         self._spill: str | None = None
+        self._persist = False
         self._levels: list[_Level] = [[]]
         for h in leaf_hashes:
             self.append_hash(h)
@@ -112,8 +150,90 @@ class MerkleTree:
         tree._levels = [_FileLevel(tree._spill)]
         return tree
 
+    @classmethod
+    def persistent(cls, directory: str, size: int) -> MerkleTree:
+        """The tree of the first ``size`` leaves kept in ``directory`` (``level-NN.hashes``).
+
+        Level k holds the hash of every complete, aligned subtree of 2**k leaves,
+        so a tree of ``size`` leaves has exactly ``size >> k`` of them; anything
+        beyond (hashes written for leaves whose commit never happened) is cut
+        off. A file shorter than that means the files are not this tree's.
+
+        Raises:
+            AuditError: LOG_FORK if a level file holds fewer hashes than ``size`` needs.
+        """
+        os.makedirs(directory, exist_ok=True)
+        tree = cls()
+        tree._spill = directory
+        tree._persist = True
+        tree._levels = []
+        level = 0
+        while True:
+            want = size >> level
+            path = _level_path(directory, level)
+            if level > 0 and want == 0:
+                if os.path.exists(path):  # a level above the tree: from hashes never committed
+                    os.truncate(path, 0)
+                    os.remove(path)
+                    level += 1
+                    continue
+                break
+            file = open(path, "a+b")  # noqa: SIM115 - closed by close()
+            have = os.fstat(file.fileno()).st_size // 32
+            if have < want:
+                file.close()
+                tree.close()
+                raise AuditError(
+                    Reason.LOG_FORK,
+                    f"expected {want} hashes at level {level} for a tree of {size} leaves "
+                    f"in {directory}, found {have}",
+                )
+            if os.fstat(file.fileno()).st_size != want * 32:
+                file.truncate(want * 32)
+            tree._levels.append(_FileLevel(None, file))
+            level += 1
+        return tree
+
+    def flush(self, *, sync: bool = False) -> None:
+        """Write a file-backed tree's buffered hashes out (and fsync them if ``sync``)."""
+        for level in self._levels:
+            if isinstance(level, _FileLevel):
+                level.sync() if sync else level.flush()
+
+    def check_levels(self, block: int = 1 << 14) -> None:
+        """Recompute every stored subtree hash from the level below it (a file-backed
+        tree read back from disk: a flipped or lost byte anywhere shows), a block of
+        hashes at a time.
+
+        Raises:
+            AuditError: LOG_FORK at the first stored hash its children do not give.
+        """
+        for level in range(1, len(self._levels)):
+            below, here = self._levels[level - 1], self._levels[level]
+            for lo in range(0, len(here), block):
+                hi = min(lo + block, len(here))
+                children, parents = _span(below, 2 * lo, 2 * hi), _span(here, lo, hi)
+                for j in range(lo, hi):
+                    at = 64 * (j - lo)
+                    got = node_hash(children[at : at + 32], children[at + 32 : at + 64])
+                    if got != parents[32 * (j - lo) : 32 * (j - lo + 1)]:
+                        raise AuditError(
+                            Reason.LOG_FORK,
+                            f"stored hash {j} of level {level} is not the hash of its children",
+                        )
+
+    def right_edge(self) -> list[bytes]:
+        """The compact range [0, size): one complete subtree hash per set bit of the size,
+        largest first (what :class:`CompactRange` holds)."""
+        n, out, lo = self.size, [], 0
+        for level in range(n.bit_length() - 1, -1, -1):
+            if n >> level & 1:
+                out.append(self._levels[level][lo >> level])
+                lo += 1 << level
+        return out
+
     def close(self) -> None:
-        """Release a spilled tree's files (a no-op in memory)."""
+        """Release a file-backed tree's files (a no-op in memory)."""
         for level in self._levels:
             if isinstance(level, _FileLevel):
                 level.close()
@@ -146,10 +266,17 @@ class MerkleTree:
             parent = node_hash(self._levels[level][i - 1], self._levels[level][i])
             level += 1
             if len(self._levels) == level:
-                self._levels.append([] if self._spill is None else _FileLevel(self._spill))
+                self._levels.append(self._new_level(level))
             self._levels[level].append(parent)
             i >>= 1
         return index
+
+    def _new_level(self, level: int) -> _Level:
+        if self._spill is None:
+            return []
+        if self._persist:
+            return _FileLevel(None, open(_level_path(self._spill, level), "a+b"))
+        return _FileLevel(self._spill)
 
     def leaf(self, index: int) -> bytes:
         return self._levels[0][index]
@@ -266,6 +393,49 @@ class MerkleTree:
                 Reason.CONSISTENCY_PROOF_INVALID,
                 f"expected a valid subtree of a tree of size {size}, got [{start}, {end})",
             )
+
+
+class CompactRange:
+    """The right edge of a tree: its size and one hash per set bit of it (RFC 9162 2.1.1).
+
+    ``hashes[i]`` is the hash of the i-th complete subtree from the left, the
+    largest first; appending a leaf merges equal-sized subtrees as a binary
+    counter carries, so memory is O(log size) however many leaves were added.
+    """
+
+    __slots__ = ("hashes", "size")
+
+    def __init__(self, size: int = 0, hashes: Sequence[bytes] = ()) -> None:
+        if len(hashes) != size.bit_count() or any(len(h) != 32 for h in hashes):
+            raise AuditError(
+                Reason.LOG_FORK,
+                f"expected {size.bit_count()} 32-byte hashes for a range of {size} leaves, "
+                f"got {len(hashes)}",
+            )
+        self.size = size
+        self.hashes = list(hashes)
+
+    def append(self, data: bytes) -> int:
+        """Append a leaf by its bytes; return its index."""
+        return self.append_hash(leaf_hash(data))
+
+    def append_hash(self, h: bytes) -> int:
+        index, n = self.size, self.size
+        while n & 1:
+            h = node_hash(self.hashes.pop(), h)
+            n >>= 1
+        self.hashes.append(h)
+        self.size = index + 1
+        return index
+
+    def root(self) -> bytes:
+        """MTH of all leaves: the subtree hashes folded from the right."""
+        if not self.hashes:
+            return EMPTY_ROOT
+        r = self.hashes[-1]
+        for h in reversed(self.hashes[:-1]):
+            r = node_hash(h, r)
+        return r
 
 
 def valid_subtree(start: int, end: int) -> bool:

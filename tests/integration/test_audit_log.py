@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -432,6 +433,84 @@ def test_tampering_on_the_broker_is_caught_by_replay(
         # The honest checkpoints now reach past the shortened topic.
         assert any(f.kind == "FORK" and "leaves were removed" in f.detail for f in report.findings)
         assert not report.ok
+    finally:
+        seq.stop()
+        hub.stop()
+
+
+def test_sequencer_restarts_from_its_store_and_rebuilds_a_damaged_one(
+    kafka_bootstrap: str, topics: Topics, tmp_path: Path
+) -> None:
+    """A clean restart resumes from the store on disk (no rebuild); a store with a
+    flipped byte is refused, rebuilt from the leaves topic, and the log stays one log."""
+    write_private_key(HUB_KEY, tmp_path / "keys" / "HUB.key")
+    trust_doc = json.dumps(TRUST.document.to_json()).encode()
+    blobs = [
+        (a.agreement.ref, (AGREEMENTS_DIR / agreement_file(a.agreement.ref)).read_bytes())
+        for a in AGREEMENTS.entries
+    ]
+    asyncio.run(provision_registry(kafka_bootstrap, topics, trust_doc, blobs))
+    ns = topics.namespace
+    hub = Proc(
+        [TRM, "hub", "worker", "--bootstrap", kafka_bootstrap, "--namespace", ns,
+         "--web-port", str(kafka_local.free_port())],
+        tmp_path,
+        "hub",
+    )  # fmt: skip
+    seq = Proc(
+        [TRM, "audit", "sequencer", "--bootstrap", kafka_bootstrap, "--namespace", ns,
+         "--web-port", str(kafka_local.free_port()), "--every-leaves", "10", "--every-ms", "500"],
+        tmp_path,
+        "sequencer",
+    )  # fmt: skip
+    store = tmp_path / "audit-data" / ns / "audit-log"
+    rebuilt = "rebuilding it from the leaves topic"
+
+    def settled(n: int) -> Callable[[], bool]:
+        def check() -> bool:
+            report = run_replay(kafka_bootstrap, topics, TRUST, AGREEMENTS)
+            decided = report.counts.get("outbox_records", 0) == n
+            return decided and report.ok and report.checkpoint_size == report.leaves > 0
+
+        return check
+
+    def unique_leaves() -> int:
+        ids = [
+            AuditLeaf.from_bytes(r.value).decision_id
+            for r in read_replay_input(kafka_bootstrap, topics).leaves
+        ]
+        assert len(ids) == len(set(ids)), "a decision was sequenced twice"
+        return len(ids)
+
+    hub.start()
+    seq.start()
+    try:
+        asyncio.run(_publish(kafka_bootstrap, topics, _events(12, 1)))
+        _wait_for(settled(12), "a clean, checkpointed log of 12 events", [hub, seq])
+        seq.stop()
+        leaves = unique_leaves()
+        assert (store / "level-00.hashes").stat().st_size == 32 * leaves
+        assert (store / "index.sqlite").exists()
+
+        # A clean restart: the store is used as it is, the new decisions appended after it.
+        seq.start()
+        asyncio.run(_publish(kafka_bootstrap, topics, _events(9, 13)))
+        _wait_for(settled(21), "the log of 21 events after a clean restart", [hub, seq])
+        assert rebuilt not in seq.log.read_text(errors="replace")
+        seq.stop()
+        leaves = unique_leaves()
+        assert (store / "level-00.hashes").stat().st_size == 32 * leaves
+
+        # A flipped byte in the stored leaf hashes: refused, rebuilt, same log.
+        level0 = store / "level-00.hashes"
+        data = bytearray(level0.read_bytes())
+        data[32 * 3] ^= 0x01
+        level0.write_bytes(bytes(data))
+        seq.start()
+        asyncio.run(_publish(kafka_bootstrap, topics, _events(6, 22)))
+        _wait_for(settled(27), "the log of 27 events after a rebuild", [hub, seq])
+        assert rebuilt in seq.log.read_text(errors="replace")
+        assert unique_leaves() > leaves
     finally:
         seq.stop()
         hub.stop()

@@ -307,3 +307,30 @@ def test_a_time_window_checks_only_what_falls_in_it(world: World) -> None:
         window=around,
     )
     assert report.summary().get("DROP") == 1
+
+
+def test_a_leaf_twice_and_a_record_that_is_no_leaf_are_named_in_stream_order(
+    world: World,
+) -> None:
+    data = world.input()
+    leaves = data.leaves
+    n = len(leaves)
+    again = leaves[1]
+    data.leaves = [
+        *leaves,
+        Record(TOPICS.audit_leaves, 0, n, b"\xc3\x01 not a leaf"),
+        Record(TOPICS.audit_leaves, 0, n + 1, again.value),
+        Record(TOPICS.audit_leaves, 0, n + 2, leaves[0].value),
+    ]
+    report = _replay(data)
+    failing = [f for f in report.findings if f.kind in ("DUPLICATE", "INJECTION")]
+    assert [(f.kind, f.offset) for f in failing] == [
+        ("INJECTION", n),
+        ("DUPLICATE", n + 1),
+        ("DUPLICATE", n + 2),
+    ]
+    assert failing[1].detail.endswith("already at leaf 1")
+    assert failing[2].detail.endswith("already at leaf 0")
+    # The first copy stands: counted once, and nothing else is found wanting.
+    assert kinds(report) == {"INJECTION": 1, "DUPLICATE": 2, "UNCHECKPOINTED": 1}
+    assert report.counts == _replay(world.input()).counts

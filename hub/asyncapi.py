@@ -184,7 +184,7 @@ def _message(record: Record) -> dict[str, Any]:
         Record.HUB_STATE: (
             "Hub state",
             "text/plain; charset=utf-8",
-            "A hub worker's recovery note, written by hub workers for hub workers (docs/decisions.md D14): "
+            "A hub worker's recovery note, for hub workers (docs/decisions.md D14): "
             "'<created_at_ms> <topic/partition/offset>' for an event key, JSON for a bookmark.",
         ),
     }[record]

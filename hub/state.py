@@ -41,9 +41,9 @@ __all__ = [
     "PRUNE_MARGIN_MS",
     "Bookmark",
     "HubState",
+    "RecoveryPlan",
     "at_or_below",
     "bookmark_slot",
-    "RecoveryPlan",
     "parse_taken_in",
     "plan_recovery",
     "taken_in_record",
@@ -232,16 +232,12 @@ def plan_recovery(
             by_partition.get(where, []), key=lambda m: (m.at_ms, m.position), reverse=True
         )
         agent = _usable(marks, upto)
-        proven = (
-            (b.checked, _usable(marks, b.checked)) for b in marks if b.checked is not None
-        )
+        proven = ((b.checked, _usable(marks, b.checked)) for b in marks if b.checked is not None)
         reconciler = next(((r, older) for r, older in proven if older is not None), None)
         if agent is None or reconciler is None:
             return None
         mark, older = reconciler
-        decisions = {
-            k: v for k, v in older.ends.items() if k.rpartition("/")[0] == decisions_topic
-        }
+        decisions = {k: v for k, v in older.ends.items() if k.rpartition("/")[0] == decisions_topic}
         if not decisions:
             return None
         checked[where] = mark

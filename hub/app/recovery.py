@@ -1,32 +1,57 @@
-"""Reading the hub's own topics with aiokafka: registry records and recovery state.
+"""Reading the hub's own topics with aiokafka: a worker's recovery state.
 
-At start-up the hub reads its output topics (inboxes, rejections, quarantine,
-decisions) from the beginning to their current end and collects the
-``trm-effect`` header of every record it ever wrote, and the INGESTED
-decisions (where each event was first taken in, sequences). Reprocessing a
-record after a crash then skips every effect already written: no duplicate
-delivery, no second rejection (docs/decisions.md D5).
+A worker's start reads (docs/decisions.md D14):
+
+1. the state topic ``<ns>.hub.state`` whole: it is compacted and keeps the
+   dedupe window only, one small record per event taken in (where, and when
+   it was created) and a ring of bookmarks per outbox partition;
+2. the group's committed offset of every outbox partition, and from those and
+   the bookmarks a :class:`hub.state.RecoveryPlan`: from which offset of each
+   output topic (inboxes, rejections, quarantine, decisions) the effects a
+   record processed again could have written must be read;
+3. the output topics from those offsets to their current end, collecting the
+   ``trm-effect`` header of every record (and the INGESTED decisions, as before).
+
+Without a usable bookmark for every outbox partition (a first start, or an
+upgrade from a build without the state topic) step 3 reads every output topic
+from the beginning, as earlier builds always did: correct, and as slow as the
+log is long; the log says so. Reprocessing a record after a crash then skips
+every effect already written: no duplicate delivery, no second rejection (D5).
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
-from hub.app.kafka import Follower, Row
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from hub.app.kafka import Follower, Row, partitions
 from hub.decision import EFFECT_HEADER, DecisionKind, DecisionRecord, EffectId, SourceRef
 from hub.errors import TrmError
-from hub.state import HubState
+from hub.state import (
+    BOOKMARK_PREFIX,
+    Bookmark,
+    HubState,
+    RecoveryPlan,
+    parse_taken_in,
+    plan_recovery,
+)
 from hub.topics import COMMIT_COUNTRIES, Topics
 
-__all__ = ["StateFollower", "apply_rows"]
+__all__ = ["Recovery", "StateFollower", "apply_notes", "apply_rows", "output_names"]
 
 log = logging.getLogger(__name__)
 
+OutboxPartition = tuple[str, int]
 
-def _names(topics: Topics, countries: Iterable[str]) -> list[str]:
+
+def output_names(topics: Topics, countries: Iterable[str]) -> list[str]:
+    """The topics the hub writes its effects to, whose records a start may read again."""
     ccs = tuple(countries)
     return [
         *(topics.inbox(cc) for cc in ccs),
@@ -55,16 +80,60 @@ def apply_rows(state: HubState, rows: Iterable[Row], topics: Topics) -> None:
             except TrmError:
                 continue
             if record.kind is DecisionKind.INGESTED:
-                state.first_seen.setdefault((record.producer, record.event_id), src)
-                state.event_producer.setdefault(record.event_id, record.producer)
+                # decided_at is at least created_at - max_future_ms (5 min), well
+                # inside PRUNE_MARGIN_MS, so dating the entry by it never forgets early
+                state.taken_in(record.producer, record.event_id, src, record.decided_at_ms)
+
+
+def apply_notes(state: HubState, rows: Iterable[Row], bookmarks: dict[bytes, Bookmark]) -> None:
+    """Learn from the state topic: where events were taken in, and the newest bookmarks."""
+    for _topic, key, value, _headers, _ts in rows:
+        if key is None:
+            continue
+        if key.startswith(BOOKMARK_PREFIX.encode()):
+            if value is None:
+                bookmarks.pop(key, None)
+                continue
+            try:
+                bookmarks[key] = Bookmark.from_record(key, value)
+            except TrmError:
+                log.warning("ignoring a malformed bookmark in the state topic")
+            continue
+        if value is None:
+            continue
+        try:
+            producer, event_id, source, created_at_ms = parse_taken_in(key, value)
+        except TrmError:
+            continue
+        state.taken_in(producer, event_id, source, created_at_ms)
+
+
+def _name(tp: TopicPartition) -> str:
+    return f"{tp.topic}/{tp.partition}"
+
+
+def _tp(name: str) -> TopicPartition:
+    topic, _, partition = name.rpartition("/")
+    return TopicPartition(topic, int(partition))
+
+
+@dataclass(frozen=True, slots=True)
+class Recovery:
+    """What a start read: from bookmarks (or the whole log), how many records, how long."""
+
+    from_bookmarks: bool
+    state_records: int
+    output_records: int
+    history: int  # records the output topics hold in all (what a full read reads)
+    seconds: float
 
 
 class StateFollower:
     """Keeps a worker's HubState up to date with what every worker has written.
 
-    The first ``catch_up`` reads the hub's output topics from the beginning; each
-    later one (after a rebalance) reads only what was appended since, so a
-    rebalance costs the tail of the log, not all of it.
+    :meth:`recover` reads the state topic and the tail of the outputs once per
+    process; each later :meth:`catch_up` (after a rebalance, and with every
+    bookmark) reads only what was appended since.
     """
 
     def __init__(
@@ -72,16 +141,134 @@ class StateFollower:
         bootstrap: str,
         topics: Topics,
         countries: Iterable[str] = COMMIT_COUNTRIES,
+        group_id: str | None = None,
         **client: Any,
     ) -> None:
+        self.bootstrap = bootstrap
         self.topics = topics
-        self.follower = Follower(bootstrap, _names(topics, countries), **client)
+        self.countries = tuple(countries)
+        self.group_id = group_id
+        self.client = client
+        self.outputs: Follower | None = None
+        self.notes = Follower(bootstrap, [topics.hub_state], **client)
+        self.bookmarks: dict[bytes, Bookmark] = {}
+        self.plan: RecoveryPlan | None = None
+        self._group: AIOKafkaConsumer | None = None
+        self._outboxes: list[TopicPartition] = []
+
+    async def recover(self, state: HubState) -> Recovery:
+        """Fill ``state`` for a start: the state topic, then the outputs from the plan."""
+        started = time.monotonic()
+        notes = await self.notes.poll()
+        apply_notes(state, notes, self.bookmarks)
+        committed = await self.committed()
+        self.plan = plan_recovery(self.bookmarks.values(), committed, self.topics.decisions)
+        starts = {} if self.plan is None else {_tp(n): o for n, o in self.plan.starts.items()}
+        self.outputs = Follower(
+            self.bootstrap, output_names(self.topics, self.countries), start=starts, **self.client
+        )
+        spans = await self.outputs.spans()
+        ends = {_name(tp): end for tp, (_first, end) in spans.items()}
+        history = sum(end - first for first, end in spans.values())
+        rows: list[Row] = []
+        until = {tp: end for tp, (_first, end) in spans.items()}
+        async for batch in self.outputs.records(until=until):
+            rows.extend((r.topic, r.key, r.value, list(r.headers), r.timestamp) for r in batch)
+        apply_rows(state, rows, self.topics)
+        # every effect marked so far was read below these ends
+        state.set_boundary(state.new_generation(), ends)
+        report = Recovery(
+            from_bookmarks=self.plan is not None,
+            state_records=len(notes),
+            output_records=len(rows),
+            history=history,
+            seconds=time.monotonic() - started,
+        )
+        if self.plan is None:
+            log.warning(
+                "no usable bookmark for every outbox partition (%d found): read all %d output "
+                "records from the beginning",
+                len(self.bookmarks),
+                len(rows),
+            )
+        log.info(
+            "recovered in %.2f s from %s: read %d state records and %d of %d output records; "
+            "%d effects, %d events in the dedupe window",
+            report.seconds,
+            "bookmarks" if report.from_bookmarks else "the whole log",
+            report.state_records,
+            report.output_records,
+            report.history,
+            len(state.effects),
+            len(state.first_seen),
+        )
+        return report
 
     async def catch_up(self, state: HubState) -> int:
         """Apply every record appended since the last call to ``state``; returns how many."""
-        rows = await self.follower.poll()  # after a failure, the next one reads it all again
+        if self.outputs is None:
+            await self.recover(state)
+            return 0
+        # after a failure, the next one reads it all again (from the plan's offsets)
+        rows = await self.outputs.poll()
         apply_rows(state, rows, self.topics)
-        return len(rows)
+        notes = await self.notes.poll()
+        apply_notes(state, notes, self.bookmarks)
+        return len(rows) + len(notes)
+
+    async def outboxes(self) -> list[TopicPartition]:
+        """Every partition of the outboxes this worker serves."""
+        if not self._outboxes:
+            group = await self._group_client()
+            names = [self.topics.outbox(cc) for cc in self.countries]
+            self._outboxes = await partitions(group, names)
+        return self._outboxes
+
+    async def committed(self) -> dict[OutboxPartition, int]:
+        """The group's committed offset of every outbox partition (0 where none)."""
+        if self.group_id is None:
+            return {}
+        group = await self._group_client()
+        out: dict[OutboxPartition, int] = {}
+        for tp in await self.outboxes():
+            out[(tp.topic, tp.partition)] = (await group.committed(tp)) or 0
+        return out
+
+    async def output_ends(self) -> dict[str, int]:
+        """The end offset of every output partition now (``topic/partition`` -> offset)."""
+        if self.outputs is None:
+            return {}
+        return {_name(tp): end for tp, end in (await self.outputs.ends()).items()}
+
+    async def ends_of(self, tps: Iterable[TopicPartition]) -> dict[TopicPartition, int]:
+        """The end offsets of any partitions (the outboxes, for the lag and takeovers)."""
+        wanted = list(tps)
+        if not wanted:
+            return {}
+        group = await self._group_client()
+        return dict(await group.end_offsets(wanted))
+
+    def fresh_plan(self, committed: dict[OutboxPartition, int]) -> RecoveryPlan | None:
+        """The plan a worker starting now would follow (for pruning what it would not know)."""
+        return plan_recovery(self.bookmarks.values(), committed, self.topics.decisions)
+
+    async def _group_client(self) -> AIOKafkaConsumer:
+        if self._group is None:
+            # Never joins the group: it only looks up committed offsets and ends.
+            group = AIOKafkaConsumer(
+                bootstrap_servers=self.bootstrap,
+                group_id=self.group_id,
+                enable_auto_commit=False,
+                **self.client,
+            )
+            await group.start()
+            self._group = group
+        return self._group
 
     async def close(self) -> None:
-        await self.follower.close()
+        if self.outputs is not None:
+            await self.outputs.close()
+        await self.notes.close()
+        if self._group is not None:
+            await self._group.stop()
+            self._group = None

@@ -1,0 +1,161 @@
+"""The hub's bounded memory (hub.state): state records, bookmarks, the recovery plan, pruning."""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+
+import pytest
+
+from hub.decision import DecisionKind, EffectId, EffectKind, SourceRef
+from hub.errors import TrmError
+from hub.pipeline import Limits
+from hub.state import (
+    BOOKMARK_SLOTS,
+    PRUNE_MARGIN_MS,
+    Bookmark,
+    HubState,
+    bookmark_slot,
+    parse_taken_in,
+    plan_recovery,
+    taken_in_record,
+)
+from hub.topics import STATE_RETENTION_MS
+
+OUT = "trm.TH.outbox"
+DEC = "trm.hub.decisions"
+INBOX = "trm.KH.inbox"
+EVENT = "0b6a3c8e-3f5e-4f7a-9a57-9a0c4a4f0c11"
+
+
+def mark(
+    at: int, position: int, checked: int | None, ends: dict[str, int], partition: int = 0
+) -> Bookmark:
+    return Bookmark(OUT, partition, at % 8, at, position, checked, MappingProxyType(ends))
+
+
+def test_state_record_round_trip_and_refusal() -> None:
+    src = SourceRef(OUT, 2, 41)
+    key, value = taken_in_record("TH", EVENT, src, 1_700_000_000_000)
+    assert key == f"TH/{EVENT}".encode()
+    assert parse_taken_in(key, value) == ("TH", EVENT, src, 1_700_000_000_000)
+    for bad_key, bad_value in ((b"TH", value), (key, b"soon " + str(src).encode()), (key, b"1")):
+        with pytest.raises(TrmError):
+            parse_taken_in(bad_key, bad_value)
+
+
+def test_bookmark_round_trip_and_refusal() -> None:
+    b = mark(5, 10, 7, {f"{DEC}/0": 30, f"{INBOX}/1": 4})
+    assert b.key == f"bookmark/{OUT}/0/5".encode()
+    assert Bookmark.from_record(b.key, b.to_bytes()) == b
+    with pytest.raises(TrmError):
+        Bookmark.from_record(b.key, b'{"at_ms": 1}')
+    with pytest.raises(TrmError):
+        Bookmark.from_record(b"TH/x", b.to_bytes())
+
+
+def test_slots_keep_bookmarks_of_every_age() -> None:
+    slots = [bookmark_slot(t) for t in range(2**BOOKMARK_SLOTS)]
+    assert set(slots) == set(range(BOOKMARK_SLOTS))
+    # slot i is rewritten every 2**(i+1) ticks: the ring spans 2**SLOTS ticks of history
+    assert slots.count(0) == 2 ** (BOOKMARK_SLOTS - 1)
+    assert slots.count(3) == 2 ** (BOOKMARK_SLOTS - 4)
+
+
+def test_the_plan_takes_the_newest_bookmark_below_the_committed_offset() -> None:
+    marks = [
+        mark(1, 0, 0, {f"{DEC}/0": 0, f"{INBOX}/0": 0}),
+        mark(2, 100, 50, {f"{DEC}/0": 200, f"{INBOX}/0": 90}),
+        mark(3, 200, 150, {f"{DEC}/0": 400, f"{INBOX}/0": 180}),
+        mark(4, 300, 250, {f"{DEC}/0": 600, f"{INBOX}/0": 270}),
+    ]
+    plan = plan_recovery(marks, {(OUT, 0): 220}, DEC)
+    assert plan is not None
+    # agent: newest with position <= 220 is the one at 3 (position 200); reconciler:
+    # newest mark 250, proven by the newest bookmark with position <= 250 (again at 3)
+    assert plan.checked == {(OUT, 0): 250}
+    assert plan.decisions_from == {f"{DEC}/0": 400}
+    assert plan.starts == {f"{DEC}/0": 400, f"{INBOX}/0": 180}
+
+
+def test_the_reconciler_mark_needs_an_older_bookmark_for_its_decisions() -> None:
+    marks = [
+        mark(1, 0, None, {f"{DEC}/0": 0}),
+        mark(2, 100, 0, {f"{DEC}/0": 200}),
+        mark(3, 200, 90, {f"{DEC}/0": 400}),
+    ]
+    plan = plan_recovery(marks, {(OUT, 0): 200}, DEC)
+    assert plan is not None
+    # mark 90 needs a bookmark with position <= 90: the one at 1 (decisions from 0)
+    assert plan.checked == {(OUT, 0): 90}
+    assert plan.decisions_from == {f"{DEC}/0": 0}
+    assert plan.starts == {f"{DEC}/0": 0}
+
+
+def test_no_usable_bookmark_means_a_full_read() -> None:
+    marks = [mark(2, 100, 80, {f"{DEC}/0": 200}), mark(3, 200, 150, {f"{DEC}/0": 400})]
+    assert plan_recovery(marks, {(OUT, 0): 99}, DEC) is None  # every position above the commit
+    assert plan_recovery(marks, {(OUT, 0): 300, (OUT, 1): 5}, DEC) is None  # none for p1
+    unchecked = [mark(2, 100, None, {f"{DEC}/0": 200})]
+    assert plan_recovery(unchecked, {(OUT, 0): 300}, DEC) is None  # no reconciler mark
+
+
+def test_an_output_a_bookmark_does_not_name_is_read_whole() -> None:
+    marks = [
+        mark(1, 0, 0, {f"{DEC}/0": 10, f"{INBOX}/0": 5}, partition=0),
+        mark(1, 0, 0, {f"{DEC}/0": 12}, partition=1),
+    ]
+    plan = plan_recovery(marks, {(OUT, 0): 0, (OUT, 1): 0}, DEC)
+    assert plan is not None
+    assert plan.starts == {f"{DEC}/0": 10, f"{INBOX}/0": 0}
+
+
+def test_retention_covers_the_window_and_the_margin() -> None:
+    assert STATE_RETENTION_MS > Limits().max_age_ms + PRUNE_MARGIN_MS
+
+
+def test_events_are_forgotten_past_the_window_only() -> None:
+    state = HubState()
+    for i, created in enumerate((100, 200, 300, 250)):
+        state.admit("TH", f"e{i}", i + 1, SourceRef(OUT, 0, i), created)
+    assert state.forget_seen_before(250) == 2
+    assert state.seen_at("TH", "e0") is None
+    assert state.seen_at("TH", "e1") is None
+    assert state.event_producer.keys() == {"e2", "e3"}
+    # e3 (250) is behind e2 (300): kept until the scan reaches it, never dropped early
+    assert state.forget_seen_before(260) == 0
+    assert state.seen_at("TH", "e3") is not None
+    assert state.forget_seen_before(301) == 2
+    assert not state.first_seen
+
+
+def test_effects_are_forgotten_once_a_fresh_start_would_not_read_them() -> None:
+    state = HubState()
+    old = EffectId.of_event(EffectKind.DELIVERY, "TH", EVENT, "KH")
+    state.mark(old, "ab" * 32)
+    k1 = state.new_generation()
+    state.set_boundary(k1, {f"{INBOX}/0": 10, f"{DEC}/0": 20})
+    new = old.decided(DecisionKind.DELIVERED)
+    state.mark(new)
+    k2 = state.new_generation()
+    state.set_boundary(k2, {f"{INBOX}/0": 11, f"{DEC}/0": 21})
+    # a start reading the decisions from 15 would still see some of generation 0's
+    # neighbours: nothing below the first boundary is provably unread
+    assert state.forget_effects_before({f"{INBOX}/0": 10, f"{DEC}/0": 15}) == 0
+    assert state.done(old)
+    assert state.forget_effects_before({f"{INBOX}/0": 10, f"{DEC}/0": 20}) == 1
+    assert not state.done(old)
+    assert state.done(new)
+    assert state.forget_effects_before({f"{INBOX}/0": 11, f"{DEC}/0": 30}) == 1
+    assert not state.effects
+    assert state.boundaries.keys() == {k2}
+
+
+def test_a_remarked_effect_moves_to_its_new_generation() -> None:
+    state = HubState()
+    eid = EffectId.of_event(EffectKind.REJECTION, "TH", EVENT, "CN")
+    state.mark(eid)
+    k = state.new_generation()
+    state.set_boundary(k, {f"{DEC}/0": 5})
+    state.mark(eid)  # written again (another worker's copy read back)
+    assert state.forget_effects_before({f"{DEC}/0": 5}) == 0
+    assert state.done(eid)

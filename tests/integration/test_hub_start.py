@@ -14,6 +14,7 @@ import json
 import re
 import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,13 +22,32 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import OffsetAndMetadata
 
 from hub.app.kafka import read_all
+from hub.keys import write_private_key
+from hub.ops.provision import provision_registry
 from hub.state import BOOKMARK_PREFIX, Bookmark
 from hub.topics import Topics
-from tests.integration.test_hub_worker import _collect, _send, hub_home, worker  # noqa: F401
-from tests.support.hub import sealed
+from tests.integration.test_hub_worker import POLICY, _collect, _send
+from tests.support.hub import HUB_KEY, KEYS, sealed, trust_list
+from tests.support.policy import agreement_from_table
 from tests.support.procs import Worker
 
 pytestmark = pytest.mark.kafka
+
+
+@pytest.fixture
+def hub(kafka_bootstrap: str, topics: Topics, tmp_path: Path) -> Iterator[Worker]:
+    """A worker over a provisioned registry (restarted by the test as it likes)."""
+    write_private_key(HUB_KEY, tmp_path / "keys" / "HUB.key")
+    trust_doc = json.dumps(trust_list().document.to_json()).encode()
+    agreement = agreement_from_table(POLICY, KEYS)
+    asyncio.run(provision_registry(kafka_bootstrap, topics, trust_doc, [agreement]))
+    w = Worker(kafka_bootstrap, topics, tmp_path)
+    w.start()
+    try:
+        yield w
+    finally:
+        w.stop()
+
 
 RECOVERED = re.compile(
     r"recovered in [\d.]+ s from (bookmarks|the whole log): read (\d+) state records "
@@ -110,11 +130,9 @@ def _events(n: int, first_sequence: int) -> list[tuple[str, bytes, list[tuple[st
 
 
 async def test_a_start_reads_the_tail_and_keeps_every_guarantee(
-    kafka_bootstrap: str,
-    topics: Topics,
-    worker: Worker,  # noqa: F811 - the fixture of test_hub_worker
-    hub_home: Path,  # noqa: F811
+    kafka_bootstrap: str, topics: Topics, hub: Worker
 ) -> None:
+    worker = hub
     first = 400
     batch = [(topics.outbox(cc), raw, h) for cc, raw, h in _events(first, 1)]
     await _send(kafka_bootstrap, batch)

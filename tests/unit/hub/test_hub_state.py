@@ -110,7 +110,7 @@ def test_an_output_a_bookmark_does_not_name_is_read_whole() -> None:
 
 
 def test_retention_covers_the_window_and_the_margin() -> None:
-    assert STATE_RETENTION_MS > Limits().max_age_ms + PRUNE_MARGIN_MS
+    assert Limits().max_age_ms + PRUNE_MARGIN_MS < STATE_RETENTION_MS
 
 
 def test_events_are_forgotten_past_the_window_only() -> None:

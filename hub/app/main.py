@@ -164,6 +164,9 @@ class _Hub:
                 # records we are about to read again. Learn them first (only what
                 # was appended since the last catch-up is read).
                 await self.recovery.catch_up(self.state)
+                plan = self.recovery.latest_plan
+                if plan is not None and _reconciler is not None:
+                    _reconciler.advance(plan.checked)  # proven marks of partitions taken over
                 self.stale = False
             if self.state is None:
                 state = HubState()
@@ -393,7 +396,7 @@ async def _position(tp: TopicPartition) -> int | None:
     """The worker's Kafka position: no record at or above it was handed to the agent."""
     try:
         position = await asyncio.wait_for(app.consumer.position(tp), timeout=2.0)
-    except (TimeoutError, Exception):  # not positioned yet (a rebalance): no bookmark now
+    except Exception:  # not positioned yet (a rebalance), a timeout: no bookmark now
         return None
     return int(position) if position is not None else None
 
@@ -415,7 +418,10 @@ async def _bookmarks(hub: _Hub, state: HubState) -> list[Bookmark]:
     rec = _reconciler
     checked = dict(rec.checked_upto) if rec is not None else {}
     new = [tp for tp in held if (tp.topic, tp.partition) not in hub.takeover_end]
-    for tp, end in (await hub.recovery.ends_of(new)).items():
+    takeover = await hub.recovery.ends_of(new)
+    if generation != hub.assignment_generation:
+        return []  # measured before the assignment that just happened: measure again
+    for tp, end in takeover.items():
         hub.takeover_end.setdefault((tp.topic, tp.partition), end)
     now_ms = time.time_ns() // 1_000_000
     out: list[Bookmark] = []
@@ -456,8 +462,8 @@ async def bookmark() -> None:
     if state is None or hub.stale:
         return
     try:
-        async with hub.lock:  # others' bookmarks and effects, as ready() reads them
-            await hub.recovery.catch_up(state)
+        async with hub.lock:  # others' bookmarks and events (ready() reads them too)
+            await hub.recovery.poll_notes(state)
         marks = await _bookmarks(hub, state)
         # The reconciler's marks were read above; every decision it sent for a
         # record below them is acknowledged before a bookmark says so.

@@ -159,3 +159,25 @@ def test_a_remarked_effect_moves_to_its_new_generation() -> None:
     state.mark(eid)  # written again (another worker's copy read back)
     assert state.forget_effects_before({f"{DEC}/0": 5}) == 0
     assert state.done(eid)
+
+
+def test_a_start_learns_events_and_the_newest_bookmarks_from_the_state_topic() -> None:
+    from hub.app.recovery import apply_notes
+
+    state = HubState()
+    b = mark(3, 10, 8, {f"{DEC}/0": 4})
+    key, value = taken_in_record("TH", EVENT, SourceRef(OUT, 1, 9), 1_000)
+    rows = [
+        ("trm.hub.state", key, value, [], 0),
+        ("trm.hub.state", b.key, b.to_bytes(), [], 0),
+        ("trm.hub.state", b"bookmark/trm.TH.outbox/0/4", b"{}", [], 0),  # malformed: skipped
+        ("trm.hub.state", b"TH/not-a-record", b"x", [], 0),  # malformed: skipped
+    ]
+    bookmarks: dict[bytes, Bookmark] = {}
+    apply_notes(state, rows, bookmarks)
+    assert state.seen_at("TH", EVENT) == SourceRef(OUT, 1, 9)
+    assert state.event_producer == {EVENT: "TH"}
+    assert state.seen_ms == {("TH", EVENT): 1_000}
+    assert bookmarks == {b.key: b}
+    apply_notes(state, [("trm.hub.state", b.key, None, [], 0)], bookmarks)  # a tombstone
+    assert bookmarks == {}

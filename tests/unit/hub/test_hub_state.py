@@ -6,6 +6,8 @@ from types import MappingProxyType
 
 import pytest
 
+from hub.app.kafka import Row
+from hub.app.recovery import apply_notes
 from hub.decision import DecisionKind, EffectId, EffectKind, SourceRef
 from hub.errors import TrmError
 from hub.pipeline import Limits
@@ -162,12 +164,11 @@ def test_a_remarked_effect_moves_to_its_new_generation() -> None:
 
 
 def test_a_start_learns_events_and_the_newest_bookmarks_from_the_state_topic() -> None:
-    from hub.app.recovery import apply_notes
 
     state = HubState()
     b = mark(3, 10, 8, {f"{DEC}/0": 4})
     key, value = taken_in_record("TH", EVENT, SourceRef(OUT, 1, 9), 1_000)
-    rows = [
+    rows: list[Row] = [
         ("trm.hub.state", key, value, [], 0),
         ("trm.hub.state", b.key, b.to_bytes(), [], 0),
         ("trm.hub.state", b"bookmark/trm.TH.outbox/0/4", b"{}", [], 0),  # malformed: skipped

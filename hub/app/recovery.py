@@ -51,6 +51,8 @@ OutboxPartition = tuple[str, int]
 # Re-open the output reader further on when a catch-up would otherwise read
 # this many records that the current bookmarks prove no one needs.
 SKIP_AHEAD = 20_000
+# The state topic is one partition of small records: fetch more of it per round trip.
+NOTES_FETCH_BYTES = 8 * 1024 * 1024
 
 
 def output_names(topics: Topics, countries: Iterable[str]) -> list[str]:
@@ -111,6 +113,10 @@ def apply_notes(state: HubState, rows: Iterable[Row], bookmarks: dict[bytes, Boo
         state.taken_in(producer, event_id, source, created_at_ms)
 
 
+def _rows(batch: list[Any]) -> list[Row]:
+    return [(r.topic, r.key, r.value, list(r.headers), r.timestamp) for r in batch]
+
+
 def _name(tp: TopicPartition) -> str:
     return f"{tp.topic}/{tp.partition}"
 
@@ -153,7 +159,9 @@ class StateFollower:
         self.group_id = group_id
         self.client = client
         self.outputs: Follower | None = None
-        self.notes = Follower(bootstrap, [topics.hub_state], **client)
+        self.notes = Follower(
+            bootstrap, [topics.hub_state], max_partition_fetch_bytes=NOTES_FETCH_BYTES, **client
+        )
         self.bookmarks: dict[bytes, Bookmark] = {}
         self.plan: RecoveryPlan | None = None  # the start's
         self.latest_plan: RecoveryPlan | None = None  # the last catch-up's
@@ -164,8 +172,7 @@ class StateFollower:
     async def recover(self, state: HubState) -> Recovery:
         """Fill ``state`` for a start: the state topic, then the outputs from the plan."""
         started = time.monotonic()
-        notes = await self.notes.poll()
-        apply_notes(state, notes, self.bookmarks)
+        notes = await self.poll_notes(state)
         committed = await self.committed()
         self.plan = plan_recovery(self.bookmarks.values(), committed, self.topics.decisions)
         starts = {} if self.plan is None else {_tp(n): o for n, o in self.plan.starts.items()}
@@ -175,18 +182,18 @@ class StateFollower:
         spans = await self.outputs.spans()
         ends = {_name(tp): end for tp, (_first, end) in spans.items()}
         history = sum(end - first for first, end in spans.values())
-        rows: list[Row] = []
         until = {tp: end for tp, (_first, end) in spans.items()}
+        read = 0
         async for batch in self.outputs.records(until=until):
-            rows.extend((r.topic, r.key, r.value, list(r.headers), r.timestamp) for r in batch)
-        apply_rows(state, rows, self.topics)
+            apply_rows(state, _rows(batch), self.topics)
+            read += len(batch)
         self.read_upto = dict(ends)
         # every effect marked so far was read below these ends
         state.set_boundary(state.new_generation(), ends)
         report = Recovery(
             from_bookmarks=self.plan is not None,
-            state_records=len(notes),
-            output_records=len(rows),
+            state_records=notes,
+            output_records=read,
             history=history,
             seconds=time.monotonic() - started,
         )
@@ -195,7 +202,7 @@ class StateFollower:
                 "no usable bookmark for every outbox partition (%d found): read all %d output "
                 "records from the beginning",
                 len(self.bookmarks),
-                len(rows),
+                read,
             )
         log.info(
             "recovered in %.2f s from %s: read %d state records and %d of %d output records; "
@@ -233,9 +240,16 @@ class StateFollower:
 
     async def poll_notes(self, state: HubState) -> int:
         """Read what was appended to the state topic: bookmarks and others' events."""
-        notes = await self.notes.poll()
-        apply_notes(state, notes, self.bookmarks)
-        return len(notes)
+        read = 0
+        try:
+            # batch by batch: a start reads a record per event of the dedupe window
+            async for batch in self.notes.records():
+                apply_notes(state, _rows(batch), self.bookmarks)
+                read += len(batch)
+        except Exception:
+            await self.notes.close()  # the next read starts over (Follower.poll does the same)
+            raise
+        return read
 
     async def _skip_ahead(self, plan: RecoveryPlan) -> None:
         names = set(plan.starts) | set(self.read_upto)

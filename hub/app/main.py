@@ -118,6 +118,7 @@ class _Hub:
         self.takeover_end: dict[tuple[str, int], int] = {}
         self.processed: dict[tuple[str, int], int] = {}
         self.bookmark_tick = 0
+        self.catching_up: asyncio.Future[None] | None = None
         self.latest: dict[tuple[str, bytes | None], tuple[bytes, int]] = {}
         self.stale = False
         self.expired_warned: str | None = None  # the registry version warned about
@@ -265,6 +266,16 @@ async def on_partitions_assigned(sender: Any, *args: Any, **kwargs: Any) -> None
     hub.processed.clear()
     if hub.state is not None:
         hub.stale = True
+        # Catch up now, not at the first record or reconciler pass: a worker that
+        # takes over quiet partitions is ready (/hub/status) as soon as it knows.
+        hub.catching_up = asyncio.ensure_future(_catch_up(hub))
+
+
+async def _catch_up(hub: _Hub) -> None:
+    try:
+        await hub.ready()
+    except Exception:  # the agent's next record (or the reconciler) tries again
+        log.exception("catching up after a rebalance failed")
 
 
 @app.timer(REGISTRY_REFRESH_S)  # type: ignore[untyped-decorator]

@@ -104,6 +104,16 @@ async def _forget_bookmarks(bootstrap: str, topics: Topics) -> int:
     return len(keys)
 
 
+MILESTONES = ("[^Worker]: Starting...", "recovered in", "newly assigned", "Worker]: Ready")
+
+
+def _milestones(worker: Worker, since: int) -> str:
+    """When the last start passed Faust's and the hub's milestones (from its log)."""
+    text = worker.log.read_text(errors="replace")[since:]
+    out = [line[1:24] + " " + m for line in text.splitlines() for m in MILESTONES if m in line]
+    return "\n  ".join(out)
+
+
 def _last_recovery(worker: Worker) -> str:
     found = RECOVERED.findall(worker.log.read_text(errors="replace"))
     if not found:
@@ -130,12 +140,17 @@ def main(n: int = 10_000) -> None:
             time.sleep(15)  # two reconciler passes and several bookmarks
             worker.stop()
             print(f"{n} events in the log; first worker took them in in {first:.1f} s")
+            mark = worker.log.stat().st_size
+            print(f"started at {time.strftime('%H:%M:%S')}")
             tail, doc = _start_until_caught_up(worker)
+            print(f"  {_milestones(worker, mark)}")
             print(f"start with bookmarks: ready and caught up in {tail:.2f} s; "
                   f"{_last_recovery(worker)}; status recovery {doc.get('recovery')}")  # fmt: skip
             worker.stop()
             gone = asyncio.run(_forget_bookmarks(cluster.bootstrap, topics))
+            mark = worker.log.stat().st_size
             full, doc = _start_until_caught_up(worker)
+            print(f"  {_milestones(worker, mark)}")
             print(f"start without bookmarks ({gone} deleted): caught up in {full:.2f} s; "
                   f"{_last_recovery(worker)}")  # fmt: skip
             worker.stop()

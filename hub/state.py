@@ -27,6 +27,7 @@ Nothing here reads a clock or does I/O.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -76,6 +77,20 @@ def taken_in_record(
     return f"{producer}/{event_id}".encode(), f"{created_at_ms} {source}".encode()
 
 
+def _split(key: bytes, value: bytes) -> tuple[str, str, str]:
+    """(producer, event id, value text) of a well-formed state record; ValueError if not."""
+    producer, _, event_id = key.decode("ascii").partition("/")
+    note = value.decode("ascii")
+    created, _, source = note.partition(" ")
+    head, _, offset = source.rpartition("/")
+    topic, _, partition = head.rpartition("/")
+    if not (producer and event_id and "/" not in event_id and created.isdigit()):
+        raise ValueError("expected <producer>/<event id> -> <created_at_ms> <source>")
+    if not (topic and partition.isdigit() and offset.isdigit()):
+        raise ValueError("expected a source topic/partition/offset")
+    return producer, event_id, note
+
+
 def parse_taken_in(key: bytes, value: bytes) -> tuple[str, str, SourceRef, int]:
     """(producer, event id, source, created_at_ms) of a :func:`taken_in_record`.
 
@@ -83,12 +98,10 @@ def parse_taken_in(key: bytes, value: bytes) -> tuple[str, str, SourceRef, int]:
         AuditError: CHECKPOINT_INVALID if the record is not of that form.
     """
     try:
-        producer, _, event_id = key.decode("ascii").partition("/")
-        created, _, source = value.decode("ascii").partition(" ")
-        if not producer or not event_id or "/" in event_id:
-            raise ValueError(key)
+        producer, event_id, note = _split(key, value)
+        created, _, source = note.partition(" ")
         return producer, event_id, SourceRef.parse(source), int(created)
-    except (UnicodeDecodeError, ValueError) as exc:
+    except ValueError as exc:  # UnicodeDecodeError is one
         raise AuditError(
             Reason.CHECKPOINT_INVALID,
             "expected a state record '<producer>/<event id>' -> '<created_at_ms> <source>'",
@@ -266,7 +279,9 @@ def at_or_below(boundary: Mapping[str, int], starts: Mapping[str, int]) -> bool:
 class HubState:
     """Dedupe and sequence state; the adapter owns one per worker."""
 
-    first_seen: dict[tuple[str, str], SourceRef] = field(default_factory=dict)
+    # (producer, event id) -> "<created_at_ms> <topic/partition/offset>", the text of
+    # its state record: parsed only when asked (a start reads a million of them)
+    first_seen: dict[tuple[str, str], str] = field(default_factory=dict)
     last_sequence: dict[str, int] = field(default_factory=dict)
     event_producer: dict[str, str] = field(default_factory=dict)
     # text forms of EffectIds written -> the generation in which they were marked
@@ -275,8 +290,6 @@ class HubState:
     # SHA-256 of the bytes in the inbox. Reprocessed after a crash, the decision
     # must name those bytes, not a fresh attestation's (docs/decisions.md D11).
     delivered: dict[str, str] = field(default_factory=dict)
-    # (producer, event id) -> its created_at (ms), in the order taken in
-    seen_ms: dict[tuple[str, str], int] = field(default_factory=dict)
     generation: int = 0
     # generation k -> the output end offsets read after generation k began:
     # every effect marked in a generation below k is below those offsets
@@ -284,7 +297,8 @@ class HubState:
 
     def seen_at(self, producer: str, event_id: str) -> SourceRef | None:
         """Where (producer, event_id) was first taken in, or None."""
-        return self.first_seen.get((producer, event_id))
+        note = self.first_seen.get((producer, event_id))
+        return None if note is None else SourceRef.parse(note.partition(" ")[2])
 
     def admit(
         self,
@@ -292,12 +306,12 @@ class HubState:
         event_id: str,
         sequence: int,
         source: SourceRef,
-        created_at_ms: int | None = None,
+        created_at_ms: int,
     ) -> int | None:
         """Record an accepted event; return the expected sequence if this one broke it.
 
         ``created_at_ms`` dates the entry, so that it is forgotten once the
-        dedupe window has passed it (without it the entry is kept).
+        dedupe window has passed it.
 
         Returns:
             None when ``sequence`` follows the last one (or is the producer's
@@ -310,15 +324,29 @@ class HubState:
             return None
         return last + 1
 
-    def taken_in(
-        self, producer: str, event_id: str, source: SourceRef, created_at_ms: int | None
-    ) -> None:
-        """Remember where an event was first taken in (a state record, a decision, an admit)."""
+    def taken_in(self, producer: str, event_id: str, source: SourceRef, created_at_ms: int) -> None:
+        """Remember where an event was first taken in (a decision read back, an admit)."""
+        self._remember(producer, event_id, f"{created_at_ms} {source}")
+
+    def learn(self, key: bytes, value: bytes) -> bool:
+        """Remember a :func:`taken_in_record` read back; False if it is not one (ignored).
+
+        The fast path of a start: the record's text is kept as it is, and only
+        checked for its shape here; :meth:`seen_at` parses it when asked.
+        """
+        try:
+            producer, event_id, note = _split(key, value)
+        except ValueError:
+            return False
+        self._remember(producer, event_id, note)
+        return True
+
+    def _remember(self, producer: str, event_id: str, note: str) -> None:
+        producer = sys.intern(producer)  # a handful of countries, a million references
         key = (producer, event_id)
-        self.first_seen.setdefault(key, source)
+        if key not in self.first_seen:
+            self.first_seen[key] = note
         self.event_producer.setdefault(event_id, producer)
-        if created_at_ms is not None and key not in self.seen_ms:
-            self.seen_ms[key] = created_at_ms
 
     def forget_seen_before(self, cutoff_ms: int) -> int:
         """Forget events created before ``cutoff_ms``; returns how many.
@@ -330,13 +358,12 @@ class HubState:
         behind a younger one is kept a little longer (never dropped early).
         """
         old: list[tuple[str, str]] = []
-        for key, created in self.seen_ms.items():
-            if created >= cutoff_ms:
+        for key, note in self.first_seen.items():
+            if int(note.partition(" ")[0]) >= cutoff_ms:
                 break
             old.append(key)
         for key in old:
-            del self.seen_ms[key]
-            self.first_seen.pop(key, None)
+            del self.first_seen[key]
             producer, event_id = key
             if self.event_producer.get(event_id) == producer:
                 del self.event_producer[event_id]

@@ -38,7 +38,6 @@ from hub.state import (
     Bookmark,
     HubState,
     RecoveryPlan,
-    parse_taken_in,
     plan_recovery,
 )
 from hub.topics import COMMIT_COUNTRIES, Topics
@@ -90,12 +89,20 @@ def apply_rows(state: HubState, rows: Iterable[Row], topics: Topics) -> None:
                 state.taken_in(record.producer, record.event_id, src, record.decided_at_ms)
 
 
-def apply_notes(state: HubState, rows: Iterable[Row], bookmarks: dict[bytes, Bookmark]) -> None:
-    """Learn from the state topic: where events were taken in, and the newest bookmarks."""
-    for _topic, key, value, _headers, _ts in rows:
+def apply_notes(
+    state: HubState,
+    records: Iterable[tuple[bytes | None, bytes | None]],
+    bookmarks: dict[bytes, Bookmark],
+) -> None:
+    """Learn from the state topic's (key, value) records: events taken in, the newest bookmarks."""
+    bookmark = BOOKMARK_PREFIX.encode()
+    learn = state.learn
+    for key, value in records:
         if key is None:
             continue
-        if key.startswith(BOOKMARK_PREFIX.encode()):
+        if value is not None and learn(key, value):
+            continue
+        if key.startswith(bookmark):
             if value is None:
                 bookmarks.pop(key, None)
                 continue
@@ -103,14 +110,6 @@ def apply_notes(state: HubState, rows: Iterable[Row], bookmarks: dict[bytes, Boo
                 bookmarks[key] = Bookmark.from_record(key, value)
             except TrmError:
                 log.warning("ignoring a malformed bookmark in the state topic")
-            continue
-        if value is None:
-            continue
-        try:
-            producer, event_id, source, created_at_ms = parse_taken_in(key, value)
-        except TrmError:
-            continue
-        state.taken_in(producer, event_id, source, created_at_ms)
 
 
 def _rows(batch: list[Any]) -> list[Row]:
@@ -244,7 +243,7 @@ class StateFollower:
         try:
             # batch by batch: a start reads a record per event of the dedupe window
             async for batch in self.notes.records():
-                apply_notes(state, _rows(batch), self.bookmarks)
+                apply_notes(state, [(r.key, r.value) for r in batch], self.bookmarks)
                 read += len(batch)
         except Exception:
             await self.notes.close()  # the next read starts over (Follower.poll does the same)

@@ -6,7 +6,6 @@ from types import MappingProxyType
 
 import pytest
 
-from hub.app.kafka import Row
 from hub.app.recovery import apply_notes
 from hub.decision import DecisionKind, EffectId, EffectKind, SourceRef
 from hub.errors import TrmError
@@ -168,17 +167,18 @@ def test_a_start_learns_events_and_the_newest_bookmarks_from_the_state_topic() -
     state = HubState()
     b = mark(3, 10, 8, {f"{DEC}/0": 4})
     key, value = taken_in_record("TH", EVENT, SourceRef(OUT, 1, 9), 1_000)
-    rows: list[Row] = [
-        ("trm.hub.state", key, value, [], 0),
-        ("trm.hub.state", b.key, b.to_bytes(), [], 0),
-        ("trm.hub.state", b"bookmark/trm.TH.outbox/0/4", b"{}", [], 0),  # malformed: skipped
-        ("trm.hub.state", b"TH/not-a-record", b"x", [], 0),  # malformed: skipped
+    rows: list[tuple[bytes | None, bytes | None]] = [
+        (key, value),
+        (b.key, b.to_bytes()),
+        (b"bookmark/trm.TH.outbox/0/4", b"{}"),  # malformed: skipped
+        (b"TH/not-a-record", b"x"),  # malformed: skipped
+        (b"TH/e2", b"12 no-source"),  # malformed: skipped
     ]
     bookmarks: dict[bytes, Bookmark] = {}
     apply_notes(state, rows, bookmarks)
     assert state.seen_at("TH", EVENT) == SourceRef(OUT, 1, 9)
     assert state.event_producer == {EVENT: "TH"}
-    assert state.seen_ms == {("TH", EVENT): 1_000}
+    assert state.seen_at("TH", "e2") is None
     assert bookmarks == {b.key: b}
-    apply_notes(state, [("trm.hub.state", b.key, None, [], 0)], bookmarks)  # a tombstone
+    apply_notes(state, [(b.key, None)], bookmarks)  # a tombstone
     assert bookmarks == {}

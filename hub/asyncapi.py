@@ -183,9 +183,10 @@ def _message(record: Record) -> dict[str, Any]:
         ),
         Record.HUB_STATE: (
             "Hub state",
-            "text/plain; charset=utf-8",
+            "application/octet-stream",
             "A hub worker's recovery note, for hub workers (docs/decisions.md D14): "
-            "'<created_at_ms> <topic/partition/offset>' for an event key, JSON for a bookmark.",
+            "a note '<created_at_ms> <topic/partition/offset>', a bookmark (JSON) or a "
+            "pack of notes (zlib).",
         ),
     }[record]
     message: dict[str, Any] = {

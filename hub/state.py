@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import sys
+import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -39,15 +40,21 @@ from hub.errors import AuditError, Reason
 __all__ = [
     "BOOKMARK_PREFIX",
     "BOOKMARK_SLOTS",
+    "PACK_NOTES",
+    "PACK_PREFIX",
     "PRUNE_MARGIN_MS",
     "Bookmark",
     "HubState",
     "RecoveryPlan",
     "at_or_below",
     "bookmark_slot",
+    "covered_until",
+    "pack_range",
+    "pack_record",
     "parse_taken_in",
     "plan_recovery",
     "taken_in_record",
+    "unpack",
 ]
 
 # Forget an event this long after the dedupe window (Limits.max_age_ms) has
@@ -55,6 +62,9 @@ __all__ = [
 # another worker would still accept.
 PRUNE_MARGIN_MS: Final = 3600 * 1000
 BOOKMARK_PREFIX: Final = "bookmark/"
+PACK_PREFIX: Final = "pack/"
+# Notes per pack: a pack is one Kafka record (zlib text, about 40 bytes a note).
+PACK_NOTES: Final = 5000
 # Bookmarks kept per outbox partition (a ring, overwritten in turn): the
 # reconciler's mark lags the agent's position by a pass, so a start needs an
 # older bookmark than the newest one to read the decisions from.
@@ -106,6 +116,54 @@ def parse_taken_in(key: bytes, value: bytes) -> tuple[str, str, SourceRef, int]:
             Reason.CHECKPOINT_INVALID,
             "expected a state record '<producer>/<event id>' -> '<created_at_ms> <source>'",
         ) from exc
+
+
+def pack_record(start: int, end: int, notes: Iterable[tuple[bytes, bytes]]) -> tuple[bytes, bytes]:
+    """Key and value of a pack: the state topic's notes at offsets [start, end), in one record.
+
+    A start reads a few hundred packs instead of a million notes, then the
+    notes after the last pack. Value: zlib of ``<key> <value>`` lines.
+    """
+    text = b"\n".join(k + b" " + v for k, v in notes)
+    return f"{PACK_PREFIX}{start:012d}-{end:012d}".encode(), zlib.compress(text, 6)
+
+
+def pack_range(key: bytes) -> tuple[int, int] | None:
+    """The [start, end) offsets a pack key covers, or None if it is not a pack's."""
+    text = key.decode("ascii", "replace")
+    if not text.startswith(PACK_PREFIX):
+        return None
+    start, _, end = text[len(PACK_PREFIX) :].partition("-")
+    if not (start.isdigit() and end.isdigit()) or int(end) < int(start):
+        return None
+    return int(start), int(end)
+
+
+def unpack(value: bytes) -> list[tuple[bytes, bytes]]:
+    """The (key, value) notes of a pack; an empty list if it is malformed."""
+    try:
+        text = zlib.decompress(value)
+    except zlib.error:
+        return []
+    out: list[tuple[bytes, bytes]] = []
+    for line in text.split(b"\n"):
+        key, _, note = line.partition(b" ")
+        if note:
+            out.append((key, note))
+    return out
+
+
+def covered_until(ranges: Iterable[tuple[int, int]], first: int) -> int:
+    """The end of the run of packs that covers the state topic from ``first`` (its log start).
+
+    Returns ``first`` when no pack starts at or below it: the notes are read from there.
+    """
+    upto = first
+    for start, end in sorted(ranges):
+        if start > upto:
+            break  # a gap: notes from here on are read one by one
+        upto = max(upto, end)
+    return upto
 
 
 @dataclass(frozen=True, slots=True)

@@ -220,6 +220,10 @@ class Topics:
         return f"{self.namespace}.hub.state"
 
     @property
+    def hub_bookmarks(self) -> str:
+        return f"{self.namespace}.hub.bookmarks"
+
+    @property
     def audit_leaves(self) -> str:
         return f"{self.namespace}.audit.leaves"
 
@@ -349,12 +353,24 @@ class Topics:
             writers=(HUB,),
             readers=(HUB, AUDITOR),  # the auditor may read everything; no personal data here
             record=Record.HUB_STATE,
-            key="<producer>/<event id>, or bookmark/<outbox>/<partition>/<slot>",
+            key="<producer>/<event id>",
             description=(
-                "The hub workers' recovery notes: where each event of the dedupe window was "
-                "taken in, and per outbox partition a ring of bookmarks (output end offsets, "
-                "the agent's position, the reconciler's mark) so that a worker starts from "
-                "the tail of the log (docs/decisions.md D14)."
+                "Where each event of the dedupe window was taken in, one note per event, "
+                "for a worker's start (docs/decisions.md D14)."
+            ),
+        )
+        add(
+            self.hub_bookmarks,
+            compacted=True,
+            retention_ms=STATE_RETENTION_MS,
+            writers=(HUB,),
+            readers=(HUB, AUDITOR),
+            record=Record.HUB_STATE,
+            key="bookmark/<outbox>/<partition>/<slot>, or pack/<from>-<to>",
+            description=(
+                "Per outbox partition a ring of bookmarks (output end offsets, the agent's "
+                "position, the reconciler's mark), and packs of the state topic's notes, so "
+                "that a worker starts from the tail of the log (docs/decisions.md D14)."
             ),
         )
         add(

@@ -46,7 +46,7 @@ from hub.decision import EffectId, EffectKind, SourceRef
 from hub.errors import OperationalError, Reason
 from hub.keys import load_private_key
 from hub.pipeline import Limits, Outcome, Registry, process
-from hub.state import PRUNE_MARGIN_MS, Bookmark, HubState, bookmark_slot
+from hub.state import PACK_NOTES, PRUNE_MARGIN_MS, Bookmark, HubState, bookmark_slot
 from hub.topics import COMMIT_COUNTRIES, HUB, Topics
 from hub.trust import load_trust_file
 from hub.wire import register_from_environment
@@ -107,7 +107,14 @@ class _Hub:
         self.follower = Follower(
             BOOTSTRAP, [TOPICS.registry_trust, TOPICS.registry_agreements], **CLIENT
         )
-        self.recovery = StateFollower(BOOTSTRAP, TOPICS, COUNTRIES, app.conf.id, **CLIENT)
+        self.recovery = StateFollower(
+            BOOTSTRAP,
+            TOPICS,
+            COUNTRIES,
+            app.conf.id,
+            pack_notes=int(os.environ.get("TRM_HUB_PACK_NOTES", str(PACK_NOTES))),
+            **CLIENT,
+        )
         self.recovered: Recovery | None = None
         # Bookmarks (docs/decisions.md D14): bumped by every assignment, so a
         # bookmark measured across a rebalance is dropped; per outbox partition
@@ -465,6 +472,10 @@ def _prune(hub: _Hub, state: HubState, committed: dict[tuple[str, int], int]) ->
     log.debug("pruned %d effects and %d events past the window", forgotten, aged)
 
 
+async def _send_pack(key: bytes, value: bytes) -> None:
+    await app.producer.send_and_wait(TOPICS.hub_bookmarks, key, value, None, None, [])
+
+
 @app.timer(BOOKMARK_S)  # type: ignore[untyped-decorator]
 async def bookmark() -> None:
     """Write a bookmark per outbox partition held; now and then prune the state."""
@@ -475,13 +486,20 @@ async def bookmark() -> None:
     try:
         async with hub.lock:  # others' bookmarks and events (ready() reads them too)
             await hub.recovery.poll_notes(state)
+            await hub.recovery.poll_index()
         marks = await _bookmarks(hub, state)
         # The reconciler's marks were read above; every decision it sent for a
         # record below them is acknowledged before a bookmark says so.
         await app.producer.flush()
         for b in marks:
-            await app.producer.send(TOPICS.hub_state, b.key, b.to_bytes(), None, None, [])
+            await app.producer.send(TOPICS.hub_bookmarks, b.key, b.to_bytes(), None, None, [])
         hub.bookmark_tick += 1
+        # One worker (the holder of the first outbox's partition 0) packs the notes.
+        packer = TopicPartition(TOPICS.outbox(COUNTRIES[0]), 0)
+        if packer in await _held_outboxes():
+            await hub.recovery.pack(_send_pack)
+        else:
+            await hub.recovery.stop_packing()
         if hub.bookmark_tick % PRUNE_EVERY == 0:
             _prune(hub, state, await hub.recovery.committed())
     except Exception:  # the next tick tries again; a start falls back to older bookmarks

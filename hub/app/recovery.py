@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,10 +35,15 @@ from hub.decision import EFFECT_HEADER, DecisionKind, DecisionRecord, EffectId, 
 from hub.errors import TrmError
 from hub.state import (
     BOOKMARK_PREFIX,
+    PACK_NOTES,
     Bookmark,
     HubState,
     RecoveryPlan,
+    covered_until,
+    pack_range,
+    pack_record,
     plan_recovery,
+    unpack,
 )
 from hub.topics import COMMIT_COUNTRIES, Topics
 
@@ -89,18 +94,23 @@ def apply_rows(state: HubState, rows: Iterable[Row], topics: Topics) -> None:
                 state.taken_in(record.producer, record.event_id, src, record.decided_at_ms)
 
 
-def apply_notes(
-    state: HubState,
-    records: Iterable[tuple[bytes | None, bytes | None]],
-    bookmarks: dict[bytes, Bookmark],
-) -> None:
-    """Learn from the state topic's (key, value) records: events taken in, the newest bookmarks."""
-    bookmark = BOOKMARK_PREFIX.encode()
+def apply_notes(state: HubState, records: Iterable[tuple[bytes | None, bytes | None]]) -> None:
+    """Learn from the state topic's (key, value) records where events were taken in."""
     learn = state.learn
     for key, value in records:
+        if key is not None and value is not None:
+            learn(key, value)  # anything else is no note the hub wrote: ignored
+
+
+def apply_index(
+    records: Iterable[tuple[bytes | None, bytes | None]],
+    bookmarks: dict[bytes, Bookmark],
+    packs: dict[tuple[int, int], bytes | None],
+) -> None:
+    """Learn from the bookmarks topic: the newest bookmarks, and packs (their ranges, values)."""
+    bookmark = BOOKMARK_PREFIX.encode()
+    for key, value in records:
         if key is None:
-            continue
-        if value is not None and learn(key, value):
             continue
         if key.startswith(bookmark):
             if value is None:
@@ -109,7 +119,14 @@ def apply_notes(
             try:
                 bookmarks[key] = Bookmark.from_record(key, value)
             except TrmError:
-                log.warning("ignoring a malformed bookmark in the state topic")
+                log.warning("ignoring a malformed bookmark in the bookmarks topic")
+            continue
+        where = pack_range(key)
+        if where is not None:
+            if value is None:
+                packs.pop(where, None)
+            else:
+                packs[where] = value
 
 
 def _rows(batch: list[Any]) -> list[Row]:
@@ -150,18 +167,29 @@ class StateFollower:
         topics: Topics,
         countries: Iterable[str] = COMMIT_COUNTRIES,
         group_id: str | None = None,
+        pack_notes: int = PACK_NOTES,
         **client: Any,
     ) -> None:
         self.bootstrap = bootstrap
+        self.pack_notes = pack_notes
         self.topics = topics
         self.countries = tuple(countries)
         self.group_id = group_id
         self.client = client
         self.outputs: Follower | None = None
-        self.notes = Follower(
-            bootstrap, [topics.hub_state], max_partition_fetch_bytes=NOTES_FETCH_BYTES, **client
+        self.notes: Follower | None = None  # made at the start, from the packs' end on
+        self.index = Follower(
+            bootstrap,
+            [topics.hub_bookmarks],
+            max_partition_fetch_bytes=NOTES_FETCH_BYTES,
+            **client,
         )
         self.bookmarks: dict[bytes, Bookmark] = {}
+        # (from, to) offsets of the state topic's packs -> value (dropped once applied)
+        self.packs: dict[tuple[int, int], bytes | None] = {}
+        self._packer: Follower | None = None
+        self._packed_upto = 0
+        self._pending: list[tuple[int, bytes, bytes]] = []
         self.plan: RecoveryPlan | None = None  # the start's
         self.latest_plan: RecoveryPlan | None = None  # the last catch-up's
         self.read_upto: dict[str, int] = {}  # per output partition, read at least this far
@@ -171,7 +199,7 @@ class StateFollower:
     async def recover(self, state: HubState) -> Recovery:
         """Fill ``state`` for a start: the state topic, then the outputs from the plan."""
         started = time.monotonic()
-        notes = await self.poll_notes(state)
+        notes = await self._read_packs_then_notes(state)
         committed = await self.committed()
         self.plan = plan_recovery(self.bookmarks.values(), committed, self.topics.decisions)
         starts = {} if self.plan is None else {_tp(n): o for n, o in self.plan.starts.items()}
@@ -227,6 +255,7 @@ class StateFollower:
             await self.recover(state)
             return 0
         notes = await self.poll_notes(state)
+        await self.poll_index()
         self.latest_plan = self.fresh_plan(await self.committed())
         if self.latest_plan is not None:
             await self._skip_ahead(self.latest_plan)
@@ -237,18 +266,98 @@ class StateFollower:
         self.read_upto.update(ends)
         return len(rows) + notes
 
+    async def _read_packs_then_notes(self, state: HubState) -> int:
+        """A start: the bookmarks topic (bookmarks, packs), then the notes after the packs."""
+        read = await self.poll_index()
+        group = await self._group_client()
+        tps = await partitions(group, [self.topics.hub_state])
+        firsts = dict(await group.beginning_offsets(tps)) if tps else {}
+        start: dict[TopicPartition, int] = {}
+        for tp in tps:  # one partition in the plan; packs cover partition 0
+            upto = covered_until(self.packs, firsts[tp]) if tp.partition == 0 else firsts[tp]
+            start[tp] = upto
+            for (_first, end), value in sorted(self.packs.items()):
+                if tp.partition == 0 and end <= upto and value is not None:
+                    notes = unpack(value)
+                    apply_notes(state, notes)
+                    read += len(notes)
+        self.packs = dict.fromkeys(self.packs)  # their ranges are enough from now on
+        self.notes = Follower(
+            self.bootstrap,
+            [self.topics.hub_state],
+            start=start,
+            max_partition_fetch_bytes=NOTES_FETCH_BYTES,
+            **self.client,
+        )
+        return read + await self.poll_notes(state)
+
+    async def poll_index(self) -> int:
+        """Read what was appended to the bookmarks topic: bookmarks and packs."""
+        rows = await self.index.poll()
+        apply_index(((k, v) for _t, k, v, _h, _ts in rows), self.bookmarks, self.packs)
+        if self.notes is not None and rows:  # after the start only the ranges matter
+            self.packs = dict.fromkeys(self.packs)
+        return len(rows)
+
     async def poll_notes(self, state: HubState) -> int:
-        """Read what was appended to the state topic: bookmarks and others' events."""
+        """Read what was appended to the state topic: events other workers took in."""
+        if self.notes is None:
+            return 0
         read = 0
         try:
-            # batch by batch: a start reads a record per event of the dedupe window
+            # batch by batch: a start reads a record per event after the last pack
             async for batch in self.notes.records():
-                apply_notes(state, [(r.key, r.value) for r in batch], self.bookmarks)
+                apply_notes(state, [(r.key, r.value) for r in batch])
                 read += len(batch)
         except Exception:
             await self.notes.close()  # the next read starts over (Follower.poll does the same)
             raise
         return read
+
+    async def pack(self, send: Callable[[bytes, bytes], Awaitable[Any]]) -> int:
+        """Write packs of the notes not yet packed (one worker does this); returns how many.
+
+        Reads the state topic from the end of the packs' coverage, and sends a
+        pack for every PACK_NOTES notes read (the rest waits for the next call).
+        """
+        tp = TopicPartition(self.topics.hub_state, 0)
+        if self._packer is None:
+            group = await self._group_client()
+            first = (await group.beginning_offsets([tp]))[tp]
+            self._packed_upto = covered_until(self.packs, first)
+            self._pending = []
+            self._packer = Follower(
+                self.bootstrap,
+                [self.topics.hub_state],
+                start={tp: self._packed_upto},
+                max_partition_fetch_bytes=NOTES_FETCH_BYTES,
+                **self.client,
+            )
+        written = 0
+        try:
+            async for batch in self._packer.records():
+                self._pending += [(r.offset, r.key, r.value) for r in batch if r.key and r.value]
+                size = self.pack_notes
+                while len(self._pending) >= size:
+                    chunk, self._pending = self._pending[:size], self._pending[size:]
+                    end = chunk[-1][0] + 1
+                    notes = [(k, v) for _o, k, v in chunk]
+                    key, value = pack_record(self._packed_upto, end, notes)
+                    await send(key, value)
+                    self.packs[(self._packed_upto, end)] = None
+                    self._packed_upto = end
+                    written += 1
+        except Exception:
+            await self.stop_packing()  # the next call starts again from the packs' end
+            raise
+        return written
+
+    async def stop_packing(self) -> None:
+        """Another worker packs now (or a read failed): forget where this one was."""
+        if self._packer is not None:
+            await self._packer.close()
+            self._packer = None
+            self._pending = []
 
     async def _skip_ahead(self, plan: RecoveryPlan) -> None:
         names = set(plan.starts) | set(self.read_upto)
@@ -319,7 +428,10 @@ class StateFollower:
     async def close(self) -> None:
         if self.outputs is not None:
             await self.outputs.close()
-        await self.notes.close()
+        if self.notes is not None:
+            await self.notes.close()
+        await self.index.close()
+        await self.stop_packing()
         if self._group is not None:
             await self._group.stop()
             self._group = None

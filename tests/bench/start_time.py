@@ -92,13 +92,13 @@ async def _publish(bootstrap: str, topics: Topics, n: int) -> None:
 
 
 async def _forget_bookmarks(bootstrap: str, topics: Topics) -> int:
-    rows = await read_all(bootstrap, [topics.hub_state])
+    rows = await read_all(bootstrap, [topics.hub_bookmarks])
     keys = {k for _t, k, _v, _h, _ts in rows if k and k.startswith(BOOKMARK_PREFIX.encode())}
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
     await producer.start()
     try:
         for k in keys:
-            await producer.send_and_wait(topics.hub_state, None, key=k)
+            await producer.send_and_wait(topics.hub_bookmarks, None, key=k)
     finally:
         await producer.stop()
     return len(keys)

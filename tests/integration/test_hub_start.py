@@ -35,8 +35,11 @@ pytestmark = pytest.mark.kafka
 
 
 @pytest.fixture
-def hub(kafka_bootstrap: str, topics: Topics, tmp_path: Path) -> Iterator[Worker]:
+def hub(
+    kafka_bootstrap: str, topics: Topics, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Worker]:
     """A worker over a provisioned registry (restarted by the test as it likes)."""
+    monkeypatch.setenv("TRM_HUB_PACK_NOTES", "100")  # packs of the notes at this scale too
     write_private_key(HUB_KEY, tmp_path / "keys" / "HUB.key")
     trust_doc = json.dumps(trust_list().document.to_json()).encode()
     agreement = agreement_from_table(POLICY, KEYS)
@@ -63,7 +66,7 @@ def _recoveries(worker: Worker) -> list[tuple[bool, int, int, int]]:
 
 
 async def _bookmarks(bootstrap: str, topics: Topics) -> list[Bookmark]:
-    rows = await read_all(bootstrap, [topics.hub_state])
+    rows = await read_all(bootstrap, [topics.hub_bookmarks])
     latest = {k: v for _t, k, v, _h, _ts in rows if k and k.startswith(BOOKMARK_PREFIX.encode())}
     return [Bookmark.from_record(k, v) for k, v in latest.items() if v is not None]
 
@@ -140,6 +143,9 @@ async def test_a_start_reads_the_tail_and_keeps_every_guarantee(
     partition, end = await _th_partition(kafka_bootstrap, topics)
     assert end == first
     await _wait_for_bookmark(kafka_bootstrap, topics, worker, end, partition)
+    rows = await read_all(kafka_bootstrap, [topics.hub_bookmarks])
+    packs = {k for _t, k, _v, _h, _ts in rows if k and k.startswith(b"pack/")}
+    assert len(packs) == first // 100  # the notes of 400 events, in packs of 100
     worker.stop()  # SIGTERM: Faust commits
 
     # (a) the next start reads the state topic and the tail of the outputs only
@@ -155,7 +161,8 @@ async def test_a_start_reads_the_tail_and_keeps_every_guarantee(
     # 400 events: 400 deliveries + 800 decisions in the outputs; a start read a few
     assert history >= 3 * first
     assert read < history // 10, (read, history)
-    assert state_records >= first  # one where-taken-in note per event, plus bookmarks
+    # the notes of every event (from the packs), plus the bookmarks and packs read
+    assert state_records >= first
 
     # (b) killed mid-flood, and its commits undone: the next worker reprocesses
     # every record of the second batch; none is delivered twice

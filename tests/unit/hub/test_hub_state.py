@@ -6,7 +6,7 @@ from types import MappingProxyType
 
 import pytest
 
-from hub.app.recovery import apply_notes
+from hub.app.recovery import apply_index, apply_notes
 from hub.decision import DecisionKind, EffectId, EffectKind, SourceRef
 from hub.errors import TrmError
 from hub.pipeline import Limits
@@ -16,9 +16,13 @@ from hub.state import (
     Bookmark,
     HubState,
     bookmark_slot,
+    covered_until,
+    pack_range,
+    pack_record,
     parse_taken_in,
     plan_recovery,
     taken_in_record,
+    unpack,
 )
 from hub.topics import STATE_RETENTION_MS
 
@@ -174,11 +178,31 @@ def test_a_start_learns_events_and_the_newest_bookmarks_from_the_state_topic() -
         (b"TH/not-a-record", b"x"),  # malformed: skipped
         (b"TH/e2", b"12 no-source"),  # malformed: skipped
     ]
+    apply_notes(state, rows)
     bookmarks: dict[bytes, Bookmark] = {}
-    apply_notes(state, rows, bookmarks)
+    packs: dict[tuple[int, int], bytes | None] = {}
+    apply_index(rows, bookmarks, packs)
     assert state.seen_at("TH", EVENT) == SourceRef(OUT, 1, 9)
     assert state.event_producer == {EVENT: "TH"}
     assert state.seen_at("TH", "e2") is None
     assert bookmarks == {b.key: b}
-    apply_notes(state, [(b.key, None)], bookmarks)  # a tombstone
+    apply_index([(b.key, None)], bookmarks, packs)  # a tombstone
     assert bookmarks == {}
+    assert packs == {}
+
+
+def test_packs_carry_the_notes_of_a_range_and_cover_from_the_log_start() -> None:
+    notes = [taken_in_record("TH", f"e{i}", SourceRef(OUT, 0, i), 1_000 + i) for i in range(3)]
+    key, value = pack_record(10, 17, notes)
+    assert pack_range(key) == (10, 17)
+    assert unpack(value) == notes
+    assert unpack(b"not zlib") == []
+    assert pack_range(b"bookmark/x/0/1") is None
+    state = HubState()
+    apply_notes(state, unpack(value))
+    assert state.seen_at("TH", "e2") == SourceRef(OUT, 0, 2)
+    # contiguous packs from the log start, then a gap: notes from the gap on are read
+    assert covered_until([(0, 10), (10, 17), (20, 30)], 0) == 17
+    assert covered_until([(10, 17)], 0) == 0  # the first notes are in no pack
+    assert covered_until([(0, 10), (5, 12)], 3) == 12  # overlapping packs (two packers)
+    assert covered_until([], 42) == 42

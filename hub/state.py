@@ -17,8 +17,9 @@ Three things make at-least-once consumption effectively-once (docs/decisions.md 
   (:meth:`HubState.forget_effects_before`).
 
 A worker starts from the hub's state topic (``<ns>.hub.state``, docs/decisions.md
-D14), which holds one :func:`taken_in_record` per event of the dedupe window and,
-per outbox partition, a ring of :class:`Bookmark` records; :func:`plan_recovery`
+D14), which holds one :func:`taken_in_record` per event of the dedupe window
+(also in packs, :func:`pack_record`), and from the bookmarks topic, with per
+outbox partition a ring of :class:`Bookmark` records; :func:`plan_recovery`
 says from which output offsets the effects must be read again.
 
 Nothing here reads a clock or does I/O.

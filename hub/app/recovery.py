@@ -2,9 +2,10 @@
 
 A worker's start reads (docs/decisions.md D14):
 
-1. the state topic ``<ns>.hub.state`` whole: it is compacted and keeps the
-   dedupe window only, one small record per event taken in (where, and when
-   it was created) and a ring of bookmarks per outbox partition;
+1. the bookmarks topic ``<ns>.hub.bookmarks`` whole (a ring of bookmarks per
+   outbox partition, and packs of notes), then the notes of the state topic
+   ``<ns>.hub.state`` that no pack holds: together one small note per event
+   of the dedupe window (where it was taken in, and when it was created);
 2. the group's committed offset of every outbox partition, and from those and
    the bookmarks a :class:`hub.state.RecoveryPlan`: from which offset of each
    output topic (inboxes, rejections, quarantine, decisions) the effects a

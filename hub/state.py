@@ -50,6 +50,7 @@ __all__ = [
     "at_or_below",
     "bookmark_slot",
     "covered_until",
+    "pack_notes",
     "pack_range",
     "pack_record",
     "parse_taken_in",
@@ -119,13 +120,26 @@ def parse_taken_in(key: bytes, value: bytes) -> tuple[str, str, SourceRef, int]:
         ) from exc
 
 
+def pack_notes(notes: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """The well-formed notes among ``notes`` (what a pack may hold)."""
+    out: list[tuple[bytes, bytes]] = []
+    for key, value in notes:
+        try:
+            _split(key, value)
+        except ValueError:
+            continue
+        out.append((key, value))
+    return out
+
+
 def pack_record(start: int, end: int, notes: Iterable[tuple[bytes, bytes]]) -> tuple[bytes, bytes]:
     """Key and value of a pack: the state topic's notes at offsets [start, end), in one record.
 
     A start reads a few hundred packs instead of a million notes, then the
-    notes after the last pack. Value: zlib of ``<key> <value>`` lines.
+    notes after the last pack. Value: zlib of ``<key> <value>`` lines, each
+    note well-formed (:func:`pack_notes`).
     """
-    text = b"\n".join(k + b" " + v for k, v in notes)
+    text = b"\n".join(k + b" " + v for k, v in pack_notes(notes))
     return f"{PACK_PREFIX}{start:012d}-{end:012d}".encode(), zlib.compress(text, 6)
 
 
@@ -399,6 +413,38 @@ class HubState:
             return False
         self._remember(producer, event_id, note)
         return True
+
+    def learn_pack(self, value: bytes) -> int:
+        """Remember every note of a pack (:func:`pack_record`); returns how many.
+
+        The notes were checked by the worker that packed them (its
+        :func:`pack_notes`); here only their shape is, in one pass over the
+        pack's text, because a start reads a million of them. A pack that does
+        not decompress teaches nothing (its notes are then in no pack a start
+        trusts: see hub.app.recovery).
+        """
+        try:
+            text = zlib.decompress(value).decode("ascii")
+        except (zlib.error, UnicodeDecodeError):
+            return 0
+        first_seen, event_producer = self.first_seen, self.event_producer
+        names: dict[str, str] = {}
+        learned = 0
+        for line in text.split("\n"):
+            key, _, note = line.partition(" ")
+            producer, _, event_id = key.partition("/")
+            if not (producer and event_id and note):
+                continue
+            name = names.get(producer)
+            if name is None:
+                name = names[producer] = sys.intern(producer)
+            seen = (name, event_id)
+            if seen not in first_seen:
+                first_seen[seen] = note
+            if event_id not in event_producer:
+                event_producer[event_id] = name
+            learned += 1
+        return learned
 
     def _remember(self, producer: str, event_id: str, note: str) -> None:
         producer = sys.intern(producer)  # a handful of countries, a million references

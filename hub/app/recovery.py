@@ -44,7 +44,6 @@ from hub.state import (
     pack_range,
     pack_record,
     plan_recovery,
-    unpack,
 )
 from hub.topics import COMMIT_COUNTRIES, Topics
 
@@ -279,9 +278,7 @@ class StateFollower:
             start[tp] = upto
             for (_first, end), value in sorted(self.packs.items()):
                 if tp.partition == 0 and end <= upto and value is not None:
-                    notes = unpack(value)
-                    apply_notes(state, notes)
-                    read += len(notes)
+                    read += state.learn_pack(value)
         self.packs = dict.fromkeys(self.packs)  # their ranges are enough from now on
         self.notes = Follower(
             self.bootstrap,

@@ -199,8 +199,13 @@ def test_packs_carry_the_notes_of_a_range_and_cover_from_the_log_start() -> None
     assert unpack(b"not zlib") == []
     assert pack_range(b"bookmark/x/0/1") is None
     state = HubState()
-    apply_notes(state, unpack(value))
+    assert state.learn_pack(value) == 3
     assert state.seen_at("TH", "e2") == SourceRef(OUT, 0, 2)
+    assert state.event_producer == {"e0": "TH", "e1": "TH", "e2": "TH"}
+    assert state.learn_pack(b"not zlib") == 0
+    # a malformed note is left out of a pack when it is made
+    _, mixed = pack_record(0, 2, [notes[0], (b"TH/e9", b"12 no-source")])
+    assert unpack(mixed) == [notes[0]]
     # contiguous packs from the log start, then a gap: notes from the gap on are read
     assert covered_until([(0, 10), (10, 17), (20, 30)], 0) == 17
     assert covered_until([(10, 17)], 0) == 0  # the first notes are in no pack

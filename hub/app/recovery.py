@@ -225,9 +225,17 @@ class StateFollower:
             seconds=time.monotonic() - started,
         )
         if self.plan is None:
+            marks = self.bookmarks.values()
+            lacking = [
+                f"{t}/{p}"
+                for (t, p), c in sorted(committed.items())
+                if plan_recovery(marks, {(t, p): c}, self.topics.decisions) is None
+            ]
             log.warning(
-                "no usable bookmark for every outbox partition (%d found): read all %d output "
-                "records from the beginning",
+                "no usable bookmark for %d outbox partitions (e.g. %s; %d bookmarks found): "
+                "read all %d output records from the beginning",
+                len(lacking),
+                ", ".join(lacking[:3]),
                 len(self.bookmarks),
                 read,
             )

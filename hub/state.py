@@ -39,6 +39,7 @@ from hub.decision import DELIVERY_KINDS, EffectId, EffectKind, SourceRef
 from hub.errors import AuditError, Reason
 
 __all__ = [
+    "ANCHOR_SLOT",
     "BOOKMARK_PREFIX",
     "BOOKMARK_SLOTS",
     "PACK_NOTES",
@@ -47,6 +48,7 @@ __all__ = [
     "Bookmark",
     "HubState",
     "RecoveryPlan",
+    "anchor",
     "at_or_below",
     "bookmark_slot",
     "covered_until",
@@ -71,6 +73,9 @@ PACK_NOTES: Final = 5000
 # reconciler's mark lags the agent's position by a pass, so a start needs an
 # older bookmark than the newest one to read the decisions from.
 BOOKMARK_SLOTS: Final = 8
+# The last slot holds the anchor: the newest bookmark whose position the
+# reconciler's mark has passed, kept (copied) there however long the mark lags.
+ANCHOR_SLOT: Final = BOOKMARK_SLOTS - 1
 
 OutboxPartition = tuple[str, int]  # (outbox topic, partition)
 
@@ -278,12 +283,24 @@ def bookmark_slot(tick: int) -> int:
     """The ring slot of a worker's ``tick``-th bookmark of a partition.
 
     Slot i is written every 2**(i+1) ticks (the number of trailing zero bits of
-    the tick, capped), so the ring holds bookmarks of every age from one tick
-    to 2**BOOKMARK_SLOTS ticks back: a start finds one below the committed
-    offset and the reconciler's mark even when they lag.
+    the tick, capped below the anchor's slot), so the ring holds bookmarks of
+    every age from one tick to 2**(BOOKMARK_SLOTS - 1) ticks back: a start
+    finds one below the committed offset even when commits lag.
     """
     n = tick + 1
-    return min((n & -n).bit_length() - 1, BOOKMARK_SLOTS - 1)
+    return min((n & -n).bit_length() - 1, ANCHOR_SLOT - 1)
+
+
+def anchor(bookmarks: Iterable[Bookmark], mark: int) -> Bookmark | None:
+    """The bookmark to keep in the anchor slot, given the reconciler's mark now.
+
+    The newest bookmark whose position is at most ``mark``: it proves the
+    reconciler's marks from then on (:func:`plan_recovery` needs a bookmark
+    at or below a mark), and, the group's commit being at or above the mark,
+    the agent's start too. Copied into :data:`ANCHOR_SLOT`, it survives the
+    ring's turns, however far the mark lags the position.
+    """
+    return _usable(bookmarks, mark)
 
 
 def plan_recovery(

@@ -27,6 +27,7 @@ after a crash has no duplicate effect. Bad input never kills the agent.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import logging
 import os
@@ -46,7 +47,15 @@ from hub.decision import EffectId, EffectKind, SourceRef
 from hub.errors import OperationalError, Reason
 from hub.keys import load_private_key
 from hub.pipeline import Limits, Outcome, Registry, process
-from hub.state import PACK_NOTES, PRUNE_MARGIN_MS, Bookmark, HubState, bookmark_slot
+from hub.state import (
+    ANCHOR_SLOT,
+    PACK_NOTES,
+    PRUNE_MARGIN_MS,
+    Bookmark,
+    HubState,
+    anchor,
+    bookmark_slot,
+)
 from hub.topics import COMMIT_COUNTRIES, HUB, Topics
 from hub.trust import load_trust_file
 from hub.wire import register_from_environment
@@ -453,10 +462,29 @@ async def _bookmarks(hub: _Hub, state: HubState) -> list[Bookmark]:
         if p < hub.takeover_end[key]:
             continue  # not yet past what an earlier holder may have begun
         slot = bookmark_slot(hub.bookmark_tick)
-        out.append(Bookmark(tp.topic, tp.partition, slot, now_ms, p, checked.get(key), ends))
+        mark = checked.get(key)
+        out.append(Bookmark(tp.topic, tp.partition, slot, now_ms, p, mark, ends))
+        if mark is not None:
+            out += _new_anchor(hub, tp, mark)
     if generation != hub.assignment_generation:
         return []  # a rebalance happened meanwhile: positions may be of another assignment
     return out
+
+
+def _new_anchor(hub: _Hub, tp: TopicPartition, mark: int) -> list[Bookmark]:
+    """The anchor of ``tp`` copied forward, if a newer bookmark now qualifies (hub.state.anchor)."""
+    mine = [
+        b
+        for b in hub.recovery.bookmarks.values()
+        if b.outbox == tp.topic and b.partition == tp.partition
+    ]
+    best = anchor(mine, mark)
+    if best is None or best.slot == ANCHOR_SLOT:
+        return []
+    now = next((b for b in mine if b.slot == ANCHOR_SLOT), None)
+    if now is not None and now.at_ms >= best.at_ms:
+        return []
+    return [dataclasses.replace(best, slot=ANCHOR_SLOT)]
 
 
 def _prune(hub: _Hub, state: HubState, committed: dict[tuple[str, int], int]) -> None:

@@ -11,10 +11,12 @@ from hub.decision import DecisionKind, EffectId, EffectKind, SourceRef
 from hub.errors import TrmError
 from hub.pipeline import Limits
 from hub.state import (
+    ANCHOR_SLOT,
     BOOKMARK_SLOTS,
     PRUNE_MARGIN_MS,
     Bookmark,
     HubState,
+    anchor,
     bookmark_slot,
     covered_until,
     pack_range,
@@ -59,11 +61,28 @@ def test_bookmark_round_trip_and_refusal() -> None:
 
 
 def test_slots_keep_bookmarks_of_every_age() -> None:
-    slots = [bookmark_slot(t) for t in range(2**BOOKMARK_SLOTS)]
-    assert set(slots) == set(range(BOOKMARK_SLOTS))
-    # slot i is rewritten every 2**(i+1) ticks: the ring spans 2**SLOTS ticks of history
-    assert slots.count(0) == 2 ** (BOOKMARK_SLOTS - 1)
-    assert slots.count(3) == 2 ** (BOOKMARK_SLOTS - 4)
+    slots = [bookmark_slot(t) for t in range(2 ** (BOOKMARK_SLOTS - 1))]
+    assert set(slots) == set(range(ANCHOR_SLOT))  # the last slot is the anchor's
+    # slot i is rewritten every 2**(i+1) ticks: the ring spans 2**(SLOTS-1) ticks
+    assert slots.count(0) == 2 ** (BOOKMARK_SLOTS - 2)
+    assert slots.count(3) == 2 ** (BOOKMARK_SLOTS - 5)
+
+
+def test_the_anchor_keeps_a_bookmark_the_lagging_mark_has_passed() -> None:
+    # the reconciler's mark (350) lags every position in the ring but the oldest
+    ring = [mark(t, 200 + 100 * t, 100 * t, {f"{DEC}/0": 1000 * t}) for t in range(1, 5)]
+    kept = anchor(ring, 350)
+    assert kept is not None
+    assert kept.position == 300
+    assert anchor(ring, 299) is None
+    # once copied into the anchor slot, the ring may turn: the start still has a proof
+    newer = [mark(t, 200 + 100 * t, 350, {f"{DEC}/0": 1000 * t}) for t in range(5, 9)]
+    saved = Bookmark(OUT, 0, ANCHOR_SLOT, kept.at_ms, kept.position, kept.checked, kept.ends)
+    plan = plan_recovery([*newer, saved], {(OUT, 0): 900}, DEC)
+    assert plan is not None
+    assert plan.checked == {(OUT, 0): 350}
+    assert plan.decisions_from == {f"{DEC}/0": 1000}
+    assert plan_recovery(newer, {(OUT, 0): 900}, DEC) is None
 
 
 def test_the_plan_takes_the_newest_bookmark_below_the_committed_offset() -> None:

@@ -135,6 +135,11 @@ class _Hub:
         self.processed: dict[tuple[str, int], int] = {}
         self.bookmark_tick = 0
         self.catching_up: asyncio.Future[None] | None = None
+        # Where the last recovery or takeover read the outputs from (its plan's
+        # starts): every effect of a record at or above the commits it saw is
+        # there, so a bookmark may name these ends before its position has
+        # passed the takeover end. None after a full read.
+        self.inherited: dict[str, int] | None = None
         self.latest: dict[tuple[str, bytes | None], tuple[bytes, int]] = {}
         self.stale = False
         self.expired_warned: str | None = None  # the registry version warned about
@@ -184,12 +189,15 @@ class _Hub:
                 plan = self.recovery.latest_plan
                 if plan is not None and _reconciler is not None:
                     _reconciler.advance(plan.checked)  # proven marks of partitions taken over
+                self.inherited = dict(plan.starts) if plan is not None else None
                 self.stale = False
             if self.state is None:
                 state = HubState()
                 # the state topic, then the outputs from the bookmarks on (or all of
                 # them, without bookmarks); it logs what it read and how long it took
                 self.recovered = await self.recovery.recover(state)
+                plan = self.recovery.plan
+                self.inherited = dict(plan.starts) if plan is not None else None
                 self.state = state
             while self.registry is None:
                 await self.refresh_registry()
@@ -459,11 +467,18 @@ async def _bookmarks(hub: _Hub, state: HubState) -> list[Bookmark]:
             continue
         begun = rec.started.get(key, -1) + 1 if rec is not None else 0
         p = max(position, begun)
+        marked = ends
         if p < hub.takeover_end[key]:
-            continue  # not yet past what an earlier holder may have begun
+            # An earlier holder may have begun records at or above p before E was
+            # read; their effects are at or above where this worker's last
+            # recovery read from (they are at or above the commit it saw).
+            if hub.inherited is None:
+                continue
+            inherited = hub.inherited
+            marked = {n: min(e, inherited.get(n, 0)) for n, e in ends.items()}
         slot = bookmark_slot(hub.bookmark_tick)
         mark = checked.get(key)
-        out.append(Bookmark(tp.topic, tp.partition, slot, now_ms, p, mark, ends))
+        out.append(Bookmark(tp.topic, tp.partition, slot, now_ms, p, mark, marked))
         if mark is not None:
             out += _new_anchor(hub, tp, mark)
     if generation != hub.assignment_generation:

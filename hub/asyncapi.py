@@ -33,6 +33,7 @@ from hub.topics import (
     ADMIN,
     BROKER,
     COMMIT_COUNTRIES,
+    KEEP_FOREVER_MS,
     REPLICAS,
     Record,
     Topics,
@@ -102,6 +103,7 @@ def message_headers(record: Record) -> dict[str, str]:
         Record.CHECKPOINT: {},
         Record.TRUST_LIST: {},
         Record.AGREEMENT: {},
+        Record.HUB_STATE: {},
     }[record]
 
 
@@ -179,6 +181,13 @@ def _message(record: Record) -> dict[str, Any]:
             "application/json",
             "A signed agreement (section 7; JSON Schema hub/data/agreement.schema.json).",
         ),
+        Record.HUB_STATE: (
+            "Hub state",
+            "application/octet-stream",
+            "A hub worker's recovery note, for hub workers (docs/decisions.md D14): "
+            "a note '<created_at_ms> <topic/partition/offset>', a bookmark (JSON) or a "
+            "pack of notes (zlib).",
+        ),
     }[record]
     message: dict[str, Any] = {
         "name": record.value,
@@ -206,7 +215,7 @@ def _message(record: Record) -> dict[str, Any]:
         message["payload"] = _REJECTION_SCHEMA
     elif record is Record.DECISION:
         message["payload"] = _decision_schema()
-    elif record is Record.CHECKPOINT:
+    elif record in (Record.CHECKPOINT, Record.HUB_STATE):
         message["payload"] = {"type": "string"}
     elif record in (Record.TRUST_LIST, Record.AGREEMENT):
         message["payload"] = _SIGNED_JSON
@@ -232,7 +241,7 @@ def asyncapi(
     for spec in plan:
         cid = _channel_id(spec.name)
         msg = spec.record.value
-        config: dict[str, Any] = {"cleanup.policy": ["compact" if spec.compacted else "delete"]}
+        config: dict[str, Any] = {"cleanup.policy": spec.cleanup_policy.split(",")}
         if spec.retention_ms is not None:
             config["retention.ms"] = spec.retention_ms
         config.update(spec.extra_config)
@@ -343,7 +352,13 @@ def protocol_table(topics: Topics | None = None) -> str:
     for spec in _one_country(t.plan()):
         name = spec.name.replace(".KH.", ".<CC>.")
         writers, readers = _who(spec.writers), _who(spec.readers)
-        retention = "-" if spec.retention_ms is None else f"`{spec.retention_ms}` (forever)"
+        retention = (
+            "-"
+            if spec.retention_ms is None
+            else f"`{spec.retention_ms}` (forever)"
+            if spec.retention_ms == KEEP_FOREVER_MS
+            else f"`{spec.retention_ms}` ({spec.retention_ms // 86_400_000} days)"
+        )
         extra = ", ".join(f"`{k}={v}`" for k, v in spec.extra_config.items()) or "-"
         record = spec.record.value + (
             f" (`{spec.record.avro_schema}.avsc`)" if spec.record.avro_schema else ""
@@ -351,7 +366,7 @@ def protocol_table(topics: Topics | None = None) -> str:
         cells = (
             f"`{name}`",
             str(spec.partitions),
-            "compact" if spec.compacted else "delete",
+            spec.cleanup_policy,
             retention,
             extra,
             writers,

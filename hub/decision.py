@@ -61,6 +61,7 @@ class EffectKind(StrEnum):
     REJECTION = "rejection"  # a rejection in the producer's rejections topic
     QUARANTINE = "quarantine"  # the original bytes in the quarantine
     DECISION = "decision"  # a decision record (and so an audit leaf)
+    STATE = "state"  # the hub's note of where an event was taken in (<ns>.hub.state)
 
 
 def _malformed(what: str, expected: str, text: str) -> AuditError:

@@ -48,7 +48,7 @@ from hub.decision import (
 from hub.errors import DeliveryError, Reason, SignatureError, TrmError
 from hub.keys import KeyDirectory
 from hub.policy import AgreementSet, Decision, Deliver, Refuse
-from hub.state import HubState
+from hub.state import HubState, taken_in_record
 from hub.topics import Topics
 from hub.trust import TrustList
 from hub.wire import (
@@ -442,7 +442,15 @@ def _route(
     header = event.header
     envelope = event.envelope
     digest = envelope.event_digest.hex()
-    expected = state.admit(header.producer, header.event_id, header.sequence, b.source)
+    expected = state.admit(
+        header.producer, header.event_id, header.sequence, b.source, header.created_at_ms
+    )
+    # Where it was taken in, for a worker's start (hub.state; docs/decisions.md D14).
+    seen = EffectId.of_event(EffectKind.STATE, header.producer, header.event_id)
+    key, value = taken_in_record(header.producer, header.event_id, b.source, header.created_at_ms)
+    b.effects.append(
+        Effect(seen, b.topics.hub_state, key, value, ((EFFECT_HEADER, seen.encode()),))
+    )
     gap = "" if expected is None else str(Reason.SEQUENCE_GAP)
     gap_detail = "" if expected is None else f"expected sequence {expected}, got {header.sequence}"
     b.decision(

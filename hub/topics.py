@@ -34,6 +34,7 @@ __all__ = [
     "KEEP_FOREVER_MS",
     "MIN_INSYNC_REPLICAS",
     "REPLICAS",
+    "STATE_RETENTION_MS",
     "Record",
     "TopicSpec",
     "Topics",
@@ -70,6 +71,11 @@ REPLICAS: Final = 3
 MIN_INSYNC_REPLICAS: Final = 2
 # Kafka's retention.ms for "never delete by age": the audit replay needs every record.
 KEEP_FOREVER_MS: Final = -1
+# How long the hub's state topic keeps a record: the dedupe window
+# (hub.pipeline.Limits.max_age_ms, 30 days: an older event is refused CLOCK_SKEW
+# before the REPLAY check) plus a day for clock skew between workers and for
+# hub.state.PRUNE_MARGIN_MS (a unit test keeps the three in that order).
+STATE_RETENTION_MS: Final = 31 * 24 * 3600 * 1000
 
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 _NAMESPACE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
@@ -126,6 +132,7 @@ class Record(StrEnum):
     CHECKPOINT = "checkpoint"  # C2SP signed note text, protocol section 9.3
     TRUST_LIST = "trust_list"  # signed JSON trust list, protocol section 6
     AGREEMENT = "agreement"  # signed JSON agreement, protocol section 7
+    HUB_STATE = "hub_state"  # the hub's recovery notes (hub.state): text, hub-only
 
     @property
     def avro_schema(self) -> str | None:
@@ -158,9 +165,16 @@ class TopicSpec:
     extra_config: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
+    def cleanup_policy(self) -> str:
+        """Kafka's cleanup.policy: a compacted topic with a retention also deletes by age."""
+        if not self.compacted:
+            return "delete"
+        return "compact" if self.retention_ms is None else "compact,delete"
+
+    @property
     def config(self) -> dict[str, str]:
         """The topic-level Kafka settings (without replication, which is per cluster)."""
-        out = {"cleanup.policy": "compact" if self.compacted else "delete"}
+        out = {"cleanup.policy": self.cleanup_policy}
         if self.retention_ms is not None:
             out["retention.ms"] = str(self.retention_ms)
         return {**out, **self.extra_config}
@@ -202,6 +216,14 @@ class Topics:
         return f"{self.namespace}.hub.decisions"
 
     @property
+    def hub_state(self) -> str:
+        return f"{self.namespace}.hub.state"
+
+    @property
+    def hub_bookmarks(self) -> str:
+        return f"{self.namespace}.hub.bookmarks"
+
+    @property
     def audit_leaves(self) -> str:
         return f"{self.namespace}.audit.leaves"
 
@@ -230,11 +252,13 @@ class Topics:
 
         Country lanes and the quarantine have :data:`COUNTRY_PARTITIONS`
         partitions; what has one writer in a total order (the decisions, the
-        audit log) or is read whole (the registry) has one. Nothing expires by
-        age; the registry is compacted and keyed by version, so every version
-        stays. Outboxes are stamped by the broker (LogAppendTime): the hub
-        attests a delivery at that time, so processing a record again after a
-        crash yields byte-identical deliveries (docs/decisions.md D11).
+        audit log) or is read whole (the registry, the hub's state) has one.
+        No evidence expires by age; the registry is compacted and keyed by
+        version, so every version stays; the hub's state topic is compacted
+        and forgets by age past the dedupe window. Outboxes are stamped by the
+        broker (LogAppendTime): the hub attests a delivery at that time, so
+        processing a record again after a crash yields byte-identical
+        deliveries (docs/decisions.md D11).
         """
         ccs = tuple(check_country(c) for c in countries)
         members = tuple(principal_of(c) for c in ccs)
@@ -250,14 +274,17 @@ class Topics:
             readers: tuple[str, ...],
             partitions: int = 1,
             compacted: bool = False,
+            retention_ms: int | None = None,
             extra: Mapping[str, str] | None = None,
         ) -> None:
+            if retention_ms is None and not compacted:
+                retention_ms = KEEP_FOREVER_MS
             specs.append(
                 TopicSpec(
                     name=name,
                     partitions=partitions,
                     compacted=compacted,
-                    retention_ms=None if compacted else KEEP_FOREVER_MS,
+                    retention_ms=retention_ms,
                     writers=writers,
                     readers=readers,
                     record=record,
@@ -317,6 +344,33 @@ class Topics:
             description=(
                 "Every hub decision, written by every worker; the single audit sequencer "
                 "turns them into leaves."
+            ),
+        )
+        add(
+            self.hub_state,
+            compacted=True,
+            retention_ms=STATE_RETENTION_MS,
+            writers=(HUB,),
+            readers=(HUB, AUDITOR),  # the auditor may read everything; no personal data here
+            record=Record.HUB_STATE,
+            key="<producer>/<event id>",
+            description=(
+                "Where each event of the dedupe window was taken in, one note per event, "
+                "for a worker's start (docs/decisions.md D14)."
+            ),
+        )
+        add(
+            self.hub_bookmarks,
+            compacted=True,
+            retention_ms=STATE_RETENTION_MS,
+            writers=(HUB,),
+            readers=(HUB, AUDITOR),
+            record=Record.HUB_STATE,
+            key="bookmark/<outbox>/<partition>/<slot>, or pack/<from>-<to>",
+            description=(
+                "Per outbox partition a ring of bookmarks (output end offsets, the agent's "
+                "position, the reconciler's mark), and packs of the state topic's notes, so "
+                "that a worker starts from the tail of the log (docs/decisions.md D14)."
             ),
         )
         add(

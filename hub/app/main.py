@@ -27,6 +27,7 @@ after a crash has no duplicate effect. Bad input never kills the agent.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import time
@@ -39,14 +40,22 @@ from aiokafka import TopicPartition
 
 from hub.app.kafka import Follower, default_client_config, faust_credentials, partitioner
 from hub.app.reconcile import LOG_APPEND_TIME, Reconciler
-from hub.app.recovery import StateFollower
+from hub.app.recovery import Recovery, StateFollower
 from hub.app.registry import build_registry
 from hub.app.writer import EffectWriter, OutRecord
 from hub.decision import SourceRef
 from hub.errors import OperationalError, Reason
 from hub.keys import load_private_key
-from hub.pipeline import Effect, Registry, process
-from hub.state import HubState
+from hub.pipeline import Effect, Limits, Registry, process
+from hub.state import (
+    ANCHOR_SLOT,
+    PACK_NOTES,
+    PRUNE_MARGIN_MS,
+    Bookmark,
+    HubState,
+    anchor,
+    bookmark_slot,
+)
 from hub.topics import COMMIT_COUNTRIES, HUB, Topics
 from hub.trust import load_trust_file
 from hub.wire import register_from_environment
@@ -126,7 +135,30 @@ class _Hub:
         self.follower = Follower(
             BOOTSTRAP, [TOPICS.registry_trust, TOPICS.registry_agreements], **CLIENT
         )
-        self.recovery = StateFollower(BOOTSTRAP, TOPICS, COUNTRIES, **CLIENT)
+        self.recovery = StateFollower(
+            BOOTSTRAP,
+            TOPICS,
+            COUNTRIES,
+            app.conf.id,
+            pack_notes=int(os.environ.get("TRM_HUB_PACK_NOTES", str(PACK_NOTES))),
+            **CLIENT,
+        )
+        self.recovered: Recovery | None = None
+        # Bookmarks (docs/decisions.md D14): bumped by every assignment, so a
+        # bookmark measured across a rebalance is dropped; per outbox partition
+        # held, its end offset when this worker took it over (no bookmark until
+        # the worker has passed it: an earlier holder may have begun records
+        # below it); and the next offset after what the agent has handled.
+        self.assignment_generation = 0
+        self.takeover_end: dict[tuple[str, int], int] = {}
+        self.processed: dict[tuple[str, int], int] = {}
+        self.bookmark_tick = 0
+        self.catching_up: asyncio.Future[None] | None = None
+        # Where the last recovery or takeover read the outputs from (its plan's
+        # starts): every effect of a record at or above the commits it saw is
+        # there, so a bookmark may name these ends before its position has
+        # passed the takeover end. None after a full read.
+        self.inherited: dict[str, int] | None = None
         self.latest: dict[tuple[str, bytes | None], tuple[bytes, int]] = {}
         self.stale = False
         self.expired_warned: str | None = None  # the registry version warned about
@@ -173,13 +205,18 @@ class _Hub:
                 # records we are about to read again. Learn them first (only what
                 # was appended since the last catch-up is read).
                 await self.recovery.catch_up(self.state)
+                plan = self.recovery.latest_plan
+                if plan is not None and _reconciler is not None:
+                    _reconciler.advance(plan.checked)  # proven marks of partitions taken over
+                self.inherited = dict(plan.starts) if plan is not None else None
                 self.stale = False
             if self.state is None:
                 state = HubState()
-                await self.recovery.catch_up(state)  # the whole log, once per process
-                log.info(
-                    "recovered %d effects, %d events", len(state.effects), len(state.first_seen)
-                )
+                # the state topic, then the outputs from the bookmarks on (or all of
+                # them, without bookmarks); it logs what it read and how long it took
+                self.recovered = await self.recovery.recover(state)
+                plan = self.recovery.plan
+                self.inherited = dict(plan.starts) if plan is not None else None
                 self.state = state
             while self.registry is None:
                 await self.refresh_registry()
@@ -187,6 +224,11 @@ class _Hub:
                     log.warning("no trust list in %s yet; waiting", TOPICS.registry_trust)
                     await asyncio.sleep(2.0)
             return self.state, self.registry
+
+    def note_processed(self, source: SourceRef) -> None:
+        """The agent has handled the record at ``source`` (for ``lag`` in /hub/status)."""
+        key = (source.topic, source.partition)
+        self.processed[key] = max(self.processed.get(key, 0), source.offset + 1)
 
 
 _hub: _Hub | None = None
@@ -211,8 +253,21 @@ def _headers(raw: Any) -> list[tuple[str, bytes | None]]:
 async def on_partitions_assigned(sender: Any, *args: Any, **kwargs: Any) -> None:
     """After a rebalance, recover what other workers wrote before reading on."""
     hub = _the_hub()
+    hub.assignment_generation += 1
+    hub.takeover_end.clear()  # measured again, after this assignment
+    hub.processed.clear()
     if hub.state is not None:
         hub.stale = True
+        # Catch up now, not at the first record or reconciler pass: a worker that
+        # takes over quiet partitions is ready (/hub/status) as soon as it knows.
+        hub.catching_up = asyncio.ensure_future(_catch_up(hub))
+
+
+async def _catch_up(hub: _Hub) -> None:
+    try:
+        await hub.ready()
+    except Exception:  # the agent's next record (or the reconciler) tries again
+        log.exception("catching up after a rebalance failed")
 
 
 @app.timer(REGISTRY_REFRESH_S)  # type: ignore[untyped-decorator]
@@ -339,6 +394,9 @@ async def hub_agent(stream: faust.StreamT[Any]) -> AsyncIterator[None]:
                 )
             )
         await _judge(batch)
+        hub = _the_hub()
+        for source, *_rest in batch:
+            hub.note_processed(source)
         yield None
 
 
@@ -362,13 +420,156 @@ async def reconcile() -> None:
     # wrote after a rebalance, before this pass decides anything.
     await hub.ready()
     if _reconciler is None:
-        _reconciler = Reconciler(BOOTSTRAP, app.conf.id, TOPICS.decisions, _handle, CLIENT)
+        plan = hub.recovery.plan  # None: check every partition from 0 (no bookmarks yet)
+        _reconciler = Reconciler(
+            BOOTSTRAP,
+            app.conf.id,
+            TOPICS.decisions,
+            _handle,
+            CLIENT,
+            checked=plan.checked if plan is not None else None,
+            decisions_from=plan.decisions_from if plan is not None else None,
+        )
     assigned = [TopicPartition(tp.topic, tp.partition) for tp in app.consumer.assignment()]
     try:
         if await _reconciler.run_once(assigned):
             await app.producer.flush()
     except Exception:  # the next pass tries again; the agent keeps running meanwhile
         log.exception("reconciliation pass failed")
+
+
+BOOKMARK_S = float(os.environ.get("TRM_HUB_BOOKMARK_S", "2"))
+PRUNE_EVERY = 30  # bookmark ticks between two prunings of the in-memory state
+
+
+async def _held_outboxes() -> list[TopicPartition]:
+    return [
+        TopicPartition(tp.topic, tp.partition)
+        for tp in app.consumer.assignment()
+        if TOPICS.country_of_outbox(tp.topic) is not None
+    ]
+
+
+async def _position(tp: TopicPartition) -> int | None:
+    """The worker's Kafka position: no record at or above it was handed to the agent."""
+    try:
+        position = await asyncio.wait_for(app.consumer.position(tp), timeout=2.0)
+    except Exception:  # not positioned yet (a rebalance), a timeout: no bookmark now
+        return None
+    return int(position) if position is not None else None
+
+
+async def _bookmarks(hub: _Hub, state: HubState) -> list[Bookmark]:
+    """Measure a bookmark for each outbox partition held (docs/decisions.md D14).
+
+    Order matters: a new generation of marks first, then the output ends E,
+    then each partition's position P: every record at or above P was begun
+    after E was read, so all its effects are at or above E.
+    """
+    generation = hub.assignment_generation
+    held = await _held_outboxes()
+    k = state.new_generation()
+    ends = await hub.recovery.output_ends()
+    if not ends:
+        return []
+    state.set_boundary(k, ends)
+    rec = _reconciler
+    checked = dict(rec.checked_upto) if rec is not None else {}
+    new = [tp for tp in held if (tp.topic, tp.partition) not in hub.takeover_end]
+    takeover = await hub.recovery.ends_of(new)
+    if generation != hub.assignment_generation:
+        return []  # measured before the assignment that just happened: measure again
+    for tp, end in takeover.items():
+        hub.takeover_end.setdefault((tp.topic, tp.partition), end)
+    now_ms = time.time_ns() // 1_000_000
+    out: list[Bookmark] = []
+    for tp in held:
+        key = (tp.topic, tp.partition)
+        position = await _position(tp)
+        if position is None or key not in hub.takeover_end:
+            continue
+        begun = rec.started.get(key, -1) + 1 if rec is not None else 0
+        p = max(position, begun)
+        marked = ends
+        if p < hub.takeover_end[key]:
+            # An earlier holder may have begun records at or above p before E was
+            # read; their effects are at or above where this worker's last
+            # recovery read from (they are at or above the commit it saw).
+            if hub.inherited is None:
+                continue
+            inherited = hub.inherited
+            marked = {n: min(e, inherited.get(n, 0)) for n, e in ends.items()}
+        slot = bookmark_slot(hub.bookmark_tick)
+        mark = checked.get(key)
+        out.append(Bookmark(tp.topic, tp.partition, slot, now_ms, p, mark, marked))
+        if mark is not None:
+            out += _new_anchor(hub, tp, mark)
+    if generation != hub.assignment_generation:
+        return []  # a rebalance happened meanwhile: positions may be of another assignment
+    return out
+
+
+def _new_anchor(hub: _Hub, tp: TopicPartition, mark: int) -> list[Bookmark]:
+    """The anchor of ``tp`` copied forward, if a newer bookmark now qualifies (hub.state.anchor)."""
+    mine = [
+        b
+        for b in hub.recovery.bookmarks.values()
+        if b.outbox == tp.topic and b.partition == tp.partition
+    ]
+    best = anchor(mine, mark)
+    if best is None or best.slot == ANCHOR_SLOT:
+        return []
+    now = next((b for b in mine if b.slot == ANCHOR_SLOT), None)
+    if now is not None and now.at_ms >= best.at_ms:
+        return []
+    return [dataclasses.replace(best, slot=ANCHOR_SLOT)]
+
+
+def _prune(hub: _Hub, state: HubState, committed: dict[tuple[str, int], int]) -> None:
+    """Forget what a worker starting now would not know, and events past the window."""
+    plan = hub.recovery.fresh_plan(committed)
+    forgotten = 0
+    if plan is not None:
+        if _reconciler is not None:
+            _reconciler.advance(plan.checked)  # first: a pass must not need what goes next
+        forgotten = state.forget_effects_before(plan.starts)
+    cutoff = time.time_ns() // 1_000_000 - Limits().max_age_ms - PRUNE_MARGIN_MS
+    aged = state.forget_seen_before(cutoff)
+    log.debug("pruned %d effects and %d events past the window", forgotten, aged)
+
+
+async def _send_pack(key: bytes, value: bytes) -> None:
+    await app.producer.send_and_wait(TOPICS.hub_bookmarks, key, value, None, None, [])
+
+
+@app.timer(BOOKMARK_S)  # type: ignore[untyped-decorator]
+async def bookmark() -> None:
+    """Write a bookmark per outbox partition held; now and then prune the state."""
+    hub = _the_hub()
+    state = hub.state
+    if state is None or hub.stale:
+        return
+    try:
+        async with hub.lock:  # others' bookmarks and events (ready() reads them too)
+            await hub.recovery.poll_notes(state)
+            await hub.recovery.poll_index()
+        marks = await _bookmarks(hub, state)
+        # The reconciler's marks were read above; every decision it sent for a
+        # record below them is acknowledged before a bookmark says so.
+        await app.producer.flush()
+        for b in marks:
+            await app.producer.send(TOPICS.hub_bookmarks, b.key, b.to_bytes(), None, None, [])
+        hub.bookmark_tick += 1
+        # One worker (the holder of the first outbox's partition 0) packs the notes.
+        packer = TopicPartition(TOPICS.outbox(COUNTRIES[0]), 0)
+        if packer in await _held_outboxes():
+            await hub.recovery.pack(_send_pack)
+        else:
+            await hub.recovery.stop_packing()
+        if hub.bookmark_tick % PRUNE_EVERY == 0:
+            _prune(hub, state, await hub.recovery.committed())
+    except Exception:  # the next tick tries again; a start falls back to older bookmarks
+        log.exception("bookmark failed")
 
 
 @app.page("/hub/status")
@@ -382,6 +583,20 @@ async def status(web: Any, request: Any) -> Any:
     """
     hub = _the_hub()
     assigned = sorted(f"{tp.topic}/{tp.partition}" for tp in app.consumer.assignment())
+    ready = hub.state is not None and hub.registry is not None and not hub.stale
+    lag: int | None = None
+    if ready:
+        try:
+            held = await _held_outboxes()
+            ends = await hub.recovery.ends_of(held)
+            lag = 0
+            for tp in held:
+                done = hub.processed.get((tp.topic, tp.partition))
+                if done is None:
+                    done = await _position(tp)
+                lag = None if done is None or lag is None else lag + max(0, ends[tp] - done)
+        except Exception:  # a status page answers even when the broker does not
+            lag = None
     rec = _reconciler
     return web.json(
         {
@@ -396,5 +611,16 @@ async def status(web: Any, request: Any) -> Any:
             "last_reconcile_ms": rec.last_pass_ms if rec else None,
             "recovered": rec.recovered if rec else 0,
             "in_flight": WRITER.in_flight,
+            "ready": ready,
+            "lag": lag,
+            "recovery": None
+            if hub.recovered is None
+            else {
+                "from_bookmarks": hub.recovered.from_bookmarks,
+                "state_records": hub.recovered.state_records,
+                "output_records": hub.recovered.output_records,
+                "history": hub.recovered.history,
+                "seconds": round(hub.recovered.seconds, 3),
+            },
         }
     )

@@ -14,6 +14,12 @@ committed record is there by then), and finds the offsets below the commit
 with no decision. It fetches each such record and hands it to the same
 handler the agent uses. Effect ids make that idempotent, so a race with the
 agent costs nothing but work.
+
+A start does not check from offset 0: it takes a mark proven by a bookmark in
+the hub's state topic, and reads the decisions topic from where a bookmark
+shows every decision of a record at or above that mark must be
+(hub.state.plan_recovery, docs/decisions.md D14). The highest offset it has
+begun per partition (``started``) goes into the bookmarks too.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import json
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -50,16 +56,31 @@ class Reconciler:
         decisions_topic: str,
         handler: Handler,
         client: dict[str, Any] | None = None,
+        *,
+        checked: Mapping[tuple[str, int], int] | None = None,
+        decisions_from: Mapping[str, int] | None = None,
     ) -> None:
+        """Args:
+        checked: per outbox partition, a mark below which every record is known
+            to be decided (from a bookmark); 0 where none.
+        decisions_from: per decisions partition (``topic/partition``), the
+            offset to read decisions from; the beginning where none.
+        """
         self.bootstrap = bootstrap
         self.client = client or {}
         self.group_id = group_id
         self.decisions_topic = decisions_topic
         self.handler = handler
         self.decided: dict[tuple[str, int], set[int]] = defaultdict(set)
-        self.checked_upto: dict[tuple[str, int], int] = {}
+        self.checked_upto: dict[tuple[str, int], int] = dict(checked or {})
+        # the highest offset of each outbox partition handed to the handler
+        self.started: dict[tuple[str, int], int] = {}
+        start: dict[TopicPartition, int] = {}
+        for name, offset in (decisions_from or {}).items():
+            topic, _, partition = name.rpartition("/")
+            start[TopicPartition(topic, int(partition))] = offset
         # One long-lived reader of the decisions topic: each pass reads only what is new.
-        self._decisions = Follower(bootstrap, [decisions_topic], **self.client)
+        self._decisions = Follower(bootstrap, [decisions_topic], start=start, **self.client)
         self.recovered = 0
         self.last_pass_ms: int | None = None
         self._group: AIOKafkaConsumer | None = None
@@ -97,12 +118,20 @@ class Reconciler:
                     log.warning("%s/%d: could not fetch offset %d; retrying", *key, unfound[0])
                     self.checked_upto[key] = unfound[0]
                     continue
-            self.checked_upto[key] = committed[tp]
-            # Forget offsets below the checked mark: they are settled.
-            self.decided[key] = {o for o in self.decided[key] if o >= committed[tp]}
+            self.checked_upto[key] = max(self.checked_upto.get(key, 0), committed[tp])
+        # Forget offsets below each checked mark (held or not): they are settled.
+        for key, upto in self.checked_upto.items():
+            if key in self.decided:
+                self.decided[key] = {o for o in self.decided[key] if o >= upto}
         self.recovered += fixed
         self.last_pass_ms = time.time_ns() // 1_000_000
         return fixed
+
+    def advance(self, marks: Mapping[tuple[str, int], int]) -> None:
+        """Raise checked marks to ones proven elsewhere (another worker's bookmarks)."""
+        for key, upto in marks.items():
+            if upto > self.checked_upto.get(key, 0):
+                self.checked_upto[key] = upto
 
     async def _read_decisions(self) -> None:
         for _topic, _key, value, _headers, _ts in await self._decisions.poll():
@@ -136,6 +165,8 @@ class Reconciler:
                 for r in records:
                     if r.offset in wanted:
                         wanted.discard(r.offset)
+                        key = (tp.topic, tp.partition)
+                        self.started[key] = max(self.started.get(key, -1), r.offset)
                         headers = [(k, v) for k, v in r.headers]
                         await self.handler(
                             SourceRef(tp.topic, tp.partition, r.offset),

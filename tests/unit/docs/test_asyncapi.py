@@ -117,7 +117,8 @@ def test_every_topic_of_the_plan_is_a_channel_with_its_kafka_settings() -> None:
         assert kafka["topic"] == spec.name
         assert kafka["partitions"] == spec.partitions
         config = kafka["topicConfiguration"]
-        assert config["cleanup.policy"] == ["compact" if spec.compacted else "delete"]
+        assert config["cleanup.policy"] == spec.cleanup_policy.split(",")
+        assert ("compact" in config["cleanup.policy"]) == spec.compacted
         assert config.get("retention.ms") == spec.retention_ms
         assert (spec.name.endswith(".outbox")) == (
             config.get("message.timestamp.type") == "LogAppendTime"

@@ -15,6 +15,7 @@ from hub.topics import (
     COUNTRY_PARTITIONS,
     HUB,
     KEEP_FOREVER_MS,
+    STATE_RETENTION_MS,
     Record,
     Topics,
 )
@@ -24,7 +25,7 @@ def test_every_topic_once_with_one_partition_count_per_kind() -> None:
     t = Topics("t1")
     plan = t.plan()
     names = [s.name for s in plan]
-    assert len(names) == len(set(names)) == 3 * len(COMMIT_COUNTRIES) + 6
+    assert len(names) == len(set(names)) == 3 * len(COMMIT_COUNTRIES) + 8
     assert t.all() == tuple(names)
     by_name = {s.name: s for s in plan}
     for cc in COMMIT_COUNTRIES:
@@ -33,6 +34,8 @@ def test_every_topic_once_with_one_partition_count_per_kind() -> None:
     assert by_name[t.quarantine].partitions == COUNTRY_PARTITIONS
     for name in (
         t.decisions,
+        t.hub_state,
+        t.hub_bookmarks,
         t.audit_leaves,
         t.audit_checkpoints,
         t.registry_trust,
@@ -45,10 +48,18 @@ def test_settings_evidence_kept_registry_compacted_outboxes_stamped_by_broker() 
     t = Topics()
     for spec in t.plan():
         registry = spec.name in (t.registry_trust, t.registry_agreements)
-        assert spec.compacted == registry
+        assert spec.compacted == (registry or spec.name in (t.hub_state, t.hub_bookmarks))
         if registry:
             assert spec.config == {"cleanup.policy": "compact"}
             assert spec.writers == (ADMIN,)
+        elif spec.name in (t.hub_state, t.hub_bookmarks):
+            # recovery notes, not evidence: compacted, and forgotten past the dedupe window
+            assert spec.config == {
+                "cleanup.policy": "compact,delete",
+                "retention.ms": str(STATE_RETENTION_MS),
+            }
+            assert spec.writers == (HUB,)
+            assert spec.readers == (HUB, AUDITOR)
         else:
             assert spec.config["cleanup.policy"] == "delete"
             assert spec.config["retention.ms"] == str(KEEP_FOREVER_MS)

@@ -1,0 +1,203 @@
+"""A worker's start reads the tail of the log, not its history (docs/decisions.md D14).
+
+One worker takes in a first batch of events and writes its bookmarks; the
+next worker starts from them and reads only the tail (a), still refuses a
+REPLAY of an event taken in before the restart (c), and, killed mid-flood
+with its group offsets rewound to before everything it wrote (a crash before
+any commit), the third writes no delivery twice (b).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.structs import OffsetAndMetadata
+
+from hub.app.kafka import read_all
+from hub.keys import write_private_key
+from hub.ops.provision import provision_registry
+from hub.state import BOOKMARK_PREFIX, Bookmark
+from hub.topics import Topics
+from tests.integration.test_hub_worker import POLICY, _collect, _send
+from tests.support.hub import HUB_KEY, KEYS, sealed, trust_list
+from tests.support.policy import agreement_from_table
+from tests.support.procs import Worker
+
+pytestmark = pytest.mark.kafka
+
+
+@pytest.fixture
+def hub(
+    kafka_bootstrap: str, topics: Topics, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Worker]:
+    """A worker over a provisioned registry (restarted by the test as it likes)."""
+    monkeypatch.setenv("TRM_HUB_PACK_NOTES", "100")  # packs of the notes at this scale too
+    write_private_key(HUB_KEY, tmp_path / "keys" / "HUB.key")
+    trust_doc = json.dumps(trust_list().document.to_json()).encode()
+    agreement = agreement_from_table(POLICY, KEYS)
+    asyncio.run(provision_registry(kafka_bootstrap, topics, trust_doc, [agreement]))
+    w = Worker(kafka_bootstrap, topics, tmp_path)
+    w.start()
+    try:
+        yield w
+    finally:
+        w.stop()
+
+
+RECOVERED = re.compile(
+    r"recovered in [\d.]+ s from (bookmarks|the whole log): read (\d+) state records "
+    r"and (\d+) of (\d+) output records"
+)
+
+
+def _recoveries(worker: Worker) -> list[tuple[bool, int, int, int]]:
+    return [
+        (m[1] == "bookmarks", int(m[2]), int(m[3]), int(m[4]))
+        for m in RECOVERED.finditer(worker.log.read_text(errors="replace"))
+    ]
+
+
+async def _bookmarks(bootstrap: str, topics: Topics) -> list[Bookmark]:
+    rows = await read_all(bootstrap, [topics.hub_bookmarks])
+    latest = {k: v for _t, k, v, _h, _ts in rows if k and k.startswith(BOOKMARK_PREFIX.encode())}
+    return [Bookmark.from_record(k, v) for k, v in latest.items() if v is not None]
+
+
+async def _wait_for_bookmark(
+    bootstrap: str, topics: Topics, worker: Worker, position: int, partition: int
+) -> None:
+    """Until a bookmark of TH's outbox says the agent passed ``position`` and it is checked."""
+    outbox = topics.outbox("TH")
+    for _ in range(120):
+        worker.alive()
+        marks = await _bookmarks(bootstrap, topics)
+        if any(
+            b.outbox == outbox
+            and b.partition == partition
+            and b.position >= position
+            and (b.checked or 0) >= position
+            for b in marks
+        ):
+            return
+        await asyncio.sleep(1.0)
+    raise AssertionError(f"no bookmark reached {position}; log:\n{worker.log_tail()}")
+
+
+async def _th_partition(bootstrap: str, topics: Topics) -> tuple[int, int]:
+    """(partition, end offset) of the TH outbox partition the test's case key lands on."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topics.outbox("TH"), p) for p in range(3)]
+        ends = await consumer.end_offsets(tps)
+        tp = max(ends, key=lambda t: ends[t])
+        return tp.partition, ends[tp]
+    finally:
+        await consumer.stop()
+
+
+async def _rewind(bootstrap: str, group: str, tp: TopicPartition, offset: int) -> None:
+    """Commit ``offset`` for the group (no member: the crashed worker's session expired)."""
+    for _ in range(30):
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
+        )
+        await consumer.start()
+        try:
+            consumer.assign([tp])
+            await consumer.commit({tp: OffsetAndMetadata(offset, "")})
+            if await consumer.committed(tp) == offset:
+                return
+        except Exception:  # the dead member's session has not expired yet
+            await asyncio.sleep(1.0)
+        finally:
+            await consumer.stop()
+    raise AssertionError(f"could not rewind {tp} to {offset}")
+
+
+def _events(n: int, first_sequence: int) -> list[tuple[str, bytes, list[tuple[str, bytes]]]]:
+    now = time.time_ns() // 1_000_000
+    out = []
+    for i in range(n):
+        raw, headers = sealed(created_at_ms=now + i, sequence=first_sequence + i)
+        out.append(("TH", raw, headers))
+    return out
+
+
+async def test_a_start_reads_the_tail_and_keeps_every_guarantee(
+    kafka_bootstrap: str, topics: Topics, hub: Worker
+) -> None:
+    worker = hub
+    first = 400
+    batch = [(topics.outbox(cc), raw, h) for cc, raw, h in _events(first, 1)]
+    await _send(kafka_bootstrap, batch)
+    await _collect(kafka_bootstrap, {topics.inbox("KH"): first}, worker, within_s=180)
+    partition, end = await _th_partition(kafka_bootstrap, topics)
+    assert end == first
+    await _wait_for_bookmark(kafka_bootstrap, topics, worker, end, partition)
+    rows = await read_all(kafka_bootstrap, [topics.hub_bookmarks])
+    packs = {k for _t, k, _v, _h, _ts in rows if k and k.startswith(b"pack/")}
+    assert len(packs) == first // 100  # the notes of 400 events, in packs of 100
+    worker.stop()  # SIGTERM: Faust commits
+
+    # (a) the next start reads the state topic and the tail of the outputs only
+    worker.start()
+    replayed_raw, replayed_headers = batch[7][1], batch[7][2]
+    await _send(kafka_bootstrap, [(topics.outbox("TH"), replayed_raw, replayed_headers)])
+    # (c) the same event at another offset, after the restart: still a REPLAY
+    got = await _collect(kafka_bootstrap, {topics.rejections("TH"): 1}, worker, within_s=120)
+    reasons = [json.loads(r.value)["reason"] for r in got[topics.rejections("TH")]]
+    assert reasons == ["REPLAY"]
+    (from_bookmarks, state_records, read, history), *_ = _recoveries(worker)[1:]
+    assert from_bookmarks
+    # 400 events: 400 deliveries + 800 decisions in the outputs; a start read a few
+    assert history >= 3 * first
+    assert read < history // 10, (read, history)
+    # the notes of every event (from the packs), plus the bookmarks and packs read
+    assert state_records >= first
+
+    # (b) killed mid-flood, and its commits undone: the next worker reprocesses
+    # every record of the second batch; none is delivered twice
+    await _wait_for_bookmark(kafka_bootstrap, topics, worker, first + 1, partition)
+    second = 400
+    more = [(topics.outbox(cc), raw, h) for cc, raw, h in _events(second, first + 1)]
+    await _send(kafka_bootstrap, more)
+    consumer = AIOKafkaConsumer(
+        topics.inbox("KH"), bootstrap_servers=kafka_bootstrap, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    seen = 0
+    try:
+        async with asyncio.timeout(120):
+            while seen < first + second // 2:
+                worker.alive()
+                for records in (await consumer.getmany(timeout_ms=200)).values():
+                    seen += len(records)
+    finally:
+        await consumer.stop()
+    worker.stop(signal.SIGKILL)
+    await _rewind(
+        kafka_bootstrap,
+        f"trm-hub-{topics.namespace}",
+        TopicPartition(topics.outbox("TH"), partition),
+        first + 1,
+    )
+    worker.start()
+    total = first + second
+    got = await _collect(kafka_bootstrap, {topics.inbox("KH"): total}, worker, within_s=240)
+    ids = [dict(r.headers)["ce_id"] for r in got[topics.inbox("KH")]]
+    assert len(set(ids)) == total  # none lost
+    assert len(ids) == total  # none delivered twice
+    third = _recoveries(worker)[2]
+    assert third[0], third  # from bookmarks, even with the offsets rewound
+    # still nothing new was refused: the reprocessed records are the hub's own
+    got = await _collect(kafka_bootstrap, {topics.rejections("TH"): 1}, worker, within_s=30)
+    assert len(got[topics.rejections("TH")]) == 1

@@ -286,9 +286,9 @@ async def refresh_registry() -> None:
 
 # (where, value, headers, the broker's append time or None): one outbox record
 Record = tuple[SourceRef, bytes, list[tuple[str, bytes | None]], int | None]
-BATCH_MAX = int(os.environ.get("TRM_HUB_BATCH", "256"))
+BATCH_MAX = int(os.environ.get("TRM_HUB_BATCH", "512"))
 BATCH_WITHIN_S = float(os.environ.get("TRM_HUB_BATCH_WITHIN_S", "0.004"))
-WRITES_IN_FLIGHT = 3  # batches whose effects are being written while the next is decided
+WRITES_IN_FLIGHT = 4  # batches whose effects are being written while the next is decided
 WRITER = EffectWriter(BOOTSTRAP, linger_ms=2, **CLIENT)
 # Effect ids sent and not yet acknowledged: the agent and the reconciler may judge
 # the same record at once (Faust can commit past a record still in the agent's

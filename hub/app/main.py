@@ -28,9 +28,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 import os
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any, cast
@@ -284,20 +286,28 @@ async def refresh_registry() -> None:
 
 # (where, value, headers, the broker's append time or None): one outbox record
 Record = tuple[SourceRef, bytes, list[tuple[str, bytes | None]], int | None]
-BATCH_MAX = int(os.environ.get("TRM_HUB_BATCH", "256"))
+BATCH_MAX = int(os.environ.get("TRM_HUB_BATCH", "512"))
 BATCH_WITHIN_S = float(os.environ.get("TRM_HUB_BATCH_WITHIN_S", "0.004"))
+WRITES_IN_FLIGHT = 4  # batches whose effects are being written while the next is decided
 WRITER = EffectWriter(BOOTSTRAP, linger_ms=2, **CLIENT)
 # Effect ids sent and not yet acknowledged: the agent and the reconciler may judge
 # the same record at once (Faust can commit past a record still in the agent's
 # batch), and only one of them writes each effect.
 _PENDING: set[str] = set()
+_ACKING: set[asyncio.Future[None]] = set()  # tasks acknowledging written batches
 
 
 async def _judge(records: Sequence[Record]) -> None:
-    """Decide a batch of outbox records and write every effect, acknowledged, before returning.
+    """Decide outbox records and return when every effect is written (the reconciler's path)."""
+    await (await _start_judging(records))
 
-    The agent acknowledges the records to Faust only after this returns, so no
-    offset is committed past a record whose effects are not all written. A
+
+async def _start_judging(records: Sequence[Record]) -> asyncio.Future[None]:
+    """Decide a batch of outbox records now, in order; return the write of their effects.
+
+    The returned future resolves when the broker has acknowledged every effect
+    of the batch; only then does the agent acknowledge the records to Faust, so
+    no offset is committed past a record whose effects are not all written. A
     write that fails after the producer's own retries stops the worker hard
     (nothing after it may be committed); after a restart the records are read
     again from the last commit, and effect ids keep that idempotent.
@@ -347,6 +357,10 @@ async def _judge(records: Sequence[Record]) -> None:
             if eid not in _PENDING and not state.done(e.effect_id):
                 effects.setdefault(eid, e)
     _PENDING.update(effects)
+    return asyncio.ensure_future(_write(effects, raw, state))
+
+
+async def _write(effects: dict[str, Effect], raw: list[OutRecord], state: HubState) -> None:
     out = [(e.topic, e.key, e.value, e.headers) for e in effects.values()]
     try:
         await WRITER.write([*out, *raw])
@@ -374,14 +388,16 @@ async def _handle(
 async def hub_agent(stream: faust.StreamT[Any]) -> AsyncIterator[None]:
     """Every outbox record ends delivered or rejected, with its decisions written.
 
-    Records come in batches (Faust's ``take_events``: up to BATCH_MAX, or what
-    arrived within BATCH_WITHIN_S); Faust acknowledges a batch's records only
-    when the loop asks for the next batch, which is after every effect of this
-    one was acknowledged by the broker.
+    Records come in batches (Faust's ``noack_take``: up to BATCH_MAX, or what
+    arrived within BATCH_WITHIN_S). A batch is decided at once; its effects are
+    written while the next batch is decided (at most WRITES_IN_FLIGHT batches
+    in flight), and its records are acknowledged to Faust, so their offsets may
+    be committed, only when the broker has acknowledged every one of its effects.
     """
-    # take_events is on faust.Stream; the agent is typed with the StreamT protocol
-    batches = cast(faust.Stream[Any], stream).take_events(BATCH_MAX, within=BATCH_WITHIN_S)
-    async for events in batches:
+    # noack_take is on faust.Stream; the agent is typed with the StreamT protocol
+    manual = cast(faust.Stream[Any], stream)
+    writing: deque[asyncio.Future[None]] = deque()
+    async for events in manual.noack_take(BATCH_MAX, within=BATCH_WITHIN_S):
         batch: list[Record] = []
         for event in events:
             message = event.message
@@ -393,11 +409,32 @@ async def hub_agent(stream: faust.StreamT[Any]) -> AsyncIterator[None]:
                     _append_time(message),
                 )
             )
-        await _judge(batch)
-        hub = _the_hub()
-        for source, *_rest in batch:
-            hub.note_processed(source)
+        written = await _start_judging(batch)
+        written.add_done_callback(functools.partial(_acknowledge, manual, list(events), batch))
+        writing.append(written)
+        while writing and writing[0].done():
+            writing.popleft()
+        if len(writing) >= WRITES_IN_FLIGHT:
+            await writing.popleft()
         yield None
+
+
+def _acknowledge(
+    stream: faust.Stream[Any], events: list[Any], batch: list[Record], written: Any
+) -> None:
+    """Once a batch's effects are written, acknowledge its records (never before, never else)."""
+    if written.cancelled() or written.exception() is not None:
+        return  # not written: the records are read again after a rebalance or restart
+    _ACKING.add(task := asyncio.ensure_future(_ack_all(stream, events, batch)))
+    task.add_done_callback(_ACKING.discard)
+
+
+async def _ack_all(stream: faust.Stream[Any], events: list[Any], batch: list[Record]) -> None:
+    for event in events:
+        await stream.ack(event)
+    hub = _the_hub()
+    for source, *_rest in batch:
+        hub.note_processed(source)
 
 
 def _append_time(message: Any) -> int | None:

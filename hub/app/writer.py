@@ -51,6 +51,7 @@ class EffectWriter:
             **client,
         }
         self._producer: AIOKafkaProducer | None = None
+        self._starting: asyncio.Lock | None = None
         self._partitions: dict[str, list[int]] = {}
         self.in_flight = 0  # records sent and not yet acknowledged
 
@@ -62,10 +63,15 @@ class EffectWriter:
 
     async def start(self) -> None:
         """Connect (aiokafka builds its producer inside the running loop)."""
-        if self._producer is None:
-            producer = AIOKafkaProducer(**self.settings)
-            await producer.start()
-            self._producer = producer
+        if self._producer is not None:
+            return
+        if self._starting is None:
+            self._starting = asyncio.Lock()
+        async with self._starting:  # concurrent writers share one producer
+            if self._producer is None:
+                producer = AIOKafkaProducer(**self.settings)
+                await producer.start()
+                self._producer = producer
 
     async def stop(self) -> None:
         producer, self._producer = self._producer, None

@@ -121,6 +121,8 @@ def _build_chunk(task: tuple[int, int, str]) -> tuple[int, int]:
             elif effect.topic == topics.decisions:
                 decision_id = dict(effect.headers)[EFFECT_HEADER].decode()
                 got["leaves"].append(AuditLeaf.from_decision(decision_id, effect.value).to_bytes())
+            elif effect.topic == topics.hub_state:
+                continue  # the hub's own recovery note: nothing an auditor reads
             else:
                 raise RuntimeError(f"unexpected effect on {effect.topic} for event {i}")
     for name, rows in got.items():
@@ -366,10 +368,16 @@ def count_primitives(spool: Path, m: int = FLOOR_EVENTS) -> dict[str, Any]:
         return real_sha256(data, **kw)
 
     note_module = sys.modules["hub.audit.note"]
+    keys_module = sys.modules["hub.keys"]
+    envelope_module = sys.modules["hub.wire.envelope"]
+    # every place the replay reaches Ed25519 or SHA-256 through (hub.keys caches
+    # key objects; hub.wire.envelope binds hashlib.sha256 once)
     patches = [
-        (wire_verify, "_ed25519", _Key),
+        (wire_verify, "ed25519_public", _Key),
+        (keys_module, "ed25519_public", _Key),
         (note_module, "Ed25519PublicKey", _Ed25519),
         (hashlib, "sha256", sha256),
+        (envelope_module, "_sha256", sha256),
     ]
     saved = [(module, name, getattr(module, name)) for module, name, _new in patches]
     for module, name, new in patches:

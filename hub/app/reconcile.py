@@ -24,6 +24,7 @@ begun per partition (``started``) goes into the bookmarks too.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -37,7 +38,7 @@ from hub.app.kafka import Follower
 from hub.decision import SourceRef
 from hub.errors import TrmError
 
-__all__ = ["Reconciler"]
+__all__ = ["Reconciler", "source_of_decision"]
 
 log = logging.getLogger("trm.hub.reconcile")
 
@@ -134,17 +135,15 @@ class Reconciler:
                 self.checked_upto[key] = upto
 
     async def _read_decisions(self) -> None:
-        for _topic, _key, value, _headers, _ts in await self._decisions.poll():
+        for n, (_topic, _key, value, _headers, _ts) in enumerate(await self._decisions.poll()):
             self._note(value)
+            if n % 2000 == 1999:
+                await asyncio.sleep(0)  # a long read must not hold the agent up
 
     def _note(self, value: bytes | None) -> None:
-        if not value:
-            return
-        try:
-            source = SourceRef.parse(str(json.loads(value).get("source", "")))
-        except (ValueError, AttributeError, TrmError):
-            return
-        self.decided[(source.topic, source.partition)].add(source.offset)
+        source = source_of_decision(value)
+        if source is not None:
+            self.decided[(source.topic, source.partition)].add(source.offset)
 
     async def _decide(self, tp: TopicPartition, offsets: list[int]) -> set[int]:
         """Hand each record at ``offsets`` to the handler; returns the offsets decided."""
@@ -181,3 +180,32 @@ class Reconciler:
         finally:
             await consumer.stop()
         return done
+
+
+_SOURCE_KEY = b',"source":"'
+
+
+def source_of_decision(value: bytes | None) -> SourceRef | None:
+    """The ``source`` of a decision record, or None if it has none that parses.
+
+    The hub writes decision records as compact JSON with sorted keys, so
+    ``source`` is the last key and its value (a topic name, a partition and an
+    offset) needs no escapes; a ``"`` inside any string value is escaped, so the
+    last ``,"source":"`` is the key. That is read without decoding the rest
+    (the reconciler reads every decision the hub writes); anything else is
+    decoded as JSON.
+    """
+    if not value:
+        return None
+    at = value.rfind(_SOURCE_KEY)
+    if at >= 0 and value.endswith(b'"}'):
+        text = value[at + len(_SOURCE_KEY) : -2]
+        if b"\\" not in text and b'"' not in text:
+            try:
+                return SourceRef.parse(text.decode("ascii"))
+            except (UnicodeDecodeError, TrmError):
+                pass
+    try:
+        return SourceRef.parse(str(json.loads(value).get("source", "")))
+    except (ValueError, AttributeError, TrmError):
+        return None

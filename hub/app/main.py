@@ -124,6 +124,11 @@ app = HubApp(
     # A few ms of batching: far fewer produce requests and send() syscalls per event.
     producer_linger=float(os.environ.get("TRM_HUB_LINGER_S", "0.004")),
     consumer_auto_offset_reset="earliest",
+    # Room for several batches per partition between fetches: with Faust's
+    # defaults (4,096 records, 1 MiB per fetch) a worker drained its buffer
+    # faster than the fetches refilled it and sat idle a fifth of the time.
+    stream_buffer_maxsize=16_384,
+    consumer_max_fetch_size=4 * 1024 * 1024,
 )
 outboxes = app.topic(*(TOPICS.outbox(cc) for cc in COUNTRIES), value_type=bytes)
 

@@ -30,6 +30,7 @@ __all__ = [
     "COMMIT_COUNTRIES",
     "COUNTRY_NAMES",
     "COUNTRY_PARTITIONS",
+    "OUTBOX_PARTITIONS",
     "HUB",
     "KEEP_FOREVER_MS",
     "MIN_INSYNC_REPLICAS",
@@ -65,6 +66,11 @@ BROKER: Final = "broker"
 # One count for every country lane and the quarantine (docs/protocol.md section 8
 # says why): the Kafka key is the case key, so a case stays on one partition.
 COUNTRY_PARTITIONS: Final = 3
+# Outboxes have more: they are what the hub's workers share, and Faust assigns
+# co-subscribed topics with the same partition count as co-partitioned (partition
+# N of every outbox to one worker), so the partitions of one outbox bound how many
+# workers have work and how evenly (3 split 2:1 over two workers; 6 split 3:3).
+OUTBOX_PARTITIONS: Final = 6
 # A production cluster (Compose, Kubernetes): three brokers, so every topic has three
 # replicas and a write needs two in sync; it survives the loss of one broker.
 REPLICAS: Final = 3
@@ -250,8 +256,8 @@ class Topics:
     def plan(self, countries: Iterable[str] = COMMIT_COUNTRIES) -> tuple[TopicSpec, ...]:
         """Every topic of this namespace: the one plan that brokers, ACLs and docs follow.
 
-        Country lanes and the quarantine have :data:`COUNTRY_PARTITIONS`
-        partitions; what has one writer in a total order (the decisions, the
+        Outboxes have :data:`OUTBOX_PARTITIONS` partitions, the other country
+        lanes and the quarantine :data:`COUNTRY_PARTITIONS`; what has one writer in a total order (the decisions, the
         audit log) or is read whole (the registry, the hub's state) has one.
         No evidence expires by age; the registry is compacted and keyed by
         version, so every version stays; the hub's state topic is compacted
@@ -297,7 +303,7 @@ class Topics:
         for cc, user in zip(ccs, members, strict=True):
             add(
                 self.outbox(cc),
-                partitions=COUNTRY_PARTITIONS,
+                partitions=OUTBOX_PARTITIONS,
                 writers=(user,),
                 readers=(HUB, AUDITOR),
                 record=Record.EVENT,

@@ -13,6 +13,7 @@ from hub.topics import (
     AUDITOR,
     COMMIT_COUNTRIES,
     COUNTRY_PARTITIONS,
+    OUTBOX_PARTITIONS,
     HUB,
     KEEP_FOREVER_MS,
     STATE_RETENTION_MS,
@@ -29,7 +30,8 @@ def test_every_topic_once_with_one_partition_count_per_kind() -> None:
     assert t.all() == tuple(names)
     by_name = {s.name: s for s in plan}
     for cc in COMMIT_COUNTRIES:
-        for name in (t.outbox(cc), t.inbox(cc), t.rejections(cc)):
+        assert by_name[t.outbox(cc)].partitions == OUTBOX_PARTITIONS
+        for name in (t.inbox(cc), t.rejections(cc)):
             assert by_name[name].partitions == COUNTRY_PARTITIONS
     assert by_name[t.quarantine].partitions == COUNTRY_PARTITIONS
     for name in (

@@ -30,10 +30,10 @@ __all__ = [
     "COMMIT_COUNTRIES",
     "COUNTRY_NAMES",
     "COUNTRY_PARTITIONS",
-    "OUTBOX_PARTITIONS",
     "HUB",
     "KEEP_FOREVER_MS",
     "MIN_INSYNC_REPLICAS",
+    "OUTBOX_PARTITIONS",
     "REPLICAS",
     "STATE_RETENTION_MS",
     "Record",
@@ -257,8 +257,9 @@ class Topics:
         """Every topic of this namespace: the one plan that brokers, ACLs and docs follow.
 
         Outboxes have :data:`OUTBOX_PARTITIONS` partitions, the other country
-        lanes and the quarantine :data:`COUNTRY_PARTITIONS`; what has one writer in a total order (the decisions, the
-        audit log) or is read whole (the registry, the hub's state) has one.
+        lanes and the quarantine :data:`COUNTRY_PARTITIONS`; what has one
+        writer in a total order (the decisions, the audit log) or is read whole
+        (the registry, the hub's state) has one.
         No evidence expires by age; the registry is compacted and keyed by
         version, so every version stays; the hub's state topic is compacted
         and forgets by age past the dedupe window. Outboxes are stamped by the

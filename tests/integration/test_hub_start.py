@@ -25,7 +25,7 @@ from hub.app.kafka import read_all
 from hub.keys import write_private_key
 from hub.ops.provision import provision_registry
 from hub.state import BOOKMARK_PREFIX, Bookmark
-from hub.topics import Topics
+from hub.topics import OUTBOX_PARTITIONS, Topics
 from tests.integration.test_hub_worker import POLICY, _collect, _send
 from tests.support.hub import HUB_KEY, KEYS, sealed, trust_list
 from tests.support.policy import agreement_from_table
@@ -96,7 +96,7 @@ async def _th_partition(bootstrap: str, topics: Topics) -> tuple[int, int]:
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
     await consumer.start()
     try:
-        tps = [TopicPartition(topics.outbox("TH"), p) for p in range(3)]
+        tps = [TopicPartition(topics.outbox("TH"), p) for p in range(OUTBOX_PARTITIONS)]
         ends = await consumer.end_offsets(tps)
         tp = max(ends, key=lambda t: ends[t])
         return tp.partition, ends[tp]

@@ -80,7 +80,9 @@ def check_tools(*tools: str) -> None:
 def ensure_jars(cache: Path | None = None) -> Path:
     """The directory of Kafka's runtime jars, fetched by Maven if missing."""
     lib = (cache or cache_dir()) / "lib"
-    if any(lib.glob(f"kafka_2.13-{KAFKA_VERSION}.jar")):
+    # the broker, and the performance tools `make bench` runs (both in the pom)
+    wanted = (f"kafka_2.13-{KAFKA_VERSION}.jar", f"kafka-tools-{KAFKA_VERSION}.jar")
+    if all(any(lib.glob(name)) for name in wanted):
         return lib
     check_tools("java", "mvn")
     lib.mkdir(parents=True, exist_ok=True)

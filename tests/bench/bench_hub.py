@@ -237,29 +237,8 @@ def one_core(seconds: float) -> tuple[float, float, dict[str, float]]:
 
 
 def tools_classpath() -> str:
-    """The Kafka jars with ``kafka-tools`` (fetched once, by the pom, if the cache lacks it)."""
-    lib = kafka_local.ensure_jars()
-    if not any(lib.glob(f"kafka-tools-{kafka_local.KAFKA_VERSION}.jar")):
-        from importlib import resources
-
-        print("fetching kafka-tools with Maven (once) ...", flush=True)
-        with resources.as_file(resources.files("hub.ops") / "data" / "pom.xml") as pom:
-            subprocess.run(
-                [
-                    "mvn",
-                    "-q",
-                    "-B",
-                    "-f",
-                    str(pom),
-                    "dependency:copy-dependencies",
-                    f"-DoutputDirectory={lib}",
-                    "-DincludeScope=runtime",
-                ],
-                check=True,
-                timeout=900,
-                capture_output=True,
-            )
-    return f"{lib}/*"
+    """The Kafka jars with ``kafka-tools`` (``ensure_jars`` fetches both, by the pom)."""
+    return f"{kafka_local.ensure_jars()}/*"
 
 
 def _java_tool(cls: str, args: list[str], timeout_s: float) -> str:

@@ -34,6 +34,7 @@ __all__ = [
     "PolicyError",
     "Reason",
     "RequestError",
+    "SealError",
     "SignatureError",
     "TrmError",
     "TrustError",
@@ -68,6 +69,12 @@ class Reason(StrEnum):
     UNKNOWN_FIELD = "UNKNOWN_FIELD"
     FIELD_TYPE_MISMATCH = "FIELD_TYPE_MISMATCH"
     MALFORMED_DISCLOSURE = "MALFORMED_DISCLOSURE"
+    # --- sealed disclosures (protocol v2) ---------------------------------
+    SEALING_INVALID = "SEALING_INVALID"
+    SEAL_MISMATCH = "SEAL_MISMATCH"
+    SEAL_KEY_MISSING = "SEAL_KEY_MISSING"
+    KEY_DESTROYED = "KEY_DESTROYED"
+    SEALING_REQUIRED = "SEALING_REQUIRED"
     # --- delivery ---------------------------------------------------------
     PRODUCER_MISMATCH = "PRODUCER_MISMATCH"
     CLOUDEVENTS_MISMATCH = "CLOUDEVENTS_MISMATCH"
@@ -147,6 +154,10 @@ class SignatureError(WireError):
 
 class DisclosureError(WireError):
     """A disclosure breaks the selective-disclosure rules."""
+
+
+class SealError(WireError):
+    """A sealed (v2) event's parts, keys or ciphertexts are not what was signed."""
 
 
 class DeliveryError(TrmError):

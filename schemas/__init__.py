@@ -49,6 +49,8 @@ ENVELOPE_PARTS: tuple[str, ...] = (
     "header",
     "signature",
     "disclosure",
+    "sealed_disclosure",
+    "key_wrap",
     "attestation_statement",
 )
 
@@ -117,10 +119,16 @@ def load_path(path: Path) -> dict[str, Any]:
 def load(name: str) -> dict[str, Any]:
     """The schema ``schemas/<name>.avsc`` as a JSON object.
 
+    ``<name>@<N>`` is released version N (``released/<name>/v<N>.avsc``), for
+    reading what earlier versions wrote (a v1 envelope).
+
     Raises:
         KeyError: no such schema.
     """
     path = _ADDED.get(name) or SCHEMA_DIR / f"{name}.avsc"
+    if "@" in name:  # "<name>@<N>": the released version N of a schema
+        base, _, version = name.partition("@")
+        path = SCHEMA_DIR / "released" / base / f"v{version}.avsc"
     if not path.is_file():
         raise KeyError(f"no schema named {name!r} in {SCHEMA_DIR}")
     return load_path(path)

@@ -20,6 +20,7 @@ from hub.errors import Reason
 from hub.keys import KeyDirectory
 from hub.policy.agreement import AgreementSet, Flow, SignedAgreement
 from hub.trust import TrustList
+from hub.wire.vocab import POLICY_ATTRIBUTES
 
 __all__ = [
     "POLICY_FIELDS",
@@ -33,12 +34,10 @@ __all__ = [
 ]
 
 
-# The payload fields the engine reads, and the only ones: an auditor keeps just
-# these of each original event to judge it again (hub.audit.replay), and a test
-# holds the engine to this list.
-POLICY_FIELDS = frozenset(
-    {"is_child", "best_interest_assessment", "consent", "receiving_organisation"}
-)
+# The payload fields the engine reads, and the only ones (a test holds the
+# engine to this list): the wire's policy attributes, which a sealed event
+# keeps in the clear.
+POLICY_FIELDS = POLICY_ATTRIBUTES
 
 
 class HeaderLike(Protocol):

@@ -1,10 +1,13 @@
-"""The trm-hub wire format v1 (pure): Avro envelopes with verifiable redaction.
+"""The trm-hub wire format (pure): Avro envelopes with verifiable redaction.
 
 A producer :func:`seal`\\ s a payload: each field becomes a salted
 :class:`Disclosure` whose SHA-256 is listed in the signed :class:`Header`.
-The hub :func:`redact`\\ s (drops disclosures, changes nothing else) and
-:func:`attest`\\ s; a recipient :func:`verify`\\ s the producer's signature and
-every disclosure it received. ``docs/protocol.md`` sections 2-5 specify it.
+In a sealed (v2) event every field but the policy attributes is encrypted
+(:class:`SealedDisclosure`) and its data key wrapped to each recipient
+(:class:`KeyWrap`, HPKE). The hub :func:`redact`\\ s (drops disclosures,
+changes nothing else) and :func:`attest`\\ s; a recipient :func:`verify`\\ s
+the producer's signature and every disclosure it received, and
+:func:`unseal`\\ s a sealed one. ``docs/protocol.md`` sections 2-5 specify it.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from .envelope import (
     Disclosure,
     Envelope,
     Header,
+    KeyWrap,
+    SealedDisclosure,
     Signature,
     pae,
 )
@@ -26,6 +31,7 @@ from .eventtypes import (
 )
 from .jsonmap import from_json_value, payload_from_json, payload_to_json, to_json_value
 from .seal import Rng, attest, new_event_id, payload_fields, redact, seal
+from .sealing import RecipientKey
 from .verify import (
     DeliveredEvent,
     Finding,
@@ -34,6 +40,8 @@ from .verify import (
     check_key,
     open_envelope,
     payload_record_bytes,
+    require_every_wrap,
+    unseal,
     verification_result,
     verify,
     verify_attestation,
@@ -46,8 +54,10 @@ from .vocab import (
     MAX_ATTESTATIONS,
     MAX_DIGESTS,
     MAX_RECIPIENTS,
+    POLICY_ATTRIBUTES,
     PURPOSES,
     SALT_SIZE,
+    SEALED_VERSION,
     SPEC_VERSION,
 )
 
@@ -60,8 +70,10 @@ __all__ = [
     "MAX_ATTESTATIONS",
     "MAX_DIGESTS",
     "MAX_RECIPIENTS",
+    "POLICY_ATTRIBUTES",
     "PURPOSES",
     "SALT_SIZE",
+    "SEALED_VERSION",
     "SPEC_VERSION",
     "Attestation",
     "DeliveredEvent",
@@ -71,7 +83,10 @@ __all__ = [
     "EventTypeSpec",
     "Finding",
     "Header",
+    "KeyWrap",
+    "RecipientKey",
     "Rng",
+    "SealedDisclosure",
     "Signature",
     "VerificationResult",
     "VerifiedEvent",
@@ -91,8 +106,10 @@ __all__ = [
     "redact",
     "register_from",
     "register_from_environment",
+    "require_every_wrap",
     "seal",
     "to_json_value",
+    "unseal",
     "verification_result",
     "verify",
     "verify_attestation",

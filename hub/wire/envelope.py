@@ -24,9 +24,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from hub.errors import DisclosureError, Reason, SignatureError, WireError
+import schemas
+from hub.errors import DisclosureError, Reason, SealError, SignatureError, WireError
 
-from .codec import frame, part, unframe
+from .codec import MAGIC, frame, part, unframe
 from .eventtypes import EventType
 from .vocab import (
     DEFAULT_MAX_SIZE,
@@ -36,17 +37,28 @@ from .vocab import (
     MAX_RECIPIENTS,
     PURPOSES,
     SALT_SIZE,
+    SEAL_PAD,
+    SEALED_VERSION,
     SPEC_VERSION,
+    SPEC_VERSIONS,
     shown,
 )
 
 __all__ = [
+    "DATA_KEY_SIZE",
+    "SEALED_DOMAIN",
+    "TAG_SIZE",
+    "WRAP_DOMAIN",
     "Attestation",
     "Disclosure",
     "Envelope",
     "Header",
+    "KeyWrap",
+    "SealedDisclosure",
     "Signature",
     "pae",
+    "parse_disclosures",
+    "read_varint",
 ]
 
 _UUID7 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
@@ -56,6 +68,12 @@ _KEY_ID = re.compile(r"^[0-9a-f]{64}$")
 # A case key is the Kafka record key: printable ASCII without spaces, bounded.
 _CASE_KEY = re.compile(r"^[A-Za-z0-9._:~-]{1,128}$")
 _SIG_LEN: Final = 64
+_FRAME_LEN: Final = 10
+SEALED_DOMAIN: Final = b"trm.sealed.v2\x00"  # a sealed disclosure's digest prefix
+WRAP_DOMAIN: Final = b"trm.key-wrap.v2\x00"  # a key wrap's digest prefix
+DATA_KEY_SIZE: Final = 32
+TAG_SIZE: Final = 16
+_WRAPPED_SIZE: Final = DATA_KEY_SIZE + TAG_SIZE
 _DIGEST_LEN: Final = 32
 _MAX_FIELD_NAME: Final = 64
 _sha256 = hashlib.sha256
@@ -97,10 +115,11 @@ class Header:
         self._check()
 
     def _check(self) -> None:
-        if self.spec_version != SPEC_VERSION:
+        if self.spec_version not in SPEC_VERSIONS:
             raise WireError(
                 Reason.UNSUPPORTED_VERSION,
-                f"expected spec_version {SPEC_VERSION}, got {self.spec_version}",
+                f"expected spec_version {SPEC_VERSION} or {SEALED_VERSION}, "
+                f"got {self.spec_version}",
             )
         if not _UUID7.match(self.event_id):
             raise _bad_header(
@@ -179,10 +198,11 @@ class Header:
     def from_record(cls, rec: dict[str, Any]) -> Header:
         """Build from a decoded Avro record, validating the vocabulary."""
         # The version first: a later version may bring event types this one lacks.
-        if rec["spec_version"] != SPEC_VERSION:
+        if rec["spec_version"] not in SPEC_VERSIONS:
             raise WireError(
                 Reason.UNSUPPORTED_VERSION,
-                f"expected spec_version {SPEC_VERSION}, got {rec['spec_version']}",
+                f"expected spec_version {SPEC_VERSION} or {SEALED_VERSION}, "
+                f"got {rec['spec_version']}",
             )
         try:
             event_type = EventType(rec["event_type"])
@@ -271,7 +291,7 @@ class Signature:
         return {"key_id": self.key_id, "sig": self.sig}
 
 
-def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
+def read_varint(data: bytes, pos: int) -> tuple[int, int]:
     """Avro zig-zag varint long at ``pos``; returns (value, next position)."""
     if pos < len(data) and data[pos] < 0x80:  # one byte: the common case here
         byte = data[pos]
@@ -392,12 +412,12 @@ def _parse_disclosure(raw: bytes) -> Disclosure:
     try:
         if size < SALT_SIZE:
             raise ValueError(f"expected a {SALT_SIZE}-byte salt, got {size} bytes")
-        n, pos = _read_varint(raw, SALT_SIZE)
+        n, pos = read_varint(raw, SALT_SIZE)
         if n < 0 or n > _MAX_FIELD_NAME or pos + n > size:
             raise ValueError(f"bad field name length {n}")
         name = raw[pos : pos + n].decode("utf-8")
         pos += n
-        m, pos = _read_varint(raw, pos)
+        m, pos = read_varint(raw, pos)
         if m < 0 or pos + m != size:
             raise ValueError(f"value length {m} does not match the {size - pos} bytes left")
     except (ValueError, UnicodeDecodeError) as exc:
@@ -405,6 +425,116 @@ def _parse_disclosure(raw: bytes) -> Disclosure:
             Reason.MALFORMED_DISCLOSURE, f"expected an Avro Disclosure record: {exc}"
         ) from exc
     return Disclosure(raw, _sha256(raw).digest(), raw[:SALT_SIZE], name, raw[pos:])
+
+
+def _sealing_invalid(detail: str) -> SealError:
+    return SealError(Reason.SEALING_INVALID, detail)
+
+
+@dataclass(frozen=True, slots=True)
+class SealedDisclosure:
+    """One encrypted payload field (``schemas/sealed_disclosure.avsc``)."""
+
+    raw: bytes
+    digest: bytes  # SHA-256(SEALED_DOMAIN || raw): what the header lists
+    field: str
+    commitment: bytes
+    nonce: bytes
+    ciphertext: bytes
+
+    @classmethod
+    def build(
+        cls, field: str, commitment: bytes, nonce: bytes, ciphertext: bytes
+    ) -> SealedDisclosure:
+        raw = part("sealed_disclosure").encode(
+            {"field": field, "commitment": commitment, "nonce": nonce, "ciphertext": ciphertext}
+        )
+        return cls(raw, _sha256(SEALED_DOMAIN + raw).digest(), field, commitment, nonce, ciphertext)
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> SealedDisclosure:
+        """Parse one sealed disclosure (structure and sizes; nothing is decrypted).
+
+        Raises:
+            DisclosureError: MALFORMED_DISCLOSURE (not the record, a field name
+                over 64 bytes); SealError: SEALING_INVALID (a ciphertext whose
+                size is not a padded plaintext plus the tag).
+        """
+        try:
+            rec = part("sealed_disclosure").decode(raw)
+        except ValueError as exc:
+            raise DisclosureError(
+                Reason.MALFORMED_DISCLOSURE, f"expected an Avro SealedDisclosure record: {exc}"
+            ) from exc
+        name = rec["field"]
+        if not name or len(name.encode("utf-8")) > _MAX_FIELD_NAME:
+            raise DisclosureError(
+                Reason.MALFORMED_DISCLOSURE,
+                f"expected a field name of 1..{_MAX_FIELD_NAME} bytes, got {shown(name)}",
+            )
+        size = len(rec["ciphertext"]) - TAG_SIZE
+        if size < SEAL_PAD or size % SEAL_PAD:
+            raise _sealing_invalid(
+                f"expected the ciphertext of field {name!r} to be a multiple of {SEAL_PAD} "
+                f"bytes plus a {TAG_SIZE}-byte tag, got {len(rec['ciphertext'])} bytes"
+            )
+        return cls(
+            raw,
+            _sha256(SEALED_DOMAIN + raw).digest(),
+            name,
+            rec["commitment"],
+            rec["nonce"],
+            rec["ciphertext"],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class KeyWrap:
+    """The event's data key wrapped to one recipient (``schemas/key_wrap.avsc``)."""
+
+    raw: bytes
+    digest: bytes  # SHA-256(WRAP_DOMAIN || raw): what the header lists
+    recipient: str
+    key_id: str
+    enc: bytes
+    wrapped: bytes
+
+    @classmethod
+    def build(cls, recipient: str, key_id: str, enc: bytes, wrapped: bytes) -> KeyWrap:
+        raw = part("key_wrap").encode(
+            {"recipient": recipient, "key_id": key_id, "enc": enc, "wrapped": wrapped}
+        )
+        return cls(raw, _sha256(WRAP_DOMAIN + raw).digest(), recipient, key_id, enc, wrapped)
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> KeyWrap:
+        """Parse one key wrap.
+
+        Raises:
+            SealError: SEALING_INVALID (not the record, a bad recipient, key id
+                or wrapped-key size).
+        """
+        try:
+            rec = part("key_wrap").decode(raw)
+        except ValueError as exc:
+            raise _sealing_invalid(f"expected an Avro KeyWrap record: {exc}") from exc
+        if not _COUNTRY.match(rec["recipient"]) or not _KEY_ID.match(rec["key_id"]):
+            raise _sealing_invalid(
+                "expected a key wrap for an alpha-2 recipient and a 64-hex key id, got "
+                f"{shown(rec['recipient'])} and {len(rec['key_id'])} characters"
+            )
+        if len(rec["wrapped"]) != _WRAPPED_SIZE:
+            raise _sealing_invalid(
+                f"expected a wrapped data key of {_WRAPPED_SIZE} bytes, got {len(rec['wrapped'])}"
+            )
+        return cls(
+            raw,
+            _sha256(WRAP_DOMAIN + raw).digest(),
+            rec["recipient"],
+            rec["key_id"],
+            rec["enc"],
+            rec["wrapped"],
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -468,9 +598,41 @@ class Attestation:
         return {"statement": self.statement, "signature": self.signature.to_record()}
 
 
+def _envelope_part(version: int) -> str:
+    """The schema an envelope of header ``version`` is written with."""
+    return "envelope@1" if version == SPEC_VERSION else "envelope"
+
+
+def _envelope_version(data: bytes) -> int:
+    """The envelope version its frame names (1 or 2).
+
+    Raises:
+        WireError: MALFORMED_FRAME or UNKNOWN_SCHEMA.
+    """
+    if len(data) < _FRAME_LEN or data[:2] != MAGIC:
+        raise WireError(
+            Reason.MALFORMED_FRAME,
+            "expected the envelope to start with C3 01 and an 8-byte schema fingerprint, "
+            f"got {data[:2].hex() or 'nothing'} ({len(data)} bytes)",
+        )
+    fingerprint = data[2:_FRAME_LEN]
+    for version in (SEALED_VERSION, SPEC_VERSION):
+        if fingerprint == schemas.crc64(_envelope_part(version)):
+            return version
+    raise WireError(
+        Reason.UNKNOWN_SCHEMA,
+        f"expected an envelope schema fingerprint ({schemas.crc64('envelope@1').hex()} for v1, "
+        f"{schemas.crc64('envelope').hex()} for v2), got {fingerprint.hex()}",
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Envelope:
-    """An event as it travels: signed header, signature, disclosures, attestations."""
+    """An event as it travels: signed header, signature, disclosures, attestations.
+
+    A sealed (v2) event also carries its sealed disclosures and key wraps; a
+    v1 event has none and is written with the v1 envelope schema.
+    """
 
     header: Header
     header_bytes: bytes
@@ -478,6 +640,8 @@ class Envelope:
     disclosures: tuple[Disclosure, ...]
     attestations: tuple[Attestation, ...]
     raw: bytes = field(repr=False)
+    sealed: tuple[SealedDisclosure, ...] = ()
+    key_wraps: tuple[KeyWrap, ...] = ()
     # The event digest once computed, or carried over by ``assemble`` from the
     # envelope it redacts (same header bytes). Not an init field, so a
     # ``dataclasses.replace`` never copies a stale one.
@@ -492,6 +656,16 @@ class Envelope:
             object.__setattr__(self, "_event_digest", digest)
         return digest
 
+    @property
+    def is_sealed(self) -> bool:
+        """A v2 event: every field but the policy attributes is encrypted."""
+        return self.header.spec_version == SEALED_VERSION
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The fields this copy carries, clear and sealed, in envelope order."""
+        return (*(d.field for d in self.disclosures), *(s.field for s in self.sealed))
+
     @classmethod
     def assemble(
         cls,
@@ -500,31 +674,43 @@ class Envelope:
         disclosures: Sequence[Disclosure],
         attestations: Sequence[Attestation] = (),
         *,
+        sealed: Sequence[SealedDisclosure] = (),
+        key_wraps: Sequence[KeyWrap] = (),
         header: Header | None = None,
         event_digest: bytes = b"",
     ) -> Envelope:
         """Build from parts and encode (``raw`` is the canonical encoding).
 
         ``header`` is the already parsed ``header_bytes`` and ``event_digest``
-        their SHA-256, if the caller has them (an envelope it redacts).
+        their SHA-256, if the caller has them (an envelope it redacts). A v1
+        header is written in a v1 envelope, which has no sealed parts.
+
+        Raises:
+            SealError: SEALING_INVALID for sealed parts in a v1 envelope.
         """
         if header is None:
             header = Header.from_bytes(header_bytes)
-        body = part("envelope").encode(
-            {
-                "header": header_bytes,
-                "signature": signature.to_record(),
-                "disclosures": [d.raw for d in disclosures],
-                "attestations": [a.to_record() for a in attestations],
-            },
-        )
+        record: dict[str, Any] = {
+            "header": header_bytes,
+            "signature": signature.to_record(),
+            "disclosures": [d.raw for d in disclosures],
+            "attestations": [a.to_record() for a in attestations],
+        }
+        name = _envelope_part(header.spec_version)
+        if header.spec_version == SEALED_VERSION:
+            record["sealed"] = [s.raw for s in sealed]
+            record["key_wraps"] = [w.raw for w in key_wraps]
+        elif sealed or key_wraps:
+            raise _sealing_invalid("a v1 (unsealed) event has no sealed disclosures or key wraps")
         envelope = cls(
             header,
             header_bytes,
             signature,
             tuple(disclosures),
             tuple(attestations),
-            frame("envelope", body),
+            frame(name, part(name).encode(record)),
+            tuple(sealed),
+            tuple(key_wraps),
         )
         if event_digest:
             object.__setattr__(envelope, "_event_digest", event_digest)
@@ -539,39 +725,59 @@ class Envelope:
         """Parse envelope bytes; structure only, no signature check.
 
         Raises:
-            WireError: OVERSIZED, MALFORMED_FRAME, UNKNOWN_SCHEMA, MALFORMED_AVRO
-                and the header's reasons; DisclosureError MALFORMED_DISCLOSURE;
-                SignatureError BAD_SIGNATURE, UNKNOWN_KEY, BAD_ATTESTATION.
+            WireError: OVERSIZED, MALFORMED_FRAME, UNKNOWN_SCHEMA, MALFORMED_AVRO,
+                UNSUPPORTED_VERSION and the header's reasons; DisclosureError
+                MALFORMED_DISCLOSURE; SignatureError BAD_SIGNATURE, UNKNOWN_KEY,
+                BAD_ATTESTATION; SealError SEALING_INVALID.
         """
         data = bytes(data)
         if len(data) > max_size:
             raise WireError(Reason.OVERSIZED, f"expected at most {max_size} bytes, got {len(data)}")
-        body = unframe("envelope", data, "envelope")
+        version = _envelope_version(data)
+        name = _envelope_part(version)
         try:
-            rec = part("envelope").decode(body)
+            rec = part(name).decode(data[_FRAME_LEN:])
         except ValueError as exc:
             raise WireError(
                 Reason.MALFORMED_AVRO, f"expected an Avro Envelope record: {exc}"
             ) from exc
-        if len(rec["disclosures"]) > MAX_DIGESTS:
+        sealed_raws: list[bytes] = rec.get("sealed", [])
+        wrap_raws: list[bytes] = rec.get("key_wraps", [])
+        if len(rec["disclosures"]) + len(sealed_raws) > MAX_DIGESTS:
             raise WireError(
                 Reason.OVERSIZED,
-                f"expected at most {MAX_DIGESTS} disclosures, got {len(rec['disclosures'])}",
+                f"expected at most {MAX_DIGESTS} disclosures, got "
+                f"{len(rec['disclosures']) + len(sealed_raws)}",
             )
         if len(rec["attestations"]) > MAX_ATTESTATIONS:
             raise WireError(
                 Reason.OVERSIZED,
                 f"expected at most {MAX_ATTESTATIONS} attestations, got {len(rec['attestations'])}",
             )
+        if len(wrap_raws) > MAX_RECIPIENTS:
+            raise WireError(
+                Reason.OVERSIZED,
+                f"expected at most {MAX_RECIPIENTS} key wraps, got {len(wrap_raws)}",
+            )
         header_bytes = rec["header"]
         header = Header.from_bytes(header_bytes)
+        if header.spec_version != version:
+            raise WireError(
+                Reason.UNSUPPORTED_VERSION,
+                f"expected a v{version} header in a v{version} envelope, "
+                f"got spec_version {header.spec_version}",
+            )
         sig = rec["signature"]
         signature = Signature(sig["key_id"], sig["sig"])
         disclosures = parse_disclosures(rec["disclosures"])
+        sealed = tuple(SealedDisclosure.from_bytes(raw) for raw in sealed_raws)
+        key_wraps = tuple(KeyWrap.from_bytes(raw) for raw in wrap_raws)
         attestations = tuple(
             Attestation.from_parts(
                 a["statement"], Signature(a["signature"]["key_id"], a["signature"]["sig"])
             )
             for a in rec["attestations"]
         )
-        return cls(header, header_bytes, signature, disclosures, attestations, data)
+        return cls(
+            header, header_bytes, signature, disclosures, attestations, data, sealed, key_wraps
+        )

@@ -11,16 +11,28 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from hub.errors import Reason, WireError
+from hub.errors import Reason, SealError, WireError
 from hub.keys import signer_key_id
 
 from .codec import frame, part, payload_codec
-from .envelope import Attestation, Disclosure, Envelope, Header, Signature, pae
+from .envelope import (
+    Attestation,
+    Disclosure,
+    Envelope,
+    Header,
+    KeyWrap,
+    SealedDisclosure,
+    Signature,
+    pae,
+)
 from .eventtypes import EventType
+from .sealing import RecipientKey, seal_disclosures
 from .vocab import (
     ATTESTATION_PAYLOAD_TYPE,
     HEADER_PAYLOAD_TYPE,
+    POLICY_ATTRIBUTES,
     SALT_SIZE,
+    SEALED_VERSION,
     SPEC_VERSION,
     shown,
 )
@@ -111,13 +123,19 @@ def seal(
     correlation_id: str | None = None,
     decoys: int | None = None,
     rng: Rng | None = None,
+    seal_to: Mapping[str, RecipientKey] | None = None,
 ) -> Envelope:
     """Seal a payload into a signed envelope.
 
     One salted disclosure per non-null field; the header lists their digests
     plus ``decoys`` random ones, sorted. With ``decoys=None`` the digest count
-    is padded to the number of fields in the schema, so it says nothing about
-    which or how many fields were filled.
+    is padded to the number of fields in the schema (plus the recipients, in a
+    sealed event), so it says nothing about which or how many fields were filled.
+
+    ``seal_to`` (each recipient's seal key) makes a sealed v2 event: only the
+    policy attributes stay in the clear, every other field is encrypted and
+    the data key wrapped to each recipient (``hub.wire.sealing``). Without it
+    the event is v1, readable by the hub: only for interop, when asked for.
 
     Raises:
         WireError: UNKNOWN_EVENT_TYPE; INVALID_PAYLOAD naming the bad field
@@ -155,20 +173,42 @@ def seal(
                 raise WireError(Reason.INVALID_PAYLOAD, _clean_problem(name, problem))
             encoded = field_codec.encode(value)
         disclosures.append(Disclosure.build(rand(SALT_SIZE), name, encoded))
+    addressed = tuple(sorted(set(recipients)))
+    sealed: tuple[SealedDisclosure, ...] = ()
+    wraps: tuple[KeyWrap, ...] = ()
+    if seal_to is not None:
+        event_id = event_id or new_event_id(created_at_ms, rand)
+        missing = sorted(set(addressed) - set(seal_to))
+        if missing:
+            raise SealError(
+                Reason.SEAL_KEY_MISSING,
+                f"expected a seal key for every recipient, none for {', '.join(missing)}",
+            )
+        secret = [d for d in disclosures if d.field not in POLICY_ATTRIBUTES]
+        disclosures = [d for d in disclosures if d.field in POLICY_ATTRIBUTES]
+        sealed, wraps = seal_disclosures(
+            secret,
+            event_id=event_id,
+            seal_to={r: seal_to[r] for r in addressed},
+            rng=rand,
+        )
+    parts = [d.digest for d in disclosures] + [s.digest for s in sealed] + [w.digest for w in wraps]
     if decoys is None:
-        decoys = max(0, len(codec.fields) - len(disclosures))
+        decoys = max(0, len(codec.fields) + len(wraps) - len(parts))
     if decoys < 0:
         raise WireError(Reason.INVALID_PAYLOAD, f"expected decoys >= 0, got {decoys}")
-    digests = [d.digest for d in disclosures] + [rand(32) for _ in range(decoys)]
+    digests = parts + [rand(32) for _ in range(decoys)]
+    # (after the decoys: a v1 event draws its random bytes in the order it always did)
+    event_id = event_id or new_event_id(created_at_ms, rand)
     header = Header(
-        spec_version=SPEC_VERSION,
-        event_id=event_id or new_event_id(created_at_ms, rand),
+        spec_version=SPEC_VERSION if seal_to is None else SEALED_VERSION,
+        event_id=event_id,
         event_type=kind,
         payload_schema=codec.sha256,
         producer=producer,
         sequence=sequence,
         created_at_ms=created_at_ms,
-        recipients=tuple(sorted(set(recipients))),
+        recipients=addressed,
         purpose=purpose,
         handling=handling,
         case_key=case_key,
@@ -177,14 +217,18 @@ def seal(
     )
     header_bytes = header.encode()
     signature = Signature(signer_key_id(key), key.sign(pae(HEADER_PAYLOAD_TYPE, header_bytes)))
-    return Envelope.assemble(header_bytes, signature, disclosures)
+    return Envelope.assemble(
+        header_bytes, signature, disclosures, sealed=sealed, key_wraps=wraps, header=header
+    )
 
 
-def redact(envelope: Envelope, keep: Iterable[str]) -> Envelope:
+def redact(envelope: Envelope, keep: Iterable[str], *, recipient: str | None = None) -> Envelope:
     """The same envelope with only the disclosures of fields in ``keep``.
 
     Header, signature and attestations are carried over byte for byte; the
-    result verifies against the same keys.
+    result verifies against the same keys. Sealed disclosures are kept or
+    dropped whole by their field label; with ``recipient`` given, a sealed
+    event keeps only that recipient's key wrap.
     """
     wanted = frozenset(keep)
     return Envelope.assemble(
@@ -192,6 +236,8 @@ def redact(envelope: Envelope, keep: Iterable[str]) -> Envelope:
         envelope.signature,
         [d for d in envelope.disclosures if d.field in wanted],
         envelope.attestations,
+        sealed=[s for s in envelope.sealed if s.field in wanted],
+        key_wraps=[w for w in envelope.key_wraps if recipient is None or w.recipient == recipient],
         header=envelope.header,
         event_digest=envelope.event_digest,
     )
@@ -241,6 +287,8 @@ def attest(
         envelope.signature,
         envelope.disclosures,
         (*envelope.attestations, attestation),
+        sealed=envelope.sealed,
+        key_wraps=envelope.key_wraps,
         header=envelope.header,
         event_digest=envelope.event_digest,
     )

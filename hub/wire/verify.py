@@ -14,20 +14,27 @@ order (``docs/protocol.md`` section 3 is the normative text):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from hub.errors import DisclosureError, Reason, SignatureError, TrmError
+from hub.errors import DisclosureError, Reason, SealError, SignatureError, TrmError
 from hub.keys import KeyDirectory, KeyRole, PublicKey, ed25519_public
 
 from .cloudevents import check_cloudevents
 from .codec import FieldCodec, payload_codec
 from .envelope import Attestation, Disclosure, Envelope, Header, Signature, pae
-from .vocab import ATTESTATION_PAYLOAD_TYPE, DEFAULT_MAX_SIZE, HEADER_PAYLOAD_TYPE
+from .sealing import open_sealed
+from .vocab import (
+    ATTESTATION_PAYLOAD_TYPE,
+    DEFAULT_MAX_SIZE,
+    HEADER_PAYLOAD_TYPE,
+    POLICY_ATTRIBUTES,
+)
 
 __all__ = [
     "DeliveredEvent",
@@ -37,6 +44,8 @@ __all__ = [
     "check_key",
     "open_envelope",
     "payload_record_bytes",
+    "require_every_wrap",
+    "unseal",
     "verification_result",
     "verify",
     "verify_attestation",
@@ -47,7 +56,8 @@ __all__ = [
 class VerifiedEvent:
     """An envelope whose signature and disclosures verified.
 
-    ``fields`` maps each disclosed payload field to its decoded value;
+    ``fields`` maps each disclosed payload field to its decoded value (of a
+    sealed event not yet unsealed, only the clear policy attributes);
     ``withheld`` names the schema fields with no disclosure (withheld by the
     hub, or never filled by the producer: a recipient cannot tell which).
     """
@@ -58,6 +68,12 @@ class VerifiedEvent:
     disclosed: frozenset[str]
     withheld: frozenset[str]
     key_id: str
+    # A sealed event before :func:`unseal`: the disclosed fields still
+    # encrypted (``fields`` holds only the clear policy attributes). Empty for
+    # a v1 event and once unsealed.
+    sealed: frozenset[str] = frozenset()
+    # The decrypted disclosures of an unsealed event (payload_record_bytes).
+    opened: tuple[Disclosure, ...] = ()
 
 
 def check_key(
@@ -210,7 +226,8 @@ def verify(envelope: Envelope, keys: KeyDirectory) -> VerifiedEvent:
     )
     codec = payload_codec(header.event_type.value)
     values = _disclosed_values(envelope.disclosures, header, codec.codecs)
-    disclosed = frozenset(values)
+    sealed = _sealed_labels(envelope, codec.codecs, values) if envelope.is_sealed else frozenset()
+    disclosed = frozenset(values) | sealed
     return VerifiedEvent(
         envelope=envelope,
         header=header,
@@ -218,7 +235,125 @@ def verify(envelope: Envelope, keys: KeyDirectory) -> VerifiedEvent:
         disclosed=disclosed,
         withheld=frozenset(codec.fields) - disclosed,
         key_id=envelope.signature.key_id,
+        sealed=sealed,
     )
+
+
+def _sealed_labels(
+    envelope: Envelope, codecs: Mapping[str, FieldCodec], clear: Mapping[str, Any]
+) -> frozenset[str]:
+    """The rules of a sealed event's parts (section 2.9); the sealed fields' labels.
+
+    Raises:
+        SealError: SEALING_INVALID; DisclosureError: DUPLICATE_DIGEST,
+            UNREFERENCED_DISCLOSURE, DUPLICATE_FIELD, UNKNOWN_FIELD.
+    """
+    header = envelope.header
+    for name in clear:
+        if name not in POLICY_ATTRIBUTES:
+            raise SealError(
+                Reason.SEALING_INVALID,
+                f"field {name!r} is in the clear; a sealed event shows only the policy "
+                f"attributes ({', '.join(sorted(POLICY_ATTRIBUTES))})",
+            )
+    listed = frozenset(header.disclosure_digests)
+    seen_digests = {d.digest for d in envelope.disclosures}
+    labels: set[str] = set()
+    for s in envelope.sealed:
+        if s.digest in seen_digests:
+            raise DisclosureError(
+                Reason.DUPLICATE_DIGEST, f"sealed disclosure {s.digest.hex()[:16]}... appears twice"
+            )
+        seen_digests.add(s.digest)
+        if s.digest not in listed:
+            raise DisclosureError(
+                Reason.UNREFERENCED_DISCLOSURE,
+                f"sealed disclosure {s.digest.hex()[:16]}... is not listed in the signed header",
+            )
+        if s.field in labels or s.field in clear:
+            raise DisclosureError(Reason.DUPLICATE_FIELD, f"field {s.field!r} is disclosed twice")
+        if s.field not in codecs:
+            raise DisclosureError(
+                Reason.UNKNOWN_FIELD, f"field {s.field!r} is not in the {header.event_type} schema"
+            )
+        if s.field in POLICY_ATTRIBUTES:
+            raise SealError(
+                Reason.SEALING_INVALID,
+                f"policy attribute {s.field!r} is sealed; the hub must be able to read it",
+            )
+        labels.add(s.field)
+    wrapped: set[str] = set()
+    for w in envelope.key_wraps:
+        if w.digest not in listed:
+            raise SealError(
+                Reason.SEALING_INVALID,
+                f"the key wrap for {w.recipient} is not listed in the signed header",
+            )
+        if w.recipient not in header.recipients or w.recipient in wrapped:
+            raise SealError(
+                Reason.SEALING_INVALID,
+                f"expected one key wrap per addressed recipient, got another for {w.recipient}",
+            )
+        wrapped.add(w.recipient)
+    return frozenset(labels)
+
+
+def require_every_wrap(envelope: Envelope) -> None:
+    """A sealed submission carries a key wrap for every addressed recipient.
+
+    (A delivered copy carries only its recipient's: the hub drops the others.)
+
+    Raises:
+        SealError: SEALING_INVALID naming the recipients without one.
+    """
+    if not envelope.is_sealed:
+        return
+    missing = sorted(set(envelope.header.recipients) - {w.recipient for w in envelope.key_wraps})
+    if missing:
+        raise SealError(
+            Reason.SEALING_INVALID,
+            f"expected a key wrap for every addressed recipient, none for {', '.join(missing)}",
+        )
+
+
+def unseal(
+    event: VerifiedEvent,
+    *,
+    recipient: str,
+    private_key: Callable[[str], X25519PrivateKey],
+) -> VerifiedEvent:
+    """Decrypt a sealed event's fields as ``recipient``; a v1 event is returned as is.
+
+    ``private_key(key_id)`` gives the recipient's epoch private key for the
+    key id its wrap names (``hub.sealkeys.Keyring.private``), or raises.
+
+    Raises:
+        SealError: SEALING_INVALID (no key wrap for ``recipient``), SEAL_MISMATCH
+            (does not decrypt, or not to what the producer signed),
+            SEAL_KEY_MISSING / KEY_DESTROYED from ``private_key``;
+        DisclosureError: FIELD_TYPE_MISMATCH for a value the producer sealed
+            that is not of its field's type.
+    """
+    envelope = event.envelope
+    if not envelope.is_sealed:
+        return event
+    wraps = [w for w in envelope.key_wraps if w.recipient == recipient]
+    if len(wraps) != 1:
+        raise SealError(
+            Reason.SEALING_INVALID,
+            f"expected one key wrap for {recipient}, found {len(wraps)}",
+        )
+    opened = open_sealed(
+        envelope.sealed, wraps[0], private_key(wraps[0].key_id), event_id=event.header.event_id
+    )
+    codecs = payload_codec(event.header.event_type.value).codecs
+    values = dict(event.fields)
+    for disclosure in opened:
+        try:
+            values[disclosure.field] = codecs[disclosure.field].decode(disclosure.value)
+        except ValueError:
+            raise _type_mismatch(disclosure.field) from None
+    return replace(event, fields=MappingProxyType(values), sealed=frozenset(), opened=opened)
 
 
 def verify_attestation(envelope: Envelope, keys: KeyDirectory) -> Attestation:
@@ -254,7 +389,7 @@ def verify_attestation(envelope: Envelope, keys: KeyDirectory) -> Attestation:
                 f"this event is {digest.hex()[:16]}...",
             )
     last = envelope.attestations[-1]
-    present = sorted(d.field for d in envelope.disclosures)
+    present = sorted(envelope.labels)
     if list(last.fields) != present:
         raise SignatureError(
             Reason.BAD_ATTESTATION,
@@ -271,7 +406,11 @@ def payload_record_bytes(event: VerifiedEvent) -> bytes:
     values in order with ``00`` (the null branch) for each withheld field. Any
     Avro library decodes it with the payload schema.
     """
-    by_field = {d.field: d.value for d in event.envelope.disclosures}
+    if event.sealed:
+        raise SealError(
+            Reason.SEAL_KEY_MISSING, "the event is still sealed: unseal it before reading values"
+        )
+    by_field = {d.field: d.value for d in (*event.envelope.disclosures, *event.opened)}
     codec = payload_codec(event.header.event_type.value)
     return b"".join(by_field.get(name, b"\x00") for name in codec.fields)
 
@@ -379,13 +518,16 @@ def open_envelope(
     kafka_headers: Iterable[tuple[str, bytes | None]] | None = None,
     require_attestation: bool = False,
     max_size: int = DEFAULT_MAX_SIZE,
+    recipient: str | None = None,
+    private_key: Callable[[str], X25519PrivateKey] | None = None,
 ) -> DeliveredEvent:
     """Everything a recipient checks, in the order of docs/protocol.md 2.8.
 
     Parse (``max_size``); if ``kafka_headers`` is given, the CloudEvents check;
     :func:`verify`; then :func:`verify_attestation` when the envelope carries
     attestations or ``require_attestation`` is set (a node's inbox sets it:
-    everything there comes through the hub).
+    everything there comes through the hub); then, for a sealed event when
+    ``recipient`` and ``private_key`` are given, :func:`unseal`.
 
     Raises:
         WireError, SignatureError, DisclosureError, DeliveryError.
@@ -397,4 +539,6 @@ def open_envelope(
     attestation = None
     if envelope.attestations or require_attestation:
         attestation = verify_attestation(envelope, keys)
+    if recipient is not None and private_key is not None:
+        event = unseal(event, recipient=recipient, private_key=private_key)
     return DeliveredEvent(event, attestation)

@@ -15,13 +15,28 @@ __all__ = [
     "MAX_ATTESTATIONS",
     "MAX_DIGESTS",
     "MAX_RECIPIENTS",
+    "POLICY_ATTRIBUTES",
     "PURPOSES",
     "SALT_SIZE",
+    "SEALED_VERSION",
+    "SEAL_PAD",
     "SPEC_VERSION",
+    "SPEC_VERSIONS",
     "shown",
 ]
 
-SPEC_VERSION: Final = 1
+SPEC_VERSION: Final = 1  # the unsealed protocol (and every attestation statement)
+SEALED_VERSION: Final = 2  # sealed disclosures (docs/protocol.md section 2.9)
+SPEC_VERSIONS: Final = frozenset({SPEC_VERSION, SEALED_VERSION})
+
+# The payload fields the agreements judge by, and the only ones: in a sealed
+# event they alone stay in the clear (where the schema has them), the policy
+# engine reads nothing else, and an auditor keeps just these of each original
+# event to judge it again (hub.audit.replay).
+POLICY_ATTRIBUTES: Final = frozenset(
+    {"is_child", "best_interest_assessment", "consent", "receiving_organisation"}
+)
+SEAL_PAD: Final = 64  # a sealed plaintext is zero-padded to a multiple of this
 
 # DSSE payload types: what the producer's and the hub's signatures are over.
 HEADER_PAYLOAD_TYPE: Final = "application/vnd.trm.header.v1+avro"

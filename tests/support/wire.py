@@ -7,8 +7,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
+from hub.errors import Reason, SealError
 from hub.keys import KeyRole, PublicKey, key_id_of, private_key_from_seed, raw_public
 from hub.wire import Envelope, seal
 
@@ -135,5 +138,61 @@ def sealed(
         sequence=kwargs.pop("sequence", 1),
         created_at_ms=created_at_ms,
         rng=counter_rng(rng_label),
+        **kwargs,
+    )
+
+
+@dataclass(frozen=True)
+class TestSealKey:
+    """A recipient's seal key pair for wire tests (nodes use ``hub.sealkeys``)."""
+
+    private: X25519PrivateKey
+
+    @property
+    def key_id(self) -> str:
+        return key_id_of(self.public_raw)
+
+    @property
+    def public_raw(self) -> bytes:
+        return self.private.public_key().public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw
+        )
+
+    def x25519(self) -> X25519PublicKey:
+        return self.private.public_key()
+
+
+def seal_key(label: str) -> TestSealKey:
+    """A deterministic X25519 seal key (its private key from SHA-256 of the label)."""
+    seed = hashlib.sha256(f"trm-test-seal:{label}".encode()).digest()
+    return TestSealKey(X25519PrivateKey.from_private_bytes(seed))
+
+
+SEAL_KEYS = {c: seal_key(c) for c in ("KH", "LA", "MM", "TH", "VN", "CN")}
+
+
+def private_keys(country: str) -> Callable[[str], X25519PrivateKey]:
+    """``private_key(key_id)`` for ``unseal``: the test seal key of ``country``."""
+    own = SEAL_KEYS[country]
+
+    def private_key(key_id: str) -> X25519PrivateKey:
+        if key_id != own.key_id:
+            raise SealError(Reason.SEAL_KEY_MISSING, f"no seal key {key_id[:16]}...")
+        return own.private
+
+    return private_key
+
+
+def sealed_v2(
+    payload: dict[str, Any] | None = None,
+    *,
+    recipients: Sequence[str] = ("KH",),
+    **kwargs: Any,
+) -> Envelope:
+    """A sealed (v2) event, sealed to the test seal keys of ``recipients``."""
+    return sealed(
+        payload,
+        recipients=recipients,
+        seal_to={r: SEAL_KEYS[r] for r in recipients},
         **kwargs,
     )

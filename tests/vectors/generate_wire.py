@@ -157,7 +157,7 @@ def _raw_envelope(
 ) -> bytes:
     """Encode an envelope without any validation (for broken vectors)."""
     body = encode(
-        parsed("envelope"),
+        parsed("envelope@1"),
         {
             "header": header_bytes,
             "signature": signature.to_record(),
@@ -165,7 +165,7 @@ def _raw_envelope(
             "attestations": attestations or [],
         },
     )
-    return frame("envelope", body)
+    return frame("envelope@1", body)
 
 
 def _header_with(env: Envelope, **changes: Any) -> bytes:
@@ -425,7 +425,7 @@ def build() -> dict[str, Any]:
     bad.append(
         (
             "unsupported-version",
-            "spec_version 2 in the signed header.",
+            "spec_version 2 (sealed) in the signed header of a v1 envelope.",
             _raw_envelope(hdr, _sign(hdr), []),
             "UNSUPPORTED_VERSION",
             {},

@@ -278,7 +278,7 @@ def test_header_from_bytes_checks_schema_of_payload() -> None:
         dataclasses.replace(h, event_type=EventType.TRAFFICKER_ALERT)
     assert err2.value.reason is Reason.UNKNOWN_SCHEMA
     with pytest.raises(WireError) as err3:
-        dataclasses.replace(h, spec_version=2)
+        dataclasses.replace(h, spec_version=3)
     assert err3.value.reason is Reason.UNSUPPORTED_VERSION
     assert Header.from_bytes(env.header_bytes) == h
 

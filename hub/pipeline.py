@@ -14,7 +14,8 @@ Ingest checks, in order (each refusal's reason code in brackets):
 2. the producer in the signed header is the outbox's country [PRODUCER_MISMATCH];
 3. no hub attestations yet [BAD_ATTESTATION]; the producer's signature with a
    key valid at creation time, and the disclosure rules
-   [BAD_SIGNATURE, UNKNOWN_KEY, KEY_*, DUPLICATE_*, ...];
+   [BAD_SIGNATURE, UNKNOWN_KEY, KEY_*, DUPLICATE_*, ...]; a sealed event's
+   parts, with a key wrap for every addressed recipient [SEALING_INVALID];
 4. the CloudEvents headers agree with the signed header [CLOUDEVENTS_MISMATCH];
 5. the producer's clock is not absurdly off [CLOCK_SKEW];
 6. not a replay of (producer, event id) taken in from another record [REPLAY].
@@ -60,6 +61,7 @@ from hub.wire import (
     check_cloudevents,
     cloudevents_headers,
     redact,
+    require_every_wrap,
     verify,
 )
 
@@ -305,6 +307,7 @@ def _ingest(
             f"expected a submission without hub attestations, found {len(envelope.attestations)}",
         )
     event = verify(envelope, registry.keys)
+    require_every_wrap(envelope)
     check_cloudevents(kafka_headers, header)
     if header.created_at_ms > now_ms + limits.max_future_ms:
         raise DeliveryError(
@@ -560,7 +563,12 @@ def _acknowledgement_rule(
     """
     if event.header.event_type is not EventType.ACKNOWLEDGEMENT:
         return decided
-    acknowledged = event.fields.get("acknowledged_event_id")
+    # A sealed acknowledgement names the event only in its signed header.
+    acknowledged = (
+        event.header.correlation_id
+        if event.envelope.is_sealed
+        else event.fields.get("acknowledged_event_id")
+    )
     original = state.event_producer.get(acknowledged) if isinstance(acknowledged, str) else None
     if original is None:
         return decided
@@ -589,8 +597,8 @@ def _deliver(
 ) -> None:
     header = event.header
     keep = frozenset(d.fields) & event.disclosed
-    redacted = redact(event.envelope, keep)
-    fields = sorted(x.field for x in redacted.disclosures)
+    redacted = redact(event.envelope, keep, recipient=d.recipient)
+    fields = sorted(redacted.labels)
     eid = EffectId.of_event(EffectKind.DELIVERY, header.producer, header.event_id, d.recipient)
     decision_id = eid.decided(kind)
     delivered = attest(

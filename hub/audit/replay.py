@@ -729,7 +729,8 @@ class _Signed:
 
     key_id: str
     sig: bytes
-    fields: Mapping[bytes, str]  # disclosure digest -> field
+    fields: Mapping[bytes, str]  # disclosure digest (clear or sealed) -> field
+    wraps: frozenset[bytes] = frozenset()  # a sealed event's key wrap digests
 
     @classmethod
     def of(cls, event: Any) -> _Signed:
@@ -737,15 +738,26 @@ class _Signed:
         return cls(
             envelope.signature.key_id,
             envelope.signature.sig,
-            {d.digest: d.field for d in envelope.disclosures},
+            {
+                **{d.digest: d.field for d in envelope.disclosures},
+                **{s.digest: s.field for s in envelope.sealed},
+            },
+            frozenset(w.digest for w in envelope.key_wraps),
         )
 
     def disclosed(self, envelope: Envelope) -> frozenset[str] | None:
-        """The fields the copy discloses if verifying it again must pass, else None."""
+        """The fields the copy discloses if verifying it again must pass, else None.
+
+        (For a sealed copy its key wraps, too, must be ones the record's
+        verification accepted; the sealed contents are the recipient's to open.)
+        """
         if envelope.signature.key_id != self.key_id or envelope.signature.sig != self.sig:
             return None
-        digests = [d.digest for d in envelope.disclosures]
+        digests = [d.digest for d in envelope.disclosures] + [s.digest for s in envelope.sealed]
         if len(set(digests)) != len(digests) or any(d not in self.fields for d in digests):
+            return None
+        wraps = [w.digest for w in envelope.key_wraps]
+        if len(set(wraps)) != len(wraps) or not self.wraps.issuperset(wraps):
             return None
         return frozenset(self.fields[d] for d in digests)
 

@@ -131,6 +131,7 @@ class Flow:
     consent: ConsentRule | None
     child: ChildRule | None
     retention_days: int
+    require_sealed: bool = False  # only sealed (v2) events may go (SEALING_REQUIRED)
 
     def covers(self, sender: str, recipient: str) -> bool:
         return self.sender in (sender, ANY_PARTY) and self.recipient in (recipient, ANY_PARTY)
@@ -239,6 +240,7 @@ def _flow(raw: Mapping[str, Any], where: str, parties: frozenset[str]) -> list[F
                 consent,
                 child,
                 int(terms["retention_days"]),
+                bool(terms.get("require_sealed", False)),
             )
         )
     return flows

@@ -20,7 +20,7 @@ from hub.errors import Reason
 from hub.keys import KeyDirectory
 from hub.policy.agreement import AgreementSet, Flow, SignedAgreement
 from hub.trust import TrustList
-from hub.wire.vocab import POLICY_ATTRIBUTES
+from hub.wire.vocab import POLICY_ATTRIBUTES, SEALED_VERSION
 
 __all__ = [
     "POLICY_FIELDS",
@@ -55,6 +55,8 @@ class HeaderLike(Protocol):
     def handling(self) -> str: ...
     @property
     def created_at_ms(self) -> int: ...
+    @property
+    def spec_version(self) -> int: ...
 
 
 class EventLike(Protocol):
@@ -109,8 +111,9 @@ _RANK = {
     Reason.EVENT_TYPE_NOT_ALLOWED: 4,
     Reason.PURPOSE_NOT_ALLOWED: 5,
     Reason.HANDLING_NOT_ALLOWED: 6,
-    Reason.CHILD_PROTECTION: 7,
-    Reason.CONSENT_REQUIRED: 8,
+    Reason.SEALING_REQUIRED: 7,
+    Reason.CHILD_PROTECTION: 8,
+    Reason.CONSENT_REQUIRED: 9,
 }
 
 
@@ -157,7 +160,7 @@ class _Memo:
     """Deliver decisions already made under one (agreement set, trust list).
 
     Everything :func:`decide_one` reads is in the key: the producer, recipient,
-    event type, purpose and handling; the values of :data:`POLICY_FIELDS` (by type
+    event type, purpose, handling and version; the values of :data:`POLICY_FIELDS` (by type
     and value); the disclosed field names; and, for the two times it is judged
     at (``now_ms`` for which agreements were loaded, the event's creation for
     which were in force and which root keys were valid), the interval between
@@ -189,6 +192,7 @@ class _Memo:
             str(header.event_type),
             header.purpose,
             header.handling,
+            header.spec_version,
             values,
             event.disclosed,
         )
@@ -342,6 +346,14 @@ def _judge(
             recipient,
             Reason.HANDLING_NOT_ALLOWED,
             f"{ref}: expected handling among {sorted(flow.handling)}, got {header.handling}",
+            ref,
+        )
+    if flow.require_sealed and header.spec_version != SEALED_VERSION:
+        return Refuse(
+            recipient,
+            Reason.SEALING_REQUIRED,
+            f"{ref}: expected a sealed (v{SEALED_VERSION}) event for {event_type} to "
+            f"{recipient}, got v{header.spec_version}",
             ref,
         )
     child = _child_refusal(event, recipient, flow, ref)

@@ -487,6 +487,11 @@ def verification_result(envelope: Envelope, keys: KeyDirectory) -> VerificationR
             good.add(name)
         else:
             findings.append(Finding(problem[0], problem[1], index))
+    if envelope.is_sealed:
+        try:
+            good |= _sealed_labels(envelope, codec.codecs, dict.fromkeys(good))
+        except TrmError as exc:
+            findings.append(Finding(exc.reason, exc.detail))
     attested = False
     if envelope.attestations:
         try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,7 @@ from hub.keys import KeyDirectory, private_key_from_seed
 from hub.pipeline import Decide, Registry
 from hub.policy import AgreementSet, Decision, Deliver, Refuse
 from hub.trust import TrustList
-from hub.wire import VerifiedEvent, cloudevents_headers, seal
+from hub.wire import RecipientKey, VerifiedEvent, cloudevents_headers, seal
 from tests.support.trust import members_trust
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
@@ -90,7 +90,10 @@ def sealed(
     created_at_ms: int = T0,
     key: Ed25519PrivateKey | None = None,
     payload: dict[str, Any] | None = None,
+    seal_to: Mapping[str, RecipientKey] | None = None,
+    correlation_id: str | None = None,
 ) -> tuple[bytes, list[tuple[str, bytes]]]:
+    """An event's bytes and CloudEvents headers (sealed to ``seal_to``: protocol v2)."""
     env = seal(
         event_type,
         payload if payload is not None else example(event_type),
@@ -102,5 +105,7 @@ def sealed(
         case_key="case-0001",
         sequence=sequence,
         created_at_ms=created_at_ms,
+        seal_to=seal_to,
+        correlation_id=correlation_id,
     )
     return env.to_bytes(), cloudevents_headers(env.header)

@@ -32,6 +32,7 @@ from hub.policy import (
 from hub.trust import load_trust_file
 from hub.wire import VerifiedEvent, payload_fields, seal, verify
 from tests.support.examples import AGREEMENTS_DIR, example_key, example_payload
+from tests.support.wire import SEAL_KEYS
 
 REPO = Path(__file__).resolve().parents[3]
 TRUST = load_trust_file(AGREEMENTS_DIR / "example-trust.json")
@@ -136,6 +137,37 @@ def test_consent_required_when_nothing_may_go_without_it() -> None:
     (decision,) = decide(event, agreements, TRUST, T)
     assert isinstance(decision, Refuse)
     assert decision.reason is Reason.CONSENT_REQUIRED
+
+
+def test_a_flow_that_requires_sealing_refuses_a_v1_event_and_takes_a_sealed_one() -> None:
+    def sealed_only(body: dict[str, Any]) -> None:
+        body["flows"][0]["event_types"]["referral"]["require_sealed"] = True
+
+    agreements = _with("th-kh-protection.v2.yaml", sealed_only)
+    plain = sealed("referral", "TH", ["KH"], "repatriation", "H2", T)
+    (decision,) = decide(plain, agreements, TRUST, T)
+    assert isinstance(decision, Refuse)
+    assert decision.reason is Reason.SEALING_REQUIRED
+    assert "v1" in decision.detail
+    envelope = seal(
+        "referral",
+        example_payload("referral"),
+        producer="TH",
+        key=example_key("TH"),
+        recipients=["KH"],
+        purpose="repatriation",
+        handling="H2",
+        case_key="case-vector",
+        sequence=1,
+        created_at_ms=T,
+        seal_to={"KH": SEAL_KEYS["KH"]},
+    )
+    (delivered,) = decide(verify(envelope, TRUST), agreements, TRUST, T)
+    assert isinstance(delivered, Deliver)
+    # Withholding by label works on sealed fields as on clear ones.
+    assert "names" in delivered.fields or "names" in delivered.withheld
+    (unchanged,) = decide(plain, AGREEMENTS, TRUST, T)  # the sample agreement does not require it
+    assert isinstance(unchanged, Deliver)
 
 
 def test_text_changed_after_signing_is_refused() -> None:

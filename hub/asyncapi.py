@@ -74,9 +74,10 @@ _CLOUDEVENTS: Final[dict[str, str]] = {
     "ce_specversion": "CloudEvents version, always 1.0.",
     "ce_id": "The signed header's event_id.",
     "ce_source": "urn:trm:<producer>.",
-    "ce_type": "trm.<event_type>.v<spec_version>, e.g. trm.referral.v1.",
+    "ce_type": "trm.<event_type>.v<spec_version>, e.g. trm.referral.v2 (sealed).",
     "ce_time": "created_at as RFC 3339 UTC with milliseconds.",
-    "content-type": f"Always {CONTENT_TYPE}.",
+    "content-type": "application/vnd.trm.envelope.v<spec_version>+avro: v2 (sealed) by default, "
+    "v1 for an unsealed event.",
     "ce_dataschema": "urn:trm:schema:sha256:<hex payload_schema>.",
 }
 _EFFECT: Final = (

@@ -15,9 +15,15 @@ from hub.errors import DeliveryError, Reason
 from .envelope import Header
 from .vocab import shown
 
-__all__ = ["CONTENT_TYPE", "ce_time", "check_cloudevents", "cloudevents_headers"]
+__all__ = ["CONTENT_TYPE", "ce_time", "check_cloudevents", "cloudevents_headers", "content_type"]
 
-CONTENT_TYPE: Final = "application/vnd.trm.envelope.v1+avro"
+CONTENT_TYPE: Final = "application/vnd.trm.envelope.v2+avro"  # a sealed event's (the default)
+
+
+def content_type(spec_version: int) -> str:
+    """The envelope's media type: ``application/vnd.trm.envelope.v<spec_version>+avro``."""
+    return f"application/vnd.trm.envelope.v{spec_version}+avro"
+
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -35,7 +41,7 @@ def cloudevents_headers(header: Header) -> list[tuple[str, bytes]]:
         ("ce_source", f"urn:trm:{header.producer}"),
         ("ce_type", f"trm.{header.event_type.value}.v{header.spec_version}"),
         ("ce_time", ce_time(header.created_at_ms)),
-        ("content-type", CONTENT_TYPE),
+        ("content-type", content_type(header.spec_version)),
         ("ce_dataschema", f"urn:trm:schema:sha256:{header.payload_schema.hex()}"),
     ]
     return [(k, v.encode("utf-8")) for k, v in pairs]

@@ -75,6 +75,7 @@ __all__ = [
     "EPOCH_MS",
     "OVERLAP_MS",
     "SEAL_KEYS_TYPE",
+    "SIGNER_ROLES",
     "DueKey",
     "Keyring",
     "SealKey",
@@ -230,7 +231,9 @@ def _parse_body(signed: Mapping[str, Any]) -> tuple[str, int, int, tuple[SealKey
     for i, entry in enumerate(raw_keys):
         key = SealKey.from_json(entry, country, f"signed.keys[{i}]")
         if key.key_id in keys:
-            raise _bad(f"signed.keys[{i}]: key {key.key_id[:16]}… listed twice")
+            raise _bad(
+                f"signed.keys[{i}]: expected each key once; {key.key_id[:16]}… is listed twice"
+            )
         keys[key.key_id] = key
     return country, version, issued, tuple(keys.values())
 
@@ -619,6 +622,7 @@ class Keyring:
         <key id>.key    the private X25519 key of one epoch (until destroyed)
         epochs.json     every key's public part and window, destroyed ones too
                         (the tombstones), and the last set version built
+        seal-keys.json  the last signed seal-key set (``trm keys epoch`` writes it)
 
     Args:
         directory: where the files live.
@@ -645,6 +649,11 @@ class Keyring:
     @property
     def _ledger_path(self) -> Path:
         return self.directory / _LEDGER
+
+    @property
+    def signed_set_path(self) -> Path:
+        """Where ``trm keys epoch`` keeps the last signed set, to publish it again."""
+        return self.directory / "seal-keys.json"
 
     def _key_path(self, key_id: str) -> Path:
         return self.directory / f"{key_id}.key"

@@ -104,6 +104,7 @@ def message_headers(record: Record) -> dict[str, str]:
         Record.CHECKPOINT: {},
         Record.TRUST_LIST: {},
         Record.AGREEMENT: {},
+        Record.SEAL_KEYS: {},
         Record.HUB_STATE: {},
     }[record]
 
@@ -182,6 +183,11 @@ def _message(record: Record) -> dict[str, Any]:
             "application/json",
             "A signed agreement (section 7; JSON Schema hub/data/agreement.schema.json).",
         ),
+        Record.SEAL_KEYS: (
+            "Seal-key set",
+            "application/json",
+            "A country's signed seal-key set, _type trm.seal-keys/v1 (hub/sealkeys.py).",
+        ),
         Record.HUB_STATE: (
             "Hub state",
             "application/octet-stream",
@@ -218,7 +224,7 @@ def _message(record: Record) -> dict[str, Any]:
         message["payload"] = _decision_schema()
     elif record in (Record.CHECKPOINT, Record.HUB_STATE):
         message["payload"] = {"type": "string"}
-    elif record in (Record.TRUST_LIST, Record.AGREEMENT):
+    elif record in (Record.TRUST_LIST, Record.AGREEMENT, Record.SEAL_KEYS):
         message["payload"] = _SIGNED_JSON
     return message
 

@@ -13,6 +13,7 @@ Layout (``$TRM_HOME``, else ``.trm/`` in the working directory)::
     kafka/...                        broker data, logs and pid files
     kafka/security/                  CA, SCRAM secrets, credentials/<principal>.json
     nodes/<CC>/                      a country node's own state (inbox dedupe, cursors)
+    nodes/<CC>/seal-keys/            its private X25519 epoch keys (hub.sealkeys.Keyring)
     run/<service>.pid, .json         processes 'trm up' started (hub/ops/stack.py)
     logs/<service>.log               their output
 """
@@ -78,6 +79,10 @@ class StateDir:
 
     def node(self, country: str) -> Path:
         return self.root / "nodes" / country
+
+    def seal_keys(self, country: str) -> Path:
+        """``nodes/<CC>/seal-keys``: the country's private epoch keys (mode 0700)."""
+        return self.node(country) / "seal-keys"
 
     def ensure(self) -> StateDir:
         """Create the root and keys directories (keys mode 0700)."""

@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
     Ed25519PublicKey,
 )
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from hub.errors import OperationalError, Reason
 
@@ -33,6 +34,7 @@ __all__ = [
     "KeyDirectory",
     "KeyRole",
     "PublicKey",
+    "check_private_key_file",
     "ed25519_public",
     "key_id_of",
     "load_private_key",
@@ -143,8 +145,11 @@ def private_key_from_seed(seed: bytes) -> Ed25519PrivateKey:
     return Ed25519PrivateKey.from_private_bytes(seed)
 
 
-def write_private_key(key: Ed25519PrivateKey, path: Path) -> None:
-    """Write ``key`` as PKCS#8 PEM with mode 0600, created so from the start."""
+def write_private_key(key: Ed25519PrivateKey | X25519PrivateKey, path: Path) -> None:
+    """Write ``key`` as PKCS#8 PEM with mode 0600, created so from the start.
+
+    Signing keys are Ed25519; a node's seal keys (``hub.sealkeys``) are X25519.
+    """
     pem = key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
@@ -159,12 +164,12 @@ def write_private_key(key: Ed25519PrivateKey, path: Path) -> None:
         os.close(fd)
 
 
-def load_private_key(path: Path) -> Ed25519PrivateKey:
-    """Load a private key file, refusing one that others can read.
+def check_private_key_file(path: Path) -> None:
+    """Refuse a private key file that is missing or that others can read.
 
     Raises:
         OperationalError: KEY_FILE_INSECURE if the mode allows group or other
-            access; CONFIG_INVALID if the file is missing or not an Ed25519 key.
+            access; CONFIG_INVALID if the file is missing.
     """
     try:
         st = path.stat()
@@ -178,6 +183,16 @@ def load_private_key(path: Path) -> Ed25519PrivateKey:
             Reason.KEY_FILE_INSECURE,
             f"expected {path} to have mode 0600, found {mode:04o}; run: chmod 600 {path}",
         )
+
+
+def load_private_key(path: Path) -> Ed25519PrivateKey:
+    """Load a private key file, refusing one that others can read.
+
+    Raises:
+        OperationalError: KEY_FILE_INSECURE if the mode allows group or other
+            access; CONFIG_INVALID if the file is missing or not an Ed25519 key.
+    """
+    check_private_key_file(path)
     try:
         key = serialization.load_pem_private_key(path.read_bytes(), password=None)
     except ValueError as exc:

@@ -138,6 +138,7 @@ class Record(StrEnum):
     CHECKPOINT = "checkpoint"  # C2SP signed note text, protocol section 9.3
     TRUST_LIST = "trust_list"  # signed JSON trust list, protocol section 6
     AGREEMENT = "agreement"  # signed JSON agreement, protocol section 7
+    SEAL_KEYS = "seal_keys"  # signed JSON seal-key set of one country (hub.sealkeys)
     HUB_STATE = "hub_state"  # the hub's recovery notes (hub.state): text, hub-only
 
     @property
@@ -244,6 +245,10 @@ class Topics:
     @property
     def registry_agreements(self) -> str:
         return f"{self.namespace}.registry.agreements"
+
+    @property
+    def registry_seal_keys(self) -> str:
+        return f"{self.namespace}.registry.seal-keys"
 
     def country_of_outbox(self, topic: str) -> str | None:
         """The country whose outbox ``topic`` is in this namespace, or None."""
@@ -414,6 +419,20 @@ class Topics:
             record=Record.AGREEMENT,
             key="<agreement id>@<version>",
             description="Every version of every signed agreement between countries.",
+        )
+        add(
+            self.registry_seal_keys,
+            compacted=True,
+            # Each country publishes its own sets; ACLs cannot restrict a writer to
+            # its own keys, so readers verify each set's signature (hub.sealkeys).
+            writers=members,
+            readers=(*members, HUB, AUDITOR),
+            record=Record.SEAL_KEYS,
+            key="<CC>/<version:010d>",
+            description=(
+                "Every version of each country's signed seal-key set: the public X25519 keys "
+                "producers seal to, per epoch, and which were destroyed."
+            ),
         )
         return tuple(specs)
 

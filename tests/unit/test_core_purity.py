@@ -34,6 +34,7 @@ PURE = [
     "hub.audit.report",
     "hub.audit.witness",
     "hub.home",
+    "hub.sealkeys",
     "hub.asyncapi",
 ]
 FORBIDDEN = ["faust", "aiokafka", "mode", "aiohttp", "socket", "kafka"]

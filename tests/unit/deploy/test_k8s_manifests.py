@@ -213,7 +213,8 @@ def test_topics_and_users_cover_every_country_and_match_the_local_acls() -> None
         assert granted == local
         assert ("topic", t.outbox(cc), "Write") in granted
         assert ("topic", t.audit_checkpoints, "Write") in granted  # a witness's cosignatures
-        own = {t.outbox(cc), t.audit_checkpoints}
+        assert ("topic", t.registry_seal_keys, "Write") in granted  # its own seal-key sets
+        own = {t.outbox(cc), t.audit_checkpoints, t.registry_seal_keys}
         assert not any(op == "Write" and name not in own for _, name, op in granted)
 
 

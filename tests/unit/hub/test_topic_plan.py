@@ -26,7 +26,7 @@ def test_every_topic_once_with_one_partition_count_per_kind() -> None:
     t = Topics("t1")
     plan = t.plan()
     names = [s.name for s in plan]
-    assert len(names) == len(set(names)) == 3 * len(COMMIT_COUNTRIES) + 8
+    assert len(names) == len(set(names)) == 3 * len(COMMIT_COUNTRIES) + 9
     assert t.all() == tuple(names)
     by_name = {s.name: s for s in plan}
     for cc in COMMIT_COUNTRIES:
@@ -42,6 +42,7 @@ def test_every_topic_once_with_one_partition_count_per_kind() -> None:
         t.audit_checkpoints,
         t.registry_trust,
         t.registry_agreements,
+        t.registry_seal_keys,
     ):
         assert by_name[name].partitions == 1, name
 
@@ -49,11 +50,13 @@ def test_every_topic_once_with_one_partition_count_per_kind() -> None:
 def test_settings_evidence_kept_registry_compacted_outboxes_stamped_by_broker() -> None:
     t = Topics()
     for spec in t.plan():
-        registry = spec.name in (t.registry_trust, t.registry_agreements)
+        registry = spec.name in (t.registry_trust, t.registry_agreements, t.registry_seal_keys)
         assert spec.compacted == (registry or spec.name in (t.hub_state, t.hub_bookmarks))
         if registry:
             assert spec.config == {"cleanup.policy": "compact"}
-            assert spec.writers == (ADMIN,)
+            # Each country publishes its own seal keys; the operator the rest.
+            members = tuple(c.lower() for c in COMMIT_COUNTRIES)
+            assert spec.writers == (members if spec.name == t.registry_seal_keys else (ADMIN,))
         elif spec.name in (t.hub_state, t.hub_bookmarks):
             # recovery notes, not evidence: compacted, and forgotten past the dedupe window
             assert spec.config == {
@@ -75,6 +78,8 @@ def test_records_and_their_avro_schemas() -> None:
     assert by_name[t.outbox("TH")].record is Record.EVENT
     assert by_name[t.inbox("TH")].record is Record.DELIVERY
     assert by_name[t.audit_leaves].record is Record.AUDIT_LEAF
+    assert by_name[t.registry_seal_keys].record is Record.SEAL_KEYS
+    assert by_name[t.registry_seal_keys].key == "<CC>/<version:010d>"
     assert Record.EVENT.avro_schema == Record.DELIVERY.avro_schema == "envelope"
     assert Record.AUDIT_LEAF.avro_schema == "audit_leaf"
     assert Record.DECISION.avro_schema is None
@@ -87,6 +92,8 @@ def test_a_new_country_gets_its_lanes_and_may_witness() -> None:
     assert plan[t.inbox("PH")].readers == ("ph", HUB, AUDITOR)
     assert "ph" in plan[t.audit_checkpoints].writers
     assert "ph" in plan[t.registry_trust].readers
+    assert "ph" in plan[t.registry_seal_keys].writers
+    assert {"ph", HUB, AUDITOR} <= set(plan[t.registry_seal_keys].readers)
     with pytest.raises(RequestError) as info:
         t.plan(("th",))
     assert info.value.reason is Reason.UNKNOWN_COUNTRY

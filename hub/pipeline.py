@@ -34,7 +34,7 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -56,6 +56,7 @@ from hub.wire import (
     DEFAULT_MAX_SIZE,
     Envelope,
     EventType,
+    RecipientKey,
     VerifiedEvent,
     attest,
     check_cloudevents,
@@ -64,6 +65,7 @@ from hub.wire import (
     require_every_wrap,
     verify,
 )
+from hub.wire.sealing import seal_quarantined
 
 __all__ = [
     "REASON_HEADER",
@@ -72,6 +74,7 @@ __all__ = [
     "Limits",
     "Outcome",
     "Registry",
+    "SealKeyLookup",
     "process",
 ]
 
@@ -95,6 +98,17 @@ class Registry:
     agreements: AgreementSet
     decide: Decide
     version: str
+    # The producers' published seal keys (hub.sealkeys.SealKeyDirectory): a
+    # refused record's bytes go to the quarantine sealed to its producer.
+    seal_keys: SealKeyLookup | None = None
+
+
+class SealKeyLookup(Protocol):
+    """Published seal keys by country and time (``hub.sealkeys.SealKeyDirectory``)."""
+
+    def key_for(self, country: str, at_ms: int) -> RecipientKey:
+        """The country's seal key valid at ``at_ms``; raises SealError when none."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,6 +267,28 @@ def _refuse_record(
     )
 
 
+def _quarantined_value(b: _Builder, raw: bytes, owner: str) -> bytes:
+    """What the quarantine keeps of a refused record: nothing the hub could read.
+
+    A sealed (v2) envelope is kept as it came (its values are sealed already);
+    anything else (a v1 event, bytes that are no envelope) is sealed to the
+    seal key of the country whose outbox it came from, so that only that
+    country can read it again (``hub.wire.sealing.open_quarantined``).
+    """
+    try:
+        if Envelope.from_bytes(raw, max_size=len(raw)).is_sealed:
+            return raw
+    except TrmError:
+        pass
+    key: RecipientKey | None = None
+    if owner and b.registry.seal_keys is not None:
+        try:
+            key = b.registry.seal_keys.key_for(owner, b.now_ms)
+        except TrmError:
+            key = None
+    return seal_quarantined(raw, producer=owner, key=key)
+
+
 def _quarantine(
     b: _Builder,
     raw: bytes,
@@ -264,11 +300,12 @@ def _quarantine(
 ) -> Effect:
     eid = EffectId.of_record(EffectKind.QUARANTINE, b.source, event_id, producer)
     kept = tuple((k, v) for k, v in kafka_headers if k not in (EFFECT_HEADER, REASON_HEADER))
+    owner = b.topics.country_of_outbox(b.source.topic) or ""
     return Effect(
         effect_id=eid,
         topic=b.topics.quarantine,
         key=None,
-        value=raw,
+        value=_quarantined_value(b, raw, owner),
         headers=(
             *kept,
             (EFFECT_HEADER, eid.encode()),

@@ -35,6 +35,7 @@ __all__ = [
     "MIN_INSYNC_REPLICAS",
     "OUTBOX_PARTITIONS",
     "REPLICAS",
+    "QUARANTINE_RETENTION_MS",
     "STATE_RETENTION_MS",
     "Record",
     "TopicSpec",
@@ -82,6 +83,11 @@ KEEP_FOREVER_MS: Final = -1
 # before the REPLAY check) plus a day for clock skew between workers and for
 # hub.state.PRUNE_MARGIN_MS (a unit test keeps the three in that order).
 STATE_RETENTION_MS: Final = 31 * 24 * 3600 * 1000
+# How long the quarantine keeps a refused record's copy: long enough for the
+# producer to be told (its rejections topic) and to look, short because a copy
+# helps nobody once that is done. It holds sealed bytes only (hub.pipeline);
+# the audit replay does not ask for copies older than this.
+QUARANTINE_RETENTION_MS: Final = 14 * 24 * 3600 * 1000
 
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 _NAMESPACE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
@@ -345,7 +351,12 @@ class Topics:
             readers=(HUB, AUDITOR),
             record=Record.QUARANTINED,
             key="none",
-            description="The original bytes and headers of every refused record, for the replay.",
+            retention_ms=QUARANTINE_RETENTION_MS,
+            description=(
+                "Every refused record, sealed: a sealed event as it came, anything else "
+                "sealed to its producer's seal key (only the producer can read it again); "
+                "kept 14 days."
+            ),
         )
         add(
             self.decisions,

@@ -52,6 +52,7 @@ ENVELOPE_PARTS: tuple[str, ...] = (
     "sealed_disclosure",
     "key_wrap",
     "attestation_statement",
+    "sealed_quarantine",
 )
 
 _CRC64_EMPTY = 0xC15D213AA4D7A795

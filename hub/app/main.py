@@ -140,7 +140,9 @@ class _Hub:
         self.state: HubState | None = None
         self.registry: Registry | None = None
         self.follower = Follower(
-            BOOTSTRAP, [TOPICS.registry_trust, TOPICS.registry_agreements], **CLIENT
+            BOOTSTRAP,
+            [TOPICS.registry_trust, TOPICS.registry_agreements, TOPICS.registry_seal_keys],
+            **CLIENT,
         )
         self.recovery = StateFollower(
             BOOTSTRAP,
@@ -194,7 +196,12 @@ class _Hub:
         agreements = [
             rec for (t, _k), rec in self.latest.items() if t == TOPICS.registry_agreements
         ]
-        registry = build_registry(trust, agreements, pinned=self.pinned)
+        seal_keys = [
+            v for (t, _k), (v, _ts) in self.latest.items() if t == TOPICS.registry_seal_keys
+        ]
+        registry = build_registry(
+            trust, agreements, seal_key_blobs=seal_keys, pinned=self.pinned
+        )
         if registry is not None and (
             self.registry is None or registry.version != self.registry.version
         ):

@@ -27,6 +27,7 @@ from hub.errors import PolicyError, Reason, TrmError
 from hub.pipeline import Decide, Registry
 from hub.policy import AgreementSet, SignedAgreement, load_agreement
 from hub.policy import decide as decide_policy
+from hub.sealkeys import SealKeyDirectory
 from hub.trust import TrustList
 
 __all__ = [
@@ -108,13 +109,21 @@ def build_registry(
     trust_blobs: Sequence[bytes],
     agreement_records: Sequence[tuple[bytes, int | None]],
     *,
+    seal_key_blobs: Sequence[bytes] = (),
     pinned: TrustList | None = None,
 ) -> Registry | None:
-    """The registry in force, or None when no trust list is available yet."""
+    """The registry in force, or None when no trust list is available yet.
+
+    ``seal_key_blobs`` are the records of ``<ns>.registry.seal-keys``: the
+    producers' published seal keys, to which the quarantine seals refused bytes.
+    """
     trust = _trust_chain(trust_blobs, pinned)
     if trust is None:
         return None
     agreements = _agreement_set(agreement_records)
+    seal_keys, refused = SealKeyDirectory.from_documents(seal_key_blobs, trust)
+    for error in refused:
+        log.warning("registry: seal-key set refused: %s", error.reason)
     # Always the real engine: there is no switch that turns agreements off.
     decide: Decide = decide_policy
     digest = hashlib.sha256(b"".join(sorted(b for b, _ in agreement_records))).hexdigest()[:16]
@@ -123,4 +132,5 @@ def build_registry(
         agreements=agreements,
         decide=decide,
         version=f"trust-v{trust.version}/agreements-{digest}",
+        seal_keys=seal_keys,
     )

@@ -29,8 +29,9 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
-from hub.errors import DisclosureError, Reason, SealError
+from hub.errors import DisclosureError, Reason, SealError, WireError
 
+from .codec import frame, part, unframe
 from .envelope import (
     DATA_KEY_SIZE,
     SEALED_DOMAIN,
@@ -48,15 +49,18 @@ from .vocab import SALT_SIZE, SEAL_PAD, shown
 __all__ = [
     "DATA_KEY_SIZE",
     "NONCE_SIZE",
+    "QUARANTINE_DOMAIN",
     "SEALED_DOMAIN",
     "TAG_SIZE",
     "WRAP_DOMAIN",
     "KeyWrap",
     "RecipientKey",
     "SealedDisclosure",
+    "open_quarantined",
     "open_sealed",
     "padded_size",
     "seal_disclosures",
+    "seal_quarantined",
     "sealed_aad",
     "wrap_info",
 ]
@@ -185,3 +189,68 @@ def _disclosure_end(plaintext: bytes, label: str) -> int:
             f"the sealed disclosure of field {label!r} does not hold a disclosure record"
         ) from None
     return pos + m
+
+
+QUARANTINE_DOMAIN: Final = b"trm.quarantine.v2\x00"
+
+
+def _quarantine_info(producer: str, key_id: str, digest: bytes) -> bytes:
+    return QUARANTINE_DOMAIN + producer.encode("ascii") + b"\x00" + key_id.encode("ascii") + digest
+
+
+def seal_quarantined(raw: bytes, *, producer: str, key: RecipientKey | None) -> bytes:
+    """A refused record's bytes as the quarantine keeps them: sealed to its producer.
+
+    The hub can refuse what it cannot read, and keeps the original so nothing
+    is lost, but only the producer (whose record it is) can open the copy
+    (:func:`open_quarantined`). Without a seal key of the producer the bytes
+    are not kept, only their digest and length: the producer still has them.
+    """
+    digest = _sha256(raw).digest()
+    record: dict[str, object] = {
+        "producer": producer,
+        "key_id": "",
+        "digest": digest,
+        "size": len(raw),
+        "enc": b"",
+        "ciphertext": b"",
+    }
+    if key is not None:
+        enc, ciphertext = hpke_seal(
+            key.x25519(), _quarantine_info(producer, key.key_id, digest), raw
+        )
+        record.update(key_id=key.key_id, enc=enc, ciphertext=ciphertext)
+    return frame("sealed_quarantine", part("sealed_quarantine").encode(record))
+
+
+def open_quarantined(value: bytes, private_key: Callable[[str], X25519PrivateKey]) -> bytes:
+    """The original bytes of a quarantine copy, opened by its producer.
+
+    Raises:
+        WireError: MALFORMED_FRAME, UNKNOWN_SCHEMA, MALFORMED_AVRO (not a sealed
+            quarantine copy); SealError: SEAL_KEY_MISSING (the bytes were not
+            kept, or no key), KEY_DESTROYED, SEAL_MISMATCH (does not open, or
+            not to the bytes whose digest it names).
+    """
+    try:
+        rec = part("sealed_quarantine").decode(
+            unframe("sealed_quarantine", value, "quarantine copy")
+        )
+    except ValueError as exc:
+        raise WireError(
+            Reason.MALFORMED_AVRO, f"expected an Avro SealedQuarantine record: {exc}"
+        ) from exc
+    if not rec["key_id"]:
+        raise SealError(
+            Reason.SEAL_KEY_MISSING,
+            "the quarantine kept only the digest and length: the producer had no seal key",
+        )
+    raw = hpke_open(
+        private_key(rec["key_id"]),
+        rec["enc"],
+        _quarantine_info(rec["producer"], rec["key_id"], rec["digest"]),
+        rec["ciphertext"],
+    )
+    if _sha256(raw).digest() != rec["digest"] or len(raw) != rec["size"]:
+        raise _mismatch("the quarantine copy does not open to the bytes it names")
+    return raw

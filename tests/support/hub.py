@@ -9,13 +9,16 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from hub.errors import Reason
+import schemas
+from hub.errors import Reason, SealError
 from hub.keys import KeyDirectory, private_key_from_seed
 from hub.pipeline import Decide, Registry
 from hub.policy import AgreementSet, Decision, Deliver, Refuse
 from hub.trust import TrustList
 from hub.wire import RecipientKey, VerifiedEvent, cloudevents_headers, seal
+from hub.wire.sealing import open_quarantined
 from tests.support.trust import members_trust
+from tests.support.wire import SEAL_KEYS
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 DAY = 86_400_000
@@ -65,13 +68,32 @@ def unsafe_fake_policy(agreements: UnsafeTestAgreements) -> Decide:
     return fake_decide
 
 
+class TestSealKeys:
+    """Every member's published seal key: the deterministic test keys of tests.support.wire."""
+
+    def key_for(self, country: str, at_ms: int) -> RecipientKey:
+        key = SEAL_KEYS.get(country)
+        if key is None:
+            raise SealError(Reason.SEAL_KEY_MISSING, f"no seal key of {country}")
+        return key
+
+
 def registry(agreements: UnsafeTestAgreements) -> Registry:
     return Registry(
         keys=trust_list(),
         agreements=AgreementSet(),
         decide=unsafe_fake_policy(agreements),
         version="t1",
+        seal_keys=TestSealKeys(),
     )
+
+
+def quarantined_original(value: bytes) -> bytes:
+    """The bytes a quarantine copy keeps, opened as its producer would (tests know every key)."""
+    if value[2:10] != schemas.crc64("sealed_quarantine"):
+        return value  # a sealed event, kept as it came
+    by_id = {k.key_id: k.private for k in SEAL_KEYS.values()}
+    return open_quarantined(value, by_id.__getitem__)
 
 
 def example(event_type: str) -> dict[str, Any]:

@@ -10,7 +10,16 @@ from hub.pipeline import Outcome, Registry, process
 from hub.policy import AgreementSet
 from hub.state import HubState
 from hub.topics import Topics
-from tests.support.hub import HUB_KEY, KEYS, T0, sealed, trust_list, unsafe_fake_policy
+from tests.support.hub import (
+    HUB_KEY,
+    KEYS,
+    T0,
+    TestSealKeys,
+    quarantined_original,
+    sealed,
+    trust_list,
+    unsafe_fake_policy,
+)
 from tests.support.trust import with_expiry
 
 TOPICS = Topics("tx")
@@ -24,6 +33,7 @@ def _run(raw: bytes, headers: list[tuple[str, bytes]], now_ms: int, state: HubSt
         agreements=AgreementSet(),
         decide=unsafe_fake_policy(AGREEMENTS),
         version="trust-v1/x",
+        seal_keys=TestSealKeys(),
     )
     return process(
         raw,
@@ -55,7 +65,10 @@ def test_at_expiry_every_record_is_refused_trust_expired() -> None:
     assert body["reason"] == "TRUST_EXPIRED"
     assert body["event_id"]  # the producer learns which of its events was refused
     assert f"expired at 2026-01-01T00:01:00Z ({EXPIRES})" in body["detail"]
-    assert any(e.topic == TOPICS.quarantine and e.value == raw for e in outcome.effects)
+    assert any(
+        e.topic == TOPICS.quarantine and quarantined_original(e.value) == raw
+        for e in outcome.effects
+    )
     (decision,) = outcome.decisions
     assert (decision.kind, decision.reason) == ("REJECTED", "TRUST_EXPIRED")
     assert not any(e.topic == TOPICS.inbox("KH") for e in outcome.effects)

@@ -16,7 +16,7 @@ from hub.policy import AgreementSet
 from hub.state import HubState
 from hub.topics import Topics
 from hub.wire import Envelope, cloudevents_headers
-from tests.support.hub import HUB_KEY, unsafe_fake_policy
+from tests.support.hub import HUB_KEY, TestSealKeys, quarantined_original, unsafe_fake_policy
 from tests.support.wire import StaticKeys
 
 WIRE = Path(__file__).resolve().parents[2] / "vectors" / "wire"
@@ -72,7 +72,11 @@ def test_hub_refuses_each_bad_vector_with_its_reason(path: Path) -> None:
                   "detention_notice")
     }  # fmt: skip
     registry = Registry(
-        keys=_keys(), agreements=AgreementSet(), decide=unsafe_fake_policy(allow_all), version="v"
+        keys=_keys(),
+        agreements=AgreementSet(),
+        decide=unsafe_fake_policy(allow_all),
+        version="v",
+        seal_keys=TestSealKeys(),
     )
     outcome = process(
         raw,
@@ -88,6 +92,9 @@ def test_hub_refuses_each_bad_vector_with_its_reason(path: Path) -> None:
     if expected["outcome"] == "rejected":
         assert outcome.status == "rejected", path.name
         assert str(outcome.reason) == expected["reason"], path.name
-        assert any(e.topic == TOPICS.quarantine and e.value == raw for e in outcome.effects)
+        assert any(
+            e.topic == TOPICS.quarantine and quarantined_original(e.value) == raw
+            for e in outcome.effects
+        )
     else:
         assert outcome.status == "routed", (path.name, outcome.reason)

@@ -16,6 +16,7 @@ from hub.topics import (
     HUB,
     KEEP_FOREVER_MS,
     OUTBOX_PARTITIONS,
+    QUARANTINE_RETENTION_MS,
     STATE_RETENTION_MS,
     Record,
     Topics,
@@ -65,6 +66,12 @@ def test_settings_evidence_kept_registry_compacted_outboxes_stamped_by_broker() 
             }
             assert spec.writers == (HUB,)
             assert spec.readers == (HUB, AUDITOR)
+        elif spec.name == t.quarantine:
+            # sealed copies of refused records, for the producer to look: kept briefly
+            assert spec.config == {
+                "cleanup.policy": "delete",
+                "retention.ms": str(QUARANTINE_RETENTION_MS),
+            }
         else:
             assert spec.config["cleanup.policy"] == "delete"
             assert spec.config["retention.ms"] == str(KEEP_FOREVER_MS)

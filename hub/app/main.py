@@ -199,9 +199,7 @@ class _Hub:
         seal_keys = [
             v for (t, _k), (v, _ts) in self.latest.items() if t == TOPICS.registry_seal_keys
         ]
-        registry = build_registry(
-            trust, agreements, seal_key_blobs=seal_keys, pinned=self.pinned
-        )
+        registry = build_registry(trust, agreements, seal_key_blobs=seal_keys, pinned=self.pinned)
         if registry is not None and (
             self.registry is None or registry.version != self.registry.version
         ):

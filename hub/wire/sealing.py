@@ -29,6 +29,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
+import schemas
 from hub.errors import DisclosureError, Reason, SealError, WireError
 
 from .codec import frame, part, unframe
@@ -59,6 +60,7 @@ __all__ = [
     "open_quarantined",
     "open_sealed",
     "padded_size",
+    "quarantined_digest",
     "seal_disclosures",
     "seal_quarantined",
     "sealed_aad",
@@ -254,3 +256,23 @@ def open_quarantined(value: bytes, private_key: Callable[[str], X25519PrivateKey
     if _sha256(raw).digest() != rec["digest"] or len(raw) != rec["size"]:
         raise _mismatch("the quarantine copy does not open to the bytes it names")
     return raw
+
+
+def quarantined_digest(value: bytes) -> bytes:
+    """SHA-256 of the original bytes a quarantine copy stands for (no key needed).
+
+    A ``sealed_quarantine`` frame names it; any other copy is a sealed event
+    kept as it came, whose digest is its own.
+
+    Raises:
+        WireError: MALFORMED_AVRO for a ``sealed_quarantine`` frame that does not decode.
+    """
+    if value[2:10] != schemas.crc64("sealed_quarantine"):
+        return _sha256(value).digest()
+    try:
+        digest: bytes = part("sealed_quarantine").decode(value[10:])["digest"]
+    except ValueError as exc:
+        raise WireError(
+            Reason.MALFORMED_AVRO, f"expected an Avro SealedQuarantine record: {exc}"
+        ) from exc
+    return digest

@@ -13,6 +13,7 @@ Kafka headers against the headers each message declares.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import io
 import json
 import os
@@ -35,8 +36,10 @@ from hub.keys import write_private_key
 from hub.ops import broker as kafka_local
 from hub.ops.provision import provision_registry
 from hub.topics import Topics
+from hub.wire.sealing import quarantined_digest
 from tests.support.hub import HUB_KEY, KEYS, example, sealed, trust_list
 from tests.support.policy import agreement_from_table
+from tests.support.wire import SEAL_KEYS
 
 pytestmark = pytest.mark.kafka
 REPO = Path(__file__).resolve().parents[2]
@@ -172,7 +175,13 @@ async def test_records_decode_with_the_schemas_of_the_document(
 ) -> None:
     doc = Document(DOC)
     now = time.time_ns() // 1_000_000
-    raw, ce = sealed(recipients=("CN", "KH"), created_at_ms=now, sequence=1)
+    # A sealed (v2) event: the envelope the document describes.
+    raw, ce = sealed(
+        recipients=("CN", "KH"),
+        created_at_ms=now,
+        sequence=1,
+        seal_to={c: SEAL_KEYS[c] for c in ("CN", "KH")},
+    )
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
     await producer.start()
     try:
@@ -217,7 +226,9 @@ async def test_records_decode_with_the_schemas_of_the_document(
     statement = _unframe(attestation["statement"], statement_schema)
     assert statement["recipient"] == "KH"
     assert set(statement["fields"]) == set(KEEP) & set(example("referral"))
-    assert len(env["disclosures"]) == len(statement["fields"])  # withheld fields removed
+    # withheld fields removed; only KH's key wrap left
+    assert len(env["disclosures"]) + len(env["sealed"]) == len(statement["fields"])
+    assert len(env["key_wraps"]) == 1
 
     rejection = doc.message("trm.TH.rejections")["payload"]
     reasons = []
@@ -228,10 +239,14 @@ async def test_records_decode_with_the_schemas_of_the_document(
         reasons.append(notice["reason"])
     assert sorted(reasons) == ["MALFORMED_FRAME", "NO_AGREEMENT"]
 
-    quarantined = {r.value: _check_headers(doc, r) for r in records(topics.quarantine)}
-    assert set(quarantined) == {raw, b"\xc3\x01garbage"}
-    assert quarantined[raw]["trm-reason"] == b"NO_AGREEMENT"
-    assert quarantined[b"\xc3\x01garbage"]["trm-reason"] == b"MALFORMED_FRAME"
+    # The quarantine keeps sealed bytes only; each copy names the original's digest.
+    quarantined = {
+        quarantined_digest(r.value): _check_headers(doc, r) for r in records(topics.quarantine)
+    }
+    raw_d, garbage_d = (hashlib.sha256(b).digest() for b in (raw, b"\xc3\x01garbage"))
+    assert set(quarantined) == {raw_d, garbage_d}
+    assert quarantined[raw_d]["trm-reason"] == b"NO_AGREEMENT"
+    assert quarantined[garbage_d]["trm-reason"] == b"MALFORMED_FRAME"
 
     decision = doc.message("trm.hub.decisions")["payload"]
     kinds = []

@@ -62,7 +62,7 @@ from pyhpke import AEADId, CipherSuite, KDFId, KEMId
 
 import schemas
 from hub.errors import Reason, SealError, TrmError
-from hub.keys import KeyRole, signer_key_id
+from hub.keys import KeyRole, PublicKey, signer_key_id
 from hub.wire import (
     HEADER_PAYLOAD_TYPE,
     POLICY_ATTRIBUTES,
@@ -91,6 +91,7 @@ from hub.wire import (
     verify_attestation,
 )
 from hub.wire.codec import encode, frame, parsed, payload_codec
+from hub.wire.envelope import TAG_SIZE
 from hub.wire.sealing import padded_size, sealed_aad, wrap_info
 from hub.wire.vocab import SEAL_PAD
 from tests.support.wire import (
@@ -505,9 +506,20 @@ def seal_key_directory() -> dict[str, Any]:
 
 
 def _directory() -> StaticKeys:
+    """keys.json as a key directory: the checks here verify against what is written."""
     return StaticKeys(
-        [public_of(SIGNERS[k], k, PRODUCER_ROLES) for k in ("TH", "KH")]
-        + [public_of(HUB_KEY, "HUB", frozenset({KeyRole.HUB}))]
+        [
+            PublicKey(
+                key_id=e["key_id"],
+                country=e["country"],
+                roles=frozenset(KeyRole(r) for r in e["roles"]),
+                raw=bytes.fromhex(e["public_key"]),
+                not_before_ms=e["not_before_ms"],
+                not_after_ms=e["not_after_ms"],
+                revoked_at_ms=e["revoked_at_ms"],
+            )
+            for e in key_directory()["keys"]
+        ]
     )
 
 
@@ -677,7 +689,11 @@ def rejected(
 
 
 class _Small:
-    """A short sealed referral to KH and LA, whose parts a bad vector changes."""
+    """A short sealed referral from TH to KH and LA, whose parts a bad vector changes.
+
+    Honest parts: is_child in the clear; sex and date_of_birth sealed; a key
+    wrap for KH and for LA.
+    """
 
     def __init__(self, label: str) -> None:
         self.rng = _rng(label)
@@ -713,25 +729,26 @@ class _Small:
 
     def sign(
         self,
-        clear: Sequence[Disclosure],
-        sealed: Sequence[SealedDisclosure],
-        wraps: Sequence[KeyWrap],
-        *,
-        recipients: Sequence[str] = ("KH", "LA"),
+        clear: Sequence[Disclosure] | None = None,
+        sealed: Sequence[SealedDisclosure] | None = None,
+        wraps: Sequence[KeyWrap] | None = None,
     ) -> Envelope:
-        template = _template("referral", self.event_id, producer="TH", recipients=recipients)
+        """TH's signed submission of these parts (the honest ones where None)."""
+        clear = [self.child] if clear is None else clear
+        sealed = [self.sealed(self.sex), self.sealed(self.dob)] if sealed is None else sealed
+        wraps = [self.wrap("KH"), self.wrap("LA")] if wraps is None else wraps
+        template = _template("referral", self.event_id, producer="TH", recipients=("KH", "LA"))
         envelope, _ = _sign(template, clear, sealed, wraps, rng=self.rng, signer="TH")
         return envelope
 
-    def honest(self, **wrap_lie: Any) -> Envelope:
-        """is_child in the clear, sex and date of birth sealed, KH's wrap as given."""
-        return self.sign(
-            [self.child],
-            [self.sealed(self.sex), self.sealed(self.dob)],
-            [self.wrap("KH", **wrap_lie), self.wrap("LA")],
-        )
-
-    def to_kh(self, envelope: Envelope) -> Envelope:
+    def to_kh(
+        self,
+        clear: Sequence[Disclosure] | None = None,
+        sealed: Sequence[SealedDisclosure] | None = None,
+        wraps: Sequence[KeyWrap] | None = None,
+    ) -> Envelope:
+        """The copy of :meth:`sign`'s event the hub delivers to KH, every field kept."""
+        envelope = self.sign(clear, sealed, wraps)
         return _deliver(envelope, "KH", envelope.labels)
 
 
@@ -765,14 +782,25 @@ def _flip(data: bytes, index: int) -> bytes:
     return bytes(out)
 
 
-def build() -> dict[str, Any]:
-    """Every file name -> its JSON content."""
-    v: dict[str, Any] = {"keys.json": key_directory(), "seal-keys.json": seal_key_directory()}
-    referral = _example("referral")
-    good = produce("referral", referral, producer="TH", recipients=["KH", "LA"], label="referral")
-    g = good.envelope
+KEEP_KH: Final = (
+    "is_child",
+    "consent",
+    "best_interest_assessment",
+    "receiving_organisation",
+    "case_number",
+    "names",
+    "date_of_birth",
+    "sex",
+    "needs",
+    "languages",
+    "interpreter_needed",
+    "citizenship",
+)
 
-    # --- accepted ----------------------------------------------------------
+
+def _good(referral: dict[str, Any], good: Made) -> dict[str, Any]:
+    g = good.envelope
+    v: dict[str, Any] = {}
     v["good-01-referral-submission.json"] = accepted(
         "A sealed referral as TH submits it to the hub for KH and LA: the policy attributes "
         "in the clear, every other field sealed, a key wrap for each recipient. The hub "
@@ -784,25 +812,10 @@ def build() -> dict[str, Any]:
         kafka_headers=cloudevents_headers(g.header),
         intermediate=good.detail,
     )
-    keep_kh = [
-        "is_child",
-        "consent",
-        "best_interest_assessment",
-        "receiving_organisation",
-        "case_number",
-        "names",
-        "date_of_birth",
-        "sex",
-        "needs",
-        "languages",
-        "interpreter_needed",
-        "citizenship",
-    ]
-    kh_copy = _deliver(g, "KH", keep_kh)
     v["good-02-referral-delivered-kh.json"] = accepted(
         "The copy the hub delivers to KH: the sealed disclosures of withheld fields dropped "
         "by label, only KH's key wrap, a hub attestation; KH opens it.",
-        kh_copy,
+        _deliver(g, "KH", KEEP_KH),
         payload=referral,
         recipient="KH",
         kafka_headers=cloudevents_headers(g.header),
@@ -842,168 +855,129 @@ def build() -> dict[str, Any]:
         payload=referral,
         ingest=True,
     )
+    v["good-06-referral-policy-attributes-only.json"] = accepted(
+        "A copy to KH with every sealed disclosure withheld: only the policy attributes and "
+        "KH's key wrap, which still opens (there is nothing to decrypt).",
+        _deliver(g, "KH", sorted(POLICY_ATTRIBUTES)),
+        payload=referral,
+        recipient="KH",
+    )
+    return v
 
-    # --- rejected ------------------------------------------------------------
-    bad: list[tuple[str, dict[str, Any]]] = []
 
-    def add(name: str, vector: dict[str, Any]) -> None:
-        bad.append((name, vector))
-
+def _refused_by_anyone(referral: dict[str, Any], good: Made) -> list[tuple[str, dict[str, Any]]]:
+    """Refused at the verify step: no seal key needed."""
+    g = good.envelope
     raw = g.to_bytes()
-    s0 = g.sealed[0]
-    add(
+    out: list[tuple[str, dict[str, Any]]] = []
+
+    def refused(name: str, description: str, data: Envelope | bytes, reason: Reason) -> None:
+        out.append((name, rejected(description, data, step="verify", reason=reason)))
+
+    refused(
         "tampered-ciphertext",
-        rejected(
-            "One bit flipped in a sealed disclosure's ciphertext: its digest is no longer "
-            "listed, so anyone refuses it without a key.",
-            _flip(raw, raw.index(s0.ciphertext) + 5),
-            step="verify",
-            reason=Reason.UNREFERENCED_DISCLOSURE,
+        "One bit flipped in a sealed disclosure's ciphertext: its digest is no longer listed, "
+        "so anyone refuses it without a key.",
+        _flip(raw, raw.index(g.sealed[0].ciphertext) + 5),
+        Reason.UNREFERENCED_DISCLOSURE,
+    )
+    s = g.sealed[1]
+    relabelled = SealedDisclosure.build("sex", s.commitment, s.nonce, s.ciphertext)
+    refused(
+        "relabelled-by-a-third-party",
+        f"good-01 with the sealed disclosure of {s.field!r} relabelled 'sex' on the way (by "
+        "the hub, say): the label is part of the listed bytes.",
+        Envelope.assemble(
+            g.header_bytes,
+            g.signature,
+            g.disclosures,
+            sealed=[relabelled if x is s else x for x in g.sealed],
+            key_wraps=g.key_wraps,
         ),
+        Reason.UNREFERENCED_DISCLOSURE,
     )
     small = _Small("truncated")
     short = SealedDisclosure.build(
-        "sex", small.sealed(small.sex).commitment, small.rng(12), small.rng(SEAL_PAD + 15)
+        "sex", small.sex.digest, small.rng(12), small.rng(SEAL_PAD + TAG_SIZE - 1)
     )
-    add(
+    refused(
         "truncated-ciphertext",
-        rejected(
-            "A listed sealed disclosure whose ciphertext is 79 bytes: not a multiple of 64 "
-            "plus the 16-byte tag.",
-            small.sign([small.child], [short], [small.wrap("KH"), small.wrap("LA")]),
-            step="verify",
-            reason=Reason.SEALING_INVALID,
-        ),
+        "A listed sealed disclosure whose ciphertext is 79 bytes: not a multiple of 64 plus "
+        "the 16-byte tag.",
+        small.sign(sealed=[short]),
+        Reason.SEALING_INVALID,
     )
     small = _Small("clear")
-    add(
+    refused(
         "non-policy-field-in-clear",
-        rejected(
-            "Field 'sex' sent as a clear disclosure (listed and signed): a sealed event shows "
-            "only the policy attributes.",
-            small.sign(
-                [small.child, small.sex],
-                [small.sealed(small.dob)],
-                [small.wrap("KH"), small.wrap("LA")],
-            ),
-            step="verify",
-            reason=Reason.SEALING_INVALID,
-        ),
+        "Field 'sex' sent as a clear disclosure (listed and signed): a sealed event shows "
+        "only the policy attributes.",
+        small.sign(clear=[small.child, small.sex], sealed=[small.sealed(small.dob)]),
+        Reason.SEALING_INVALID,
     )
     small = _Small("policy-sealed")
-    add(
+    refused(
         "policy-attribute-sealed",
-        rejected(
-            "The policy attribute is_child sealed: the hub must be able to read it.",
-            small.sign(
-                [],
-                [small.sealed(small.child), small.sealed(small.sex)],
-                [small.wrap("KH"), small.wrap("LA")],
-            ),
-            step="verify",
-            reason=Reason.SEALING_INVALID,
-        ),
+        "The policy attribute is_child sealed: the hub must be able to read it.",
+        small.sign(clear=[], sealed=[small.sealed(small.child), small.sealed(small.sex)]),
+        Reason.SEALING_INVALID,
     )
-    unlisted = Envelope.assemble(
-        g.header_bytes,
-        g.signature,
-        g.disclosures,
-        sealed=g.sealed,
-        key_wraps=[
-            _wrap(good.data_key, "KH", SEAL["KH"], event_id=g.header.event_id, eph="unlisted:KH")[
-                0
-            ],
-            g.key_wraps[1],
-        ],
+    kh_again, _ = _wrap(
+        good.data_key, "KH", SEAL["KH"], event_id=g.header.event_id, eph="unlisted:KH"
     )
-    add(
+    refused(
         "unlisted-key-wrap",
-        rejected(
-            "good-01 with KH's key wrap replaced by another (same data key, another ephemeral "
-            "key) that the signed header does not list.",
-            unlisted,
-            step="verify",
-            reason=Reason.SEALING_INVALID,
+        "good-01 with KH's key wrap replaced by another (same data key, another ephemeral "
+        "key) that the signed header does not list.",
+        Envelope.assemble(
+            g.header_bytes,
+            g.signature,
+            g.disclosures,
+            sealed=g.sealed,
+            key_wraps=[kh_again, g.key_wraps[1]],
         ),
+        Reason.SEALING_INVALID,
     )
     small = _Small("two-wraps")
-    add(
+    refused(
         "two-wraps-one-recipient",
-        rejected(
-            "Two listed key wraps for KH.",
-            small.sign(
-                [small.child],
-                [small.sealed(small.sex)],
-                [small.wrap("KH"), small.wrap("KH"), small.wrap("LA")],
-            ),
-            step="verify",
-            reason=Reason.SEALING_INVALID,
-        ),
+        "Two listed key wraps for KH.",
+        small.sign(wraps=[small.wrap("KH"), small.wrap("KH"), small.wrap("LA")]),
+        Reason.SEALING_INVALID,
     )
     small = _Small("unaddressed")
-    add(
+    refused(
         "wrap-for-unaddressed-recipient",
-        rejected(
-            "A listed key wrap for MM, which the header does not address.",
-            small.sign(
-                [small.child],
-                [small.sealed(small.sex)],
-                [small.wrap("KH"), small.wrap("LA"), small.wrap("MM")],
-            ),
-            step="verify",
-            reason=Reason.SEALING_INVALID,
-        ),
+        "A listed key wrap for MM, which the header does not address.",
+        small.sign(wraps=[small.wrap("KH"), small.wrap("LA"), small.wrap("MM")]),
+        Reason.SEALING_INVALID,
     )
     small = _Small("wrapped-size")
-    add(
+    refused(
         "wrapped-key-wrong-size",
-        rejected(
-            "A listed key wrap whose wrapped data key is 49 bytes, not 32 plus the tag.",
-            small.sign(
-                [small.child],
-                [small.sealed(small.sex)],
-                [small.wrap("KH", wrapped_suffix=b"\x00"), small.wrap("LA")],
-            ),
-            step="verify",
-            reason=Reason.SEALING_INVALID,
-        ),
+        "A listed key wrap whose wrapped data key is 49 bytes, not 32 plus the tag.",
+        small.sign(wraps=[small.wrap("KH", wrapped_suffix=b"\x00"), small.wrap("LA")]),
+        Reason.SEALING_INVALID,
     )
     small = _Small("unknown-field")
-    add(
+    refused(
         "sealed-unknown-field",
-        rejected(
-            "A listed sealed disclosure labelled 'home_address', not a referral field.",
-            small.sign(
-                [small.child],
-                [small.sealed(small.sex, label="home_address")],
-                [small.wrap("KH"), small.wrap("LA")],
-            ),
-            step="verify",
-            reason=Reason.UNKNOWN_FIELD,
-        ),
+        "A listed sealed disclosure labelled 'home_address', not a referral field.",
+        small.sign(sealed=[small.sealed(small.sex, label="home_address")]),
+        Reason.UNKNOWN_FIELD,
     )
     small = _Small("twice")
-    add(
+    refused(
         "field-sealed-twice",
-        rejected(
-            "Field 'sex' sealed twice (two listed sealed disclosures).",
-            small.sign(
-                [small.child],
-                [small.sealed(small.sex), small.sealed(small.sex)],
-                [small.wrap("KH"), small.wrap("LA")],
-            ),
-            step="verify",
-            reason=Reason.DUPLICATE_FIELD,
-        ),
+        "Field 'sex' sealed twice (two listed sealed disclosures).",
+        small.sign(sealed=[small.sealed(small.sex), small.sealed(small.sex)]),
+        Reason.DUPLICATE_FIELD,
     )
-    add(
+    refused(
         "v2-header-in-v1-frame",
-        rejected(
-            "good-01's signed v2 header in a v1 envelope frame (sealed parts dropped).",
-            _v1_frame(g),
-            step="verify",
-            reason=Reason.UNSUPPORTED_VERSION,
-        ),
+        "good-01's signed v2 header in a v1 envelope frame (sealed parts dropped).",
+        _v1_frame(g),
+        Reason.UNSUPPORTED_VERSION,
     )
     v1 = seal(
         "referral",
@@ -1018,55 +992,55 @@ def build() -> dict[str, Any]:
         created_at_ms=T0,
         rng=_rng("v1"),
     )
-    add(
+    refused(
         "v1-header-in-v2-frame",
-        rejected(
-            "A signed v1 event written in the v2 envelope frame.",
-            _v2_frame(v1),
-            step="verify",
-            reason=Reason.UNSUPPORTED_VERSION,
-        ),
+        "A signed v1 event written in the v2 envelope frame.",
+        _v2_frame(v1),
+        Reason.UNSUPPORTED_VERSION,
     )
+    return out
+
+
+def _refused_at_ingest() -> list[tuple[str, dict[str, Any]]]:
+    """Refused by the hub on a producer's submission."""
     small = _Small("missing-wrap")
-    add(
-        "missing-wrap-on-submission",
-        rejected(
-            "A submission to KH and LA with a key wrap for KH only: it verifies (a delivered "
-            "copy has one wrap), but the hub refuses it at ingest.",
-            small.sign([small.child], [small.sealed(small.sex)], [small.wrap("KH")]),
-            step="ingest",
-            reason=Reason.SEALING_INVALID,
-            ingest=True,
-        ),
-    )
-    add(
+    return [
+        (
+            "missing-wrap-on-submission",
+            rejected(
+                "A submission to KH and LA with a key wrap for KH only: it verifies (a "
+                "delivered copy has one wrap), but the hub refuses it at ingest.",
+                small.sign(wraps=[small.wrap("KH")]),
+                step="ingest",
+                reason=Reason.SEALING_INVALID,
+                ingest=True,
+            ),
+        )
+    ]
+
+
+def _refused_when_opened(good: Made) -> list[tuple[str, dict[str, Any]]]:
+    """Refused by the recipient (KH) opening its delivered copy with its seal key."""
+    out: list[tuple[str, dict[str, Any]]] = []
+
+    def refused(name: str, description: str, copy: Envelope, reason: Reason) -> None:
+        vector = rejected(description, copy, step="open", reason=reason, recipient="KH")
+        out.append((name, vector))
+
+    refused(
         "no-wrap-for-recipient",
-        rejected(
-            "A copy delivered (and attested) to KH that carries LA's key wrap instead of KH's.",
-            _deliver(g, "KH", keep_kh, wrap_of="LA"),
-            step="open",
-            reason=Reason.SEALING_INVALID,
-            recipient="KH",
-        ),
+        "A copy delivered (and attested) to KH that carries LA's key wrap instead of KH's.",
+        _deliver(good.envelope, "KH", KEEP_KH, wrap_of="LA"),
+        Reason.SEALING_INVALID,
     )
     small = _Small("commitment")
-    other_sex = _disclosure(small.rng, "referral", "sex", "MALE")
-    add(
+    male = _disclosure(small.rng, "referral", "sex", "MALE")
+    refused(
         "commitment-mismatch",
-        rejected(
-            "The producer committed to sex=MALE but sealed sex=FEMALE: it decrypts, and the "
-            "plaintext's SHA-256 is not the commitment.",
-            small.to_kh(
-                small.sign(
-                    [small.child],
-                    [small.sealed(small.sex, commitment=other_sex.digest)],
-                    [small.wrap("KH"), small.wrap("LA")],
-                )
-            ),
-            step="open",
-            reason=Reason.SEAL_MISMATCH,
-            recipient="KH",
-        ),
+        "The producer committed to sex=MALE but sealed sex=FEMALE: it decrypts, and the "
+        "plaintext's SHA-256 is not the commitment.",
+        small.to_kh(sealed=[small.sealed(small.sex, commitment=male.digest)]),
+        Reason.SEAL_MISMATCH,
     )
     small = _Small("label")
     names = _disclosure(
@@ -1075,153 +1049,94 @@ def build() -> dict[str, Any]:
         "names",
         [{"full_name": "Sok Sreypov", "lang": "km-Latn", "given": None, "family": None}],
     )
-    add(
+    refused(
         "label-field-mismatch",
-        rejected(
-            "A sealed disclosure labelled 'sex' (and bound to that label) whose plaintext is "
-            "the disclosure of 'names', committed to: the label lies.",
-            small.to_kh(
-                small.sign(
-                    [small.child],
-                    [small.sealed(names, label="sex")],
-                    [small.wrap("KH"), small.wrap("LA")],
-                )
-            ),
-            step="open",
-            reason=Reason.SEAL_MISMATCH,
-            recipient="KH",
-        ),
+        "A sealed disclosure labelled 'sex' (and bound to that label) whose plaintext is the "
+        "disclosure of 'names', committed to: the label lies.",
+        small.to_kh(sealed=[small.sealed(names, label="sex")]),
+        Reason.SEAL_MISMATCH,
     )
     small = _Small("wrong-key")
-    add(
+    refused(
         "wrong-recipient-key",
-        rejected(
-            "KH's key wrap names KH's seal key id but was made for another X25519 key: KH's "
-            "private key does not open it.",
-            small.to_kh(small.honest(key=OTHER_KEY, key_id=SEAL["KH"].key_id)),
-            step="open",
-            reason=Reason.SEAL_MISMATCH,
-            recipient="KH",
+        "KH's key wrap names KH's seal key id but was made for another X25519 key: KH's "
+        "private key does not open it.",
+        small.to_kh(
+            wraps=[small.wrap("KH", OTHER_KEY, key_id=SEAL["KH"].key_id), small.wrap("LA")]
         ),
+        Reason.SEAL_MISMATCH,
     )
     small = _Small("padding")
-    add(
+    fill = padded_size(len(small.sex.raw)) - len(small.sex.raw)
+    refused(
         "padding-not-zero",
-        rejected(
-            "A sealed plaintext padded with 0x01 bytes instead of zeros.",
-            small.to_kh(
-                small.sign(
-                    [small.child],
-                    [
-                        small.sealed(
-                            small.sex,
-                            padding=b"\x01"
-                            * (padded_size(len(small.sex.raw)) - len(small.sex.raw)),
-                        )
-                    ],
-                    [small.wrap("KH"), small.wrap("LA")],
-                )
-            ),
-            step="open",
-            reason=Reason.SEAL_MISMATCH,
-            recipient="KH",
-        ),
+        "A sealed plaintext padded with 0x01 bytes instead of zeros.",
+        small.to_kh(sealed=[small.sealed(small.sex, padding=b"\x01" * fill)]),
+        Reason.SEAL_MISMATCH,
     )
     small = _Small("padding-long")
-    add(
+    fill = padded_size(len(small.sex.raw)) - len(small.sex.raw) + SEAL_PAD
+    refused(
         "padding-too-long",
-        rejected(
-            "A sealed plaintext zero-padded one block further than the next multiple of 64.",
-            small.to_kh(
-                small.sign(
-                    [small.child],
-                    [
-                        small.sealed(
-                            small.sex,
-                            padding=bytes(
-                                padded_size(len(small.sex.raw)) - len(small.sex.raw) + SEAL_PAD
-                            ),
-                        )
-                    ],
-                    [small.wrap("KH"), small.wrap("LA")],
-                )
-            ),
-            step="open",
-            reason=Reason.SEAL_MISMATCH,
-            recipient="KH",
-        ),
+        "A sealed plaintext zero-padded one block further than the next multiple of 64.",
+        small.to_kh(sealed=[small.sealed(small.sex, padding=bytes(fill))]),
+        Reason.SEAL_MISMATCH,
     )
     small = _Small("aad")
-    add(
+    elsewhere = new_event_id(T0, small.rng)
+    refused(
         "sealed-for-another-event",
-        rejected(
-            "A sealed disclosure encrypted with the associated data of another event id: it "
-            "does not decrypt in this one.",
-            small.to_kh(
-                small.sign(
-                    [small.child],
-                    [small.sealed(small.sex, aad_event_id=new_event_id(T0, small.rng))],
-                    [small.wrap("KH"), small.wrap("LA")],
-                )
-            ),
-            step="open",
-            reason=Reason.SEAL_MISMATCH,
-            recipient="KH",
-        ),
+        "A sealed disclosure encrypted with the associated data of another event id: it does "
+        "not decrypt in this one.",
+        small.to_kh(sealed=[small.sealed(small.sex, aad_event_id=elsewhere)]),
+        Reason.SEAL_MISMATCH,
     )
     small = _Small("info")
-    add(
+    elsewhere = new_event_id(T0, small.rng)
+    refused(
         "wrap-for-another-event",
-        rejected(
-            "KH's key wrap made with the HPKE info of another event id: it does not open.",
-            small.to_kh(small.honest(info_event_id=new_event_id(T0, small.rng))),
-            step="open",
-            reason=Reason.SEAL_MISMATCH,
-            recipient="KH",
-        ),
+        "KH's key wrap made with the HPKE info of another event id: it does not open.",
+        small.to_kh(wraps=[small.wrap("KH", info_event_id=elsewhere), small.wrap("LA")]),
+        Reason.SEAL_MISMATCH,
     )
     small = _Small("type")
-    bad_value = Disclosure.build(small.rng(16), "sex", b"\x02\x06yes")
-    add(
+    not_an_enum = Disclosure.build(small.rng(16), "sex", b"\x02\x06yes")
+    refused(
         "sealed-value-wrong-type",
-        rejected(
-            "A sealed 'sex' whose committed plaintext's value is not an exact encoding of the "
-            "field's type (the enum branch followed by stray bytes).",
-            small.to_kh(
-                small.sign(
-                    [small.child],
-                    [small.sealed(bad_value)],
-                    [small.wrap("KH"), small.wrap("LA")],
-                )
-            ),
-            step="open",
-            reason=Reason.FIELD_TYPE_MISMATCH,
-            recipient="KH",
-        ),
+        "A sealed 'sex' whose committed plaintext's value is not an exact encoding of the "
+        "field's type (the enum branch followed by stray bytes).",
+        small.to_kh(sealed=[small.sealed(not_an_enum)]),
+        Reason.FIELD_TYPE_MISMATCH,
     )
     small = _Small("unpublished")
-    add(
+    refused(
         "seal-key-missing",
-        rejected(
-            "KH's key wrap is for a seal key KH holds no private key for.",
-            small.to_kh(small.honest(key=UNPUBLISHED_KEY)),
-            step="open",
-            reason=Reason.SEAL_KEY_MISSING,
-            recipient="KH",
-        ),
+        "KH's key wrap is for a seal key KH holds no private key for.",
+        small.to_kh(wraps=[small.wrap("KH", UNPUBLISHED_KEY), small.wrap("LA")]),
+        Reason.SEAL_KEY_MISSING,
     )
     small = _Small("destroyed")
-    add(
+    refused(
         "key-destroyed",
-        rejected(
-            "Sealed to KH's December 2025 epoch key, destroyed since (crypto-shredded): the "
-            "event still verifies but can never be opened.",
-            small.to_kh(small.honest(key=SEAL["KH-2025-12"])),
-            step="open",
-            reason=Reason.KEY_DESTROYED,
-            recipient="KH",
-        ),
+        "Sealed to KH's December 2025 epoch key, destroyed since (crypto-shredded): the "
+        "event still verifies but can never be opened.",
+        small.to_kh(wraps=[small.wrap("KH", SEAL["KH-2025-12"]), small.wrap("LA")]),
+        Reason.KEY_DESTROYED,
     )
+    return out
+
+
+def build() -> dict[str, Any]:
+    """Every file name -> its JSON content."""
+    referral = _example("referral")
+    good = produce("referral", referral, producer="TH", recipients=["KH", "LA"], label="referral")
+    v: dict[str, Any] = {"keys.json": key_directory(), "seal-keys.json": seal_key_directory()}
+    v |= _good(referral, good)
+    bad = [
+        *_refused_by_anyone(referral, good),
+        *_refused_at_ingest(),
+        *_refused_when_opened(good),
+    ]
     for i, (name, vector) in enumerate(bad, 1):
         v[f"bad-{i:02d}-{name}.json"] = vector
     return v

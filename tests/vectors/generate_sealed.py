@@ -98,16 +98,15 @@ from tests.support.wire import (
     HUB_KEY,
     KH_KEY,
     SEAL_KEYS,
+    T0,
     TH_KEY,
     StaticKeys,
     TestSealKey,
     public_of,
     seal_key,
 )
-from tests.support.wire import T0 as _T0
 
 OUT = Path(__file__).resolve().parent / "sealed"
-T0: Final = _T0  # 2026-01-01T00:00:00Z
 DAY: Final = 86_400_000
 MAX_SIZE: Final = 1_000_000
 # The spec's domain strings, written out (not imported): the vectors follow the
@@ -124,7 +123,7 @@ PRODUCER_ROLES: Final = frozenset({KeyRole.ROOT, KeyRole.PRODUCER})
 
 @dataclasses.dataclass(frozen=True)
 class Published:
-    """A seal key in seal-keys.json (``private`` None: destroyed)."""
+    """A seal key in seal-keys.json (its private key written as null once destroyed)."""
 
     label: str
     country: str
@@ -140,7 +139,8 @@ PUBLISHED: Final = (
     Published("LA", "LA", SEAL_KEYS["LA"], T0, T0 + 31 * DAY),
     Published("TH", "TH", SEAL_KEYS["TH"], T0, T0 + 31 * DAY),
     Published("MM", "MM", SEAL_KEYS["MM"], T0, T0 + 31 * DAY),
-    Published("KH-2025-12", "KH", seal_key("KH-2025-12"), T0 - 31 * DAY, T0 + DAY, T0 + 2 * DAY),
+    # KH's previous epoch key (its window overlaps T0 by a day), destroyed since.
+    Published("KH-previous", "KH", seal_key("KH-previous"), T0 - 31 * DAY, T0 + DAY, T0 + 2 * DAY),
 )
 SEAL: Final = {p.label: p.key for p in PUBLISHED}
 # Keys KH does not hold: another key (a producer's mistake) and one never published.
@@ -1118,9 +1118,9 @@ def _refused_when_opened(good: Made) -> list[tuple[str, dict[str, Any]]]:
     small = _Small("destroyed")
     refused(
         "key-destroyed",
-        "Sealed to KH's December 2025 epoch key, destroyed since (crypto-shredded): the "
+        "Sealed to KH's previous epoch key, destroyed since (crypto-shredded): the "
         "event still verifies but can never be opened.",
-        small.to_kh(wraps=[small.wrap("KH", SEAL["KH-2025-12"]), small.wrap("LA")]),
+        small.to_kh(wraps=[small.wrap("KH", SEAL["KH-previous"]), small.wrap("LA")]),
         Reason.KEY_DESTROYED,
     )
     return out

@@ -248,54 +248,88 @@ def _sealed_labels(
         SealError: SEALING_INVALID; DisclosureError: DUPLICATE_DIGEST,
             UNREFERENCED_DISCLOSURE, DUPLICATE_FIELD, UNKNOWN_FIELD.
     """
+    labels, problems = _sealed_problems(envelope, codecs, clear)
+    if problems:
+        reason, detail, _index = problems[0]
+        if reason is Reason.SEALING_INVALID:
+            raise SealError(reason, detail)
+        raise DisclosureError(reason, detail)
+    return labels
+
+
+def _sealed_problems(
+    envelope: Envelope, codecs: Mapping[str, FieldCodec], clear: Mapping[str, Any]
+) -> tuple[frozenset[str], list[tuple[Reason, str, int | None]]]:
+    """Every problem of a sealed event's parts, in the order the rules are applied.
+
+    Returns the labels of the sealed disclosures that broke no rule, and each
+    problem as (reason, detail, index of the sealed disclosure or None).
+    """
     header = envelope.header
-    for name in clear:
-        if name not in POLICY_ATTRIBUTES:
-            raise SealError(
-                Reason.SEALING_INVALID,
-                f"field {name!r} is in the clear; a sealed event shows only the policy "
-                f"attributes ({', '.join(sorted(POLICY_ATTRIBUTES))})",
-            )
+    problems: list[tuple[Reason, str, int | None]] = [
+        (
+            Reason.SEALING_INVALID,
+            f"field {name!r} is in the clear; a sealed event shows only the policy "
+            f"attributes ({', '.join(sorted(POLICY_ATTRIBUTES))})",
+            None,
+        )
+        for name in clear
+        if name not in POLICY_ATTRIBUTES
+    ]
     listed = frozenset(header.disclosure_digests)
     seen_digests = {d.digest for d in envelope.disclosures}
+    seen_fields = set(clear)
     labels: set[str] = set()
-    for s in envelope.sealed:
+    for index, s in enumerate(envelope.sealed):
+        problem: tuple[Reason, str] | None = None
         if s.digest in seen_digests:
-            raise DisclosureError(
-                Reason.DUPLICATE_DIGEST, f"sealed disclosure {s.digest.hex()[:16]}... appears twice"
+            problem = (
+                Reason.DUPLICATE_DIGEST,
+                f"sealed disclosure {s.digest.hex()[:16]}... appears twice",
             )
-        seen_digests.add(s.digest)
-        if s.digest not in listed:
-            raise DisclosureError(
+        elif s.digest not in listed:
+            problem = (
                 Reason.UNREFERENCED_DISCLOSURE,
                 f"sealed disclosure {s.digest.hex()[:16]}... is not listed in the signed header",
             )
-        if s.field in labels or s.field in clear:
-            raise DisclosureError(Reason.DUPLICATE_FIELD, f"field {s.field!r} is disclosed twice")
-        if s.field not in codecs:
-            raise DisclosureError(
-                Reason.UNKNOWN_FIELD, f"field {s.field!r} is not in the {header.event_type} schema"
+        elif s.field in seen_fields:
+            problem = (Reason.DUPLICATE_FIELD, f"field {s.field!r} is disclosed twice")
+        elif s.field not in codecs:
+            problem = (
+                Reason.UNKNOWN_FIELD,
+                f"field {s.field!r} is not in the {header.event_type} schema",
             )
-        if s.field in POLICY_ATTRIBUTES:
-            raise SealError(
+        elif s.field in POLICY_ATTRIBUTES:
+            problem = (
                 Reason.SEALING_INVALID,
                 f"policy attribute {s.field!r} is sealed; the hub must be able to read it",
             )
-        labels.add(s.field)
+        seen_digests.add(s.digest)
+        seen_fields.add(s.field)
+        if problem is None:
+            labels.add(s.field)
+        else:
+            problems.append((problem[0], problem[1], index))
     wrapped: set[str] = set()
     for w in envelope.key_wraps:
         if w.digest not in listed:
-            raise SealError(
-                Reason.SEALING_INVALID,
-                f"the key wrap for {w.recipient} is not listed in the signed header",
+            problems.append(
+                (
+                    Reason.SEALING_INVALID,
+                    f"the key wrap for {w.recipient} is not listed in the signed header",
+                    None,
+                )
             )
-        if w.recipient not in header.recipients or w.recipient in wrapped:
-            raise SealError(
-                Reason.SEALING_INVALID,
-                f"expected one key wrap per addressed recipient, got another for {w.recipient}",
+        elif w.recipient not in header.recipients or w.recipient in wrapped:
+            problems.append(
+                (
+                    Reason.SEALING_INVALID,
+                    f"expected one key wrap per addressed recipient, got another for {w.recipient}",
+                    None,
+                )
             )
         wrapped.add(w.recipient)
-    return frozenset(labels)
+    return frozenset(labels), problems
 
 
 def require_every_wrap(envelope: Envelope) -> None:
@@ -488,10 +522,10 @@ def verification_result(envelope: Envelope, keys: KeyDirectory) -> VerificationR
         else:
             findings.append(Finding(problem[0], problem[1], index))
     if envelope.is_sealed:
-        try:
-            good |= _sealed_labels(envelope, codec.codecs, dict.fromkeys(good))
-        except TrmError as exc:
-            findings.append(Finding(exc.reason, exc.detail))
+        labels, problems = _sealed_problems(envelope, codec.codecs, dict.fromkeys(good))
+        clear_problems = {name for name in good if name not in POLICY_ATTRIBUTES}
+        good = (good - clear_problems) | labels
+        findings.extend(Finding(reason, detail, index) for reason, detail, index in problems)
     attested = False
     if envelope.attestations:
         try:

@@ -25,6 +25,7 @@ from hub.wire import (
     redact,
     require_every_wrap,
     unseal,
+    verification_result,
     verify,
 )
 from hub.wire.codec import decode_exact, parsed, payload_codec
@@ -305,3 +306,20 @@ def test_header_v2_keeps_the_v1_schema() -> None:
     env = sealed_v2()
     assert env.header_bytes[2:10] == sealed().header_bytes[2:10]
     assert Header.from_bytes(env.header_bytes).spec_version == SEALED_VERSION
+
+
+def test_an_auditor_sees_every_problem_of_a_sealed_event() -> None:
+    env = sealed_v2()
+    parts = list(env.sealed)
+    for i in range(3):
+        raw = bytearray(parts[i].raw)
+        raw[-1] ^= 1
+        parts[i] = SealedDisclosure.from_bytes(bytes(raw))
+    broken = Envelope.assemble(
+        env.header_bytes, env.signature, env.disclosures, sealed=parts, key_wraps=env.key_wraps
+    )
+    result = verification_result(Envelope.from_bytes(broken.to_bytes()), KEYS)
+    assert [f.reason for f in result.findings] == [Reason.UNREFERENCED_DISCLOSURE] * 3
+    assert [f.disclosure for f in result.findings] == [0, 1, 2]
+    intact = {s.field for s in env.sealed[3:]}
+    assert result.disclosed == POLICY_ATTRIBUTES | intact

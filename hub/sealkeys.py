@@ -68,7 +68,7 @@ from hub.signed_doc import SignedDocument
 
 if TYPE_CHECKING:
     from hub.home import StateDir
-    from hub.policy.agreement import Agreement
+    from hub.policy.agreement import Agreement, Flow
 
 __all__ = [
     "DAY_MS",
@@ -83,6 +83,7 @@ __all__ = [
     "SealKeySet",
     "build_seal_key_set",
     "due",
+    "lane_retention_ms",
     "retention_due",
     "seal_key_id",
 ]
@@ -517,6 +518,37 @@ class DueKey:
     reason: str
 
 
+def _addressed_to(flow: Flow, country: str, any_party: str) -> bool:
+    """A flow whose events go to ``country`` (by name, or to every party but the sender)."""
+    return bool(
+        flow.recipient == country or (flow.recipient == any_party and flow.sender != country)
+    )
+
+
+def lane_retention_ms(agreements: Iterable[Agreement], country: str) -> int | None:
+    """How long ``country``'s outbox, inbox and rejections topics keep a record.
+
+    Everything in them is sealed to some epoch key, which is destroyed once the
+    longest retention of the flows it served has run (:func:`retention_due`);
+    a record is kept that long plus one epoch and the overlap (the latest a key
+    that sealed it can close), after which no key could open it anyway. None
+    when no flow to or from the country exists (nothing is sent: keep the
+    default).
+    """
+    from hub.policy.agreement import ANY_PARTY  # noqa: PLC0415 - hub.wire imports this module
+
+    days = [
+        f.retention_days
+        for a in agreements
+        if country in a.parties
+        for f in a.flows
+        if _addressed_to(f, country, ANY_PARTY) or f.sender in (country, ANY_PARTY)
+    ]
+    if not days:
+        return None
+    return max(days) * DAY_MS + EPOCH_MS + OVERLAP_MS
+
+
 def retention_due(key: SealKey, agreements: Iterable[Agreement]) -> DueKey | None:
     """When ``key`` may be destroyed; None while its window is open-ended or no flow
     addressed to its country was in force during its window (nothing to judge by:
@@ -535,7 +567,7 @@ def retention_due(key: SealKey, agreements: Iterable[Agreement]) -> DueKey | Non
         if not overlaps or cc not in a.parties:
             continue
         for f in a.flows:
-            to_cc = f.recipient == cc or (f.recipient == ANY_PARTY and f.sender != cc)
+            to_cc = _addressed_to(f, cc, ANY_PARTY)
             if to_cc and (best is None or f.retention_days > best[0]):
                 best = (f.retention_days, a.ref, f"{f.sender}->{f.recipient} {f.event_type}")
     if best is None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from hub.errors import OperationalError, Reason
-from hub.home import StateDir, state_dir
+from hub.home import StateDir, default_bootstrap, state_dir
 from hub.ops import broker as kafka_local
 from hub.topics import Topics
 
@@ -200,3 +200,43 @@ def acls(  # noqa: PLR0917 - one parameter per click option
         asyncio.run(security.ensure_topics(bootstrap, admin, topics, members, replication_factor))
     asyncio.run(security.apply_acls(bootstrap, admin, bindings))
     click.echo(f"{len(bindings)} ACLs in force on {bootstrap}")
+
+
+@cli.command()
+@click.option(
+    "--agreements",
+    "agreements_dir",
+    type=click.Path(file_okay=False),
+    help="Signed agreements (default: the state directory's).",
+)
+@click.option("--bootstrap", default=None, help="Default: the state directory's broker.")
+@click.option("--namespace", default="trm", show_default=True, help="Topic namespace.")
+@click.option("--apply", "apply_it", is_flag=True, help="Set it on the broker (else print).")
+def retention(
+    agreements_dir: str | None, bootstrap: str | None, namespace: str, apply_it: bool
+) -> None:
+    """Each country's lane topics kept as long as the agreements keep their events.
+
+    Every record there is sealed to epoch keys destroyed when the agreements'
+    retention has run (trm keys epoch due); after that plus one epoch no key
+    could open it, so the broker deletes it (docs/operations.md section 4a).
+    """
+    from connectors.cli.agreements import load_directory
+    from hub.app.kafka import default_client_config
+    from hub.ops.retention import apply_lane_retention, lane_retention
+    from hub.topics import ADMIN
+
+    state = state_dir()
+    agreements = load_directory(Path(agreements_dir) if agreements_dir else state.agreements)
+    plan = lane_retention((e.agreement for e in agreements.entries), Topics(namespace))
+    for name, ms in sorted(plan.items()):
+        click.echo(f"{name}\tretention.ms={ms}\t({ms // 86_400_000} days)")
+    if apply_it:
+        asyncio.run(
+            apply_lane_retention(
+                default_bootstrap(bootstrap, state),
+                plan,
+                client_config=default_client_config(ADMIN, state),
+            )
+        )
+        click.echo(f"set on {len(plan)} topics", err=True)

@@ -587,3 +587,19 @@ def test_only_flows_addressed_to_the_country_count() -> None:
     assert retention_due(kh, [any_to_any]).retention_days == 77  # type: ignore[union-attr]
     not_party = dataclasses.replace(kh, country="VN")
     assert retention_due(not_party, [agreement, any_to_any]) is None
+
+
+def test_lane_retention_is_the_longest_flow_plus_one_epoch() -> None:
+    from connectors.cli.agreements import load_directory
+    from hub.ops.retention import lane_retention
+    from hub.sealkeys import EPOCH_MS, OVERLAP_MS, lane_retention_ms
+    from hub.topics import Topics
+    from tests.support.examples import AGREEMENTS_DIR
+
+    agreements = [e.agreement for e in load_directory(AGREEMENTS_DIR).entries]
+    longest = max(f.retention_days for a in agreements if "KH" in a.parties for f in a.flows)
+    assert lane_retention_ms(agreements, "KH") == longest * 86_400_000 + EPOCH_MS + OVERLAP_MS
+    assert lane_retention_ms(agreements, "ZZ") is None  # no flow: nothing is sent
+    t = Topics("tu")
+    plan = lane_retention(agreements, t, ["KH", "ZZ"])
+    assert set(plan) == {t.outbox("KH"), t.inbox("KH"), t.rejections("KH")}

@@ -24,6 +24,7 @@ def content_type(spec_version: int) -> str:
     """The envelope's media type: ``application/vnd.trm.envelope.v<spec_version>+avro``."""
     return f"application/vnd.trm.envelope.v{spec_version}+avro"
 
+
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
 

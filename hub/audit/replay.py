@@ -786,14 +786,15 @@ def _erasures(index: _Index, report: Report, now_ms: int | None) -> None:
     is no answer). Unanswered past the due time: OVERDUE, a warning.
     """
     db = index.db
+    # Driven by the (few) requests, each probing the leaves' partial index.
     requests = db.execute(
-        "SELECT r.event_id, r.producer, r.case_key, r.created, r.topic, r.part, r.off,"
-        "  l.recipient"
-        " FROM erasure r JOIN (SELECT DISTINCT event_digest, recipient FROM leaf WHERE logged) l"
-        "   ON l.event_digest = r.digest"
-        " WHERE r.kind = 'request' ORDER BY r.rowid, l.recipient"
+        "SELECT DISTINCT r.event_id, r.producer, r.case_key, r.created, r.topic, r.part,"
+        "  r.off, l.recipient, r.rowid"
+        " FROM erasure r CROSS JOIN leaf l"
+        " WHERE r.kind = 'request' AND l.event_digest = r.digest AND l.logged"
+        " ORDER BY r.rowid, l.recipient"
     ).fetchall()
-    for event_id, requester, case_key, created, topic, part, off, recipient in requests:
+    for event_id, requester, case_key, created, topic, part, off, recipient, _row in requests:
         answer = index.one(
             "SELECT c.event_id, c.created FROM erasure c"
             " WHERE c.kind = 'confirmation' AND c.correlation_id = ? AND c.producer = ?"

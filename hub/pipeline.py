@@ -24,8 +24,9 @@ A sequence gap is recorded on the INGESTED decision (reason SEQUENCE_GAP), never
 a reason to drop. Then the policy engine decides per addressed recipient:
 Deliver -> the redacted, attested copy to the recipient's inbox; Refuse -> a
 rejection to the producer's rejections topic and the original bytes to the
-quarantine topic. An acknowledgement is routed the same way, and its decision
-kind is ACKNOWLEDGED.
+quarantine topic. A reply (an acknowledgement, an erasure confirmation: a type
+registered ``reply_to_correlated``) goes only to the producer of the event it
+answers; an acknowledgement's decision kind is ACKNOWLEDGED.
 """
 
 from __future__ import annotations
@@ -522,7 +523,7 @@ def _route(
             for r in header.recipients
         ]
     by_recipient: dict[str, Decision] = {}
-    for d in _acknowledgement_rule(event, state, decided):
+    for d in _reply_rule(event, state, decided):
         by_recipient.setdefault(d.recipient, d)
     kind = (
         DecisionKind.ACKNOWLEDGED
@@ -590,23 +591,25 @@ def _route(
     )
 
 
-def _acknowledgement_rule(
-    event: VerifiedEvent, state: HubState, decided: list[Decision]
-) -> list[Decision]:
-    """An acknowledgement goes back only to the producer of the event it acknowledges.
+def _reply_rule(event: VerifiedEvent, state: HubState, decided: list[Decision]) -> list[Decision]:
+    """A reply goes back only to the producer of the event it answers.
 
-    When the hub knows that event, any other recipient is refused NOT_ADDRESSED,
-    so an acknowledgement cannot carry news of a case to a third country.
+    A reply is an event type registered ``reply_to_correlated`` (an
+    acknowledgement, an erasure confirmation). The answered event is the one
+    the signed header's ``correlation_id`` names; in an unsealed (v1) event
+    the type's ``reply_field`` of the payload names it when disclosed (what v1
+    acknowledgements always did). When the hub knows that event, any other
+    recipient is refused NOT_ADDRESSED, so a reply cannot carry news of a case
+    to a third country.
     """
-    if event.header.event_type is not EventType.ACKNOWLEDGEMENT:
+    spec = event.header.event_type.spec
+    if not spec.reply_to_correlated:
         return decided
-    # A sealed acknowledgement names the event only in its signed header.
-    acknowledged = (
-        event.header.correlation_id
-        if event.envelope.is_sealed
-        else event.fields.get("acknowledged_event_id")
-    )
-    original = state.event_producer.get(acknowledged) if isinstance(acknowledged, str) else None
+    answered = event.header.correlation_id
+    if not event.envelope.is_sealed and spec.reply_field is not None:
+        # A sealed reply names the event only in its signed header.
+        answered = event.fields.get(spec.reply_field, answered)
+    original = state.event_producer.get(answered) if isinstance(answered, str) else None
     if original is None:
         return decided
     return [
@@ -615,7 +618,8 @@ def _acknowledgement_rule(
         else Refuse(
             d.recipient,
             Reason.NOT_ADDRESSED,
-            f"an acknowledgement of {acknowledged} goes only to its producer {original}",
+            f"{spec.title} {event.header.event_id} answers {answered}: "
+            f"it goes only to that event's producer {original}",
         )
         for d in decided
     ]

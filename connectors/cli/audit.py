@@ -22,7 +22,7 @@ from hub.app.audit_source import read_replay_input, stream_replay_input, stream_
 from hub.app.kafka import client_env, default_client_config, wait_for_topics
 from hub.audit.log import origin_of
 from hub.audit.replay import Report, hub_public_keys, replay
-from hub.audit.report import replay_html
+from hub.audit.report import erasure_lines, replay_html
 from hub.audit.witness import Seen, check_proof
 from hub.audit.witness import witness as witness_log
 from hub.decision import EffectKind
@@ -60,8 +60,13 @@ def run_replay(
     until_ms: int | None = None,
     show_progress: bool = False,
     client: dict[str, Any] | None = None,
+    now_ms: int | None = None,
 ) -> Report:
-    """Replay the log as it stands now, streaming every topic (flat memory)."""
+    """Replay the log as it stands now, streaming every topic (flat memory).
+
+    ``now_ms`` (default: the clock) judges which erasures are overdue.
+    """
+    now = int(time.time() * 1000) if now_ms is None else now_ms
     data = stream_replay_input(
         bootstrap, topics, client=client, since_ms=since_ms, until_ms=until_ms
     )
@@ -78,6 +83,7 @@ def run_replay(
             window=None
             if since_ms is None and until_ms is None
             else (since_ms or 0, until_ms or 2**63 - 1),
+            now_ms=now,
         )
 
     if not show_progress:
@@ -149,6 +155,8 @@ def replay_cmd(  # noqa: PLR0917 - one per option
     )
     counts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in report.counts.items())
     console.print(f"cross-checked: {counts}  ({elapsed:.1f}s)")
+    for line in erasure_lines(doc):
+        console.print(line, markup=False, highlight=False)
     if report.findings:
         table = Table("kind", "topic/partition/offset", "event id", "what is wrong")
         for f in report.findings[:200]:

@@ -17,7 +17,13 @@ agreements, :func:`replay` proves, without trusting the hub's operator:
   INJECTION), and the agreement in force at its creation time, re-applied to
   the original event, allows exactly what was delivered (else BEYOND_AGREEMENT);
 - producer sequence numbers have no gaps (SEQUENCE_GAP: a warning, since the
-  producer, not the hub, may have lost them).
+  producer, not the hub, may have lost them);
+- every erasure request delivered to a recipient is answered: CONFIRMED (an
+  erasure confirmation from that recipient, its ``correlation_id`` the
+  request's event id, was delivered back to the requester), else PENDING, or
+  OVERDUE once ``now`` is past the request's ``created_at`` plus
+  :data:`ERASURE_DUE_DAYS` (ERASURE_OVERDUE: a warning). All of it is read from
+  the signed headers of verified outbox records and the log: nothing is opened.
 
 Each finding names the topic, partition, offset and event id. Each topic is
 read once, as a stream; what must be remembered between topics goes to
@@ -46,7 +52,7 @@ import tempfile
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from hub.audit.leaf import AuditLeaf
 from hub.audit.merkle import MerkleTree, verify_consistency
@@ -56,9 +62,29 @@ from hub.errors import TrmError
 from hub.keys import KeyDirectory, KeyRole
 from hub.policy import POLICY_FIELDS, AgreementSet, Deliver, decide_one
 from hub.topics import COMMIT_COUNTRIES, Topics
-from hub.wire import Envelope, verify, verify_attestation
+from hub.wire import Envelope, EventType, verify, verify_attestation
 
-__all__ = ["Finding", "Record", "ReplayInput", "ReplaySource", "Report", "replay"]
+__all__ = [
+    "ERASURE_DUE_DAYS",
+    "ERASURE_DUE_MS",
+    "Erasure",
+    "Finding",
+    "Record",
+    "ReplayInput",
+    "ReplaySource",
+    "Report",
+    "replay",
+]
+
+# How long a recipient has to confirm an erasure request (docs/protocol.md 9.6).
+# An auditor cannot read a sealed request's own due_at, so it counts from the
+# signed created_at.
+ERASURE_DUE_DAYS: Final = 30
+ERASURE_DUE_MS: Final = ERASURE_DUE_DAYS * 86_400_000
+_ERASURE_KINDS: Final = {
+    EventType.ERASURE_REQUEST: "request",
+    EventType.ERASURE_CONFIRMATION: "confirmation",
+}
 
 FAILING = (
     "DROP",
@@ -69,7 +95,7 @@ FAILING = (
     "BEYOND_AGREEMENT",
     "BAD_CHECKPOINT",
 )
-WARNING = ("SEQUENCE_GAP", "UNCHECKPOINTED", "REDELIVERY")
+WARNING = ("SEQUENCE_GAP", "UNCHECKPOINTED", "REDELIVERY", "ERASURE_OVERDUE")
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +134,46 @@ class Finding:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class Erasure:
+    """One erasure request as delivered to one recipient, and whether it was answered.
+
+    ``status`` is CONFIRMED (the recipient's erasure confirmation reached the
+    requester), OVERDUE (none, and the replay's ``now`` is past ``due_at_ms``)
+    or PENDING. Whether the answer says ERASED, NOTHING_HELD or REFUSED is in
+    its sealed payload, for the requester to read.
+    """
+
+    request_event_id: str
+    case_key: str
+    requester: str
+    recipient: str
+    requested_at_ms: int
+    due_at_ms: int
+    status: str
+    confirmation_event_id: str | None
+    confirmed_at_ms: int | None
+    topic: str
+    partition: int
+    offset: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "request_event_id": self.request_event_id,
+            "case_key": self.case_key,
+            "requester": self.requester,
+            "recipient": self.recipient,
+            "requested_at_ms": self.requested_at_ms,
+            "due_at_ms": self.due_at_ms,
+            "status": self.status,
+            "confirmation_event_id": self.confirmation_event_id,
+            "confirmed_at_ms": self.confirmed_at_ms,
+            "topic": self.topic,
+            "partition": self.partition,
+            "offset": self.offset,
+        }
+
+
 @dataclass(slots=True)
 class ReplayInput:
     """Everything read from the cluster, in topic order."""
@@ -128,6 +194,7 @@ class Report:
     root: str = ""
     counts: dict[str, int] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
+    erasures: list[Erasure] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -151,6 +218,13 @@ class Report:
             out[f.kind] += 1
         return dict(out)
 
+    def erasure_summary(self) -> dict[str, int]:
+        """How many (request, recipient) pairs are CONFIRMED, PENDING, OVERDUE."""
+        out = dict.fromkeys(("CONFIRMED", "PENDING", "OVERDUE"), 0)
+        for e in self.erasures:
+            out[e.status] += 1
+        return out
+
     def to_json(self) -> dict[str, Any]:
         return {
             "ok": self.ok,
@@ -161,6 +235,9 @@ class Report:
             "counts": self.counts,
             "discrepancies": self.summary(),
             "findings": [f.to_json() for f in self.findings],
+            "erasure_due_days": ERASURE_DUE_DAYS,
+            "erasure_counts": self.erasure_summary(),
+            "erasures": [e.to_json() for e in self.erasures],
         }
 
 
@@ -209,6 +286,10 @@ CREATE TABLE inbox_seen(
 CREATE TABLE inbox_digest(digest BLOB PRIMARY KEY) WITHOUT ROWID;
 CREATE TABLE rejected(src TEXT, recipient TEXT, PRIMARY KEY(src, recipient)) WITHOUT ROWID;
 CREATE TABLE quarantined(src TEXT PRIMARY KEY) WITHOUT ROWID;
+CREATE TABLE erasure(  -- verified erasure requests and confirmations, from their headers
+  kind TEXT, event_id TEXT, digest BLOB UNIQUE, producer TEXT, correlation_id TEXT,
+  case_key TEXT, created INTEGER, topic TEXT, part INTEGER, off INTEGER);
+CREATE INDEX erasure_answers ON erasure(correlation_id, producer) WHERE kind = 'confirmation';
 """
 # Built after the leaves are in: one sort instead of an index update per insert.
 _LEAF_INDEXES = """
@@ -273,6 +354,7 @@ def replay(
     progress: Callable[[int], None] | None = None,
     scratch_dir: str | None = None,
     window: tuple[int, int] | None = None,
+    now_ms: int | None = None,
 ) -> Report:
     """Check everything; see the module docstring for what each finding means.
 
@@ -286,6 +368,10 @@ def replay(
     records stamped in it, and only decisions made in it must have their
     inbox record, rejection and quarantine copy. The tree and every
     checkpoint are always checked whole.
+
+    ``now_ms``: the moment the erasure report is judged at (the caller reads
+    the clock); an unanswered request older than :data:`ERASURE_DUE_DAYS` is
+    OVERDUE. None judges none overdue (each unanswered one is PENDING).
     """
     report = Report()
     tick = progress or (lambda _n: None)
@@ -310,6 +396,7 @@ def replay(
             index.add("INSERT OR IGNORE INTO quarantined VALUES (?)", (source,))
         index.flush()
         _missing(index, report, window or (0, 2**63 - 1))
+        _erasures(index, report, now_ms)
         report.counts = _counts(index)
     finally:
         tree.close()
@@ -494,6 +581,22 @@ def _outboxes(
             "INSERT INTO seq VALUES (?, ?, ?, ?, ?)",
             (event.header.producer, event.header.sequence, *_at(rec)),
         )
+        kind = _ERASURE_KINDS.get(event.header.event_type)
+        if kind is not None:
+            h = event.header
+            index.add(
+                "INSERT OR IGNORE INTO erasure VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    kind,
+                    h.event_id,
+                    event.envelope.event_digest,
+                    h.producer,
+                    h.correlation_id,
+                    h.case_key,
+                    h.created_at_ms,
+                    *_at(rec),
+                ),
+            )
     index.flush()
 
 
@@ -671,6 +774,70 @@ def _missing(index: _Index, report: Report, window: tuple[int, int]) -> None:
                     "refused record's original bytes not in quarantine",
                 )
             )
+
+
+def _erasures(index: _Index, report: Report, now_ms: int | None) -> None:
+    """6. Erasures: each request delivered to a recipient, and that recipient's answer.
+
+    A request counts for a recipient when the log records its delivery there;
+    its answer is a verified erasure confirmation from that recipient whose
+    signed ``correlation_id`` is the request's event id and whose delivery
+    back to the requester the log records (an answer refused on its way back
+    is no answer). Unanswered past the due time: OVERDUE, a warning.
+    """
+    db = index.db
+    # Driven by the (few) requests, each probing the leaves' partial index.
+    requests = db.execute(
+        "SELECT DISTINCT r.event_id, r.producer, r.case_key, r.created, r.topic, r.part,"
+        "  r.off, l.recipient, r.rowid"
+        " FROM erasure r CROSS JOIN leaf l"
+        " WHERE r.kind = 'request' AND l.event_digest = r.digest AND l.logged"
+        " ORDER BY r.rowid, l.recipient"
+    ).fetchall()
+    for event_id, requester, case_key, created, topic, part, off, recipient, _row in requests:
+        answer = index.one(
+            "SELECT c.event_id, c.created FROM erasure c"
+            " WHERE c.kind = 'confirmation' AND c.correlation_id = ? AND c.producer = ?"
+            "   AND EXISTS (SELECT 1 FROM leaf l WHERE l.event_digest = c.digest"
+            "               AND l.recipient = ? AND l.logged)"
+            " ORDER BY c.created, c.rowid LIMIT 1",
+            (event_id, recipient, requester),
+        )
+        due = created + ERASURE_DUE_MS
+        if answer is not None:
+            status = "CONFIRMED"
+        elif now_ms is not None and now_ms > due:
+            status = "OVERDUE"
+            report.findings.append(
+                Finding(
+                    "ERASURE_OVERDUE",
+                    topic,
+                    part,
+                    off,
+                    event_id,
+                    f"erasure request from {requester} (case {case_key}) to {recipient}: "
+                    f"no confirmation {(now_ms - created) // 86_400_000} days after it was "
+                    f"made (due within {ERASURE_DUE_DAYS} days)",
+                )
+            )
+        else:
+            status = "PENDING"
+        report.erasures.append(
+            Erasure(
+                request_event_id=event_id,
+                case_key=case_key,
+                requester=requester,
+                recipient=recipient,
+                requested_at_ms=created,
+                due_at_ms=due,
+                status=status,
+                confirmation_event_id=answer[0] if answer else None,
+                confirmed_at_ms=answer[1] if answer else None,
+                topic=topic,
+                partition=part,
+                offset=off,
+            )
+        )
 
 
 def _counts(index: _Index) -> dict[str, int]:

@@ -49,7 +49,16 @@ REGISTRATION_FILE: Final = "event_types.json"
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
 _MAX_FILE: Final = 256 * 1024  # a schema or registration file larger than this is refused
 _SPEC_KEYS: Final = frozenset(
-    {"name", "title", "default_purpose", "summary", "awaits_acknowledgement", "due_field"}
+    {
+        "name",
+        "title",
+        "default_purpose",
+        "summary",
+        "awaits_acknowledgement",
+        "due_field",
+        "reply_to_correlated",
+        "reply_field",
+    }
 )
 
 
@@ -67,6 +76,13 @@ class EventTypeSpec:
             acknowledgement comes back, and raises an alert when it is overdue.
         due_field: a payload field (ms since the epoch) that brings the due
             time forward, e.g. a handover's ``planned_at``.
+        reply_to_correlated: the event answers another one, named by the
+            signed header's ``correlation_id``, and the hub delivers it only to
+            that event's producer (an acknowledgement, an erasure confirmation).
+        reply_field: for such a reply, the payload field that names the
+            answered event in an unsealed (v1) event, read when the hub can
+            read it (e.g. ``acknowledged_event_id``); the header's
+            ``correlation_id`` otherwise.
         schema: the ``.avsc`` file; None for the project's own
             (``schemas/<name>.avsc``).
     """
@@ -77,6 +93,8 @@ class EventTypeSpec:
     summary: tuple[tuple[str, str], ...] = ()
     awaits_acknowledgement: bool = False
     due_field: str | None = None
+    reply_to_correlated: bool = False
+    reply_field: str | None = None
     schema: Path | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
@@ -89,6 +107,8 @@ class EventTypeSpec:
             )
         if self.due_field is not None and not self.awaits_acknowledgement:
             raise _bad(f"{self.name}: due_field is only meaningful with awaits_acknowledgement")
+        if self.reply_field is not None and not self.reply_to_correlated:
+            raise _bad(f"{self.name}: reply_field is only meaningful with reply_to_correlated")
 
     @classmethod
     def from_json(cls, obj: Any, directory: Path) -> EventTypeSpec:
@@ -114,6 +134,12 @@ class EventTypeSpec:
             raise _bad(
                 f"{name}: expected a boolean awaits_acknowledgement and a field name due_field"
             )
+        reply = obj.get("reply_to_correlated", False)
+        reply_field = obj.get("reply_field")
+        if not isinstance(reply, bool) or not (reply_field is None or isinstance(reply_field, str)):
+            raise _bad(
+                f"{name}: expected a boolean reply_to_correlated and a field name reply_field"
+            )
         return cls(
             name=str(name),
             title=str(title),
@@ -121,6 +147,8 @@ class EventTypeSpec:
             summary=tuple(summary.items()),
             awaits_acknowledgement=awaits,
             due_field=due,
+            reply_to_correlated=reply,
+            reply_field=reply_field,
             schema=directory / f"{name}.avsc",
         )
 
@@ -153,6 +181,8 @@ class EventType(str, metaclass=_Registry):
     TRAFFICKER_ALERT: ClassVar[EventType]
     ACKNOWLEDGEMENT: ClassVar[EventType]
     DETENTION_NOTICE: ClassVar[EventType]
+    ERASURE_REQUEST: ClassVar[EventType]
+    ERASURE_CONFIRMATION: ClassVar[EventType]
 
     def __new__(cls, value: str) -> EventType:
         found = _TYPES.get(value) if isinstance(value, str) else None
@@ -245,12 +275,29 @@ BUILTIN: Final = (
         "acknowledgement",
         "victim_protection",
         summary=(("status", "status"), ("acknowledged_event_id", "acknowledged_event_id")),
+        reply_to_correlated=True,
+        reply_field="acknowledged_event_id",
     ),
     EventTypeSpec(
         "detention_notice",
         "detention notice",
         "victim_identification",
         summary=(("name", "names"),),
+    ),
+    # Erasure of one case (docs/protocol.md 2.5): no personal data in either.
+    EventTypeSpec(
+        "erasure_request",
+        "erasure request",
+        "victim_protection",
+        summary=(("reason", "reason"), ("due", "due_at")),
+    ),
+    EventTypeSpec(
+        "erasure_confirmation",
+        "erasure confirmation",
+        "victim_protection",
+        summary=(("status", "status"), ("request", "request_event_id")),
+        reply_to_correlated=True,
+        reply_field="request_event_id",
     ),
 )
 
@@ -279,10 +326,15 @@ def _check_schema(spec: EventTypeSpec) -> None:
         fields = payload_codec(spec.name).fields
     except Exception as exc:  # fastavro raises several types on a bad schema
         raise _bad(f"{spec.name}: the schema is not valid Avro: {type(exc).__name__}") from None
-    named = [f for _, f in spec.summary] + ([spec.due_field] if spec.due_field else [])
+    named = [f for _, f in spec.summary] + [
+        f for f in (spec.due_field, spec.reply_field) if f is not None
+    ]
     missing = sorted(set(named) - set(fields))
     if missing:
-        raise _bad(f"{spec.name}: summary or due_field names {missing}, not fields of the schema")
+        raise _bad(
+            f"{spec.name}: summary, due_field or reply_field names {missing}, "
+            "not fields of the schema"
+        )
 
 
 def register(spec: EventTypeSpec) -> EventType:

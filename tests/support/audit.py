@@ -8,6 +8,7 @@ to in-memory topics and sequences the decisions into leaves and a checkpoint.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +20,7 @@ from hub.pipeline import Registry, process
 from hub.policy import decide
 from hub.state import HubState
 from hub.topics import COMMIT_COUNTRIES, Topics
-from hub.wire import Envelope, cloudevents_headers, seal
+from hub.wire import Envelope, RecipientKey, cloudevents_headers, seal
 from tests.support.examples import AGREEMENTS, HUB_KEY, TRUST, example_key, example_payload
 
 __all__ = ["AGREEMENTS", "HUB_KEY", "TOPICS", "TRUST", "T", "World"]
@@ -50,6 +51,11 @@ class World:
         purpose: str,
         handling: str,
         payload: dict[str, Any] | None = None,
+        *,
+        case_key: str | None = None,
+        correlation_id: str | None = None,
+        created_at_ms: int = T,
+        seal_to: Mapping[str, RecipientKey] | None = None,
     ) -> Envelope:
         self.sequence[producer] += 1
         env = seal(
@@ -60,9 +66,11 @@ class World:
             recipients=to,
             purpose=purpose,
             handling=handling,
-            case_key=f"case-{producer}",
+            case_key=case_key or f"case-{producer}",
             sequence=self.sequence[producer],
-            created_at_ms=T,
+            created_at_ms=created_at_ms,
+            correlation_id=correlation_id,
+            seal_to=seal_to,
         )
         self.hub(
             self.write(

@@ -319,3 +319,42 @@ def test_acknowledgement_goes_only_to_the_original_producer() -> None:
     outcome = run(ack.to_bytes(), cloudevents_headers(ack.header), outbox="KH", state=state)
     assert outcome.delivered_to == ("TH",)
     assert outcome.refused == (("VN", Reason.NOT_ADDRESSED),)
+
+
+def test_an_unsealed_erasure_confirmation_names_the_request_in_its_payload_too() -> None:
+    """v1: the type's reply_field names the answered event when the header does not."""
+    state = HubState()
+    raw, headers = sealed()
+    first = run(raw, headers, state=state)
+    from hub.wire import cloudevents_headers
+
+    confirmation = seal(
+        "erasure_confirmation",
+        {**example("erasure_confirmation"), "request_event_id": first.event_id},
+        producer="KH",
+        key=KEYS["KH"],
+        recipients=("TH", "VN"),
+        purpose="repatriation",
+        handling="H2",
+        case_key="case-0001",
+        sequence=1,
+        created_at_ms=T0 + 500,
+    )
+    assert confirmation.header.correlation_id is None
+    agreements = {
+        **AGREEMENTS,
+        ("KH", "TH", "erasure_confirmation"): frozenset(payload_fields("erasure_confirmation")),
+        ("KH", "VN", "erasure_confirmation"): frozenset(payload_fields("erasure_confirmation")),
+    }
+    outcome = process(
+        confirmation.to_bytes(),
+        cloudevents_headers(confirmation.header),
+        SourceRef(TOPICS.outbox("KH"), 0, 0),
+        topics=TOPICS,
+        registry=registry(agreements),
+        state=state,
+        hub_key=HUB_KEY,
+        now_ms=T0 + 1000,
+    )
+    assert outcome.delivered_to == ("TH",)
+    assert outcome.refused == (("VN", Reason.NOT_ADDRESSED),)

@@ -18,6 +18,9 @@ AGREEMENTS = {
     ("TH", "LA", "referral"): frozenset(payload_fields("referral")),
     ("KH", "TH", "acknowledgement"): frozenset(payload_fields("acknowledgement")),
     ("KH", "VN", "acknowledgement"): frozenset(payload_fields("acknowledgement")),
+    ("TH", "KH", "erasure_request"): frozenset(payload_fields("erasure_request")),
+    ("KH", "TH", "erasure_confirmation"): frozenset(payload_fields("erasure_confirmation")),
+    ("KH", "VN", "erasure_confirmation"): frozenset(payload_fields("erasure_confirmation")),
 }
 
 
@@ -117,3 +120,39 @@ def test_a_sealed_acknowledgement_goes_back_only_to_the_producer_named_in_its_he
     outcome = run(ack_raw, ack_headers, outbox="KH", state=state)
     assert outcome.delivered_to == ("TH",)
     assert outcome.refused == (("VN", Reason.NOT_ADDRESSED),)
+
+
+def test_an_erasure_confirmation_goes_back_only_to_the_requester() -> None:
+    """The reply rule is the registry's: erasure_confirmation shares it with acknowledgement."""
+    state = HubState()
+    request_raw, request_headers = sealed(
+        "erasure_request", seal_to={"KH": SEAL_KEYS["KH"]}, created_at_ms=T0 + 100
+    )
+    asked = run(request_raw, request_headers, state=state)
+    assert asked.delivered_to == ("KH",)
+    request = Envelope.from_bytes(request_raw)
+    assert request.sealed  # its fields are sealed; the hub routes it by the header alone
+    confirmation_raw, confirmation_headers = sealed(
+        "erasure_confirmation",
+        producer="KH",
+        recipients=("TH", "VN"),
+        created_at_ms=T0 + 500,
+        seal_to={c: SEAL_KEYS[c] for c in ("TH", "VN")},
+        correlation_id=request.header.event_id,
+    )
+    outcome = run(confirmation_raw, confirmation_headers, outbox="KH", state=state)
+    assert outcome.delivered_to == ("TH",)
+    assert outcome.refused == (("VN", Reason.NOT_ADDRESSED),)
+    assert [d.kind for d in outcome.decisions] == ["INGESTED", "DELIVERED", "REJECTED"]
+    # Without a known request, the agreements alone decide (as for an acknowledgement).
+    unknown_raw, unknown_headers = sealed(
+        "erasure_confirmation",
+        producer="KH",
+        recipients=("TH", "VN"),
+        sequence=2,
+        created_at_ms=T0 + 600,
+        seal_to={c: SEAL_KEYS[c] for c in ("TH", "VN")},
+        correlation_id="019b71a0-2400-7a3c-9d3e-000000000000",
+    )
+    loose = run(unknown_raw, unknown_headers, outbox="KH", state=state)
+    assert loose.delivered_to == ("TH", "VN")

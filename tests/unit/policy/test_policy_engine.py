@@ -422,6 +422,8 @@ def test_the_memo_answers_as_the_engine_judging_afresh(
 ) -> None:
     payload = example_payload(case["type"])
     payload.update(case.get("set", {}))
+    for name in case.get("drop", []):
+        payload[name] = None
     if "is_child" in payload:
         payload["is_child"] = is_child
     at = edge + shift

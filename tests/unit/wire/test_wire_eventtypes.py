@@ -54,6 +54,26 @@ def test_acknowledgement_statuses_come_from_the_schema() -> None:
         EventType.ACKNOWLEDGEMENT.symbols("no_such")
 
 
+def test_replies_are_the_types_registered_as_replies() -> None:
+    replies = {t.value: t.spec.reply_field for t in EventType if t.spec.reply_to_correlated}
+    assert replies == {
+        "acknowledgement": "acknowledged_event_id",
+        "erasure_confirmation": "request_event_id",
+    }
+    assert EventType.ERASURE_REQUEST.symbols("reason") == (
+        "DATA_SUBJECT_REQUEST", "RETENTION_ENDED", "COURT_ORDER", "RECORDED_IN_ERROR", "OTHER",
+    )  # fmt: skip
+    assert EventType.ERASURE_CONFIRMATION.symbols("status") == ("ERASED", "NOTHING_HELD", "REFUSED")
+
+
+def test_a_deployment_may_register_a_reply(tmp_path: Path, clean: None) -> None:
+    (added,) = register_from(
+        write_welfare_check(tmp_path, reply_to_correlated=True, reply_field="check_id")
+    )
+    assert added.spec.reply_to_correlated
+    assert added.spec.reply_field == "check_id"
+
+
 def test_a_registered_type_reaches_every_consumer(tmp_path: Path, clean: None) -> None:
     (added,) = register_from(write_welfare_check(tmp_path))
     assert added is EventType(WELFARE_CHECK)
@@ -93,6 +113,9 @@ def test_an_agreement_may_name_only_registered_types(tmp_path: Path, clean: None
         ({"name": "referral"}, "already registered differently"),
         ({"summary": {"x": "no_such_field"}}, "not fields of the schema"),
         ({"colour": "red"}, "unknown registration key"),
+        ({"reply_field": "check_id"}, "only meaningful with reply_to_correlated"),
+        ({"reply_to_correlated": True, "reply_field": "no_such"}, "not fields of the schema"),
+        ({"reply_to_correlated": "yes"}, "boolean reply_to_correlated"),
     ],
 )
 def test_bad_registrations_are_refused(

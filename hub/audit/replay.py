@@ -61,7 +61,7 @@ from hub.decision import DELIVERY_KINDS, EFFECT_HEADER, DecisionKind, EffectId
 from hub.errors import TrmError
 from hub.keys import KeyDirectory, KeyRole
 from hub.policy import POLICY_FIELDS, AgreementSet, Deliver, decide_one
-from hub.topics import COMMIT_COUNTRIES, Topics
+from hub.topics import COMMIT_COUNTRIES, QUARANTINE_RETENTION_MS, Topics
 from hub.wire import Envelope, EventType, verify, verify_attestation
 
 __all__ = [
@@ -371,7 +371,10 @@ def replay(
 
     ``now_ms``: the moment the erasure report is judged at (the caller reads
     the clock); an unanswered request older than :data:`ERASURE_DUE_DAYS` is
-    OVERDUE. None judges none overdue (each unanswered one is PENDING).
+    OVERDUE. None judges none overdue (each unanswered one is PENDING). It also
+    says which quarantine copies may be gone: the quarantine keeps them
+    :data:`hub.topics.QUARANTINE_RETENTION_MS`, so a refusal decided earlier
+    than that before ``now_ms`` need not have one (None: every refusal must).
     """
     report = Report()
     tick = progress or (lambda _n: None)
@@ -395,7 +398,12 @@ def replay(
                 source = _quarantined_source(_header(rec, EFFECT_HEADER) or "")
             index.add("INSERT OR IGNORE INTO quarantined VALUES (?)", (source,))
         index.flush()
-        _missing(index, report, window or (0, 2**63 - 1))
+        _missing(
+            index,
+            report,
+            window or (0, 2**63 - 1),
+            copies_since_ms=0 if now_ms is None else now_ms - QUARANTINE_RETENTION_MS,
+        )
         _erasures(index, report, now_ms)
         report.counts = _counts(index)
     finally:
@@ -704,8 +712,14 @@ def _inboxes(  # noqa: PLR0917 - the pass's inputs
             )
 
 
-def _missing(index: _Index, report: Report, window: tuple[int, int]) -> None:
-    """5. What should exist and does not: decisions, inbox records, rejections, quarantine."""
+def _missing(
+    index: _Index, report: Report, window: tuple[int, int], *, copies_since_ms: int = 0
+) -> None:
+    """5. What should exist and does not: decisions, inbox records, rejections, quarantine.
+
+    A quarantine copy is asked for only of refusals decided at or after
+    ``copies_since_ms`` (older ones are past the quarantine's retention).
+    """
     db = index.db
     lo, hi = window
     for topic, part, off in db.execute(
@@ -747,10 +761,10 @@ def _missing(index: _Index, report: Report, window: tuple[int, int]) -> None:
         "SELECT event_id, producer, reason,"
         "  NOT EXISTS (SELECT 1 FROM rejected r WHERE r.src = leaf.source"
         "              AND r.recipient = leaf.recipient),"
-        "  NOT EXISTS (SELECT 1 FROM quarantined q WHERE q.src = leaf.source),"
+        "  decided >= ? AND NOT EXISTS (SELECT 1 FROM quarantined q WHERE q.src = leaf.source),"
         "  topic, part, off"
         " FROM leaf WHERE kind = ? AND decided >= ? AND decided < ? ORDER BY idx",
-        (str(DecisionKind.REJECTED), lo, hi),
+        (copies_since_ms, str(DecisionKind.REJECTED), lo, hi),
     ):
         if lost_rejection:
             report.findings.append(

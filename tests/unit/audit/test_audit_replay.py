@@ -256,6 +256,29 @@ def test_a_refusal_never_told_to_the_producer(world: World) -> None:
     assert all(f.kind == "DROP" for f in report.findings)
 
 
+def test_quarantine_copies_are_asked_for_only_within_its_retention(world: World) -> None:
+    from hub.topics import QUARANTINE_RETENTION_MS
+
+    data = world.input()
+    data.quarantine = []  # every copy gone, as after the quarantine's retention
+
+    def at(now_ms: int) -> Any:
+        return replay(
+            data,
+            trust=TRUST,
+            agreements=AGREEMENTS,
+            topics=TOPICS,
+            origin=origin_of("t"),
+            hub_keys=hub_public_keys(TRUST),
+            now_ms=now_ms,
+        )
+
+    recent = at(T + 60_000)  # the refusals are a minute old: their copies must be there
+    assert kinds(recent) == {"DROP": 2}
+    assert all("quarantine" in f.detail for f in recent.findings)
+    assert at(T + QUARANTINE_RETENTION_MS + 86_400_000).ok  # past retention: not asked for
+
+
 def test_a_checkpoint_not_signed_by_the_hub(world: World) -> None:
     data = world.input()
     impostor = private_key_from_seed(b"\x07" * 32)

@@ -1,7 +1,10 @@
 """The HTTP gateway of one country (aiohttp): the door for desks without Kafka.
 
-It runs with that country's key (through a :class:`CountryNode`), follows the
-country's inbox and rejections into memory, and serves the JSON API described
+It runs with that country's key (through a :class:`CountryNode`: every event
+it sends is sealed to its recipients, and what it reads is opened with the
+country's epoch keys), follows the country's inbox and rejections into memory
+(a recipient's REJECTED acknowledgement is listed with the rejections, as a
+refusal by that recipient), and serves the JSON API described
 by ``/api/openapi.json`` and the desk web page (``/``, files from
 ``connectors/static``; no external resource: the Content-Security-Policy says
 ``default-src 'self'``).
@@ -247,8 +250,10 @@ async def sent(request: web.Request) -> web.Response:
 
 
 async def rejections(request: web.Request) -> web.Response:
+    """The hub's refusals of this country's events, then its recipients' (REJECTED acks)."""
     _session(request)
-    return web.json_response({"rejections": [r.to_json() for r in request.app[REJECTIONS]]})
+    found = [*request.app[REJECTIONS], *request.app[VIEW].refused_by_recipients]
+    return web.json_response({"rejections": [r.to_json() for r in found]})
 
 
 async def alerts(request: web.Request) -> web.Response:

@@ -35,6 +35,7 @@ def seal_example(workdir: Path, event_type: str = "referral") -> Path:
         "--key", str(workdir / "TH.key"),
         "--in", str(schemas.SCHEMA_DIR / "examples" / f"{event_type}.json"),
         "--out", str(out), "--created-at", str(T0), "--case-key", "case-1",
+        "--unsealed",  # v1: these tests read the values without a seal key
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     return out
@@ -99,7 +100,8 @@ def test_seal_refuses_bad_payload_naming_the_field(workdir: Path) -> None:
     result = CliRunner().invoke(
         event_cli.cli,
         ["seal", "--type", "referral", "--from", "TH", "--to", "KH",
-         "--key", str(workdir / "TH.key"), "--in", str(payload), "--out", str(workdir / "x")],
+         "--key", str(workdir / "TH.key"), "--in", str(payload), "--out", str(workdir / "x"),
+         "--unsealed"],
     )  # fmt: skip
     assert result.exit_code == 1
     assert "rejected: INVALID_PAYLOAD:" in result.stderr
@@ -109,7 +111,7 @@ def test_seal_refuses_bad_payload_naming_the_field(workdir: Path) -> None:
     result2 = CliRunner().invoke(
         event_cli.cli,
         ["seal", "--type", "referral", "--from", "TH", "--to", "KH",
-         "--key", str(workdir / "TH.key"), "--in", str(payload)],
+         "--key", str(workdir / "TH.key"), "--in", str(payload), "--unsealed"],
     )  # fmt: skip
     assert result2.exit_code == 1
     assert "rejected: BAD_ENCODING:" in result2.stderr

@@ -89,12 +89,16 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-class _ProducerAtFault(TrmError):
-    """An opening failure the producer caused, with what the answer needs."""
+class _NotOpened(TrmError):
+    """A verified, attested event whose sealed parts did not open, with what an answer needs."""
 
     def __init__(self, error: TrmError, delivered: DeliveredEvent) -> None:
         super().__init__(error.reason, error.detail)
         self.delivered = delivered
+
+    @property
+    def producer_at_fault(self) -> bool:
+        return self.reason in PRODUCER_FAULTS
 
 
 class CountryNode:
@@ -459,7 +463,7 @@ class CountryNode:
         self._answered.add(event_id)
         return ack_id
 
-    async def _answer_producer_fault(self, fault: _ProducerAtFault) -> str | None:
+    async def _answer_producer_fault(self, fault: _NotOpened) -> str | None:
         """Tell the producer once that its event did not open: a REJECTED acknowledgement.
 
         Returns the acknowledgement's id, or None when this event was answered
@@ -530,9 +534,7 @@ class CountryNode:
                 delivered.event, recipient=self.country, private_key=self.keyring.private
             )
         except TrmError as exc:
-            if exc.reason in PRODUCER_FAULTS:
-                raise _ProducerAtFault(exc, delivered) from None
-            raise
+            raise _NotOpened(exc, delivered) from None
         return InboxRecord.from_delivered(
             DeliveredEvent(event, delivered.attestation), msg.partition, msg.offset
         )
@@ -592,10 +594,12 @@ class CountryNode:
     async def _refuse(self, msg: Any, exc: TrmError) -> InboxRefusal:
         """The refusal of one inbox record; a producer at fault is answered (once)."""
         log.warning("inbox record %d:%d refused: %s", msg.partition, msg.offset, exc.reason)
-        if not isinstance(exc, _ProducerAtFault):
+        if not isinstance(exc, _NotOpened):
             return InboxRefusal(msg.partition, msg.offset, exc.reason, exc.detail)
         event_id = exc.delivered.event.header.event_id
         answer: str | None = None
+        if not exc.producer_at_fault:
+            return InboxRefusal(msg.partition, msg.offset, exc.reason, exc.detail, event_id)
         try:
             answer = await self._answer_producer_fault(exc)
         except OperationalError:

@@ -25,14 +25,13 @@ from rich.panel import Panel
 from rich.table import Table
 
 from connectors.demo.scenario import Step, story, try_it_submission
-from connectors.demo.setup import COUNTRY_NAMES, make_identities, sign_agreements
+from connectors.demo.setup import COUNTRY_NAMES, make_identities, make_seal_keys, sign_agreements
 from connectors.sdk import CountryNode, InboxRecord, Rejection, Submission
 from hub.app.kafka import default_client_config
 from hub.errors import OperationalError, Reason
 from hub.home import StateDir
 from hub.ops import stack
-from hub.ops.provision import rotate_seal_keys
-from hub.sealkeys import Keyring, SealKey
+from hub.sealkeys import SealKey
 from hub.topics import COMMIT_COUNTRIES, Topics
 from hub.trust import TrustList
 from hub.wire import Envelope, cloudevents_headers, seal
@@ -317,8 +316,7 @@ def run_demo(state: StateDir, console: Console, *, secure: bool = False) -> int:
     console.print(
         f"  trust list v{trust.version} (threshold 4 of 6); agreements: {', '.join(refs)}"
     )
-    keyrings = {cc: Keyring.of(state, cc) for cc in COMMIT_COUNTRIES}
-    sets = rotate_seal_keys(keyrings, keys, trust, now)
+    sets = make_seal_keys(state, keys, trust, now)
     console.print(
         f"  an epoch seal key (X25519) for each country, signed sets v"
         f"{'/'.join(str(s.version) for s in sets)} in {state.root / 'nodes'}/CC/seal-keys"

@@ -45,7 +45,7 @@ from aiokafka.errors import KafkaError
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hub.app.kafka import Follower, require_topic
-from hub.app.seal_registry import read_seal_keys
+from hub.app.seal_registry import publish_seal_keys, read_seal_keys
 from hub.errors import (
     DeliveryError,
     OperationalError,
@@ -56,7 +56,8 @@ from hub.errors import (
 )
 from hub.home import StateDir, state_dir
 from hub.keys import KeyDirectory, KeyRole, key_id_of, load_private_key, raw_public
-from hub.sealkeys import Keyring, SealKey, SealKeyDirectory
+from hub.ops.provision import signed_seal_key_set
+from hub.sealkeys import Keyring, SealKey, SealKeyDirectory, SealKeySet
 from hub.topics import Topics, check_country
 from hub.trust import TrustList, load_trust_file
 from hub.wire import (
@@ -228,6 +229,30 @@ class CountryNode:
         directory = await read_seal_keys(self.bootstrap, self.topics, self.trust, self._client)
         self._seal_keys = directory
         return directory
+
+    async def announce_seal_keys(self) -> SealKeySet | None:
+        """Publish this country's last signed seal-key set (its keyring's) to the registry.
+
+        What ``trm keys epoch rotate`` signed; publishing a version again is
+        harmless (readers keep the newest). Returns None when the keyring holds
+        no signed set yet (``trm keys epoch rotate --country CC``).
+
+        Raises:
+            TrustError: the set no longer verifies against the trust list.
+            OperationalError: KAFKA_UNAVAILABLE.
+        """
+        signed = signed_seal_key_set(self.keyring, self.trust)
+        if signed is None:
+            return None
+        try:
+            await publish_seal_keys(self.bootstrap, self.topics, signed, self._client)
+        except KafkaError as exc:
+            raise OperationalError(
+                Reason.KAFKA_UNAVAILABLE,
+                f"{self.country}'s seal-key set was not confirmed by the broker: "
+                f"{type(exc).__name__}",
+            ) from exc
+        return signed
 
     async def seal_keys_for(self, recipients: Sequence[str], at_ms: int) -> dict[str, SealKey]:
         """Each recipient's seal key valid at ``at_ms``.

@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from connectors.sdk import ACK_STATUSES, CountryNode, InboxRecord, Submission
@@ -170,8 +171,8 @@ def _table(records: list[InboxRecord], country: str) -> Table:
             r.producer,
             _when(r.created_at_ms),
             r.case_key,
-            f"[red]REJECTED by {r.producer}[/]: {rejection.reason}: {rejection.detail} "
-            f"(event {rejection.event_id})"
+            f"[red]REJECTED by {r.producer}[/]: "
+            + escape(f"{rejection.reason}: {rejection.detail} (event {rejection.event_id})")
             if rejection is not None
             else "; ".join(f"{k}: {v}" for k, v in r.summary.items()),
             f"[yellow]{len(r.withheld)} withheld[/]: "

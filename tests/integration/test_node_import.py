@@ -135,3 +135,28 @@ async def test_import_jsonl(kafka_bootstrap: str, topics: Topics, tmp_path: Path
     errors = (tmp_path / "rows.jsonl.errors.csv").read_text(encoding="utf-8").splitlines()
     assert errors[1].startswith("2,is_child,INVALID_PAYLOAD")
     assert errors[2].startswith("3,,BAD_REQUEST")
+    # Sealed by default; --unsealed (interop) sends v1, readable on the way.
+    more = tmp_path / "more.jsonl"
+    more.write_text('{"id": "C", "child": false}\n', encoding="utf-8")
+    res = await asyncio.to_thread(run.invoke, main, [*args, "--unsealed", "--json", str(more)])
+    assert json.loads(res.stdout.strip().splitlines()[-1])["sent"] == 1, res.output
+    sent = [
+        Envelope.from_bytes(r.value) for r in await read_topic(kafka_bootstrap, topics.outbox("TH"))
+    ]
+    assert [e.header.spec_version for e in sent] == [2, 1]
+    assert [d.field for d in sent[1].disclosures] == ["case_number", "is_child"]
+    # A recipient without a seal key: the row is refused, nothing sent.
+    la = tmp_path / "map-la.json"
+    la.write_text(
+        json.dumps(
+            {**MAPPING, "to": ["LA"], "row_key": "id",
+             "fields": {"case_number": "id", "is_child": "child"}}
+        )
+    )  # fmt: skip
+    other = tmp_path / "other.jsonl"
+    other.write_text('{"id": "D", "child": false}\n', encoding="utf-8")
+    res = await asyncio.to_thread(run.invoke, main, [*args[:-1], str(la), "--json", str(other)])
+    assert res.exit_code == 1
+    assert json.loads(res.stdout.strip().splitlines()[-1])["refused"] == 1
+    assert ",SEAL_KEY_MISSING," in (tmp_path / "other.jsonl.errors.csv").read_text("utf-8")
+    assert len(await read_topic(kafka_bootstrap, topics.outbox("TH"))) == 2

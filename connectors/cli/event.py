@@ -1,11 +1,25 @@
 """``trm event seal|open|redact``: single events, offline.
 
+``seal`` seals to the recipients (protocol v2) by default, with their signed
+seal-key sets from ``--seal-keys FILE`` or, failing that, from the state
+directory (``nodes/<CC>/seal-keys/seal-keys.json``), verified against the trust
+list; ``--unsealed`` makes a v1 event whose values anyone can read (interop).
+
+``open`` opens a sealed envelope with a country's epoch keys: ``--country CC``,
+or the state directory's keyring of a recipient the envelope has a key wrap
+for. Without one it shows the header, the policy attributes in the clear and
+the labels of the sealed fields, saying they are sealed.
+
 ``open --json`` prints one JSON object (stable; documented in docs/protocol.md)::
 
     {"header": {...signed header fields...}, "event_digest": hex, "key_id": hex,
      "disclosed": {field: value}, "withheld": [field, ...],
+     "sealed": [field, ...], "opened_as": CC or null,
      "attestations": [{recipient, agreement_id, agreement_version, fields,
                        leaf_ref, attested_at_ms, key_id}]}
+
+``sealed`` lists the disclosed fields still sealed (no key to open them with);
+their values are not in ``disclosed``.
 
 A refused input exits 1 with ``rejected: REASON_CODE: detail`` on stderr.
 """
@@ -102,6 +116,20 @@ def cli() -> None:
 @click.option("--created-at", "created_at_ms", default=None, type=int, help="ms since epoch.")
 @click.option("--correlation-id", default=None, help="Event id this event relates to.")
 @click.option("--event-id", default=None, help="UUIDv7 (default: a new one).")
+@click.option(
+    "--seal-keys",
+    "seal_key_files",
+    multiple=True,
+    help="A recipient's signed seal-key set (JSON); repeat per recipient. "
+    "Default: the state directory's nodes/CC/seal-keys/seal-keys.json.",
+)
+@click.option("--trust", "trust_file", default=None, help="Trust list (default: state dir).")
+@click.option(
+    "--unsealed",
+    is_flag=True,
+    help="Make an unsealed v1 event, whose values the hub, the broker and their backups "
+    "can read (interop only). Default: sealed to the recipients.",
+)
 def seal_cmd(  # click passes options by keyword
     *,
     event_type: str,
@@ -117,8 +145,11 @@ def seal_cmd(  # click passes options by keyword
     created_at_ms: int | None,
     correlation_id: str | None,
     event_id: str | None,
+    seal_key_files: tuple[str, ...],
+    trust_file: str | None,
+    unsealed: bool,
 ) -> None:
-    """Seal a JSON payload into a signed envelope."""
+    """Seal a JSON payload into a signed envelope (sealed to the recipients by default)."""
 
     def run() -> None:
         from hub.home import state_dir
@@ -136,28 +167,69 @@ def seal_cmd(  # click passes options by keyword
                 Reason.BAD_REQUEST, f"expected a JSON object, got {type(obj).__name__}"
             )
         key = load_private_key(Path(key_file) if key_file else state_dir().private_key(producer))
+        to = [r.strip() for r in recipients.split(",") if r.strip()]
+        created = created_at_ms if created_at_ms is not None else time.time_ns() // 1_000_000
+        payload = payload_from_json(event_type, obj)
+        seal_to = None if unsealed else _seal_keys(to, created, seal_key_files, trust_file)
         envelope = seal(
             event_type,
-            payload_from_json(event_type, obj),
+            payload,
             producer=producer,
             key=key,
-            recipients=[r.strip() for r in recipients.split(",") if r.strip()],
+            recipients=to,
             # payload_from_json has refused an unregistered type by now
             purpose=purpose or EventType(event_type).spec.default_purpose,
             handling=handling,
             case_key=case_key or f"case-{secrets.token_hex(8)}",
             sequence=sequence,
-            created_at_ms=created_at_ms
-            if created_at_ms is not None
-            else time.time_ns() // 1_000_000,
+            created_at_ms=created,
             event_id=event_id,
             correlation_id=correlation_id,
+            seal_to=seal_to,
         )
         _write_bytes(out_file, envelope.to_bytes())
         if out_file != "-":
             click.echo(f"sealed {envelope.header.event_id} -> {out_file}", err=True)
 
     _refusing(run)
+
+
+def _seal_keys(
+    recipients: list[str], at_ms: int, files: tuple[str, ...], trust_file: str | None
+) -> dict[str, Any]:
+    """Each recipient's seal key valid at ``at_ms``, from signed sets (files or the state dir).
+
+    Raises:
+        SealError: SEAL_KEY_MISSING naming the recipient, with what to pass.
+        TrustError: a set that does not verify against the trust list.
+    """
+    from hub.errors import SealError
+    from hub.home import state_dir
+    from hub.sealkeys import Keyring, SealKeyDirectory
+    from hub.topics import check_country
+
+    recipients = [check_country(cc) for cc in recipients]
+    trust = load_trust(trust_file)
+    if files:
+        docs: list[bytes] = [Path(f).read_bytes() for f in files]
+    else:
+        state = state_dir()
+        paths = [Keyring.of(state, cc).signed_set_path for cc in recipients]
+        docs = [p.read_bytes() for p in paths if p.is_file()]
+    directory, refused = SealKeyDirectory.from_documents(docs, trust)
+    if refused:
+        raise refused[0]
+    out: dict[str, Any] = {}
+    for cc in recipients:
+        try:
+            out[cc] = directory.key_for(cc, at_ms)
+        except SealError as exc:
+            raise SealError(
+                exc.reason,
+                f"{exc.detail}; pass the recipient's signed seal-key set with --seal-keys "
+                "FILE, or --unsealed for a v1 event anyone can read",
+            ) from None
+    return out
 
 
 @cli.command("types")
@@ -172,19 +244,47 @@ def types_cmd() -> None:
         click.echo(f"\tfields: {', '.join(payload_fields(t))}")
 
 
+def _opener(envelope: Any, country: str | None) -> tuple[str, Any] | None:
+    """Who opens a sealed envelope: ``country``'s keyring, or a recipient's in the state dir."""
+    from hub.home import state_dir
+    from hub.sealkeys import Keyring
+    from hub.topics import check_country
+
+    state = state_dir()
+    if country is not None:
+        cc = check_country(country)
+        return cc, Keyring.of(state, cc)
+    for wrap in envelope.key_wraps:
+        keyring = Keyring.of(state, wrap.recipient)
+        if keyring.keys():
+            return wrap.recipient, keyring
+    return None
+
+
 @cli.command("open")
 @click.argument("file")
 @click.option("--trust", "trust_file", default=None, help="Trust list (default: state dir).")
+@click.option(
+    "--country",
+    default=None,
+    help="Open a sealed envelope as this recipient, with its epoch keys in the state dir "
+    "(default: a recipient whose keys the state dir holds).",
+)
 @click.option("--json", "as_json", is_flag=True, help="One stable JSON object on stdout.")
-def open_cmd(file: str, trust_file: str | None, as_json: bool) -> None:
-    """Verify an envelope and show its disclosed and withheld fields."""
+def open_cmd(file: str, trust_file: str | None, country: str | None, as_json: bool) -> None:
+    """Verify an envelope and show its disclosed and withheld fields (opened if sealed)."""
 
     def run() -> None:
-        from hub.wire import Envelope, payload_to_json, verify, verify_attestation
+        from hub.wire import Envelope, payload_to_json, unseal, verify, verify_attestation
 
         keys = load_trust(trust_file)
         envelope = Envelope.from_bytes(_read_bytes(file))
         event = verify(envelope, keys)
+        opened_as = None
+        opener = _opener(envelope, country) if event.sealed else None
+        if opener is not None:
+            opened_as, keyring = opener
+            event = unseal(event, recipient=opened_as, private_key=keyring.private)
         attestations: list[dict[str, Any]] = []
         if envelope.attestations:
             verify_attestation(envelope, keys)
@@ -207,6 +307,8 @@ def open_cmd(file: str, trust_file: str | None, as_json: bool) -> None:
             "key_id": event.key_id,
             "disclosed": disclosed,
             "withheld": sorted(event.withheld),
+            "sealed": sorted(event.sealed),
+            "opened_as": opened_as,
             "attestations": attestations,
         }
         if as_json:
@@ -227,12 +329,24 @@ def _print_table(doc: dict[str, Any]) -> None:
         shown = f"{len(value)} digests" if name == "disclosure_digests" else str(value)
         head.add_row(name, shown)
     console.print(head)
-    body = Table(title="disclosed fields")
+    title = "disclosed fields"
+    if doc["opened_as"]:
+        title += f" (sealed; opened with {doc['opened_as']}'s epoch key)"
+    elif doc["sealed"]:
+        title += " (sealed: only the policy attributes are readable without a key)"
+    body = Table(title=title)
     body.add_column("field")
     body.add_column("value")
     for name, value in doc["disclosed"].items():
         body.add_row(name, json.dumps(value, ensure_ascii=False))
+    for name in doc["sealed"]:
+        body.add_row(name, "[yellow]sealed[/]")
     console.print(body)
+    if doc["sealed"]:
+        console.print(
+            f"{len(doc['sealed'])} field(s) sealed to the recipients: open with "
+            "--country CC where CC's epoch keys are in the state directory"
+        )
     console.print("withheld: " + (", ".join(doc["withheld"]) or "(none)"))
     for att in doc["attestations"]:
         console.print(

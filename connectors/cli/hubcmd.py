@@ -114,7 +114,11 @@ def worker(  # noqa: PLR0917 - one parameter per click option
 def provision(
     bootstrap: str | None, namespace: str, trust_file: str | None, agreements_dir: str | None
 ) -> None:
-    """Publish the trust list and signed agreements into the registry topics."""
+    """Publish the trust list, signed agreements and seal-key sets into the registry topics.
+
+    The seal-key sets are those of the members whose keyrings the state
+    directory holds (nodes/CC/seal-keys/seal-keys.json: a local stack's).
+    """
     state = state_dir()
     servers = default_bootstrap(bootstrap, state)
     topics = Topics(namespace)
@@ -122,8 +126,10 @@ def provision(
     folder = Path(agreements_dir) if agreements_dir else state.agreements
     # The operator writes the registry: on a secure cluster, as the admin principal.
     admin = default_client_config(ADMIN, state)
-    done = asyncio.run(registry.provision(servers, topics, trust_path, folder, admin))
+    done = asyncio.run(registry.provision(servers, topics, trust_path, folder, admin, state=state))
+    sealed = f", seal keys of {','.join(done.seal_keys)}" if done.seal_keys else ""
     click.echo(
-        f"provisioned trust list v{done.trust.version} and {len(done.agreements)} agreement(s) "
-        f"into {topics.registry_trust} / {topics.registry_agreements}"
+        f"provisioned trust list v{done.trust.version} and {len(done.agreements)} agreement(s)"
+        f"{sealed} into {topics.registry_trust} / {topics.registry_agreements}"
+        + (f" / {topics.registry_seal_keys}" if done.seal_keys else "")
     )

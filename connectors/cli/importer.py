@@ -18,7 +18,7 @@ import click
 import yaml
 from rich.progress import Progress
 
-from connectors.cli.node import node_options, open_node
+from connectors.cli.node import UNSEALED_HELP, node_options, open_node
 from connectors.importer import ImportSummary, import_file, load_mapping, read_rows
 from hub.errors import Reason, RequestError, TrmError
 
@@ -48,6 +48,7 @@ def _load_mapping_file(path: Path, event_type: str | None) -> Any:
     help="Errors CSV (default FILE.errors.csv).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Summary as JSON.")
+@click.option("--unsealed", is_flag=True, help=UNSEALED_HELP)
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 def cli(  # noqa: PLR0917 - one parameter per click option
     country: str,
@@ -59,9 +60,14 @@ def cli(  # noqa: PLR0917 - one parameter per click option
     map_file: Path,
     errors_file: Path | None,
     as_json: bool,
+    unsealed: bool,
     files: tuple[Path, ...],
 ) -> None:
-    """Send each row of CSV / JSON Lines FILEs as an event; refused rows go to an errors file."""
+    """Send each row of CSV / JSON Lines FILEs as an event; refused rows go to an errors file.
+
+    Each event is sealed to its recipients (a recipient with no seal key refuses
+    the row: SEAL_KEY_MISSING), unless --unsealed.
+    """
     any_refused = False
     try:
         mapping = _load_mapping_file(map_file, event_type)
@@ -90,6 +96,7 @@ def cli(  # noqa: PLR0917 - one parameter per click option
                             path,
                             errors_path=errs,
                             on_row=lambda: progress.advance(task),
+                            unsealed=unsealed,
                         )
 
                 summary = asyncio.run(go())

@@ -144,28 +144,13 @@ def _signing(country: str, key_file: str | None, trust_file: str | None) -> _Sig
     return _Signing(state, Keyring.of(state, cc), key, trust)
 
 
-def _previous(keyring: Keyring, trust: TrustList) -> SealKeySet | None:
-    """The last set signed here, if it still verifies (the new one must follow it)."""
-    try:
-        obj = json.loads(keyring.signed_set_path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    except ValueError as exc:
-        raise OperationalError(
-            Reason.CONFIG_INVALID, f"expected a signed seal-key set in {keyring.signed_set_path}"
-        ) from exc
-    return SealKeySet.from_signed(obj, trust)
-
-
 def _sign_and_publish(s: _Signing, bootstrap: str | None, namespace: str, now_ms: int) -> None:
     """Sign the keyring's keys as the next set version, keep it, publish it if a broker is known."""
-    previous = _previous(s.keyring, s.trust)
-    version = max(s.keyring.version, previous.version if previous else 0) + 1
-    doc = s.keyring.seal_key_set(version, now_ms).with_signature(s.key)
-    signed = SealKeySet.from_signed(doc, s.trust, previous=previous)  # what readers will check
+    from hub.ops.provision import sign_seal_key_set
+
+    signed = sign_seal_key_set(s.keyring, s.key, s.trust, now_ms)
     path = s.keyring.signed_set_path
-    path.write_text(json.dumps(signed.to_json(), indent=2) + "\n", encoding="utf-8")
-    click.echo(f"{signed.country} seal-key set version {version} signed: {path}", err=True)
+    click.echo(f"{signed.country} seal-key set version {signed.version} signed: {path}", err=True)
     _publish(s.state, signed, bootstrap, namespace)
 
 
@@ -272,7 +257,9 @@ def publish(country: str, bootstrap: str | None, namespace: str, trust_file: str
     state = state_dir()
     keyring = Keyring.of(state, cc)
     trust = load_trust_file(Path(trust_file) if trust_file else state.trust)
-    signed = _previous(keyring, trust)
+    from hub.ops.provision import signed_seal_key_set
+
+    signed = signed_seal_key_set(keyring, trust)
     if signed is None:
         raise OperationalError(
             Reason.CONFIG_INVALID,

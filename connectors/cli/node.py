@@ -4,6 +4,10 @@
 ``purpose``, ``handling``, ``case_key``, ``correlation_id``, ``payload``; see
 :class:`connectors.sdk.Submission`). Every file is read and validated before the
 first is sent, so a bad file sends nothing. It prints one event id per line.
+Events are sealed to their recipients' seal keys (protocol v2); ``--unsealed``
+sends v1 events whose values the hub and the broker can read (interop only).
+``inbox`` opens sealed events with the country's epoch keys; a recipient's
+REJECTED acknowledgement of one of this country's events shows as a rejection.
 
 ``inbox --json`` prints one JSON object per line (:meth:`InboxRecord.to_json`);
 ``rejections --json`` likewise (:meth:`Rejection.to_json`).
@@ -22,6 +26,7 @@ from typing import Any, TypeVar
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from connectors.sdk import ACK_STATUSES, CountryNode, InboxRecord, Submission
@@ -29,7 +34,12 @@ from hub.errors import OperationalError, Reason, RequestError, TrmError
 from hub.home import default_bootstrap, state_dir
 from hub.topics import Topics, check_country
 
-__all__ = ["cli", "node_options", "open_node", "read_json_file"]
+__all__ = ["UNSEALED_HELP", "cli", "node_options", "open_node", "read_json_file"]
+
+UNSEALED_HELP = (
+    "Send unsealed v1 events, whose values the hub, the broker and their backups can "
+    "read (interop with a node that cannot open sealed events). Default: sealed."
+)
 
 T = TypeVar("T")
 
@@ -119,6 +129,7 @@ def cli() -> None:
 
 @cli.command()
 @node_options
+@click.option("--unsealed", is_flag=True, help=UNSEALED_HELP)
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 def publish(  # noqa: PLR0917 - one parameter per click option
     country: str,
@@ -126,9 +137,10 @@ def publish(  # noqa: PLR0917 - one parameter per click option
     namespace: str,
     key_file: str | None,
     trust_file: str | None,
+    unsealed: bool,
     files: tuple[Path, ...],
 ) -> None:
-    """Seal and send each FILE (a JSON submission); print the event ids."""
+    """Seal each FILE (a JSON submission) to its recipients and send it; print the event ids."""
 
     async def go() -> list[str]:
         submissions = [Submission.from_json(read_json_file(f)) for f in files]
@@ -139,10 +151,10 @@ def publish(  # noqa: PLR0917 - one parameter per click option
             key_file=key_file,
             trust_file=trust_file,
         )
-        for sub in submissions:  # validate every payload before sending any
-            node.check(sub)
         async with node:
-            return [await node.publish(sub) for sub in submissions]
+            for sub in submissions:  # validate every payload and seal key before sending any
+                await node.check(sub, unsealed=unsealed)
+            return [await node.publish(sub, unsealed=unsealed) for sub in submissions]
 
     for event_id in _run(go):
         click.echo(event_id)
@@ -153,12 +165,16 @@ def _table(records: list[InboxRecord], country: str) -> Table:
     for col in ("type", "from", "when", "case key", "key fields", "withheld"):
         table.add_column(col, overflow="fold")
     for r in records:
+        rejection = r.rejection
         table.add_row(
             r.event_type,
             r.producer,
             _when(r.created_at_ms),
             r.case_key,
-            "; ".join(f"{k}: {v}" for k, v in r.summary.items()),
+            f"[red]REJECTED by {r.producer}[/]: "
+            + escape(f"{rejection.reason}: {rejection.detail} (event {rejection.event_id})")
+            if rejection is not None
+            else "; ".join(f"{k}: {v}" for k, v in r.summary.items()),
             f"[yellow]{len(r.withheld)} withheld[/]: "
             + ", ".join(r.withheld[:6])
             + (" ..." if len(r.withheld) > 6 else "")
@@ -205,9 +221,14 @@ def inbox(  # noqa: PLR0917 - one parameter per click option
         if not as_json and not follow:
             console.print(_table(shown, node.country))
         for refusal in node.refused:
+            answered = (
+                f" (answered {refusal.event_id} with REJECTED acknowledgement {refusal.answer})"
+                if refusal.answer
+                else ""
+            )
             click.echo(
                 f"refused inbox record {refusal.partition}:{refusal.offset}: "
-                f"{refusal.reason}: {refusal.detail}",
+                f"{refusal.reason}: {refusal.detail}{answered}",
                 err=True,
             )
 
@@ -225,6 +246,7 @@ def inbox(  # noqa: PLR0917 - one parameter per click option
     show_default=True,
 )
 @click.option("--reason", default=None, help="Why, when REJECTED.")
+@click.option("--unsealed", is_flag=True, help=UNSEALED_HELP)
 def ack(  # noqa: PLR0917 - one parameter per click option
     country: str,
     bootstrap: str | None,
@@ -234,6 +256,7 @@ def ack(  # noqa: PLR0917 - one parameter per click option
     event_id: str,
     status: str,
     reason: str | None,
+    unsealed: bool,
 ) -> None:
     """Acknowledge an inbox event to its producer; print the acknowledgement's id."""
 
@@ -254,7 +277,7 @@ def ack(  # noqa: PLR0917 - one parameter per click option
                 Reason.NOT_FOUND, f"expected event {event_id[:40]} in the inbox of {node.country}"
             )
         async with node:
-            return await node.acknowledge(target, status=status, reason=reason)
+            return await node.acknowledge(target, status=status, reason=reason, unsealed=unsealed)
 
     click.echo(_run(go))
 

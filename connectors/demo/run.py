@@ -1,4 +1,9 @@
-"""Drive the demo: broker, identities, hub worker, six nodes, the story, the verdict."""
+"""Drive the demo: broker, identities, hub worker, six nodes, the story, the verdict.
+
+Sealed end to end: every country gets an epoch seal key and publishes its signed
+seal-key set before the story starts, and every event of the story (the
+tampered and the spoofed one too) is sealed to its recipients.
+"""
 
 from __future__ import annotations
 
@@ -20,12 +25,13 @@ from rich.panel import Panel
 from rich.table import Table
 
 from connectors.demo.scenario import Step, story, try_it_submission
-from connectors.demo.setup import COUNTRY_NAMES, make_identities, sign_agreements
+from connectors.demo.setup import COUNTRY_NAMES, make_identities, make_seal_keys, sign_agreements
 from connectors.sdk import CountryNode, InboxRecord, Rejection, Submission
 from hub.app.kafka import default_client_config
 from hub.errors import OperationalError, Reason
 from hub.home import StateDir
 from hub.ops import stack
+from hub.sealkeys import SealKey
 from hub.topics import COMMIT_COUNTRIES, Topics
 from hub.trust import TrustList
 from hub.wire import Envelope, cloudevents_headers, seal
@@ -83,7 +89,9 @@ async def _rejections(node: CountryNode) -> list[Rejection]:
     return [r async for r in node.rejections()]
 
 
-def _sealed(step: Step, key: Ed25519PrivateKey, sequence: int) -> tuple[bytes, Envelope]:
+def _sealed(
+    step: Step, key: Ed25519PrivateKey, sequence: int, seal_to: dict[str, SealKey], now_ms: int
+) -> tuple[bytes, Envelope]:
     sub: Submission = step.submission
     env = seal(
         sub.event_type,
@@ -95,7 +103,8 @@ def _sealed(step: Step, key: Ed25519PrivateKey, sequence: int) -> tuple[bytes, E
         handling=sub.handling,
         case_key=sub.case_key,
         sequence=sequence,
-        created_at_ms=_now_ms(),
+        created_at_ms=now_ms,
+        seal_to=seal_to,
     )
     raw = env.to_bytes()
     if step.tamper:  # flip one bit of the producer's signature
@@ -167,7 +176,9 @@ class Demo:
             )
         if not step.tamper and step.outbox is None:
             return await node.publish(step.submission)
-        raw, env = _sealed(step, self.keys[step.actor], node.store.reserve_sequence())
+        now = _now_ms()
+        seal_to = await node.seal_keys_for(step.submission.recipients, now)
+        raw, env = _sealed(step, self.keys[step.actor], node.store.reserve_sequence(), seal_to, now)
         owner = step.outbox or step.actor
         topic = self.topics.outbox(owner)
         # Whoever writes into an outbox holds that country's credentials (ACLs allow no other).
@@ -304,6 +315,11 @@ def run_demo(state: StateDir, console: Console, *, secure: bool = False) -> int:
     refs = sign_agreements(state, keys)
     console.print(
         f"  trust list v{trust.version} (threshold 4 of 6); agreements: {', '.join(refs)}"
+    )
+    sets = make_seal_keys(state, keys, trust, now)
+    console.print(
+        f"  an epoch seal key (X25519) for each country, signed sets v"
+        f"{'/'.join(str(s.version) for s in sets)} in {state.root / 'nodes'}/CC/seal-keys"
     )
     console.print("  " + _trm(state, "hub", "provision"))
     console.print("[bold]starting the hub worker and the audit sequencer[/] (trm up) ...")

@@ -1,4 +1,6 @@
-"""The demo's identities: six countries' keys, the hub's key, a trust list, agreements.
+"""The demo's identities: six countries' keys, the hub's key, a trust list, agreements,
+and each country's epoch seal key (``nodes/<CC>/seal-keys``) with its signed set,
+which ``trm hub provision`` (and ``trm up`` on a fresh broker) publishes.
 
 Every key is made fresh for this demo and written to the state directory with
 mode 0600. The sample agreements in ``deploy/agreements/`` are EXAMPLES signed
@@ -16,11 +18,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hub.home import StateDir
 from hub.keys import KeyRole, write_private_key
+from hub.ops.provision import rotate_seal_keys
 from hub.policy import load_agreement_file, resign_agreement
+from hub.sealkeys import Keyring, SealKeySet
 from hub.topics import COMMIT_COUNTRIES, COUNTRY_NAMES
 from hub.trust import HUB_OWNER, KeySpec, TrustList, build_trust_document, public_key_pem
 
-__all__ = ["COUNTRY_NAMES", "REPO", "make_identities", "sign_agreements"]
+__all__ = ["COUNTRY_NAMES", "REPO", "make_identities", "make_seal_keys", "sign_agreements"]
 
 REPO = Path(__file__).resolve().parents[2]
 # Keys valid from 2024 so that agreements effective from 2026-01-01 verify.
@@ -73,3 +77,11 @@ def sign_agreements(
         (state.agreements / path.name).write_text(fresh.to_yaml(), encoding="utf-8")
         refs.append(signed.agreement.ref)
     return refs
+
+
+def make_seal_keys(
+    state: StateDir, keys: Mapping[str, Ed25519PrivateKey], trust: TrustList, now_ms: int
+) -> tuple[SealKeySet, ...]:
+    """Each member's epoch seal key in its keyring, and its set signed with its key."""
+    keyrings = {cc: Keyring.of(state, cc) for cc in COMMIT_COUNTRIES}
+    return rotate_seal_keys(keyrings, keys, trust, now_ms)

@@ -1,7 +1,11 @@
 """The HTTP gateway of one country (aiohttp): the door for desks without Kafka.
 
-It runs with that country's key (through a :class:`CountryNode`), follows the
-country's inbox and rejections into memory, and serves the JSON API described
+It runs with that country's key (through a :class:`CountryNode`: every event
+it sends is sealed to its recipients, and what it reads is opened with the
+country's epoch keys), follows the country's inbox and rejections into memory
+(a recipient's REJECTED acknowledgement is listed with the rejections, as a
+refusal by that recipient), publishes the country's signed seal-key set at
+start (so that other countries can seal to it), and serves the JSON API described
 by ``/api/openapi.json`` and the desk web page (``/``, files from
 ``connectors/static``; no external resource: the Content-Security-Policy says
 ``default-src 'self'``).
@@ -26,7 +30,7 @@ from typing import Any, Final
 from aiohttp import web
 
 from connectors.sdk import CountryNode, Rejection, Submission
-from hub.errors import Reason, RequestError, TrmError
+from hub.errors import OperationalError, Reason, RequestError, TrmError
 
 from .auth import DeskUsers, Session
 from .desk import ACK_STATUSES, DeskView
@@ -247,8 +251,10 @@ async def sent(request: web.Request) -> web.Response:
 
 
 async def rejections(request: web.Request) -> web.Response:
+    """The hub's refusals of this country's events, then its recipients' (REJECTED acks)."""
     _session(request)
-    return web.json_response({"rejections": [r.to_json() for r in request.app[REJECTIONS]]})
+    found = [*request.app[REJECTIONS], *request.app[VIEW].refused_by_recipients]
+    return web.json_response({"rejections": [r.to_json() for r in found]})
 
 
 async def alerts(request: web.Request) -> web.Response:
@@ -286,6 +292,33 @@ async def _follow_rejections(app: web.Application) -> None:
             await asyncio.sleep(2)
 
 
+async def _announce_seal_keys(app: web.Application) -> None:
+    """Publish the country's signed seal-key set, so that others can seal to it (retried)."""
+    node = app[NODE]
+    while True:
+        try:
+            signed = await node.announce_seal_keys()
+        except asyncio.CancelledError:
+            raise
+        except OperationalError as exc:  # the broker: try again
+            log.warning("seal keys not published yet: %s", exc.reason)
+            await asyncio.sleep(2)
+            continue
+        except TrmError as exc:
+            log.warning("seal keys not published: %s: %s", exc.reason, exc.detail)
+            return
+        if signed is None:
+            log.warning(
+                "%s holds no signed seal-key set: nobody can seal to it "
+                "(trm keys epoch rotate --country %s)",
+                node.country,
+                node.country,
+            )
+        else:
+            log.info("published %s's seal-key set version %d", node.country, signed.version)
+        return
+
+
 async def _startup(app: web.Application) -> None:
     try:
         await app[NODE].start()
@@ -296,11 +329,17 @@ async def _startup(app: web.Application) -> None:
         [
             asyncio.create_task(_follow_inbox(app)),
             asyncio.create_task(_follow_rejections(app)),
+            asyncio.create_task(_announce_seal_keys(app)),
         ]
     )
 
 
 async def _cleanup(app: web.Application) -> None:
+    # The seal-key announcement is short: let it finish (a producer cancelled
+    # while it starts is left half-open), unless the broker is away.
+    if app[TASKS]:
+        with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+            await asyncio.wait_for(asyncio.shield(app[TASKS][-1]), 5.0)
     for task in app[TASKS]:
         task.cancel()
     for task in app[TASKS]:

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from connectors.sdk import ACK_STATUSES, InboxRecord
+from connectors.sdk import ACK_STATUSES, InboxRecord, Rejection
 from hub.wire import EventType
 
 __all__ = ["ACK_STATUSES", "DeskView", "NoticeStatus"]
@@ -55,12 +55,17 @@ class DeskView:
     acks_sent: dict[str, str] = field(default_factory=dict)  # event id -> status we sent
     acks_received: dict[str, str] = field(default_factory=dict)  # our event id -> status
     sent: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # our journal entries
+    # Recipients' refusals of our events (their REJECTED acknowledgements).
+    refused_by_recipients: list[Rejection] = field(default_factory=list)
 
     def add(self, record: InboxRecord) -> None:
         if record.event_id in self.records:
             return
         self.records[record.event_id] = record
         self.order.append(record.event_id)
+        rejection = record.rejection
+        if rejection is not None:
+            self.refused_by_recipients.append(rejection)
         if record.event_type == "acknowledgement":
             target = record.fields.get("acknowledged_event_id") or record.correlation_id
             status = str(record.fields.get("status") or "RECEIVED")

@@ -255,7 +255,8 @@ def openapi_document(country: str) -> dict[str, Any]:
             },
             "/api/rejections": {
                 "get": {
-                    "summary": "The hub's refusals of this country's events",
+                    "summary": "Refusals of this country's events: the hub's, then its "
+                    "recipients' (a REJECTED acknowledgement; source 'recipient ...')",
                     "responses": {"200": _ok("rejections", {"type": "object"}), **_COMMON},
                 }
             },

@@ -10,6 +10,10 @@ journal holds ``import`` entries (row id, event id, ``pending`` | ``sent``).
 A re-run skips sent rows and re-sends a pending one (a crash between send and
 journal) with its journaled event id, which the hub drops as a replay if the
 first send did arrive. Event ids: :func:`connectors.sdk.row_event_id`.
+
+Rows are sealed to their recipients (protocol v2); a recipient without a seal
+key valid now refuses the row (SEAL_KEY_MISSING, to the errors file), never a
+fallback to v1. ``unsealed=True`` sends v1 events the hub can read (interop).
 """
 
 from __future__ import annotations
@@ -114,8 +118,10 @@ async def import_file(
     errors_path: Path,
     on_row: Callable[[], None] | None = None,
     now_ms: Callable[[], int] | None = None,
+    unsealed: bool = False,
 ) -> ImportSummary:
-    """Send each row of ``path`` as an event; write refused rows to ``errors_path``."""
+    """Send each row of ``path`` as an event (sealed unless ``unsealed``); refused rows
+    go to ``errors_path``."""
     clock = now_ms or (lambda: __import__("time").time_ns() // 1_000_000)
     rows = list(read_rows(path, mapping))  # refuses a bad file before sending anything
     journal: dict[str, dict[str, Any]] = {}
@@ -150,7 +156,7 @@ async def import_file(
                     }
                 )
                 now = clock()
-                node.check(sub, created_at_ms=now)
+                await node.check(sub, created_at_ms=now, unsealed=unsealed)
                 event_id = (
                     str(done["event_id"])
                     if done
@@ -159,7 +165,7 @@ async def import_file(
                 entry = {"kind": "import", "row": row_id, "event_id": event_id, "state": "pending"}
                 if done is None:
                     node.store.record(entry)
-                await node.publish(sub, event_id=event_id, created_at_ms=now)
+                await node.publish(sub, event_id=event_id, created_at_ms=now, unsealed=unsealed)
                 sent = {**entry, "state": "sent"}
                 node.store.record(sent)
                 journal[row_id] = sent

@@ -3,15 +3,18 @@
 ::
 
     async with CountryNode("KH", key_path, trust, bootstrap) as node:
-        event_id = await node.publish(Submission.from_json(obj))
-        async for record in node.inbox():
+        event_id = await node.publish(Submission.from_json(obj))   # sealed (v2)
+        async for record in node.inbox():                          # opened with KH's keys
             await node.acknowledge(record, status="ACCEPTED")
+
+Events are sealed to their recipients by default; ``publish(..., unsealed=True)``
+sends a v1 event the hub can read (interop only).
 """
 
 from __future__ import annotations
 
 from .node import CountryNode
-from .records import WITHHELD, InboxRecord, InboxRefusal, Rejection, Withheld
+from .records import RECIPIENT_SOURCE, WITHHELD, InboxRecord, InboxRefusal, Rejection, Withheld
 from .store import NodeStore
 from .submission import (
     ACK_STATUSES,
@@ -25,6 +28,7 @@ from .submission import (
 __all__ = [
     "ACK_STATUSES",
     "DEFAULT_HANDLING",
+    "RECIPIENT_SOURCE",
     "WITHHELD",
     "CountryNode",
     "InboxRecord",

@@ -5,13 +5,30 @@ Publishing: validate, seal with the country's key, send to
 idempotent ``acks=all`` producer. The sequence number is reserved on disk
 before sealing, so numbers continue after a restart.
 
+Sealing is the default (protocol v2, ``docs/protocol.md`` 2.9): every field
+but the policy attributes is encrypted to each recipient's seal key valid at
+the event's creation time. The seal keys come from the registry topic
+``<ns>.registry.seal-keys`` (read at start, and again when a recipient has no
+key valid then: it rotated) or from a :class:`hub.sealkeys.SealKeyDirectory`
+passed in. A recipient without one refuses the event (SEAL_KEY_MISSING)
+before anything is sent or a sequence number used: never a fallback to v1.
+An unsealed v1 event, readable by the hub, is sent only when asked for
+(``unsealed=True``, for interop).
+
 Receiving: read ``<ns>.<CC>.inbox``, and for each record run every recipient
 check (:func:`hub.wire.open_envelope` with the CloudEvents headers and a
-required hub attestation), then check the copy was attested for this country.
+required hub attestation), check the copy was attested for this country, then
+open a sealed event with this country's epoch keys (its :class:`Keyring`).
 A record that fails is kept as an :class:`InboxRefusal` value (``node.refused``)
-and logged by reason code only. Event ids already yielded are skipped, across
-restarts (``NodeStore``). A trust list past its expiry is refused
-(TRUST_EXPIRED) when the node is made and before it verifies what it reads.
+and logged by reason code only. When the signature and the attestation hold
+but the opening finds the producer at fault (SEAL_MISMATCH, or
+FIELD_TYPE_MISMATCH in a sealed value), the node also answers the producer,
+once per event id (journaled), with a signed acknowledgement: status REJECTED,
+reason ``"<CODE>: <detail>"``. A destroyed epoch key (KEY_DESTROYED) or a key
+this node never held (SEAL_KEY_MISSING) is a refusal only: not the producer's
+fault. Event ids already yielded are skipped, across restarts (``NodeStore``).
+A trust list past its expiry is refused (TRUST_EXPIRED) when the node is made
+and before it verifies what it reads.
 """
 
 from __future__ import annotations
@@ -28,18 +45,30 @@ from aiokafka.errors import KafkaError
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hub.app.kafka import Follower, require_topic
-from hub.errors import DeliveryError, OperationalError, Reason, RequestError, TrmError
+from hub.app.seal_registry import publish_seal_keys, read_seal_keys
+from hub.errors import (
+    DeliveryError,
+    OperationalError,
+    Reason,
+    RequestError,
+    SealError,
+    TrmError,
+)
 from hub.home import StateDir, state_dir
 from hub.keys import KeyDirectory, KeyRole, key_id_of, load_private_key, raw_public
+from hub.ops.provision import signed_seal_key_set
+from hub.sealkeys import Keyring, SealKey, SealKeyDirectory, SealKeySet
 from hub.topics import Topics, check_country
 from hub.trust import TrustList, load_trust_file
 from hub.wire import (
+    DeliveredEvent,
     EventType,
     Header,
     cloudevents_headers,
     open_envelope,
     payload_from_json,
     seal,
+    unseal,
 )
 
 from .records import InboxRecord, InboxRefusal, Rejection
@@ -51,8 +80,26 @@ __all__ = ["CountryNode"]
 log = logging.getLogger("trm.node")
 
 
+# Opening failures that only the producer can cause (the signature commits to
+# every ciphertext and plaintext): the node answers them with a REJECTED
+# acknowledgement. Anything else is refused without an answer.
+PRODUCER_FAULTS = frozenset({Reason.SEAL_MISMATCH, Reason.FIELD_TYPE_MISMATCH})
+
+
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+class _NotOpened(TrmError):
+    """A verified, attested event whose sealed parts did not open, with what an answer needs."""
+
+    def __init__(self, error: TrmError, delivered: DeliveredEvent) -> None:
+        super().__init__(error.reason, error.detail)
+        self.delivered = delivered
+
+    @property
+    def producer_at_fault(self) -> bool:
+        return self.reason in PRODUCER_FAULTS
 
 
 class CountryNode:
@@ -67,6 +114,10 @@ class CountryNode:
         state: the state directory (``nodes/<CC>/`` holds this node's files).
         client_config: extra aiokafka settings (TLS/SASL from kafka_security).
         clock: milliseconds since the epoch; tests pass a fixed one.
+        seal_keys: the recipients' seal keys to seal to; None (the default):
+            read from the registry topic, and again after a rotation.
+        keyring: this country's private epoch keys, to open what is sealed to
+            it; None (the default): ``nodes/<CC>/seal-keys`` in ``state``.
     """
 
     def __init__(
@@ -80,6 +131,8 @@ class CountryNode:
         state: StateDir | Path | None = None,
         client_config: Mapping[str, Any] | None = None,
         clock: Callable[[], int] = _now_ms,
+        seal_keys: SealKeyDirectory | None = None,
+        keyring: Keyring | None = None,
     ) -> None:
         self.country = check_country(country)
         self._key = key if isinstance(key, Ed25519PrivateKey) else load_private_key(Path(key))
@@ -100,10 +153,15 @@ class CountryNode:
         self.topics = topics or Topics()
         sd = state if isinstance(state, StateDir) else state_dir(state)
         self.store = NodeStore(sd.node(self.country))
+        self.keyring = keyring if keyring is not None else Keyring.of(sd, self.country)
+        self._seal_keys = seal_keys
+        self._seal_keys_given = seal_keys is not None
         self._client = dict(client_config or {})
         self._clock = clock
         self._producer: AIOKafkaProducer | None = None
         self.refused: list[InboxRefusal] = []
+        # Events this node has answered (acknowledged, or refused with a REJECTED one).
+        self._answered = {str(e["event_id"]) for e in self.store.journal("ack")}
 
     def __repr__(self) -> str:  # never shows the key
         return f"CountryNode({self.country!r}, topics={self.topics.namespace!r})"
@@ -127,6 +185,12 @@ class CountryNode:
                 Reason.KAFKA_UNAVAILABLE, f"cannot reach Kafka at {self.bootstrap}: {exc}"
             ) from exc
         self._producer = producer
+        if self._seal_keys is None:
+            try:
+                await self.refresh_seal_keys()
+            except BaseException:
+                await self.stop()
+                raise
 
     async def stop(self) -> None:
         if self._producer is not None:
@@ -145,26 +209,89 @@ class CountryNode:
     ) -> None:
         await self.stop()
 
+    # --- seal keys ---------------------------------------------------------------
+
+    @property
+    def seal_keys(self) -> SealKeyDirectory | None:
+        """The recipients' seal keys held now (None until first read from the registry)."""
+        return self._seal_keys
+
+    async def refresh_seal_keys(self) -> SealKeyDirectory:
+        """Read the registry topic's seal-key sets again (a directory passed in is kept).
+
+        Raises:
+            TrustError: TRUST_EXPIRED (sets are verified against the trust list).
+            OperationalError: KAFKA_UNAVAILABLE.
+        """
+        if self._seal_keys_given and self._seal_keys is not None:
+            return self._seal_keys
+        self._check_trust_fresh()
+        directory = await read_seal_keys(self.bootstrap, self.topics, self.trust, self._client)
+        self._seal_keys = directory
+        return directory
+
+    async def announce_seal_keys(self) -> SealKeySet | None:
+        """Publish this country's last signed seal-key set (its keyring's) to the registry.
+
+        What ``trm keys epoch rotate`` signed; publishing a version again is
+        harmless (readers keep the newest). Returns None when the keyring holds
+        no signed set yet (``trm keys epoch rotate --country CC``).
+
+        Raises:
+            TrustError: the set no longer verifies against the trust list.
+            OperationalError: KAFKA_UNAVAILABLE.
+        """
+        signed = signed_seal_key_set(self.keyring, self.trust)
+        if signed is None:
+            return None
+        try:
+            await publish_seal_keys(self.bootstrap, self.topics, signed, self._client)
+        except KafkaError as exc:
+            raise OperationalError(
+                Reason.KAFKA_UNAVAILABLE,
+                f"{self.country}'s seal-key set was not confirmed by the broker: "
+                f"{type(exc).__name__}",
+            ) from exc
+        return signed
+
+    async def seal_keys_for(self, recipients: Sequence[str], at_ms: int) -> dict[str, SealKey]:
+        """Each recipient's seal key valid at ``at_ms``.
+
+        A recipient with none in the sets held means a rotation since they were
+        read (or a first read): the registry is read once more.
+
+        Raises:
+            SealError: SEAL_KEY_MISSING naming the recipient.
+            OperationalError: KAFKA_UNAVAILABLE (reading the registry).
+        """
+        directory = self._seal_keys or await self.refresh_seal_keys()
+        try:
+            return {r: directory.key_for(r, at_ms) for r in recipients}
+        except SealError as exc:
+            if exc.reason is not Reason.SEAL_KEY_MISSING or self._seal_keys_given:
+                raise
+        directory = await self.refresh_seal_keys()
+        return {r: directory.key_for(r, at_ms) for r in recipients}
+
     # --- publish ---------------------------------------------------------------
 
-    def check(
+    async def _prepare(
         self,
         submission: Submission,
         *,
-        created_at_ms: int | None = None,
-        event_id: str | None = None,
-    ) -> dict[str, Any]:
-        """Validate a submission fully (a throw-away seal); return the Avro-form payload.
-
-        Raises:
-            RequestError: BAD_REQUEST when addressed to this country itself.
-            WireError: INVALID_PAYLOAD naming the field, INVALID_HEADER.
-        """
+        created_at_ms: int | None,
+        event_id: str | None,
+        unsealed: bool,
+    ) -> tuple[dict[str, Any], int, dict[str, SealKey] | None]:
+        """The Avro-form payload, the creation time and the seal keys (None: v1)."""
         if self.country in submission.recipients:
             raise RequestError(
                 Reason.BAD_REQUEST, f"expected recipients other than {self.country} itself"
             )
+        now = created_at_ms if created_at_ms is not None else self._clock()
         payload = payload_from_json(submission.event_type.value, submission.payload)
+        # A throw-away v1 seal checks the payload and every header field; the
+        # sealed (v2) one adds nothing that can fail once every key is found.
         seal(
             submission.event_type,
             payload,
@@ -175,9 +302,34 @@ class CountryNode:
             handling=submission.handling,
             case_key=submission.case_key,
             sequence=1,
-            created_at_ms=created_at_ms if created_at_ms is not None else self._clock(),
+            created_at_ms=now,
             event_id=event_id or submission.event_id,
             correlation_id=submission.correlation_id,
+        )
+        seal_to = None if unsealed else await self.seal_keys_for(submission.recipients, now)
+        return payload, now, seal_to
+
+    async def check(
+        self,
+        submission: Submission,
+        *,
+        created_at_ms: int | None = None,
+        event_id: str | None = None,
+        unsealed: bool = False,
+    ) -> dict[str, Any]:
+        """Validate a submission fully as :meth:`publish` would; return the Avro-form payload.
+
+        Sealed (the default): every recipient must have a seal key valid at the
+        creation time.
+
+        Raises:
+            RequestError: BAD_REQUEST when addressed to this country itself.
+            WireError: INVALID_PAYLOAD naming the field, INVALID_HEADER.
+            SealError: SEAL_KEY_MISSING naming the recipient without a seal key.
+            OperationalError: KAFKA_UNAVAILABLE (reading the registry's seal keys).
+        """
+        payload, _, _ = await self._prepare(
+            submission, created_at_ms=created_at_ms, event_id=event_id, unsealed=unsealed
         )
         return payload
 
@@ -187,16 +339,22 @@ class CountryNode:
         *,
         event_id: str | None = None,
         created_at_ms: int | None = None,
+        unsealed: bool = False,
     ) -> str:
         """Seal and send one event; return its event id once the broker has it.
 
+        Sealed to the recipients' seal keys (protocol v2) unless ``unsealed``:
+        a v1 event whose values the hub and the broker can read, for interop only.
+
         Raises:
-            RequestError / WireError: the submission or payload is invalid
-                (nothing is sent, no sequence number is used).
+            RequestError / WireError: the submission or payload is invalid.
+            SealError: SEAL_KEY_MISSING, a recipient has no seal key valid now.
             OperationalError: KAFKA_UNAVAILABLE when the send failed.
+            (A refused submission sends nothing and uses no sequence number.)
         """
-        payload = self.check(submission, created_at_ms=created_at_ms, event_id=event_id)
-        now = created_at_ms if created_at_ms is not None else self._clock()
+        payload, now, seal_to = await self._prepare(
+            submission, created_at_ms=created_at_ms, event_id=event_id, unsealed=unsealed
+        )
         await self.start()  # an unreachable broker costs no sequence number
         sequence = self.store.reserve_sequence()
         envelope = seal(
@@ -212,6 +370,7 @@ class CountryNode:
             created_at_ms=now,
             event_id=event_id or submission.event_id,
             correlation_id=submission.correlation_id,
+            seal_to=seal_to,
         )
         await self._send(envelope.header, envelope.to_bytes())
         due_field = submission.event_type.spec.due_field
@@ -226,6 +385,7 @@ class CountryNode:
                 "created_at_ms": now,
                 "sequence": sequence,
                 "correlation_id": submission.correlation_id,
+                "sealed": seal_to is not None,
                 # A follow-up needs the registered due time (a handover's planned
                 # time); it is not personal data.
                 "planned_at_ms": planned if isinstance(planned, int) else None,
@@ -260,12 +420,45 @@ class CountryNode:
         reason: str | None = None,
         organisation: Mapping[str, str] | None = None,
         text: Sequence[Mapping[str, str]] | None = None,
+        unsealed: bool = False,
     ) -> str:
-        """Send an acknowledgement of ``record`` back to its producer; return its id."""
+        """Send an acknowledgement of ``record`` back to its producer; return its id.
+
+        Sealed like any event, unless ``unsealed``.
+        """
+        return await self._acknowledge(
+            event_id=record.event_id,
+            event_digest=record.event_digest,
+            producer=record.producer,
+            purpose=record.purpose,
+            handling=record.handling,
+            case_key=record.case_key,
+            status=status,
+            reason=reason,
+            organisation=organisation,
+            text=text,
+            unsealed=unsealed,
+        )
+
+    async def _acknowledge(
+        self,
+        *,
+        event_id: str,
+        event_digest: str,
+        producer: str,
+        purpose: str,
+        handling: str,
+        case_key: str,
+        status: str,
+        reason: str | None,
+        organisation: Mapping[str, str] | None = None,
+        text: Sequence[Mapping[str, str]] | None = None,
+        unsealed: bool = False,
+    ) -> str:
         now = self._clock()
         payload: dict[str, Any] = {
-            "acknowledged_event_id": record.event_id,
-            "acknowledged_event_digest": record.event_digest,
+            "acknowledged_event_id": event_id,
+            "acknowledged_event_digest": event_digest,
             "status": status,
             "reason": reason,
             "acknowledged_at": now,
@@ -274,24 +467,49 @@ class CountryNode:
         }
         submission = Submission(
             event_type=EventType.ACKNOWLEDGEMENT,
-            recipients=(record.producer,),
-            purpose=record.purpose,
-            handling=record.handling,
-            case_key=record.case_key,
+            recipients=(producer,),
+            purpose=purpose,
+            handling=handling,
+            case_key=case_key,
             payload=payload,
-            correlation_id=record.event_id,
+            correlation_id=event_id,
         )
-        ack_id = await self.publish(submission, created_at_ms=now)
-        self.store.record(
-            {
-                "kind": "ack",
-                "event_id": record.event_id,
-                "ack_event_id": ack_id,
-                "status": status,
-                "at_ms": now,
-            }
-        )
+        ack_id = await self.publish(submission, created_at_ms=now, unsealed=unsealed)
+        entry: dict[str, Any] = {
+            "kind": "ack",
+            "event_id": event_id,
+            "ack_event_id": ack_id,
+            "status": status,
+            "at_ms": now,
+        }
+        if status == "REJECTED" and reason is not None:
+            entry["reason"] = reason.split(":", 1)[0]  # the code only: the journal holds no detail
+        self.store.record(entry)
+        self._answered.add(event_id)
         return ack_id
+
+    async def _answer_producer_fault(self, fault: _NotOpened) -> str | None:
+        """Tell the producer once that its event did not open: a REJECTED acknowledgement.
+
+        Returns the acknowledgement's id, or None when this event was answered
+        before (the journal says so, across restarts).
+
+        Raises:
+            OperationalError: KAFKA_UNAVAILABLE (the record is read again later).
+        """
+        header = fault.delivered.event.header
+        if header.event_id in self._answered:
+            return None
+        return await self._acknowledge(
+            event_id=header.event_id,
+            event_digest=fault.delivered.event.envelope.event_digest.hex(),
+            producer=header.producer,
+            purpose=header.purpose,
+            handling=header.handling,
+            case_key=header.case_key,
+            status="REJECTED",
+            reason=f"{fault.reason}: {fault.detail}",
+        )
 
     # --- reading -----------------------------------------------------------------
 
@@ -334,7 +552,17 @@ class CountryNode:
                 f"expected a copy attested for {self.country}, got one for "
                 f"{att.recipient if att else 'nobody'}",
             )
-        return InboxRecord.from_delivered(delivered, msg.partition, msg.offset)
+        # Verified and attested: what fails from here on is in the sealed parts
+        # (open_envelope's last step, apart so that a producer's fault is known).
+        try:
+            event = unseal(
+                delivered.event, recipient=self.country, private_key=self.keyring.private
+            )
+        except TrmError as exc:
+            raise _NotOpened(exc, delivered) from None
+        return InboxRecord.from_delivered(
+            DeliveredEvent(event, delivered.attestation), msg.partition, msg.offset
+        )
 
     async def inbox(
         self, *, follow: bool = False, include_seen: bool = False, mark_seen: bool = True
@@ -354,6 +582,7 @@ class CountryNode:
                 record not read, so a renewed list reads on from there.
         """
         self._check_trust_fresh()
+        started_here = self._producer is None  # an answer to a producer may start it
         this_pass: set[str] = set()
         cursor = None if include_seen else self.store.cursor()
         save = mark_seen and not include_seen
@@ -364,11 +593,7 @@ class CountryNode:
                 try:
                     record = self._open(msg)
                 except TrmError as exc:
-                    refusal = InboxRefusal(msg.partition, msg.offset, exc.reason, exc.detail)
-                    self.refused.append(refusal)
-                    log.warning(
-                        "inbox record %d:%d refused: %s", msg.partition, msg.offset, exc.reason
-                    )
+                    self.refused.append(await self._refuse(msg, exc))
                     record = None
                 fresh = (
                     record is not None
@@ -388,6 +613,29 @@ class CountryNode:
         finally:
             if save:
                 self.store.flush_cursor()
+            if started_here and self._producer is not None:
+                await self.stop()
+
+    async def _refuse(self, msg: Any, exc: TrmError) -> InboxRefusal:
+        """The refusal of one inbox record; a producer at fault is answered (once)."""
+        log.warning("inbox record %d:%d refused: %s", msg.partition, msg.offset, exc.reason)
+        if not isinstance(exc, _NotOpened):
+            return InboxRefusal(msg.partition, msg.offset, exc.reason, exc.detail)
+        event_id = exc.delivered.event.header.event_id
+        answer: str | None = None
+        if not exc.producer_at_fault:
+            return InboxRefusal(msg.partition, msg.offset, exc.reason, exc.detail, event_id)
+        try:
+            answer = await self._answer_producer_fault(exc)
+        except OperationalError:
+            raise  # the broker: stop before this record, so a later read answers it
+        except TrmError as error:  # e.g. the producer has no seal key: logged, not retried
+            log.warning("could not answer event %s: %s", event_id, error.reason)
+        if answer is not None:
+            log.info("answered event %s with REJECTED acknowledgement %s", event_id, answer)
+        return InboxRefusal(
+            msg.partition, msg.offset, exc.reason, exc.detail, event_id=event_id, answer=answer
+        )
 
     async def rejections(self, *, follow: bool = False) -> AsyncIterator[Rejection]:
         """The hub's refusals of this node's events, oldest first."""

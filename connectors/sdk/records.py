@@ -12,7 +12,18 @@ from hub.wire import DeliveredEvent, payload_to_json
 
 from .submission import key_fields
 
-__all__ = ["WITHHELD", "InboxRecord", "InboxRefusal", "Rejection", "Withheld"]
+__all__ = [
+    "RECIPIENT_SOURCE",
+    "WITHHELD",
+    "InboxRecord",
+    "InboxRefusal",
+    "Rejection",
+    "Withheld",
+]
+
+# ``Rejection.source`` of a recipient's refusal (a REJECTED acknowledgement),
+# as opposed to the hub's (a topic position).
+RECIPIENT_SOURCE: Final = "recipient"
 
 
 class Withheld:
@@ -100,6 +111,27 @@ class InboxRecord:
     def summary(self) -> dict[str, str]:
         return key_fields(self.event_type, self.fields)
 
+    @property
+    def rejection(self) -> Rejection | None:
+        """A REJECTED acknowledgement as the recipient's :class:`Rejection` of our event.
+
+        A recipient that could not open one of this node's events (SEAL_MISMATCH)
+        answers so; None for any other record.
+        """
+        if self.event_type != "acknowledgement" or self.fields.get("status") != "REJECTED":
+            return None
+        target = self.fields.get("acknowledged_event_id") or self.correlation_id or ""
+        text = self.fields.get("reason")
+        code, _, detail = str(text).partition(": ") if isinstance(text, str) else ("", "", "")
+        return Rejection(
+            event_id=str(target),
+            producer=self.recipients[0] if len(self.recipients) == 1 else "",
+            recipient=self.producer,
+            reason=code or "REJECTED",
+            detail=detail or "(the reason was not disclosed)",
+            source=f"{RECIPIENT_SOURCE} acknowledgement {self.event_id}",
+        )
+
     def to_json(self) -> dict[str, Any]:
         """The stable JSON form (``trm node inbox --json``, the gateway)."""
         return {
@@ -123,17 +155,29 @@ class InboxRecord:
 
 @dataclass(frozen=True, slots=True)
 class InboxRefusal:
-    """An inbox record that did not verify: kept as a value, never yielded as an event."""
+    """An inbox record that did not verify or open: kept as a value, never yielded as an event.
+
+    ``event_id`` is set when the record verified but did not open;
+    ``answer`` is the id of the REJECTED acknowledgement sent to its producer
+    (None: not the producer's fault, or answered before).
+    """
 
     partition: int
     offset: int
     reason: Reason
     detail: str
+    event_id: str | None = None
+    answer: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Rejection:
-    """Why the hub refused one of this node's events for one recipient."""
+    """Why one of this node's events was refused for one recipient.
+
+    By the hub (``<ns>.<CC>.rejections``), or by the recipient itself when it
+    could not open the event (:attr:`InboxRecord.rejection`; ``source``
+    starts with :data:`RECIPIENT_SOURCE`).
+    """
 
     event_id: str
     producer: str

@@ -166,7 +166,8 @@ function renderRejections(rows) {
   const body = $("rejections-table").querySelector("tbody");
   body.replaceChildren();
   for (const r of rows) {
-    body.append(el("tr", {}, el("td", { text: r.reason }), el("td", { text: r.recipient }),
+    const by = r.source.startsWith("recipient") ? " (refused by the recipient)" : "";
+    body.append(el("tr", {}, el("td", { text: r.reason + by }), el("td", { text: r.recipient }),
                    el("td", { text: r.event_id }), el("td", { text: r.detail })));
   }
 }

@@ -19,10 +19,11 @@ from playwright.async_api import async_playwright
 from connectors.gateway import DeskUsers, make_app
 from connectors.sdk import CountryNode
 from hub.home import StateDir
+from hub.sealkeys import Keyring
 from hub.topics import Topics
-from hub.wire import Envelope, verify
+from hub.wire import Envelope, unseal, verify
 from tests.support.kafka import read_topic
-from tests.support.nodes import KEYS, delivered_copy, example, trust_list
+from tests.support.nodes import KEYS, delivered_copy, example, node_seal_keys, trust_list
 
 pytestmark = pytest.mark.kafka
 
@@ -95,6 +96,7 @@ async def test_desk_page_notices_detail_ack_and_alerts(
     finally:
         await producer.stop()
 
+    await node_seal_keys(kafka_bootstrap, topics, tmp_path, ["TH"])  # KH's desk seals to TH
     users = DeskUsers.load(tmp_path / "users.json")
     users.add("kh-desk", "KH", PASSWORD)
     node = CountryNode(
@@ -173,7 +175,12 @@ async def test_desk_page_notices_detail_ack_and_alerts(
     assert [e for e in console_errors if "401" not in e] == []
     acks = await read_topic(kafka_bootstrap, topics.outbox("KH"))
     assert len(acks) == 1
-    ack: Any = verify(Envelope.from_bytes(acks[0].value), trust_list())
+    th_keys = Keyring.of(StateDir(tmp_path), "TH")  # sealed to TH: opened with its key
+    ack: Any = unseal(
+        verify(Envelope.from_bytes(acks[0].value), trust_list()),
+        recipient="TH",
+        private_key=th_keys.private,
+    )
     assert ack.header.recipients == ("TH",)
     assert ack.fields["status"] == "HANDED_OVER"
     assert ack.fields["acknowledged_event_id"] == overdue.header.event_id

@@ -8,7 +8,8 @@ with SASL_SSL + SCRAM and deny-by-default ACLs, kafka-init (topics, ACLs), the
 registry provisioning, one hub worker, the audit sequencer, and the gateways of
 Thailand and Cambodia publishing on 127.0.0.1.
 
-Thailand's desk sends a signed handover notice through its gateway's HTTP API;
+Each gateway publishes its country's seal-key set at start; Thailand's desk
+sends a signed handover notice, sealed to Cambodia, through its gateway's HTTP API;
 Cambodia's desk finds it in its inbox, verified and attested under the
 agreement; the sequencer checkpoints the decisions; ``trm audit replay`` runs as
 the auditor in the ``auditor`` service and finds nothing wrong. The stack is
@@ -39,6 +40,8 @@ from connectors.demo.setup import make_identities, sign_agreements
 from connectors.gateway import DeskUsers
 from hub.home import StateDir
 from hub.keys import load_private_key, write_private_key
+from hub.ops.provision import rotate_seal_keys
+from hub.sealkeys import Keyring
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
@@ -109,7 +112,8 @@ def _chown_tree(path: Path, uid: int) -> None:
 def _prepare_homes(home: Path, countries: tuple[str, ...]) -> None:
     """TRM_HOME of the hub (keys, trust list, agreements) and of each gateway."""
     hub = StateDir(home / "hub")
-    keys, _trust = make_identities(hub, time.time_ns() // 1_000_000)
+    now = time.time_ns() // 1_000_000
+    keys, trust = make_identities(hub, now)
     sign_agreements(hub, keys)
     for cc in countries:
         node = StateDir(home / cc.lower())
@@ -117,6 +121,8 @@ def _prepare_homes(home: Path, countries: tuple[str, ...]) -> None:
         write_private_key(load_private_key(hub.private_key(cc)), node.private_key(cc))
         shutil.copy(hub.trust, node.trust)
         DeskUsers.load(node.node(cc) / "desk-users.json").add(f"{cc.lower()}-desk", cc, PASSWORD)
+        # Its epoch seal key and signed set (trm keys epoch rotate): its gateway publishes it.
+        rotate_seal_keys({cc: Keyring.of(node, cc)}, keys, trust, now)
     # Only the gateway's own key goes into its home; the hub's home keeps only the hub key.
     for cc in keys:
         hub.private_key(cc).unlink()

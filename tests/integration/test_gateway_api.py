@@ -24,7 +24,7 @@ from hub.home import StateDir
 from hub.topics import Topics
 from hub.wire import Envelope, attest, cloudevents_headers, redact
 from tests.support.kafka import read_topic
-from tests.support.nodes import HUB_KEY, KEYS, example, trust_list
+from tests.support.nodes import HUB_KEY, KEYS, example, node_seal_keys, trust_list
 
 pytestmark = pytest.mark.kafka
 
@@ -63,13 +63,14 @@ class Relay:
                 env = Envelope.from_bytes(rec.value)
                 kind = env.header.event_type.value
                 for cc in env.header.recipients:
-                    red = redact(env, self.keep.get(kind, frozenset()))
+                    # Sealed events: withheld by label, only the recipient's key wrap.
+                    red = redact(env, self.keep.get(kind, frozenset()), recipient=cc)
                     out = attest(
                         red,
                         recipient=cc,
                         agreement_id=f"{producer_cc}-{cc}",
                         agreement_version=1,
-                        fields=sorted(d.field for d in red.disclosures),
+                        fields=sorted(red.labels),
                         leaf_ref="decision:relay",
                         hub_key=HUB_KEY,
                         attested_at_ms=env.header.created_at_ms + 1,
@@ -147,6 +148,8 @@ async def desks(
 ) -> AsyncIterator[tuple[Desk, Desk, Clock, Relay]]:
     clock = Clock()
     users = desk_users(tmp_path, clock)
+    roots = {"TH": tmp_path / "th", "KH": tmp_path / "kh"}
+    await node_seal_keys(kafka_bootstrap, topics, roots, roots)
     th = await gateway("TH", tmp_path / "th", kafka_bootstrap, topics, users=users, clock=clock)
     kh = await gateway("KH", tmp_path / "kh", kafka_bootstrap, topics, users=users, clock=clock)
     relay = Relay(
@@ -379,3 +382,41 @@ async def test_broker_down_gives_503_and_costs_nothing(tmp_path: Path) -> None:
     finally:
         await th.client.close()
     assert not (tmp_path / "th" / "nodes" / "TH" / "sequence").exists()  # no number used
+
+
+async def test_a_recipients_rejected_acknowledgement_is_listed_as_its_rejection(
+    desks: tuple[Desk, Desk, Clock, Relay],
+) -> None:
+    th, kh, _, relay = desks
+    relay.keep["acknowledgement"] = ACK_KEEP | {"reason"}
+    await th.login("th-desk")
+    await kh.login("kh-desk")
+    status, sent = await th.call("POST", "/api/events", json=notice())
+    assert status == 201, sent
+    event_id = sent["event_id"]
+    assert await relay.run("TH") == 1
+
+    async def kh_has_it() -> bool:
+        status, _ = await kh.call("GET", f"/api/inbox/{event_id}")
+        return status == 200
+
+    await eventually(kh_has_it)
+    reason = "SEAL_MISMATCH: the sealed disclosure of field 'names' does not decrypt"
+    status, body = await kh.call(
+        "POST", f"/api/inbox/{event_id}/ack", json={"status": "REJECTED", "reason": reason}
+    )
+    assert status == 201, body
+    assert await relay.run("KH") == 1
+
+    async def by_recipient() -> list[Any]:
+        _, body = await th.call("GET", "/api/rejections")
+        return [r for r in body["rejections"] if r["source"].startswith("recipient")]
+
+    (rejection,) = await eventually(by_recipient)
+    assert (rejection["event_id"], rejection["recipient"], rejection["producer"]) == (
+        event_id,
+        "KH",
+        "TH",
+    )
+    assert rejection["reason"] == "SEAL_MISMATCH"
+    assert rejection["detail"] == "the sealed disclosure of field 'names' does not decrypt"

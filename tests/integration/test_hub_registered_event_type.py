@@ -24,6 +24,7 @@ from hub.topics import Topics
 from hub.wire.eventtypes import ENV_VAR, EventType, register_from, unregister
 from tests.support.eventtypes import WELFARE_CHECK, WELFARE_PAYLOAD, write_welfare_check
 from tests.support.hub import HUB_KEY, KEYS, trust_list
+from tests.support.nodes import node_seal_keys
 from tests.support.policy import agreement_from_table
 from tests.support.procs import Worker, until
 
@@ -58,6 +59,8 @@ async def test_registered_type_is_routed_redacted_and_verified(
     await provision_registry(
         kafka_bootstrap, topics, json.dumps(trust_list().document.to_json()).encode(), [agreement]
     )
+    roots = {"TH": tmp_path / "th", "KH": tmp_path / "kh", "CN": tmp_path / "cn"}
+    await node_seal_keys(kafka_bootstrap, topics, roots, roots, keys=KEYS, trust=trust_list())
     worker = Worker(kafka_bootstrap, topics, home)
     worker.start()
     try:

@@ -15,7 +15,7 @@ from connectors.cli import main
 from hub.topics import Topics
 from hub.wire import Envelope
 from tests.support.kafka import read_topic
-from tests.support.nodes import delivered_copy, example, write_state
+from tests.support.nodes import delivered_copy, example, node_seal_keys, write_state
 
 pytestmark = pytest.mark.kafka
 
@@ -34,6 +34,7 @@ def _sub(path: Path, obj: Any) -> str:
 async def test_node_cli_round(kafka_bootstrap: str, topics: Topics, tmp_path: Path) -> None:
     home = tmp_path / "home"
     write_state(home)
+    await node_seal_keys(kafka_bootstrap, topics, home)  # nodes seal to each other
     run = _runner(home, kafka_bootstrap)
     ns = ["--namespace", topics.namespace]
     good = _sub(

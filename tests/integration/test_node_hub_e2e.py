@@ -15,6 +15,7 @@ from hub.keys import write_private_key
 from hub.ops.provision import provision_registry
 from hub.topics import Topics
 from tests.support.hub import HUB_KEY, KEYS, example, trust_list
+from tests.support.nodes import node_seal_keys
 from tests.support.policy import agreement_from_table
 from tests.support.procs import Worker, until
 
@@ -32,6 +33,8 @@ async def test_node_through_hub_worker(
     await provision_registry(
         kafka_bootstrap, topics, json.dumps(trust_list().document.to_json()).encode(), [agreement]
     )
+    roots = {"TH": tmp_path / "th", "KH": tmp_path / "kh", "CN": tmp_path / "cn"}
+    await node_seal_keys(kafka_bootstrap, topics, roots, roots, keys=KEYS, trust=trust_list())
     worker = Worker(kafka_bootstrap, topics, home)
     worker.start()
     try:

@@ -17,7 +17,7 @@ from connectors.sdk import NodeStore, row_event_id
 from hub.topics import Topics
 from hub.wire import Envelope
 from tests.support.kafka import read_topic
-from tests.support.nodes import trust_list, write_state
+from tests.support.nodes import node_seal_keys, trust_list, write_state
 
 pytestmark = pytest.mark.kafka
 
@@ -48,6 +48,7 @@ async def test_import_csv_then_rerun_sends_nothing_twice(
 ) -> None:
     home = tmp_path / "home"
     write_state(home)
+    await node_seal_keys(kafka_bootstrap, topics, home, ["KH"])  # rows are sealed to KH
     run = CliRunner(env={"TRM_HOME": str(home), "TRM_KAFKA_BOOTSTRAP": kafka_bootstrap})
     mapping = tmp_path / "map.yaml"
     mapping.write_text(yaml.safe_dump(MAPPING, allow_unicode=True), encoding="utf-8")
@@ -79,9 +80,13 @@ async def test_import_csv_then_rerun_sends_nothing_twice(
     envs = [Envelope.from_bytes(r.value) for r in sent]
     assert len(envs) == 2
     assert {e.header.sequence for e in envs} == {1, 2}
-    from hub.wire import verify
+    from hub.home import StateDir
+    from hub.sealkeys import Keyring
+    from hub.wire import unseal, verify
 
-    names = sorted(verify(e, trust_list()).fields["names"][0]["full_name"] for e in envs)
+    kh = Keyring.of(StateDir(home), "KH")  # sealed to KH: opened with KH's epoch key
+    opened = [unseal(verify(e, trust_list()), recipient="KH", private_key=kh.private) for e in envs]
+    names = sorted(o.fields["names"][0]["full_name"] for o in opened)
     assert names == sorted(["สมหญิง ใจดี", "ស្រីពៅ"])
     assert all(e.header.case_key.startswith("imp-") for e in envs)
     assert crashed_id in {e.header.event_id for e in envs}
@@ -111,6 +116,7 @@ async def test_import_csv_then_rerun_sends_nothing_twice(
 async def test_import_jsonl(kafka_bootstrap: str, topics: Topics, tmp_path: Path) -> None:
     home = tmp_path / "home"
     write_state(home)
+    await node_seal_keys(kafka_bootstrap, topics, home, ["KH"])  # rows are sealed to KH
     run = CliRunner(env={"TRM_HOME": str(home), "TRM_KAFKA_BOOTSTRAP": kafka_bootstrap})
     mapping = tmp_path / "map.json"
     mapping.write_text(
@@ -129,3 +135,28 @@ async def test_import_jsonl(kafka_bootstrap: str, topics: Topics, tmp_path: Path
     errors = (tmp_path / "rows.jsonl.errors.csv").read_text(encoding="utf-8").splitlines()
     assert errors[1].startswith("2,is_child,INVALID_PAYLOAD")
     assert errors[2].startswith("3,,BAD_REQUEST")
+    # Sealed by default; --unsealed (interop) sends v1, readable on the way.
+    more = tmp_path / "more.jsonl"
+    more.write_text('{"id": "C", "child": false}\n', encoding="utf-8")
+    res = await asyncio.to_thread(run.invoke, main, [*args, "--unsealed", "--json", str(more)])
+    assert json.loads(res.stdout.strip().splitlines()[-1])["sent"] == 1, res.output
+    sent = [
+        Envelope.from_bytes(r.value) for r in await read_topic(kafka_bootstrap, topics.outbox("TH"))
+    ]
+    assert [e.header.spec_version for e in sent] == [2, 1]
+    assert [d.field for d in sent[1].disclosures] == ["case_number", "is_child"]
+    # A recipient without a seal key: the row is refused, nothing sent.
+    la = tmp_path / "map-la.json"
+    la.write_text(
+        json.dumps(
+            {**MAPPING, "to": ["LA"], "row_key": "id",
+             "fields": {"case_number": "id", "is_child": "child"}}
+        )
+    )  # fmt: skip
+    other = tmp_path / "other.jsonl"
+    other.write_text('{"id": "D", "child": false}\n', encoding="utf-8")
+    res = await asyncio.to_thread(run.invoke, main, [*args[:-1], str(la), "--json", str(other)])
+    assert res.exit_code == 1
+    assert json.loads(res.stdout.strip().splitlines()[-1])["refused"] == 1
+    assert ",SEAL_KEY_MISSING," in (tmp_path / "other.jsonl.errors.csv").read_text("utf-8")
+    assert len(await read_topic(kafka_bootstrap, topics.outbox("TH"))) == 2

@@ -12,6 +12,7 @@ from connectors.sdk import WITHHELD, CountryNode, Submission
 from hub.errors import Reason, RequestError, TrustError, WireError
 from hub.home import StateDir
 from hub.keys import private_key_from_seed
+from hub.sealkeys import Keyring
 from hub.topics import Topics
 from hub.wire import Envelope, check_cloudevents, open_envelope
 from tests.support.kafka import read_topic
@@ -21,6 +22,7 @@ from tests.support.nodes import (
     T0,
     delivered_copy,
     example,
+    node_seal_keys,
     trust_list,
 )
 from tests.support.trust import with_expiry
@@ -43,6 +45,7 @@ async def test_publish_signed_with_cloudevents_and_sequence_continues(
             "payload": example("handover_notice"),
         }
     )
+    await node_seal_keys(kafka_bootstrap, topics, tmp_path, ["KH"])
     async with _node("TH", kafka_bootstrap, topics, tmp_path) as node:
         first = await node.publish(sub)
         # Bad payload: refused before a sequence number is used or anything sent.
@@ -132,6 +135,7 @@ async def test_inbox_verifies_dedupes_across_restart_and_refuses_forgeries(
         Reason.NOT_ADDRESSED,
         Reason.MALFORMED_FRAME,
     }, crashed.refused + node.refused
+    await node_seal_keys(kafka_bootstrap, topics, tmp_path, ["TH"])
     again = _node("KH", kafka_bootstrap, topics, tmp_path)  # restart: nothing new
     assert [r async for r in again.inbox()] == []
     assert [r.event_id async for r in again.inbox(include_seen=True)] == [good.header.event_id]
@@ -139,7 +143,10 @@ async def test_inbox_verifies_dedupes_across_restart_and_refuses_forgeries(
         ack_id = await again.acknowledge(rec, status="ACCEPTED")
     acks = await read_topic(kafka_bootstrap, topics.outbox("KH"))
     env = Envelope.from_bytes(acks[-1].value)
-    opened = open_envelope(env.to_bytes(), trust_list())
+    th_keys = Keyring.of(StateDir(tmp_path), "TH")  # sealed to TH: opened with TH's key
+    opened = open_envelope(
+        env.to_bytes(), trust_list(), recipient="TH", private_key=th_keys.private
+    )
     assert env.header.event_id == ack_id
     assert env.header.recipients == ("TH",)
     assert env.header.correlation_id == rec.event_id

@@ -40,6 +40,8 @@ async def test_a_node_publishes_with_its_own_credentials_only(
 ) -> None:
     bootstrap, state = secure
     world = HubWorld(tmp_path / "world").build()
+    # CN publishes its seal key with its own credentials; KH's node reads it with KH's.
+    await world.provision_seal_keys(bootstrap, T, ks.client_config("CN", state=state))
     alert = Submission(
         EventType.TRAFFICKER_ALERT, ("CN",), "investigation", "H2", "case-1", world.payload
     )

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from connectors.demo.scenario import try_it_submission
-from connectors.demo.setup import make_identities, sign_agreements
+from connectors.demo.setup import make_identities, make_seal_keys, sign_agreements
 from hub.home import StateDir
 
 pytestmark = pytest.mark.kafka
@@ -46,8 +46,10 @@ def _pids(home: Path) -> dict[str, int]:
 def test_up_routes_what_is_published_after_it_and_down_stops_everything(tmp_path: Path) -> None:
     home = tmp_path / ".trm"
     state = StateDir(home)
-    keys, _ = make_identities(state, time.time_ns() // 1_000_000)
+    now = time.time_ns() // 1_000_000
+    keys, trust = make_identities(state, now)
     sign_agreements(state, keys)
+    make_seal_keys(state, keys, trust, now)  # 'trm up' publishes them with the registry
     try:
         up = _trm(home, "up")
         assert up.returncode == 0, up.stderr[-3000:]

@@ -1,4 +1,6 @@
-"""Shared material for connector tests: fixed keys, a trust list, hub-attested copies."""
+"""Shared material for connector tests: fixed keys, a trust list, hub-attested copies,
+and every country's seal keys (:func:`node_seal_keys`: nodes seal by default).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +11,11 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from hub.keys import private_key_from_seed, write_private_key
+from hub.home import StateDir
+from hub.keys import KeyDirectory, private_key_from_seed, write_private_key
+from hub.ops.provision import provision_seal_keys
+from hub.sealkeys import Keyring, SealKeyDirectory
+from hub.topics import Topics
 from hub.trust import TrustList
 from hub.wire import Envelope, attest, cloudevents_headers, payload_from_json, redact, seal
 from tests.support.trust import members_trust
@@ -81,3 +87,41 @@ def delivered_copy(
         attested_at_ms=created_at_ms + 1,
     )
     return out, cloudevents_headers(out.header)
+
+
+# Test seal keys: one epoch from a day before T0 for ten years, so that events
+# created at T0 (fixed clocks) and now (the real clock) both find a key.
+SEAL_FROM = T0 - DAY
+SEAL_EPOCH = 3650 * DAY
+
+
+async def node_seal_keys(
+    bootstrap: str,
+    topics: Topics,
+    states: Path | Mapping[str, Path],
+    countries: Iterable[str] = COUNTRIES,
+    *,
+    keys: Mapping[str, Ed25519PrivateKey] = KEYS,
+    trust: KeyDirectory | None = None,
+    client: dict[str, Any] | None = None,
+) -> SealKeyDirectory:
+    """An epoch seal key for each country in its node's keyring, the sets published.
+
+    ``states``: one state directory for every node (a CLI test's home), or each
+    country's own.
+    """
+
+    def root(cc: str) -> Path:
+        return states if isinstance(states, Path) else states[cc]
+
+    keyrings = {cc: Keyring.of(StateDir(root(cc)), cc) for cc in countries}
+    return await provision_seal_keys(
+        bootstrap,
+        topics,
+        keyrings,
+        keys,
+        trust if trust is not None else trust_list(),
+        now_ms=SEAL_FROM,
+        epoch_ms=SEAL_EPOCH,
+        client=client,
+    )

@@ -4,6 +4,10 @@ The agreement is a real, signed test agreement (tests/policy_fixtures.py: every
 pair may exchange ``trafficker_alert`` with all fields), judged by the hub's real
 policy engine: the fault test is about delivery under faults, not about which
 fields an agreement allows, which the policy tests cover.
+
+Every country has an epoch seal key (``<root>/seal-keys/<CC>``), published by
+:meth:`HubWorld.provision`; from then on :meth:`HubWorld.event` seals (protocol
+v2), as every node does by default.
 """
 
 from __future__ import annotations
@@ -20,8 +24,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hub.keys import KeyRole, private_key_from_seed, write_private_key
 from hub.ops.broker import free_port
+from hub.sealkeys import Keyring, SealKeyDirectory
 from hub.topics import COMMIT_COUNTRIES, Topics
-from hub.trust import HUB_OWNER, KeySpec, build_trust_document
+from hub.trust import HUB_OWNER, KeySpec, TrustList, build_trust_document
 from hub.wire import Envelope, cloudevents_headers, payload_fields, payload_from_json, seal
 from tests.support.fault import ROOT, Event
 from tests.support.policy import agreement_from_table
@@ -42,6 +47,8 @@ class HubWorld:
     payload: dict[str, Any] = field(default_factory=dict)
     agreement_ref: str = ""
     web_ports: dict[int, int] = field(default_factory=dict)
+    since_ms: int = 0
+    seal_keys: SealKeyDirectory | None = None  # set by provision: events are sealed
 
     @property
     def hub_key(self) -> Path:
@@ -64,6 +71,7 @@ class HubWorld:
         hub = private_key_from_seed(b"\x42" * 32)
         write_private_key(hub, self.hub_key)
         since = int(time.time() * 1000) - DAY_MS
+        self.since_ms = since
         specs = [
             KeySpec(cc, frozenset({KeyRole.ROOT, KeyRole.PRODUCER}), k.public_key(), since)
             for cc, k in self.keys.items()
@@ -92,6 +100,10 @@ class HubWorld:
         self.payload = dict(payload_from_json(EVENT_TYPE, example))
         return self
 
+    def keyrings(self) -> dict[str, Keyring]:
+        """Each country's seal keys (a node keeps them in its state dir; the world here)."""
+        return {cc: Keyring(self.root / "seal-keys" / cc, cc) for cc in COMMIT_COUNTRIES}
+
     async def provision(self, bootstrap: str, topics: Topics) -> None:
         from hub.ops.provision import provision_registry
 
@@ -101,12 +113,34 @@ class HubWorld:
             self.trust.read_bytes(),
             [(self.agreement_ref, self.policy.read_bytes())],
         )
+        await self.provision_seal_keys(bootstrap, topics)
+
+    async def provision_seal_keys(
+        self, bootstrap: str, topics: Topics, client: dict[str, Any] | None = None
+    ) -> SealKeyDirectory:
+        """An epoch seal key per country (valid a year from the trust list's start), published."""
+        from hub.ops.provision import provision_seal_keys
+
+        trust = TrustList.from_signed(json.loads(self.trust.read_text(encoding="utf-8")))
+        self.seal_keys = await provision_seal_keys(
+            bootstrap,
+            topics,
+            self.keyrings(),
+            self.keys,
+            trust,
+            now_ms=self.since_ms,
+            epoch_ms=365 * DAY_MS,
+            client=client,
+        )
+        return self.seal_keys
 
     def event(self, topics: Topics, i: int) -> Event:
         src = COMMIT_COUNTRIES[i % len(COMMIT_COUNTRIES)]
         dst = COMMIT_COUNTRIES[(i + 1) % len(COMMIT_COUNTRIES)]
         self.sequence[src] += 1
         case_key = f"case-{i % 97:04d}"
+        now = int(time.time() * 1000)
+        seal_to = None if self.seal_keys is None else {dst: self.seal_keys.key_for(dst, now)}
         env = seal(
             EVENT_TYPE,
             self.payload,
@@ -117,8 +151,9 @@ class HubWorld:
             handling="H2",
             case_key=case_key,
             sequence=self.sequence[src],
-            created_at_ms=int(time.time() * 1000),
+            created_at_ms=now,
             decoys=0,
+            seal_to=seal_to,
         )
         return Event(
             topics.outbox(src),

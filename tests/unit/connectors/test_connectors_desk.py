@@ -125,3 +125,46 @@ def test_login_throttled_after_repeated_failures(tmp_path: Path) -> None:
         "kh-desk", "the right passphrase", country="KH", now_ms=T0 + 16 * 60_000
     )
     assert session.user == "kh-desk"
+
+
+def _ack(status: str, reason: str | None, keep: set[str]) -> InboxRecord:
+    payload = {
+        "acknowledged_event_id": "019b7580-0000-7000-8000-000000000042",
+        "status": status,
+        "reason": reason,
+        "acknowledged_at": T0,
+    }
+    env, headers = delivered_copy(
+        "acknowledgement",
+        payload,
+        producer="KH",
+        recipient="TH",
+        keep=keep,
+        created_at_ms=T0,
+    )
+    return InboxRecord.from_delivered(
+        open_envelope(env.to_bytes(), trust_list(), kafka_headers=headers), 0, 0
+    )
+
+
+def test_a_recipients_rejected_acknowledgement_is_its_rejection() -> None:
+    every = {"acknowledged_event_id", "status", "reason", "acknowledged_at"}
+    nack = _ack("REJECTED", "SEAL_MISMATCH: field 'names' does not decrypt", every)
+    rejection = nack.rejection
+    assert rejection is not None
+    assert rejection.to_json() == {
+        "event_id": "019b7580-0000-7000-8000-000000000042",
+        "producer": "TH",
+        "recipient": "KH",
+        "reason": "SEAL_MISMATCH",
+        "detail": "field 'names' does not decrypt",
+        "source": f"recipient acknowledgement {nack.event_id}",
+    }
+    hidden = _ack("REJECTED", "SEAL_MISMATCH: x", every - {"reason"}).rejection
+    assert hidden is not None
+    assert (hidden.reason, hidden.detail) == ("REJECTED", "(the reason was not disclosed)")
+    assert _ack("ACCEPTED", None, every).rejection is None
+    desk = DeskView("TH", 24 * HOUR)
+    desk.add(nack)
+    desk.add(nack)  # a duplicate delivery is listed once
+    assert desk.refused_by_recipients == [rejection]

@@ -70,6 +70,7 @@ def test_explain_and_matrix(tmp_path: Path) -> None:
         "event", "seal", "--type", "referral", "--from", "TH", "--to", "KH",
         "--key", str(tmp_path / "TH.key"), "--purpose", "repatriation",
         "--in", str(schemas.SCHEMA_DIR / "examples" / "referral.json"), "--out", str(envelope),
+        "--unsealed",  # v1: no seal keys in this test
     )  # fmt: skip
     assert sealed.exit_code == 0, sealed.output
     args = ["--agreements", str(AGREEMENTS_DIR), "--trust", TRUST]

@@ -69,7 +69,7 @@ def test_build_sign_verify_seal_open_revoke(tmp_path: Path) -> None:
         "event", "seal", "--type", "referral", "--from", "TH", "--to", "KH",
         "--key", str(keys / "TH.key"),
         "--in", str(schemas.SCHEMA_DIR / "examples" / "referral.json"),
-        "--out", str(envelope),
+        "--out", str(envelope), "--unsealed",  # v1: no seal keys in this test
     )  # fmt: skip
     assert sealed.exit_code == 0, sealed.output
     opened = trm("event", "open", str(envelope), "--trust", str(trust), "--json")

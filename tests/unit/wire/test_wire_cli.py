@@ -35,6 +35,7 @@ def seal_example(workdir: Path, event_type: str = "referral") -> Path:
         "--key", str(workdir / "TH.key"),
         "--in", str(schemas.SCHEMA_DIR / "examples" / f"{event_type}.json"),
         "--out", str(out), "--created-at", str(T0), "--case-key", "case-1",
+        "--unsealed",  # v1: these tests read the values without a seal key
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     return out
@@ -99,7 +100,8 @@ def test_seal_refuses_bad_payload_naming_the_field(workdir: Path) -> None:
     result = CliRunner().invoke(
         event_cli.cli,
         ["seal", "--type", "referral", "--from", "TH", "--to", "KH",
-         "--key", str(workdir / "TH.key"), "--in", str(payload), "--out", str(workdir / "x")],
+         "--key", str(workdir / "TH.key"), "--in", str(payload), "--out", str(workdir / "x"),
+         "--unsealed"],
     )  # fmt: skip
     assert result.exit_code == 1
     assert "rejected: INVALID_PAYLOAD:" in result.stderr
@@ -109,7 +111,7 @@ def test_seal_refuses_bad_payload_naming_the_field(workdir: Path) -> None:
     result2 = CliRunner().invoke(
         event_cli.cli,
         ["seal", "--type", "referral", "--from", "TH", "--to", "KH",
-         "--key", str(workdir / "TH.key"), "--in", str(payload)],
+         "--key", str(workdir / "TH.key"), "--in", str(payload), "--unsealed"],
     )  # fmt: skip
     assert result2.exit_code == 1
     assert "rejected: BAD_ENCODING:" in result2.stderr
@@ -125,3 +127,58 @@ def test_trm_entry_point_reaches_the_event_verbs(workdir: Path) -> None:
     refused = CliRunner().invoke(main, ["event", "redact", str(out), "--drop", "x", "--keep", "y"])
     assert refused.exit_code == 1
     assert refused.stderr.startswith("rejected: BAD_REQUEST:")
+
+
+def _kh_keys(home: Path) -> None:
+    """KH's epoch key in the state dir's keyring and its set signed (what the demo makes)."""
+    from hub.home import StateDir
+    from hub.ops.provision import rotate_seal_keys
+    from hub.sealkeys import Keyring
+    from tests.support.wire import KH_KEY
+
+    rotate_seal_keys({"KH": Keyring.of(StateDir(home), "KH")}, {"KH": KH_KEY}, KEYS, T0 - 1)
+
+
+def test_seal_is_sealed_by_default_and_open_needs_the_recipients_key(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = workdir / "home"
+    monkeypatch.setenv("TRM_HOME", str(home))
+    args = [
+        "seal", "--type", "referral", "--from", "TH", "--to", "KH",
+        "--key", str(workdir / "TH.key"), "--created-at", str(T0), "--case-key", "case-1",
+        "--in", str(schemas.SCHEMA_DIR / "examples" / "referral.json"),
+    ]  # fmt: skip
+    missing = CliRunner().invoke(event_cli.cli, [*args, "--out", str(workdir / "x.trm")])
+    assert missing.exit_code == 1
+    assert missing.stderr.startswith("rejected: SEAL_KEY_MISSING:")
+    assert "--unsealed" in missing.stderr  # says what else to do
+    assert not (workdir / "x.trm").exists()
+
+    _kh_keys(home)
+    out = workdir / "sealed.trm"
+    assert run(*args, "--out", str(out)).exit_code == 0
+    assert "សុខ ស្រីពៅ".encode() not in out.read_bytes()
+    # Another state dir (no KH keys): the header, the policy attributes, the sealed labels.
+    monkeypatch.setenv("TRM_HOME", str(workdir / "elsewhere"))
+    doc = json.loads(run("open", str(out), "--json").output)
+    assert doc["header"]["spec_version"] == 2
+    assert doc["opened_as"] is None
+    assert set(doc["disclosed"]) == {"is_child", "consent", "best_interest_assessment",
+                                     "receiving_organisation"}  # fmt: skip
+    assert "names" in doc["sealed"]
+    assert "names" not in doc["withheld"]
+    table = run("open", str(out))
+    assert table.exit_code == 0
+    assert "sealed" in table.output
+    assert "សុខ" not in table.output
+    # With KH's keys (found in the state dir, or named): every value.
+    monkeypatch.setenv("TRM_HOME", str(home))
+    for extra in ([], ["--country", "KH"]):
+        opened = json.loads(run("open", str(out), "--json", *extra).output)
+        assert opened["opened_as"] == "KH"
+        assert opened["sealed"] == []
+        assert opened["disclosed"]["names"][0]["full_name"] == "សុខ ស្រីពៅ"
+    other = CliRunner().invoke(event_cli.cli, ["open", str(out), "--country", "LA"])
+    assert other.exit_code == 1
+    assert other.stderr.startswith("rejected: SEALING_INVALID:")  # no key wrap for LA

@@ -15,7 +15,9 @@ measured in the same run, and each v2 number beside its v1 counterpart:
   recipient=)`` + ``attest`` + ``to_bytes``, every field kept (the sample
   agreement TH-KH v2 delivers all 25): the wire calls of ``hub.pipeline``,
   for 1 and for 6 recipients; and ``hub.pipeline.process`` itself (ingest,
-  policy, route, decision records) for the referral to KH;
+  policy, route, decision records) for the referral to KH and per event of
+  ``bench_hub``'s mix (2 referrals and a handover notice TH->KH, a trafficker
+  alert VN->CN,KH,LA,TH; ``bench_wire.mix_plan``);
 - **the recipient**: ``open_envelope(..., require_attestation=True)`` of the
   copy the hub delivered to KH; for v2 also with ``recipient`` and
   ``private_key`` (the ``unseal``), and ``unseal`` alone.
@@ -76,7 +78,7 @@ from hub.wire import (
 from hub.wire.hpke import hpke_open
 from hub.wire.sealing import padded_size, sealed_aad, wrap_info
 from tests.bench._common import write_result
-from tests.bench.bench_wire import _rates
+from tests.bench.bench_wire import _rates, mix_plan
 from tests.support.examples import AGREEMENTS, HUB_KEY, TRUST, example_key
 from tests.support.wire import seal_key
 
@@ -117,7 +119,7 @@ def bench_seal_keys(countries: tuple[str, ...]) -> dict[str, BenchSealKey]:
     return out
 
 
-SEAL_KEYS = bench_seal_keys(tuple(sorted({c for to in RECIPIENTS.values() for c in to})))
+SEAL_KEYS = bench_seal_keys(("CN", "KH", "LA", "MM", "MY", "TH", "VN"))
 
 
 def seal_referral(
@@ -260,30 +262,57 @@ def measure(seconds: float) -> dict[str, float]:
         return lambda: hub_copies(data, keep)
 
     registry = Registry(keys=TRUST, agreements=AGREEMENTS, decide=decide, version="bench")
-    source = SourceRef(TOPICS.outbox(PRODUCER), 0, 0)
 
-    def pipeline(env: Envelope) -> Callable[[], Any]:
-        data, headers = env.to_bytes(), cloudevents_headers(env.header)
-
-        def run() -> object:
-            out = process(
-                data,
-                headers,
-                source,
-                topics=TOPICS,
-                registry=registry,
-                state=HubState(),
-                hub_key=HUB_KEY,
-                now_ms=T + 1000,
+    def pipeline(envs: list[Envelope]) -> Callable[[], Any]:
+        """``process`` of each envelope from its producer's outbox, a fresh state each."""
+        items = [
+            (
+                env.to_bytes(),
+                cloudevents_headers(env.header),
+                SourceRef(TOPICS.outbox(env.header.producer), 0, 0),
+                env.header.recipients,
             )
-            if out.delivered_to != ("KH",):
-                raise RuntimeError(f"the pipeline did not deliver: {out.reason}")
-            return out
+            for env in envs
+        ]
 
+        def run() -> None:
+            for data, headers, source, to in items:
+                out = process(
+                    data,
+                    headers,
+                    source,
+                    topics=TOPICS,
+                    registry=registry,
+                    state=HubState(),
+                    hub_key=HUB_KEY,
+                    now_ms=T + 1000,
+                )
+                if out.delivered_to != to:
+                    raise RuntimeError(f"the pipeline did not deliver to all: {out.reason}")
+
+        run()  # fail before timing if the policy refuses
         return run
 
-    for name in ("v1", "v2_1"):  # fail before timing if the pipeline refuses
-        pipeline(events[name])()
+    # bench_hub's mix (2 referrals and a handover notice TH->KH, an alert VN->CN,KH,LA,TH)
+    mix = {
+        sealed: [
+            seal(
+                kind,
+                body,
+                producer=producer,
+                key=example_key(producer),
+                recipients=to,
+                purpose=purpose,
+                handling=handling,
+                case_key="case-bench",
+                sequence=seq,
+                created_at_ms=T,
+                seal_to={r: SEAL_KEYS[r] for r in to} if sealed else None,
+            )
+            for seq, (producer, kind, body, to, purpose, handling) in enumerate(mix_plan(T), 1)
+        ]
+        for sealed in (False, True)
+    }
 
     def opener(data: bytes, sealed: bool) -> Callable[[], Any]:
         if sealed:
@@ -317,8 +346,10 @@ def measure(seconds: float) -> dict[str, float]:
         "hub_v2_us": hub(raw["v2_1"]),
         "hub_v1_6_us": hub(raw["v1_6"]),
         "hub_v2_6_us": hub(raw["v2_6"]),
-        "pipeline_v1_us": pipeline(events["v1"]),
-        "pipeline_v2_us": pipeline(events["v2_1"]),
+        "pipeline_v1_us": pipeline([events["v1"]]),
+        "pipeline_v2_us": pipeline([events["v2_1"]]),
+        "pipeline_mix_v1_us": pipeline(mix[False]),
+        "pipeline_mix_v2_us": pipeline(mix[True]),
         "open_v1_us": opener(delivered["v1"], False),
         "open_v2_sealed_us": opener(delivered["v2"], False),
         "open_v2_us": opener(delivered["v2"], True),
@@ -326,7 +357,13 @@ def measure(seconds: float) -> dict[str, float]:
     }
     gc.collect()
     us = _rates(fns, seconds)
-    return _derived(us, raw, delivered, n_sealed, seconds)
+    for key in ("pipeline_mix_v1_us", "pipeline_mix_v2_us"):
+        us[key] /= len(mix[False])
+    out = _derived(us, raw, delivered, n_sealed, seconds)
+    for sealed, envs in mix.items():
+        mean = sum(len(env.to_bytes()) for env in envs) / len(envs)
+        out[f"bytes_mix_{'v2' if sealed else 'v1'}"] = mean
+    return out
 
 
 def _derived(
@@ -375,6 +412,7 @@ _PAIRS: tuple[tuple[str, str], ...] = (
     ("hub_v1_us", "hub_v2_us"),
     ("hub_v1_6_us", "hub_v2_6_us"),
     ("pipeline_v1_us", "pipeline_v2_us"),
+    ("pipeline_mix_v1_us", "pipeline_mix_v2_us"),
     ("open_v1_us", "open_v2_sealed_us"),
     ("open_v1_us", "open_v2_us"),
 )
@@ -401,6 +439,8 @@ _ROWS: tuple[tuple[str, str], ...] = (
     ("hub: the same, v2, 6 recipients (6 copies)", "hub_v2_6_us"),
     ("hub.pipeline.process v1 (policy, decisions)", "pipeline_v1_us"),
     ("hub.pipeline.process v2", "pipeline_v2_us"),
+    ("hub.pipeline.process v1, hub mix, per event", "pipeline_mix_v1_us"),
+    ("hub.pipeline.process v2, hub mix, per event", "pipeline_mix_v2_us"),
     ("recipient open v1 (+attestation)", "open_v1_us"),
     ("recipient open v2 (+attestation), sealed", "open_v2_sealed_us"),
     ("recipient open v2 (+attestation) + unseal", "open_v2_us"),
@@ -414,7 +454,8 @@ def report(result: Mapping[str, float]) -> None:
         f"({result['sealed_fields']:.0f} sealed in v2); envelope {result['bytes_v1']:.0f} B v1, "
         f"{result['bytes_v2_1']:.0f} B v2 (1 recipient), {result['bytes_v2_6']:.0f} B v2 "
         f"(6); copy delivered to KH {result['bytes_delivered_v1']:.0f} B v1, "
-        f"{result['bytes_delivered_v2']:.0f} B v2"
+        f"{result['bytes_delivered_v2']:.0f} B v2; hub mix {result['bytes_mix_v1']:.0f} B v1, "
+        f"{result['bytes_mix_v2']:.0f} B v2"
     )
     v2_of = {v2: v2.removesuffix("_us") + "_v2_to_v1" for _v1, v2 in _PAIRS}
     print(

@@ -173,7 +173,7 @@ def measure(seconds: float) -> dict[str, float]:
     """Every measurement (about ``seconds`` each), as one flat dict.
 
     Keys ending ``_us`` are µs of CPU per operation; ``*_per_verify`` each
-    operation over one bare verify; ``*_v2_to_v1`` a v2 operation over its v1
+    operation over one bare verify; ``ratio_*_to_v1`` a v2 operation over its v1
     counterpart; ``*_extra_to_floor`` what v2 adds over v1 (or the unseal)
     over the bare crypto it needs.
     """
@@ -378,7 +378,7 @@ def _derived(
     for key, value in us.items():
         out[key.removesuffix("_us") + "_per_verify"] = value / verify_us
     for v1, v2 in _PAIRS:
-        out[f"{v2.removesuffix('_us')}_v2_to_v1"] = us[v2] / us[v1]
+        out[f"ratio_{v2.removesuffix('_us')}_to_v1"] = us[v2] / us[v1]
     # what v2 adds, against the crypto it cannot avoid
     for n in RECIPIENTS:
         floor = us["floor_seal_fields_us"] + n * us["floor_hpke_wrap_us"]
@@ -457,7 +457,7 @@ def report(result: Mapping[str, float]) -> None:
         f"{result['bytes_delivered_v2']:.0f} B v2; hub mix {result['bytes_mix_v1']:.0f} B v1, "
         f"{result['bytes_mix_v2']:.0f} B v2"
     )
-    v2_of = {v2: v2.removesuffix("_us") + "_v2_to_v1" for _v1, v2 in _PAIRS}
+    v2_of = {v2: f"ratio_{v2.removesuffix('_us')}_to_v1" for _v1, v2 in _PAIRS}
     print(
         f"  {'measurement (CPU time, best of 7)':46} {'µs/op':>9} {'ops/s':>9} {'xverify':>8}"
         f" {'v2/v1':>6}"

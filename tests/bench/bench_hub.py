@@ -29,7 +29,10 @@ copies verified afterwards); end-to-end latency (send -> recipient verified,
 in a receiver process) at half of the 1-worker rate; and the start time of a
 worker with 10,000 and 1,000,000 events already processed (spawn ->
 ``/hub/status`` says ``ready`` and ``lag`` 0), the history made by the hub
-draining it (a long saturation run as well).
+draining it (a long saturation run as well); and the hub with sealed events
+(protocol v2: the same mix, each event sealed to its recipients' seal keys)
+against v1, 1 worker, drains of each in turns (``--sealed``, ``--sealed-rounds``;
+``--sealed only`` runs just that and writes ``hub_sealed.json``).
 
 Prints one table, the issue 12 targets (met / not met; never a failure), and
 writes ``artifacts/bench/hub.json``. Uses ``$TRM_KAFKA_BOOTSTRAP`` if set (then
@@ -53,7 +56,7 @@ import tempfile
 import time
 import urllib.request
 import uuid
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.pool import Pool
 from pathlib import Path
@@ -62,6 +65,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from connectors.demo.scenario import example_payload
 from connectors.demo.setup import make_identities, sign_agreements
@@ -85,6 +89,7 @@ from tests.bench._common import (
     target_lines,
     write_result,
 )
+from tests.bench.bench_sealed import bench_seal_keys
 
 HERE = Path(__file__).resolve().parent
 TRM = str(Path(sys.executable).parent / "trm")
@@ -100,6 +105,8 @@ ROUTES = {"TH": ("KH",), "VN": ("CN", "KH", "LA", "TH")}
 COPIES_PER_EVENT = sum(len(m[2]) for m in MIX) / len(MIX)
 DECISIONS_PER_EVENT = sum(1 + len(m[2]) for m in MIX) / len(MIX)  # INGESTED + one per recipient
 INBOXES = sorted({r for m in MIX for r in m[2]})
+# each recipient's seal key (deterministic test keys): a sealed (v2) event is sealed to them
+SEAL_TO = bench_seal_keys(tuple(INBOXES))
 
 
 # --- the events ---------------------------------------------------------------
@@ -137,9 +144,9 @@ def _gen_init(key_files: dict[str, str], now_ms: int) -> None:
     }
 
 
-def _gen(span: tuple[int, int]) -> list[Event]:
-    """Events ``start .. start+count-1`` of the endless mix, sealed now."""
-    start, count = span
+def _gen(span: tuple[int, int, bool]) -> list[Event]:
+    """Events ``start .. start+count-1`` of the endless mix, sealed now (v2 if ``sealed``)."""
+    start, count, sealed = span
     keys, payloads = _GEN["keys"], _GEN["payloads"]
     out = []
     for i in range(start, start + count):
@@ -155,6 +162,7 @@ def _gen(span: tuple[int, int]) -> list[Event]:
             case_key=f"case-{i % 64}",
             sequence=_sequence(i),
             created_at_ms=time.time_ns() // 1_000_000,
+            seal_to={r: SEAL_TO[r] for r in to} if sealed else None,
         )
         out.append(
             Event(
@@ -168,9 +176,14 @@ def _gen(span: tuple[int, int]) -> list[Event]:
     return out
 
 
-def generate(pool: Pool, start: int, count: int, chunk: int = 2000) -> Iterator[list[Event]]:
-    """Events ``start ..`` in chunks, sealed over every core of ``pool``, in order."""
-    spans = [(s, min(chunk, start + count - s)) for s in range(start, start + count, chunk)]
+def generate(
+    pool: Pool, start: int, count: int, chunk: int = 2000, *, sealed: bool = False
+) -> Iterator[list[Event]]:
+    """Events ``start ..`` in chunks, sealed over every core of ``pool``, in order.
+
+    ``sealed``: protocol v2, each event sealed to its recipients' seal keys.
+    """
+    spans = [(s, min(chunk, start + count - s), sealed) for s in range(start, start + count, chunk)]
     yield from pool.imap(_gen, spans)
 
 
@@ -600,9 +613,14 @@ async def time_to_ready(proc: Proc, timeout_s: float) -> tuple[float | None, flo
 
 
 async def verify_sample(
-    bootstrap: str, topics: Topics, trust: TrustList, n: int
+    bootstrap: str, topics: Topics, trust: TrustList, n: int, *, sealed: bool = False
 ) -> tuple[int, int]:
-    """Open ``n`` delivered copies spread over the inboxes as a node does; (ok, failed)."""
+    """Open ``n`` delivered copies spread over the inboxes as a node does; (ok, failed).
+
+    ``sealed``: each copy is also unsealed with its inbox country's seal key,
+    and counts as ok only if every field then reads.
+    """
+    country_of = {topics.inbox(c): c for c in INBOXES}
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     ok = failed = 0
@@ -623,19 +641,39 @@ async def verify_sample(
                 if not records:
                     failed += 1
                     continue
+                recipient = country_of[tp.topic]
                 try:
-                    open_envelope(
+                    delivered = open_envelope(
                         records[0].value or b"",
                         trust,
                         kafka_headers=records[0].headers,
                         require_attestation=True,
+                        recipient=recipient if sealed else None,
+                        private_key=_private_key(recipient) if sealed else None,
                     )
-                    ok += 1
+                    if sealed and (
+                        delivered.event.sealed or not delivered.event.envelope.is_sealed
+                    ):
+                        failed += 1
+                    else:
+                        ok += 1
                 except Exception:
                     failed += 1
     finally:
         await consumer.stop()
     return ok, failed
+
+
+def _private_key(country: str) -> Callable[[str], X25519PrivateKey]:
+    """``private_key(key_id)`` of ``country``'s bench seal key, for ``unseal``."""
+    own = SEAL_TO[country]
+
+    def private_key(key_id: str) -> X25519PrivateKey:
+        if key_id != own.key_id:
+            raise KeyError(f"no seal key {key_id[:16]}... for {country}")
+        return own.private
+
+    return private_key
 
 
 # --- the run ---------------------------------------------------------------------
@@ -678,7 +716,15 @@ def _cpu_note(d: Drain) -> str:
 
 
 async def drain_hub(
-    s: Setup, topics: Topics, *, workers: int, start: int, count: int, label: str, verify_n: int
+    s: Setup,
+    topics: Topics,
+    *,
+    workers: int,
+    start: int,
+    count: int,
+    label: str,
+    verify_n: int,
+    sealed: bool = False,
 ) -> tuple[Drain, float, list[Proc]]:
     """Start ``workers`` on a backlog already written; wait for its decisions; keep them running."""
     groups = {"decisions": [topics.decisions], "inboxes": [topics.inbox(c) for c in INBOXES]}
@@ -701,7 +747,7 @@ async def drain_hub(
         )
     startup = d.first_ms / 1000 - spawned if d.first_ms else float("nan")
     if verify_n:
-        ok, failed = await verify_sample(s.bootstrap, topics, s.trust, verify_n)
+        ok, failed = await verify_sample(s.bootstrap, topics, s.trust, verify_n, sealed=sealed)
         d.counts["verified_ok"], d.counts["verified_failed"] = ok, failed
         print(f"  {label}: {ok} sampled copies verified, {failed} failed", flush=True)
     return d, startup, procs
@@ -815,10 +861,13 @@ async def run(s: Setup) -> None:
     )
     print(f"  hub 2 workers {d2.rate:.0f} events/s ({hub2.note})", flush=True)
 
+    # the same mix sealed (v2) against v1, 1 worker, in turns
+    sealed = await sealed_comparison(s, backlog) if a.sealed != "off" else []
+
     # start with history
     starts = await start_times(s)
 
-    s.rows = [*s.rows, broker_row, transport, crypto, wire_row, hub1, hub2, lat, *starts]
+    s.rows = [*s.rows, broker_row, transport, crypto, wire_row, hub1, hub2, lat, *sealed, *starts]
     base = {"broker": broker_events, "transport": transport.events_per_s, "crypto": floor}
     rows = [r.as_dict(broker_events, transport.events_per_s, floor) for r in s.rows]
     low = min(x for x in (transport.events_per_s, floor) if x)
@@ -859,6 +908,134 @@ async def run(s: Setup) -> None:
     print("  targets (issue 12; a benchmark never fails on them):")
     for line in target_lines(targets):
         print(line)
+
+
+async def sealed_comparison(s: Setup, v1_backlog: Sequence[Event] | None = None) -> list[Row]:
+    """The hub, 1 worker, draining the mix as v1 events and sealed (v2), in turns.
+
+    Each round drains a backlog of ``--events`` v1 events and one of the same
+    events sealed to their recipients (protocol v2), each written to a fresh
+    namespace before its worker starts; the order alternates (v1 v2, v2 v1,
+    ...) so that a change in the machine's load falls on both. A sample of the
+    v2 copies is unsealed by its recipient. Rows: mean events/s of each, and
+    the worker's CPU per event (the steadier number on a shared machine); the
+    v2/v1 ratios of both go into the result as ``sealed_v2_to_v1_*``.
+    """
+    a = s.args
+    backlogs = {
+        "v1": list(v1_backlog or [e for c in generate(s.pool, 0, a.events) for e in c]),
+        "v2": [e for c in generate(s.pool, 0, a.events, sealed=True) for e in c],
+    }
+    size = {
+        v: round(sum(len(e.raw) for e in b[:400]) / min(400, len(b))) for v, b in backlogs.items()
+    }
+    print(f"sealed comparison: mean envelope {size['v1']} B v1, {size['v2']} B v2", flush=True)
+    drains: dict[str, list[Drain]] = {"v1": [], "v2": []}
+    for r in range(a.sealed_rounds):
+        for version in ("v1", "v2") if r % 2 == 0 else ("v2", "v1"):
+            topics = await hub_namespace(s, f"bs{version}")
+            await write_events(s.bootstrap, topics, [backlogs[version]])
+            label = f"hub 1 worker {version} (round {r + 1})"
+            d, startup, procs = await drain_hub(
+                s,
+                topics,
+                workers=1,
+                start=0,
+                count=a.events,
+                label=label,
+                verify_n=a.verify,
+                sealed=version == "v2",
+            )
+            for p in procs:
+                p.stop()
+            drains[version].append(d)
+            print(
+                f"  {label}: {d.rate:.0f} events/s, worker {_cpu_per_event(d) or 0:.0f} µs CPU "
+                f"per event, start-up {startup:.1f} s ({_cpu_note(d)})",
+                flush=True,
+            )
+    rows: list[Row] = []
+    means: dict[str, tuple[float, float | None]] = {}
+    for version, ds in drains.items():
+        rate = sum(d.rate for d in ds) / len(ds)
+        cpus = [c for c in map(_cpu_per_event, ds) if c is not None]
+        cpu = sum(cpus) / len(cpus) if len(cpus) == len(ds) else None
+        means[version] = (rate, cpu)
+        rounds = "; ".join(
+            f"{d.rate:.0f}/s, {_cpu_per_event(d) or 0:.0f} µs, {_cpu_note(d)}" for d in ds
+        )
+        verified = sum(d.counts.get("verified_ok", 0) for d in ds)
+        failed = sum(d.counts.get("verified_failed", 0) for d in ds)
+        rows.append(
+            Row(
+                f"hub, 1 worker, {'sealed v2' if version == 'v2' else 'v1'} (sealed comparison)",
+                rate,
+                note=f"mean of {len(ds)}; worker CPU per event {cpu or 0:.0f} µs; "
+                f"{size[version]} B mean envelope; {verified} copies verified"
+                + (" and unsealed" if version == "v2" else "")
+                + f", {failed} failed; rounds: {rounds}",
+                extra={
+                    "worker_cpu_us_per_event": cpu,
+                    "mean_envelope_bytes": size[version],
+                    "rounds": [
+                        {"events_per_s": d.rate, "cpu_us_per_event": _cpu_per_event(d), **d.counts}
+                        for d in ds
+                    ],
+                },
+            )
+        )
+    (r1, c1), (r2, c2) = means["v1"], means["v2"]
+    # each round's v1 and v2 drains ran back to back: their ratio is the least disturbed
+    pairs = list(zip(drains["v1"], drains["v2"], strict=True))
+    rate_pairs = [b.rate / a.rate for a, b in pairs if a.rate]
+    cpu_pairs = [
+        cb / ca
+        for ca, cb in ((_cpu_per_event(a), _cpu_per_event(b)) for a, b in pairs)
+        if ca and cb
+    ]
+    s.result.update(
+        sealed_v1_events_per_s=r1,
+        sealed_v2_events_per_s=r2,
+        sealed_v2_to_v1_events_per_s=r2 / r1 if r1 else None,
+        sealed_v2_to_v1_events_per_s_median_of_rounds=percentile(rate_pairs, 50),
+        sealed_v1_worker_cpu_per_event_us=c1,
+        sealed_v2_worker_cpu_per_event_us=c2,
+        sealed_v2_to_v1_worker_cpu_per_event=c2 / c1 if c1 and c2 else None,
+        sealed_v2_to_v1_worker_cpu_per_event_median_of_rounds=percentile(cpu_pairs, 50),
+        sealed_mean_envelope_bytes_v1=size["v1"],
+        sealed_mean_envelope_bytes_v2=size["v2"],
+    )
+    print(
+        f"  sealed v2 / v1: {s.result['sealed_v2_to_v1_events_per_s'] or 0:.3f}x events/s "
+        f"(rounds: {', '.join(f'{x:.3f}' for x in rate_pairs)}), "
+        f"{s.result['sealed_v2_to_v1_worker_cpu_per_event'] or 0:.3f}x worker CPU per event "
+        f"(rounds: {', '.join(f'{x:.3f}' for x in cpu_pairs)})",
+        flush=True,
+    )
+    return rows
+
+
+def _cpu_per_event(d: Drain, worker: str = "worker1") -> float | None:
+    """µs of the worker's CPU per event over the drain."""
+    pct = d.cpu.get(worker)
+    if pct is None or not d.events or d.seconds <= 0:
+        return None
+    return pct / 100 * d.seconds / d.events * 1e6
+
+
+async def run_sealed_only(s: Setup) -> None:
+    """``--sealed only``: just the v1 / sealed v2 comparison (no baselines, starts, latency)."""
+    s.result["load_average_1m_at_start"] = os.getloadavg()[0]
+    s.result["backlog_events"] = s.args.events
+    rows = [r.as_dict(None, None, None) for r in await sealed_comparison(s)]
+    s.result["rows"] = rows
+    print()
+    print(f"hub, v1 against sealed v2 events, 1 worker ({s.args.events} events backlog each)")
+    for line in table_lines(rows):
+        print(line)
+    print("  notes:")
+    for row in rows:
+        print(f"    {row['name']}: {row['note']}")
 
 
 def _target(
@@ -1047,6 +1224,19 @@ def main(argv: list[str] | None = None) -> int:
         "--verify", type=int, default=200, help="delivered copies verified after a drain"
     )
     parser.add_argument(
+        "--sealed",
+        choices=("on", "off", "only"),
+        default="on",
+        help="the hub with sealed (v2) events against v1: in the full run (on), "
+        "skipped (off), or alone (only: writes hub_sealed.json)",
+    )
+    parser.add_argument(
+        "--sealed-rounds",
+        type=int,
+        default=2,
+        help="v1 and v2 drains each for the sealed comparison (order alternates)",
+    )
+    parser.add_argument(
         "--timeout", type=float, default=3600.0, help="longest wait for one drain (s)"
     )
     parser.add_argument(
@@ -1077,11 +1267,11 @@ def main(argv: list[str] | None = None) -> int:
                     check=False,
                 )
                 s.result["commit"] = head.stdout.strip() or None
-                asyncio.run(run(s))
+                asyncio.run(run_sealed_only(s) if args.sealed == "only" else run(s))
     s.result["seconds_total"] = time.perf_counter() - started
     # other work on the machine skews every number: say how busy it was
     s.result["load_average_1m_at_end"] = os.getloadavg()[0]
-    path = write_result("hub", s.result)
+    path = write_result("hub_sealed" if args.sealed == "only" else "hub", s.result)
     print(f"  written to {path} ({s.result['seconds_total']:.0f} s in all)")
     return 0
 

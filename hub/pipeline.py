@@ -268,19 +268,22 @@ def _refuse_record(
     )
 
 
-def _quarantined_value(b: _Builder, raw: bytes, owner: str) -> bytes:
+def _quarantined_value(b: _Builder, raw: bytes, owner: str, sealed: bool | None) -> bytes:
     """What the quarantine keeps of a refused record: nothing the hub could read.
 
     A sealed (v2) envelope is kept as it came (its values are sealed already);
     anything else (a v1 event, bytes that are no envelope) is sealed to the
     seal key of the country whose outbox it came from, so that only that
     country can read it again (``hub.wire.sealing.open_quarantined``).
+    ``sealed`` is what the caller already knows of ``raw`` (None: parse to see).
     """
-    try:
-        if Envelope.from_bytes(raw, max_size=len(raw)).is_sealed:
-            return raw
-    except TrmError:
-        pass
+    if sealed is None:
+        try:
+            sealed = Envelope.from_bytes(raw, max_size=len(raw)).is_sealed
+        except TrmError:
+            sealed = False
+    if sealed:
+        return raw
     key: RecipientKey | None = None
     if owner and b.registry.seal_keys is not None:
         try:
@@ -298,6 +301,7 @@ def _quarantine(
     reason: Reason,
     *,
     producer: str = "",
+    sealed: bool | None = None,
 ) -> Effect:
     eid = EffectId.of_record(EffectKind.QUARANTINE, b.source, event_id, producer)
     kept = tuple((k, v) for k, v in kafka_headers if k not in (EFFECT_HEADER, REASON_HEADER))
@@ -306,7 +310,7 @@ def _quarantine(
         effect_id=eid,
         topic=b.topics.quarantine,
         key=None,
-        value=_quarantined_value(b, raw, owner),
+        value=_quarantined_value(b, raw, owner, sealed),
         headers=(
             *kept,
             (EFFECT_HEADER, eid.encode()),
@@ -565,7 +569,15 @@ def _route(
         )
         if not quarantined:
             b.effects.append(
-                _quarantine(b, raw, headers, header.event_id, d.reason, producer=header.producer)
+                _quarantine(
+                    b,
+                    raw,
+                    headers,
+                    header.event_id,
+                    d.reason,
+                    producer=header.producer,
+                    sealed=event.envelope.is_sealed,
+                )
             )
             quarantined = True
         b.decision(

@@ -58,6 +58,8 @@ __all__ = [
     "Signature",
     "pae",
     "parse_disclosures",
+    "parse_key_wraps",
+    "parse_sealed",
     "read_varint",
 ]
 
@@ -537,6 +539,107 @@ class KeyWrap:
         )
 
 
+_SEALED_SLOTS = tuple(
+    getattr(SealedDisclosure, name).__set__
+    for name in ("raw", "digest", "field", "commitment", "nonce", "ciphertext")
+)
+_WRAP_SLOTS = tuple(
+    getattr(KeyWrap, name).__set__
+    for name in ("raw", "digest", "recipient", "key_id", "enc", "wrapped")
+)
+_COMMITMENT_LEN: Final = 32
+_NONCE_LEN: Final = 12
+_ENC_LEN: Final = 32
+
+
+def parse_sealed(raws: Sequence[bytes]) -> tuple[SealedDisclosure, ...]:
+    """Parse sealed disclosures (the hot path: one pass, the common case inline).
+
+    The common case is a field name of 1..63 bytes and a ciphertext of at most
+    8 KiB of the right shape; anything else goes through
+    :meth:`SealedDisclosure.from_bytes`, which gives every refusal.
+
+    Raises:
+        DisclosureError: MALFORMED_DISCLOSURE; SealError: SEALING_INVALID.
+    """
+    set_raw, set_digest, set_field, set_commitment, set_nonce, set_ciphertext = _SEALED_SLOTS
+    new = object.__new__
+    sha256 = _sha256
+    out: list[SealedDisclosure] = []
+    for raw in raws:
+        size = len(raw)
+        n = raw[0] if size else 1
+        if 0 < n < 0x80 and not n & 1:
+            pos = 1 + (n >> 1)
+            nonce_end = pos + _COMMITMENT_LEN + _NONCE_LEN
+            if nonce_end + 1 < size:
+                m = raw[nonce_end]
+                start = nonce_end + 1
+                if m >= 0x80:
+                    high = raw[start]
+                    m = (m & 0x7F) | (high << 7) if high < 0x80 else 1
+                    start += 1
+                body = (m >> 1) - TAG_SIZE
+                if (
+                    not m & 1
+                    and start + (m >> 1) == size
+                    and body >= SEAL_PAD
+                    and not body % SEAL_PAD
+                ):
+                    try:
+                        name = raw[1:pos].decode("utf-8")
+                    except UnicodeDecodeError:
+                        pass
+                    else:
+                        obj = new(SealedDisclosure)
+                        set_raw(obj, raw)
+                        set_digest(obj, sha256(SEALED_DOMAIN + raw).digest())
+                        set_field(obj, name)
+                        set_commitment(obj, raw[pos : pos + _COMMITMENT_LEN])
+                        set_nonce(obj, raw[pos + _COMMITMENT_LEN : nonce_end])
+                        set_ciphertext(obj, raw[start:])
+                        out.append(obj)
+                        continue
+        out.append(SealedDisclosure.from_bytes(raw))
+    return tuple(out)
+
+
+_WRAP_SIZE: Final = 1 + 2 + 2 + 64 + _ENC_LEN + 1 + _WRAPPED_SIZE  # the one valid shape
+
+
+def parse_key_wraps(raws: Sequence[bytes]) -> tuple[KeyWrap, ...]:
+    """Parse key wraps (one pass for the one shape a valid wrap has, else the general path).
+
+    Raises:
+        SealError: SEALING_INVALID.
+    """
+    set_raw, set_digest, set_recipient, set_key_id, set_enc, set_wrapped = _WRAP_SLOTS
+    out: list[KeyWrap] = []
+    for raw in raws:
+        # 04 CC | 80 01 <64 hex> | enc(32) | 60 <48 bytes>
+        if (
+            len(raw) == _WRAP_SIZE
+            and raw[0] == 4
+            and raw[3] == 0x80
+            and raw[4] == 1
+            and raw[69 + _ENC_LEN] == _WRAPPED_SIZE << 1
+        ):
+            recipient = raw[1:3].decode("latin-1")
+            key_id = raw[5:69].decode("latin-1")
+            if _COUNTRY.match(recipient) and _KEY_ID.match(key_id):
+                obj = object.__new__(KeyWrap)
+                set_raw(obj, raw)
+                set_digest(obj, _sha256(WRAP_DOMAIN + raw).digest())
+                set_recipient(obj, recipient)
+                set_key_id(obj, key_id)
+                set_enc(obj, raw[69 : 69 + _ENC_LEN])
+                set_wrapped(obj, raw[70 + _ENC_LEN :])
+                out.append(obj)
+                continue
+        out.append(KeyWrap.from_bytes(raw))
+    return tuple(out)
+
+
 @dataclass(frozen=True, slots=True)
 class Attestation:
     """A hub attestation: a signed statement about one delivered copy."""
@@ -770,8 +873,8 @@ class Envelope:
         sig = rec["signature"]
         signature = Signature(sig["key_id"], sig["sig"])
         disclosures = parse_disclosures(rec["disclosures"])
-        sealed = tuple(SealedDisclosure.from_bytes(raw) for raw in sealed_raws)
-        key_wraps = tuple(KeyWrap.from_bytes(raw) for raw in wrap_raws)
+        sealed = parse_sealed(sealed_raws)
+        key_wraps = parse_key_wraps(wrap_raws)
         attestations = tuple(
             Attestation.from_parts(
                 a["statement"], Signature(a["signature"]["key_id"], a["signature"]["sig"])

@@ -323,3 +323,30 @@ def test_an_auditor_sees_every_problem_of_a_sealed_event() -> None:
     assert [f.disclosure for f in result.findings] == [0, 1, 2]
     intact = {s.field for s in env.sealed[3:]}
     assert result.disclosed == POLICY_ATTRIBUTES | intact
+
+
+def _outcome(parse: Any, raw: bytes) -> Any:
+    try:
+        return parse(raw)
+    except TrmError as exc:
+        return exc.reason
+
+
+def test_the_one_pass_parsers_agree_with_the_general_ones() -> None:
+    from hub.wire.envelope import parse_key_wraps, parse_sealed
+
+    env = sealed_v2(recipients=("KH", "LA"))
+    raws = [s.raw for s in env.sealed]
+    assert parse_sealed(raws) == tuple(SealedDisclosure.from_bytes(r) for r in raws)
+    wraps = [w.raw for w in env.key_wraps]
+    assert parse_key_wraps(wraps) == tuple(KeyWrap.from_bytes(r) for r in wraps)
+    # Every truncation and every single-byte change gives the same value or refusal.
+    for raw, fast, slow in (
+        (raws[0], parse_sealed, SealedDisclosure.from_bytes),
+        (wraps[0], parse_key_wraps, KeyWrap.from_bytes),
+    ):
+        variants = [raw[:i] for i in range(len(raw))]
+        variants += [raw[:i] + bytes([raw[i] ^ 0x81]) + raw[i + 1 :] for i in range(len(raw))]
+        for v in variants:
+            got = _outcome(lambda b, f=fast: f([b])[0], v)
+            assert got == _outcome(slow, v), v.hex()

@@ -29,7 +29,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from connectors.sdk import ACK_STATUSES, CountryNode, InboxRecord, Submission
+from connectors.sdk import ACK_STATUSES, ERASURE_REASONS, CountryNode, InboxRecord, Submission
 from hub.errors import OperationalError, Reason, RequestError, TrmError
 from hub.home import default_bootstrap, state_dir
 from hub.topics import Topics, check_country
@@ -234,6 +234,46 @@ def inbox(  # noqa: PLR0917 - one parameter per click option
 
     with contextlib.suppress(KeyboardInterrupt):
         _run(go)
+
+
+@cli.command()
+@node_options
+@click.option("--case", "case_key", required=True, help="The case key (pseudonymous).")
+@click.option(
+    "--reason",
+    type=click.Choice(ERASURE_REASONS),
+    default="DATA_SUBJECT_REQUEST",
+    show_default=True,
+)
+@click.option("--unsealed", is_flag=True, help=UNSEALED_HELP)
+def erase(  # noqa: PLR0917 - one parameter per click option
+    country: str,
+    bootstrap: str | None,
+    namespace: str,
+    key_file: str | None,
+    trust_file: str | None,
+    case_key: str,
+    reason: str,
+    unsealed: bool,
+) -> None:
+    """Ask every country this node sent the case to to erase it; print the request's id.
+
+    Each recipient node deletes what it holds of the case and answers with a
+    signed erasure confirmation; `trm audit replay` shows which have.
+    """
+
+    async def go() -> str:
+        node = open_node(
+            country,
+            bootstrap=bootstrap,
+            namespace=namespace,
+            key_file=key_file,
+            trust_file=trust_file,
+        )
+        async with node:
+            return await node.request_erasure(case_key, reason=reason, unsealed=unsealed)
+
+    click.echo(_run(go))
 
 
 @cli.command()

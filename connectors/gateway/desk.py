@@ -61,6 +61,16 @@ class DeskView:
     def add(self, record: InboxRecord) -> None:
         if record.event_id in self.records:
             return
+        if record.event_type == "erasure_request":
+            # The node erased what it held of the case: the desk forgets it too.
+            gone = [
+                i
+                for i, r in self.records.items()
+                if r.case_key == record.case_key and r.producer == record.producer
+            ]
+            for event_id in gone:
+                del self.records[event_id]
+                self.order.remove(event_id)
         self.records[record.event_id] = record
         self.order.append(record.event_id)
         rejection = record.rejection

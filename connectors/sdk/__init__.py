@@ -19,6 +19,7 @@ from .store import NodeStore
 from .submission import (
     ACK_STATUSES,
     DEFAULT_HANDLING,
+    ERASURE_REASONS,
     Submission,
     key_fields,
     row_event_id,
@@ -28,6 +29,7 @@ from .submission import (
 __all__ = [
     "ACK_STATUSES",
     "DEFAULT_HANDLING",
+    "ERASURE_REASONS",
     "RECIPIENT_SOURCE",
     "WITHHELD",
     "CountryNode",

@@ -46,6 +46,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hub.app.kafka import Follower, require_topic
 from hub.app.seal_registry import publish_seal_keys, read_seal_keys
+from hub.audit.replay import ERASURE_DUE_MS
 from hub.errors import (
     DeliveryError,
     OperationalError,
@@ -57,7 +58,8 @@ from hub.errors import (
 from hub.home import StateDir, state_dir
 from hub.keys import KeyDirectory, KeyRole, key_id_of, load_private_key, raw_public
 from hub.ops.provision import signed_seal_key_set
-from hub.sealkeys import Keyring, SealKey, SealKeyDirectory, SealKeySet
+from hub.policy.agreement import Agreement, load_agreement_file
+from hub.sealkeys import DAY_MS, Keyring, SealKey, SealKeyDirectory, SealKeySet
 from hub.topics import Topics, check_country
 from hub.trust import TrustList, load_trust_file
 from hub.wire import (
@@ -152,6 +154,8 @@ class CountryNode:
         self.bootstrap = bootstrap
         self.topics = topics or Topics()
         sd = state if isinstance(state, StateDir) else state_dir(state)
+        self._state = sd
+        self._retention: dict[str, Agreement] | None = None  # by id@version, loaded once
         self.store = NodeStore(sd.node(self.country))
         self.keyring = keyring if keyring is not None else Keyring.of(sd, self.country)
         self._seal_keys = seal_keys
@@ -162,6 +166,8 @@ class CountryNode:
         self.refused: list[InboxRefusal] = []
         # Events this node has answered (acknowledged, or refused with a REJECTED one).
         self._answered = {str(e["event_id"]) for e in self.store.journal("ack")}
+        # Erasure requests this node has carried out and confirmed.
+        self._erased = {str(e["request_event_id"]) for e in self.store.journal("erasure")}
 
     def __repr__(self) -> str:  # never shows the key
         return f"CountryNode({self.country!r}, topics={self.topics.namespace!r})"
@@ -587,6 +593,9 @@ class CountryNode:
         cursor = None if include_seen else self.store.cursor()
         save = mark_seen and not include_seen
         inbox = self.topics.inbox(self.country)
+        dropped = self.store.drop_expired(self._clock())
+        if dropped:
+            log.info("dropped %d opened events past their retention", len(dropped))
         try:
             async for msg in self._records(inbox, follow=follow, start=cursor):
                 self._check_trust_fresh()  # a list may expire while following
@@ -595,6 +604,8 @@ class CountryNode:
                 except TrmError as exc:
                     self.refused.append(await self._refuse(msg, exc))
                     record = None
+                if record is not None:
+                    record = await self._keep(record)
                 fresh = (
                     record is not None
                     and record.event_id not in this_pass
@@ -615,6 +626,140 @@ class CountryNode:
                 self.store.flush_cursor()
             if started_here and self._producer is not None:
                 await self.stop()
+
+    async def _keep(self, record: InboxRecord) -> InboxRecord | None:
+        """Keep an opened record in the vault, carry out an erasure request; None: erased.
+
+        A record of a case this node erased for its producer is neither kept
+        nor shown (a late copy); an erasure request is carried out and
+        confirmed once, then shown like any event.
+        """
+        if record.event_type == EventType.ERASURE_REQUEST.value:
+            if record.event_id not in self._erased:
+                await self._carry_out_erasure(record)
+            return record
+        if self.store.is_erased(record.case_key, record.producer):
+            return None
+        if self.store.vault_entry(record.event_id) is None:
+            days = self._retention_days(record)
+            until = None if days is None else record.created_at_ms + days * DAY_MS
+            self.store.keep(
+                record.event_id,
+                record.case_key,
+                record.producer,
+                record.created_at_ms,
+                until,
+                record.to_json(),
+            )
+        return record
+
+    def _retention_days(self, record: InboxRecord) -> int | None:
+        """How long the agreement that delivered ``record`` lets this node keep it.
+
+        From the agreements in the state directory (``agreements/*.yaml``), by
+        the attestation's ``id@version``; None (kept until erased) when the node
+        does not hold that agreement.
+        """
+        if self._retention is None:
+            self._retention = {}
+            for path in sorted(self._state.agreements.glob("*.yaml")):
+                try:
+                    loaded = load_agreement_file(path).agreement
+                except TrmError as error:
+                    log.warning("agreement %s not read: %s", path.name, error.reason)
+                    continue
+                self._retention[loaded.ref] = loaded
+        agreement = self._retention.get(record.agreement)
+        if agreement is None:
+            return None
+        flows = agreement.flows_for(record.producer, self.country, record.event_type)
+        return max((f.retention_days for f in flows), default=None)
+
+    async def _carry_out_erasure(self, request: InboxRecord) -> None:
+        """Erase what this node holds of the request's case and confirm it, once.
+
+        Raises:
+            OperationalError: KAFKA_UNAVAILABLE (the inbox stops before the
+                request, so a later read confirms it; the erasure itself is done).
+        """
+        now = self._clock()
+        erased = self.store.erase_case(request.case_key, request.producer, now)
+        payload: dict[str, Any] = {
+            "request_event_id": request.event_id,
+            "request_event_digest": request.event_digest,
+            "status": "ERASED" if erased else "NOTHING_HELD",
+            "erased_event_ids": erased,
+            "erased_at": now,
+        }
+        confirmation = Submission(
+            event_type=EventType.ERASURE_CONFIRMATION,
+            recipients=(request.producer,),
+            purpose=request.purpose,
+            handling=request.handling,
+            case_key=request.case_key,
+            payload=payload,
+            correlation_id=request.event_id,
+        )
+        try:
+            sent = await self.publish(confirmation, created_at_ms=now)
+        except OperationalError:
+            raise
+        except TrmError as error:  # e.g. the requester has no seal key: logged, retried next read
+            log.warning("could not confirm erasure %s: %s", request.event_id, error.reason)
+            return
+        self.store.record(
+            {
+                "kind": "erasure",
+                "request_event_id": request.event_id,
+                "confirmation_event_id": sent,
+                "case_key": request.case_key,
+                "producer": request.producer,
+                "erased": len(erased),
+                "at_ms": now,
+            }
+        )
+        self._erased.add(request.event_id)
+        log.info("erasure %s carried out (%d events), confirmed", request.event_id, len(erased))
+
+    async def request_erasure(
+        self, case_key: str, *, reason: str = "DATA_SUBJECT_REQUEST", unsealed: bool = False
+    ) -> str:
+        """Ask every country this node sent the case to to erase it; return the request's id.
+
+        The recipients and event ids come from this node's journal. Each
+        recipient erases what it holds of the case and answers with an
+        erasure confirmation; ``trm audit replay`` shows which have.
+
+        Raises:
+            RequestError: NOT_FOUND when this node sent nothing of the case.
+        """
+        sent = [
+            e
+            for e in self.store.journal("sent")
+            if e.get("case_key") == case_key
+            and e.get("type") not in (EventType.ERASURE_REQUEST.value, "acknowledgement")
+        ]
+        recipients = sorted({str(r) for e in sent for r in e.get("to", [])})
+        if not recipients:
+            raise RequestError(
+                Reason.NOT_FOUND,
+                f"expected events of the case this node sent; {self.country} sent none",
+            )
+        now = self._clock()
+        request = Submission(
+            event_type=EventType.ERASURE_REQUEST,
+            recipients=tuple(recipients),
+            purpose=EventType.ERASURE_REQUEST.spec.default_purpose,
+            handling="H2",
+            case_key=case_key,
+            payload={
+                "event_ids": [str(e["event_id"]) for e in sent],
+                "reason": reason,
+                "requested_at": now,
+                "due_at": now + ERASURE_DUE_MS,
+            },
+        )
+        return await self.publish(request, created_at_ms=now, unsealed=unsealed)
 
     async def _refuse(self, msg: Any, exc: TrmError) -> InboxRefusal:
         """The refusal of one inbox record; a producer at fault is answered (once)."""

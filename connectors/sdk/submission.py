@@ -28,6 +28,7 @@ from hub.wire import HANDLING_CODES, PURPOSES, EventType, payload_fields
 __all__ = [
     "ACK_STATUSES",
     "DEFAULT_HANDLING",
+    "ERASURE_REASONS",
     "Submission",
     "key_fields",
     "row_event_id",
@@ -37,6 +38,7 @@ __all__ = [
 DEFAULT_HANDLING: Final = "H2"
 # What a recipient may say in an acknowledgement: the schema's status symbols.
 ACK_STATUSES: Final = EventType.ACKNOWLEDGEMENT.symbols("status")
+ERASURE_REASONS: Final = EventType.ERASURE_REQUEST.symbols("reason")
 _KEYS: Final = frozenset(
     {"type", "to", "purpose", "handling", "case_key", "correlation_id", "event_id", "payload"}
 )

@@ -27,6 +27,11 @@ def example_payload(event_type: str, **changes: Any) -> dict[str, Any]:
     return dict(payload_from_json(event_type, obj))
 
 
+# Personal data the demo sends sealed, which must be nowhere but at its
+# recipients' nodes (tests/integration/test_hub_demo.py searches for it).
+THAI_PASSPORT = "AA7654321"
+
+
 @dataclass(frozen=True, slots=True)
 class Step:
     """One thing a country does, and what must come of it.
@@ -88,8 +93,17 @@ def story(now_ms: int) -> list[Step]:
         receiving_organisation={"id": "KH-MOSVY", "name": "MoSVY", "kind": "government"},
     )
     alert = example_payload(
-        "trafficker_alert", valid_from=now_ms - day, valid_until=now_ms + 180 * day
-    )
+        "trafficker_alert",
+        valid_from=now_ms - day,
+        valid_until=now_ms + 180 * day,
+        # The recruiter also travels on a Thai passport.
+        documents=[
+            {"kind": "PASSPORT", "number": "C1234567", "issuing_country": "VN",
+             "expires_on": "2029-03-01"},
+            {"kind": "PASSPORT", "number": THAI_PASSPORT, "issuing_country": "TH",
+             "expires_on": "2031-01-15"},
+        ],
+    )  # fmt: skip
     return [
         Step(
             key="referral",

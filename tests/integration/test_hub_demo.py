@@ -11,8 +11,22 @@ from pathlib import Path
 
 import pytest
 
+from connectors.demo.scenario import story
+from tests.support.canary import DEMO, scan_files
+
 pytestmark = pytest.mark.kafka
 TRM = str(Path(sys.executable).parent / "trm")
+
+
+def _no_plaintext_but_at_the_recipients(home: Path) -> None:
+    """The demo is sealed end to end: its personal data is in no file of the state dir
+    (broker data and logs, the hub's and the sequencer's state and logs, the quarantine's
+    records with them) but the recipients' node stores; the demo's inputs aside."""
+    sent = str([step.submission.payload for step in story(0)])
+    assert all(value in sent for value in DEMO.values)  # the canaries were really sent
+    found = scan_files([home], DEMO.patterns(), exclude=[home / "examples"])
+    outside = {path: v for path, v in found.items() if "/vault/" not in path}
+    assert outside == {}
 
 
 def test_demo_runs_clean_twice_and_leaves_a_usable_state(tmp_path: Path) -> None:
@@ -27,6 +41,7 @@ def test_demo_runs_clean_twice_and_leaves_a_usable_state(tmp_path: Path) -> None
             assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
             assert "outcomes were the expected ones" in out.stdout
         assert (tmp_path / ".trm" / "kafka" / "bootstrap").exists()
+        _no_plaintext_but_at_the_recipients(tmp_path / ".trm")
         inbox = subprocess.run(
             [TRM, "node", "inbox", "--country", "KH", "--json"], cwd=tmp_path, env=env,
             capture_output=True, text=True, timeout=120, check=False,

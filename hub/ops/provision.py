@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -33,6 +33,7 @@ from hub.errors import OperationalError, Reason
 from hub.home import StateDir
 from hub.keys import KeyDirectory
 from hub.ops.broker import create_topics
+from hub.ops.retention import apply_lane_retention, lane_retention
 from hub.sealkeys import EPOCH_MS, Keyring, SealKeyDirectory, SealKeySet
 from hub.topics import COMMIT_COUNTRIES, Topics
 from hub.trust import TrustList, load_trust_file
@@ -78,6 +79,7 @@ class Provisioned:
     trust: TrustList
     agreements: tuple[str, ...]
     seal_keys: tuple[str, ...] = ()  # the countries whose signed seal-key sets
+    retention: Mapping[str, int] = field(default_factory=dict)  # lane topic -> retention.ms
 
 
 # --- seal keys ---------------------------------------------------------------------
@@ -221,7 +223,8 @@ async def provision(
     """Create the topics, then publish a trust list file and a folder of agreements.
 
     With ``state``, also the signed seal-key sets of the members whose
-    keyrings it holds (:func:`state_seal_key_sets`).
+    keyrings it holds (:func:`state_seal_key_sets`). Each country lane's
+    retention is then set from the agreements (``hub.ops.retention``).
 
     Raises:
         TrmError: the trust list does not verify, an agreement would not load,
@@ -232,4 +235,13 @@ async def provision(
     await create_topics(bootstrap, topics.plan(), client_config=client)
     await provision_registry(bootstrap, topics, trust_doc, blobs, client)
     await publish_seal_key_sets(bootstrap, topics, sets, client)
-    return Provisioned(trust, tuple(ref for ref, _ in blobs), tuple(s.country for s in sets))
+    retention = lane_retention(
+        (parse_agreement(blob).agreement for _ref, blob in blobs), topics, sorted(trust.countries)
+    )
+    await apply_lane_retention(bootstrap, retention, client_config=client)
+    return Provisioned(
+        trust,
+        tuple(ref for ref, _ in blobs),
+        tuple(s.country for s in sets),
+        retention,
+    )

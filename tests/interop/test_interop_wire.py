@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import shutil
@@ -29,7 +30,7 @@ from hub.wire import (
     payload_record_bytes,
     verify,
 )
-from tests.support.wire import KEYS, T0, TH_KEY, sealed
+from tests.support.wire import KEYS, T0, TH_KEY, sealed, sealed_v2
 
 
 def _strip_logical(node: Any) -> Any:
@@ -65,8 +66,9 @@ def test_apache_avro_decodes_envelope_header_disclosures_and_payload(event_type:
     raw = env.to_bytes()
     # Single-object framing: C3 01 + the reference library's CRC-64-AVRO.
     assert raw[:2] == b"\xc3\x01"
-    assert raw[2:10] == reference_schema("envelope").fingerprint()
-    outer = reference_decode("envelope", raw[10:])
+    # An unsealed (v1) event: framed with the released v1 envelope schema.
+    assert raw[2:10] == reference_schema("envelope@1").fingerprint()
+    outer = reference_decode("envelope@1", raw[10:])
     assert outer["header"] == env.header_bytes
     assert outer["signature"]["key_id"] == env.signature.key_id
     assert outer["disclosures"] == [d.raw for d in env.disclosures]
@@ -161,3 +163,36 @@ def test_cloudevents_library_reads_the_kafka_headers() -> None:
     assert event["datacontenttype"] == "application/vnd.trm.envelope.v1+avro"
     assert event["dataschema"].endswith(env.header.payload_schema.hex())
     assert event.data == env.to_bytes()
+
+
+@pytest.mark.parametrize("event_type", ["referral", "acknowledgement"])
+def test_apache_avro_decodes_a_sealed_envelope_and_its_parts(event_type: str) -> None:
+    raw_payload = json.loads((schemas.SCHEMA_DIR / "examples" / f"{event_type}.json").read_text())
+    env = sealed_v2(
+        payload_from_json(event_type, raw_payload), event_type=event_type, recipients=("KH", "LA")
+    )
+    raw = env.to_bytes()
+    assert raw[2:10] == reference_schema("envelope").fingerprint()
+    outer = reference_decode("envelope", raw[10:])
+    assert outer["disclosures"] == [d.raw for d in env.disclosures]
+    assert outer["sealed"] == [s.raw for s in env.sealed]
+    assert outer["key_wraps"] == [w.raw for w in env.key_wraps]
+    listed = set(reference_decode("header", outer["header"][10:])["disclosure_digests"])
+    for s in env.sealed:
+        rec = reference_decode("sealed_disclosure", s.raw)
+        assert (rec["field"], rec["commitment"], rec["nonce"], rec["ciphertext"]) == (
+            s.field,
+            s.commitment,
+            s.nonce,
+            s.ciphertext,
+        )
+        assert hashlib.sha256(b"trm.sealed.v2\x00" + s.raw).digest() in listed
+    for w in env.key_wraps:
+        rec = reference_decode("key_wrap", w.raw)
+        assert (rec["recipient"], rec["key_id"], rec["enc"], rec["wrapped"]) == (
+            w.recipient,
+            w.key_id,
+            w.enc,
+            w.wrapped,
+        )
+        assert hashlib.sha256(b"trm.key-wrap.v2\x00" + w.raw).digest() in listed

@@ -19,6 +19,7 @@ import pytest
 import schemas
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "wire"
+SEALED = VECTORS.parent / "sealed"
 
 POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
   <modelVersion>4.0.0</modelVersion>
@@ -88,7 +89,6 @@ public class WireInterop {
 
   public static void main(String[] args) throws Exception {
     File schemaDir = new File(args[0]);
-    File vectorDir = new File(args[1]);
     Map<String, Schema> schemas = new TreeMap<>();
     for (File f : Objects.requireNonNull(schemaDir.listFiles())) {
       if (!f.getName().endsWith(".avsc")) continue;
@@ -98,16 +98,35 @@ public class WireInterop {
       String pcf = SchemaNormalization.toParsingForm(s);
       System.out.println("schema " + name + " " + hex(crc(s)) + " " + hex(sha256(pcf.getBytes(StandardCharsets.UTF_8))));
     }
+    // The v1 envelope (what v1 events are framed with), released beside the current v2.
+    Schema v1 = new Schema.Parser().parse(new File(schemaDir, "released/envelope/v1.avsc"));
+    schemas.put("envelope@1", v1);
+    System.out.println("schema envelope@1 " + hex(crc(v1)) + " " + hex(sha256(SchemaNormalization.toParsingForm(v1).getBytes(StandardCharsets.UTF_8))));
     ObjectMapper json = new ObjectMapper();
     Map<String, PublicKey> keys = new HashMap<>();
     KeyFactory kf = KeyFactory.getInstance("Ed25519");
     byte[] spkiPrefix = unhex("302a300506032b6570032100");
-    for (JsonNode k : json.readTree(new File(vectorDir, "keys.json")).get("keys")) {
-      byte[] raw = unhex(k.get("public_key").asText());
-      byte[] spki = Arrays.copyOf(spkiPrefix, 44);
-      System.arraycopy(raw, 0, spki, 12, 32);
-      keys.put(k.get("key_id").asText(), kf.generatePublic(new X509EncodedKeySpec(spki)));
+    for (int a = 1; a < args.length; a++) {
+      File dir = new File(args[a]);
+      for (JsonNode k : json.readTree(new File(dir, "keys.json")).get("keys")) {
+        byte[] raw = unhex(k.get("public_key").asText());
+        byte[] spki = Arrays.copyOf(spkiPrefix, 44);
+        System.arraycopy(raw, 0, spki, 12, 32);
+        keys.put(k.get("key_id").asText(), kf.generatePublic(new X509EncodedKeySpec(spki)));
+      }
+      readVectors(dir, a == 1 ? "" : dir.getName() + "/", schemas, keys, json);
     }
+  }
+
+  static byte[] domainDigest(String domain, byte[] body) throws Exception {
+    byte[] d = (domain + "\0").getBytes(StandardCharsets.UTF_8);
+    byte[] all = Arrays.copyOf(d, d.length + body.length);
+    System.arraycopy(body, 0, all, d.length, body.length);
+    return sha256(all);
+  }
+
+  static void readVectors(File vectorDir, String prefix, Map<String, Schema> schemas,
+      Map<String, PublicKey> keys, ObjectMapper json) throws Exception {
     File[] files = Objects.requireNonNull(vectorDir.listFiles());
     Arrays.sort(files);
     for (File f : files) {
@@ -117,8 +136,11 @@ public class WireInterop {
       String result;
       try {
         if (env[0] != (byte) 0xc3 || env[1] != 0x01) throw new IllegalStateException("frame");
-        if (!Arrays.equals(Arrays.copyOfRange(env, 2, 10), crc(schemas.get("envelope")))) throw new IllegalStateException("envelope fingerprint");
-        GenericRecord e = (GenericRecord) decode(schemas.get("envelope"), Arrays.copyOfRange(env, 10, env.length));
+        byte[] fp = Arrays.copyOfRange(env, 2, 10);
+        Schema es = Arrays.equals(fp, crc(schemas.get("envelope"))) ? schemas.get("envelope")
+            : Arrays.equals(fp, crc(schemas.get("envelope@1"))) ? schemas.get("envelope@1") : null;
+        if (es == null) throw new IllegalStateException("envelope fingerprint");
+        GenericRecord e = (GenericRecord) decode(es, Arrays.copyOfRange(env, 10, env.length));
         byte[] hb = bytes(e.get("header"));
         if (!Arrays.equals(Arrays.copyOfRange(hb, 2, 10), crc(schemas.get("header")))) throw new IllegalStateException("header fingerprint");
         GenericRecord h = (GenericRecord) decode(schemas.get("header"), Arrays.copyOfRange(hb, 10, hb.length));
@@ -141,16 +163,29 @@ public class WireInterop {
           fields.add(disc.get("field").toString());
           digestsOk &= listed.contains(hex(sha256(db)));
         }
+        if (es.getField("sealed") != null) {  // v2: sealed disclosures and key wraps
+          for (Object d : (List<?>) e.get("sealed")) {
+            byte[] db = bytes(d);
+            GenericRecord sd = (GenericRecord) decode(schemas.get("sealed_disclosure"), db);
+            fields.add(sd.get("field").toString());
+            digestsOk &= listed.contains(hex(domainDigest("trm.sealed.v2", db)));
+          }
+          for (Object w : (List<?>) e.get("key_wraps")) {
+            byte[] wb = bytes(w);
+            decode(schemas.get("key_wrap"), wb);
+            digestsOk &= listed.contains(hex(domainDigest("trm.key-wrap.v2", wb)));
+          }
+        }
         Collections.sort(fields);
         result = "decoded event_id=" + h.get("event_id") + " signature=" + sigOk + " digests=" + digestsOk + " fields=" + String.join(",", fields);
       } catch (Exception ex) {
         result = "refused " + ex.getClass().getSimpleName();
       }
-      System.out.println("vector " + f.getName() + " " + result);
+      System.out.println("vector " + prefix + f.getName() + " " + result);
       JsonNode inter = v.get("intermediate");
-      if (inter != null && inter.has("payload_record")) {
+      if (prefix.isEmpty() && inter != null && inter.has("payload_record")) {
         Object rec = decode(schemas.get("referral"), unhex(inter.get("payload_record").asText()));
-        System.out.println("payload " + f.getName() + " " + ((GenericRecord) rec).get("case_number") + " " + ((GenericRecord) rec).get("names"));
+        System.out.println("payload " + prefix + f.getName() + " " + ((GenericRecord) rec).get("case_number") + " " + ((GenericRecord) rec).get("names"));
       }
     }
   }
@@ -185,7 +220,7 @@ def java_output(tmp_path_factory: pytest.TempPathFactory) -> str:
     )
     done = subprocess.run(
         [_tool("java"), "-cp", f"{classpath}:{work}", "WireInterop",
-         str(schemas.SCHEMA_DIR), str(VECTORS)],
+         str(schemas.SCHEMA_DIR), str(VECTORS), str(SEALED)],
         check=True, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     return done.stdout
@@ -199,7 +234,7 @@ def test_java_fingerprints_equal_ours(java_output: str) -> None:
             assert bytes.fromhex(crc) == schemas.crc64(name), name
             assert bytes.fromhex(sha) == schemas.sha256(name), name
             seen.add(name)
-    assert seen == set(schemas.names())
+    assert seen == {*schemas.names(), "envelope@1"}
 
 
 def test_java_reads_and_verifies_every_good_vector(java_output: str) -> None:
@@ -216,6 +251,14 @@ def test_java_reads_and_verifies_every_good_vector(java_output: str) -> None:
         assert results[path.name].endswith(f"signature=true digests=true fields={fields}"), (
             path.name
         )
+    sealed_good = sorted(SEALED.glob("good-*.json"))
+    assert sealed_good
+    for path in sealed_good:  # v2: Java decodes and checks every part's domain digest
+        expected = json.loads(path.read_text(encoding="utf-8"))["expected"]
+        labels = ",".join(sorted({*expected["disclosed"], *expected.get("sealed_fields", [])}))
+        got = results["sealed/" + path.name]
+        assert got.endswith(f"signature=true digests=true fields={labels}"), (path.name, got)
+    assert "digests=false" in results["sealed/bad-01-tampered-ciphertext.json"]
     assert "signature=false" in results["bad-03-bitflip-signature.json"]
     assert "digests=false" in results["bad-04-bitflip-disclosure.json"]
     assert results["bad-06-truncated.json"].startswith("refused")

@@ -27,6 +27,8 @@ def _no_plaintext_but_at_the_recipients(home: Path) -> None:
     found = scan_files([home], DEMO.patterns(), exclude=[home / "examples"])
     outside = {path: v for path, v in found.items() if "/vault/" not in path}
     assert outside == {}
+    # ... and the recipients' stores do hold what they were given (the scan sees it).
+    assert set().union(*found.values()) >= {DEMO.thai_passport}
 
 
 def test_demo_runs_clean_twice_and_leaves_a_usable_state(tmp_path: Path) -> None:

@@ -44,7 +44,7 @@ async def apply_lane_retention(
     retention: Mapping[str, int],
     *,
     client_config: Mapping[str, Any] | None = None,
-    timeout_s: float = 30.0,
+    timeout_s: float = 120.0,
 ) -> None:
     """Set ``retention.ms`` on each topic, keeping its other settings; wait until applied.
 
@@ -53,50 +53,65 @@ async def apply_lane_retention(
     first and sent back with the new retention.
 
     Raises:
-        OperationalError: KAFKA_UNAVAILABLE naming the topic the broker refused.
+        OperationalError: KAFKA_UNAVAILABLE naming the topic the broker refused,
+            or when the cluster does not answer within ``timeout_s`` (retried
+            until then: a cluster still forming answers NodeNotReady a while).
     """
     from aiokafka.admin import AIOKafkaAdminClient  # noqa: PLC0415
     from aiokafka.admin.config_resource import (  # noqa: PLC0415
         ConfigResource,
         ConfigResourceType,
     )
+    from aiokafka.errors import KafkaError  # noqa: PLC0415
 
     names = sorted(retention)
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **(client_config or {}))
-    await admin.start()
-    try:
-        overrides = await _topic_overrides(admin, names)
-        responses = await admin.alter_configs(
-            [
-                ConfigResource(
-                    ConfigResourceType.TOPIC,
-                    name,
-                    configs={**overrides[name], "retention.ms": str(retention[name])},
-                )
-                for name in names
-            ]
-        )
-        for response in responses:
-            for code, message, _type, name in response.resources:
-                if code:
+    deadline = time.monotonic() + timeout_s
+    while True:  # a cluster still forming answers NodeNotReady for a while
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **(client_config or {}))
+        try:
+            await admin.start()
+            overrides = await _topic_overrides(admin, names)
+            responses = await admin.alter_configs(
+                [
+                    ConfigResource(
+                        ConfigResourceType.TOPIC,
+                        name,
+                        configs={**overrides[name], "retention.ms": str(retention[name])},
+                    )
+                    for name in names
+                ]
+            )
+            for response in responses:
+                for code, message, _type, name in response.resources:
+                    if code:
+                        raise OperationalError(
+                            Reason.KAFKA_UNAVAILABLE,
+                            f"the broker refused retention.ms for {name}: error {code} {message}",
+                        )
+            # KRaft brokers apply a change a moment after the controller accepts it.
+            while True:
+                now = await _topic_overrides(admin, names)
+                if all(now[n].get("retention.ms") == str(retention[n]) for n in names):
+                    return
+                if time.monotonic() > deadline:
                     raise OperationalError(
                         Reason.KAFKA_UNAVAILABLE,
-                        f"the broker refused retention.ms for {name}: error {code} {message}",
+                        f"the brokers did not apply retention.ms within {timeout_s:.0f} s",
                     )
-        # KRaft brokers apply a change a moment after the controller accepts it.
-        deadline = time.monotonic() + timeout_s
-        while True:
-            now = await _topic_overrides(admin, names)
-            if all(now[n].get("retention.ms") == str(retention[n]) for n in names):
-                return
+                await asyncio.sleep(0.2)
+        except (KafkaError, _NotDescribed) as exc:
             if time.monotonic() > deadline:
                 raise OperationalError(
                     Reason.KAFKA_UNAVAILABLE,
-                    f"the brokers did not apply retention.ms within {timeout_s:.0f} s",
-                )
-            await asyncio.sleep(0.2)
-    finally:
-        await admin.close()
+                    f"could not set retention.ms within {timeout_s:.0f} s: {type(exc).__name__}",
+                ) from exc
+        finally:
+            await admin.close()
+        await asyncio.sleep(1.0)
+
+
+class _NotDescribed(Exception):
+    """A topic's settings did not come back (not yet known to the broker asked)."""
 
 
 async def _topic_overrides(admin: Any, names: list[str]) -> dict[str, dict[str, str]]:
@@ -111,11 +126,18 @@ async def _topic_overrides(admin: Any, names: list[str]) -> dict[str, dict[str, 
     )
     overrides: dict[str, dict[str, str]] = {name: {} for name in names}
     for response in described:
-        for _err, _msg, _type, name, entries in response.resources:
+        for err, _msg, _type, name, entries in response.resources:
+            if err:
+                raise _NotDescribed(name)
             for entry in entries:
                 key, value, source = entry[0], entry[1], entry[3]
                 # v0 says is_default (a bool); v1+ the source (1: set on the topic)
                 topic_level = (not source) if isinstance(source, bool) else source == 1
                 if topic_level and value is not None and name in overrides:
                     overrides[name][key] = value
+    # Every topic of the plan sets its cleanup policy: without it, what came back
+    # is not the topic's own settings, and writing it back would erase them.
+    missing = [name for name, found in overrides.items() if "cleanup.policy" not in found]
+    if missing:
+        raise _NotDescribed(missing[0])
     return overrides

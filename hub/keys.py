@@ -38,6 +38,7 @@ __all__ = [
     "ed25519_public",
     "key_id_of",
     "load_private_key",
+    "load_seal_private_key",
     "private_key_from_seed",
     "raw_public",
     "signer_key_id",
@@ -186,22 +187,38 @@ def check_private_key_file(path: Path) -> None:
 
 
 def load_private_key(path: Path) -> Ed25519PrivateKey:
-    """Load a private key file, refusing one that others can read.
+    """Load a signing key file, refusing one that others can read.
 
     Raises:
         OperationalError: KEY_FILE_INSECURE if the mode allows group or other
             access; CONFIG_INVALID if the file is missing or not an Ed25519 key.
     """
+    key = _load_pem(path, "Ed25519")
+    if not isinstance(key, Ed25519PrivateKey):
+        raise _not_a(path, "Ed25519", key)
+    return key
+
+
+def load_seal_private_key(path: Path) -> X25519PrivateKey:
+    """Load a seal key file (``hub.sealkeys``): as :func:`load_private_key`, X25519."""
+    key = _load_pem(path, "X25519")
+    if not isinstance(key, X25519PrivateKey):
+        raise _not_a(path, "X25519", key)
+    return key
+
+
+def _load_pem(path: Path, name: str) -> object:
+    """A PKCS#8 PEM private key file of mode 0600, parsed (not yet of a known kind)."""
     check_private_key_file(path)
     try:
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        return serialization.load_pem_private_key(path.read_bytes(), password=None)
     except ValueError as exc:
         raise OperationalError(
-            Reason.CONFIG_INVALID, f"expected a PKCS#8 PEM Ed25519 key in {path}"
+            Reason.CONFIG_INVALID, f"expected a PKCS#8 PEM {name} key in {path}"
         ) from exc
-    if not isinstance(key, Ed25519PrivateKey):
-        raise OperationalError(
-            Reason.CONFIG_INVALID,
-            f"expected an Ed25519 key in {path}, found {type(key).__name__}",
-        )
-    return key
+
+
+def _not_a(path: Path, name: str, key: object) -> OperationalError:
+    return OperationalError(
+        Reason.CONFIG_INVALID, f"expected an {name} key in {path}, found {type(key).__name__}"
+    )

@@ -41,7 +41,6 @@ import binascii
 import dataclasses
 import hashlib
 import json
-import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -55,13 +54,14 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
+from hub.durable import shred, write_atomic
 from hub.errors import OperationalError, Reason, SealError, TrmError, TrustError
 from hub.keys import (
     KeyDirectory,
     KeyRole,
     PublicKey,
-    check_private_key_file,
     key_id_of,
+    load_seal_private_key,
     write_private_key,
 )
 from hub.signed_doc import SignedDocument
@@ -618,34 +618,6 @@ class _Ledger:
     keys: tuple[SealKey, ...]
 
 
-def _shred(path: Path) -> None:
-    """Overwrite ``path`` with random bytes, flush it to disk, then unlink it.
-
-    On a copy-on-write or flash file system the old blocks may survive the
-    overwrite; the operations guide says what else must go (backups).
-    """
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        return
-    fd = os.open(path, os.O_WRONLY)
-    try:
-        os.write(fd, os.urandom(max(size, 1)))
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    path.unlink()
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 class Keyring:
     """A node's private seal keys on disk, one PKCS#8 PEM file per epoch (mode 0600).
 
@@ -762,18 +734,7 @@ class Keyring:
                 f"expected {self.country}'s private seal key {key_id[:16]}… at {path}; the file "
                 "is gone though the key was never destroyed (restore it from the key backup)",
             )
-        check_private_key_file(path)
-        try:
-            private = serialization.load_pem_private_key(path.read_bytes(), password=None)
-        except ValueError as exc:
-            raise OperationalError(
-                Reason.CONFIG_INVALID, f"expected a PKCS#8 PEM X25519 key in {path}"
-            ) from exc
-        if not isinstance(private, X25519PrivateKey):
-            raise OperationalError(
-                Reason.CONFIG_INVALID,
-                f"expected an X25519 key in {path}, found {type(private).__name__}",
-            )
+        private = load_seal_private_key(path)
         if seal_key_id(_raw_x25519(private.public_key())) != key_id:
             raise OperationalError(
                 Reason.CONFIG_INVALID,
@@ -792,15 +753,11 @@ class Keyring:
             "version": ledger.version,
             "keys": [k.to_json() for k in ledger.keys],
         }
-        tmp = self.directory / f".{_LEDGER}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.write(fd, (json.dumps(body, indent=2) + "\n").encode("utf-8"))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, self._ledger_path)
-        _fsync_dir(self.directory)
+        write_atomic(
+            self._ledger_path,
+            (json.dumps(body, indent=2) + "\n").encode("utf-8"),
+            tmp=self.directory / f".{_LEDGER}.tmp",
+        )
         self._ledger = None
 
     def rotate(
@@ -882,7 +839,7 @@ class Keyring:
                 )
             )
         self._private.pop(key_id, None)
-        _shred(self._key_path(key_id))
+        shred(self._key_path(key_id))
         return key
 
     def seal_key_set(self, version: int, issued_at_ms: int) -> SignedDocument:

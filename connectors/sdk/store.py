@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from hub.durable import fsync_dir, shred, write_atomic, zero_open_file
 from hub.errors import OperationalError, Reason, RequestError
 
 __all__ = ["NodeStore", "VaultEntry"]
@@ -46,7 +47,6 @@ __all__ = ["NodeStore", "VaultEntry"]
 _EVENT_ID: Final = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _CASE_KEY: Final = re.compile(r"^[A-Za-z0-9._:~-]{1,128}$")
 _COUNTRY: Final = re.compile(r"^[A-Z]{2}$")
-_SHRED_CHUNK: Final = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,38 +115,6 @@ def _check_ids(
     if error is RequestError:
         raise RequestError(Reason.BAD_REQUEST, detail)
     raise error(detail)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _zero(fd: int) -> None:
-    """Overwrite an open file's bytes with zeros and fsync them."""
-    size = os.fstat(fd).st_size
-    os.lseek(fd, 0, os.SEEK_SET)
-    left = size
-    while left > 0:
-        left -= os.write(fd, bytes(min(left, _SHRED_CHUNK)))
-    os.fsync(fd)
-
-
-def _shred(path: Path) -> bool:
-    """Overwrite with zeros, fsync, unlink; False when there was no such file."""
-    try:
-        fd = os.open(path, os.O_WRONLY)
-    except FileNotFoundError:
-        return False
-    try:
-        _zero(fd)
-    finally:
-        os.close(fd)
-    path.unlink(missing_ok=True)
-    return True
 
 
 def _append(path: Path, line: str) -> None:
@@ -328,9 +296,9 @@ class NodeStore:
             old = None
         try:
             os.replace(tmp, path)
-            _fsync_dir(directory)
+            fsync_dir(directory)
             if old is not None:
-                _zero(old)  # the replaced inode, still open: its plaintext goes too
+                zero_open_file(old)  # the replaced inode, still open: its plaintext goes too
         finally:
             if old is not None:
                 os.close(old)
@@ -419,10 +387,9 @@ class NodeStore:
         if not event_ids:
             return []
         for event_id in event_ids:
-            _shred(self.vault_dir / f"{event_id}.json")
-            _shred(self.vault_dir / f"{event_id}.tmp")
+            shred(self.vault_dir / f"{event_id}.json")
+            shred(self.vault_dir / f"{event_id}.tmp")
             del self._vault[event_id]
-        _fsync_dir(self.vault_dir)
         for event_id in event_ids:
             self._index_append({"op": "gone", "event_id": event_id})
         if self._index_lines > 2 * len(self._vault) + 64:
@@ -433,7 +400,7 @@ class NodeStore:
         directory = self.vault_dir
         if not directory.is_dir():
             directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-            _fsync_dir(self.root)
+            fsync_dir(self.root)
         return directory
 
     def _index_append(self, obj: Mapping[str, Any]) -> None:
@@ -450,14 +417,7 @@ class NodeStore:
             json.dumps({"op": "keep", **e.to_json()}, sort_keys=True, separators=(",", ":"))
             for e in self._vault.values()
         ]
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.write(fd, "".join(f"{line}\n" for line in lines).encode("utf-8"))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-        _fsync_dir(self.vault_dir)
+        write_atomic(path, "".join(f"{line}\n" for line in lines).encode("utf-8"), tmp=tmp)
         self._index_lines = len(lines)
 
     def _load_vault(self) -> None:
@@ -491,7 +451,7 @@ class NodeStore:
                 continue
         files = {p.stem for p in directory.glob("*.json")}
         for leftover in directory.glob("*.tmp"):
-            _shred(leftover)
+            shred(leftover)
         for event_id in set(self._vault) - files:
             del self._vault[event_id]
         for event_id in sorted(files - set(self._vault)):
@@ -504,10 +464,10 @@ class NodeStore:
         try:
             entry = VaultEntry.from_json(json.loads(path.read_text(encoding="utf-8")))
         except (UnicodeDecodeError, json.JSONDecodeError, ValueError):
-            _shred(path)  # not a record this store wrote whole: plaintext nobody can find
+            shred(path)  # not a record this store wrote whole: plaintext nobody can find
             return
         if entry.event_id != path.stem:
-            _shred(path)
+            shred(path)
             return
         self._vault[entry.event_id] = entry
         self._index_append({"op": "keep", **entry.to_json()})

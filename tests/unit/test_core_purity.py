@@ -14,6 +14,7 @@ import hub
 PURE = [
     "hub.errors",
     "hub.keys",
+    "hub.durable",
     "hub.topics",
     "hub.signed_doc",
     "hub.trust",

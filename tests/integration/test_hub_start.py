@@ -26,8 +26,9 @@ from hub.keys import write_private_key
 from hub.ops.provision import provision_registry
 from hub.state import BOOKMARK_PREFIX, Bookmark
 from hub.topics import OUTBOX_PARTITIONS, Topics
-from tests.integration.test_hub_worker import POLICY, _collect, _send
 from tests.support.hub import HUB_KEY, KEYS, sealed, trust_list
+from tests.support.kafka import collect_records, send_records
+from tests.support.policy import DELIVERY_POLICY as POLICY
 from tests.support.policy import agreement_from_table
 from tests.support.procs import Worker
 
@@ -138,8 +139,8 @@ async def test_a_start_reads_the_tail_and_keeps_every_guarantee(
     worker = hub
     first = 400
     batch = [(topics.outbox(cc), raw, h) for cc, raw, h in _events(first, 1)]
-    await _send(kafka_bootstrap, batch)
-    await _collect(kafka_bootstrap, {topics.inbox("KH"): first}, worker, within_s=180)
+    await send_records(kafka_bootstrap, batch, key=b"case-0001")
+    await collect_records(kafka_bootstrap, {topics.inbox("KH"): first}, worker, within_s=180)
     partition, end = await _th_partition(kafka_bootstrap, topics)
     assert end == first
     await _wait_for_bookmark(kafka_bootstrap, topics, worker, end, partition)
@@ -151,9 +152,11 @@ async def test_a_start_reads_the_tail_and_keeps_every_guarantee(
     # (a) the next start reads the state topic and the tail of the outputs only
     worker.start()
     replayed_raw, replayed_headers = batch[7][1], batch[7][2]
-    await _send(kafka_bootstrap, [(topics.outbox("TH"), replayed_raw, replayed_headers)])
+    await send_records(
+        kafka_bootstrap, [(topics.outbox("TH"), replayed_raw, replayed_headers)], key=b"case-0001"
+    )
     # (c) the same event at another offset, after the restart: still a REPLAY
-    got = await _collect(kafka_bootstrap, {topics.rejections("TH"): 1}, worker, within_s=120)
+    got = await collect_records(kafka_bootstrap, {topics.rejections("TH"): 1}, worker, within_s=120)
     reasons = [json.loads(r.value)["reason"] for r in got[topics.rejections("TH")]]
     assert reasons == ["REPLAY"]
     (from_bookmarks, state_records, read, history), *_ = _recoveries(worker)[1:]
@@ -169,7 +172,7 @@ async def test_a_start_reads_the_tail_and_keeps_every_guarantee(
     await _wait_for_bookmark(kafka_bootstrap, topics, worker, first + 1, partition)
     second = 400
     more = [(topics.outbox(cc), raw, h) for cc, raw, h in _events(second, first + 1)]
-    await _send(kafka_bootstrap, more)
+    await send_records(kafka_bootstrap, more, key=b"case-0001")
     consumer = AIOKafkaConsumer(
         topics.inbox("KH"), bootstrap_servers=kafka_bootstrap, auto_offset_reset="earliest"
     )
@@ -192,12 +195,12 @@ async def test_a_start_reads_the_tail_and_keeps_every_guarantee(
     )
     worker.start()
     total = first + second
-    got = await _collect(kafka_bootstrap, {topics.inbox("KH"): total}, worker, within_s=240)
+    got = await collect_records(kafka_bootstrap, {topics.inbox("KH"): total}, worker, within_s=240)
     ids = [dict(r.headers)["ce_id"] for r in got[topics.inbox("KH")]]
     assert len(set(ids)) == total  # none lost
     assert len(ids) == total  # none delivered twice
     third = _recoveries(worker)[2]
     assert third[0], third  # from bookmarks, even with the offsets rewound
     # still nothing new was refused: the reprocessed records are the hub's own
-    got = await _collect(kafka_bootstrap, {topics.rejections("TH"): 1}, worker, within_s=30)
+    got = await collect_records(kafka_bootstrap, {topics.rejections("TH"): 1}, worker, within_s=30)
     assert len(got[topics.rejections("TH")]) == 1

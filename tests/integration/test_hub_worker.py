@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer
 
 from hub.audit.leaf import AuditLeaf
 from hub.keys import write_private_key
@@ -23,13 +23,13 @@ from hub.topics import Topics
 from hub.wire import Envelope, open_envelope
 from hub.wire.sealing import quarantined_digest
 from tests.support.hub import HUB_KEY, KEYS, example, sealed, trust_list
-from tests.support.policy import agreement_from_table
+from tests.support.kafka import collect_records, send_records
+from tests.support.policy import DELIVERY_KEEP, DELIVERY_POLICY, agreement_from_table
 from tests.support.procs import REPO, TRM, Worker
 from tests.support.trust import with_expiry
 
 pytestmark = pytest.mark.kafka
-KEEP = ["case_number", "needs", "languages", "is_child", "receiving_organisation"]
-POLICY = {"TH>KH:referral": KEEP, "KH>TH:acknowledgement": ["status", "acknowledged_event_id"]}
+KEEP, POLICY = DELIVERY_KEEP, DELIVERY_POLICY
 
 
 def _now() -> int:
@@ -55,47 +55,6 @@ def worker(kafka_bootstrap: str, topics: Topics, hub_home: Path) -> Iterator[Wor
         w.stop()
 
 
-async def _send(bootstrap: str, items: list[tuple[str, bytes, list[tuple[str, bytes]]]]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
-    await producer.start()
-    try:
-        futures = [
-            await producer.send(topic, raw, key=b"case-0001", headers=headers)
-            for topic, raw, headers in items
-        ]
-        await asyncio.gather(*futures)
-    finally:
-        await producer.stop()
-
-
-async def _collect(
-    bootstrap: str, topic_counts: dict[str, int], worker: Worker, within_s: float = 120
-) -> dict[str, list[Any]]:
-    """Read each topic until it holds at least its count; then a little longer for extras."""
-    consumer = AIOKafkaConsumer(
-        *topic_counts, bootstrap_servers=bootstrap, auto_offset_reset="earliest"
-    )
-    await consumer.start()
-    got: dict[str, list[Any]] = {t: [] for t in topic_counts}
-    try:
-        try:
-            async with asyncio.timeout(within_s):
-                while any(len(got[t]) < n for t, n in topic_counts.items()):
-                    worker.alive()
-                    for records in (await consumer.getmany(timeout_ms=500)).values():
-                        for r in records:
-                            got[r.topic].append(r)
-        except TimeoutError:
-            counts = {t: len(v) for t, v in got.items()}
-            pytest.fail(f"timed out with {counts}; worker log:\n{worker.log_tail()}")
-        for records in (await consumer.getmany(timeout_ms=1500)).values():
-            for r in records:
-                got[r.topic].append(r)
-    finally:
-        await consumer.stop()
-    return got
-
-
 def _reasons(records: list[Any]) -> list[str]:
     return sorted(json.loads(r.value)["reason"] for r in records)
 
@@ -110,7 +69,7 @@ async def test_hub_delivers_redacted_and_refuses_with_reasons(
     env = Envelope.from_bytes(good)
     i = good.index(env.signature.sig)
     tampered = good[:i] + bytes([good[i] ^ 1]) + good[i + 1 :]
-    await _send(
+    await send_records(
         kafka_bootstrap,
         [
             (topics.outbox("TH"), good, good_h),
@@ -120,8 +79,9 @@ async def test_hub_delivers_redacted_and_refuses_with_reasons(
             (topics.outbox("TH"), good, good_h),  # a replay
             (topics.outbox("TH"), b"\xc3\x01garbage", []),
         ],
+        key=b"case-0001",
     )
-    got = await _collect(
+    got = await collect_records(
         kafka_bootstrap,
         {
             topics.inbox("KH"): 1,
@@ -172,7 +132,7 @@ async def test_hub_restart_after_sigkill_delivers_each_event_once(
     for n in range(total):
         raw, headers = sealed(created_at_ms=now + n, sequence=n + 1)
         items.append((topics.outbox("TH"), raw, headers))
-    await _send(kafka_bootstrap, items)
+    await send_records(kafka_bootstrap, items, key=b"case-0001")
     # kill the worker mid-flood
     consumer = AIOKafkaConsumer(
         topics.inbox("KH"), bootstrap_servers=kafka_bootstrap, auto_offset_reset="earliest"
@@ -190,7 +150,7 @@ async def test_hub_restart_after_sigkill_delivers_each_event_once(
     worker.stop(signal.SIGKILL)
     assert seen < total, "the worker finished before it could be killed mid-flood"
     worker.start()
-    got = await _collect(kafka_bootstrap, {topics.inbox("KH"): total}, worker, within_s=180)
+    got = await collect_records(kafka_bootstrap, {topics.inbox("KH"): total}, worker, within_s=180)
     ids = [dict(r.headers)["ce_id"] for r in got[topics.inbox("KH")]]
     assert len(set(ids)) == total  # none lost
     assert len(ids) == total  # none delivered twice
@@ -210,11 +170,12 @@ async def test_hub_refuses_every_event_under_an_expired_trust_list_until_renewed
         now = _now()
         first, first_h = sealed(created_at_ms=now, sequence=1)
         second, second_h = sealed(created_at_ms=now + 1, sequence=2)
-        await _send(
+        await send_records(
             kafka_bootstrap,
             [(topics.outbox("TH"), first, first_h), (topics.outbox("TH"), second, second_h)],
+            key=b"case-0001",
         )
-        got = await _collect(
+        got = await collect_records(
             kafka_bootstrap,
             {topics.rejections("TH"): 2, topics.decisions: 2, topics.inbox("KH"): 0},
             w,
@@ -239,8 +200,10 @@ async def test_hub_refuses_every_event_under_an_expired_trust_list_until_renewed
                 w.alive()
                 await asyncio.sleep(0.5)
         third, third_h = sealed(created_at_ms=_now(), sequence=3)
-        await _send(kafka_bootstrap, [(topics.outbox("TH"), third, third_h)])
-        got = await _collect(kafka_bootstrap, {topics.inbox("KH"): 1}, w)
+        await send_records(
+            kafka_bootstrap, [(topics.outbox("TH"), third, third_h)], key=b"case-0001"
+        )
+        got = await collect_records(kafka_bootstrap, {topics.inbox("KH"): 1}, w)
         assert [r.value for r in got[topics.inbox("KH")]] != []
         assert Envelope.from_bytes(got[topics.inbox("KH")][0].value).header.sequence == 3
     finally:
@@ -298,13 +261,13 @@ async def test_hub_flood_of_mixed_events_is_fully_accounted_for(
             raw, headers = goods[n % len(goods)]
             items.append((topics.outbox("TH"), raw, headers))
         expected.append(kind)
-    await _send(kafka_bootstrap, items)
+    await send_records(kafka_bootstrap, items, key=b"case-0001")
     n_good = expected.count("good")
     # decisions: 2 per good and refused record (INGESTED + outcome), 1 per whole rejection
     n_decisions = 2 * (n_good + expected.count("refused")) + sum(
         expected.count(k) for k in ("garbage", "tampered", "replay", "spoofed")
     )
-    got = await _collect(
+    got = await collect_records(
         kafka_bootstrap,
         {topics.decisions: n_decisions, topics.inbox("KH"): n_good},
         worker,

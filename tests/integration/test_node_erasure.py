@@ -20,7 +20,7 @@ import time
 import urllib.request
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
@@ -40,10 +40,9 @@ from tests.support.hub import HUB_KEY, KEYS, example, trust_list
 from tests.support.kafka import read_topic
 from tests.support.nodes import node_seal_keys
 from tests.support.policy import agreement_from_table
-from tests.support.procs import TRM, Proc, Worker
+from tests.support.procs import TRM, Proc, Worker, wait_for
 
 pytestmark = pytest.mark.kafka
-T = TypeVar("T")
 NAME = "សុខ ស្រីពៅ"
 POLICY = {
     "TH>KH:referral": payload_fields("referral"),
@@ -53,17 +52,6 @@ POLICY = {
     "KH>TH:erasure_confirmation": payload_fields("erasure_confirmation"),
     "LA>TH:erasure_confirmation": payload_fields("erasure_confirmation"),
 }
-
-
-async def _until(fn: Callable[[], Awaitable[T | None]], procs: list[Proc], what: str) -> T:
-    for _ in range(240):
-        for p in procs:
-            p.alive()
-        got = await fn()
-        if got:
-            return got
-        await asyncio.sleep(0.5)
-    raise AssertionError(f"{what} never came; log:\n{procs[0].log_tail()}")
 
 
 def _get(port: int, path: str) -> dict[str, Any]:
@@ -136,7 +124,7 @@ async def test_erasure_end_to_end_with_a_recipient_offline(
         async with th:
             referral_id = await th.publish(referral)
         for node in (kh, la):
-            (got,) = await _until(reader(node), procs, f"the referral at {node.country}")
+            (got,) = await wait_for(reader(node), procs, f"the referral at {node.country}")
             assert got.fields["names"][0]["full_name"] == NAME
             assert node.store.opened(referral_id) is not None  # kept in the vault
 
@@ -153,13 +141,13 @@ async def test_erasure_end_to_end_with_a_recipient_offline(
                 return None
             return got if got.get("checkpoint") else None
 
-        before = await _until(proof_before, procs, "a checkpoint holding the delivery")
+        before = await wait_for(proof_before, procs, "a checkpoint holding the delivery")
         size_before, root_before = _checkpoint(before["checkpoint"])
 
         # LA is offline from here on; TH asks for the case to be erased.
         async with th:
             request_id = await th.request_erasure("case-erase", reason="DATA_SUBJECT_REQUEST")
-        (request,) = await _until(reader(kh), procs, "the erasure request at KH")
+        (request,) = await wait_for(reader(kh), procs, "the erasure request at KH")
         assert request.event_type == "erasure_request"
         assert kh.store.opened(referral_id) is None
         assert kh.store.is_erased("case-erase", "TH")
@@ -167,7 +155,7 @@ async def test_erasure_end_to_end_with_a_recipient_offline(
         async def confirmations() -> list[InboxRecord]:
             return [r for r in await reader(th)() if r.event_type == "erasure_confirmation"]
 
-        (from_kh,) = await _until(confirmations, procs, "KH's confirmation at TH")
+        (from_kh,) = await wait_for(confirmations, procs, "KH's confirmation at TH")
         assert (from_kh.producer, from_kh.correlation_id) == ("KH", request_id)
         assert from_kh.fields["status"] == "ERASED"
         assert from_kh.fields["erased_event_ids"] == [referral_id]
@@ -176,22 +164,22 @@ async def test_erasure_end_to_end_with_a_recipient_offline(
             statuses = await asyncio.to_thread(replay_now)
             return statuses if statuses and statuses.get("KH") == "CONFIRMED" else None
 
-        statuses = await _until(kh_confirmed, procs, "KH's erasure in the replay")
+        statuses = await wait_for(kh_confirmed, procs, "KH's erasure in the replay")
         assert statuses == {"KH": "CONFIRMED", "LA": "PENDING"}
 
         # LA comes back: it reads the request, erases and confirms.
         assert la.store.opened(referral_id) is not None
-        (late,) = await _until(reader(la), procs, "the erasure request at LA")
+        (late,) = await wait_for(reader(la), procs, "the erasure request at LA")
         assert late.event_id == request_id
         assert la.store.opened(referral_id) is None
-        (from_la,) = await _until(confirmations, procs, "LA's confirmation at TH")
+        (from_la,) = await wait_for(confirmations, procs, "LA's confirmation at TH")
         assert from_la.producer == "LA"
 
         async def both_confirmed() -> dict[str, str] | None:
             statuses = await asyncio.to_thread(replay_now)
             return statuses if statuses and set(statuses.values()) == {"CONFIRMED"} else None
 
-        assert await _until(both_confirmed, procs, "both erasures in the replay") == {
+        assert await wait_for(both_confirmed, procs, "both erasures in the replay") == {
             "KH": "CONFIRMED",
             "LA": "CONFIRMED",
         }

@@ -17,9 +17,8 @@ import asyncio
 import json
 import os
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer
@@ -50,47 +49,23 @@ from hub.wire import (
 from hub.wire.codec import payload_codec
 from hub.wire.sealing import seal_disclosures
 from hub.wire.vocab import HEADER_PAYLOAD_TYPE
+from tests.support.canary import Canaries, scan_records
 from tests.support.hub import HUB_KEY, KEYS, example, trust_list
 from tests.support.kafka import read_topic
 from tests.support.nodes import node_seal_keys
 from tests.support.policy import agreement_from_table
-from tests.support.procs import TRM, Proc, Worker
+from tests.support.procs import TRM, Proc, Worker, wait_for
 
 pytestmark = pytest.mark.kafka
-T = TypeVar("T")
 
 NAME = "សុខ ស្រីពៅ"  # the child's name in Khmer script
 BIRTH = "2009-04-17"
 PASSPORT = "AA7741259"  # a Thai passport number
-CANARIES = (NAME, BIRTH, PASSPORT)
+CANARIES = Canaries(NAME, BIRTH, PASSPORT)
 POLICY = {
     "TH>KH:referral": payload_fields("referral"),
     "KH>TH:acknowledgement": payload_fields("acknowledgement"),
 }
-
-
-def _avro_string(text: str) -> bytes:
-    """A string's Avro encoding: zig-zag varint length, then UTF-8."""
-    raw = text.encode("utf-8")
-    n, out = len(raw) << 1, bytearray()
-    while n > 0x7F:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out) + raw
-
-
-def _canaries_in(records: list[Any]) -> list[str]:
-    """Which canaries appear in any record's key, value or headers (UTF-8 or Avro)."""
-    blobs = []
-    for r in records:
-        blobs += [r.key or b"", r.value or b""]
-        blobs += [k.encode() + (v or b"") for k, v in r.headers]
-    return [
-        c
-        for c in CANARIES
-        if any(n in b for n in (c.encode("utf-8"), _avro_string(c)) for b in blobs)
-    ]
 
 
 def _referral(case_key: str) -> Submission:
@@ -152,17 +127,6 @@ def _lying_referral(node: CountryNode, kh_key: Any, case_key: str) -> Envelope:
     )
 
 
-async def _until(fn: Callable[[], Awaitable[T | None]], procs: list[Proc], what: str) -> T:
-    for _ in range(240):
-        for p in procs:
-            p.alive()
-        got = await fn()
-        if got:
-            return got
-        await asyncio.sleep(0.5)
-    raise AssertionError(f"{what} never came; log:\n{procs[0].log_tail()}")
-
-
 async def test_sealed_by_default_and_a_lying_producer_is_answered(
     kafka_bootstrap: str, topics: Topics, tmp_path: Path
 ) -> None:
@@ -202,7 +166,7 @@ async def test_sealed_by_default_and_a_lying_producer_is_answered(
         # 1. Sealed by default: the values open at KH and are nowhere in the topics.
         async with th:
             sealed_id = await th.publish(_referral("case-sealed"))
-        (record,) = await _until(kh_new, procs, "the sealed referral")
+        (record,) = await wait_for(kh_new, procs, "the sealed referral")
         assert record.event_id == sealed_id
         assert record.fields["names"][0]["full_name"] == NAME
         assert record.fields["date_of_birth"] == BIRTH
@@ -212,7 +176,7 @@ async def test_sealed_by_default_and_a_lying_producer_is_answered(
         inbox = await read_topic(kafka_bootstrap, topics.inbox("KH"))
         assert [Envelope.from_bytes(r.value).header.spec_version for r in outbox] == [2]
         assert [Envelope.from_bytes(r.value).is_sealed for r in inbox] == [True]
-        assert _canaries_in(outbox + inbox) == []
+        assert scan_records(outbox + inbox, CANARIES.patterns()) == set()
         assert th.store.journal("sent")[-1]["sealed"] is True
 
         # 2. No seal key for a recipient: refused, nothing sent, no sequence number used.
@@ -246,7 +210,7 @@ async def test_sealed_by_default_and_a_lying_producer_is_answered(
             assert [r async for r in kh.inbox()] == []  # never yielded as an event
             return [f for f in kh.refused if f.event_id == liar.header.event_id]
 
-        (refusal,) = await _until(kh_refusals, procs, "KH's refusal of the lying referral")
+        (refusal,) = await wait_for(kh_refusals, procs, "KH's refusal of the lying referral")
         assert refusal.reason is Reason.SEAL_MISMATCH
         assert "sex" in refusal.detail
         assert "MALE" not in refusal.detail
@@ -267,7 +231,7 @@ async def test_sealed_by_default_and_a_lying_producer_is_answered(
         async def th_new() -> list[InboxRecord]:
             return [r async for r in th.inbox()]
 
-        (nack,) = await _until(th_new, procs, "the REJECTED acknowledgement at TH")
+        (nack,) = await wait_for(th_new, procs, "the REJECTED acknowledgement at TH")
         assert nack.event_id == refusal.answer
         assert nack.producer == "KH"
         assert nack.correlation_id == liar.header.event_id
@@ -292,19 +256,20 @@ async def test_sealed_by_default_and_a_lying_producer_is_answered(
                 and leaf.record.event_id == refusal.answer
             ]
 
-        (leaf,) = await _until(acknowledged_leaf, procs, "the ACKNOWLEDGED leaf")
+        (leaf,) = await wait_for(acknowledged_leaf, procs, "the ACKNOWLEDGED leaf")
         assert (leaf.record.producer, leaf.record.recipient) == ("KH", "TH")
 
         # 4. Unsealed (interop, asked for): a v1 event end to end, readable on the way.
         async with th:
             plain_id = await th.publish(_referral("case-plain"), unsealed=True)
-        (plain,) = await _until(kh_new, procs, "the unsealed referral")
+        (plain,) = await wait_for(kh_new, procs, "the unsealed referral")
         assert plain.event_id == plain_id
         assert plain.fields["names"][0]["full_name"] == NAME
         outbox = await read_topic(kafka_bootstrap, topics.outbox("TH"))
         v1 = Envelope.from_bytes(outbox[-1].value)
         assert (v1.header.event_id, v1.header.spec_version, v1.is_sealed) == (plain_id, 1, False)
-        assert _canaries_in(outbox[-1:]) == list(CANARIES)  # what --unsealed means
+        # what --unsealed means
+        assert scan_records(outbox[-1:], CANARIES.patterns()) == set(CANARIES.values)
 
         # 5. KH's epoch key destroyed (crypto-shredding): the sealed referral can never
         # be opened again; the v1 one still can; nobody is answered.

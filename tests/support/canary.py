@@ -15,7 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DEMO", "Canaries", "avro_string", "fresh_canaries", "scan_bytes", "scan_files"]
+__all__ = [
+    "DEMO",
+    "Canaries",
+    "avro_string",
+    "fresh_canaries",
+    "scan_bytes",
+    "scan_files",
+    "scan_records",
+]
 
 
 def avro_string(text: str) -> bytes:
@@ -88,6 +96,17 @@ def fresh_canaries() -> Canaries:
 def scan_bytes(data: bytes, patterns: dict[bytes, str]) -> set[str]:
     """The canary values whose patterns occur in ``data``."""
     return {value for pattern, value in patterns.items() if pattern in data}
+
+
+def scan_records(records: Iterable[Any], patterns: dict[bytes, str]) -> set[str]:
+    """The canary values in any Kafka record's key, value or headers."""
+    found: set[str] = set()
+    for r in records:
+        blobs = [r.key or b"", r.value or b""]
+        blobs += [k.encode() + (v or b"") for k, v in r.headers or ()]
+        for blob in blobs:
+            found |= scan_bytes(blob, patterns)
+    return found
 
 
 def _files(roots: Iterable[Path], exclude: Iterable[Path]) -> Iterator[Path]:

@@ -18,7 +18,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hub.policy import dump_agreement_yaml, load_agreement, resign_agreement
 from hub.wire import HANDLING_CODES, PURPOSES
 
-__all__ = ["agreement_from_table"]
+__all__ = ["DELIVERY_KEEP", "DELIVERY_POLICY", "agreement_from_table"]
+
+# The table the hub-worker tests deliver under: a referral TH->KH keeps these fields.
+DELIVERY_KEEP = ["case_number", "needs", "languages", "is_child", "receiving_organisation"]
+DELIVERY_POLICY = {
+    "TH>KH:referral": DELIVERY_KEEP,
+    "KH>TH:acknowledgement": ["status", "acknowledged_event_id"],
+}
 
 
 def agreement_from_table(

@@ -13,7 +13,7 @@ from typing import TypeVar
 
 from hub.topics import Topics
 
-__all__ = ["REPO", "TRM", "Proc", "Worker", "until"]
+__all__ = ["REPO", "TRM", "Proc", "Worker", "until", "wait_for"]
 
 T = TypeVar("T")
 REPO = Path(__file__).resolve().parents[2]
@@ -80,3 +80,15 @@ async def until(fn: Callable[[], Awaitable[list[T]]], proc: Proc, n: int = 1) ->
             return got
         await asyncio.sleep(0.5)
     raise AssertionError(f"got {len(got)} of {n}; log:\n{proc.log_tail()}")
+
+
+async def wait_for(fn: Callable[[], Awaitable[T | None]], procs: list[Proc], what: str) -> T:
+    """What ``fn`` returns once it is truthy (2 min), while every one of ``procs`` lives."""
+    for _ in range(240):
+        for p in procs:
+            p.alive()
+        got = await fn()
+        if got:
+            return got
+        await asyncio.sleep(0.5)
+    raise AssertionError(f"{what} never came; log:\n{procs[0].log_tail()}")

@@ -14,7 +14,7 @@ from typing import Any
 
 from hub.audit.leaf import AuditLeaf
 from hub.audit.log import AuditLog, origin_of
-from hub.audit.replay import Record, ReplayInput
+from hub.audit.replay import Record, ReplayInput, Report, hub_public_keys, replay
 from hub.decision import SourceRef
 from hub.pipeline import Registry, process
 from hub.policy import decide
@@ -114,3 +114,19 @@ class World:
             data.inboxes += self.topics[TOPICS.inbox(cc)]
             data.rejections += self.topics[TOPICS.rejections(cc)]
         return data
+
+
+def replay_input(
+    data: ReplayInput, *, now_ms: int | None = None, window: tuple[int, int] | None = None
+) -> Report:
+    """The auditor's replay of ``data`` under the EXAMPLE trust list and agreements."""
+    return replay(
+        data,
+        trust=TRUST,
+        agreements=AGREEMENTS,
+        topics=TOPICS,
+        origin=origin_of(TOPICS.namespace),
+        hub_keys=hub_public_keys(TRUST),
+        now_ms=now_ms,
+        window=window,
+    )

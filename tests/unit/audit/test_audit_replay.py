@@ -17,22 +17,11 @@ import pytest
 
 from hub.audit.log import origin_of
 from hub.audit.note import Checkpoint, sign_note
-from hub.audit.replay import Record, ReplayInput, hub_public_keys, replay
+from hub.audit.replay import Record, ReplayInput
 from hub.keys import private_key_from_seed
 from hub.wire import Envelope, attest, redact, seal
-from tests.support.audit import AGREEMENTS, HUB_KEY, TOPICS, TRUST, T, World
+from tests.support.audit import HUB_KEY, TOPICS, T, World, replay_input
 from tests.support.examples import example_key, example_payload
-
-
-def _replay(data: ReplayInput) -> Any:
-    return replay(
-        data,
-        trust=TRUST,
-        agreements=AGREEMENTS,
-        topics=TOPICS,
-        origin=origin_of("t"),
-        hub_keys=hub_public_keys(TRUST),
-    )
 
 
 @pytest.fixture
@@ -85,7 +74,7 @@ def log_delivery(  # noqa: PLR0917 - the decision record's fields
 
 
 def test_an_honest_run_replays_clean(world: World) -> None:
-    report = _replay(world.input())
+    report = replay_input(world.input())
     assert report.ok, report.findings
     assert report.findings == []
     assert report.leaves == world.log.size > 0
@@ -109,7 +98,7 @@ def test_a_record_written_straight_into_an_inbox(world: World) -> None:
         created_at_ms=T,
     )
     data.inboxes.append(Record(TOPICS.inbox("KH"), 0, 99, forged.to_bytes()))
-    report = _replay(data)
+    report = replay_input(data)
     assert kinds(report) == {"INJECTION": 1}
     assert report.findings[0].offset == 99
 
@@ -117,7 +106,7 @@ def test_a_record_written_straight_into_an_inbox(world: World) -> None:
 def test_a_leaf_removed_from_a_rewritten_topic(world: World) -> None:
     data = world.input()
     del data.leaves[2]
-    report = _replay(data)
+    report = replay_input(data)
     assert not report.ok
     assert "FORK" in report.summary()
     assert any("removed" in f.detail or "rewritten" in f.detail for f in report.findings)
@@ -132,7 +121,7 @@ def test_an_altered_disclosure(world: World) -> None:
     tampered = rec.value.replace(d.raw, altered_value, 1)
     assert tampered != rec.value
     data.inboxes[data.inboxes.index(rec)] = Record(rec.topic, rec.partition, rec.offset, tampered)
-    report = _replay(data)
+    report = replay_input(data)
     assert kinds(report).get("ALTERATION") == 1, report.findings
     assert not report.ok
 
@@ -161,7 +150,7 @@ def test_a_delivery_of_a_field_outside_the_agreement(world: World) -> None:
         "decision:x",
         T,
     )
-    report = _replay(world.input())
+    report = replay_input(world.input())
     assert kinds(report) == {"BEYOND_AGREEMENT": 1}, report.findings
     assert report.findings[0].topic == TOPICS.inbox("LA")
 
@@ -179,7 +168,7 @@ def test_a_forked_checkpoint(world: World) -> None:
             sign_note(fork.text(), origin_of("t"), HUB_KEY).to_bytes(),
         )
     )
-    report = _replay(data)
+    report = replay_input(data)
     assert kinds(report) == {"FORK": 2}  # it matches neither the leaves nor the last checkpoint
 
 
@@ -198,7 +187,7 @@ def test_a_dropped_outbox_record(world: World) -> None:
         created_at_ms=T,
     )
     data.outboxes.append(Record(TOPICS.outbox("VN"), 0, 7, env.to_bytes()))
-    report = _replay(data)
+    report = replay_input(data)
     assert kinds(report) == {"DROP": 1}
     assert report.findings[0].topic == TOPICS.outbox("VN")
 
@@ -209,7 +198,7 @@ def test_a_byte_identical_second_copy_is_a_redelivery_not_a_duplicate(world: Wor
     data = world.input()
     rec = data.inboxes[0]
     data.inboxes.append(Record(rec.topic, rec.partition, rec.offset + 100, rec.value))
-    report = _replay(data)
+    report = replay_input(data)
     assert report.ok, report.findings
     assert kinds(report) == {"REDELIVERY": 1}
     assert report.findings[0].offset == rec.offset + 100
@@ -243,7 +232,7 @@ def test_a_second_different_delivery_of_one_event_is_a_duplicate(world: World) -
         "decision:again",
         T + 5000,
     )
-    report = _replay(world.input())
+    report = replay_input(world.input())
     assert kinds(report) == {"DUPLICATE": 1}, report.findings
     assert report.findings[0].topic == TOPICS.inbox("KH")
 
@@ -251,7 +240,7 @@ def test_a_second_different_delivery_of_one_event_is_a_duplicate(world: World) -
 def test_a_refusal_never_told_to_the_producer(world: World) -> None:
     data = world.input()
     data.rejections = [r for r in data.rejections if r.topic != TOPICS.rejections("LA")]
-    report = _replay(data)
+    report = replay_input(data)
     assert kinds(report).get("DROP", 0) >= 1
     assert all(f.kind == "DROP" for f in report.findings)
 
@@ -263,15 +252,7 @@ def test_quarantine_copies_are_asked_for_only_within_its_retention(world: World)
     data.quarantine = []  # every copy gone, as after the quarantine's retention
 
     def at(now_ms: int) -> Any:
-        return replay(
-            data,
-            trust=TRUST,
-            agreements=AGREEMENTS,
-            topics=TOPICS,
-            origin=origin_of("t"),
-            hub_keys=hub_public_keys(TRUST),
-            now_ms=now_ms,
-        )
+        return replay_input(data, now_ms=now_ms)
 
     recent = at(T + 60_000)  # the refusals are a minute old: their copies must be there
     assert kinds(recent) == {"DROP": 2}
@@ -291,7 +272,7 @@ def test_a_checkpoint_not_signed_by_the_hub(world: World) -> None:
             sign_note(cp.text(), origin_of("t"), impostor).to_bytes(),
         )
     )
-    assert kinds(_replay(data)) == {"BAD_CHECKPOINT": 1}
+    assert kinds(replay_input(data)) == {"BAD_CHECKPOINT": 1}
 
 
 def test_a_time_window_checks_only_what_falls_in_it(world: World) -> None:
@@ -306,29 +287,13 @@ def test_a_time_window_checks_only_what_falls_in_it(world: World) -> None:
         rejections=data.rejections,
         quarantine=data.quarantine,
     )
-    report = replay(
-        windowed,
-        trust=TRUST,
-        agreements=AGREEMENTS,
-        topics=TOPICS,
-        origin=origin_of("t"),
-        hub_keys=hub_public_keys(TRUST),
-        window=later,
-    )
+    report = replay_input(windowed, window=later)
     assert report.ok, report.findings
     assert report.counts["outbox_records"] == 0
     # The same window around the run checks everything: a dropped inbox record shows.
     around = (T - 1, T + 10**6)
     data.inboxes.pop()
-    report = replay(
-        data,
-        trust=TRUST,
-        agreements=AGREEMENTS,
-        topics=TOPICS,
-        origin=origin_of("t"),
-        hub_keys=hub_public_keys(TRUST),
-        window=around,
-    )
+    report = replay_input(data, window=around)
     assert report.summary().get("DROP") == 1
 
 
@@ -345,7 +310,7 @@ def test_a_leaf_twice_and_a_record_that_is_no_leaf_are_named_in_stream_order(
         Record(TOPICS.audit_leaves, 0, n + 1, again.value),
         Record(TOPICS.audit_leaves, 0, n + 2, leaves[0].value),
     ]
-    report = _replay(data)
+    report = replay_input(data)
     failing = [f for f in report.findings if f.kind in ("DUPLICATE", "INJECTION")]
     assert [(f.kind, f.offset) for f in failing] == [
         ("INJECTION", n),
@@ -356,4 +321,4 @@ def test_a_leaf_twice_and_a_record_that_is_no_leaf_are_named_in_stream_order(
     assert failing[2].detail.endswith("already at leaf 0")
     # The first copy stands: counted once, and nothing else is found wanting.
     assert kinds(report) == {"INJECTION": 1, "DUPLICATE": 2, "UNCHECKPOINTED": 1}
-    assert report.counts == _replay(world.input()).counts
+    assert report.counts == replay_input(world.input()).counts

@@ -12,28 +12,15 @@ from typing import Any
 
 import pytest
 
-from hub.audit.log import origin_of
-from hub.audit.replay import ERASURE_DUE_DAYS, ERASURE_DUE_MS, Report, hub_public_keys, replay
+from hub.audit.replay import ERASURE_DUE_DAYS, ERASURE_DUE_MS
 from hub.audit.report import erasure_lines, replay_html
 from hub.wire import Envelope
-from tests.support.audit import AGREEMENTS, TOPICS, TRUST, T, World
+from tests.support.audit import TOPICS, T, World, replay_input
 from tests.support.examples import example_payload
 from tests.support.wire import SEAL_KEYS, seal_key
 
 DAY = 86_400_000
 CASE = "case-0042"
-
-
-def _replay(world: World, now_ms: int | None) -> Report:
-    return replay(
-        world.input(),
-        trust=TRUST,
-        agreements=AGREEMENTS,
-        topics=TOPICS,
-        origin=origin_of("t"),
-        hub_keys=hub_public_keys(TRUST),
-        now_ms=now_ms,
-    )
 
 
 def _to(*countries: str) -> dict[str, Any]:
@@ -80,7 +67,7 @@ def world() -> tuple[World, Envelope]:
 
 def test_a_confirmed_request_and_one_overdue(world: tuple[World, Envelope]) -> None:
     w, request = world
-    report = _replay(w, now_ms=T + 100 + ERASURE_DUE_MS + 1)
+    report = replay_input(w.input(), now_ms=T + 100 + ERASURE_DUE_MS + 1)
     assert report.ok, report.findings  # an overdue erasure is a warning, not a failure
     assert [f.kind for f in report.findings] == ["ERASURE_OVERDUE"]
     overdue = report.findings[0]
@@ -106,7 +93,7 @@ def test_before_the_due_time_an_unanswered_request_is_pending(
 ) -> None:
     w, _request = world
     for now in (T + 100 + ERASURE_DUE_MS, T + DAY, None):  # due time itself is not past it
-        report = _replay(w, now_ms=now)
+        report = replay_input(w.input(), now_ms=now)
         assert report.findings == [], now
         statuses = {e.recipient: e.status for e in report.erasures}
         assert statuses == {"KH": "CONFIRMED", "LA": "PENDING"}
@@ -125,7 +112,7 @@ def test_only_the_asked_recipients_answer_routed_back_confirms(
     referral_id = Envelope.from_bytes(w.topics[TOPICS.outbox("TH")][0].value).header.event_id
     confirm(w, "LA", request, ["TH"], correlation_id=referral_id)
     w.sequence_all()
-    report = _replay(w, now_ms=T + 100 + ERASURE_DUE_MS + 1)
+    report = replay_input(w.input(), now_ms=T + 100 + ERASURE_DUE_MS + 1)
     assert report.ok, report.findings
     statuses = {e.recipient: e.status for e in report.erasures}
     assert statuses == {"KH": "CONFIRMED", "LA": "OVERDUE"}
@@ -134,7 +121,7 @@ def test_only_the_asked_recipients_answer_routed_back_confirms(
     # and LA's honest answer, once it comes, confirms
     confirm(w, "LA", request, ["TH"])
     w.sequence_all()
-    again = _replay(w, now_ms=T + 100 + ERASURE_DUE_MS + 1)
+    again = replay_input(w.input(), now_ms=T + 100 + ERASURE_DUE_MS + 1)
     assert [f.kind for f in again.findings] == []
     assert {e.recipient: e.status for e in again.erasures} == {"KH": "CONFIRMED", "LA": "CONFIRMED"}
 
@@ -148,13 +135,13 @@ def test_a_request_the_hub_refused_to_a_recipient_is_not_awaited() -> None:
     )  # fmt: skip
     w.sequence_all()
     assert len(w.topics[TOPICS.rejections("LA")]) == 1
-    report = _replay(w, now_ms=T + 100 * DAY)
+    report = replay_input(w.input(), now_ms=T + 100 * DAY)
     assert [(e.recipient, e.status) for e in report.erasures] == [("MM", "OVERDUE")]
 
 
 def test_the_report_shows_erasures_as_text_json_and_html(world: tuple[World, Envelope]) -> None:
     w, request = world
-    report = _replay(w, now_ms=T + 100 + ERASURE_DUE_MS + 1)
+    report = replay_input(w.input(), now_ms=T + 100 + ERASURE_DUE_MS + 1)
     doc = report.to_json() | {"seconds": 0.1, "namespace": "t"}
     assert doc["ok"] is True
     assert doc["erasure_due_days"] == ERASURE_DUE_DAYS
@@ -168,4 +155,4 @@ def test_the_report_shows_erasures_as_text_json_and_html(world: tuple[World, Env
     page = replay_html(doc)
     assert "<h2>Erasures (2)</h2>" in page
     assert "<tr class='OVERDUE'><td>OVERDUE</td>" in page
-    assert erasure_lines(_replay(World(), now_ms=T).to_json()) == []
+    assert erasure_lines(replay_input(World().input(), now_ms=T).to_json()) == []

@@ -14,6 +14,18 @@ from tests.support.examples import AGREEMENTS_DIR
 pytestmark = pytest.mark.kafka
 
 
+async def _settings(admin: AIOKafkaAdminClient, names: list[str]) -> dict[str, dict[str, str]]:
+    """Every setting of each topic as the broker describes it."""
+    configs = await admin.describe_configs(
+        [ConfigResource(ConfigResourceType.TOPIC, name) for name in names]
+    )
+    return {
+        resource[3]: {entry[0]: entry[1] for entry in resource[4]}
+        for response in configs
+        for resource in response.resources
+    }
+
+
 async def test_created_topics_have_the_plans_partitions_and_settings(
     kafka_bootstrap: str, topics: Topics
 ) -> None:
@@ -22,16 +34,9 @@ async def test_created_topics_have_the_plans_partitions_and_settings(
     await admin.start()
     try:
         described = {t["topic"]: t for t in await admin.describe_topics([s.name for s in plan])}
-        configs = await admin.describe_configs(
-            [ConfigResource(ConfigResourceType.TOPIC, s.name) for s in plan]
-        )
+        on_broker = await _settings(admin, [s.name for s in plan])
     finally:
         await admin.close()
-    on_broker = {
-        resource[3]: {entry[0]: entry[1] for entry in resource[4]}
-        for response in configs
-        for resource in response.resources
-    }
     for spec in plan:
         assert len(described[spec.name]["partitions"]) == spec.partitions, spec.name
         for key, value in spec.config.items():
@@ -48,16 +53,9 @@ async def test_lane_retention_from_the_agreements_keeps_every_other_setting(
     admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
     await admin.start()
     try:
-        configs = await admin.describe_configs(
-            [ConfigResource(ConfigResourceType.TOPIC, name) for name in plan]
-        )
+        on_broker = await _settings(admin, list(plan))
     finally:
         await admin.close()
-    on_broker = {
-        resource[3]: {entry[0]: entry[1] for entry in resource[4]}
-        for response in configs
-        for resource in response.resources
-    }
     by_name = {spec.name: spec for spec in topics.plan()}
     for name, ms in plan.items():
         assert on_broker[name]["retention.ms"] == str(ms)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
-from typing import Final, Protocol
+from typing import Any, Final, Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 import schemas
 from hub.errors import DisclosureError, Reason, SealError, WireError
 
-from .codec import frame, part, unframe
+from .codec import MAGIC, frame, part, unframe
 from .envelope import (
     DATA_KEY_SIZE,
     SEALED_DOMAIN,
@@ -57,6 +57,7 @@ __all__ = [
     "KeyWrap",
     "RecipientKey",
     "SealedDisclosure",
+    "is_sealed_quarantine",
     "open_quarantined",
     "open_sealed",
     "padded_size",
@@ -234,14 +235,7 @@ def open_quarantined(value: bytes, private_key: Callable[[str], X25519PrivateKey
             kept, or no key), KEY_DESTROYED, SEAL_MISMATCH (does not open, or
             not to the bytes whose digest it names).
     """
-    try:
-        rec = part("sealed_quarantine").decode(
-            unframe("sealed_quarantine", value, "quarantine copy")
-        )
-    except ValueError as exc:
-        raise WireError(
-            Reason.MALFORMED_AVRO, f"expected an Avro SealedQuarantine record: {exc}"
-        ) from exc
+    rec = _quarantine_record(value)
     if not rec["key_id"]:
         raise SealError(
             Reason.SEAL_KEY_MISSING,
@@ -258,6 +252,11 @@ def open_quarantined(value: bytes, private_key: Callable[[str], X25519PrivateKey
     return raw
 
 
+def is_sealed_quarantine(value: bytes) -> bool:
+    """A ``sealed_quarantine`` frame (else a sealed event kept as it came)."""
+    return value[:2] == MAGIC and value[2:10] == schemas.crc64("sealed_quarantine")
+
+
 def quarantined_digest(value: bytes) -> bytes:
     """SHA-256 of the original bytes a quarantine copy stands for (no key needed).
 
@@ -267,12 +266,24 @@ def quarantined_digest(value: bytes) -> bytes:
     Raises:
         WireError: MALFORMED_AVRO for a ``sealed_quarantine`` frame that does not decode.
     """
-    if value[2:10] != schemas.crc64("sealed_quarantine"):
+    if not is_sealed_quarantine(value):
         return _sha256(value).digest()
+    digest: bytes = _quarantine_record(value)["digest"]
+    return digest
+
+
+def _quarantine_record(value: bytes) -> dict[str, Any]:
+    """The decoded ``sealed_quarantine`` record of a quarantine copy.
+
+    Raises:
+        WireError: MALFORMED_FRAME, UNKNOWN_SCHEMA, MALFORMED_AVRO.
+    """
     try:
-        digest: bytes = part("sealed_quarantine").decode(value[10:])["digest"]
+        rec: dict[str, Any] = part("sealed_quarantine").decode(
+            unframe("sealed_quarantine", value, "quarantine copy")
+        )
     except ValueError as exc:
         raise WireError(
             Reason.MALFORMED_AVRO, f"expected an Avro SealedQuarantine record: {exc}"
         ) from exc
-    return digest
+    return rec

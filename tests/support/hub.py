@@ -9,14 +9,13 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-import schemas
 from hub.errors import Reason, SealError
 from hub.keys import KeyDirectory, private_key_from_seed
 from hub.pipeline import Decide, Registry
 from hub.policy import AgreementSet, Decision, Deliver, Refuse
 from hub.trust import TrustList
 from hub.wire import RecipientKey, VerifiedEvent, cloudevents_headers, seal
-from hub.wire.sealing import open_quarantined
+from hub.wire.sealing import is_sealed_quarantine, open_quarantined
 from tests.support.trust import members_trust
 from tests.support.wire import SEAL_KEYS
 
@@ -90,7 +89,7 @@ def registry(agreements: UnsafeTestAgreements) -> Registry:
 
 def quarantined_original(value: bytes) -> bytes:
     """The bytes a quarantine copy keeps, opened as its producer would (tests know every key)."""
-    if value[2:10] != schemas.crc64("sealed_quarantine"):
+    if not is_sealed_quarantine(value):
         return value  # a sealed event, kept as it came
     by_id = {k.key_id: k.private for k in SEAL_KEYS.values()}
     return open_quarantined(value, by_id.__getitem__)

@@ -50,7 +50,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Final
@@ -105,6 +104,7 @@ from tests.support.wire import (
     public_of,
     seal_key,
 )
+from tests.vectors.generate_wire import write_vectors
 
 OUT = Path(__file__).resolve().parent / "sealed"
 DAY: Final = 86_400_000
@@ -1142,19 +1142,8 @@ def build() -> dict[str, Any]:
     return v
 
 
-def render(content: Any) -> str:
-    return json.dumps(content, indent=2, ensure_ascii=False) + "\n"
-
-
 def main() -> None:
-    OUT.mkdir(parents=True, exist_ok=True)
-    built = build()
-    for stale in OUT.glob("*.json"):
-        if stale.name not in built:
-            stale.unlink()
-    for name, content in built.items():
-        (OUT / name).write_text(render(content), encoding="utf-8")
-    print(f"wrote {len(built)} files to {OUT}", file=sys.stderr)
+    write_vectors(OUT, build())
 
 
 if __name__ == "__main__":

@@ -645,15 +645,19 @@ def render(content: Any) -> str:
     return json.dumps(content, indent=2, ensure_ascii=False) + "\n"
 
 
-def main() -> None:
-    OUT.mkdir(parents=True, exist_ok=True)
-    built = build()
-    for stale in OUT.glob("*.json"):
+def write_vectors(out: Path, built: dict[str, Any]) -> None:
+    """Write every vector file into ``out`` (rendered), removing stale ones."""
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in out.glob("*.json"):
         if stale.name not in built:
             stale.unlink()
     for name, content in built.items():
-        (OUT / name).write_text(render(content), encoding="utf-8")
-    print(f"wrote {len(built)} files to {OUT}", file=sys.stderr)
+        (out / name).write_text(render(content), encoding="utf-8")
+    print(f"wrote {len(built)} files to {out}", file=sys.stderr)
+
+
+def main() -> None:
+    write_vectors(OUT, build())
 
 
 if __name__ == "__main__":

@@ -38,6 +38,7 @@ from hub.wire import (
 )
 from tests.support.wire import StaticKeys
 from tests.vectors import generate_sealed
+from tests.vectors.generate_wire import render
 
 SEALED = Path(__file__).resolve().parents[2] / "vectors" / "sealed"
 KEY_FILES = ("keys.json", "seal-keys.json")
@@ -85,7 +86,7 @@ def test_generator_reproduces_the_files_exactly() -> None:
     built = generate_sealed.build()
     assert {p.name for p in SEALED.glob("*.json")} == set(built)
     for name, content in built.items():
-        assert (SEALED / name).read_text(encoding="utf-8") == generate_sealed.render(content), name
+        assert (SEALED / name).read_text(encoding="utf-8") == render(content), name
 
 
 def _outcome(vector: dict[str, Any], keys: StaticKeys) -> dict[str, Any]:

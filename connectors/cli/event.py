@@ -289,16 +289,7 @@ def open_cmd(file: str, trust_file: str | None, country: str | None, as_json: bo
         if envelope.attestations:
             verify_attestation(envelope, keys)
             attestations = [
-                {
-                    "recipient": a.recipient,
-                    "agreement_id": a.agreement_id,
-                    "agreement_version": a.agreement_version,
-                    "fields": list(a.fields),
-                    "leaf_ref": a.leaf_ref,
-                    "attested_at_ms": a.attested_at_ms,
-                    "key_id": a.signature.key_id,
-                }
-                for a in envelope.attestations
+                {**a.to_json(), "key_id": a.signature.key_id} for a in envelope.attestations
             ]
         disclosed = payload_to_json({name: event.fields[name] for name in sorted(event.fields)})
         doc = {

@@ -700,6 +700,17 @@ class Attestation:
     def to_record(self) -> dict[str, Any]:
         return {"statement": self.statement, "signature": self.signature.to_record()}
 
+    def to_json(self) -> dict[str, Any]:
+        """The statement in the JSON form of docs/protocol.md section 2.7."""
+        return {
+            "recipient": self.recipient,
+            "agreement_id": self.agreement_id,
+            "agreement_version": self.agreement_version,
+            "fields": list(self.fields),
+            "leaf_ref": self.leaf_ref,
+            "attested_at_ms": self.attested_at_ms,
+        }
+
 
 def _envelope_part(version: int) -> str:
     """The schema an envelope of header ``version`` is written with."""

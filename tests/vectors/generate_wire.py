@@ -208,16 +208,7 @@ def _accepted(env: Envelope, description: str, **extra: Any) -> dict[str, Any]:
             "disclosed": payload_to_json(dict(sorted(event.fields.items()))),
             "withheld": sorted(event.withheld),
             "event_digest": env.event_digest.hex(),
-            "attestation": None
-            if att is None
-            else {
-                "recipient": att.recipient,
-                "agreement_id": att.agreement_id,
-                "agreement_version": att.agreement_version,
-                "fields": list(att.fields),
-                "leaf_ref": att.leaf_ref,
-                "attested_at_ms": att.attested_at_ms,
-            },
+            "attestation": None if att is None else att.to_json(),
         },
         **extra,
     )

@@ -12,7 +12,7 @@ from hub.errors import Reason
 from hub.pipeline import Limits, Outcome, process
 from hub.state import HubState
 from hub.topics import Topics
-from hub.wire import Envelope, open_envelope, payload_fields, seal
+from hub.wire import Envelope, open_envelope, payload_fields
 from tests.support.hub import (
     HUB_KEY,
     KEYS,
@@ -232,21 +232,14 @@ def test_acknowledgement_goes_back_as_acknowledged() -> None:
     raw, headers = sealed()
     state = HubState()
     run(raw, headers, state=state)
-    ack = seal(
+    ack_raw, ack_headers = sealed(
         "acknowledgement",
-        example("acknowledgement"),
+        payload=example("acknowledgement"),
         producer="KH",
-        key=KEYS["KH"],
         recipients=("TH",),
-        purpose="repatriation",
-        handling="H2",
-        case_key="case-0001",
-        sequence=1,
         created_at_ms=T0 + 500,
     )
-    from hub.wire import cloudevents_headers
-
-    outcome = run(ack.to_bytes(), cloudevents_headers(ack.header), outbox="KH", state=state)
+    outcome = run(ack_raw, ack_headers, outbox="KH", state=state)
     assert outcome.delivered_to == ("TH",)
     assert [d.kind for d in outcome.decisions] == ["INGESTED", "ACKNOWLEDGED"]
     assert TOPICS.inbox("TH") in topics_of(outcome)
@@ -302,21 +295,14 @@ def test_acknowledgement_goes_only_to_the_original_producer() -> None:
     raw, headers = sealed()
     state = HubState()
     first = run(raw, headers, state=state)
-    ack = seal(
+    ack_raw, ack_headers = sealed(
         "acknowledgement",
-        {**example("acknowledgement"), "acknowledged_event_id": first.event_id},
+        payload={**example("acknowledgement"), "acknowledged_event_id": first.event_id},
         producer="KH",
-        key=KEYS["KH"],
         recipients=("TH", "VN"),
-        purpose="repatriation",
-        handling="H2",
-        case_key="case-0001",
-        sequence=1,
         created_at_ms=T0 + 500,
     )
-    from hub.wire import cloudevents_headers
-
-    outcome = run(ack.to_bytes(), cloudevents_headers(ack.header), outbox="KH", state=state)
+    outcome = run(ack_raw, ack_headers, outbox="KH", state=state)
     assert outcome.delivered_to == ("TH",)
     assert outcome.refused == (("VN", Reason.NOT_ADDRESSED),)
 
@@ -326,29 +312,22 @@ def test_an_unsealed_erasure_confirmation_names_the_request_in_its_payload_too()
     state = HubState()
     raw, headers = sealed()
     first = run(raw, headers, state=state)
-    from hub.wire import cloudevents_headers
-
-    confirmation = seal(
+    confirmation_raw, confirmation_headers = sealed(
         "erasure_confirmation",
-        {**example("erasure_confirmation"), "request_event_id": first.event_id},
+        payload={**example("erasure_confirmation"), "request_event_id": first.event_id},
         producer="KH",
-        key=KEYS["KH"],
         recipients=("TH", "VN"),
-        purpose="repatriation",
-        handling="H2",
-        case_key="case-0001",
-        sequence=1,
         created_at_ms=T0 + 500,
     )
-    assert confirmation.header.correlation_id is None
+    assert Envelope.from_bytes(confirmation_raw).header.correlation_id is None
     agreements = {
         **AGREEMENTS,
         ("KH", "TH", "erasure_confirmation"): frozenset(payload_fields("erasure_confirmation")),
         ("KH", "VN", "erasure_confirmation"): frozenset(payload_fields("erasure_confirmation")),
     }
     outcome = process(
-        confirmation.to_bytes(),
-        cloudevents_headers(confirmation.header),
+        confirmation_raw,
+        confirmation_headers,
         SourceRef(TOPICS.outbox("KH"), 0, 0),
         topics=TOPICS,
         registry=registry(agreements),

@@ -48,7 +48,6 @@ from hub.app.kafka import Follower, require_topic
 from hub.app.seal_registry import publish_seal_keys, read_seal_keys
 from hub.audit.replay import ERASURE_DUE_MS
 from hub.errors import (
-    DeliveryError,
     OperationalError,
     Reason,
     RequestError,
@@ -549,15 +548,8 @@ class CountryNode:
             self.trust,
             kafka_headers=list(msg.headers or ()),
             require_attestation=True,
+            recipient=self.country,
         )
-        att = delivered.attestation
-        header = delivered.event.header
-        if att is None or att.recipient != self.country or self.country not in header.recipients:
-            raise DeliveryError(
-                Reason.NOT_ADDRESSED,
-                f"expected a copy attested for {self.country}, got one for "
-                f"{att.recipient if att else 'nobody'}",
-            )
         # Verified and attested: what fails from here on is in the sealed parts
         # (open_envelope's last step, apart so that a producer's fault is known).
         try:

@@ -293,6 +293,19 @@ class Signature:
         return {"key_id": self.key_id, "sig": self.sig}
 
 
+def _attestation_signature(rec: dict[str, Any]) -> Signature:
+    """An attestation's signature: a malformed one is BAD_ATTESTATION (protocol.md 4).
+
+    A key id that is not 64 lowercase hex stays UNKNOWN_KEY, as for a header.
+    """
+    try:
+        return Signature(rec["key_id"], rec["sig"])
+    except SignatureError as exc:
+        if exc.reason is Reason.BAD_SIGNATURE:
+            raise SignatureError(Reason.BAD_ATTESTATION, exc.detail) from None
+        raise
+
+
 def read_varint(data: bytes, pos: int) -> tuple[int, int]:
     """Avro zig-zag varint long at ``pos``; returns (value, next position)."""
     if pos < len(data) and data[pos] < 0x80:  # one byte: the common case here
@@ -887,9 +900,7 @@ class Envelope:
         sealed = parse_sealed(sealed_raws)
         key_wraps = parse_key_wraps(wrap_raws)
         attestations = tuple(
-            Attestation.from_parts(
-                a["statement"], Signature(a["signature"]["key_id"], a["signature"]["sig"])
-            )
+            Attestation.from_parts(a["statement"], _attestation_signature(a["signature"]))
             for a in rec["attestations"]
         )
         return cls(

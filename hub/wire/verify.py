@@ -22,7 +22,7 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from hub.errors import DisclosureError, Reason, SealError, SignatureError, TrmError
+from hub.errors import DeliveryError, DisclosureError, Reason, SealError, SignatureError, TrmError
 from hub.keys import KeyDirectory, KeyRole, PublicKey, ed25519_public
 
 from .cloudevents import check_cloudevents
@@ -411,15 +411,20 @@ def unseal(
     return replace(event, fields=MappingProxyType(values), sealed=frozenset(), opened=opened)
 
 
-def verify_attestation(envelope: Envelope, keys: KeyDirectory) -> Attestation:
+def verify_attestation(
+    envelope: Envelope, keys: KeyDirectory, *, recipient: str | None = None
+) -> Attestation:
     """Verify every hub attestation; return the last one, which must match this copy.
 
     Each attestation must be signed by a HUB key valid at its ``attested_at``
     and name this event's digest; the last one must list exactly the fields
-    disclosed in this envelope.
+    disclosed in this envelope. A ``recipient`` (the node reading its inbox)
+    must be the last attestation's recipient and one of the header's
+    (docs/protocol.md section 4).
 
     Raises:
         SignatureError: BAD_ATTESTATION, or a key reason from :func:`check_key`.
+        DeliveryError: NOT_ADDRESSED, a copy attested for another country.
     """
     if not envelope.attestations:
         raise SignatureError(
@@ -449,6 +454,14 @@ def verify_attestation(envelope: Envelope, keys: KeyDirectory) -> Attestation:
         raise SignatureError(
             Reason.BAD_ATTESTATION,
             f"attestation lists fields {list(last.fields)}, envelope discloses {present}",
+        )
+    if recipient is not None and (
+        last.recipient != recipient or recipient not in envelope.header.recipients
+    ):
+        raise DeliveryError(
+            Reason.NOT_ADDRESSED,
+            f"expected a copy attested for {recipient} and addressed to it, got one attested "
+            f"for {last.recipient} of an event addressed to {list(envelope.header.recipients)}",
         )
     return last
 
@@ -583,22 +596,25 @@ def open_envelope(
 ) -> DeliveredEvent:
     """Everything a recipient checks, in the order of docs/protocol.md 2.8.
 
-    Parse (``max_size``); if ``kafka_headers`` is given, the CloudEvents check;
-    :func:`verify`; then :func:`verify_attestation` when the envelope carries
+    Parse (``max_size``); :func:`verify`; if ``kafka_headers`` is given, the
+    CloudEvents check; then :func:`verify_attestation` when the envelope carries
     attestations or ``require_attestation`` is set (a node's inbox sets it:
-    everything there comes through the hub); then, for a sealed event when
-    ``recipient`` and ``private_key`` are given, :func:`unseal`.
+    everything there comes through the hub, and then the copy must be attested
+    for ``recipient``); then, for a sealed event when ``recipient`` and
+    ``private_key`` are given, :func:`unseal`.
 
     Raises:
         WireError, SignatureError, DisclosureError, DeliveryError.
     """
     envelope = Envelope.from_bytes(data, max_size=max_size)
-    if kafka_headers is not None:
-        check_cloudevents(kafka_headers, envelope.header)
     event = verify(envelope, keys)
+    if kafka_headers is not None:  # computed from the verified header (section 5)
+        check_cloudevents(kafka_headers, envelope.header)
     attestation = None
     if envelope.attestations or require_attestation:
-        attestation = verify_attestation(envelope, keys)
+        attestation = verify_attestation(
+            envelope, keys, recipient=recipient if require_attestation else None
+        )
     if recipient is not None and private_key is not None:
         event = unseal(event, recipient=recipient, private_key=private_key)
     return DeliveredEvent(event, attestation)

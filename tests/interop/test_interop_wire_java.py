@@ -108,8 +108,9 @@ public class WireInterop {
     byte[] spkiPrefix = unhex("302a300506032b6570032100");
     for (int a = 1; a < args.length; a++) {
       File dir = new File(args[a]);
-      for (JsonNode k : json.readTree(new File(dir, "keys.json")).get("keys")) {
-        byte[] raw = unhex(k.get("public_key").asText());
+      // trust.json is a signed trust list (protocol.md section 6): the keys are in signed.keys
+      for (JsonNode k : json.readTree(new File(dir, "trust.json")).get("signed").get("keys")) {
+        byte[] raw = java.util.Base64.getDecoder().decode(k.get("public").asText());
         byte[] spki = Arrays.copyOf(spkiPrefix, 44);
         System.arraycopy(raw, 0, spki, 12, 32);
         keys.put(k.get("key_id").asText(), kf.generatePublic(new X509EncodedKeySpec(spki)));

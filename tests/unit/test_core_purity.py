@@ -37,6 +37,7 @@ PURE = [
     "hub.home",
     "hub.sealkeys",
     "hub.asyncapi",
+    "hub.conformance",
 ]
 FORBIDDEN = ["faust", "aiokafka", "mode", "aiohttp", "socket", "kafka"]
 # Packages below hub/ that are not the pure core: the Kafka edge and the operator's tooling.

@@ -32,9 +32,11 @@ Each vector is one JSON file::
 
 Apply, in order (the step a rejection belongs to in brackets):
 
-1. [verify] parse (``max_size``); if ``kafka_headers`` is not null, the
-   CloudEvents check; verify against ``keys.json``; if the envelope carries
-   attestations, verify them. Anyone can do this: no seal key is needed.
+1. [verify] parse (``max_size``); verify against ``trust.json`` (a signed
+   trust list, protocol.md section 6); if ``kafka_headers`` is not null, the
+   CloudEvents check; if the envelope carries attestations, verify them (the
+   last one for ``recipient`` when that is not null). Anyone can do this: no
+   seal key is needed.
 2. [ingest] if ``ingest``: a key wrap for every addressed recipient (the hub,
    on a producer's submission).
 3. [open] if ``recipient`` is not null: unseal as that recipient with the
@@ -47,6 +49,7 @@ Run from the repository root: ``python -m tests.vectors.generate_sealed``
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import hashlib
 import json
@@ -61,7 +64,9 @@ from pyhpke import AEADId, CipherSuite, KDFId, KEMId
 
 import schemas
 from hub.errors import Reason, SealError, TrmError
-from hub.keys import KeyRole, PublicKey, signer_key_id
+from hub.keys import KeyRole, signer_key_id
+from hub.signed_doc import SignedDocument
+from hub.trust import HUB_OWNER, TRUST_TYPE, TrustList
 from hub.wire import (
     HEADER_PAYLOAD_TYPE,
     POLICY_ATTRIBUTES,
@@ -99,7 +104,6 @@ from tests.support.wire import (
     SEAL_KEYS,
     T0,
     TH_KEY,
-    StaticKeys,
     TestSealKey,
     public_of,
     seal_key,
@@ -449,33 +453,44 @@ def _deliver(
 # --- key material ------------------------------------------------------------
 
 
-def key_directory() -> dict[str, Any]:
-    """keys.json: the signing keys every vector is verified against."""
+def trust_list() -> dict[str, Any]:
+    """trust.json: the signed trust list every vector is verified against (protocol.md 6).
 
-    def entry(label: str, country: str, roles: frozenset[KeyRole], key: Ed25519PrivateKey) -> Any:
-        public = public_of(key, country, roles)
+    TH and KH are members, each with one key of roles root and producer, both
+    of which sign (threshold 2: a first, pinned version); the hub has its hub
+    key.
+    """
+
+    def entry(owner: str, roles: frozenset[KeyRole], key: Ed25519PrivateKey) -> Any:
+        public = public_of(key, owner, roles)
         return {
-            "label": label,
             "key_id": public.key_id,
-            "country": country,
+            "owner": owner,
             "roles": sorted(r.value for r in roles),
-            "public_key": public.raw.hex(),
+            "public": base64.b64encode(public.raw).decode("ascii"),
             "not_before_ms": public.not_before_ms,
             "not_after_ms": public.not_after_ms,
             "revoked_at_ms": public.revoked_at_ms,
+            "revocation_reason": None,
         }
 
-    return {
-        "description": (
-            "Signing keys (Ed25519) for the sealed vectors; each private key is the seed "
-            "SHA-256('trm-test-key:' + label)."
-        ),
+    body = {
+        "_type": TRUST_TYPE,
+        "version": 1,
+        "threshold": 2,
+        "issued_at_ms": T0 - 10 * 86_400_000,
+        "expires_at_ms": None,
+        "members": {"KH": "Cambodia", "TH": "Thailand"},
         "keys": [
-            entry("TH", "TH", PRODUCER_ROLES, TH_KEY),
-            entry("KH", "KH", PRODUCER_ROLES, KH_KEY),
-            entry("HUB", "HUB", frozenset({KeyRole.HUB}), HUB_KEY),
+            entry("TH", PRODUCER_ROLES, TH_KEY),
+            entry("KH", PRODUCER_ROLES, KH_KEY),
+            entry(HUB_OWNER, frozenset({KeyRole.HUB}), HUB_KEY),
         ],
     }
+    doc = SignedDocument(TRUST_TYPE, body, ())
+    for key in (KH_KEY, TH_KEY):
+        doc = doc.with_signature(key)
+    return doc.to_json()
 
 
 def seal_key_directory() -> dict[str, Any]:
@@ -505,22 +520,9 @@ def seal_key_directory() -> dict[str, Any]:
     }
 
 
-def _directory() -> StaticKeys:
-    """keys.json as a key directory: the checks here verify against what is written."""
-    return StaticKeys(
-        [
-            PublicKey(
-                key_id=e["key_id"],
-                country=e["country"],
-                roles=frozenset(KeyRole(r) for r in e["roles"]),
-                raw=bytes.fromhex(e["public_key"]),
-                not_before_ms=e["not_before_ms"],
-                not_after_ms=e["not_after_ms"],
-                revoked_at_ms=e["revoked_at_ms"],
-            )
-            for e in key_directory()["keys"]
-        ]
-    )
+def _directory() -> TrustList:
+    """trust.json as a key directory: the checks here verify against what is written."""
+    return TrustList.from_signed(trust_list())
 
 
 def keyring(recipient: str) -> Callable[[str], X25519PrivateKey]:
@@ -556,11 +558,11 @@ def _apply(
     step = "verify"
     try:
         parsed_envelope = Envelope.from_bytes(envelope, max_size=MAX_SIZE)
+        event = verify(parsed_envelope, _directory())
         if kafka_headers is not None:
             check_cloudevents(kafka_headers, parsed_envelope.header)
-        event = verify(parsed_envelope, _directory())
         if parsed_envelope.attestations:
-            verify_attestation(parsed_envelope, _directory())
+            verify_attestation(parsed_envelope, _directory(), recipient=recipient)
         step = "ingest"
         if ingest:
             require_every_wrap(parsed_envelope)
@@ -1121,7 +1123,7 @@ def build() -> dict[str, Any]:
     """Every file name -> its JSON content."""
     referral = _example("referral")
     good = produce("referral", referral, producer="TH", recipients=["KH", "LA"], label="referral")
-    v: dict[str, Any] = {"keys.json": key_directory(), "seal-keys.json": seal_key_directory()}
+    v: dict[str, Any] = {"trust.json": trust_list(), "seal-keys.json": seal_key_directory()}
     v |= _good(referral, good)
     bad = [
         *_refused_by_anyone(referral, good),

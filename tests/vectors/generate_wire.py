@@ -4,27 +4,33 @@ Fixed keys (from seeds), fixed salts and event ids (SHA-256 counter mode), a
 fixed clock: rerunning this script must reproduce the files byte for byte, and
 ``tests/unit/wire/test_wire_vectors.py`` checks that it does.
 
-Each vector is one JSON file::
+``trust.json`` is the key directory: a signed trust list
+(``docs/protocol.md`` section 6), accepted as a first, pinned version. Each
+other file is one vector::
 
     {"description": str,
      "envelope": hex,                 the bytes received
      "max_size": int,                 the size limit to apply
      "kafka_headers": [[name, value-as-text], ...] | null,
+     "recipient": alpha-2 | null,     the node reading its inbox, or null
      "expected": {"outcome": "accepted" | "rejected",
                   "reason": CODE | null,
                   "disclosed": {field: JSON value} (accepted only),
                   "withheld": [field, ...], "event_digest": hex,
                   "attestation": {...} | null}}
 
-A verifier applies, in order: Envelope.from_bytes(max_size); if kafka_headers
-is not null, check_cloudevents; verify(keys.json); if the envelope has
-attestations, verify_attestation. ``keys.json`` is the key directory.
+A verifier applies, in order (protocol.md 2.8): parse with max_size; verify
+against trust.json; if kafka_headers is not null, the CloudEvents check; the
+attestation check when ``recipient`` is not null (then at least one
+attestation, the last one for that recipient) or when the envelope carries
+attestations.
 
 Run: ``python tests/vectors/generate_wire.py``
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import sys
@@ -36,7 +42,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 import schemas
 from hub.keys import KeyRole, key_id_of, private_key_from_seed, raw_public
+from hub.signed_doc import SignedDocument
+from hub.trust import HUB_OWNER, TRUST_TYPE, TrustList
 from hub.wire import (
+    ATTESTATION_PAYLOAD_TYPE,
     HEADER_PAYLOAD_TYPE,
     Disclosure,
     Envelope,
@@ -54,6 +63,7 @@ from hub.wire.codec import encode, frame, parsed, payload_codec
 OUT = Path(__file__).resolve().parent / "wire"
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 DAY = 86_400_000
+LEAF_REF = "1041"  # the audit leaf index of the decision (protocol.md 4, 9.5)
 
 
 def _key(label: str) -> Ed25519PrivateKey:
@@ -87,33 +97,48 @@ def _kid(label: str) -> str:
     return key_id_of(raw_public(KEYS[label].public_key()))
 
 
-def key_directory() -> dict[str, Any]:
-    """keys.json: the key directory every vector is checked against."""
+def trust_list() -> dict[str, Any]:
+    """trust.json: the signed trust list every vector is checked against.
 
-    def entry(label: str, country: str, roles: list[KeyRole], **window: int | None) -> Any:
+    TH and KH are members with a root-and-producer key each; the hub has its
+    hub key; TH also has a producer key revoked a day before T0 and one valid
+    only from a day after. Both roots sign (threshold 2): a first version,
+    pinned.
+    """
+
+    def entry(label: str, owner: str, roles: list[KeyRole], **window: int | None) -> Any:
+        raw = raw_public(KEYS[label].public_key())
+        revoked = window.get("revoked_at_ms")
         return {
-            "label": label,
-            "key_id": _kid(label),
-            "country": country,
-            "roles": [r.value for r in roles],
-            "public_key": raw_public(KEYS[label].public_key()).hex(),
+            "key_id": key_id_of(raw),
+            "owner": owner,
+            "roles": sorted(r.value for r in roles),
+            "public": base64.b64encode(raw).decode("ascii"),
             "not_before_ms": window.get("not_before_ms", 0),
             "not_after_ms": window.get("not_after_ms"),
-            "revoked_at_ms": window.get("revoked_at_ms"),
+            "revoked_at_ms": revoked,
+            "revocation_reason": None if revoked is None else "superseded",
         }
 
-    return {
-        "description": (
-            "Key directory for the wire vectors (seeds: SHA-256('trm-vector-key:' + label))."
-        ),
+    body = {
+        "_type": TRUST_TYPE,
+        "version": 1,
+        "threshold": 2,
+        "issued_at_ms": T0 - 10 * DAY,
+        "expires_at_ms": None,
+        "members": {"KH": "Cambodia", "TH": "Thailand"},
         "keys": [
             entry("TH", "TH", [KeyRole.ROOT, KeyRole.PRODUCER]),
             entry("KH", "KH", [KeyRole.ROOT, KeyRole.PRODUCER]),
-            entry("HUB", "HUB", [KeyRole.HUB]),
+            entry("HUB", HUB_OWNER, [KeyRole.HUB]),
             entry("TH-revoked", "TH", [KeyRole.PRODUCER], revoked_at_ms=T0 - DAY),
             entry("TH-future", "TH", [KeyRole.PRODUCER], not_before_ms=T0 + DAY),
         ],
     }
+    doc = SignedDocument(TRUST_TYPE, body, ())
+    for label in ("KH", "TH"):
+        doc = doc.with_signature(KEYS[label])
+    return doc.to_json()
 
 
 def _example(event_type: str) -> dict[str, Any]:
@@ -151,7 +176,7 @@ def _sign(header_bytes: bytes, key: str = "TH") -> Signature:
 
 def _raw_envelope(
     header_bytes: bytes,
-    signature: Signature,
+    signature: Signature | dict[str, Any],
     disclosures: list[bytes],
     attestations: list[dict[str, Any]] | None = None,
 ) -> bytes:
@@ -160,7 +185,7 @@ def _raw_envelope(
         parsed("envelope@1"),
         {
             "header": header_bytes,
-            "signature": signature.to_record(),
+            "signature": signature if isinstance(signature, dict) else signature.to_record(),
             "disclosures": disclosures,
             "attestations": attestations or [],
         },
@@ -180,25 +205,31 @@ def _flip(data: bytes, index: int) -> bytes:
     return bytes(out)
 
 
-def _deliver(env: Envelope, keep: list[str], hub: str = "HUB") -> Envelope:
+def _deliver(env: Envelope, keep: list[str], hub: str = "HUB", recipient: str = "KH") -> Envelope:
     return attest(
         redact(env, keep),
-        recipient="KH",
+        recipient=recipient,
         agreement_id="TH-KH-referral",
         agreement_version=2,
         fields=keep,
-        leaf_ref="1041",
+        leaf_ref=LEAF_REF,
         hub_key=KEYS[hub],
         attested_at_ms=T0 + 60_000,
     )
 
 
-def _accepted(env: Envelope, description: str, **extra: Any) -> dict[str, Any]:
+def _accepted(
+    env: Envelope, description: str, *, recipient: str | None = None, **extra: Any
+) -> dict[str, Any]:
     from hub.wire import verify, verify_attestation
 
     directory = _directory()
     event = verify(env, directory)
-    att = verify_attestation(env, directory) if env.attestations else None
+    att = (
+        verify_attestation(env, directory, recipient=recipient)
+        if env.attestations or recipient is not None
+        else None
+    )
     return _vector(
         description,
         env.to_bytes(),
@@ -210,6 +241,7 @@ def _accepted(env: Envelope, description: str, **extra: Any) -> dict[str, Any]:
             "event_digest": env.event_digest.hex(),
             "attestation": None if att is None else att.to_json(),
         },
+        recipient=recipient,
         **extra,
     )
 
@@ -225,6 +257,7 @@ def _vector(
     expected: dict[str, Any],
     max_size: int = 1_000_000,
     kafka_headers: list[tuple[str, bytes]] | None = None,
+    recipient: str | None = None,
     detail: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     vector: dict[str, Any] = {
@@ -234,6 +267,7 @@ def _vector(
         "kafka_headers": None
         if kafka_headers is None
         else [[k, v.decode("utf-8")] for k, v in kafka_headers],
+        "recipient": recipient,
         "expected": expected,
     }
     if detail:
@@ -241,44 +275,13 @@ def _vector(
     return vector
 
 
-def _directory() -> Any:
-    from hub.keys import PublicKey
-
-    class _Directory:
-        def __init__(self, keys: list[PublicKey]) -> None:
-            self._keys = {k.key_id: k for k in keys}
-
-        def key(self, key_id: str) -> PublicKey | None:
-            return self._keys.get(key_id)
-
-        def keys_for(self, country: str, role: KeyRole, at_ms: int) -> list[PublicKey]:
-            return [
-                k
-                for k in self._keys.values()
-                if k.country == country and role in k.roles and k.valid_at(at_ms)
-            ]
-
-    return _Directory([public_key_of(e) for e in key_directory()["keys"]])
-
-
-def public_key_of(entry: dict[str, Any]) -> Any:
-    """A keys.json entry as a hub.keys.PublicKey."""
-    from hub.keys import PublicKey
-
-    return PublicKey(
-        key_id=entry["key_id"],
-        country=entry["country"],
-        roles=frozenset(KeyRole(r) for r in entry["roles"]),
-        raw=bytes.fromhex(entry["public_key"]),
-        not_before_ms=entry["not_before_ms"],
-        not_after_ms=entry["not_after_ms"],
-        revoked_at_ms=entry["revoked_at_ms"],
-    )
+def _directory() -> TrustList:
+    return TrustList.from_signed(trust_list())
 
 
 def build() -> dict[str, Any]:
     """Every vector file name -> its JSON content."""
-    v: dict[str, Any] = {"keys.json": key_directory()}
+    v: dict[str, Any] = {"trust.json": trust_list()}
     good = _seal()
     other = _seal(label="b")
     first = good.disclosures[0]
@@ -319,7 +322,8 @@ def build() -> dict[str, Any]:
     )
     v["good-08-delivered.json"] = _accepted(
         _deliver(good, ["consent", "is_child", "needs"]),
-        "A delivered copy: redacted, with a hub attestation for KH.",
+        "A delivered copy, read by KH: redacted, with a hub attestation for KH.",
+        recipient="KH",
     )
     v["good-09-reordered.json"] = _accepted(
         Envelope.assemble(good.header_bytes, good.signature, tuple(reversed(good.disclosures))),
@@ -612,7 +616,7 @@ def build() -> dict[str, Any]:
         (
             "bitflip-attestation",
             "One bit flipped in the attestation statement's leaf ref.",
-            _flip(att_raw, att_raw.index(stmt) + stmt.index(b"1041")),
+            _flip(att_raw, att_raw.index(stmt) + stmt.index(LEAF_REF.encode())),
             "BAD_ATTESTATION",
             {},
         )
@@ -627,9 +631,256 @@ def build() -> dict[str, Any]:
             {},
         )
     )
+    bad += _later_bad(good)
     for i, (name, description, data, reason, extra) in enumerate(bad, 1):
         v[f"bad-{i:02d}-{name}.json"] = _rejected(description, data, reason, **extra)
+    v.update(_later_good(good))
     return v
+
+
+def _later_good(good: Envelope) -> dict[str, Any]:
+    """Accepted vectors added with protocol.md's clarifications (issue 17)."""
+    v: dict[str, Any] = {}
+    for i, event_type in enumerate(["erasure_request", "erasure_confirmation"], 11):
+        env = _seal(event_type)
+        v[f"good-{i:02d}-{event_type}.json"] = _accepted(
+            env,
+            f"An {event_type} with the example payload.",
+            kafka_headers=cloudevents_headers(env.header),
+        )
+    codec = payload_codec("referral")
+    null_notes = Disclosure.build(b"\x66" * 16, "notes", codec.codecs["notes"].encode(None))
+    kept = [d for d in good.disclosures if d.field != "notes"]
+    hdr = _header_with(
+        good, disclosure_digests=sorted([*(d.digest for d in kept), null_notes.digest])
+    )
+    v["good-13-null-value-disclosed.json"] = _accepted(
+        Envelope.from_bytes(
+            _raw_envelope(hdr, _sign(hdr), [*(d.raw for d in kept), null_notes.raw])
+        ),
+        "A disclosure holding the null branch (00) of field notes: valid; notes is disclosed "
+        "as null, not withheld (2.4).",
+    )
+    hdr = _header_with(good, disclosure_digests=sorted(d.digest for d in good.disclosures[:3]))
+    v["good-14-no-decoys.json"] = _accepted(
+        Envelope.from_bytes(_raw_envelope(hdr, _sign(hdr), [d.raw for d in good.disclosures[:3]])),
+        "Three disclosures and no decoys: fewer digests than payload fields is valid; a "
+        "verifier never counts decoys (2.4).",
+    )
+    extra = [hashlib.sha256(f"trm-vector-decoy:{i}".encode()).digest() for i in range(40)]
+    hdr = _header_with(good, disclosure_digests=sorted([*good.header.disclosure_digests, *extra]))
+    v["good-15-more-digests-than-fields.json"] = _accepted(
+        Envelope.from_bytes(_raw_envelope(hdr, _sign(hdr), [d.raw for d in good.disclosures])),
+        "Forty more decoys than the producer's default: more digests than payload fields is "
+        "valid (2.4).",
+    )
+    hdr = _header_with(good, recipients=["KH", "ZZ"], disclosure_digests=[])
+    v["good-16-unassigned-country-code.json"] = _accepted(
+        Envelope.from_bytes(_raw_envelope(hdr, _sign(hdr), [])),
+        "Recipient ZZ, which ISO 3166-1 does not assign: the wire checks only [A-Z]{2}; the "
+        "hub refuses ZZ by the agreements (NO_AGREEMENT), not the verifier (2.3).",
+    )
+    first = _deliver(good, ["consent", "is_child", "needs"])
+    twice = attest(
+        redact(first, ["consent"]),
+        recipient="KH",
+        agreement_id="TH-KH-referral",
+        agreement_version=3,
+        fields=["consent"],
+        leaf_ref=LEAF_REF,
+        hub_key=KEYS["HUB"],
+        attested_at_ms=T0 + 120_000,
+    )
+    v["good-17-attested-twice.json"] = _accepted(
+        twice,
+        "A copy attested twice (withheld further after the first attestation): only the last "
+        "attestation describes this copy (4).",
+        recipient="KH",
+    )
+    return v
+
+
+def _statement(good: Envelope, **changes: Any) -> dict[str, Any]:
+    """An attestation record with raw statement changes, signed by the hub key, unvalidated."""
+    record = {
+        "spec_version": 1,
+        "event_digest": good.event_digest,
+        "recipient": "KH",
+        "agreement_id": "TH-KH-referral",
+        "agreement_version": 2,
+        "fields": [],
+        "leaf_ref": LEAF_REF,
+        "attested_at": T0 + 60_000,
+    } | changes
+    statement = frame("attestation_statement", encode(parsed("attestation_statement"), record))
+    sig = KEYS["HUB"].sign(pae(ATTESTATION_PAYLOAD_TYPE, statement))
+    return {"statement": statement, "signature": {"key_id": _kid("HUB"), "sig": sig}}
+
+
+def _later_bad(good: Envelope) -> list[tuple[str, str, bytes, str, dict[str, Any]]]:
+    """Refused vectors added with protocol.md's clarifications (issue 17)."""
+    out: list[tuple[str, str, bytes, str, dict[str, Any]]] = []
+
+    def header_case(name: str, description: str, reason: str, **changes: Any) -> None:
+        hdr = _header_with(good, **changes)
+        out.append((name, description, _raw_envelope(hdr, _sign(hdr), []), reason, {}))
+
+    eid = good.header.event_id
+    bad_variant = eid[:19] + "c" + eid[20:]
+    bad_version = eid[:14] + "4" + eid[15:]
+    header_case(
+        "uuid-variant",
+        "An event id whose variant bits are 11 (c...), not the RFC 9562 variant 10.",
+        "INVALID_HEADER",
+        event_id=bad_variant,
+        disclosure_digests=[],
+    )
+    header_case(
+        "lowercase-recipient",
+        "Recipient kh in lower case.",
+        "INVALID_HEADER",
+        recipients=["kh"],
+        disclosure_digests=[],
+    )
+    header_case(
+        "producer-three-letters",
+        "Producer THA (alpha-3).",
+        "INVALID_HEADER",
+        producer="THA",
+        disclosure_digests=[],
+    )
+    header_case(
+        "first-rule-version",
+        "spec_version 3 and event type gossip: the version is checked first.",
+        "UNSUPPORTED_VERSION",
+        spec_version=3,
+        event_type="gossip",
+        disclosure_digests=[],
+    )
+    header_case(
+        "first-rule-event-type",
+        "Event type gossip and an event id that is not a UUIDv7: the type is checked first.",
+        "UNKNOWN_EVENT_TYPE",
+        event_type="gossip",
+        event_id=bad_version,
+        disclosure_digests=[],
+    )
+    header_case(
+        "first-rule-event-id",
+        "An event id that is not a UUIDv7 and an unknown payload schema: the event id is "
+        "checked first.",
+        "INVALID_HEADER",
+        event_id=bad_version,
+        payload_schema=bytes(32),
+        disclosure_digests=[],
+    )
+    header_case(
+        "first-rule-payload-schema",
+        "An unknown payload schema and producer th in lower case: the schema is checked first.",
+        "UNKNOWN_SCHEMA",
+        payload_schema=bytes(32),
+        producer="th",
+        disclosure_digests=[],
+    )
+    first = good.disclosures[0]
+    header_case(
+        "first-rule-purpose",
+        "Purpose marketing and a digest listed twice: the purpose is checked before the digests.",
+        "INVALID_HEADER",
+        purpose="marketing",
+        disclosure_digests=[first.digest, first.digest],
+    )
+    raw = good.to_bytes()
+    ce = [
+        (k, b"urn:trm:KH" if k == "ce_source" else val)
+        for k, val in cloudevents_headers(good.header)
+    ]
+    out.append(
+        (
+            "signature-before-cloudevents",
+            "A bit flipped in the signature and ce_source saying KH: the signature is "
+            "checked before the CloudEvents headers (2.8, 5).",
+            _flip(raw, raw.index(good.signature.sig) + 10),
+            "BAD_SIGNATURE",
+            {"kafka_headers": ce},
+        )
+    )
+    hdr = good.header_bytes
+    short = {"key_id": good.signature.key_id, "sig": good.signature.sig[:63]}
+    out.append(
+        (
+            "signature-63-bytes",
+            "The producer's signature cut to 63 bytes.",
+            _raw_envelope(hdr, short, []),
+            "BAD_SIGNATURE",
+            {},
+        )
+    )
+    upper = {"key_id": good.signature.key_id.upper(), "sig": good.signature.sig}
+    out.append(
+        (
+            "key-id-upper-case",
+            "The signature's key id in upper-case hex.",
+            _raw_envelope(hdr, upper, []),
+            "UNKNOWN_KEY",
+            {},
+        )
+    )
+    bare = redact(good, ["consent"])
+    out.append(
+        (
+            "delivered-without-attestation",
+            "A copy read by KH from its inbox without any hub attestation.",
+            bare.to_bytes(),
+            "BAD_ATTESTATION",
+            {"recipient": "KH"},
+        )
+    )
+    out.append(
+        (
+            "attested-for-another-recipient",
+            "A copy attested for LA, read by KH.",
+            _deliver(good, ["consent"], recipient="LA").to_bytes(),
+            "NOT_ADDRESSED",
+            {"recipient": "KH"},
+        )
+    )
+    out.append(
+        (
+            "reader-not-addressed",
+            "A copy attested for VN, read by VN, of an event addressed to KH and LA only.",
+            _deliver(good, ["consent"], recipient="VN").to_bytes(),
+            "NOT_ADDRESSED",
+            {"recipient": "VN"},
+        )
+    )
+    fields = {"fields": ["consent"]}
+    for name, description, changes, sig_len, key_id, reason in [
+        ("attestation-spec-version-2", "An attestation statement with spec_version 2.",
+         {"spec_version": 2}, 64, None, "BAD_ATTESTATION"),
+        ("attestation-signature-63-bytes", "An attestation signature cut to 63 bytes.",
+         {}, 63, None, "BAD_ATTESTATION"),
+        ("attestation-key-id-upper-case", "An attestation's key id in upper-case hex.",
+         {}, 64, _kid("HUB").upper(), "UNKNOWN_KEY"),
+    ]:  # fmt: skip
+        att = _statement(good, **(fields | changes))
+        att["signature"]["sig"] = att["signature"]["sig"][:sig_len]
+        if key_id is not None:
+            att["signature"]["key_id"] = key_id
+        out.append(
+            (
+                name,
+                description,
+                _raw_envelope(good.header_bytes, good.signature, [_disc(good, "consent")], [att]),
+                reason,
+                {"recipient": "KH"},
+            )
+        )
+    return out
+
+
+def _disc(env: Envelope, field: str) -> bytes:
+    return next(d.raw for d in env.disclosures if d.field == field)
 
 
 def render(content: Any) -> str:

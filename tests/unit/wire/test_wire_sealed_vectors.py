@@ -1,14 +1,16 @@
 """The sealed (v2) vectors in tests/vectors/sealed/: no drift, and each gives its outcome.
 
 The vectors are applied here as a foreign implementation would apply them,
-from the JSON files alone (keys.json, seal-keys.json and the vector), through
-hub.wire; good-01's intermediate values are recomputed from the spec's
-formulas with independent primitives (``cryptography``'s ChaCha20-Poly1305 and
+from the JSON files alone (trust.json, seal-keys.json and the vector), through
+``hub.conformance.sealed`` (what ``trm conformance`` runs); good-01's
+intermediate values are recomputed from the spec's formulas with independent
+primitives (``cryptography``'s ChaCha20-Poly1305 and
 Ed25519, pyhpke's HPKE).
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from collections.abc import Callable
@@ -21,28 +23,24 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from pyhpke import AEADId, CipherSuite, KDFId, KEMId
 
-from hub.errors import Reason, SealError, TrmError
-from hub.keys import KeyRole, PublicKey
+from hub.conformance import sealed
+from hub.errors import Reason
+from hub.trust import TrustList
 from hub.wire import (
     HEADER_PAYLOAD_TYPE,
     Envelope,
-    check_cloudevents,
     open_envelope,
     pae,
     payload_record_bytes,
     payload_to_json,
-    require_every_wrap,
     unseal,
     verify,
-    verify_attestation,
 )
-from tests.support.wire import StaticKeys
 from tests.vectors import generate_sealed
 from tests.vectors.generate_wire import render
 
 SEALED = Path(__file__).resolve().parents[2] / "vectors" / "sealed"
-KEY_FILES = ("keys.json", "seal-keys.json")
-FILES = sorted(p for p in SEALED.glob("*.json") if p.name not in KEY_FILES)
+FILES = sealed.vector_files(SEALED)
 HPKE = CipherSuite.new(KEMId.DHKEM_X25519_HKDF_SHA256, KDFId.HKDF_SHA256, AEADId.CHACHA20_POLY1305)
 
 
@@ -50,36 +48,12 @@ def _load(name: str) -> Any:
     return json.loads((SEALED / name).read_text(encoding="utf-8"))
 
 
-def _keys() -> StaticKeys:
-    return StaticKeys(
-        [
-            PublicKey(
-                key_id=e["key_id"],
-                country=e["country"],
-                roles=frozenset(KeyRole(r) for r in e["roles"]),
-                raw=bytes.fromhex(e["public_key"]),
-                not_before_ms=e["not_before_ms"],
-                not_after_ms=e["not_after_ms"],
-                revoked_at_ms=e["revoked_at_ms"],
-            )
-            for e in _load("keys.json")["keys"]
-        ]
-    )
+def _keys() -> TrustList:
+    return sealed.key_directory(SEALED)
 
 
 def _keyring(recipient: str) -> Callable[[str], X25519PrivateKey]:
-    """The recipient's private seal keys, as seal-keys.json gives them."""
-    entries = _load("seal-keys.json")["keys"]
-
-    def private_key(key_id: str) -> X25519PrivateKey:
-        for e in entries:
-            if e["key_id"] == key_id and e["country"] == recipient:
-                if e["private_key"] is None:
-                    raise SealError(Reason.KEY_DESTROYED, f"seal key {key_id[:16]}... destroyed")
-                return X25519PrivateKey.from_private_bytes(bytes.fromhex(e["private_key"]))
-        raise SealError(Reason.SEAL_KEY_MISSING, f"no private seal key {key_id[:16]}...")
-
-    return private_key
+    return sealed.keyring(SEALED, recipient)
 
 
 def test_generator_reproduces_the_files_exactly() -> None:
@@ -89,46 +63,11 @@ def test_generator_reproduces_the_files_exactly() -> None:
         assert (SEALED / name).read_text(encoding="utf-8") == render(content), name
 
 
-def _outcome(vector: dict[str, Any], keys: StaticKeys) -> dict[str, Any]:
-    """Apply a vector: verify (anyone), then ingest (the hub), then open (the recipient)."""
-    step = "verify"
-    headers = vector["kafka_headers"]
-    try:
-        envelope = Envelope.from_bytes(
-            bytes.fromhex(vector["envelope"]), max_size=vector["max_size"]
-        )
-        if headers is not None:
-            check_cloudevents([(k, v.encode()) for k, v in headers], envelope.header)
-        event = verify(envelope, keys)
-        att = verify_attestation(envelope, keys) if envelope.attestations else None
-        step = "ingest"
-        if vector["ingest"]:
-            require_every_wrap(envelope)
-        step = "open"
-        sealed_fields = sorted(event.sealed)
-        if vector["recipient"] is not None:
-            event = unseal(
-                event, recipient=vector["recipient"], private_key=_keyring(vector["recipient"])
-            )
-    except TrmError as exc:
-        return {"outcome": "rejected", "step": step, "reason": exc.reason.value}
-    return {
-        "outcome": "accepted",
-        "step": None,
-        "reason": None,
-        "disclosed": payload_to_json(dict(sorted(event.fields.items()))),
-        "sealed_fields": sealed_fields,
-        "withheld": sorted(event.withheld),
-        "event_digest": envelope.event_digest.hex(),
-        "attestation": None if att is None else att.to_json(),
-    }
-
-
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
 def test_vector_gives_expected_outcome(path: Path) -> None:
     vector = json.loads(path.read_text(encoding="utf-8"))
     assert vector["description"]
-    assert _outcome(vector, _keys()) == vector["expected"]
+    assert sealed.outcome(vector, _keys(), SEALED) == vector["expected"]
 
 
 @pytest.mark.parametrize(
@@ -235,8 +174,8 @@ def test_intermediate_values_follow_from_the_spec(name: str) -> None:
     assert len(digests) == len(listed) + len(decoys)
     header = _h(i["header"])
     assert _h(i["pae"]) == pae(HEADER_PAYLOAD_TYPE, header)
-    signer = next(e for e in _load("keys.json")["keys"] if e["key_id"] == i["key_id"])
-    Ed25519PublicKey.from_public_bytes(_h(signer["public_key"])).verify(
+    signer = next(e for e in _load("trust.json")["signed"]["keys"] if e["key_id"] == i["key_id"])
+    Ed25519PublicKey.from_public_bytes(base64.b64decode(signer["public"])).verify(
         _h(i["signature"]), _h(i["pae"])
     )
     envelope = _h(vector["envelope"])

@@ -33,6 +33,10 @@ _GROUPS: dict[str, tuple[str, str]] = {
     "import": ("connectors.cli.importer", "Batch import from CSV or JSON Lines."),
     "gateway": ("connectors.cli.gateway", "HTTP gateway and desk web page."),
     "audit": ("connectors.cli.audit", "Replay and verify the audit log."),
+    "conformance": (
+        "connectors.cli.conformance",
+        "Check this implementation against the protocol's vector sets.",
+    ),
     "demo": ("connectors.cli.demo", "The end-to-end demo scenario."),
     "up": ("connectors.cli.stack:up", "Start the local stack: broker, hub worker(s), sequencer."),
     "status": ("connectors.cli.stack:status", "What of the local stack runs, where."),

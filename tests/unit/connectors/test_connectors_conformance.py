@@ -56,3 +56,12 @@ def test_a_missing_set_fails_and_an_unreadable_one_too(tmp_path: Path) -> None:
 def test_an_unknown_set_is_a_usage_error() -> None:
     got = CliRunner().invoke(main, ["conformance", str(VECTORS), "--set", "nonsense"])
     assert got.exit_code == 2
+
+
+def test_the_specification_lists_every_set() -> None:
+    text = (Path(__file__).resolve().parents[3] / "docs" / "protocol.md").read_text("utf-8")
+    table = text.split("<!-- CONFORMANCE-TABLE -->")[1].split("<!-- /CONFORMANCE-TABLE -->")[0]
+    listed = [
+        line.split("`")[1].rstrip("/") for line in table.splitlines() if line.startswith("| `")
+    ]
+    assert listed == [s.folder for s in SETS]

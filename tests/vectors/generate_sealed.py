@@ -855,6 +855,41 @@ def _good(referral: dict[str, Any], good: Made) -> dict[str, Any]:
         payload=referral,
         recipient="KH",
     )
+    request_payload = _example("erasure_request") | {"event_ids": [g.header.event_id]}
+    request = produce(
+        "erasure_request", request_payload, producer="TH", recipients=["KH"], label="erasure"
+    )
+    v["good-07-erasure-request.json"] = accepted(
+        "TH asks KH to erase good-01's case (same case key): every field sealed, none of them "
+        "personal data; KH opens it.",
+        request.envelope,
+        payload=request_payload,
+        ingest=True,
+        recipient="KH",
+        kafka_headers=cloudevents_headers(request.envelope.header),
+    )
+    answer_payload = _example("erasure_confirmation") | {
+        "request_event_id": request.envelope.header.event_id,
+        "request_event_digest": request.envelope.event_digest,
+        "erased_event_ids": [g.header.event_id],
+    }
+    answer = produce(
+        "erasure_confirmation",
+        answer_payload,
+        producer="KH",
+        recipients=["TH"],
+        label="erasure-confirmation",
+        correlation_id=request.envelope.header.event_id,
+    )
+    v["good-08-erasure-confirmation.json"] = accepted(
+        "KH confirms the erasure of good-07 to TH (correlation_id: the request's event id); "
+        "TH opens it.",
+        answer.envelope,
+        payload=answer_payload,
+        ingest=True,
+        recipient="TH",
+        kafka_headers=cloudevents_headers(answer.envelope.header),
+    )
     return v
 
 

@@ -121,7 +121,8 @@ class Checkpoint:
         size = int(size_text)
         if size == 0 and root != EMPTY_ROOT:
             raise _bad(
-                Reason.CHECKPOINT_INVALID, "expected the empty tree's root in a checkpoint of size 0"
+                Reason.CHECKPOINT_INVALID,
+                "expected the empty tree's root in a checkpoint of size 0",
             )
         return cls(origin, size, root)
 

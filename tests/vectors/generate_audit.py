@@ -1031,8 +1031,90 @@ def build() -> dict[str, Any]:
     return files
 
 
+README_HEAD = """\
+# Audit-log test vectors
+
+Normative examples of the audit log (`docs/protocol.md` section 9): leaves,
+the Merkle tree, checkpoints, witness cosignatures, the extension of one
+checkpoint by another, the sequencer's inclusion answers, and the edge cases
+of section 9.2. With these files and the spec, an implementation can check
+that it reads and verifies the log exactly as every other node does. This
+file is written by `tests/vectors/generate_audit.py`
+(`python -m tests.vectors.generate_audit`), from fixed keys and a fixed clock;
+`tests/unit/audit/test_audit_vectors.py` checks that rerunning it reproduces
+every file byte for byte.
+
+## Keys
+
+`keys.json`: `origin` is the log's origin line and the hub's note key name
+(`trm-hub/trm`). `hub_keys` are the hub keys a verifier trusts (Ed25519,
+signed-note key id type 0x01, with the Go `verifier_key`); `witnesses` the
+cosigners by name (key id type 0x04). Each key gives `public_key` (hex),
+`note_key_id` (`SHA-256(name || 0x0A || type || public key)[:4]`, hex) and,
+since these are test keys, `seed`: the Ed25519 private seed,
+`SHA-256("trm-vector-key:" + label)`. `unknown_keys` sign some bad vectors: a
+verifier of these vectors MUST NOT trust them.
+
+## Format and how to apply
+
+Every other file is one vector: `description`, `type`, the inputs of its
+type, and `expected`: `outcome` (`accepted` or `rejected`), `reason` (a code
+of section 10, null when accepted) and, when accepted, the values listed
+below. Hashes are lowercase hex, except inside notes (base64, as signed) and
+in a `proof` answer (base64, as the sequencer serves it). A note is given as
+a JSON string; its bytes are the string's UTF-8. A refusal's reason is the
+code of the first rule the vector breaks, in the order of section 9.
+
+By `type` (inputs; how to apply, with the section; what an accepted one gives):
+
+- `leaf`: `leaf` (hex) and `intermediate` (frame fingerprint, body); read an
+  audit leaf (9.1) and hash it (9.2); `fields` (the leaf as JSON, schema
+  order) and `leaf_hash`.
+- `log`: `leaves` (hex, in order); append them to an RFC 9162 tree (9.2);
+  `leaf_hashes` and `roots` (at sizes 0..n).
+- `checkpoint`: `note`; verify the checkpoint (9.3); `size`, `root`.
+- `cosignature`: `note`, `witnesses` (names); verify the checkpoint (9.3),
+  then each witness's cosignature (9.4); `size`, `timestamps` (name to time).
+- `extension`: `old`, `new` (notes), `proof`; verify both checkpoints (9.3),
+  then that `new` extends `old` (9.3); `old_size`, `new_size`.
+- `proof`: `answer` (a `/audit/proof` answer); verify it as a recipient
+  does (9.5); `size`, `root`.
+- `merkle`: `check` and its inputs; one verification of 9.2: `inclusion`
+  (`index`, `size`, `leaf_hash`, `proof`, `root`), `consistency` (`size1`,
+  `size2`, `root1`, `root2`, `proof`), `subtree_inclusion` (`index`, `start`,
+  `end`, `leaf_hash`, `proof`, `subtree_hash`), `subtree_consistency`
+  (`start`, `end`, `size`, `proof`, `subtree_hash`, `root`); nothing more.
+
+The seven good leaves, in order, are the log that every other vector uses
+(`log-good-01-seven-leaves.json`); checkpoints are of its sizes 0, 3, 4 and 7.
+`leaf-good-02-delivered.json` is the leaf a delivery's attestation names: its
+`decision_id` is the attestation's `leaf_ref` (9.5), and
+`proof-good-01-delivered.json` is the sequencer's answer for it.
+
+`hub.conformance.audit` applies every vector here (`trm conformance`).
+
+## The vectors
+
+| file | expected | what |
+| --- | --- | --- |
+"""
+
+
+def readme(built: dict[str, Any]) -> str:
+    """README.md: the prose above and one row per vector."""
+    rows = []
+    for name, v in built.items():
+        if name == "keys.json":
+            continue
+        expected = v["expected"]["reason"] or "accepted"
+        rows.append(f"| `{name}` | {expected} | {v['description']} |\n")
+    return README_HEAD + "".join(rows)
+
+
 def main() -> None:
-    write_vectors(OUT, build())
+    built = build()
+    write_vectors(OUT, built)
+    (OUT / "README.md").write_text(readme(built), encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -40,10 +40,12 @@ def _vectors() -> dict[str, dict[str, Any]]:
 
 
 def test_generator_reproduces_the_files_exactly() -> None:
-    built: dict[str, Any] = _generator().build()
+    generator = _generator()
+    built: dict[str, Any] = generator.build()
     assert {p.name for p in AUDIT.glob("*.json")} == set(built)
     for name, content in built.items():
         assert (AUDIT / name).read_text(encoding="utf-8") == render(content), name
+    assert (AUDIT / "README.md").read_text(encoding="utf-8") == generator.readme(built)
 
 
 def test_every_vector_gives_its_expected_outcome() -> None:

@@ -36,7 +36,7 @@ from hub.audit.merkle import (
     verify_subtree_consistency,
     verify_subtree_inclusion,
 )
-from hub.audit.note import SignedNote, verify_checkpoint, verify_cosignature
+from hub.audit.note import verify_checkpoint, verify_cosignature
 from hub.audit.witness import check_proof, verify_extension
 from hub.conformance.base import Result, compare, read_json
 from hub.errors import TrmError
@@ -118,9 +118,7 @@ def _checkpoint(v: dict[str, Any], keys: Keys) -> dict[str, Any]:
 
 
 def _cosignature(v: dict[str, Any], keys: Keys) -> dict[str, Any]:
-    data = v["note"].encode()
-    _note, cp = verify_checkpoint(data, keys.origin, keys.hub)
-    note = SignedNote.from_bytes(data)
+    note, cp = verify_checkpoint(v["note"].encode(), keys.origin, keys.hub)
     times = {name: verify_cosignature(note, name, keys.witnesses[name]) for name in v["witnesses"]}
     return _accepted(size=cp.size, timestamps=times)
 

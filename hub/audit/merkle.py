@@ -52,6 +52,12 @@ def node_hash(left: bytes, right: bytes) -> bytes:
     return hashlib.sha256(b"\x01" + left + right).digest()
 
 
+def _hashes_are_32_bytes(*hashes: bytes, proof: Sequence[bytes] = ()) -> bool:
+    """Every hash input of a verification (root, leaf or subtree hash, proof element) is
+    32 bytes: anything else is refused before any other check (docs/protocol.md 9.2)."""
+    return all(len(h) == 32 for h in hashes) and all(len(p) == 32 for p in proof)
+
+
 def _split(n: int) -> int:
     """The largest power of two smaller than n (n >= 2)."""
     return 1 << ((n - 1).bit_length() - 1)
@@ -451,6 +457,11 @@ def verify_subtree_inclusion(  # noqa: PLR0917 - the proof's parts, in the draft
     index: int, start: int, end: int, leaf: bytes, proof: Sequence[bytes], subtree: bytes
 ) -> None:
     """Raise INCLUSION_PROOF_INVALID unless ``leaf`` is at ``index`` in subtree [start, end)."""
+    if not _hashes_are_32_bytes(leaf, subtree, proof=proof):
+        raise AuditError(
+            Reason.INCLUSION_PROOF_INVALID,
+            f"leaf {index} of subtree [{start}, {end}): expected 32-byte hashes",
+        )
     if not valid_subtree(start, end) or not start <= index < end:
         raise AuditError(
             Reason.INCLUSION_PROOF_INVALID,
@@ -470,8 +481,11 @@ def verify_subtree_consistency(  # noqa: PLR0917 - the proof's parts, in the dra
             Reason.CONSISTENCY_PROOF_INVALID, f"subtree [{start}, {end}) of size {size}: {why}"
         )
 
+    if not _hashes_are_32_bytes(subtree, root, proof=proof):
+        raise bad("expected 32-byte hashes")
     if start == end and 0 <= end <= size:
-        # The empty subtree is in every tree; its hash is the empty root's, with no proof.
+        # The empty subtree [s, s) with s <= size is in every tree of that size: its hash
+        # is the empty root's, with no proof. s > size is outside the tree: refused below.
         if subtree != EMPTY_ROOT or proof:
             raise bad("expected the empty hash and no proof for an empty subtree")
         return
@@ -522,10 +536,10 @@ def verify_inclusion(
             Reason.INCLUSION_PROOF_INVALID, f"leaf {index} of tree size {size}: {why}"
         )
 
+    if not _hashes_are_32_bytes(leaf, root, proof=proof):
+        raise bad("expected 32-byte hashes")
     if not 0 <= index < size:
         raise bad("expected the index below the size")
-    if len(leaf) != 32 or len(root) != 32 or any(len(p) != 32 for p in proof):
-        raise bad("expected 32-byte hashes")
     fn, sn, r = index, size - 1, leaf
     for p in proof:
         if sn == 0:
@@ -553,6 +567,8 @@ def verify_consistency(
     def bad(why: str) -> AuditError:
         return AuditError(Reason.CONSISTENCY_PROOF_INVALID, f"sizes {size1} -> {size2}: {why}")
 
+    if not _hashes_are_32_bytes(root1, root2, proof=proof):
+        raise bad("expected 32-byte hashes")
     if not 0 <= size1 <= size2:
         raise bad("expected the old size not above the new one")
     if size1 == size2:
@@ -565,10 +581,9 @@ def verify_consistency(
         return
     if size1 == 0:
         # Everything extends the empty tree: such a "proof" proves nothing, and
-        # accepting one would let a checker skip the real check.
+        # accepting one would let a checker skip the real check. (transparency-dev's
+        # VerifyConsistency accepts size1 == 0 with an empty proof; this refuses it.)
         raise bad("expected an old size above zero")
-    if len(root1) != 32 or len(root2) != 32 or any(len(p) != 32 for p in proof):
-        raise bad("expected 32-byte hashes")
     if not proof:
         raise bad("expected a non-empty proof")
     path = list(proof)

@@ -5,17 +5,22 @@ A checkpoint commits the log operator to one tree::
     trm-hub/<namespace>          origin: names the log
     1234                         tree size
     base64(root hash)            RFC 9162 root of the first 1234 leaves
+                                 (exactly these three lines: no extension lines)
 
     — trm-hub/<namespace> base64(key id || Ed25519 signature over the three lines)
     — KH base64(key id || timestamp || Ed25519 cosignature)
 
-Signed-note rules (C2SP signed-note): the text ends with a newline; a blank
-line separates it from signature lines ``— <name> <base64>``; an Ed25519 key
-id is the first 4 bytes of SHA-256(name || 0x0A || 0x01 || public key).
-Witness cosignatures follow C2SP tlog-cosignature (``cosignature/v1``, type
-0x04): key id SHA-256(name || 0x0A || 0x04 || key)[:4], then an 8-byte
-big-endian UNIX time in seconds, then Ed25519 over
-``"cosignature/v1\\ntime <t>\\n" + checkpoint text``.
+Signed-note rules (C2SP signed-note): UTF-8 with no control character but
+newline; the text ends with a newline; a blank line separates it from
+signature lines ``— <name> <base64>``; an Ed25519 key id is the first 4 bytes
+of SHA-256(name || 0x0A || 0x01 || public key). Witness cosignatures follow
+C2SP tlog-cosignature (``cosignature/v1``, type 0x04): key id
+SHA-256(name || 0x0A || 0x04 || key)[:4], then an 8-byte big-endian UNIX time
+in seconds, then Ed25519 over ``"cosignature/v1\\ntime <t>\\n" + checkpoint text``.
+
+:func:`verify_checkpoint` is the one way a signed checkpoint is accepted
+(docs/protocol.md 9.3, in this order): the note parses, its text is a
+checkpoint, its origin is the log's, and a hub key signed it under that name.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from dataclasses import dataclass
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from hub.audit.merkle import EMPTY_ROOT
 from hub.errors import AuditError, Reason, TrmError
 from hub.keys import raw_public
 
@@ -42,12 +48,14 @@ __all__ = [
     "sign_note",
     "signed_by_any",
     "verifier_key",
+    "verify_checkpoint",
     "verify_cosignature",
     "verify_note_signature",
 ]
 
 _DASH = "\u2014 "
 _NAME = re.compile(r"^[^\s+]+$")
+_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f]")  # C2SP signed-note: no control but newline
 ED25519 = 0x01
 COSIGNATURE_V1 = 0x04
 
@@ -69,27 +77,36 @@ def verifier_key(name: str, public: bytes) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Checkpoint:
-    """The body of a checkpoint: origin, size, root hash (and extension lines)."""
+    """The body of a checkpoint: origin, size, root hash. Exactly three lines: this
+    protocol allows no extension lines, so the text a witness cosigns is the whole body."""
 
     origin: str
     size: int
     root: bytes
-    extensions: tuple[str, ...] = ()
 
     def text(self) -> str:
-        lines = [self.origin, str(self.size), base64.b64encode(self.root).decode()]
-        return "\n".join([*lines, *self.extensions]) + "\n"
+        return f"{self.origin}\n{self.size}\n{base64.b64encode(self.root).decode()}\n"
 
     @classmethod
     def parse(cls, text: str) -> Checkpoint:
+        """The checkpoint of a note text.
+
+        Raises:
+            AuditError: CHECKPOINT_INVALID unless ``text`` is three lines, each ending
+                in a newline: a non-empty origin, a decimal size without leading zeros,
+                the base64 of a 32-byte root (the empty tree's root at size 0).
+        """
         if not text.endswith("\n"):
             raise _bad(
                 Reason.CHECKPOINT_INVALID, "expected the checkpoint text to end in a newline"
             )
         lines = text[:-1].split("\n")
-        if len(lines) < 3:
-            raise _bad(Reason.CHECKPOINT_INVALID, f"expected 3 lines, got {len(lines)}")
-        origin, size_text, root_text, *ext = lines
+        if len(lines) != 3:
+            raise _bad(
+                Reason.CHECKPOINT_INVALID,
+                f"expected 3 lines (origin, size, root; no extension lines), got {len(lines)}",
+            )
+        origin, size_text, root_text = lines
         if not origin or not re.fullmatch(r"0|[1-9][0-9]{0,19}", size_text):
             raise _bad(
                 Reason.CHECKPOINT_INVALID,
@@ -101,9 +118,13 @@ class Checkpoint:
             raise _bad(Reason.CHECKPOINT_INVALID, "expected a base64 root hash") from exc
         if len(root) != 32:
             raise _bad(Reason.CHECKPOINT_INVALID, f"expected a 32-byte root, got {len(root)}")
-        if any(not e for e in ext):
-            raise _bad(Reason.CHECKPOINT_INVALID, "expected no empty extension line")
-        return cls(origin, int(size_text), root, tuple(ext))
+        size = int(size_text)
+        if size == 0 and root != EMPTY_ROOT:
+            raise _bad(
+                Reason.CHECKPOINT_INVALID,
+                "expected the empty tree's root in a checkpoint of size 0",
+            )
+        return cls(origin, size, root)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +153,10 @@ class SignedNote:
             whole = data.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise _bad(Reason.CHECKPOINT_INVALID, "expected a UTF-8 note") from exc
+        if _CONTROL.search(whole):
+            raise _bad(
+                Reason.CHECKPOINT_INVALID, "expected no control character but newline in a note"
+            )
         split = whole.rfind("\n\n")
         if split < 0 or not whole.endswith("\n"):
             raise _bad(Reason.CHECKPOINT_INVALID, "expected text, a blank line, then signatures")
@@ -182,8 +207,8 @@ def verify_note_signature(note: SignedNote, name: str, public: bytes) -> None:
 
 
 def _cosigned_message(text: str, timestamp: int) -> bytes:
-    body = "".join(text.splitlines(keepends=True)[:3])  # origin, size, root: no extensions
-    return f"cosignature/v1\ntime {timestamp}\n{body}".encode()
+    # The whole note text (C2SP tlog-cosignature); a checkpoint has exactly three lines.
+    return f"cosignature/v1\ntime {timestamp}\n{text}".encode()
 
 
 def cosign(note: SignedNote, name: str, key: Ed25519PrivateKey, timestamp: int) -> SignedNote:
@@ -210,6 +235,31 @@ def verify_cosignature(note: SignedNote, name: str, public: bytes) -> int:
         Reason.CHECKPOINT_BAD_SIGNATURE,
         f"expected a valid cosignature by witness {name} on the checkpoint; none",
     )
+
+
+def verify_checkpoint(
+    data: bytes, origin: str, hub_keys: Iterable[bytes]
+) -> tuple[SignedNote, Checkpoint]:
+    """A signed checkpoint of the log ``origin``, checked in the protocol's order.
+
+    Raises:
+        AuditError: CHECKPOINT_INVALID (not a signed note, not a checkpoint, or
+            another origin), CHECKPOINT_BAD_SIGNATURE (no valid signature by a hub
+            key under the name ``origin``; other signature lines are ignored).
+    """
+    note = SignedNote.from_bytes(data)
+    cp = Checkpoint.parse(note.text)
+    if cp.origin != origin:
+        raise _bad(
+            Reason.CHECKPOINT_INVALID,
+            f"expected a checkpoint of {origin}, got one of {cp.origin[:80]!r}",
+        )
+    if not signed_by_any(note, origin, hub_keys):
+        raise _bad(
+            Reason.CHECKPOINT_BAD_SIGNATURE,
+            f"expected a valid hub signature under {origin} on checkpoint size {cp.size}",
+        )
+    return note, cp
 
 
 def signed_by_any(note: SignedNote, origin: str, keys: Iterable[bytes]) -> bool:

@@ -55,8 +55,9 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
 from hub.audit.leaf import AuditLeaf
-from hub.audit.merkle import MerkleTree, verify_consistency
+from hub.audit.merkle import MerkleTree
 from hub.audit.note import Checkpoint, SignedNote, signed_by_any
+from hub.audit.witness import verify_extension
 from hub.decision import DELIVERY_KINDS, EFFECT_HEADER, DecisionKind, EffectId
 from hub.errors import TrmError
 from hub.keys import KeyDirectory, KeyRole
@@ -528,21 +529,14 @@ def _checkpoints(
                 "rebuilt from the leaves: the log was rewritten",
             )
         if last is not None:
+            # The proof the leaves give (none when they do not reach cp: already a FORK).
+            proof = (
+                tree.consistency_proof(last.size, cp.size)
+                if 0 < last.size < cp.size <= tree.size
+                else []
+            )
             try:
-                if cp.size >= last.size:
-                    verify_consistency(
-                        last.size,
-                        cp.size,
-                        last.root,
-                        cp.root,
-                        tree.consistency_proof(last.size, cp.size)
-                        if cp.size <= tree.size and last.size > 0
-                        else [],
-                    )
-                else:
-                    report.add(
-                        "FORK", rec, "", f"checkpoint size went back from {last.size} to {cp.size}"
-                    )
+                verify_extension(last, cp, proof)
             except TrmError as exc:
                 report.add("FORK", rec, "", f"checkpoints {last.size} -> {cp.size}: {exc.detail}")
         if last is None or cp.size >= last.size:

@@ -19,7 +19,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hub.audit.merkle import MerkleTree, verify_consistency, verify_inclusion
-from hub.audit.note import Checkpoint, SignedNote, cosign, signed_by_any
+from hub.audit.note import Checkpoint, SignedNote, cosign, verify_checkpoint
 from hub.errors import AuditError, Reason
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "Witnessed",
     "check_proof",
     "latest_checkpoint",
+    "verify_extension",
     "witness",
 ]
 
@@ -45,11 +46,8 @@ def latest_checkpoint(
     latest: tuple[SignedNote, Checkpoint] | None = None
     for value in records:
         try:
-            note = SignedNote.from_bytes(value)
-            cp = Checkpoint.parse(note.text)
+            note, cp = verify_checkpoint(value, origin, hub_keys)
         except AuditError:
-            continue
-        if cp.origin != origin or not signed_by_any(note, origin, hub_keys):
             continue
         if latest is None or cp.size >= latest[1].size:
             latest = (note, cp)
@@ -58,6 +56,39 @@ def latest_checkpoint(
             Reason.CHECKPOINT_INVALID, f"expected a signed checkpoint of {origin}; found none"
         )
     return latest
+
+
+def verify_extension(old: Checkpoint, new: Checkpoint, proof: Sequence[bytes]) -> None:
+    """Check that ``new`` extends ``old``, two verified checkpoints of one log, ``old``
+    the one seen first (docs/protocol.md 9.3).
+
+    Every tree extends the empty one, so from size 0 there is nothing to prove and
+    ``proof`` must be empty; otherwise it is the RFC 9162 consistency proof from
+    ``old.size`` to ``new.size`` (empty for equal sizes).
+
+    Raises:
+        AuditError: LOG_FORK (a smaller size than the one seen, or one size with
+            two roots: both are signed, they cannot both describe an append-only
+            log), CONSISTENCY_PROOF_INVALID (the proof does not link them).
+    """
+    if new.size < old.size:
+        raise AuditError(
+            Reason.LOG_FORK,
+            f"expected a checkpoint of size {old.size} or more after one of size {old.size}, "
+            f"got {new.size}: the log cannot shrink",
+        )
+    if new.size == old.size and new.root != old.root:
+        raise AuditError(
+            Reason.LOG_FORK, f"two checkpoints of size {new.size} with different roots"
+        )
+    if old.size == 0:
+        if proof:
+            raise AuditError(
+                Reason.CONSISTENCY_PROOF_INVALID,
+                "expected no proof from the empty tree: every tree extends it",
+            )
+        return
+    verify_consistency(old.size, new.size, old.root, new.root, proof)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,8 +141,8 @@ def witness(
 
     Raises:
         AuditError: CHECKPOINT_INVALID (none), LOG_FORK (the leaves do not hash
-            to its root), CONSISTENCY_PROOF_INVALID (the log was rewritten since
-            ``seen``).
+            to its root, or it is smaller than ``seen`` or has another root at its
+            size), CONSISTENCY_PROOF_INVALID (the log was rewritten since ``seen``).
     """
     note, cp = latest_checkpoint(checkpoints, origin, hub_keys)
     tree = MerkleTree.spilled()  # the whole log, in flat memory
@@ -123,13 +154,11 @@ def witness(
             f"expected the leaves topic to hash to checkpoint size {cp.size}; "
             f"it holds {tree.size} leaves with another root",
         )
-    if seen is not None and seen.size > 0:
-        verify_consistency(
-            seen.size,
-            cp.size,
-            seen.root,
-            cp.root,
-            tree.consistency_proof(seen.size, cp.size) if seen.size < cp.size else [],
+    if seen is not None:
+        verify_extension(
+            Checkpoint(origin, seen.size, seen.root),
+            cp,
+            tree.consistency_proof(seen.size, cp.size) if 0 < seen.size < cp.size else [],
         )
     return Witnessed(cosign(note, name, key, now_s), cp, Seen(cp.size, cp.root))
 
@@ -141,10 +170,11 @@ def check_proof(body: Mapping[str, Any], origin: str, hub_keys: Sequence[bytes])
     ``leaf_hash`` and ``proof`` (base64).
 
     Raises:
-        AuditError: CHECKPOINT_BAD_SIGNATURE, INCLUSION_PROOF_INVALID.
+        AuditError: CHECKPOINT_INVALID, CHECKPOINT_BAD_SIGNATURE (as
+            :func:`verify_checkpoint`), INCLUSION_PROOF_INVALID.
     """
     try:
-        note = SignedNote.from_bytes(str(body["checkpoint"]).encode())
+        checkpoint = str(body["checkpoint"]).encode()
         size, index = int(body["size"]), int(body["index"])
         leaf_hash = base64.b64decode(body["leaf_hash"])
         proof = [base64.b64decode(p) for p in body["proof"]]
@@ -153,11 +183,7 @@ def check_proof(body: Mapping[str, Any], origin: str, hub_keys: Sequence[bytes])
             Reason.INCLUSION_PROOF_INVALID,
             "expected checkpoint, size, index, leaf_hash and proof in the answer",
         ) from exc
-    if not signed_by_any(note, origin, hub_keys):
-        raise AuditError(
-            Reason.CHECKPOINT_BAD_SIGNATURE, "expected the hub's signature on the checkpoint"
-        )
-    cp = Checkpoint.parse(note.text)
+    _note, cp = verify_checkpoint(checkpoint, origin, hub_keys)
     if cp.size != size:
         raise AuditError(
             Reason.INCLUSION_PROOF_INVALID,

@@ -44,6 +44,16 @@ SETS: tuple[VectorSet, ...] = (
     VectorSet(
         "sealed", "v2 sealed envelopes: verify, ingest, open (2.9)", "hub.conformance.sealed"
     ),
+    VectorSet(
+        "audit",
+        "audit leaves, the tree, checkpoints, cosignatures, extensions, proofs (9)",
+        "hub.conformance.audit",
+    ),
+    VectorSet(
+        "rfc9162-merkle",
+        "transparency-dev's RFC 9162 and subtree proof vectors (9.2)",
+        "hub.conformance.merkle",
+    ),
 )
 
 

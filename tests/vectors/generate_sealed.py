@@ -108,7 +108,7 @@ from tests.support.wire import (
     public_of,
     seal_key,
 )
-from tests.vectors.generate_wire import write_vectors
+from tests.vectors.generate_wire import leaf_ref, write_vectors
 
 OUT = Path(__file__).resolve().parent / "sealed"
 DAY: Final = 86_400_000
@@ -444,7 +444,7 @@ def _deliver(
         agreement_id=f"{envelope.header.producer}-{recipient}-{envelope.header.event_type}",
         agreement_version=2,
         fields=copy.labels,
-        leaf_ref="1041",
+        leaf_ref=leaf_ref(envelope, recipient),
         hub_key=HUB_KEY,
         attested_at_ms=T0 + 60_000,
     )

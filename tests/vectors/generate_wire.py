@@ -41,6 +41,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 import schemas
+from hub.decision import DecisionKind, EffectId, EffectKind
 from hub.keys import KeyRole, key_id_of, private_key_from_seed, raw_public
 from hub.signed_doc import SignedDocument
 from hub.trust import HUB_OWNER, TRUST_TYPE, TrustList
@@ -63,7 +64,6 @@ from hub.wire.codec import encode, frame, parsed, payload_codec
 OUT = Path(__file__).resolve().parent / "wire"
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 DAY = 86_400_000
-LEAF_REF = "1041"  # the audit leaf index of the decision (protocol.md 4, 9.5)
 
 
 def _key(label: str) -> Ed25519PrivateKey:
@@ -205,6 +205,14 @@ def _flip(data: bytes, index: int) -> bytes:
     return bytes(out)
 
 
+def leaf_ref(env: Envelope, recipient: str) -> str:
+    """An attestation's leaf_ref: the id of the DELIVERED decision (protocol.md 4, 9.5)."""
+    delivery = EffectId.of_event(
+        EffectKind.DELIVERY, env.header.producer, env.header.event_id, recipient
+    )
+    return str(delivery.decided(DecisionKind.DELIVERED))
+
+
 def _deliver(env: Envelope, keep: list[str], hub: str = "HUB", recipient: str = "KH") -> Envelope:
     return attest(
         redact(env, keep),
@@ -212,7 +220,7 @@ def _deliver(env: Envelope, keep: list[str], hub: str = "HUB", recipient: str = 
         agreement_id="TH-KH-referral",
         agreement_version=2,
         fields=keep,
-        leaf_ref=LEAF_REF,
+        leaf_ref=leaf_ref(env, recipient),
         hub_key=KEYS[hub],
         attested_at_ms=T0 + 60_000,
     )
@@ -616,7 +624,7 @@ def build() -> dict[str, Any]:
         (
             "bitflip-attestation",
             "One bit flipped in the attestation statement's leaf ref.",
-            _flip(att_raw, att_raw.index(stmt) + stmt.index(LEAF_REF.encode())),
+            _flip(att_raw, att_raw.index(stmt) + stmt.index(leaf_ref(good, "KH").encode()) + 9),
             "BAD_ATTESTATION",
             {},
         )
@@ -687,7 +695,7 @@ def _later_good(good: Envelope) -> dict[str, Any]:
         agreement_id="TH-KH-referral",
         agreement_version=3,
         fields=["consent"],
-        leaf_ref=LEAF_REF,
+        leaf_ref=leaf_ref(good, "KH"),
         hub_key=KEYS["HUB"],
         attested_at_ms=T0 + 120_000,
     )
@@ -709,7 +717,7 @@ def _statement(good: Envelope, **changes: Any) -> dict[str, Any]:
         "agreement_id": "TH-KH-referral",
         "agreement_version": 2,
         "fields": [],
-        "leaf_ref": LEAF_REF,
+        "leaf_ref": leaf_ref(good, "KH"),
         "attested_at": T0 + 60_000,
     } | changes
     statement = frame("attestation_statement", encode(parsed("attestation_statement"), record))

@@ -160,11 +160,12 @@ def _fixed_hpke(label: str) -> Iterator[None]:
 
 def trust_document() -> dict[str, Any]:
     specs = [
-        KeySpec(cc, frozenset({KeyRole.ROOT}), k.public_key(), KEYS_FROM)
-        for cc, k in ROOTS.items()
+        KeySpec(cc, frozenset({KeyRole.ROOT}), k.public_key(), KEYS_FROM) for cc, k in ROOTS.items()
     ]
     specs += [
-        KeySpec("LA", frozenset({KeyRole.ROOT}), LA_ROOT_1.public_key(), KEYS_FROM, LA_ROOT_ROTATED),
+        KeySpec(
+            "LA", frozenset({KeyRole.ROOT}), LA_ROOT_1.public_key(), KEYS_FROM, LA_ROOT_ROTATED
+        ),
         KeySpec("LA", frozenset({KeyRole.ROOT}), LA_ROOT_2.public_key(), LA_ROOT_ROTATED),
     ]
     specs += [
@@ -184,6 +185,7 @@ def trust_document() -> dict[str, Any]:
 
 
 # --- the agreements ----------------------------------------------------------
+# fmt: off
 
 REFERRAL_FACTS: Final = [
     "case_number",
@@ -215,7 +217,7 @@ DETENTION_FACTS: Final = [
 ]
 ALERT_ALL: Final = [f["name"] for f in schemas.load("trafficker_alert")["fields"]]
 PROTECTION: Final = ["victim_identification", "victim_protection", "repatriation",
-                     "reintegration", "family_tracing"]  # fmt: skip
+                     "reintegration", "family_tracing"]
 EVERY_PURPOSE: Final = [*PROTECTION, "investigation", "prosecution", "statistics"]
 EVERY_HANDLING: Final = ["H0", "H1", "H2", "H3"]
 CHILD_KH: Final = {
@@ -232,12 +234,12 @@ def _all_of(event_type: str) -> list[str]:
 def _erasures(a: str, b: str, retention_days: int = 3650) -> list[dict[str, Any]]:
     """Both directions may ask for erasure and confirm it (no personal data)."""
     terms = {"purposes": EVERY_PURPOSE, "handling": EVERY_HANDLING,
-             "retention_days": retention_days}  # fmt: skip
+             "retention_days": retention_days}
     return [
         {"from": s, "to": r, "event_types": {
             "erasure_request": terms | {"fields": _all_of("erasure_request")},
             "erasure_confirmation": terms | {"fields": _all_of("erasure_confirmation")},
-        }}  # fmt: skip
+        }}
         for s, r in ((a, b), (b, a))
     ]
 
@@ -246,10 +248,10 @@ def _ack(sender: str, recipient: str) -> dict[str, Any]:
     return {"from": sender, "to": recipient, "event_types": {"acknowledgement": {
         "purposes": PROTECTION, "handling": ["H1", "H2"],
         "fields": _all_of("acknowledgement"), "retention_days": 1095,
-    }}}  # fmt: skip
+    }}}
 
 
-def _body(
+def _body(  # noqa: PLR0917 - the head of an agreement, in its order
     agreement_id: str,
     version: int,
     title: str,
@@ -287,11 +289,11 @@ def _th_kh(version: int) -> dict[str, Any]:
                 "handover_notice": {"purposes": ["repatriation"], "handling": ["H2"],
                                     "fields": ["case_number", "status", "planned_at"],
                                     "retention_days": 365},
-            }},  # fmt: skip
+            }},
             _ack("KH", "TH"),
         ]
         return _body("TH-KH-protection", 1, "Thailand-Cambodia victim referral (test vector)",
-                     ["TH", "KH"], ("2025-01-01T00:00:00Z", None), flows)  # fmt: skip
+                     ["TH", "KH"], ("2025-01-01T00:00:00Z", None), flows)
     referral = {
         "purposes": PROTECTION,
         "handling": ["H1", "H2"],
@@ -312,14 +314,14 @@ def _th_kh(version: int) -> dict[str, Any]:
             "referral": referral, "detention_notice": detention}},
         _ack("KH", "TH"),
         *_erasures("TH", "KH"),
-    ]  # fmt: skip
+    ]
     effective = (
         ("2026-01-01T00:00:00Z", "2029-01-01T00:00:00Z")
         if version == 2
         else ("2027-01-01T00:00:00Z", "2028-01-01T00:00:00Z")
     )
     return _body("TH-KH-protection", version, "Thailand-Cambodia victim referral (test vector)",
-                 ["TH", "KH"], effective, flows)  # fmt: skip
+                 ["TH", "KH"], effective, flows)
 
 
 def _th_la() -> dict[str, Any]:
@@ -332,9 +334,9 @@ def _th_la() -> dict[str, Any]:
         }}},
         _ack("LA", "TH"),
         *_erasures("TH", "LA"),
-    ]  # fmt: skip
+    ]
     return _body("TH-LA-protection", 1, "Thailand-Lao PDR victim referral (test vector)",
-                 ["TH", "LA"], ("2026-01-01T00:00:00Z", "2029-01-01T00:00:00Z"), flows)  # fmt: skip
+                 ["TH", "LA"], ("2026-01-01T00:00:00Z", "2029-01-01T00:00:00Z"), flows)
 
 
 def _th_mm() -> dict[str, Any]:
@@ -354,9 +356,9 @@ def _th_mm() -> dict[str, Any]:
             },
         }},
         *_erasures("TH", "MM"),
-    ]  # fmt: skip
+    ]
     return _body("TH-MM-protection", 1, "Thailand-Myanmar victim referral (test vector)",
-                 ["TH", "MM"], ("2026-01-01T00:00:00Z", None), flows)  # fmt: skip
+                 ["TH", "MM"], ("2026-01-01T00:00:00Z", None), flows)
 
 
 def _mekong() -> dict[str, Any]:
@@ -371,9 +373,10 @@ def _mekong() -> dict[str, Any]:
             "purposes": ["investigation"], "handling": ["H1"],
             "fields": ["case_number"], "retention_days": 1825,
         }}},
-    ]  # fmt: skip
+    ]
     return _body("MEKONG-investigation", 1, "Three-country investigation (test vector)",
-                 ["TH", "KH", "LA"], ("2026-01-01T00:00:00Z", "2029-01-01T00:00:00Z"), flows)  # fmt: skip
+                 ["TH", "KH", "LA"], ("2026-01-01T00:00:00Z", "2029-01-01T00:00:00Z"),
+                 flows)
 
 
 def _vn_kh(name: str) -> dict[str, Any]:
@@ -384,19 +387,19 @@ def _vn_kh(name: str) -> dict[str, Any]:
         terms = {"purposes": ["investigation", "repatriation", "victim_protection"],
                  "handling": ["H1", "H2"], "retention_days": 1095,
                  "fields": ["case_number", "needs", "names", "age_band", "sex", "is_child",
-                            "receiving_organisation"]}  # fmt: skip
+                            "receiving_organisation"]}
     flows = [{"from": "VN", "to": "KH", "event_types": {"referral": terms}}]
     return _body(f"VN-KH-{name}", 1, f"Viet Nam-Cambodia {name} (test vector)", ["VN", "KH"],
-                 ("2026-01-01T00:00:00Z", None), flows)  # fmt: skip
+                 ("2026-01-01T00:00:00Z", None), flows)
 
 
 def _bilateral(agreement_id: str, a: str, b: str) -> dict[str, Any]:
     flows = [{"from": a, "to": b, "event_types": {"referral": {
         "purposes": PROTECTION, "handling": ["H1", "H2"],
         "fields": REFERRAL_FACTS, "retention_days": 365,
-    }}}]  # fmt: skip
+    }}}]
     return _body(agreement_id, 1, f"{a}-{b} victim referral (test vector)", [a, b],
-                 ("2026-01-01T00:00:00Z", None), flows)  # fmt: skip
+                 ("2026-01-01T00:00:00Z", None), flows)
 
 
 def _baseline() -> dict[str, Any]:
@@ -407,9 +410,13 @@ def _baseline() -> dict[str, Any]:
         "trafficker_alert": alerts,
         "erasure_request": erasure | {"fields": _all_of("erasure_request")},
         "erasure_confirmation": erasure | {"fields": _all_of("erasure_confirmation")},
-    }}]  # fmt: skip
+    }}]
     return _body("COMMIT-baseline", 1, "COMMIT baseline among all six members (test vector)",
-                 sorted(MEMBERS), ("2026-01-01T00:00:00Z", "2031-01-01T00:00:00Z"), flows)  # fmt: skip
+                 sorted(MEMBERS), ("2026-01-01T00:00:00Z", "2031-01-01T00:00:00Z"),
+                 flows)
+
+
+# fmt: on
 
 
 def _signed(body: dict[str, Any], signers: list[Ed25519PrivateKey]) -> SignedDocument:
@@ -444,24 +451,48 @@ def records() -> list[Record]:
         Record(_signed(_th_kh(1), th_kh), LOADED, "2025 → open; a handover_notice flow"),
         Record(_signed(_th_kh(2), th_kh), LOADED, "2026 → 2029; consent, child"),
         Record(_signed(_th_kh(3), th_kh), V3_LOADED, "2027 → 2028, loaded 2027-02-01"),
-        Record(_signed(_th_la(), [ROOTS["TH"], *la_roots]), LOADED,
-               "2026 → 2029; consent required, nothing without it"),
-        Record(_signed(_th_mm(), [ROOTS["TH"], ROOTS["MM"]]), LOADED,
-               "require_sealed; child by kind; consent not required"),
-        Record(_signed(_mekong(), [ROOTS["TH"], ROOTS["KH"], *la_roots]), LOADED,
-               "three parties; an 'any' flow and a TH→LA flow"),
-        Record(_signed(_vn_kh("police"), [ROOTS["VN"], ROOTS["KH"]]), LOADED,
-               "same parties as VN-KH-protection, earlier id"),
-        Record(_signed(_vn_kh("protection"), [ROOTS["VN"], ROOTS["KH"]]), LOADED,
-               "same parties as VN-KH-police"),
-        Record(_signed(_bilateral("VN-LA-protection", "VN", "LA"), [ROOTS["VN"], LA_ROOT_1]),
-               LOADED, "LA signed with the root key that ends 2026-07-01"),
-        Record(_signed(_bilateral("CN-MM-protection", "CN", "MM"), [ROOTS["CN"]]), LOADED,
-               "signed by CN only"),
+        Record(
+            _signed(_th_la(), [ROOTS["TH"], *la_roots]),
+            LOADED,
+            "2026 → 2029; consent required, nothing without it",
+        ),
+        Record(
+            _signed(_th_mm(), [ROOTS["TH"], ROOTS["MM"]]),
+            LOADED,
+            "require_sealed; child by kind; consent not required",
+        ),
+        Record(
+            _signed(_mekong(), [ROOTS["TH"], ROOTS["KH"], *la_roots]),
+            LOADED,
+            "three parties; an 'any' flow and a TH→LA flow",
+        ),
+        Record(
+            _signed(_vn_kh("police"), [ROOTS["VN"], ROOTS["KH"]]),
+            LOADED,
+            "same parties as VN-KH-protection, earlier id",
+        ),
+        Record(
+            _signed(_vn_kh("protection"), [ROOTS["VN"], ROOTS["KH"]]),
+            LOADED,
+            "same parties as VN-KH-police",
+        ),
+        Record(
+            _signed(_bilateral("VN-LA-protection", "VN", "LA"), [ROOTS["VN"], LA_ROOT_1]),
+            LOADED,
+            "LA signed with the root key that ends 2026-07-01",
+        ),
+        Record(
+            _signed(_bilateral("CN-MM-protection", "CN", "MM"), [ROOTS["CN"]]),
+            LOADED,
+            "signed by CN only",
+        ),
         Record(tampered, LOADED, "H3 added to VN→CN referral handling after both signed"),
-        Record(_signed(_baseline(), [*ROOTS.values(), *la_roots]), LOADED,
-               "all six; 2026 → 2031; alerts and erasures"),
-    ]  # fmt: skip
+        Record(
+            _signed(_baseline(), [*ROOTS.values(), *la_roots]),
+            LOADED,
+            "all six; 2026 → 2031; alerts and erasures",
+        ),
+    ]
 
 
 # --- the events --------------------------------------------------------------
@@ -474,16 +505,23 @@ def _example(event_type: str) -> dict[str, Any]:
 
 
 NGO: Final = {"id": "KH-NGO-1", "name": "Example NGO", "kind": "ngo"}
-CHILD_NGO: Final = {"id": "KH-NGO-7", "name": "Example child protection NGO",
-                    "kind": "child_protection"}  # fmt: skip
+CHILD_NGO: Final = {
+    "id": "KH-NGO-7",
+    "name": "Example child protection NGO",
+    "kind": "child_protection",
+}
 MOSVY: Final = {"id": "KH-MOSVY", "name": "Example ministry", "kind": "government"}
 ADULT: Final = {"is_child": False, "age_band": "AGE_30_38", "best_interest_assessment": None}
 
 
 def _consent(status: str, *scope: str) -> dict[str, Any]:
     given = status == "GIVEN"
-    return {"status": status, "given_by": "self" if given else None,
-            "recorded_at": 1767124800000 if given else None, "scope": list(scope)}  # fmt: skip
+    return {
+        "status": status,
+        "given_by": "self" if given else None,
+        "recorded_at": 1767124800000 if given else None,
+        "scope": list(scope),
+    }
 
 
 GIVEN: Final = {"consent": _consent("GIVEN")}
@@ -521,11 +559,12 @@ def _has(name: str, recipient: str = "KH") -> Callable[[dict[str, Any]], bool]:
     return lambda d: name in _fields(recipient, d)
 
 
-def cases() -> list[Case]:  # noqa: PLR0915 - one list, read top to bottom
+def cases() -> list[Case]:
     r, tk = "referral", ("KH",)
     v1, v2, v3 = "TH-KH-protection@1", "TH-KH-protection@2", "TH-KH-protection@3"
     c = Case
-    out = [
+    # fmt: off
+    return [
         # --- event time: which version is in force at the event's creation --------
         c("time-01-before-any-version", "TH→KH referral 1 ms before TH-KH v1 takes effect: "
           "an agreement between them exists, none in force", r, "TH", tk, "repatriation", "H2",
@@ -723,7 +762,7 @@ def cases() -> list[Case]:  # noqa: PLR0915 - one list, read top to bottom
           "baseline, PH refused; decisions in the header's order", "trafficker_alert", "VN",
           ("KH", "LA", "PH", "TH"), "investigation", "H1", "2026-03-01T00:00:00.000Z",
           {"KH": "COMMIT-baseline@1", "LA": "COMMIT-baseline@1", "PH": "NO_AGREEMENT",
-           "TH": "COMMIT-baseline@1"}),  # fmt: skip
+           "TH": "COMMIT-baseline@1"}),
         c("multi-02-erasure-to-three", "erasure request TH→KH, LA, MM: each under its "
           "bilateral agreement (fewer parties than the baseline)", "erasure_request", "TH",
           ("KH", "LA", "MM"), "victim_protection", "H2", "2026-03-01T00:00:00.000Z",
@@ -747,8 +786,8 @@ def cases() -> list[Case]:  # noqa: PLR0915 - one list, read top to bottom
           "the without_consent labels", r, "TH", tk, "repatriation", "H2",
           "2026-03-01T00:00:00.000Z", {"KH": v2}, {"consent": _consent("REFUSED")},
           sealed=True, check=_only(REFERRAL_FACTS)),
-    ]  # fmt: skip
-    return out
+    ]
+    # fmt: on
 
 
 def _payload(case: Case) -> dict[str, Any]:
@@ -891,7 +930,7 @@ def build() -> dict[str, str]:
 
 def load_registry_from(files: Mapping[str, str]) -> Any:
     """The registry of the files about to be written (read back as a verifier would)."""
-    import tempfile  # noqa: PLC0415
+    import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

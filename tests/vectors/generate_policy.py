@@ -544,6 +544,7 @@ class Case:
     sealed: bool = False
     decided: str | None = None  # default: one second after created
     check: Callable[[dict[str, Any]], bool] | None = None  # an extra claim on the decisions
+    only: tuple[str, ...] | None = None  # keep only these fields of the payload
 
 
 def _fields(recipient: str, decisions: dict[str, Any]) -> set[str]:
@@ -693,6 +694,11 @@ def cases() -> list[Case]:
           "victim_identification", "H2", "2026-03-01T00:00:00.000Z",
           {"MM": "TH-MM-protection@1"}, {"consent": _consent("REFUSED")},
           check=_has("names", "MM")),
+        c("consent-12-scope-country-is-two-capitals", "scope [repatriation, la] to KH: 'la' "
+          "is not two capitals A-Z, so it is a purpose, not a country; no country is named "
+          "and the purpose is: covered", r, "TH", tk, "repatriation", "H2",
+          "2026-03-01T00:00:00.000Z", {"KH": v2},
+          ADULT | {"consent": _consent("GIVEN", "repatriation", "la")}, check=_has("names")),
         # --- children -------------------------------------------------------------
         c("child-01-named-agency", "a child to KH-MOSVY (named by id; kind government) with a "
           "best-interest assessment", r, "TH", tk, "repatriation", "H2",
@@ -757,6 +763,11 @@ def cases() -> list[Case]:
         c("order-06-multilateral-any-flow", "KH→LA referral for investigation: only MEKONG "
           "names both; its any→any flow", r, "KH", ("LA",), "investigation", "H0",
           "2026-03-01T00:00:00.000Z", {"LA": "MEKONG-investigation@1"}, GIVEN),
+        c("order-07-nothing-allowed-disclosed", "VN→KH referral for investigation disclosing "
+          "only needs, sex and interpreter_needed: VN-KH-police decides, and none of its fields "
+          "is disclosed; still a delivery, with no fields", r, "VN", tk, "investigation", "H1",
+          "2026-03-01T00:00:00.000Z", {"KH": "VN-KH-police@1"},
+          only=("needs", "sex", "interpreter_needed"), check=lambda d: not _fields("KH", d)),
         # --- several recipients, erasures -----------------------------------------
         c("multi-01-alert-to-four", "trafficker alert VN→KH, LA, PH, TH: three under the "
           "baseline, PH refused; decisions in the header's order", "trafficker_alert", "VN",
@@ -792,6 +803,8 @@ def cases() -> list[Case]:
 
 def _payload(case: Case) -> dict[str, Any]:
     obj = _example(case.event_type)
+    if case.only is not None:
+        obj = {k: v for k, v in obj.items() if k in case.only}
     for name, value in case.changes.items():
         if value is None:
             obj.pop(name, None)
@@ -821,7 +834,7 @@ def _seal(case: Case) -> bytes:
 
 
 def _wanted(decision: dict[str, Any]) -> str:
-    return decision["agreement"] if decision["outcome"] == "deliver" else decision["reason"]
+    return str(decision["agreement"] if decision["outcome"] == "deliver" else decision["reason"])
 
 
 def render(content: Any) -> str:

@@ -7,6 +7,7 @@ checked in test_policy_vectors.py; here they also feed the properties below.
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+import schemas
 from connectors.cli.agreements import load_directory
 from hub.conformance import policy as policy_vectors
 from hub.conformance.base import read_json
@@ -27,6 +29,7 @@ from hub.policy import (
     AgreementSet,
     Deliver,
     Refuse,
+    agreement_schema,
     decide,
     decide_one,
     load_agreement,
@@ -421,3 +424,16 @@ def test_the_memo_answers_as_the_engine_for_events_created_at_the_edges(
         fresh = _uncached(event, AGREEMENTS, now)
         assert decide(event, AGREEMENTS, TRUST, now) == fresh
         assert decide(event, AGREEMENTS, TRUST, now) == fresh  # the second from the memo
+
+
+def test_the_agreement_schema_is_published_where_the_spec_says() -> None:
+    published = schemas.SCHEMA_DIR / "agreement.schema.json"
+    on_disk = json.loads(published.read_text(encoding="utf-8"))
+    assert on_disk["$id"] == agreement_schema()["$id"] == "urn:trm-hub:schema:agreement:v1"
+    assert "enum" not in on_disk["$defs"]["event_type"]  # the registry adds it when loading
+    root = Path(__file__).resolve().parents[3]
+    for doc in ("docs/protocol.md", "docs/agreements.md"):
+        text = (root / doc).read_text(encoding="utf-8")
+        assert "schemas/agreement.schema.json" in text, doc
+        assert "urn:trm-hub:schema:agreement:v1" in text, doc
+    assert not (root / "hub" / "data" / "agreement.schema.json").exists()

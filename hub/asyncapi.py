@@ -181,7 +181,7 @@ def _message(record: Record) -> dict[str, Any]:
         Record.AGREEMENT: (
             "Agreement",
             "application/json",
-            "A signed agreement (section 7; JSON Schema hub/data/agreement.schema.json).",
+            "A signed agreement (section 7; JSON Schema schemas/agreement.schema.json).",
         ),
         Record.SEAL_KEYS: (
             "Seal-key set",

@@ -12,7 +12,8 @@ document (``hub.signed_doc``) of ``_type`` ``trm.agreement/v1``::
       - {keyid: <hex>, sig: <base64>}
 
 Every party signs the RFC 8785 canonical JSON of ``signed`` with a root key.
-``docs/agreements.md`` explains every field; ``hub/data/agreement.schema.json``
+``docs/agreements.md`` explains every field; ``schemas/agreement.schema.json``
+(published with the Avro schemas, ``$id`` ``urn:trm-hub:schema:agreement:v1``)
 is the JSON Schema ``trm agreements check`` enforces.
 
 Pure: no clock, no I/O except :func:`load_agreement_file`.
@@ -25,13 +26,13 @@ import functools
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import yaml
 
+import schemas
 from hub.errors import PolicyError, Reason
 from hub.keys import KeyDirectory, KeyRole
 from hub.signed_doc import SignedDocument
@@ -57,13 +58,16 @@ AGREEMENT_TYPE = "trm.agreement/v1"
 ANY_PARTY = "any"  # in a multilateral flow: every party (never the producer itself)
 
 
+SCHEMA_FILE = "agreement.schema.json"  # in the ``schemas`` package, beside the .avsc files
+
+
 @functools.cache
 def _schema_text() -> str:
-    return resources.files("hub").joinpath("data/agreement.schema.json").read_text("utf-8")
+    return (schemas.SCHEMA_DIR / SCHEMA_FILE).read_text(encoding="utf-8")
 
 
 def agreement_schema() -> dict[str, Any]:
-    """The JSON Schema of an agreement file (``hub/data/agreement.schema.json``).
+    """The JSON Schema of an agreement file (``schemas/agreement.schema.json``).
 
     The file says only what an event type's name looks like; the event types
     themselves are the registered ones (``hub/wire/eventtypes.py``), added

@@ -11,6 +11,7 @@ only the fields in that flow's allowlist that the producer disclosed.
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_right
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -396,6 +397,9 @@ def _consent_status(consent: Any) -> str:
     return f"status {consent.get('status')!s}"
 
 
+_COUNTRY = re.compile(r"[A-Z]{2}")
+
+
 def _consent_covers(consent: Any, purpose: str, recipient: str) -> bool:
     """GIVEN, and a non-empty scope names this purpose and (if it names any country) this one."""
     if not isinstance(consent, Mapping) or str(consent.get("status")) != "GIVEN":
@@ -403,7 +407,8 @@ def _consent_covers(consent: Any, purpose: str, recipient: str) -> bool:
     scope: Sequence[str] = consent.get("scope") or ()
     if not scope:
         return True
-    countries = {s for s in scope if len(s) == 2 and s.isupper()}
+    # A country is exactly two ASCII capitals (ISO 3166-1 alpha-2); anything else a purpose.
+    countries = {s for s in scope if _COUNTRY.fullmatch(s)}
     purposes = set(scope) - countries
     if purposes and purpose not in purposes:
         return False

@@ -1,4 +1,8 @@
-"""The policy engine against the EXAMPLE agreements: vectors, edges, properties, tampering."""
+"""The policy engine: edges, properties and tampering against the EXAMPLE agreements.
+
+The vectors (tests/vectors/policy/, applied by hub.conformance.policy) are
+checked in test_policy_vectors.py; here they also feed the properties below.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,10 @@ import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+import schemas
 from connectors.cli.agreements import load_directory
+from hub.conformance import policy as policy_vectors
+from hub.conformance.base import read_json
 from hub.errors import PolicyError, Reason
 from hub.keys import KeyRole
 from hub.policy import (
@@ -22,6 +29,7 @@ from hub.policy import (
     AgreementSet,
     Deliver,
     Refuse,
+    agreement_schema,
     decide,
     decide_one,
     load_agreement,
@@ -30,14 +38,15 @@ from hub.policy import (
     resign_agreement,
 )
 from hub.trust import load_trust_file
-from hub.wire import VerifiedEvent, payload_fields, seal, verify
+from hub.wire import Envelope, VerifiedEvent, payload_fields, seal, verify
 from tests.support.examples import AGREEMENTS_DIR, example_key, example_payload
 from tests.support.wire import SEAL_KEYS
 
-REPO = Path(__file__).resolve().parents[3]
 TRUST = load_trust_file(AGREEMENTS_DIR / "example-trust.json")
 AGREEMENTS = load_directory(AGREEMENTS_DIR)
-CASES = json.loads((REPO / "tests/vectors/policy/cases.json").read_text())["cases"]
+VECTORS = Path(__file__).resolve().parents[2] / "vectors" / "policy"
+REGISTRY = policy_vectors.load_registry(VECTORS)
+VECTOR_FILES = policy_vectors.vector_files(VECTORS)
 
 
 def sealed(  # noqa: PLR0917 - mirrors the header fields a case names
@@ -62,54 +71,6 @@ def sealed(  # noqa: PLR0917 - mirrors the header fields a case names
         created_at_ms=created_ms,
     )
     return verify(envelope, TRUST)
-
-
-def _time(text: str) -> int:
-    # Vectors may carry milliseconds; parse_time_ms takes whole seconds.
-    if "." in text:
-        whole, frac = text.rstrip("Z").split(".")
-        return parse_time_ms(whole + "Z", "case") + int(frac)
-    return parse_time_ms(text, "case")
-
-
-@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
-def test_policy_vector(case: dict[str, Any]) -> None:
-    payload = example_payload(case["type"])
-    payload.update(case.get("set", {}))
-    for name in case.get("drop", []):
-        payload[name] = None
-    created = _time(case["created"])
-    event = sealed(
-        case["type"], case["from"], case["to"], case["purpose"], case["handling"], created, payload
-    )
-    decisions = decide(event, AGREEMENTS, TRUST, now_ms=created + 1000)
-    assert [d.recipient for d in decisions] == list(dict.fromkeys(event.header.recipients))
-    for decision in decisions:
-        want = case["expect"][decision.recipient]
-        if "refuse" in want:
-            assert isinstance(decision, Refuse), decision
-            assert decision.reason == Reason(want["refuse"]), decision.detail
-            continue
-        assert isinstance(decision, Deliver), decision
-        assert decision.agreement_ref == want["deliver"]
-        assert decision.fields <= event.disclosed
-        assert decision.fields | decision.withheld == event.disclosed
-        if want.get("fields") == "all-disclosed":
-            assert decision.fields == event.disclosed
-        if "withheld" in want:
-            assert sorted(decision.withheld) == sorted(want["withheld"])
-
-
-def test_every_refusal_reason_has_a_vector() -> None:
-    covered = {w["refuse"] for c in CASES for w in c["expect"].values() if "refuse" in w}
-    engine_reasons = {
-        "NO_AGREEMENT", "AGREEMENT_NOT_IN_FORCE", "EVENT_TYPE_NOT_ALLOWED", "PURPOSE_NOT_ALLOWED",
-        "HANDLING_NOT_ALLOWED", "CHILD_PROTECTION",
-    }  # fmt: skip
-    # CONSENT_REQUIRED, AGREEMENT_UNSIGNED and AGREEMENT_BAD_SIGNATURE need
-    # agreements other than the samples: tested below. NOT_ADDRESSED (a producer
-    # addressing itself) cannot even be sealed: hub.wire refuses the header.
-    assert engine_reasons <= covered
 
 
 def _with(path: str, mutate: Any, *, sign: bool = True) -> AgreementSet:
@@ -265,29 +226,25 @@ class _View:
     disclosed: frozenset[str]
 
 
-def _vector_event(case: dict[str, Any]) -> VerifiedEvent:
-    payload = example_payload(case["type"])
-    payload.update(case.get("set", {}))
-    for name in case.get("drop", []):
-        payload[name] = None
-    created = _time(case["created"])
-    return sealed(
-        case["type"], case["from"], case["to"], case["purpose"], case["handling"], created, payload
-    )
+def _vector(path: Path) -> tuple[VerifiedEvent, int]:
+    """A vector's event, verified against the vectors' trust list, and its decision time."""
+    vector = read_json(path)
+    event = verify(Envelope.from_bytes(bytes.fromhex(vector["event"])), REGISTRY.trust)
+    return event, int(vector["decided_at_ms"])
 
 
 def test_the_engine_reads_exactly_the_payload_fields_it_declares() -> None:
     """POLICY_FIELDS is what the replay keeps of each original to judge it again."""
     read: set[str] = set()
-    for case in CASES:
-        event = _vector_event(case)
-        now = event.header.created_at_ms + 1000
+    agreements, trust = REGISTRY.agreements, REGISTRY.trust
+    for path in VECTOR_FILES:
+        event, now = _vector(path)
         watched = _View(event.header, _Reads(event.fields, read), event.disclosed)
         kept = {k: v for k, v in event.fields.items() if k in POLICY_FIELDS}
         only_declared = _View(event.header, kept, event.disclosed)
-        full = decide(event, AGREEMENTS, TRUST, now)
-        assert decide(watched, AGREEMENTS, TRUST, now) == full
-        assert decide(only_declared, AGREEMENTS, TRUST, now) == full, case["name"]
+        full = decide(event, agreements, trust, now)
+        assert decide(watched, agreements, trust, now) == full
+        assert decide(only_declared, agreements, trust, now) == full, path.stem
     assert read <= POLICY_FIELDS, f"the engine read {sorted(read - POLICY_FIELDS)}, undeclared"
     assert read == POLICY_FIELDS, f"declared but never read: {sorted(POLICY_FIELDS - read)}"
 
@@ -404,6 +361,42 @@ def test_a_remembered_delivery_is_not_reused_across_a_load_time() -> None:
 
 
 _EDGES = sorted(
+    {a.agreement.effective_from_ms for a in REGISTRY.agreements.entries}
+    | {a.agreement.effective_until_ms or 0 for a in REGISTRY.agreements.entries}
+    | {a.loaded_at_ms or 0 for a in REGISTRY.agreements.entries}
+    | {k.not_before_ms for k in REGISTRY.trust.keys.values()}
+    | {k.not_after_ms or 0 for k in REGISTRY.trust.keys.values()}
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    path=st.sampled_from(VECTOR_FILES),
+    edge=st.sampled_from(_EDGES),
+    shift=st.sampled_from([-1, 0, 1, 86_400_000]),
+)
+def test_the_memo_answers_as_the_engine_judging_afresh(path: Path, edge: int, shift: int) -> None:
+    """Every vector event, decided at and around each load time and boundary, twice."""
+    event, decided = _vector(path)
+    agreements, trust = REGISTRY.agreements, REGISTRY.trust
+    for now in (decided, edge + shift, edge + shift + 1):
+        known = agreements.known_at(now)
+        fresh = tuple(decide_one(event, r, known, trust) for r in event.header.recipients)
+        assert decide(event, agreements, trust, now) == fresh
+        assert decide(event, agreements, trust, now) == fresh  # the second from the memo
+
+
+# Event shapes over the EXAMPLE agreements, sealed at and around each boundary.
+_SHAPES = [
+    ("referral", "TH", ["KH"], "repatriation", "H2"),
+    ("referral", "TH", ["LA"], "repatriation", "H2"),
+    ("referral", "TH", ["MM"], "repatriation", "H1"),
+    ("referral", "LA", ["MM"], "repatriation", "H2"),
+    ("detention_notice", "TH", ["KH"], "victim_identification", "H2"),
+    ("trafficker_alert", "VN", ["KH", "LA", "TH"], "investigation", "H1"),
+    ("erasure_request", "TH", ["KH", "LA", "MM"], "victim_protection", "H2"),
+]
+_EXAMPLE_EDGES = sorted(
     {a.agreement.effective_from_ms for a in AGREEMENTS.entries}
     | {a.agreement.effective_until_ms or 0 for a in AGREEMENTS.entries}
     | {k.not_before_ms for k in TRUST.keys.values()}
@@ -412,26 +405,35 @@ _EDGES = sorted(
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    case=st.sampled_from(CASES),
-    edge=st.sampled_from(_EDGES),
+    shape=st.sampled_from(_SHAPES),
+    edge=st.sampled_from(_EXAMPLE_EDGES),
     shift=st.sampled_from([-1, 0, 1, 86_400_000]),
     is_child=st.sampled_from([None, True, False]),
 )
-def test_the_memo_answers_as_the_engine_judging_afresh(
-    case: dict[str, Any], edge: int, shift: int, is_child: bool | None
+def test_the_memo_answers_as_the_engine_for_events_created_at_the_edges(
+    shape: tuple[str, str, list[str], str, str], edge: int, shift: int, is_child: bool | None
 ) -> None:
-    payload = example_payload(case["type"])
-    payload.update(case.get("set", {}))
-    for name in case.get("drop", []):
-        payload[name] = None
+    event_type, producer, recipients, purpose, handling = shape
+    payload = example_payload(event_type)
     if "is_child" in payload:
         payload["is_child"] = is_child
     at = edge + shift
-    producer_keys = TRUST.keys_for(case["from"], KeyRole.PRODUCER, at)
-    assume(bool(producer_keys))  # a producer key valid then, or there is no event to judge
-    event = sealed(case["type"], case["from"], case["to"], case["purpose"], case["handling"],
-                   at, payload)  # fmt: skip
+    assume(bool(TRUST.keys_for(producer, KeyRole.PRODUCER, at)))  # else no event to judge
+    event = sealed(event_type, producer, recipients, purpose, handling, at, payload)
     for now in (at, at + 1, T):
         fresh = _uncached(event, AGREEMENTS, now)
         assert decide(event, AGREEMENTS, TRUST, now) == fresh
         assert decide(event, AGREEMENTS, TRUST, now) == fresh  # the second from the memo
+
+
+def test_the_agreement_schema_is_published_where_the_spec_says() -> None:
+    published = schemas.SCHEMA_DIR / "agreement.schema.json"
+    on_disk = json.loads(published.read_text(encoding="utf-8"))
+    assert on_disk["$id"] == agreement_schema()["$id"] == "urn:trm-hub:schema:agreement:v1"
+    assert "enum" not in on_disk["$defs"]["event_type"]  # the registry adds it when loading
+    root = Path(__file__).resolve().parents[3]
+    for doc in ("docs/protocol.md", "docs/agreements.md"):
+        text = (root / doc).read_text(encoding="utf-8")
+        assert "schemas/agreement.schema.json" in text, doc
+        assert "urn:trm-hub:schema:agreement:v1" in text, doc
+    assert not (root / "hub" / "data" / "agreement.schema.json").exists()

@@ -16,8 +16,9 @@ document (``hub.signed_doc``) of ``_type`` ``trm.seal-keys/v1``::
      "signatures": [{"keyid": "...", "sig": "..."}]}
 
 A set counts only when a key of that country with role ``root`` or
-``producer``, valid at ``issued_at_ms`` in the trust list, signs it; versions of
-one country only go up, and a key once destroyed stays destroyed.
+``producer``, valid at ``issued_at_ms`` in the trust list, signs it; versions
+and issue times of one country only go up, and a key once destroyed stays
+destroyed.
 
 A node keeps its private seal keys in a :class:`Keyring` (``nodes/<CC>/seal-keys/``
 in the state directory). Destroying an epoch's private key (crypto-shredding)
@@ -37,7 +38,6 @@ touches files.
 from __future__ import annotations
 
 import base64
-import binascii
 import dataclasses
 import hashlib
 import json
@@ -64,7 +64,7 @@ from hub.keys import (
     load_seal_private_key,
     write_private_key,
 )
-from hub.signed_doc import SignedDocument
+from hub.signed_doc import MAX_JSON_INT, SignedDocument, b64decode_strict, parse_json
 
 if TYPE_CHECKING:
     from hub.home import StateDir
@@ -98,8 +98,7 @@ OVERLAP_MS: Final = DAY_MS
 # A set's signer: the country's authority, or the key that signs its events.
 SIGNER_ROLES: Final = (KeyRole.ROOT, KeyRole.PRODUCER)
 
-_COUNTRY = re.compile(r"^[A-Z]{2}$")
-_KEY_ID = re.compile(r"^[0-9a-f]{64}$")
+_COUNTRY = re.compile(r"[A-Z]{2}")
 _TOP_FIELDS = frozenset({"_type", "country", "version", "issued_at_ms", "keys"})
 _KEY_FIELDS = frozenset({"key_id", "public", "not_before_ms", "not_after_ms", "destroyed_at_ms"})
 
@@ -118,8 +117,8 @@ def _bad(detail: str) -> TrustError:
 
 def _int(obj: Mapping[str, Any], name: str, where: str) -> int:
     value = obj.get(name)
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise _bad(f"{where}.{name}: expected a non-negative integer, got {value!r}")
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_JSON_INT:
+        raise _bad(f"{where}.{name}: expected an integer in [0, 2**53 - 1], got {value!r}")
     return value
 
 
@@ -191,13 +190,10 @@ class SealKey:
             raise _bad(
                 f"{where}: expected exactly the fields {sorted(_KEY_FIELDS)}, got {sorted(entry)}"
             )
-        text = entry["public"]
-        if not isinstance(text, str):
-            raise _bad(f"{where}.public: expected base64 of 32 raw X25519 bytes")
         try:
-            raw = base64.b64decode(text, validate=True)
-        except binascii.Error as exc:
-            raise _bad(f"{where}.public: expected base64 of 32 raw X25519 bytes") from exc
+            raw = b64decode_strict(entry["public"])
+        except ValueError as exc:
+            raise _bad(f"{where}.public: expected base64 of 32 raw X25519 bytes: {exc}") from exc
         if len(raw) != 32:
             raise _bad(f"{where}.public: expected 32 raw X25519 bytes, got {len(raw)}")
         if entry["key_id"] != seal_key_id(raw):
@@ -219,7 +215,7 @@ def _parse_body(signed: Mapping[str, Any]) -> tuple[str, int, int, tuple[SealKey
             f"signed: expected exactly the fields {sorted(_TOP_FIELDS)}, got {sorted(signed)}"
         )
     country = signed["country"]
-    if not isinstance(country, str) or not _COUNTRY.match(country):
+    if not isinstance(country, str) or not _COUNTRY.fullmatch(country):
         raise _bad(f"signed.country: expected an upper-case country code, got {country!r}"[:120])
     version = _int(signed, "version", "signed")
     if version < 1:
@@ -295,14 +291,15 @@ class SealKeySet:
     @classmethod
     def from_signed(
         cls,
-        doc: SignedDocument | Mapping[str, Any],
+        doc: SignedDocument | Mapping[str, Any] | bytes | str,
         trust: KeyDirectory,
         previous: SealKeySet | None = None,
     ) -> SealKeySet:
         """Parse and verify one version of a country's seal-key set.
 
         Args:
-            doc: the signed document (or its decoded JSON).
+            doc: the signed document, its decoded JSON, or its bytes (decoded
+                strictly: :func:`hub.signed_doc.parse_json`).
             trust: the trust list (any :class:`hub.keys.KeyDirectory`).
             previous: the version held so far for that country, if any; the new
                 one must be of the same country, of a higher version, and keep
@@ -314,7 +311,9 @@ class SealKeySet:
                 key of the country valid at ``issued_at_ms`` signed it;
                 TRUST_ROLLBACK.
         """
-        if not isinstance(doc, SignedDocument):
+        if isinstance(doc, bytes | bytearray | str):
+            doc = SignedDocument.from_bytes(doc, SEAL_KEYS_TYPE, TrustError, Reason.TRUST_MALFORMED)
+        elif not isinstance(doc, SignedDocument):
             doc = SignedDocument.from_json(doc, SEAL_KEYS_TYPE, TrustError, Reason.TRUST_MALFORMED)
         elif doc.doc_type != SEAL_KEYS_TYPE or doc.signed.get("_type") != SEAL_KEYS_TYPE:
             raise _bad(f"expected _type {SEAL_KEYS_TYPE!r}, got {doc.signed.get('_type')!r}")
@@ -333,6 +332,15 @@ class SealKeySet:
                 Reason.TRUST_ROLLBACK,
                 f"expected a {self.country} seal-key set version above {previous.version}, "
                 f"got {self.version}",
+            )
+        # A set backdated to before the one held could be signed by a key that
+        # has since closed; issue times, like versions, only go up.
+        if self.issued_at_ms < previous.issued_at_ms:
+            raise TrustError(
+                Reason.TRUST_ROLLBACK,
+                f"expected {self.country} seal-key set version {self.version} issued at or "
+                f"after version {previous.version} ({_when(previous.issued_at_ms)}), got "
+                f"{_when(self.issued_at_ms)}",
             )
         for old in previous.keys:
             if old.destroyed_at_ms is None:
@@ -475,7 +483,7 @@ class SealKeyDirectory:
         by_country: dict[str, list[tuple[int, Mapping[str, Any]]]] = {}
         for doc in docs:
             try:
-                obj = json.loads(doc) if isinstance(doc, bytes | bytearray) else doc
+                obj = parse_json(doc) if isinstance(doc, bytes | bytearray) else doc
                 signed = obj["signed"]
                 country, version = signed["country"], signed["version"]
                 if not isinstance(country, str) or not isinstance(version, int):

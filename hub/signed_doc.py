@@ -8,12 +8,20 @@ checks it, so a signature on a trust list can never pass as one on an agreement.
 Changing any byte of meaning in ``signed`` after signing changes its canonical
 form and invalidates every signature; whitespace, key order and number spelling
 in the file do not.
+
+Reading is strict (docs/protocol.md section 6.1): the bytes are UTF-8 JSON with
+no member name twice in any object (a reader that keeps the first value must
+never see another document than the one verified), no ``NaN``/``Infinity``;
+every base64 field is the standard alphabet with padding and nothing else, in
+its one canonical spelling.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import json
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,7 +32,60 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hub.errors import Reason, TrmError
 from hub.keys import PublicKey, key_id_of, raw_public
 
-__all__ = ["Signature", "SignedDocument", "canonical_json"]
+__all__ = [
+    "MAX_JSON_INT",
+    "Signature",
+    "SignedDocument",
+    "b64decode_strict",
+    "canonical_json",
+    "parse_json",
+]
+
+# The largest integer every JSON reader holds exactly, and RFC 8785 canonicalises.
+MAX_JSON_INT = 2**53 - 1
+_KEY_ID = re.compile(r"[0-9a-f]{64}")
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, value in pairs:
+        if name in out:
+            raise ValueError(f"member name {name!r} appears twice in one object"[:120])
+        out[name] = value
+    return out
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse_json(data: bytes | str) -> Any:
+    """Decode a signed document's bytes strictly.
+
+    Raises:
+        ValueError: not UTF-8, not JSON, a member name twice in one object, or
+            ``NaN``/``Infinity``.
+    """
+    text = data.decode("utf-8") if isinstance(data, bytes | bytearray) else data
+    return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+
+
+def b64decode_strict(text: Any) -> bytes:
+    """The bytes of ``text``: RFC 4648 section 4 base64, padded, in its canonical spelling.
+
+    Raises:
+        ValueError: not a string, another alphabet (URL-safe), missing padding,
+            whitespace, or non-zero padding bits (a second spelling of the same bytes).
+    """
+    if not isinstance(text, str):
+        raise ValueError(f"expected a base64 string, got {type(text).__name__}")
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except binascii.Error as exc:
+        raise ValueError(f"expected padded standard base64: {exc}") from exc
+    if base64.b64encode(raw).decode("ascii") != text:
+        raise ValueError("expected the canonical base64 spelling (zero padding bits)")
+    return raw
 
 
 def canonical_json(value: Any) -> bytes:
@@ -90,21 +151,45 @@ class SignedDocument:
         seen: set[str] = set()
         for i, s in enumerate(sigs):
             if not isinstance(s, dict) or set(s) != {"keyid", "sig"}:
-                raise error(reason, f"signatures[{i}]: expected {{keyid, sig}}")
+                raise error(reason, f"signatures[{i}]: expected exactly {{keyid, sig}}")
             keyid, sig_b64 = s["keyid"], s["sig"]
-            if not isinstance(keyid, str) or not isinstance(sig_b64, str):
-                raise error(reason, f"signatures[{i}]: keyid and sig must be strings")
+            if not isinstance(keyid, str) or not _KEY_ID.fullmatch(keyid):
+                raise error(reason, f"signatures[{i}].keyid: expected 64 lowercase hex digits")
             if keyid in seen:
                 raise error(reason, f"signatures[{i}]: key {keyid[:16]}… signs twice")
             seen.add(keyid)
             try:
-                sig = base64.b64decode(sig_b64, validate=True)
-            except binascii.Error as exc:
-                raise error(reason, f"signatures[{i}]: sig is not base64") from exc
+                sig = b64decode_strict(sig_b64)
+            except ValueError as exc:
+                raise error(reason, f"signatures[{i}].sig: {exc}") from exc
             if len(sig) != 64:
                 raise error(reason, f"signatures[{i}]: expected 64 signature bytes, got {len(sig)}")
             parsed.append(Signature(keyid, sig))
-        return cls(doc_type, signed, tuple(parsed))
+        doc = cls(doc_type, signed, tuple(parsed))
+        try:
+            doc.canonical()
+        except ValueError as exc:  # e.g. an integer beyond 2**53 - 1, a lone surrogate
+            raise error(reason, f"signed: {exc}"[:200]) from exc
+        return doc
+
+    @classmethod
+    def from_bytes(
+        cls,
+        data: bytes | str,
+        doc_type: str,
+        error: Callable[[Reason, str], TrmError],
+        reason: Reason,
+    ) -> SignedDocument:
+        """Parse the bytes of a signed document strictly (:func:`parse_json`), then its shape.
+
+        Raises:
+            the given error class with ``reason`` when the bytes or the shape are wrong.
+        """
+        try:
+            obj = parse_json(data)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise error(reason, f"expected strict UTF-8 JSON: {exc}"[:200]) from exc
+        return cls.from_json(obj, doc_type, error, reason)
 
     def canonical(self) -> bytes:
         """The bytes every signature covers."""

@@ -9,8 +9,10 @@ role at an event's creation time (:class:`hub.keys.KeyDirectory`).
 Who may change it (TUF-style root rotation): version N+1 is accepted only when
 root keys of at least ``threshold`` distinct member countries *as listed in
 version N* sign it, and at least its own ``threshold`` countries' roots as
-listed in N+1 also sign it. The hub holds no root key, so the hub operator
-alone can neither add nor swap a key. Version numbers only go up.
+listed in N+1 also sign it; a root counts when it is valid at N+1's
+``issued_at_ms`` and never revoked, so a root closed by ``not_after_ms`` signs
+no later version. The hub holds no root key, so the hub operator alone can
+neither add nor swap a key. Version numbers and issue times only go up.
 
 Pure: no clock (callers pass ``now_ms``), no I/O except :func:`load_trust_file`.
 """
@@ -18,7 +20,6 @@ Pure: no clock (callers pass ``now_ms``), no I/O except :func:`load_trust_file`.
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import json
 import re
@@ -33,7 +34,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from hub.errors import Reason, TrustError
 from hub.keys import KeyRole, PublicKey, key_id_of, raw_public
-from hub.signed_doc import SignedDocument
+from hub.signed_doc import MAX_JSON_INT, SignedDocument, b64decode_strict, parse_json
 
 __all__ = [
     "HUB_OWNER",
@@ -50,7 +51,8 @@ __all__ = [
 
 TRUST_TYPE = "trm.trust-list/v1"
 HUB_OWNER = "HUB"  # the owner name of hub keys; never a member country
-_OWNER = re.compile(r"^(?:[A-Z]{2}|HUB)$")
+_OWNER = re.compile(r"[A-Z]{2}|HUB")
+_MEMBER = re.compile(r"[A-Z]{2}")
 _KEY_FIELDS = {
     "key_id",
     "owner",
@@ -78,9 +80,18 @@ def _bad(detail: str) -> TrustError:
 
 def _int(obj: Mapping[str, Any], name: str, where: str) -> int:
     value = obj.get(name)
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise _bad(f"{where}.{name}: expected a non-negative integer, got {value!r}"[:200])
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_JSON_INT:
+        raise _bad(f"{where}.{name}: expected an integer in [0, 2**53 - 1], got {value!r}"[:200])
     return value
+
+
+def _exact_fields(obj: Mapping[str, Any], fields: set[str], where: str) -> None:
+    """Every field present (null where allowed), none other (protocol.md §6.2)."""
+    unknown, missing = set(obj) - fields, fields - set(obj)
+    if unknown:
+        raise _bad(f"{where}: unknown fields {sorted(unknown)}; expected only {sorted(fields)}")
+    if missing:
+        raise _bad(f"{where}: missing fields {sorted(missing)} (write null where allowed)")
 
 
 def _opt_int(obj: Mapping[str, Any], name: str, where: str) -> int | None:
@@ -131,12 +142,18 @@ class TrustList:
     def hub_keys(self, at_ms: int) -> Sequence[PublicKey]:
         return self.keys_for(HUB_OWNER, KeyRole.HUB, at_ms)
 
-    def roots(self) -> tuple[PublicKey, ...]:
-        """Member root keys that are not revoked (they may sign the next version)."""
+    def roots(self, at_ms: int | None = None) -> tuple[PublicKey, ...]:
+        """Member root keys never revoked and valid at ``at_ms`` (default: this list's
+        ``issued_at_ms``): those that may sign a version issued then (protocol.md §6.3).
+        """
+        at = self.issued_at_ms if at_ms is None else at_ms
         return tuple(
             k
             for k in self.keys.values()
-            if KeyRole.ROOT in k.roles and k.country in self.members and k.revoked_at_ms is None
+            if KeyRole.ROOT in k.roles
+            and k.country in self.members
+            and k.revoked_at_ms is None
+            and k.valid_at(at)
         )
 
     @property
@@ -177,14 +194,17 @@ class TrustList:
 
         Without ``previous`` the list must be signed by its own threshold of
         member roots (a pinned first version, trusted on first use). With
-        ``previous``, also by ``previous.threshold`` countries' roots of
-        ``previous``, and its version must be higher.
+        ``previous``, its version must be higher and its ``issued_at_ms`` not
+        earlier, and ``previous.threshold`` countries' roots of ``previous``
+        must sign it. Roots count when valid at the new ``issued_at_ms``.
 
         Raises:
             TrustError: TRUST_MALFORMED, TRUST_THRESHOLD_NOT_MET or TRUST_ROLLBACK.
         """
         if not isinstance(doc, SignedDocument):
             doc = SignedDocument.from_json(doc, TRUST_TYPE, TrustError, Reason.TRUST_MALFORMED)
+        elif doc.doc_type != TRUST_TYPE or doc.signed.get("_type") != TRUST_TYPE:
+            raise _bad(f"expected _type {TRUST_TYPE!r}, got {doc.signed.get('_type')!r}"[:200])
         trust = cls._parse(doc)
         own = trust.signing_countries(trust.roots())
         if len(own) < trust.threshold:
@@ -199,7 +219,14 @@ class TrustList:
                     Reason.TRUST_ROLLBACK,
                     f"expected a version above {previous.version}, got {trust.version}",
                 )
-            old = trust.signing_countries(previous.roots())
+            if trust.issued_at_ms < previous.issued_at_ms:
+                raise TrustError(
+                    Reason.TRUST_ROLLBACK,
+                    f"expected version {trust.version} issued at or after version "
+                    f"{previous.version} ({_utc(previous.issued_at_ms)}), got "
+                    f"{_utc(trust.issued_at_ms)}",
+                )
+            old = trust.signing_countries(previous.roots(trust.issued_at_ms))
             if len(old) < previous.threshold:
                 raise TrustError(
                     Reason.TRUST_THRESHOLD_NOT_MET,
@@ -210,11 +237,20 @@ class TrustList:
         return trust
 
     @classmethod
+    def from_bytes(cls, data: bytes | str, *, previous: TrustList | None = None) -> TrustList:
+        """Parse (strictly: no member name twice, see :func:`hub.signed_doc.parse_json`)
+        and verify a trust list's bytes, as :meth:`from_signed` does.
+
+        Raises:
+            TrustError: TRUST_MALFORMED, TRUST_THRESHOLD_NOT_MET or TRUST_ROLLBACK.
+        """
+        doc = SignedDocument.from_bytes(data, TRUST_TYPE, TrustError, Reason.TRUST_MALFORMED)
+        return cls.from_signed(doc, previous=previous)
+
+    @classmethod
     def _parse(cls, doc: SignedDocument) -> TrustList:
         body = doc.signed
-        unknown = set(body) - _TOP_FIELDS
-        if unknown:
-            raise _bad(f"unknown fields {sorted(unknown)}; expected only {sorted(_TOP_FIELDS)}")
+        _exact_fields(body, _TOP_FIELDS, "signed")
         version = _int(body, "version", "signed")
         threshold = _int(body, "threshold", "signed")
         issued = _int(body, "issued_at_ms", "signed")
@@ -225,7 +261,7 @@ class TrustList:
         if not isinstance(members, dict) or not members:
             raise _bad("signed.members: expected an object of country code -> name")
         for code, name in members.items():
-            if not re.fullmatch(r"[A-Z]{2}", code) or not isinstance(name, str):
+            if not _MEMBER.fullmatch(code) or not isinstance(name, str):
                 raise _bad(f"signed.members: expected CC -> name, got {code!r} -> {name!r}"[:200])
         if threshold > len(members):
             raise _bad(f"threshold {threshold} exceeds the {len(members)} member countries")
@@ -247,11 +283,9 @@ class TrustList:
 def _parse_key(entry: Any, where: str, members: Mapping[str, str]) -> PublicKey:
     if not isinstance(entry, dict):
         raise _bad(f"{where}: expected an object")
-    unknown = set(entry) - _KEY_FIELDS
-    if unknown:
-        raise _bad(f"{where}: unknown fields {sorted(unknown)}")
+    _exact_fields(entry, _KEY_FIELDS, where)
     owner = entry.get("owner")
-    if not isinstance(owner, str) or not _OWNER.match(owner):
+    if not isinstance(owner, str) or not _OWNER.fullmatch(owner):
         raise _bad(f"{where}.owner: expected a member country code or HUB, got {owner!r}"[:200])
     if owner != HUB_OWNER and owner not in members:
         raise _bad(f"{where}.owner: {owner} is not among the members")
@@ -262,6 +296,8 @@ def _parse_key(entry: Any, where: str, members: Mapping[str, str]) -> PublicKey:
         roles = frozenset(KeyRole(r) for r in roles_raw)
     except ValueError as exc:
         raise _bad(f"{where}.roles: expected some of {[r.value for r in KeyRole]}") from exc
+    if len(roles) != len(roles_raw):
+        raise _bad(f"{where}.roles: expected each role once, got {roles_raw}")
     # Separation of duties: the hub signs attestations and checkpoints, never
     # events or trust lists; a country never signs as the hub.
     if owner == HUB_OWNER and roles != {KeyRole.HUB}:
@@ -269,9 +305,9 @@ def _parse_key(entry: Any, where: str, members: Mapping[str, str]) -> PublicKey:
     if owner != HUB_OWNER and KeyRole.HUB in roles:
         raise _bad(f"{where}: only the HUB owner may hold the 'hub' role")
     try:
-        raw = base64.b64decode(str(entry.get("public")), validate=True)
-    except binascii.Error as exc:
-        raise _bad(f"{where}.public: expected base64 of 32 raw Ed25519 bytes") from exc
+        raw = b64decode_strict(entry.get("public"))
+    except ValueError as exc:
+        raise _bad(f"{where}.public: expected base64 of 32 raw Ed25519 bytes: {exc}") from exc
     if len(raw) != 32:
         raise _bad(f"{where}.public: expected 32 raw Ed25519 bytes, got {len(raw)}")
     if entry.get("key_id") != key_id_of(raw):
@@ -279,6 +315,9 @@ def _parse_key(entry: Any, where: str, members: Mapping[str, str]) -> PublicKey:
     not_before = _int(entry, "not_before_ms", where)
     not_after = _opt_int(entry, "not_after_ms", where)
     revoked = _opt_int(entry, "revoked_at_ms", where)
+    reason = entry.get("revocation_reason")
+    if reason is not None and not isinstance(reason, str):
+        raise _bad(f"{where}.revocation_reason: expected a string or null")
     if not_after is not None and not_after <= not_before:
         raise _bad(f"{where}: not_after_ms must be after not_before_ms")
     return PublicKey(
@@ -384,12 +423,12 @@ def load_trust_file(path: str | Path, *, previous: TrustList | None = None) -> T
     """
     where = Path(path)
     try:
-        obj = json.loads(where.read_text(encoding="utf-8"))
+        obj = parse_json(where.read_bytes())
     except FileNotFoundError as exc:
         raise TrustError(Reason.TRUST_MALFORMED, f"expected a trust list at {where}") from exc
     except (ValueError, UnicodeDecodeError) as exc:
         raise TrustError(
-            Reason.TRUST_MALFORMED, f"expected UTF-8 JSON in {where}: {exc}"[:300]
+            Reason.TRUST_MALFORMED, f"expected strict UTF-8 JSON in {where}: {exc}"[:300]
         ) from exc
     return TrustList.from_signed(obj, previous=previous)
 

@@ -603,3 +603,23 @@ def test_lane_retention_is_the_longest_flow_plus_one_epoch() -> None:
     t = Topics("tu")
     plan = lane_retention(agreements, t, ["KH", "ZZ"])
     assert set(plan) == {t.outbox("KH"), t.inbox("KH"), t.rejections("KH")}
+
+
+def test_a_registry_record_with_a_member_name_twice_is_refused() -> None:
+    """The registry's bytes are read strictly: the set is refused, not filed as KH's."""
+    good = json.dumps(_set([A]).to_json(), separators=(",", ":")).encode()
+    doubled = good.replace(b'"country":"KH"', b'"country":"TH","country":"KH"')
+    directory, refused = SealKeyDirectory.from_documents([doubled], TRUST)
+    assert directory.countries == frozenset()
+    assert [e.reason for e in refused] == [Reason.TRUST_MALFORMED]
+    with pytest.raises(TrustError) as info:
+        SealKeySet.from_signed(doubled, TRUST)
+    assert info.value.reason is Reason.TRUST_MALFORMED
+    assert SealKeySet.from_signed(good, TRUST).country == "KH"
+
+
+def test_issue_times_only_go_up() -> None:
+    v1 = _verify(_set([A], issued=T0 + DAY_MS))
+    with pytest.raises(TrustError) as info:
+        _verify(_set([A, B], version=2, issued=T0), previous=v1)
+    assert info.value.reason is Reason.TRUST_ROLLBACK

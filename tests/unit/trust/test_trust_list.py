@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +19,7 @@ from hub.trust import (
     KeySpec,
     TrustList,
     build_trust_document,
+    load_trust_file,
     revoke_key,
 )
 
@@ -216,6 +219,30 @@ def test_malformed_lists_are_refused_with_the_path(mutate: Any, expected: str) -
 def test_wrong_document_type_is_refused() -> None:
     obj: dict[str, Any] = copy.deepcopy(_doc().to_json())
     obj["signed"]["_type"] = "trm.agreement/v1"
+    with pytest.raises(TrustError) as info:
+        TrustList.from_signed(obj)
+    assert info.value.reason is Reason.TRUST_MALFORMED
+
+
+def test_a_trust_file_with_a_member_name_twice_is_refused(tmp_path: Path) -> None:
+    """A reader keeping the first value would see threshold 1 where the roots signed 4."""
+    text = json.dumps(_doc().to_json(), separators=(",", ":"))
+    assert TrustList.from_bytes(text).version == 1
+    doubled = text.replace('"threshold":4', '"threshold":1,"threshold":4')
+    path = tmp_path / "trust.json"
+    path.write_text(doubled, encoding="utf-8")
+    with pytest.raises(TrustError) as info:
+        load_trust_file(path)
+    assert info.value.reason is Reason.TRUST_MALFORMED
+    assert "'threshold' appears twice" in info.value.detail
+    with pytest.raises(TrustError) as info:
+        TrustList.from_bytes(doubled)
+    assert info.value.reason is Reason.TRUST_MALFORMED
+
+
+def test_an_integer_beyond_2_53_is_malformed_not_a_crash() -> None:
+    obj: dict[str, Any] = copy.deepcopy(_doc().to_json())
+    obj["signed"]["issued_at_ms"] = 2**53
     with pytest.raises(TrustError) as info:
         TrustList.from_signed(obj)
     assert info.value.reason is Reason.TRUST_MALFORMED

@@ -45,6 +45,21 @@ SETS: tuple[VectorSet, ...] = (
         "sealed", "v2 sealed envelopes: verify, ingest, open (2.9)", "hub.conformance.sealed"
     ),
     VectorSet(
+        "trust",
+        "trust lists: strict reading, thresholds, chaining, roots at a time (6.1-6.5)",
+        "hub.conformance.trust",
+    ),
+    VectorSet(
+        "seal-keys",
+        "seal-key sets: signer, shape, rollback, destroyed keys (6.6)",
+        "hub.conformance.seal_keys",
+    ),
+    VectorSet(
+        "policy",
+        "agreements and the decision per recipient: consent, children, time (7)",
+        "hub.conformance.policy",
+    ),
+    VectorSet(
         "audit",
         "audit leaves, the tree, checkpoints, cosignatures, extensions, proofs (9)",
         "hub.conformance.audit",

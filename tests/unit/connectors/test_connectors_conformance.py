@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import shutil
 from pathlib import Path
@@ -65,3 +66,10 @@ def test_the_specification_lists_every_set() -> None:
         line.split("`")[1].rstrip("/") for line in table.splitlines() if line.startswith("| `")
     ]
     assert listed == [s.folder for s in SETS]
+
+
+def test_each_set_is_the_folder_its_module_names() -> None:
+    for vector_set in SETS:
+        module = importlib.import_module(vector_set.module)
+        assert vector_set.folder == module.NAME
+        assert (VECTORS / vector_set.folder).is_dir()

@@ -177,16 +177,22 @@ def _message(record: Record) -> dict[str, Any]:
             "text/plain; charset=utf-8",
             "A C2SP signed note of the log's size and root, perhaps cosigned (9.3, 9.4).",
         ),
-        Record.TRUST_LIST: ("Trust list", "application/json", "A signed trust list (section 6)."),
+        Record.TRUST_LIST: (
+            "Trust list",
+            "application/json",
+            "A signed trust list (section 6; JSON Schema schemas/trust-list.schema.json).",
+        ),
         Record.AGREEMENT: (
             "Agreement",
-            "application/json",
-            "A signed agreement (section 7; JSON Schema schemas/agreement.schema.json).",
+            "application/yaml",
+            "A signed agreement, the YAML text its parties signed (section 7; JSON Schema "
+            "schemas/agreement.schema.json).",
         ),
         Record.SEAL_KEYS: (
             "Seal-key set",
             "application/json",
-            "A country's signed seal-key set, _type trm.seal-keys/v1 (hub/sealkeys.py).",
+            "A country's signed seal-key set, _type trm.seal-keys/v1 (section 6.6; JSON "
+            "Schema schemas/seal-keys.schema.json).",
         ),
         Record.HUB_STATE: (
             "Hub state",

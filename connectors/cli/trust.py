@@ -12,7 +12,7 @@ import click
 
 from hub.errors import Reason, TrustError
 from hub.keys import KeyRole, load_private_key
-from hub.signed_doc import SignedDocument
+from hub.signed_doc import SignedDocument, parse_json
 from hub.topics import COUNTRY_NAMES, check_country
 from hub.trust import (
     HUB_OWNER,
@@ -37,7 +37,7 @@ def _now_ms() -> int:
 
 def _read_doc(path: Path) -> SignedDocument:
     try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
+        obj = parse_json(path.read_bytes())  # strict: a member name twice is refused
     except (OSError, ValueError) as exc:
         raise TrustError(Reason.TRUST_MALFORMED, f"expected a JSON trust list at {path}") from exc
     return SignedDocument.from_json(obj, TRUST_TYPE, TrustError, Reason.TRUST_MALFORMED)

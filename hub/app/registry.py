@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -28,6 +27,7 @@ from hub.pipeline import Decide, Registry
 from hub.policy import AgreementSet, SignedAgreement, load_agreement
 from hub.policy import decide as decide_policy
 from hub.sealkeys import SealKeyDirectory
+from hub.signed_doc import parse_json
 from hub.trust import TrustList
 
 __all__ = [
@@ -52,7 +52,7 @@ def _trust_chain(blobs: Sequence[bytes], pinned: TrustList | None) -> TrustList 
     docs: list[tuple[int, dict[str, Any]]] = []
     for blob in blobs:
         try:
-            doc = json.loads(blob)
+            doc = parse_json(blob)  # strict: a member name twice is refused
             docs.append((int(doc["signed"]["version"]), doc))
         except (ValueError, KeyError, TypeError):
             log.warning("registry: ignoring a trust record that is not a signed trust list")
@@ -102,7 +102,10 @@ def _agreement_set(records: Sequence[tuple[bytes, int | None]]) -> AgreementSet:
         return AgreementSet.of(loaded)
     except TrmError as error:  # two texts for one version: keep the first of each
         log.warning("registry: %s", error)
-        return AgreementSet.of({(a.agreement.id, a.agreement.version): a for a in loaded}.values())
+        first: dict[tuple[str, int], SignedAgreement] = {}
+        for a in loaded:
+            first.setdefault((a.agreement.id, a.agreement.version), a)
+        return AgreementSet.of(first.values())
 
 
 def build_registry(

@@ -35,6 +35,7 @@ from hub.keys import KeyDirectory
 from hub.ops.broker import create_topics
 from hub.ops.retention import apply_lane_retention, lane_retention
 from hub.sealkeys import EPOCH_MS, Keyring, SealKeyDirectory, SealKeySet
+from hub.signed_doc import parse_json
 from hub.topics import COMMIT_COUNTRIES, Topics
 from hub.trust import TrustList, load_trust_file
 
@@ -93,7 +94,7 @@ def signed_seal_key_set(keyring: Keyring, trust: KeyDirectory) -> SealKeySet | N
         TrustError: the set no longer verifies against ``trust``.
     """
     try:
-        obj = json.loads(keyring.signed_set_path.read_text(encoding="utf-8"))
+        obj = parse_json(keyring.signed_set_path.read_bytes())
     except FileNotFoundError:
         return None
     except ValueError as exc:

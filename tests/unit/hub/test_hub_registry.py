@@ -72,3 +72,25 @@ def test_the_real_policy_engine_is_always_used(monkeypatch: pytest.MonkeyPatch) 
     registry = build_registry([_blob(trust_list())], [])
     assert registry is not None
     assert registry.decide is decide
+
+
+def test_a_trust_record_with_a_member_name_twice_is_ignored() -> None:
+    v1 = _blob(trust_list())
+    v2 = _v2(["TH", "KH", "VN", "LA"])
+    # a reader taking the first "version" would see 1, the verifier the last: never accepted
+    twice = v2.replace(b'"version": 2', b'"version": 1, "version": 2', 1)
+    assert twice != v2
+    registry = build_registry([v1, twice], [])
+    assert registry is not None
+    assert registry.version.startswith("trust-v1/")
+
+
+def test_two_texts_of_one_agreement_version_keep_the_first() -> None:
+    path = AGREEMENTS / "th-kh-protection.v2.yaml"
+    first = path.read_bytes()
+    second = first.replace(b"title: ", b"title: 'Changed' #", 1)
+    assert second != first
+    registry = build_registry([_blob(trust_list())], [(first, T0), (second, T0 + 1)])
+    assert registry is not None
+    [kept] = [a for a in registry.agreements.entries if a.agreement.id == "TH-KH-protection"]
+    assert kept.loaded_at_ms == T0

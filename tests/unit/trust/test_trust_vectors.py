@@ -165,8 +165,10 @@ def _validator(directory: Path) -> Draft202012Validator:
 def test_the_schema_is_named_in_section_6_with_a_stable_id(directory: Path) -> None:
     schema = json.loads(SCHEMAS[directory].read_text(encoding="utf-8"))
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
-    assert schema["$id"] == f"https://trm-hub.example/schemas/{SCHEMAS[directory].name}"
+    stem = SCHEMAS[directory].name.removesuffix(".schema.json")
+    assert schema["$id"] == f"urn:trm-hub:schema:{stem}:v1"  # as the agreement schema's
     assert f"schemas/{SCHEMAS[directory].name}" in _section_6()
+    assert f"`{schema['$id']}`" in _section_6()
 
 
 @pytest.mark.parametrize("directory", [TRUST, SEAL_KEYS], ids=lambda d: d.name)

@@ -1,6 +1,6 @@
 """The seal-key set vectors (``tests/vectors/seal-keys/``, docs/protocol.md section 6.7).
 
-``trust-list.json`` in the folder is the trust list every vector is checked
+``trust.json`` in the folder is the trust list every vector is checked
 against; it is pinned (verified as a first version, section 6.3). Each
 ``good-*``, ``bad-*`` or ``shape-*`` file holds ``previous`` (the set held for
 the country, or null; verified against the trust list alone), the set offered
@@ -24,7 +24,7 @@ from hub.trust import TrustList
 __all__ = ["NAME", "TRUST_LIST", "check", "outcome"]
 
 NAME = "seal-keys"
-TRUST_LIST = "trust-list.json"
+TRUST_LIST = "trust.json"
 
 
 def outcome(vector: dict[str, Any], trust: KeyDirectory) -> dict[str, Any]:
@@ -54,7 +54,7 @@ def outcome(vector: dict[str, Any], trust: KeyDirectory) -> dict[str, Any]:
 
 
 def check(directory: Path) -> list[Result]:
-    """One result per vector file of ``directory``, against its ``trust-list.json``."""
+    """One result per vector file of ``directory``, against its ``trust.json``."""
     trust = TrustList.from_bytes((directory / TRUST_LIST).read_bytes())
     results = []
     for path in vector_files(directory):

@@ -4,7 +4,7 @@
 Fixed keys (Ed25519 and X25519 seeds SHA-256("trm-vector-key:" + label)),
 fixed times: rerunning writes the same bytes, and
 tests/unit/trust/test_trust_vectors.py fails if the files drift. The folder
-holds ``trust-list.json``, the signed trust list every vector is checked
+holds ``trust.json``, the signed trust list every vector is checked
 against (pinned), and one JSON file per vector::
 
     {"description": str,
@@ -69,7 +69,7 @@ SHA-256("trm-vector-key:" + label), fixed times from 2026-01-01T00:00:00Z);
 
 ## How to apply a vector
 
-1. Accept `trust-list.json` (this folder) as a pinned first trust list
+1. Accept `trust.json` (this folder) as a pinned first trust list
    (section 6.3, steps 1 and 2): members KH, TH and VN, threshold 2; TH holds a
    root, a producer key, an old producer key closed at T0 + 10 days and a
    witness key; KH a root and a producer key; the hub one hub key.
@@ -383,7 +383,7 @@ def vectors() -> dict[str, dict[str, Any]]:
 def main(argv: list[str] | None = None) -> int:
     check = "--check" in (sys.argv[1:] if argv is None else argv)
     built: dict[str, Any] = {f"{n}.json": v for n, v in vectors().items()}
-    files = built | {"trust-list.json": trust_list(), "README.md": readme(README, built)}
+    files = built | {"trust.json": trust_list(), "README.md": readme(README, built)}
     return check_or_write(OUT, files, check)
 
 

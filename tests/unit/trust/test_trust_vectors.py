@@ -195,5 +195,5 @@ def test_the_schema_agrees_with_every_vector(directory: Path) -> None:
             assert valid is True, f"{name}: a well-shaped document fails the schema"
             assert beyond is None, name
     if directory == SEAL_KEYS:
-        trust = json.loads((SEAL_KEYS / "trust-list.json").read_text(encoding="utf-8"))
+        trust = json.loads((SEAL_KEYS / "trust.json").read_text(encoding="utf-8"))
         assert _validator(TRUST).is_valid(trust)

@@ -301,6 +301,41 @@ class DecisionRecord:
     decided_at_ms: int
     registry: str
 
+    @classmethod
+    def of(
+        cls,
+        kind: DecisionKind,
+        *,
+        source: str,
+        decided_at_ms: int,
+        registry: str,
+        event_id: str = "",
+        producer: str = "",
+        recipient: str = "",
+        event_digest: str = "",
+        delivered_digest: str = "",
+        fields: tuple[str, ...] = (),
+        agreement: str = "",
+        reason: str = "",
+        detail: str = "",
+    ) -> DecisionRecord:
+        """A record of ``kind``; what a decision of that kind does not have stays empty."""
+        return cls(
+            kind=kind,
+            event_id=event_id,
+            producer=producer,
+            recipient=recipient,
+            event_digest=event_digest,
+            delivered_digest=delivered_digest,
+            fields=fields,
+            agreement=agreement,
+            reason=reason,
+            detail=detail,
+            source=source,
+            decided_at_ms=decided_at_ms,
+            registry=registry,
+        )
+
     def to_json_bytes(self) -> bytes:
         """Compact JSON, keys sorted, UTF-8 (what ``json.dumps(..., sort_keys=True,
         separators=(",", ":"), ensure_ascii=False)`` gives), written out directly:

@@ -176,24 +176,12 @@ class _Builder:
         )
 
     def make(self, kind: DecisionKind, **kw: Any) -> DecisionRecord:
-        values: dict[str, Any] = {
-            "event_id": "",
-            "producer": "",
-            "recipient": "",
-            "event_digest": "",
-            "delivered_digest": "",
-            "fields": (),
-            "agreement": "",
-            "reason": "",
-            "detail": "",
-        }
-        values.update(kw)
-        return DecisionRecord(
-            kind=kind,
+        return DecisionRecord.of(
+            kind,
             source=str(self.source),
             decided_at_ms=self.now_ms,
             registry=self.registry.version,
-            **values,
+            **kw,
         )
 
 

@@ -110,21 +110,7 @@ def _digest(label: str) -> str:
 
 
 def _record(kind: DecisionKind, source: str, at: int, **kw: Any) -> DecisionRecord:
-    values: dict[str, Any] = {
-        "event_id": "",
-        "producer": "",
-        "recipient": "",
-        "event_digest": "",
-        "delivered_digest": "",
-        "fields": (),
-        "agreement": "",
-        "reason": "",
-        "detail": "",
-    }
-    values.update(kw)
-    return DecisionRecord(
-        kind=kind, source=source, decided_at_ms=T0 + at, registry=REGISTRY, **values
-    )
+    return DecisionRecord.of(kind, source=source, decided_at_ms=T0 + at, registry=REGISTRY, **kw)
 
 
 def leaves() -> list[tuple[str, str, AuditLeaf]]:

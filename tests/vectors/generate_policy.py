@@ -54,6 +54,7 @@ from hub.trust import HUB_OWNER, KeySpec, build_trust_document
 from hub.wire import payload_from_json, payload_to_json, seal
 from hub.wire import sealing as wire_sealing
 from hub.wire.vocab import POLICY_ATTRIBUTES
+from tests.vectors.generate_wire import counter_rng
 
 OUT: Final = Path(__file__).resolve().parent / "policy"
 HPKE: Final = CipherSuite.new(
@@ -124,16 +125,7 @@ SEAL_KEYS: Final = {
 
 
 def _rng(label: str) -> Callable[[int], bytes]:
-    state = [0]
-
-    def rng(n: int) -> bytes:
-        out = b""
-        while len(out) < n:
-            state[0] += 1
-            out += hashlib.sha256(f"trm-vector-rng:policy:{label}:{state[0]}".encode()).digest()
-        return out[:n]
-
-    return rng
+    return counter_rng(f"policy:{label}")
 
 
 @contextmanager

@@ -53,6 +53,7 @@ from tests.vectors.generate_trust import (
     key,
     readme,
     rejected,
+    vector,
 )
 
 OUT = Path(__file__).resolve().parent / "seal-keys"
@@ -167,26 +168,6 @@ def accepted(doc: Doc) -> dict[str, Any]:
         "version": doc["signed"]["version"],
         "digest": hashlib.sha256(canonical).hexdigest(),
     }
-
-
-def vector(
-    description: str,
-    expected: dict[str, Any],
-    document: Doc | None = None,
-    *,
-    previous: Doc | None = None,
-    text: str | None = None,
-    beyond_schema: str | None = None,
-) -> dict[str, Any]:
-    out: dict[str, Any] = {"description": description, "previous": previous}
-    if text is None:
-        out["document"] = document
-    else:
-        out["document_text"] = text
-    if beyond_schema is not None:
-        out["beyond_schema"] = beyond_schema
-    out["expected"] = expected
-    return out
 
 
 def malformed(

@@ -108,7 +108,7 @@ from tests.support.wire import (
     public_of,
     seal_key,
 )
-from tests.vectors.generate_wire import leaf_ref, write_vectors
+from tests.vectors.generate_wire import counter_rng, leaf_ref, write_vectors
 
 OUT = Path(__file__).resolve().parent / "sealed"
 DAY: Final = 86_400_000
@@ -155,17 +155,6 @@ UNPUBLISHED_KEY: Final = seal_key("KH-unpublished")
 # --- deterministic sources ---------------------------------------------------
 
 
-def _rng(label: str) -> Callable[[int], bytes]:
-    state = [0]
-
-    def rng(n: int) -> bytes:
-        out = b""
-        while len(out) < n:
-            state[0] += 1
-            out += hashlib.sha256(f"trm-vector-rng:{label}:{state[0]}".encode()).digest()
-        return out[:n]
-
-    return rng
 
 
 def _sha256(data: bytes) -> bytes:
@@ -356,7 +345,7 @@ def produce(
     the reference producer given the same source makes the same clear and
     sealed disclosures: only the key wraps (HPKE's ephemeral keys) differ.
     """
-    rng = _rng(label)
+    rng = counter_rng(label)
     codec = payload_codec(event_type)
     disclosures = [
         _disclosure(rng, event_type, name, payload[name])
@@ -422,7 +411,7 @@ def _same_as_the_reference_producer(
         sequence=envelope.header.sequence,
         created_at_ms=envelope.header.created_at_ms,
         correlation_id=envelope.header.correlation_id,
-        rng=_rng(label),
+        rng=counter_rng(label),
         seal_to={r: SEAL[r] for r in envelope.header.recipients},
     )
     assert reference.header.event_id == envelope.header.event_id
@@ -689,7 +678,7 @@ class _Small:
     """
 
     def __init__(self, label: str) -> None:
-        self.rng = _rng(label)
+        self.rng = counter_rng(label)
         self.label = label
         self.child = _disclosure(self.rng, "referral", "is_child", True)
         self.sex = _disclosure(self.rng, "referral", "sex", "FEMALE")
@@ -1018,7 +1007,7 @@ def _refused_by_anyone(referral: dict[str, Any], good: Made) -> list[tuple[str, 
         case_key="case-0042",
         sequence=7,
         created_at_ms=T0,
-        rng=_rng("v1"),
+        rng=counter_rng("v1"),
     )
     refused(
         "v1-header-in-v2-frame",

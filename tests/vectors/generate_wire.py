@@ -70,7 +70,8 @@ def _key(label: str) -> Ed25519PrivateKey:
     return private_key_from_seed(hashlib.sha256(b"trm-vector-key:" + label.encode()).digest())
 
 
-def _rng(label: str) -> Callable[[int], bytes]:
+def counter_rng(label: str) -> Callable[[int], bytes]:
+    """Deterministic "random" bytes: SHA-256 of ``trm-vector-rng:<label>:<n>``, n = 1, 2, ..."""
     state = [0]
 
     def rng(n: int) -> bytes:
@@ -166,7 +167,7 @@ def _seal(
         case_key="case-0042",
         sequence=7,
         created_at_ms=created_at_ms,
-        rng=_rng(f"{event_type}:{label}"),
+        rng=counter_rng(f"{event_type}:{label}"),
     )
 
 

@@ -178,7 +178,7 @@ if ! exists "$kafka_img"; then
   log "building $kafka_img from $lib"
   ctx=$(mktemp -d /var/tmp/trm-kafka-ctx.XXXXXX)
   cp -r "$lib" "$ctx/libs"
-  cp "$root/deploy/kafka/log4j.properties" "$ctx/log4j.properties"
+  cp "$root/hub/ops/data/log4j.properties" "$ctx/log4j.properties"  # the one the local broker uses
   build_from_stdin "$kafka_img" "$ctx" <<EOF
 FROM $java_img
 # The layout and scripts the apache/kafka image has, so deploy/compose runs on either.

@@ -155,8 +155,6 @@ UNPUBLISHED_KEY: Final = seal_key("KH-unpublished")
 # --- deterministic sources ---------------------------------------------------
 
 
-
-
 def _sha256(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()
 

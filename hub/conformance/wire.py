@@ -2,8 +2,9 @@
 
 ``trust.json`` is the key directory, a signed trust list accepted as a pinned
 first version (section 6.3). Every other file is one vector, applied in
-order: parse with ``max_size``; verify (section 3.3); if ``kafka_headers``
-is not null, the CloudEvents check (section 5); the attestation check
+order (``hub.wire.open_envelope``, what a node runs): parse with
+``max_size``; verify (section 3.3); if ``kafka_headers`` is not null, the
+CloudEvents check (section 5); the attestation check
 (section 4) when ``recipient`` is not null (a node reading its inbox: at
 least one attestation, the last for that recipient) or when the envelope
 carries attestations (anyone else). The first refusal is the outcome.
@@ -19,9 +20,9 @@ from hub.conformance.base import Result, compare, read_json
 from hub.errors import TrmError
 from hub.keys import KeyDirectory
 from hub.trust import TrustList
-from hub.wire import Envelope, check_cloudevents, payload_to_json, verify, verify_attestation
+from hub.wire import DeliveredEvent, open_envelope, payload_to_json
 
-__all__ = ["NAME", "check", "key_directory", "outcome", "vector_files"]
+__all__ = ["NAME", "accepted", "check", "kafka_headers", "key_directory", "outcome", "vector_files"]
 
 NAME = "wire"
 
@@ -46,26 +47,28 @@ def outcome(vector: Mapping[str, Any], keys: KeyDirectory) -> dict[str, Any]:
     """What this implementation makes of one vector, in the shape of its ``expected``."""
     recipient = vector["recipient"]
     try:
-        envelope = Envelope.from_bytes(
-            bytes.fromhex(vector["envelope"]), max_size=vector["max_size"]
-        )
-        event = verify(envelope, keys)
-        headers = kafka_headers(vector)
-        if headers is not None:
-            check_cloudevents(headers, envelope.header)
-        att = (
-            verify_attestation(envelope, keys, recipient=recipient)
-            if envelope.attestations or recipient is not None
-            else None
+        delivered = open_envelope(
+            bytes.fromhex(vector["envelope"]),
+            keys,
+            kafka_headers=kafka_headers(vector),
+            require_attestation=recipient is not None,
+            max_size=vector["max_size"],
+            recipient=recipient,
         )
     except TrmError as exc:
         return {"outcome": "rejected", "reason": exc.reason.value}
+    return accepted(delivered)
+
+
+def accepted(delivered: DeliveredEvent) -> dict[str, Any]:
+    """An accepted vector's ``expected``: what was read, withheld and attested."""
+    event, att = delivered.event, delivered.attestation
     return {
         "outcome": "accepted",
         "reason": None,
         "disclosed": payload_to_json(dict(sorted(event.fields.items()))),
         "withheld": sorted(event.withheld),
-        "event_digest": envelope.event_digest.hex(),
+        "event_digest": event.envelope.event_digest.hex(),
         "attestation": None if att is None else att.to_json(),
     }
 

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hub.signed_doc import parse_json
+
 __all__ = ["Result", "compact", "compare", "read_json"]
 
 
@@ -41,15 +43,10 @@ def compare(vector: str, expected: Any, got: Any) -> Result:
     )
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise ValueError(f"duplicate key {key!r}")
-        out[key] = value
-    return out
-
-
 def read_json(path: Path) -> Any:
-    """A vector file: UTF-8 JSON, a duplicate key anywhere is an error."""
-    return json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=_no_duplicates)
+    """A vector file, read as strictly as a signed document (:func:`hub.signed_doc.parse_json`).
+
+    Raises:
+        ValueError: not UTF-8 JSON, or a member name twice in one object.
+    """
+    return parse_json(path.read_bytes())

@@ -64,7 +64,8 @@ from hub.keys import (
     load_seal_private_key,
     write_private_key,
 )
-from hub.signed_doc import MAX_JSON_INT, SignedDocument, b64decode_strict, parse_json
+from hub.signed_doc import SignedDocument, b64decode_strict, parse_json
+from hub.trust import doc_int, doc_opt_int
 
 if TYPE_CHECKING:
     from hub.home import StateDir
@@ -113,17 +114,6 @@ def _when(ms: int) -> str:
 
 def _bad(detail: str) -> TrustError:
     return TrustError(Reason.TRUST_MALFORMED, detail[:300])
-
-
-def _int(obj: Mapping[str, Any], name: str, where: str) -> int:
-    value = obj.get(name)
-    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_JSON_INT:
-        raise _bad(f"{where}.{name}: expected an integer in [0, 2**53 - 1], got {value!r}")
-    return value
-
-
-def _opt_int(obj: Mapping[str, Any], name: str, where: str) -> int | None:
-    return None if obj.get(name) is None else _int(obj, name, where)
 
 
 def seal_key_id(public: bytes) -> str:
@@ -198,9 +188,9 @@ class SealKey:
             raise _bad(f"{where}.public: expected 32 raw X25519 bytes, got {len(raw)}")
         if entry["key_id"] != seal_key_id(raw):
             raise _bad(f"{where}.key_id: expected the hex SHA-256 of the public key")
-        not_before = _int(entry, "not_before_ms", where)
-        not_after = _opt_int(entry, "not_after_ms", where)
-        destroyed = _opt_int(entry, "destroyed_at_ms", where)
+        not_before = doc_int(entry, "not_before_ms", where)
+        not_after = doc_opt_int(entry, "not_after_ms", where)
+        destroyed = doc_opt_int(entry, "destroyed_at_ms", where)
         if not_after is not None and not_after <= not_before:
             raise _bad(
                 f"{where}: expected not_after_ms after not_before_ms, got {not_after} <= "
@@ -217,10 +207,10 @@ def _parse_body(signed: Mapping[str, Any]) -> tuple[str, int, int, tuple[SealKey
     country = signed["country"]
     if not isinstance(country, str) or not _COUNTRY.fullmatch(country):
         raise _bad(f"signed.country: expected an upper-case country code, got {country!r}"[:120])
-    version = _int(signed, "version", "signed")
+    version = doc_int(signed, "version", "signed")
     if version < 1:
         raise _bad(f"signed.version: expected 1 or more, got {version}")
-    issued = _int(signed, "issued_at_ms", "signed")
+    issued = doc_int(signed, "issued_at_ms", "signed")
     raw_keys = signed["keys"]
     if not isinstance(raw_keys, list) or not raw_keys:
         raise _bad("signed.keys: expected a non-empty list of seal keys")

@@ -42,6 +42,8 @@ __all__ = [
     "KeySpec",
     "TrustList",
     "build_trust_document",
+    "doc_int",
+    "doc_opt_int",
     "load_public_key_file",
     "load_trust_file",
     "public_key_pem",
@@ -78,7 +80,8 @@ def _bad(detail: str) -> TrustError:
     return TrustError(Reason.TRUST_MALFORMED, detail)
 
 
-def _int(obj: Mapping[str, Any], name: str, where: str) -> int:
+def doc_int(obj: Mapping[str, Any], name: str, where: str) -> int:
+    """``obj[name]`` as a signed document's integer (protocol.md §6.1), else TRUST_MALFORMED."""
     value = obj.get(name)
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_JSON_INT:
         raise _bad(f"{where}.{name}: expected an integer in [0, 2**53 - 1], got {value!r}"[:200])
@@ -94,8 +97,9 @@ def _exact_fields(obj: Mapping[str, Any], fields: set[str], where: str) -> None:
         raise _bad(f"{where}: missing fields {sorted(missing)} (write null where allowed)")
 
 
-def _opt_int(obj: Mapping[str, Any], name: str, where: str) -> int | None:
-    return None if obj.get(name) is None else _int(obj, name, where)
+def doc_opt_int(obj: Mapping[str, Any], name: str, where: str) -> int | None:
+    """:func:`doc_int`, or None where null is written."""
+    return None if obj.get(name) is None else doc_int(obj, name, where)
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,10 +255,10 @@ class TrustList:
     def _parse(cls, doc: SignedDocument) -> TrustList:
         body = doc.signed
         _exact_fields(body, _TOP_FIELDS, "signed")
-        version = _int(body, "version", "signed")
-        threshold = _int(body, "threshold", "signed")
-        issued = _int(body, "issued_at_ms", "signed")
-        expires = _opt_int(body, "expires_at_ms", "signed")
+        version = doc_int(body, "version", "signed")
+        threshold = doc_int(body, "threshold", "signed")
+        issued = doc_int(body, "issued_at_ms", "signed")
+        expires = doc_opt_int(body, "expires_at_ms", "signed")
         if version < 1 or threshold < 1:
             raise _bad(f"expected version >= 1 and threshold >= 1, got {version}, {threshold}")
         members = body.get("members")
@@ -312,9 +316,9 @@ def _parse_key(entry: Any, where: str, members: Mapping[str, str]) -> PublicKey:
         raise _bad(f"{where}.public: expected 32 raw Ed25519 bytes, got {len(raw)}")
     if entry.get("key_id") != key_id_of(raw):
         raise _bad(f"{where}.key_id: expected the hex SHA-256 of the public key")
-    not_before = _int(entry, "not_before_ms", where)
-    not_after = _opt_int(entry, "not_after_ms", where)
-    revoked = _opt_int(entry, "revoked_at_ms", where)
+    not_before = doc_int(entry, "not_before_ms", where)
+    not_after = doc_opt_int(entry, "not_after_ms", where)
+    revoked = doc_opt_int(entry, "revoked_at_ms", where)
     reason = entry.get("revocation_reason")
     if reason is not None and not isinstance(reason, str):
         raise _bad(f"{where}.revocation_reason: expected a string or null")

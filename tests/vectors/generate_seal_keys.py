@@ -43,6 +43,7 @@ from hub.keys import KeyRole
 from hub.sealkeys import SEAL_KEYS_TYPE, SealKey, build_seal_key_set, seal_key_id
 from hub.signed_doc import SignedDocument
 from hub.trust import HUB_OWNER, KeySpec, build_trust_document
+from tests.vectors import generate_trust as trust_vectors
 from tests.vectors.generate_trust import (
     DAY,
     T0,
@@ -147,10 +148,7 @@ def seal_set(
 
 
 def sign(body: dict[str, Any], signers: Sequence[Ed25519PrivateKey]) -> Doc:
-    doc = SignedDocument(SEAL_KEYS_TYPE, copy.deepcopy(body), ())
-    for k in signers:
-        doc = doc.with_signature(k)
-    return doc.to_json()
+    return trust_vectors.sign(body, signers, SEAL_KEYS_TYPE)
 
 
 S1 = seal_set(1, T0 + DAY, [E1], [PRODUCER["TH"]])
@@ -178,11 +176,9 @@ def malformed(
     resign: bool = True,
 ) -> dict[str, Any]:
     """S1 changed by ``change`` and (by default) signed again by TH's producer key."""
-    doc = copy.deepcopy(S1)
-    change(doc)
-    if resign:
-        extra = {k: v for k, v in doc.items() if k not in {"signed", "signatures"}}
-        doc = sign(doc["signed"], [PRODUCER["TH"]]) | extra
+    doc = trust_vectors.edited(
+        S1, change, resign, signers=[PRODUCER["TH"]], doc_type=SEAL_KEYS_TYPE
+    )
     return vector(description, rejected("TRUST_MALFORMED"), doc, beyond_schema=beyond)
 
 

@@ -105,9 +105,11 @@ HUB = key("trust/hub")
 OUTSIDER = key("trust/outsider")  # listed nowhere
 
 
-def sign(body: Mapping[str, Any], signers: Sequence[Ed25519PrivateKey]) -> Doc:
+def sign(
+    body: Mapping[str, Any], signers: Sequence[Ed25519PrivateKey], doc_type: str = TRUST_TYPE
+) -> Doc:
     """The signed document of ``body`` (any body: the generator may build malformed ones)."""
-    doc = SignedDocument(TRUST_TYPE, copy.deepcopy(dict(body)), ())
+    doc = SignedDocument(doc_type, copy.deepcopy(dict(body)), ())
     for k in signers:
         doc = doc.with_signature(k)
     return doc.to_json()
@@ -186,13 +188,20 @@ def vector(
     return out
 
 
-def edited(doc: Doc, change: Callable[[Doc], object], resign: bool = True) -> Doc:
+def edited(
+    doc: Doc,
+    change: Callable[[Doc], object],
+    resign: bool = True,
+    *,
+    signers: Sequence[Ed25519PrivateKey] = (),
+    doc_type: str = TRUST_TYPE,
+) -> Doc:
     """``doc`` changed by ``change`` (on the whole document) and, by default, signed again
-    by every root, so that only the change decides the outcome."""
+    by ``signers`` (every root unless given), so that only the change decides the outcome."""
     out = copy.deepcopy(doc)
     change(out)
     if resign:
-        out = sign(out["signed"], ALL_ROOTS) | {
+        out = sign(out["signed"], signers or ALL_ROOTS, doc_type) | {
             k: v for k, v in out.items() if k not in {"signed", "signatures"}
         }
     return out

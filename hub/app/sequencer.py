@@ -57,6 +57,7 @@ from hub.audit.log import AuditLog, CheckpointPolicy, origin_of
 from hub.audit.merkle import leaf_hash
 from hub.audit.note import Checkpoint, SignedNote
 from hub.audit.store import LeafStore
+from hub.audit.witness import proof_answer
 from hub.decision import EFFECT_HEADER
 from hub.errors import AuditError, TrmError
 from hub.keys import load_private_key
@@ -383,18 +384,8 @@ class ProofView(View):
                 f"leaf {index} is not in a tree of size {size} (log size {STATE.log.size}, "
                 f"checkpointed {STATE.log.checkpointed_size}); retry after the next checkpoint",
             )
-        tree = STATE.log.tree
-        return self.json(
-            {
-                "decision_id": decision_id,
-                "index": index,
-                "size": size,
-                "leaf_hash": _b64(tree.leaf(index)),
-                "root": _b64(tree.root(size)),
-                "proof": [_b64(p) for p in tree.inclusion_proof(index, size)],
-                "checkpoint": STATE.latest.to_bytes().decode() if STATE.latest else None,
-            }
-        )
+        checkpoint = STATE.latest.to_bytes().decode() if STATE.latest else None
+        return self.json(proof_answer(STATE.log.tree, decision_id, index, size, checkpoint))
 
 
 @app.page("/audit/consistency")

@@ -27,6 +27,7 @@ __all__ = [
     "Witnessed",
     "check_proof",
     "latest_checkpoint",
+    "proof_answer",
     "verify_extension",
     "witness",
 ]
@@ -161,6 +162,23 @@ def witness(
             tree.consistency_proof(seen.size, cp.size) if 0 < seen.size < cp.size else [],
         )
     return Witnessed(cosign(note, name, key, now_s), cp, Seen(cp.size, cp.root))
+
+
+def proof_answer(
+    tree: MerkleTree, decision_id: str, index: int, size: int, checkpoint: str | None
+) -> dict[str, Any]:
+    """The sequencer's ``/audit/proof`` answer (docs/protocol.md 9.5), which
+    :func:`check_proof` verifies: leaf ``index`` in the tree of ``size``, hashes base64,
+    with the signed ``checkpoint`` of that size (its note text)."""
+    return {
+        "decision_id": decision_id,
+        "index": index,
+        "size": size,
+        "leaf_hash": base64.b64encode(tree.leaf(index)).decode(),
+        "root": base64.b64encode(tree.root(size)).decode(),
+        "proof": [base64.b64encode(p).decode() for p in tree.inclusion_proof(index, size)],
+        "checkpoint": checkpoint,
+    }
 
 
 def check_proof(body: Mapping[str, Any], origin: str, hub_keys: Sequence[bytes]) -> Checkpoint:

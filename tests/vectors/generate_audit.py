@@ -35,6 +35,7 @@ from hub.audit.note import (
     sign_note,
     verifier_key,
 )
+from hub.audit.witness import proof_answer
 from hub.conformance.audit import leaf_json
 from hub.decision import DecisionKind, DecisionRecord, EffectId, EffectKind, SourceRef
 from hub.keys import private_key_from_seed, raw_public
@@ -703,17 +704,7 @@ def _proof_vectors(tree: MerkleTree, log: list[tuple[str, str, AuditLeaf]]) -> d
     decision_id = log[index][2].decision_id
 
     def answer(**changes: Any) -> dict[str, Any]:
-        body = {
-            "decision_id": decision_id,
-            "index": index,
-            "size": size,
-            "leaf_hash": _b64(tree.leaf(index)),
-            "root": _b64(tree.root(size)),
-            "proof": [_b64(p) for p in tree.inclusion_proof(index, size)],
-            "checkpoint": _note(size, tree.root(size)),
-        }
-        body.update(changes)
-        return body
+        return proof_answer(tree, decision_id, index, size, _note(size, tree.root(size))) | changes
 
     path = tree.inclusion_proof(index, size)
     cases = [

@@ -14,17 +14,14 @@ pinned trust file when one is given, else at the first version (TOFU).
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import logging
 from collections.abc import Sequence
 from typing import Any
 
-import yaml
-
-from hub.errors import PolicyError, Reason, TrmError
+from hub.errors import TrmError
 from hub.pipeline import Decide, Registry
-from hub.policy import AgreementSet, SignedAgreement, load_agreement
+from hub.policy import AgreementSet, SignedAgreement, parse_agreement
 from hub.policy import decide as decide_policy
 from hub.sealkeys import SealKeyDirectory
 from hub.signed_doc import parse_json
@@ -33,7 +30,6 @@ from hub.trust import TrustList
 __all__ = [
     "agreement_key",
     "build_registry",
-    "parse_agreement",
     "trust_key",
 ]
 
@@ -65,30 +61,6 @@ def _trust_chain(blobs: Sequence[bytes], pinned: TrustList | None) -> TrustList 
         except TrmError as error:
             log.warning("registry: trust version %s refused: %s", version, error)
     return current
-
-
-class _NoDatesLoader(yaml.SafeLoader):
-    """YAML without implicit timestamps: times stay the strings that were signed."""
-
-
-_NoDatesLoader.yaml_implicit_resolvers = {
-    k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:timestamp"]
-    for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-
-
-def parse_agreement(blob: bytes, *, loaded_at_ms: int | None = None) -> SignedAgreement:
-    """A signed agreement from its YAML bytes (signatures are checked by the engine).
-
-    Raises:
-        PolicyError: AGREEMENT_INVALID.
-    """
-    try:
-        obj = yaml.load(blob.decode("utf-8"), Loader=_NoDatesLoader)  # noqa: S506
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise PolicyError(Reason.AGREEMENT_INVALID, "expected a UTF-8 YAML agreement") from exc
-    agreement = load_agreement(obj)
-    return dataclasses.replace(agreement, loaded_at_ms=loaded_at_ms)
 
 
 def _agreement_set(records: Sequence[tuple[bytes, int | None]]) -> AgreementSet:

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from hub.conformance.base import Result, compare, read_json
-from hub.policy import AgreementSet, Decision, Deliver, decide, load_agreement_file
+from hub.policy import AgreementSet, Decision, Deliver, decide, parse_agreement
 from hub.trust import TrustList
 from hub.wire import Envelope, VerifiedEvent, verify
 
@@ -67,10 +67,15 @@ def load_registry(directory: Path) -> Registry:
     records = read_json(directory / AGREEMENTS_FILE)["records"]
     loaded = []
     for record in records:
-        signed = load_agreement_file(directory / record["file"])
+        # the record's value, parsed as the hub's registry parses it
+        signed = parse_agreement(
+            (directory / record["file"]).read_bytes(),
+            loaded_at_ms=record["loaded_at_ms"],
+            where=record["file"],
+        )
         if signed.agreement.ref != record["key"]:
             raise ValueError(f"record {record['key']} holds {signed.agreement.ref}")
-        loaded.append(dataclasses.replace(signed, loaded_at_ms=record["loaded_at_ms"]))
+        loaded.append(signed)
     return Registry(trust, AgreementSet.of(loaded))
 
 

@@ -27,13 +27,14 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from hub.app.registry import parse_agreement, trust_key
+from hub.app.registry import trust_key
 from hub.app.seal_registry import publish_seal_keys
 from hub.errors import OperationalError, Reason
 from hub.home import StateDir
 from hub.keys import KeyDirectory
 from hub.ops.broker import create_topics
 from hub.ops.retention import apply_lane_retention, lane_retention
+from hub.policy import parse_agreement
 from hub.sealkeys import EPOCH_MS, Keyring, SealKeyDirectory, SealKeySet
 from hub.signed_doc import parse_json
 from hub.topics import COMMIT_COUNTRIES, Topics

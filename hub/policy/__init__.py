@@ -21,6 +21,7 @@ from hub.policy.agreement import (
     leading_comments,
     load_agreement,
     load_agreement_file,
+    parse_agreement,
     parse_time_ms,
 )
 from hub.policy.engine import (
@@ -54,6 +55,7 @@ __all__ = [
     "leading_comments",
     "load_agreement",
     "load_agreement_file",
+    "parse_agreement",
     "parse_time_ms",
     "resign_agreement",
     "sign_agreement",

@@ -21,6 +21,7 @@ Pure: no clock, no I/O except :func:`load_agreement_file`.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import json
@@ -51,6 +52,7 @@ __all__ = [
     "leading_comments",
     "load_agreement",
     "load_agreement_file",
+    "parse_agreement",
     "parse_time_ms",
 ]
 
@@ -330,18 +332,34 @@ _NoDatesLoader.yaml_implicit_resolvers = {
 }
 
 
+def parse_agreement(
+    blob: bytes, *, loaded_at_ms: int | None = None, where: str | None = None
+) -> SignedAgreement:
+    """A signed agreement from its YAML bytes, as a registry record or a file holds them
+    (signatures are checked by the engine); ``loaded_at_ms``: the record's timestamp.
+
+    Raises:
+        PolicyError: AGREEMENT_INVALID (the detail names ``where``, a file, when given).
+    """
+    try:
+        obj = yaml.load(blob.decode("utf-8"), Loader=_NoDatesLoader)  # noqa: S506
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        detail = "expected a UTF-8 YAML agreement"
+        if where is not None:
+            detail = f"{where}: expected UTF-8 YAML: {exc}"[:300]
+        raise PolicyError(Reason.AGREEMENT_INVALID, detail) from exc
+    agreement = load_agreement(obj) if where is None else load_agreement(obj, where=where)
+    return dataclasses.replace(agreement, loaded_at_ms=loaded_at_ms)
+
+
 def load_agreement_file(path: str | Path) -> SignedAgreement:
     """Read and validate one agreement YAML file (signatures are checked by the engine)."""
     where = Path(path)
     try:
-        obj = yaml.load(where.read_text(encoding="utf-8"), Loader=_NoDatesLoader)  # noqa: S506
+        blob = where.read_bytes()
     except FileNotFoundError as exc:
         raise PolicyError(Reason.AGREEMENT_INVALID, f"expected an agreement at {where}") from exc
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise PolicyError(
-            Reason.AGREEMENT_INVALID, f"{where.name}: expected UTF-8 YAML: {exc}"[:300]
-        ) from exc
-    return load_agreement(obj, where=where.name)
+    return parse_agreement(blob, where=where.name)
 
 
 class _PlainDumper(yaml.SafeDumper):

@@ -69,11 +69,11 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from connectors.demo.scenario import example_payload
 from connectors.demo.setup import make_identities, sign_agreements
-from hub.app.registry import parse_agreement
 from hub.home import StateDir
 from hub.keys import load_private_key
 from hub.ops import broker as kafka_local
 from hub.ops.provision import provision_registry
+from hub.policy import parse_agreement
 from hub.topics import Topics
 from hub.trust import TrustList, load_trust_file
 from hub.wire import (

@@ -26,13 +26,12 @@ import pytest
 
 from connectors.cli.audit import run_replay
 from connectors.sdk import CountryNode, InboxRecord, Submission
-from hub.app.registry import parse_agreement
 from hub.audit.merkle import verify_consistency, verify_inclusion
 from hub.home import StateDir
 from hub.keys import write_private_key
 from hub.ops import broker as kafka_local
 from hub.ops.provision import provision_registry
-from hub.policy import AgreementSet
+from hub.policy import AgreementSet, parse_agreement
 from hub.topics import Topics
 from hub.wire import Envelope, EventType, payload_fields
 from tests.support.canary import scan_files

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from hub.app.registry import build_registry, parse_agreement
+from hub.app.registry import build_registry
 from hub.errors import PolicyError
+from hub.policy import parse_agreement
 from hub.trust import TrustList
 from tests.support.hub import DAY, HUB_KEY, KEYS, T0, trust_list
 from tests.support.trust import members_trust

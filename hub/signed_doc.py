@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,7 +28,8 @@ from typing import Any
 import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from hub.errors import Reason, TrmError
+from hub import textdoc
+from hub.errors import Reason, RequestError, TrmError
 from hub.keys import PublicKey, key_id_of, raw_public
 
 __all__ = [
@@ -46,28 +46,18 @@ MAX_JSON_INT = 2**53 - 1
 _KEY_ID = re.compile(r"[0-9a-f]{64}")
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name, value in pairs:
-        if name in out:
-            raise ValueError(f"member name {name!r} appears twice in one object"[:120])
-        out[name] = value
-    return out
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
 def parse_json(data: bytes | str) -> Any:
-    """Decode a signed document's bytes strictly.
+    """Decode a signed document's bytes strictly (:func:`hub.textdoc.parse_json`).
 
     Raises:
-        ValueError: not UTF-8, not JSON, a member name twice in one object, or
-            ``NaN``/``Infinity``.
+        ValueError: not UTF-8, not JSON, a member name twice in one object,
+            ``NaN``/``Infinity``, nesting too deep, an integer too long or a
+            lone surrogate; the message says which.
     """
-    text = data.decode("utf-8") if isinstance(data, bytes | bytearray) else data
-    return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+    try:
+        return textdoc.parse_json(data, what="signed document")
+    except RequestError as exc:
+        raise ValueError(exc.detail) from exc
 
 
 def b64decode_strict(text: Any) -> bytes:

@@ -34,9 +34,10 @@ import jsonschema
 import yaml
 
 import schemas
-from hub.errors import PolicyError, Reason
+from hub.errors import PolicyError, Reason, RequestError
 from hub.keys import KeyDirectory, KeyRole
 from hub.signed_doc import SignedDocument
+from hub.textdoc import parse_yaml
 
 __all__ = [
     "AGREEMENT_TYPE",
@@ -55,6 +56,9 @@ __all__ = [
     "parse_agreement",
     "parse_time_ms",
 ]
+
+#: The largest agreement file or registry record read (they are a few kB).
+MAX_AGREEMENT_BYTES = 1 << 20
 
 AGREEMENT_TYPE = "trm.agreement/v1"
 ANY_PARTY = "any"  # in a multilateral flow: every party (never the producer itself)
@@ -322,16 +326,6 @@ def load_agreement(
     return SignedAgreement(agreement, doc)
 
 
-class _NoDatesLoader(yaml.SafeLoader):
-    """YAML without implicit timestamps: times stay the strings that were signed."""
-
-
-_NoDatesLoader.yaml_implicit_resolvers = {
-    k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:timestamp"]
-    for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-
-
 def parse_agreement(
     blob: bytes, *, loaded_at_ms: int | None = None, where: str | None = None
 ) -> SignedAgreement:
@@ -342,12 +336,9 @@ def parse_agreement(
         PolicyError: AGREEMENT_INVALID (the detail names ``where``, a file, when given).
     """
     try:
-        obj = yaml.load(blob.decode("utf-8"), Loader=_NoDatesLoader)  # noqa: S506
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        detail = "expected a UTF-8 YAML agreement"
-        if where is not None:
-            detail = f"{where}: expected UTF-8 YAML: {exc}"[:300]
-        raise PolicyError(Reason.AGREEMENT_INVALID, detail) from exc
+        obj = parse_yaml(blob, what=where or "agreement", max_bytes=MAX_AGREEMENT_BYTES)
+    except RequestError as exc:
+        raise PolicyError(Reason.AGREEMENT_INVALID, exc.detail) from exc
     agreement = load_agreement(obj) if where is None else load_agreement(obj, where=where)
     return dataclasses.replace(agreement, loaded_at_ms=loaded_at_ms)
 

@@ -17,6 +17,7 @@ PURE = [
     "hub.durable",
     "hub.topics",
     "hub.signed_doc",
+    "hub.textdoc",
     "hub.trust",
     "hub.wire",
     "schemas",

@@ -19,9 +19,11 @@ A mapping file (YAML or JSON)::
 
 Converters (``as``): ``text`` (default), ``int``, ``bool`` (true/false/yes/no/1/0),
 ``timestamp`` (ISO 8601 date or date-time, UTC unless it says otherwise ->
-ms), ``list`` (split on ``;``, blanks dropped), ``int_list``. An empty cell is a
-missing value, or ``default`` when the spec gives one (``{column: c, as: list,
-default: []}`` for a list the schema requires). Without ``case_key_column`` the case key is
+ms), ``list`` (split on ``;``, blanks dropped), ``int_list`` (``int``: at most
+20 digits). An empty cell (or a JSON Lines row without the member, or with
+``null``) is a missing value, or ``default`` when the spec gives one
+(``{column: c, as: list, default: []}`` for a list the schema requires).
+Without ``case_key_column`` the case key is
 ``imp-`` + the first 20 hex digits of SHA-256(country | row key): pseudonymous
 and stable, so one person's rows stay in order without a name in a Kafka key.
 
@@ -216,14 +218,12 @@ class Mapping_:
                 _put(out, spec.path, spec.const)
                 continue
             raw = row.get(spec.column)
-            if raw is None:
+            if raw is None or (isinstance(raw, str) and not raw.strip()):
+                if spec.default is not None:  # a missing value (no JSON member, or blank)
+                    _put(out, spec.path, spec.default)
                 continue
             if not isinstance(raw, str):  # JSON Lines may carry typed values already
                 _put(out, spec.path, raw)
-                continue
-            if not raw.strip():
-                if spec.default is not None:
-                    _put(out, spec.path, spec.default)
                 continue
             _put(out, spec.path, _convert(spec, raw))
         pruned = _prune(out)

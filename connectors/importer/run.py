@@ -450,17 +450,25 @@ async def import_file(
         The summary.
 
     Raises:
-        RequestError: the file is refused whole (nothing was sent).
+        RequestError: the file is refused whole, or the errors file cannot be
+            written (nothing was sent).
         OperationalError: the node cannot work (KAFKA_UNAVAILABLE ...): the
             import stops before the row, which a re-run sends.
     """
     clock = now_ms or (lambda: time.time_ns() // 1_000_000)
     rows = list(read_rows(path, mapping))  # refuses a bad file before sending anything
+    try:
+        errors_path.parent.mkdir(parents=True, exist_ok=True)
+        ef = errors_path.open("w", encoding="utf-8", newline="")
+    except OSError as exc:
+        raise RequestError(
+            Reason.BAD_REQUEST,
+            f"cannot write the errors file {errors_path}: {exc.strerror or exc} (nothing was sent)",
+        ) from exc
     summary = summary if summary is not None else ImportSummary()
     summary.total = len(rows)
     run = _Run(node, mapping, clock=clock, unsealed=unsealed)
-    errors_path.parent.mkdir(parents=True, exist_ok=True)
-    with errors_path.open("w", encoding="utf-8", newline="") as ef:
+    with ef:
         errors = csv.writer(ef)
         errors.writerow(["row", "field", "reason", "detail"])
         for line, row in rows:

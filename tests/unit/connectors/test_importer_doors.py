@@ -362,3 +362,36 @@ def test_json_progress_lines(tmp_path: Path) -> None:
     res = runner.invoke(click.command()(emit))
     lines = [json.loads(x) for x in res.stderr.splitlines()]
     assert [x["progress"]["rows"] for x in lines] == [1, 3]  # the first, then the last
+
+
+async def test_unwritable_errors_file_is_a_refusal(tmp_path: Path) -> None:
+    data = tmp_path / "a.csv"
+    data.write_text(HEADER + "R1,A,GIVEN,\n", encoding="utf-8")
+    node = FakeNode(tmp_path / "node")
+    with pytest.raises(RequestError) as info:
+        await import_file(cast(CountryNode, node), load_mapping(MAP), data, errors_path=tmp_path)
+    assert info.value.reason is Reason.BAD_REQUEST
+    assert node.sent == []
+    with pytest.raises(RequestError) as info:
+        list(read_rows(tmp_path, load_mapping(MAP)))
+    assert "cannot read" in info.value.detail
+
+
+def test_missing_json_member_takes_the_default() -> None:
+    m = load_mapping(MAP)
+    assert m.payload_of({"id": "R1", "consent": "NOT_ASKED"})["consent"] == {
+        "status": "NOT_ASKED",
+        "scope": [],
+    }
+    assert (
+        m.payload_of({"id": "R1", "consent": "NOT_ASKED", "scope": None})["consent"]["scope"] == []
+    )
+
+
+def test_one_errors_file_for_one_file_only(tmp_path: Path) -> None:
+    res = CliRunner().invoke(
+        main,
+        ["import", "--country", "TH", "--map", "m.yaml", "--errors", "e.csv", "a.csv", "b.csv"],
+    )
+    assert res.exit_code == 2
+    assert "--errors names one errors file" in res.output

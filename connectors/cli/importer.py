@@ -3,10 +3,11 @@
 Output, per file: a summary line on stdout (``--json``: one JSON object
 ``{"file", "total", "rows", "sent", "already_sent", "refused", "last_line",
 "errors_file"}``, plus ``"stopped"`` and ``"resume"`` when the import stopped
-early, or ``{"file", "rejected": {"reason", "detail"}}`` for a file refused
-whole). Progress goes to stderr: a progress bar, or with ``--json`` JSON lines
-``{"progress": {"file", "total", "rows", "sent", "already_sent", "refused",
-"last_line"}}`` after the first row, at most once a second, and after the last.
+early — ``"interrupted"`` or the reason code that stopped it —, or ``{"file",
+"rejected": {"reason", "detail"}}`` for a file refused whole). Progress goes
+to stderr: a progress bar, or with ``--json`` JSON lines ``{"progress":
+{"file", "total", "rows", "sent", "already_sent", "refused", "last_line"}}``
+after the first row, at most once a second, and after the last.
 
 Exit status (as every ``trm`` verb: 0 success, 1 refused, 2 usage):
 
@@ -42,6 +43,7 @@ __all__ = ["cli"]
 
 #: The exit status of an interrupted import (128 + SIGINT, as shells report it).
 EXIT_INTERRUPTED = 130
+_INTERRUPTED = "interrupted"
 _RESUME = "run the same command again to resume: rows already sent are skipped"
 
 
@@ -86,14 +88,17 @@ class _Report:
                 out |= {"stopped": stopped, "resume": _RESUME}
             click.echo(json.dumps(out, sort_keys=True))
             return
-        done = f"{summary.rows} rows" if stopped is None else f"{summary.rows} of {summary.total}"
+        done = f"{summary.rows} rows"
+        if stopped is not None:
+            done = f"{summary.rows} of {summary.total if summary.total is not None else '?'} rows"
         click.echo(
             f"{path.name}: {done}, sent {summary.sent}, already sent {summary.already_sent}, "
             f"refused {summary.refused}" + (f" (see {errs})" if summary.refused else "")
         )
         if stopped is not None:
             where = f"after line {summary.last_line}" if summary.last_line else "before any row"
-            click.echo(f"{path.name}: {stopped} {where}; {_RESUME}", err=True)
+            why = stopped if stopped == _INTERRUPTED else f"stopped ({stopped})"
+            click.echo(f"{path.name}: {why} {where}; {_RESUME}", err=True)
 
     def rejected(self, path: Path, error: TrmError) -> None:
         click.echo(error.as_line(), err=True)
@@ -178,7 +183,7 @@ def cli(  # noqa: PLR0917 - one parameter per click option
             asyncio.run(go())
         except KeyboardInterrupt:
             report.stop()
-            report.summary(path, summary, errs, stopped="interrupted")
+            report.summary(path, summary, errs, stopped=_INTERRUPTED)
             sys.exit(EXIT_INTERRUPTED)
         except TrmError as exc:
             report.stop()
@@ -187,7 +192,7 @@ def cli(  # noqa: PLR0917 - one parameter per click option
                 failed = True
                 continue
             click.echo(exc.as_line(), err=True)
-            report.summary(path, summary, errs, stopped=f"stopped ({exc.reason})")
+            report.summary(path, summary, errs, stopped=str(exc.reason))
             sys.exit(1)
         report.stop()
         report.summary(path, summary, errs)

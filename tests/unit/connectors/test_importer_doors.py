@@ -395,3 +395,23 @@ def test_one_errors_file_for_one_file_only(tmp_path: Path) -> None:
     )
     assert res.exit_code == 2
     assert "--errors names one errors file" in res.output
+
+
+def test_unreachable_broker_stops_with_a_summary(tmp_path: Path) -> None:
+    from tests.support.nodes import write_state
+
+    write_state(tmp_path / "home")
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text(json.dumps(MAP), encoding="utf-8")
+    data = tmp_path / "a.csv"
+    data.write_text(HEADER + "R1,A,GIVEN,\n", encoding="utf-8")
+    args = ["import", "--country", "TH", "--bootstrap", "127.0.0.1:1", "--map", str(mapping)]
+    res = CliRunner(env={"TRM_HOME": str(tmp_path / "home")}).invoke(
+        main, [*args, "--json", str(data)]
+    )
+    assert res.exit_code == 1, res.output
+    assert res.exception is None or isinstance(res.exception, SystemExit)
+    assert "rejected: KAFKA_UNAVAILABLE" in res.stderr
+    summary = json.loads(res.stdout.strip().splitlines()[-1])
+    assert (summary["stopped"], summary["sent"]) == ("KAFKA_UNAVAILABLE", 0)
+    assert "run the same command again" in summary["resume"]

@@ -288,7 +288,7 @@ async def test_ctrl_c_prints_what_was_sent_and_a_rerun_resumes(
 
     home, _, args = await _setup(kafka_bootstrap, topics, tmp_path)
     data = tmp_path / "big.csv"
-    total = 3000
+    total = 800
     data.write_text(
         "id,name,consent,scope\n" + "".join(f"B{i},Name {i},NOT_ASKED,\n" for i in range(total)),
         encoding="utf-8",

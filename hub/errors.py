@@ -114,6 +114,7 @@ class Reason(StrEnum):
     UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
     METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
     INTERNAL_ERROR = "INTERNAL_ERROR"
+    ROW_KEY_CONFLICT = "ROW_KEY_CONFLICT"
     # --- operations -------------------------------------------------------
     CONFIG_INVALID = "CONFIG_INVALID"
     KEY_FILE_INSECURE = "KEY_FILE_INSECURE"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors.importer import RowError, load_mapping, read_rows
+from connectors.importer import RowError, load_mapping, load_mapping_file, read_rows
 from hub.errors import Reason, RequestError
 
 MAP = {
@@ -112,13 +112,11 @@ def test_jsonl_bad_lines_are_row_errors(tmp_path: Path) -> None:
 
 
 def test_shipped_example_mapping_seals_every_row() -> None:
-    import yaml
-
     from hub.keys import private_key_from_seed
     from hub.wire import payload_from_json, seal
 
     examples = Path(__file__).resolve().parents[3] / "connectors" / "importer" / "examples"
-    m = load_mapping(yaml.safe_load((examples / "th-referrals.map.yaml").read_text("utf-8")))
+    m = load_mapping_file(examples / "th-referrals.map.yaml")  # the strict reader takes it
     rows = list(read_rows(examples / "th-referrals.csv", m))
     assert len(rows) == 2
     for _, row in rows:

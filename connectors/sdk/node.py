@@ -1,9 +1,12 @@
 """``CountryNode``: one country's connection to the hub over Kafka.
 
-Publishing: validate, seal with the country's key, send to
+Publishing: validate, seal with the country's key, measure the envelope
+against the hub's one size limit (``hub.wire.DEFAULT_MAX_SIZE``: OVERSIZED,
+nothing sent), reserve the sequence number on disk, send to
 ``<ns>.<CC>.outbox`` keyed by case key with CloudEvents headers, with an
-idempotent ``acks=all`` producer. The sequence number is reserved on disk
-before sealing, so numbers continue after a restart.
+idempotent ``acks=all`` producer. Numbers continue after a restart; a refused
+event uses none (a record the broker still refuses as too large is OVERSIZED
+and gives its number back).
 
 Sealing is the default (protocol v2, ``docs/protocol.md`` 2.9): every field
 but the policy attributes is encrypted to each recipient's seal key valid at
@@ -41,7 +44,12 @@ from types import TracebackType
 from typing import Any
 
 from aiokafka import AIOKafkaProducer, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka.errors import (
+    KafkaError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+)
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hub.app.kafka import Follower, require_topic
@@ -53,6 +61,7 @@ from hub.errors import (
     RequestError,
     SealError,
     TrmError,
+    WireError,
 )
 from hub.home import StateDir, state_dir
 from hub.keys import KeyDirectory, KeyRole, key_id_of, load_private_key, raw_public
@@ -62,7 +71,9 @@ from hub.sealkeys import DAY_MS, Keyring, SealKey, SealKeyDirectory, SealKeySet
 from hub.topics import Topics, check_country
 from hub.trust import TrustList, load_trust_file
 from hub.wire import (
+    DEFAULT_MAX_SIZE,
     DeliveredEvent,
+    Envelope,
     EventType,
     Header,
     cloudevents_headers,
@@ -85,6 +96,8 @@ log = logging.getLogger("trm.node")
 # every ciphertext and plaintext): the node answers them with a REJECTED
 # acknowledgement. Anything else is refused without an answer.
 PRODUCER_FAULTS = frozenset({Reason.SEAL_MISMATCH, Reason.FIELD_TYPE_MISMATCH})
+# What the client or the broker says of a record too large to write: nothing was written.
+TOO_LARGE = (MessageSizeTooLargeError, RecordListTooLargeError, RecordTooLargeError)
 
 
 def _now_ms() -> int:
@@ -295,9 +308,23 @@ class CountryNode:
             )
         now = created_at_ms if created_at_ms is not None else self._clock()
         payload = payload_from_json(submission.event_type.value, submission.payload)
-        # A throw-away v1 seal checks the payload and every header field; the
-        # sealed (v2) one adds nothing that can fail once every key is found.
-        seal(
+        # A throw-away v1 seal checks the payload and every header field before
+        # the seal keys are looked up (which may read the registry topic).
+        self._seal(submission, payload, now, None, sequence=1, event_id=event_id)
+        seal_to = None if unsealed else await self.seal_keys_for(submission.recipients, now)
+        return payload, now, seal_to
+
+    def _seal(
+        self,
+        submission: Submission,
+        payload: dict[str, Any],
+        now: int,
+        seal_to: dict[str, SealKey] | None,
+        *,
+        sequence: int,
+        event_id: str | None,
+    ) -> Envelope:
+        return seal(
             submission.event_type,
             payload,
             producer=self.country,
@@ -306,13 +333,31 @@ class CountryNode:
             purpose=submission.purpose,
             handling=submission.handling,
             case_key=submission.case_key,
-            sequence=1,
+            sequence=sequence,
             created_at_ms=now,
             event_id=event_id or submission.event_id,
             correlation_id=submission.correlation_id,
+            seal_to=seal_to,
         )
-        seal_to = None if unsealed else await self.seal_keys_for(submission.recipients, now)
-        return payload, now, seal_to
+
+    @staticmethod
+    def _check_size(envelope: Envelope) -> bytes:
+        """The envelope's bytes, refused OVERSIZED past the hub's one limit.
+
+        The hub refuses a larger envelope (hub.wire.DEFAULT_MAX_SIZE, what
+        ``Envelope.from_bytes`` allows); measured before a sequence number is
+        taken or anything is sent.
+        """
+        raw = envelope.to_bytes()
+        if len(raw) > DEFAULT_MAX_SIZE:
+            h = envelope.header
+            raise WireError(
+                Reason.OVERSIZED,
+                f"expected a {h.event_type} envelope of at most {DEFAULT_MAX_SIZE} bytes (the "
+                f"hub's limit), got {len(raw)} once {'sealed' if envelope.is_sealed else 'signed'}"
+                "; nothing was sent",
+            )
+        return raw
 
     async def check(
         self,
@@ -325,16 +370,21 @@ class CountryNode:
         """Validate a submission fully as :meth:`publish` would; return the Avro-form payload.
 
         Sealed (the default): every recipient must have a seal key valid at the
-        creation time.
+        creation time. The envelope is sealed and measured as it would be sent.
 
         Raises:
             RequestError: BAD_REQUEST when addressed to this country itself.
-            WireError: INVALID_PAYLOAD naming the field, INVALID_HEADER.
+            WireError: INVALID_PAYLOAD naming the field, INVALID_HEADER,
+                OVERSIZED when the envelope would exceed the hub's size limit.
             SealError: SEAL_KEY_MISSING naming the recipient without a seal key.
             OperationalError: KAFKA_UNAVAILABLE (reading the registry's seal keys).
         """
-        payload, _, _ = await self._prepare(
+        payload, now, seal_to = await self._prepare(
             submission, created_at_ms=created_at_ms, event_id=event_id, unsealed=unsealed
+        )
+        sequence = self.store.last_sequence() + 1
+        self._check_size(
+            self._seal(submission, payload, now, seal_to, sequence=sequence, event_id=event_id)
         )
         return payload
 
@@ -352,7 +402,10 @@ class CountryNode:
         a v1 event whose values the hub and the broker can read, for interop only.
 
         Raises:
-            RequestError / WireError: the submission or payload is invalid.
+            RequestError / WireError: the submission or payload is invalid;
+                WireError OVERSIZED when the envelope exceeds the hub's size
+                limit (hub.wire.DEFAULT_MAX_SIZE), or the broker refused the
+                record as too large.
             SealError: SEAL_KEY_MISSING, a recipient has no seal key valid now.
             OperationalError: KAFKA_UNAVAILABLE when the send failed.
             (A refused submission sends nothing and uses no sequence number.)
@@ -361,23 +414,23 @@ class CountryNode:
             submission, created_at_ms=created_at_ms, event_id=event_id, unsealed=unsealed
         )
         await self.start()  # an unreachable broker costs no sequence number
-        sequence = self.store.reserve_sequence()
-        envelope = seal(
-            submission.event_type,
-            payload,
-            producer=self.country,
-            key=self._key,
-            recipients=submission.recipients,
-            purpose=submission.purpose,
-            handling=submission.handling,
-            case_key=submission.case_key,
-            sequence=sequence,
-            created_at_ms=now,
-            event_id=event_id or submission.event_id,
-            correlation_id=submission.correlation_id,
-            seal_to=seal_to,
+        # Sealed and measured with the number it will carry, before that number is taken.
+        sequence = self.store.last_sequence() + 1
+        envelope = self._seal(
+            submission, payload, now, seal_to, sequence=sequence, event_id=event_id
         )
-        await self._send(envelope.header, envelope.to_bytes())
+        raw = self._check_size(envelope)
+        if self.store.reserve_sequence() != sequence:  # pragma: no cover - one writer per store
+            raise OperationalError(
+                Reason.CONFIG_INVALID,
+                f"sequence file of {self.country} changed while sealing: another process "
+                "uses this node's state directory",
+            )
+        try:
+            await self._send(envelope.header, raw)
+        except WireError:  # the broker refused the record whole: nothing carries the number
+            self.store.release_sequence(sequence)
+            raise
         due_field = submission.event_type.spec.due_field
         planned = submission.payload.get(due_field) if due_field else None
         self.store.record(

@@ -36,6 +36,7 @@ and before it verifies what it reads.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
@@ -83,7 +84,7 @@ from hub.wire import (
     unseal,
 )
 
-from .records import InboxRecord, InboxRefusal, Rejection
+from .records import InboxPass, InboxRecord, InboxRefusal, Rejection
 from .store import NodeStore
 from .submission import Submission
 
@@ -464,6 +465,13 @@ class CountryNode:
                 key=header.case_key.encode(),
                 headers=cloudevents_headers(header),
             )
+        except TOO_LARGE as exc:  # the client's or a topic's limit below the hub's: not Kafka down
+            raise WireError(
+                Reason.OVERSIZED,
+                f"event {header.event_id} of {len(value)} bytes was refused as too large "
+                f"({type(exc).__name__}): the outbox topic's max.message.bytes must allow "
+                f"the hub's limit of {DEFAULT_MAX_SIZE} bytes; nothing was sent",
+            ) from exc
         except KafkaError as exc:
             raise OperationalError(
                 Reason.KAFKA_UNAVAILABLE,
@@ -615,33 +623,23 @@ class CountryNode:
             DeliveredEvent(event, delivered.attestation), msg.partition, msg.offset
         )
 
-    async def inbox(
-        self, *, follow: bool = False, include_seen: bool = False, mark_seen: bool = True
-    ) -> AsyncGenerator[InboxRecord, None]:
-        """Verified events delivered to this country, oldest first.
+    async def _pass(
+        self, *, follow: bool, include_seen: bool
+    ) -> AsyncGenerator[tuple[Any, InboxRecord | None], None]:
+        """Each inbox record read, with the event to show from it (None: refused or not new).
 
-        Skips event ids yielded before (across restarts) unless
-        ``include_seen``; a duplicate delivery within one pass is always
-        skipped. Without ``include_seen`` reading resumes from the node's
-        saved cursor (next offset per partition). Without ``follow`` it stops
-        at the end of the topic.
-
-        Raises:
-            TrustError: TRUST_EXPIRED when the trust list is past its expiry,
-                before reading or at the next record. Nothing is verified
-                against a stale list, and the cursor stays before the first
-                record not read, so a renewed list reads on from there.
+        Opens, refuses (answering a producer at fault), keeps in the vault and
+        carries out erasure requests; marks nothing and moves no cursor.
         """
         self._check_trust_fresh()
         started_here = self._producer is None  # an answer to a producer may start it
         this_pass: set[str] = set()
         cursor = None if include_seen else self.store.cursor()
-        save = mark_seen and not include_seen
-        inbox = self.topics.inbox(self.country)
         dropped = self.store.drop_expired(self._clock())
         if dropped:
             log.info("dropped %d opened events past their retention", len(dropped))
         try:
+            inbox = self.topics.inbox(self.country)
             async for msg in self._records(inbox, follow=follow, start=cursor):
                 self._check_trust_fresh()  # a list may expire while following
                 try:
@@ -658,19 +656,78 @@ class CountryNode:
                 )
                 if record is not None:
                     this_pass.add(record.event_id)
-                if fresh and record is not None:
-                    yield record
-                    # Marked only when the caller comes back for the next one: a
-                    # crash while handling a record shows it again after restart.
-                    if mark_seen:
-                        self.store.mark_seen(record.event_id)
-                if save:
-                    self.store.advance(msg.partition, msg.offset + 1)
+                yield msg, record if fresh else None
+        finally:
+            if started_here and self._producer is not None:
+                await self.stop()
+
+    async def inbox(
+        self, *, follow: bool = False, include_seen: bool = False, mark_seen: bool = True
+    ) -> AsyncGenerator[InboxRecord, None]:
+        """Verified events delivered to this country, oldest first.
+
+        Skips event ids yielded before (across restarts) unless
+        ``include_seen``; a duplicate delivery within one pass is always
+        skipped. Without ``include_seen`` reading resumes from the node's
+        saved cursor (next offset per partition). Without ``follow`` it stops
+        at the end of the topic. A record is marked seen (and the cursor moved
+        past it) only when the caller comes back for the next one: handle (show)
+        each record before asking for the next. To show a whole pass at once,
+        use :meth:`read_inbox` and :meth:`mark_shown`.
+
+        Raises:
+            TrustError: TRUST_EXPIRED when the trust list is past its expiry,
+                before reading or at the next record. Nothing is verified
+                against a stale list, and the cursor stays before the first
+                record not read, so a renewed list reads on from there.
+        """
+        save = mark_seen and not include_seen
+        try:
+            async with contextlib.aclosing(
+                self._pass(follow=follow, include_seen=include_seen)
+            ) as records:
+                async for msg, record in records:
+                    if record is not None:
+                        yield record
+                        # Marked only when the caller comes back for the next one: a
+                        # crash while handling a record shows it again after restart.
+                        if mark_seen:
+                            self.store.mark_seen(record.event_id)
+                    if save:
+                        self.store.advance(msg.partition, msg.offset + 1)
         finally:
             if save:
                 self.store.flush_cursor()
-            if started_here and self._producer is not None:
-                await self.stop()
+
+    async def read_inbox(self, *, include_seen: bool = False) -> InboxPass:
+        """Read the inbox to its end, marking nothing: show the pass, then :meth:`mark_shown`.
+
+        As :meth:`inbox` without ``follow``; the events come back together, so
+        a table of them can be written before any counts as seen.
+
+        Raises:
+            TrustError: TRUST_EXPIRED, as :meth:`inbox` (nothing is marked).
+            OperationalError: KAFKA_UNAVAILABLE.
+        """
+        refused_before = len(self.refused)
+        records: list[InboxRecord] = []
+        ends: dict[int, int] = {}
+        async with contextlib.aclosing(
+            self._pass(follow=False, include_seen=include_seen)
+        ) as stream:
+            async for msg, record in stream:
+                if record is not None:
+                    records.append(record)
+                ends[msg.partition] = max(ends.get(msg.partition, 0), msg.offset + 1)
+        return InboxPass(tuple(records), tuple(self.refused[refused_before:]), ends)
+
+    def mark_shown(self, shown: InboxPass) -> None:
+        """Mark a pass's events seen and move the cursor past all it read (once shown)."""
+        for record in shown.records:
+            self.store.mark_seen(record.event_id)
+        for partition, next_offset in shown.next_offsets.items():
+            self.store.advance(partition, next_offset)
+        self.store.flush_cursor()
 
     async def _keep(self, record: InboxRecord) -> InboxRecord | None:
         """Keep an opened record in the vault, carry out an erasure request; None: erased.

@@ -27,9 +27,9 @@ HOSTILE = [
 
 def _render(renderable: object) -> str:
     out = io.StringIO()
-    # A real terminal: colours, hyperlinks and all.
+    # A real terminal: colours, hyperlinks and all (not the highlighter's colours).
     console = Console(file=out, force_terminal=True, color_system="truecolor", width=300)
-    console.print(renderable)
+    console.print(renderable, highlight=False)
     return out.getvalue()
 
 
@@ -80,3 +80,12 @@ def test_rejection_records_are_read_strictly() -> None:
         with pytest.raises(RequestError) as info:
             Rejection.from_bytes(raw)
         assert info.value.reason is Reason.BAD_REQUEST
+
+
+def test_the_demo_shows_a_rejection_detail_as_data() -> None:
+    from connectors.demo.run import _data
+
+    for text in HOSTILE:
+        shown = _render(_data(f"    {text}", "dim"))  # as the demo prints a hub's detail
+        assert printable(text) in shown
+        assert "\x1b]8;" not in shown

@@ -106,7 +106,10 @@ def node_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _when(ms: int) -> str:
-    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).strftime("%Y-%m-%d %H:%M")
+    try:
+        return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).strftime("%Y-%m-%d %H:%M")
+    except (OverflowError, ValueError, OSError):  # a signed time no calendar holds: the number
+        return f"{ms} ms"
 
 
 @click.group()

@@ -93,3 +93,10 @@ def test_publish_refuses_paths_it_cannot_read(
         assert result.exception is None or isinstance(result.exception, SystemExit), option
         assert result.exit_code == 1, (option, result.output)
         assert result.stderr.startswith("rejected: "), (option, result.stderr)
+
+
+def test_inbox_shows_a_signed_time_no_calendar_holds_as_a_number() -> None:
+    from connectors.cli.node import _when
+
+    assert _when(1_767_300_000_000) == "2026-01-01 20:40"
+    assert _when(2**63 - 1) == f"{2**63 - 1} ms"  # a header may carry it: no traceback

@@ -421,7 +421,9 @@ class CountryNode:
             submission, payload, now, seal_to, sequence=sequence, event_id=event_id
         )
         raw = self._check_size(envelope)
-        if self.store.reserve_sequence() != sequence:  # pragma: no cover - one writer per store
+        reserved = self.store.reserve_sequence()
+        if reserved != sequence:  # pragma: no cover - one writer per store (NodeStore)
+            self.store.release_sequence(reserved)
             raise OperationalError(
                 Reason.CONFIG_INVALID,
                 f"sequence file of {self.country} changed while sealing: another process "

@@ -428,8 +428,10 @@ def load_trust_file(path: str | Path, *, previous: TrustList | None = None) -> T
     where = Path(path)
     try:
         obj = parse_json(where.read_bytes())
-    except FileNotFoundError as exc:
-        raise TrustError(Reason.TRUST_MALFORMED, f"expected a trust list at {where}") from exc
+    except OSError as exc:  # missing, a directory, unreadable
+        raise TrustError(
+            Reason.TRUST_MALFORMED, f"expected a trust list at {where} ({exc.strerror})"
+        ) from exc
     except (ValueError, UnicodeDecodeError) as exc:
         raise TrustError(
             Reason.TRUST_MALFORMED, f"expected strict UTF-8 JSON in {where}: {exc}"[:300]

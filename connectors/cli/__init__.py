@@ -4,7 +4,8 @@ Each verb group lives in its own module and is imported only when used, so
 ``trm --version`` and ``trm event open`` do not pay for Faust or aiokafka.
 
 Exit status: 0 success; 1 the input was refused (``rejected: CODE: detail`` on
-stderr); 2 usage error.
+stderr; a path that cannot be read or written is BAD_REQUEST, never a
+traceback); 2 usage error.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from typing import Any
 
 import click
 
+from connectors.cli.terminal import echo_refusal
 from hub import __version__
-from hub.errors import TrmError
+from hub.errors import Reason, RequestError, TrmError
 
 __all__ = ["main"]
 
@@ -83,7 +85,18 @@ class _Cli(_LazyGroup):
         try:
             return super().invoke(ctx)
         except TrmError as exc:
-            click.echo(exc.as_line(), err=True)
+            echo_refusal(exc)
+            ctx.exit(1)
+        except OSError as exc:
+            # The last stop for a path a command's own reader did not refuse (a
+            # key file that is a directory, an unwritable --out): a refusal, not a
+            # traceback. An OSError about no file is a fault: it keeps its traceback.
+            if exc.filename is None:
+                raise
+            why = exc.strerror or type(exc).__name__
+            echo_refusal(
+                RequestError(Reason.BAD_REQUEST, f"{exc.filename}: expected a usable file ({why})")
+            )
             ctx.exit(1)
 
 

@@ -10,6 +10,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from connectors.cli.files import read_input, write_output
+from connectors.cli.terminal import cell, cell_lines
 from hub.errors import PolicyError, Reason, TrmError
 from hub.home import state_dir
 from hub.keys import load_private_key
@@ -56,8 +58,9 @@ def sign_file(path: Path, keys: Iterable[object], out: Path | None = None) -> Si
     signed = load_agreement_file(path)
     for key in keys:
         signed = sign_agreement(signed, key)
-    header = leading_comments(path.read_text(encoding="utf-8"))
-    (out or path).write_text(dump_agreement_yaml(signed.document, header=header), "utf-8")
+    header = leading_comments(path.read_text(encoding="utf-8"))  # UTF-8: loaded above
+    text = dump_agreement_yaml(signed.document, header=header)
+    write_output(out or path, text.encode("utf-8"), what="signed agreement")
     return signed
 
 
@@ -157,11 +160,12 @@ def explain(
     event_file: str, recipient: str, agreements_dir: str | None, trust_file: str | None
 ) -> None:
     """Which agreement applies, which fields go, which are withheld and why."""
-    from hub.wire import Envelope, verify
+    from hub.wire import DEFAULT_MAX_SIZE, Envelope, verify
 
     trust = _trust(trust_file, required=True)
     assert trust is not None  # noqa: S101 - required=True raised otherwise
-    event = verify(Envelope.from_bytes(Path(event_file).read_bytes()), trust)
+    raw = read_input(event_file, what="--event", max_bytes=DEFAULT_MAX_SIZE)
+    event = verify(Envelope.from_bytes(raw), trust)
     agreements = load_directory(_agreements_dir(agreements_dir))
     h = event.header
     click.echo(
@@ -206,16 +210,16 @@ def matrix(
     for cc in COMMIT_COUNTRIES:
         table.add_column(cc)
     for sender in COMMIT_COUNTRIES:
-        row = [sender]
+        row = [cell(sender)]
         for recipient in COMMIT_COUNTRIES:
             if sender == recipient:
-                row.append("-")
+                row.append(cell("-"))
             else:
-                row.append(
-                    "\n".join(a.split(" ")[0] for a in cells[(sender, recipient)]) or "nothing"
-                )
+                # Agreement ids come from files: data, one per line of the cell.
+                refs = [a.split(" ")[0] for a in cells[(sender, recipient)]]
+                row.append(cell_lines(refs, empty="nothing"))
         table.add_row(*row)
     Console(width=160).print(table)
     if html_file:
-        Path(html_file).write_text(matrix_html(cells, at), encoding="utf-8")
+        write_output(html_file, matrix_html(cells, at).encode("utf-8"), what="--html")
         click.echo(f"wrote {html_file}", err=True)

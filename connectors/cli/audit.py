@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from connectors.cli.terminal import cell, printable
 from hub.app.audit_source import read_replay_input, stream_replay_input, stream_topics
 from hub.app.kafka import client_env, default_client_config, wait_for_topics
 from hub.audit.log import origin_of
@@ -156,11 +157,16 @@ def replay_cmd(  # noqa: PLR0917 - one per option
     counts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in report.counts.items())
     console.print(f"cross-checked: {counts}  ({elapsed:.1f}s)")
     for line in erasure_lines(doc):
-        console.print(line, markup=False, highlight=False)
+        console.print(printable(line), markup=False, highlight=False)
     if report.findings:
         table = Table("kind", "topic/partition/offset", "event id", "what is wrong")
-        for f in report.findings[:200]:
-            table.add_row(f.kind, f"{f.topic}/{f.partition}/{f.offset}", f.event_id, f.detail)
+        for f in report.findings[:200]:  # read from topics: data, never markup or controls
+            table.add_row(
+                cell(f.kind),
+                cell(f"{f.topic}/{f.partition}/{f.offset}"),
+                cell(f.event_id),
+                cell(f.detail),
+            )
         console.print(table)
         if len(report.findings) > 200:
             console.print(f"... and {len(report.findings) - 200} more (see --report)")

@@ -21,7 +21,15 @@ the labels of the sealed fields, saying they are sealed.
 ``sealed`` lists the disclosed fields still sealed (no key to open them with);
 their values are not in ``disclosed``.
 
-A refused input exits 1 with ``rejected: REASON_CODE: detail`` on stderr.
+The table form of ``open`` shows every value received as data: rich markup
+(``[/bold]``, ``[link=…]``) is shown as written, and control characters (ESC
+sequences, OSC 8 hyperlinks, BiDi overrides) as visible escapes
+(:mod:`connectors.cli.terminal`); ``--json`` writes them as ``\\uXXXX``.
+
+A refused input exits 1 with ``rejected: REASON_CODE: detail`` on stderr: a
+payload read strictly (:func:`hub.textdoc.parse_json`), an envelope over the
+hub's size limit (OVERSIZED), a path that is a directory, missing or
+unreadable, or an ``--out`` that cannot be written (BAD_REQUEST).
 """
 
 from __future__ import annotations
@@ -37,7 +45,10 @@ from typing import Any
 
 import click
 
+from connectors.cli.files import STDIO, read_input, read_json_input, write_output
+from connectors.cli.terminal import cell, echo_refusal, json_line, line, printable
 from hub.errors import OperationalError, Reason, RequestError, TrmError
+from hub.wire import DEFAULT_MAX_SIZE
 
 __all__ = ["cli", "header_json", "load_trust"]
 
@@ -46,7 +57,7 @@ def _refusing(fn: Callable[[], None]) -> None:
     try:
         fn()
     except TrmError as exc:
-        click.echo(exc.as_line(), err=True)
+        echo_refusal(exc)
         sys.exit(1)
 
 
@@ -64,18 +75,9 @@ def load_trust(path: str | None) -> Any:
     return trust.load_trust_file(where)
 
 
-def _read_bytes(path: str) -> bytes:
-    if path == "-":
-        return sys.stdin.buffer.read()
-    return Path(path).read_bytes()
-
-
-def _write_bytes(path: str, data: bytes) -> None:
-    if path == "-":
-        sys.stdout.buffer.write(data)
-        sys.stdout.buffer.flush()
-    else:
-        Path(path).write_bytes(data)
+def _read_envelope(path: str) -> bytes:
+    # Never more than the hub's limit is read: a larger file is no envelope (OVERSIZED).
+    return read_input(path, what="envelope", max_bytes=DEFAULT_MAX_SIZE)
 
 
 def header_json(header: Any) -> dict[str, Any]:
@@ -156,12 +158,7 @@ def seal_cmd(  # click passes options by keyword
         from hub.keys import load_private_key
         from hub.wire import EventType, payload_from_json, seal
 
-        try:
-            obj = json.loads(_read_bytes(in_file).decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise RequestError(
-                Reason.BAD_ENCODING, f"expected a UTF-8 JSON payload in {in_file}: {exc}"
-            ) from exc
+        obj = read_json_input(in_file, what="payload")
         if not isinstance(obj, dict):
             raise RequestError(
                 Reason.BAD_REQUEST, f"expected a JSON object, got {type(obj).__name__}"
@@ -187,8 +184,8 @@ def seal_cmd(  # click passes options by keyword
             correlation_id=correlation_id,
             seal_to=seal_to,
         )
-        _write_bytes(out_file, envelope.to_bytes())
-        if out_file != "-":
+        write_output(out_file, envelope.to_bytes(), what="--out")
+        if out_file != STDIO:
             click.echo(f"sealed {envelope.header.event_id} -> {out_file}", err=True)
 
     _refusing(run)
@@ -211,11 +208,11 @@ def _seal_keys(
     recipients = [check_country(cc) for cc in recipients]
     trust = load_trust(trust_file)
     if files:
-        docs: list[bytes] = [Path(f).read_bytes() for f in files]
+        docs: list[bytes] = [read_input(f, what="seal-key set") for f in files]
     else:
         state = state_dir()
         paths = [Keyring.of(state, cc).signed_set_path for cc in recipients]
-        docs = [p.read_bytes() for p in paths if p.is_file()]
+        docs = [read_input(p, what="seal-key set") for p in paths if p.is_file()]
     directory, refused = SealKeyDirectory.from_documents(docs, trust)
     if refused:
         raise refused[0]
@@ -278,7 +275,7 @@ def open_cmd(file: str, trust_file: str | None, country: str | None, as_json: bo
         from hub.wire import Envelope, payload_to_json, unseal, verify, verify_attestation
 
         keys = load_trust(trust_file)
-        envelope = Envelope.from_bytes(_read_bytes(file))
+        envelope = Envelope.from_bytes(_read_envelope(file))
         event = verify(envelope, keys)
         opened_as = None
         opener = _opener(envelope, country) if event.sealed else None
@@ -303,7 +300,7 @@ def open_cmd(file: str, trust_file: str | None, country: str | None, as_json: bo
             "attestations": attestations,
         }
         if as_json:
-            click.echo(json.dumps(doc, ensure_ascii=False, sort_keys=False))
+            click.echo(json_line(doc))
             return
         _print_table(doc)
 
@@ -311,38 +308,41 @@ def open_cmd(file: str, trust_file: str | None, country: str | None, as_json: bo
 
 
 def _print_table(doc: dict[str, Any]) -> None:
+    """The opened event for a person: every value received is data (no markup, no controls)."""
     from rich.console import Console
     from rich.table import Table
 
     console = Console()
     head = Table(title="signed header (verified)", show_header=False)
     for name, value in doc["header"].items():
-        shown = f"{len(value)} digests" if name == "disclosure_digests" else str(value)
-        head.add_row(name, shown)
+        shown = f"{len(value)} digests" if name == "disclosure_digests" else value
+        head.add_row(cell(name), cell(shown))
     console.print(head)
     title = "disclosed fields"
     if doc["opened_as"]:
         title += f" (sealed; opened with {doc['opened_as']}'s epoch key)"
     elif doc["sealed"]:
         title += " (sealed: only the policy attributes are readable without a key)"
-    body = Table(title=title)
+    body = Table(title=printable(title))
     body.add_column("field")
     body.add_column("value")
     for name, value in doc["disclosed"].items():
-        body.add_row(name, json.dumps(value, ensure_ascii=False))
+        body.add_row(cell(name), cell(json.dumps(value, ensure_ascii=False)))
     for name in doc["sealed"]:
-        body.add_row(name, "[yellow]sealed[/]")
+        body.add_row(cell(name), cell("sealed", "yellow"))
     console.print(body)
     if doc["sealed"]:
         console.print(
             f"{len(doc['sealed'])} field(s) sealed to the recipients: open with "
             "--country CC where CC's epoch keys are in the state directory"
         )
-    console.print("withheld: " + (", ".join(doc["withheld"]) or "(none)"))
+    console.print(line("withheld: " + (", ".join(doc["withheld"]) or "(none)")))
     for att in doc["attestations"]:
         console.print(
-            f"attested for {att['recipient']} under {att['agreement_id']}@"
-            f"{att['agreement_version']} (leaf {att['leaf_ref']})"
+            line(
+                f"attested for {att['recipient']} under {att['agreement_id']}@"
+                f"{att['agreement_version']} (leaf {att['leaf_ref']})"
+            )
         )
 
 
@@ -359,7 +359,7 @@ def redact_cmd(file: str, drop: str | None, keep: str | None, out_file: str) -> 
 
         if (drop is None) == (keep is None):
             raise RequestError(Reason.BAD_REQUEST, "expected exactly one of --drop or --keep")
-        envelope = Envelope.from_bytes(_read_bytes(file))
+        envelope = Envelope.from_bytes(_read_envelope(file))
         known = set(payload_fields(envelope.header.event_type))
         named = [f.strip() for f in (drop or keep or "").split(",") if f.strip()]
         unknown = sorted(set(named) - known)
@@ -370,6 +370,6 @@ def redact_cmd(file: str, drop: str | None, keep: str | None, out_file: str) -> 
             )
         present = {d.field for d in envelope.disclosures}
         kept = set(named) if keep is not None else present - set(named)
-        _write_bytes(out_file, redact(envelope, kept).to_bytes())
+        write_output(out_file, redact(envelope, kept).to_bytes(), what="--out")
 
     _refusing(run)

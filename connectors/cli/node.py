@@ -1,13 +1,21 @@
 """``trm node publish | inbox | ack | rejections``: a country node on the command line.
 
-``publish`` reads each FILE as one submission (JSON object: ``type``, ``to``,
-``purpose``, ``handling``, ``case_key``, ``correlation_id``, ``payload``; see
-:class:`connectors.sdk.Submission`). Every file is read and validated before the
-first is sent, so a bad file sends nothing. It prints one event id per line.
-Events are sealed to their recipients' seal keys (protocol v2); ``--unsealed``
-sends v1 events whose values the hub and the broker can read (interop only).
+``publish`` reads each FILE (``-``: standard input) as one submission (JSON
+object: ``type``, ``to``, ``purpose``, ``handling``, ``case_key``,
+``correlation_id``, ``payload``; see :class:`connectors.sdk.Submission`), read
+strictly (:func:`hub.textdoc.parse_json`: a member name twice, nesting deeper
+than 64, an integer over 20 digits, NaN or a lone surrogate is refused). Every
+file is read, validated, sealed and measured against the hub's size limit
+(OVERSIZED) before the first is sent, so a bad file sends nothing and uses no
+sequence number. It prints one event id per line. Events are sealed to their
+recipients' seal keys (protocol v2); ``--unsealed`` sends v1 events whose
+values the hub and the broker can read (interop only).
+
 ``inbox`` opens sealed events with the country's epoch keys; a recipient's
 REJECTED acknowledgement of one of this country's events shows as a rejection.
+What it received is shown as data (:mod:`connectors.cli.terminal`: no markup,
+no control characters), and an event counts as seen only once it was written
+out: the table after it was printed, ``--json`` and ``--follow`` line by line.
 
 ``inbox --json`` prints one JSON object per line (:meth:`InboxRecord.to_json`);
 ``rejections --json`` likewise (:meth:`Rejection.to_json`).
@@ -18,23 +26,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import json
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
+from connectors.cli.files import read_json_input
+from connectors.cli.terminal import cell, echo_refusal, json_line, line, printable
 from connectors.sdk import ACK_STATUSES, ERASURE_REASONS, CountryNode, InboxRecord, Submission
 from hub.errors import OperationalError, Reason, RequestError, TrmError
 from hub.home import default_bootstrap, state_dir
 from hub.topics import Topics, check_country
 
-__all__ = ["UNSEALED_HELP", "cli", "node_options", "open_node", "read_json_file"]
+__all__ = ["UNSEALED_HELP", "cli", "node_options", "open_node"]
 
 UNSEALED_HELP = (
     "Send unsealed v1 events, whose values the hub, the broker and their backups can "
@@ -48,7 +56,7 @@ def _run(fn: Callable[[], Awaitable[T]]) -> T:
     try:
         return asyncio.run(fn())  # type: ignore[arg-type]
     except TrmError as exc:
-        click.echo(exc.as_line(), err=True)
+        echo_refusal(exc)
         sys.exit(1)
 
 
@@ -97,29 +105,11 @@ def node_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
-def read_json_file(path: Path) -> Any:
-    """A JSON document from a UTF-8 file; refusals say which file and why."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise RequestError(Reason.BAD_REQUEST, f"cannot read {path}: {exc.strerror}") from exc
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise RequestError(
-            Reason.BAD_ENCODING,
-            f"{path}: expected UTF-8, byte {exc.start} is 0x{data[exc.start]:02x}",
-        ) from exc
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise RequestError(
-            Reason.BAD_REQUEST, f"{path}: expected JSON, line {exc.lineno}: {exc.msg}"
-        ) from exc
-
-
 def _when(ms: int) -> str:
-    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).strftime("%Y-%m-%d %H:%M")
+    try:
+        return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).strftime("%Y-%m-%d %H:%M")
+    except (OverflowError, ValueError, OSError):  # a signed time no calendar holds: the number
+        return f"{ms} ms"
 
 
 @click.group()
@@ -143,7 +133,7 @@ def publish(  # noqa: PLR0917 - one parameter per click option
     """Seal each FILE (a JSON submission) to its recipients and send it; print the event ids."""
 
     async def go() -> list[str]:
-        submissions = [Submission.from_json(read_json_file(f)) for f in files]
+        submissions = [Submission.from_json(read_json_input(f, what="submission")) for f in files]
         node = open_node(
             country,
             bootstrap=bootstrap,
@@ -160,26 +150,35 @@ def publish(  # noqa: PLR0917 - one parameter per click option
         click.echo(event_id)
 
 
-def _table(records: list[InboxRecord], country: str) -> Table:
+def _table(records: Sequence[InboxRecord], country: str) -> Table:
+    """The inbox as a table; every value received is a cell of data (no markup, no controls)."""
     table = Table(title=f"inbox of {country}", show_lines=False)
     for col in ("type", "from", "when", "case key", "key fields", "withheld"):
         table.add_column(col, overflow="fold")
     for r in records:
         rejection = r.rejection
-        table.add_row(
-            r.event_type,
-            r.producer,
-            _when(r.created_at_ms),
-            r.case_key,
-            f"[red]REJECTED by {r.producer}[/]: "
-            + escape(f"{rejection.reason}: {rejection.detail} (event {rejection.event_id})")
-            if rejection is not None
-            else "; ".join(f"{k}: {v}" for k, v in r.summary.items()),
-            f"[yellow]{len(r.withheld)} withheld[/]: "
-            + ", ".join(r.withheld[:6])
-            + (" ..." if len(r.withheld) > 6 else "")
+        if rejection is not None:
+            fields = line(
+                (f"REJECTED by {r.producer}", "red"),
+                f": {rejection.reason}: {rejection.detail} (event {rejection.event_id})",
+            )
+        else:
+            fields = cell("; ".join(f"{k}: {v}" for k, v in r.summary.items()))
+        withheld = (
+            line(
+                (f"{len(r.withheld)} withheld", "yellow"),
+                ": " + ", ".join(r.withheld[:6]) + (" ..." if len(r.withheld) > 6 else ""),
+            )
             if r.withheld
-            else "",
+            else cell("")
+        )
+        table.add_row(
+            cell(r.event_type),
+            cell(r.producer),
+            cell(_when(r.created_at_ms)),
+            cell(r.case_key),
+            fields,
+            withheld,
         )
     return table
 
@@ -210,16 +209,18 @@ def inbox(  # noqa: PLR0917 - one parameter per click option
             key_file=key_file,
             trust_file=trust_file,
         )
-        shown: list[InboxRecord] = []
-        async for record in node.inbox(follow=follow, include_seen=show_all):
-            if as_json:
-                click.echo(json.dumps(record.to_json(), ensure_ascii=False, sort_keys=True))
-            elif follow:
-                console.print(_table([record], node.country))
-            else:
-                shown.append(record)
-        if not as_json and not follow:
-            console.print(_table(shown, node.country))
+        if as_json or follow:
+            # One record at a time: each is written before the next is asked for,
+            # and only then marked seen.
+            async for record in node.inbox(follow=follow, include_seen=show_all):
+                if as_json:
+                    click.echo(json_line(record.to_json(), sort_keys=True))
+                else:
+                    console.print(_table([record], node.country))
+        else:
+            shown = await node.read_inbox(include_seen=show_all)
+            console.print(_table(shown.records, node.country))
+            node.mark_shown(shown)  # only once the table is out
         for refusal in node.refused:
             answered = (
                 f" (answered {refusal.event_id} with REJECTED acknowledgement {refusal.answer})"
@@ -227,8 +228,10 @@ def inbox(  # noqa: PLR0917 - one parameter per click option
                 else ""
             )
             click.echo(
-                f"refused inbox record {refusal.partition}:{refusal.offset}: "
-                f"{refusal.reason}: {refusal.detail}{answered}",
+                printable(
+                    f"refused inbox record {refusal.partition}:{refusal.offset}: "
+                    f"{refusal.reason}: {refusal.detail}{answered}"
+                ),
                 err=True,
             )
 
@@ -350,9 +353,11 @@ def rejections(  # noqa: PLR0917 - one parameter per click option
             table.add_column(col, overflow="fold")
         async for r in node.rejections(follow=follow):
             if as_json:
-                click.echo(json.dumps(r.to_json(), ensure_ascii=False, sort_keys=True))
+                click.echo(json_line(r.to_json(), sort_keys=True))
             else:
-                table.add_row(r.event_id, r.recipient, f"[red]{r.reason}[/]", r.detail)
+                table.add_row(
+                    cell(r.event_id), cell(r.recipient), cell(r.reason, "red"), cell(r.detail)
+                )
         if not as_json:
             Console().print(table)
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from connectors.cli.files import write_output
 from hub.errors import Reason, TrustError
 from hub.keys import KeyRole, load_private_key
 from hub.signed_doc import SignedDocument, parse_json
@@ -38,13 +39,20 @@ def _now_ms() -> int:
 def _read_doc(path: Path) -> SignedDocument:
     try:
         obj = parse_json(path.read_bytes())  # strict: a member name twice is refused
-    except (OSError, ValueError) as exc:
-        raise TrustError(Reason.TRUST_MALFORMED, f"expected a JSON trust list at {path}") from exc
+    except OSError as exc:
+        raise TrustError(
+            Reason.TRUST_MALFORMED, f"expected a trust list at {path} ({exc.strerror})"
+        ) from exc
+    except ValueError as exc:  # the strict reader's message: what was wrong, never content
+        raise TrustError(
+            Reason.TRUST_MALFORMED, f"expected a strict JSON trust list at {path}: {exc}"[:300]
+        ) from exc
     return SignedDocument.from_json(obj, TRUST_TYPE, TrustError, Reason.TRUST_MALFORMED)
 
 
 def _write_doc(doc: SignedDocument, path: Path) -> None:
-    path.write_text(json.dumps(doc.to_json(), indent=2, ensure_ascii=False) + "\n", "utf-8")
+    text = json.dumps(doc.to_json(), indent=2, ensure_ascii=False) + "\n"
+    write_output(path, text.encode("utf-8"), what="trust list")
 
 
 def _expiry_ms(expires: str | None, valid_days: int | None, now_ms: int) -> int | None:

@@ -23,7 +23,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
+from rich.text import Text
 
+from connectors.cli.terminal import cell
 from connectors.demo.scenario import Step, story, try_it_submission
 from connectors.demo.setup import COUNTRY_NAMES, make_identities, make_seal_keys, sign_agreements
 from connectors.sdk import CountryNode, InboxRecord, Rejection, Submission
@@ -68,6 +70,11 @@ def _trm(state: StateDir, *args: str, check: bool = True) -> str:
             Reason.CONFIG_INVALID, f"'trm {' '.join(args)}' failed: {out.stderr.strip()[-800:]}"
         )
     return out.stdout.strip()
+
+
+def _data(value: object, style: str = "") -> Text:
+    """Text read from a topic (a hub's reason, an agreement id): shown as written."""
+    return cell(value, style)
 
 
 def stop_previous(state: StateDir, console: Console) -> None:
@@ -215,9 +222,10 @@ class Demo:
             got = rej.reason if rej else "nothing"
             self.verdict.add(step.key, submitter, step.whole, got)
             mark = "[green]✓[/]" if got == step.whole else "[red]✗[/]"
-            c.print(f"  {mark} refused, told to {COUNTRY_NAMES[submitter]}: [bold]{got}[/]")
+            told = Text.from_markup(f"  {mark} refused, told to {COUNTRY_NAMES[submitter]}: ")
+            c.print(told + _data(got, "bold"))
             if rej:
-                c.print(f"    [dim]{rej.detail}[/]")
+                c.print(_data(f"    {rej.detail}", "dim"))
             return
         for recipient, expected in step.expect.items():
             if expected == "delivered":
@@ -235,8 +243,10 @@ class Demo:
                     held, label = list(rec.withheld), "not disclosed"
                 withheld = ", ".join(held) or "none"
                 c.print(
-                    f"  [green]✓[/] {COUNTRY_NAMES[recipient]} received the {rec.event_type} "
-                    f"under [cyan]{rec.agreement}[/], signature and hub attestation verified"
+                    Text.from_markup(f"  [green]✓[/] {COUNTRY_NAMES[recipient]} received the ")
+                    + _data(f"{rec.event_type} under ")
+                    + _data(rec.agreement, "cyan")
+                    + Text(", signature and hub attestation verified")
                 )
                 c.print(f"    {label}: [yellow]{withheld}[/]")
             else:
@@ -246,9 +256,10 @@ class Demo:
                 got = rej.reason if rej else "nothing"
                 self.verdict.add(step.key, recipient, expected, got)
                 mark = "[green]✓[/]" if got == expected else "[red]✗[/]"
-                c.print(f"  {mark} not delivered to {COUNTRY_NAMES[recipient]}: [bold]{got}[/]")
+                told = Text.from_markup(f"  {mark} not delivered to {COUNTRY_NAMES[recipient]}: ")
+                c.print(told + _data(got, "bold"))
                 if rej:
-                    c.print(f"    [dim]{rej.detail}[/]")
+                    c.print(_data(f"    {rej.detail}", "dim"))
 
     async def run(self) -> Verdict:
         now = _now_ms()

@@ -5,7 +5,10 @@
     async with CountryNode("KH", key_path, trust, bootstrap) as node:
         event_id = await node.publish(Submission.from_json(obj))   # sealed (v2)
         async for record in node.inbox():                          # opened with KH's keys
-            await node.acknowledge(record, status="ACCEPTED")
+            await node.acknowledge(record, status="ACCEPTED")      # marked seen after this
+
+A whole pass to show at once: ``shown = await node.read_inbox()``, write it out,
+then ``node.mark_shown(shown)``; nothing counts as seen before that.
 
 Events are sealed to their recipients by default; ``publish(..., unsealed=True)``
 sends a v1 event the hub can read (interop only).
@@ -14,7 +17,15 @@ sends a v1 event the hub can read (interop only).
 from __future__ import annotations
 
 from .node import CountryNode
-from .records import RECIPIENT_SOURCE, WITHHELD, InboxRecord, InboxRefusal, Rejection, Withheld
+from .records import (
+    RECIPIENT_SOURCE,
+    WITHHELD,
+    InboxPass,
+    InboxRecord,
+    InboxRefusal,
+    Rejection,
+    Withheld,
+)
 from .store import NodeStore
 from .submission import (
     ACK_STATUSES,
@@ -33,6 +44,7 @@ __all__ = [
     "RECIPIENT_SOURCE",
     "WITHHELD",
     "CountryNode",
+    "InboxPass",
     "InboxRecord",
     "InboxRefusal",
     "NodeStore",

@@ -1,9 +1,12 @@
 """``CountryNode``: one country's connection to the hub over Kafka.
 
-Publishing: validate, seal with the country's key, send to
+Publishing: validate, seal with the country's key, measure the envelope
+against the hub's one size limit (``hub.wire.DEFAULT_MAX_SIZE``: OVERSIZED,
+nothing sent), reserve the sequence number on disk, send to
 ``<ns>.<CC>.outbox`` keyed by case key with CloudEvents headers, with an
-idempotent ``acks=all`` producer. The sequence number is reserved on disk
-before sealing, so numbers continue after a restart.
+idempotent ``acks=all`` producer. Numbers continue after a restart; a refused
+event uses none (a record the broker still refuses as too large is OVERSIZED
+and gives its number back).
 
 Sealing is the default (protocol v2, ``docs/protocol.md`` 2.9): every field
 but the policy attributes is encrypted to each recipient's seal key valid at
@@ -33,6 +36,7 @@ and before it verifies what it reads.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
@@ -41,7 +45,12 @@ from types import TracebackType
 from typing import Any
 
 from aiokafka import AIOKafkaProducer, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka.errors import (
+    KafkaError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+)
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hub.app.kafka import Follower, require_topic
@@ -53,6 +62,7 @@ from hub.errors import (
     RequestError,
     SealError,
     TrmError,
+    WireError,
 )
 from hub.home import StateDir, state_dir
 from hub.keys import KeyDirectory, KeyRole, key_id_of, load_private_key, raw_public
@@ -62,7 +72,9 @@ from hub.sealkeys import DAY_MS, Keyring, SealKey, SealKeyDirectory, SealKeySet
 from hub.topics import Topics, check_country
 from hub.trust import TrustList, load_trust_file
 from hub.wire import (
+    DEFAULT_MAX_SIZE,
     DeliveredEvent,
+    Envelope,
     EventType,
     Header,
     cloudevents_headers,
@@ -72,7 +84,7 @@ from hub.wire import (
     unseal,
 )
 
-from .records import InboxRecord, InboxRefusal, Rejection
+from .records import InboxPass, InboxRecord, InboxRefusal, Rejection
 from .store import NodeStore
 from .submission import Submission
 
@@ -85,6 +97,8 @@ log = logging.getLogger("trm.node")
 # every ciphertext and plaintext): the node answers them with a REJECTED
 # acknowledgement. Anything else is refused without an answer.
 PRODUCER_FAULTS = frozenset({Reason.SEAL_MISMATCH, Reason.FIELD_TYPE_MISMATCH})
+# What the client or the broker says of a record too large to write: nothing was written.
+TOO_LARGE = (MessageSizeTooLargeError, RecordListTooLargeError, RecordTooLargeError)
 
 
 def _now_ms() -> int:
@@ -295,9 +309,23 @@ class CountryNode:
             )
         now = created_at_ms if created_at_ms is not None else self._clock()
         payload = payload_from_json(submission.event_type.value, submission.payload)
-        # A throw-away v1 seal checks the payload and every header field; the
-        # sealed (v2) one adds nothing that can fail once every key is found.
-        seal(
+        # A throw-away v1 seal checks the payload and every header field before
+        # the seal keys are looked up (which may read the registry topic).
+        self._seal(submission, payload, now, None, sequence=1, event_id=event_id)
+        seal_to = None if unsealed else await self.seal_keys_for(submission.recipients, now)
+        return payload, now, seal_to
+
+    def _seal(
+        self,
+        submission: Submission,
+        payload: dict[str, Any],
+        now: int,
+        seal_to: dict[str, SealKey] | None,
+        *,
+        sequence: int,
+        event_id: str | None,
+    ) -> Envelope:
+        return seal(
             submission.event_type,
             payload,
             producer=self.country,
@@ -306,13 +334,31 @@ class CountryNode:
             purpose=submission.purpose,
             handling=submission.handling,
             case_key=submission.case_key,
-            sequence=1,
+            sequence=sequence,
             created_at_ms=now,
             event_id=event_id or submission.event_id,
             correlation_id=submission.correlation_id,
+            seal_to=seal_to,
         )
-        seal_to = None if unsealed else await self.seal_keys_for(submission.recipients, now)
-        return payload, now, seal_to
+
+    @staticmethod
+    def _check_size(envelope: Envelope) -> bytes:
+        """The envelope's bytes, refused OVERSIZED past the hub's one limit.
+
+        The hub refuses a larger envelope (hub.wire.DEFAULT_MAX_SIZE, what
+        ``Envelope.from_bytes`` allows); measured before a sequence number is
+        taken or anything is sent.
+        """
+        raw = envelope.to_bytes()
+        if len(raw) > DEFAULT_MAX_SIZE:
+            h = envelope.header
+            raise WireError(
+                Reason.OVERSIZED,
+                f"expected a {h.event_type} envelope of at most {DEFAULT_MAX_SIZE} bytes (the "
+                f"hub's limit), got {len(raw)} once {'sealed' if envelope.is_sealed else 'signed'}"
+                "; nothing was sent",
+            )
+        return raw
 
     async def check(
         self,
@@ -325,16 +371,21 @@ class CountryNode:
         """Validate a submission fully as :meth:`publish` would; return the Avro-form payload.
 
         Sealed (the default): every recipient must have a seal key valid at the
-        creation time.
+        creation time. The envelope is sealed and measured as it would be sent.
 
         Raises:
             RequestError: BAD_REQUEST when addressed to this country itself.
-            WireError: INVALID_PAYLOAD naming the field, INVALID_HEADER.
+            WireError: INVALID_PAYLOAD naming the field, INVALID_HEADER,
+                OVERSIZED when the envelope would exceed the hub's size limit.
             SealError: SEAL_KEY_MISSING naming the recipient without a seal key.
             OperationalError: KAFKA_UNAVAILABLE (reading the registry's seal keys).
         """
-        payload, _, _ = await self._prepare(
+        payload, now, seal_to = await self._prepare(
             submission, created_at_ms=created_at_ms, event_id=event_id, unsealed=unsealed
+        )
+        sequence = self.store.last_sequence() + 1
+        self._check_size(
+            self._seal(submission, payload, now, seal_to, sequence=sequence, event_id=event_id)
         )
         return payload
 
@@ -352,7 +403,10 @@ class CountryNode:
         a v1 event whose values the hub and the broker can read, for interop only.
 
         Raises:
-            RequestError / WireError: the submission or payload is invalid.
+            RequestError / WireError: the submission or payload is invalid;
+                WireError OVERSIZED when the envelope exceeds the hub's size
+                limit (hub.wire.DEFAULT_MAX_SIZE), or the broker refused the
+                record as too large.
             SealError: SEAL_KEY_MISSING, a recipient has no seal key valid now.
             OperationalError: KAFKA_UNAVAILABLE when the send failed.
             (A refused submission sends nothing and uses no sequence number.)
@@ -361,23 +415,25 @@ class CountryNode:
             submission, created_at_ms=created_at_ms, event_id=event_id, unsealed=unsealed
         )
         await self.start()  # an unreachable broker costs no sequence number
-        sequence = self.store.reserve_sequence()
-        envelope = seal(
-            submission.event_type,
-            payload,
-            producer=self.country,
-            key=self._key,
-            recipients=submission.recipients,
-            purpose=submission.purpose,
-            handling=submission.handling,
-            case_key=submission.case_key,
-            sequence=sequence,
-            created_at_ms=now,
-            event_id=event_id or submission.event_id,
-            correlation_id=submission.correlation_id,
-            seal_to=seal_to,
+        # Sealed and measured with the number it will carry, before that number is taken.
+        sequence = self.store.last_sequence() + 1
+        envelope = self._seal(
+            submission, payload, now, seal_to, sequence=sequence, event_id=event_id
         )
-        await self._send(envelope.header, envelope.to_bytes())
+        raw = self._check_size(envelope)
+        reserved = self.store.reserve_sequence()
+        if reserved != sequence:  # pragma: no cover - one writer per store (NodeStore)
+            self.store.release_sequence(reserved)
+            raise OperationalError(
+                Reason.CONFIG_INVALID,
+                f"sequence file of {self.country} changed while sealing: another process "
+                "uses this node's state directory",
+            )
+        try:
+            await self._send(envelope.header, raw)
+        except WireError:  # the broker refused the record whole: nothing carries the number
+            self.store.release_sequence(sequence)
+            raise
         due_field = submission.event_type.spec.due_field
         planned = submission.payload.get(due_field) if due_field else None
         self.store.record(
@@ -411,6 +467,13 @@ class CountryNode:
                 key=header.case_key.encode(),
                 headers=cloudevents_headers(header),
             )
+        except TOO_LARGE as exc:  # the client's or a topic's limit below the hub's: not Kafka down
+            raise WireError(
+                Reason.OVERSIZED,
+                f"event {header.event_id} of {len(value)} bytes was refused as too large "
+                f"({type(exc).__name__}): the outbox topic's max.message.bytes must allow "
+                f"the hub's limit of {DEFAULT_MAX_SIZE} bytes; nothing was sent",
+            ) from exc
         except KafkaError as exc:
             raise OperationalError(
                 Reason.KAFKA_UNAVAILABLE,
@@ -562,33 +625,23 @@ class CountryNode:
             DeliveredEvent(event, delivered.attestation), msg.partition, msg.offset
         )
 
-    async def inbox(
-        self, *, follow: bool = False, include_seen: bool = False, mark_seen: bool = True
-    ) -> AsyncGenerator[InboxRecord, None]:
-        """Verified events delivered to this country, oldest first.
+    async def _pass(
+        self, *, follow: bool, include_seen: bool
+    ) -> AsyncGenerator[tuple[Any, InboxRecord | None], None]:
+        """Each inbox record read, with the event to show from it (None: refused or not new).
 
-        Skips event ids yielded before (across restarts) unless
-        ``include_seen``; a duplicate delivery within one pass is always
-        skipped. Without ``include_seen`` reading resumes from the node's
-        saved cursor (next offset per partition). Without ``follow`` it stops
-        at the end of the topic.
-
-        Raises:
-            TrustError: TRUST_EXPIRED when the trust list is past its expiry,
-                before reading or at the next record. Nothing is verified
-                against a stale list, and the cursor stays before the first
-                record not read, so a renewed list reads on from there.
+        Opens, refuses (answering a producer at fault), keeps in the vault and
+        carries out erasure requests; marks nothing and moves no cursor.
         """
         self._check_trust_fresh()
         started_here = self._producer is None  # an answer to a producer may start it
         this_pass: set[str] = set()
         cursor = None if include_seen else self.store.cursor()
-        save = mark_seen and not include_seen
-        inbox = self.topics.inbox(self.country)
         dropped = self.store.drop_expired(self._clock())
         if dropped:
             log.info("dropped %d opened events past their retention", len(dropped))
         try:
+            inbox = self.topics.inbox(self.country)
             async for msg in self._records(inbox, follow=follow, start=cursor):
                 self._check_trust_fresh()  # a list may expire while following
                 try:
@@ -605,19 +658,78 @@ class CountryNode:
                 )
                 if record is not None:
                     this_pass.add(record.event_id)
-                if fresh and record is not None:
-                    yield record
-                    # Marked only when the caller comes back for the next one: a
-                    # crash while handling a record shows it again after restart.
-                    if mark_seen:
-                        self.store.mark_seen(record.event_id)
-                if save:
-                    self.store.advance(msg.partition, msg.offset + 1)
+                yield msg, record if fresh else None
+        finally:
+            if started_here and self._producer is not None:
+                await self.stop()
+
+    async def inbox(
+        self, *, follow: bool = False, include_seen: bool = False, mark_seen: bool = True
+    ) -> AsyncGenerator[InboxRecord, None]:
+        """Verified events delivered to this country, oldest first.
+
+        Skips event ids yielded before (across restarts) unless
+        ``include_seen``; a duplicate delivery within one pass is always
+        skipped. Without ``include_seen`` reading resumes from the node's
+        saved cursor (next offset per partition). Without ``follow`` it stops
+        at the end of the topic. A record is marked seen (and the cursor moved
+        past it) only when the caller comes back for the next one: handle (show)
+        each record before asking for the next. To show a whole pass at once,
+        use :meth:`read_inbox` and :meth:`mark_shown`.
+
+        Raises:
+            TrustError: TRUST_EXPIRED when the trust list is past its expiry,
+                before reading or at the next record. Nothing is verified
+                against a stale list, and the cursor stays before the first
+                record not read, so a renewed list reads on from there.
+        """
+        save = mark_seen and not include_seen
+        try:
+            async with contextlib.aclosing(
+                self._pass(follow=follow, include_seen=include_seen)
+            ) as records:
+                async for msg, record in records:
+                    if record is not None:
+                        yield record
+                        # Marked only when the caller comes back for the next one: a
+                        # crash while handling a record shows it again after restart.
+                        if mark_seen:
+                            self.store.mark_seen(record.event_id)
+                    if save:
+                        self.store.advance(msg.partition, msg.offset + 1)
         finally:
             if save:
                 self.store.flush_cursor()
-            if started_here and self._producer is not None:
-                await self.stop()
+
+    async def read_inbox(self, *, include_seen: bool = False) -> InboxPass:
+        """Read the inbox to its end, marking nothing: show the pass, then :meth:`mark_shown`.
+
+        As :meth:`inbox` without ``follow``; the events come back together, so
+        a table of them can be written before any counts as seen.
+
+        Raises:
+            TrustError: TRUST_EXPIRED, as :meth:`inbox` (nothing is marked).
+            OperationalError: KAFKA_UNAVAILABLE.
+        """
+        refused_before = len(self.refused)
+        records: list[InboxRecord] = []
+        ends: dict[int, int] = {}
+        async with contextlib.aclosing(
+            self._pass(follow=False, include_seen=include_seen)
+        ) as stream:
+            async for msg, record in stream:
+                if record is not None:
+                    records.append(record)
+                ends[msg.partition] = max(ends.get(msg.partition, 0), msg.offset + 1)
+        return InboxPass(tuple(records), tuple(self.refused[refused_before:]), ends)
+
+    def mark_shown(self, shown: InboxPass) -> None:
+        """Mark a pass's events seen and move the cursor past all it read (once shown)."""
+        for record in shown.records:
+            self.store.mark_seen(record.event_id)
+        for partition, next_offset in shown.next_offsets.items():
+            self.store.advance(partition, next_offset)
+        self.store.flush_cursor()
 
     async def _keep(self, record: InboxRecord) -> InboxRecord | None:
         """Keep an opened record in the vault, carry out an erasure request; None: erased.

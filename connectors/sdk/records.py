@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
 from hub.errors import Reason, RequestError
+from hub.textdoc import parse_json
 from hub.wire import DeliveredEvent, payload_to_json
 
 from .submission import key_fields
@@ -15,6 +15,7 @@ from .submission import key_fields
 __all__ = [
     "RECIPIENT_SOURCE",
     "WITHHELD",
+    "InboxPass",
     "InboxRecord",
     "InboxRefusal",
     "Rejection",
@@ -171,6 +172,25 @@ class InboxRefusal:
 
 
 @dataclass(frozen=True, slots=True)
+class InboxPass:
+    """One read of the inbox to its end (:meth:`CountryNode.read_inbox`), nothing marked yet.
+
+    Show ``records``, then hand the pass to :meth:`CountryNode.mark_shown`: only
+    then are they marked seen and the cursor moved past everything read, so an
+    output that fails half way shows them all again next time.
+
+    Attributes:
+        records: the new events (every one with ``include_seen``), oldest first.
+        refused: the records of this pass that did not verify or open.
+        next_offsets: per partition, the offset after the last record read.
+    """
+
+    records: tuple[InboxRecord, ...]
+    refused: tuple[InboxRefusal, ...]
+    next_offsets: Mapping[int, int]
+
+
+@dataclass(frozen=True, slots=True)
 class Rejection:
     """Why one of this node's events was refused for one recipient.
 
@@ -194,9 +214,9 @@ class Rejection:
             RequestError: BAD_REQUEST if it is not the hub's rejection JSON.
         """
         try:
-            obj = json.loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise RequestError(Reason.BAD_REQUEST, f"expected rejection JSON: {exc}") from exc
+            obj = parse_json(data, what="rejection record")
+        except RequestError as exc:  # one reason for any record that is not the hub's JSON
+            raise RequestError(Reason.BAD_REQUEST, exc.detail) from exc
         if not isinstance(obj, dict):
             raise RequestError(Reason.BAD_REQUEST, "expected a rejection object")
         try:

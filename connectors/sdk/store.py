@@ -4,7 +4,8 @@ Everything lives in ``<state>/nodes/<CC>/`` (see :mod:`hub.home`):
 
 ``sequence``        the last sequence number used, replaced atomically *before*
                     the event carrying it is sent, so a restart never reuses one
-                    (a crash between the two leaves a visible gap, never a repeat)
+                    (a crash between the two leaves a visible gap, never a repeat;
+                    a record the broker refused whole gives its number back)
 ``seen``            event ids the inbox has yielded (one per line, appended)
 ``journal.jsonl``   what this node sent and acknowledged (one JSON object per line)
 ``cursor.json``     the inbox's next offset per partition (saved at most every 64
@@ -173,6 +174,20 @@ class NodeStore:
     def reserve_sequence(self) -> int:
         """The next sequence number, persisted before it is returned."""
         number = self.last_sequence() + 1
+        self._write_sequence(number)
+        return number
+
+    def release_sequence(self, number: int) -> None:
+        """Give back ``number``, the last one reserved, when nothing carrying it was written.
+
+        For a send the broker refused whole (a record too large): the next
+        event takes the number again, so the producer's sequence has no gap.
+        A number that is not the last reserved is left alone.
+        """
+        if self.last_sequence() == number:
+            self._write_sequence(number - 1)
+
+    def _write_sequence(self, number: int) -> None:
         path = self.root / "sequence"
         tmp = path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -182,7 +197,6 @@ class NodeStore:
         finally:
             os.close(fd)
         os.replace(tmp, path)
-        return number
 
     # --- inbox dedupe ---------------------------------------------------------
 

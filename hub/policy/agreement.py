@@ -348,8 +348,11 @@ def load_agreement_file(path: str | Path) -> SignedAgreement:
     where = Path(path)
     try:
         blob = where.read_bytes()
-    except FileNotFoundError as exc:
-        raise PolicyError(Reason.AGREEMENT_INVALID, f"expected an agreement at {where}") from exc
+    except OSError as exc:  # missing, a directory, unreadable: a refusal naming the file
+        raise PolicyError(
+            Reason.AGREEMENT_INVALID,
+            f"{where.name}: expected a readable agreement file at {where} ({exc.strerror})",
+        ) from exc
     return parse_agreement(blob, where=where.name)
 
 

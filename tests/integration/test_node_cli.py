@@ -163,3 +163,92 @@ async def test_node_refuses_another_countrys_key(kafka_bootstrap: str, tmp_path:
     assert res.exit_code == 1
     assert "rejected: KEY_ROLE_NOT_ALLOWED" in res.stderr
     assert "not a producer key of TH" in res.stderr
+
+
+HOSTILE_NAME = "Plain [/bold] Name"
+LINK = "[link=http://evil.example]CLICK[/link]"
+
+
+async def test_inbox_shows_received_text_as_data_and_marks_only_what_it_showed(
+    kafka_bootstrap: str, topics: Topics, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 16 (5): markup in a name neither crashes the inbox nor loses events."""
+    home = tmp_path / "home"
+    write_state(home)
+    run = _runner(home, kafka_bootstrap)
+    ns = ["--namespace", topics.namespace]
+    copies = []
+    names = [
+        HOSTILE_NAME,
+        f"{LINK} :smile:",
+        "Esc\x1b[2J\x1b]8;;http://evil.example\x1b\\here\x1b]8;;\x1b\\ \u202egnp.exe\x9b31m",
+        "Clean Name",
+    ]
+    for i, name in enumerate(names):
+        payload = {**example("handover_notice"), "names": [{"full_name": name, "lang": "en"}]}
+        copies.append(
+            delivered_copy(
+                "handover_notice",
+                payload,
+                producer="TH",
+                recipient="KH",
+                keep={"status", "names"},
+                created_at_ms=1_767_300_000_000 + i,
+                case_key=f"case-{i}",
+                sequence=i + 1,
+            )
+        )
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        for env, headers in copies:
+            await producer.send_and_wait(
+                topics.inbox("KH"), env.to_bytes(), key=b"c", headers=headers, partition=0
+            )
+    finally:
+        await producer.stop()
+
+    def inbox(*extra: str) -> Any:
+        return run.invoke(main, ["node", "inbox", "--country", "KH", *ns, *extra])
+
+    # The terminal fails while the table is written: nothing may count as shown.
+    from rich.console import Console
+
+    real_print = Console.print
+
+    def broken_print(self: Console, *args: Any, **kwargs: Any) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(Console, "print", broken_print)
+    broken = await asyncio.to_thread(inbox)
+    assert broken.exit_code != 0
+    monkeypatch.setattr(Console, "print", real_print)
+
+    for extra in ((), ("--all",), ("--all",)):
+        res = await asyncio.to_thread(inbox, *extra)
+        assert res.exception is None or isinstance(res.exception, SystemExit), res.output
+        assert res.exit_code == 0, res.output
+        flat = " ".join(res.stdout.split())  # the table folds long cells
+        assert HOSTILE_NAME in flat
+        assert LINK in flat
+        assert ":smile:" in flat
+        assert "Clean Name" in flat
+        assert "\x1b" not in res.stdout
+        assert "\x9b" not in res.stdout
+        assert "\u202e" not in res.stdout
+        assert "\\x1b" in res.stdout
+    res = await asyncio.to_thread(inbox)  # all four were shown: nothing new
+    assert res.exit_code == 0, res.output
+    assert "Clean Name" not in res.stdout
+    assert "handover_notice" not in res.stdout
+
+    follow_home = tmp_path / "home2"
+    write_state(follow_home)
+    res = await asyncio.to_thread(
+        _runner(follow_home, kafka_bootstrap).invoke,
+        main,
+        ["node", "inbox", "--country", "KH", *ns, "--json"],
+    )
+    assert res.exit_code == 0, res.output
+    rows = [json.loads(line) for line in res.stdout.splitlines()]
+    assert [r["fields"]["names"][0]["full_name"] for r in rows] == names  # JSON keeps the data

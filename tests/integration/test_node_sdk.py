@@ -240,3 +240,45 @@ async def test_node_refuses_an_expired_trust_list_on_load_and_on_reading(
         clock=lambda: expires + DAY,
     )  # fmt: skip
     assert [r.event_id async for r in node.inbox()] == [copies[1][0].header.event_id]
+
+
+async def test_read_inbox_marks_nothing_until_mark_shown(
+    kafka_bootstrap: str, topics: Topics, tmp_path: Path
+) -> None:
+    """Issue 16 (5): a pass shown at once counts as seen only after it was shown."""
+    copies = [
+        delivered_copy(
+            "handover_notice",
+            example("handover_notice"),
+            producer="TH",
+            recipient="KH",
+            keep={"status", "names"},
+            created_at_ms=1_767_300_000_000 + i,
+            case_key=f"case-{i}",
+            sequence=i + 1,
+        )
+        for i in range(2)
+    ]
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        for env, headers in copies:
+            await producer.send_and_wait(topics.inbox("KH"), env.to_bytes(), headers=headers)
+        await producer.send_and_wait(topics.inbox("KH"), b"not an envelope")
+    finally:
+        await producer.stop()
+    ids = sorted(env.header.event_id for env, _ in copies)
+    node = _node("KH", kafka_bootstrap, topics, tmp_path)
+    first = await node.read_inbox()
+    assert sorted(r.event_id for r in first.records) == ids
+    assert [r.reason for r in first.refused] == [Reason.MALFORMED_FRAME]
+    assert sum(first.next_offsets.values()) == 3  # every record read, over the partitions
+    again = _node("KH", kafka_bootstrap, topics, tmp_path)  # a run that failed to show them
+    assert sorted(r.event_id for r in (await again.read_inbox()).records) == ids
+    again.mark_shown(first)
+    later = _node("KH", kafka_bootstrap, topics, tmp_path)
+    assert (await later.read_inbox()).records == ()
+    assert [r async for r in later.inbox()] == []
+    assert later.refused == []  # the cursor moved past the refused record too
+    everything = await later.read_inbox(include_seen=True)
+    assert sorted(r.event_id for r in everything.records) == ids

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
@@ -126,3 +128,106 @@ def test_check_without_trust_checks_the_format_and_says_signatures_were_not(
     assert broken.exit_code == 1
     assert "rejected: AGREEMENT_INVALID" in broken.output
     assert "format: 1 problem(s): 0 agreements; signatures not checked" in broken.output
+
+
+# --- hostile files (issue 16: 1 and 8) ----------------------------------------------
+
+
+def _billion_laughs() -> str:
+    """Nine levels of nine aliases: 9**9 strings once expanded, under 400 bytes written."""
+    lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for prev, name in zip("abcdefgh", "bcdefghi", strict=True):
+        lines.append(f"{name}: &{name} [{','.join([f'*{prev}'] * 9)}]")
+    return "\n".join(lines) + "\n"
+
+
+def _no_traceback(result: Result) -> None:
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    assert "Traceback" not in result.output
+
+
+def test_check_refuses_a_billion_laughs_at_once(tmp_path: Path) -> None:
+    bomb = _billion_laughs()
+    assert len(bomb) < 400
+    (tmp_path / "bomb.yaml").write_text(bomb, encoding="utf-8")
+    good = AGREEMENTS_DIR / "th-mm-protection.yaml"
+    (tmp_path / "th-mm.yaml").write_text(good.read_text(encoding="utf-8"), encoding="utf-8")
+    for args in (
+        [str(tmp_path)],
+        [str(tmp_path), "--trust", TRUST],
+        [str(tmp_path / "bomb.yaml")],
+        [str(tmp_path / "bomb.yaml"), "--trust", TRUST],
+    ):
+        started = time.monotonic()
+        result = trm("agreements", "check", *args)
+        assert time.monotonic() - started < 5, args
+        _no_traceback(result)
+        assert result.exit_code == 1, (args, result.output)
+        assert "rejected: AGREEMENT_INVALID: bomb.yaml: " in result.output
+        assert "aliases" in result.output
+    # The other file of the directory is still checked.
+    assert "ok  th-mm.yaml" in trm("agreements", "check", str(tmp_path)).output
+
+
+def test_check_refuses_deep_nesting_and_files_it_cannot_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "deep.yaml").write_text("a: " + "[" * 5000 + "]" * 5000 + "\n", "utf-8")
+    (tmp_path / "folder.yaml").mkdir()  # a directory the glob finds
+    locked = tmp_path / "locked.yaml"
+    locked.write_text((AGREEMENTS_DIR / "th-mm-protection.yaml").read_text("utf-8"), "utf-8")
+    locked.chmod(0o000)
+    real_open = Path.open
+
+    def refusing_open(self: Path, *args: Any, **kwargs: Any) -> Any:
+        if self.name == "locked.yaml":  # as chmod 000 does for anyone but root
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_open(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", refusing_open)
+    for args in ([str(tmp_path)], [str(tmp_path), "--trust", TRUST]):
+        result = trm("agreements", "check", *args)
+        _no_traceback(result)
+        assert result.exit_code == 1, result.output
+        assert "rejected: AGREEMENT_INVALID: deep.yaml: expected YAML: expected nesting" in (
+            result.output
+        )
+        assert "rejected: AGREEMENT_INVALID: " in result.output
+        assert "folder.yaml" in result.output
+        assert "locked.yaml" in result.output
+        assert "Permission denied" in result.output
+        assert result.output.count("rejected: ") == 3
+    # The other doors that take a file or write one refuse the same way.
+    trust_dir = tmp_path / "trust-dir"
+    trust_dir.mkdir()
+    for args in (
+        ["agreements", "check", str(tmp_path / "deep.yaml"), "--trust", str(trust_dir)],
+        ["agreements", "sign", str(tmp_path / "deep.yaml"), "--key", str(trust_dir)],
+        ["agreements", "matrix", "--agreements", str(tmp_path), "--trust", TRUST],
+        [
+            "agreements",
+            "explain",
+            "--event",
+            str(trust_dir),
+            "--to",
+            "KH",
+            "--trust",
+            TRUST,
+            "--agreements",
+            str(AGREEMENTS_DIR),
+        ],
+        [
+            "agreements",
+            "matrix",
+            "--agreements",
+            str(AGREEMENTS_DIR),
+            "--trust",
+            TRUST,
+            "--html",
+            str(trust_dir),
+        ],
+    ):
+        result = trm(*args)
+        _no_traceback(result)
+        assert result.exit_code == 1, (args, result.output)
+        assert "rejected: " in result.stderr, (args, result.output)

@@ -175,3 +175,71 @@ def test_renew_an_expired_list_then_verify_the_chain(tmp_path: Path) -> None:
     assert chained.exit_code == 0, chained.output
     assert "trust list v2 OK" in chained.output
     assert "expires 20" in chained.output
+
+
+# --- hostile files (issue 16: 6 and 8) ----------------------------------------------
+
+
+def _no_traceback(result: Result) -> None:
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    assert "Traceback" not in result.output
+
+
+def _signed_list(tmp_path: Path) -> tuple[Path, Path]:
+    """(keys dir, trust.json): a list signed by four roots, threshold 4."""
+    keys = _keys(tmp_path)
+    trust = tmp_path / "trust.json"
+    pubs = [str(keys / f"{cc}.pub") for cc in COUNTRIES] + [str(keys / "HUB.pub")]
+    assert trm("trust", "build", *pubs, "--threshold", "4", "--out", str(trust)).exit_code == 0
+    for cc in ("TH", "KH", "LA", "VN"):
+        assert trm("trust", "sign", str(trust), "--key", str(keys / f"{cc}.key")).exit_code == 0
+    assert trm("trust", "verify", str(trust)).exit_code == 0
+    return keys, trust
+
+
+def test_verify_refuses_a_member_twice_and_hostile_json(tmp_path: Path) -> None:
+    _, trust = _signed_list(tmp_path)
+    text = trust.read_text(encoding="utf-8")
+    body = json.dumps(json.loads(text)["signed"])
+    assert '"threshold": 4' in text
+    hostile = {
+        # A reader keeping the first value would see threshold 1.
+        "threshold-twice": text.replace('"threshold": 4', '"threshold": 1, "threshold": 4', 1),
+        "signed-twice": text.replace('"signed": {', f'"signed": {body}, "signed": {{', 1),
+        "deep": "[" * 100_000 + "]" * 100_000,
+        "surrogate": text.replace('"threshold": 4', '"threshold": 4, "x": "\\ud800"', 1),
+        "long-integer": text.replace('"threshold": 4', '"threshold": ' + "4" * 5001, 1),
+    }
+    for name, doc in hostile.items():
+        path = tmp_path / f"{name}.json"
+        path.write_text(doc, encoding="utf-8")
+        for args in (["verify", str(path)], ["verify", str(trust), "--previous", str(path)]):
+            result = trm("trust", *args)
+            _no_traceback(result)
+            assert result.exit_code == 1, (name, result.output)
+            assert result.output.startswith("rejected: TRUST_MALFORMED: "), (name, result.output)
+            assert "OK" not in result.output
+        signed = trm("trust", "sign", str(path), "--key", str(tmp_path / "keys" / "TH.key"))
+        _no_traceback(signed)
+        assert signed.exit_code == 1, (name, signed.output)
+        assert path.read_text(encoding="utf-8") == doc  # nothing written over it
+
+
+def test_trust_paths_that_are_directories_or_unwritable_are_refused(tmp_path: Path) -> None:
+    keys, trust = _signed_list(tmp_path)
+    folder = tmp_path / "folder"
+    folder.mkdir(mode=0o700)  # as private as a key file must be: only its kind is wrong
+    pubs = [str(keys / f"{cc}.pub") for cc in COUNTRIES] + [str(keys / "HUB.pub")]
+    for args in (
+        ["verify", str(trust), "--previous", str(folder)],
+        ["sign", str(trust), "--key", str(folder)],
+        ["sign", str(trust), "--key", str(keys / "TH.key"), "--out", str(folder)],
+        ["build", *pubs, "--threshold", "4", "--out", str(tmp_path / "missing" / "t.json")],
+        ["build", str(folder), "--threshold", "4", "--out", str(tmp_path / "t.json")],
+        ["renew", str(trust), "--valid-days", "9", "--out", str(folder)],
+    ):
+        result = trm("trust", *args)
+        _no_traceback(result)
+        assert result.exit_code in {1, 2}, (args, result.output)
+        if result.exit_code == 1:
+            assert result.output.startswith("rejected: "), (args, result.output)

@@ -114,7 +114,15 @@ def test_seal_refuses_bad_payload_naming_the_field(workdir: Path) -> None:
          "--key", str(workdir / "TH.key"), "--in", str(payload), "--unsealed"],
     )  # fmt: skip
     assert result2.exit_code == 1
-    assert "rejected: BAD_ENCODING:" in result2.stderr
+    assert "rejected: BAD_REQUEST:" in result2.stderr  # UTF-8, but not JSON
+    payload.write_bytes('{"note": "é"}'.encode("latin-1"))
+    result3 = CliRunner().invoke(
+        event_cli.cli,
+        ["seal", "--type", "referral", "--from", "TH", "--to", "KH",
+         "--key", str(workdir / "TH.key"), "--in", str(payload), "--unsealed"],
+    )  # fmt: skip
+    assert result3.exit_code == 1
+    assert "rejected: BAD_ENCODING:" in result3.stderr
 
 
 def test_trm_entry_point_reaches_the_event_verbs(workdir: Path) -> None:
@@ -182,3 +190,130 @@ def test_seal_is_sealed_by_default_and_open_needs_the_recipients_key(
     other = CliRunner().invoke(event_cli.cli, ["open", str(out), "--country", "LA"])
     assert other.exit_code == 1
     assert other.stderr.startswith("rejected: SEALING_INVALID:")  # no key wrap for LA
+
+
+# --- hostile input (issue 16: 5, 6 and 8) ------------------------------------------
+
+
+def _refused(result: Any, reason: str) -> None:
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    assert result.exit_code == 1, result.output
+    assert result.stderr.startswith(f"rejected: {reason}: "), result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_open_and_redact_refuse_paths_they_cannot_use(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = seal_example(workdir)
+    folder = workdir / "folder"
+    folder.mkdir()
+    locked = workdir / "locked.trm"
+    locked.write_bytes(out.read_bytes())
+    locked.chmod(0o000)
+    real_open = Path.open
+
+    def refusing_open(self: Path, *args: Any, **kwargs: Any) -> Any:
+        if self.name == "locked.trm":  # as chmod 000 does for anyone but root
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_open(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", refusing_open)
+    cli = CliRunner()
+    for args in (
+        ["open", str(folder)],
+        ["open", str(locked)],
+        ["open", str(workdir / "missing.trm")],
+        ["redact", str(folder), "--drop", "names"],
+        ["redact", str(locked), "--drop", "names"],
+        ["redact", str(out), "--drop", "names", "--out", str(folder)],
+        ["redact", str(out), "--drop", "names", "--out", str(workdir / "no" / "such" / "dir")],
+        [
+            "seal",
+            "--type",
+            "referral",
+            "--from",
+            "TH",
+            "--to",
+            "KH",
+            "--unsealed",
+            "--key",
+            str(workdir / "TH.key"),
+            "--in",
+            str(folder),
+        ],
+        [
+            "seal",
+            "--type",
+            "referral",
+            "--from",
+            "TH",
+            "--to",
+            "KH",
+            "--unsealed",
+            "--key",
+            str(workdir / "TH.key"),
+            "--in",
+            str(out).replace(".trm", ".json"),
+            "--out",
+            str(folder),
+        ],
+    ):
+        result = cli.invoke(event_cli.cli, args)
+        _refused(result, "BAD_REQUEST")
+        assert "expected" in result.stderr
+    assert not list(folder.iterdir())
+
+
+def test_seal_reads_its_json_strictly(workdir: Path) -> None:
+    base = (schemas.SCHEMA_DIR / "examples" / "referral.json").read_text(encoding="utf-8")
+    hostile = {
+        "twice": ('{"is_child": true, "is_child": false}', "BAD_REQUEST", "twice"),
+        "deep": ("[" * 100_000 + "]" * 100_000, "BAD_REQUEST", "nesting"),
+        "surrogate": ('{"case_number": "\\ud800"}', "BAD_ENCODING", "surrogate"),
+        "long-integer": ('{"x": ' + "9" * 5001 + "}", "BAD_REQUEST", "digits"),
+        "not-json": ("{not json", "BAD_REQUEST", "expected JSON"),
+    }
+    assert base
+    for name, (doc, reason, said) in hostile.items():
+        for source in ("file", "stdin"):
+            path = workdir / f"{name}.json"
+            path.write_text(doc, encoding="utf-8")
+            args = ["seal", "--type", "referral", "--from", "TH", "--to", "KH", "--unsealed",
+                    "--key", str(workdir / "TH.key"),
+                    "--in", str(path) if source == "file" else "-"]  # fmt: skip
+            result = CliRunner().invoke(event_cli.cli, args, input=doc)
+            _refused(result, reason)
+            assert said in result.stderr, (name, result.stderr)
+
+
+HOSTILE_NAME = "Plain [/bold] Name [link=http://evil.example]CLICK[/link] :smile:"
+
+
+def test_open_shows_received_text_as_data(workdir: Path) -> None:
+    example = json.loads((schemas.SCHEMA_DIR / "examples" / "handover_notice.json").read_text())
+    example["names"] = [
+        {"full_name": HOSTILE_NAME, "lang": "en"},
+        {
+            "full_name": "Esc\x1b[2J\x1b]8;;http://evil.example\x07here\x1b]8;;\x07 \u202egnp.exe",
+            "lang": "en",
+        },
+    ]
+    payload = workdir / "handover.json"
+    payload.write_text(json.dumps(example, ensure_ascii=False), encoding="utf-8")
+    out = workdir / "handover.trm"
+    sealed = run(
+        "seal", "--type", "handover_notice", "--from", "TH", "--to", "KH",
+        "--key", str(workdir / "TH.key"), "--in", str(payload), "--out", str(out),
+        "--case-key", "case-1", "--unsealed",
+    )  # fmt: skip
+    assert sealed.exit_code == 0, sealed.output
+    result = CliRunner(env={"COLUMNS": "400"}).invoke(event_cli.cli, ["open", str(out)])
+    assert result.exception is None, result.output
+    assert result.exit_code == 0
+    assert "Plain [/bold] Name" in result.output
+    assert "[link=http://evil.example]CLICK[/link]" in result.output
+    assert ":smile:" in result.output
+    assert "\x1b" not in result.output  # no escape sequence reaches the terminal
+    assert "\u202e" not in result.output
+    assert "\\x1b" in result.output or "\\u001b" in result.output  # shown, neutralised

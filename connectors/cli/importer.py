@@ -33,6 +33,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress, TaskID
 
 from connectors.cli.node import UNSEALED_HELP, node_options, open_node
@@ -61,7 +62,7 @@ class _Report:
         if not self.as_json:
             self._progress = Progress(console=Console(stderr=True), transient=False)
             self._progress.start()
-            self._task = self._progress.add_task(f"import {path.name}", total=None)
+            self._task = self._progress.add_task(f"import {escape(path.name)}", total=None)
 
     def row(self, path: Path, summary: ImportSummary) -> None:
         if self._progress is not None and self._task is not None:

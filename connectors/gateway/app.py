@@ -419,8 +419,7 @@ async def _announce_seal_keys(app: web.Application) -> None:
         except TrmError as exc:
             log.warning("seal keys not published: %s: %s", exc.reason, exc.detail)
             return
-        app[LINK].back()
-        if signed is None:
+        if signed is None:  # nothing was sent: says nothing about the broker
             log.warning(
                 "%s holds no signed seal-key set: nobody can seal to it "
                 "(trm keys epoch rotate --country %s)",
@@ -428,6 +427,7 @@ async def _announce_seal_keys(app: web.Application) -> None:
                 node.country,
             )
         else:
+            app[LINK].back()
             log.info("published %s's seal-key set version %d", node.country, signed.version)
         return
 

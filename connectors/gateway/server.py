@@ -20,6 +20,7 @@ import errno
 import logging
 import signal
 import socket
+from collections.abc import Callable
 from typing import Final
 
 from aiohttp import web
@@ -31,12 +32,39 @@ from hub.errors import OperationalError, Reason
 
 from .errors import error_response
 
-__all__ = ["MAX_LINE", "GatewayRunner", "check_port", "serve"]
+__all__ = ["MAX_LINE", "GatewayRunner", "QuietRepeats", "check_port", "listen", "serve"]
 
 log = logging.getLogger("trm.gateway")
 
 #: The longest request line, and the longest header field, accepted (bytes).
 MAX_LINE: Final = 8190
+
+
+class QuietRepeats(logging.Filter):
+    """Lets a log line of the named loggers through once per ``every_s`` seconds.
+
+    The Kafka client logs each failed connection attempt ("Unable connect to
+    ...") at every retry while the broker is away; the gateway says that once
+    itself. Keyed by logger and message template, so a different message is
+    not held back.
+    """
+
+    def __init__(self, prefix: str, every_s: float, clock: Callable[[], float]) -> None:
+        super().__init__()
+        self.prefix = prefix
+        self.every_s = every_s
+        self.clock = clock
+        self._last: dict[tuple[str, str], float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith(self.prefix):
+            return True
+        key, now = (record.name, str(record.msg)), self.clock()
+        last = self._last.get(key)
+        if last is not None and now - last < self.every_s:
+            return False
+        self._last[key] = now
+        return True
 
 
 class _Protocol(RequestHandler):
@@ -98,38 +126,53 @@ def check_port(port: int) -> int:
     return port
 
 
+def listen(host: str, port: int) -> socket.socket:
+    """A socket listening on ``host:port``, before anything else starts.
+
+    Raises:
+        OperationalError: CONFIG_INVALID: no such port or address of this machine,
+            or the port is busy ("port 8470 on 127.0.0.1 is busy ...").
+    """
+    check_port(port)
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        return socket.create_server((host, port), family=family)
+    except OSError as exc:
+        raise _listen_error(exc, host, port) from exc
+
+
 async def serve(app: web.Application, host: str, port: int, *, ready: str = "") -> None:
     """Serve ``app`` on ``host:port`` until SIGINT or SIGTERM, then clean up.
 
+    The port is taken first, so a busy one is refused before the application
+    starts (connects to Kafka, follows topics).
+
     Args:
-        ready: printed to the log once listening.
+        ready: logged once listening.
 
     Raises:
-        OperationalError: CONFIG_INVALID (no such port or address), or
-            ADDRESS_IN_USE-style refusals: "port 6070 on 127.0.0.1 is busy".
+        OperationalError: CONFIG_INVALID (see :func:`listen`).
     """
-    check_port(port)
-    runner = GatewayRunner(app, handle_signals=False)
-    await runner.setup()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
     try:
+        sock = listen(host, port)
+        runner = GatewayRunner(app, handle_signals=False)
         try:
-            await web.TCPSite(runner, host, port).start()
-        except OSError as exc:
-            raise _listen_error(exc, host, port) from exc
-        if ready:
-            log.info("%s", ready)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        try:
+            await runner.setup()
+            await web.SockSite(runner, sock).start()
+            if ready:
+                log.info("%s", ready)
             await stop.wait()
         finally:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                with contextlib.suppress(ValueError, RuntimeError):
-                    loop.remove_signal_handler(sig)
+            await runner.cleanup()
+            sock.close()
     finally:
-        await runner.cleanup()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(ValueError, RuntimeError):
+                loop.remove_signal_handler(sig)
 
 
 def _listen_error(exc: OSError, host: str, port: int) -> OperationalError:

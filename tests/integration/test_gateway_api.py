@@ -731,3 +731,76 @@ async def test_every_answer_of_every_route_is_in_the_openapi_document(
     assert walked[("/api/inbox/{event_id}/ack", "post")] == [201, 400, 401, 404, 413, 415]
     assert walked[("/api/login", "post")] == [200, 400, 401, 403, 413, 415]
     _no_tracebacks(caplog)
+
+
+@dataclass
+class Door:
+    """A TCP port in front of the broker that can be opened later: while closed,
+    connecting to it is refused, as to a broker that is down."""
+
+    target: str
+    port: int
+    server: asyncio.Server | None = None
+
+    async def open(self) -> None:
+        host, port = self.target.rsplit(":", 1)
+
+        async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            try:
+                while data := await reader.read(1 << 16):
+                    writer.write(data)
+                    await writer.drain()
+            finally:
+                writer.close()
+
+        async def connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            up_reader, up_writer = await asyncio.open_connection(host, int(port))
+            await asyncio.gather(
+                pipe(reader, up_writer), pipe(up_reader, writer), return_exceptions=True
+            )
+
+        self.server = await asyncio.start_server(connect, "127.0.0.1", self.port)
+
+    async def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+
+
+async def test_an_unreachable_broker_is_said_once_and_its_return_once(
+    kafka_bootstrap: str, topics: Topics, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Failure 15: two full tracebacks every 2 s while the broker was unreachable."""
+    from connectors.gateway.app import RETRY_S
+    from hub.ops.broker import free_port
+
+    caplog.set_level(logging.INFO)
+    clock = Clock()
+    users = desk_users(tmp_path, clock)
+    await node_seal_keys(kafka_bootstrap, topics, {"TH": tmp_path, "KH": tmp_path}, ["TH", "KH"])
+    door = Door(kafka_bootstrap, free_port())
+    th = await gateway("TH", tmp_path, f"127.0.0.1:{door.port}", topics, users=users, clock=clock)
+
+    def said(words: str) -> list[logging.LogRecord]:
+        return [r for r in caplog.records if r.name == "trm.gateway" and words in r.getMessage()]
+
+    try:
+        await asyncio.sleep(4 * RETRY_S)  # a few rounds of retries
+        assert len(said("is unreachable")) == 1
+        assert said("reachable again") == []
+        await th.login("th-desk")
+        status, body = await th.call("POST", "/api/events", json=notice())
+        assert (status, body["error"]["reason"]) == (503, "KAFKA_UNAVAILABLE")
+        await door.open()
+
+        async def back() -> bool:
+            return bool(said("reachable again"))
+
+        await eventually(back)
+        status, body = await th.call("POST", "/api/events", json=notice())
+        assert status == 201, body
+        await asyncio.sleep(2 * RETRY_S)
+        assert (len(said("is unreachable")), len(said("reachable again"))) == (1, 1)
+    finally:
+        await th.client.close()
+        await door.close()
+    assert [r.getMessage() for r in caplog.records if r.exc_info] == []

@@ -47,7 +47,7 @@ from .auth import DeskUsers, Session
 from .desk import ACK_STATUSES, DeskView
 from .errors import SECURITY_HEADERS, STATUS, error_response, status_of
 from .openapi import openapi_document
-from .server import MAX_LINE
+from .server import MAX_LINE, OncePer
 
 __all__ = ["LOGIN_MAX_BODY", "MAX_BODY", "STATUS", "make_app"]
 
@@ -87,18 +87,19 @@ class BrokerLink:
     clock: Callable[[], float] = time.monotonic
     down_since: float | None = None
     said_down: bool = False
-    last_said: float | None = None
     down: asyncio.Event = field(default_factory=asyncio.Event)
+    _once: OncePer = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._once = OncePer(QUIET_S, self.clock)
 
     def lost(self, why: str) -> None:
         if self.down_since is not None:
             return
-        now = self.clock()
-        self.down_since = now
+        self.down_since = self.clock()
         self.down.set()
-        self.said_down = self.last_said is None or now - self.last_said >= QUIET_S
+        self.said_down = self._once.allows("down")  # its return is said only if this was
         if self.said_down:
-            self.last_said = now
             log.warning(
                 "Kafka at %s is unreachable (%s); the desk shows what it has read, "
                 "submissions get 503 KAFKA_UNAVAILABLE; retrying every %.0f s",
@@ -120,23 +121,8 @@ class BrokerLink:
         self.down.clear()
 
 
-@dataclass
-class _Quiet:
-    """At most one log line per key per QUIET_S seconds (a failure retried every RETRY_S)."""
-
-    clock: Callable[[], float] = time.monotonic
-    said: dict[str, float] = field(default_factory=dict)
-
-    def may_say(self, key: str) -> bool:
-        now, last = self.clock(), self.said.get(key)
-        if last is not None and now - last < QUIET_S:
-            return False
-        self.said[key] = now
-        return True
-
-
 LINK: Final = web.AppKey("link", BrokerLink)
-QUIET: Final = web.AppKey("quiet", _Quiet)
+QUIET: Final = web.AppKey("quiet", OncePer)  # other retried failures: a line a minute
 
 
 def _is_broker_failure(exc: BaseException) -> bool:
@@ -345,7 +331,7 @@ def _failed(app: web.Application, what: str, exc: Exception) -> None:
     """A follower or the announcement failed: the broker (said once), or something else."""
     if _is_broker_failure(exc):
         app[LINK].lost(_why(exc))
-    elif not app[QUIET].may_say(f"{what} {_why(exc)}"):
+    elif not app[QUIET].allows((what, _why(exc))):
         return
     elif isinstance(exc, TrmError):
         log.warning(
@@ -517,7 +503,7 @@ def make_app(
     app[TASKS] = []
     app[STATIC] = _static_files()
     app[LINK] = BrokerLink(node.bootstrap)
-    app[QUIET] = _Quiet()
+    app[QUIET] = OncePer(QUIET_S, time.monotonic)
     app.on_startup.append(_startup)
     app.on_cleanup.append(_cleanup)
     r = app.router

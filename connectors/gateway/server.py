@@ -32,7 +32,15 @@ from hub.errors import OperationalError, Reason
 
 from .errors import error_response
 
-__all__ = ["MAX_LINE", "GatewayRunner", "QuietRepeats", "check_port", "listen", "serve"]
+__all__ = [
+    "MAX_LINE",
+    "GatewayRunner",
+    "OncePer",
+    "QuietRepeats",
+    "check_port",
+    "listen",
+    "serve",
+]
 
 log = logging.getLogger("trm.gateway")
 
@@ -40,8 +48,24 @@ log = logging.getLogger("trm.gateway")
 MAX_LINE: Final = 8190
 
 
+class OncePer:
+    """Says yes to a key at most once per ``every_s`` seconds (log lines of a retried failure)."""
+
+    def __init__(self, every_s: float, clock: Callable[[], float]) -> None:
+        self.every_s = every_s
+        self.clock = clock
+        self._last: dict[object, float] = {}
+
+    def allows(self, key: object) -> bool:
+        now, last = self.clock(), self._last.get(key)
+        if last is not None and now - last < self.every_s:
+            return False
+        self._last[key] = now
+        return True
+
+
 class QuietRepeats(logging.Filter):
-    """Lets a log line of the named loggers through once per ``every_s`` seconds.
+    """Lets a log line of the loggers under ``prefix`` through once per ``every_s`` seconds.
 
     The Kafka client logs each failed connection attempt ("Unable connect to
     ...") at every retry while the broker is away; the gateway says that once
@@ -52,19 +76,12 @@ class QuietRepeats(logging.Filter):
     def __init__(self, prefix: str, every_s: float, clock: Callable[[], float]) -> None:
         super().__init__()
         self.prefix = prefix
-        self.every_s = every_s
-        self.clock = clock
-        self._last: dict[tuple[str, str], float] = {}
+        self._once = OncePer(every_s, clock)
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not record.name.startswith(self.prefix):
             return True
-        key, now = (record.name, str(record.msg)), self.clock()
-        last = self._last.get(key)
-        if last is not None and now - last < self.every_s:
-            return False
-        self._last[key] = now
-        return True
+        return self._once.allows((record.name, str(record.msg)))
 
 
 class _Protocol(RequestHandler):

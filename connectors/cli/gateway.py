@@ -1,7 +1,10 @@
 """``trm gateway serve | user``: the HTTP gateway and desk web page of one country.
 
 ``serve`` listens on 127.0.0.1 by default (put TLS in front of it: a reverse
-proxy or the Kubernetes ingress). Desk users live in
+proxy or the Kubernetes ingress). A port that is busy or out of range is
+refused (``rejected: CONFIG_INVALID: port 8470 on 127.0.0.1 is busy ...``,
+exit status 1) before anything else starts. Users added while it runs can log
+in at once (the gateway reads the users file again when it changes). Desk users live in
 ``.trm/nodes/<CC>/desk-users.json`` (0600, scrypt hashes), added with
 ``trm gateway user add --country CC --name NAME`` (password from a prompt or
 ``--password-stdin``).
@@ -9,15 +12,20 @@ proxy or the Kubernetes ingress). Desk users live in
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import math
 import sys
+import time
 
 import click
-from aiohttp import web
 
 from connectors.cli.node import node_options, open_node
 from connectors.gateway import DeskUsers, make_app
-from hub.errors import TrmError
+from connectors.gateway.app import QUIET_S
+from connectors.gateway.server import QuietRepeats, check_port
+from connectors.gateway.server import serve as serve_app
+from hub.errors import OperationalError, Reason, TrmError
 from hub.home import state_dir
 from hub.topics import check_country
 
@@ -52,24 +60,31 @@ def serve(  # noqa: PLR0917 - one parameter per click option
 ) -> None:
     """Serve the gateway of one country until stopped."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    for handler in logging.getLogger().handlers:  # the Kafka client repeats itself
+        handler.addFilter(QuietRepeats("aiokafka", QUIET_S, time.monotonic))
     try:
+        check_port(port)
+        if not (math.isfinite(ack_deadline_hours) and ack_deadline_hours > 0):
+            raise OperationalError(
+                Reason.CONFIG_INVALID,
+                f"expected --ack-deadline-hours above 0, got {ack_deadline_hours}",
+            )
         cc = check_country(country)
         node = open_node(
             cc, bootstrap=bootstrap, namespace=namespace, key_file=key_file, trust_file=trust_file
         )
         users = DeskUsers.load(state_dir().node(cc) / "desk-users.json")
+        if not users.users:
+            click.echo(
+                f"warning: no desk users for {cc}; add one with "
+                f"`trm gateway user add --country {cc} --name NAME`",
+                err=True,
+            )
+        app = make_app(node, users, deadline_ms=int(ack_deadline_hours * 3600 * 1000))
+        asyncio.run(serve_app(app, host, port, ready=f"gateway of {cc} on http://{host}:{port}/"))
     except TrmError as exc:
         click.echo(exc.as_line(), err=True)
         sys.exit(1)
-    if not users.users:
-        click.echo(
-            f"warning: no desk users for {cc}; add one with "
-            f"`trm gateway user add --country {cc} --name NAME`",
-            err=True,
-        )
-    app = make_app(node, users, deadline_ms=int(ack_deadline_hours * 3600 * 1000))
-    click.echo(f"gateway of {cc} on http://{host}:{port}/", err=True)
-    web.run_app(app, host=host, port=port, print=None)
 
 
 @cli.group()

@@ -4,16 +4,22 @@ It runs with that country's key (through a :class:`CountryNode`: every event
 it sends is sealed to its recipients, and what it reads is opened with the
 country's epoch keys), follows the country's inbox and rejections into memory
 (a recipient's REJECTED acknowledgement is listed with the rejections, as a
-refusal by that recipient), publishes the country's signed seal-key set at
-start (so that other countries can seal to it), and serves the JSON API described
-by ``/api/openapi.json`` and the desk web page (``/``, files from
-``connectors/static``; no external resource: the Content-Security-Policy says
-``default-src 'self'``).
+refusal by that recipient; a notice the hub refused shows as refused on the
+sending desk), publishes the country's signed seal-key set at start (so that
+other countries can seal to it), and serves the JSON API described by
+``/api/openapi.json`` and the desk web page (``/``, and the files of
+``connectors/static`` under ``/static/``; no external resource: the
+Content-Security-Policy says ``default-src 'self'``).
 
 Every refusal is ``{"error": {"reason": CODE, "detail": text}}`` with an HTTP
-status from :data:`STATUS`. A request body must be ``application/json`` in
-UTF-8, one JSON object without duplicate keys; a submission is validated in
-full before anything is sent, so a refused request sends nothing.
+status from :data:`STATUS` and the security headers (``errors.py``); no answer
+quotes a credential. A request body must be ``application/json`` in UTF-8, one
+JSON object read strictly (:func:`hub.textdoc.parse_json`: no key twice,
+bounded depth and integers, no lone surrogates) of at most :data:`MAX_BODY`
+bytes, the hub's limit for an envelope (:data:`LOGIN_MAX_BODY` for a login);
+a submission is validated in full before anything is sent, so a refused
+request sends nothing. While the broker is unreachable the desk serves what
+it has read and says so once in the log, and once when it is back.
 """
 
 from __future__ import annotations
@@ -22,60 +28,120 @@ import asyncio
 import contextlib
 import json
 import logging
+import mimetypes
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
 from aiohttp import web
+from aiokafka.errors import KafkaError
 
-from connectors.sdk import CountryNode, Rejection, Submission
+from connectors.sdk import CountryNode, Submission
 from hub.errors import OperationalError, Reason, RequestError, TrmError
+from hub.textdoc import parse_json
+from hub.wire import DEFAULT_MAX_SIZE
 
 from .auth import DeskUsers, Session
 from .desk import ACK_STATUSES, DeskView
+from .errors import SECURITY_HEADERS, STATUS, error_response, status_of
 from .openapi import openapi_document
+from .server import MAX_LINE, OncePer
 
-__all__ = ["STATUS", "make_app"]
+__all__ = ["LOGIN_MAX_BODY", "MAX_BODY", "STATUS", "make_app"]
 
 log = logging.getLogger("trm.gateway")
 
 STATIC_DIR: Final = Path(__file__).resolve().parents[1] / "static"
-MAX_BODY: Final = 1 << 20
-
-STATUS: Final[dict[Reason, int]] = {
-    Reason.UNAUTHENTICATED: 401,
-    Reason.FORBIDDEN: 403,
-    Reason.NOT_FOUND: 404,
-    Reason.METHOD_NOT_ALLOWED: 405,
-    Reason.OVERSIZED: 413,
-    Reason.UNSUPPORTED_MEDIA_TYPE: 415,
-    Reason.KAFKA_UNAVAILABLE: 503,
-    Reason.INTERNAL_ERROR: 500,
-    Reason.CONFIG_INVALID: 500,
-}
+#: A request body's limit: the hub's limit for an envelope. A body this large
+#: cannot become an envelope the hub accepts (sealing and signing add bytes);
+#: one within it that still would not is refused OVERSIZED by the node.
+MAX_BODY: Final = DEFAULT_MAX_SIZE
+#: A login's body (a user name and a password), read before anyone is known.
+LOGIN_MAX_BODY: Final = 16 * 1024
+#: Seconds between tries while the broker is unreachable.
+RETRY_S: Final = 2.0
+#: A log line about the broker at most this often (seconds), however it flaps.
+QUIET_S: Final = 60.0
 
 VIEW: Final = web.AppKey("view", DeskView)
 NODE: Final = web.AppKey("node", CountryNode)
 USERS: Final = web.AppKey("users", DeskUsers)
 CLOCK: Final[web.AppKey[Callable[[], int]]] = web.AppKey("clock")
-REJECTIONS: Final = web.AppKey("rejections", list[Rejection])
 TASKS: Final = web.AppKey("tasks", list[asyncio.Task[None]])
-
-_SECURITY_HEADERS: Final = {
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-store",
-}
+STATIC: Final = web.AppKey("static", dict[str, tuple[bytes, str]])
 
 
-def _error(reason: Reason, detail: str, status: int | None = None) -> web.Response:
-    return web.json_response(
-        {"error": {"reason": str(reason), "detail": detail}},
-        status=status or STATUS.get(reason, 400),
-        headers=_SECURITY_HEADERS,
+@dataclass
+class BrokerLink:
+    """Whether the gateway reaches its broker, said in the log once per change.
+
+    Reading, announcing and sending retry while the broker is away: each of
+    their failures is expected then, not an error with a traceback. The first
+    one logs a warning; a round trip that succeeds again logs that it is back.
+    Lines are at most one per :data:`QUIET_S` seconds, however often it flaps.
+    """
+
+    bootstrap: str
+    clock: Callable[[], float] = time.monotonic
+    down_since: float | None = None
+    said_down: bool = False
+    down: asyncio.Event = field(default_factory=asyncio.Event)
+    _once: OncePer = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._once = OncePer(QUIET_S, self.clock)
+
+    def lost(self, why: str) -> None:
+        if self.down_since is not None:
+            return
+        self.down_since = self.clock()
+        self.down.set()
+        self.said_down = self._once.allows("down")  # its return is said only if this was
+        if self.said_down:
+            log.warning(
+                "Kafka at %s is unreachable (%s); the desk shows what it has read, "
+                "submissions get 503 KAFKA_UNAVAILABLE; retrying every %.0f s",
+                self.bootstrap,
+                why,
+                RETRY_S,
+            )
+
+    def back(self) -> None:
+        if self.down_since is None:
+            return
+        if self.said_down:
+            log.info(
+                "Kafka at %s is reachable again (after %.0f s)",
+                self.bootstrap,
+                self.clock() - self.down_since,
+            )
+        self.down_since = None
+        self.down.clear()
+
+
+LINK: Final = web.AppKey("link", BrokerLink)
+QUIET: Final = web.AppKey("quiet", OncePer)  # other retried failures: a line a minute
+
+
+def _is_broker_failure(exc: BaseException) -> bool:
+    return isinstance(exc, KafkaError) or (
+        isinstance(exc, OperationalError) and exc.reason is Reason.KAFKA_UNAVAILABLE
     )
+
+
+def _why(exc: BaseException) -> str:
+    return str(exc.reason) if isinstance(exc, TrmError) else type(exc).__name__
+
+
+def _reason_of_status(status: int) -> Reason:
+    return {
+        404: Reason.NOT_FOUND,
+        405: Reason.METHOD_NOT_ALLOWED,
+        413: Reason.OVERSIZED,
+        415: Reason.UNSUPPORTED_MEDIA_TYPE,
+    }.get(status, Reason.INTERNAL_ERROR if status >= 500 else Reason.BAD_REQUEST)
 
 
 @web.middleware
@@ -86,41 +152,38 @@ async def _errors(
         response = await handler(request)
     except TrmError as exc:
         if exc.reason in (Reason.UNAUTHENTICATED, Reason.FORBIDDEN):
-            log.info("refused %s %s: %s", request.method, request.path, exc.reason)
-        return _error(exc.reason, exc.detail)
+            log.info("refused %s %s: %s", request.method, request.path[:80], exc.reason)
+        elif _is_broker_failure(exc):
+            request.app[LINK].lost(str(exc.reason))
+        return error_response(exc.reason, exc.detail, status_of(exc))
     except web.HTTPRequestEntityTooLarge:
-        return _error(Reason.OVERSIZED, f"expected a body of at most {MAX_BODY} bytes")
+        return error_response(Reason.OVERSIZED, f"expected a body of at most {MAX_BODY} bytes")
     except web.HTTPNotFound:
-        return _error(Reason.NOT_FOUND, f"no such resource: {request.path[:80]}")
+        return error_response(Reason.NOT_FOUND, f"no such resource: {request.path[:80]!r}")
     except web.HTTPMethodNotAllowed as exc:
-        return _error(
+        return error_response(
             Reason.METHOD_NOT_ALLOWED,
-            f"expected one of {sorted(exc.allowed_methods)} on {request.path[:80]}",
+            f"expected one of {sorted(exc.allowed_methods)} on {request.path[:80]!r}",
         )
-    except web.HTTPException:
-        raise
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return error_response(
+            _reason_of_status(exc.status), f"HTTP {exc.status}: {exc.reason}", exc.status
+        )
     except Exception:
-        log.exception("gateway error on %s %s", request.method, request.path)
-        return _error(Reason.INTERNAL_ERROR, "the gateway failed; nothing was sent")
-    for k, v in _SECURITY_HEADERS.items():
+        log.exception("gateway error on %s %s", request.method, request.path[:80])
+        return error_response(Reason.INTERNAL_ERROR, "the gateway failed; nothing was sent")
+    for k, v in SECURITY_HEADERS.items():
         response.headers.setdefault(k, v)
     return response
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in pairs:
-        if k in out:
-            raise RequestError(Reason.BAD_REQUEST, f"duplicate key {k[:40]!r} in the JSON body")
-        out[k] = v
-    return out
-
-
-async def read_json(request: web.Request) -> dict[str, Any]:
+async def read_json(request: web.Request, *, max_bytes: int = MAX_BODY) -> dict[str, Any]:
     """The request body as one JSON object (see the module docstring).
 
     Raises:
-        RequestError: UNSUPPORTED_MEDIA_TYPE, BAD_ENCODING, BAD_REQUEST.
+        RequestError: UNSUPPORTED_MEDIA_TYPE, OVERSIZED, BAD_ENCODING, BAD_REQUEST.
     """
     if request.content_type != "application/json":
         raise RequestError(
@@ -130,21 +193,16 @@ async def read_json(request: web.Request) -> dict[str, Any]:
     charset = (request.charset or "utf-8").lower()
     if charset not in ("utf-8", "utf8"):
         raise RequestError(Reason.BAD_ENCODING, f"expected UTF-8, got charset {charset[:30]!r}")
-    data = await request.read()
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
+    length = request.content_length
+    if length is not None and length > max_bytes:  # refused before reading it
         raise RequestError(
-            Reason.BAD_ENCODING, f"expected UTF-8, byte {exc.start} is 0x{data[exc.start]:02x}"
-        ) from exc
-    try:
-        obj = json.loads(text, object_pairs_hook=_no_duplicates)
-    except json.JSONDecodeError as exc:
-        raise RequestError(
-            Reason.BAD_REQUEST, f"expected JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-        ) from exc
+            Reason.OVERSIZED, f"request body: expected at most {max_bytes} bytes, got {length}"
+        )
+    obj = parse_json(await request.read(), what="request body", max_bytes=max_bytes)
     if not isinstance(obj, dict):
-        raise RequestError(Reason.BAD_REQUEST, f"expected a JSON object, got {type(obj).__name__}")
+        raise RequestError(
+            Reason.BAD_REQUEST, f"request body: expected a JSON object, got {type(obj).__name__}"
+        )
     return obj
 
 
@@ -157,7 +215,7 @@ def _session(request: web.Request) -> Session:
 
 
 async def login(request: web.Request) -> web.Response:
-    body = await read_json(request)
+    body = await read_json(request, max_bytes=LOGIN_MAX_BODY)
     user, password = body.get("user"), body.get("password")
     if not isinstance(user, str) or not isinstance(password, str):
         raise RequestError(Reason.BAD_REQUEST, "expected string keys 'user' and 'password'")
@@ -193,6 +251,7 @@ async def submit(request: web.Request) -> web.Response:
         )
     submission = Submission.from_json(body)
     event_id = await node.publish(submission)
+    request.app[LINK].back()
     entry = node.store.journal("sent")[-1]
     request.app[VIEW].load_journal([entry])
     log.info("desk user %s sent %s %s", session.user, submission.event_type, event_id)
@@ -240,6 +299,7 @@ async def acknowledge(request: web.Request) -> web.Response:
         raise RequestError(Reason.BAD_REQUEST, "expected 'reason' to be a string")
     node = request.app[NODE]
     ack_id = await node.acknowledge(record, status=status, reason=reason)
+    request.app[LINK].back()
     request.app[VIEW].acks_sent[record.event_id] = status
     log.info("desk user %s acknowledged %s as %s", session.user, record.event_id, status)
     return web.json_response({"ack_event_id": ack_id}, status=201)
@@ -253,7 +313,8 @@ async def sent(request: web.Request) -> web.Response:
 async def rejections(request: web.Request) -> web.Response:
     """The hub's refusals of this country's events, then its recipients' (REJECTED acks)."""
     _session(request)
-    found = [*request.app[REJECTIONS], *request.app[VIEW].refused_by_recipients]
+    view = request.app[VIEW]
+    found = [*view.rejections, *view.refused_by_recipients]
     return web.json_response({"rejections": [r.to_json() for r in found]})
 
 
@@ -266,30 +327,67 @@ def _dumps(obj: Any) -> str:
     return json.dumps(obj, ensure_ascii=False)
 
 
+def _failed(app: web.Application, what: str, exc: Exception) -> None:
+    """A follower or the announcement failed: the broker (said once), or something else."""
+    if _is_broker_failure(exc):
+        app[LINK].lost(_why(exc))
+    elif not app[QUIET].allows((what, _why(exc))):
+        return
+    elif isinstance(exc, TrmError):
+        log.warning(
+            "%s stopped: %s: %s; retrying every %.0f s", what, exc.reason, exc.detail, RETRY_S
+        )
+    else:  # a defect: the traceback is wanted, once a while
+        log.exception("%s stopped; retrying every %.0f s", what, RETRY_S)
+
+
 async def _follow_inbox(app: web.Application) -> None:
     node, view = app[NODE], app[VIEW]
     while True:
         try:
             async for record in node.inbox(follow=True, include_seen=True, mark_seen=False):
+                app[LINK].back()
                 view.add(record)
         except asyncio.CancelledError:
             raise
-        except Exception:  # keep the desk alive; the broker may come back
-            log.exception("inbox follower stopped; retrying")
-            await asyncio.sleep(2)
+        except Exception as exc:  # keep the desk alive; the broker may come back
+            _failed(app, "inbox follower", exc)
+            await asyncio.sleep(RETRY_S)
 
 
 async def _follow_rejections(app: web.Application) -> None:
-    node = app[NODE]
+    node, view = app[NODE], app[VIEW]
     while True:
         try:
             async for rejection in node.rejections(follow=True):
-                app[REJECTIONS].append(rejection)
+                app[LINK].back()
+                view.add_rejection(rejection)  # read again after a reconnection: kept once
         except asyncio.CancelledError:
             raise
-        except Exception:
-            log.exception("rejections follower stopped; retrying")
-            await asyncio.sleep(2)
+        except Exception as exc:
+            _failed(app, "rejections follower", exc)
+            await asyncio.sleep(RETRY_S)
+
+
+async def _watch_broker(app: web.Application) -> None:
+    """While the broker is away, a round trip every RETRY_S says when it is back.
+
+    The round trip is a read of this country's rejections topic to its end (a
+    follower blocked in a fetch says nothing when the broker returns).
+    """
+    node, link, view = app[NODE], app[LINK], app[VIEW]
+    while True:
+        await link.down.wait()
+        await asyncio.sleep(RETRY_S)
+        try:
+            async for rejection in node.rejections():
+                view.add_rejection(rejection)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            _failed(app, "broker check", exc)
+            continue
+        link.back()
 
 
 async def _announce_seal_keys(app: web.Application) -> None:
@@ -301,13 +399,13 @@ async def _announce_seal_keys(app: web.Application) -> None:
         except asyncio.CancelledError:
             raise
         except OperationalError as exc:  # the broker: try again
-            log.warning("seal keys not published yet: %s", exc.reason)
-            await asyncio.sleep(2)
+            _failed(app, "seal-key announcement", exc)
+            await asyncio.sleep(RETRY_S)
             continue
         except TrmError as exc:
             log.warning("seal keys not published: %s: %s", exc.reason, exc.detail)
             return
-        if signed is None:
+        if signed is None:  # nothing was sent: says nothing about the broker
             log.warning(
                 "%s holds no signed seal-key set: nobody can seal to it "
                 "(trm keys epoch rotate --country %s)",
@@ -315,6 +413,7 @@ async def _announce_seal_keys(app: web.Application) -> None:
                 node.country,
             )
         else:
+            app[LINK].back()
             log.info("published %s's seal-key set version %d", node.country, signed.version)
         return
 
@@ -323,12 +422,13 @@ async def _startup(app: web.Application) -> None:
     try:
         await app[NODE].start()
     except TrmError as exc:  # serve anyway: submissions get 503 until the broker is back
-        log.warning("Kafka not reachable at startup: %s", exc.reason)
+        _failed(app, "start", exc)
     app[VIEW].load_journal(app[NODE].store.journal())
     app[TASKS].extend(
         [
             asyncio.create_task(_follow_inbox(app)),
             asyncio.create_task(_follow_rejections(app)),
+            asyncio.create_task(_watch_broker(app)),
             asyncio.create_task(_announce_seal_keys(app)),
         ]
     )
@@ -348,8 +448,31 @@ async def _cleanup(app: web.Application) -> None:
     await app[NODE].stop()
 
 
-async def index(request: web.Request) -> web.FileResponse:
-    return web.FileResponse(STATIC_DIR / "index.html", headers=_SECURITY_HEADERS)
+def _static_files() -> dict[str, tuple[bytes, str]]:
+    """The desk page's files, read once: only these names are served."""
+    files = {}
+    for path in sorted(STATIC_DIR.iterdir()):
+        if path.is_file() and not path.name.startswith("."):
+            kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+            files[path.name] = (path.read_bytes(), kind)
+    return files
+
+
+def _file(request: web.Request, name: str) -> web.Response:
+    found = request.app[STATIC].get(name)
+    if found is None:
+        raise RequestError(Reason.NOT_FOUND, f"no file {name[:40]!r} in the desk page")
+    body, kind = found
+    charset = "utf-8" if kind.startswith("text/") or kind.endswith("javascript") else None
+    return web.Response(body=body, content_type=kind, charset=charset)
+
+
+async def index(request: web.Request) -> web.Response:
+    return _file(request, "index.html")
+
+
+async def static(request: web.Request) -> web.Response:
+    return _file(request, request.match_info["name"])
 
 
 async def openapi(request: web.Request) -> web.Response:
@@ -368,26 +491,37 @@ def make_app(
     clock: Callable[[], int] = _now_ms,
 ) -> web.Application:
     """The gateway application for ``node``'s country."""
-    app = web.Application(middlewares=[_errors], client_max_size=MAX_BODY)
+    app = web.Application(
+        middlewares=[_errors],
+        client_max_size=MAX_BODY,
+        handler_args={"max_line_size": MAX_LINE, "max_field_size": MAX_LINE},
+    )
     app[NODE] = node
     app[USERS] = users
     app[CLOCK] = clock
     app[VIEW] = DeskView(node.country, deadline_ms)
-    app[REJECTIONS] = []
     app[TASKS] = []
+    app[STATIC] = _static_files()
+    app[LINK] = BrokerLink(node.bootstrap)
+    app[QUIET] = OncePer(QUIET_S, time.monotonic)
     app.on_startup.append(_startup)
     app.on_cleanup.append(_cleanup)
     r = app.router
-    r.add_get("/", index)
-    r.add_static("/static", STATIC_DIR)
-    r.add_get("/api/openapi.json", openapi)
+    # What openapi.py documents, and nothing else (no HEAD: it would answer
+    # without the body a client could check).
+    for path, handler in (
+        ("/", index),
+        ("/static/{name}", static),
+        ("/api/openapi.json", openapi),
+        ("/api/inbox", inbox),
+        ("/api/inbox/{event_id}", inbox_one),
+        ("/api/sent", sent),
+        ("/api/rejections", rejections),
+        ("/api/alerts", alerts),
+    ):
+        r.add_get(path, handler, allow_head=False)
     r.add_post("/api/login", login)
     r.add_post("/api/logout", logout)
     r.add_post("/api/events", submit)
-    r.add_get("/api/inbox", inbox)
-    r.add_get("/api/inbox/{event_id}", inbox_one)
     r.add_post("/api/inbox/{event_id}/ack", acknowledge)
-    r.add_get("/api/sent", sent)
-    r.add_get("/api/rejections", rejections)
-    r.add_get("/api/alerts", alerts)
     return app

@@ -2,9 +2,15 @@
 
 The users file (``<state>/nodes/<CC>/desk-users.json``, mode 0600) holds, per
 user, the country, the scrypt parameters, salt and hash; never a password.
+It is written whole (a temporary file renamed over it), and a running gateway
+reads it again when it changed (one ``stat`` per login or request): a user
+added or reset with ``trm gateway user add`` counts at once, and a reset ends
+that user's sessions. A file that cannot be read (torn by another writer, not
+0600) changes nothing: the users read before stay, and a warning says why.
 Tokens are 32 random bytes (URL-safe base64); the gateway keeps only their
 SHA-256 in memory, so a memory dump does not hand out sessions, and a restart
-logs everyone out.
+logs everyone out. The ``Bearer`` scheme is matched without regard to case
+(RFC 9110, section 11.1).
 """
 
 from __future__ import annotations
@@ -13,14 +19,18 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from hub.errors import OperationalError, Reason, RequestError
+from hub.durable import write_atomic
+from hub.errors import OperationalError, Reason, RequestError, TrmError
+from hub.textdoc import parse_json
 from hub.topics import check_country
 
 __all__ = ["DeskUser", "DeskUsers", "Session", "hash_password"]
@@ -34,6 +44,12 @@ TOKEN_TTL_MS: Final = 8 * 3600 * 1000
 # window, further attempts are refused without checking the password.
 MAX_FAILURES: Final = 5
 FAILURE_WINDOW_MS: Final = 15 * 60 * 1000
+# A users file is a few hundred bytes per user.
+MAX_USERS_FILE: Final = 1 << 20
+# RFC 9110 credentials: the scheme, one or more spaces, a token68.
+_BEARER: Final = re.compile(r"([A-Za-z]+) +([A-Za-z0-9._~+/-]+=*) *")
+
+log = logging.getLogger("trm.gateway")
 
 
 def hash_password(password: str, *, salt: bytes | None = None) -> dict[str, Any]:
@@ -72,38 +88,112 @@ class Session:
     expires_at_ms: int
 
 
+_Stamp = tuple[int, int, int]  # inode, size, modification time (ns)
+
+
+def _stamp(path: Path) -> _Stamp | None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _read_users(path: Path) -> dict[str, DeskUser]:
+    """The users in ``path``; a missing file holds none.
+
+    Raises:
+        OperationalError: KEY_FILE_INSECURE (not 0600), CONFIG_INVALID.
+    """
+    try:
+        if path.stat().st_mode & 0o077:
+            raise OperationalError(
+                Reason.KEY_FILE_INSECURE, f"expected {path} to be mode 0600 (it holds hashes)"
+            )
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise OperationalError(
+            Reason.CONFIG_INVALID, f"expected a readable desk users file at {path}: {exc.strerror}"
+        ) from exc
+    try:
+        obj = parse_json(data, what=f"desk users file {path}", max_bytes=MAX_USERS_FILE)
+        entries = obj["users"] if isinstance(obj, dict) else None
+        if not isinstance(entries, list):
+            raise RequestError(Reason.BAD_REQUEST, "expected an object with a list 'users'")
+        users: dict[str, DeskUser] = {}
+        for u in entries:
+            name, country, secret = (u.get(k) for k in ("name", "country", "secret"))
+            if not (
+                isinstance(name, str) and isinstance(country, str) and isinstance(secret, dict)
+            ):
+                raise RequestError(
+                    Reason.BAD_REQUEST, "expected each user to have a name, country and secret"
+                )
+            users[name] = DeskUser(name, check_country(country), secret)
+    except (TrmError, AttributeError) as exc:
+        why = exc.detail if isinstance(exc, TrmError) else "expected each user to be an object"
+        raise OperationalError(
+            Reason.CONFIG_INVALID, f"expected a desk users file at {path}: {why}"
+        ) from exc
+    return users
+
+
 class DeskUsers:
     """The users file and the live sessions of one gateway."""
 
     def __init__(self, users: Mapping[str, DeskUser], path: Path | None = None) -> None:
         self.users = dict(users)
         self.path = path
+        self._stamp = _stamp(path) if path is not None else None
         self._sessions: dict[bytes, Session] = {}
         self._failures: dict[str, list[int]] = {}
 
     @classmethod
     def load(cls, path: Path) -> DeskUsers:
-        """Read the users file; a missing file means no users (nobody can log in)."""
-        if not path.exists():
-            return cls({}, path)
-        if path.stat().st_mode & 0o077:
-            raise OperationalError(
-                Reason.KEY_FILE_INSECURE, f"expected {path} to be mode 0600 (it holds hashes)"
-            )
+        """Read the users file; a missing file means no users (nobody can log in).
+
+        Raises:
+            OperationalError: KEY_FILE_INSECURE (not 0600), CONFIG_INVALID.
+        """
+        stamp = _stamp(path)  # before reading: a change after it is read again
+        users = cls(_read_users(path), path)
+        users._stamp = stamp
+        return users
+
+    def refresh(self) -> None:
+        """Read the users file again if it changed since it was last read.
+
+        A file that cannot be read changes nothing (a warning says why); it is
+        read again at its next change. Users removed or whose entry changed (a
+        password reset) lose their sessions.
+        """
+        if self.path is None:
+            return
+        stamp = _stamp(self.path)
+        if stamp == self._stamp:
+            return
+        self._stamp = stamp
         try:
-            obj = json.loads(path.read_text(encoding="utf-8"))
-            users = {
-                u["name"]: DeskUser(u["name"], check_country(u["country"]), u["secret"])
-                for u in obj["users"]
-            }
-        except (ValueError, KeyError, TypeError) as exc:
-            raise OperationalError(
-                Reason.CONFIG_INVALID, f"expected a desk users file at {path}: {exc}"
-            ) from exc
-        return cls(users, path)
+            users = _read_users(self.path)
+        except OperationalError as exc:
+            log.warning(
+                "desk users file not read again, keeping the %d users read before: %s: %s",
+                len(self.users),
+                exc.reason,
+                exc.detail,
+            )
+            return
+        changed = {n for n in self.users.keys() | users.keys() if self.users.get(n) != users.get(n)}
+        self.users = users
+        self._sessions = {k: s for k, s in self._sessions.items() if s.user not in changed}
+        log.info(
+            "desk users read again: %d users, %d added, reset or removed", len(users), len(changed)
+        )
 
     def add(self, name: str, country: str, password: str) -> None:
-        """Add or replace a user and write the file (0600)."""
+        """Add or replace a user and write the file whole (0600, renamed into place)."""
         if len(password) < 10:
             raise RequestError(Reason.BAD_REQUEST, "expected a password of 10 characters or more")
         self.users[name] = DeskUser(name, check_country(country), hash_password(password))
@@ -115,12 +205,8 @@ class DeskUsers:
                 ]
             }
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            try:
-                os.fchmod(fd, 0o600)
-                os.write(fd, json.dumps(body, indent=1).encode("utf-8"))
-            finally:
-                os.close(fd)
+            write_atomic(self.path, json.dumps(body, indent=1).encode("utf-8"))
+            self._stamp = _stamp(self.path)
 
     def login(self, name: str, password: str, *, country: str, now_ms: int) -> tuple[str, Session]:
         """A new token for a user of ``country``.
@@ -129,6 +215,7 @@ class DeskUsers:
             RequestError: UNAUTHENTICATED (unknown user or wrong password: the
                 same answer for both), FORBIDDEN (a user of another country).
         """
+        self.refresh()
         recent = [t for t in self._failures.get(name, []) if now_ms - t < FAILURE_WINDOW_MS]
         if len(recent) >= MAX_FAILURES:
             raise RequestError(
@@ -159,11 +246,13 @@ class DeskUsers:
         Raises:
             RequestError: UNAUTHENTICATED.
         """
-        if not authorization or not authorization.startswith("Bearer "):
+        self.refresh()
+        token = _bearer_token(authorization)
+        if token is None:
             raise RequestError(
                 Reason.UNAUTHENTICATED, "expected an 'Authorization: Bearer <token>' header"
             )
-        key = hashlib.sha256(authorization[7:].strip().encode()).digest()
+        key = hashlib.sha256(token.encode("ascii")).digest()
         session = self._sessions.get(key)
         if session is None:
             raise RequestError(Reason.UNAUTHENTICATED, "unknown or expired token; log in again")
@@ -173,5 +262,14 @@ class DeskUsers:
         return session
 
     def logout(self, authorization: str | None) -> None:
-        if authorization and authorization.startswith("Bearer "):
-            self._sessions.pop(hashlib.sha256(authorization[7:].strip().encode()).digest(), None)
+        token = _bearer_token(authorization)
+        if token is not None:
+            self._sessions.pop(hashlib.sha256(token.encode("ascii")).digest(), None)
+
+
+def _bearer_token(authorization: str | None) -> str | None:
+    """The token of a ``Bearer`` credential (any case of the scheme), or None."""
+    match = _BEARER.fullmatch(authorization or "")
+    if match is None or match.group(1).lower() != "bearer":
+        return None
+    return match.group(2)

@@ -57,6 +57,18 @@ class DeskView:
     sent: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # our journal entries
     # Recipients' refusals of our events (their REJECTED acknowledgements).
     refused_by_recipients: list[Rejection] = field(default_factory=list)
+    # The hub's refusals of our events, in the order read, each once.
+    rejections: list[Rejection] = field(default_factory=list)
+    refused: dict[str, list[Rejection]] = field(default_factory=dict)  # our event id -> refusals
+    _rejections_seen: set[Rejection] = field(default_factory=set)
+
+    def add_rejection(self, rejection: Rejection) -> None:
+        """A record of this country's rejections topic (read again after a reconnection)."""
+        if rejection in self._rejections_seen:
+            return
+        self._rejections_seen.add(rejection)
+        self.rejections.append(rejection)
+        self.refused.setdefault(rejection.event_id, []).append(rejection)
 
     def add(self, record: InboxRecord) -> None:
         if record.event_id in self.records:
@@ -123,21 +135,36 @@ class DeskView:
         ]
 
     def sent_json(self, now_ms: int) -> list[dict[str, Any]]:
+        """The notices this country sent, newest first.
+
+        ``refused`` lists the hub's refusals (recipient "" for the whole
+        event); a notice is awaited only from the recipients that did not refuse.
+        """
         out = []
         for event_id, e in self.sent.items():
             created = int(e.get("created_at_ms", 0))
             due = self.due_at(created, e.get("planned_at_ms"))
             got = self.acks_received.get(event_id)
+            refusals = self.refused.get(event_id, [])
+            gone = {r.recipient for r in refusals}
+            to = [str(cc) for cc in e.get("to") or []]
+            awaited = [] if "" in gone else [cc for cc in to if cc not in gone]
+            status = got or ("AWAITING_ACK" if awaited else "REFUSED")
             out.append(
                 {
                     "event_id": event_id,
                     "type": e.get("type"),
-                    "to": e.get("to"),
+                    "to": to,
                     "case_key": e.get("case_key"),
                     "created_at_ms": created,
-                    "status": got or "AWAITING_ACK",
+                    "status": status,
                     "due_at_ms": due,
-                    "overdue": got is None and now_ms >= due,
+                    "overdue": status == "AWAITING_ACK" and now_ms >= due,
+                    "awaited_from": awaited,
+                    "refused": [
+                        {"recipient": r.recipient, "reason": r.reason, "detail": r.detail}
+                        for r in refusals
+                    ],
                 }
             )
         return sorted(out, key=lambda x: -int(x["created_at_ms"]))
@@ -168,9 +195,9 @@ class DeskView:
                         "side": "sending",
                         "event_id": s["event_id"],
                         "case_key": s["case_key"],
-                        "counterpart": ",".join(s["to"] or []),
+                        "counterpart": ",".join(s["awaited_from"]),
                         "due_at_ms": s["due_at_ms"],
-                        "message": f"{_title(s['type'])} to {','.join(s['to'] or [])} "
+                        "message": f"{_title(s['type'])} to {','.join(s['awaited_from'])} "
                         "not acknowledged before its due time",
                     }
                 )

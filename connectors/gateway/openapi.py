@@ -1,4 +1,10 @@
-"""The gateway's OpenAPI 3.1 document (served at ``/api/openapi.json``)."""
+"""The gateway's OpenAPI 3.1 document (served at ``/api/openapi.json``).
+
+Every route the gateway serves is here with every status it can answer; each
+error is the ``Error`` object. A method a path does not have is answered 405,
+listed on each of that path's operations. ``tests/integration/test_gateway_api.py``
+walks every route with every method and checks each answer against this.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,8 @@ from typing import Any
 
 from connectors.sdk import ACK_STATUSES
 from hub.wire import EventType
+
+from .server import MAX_LINE
 
 __all__ = ["openapi_document"]
 
@@ -36,15 +44,171 @@ def _ok(description: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-_COMMON = {
-    "401": _err("UNAUTHENTICATED: no, unknown or expired token"),
-    "403": _err("FORBIDDEN: a desk of another country"),
+def _errors(*, auth: bool = True, body: bool = False, **more: str) -> dict[str, Any]:
+    """The error answers of an operation: those of every request, then its own.
+
+    Args:
+        auth: needs a bearer token (401, 403).
+        body: reads a JSON body (400, 413, 415).
+        more: status (as ``s404``) to description.
+    """
+    bad = (
+        f"BAD_REQUEST: a malformed HTTP request, or a request line or header over {MAX_LINE} bytes"
+    )
+    out = {
+        "400": _err(
+            f"{bad}; BAD_REQUEST or BAD_ENCODING: a body that is not one strict UTF-8 JSON "
+            "object (a key twice, nesting deeper than 64, an integer over 20 digits, a lone "
+            "surrogate), a wrong type or key"
+            if body
+            else bad
+        ),
+        "405": _err("METHOD_NOT_ALLOWED: another method on this path (none answers HEAD)"),
+        "500": _err("INTERNAL_ERROR (or CONFIG_INVALID): the gateway failed; nothing was sent"),
+    }
+    if auth:
+        out["401"] = _err("UNAUTHENTICATED: no, unknown or expired token (scheme in any case)")
+        out["403"] = _err("FORBIDDEN: a desk of another country")
+    if body:
+        out["413"] = _err("OVERSIZED: a body over the limit")
+        out["415"] = _err("UNSUPPORTED_MEDIA_TYPE: not application/json")
+    for status, description in more.items():
+        out[status.removeprefix("s")] = _err(description)
+    return dict(sorted(out.items()))
+
+
+def _path_param(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+_REFUSAL = {
+    "type": "object",
+    "required": ["recipient", "reason", "detail"],
+    "properties": {
+        "recipient": {"type": "string", "description": "empty: the whole event"},
+        "reason": {"type": "string", "description": "A hub.errors.Reason code."},
+        "detail": {"type": "string"},
+    },
 }
+
+
+def _json_body(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
+def _listing(key: str, item: str) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": [key],
+        "properties": {key: {"type": "array", "items": {"$ref": f"#/components/schemas/{item}"}}},
+    }
+
+
+def _schemas(country: str) -> dict[str, Any]:
+    return {
+        "Error": _ERROR,
+        "Submission": {
+            "type": "object",
+            "required": ["type", "to", "case_key", "payload"],
+            "additionalProperties": False,
+            "properties": {
+                "type": {
+                    "type": "string",
+                    "enum": [t.value for t in EventType],  # the registry
+                },
+                "to": {
+                    "oneOf": [
+                        {"type": "string"},
+                        {"type": "array", "items": {"type": "string"}, "minItems": 1},
+                    ]
+                },
+                "from": {"type": "string", "description": "If given, must be " + country},
+                "purpose": {"type": "string"},
+                "handling": {"type": "string", "enum": ["H0", "H1", "H2", "H3"]},
+                "case_key": {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,128}$"},
+                "correlation_id": {"type": "string"},
+                "payload": {"type": "object"},
+            },
+        },
+        "InboxRecord": {
+            "type": "object",
+            "required": ["event_id", "type", "from", "fields", "withheld", "status"],
+            "properties": {
+                "event_id": {"type": "string"},
+                "type": {"type": "string"},
+                "from": {"type": "string"},
+                "to": {"type": "array", "items": {"type": "string"}},
+                "created_at_ms": {"type": "integer"},
+                "case_key": {"type": "string"},
+                "purpose": {"type": "string"},
+                "handling": {"type": "string"},
+                "fields": {"type": "object"},
+                "withheld": {"type": "array", "items": {"type": "string"}},
+                "agreement": {"type": "string"},
+                "status": {"type": "string"},
+                "due_at_ms": {"type": ["integer", "null"]},
+                "overdue": {"type": "boolean"},
+            },
+        },
+        "SentNotice": {
+            "type": "object",
+            "description": "A notice this country sent. It is awaited only from the "
+            "recipients the hub did not refuse it for; refused for every one, its "
+            "status is REFUSED and it is never overdue.",
+            "required": ["event_id", "to", "status", "overdue", "awaited_from", "refused"],
+            "properties": {
+                "event_id": {"type": "string"},
+                "type": {"type": "string"},
+                "to": {"type": "array", "items": {"type": "string"}},
+                "case_key": {"type": ["string", "null"]},
+                "created_at_ms": {"type": "integer"},
+                "status": {
+                    "type": "string",
+                    "description": "AWAITING_ACK, REFUSED (by the hub, for every "
+                    "recipient) or the acknowledgement's status",
+                },
+                "due_at_ms": {"type": "integer"},
+                "overdue": {"type": "boolean"},
+                "awaited_from": {"type": "array", "items": {"type": "string"}},
+                "refused": {"type": "array", "items": _REFUSAL},
+            },
+        },
+        "Rejection": {
+            "type": "object",
+            "required": ["event_id", "producer", "recipient", "reason", "detail", "source"],
+            "properties": {
+                "event_id": {"type": "string"},
+                "producer": {"type": "string"},
+                "recipient": {"type": "string", "description": "empty: the whole event"},
+                "reason": {"type": "string"},
+                "detail": {"type": "string"},
+                "source": {
+                    "type": "string",
+                    "description": "where the hub read it (topic/partition/offset), or "
+                    "'recipient acknowledgement <id>' for a recipient's refusal",
+                },
+            },
+        },
+        "Alert": {
+            "type": "object",
+            "required": ["kind", "side", "event_id", "due_at_ms", "message"],
+            "properties": {
+                "kind": {"type": "string", "enum": ["OVERDUE_ACK"]},
+                "side": {"type": "string", "enum": ["receiving", "sending"]},
+                "event_id": {"type": "string"},
+                "case_key": {"type": ["string", "null"]},
+                "counterpart": {"type": "string"},
+                "due_at_ms": {"type": "integer"},
+                "message": {"type": "string"},
+            },
+        },
+    }
 
 
 def openapi_document(country: str) -> dict[str, Any]:
     """The document for the gateway of ``country``."""
     record = {"$ref": "#/components/schemas/InboxRecord"}
+    public: list[dict[str, Any]] = []
     return {
         "openapi": "3.1.0",
         "info": {
@@ -52,83 +216,77 @@ def openapi_document(country: str) -> dict[str, Any]:
             "version": "1",
             "description": "Submit events, read the verified inbox, acknowledge, see "
             "rejections and overdue handover alerts. Every error is JSON "
-            '{"error": {"reason": CODE, "detail": text}}.',
+            '{"error": {"reason": CODE, "detail": text}} with the security headers, '
+            "and none quotes a credential.",
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": {
-                "Error": _ERROR,
-                "Submission": {
-                    "type": "object",
-                    "required": ["type", "to", "case_key", "payload"],
-                    "additionalProperties": False,
-                    "properties": {
-                        "type": {
-                            "type": "string",
-                            "enum": [t.value for t in EventType],  # the registry
-                        },
-                        "to": {
-                            "oneOf": [
-                                {"type": "string"},
-                                {"type": "array", "items": {"type": "string"}, "minItems": 1},
-                            ]
-                        },
-                        "from": {"type": "string", "description": "If given, must be " + country},
-                        "purpose": {"type": "string"},
-                        "handling": {"type": "string", "enum": ["H0", "H1", "H2", "H3"]},
-                        "case_key": {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,128}$"},
-                        "correlation_id": {"type": "string"},
-                        "payload": {"type": "object"},
-                    },
-                },
-                "InboxRecord": {
-                    "type": "object",
-                    "required": ["event_id", "type", "from", "fields", "withheld", "status"],
-                    "properties": {
-                        "event_id": {"type": "string"},
-                        "type": {"type": "string"},
-                        "from": {"type": "string"},
-                        "to": {"type": "array", "items": {"type": "string"}},
-                        "created_at_ms": {"type": "integer"},
-                        "case_key": {"type": "string"},
-                        "purpose": {"type": "string"},
-                        "handling": {"type": "string"},
-                        "fields": {"type": "object"},
-                        "withheld": {"type": "array", "items": {"type": "string"}},
-                        "agreement": {"type": "string"},
-                        "status": {"type": "string"},
-                        "due_at_ms": {"type": ["integer", "null"]},
-                        "overdue": {"type": "boolean"},
-                    },
-                },
-            },
+            "schemas": _schemas(country),
         },
         "security": [{"bearer": []}],
         "paths": {
+            "/": {
+                "get": {
+                    "summary": "The desk web page",
+                    "security": public,
+                    "responses": {
+                        "200": {
+                            "description": "the page",
+                            "content": {"text/html": {"schema": {"type": "string"}}},
+                        },
+                        **_errors(auth=False),
+                    },
+                }
+            },
+            "/static/{name}": {
+                "get": {
+                    "summary": "A file of the desk web page (desk.js, desk.css, index.html)",
+                    "security": public,
+                    "parameters": [_path_param("name")],
+                    "responses": {
+                        "200": {
+                            "description": "the file",
+                            "content": {
+                                kind: {"schema": {"type": "string"}}
+                                for kind in ("text/javascript", "text/css", "text/html")
+                            },
+                        },
+                        **_errors(auth=False, s404="NOT_FOUND: no such file of the page"),
+                    },
+                }
+            },
+            "/api/openapi.json": {
+                "get": {
+                    "summary": "This document",
+                    "security": public,
+                    "responses": {
+                        "200": _ok("the OpenAPI document", {"type": "object"}),
+                        **_errors(auth=False),
+                    },
+                }
+            },
             "/api/login": {
                 "post": {
                     "summary": "Log a desk user in; returns a bearer token",
-                    "security": [],
-                    "requestBody": {
-                        "required": True,
-                        "content": {
-                            "application/json": {
-                                "schema": {
-                                    "type": "object",
-                                    "required": ["user", "password"],
-                                    "properties": {
-                                        "user": {"type": "string"},
-                                        "password": {"type": "string"},
-                                    },
-                                }
-                            }
-                        },
-                    },
+                    "description": "The body is at most 16 KiB. After five failed logins "
+                    "for one user name within 15 minutes, the next are refused for a while.",
+                    "security": public,
+                    "requestBody": _json_body(
+                        {
+                            "type": "object",
+                            "required": ["user", "password"],
+                            "properties": {
+                                "user": {"type": "string"},
+                                "password": {"type": "string"},
+                            },
+                        }
+                    ),
                     "responses": {
                         "200": _ok(
                             "a session",
                             {
                                 "type": "object",
+                                "required": ["token", "user", "country", "expires_at_ms"],
                                 "properties": {
                                     "token": {"type": "string"},
                                     "user": {"type": "string"},
@@ -137,32 +295,57 @@ def openapi_document(country: str) -> dict[str, Any]:
                                 },
                             },
                         ),
-                        "400": _err("BAD_REQUEST / BAD_ENCODING"),
-                        **_COMMON,
+                        **_errors(
+                            auth=False,
+                            body=True,
+                            s401="UNAUTHENTICATED: unknown user or wrong password (one "
+                            "answer for both), or too many failed logins",
+                            s403="FORBIDDEN: a desk user of another country",
+                        ),
+                    },
+                }
+            },
+            "/api/logout": {
+                "post": {
+                    "summary": "End the session of the bearer token given, if any",
+                    "security": [{}, {"bearer": []}],
+                    "responses": {
+                        "200": _ok(
+                            "logged out (also when the token was unknown)",
+                            {"type": "object", "properties": {"ok": {"type": "boolean"}}},
+                        ),
+                        **_errors(auth=False),
                     },
                 }
             },
             "/api/events": {
                 "post": {
                     "summary": "Seal, sign and send one event from this country",
-                    "requestBody": {
-                        "required": True,
-                        "content": {
-                            "application/json": {
-                                "schema": {"$ref": "#/components/schemas/Submission"}
-                            }
-                        },
-                    },
+                    "description": "The body is at most the hub's limit for an envelope; "
+                    "an event whose sealed envelope would still be over that limit is "
+                    "refused OVERSIZED before anything is sent.",
+                    "requestBody": _json_body({"$ref": "#/components/schemas/Submission"}),
                     "responses": {
                         "201": _ok(
                             "sent; the broker has it",
-                            {"type": "object", "properties": {"event_id": {"type": "string"}}},
+                            {
+                                "type": "object",
+                                "required": ["event_id"],
+                                "properties": {"event_id": {"type": "string"}},
+                            },
                         ),
-                        "400": _err("BAD_REQUEST, BAD_ENCODING, UNKNOWN_FIELD, INVALID_PAYLOAD"),
-                        "413": _err("OVERSIZED"),
-                        "415": _err("BAD_REQUEST: not application/json"),
-                        "503": _err("KAFKA_UNAVAILABLE: nothing was sent"),
-                        **_COMMON,
+                        **_errors(
+                            body=True,
+                            s400="BAD_REQUEST, BAD_ENCODING, UNKNOWN_FIELD, INVALID_PAYLOAD, "
+                            "INVALID_HEADER, UNKNOWN_COUNTRY, SEAL_KEY_MISSING; or a malformed "
+                            f"HTTP request, a request line or header over {MAX_LINE} bytes",
+                            s403="FORBIDDEN: a desk of another country, or a body claiming "
+                            "another producer",
+                            s413="OVERSIZED: a body over the limit, or an envelope over the "
+                            "hub's limit; nothing was sent",
+                            s503="KAFKA_UNAVAILABLE (or TRUST_EXPIRED: the gateway's trust "
+                            "list is past its expiry): nothing was sent",
+                        ),
                     },
                 }
             },
@@ -178,92 +361,81 @@ def openapi_document(country: str) -> dict[str, Any]:
                         }
                     ],
                     "responses": {
-                        "200": _ok(
-                            "the inbox",
-                            {
-                                "type": "object",
-                                "properties": {"events": {"type": "array", "items": record}},
-                            },
-                        ),
-                        **_COMMON,
+                        "200": _ok("the inbox", _listing("events", "InboxRecord")),
+                        **_errors(),
                     },
                 }
             },
             "/api/inbox/{event_id}": {
                 "get": {
                     "summary": "One inbox event, withheld fields listed",
-                    "parameters": [
-                        {
-                            "name": "event_id",
-                            "in": "path",
-                            "required": True,
-                            "schema": {"type": "string"},
-                        }
-                    ],
+                    "parameters": [_path_param("event_id")],
                     "responses": {
                         "200": _ok("the event", record),
-                        "404": _err("NOT_FOUND"),
-                        **_COMMON,
+                        **_errors(s404="NOT_FOUND: no such event in this inbox"),
                     },
                 }
             },
             "/api/inbox/{event_id}/ack": {
                 "post": {
                     "summary": "Acknowledge an inbox event to its producer",
-                    "parameters": [
+                    "parameters": [_path_param("event_id")],
+                    "requestBody": _json_body(
                         {
-                            "name": "event_id",
-                            "in": "path",
-                            "required": True,
-                            "schema": {"type": "string"},
+                            "type": "object",
+                            "additionalProperties": False,
+                            "properties": {
+                                "status": {"type": "string", "enum": list(ACK_STATUSES)},
+                                "reason": {"type": "string"},
+                            },
                         }
-                    ],
-                    "requestBody": {
-                        "required": True,
-                        "content": {
-                            "application/json": {
-                                "schema": {
-                                    "type": "object",
-                                    "additionalProperties": False,
-                                    "properties": {
-                                        "status": {
-                                            "type": "string",
-                                            "enum": list(ACK_STATUSES),
-                                        },
-                                        "reason": {"type": "string"},
-                                    },
-                                }
-                            }
-                        },
-                    },
+                    ),
                     "responses": {
                         "201": _ok(
                             "acknowledgement sent",
-                            {"type": "object", "properties": {"ack_event_id": {"type": "string"}}},
+                            {
+                                "type": "object",
+                                "required": ["ack_event_id"],
+                                "properties": {"ack_event_id": {"type": "string"}},
+                            },
                         ),
-                        "400": _err("BAD_REQUEST"),
-                        "404": _err("NOT_FOUND"),
-                        **_COMMON,
+                        **_errors(
+                            body=True,
+                            s404="NOT_FOUND: no such event in this inbox",
+                            s413="OVERSIZED: a body over the limit, or an acknowledgement "
+                            "over the hub's limit; nothing was sent",
+                            s503="KAFKA_UNAVAILABLE (or TRUST_EXPIRED): nothing was sent",
+                        ),
                     },
                 }
             },
             "/api/sent": {
                 "get": {
-                    "summary": "Handover notices this country sent, with acknowledgement status",
-                    "responses": {"200": _ok("sent notices", {"type": "object"}), **_COMMON},
+                    "summary": "Handover notices this country sent: acknowledged, awaited "
+                    "or refused by the hub (with the reason)",
+                    "responses": {
+                        "200": _ok("sent notices", _listing("sent", "SentNotice")),
+                        **_errors(),
+                    },
                 }
             },
             "/api/rejections": {
                 "get": {
                     "summary": "Refusals of this country's events: the hub's, then its "
                     "recipients' (a REJECTED acknowledgement; source 'recipient ...')",
-                    "responses": {"200": _ok("rejections", {"type": "object"}), **_COMMON},
+                    "responses": {
+                        "200": _ok("rejections", _listing("rejections", "Rejection")),
+                        **_errors(),
+                    },
                 }
             },
             "/api/alerts": {
                 "get": {
                     "summary": "Overdue handover notices (receiving and sending side)",
-                    "responses": {"200": _ok("alerts", {"type": "object"}), **_COMMON},
+                    "responses": {
+                        "200": _ok("alerts", _listing("alerts", "Alert")),
+                        **_errors(),
+                    },
                 }
             },
         },

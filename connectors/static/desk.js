@@ -136,14 +136,29 @@ function renderAlerts(events) {
   $("alerts-empty").hidden = events.length > 0;
 }
 
+// The hub's refusals of a sent notice: who refused it, why (the reason code
+// and its detail). A notice refused for every recipient is not awaited.
+function refusals(s) {
+  const ul = el("ul", { cls: "refusals" });
+  for (const r of s.refused || []) {
+    ul.append(el("li", { data: { testid: "refusal" } },
+                 el("strong", { text: (r.recipient || "all recipients") + ": " + r.reason }),
+                 document.createTextNode(r.detail ? " — " + r.detail : "")));
+  }
+  return ul;
+}
+
 function renderSent(sent) {
   const body = $("sent-table").querySelector("tbody");
   body.replaceChildren();
   for (const s of sent) {
-    const tr = el("tr", { cls: s.overdue ? "overdue" : "" });
-    tr.append(el("td", {}, statusBadge(s)), el("td", { text: when(s.due_at_ms) }),
+    const cls = s.overdue ? "overdue" : s.status === "REFUSED" ? "refused" : "";
+    const tr = el("tr", { cls, data: { eventId: s.event_id, testid: "sent-row" } });
+    const badge = s.status === "REFUSED" ? el("span", { cls: "badge refused", text: "refused by the hub" })
+                                         : statusBadge(s);
+    tr.append(el("td", {}, badge), el("td", { text: s.status === "REFUSED" ? "" : when(s.due_at_ms) }),
               el("td", { text: (s.to || []).join(", ") }), el("td", { text: s.case_key }),
-              el("td", { text: when(s.created_at_ms) }));
+              el("td", { text: when(s.created_at_ms) }), el("td", {}, refusals(s)));
     body.append(tr);
   }
 }

@@ -6,13 +6,14 @@ Screenshots go to ``artifacts/browser/`` (kept by CI as build artifacts).
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
-from aiohttp.test_utils import TestServer
 from aiokafka import AIOKafkaProducer
 from playwright.async_api import async_playwright
 
@@ -22,6 +23,7 @@ from hub.home import StateDir
 from hub.sealkeys import Keyring
 from hub.topics import Topics
 from hub.wire import Envelope, unseal, verify
+from tests.support.gateway import GatewayTestServer
 from tests.support.kafka import read_topic
 from tests.support.nodes import KEYS, delivered_copy, example, node_seal_keys, trust_list
 
@@ -102,7 +104,7 @@ async def test_desk_page_notices_detail_ack_and_alerts(
     node = CountryNode(
         "KH", KEYS["KH"], trust_list(), kafka_bootstrap, topics=topics, state=StateDir(tmp_path)
     )
-    server = TestServer(make_app(node, users, deadline_ms=24 * HOUR))
+    server = GatewayTestServer(make_app(node, users, deadline_ms=24 * HOUR))
     await server.start_server()
     base = str(server.make_url("/"))
     requests: list[str] = []
@@ -186,3 +188,85 @@ async def test_desk_page_notices_detail_ack_and_alerts(
     assert ack.fields["acknowledged_event_id"] == overdue.header.event_id
     for name in ("desk-notices.png", "desk-detail.png", "desk-alerts.png"):
         assert (ARTIFACTS / name).stat().st_size > 10_000
+
+
+async def test_sent_tab_shows_a_notice_the_hub_refused_with_its_reason(
+    kafka_bootstrap: str, topics: Topics, tmp_path: Path
+) -> None:
+    """Failure 10: a refused notice looked pending (and then overdue) at the sender."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    await node_seal_keys(kafka_bootstrap, topics, tmp_path, ["TH", "KH"])
+    users = DeskUsers.load(tmp_path / "users.json")
+    users.add("th-desk", "TH", PASSWORD)
+    node = CountryNode(
+        "TH", KEYS["TH"], trust_list(), kafka_bootstrap, topics=topics, state=StateDir(tmp_path)
+    )
+    offset = [0]
+    app = make_app(
+        node, users, deadline_ms=24 * HOUR, clock=lambda: time.time_ns() // 1_000_000 + offset[0]
+    )
+    server = GatewayTestServer(app)
+    await server.start_server()
+    base = str(server.make_url("/"))
+    notice = {
+        "type": "handover_notice",
+        "to": ["KH"],
+        "case_key": "case-refused",
+        "payload": example("handover_notice"),
+    }
+    detail = "the agreement TH-KH v1 does not allow handover_notice about a child"
+    try:
+        async with aiohttp.ClientSession() as http:
+            login = {"user": "th-desk", "password": PASSWORD}
+            async with http.post(server.make_url("/api/login"), json=login) as resp:
+                token = (await resp.json())["token"]
+            async with http.post(
+                server.make_url("/api/events"),
+                json=notice,
+                headers={"Authorization": f"Bearer {token}"},
+            ) as resp:
+                assert resp.status == 201
+                event_id = (await resp.json())["event_id"]
+        refusal = {
+            "event_id": event_id,
+            "producer": "TH",
+            "recipient": "KH",
+            "reason": "CHILD_PROTECTION",
+            "detail": detail,
+            "source": f"{topics.outbox('TH')}/0/0",
+        }
+        producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+        await producer.start()
+        try:
+            await producer.send_and_wait(
+                topics.rejections("TH"), json.dumps(refusal).encode(), key=event_id.encode()
+            )
+        finally:
+            await producer.stop()
+        offset[0] = 25 * HOUR  # past its deadline: were it awaited, it would be overdue
+
+        async with async_playwright() as pw:
+            browser = await pw.chromium.launch(
+                executable_path=_chromium(), headless=True, args=["--no-sandbox"]
+            )
+            page = await browser.new_page(viewport={"width": 1400, "height": 700})
+            await page.goto(base)
+            await page.fill("#login-user", "th-desk")
+            await page.fill("#login-password", PASSWORD)
+            await page.click("#login-submit")
+            await page.click("#tab-sent")
+            row = page.locator(f"tr[data-testid=sent-row][data-event-id='{event_id}']")
+            await row.locator("[data-testid=refusal]").wait_for(timeout=20_000)
+            text = await row.inner_text()
+            assert "refused by the hub" in text
+            assert f"KH: CHILD_PROTECTION — {detail}" in text
+            assert "awaiting" not in text.lower()
+            assert "refused" in (await row.get_attribute("class") or "")
+            assert await page.inner_text("#overdue-count") == "0"
+            await page.screenshot(path=str(ARTIFACTS / "desk-sent-refused.png"), full_page=True)
+            await page.click("#tab-rejections")
+            assert "CHILD_PROTECTION" in await page.inner_text("#rejections-table")
+            await browser.close()
+    finally:
+        await server.close()
+    assert (ARTIFACTS / "desk-sent-refused.png").stat().st_size > 10_000

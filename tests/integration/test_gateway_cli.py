@@ -112,11 +112,43 @@ async def test_gateway_serve_process(kafka_bootstrap: str, topics: Topics, tmp_p
             ) as resp:
                 assert resp.status == 200
                 assert (await resp.json())["events"] == []
+            # Failure 9: users added or reset while it runs count at once.
+            for name, password in (
+                ("desk1", "a new long passphrase"),
+                ("alice", "alice's passphrase"),
+            ):
+                code, _, err = await _trm(
+                    env,
+                    "gateway",
+                    "user",
+                    "add",
+                    "--country",
+                    "KH",
+                    "--name",
+                    name,
+                    "--password-stdin",
+                    stdin=f"{password}\n".encode(),
+                )
+                assert code == 0, err
+            for name, password, want in (
+                ("desk1", "a good long passphrase", 401),
+                ("desk1", "a new long passphrase", 200),
+                ("alice", "alice's passphrase", 200),
+            ):
+                async with http.post(
+                    f"{base}/api/login", json={"user": name, "password": password}
+                ) as resp:
+                    assert resp.status == want, (name, password)
+            async with http.get(  # a reset ends the sessions opened before it
+                f"{base}/api/inbox", headers={"Authorization": f"Bearer {token}"}
+            ) as resp:
+                assert resp.status == 401
     finally:
         proc.send_signal(signal.SIGINT)
         _, err_bytes = await asyncio.wait_for(proc.communicate(), 20)
     logs = err_bytes.decode()
     assert "a good long passphrase" not in logs
+    assert "Traceback" not in logs
     assert token not in logs
     assert json.dumps(doc)  # the document is JSON-serialisable
 
@@ -126,3 +158,60 @@ async def test_gateway_serve_refuses_missing_trust(tmp_path: Path) -> None:
     code, _, err = await _trm(env, "gateway", "serve", "--country", "KH")
     assert code == 1
     assert "rejected: CONFIG_INVALID" in err
+
+
+async def _serve(env: dict[str, str], *args: str, run_s: float) -> tuple[int, str]:
+    """``trm gateway serve --country KH ARGS`` for up to ``run_s`` seconds, then SIGINT."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        "from connectors.cli import main; main()",
+        "gateway",
+        "serve",
+        "--country",
+        "KH",
+        *args,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:  # its output is small: the pipes do not fill up meanwhile
+        await asyncio.wait_for(proc.wait(), run_s)
+    except TimeoutError:
+        proc.send_signal(signal.SIGINT)
+    _, err = await asyncio.wait_for(proc.communicate(), 20)
+    return proc.returncode or 0, err.decode()
+
+
+async def test_gateway_serve_refuses_a_busy_or_impossible_port(tmp_path: Path) -> None:
+    """Failure 8: a busy port or --port 99999 ended in a traceback."""
+    home = tmp_path / "home"
+    write_state(home, ["KH"])
+    env = {**os.environ, "TRM_HOME": str(home), "TRM_KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port()}"}
+    code, err = await _serve(env, "--port", "99999", run_s=30)
+    assert code == 1
+    assert err.strip() == "rejected: CONFIG_INVALID: expected a TCP port from 1 to 65535, got 99999"
+    busy = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    port = busy.sockets[0].getsockname()[1]
+    try:
+        code, err = await _serve(env, "--port", str(port), run_s=30)
+    finally:
+        busy.close()
+    assert code == 1
+    assert f"rejected: CONFIG_INVALID: port {port} on 127.0.0.1 is busy" in err
+    assert "Traceback" not in err
+    assert "Kafka" not in err  # refused before anything else started
+
+
+async def test_gateway_with_its_broker_away_says_so_once(tmp_path: Path) -> None:
+    """Failure 15: two full tracebacks every 2 s while the broker was unreachable."""
+    home = tmp_path / "home"
+    write_state(home, ["KH"])
+    env = {**os.environ, "TRM_HOME": str(home), "TRM_KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port()}"}
+    code, err = await _serve(env, "--port", str(free_port()), run_s=9)
+    assert code == 0, err
+    assert "Traceback" not in err
+    lines = err.splitlines()
+    said = [x for x in lines if "trm.gateway Kafka at" in x and "is unreachable" in x]
+    assert len(said) == 1, err
+    assert len([x for x in lines if "Unable connect" in x]) == 1, err  # the client's, once

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from connectors.gateway import DeskUsers, DeskView
-from connectors.sdk import InboxRecord
+from connectors.sdk import InboxRecord, Rejection
 from hub.errors import OperationalError, Reason, RequestError
 from hub.wire import open_envelope
 from tests.support.nodes import T0, delivered_copy, example, trust_list
@@ -168,3 +168,112 @@ def test_a_recipients_rejected_acknowledgement_is_its_rejection() -> None:
     desk.add(nack)
     desk.add(nack)  # a duplicate delivery is listed once
     assert desk.refused_by_recipients == [rejection]
+
+
+def test_users_added_or_reset_while_running_are_seen(tmp_path: Path) -> None:
+    """Failure 9: the gateway read the users file once, at start."""
+    path = tmp_path / "desk-users.json"
+    running = DeskUsers.load(path)  # the gateway's copy
+    assert running.users == {}
+    DeskUsers.load(path).add("alice", "KH", "the first passphrase")  # trm gateway user add
+    token, _ = running.login("alice", "the first passphrase", country="KH", now_ms=T0)
+    DeskUsers.load(path).add("alice", "KH", "the second passphrase")  # a reset
+    with pytest.raises(RequestError) as old:
+        running.login("alice", "the first passphrase", country="KH", now_ms=T0 + 1)
+    assert old.value.reason is Reason.UNAUTHENTICATED
+    _, session = running.login("alice", "the second passphrase", country="KH", now_ms=T0 + 2)
+    assert session.user == "alice"
+    with pytest.raises(RequestError):  # a reset password ends the sessions it opened
+        running.session(f"Bearer {token}", now_ms=T0 + 3)
+
+
+def test_users_file_is_replaced_whole_and_a_torn_one_locks_nobody_out(tmp_path: Path) -> None:
+    path = tmp_path / "desk-users.json"
+    DeskUsers.load(path).add("alice", "KH", "the first passphrase")
+    running = DeskUsers.load(path)
+    inode = path.stat().st_ino
+    DeskUsers.load(path).add("bob", "KH", "bob's passphrase!")
+    assert path.stat().st_ino != inode  # a new file renamed over the old one
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["desk-users.json"]  # no leftover
+    whole = path.read_bytes()
+    path.write_bytes(whole[: len(whole) // 2])  # another writer, caught half-way
+    _, session = running.login("alice", "the first passphrase", country="KH", now_ms=T0)
+    assert session.user == "alice"  # the users read before still log in
+    path.write_bytes(whole)  # the writer finishes: read again
+    _, session = running.login("bob", "bob's passphrase!", country="KH", now_ms=T0)
+    assert session.user == "bob"
+    path.chmod(0o644)
+    path.write_bytes(whole + b" ")
+    assert running.login("bob", "bob's passphrase!", country="KH", now_ms=T0)[1].user == "bob"
+
+
+def test_bearer_scheme_is_case_insensitive_and_odd_tokens_are_refused(tmp_path: Path) -> None:
+    users = DeskUsers.load(tmp_path / "u.json")
+    users.add("kh-desk", "KH", "a long passphrase")
+    token, _ = users.login("kh-desk", "a long passphrase", country="KH", now_ms=T0)
+    for scheme in ("Bearer", "bearer", "BEARER", "bEaReR"):
+        assert users.session(f"{scheme} {token}", now_ms=T0).user == "kh-desk"
+    assert users.session(f"Bearer   {token}  ", now_ms=T0).user == "kh-desk"
+    for header in (f"Bearer{token}", f"Basic {token}", "Bearer \udcff\udcfe", "Bearer a b", ""):
+        with pytest.raises(RequestError) as info:
+            users.session(header, now_ms=T0)
+        assert info.value.reason is Reason.UNAUTHENTICATED
+        assert token not in info.value.detail
+    users.logout(f"bearer {token}")
+    with pytest.raises(RequestError):
+        users.session(f"Bearer {token}", now_ms=T0)
+
+
+def _sent(event_id: str, to: list[str]) -> dict[str, object]:
+    return {
+        "kind": "sent",
+        "event_id": event_id,
+        "type": "handover_notice",
+        "to": to,
+        "case_key": "c",
+        "created_at_ms": T0,
+        "planned_at_ms": None,
+    }
+
+
+def _refusal(event_id: str, recipient: str, reason: str = "CHILD_PROTECTION") -> Rejection:
+    return Rejection(
+        event_id=event_id,
+        producer="TH",
+        recipient=recipient,
+        reason=reason,
+        detail="the agreement does not allow this flow for a child",
+        source="trm.TH.outbox:0:7",
+    )
+
+
+def test_a_notice_the_hub_refused_is_refused_at_the_sender_not_pending() -> None:
+    """Failure 10: a refused notice stayed AWAITING_ACK and became an overdue alert."""
+    one, two = "019b7580-0000-7000-8000-000000000001", "019b7580-0000-7000-8000-000000000002"
+    desk = DeskView("TH", 24 * HOUR)
+    desk.load_journal([_sent(one, ["KH"]), _sent(two, ["KH", "LA"])])
+    desk.add_rejection(_refusal(one, "KH"))
+    desk.add_rejection(_refusal(one, "KH"))  # read again after a reconnection: listed once
+    desk.add_rejection(_refusal(two, "LA"))
+    late = T0 + 25 * HOUR
+    by_id = {s["event_id"]: s for s in desk.sent_json(late)}
+    assert by_id[one]["status"] == "REFUSED"
+    assert by_id[one]["overdue"] is False
+    assert by_id[one]["refused"] == [
+        {
+            "recipient": "KH",
+            "reason": "CHILD_PROTECTION",
+            "detail": "the agreement does not allow this flow for a child",
+        }
+    ]
+    # Refused for LA only: still awaited from KH, and overdue from KH alone.
+    assert (by_id[two]["status"], by_id[two]["overdue"]) == ("AWAITING_ACK", True)
+    assert [r["recipient"] for r in by_id[two]["refused"]] == ["LA"]
+    (alert,) = desk.alerts(late)
+    assert (alert["event_id"], alert["counterpart"]) == (two, "KH")
+    assert [r.event_id for r in desk.rejections] == [one, two]
+    # A whole record refused (recipient ""): refused for every recipient.
+    desk.add_rejection(_refusal(two, "", "OVERSIZED"))
+    assert desk.alerts(late) == []
+    assert {s["status"] for s in desk.sent_json(late)} == {"REFUSED"}

@@ -37,6 +37,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from hub.app.kafka import Follower
 from hub.decision import SourceRef
 from hub.errors import TrmError
+from hub.topics import OUTBOX_MAX_MESSAGE_BYTES
 
 __all__ = ["Reconciler", "source_of_decision"]
 
@@ -148,7 +149,11 @@ class Reconciler:
     async def _decide(self, tp: TopicPartition, offsets: list[int]) -> set[int]:
         """Hand each record at ``offsets`` to the handler; returns the offsets decided."""
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap, enable_auto_commit=False, **self.client
+            bootstrap_servers=self.bootstrap,
+            enable_auto_commit=False,
+            # any record an outbox accepts comes whole in one fetch
+            max_partition_fetch_bytes=max(1 << 20, OUTBOX_MAX_MESSAGE_BYTES),
+            **self.client,
         )
         await consumer.start()
         done: set[int] = set()

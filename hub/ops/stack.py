@@ -21,11 +21,9 @@ unrelated process is never touched.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -39,6 +37,7 @@ from typing import TextIO
 from hub.errors import OperationalError, Reason
 from hub.home import StateDir
 from hub.ops import broker
+from hub.ops.process import ProcessIdentity
 
 __all__ = [
     "SERVICES",
@@ -140,42 +139,6 @@ def planned(options: StackOptions) -> list[Instance]:
     return out
 
 
-# --- process identity -------------------------------------------------------
-
-
-def _boot_id() -> str:
-    try:
-        return Path("/proc/sys/kernel/random/boot_id").read_text(encoding="ascii").strip()
-    except OSError:
-        return ""
-
-
-def _stat(pid: int) -> tuple[str, int] | None:
-    """(state letter, start time in clock ticks since boot) from ``/proc/<pid>/stat``."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
-    except OSError:
-        return None
-    # The command name (field 2) is in parentheses and may hold spaces: split after it.
-    fields = stat[stat.rfind(")") + 2 :].split()
-    try:
-        return fields[0], int(fields[19])  # fields 3 and 22
-    except (IndexError, ValueError):
-        return None
-
-
-def _start_ticks(pid: int) -> int | None:
-    """The process's start time in clock ticks since boot (``/proc/<pid>/stat`` field 22)."""
-    stat = _stat(pid)
-    return stat[1] if stat is not None else None
-
-
-def _reap(pid: int) -> None:
-    # A child of this very process (the test, or 'up' itself) lingers as a zombie.
-    with contextlib.suppress(ChildProcessError, OSError):
-        os.waitpid(pid, os.WNOHANG)
-
-
 @dataclass(frozen=True, slots=True)
 class Record:
     """What ``up`` wrote about one process it started."""
@@ -188,19 +151,17 @@ class Record:
     url: str | None
     argv: tuple[str, ...]
 
+    @property
+    def identity(self) -> ProcessIdentity:
+        return ProcessIdentity(self.pid, self.start_ticks, self.boot_id)
+
     def is_running(self) -> bool:
         """The pid is alive and still the process that was started (not a reused pid)."""
-        _reap(self.pid)
-        stat = _stat(self.pid)
-        if stat is None or stat[1] != self.start_ticks or self.boot_id != _boot_id():
-            return False
-        return stat[0] != "Z"
+        return self.identity.is_running()
 
     def pid_is_foreign(self) -> bool:
         """The pid is alive but belongs to another process than the one started."""
-        _reap(self.pid)
-        ticks = _start_ticks(self.pid)
-        return ticks is not None and (ticks != self.start_ticks or self.boot_id != _boot_id())
+        return self.identity.is_foreign()
 
 
 def _pid_file(state: StateDir, name: str) -> Path:
@@ -360,14 +321,12 @@ def _start(state: StateDir, inst: Instance, bootstrap: str) -> Record:
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # survives 'trm up'; stopped by 'trm down' by pid
         )
-    ticks = _start_ticks(proc.pid)
-    if ticks is None:  # it died at once: the log says why
-        ticks = -1
+    identity = ProcessIdentity.of(proc.pid)
     rec = Record(
         inst.name,
         proc.pid,
-        ticks,
-        _boot_id(),
+        -1 if identity.start_ticks is None else identity.start_ticks,  # -1: it died at once
+        identity.boot_id,
         port,
         f"http://127.0.0.1:{port}{inst.spec.ready_path}",
         argv,
@@ -529,22 +488,6 @@ def status(state: StateDir) -> tuple[list[ServiceState], bool]:
 # --- down ---------------------------------------------------------------------
 
 
-def _stop(rec: Record, timeout_s: float) -> bool:
-    """SIGTERM, then SIGKILL after ``timeout_s``; True once the process is gone."""
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(rec.pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout_s
-    while rec.is_running() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    if rec.is_running():
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(rec.pid, signal.SIGKILL)
-        deadline = time.monotonic() + 10
-        while rec.is_running() and time.monotonic() < deadline:
-            time.sleep(0.05)
-    return not rec.is_running()
-
-
 def down(state: StateDir, *, timeout_s: float = STOP_TIMEOUT_S) -> list[str]:
     """Stop exactly what ``up`` started (services by pid, then the broker); one line each.
 
@@ -563,7 +506,7 @@ def down(state: StateDir, *, timeout_s: float = STOP_TIMEOUT_S) -> list[str]:
         if rec is None:
             continue
         if rec.is_running():
-            gone = _stop(rec, timeout_s)
+            gone = rec.identity.stop(timeout_s)
             lines.append(
                 f"{name}: stopped (pid {rec.pid})"
                 if gone
@@ -580,6 +523,11 @@ def down(state: StateDir, *, timeout_s: float = STOP_TIMEOUT_S) -> list[str]:
     cluster = broker.load_cluster(state.kafka)
     if cluster is not None:
         running = [p for p in cluster.pids() if p]
+        lines += [
+            f"broker: pid {pid} now belongs to another process; left alone"
+            for pid in cluster.foreign_pids()
+            if pid is not None
+        ]
         cluster.stop()
         state.bootstrap_file.unlink(missing_ok=True)
         lines.append(f"broker: stopped {running}" if running else "broker: was not running")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -49,6 +50,7 @@ __all__ = [
     "free_port",
     "load_cluster",
     "log_tail",
+    "require_free_port",
 ]
 
 KAFKA_VERSION = "3.9.2"
@@ -119,6 +121,46 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def require_free_port(host: str, port: int, *, what: str) -> None:
+    """Refuse before starting a server whose address is taken or cannot be had.
+
+    Binds ``host:port`` as the server will (address reuse on, as aiohttp does)
+    and lets it go. A web server that finds its port taken only after
+    connecting to Kafka dies with a traceback; this says so first, plainly.
+
+    Raises:
+        OperationalError: CONFIG_INVALID naming the address and what to change.
+    """
+    if not 0 < port < 65536:
+        raise OperationalError(
+            Reason.CONFIG_INVALID, f"expected a {what} port of 1-65535, got {port}"
+        )
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise OperationalError(
+            Reason.CONFIG_INVALID,
+            f"expected a {what} address that resolves (e.g. 127.0.0.1), got {host!r}",
+        ) from exc
+    family, kind, proto, _name, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+            probe.listen(1)
+        except OSError as exc:
+            busy = exc.errno == errno.EADDRINUSE
+            raise OperationalError(
+                Reason.CONFIG_INVALID,
+                f"expected to listen on {host}:{port} for the {what}; "
+                + (
+                    "another process is listening there (choose another port)"
+                    if busy
+                    else f"the address cannot be used here: {exc.strerror}"
+                ),
+            ) from exc
 
 
 class Progress:

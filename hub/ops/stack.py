@@ -21,6 +21,7 @@ unrelated process is never touched.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -345,12 +346,58 @@ def _answers(url: str, needs_ok: bool) -> bool:
         return False
 
 
+def _listening_sockets(port: int) -> set[str]:
+    """Inodes of the sockets listening on TCP ``port`` (any address), from the kernel's tables."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = Path(table).read_text(encoding="ascii").splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            if len(fields) > 9 and fields[3] == "0A" and int(fields[1].rsplit(":")[-1], 16) == port:
+                inodes.add(fields[9])  # 0A: LISTEN
+    return inodes
+
+
+def _owns_port(pid: int, port: int) -> bool:
+    """``pid`` is the process listening on ``port``: its answers are its own, not a stranger's."""
+    inodes = _listening_sockets(port)
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            link = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if link.startswith("socket:[") and link[8:-1] in inodes:
+            return True
+    return False
+
+
+def _ready(inst: Instance, rec: Record) -> bool:
+    """The service answers on its web port, and the socket answering is the service's."""
+    if rec.url is None or rec.port is None:
+        return False
+    return _owns_port(rec.pid, rec.port) and _answers(rec.url, inst.spec.ready_needs_ok)
+
+
 def _exited(state: StateDir, name: str) -> OperationalError:
+    """The service died before it was ready: its own refusal if it gave one, and its log."""
     log = log_file(state, name)
+    tail = broker.log_tail(log, 30)
+    last = next((line for line in reversed(tail.splitlines()) if line.strip()), "(empty log)")
+    reason = Reason.KAFKA_UNAVAILABLE
+    if last.startswith("rejected: "):  # a trm refusal: "rejected: REASON: detail"
+        with contextlib.suppress(ValueError):
+            reason = Reason(last.removeprefix("rejected: ").split(":", 1)[0])
     return OperationalError(
-        Reason.KAFKA_UNAVAILABLE,
-        f"expected {name} to keep running; it exited. Last lines of "
-        f"{log}:\n{broker.log_tail(log, 30)}",
+        reason,
+        f"expected {name} to keep running; it exited before it was ready: {last}\n"
+        f"Last lines of {log}:\n{tail}",
     )
 
 
@@ -365,13 +412,20 @@ def _wait_ready(
             if not rec.is_running():
                 progress.done()
                 raise _exited(state, inst.name)
-            if rec.url is not None and _answers(rec.url, inst.spec.ready_needs_ok):
+            if _ready(inst, rec):
                 waiting.remove((inst, rec))
         if not waiting:
             break
         if time.monotonic() > deadline:
             progress.done()
             names = ", ".join(i.name for i, _ in waiting)
+            taken = [
+                f"port {r.port} of {i.name} is another process's"
+                for i, r in waiting
+                if r.port is not None
+                and _listening_sockets(r.port)
+                and not _owns_port(r.pid, r.port)
+            ]
             logs = "\n".join(
                 f"--- {log_file(state, i.name)}:\n{broker.log_tail(log_file(state, i.name), 15)}"
                 for i, _ in waiting
@@ -379,7 +433,7 @@ def _wait_ready(
             raise OperationalError(
                 Reason.KAFKA_UNAVAILABLE,
                 f"expected {names} to answer on its web port within {timeout_s:.0f}s; "
-                f"it does not yet\n{logs}",
+                f"it does not yet{''.join(f'; {t}' for t in taken)}\n{logs}",
             )
         progress.update(", ".join(i.name for i, _ in waiting))
         time.sleep(0.5)
@@ -387,6 +441,7 @@ def _wait_ready(
     for inst, rec in started:  # what answered must be ours, still running
         if not rec.is_running():
             raise _exited(state, inst.name)
+        out.write(f"{inst.name}: started (pid {rec.pid}) at {rec.url}\n")
 
 
 def up(
@@ -427,7 +482,7 @@ def up(
             continue
         _forget(state, inst.name)
         rec = _start(state, inst, bootstrap)
-        stream.write(f"{inst.name}: started (pid {rec.pid}, log {log_file(state, inst.name)})\n")
+        stream.write(f"{inst.name}: starting (pid {rec.pid}, log {log_file(state, inst.name)})\n")
         records.append(rec)
         started.append((inst, rec))
     stream.flush()

@@ -257,7 +257,10 @@ def asyncapi(
         config: dict[str, Any] = {"cleanup.policy": spec.cleanup_policy.split(",")}
         if spec.retention_ms is not None:
             config["retention.ms"] = spec.retention_ms
-        config.update(spec.extra_config)
+        # The Kafka binding types max.message.bytes as an integer; Kafka's own configs are text.
+        config.update(
+            {k: int(v) if k == "max.message.bytes" else v for k, v in spec.extra_config.items()}
+        )
         channels[cid] = {
             "address": spec.name,
             "title": spec.name,

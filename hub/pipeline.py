@@ -51,7 +51,7 @@ from hub.errors import DeliveryError, Reason, SignatureError, TrmError
 from hub.keys import KeyDirectory
 from hub.policy import AgreementSet, Decision, Deliver, Refuse
 from hub.state import HubState, taken_in_record
-from hub.topics import Topics
+from hub.topics import OUTBOX_MAX_MESSAGE_BYTES, Topics
 from hub.trust import TrustList
 from hub.wire import (
     DEFAULT_MAX_SIZE,
@@ -281,6 +281,11 @@ def _quarantined_value(b: _Builder, raw: bytes, owner: str, sealed: bool | None)
     return seal_quarantined(raw, producer=owner, key=key)
 
 
+def _record_bytes(value: bytes, headers: Sequence[tuple[str, bytes]]) -> int:
+    """The value and headers of a record: what its topic's max.message.bytes bounds."""
+    return len(value) + sum(len(k) + len(v) for k, v in headers)
+
+
 def _quarantine(
     b: _Builder,
     raw: bytes,
@@ -294,6 +299,21 @@ def _quarantine(
     eid = EffectId.of_record(EffectKind.QUARANTINE, b.source, event_id, producer)
     kept = tuple((k, v) for k, v in kafka_headers if k not in (EFFECT_HEADER, REASON_HEADER))
     owner = b.topics.country_of_outbox(b.source.topic) or ""
+    if _record_bytes(raw, kept) > OUTBOX_MAX_MESSAGE_BYTES:
+        # More than an outbox of the plan accepts (a topic set up otherwise): a copy
+        # could not be written, and a refusal must always be. Only the digest and
+        # length are kept, as when the producer has no seal key.
+        return Effect(
+            effect_id=eid,
+            topic=b.topics.quarantine,
+            key=None,
+            value=seal_quarantined(raw, producer=owner, key=None),
+            headers=(
+                (EFFECT_HEADER, eid.encode()),
+                (REASON_HEADER, str(reason).encode()),
+                ("trm-source", str(b.source).encode()),
+            ),
+        )
     return Effect(
         effect_id=eid,
         topic=b.topics.quarantine,

@@ -22,6 +22,7 @@ from types import MappingProxyType
 from typing import Final
 
 from hub.errors import Reason, RequestError
+from hub.wire.vocab import DEFAULT_MAX_SIZE
 
 __all__ = [
     "ADMIN",
@@ -31,10 +32,14 @@ __all__ = [
     "COUNTRY_NAMES",
     "COUNTRY_PARTITIONS",
     "HUB",
+    "HUB_MAX_RECORD_BYTES",
     "KEEP_FOREVER_MS",
     "MIN_INSYNC_REPLICAS",
+    "OUTBOX_MAX_MESSAGE_BYTES",
     "OUTBOX_PARTITIONS",
+    "QUARANTINE_MAX_MESSAGE_BYTES",
     "QUARANTINE_RETENTION_MS",
+    "RECORD_ALLOWANCE_BYTES",
     "REPLICAS",
     "STATE_RETENTION_MS",
     "Record",
@@ -88,6 +93,24 @@ STATE_RETENTION_MS: Final = 31 * 24 * 3600 * 1000
 # helps nobody once that is done. It holds sealed bytes only (hub.pipeline);
 # the audit replay does not ask for copies older than this.
 QUARANTINE_RETENTION_MS: Final = 14 * 24 * 3600 * 1000
+
+# Size limits (docs/protocol.md section 2.6, docs/decisions.md D17). The envelope's
+# limit is the wire's (hub.wire.DEFAULT_MAX_SIZE: the hub refuses a bigger one
+# OVERSIZED); the topics' limits follow from it, so that every record an outbox
+# accepts is one the hub can record: refused, and its original bytes kept.
+# Room for what surrounds a value in a Kafka record batch (batch framing, key,
+# headers): a legitimate envelope at the limit, with its CloudEvents headers, fits.
+RECORD_ALLOWANCE_BYTES: Final = 16 * 1024
+# An outbox's max.message.bytes. Outboxes store records uncompressed
+# (compression.type=uncompressed), so the broker checks this against the bytes
+# the hub will read, not against a compressed batch that could hold far more.
+OUTBOX_MAX_MESSAGE_BYTES: Final = DEFAULT_MAX_SIZE + RECORD_ALLOWANCE_BYTES
+# The quarantine's (and an inbox's) max.message.bytes: a whole outbox record
+# (value and headers), sealed to its producer (about 200 bytes more), with the
+# hub's own headers (trm-effect, trm-reason, trm-source).
+QUARANTINE_MAX_MESSAGE_BYTES: Final = OUTBOX_MAX_MESSAGE_BYTES + RECORD_ALLOWANCE_BYTES
+# The largest record the hub writes: its producer's max_request_size.
+HUB_MAX_RECORD_BYTES: Final = QUARANTINE_MAX_MESSAGE_BYTES
 
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 _NAMESPACE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
@@ -321,7 +344,11 @@ class Topics:
                 record=Record.EVENT,
                 key="the event's case key",
                 description=f"{cc} submits its signed, sealed events here; the hub reads them.",
-                extra={"message.timestamp.type": "LogAppendTime"},
+                extra={
+                    "message.timestamp.type": "LogAppendTime",
+                    "max.message.bytes": str(OUTBOX_MAX_MESSAGE_BYTES),
+                    "compression.type": "uncompressed",
+                },
             )
             add(
                 self.inbox(cc),
@@ -334,6 +361,8 @@ class Topics:
                     f"The hub delivers events addressed to {cc} here: redacted to what an "
                     "agreement allows, with a hub attestation."
                 ),
+                # an envelope the hub accepted, plus one attestation
+                extra={"max.message.bytes": str(QUARANTINE_MAX_MESSAGE_BYTES)},
             )
             add(
                 self.rejections(cc),
@@ -352,6 +381,7 @@ class Topics:
             record=Record.QUARANTINED,
             key="none",
             retention_ms=QUARANTINE_RETENTION_MS,
+            extra={"max.message.bytes": str(QUARANTINE_MAX_MESSAGE_BYTES)},
             description=(
                 "Every refused record, sealed: a sealed event as it came, anything else "
                 "sealed to its producer's seal key (only the producer can read it again); "

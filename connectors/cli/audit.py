@@ -192,6 +192,13 @@ replay_cmd.name = "replay"
 @_NAMESPACE
 @click.option("--key", "key_file", default=None, help="The hub key (default .trm/keys/HUB.key).")
 @click.option("--web-port", type=int, default=6067, show_default=True)
+@click.option(
+    "--web-host",
+    default="127.0.0.1",
+    show_default=True,
+    envvar="TRM_HUB_WEB_HOST",
+    help="The address the web port listens on (0.0.0.0: every interface, as in a container).",
+)
 @click.option("--every-leaves", type=int, default=100, show_default=True)
 @click.option("--every-ms", type=int, default=5000, show_default=True)
 def sequencer(  # noqa: PLR0917 - one per option
@@ -199,10 +206,14 @@ def sequencer(  # noqa: PLR0917 - one per option
     namespace: str,
     key_file: str | None,
     web_port: int,
+    web_host: str,
     every_leaves: int,
     every_ms: int,
 ) -> None:
     """Run the single audit sequencer (a Faust worker)."""
+    from hub.ops.broker import create_topics, require_free_port
+
+    require_free_port(web_host, web_port, what="audit sequencer's web server")
     state = state_dir()
     env = {
         **os.environ,
@@ -210,6 +221,7 @@ def sequencer(  # noqa: PLR0917 - one per option
         "TRM_AUDIT_NAMESPACE": namespace,
         "TRM_AUDIT_KEY": str(Path(key_file) if key_file else state.private_key("HUB")),
         "TRM_AUDIT_WEB_PORT": str(web_port),
+        "TRM_HUB_WEB_HOST": web_host,
         "TRM_AUDIT_DATADIR": str(state.root / "audit-data" / namespace),
         "TRM_AUDIT_EVERY_LEAVES": str(every_leaves),
         "TRM_AUDIT_EVERY_MS": str(every_ms),
@@ -219,10 +231,13 @@ def sequencer(  # noqa: PLR0917 - one per option
     load_private_key(Path(env["TRM_AUDIT_KEY"]))  # refuse an unreadable or 0644 key up front
     Path(env["TRM_AUDIT_DATADIR"]).mkdir(parents=True, exist_ok=True)
     client = default_client_config(HUB, state)
+    t = Topics(namespace)
+    names = [t.decisions, t.audit_leaves, t.audit_checkpoints]
     if client:  # a secure cluster: its operator makes the topics; wait for them and the ACLs
-        t = Topics(namespace)
-        names = [t.decisions, t.audit_leaves, t.audit_checkpoints]
         asyncio.run(wait_for_topics(env["TRM_AUDIT_BOOTSTRAP"], names, client))
+    else:  # the local broker, as the hub worker does: its topics, or KAFKA_UNAVAILABLE
+        plan = [spec for spec in t.plan() if spec.name in names]
+        asyncio.run(create_topics(env["TRM_AUDIT_BOOTSTRAP"], plan))
     args = [sys.executable, "-m", "faust", "-A", "hub.app.sequencer", "worker", "-l", "warn"]
     os.execvpe(sys.executable, args, env)  # noqa: S606 - replaces this process, fixed argv
 

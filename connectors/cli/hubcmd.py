@@ -19,7 +19,7 @@ from hub.app.kafka import client_env, default_client_config, wait_for_topics
 from hub.errors import OperationalError, Reason
 from hub.home import default_bootstrap, state_dir
 from hub.ops import provision as registry
-from hub.ops.broker import create_topics, free_port
+from hub.ops.broker import create_topics, free_port, require_free_port
 from hub.topics import ADMIN, COMMIT_COUNTRIES, HUB, Topics
 
 __all__ = ["cli"]
@@ -44,6 +44,13 @@ def cli() -> None:
     envvar="TRM_HUB_WEB_PORT",
     help="Faust web port (default: a free one); /hub/status is served there.",
 )
+@click.option(
+    "--web-host",
+    default="127.0.0.1",
+    show_default=True,
+    envvar="TRM_HUB_WEB_HOST",
+    help="The address the web port listens on (0.0.0.0: every interface, as in a container).",
+)
 @click.option("--countries", default=",".join(COMMIT_COUNTRIES), show_default=True)
 @click.option("--app-id", default=None, help="Consumer group (default trm-hub-<namespace>).")
 @click.option("--loglevel", default="warn", show_default=True)
@@ -53,12 +60,15 @@ def worker(  # noqa: PLR0917 - one parameter per click option
     key_file: str | None,
     trust_file: str | None,
     web_port: int | None,
+    web_host: str,
     countries: str,
     app_id: str | None,
     loglevel: str,
 ) -> None:
     """Run a hub worker (Faust) until stopped."""
     state = state_dir()
+    port = web_port or free_port()
+    require_free_port(web_host, port, what="hub worker's web server")
     servers = default_bootstrap(bootstrap, state)
     topics = Topics(namespace)
     key = Path(key_file) if key_file else state.private_key("HUB")
@@ -86,7 +96,8 @@ def worker(  # noqa: PLR0917 - one parameter per click option
         "TRM_HUB_BOOTSTRAP": servers,
         "TRM_HUB_NAMESPACE": namespace,
         "TRM_HUB_KEY": str(key.resolve()),
-        "TRM_HUB_WEB_PORT": str(web_port or free_port()),
+        "TRM_HUB_WEB_PORT": str(port),
+        "TRM_HUB_WEB_HOST": web_host,
         "TRM_HUB_COUNTRIES": countries,
         "TRM_HUB_DATADIR": str(datadir),
     }

@@ -93,7 +93,12 @@ def down(data_dir: str | None) -> None:
         click.echo(f"no local Kafka was started from {where}", err=True)
         return
     running = [p for p in cluster.pids() if p]
-    cluster.stop()
+    for i, pid in enumerate(cluster.foreign_pids()):
+        if pid is not None:
+            click.echo(
+                f"node {i + 1}: pid {pid} now belongs to another process; left alone", err=True
+            )
+    cluster.stop()  # signals only its own processes; forgets every recorded pid
     if where.resolve() == state.kafka.resolve():
         state.bootstrap_file.unlink(missing_ok=True)
     click.echo(f"stopped {len(running)} broker process(es) {running}", err=True)
@@ -110,8 +115,11 @@ def status(data_dir: str | None) -> None:
             Reason.KAFKA_UNAVAILABLE, f"expected a local Kafka started from {where}; found none"
         )
     pids = cluster.pids()
+    foreign = cluster.foreign_pids()
     for i, (pid, log) in enumerate(zip(pids, cluster.log_files, strict=True)):
         state_word = f"running pid {pid}" if pid else "stopped"
+        if foreign[i] is not None:
+            state_word += f" (its pid {foreign[i]} now belongs to another process)"
         click.echo(f"node {i + 1}: {state_word}  log {log}")
     click.echo(f"bootstrap: {cluster.bootstrap}")
     if not any(pids):

@@ -20,7 +20,7 @@ from aiokafka import TopicPartition
 
 from hub.app.kafka import Follower
 from hub.audit.replay import Record, ReplayInput
-from hub.topics import COMMIT_COUNTRIES, Topics
+from hub.topics import COMMIT_COUNTRIES, HUB_MAX_RECORD_BYTES, Topics
 
 __all__ = [
     "StreamedInput",
@@ -86,7 +86,8 @@ class _Reader:
         follower = Follower(
             self._bootstrap,
             sorted({tp.topic for tp in self._snapshot}),
-            max_partition_fetch_bytes=1 << 20,
+            # the largest record of the plan comes whole in one fetch
+            max_partition_fetch_bytes=max(1 << 20, HUB_MAX_RECORD_BYTES),
             **self._client,
         )
         until = {tp: end for tp, (_first, end) in self._snapshot.items()}

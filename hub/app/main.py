@@ -12,7 +12,7 @@ TRM_HUB_KEY         the hub's private key file (mode 0600)
 TRM_HUB_TRUST       optional pinned trust list file (start of the trust chain)
 TRM_HUB_WEB_PORT    Faust's web port (give each worker its own)
 TRM_HUB_WEB_HOST    the address it listens on (default ``127.0.0.1``; ``0.0.0.0``
-                    in the container image, so probes reach it)
+                    in the container image, so probes reach it; ``--web-host``)
 TRM_HUB_DATADIR     Faust's data directory
 TRM_HUB_APP_ID      consumer group / app id (default ``trm-hub-<namespace>``)
 TRM_HUB_COUNTRIES   comma-separated outboxes to serve (default the six members)
@@ -73,6 +73,7 @@ TOPICS = Topics(os.environ.get("TRM_HUB_NAMESPACE", "trm"))
 COUNTRIES = tuple(
     c for c in os.environ.get("TRM_HUB_COUNTRIES", ",".join(COMMIT_COUNTRIES)).split(",") if c
 )
+WEB_HOST = os.environ.get("TRM_HUB_WEB_HOST", "127.0.0.1")
 REGISTRY_REFRESH_S = 1.0
 # A deployment's own event types: every worker must know the same ones.
 EVENT_TYPES = register_from_environment(os.environ)
@@ -111,7 +112,10 @@ app = HubApp(
     value_serializer="raw",
     key_serializer="raw",
     web_port=int(os.environ.get("TRM_HUB_WEB_PORT", "6066")),
-    web_host=os.environ.get("TRM_HUB_WEB_HOST", "127.0.0.1"),
+    # Faust listens on web_bind (its default: every interface) and names web_host in
+    # its banner and URLs: both are this address.
+    web_bind=WEB_HOST,
+    web_host=WEB_HOST,
     datadir=os.environ.get(
         "TRM_HUB_DATADIR", os.path.join(os.getcwd(), ".trm", "hub-data", TOPICS.namespace)
     ),

@@ -37,6 +37,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from hub.app.kafka import Follower
 from hub.decision import SourceRef
 from hub.errors import TrmError
+from hub.topics import OUTBOX_MAX_MESSAGE_BYTES
 
 __all__ = ["Reconciler", "source_of_decision"]
 
@@ -112,9 +113,9 @@ class Reconciler:
                     "%s/%d: %d committed records have no decision (first %d): deciding them now",
                     tp.topic, tp.partition, len(missing), missing[0],
                 )  # fmt: skip
-                decided = await self._decide(tp, missing)
+                decided, empty = await self._decide(tp, missing)
                 fixed += len(decided)
-                unfound = sorted(set(missing) - decided)
+                unfound = sorted(set(missing) - decided - empty)
                 if unfound:  # not fetched this time (a broker away?): check again next pass
                     log.warning("%s/%d: could not fetch offset %d; retrying", *key, unfound[0])
                     self.checked_upto[key] = unfound[0]
@@ -145,13 +146,24 @@ class Reconciler:
         if source is not None:
             self.decided[(source.topic, source.partition)].add(source.offset)
 
-    async def _decide(self, tp: TopicPartition, offsets: list[int]) -> set[int]:
-        """Hand each record at ``offsets`` to the handler; returns the offsets decided."""
+    async def _decide(self, tp: TopicPartition, offsets: list[int]) -> tuple[set[int], set[int]]:
+        """Hand each record at ``offsets`` to the handler.
+
+        Returns the offsets decided, and those that hold no record a consumer
+        can be given: a transaction's commit marker, or a record deleted by
+        retention. Those are settled, not retried on every pass.
+        """
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap, enable_auto_commit=False, **self.client
+            bootstrap_servers=self.bootstrap,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",  # below the log start: from its first record
+            # any record an outbox accepts comes whole in one fetch
+            max_partition_fetch_bytes=max(1 << 20, OUTBOX_MAX_MESSAGE_BYTES),
+            **self.client,
         )
         await consumer.start()
         done: set[int] = set()
+        empty: set[int] = set()
         try:
             consumer.assign([tp])
             wanted = set(offsets)
@@ -177,9 +189,19 @@ class Reconciler:
                         done.add(r.offset)
                 if records[-1].offset >= offsets[-1]:
                     break
+            # Records come in offset order: a wanted offset below the position
+            # reached was never given, so there is no record there to decide.
+            position = await consumer.position(tp)
+            empty = {o for o in wanted if o < position}
+            if empty:
+                log.info(
+                    "%s/%d: %d offsets hold no record (transaction markers or deleted), first %d",
+                    tp.topic, tp.partition, len(empty), min(empty),
+                )  # fmt: skip
+                self.decided[(tp.topic, tp.partition)].update(empty)
         finally:
             await consumer.stop()
-        return done
+        return done, empty
 
 
 _SOURCE_KEY = b',"source":"'

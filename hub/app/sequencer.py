@@ -76,6 +76,7 @@ POLICY = CheckpointPolicy(
     every_ms=int(os.environ.get("TRM_AUDIT_EVERY_MS", "5000")),
 )
 INDEX_HEADER = "trm-leaf-index"
+WEB_HOST = os.environ.get("TRM_HUB_WEB_HOST", "127.0.0.1")
 
 
 def _now_ms() -> int:
@@ -246,7 +247,9 @@ app = SequencerApp(
     key_serializer="raw",
     web_port=int(os.environ.get("TRM_AUDIT_WEB_PORT", "6067")),
     # The same setting as the hub worker's (it is part of the hub): 0.0.0.0 in containers.
-    web_host=os.environ.get("TRM_HUB_WEB_HOST", "127.0.0.1"),
+    # Faust listens on web_bind (its default: every interface) and names web_host.
+    web_bind=WEB_HOST,
+    web_host=WEB_HOST,
     datadir=DATADIR,
     topic_allow_declare=False,
     topic_disable_leader=True,

@@ -23,6 +23,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 
 from hub.app.kafka import partitioner
+from hub.topics import HUB_MAX_RECORD_BYTES
 
 __all__ = ["EffectWriter", "OutRecord"]
 
@@ -48,6 +49,8 @@ class EffectWriter:
             "enable_idempotence": True,
             "linger_ms": linger_ms,
             "max_batch_size": self.MAX_BATCH_BYTES,
+            # a quarantine copy of the largest record an outbox accepts (hub.topics)
+            "max_request_size": HUB_MAX_RECORD_BYTES,
             **client,
         }
         self._producer: AIOKafkaProducer | None = None

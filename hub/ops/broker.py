@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -35,6 +36,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from hub.errors import OperationalError, Reason
+from hub.ops.process import ProcessIdentity, start_ticks
 from hub.topics import TopicSpec
 
 __all__ = [
@@ -48,6 +50,7 @@ __all__ = [
     "free_port",
     "load_cluster",
     "log_tail",
+    "require_free_port",
 ]
 
 KAFKA_VERSION = "3.9.2"
@@ -120,6 +123,46 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def require_free_port(host: str, port: int, *, what: str) -> None:
+    """Refuse before starting a server whose address is taken or cannot be had.
+
+    Binds ``host:port`` as the server will (address reuse on, as aiohttp does)
+    and lets it go. A web server that finds its port taken only after
+    connecting to Kafka dies with a traceback; this says so first, plainly.
+
+    Raises:
+        OperationalError: CONFIG_INVALID naming the address and what to change.
+    """
+    if not 0 < port < 65536:
+        raise OperationalError(
+            Reason.CONFIG_INVALID, f"expected a {what} port of 1-65535, got {port}"
+        )
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise OperationalError(
+            Reason.CONFIG_INVALID,
+            f"expected a {what} address that resolves (e.g. 127.0.0.1), got {host!r}",
+        ) from exc
+    family, kind, proto, _name, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+            probe.listen(1)
+        except OSError as exc:
+            busy = exc.errno == errno.EADDRINUSE
+            raise OperationalError(
+                Reason.CONFIG_INVALID,
+                f"expected to listen on {host}:{port} for the {what}; "
+                + (
+                    "another process is listening there (choose another port)"
+                    if busy
+                    else f"the address cannot be used here: {exc.strerror}"
+                ),
+            ) from exc
+
+
 class Progress:
     """One line on stderr while something is awaited, e.g. "waiting for the broker (3 s)".
 
@@ -156,34 +199,20 @@ class Progress:
         self.stream.flush()
 
 
-def _alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie (our own exited child) still answers kill(0); reap it if it is ours.
-    with contextlib.suppress(ChildProcessError):
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        if done == pid:
-            return False
-    return True
-
-
 def _runs(node: _Node) -> bool:
-    """The node's pid is alive and is still that node's JVM, not a reused pid."""
-    if not _alive(node.pid):
+    """The node's pid is still the JVM that was started there, not a reused pid.
+
+    Its start time and boot must be the recorded ones (``hub.ops.process``),
+    and its command line, once the launcher has exec'd, must name the node's
+    own server.properties.
+    """
+    identity = node.identity
+    if identity is None or not identity.is_running():
         return False
-    if not Path("/proc/self").exists():  # no procfs: the pid is all there is
-        return True
     try:
-        cmdline = Path(f"/proc/{node.pid}/cmdline").read_bytes()
+        cmdline = Path(f"/proc/{identity.pid}/cmdline").read_bytes()
     except OSError:
         return False
-    # Empty while the JVM launcher is still exec'ing: alive, and not yet anyone else's.
     return not cmdline or str(node.properties_file).encode() in cmdline
 
 
@@ -194,6 +223,20 @@ class _Node:
     controller_port: int
     directory: Path
     pid: int | None = None
+    start_ticks: int | None = None  # of the process started (hub.ops.process)
+    boot_id: str = ""
+
+    @property
+    def identity(self) -> ProcessIdentity | None:
+        if self.pid is None:
+            return None
+        return ProcessIdentity(self.pid, self.start_ticks, self.boot_id)
+
+    def is_foreign(self) -> bool:
+        """The recorded pid is alive but is another process now (a crash, a reboot)."""
+        if self.pid is None or _runs(self):
+            return False
+        return start_ticks(self.pid) is not None
 
     @property
     def properties_file(self) -> Path:
@@ -237,7 +280,12 @@ class LocalCluster:
         )
 
     def pids(self) -> list[int | None]:
+        """Each node's pid while it is the node's own broker process, else None."""
         return [n.pid if _runs(n) else None for n in self._nodes]
+
+    def foreign_pids(self) -> list[int | None]:
+        """Each node's recorded pid if another process holds it now, else None."""
+        return [n.pid if n.is_foreign() else None for n in self._nodes]
 
     @property
     def log_files(self) -> list[Path]:
@@ -345,26 +393,22 @@ class LocalCluster:
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,  # survives the CLI; stopped by pid
             )
-        node.pid = proc.pid
+        identity = ProcessIdentity.of(proc.pid)
+        node.pid, node.start_ticks, node.boot_id = proc.pid, identity.start_ticks, identity.boot_id
         node.pid_file.write_text(f"{proc.pid}\n", encoding="utf-8")
         self._save()
 
     def stop_node(self, index: int, *, kill: bool = False, timeout_s: float = 30.0) -> None:
-        """Stop one node: SIGTERM (a clean shutdown) or SIGKILL (a crash)."""
+        """Stop one node: SIGTERM (a clean shutdown) or SIGKILL (a crash).
+
+        Only the node's own process is signalled (:func:`_runs`); a pid another
+        process holds now is forgotten, never signalled.
+        """
         node = self._nodes[index]
-        pid = node.pid
-        if pid is not None and _runs(node):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL if kill else signal.SIGTERM)
-            deadline = time.monotonic() + timeout_s
-            while _alive(pid) and time.monotonic() < deadline:
-                time.sleep(0.1)
-            if _alive(pid):
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-                while _alive(pid):
-                    time.sleep(0.05)
-        node.pid = None
+        identity = node.identity
+        if identity is not None and _runs(node):
+            identity.stop(timeout_s, kill=kill)
+        node.pid, node.start_ticks, node.boot_id = None, None, ""
         node.pid_file.unlink(missing_ok=True)
         self._save()
 
@@ -374,13 +418,15 @@ class LocalCluster:
         One at a time, the last nodes of a 3-node quorum cannot finish a clean
         shutdown without the others and sit out the whole timeout.
         """
-        live = [n for n in self._nodes if n.pid is not None and _runs(n)]
-        for node in live:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(node.pid or 0, signal.SIGTERM)
+        live = [p for n in self._nodes if (p := n.identity) is not None and _runs(n)]
+        for identity in live:
+            identity.signal(signal.SIGTERM)
         deadline = time.monotonic() + timeout_s
-        while any(_alive(n.pid) for n in live) and time.monotonic() < deadline:
+        while any(p.is_running() for p in live) and time.monotonic() < deadline:
             time.sleep(0.1)
+        for identity in live:
+            if not identity.is_running():
+                identity.wait_reaped()
         for i in range(len(self._nodes)):
             self.stop_node(i, kill=True, timeout_s=5.0)  # whatever is left, and the pid files
 
@@ -409,7 +455,7 @@ class LocalCluster:
         while time.monotonic() < deadline:
             progress.update()
             for node in self._nodes:
-                if node.pid is not None and not _alive(node.pid):
+                if node.pid is not None and not _runs(node):
                     progress.done()
                     raise OperationalError(
                         Reason.KAFKA_UNAVAILABLE,
@@ -455,6 +501,8 @@ class LocalCluster:
                     "controller_port": n.controller_port,
                     "directory": str(n.directory),
                     "pid": n.pid,
+                    "start_ticks": n.start_ticks,
+                    "boot_id": n.boot_id,
                 }
                 for n in self._nodes
             ],
@@ -473,16 +521,26 @@ def load_cluster(data_dir: Path) -> LocalCluster | None:
         raise OperationalError(
             Reason.CONFIG_INVALID, f"expected a JSON cluster manifest at {path}: {exc}"
         ) from exc
-    nodes = [
-        _Node(
-            int(n["node_id"]),
-            int(n["client_port"]),
-            int(n["controller_port"]),
-            Path(n["directory"]),
-            n.get("pid"),
-        )
-        for n in manifest["nodes"]
-    ]
+    try:
+        nodes = [
+            _Node(
+                int(n["node_id"]),
+                int(n["client_port"]),
+                int(n["controller_port"]),
+                Path(n["directory"]),
+                None if n.get("pid") is None else int(n["pid"]),
+                # None in a manifest of before: that pid is never signalled
+                None if n.get("start_ticks") is None else int(n["start_ticks"]),
+                str(n.get("boot_id", "")),
+            )
+            for n in manifest["nodes"]
+        ]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise OperationalError(
+            Reason.CONFIG_INVALID,
+            f"expected a cluster manifest at {path} with node_id, ports, directory and pid "
+            f"per node: {type(exc).__name__} {exc}",
+        ) from exc
     return LocalCluster(
         data_dir,
         nodes=len(nodes),

@@ -25,7 +25,6 @@ import contextlib
 import io
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -39,6 +38,7 @@ from typing import TextIO
 from hub.errors import OperationalError, Reason
 from hub.home import StateDir
 from hub.ops import broker
+from hub.ops.process import ProcessIdentity
 
 __all__ = [
     "SERVICES",
@@ -140,42 +140,6 @@ def planned(options: StackOptions) -> list[Instance]:
     return out
 
 
-# --- process identity -------------------------------------------------------
-
-
-def _boot_id() -> str:
-    try:
-        return Path("/proc/sys/kernel/random/boot_id").read_text(encoding="ascii").strip()
-    except OSError:
-        return ""
-
-
-def _stat(pid: int) -> tuple[str, int] | None:
-    """(state letter, start time in clock ticks since boot) from ``/proc/<pid>/stat``."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
-    except OSError:
-        return None
-    # The command name (field 2) is in parentheses and may hold spaces: split after it.
-    fields = stat[stat.rfind(")") + 2 :].split()
-    try:
-        return fields[0], int(fields[19])  # fields 3 and 22
-    except (IndexError, ValueError):
-        return None
-
-
-def _start_ticks(pid: int) -> int | None:
-    """The process's start time in clock ticks since boot (``/proc/<pid>/stat`` field 22)."""
-    stat = _stat(pid)
-    return stat[1] if stat is not None else None
-
-
-def _reap(pid: int) -> None:
-    # A child of this very process (the test, or 'up' itself) lingers as a zombie.
-    with contextlib.suppress(ChildProcessError, OSError):
-        os.waitpid(pid, os.WNOHANG)
-
-
 @dataclass(frozen=True, slots=True)
 class Record:
     """What ``up`` wrote about one process it started."""
@@ -188,19 +152,17 @@ class Record:
     url: str | None
     argv: tuple[str, ...]
 
+    @property
+    def identity(self) -> ProcessIdentity:
+        return ProcessIdentity(self.pid, self.start_ticks, self.boot_id)
+
     def is_running(self) -> bool:
         """The pid is alive and still the process that was started (not a reused pid)."""
-        _reap(self.pid)
-        stat = _stat(self.pid)
-        if stat is None or stat[1] != self.start_ticks or self.boot_id != _boot_id():
-            return False
-        return stat[0] != "Z"
+        return self.identity.is_running()
 
     def pid_is_foreign(self) -> bool:
         """The pid is alive but belongs to another process than the one started."""
-        _reap(self.pid)
-        ticks = _start_ticks(self.pid)
-        return ticks is not None and (ticks != self.start_ticks or self.boot_id != _boot_id())
+        return self.identity.is_foreign()
 
 
 def _pid_file(state: StateDir, name: str) -> Path:
@@ -360,14 +322,12 @@ def _start(state: StateDir, inst: Instance, bootstrap: str) -> Record:
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # survives 'trm up'; stopped by 'trm down' by pid
         )
-    ticks = _start_ticks(proc.pid)
-    if ticks is None:  # it died at once: the log says why
-        ticks = -1
+    identity = ProcessIdentity.of(proc.pid)
     rec = Record(
         inst.name,
         proc.pid,
-        ticks,
-        _boot_id(),
+        -1 if identity.start_ticks is None else identity.start_ticks,  # -1: it died at once
+        identity.boot_id,
         port,
         f"http://127.0.0.1:{port}{inst.spec.ready_path}",
         argv,
@@ -386,12 +346,58 @@ def _answers(url: str, needs_ok: bool) -> bool:
         return False
 
 
+def _listening_sockets(port: int) -> set[str]:
+    """Inodes of the sockets listening on TCP ``port`` (any address), from the kernel's tables."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = Path(table).read_text(encoding="ascii").splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            if len(fields) > 9 and fields[3] == "0A" and int(fields[1].rsplit(":")[-1], 16) == port:
+                inodes.add(fields[9])  # 0A: LISTEN
+    return inodes
+
+
+def _owns_port(pid: int, port: int) -> bool:
+    """``pid`` is the process listening on ``port``: its answers are its own, not a stranger's."""
+    inodes = _listening_sockets(port)
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            link = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if link.startswith("socket:[") and link[8:-1] in inodes:
+            return True
+    return False
+
+
+def _ready(inst: Instance, rec: Record) -> bool:
+    """The service answers on its web port, and the socket answering is the service's."""
+    if rec.url is None or rec.port is None:
+        return False
+    return _owns_port(rec.pid, rec.port) and _answers(rec.url, inst.spec.ready_needs_ok)
+
+
 def _exited(state: StateDir, name: str) -> OperationalError:
+    """The service died before it was ready: its own refusal if it gave one, and its log."""
     log = log_file(state, name)
+    tail = broker.log_tail(log, 30)
+    last = next((line for line in reversed(tail.splitlines()) if line.strip()), "(empty log)")
+    reason = Reason.KAFKA_UNAVAILABLE
+    if last.startswith("rejected: "):  # a trm refusal: "rejected: REASON: detail"
+        with contextlib.suppress(ValueError):
+            reason = Reason(last.removeprefix("rejected: ").split(":", 1)[0])
     return OperationalError(
-        Reason.KAFKA_UNAVAILABLE,
-        f"expected {name} to keep running; it exited. Last lines of "
-        f"{log}:\n{broker.log_tail(log, 30)}",
+        reason,
+        f"expected {name} to keep running; it exited before it was ready: {last}\n"
+        f"Last lines of {log}:\n{tail}",
     )
 
 
@@ -406,13 +412,20 @@ def _wait_ready(
             if not rec.is_running():
                 progress.done()
                 raise _exited(state, inst.name)
-            if rec.url is not None and _answers(rec.url, inst.spec.ready_needs_ok):
+            if _ready(inst, rec):
                 waiting.remove((inst, rec))
         if not waiting:
             break
         if time.monotonic() > deadline:
             progress.done()
             names = ", ".join(i.name for i, _ in waiting)
+            taken = [
+                f"port {r.port} of {i.name} is another process's"
+                for i, r in waiting
+                if r.port is not None
+                and _listening_sockets(r.port)
+                and not _owns_port(r.pid, r.port)
+            ]
             logs = "\n".join(
                 f"--- {log_file(state, i.name)}:\n{broker.log_tail(log_file(state, i.name), 15)}"
                 for i, _ in waiting
@@ -420,7 +433,7 @@ def _wait_ready(
             raise OperationalError(
                 Reason.KAFKA_UNAVAILABLE,
                 f"expected {names} to answer on its web port within {timeout_s:.0f}s; "
-                f"it does not yet\n{logs}",
+                f"it does not yet{''.join(f'; {t}' for t in taken)}\n{logs}",
             )
         progress.update(", ".join(i.name for i, _ in waiting))
         time.sleep(0.5)
@@ -428,6 +441,7 @@ def _wait_ready(
     for inst, rec in started:  # what answered must be ours, still running
         if not rec.is_running():
             raise _exited(state, inst.name)
+        out.write(f"{inst.name}: started (pid {rec.pid}) at {rec.url}\n")
 
 
 def up(
@@ -468,7 +482,7 @@ def up(
             continue
         _forget(state, inst.name)
         rec = _start(state, inst, bootstrap)
-        stream.write(f"{inst.name}: started (pid {rec.pid}, log {log_file(state, inst.name)})\n")
+        stream.write(f"{inst.name}: starting (pid {rec.pid}, log {log_file(state, inst.name)})\n")
         records.append(rec)
         started.append((inst, rec))
     stream.flush()
@@ -529,22 +543,6 @@ def status(state: StateDir) -> tuple[list[ServiceState], bool]:
 # --- down ---------------------------------------------------------------------
 
 
-def _stop(rec: Record, timeout_s: float) -> bool:
-    """SIGTERM, then SIGKILL after ``timeout_s``; True once the process is gone."""
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(rec.pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout_s
-    while rec.is_running() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    if rec.is_running():
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(rec.pid, signal.SIGKILL)
-        deadline = time.monotonic() + 10
-        while rec.is_running() and time.monotonic() < deadline:
-            time.sleep(0.05)
-    return not rec.is_running()
-
-
 def down(state: StateDir, *, timeout_s: float = STOP_TIMEOUT_S) -> list[str]:
     """Stop exactly what ``up`` started (services by pid, then the broker); one line each.
 
@@ -563,7 +561,7 @@ def down(state: StateDir, *, timeout_s: float = STOP_TIMEOUT_S) -> list[str]:
         if rec is None:
             continue
         if rec.is_running():
-            gone = _stop(rec, timeout_s)
+            gone = rec.identity.stop(timeout_s)
             lines.append(
                 f"{name}: stopped (pid {rec.pid})"
                 if gone
@@ -580,6 +578,11 @@ def down(state: StateDir, *, timeout_s: float = STOP_TIMEOUT_S) -> list[str]:
     cluster = broker.load_cluster(state.kafka)
     if cluster is not None:
         running = [p for p in cluster.pids() if p]
+        lines += [
+            f"broker: pid {pid} now belongs to another process; left alone"
+            for pid in cluster.foreign_pids()
+            if pid is not None
+        ]
         cluster.stop()
         state.bootstrap_file.unlink(missing_ok=True)
         lines.append(f"broker: stopped {running}" if running else "broker: was not running")

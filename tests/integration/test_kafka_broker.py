@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -190,3 +191,52 @@ async def test_three_nodes_lose_one_and_lose_nothing(
         assert sum(ends.values()) == 1000
     finally:
         await consumer.stop()
+
+
+def test_status_and_down_leave_alone_a_process_that_reuses_a_brokers_pid(tmp_path: Path) -> None:
+    """After a crash or a reboot the recorded pid is someone else's: never signalled.
+
+    The stranger here even names the node's server.properties on its command
+    line (an operator's ``tail -f``): only the recorded start time tells it apart.
+    """
+    env = {**os.environ, "TRM_HOME": str(tmp_path / "state")}
+    env.pop("TRM_KAFKA_BOOTSTRAP", None)
+    node = tmp_path / "state" / "kafka" / "node1"
+    node.mkdir(parents=True)
+    (node / "server.properties").write_text("node.id=1\n")
+    stranger = subprocess.Popen(["tail", "-f", str(node / "server.properties")])
+    try:
+        boot_id = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        manifest = {
+            "kafka_version": kafka_local.KAFKA_VERSION,
+            "bootstrap": "127.0.0.1:1",
+            "client_listener": "PLAINTEXT",
+            "heap": "512m",
+            "nodes": [
+                {
+                    "node_id": 1,
+                    "client_port": 1,
+                    "controller_port": 2,
+                    "directory": str(node),
+                    "pid": stranger.pid,
+                    "start_ticks": 1,  # the broker that crashed started right after boot
+                    "boot_id": boot_id,
+                }
+            ],
+        }
+        (node.parent / "cluster.json").write_text(json.dumps(manifest))
+        (node / "broker.pid").write_text(f"{stranger.pid}\n")
+
+        status = _trm("kafka", "status", env=env)
+        assert status.returncode == 1, status.stdout
+        assert "node 1: stopped" in status.stdout
+        assert f"pid {stranger.pid} now belongs to another process" in status.stdout
+        down = _trm("kafka", "down", env=env)
+        assert down.returncode == 0, down.stderr
+        assert f"pid {stranger.pid} now belongs to another process; left alone" in down.stderr
+        assert stranger.poll() is None  # never signalled
+        up_again = _trm("kafka", "status", env=env)
+        assert f"pid {stranger.pid}" not in up_again.stdout  # forgotten
+    finally:
+        stranger.kill()
+        stranger.wait()

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import http.server
+import io
 import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -13,7 +16,9 @@ import pytest
 
 from connectors.demo.scenario import try_it_submission
 from connectors.demo.setup import make_identities, make_seal_keys, sign_agreements
+from hub.errors import OperationalError, Reason
 from hub.home import StateDir
+from hub.ops import broker, stack
 
 pytestmark = pytest.mark.kafka
 TRM = str(Path(sys.executable).parent / "trm")
@@ -161,3 +166,46 @@ def test_down_leaves_alone_a_process_that_reuses_a_recorded_pid(tmp_path: Path) 
     finally:
         stranger.kill()
         stranger.wait()
+
+
+class _Stranger(http.server.BaseHTTPRequestHandler):
+    """Another process's web server: it answers every request (404), as a sequencer would."""
+
+    def do_GET(self) -> None:
+        self.send_error(404)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_a_service_whose_port_is_taken_is_reported_not_started(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stranger answering on a service's port does not pass for that service."""
+    home = tmp_path / ".trm"
+    state = StateDir(home)
+    now = time.time_ns() // 1_000_000
+    keys, _trust = make_identities(state, now)
+    sign_agreements(state, keys)
+    monkeypatch.setenv("TRM_HOME", str(home))
+    monkeypatch.delenv("TRM_KAFKA_BOOTSTRAP", raising=False)
+    stranger = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Stranger)
+    threading.Thread(target=stranger.serve_forever, daemon=True).start()
+    try:
+        first = stack.up(state, out=io.StringIO())
+        (sequencer,) = [r for r in first if r.name == "audit-sequencer"]
+        assert sequencer.identity.stop(30)
+        # The next free port turns out to be the stranger's (another stack, a race).
+        monkeypatch.setattr(broker, "free_port", lambda: stranger.server_port)
+        out = io.StringIO()
+        with pytest.raises(OperationalError) as info:
+            stack.up(state, out=out, timeout_s=60)
+        assert info.value.reason is Reason.CONFIG_INVALID  # the sequencer's own refusal
+        assert "audit-sequencer" in info.value.detail
+        assert f"127.0.0.1:{stranger.server_port}" in info.value.detail
+        assert "another process is listening there" in info.value.detail
+        assert "audit-sequencer: started" not in out.getvalue()
+        assert "audit-sequencer: starting" in out.getvalue()
+    finally:
+        stack.down(state)
+        stranger.shutdown()

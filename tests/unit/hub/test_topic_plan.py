@@ -16,6 +16,7 @@ from hub.topics import (
     HUB,
     KEEP_FOREVER_MS,
     OUTBOX_PARTITIONS,
+    QUARANTINE_MAX_MESSAGE_BYTES,
     QUARANTINE_RETENTION_MS,
     STATE_RETENTION_MS,
     Record,
@@ -68,9 +69,11 @@ def test_settings_evidence_kept_registry_compacted_outboxes_stamped_by_broker() 
             assert spec.readers == (HUB, AUDITOR)
         elif spec.name == t.quarantine:
             # sealed copies of refused records, for the producer to look: kept briefly
+            # (and room for a sealed copy of anything an outbox accepts: test_size_limits)
             assert spec.config == {
                 "cleanup.policy": "delete",
                 "retention.ms": str(QUARANTINE_RETENTION_MS),
+                "max.message.bytes": str(QUARANTINE_MAX_MESSAGE_BYTES),
             }
         else:
             assert spec.config["cleanup.policy"] == "delete"

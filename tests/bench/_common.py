@@ -1,4 +1,4 @@
-"""What the benchmarks share: where results go, percentiles, CPU of a process, the combined table.
+"""What the benchmarks share: where results go, percentiles, CPU and RSS of a process, the table.
 
 Every ``bench_*.py`` writes its numbers as one JSON file under ``artifacts/bench/``
 (git-ignored); ``run_all.py`` reads them all at the end and prints one table.
@@ -47,6 +47,18 @@ def cpu_seconds(pid: int) -> float | None:
     # the command name (field 2) may hold spaces: count fields after its ')'
     fields = stat[stat.rindex(")") + 2 :].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def rss_bytes(pid: int) -> int | None:
+    """Resident set size of a process now (``VmRSS`` of ``/proc/<pid>/status``), None if gone."""
+    try:
+        text = Path(f"/proc/{pid}/status").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024  # "VmRSS:   123456 kB"
+    return None
 
 
 def machine_busy_seconds() -> float | None:

@@ -12,7 +12,10 @@ record's bytes per recipient, the recipients from a static route per outbox.
 
 ``receive``: reads the inboxes from their end (pinned before it says ``ready``),
 verifies every copy as a node does (``open_envelope(..., require_attestation=True)``),
-and writes ``{event_id: [time_ns, ...]}`` (one time per verified copy) as JSON.
+and writes ``{event_id: [time_ns, ...]}`` (one time per verified copy) as JSON;
+with ``--stream FILE`` (bench_soak.py) it instead appends one line per copy as it
+goes, ``<event_id> <time_ns>`` or ``! <reason>`` for a copy that failed, until
+``--expect`` copies (0: no bound), the deadline or SIGTERM.
 
 Run: ``python tests/bench/_hub_procs.py relay|receive --help``.
 """
@@ -22,12 +25,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import contextlib
 import json
 import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
@@ -108,8 +112,13 @@ async def receive(
     trust_file: Path,
     expect: int,
     deadline_s: float,
+    stream: TextIO | None = None,
 ) -> dict[str, Any]:
-    """Verify every copy arriving after the start; event id -> time_ns of each verified copy."""
+    """Verify every copy arriving after the start; event id -> time_ns of each verified copy.
+
+    ``stream``: each copy is written there as a line at once (and not kept);
+    ``expect`` 0 then means no bound.
+    """
     trust = load_trust_file(trust_file)
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=5
@@ -129,9 +138,16 @@ async def receive(
         await consumer.seek_to_end(*parts)
         for tp in parts:
             await consumer.position(tp)  # pinned before anything is sent
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
         print("ready", flush=True)
         stop_at = time.monotonic() + deadline_s
-        while count < expect and time.monotonic() < stop_at:
+        while (
+            (count < expect or (stream and not expect))
+            and time.monotonic() < stop_at
+            and not stop.is_set()
+        ):
             for records in (await consumer.getmany(timeout_ms=50)).values():
                 for r in records:
                     try:
@@ -141,11 +157,18 @@ async def receive(
                             kafka_headers=r.headers,
                             require_attestation=True,
                         )
-                    except Exception:  # counted, never a latency sample
+                    except Exception as exc:  # counted, never a latency sample
                         failed += 1
+                        if stream:
+                            stream.write(f"! {getattr(exc, 'reason', type(exc).__name__)}\n")
                         continue
-                    got.setdefault(event.event.header.event_id, []).append(time.time_ns())
+                    if stream:
+                        stream.write(f"{event.event.header.event_id} {time.time_ns()}\n")
+                    else:
+                        got.setdefault(event.event.header.event_id, []).append(time.time_ns())
                     count += 1
+            if stream:
+                stream.flush()
     finally:
         await consumer.stop()
     return {"received": got, "failed": failed}
@@ -166,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     v.add_argument("--expect", type=int, required=True, help="copies to receive")
     v.add_argument("--deadline-s", type=float, required=True)
     v.add_argument("--out", type=Path, required=True)
+    v.add_argument("--stream", action="store_true", help="a line per copy to --out as it comes")
     args = parser.parse_args(argv)
     if args.role == "relay":
         routes = {}
@@ -176,17 +200,23 @@ def main(argv: list[str] | None = None) -> int:
     else:
         topics = Topics(args.namespace)
         inboxes = [topics.inbox(c) for c in args.inboxes.split(",") if c]
-        got = asyncio.run(
-            receive(
-                args.bootstrap,
-                args.namespace,
-                inboxes,
-                trust_file=args.trust,
-                expect=args.expect,
-                deadline_s=args.deadline_s,
+        with contextlib.ExitStack() as stack:
+            stream = (
+                stack.enter_context(args.out.open("a", encoding="ascii")) if args.stream else None
             )
-        )
-        args.out.write_text(json.dumps(got), encoding="utf-8")
+            got = asyncio.run(
+                receive(
+                    args.bootstrap,
+                    args.namespace,
+                    inboxes,
+                    trust_file=args.trust,
+                    expect=args.expect,
+                    deadline_s=args.deadline_s,
+                    stream=stream,
+                )
+            )
+        if not args.stream:
+            args.out.write_text(json.dumps(got), encoding="utf-8")
     return 0
 
 

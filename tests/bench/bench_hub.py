@@ -541,25 +541,28 @@ class Proc:
 
 def spawn_worker(state: StateDir, work: Path, bootstrap: str, ns: str, name: str) -> Proc:
     """``trm hub worker`` with a home of its own (a copy of the keys and trust list)."""
+    return spawn_trm(
+        state,
+        work,
+        ns,
+        name,
+        ["hub", "worker", "--bootstrap", bootstrap, "--namespace", ns, "--loglevel", "warn"],
+    )
+
+
+def spawn_trm(state: StateDir, work: Path, ns: str, name: str, args: list[str]) -> Proc:
+    """``trm ARGS --web-port P`` (a hub service) with a home of its own.
+
+    The home is a copy of ``state`` (keys, trust list); the service's log is
+    ``<work>/<ns>-<name>.log``. ``trm`` execs the Faust worker: the pid is the service's.
+    """
     home = work / f"home-{ns}-{name}"
     if not home.exists():
         shutil.copytree(state.root, home, ignore=shutil.ignore_patterns("hub", "*.log"))
     port = kafka_local.free_port()
     log = (work / f"{ns}-{name}.log").open("ab")
     popen = subprocess.Popen(
-        [
-            TRM,
-            "hub",
-            "worker",
-            "--bootstrap",
-            bootstrap,
-            "--namespace",
-            ns,
-            "--web-port",
-            str(port),
-            "--loglevel",
-            "warn",
-        ],
+        [TRM, *args, "--web-port", str(port)],
         env={**os.environ, "TRM_HOME": str(home)},
         stdout=log,
         stderr=subprocess.STDOUT,

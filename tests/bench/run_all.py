@@ -4,6 +4,10 @@ Each benchmark prints its own numbers and writes them as JSON under
 ``artifacts/bench/``; a failing one is reported and the rest still run. At the
 end every ``artifacts/bench/*.json`` is read back and printed as one combined
 table (a file older than this run is marked so). Exit status 1 if any failed.
+
+``bench_soak.py`` is one of them and the longest: 30 minutes at half the hub's
+saturation rate (plus the saturation drain and the final drain); it also draws
+``artifacts/bench/soak.svg``. Run it alone with ``--minutes N`` to shorten it.
 """
 
 from __future__ import annotations

@@ -48,7 +48,7 @@ import click
 from connectors.cli.files import STDIO, read_input, read_json_input, write_output
 from connectors.cli.terminal import cell, echo_refusal, json_line, line, printable
 from hub.errors import OperationalError, Reason, RequestError, TrmError
-from hub.wire import DEFAULT_MAX_SIZE
+from hub.wire import DELIVERED_MAX_SIZE
 
 __all__ = ["cli", "header_json", "load_trust"]
 
@@ -76,8 +76,9 @@ def load_trust(path: str | None) -> Any:
 
 
 def _read_envelope(path: str) -> bytes:
-    # Never more than the hub's limit is read: a larger file is no envelope (OVERSIZED).
-    return read_input(path, what="envelope", max_bytes=DEFAULT_MAX_SIZE)
+    # Never more than a delivered copy's limit is read: a larger file is no envelope
+    # (OVERSIZED).
+    return read_input(path, what="envelope", max_bytes=DELIVERED_MAX_SIZE)
 
 
 def header_json(header: Any) -> dict[str, Any]:
@@ -275,7 +276,7 @@ def open_cmd(file: str, trust_file: str | None, country: str | None, as_json: bo
         from hub.wire import Envelope, payload_to_json, unseal, verify, verify_attestation
 
         keys = load_trust(trust_file)
-        envelope = Envelope.from_bytes(_read_envelope(file))
+        envelope = Envelope.from_bytes(_read_envelope(file), max_size=DELIVERED_MAX_SIZE)
         event = verify(envelope, keys)
         opened_as = None
         opener = _opener(envelope, country) if event.sealed else None
@@ -359,7 +360,7 @@ def redact_cmd(file: str, drop: str | None, keep: str | None, out_file: str) -> 
 
         if (drop is None) == (keep is None):
             raise RequestError(Reason.BAD_REQUEST, "expected exactly one of --drop or --keep")
-        envelope = Envelope.from_bytes(_read_envelope(file))
+        envelope = Envelope.from_bytes(_read_envelope(file), max_size=DELIVERED_MAX_SIZE)
         known = set(payload_fields(envelope.header.event_type))
         named = [f.strip() for f in (drop or keep or "").split(",") if f.strip()]
         unknown = sorted(set(named) - known)

@@ -63,7 +63,7 @@ from hub.errors import TrmError
 from hub.keys import KeyDirectory, KeyRole
 from hub.policy import POLICY_FIELDS, AgreementSet, Deliver, decide_one
 from hub.topics import COMMIT_COUNTRIES, QUARANTINE_RETENTION_MS, Topics
-from hub.wire import Envelope, EventType, verify, verify_attestation
+from hub.wire import DELIVERED_MAX_SIZE, Envelope, EventType, verify, verify_attestation
 
 __all__ = [
     "ERASURE_DUE_DAYS",
@@ -618,7 +618,7 @@ def _inboxes(  # noqa: PLR0917 - the pass's inputs
         digest = hashlib.sha256(rec.value).digest()
         index.add("INSERT OR IGNORE INTO inbox_digest VALUES (?)", (digest,))
         try:
-            envelope = Envelope.from_bytes(rec.value)
+            envelope = Envelope.from_bytes(rec.value, max_size=DELIVERED_MAX_SIZE)
             event_id = envelope.header.event_id
         except TrmError as exc:
             report.add("INJECTION", rec, "", f"not an envelope: {exc.detail}")

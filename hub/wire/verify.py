@@ -32,6 +32,7 @@ from .sealing import open_sealed
 from .vocab import (
     ATTESTATION_PAYLOAD_TYPE,
     DEFAULT_MAX_SIZE,
+    DELIVERED_MAX_SIZE,
     HEADER_PAYLOAD_TYPE,
     POLICY_ATTRIBUTES,
 )
@@ -590,22 +591,27 @@ def open_envelope(
     *,
     kafka_headers: Iterable[tuple[str, bytes | None]] | None = None,
     require_attestation: bool = False,
-    max_size: int = DEFAULT_MAX_SIZE,
+    max_size: int | None = None,
     recipient: str | None = None,
     private_key: Callable[[str], X25519PrivateKey] | None = None,
 ) -> DeliveredEvent:
     """Everything a recipient checks, in the order of docs/protocol.md 2.8.
 
-    Parse (``max_size``); :func:`verify`; if ``kafka_headers`` is given, the
-    CloudEvents check; then :func:`verify_attestation` when the envelope carries
-    attestations or ``require_attestation`` is set (a node's inbox sets it:
-    everything there comes through the hub, and then the copy must be attested
-    for ``recipient``); then, for a sealed event when ``recipient`` and
+    Parse (``max_size``: by default :data:`DEFAULT_MAX_SIZE`, or
+    :data:`DELIVERED_MAX_SIZE` when ``require_attestation`` is set, which leaves
+    room for the hub's attestation on an envelope at the limit); :func:`verify`;
+    if ``kafka_headers`` is given, the CloudEvents check; then
+    :func:`verify_attestation` when the envelope carries attestations or
+    ``require_attestation`` is set (a node's inbox sets it: everything there
+    comes through the hub, and then the copy must be attested for
+    ``recipient``); then, for a sealed event when ``recipient`` and
     ``private_key`` are given, :func:`unseal`.
 
     Raises:
         WireError, SignatureError, DisclosureError, DeliveryError.
     """
+    if max_size is None:
+        max_size = DELIVERED_MAX_SIZE if require_attestation else DEFAULT_MAX_SIZE
     envelope = Envelope.from_bytes(data, max_size=max_size)
     event = verify(envelope, keys)
     if kafka_headers is not None:  # computed from the verified header (section 5)

@@ -8,8 +8,10 @@ from __future__ import annotations
 from typing import Final
 
 __all__ = [
+    "ATTESTATION_ALLOWANCE",
     "ATTESTATION_PAYLOAD_TYPE",
     "DEFAULT_MAX_SIZE",
+    "DELIVERED_MAX_SIZE",
     "HANDLING_CODES",
     "HEADER_PAYLOAD_TYPE",
     "MAX_ATTESTATIONS",
@@ -44,6 +46,12 @@ ATTESTATION_PAYLOAD_TYPE: Final = "application/vnd.trm.attestation.v1+avro"
 
 # Kafka's default message.max.bytes is 1 MiB + a little; an envelope must fit.
 DEFAULT_MAX_SIZE: Final = 1_000_000
+# A delivered copy is an accepted envelope (at most DEFAULT_MAX_SIZE, less what was
+# withheld) plus the hub's attestation: a statement of the recipient, the agreement,
+# the disclosed fields' names and the leaf reference, and a signature. Names of a
+# registered type's fields are short, so 8 KiB holds it; an inbox reader allows it.
+ATTESTATION_ALLOWANCE: Final = 8 * 1024
+DELIVERED_MAX_SIZE: Final = DEFAULT_MAX_SIZE + ATTESTATION_ALLOWANCE
 MAX_DIGESTS: Final = 256  # disclosure digests in a header, decoys included
 MAX_ATTESTATIONS: Final = 16
 MAX_RECIPIENTS: Final = 64

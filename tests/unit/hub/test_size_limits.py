@@ -22,9 +22,10 @@ from hub.topics import (
     HUB_MAX_RECORD_BYTES,
     OUTBOX_MAX_MESSAGE_BYTES,
     QUARANTINE_MAX_MESSAGE_BYTES,
+    RECORD_ALLOWANCE_BYTES,
     Topics,
 )
-from hub.wire import DEFAULT_MAX_SIZE
+from hub.wire import DEFAULT_MAX_SIZE, DELIVERED_MAX_SIZE
 from hub.wire.sealing import is_sealed_quarantine, quarantined_digest
 from tests.support.hub import HUB_KEY, T0, quarantined_original, registry, sealed
 from tests.support.wire import SEAL_KEYS
@@ -62,6 +63,8 @@ def _quarantined(outcome: Outcome) -> Effect:
 def test_every_topic_limit_is_derived_from_the_envelope_limit() -> None:
     assert DEFAULT_MAX_SIZE < OUTBOX_MAX_MESSAGE_BYTES < QUARANTINE_MAX_MESSAGE_BYTES
     assert HUB_MAX_RECORD_BYTES >= QUARANTINE_MAX_MESSAGE_BYTES
+    # a delivered copy (the envelope and the hub's attestation) fits an inbox with its headers
+    assert DELIVERED_MAX_SIZE + RECORD_ALLOWANCE_BYTES <= QUARANTINE_MAX_MESSAGE_BYTES
     for spec in TOPICS.plan():
         limit = spec.config.get("max.message.bytes")
         if TOPICS.country_of_outbox(spec.name) is not None:

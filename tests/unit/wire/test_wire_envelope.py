@@ -460,3 +460,36 @@ def test_open_envelope_runs_every_recipient_check() -> None:
     with pytest.raises(WireError) as err2:
         open_envelope(delivered.to_bytes(), KEYS, max_size=100)
     assert err2.value.reason is Reason.OVERSIZED
+
+
+def test_a_copy_of_an_envelope_at_the_limit_opens_at_its_recipient() -> None:
+    """The hub's attestation on an envelope of exactly the limit is still readable."""
+    from hub.wire import DEFAULT_MAX_SIZE, DELIVERED_MAX_SIZE, open_envelope
+
+    def at(pad: int) -> Envelope:
+        payload = {**REFERRAL, "case_number": "X" * pad}
+        return sealed(payload)
+
+    pad = DEFAULT_MAX_SIZE - len(sealed().to_bytes())
+    env = at(pad)
+    while len(env.to_bytes()) != DEFAULT_MAX_SIZE:  # a length's varint may shift a byte
+        pad += DEFAULT_MAX_SIZE - len(env.to_bytes())
+        env = at(pad)
+    open_envelope(env.to_bytes(), KEYS)  # the producer's envelope, exactly at the limit
+    fields = sorted(REFERRAL)
+    copy = attest(
+        redact(env, fields),
+        recipient="KH",
+        agreement_id="th-kh-" + "x" * 200,
+        agreement_version=1,
+        fields=fields,
+        leaf_ref=f"decision:DELIVERED:TH:{env.header.event_id}:KH",
+        hub_key=HUB_KEY,
+        attested_at_ms=T0,
+    ).to_bytes()
+    assert DEFAULT_MAX_SIZE < len(copy) <= DELIVERED_MAX_SIZE
+    got = open_envelope(copy, KEYS, require_attestation=True, recipient="KH")
+    assert got.attestation is not None
+    with pytest.raises(WireError) as err:  # a producer's envelope is held to the limit
+        open_envelope(copy, KEYS)
+    assert err.value.reason is Reason.OVERSIZED

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from hub.errors import Reason, RequestError
+from hub.audit.note import Checkpoint, SignedNote
+from hub.errors import AuditError, Reason, RequestError
 from hub.textdoc import parse_yaml
 from tests.fuzz.targets import TARGETS, run_one
 
@@ -36,3 +37,18 @@ def test_yaml_control_character_is_bad_request() -> None:
         parse_yaml(b"type: referral\x19\n", what="mapping")
     assert caught.value.reason is Reason.BAD_REQUEST
     assert caught.value.detail.startswith("mapping: expected YAML")
+
+
+@pytest.mark.parametrize(
+    "note",
+    [
+        "o\n1\n\u00c4x5pi7V6ezAkxtlTZuVWNs/UkD9YihGfZGuSiG0nGk8=\n\n\u2014 o AAAAAAAA\n",
+        "o\n1\nAx5pi7V6ezAkxtlTZuVWNs/UkD9YihGfZGuSiG0nGk8=\n\n\u2014 o \u00c4AAAAAAA\n",
+    ],
+    ids=["root", "signature"],
+)
+def test_non_ascii_base64_in_a_note_is_checkpoint_invalid(note: str) -> None:
+    # base64.b64decode raises a plain ValueError (not binascii.Error) for non-ASCII text.
+    with pytest.raises(AuditError) as caught:
+        Checkpoint.parse(SignedNote.from_bytes(note.encode()).text)
+    assert caught.value.reason is Reason.CHECKPOINT_INVALID

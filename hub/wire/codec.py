@@ -18,12 +18,15 @@ the values and every refusal are fastavro's.
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Final
 
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
+from fastavro._read_py import _default_named_schemas, read_data
+from fastavro.io.binary_decoder import BinaryDecoder
 from fastavro.schema import expand_schema
 from fastavro.validation import validate
 
@@ -85,7 +88,58 @@ def decode_exact(schema: Any, data: bytes) -> Any:
         raise ValueError(f"{type(exc).__name__}: {exc}") from exc
     if buf.tell() != len(data):
         raise ValueError(f"{len(data) - buf.tell()} bytes left over after the record")
+    if _LONG_VARINT.search(data):
+        _check_longs(schema, data)
     return value
+
+
+# Nine bytes in a row with the high bit set: where a varint of ten bytes or more may be.
+_LONG_VARINT: Final = re.compile(rb"[\x80-\xff]{9}")
+
+
+class _LongChecking(BinaryDecoder):
+    """fastavro's pure-Python decoder, refusing a varint past 64 bits (ten bytes)."""
+
+    def __init__(self, fo: io.BytesIO) -> None:
+        super().__init__(fo)  # type: ignore[no-untyped-call]
+
+    def read_long(self) -> int:
+        n = shift = 0
+        while True:
+            c = self.fo.read(1)
+            if not c:
+                raise EOFError("a varint cut short")
+            b: int = c[0]
+            if shift == 63 and b > 1:
+                raise ValueError("a varint past 64 bits (an Avro long has 64)")
+            n |= (b & 0x7F) << shift
+            if b < 0x80:
+                return (n >> 1) ^ -(n & 1)
+            shift += 7
+
+    read_int = read_long
+
+
+def _check_longs(schema: Any, data: bytes) -> None:
+    """Refuse a varint past 64 bits, as the Avro specification and Apache Avro do.
+
+    fastavro's compiled reader reads on and wraps such a varint to some 64-bit
+    value, so many byte strings would decode to one record, and another
+    implementation refuses what we would accept. Read again (only when
+    ``data`` holds a long run of high bytes) with a decoder that counts.
+
+    Raises:
+        ValueError: such a varint.
+    """
+    named = _default_named_schemas()
+    parse_schema(schema, named["writer"])
+    try:
+        read: Any = read_data  # fastavro's pure-Python reader has no annotations
+        read(_LongChecking(io.BytesIO(data)), schema, named, None, {})
+    except ValueError:
+        raise
+    except Exception as exc:  # the same bytes were read once already: not expected
+        raise ValueError(f"{type(exc).__name__}: {exc}") from exc
 
 
 def _fast_decode(reader: Reader | None, schema: Any, data: bytes) -> Any:

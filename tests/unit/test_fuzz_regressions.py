@@ -14,6 +14,7 @@ import pytest
 from hub.audit.note import Checkpoint, SignedNote
 from hub.errors import AuditError, Reason, RequestError
 from hub.textdoc import parse_yaml
+from hub.wire.codec import decode_exact, parsed, part
 from tests.fuzz.targets import TARGETS, run_one
 
 REGRESSIONS = Path(__file__).resolve().parents[1] / "fuzz" / "regressions"
@@ -52,3 +53,41 @@ def test_non_ascii_base64_in_a_note_is_checkpoint_invalid(note: str) -> None:
     with pytest.raises(AuditError) as caught:
         Checkpoint.parse(SignedNote.from_bytes(note.encode()).text)
     assert caught.value.reason is Reason.CHECKPOINT_INVALID
+
+
+@pytest.mark.parametrize(
+    "varint",
+    [b"\xff" * 10 + b"\x01", b"\xff" * 9 + b"\x02", b"\x80" * 11 + b"\x00"],
+    ids=["11-bytes", "10th-byte-past-64-bits", "12-bytes-of-zero"],
+)
+def test_long_past_64_bits_is_refused(varint: bytes) -> None:
+    # fastavro's compiled reader wraps such a varint to some 64-bit value; Apache
+    # Avro and the specification refuse it (a long is 64 bits). So must we.
+    body = _statement_ending_in(varint)
+    with pytest.raises(ValueError, match="64 bits"):
+        decode_exact(parsed("attestation_statement"), body)
+    with pytest.raises(ValueError, match="64 bits"):
+        part("attestation_statement").decode(body)
+
+
+def test_long_of_ten_bytes_is_accepted() -> None:
+    body = _statement_ending_in(b"\xfe" + b"\xff" * 8 + b"\x01")  # 2**63 - 1, zig-zagged
+    assert decode_exact(parsed("attestation_statement"), body)["attested_at"] == 2**63 - 1
+    assert part("attestation_statement").decode(body)["attested_at"] == 2**63 - 1
+
+
+def _statement_ending_in(varint: bytes) -> bytes:
+    """An AttestationStatement body whose last field, attested_at, is ``varint``."""
+    record = {
+        "spec_version": 1,
+        "event_digest": bytes(32),
+        "recipient": "KH",
+        "agreement_id": "TH-KH",
+        "agreement_version": 1,
+        "fields": [],
+        "leaf_ref": "decision:x",
+        "attested_at": 0,
+    }
+    body = part("attestation_statement").encode(record)
+    assert body.endswith(b"\x00")
+    return body[:-1] + varint

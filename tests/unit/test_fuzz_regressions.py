@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from hub.audit.note import Checkpoint, SignedNote
+from hub.audit.witness import Seen
+from hub.decision import DecisionRecord
 from hub.errors import AuditError, Reason, RequestError
 from hub.textdoc import parse_yaml
 from hub.wire.codec import decode_exact, parsed, part
@@ -91,3 +93,18 @@ def _statement_ending_in(varint: bytes) -> bytes:
     body = part("attestation_statement").encode(record)
     assert body.endswith(b"\x00")
     return body[:-1] + varint
+
+
+@pytest.mark.parametrize("data", [b"[" * 5000, b"1" * 5000, b'{"kind":1,"kind":2}'])
+def test_decision_record_json_is_read_strictly(data: bytes) -> None:
+    # json.loads: RecursionError for deep nesting, a bare ValueError past 4300 digits.
+    with pytest.raises(AuditError) as caught:
+        DecisionRecord.from_json_bytes(data)
+    assert caught.value.reason is Reason.CHECKPOINT_INVALID
+
+
+@pytest.mark.parametrize("text", ["[" * 5000, '{"size":1,"size":2,"root":"AA=="}'])
+def test_witness_record_json_is_read_strictly(text: str) -> None:
+    with pytest.raises(AuditError) as caught:
+        Seen.from_json(text)
+    assert caught.value.reason is Reason.CHECKPOINT_INVALID

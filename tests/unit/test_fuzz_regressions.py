@@ -15,6 +15,7 @@ from hub.audit.note import Checkpoint, SignedNote
 from hub.audit.witness import Seen
 from hub.decision import DecisionRecord
 from hub.errors import AuditError, Reason, RequestError
+from hub.state import Bookmark
 from hub.textdoc import parse_yaml
 from hub.wire.codec import decode_exact, parsed, part
 from tests.fuzz.targets import TARGETS, run_one
@@ -107,4 +108,10 @@ def test_decision_record_json_is_read_strictly(data: bytes) -> None:
 def test_witness_record_json_is_read_strictly(text: str) -> None:
     with pytest.raises(AuditError) as caught:
         Seen.from_json(text)
+    assert caught.value.reason is Reason.CHECKPOINT_INVALID
+
+
+def test_bookmark_json_is_read_strictly() -> None:
+    with pytest.raises(AuditError) as caught:
+        Bookmark.from_record(b"bookmark/trm.TH.outbox/2/0", b"[" * 5000)
     assert caught.value.reason is Reason.CHECKPOINT_INVALID

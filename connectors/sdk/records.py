@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
 from hub.errors import Reason, RequestError
+from hub.textdoc import parse_json
 from hub.wire import DeliveredEvent, payload_to_json
 
 from .submission import key_fields
@@ -194,9 +194,9 @@ class Rejection:
             RequestError: BAD_REQUEST if it is not the hub's rejection JSON.
         """
         try:
-            obj = json.loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise RequestError(Reason.BAD_REQUEST, f"expected rejection JSON: {exc}") from exc
+            obj = parse_json(data, what="rejection record")
+        except RequestError as exc:
+            raise RequestError(exc.reason, f"expected rejection JSON: {exc.detail}") from exc
         if not isinstance(obj, dict):
             raise RequestError(Reason.BAD_REQUEST, "expected a rejection object")
         try:

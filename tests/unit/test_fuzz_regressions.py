@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from connectors.sdk.records import Rejection
 from hub.audit.note import Checkpoint, SignedNote
 from hub.audit.witness import Seen
 from hub.decision import DecisionRecord
@@ -115,3 +116,18 @@ def test_bookmark_json_is_read_strictly() -> None:
     with pytest.raises(AuditError) as caught:
         Bookmark.from_record(b"bookmark/trm.TH.outbox/2/0", b"[" * 5000)
     assert caught.value.reason is Reason.CHECKPOINT_INVALID
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"[" * 5000, Reason.BAD_REQUEST),
+        (b"1" * 5000, Reason.BAD_REQUEST),
+        (b'{"reason":"A","reason":"B"}', Reason.BAD_REQUEST),
+        (b'"\\ud800"', Reason.BAD_ENCODING),
+    ],
+)
+def test_rejection_record_json_is_read_strictly(data: bytes, reason: Reason) -> None:
+    with pytest.raises(RequestError) as caught:
+        Rejection.from_bytes(data)
+    assert caught.value.reason is reason

@@ -18,7 +18,6 @@ the values and every refusal are fastavro's.
 from __future__ import annotations
 
 import io
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -88,17 +87,18 @@ def decode_exact(schema: Any, data: bytes) -> Any:
         raise ValueError(f"{type(exc).__name__}: {exc}") from exc
     if buf.tell() != len(data):
         raise ValueError(f"{len(data) - buf.tell()} bytes left over after the record")
-    if _LONG_VARINT.search(data):
-        _check_longs(schema, data)
+    _check_strictly(schema, data)
     return value
 
 
-# Nine bytes in a row with the high bit set: where a varint of ten bytes or more may be.
-_LONG_VARINT: Final = re.compile(rb"[\x80-\xff]{9}")
+class _Checking(BinaryDecoder):
+    """fastavro's pure-Python decoder, refusing what fastavro's compiled reader lets by.
 
-
-class _LongChecking(BinaryDecoder):
-    """fastavro's pure-Python decoder, refusing a varint past 64 bits (ten bytes)."""
+    That reader wraps a varint past 64 bits to some 64-bit value, and takes a
+    negative enum or union index as Python does, counting from the end; Apache
+    Avro and the specification refuse both, so we would accept bytes another
+    implementation refuses, and several encodings of one value.
+    """
 
     def __init__(self, fo: io.BytesIO) -> None:
         super().__init__(fo)  # type: ignore[no-untyped-call]
@@ -119,23 +119,30 @@ class _LongChecking(BinaryDecoder):
 
     read_int = read_long
 
+    def read_enum(self) -> int:
+        index = self.read_long()
+        if index < 0:
+            raise ValueError(f"a negative enum index ({index})")
+        return index
 
-def _check_longs(schema: Any, data: bytes) -> None:
-    """Refuse a varint past 64 bits, as the Avro specification and Apache Avro do.
+    def read_index(self) -> int:
+        index = self.read_long()
+        if index < 0:
+            raise ValueError(f"a negative union branch ({index})")
+        return index
 
-    fastavro's compiled reader reads on and wraps such a varint to some 64-bit
-    value, so many byte strings would decode to one record, and another
-    implementation refuses what we would accept. Read again (only when
-    ``data`` holds a long run of high bytes) with a decoder that counts.
+
+def _check_strictly(schema: Any, data: bytes) -> None:
+    """Read ``data`` again with :class:`_Checking` (fastavro has given it a value).
 
     Raises:
-        ValueError: such a varint.
+        ValueError: a varint past 64 bits, a negative enum or union index.
     """
     named = _default_named_schemas()
     parse_schema(schema, named["writer"])
     try:
         read: Any = read_data  # fastavro's pure-Python reader has no annotations
-        read(_LongChecking(io.BytesIO(data)), schema, named, None, {})
+        read(_Checking(io.BytesIO(data)), schema, named, None, {})
     except ValueError:
         raise
     except Exception as exc:  # the same bytes were read once already: not expected

@@ -131,3 +131,21 @@ def test_rejection_record_json_is_read_strictly(data: bytes, reason: Reason) -> 
     with pytest.raises(RequestError) as caught:
         Rejection.from_bytes(data)
     assert caught.value.reason is reason
+
+
+@pytest.mark.parametrize(
+    ("name", "body"),
+    [
+        # status: enum index -1 (zig-zag 0x01 after the union's branch 1): fastavro took
+        # symbols[-1], REFUSED, a second encoding Apache Avro refuses.
+        ("erasure_confirmation", b"\x00\x00\x02\x01\x00\x00\x00"),
+        # acknowledged_event_id: union branch -1 taken as the last branch, string.
+        ("acknowledgement", b"\x01\x02a" + bytes(6)),
+    ],
+    ids=["enum", "union"],
+)
+def test_negative_enum_or_union_index_is_refused(name: str, body: bytes) -> None:
+    with pytest.raises(ValueError, match="negative"):
+        decode_exact(parsed(name), body)
+    with pytest.raises(ValueError, match="negative"):
+        part(name).decode(body)

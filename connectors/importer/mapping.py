@@ -226,7 +226,7 @@ def load_mapping(obj: Any, *, event_type: str | None = None) -> Mapping_:
         "case_key_column",
         "fields",
     }
-    unknown = sorted(set(obj) - known)
+    unknown = sorted(map(str, set(obj) - known))  # YAML keys may be numbers or null
     if unknown:
         raise _fail(f"unknown key {unknown[0]!r}; expected {sorted(known)}")
     kind = event_type or obj.get("type")

@@ -94,8 +94,9 @@ def decode_exact(schema: Any, data: bytes) -> Any:
 class _Checking(BinaryDecoder):
     """fastavro's pure-Python decoder, refusing what fastavro's compiled reader lets by.
 
-    That reader wraps a varint past 64 bits to some 64-bit value, and takes a
-    negative enum or union index as Python does, counting from the end; Apache
+    That reader wraps a varint past 64 bits to some 64-bit value, takes a
+    negative enum or union index as Python does, counting from the end, and
+    reads any boolean byte but 0 as true; Apache
     Avro and the specification refuse both, so we would accept bytes another
     implementation refuses, and several encodings of one value.
     """
@@ -119,6 +120,12 @@ class _Checking(BinaryDecoder):
 
     read_int = read_long
 
+    def read_boolean(self) -> bool:
+        c: bytes = self.fo.read(1)
+        if c not in (b"\x00", b"\x01"):
+            raise ValueError(f"a boolean byte other than 0 or 1 ({c.hex() or 'none'})")
+        return c == b"\x01"
+
     def read_enum(self) -> int:
         index = self.read_long()
         if index < 0:
@@ -136,7 +143,8 @@ def _check_strictly(schema: Any, data: bytes) -> None:
     """Read ``data`` again with :class:`_Checking` (fastavro has given it a value).
 
     Raises:
-        ValueError: a varint past 64 bits, a negative enum or union index.
+        ValueError: a varint past 64 bits, a negative enum or union index, a
+            boolean byte other than 0 or 1.
     """
     named = _default_named_schemas()
     parse_schema(schema, named["writer"])

@@ -562,6 +562,25 @@ class _Strict(io.BytesIO):
 
 
 @cache
+def _strict_apache_decoder() -> Any:
+    """Apache avro's decoder, with a boolean byte other than 0 or 1 refused.
+
+    Apache avro reads any byte but 1 as false (fastavro: any but 0 as true); the
+    specification allows only 0 and 1, so the peer is held to it here.
+    """
+    import avro.io
+
+    class Decoder(avro.io.BinaryDecoder):
+        def read_boolean(self) -> bool:
+            byte = self.read(1)
+            if byte not in (b"\x00", b"\x01"):
+                raise ValueError(f"a boolean byte {byte.hex()}")
+            return byte == b"\x01"
+
+    return Decoder
+
+
+@cache
 def _apache(name: str) -> Any:
     import avro.schema
 
@@ -592,7 +611,7 @@ def apache_decode(name: str, body: bytes) -> Any:
 
     buf = _Strict(body)
     try:
-        value = avro.io.DatumReader(_apache(name)).read(avro.io.BinaryDecoder(buf))
+        value = avro.io.DatumReader(_apache(name)).read(_strict_apache_decoder()(buf))
     except Exception as exc:  # Apache avro raises many kinds; any is a refusal here
         raise ValueError(f"{type(exc).__name__}: {exc}") from exc
     if buf.tell() != len(body):

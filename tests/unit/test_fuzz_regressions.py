@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import fastavro
 import pytest
 
+from connectors.importer.mapping import load_mapping
 from connectors.sdk.records import Rejection
 from hub.audit.note import Checkpoint, SignedNote
 from hub.audit.witness import Seen
@@ -149,3 +151,20 @@ def test_negative_enum_or_union_index_is_refused(name: str, body: bytes) -> None
         decode_exact(parsed(name), body)
     with pytest.raises(ValueError, match="negative"):
         part(name).decode(body)
+
+
+def test_boolean_byte_other_than_0_or_1_is_refused() -> None:
+    # A boolean is one byte, 0 or 1; fastavro read any other byte as true (and
+    # Apache avro as false).
+    schema = {"type": "record", "name": "B", "fields": [{"name": "b", "type": "boolean"}]}
+    compiled = fastavro.parse_schema(schema)
+    assert decode_exact(compiled, b"\x01") == {"b": True}
+    with pytest.raises(ValueError, match="boolean"):
+        decode_exact(compiled, b"\x02")
+
+
+def test_mapping_key_that_is_not_text_is_config_invalid() -> None:
+    # YAML keys may be numbers; sorting them with the known keys raised TypeError.
+    with pytest.raises(RequestError) as caught:
+        load_mapping(parse_yaml(b"1: x\nextra: y\ntype: referral\n", what="mapping"))
+    assert caught.value.reason is Reason.CONFIG_INVALID

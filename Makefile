@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: all venv test lint demo bench clean system-deps asyncapi-deps containers
+.PHONY: all venv test lint demo bench fuzz fuzz-corpus clean system-deps asyncapi-deps containers
 
 all: test
 
@@ -51,6 +51,23 @@ demo: venv
 
 bench: venv
 	$(BIN)/python tests/bench/run_all.py
+
+# Coverage-guided fuzzing of every parser (docs/fuzzing.md): each target in its own
+# process for at least FUZZ_RUNS inputs and FUZZ_SECONDS seconds, whichever is longer;
+# crashers under artifacts/fuzz/crashes/. A table of inputs/s and coverage at the end.
+FUZZ_RUNS    ?= 1000000
+FUZZ_SECONDS ?= 0
+FUZZ_TIMEOUT ?= 1
+FUZZ_RSS_MB  ?= 2048
+FUZZ_JOBS    ?= 1
+FUZZ_TARGETS ?=
+fuzz: venv
+	$(BIN)/python -m tests.fuzz.fuzz_all --runs $(FUZZ_RUNS) --seconds $(FUZZ_SECONDS) \
+		--timeout $(FUZZ_TIMEOUT) --rss-limit-mb $(FUZZ_RSS_MB) --jobs $(FUZZ_JOBS) $(FUZZ_TARGETS)
+
+# Rebuild the seed corpus tests/fuzz/corpus/ from tests/vectors and schemas/examples.
+fuzz-corpus: venv
+	$(BIN)/python -m tests.fuzz.make_corpus
 
 clean:
 	-@[ -x $(BIN)/trm ] && $(BIN)/trm down >/dev/null 2>&1 || true

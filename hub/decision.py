@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum, unique
 from typing import Any
 
-from hub.errors import AuditError, Reason
+from hub.errors import AuditError, Reason, RequestError
+from hub.textdoc import parse_json
 
 __all__ = [
     "DELIVERY_KINDS",
@@ -364,12 +365,14 @@ class DecisionRecord:
             AuditError: CHECKPOINT_INVALID if ``data`` is not such a record.
         """
         try:
-            obj = json.loads(data)
-            return cls.from_mapping(obj)
-        except ValueError as exc:  # json's errors are ValueErrors
+            # Strict and bounded (no member twice, depth, integer length): a record on
+            # a topic is outside input to whoever replays it.
+            obj = parse_json(data, what="decision record")
+        except RequestError as exc:
             raise AuditError(
-                Reason.CHECKPOINT_INVALID, f"expected a hub decision record: {exc}"[:300]
+                Reason.CHECKPOINT_INVALID, f"expected a hub decision record: {exc.detail}"[:300]
             ) from None
+        return cls.from_mapping(obj)
 
     @classmethod
     def from_mapping(cls, obj: Any) -> DecisionRecord:

@@ -36,7 +36,8 @@ from types import MappingProxyType
 from typing import Final
 
 from hub.decision import DELIVERY_KINDS, EffectId, EffectKind, SourceRef
-from hub.errors import AuditError, Reason
+from hub.errors import AuditError, Reason, RequestError
+from hub.textdoc import parse_json
 
 __all__ = [
     "ANCHOR_SLOT",
@@ -236,7 +237,7 @@ class Bookmark:
             if not text.startswith(BOOKMARK_PREFIX):
                 raise ValueError(text)
             outbox, partition, slot = text[len(BOOKMARK_PREFIX) :].rsplit("/", 2)
-            doc = json.loads(value)
+            doc = parse_json(value, what="bookmark")
             checked = doc["checked"]
             ends = {str(k): int(v) for k, v in dict(doc["ends"]).items()}
             return cls(
@@ -248,7 +249,7 @@ class Bookmark:
                 None if checked is None else int(checked),
                 MappingProxyType(ends),
             )
-        except (UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+        except (RequestError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
             raise AuditError(
                 Reason.CHECKPOINT_INVALID,
                 "expected a bookmark: key bookmark/<outbox>/<partition>/<slot>, JSON value "

@@ -241,7 +241,11 @@ def parse_yaml(
             column where the YAML parser stopped.
     """
     text = decode_text(data, what=what, max_bytes=max_bytes)
-    loader = _StrictLoader(text)
+    try:
+        # The loader's constructor already reads: it refuses a non-printable character.
+        loader = _StrictLoader(text)
+    except yaml.YAMLError as exc:
+        raise _refuse(what, f"expected YAML: {str(exc).splitlines()[0][:120]}") from exc
     loader.max_depth = max_depth
     try:
         value = loader.get_single_data()

@@ -18,7 +18,7 @@ from typing import Any
 
 from hub.decision import DecisionKind, DecisionRecord
 from hub.errors import AuditError, Reason, WireError
-from hub.wire.codec import decode_exact, encode, frame, parsed, unframe
+from hub.wire.codec import encode, frame, parsed, part, unframe
 
 __all__ = ["AuditLeaf"]
 
@@ -71,7 +71,7 @@ class AuditLeaf:
             AuditError: CHECKPOINT_INVALID if ``data`` is not an audit leaf.
         """
         try:
-            rec = decode_exact(parsed(_SCHEMA), unframe(_SCHEMA, data, "audit leaf"))
+            rec = part(_SCHEMA).decode(unframe(_SCHEMA, data, "audit leaf"))
         except (ValueError, WireError) as exc:
             raise AuditError(
                 Reason.CHECKPOINT_INVALID, f"expected an audit leaf: {exc}"[:300]

@@ -26,7 +26,6 @@ checkpoint, its origin is the log's, and a hub key signed it under that name.
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import re
 from collections.abc import Iterable
@@ -114,7 +113,7 @@ class Checkpoint:
             )
         try:
             root = base64.b64decode(root_text, validate=True)
-        except binascii.Error as exc:
+        except ValueError as exc:  # binascii.Error, or a character outside ASCII
             raise _bad(Reason.CHECKPOINT_INVALID, "expected a base64 root hash") from exc
         if len(root) != 32:
             raise _bad(Reason.CHECKPOINT_INVALID, f"expected a 32-byte root, got {len(root)}")
@@ -168,7 +167,7 @@ class SignedNote:
             name, _, b64 = line[len(_DASH) :].partition(" ")
             try:
                 raw = base64.b64decode(b64, validate=True)
-            except binascii.Error as exc:
+            except ValueError as exc:  # binascii.Error, or a character outside ASCII
                 raise _bad(Reason.CHECKPOINT_INVALID, f"signature of {name}: not base64") from exc
             if not _NAME.match(name) or len(raw) < 5:
                 raise _bad(Reason.CHECKPOINT_INVALID, f"malformed signature line for {name!r}")

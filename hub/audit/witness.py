@@ -20,7 +20,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hub.audit.merkle import MerkleTree, verify_consistency, verify_inclusion
 from hub.audit.note import Checkpoint, SignedNote, cosign, verify_checkpoint
-from hub.errors import AuditError, Reason
+from hub.errors import AuditError, Reason, RequestError
+from hub.textdoc import parse_json
 
 __all__ = [
     "Seen",
@@ -106,9 +107,9 @@ class Seen:
     def from_json(cls, text: str) -> Seen:
         """Raises: AuditError CHECKPOINT_INVALID for a malformed record."""
         try:
-            doc = json.loads(text)
+            doc = parse_json(text, what="witness record")
             return cls(int(doc["size"]), base64.b64decode(doc["root"], validate=True))
-        except (ValueError, KeyError, TypeError) as exc:
+        except (RequestError, ValueError, KeyError, TypeError) as exc:
             raise AuditError(
                 Reason.CHECKPOINT_INVALID,
                 "expected the witness record {size, root}; it is malformed",

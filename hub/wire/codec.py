@@ -24,6 +24,8 @@ from functools import cache
 from typing import Any, Final
 
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
+from fastavro._read_py import _default_named_schemas, read_data
+from fastavro.io.binary_decoder import BinaryDecoder
 from fastavro.schema import expand_schema
 from fastavro.validation import validate
 
@@ -85,7 +87,74 @@ def decode_exact(schema: Any, data: bytes) -> Any:
         raise ValueError(f"{type(exc).__name__}: {exc}") from exc
     if buf.tell() != len(data):
         raise ValueError(f"{len(data) - buf.tell()} bytes left over after the record")
+    _check_strictly(schema, data)
     return value
+
+
+class _Checking(BinaryDecoder):
+    """fastavro's pure-Python decoder, refusing what fastavro's compiled reader lets by.
+
+    That reader wraps a varint past 64 bits to some 64-bit value, takes a
+    negative enum or union index as Python does, counting from the end, and
+    reads any boolean byte but 0 as true; Apache
+    Avro and the specification refuse both, so we would accept bytes another
+    implementation refuses, and several encodings of one value.
+    """
+
+    def __init__(self, fo: io.BytesIO) -> None:
+        super().__init__(fo)  # type: ignore[no-untyped-call]
+
+    def read_long(self) -> int:
+        n = shift = 0
+        while True:
+            c = self.fo.read(1)
+            if not c:
+                raise EOFError("a varint cut short")
+            b: int = c[0]
+            if shift == 63 and b > 1:
+                raise ValueError("a varint past 64 bits (an Avro long has 64)")
+            n |= (b & 0x7F) << shift
+            if b < 0x80:
+                return (n >> 1) ^ -(n & 1)
+            shift += 7
+
+    read_int = read_long
+
+    def read_boolean(self) -> bool:
+        c: bytes = self.fo.read(1)
+        if c not in (b"\x00", b"\x01"):
+            raise ValueError(f"a boolean byte other than 0 or 1 ({c.hex() or 'none'})")
+        return c == b"\x01"
+
+    def read_enum(self) -> int:
+        index = self.read_long()
+        if index < 0:
+            raise ValueError(f"a negative enum index ({index})")
+        return index
+
+    def read_index(self) -> int:
+        index = self.read_long()
+        if index < 0:
+            raise ValueError(f"a negative union branch ({index})")
+        return index
+
+
+def _check_strictly(schema: Any, data: bytes) -> None:
+    """Read ``data`` again with :class:`_Checking` (fastavro has given it a value).
+
+    Raises:
+        ValueError: a varint past 64 bits, a negative enum or union index, a
+            boolean byte other than 0 or 1.
+    """
+    named = _default_named_schemas()
+    parse_schema(schema, named["writer"])
+    try:
+        read: Any = read_data  # fastavro's pure-Python reader has no annotations
+        read(_Checking(io.BytesIO(data)), schema, named, None, {})
+    except ValueError:
+        raise
+    except Exception as exc:  # the same bytes were read once already: not expected
+        raise ValueError(f"{type(exc).__name__}: {exc}") from exc
 
 
 def _fast_decode(reader: Reader | None, schema: Any, data: bytes) -> Any:

@@ -215,8 +215,8 @@ class Rejection:
         """
         try:
             obj = parse_json(data, what="rejection record")
-        except RequestError as exc:  # one reason for any record that is not the hub's JSON
-            raise RequestError(Reason.BAD_REQUEST, exc.detail) from exc
+        except RequestError as exc:
+            raise RequestError(exc.reason, f"expected rejection JSON: {exc.detail}") from exc
         if not isinstance(obj, dict):
             raise RequestError(Reason.BAD_REQUEST, "expected a rejection object")
         try:

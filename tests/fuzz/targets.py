@@ -511,11 +511,10 @@ def _tmp() -> str:
 
 
 def importer_mapping(data: bytes) -> object:
-    """An importer ``--map`` file (YAML)."""
-    from connectors.importer.mapping import load_mapping
-    from hub.textdoc import parse_yaml
+    """An importer ``--map`` file (YAML or JSON), read as ``trm import --map`` reads it."""
+    from connectors.importer.mapping import read_mapping
 
-    return load_mapping(parse_yaml(data, what="mapping", max_bytes=1 << 20))
+    return read_mapping(data)
 
 
 def textdoc(data: bytes) -> object:
@@ -932,7 +931,10 @@ TARGETS: Final[dict[str, Target]] = {
         Target(
             "importer_mapping",
             importer_mapping,
-            ("connectors.importer.mapping.load_mapping",),
+            (
+                "connectors.importer.mapping.read_mapping",
+                "connectors.importer.mapping.load_mapping",
+            ),
             ("connectors.importer.mapping", "hub.textdoc"),
         ),
         Target(
@@ -997,9 +999,9 @@ REQUIRED: Final = (
 # Functions whose names look like parsers but that take no bytes from outside the
 # process, or only through a door fuzzed above; each with why.
 _FILES = "reads a file through "
-_OPEN = (
-    "a door, with its own json.loads today: issue 16 failure 8 (another helper) moves it "
-    "onto hub.textdoc.parse_json, whose reading and the Submission after it gateway_body fuzzes"
+_BODY = (
+    "an aiohttp request; its body goes to hub.textdoc.parse_json and then Submission, "
+    "as gateway_body fuzzes"
 )
 NOT_A_DOOR: Final[dict[str, str]] = {
     "hub.app.audit_source.read_replay_input": "Kafka I/O; each record goes to a parser above",
@@ -1033,8 +1035,11 @@ NOT_A_DOOR: Final[dict[str, str]] = {
     "hub.wire.jsonmap.from_json_value": "inside payload_from_json (gateway_body, importer_rows)",
     "connectors.cli.agreements.load_directory": _FILES + "load_agreement_file, for each file",
     "connectors.cli.event.load_trust": _FILES + "hub.trust.load_trust_file (trust_list target)",
-    "connectors.cli.node.read_json_file": _OPEN,
-    "connectors.gateway.app.read_json": _OPEN,
+    "connectors.gateway.app.read_json": _BODY,
+    "connectors.cli.files.read_input": "reads a file, bounded; its bytes go to a parser above",
+    "connectors.cli.files.read_json_input": _FILES + "hub.textdoc.parse_json (textdoc target)",
+    "connectors.importer.mapping.load_mapping_file": _FILES + "read_mapping (importer_mapping)",
+    "connectors.sdk.node.CountryNode.read_inbox": "Kafka I/O; each record goes to open_envelope",
     "connectors.gateway.desk.DeskView.load_journal": "the node's own journal, already decoded",
     "connectors.sdk.store.VaultEntry.from_json": "the node's own vault file, which it writes",
 }

@@ -299,9 +299,13 @@ async def test_ctrl_c_prints_what_was_sent_and_a_rerun_resumes(
         "TRM_HOME": str(home),
         "TRM_KAFKA_BOOTSTRAP": kafka_bootstrap,
     }
+    # A shell runs a background job with SIGINT ignored, and an ignored signal stays
+    # ignored through exec: give the importer the default disposition a terminal's
+    # Ctrl-C meets, whatever ran this test.
     proc = await asyncio.create_subprocess_exec(
         TRM, *args, "--json", str(data),
         env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
     journal = home / "nodes" / "TH" / "journal.jsonl"
     deadline = time.monotonic() + 120

@@ -32,7 +32,7 @@ from tests.support.examples import (
     example_key,
     example_payload,
 )
-from tests.support.procs import TRM, Proc
+from tests.support.procs import TRM, Proc, wait_until
 
 pytestmark = pytest.mark.kafka
 
@@ -103,17 +103,6 @@ async def _publish(bootstrap: str, topics: Topics, events: list[tuple[str, Envel
         await producer.stop()
 
 
-def _wait_for(predicate, what: str, procs: list[Proc], within_s: float = 180) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + within_s
-    while time.monotonic() < deadline:
-        for p in procs:
-            p.alive()
-        if predicate():
-            return
-        time.sleep(1.0)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_hub_and_sequencer_make_a_log_that_replays_clean(
     kafka_bootstrap: str, topics: Topics, tmp_path: Path
 ) -> None:
@@ -171,7 +160,7 @@ def test_hub_and_sequencer_make_a_log_that_replays_clean(
         def leaves() -> int:
             return len(read_replay_input(kafka_bootstrap, topics).leaves)
 
-        _wait_for(lambda: leaves() >= 20, "first leaves", [hub, seq])
+        wait_until(lambda: leaves() >= 20, "first leaves", [hub, seq])
         seq.stop(signal.SIGKILL)
         second = _events(30, 31)
         asyncio.run(_publish(kafka_bootstrap, topics, second))
@@ -183,7 +172,7 @@ def test_hub_and_sequencer_make_a_log_that_replays_clean(
             decided = {AuditLeaf.from_bytes(r.value).record.source for r in data.leaves}
             return len(data.outboxes) == 60 and all(r.where in decided for r in data.outboxes)
 
-        _wait_for(settled, "all 60 events in the log", [hub, seq])
+        wait_until(settled, "all 60 events in the log", [hub, seq])
         time.sleep(2.5)  # the timer publishes the final checkpoint
         report = run_replay(kafka_bootstrap, topics, TRUST, AGREEMENTS)
         assert report.ok, [f.to_json() for f in report.findings][:10]
@@ -351,7 +340,7 @@ def test_tampering_on_the_broker_is_caught_by_replay(
             decided = report.counts.get("outbox_records", 0) == 9
             return decided and report.ok and report.checkpoint_size == report.leaves > 0
 
-        _wait_for(clean, "a clean, checkpointed log", [hub, seq])
+        wait_until(clean, "a clean, checkpointed log", [hub, seq])
         hub.stop()  # from here on nothing new is decided
 
         # A dropped outbox record: written while no hub decides it.
@@ -486,7 +475,7 @@ def test_sequencer_restarts_from_its_store_and_rebuilds_a_damaged_one(
     seq.start()
     try:
         asyncio.run(_publish(kafka_bootstrap, topics, _events(12, 1)))
-        _wait_for(settled(12), "a clean, checkpointed log of 12 events", [hub, seq])
+        wait_until(settled(12), "a clean, checkpointed log of 12 events", [hub, seq])
         seq.stop()
         leaves = unique_leaves()
         assert (store / "level-00.hashes").stat().st_size == 32 * leaves
@@ -495,7 +484,7 @@ def test_sequencer_restarts_from_its_store_and_rebuilds_a_damaged_one(
         # A clean restart: the store is used as it is, the new decisions appended after it.
         seq.start()
         asyncio.run(_publish(kafka_bootstrap, topics, _events(9, 13)))
-        _wait_for(settled(21), "the log of 21 events after a clean restart", [hub, seq])
+        wait_until(settled(21), "the log of 21 events after a clean restart", [hub, seq])
         assert rebuilt not in seq.log.read_text(errors="replace")
         seq.stop()
         leaves = unique_leaves()
@@ -508,7 +497,7 @@ def test_sequencer_restarts_from_its_store_and_rebuilds_a_damaged_one(
         level0.write_bytes(bytes(data))
         seq.start()
         asyncio.run(_publish(kafka_bootstrap, topics, _events(6, 22)))
-        _wait_for(settled(27), "the log of 27 events after a rebuild", [hub, seq])
+        wait_until(settled(27), "the log of 27 events after a rebuild", [hub, seq])
         assert rebuilt in seq.log.read_text(errors="replace")
         assert unique_leaves() > leaves
     finally:

@@ -15,12 +15,12 @@ import time
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 
 from hub.keys import write_private_key
 from hub.ops.provision import provision_registry
 from hub.topics import Topics
-from tests.support.kafka import read_topic
+from tests.support.kafka import commit_group_to_end, read_topic
 from tests.support.nodes import HUB_KEY, trust_list
 from tests.support.procs import TRM, Proc
 
@@ -36,17 +36,7 @@ async def _write_in_a_transaction(bootstrap: str, topic: str, group_id: str) -> 
     finally:
         await producer.stop()
     # Commit the hub's group to the end (after the marker): only the reconciler sees it.
-    group = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False
-    )
-    await group.start()
-    try:
-        while not group.assignment():
-            await group.getmany(timeout_ms=200, max_records=1)
-        parts = sorted(group.assignment())
-        await group.commit(dict(await group.end_offsets(parts)))
-    finally:
-        await group.stop()
+    await commit_group_to_end(bootstrap, topic, group_id)
 
 
 def test_a_transaction_marker_is_settled_not_retried_forever(

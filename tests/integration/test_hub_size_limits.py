@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError
@@ -38,9 +38,9 @@ from hub.sealkeys import Keyring
 from hub.topics import Topics
 from hub.wire import DEFAULT_MAX_SIZE
 from hub.wire.sealing import open_quarantined
-from tests.support.kafka import read_topic
+from tests.support.kafka import commit_group_to_end, read_topic
 from tests.support.nodes import HUB_KEY, node_seal_keys, trust_list
-from tests.support.procs import TRM, Proc
+from tests.support.procs import TRM, Proc, wait_until
 
 pytestmark = pytest.mark.kafka
 
@@ -81,32 +81,6 @@ async def _write(bootstrap: str, topic: str, values: list[bytes], **options: Any
         await producer.stop()
 
 
-async def _commit_to_end(bootstrap: str, topic: str, group_id: str) -> None:
-    """Commit the hub's group offsets to the end: the agent never sees these records."""
-    group = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False
-    )
-    await group.start()
-    try:
-        while not group.assignment():
-            await group.getmany(timeout_ms=200, max_records=1)
-        parts = sorted(group.assignment())
-        await group.commit(dict(await group.end_offsets(parts)))
-    finally:
-        await group.stop()
-
-
-def _wait(predicate: Any, what: str, procs: list[Proc], within_s: float = 180) -> None:
-    deadline = time.monotonic() + within_s
-    while time.monotonic() < deadline:
-        for p in procs:
-            p.alive()
-        if predicate():
-            return
-        time.sleep(1.0)
-    raise AssertionError(f"timed out waiting for {what}; log:\n{procs[0].log_tail()}")
-
-
 def test_oversized_records_are_refused_recorded_and_replay_clean(
     kafka_bootstrap: str, topics: Topics, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -142,7 +116,7 @@ def test_oversized_records_are_refused_recorded_and_replay_clean(
     ]
     assert len(records[1][0]) > DEFAULT_MAX_SIZE  # the topic takes what the hub refuses
     asyncio.run(_write(kafka_bootstrap, outbox, [v for v, early in records if early]))
-    asyncio.run(_commit_to_end(kafka_bootstrap, outbox, f"trm-hub-{ns}"))
+    asyncio.run(commit_group_to_end(kafka_bootstrap, outbox, f"trm-hub-{ns}"))
     hub.start()
     seq.start()
     try:
@@ -151,7 +125,7 @@ def test_oversized_records_are_refused_recorded_and_replay_clean(
         def rejections() -> list[Any]:
             return asyncio.run(read_topic(kafka_bootstrap, topics.rejections("TH")))
 
-        _wait(lambda: len(rejections()) >= 4, "four rejections", [hub, seq])
+        wait_until(lambda: len(rejections()) >= 4, "four rejections", [hub, seq])
         refusals = [json.loads(r.value) for r in rejections()]
         assert [r["reason"] for r in refusals] == ["OVERSIZED"] * 4
 
@@ -167,7 +141,7 @@ def test_oversized_records_are_refused_recorded_and_replay_clean(
             decided = {AuditLeaf.from_bytes(r.value).record.source for r in data.leaves}
             return len(data.outboxes) == 4 and all(r.where in decided for r in data.outboxes)
 
-        _wait(settled, "every record in the audit log", [hub, seq])
+        wait_until(settled, "every record in the audit log", [hub, seq])
         time.sleep(5)  # several reconciliation passes, and the sequencer's last checkpoint
         hub.alive()
         log = hub.log.read_text(errors="replace")

@@ -13,7 +13,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from hub.app.kafka import Follower
 from tests.support.procs import Proc
 
-__all__ = ["collect_records", "read_topic", "send_records"]
+__all__ = ["collect_records", "commit_group_to_end", "read_topic", "send_records"]
 
 Item = tuple[str, bytes, Sequence[tuple[str, bytes]]]  # topic, value, headers
 
@@ -69,3 +69,19 @@ async def collect_records(
     finally:
         await consumer.stop()
     return got
+
+
+async def commit_group_to_end(bootstrap: str, topic: str, group_id: str) -> None:
+    """Commit ``group_id``'s offsets on ``topic`` to the end: its consumers never see
+    the records there, only the hub's reconciler does."""
+    group = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False
+    )
+    await group.start()
+    try:
+        while not group.assignment():
+            await group.getmany(timeout_ms=200, max_records=1)
+        parts = sorted(group.assignment())
+        await group.commit(dict(await group.end_offsets(parts)))
+    finally:
+        await group.stop()

@@ -7,13 +7,14 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
 from hub.topics import Topics
 
-__all__ = ["REPO", "TRM", "Proc", "Worker", "until", "wait_for"]
+__all__ = ["REPO", "TRM", "Proc", "Worker", "until", "wait_for", "wait_until"]
 
 T = TypeVar("T")
 REPO = Path(__file__).resolve().parents[2]
@@ -92,3 +93,21 @@ async def wait_for(fn: Callable[[], Awaitable[T | None]], procs: list[Proc], wha
             return got
         await asyncio.sleep(0.5)
     raise AssertionError(f"{what} never came; log:\n{procs[0].log_tail()}")
+
+
+def wait_until(
+    predicate: Callable[[], bool], what: str, procs: list[Proc], within_s: float = 180
+) -> None:
+    """Poll ``predicate`` each second until it holds; every process must stay alive.
+
+    Raises:
+        AssertionError: not within ``within_s``, with the first process's log tail.
+    """
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        for p in procs:
+            p.alive()
+        if predicate():
+            return
+        time.sleep(1.0)
+    raise AssertionError(f"timed out waiting for {what}; log:\n{procs[0].log_tail()}")

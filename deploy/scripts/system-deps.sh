@@ -4,10 +4,16 @@
 #   openssl           an independent Ed25519 verifier (wire interop)
 #   go + x/mod        Go's sumdb/tlog and sumdb/note check the audit log (interop)
 #   node + npm        the official AsyncAPI parser checks docs/asyncapi.yaml
+#   libicu-dev, g++   PyICU is built against the system ICU (romanising names to match)
 # Later parts of the project add their peers here (Chromium).
+# With --build, only what `pip install` needs to build the venv (make venv).
 set -euo pipefail
 
 need=()
+# PyICU compiles against the system ICU with pkg-config and g++.
+pkg-config --exists icu-uc icu-i18n 2>/dev/null || need+=(libicu-dev pkg-config)
+command -v g++ >/dev/null 2>&1 || need+=(g++)
+if [ "${1:-}" != "--build" ]; then
 command -v java >/dev/null 2>&1 || need+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || need+=(maven)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
@@ -16,6 +22,7 @@ command -v chromium >/dev/null 2>&1 || need+=(chromium fonts-khmeros fonts-thai-
 command -v go >/dev/null 2>&1 || [ -x /usr/local/go/bin/go ] || need+=(golang-go)
 [ -f /usr/share/gocode/src/golang.org/x/mod/sumdb/tlog/tlog.go ] || need+=(golang-golang-x-mod-dev)
 { command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; } || need+=(nodejs npm)
+fi
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

@@ -147,6 +147,10 @@ class EvaluatorService:
     def __repr__(self) -> str:  # never shows the share
         return f"EvaluatorService({self.country!r}, limit={self.limit})"
 
+    def is_ready(self) -> bool:
+        """Reading its topic and answering (until stopped)."""
+        return self.ready
+
     def status(self) -> dict[str, Any]:
         """What the status page shows: counts only (no requester's ids, no element)."""
         ledger = self.state.ledger.on(self.node.now_ms())

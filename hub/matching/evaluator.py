@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Final
 
-from hub.errors import OperationalError, Reason, TrmError
+from hub.errors import MatchError, OperationalError, Reason, TrmError
 from hub.matching.messages import (
     Evaluate,
     Evaluation,
@@ -208,7 +208,7 @@ def _refuse(
         recipient=message.sender,
         correlation_id=message.message_id,
         created_at_ms=now_ms,
-        body=Refused(reason=str(error.reason), detail=error.detail),
+        body=Refused.of(error),
     )
     return Refusal(reply, ledger.refuse(message.message_id), message.sender, error.reason)
 
@@ -266,7 +266,7 @@ def evaluate_request(
 
     if used + elements > limit:
         return refuse(
-            TrmError(
+            MatchError(
                 Reason.MATCH_BUDGET_EXHAUSTED,
                 f"expected at most {limit} elements per requester per UTC day from evaluator "
                 f"{country}; {requester} has used {used} on {ledger.day} and this request "

@@ -61,7 +61,7 @@ from hub.matching.messages import (
 from hub.matching.oprf import blind, finalize
 from hub.matching.threshold import PartialEvaluation, combine, verify_partial
 
-from hub.errors import OperationalError, Reason, RequestError, TrmError, WireError
+from hub.errors import MatchError, OperationalError, Reason, RequestError, TrmError, WireError
 from hub.wire import new_event_id
 
 if TYPE_CHECKING:
@@ -296,7 +296,7 @@ class EvaluationTally:
         lines += [f"{c}: {code}: {d}" for c, (code, d) in self.refused.items()]
         return tuple(sorted(lines))
 
-    def shortfall(self) -> TrmError:
+    def shortfall(self) -> MatchError:
         """The error of too few valid answers (see :meth:`evaluated`)."""
         silent = set(self.asked.values()) - self.answered
         parts = [
@@ -317,13 +317,13 @@ class EvaluationTally:
         detail = "; ".join(parts)
         by_hub = [code for code, d in self.refused.values() if d.startswith("the hub: ")]
         if by_hub:
-            return TrmError(_reason(by_hub[0]), detail)
+            return MatchError(_reason(by_hub[0]), detail)
         if self.refused:
             codes = sorted(code for code, _ in self.refused.values())
-            return TrmError(_reason(codes[0]), detail)
+            return MatchError(_reason(codes[0]), detail)
         if self.forged:
-            return TrmError(Reason.MATCH_EVALUATION_FORGED, detail)
-        return TrmError(Reason.MATCH_THRESHOLD_NOT_MET, detail)
+            return MatchError(Reason.MATCH_EVALUATION_FORGED, detail)
+        return MatchError(Reason.MATCH_THRESHOLD_NOT_MET, detail)
 
 
 def _message(

@@ -1042,6 +1042,7 @@ NOT_A_DOOR: Final[dict[str, str]] = {
     "connectors.sdk.node.CountryNode.read_inbox": "Kafka I/O; each record goes to open_envelope",
     "connectors.gateway.desk.DeskView.load_journal": "the node's own journal, already decoded",
     "connectors.sdk.store.VaultEntry.from_json": "the node's own vault file, which it writes",
+    "hub.matching.evaluator.BudgetLedger.from_json": "the evaluator's own ledger (0600) it writes",
 }
 
 

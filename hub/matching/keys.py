@@ -135,7 +135,8 @@ def _phone(value: str, country: str) -> MatchInput:
 _ICAO_CODES = frozenset(
     {
         "GBD", "GBN", "GBO", "GBP", "GBS", "UNO", "UNA", "UNK", "XBA", "XIM", "XCC", "XCE",
-        "XCO", "XDC", "XEC", "XES", "XMP", "XOM", "XPO", "XXA", "XXB", "XXC", "XXX", "EUE", "RKS", "UTO",
+        "XCO", "XDC", "XEC", "XES", "XMP", "XOM", "XPO", "XXA", "XXB", "XXC", "XXX", "EUE",
+        "RKS", "UTO",
     }
 )  # fmt: skip
 _ICAO_ALPHA2 = {"XK": "RKS"}  # Kosovo: ICAO writes RKS
@@ -209,12 +210,18 @@ def _pinyin() -> frozenset[str]:
 
 
 def _pinyin_split(word: str) -> list[str] | None:
-    """``word`` as pinyin syllables (fewest, then the longest first), or None."""
+    """``word`` as pinyin syllables (fewest, then the longest first), or None.
+
+    Only the first syllable may begin with a vowel (pinyin writes an apostrophe
+    before any other: xi'an), so ``darea`` is not "da re a".
+    """
     syllables = _pinyin()
     n = len(word)
     best: list[list[str] | None] = [None] * (n + 1)
     best[n] = []
     for i in range(n - 1, -1, -1):
+        if i > 0 and word[i] in _VOWELS:
+            continue  # pinyin writes xi'an: a syllable starting with a vowel only begins a word
         for j in range(min(n, i + 6), i, -1):
             rest = best[j]
             fewer = best[i] is None or len(rest or ()) + 1 < len(best[i] or ())
@@ -226,14 +233,15 @@ def _pinyin_split(word: str) -> list[str] | None:
 def skeleton(word: str) -> str:
     """The phonetic skeleton of one lower-case ASCII word (docs/protocol.md 13.1, steps 4-8).
 
-    Spelling variants of one sound are folded (tch, chh -> ch; ph th kh gh dh bh ->
+    Spelling variants of one sound are folded (tch, chh -> ch; ck -> k; ph th kh gh dh bh ->
     p t k g d b; sh -> s; j -> ch; v -> w; ee -> i; oo -> u; a doubled letter -> one);
     r after a vowel and before a consonant or the end is dropped; y and w are
-    vowels unless a vowel follows; h is a consonant only before a vowel. The
-    skeleton is the consonants (ch, ng, nh count as one), unless there is at most
+    vowels unless they begin the word or a vowel follows; h is a consonant only
+    before a vowel. The skeleton is the consonants (ch, zh, ng, nh count as one),
+    unless there is at most
     one: then the folded word itself, with vowel y as i and vowel w as o.
     """
-    s = word.replace("tch", "ch").replace("chh", "ch")
+    s = word.replace("tch", "ch").replace("chh", "ch").replace("ck", "k")
     s = _ASPIRATED.sub(r"\1", s)
     s = s.replace("sh", "s").replace("j", "ch").replace("v", "w")
     s = s.replace("ee", "i").replace("oo", "u")
@@ -245,7 +253,7 @@ def skeleton(word: str) -> str:
         ch = s[i]
         nxt = s[i + 1] if i + 1 < len(s) else ""
         prev_vowel = bool(folded) and folded[-1][-1] in _VOWELS
-        if s[i : i + 2] in ("ch", "ng", "nh"):
+        if s[i : i + 2] in ("ch", "zh", "ng", "nh"):
             consonants.append(s[i : i + 2])
             folded.append(s[i : i + 2])
             i += 2
@@ -253,7 +261,7 @@ def skeleton(word: str) -> str:
         if ch in _VOWELS:
             folded.append(ch)
         elif ch in "yw":
-            if nxt in _VOWELS:
+            if nxt in _VOWELS or i == 0:
                 consonants.append(ch)
                 folded.append(ch)
             else:

@@ -72,8 +72,8 @@ def _check(field: str, digit: str, what: str, *, filler_ok: bool = False) -> Non
     if digit != check_digit(field):
         raise RequestError(
             Reason.MATCH_CHECK_DIGIT_INVALID,
-            f"the machine-readable zone's {what} check digit does not match its field "
-            "(ICAO 9303 weights 7-3-1)",
+            f"expected the machine-readable zone's {what} check digit to match its field "
+            "(ICAO 9303 weights 7-3-1), got one that does not",
         )
 
 

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+import warnings
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -57,7 +58,11 @@ def _khmer() -> Any:
 
 @cache
 def _zawgyi_detector() -> Any:
-    return ZawgyiDetector()
+    # myanmartools 1.2 reads its model with importlib.resources.open_binary, which
+    # Python 3.11 deprecates; the warning is theirs, not a problem of ours.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return ZawgyiDetector()
 
 
 # --- scripts -------------------------------------------------------------------------

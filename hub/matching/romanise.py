@@ -10,7 +10,9 @@ How each script is read:
 
 - **Latin** (Vietnamese, pinyin, RTGS, ...): ICU ``Latin-ASCII`` after NFKC, with
   đ/Đ mapped to d first (it has no decomposition); pinyin tone numbers dropped.
-- **Han**: ICU ``Traditional-Simplified`` then ``Han-Latin`` (pinyin), then as Latin.
+- **Han**: ICU ``Traditional-Simplified`` then ``Han-Latin`` (pinyin), then as Latin;
+  in a name of 2 to 4 characters the first is read as a surname
+  (:data:`SURNAME_READINGS`: 曾 is Zeng, not ceng).
 - **Thai**: :func:`thai_to_latin`, a small RTGS-like reading written here (ICU's
   ``Thai-Latin`` is ISO 11940, a letter-for-letter transliteration that writes
   สมชาย as "s̄mchāy", far from the "Somchai" people write): each consonant as
@@ -40,7 +42,7 @@ from typing import Any
 import icu
 from myanmartools import ZawgyiDetector
 
-__all__ = ["romanise", "thai_to_latin"]
+__all__ = ["SURNAME_READINGS", "romanise", "thai_to_latin"]
 
 _ZAWGYI_THRESHOLD = 0.95
 
@@ -255,6 +257,26 @@ def _myanmar(text: str) -> str:
     return str(_icu("Myanmar-Latin; Latin-ASCII").transliterate(joined))
 
 
+# Surnames whose reading is not the character's usual one (ICU's Han-Latin gives
+# the usual one: 曾 céng, the surname is Zēng). Keyed by the simplified character.
+SURNAME_READINGS: dict[str, str] = {
+    "曾": "zeng", "单": "shan", "解": "xie", "查": "zha", "仇": "qiu", "区": "ou",
+    "朴": "piao", "盖": "ge", "覃": "qin", "缪": "miao", "乐": "yue", "翟": "zhai",
+    "种": "chong", "秘": "bi", "卜": "bu", "员": "yun", "召": "shao", "繁": "po",
+}  # fmt: skip
+
+
+def _han(text: str) -> str:
+    """Pinyin of a Han run; a name of 2 to 4 characters (surname first, as Chinese
+    writes it) reads its first character as a surname."""
+    simplified = str(_icu("Traditional-Simplified").transliterate(text))
+    pinyin = _icu("Han-Latin; Latin-ASCII")
+    chars = "".join(simplified.split())
+    if 2 <= len(chars) <= 4 and chars[0] in SURNAME_READINGS:
+        return SURNAME_READINGS[chars[0]] + " " + str(pinyin.transliterate(chars[1:]))
+    return str(pinyin.transliterate(simplified))
+
+
 def _run_to_latin(script: str, text: str) -> str:
     if script == "thai":
         return " ".join(thai_to_latin(w) for w in text.split())
@@ -263,8 +285,7 @@ def _run_to_latin(script: str, text: str) -> str:
     if script == "myanmar":
         return _myanmar(text)
     if script == "han":
-        han = _icu("Traditional-Simplified; Han-Latin; Latin-ASCII")
-        return " " + str(han.transliterate(text)) + " "
+        return " " + _han(text) + " "
     return _latin(text)
 
 

@@ -167,3 +167,37 @@ def test_the_core_imports_no_kafka() -> None:
     code = "import sys, hub.matching.keys; print('faust' in sys.modules, 'aiokafka' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False False"
+
+
+def _td2(number: str) -> str:
+    """A TD2 zone (2 x 36) for ``number``, long-number rule past 9 characters."""
+    if len(number) <= 9:
+        head = number.ljust(9, "<")
+        start, optional = head + check_digit(head), "<" * 7
+    else:
+        start = number[:9] + "<"
+        optional = (number[9:] + check_digit(number)).ljust(7, "<")
+    birth, expiry = "900115", "310630"
+    second = f"{start}KHM{birth}{check_digit(birth)}F{expiry}{check_digit(expiry)}{optional}"
+    composite = second[0:10] + second[13:20] + second[21:35]
+    return "I<KHMSOK<<CHAN".ljust(36, "<") + "\n" + second + check_digit(composite)
+
+
+@pytest.mark.parametrize("number", ["N0123456", "N01234567890"])
+def test_a_td2_zone_gives_state_and_number(number: str) -> None:
+    (got,) = match_inputs("document", _td2(number), country="TH")
+    assert got.input == b"trm-match/v1\x00document\x00KHM\x00" + number.encode()
+    (typed,) = match_inputs("document", number, country="KH")
+    assert typed == got
+
+
+def test_a_zone_in_lower_case_is_read_and_a_changed_one_is_refused() -> None:
+    zone = _td2("N0123456")
+    assert match_inputs("document", zone.lower(), country="TH") == match_inputs(
+        "document", zone, country="TH"
+    )
+    changed = zone.replace("N0123456", "N0123457")
+    with pytest.raises(RequestError) as caught:
+        match_inputs("document", changed, country="TH")
+    assert caught.value.reason is Reason.MATCH_CHECK_DIGIT_INVALID
+    assert "document number" in caught.value.detail

@@ -115,6 +115,9 @@ class Reason(StrEnum):
     METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
     INTERNAL_ERROR = "INTERNAL_ERROR"
     ROW_KEY_CONFLICT = "ROW_KEY_CONFLICT"
+    # --- matching: identifiers to match inputs (hub.matching.keys) --------
+    MATCH_VALUE_INVALID = "MATCH_VALUE_INVALID"
+    MATCH_CHECK_DIGIT_INVALID = "MATCH_CHECK_DIGIT_INVALID"
     # --- operations -------------------------------------------------------
     CONFIG_INVALID = "CONFIG_INVALID"
     KEY_FILE_INSECURE = "KEY_FILE_INSECURE"

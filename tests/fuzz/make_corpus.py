@@ -198,6 +198,9 @@ def seeds() -> dict[str, list[bytes]]:
         *_json_docs()[:6],
         *out["gateway_body"][:3],
     ]
+    kinds = {"phone": 0, "document": 1, "name": 2}
+    records = json.loads((VECTORS / "matching" / "records.json").read_text(encoding="utf-8"))
+    out["match_inputs"] = [bytes([kinds[r["kind"]]]) + r["value"].encode() for r in records]
     return {name: _unique(s) for name, s in out.items()}
 
 

@@ -528,6 +528,22 @@ def textdoc(data: bytes) -> object:
     return parse_json(data[1:], what="json", max_bytes=1 << 20)
 
 
+def match_inputs(data: bytes) -> object:
+    """An identifier to match inputs: the first byte picks the kind, a country and a year."""
+    from hub.matching.keys import match_inputs as inputs
+
+    if not data:
+        return None
+    kinds = ("phone", "document", "name")
+    countries = ("TH", "VN", "MM", "KH", "LA", "CN")
+    kind = kinds[data[0] % 3]
+    country = countries[(data[0] >> 2) % len(countries)]
+    year = 1900 + (data[0] >> 1) * 5 if data[0] & 0x80 == 0 else 2400 + data[0]
+    state = None if data[0] & 0x40 else "TH"
+    text = data[1:].decode("utf-8", "surrogateescape")
+    return inputs(kind, text, country=country, birth_year=year, issuing_state=state)
+
+
 # --- differential: fastavro (and hub's fast reader) against Apache avro ------------
 
 AVRO_PARTS: Final = (
@@ -944,6 +960,13 @@ TARGETS: Final[dict[str, Target]] = {
             ("hub.textdoc",),
         ),
         Target(
+            "match_inputs",
+            match_inputs,
+            ("hub.matching.keys.match_inputs",),
+            ("hub.matching.keys", "hub.matching.mrz", "hub.matching.romanise"),
+            max_len=1024,
+        ),
+        Target(
             "avro_diff",
             avro_diff,
             ("hub.wire.codec.Compiled.decode",),
@@ -994,6 +1017,7 @@ REQUIRED: Final = (
     "hub.state.parse_taken_in",
     "hub.state.Bookmark.from_record",
     "hub.signed_doc.canonical_json",
+    "hub.matching.keys.match_inputs",
 )
 
 # Functions whose names look like parsers but that take no bytes from outside the

@@ -169,14 +169,24 @@ def _framed(*parts: bytes) -> bytes:
 
 
 def multiply(k: bytes, point: bytes) -> bytes:
-    """``k * point``; the identity for a zero scalar or the identity point (see above)."""
+    """``k * point``; the identity for a zero scalar or the identity point (see above).
+
+    The generator takes libsodium's fixed-base multiplication (about 3 times faster).
+    """
     if k == _ZERO or point == IDENTITY:
         return IDENTITY
+    if point == GENERATOR:
+        return base_multiply(k)
     return _scalarmult(k, point)
 
 
 def add_elements(p: bytes, q: bytes) -> bytes:
-    """``p + q`` (either may be the identity)."""
+    """``p + q`` (either may be the identity, which costs nothing: libsodium's addition
+    decodes and re-encodes both points)."""
+    if p == IDENTITY:
+        return q
+    if q == IDENTITY:
+        return p
     return _point_add(p, q)
 
 

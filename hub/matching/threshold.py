@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from hub.errors import MatchError, Reason
 from hub.matching import oprf
@@ -123,13 +124,7 @@ class Commitments:
 
     def share_public_key(self, index: int) -> bytes:
         """``P_i = sum_j C_j * i^j = G * s_i``, computed from the commitments alone."""
-        x = index_scalar(index)
-        power = x
-        total = self.coefficients[0]
-        for c in self.coefficients[1:]:
-            total = oprf.add_elements(total, oprf.multiply(power, c))
-            power = oprf.scalar_mul(power, x)
-        return total
+        return _share_public_key(self.coefficients, index)
 
     def check_share(self, share: KeyShare) -> None:
         """Raise unless ``G * s_i`` equals the share public key the commitments give.
@@ -178,6 +173,18 @@ class PartialEvaluation:
         oprf.scalar(data[34:66], f"the proof's c of share {index}")
         oprf.scalar(data[66:], f"the proof's s of share {index}")
         return cls(index, evaluated, data[34:])
+
+
+@lru_cache(maxsize=1024)
+def _share_public_key(coefficients: tuple[bytes, ...], index: int) -> bytes:
+    # Public values only; cached because every evaluation and every check needs it.
+    x = index_scalar(index)
+    power = x
+    total = coefficients[0]
+    for c in coefficients[1:]:
+        total = oprf.add_elements(total, oprf.multiply(power, c))
+        power = oprf.scalar_mul(power, x)
+    return total
 
 
 # --- dealing ---------------------------------------------------------------------

@@ -42,8 +42,8 @@ def _members(given: str | None, state: StateDir) -> tuple[list[str], str]:
     if state.trust.is_file():
         try:
             return sorted(load_trust_file(state.trust).countries), str(state.trust)
-        except TrmError:
-            pass  # an unreadable trust list: fall back to the default plan, and say so
+        except TrmError as exc:  # say so, and fall back to the default plan
+            return list(DEFAULT_MEMBERS), f"the default members ({state.trust}: {exc.reason})"
     return list(DEFAULT_MEMBERS), "the default members"
 
 

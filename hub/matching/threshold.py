@@ -39,6 +39,7 @@ __all__ = [
     "KeyShare",
     "PartialEvaluation",
     "Refusal",
+    "apply_refresh",
     "combine",
     "deal",
     "deal_zero",
@@ -285,6 +286,60 @@ def refresh(
     for share in new_shares:
         renewed.check_share(share)
     return renewed, tuple(new_shares)
+
+
+def apply_refresh(
+    share: KeyShare,
+    commitments: Commitments,
+    contributions: Sequence[tuple[Sequence[bytes], bytes]],
+) -> tuple[Commitments, KeyShare]:
+    """The distributed refresh, one member's side: no one ever holds the key.
+
+    Each member ``j`` deals a sharing of zero (:func:`deal_zero`), publishes its
+    commitments and sends member ``i`` the value ``g_j(i)``. Member ``i`` checks
+    each received ``(commitments_j, value)``: ``t`` commitments, the first the
+    identity (the constant term is zero, so the key does not change), and
+    ``G * value = sum_k commitments_j[k] * i^k``; then adds the values to its
+    share. The new commitments are the old ones plus every member's, the same
+    for every member who received the same published commitments.
+
+    Raises:
+        MatchError: MATCH_SHARE_INVALID naming the contribution that does not check.
+    """
+    commitments.check_share(share)
+    t = commitments.threshold
+    total = list(commitments.coefficients)
+    value = share.scalar
+    for n, (zero_commits, delta) in enumerate(contributions, start=1):
+        if len(zero_commits) != t or zero_commits[0] != oprf.IDENTITY:
+            raise MatchError(
+                Reason.MATCH_SHARE_INVALID,
+                f"expected contribution {n} to commit to {t} coefficients, the first the "
+                "identity (a sharing of zero)",
+            )
+        for c in zero_commits[1:]:
+            if c != oprf.IDENTITY:
+                try:
+                    oprf.element(c, f"a commitment of contribution {n}")
+                except MatchError as exc:
+                    raise MatchError(Reason.MATCH_SHARE_INVALID, exc.detail) from exc
+        try:
+            oprf.scalar(delta, f"the value of contribution {n}")
+        except MatchError as exc:
+            raise MatchError(Reason.MATCH_SHARE_INVALID, exc.detail) from exc
+        expected = _share_public_key(tuple(zero_commits), share.index)
+        if oprf.multiply(delta, oprf.GENERATOR) != expected:
+            raise MatchError(
+                Reason.MATCH_SHARE_INVALID,
+                f"expected contribution {n}'s value for share {share.index} to match its "
+                "commitments; it does not",
+            )
+        total = [oprf.add_elements(a, b) for a, b in zip(total, zero_commits, strict=True)]
+        value = oprf.scalar_add(value, delta)
+    renewed = Commitments(t, tuple(total))
+    new_share = KeyShare(share.index, value)
+    renewed.check_share(new_share)
+    return renewed, new_share
 
 
 # --- evaluating, verifying, combining ----------------------------------------------

@@ -190,3 +190,22 @@ def test_cli_ceremony_refresh_and_refusal(tmp_path: Path, monkeypatch: pytest.Mo
     )
     assert small.exit_code == 0, small.output
     assert "2 of 3" in small.stdout
+
+
+def test_cli_takes_the_members_from_the_trust_list(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from connectors.demo.setup import make_identities
+
+    state = StateDir(tmp_path / "home")
+    _, trust = make_identities(state, T0)
+    monkeypatch.setenv("TRM_HOME", str(state.root))
+    made = CliRunner().invoke(ceremony_command, [])
+    assert made.exit_code == 0, made.output
+    assert f"members from {state.trust}" in made.stdout
+    assert set(load_public(state.match_public).members) == set(trust.countries)
+    state.trust.write_text("{}")
+    redone = CliRunner().invoke(ceremony_command, ["--force"])
+    assert redone.exit_code == 0, redone.output
+    assert "the default members" in redone.stdout
+    assert "TRUST_MALFORMED" in redone.stdout

@@ -303,3 +303,38 @@ def test_every_three_of_six_agree() -> None:
         for combo in itertools.combinations(MEMBERS, 3)
     }
     assert len(results) == 1
+
+
+def test_distributed_refresh_keeps_the_key_without_anyone_holding_it() -> None:
+    from hub.matching.threshold import apply_refresh, deal_zero
+
+    commitments, shares = _deal(H(VOPRF["skSm"]))
+    dealt = [deal_zero(3, MEMBERS) for _ in MEMBERS]  # each member deals a sharing of zero
+    renewed = {}
+    for i in MEMBERS:
+        contributions = [(commits, values[i]) for commits, values in dealt]
+        renewed[i] = apply_refresh(shares[i], commitments, contributions)
+    new_commitments = {c for c, _ in renewed.values()}
+    assert len(new_commitments) == 1  # every member computes the same public part
+    (public,) = new_commitments
+    assert public.public_key() == commitments.public_key()
+    v = VOPRF["vectors"][1]
+    _, blinded = oprf.blind(H(v["Input"][0]), blind=H(v["Blind"][0]))
+    partials = [partial_evaluate(renewed[j][1], public, blinded) for j in (3, 5, 6)]
+    assert combine(public, blinded, partials).hex() == v["EvaluationElement"][0]
+    # a contribution whose value does not match its commitments is refused and named
+    commits, values = dealt[1]
+    bad = [(dealt[0][0], dealt[0][1][2]), (commits, values[3])]  # member 3's value sent to 2
+    with pytest.raises(MatchError) as caught:
+        apply_refresh(shares[2], commitments, bad)
+    assert caught.value.reason is Reason.MATCH_SHARE_INVALID
+    assert "contribution 2" in caught.value.detail
+    # a "sharing of zero" with a non-zero constant term would change the key
+    secret_commits, secret_shares = deal(_scalar("not zero"), 3, MEMBERS)
+    with pytest.raises(MatchError) as moved:
+        apply_refresh(
+            shares[2],
+            commitments,
+            [(secret_commits.coefficients, secret_shares[1].scalar)],
+        )
+    assert "identity" in moved.value.detail

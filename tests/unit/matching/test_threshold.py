@@ -338,3 +338,21 @@ def test_distributed_refresh_keeps_the_key_without_anyone_holding_it() -> None:
             [(secret_commits.coefficients, secret_shares[1].scalar)],
         )
     assert "identity" in moved.value.detail
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    position=st.integers(min_value=0, max_value=97), flip=st.integers(min_value=1, max_value=255)
+)
+def test_any_changed_byte_of_a_partial_is_refused(position: int, flip: int) -> None:
+    commitments, shares = _deal(H(VOPRF["skSm"]))
+    _, blinded = oprf.blind(b"x", blind=_scalar("fixed blind"))
+    data = bytearray(partial_evaluate(shares[4], commitments, blinded).to_bytes())
+    data[position] ^= flip
+    with pytest.raises(MatchError) as caught:
+        verify_partial(commitments, blinded, PartialEvaluation.from_bytes(bytes(data)))
+    assert caught.value.reason in {
+        Reason.MATCH_EVALUATION_FORGED,
+        Reason.MATCH_ELEMENT_INVALID,
+        Reason.MATCH_SHARE_INVALID,
+    }

@@ -400,6 +400,48 @@ def audit_leaf(data: bytes) -> object:
     return AuditLeaf.from_bytes(data)
 
 
+@cache
+def _match_fixture() -> tuple[Any, bytes]:
+    """Fixed 3-of-6 commitments and a blinded element (the matching key's public part)."""
+    import hashlib
+
+    from hub.matching import oprf
+    from hub.matching.threshold import deal
+
+    coefficients = [
+        oprf.scalar_reduce(hashlib.sha512(f"fuzz/{j}".encode()).digest()) for j in (0, 1, 2)
+    ]
+    commitments, _ = deal(coefficients[0], 3, (1, 2, 3, 4, 5, 6), coefficients=coefficients[1:])
+    return commitments, oprf.blind(b"fuzz", blind=coefficients[1])[1]
+
+
+def match_partials(data: bytes) -> object:
+    """Partial evaluations from evaluators (98 bytes each) and the requester's blinded
+    element: parsed, verified against fixed commitments, combined (hub.matching)."""
+    from hub.matching.threshold import PartialEvaluation, examine, verify_partial
+
+    commitments, blinded = _match_fixture()
+    parts = split(data, limit=8)
+    if parts and len(parts[0]) == 32:
+        blinded = parts.pop(0)
+    partials = []
+    for part in parts:
+        partial = PartialEvaluation.from_bytes(part)
+        with contextlib.suppress(TrmError):
+            verify_partial(commitments, blinded, partial)
+        partials.append(partial)
+    return examine(commitments, blinded, partials)
+
+
+def match_files(data: bytes) -> object:
+    """The matching key's public part and a share file, as a dealer hands them out."""
+    from hub.matching.ceremony import parse_public, parse_share
+
+    with contextlib.suppress(TrmError):
+        parse_public(data)
+    return parse_share(data)
+
+
 def decision(data: bytes) -> object:
     """A hub decision record (JSON), and the effect id and source reference it names."""
     from hub.decision import DecisionRecord, EffectId, SourceRef
@@ -973,6 +1015,23 @@ TARGETS: Final[dict[str, Target]] = {
             ("hub.wire.codec", "hub.wire.avrofast"),
         ),
         Target(
+            "match_partials",
+            match_partials,
+            (
+                "hub.matching.threshold.PartialEvaluation.from_bytes",
+                "hub.matching.threshold.verify_partial",
+                "hub.matching.threshold.examine",
+            ),
+            ("hub.matching.threshold", "hub.matching.oprf"),
+            max_len=1024,
+        ),
+        Target(
+            "match_files",
+            match_files,
+            ("hub.matching.ceremony.parse_public", "hub.matching.ceremony.parse_share"),
+            ("hub.matching.ceremony", "hub.matching.threshold", "hub.textdoc"),
+        ),
+        Target(
             "jcs_diff",
             jcs_diff,
             ("hub.signed_doc.canonical_json",),
@@ -1018,6 +1077,9 @@ REQUIRED: Final = (
     "hub.state.Bookmark.from_record",
     "hub.signed_doc.canonical_json",
     "hub.matching.keys.match_inputs",
+    "hub.matching.threshold.PartialEvaluation.from_bytes",
+    "hub.matching.ceremony.parse_public",
+    "hub.matching.ceremony.parse_share",
 )
 
 # Functions whose names look like parsers but that take no bytes from outside the
@@ -1066,6 +1128,8 @@ NOT_A_DOOR: Final[dict[str, str]] = {
     "connectors.sdk.node.CountryNode.read_inbox": "Kafka I/O; each record goes to open_envelope",
     "connectors.gateway.desk.DeskView.load_journal": "the node's own journal, already decoded",
     "connectors.sdk.store.VaultEntry.from_json": "the node's own vault file, which it writes",
+    "hub.matching.ceremony.load_public": _FILES + "parse_public (match_files target)",
+    "hub.matching.ceremony.load_share": _FILES + "parse_share (match_files target)",
     "hub.matching.evaluator.BudgetLedger.from_json": "the evaluator's own ledger (0600) it writes",
 }
 

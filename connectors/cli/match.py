@@ -1,4 +1,4 @@
-"""``trm match register | query | evaluator``: hit/no-hit matching on the command line.
+"""``trm match register | query | evaluator | ceremony``: hit/no-hit matching on the command line.
 
 ``register`` prints the new registration's opaque reference; ``query`` prints
 ``hit OWNER REFERENCE KIND`` or ``no hit`` (exit 0 either way; ``--json`` for
@@ -26,12 +26,13 @@ from pathlib import Path
 from typing import TypeVar
 
 import click
-from hub.matching.keys import MatchKind
 
+from connectors.cli.match_ceremony import ceremony
 from connectors.cli.node import node_options, open_node
 from connectors.cli.terminal import echo_refusal, json_line, printable
 from hub.errors import TrmError
 from hub.matching.evaluator import DEFAULT_BUDGET_PER_DAY
+from hub.matching.keys import MatchKind
 from hub.wire.vocab import PURPOSES
 
 __all__ = ["cli"]
@@ -88,7 +89,10 @@ def _notes(notes: tuple[str, ...]) -> None:
 
 @click.group()
 def cli() -> None:
-    """Hit/no-hit matching: register, query, evaluator."""
+    """Hit/no-hit matching: register, query, evaluator, ceremony."""
+
+
+cli.add_command(ceremony)
 
 
 @cli.command()
@@ -253,9 +257,8 @@ def evaluator(  # noqa: PLR0917 - one parameter per click option
     elements evaluated per UTC day (refused MATCH_BUDGET_EXHAUSTED past it);
     the count survives a restart (nodes/CC/match-evaluator.json).
     """
-    from hub.matching.ceremony import load_share
-
     from connectors.sdk.evaluator import STATUS_PATH, EvaluatorService, serve_status
+    from hub.matching.ceremony import load_share
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"

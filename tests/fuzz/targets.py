@@ -547,6 +547,8 @@ AVRO_PARTS: Final = (
     "detention_notice",
     "erasure_request",
     "erasure_confirmation",
+    "match_followup",
+    "match_followup_answer",
 )
 
 

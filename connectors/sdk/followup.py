@@ -157,7 +157,8 @@ class FollowupAnswer:
         reference: the reference the request named, when disclosed.
         decision: APPROVED or DECLINED (None: withheld or missing).
         reason: the owner's reason, when given and disclosed.
-        identity: the identity fields disclosed (names, birth_year, ...).
+        identity: the identity fields disclosed (names, birth_year, ...); empty
+            unless ``requested`` and APPROVED (a decline's are never taken).
         withheld: the identity fields the hub withheld under the agreement.
         agreement: ``id@version`` it was delivered under.
         requested: False when it answers no follow-up this node sent to
@@ -322,7 +323,7 @@ def answers_in(store: NodeStore) -> list[FollowupAnswer]:
                 reason=_text(fields.get("reason")),
                 decided_at_ms=decided if isinstance(decided, int) else None,
                 identity={k: fields[k] for k in IDENTITY_FIELDS if k in fields}
-                if requested
+                if requested and fields.get("decision") == "APPROVED"
                 else {},
                 withheld=tuple(k for k in IDENTITY_FIELDS if k in withheld),
                 agreement=str(record.get("agreement", "")),

@@ -118,7 +118,18 @@ def test_an_answer_to_no_request_of_ours_is_flagged_and_its_identity_not_taken(
         _record(third, "match_followup_answer", "VN", correlation_id=REQUEST_ID,
                 fields={**identity, "request_event_id": OTHER_ID}),
     )  # fmt: skip
+    # A decline that carries identity data anyway: its identity is not taken.
+    fourth = "019b71a0-2400-7a3c-9d3e-00000000000e"
+    store.record({"kind": "followup", "event_id": fourth, "owner": "VN"})
+    _keep(
+        store,
+        _record("019b71a0-2400-7a3c-9d3e-00000000000f", "match_followup_answer", "VN",
+                correlation_id=fourth, fields={**identity, "decision": "DECLINED"}),
+    )  # fmt: skip
     got = {a.event_id: a for a in answers_in(store)}
+    declined = got["019b71a0-2400-7a3c-9d3e-00000000000f"]
+    assert declined.requested
+    assert declined.identity == {}
     assert got[ANSWER_ID].requested
     assert got[ANSWER_ID].identity == {"names": ["Nguyễn Văn Đức"]}
     assert got[ANSWER_ID].withheld == ("documents",)

@@ -38,7 +38,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from hub.errors import Reason, RequestError
+from hub.errors import OperationalError, Reason, RequestError
 from hub.topics import check_country
 from hub.wire import HANDLING_CODES, PURPOSES, EventType
 from hub.wire.vocab import shown
@@ -116,8 +116,26 @@ class FollowupRequest:
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> FollowupRequest:
-        """From an opened record's JSON form (:meth:`InboxRecord.to_json`, the vault's)."""
-        fields = record.get("fields") or {}
+        """From an opened record's JSON form (:meth:`InboxRecord.to_json`, the vault's).
+
+        Raises:
+            OperationalError: CONFIG_INVALID for a vault record that is not one
+                (the vault is this node's own; a damaged file is skipped).
+        """
+        fields = record.get("fields")
+        header = (record.get(k) for k in ("event_id", "from", "case_key", "handling"))
+        if (
+            not isinstance(fields, Mapping)
+            or not all(isinstance(v, str) for v in header)
+            or (
+                isinstance(record.get("created_at_ms"), bool)
+                or not isinstance(record.get("created_at_ms"), int)
+            )
+        ):
+            raise OperationalError(
+                Reason.CONFIG_INVALID,
+                f"vault record {shown(record.get('event_id'), 40)} is not an opened event",
+            )
         return cls(
             event_id=str(record["event_id"]),
             requester=str(record["from"]),
@@ -295,10 +313,12 @@ def answers_in(store: NodeStore) -> list[FollowupAnswer]:
     sent = _sent_requests(store)
     found = []
     for record in _vault_records(store, ANSWER.value):
-        fields = record.get("fields") or {}
+        fields = record.get("fields")
+        if not isinstance(fields, Mapping):
+            continue  # a damaged vault file: nothing to take from it
         answered = _text(record.get("correlation_id"))
         named = _text(fields.get("request_event_id"))
-        owner = str(record["from"])
+        owner = str(record.get("from"))
         requested = answered is not None and sent.get(answered) == owner
         if named is not None and named != answered:
             requested = False  # the payload and the signed header disagree
@@ -306,16 +326,17 @@ def answers_in(store: NodeStore) -> list[FollowupAnswer]:
             log.warning(
                 "follow-up answer %s from %s refused: %s: it answers no follow-up request "
                 "this node sent to %s",
-                record["event_id"],
+                record.get("event_id"),
                 owner,
                 Reason.NOT_ADDRESSED,
                 owner,
             )
-        withheld = set(record.get("withheld") or ())
+        listed = record.get("withheld")
+        withheld = {w for w in listed if isinstance(w, str)} if isinstance(listed, list) else set()
         decided = fields.get("decided_at")
         found.append(
             FollowupAnswer(
-                event_id=str(record["event_id"]),
+                event_id=str(record.get("event_id")),
                 owner=owner,
                 request_event_id=answered,
                 reference=_text(fields.get("reference")),
@@ -343,7 +364,12 @@ def _vault_records(store: NodeStore, event_type: str) -> list[dict[str, Any]]:
         record = store.opened(path.stem)
         if record is not None and record.get("type") == event_type:
             records.append(record)
-    return sorted(records, key=lambda r: (int(r["created_at_ms"]), str(r["event_id"])))
+
+    def order(record: Mapping[str, Any]) -> tuple[int, str]:
+        created = record.get("created_at_ms")
+        return (created if isinstance(created, int) else 0, str(record.get("event_id")))
+
+    return sorted(records, key=order)
 
 
 def answered_requests(store: NodeStore) -> dict[str, str]:
@@ -356,11 +382,16 @@ def answered_requests(store: NodeStore) -> dict[str, str]:
 def pending_in(store: NodeStore) -> list[FollowupRequest]:
     """The follow-up requests kept in ``store``'s vault and not yet answered, oldest first."""
     answered = answered_requests(store)
-    return [
-        FollowupRequest.from_record(r)
-        for r in _vault_records(store, REQUEST.value)
-        if str(r["event_id"]) not in answered
-    ]
+    found = []
+    for record in _vault_records(store, REQUEST.value):
+        try:
+            request = FollowupRequest.from_record(record)
+        except OperationalError as error:
+            log.warning("follow-up request skipped: %s: %s", error.reason, error.detail)
+            continue
+        if request.event_id not in answered:
+            found.append(request)
+    return found
 
 
 async def pending_followups(node: CountryNode) -> list[FollowupRequest]:

@@ -176,3 +176,18 @@ def test_cli_refusals_come_before_anything_is_sent(tmp_path: Path) -> None:
     missing = _cli(home, "decline", "--country", "VN", "--request", REQUEST_ID)
     assert missing.exit_code == 2  # --reason is required: a usage error
     assert "--reason" in missing.output
+
+
+def test_a_damaged_vault_record_is_skipped_not_a_crash(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = NodeStore(tmp_path / "VN")
+    bad = _record(REQUEST_ID, "match_followup", "TH", fields=["not", "a", "mapping"])
+    bad["created_at_ms"] = "yesterday"
+    _keep(store, bad)
+    good = _record(OTHER_ID, "match_followup", "TH", fields={"reference": "mr-3q7k9w2x5b8d4f6h"})
+    _keep(store, good)
+    assert [r.event_id for r in pending_in(store)] == [OTHER_ID]
+    assert "CONFIG_INVALID" in caplog.text
+    _keep(store, _record(ANSWER_ID, "match_followup_answer", "VN", fields=None, withheld=[{}]))
+    assert answers_in(store) == []

@@ -335,6 +335,8 @@ async def alerts(request: web.Request) -> web.Response:
 
 #: What a registration or a query may name: the kinds of match inputs.
 MATCH_KINDS: Final = ("phone", "document", "name")
+#: Whom a registration is about (a victim only with consent or a rule that allows it).
+MATCH_SUBJECTS: Final = ("suspect", "victim")
 _MAX_EXPIRES_DAYS: Final = 3650
 
 
@@ -404,8 +406,17 @@ async def match_register(request: web.Request) -> web.Response:
     """Register one of this country's identifiers for matching; its opaque reference."""
     session = _session(request)
     body = await read_json(request)
-    ident = _identifier(body, {"expires_days"}, ())
+    ident = _identifier(body, {"expires_days", "subject", "consent"}, ())
     expires_days = _int_key(body, "expires_days", 1, _MAX_EXPIRES_DAYS)
+    subject = _text_key(body, "subject") or "suspect"
+    if subject not in MATCH_SUBJECTS:
+        raise RequestError(
+            Reason.BAD_REQUEST,
+            f"expected subject in {list(MATCH_SUBJECTS)}, got {subject[:20]!r}",
+        )
+    consent = body.get("consent", False)
+    if not isinstance(consent, bool):
+        raise RequestError(Reason.BAD_REQUEST, "expected 'consent' to be true or false")
     node = request.app[NODE]
     registration = await _matching().register(
         node,
@@ -414,6 +425,8 @@ async def match_register(request: web.Request) -> web.Response:
         birth_year=ident["birth_year"],
         issuing_state=ident["issuing_state"],
         expires_days=expires_days or 365,
+        subject=subject,
+        consent=consent,
     )
     request.app[LINK].back()
     log.info(

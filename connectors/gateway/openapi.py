@@ -207,6 +207,16 @@ def _schemas(country: str) -> dict[str, Any]:
                     "maximum": 3650,
                     "description": "registrations only (default 365)",
                 },
+                "subject": {
+                    "type": "string",
+                    "enum": ["suspect", "victim"],
+                    "description": "registrations only (default suspect; a victim only with "
+                    "consent or a rule that allows it)",
+                },
+                "consent": {
+                    "type": "boolean",
+                    "description": "registrations only: the victim consented to being findable",
+                },
                 "case_ref": {"type": "string", "description": "queries only (required)"},
                 "purpose": {
                     "type": "string",

@@ -305,11 +305,23 @@ async def followup_answers(node: CountryNode) -> list[FollowupAnswer]:
     with ``requested`` False (and is logged NOT_ADDRESSED): never an answer.
     """
     await node.read_inbox()
-    return answers_in(node.store)
+    found = answers_in(node.store)
+    for answer in found:
+        if not answer.requested:
+            log.warning(
+                "follow-up answer %s from %s flagged %s: it answers no follow-up request "
+                "this node sent to %s",
+                answer.event_id,
+                answer.owner,
+                Reason.NOT_ADDRESSED,
+                answer.owner,
+            )
+    return found
 
 
 def answers_in(store: NodeStore) -> list[FollowupAnswer]:
-    """The follow-up answers kept in ``store``'s vault, oldest first."""
+    """The follow-up answers kept in ``store``'s vault, oldest first (logs nothing:
+    a desk asks every few seconds)."""
     sent = _sent_requests(store)
     found = []
     for record in _vault_records(store, ANSWER.value):
@@ -322,15 +334,6 @@ def answers_in(store: NodeStore) -> list[FollowupAnswer]:
         requested = answered is not None and sent.get(answered) == owner
         if named is not None and named != answered:
             requested = False  # the payload and the signed header disagree
-        if not requested:
-            log.warning(
-                "follow-up answer %s from %s refused: %s: it answers no follow-up request "
-                "this node sent to %s",
-                record.get("event_id"),
-                owner,
-                Reason.NOT_ADDRESSED,
-                owner,
-            )
         listed = record.get("withheld")
         withheld = {w for w in listed if isinstance(w, str)} if isinstance(listed, list) else set()
         decided = fields.get("decided_at")

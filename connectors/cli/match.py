@@ -1,4 +1,8 @@
-"""``trm match register | query | evaluator | ceremony``: hit/no-hit matching on the command line.
+"""``trm match register | query | evaluator``: hit/no-hit matching on the command line.
+
+The group also carries ``ceremony`` (:mod:`connectors.cli.match_ceremony`) and
+``followup | pending | approve | decline | answers``
+(:mod:`connectors.cli.match_followup`).
 
 ``register`` prints the new registration's opaque reference; ``query`` prints
 ``hit OWNER REFERENCE KIND`` or ``no hit`` (exit 0 either way; ``--json`` for
@@ -28,6 +32,7 @@ from typing import TypeVar
 import click
 
 from connectors.cli.match_ceremony import ceremony
+from connectors.cli.match_followup import COMMANDS as FOLLOWUP_COMMANDS
 from connectors.cli.node import node_options, open_node
 from connectors.cli.terminal import echo_refusal, json_line, printable
 from hub.errors import TrmError
@@ -89,10 +94,12 @@ def _notes(notes: tuple[str, ...]) -> None:
 
 @click.group()
 def cli() -> None:
-    """Hit/no-hit matching: register, query, evaluator, ceremony."""
+    """Hit/no-hit matching: register, query, follow-up, evaluator, ceremony."""
 
 
 cli.add_command(ceremony)
+for _command in FOLLOWUP_COMMANDS:  # followup, pending, approve, decline, answers
+    cli.add_command(_command)
 
 
 @cli.command()

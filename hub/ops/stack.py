@@ -294,7 +294,10 @@ def _trm(*args: str) -> list[str]:
 def _env(state: StateDir, bootstrap: str) -> dict[str, str]:
     # Services find keys and credentials in this state dir and the broker the stack
     # runs, whatever TRM_KAFKA_BOOTSTRAP the caller's shell happens to hold.
-    return {**os.environ, "TRM_HOME": str(state.root.resolve()), "TRM_KAFKA_BOOTSTRAP": bootstrap}
+    env = {**os.environ, "TRM_HOME": str(state.root.resolve()), "TRM_KAFKA_BOOTSTRAP": bootstrap}
+    if state.match_public.is_file():  # the hub refuses an EVALUATE to a member with no share
+        env["TRM_HUB_MATCH_PUBLIC"] = str(state.match_public.resolve())
+    return env
 
 
 def _broker_up(state: StateDir, options: StackOptions, out: TextIO) -> tuple[str, bool]:

@@ -232,7 +232,7 @@ class EvaluatorService:
         if isinstance(outcome, Answered):
             self.counts.answered += 1
             log.info(
-                "answered %s: %d elements, budget %d/%d on %s",
+                "answered %s: %d element(s), budget %d/%d on %s",
                 outcome.requester,
                 outcome.elements,
                 outcome.ledger.used_by(outcome.requester),

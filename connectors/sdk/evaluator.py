@@ -7,7 +7,8 @@ the message (the node's trust list), calls the pure core
 ledger and the time, saves the ledger and the topic cursor (one atomic, fsynced
 file, mode 0600), and only then sends the reply, signed by the node, through
 the hub. A restart resumes after the last record handled, with the day's
-budget as it was: nothing is answered twice, nothing is forgotten. A crash
+budget as it was: nothing is answered twice, nothing is forgotten. A first
+start reads the topic from its beginning (kept 7 days), skipping what is stale. A crash
 between saving and sending loses one reply (the requester uses the other
 evaluators), never spends less than was answered.
 

@@ -115,6 +115,11 @@ class Reason(StrEnum):
     METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
     INTERNAL_ERROR = "INTERNAL_ERROR"
     ROW_KEY_CONFLICT = "ROW_KEY_CONFLICT"
+    # --- hit/no-hit matching (docs/protocol.md section 13) ----------------
+    MATCH_CASE_REQUIRED = "MATCH_CASE_REQUIRED"
+    MATCH_NOT_EVALUATOR = "MATCH_NOT_EVALUATOR"
+    MATCH_EXPIRED = "MATCH_EXPIRED"
+    MATCH_REFERENCE_CONFLICT = "MATCH_REFERENCE_CONFLICT"
     # --- operations -------------------------------------------------------
     CONFIG_INVALID = "CONFIG_INVALID"
     KEY_FILE_INSECURE = "KEY_FILE_INSECURE"

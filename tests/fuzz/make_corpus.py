@@ -191,6 +191,11 @@ def seeds() -> dict[str, list[bytes]]:
         body = encode(parsed(name), payload_from_json(name, payload))
         avro.append(bytes([AVRO_PARTS.index(name)]) + body)
     out["avro_diff"] = avro
+    from hub.matching.messages import MatchMessageKind
+    from tests.support.matching import sample
+    from tests.support.matching import sealed as sealed_match
+
+    out["match_message"] = [sealed_match(sample(kind)) for kind in MatchMessageKind]
     numbers = b"[0,-0.0,1e21,1e20,1e-7,1e-6,0.1,-5e-324,1.7976931348623157e308,9007199254740991]"
     out["jcs_diff"] = [
         numbers,

@@ -744,6 +744,18 @@ def _doubles(value: Any) -> Any:
     return {k: _doubles(v) for k, v in value.items()}
 
 
+def match_message(data: bytes) -> object:
+    """A match message as the hub (or a member) opens it: verify, then decode.
+
+    The wire vectors' keys sign the seeds; a valid one goes on to the hub's
+    exchange rules (``hub.matching.exchange``) when that module is present.
+    """
+    from hub.matching.messages import open_message
+    from tests.support.wire import KEYS
+
+    return open_message(data, KEYS, now_ms=T0 + 1000)
+
+
 def jcs_diff(data: bytes) -> object:
     """hub.signed_doc.canonical_json and :func:`independent_jcs` agree on every JSON value."""
     from hub.signed_doc import canonical_json
@@ -950,6 +962,13 @@ TARGETS: Final[dict[str, Target]] = {
             ("hub.wire.codec", "hub.wire.avrofast"),
         ),
         Target(
+            "match_message",
+            match_message,
+            ("hub.matching.messages.open_message",),
+            ("hub.matching.messages", "hub.wire.codec", "hub.wire.verify"),
+            max_len=16384 + 16,
+        ),
+        Target(
             "jcs_diff",
             jcs_diff,
             ("hub.signed_doc.canonical_json",),
@@ -994,6 +1013,7 @@ REQUIRED: Final = (
     "hub.state.parse_taken_in",
     "hub.state.Bookmark.from_record",
     "hub.signed_doc.canonical_json",
+    "hub.matching.messages.open_message",
 )
 
 # Functions whose names look like parsers but that take no bytes from outside the

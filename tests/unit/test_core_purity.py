@@ -39,6 +39,7 @@ PURE = [
     "hub.sealkeys",
     "hub.asyncapi",
     "hub.conformance",
+    "hub.matching",
 ]
 FORBIDDEN = ["faust", "aiokafka", "mode", "aiohttp", "socket", "kafka"]
 # Packages below hub/ that are not the pure core: the Kafka edge and the operator's tooling.

@@ -756,6 +756,34 @@ def match_message(data: bytes) -> object:
     return open_message(data, KEYS, now_ms=T0 + 1000)
 
 
+def match_exchange(data: bytes) -> object:
+    """A record of the match request topic through the hub's exchange, and an index entry.
+
+    The first part goes through ``hub.matching.exchange.process`` (which must
+    never raise), the second through ``IndexEntry.from_json_bytes`` (the index
+    topic the hub reads back at its start).
+    """
+    from hub.decision import SourceRef
+    from hub.matching.exchange import IndexEntry, MatchIndex, process
+    from hub.topics import Topics
+    from tests.support.wire import HUB_KEY, KEYS
+
+    parts = [*split(data, 2), b"", b""]
+    topics = Topics("fz")
+    outcome = process(
+        parts[0],
+        SourceRef(topics.match_requests, 0, 1),
+        index=MatchIndex(),
+        topics=topics,
+        keys=KEYS,
+        hub_key=HUB_KEY,
+        now_ms=T0 + 1000,
+    )
+    if parts[1]:
+        IndexEntry.from_json_bytes(parts[1])
+    return outcome
+
+
 def jcs_diff(data: bytes) -> object:
     """hub.signed_doc.canonical_json and :func:`independent_jcs` agree on every JSON value."""
     from hub.signed_doc import canonical_json
@@ -969,6 +997,13 @@ TARGETS: Final[dict[str, Target]] = {
             max_len=16384 + 16,
         ),
         Target(
+            "match_exchange",
+            match_exchange,
+            ("hub.matching.exchange.process", "hub.matching.exchange.IndexEntry.from_json_bytes"),
+            ("hub.matching", "hub.textdoc"),
+            max_len=16384 + 1024,
+        ),
+        Target(
             "jcs_diff",
             jcs_diff,
             ("hub.signed_doc.canonical_json",),
@@ -1014,6 +1049,7 @@ REQUIRED: Final = (
     "hub.state.Bookmark.from_record",
     "hub.signed_doc.canonical_json",
     "hub.matching.messages.open_message",
+    "hub.matching.exchange.IndexEntry.from_json_bytes",
 )
 
 # Functions whose names look like parsers but that take no bytes from outside the

@@ -15,6 +15,7 @@ yaml, json) is wrapped once, at the boundary where it enters, with ``from``.
     ├── TrustError                trust list: threshold, rollback, malformed
     ├── PolicyError               agreements and the policy engine's refusals
     ├── AuditError                Merkle proofs, checkpoints, replay
+    ├── MatchError                threshold OPRF: elements, shares, partial evaluations
     ├── RequestError              bad input at a door: CLI, gateway, importer
     └── OperationalError          configuration, Kafka, files, keys on disk
 
@@ -30,6 +31,7 @@ __all__ = [
     "AuditError",
     "DeliveryError",
     "DisclosureError",
+    "MatchError",
     "OperationalError",
     "PolicyError",
     "Reason",
@@ -105,6 +107,11 @@ class Reason(StrEnum):
     CHECKPOINT_INVALID = "CHECKPOINT_INVALID"
     CHECKPOINT_BAD_SIGNATURE = "CHECKPOINT_BAD_SIGNATURE"
     LOG_FORK = "LOG_FORK"
+    # --- matching: the threshold OPRF (docs/protocol.md 13.2) -------------
+    MATCH_ELEMENT_INVALID = "MATCH_ELEMENT_INVALID"
+    MATCH_EVALUATION_FORGED = "MATCH_EVALUATION_FORGED"
+    MATCH_THRESHOLD_NOT_MET = "MATCH_THRESHOLD_NOT_MET"
+    MATCH_SHARE_INVALID = "MATCH_SHARE_INVALID"
     # --- requests at a door (CLI, gateway, importer) ----------------------
     BAD_REQUEST = "BAD_REQUEST"
     BAD_ENCODING = "BAD_ENCODING"
@@ -115,6 +122,9 @@ class Reason(StrEnum):
     METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
     INTERNAL_ERROR = "INTERNAL_ERROR"
     ROW_KEY_CONFLICT = "ROW_KEY_CONFLICT"
+    # --- matching: identifiers to match inputs (hub.matching.keys) --------
+    MATCH_VALUE_INVALID = "MATCH_VALUE_INVALID"
+    MATCH_CHECK_DIGIT_INVALID = "MATCH_CHECK_DIGIT_INVALID"
     # --- hit/no-hit matching (docs/protocol.md section 13) ----------------
     MATCH_CASE_REQUIRED = "MATCH_CASE_REQUIRED"
     MATCH_NOT_EVALUATOR = "MATCH_NOT_EVALUATOR"
@@ -180,6 +190,10 @@ class PolicyError(TrmError):
 
 class AuditError(TrmError):
     """The audit log, a proof or a checkpoint does not verify."""
+
+
+class MatchError(TrmError):
+    """A group element, key share or partial evaluation of the threshold OPRF fails its checks."""
 
 
 class RequestError(TrmError):

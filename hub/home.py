@@ -14,6 +14,9 @@ Layout (``$TRM_HOME``, else ``.trm/`` in the working directory)::
     kafka/security/                  CA, SCRAM secrets, credentials/<principal>.json
     nodes/<CC>/                      a country node's own state (inbox dedupe, cursors)
     nodes/<CC>/seal-keys/            its private X25519 epoch keys (hub.sealkeys.Keyring)
+    match/public.json                the matching key's public part: threshold, members
+                                     {CC: index}, commitments (hub.matching.ceremony)
+    keys/match/<CC>.share            a country's share of the matching key (mode 0600)
     run/<service>.pid, .json         processes 'trm up' started (hub/ops/stack.py)
     logs/<service>.log               their output
 """
@@ -83,6 +86,20 @@ class StateDir:
     def seal_keys(self, country: str) -> Path:
         """``nodes/<CC>/seal-keys``: the country's private epoch keys (mode 0700)."""
         return self.node(country) / "seal-keys"
+
+    @property
+    def match(self) -> Path:
+        """``match/``: the matching key's public part (``trm match ceremony``)."""
+        return self.root / "match"
+
+    @property
+    def match_public(self) -> Path:
+        """``match/public.json``: threshold, members and commitments; readable by all."""
+        return self.match / "public.json"
+
+    def match_share(self, country: str) -> Path:
+        """``keys/match/<CC>.share``: the country's share of the matching key (mode 0600)."""
+        return self.keys / "match" / f"{country}.share"
 
     def ensure(self) -> StateDir:
         """Create the root and keys directories (keys mode 0700)."""

@@ -4,9 +4,10 @@ Each set is a folder of ``tests/vectors/`` and one module of this package
 whose ``check(directory)`` applies every vector of that folder with this
 implementation (``hub.conformance.base``). :data:`SETS` lists them in the
 order the specification builds up: the wire format, sealing, trust lists,
-seal-key sets, agreements, the audit log and its Merkle tree. ``trm
-conformance DIR`` runs them; a foreign team runs the same folders against
-its own implementation.
+seal-key sets, agreements, the audit log and its Merkle tree, the match
+inputs, the matching OPRF and its threshold split. ``trm conformance DIR``
+runs them; a foreign team runs the same folders against its own
+implementation.
 
 Pure: reads files, computes, compares. No Kafka, no clock, no network.
 """
@@ -68,6 +69,21 @@ SETS: tuple[VectorSet, ...] = (
         "rfc9162-merkle",
         "transparency-dev's RFC 9162 and subtree proof vectors (9.2)",
         "hub.conformance.merkle",
+    ),
+    VectorSet(
+        "matching",
+        "match inputs: phones, documents and zones, romanised names; pairs (13.1)",
+        "hub.conformance.matching",
+    ),
+    VectorSet(
+        "rfc9497-oprf",
+        "RFC 9497 A.1.1 ristretto255-SHA512: OPRF, VOPRF, POPRF byte for byte (13.2)",
+        "hub.conformance.rfc9497",
+    ),
+    VectorSet(
+        "threshold-oprf",
+        "the 3-of-6 split of RFC 9497's key: shares, partials, proofs, combination (13.2)",
+        "hub.conformance.threshold_oprf",
     ),
 )
 

@@ -26,7 +26,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum, unique
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -37,6 +37,9 @@ from hub.wire.codec import frame, part, unframe
 from hub.wire.envelope import Signature, pae
 from hub.wire.verify import check_key
 from hub.wire.vocab import PURPOSES, shown
+
+from .keys import MatchKind
+from .threshold import MAX_INDEX, PartialEvaluation
 
 __all__ = [
     "BUDGET_DAY",
@@ -57,6 +60,7 @@ __all__ = [
     "Evaluation",
     "MatchMessage",
     "MatchMessageKind",
+    "PartialEvaluation",
     "Query",
     "Refused",
     "Register",
@@ -76,14 +80,11 @@ ELEMENT_SIZE: Final = 32  # a ristretto255 element (blinded or evaluated)
 PROOF_SIZE: Final = 64  # a DLEQ proof: two scalars (RFC 9497 section 2.2)
 MAX_KEYS: Final = 16  # keys in a REGISTER or QUERY, elements in an EVALUATE
 MAX_PARTIALS: Final = MAX_KEYS
-MAX_SHARE_INDEX: Final = 255
 MAX_DETAIL: Final = 500
 MAX_FUTURE_MS: Final = 5 * 60 * 1000  # the sender's clock runs ahead by more: refuse
 MAX_AGE_MS: Final = 60 * 60 * 1000  # older on arrival: refuse (a query is answered at once)
 SUBJECTS: Final = frozenset({"suspect", "victim"})
-# The kinds of match input (hub.matching.keys.MatchKind once it is on main:
-# the lead replaces this set by its values).
-_MATCH_KINDS: Final = frozenset({"phone", "document", "name"})
+_MATCH_KINDS: Final = frozenset(k.value for k in MatchKind)
 
 _UUID7 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 _COUNTRY = re.compile(r"[A-Z]{2}")
@@ -214,44 +215,12 @@ class Evaluate:
         )
 
 
-class _Partial(Protocol):
-    """What a partial evaluation holds (hub.matching.threshold.PartialEvaluation)."""
-
-    @property
-    def index(self) -> int: ...
-    @property
-    def evaluated(self) -> bytes: ...
-    @property
-    def proof(self) -> bytes: ...
-
-
-@dataclass(frozen=True, slots=True)
-class _LocalPartial:
-    """Stand-in for hub.matching.threshold.PartialEvaluation until that module is on main."""
-
-    index: int
-    evaluated: bytes
-    proof: bytes
-
-
-def _partial_class() -> Callable[[int, bytes, bytes], _Partial]:
-    """The threshold module's PartialEvaluation (one home), or the stand-in before it lands."""
-    try:
-        from hub.matching.threshold import (  # type: ignore[import-not-found,unused-ignore]  # noqa: PLC0415 - not on main yet
-            PartialEvaluation as threshold_partial,
-        )
-    except ImportError:
-        return _LocalPartial
-    made: Callable[[int, bytes, bytes], _Partial] = threshold_partial
-    return made
-
-
 @dataclass(frozen=True, slots=True)
 class Evaluation:
     """A key-share holder's partial evaluations and its budget for the requester."""
 
     query_id: str
-    partials: tuple[_Partial, ...]
+    partials: tuple[PartialEvaluation, ...]
     budget_used: int
     budget_limit: int
     budget_day: str
@@ -260,8 +229,8 @@ class Evaluation:
         _check_uuid7("query_id", self.query_id)
         _check_count("partial evaluations", self.partials)
         for i, p in enumerate(self.partials):
-            if not 1 <= p.index <= MAX_SHARE_INDEX:
-                raise _invalid(f"expected partials[{i}].index in 1..255, got {p.index}")
+            if not 1 <= p.index <= MAX_INDEX:
+                raise _invalid(f"expected partials[{i}].index in 1..{MAX_INDEX}, got {p.index}")
             if len(p.evaluated) != ELEMENT_SIZE or len(p.proof) != PROOF_SIZE:
                 raise _invalid(
                     f"expected partials[{i}] of a {ELEMENT_SIZE}-byte element and a "
@@ -545,12 +514,14 @@ def _body_of(kind: MatchMessageKind, rec: dict[str, Any]) -> Body:
         case _K.EVALUATE:
             return Evaluate(rec["query_id"], rec["purpose"], tuple(rec["blinded"]))
         case _K.EVALUATION:
-            make = _partial_class()
             if len(rec["partials"]) > MAX_PARTIALS:
                 raise _invalid(f"expected at most {MAX_PARTIALS} partial evaluations")
             return Evaluation(
                 rec["query_id"],
-                tuple(make(p["index"], p["evaluated"], p["proof"]) for p in rec["partials"]),
+                tuple(
+                    PartialEvaluation(p["index"], p["evaluated"], p["proof"])
+                    for p in rec["partials"]
+                ),
                 rec["budget_used"],
                 rec["budget_limit"],
                 rec["budget_day"],

@@ -208,7 +208,40 @@ def seeds() -> dict[str, list[bytes]]:
         *_json_docs()[:6],
         *out["gateway_body"][:3],
     ]
+    kinds = {"phone": 0, "document": 1, "name": 2}
+    records = json.loads((VECTORS / "matching" / "records.json").read_text(encoding="utf-8"))
+    out["match_inputs"] = [bytes([kinds[r["kind"]]]) + r["value"].encode() for r in records]
+    out["match_partials"], out["match_files"] = _match_seeds()
     return {name: _unique(s) for name, s in out.items()}
+
+
+def _match_seeds() -> tuple[list[bytes], list[bytes]]:
+    """Partial evaluations of the fuzz fixture's shares, and its public part and share files."""
+    from hub.matching import oprf
+    from hub.matching.ceremony import MatchPublic
+    from hub.matching.threshold import deal, partial_evaluate
+
+    def scalar(label: str) -> bytes:
+        return oprf.scalar_reduce(hashlib.sha512(label.encode()).digest())
+
+    key, a1, a2 = (scalar(f"fuzz/{j}") for j in (0, 1, 2))
+    commitments, shares = deal(key, 3, (1, 2, 3, 4, 5, 6), coefficients=[a1, a2])
+    blinded = oprf.blind(b"fuzz", blind=a1)[1]
+    r = scalar("fuzz/r")
+    partials = [partial_evaluate(s, commitments, blinded, r=r).to_bytes() for s in shares]
+    partial_seeds = [join(partials[:3]), join([blinded, *partials[2:5]]), join(partials[:2])]
+    members = dict(zip(("CN", "KH", "LA", "MM", "TH", "VN"), range(1, 7), strict=True))
+    public = MatchPublic(3, members, commitments, epoch=0, created_at_ms=T0)
+    share = {
+        "type": "trm.match-share/v1",
+        "country": "TH",
+        "index": 5,
+        "epoch": 0,
+        "threshold": 3,
+        "commitments": [c.hex() for c in commitments.coefficients],
+        "share": shares[4].scalar.hex(),
+    }
+    return partial_seeds, [public.to_json(), json.dumps(share, indent=2).encode()]
 
 
 def _unique(items: Iterable[bytes]) -> list[bytes]:

@@ -400,6 +400,48 @@ def audit_leaf(data: bytes) -> object:
     return AuditLeaf.from_bytes(data)
 
 
+@cache
+def _match_fixture() -> tuple[Any, bytes]:
+    """Fixed 3-of-6 commitments and a blinded element (the matching key's public part)."""
+    import hashlib
+
+    from hub.matching import oprf
+    from hub.matching.threshold import deal
+
+    coefficients = [
+        oprf.scalar_reduce(hashlib.sha512(f"fuzz/{j}".encode()).digest()) for j in (0, 1, 2)
+    ]
+    commitments, _ = deal(coefficients[0], 3, (1, 2, 3, 4, 5, 6), coefficients=coefficients[1:])
+    return commitments, oprf.blind(b"fuzz", blind=coefficients[1])[1]
+
+
+def match_partials(data: bytes) -> object:
+    """Partial evaluations from evaluators (98 bytes each) and the requester's blinded
+    element: parsed, verified against fixed commitments, combined (hub.matching)."""
+    from hub.matching.threshold import PartialEvaluation, examine, verify_partial
+
+    commitments, blinded = _match_fixture()
+    parts = split(data, limit=8)
+    if parts and len(parts[0]) == 32:
+        blinded = parts.pop(0)
+    partials = []
+    for part in parts:
+        partial = PartialEvaluation.from_bytes(part)
+        with contextlib.suppress(TrmError):
+            verify_partial(commitments, blinded, partial)
+        partials.append(partial)
+    return examine(commitments, blinded, partials)
+
+
+def match_files(data: bytes) -> object:
+    """The matching key's public part and a share file, as a dealer hands them out."""
+    from hub.matching.ceremony import parse_public, parse_share
+
+    with contextlib.suppress(TrmError):
+        parse_public(data)
+    return parse_share(data)
+
+
 def decision(data: bytes) -> object:
     """A hub decision record (JSON), and the effect id and source reference it names."""
     from hub.decision import DecisionRecord, EffectId, SourceRef
@@ -526,6 +568,22 @@ def textdoc(data: bytes) -> object:
     if data[0] & 1:
         return parse_yaml(data[1:], what="yaml", max_bytes=1 << 20)
     return parse_json(data[1:], what="json", max_bytes=1 << 20)
+
+
+def match_inputs(data: bytes) -> object:
+    """An identifier to match inputs: the first byte picks the kind, a country and a year."""
+    from hub.matching.keys import match_inputs as inputs
+
+    if not data:
+        return None
+    kinds = ("phone", "document", "name")
+    countries = ("TH", "VN", "MM", "KH", "LA", "CN")
+    kind = kinds[data[0] % 3]
+    country = countries[(data[0] >> 2) % len(countries)]
+    year = 1900 + (data[0] >> 1) * 5 if data[0] & 0x80 == 0 else 2400 + data[0]
+    state = None if data[0] & 0x40 else "TH"
+    text = data[1:].decode("utf-8", "surrogateescape")
+    return inputs(kind, text, country=country, birth_year=year, issuing_state=state)
 
 
 # --- differential: fastavro (and hub's fast reader) against Apache avro ------------
@@ -984,6 +1042,13 @@ TARGETS: Final[dict[str, Target]] = {
             ("hub.textdoc",),
         ),
         Target(
+            "match_inputs",
+            match_inputs,
+            ("hub.matching.keys.match_inputs",),
+            ("hub.matching.keys", "hub.matching.mrz", "hub.matching.romanise"),
+            max_len=1024,
+        ),
+        Target(
             "avro_diff",
             avro_diff,
             ("hub.wire.codec.Compiled.decode",),
@@ -1002,6 +1067,23 @@ TARGETS: Final[dict[str, Target]] = {
             ("hub.matching.exchange.process", "hub.matching.exchange.IndexEntry.from_json_bytes"),
             ("hub.matching", "hub.textdoc"),
             max_len=16384 + 1024,
+        ),
+        Target(
+            "match_partials",
+            match_partials,
+            (
+                "hub.matching.threshold.PartialEvaluation.from_bytes",
+                "hub.matching.threshold.verify_partial",
+                "hub.matching.threshold.examine",
+            ),
+            ("hub.matching.threshold", "hub.matching.oprf"),
+            max_len=1024,
+        ),
+        Target(
+            "match_files",
+            match_files,
+            ("hub.matching.ceremony.parse_public", "hub.matching.ceremony.parse_share"),
+            ("hub.matching.ceremony", "hub.matching.threshold", "hub.textdoc"),
         ),
         Target(
             "jcs_diff",
@@ -1050,6 +1132,10 @@ REQUIRED: Final = (
     "hub.signed_doc.canonical_json",
     "hub.matching.messages.open_message",
     "hub.matching.exchange.IndexEntry.from_json_bytes",
+    "hub.matching.keys.match_inputs",
+    "hub.matching.threshold.PartialEvaluation.from_bytes",
+    "hub.matching.ceremony.parse_public",
+    "hub.matching.ceremony.parse_share",
 )
 
 # Functions whose names look like parsers but that take no bytes from outside the
@@ -1098,6 +1184,8 @@ NOT_A_DOOR: Final[dict[str, str]] = {
     "connectors.sdk.node.CountryNode.read_inbox": "Kafka I/O; each record goes to open_envelope",
     "connectors.gateway.desk.DeskView.load_journal": "the node's own journal, already decoded",
     "connectors.sdk.store.VaultEntry.from_json": "the node's own vault file, which it writes",
+    "hub.matching.ceremony.load_public": _FILES + "parse_public (match_files target)",
+    "hub.matching.ceremony.load_share": _FILES + "parse_share (match_files target)",
 }
 
 

@@ -18,7 +18,7 @@ from hub.matching.messages import (
     Registered,
     seal_message,
 )
-from hub.matching.messages import _LocalPartial as Partial
+from hub.matching.threshold import PartialEvaluation as Partial
 from hub.wire.seal import new_event_id
 from tests.support.wire import HUB_KEY, KH_KEY, T0, TH_KEY, counter_rng
 

@@ -17,8 +17,11 @@ request topic has one partition: one worker judges every match message, in
 one order, against one index.
 
 ======================== ======================================================
-TRM_HUB_MATCH_HOLDERS     optional comma-separated countries holding a key share
-                          (an EVALUATE to any other is refused MATCH_NOT_EVALUATOR)
+TRM_HUB_MATCH_PUBLIC      optional path of the matching key's public part
+                          (``match/public.json``, ``trm match ceremony``): its
+                          members hold the key shares, and an EVALUATE to any
+                          other is refused MATCH_NOT_EVALUATOR
+TRM_HUB_MATCH_HOLDERS     the same as a comma-separated list, when there is no file
 TRM_HUB_MATCH_INDEX_S     bound on reading the index at start (default 120 s)
 ======================== ======================================================
 """
@@ -29,6 +32,7 @@ import asyncio
 import os
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any, cast
 
 import faust
@@ -38,15 +42,24 @@ from hub.app.main import BOOTSTRAP, CLIENT, TOPICS, WRITER, _the_hub, app, log
 from hub.app.writer import OutRecord
 from hub.decision import SourceRef
 from hub.errors import OperationalError, Reason
+from hub.matching.ceremony import load_public
 from hub.matching.exchange import MatchIndex, process
 
 __all__ = ["match_agent"]
 
 INDEX_LOAD_S = float(os.environ.get("TRM_HUB_MATCH_INDEX_S", "120"))
-_HOLDERS = os.environ.get("TRM_HUB_MATCH_HOLDERS", "")
-SHARE_HOLDERS: frozenset[str] | None = (
-    frozenset(c for c in _HOLDERS.split(",") if c) if _HOLDERS else None
-)
+
+
+def _share_holders() -> frozenset[str] | None:
+    """Who holds a key share: the ceremony's public part, the list, or None (unknown)."""
+    public = os.environ.get("TRM_HUB_MATCH_PUBLIC")
+    if public:
+        return frozenset(load_public(Path(public)).members)
+    listed = os.environ.get("TRM_HUB_MATCH_HOLDERS", "")
+    return frozenset(c for c in listed.split(",") if c) if listed else None
+
+
+SHARE_HOLDERS = _share_holders()
 BATCH_MAX = 64
 BATCH_WITHIN_S = 0.01
 

@@ -195,7 +195,10 @@ def seeds() -> dict[str, list[bytes]]:
     from tests.support.matching import sample
     from tests.support.matching import sealed as sealed_match
 
-    out["match_message"] = [sealed_match(sample(kind)) for kind in MatchMessageKind]
+    out["match_message"] = [sealed_match(sample(kind)) for kind in MatchMessageKind] + [
+        {"TH": b"T", "KH": b"K", "hub": b"H"}[sample(kind).sender] + sample(kind).encode()
+        for kind in MatchMessageKind
+    ]
     from hub.matching.exchange import IndexEntry, index_key
     from tests.support.matching import REF, match_key
 

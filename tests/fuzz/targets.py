@@ -805,12 +805,23 @@ def _doubles(value: Any) -> Any:
 def match_message(data: bytes) -> object:
     """A match message as the hub (or a member) opens it: verify, then decode.
 
-    The wire vectors' keys sign the seeds; a valid one goes on to the hub's
-    exchange rules (``hub.matching.exchange``) when that module is present.
+    A first byte T, K or H makes the rest the message bytes, signed here by
+    TH's, KH's or the hub's test key; anything else is the wire bytes as they
+    come (the test keys sign the seeds).
     """
-    from hub.matching.messages import open_message
-    from tests.support.wire import KEYS
+    from hub.matching.messages import MATCH_PAYLOAD_TYPE, open_message
+    from hub.wire import Signature, pae
+    from hub.wire.codec import frame, part
+    from tests.support.wire import HUB_KEY, KEYS, KH_KEY, TH_KEY
 
+    if data[:1] in (b"T", b"K", b"H"):
+        # The rest is the message bytes, signed here (the fuzzer cannot forge a
+        # signature): its mutations reach the field rules past the signature.
+        key = {b"T": TH_KEY, b"K": KH_KEY, b"H": HUB_KEY}[data[:1]]
+        message = data[1:]
+        sig = Signature(_key_id(key), key.sign(pae(MATCH_PAYLOAD_TYPE, message)))
+        wire = {"message": message, "signature": sig.to_record()}
+        data = frame("match_signed", part("match_signed").encode(wire))
     return open_message(data, KEYS, now_ms=T0 + 1000)
 
 

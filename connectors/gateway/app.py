@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import json
 import logging
 import mimetypes
@@ -39,6 +40,13 @@ from aiohttp import web
 from aiokafka.errors import KafkaError
 
 from connectors.sdk import CountryNode, Submission
+from connectors.sdk.followup import (
+    answers_in,
+    approve,
+    decline,
+    pending_in,
+    request_followup,
+)
 from hub.errors import OperationalError, Reason, RequestError, TrmError
 from hub.textdoc import parse_json
 from hub.wire import DEFAULT_MAX_SIZE
@@ -323,6 +331,207 @@ async def alerts(request: web.Request) -> web.Response:
     return web.json_response({"alerts": request.app[VIEW].alerts(request.app[CLOCK]())})
 
 
+# --- hit/no-hit matching and follow-ups (docs/protocol.md 13) -----------------------
+
+#: What a registration or a query may name: the kinds of match inputs.
+MATCH_KINDS: Final = ("phone", "document", "name")
+#: Whom a registration is about (a victim only with consent or a rule that allows it).
+MATCH_SUBJECTS: Final = ("suspect", "victim")
+_MAX_EXPIRES_DAYS: Final = 3650
+
+
+def _keys(body: dict[str, Any], allowed: set[str], required: tuple[str, ...] = ()) -> None:
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise RequestError(
+            Reason.BAD_REQUEST, f"unknown key {unknown[0][:40]!r}; expected only {sorted(allowed)}"
+        )
+    for name in required:
+        if body.get(name) is None:
+            raise RequestError(Reason.BAD_REQUEST, f"expected key {name!r}, it is missing")
+
+
+def _text_key(body: dict[str, Any], name: str) -> str | None:
+    value = body.get(name)
+    if value is not None and not isinstance(value, str):
+        raise RequestError(
+            Reason.BAD_REQUEST, f"expected {name!r} to be a string, got {type(value).__name__}"
+        )
+    return value
+
+
+def _int_key(body: dict[str, Any], name: str, low: int, high: int) -> int | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise RequestError(
+            Reason.BAD_REQUEST, f"expected {name!r} to be an integer in {low}..{high}"
+        )
+    return value
+
+
+def _identifier(body: dict[str, Any], extra: set[str], required: tuple[str, ...]) -> dict[str, Any]:
+    """The identifier of a registration or a query, checked (never quoted)."""
+    _keys(
+        body, {"kind", "value", "birth_year", "issuing_state", *extra}, ("kind", "value", *required)
+    )
+    kind = _text_key(body, "kind")
+    if kind not in MATCH_KINDS:
+        raise RequestError(
+            Reason.BAD_REQUEST, f"expected kind in {list(MATCH_KINDS)}, got {str(kind)[:20]!r}"
+        )
+    _text_key(body, "value")
+    return {
+        "kind": kind,
+        "value": body["value"],
+        "birth_year": _int_key(body, "birth_year", 1900, 2100),
+        "issuing_state": _text_key(body, "issuing_state"),
+    }
+
+
+def _matching() -> Any:
+    """connectors.sdk.matching, imported when first used (it brings the OPRF's libraries)."""
+    try:
+        return importlib.import_module("connectors.sdk.matching")
+    except ModuleNotFoundError as exc:
+        if exc.name != "connectors.sdk.matching":
+            raise
+        raise OperationalError(
+            Reason.CONFIG_INVALID, "hit/no-hit matching is not available in this build"
+        ) from None
+
+
+async def match_register(request: web.Request) -> web.Response:
+    """Register one of this country's identifiers for matching; its opaque reference."""
+    session = _session(request)
+    body = await read_json(request)
+    ident = _identifier(body, {"expires_days", "subject", "consent"}, ())
+    expires_days = _int_key(body, "expires_days", 1, _MAX_EXPIRES_DAYS)
+    subject = _text_key(body, "subject") or "suspect"
+    if subject not in MATCH_SUBJECTS:
+        raise RequestError(
+            Reason.BAD_REQUEST,
+            f"expected subject in {list(MATCH_SUBJECTS)}, got {subject[:20]!r}",
+        )
+    consent = body.get("consent", False)
+    if not isinstance(consent, bool):
+        raise RequestError(Reason.BAD_REQUEST, "expected 'consent' to be true or false")
+    node = request.app[NODE]
+    registration = await _matching().register(
+        node,
+        ident["kind"],
+        ident["value"],
+        birth_year=ident["birth_year"],
+        issuing_state=ident["issuing_state"],
+        expires_days=expires_days or 365,
+        subject=subject,
+        consent=consent,
+    )
+    request.app[LINK].back()
+    log.info(
+        "desk user %s registered a %s as %s", session.user, ident["kind"], registration.reference
+    )
+    return web.json_response(
+        {
+            "reference": registration.reference,
+            "kind": registration.kind,
+            "expires_at_ms": registration.expires_at_ms,
+        },
+        status=201,
+    )
+
+
+async def match_query(request: web.Request) -> web.Response:
+    """Ask the index whether another country knows an identifier: hit or no hit."""
+    session = _session(request)
+    body = await read_json(request)
+    ident = _identifier(body, {"case_ref", "purpose"}, ("case_ref", "purpose"))
+    answer = await _matching().query(
+        request.app[NODE],
+        ident["kind"],
+        ident["value"],
+        case_ref=_text_key(body, "case_ref"),
+        purpose=_text_key(body, "purpose"),
+        birth_year=ident["birth_year"],
+        issuing_state=ident["issuing_state"],
+    )
+    request.app[LINK].back()
+    log.info(
+        "desk user %s queried (%s): %s",
+        session.user,
+        answer.query_id,
+        "hit" if answer.hit else "no hit",
+    )
+    return web.json_response(
+        {
+            "hit": answer.hit,
+            "owner": answer.owner,
+            "reference": answer.reference,
+            "kind": answer.kind,
+            "query_id": answer.query_id,
+        }
+    )
+
+
+async def followup_request(request: web.Request) -> web.Response:
+    """Ask a hit's owner for the record behind it (a signed match_followup)."""
+    session = _session(request)
+    body = await read_json(request)
+    required = ("owner", "reference", "query_id", "case_ref", "purpose")
+    _keys(body, {*required, "kind"}, required)
+    texts = {name: _text_key(body, name) or "" for name in (*required, "kind")}
+    event_id = await request_followup(
+        request.app[NODE],
+        owner=texts["owner"],
+        reference=texts["reference"],
+        query_id=texts["query_id"],
+        case_ref=texts["case_ref"],
+        purpose=texts["purpose"],
+        match_kind=texts["kind"] or None,
+    )
+    request.app[LINK].back()
+    log.info("desk user %s asked %s to follow up: %s", session.user, texts["owner"], event_id)
+    return web.json_response({"event_id": event_id}, status=201)
+
+
+async def followups_pending(request: web.Request) -> web.Response:
+    """Follow-up requests received and not yet answered (no identity data)."""
+    _session(request)
+    pending = pending_in(request.app[NODE].store)
+    return web.json_response({"pending": [r.to_json() for r in pending]}, dumps=_dumps)
+
+
+async def followups_answers(request: web.Request) -> web.Response:
+    """Answers received to this country's follow-ups; an unrequested one flagged."""
+    _session(request)
+    found = answers_in(request.app[NODE].store)
+    return web.json_response({"answers": [a.to_json() for a in found]}, dumps=_dumps)
+
+
+async def followup_approve(request: web.Request) -> web.Response:
+    session = _session(request)
+    body = await read_json(request)
+    _keys(body, {"reason"})
+    event_id = request.match_info["event_id"]
+    answer_id = await approve(request.app[NODE], event_id, reason=_text_key(body, "reason"))
+    request.app[LINK].back()
+    log.info("desk user %s approved follow-up %s", session.user, event_id)
+    return web.json_response({"answer_event_id": answer_id}, status=201)
+
+
+async def followup_decline(request: web.Request) -> web.Response:
+    session = _session(request)
+    body = await read_json(request)
+    _keys(body, {"reason"})
+    event_id = request.match_info["event_id"]
+    reason = _text_key(body, "reason") or ""
+    answer_id = await decline(request.app[NODE], event_id, reason=reason)
+    request.app[LINK].back()
+    log.info("desk user %s declined follow-up %s", session.user, event_id)
+    return web.json_response({"answer_event_id": answer_id}, status=201)
+
+
 def _dumps(obj: Any) -> str:
     return json.dumps(obj, ensure_ascii=False)
 
@@ -518,10 +727,17 @@ def make_app(
         ("/api/sent", sent),
         ("/api/rejections", rejections),
         ("/api/alerts", alerts),
+        ("/api/match/followups/pending", followups_pending),
+        ("/api/match/followups/answers", followups_answers),
     ):
         r.add_get(path, handler, allow_head=False)
     r.add_post("/api/login", login)
     r.add_post("/api/logout", logout)
     r.add_post("/api/events", submit)
     r.add_post("/api/inbox/{event_id}/ack", acknowledge)
+    r.add_post("/api/match/registrations", match_register)
+    r.add_post("/api/match/queries", match_query)
+    r.add_post("/api/match/followups", followup_request)
+    r.add_post("/api/match/followups/{event_id}/approve", followup_approve)
+    r.add_post("/api/match/followups/{event_id}/decline", followup_decline)
     return app

@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from connectors.sdk import ACK_STATUSES
-from hub.wire import EventType
+from connectors.sdk.followup import DECISIONS, IDENTITY_FIELDS
+from hub.wire import PURPOSES, EventType
 
 from .server import MAX_LINE
 
@@ -189,6 +190,99 @@ def _schemas(country: str) -> dict[str, Any]:
                 },
             },
         },
+        "MatchIdentifier": {
+            "type": "object",
+            "description": "An identifier for hit/no-hit matching (docs/protocol.md 13). "
+            "Personal data: never logged, never stored by the gateway, never echoed.",
+            "required": ["kind", "value"],
+            "additionalProperties": False,
+            "properties": {
+                "kind": {"type": "string", "enum": ["phone", "document", "name"]},
+                "value": {"type": "string"},
+                "birth_year": {"type": "integer", "minimum": 1900, "maximum": 2100},
+                "issuing_state": {"type": "string"},
+                "expires_days": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": 3650,
+                    "description": "registrations only (default 365)",
+                },
+                "subject": {
+                    "type": "string",
+                    "enum": ["suspect", "victim"],
+                    "description": "registrations only (default suspect; a victim only with "
+                    "consent or a rule that allows it)",
+                },
+                "consent": {
+                    "type": "boolean",
+                    "description": "registrations only: the victim consented to being findable",
+                },
+                "case_ref": {"type": "string", "description": "queries only (required)"},
+                "purpose": {
+                    "type": "string",
+                    "enum": sorted(PURPOSES),
+                    "description": "queries only (required)",
+                },
+            },
+        },
+        "MatchAnswer": {
+            "type": "object",
+            "required": ["hit", "owner", "reference", "kind", "query_id"],
+            "properties": {
+                "hit": {"type": "boolean"},
+                "owner": {"type": ["string", "null"]},
+                "reference": {"type": ["string", "null"]},
+                "kind": {"type": ["string", "null"]},
+                "query_id": {"type": "string"},
+            },
+        },
+        "FollowupRequest": {
+            "type": "object",
+            "description": "A follow-up request received: no identity data.",
+            "required": [
+                "event_id",
+                "from",
+                "reference",
+                "query_id",
+                "case_ref",
+                "purpose",
+                "requested_at_ms",
+            ],
+            "properties": {
+                "event_id": {"type": "string"},
+                "from": {"type": "string"},
+                "reference": {"type": ["string", "null"]},
+                "query_id": {"type": ["string", "null"]},
+                "kind": {"type": ["string", "null"]},
+                "case_ref": {"type": ["string", "null"]},
+                "purpose": {"type": ["string", "null"]},
+                "requested_at_ms": {"type": "integer"},
+                "agreement": {"type": "string"},
+            },
+        },
+        "FollowupAnswer": {
+            "type": "object",
+            "description": "An answer received to one of this country's follow-ups. "
+            "'requested' false: it answers no request of this country's (flagged; its "
+            "identity is empty).",
+            "required": ["event_id", "from", "decision", "identity", "withheld", "requested"],
+            "properties": {
+                "event_id": {"type": "string"},
+                "from": {"type": "string"},
+                "request_event_id": {"type": ["string", "null"]},
+                "reference": {"type": ["string", "null"]},
+                "decision": {"type": ["string", "null"], "enum": [*DECISIONS, None]},
+                "reason": {"type": ["string", "null"]},
+                "decided_at_ms": {"type": ["integer", "null"]},
+                "identity": {
+                    "type": "object",
+                    "propertyNames": {"enum": list(IDENTITY_FIELDS)},
+                },
+                "withheld": {"type": "array", "items": {"type": "string"}},
+                "agreement": {"type": "string"},
+                "requested": {"type": "boolean"},
+            },
+        },
         "Alert": {
             "type": "object",
             "required": ["kind", "side", "event_id", "due_at_ms", "message"],
@@ -215,7 +309,8 @@ def openapi_document(country: str) -> dict[str, Any]:
             "title": f"trm-hub gateway of {country}",
             "version": "1",
             "description": "Submit events, read the verified inbox, acknowledge, see "
-            "rejections and overdue handover alerts. Every error is JSON "
+            "rejections and overdue handover alerts; register and query identifiers for "
+            "hit/no-hit matching, ask for, approve and decline follow-ups. Every error is JSON "
             '{"error": {"reason": CODE, "detail": text}} with the security headers, '
             "and none quotes a credential.",
         },
@@ -438,5 +533,174 @@ def openapi_document(country: str) -> dict[str, Any]:
                     },
                 }
             },
+            **_match_paths(),
         },
+    }
+
+
+_MATCH_ERRORS = (
+    "BAD_REQUEST (a key missing, unknown or of the wrong type), or the matching "
+    "service's refusal of the identifier or the query (MATCH_* codes: a value that "
+    "cannot be normalised, a query without a case reference or purpose, a budget "
+    "used up, too few evaluators answering); the detail never quotes the identifier"
+)
+
+
+def _answer_sent(what: str) -> dict[str, Any]:
+    return _ok(
+        what,
+        {
+            "type": "object",
+            "required": ["answer_event_id"],
+            "properties": {"answer_event_id": {"type": "string"}},
+        },
+    )
+
+
+def _decision(summary: str, *, reason_required: bool) -> dict[str, Any]:
+    reason: dict[str, Any] = {"type": "string", "maxLength": 500}
+    return {
+        "post": {
+            "summary": summary,
+            "parameters": [_path_param("event_id")],
+            "requestBody": _json_body(
+                {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["reason"] if reason_required else [],
+                    "properties": {"reason": reason},
+                }
+            ),
+            "responses": {
+                "201": _answer_sent("the signed answer is sent to the requester"),
+                **_errors(
+                    body=True,
+                    s400="BAD_REQUEST: "
+                    + ("no reason, " if reason_required else "")
+                    + "a reason over 500 characters, a request answered already; "
+                    "or a malformed body",
+                    s404="NOT_FOUND: no such follow-up request received"
+                    + (
+                        ""
+                        if reason_required
+                        else ", or no registration kept under its "
+                        "reference (expired or erased): decline it"
+                    ),
+                    s503="KAFKA_UNAVAILABLE (or TRUST_EXPIRED): nothing was sent",
+                ),
+            },
+        }
+    }
+
+
+def _match_paths() -> dict[str, Any]:
+    """Hit/no-hit matching and the follow-up of a hit (docs/protocol.md 13)."""
+    identifier = {"$ref": "#/components/schemas/MatchIdentifier"}
+    return {
+        "/api/match/registrations": {
+            "post": {
+                "summary": "Register one of this country's identifiers for matching",
+                "description": "Its match keys go to the hub's index with a fresh opaque "
+                "reference; the identifier itself stays in this node's vault, for an "
+                "approved follow-up.",
+                "requestBody": _json_body(identifier),
+                "responses": {
+                    "201": _ok(
+                        "registered",
+                        {
+                            "type": "object",
+                            "required": ["reference", "kind", "expires_at_ms"],
+                            "properties": {
+                                "reference": {"type": "string"},
+                                "kind": {"type": "string"},
+                                "expires_at_ms": {"type": "integer"},
+                            },
+                        },
+                    ),
+                    **_errors(
+                        body=True,
+                        s400=_MATCH_ERRORS,
+                        s503="KAFKA_UNAVAILABLE (or TRUST_EXPIRED): nothing was registered",
+                    ),
+                },
+            }
+        },
+        "/api/match/queries": {
+            "post": {
+                "summary": "Does another country know this identifier? Hit or no hit",
+                "description": "Names a case reference and a purpose (refused without). A "
+                "hit names the owner country, an opaque reference and the kind, nothing else.",
+                "requestBody": _json_body(identifier),
+                "responses": {
+                    "200": _ok("the answer", {"$ref": "#/components/schemas/MatchAnswer"}),
+                    **_errors(
+                        body=True,
+                        s400=_MATCH_ERRORS,
+                        s503="KAFKA_UNAVAILABLE (or TRUST_EXPIRED)",
+                    ),
+                },
+            }
+        },
+        "/api/match/followups": {
+            "post": {
+                "summary": "Ask a hit's owner for the record behind it (a signed follow-up "
+                "request; the hub refuses it without an agreement flow)",
+                "requestBody": _json_body(
+                    {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["owner", "reference", "query_id", "case_ref", "purpose"],
+                        "properties": {
+                            "owner": {"type": "string"},
+                            "reference": {"type": "string"},
+                            "query_id": {"type": "string"},
+                            "case_ref": {"type": "string"},
+                            "purpose": {"type": "string", "enum": sorted(PURPOSES)},
+                            "kind": {"type": "string"},
+                        },
+                    }
+                ),
+                "responses": {
+                    "201": _ok(
+                        "sent; the broker has it",
+                        {
+                            "type": "object",
+                            "required": ["event_id"],
+                            "properties": {"event_id": {"type": "string"}},
+                        },
+                    ),
+                    **_errors(
+                        body=True,
+                        s400="BAD_REQUEST, UNKNOWN_COUNTRY, SEAL_KEY_MISSING; or a malformed body",
+                        s503="KAFKA_UNAVAILABLE (or TRUST_EXPIRED): nothing was sent",
+                    ),
+                },
+            }
+        },
+        "/api/match/followups/pending": {
+            "get": {
+                "summary": "Follow-up requests received and not yet answered (no identity data)",
+                "responses": {
+                    "200": _ok("pending requests", _listing("pending", "FollowupRequest")),
+                    **_errors(),
+                },
+            }
+        },
+        "/api/match/followups/answers": {
+            "get": {
+                "summary": "Answers received to this country's follow-up requests",
+                "responses": {
+                    "200": _ok("answers", _listing("answers", "FollowupAnswer")),
+                    **_errors(),
+                },
+            }
+        },
+        "/api/match/followups/{event_id}/approve": _decision(
+            "Approve a follow-up request: send the registration behind its reference, "
+            "as the agreement in force allows",
+            reason_required=False,
+        ),
+        "/api/match/followups/{event_id}/decline": _decision(
+            "Decline a follow-up request with a reason (a signed answer)", reason_required=True
+        ),
     }

@@ -15,6 +15,9 @@ Everything lives in ``<state>/nodes/<CC>/`` (see :mod:`hub.home`):
 ``vault/index.jsonl`` what the vault holds: event id, case key, producer, times
                     (no personal data; rebuilt from the files if it lags)
 ``erased.jsonl``    tombstones: (case key, producer) pairs erased, never stored again
+``match-registrations/<reference>.json``  what this node registered for hit/no-hit
+                    matching, in the clear (the value, kind, year of birth), mode
+                    0600, so that an approved follow-up can send it; nowhere else
 
 Append-only files are flushed and fsynced per write; a torn last line (a crash
 mid-write) is ignored when loading.
@@ -42,12 +45,15 @@ from typing import Any, Final
 from hub.durable import fsync_dir, shred, write_atomic, zero_open_file
 from hub.errors import OperationalError, Reason, RequestError
 
-__all__ = ["NodeStore", "VaultEntry"]
+__all__ = ["REFERENCE_PATTERN", "NodeStore", "VaultEntry"]
 
 # As the signed header's rules (docs/protocol.md 2.3): safe as file names.
 _EVENT_ID: Final = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _CASE_KEY: Final = re.compile(r"^[A-Za-z0-9._:~-]{1,128}$")
 _COUNTRY: Final = re.compile(r"^[A-Z]{2}$")
+# A match registration's opaque reference (connectors.sdk.matching makes them
+# with secrets.token_urlsafe): safe as a file name.
+REFERENCE_PATTERN: Final = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -409,6 +415,83 @@ class NodeStore:
         if self._index_lines > 2 * len(self._vault) + 64:
             self._compact_index()
         return event_ids
+
+    # --- match registrations: this node's own, in the clear, for a follow-up ------
+
+    @property
+    def match_dir(self) -> Path:
+        return self.root / "match-registrations"
+
+    @staticmethod
+    def _check_reference(reference: str) -> None:
+        if not (isinstance(reference, str) and REFERENCE_PATTERN.match(reference)):
+            raise RequestError(
+                Reason.BAD_REQUEST,
+                "expected a match reference of 16..64 characters [A-Za-z0-9_-], "
+                f"got {str(reference)[:70]!r}",
+            )
+
+    def keep_match_registration(self, reference: str, record: Mapping[str, Any]) -> None:
+        """Keep what this node registered under ``reference`` (mode 0600, atomically).
+
+        ``record`` is the registration in the clear (its kind, value, year of
+        birth, issuing state, subject, times): personal data, kept here only,
+        so that an approved follow-up can send it.
+
+        Raises:
+            RequestError: BAD_REQUEST for a reference that is not one
+                :mod:`connectors.sdk.matching` makes (never a path outside).
+        """
+        self._check_reference(reference)
+        directory = self.match_dir
+        if not directory.is_dir():
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fsync_dir(self.root)
+        body = json.dumps(
+            {**dict(record), "reference": reference},
+            ensure_ascii=False,
+            sort_keys=True,
+            separators=(",", ":"),
+        ).encode("utf-8")
+        write_atomic(directory / f"{reference}.json", body)
+
+    def match_registration(self, reference: str) -> dict[str, Any] | None:
+        """The registration kept under ``reference`` (as given), or None."""
+        self._check_reference(reference)
+        path = self.match_dir / f"{reference}.json"
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise OperationalError(
+                Reason.CONFIG_INVALID, f"match registration {reference} is not UTF-8 JSON"
+            ) from None
+        return doc if isinstance(doc, dict) else None
+
+    def match_references(self) -> list[str]:
+        """The references of every registration this node keeps, sorted."""
+        if not self.match_dir.is_dir():
+            return []
+        return sorted(
+            p.stem for p in self.match_dir.glob("*.json") if REFERENCE_PATTERN.match(p.stem)
+        )
+
+    def erase_match_registration(self, reference: str) -> bool:
+        """Overwrite the registration's file with zeros and delete it; False: none kept."""
+        self._check_reference(reference)
+        return shred(self.match_dir / f"{reference}.json")
+
+    def drop_expired_match_registrations(self, now_ms: int) -> list[str]:
+        """Erase every registration whose ``expires_at_ms`` <= ``now_ms``; their references."""
+        gone = []
+        for reference in self.match_references():
+            record = self.match_registration(reference)
+            expires = record.get("expires_at_ms") if record else None
+            if isinstance(expires, int) and expires <= now_ms:
+                self.erase_match_registration(reference)
+                gone.append(reference)
+        return gone
 
     def _vault_directory(self) -> Path:
         directory = self.vault_dir

@@ -187,6 +187,72 @@ function renderRejections(rows) {
   }
 }
 
+// Follow-up requests waiting for a person (no identity data in the list):
+// approve, or decline with a reason (required; the gateway refuses one without).
+function renderFollowups(pending) {
+  const body = $("followups-table").querySelector("tbody");
+  body.replaceChildren();
+  for (const r of pending) {
+    const reason = el("input", { cls: "reason", data: { testid: "followup-reason" } });
+    reason.placeholder = "Reason (required to decline)";
+    reason.maxLength = 500;
+    const approveB = el("button", { cls: "approve", text: "Approve", data: { testid: "followup-approve" } });
+    const declineB = el("button", { cls: "decline", text: "Decline", data: { testid: "followup-decline" } });
+    approveB.type = "button"; declineB.type = "button";
+    approveB.addEventListener("click", () => decide(r.event_id, "approve", reason.value));
+    declineB.addEventListener("click", () => decide(r.event_id, "decline", reason.value));
+    const tr = el("tr", { data: { eventId: r.event_id, testid: "followup-row" } });
+    tr.append(el("td", { text: r.from }), el("td", { text: r.purpose || "" }),
+              el("td", { text: r.case_ref || "" }), el("td", { text: r.kind || "" }),
+              el("td", { cls: "when", text: when(r.requested_at_ms) }),
+              el("td", { text: r.reference || "" }),
+              el("td", { cls: "decide" }, reason, el("div", { cls: "buttons" }, approveB, declineB)));
+    body.append(tr);
+  }
+  $("followups-empty").hidden = pending.length > 0;
+  const c = $("followups-count");
+  c.textContent = String(pending.length);
+  c.classList.toggle("hot", pending.length > 0);
+}
+
+function identityText(identity) {
+  const parts = [];
+  for (const [k, v] of Object.entries(identity || {})) {
+    if (v === null || v === undefined) continue;
+    const shown = Array.isArray(v) ? v.map((x) => (typeof x === "object" ? x.number : x)).join(", ") : String(v);
+    parts.push(k + ": " + shown);
+  }
+  return parts.join("; ");
+}
+
+function renderAnswers(answers) {
+  const body = $("answers-table").querySelector("tbody");
+  body.replaceChildren();
+  for (const a of answers) {
+    const tr = el("tr", { cls: a.requested ? "" : "flagged", data: { eventId: a.event_id, testid: "answer-row" } });
+    const decision = a.requested ? (a.decision || "") : "FLAGGED: answers no request of ours";
+    tr.append(el("td", { text: a.from }), el("td", { text: decision }), el("td", { text: a.reason || "" }),
+              el("td", { text: identityText(a.identity) }), el("td", { text: (a.withheld || []).join(", ") }),
+              el("td", { cls: "when", text: when(a.decided_at_ms) }));
+    body.append(tr);
+  }
+  $("answers-empty").hidden = answers.length > 0;
+}
+
+async function decide(id, action, reason) {
+  const text = (reason || "").trim();
+  if (action === "decline" && !text) { say("A reason is required to decline a follow-up."); return; }
+  try {
+    await api("POST", "/api/match/followups/" + encodeURIComponent(id) + "/" + action,
+              text ? { reason: text } : {});
+    say(action === "approve" ? "Follow-up approved: the details were sent as the agreement allows."
+                             : "Follow-up declined: your reason was sent.");
+    await refresh();
+  } catch (err) {
+    say(err.reason + ": " + err.detail);
+  }
+}
+
 const TIME_KEYS = /(_at|_since|^valid_from|^valid_until)$/;
 
 function value(key, v) {
@@ -266,15 +332,18 @@ async function acknowledge(status) {
 async function refresh() {
   if (!state.token) return;
   try {
-    const [inbox, alerts, sent, rejections] = await Promise.all([
+    const [inbox, alerts, sent, rejections, pending, answers] = await Promise.all([
       api("GET", "/api/inbox"), api("GET", "/api/alerts"), api("GET", "/api/sent"),
-      api("GET", "/api/rejections")]);
+      api("GET", "/api/rejections"), api("GET", "/api/match/followups/pending"),
+      api("GET", "/api/match/followups/answers")]);
     state.records = new Map(inbox.events.map((r) => [r.event_id, r]));
     renderNotices(inbox.events.filter((r) => r.type === "handover_notice"));
     renderAlerts(inbox.events.filter((r) => r.type === "trafficker_alert"));
     renderSent(sent.sent);
     renderOverdue(alerts.alerts);
     renderRejections(rejections.rejections);
+    renderFollowups(pending.pending);
+    renderAnswers(answers.answers);
     if (state.selected) renderDetail();
     document.body.dataset.loaded = "1";
   } catch (err) {

@@ -183,6 +183,8 @@ class EventType(str, metaclass=_Registry):
     DETENTION_NOTICE: ClassVar[EventType]
     ERASURE_REQUEST: ClassVar[EventType]
     ERASURE_CONFIRMATION: ClassVar[EventType]
+    MATCH_FOLLOWUP: ClassVar[EventType]
+    MATCH_FOLLOWUP_ANSWER: ClassVar[EventType]
 
     def __new__(cls, value: str) -> EventType:
         found = _TYPES.get(value) if isinstance(value, str) else None
@@ -296,6 +298,23 @@ BUILTIN: Final = (
         "erasure confirmation",
         "victim_protection",
         summary=(("status", "status"), ("request", "request_event_id")),
+        reply_to_correlated=True,
+        reply_field="request_event_id",
+    ),
+    # Follow-up of a match hit (docs/protocol.md 13.4): the request names the hit's
+    # opaque reference, never a person; the answer carries identity data only when
+    # a person approved it, each field as the agreement allows.
+    EventTypeSpec(
+        "match_followup",
+        "follow-up request",
+        "investigation",
+        summary=(("reference", "reference"), ("case_ref", "case_ref"), ("purpose", "purpose")),
+    ),
+    EventTypeSpec(
+        "match_followup_answer",
+        "follow-up answer",
+        "investigation",
+        summary=(("decision", "decision"), ("request", "request_event_id")),
         reply_to_correlated=True,
         reply_field="request_event_id",
     ),

@@ -605,6 +605,8 @@ AVRO_PARTS: Final = (
     "detention_notice",
     "erasure_request",
     "erasure_confirmation",
+    "match_followup",
+    "match_followup_answer",
 )
 
 
@@ -1189,6 +1191,8 @@ NOT_A_DOOR: Final[dict[str, str]] = {
     "connectors.cli.agreements.load_directory": _FILES + "load_agreement_file, for each file",
     "connectors.cli.event.load_trust": _FILES + "hub.trust.load_trust_file (trust_list target)",
     "connectors.gateway.app.read_json": _BODY,
+    "connectors.sdk.followup.FollowupRequest.from_record": "this node's own vault record, "
+    "written by InboxRecord.to_json after the event verified and decoded against its schema",
     "connectors.cli.files.read_input": "reads a file, bounded; its bytes go to a parser above",
     "connectors.cli.files.read_json_input": _FILES + "hub.textdoc.parse_json (textdoc target)",
     "connectors.importer.mapping.load_mapping_file": _FILES + "read_mapping (importer_mapping)",

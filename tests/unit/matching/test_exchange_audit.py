@@ -7,12 +7,14 @@ them to their own: evaluator budgets, follow-ups that had a hit and a request.
 
 from __future__ import annotations
 
+from typing import Any
+
 from hub.audit.replay import Finding, Report, _Index, _matches
 from hub.decision import DecisionKind, MatchFacts, SourceRef
 from hub.matching.exchange import MatchIndex, process
 from hub.matching.messages import Evaluation, MatchMessage, Query, Register, seal_message
 from tests.support.audit import HUB_KEY, TOPICS, TRUST, T, World, replay_input
-from tests.support.examples import example_key
+from tests.support.examples import example_key, example_payload
 from tests.support.matching import REF, match_key, message_id, partial
 
 DAY = 86_400_000
@@ -100,7 +102,7 @@ def test_over_budget_an_evaluator_answering_beyond_its_signed_limit() -> None:
 
 
 # --- follow-ups: the index as the replay fills it, a broken log written into it -----------
-# (end to end once the match_followup event types are registered: helper "followup")
+# (the hand-made index pins each rule; the end-to-end tests below run the real event types)
 
 
 def _index_with(
@@ -205,3 +207,87 @@ def test_followup_answer_without_request() -> None:
 def test_match_facts_survive_the_leaf() -> None:
     facts = MatchFacts("EVALUATION", query_id=Q, budget_used=1, budget_limit=2, budget_day="d")
     assert MatchFacts.from_fields(facts.to_fields()) == facts
+
+
+# --- follow-ups end to end: the real event types, agreements and pipeline ------------------
+
+
+def _hit_for_th(world: World, index: MatchIndex) -> str:
+    """VN registers, TH queries and gets VN's hit; the query id."""
+    _send(
+        world,
+        index,
+        MatchMessage.of(
+            Register(REF, "phone", (match_key(1),), "suspect", T + DAY),
+            message_id=message_id("r", T),
+            sender="VN",
+            recipient="hub",
+            created_at_ms=T,
+        ),
+    )
+    query_id = message_id("q", T)
+    _send(
+        world,
+        index,
+        MatchMessage.of(
+            Query(query_id, "phone", (match_key(1),), "TH-7", "investigation"),
+            message_id=message_id("query", T),
+            sender="TH",
+            recipient="hub",
+            created_at_ms=T,
+        ),
+    )
+    return query_id
+
+
+def _follow_up(world: World, query_id: str) -> Any:
+    payload = {**example_payload("match_followup"), "reference": REF, "query_id": query_id}
+    return world.submit(
+        "TH", "match_followup", ["VN"], "investigation", "H2", payload,
+        correlation_id=query_id,
+    )  # fmt: skip
+
+
+def _answer(world: World, request_event_id: str) -> Any:
+    payload = {
+        **example_payload("match_followup_answer"),
+        "request_event_id": request_event_id,
+        "reference": REF,
+    }
+    return world.submit(
+        "VN", "match_followup_answer", ["TH"], "investigation", "H2", payload,
+        correlation_id=request_event_id,
+    )  # fmt: skip
+
+
+def test_a_followup_after_its_hit_and_its_answer_replay_clean() -> None:
+    world, index = World(), MatchIndex()
+    request = _follow_up(world, _hit_for_th(world, index))
+    _answer(world, request.header.event_id)
+    world.sequence_all()
+    assert len(world.topics[TOPICS.inbox("VN")]) == 1  # the agreement let both through
+    assert len(world.topics[TOPICS.inbox("TH")]) == 1
+    report = replay_input(world.input(), now_ms=T + DAY)
+    assert report.findings == []
+
+
+def test_replay_finds_a_followup_without_hit_end_to_end() -> None:
+    world, index = World(), MatchIndex()
+    _hit_for_th(world, index)
+    stray = _follow_up(world, message_id("a query never answered", T))
+    world.sequence_all()
+    report = replay_input(world.input(), now_ms=T + DAY)
+    assert [(f.kind, f.event_id) for f in report.findings] == [
+        ("FOLLOWUP_WITHOUT_HIT", stray.header.event_id)
+    ]
+
+
+def test_replay_finds_an_unasked_answer_end_to_end() -> None:
+    world, index = World(), MatchIndex()
+    _hit_for_th(world, index)
+    answer = _answer(world, message_id("no such request", T))
+    world.sequence_all()
+    report = replay_input(world.input(), now_ms=T + DAY)
+    assert [(f.kind, f.event_id) for f in report.findings] == [
+        ("FOLLOWUP_UNASKED", answer.header.event_id)
+    ]

@@ -59,11 +59,14 @@ def test_replies_are_the_types_registered_as_replies() -> None:
     assert replies == {
         "acknowledgement": "acknowledged_event_id",
         "erasure_confirmation": "request_event_id",
+        "match_followup_answer": "request_event_id",
     }
     assert EventType.ERASURE_REQUEST.symbols("reason") == (
         "DATA_SUBJECT_REQUEST", "RETENTION_ENDED", "COURT_ORDER", "RECORDED_IN_ERROR", "OTHER",
     )  # fmt: skip
     assert EventType.ERASURE_CONFIRMATION.symbols("status") == ("ERASED", "NOTHING_HELD", "REFUSED")
+    assert EventType.MATCH_FOLLOWUP_ANSWER.symbols("decision") == ("APPROVED", "DECLINED")
+    assert not EventType.MATCH_FOLLOWUP.spec.reply_to_correlated  # a request, not a reply
 
 
 def test_a_deployment_may_register_a_reply(tmp_path: Path, clean: None) -> None:

@@ -30,12 +30,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from hub.matching.ceremony import MatchPublic
-from hub.matching.messages import MatchMessage, MatchMessageKind
-from hub.matching.threshold import KeyShare
-
 from hub.durable import write_atomic
 from hub.errors import OperationalError, Reason
+from hub.matching.ceremony import MatchPublic
 from hub.matching.evaluator import (
     DEFAULT_BUDGET_PER_DAY,
     Answered,
@@ -44,6 +41,8 @@ from hub.matching.evaluator import (
     Skipped,
     evaluate_request,
 )
+from hub.matching.messages import MatchMessage, MatchMessageKind
+from hub.matching.threshold import KeyShare
 from hub.wire import new_event_id
 
 from .match_topic import MatchRecord

@@ -16,14 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hub.matching.ceremony import MatchPublic, deal_ceremony, load_share, write_ceremony
-from hub.matching.messages import (
-    Evaluate,
-    Evaluation,
-    MatchMessage,
-    MatchMessageKind,
-)
-from hub.matching.threshold import PartialEvaluation
 
 from connectors.sdk import CountryNode
 from connectors.sdk.evaluator import STATUS_PATH, EvaluatorService
@@ -32,6 +24,14 @@ from hub.errors import Reason, TrmError
 from hub.home import StateDir
 from hub.keys import write_private_key
 from hub.matching import oprf
+from hub.matching.ceremony import MatchPublic, deal_ceremony, load_share, write_ceremony
+from hub.matching.messages import (
+    Evaluate,
+    Evaluation,
+    MatchMessage,
+    MatchMessageKind,
+)
+from hub.matching.threshold import PartialEvaluation
 from hub.ops.broker import free_port
 from hub.ops.provision import provision_registry
 from hub.topics import Topics

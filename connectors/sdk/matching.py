@@ -42,6 +42,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final, Protocol
 
+from hub.errors import MatchError, OperationalError, Reason, RequestError, TrmError, WireError
 from hub.matching.ceremony import MatchPublic
 from hub.matching.keys import MatchInput, MatchKind, match_inputs
 from hub.matching.messages import (
@@ -60,8 +61,6 @@ from hub.matching.messages import (
 )
 from hub.matching.oprf import blind, finalize
 from hub.matching.threshold import PartialEvaluation, combine, verify_partial
-
-from hub.errors import MatchError, OperationalError, Reason, RequestError, TrmError, WireError
 from hub.wire import new_event_id
 
 if TYPE_CHECKING:

@@ -106,6 +106,8 @@ def message_headers(record: Record) -> dict[str, str]:
         Record.AGREEMENT: {},
         Record.SEAL_KEYS: {},
         Record.HUB_STATE: {},
+        Record.MATCH_MESSAGE: {},
+        Record.MATCH_INDEX: {},
     }[record]
 
 
@@ -148,6 +150,25 @@ _SIGNED_JSON: Final[dict[str, Any]] = {
     "description": "A signed JSON document (docs/protocol.md section 6.1).",
     "required": ["signed", "signatures"],
     "properties": {"signed": {"type": "object"}, "signatures": {"type": "array"}},
+}
+
+
+_MATCH_INDEX_SCHEMA: Final[dict[str, Any]] = {
+    "type": "object",
+    "description": "A live registration (hub.matching.exchange.IndexEntry); no personal data.",
+    "required": ["owner", "reference", "match_kind", "subject", "expires_at_ms", "keys"],
+    "properties": {
+        "owner": {"type": "string", "description": "The registering member, alpha-2."},
+        "reference": {"type": "string", "description": "The opaque reference, 32 hex digits."},
+        "match_kind": {"type": "string", "enum": ["phone", "document", "name"]},
+        "subject": {"type": "string", "enum": ["suspect", "victim"]},
+        "expires_at_ms": {"type": "integer"},
+        "keys": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "Hex SHA-256 of 'trm.match.index.v1' 00 || match key, per key.",
+        },
+    },
 }
 
 
@@ -201,6 +222,16 @@ def _message(record: Record) -> dict[str, Any]:
             "a note '<created_at_ms> <topic/partition/offset>', a bookmark (JSON) or a "
             "pack of notes (zlib).",
         ),
+        Record.MATCH_MESSAGE: (
+            "Match message",
+            "application/vnd.trm.match.v1+avro",
+            "A signed match message of the hit/no-hit exchange (section 13.3).",
+        ),
+        Record.MATCH_INDEX: (
+            "Match index entry",
+            "application/json",
+            "One registration in the hub's match index, for hub workers (section 13.3).",
+        ),
     }[record]
     message: dict[str, Any] = {
         "name": record.value,
@@ -228,6 +259,8 @@ def _message(record: Record) -> dict[str, Any]:
         message["payload"] = _REJECTION_SCHEMA
     elif record is Record.DECISION:
         message["payload"] = _decision_schema()
+    elif record is Record.MATCH_INDEX:
+        message["payload"] = _MATCH_INDEX_SCHEMA
     elif record in (Record.CHECKPOINT, Record.HUB_STATE):
         message["payload"] = {"type": "string"}
     elif record in (Record.TRUST_LIST, Record.AGREEMENT, Record.SEAL_KEYS):

@@ -9,7 +9,10 @@ One home for the names every part of the hub uses to talk about its own work:
   in the ``trm-effect`` Kafka header (docs/decisions.md D5) and, for a
   decision, named by a delivery's attestation (``leaf_ref``, D6);
 - :class:`DecisionRecord`: one decision, the JSON of ``<ns>.hub.decisions``
-  (docs/protocol.md section 9); the audit leaf wraps it.
+  (docs/protocol.md section 9); the audit leaf wraps it;
+- :class:`MatchFacts`: what a decision about a match message records
+  (docs/protocol.md section 13.3), carried in the record's ``fields`` as
+  ``match.<name>=<value>`` entries so that the leaf's schema stays as released.
 
 Each text form has one writer (``__str__`` / ``to_json_bytes``) and one parser
 (``parse`` / ``from_json_bytes``) that refuses malformed input with a reason
@@ -30,10 +33,12 @@ from hub.textdoc import parse_json
 __all__ = [
     "DELIVERY_KINDS",
     "EFFECT_HEADER",
+    "MATCH_FIELD_PREFIX",
     "DecisionKind",
     "DecisionRecord",
     "EffectId",
     "EffectKind",
+    "MatchFacts",
     "SourceRef",
 ]
 
@@ -261,6 +266,89 @@ class EffectId:
         return parsed
 
 
+MATCH_FIELD_PREFIX = "match."
+# MatchFacts' fields in their text form: name -> (is an int).
+_MATCH_FACTS: dict[str, bool] = {
+    "message": False,
+    "query_id": False,
+    "purpose": False,
+    "case_ref": False,
+    "hit": False,
+    "owner": False,
+    "reference": False,
+    "match_kind": False,
+    "subject": False,
+    "expires_at_ms": True,
+    "elements": True,
+    "budget_used": True,
+    "budget_limit": True,
+    "budget_day": False,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class MatchFacts:
+    """What the audit log keeps of a decision about one match message.
+
+    Codes, ids, countries, counts and opaque references: never a match key,
+    a blinded element or an identifier. ``message`` is the match message's
+    kind (REGISTER, EVALUATE, EVALUATION, QUERY, REFUSED); ``hit`` is "true" or
+    "false" on a query's answer, "" otherwise; the owner, reference and kind
+    of a query are filled only on a hit. Empty text and None are "not said".
+    """
+
+    message: str
+    query_id: str = ""
+    purpose: str = ""
+    case_ref: str = ""
+    hit: str = ""
+    owner: str = ""
+    reference: str = ""
+    match_kind: str = ""
+    subject: str = ""
+    expires_at_ms: int | None = None
+    elements: int | None = None  # how many blinded elements or partials (not which)
+    budget_used: int | None = None
+    budget_limit: int | None = None
+    budget_day: str = ""
+
+    def to_fields(self) -> tuple[str, ...]:
+        """The ``match.<name>=<value>`` entries, sorted (as the leaf keeps ``fields``)."""
+        out = []
+        for name in _MATCH_FACTS:
+            value = getattr(self, name)
+            if value is not None and value != "":
+                out.append(f"{MATCH_FIELD_PREFIX}{name}={value}")
+        return tuple(sorted(out))
+
+    @classmethod
+    def from_fields(cls, fields: tuple[str, ...]) -> MatchFacts | None:
+        """The facts in a decision's ``fields``; None when it is not about a match message.
+
+        Raises:
+            AuditError: CHECKPOINT_INVALID for a match entry that is not a known
+                ``name=value`` (or an int that is not one).
+        """
+        values: dict[str, Any] = {}
+        for entry in fields:
+            if not entry.startswith(MATCH_FIELD_PREFIX):
+                continue
+            name, sep, value = entry[len(MATCH_FIELD_PREFIX) :].partition("=")
+            if not sep or name not in _MATCH_FACTS or name in values:
+                raise _malformed("match fact", "match.<known name>=<value>, once", entry)
+            if _MATCH_FACTS[name]:
+                if not value.isdigit() or len(value) > 19:
+                    raise _malformed("match fact", "a non-negative integer", entry)
+                values[name] = int(value)
+            else:
+                values[name] = value
+        if not values:
+            return None
+        if "message" not in values:
+            raise _malformed("match facts", "a match.message entry", ",".join(fields))
+        return cls(**values)
+
+
 # json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False), with
 # the encoder built once (json.dumps builds one per call when given options).
 _RECORD_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -336,6 +424,15 @@ class DecisionRecord:
             decided_at_ms=decided_at_ms,
             registry=registry,
         )
+
+    @property
+    def match(self) -> MatchFacts | None:
+        """The match facts this decision records, or None (a decision about an event).
+
+        Raises:
+            AuditError: CHECKPOINT_INVALID for malformed match entries.
+        """
+        return MatchFacts.from_fields(self.fields)
 
     def to_json_bytes(self) -> bytes:
         """Compact JSON, keys sorted, UTF-8 (what ``json.dumps(..., sort_keys=True,

@@ -125,6 +125,11 @@ class Reason(StrEnum):
     # --- matching: identifiers to match inputs (hub.matching.keys) --------
     MATCH_VALUE_INVALID = "MATCH_VALUE_INVALID"
     MATCH_CHECK_DIGIT_INVALID = "MATCH_CHECK_DIGIT_INVALID"
+    # --- hit/no-hit matching (docs/protocol.md section 13) ----------------
+    MATCH_CASE_REQUIRED = "MATCH_CASE_REQUIRED"
+    MATCH_NOT_EVALUATOR = "MATCH_NOT_EVALUATOR"
+    MATCH_EXPIRED = "MATCH_EXPIRED"
+    MATCH_REFERENCE_CONFLICT = "MATCH_REFERENCE_CONFLICT"
     # --- operations -------------------------------------------------------
     CONFIG_INVALID = "CONFIG_INVALID"
     KEY_FILE_INSECURE = "KEY_FILE_INSECURE"

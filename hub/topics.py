@@ -34,6 +34,7 @@ __all__ = [
     "HUB",
     "HUB_MAX_RECORD_BYTES",
     "KEEP_FOREVER_MS",
+    "MATCH_RETENTION_MS",
     "MIN_INSYNC_REPLICAS",
     "OUTBOX_MAX_MESSAGE_BYTES",
     "OUTBOX_PARTITIONS",
@@ -93,6 +94,10 @@ STATE_RETENTION_MS: Final = 31 * 24 * 3600 * 1000
 # helps nobody once that is done. It holds sealed bytes only (hub.pipeline);
 # the audit replay does not ask for copies older than this.
 QUARANTINE_RETENTION_MS: Final = 14 * 24 * 3600 * 1000
+# How long the match request topic and the countries' match topics keep a record:
+# they carry match keys and blinded elements (pseudonymous data of persons), which
+# nobody needs once a message is answered; the audit log keeps what was decided.
+MATCH_RETENTION_MS: Final = 7 * 24 * 3600 * 1000
 
 # Size limits (docs/protocol.md section 2.6, docs/decisions.md D17). The envelope's
 # limit is the wire's (hub.wire.DEFAULT_MAX_SIZE: the hub refuses a bigger one
@@ -169,6 +174,8 @@ class Record(StrEnum):
     AGREEMENT = "agreement"  # signed JSON agreement, protocol section 7
     SEAL_KEYS = "seal_keys"  # signed JSON seal-key set of one country (hub.sealkeys)
     HUB_STATE = "hub_state"  # the hub's recovery notes (hub.state): text, hub-only
+    MATCH_MESSAGE = "match_message"  # a signed match message, framed Avro (section 13.3)
+    MATCH_INDEX = "match_index"  # one registration in the hub's match index: JSON, hub-only
 
     @property
     def avro_schema(self) -> str | None:
@@ -177,6 +184,7 @@ class Record(StrEnum):
             Record.EVENT: "envelope",
             Record.DELIVERY: "envelope",
             Record.AUDIT_LEAF: "audit_leaf",
+            Record.MATCH_MESSAGE: "match_signed",
         }.get(self)
 
 
@@ -279,6 +287,20 @@ class Topics:
     def registry_seal_keys(self) -> str:
         return f"{self.namespace}.registry.seal-keys"
 
+    def match(self, country: str) -> str:
+        """Where the hub writes the match messages addressed to ``country``."""
+        return f"{self.namespace}.{check_country(country)}.match"
+
+    @property
+    def match_requests(self) -> str:
+        """Where every member writes every match message (the hub reads them)."""
+        return f"{self.namespace}.match.requests"
+
+    @property
+    def match_index(self) -> str:
+        """The hub's match index: one compacted record per registration."""
+        return f"{self.namespace}.hub.match-index"
+
     def country_of_outbox(self, topic: str) -> str | None:
         """The country whose outbox ``topic`` is in this namespace, or None."""
         prefix, suffix = f"{self.namespace}.", ".outbox"
@@ -373,6 +395,19 @@ class Topics:
                 key="the refused event's id (none if it had none)",
                 description=f"Why the hub refused an event {cc} submitted, or a recipient of it.",
             )
+            add(
+                self.match(cc),
+                writers=(HUB,),
+                readers=(user, HUB, AUDITOR),
+                record=Record.MATCH_MESSAGE,
+                key="the message id",
+                retention_ms=MATCH_RETENTION_MS,
+                description=(
+                    f"Match messages for {cc}, relayed or answered by the hub: an EVALUATE for "
+                    f"{cc}'s evaluator, and EVALUATION, REGISTERED, ANSWER and REFUSED for what "
+                    f"{cc} asked (docs/protocol.md section 13.3)."
+                ),
+            )
         add(
             self.quarantine,
             partitions=COUNTRY_PARTITIONS,
@@ -386,6 +421,33 @@ class Topics:
                 "Every refused record, sealed: a sealed event as it came, anything else "
                 "sealed to its producer's seal key (only the producer can read it again); "
                 "kept 14 days."
+            ),
+        )
+        add(
+            self.match_requests,
+            writers=members,
+            readers=(HUB, AUDITOR),
+            record=Record.MATCH_MESSAGE,
+            key="the message id",
+            retention_ms=MATCH_RETENTION_MS,
+            description=(
+                "Every member writes every match message here (REGISTER, QUERY, EVALUATE, "
+                "EVALUATION); one partition, so the hub judges them in one order against "
+                "one index. Kept 7 days: match keys are nobody's business after the answer."
+            ),
+        )
+        add(
+            self.match_index,
+            compacted=True,
+            writers=(HUB,),
+            # the auditor may read everything: digests of match keys, references, owners
+            readers=(HUB, AUDITOR),
+            record=Record.MATCH_INDEX,
+            key="the registration's reference",
+            description=(
+                "The hub's match index: per live registration its owner, kind, subject, "
+                "expiry and the SHA-256 of each match key; a tombstone when replaced by "
+                "nothing or expired. Read whole at the hub's start."
             ),
         )
         add(

@@ -675,3 +675,8 @@ async def status(web: Any, request: Any) -> Any:
             },
         }
     )
+
+
+# The match agent (hit/no-hit exchange) runs on the same app, with the same writer;
+# importing it registers it (it needs the app defined above).
+import hub.app.match  # noqa: E402, F401

@@ -18,6 +18,15 @@ agreements, :func:`replay` proves, without trusting the hub's operator:
   the original event, allows exactly what was delivered (else BEYOND_AGREEMENT);
 - producer sequence numbers have no gaps (SEQUENCE_GAP: a warning, since the
   producer, not the hub, may have lost them);
+- the hit/no-hit exchange (docs/protocol.md 13.3, 13.4): every delivered
+  ``match_followup_answer`` answers a ``match_followup`` request its recipient
+  sent to its producer, delivered (else FOLLOWUP_UNASKED); every delivered
+  ``match_followup`` request, its signed ``correlation_id`` a query id, had a
+  logged hit for that query, its producer the querier and its recipient the
+  hit's owner (else FOLLOWUP_WITHOUT_HIT); no evaluator relayed more
+  evaluations to one requester on one day than the signed budget limit it
+  states (else OVER_BUDGET). Match decisions are not events: they are kept
+  out of the delivery and refusal checks above;
 - every erasure request delivered to a recipient is answered: CONFIRMED (an
   erasure confirmation from that recipient, its ``correlation_id`` the
   request's event id, was delivered back to the requester), else PENDING, or
@@ -87,7 +96,16 @@ _ERASURE_KINDS: Final = {
     EventType.ERASURE_CONFIRMATION: "confirmation",
 }
 
+# The follow-up's event types (helper "followup" registers them in hub.wire.eventtypes).
+_FOLLOWUP_KINDS: Final = {
+    "match_followup": "request",
+    "match_followup_answer": "answer",
+}
+
 FAILING = (
+    "FOLLOWUP_UNASKED",
+    "FOLLOWUP_WITHOUT_HIT",
+    "OVER_BUDGET",
     "DROP",
     "INJECTION",
     "ALTERATION",
@@ -291,6 +309,13 @@ CREATE TABLE erasure(  -- verified erasure requests and confirmations, from thei
   kind TEXT, event_id TEXT, digest BLOB UNIQUE, producer TEXT, correlation_id TEXT,
   case_key TEXT, created INTEGER, topic TEXT, part INTEGER, off INTEGER);
 CREATE INDEX erasure_answers ON erasure(correlation_id, producer) WHERE kind = 'confirmation';
+CREATE TABLE match(  -- decisions about match messages (MatchFacts): no key, no element
+  idx INTEGER, kind TEXT, message TEXT, event_id TEXT, producer TEXT, recipient TEXT,
+  query_id TEXT, hit TEXT, owner TEXT, budget_used INTEGER, budget_limit INTEGER,
+  budget_day TEXT, topic TEXT, part INTEGER, off INTEGER);
+CREATE TABLE followup(  -- verified follow-up requests and answers, from their headers
+  kind TEXT, event_id TEXT, digest BLOB UNIQUE, producer TEXT, correlation_id TEXT,
+  topic TEXT, part INTEGER, off INTEGER);
 """
 # Built after the leaves are in: one sort instead of an index update per insert.
 _LEAF_INDEXES = """
@@ -406,6 +431,7 @@ def replay(
             copies_since_ms=0 if now_ms is None else now_ms - QUARANTINE_RETENTION_MS,
         )
         _erasures(index, report, now_ms)
+        _matches(index, report)
         report.counts = _counts(index)
     finally:
         tree.close()
@@ -451,10 +477,35 @@ def _leaves(
         at = tree.size
         tree.append(rec.value)
         d = leaf.record
+        try:
+            facts = d.match
+        except TrmError:
+            facts = None
+        if facts is not None:
+            index.add(
+                "INSERT INTO match VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    at,
+                    str(d.kind),
+                    facts.message,
+                    d.event_id,
+                    d.producer,
+                    d.recipient,
+                    facts.query_id,
+                    facts.hit,
+                    facts.owner,
+                    facts.budget_used,
+                    facts.budget_limit,
+                    facts.budget_day,
+                    *_at(rec),
+                ),
+            )
         row = (
             at,
             leaf.decision_id,
-            str(d.kind),
+            # A match decision is not about an event: its kind is kept apart so the
+            # delivery and refusal checks pass it by (its duplicates are still found).
+            f"MATCH_{d.kind}" if facts is not None else str(d.kind),
             d.event_id,
             d.producer,
             d.recipient,
@@ -465,7 +516,7 @@ def _leaves(
             rec.topic,
             rec.partition,
             rec.offset,
-            d.kind in DELIVERY_KINDS and bool(d.delivered_digest),
+            facts is None and d.kind in DELIVERY_KINDS and bool(d.delivered_digest),
             d.decided_at_ms,
         )
         index.add(insert, row)
@@ -583,6 +634,19 @@ def _outboxes(
             "INSERT INTO seq VALUES (?, ?, ?, ?, ?)",
             (event.header.producer, event.header.sequence, *_at(rec)),
         )
+        followup = _FOLLOWUP_KINDS.get(event.header.event_type.value)
+        if followup is not None:
+            index.add(
+                "INSERT OR IGNORE INTO followup VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    followup,
+                    event.header.event_id,
+                    event.envelope.event_digest,
+                    event.header.producer,
+                    event.header.correlation_id,
+                    *_at(rec),
+                ),
+            )
         kind = _ERASURE_KINDS.get(event.header.event_type)
         if kind is not None:
             h = event.header
@@ -844,6 +908,77 @@ def _erasures(index: _Index, report: Report, now_ms: int | None) -> None:
                 topic=topic,
                 partition=part,
                 offset=off,
+            )
+        )
+
+
+def _matches(index: _Index, report: Report) -> None:
+    """7. The hit/no-hit exchange: follow-ups had their hit and request; budgets held."""
+    db = index.db
+    answers = db.execute(
+        "SELECT a.event_id, a.producer, a.correlation_id, l.recipient, a.topic, a.part, a.off"
+        " FROM followup a JOIN leaf l ON l.event_digest = a.digest AND l.logged"
+        " WHERE a.kind = 'answer' ORDER BY a.rowid, l.recipient"
+    ).fetchall()
+    for event_id, owner, asked, requester, topic, part, off in answers:
+        request = index.one(
+            "SELECT 1 FROM followup r JOIN leaf l ON l.event_digest = r.digest AND l.logged"
+            " WHERE r.kind = 'request' AND r.event_id = ? AND r.producer = ? AND l.recipient = ?",
+            (asked, requester, owner),
+        )
+        if request is None:
+            report.findings.append(
+                Finding(
+                    "FOLLOWUP_UNASKED",
+                    topic,
+                    part,
+                    off,
+                    event_id,
+                    f"a follow-up answer from {owner} to {requester} answers no follow-up "
+                    f"request of {requester} delivered to {owner}",
+                )
+            )
+    requests = db.execute(
+        "SELECT r.event_id, r.producer, r.correlation_id, l.recipient, r.topic, r.part, r.off"
+        " FROM followup r JOIN leaf l ON l.event_digest = r.digest AND l.logged"
+        " WHERE r.kind = 'request' ORDER BY r.rowid, l.recipient"
+    ).fetchall()
+    for event_id, requester, query_id, owner, topic, part, off in requests:
+        hit = index.one(
+            "SELECT 1 FROM match WHERE message = 'QUERY' AND kind = ? AND hit = 'true'"
+            " AND query_id = ? AND recipient = ? AND owner = ?",
+            (str(DecisionKind.DELIVERED), query_id or "", requester, owner),
+        )
+        if hit is None:
+            report.findings.append(
+                Finding(
+                    "FOLLOWUP_WITHOUT_HIT",
+                    topic,
+                    part,
+                    off,
+                    event_id,
+                    f"a follow-up request from {requester} to {owner} names query "
+                    f"{query_id}, which the log shows no hit of {owner}'s for",
+                )
+            )
+    over = db.execute(
+        "SELECT producer, recipient, budget_day, COUNT(*), MIN(budget_limit), MAX(idx)"
+        " FROM match WHERE message = 'EVALUATION' AND kind = ?"
+        " GROUP BY producer, recipient, budget_day HAVING COUNT(*) > MIN(budget_limit)"
+        " ORDER BY MIN(idx)",
+        (str(DecisionKind.DELIVERED),),
+    ).fetchall()
+    for evaluator, requester, day, count, limit, last in over:
+        where = index.one("SELECT topic, part, off, event_id FROM match WHERE idx = ?", (last,))
+        report.findings.append(
+            Finding(
+                "OVER_BUDGET",
+                where[0],
+                where[1],
+                where[2],
+                where[3],
+                f"{evaluator} answered {count} evaluations for {requester} on {day}; "
+                f"its signed limit is {limit}",
             )
         )
 

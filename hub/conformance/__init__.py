@@ -5,7 +5,7 @@ whose ``check(directory)`` applies every vector of that folder with this
 implementation (``hub.conformance.base``). :data:`SETS` lists them in the
 order the specification builds up: the wire format, sealing, trust lists,
 seal-key sets, agreements, the audit log and its Merkle tree, the match
-inputs, the matching OPRF and its threshold split. ``trm conformance DIR``
+inputs, the matching OPRF and its threshold split, the match messages. ``trm conformance DIR``
 runs them; a foreign team runs the same folders against its own
 implementation.
 
@@ -84,6 +84,11 @@ SETS: tuple[VectorSet, ...] = (
         "threshold-oprf",
         "the 3-of-6 split of RFC 9497's key: shares, partials, proofs, combination (13.2)",
         "hub.conformance.threshold_oprf",
+    ),
+    VectorSet(
+        "match-messages",
+        "signed match messages: every kind opened, every refusal of the opening order (13.3)",
+        "hub.conformance.match_messages",
     ),
 )
 

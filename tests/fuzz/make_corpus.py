@@ -191,6 +191,19 @@ def seeds() -> dict[str, list[bytes]]:
         body = encode(parsed(name), payload_from_json(name, payload))
         avro.append(bytes([AVRO_PARTS.index(name)]) + body)
     out["avro_diff"] = avro
+    from hub.matching.messages import MatchMessageKind
+    from tests.support.matching import sample
+    from tests.support.matching import sealed as sealed_match
+
+    out["match_message"] = [sealed_match(sample(kind)) for kind in MatchMessageKind] + [
+        {"TH": b"T", "KH": b"K", "hub": b"H"}[sample(kind).sender] + sample(kind).encode()
+        for kind in MatchMessageKind
+    ]
+    from hub.matching.exchange import IndexEntry, index_key
+    from tests.support.matching import REF, match_key
+
+    entry = IndexEntry("KH", REF, "phone", "suspect", T0 + 10**9, (index_key(match_key(1)),))
+    out["match_exchange"] = [join([m, entry.to_json_bytes()]) for m in out["match_message"]]
     numbers = b"[0,-0.0,1e21,1e20,1e-7,1e-6,0.1,-5e-324,1.7976931348623157e308,9007199254740991]"
     out["jcs_diff"] = [
         numbers,

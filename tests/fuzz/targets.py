@@ -804,6 +804,57 @@ def _doubles(value: Any) -> Any:
     return {k: _doubles(v) for k, v in value.items()}
 
 
+def match_message(data: bytes) -> object:
+    """A match message as the hub (or a member) opens it: verify, then decode.
+
+    A first byte T, K or H makes the rest the message bytes, signed here by
+    TH's, KH's or the hub's test key; anything else is the wire bytes as they
+    come (the test keys sign the seeds).
+    """
+    from hub.matching.messages import MATCH_PAYLOAD_TYPE, open_message
+    from hub.wire import Signature, pae
+    from hub.wire.codec import frame, part
+    from tests.support.wire import HUB_KEY, KEYS, KH_KEY, TH_KEY
+
+    if data[:1] in (b"T", b"K", b"H"):
+        # The rest is the message bytes, signed here (the fuzzer cannot forge a
+        # signature): its mutations reach the field rules past the signature.
+        key = {b"T": TH_KEY, b"K": KH_KEY, b"H": HUB_KEY}[data[:1]]
+        message = data[1:]
+        sig = Signature(_key_id(key), key.sign(pae(MATCH_PAYLOAD_TYPE, message)))
+        wire = {"message": message, "signature": sig.to_record()}
+        data = frame("match_signed", part("match_signed").encode(wire))
+    return open_message(data, KEYS, now_ms=T0 + 1000)
+
+
+def match_exchange(data: bytes) -> object:
+    """A record of the match request topic through the hub's exchange, and an index entry.
+
+    The first part goes through ``hub.matching.exchange.process`` (which must
+    never raise), the second through ``IndexEntry.from_json_bytes`` (the index
+    topic the hub reads back at its start).
+    """
+    from hub.decision import SourceRef
+    from hub.matching.exchange import IndexEntry, MatchIndex, process
+    from hub.topics import Topics
+    from tests.support.wire import HUB_KEY, KEYS
+
+    parts = [*split(data, 2), b"", b""]
+    topics = Topics("fz")
+    outcome = process(
+        parts[0],
+        SourceRef(topics.match_requests, 0, 1),
+        index=MatchIndex(),
+        topics=topics,
+        keys=KEYS,
+        hub_key=HUB_KEY,
+        now_ms=T0 + 1000,
+    )
+    if parts[1]:
+        IndexEntry.from_json_bytes(parts[1])
+    return outcome
+
+
 def jcs_diff(data: bytes) -> object:
     """hub.signed_doc.canonical_json and :func:`independent_jcs` agree on every JSON value."""
     from hub.signed_doc import canonical_json
@@ -1017,6 +1068,20 @@ TARGETS: Final[dict[str, Target]] = {
             ("hub.wire.codec", "hub.wire.avrofast"),
         ),
         Target(
+            "match_message",
+            match_message,
+            ("hub.matching.messages.open_message",),
+            ("hub.matching.messages", "hub.wire.codec", "hub.wire.verify"),
+            max_len=16384 + 16,
+        ),
+        Target(
+            "match_exchange",
+            match_exchange,
+            ("hub.matching.exchange.process", "hub.matching.exchange.IndexEntry.from_json_bytes"),
+            ("hub.matching", "hub.textdoc"),
+            max_len=16384 + 1024,
+        ),
+        Target(
             "match_partials",
             match_partials,
             (
@@ -1078,6 +1143,8 @@ REQUIRED: Final = (
     "hub.state.parse_taken_in",
     "hub.state.Bookmark.from_record",
     "hub.signed_doc.canonical_json",
+    "hub.matching.messages.open_message",
+    "hub.matching.exchange.IndexEntry.from_json_bytes",
     "hub.matching.keys.match_inputs",
     "hub.matching.threshold.PartialEvaluation.from_bytes",
     "hub.matching.ceremony.parse_public",

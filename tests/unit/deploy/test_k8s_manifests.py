@@ -214,7 +214,8 @@ def test_topics_and_users_cover_every_country_and_match_the_local_acls() -> None
         assert ("topic", t.outbox(cc), "Write") in granted
         assert ("topic", t.audit_checkpoints, "Write") in granted  # a witness's cosignatures
         assert ("topic", t.registry_seal_keys, "Write") in granted  # its own seal-key sets
-        own = {t.outbox(cc), t.audit_checkpoints, t.registry_seal_keys}
+        assert ("topic", t.match_requests, "Write") in granted  # its match messages
+        own = {t.outbox(cc), t.audit_checkpoints, t.registry_seal_keys, t.match_requests}
         assert not any(op == "Write" and name not in own for _, name, op in granted)
 
 

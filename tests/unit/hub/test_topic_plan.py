@@ -15,6 +15,7 @@ from hub.topics import (
     COUNTRY_PARTITIONS,
     HUB,
     KEEP_FOREVER_MS,
+    MATCH_RETENTION_MS,
     OUTBOX_PARTITIONS,
     QUARANTINE_MAX_MESSAGE_BYTES,
     QUARANTINE_RETENTION_MS,
@@ -28,7 +29,7 @@ def test_every_topic_once_with_one_partition_count_per_kind() -> None:
     t = Topics("t1")
     plan = t.plan()
     names = [s.name for s in plan]
-    assert len(names) == len(set(names)) == 3 * len(COMMIT_COUNTRIES) + 9
+    assert len(names) == len(set(names)) == 4 * len(COMMIT_COUNTRIES) + 11
     assert t.all() == tuple(names)
     by_name = {s.name: s for s in plan}
     for cc in COMMIT_COUNTRIES:
@@ -45,6 +46,9 @@ def test_every_topic_once_with_one_partition_count_per_kind() -> None:
         t.registry_trust,
         t.registry_agreements,
         t.registry_seal_keys,
+        t.match_requests,
+        t.match_index,
+        *(t.match(cc) for cc in COMMIT_COUNTRIES),
     ):
         assert by_name[name].partitions == 1, name
 
@@ -53,8 +57,26 @@ def test_settings_evidence_kept_registry_compacted_outboxes_stamped_by_broker() 
     t = Topics()
     for spec in t.plan():
         registry = spec.name in (t.registry_trust, t.registry_agreements, t.registry_seal_keys)
-        assert spec.compacted == (registry or spec.name in (t.hub_state, t.hub_bookmarks))
-        if registry:
+        match = spec.record is Record.MATCH_MESSAGE
+        compacted = (t.hub_state, t.hub_bookmarks, t.match_index)
+        assert spec.compacted == (registry or spec.name in compacted)
+        if spec.name == t.match_index:
+            # match-key digests of live registrations: the hub's alone, latest per reference
+            assert spec.config == {"cleanup.policy": "compact"}
+            assert spec.writers == (HUB,)
+            assert spec.readers == (HUB, AUDITOR)
+        elif match:
+            # match keys and blinded elements: kept a week, not forever
+            assert spec.config == {
+                "cleanup.policy": "delete",
+                "retention.ms": str(MATCH_RETENTION_MS),
+            }
+            if spec.name == t.match_requests:
+                assert spec.readers == (HUB, AUDITOR)
+            else:
+                assert spec.writers == (HUB,)
+                assert len([r for r in spec.readers if r not in (HUB, AUDITOR)]) == 1
+        elif registry:
             assert spec.config == {"cleanup.policy": "compact"}
             # Each country publishes its own seal keys; the operator the rest.
             members = tuple(c.lower() for c in COMMIT_COUNTRIES)

@@ -135,6 +135,8 @@ class Reason(StrEnum):
     KEY_FILE_INSECURE = "KEY_FILE_INSECURE"
     KAFKA_UNAVAILABLE = "KAFKA_UNAVAILABLE"
     TOOL_MISSING = "TOOL_MISSING"
+    # --- matching: the evaluators' budgets (hub.matching.evaluator) ---------
+    MATCH_BUDGET_EXHAUSTED = "MATCH_BUDGET_EXHAUSTED"
 
 
 class TrmError(Exception):

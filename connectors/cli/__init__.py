@@ -40,6 +40,10 @@ _GROUPS: dict[str, tuple[str, str]] = {
         "Check this implementation against the protocol's vector sets.",
     ),
     "demo": ("connectors.cli.demo", "The end-to-end demo scenario."),
+    "match": (
+        "connectors.cli.match",
+        "Hit/no-hit matching: register, query, follow-up, evaluator, ceremony.",
+    ),
     "up": ("connectors.cli.stack:up", "Start the local stack: broker, hub worker(s), sequencer."),
     "status": ("connectors.cli.stack:status", "What of the local stack runs, where."),
     "down": ("connectors.cli.stack:down", "Stop what 'trm up' started."),

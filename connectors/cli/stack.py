@@ -1,8 +1,9 @@
 """``trm up`` / ``trm status`` / ``trm down``: the whole local stack as one thing.
 
-The broker, the hub worker(s) and the audit sequencer run in the background
-with their pid files and logs in the state directory (``hub/ops/stack.py``
-holds the table of services and does the work).
+The broker, the hub worker(s), the audit sequencer and one matching evaluator
+per share-holding country run in the background with their pid files and logs
+in the state directory (``hub/ops/stack.py`` holds the table of services and
+does the work).
 """
 
 from __future__ import annotations
@@ -25,11 +26,14 @@ __all__ = ["down", "status", "up"]
     help="Seconds to wait for the services to answer.",
 )  # fmt: skip
 def up(workers: int, secure: bool, timeout: float) -> None:
-    """Start the broker, hub worker(s) and audit sequencer in the background.
+    """Start the broker, hub worker(s), audit sequencer and evaluators in the background.
 
     Starts only what is not running yet, then waits until every service answers
     on its web port. The hub needs its key (keys/HUB.key) in the state
-    directory: 'trm demo' makes one, or 'trm keys new --hub'.
+    directory: 'trm demo' makes one, or 'trm keys new --hub'. With the
+    countries' keys there too and no shares of the matching key yet, the key
+    ceremony runs once ('trm match ceremony'); then one 'trm match evaluator'
+    per share holder.
     """
     state = state_dir()
     records = stack.up(state, stack.StackOptions(workers=workers, secure=secure), timeout_s=timeout)

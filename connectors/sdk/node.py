@@ -32,6 +32,11 @@ this node never held (SEAL_KEY_MISSING) is a refusal only: not the producer's
 fault. Event ids already yielded are skipped, across restarts (``NodeStore``).
 A trust list past its expiry is refused (TRUST_EXPIRED) when the node is made
 and before it verifies what it reads.
+
+Matching (:mod:`connectors.sdk.matching`, :mod:`connectors.sdk.evaluator`):
+the node signs match messages with the same key and writes them to the hub's
+match request topic (:meth:`CountryNode.send_match`), and reads its own match
+topic as verified messages (:meth:`CountryNode.match_topic`).
 """
 
 from __future__ import annotations
@@ -52,6 +57,8 @@ from aiokafka.errors import (
     RecordTooLargeError,
 )
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hub.matching.ceremony import MatchPublic, load_public
+from hub.matching.messages import MatchMessage, open_message, seal_message
 
 from hub.app.kafka import Follower, require_topic
 from hub.app.seal_registry import publish_seal_keys, read_seal_keys
@@ -84,6 +91,7 @@ from hub.wire import (
     unseal,
 )
 
+from .match_topic import MatchTopic
 from .records import InboxPass, InboxRecord, InboxRefusal, Rejection
 from .store import NodeStore
 from .submission import Submission
@@ -169,6 +177,7 @@ class CountryNode:
         sd = state if isinstance(state, StateDir) else state_dir(state)
         self._state = sd
         self._retention: dict[str, Agreement] | None = None  # by id@version, loaded once
+        self._match_public: MatchPublic | None = None  # the ceremony's, loaded once
         self.store = NodeStore(sd.node(self.country))
         self.keyring = keyring if keyring is not None else Keyring.of(sd, self.country)
         self._seal_keys = seal_keys
@@ -291,6 +300,82 @@ class CountryNode:
                 raise
         directory = await self.refresh_seal_keys()
         return {r: directory.key_for(r, at_ms) for r in recipients}
+
+    # --- hit/no-hit matching ------------------------------------------------------
+
+    @property
+    def state(self) -> StateDir:
+        """The state directory this node keeps its files in."""
+        return self._state
+
+    def now_ms(self) -> int:
+        """This node's clock (milliseconds since the epoch)."""
+        return self._clock()
+
+    def match_public(self) -> MatchPublic:
+        """The match key ceremony's public part in the state directory (read once).
+
+        Raises:
+            OperationalError: CONFIG_INVALID when there is none ('trm match ceremony').
+        """
+        if self._match_public is None:
+            self._match_public = load_public(self._state.match_public)
+        return self._match_public
+
+    def open_match(self, data: bytes) -> MatchMessage:
+        """Verify one match message against the trust list now, then decode it.
+
+        Raises:
+            TrmError: the refusal (see ``hub.matching.messages.open_message``).
+        """
+        self._check_trust_fresh()
+        return open_message(data, self.trust, now_ms=self._clock())
+
+    async def send_match(self, message: MatchMessage) -> None:
+        """Sign ``message`` with this country's key and write it to the hub's match requests.
+
+        Raises:
+            RequestError: BAD_REQUEST when this country is not its sender.
+            OperationalError: KAFKA_UNAVAILABLE when the broker did not confirm it.
+        """
+        if message.sender != self.country:
+            raise RequestError(
+                Reason.BAD_REQUEST,
+                f"expected a match message from {self.country}, got one from {message.sender}",
+            )
+        raw = seal_message(message, self._key)
+        await self.start()
+        producer = self._producer
+        if producer is None:  # start() either sets it or raises
+            raise OperationalError(Reason.KAFKA_UNAVAILABLE, "producer did not start")
+        try:
+            await producer.send_and_wait(
+                self.topics.match_requests, value=raw, key=message.message_id.encode()
+            )
+        except KafkaError as exc:
+            raise OperationalError(
+                Reason.KAFKA_UNAVAILABLE,
+                f"a {message.kind} was not confirmed by the broker: {type(exc).__name__}",
+            ) from exc
+
+    def match_topic(self, start: Mapping[int, int] | None = None) -> MatchTopic:
+        """This country's match topic as verified messages (``async with``).
+
+        Args:
+            start: the next offset per partition; None: from the end as of
+                opening (the replies to what is sent after).
+        """
+        return MatchTopic(
+            self.bootstrap,
+            self.topics.match(self.country),
+            self.open_match,
+            client=self._client,
+            start=start,
+        )
+
+    def match_replies(self) -> MatchTopic:
+        """The replies to the match messages sent next (:mod:`connectors.sdk.matching`)."""
+        return self.match_topic()
 
     # --- publish ---------------------------------------------------------------
 

@@ -1,9 +1,15 @@
 """The local stack as one thing: ``trm up`` / ``trm status`` / ``trm down``.
 
 The stack is the local broker (``hub.ops.broker``, started as ``trm kafka up``
-starts it) and the background services in :data:`SERVICES`: the hub worker(s)
-and the audit sequencer. A later service (a gateway, say) is one more
-:class:`ServiceSpec` in that table; ``up``, ``status`` and ``down`` follow.
+starts it) and the background services in :data:`SERVICES`: the hub worker(s),
+the audit sequencer and one matching evaluator per country that holds a share
+of the matching key (``trm match evaluator --country CC``). A later service (a
+gateway, say) is one more :class:`ServiceSpec` in that table; ``up``,
+``status`` and ``down`` follow.
+
+When the state directory has identities (a trust list and the countries'
+keys) but no shares of the matching key, ``up`` runs the key ceremony once
+(``trm match ceremony``) before it starts the evaluators.
 
 Every service is a ``trm ...`` command run with this interpreter, in its own
 session so it outlives the command that started it. What ``up`` started is
@@ -35,10 +41,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from hub.errors import OperationalError, Reason
+from hub.errors import OperationalError, Reason, TrmError
 from hub.home import StateDir
+from hub.matching.ceremony import load_public
 from hub.ops import broker
 from hub.ops.process import ProcessIdentity
+from hub.topics import COMMIT_COUNTRIES
 
 __all__ = [
     "SERVICES",
@@ -51,6 +59,7 @@ __all__ = [
     "log_file",
     "planned",
     "sequencer_url",
+    "share_holders",
     "status",
     "up",
 ]
@@ -90,6 +99,8 @@ class ServiceSpec:
     ready_path: str
     ready_needs_ok: bool = True
     count: Callable[[StackOptions], int] = field(default=_one)
+    # One instance per country holding a share of the matching key (``--country CC``).
+    per_share_holder: bool = False
 
 
 def _worker_args(port: int) -> tuple[str, ...]:
@@ -100,6 +111,10 @@ def _sequencer_args(port: int) -> tuple[str, ...]:
     # A checkpoint every second (or 10 leaves): what a user just sent is provable at once.
     every = ("--every-ms", "1000", "--every-leaves", "10")
     return ("audit", "sequencer", "--web-port", str(port), *every)
+
+
+def _evaluator_args(port: int) -> tuple[str, ...]:
+    return ("match", "evaluator", "--web-port", str(port))
 
 
 SERVICES: tuple[ServiceSpec, ...] = (
@@ -117,21 +132,54 @@ SERVICES: tuple[ServiceSpec, ...] = (
         "/audit/checkpoint",
         ready_needs_ok=False,  # 404 until the first checkpoint: the web server is up
     ),
+    ServiceSpec(
+        "match-evaluator",
+        "matching evaluator (answers EVALUATE requests with a country's key share)",
+        _evaluator_args,
+        "/match/evaluator/status",
+        per_share_holder=True,
+    ),
 )
 
 
 @dataclass(frozen=True, slots=True)
 class Instance:
-    """One process of a service: ``hub-worker-2``, or ``audit-sequencer``."""
+    """One process of a service: ``hub-worker-2``, ``audit-sequencer``, ``match-evaluator-TH``."""
 
     spec: ServiceSpec
     name: str
+    country: str | None = None
+
+    def args(self, port: int) -> tuple[str, ...]:
+        """The ``trm`` arguments of this process given its web port."""
+        own = ("--country", self.country) if self.country else ()
+        return (*self.spec.args(port), *own)
 
 
-def planned(options: StackOptions) -> list[Instance]:
-    """Every process the stack runs for ``options``, in start order."""
-    out = []
+def share_holders(state: StateDir | None) -> tuple[str, ...]:
+    """The countries of the ceremony's public part whose share and key are in ``state``."""
+    if state is None or not state.match_public.is_file():
+        return ()
+    try:
+        members = load_public(state.match_public).members
+    except TrmError:
+        return ()
+    return tuple(
+        sorted(
+            cc
+            for cc in members
+            if state.match_share(cc).is_file() and state.private_key(cc).is_file()
+        )
+    )
+
+
+def planned(options: StackOptions, state: StateDir | None = None) -> list[Instance]:
+    """Every process the stack runs for ``options`` (and the shares in ``state``), in order."""
+    out: list[Instance] = []
     for spec in SERVICES:
+        if spec.per_share_holder:
+            out.extend(Instance(spec, f"{spec.name}-{cc}", cc) for cc in share_holders(state))
+            continue
         n = spec.count(options)
         if spec.count is _one:
             out.append(Instance(spec, spec.name))
@@ -246,7 +294,10 @@ def _trm(*args: str) -> list[str]:
 def _env(state: StateDir, bootstrap: str) -> dict[str, str]:
     # Services find keys and credentials in this state dir and the broker the stack
     # runs, whatever TRM_KAFKA_BOOTSTRAP the caller's shell happens to hold.
-    return {**os.environ, "TRM_HOME": str(state.root.resolve()), "TRM_KAFKA_BOOTSTRAP": bootstrap}
+    env = {**os.environ, "TRM_HOME": str(state.root.resolve()), "TRM_KAFKA_BOOTSTRAP": bootstrap}
+    if state.match_public.is_file():  # the hub refuses an EVALUATE to a member with no share
+        env["TRM_HUB_MATCH_PUBLIC"] = str(state.match_public.resolve())
+    return env
 
 
 def _broker_up(state: StateDir, options: StackOptions, out: TextIO) -> tuple[str, bool]:
@@ -306,11 +357,41 @@ def _provision(state: StateDir, bootstrap: str, out: TextIO) -> None:
     out.write(f"registry: {done.stdout.strip()}\n")
 
 
+def _ceremony(state: StateDir, bootstrap: str, out: TextIO) -> None:
+    """Deal the matching key's shares once, when the identities exist and no share does.
+
+    Identities: a trust list and every member's key (what 'trm demo' or
+    'trm keys' made). A public part left without any share file (the keys
+    were made anew) is replaced: the key it described is gone with its shares.
+    """
+    if not state.trust.is_file():
+        return
+    if not all(state.private_key(cc).is_file() for cc in COMMIT_COUNTRIES):
+        return
+    public = state.match_public.is_file()
+    if public and share_holders(state):
+        return
+    done = subprocess.run(
+        _trm("match", "ceremony", *(["--force"] if public else [])),
+        env=_env(state, bootstrap),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise OperationalError(
+            Reason.CONFIG_INVALID,
+            f"expected 'trm match ceremony' to deal the matching key's shares: "
+            f"{done.stderr.strip()[-800:]}",
+        )
+    out.write(f"matching key: shares dealt ({', '.join(share_holders(state))})\n")
+
+
 def _start(state: StateDir, inst: Instance, bootstrap: str) -> Record:
     # Always a free port, never a well-known one: a stranger already answering on
     # 6067 (another stack, a test) would pass for this service's readiness.
     port = broker.free_port()
-    argv = tuple(_trm(*inst.spec.args(port)))
+    argv = tuple(_trm(*inst.args(port)))
     path = log_file(state, inst.name)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("wb") as log:
@@ -470,11 +551,12 @@ def up(
         _provision(state, bootstrap, stream)
     if only_broker:
         return []
+    _ceremony(state, bootstrap, stream)
     state.run.mkdir(parents=True, exist_ok=True)
     (state.run / "stack.json").write_text(json.dumps(asdict(options)), encoding="utf-8")
     records: list[Record] = []
     started: list[tuple[Instance, Record]] = []
-    for inst in planned(options):
+    for inst in planned(options, state):
         rec = _read_record(state, inst.name)
         if rec is not None and rec.is_running():
             stream.write(f"{inst.name}: already running (pid {rec.pid})\n")
@@ -522,7 +604,7 @@ def status(state: StateDir) -> tuple[list[ServiceState], bool]:
     else:
         rows.append(ServiceState("broker", None, False, "-", None))
         healthy = False
-    names = [i.name for i in planned(options)] if options is not None else []
+    names = [i.name for i in planned(options, state)] if options is not None else []
     names += [n for n in _recorded_names(state) if n not in names]
     for name in names:
         rec = _read_record(state, name)

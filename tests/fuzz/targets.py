@@ -1201,6 +1201,7 @@ NOT_A_DOOR: Final[dict[str, str]] = {
     "connectors.sdk.store.VaultEntry.from_json": "the node's own vault file, which it writes",
     "hub.matching.ceremony.load_public": _FILES + "parse_public (match_files target)",
     "hub.matching.ceremony.load_share": _FILES + "parse_share (match_files target)",
+    "hub.matching.evaluator.BudgetLedger.from_json": "the evaluator's own ledger (0600) it writes",
 }
 
 

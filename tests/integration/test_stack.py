@@ -60,16 +60,22 @@ def test_up_routes_what_is_published_after_it_and_down_stops_everything(tmp_path
         assert up.returncode == 0, up.stderr[-3000:]
         assert "hub-worker-1: started" in up.stderr
         assert "audit-sequencer: started" in up.stderr
+        assert "matching key: shares dealt (CN, KH, LA, MM, TH, VN)" in up.stderr
+        assert "match-evaluator-TH: started" in up.stderr
         assert "Unable connect" not in up.stderr  # one progress line, not aiokafka's errors
         pids = _pids(home)
-        assert set(pids) == {"hub-worker-1", "audit-sequencer", "broker-node1"}, pids
+        evaluators = {f"match-evaluator-{cc}" for cc in ("CN", "KH", "LA", "MM", "TH", "VN")}
+        assert set(pids) == {"hub-worker-1", "audit-sequencer", "broker-node1", *evaluators}, pids
         assert all(_alive(p) for p in pids.values()), pids
         assert (home / "logs" / "hub-worker-1.log").exists()
 
         status = _trm(home, "status")
         assert status.returncode == 0, status.stdout + status.stderr
         lines = {line.split()[0]: line for line in status.stdout.splitlines()}
-        assert set(lines) == {"broker", "hub-worker-1", "audit-sequencer"}, status.stdout
+        assert set(lines) == {"broker", "hub-worker-1", "audit-sequencer", *evaluators}, (
+            status.stdout
+        )
+        assert "/match/evaluator/status" in lines["match-evaluator-VN"]
         assert all(" running " in line for line in lines.values()), status.stdout
         assert f"pid {pids['hub-worker-1']}" in lines["hub-worker-1"]
         assert "/hub/status" in lines["hub-worker-1"]
@@ -98,10 +104,25 @@ def test_up_routes_what_is_published_after_it_and_down_stops_everything(tmp_path
         assert got["agreement"] == "TH-KH-protection@2"
         assert got["from"] == "TH"
         assert got["type"] == "handover_notice"
+
+        # Matching needs no other flag either: the evaluators run, the shares are dealt.
+        registered = _trm(
+            home, "match", "register", "--country", "VN", "--kind", "phone",
+            "--value", "+66 81 234 5678",
+        )  # fmt: skip
+        assert registered.returncode == 0, registered.stderr
+        reference = registered.stdout.strip()
+        found = _trm(
+            home, "match", "query", "--country", "TH", "--kind", "phone", "--value",
+            "081 234 5678", "--case-ref", "TH-1", "--purpose", "investigation",
+        )  # fmt: skip
+        assert found.returncode == 0, found.stderr
+        assert found.stdout.strip() == f"hit VN {reference} phone"
     finally:
         down = _trm(home, "down")
     assert down.returncode == 0, down.stderr
     assert "hub-worker-1: stopped" in down.stderr
+    assert "match-evaluator-KH: stopped" in down.stderr
     assert "broker: stopped" in down.stderr
     assert not any(_alive(p) for p in pids.values()), pids
     assert not list((home / "run").glob("*.pid"))

@@ -89,7 +89,9 @@ async def matching_chapter(
         th, "name", RECRUITER["TH name"], birth_year=RECRUITER["TH year"],
         case_ref=CASE_TH, purpose=PURPOSE,
     )  # fmt: skip
-    phone_answer = await query(th, "phone", RECRUITER["TH phone"], case_ref=CASE_TH, purpose=PURPOSE)
+    phone_answer = await query(
+        th, "phone", RECRUITER["TH phone"], case_ref=CASE_TH, purpose=PURPOSE
+    )
     other = await query(th, "phone", "081-234-5679", case_ref=CASE_TH, purpose=PURPOSE)
     for label, answer, expected in (
         ("name in Thai script", name_answer, "hit VN name"),
@@ -136,17 +138,17 @@ async def matching_chapter(
             (a for a in await followup_answers(th) if a.request_event_id == request_id), None
         )
 
-    answer = await wait(answered)
-    got = (answer.decision or "withheld") if answer else "nothing"
+    reply = await wait(answered)
+    got = (reply.decision or "withheld") if reply else "nothing"
     judge("follow-up", "TH answer", "APPROVED", str(got))
-    if answer is not None:
+    if reply is not None:
         c.print(
             Text.from_markup("  [green]✓[/] Thailand received Viet Nam's approval under ")
-            + cell(answer.agreement, "cyan")
+            + cell(reply.agreement, "cyan")
             + Text(", signature and hub attestation verified")
         )
-        c.print(Text("    disclosed: ") + cell(", ".join(sorted(answer.identity)) or "none"))
-        withheld = ", ".join(answer.withheld) or "none"
+        c.print(Text("    disclosed: ") + cell(", ".join(sorted(reply.identity)) or "none"))
+        withheld = ", ".join(reply.withheld) or "none"
         c.print(Text.from_markup("    withheld by the hub: ") + cell(withheld, "yellow"))
 
     c.rule("[bold]Cambodia gets the hit too, but may not follow up")
@@ -163,6 +165,7 @@ async def matching_chapter(
     got = refused.reason if refused else "nothing"
     judge("follow-up", "KH to VN", "EVENT_TYPE_NOT_ALLOWED", got)
     mark = "[green]✓[/]" if got == "EVENT_TYPE_NOT_ALLOWED" else "[red]✗[/]"
-    c.print(Text.from_markup(f"  {mark} the hub refused Cambodia's follow-up: ") + cell(got, "bold"))
+    told = Text.from_markup(f"  {mark} the hub refused Cambodia's follow-up: ")
+    c.print(told + cell(got, "bold"))
     if refused:
         c.print(cell(f"    {refused.detail}", "dim"))

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import TopicPartition
-from hub.matching.messages import MatchMessage
 
 from hub.app.kafka import Follower, require_topic
 from hub.errors import OperationalError, Reason, TrmError
+from hub.matching.messages import MatchMessage
 
 __all__ = ["MatchRecord", "MatchTopic"]
 

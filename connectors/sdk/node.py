@@ -57,8 +57,6 @@ from aiokafka.errors import (
     RecordTooLargeError,
 )
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from hub.matching.ceremony import MatchPublic, load_public
-from hub.matching.messages import MatchMessage, open_message, seal_message
 
 from hub.app.kafka import Follower, require_topic
 from hub.app.seal_registry import publish_seal_keys, read_seal_keys
@@ -73,6 +71,8 @@ from hub.errors import (
 )
 from hub.home import StateDir, state_dir
 from hub.keys import KeyDirectory, KeyRole, key_id_of, load_private_key, raw_public
+from hub.matching.ceremony import MatchPublic, load_public
+from hub.matching.messages import MatchMessage, open_message, seal_message
 from hub.ops.provision import signed_seal_key_set
 from hub.policy.agreement import Agreement, load_agreement_file
 from hub.sealkeys import DAY_MS, Keyring, SealKey, SealKeyDirectory, SealKeySet

@@ -196,13 +196,22 @@ def test_no_trace_of_a_match_and_the_golden_set_end_to_end(tmp_path: Path) -> No
         seq_home,
         "sequencer",
     )  # fmt: skip
+    evaluator_args = ["--budget-per-day", "100000", *flags]
     evaluators = [
         Proc(
-            [TRM, "match", "evaluator", "--country", cc, *flags,
-             "--budget-per-day", "100000", "--web-port", str(free_port())],
+            [
+                TRM,
+                "match",
+                "evaluator",
+                "--country",
+                cc,
+                "--web-port",
+                str(free_port()),
+                *evaluator_args,
+            ],
             homes[cc],
             f"evaluator-{cc}",
-        )  # fmt: skip
+        )
         for cc in COUNTRIES
     ]
     procs = [worker, sequencer, *evaluators]
@@ -265,7 +274,5 @@ def test_no_trace_of_a_match_and_the_golden_set_end_to_end(tmp_path: Path) -> No
         cluster.stop()
     # No file of the broker, the hub, the sequencer, the evaluators or any
     # country's state (logs included) holds one, but the owner's own two files.
-    found = scan_files(
-        [tmp_path / "kafka", hub_home, seq_home, countries], patterns, exclude=own
-    )
+    found = scan_files([tmp_path / "kafka", hub_home, seq_home, countries], patterns, exclude=own)
     assert found == {}

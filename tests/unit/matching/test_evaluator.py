@@ -3,6 +3,19 @@
 from __future__ import annotations
 
 import pytest
+
+from hub.errors import OperationalError, Reason
+from hub.matching import oprf
+from hub.matching.evaluator import (
+    REMEMBERED_PER_DAY,
+    STALE_MS,
+    Answered,
+    BudgetLedger,
+    Refusal,
+    Skipped,
+    evaluate_request,
+    utc_day,
+)
 from hub.matching.messages import (
     Evaluate,
     Evaluation,
@@ -17,19 +30,6 @@ from hub.matching.threshold import (
     combine,
     deal,
     verify_partial,
-)
-
-from hub.errors import OperationalError, Reason
-from hub.matching import oprf
-from hub.matching.evaluator import (
-    REMEMBERED_PER_DAY,
-    STALE_MS,
-    Answered,
-    BudgetLedger,
-    Refusal,
-    Skipped,
-    evaluate_request,
-    utc_day,
 )
 from hub.wire import new_event_id
 

@@ -9,15 +9,15 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
-from hub.matching.ceremony import MatchPublic
-from hub.matching.messages import Evaluation, MatchMessage, Refused
 
 from connectors.sdk.evaluator import EvaluatorService, EvaluatorState
 from connectors.sdk.match_topic import MatchRecord
 from connectors.sdk.node import CountryNode
 from hub.errors import OperationalError, Reason, WireError
 from hub.home import StateDir
+from hub.matching.ceremony import MatchPublic
 from hub.matching.evaluator import BudgetLedger
+from hub.matching.messages import Evaluation, MatchMessage, Refused
 from tests.unit.matching.test_evaluator import (
     COMMITMENTS,
     MEMBERS,

@@ -11,7 +11,18 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+
+from connectors.sdk.matching import (
+    EvaluationTally,
+    MatchAnswer,
+    evaluators_for,
+    query,
+    register,
+)
+from connectors.sdk.store import NodeStore
+from hub.errors import Reason, TrmError
 from hub.matching.ceremony import MatchPublic
+from hub.matching.evaluator import Answered, BudgetLedger, Refusal, evaluate_request
 from hub.matching.messages import (
     HUB,
     Answer,
@@ -24,17 +35,6 @@ from hub.matching.messages import (
     Registered,
 )
 from hub.matching.threshold import partial_evaluate
-
-from connectors.sdk.matching import (
-    EvaluationTally,
-    MatchAnswer,
-    evaluators_for,
-    query,
-    register,
-)
-from connectors.sdk.store import NodeStore
-from hub.errors import Reason, TrmError
-from hub.matching.evaluator import Answered, BudgetLedger, Refusal, evaluate_request
 from hub.wire import new_event_id
 from tests.unit.matching.test_evaluator import COMMITMENTS, MEMBERS, SHARE, T0
 

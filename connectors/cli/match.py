@@ -75,6 +75,12 @@ def _identifier_options(fn: Callable[..., object]) -> Callable[..., object]:
                 "--issuing-state", default=None, help="For a document without an MRZ (alpha-2)."
             ),
             click.option(
+                "--record-country",
+                default=None,
+                help="The country of the record the value comes from (a phone number's "
+                "default region, a document's default issuing state); default --country.",
+            ),
+            click.option(
                 "--timeout",
                 type=click.FloatRange(min=0.1),
                 default=_TIMEOUT_S,
@@ -127,6 +133,7 @@ def register(  # noqa: PLR0917 - one parameter per click option
     value: str,
     birth_year: int | None,
     issuing_state: str | None,
+    record_country: str | None,
     timeout: float,
     expires_days: int,
     subject: str,
@@ -152,6 +159,7 @@ def register(  # noqa: PLR0917 - one parameter per click option
                 text,
                 birth_year=birth_year,
                 issuing_state=issuing_state,
+                record_country=record_country,
                 expires_days=expires_days,
                 subject=subject,
                 consent=consent,
@@ -181,6 +189,7 @@ def query(  # noqa: PLR0917 - one parameter per click option
     value: str,
     birth_year: int | None,
     issuing_state: str | None,
+    record_country: str | None,
     timeout: float,
     case_ref: str | None,
     purpose: str | None,
@@ -214,6 +223,7 @@ def query(  # noqa: PLR0917 - one parameter per click option
                 purpose=purpose or "",
                 birth_year=birth_year,
                 issuing_state=issuing_state,
+                record_country=record_country,
                 timeout_s=timeout,
             )
 

@@ -26,6 +26,7 @@ from rich.table import Table
 from rich.text import Text
 
 from connectors.cli.terminal import cell
+from connectors.demo.matching import matching_chapter
 from connectors.demo.scenario import Step, story, try_it_submission
 from connectors.demo.setup import COUNTRY_NAMES, make_identities, make_seal_keys, sign_agreements
 from connectors.sdk import CountryNode, InboxRecord, Rejection, Submission
@@ -274,6 +275,9 @@ class Demo:
                 self.console.print(step.story, highlight=False)
                 self.event_ids[step.key] = await self.send(step, producer)
                 await self.judge(step)
+            await matching_chapter(
+                self.nodes, self.console, self.verdict.add, self._wait, self._find_rejection
+            )
             await self.summary()
         finally:
             for node in self.nodes.values():
@@ -386,7 +390,9 @@ def run_demo(state: StateDir, console: Console, *, secure: bool = False) -> int:
         "The stack keeps running (broker, hub worker, audit sequencer: [bold]trm status[/]), "
         "so what you do now is routed and logged. Try: "
         f"[bold]trm node publish --country TH {example}[/], then "
-        "[bold]trm node inbox --country KH[/] and [bold]trm audit replay[/]; "
+        "[bold]trm node inbox --country KH[/] and [bold]trm audit replay[/]; ask whether "
+        "anyone knows a number: [bold]trm match query --country TH --kind phone --value "
+        "081-234-5678 --case-ref TH-2026-0042 --purpose investigation[/]; "
         "stop it all with [bold]trm down[/].",
         highlight=False,
     )

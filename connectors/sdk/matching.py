@@ -402,12 +402,13 @@ async def _reply_to(
     )
 
 
-def _inputs(
+def _inputs(  # noqa: PLR0917 - the identifier's parts, in their order everywhere
     channel: MatchChannel,
     kind: str,
     value: str,
     birth_year: int | None,
     issuing_state: str | None,
+    record_country: str | None = None,
 ) -> tuple[MatchKind, tuple[MatchInput, ...]]:
     try:
         match_kind = MatchKind(kind)
@@ -419,7 +420,7 @@ def _inputs(
     inputs = match_inputs(
         match_kind,
         value,
-        country=channel.country,
+        country=record_country or channel.country,
         birth_year=birth_year,
         issuing_state=issuing_state,
     )
@@ -434,13 +435,14 @@ async def match_keys(
     purpose: str,
     birth_year: int | None = None,
     issuing_state: str | None = None,
+    record_country: str | None = None,
     timeout_s: float = DEFAULT_TIMEOUT_S,
 ) -> tuple[bytes, ...]:
     """The match keys of one identifier, computed with the share holders (steps 1-4).
 
     For a test or a benchmark; :func:`register` and :func:`query` take the same path.
     """
-    _, inputs = _inputs(channel, kind, value, birth_year, issuing_state)
+    _, inputs = _inputs(channel, kind, value, birth_year, issuing_state, record_country)
     async with channel.match_replies() as replies:
         keys, _ = await _evaluate(
             channel,
@@ -487,6 +489,7 @@ async def query(
     purpose: str,
     birth_year: int | None = None,
     issuing_state: str | None = None,
+    record_country: str | None = None,
     timeout_s: float = DEFAULT_TIMEOUT_S,
 ) -> MatchAnswer:
     """Does another country know this person? Hit (owner, reference, kind) or no hit.
@@ -499,6 +502,9 @@ async def query(
         purpose: why (one of the protocol's purposes; logged by the hub).
         birth_year: for a name (a Thai Buddhist-era year is converted).
         issuing_state: for a document without a machine-readable zone.
+        record_country: the country of the record the identifier comes from (a
+            phone number's default region; a document's default issuing state);
+            this country when None.
         timeout_s: how long to wait for the evaluations, then for the answer.
 
     Raises:
@@ -511,7 +517,7 @@ async def query(
         OperationalError: KAFKA_UNAVAILABLE, or no answer from the hub in time.
     """
     check_justification(case_ref, purpose)
-    match_kind, inputs = _inputs(node, kind, value, birth_year, issuing_state)
+    match_kind, inputs = _inputs(node, kind, value, birth_year, issuing_state, record_country)
     query_id = new_event_id(node.now_ms())
     async with node.match_replies() as replies:
         keys, notes = await _evaluate(
@@ -555,6 +561,7 @@ async def register(
     expires_days: int = 365,
     subject: str = "suspect",
     consent: bool = False,
+    record_country: str | None = None,
     timeout_s: float = DEFAULT_TIMEOUT_S,
 ) -> Registration:
     """Publish the match keys of one of this country's records to the hub's index.
@@ -569,6 +576,7 @@ async def register(
         subject: ``suspect``, or ``victim`` (the hub takes a victim only with
             ``consent`` or a rule that allows it).
         consent: the victim's recorded consent to be findable.
+        record_country: as for :func:`query`.
 
     Raises:
         RequestError: MATCH_VALUE_INVALID; BAD_REQUEST for a subject or expiry
@@ -587,7 +595,7 @@ async def register(
             Reason.BAD_REQUEST,
             f"expected an expiry of 1 to {MAX_EXPIRES_DAYS} days, got {expires_days}",
         )
-    match_kind, inputs = _inputs(node, kind, value, birth_year, issuing_state)
+    match_kind, inputs = _inputs(node, kind, value, birth_year, issuing_state, record_country)
     reference = new_reference(secrets.token_bytes)
     async with node.match_replies() as replies:
         keys, notes = await _evaluate(
@@ -620,6 +628,7 @@ async def register(
                 "value": value,
                 "birth_year": birth_year,
                 "issuing_state": issuing_state,
+                "record_country": record_country or node.country,
                 "subject": subject,
                 "consent": consent,
                 "registered_at_ms": now,

@@ -149,7 +149,7 @@ async def matching_chapter(
         )
         c.print(Text("    disclosed: ") + cell(", ".join(sorted(reply.identity)) or "none"))
         withheld = ", ".join(reply.withheld) or "none"
-        c.print(Text.from_markup("    withheld by the hub: ") + cell(withheld, "yellow"))
+        c.print(Text.from_markup("    not disclosed: ") + cell(withheld, "yellow"))
 
     c.rule("[bold]Cambodia gets the hit too, but may not follow up")
     kh_answer = await query(kh, "phone", RECRUITER["KH phone"], case_ref=CASE_KH, purpose=PURPOSE)

@@ -39,12 +39,13 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from hub.errors import OperationalError, Reason, RequestError
+from hub.matching.messages import is_reference
 from hub.topics import check_country
 from hub.wire import HANDLING_CODES, PURPOSES, EventType
 from hub.wire.vocab import shown
 
 from .node import CountryNode
-from .store import REFERENCE_PATTERN, NodeStore
+from .store import NodeStore
 from .submission import Submission
 
 __all__ = [
@@ -245,8 +246,8 @@ async def request_followup(
     problems = []
     if owner == node.country:
         problems.append(f"an owner other than {node.country} itself")
-    if not REFERENCE_PATTERN.match(reference or ""):
-        problems.append(f"a match reference matching {REFERENCE_PATTERN.pattern}")
+    if not is_reference(reference):
+        problems.append("a match reference (32 lower-case hex digits)")
     if not isinstance(query_id, str) or len(query_id) != _UUID_LEN:
         problems.append("the hit's query id (a UUID)")
     if not case_ref:
@@ -519,7 +520,7 @@ async def approve(node: CountryNode, request_event_id: str, *, reason: str | Non
     text = _check_reason(reason, required=False)
     registration = (
         node.store.match_registration(request.reference)
-        if request.reference is not None and REFERENCE_PATTERN.match(request.reference)
+        if request.reference is not None and is_reference(request.reference)
         else None
     )
     if registration is None:

@@ -44,8 +44,9 @@ from typing import Any, Final
 
 from hub.durable import fsync_dir, shred, write_atomic, zero_open_file
 from hub.errors import OperationalError, Reason, RequestError
+from hub.matching.messages import is_reference
 
-__all__ = ["REFERENCE_PATTERN", "NodeStore", "VaultEntry"]
+__all__ = ["NodeStore", "VaultEntry"]
 
 # As the signed header's rules (docs/protocol.md 2.3): safe as file names.
 _EVENT_ID: Final = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -53,7 +54,6 @@ _CASE_KEY: Final = re.compile(r"^[A-Za-z0-9._:~-]{1,128}$")
 _COUNTRY: Final = re.compile(r"^[A-Z]{2}$")
 # A match registration's opaque reference (connectors.sdk.matching makes them
 # with secrets.token_urlsafe): safe as a file name.
-REFERENCE_PATTERN: Final = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -424,7 +424,7 @@ class NodeStore:
 
     @staticmethod
     def _check_reference(reference: str) -> None:
-        if not (isinstance(reference, str) and REFERENCE_PATTERN.match(reference)):
+        if not is_reference(reference):
             raise RequestError(
                 Reason.BAD_REQUEST,
                 "expected a match reference of 16..64 characters [A-Za-z0-9_-], "
@@ -473,9 +473,7 @@ class NodeStore:
         """The references of every registration this node keeps, sorted."""
         if not self.match_dir.is_dir():
             return []
-        return sorted(
-            p.stem for p in self.match_dir.glob("*.json") if REFERENCE_PATTERN.match(p.stem)
-        )
+        return sorted(p.stem for p in self.match_dir.glob("*.json") if is_reference(p.stem))
 
     def erase_match_registration(self, reference: str) -> bool:
         """Overwrite the registration's file with zeros and delete it; False: none kept."""

@@ -49,12 +49,16 @@ async def desk(tmp_path: Path) -> AsyncIterator[tuple[TestClient[Any, Any], list
 
     async def register(node: CountryNode, kind: str, value: str, **kw: Any) -> _Registration:
         calls.append(("register", node.country, kind, value, kw))
-        return _Registration("mr-3q7k9w2x5b8d4f6h", kind, 1_800_000_000_000)
+        return _Registration("3f9c2a7e5b1d4c8a9e6f0b2d7a4c1e58", kind, 1_800_000_000_000)
 
     async def query(node: CountryNode, kind: str, value: str, **kw: Any) -> _Answer:
         calls.append(("query", node.country, kind, value, kw))
         return _Answer(
-            True, "VN", "mr-3q7k9w2x5b8d4f6h", kind, "019b71a0-2400-7a3c-9d3e-0000000000aa"
+            True,
+            "VN",
+            "3f9c2a7e5b1d4c8a9e6f0b2d7a4c1e58",
+            kind,
+            "019b71a0-2400-7a3c-9d3e-0000000000aa",
         )
 
     fake.register = register  # type: ignore[attr-defined]
@@ -91,8 +95,10 @@ async def test_register_and_query_go_to_the_matching_sdk(
     )
     assert resp.status == 201
     assert await resp.json() == {
-        "reference": "mr-3q7k9w2x5b8d4f6h", "kind": "phone", "expires_at_ms": 1_800_000_000_000,
-    }  # fmt: skip
+        "reference": "3f9c2a7e5b1d4c8a9e6f0b2d7a4c1e58",
+        "kind": "phone",
+        "expires_at_ms": 1_800_000_000_000,
+    }
     resp = await client.post(
         "/api/match/queries",
         json={"kind": "name", "value": "Đức", "birth_year": 1988,

@@ -80,12 +80,16 @@ def test_an_approval_sends_the_registration_in_its_kinds_field(
 
 def test_pending_lists_requests_not_yet_answered(tmp_path: Path) -> None:
     store = NodeStore(tmp_path / "VN")
-    fields = {"reference": "mr-3q7k9w2x5b8d4f6h", "query_id": OTHER_ID, "case_ref": "TH-1"}
+    fields = {
+        "reference": "3f9c2a7e5b1d4c8a9e6f0b2d7a4c1e58",
+        "query_id": OTHER_ID,
+        "case_ref": "TH-1",
+    }
     _keep(store, _record(REQUEST_ID, "match_followup", "TH", fields=fields))
     _keep(store, _record(OTHER_ID, "referral", "TH"))  # not a follow-up
     (pending,) = pending_in(store)
     assert (pending.event_id, pending.requester, pending.reference) == (
-        REQUEST_ID, "TH", "mr-3q7k9w2x5b8d4f6h",
+        REQUEST_ID, "TH", "3f9c2a7e5b1d4c8a9e6f0b2d7a4c1e58",
     )  # fmt: skip
     assert pending.to_json()["case_ref"] == "TH-1"
     store.record(
@@ -185,7 +189,9 @@ def test_a_damaged_vault_record_is_skipped_not_a_crash(
     bad = _record(REQUEST_ID, "match_followup", "TH", fields=["not", "a", "mapping"])
     bad["created_at_ms"] = "yesterday"
     _keep(store, bad)
-    good = _record(OTHER_ID, "match_followup", "TH", fields={"reference": "mr-3q7k9w2x5b8d4f6h"})
+    good = _record(
+        OTHER_ID, "match_followup", "TH", fields={"reference": "3f9c2a7e5b1d4c8a9e6f0b2d7a4c1e58"}
+    )
     _keep(store, good)
     assert [r.event_id for r in pending_in(store)] == [OTHER_ID]
     assert "CONFIG_INVALID" in caplog.text

@@ -427,7 +427,7 @@ class NodeStore:
         if not is_reference(reference):
             raise RequestError(
                 Reason.BAD_REQUEST,
-                "expected a match reference of 16..64 characters [A-Za-z0-9_-], "
+                "expected a match reference (32 lower-case hex digits), "
                 f"got {str(reference)[:70]!r}",
             )
 

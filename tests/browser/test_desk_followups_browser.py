@@ -30,7 +30,7 @@ pytestmark = pytest.mark.kafka
 
 NAME = "Nguyễn Văn Đức"
 PHONE = "+84912345678"
-REFS = ("mr-name-3q7k9w2x5b8d4f6h", "mr-phone-8d4f6h3q7k9w2x5b")
+REFS = ("a1b2c3d4e5f60718293a4b5c6d7e8f90", "b2c3d4e5f60718293a4b5c6d7e8f90a1")
 
 
 def _request(reference: str, query_id: str, case_ref: str, now: int) -> dict[str, Any]:

@@ -55,9 +55,9 @@ pytestmark = pytest.mark.kafka
 
 NAME = "Nguyễn Văn Đức"
 PHONE = "+84912345678"
-REF_NAME = "mr-name-3q7k9w2x5b8d4f6h"
-REF_PHONE = "mr-phone-8d4f6h3q7k9w2x5b"
-REF_DOC = "mr-doc-5b8d4f6h3q7k9w2x"
+REF_NAME = "a1b2c3d4e5f60718293a4b5c6d7e8f90"
+REF_PHONE = "b2c3d4e5f60718293a4b5c6d7e8f90a1"
+REF_DOC = "c3d4e5f60718293a4b5c6d7e8f90a1b2"
 DOC = "C1234567"
 QUERY_1 = "019b71a0-2400-7a3c-9d3e-000000000001"
 QUERY_2 = "019b71a0-2400-7a3c-9d3e-000000000002"

@@ -40,7 +40,7 @@ from tests.support.procs import REPO, Worker
 pytestmark = pytest.mark.kafka
 
 NAME = "Nguyễn Văn Đức"
-REFERENCE = "mr-name-3q7k9w2x5b8d4f6h"
+REFERENCE = "a1b2c3d4e5f60718293a4b5c6d7e8f90"
 QUERY_ID = "019b71a0-2400-7a3c-9d3e-000000000001"
 MATCH = (
     "import sys, click\n"

@@ -184,6 +184,7 @@ def test_no_trace_of_a_match_and_the_golden_set_end_to_end(tmp_path: Path) -> No
     countries = tmp_path / "countries"
     homes = {cc: _home(countries, cc, ceremony) for cc in COUNTRIES}
     hub_home = tmp_path / "hub"
+    hub_home.mkdir()
     write_state(hub_home, [])
     write_private_key(HUB_KEY, hub_home / "keys" / "HUB.key")
     seq_home = tmp_path / "sequencer"

@@ -29,7 +29,7 @@ def test_the_demo_passes_with_security_on(tmp_path: Path) -> None:
             check=False,
         )
         assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
-        assert "All 12 outcomes were the expected ones" in out.stdout
+        assert "All 19 outcomes were the expected ones" in out.stdout
         assert "TLS + SASL/SCRAM" in out.stdout
         props = (tmp_path / ".trm/kafka/node1/server.properties").read_text()
         assert "PLAINTEXT://" not in props.split("listeners=")[1].splitlines()[0]

@@ -211,7 +211,11 @@ def test_compose_stack_routes_a_signed_event_and_the_replay_is_clean(
 
         def submit() -> tuple[int, Any] | None:
             status, body = _http("POST", f"{th}/api/events", notice, th_token)
-            return None if status == 503 else (status, body)  # 503: Kafka not ready yet
+            if status == 503:  # Kafka not ready yet
+                return None
+            if status == 400 and body.get("error", {}).get("reason") == "SEAL_KEY_MISSING":
+                return None  # Cambodia's gateway has not published its seal keys yet
+            return status, body
 
         status, sent = _eventually(submit, "Thailand's gateway to accept the event")
         assert status == 201, sent

@@ -77,6 +77,7 @@ __all__ = [
     "Registry",
     "SealKeyLookup",
     "process",
+    "rejection_effect",
 ]
 
 REASON_HEADER = "trm-reason"
@@ -203,6 +204,45 @@ def _rejection_value(
     ).encode("utf-8")
 
 
+class _RecordContext(Protocol):
+    @property
+    def topics(self) -> Topics: ...
+    @property
+    def source(self) -> SourceRef: ...
+
+
+def rejection_effect(
+    eid: EffectId,
+    b: _RecordContext,
+    *,
+    submitter: str,
+    event_id: str,
+    producer: str,
+    recipient: str,
+    reason: Reason,
+    detail: str,
+) -> Effect:
+    """A refusal written to ``submitter``'s rejections topic, keyed by the event id.
+
+    ``b`` holds the record's ``topics`` and ``source`` (this module's builder,
+    the match exchange's).
+    """
+    return Effect(
+        effect_id=eid,
+        topic=b.topics.rejections(submitter),
+        key=event_id.encode() or None,
+        value=_rejection_value(
+            event_id=event_id,
+            producer=producer,
+            recipient=recipient,
+            reason=reason,
+            detail=detail,
+            source=b.source,
+        ),
+        headers=((EFFECT_HEADER, eid.encode()), (REASON_HEADER, str(reason).encode())),
+    )
+
+
 def _refuse_record(
     b: _Builder,
     raw: bytes,
@@ -217,22 +257,15 @@ def _refuse_record(
     """The whole record is refused: rejection, quarantine copy, REJECTED decision."""
     eid = EffectId.of_record(EffectKind.REJECTION, b.source, event_id)
     b.effects.append(
-        Effect(
-            effect_id=eid,
-            topic=b.topics.rejections(submitter),
-            key=event_id.encode() or None,
-            value=_rejection_value(
-                event_id=event_id,
-                producer=producer,
-                recipient="",
-                reason=error.reason,
-                detail=error.detail,
-                source=b.source,
-            ),
-            headers=(
-                (EFFECT_HEADER, eid.encode()),
-                (REASON_HEADER, str(error.reason).encode()),
-            ),
+        rejection_effect(
+            eid,
+            b,
+            submitter=submitter,
+            event_id=event_id,
+            producer=producer,
+            recipient="",
+            reason=error.reason,
+            detail=error.detail,
         )
     )
     b.effects.append(_quarantine(b, raw, kafka_headers, event_id, error.reason))
@@ -560,19 +593,15 @@ def _route(
         refused.append((recipient, d.reason))
         eid = EffectId.of_event(EffectKind.REJECTION, header.producer, header.event_id, recipient)
         b.effects.append(
-            Effect(
-                effect_id=eid,
-                topic=b.topics.rejections(header.producer),
-                key=header.event_id.encode(),
-                value=_rejection_value(
-                    event_id=header.event_id,
-                    producer=header.producer,
-                    recipient=recipient,
-                    reason=d.reason,
-                    detail=d.detail,
-                    source=b.source,
-                ),
-                headers=((EFFECT_HEADER, eid.encode()), (REASON_HEADER, str(d.reason).encode())),
+            rejection_effect(
+                eid,
+                b,
+                submitter=header.producer,
+                event_id=header.event_id,
+                producer=header.producer,
+                recipient=recipient,
+                reason=d.reason,
+                detail=d.detail,
             )
         )
         if not quarantined:

@@ -62,7 +62,7 @@ from hub.decision import (
 )
 from hub.errors import AuditError, DeliveryError, PolicyError, Reason, TrmError
 from hub.keys import KeyDirectory, KeyRole
-from hub.pipeline import REASON_HEADER, Effect, _rejection_value
+from hub.pipeline import Effect, rejection_effect
 from hub.textdoc import parse_json
 from hub.topics import Topics, check_country
 from hub.wire.codec import part, unframe
@@ -555,22 +555,15 @@ def _refuse(raw: bytes, b: _Builder, error: TrmError) -> MatchOutcome:
     eid = EffectId.of_record(EffectKind.REJECTION, b.source, _safe(mid))
     if sender:
         b.effects.append(
-            Effect(
-                effect_id=eid,
-                topic=b.topics.rejections(sender),
-                key=mid.encode() or None,
-                value=_rejection_value(
-                    event_id=mid,
-                    producer=sender,
-                    recipient="",
-                    reason=error.reason,
-                    detail=detail,
-                    source=b.source,
-                ),
-                headers=(
-                    (EFFECT_HEADER, eid.encode()),
-                    (REASON_HEADER, str(error.reason).encode()),
-                ),
+            rejection_effect(
+                eid,
+                b,
+                submitter=sender,
+                event_id=mid,
+                producer=sender,
+                recipient="",
+                reason=error.reason,
+                detail=detail,
             )
         )
         refusal = _refusal_bytes(b, sender, mid, error)

@@ -15,11 +15,12 @@ import time
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from hub.keys import write_private_key
 from hub.ops.provision import provision_registry
 from hub.topics import Topics
+from tests.support.fault import partitions_of
 from tests.support.kafka import commit_group_to_end, read_topic
 from tests.support.nodes import HUB_KEY, trust_list
 from tests.support.procs import TRM, Proc
@@ -35,6 +36,18 @@ async def _write_in_a_transaction(bootstrap: str, topic: str, group_id: str) -> 
             await producer.send(topic, b"\xc3\x01not an envelope", key=b"case-tx")
     finally:
         await producer.stop()
+    # The coordinator writes the commit marker after the transaction returns: wait
+    # for it (record + marker = 2 offsets), or the commit below could stop short of it.
+    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await reader.start()
+    try:
+        parts = [TopicPartition(topic, p) for p in await partitions_of(reader, topic)]
+        deadline = time.monotonic() + 30
+        while sum((await reader.end_offsets(parts)).values()) < 2:
+            assert time.monotonic() < deadline, "the transaction's commit marker never came"
+            await asyncio.sleep(0.1)
+    finally:
+        await reader.stop()
     # Commit the hub's group to the end (after the marker): only the reconciler sees it.
     await commit_group_to_end(bootstrap, topic, group_id)
 

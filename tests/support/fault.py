@@ -141,7 +141,7 @@ class Recipients:
             names = [self.topics.inbox(cc) for cc in COMMIT_COUNTRIES]
             names += [self.topics.rejections(cc) for cc in COMMIT_COUNTRIES]
             for name in names:
-                for p in consumer.partitions_for_topic(name) or await _partitions(consumer, name):
+                for p in consumer.partitions_for_topic(name) or await partitions_of(consumer, name):
                     parts.append(TopicPartition(name, p))
             consumer.assign(parts)
             await consumer.seek_to_beginning(*parts)
@@ -180,7 +180,7 @@ class Recipients:
         return None
 
 
-async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
+async def partitions_of(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
     for _ in range(100):
         parts = consumer.partitions_for_topic(topic)
         if parts:

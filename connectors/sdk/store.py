@@ -345,6 +345,11 @@ class NodeStore:
         """What the vault knows of ``event_id`` besides its plaintext, or None."""
         return self._vault.get(event_id)
 
+    def entries(self) -> list[VaultEntry]:
+        """Every kept event's entry (no plaintext), oldest first; erased cases left out."""
+        kept = [e for e in self._vault.values() if not self.is_erased(e.case_key, e.producer)]
+        return sorted(kept, key=lambda e: (e.created_at_ms, e.event_id))
+
     def case_events(self, case_key: str, producer: str) -> list[str]:
         """The ids of the kept events of one case from one producer, oldest first."""
         found = [

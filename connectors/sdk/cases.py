@@ -518,6 +518,10 @@ async def send_alerts(
     again. A refusal of one alert (e.g. no seal key for its recipient) is
     logged by reason code and the others still go.
 
+    Args:
+        now_ms: the time the book is judged at (default: the node's clock); the
+            alerts themselves are created at the node's clock, as every event.
+
     Returns:
         (item, alert event id) for each alert sent now.
 
@@ -557,7 +561,7 @@ async def send_alerts(
             },
         )
         try:
-            alert_id = await node.publish(submission, created_at_ms=now, unsealed=unsealed)
+            alert_id = await node.publish(submission, unsealed=unsealed)
         except TrmError as error:
             if error.reason is Reason.KAFKA_UNAVAILABLE:
                 raise

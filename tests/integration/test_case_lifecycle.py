@@ -12,14 +12,16 @@ Every event goes through the hub worker under a signed agreement, sealed.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import pytest
 
 from connectors.sdk import Submission, record_status, report_reintegration, send_alerts
+from connectors.sdk.followup import request_followup
 from hub.cases import add_months
 from hub.topics import Topics
-from hub.wire import EventType
+from hub.wire import EventType, new_event_id, payload_fields
 from tests.support.cases import CaseWorld
 from tests.support.hub import example
 
@@ -233,5 +235,66 @@ async def test_a_child_referred_again_after_the_handover_is_told_to_both_desks(
             reopened = await record_status(kh, case, "REFERRED", to=["TH"])
         (record,) = await world.expect("TH", [reopened])
         assert record.fields["previous_status"] == "RETRAFFICKING_SUSPECTED"
+    finally:
+        await world.stop()
+
+
+REFERENCE = "0123456789abcdef0123456789abcdef"
+
+
+async def test_a_match_follow_up_of_a_person_handed_over_tells_the_requester_and_the_partner(
+    kafka_bootstrap: str, topics: Topics, tmp_path: Path
+) -> None:
+    """Cambodia registered the returned child for matching under its case; Viet Nam asks.
+
+    The registration is put in Cambodia's store as ``connectors.sdk.matching.register(...,
+    case_key=...)`` keeps it (its OPRF exchange is tested in test_match_*); the
+    follow-up request goes through the hub like any event.
+    """
+    world = CaseWorld(
+        kafka_bootstrap,
+        topics,
+        tmp_path,
+        [("TH", "KH"), ("KH", "VN")],
+        extra={"VN>KH:match_followup": list(payload_fields("match_followup"))},
+    )
+    await world.start()
+    case = "case-kh-matched"
+    th, kh, vn = world.nodes["TH"], world.nodes["KH"], world.nodes["VN"]
+    try:
+        async with th:
+            update = await record_status(
+                th, case, "HANDED_OVER", to=["KH"], next_step_owner="KH",
+                changed_at_ms=th.now_ms() - 200 * DAY,
+            )  # fmt: skip
+        await world.expect("KH", [update])
+        kh.store.keep_match_registration(
+            REFERENCE, {"kind": "phone", "value": "+85512345678", "case_key": case}
+        )
+        async with vn:
+            request = await request_followup(
+                vn, owner="KH", reference=REFERENCE, query_id=new_event_id(vn.now_ms()),
+                case_ref="vn-case-7", purpose="investigation",
+            )  # fmt: skip
+        await world.expect("KH", [request])
+        now = kh.now_ms()
+        (summary,) = [c for c in world.book("KH").cases(now) if c.case_key == case]
+        assert summary.status_by_country["KH"] == "RETRAFFICKING_SUSPECTED"
+
+        async with kh:
+            sent = {item.owner: (item, alert) for item, alert in await send_alerts(kh)}
+        assert sorted(sent) == ["TH", "VN"]
+        assert sent["TH"][0].case_key == case
+        assert sent["VN"][0].case_key == "vn-case-7"  # the requester's own case key
+        (to_vn,) = await world.expect("VN", [sent["VN"][1]])
+        (to_th,) = await world.expect("TH", [sent["TH"][1]])
+        assert to_vn.case_key == "vn-case-7"
+        assert to_vn.fields["kind"] == "RETRAFFICKING_SUSPECTED"
+        assert to_vn.fields["about_event_id"] == request
+        assert case not in json.dumps(to_vn.to_json())  # nothing of Cambodia's case
+        assert to_th.fields["about_event_id"] == request
+        assert world.book("VN").cases(now)[0].status_by_country == {"KH": "RETRAFFICKING_SUSPECTED"}
+        th_view = world.book("TH").summary(case, now)
+        assert th_view.status_by_country["KH"] == "RETRAFFICKING_SUSPECTED"
     finally:
         await world.stop()

@@ -9,7 +9,7 @@ acknowledgements go both ways between the countries named.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from connectors.sdk import CaseBook, CountryNode, InboxRecord
@@ -61,9 +61,11 @@ class CaseWorld:
         topics: Topics,
         root: Path,
         pairs: Sequence[tuple[str, str]],
+        extra: Mapping[str, list[str]] | None = None,
     ) -> None:
         self.bootstrap, self.topics, self.root = bootstrap, topics, root
         self.pairs = pairs
+        self.table = {**lifecycle_table(pairs), **(extra or {})}
         self.countries = sorted({c for pair in pairs for c in pair})
         self.trust = trust_list()
         self.worker = Worker(bootstrap, topics, root / "hub")
@@ -89,9 +91,7 @@ class CaseWorld:
     async def start(self) -> None:
         home = self.root / "hub"
         write_private_key(HUB_KEY, home / "keys" / "HUB.key")
-        agreement = agreement_from_table(
-            lifecycle_table(self.pairs), KEYS, agreement_id="TEST-cases"
-        )
+        agreement = agreement_from_table(self.table, KEYS, agreement_id="TEST-cases")
         await provision_registry(
             self.bootstrap,
             self.topics,

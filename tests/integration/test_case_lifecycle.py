@@ -183,6 +183,19 @@ async def test_a_myanmar_adults_missed_follow_up_is_alerted_to_myanmar_once(
         # Myanmar owns the step itself: its node sends nothing.
         async with mm:
             assert await send_alerts(mm, now_ms=at) == []
+        # The same from the command line, as of that day.
+        day = dt.datetime.fromtimestamp(at / 1000, tz=dt.UTC).isoformat()
+        res = await world.node_cli("MM", "cases", "--overdue", "--json", "--no-read", "--at", day)
+        assert res.exit_code == 0, res.output
+        (listed,) = [json.loads(line) for line in res.stdout.splitlines()]
+        assert (listed["kind"], listed["owner"], listed["case_key"]) == (
+            "FOLLOW_UP_OVERDUE",
+            "MM",
+            case,
+        )
+        res = await world.node_cli("TH", "cases", "--alert", "--no-read", "--at", day)
+        assert res.exit_code == 0, res.output
+        assert "no new alerts to send" in res.stdout  # sent once, journaled
     finally:
         await world.stop()
 

@@ -10,39 +10,20 @@ its timeline and what is overdue.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 
-from connectors.cli import main
 from connectors.sdk import record_status
 from hub.errors import Reason, RequestError
-from hub.keys import write_private_key
 from hub.topics import Topics
 from tests.support.cases import CaseWorld
-from tests.support.hub import KEYS, example
+from tests.support.hub import example
 from tests.support.kafka import read_topic
 
 pytestmark = pytest.mark.kafka
 DAY = 86_400_000
-
-
-def _cli(world: CaseWorld, country: str) -> CliRunner:
-    home = world.root / country.lower()  # the node's own state directory
-    write_private_key(KEYS[country], home / "keys" / f"{country}.key")
-    (home / "trust.json").write_text(json.dumps(world.trust.document.to_json()))
-    return CliRunner(
-        env={"TRM_HOME": str(home), "TRM_KAFKA_BOOTSTRAP": world.bootstrap, "COLUMNS": "250"}
-    )
-
-
-async def _invoke(run: CliRunner, world: CaseWorld, *args: str) -> Result:
-    return await asyncio.to_thread(
-        run.invoke, main, ["node", *args, "--namespace", world.topics.namespace]
-    )
 
 
 async def test_a_skip_needs_a_reason_and_the_recipient_sees_it(
@@ -52,7 +33,6 @@ async def test_a_skip_needs_a_reason_and_the_recipient_sees_it(
     await world.start()
     case = "case-order"
     th = world.nodes["TH"]
-    th_cli, kh_cli = _cli(world, "TH"), _cli(world, "KH")
     try:
         async with th:
             referred = await record_status(th, case, "REFERRED", to=["KH"])
@@ -64,17 +44,16 @@ async def test_a_skip_needs_a_reason_and_the_recipient_sees_it(
         assert th.store.last_sequence() == sequence  # nothing sent, no number used
 
         # The same from the command line: refused, then sent with a reason.
-        res = await _invoke(
-            th_cli, world, "case-status", "--country", "TH", "--case", case,
-            "--status", "HANDED_OVER", "--to", "KH",
-        )  # fmt: skip
+        res = await world.node_cli(
+            "TH", "case-status", "--case", case, "--status", "HANDED_OVER", "--to", "KH"
+        )
         assert res.exit_code == 1
         assert "rejected: TRANSITION_REASON_REQUIRED" in res.stderr
         assert len(await read_topic(kafka_bootstrap, topics.outbox("TH"))) == 1
-        res = await _invoke(
-            th_cli, world, "case-status", "--country", "TH", "--case", case,
-            "--status", "HANDED_OVER", "--to", "KH", "--reason", "STEP_NOT_APPLICABLE",
-            "--owner", "KH", "--next-due", "2026-12-01T00:00:00Z",
+        res = await world.node_cli(
+            "TH", "case-status", "--case", case, "--status", "HANDED_OVER", "--to", "KH",
+            "--reason", "STEP_NOT_APPLICABLE", "--owner", "KH", "--next-due",
+            "2026-12-01T00:00:00Z",
         )  # fmt: skip
         assert res.exit_code == 0, res.output
         skipped = res.stdout.strip()
@@ -103,25 +82,24 @@ async def test_a_skip_needs_a_reason_and_the_recipient_sees_it(
         assert timeline[1].next_step_owner == "KH"
 
         # Cambodia's inbox table shows previous -> new and the reason.
-        res = await _invoke(kh_cli, world, "inbox", "--country", "KH", "--all")
+        res = await world.node_cli("KH", "inbox", "--all")
         assert res.exit_code == 0, res.output
         assert "REFERRED -> HANDED_OVER" in res.stdout
         assert "reason: STEP_NOT_APPLICABLE" in res.stdout
         assert "HANDED_OVER -> ACCEPTED" in res.stdout
         # Its case book, from the command line.
-        res = await _invoke(kh_cli, world, "cases", "--country", "KH", "--json", "--no-read")
+        res = await world.node_cli("KH", "cases", "--json", "--no-read")
         assert res.exit_code == 0, res.output
         (listed,) = [json.loads(line) for line in res.stdout.splitlines()]
         assert listed["case_key"] == case
         assert listed["status_by_country"] == {"TH": "ACCEPTED"}
-        res = await _invoke(kh_cli, world, "cases", "--country", "KH", "--case", case, "--no-read")
+        res = await world.node_cli("KH", "cases", "--case", case, "--no-read")
         assert res.exit_code == 0, res.output
         assert "REFERRED -> HANDED_OVER (SKIP, reason STEP_NOT_APPLICABLE)" in res.stdout
         # The next step TH named (due 1 December 2026) was superseded by a later update.
-        res = await _invoke(
-            kh_cli, world, "cases", "--country", "KH", "--overdue", "--no-read",
-            "--at", "2027-01-01T00:00:00Z",
-        )  # fmt: skip
+        res = await world.node_cli(
+            "KH", "cases", "--overdue", "--no-read", "--at", "2027-01-01T00:00:00Z"
+        )
         assert res.exit_code == 0, res.output
         assert "nothing overdue" in res.stdout
         # A follow-up visit goes with `trm node publish`, like any event.
@@ -137,7 +115,7 @@ async def test_a_skip_needs_a_reason_and_the_recipient_sees_it(
             ),
             encoding="utf-8",
         )
-        res = await _invoke(kh_cli, world, "publish", "--country", "KH", str(report))
+        res = await world.node_cli("KH", "publish", str(report))
         assert res.exit_code == 0, res.output
         (visit,) = await world.expect("TH", [res.stdout.strip()])
         assert visit.fields["risk_level"] == "LOW"

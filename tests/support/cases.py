@@ -8,10 +8,14 @@ acknowledgements go both ways between the countries named.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
+from click.testing import CliRunner, Result
+
+from connectors.cli import main
 from connectors.sdk import CaseBook, CountryNode, InboxRecord
 from hub.home import StateDir
 from hub.keys import write_private_key
@@ -123,3 +127,20 @@ class CaseWorld:
 
     def book(self, country: str) -> CaseBook:
         return CaseBook.of_node(self.nodes[country])
+
+    def cli(self, country: str) -> CliRunner:
+        """A runner of ``trm`` whose home is ``country``'s node state directory."""
+        home = self.root / country.lower()
+        write_private_key(KEYS[country], home / "keys" / f"{country}.key")
+        (home / "trust.json").write_text(json.dumps(self.trust.document.to_json()))
+        return CliRunner(
+            env={"TRM_HOME": str(home), "TRM_KAFKA_BOOTSTRAP": self.bootstrap, "COLUMNS": "250"}
+        )
+
+    async def node_cli(self, country: str, *args: str) -> Result:
+        """``trm node ARGS --country CC --namespace NS`` as ``country``'s node."""
+        return await asyncio.to_thread(
+            self.cli(country).invoke,
+            main,
+            ["node", *args, "--country", country, "--namespace", self.topics.namespace],
+        )

@@ -3,8 +3,9 @@
 Thailand returns a Cambodian child: referral, handover notice and its
 acknowledgement, then every status of both countries to CLOSED, with the
 three follow-up visits reported at 3, 6 and 12 months (the book is asked at
-those times: nothing sleeps for months). A Myanmar adult's first follow-up is
-missed: Thailand's book finds it overdue and its alert reaches Myanmar, once.
+those times: nothing sleeps for months). A Myanmar adult's first follow-up (the
+TH-MM agreement's schedule: 2 and 4 months) is missed: Thailand's book finds
+it overdue and its alert reaches Myanmar, once.
 A child handed over to Cambodia is referred again: both desks are told.
 Every event goes through the hub worker under a signed agreement, sealed.
 """
@@ -148,7 +149,8 @@ async def test_a_cambodian_child_returned_from_thailand_to_closure(
 async def test_a_myanmar_adults_missed_follow_up_is_alerted_to_myanmar_once(
     kafka_bootstrap: str, topics: Topics, tmp_path: Path
 ) -> None:
-    world = CaseWorld(kafka_bootstrap, topics, tmp_path, [("TH", "MM")])
+    # The TH-MM agreement sets its own schedule: visits 2 and 4 months after the handover.
+    world = CaseWorld(kafka_bootstrap, topics, tmp_path, [("TH", "MM")], follow_up_months=(2, 4))
     await world.start()
     case = "case-mm-adult"
     th, mm = world.nodes["TH"], world.nodes["MM"]
@@ -159,7 +161,12 @@ async def test_a_myanmar_adults_missed_follow_up_is_alerted_to_myanmar_once(
                 th, case, "HANDED_OVER", to=["MM"], next_step_owner="MM", changed_at_ms=handed
             )
         await world.expect("MM", [update])
-        first_due = add_months(handed, 3)
+        # Kept as the agreement's retention allows (30 days in the test agreement).
+        kept = th.store.vault_entry(update)
+        assert kept is not None
+        assert kept.retain_until_ms == kept.created_at_ms + 30 * DAY
+        assert world.book("TH").schedule(case) == (2, 4)
+        first_due = add_months(handed, 2)
         at = first_due + 5 * DAY
 
         (item,) = world.book("TH").overdue(at)

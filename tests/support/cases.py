@@ -20,6 +20,8 @@ from connectors.sdk import CaseBook, CountryNode, InboxRecord
 from hub.home import StateDir
 from hub.keys import write_private_key
 from hub.ops.provision import provision_registry
+from hub.policy import dump_agreement_yaml, load_agreement, resign_agreement
+from hub.textdoc import parse_yaml
 from hub.topics import Topics
 from hub.wire import payload_fields
 from tests.support.hub import HUB_KEY, KEYS, trust_list
@@ -65,16 +67,33 @@ class CaseWorld:
         topics: Topics,
         root: Path,
         pairs: Sequence[tuple[str, str]],
+        *,
         extra: Mapping[str, list[str]] | None = None,
+        follow_up_months: Sequence[int] | None = None,
     ) -> None:
         self.bootstrap, self.topics, self.root = bootstrap, topics, root
         self.pairs = pairs
         self.table = {**lifecycle_table(pairs), **(extra or {})}
+        self.follow_up_months = follow_up_months
         self.countries = sorted({c for pair in pairs for c in pair})
         self.trust = trust_list()
         self.worker = Worker(bootstrap, topics, root / "hub")
         self.nodes = {cc: self._node(cc) for cc in self.countries}
         self.received: dict[str, dict[str, InboxRecord]] = {cc: {} for cc in self.countries}
+
+    def _agreement(self) -> tuple[str, bytes]:
+        """The signed agreement; with a schedule, on every case_update flow."""
+        ref, text = agreement_from_table(self.table, KEYS, agreement_id="TEST-cases")
+        if self.follow_up_months is None:
+            return ref, text
+        doc = parse_yaml(text)
+        for flow in doc["signed"]["flows"]:
+            terms = flow["event_types"].get("case_update")
+            if terms is not None:
+                terms["case_follow_up_months"] = list(self.follow_up_months)
+        unsigned = load_agreement({"signed": doc["signed"], "signatures": []})
+        signed = resign_agreement(unsigned, [KEYS[p] for p in sorted(self.countries)])
+        return signed.agreement.ref, dump_agreement_yaml(signed.document).encode()
 
     def _node(self, cc: str) -> CountryNode:
         return CountryNode(
@@ -95,7 +114,7 @@ class CaseWorld:
     async def start(self) -> None:
         home = self.root / "hub"
         write_private_key(HUB_KEY, home / "keys" / "HUB.key")
-        agreement = agreement_from_table(self.table, KEYS, agreement_id="TEST-cases")
+        agreement = self._agreement()
         await provision_registry(
             self.bootstrap,
             self.topics,
@@ -103,6 +122,9 @@ class CaseWorld:
             [agreement],
         )
         roots = {cc: self.root / cc.lower() for cc in self.countries}
+        for root in roots.values():  # each node holds the agreement (retention, schedule)
+            (root / "agreements").mkdir(parents=True, exist_ok=True)
+            (root / "agreements" / "test-cases.yaml").write_bytes(agreement[1])
         await node_seal_keys(
             self.bootstrap, self.topics, roots, self.countries, keys=KEYS, trust=self.trust
         )

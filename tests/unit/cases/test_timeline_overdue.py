@@ -221,3 +221,14 @@ def test_a_received_re_trafficking_alert_shows_as_its_producers_status() -> None
     alert = ev("case_alert", "KH", "TH", 5, kind="RETRAFFICKING_SUSPECTED", about_event_id="x")
     state = case_state("c", [update("KH", "TH", 1, "CLOSED"), alert], "TH")
     assert state.status_by_country == {"KH": "RETRAFFICKING_SUSPECTED"}
+
+
+def test_the_follow_up_owner_is_named_from_the_handover_on_not_by_any_later_step() -> None:
+    events = _returned_child()
+    # A later update naming Thailand for something else does not move the follow-ups.
+    other = update("KH", "TH", HANDED - DAY, "HANDOVER_SCHEDULED", next_step_owner="TH")
+    state = case_state("case-kh-1", [*events, other], "TH")
+    assert {s.owner for s in open_steps(state, [*events, other], "TH")} == {"KH"}
+    moved = update("KH", "TH", HANDED + DAY, "IN_REINTEGRATION", next_step_owner="LA")
+    state = case_state("case-kh-1", [*events, moved], "TH")
+    assert {s.owner for s in open_steps(state, [*events, moved], "TH")} == {"LA"}

@@ -221,10 +221,12 @@ def _follow_up_owner(state: CaseState, events: Sequence[CaseEvent]) -> str | Non
     return None
 
 
-def _reported(events: Sequence[CaseEvent]) -> set[int]:
-    """The follow-up numbers reported done (a reintegration report, or FOLLOW_UP_DONE)."""
+def _reported(events: Sequence[CaseEvent], since_ms: int) -> set[int]:
+    """The follow-up numbers reported done since ``since_ms`` (a report, or FOLLOW_UP_DONE)."""
     done = set()
     for e in events:
+        if e.created_at_ms < since_ms:
+            continue  # a report of an earlier cycle (before a re-trafficking and a new handover)
         if e.event_type == REINTEGRATION_REPORT:
             number = e.int_field("follow_up_number") or e.int_field("visit_number")
         elif e.event_type == CASE_UPDATE and e.str_field("status") == CaseStatus.FOLLOW_UP_DONE:
@@ -244,7 +246,7 @@ def _follow_up_steps(
     owner = _follow_up_owner(state, events)
     if owner is None:
         return []
-    reported = _reported(events)
+    reported = _reported(events, state.handover.created_at_ms)
     steps = []
     for number, (count, due) in enumerate(
         zip(months, follow_up_due_times(state.handed_over_ms, months), strict=True), start=1

@@ -20,6 +20,11 @@ bytes, the hub's limit for an envelope (:data:`LOGIN_MAX_BODY` for a login);
 a submission is validated in full before anything is sent, so a refused
 request sends nothing. While the broker is unreachable the desk serves what
 it has read and says so once in the log, and once when it is back.
+
+The page's own text comes from the gettext catalogues of ``i18n.py``, read
+once at start and served by ``GET /api/i18n/{lang}`` (public: the login form
+needs it); each user's language, calendar and time zone are kept in the users
+file and changed with ``PUT /api/me/preferences``.
 """
 
 from __future__ import annotations
@@ -51,9 +56,10 @@ from hub.errors import OperationalError, Reason, RequestError, TrmError
 from hub.textdoc import parse_json
 from hub.wire import DEFAULT_MAX_SIZE
 
-from .auth import DeskUsers, Session
+from .auth import DeskUsers, Preferences, Session
 from .desk import ACK_STATUSES, DeskView
 from .errors import SECURITY_HEADERS, STATUS, error_response, status_of
+from .i18n import CALENDARS, Catalogues, load_catalogues
 from .openapi import openapi_document
 from .server import MAX_LINE, OncePer
 
@@ -79,6 +85,7 @@ USERS: Final = web.AppKey("users", DeskUsers)
 CLOCK: Final[web.AppKey[Callable[[], int]]] = web.AppKey("clock")
 TASKS: Final = web.AppKey("tasks", list[asyncio.Task[None]])
 STATIC: Final = web.AppKey("static", dict[str, tuple[bytes, str]])
+CATALOGUES: Final = web.AppKey("catalogues", Catalogues)
 
 
 @dataclass
@@ -238,7 +245,61 @@ async def login(request: web.Request) -> web.Response:
             "user": session.user,
             "country": session.country,
             "expires_at_ms": session.expires_at_ms,
+            "preferences": _preferences(app, session.user).to_json(),
         }
+    )
+
+
+def _preferences(app: web.Application, user: str) -> Preferences:
+    found = app[USERS].users.get(user)
+    return found.preferences if found is not None else Preferences()
+
+
+async def me(request: web.Request) -> web.Response:
+    session = _session(request)
+    return web.json_response(
+        {
+            "user": session.user,
+            "country": session.country,
+            "expires_at_ms": session.expires_at_ms,
+            "preferences": _preferences(request.app, session.user).to_json(),
+        }
+    )
+
+
+async def set_preferences(request: web.Request) -> web.Response:
+    """Change the user's language, calendar or time zone (kept across logins)."""
+    session = _session(request)
+    body = await read_json(request)
+    _keys(body, {"locale", "calendar", "time_zone"})
+    before = _preferences(request.app, session.user)
+    prefs = Preferences.checked(
+        body.get("locale", before.locale),
+        body.get("calendar", before.calendar),
+        body.get("time_zone", before.time_zone),
+    )
+    request.app[USERS].set_preferences(session.user, prefs)
+    log.info("desk user %s set preferences %s/%s", session.user, prefs.locale, prefs.calendar)
+    return web.json_response({"preferences": prefs.to_json()})
+
+
+async def i18n_languages(request: web.Request) -> web.Response:
+    return web.json_response(
+        {"languages": request.app[CATALOGUES].languages_json(), "calendars": list(CALENDARS)},
+        dumps=_dumps,
+    )
+
+
+async def i18n_catalogue(request: web.Request) -> web.Response:
+    """One language's messages as JSON (read once at start; an ETag to revalidate)."""
+    body, etag = request.app[CATALOGUES].body(request.match_info["lang"])
+    if request.headers.get("If-None-Match") == etag:
+        return web.Response(status=304, headers={"ETag": etag})
+    return web.Response(
+        body=body,
+        content_type="application/json",
+        charset="utf-8",
+        headers={"ETag": etag, "Cache-Control": "no-cache"},
     )
 
 
@@ -329,6 +390,22 @@ async def rejections(request: web.Request) -> web.Response:
 async def alerts(request: web.Request) -> web.Response:
     _session(request)
     return web.json_response({"alerts": request.app[VIEW].alerts(request.app[CLOCK]())})
+
+
+async def referrals(request: web.Request) -> web.Response:
+    """Referrals received and sent, with their acknowledgements and refusals."""
+    _session(request)
+    return web.json_response(request.app[VIEW].referrals(request.app[CLOCK]()), dumps=_dumps)
+
+
+async def event_detail(request: web.Request) -> web.Response:
+    """Any event this desk holds, received or sent, as the node opened or kept it."""
+    _session(request)
+    event_id = request.match_info["event_id"]
+    found = request.app[VIEW].detail_json(event_id, request.app[NODE].store, request.app[CLOCK]())
+    if found is None:
+        raise RequestError(Reason.NOT_FOUND, f"no event {event_id[:40]!r} at this desk")
+    return web.json_response(found, dumps=_dumps)
 
 
 # --- hit/no-hit matching and follow-ups (docs/protocol.md 13) -----------------------
@@ -698,8 +775,13 @@ def make_app(
     *,
     deadline_ms: int = 24 * 3600 * 1000,
     clock: Callable[[], int] = _now_ms,
+    catalogues: Catalogues | None = None,
 ) -> web.Application:
-    """The gateway application for ``node``'s country."""
+    """The gateway application for ``node``'s country.
+
+    Raises:
+        OperationalError: CONFIG_INVALID: a desk catalogue missing or not parsing.
+    """
     app = web.Application(
         middlewares=[_errors],
         client_max_size=MAX_BODY,
@@ -711,6 +793,9 @@ def make_app(
     app[VIEW] = DeskView(node.country, deadline_ms)
     app[TASKS] = []
     app[STATIC] = _static_files()
+    app[CATALOGUES] = catalogues or load_catalogues()
+    for problem in app[CATALOGUES].problems:
+        log.warning("desk catalogue: %s", problem)
     app[LINK] = BrokerLink(node.bootstrap)
     app[QUIET] = OncePer(QUIET_S, time.monotonic)
     app.on_startup.append(_startup)
@@ -727,10 +812,16 @@ def make_app(
         ("/api/sent", sent),
         ("/api/rejections", rejections),
         ("/api/alerts", alerts),
+        ("/api/referrals", referrals),
+        ("/api/events/{event_id}", event_detail),
+        ("/api/me", me),
+        ("/api/i18n", i18n_languages),
+        ("/api/i18n/{lang}", i18n_catalogue),
         ("/api/match/followups/pending", followups_pending),
         ("/api/match/followups/answers", followups_answers),
     ):
         r.add_get(path, handler, allow_head=False)
+    r.add_put("/api/me/preferences", set_preferences)
     r.add_post("/api/login", login)
     r.add_post("/api/logout", logout)
     r.add_post("/api/events", submit)

@@ -14,6 +14,7 @@ from connectors.sdk import ACK_STATUSES
 from connectors.sdk.followup import DECISIONS, IDENTITY_FIELDS
 from hub.wire import PURPOSES, EventType
 
+from .i18n import CALENDARS, LANGUAGES
 from .server import MAX_LINE
 
 __all__ = ["openapi_document"]
@@ -283,12 +284,114 @@ def _schemas(country: str) -> dict[str, Any]:
                 "requested": {"type": "boolean"},
             },
         },
+        "Preferences": {
+            "type": "object",
+            "required": ["locale", "calendar", "time_zone"],
+            "properties": {
+                "locale": {"type": "string", "enum": list(LANGUAGES)},
+                "calendar": {"type": "string", "enum": list(CALENDARS)},
+                "time_zone": {
+                    "type": ["string", "null"],
+                    "description": "an IANA time zone; null: the browser's",
+                },
+            },
+        },
+        "Catalogue": {
+            "type": "object",
+            "description": "One language's messages (gettext, connectors/static/i18n/<lang>.po), "
+            "complete: a message missing or broken in a file is given in English.",
+            "required": ["lang", "name", "locale", "plural_forms", "messages"],
+            "properties": {
+                "lang": {"type": "string", "enum": list(LANGUAGES)},
+                "name": {"type": "string"},
+                "locale": {"type": "string", "description": "BCP 47, for Intl"},
+                "plural_forms": {"type": "string"},
+                "messages": {"type": "object", "additionalProperties": {"type": "string"}},
+            },
+        },
+        "Acknowledgement": {
+            "type": "object",
+            "required": ["country", "status", "at_ms"],
+            "properties": {
+                "country": {"type": "string"},
+                "status": {"type": "string", "enum": list(ACK_STATUSES)},
+                "at_ms": {"type": ["integer", "null"]},
+            },
+        },
+        "SentReferral": {
+            "type": "object",
+            "required": ["event_id", "to", "status", "acknowledgements", "refused"],
+            "properties": {
+                "event_id": {"type": "string"},
+                "type": {"type": "string"},
+                "direction": {"type": "string", "enum": ["sent"]},
+                "from": {"type": "string"},
+                "to": {"type": "array", "items": {"type": "string"}},
+                "case_key": {"type": ["string", "null"]},
+                "created_at_ms": {"type": "integer"},
+                "status": {
+                    "type": "string",
+                    "description": "AWAITING_ACK, REFUSED or the last acknowledgement's status",
+                },
+                "awaited_from": {"type": "array", "items": {"type": "string"}},
+                "acknowledgements": {
+                    "type": "array",
+                    "items": {"$ref": "#/components/schemas/Acknowledgement"},
+                },
+                "refused": {"type": "array", "items": _REFUSAL},
+            },
+        },
+        "EventDetail": {
+            "type": "object",
+            "description": "Everything this desk holds of one event it received or sent: the "
+            "header as opened, the disclosed fields, what the agreement withheld, the "
+            "acknowledgements and refusals, and the payload's Avro schema (to read enums and "
+            "dates). A sent event's fields are the plaintext its node kept ('fields_kept').",
+            "required": [
+                "event_id",
+                "type",
+                "direction",
+                "from",
+                "to",
+                "fields",
+                "withheld",
+                "acknowledgements",
+                "refused",
+                "schema",
+            ],
+            "properties": {
+                "event_id": {"type": "string"},
+                "type": {"type": "string"},
+                "direction": {"type": "string", "enum": ["received", "sent"]},
+                "from": {"type": "string"},
+                "to": {"type": "array", "items": {"type": "string"}},
+                "created_at_ms": {"type": "integer"},
+                "case_key": {"type": ["string", "null"]},
+                "purpose": {"type": ["string", "null"]},
+                "handling": {"type": ["string", "null"]},
+                "agreement": {"type": ["string", "null"]},
+                "event_digest": {"type": ["string", "null"]},
+                "fields": {"type": "object"},
+                "withheld": {"type": "array", "items": {"type": "string"}},
+                "fields_kept": {"type": "boolean"},
+                "status": {"type": "string"},
+                "due_at_ms": {"type": ["integer", "null"]},
+                "overdue": {"type": "boolean"},
+                "acknowledgements": {
+                    "type": "array",
+                    "items": {"$ref": "#/components/schemas/Acknowledgement"},
+                },
+                "refused": {"type": "array", "items": _REFUSAL},
+                "schema": {"type": ["object", "null"], "description": "Avro, JSON form"},
+            },
+        },
         "Alert": {
             "type": "object",
             "required": ["kind", "side", "event_id", "due_at_ms", "message"],
             "properties": {
                 "kind": {"type": "string", "enum": ["OVERDUE_ACK"]},
                 "side": {"type": "string", "enum": ["receiving", "sending"]},
+                "type": {"type": "string", "description": "the overdue event's type"},
                 "event_id": {"type": "string"},
                 "case_key": {"type": ["string", "null"]},
                 "counterpart": {"type": "string"},
@@ -533,6 +636,7 @@ def openapi_document(country: str) -> dict[str, Any]:
                     },
                 }
             },
+            **_desk_paths(),
             **_match_paths(),
         },
     }
@@ -703,4 +807,135 @@ def _match_paths() -> dict[str, Any]:
         "/api/match/followups/{event_id}/decline": _decision(
             "Decline a follow-up request with a reason (a signed answer)", reason_required=True
         ),
+    }
+
+
+def _desk_paths() -> dict[str, Any]:
+    """Referrals, the detail of one event, the user's preferences, the page's languages."""
+    prefs = {"$ref": "#/components/schemas/Preferences"}
+    public: list[dict[str, Any]] = []
+    return {
+        "/api/referrals": {
+            "get": {
+                "summary": "Referrals received (with this desk's acknowledgement) and sent "
+                "(with each recipient's acknowledgement or refusal), newest first",
+                "responses": {
+                    "200": _ok(
+                        "referrals",
+                        {
+                            "type": "object",
+                            "required": ["received", "sent"],
+                            "properties": {
+                                "received": {
+                                    "type": "array",
+                                    "items": {"$ref": "#/components/schemas/InboxRecord"},
+                                },
+                                "sent": {
+                                    "type": "array",
+                                    "items": {"$ref": "#/components/schemas/SentReferral"},
+                                },
+                            },
+                        },
+                    ),
+                    **_errors(),
+                },
+            }
+        },
+        "/api/events/{event_id}": {
+            "get": {
+                "summary": "One event this desk received or sent, in full",
+                "parameters": [_path_param("event_id")],
+                "responses": {
+                    "200": _ok("the event", {"$ref": "#/components/schemas/EventDetail"}),
+                    **_errors(s404="NOT_FOUND: no such event at this desk"),
+                },
+            }
+        },
+        "/api/me": {
+            "get": {
+                "summary": "The logged-in user and their preferences",
+                "responses": {
+                    "200": _ok(
+                        "the user",
+                        {
+                            "type": "object",
+                            "required": ["user", "country", "preferences"],
+                            "properties": {
+                                "user": {"type": "string"},
+                                "country": {"type": "string"},
+                                "expires_at_ms": {"type": "integer"},
+                                "preferences": prefs,
+                            },
+                        },
+                    ),
+                    **_errors(),
+                },
+            }
+        },
+        "/api/me/preferences": {
+            "put": {
+                "summary": "Change the user's language, calendar or time zone (kept in the "
+                "users file: they follow the user across logins)",
+                "requestBody": _json_body(
+                    {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "properties": {
+                            "locale": {"type": "string", "enum": list(LANGUAGES)},
+                            "calendar": {"type": "string", "enum": list(CALENDARS)},
+                            "time_zone": {"type": ["string", "null"]},
+                        },
+                    }
+                ),
+                "responses": {
+                    "200": _ok(
+                        "the preferences now",
+                        {
+                            "type": "object",
+                            "required": ["preferences"],
+                            "properties": {"preferences": prefs},
+                        },
+                    ),
+                    **_errors(
+                        body=True,
+                        s400="BAD_REQUEST: an unknown key, a language, calendar or time zone "
+                        "the desk does not know; or a malformed body",
+                        s404="NOT_FOUND: the user was removed from the users file",
+                    ),
+                },
+            }
+        },
+        "/api/i18n": {
+            "get": {
+                "summary": "The languages and calendars the desk offers",
+                "security": public,
+                "responses": {
+                    "200": _ok(
+                        "languages",
+                        {
+                            "type": "object",
+                            "required": ["languages", "calendars"],
+                            "properties": {
+                                "languages": {"type": "array", "items": {"type": "object"}},
+                                "calendars": {"type": "array", "items": {"type": "string"}},
+                            },
+                        },
+                    ),
+                    **_errors(auth=False),
+                },
+            }
+        },
+        "/api/i18n/{lang}": {
+            "get": {
+                "summary": "One language's messages for the desk page (public: the login "
+                "form needs them); an ETag to revalidate",
+                "security": public,
+                "parameters": [_path_param("lang")],
+                "responses": {
+                    "200": _ok("the catalogue", {"$ref": "#/components/schemas/Catalogue"}),
+                    "304": {"description": "not modified (If-None-Match matched the ETag)"},
+                    **_errors(auth=False, s404="NOT_FOUND: a language the desk does not speak"),
+                },
+            }
+        },
     }

@@ -117,7 +117,7 @@ async def test_desk_lists_follow_ups_and_approves_one_and_declines_one(
             one = page.locator(f"tr[data-testid=followup-row][data-event-id='{first}']")
             two = page.locator(f"tr[data-testid=followup-row][data-event-id='{second}']")
             listed = await page.inner_text("#followups-table")
-            for shown in ("TH", "investigation", "TH-DSI-2026-0140", "TH-DSI-2026-0141"):
+            for shown in ("Thailand", "Investigation", "TH-DSI-2026-0140", "TH-DSI-2026-0141"):
                 assert shown in listed
             for secret in (NAME, PHONE):  # the list holds no identity data
                 assert secret not in await page.content()

@@ -8,6 +8,13 @@ shows; ``en.po`` holds the English text as its translation. A ministry corrects
 a translation by editing its language's file and restarting the gateway: the
 files are read once, at start, and served as JSON (``GET /api/i18n/{lang}``).
 
+Dates are the browser's to write (``Intl.DateTimeFormat``, in the user's
+calendar and time zone), but a browser's ICU data may lack a language:
+Chromium's has no Khmer, Lao or Burmese. So each catalogue also carries that
+language's date conventions from CLDR (Babel's copy: abbreviated month names,
+the medium date and short time patterns, AM/PM, the native digits), and the
+page writes the date itself with them when ``Intl`` does not know the language.
+
 A catalogue is checked as it is read (:func:`load_catalogues`): a message
 missing, left empty, or whose ``{name}`` placeholders differ from the English
 text's is shown in English instead, and each such message is named in
@@ -27,6 +34,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final
 
+from babel import Locale
+from babel.dates import get_period_names
 from babel.messages.pofile import read_po
 
 from hub.errors import OperationalError, Reason, RequestError
@@ -38,6 +47,7 @@ __all__ = [
     "Catalogue",
     "Catalogues",
     "Language",
+    "date_conventions",
     "load_catalogues",
     "placeholders",
 ]
@@ -91,6 +101,31 @@ def placeholders(text: str) -> frozenset[str]:
     return frozenset(_PLACEHOLDER.findall(text))
 
 
+#: The digits of CLDR's numbering systems of the desk's languages.
+_DIGITS: Final = {
+    "latn": "0123456789",
+    "khmr": "០១២៣៤៥៦៧៨៩",
+    "laoo": "໐໑໒໓໔໕໖໗໘໙",
+    "mymr": "၀၁၂၃၄၅၆၇၈၉",
+    "thai": "๐๑๒๓๔๕๖๗๘๙",
+}
+
+
+def date_conventions(locale: str) -> dict[str, Any]:
+    """CLDR's way of writing a date and time in ``locale`` (a BCP 47 tag), for the page."""
+    loc = Locale.parse(locale, sep="-")
+    periods = get_period_names("abbreviated", "format", loc)
+    return {
+        "months": [str(loc.months["format"]["abbreviated"][i]) for i in range(1, 13)],
+        "date": loc.date_formats["medium"].pattern,
+        "time": loc.time_formats["short"].pattern,
+        "datetime": str(loc.datetime_formats["medium"]),
+        "am": str(periods.get("am", "AM")),
+        "pm": str(periods.get("pm", "PM")),
+        "digits": _DIGITS.get(loc.default_numbering_system, _DIGITS["latn"]),
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class Catalogue:
     """One language's messages, complete (English where the file has none)."""
@@ -106,6 +141,7 @@ class Catalogue:
             "locale": lang.locale,
             "plural_forms": lang.plural_forms,
             "messages": dict(self.messages),
+            "dates": date_conventions(lang.locale),
         }
 
 

@@ -300,13 +300,18 @@ def _schemas(country: str) -> dict[str, Any]:
             "type": "object",
             "description": "One language's messages (gettext, connectors/static/i18n/<lang>.po), "
             "complete: a message missing or broken in a file is given in English.",
-            "required": ["lang", "name", "locale", "plural_forms", "messages"],
+            "required": ["lang", "name", "locale", "plural_forms", "messages", "dates"],
             "properties": {
                 "lang": {"type": "string", "enum": list(LANGUAGES)},
                 "name": {"type": "string"},
                 "locale": {"type": "string", "description": "BCP 47, for Intl"},
                 "plural_forms": {"type": "string"},
                 "messages": {"type": "object", "additionalProperties": {"type": "string"}},
+                "dates": {
+                    "type": "object",
+                    "description": "CLDR's way of writing dates in this language (month "
+                    "names, patterns, AM/PM, digits), for a browser whose Intl lacks it",
+                },
             },
         },
         "Acknowledgement": {

@@ -63,13 +63,54 @@ function dateFormat(withTime) {
   return new Intl.DateTimeFormat(locale, opts);
 }
 
+// Whether this browser's Intl writes dates in the user's language (Chromium's ICU
+// data has no Khmer, Lao or Burmese: then the catalogue's CLDR conventions are used).
+function intlSpeaks() {
+  const locale = (state.catalogue && state.catalogue.locale) || "en-GB";
+  return Intl.DateTimeFormat.supportedLocalesOf([locale]).length > 0;
+}
+
+// A date written with the catalogue's CLDR patterns (medium date, short time); the
+// numbers come from Intl in the user's time zone, the year in the user's era.
+function cldrFormat(ms, withTime) {
+  const conv = state.catalogue.dates;
+  const opts = { year: "numeric", month: "numeric", day: "numeric", hour: "numeric",
+                 minute: "numeric", hourCycle: "h23", timeZoneName: "short" };
+  if (state.prefs.time_zone) opts.timeZone = state.prefs.time_zone;
+  const parts = {};
+  for (const p of new Intl.DateTimeFormat("en-US", opts).formatToParts(new Date(ms))) parts[p.type] = p.value;
+  const year = Number(parts.year) + (state.prefs.calendar === "buddhist" ? 543 : 0);
+  const v = { y: year, M: Number(parts.month), d: Number(parts.day), H: Number(parts.hour) % 24,
+              m: Number(parts.minute) };
+  const pad = (n) => String(n).padStart(2, "0");
+  const token = (tok) => {
+    const c = tok[0], n = tok.length;
+    if (c === "'") return tok.length > 2 ? tok.slice(1, -1) : "'";
+    if (c === "y") return n === 2 ? pad(v.y % 100) : String(v.y);
+    if (c === "M" || c === "L") return n >= 3 ? conv.months[v.M - 1] : n === 2 ? pad(v.M) : String(v.M);
+    if (c === "d") return n === 2 ? pad(v.d) : String(v.d);
+    if (c === "H") return n === 2 ? pad(v.H) : String(v.H);
+    if (c === "h") { const h = v.H % 12 || 12; return n === 2 ? pad(h) : String(h); }
+    if (c === "m") return pad(v.m);
+    if (c === "a") return v.H < 12 ? conv.am : conv.pm;
+    if (/[A-Za-z]/.test(c)) return "";
+    return tok;
+  };
+  const fill = (pattern) => pattern.replace(/'[^']*'|([A-Za-z])\1*|[^A-Za-z']+/g, token);
+  let out = fill(conv.date);
+  if (withTime) out = conv.datetime.replace("{1}", out).replace("{0}", fill(conv.time)) + " " + parts.timeZoneName;
+  return out.replace(/[0-9]/g, (digit) => conv.digits[Number(digit)]);
+}
+
 function when(ms) {
   if (ms === null || ms === undefined) return "";
+  if (!intlSpeaks() && state.catalogue && state.catalogue.dates) return cldrFormat(ms, true);
   return dateFormat(true).format(new Date(ms));
 }
 
 function day(ms) {
   if (ms === null || ms === undefined) return "";
+  if (!intlSpeaks() && state.catalogue && state.catalogue.dates) return cldrFormat(ms, false);
   return dateFormat(false).format(new Date(ms));
 }
 
@@ -610,7 +651,7 @@ function renderCases(data) {
   for (const o of data.overdue) {
     list.append(el("li", { data: { testid: "case-overdue", caseKey: o.case_key } },
                    el("strong", { text: t("overdue.since", { when: when(o.due_at_ms) }) + " " }),
-                   txt(t("cases.overdue_line", { kind: label("alert_kind", o.kind), case_key: o.case_key,
+                   txt(t("cases.overdue_line", { kind: label("enum.CaseAlertKind", o.kind), case_key: o.case_key,
                                                  owner: country(o.owner) }))));
   }
   $("cases-overdue-empty").hidden = data.overdue.length > 0;

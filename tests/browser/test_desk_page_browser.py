@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiokafka import AIOKafkaProducer
-from playwright.async_api import async_playwright
+from playwright.async_api import async_playwright, expect
 
 from connectors.gateway import DeskUsers, make_app
 from connectors.sdk import CountryNode
@@ -152,9 +152,9 @@ async def test_desk_page_notices_detail_ack_and_alerts(
 
             await page.click("#handover-button")
             await page.wait_for_selector("#message:has-text('Handover recorded')")
-            await page.wait_for_function(
-                "document.getElementById('overdue-count').textContent === '0'"
-            )
+            # Not wait_for_function: its polling evaluates a string, which the page's
+            # Content-Security-Policy (no 'unsafe-eval') refuses once it has to poll.
+            await expect(page.locator("#overdue-count")).to_have_text("0", timeout=20_000)
             assert "handed over" in (await old.inner_text()).lower()
             assert await page.is_disabled("#handover-button")
 

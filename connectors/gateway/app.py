@@ -25,6 +25,12 @@ The page's own text comes from the gettext catalogues of ``i18n.py``, read
 once at start and served by ``GET /api/i18n/{lang}`` (public: the login form
 needs it); each user's language, calendar and time zone are kept in the users
 file and changed with ``PUT /api/me/preferences``.
+
+The case view reads the node's case book (:class:`connectors.sdk.CaseBook`,
+built from its store at each request: what it sent and what it opened) and
+records a status change with :func:`connectors.sdk.record_status`, which
+refuses a skip or a step back without a reason (TRANSITION_REASON_REQUIRED)
+before anything is sent.
 """
 
 from __future__ import annotations
@@ -44,7 +50,7 @@ from typing import Any, Final
 from aiohttp import web
 from aiokafka.errors import KafkaError
 
-from connectors.sdk import CountryNode, Submission
+from connectors.sdk import CaseBook, CountryNode, Submission, record_status
 from connectors.sdk.followup import (
     answers_in,
     approve,
@@ -52,8 +58,10 @@ from connectors.sdk.followup import (
     pending_in,
     request_followup,
 )
+from hub.cases import CaseStatus, TransitionReason
 from hub.errors import OperationalError, Reason, RequestError, TrmError
 from hub.textdoc import parse_json
+from hub.topics import COMMIT_COUNTRIES
 from hub.wire import DEFAULT_MAX_SIZE
 
 from .auth import DeskUsers, Preferences, Session
@@ -406,6 +414,82 @@ async def event_detail(request: web.Request) -> web.Response:
     if found is None:
         raise RequestError(Reason.NOT_FOUND, f"no event {event_id[:40]!r} at this desk")
     return web.json_response(found, dumps=_dumps)
+
+
+# --- the case book (docs/protocol.md 14) ---------------------------------------------
+
+
+def _book(request: web.Request) -> CaseBook:
+    return CaseBook.of_node(request.app[NODE], ack_deadline_ms=request.app[VIEW].deadline_ms)
+
+
+async def cases(request: web.Request) -> web.Response:
+    """Every case this node holds events of, newest activity first, and the vocabulary
+    of a status change (statuses, reasons, countries)."""
+    _session(request)
+    found = _book(request).cases(request.app[CLOCK]())
+    return web.json_response(
+        {
+            "cases": [c.to_json() for c in found],
+            "statuses": [s.value for s in CaseStatus],
+            "transition_reasons": [r.value for r in TransitionReason],
+            "countries": list(COMMIT_COUNTRIES),
+        },
+        dumps=_dumps,
+    )
+
+
+async def cases_overdue(request: web.Request) -> web.Response:
+    """Every case's overdue next step, soonest due first (messages hold no personal data)."""
+    _session(request)
+    found = _book(request).overdue(request.app[CLOCK]())
+    return web.json_response({"overdue": [o.to_json() for o in found]}, dumps=_dumps)
+
+
+async def case_one(request: web.Request) -> web.Response:
+    """One case: its summary, its timeline across both countries, its awaited steps."""
+    _session(request)
+    case_key = request.match_info["case_key"]
+    book = _book(request)
+    summary = book.summary(case_key, request.app[CLOCK]())  # NOT_FOUND: none held
+    return web.json_response(
+        {
+            "case_key": case_key,
+            "countries": list(summary.countries),
+            "summary": summary.to_json(),
+            "timeline": [e.to_json() for e in book.timeline(case_key)],
+            "pending": [p.to_json() for p in book.pending(case_key)],
+        },
+        dumps=_dumps,
+    )
+
+
+async def case_status(request: web.Request) -> web.Response:
+    """Record a status change of a case and send it (a case_update) to ``to``."""
+    session = _session(request)
+    case_key = request.match_info["case_key"]
+    body = await read_json(request)
+    keys = ("status", "to", "transition_reason", "next_due_ms", "next_step_owner")
+    _keys(body, {*keys, "follow_up_number"}, ("status", "to"))
+    to = body["to"]
+    if isinstance(to, str):
+        to = [to]
+    if not isinstance(to, list) or not to or not all(isinstance(cc, str) for cc in to):
+        raise RequestError(Reason.BAD_REQUEST, "expected 'to' to be a list of country codes")
+    event_id = await record_status(
+        request.app[NODE],
+        case_key,
+        str(_text_key(body, "status")),
+        to=to,
+        transition_reason=_text_key(body, "transition_reason"),
+        next_due_ms=_int_key(body, "next_due_ms", 0, 2**53),
+        next_step_owner=_text_key(body, "next_step_owner"),
+        follow_up_number=_int_key(body, "follow_up_number", 1, 99),
+    )
+    request.app[LINK].back()
+    request.app[VIEW].load_journal([request.app[NODE].store.journal("sent")[-1]])
+    log.info("desk user %s recorded a status of a case: %s", session.user, event_id)
+    return web.json_response({"event_id": event_id}, status=201)
 
 
 # --- hit/no-hit matching and follow-ups (docs/protocol.md 13) -----------------------
@@ -817,11 +901,15 @@ def make_app(
         ("/api/me", me),
         ("/api/i18n", i18n_languages),
         ("/api/i18n/{lang}", i18n_catalogue),
+        ("/api/cases", cases),
+        ("/api/cases/overdue", cases_overdue),  # before {case_key}: a case is not "overdue"
+        ("/api/cases/{case_key}", case_one),
         ("/api/match/followups/pending", followups_pending),
         ("/api/match/followups/answers", followups_answers),
     ):
         r.add_get(path, handler, allow_head=False)
     r.add_put("/api/me/preferences", set_preferences)
+    r.add_post("/api/cases/{case_key}/status", case_status)
     r.add_post("/api/login", login)
     r.add_post("/api/logout", logout)
     r.add_post("/api/events", submit)

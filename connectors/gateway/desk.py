@@ -4,9 +4,10 @@ Follow-up of the event types registered as awaiting an acknowledgement
 (``hub/wire/eventtypes.py``), today the handover notice: it is due for
 acknowledgement at ``created_at + deadline``, or at its registered due field
 (a handover's ``planned_at``) if that is earlier (a handover must not happen
-unannounced). Both desks watch the same deadline
-from their own side: the receiving desk sees the notices it has not
-acknowledged, the sending desk sees the notices it sent that no
+unannounced); the rule is the case lifecycle's
+(:func:`hub.cases.acknowledgement_due_at`), so the desk and the case book agree.
+Both desks watch the same deadline from their own side: the receiving desk
+sees the notices it has not acknowledged, the sending desk sees the notices it sent that no
 acknowledgement has come back for. Either way an overdue notice becomes an
 alert on that desk's page and ``GET /api/alerts``.
 
@@ -28,6 +29,7 @@ from typing import Any, Final
 
 import schemas
 from connectors.sdk import ACK_STATUSES, InboxRecord, NodeStore, Rejection, key_fields
+from hub.cases import acknowledgement_due_at, due_at
 from hub.wire import EventType
 
 __all__ = ["ACK_STATUSES", "DeskView", "NoticeStatus", "payload_schema"]
@@ -49,11 +51,6 @@ def payload_schema(event_type: str) -> dict[str, Any] | None:
 def _followed(event_type: object) -> bool:
     """A desk follows the types registered as awaiting an acknowledgement."""
     return event_type in EventType and EventType(str(event_type)).spec.awaits_acknowledgement
-
-
-def _due_field_value(event_type: str, fields: Mapping[str, Any]) -> Any:
-    due_field = EventType(event_type).spec.due_field
-    return fields.get(due_field) if due_field else None
 
 
 def _title(event_type: object) -> str:
@@ -137,16 +134,18 @@ class DeskView:
                     self.sent[str(e["event_id"])] = e
 
     def due_at(self, created_at_ms: int, planned_at_ms: Any) -> int:
-        due = created_at_ms + self.deadline_ms
-        if isinstance(planned_at_ms, int) and planned_at_ms < due:
-            due = planned_at_ms
-        return due
+        """A sent notice's due time from its journal entry (the rule is hub.cases')."""
+        return due_at(created_at_ms, self.deadline_ms, planned_at_ms)
 
     def status_of(self, record: InboxRecord, now_ms: int) -> NoticeStatus:
         done = self.acks_sent.get(record.event_id)
         if not _followed(record.event_type):
             return NoticeStatus(done or "NEW", None, False)
-        due = self.due_at(record.created_at_ms, _due_field_value(record.event_type, record.fields))
+        due = acknowledgement_due_at(
+            record.event_type, record.created_at_ms, record.fields, self.deadline_ms
+        )
+        if due is None:  # a followed type always has a due time
+            return NoticeStatus(done or "NEW", None, False)
         if done is not None:
             return NoticeStatus(done, due, False)
         return NoticeStatus("AWAITING_ACK", due, now_ms >= due)

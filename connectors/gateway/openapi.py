@@ -12,6 +12,7 @@ from typing import Any
 
 from connectors.sdk import ACK_STATUSES
 from connectors.sdk.followup import DECISIONS, IDENTITY_FIELDS
+from hub.cases import CaseStatus, TransitionReason
 from hub.wire import PURPOSES, EventType
 
 from .i18n import CALENDARS, LANGUAGES
@@ -82,6 +83,8 @@ def _errors(*, auth: bool = True, body: bool = False, **more: str) -> dict[str, 
 def _path_param(name: str) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
 
+
+_STATUSES = [s.value for s in CaseStatus]
 
 _REFUSAL = {
     "type": "object",
@@ -388,6 +391,60 @@ def _schemas(country: str) -> dict[str, Any]:
                 },
                 "refused": {"type": "array", "items": _REFUSAL},
                 "schema": {"type": ["object", "null"], "description": "Avro, JSON form"},
+            },
+        },
+        "CaseSummary": {
+            "type": "object",
+            "required": ["case_key", "countries", "status", "overdue", "last_event_ms"],
+            "properties": {
+                "case_key": {"type": "string"},
+                "countries": {"type": "array", "items": {"type": "string"}},
+                "status": {"type": ["string", "null"], "enum": [*_STATUSES, None]},
+                "status_by_country": {"type": "object"},
+                "next_due_ms": {"type": ["integer", "null"]},
+                "next_step_owner": {"type": ["string", "null"]},
+                "overdue": {"type": "boolean"},
+                "last_event_ms": {"type": "integer"},
+            },
+        },
+        "TimelineEntry": {
+            "type": "object",
+            "description": "One event of a case, sent or received: who sent it to whom, "
+            "the status it records (with the previous one and the reason of a change "
+            "that skipped or went back), what the agreement withheld, the acknowledgements.",
+            "required": ["event_id", "event_type", "producer", "recipients", "direction"],
+            "properties": {
+                "event_id": {"type": "string"},
+                "event_type": {"type": "string"},
+                "producer": {"type": "string"},
+                "recipients": {"type": "array", "items": {"type": "string"}},
+                "created_at_ms": {"type": "integer"},
+                "direction": {"type": "string", "enum": ["sent", "received"]},
+                "status": {"type": ["string", "null"]},
+                "previous_status": {"type": ["string", "null"]},
+                "transition_reason": {"type": ["string", "null"]},
+                "next_due_ms": {"type": ["integer", "null"]},
+                "next_step_owner": {"type": ["string", "null"]},
+                "withheld": {"type": "array", "items": {"type": "string"}},
+                "acknowledgements": {
+                    "type": "array",
+                    "items": {"$ref": "#/components/schemas/Acknowledgement"},
+                },
+                "summary": {"type": "object"},
+            },
+        },
+        "OverdueItem": {
+            "type": "object",
+            "description": "A case's step past its due time (no personal data).",
+            "required": ["case_key", "kind", "event_id", "due_at_ms", "owner", "message"],
+            "properties": {
+                "case_key": {"type": "string"},
+                "kind": {"type": "string"},
+                "event_id": {"type": "string"},
+                "due_at_ms": {"type": "integer"},
+                "owner": {"type": "string"},
+                "message": {"type": "string"},
+                "follow_up_number": {"type": ["integer", "null"]},
             },
         },
         "Alert": {
@@ -815,11 +872,133 @@ def _match_paths() -> dict[str, Any]:
     }
 
 
+def _case_paths() -> dict[str, Any]:
+    """The case book of this node (docs/protocol.md 14)."""
+    case_key = _path_param("case_key")
+    return {
+        "/api/cases": {
+            "get": {
+                "summary": "Every case this node holds events of, newest activity first; "
+                "and the statuses, reasons and countries a status change may name",
+                "responses": {
+                    "200": _ok(
+                        "the cases",
+                        {
+                            "type": "object",
+                            "required": ["cases", "statuses", "transition_reasons"],
+                            "properties": {
+                                "cases": {
+                                    "type": "array",
+                                    "items": {"$ref": "#/components/schemas/CaseSummary"},
+                                },
+                                "statuses": {"type": "array", "items": {"enum": _STATUSES}},
+                                "transition_reasons": {
+                                    "type": "array",
+                                    "items": {"enum": [r.value for r in TransitionReason]},
+                                },
+                                "countries": {"type": "array", "items": {"type": "string"}},
+                            },
+                        },
+                    ),
+                    **_errors(),
+                },
+            }
+        },
+        "/api/cases/overdue": {
+            "get": {
+                "summary": "The overdue next steps of every case (a handover not "
+                "acknowledged in time, a follow-up not reported), soonest due first",
+                "responses": {
+                    "200": _ok("overdue steps", _listing("overdue", "OverdueItem")),
+                    **_errors(),
+                },
+            }
+        },
+        "/api/cases/{case_key}": {
+            "get": {
+                "summary": "One case: its timeline across both countries and its awaited steps",
+                "parameters": [case_key],
+                "responses": {
+                    "200": _ok(
+                        "the case",
+                        {
+                            "type": "object",
+                            "required": ["case_key", "countries", "summary", "timeline"],
+                            "properties": {
+                                "case_key": {"type": "string"},
+                                "countries": {"type": "array", "items": {"type": "string"}},
+                                "summary": {"$ref": "#/components/schemas/CaseSummary"},
+                                "timeline": {
+                                    "type": "array",
+                                    "items": {"$ref": "#/components/schemas/TimelineEntry"},
+                                },
+                                "pending": {
+                                    "type": "array",
+                                    "items": {"$ref": "#/components/schemas/OverdueItem"},
+                                },
+                            },
+                        },
+                    ),
+                    **_errors(s404="NOT_FOUND: this node holds no event of that case"),
+                },
+            }
+        },
+        "/api/cases/{case_key}/status": {
+            "post": {
+                "summary": "Record a status change of a case and send it as a case_update",
+                "description": "Checked against this country's previous status of the "
+                "case: a change that skips a step or goes back needs a transition_reason "
+                "(refused TRANSITION_REASON_REQUIRED otherwise, nothing sent); the "
+                "recipients see the previous status, the new one and the reason.",
+                "parameters": [case_key],
+                "requestBody": _json_body(
+                    {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["status", "to"],
+                        "properties": {
+                            "status": {"type": "string", "enum": _STATUSES},
+                            "to": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+                            "transition_reason": {
+                                "type": ["string", "null"],
+                                "enum": [*(r.value for r in TransitionReason), None],
+                            },
+                            "next_due_ms": {"type": ["integer", "null"]},
+                            "next_step_owner": {"type": ["string", "null"]},
+                            "follow_up_number": {"type": ["integer", "null"]},
+                        },
+                    }
+                ),
+                "responses": {
+                    "201": _ok(
+                        "sent; the broker has it",
+                        {
+                            "type": "object",
+                            "required": ["event_id"],
+                            "properties": {"event_id": {"type": "string"}},
+                        },
+                    ),
+                    **_errors(
+                        body=True,
+                        s400="TRANSITION_REASON_REQUIRED: a skip or a step back without a "
+                        "reason; BAD_REQUEST: a status, reason, number or country that is not "
+                        "one; UNKNOWN_COUNTRY, SEAL_KEY_MISSING, INVALID_PAYLOAD; or a "
+                        "malformed body. Nothing was sent.",
+                        s413="OVERSIZED: nothing was sent",
+                        s503="KAFKA_UNAVAILABLE (or TRUST_EXPIRED): nothing was sent",
+                    ),
+                },
+            }
+        },
+    }
+
+
 def _desk_paths() -> dict[str, Any]:
     """Referrals, the detail of one event, the user's preferences, the page's languages."""
     prefs = {"$ref": "#/components/schemas/Preferences"}
     public: list[dict[str, Any]] = []
     return {
+        **_case_paths(),
         "/api/referrals": {
             "get": {
                 "summary": "Referrals received (with this desk's acknowledgement) and sent "

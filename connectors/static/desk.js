@@ -726,7 +726,7 @@ async function renderCase() {
                    txt(t("cases.withheld_line", { fields: e.withheld.map((f) => label("field", f)).join(", ") }))));
     }
     if (e.acknowledgements && e.acknowledgements.length) {
-      li.append(ackList(e.acknowledgements.map(([cc, status, at]) => ({ country: cc, status, at_ms: at }))));
+      li.append(ackList(e.acknowledgements));
     }
     li.addEventListener("click", () => select(e.event_id));
     ol.append(li);

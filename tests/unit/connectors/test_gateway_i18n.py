@@ -138,6 +138,9 @@ DESK_TYPES = (
     "erasure_confirmation",
     "match_followup",
     "match_followup_answer",
+    "case_update",
+    "reintegration_report",
+    "case_alert",
 )
 
 

@@ -6,7 +6,7 @@
 "use strict";
 
 const state = { token: null, user: null, country: null, tab: "referrals", selected: null,
-                detail: null, caseKey: null, cases: null, timer: null,
+                detail: null, caseKey: null, timer: null,
                 prefs: { locale: "en", calendar: "gregorian", time_zone: null },
                 catalogue: null, languages: [] };
 
@@ -578,7 +578,7 @@ function renderDetail() {
   $("ack-button").disabled = done;
   $("handover-button").hidden = !received || rec.type !== "handover_notice";
   $("handover-button").disabled = rec.status === "HANDED_OVER";
-  $("case-button").hidden = !rec.case_key || state.cases === false;
+  $("case-button").hidden = !rec.case_key;
   $("detail-not-kept").hidden = rec.fields_kept !== false;
   const dl = $("detail-fields");
   dl.replaceChildren();
@@ -673,19 +673,12 @@ function renderCases(data) {
 }
 
 async function refreshCases() {
-  if (!state.token || state.cases === false) return;
+  if (!state.token) return;
   try {
     const [list, overdue] = await Promise.all([api("GET", "/api/cases"), api("GET", "/api/cases/overdue")]);
-    state.cases = true;
     renderCases({ ...list, overdue: overdue.overdue });
     if (state.caseKey) await renderCase();
   } catch (err) {
-    if (err.reason === "NOT_FOUND") {  // a gateway without the case book
-      state.cases = false;
-      $("cases-unavailable").hidden = false;
-      $("tab-cases").hidden = true;
-      return;
-    }
     sayError(err);
   }
 }

@@ -8,7 +8,7 @@ with a next step due a month ago that Cambodia owns: the case book lists it as
 overdue. Closing the case straight away skips steps: refused without a reason
 (TRANSITION_REASON_REQUIRED, its Khmer label), sent with one; the timeline
 shows the previous status, the new one and the reason. Thailand's copy of the
-last case_update carries the same. Screenshots: ``artifacts/browser/desk-km-case*.png``.
+last case_update carries the same. Screenshots: ``artifacts/screenshots/desk-km-case*.png``.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from hub.home import StateDir
 from hub.sealkeys import Keyring
 from hub.topics import Topics
 from hub.wire import Envelope, EventType, unseal, verify
-from tests.browser.test_desk_i18n_browser import KEEP, _login
-from tests.browser.test_desk_page_browser import ARTIFACTS, HOUR, PASSWORD, _chromium
+from tests.browser.test_desk_i18n_browser import KEEP, SCREENSHOTS, _login
+from tests.browser.test_desk_page_browser import HOUR, PASSWORD, _chromium
 from tests.support.gateway import GatewayTestServer
 from tests.support.kafka import read_topic
 from tests.support.nodes import KEYS, delivered_copy, example, node_seal_keys, trust_list
@@ -42,7 +42,7 @@ CASE = "KH-TH-2026-0107"
 async def test_referral_detail_case_timeline_and_status_changes_in_khmer(
     kafka_bootstrap: str, topics: Topics, tmp_path: Path
 ) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     now = time.time_ns() // 1_000_000
     env, headers = delivered_copy(
         "referral",
@@ -138,7 +138,7 @@ async def test_referral_detail_case_timeline_and_status_changes_in_khmer(
             )
             assert "មូលហេតុនៃការផ្លាស់ប្តូរ៖ សំណុំរឿងត្រូវបានផ្ទេរ" in await last.inner_text()
             await expect(overdue).to_have_count(0, timeout=20_000)
-            await page.screenshot(path=str(ARTIFACTS / "desk-km-case.png"), full_page=True)
+            await page.screenshot(path=str(SCREENSHOTS / "desk-km-case.png"), full_page=True)
             # A timeline entry opens the event's detail: the sent case update, readable.
             await last.click()
             await expect(page.locator("#detail-title")).to_have_text(
@@ -148,7 +148,7 @@ async def test_referral_detail_case_timeline_and_status_changes_in_khmer(
             assert await detail.locator("dd[data-field=status]").inner_text() == "បានបិទ"
             reason = await detail.locator("dd[data-field=transition_reason]").inner_text()
             assert reason == "សំណុំរឿងត្រូវបានផ្ទេរ"
-            await page.screenshot(path=str(ARTIFACTS / "desk-km-case-update.png"), full_page=True)
+            await page.screenshot(path=str(SCREENSHOTS / "desk-km-case-update.png"), full_page=True)
             await browser.close()
     finally:
         await server.close()
@@ -172,4 +172,4 @@ async def test_referral_detail_case_timeline_and_status_changes_in_khmer(
     assert updates[1]["transition_reason"] == "CASE_TRANSFERRED"
     assert updates[1]["referral_event_id"] == env.header.event_id
     for name in ("desk-km-case.png", "desk-km-case-update.png"):
-        assert (ARTIFACTS / name).stat().st_size > 20_000
+        assert (SCREENSHOTS / name).stat().st_size > 20_000

@@ -9,7 +9,7 @@ referral list and the referral's detail (field labels and enum values
 translated, names in their own scripts, what the agreement withheld); a user
 changes language and calendar in the page and finds them again at the next
 login. Full-page screenshots in Thai, Khmer, Vietnamese and Burmese go to
-``artifacts/browser/`` with the other desk screenshots.
+``artifacts/screenshots/`` (the other desk screenshots are in ``artifacts/browser/``).
 """
 
 from __future__ import annotations
@@ -36,6 +36,9 @@ from tests.support.gateway import GatewayTestServer
 from tests.support.nodes import KEYS, delivered_copy, example, node_seal_keys, trust_list
 
 pytestmark = pytest.mark.kafka
+
+#: The desk in its languages, full page (kept with the build like artifacts/browser/).
+SCREENSHOTS = ARTIFACTS.parent / "screenshots"
 
 #: What Thailand's referral discloses to Cambodia (the rest is withheld).
 KEEP = {
@@ -79,7 +82,7 @@ async def _login(page: Page, base: str, user: str) -> None:
 async def test_each_user_reads_the_desk_in_their_language_and_calendar(
     kafka_bootstrap: str, topics: Topics, tmp_path: Path
 ) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     now = time.time_ns() // 1_000_000
     payload = example("referral")
     payload["referred_at"] = now - 3 * HOUR
@@ -171,7 +174,7 @@ async def test_each_user_reads_the_desk_in_their_language_and_calendar(
                 assert withheld in await gone.inner_text()
                 assert "date_of_birth" not in await gone.inner_text()  # a label, not the key
                 assert await detail.locator("dd[data-field=date_of_birth]").count() == 0
-                shot = ARTIFACTS / f"desk-{lang}-referral.png"
+                shot = SCREENSHOTS / f"desk-{lang}-referral.png"
                 await page.screenshot(path=str(shot), full_page=True)
                 shots.append(shot)
                 year = dt.datetime.fromtimestamp(

@@ -241,8 +241,14 @@ class DeskView:
 
     # --- referrals and the detail of one event ------------------------------------
 
-    def _sent_status(self, event_id: str, to: list[str]) -> tuple[str, list[str]]:
-        """A sent event's status and the recipients it is still awaited from."""
+    def _sent_status(
+        self, event_id: str, to: list[str], kind: str = REFERRAL
+    ) -> tuple[str, list[str]]:
+        """A sent event's status and the recipients it is still awaited from.
+
+        A type a desk acknowledges (a referral, a notice) is awaited until each
+        recipient acknowledged or refused it; any other is SENT.
+        """
         refusals = self.refused.get(event_id, [])
         gone = {r.recipient for r in refusals}
         got = self.acks_by.get(event_id, {})
@@ -250,6 +256,8 @@ class DeskView:
         if "" in gone or (refusals and not awaited and not got):
             return "REFUSED", awaited
         status = self.acks_received.get(event_id)
+        if status is None and kind != REFERRAL and not _followed(kind):
+            return "SENT", []
         return status or "AWAITING_ACK", awaited
 
     def _refusals_of(self, event_id: str) -> list[dict[str, str]]:
@@ -330,8 +338,8 @@ class DeskView:
             return None
         kept = store.opened(event_id) or {}
         to = [str(cc) for cc in e.get("to") or []]
-        status, awaited = self._sent_status(event_id, to)
         kind = str(e.get("type"))
+        status, awaited = self._sent_status(event_id, to, kind)
         created = int(e.get("created_at_ms", 0))
         due = self.due_at(created, e.get("planned_at_ms")) if _followed(kind) else None
         return {

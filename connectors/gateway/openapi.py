@@ -382,7 +382,12 @@ def _schemas(country: str) -> dict[str, Any]:
                 "fields": {"type": "object"},
                 "withheld": {"type": "array", "items": {"type": "string"}},
                 "fields_kept": {"type": "boolean"},
-                "status": {"type": "string"},
+                "status": {
+                    "type": "string",
+                    "description": "received: NEW, AWAITING_ACK or this desk's acknowledgement; "
+                    "sent: AWAITING_ACK, REFUSED, SENT (a type no desk acknowledges) or the "
+                    "last acknowledgement's status",
+                },
                 "due_at_ms": {"type": ["integer", "null"]},
                 "overdue": {"type": "boolean"},
                 "acknowledgements": {

@@ -259,13 +259,13 @@ function showTab(name) {
 // --- badges and cells ---------------------------------------------------------------
 
 function statusLabel(status) {
-  if (status === "AWAITING_ACK" || status === "NEW" || status === "REFUSED") return t("status." + status);
+  if (["AWAITING_ACK", "NEW", "REFUSED", "SENT"].includes(status)) return t("status." + status);
   return label("enum.AcknowledgementStatus", status);
 }
 
 function statusBadge(rec) {
   if (rec.overdue) return el("span", { cls: "badge overdue", text: t("status.OVERDUE") });
-  const done = !["AWAITING_ACK", "NEW", "REFUSED"].includes(rec.status);
+  const done = !["AWAITING_ACK", "NEW", "REFUSED", "SENT"].includes(rec.status);
   const cls = rec.status === "REFUSED" || rec.status === "REJECTED" ? "badge refused" : done ? "badge done" : "badge";
   return el("span", { cls, text: statusLabel(rec.status) });
 }
@@ -658,17 +658,21 @@ function renderCases(data) {
   const c = $("cases-overdue-count");
   c.textContent = String(data.overdue.length);
   c.classList.toggle("hot", data.overdue.length > 0);
-  const sel = $("status-new");
-  if (!sel.options.length) {
-    for (const s of data.statuses || []) { const o = el("option", { text: caseStatus(s) }); o.value = s; sel.append(o); }
-    const r = $("status-reason");
-    const none = el("option", { text: t("cases.no_reason") }); none.value = ""; r.append(none);
-    for (const s of data.transition_reasons || []) {
-      const o = el("option", { text: label("enum.TransitionReason", s) }); o.value = s; r.append(o);
-    }
-    const owner = $("status-owner");
-    const nobody = el("option", { text: "—" }); nobody.value = ""; owner.append(nobody);
-    for (const cc of data.countries || []) { const o = el("option", { text: country(cc) }); o.value = cc; owner.append(o); }
+  // The form's choices, in the page's language (again when it changes; the choice stays).
+  const form = $("status-form");
+  if (form.dataset.lang !== state.catalogue.lang) {
+    form.dataset.lang = state.catalogue.lang;
+    const fill = (select, values, text, none) => {
+      const kept = select.value;
+      select.replaceChildren();
+      if (none !== undefined) { const o = el("option", { text: none }); o.value = ""; select.append(o); }
+      for (const v of values) { const o = el("option", { text: text(v) }); o.value = v; select.append(o); }
+      if (kept) select.value = kept;
+    };
+    fill($("status-new"), data.statuses || [], caseStatus);
+    fill($("status-reason"), data.transition_reasons || [], (v) => label("enum.TransitionReason", v),
+         t("cases.no_reason"));
+    fill($("status-owner"), data.countries || [], country, "—");
   }
 }
 

@@ -8,7 +8,8 @@ with a next step due a month ago that Cambodia owns: the case book lists it as
 overdue. Closing the case straight away skips steps: refused without a reason
 (TRANSITION_REASON_REQUIRED, its Khmer label), sent with one; the timeline
 shows the previous status, the new one and the reason. Thailand's copy of the
-last case_update carries the same. Screenshots: ``artifacts/screenshots/desk-km-case*.png``.
+last case_update carries the same. She then switches the page to Thai and the
+Buddhist era. Screenshots: ``artifacts/screenshots/desk-{km,th}-case*.png``.
 """
 
 from __future__ import annotations
@@ -149,6 +150,15 @@ async def test_referral_detail_case_timeline_and_status_changes_in_khmer(
             reason = await detail.locator("dd[data-field=transition_reason]").inner_text()
             assert reason == "សំណុំរឿងត្រូវបានផ្ទេរ"
             await page.screenshot(path=str(SCREENSHOTS / "desk-km-case-update.png"), full_page=True)
+            # The same case in Thai, in the Buddhist era, chosen in the page.
+            await page.select_option("#pref-locale", "th")
+            await page.wait_for_selector("html[lang=th]")
+            await page.select_option("#pref-calendar", "buddhist")
+            year = dt.datetime.fromtimestamp(now / 1000, dt.UTC).year + 543
+            stamp = page.locator("li[data-testid=timeline-entry] time", has_text=str(year))
+            await stamp.first.wait_for(timeout=20_000)
+            assert "สถานะ: รับเรื่องแล้ว → ปิดกรณีแล้ว" in await entries.last.inner_text()
+            await page.screenshot(path=str(SCREENSHOTS / "desk-th-case.png"), full_page=True)
             await browser.close()
     finally:
         await server.close()
@@ -171,5 +181,5 @@ async def test_referral_detail_case_timeline_and_status_changes_in_khmer(
     assert updates[1]["previous_status"] == "ACCEPTED"
     assert updates[1]["transition_reason"] == "CASE_TRANSFERRED"
     assert updates[1]["referral_event_id"] == env.header.event_id
-    for name in ("desk-km-case.png", "desk-km-case-update.png"):
+    for name in ("desk-km-case.png", "desk-km-case-update.png", "desk-th-case.png"):
         assert (SCREENSHOTS / name).stat().st_size > 20_000

@@ -660,8 +660,9 @@ function renderCases(data) {
   c.classList.toggle("hot", data.overdue.length > 0);
   // The form's choices, in the page's language (again when it changes; the choice stays).
   const form = $("status-form");
-  if (form.dataset.lang !== state.catalogue.lang) {
-    form.dataset.lang = state.catalogue.lang;
+  const speaks = state.catalogue.lang + "/" + state.prefs.calendar;
+  if (form.dataset.speaks !== speaks) {
+    form.dataset.speaks = speaks;
     const fill = (select, values, text, none) => {
       const kept = select.value;
       select.replaceChildren();
@@ -673,7 +674,25 @@ function renderCases(data) {
     fill($("status-reason"), data.transition_reasons || [], (v) => label("enum.TransitionReason", v),
          t("cases.no_reason"));
     fill($("status-owner"), data.countries || [], country, "—");
+    // The next due date in the user's language and era (a browser's date input
+    // follows the browser's locale, not the user's).
+    const thisYear = new Date().getUTCFullYear();
+    fill($("status-due-day"), Array.from({ length: 31 }, (_, i) => String(i + 1)), localDigits, "—");
+    fill($("status-due-month"), Array.from({ length: 12 }, (_, i) => String(i + 1)),
+         (m) => state.catalogue.dates.months[Number(m) - 1], "—");
+    fill($("status-due-year"), [-1, 0, 1, 2].map((k) => String(thisYear + k)), yearLabel, "—");
   }
+}
+
+// A number in the language's own digits (CLDR's numbering system).
+function localDigits(n) {
+  const digits = (state.catalogue && state.catalogue.dates && state.catalogue.dates.digits) || "0123456789";
+  return String(n).replace(/[0-9]/g, (c) => digits[Number(c)]);
+}
+
+// A Gregorian year as the user counts it (the Buddhist era adds 543).
+function yearLabel(y) {
+  return localDigits(Number(y) + (state.prefs.calendar === "buddhist" ? 543 : 0));
 }
 
 async function refreshCases() {
@@ -735,7 +754,8 @@ async function renderCase() {
 async function submitStatus(ev) {
   ev.preventDefault();
   if (!state.caseKey) return;
-  const due = $("status-due").value;
+  const [y, mo, d] = ["year", "month", "day"].map((part) => $("status-due-" + part).value);
+  const due = y && mo && d ? `${y}-${mo.padStart(2, "0")}-${d.padStart(2, "0")}` : "";
   const body = { status: $("status-new").value,
                  to: $("status-to").value.split(/[\s,]+/).filter(Boolean),
                  transition_reason: $("status-reason").value || null,

@@ -72,7 +72,7 @@ async def test_referral_detail_case_timeline_and_status_changes_in_khmer(
     server = GatewayTestServer(make_app(node, users, deadline_ms=24 * HOUR))
     await server.start_server()
     base = str(server.make_url("/"))
-    month_ago = dt.datetime.fromtimestamp(now / 1000 - 30 * 86400, dt.UTC).date().isoformat()
+    month_ago = dt.datetime.fromtimestamp(now / 1000 - 30 * 86400, dt.UTC).date()
     console_errors: list[str] = []
     try:
         async with async_playwright() as pw:
@@ -106,7 +106,9 @@ async def test_referral_detail_case_timeline_and_status_changes_in_khmer(
 
             # Accepted, the next step (Cambodia's) due a month ago: overdue.
             await page.select_option("#status-new", "ACCEPTED")
-            await page.fill("#status-due", month_ago)
+            await page.select_option("#status-due-year", str(month_ago.year))
+            await page.select_option("#status-due-month", str(month_ago.month))
+            await page.select_option("#status-due-day", str(month_ago.day))
             await page.select_option("#status-owner", "KH")
             await page.click("#status-submit")
             await expect(page.locator("#message")).to_have_text(
@@ -122,7 +124,7 @@ async def test_referral_detail_case_timeline_and_status_changes_in_khmer(
 
             # Closed straight away: a skip, refused without a reason, sent with one.
             await page.select_option("#status-new", "CLOSED")
-            await page.fill("#status-due", "")
+            await page.select_option("#status-due-day", "")
             await page.select_option("#status-owner", "")
             await page.click("#status-submit")
             await expect(page.locator("#message")).to_contain_text(
@@ -158,6 +160,9 @@ async def test_referral_detail_case_timeline_and_status_changes_in_khmer(
             stamp = page.locator("li[data-testid=timeline-entry] time", has_text=str(year))
             await stamp.first.wait_for(timeout=20_000)
             assert "สถานะ: รับเรื่องแล้ว → ปิดกรณีแล้ว" in await entries.last.inner_text()
+            # The next due date is picked in the user's era too (not the browser's input).
+            await expect(page.locator("#status-due-year")).to_contain_text(str(year))
+            assert "ธ.ค." in await page.inner_text("#status-due-month")
             await page.screenshot(path=str(SCREENSHOTS / "desk-th-case.png"), full_page=True)
             await browser.close()
     finally:

@@ -183,16 +183,24 @@ def _read_users(path: Path) -> dict[str, DeskUser]:
                 raise RequestError(
                     Reason.BAD_REQUEST, "expected each user to have a name, country and secret"
                 )
-            prefs = Preferences.checked(
-                u.get("locale", "en"), u.get("calendar", "gregorian"), u.get("time_zone")
-            )
-            users[name] = DeskUser(name, check_country(country), secret, prefs)
+            users[name] = DeskUser(name, check_country(country), secret, _preferences(name, u))
     except (TrmError, AttributeError) as exc:
         why = exc.detail if isinstance(exc, TrmError) else "expected each user to be an object"
         raise OperationalError(
             Reason.CONFIG_INVALID, f"expected a desk users file at {path}: {why}"
         ) from exc
     return users
+
+
+def _preferences(name: str, entry: Mapping[str, Any]) -> Preferences:
+    """A user's stored preferences; ones that are not (a hand edit) give the defaults."""
+    try:
+        return Preferences.checked(
+            entry.get("locale", "en"), entry.get("calendar", "gregorian"), entry.get("time_zone")
+        )
+    except RequestError as exc:
+        log.warning("desk user %s: preferences not read, defaults instead: %s", name, exc.detail)
+        return Preferences()
 
 
 class DeskUsers:

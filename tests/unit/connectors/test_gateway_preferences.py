@@ -81,6 +81,20 @@ def test_a_users_file_from_before_preferences_reads_with_the_defaults(tmp_path: 
     assert DeskUsers.load(path).users["la-desk"].preferences == Preferences()
 
 
+def test_a_hand_edited_preference_that_is_not_one_gives_the_defaults(tmp_path: Path) -> None:
+    path = tmp_path / "users.json"
+    users = DeskUsers.load(path)
+    users.add("mm-desk", "MM", PASSWORD, Preferences.checked("my", "gregorian", None))
+    users.add("vn-desk", "VN", PASSWORD, Preferences.checked("vi", "gregorian", None))
+    doc = json.loads(path.read_text())
+    doc["users"][0]["locale"] = "burmese"  # mm-desk, first by name
+    path.write_text(json.dumps(doc))
+    path.chmod(0o600)
+    again = DeskUsers.load(path)
+    assert again.users["mm-desk"].preferences == Preferences()
+    assert again.users["vn-desk"].preferences.locale == "vi"  # the others are read
+
+
 def test_cli_user_add_and_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TRM_HOME", str(tmp_path))
     runner = CliRunner()

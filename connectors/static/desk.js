@@ -576,6 +576,8 @@ function renderDetail() {
   const done = rec.status !== "AWAITING_ACK" && rec.status !== "NEW";
   $("ack-button").hidden = !received;
   $("ack-button").disabled = done;
+  $("accept-button").hidden = !received || rec.type !== "referral";
+  $("accept-button").disabled = done;
   $("handover-button").hidden = !received || rec.type !== "handover_notice";
   $("handover-button").disabled = rec.status === "HANDED_OVER";
   $("case-button").hidden = !rec.case_key;
@@ -621,7 +623,8 @@ async function acknowledge(status) {
   if (!id) return;
   try {
     await api("POST", "/api/inbox/" + encodeURIComponent(id) + "/ack", { status });
-    say(status === "HANDED_OVER" ? "msg.handover_recorded" : "msg.ack_sent");
+    say(status === "HANDED_OVER" ? "msg.handover_recorded"
+        : status === "ACCEPTED" ? "msg.accepted" : "msg.ack_sent");
     await refresh();
   } catch (err) {
     sayError(err);
@@ -803,6 +806,7 @@ async function start() {
   $("logout").addEventListener("click", () => logout());
   $("ack-button").addEventListener("click", () => acknowledge("RECEIVED"));
   $("handover-button").addEventListener("click", () => acknowledge("HANDED_OVER"));
+  $("accept-button").addEventListener("click", () => acknowledge("ACCEPTED"));
   $("case-button").addEventListener("click", () => state.detail && openCase(state.detail.case_key));
   $("status-form").addEventListener("submit", submitStatus);
   for (const id of ["pref-locale", "pref-calendar", "pref-tz"]) $(id).addEventListener("change", changePrefs);

@@ -24,7 +24,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 from aiokafka import AIOKafkaProducer
-from playwright.async_api import Page, async_playwright
+from playwright.async_api import Page, async_playwright, expect
 
 from connectors.gateway import DeskUsers, Preferences, make_app
 from connectors.gateway.i18n import date_conventions
@@ -212,7 +212,15 @@ async def test_each_user_reads_the_desk_in_their_language_and_calendar(
                     stored = json.loads(users_file.read_text())["users"]
                     mine = next(u for u in stored if u["name"] == name)
                     assert (mine["locale"], mine["calendar"]) == ("lo", "gregorian")
-                else:
+                elif lang == "my":  # the last user accepts the referral
+                    await page.click("#accept-button")
+                    await expect(page.locator("#message")).to_have_text(
+                        "ညွှန်းပို့မှုကို လက်ခံပြီး - လက်ခံကြောင်း အတည်ပြုချက် ပေးပို့ပြီးပါပြီ။",
+                        timeout=20_000,
+                    )
+                    await expect(row.locator("span.badge")).to_have_text("လက်ခံပြီး")
+                    assert await page.is_disabled("#accept-button")
+                if lang != "th":
                     # In the language's own month names and digits, whether or not the
                     # browser's Intl knows it (Chromium's has no Khmer or Burmese).
                     conv = date_conventions(prefs.locale if lang != "my" else "my-MM")

@@ -617,6 +617,9 @@ AVRO_PARTS: Final = (
     "erasure_confirmation",
     "match_followup",
     "match_followup_answer",
+    "case_update",
+    "reintegration_report",
+    "case_alert",
 )
 
 

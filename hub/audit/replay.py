@@ -534,7 +534,7 @@ def replay(
         _erasures(index, report, now_ms)
         _matches(index, report)
         report.counts = _counts(index)
-        acks = _sharing(index, report)
+        acks = _sharing(index, report, window or (0, 2**63 - 1))
         _ack_times(index, report, acks)
         _unacknowledged(index, report, now_ms)
         _matching(index, report)
@@ -1305,14 +1305,16 @@ class _Group:
             self.leaves.append(idx)
 
 
-def _sharing(index: _Index, report: Report) -> bool:
+def _sharing(index: _Index, report: Report, window: tuple[int, int]) -> bool:
     """8. What was shared and refused: one pass over the per-recipient decisions.
 
     Per corridor, event type and month, deliveries and refusals (the flows);
     per agreement, corridor and event type, how often each field was
     delivered and withheld (withheld: disclosed by the signed event, not in
     the delivery); refusals by reason code. Memory: a counter per group, never
-    a list per leaf. Returns whether any acknowledgement was delivered.
+    a list per leaf. With a ``window``, only the decisions made in it (the
+    outbox records read are those stamped in it). Returns whether any
+    acknowledgement was delivered.
     """
     fieldsets = _fieldsets(index)
     flows: dict[tuple[str, str, str, str], tuple[_Group, _Group]] = {}
@@ -1323,8 +1325,8 @@ def _sharing(index: _Index, report: Report) -> bool:
         "SELECT l.idx, l.kind, l.producer, l.recipient, l.agreement, l.reason, l.fset, o.etype,"
         " strftime('%Y-%m', o.created / 1000, 'unixepoch'), o.fset"
         " FROM leaf l LEFT JOIN original o ON o.digest = l.event_digest"
-        " WHERE l.kind IN (?, ?, ?) ORDER BY l.idx",
-        (_DELIVERED, _ACKNOWLEDGED, _REJECTED),
+        " WHERE l.kind IN (?, ?, ?) AND l.decided >= ? AND l.decided < ? ORDER BY l.idx",
+        (_DELIVERED, _ACKNOWLEDGED, _REJECTED, *window),
     )
     for idx, kind, producer, recipient, agreement, reason, fset, etype, month, disclosed in rows:
         delivered = kind != _REJECTED

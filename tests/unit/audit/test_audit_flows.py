@@ -416,3 +416,13 @@ def test_a_handover_notice_never_acknowledged_is_overdue() -> None:
     _ack(w, "KH", handover, T - DAY)
     w.sequence_all()
     assert run(t, now_ms=T).unacknowledged == []
+
+
+def test_a_window_counts_the_decisions_made_in_it(t: Traffic, report: Report) -> None:
+    decided = {leaf.record.decided_at_ms for leaf in leaf_records(t)}
+    assert decided == {T + 1000}  # the World's hub decides at one time
+    before = run(t, window=(0, T + 1000))
+    assert before.flows.counts == ()
+    assert before.sharing == []
+    assert before.refusals == []
+    assert run(t, window=(T + 1000, T + 1001)).flows == report.flows

@@ -552,8 +552,8 @@ tr.OVERDUE{background:#fff8e1}article.leaf{border-top:1px solid #ccc;margin-top:
 article.leaf:target{background:#fffde7}dl{display:grid;grid-template-columns:9em 1fr;gap:.1em .8em}
 dt{font-weight:bold}ol.path{font-size:.85em}.meaning{color:#333;font-style:italic}
 @media print{body{margin:0;max-width:none;font-size:10pt}nav,button,.cmd{display:none}
- h2{break-before:page}section#verdict h2{break-before:auto}
- tr,article.leaf,figure{break-inside:avoid}
+ h2,h3{break-after:avoid}section#sharing,section#leaves{break-before:page}
+ tr,article.leaf,figure,dl{break-inside:avoid}
  a{color:inherit;text-decoration:none}}
 """
 

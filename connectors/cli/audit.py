@@ -184,6 +184,13 @@ def replay_cmd(  # noqa: PLR0917 - one per option
     )
     counts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in report.counts.items())
     console.print(f"cross-checked: {counts}  ({elapsed:.1f}s)")
+    delivered = sum(c.delivered for c in report.flows.counts)
+    refused = sum(c.refused for c in report.flows.counts)
+    console.print(
+        f"flows: {delivered} deliveries and {refused} refusals in {len(report.flows.counts)} "
+        f"corridor x event type x month counts; {len(report.flows.ack_times)} acknowledgement "
+        "times (--html: the auditor's page; --json: everything)"
+    )
     for line in erasure_lines(doc):
         console.print(printable(line), markup=False, highlight=False)
     if report.findings:

@@ -50,6 +50,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from hub.cases import DEFAULT_ACK_DEADLINE_MS
 from hub.errors import Reason, RequestError
 
 __all__ = [
@@ -72,9 +73,9 @@ FLOW_LEAVES_CAP: Final = 20
 ACK_TIMES_CAP: Final = 100_000
 
 
-# An acknowledgement later than this after the event's creation is overdue (the
-# default deadline of hub.cases: DEFAULT_ACK_DEADLINE_MS, one day).
-ACK_DUE_MS: Final = 24 * 3600 * 1000
+# An acknowledgement later than this after the event's creation is overdue: the
+# deadline hub.cases gives the desks and nodes unless told otherwise.
+ACK_DUE_MS: Final = DEFAULT_ACK_DEADLINE_MS
 
 
 def month_of(ms: int) -> str:

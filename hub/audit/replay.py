@@ -267,6 +267,7 @@ class Report:
     sharing: list[dict[str, Any]] = field(default_factory=list)
     refusals: list[dict[str, Any]] = field(default_factory=list)
     matching: dict[str, Any] = field(default_factory=dict)
+    unacknowledged: list[dict[str, Any]] = field(default_factory=list)
     checkpoint_log: dict[str, Any] = field(default_factory=dict)
     linked_leaves: list[dict[str, Any]] = field(default_factory=list)  # at most LINKED_MAX
 
@@ -316,6 +317,7 @@ class Report:
             "ack_due_ms": ACK_DUE_MS,
             "ack_summary": ack_summary(self.flows.ack_times),
             "handover_summary": ack_summary(self.flows.handover_times),
+            "unacknowledged": self.unacknowledged,
             "sharing": self.sharing,
             "refusals": self.refusals,
             "matching": self.matching,
@@ -426,6 +428,7 @@ class _Index:
         # One id per distinct set of field names (a handful per event type and
         # agreement: what the policy allows), so a leaf row holds an int, not a list.
         self._fieldsets: dict[tuple[str, ...], int] = {}
+        self.event_types: set[str] = set()  # of the verified outbox records (a few names)
 
     def fieldset(self, fields: Iterable[str]) -> int:
         """The id of this set of field names (interned; the ``fieldset`` table maps it back)."""
@@ -531,8 +534,9 @@ def replay(
         _erasures(index, report, now_ms)
         _matches(index, report)
         report.counts = _counts(index)
-        acks = _sharing(index, report)
+        acks = _sharing(index, report, window or (0, 2**63 - 1))
         _ack_times(index, report, acks)
+        _unacknowledged(index, report, now_ms)
         _matching(index, report)
         _checkpoint_log(index, report, tree)
         _proofs(index, report, tree)
@@ -784,6 +788,7 @@ def _outboxes(
             (_PolicyView.of(event), _Signed.of(event)), protocol=pickle.HIGHEST_PROTOCOL
         )
         h = event.header
+        index.event_types.add(h.event_type.value)
         index.add(
             "INSERT OR IGNORE INTO original VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
@@ -1300,14 +1305,16 @@ class _Group:
             self.leaves.append(idx)
 
 
-def _sharing(index: _Index, report: Report) -> bool:
+def _sharing(index: _Index, report: Report, window: tuple[int, int]) -> bool:
     """8. What was shared and refused: one pass over the per-recipient decisions.
 
     Per corridor, event type and month, deliveries and refusals (the flows);
     per agreement, corridor and event type, how often each field was
     delivered and withheld (withheld: disclosed by the signed event, not in
     the delivery); refusals by reason code. Memory: a counter per group, never
-    a list per leaf. Returns whether any acknowledgement was delivered.
+    a list per leaf. With a ``window``, only the decisions made in it (the
+    outbox records read are those stamped in it). Returns whether any
+    acknowledgement was delivered.
     """
     fieldsets = _fieldsets(index)
     flows: dict[tuple[str, str, str, str], tuple[_Group, _Group]] = {}
@@ -1318,8 +1325,8 @@ def _sharing(index: _Index, report: Report) -> bool:
         "SELECT l.idx, l.kind, l.producer, l.recipient, l.agreement, l.reason, l.fset, o.etype,"
         " strftime('%Y-%m', o.created / 1000, 'unixepoch'), o.fset"
         " FROM leaf l LEFT JOIN original o ON o.digest = l.event_digest"
-        " WHERE l.kind IN (?, ?, ?) ORDER BY l.idx",
-        (_DELIVERED, _ACKNOWLEDGED, _REJECTED),
+        " WHERE l.kind IN (?, ?, ?) AND l.decided >= ? AND l.decided < ? ORDER BY l.idx",
+        (_DELIVERED, _ACKNOWLEDGED, _REJECTED, *window),
     )
     for idx, kind, producer, recipient, agreement, reason, fset, etype, month, disclosed in rows:
         delivered = kind != _REJECTED
@@ -1413,9 +1420,13 @@ def _select(**criteria: str) -> dict[str, str]:
 
 def _ack_times(index: _Index, report: Report, acks: bool) -> None:
     """9. Acknowledgement times, and referral to handover acknowledgement (hub.audit.flows)."""
-    if not acks:
-        return
     db = index.db
+    if not acks:
+        db.execute(
+            "CREATE TEMP TABLE acked(event_id, producer, recipient, etype, created, acked_at,"
+            " leaf, ack_leaf, case_key, rn)"
+        )
+        return
     db.executescript(
         "CREATE INDEX original_event ON original(event_id, producer);"
         "CREATE TEMP TABLE acked AS SELECT * FROM ("
@@ -1430,6 +1441,7 @@ def _ack_times(index: _Index, report: Report, acks: bool) -> None:
         "  JOIN leaf d ON d.event_digest = o.digest AND d.recipient = a.producer AND d.logged"
         "  WHERE a.kind = 'ACKNOWLEDGED' AND a.logged AND d.kind = 'DELIVERED'"
         ") WHERE rn = 1;"
+        "CREATE INDEX acked_event ON acked(event_id, producer, recipient);"
     )
     total = int(index.one("SELECT COUNT(*) FROM acked", ())[0])
     ack_times = tuple(
@@ -1464,6 +1476,47 @@ def _ack_times(index: _Index, report: Report, acks: bool) -> None:
             )
         )
     report.flows = Flows(report.flows.counts, ack_times, handover, total - len(ack_times))
+
+
+def _unacknowledged(index: _Index, report: Report, now_ms: int | None) -> None:
+    """10. Deliveries of a type awaiting an acknowledgement (a handover notice) that the
+    log shows no acknowledgement of, ``ACK_DUE_MS`` after their creation at ``now_ms``.
+
+    Overdue without doubt: the due time is the creation plus that deadline, or
+    earlier when the sealed payload names an earlier one (hub.cases.due_at).
+    Per corridor and type: how many, the oldest, the first leaves.
+    """
+    awaiting = sorted(t for t in index.event_types if EventType(t).spec.awaits_acknowledgement)
+    report.unacknowledged = []
+    if now_ms is None or not awaiting:
+        return
+    groups: dict[tuple[str, str, str], tuple[_Group, list[int]]] = {}
+    for idx, producer, recipient, etype, created in index.db.execute(
+        "SELECT l.idx, l.producer, l.recipient, o.etype, o.created"
+        " FROM leaf l JOIN original o ON o.digest = l.event_digest"
+        " WHERE l.kind = ? AND l.logged AND o.etype IN (SELECT value FROM json_each(?))"
+        " AND o.created < ?"
+        " AND NOT EXISTS (SELECT 1 FROM acked a WHERE a.event_id = o.event_id"
+        "   AND a.producer = o.producer AND a.recipient = l.recipient)"
+        " ORDER BY l.idx",
+        (_DELIVERED, json.dumps(awaiting), now_ms - ACK_DUE_MS),
+    ):
+        key = (producer, recipient, etype)
+        if key not in groups:
+            groups[key] = (_Group(), [created])
+        groups[key][0].add(idx)
+        groups[key][1][0] = min(groups[key][1][0], created)
+    report.unacknowledged = [
+        {
+            "producer": producer,
+            "recipient": recipient,
+            "event_type": etype,
+            "count": group.n,
+            "oldest_created_at_ms": oldest[0],
+            "leaves": group.leaves,
+        }
+        for (producer, recipient, etype), (group, oldest) in sorted(groups.items())
+    ]
 
 
 def _matching(index: _Index, report: Report) -> None:
@@ -1582,6 +1635,8 @@ def _linked(report: Report) -> list[int]:
             slowest[key] = a
     for a in slowest.values():
         take((a.leaf, a.ack_leaf))
+    for row in report.unacknowledged:
+        take(row["leaves"])
     for row in report.matching.get("decisions", []):
         take(row["leaves"])
     return list(out)

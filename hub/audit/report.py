@@ -325,6 +325,26 @@ def _acks(page: _Page) -> str:
         f'<td class="leaves">{page.leaf(a["leaf"])} → {page.leaf(a["ack_leaf"])}</td></tr>'
         for a in overdue
     )
+    missing = doc.get("unacknowledged", [])
+    missing_rows = "".join(
+        f"<tr><td>{_e(r['producer'])} → {_e(r['recipient'])}</td><td>{_e(r['event_type'])}</td>"
+        f"{page.num(f'unacknowledged/{i}/count', r['count'])}"
+        f"<td>{_utc(r['oldest_created_at_ms'])}</td>"
+        f'<td class="leaves">{", ".join(page.leaf(x) for x in r["leaves"][:LINKS_PER_COUNT])}'
+        "</td></tr>"
+        for i, r in enumerate(missing)
+    )
+    missing_table = (
+        f"<h3>Not acknowledged {_e(_duration(due))} after creation</h3>"
+        "<p>Deliveries of a type that awaits an acknowledgement (a handover notice) with no "
+        "acknowledgement in the log when the replay ran: overdue, since the due time is at "
+        "the latest the creation plus the deadline (earlier when the sealed payload names an "
+        "earlier date).</p>"
+        "<table><tr><th>corridor</th><th>event type</th><th>unacknowledged</th>"
+        f"<th>oldest created</th><th>log entries</th></tr>{missing_rows}</table>"
+        if missing
+        else ""
+    )
     overdue_table = (
         f"<h3>Acknowledged later than {_e(_duration(due))} (the longest first)</h3>"
         "<table><tr><th>event</th><th>corridor</th><th>event type</th><th>created</th>"
@@ -339,7 +359,7 @@ names the event, delivered back to its producer). Both times are the countries' 
 signed. Percentiles are nearest-rank: each figure is one observed time.</p>{note}
 {_chart("ack-median", "Median time to acknowledgement", bars, "h") if bars else ""}
 {_ack_table(page, "ack_summary", acks, due) if acks else "<p>No acknowledgements.</p>"}
-{overdue_table}
+{overdue_table}{missing_table}
 <h3>From referral to the acknowledgement of its handover</h3>
 <p>For each delivered referral, the first acknowledgement of a handover notice about the
 same case key between the same two countries, created at or after the referral. The
@@ -532,8 +552,8 @@ tr.OVERDUE{background:#fff8e1}article.leaf{border-top:1px solid #ccc;margin-top:
 article.leaf:target{background:#fffde7}dl{display:grid;grid-template-columns:9em 1fr;gap:.1em .8em}
 dt{font-weight:bold}ol.path{font-size:.85em}.meaning{color:#333;font-style:italic}
 @media print{body{margin:0;max-width:none;font-size:10pt}nav,button,.cmd{display:none}
- h2{break-before:page}section#verdict h2{break-before:auto}
- tr,article.leaf,figure{break-inside:avoid}
+ h2,h3{break-after:avoid}section#sharing,section#leaves{break-before:page}
+ tr,article.leaf,figure,dl{break-inside:avoid}
  a{color:inherit;text-decoration:none}}
 """
 

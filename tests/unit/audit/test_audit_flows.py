@@ -383,3 +383,46 @@ def test_flow_count_capped() -> None:
     c = FlowCount("TH", "KH", "referral", "2026-03", 30, 2, tuple(range(20)))
     assert c.capped
     assert c.total == 32
+
+
+def test_a_handover_notice_never_acknowledged_is_overdue() -> None:
+    w = World()
+    handover = w.submit(
+        "TH",
+        "handover_notice",
+        ["KH"],
+        "repatriation",
+        "H2",
+        example_payload("handover_notice")
+        | {"receiving_organisation": {"id": "KH-MOSVY", "name": "MoSVY", "kind": "government"}},
+        case_key="c-9",
+        created_at_ms=T - 2 * DAY,
+    )
+    w.submit("VN", "trafficker_alert", ["KH"], "investigation", "H1")  # awaits nothing
+    w.sequence_all()
+    t = Traffic(w, handover, handover)
+    leaves = leaf_records(t)
+    (row,) = run(t, now_ms=T).unacknowledged
+    assert (row["producer"], row["recipient"], row["event_type"], row["count"]) == (
+        "TH",
+        "KH",
+        "handover_notice",
+        1,
+    )
+    assert row["oldest_created_at_ms"] == T - 2 * DAY
+    assert leaves[row["leaves"][0]].record.event_id == handover.header.event_id
+    # Not yet past the deadline, or acknowledged: nothing is overdue.
+    assert run(t, now_ms=T - 2 * DAY + ACK_DUE_MS).unacknowledged == []
+    _ack(w, "KH", handover, T - DAY)
+    w.sequence_all()
+    assert run(t, now_ms=T).unacknowledged == []
+
+
+def test_a_window_counts_the_decisions_made_in_it(t: Traffic, report: Report) -> None:
+    decided = {leaf.record.decided_at_ms for leaf in leaf_records(t)}
+    assert decided == {T + 1000}  # the World's hub decides at one time
+    before = run(t, window=(0, T + 1000))
+    assert before.flows.counts == ()
+    assert before.sharing == []
+    assert before.refusals == []
+    assert run(t, window=(T + 1000, T + 1001)).flows == report.flows

@@ -12,8 +12,10 @@ import pytest
 from hub.audit.merkle import leaf_hash, verify_inclusion
 from hub.audit.replay import FAILING, FINDING_MEANINGS, WARNING, LeafFilter
 from hub.audit.report import leaves_command, reason_meanings, replay_html
+from tests.support.audit import T, World
 from tests.support.audit_page import Page, resolve
-from tests.unit.audit.test_audit_flows import run, traffic
+from tests.support.examples import example_payload
+from tests.unit.audit.test_audit_flows import DAY, Traffic, run, traffic
 
 PROTOCOL = Path(__file__).resolve().parents[3] / "docs" / "protocol.md"
 
@@ -137,3 +139,25 @@ def test_the_page_prints_without_script(doc: dict[str, Any]) -> None:
     # The proof buttons appear only when the script runs; the proof itself is plain HTML.
     assert "data-verify hidden" in text
     assert '<details class="proof"' in text
+
+
+def test_unacknowledged_handovers_are_on_the_page() -> None:
+    w = World()
+    handover = w.submit(
+        "TH",
+        "handover_notice",
+        ["KH"],
+        "repatriation",
+        "H2",
+        example_payload("handover_notice")
+        | {"receiving_organisation": {"id": "KH-MOSVY", "name": "MoSVY", "kind": "government"}},
+        created_at_ms=T - 2 * DAY,
+    )
+    w.sequence_all()
+    report = run(Traffic(w, handover, handover), now_ms=T)
+    doc = report.to_json() | {"namespace": "t", "seconds": 0.1}
+    page = Page()
+    page.feed(replay_html(doc))
+    assert ("unacknowledged/0/count", 1, "1") in page.numbers
+    (row,) = doc["unacknowledged"]
+    assert f'href="#leaf-{row["leaves"][0]}"' in replay_html(doc)

@@ -185,6 +185,7 @@ class EventType(str, metaclass=_Registry):
     ERASURE_CONFIRMATION: ClassVar[EventType]
     MATCH_FOLLOWUP: ClassVar[EventType]
     MATCH_FOLLOWUP_ANSWER: ClassVar[EventType]
+    STATISTICS_REPORT: ClassVar[EventType]
 
     def __new__(cls, value: str) -> EventType:
         found = _TYPES.get(value) if isinstance(value, str) else None
@@ -317,6 +318,14 @@ BUILTIN: Final = (
         summary=(("decision", "decision"), ("request", "request_event_id")),
         reply_to_correlated=True,
         reply_field="request_event_id",
+    ),
+    # A country's COMMIT indicators for one period (docs/protocol.md 15): aggregates
+    # only, exact counts between governments; suppression applies to publication.
+    EventTypeSpec(
+        "statistics_report",
+        "statistics report",
+        "statistics",
+        summary=(("period", "period"), ("country", "reporting_country")),
     ),
 )
 

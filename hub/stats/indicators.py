@@ -414,19 +414,13 @@ def count_indicators(
         if handed_at is not None:
             closed = _status_times(case, "CLOSED", by=None)
             done_by_number: dict[int, int] = {}
-            for r in reports:
-                n = _int(_fields(r).get("visit_number"))
-                if n is not None:
-                    done_by_number.setdefault(n, _when(r, "visited_at"))
             for r in case.of("case_update"):
                 f = _fields(r)
                 n = _int(f.get("follow_up_number"))
-                if (
-                    f.get("status") == "FOLLOW_UP_DONE"
-                    and n is not None
-                    and r.get("from") == country
-                ):
-                    done_by_number[n] = min(done_by_number.get(n, 1 << 62), _when(r, "changed_at"))
+                mine = r.get("from") == country
+                if f.get("status") == "FOLLOW_UP_DONE" and n is not None and mine:
+                    t = _when(r, "changed_at")
+                    done_by_number[n] = min(done_by_number.get(n, t), t)
             for number, months in enumerate(follow_up_months, 1):
                 due = _add_months(handed_at, months)
                 q = period.quarter_of(due)

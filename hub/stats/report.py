@@ -29,18 +29,27 @@ __all__ = ["FlowsLike", "Regional", "interior_of", "regional", "report_payload"]
 
 
 class _FlowCount(Protocol):
-    producer: str
-    recipient: str
-    event_type: str
-    month: str
-    delivered: int
+    @property
+    def producer(self) -> str: ...
+    @property
+    def recipient(self) -> str: ...
+    @property
+    def event_type(self) -> str: ...
+    @property
+    def month(self) -> str: ...
+    @property
+    def delivered(self) -> int: ...
 
 
 class _AckTime(Protocol):
-    producer: str
-    recipient: str
-    created_at_ms: int
-    acknowledged_at_ms: int
+    @property
+    def producer(self) -> str: ...
+    @property
+    def recipient(self) -> str: ...
+    @property
+    def created_at_ms(self) -> int: ...
+    @property
+    def acknowledged_at_ms(self) -> int: ...
 
 
 class FlowsLike(Protocol):

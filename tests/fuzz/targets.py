@@ -607,6 +607,7 @@ AVRO_PARTS: Final = (
     "erasure_confirmation",
     "match_followup",
     "match_followup_answer",
+    "statistics_report",
 )
 
 
@@ -855,6 +856,27 @@ def match_exchange(data: bytes) -> object:
     return outcome
 
 
+def statistics_report(data: bytes) -> object:
+    """A statistics_report payload's Avro body, decoded, then checked as a node sums it.
+
+    ``hub.stats.interior_of`` reads another country's signed counts: it must
+    refuse what does not fit (TrmError), never crash.
+    """
+    from hub.errors import Reason, WireError
+    from hub.stats import Period, interior_of
+    from hub.wire.codec import decode_exact, parsed
+
+    try:
+        value = decode_exact(parsed("statistics_report"), data)
+    except ValueError as exc:
+        raise WireError(Reason.MALFORMED_AVRO, f"statistics_report: {exc}"[:200]) from None
+    try:
+        period = Period.parse(str(value.get("period") or ""))
+    except TrmError:
+        period = Period.parse("2026-Q3")
+    return interior_of(value, period)
+
+
 def jcs_diff(data: bytes) -> object:
     """hub.signed_doc.canonical_json and :func:`independent_jcs` agree on every JSON value."""
     from hub.signed_doc import canonical_json
@@ -1073,6 +1095,12 @@ TARGETS: Final[dict[str, Target]] = {
             ("hub.matching.messages.open_message",),
             ("hub.matching.messages", "hub.wire.codec", "hub.wire.verify"),
             max_len=16384 + 16,
+        ),
+        Target(
+            "statistics_report",
+            statistics_report,
+            ("hub.stats.report.interior_of",),
+            ("hub.stats", "hub.wire.codec"),
         ),
         Target(
             "match_exchange",

@@ -25,7 +25,7 @@ from typing import Any
 from aiokafka import TopicPartition
 
 from hub.app.kafka import Follower
-from hub.errors import TrmError
+from hub.errors import Reason, TrmError, WireError
 from hub.stats import Period, Regional, count_indicators, interior_of, regional, report_payload
 from hub.stats.indicators import FOLLOW_UP_MONTHS
 from hub.stats.render import csv_of, html_of, json_of
@@ -202,6 +202,11 @@ async def received_reports(node: CountryNode, period: Period) -> Received:
         if country == node.country:
             continue
         try:
+            if record["fields"].get("reporting_country") != country:
+                raise WireError(
+                    Reason.INVALID_PAYLOAD,
+                    f"statistics_report: expected reporting_country {country} (the producer)",
+                )
             counts[country] = interior_of(record["fields"], period)
         except TrmError as error:
             refused[country] = error.reason.value

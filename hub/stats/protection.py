@@ -12,7 +12,11 @@ over only the hidden cells linked to it (its connected component: relations
 without a hidden cell say nothing about it).
 
 A cell is protected when ``upper - lower >= k``: the reader cannot tell a
-value below ``k`` from one at least ``k`` apart. The linear relaxation is the
+value below ``k`` from one at least ``k`` apart. With ``k`` given, the audit
+stops at proof: every LP's optimum is a whole table consistent with what is
+published, so once the values a cell takes across those tables (the true one
+included) are ``k`` apart, its minimum LP is skipped (the interval reported is
+then those witnessed values, inside the true one: ``exact=False``). The linear relaxation is the
 standard audit (tau-Argus, sdcTable); an integer reader can only do as well,
 never better, than the interval it gives, up to rounding inwards.
 """
@@ -55,6 +59,7 @@ class Interval:
     cell: int
     lower: float
     upper: float
+    exact: bool = True  # False: two feasible tables witness these values; the interval holds them
 
     @property
     def width(self) -> float:
@@ -69,6 +74,7 @@ class Audit:
     lps: int = 0
     seconds: float = 0.0
     largest_lp: int = 0
+    witnessed: int = 0  # intervals proved wide enough by feasible tables, not solved exactly
 
     def failing(self, k: int) -> list[int]:
         """The hidden cells whose interval is narrower than ``k``."""
@@ -94,8 +100,25 @@ def _components(n: int, groups: Sequence[Sequence[int]]) -> list[int]:
     return [find(i) for i in range(n)]
 
 
-def intervals(problem: Problem, hidden: Mapping[int, object] | set[int]) -> Audit:
+def intervals(
+    problem: Problem,
+    hidden: Mapping[int, object] | set[int],
+    *,
+    only: set[int] | None = None,
+    k: int | None = None,
+) -> Audit:
     """The feasible interval of every hidden cell given everything else published.
+
+    ``only``: solve just the components holding one of these cells (the
+    others' intervals are unchanged since the last audit: nothing linked to
+    them changed); None solves every component.
+
+    ``k``: stop at what proves an interval at least ``k`` wide. Each LP's
+    optimum is a whole table consistent with what is published; a cell whose
+    values across those tables already differ by ``k`` or more is protected
+    (two witnesses), and its interval is reported as those witnesses' values
+    (``exact=False``: the true interval contains it). A cell not settled so
+    gets its own two LPs, exactly. None: every interval exactly.
 
     Raises:
         OperationalError: INTERNAL_ERROR when the solver fails on a problem that the
@@ -129,6 +152,8 @@ def intervals(problem: Problem, hidden: Mapping[int, object] | set[int]) -> Audi
         rows_of.setdefault(component[members_of_row[0][0]], []).append(r)
     started = time.perf_counter()
     for root, members in by_component.items():
+        if only is not None and not any(hidden_list[m] in only for m in members):
+            continue
         local = {m: j for j, m in enumerate(members)}
         mine = rows_of.get(root, [])
         if not mine:  # linked to nothing published: anything from 1 up
@@ -145,27 +170,48 @@ def intervals(problem: Problem, hidden: Mapping[int, object] | set[int]) -> Audi
             b.append(rhs)
         a_eq = csr_matrix((data, (ri, ci)), shape=(len(mine), len(members)))
         audit.largest_lp = max(audit.largest_lp, len(members))
-        for m in members:
+        # Every LP's optimum is a table consistent with everything published: the
+        # lowest and highest value seen so far are inside the cell's interval.
+        seen_lo = np.array([float(values[hidden_list[m]]) for m in members])
+        seen_hi = seen_lo.copy()
+        # The small cells first: their LPs move the others most.
+        for m in sorted(members, key=lambda m: (values[hidden_list[m]], m)):
+            j = local[m]
+            if k is not None and seen_hi[j] - seen_lo[j] >= k:
+                audit.intervals[hidden_list[m]] = Interval(
+                    hidden_list[m], float(seen_lo[j]), float(seen_hi[j]), exact=False
+                )
+                audit.witnessed += 1
+                continue
             objective = np.zeros(len(members))
-            objective[local[m]] = 1.0
-            bounds = []
-            for sense in (1.0, -1.0):
+            objective[j] = 1.0
+            found = []
+            for sense in (-1.0, 1.0):  # the maximum first: it is the one that can fail
                 res = linprog(
                     sense * objective, A_eq=a_eq, b_eq=b, bounds=(1.0, None), method="highs"
                 )
                 audit.lps += 1
                 if res.status == 3:  # unbounded: only the maximum can be
-                    bounds.append(math.inf)
+                    found.append(math.inf)
                 elif res.status == 0:
-                    bounds.append(sense * float(res.fun))
+                    found.append(sense * float(res.fun))
+                    seen_lo = np.minimum(seen_lo, res.x)
+                    seen_hi = np.maximum(seen_hi, res.x)
                 else:
                     raise OperationalError(
                         Reason.INTERNAL_ERROR,
                         f"the suppression audit's LP for {_label(problem, hidden_list[m])} "
                         f"ended with status {res.status} ({res.message}); nothing is published",
                     )
-            lower, upper = bounds
-            audit.intervals[hidden_list[m]] = Interval(hidden_list[m], lower, upper)
+                if k is not None and sense < 0 and found[0] - seen_lo[j] >= k:
+                    break  # wide enough already, whatever the exact minimum
+            if len(found) == 1:
+                audit.intervals[hidden_list[m]] = Interval(
+                    hidden_list[m], float(seen_lo[j]), found[0], exact=False
+                )
+                audit.witnessed += 1
+            else:
+                audit.intervals[hidden_list[m]] = Interval(hidden_list[m], found[1], found[0])
     audit.seconds = time.perf_counter() - started
     return audit
 

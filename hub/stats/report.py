@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -116,8 +117,12 @@ def interior_of(fields: Mapping[str, Any], period: Period) -> dict[str, dict[tup
         if dims != spec.frame.dimensions:
             raise _bad(f"expected {name} by {list(spec.frame.dimensions)}, got {list(dims)[:8]}")
         counts: dict[tuple[str, ...], int] = {}
-        for cell in table.get("cells") or []:
-            key = tuple(str(v) for v in cell.get("key") or ())
+        cells = table.get("cells")
+        if not isinstance(cells, list) or not all(isinstance(c, Mapping) for c in cells):
+            raise _bad(f"expected a list of cells in {name}")
+        for cell in cells:
+            raw_key = cell.get("key")
+            key = tuple(str(v) for v in raw_key) if isinstance(raw_key, list) else ()
             n = cell.get("count")
             if len(key) != len(dims) or "TOTAL" in key:
                 raise _bad(f"expected interior keys of {len(dims)} categories in {name}")
@@ -182,9 +187,17 @@ class Regional:
                 "suppressed": len(group.outcome.hidden),
                 "rounds": group.outcome.rounds,
                 "lps": a.lps,
+                "intervals_witnessed": a.witnessed,
                 "largest_lp_variables": a.largest_lp,
                 "seconds": round(a.seconds, 3),
-                "narrowest_interval": None if not widths else min(widths),
+                # null: nothing hidden; "unbounded": no hidden cell has an upper bound
+                "narrowest_interval": (
+                    None
+                    if not widths
+                    else "unbounded"
+                    if math.isinf(min(widths))
+                    else round(min(widths), 3)
+                ),
             }
         return out
 

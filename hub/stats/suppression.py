@@ -91,27 +91,73 @@ def protect(problem: Problem, k: int, *, max_rounds: int = MAX_ROUNDS) -> Outcom
         for m in members:
             related.setdefault(m, []).append(members)
     audit = Audit()
+    changed: set[int] | None = None  # cells hidden since the last audit (None: all)
     for rounds in range(1, max_rounds + 1):
+        before = set(hidden)
         if not _singletons(problem, hidden):
             return Outcome(hidden, True, audit, rounds)
-        audit = intervals(problem, set(hidden))
+        if changed is not None:
+            changed |= set(hidden) - before
+        fresh = intervals(problem, set(hidden), only=changed, k=k)
+        # A component with no new hidden cell is as the last audit left it.
+        kept = {c: iv for c, iv in audit.intervals.items() if c not in fresh.intervals}
+        audit = Audit(
+            {**kept, **fresh.intervals},
+            audit.lps + fresh.lps,
+            audit.seconds + fresh.seconds,
+            max(audit.largest_lp, fresh.largest_lp),
+            sum(1 for iv in {**kept, **fresh.intervals}.values() if not iv.exact),
+        )
         failing = audit.failing(k)
         if not failing:
             return Outcome(hidden, False, audit, rounds)
         added = False
+        changed = set()
         for cell in failing:
-            options = {
-                m
-                for members in related.get(cell, [])
-                for m in members
-                if m not in hidden and problem.values[m] > 0
-            }
-            if options:
-                hidden[min(options, key=lambda m: (problem.values[m], m))] = COMPLEMENTARY
+            chosen = _partner(problem, related, hidden, cell)
+            if chosen is not None:
+                hidden[chosen] = COMPLEMENTARY
+                changed.add(chosen)
                 added = True
         if not added:
             return Outcome(hidden, True, audit, rounds)
     return Outcome(hidden, True, audit, max_rounds)
+
+
+def _partner(
+    problem: Problem,
+    related: Mapping[int, list[tuple[int, ...]]],
+    hidden: Mapping[int, str],
+    cell: int,
+) -> int | None:
+    """The smallest non-zero published cell sharing a relation with ``cell``.
+
+    When every such cell is hidden already, the search goes on through the
+    hidden cells linked to it (nearest first), so a cell hemmed in by hidden
+    neighbours still gets a partner; None when nothing published is linked.
+    """
+    seen = {cell}
+    frontier = [cell]
+    while frontier:
+        options = {
+            m
+            for c in frontier
+            for members in related.get(c, [])
+            for m in members
+            if m not in hidden and problem.values[m] > 0
+        }
+        if options:
+            return min(options, key=lambda m: (problem.values[m], m))
+        step = [
+            m
+            for c in frontier
+            for members in related.get(c, [])
+            for m in members
+            if m in hidden and m not in seen
+        ]
+        seen.update(step)
+        frontier = sorted(set(step))
+    return None
 
 
 @dataclass(frozen=True, slots=True)

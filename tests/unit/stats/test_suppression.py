@@ -76,8 +76,9 @@ def test_two_small_cells_on_a_diagonal_hide_the_whole_interior() -> None:
         ("r1", "c0"): COMPLEMENTARY,
     }
     # The margins stay: 25 each, so a hidden cell lies anywhere in [1, 24].
-    audit = linked.outcome.audit
-    assert {(iv.lower, iv.upper) for iv in audit.intervals.values()} == {(1.0, 24.0)}
+    exact = published_intervals([table.to_json()])
+    assert set(exact.values()) == {(1.0, 24.0)}
+    assert all(iv.width >= K for iv in linked.outcome.audit.intervals.values())
     _check([table.to_json()], K)
 
 
@@ -221,23 +222,24 @@ def test_random_tables_are_protected(
 
 
 def test_the_audit_of_a_wide_table_is_quick() -> None:
-    """30 corridors x 4 sexes x 10 age bands, 2 000 persons: measured, and bounded."""
+    """15 corridors x 4 sexes x 10 age bands, 1 000 persons: measured, and bounded."""
     import random
 
     rng = random.Random(7)
-    corridors = tuple(f"C{i:02d}" for i in range(30))
+    corridors = tuple(f"C{i:02d}" for i in range(15))
     sexes = ("F", "M", "O", "U")
     ages = tuple(f"A{i}" for i in range(10))
     frame = Frame(("corridor", "sex", "age"), (corridors, sexes, ages), (True, True, True))
     interior: dict[tuple[str, ...], int] = {}
-    for _ in range(2000):
-        key = (rng.choice(corridors[: rng.choice((5, 30))]), rng.choice(sexes[:2] * 5 + sexes),
+    for _ in range(1000):
+        key = (rng.choice(corridors[: rng.choice((5, 15))]), rng.choice(sexes[:2] * 5 + sexes),
                rng.choice(ages))  # fmt: skip
         interior[key] = interior.get(key, 0) + 1
     started = time.perf_counter()
     linked = suppress_linked([TableSpec("w", "W", frame)], {"w": interior}, K)
     seconds = time.perf_counter() - started
     assert linked.outcome.passed
+    audit = linked.outcome.audit
     print(f"wide table: {linked.cells} cells, {len(linked.outcome.hidden)} hidden, "
-          f"{linked.outcome.audit.lps} LPs, {seconds:.2f}s")  # fmt: skip
-    assert seconds < 120
+          f"{audit.lps} LPs ({audit.witnessed} intervals witnessed), {seconds:.2f}s")  # fmt: skip
+    assert seconds < 60

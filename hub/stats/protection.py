@@ -29,8 +29,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.optimize import linprog
-from scipy.sparse import csr_matrix
 
 from hub.errors import OperationalError, Reason
 
@@ -124,6 +122,11 @@ def intervals(
         OperationalError: INTERNAL_ERROR when the solver fails on a problem that the
             true counts prove feasible (never expected; fail closed).
     """
+    # scipy.optimize imports socket: loaded when an audit runs, so that importing
+    # the core stays free of network modules (tests/unit/test_core_purity.py).
+    from scipy.optimize import linprog  # noqa: PLC0415
+    from scipy.sparse import csr_matrix  # noqa: PLC0415
+
     audit = Audit()
     hidden_list = sorted(hidden)
     if not hidden_list:

@@ -1230,6 +1230,10 @@ NOT_A_DOOR: Final[dict[str, str]] = {
     "hub.matching.ceremony.load_public": _FILES + "parse_public (match_files target)",
     "hub.matching.ceremony.load_share": _FILES + "parse_share (match_files target)",
     "hub.matching.evaluator.BudgetLedger.from_json": "the evaluator's own ledger (0600) it writes",
+    "hub.stats.indicators.Period.parse": "the operator's --period flag (or a report's period, "
+    "after the statistics_report target's decode): one anchored regex",
+    "connectors.cli.stats.load_flows": _FILES + "hub.audit.flows.Flows.from_json, the "
+    "auditor's own replay report",
 }
 
 

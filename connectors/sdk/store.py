@@ -10,7 +10,8 @@ Everything lives in ``<state>/nodes/<CC>/`` (see :mod:`hub.home`):
 ``journal.jsonl``   what this node sent and acknowledged (one JSON object per line)
 ``cursor.json``     the inbox's next offset per partition (saved at most every 64
                     records and on close; ids in ``seen`` cover the rest after a crash)
-``vault/``          the plaintext this node opened: ``<event_id>.json`` per event,
+``vault/``          the plaintext this node opened, and what it sent (its record
+                    says ``"direction": "sent"``): ``<event_id>.json`` per event,
                     mode 0600 (the only files here holding personal data)
 ``vault/index.jsonl`` what the vault holds: event id, case key, producer, times
                     (no personal data; rebuilt from the files if it lags)

@@ -59,16 +59,33 @@ import pickle
 import sqlite3
 import tempfile
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
+from hub.audit.flows import (
+    ACK_DUE_MS,
+    ACK_TIMES_CAP,
+    FLOW_LEAVES_CAP,
+    AckTime,
+    FlowCount,
+    Flows,
+    ack_summary,
+    month_start_ms,
+)
 from hub.audit.leaf import AuditLeaf
-from hub.audit.merkle import MerkleTree
-from hub.audit.note import Checkpoint, SignedNote, signed_by_any
+from hub.audit.merkle import MerkleTree, leaf_hash
+from hub.audit.note import (
+    COSIGNATURE_V1,
+    Checkpoint,
+    SignedNote,
+    note_key_id,
+    signed_by_any,
+    verify_cosignature,
+)
 from hub.audit.witness import verify_extension
-from hub.decision import DELIVERY_KINDS, EFFECT_HEADER, DecisionKind, EffectId
-from hub.errors import TrmError
+from hub.decision import DELIVERY_KINDS, EFFECT_HEADER, DecisionKind, DecisionRecord, EffectId
+from hub.errors import Reason, RequestError, TrmError
 from hub.keys import KeyDirectory, KeyRole
 from hub.policy import POLICY_FIELDS, AgreementSet, Deliver, decide_one
 from hub.topics import COMMIT_COUNTRIES, QUARANTINE_RETENTION_MS, Topics
@@ -77,8 +94,12 @@ from hub.wire import DELIVERED_MAX_SIZE, Envelope, EventType, verify, verify_att
 __all__ = [
     "ERASURE_DUE_DAYS",
     "ERASURE_DUE_MS",
+    "FINDING_MEANINGS",
+    "LINKED_MAX",
+    "LINKS_PER_COUNT",
     "Erasure",
     "Finding",
+    "LeafFilter",
     "Record",
     "ReplayInput",
     "ReplaySource",
@@ -115,6 +136,33 @@ FAILING = (
     "BAD_CHECKPOINT",
 )
 WARNING = ("SEQUENCE_GAP", "UNCHECKPOINTED", "REDELIVERY", "ERASURE_OVERDUE")
+# What each finding means, in words for the auditor's page (one line each).
+FINDING_MEANINGS: Final = {
+    "FOLLOWUP_UNASKED": "a follow-up answer was delivered that answers no follow-up request",
+    "FOLLOWUP_WITHOUT_HIT": "a follow-up request names a query for which the log holds no hit",
+    "OVER_BUDGET": "an evaluator answered more evaluations in a day than its signed limit",
+    "DROP": "something that must exist is missing: an outbox record with no decision, a "
+    "logged delivery not in the inbox, or a refusal that never reached the producer or the "
+    "quarantine",
+    "INJECTION": "a record the log does not account for: an inbox record no decision "
+    "delivered, a delivery with no signed original, or a leaf that is not a leaf",
+    "ALTERATION": "an inbox record whose bytes differ from the delivery the log records, or "
+    "that does not verify",
+    "DUPLICATE": "the same decision logged twice, or an event delivered twice with different bytes",
+    "FORK": "a signed checkpoint the rebuilt tree does not give: the log was rewritten or "
+    "shortened",
+    "BEYOND_AGREEMENT": "a delivery the agreement in force at the event's creation does not "
+    "allow (the event type, a field, or the agreement named)",
+    "BAD_CHECKPOINT": "a checkpoint that does not parse or is not signed by the hub, or no "
+    "checkpoint at all",
+    "SEQUENCE_GAP": "a producer's sequence numbers skip: the producer, not the hub, may have "
+    "lost events",
+    "UNCHECKPOINTED": "leaves after the last signed checkpoint: the next checkpoint will cover "
+    "them",
+    "REDELIVERY": "a byte-identical second copy of a delivery (an at-least-once re-send); it "
+    "discloses nothing new",
+    "ERASURE_OVERDUE": "an erasure request not confirmed within its due time",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +262,13 @@ class Report:
     counts: dict[str, int] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
     erasures: list[Erasure] = field(default_factory=list)
+    flows: Flows = field(default_factory=lambda: Flows((), ()))
+    # Bounded: one row per group (agreement, corridor, type, reason), never per leaf.
+    sharing: list[dict[str, Any]] = field(default_factory=list)
+    refusals: list[dict[str, Any]] = field(default_factory=list)
+    matching: dict[str, Any] = field(default_factory=dict)
+    checkpoint_log: dict[str, Any] = field(default_factory=dict)
+    linked_leaves: list[dict[str, Any]] = field(default_factory=list)  # at most LINKED_MAX
 
     @property
     def ok(self) -> bool:
@@ -257,6 +312,15 @@ class Report:
             "erasure_due_days": ERASURE_DUE_DAYS,
             "erasure_counts": self.erasure_summary(),
             "erasures": [e.to_json() for e in self.erasures],
+            "flows": self.flows.to_json(),
+            "ack_due_ms": ACK_DUE_MS,
+            "ack_summary": ack_summary(self.flows.ack_times),
+            "handover_summary": ack_summary(self.flows.handover_times),
+            "sharing": self.sharing,
+            "refusals": self.refusals,
+            "matching": self.matching,
+            "checkpoint_log": self.checkpoint_log,
+            "linked_leaves": self.linked_leaves,
         }
 
 
@@ -295,9 +359,21 @@ CREATE TABLE leaf(
   producer TEXT, recipient TEXT, event_digest BLOB, delivered_digest BLOB,
   reason TEXT, source TEXT, topic TEXT, part INTEGER, off INTEGER,
   logged INTEGER,  -- a delivery the log records: DELIVERED or ACKNOWLEDGED
-  decided INTEGER);  -- decided_at_ms
+  decided INTEGER,  -- decided_at_ms
+  agreement TEXT, registry TEXT,
+  fset INTEGER,  -- the leaf's fields, interned (fieldset.id); NULL for a match decision
+  facts TEXT);  -- a match decision's fields (JSON list); NULL otherwise
+CREATE TABLE fieldset(id INTEGER PRIMARY KEY, fields TEXT);  -- JSON list, sorted
 CREATE TABLE outbox(topic TEXT, part INTEGER, off INTEGER, src TEXT);
-CREATE TABLE original(digest BLOB UNIQUE, view BLOB);  -- rows in outbox order
+CREATE TABLE original(  -- rows in outbox order; the signed header's names and times
+  digest BLOB UNIQUE, view BLOB, event_id TEXT, producer TEXT, etype TEXT, created INTEGER,
+  corr TEXT, case_key TEXT, fset INTEGER);  -- fset: the fields the event discloses
+CREATE TABLE checkpoint(  -- each hub-signed checkpoint of this log, first seen
+  size INTEGER, root BLOB, at INTEGER, topic TEXT, part INTEGER, off INTEGER,
+  PRIMARY KEY(size, root)) WITHOUT ROWID;
+CREATE TABLE cosignature(  -- witness signature lines on those checkpoints
+  size INTEGER, root BLOB, witness TEXT, key_id TEXT, signed_at INTEGER, verified INTEGER,
+  PRIMARY KEY(size, root, witness, key_id)) WITHOUT ROWID;
 CREATE TABLE seq(producer TEXT, sequence INTEGER, topic TEXT, part INTEGER, off INTEGER);
 CREATE TABLE inbox_seen(
   recipient TEXT, event_id TEXT, at TEXT, digest BLOB,
@@ -347,6 +423,19 @@ class _Index:
         self.db.executescript(_SCHEMA)
         self.db.execute("BEGIN")
         self._rows: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
+        # One id per distinct set of field names (a handful per event type and
+        # agreement: what the policy allows), so a leaf row holds an int, not a list.
+        self._fieldsets: dict[tuple[str, ...], int] = {}
+
+    def fieldset(self, fields: Iterable[str]) -> int:
+        """The id of this set of field names (interned; the ``fieldset`` table maps it back)."""
+        key = tuple(sorted(fields))
+        found = self._fieldsets.get(key)
+        if found is None:
+            found = len(self._fieldsets) + 1
+            self._fieldsets[key] = found
+            self.db.execute("INSERT INTO fieldset VALUES (?, ?)", (found, json.dumps(key)))
+        return found
 
     def add(self, sql: str, row: tuple[Any, ...]) -> None:
         """Insert later, in a batch (for rows nothing looks up before :meth:`flush`)."""
@@ -381,6 +470,8 @@ def replay(
     scratch_dir: str | None = None,
     window: tuple[int, int] | None = None,
     now_ms: int | None = None,
+    select: LeafFilter | None = None,
+    on_leaf: Callable[[dict[str, Any]], None] | None = None,
 ) -> Report:
     """Check everything; see the module docstring for what each finding means.
 
@@ -401,6 +492,13 @@ def replay(
     says which quarantine copies may be gone: the quarantine keeps them
     :data:`hub.topics.QUARANTINE_RETENTION_MS`, so a refusal decided earlier
     than that before ``now_ms`` need not have one (None: every refusal must).
+
+    Then the numbers an auditor presents, from the same index: the flows
+    (:class:`hub.audit.flows.Flows`), what each agreement shared and withheld,
+    refusals by reason, the matching exchange, the checkpoints with their
+    witnesses, and the leaves the report links to with their inclusion proofs.
+    ``select``/``on_leaf``: each leaf the filter selects is passed to
+    ``on_leaf`` (``trm audit leaves``), streamed, never gathered.
     """
     report = Report()
     tick = progress or (lambda _n: None)
@@ -408,7 +506,7 @@ def replay(
     tree = MerkleTree.spilled(scratch_dir)
     try:
         _leaves(data.leaves, tree, index, report, tick)
-        _checkpoints(data.checkpoints, tree, origin, hub_keys, report)
+        _checkpoints(data.checkpoints, tree, origin, hub_keys, report, index, trust)
         _outboxes(data.outboxes, index, topics, trust, tick)
         _inboxes(data.inboxes, index, topics, trust, agreements, report, tick)
         for rec in data.rejections:
@@ -433,6 +531,14 @@ def replay(
         _erasures(index, report, now_ms)
         _matches(index, report)
         report.counts = _counts(index)
+        acks = _sharing(index, report)
+        _ack_times(index, report, acks)
+        _matching(index, report)
+        _checkpoint_log(index, report, tree)
+        _proofs(index, report, tree)
+        if select is not None and on_leaf is not None:
+            for detail in select_leaves(index, select):
+                on_leaf(detail)
     finally:
         tree.close()
         index.close()
@@ -452,7 +558,7 @@ def _leaves(
     afterwards in one sorted pass (not one index probe per leaf), reported at
     its place in the stream and its row dropped, as if never inserted.
     """
-    insert = "INSERT INTO leaf VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    insert = "INSERT INTO leaf VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     found: list[tuple[int, Finding]] = []  # (tree position, finding): stream order
     for rec in leaves:
         tick(1)
@@ -518,6 +624,10 @@ def _leaves(
             rec.offset,
             facts is None and d.kind in DELIVERY_KINDS and bool(d.delivered_digest),
             d.decided_at_ms,
+            d.agreement,
+            d.registry,
+            index.fieldset(d.fields) if facts is None else None,
+            json.dumps(d.fields) if facts is not None else None,
         )
         index.add(insert, row)
     index.flush()
@@ -536,14 +646,21 @@ def _leaves(
     index.db.executescript(_LEAF_INDEXES)
 
 
-def _checkpoints(
+def _checkpoints(  # noqa: PLR0917 - the pass's inputs
     checkpoints: Iterable[Record],
     tree: MerkleTree,
     origin: str,
     hub_keys: Sequence[bytes],
     report: Report,
+    index: _Index,
+    trust: KeyDirectory,
 ) -> None:
-    """2. Checkpoints: signed by the hub, matching the rebuilt tree, each extending the last."""
+    """2. Checkpoints: signed by the hub, matching the rebuilt tree, each extending the last.
+
+    Each hub-signed checkpoint is remembered once (size, root, where first seen)
+    with the witness signature lines it carries, each checked against the
+    witness keys the trust list gives that country at the cosignature's time.
+    """
     last: Checkpoint | None = None
     for rec in checkpoints:
         try:
@@ -563,6 +680,15 @@ def _checkpoints(
             )
             continue
         report.checkpoints += 1
+        index.db.execute(
+            "INSERT OR IGNORE INTO checkpoint VALUES (?, ?, ?, ?, ?, ?)",
+            (cp.size, cp.root, rec.timestamp_ms, *_at(rec)),
+        )
+        for cosig in _cosignatures(note, origin, trust):
+            index.db.execute(
+                "INSERT OR IGNORE INTO cosignature VALUES (?, ?, ?, ?, ?, ?)",
+                (cp.size, cp.root, *cosig),
+            )
         if cp.size > tree.size:
             report.add(
                 "FORK",
@@ -607,6 +733,36 @@ def _checkpoints(
         report.add("BAD_CHECKPOINT", None, "", f"no checkpoint covers the {tree.size} leaves")
 
 
+def _cosignatures(
+    note: SignedNote, origin: str, trust: KeyDirectory
+) -> Iterator[tuple[str, str, int, bool]]:
+    """(witness, key id hex, signed at in s, verified) for each witness line of ``note``.
+
+    A line is a cosignature (C2SP tlog-cosignature: a key id, an 8-byte time,
+    a signature) by the country it names; it verifies if a witness key the
+    trust list gives that country at that time signed it.
+    """
+    for sig in note.signatures:
+        if sig.name == origin or len(sig.body) != 72:
+            continue
+        signed_at = int.from_bytes(sig.body[:8], "big")
+        verified = False
+        try:
+            keys = trust.keys_for(sig.name, KeyRole.WITNESS, signed_at * 1000)
+        except TrmError:
+            keys = ()
+        for key in keys:
+            if note_key_id(sig.name, key.raw, COSIGNATURE_V1) != sig.key_id:
+                continue
+            try:
+                verify_cosignature(note, sig.name, key.raw)
+            except TrmError:
+                continue
+            verified = True
+            break
+        yield sig.name, sig.key_id.hex(), signed_at, verified
+
+
 def _outboxes(
     outboxes: Iterable[Record],
     index: _Index,
@@ -627,8 +783,20 @@ def _outboxes(
         view = pickle.dumps(
             (_PolicyView.of(event), _Signed.of(event)), protocol=pickle.HIGHEST_PROTOCOL
         )
+        h = event.header
         index.add(
-            "INSERT OR IGNORE INTO original VALUES (?, ?)", (event.envelope.event_digest, view)
+            "INSERT OR IGNORE INTO original VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                event.envelope.event_digest,
+                view,
+                h.event_id,
+                h.producer,
+                h.event_type.value,
+                h.created_at_ms,
+                h.correlation_id,
+                h.case_key,
+                index.fieldset(event.disclosed),
+            ),
         )
         index.add(
             "INSERT INTO seq VALUES (?, ?, ?, ?, ?)",
@@ -649,7 +817,6 @@ def _outboxes(
             )
         kind = _ERASURE_KINDS.get(event.header.event_type)
         if kind is not None:
-            h = event.header
             index.add(
                 "INSERT OR IGNORE INTO erasure VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
@@ -981,6 +1148,481 @@ def _matches(index: _Index, report: Report) -> None:
                 f"its signed limit is {limit}",
             )
         )
+
+
+_DELIVERED = str(DecisionKind.DELIVERED)
+_ACKNOWLEDGED = str(DecisionKind.ACKNOWLEDGED)
+_REJECTED = str(DecisionKind.REJECTED)
+
+
+@dataclass(frozen=True, slots=True)
+class LeafFilter:
+    """Which leaves ``trm audit leaves`` lists: every criterion given must hold.
+
+    ``outcome``: "delivered" (DELIVERED and ACKNOWLEDGED leaves), "refused"
+    (REJECTED) or a decision kind; ``event_type`` and ``month`` (``YYYY-MM``, of
+    the event's signed ``created_at``) come from the verified outbox record, so
+    a leaf whose event never verified matches neither. The same selectors label
+    each count in the report (``select``), so a count and its listing agree.
+    """
+
+    outcome: str | None = None
+    producer: str | None = None
+    recipient: str | None = None
+    event_type: str | None = None
+    month: str | None = None
+    agreement: str | None = None
+    reason: str | None = None
+
+    @classmethod
+    def of(cls, select: Mapping[str, str]) -> LeafFilter:
+        """The filter of a count's ``select`` mapping (unknown keys refused).
+
+        Raises:
+            RequestError: BAD_REQUEST for a key that is not a criterion.
+        """
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(select) - known)
+        if unknown:
+            raise RequestError(
+                Reason.BAD_REQUEST, f"expected leaf criteria {sorted(known)}, got {unknown}"
+            )
+        return cls(**{k: str(v) for k, v in select.items()})
+
+    def where(self) -> tuple[str, list[Any]]:
+        """The SQL condition over ``leaf l LEFT JOIN original o``, and its arguments."""
+        parts: list[str] = []
+        args: list[Any] = []
+        if self.outcome is not None:
+            kinds = {
+                "delivered": [_DELIVERED, _ACKNOWLEDGED],
+                "refused": [_REJECTED],
+            }.get(self.outcome.lower(), [self.outcome.upper()])
+            parts.append(f"l.kind IN ({', '.join('?' * len(kinds))})")
+            args += kinds
+        for column, value in (
+            ("l.producer", self.producer),
+            ("l.recipient", self.recipient),
+            ("o.etype", self.event_type),
+            ("l.agreement", self.agreement),
+            ("l.reason", self.reason),
+        ):
+            if value is not None:
+                parts.append(f"{column} = ?")
+                args.append(value)
+        if self.month is not None:
+            start = month_start_ms(self.month)
+            year, month = int(self.month[:4]), int(self.month[5:])
+            end = month_start_ms(f"{year + month // 12:04d}-{month % 12 + 1:02d}")
+            parts.append("o.created >= ? AND o.created < ?")
+            args += [start, end]
+        return " AND ".join(parts) or "1", args
+
+
+def select_leaves(index: _Index, flt: LeafFilter) -> Iterator[dict[str, Any]]:
+    """Each leaf ``flt`` selects, in log order, as the report's leaf detail (no proof)."""
+    where, args = flt.where()
+    fieldsets = _fieldsets(index)
+    rows = index.db.execute(f"{_LEAF_DETAIL} WHERE {where} ORDER BY l.idx", args)
+    for row in rows:
+        yield _leaf_detail(row, fieldsets)
+
+
+_LEAF_DETAIL = (
+    "SELECT l.idx, l.decision_id, l.kind, l.event_id, l.producer, l.recipient, o.etype,"
+    " o.created, l.agreement, l.reason, l.fset, l.facts, l.decided, l.source, l.event_digest,"
+    " l.delivered_digest, l.registry FROM leaf l LEFT JOIN original o ON o.digest = l.event_digest"
+)
+
+
+def _fieldsets(index: _Index) -> dict[int, tuple[str, ...]]:
+    return {i: tuple(json.loads(f)) for i, f in index.db.execute("SELECT id, fields FROM fieldset")}
+
+
+def _leaf_detail(row: tuple[Any, ...], fieldsets: Mapping[int, tuple[str, ...]]) -> dict[str, Any]:
+    (idx, decision_id, kind, event_id, producer, recipient, etype, created, agreement, reason,
+     fset, facts, decided, source, _ed, _dd, _reg) = row  # fmt: skip
+    fields = fieldsets.get(fset, ()) if fset is not None else tuple(json.loads(facts or "[]"))
+    return {
+        "index": idx,
+        "decision_id": decision_id,
+        "kind": kind.removeprefix("MATCH_"),
+        "match": kind.startswith("MATCH_"),
+        "event_id": event_id,
+        "producer": producer,
+        "recipient": recipient,
+        "event_type": etype or "",
+        "created_at_ms": created,
+        "agreement": agreement,
+        "reason": reason,
+        "fields": list(fields),
+        "decided_at_ms": decided,
+        "source": source,
+    }
+
+
+def _leaf_bytes(row: tuple[Any, ...], fields: tuple[str, ...]) -> bytes:
+    """The leaf's bytes, encoded again from what the index keeps of it."""
+    (_idx, decision_id, kind, event_id, producer, recipient, _etype, _created, agreement, reason,
+     _fset, _facts, decided, source, event_digest, delivered_digest, registry) = row  # fmt: skip
+    return AuditLeaf(
+        decision_id,
+        DecisionRecord(
+            kind=DecisionKind(kind.removeprefix("MATCH_")),
+            event_id=event_id,
+            producer=producer,
+            recipient=recipient,
+            event_digest=bytes(event_digest or b"").hex(),
+            delivered_digest=bytes(delivered_digest or b"").hex(),
+            fields=fields,
+            agreement=agreement,
+            reason=reason,
+            detail="",
+            source=source,
+            decided_at_ms=decided,
+            registry=registry,
+        ),
+    ).to_bytes()
+
+
+class _Group:
+    """One count of the report: how many leaves, and the first few (for tracing)."""
+
+    __slots__ = ("leaves", "n")
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.leaves: list[int] = []
+
+    def add(self, idx: int) -> None:
+        self.n += 1
+        if len(self.leaves) < FLOW_LEAVES_CAP:
+            self.leaves.append(idx)
+
+
+def _sharing(index: _Index, report: Report) -> bool:
+    """8. What was shared and refused: one pass over the per-recipient decisions.
+
+    Per corridor, event type and month, deliveries and refusals (the flows);
+    per agreement, corridor and event type, how often each field was
+    delivered and withheld (withheld: disclosed by the signed event, not in
+    the delivery); refusals by reason code. Memory: a counter per group, never
+    a list per leaf. Returns whether any acknowledgement was delivered.
+    """
+    fieldsets = _fieldsets(index)
+    flows: dict[tuple[str, str, str, str], tuple[_Group, _Group]] = {}
+    shares: dict[tuple[str, str, str, str], tuple[_Group, dict[tuple[int, int | None], int]]] = {}
+    refusals: dict[tuple[str, str, str, str], _Group] = {}
+    acks = False
+    rows = index.db.execute(
+        "SELECT l.idx, l.kind, l.producer, l.recipient, l.agreement, l.reason, l.fset, o.etype,"
+        " strftime('%Y-%m', o.created / 1000, 'unixepoch'), o.fset"
+        " FROM leaf l LEFT JOIN original o ON o.digest = l.event_digest"
+        " WHERE l.kind IN (?, ?, ?) ORDER BY l.idx",
+        (_DELIVERED, _ACKNOWLEDGED, _REJECTED),
+    )
+    for idx, kind, producer, recipient, agreement, reason, fset, etype, month, disclosed in rows:
+        delivered = kind != _REJECTED
+        acks = acks or kind == _ACKNOWLEDGED
+        if etype is not None and recipient:
+            pair = flows.get((producer, recipient, etype, month))
+            if pair is None:
+                pair = flows[(producer, recipient, etype, month)] = (_Group(), _Group())
+            pair[0 if delivered else 1].add(idx)
+        if delivered:
+            share = shares.get((agreement, producer, recipient, etype or ""))
+            if share is None:
+                share = shares[(agreement, producer, recipient, etype or "")] = (_Group(), {})
+            share[0].add(idx)
+            share[1][(fset, disclosed)] = share[1].get((fset, disclosed), 0) + 1
+        else:
+            group = refusals.get((reason, producer, recipient, etype or ""))
+            if group is None:
+                group = refusals[(reason, producer, recipient, etype or "")] = _Group()
+            group.add(idx)
+    counts = []
+    for (producer, recipient, etype, month), (got, refused) in sorted(
+        flows.items(), key=lambda kv: (kv[0][3], *kv[0][:3])
+    ):
+        counts.append(
+            FlowCount(
+                producer,
+                recipient,
+                etype,
+                month,
+                got.n,
+                refused.n,
+                tuple(sorted(got.leaves + refused.leaves)[:FLOW_LEAVES_CAP]),
+            )
+        )
+    report.flows = Flows(tuple(counts), ())
+    report.sharing = []
+    for (agreement, producer, recipient, etype), (group, by_fields) in sorted(shares.items()):
+        sent: dict[str, int] = defaultdict(int)
+        withheld: dict[str, int] = defaultdict(int)
+        for (fset, disclosed), n in by_fields.items():
+            got_fields = set(fieldsets.get(fset, ()))
+            for name in got_fields:
+                sent[name] += n
+            for name in set(fieldsets.get(disclosed, ())) - got_fields if disclosed else ():
+                withheld[name] += n
+        report.sharing.append(
+            {
+                "agreement": agreement,
+                "producer": producer,
+                "recipient": recipient,
+                "event_type": etype,
+                "delivered": group.n,
+                "fields": dict(sorted(sent.items())),
+                "withheld": dict(sorted(withheld.items())),
+                "leaves": group.leaves,
+                "select": _select(
+                    outcome="delivered",
+                    agreement=agreement,
+                    producer=producer,
+                    recipient=recipient,
+                    event_type=etype,
+                ),
+            }
+        )
+    report.refusals = [
+        {
+            "reason": reason,
+            "producer": producer,
+            "recipient": recipient,
+            "event_type": etype,
+            "refused": group.n,
+            "leaves": group.leaves,
+            "select": _select(
+                outcome="refused",
+                reason=reason,
+                producer=producer,
+                recipient=recipient,
+                event_type=etype,
+            ),
+        }
+        for (reason, producer, recipient, etype), group in sorted(refusals.items())
+    ]
+    return acks
+
+
+def _select(**criteria: str) -> dict[str, str]:
+    """A count's selector: the :class:`LeafFilter` criteria that list its leaves."""
+    return {k: v for k, v in criteria.items() if v}
+
+
+def _ack_times(index: _Index, report: Report, acks: bool) -> None:
+    """9. Acknowledgement times, and referral to handover acknowledgement (hub.audit.flows)."""
+    if not acks:
+        return
+    db = index.db
+    db.executescript(
+        "CREATE INDEX original_event ON original(event_id, producer);"
+        "CREATE TEMP TABLE acked AS SELECT * FROM ("
+        "  SELECT o.event_id AS event_id, o.producer AS producer, a.producer AS recipient,"
+        "    o.etype AS etype, o.created AS created, ao.created AS acked_at, d.idx AS leaf,"
+        "    a.idx AS ack_leaf, o.case_key AS case_key,"
+        "    ROW_NUMBER() OVER (PARTITION BY o.event_id, o.producer, a.producer"
+        "                       ORDER BY ao.created, a.idx) AS rn"
+        "  FROM leaf a"
+        "  JOIN original ao ON ao.digest = a.event_digest"
+        "  JOIN original o ON o.event_id = ao.corr AND o.producer = a.recipient"
+        "  JOIN leaf d ON d.event_digest = o.digest AND d.recipient = a.producer AND d.logged"
+        "  WHERE a.kind = 'ACKNOWLEDGED' AND a.logged AND d.kind = 'DELIVERED'"
+        ") WHERE rn = 1;"
+    )
+    total = int(index.one("SELECT COUNT(*) FROM acked", ())[0])
+    ack_times = tuple(
+        AckTime(*row)
+        for row in db.execute(
+            "SELECT producer, recipient, etype, event_id, created, acked_at, leaf, ack_leaf"
+            " FROM acked ORDER BY created, event_id, recipient, leaf LIMIT ?",
+            (ACK_TIMES_CAP,),
+        )
+    )
+    handover: tuple[AckTime, ...] = ()
+    if index.one("SELECT 1 FROM acked WHERE etype = 'handover_notice' LIMIT 1", ()):
+        db.execute("CREATE INDEX original_case ON original(case_key, etype)")
+        handover = tuple(
+            AckTime(*row)
+            for row in db.execute(
+                "SELECT producer, recipient, 'referral', event_id, created, acked_at, leaf,"
+                " ack_leaf FROM ("
+                "  SELECT rl.producer AS producer, rl.recipient AS recipient,"
+                "    r.event_id AS event_id, r.created AS created, h.acked_at AS acked_at,"
+                "    rl.idx AS leaf, h.ack_leaf AS ack_leaf,"
+                "    ROW_NUMBER() OVER (PARTITION BY rl.idx ORDER BY h.acked_at, h.ack_leaf) AS rn"
+                "  FROM acked h"
+                "  JOIN original r ON r.case_key = h.case_key AND r.etype = 'referral'"
+                "    AND r.created <= h.created"
+                "  JOIN leaf rl ON rl.event_digest = r.digest AND rl.logged"
+                "  WHERE h.etype = 'handover_notice' AND rl.kind = 'DELIVERED'"
+                "    AND ((rl.producer = h.producer AND rl.recipient = h.recipient)"
+                "      OR (rl.producer = h.recipient AND rl.recipient = h.producer))"
+                ") WHERE rn = 1 ORDER BY created, event_id, recipient, leaf LIMIT ?",
+                (ACK_TIMES_CAP,),
+            )
+        )
+    report.flows = Flows(report.flows.counts, ack_times, handover, total - len(ack_times))
+
+
+def _matching(index: _Index, report: Report) -> None:
+    """10. The hit/no-hit exchange in numbers: decisions by message, outcome and hit; budgets."""
+    db = index.db
+    groups: dict[tuple[str, str, str, str, str], _Group] = {}
+    for idx, message, kind, hit, producer, recipient in db.execute(
+        "SELECT idx, message, kind, hit, producer, recipient FROM match ORDER BY idx"
+    ):
+        key = (message, kind, hit or "", producer, recipient)
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = _Group()
+        group.add(idx)
+    budgets = [
+        {"evaluator": ev, "requester": rq, "day": day, "evaluations": n, "limit": limit}
+        for ev, rq, day, n, limit in db.execute(
+            "SELECT producer, recipient, budget_day, COUNT(*), MIN(budget_limit)"
+            " FROM match WHERE message = 'EVALUATION' AND kind = ?"
+            " GROUP BY producer, recipient, budget_day ORDER BY budget_day, producer, recipient"
+            " LIMIT ?",
+            (_DELIVERED, _ROWS_CAP),
+        )
+    ]
+    report.matching = {
+        "decisions": [
+            {
+                "message": message,
+                "kind": kind,
+                "hit": hit,
+                "producer": producer,
+                "recipient": recipient,
+                "count": group.n,
+                "leaves": group.leaves,
+            }
+            for (message, kind, hit, producer, recipient), group in sorted(groups.items())
+        ],
+        "budgets": budgets,
+    }
+
+
+# The page lists these many checkpoints (the newest, and every one a witness cosigned).
+_ROWS_CAP: Final = 200
+_NEWEST_CHECKPOINTS: Final = 20
+
+
+def _checkpoint_log(index: _Index, report: Report, tree: MerkleTree) -> None:
+    """11. The signed checkpoints and the witnesses that cosigned each (the newest first)."""
+    db = index.db
+    total, cosigned = index.one(
+        "SELECT COUNT(*), (SELECT COUNT(*) FROM checkpoint c WHERE EXISTS"
+        " (SELECT 1 FROM cosignature s WHERE s.size = c.size AND s.root = c.root))"
+        " FROM checkpoint",
+        (),
+    )
+    rows = db.execute(
+        "SELECT size, root, at, topic, part, off FROM checkpoint c"
+        " WHERE EXISTS (SELECT 1 FROM cosignature s WHERE s.size = c.size AND s.root = c.root)"
+        "   OR c.size >= COALESCE((SELECT size FROM checkpoint ORDER BY size DESC"
+        "                          LIMIT 1 OFFSET ?), 0)"
+        " ORDER BY size DESC, root LIMIT ?",
+        (_NEWEST_CHECKPOINTS - 1, _ROWS_CAP),
+    ).fetchall()
+    listed = []
+    for size, root, at, topic, part, off in rows:
+        witnesses = [
+            {"witness": w, "key_id": k, "signed_at_s": t, "verified": bool(ok)}
+            for w, k, t, ok in db.execute(
+                "SELECT witness, key_id, signed_at, verified FROM cosignature"
+                " WHERE size = ? AND root = ? ORDER BY witness, key_id",
+                (size, root),
+            )
+        ]
+        listed.append(
+            {
+                "size": size,
+                "root": bytes(root).hex(),
+                "published_at_ms": at,
+                "where": f"{topic}/{part}/{off}",
+                "matches_tree": size <= tree.size and tree.root(size) == bytes(root),
+                "witnesses": witnesses,
+            }
+        )
+    report.checkpoint_log = {
+        "distinct": int(total),
+        "cosigned": int(cosigned),
+        "listed": listed,
+    }
+
+
+# How many leaves each count on the page links to, and how many leaves the page
+# details with an inclusion proof (the report's size stays bounded).
+LINKS_PER_COUNT: Final = 5
+LINKED_MAX: Final = 300
+
+
+def _linked(report: Report) -> list[int]:
+    """The leaves the page links to, in the page's order, at most :data:`LINKED_MAX`."""
+    out: dict[int, None] = {}
+
+    def take(leaves: Iterable[int]) -> None:
+        for i in list(leaves)[:LINKS_PER_COUNT]:
+            if len(out) < LINKED_MAX:
+                out.setdefault(i)
+
+    for share in report.sharing:
+        take(share["leaves"])
+    for refusal in report.refusals:
+        take(refusal["leaves"])
+    for count in report.flows.counts:
+        take(count.leaves)
+    slowest: dict[tuple[str, str, str], AckTime] = {}
+    for a in (*report.flows.ack_times, *report.flows.handover_times):
+        key = (a.producer, a.recipient, a.event_type)
+        if key not in slowest or a.elapsed_ms > slowest[key].elapsed_ms:
+            slowest[key] = a
+    for a in slowest.values():
+        take((a.leaf, a.ack_leaf))
+    for row in report.matching.get("decisions", []):
+        take(row["leaves"])
+    return list(out)
+
+
+def _proofs(index: _Index, report: Report, tree: MerkleTree) -> None:
+    """12. The linked leaves in detail, each with its inclusion proof in the last checkpoint.
+
+    The leaf's bytes are encoded again from what the index keeps; a proof is
+    given only when their hash is the tree's leaf hash (a leaf written in a
+    non-canonical encoding gets none) and the last checkpoint's root is the
+    rebuilt tree's at its size.
+    """
+    size = report.checkpoint_size
+    root = bytes.fromhex(report.root) if report.root else b""
+    provable = 0 < size <= tree.size and tree.root(size) == root
+    fieldsets = _fieldsets(index)
+    report.linked_leaves = []
+    for idx in sorted(_linked(report)):
+        row = index.one(f"{_LEAF_DETAIL} WHERE l.idx = ?", (idx,))
+        if row is None:
+            continue
+        detail = _leaf_detail(row, fieldsets)
+        fields = tuple(detail["fields"])
+        data = _leaf_bytes(row, fields)
+        detail["leaf_hash"] = tree.leaf(idx).hex()
+        detail["proof"] = None
+        if leaf_hash(data) != tree.leaf(idx):
+            detail["no_proof"] = "the leaf's bytes are not in the canonical encoding"
+        elif not provable:
+            detail["no_proof"] = "no signed checkpoint matches the rebuilt tree"
+        elif idx >= size:
+            detail["no_proof"] = f"after the last checkpoint (size {size})"
+        else:
+            detail["proof"] = {
+                "leaf_bytes": data.hex(),
+                "tree_size": size,
+                "root": report.root,
+                "path": [h.hex() for h in tree.inclusion_proof(idx, size)],
+            }
+        report.linked_leaves.append(detail)
 
 
 def _counts(index: _Index) -> dict[str, int]:

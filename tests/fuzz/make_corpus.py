@@ -140,6 +140,19 @@ def seeds() -> dict[str, list[bytes]]:
     ]
     leaves = [bytes.fromhex(d["leaf"]) for n, d in audit.items() if n.startswith("leaf-")]
     out["audit_leaf"] = leaves
+    from hub.audit.flows import AckTime, FlowCount, Flows
+
+    referral = "01943d1a-6c00-7000-8000-0000000000f1"
+    out["flows"] = [
+        json.dumps(Flows((), ()).to_json()).encode(),
+        json.dumps(
+            Flows(
+                (FlowCount("TH", "KH", "referral", "2026-01", 2, 1, (3, 5, 7)),),
+                (AckTime("TH", "KH", "referral", referral, T0, T0 + 3_600_000, 3, 9),),
+                (AckTime("TH", "KH", "referral", referral, T0, T0 + 7_200_000, 3, 11),),
+            ).to_json()
+        ).encode(),
+    ]
     for raw in leaves:
         try:
             out["decision"].append(AuditLeaf.from_bytes(raw).record.to_json_bytes())

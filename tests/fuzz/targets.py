@@ -393,6 +393,16 @@ def proof(data: bytes) -> object:
     return check_proof(body, origin, hub_keys)
 
 
+def flows(data: bytes) -> object:
+    """A flows document (``trm audit replay --json``, key ``flows``), as a statistics
+    report reads it from a file."""
+    from hub.audit.flows import Flows
+    from hub.textdoc import parse_json
+
+    doc = parse_json(data, what="flows", max_bytes=1 << 20)
+    return Flows.from_json(doc).within(0, 2**62).to_json()
+
+
 def audit_leaf(data: bytes) -> object:
     """An audit leaf's bytes (what the sequencer logs and an auditor replays)."""
     from hub.audit.leaf import AuditLeaf
@@ -607,6 +617,9 @@ AVRO_PARTS: Final = (
     "erasure_confirmation",
     "match_followup",
     "match_followup_answer",
+    "case_update",
+    "reintegration_report",
+    "case_alert",
     "statistics_report",
 )
 
@@ -1015,6 +1028,12 @@ TARGETS: Final[dict[str, Target]] = {
             ("hub.audit.witness", "hub.audit.note", "hub.audit.merkle", "hub.textdoc"),
         ),
         Target(
+            "flows",
+            flows,
+            ("hub.audit.flows.Flows.from_json",),
+            ("hub.audit.flows", "hub.textdoc"),
+        ),
+        Target(
             "audit_leaf",
             audit_leaf,
             ("hub.audit.leaf.AuditLeaf.from_bytes",),
@@ -1159,6 +1178,7 @@ REQUIRED: Final = (
     "hub.audit.witness.check_proof",
     "hub.audit.witness.Seen.from_json",
     "hub.audit.leaf.AuditLeaf.from_bytes",
+    "hub.audit.flows.Flows.from_json",
     "hub.decision.DecisionRecord.from_json_bytes",
     "hub.decision.EffectId.parse",
     "hub.decision.SourceRef.parse",
@@ -1193,6 +1213,8 @@ NOT_A_DOOR: Final[dict[str, str]] = {
     "hub.conformance.base.read_json": "the project's own vector files (conformance kit)",
     "hub.conformance.policy.load_registry": "the project's own policy vectors (conformance kit)",
     "hub.decision.DecisionRecord.from_mapping": "the half of from_json_bytes after JSON (decision)",
+    "hub.audit.flows.FlowCount.from_json": "one count of Flows.from_json (flows target)",
+    "hub.audit.flows.AckTime.from_json": "one time of Flows.from_json (flows target)",
     "hub.keys.load_private_key": "this node's own key file, written by `trm keys` with mode 0600",
     "hub.keys.load_seal_private_key": "this node's own seal key file, written by `trm keys`",
     "hub.ops.broker.load_cluster": "the cluster.json `trm kafka up` wrote in the state directory",

@@ -1,0 +1,354 @@
+"""A case's timeline and its state, from the plain events one node holds (pure).
+
+A node holds its whole side of a case: what it sent and what it opened
+(``connectors.sdk.cases`` reads them from the node's store into
+:class:`CaseEvent` values). From those alone, with ``now`` passed in, this
+module builds the timeline a desk shows (:func:`timeline`) and the case's
+state (:func:`case_state`): each country's last status, when the person was
+handed over, and whether a new referral after the handover points to
+re-trafficking.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from .lifecycle import CaseStatus, check_transition, is_status
+
+__all__ = [
+    "RECEIVED",
+    "SENT",
+    "CaseEvent",
+    "CaseState",
+    "CaseSummary",
+    "TimelineEntry",
+    "acknowledgements_of",
+    "case_state",
+    "timeline",
+]
+
+SENT: Final = "sent"
+RECEIVED: Final = "received"
+ACKNOWLEDGEMENT: Final = "acknowledgement"
+CASE_UPDATE: Final = "case_update"
+CASE_ALERT: Final = "case_alert"
+REFERRAL: Final = "referral"
+HANDOVER_NOTICE: Final = "handover_notice"
+REINTEGRATION_REPORT: Final = "reintegration_report"
+MATCH_FOLLOWUP: Final = "match_followup"
+# What shows a handed-over person again: a new referral, or a match follow-up of them.
+SIGHTINGS: Final = frozenset({REFERRAL, MATCH_FOLLOWUP})
+
+
+@dataclass(frozen=True, slots=True)
+class CaseEvent:
+    """One event of a case as a node holds it (its plaintext, JSON form).
+
+    Attributes:
+        direction: :data:`SENT` (this node produced it) or :data:`RECEIVED`.
+        fields: the payload fields this node holds (disclosed to it, or all
+            of them for what it sent).
+        withheld: the schema fields the agreement withheld from this node.
+        summary: a few fields that say what the event is (the type's summary).
+    """
+
+    event_id: str
+    event_type: str
+    producer: str
+    recipients: tuple[str, ...]
+    created_at_ms: int
+    direction: str
+    case_key: str
+    fields: Mapping[str, Any] = field(default_factory=dict)
+    withheld: tuple[str, ...] = ()
+    correlation_id: str | None = None
+    summary: Mapping[str, str] = field(default_factory=dict)
+
+    def int_field(self, name: str) -> int | None:
+        value = self.fields.get(name)
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    def str_field(self, name: str) -> str | None:
+        value = self.fields.get(name)
+        return value if isinstance(value, str) else None
+
+    def of_case(self, case_key: str) -> CaseEvent:
+        """The same event filed under another case key (a match follow-up of a person)."""
+        return dataclasses.replace(self, case_key=case_key)
+
+    @property
+    def changed_at_ms(self) -> int:
+        """A case update's ``changed_at`` (its creation time when not disclosed)."""
+        changed = self.int_field("changed_at")
+        return changed if changed is not None else self.created_at_ms
+
+    @property
+    def acknowledged(self) -> str | None:
+        """For an acknowledgement: the event it acknowledges."""
+        return self.str_field("acknowledged_event_id") or self.correlation_id
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineEntry:
+    """One event of a case on a desk's timeline (contract D of issue 15).
+
+    Attributes:
+        direction: "sent" or "received", from this node's side.
+        status / previous_status / transition_reason: a case update's.
+        next_due_ms / next_step_owner: a case update's next due time and owner.
+        withheld: fields the agreement withheld from this node.
+        acknowledgements: (country, status, at_ms) of each acknowledgement of
+            this event that this node holds.
+        summary: a few fields that say what the event is.
+        transition: for a case update, how its status follows the producer's
+            previous one (NEXT, SKIP, BACKWARD, ...: lifecycle.TransitionKind).
+        follow_up_number: a case update's or a reintegration report's follow-up.
+    """
+
+    event_id: str
+    event_type: str
+    producer: str
+    recipients: tuple[str, ...]
+    created_at_ms: int
+    direction: str
+    status: str | None
+    previous_status: str | None
+    transition_reason: str | None
+    next_due_ms: int | None
+    next_step_owner: str | None
+    withheld: tuple[str, ...]
+    acknowledgements: tuple[tuple[str, str, int], ...]
+    summary: Mapping[str, str]
+    transition: str | None = None
+    follow_up_number: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "event_id": self.event_id,
+            "event_type": self.event_type,
+            "producer": self.producer,
+            "recipients": list(self.recipients),
+            "created_at_ms": self.created_at_ms,
+            "direction": self.direction,
+            "status": self.status,
+            "previous_status": self.previous_status,
+            "transition_reason": self.transition_reason,
+            "transition": self.transition,
+            "follow_up_number": self.follow_up_number,
+            "next_due_ms": self.next_due_ms,
+            "next_step_owner": self.next_step_owner,
+            "withheld": list(self.withheld),
+            "acknowledgements": [
+                {"country": c, "status": s, "at_ms": at} for c, s, at in self.acknowledgements
+            ],
+            "summary": dict(self.summary),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class CaseSummary:
+    """One case as a list of cases shows it (contract D of issue 15)."""
+
+    case_key: str
+    countries: tuple[str, ...]
+    status: str | None
+    status_by_country: Mapping[str, str]
+    next_due_ms: int | None
+    next_step_owner: str | None
+    overdue: bool
+    last_event_ms: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "case_key": self.case_key,
+            "countries": list(self.countries),
+            "status": self.status,
+            "status_by_country": dict(self.status_by_country),
+            "next_due_ms": self.next_due_ms,
+            "next_step_owner": self.next_step_owner,
+            "overdue": self.overdue,
+            "last_event_ms": self.last_event_ms,
+        }
+
+
+def _ordered(events: Iterable[CaseEvent]) -> list[CaseEvent]:
+    return sorted(events, key=lambda e: (e.created_at_ms, e.event_id))
+
+
+def _updates(events: Iterable[CaseEvent]) -> list[CaseEvent]:
+    """The case updates whose status this node can read, in the order they were made."""
+    found = [e for e in events if e.event_type == CASE_UPDATE and is_status(e.str_field("status"))]
+    return sorted(found, key=lambda e: (e.changed_at_ms, e.created_at_ms, e.event_id))
+
+
+def acknowledgements_of(events: Iterable[CaseEvent]) -> dict[str, list[tuple[str, str, int]]]:
+    """Per acknowledged event id: (country, status, at_ms) of each acknowledgement held."""
+    out: dict[str, list[tuple[str, str, int]]] = {}
+    for e in _ordered(events):
+        target = e.acknowledged if e.event_type == ACKNOWLEDGEMENT else None
+        if target is None:
+            continue
+        at = e.int_field("acknowledged_at")
+        status = e.str_field("status") or "RECEIVED"
+        out.setdefault(target, []).append(
+            (e.producer, status, at if at is not None else e.created_at_ms)
+        )
+    return out
+
+
+def _transitions(events: Iterable[CaseEvent], follow_ups: int) -> dict[str, str]:
+    """How each case update follows its producer's previous one (a TransitionKind)."""
+    last: dict[str, CaseEvent] = {}
+    kinds: dict[str, str] = {}
+    for update in _updates(events):
+        before = last.get(update.producer)
+        claimed = update.str_field("previous_status")
+        previous = claimed if is_status(claimed) else None
+        if before is not None:
+            previous = before.str_field("status")
+        try:
+            transition = check_transition(
+                previous,
+                str(update.str_field("status")),
+                update.str_field("transition_reason") or "OTHER",  # classify, never refuse
+                previous_follow_up=before.int_field("follow_up_number") if before else None,
+                follow_up=_follow_up(update),
+                follow_ups=follow_ups,
+            )
+            kinds[update.event_id] = transition.kind.value
+        except Exception:
+            kinds[update.event_id] = ""
+        last[update.producer] = update
+    return kinds
+
+
+def _follow_up(event: CaseEvent) -> int | None:
+    number = event.int_field("follow_up_number")
+    if number is None and event.event_type == REINTEGRATION_REPORT:
+        number = event.int_field("visit_number")
+    return number if number is not None and 1 <= number <= 12 else None
+
+
+def timeline(events: Sequence[CaseEvent], *, follow_ups: int = 3) -> list[TimelineEntry]:
+    """Every event of one case, oldest first, each with its acknowledgements.
+
+    An acknowledgement shows on the event it acknowledges; it has its own
+    entry only when that event is not held (e.g. it was erased).
+    """
+    acks = acknowledgements_of(events)
+    held = {e.event_id for e in events}
+    kinds = _transitions(events, follow_ups)
+    out = []
+    for e in _ordered(events):
+        if e.event_type == ACKNOWLEDGEMENT and e.acknowledged in held:
+            continue
+        update = e.event_type == CASE_UPDATE
+        out.append(
+            TimelineEntry(
+                event_id=e.event_id,
+                event_type=e.event_type,
+                producer=e.producer,
+                recipients=e.recipients,
+                created_at_ms=e.created_at_ms,
+                direction=e.direction,
+                status=e.str_field("status") if update else None,
+                previous_status=e.str_field("previous_status") if update else None,
+                transition_reason=e.str_field("transition_reason") if update else None,
+                next_due_ms=e.int_field("next_due_at") if update else None,
+                next_step_owner=e.str_field("next_step_owner") if update else None,
+                withheld=e.withheld,
+                acknowledgements=tuple(acks.get(e.event_id, ())),
+                summary=dict(e.summary),
+                transition=kinds.get(e.event_id) or None,
+                follow_up_number=_follow_up(e)
+                if e.event_type in (CASE_UPDATE, REINTEGRATION_REPORT)
+                else None,
+            )
+        )
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class CaseState:
+    """What one node can tell of a case from the events it holds.
+
+    Attributes:
+        status: the latest status recorded by any country (or derived here:
+            RETRAFFICKING_SUSPECTED after a new referral); None: no status yet.
+        status_by_country: each country's latest status.
+        handover: the event that records the handover (a case update
+            HANDED_OVER, or a handover notice with status HANDED_OVER), if any.
+        handed_over_ms: when the person was handed over.
+        handover_parties: the countries of that handover.
+        new_referrals: referrals of the case created after the handover, and
+            match follow-ups of the person (each points to re-trafficking).
+        latest_update: the last case update (by changed_at).
+    """
+
+    case_key: str
+    countries: tuple[str, ...]
+    status: str | None
+    status_by_country: Mapping[str, str]
+    handover: CaseEvent | None
+    handed_over_ms: int | None
+    handover_parties: tuple[str, ...]
+    new_referrals: tuple[CaseEvent, ...]
+    latest_update: CaseEvent | None
+    last_event_ms: int
+
+
+def _handover(events: Sequence[CaseEvent]) -> CaseEvent | None:
+    """The first event recording the handover (the one the follow-ups count from)."""
+    candidates = [
+        e
+        for e in events
+        if (e.event_type == CASE_UPDATE and e.str_field("status") == CaseStatus.HANDED_OVER)
+        or (e.event_type == HANDOVER_NOTICE and e.str_field("status") == "HANDED_OVER")
+    ]
+    return min(candidates, key=lambda e: (e.changed_at_ms, e.event_id), default=None)
+
+
+def case_state(case_key: str, events: Sequence[CaseEvent], country: str) -> CaseState:
+    """The state of one case as ``country``'s node sees it from ``events``."""
+    ordered = _ordered(events)
+    updates = _updates(ordered)
+    by_country: dict[str, tuple[int, str]] = {}
+    for u in updates:
+        by_country[u.producer] = (u.changed_at_ms, str(u.str_field("status")))
+    # A re-trafficking alert received says so of its producer's side.
+    for e in ordered:
+        if e.event_type == CASE_ALERT and e.str_field("kind") == "RETRAFFICKING_SUSPECTED":
+            at = e.int_field("detected_at") or e.created_at_ms
+            if at >= by_country.get(e.producer, (-1, ""))[0]:
+                by_country[e.producer] = (at, CaseStatus.RETRAFFICKING_SUSPECTED.value)
+    handover = _handover(ordered)
+    handed_over = handover.changed_at_ms if handover is not None else None
+    new_referrals: tuple[CaseEvent, ...] = ()
+    if handed_over is not None:
+        new_referrals = tuple(
+            e for e in ordered if e.event_type in SIGHTINGS and e.created_at_ms > handed_over
+        )
+    if new_referrals:  # noticed here: this node's own view says so, until it records otherwise
+        noticed = new_referrals[0].created_at_ms
+        if noticed >= by_country.get(country, (-1, ""))[0]:
+            by_country[country] = (noticed, CaseStatus.RETRAFFICKING_SUSPECTED.value)
+    latest = max(by_country.values(), default=None)
+    parties: tuple[str, ...] = ()
+    if handover is not None:
+        parties = tuple(sorted({handover.producer, *handover.recipients}))
+    countries = sorted({c for e in ordered for c in (e.producer, *e.recipients)})
+    return CaseState(
+        case_key=case_key,
+        countries=tuple(countries),
+        status=latest[1] if latest is not None else None,
+        status_by_country={c: s for c, (_, s) in sorted(by_country.items())},
+        handover=handover,
+        handed_over_ms=handed_over,
+        handover_parties=parties,
+        new_referrals=new_referrals,
+        latest_update=updates[-1] if updates else None,
+        last_event_ms=max((e.created_at_ms for e in ordered), default=0),
+    )

@@ -1,0 +1,204 @@
+"""The case book reads a node's store: its sent and received plaintext, grouped by case."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from connectors.sdk import CaseBook, CaseSummary, OverdueItem, TimelineEntry
+from connectors.sdk.store import NodeStore
+from hub.errors import PolicyError, Reason, RequestError
+from hub.policy import load_agreement
+from tests.support.hub import KEYS
+from tests.support.policy import agreement_from_table
+
+DAY = 86_400_000
+
+
+def _ms(text: str) -> int:
+    return int(dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC).timestamp() * 1000)
+
+
+HANDED = _ms("2026-01-07T09:00:00")
+
+
+def _id(n: int) -> str:
+    return f"019b0000-0000-7000-8000-{n:012d}"
+
+
+def keep(  # noqa: PLR0917 - one vault record
+    store: NodeStore,
+    n: int,
+    event_type: str,
+    producer: str,
+    to: str,
+    at: int,
+    *,
+    case_key: str = "case-kh-1",
+    withheld: tuple[str, ...] = (),
+    **fields: Any,
+) -> str:
+    event_id = _id(n)
+    record = {
+        "event_id": event_id,
+        "type": event_type,
+        "from": producer,
+        "to": [to],
+        "created_at_ms": at,
+        "case_key": case_key,
+        "correlation_id": fields.pop("correlation_id", None),
+        "fields": fields,
+        "withheld": list(withheld),
+    }
+    assert store.keep(event_id, case_key, producer, at, None, record)
+    return event_id
+
+
+@pytest.fixture
+def kh(tmp_path: Path) -> NodeStore:
+    """Cambodia's store: TH's referral and handover notice, its acknowledgement and updates."""
+    store = NodeStore(tmp_path / "nodes" / "KH")
+    keep(store, 1, "referral", "TH", "KH", HANDED - 30 * DAY, withheld=("names",), is_child=True)
+    notice = keep(store, 2, "handover_notice", "TH", "KH", HANDED - 5 * DAY, planned_at=HANDED)
+    store.record(
+        {"kind": "ack", "event_id": notice, "ack_event_id": _id(3), "status": "ACCEPTED",
+         "at_ms": HANDED - 4 * DAY}
+    )  # fmt: skip
+    keep(store, 4, "case_update", "TH", "KH", HANDED, status="HANDED_OVER", changed_at=HANDED,
+         next_step_owner="KH", previous_status="HANDOVER_SCHEDULED")  # fmt: skip
+    keep(store, 5, "case_update", "KH", "TH", HANDED + DAY, status="IN_REINTEGRATION",
+         changed_at=HANDED + DAY, previous_status=None)  # fmt: skip
+    keep(store, 6, "trafficker_alert", "TH", "KH", HANDED, case_key="alert-1", kind="SUSPECT")
+    return store
+
+
+def test_the_book_groups_a_case_and_leaves_out_what_is_not_a_case(kh: NodeStore) -> None:
+    book = CaseBook.of_store(kh, "KH")
+    assert book.case_keys() == ["case-kh-1"]
+    (case,) = book.cases(HANDED + 2 * DAY)
+    assert isinstance(case, CaseSummary)
+    assert case.countries == ("KH", "TH")
+    assert case.status == "IN_REINTEGRATION"
+    assert case.status_by_country == {"KH": "IN_REINTEGRATION", "TH": "HANDED_OVER"}
+    assert case.next_step_owner == "KH"
+    assert case.next_due_ms == _ms("2026-04-07T09:00:00")
+    assert not case.overdue
+    assert case.to_json()["status_by_country"]["TH"] == "HANDED_OVER"
+
+
+def test_the_timeline_has_both_sides_and_the_acknowledgement_from_the_journal(
+    kh: NodeStore,
+) -> None:
+    entries = CaseBook.of_store(kh, "KH").timeline("case-kh-1")
+    assert all(isinstance(e, TimelineEntry) for e in entries)
+    assert [(e.event_type, e.direction) for e in entries] == [
+        ("referral", "received"),
+        ("handover_notice", "received"),
+        ("case_update", "received"),
+        ("case_update", "sent"),
+    ]
+    assert entries[0].withheld == ("names",)
+    assert entries[1].acknowledgements == (("KH", "ACCEPTED", HANDED - 4 * DAY),)
+    assert entries[2].previous_status == "HANDOVER_SCHEDULED"
+    assert entries[3].to_json()["direction"] == "sent"
+
+
+def test_a_missed_follow_up_is_overdue_for_cambodia(kh: NodeStore) -> None:
+    book = CaseBook.of_store(kh, "KH")
+    assert book.overdue(_ms("2026-04-07T08:00:00")) == []
+    (item,) = book.overdue(_ms("2026-04-08T00:00:00"))
+    assert isinstance(item, OverdueItem)
+    assert (item.kind, item.owner, item.follow_up_number) == ("FOLLOW_UP_OVERDUE", "KH", 1)
+    assert item.to_json()["due_at_ms"] == _ms("2026-04-07T09:00:00")
+    assert book.cases(_ms("2026-04-08T00:00:00"))[0].overdue
+
+
+def test_the_schedule_comes_from_the_agreement_of_the_handover(kh: NodeStore) -> None:
+    agreement = _agreement_with_schedule([1, 2])
+    book = CaseBook.of_store(kh, "KH", agreements=[agreement])
+    assert book.schedule("case-kh-1") == (1, 2)
+    (item,) = book.overdue(_ms("2026-02-08T00:00:00"))
+    assert item.due_at_ms == _ms("2026-02-07T09:00:00")
+    assert CaseBook.of_store(kh, "KH", follow_up_months=(6,)).schedule("case-kh-1") == (6,)
+
+
+def test_an_unknown_case_is_not_found_and_a_bad_schedule_refused(kh: NodeStore) -> None:
+    book = CaseBook.of_store(kh, "KH")
+    with pytest.raises(RequestError) as err:
+        book.summary("no-such-case", 0)
+    assert err.value.reason is Reason.NOT_FOUND
+    assert book.timeline("no-such-case") == []
+    with pytest.raises(RequestError):
+        CaseBook.of_store(kh, "KH", follow_up_months=(6, 3))
+
+
+def test_an_erased_case_is_gone_from_the_book(kh: NodeStore) -> None:
+    kh.erase_case("case-kh-1", "TH", HANDED + 3 * DAY)
+    entries = CaseBook.of_store(kh, "KH").timeline("case-kh-1")
+    assert [(e.event_type, e.producer) for e in entries] == [("case_update", "KH")]
+
+
+# --- the schedule in an agreement -------------------------------------------------
+
+
+def _agreement_with_schedule(months: list[int], event_type: str = "case_update") -> Any:
+    _, text = agreement_from_table(
+        {"TH>KH:case_update": ["status"], "KH>TH:reintegration_report": ["visit_number"]},
+        KEYS,
+    )
+    doc = yaml.safe_load(text)
+    doc["signed"]["flows"][1]["event_types"][event_type]["case_follow_up_months"] = months
+    return load_agreement(doc).agreement
+
+
+def test_an_agreement_names_a_schedule_on_case_flows_only() -> None:
+    assert _agreement_with_schedule([3, 9]).follow_up_months("KH", "TH") == (3, 9)
+    assert _agreement_with_schedule([3, 9]).follow_up_months("TH", "VN") is None
+    with pytest.raises(PolicyError) as err:
+        _agreement_with_schedule([9, 3])
+    assert err.value.reason is Reason.AGREEMENT_INVALID
+    assert "strictly increasing" in err.value.detail
+    with pytest.raises(PolicyError):
+        _agreement_with_schedule([0])
+
+
+# --- re-trafficking through a match follow-up ----------------------------------------
+
+REFERENCE = "0123456789abcdef0123456789abcdef"
+
+
+def test_a_match_follow_up_of_a_person_handed_over_tells_both_without_the_case_key(
+    kh: NodeStore,
+) -> None:
+    """Cambodia registered the child for matching under its case; Viet Nam asks who it is."""
+    kh.keep_match_registration(REFERENCE, {"kind": "phone", "value": "+85512345678",
+                                           "case_key": "case-kh-1"})  # fmt: skip
+    asked = HANDED + 100 * DAY
+    request = keep(kh, 7, "match_followup", "VN", "KH", asked, case_key="vn-case-9",
+                   reference=REFERENCE, case_ref="VN-2026-77", purpose="investigation")  # fmt: skip
+    book = CaseBook.of_store(kh, "KH")
+    # Cambodia's own case shows the sighting and is suspected re-trafficking on its side.
+    (summary,) = [c for c in book.cases(asked) if c.case_key == "case-kh-1"]
+    assert summary.status_by_country["KH"] == "RETRAFFICKING_SUSPECTED"
+    told = [a for a in book.alerts(asked) if a.kind == "RETRAFFICKING_SUSPECTED"]
+    assert sorted((a.case_key, a.owner, a.event_id) for a in told) == [
+        ("case-kh-1", "TH", request),  # the other country of the handover, under the case
+        ("vn-case-9", "VN", request),  # the requester, under its own case key only
+    ]
+    to_vn = next(a for a in told if a.owner == "VN")
+    assert "case-kh-1" not in to_vn.message
+    assert "case-kh-1" not in to_vn.to_json().values()
+
+
+def test_a_match_follow_up_before_the_handover_or_of_no_case_is_no_sighting(
+    kh: NodeStore,
+) -> None:
+    kh.keep_match_registration(REFERENCE, {"kind": "phone", "value": "x", "case_key": None})
+    keep(kh, 7, "match_followup", "VN", "KH", HANDED + DAY, case_key="vn-case-9",
+         reference=REFERENCE)  # fmt: skip
+    book = CaseBook.of_store(kh, "KH")
+    assert [a for a in book.alerts(HANDED + DAY) if a.kind == "RETRAFFICKING_SUSPECTED"] == []

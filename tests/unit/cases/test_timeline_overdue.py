@@ -1,0 +1,223 @@
+"""A case's timeline, state and overdue steps from plain events (docs/protocol.md 14.5)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from typing import Any
+
+from hub.cases import (
+    DEFAULT_ACK_DEADLINE_MS,
+    RECEIVED,
+    SENT,
+    AlertKind,
+    CaseEvent,
+    acknowledgement_due_at,
+    alerts,
+    case_state,
+    due_at,
+    open_steps,
+    summarise,
+    timeline,
+)
+
+DAY = 86_400_000
+_ids = itertools.count(1)
+
+
+def _ms(text: str) -> int:
+    return int(dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC).timestamp() * 1000)
+
+
+def ev(
+    event_type: str,
+    producer: str,
+    to: str,
+    at: int,
+    *,
+    me: str = "TH",
+    correlation_id: str | None = None,
+    **fields: Any,
+) -> CaseEvent:
+    return CaseEvent(
+        event_id=f"019b0000-0000-7000-8000-{next(_ids):012d}",
+        event_type=event_type,
+        producer=producer,
+        recipients=(to,),
+        created_at_ms=at,
+        direction=SENT if producer == me else RECEIVED,
+        case_key="case-kh-1",
+        fields=fields,
+        correlation_id=correlation_id,
+    )
+
+
+def update(producer: str, to: str, at: int, status: str, **fields: Any) -> CaseEvent:
+    return ev("case_update", producer, to, at, status=status, changed_at=at, **fields)
+
+
+HANDED = _ms("2026-01-07T09:00:00")
+
+
+def _returned_child() -> list[CaseEvent]:
+    referral = ev("referral", "TH", "KH", HANDED - 30 * DAY, is_child=True)
+    notice = ev("handover_notice", "TH", "KH", HANDED - 5 * DAY, planned_at=HANDED)
+    ack = ev(
+        "acknowledgement",
+        "KH",
+        "TH",
+        HANDED - 4 * DAY,
+        correlation_id=notice.event_id,
+        acknowledged_event_id=notice.event_id,
+        status="ACCEPTED",
+        acknowledged_at=HANDED - 4 * DAY,
+    )
+    handed = update("TH", "KH", HANDED, "HANDED_OVER", next_step_owner="KH")
+    return [referral, notice, ack, handed]
+
+
+def test_the_desks_due_rule_is_created_plus_deadline_or_the_due_field_if_earlier() -> None:
+    assert due_at(1000, 500, None) == 1500
+    assert due_at(1000, 500, 1200) == 1200
+    assert due_at(1000, 500, 9000) == 1500
+    assert due_at(1000, 500, True) == 1500  # a boolean is not a time
+    assert acknowledgement_due_at("handover_notice", 0, {"planned_at": 7}) == 7
+    assert acknowledgement_due_at("handover_notice", 0, {}) == DEFAULT_ACK_DEADLINE_MS
+    assert acknowledgement_due_at("referral", 0, {}) is None  # awaits none
+    assert acknowledgement_due_at("case_update", 0, {}) is None
+    assert acknowledgement_due_at("no_such_type", 0, {}) is None
+
+
+def test_the_timeline_shows_every_event_with_its_acknowledgements_oldest_first() -> None:
+    events = _returned_child()
+    entries = timeline(list(reversed(events)))
+    assert [e.event_type for e in entries] == ["referral", "handover_notice", "case_update"]
+    notice = entries[1]
+    assert notice.acknowledgements == (("KH", "ACCEPTED", HANDED - 4 * DAY),)
+    assert [e.direction for e in entries] == ["sent", "sent", "sent"]
+    assert entries[2].status == "HANDED_OVER"
+    assert entries[2].next_step_owner == "KH"
+    assert entries[2].to_json()["acknowledgements"] == []
+
+
+def test_a_skip_shows_previous_status_new_status_and_reason_to_the_recipient() -> None:
+    first = update("TH", "KH", HANDED - 9 * DAY, "ACCEPTED")
+    skipped = update(
+        "TH",
+        "KH",
+        HANDED,
+        "HANDED_OVER",
+        previous_status="ACCEPTED",
+        transition_reason="STEP_NOT_APPLICABLE",
+    )
+    (_, entry) = timeline([first, skipped])
+    assert (entry.previous_status, entry.status, entry.transition_reason) == (
+        "ACCEPTED",
+        "HANDED_OVER",
+        "STEP_NOT_APPLICABLE",
+    )
+    assert entry.transition == "SKIP"
+    assert entry.to_json()["transition"] == "SKIP"
+
+
+def test_follow_ups_become_overdue_one_by_one_until_reported() -> None:
+    events = _returned_child()
+    state = case_state("case-kh-1", events, "TH")
+    assert state.handed_over_ms == HANDED
+    assert state.handover_parties == ("KH", "TH")
+    steps = open_steps(state, events, "TH")
+    assert [(s.kind, s.follow_up_number, s.owner) for s in steps] == [
+        ("FOLLOW_UP_OVERDUE", 1, "KH"),
+        ("FOLLOW_UP_OVERDUE", 2, "KH"),
+        ("FOLLOW_UP_OVERDUE", 3, "KH"),
+    ]
+    assert steps[0].due_at_ms == _ms("2026-04-07T09:00:00")
+    before = alerts("case-kh-1", events, "TH", _ms("2026-04-07T08:59:59"))
+    assert before == []
+    after = alerts("case-kh-1", events, "TH", _ms("2026-04-07T09:00:00"))
+    assert [(a.kind, a.follow_up_number) for a in after] == [("FOLLOW_UP_OVERDUE", 1)]
+    assert "follow-up 1 (3 months after the handover)" in after[0].message
+    # KH reports the first visit: only the second is overdue in August.
+    report = ev("reintegration_report", "KH", "TH", _ms("2026-04-05T00:00:00"), visit_number=1)
+    late = alerts("case-kh-1", [*events, report], "TH", _ms("2026-08-01T00:00:00"))
+    assert [(a.kind, a.follow_up_number) for a in late] == [("FOLLOW_UP_OVERDUE", 2)]
+    summary = summarise(state, [*events, report], "TH", _ms("2026-08-01T00:00:00"))
+    assert summary.overdue
+    assert summary.next_step_owner == "KH"
+    assert summary.next_due_ms == _ms("2026-07-07T09:00:00")
+    # Closed: nothing more is awaited.
+    closed = update("KH", "TH", _ms("2027-01-10T00:00:00"), "CLOSED")
+    assert alerts("case-kh-1", [*events, report, closed], "TH", _ms("2027-06-01T00:00:00")) == []
+
+
+def test_the_agreements_schedule_replaces_the_default() -> None:
+    events = _returned_child()
+    state = case_state("case-kh-1", events, "TH")
+    steps = open_steps(state, events, "TH", follow_up_months=(1,))
+    assert [(s.follow_up_number, s.due_at_ms) for s in steps] == [(1, _ms("2026-02-07T09:00:00"))]
+
+
+def test_an_unacknowledged_notice_is_overdue_for_its_recipient_on_both_sides() -> None:
+    notice = ev("handover_notice", "TH", "KH", 0, planned_at=5 * DAY)
+    sender = alerts("c", [notice], "TH", DEFAULT_ACK_DEADLINE_MS)
+    assert [(a.kind, a.owner, a.due_at_ms) for a in sender] == [
+        (AlertKind.OVERDUE_ACKNOWLEDGEMENT, "KH", DEFAULT_ACK_DEADLINE_MS)
+    ]
+    assert alerts("c", [notice], "TH", DEFAULT_ACK_DEADLINE_MS - 1) == []
+    received = CaseEvent(**{**_fields(notice), "direction": RECEIVED})
+    receiver = alerts("c", [received], "KH", DEFAULT_ACK_DEADLINE_MS)
+    assert [(a.kind, a.owner) for a in receiver] == [("OVERDUE_ACKNOWLEDGEMENT", "KH")]
+    assert "not acknowledged by KH" in receiver[0].message
+
+
+def _fields(e: CaseEvent) -> dict[str, Any]:
+    return {name: getattr(e, name) for name in CaseEvent.__dataclass_fields__}
+
+
+def test_a_next_due_date_passed_with_no_later_step_is_overdue() -> None:
+    scheduled = update(
+        "KH", "TH", 0, "HANDOVER_SCHEDULED", next_due_at=10 * DAY, next_step_owner="TH"
+    )
+    (item,) = alerts("c", [scheduled], "TH", 10 * DAY)
+    assert (item.kind, item.owner, item.event_id) == (
+        "NEXT_STEP_OVERDUE",
+        "TH",
+        scheduled.event_id,
+    )
+    later = update("TH", "KH", 9 * DAY, "HANDED_OVER")
+    assert [a.kind for a in alerts("c", [scheduled, later], "TH", 10 * DAY)] == []
+
+
+def test_a_new_referral_after_the_handover_is_suspected_re_trafficking() -> None:
+    events = _returned_child()
+    again = ev("referral", "KH", "TH", _ms("2026-09-01T00:00:00"))  # KH refers the person again
+    state = case_state("case-kh-1", [*events, again], "TH")
+    assert state.status == "RETRAFFICKING_SUSPECTED"
+    assert state.status_by_country["TH"] == "RETRAFFICKING_SUSPECTED"
+    found = [
+        a
+        for a in alerts("case-kh-1", [*events, again], "TH", _ms("2026-09-01T00:00:00"))
+        if a.kind == "RETRAFFICKING_SUSPECTED"
+    ]
+    assert [(a.owner, a.event_id) for a in found] == [("KH", again.event_id)]
+    # Once KH has told TH of the same referral, TH need not tell KH.
+    told = ev(
+        "case_alert",
+        "KH",
+        "TH",
+        _ms("2026-09-01T01:00:00"),
+        kind="RETRAFFICKING_SUSPECTED",
+        about_event_id=again.event_id,
+    )
+    everything = [*events, again, told]
+    assert [
+        a for a in alerts("case-kh-1", everything, "TH", 0) if a.kind == "RETRAFFICKING_SUSPECTED"
+    ] == []
+    # A referral before the handover is not one.
+    assert case_state("case-kh-1", events, "TH").new_referrals == ()
+
+
+def test_a_received_re_trafficking_alert_shows_as_its_producers_status() -> None:
+    alert = ev("case_alert", "KH", "TH", 5, kind="RETRAFFICKING_SUSPECTED", about_event_id="x")
+    state = case_state("c", [update("KH", "TH", 1, "CLOSED"), alert], "TH")
+    assert state.status_by_country == {"KH": "RETRAFFICKING_SUSPECTED"}

@@ -6,7 +6,7 @@ to every other member. The first of them then reads the reports received
 (each verified end to end by its inbox; a refused one is named with its
 reason), sums the regional table with its own counts, adds the flow counts
 from the audit log (``--flows FILE``: the JSON of ``trm audit replay
---report``; else a replay is run here when the state directory allows it),
+--json``; else a replay is run here when the state directory allows it),
 suppresses small cells and writes ``report.json``, one CSV per table and
 ``report.html`` to ``--out``.
 
@@ -19,21 +19,19 @@ trust list's order assembles); ``--out`` ``<state>/reports/stats-<period>``.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json
 import re
 import time
 from pathlib import Path
-from typing import Any
 
 import click
 
 from connectors.cli.node import open_node
 from connectors.cli.terminal import printable
+from hub.audit.flows import Flows
 from hub.errors import OperationalError, Reason, RequestError, TrmError
 from hub.home import StateDir, default_bootstrap, state_dir
 from hub.stats import DEFAULT_K, Period, Regional
-from hub.stats.report import FlowsLike
 from hub.topics import AUDITOR, Topics, check_country
 from hub.trust import load_trust_file
 
@@ -52,56 +50,32 @@ def held_countries(state: StateDir, order: list[str]) -> list[str]:
     return [cc for cc in order if cc in held] + sorted(held - set(order))
 
 
-def load_flows(path: Path) -> FlowsLike:
-    """The flow counts of a replay's JSON report (``flows``), or a Flows JSON itself.
+def load_flows(path: Path) -> Flows:
+    """The flow counts of a replay's JSON report (``trm audit replay --json``), or Flows JSON.
 
     Raises:
         RequestError: BAD_REQUEST when the file is not such JSON.
-        OperationalError: CONFIG_INVALID when this build has no ``hub.audit.flows``.
     """
-    flows_type = _flows_type()
-    if flows_type is None:
-        raise OperationalError(
-            Reason.CONFIG_INVALID, "expected hub.audit.flows in this build to read --flows"
-        )
     try:
         obj = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise RequestError(
             Reason.BAD_REQUEST, f"{path}: expected the JSON of a replay report ({exc})"
         ) from None
-    if isinstance(obj, dict) and "flows" in obj:
-        obj = obj["flows"]
-    flows: FlowsLike = flows_type.from_json(obj)
-    return flows
+    return Flows.from_json(obj)
 
 
-def _flows_type() -> Any:
-    """``hub.audit.flows.Flows`` (contract F), or None in a build without it."""
-    try:
-        return importlib.import_module("hub.audit.flows").Flows
-    except (ImportError, AttributeError):
-        return None
-
-
-def replay_flows(bootstrap: str, namespace: str) -> tuple[FlowsLike | None, str]:
+def replay_flows(bootstrap: str, namespace: str) -> tuple[Flows | None, str]:
     """Run the auditor's replay here for its flow counts; (None, why) when it cannot."""
-    try:
-        from connectors.cli.audit import _agreements, _client, _trust, run_replay
+    from connectors.cli.audit import _agreements, _client, _trust, run_replay
 
-        flows_type = _flows_type()
-        if flows_type is None:
-            return None, "this build has no hub.audit.flows"
+    try:
         report = run_replay(
             bootstrap, Topics(namespace), _trust(None), _agreements(None), client=_client(AUDITOR)
         )
-        doc: dict[str, Any] = report.to_json()
-        if "flows" not in doc:
-            return None, "the replay in this build reports no flow counts"
-        flows: FlowsLike = flows_type.from_json(doc["flows"])
-        return flows, f"from a replay of the audit log ({report.leaves} leaves)"
     except TrmError as error:
-        return None, f"the replay could not run ({error.reason})"
+        return None, f"the replay could not run ({error.reason}); pass --flows FILE"
+    return report.flows, f"from a replay of the audit log ({report.leaves} leaves)"
 
 
 @click.group(name="stats")
@@ -119,7 +93,7 @@ def cli() -> None:
     help="The country to act for (repeatable; default: every key in the state directory).",
 )
 @click.option("--k", "k", type=int, default=DEFAULT_K, show_default=True, help="Threshold.")
-@click.option("--flows", "flows_file", default=None, help="JSON of 'trm audit replay --report'.")
+@click.option("--flows", "flows_file", default=None, help="JSON of 'trm audit replay --json'.")
 @click.option("--no-flows", is_flag=True, help="Leave out the flow counts of the audit log.")
 @click.option(
     "--wait",
@@ -147,6 +121,8 @@ def report_cmd(  # noqa: PLR0917 - one per option
     """Compute, publish and sum the statistics of PERIOD; write the suppressed report."""
     if k < 1:
         raise RequestError(Reason.BAD_REQUEST, f"expected k >= 1, got {k}")
+    now = _now_ms()
+    the_period = Period.parse(period) if period else Period.containing(now)
     state = state_dir()
     trust_path = Path(trust_file) if trust_file else state.trust
     trust = load_trust_file(trust_path)
@@ -156,11 +132,9 @@ def report_cmd(  # noqa: PLR0917 - one per option
         raise OperationalError(
             Reason.CONFIG_INVALID, f"expected a country key in {state.keys}; pass --country CC"
         )
-    now = _now_ms()
-    the_period = Period.parse(period) if period else Period.containing(now)
     out = Path(out_dir) if out_dir else state.root / "reports" / f"stats-{the_period.label}"
     boot = default_bootstrap(bootstrap, state)
-    flows: FlowsLike | None = None
+    flows: Flows | None = None
     if flows_file:
         flows, flows_note = load_flows(Path(flows_file)), f"from {flows_file}"
     elif no_flows:
@@ -195,7 +169,7 @@ async def _report(  # noqa: PLR0917 - the command's choices
     members: list[str],
     period: Period,
     k: int,
-    flows: FlowsLike | None,
+    flows: Flows | None,
     wait_s: float,
     bootstrap: str | None,
     namespace: str,

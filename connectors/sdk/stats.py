@@ -25,11 +25,11 @@ from typing import Any
 from aiokafka import TopicPartition
 
 from hub.app.kafka import Follower
+from hub.audit.flows import Flows
 from hub.errors import Reason, TrmError, WireError
 from hub.stats import Period, Regional, count_indicators, interior_of, regional, report_payload
 from hub.stats.indicators import FOLLOW_UP_MONTHS
 from hub.stats.render import csv_of, html_of, json_of
-from hub.stats.report import FlowsLike
 from hub.wire import EventType
 
 from .node import CountryNode
@@ -238,7 +238,7 @@ def assemble(
     period: Period,
     now_ms: int,
     k: int,
-    flows: FlowsLike | None,
+    flows: Flows | None,
 ) -> Regional:
     """The regional table: this country's counts plus the verified reports received."""
     reports = {**received.counts, country: own}

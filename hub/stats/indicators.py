@@ -29,13 +29,13 @@ withheld) under ``UNKNOWN``, so the breakdown adds up to the persons.
 
 from __future__ import annotations
 
-import calendar
 import datetime as dt
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from hub.cases import DEFAULT_FOLLOW_UP_MONTHS, follow_up_due_times
 from hub.errors import Reason, RequestError
 
 from .suppression import TableSpec
@@ -72,7 +72,7 @@ SERVICES: Final = (
 OUTCOMES: Final = ("ON_TIME", "LATE", "NOT_DONE")
 DAY_BANDS: Final = ((30, "0-30"), (60, "31-60"), (90, "61-90"), (180, "91-180"))
 DAYS: Final = (*(label for _, label in DAY_BANDS), "181+")
-FOLLOW_UP_MONTHS: Final = (3, 6, 12)
+FOLLOW_UP_MONTHS: Final = DEFAULT_FOLLOW_UP_MONTHS  # the lifecycle's default schedule
 
 # Indicators whose unit is a person, broken down by corridor x sex x age band
 # and by corridor x exploitation type (two tables sharing the corridor margin).
@@ -138,14 +138,6 @@ class Period:
 
 def _ms(when: dt.datetime) -> int:
     return int(when.timestamp() * 1000)
-
-
-def _add_months(ms: int, months: int) -> int:
-    when = dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)
-    month = when.month - 1 + months
-    year, month = when.year + month // 12, month % 12 + 1
-    day = min(when.day, calendar.monthrange(year, month)[1])
-    return _ms(when.replace(year=year, month=month, day=day))
 
 
 def table_specs(period: Period) -> dict[str, list[TableSpec]]:
@@ -413,7 +405,15 @@ def count_indicators(
         # follow-ups due in the period (and by now), and whether done on time
         if handed_at is not None:
             closed = _status_times(case, "CLOSED", by=None)
+            # Done: as the desk's overdue rule (hub.cases.overdue) sees it, a reintegration
+            # report of that follow-up (or visit) number, or a FOLLOW_UP_DONE update.
             done_by_number: dict[int, int] = {}
+            for r in reports:
+                f = _fields(r)
+                n = _int(f.get("follow_up_number")) or _int(f.get("visit_number"))
+                if n is not None:
+                    t = _when(r, "visited_at")
+                    done_by_number[n] = min(done_by_number.get(n, t), t)
             for r in case.of("case_update"):
                 f = _fields(r)
                 n = _int(f.get("follow_up_number"))
@@ -421,8 +421,7 @@ def count_indicators(
                 if f.get("status") == "FOLLOW_UP_DONE" and n is not None and mine:
                     t = _when(r, "changed_at")
                     done_by_number[n] = min(done_by_number.get(n, t), t)
-            for number, months in enumerate(follow_up_months, 1):
-                due = _add_months(handed_at, months)
+            for number, due in enumerate(follow_up_due_times(handed_at, follow_up_months), 1):
                 q = period.quarter_of(due)
                 if not q or due > as_of_ms or any(c < due for c in closed):
                     continue

@@ -18,48 +18,16 @@ import datetime as dt
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
+from hub.audit.flows import AckTime, Flows
 from hub.errors import Reason, WireError
 
 from .indicators import DAY_BANDS, Period, frames, table_specs
 from .suppression import DEFAULT_K, Linked, TableSpec, suppress_linked
 from .tables import Frame, Table
 
-__all__ = ["FlowsLike", "Regional", "interior_of", "regional", "report_payload"]
-
-
-class _FlowCount(Protocol):
-    @property
-    def producer(self) -> str: ...
-    @property
-    def recipient(self) -> str: ...
-    @property
-    def event_type(self) -> str: ...
-    @property
-    def month(self) -> str: ...
-    @property
-    def delivered(self) -> int: ...
-
-
-class _AckTime(Protocol):
-    @property
-    def producer(self) -> str: ...
-    @property
-    def recipient(self) -> str: ...
-    @property
-    def created_at_ms(self) -> int: ...
-    @property
-    def acknowledged_at_ms(self) -> int: ...
-
-
-class FlowsLike(Protocol):
-    """What the audit's replay gives (``hub.audit.flows.Flows``, contract F)."""
-
-    @property
-    def counts(self) -> Sequence[_FlowCount]: ...
-    @property
-    def ack_times(self) -> Sequence[_AckTime]: ...
+__all__ = ["Regional", "flow_interior", "interior_of", "regional", "report_payload"]
 
 
 def report_payload(
@@ -218,32 +186,40 @@ class Regional:
         }
 
 
+def _days_band(ms: int) -> str:
+    days = max(0, ms) / 86_400_000
+    return next((label for limit, label in DAY_BANDS if days <= limit), "181+")
+
+
 def flow_interior(
-    flows: FlowsLike, period: Period
+    flows: Flows, period: Period
 ) -> tuple[dict[str, list[TableSpec]], dict[str, dict[tuple[str, ...], int]]]:
-    """Events per corridor, type and month, and acknowledgement times, from the audit log."""
+    """Tables from the audit log's flow counts (``hub.audit.flows``, no personal data).
+
+    Events delivered per corridor, type and month; days from an event to its
+    acknowledgement; days from a referral to its handover notice's
+    acknowledgement. The months and times of ``period`` only (``Flows.within``).
+    """
+    inside = flows.within(period.start_ms, period.end_ms)
     q = len(period.quarters) > 1
     counts: dict[tuple[str, ...], int] = {}
-    for fc in flows.counts:
-        start = dt.datetime.strptime(fc.month + "-01", "%Y-%m-%d").replace(tzinfo=dt.UTC)
-        if period.quarter_of(int(start.timestamp() * 1000)) is None or fc.delivered <= 0:
-            continue
-        key = (f"{fc.producer}>{fc.recipient}", fc.event_type, fc.month)
-        counts[key] = counts.get(key, 0) + fc.delivered
-    acks: dict[tuple[str, ...], int] = {}
-    for at in flows.ack_times:
-        quarter = period.quarter_of(at.created_at_ms)
-        if quarter is None:
-            continue
-        days = max(0, at.acknowledged_at_ms - at.created_at_ms) / 86_400_000
-        band = next((label for limit, label in DAY_BANDS if days <= limit), "181+")
-        key2 = (
-            (quarter, f"{at.producer}>{at.recipient}", band)
-            if q
-            else (f"{at.producer}>{at.recipient}", band)
-        )
-        acks[key2] = acks.get(key2, 0) + 1
+    for fc in inside.counts:
+        if fc.delivered > 0:
+            key = (f"{fc.producer}>{fc.recipient}", fc.event_type, fc.month)
+            counts[key] = counts.get(key, 0) + fc.delivered
+
+    def bands(times: Sequence[AckTime]) -> dict[tuple[str, ...], int]:
+        out: dict[tuple[str, ...], int] = {}
+        for at in times:
+            route = f"{at.producer}>{at.recipient}"
+            band = _days_band(at.acknowledged_at_ms - at.created_at_ms)
+            key = (str(period.quarter_of(at.created_at_ms)), route, band) if q else (route, band)
+            out[key] = out.get(key, 0) + 1
+        return out
+
     qd = ("quarter",) if q else ()
+    timed = Frame((*qd, "corridor", "days"), ((),) * (len(qd) + 2), (True,) * (len(qd) + 2))
+    note = "From the hub's audit log (no personal data): an auditor traces each count to leaves."
     specs = {
         "flows": [
             TableSpec(
@@ -251,20 +227,33 @@ def flow_interior(
                 "Events delivered, by corridor, event type and month (from the audit log)",
                 Frame(("corridor", "event_type", "month"), ((), (), ()), (True, True, True)),
                 unit="events",
-                note="From the hub's audit log (no personal data): an auditor traces each count.",
+                note=note,
             )
         ],
         "ack_times": [
             TableSpec(
                 "acknowledgement_days",
-                "Days from an event to its acknowledgement, by corridor (from the audit log)",
-                Frame((*qd, "corridor", "days"), ((),) * (len(qd) + 2), (True,) * (len(qd) + 2)),
+                "Days from an event to its first acknowledgement, by corridor (audit log)",
+                timed,
                 unit="events",
-                note="From the hub's audit log: creation of the event to its acknowledgement.",
+                note=note,
+            )
+        ],
+        "handover_ack_times": [
+            TableSpec(
+                "referral_to_handover_ack_days",
+                "Days from a referral to the acknowledgement of its handover notice (audit log)",
+                timed,
+                unit="referrals",
+                note=note + " The log cannot tell a receipt from a completed handover (sealed).",
             )
         ],
     }
-    return specs, {"flows_by_corridor_type_month": counts, "acknowledgement_days": acks}
+    return specs, {
+        "flows_by_corridor_type_month": counts,
+        "acknowledgement_days": bands(inside.ack_times),
+        "referral_to_handover_ack_days": bands(inside.handover_times),
+    }
 
 
 def regional(
@@ -276,7 +265,7 @@ def regional(
     assembled_by: str,
     generated_at_ms: int,
     k: int = DEFAULT_K,
-    flows: FlowsLike | None = None,
+    flows: Flows | None = None,
 ) -> Regional:
     """Sum the countries' verified reports, add the log's flow counts, suppress each population.
 

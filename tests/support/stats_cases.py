@@ -169,31 +169,43 @@ def generate(n: int = 10_000, *, seed: int = 15, q2_share: float = 0.2) -> Gener
         if not early:
             person("handed_over", origin)
             out._count(origin, "handover_time_by_days", route, _band((t_ho - t_ref) / DAY))
-        # reintegration: a visit in Q3 (after the handover) with the services received
-        if rng.random() < (0.7 if not early else 0.5):
-            t_visit = max(t_ho, JULY) + rng.randrange(1, 10) * DAY
+        # reintegration: an intake visit in Q3 soon after the handover (no follow-up number)
+        if not early and rng.random() < 0.7:
+            t_visit = t_ho + rng.randrange(1, 10) * DAY
             got = sorted(set(rng.sample(SERVICES, rng.randrange(1, 4))))
             record("reintegration_report", origin, found, case, t_visit,
-                   {"visit_number": 1, "visited_at": t_visit, "services_received": got,
-                    "living_situation": None, "risk_level": "LOW"})  # fmt: skip
+                   {"visit_number": None, "follow_up_number": None, "visited_at": t_visit,
+                    "services_received": got, "risk_level": "LOW"})  # fmt: skip
             person("in_reintegration", origin)
             for s in got:
                 out._count(origin, "services_by_type", route, s)
         if early:
+            # The first follow-up, 3 months after the handover (in Q3): done on time, late
+            # or not at all, reported by a reintegration report of follow-up 1 (the visit's
+            # services count for Q3 when it falls in Q3) or by a FOLLOW_UP_DONE update.
             due = _plus_months(t_ho, 3)
-            if JULY <= due < Q3_END:
-                roll = rng.random()
-                if roll < 0.6:
-                    done, outcome = due - rng.randrange(0, 5) * DAY, "ON_TIME"
-                elif roll < 0.8:
-                    done, outcome = due + rng.randrange(1, 20) * DAY, "LATE"
-                else:
-                    done, outcome = None, "NOT_DONE"
-                if done is not None:
-                    record("case_update", origin, found, case, done,
-                           {"status": "FOLLOW_UP_DONE", "previous_status": "FOLLOW_UP_DUE",
-                            "changed_at": done, "follow_up_number": 1})  # fmt: skip
-                out._count(origin, "followups_by_outcome", route, outcome)
+            assert JULY <= due < Q3_END
+            roll = rng.random()
+            if roll < 0.6:
+                done, outcome = due - rng.randrange(0, 5) * DAY, "ON_TIME"
+            elif roll < 0.8:
+                done, outcome = due + rng.randrange(1, 20) * DAY, "LATE"
+            else:
+                done, outcome = None, "NOT_DONE"
+            if done is not None and rng.random() < 0.5:
+                got = sorted(set(rng.sample(SERVICES, rng.randrange(1, 4))))
+                record("reintegration_report", origin, found, case, done,
+                       {"visit_number": 1, "follow_up_number": 1, "visited_at": done,
+                        "services_received": got, "risk_level": "MEDIUM"})  # fmt: skip
+                if JULY <= done < Q3_END:
+                    person("in_reintegration", origin)
+                    for s in got:
+                        out._count(origin, "services_by_type", route, s)
+            elif done is not None:
+                record("case_update", origin, found, case, done,
+                       {"status": "FOLLOW_UP_DONE", "previous_status": "FOLLOW_UP_DUE",
+                        "changed_at": done, "follow_up_number": 1})  # fmt: skip
+            out._count(origin, "followups_by_outcome", route, outcome)
             if rng.random() < 0.03:
                 t_rt = JULY + rng.randrange(0, 80) * DAY
                 record("case_update", origin, found, case, t_rt,

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from hub.audit.flows import AckTime, FlowCount, Flows
 from hub.errors import WireError
 from hub.stats import Period, interior_of, regional, report_payload
 from hub.stats.render import csv_of, html_of, json_of
@@ -95,35 +95,16 @@ def test_json_csv_and_html_carry_the_same_numbers(tmp_path: Path) -> None:
     assert "PRIMARY" not in json.dumps(doc)
 
 
-@dataclass(frozen=True)
-class _Count:
-    producer: str
-    recipient: str
-    event_type: str
-    month: str
-    delivered: int
-
-
-@dataclass(frozen=True)
-class _Ack:
-    producer: str
-    recipient: str
-    created_at_ms: int
-    acknowledged_at_ms: int
-
-
-@dataclass(frozen=True)
-class _Flows:
-    counts: tuple[_Count, ...]
-    ack_times: tuple[_Ack, ...]
-
-
 def test_flow_counts_of_the_log_are_tables_too() -> None:
     july = 1_782_864_000_000
-    flows = _Flows(
-        tuple(_Count("TH", "KH", "referral", month, n)
+    day = 86_400_000
+    flows = Flows(
+        tuple(FlowCount("TH", "KH", "referral", month, n, 0, ())
               for month, n in (("2026-07", 40), ("2026-08", 3), ("2026-11", 9))),
-        tuple(_Ack("TH", "KH", july, july + d * 86_400_000) for d in (1, 2, 3) * 5),
+        tuple(AckTime("TH", "KH", "referral", f"e{i}", july, july + d * day, i, i + 1)
+              for i, d in enumerate((1, 2, 3) * 5)),
+        tuple(AckTime("TH", "KH", "referral", f"r{i}", july, july + 40 * day, i, i + 1)
+              for i in range(12)),
     )  # fmt: skip
     report = regional({}, members=["TH"], refused={}, period=Q3, assembled_by="TH",
                       generated_at_ms=LATER, flows=flows)  # fmt: skip
@@ -133,3 +114,5 @@ def test_flow_counts_of_the_log_are_tables_too() -> None:
     assert flows_table.cell("TOTAL", "TOTAL", "TOTAL").count == 43  # November is not in Q3
     acks = next(t for t in report.tables if t.name == "acknowledgement_days")
     assert acks.cell("TH>KH", "0-30").count == 15
+    handovers = next(t for t in report.tables if t.name == "referral_to_handover_ack_days")
+    assert handovers.cell("TH>KH", "31-60").count == 12

@@ -1248,6 +1248,8 @@ NOT_A_DOOR: Final[dict[str, str]] = {
     "connectors.importer.mapping.load_mapping_file": _FILES + "read_mapping (importer_mapping)",
     "connectors.sdk.node.CountryNode.read_inbox": "Kafka I/O; each record goes to open_envelope",
     "connectors.gateway.desk.DeskView.load_journal": "the node's own journal, already decoded",
+    "connectors.gateway.i18n.load_catalogues": _FILES + "Babel's read_po: the desk's own "
+    "gettext catalogues in connectors/static/i18n, which the operator edits (not a request)",
     "connectors.sdk.store.VaultEntry.from_json": "the node's own vault file, which it writes",
     "hub.matching.ceremony.load_public": _FILES + "parse_public (match_files target)",
     "hub.matching.ceremony.load_share": _FILES + "parse_share (match_files target)",

@@ -179,6 +179,7 @@ async def _report(  # noqa: PLR0917 - the command's choices
         assemble,
         own_counts,
         publish_report,
+        sealable,
         wait_for_reports,
     )
 
@@ -192,8 +193,13 @@ async def _report(  # noqa: PLR0917 - the command's choices
             now = node.now_ms()
             own[node.country] = own_counts(node.store, node.country, period, now_ms=now)
             await node.start()
+            ready, lacking = await sealable(node, members, now)
+            if lacking:
+                click.echo(f"{node.country}: no seal key of {', '.join(lacking)}: not sent to them")
+            if not ready:
+                continue
             event_id = await publish_report(
-                node, period, own[node.country], recipients=members, now_ms=now
+                node, period, own[node.country], recipients=ready, now_ms=now
             )
             click.echo(f"{node.country}: published its statistics_report {event_id}")
         first = nodes[0]

@@ -26,7 +26,7 @@ from aiokafka import TopicPartition
 
 from hub.app.kafka import Follower
 from hub.audit.flows import Flows
-from hub.errors import Reason, TrmError, WireError
+from hub.errors import Reason, SealError, TrmError, WireError
 from hub.stats import Period, Regional, count_indicators, interior_of, regional, report_payload
 from hub.stats.indicators import FOLLOW_UP_MONTHS
 from hub.stats.render import csv_of, html_of, json_of
@@ -44,6 +44,7 @@ __all__ = [
     "publish_report",
     "received_reports",
     "report_case_key",
+    "sealable",
     "vault_records",
     "wait_for_reports",
     "write_report",
@@ -107,6 +108,30 @@ async def publish_report(
         payload=payload,
     )
     return await node.publish(submission, created_at_ms=now)
+
+
+async def sealable(
+    node: CountryNode, members: Iterable[str], at_ms: int
+) -> tuple[list[str], list[str]]:
+    """The other members with a seal key valid at ``at_ms``, and those without one.
+
+    A report is sealed to each recipient; a member that has not published a
+    seal key cannot receive one, and is named rather than blocking the others.
+
+    Raises:
+        OperationalError: KAFKA_UNAVAILABLE (reading the seal-key registry).
+    """
+    others = sorted(set(members) - {node.country})
+    directory = await node.refresh_seal_keys()
+    ready, lacking = [], []
+    for member in others:
+        try:
+            directory.key_for(member, at_ms)
+        except SealError:
+            lacking.append(member)
+        else:
+            ready.append(member)
+    return ready, lacking
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,7 @@ from connectors.sdk.stats import (
     own_counts,
     publish_report,
     received_reports,
+    sealable,
     wait_for_reports,
     write_report,
 )
@@ -104,6 +105,9 @@ async def test_ten_thousand_cases_reported_summed_and_suppressed(
         print(f"indicators of six stores in {time.perf_counter() - started:.1f}s")
         for cc, counts in own.items():  # each node's own counts are its share of the truth
             assert counts == gen.truth_by_country.get(cc, {}), cc
+        async with nodes["KH"] as kh_node:  # a member without a seal key is named, not sent to
+            ready, lacking = await sealable(kh_node, [*COUNTRIES, "ZZ"], AS_OF)
+        assert (ready, lacking) == (sorted(set(COUNTRIES) - {"KH"}), ["ZZ"])
         sizes = {}
         for cc, node in nodes.items():
             # Viet Nam's report reaches Cambodia only as the tampered copy below.

@@ -316,6 +316,11 @@ class CountryNode:
         """This node's clock (milliseconds since the epoch)."""
         return self._clock()
 
+    @property
+    def client_config(self) -> dict[str, Any]:
+        """The aiokafka settings this node connects with (TLS/SASL), for its own readers."""
+        return dict(self._client)
+
     def match_public(self) -> MatchPublic:
         """The match key ceremony's public part in the state directory (read once).
 

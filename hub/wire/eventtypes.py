@@ -188,6 +188,7 @@ class EventType(str, metaclass=_Registry):
     CASE_UPDATE: ClassVar[EventType]
     REINTEGRATION_REPORT: ClassVar[EventType]
     CASE_ALERT: ClassVar[EventType]
+    STATISTICS_REPORT: ClassVar[EventType]
 
     def __new__(cls, value: str) -> EventType:
         found = _TYPES.get(value) if isinstance(value, str) else None
@@ -357,6 +358,14 @@ BUILTIN: Final = (
             ("about", "about_event_id"),
             ("owner", "step_owner"),
         ),
+    ),
+    # A country's COMMIT indicators for one period (docs/protocol.md 15): aggregates
+    # only, exact counts between governments; suppression applies to publication.
+    EventTypeSpec(
+        "statistics_report",
+        "statistics report",
+        "statistics",
+        summary=(("period", "period"), ("country", "reporting_country")),
     ),
 )
 

@@ -217,6 +217,10 @@ def seeds() -> dict[str, list[bytes]]:
 
     entry = IndexEntry("KH", REF, "phone", "suspect", T0 + 10**9, (index_key(match_key(1)),))
     out["match_exchange"] = [join([m, entry.to_json_bytes()]) for m in out["match_message"]]
+    stats = {k: v for k, v in examples.items() if k == "statistics_report"}
+    out["statistics_report"] = [
+        encode(parsed(name), payload_from_json(name, payload)) for name, payload in stats.items()
+    ]
     numbers = b"[0,-0.0,1e21,1e20,1e-7,1e-6,0.1,-5e-324,1.7976931348623157e308,9007199254740991]"
     out["jcs_diff"] = [
         numbers,

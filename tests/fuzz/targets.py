@@ -620,6 +620,7 @@ AVRO_PARTS: Final = (
     "case_update",
     "reintegration_report",
     "case_alert",
+    "statistics_report",
 )
 
 
@@ -868,6 +869,27 @@ def match_exchange(data: bytes) -> object:
     return outcome
 
 
+def statistics_report(data: bytes) -> object:
+    """A statistics_report payload's Avro body, decoded, then checked as a node sums it.
+
+    ``hub.stats.interior_of`` reads another country's signed counts: it must
+    refuse what does not fit (TrmError), never crash.
+    """
+    from hub.errors import Reason, WireError
+    from hub.stats import Period, interior_of
+    from hub.wire.codec import decode_exact, parsed
+
+    try:
+        value = decode_exact(parsed("statistics_report"), data)
+    except ValueError as exc:
+        raise WireError(Reason.MALFORMED_AVRO, f"statistics_report: {exc}"[:200]) from None
+    try:
+        period = Period.parse(str(value.get("period") or ""))
+    except TrmError:
+        period = Period.parse("2026-Q3")
+    return interior_of(value, period)
+
+
 def jcs_diff(data: bytes) -> object:
     """hub.signed_doc.canonical_json and :func:`independent_jcs` agree on every JSON value."""
     from hub.signed_doc import canonical_json
@@ -1094,6 +1116,12 @@ TARGETS: Final[dict[str, Target]] = {
             max_len=16384 + 16,
         ),
         Target(
+            "statistics_report",
+            statistics_report,
+            ("hub.stats.report.interior_of",),
+            ("hub.stats", "hub.wire.codec"),
+        ),
+        Target(
             "match_exchange",
             match_exchange,
             ("hub.matching.exchange.process", "hub.matching.exchange.IndexEntry.from_json_bytes"),
@@ -1226,6 +1254,10 @@ NOT_A_DOOR: Final[dict[str, str]] = {
     "hub.matching.ceremony.load_public": _FILES + "parse_public (match_files target)",
     "hub.matching.ceremony.load_share": _FILES + "parse_share (match_files target)",
     "hub.matching.evaluator.BudgetLedger.from_json": "the evaluator's own ledger (0600) it writes",
+    "hub.stats.indicators.Period.parse": "the operator's --period flag (or a report's period, "
+    "after the statistics_report target's decode): one anchored regex",
+    "connectors.cli.stats.load_flows": _FILES + "hub.audit.flows.Flows.from_json, the "
+    "auditor's own replay report",
 }
 
 

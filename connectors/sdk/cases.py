@@ -372,6 +372,24 @@ class CaseBook:
             )
         return out
 
+    def may_tell(self, item: OverdueItem) -> bool:
+        """Whether an alert of ``item`` may go to its owner: a country already in the case.
+
+        An owner is named by another country's update; one that holds no event of
+        the case (as far as this node knows) would learn of the case from the
+        alert alone, so it is shown here, never told. A requester told of a match
+        follow-up is in its own case: the producer of the request.
+        """
+        if item.owner == self.country:
+            return False
+        events = self.events.get(item.case_key, ())
+        if any(item.owner in (e.producer, *e.recipients) for e in events):
+            return True
+        return any(
+            request.event_id == item.event_id and request.producer == item.owner
+            for _, request in self.sightings
+        )
+
     def overdue(self, now_ms: int) -> list[OverdueItem]:
         """The overdue steps of every case, soonest due first (no re-trafficking items)."""
         return [a for a in self.alerts(now_ms) if a.kind != AlertKind.RETRAFFICKING_SUSPECTED]
@@ -513,10 +531,15 @@ async def send_alerts(
 ) -> list[tuple[OverdueItem, str]]:
     """Send each alert of the node's case book once, as a ``case_alert`` to the step's owner.
 
-    An item this node owns itself is shown, not sent. Each sent item is
+    An item this node owns itself, or owned by a country that holds nothing of
+    the case (:meth:`CaseBook.may_tell`), is shown, not sent. Each sent item is
     journaled (its key, the alert's event id: no personal data) and never sent
     again. A refusal of one alert (e.g. no seal key for its recipient) is
     logged by reason code and the others still go.
+
+    Args:
+        now_ms: the time the book is judged at (default: the node's clock); the
+            alerts themselves are created at the node's clock, as every event.
 
     Returns:
         (item, alert event id) for each alert sent now.
@@ -529,7 +552,7 @@ async def send_alerts(
     done = {str(e.get("key")) for e in node.store.journal(ALERT_JOURNAL)}
     sent: list[tuple[OverdueItem, str]] = []
     for item in book.alerts(now):
-        if item.owner == node.country or item.key in done:
+        if item.key in done or not book.may_tell(item):
             continue
         events = {e.event_id: e for e in book.events.get(item.case_key, ())}
         about = events.get(item.event_id)
@@ -557,7 +580,7 @@ async def send_alerts(
             },
         )
         try:
-            alert_id = await node.publish(submission, created_at_ms=now, unsealed=unsealed)
+            alert_id = await node.publish(submission, unsealed=unsealed)
         except TrmError as error:
             if error.reason is Reason.KAFKA_UNAVAILABLE:
                 raise

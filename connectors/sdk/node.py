@@ -546,7 +546,14 @@ class CountryNode:
                 "planned_at_ms": planned if isinstance(planned, int) else None,
             }
         )
-        self._keep_sent(envelope, payload)
+        try:
+            self._keep_sent(envelope, payload)
+        except (OSError, TrmError) as exc:  # sent already: a failed copy must not look unsent
+            log.warning(
+                "event %s was sent but not kept in the vault: %s",
+                envelope.header.event_id,
+                getattr(exc, "reason", type(exc).__name__),
+            )
         return envelope.header.event_id
 
     def _keep_sent(self, envelope: Envelope, payload: Mapping[str, Any]) -> None:

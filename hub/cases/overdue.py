@@ -186,24 +186,47 @@ def _acknowledgement_steps(
     return steps
 
 
+_REINTEGRATION_STEPS: Final = frozenset(
+    {
+        CaseStatus.HANDED_OVER.value,
+        CaseStatus.IN_REINTEGRATION.value,
+        CaseStatus.FOLLOW_UP_DUE.value,
+        CaseStatus.FOLLOW_UP_DONE.value,
+    }
+)
+
+
 def _follow_up_owner(state: CaseState, events: Sequence[CaseEvent]) -> str | None:
-    """Who owns the follow-ups: the country the updates name, else the handover's recipient."""
-    latest = state.latest_update
-    if latest is not None and latest.str_field("next_step_owner"):
+    """Who owns the follow-ups (docs/protocol.md 14.3).
+
+    The ``next_step_owner`` of the latest update from the handover on (HANDED_OVER,
+    IN_REINTEGRATION, FOLLOW_UP_DUE/DONE) that names one; else the recipient of the
+    handover notice; else the recipient of the update that recorded the handover.
+    """
+    named = [
+        e
+        for e in events
+        if e.event_type == CASE_UPDATE
+        and e.str_field("status") in _REINTEGRATION_STEPS
+        and e.str_field("next_step_owner")
+    ]
+    if named:
+        latest = max(named, key=lambda e: (e.changed_at_ms, e.created_at_ms, e.event_id))
         return latest.str_field("next_step_owner")
     notices = [e for e in events if e.event_type == HANDOVER_NOTICE and e.recipients]
     if notices:
-        return notices[0].recipients[0]
+        return min(notices, key=lambda e: (e.created_at_ms, e.event_id)).recipients[0]
     if state.handover is not None and state.handover.recipients:
-        named = state.handover.str_field("next_step_owner")
-        return named or state.handover.recipients[0]
+        return state.handover.recipients[0]
     return None
 
 
-def _reported(events: Sequence[CaseEvent]) -> set[int]:
-    """The follow-up numbers reported done (a reintegration report, or FOLLOW_UP_DONE)."""
+def _reported(events: Sequence[CaseEvent], since_ms: int) -> set[int]:
+    """The follow-up numbers reported done since ``since_ms`` (a report, or FOLLOW_UP_DONE)."""
     done = set()
     for e in events:
+        if e.created_at_ms < since_ms:
+            continue  # a report of an earlier cycle (before a re-trafficking and a new handover)
         if e.event_type == REINTEGRATION_REPORT:
             number = e.int_field("follow_up_number") or e.int_field("visit_number")
         elif e.event_type == CASE_UPDATE and e.str_field("status") == CaseStatus.FOLLOW_UP_DONE:
@@ -223,7 +246,7 @@ def _follow_up_steps(
     owner = _follow_up_owner(state, events)
     if owner is None:
         return []
-    reported = _reported(events)
+    reported = _reported(events, state.handover.created_at_ms)
     steps = []
     for number, (count, due) in enumerate(
         zip(months, follow_up_due_times(state.handed_over_ms, months), strict=True), start=1

@@ -300,15 +300,39 @@ class CaseState:
     last_event_ms: int
 
 
+def _retrafficked_at(event: CaseEvent) -> int | None:
+    """When ``event`` says the person was re-trafficked (an update or an alert), or None."""
+    if event.event_type == CASE_UPDATE and (
+        event.str_field("status") == CaseStatus.RETRAFFICKING_SUSPECTED
+    ):
+        return event.changed_at_ms
+    if event.event_type == CASE_ALERT and event.str_field("kind") == "RETRAFFICKING_SUSPECTED":
+        return event.int_field("detected_at") or event.created_at_ms
+    return None
+
+
 def _handover(events: Sequence[CaseEvent]) -> CaseEvent | None:
-    """The first event recording the handover (the one the follow-ups count from)."""
-    candidates = [
-        e
-        for e in events
-        if (e.event_type == CASE_UPDATE and e.str_field("status") == CaseStatus.HANDED_OVER)
-        or (e.event_type == HANDOVER_NOTICE and e.str_field("status") == "HANDED_OVER")
-    ]
-    return min(candidates, key=lambda e: (e.changed_at_ms, e.event_id), default=None)
+    """The event recording the handover the follow-ups count from.
+
+    The first HANDED_OVER (a case update, or a handover notice with that status)
+    of the case's current cycle: after the last re-trafficking recorded, when a
+    handover came after it; the case's first otherwise.
+    """
+    candidates = sorted(
+        (
+            e
+            for e in events
+            if (e.event_type == CASE_UPDATE and e.str_field("status") == CaseStatus.HANDED_OVER)
+            or (e.event_type == HANDOVER_NOTICE and e.str_field("status") == "HANDED_OVER")
+        ),
+        key=lambda e: (e.changed_at_ms, e.event_id),
+    )
+    resets = [at for e in events if (at := _retrafficked_at(e)) is not None]
+    if resets:
+        again = [e for e in candidates if e.changed_at_ms > max(resets)]
+        if again:
+            return again[0]
+    return candidates[0] if candidates else None
 
 
 def case_state(case_key: str, events: Sequence[CaseEvent], country: str) -> CaseState:

@@ -202,3 +202,16 @@ def test_a_match_follow_up_before_the_handover_or_of_no_case_is_no_sighting(
          reference=REFERENCE)  # fmt: skip
     book = CaseBook.of_store(kh, "KH")
     assert [a for a in book.alerts(HANDED + DAY) if a.kind == "RETRAFFICKING_SUSPECTED"] == []
+
+
+def test_an_alert_goes_only_to_a_country_already_in_the_case(kh: NodeStore) -> None:
+    keep(kh, 8, "case_update", "TH", "KH", HANDED + 2 * DAY, status="IN_REINTEGRATION",
+         changed_at=HANDED + 2 * DAY, next_step_owner="LA")  # fmt: skip
+    book = CaseBook.of_store(kh, "KH")
+    items = book.overdue(_ms("2026-04-08T00:00:00"))
+    assert [(i.kind, i.owner) for i in items] == [("FOLLOW_UP_OVERDUE", "LA")]
+    assert not book.may_tell(items[0])  # Laos holds nothing of the case: shown, never told
+    own = OverdueItem("case-kh-1", "FOLLOW_UP_OVERDUE", _id(4), 0, "KH", "")
+    assert not book.may_tell(own)
+    to_th = OverdueItem("case-kh-1", "NEXT_STEP_OVERDUE", _id(4), 0, "TH", "")
+    assert book.may_tell(to_th)

@@ -6,7 +6,7 @@ import datetime as dt
 import itertools
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hub.cases import (
@@ -164,6 +164,7 @@ def _rank(status: CaseStatus, number: int | None, follow_ups: int) -> int:
     return path.index((status, number if status in (S.FOLLOW_UP_DUE, S.FOLLOW_UP_DONE) else None))
 
 
+@settings(max_examples=400, deadline=None)  # a loaded CI machine: no per-example deadline
 @given(
     old=st.sampled_from(_RANK_FREE),
     new=st.sampled_from(_RANK_FREE),
@@ -206,6 +207,7 @@ def test_property_a_reason_is_needed_exactly_for_a_skip_or_a_step_back(
     assert t.kind is expected
 
 
+@settings(max_examples=200, deadline=None)
 @given(st.lists(st.sampled_from(list(CaseStatus)), min_size=1, max_size=12))
 def test_property_with_a_reason_every_sequence_is_accepted_and_classified(
     statuses: list[CaseStatus],

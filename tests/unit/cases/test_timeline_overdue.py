@@ -221,3 +221,33 @@ def test_a_received_re_trafficking_alert_shows_as_its_producers_status() -> None
     alert = ev("case_alert", "KH", "TH", 5, kind="RETRAFFICKING_SUSPECTED", about_event_id="x")
     state = case_state("c", [update("KH", "TH", 1, "CLOSED"), alert], "TH")
     assert state.status_by_country == {"KH": "RETRAFFICKING_SUSPECTED"}
+
+
+def test_the_follow_up_owner_is_named_from_the_handover_on_not_by_any_later_step() -> None:
+    events = _returned_child()
+    # A later update naming Thailand for something else does not move the follow-ups.
+    other = update("KH", "TH", HANDED - DAY, "HANDOVER_SCHEDULED", next_step_owner="TH")
+    state = case_state("case-kh-1", [*events, other], "TH")
+    assert {s.owner for s in open_steps(state, [*events, other], "TH")} == {"KH"}
+    moved = update("KH", "TH", HANDED + DAY, "IN_REINTEGRATION", next_step_owner="LA")
+    state = case_state("case-kh-1", [*events, moved], "TH")
+    assert {s.owner for s in open_steps(state, [*events, moved], "TH")} == {"LA"}
+
+
+def test_after_re_trafficking_a_new_handover_restarts_the_follow_ups() -> None:
+    events = _returned_child()
+    again = ev("referral", "KH", "TH", _ms("2026-09-01T00:00:00"))
+    noticed = update("TH", "KH", _ms("2026-09-02T00:00:00"), "RETRAFFICKING_SUSPECTED")
+    # Before a second handover, the first one still counts and the referral is a sighting.
+    state = case_state("case-kh-1", [*events, again, noticed], "TH")
+    assert state.handed_over_ms == HANDED
+    assert state.status == "RETRAFFICKING_SUSPECTED"
+    second = _ms("2026-10-01T00:00:00")
+    handed_again = update("TH", "KH", second, "HANDED_OVER", next_step_owner="KH")
+    everything = [*events, again, noticed, handed_again]
+    state = case_state("case-kh-1", everything, "TH")
+    assert state.handed_over_ms == second
+    assert state.new_referrals == ()  # the re-referral came before this handover
+    assert state.status == "HANDED_OVER"
+    steps = open_steps(state, everything, "TH")
+    assert [s.due_at_ms for s in steps][:1] == [_ms("2027-01-01T00:00:00")]

@@ -51,6 +51,14 @@ def cli() -> None:
     type=float,
     help="A handover notice not acknowledged this long after it was sent is overdue.",
 )
+@click.option(
+    "--case-alerts-every-minutes",
+    default=10.0,
+    show_default=True,
+    type=float,
+    help="Send the case book's alerts (late steps, suspected re-trafficking; each once) "
+    "this often, the first one interval after start; 0: never (trm node cases --alert).",
+)
 def serve(  # noqa: PLR0917 - one parameter per click option
     country: str,
     bootstrap: str | None,
@@ -60,6 +68,7 @@ def serve(  # noqa: PLR0917 - one parameter per click option
     host: str,
     port: int,
     ack_deadline_hours: float,
+    case_alerts_every_minutes: float,
 ) -> None:
     """Serve the gateway of one country until stopped."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -72,6 +81,12 @@ def serve(  # noqa: PLR0917 - one parameter per click option
                 Reason.CONFIG_INVALID,
                 f"expected --ack-deadline-hours above 0, got {ack_deadline_hours}",
             )
+        if not (math.isfinite(case_alerts_every_minutes) and case_alerts_every_minutes >= 0):
+            raise OperationalError(
+                Reason.CONFIG_INVALID,
+                "expected --case-alerts-every-minutes of 0 or more, "
+                f"got {case_alerts_every_minutes}",
+            )
         cc = check_country(country)
         node = open_node(
             cc, bootstrap=bootstrap, namespace=namespace, key_file=key_file, trust_file=trust_file
@@ -83,7 +98,12 @@ def serve(  # noqa: PLR0917 - one parameter per click option
                 f"`trm gateway user add --country {cc} --name NAME`",
                 err=True,
             )
-        app = make_app(node, users, deadline_ms=int(ack_deadline_hours * 3600 * 1000))
+        app = make_app(
+            node,
+            users,
+            deadline_ms=int(ack_deadline_hours * 3600 * 1000),
+            alert_every_s=case_alerts_every_minutes * 60,
+        )
         asyncio.run(serve_app(app, host, port, ready=f"gateway of {cc} on http://{host}:{port}/"))
     except TrmError as exc:
         click.echo(exc.as_line(), err=True)

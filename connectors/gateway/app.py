@@ -30,7 +30,12 @@ The case view reads the node's case book (:class:`connectors.sdk.CaseBook`,
 built from its store at each request: what it sent and what it opened) and
 records a status change with :func:`connectors.sdk.record_status`, which
 refuses a skip or a step back without a reason (TRANSITION_REASON_REQUIRED)
-before anything is sent.
+before anything is sent. With ``alert_every_s``, the gateway also sends the
+case book's alerts itself (:func:`connectors.sdk.send_alerts`: a late step to
+the country that owns it, suspected re-trafficking to the other side; each
+once): first one interval after start, so that the inbox follower has read
+what arrived while the gateway was down (an acknowledgement read late must
+not raise a false alert), then every interval.
 """
 
 from __future__ import annotations
@@ -50,7 +55,7 @@ from typing import Any, Final
 from aiohttp import web
 from aiokafka.errors import KafkaError
 
-from connectors.sdk import CaseBook, CountryNode, Submission, record_status
+from connectors.sdk import CaseBook, CountryNode, Submission, record_status, send_alerts
 from connectors.sdk.followup import (
     answers_in,
     approve,
@@ -92,6 +97,7 @@ NODE: Final = web.AppKey("node", CountryNode)
 USERS: Final = web.AppKey("users", DeskUsers)
 CLOCK: Final[web.AppKey[Callable[[], int]]] = web.AppKey("clock")
 TASKS: Final = web.AppKey("tasks", list[asyncio.Task[None]])
+ALERT_EVERY_S: Final = web.AppKey("alert_every_s", float)
 STATIC: Final = web.AppKey("static", dict[str, tuple[bytes, str]])
 CATALOGUES: Final = web.AppKey("catalogues", Catalogues)
 
@@ -788,6 +794,24 @@ async def _announce_seal_keys(app: web.Application) -> None:
         return
 
 
+async def _send_case_alerts(app: web.Application, every_s: float) -> None:
+    """Every ``every_s``, send the case book's new alerts (each is sent once: journaled)."""
+    node = app[NODE]
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            sent = await send_alerts(node, now_ms=app[CLOCK]())
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the broker, or a defect: the next round tries again
+            _failed(app, "case alerts", exc)
+            continue
+        if sent:
+            app[LINK].back()
+        for item, alert_id in sent:  # no case key: kinds, countries and ids only
+            log.info("case alert %s sent to %s as %s", item.kind, item.owner, alert_id)
+
+
 async def _startup(app: web.Application) -> None:
     try:
         await app[NODE].start()
@@ -802,6 +826,8 @@ async def _startup(app: web.Application) -> None:
             asyncio.create_task(_announce_seal_keys(app)),
         ]
     )
+    if app[ALERT_EVERY_S] > 0:  # before the announcement: _cleanup awaits the last task
+        app[TASKS].insert(0, asyncio.create_task(_send_case_alerts(app, app[ALERT_EVERY_S])))
 
 
 async def _cleanup(app: web.Application) -> None:
@@ -860,8 +886,13 @@ def make_app(
     deadline_ms: int = 24 * 3600 * 1000,
     clock: Callable[[], int] = _now_ms,
     catalogues: Catalogues | None = None,
+    alert_every_s: float = 0.0,
 ) -> web.Application:
     """The gateway application for ``node``'s country.
+
+    Args:
+        alert_every_s: how often the case book's alerts are sent (0: never;
+            ``trm node cases --alert`` still sends them).
 
     Raises:
         OperationalError: CONFIG_INVALID: a desk catalogue missing or not parsing.
@@ -874,6 +905,7 @@ def make_app(
     app[NODE] = node
     app[USERS] = users
     app[CLOCK] = clock
+    app[ALERT_EVERY_S] = alert_every_s
     app[VIEW] = DeskView(node.country, deadline_ms)
     app[TASKS] = []
     app[STATIC] = _static_files()

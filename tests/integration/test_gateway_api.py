@@ -125,10 +125,17 @@ class Desk:
 
 
 async def gateway(
-    cc: str, root: Path, bootstrap: str, topics: Topics, *, users: DeskUsers, clock: Clock
+    cc: str,
+    root: Path,
+    bootstrap: str,
+    topics: Topics,
+    *,
+    users: DeskUsers,
+    clock: Clock,
+    alert_every_s: float = 0.0,
 ) -> Desk:
     node = CountryNode(cc, KEYS[cc], trust_list(), bootstrap, topics=topics, state=StateDir(root))
-    app = make_app(node, users, deadline_ms=24 * HOUR, clock=clock)
+    app = make_app(node, users, deadline_ms=24 * HOUR, clock=clock, alert_every_s=alert_every_s)
     client: TestClient[Any, Any] = TestClient(GatewayTestServer(app))
     await client.start_server()
     return Desk(client)

@@ -1,17 +1,36 @@
 """The gateway's case view on the real broker: Thailand refers a case to Cambodia;
 both desks see the case and its timeline; Cambodia records statuses (one
 overdue next step, a skip refused without a reason and sent with one);
-Thailand's desk sees the previous status, the new one and the reason."""
+Thailand's desk sees the previous status, the new one and the reason. A
+gateway that sends the case book's alerts itself tells the owner of a late
+step once, with no desk action."""
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
 from typing import Any
 
 import jsonschema
 
-from tests.integration.test_gateway_api import Desk, Relay, _schema, eventually
-from tests.integration.test_gateway_desk_i18n import pair  # noqa: F401 - the fixture
-from tests.support.nodes import example
+from hub.topics import Topics
+from hub.wire import Envelope
+from tests.integration.test_gateway_api import (
+    ACK_KEEP,
+    Clock,
+    Desk,
+    Relay,
+    _schema,
+    desk_users,
+    eventually,
+    gateway,
+)
+from tests.integration.test_gateway_desk_i18n import (
+    REFERRAL_KEEP,
+    pair,  # noqa: F401 - the fixture
+)
+from tests.support.kafka import read_topic
+from tests.support.nodes import example, node_seal_keys
 
 CASE = "TH-KH-2026-0077"
 DAY = 86_400_000
@@ -109,3 +128,78 @@ async def test_a_case_across_both_desks_with_status_changes_and_overdue(
     sent_referral = seen["timeline"][0]
     assert (sent_referral["event_type"], sent_referral["direction"]) == ("referral", "sent")
     assert seen["summary"]["status_by_country"]["KH"] == "CLOSED"
+
+
+async def test_the_gateway_alerts_the_owner_of_a_late_step_once_by_itself(
+    kafka_bootstrap: str, topics: Topics, tmp_path: Path
+) -> None:
+    clock = Clock()
+    users = desk_users(tmp_path, clock)
+    roots = {"TH": tmp_path / "th", "KH": tmp_path / "kh"}
+    await node_seal_keys(kafka_bootstrap, topics, roots, roots)
+    th = await gateway("TH", roots["TH"], kafka_bootstrap, topics, users=users, clock=clock)
+    kh = await gateway(
+        "KH", roots["KH"], kafka_bootstrap, topics, users=users, clock=clock, alert_every_s=0.5
+    )
+    relay = Relay(kafka_bootstrap, topics, {"referral": REFERRAL_KEEP, "acknowledgement": ACK_KEEP})
+    relay.keep["case_update"] = frozenset(
+        {"status", "changed_at", "next_due_at", "next_step_owner"}
+    )
+    relay.keep["case_alert"] = frozenset({"kind", "about_event_id", "due_at", "step_owner"})
+    try:
+        await th.login("th-desk")
+        await kh.login("kh-desk")
+        referral = {
+            "type": "referral",
+            "to": ["KH"],
+            "case_key": CASE,
+            "payload": example("referral"),
+        }
+        status, sent = await th.call("POST", "/api/events", json=referral)
+        assert status == 201, sent
+        assert await relay.run("TH") == 1
+        await eventually(lambda: _case(kh))
+        # Cambodia accepts; the next step (Thailand's) was due a day ago.
+        late = clock() - DAY
+        accepted = {
+            "status": "ACCEPTED",
+            "to": ["TH"],
+            "next_due_ms": late,
+            "next_step_owner": "TH",
+        }
+        status, body = await kh.call("POST", f"/api/cases/{CASE}/status", json=accepted)
+        assert status == 201, body
+
+        async def kh_alerts() -> list[Envelope] | None:
+            records = await read_topic(kafka_bootstrap, topics.outbox("KH"))
+            envelopes = [Envelope.from_bytes(r.value) for r in records]
+            found = [e for e in envelopes if e.header.event_type.value == "case_alert"]
+            return found or None
+
+        [alert] = await eventually(kh_alerts)
+        await asyncio.sleep(2.0)  # four more rounds: still one alert
+        assert len(await kh_alerts() or []) == 1
+        assert await relay.run("KH") == 2  # the update and the alert
+
+        async def th_told() -> dict[str, Any] | None:
+            case = await _case(th)
+            told = [e for e in (case or {}).get("timeline", []) if e["event_type"] == "case_alert"]
+            return told[0] if told else None
+
+        told = await th_told() or await eventually(th_told)
+        assert (told["direction"], told["producer"]) == ("received", "KH")
+        assert told["summary"] == {
+            "kind": "NEXT_STEP_OVERDUE",
+            "about": body["event_id"],  # Cambodia's update, whose next step is late
+            "owner": "TH",
+        }
+        assert alert.header.recipients == ("TH",)
+        assert alert.header.case_key == CASE
+    finally:
+        await th.client.close()
+        await kh.client.close()
+
+
+async def _case(desk: Desk) -> dict[str, Any] | None:
+    status, body = await desk.call("GET", f"/api/cases/{CASE}")
+    return body if status == 200 else None

@@ -172,18 +172,16 @@ class DeskView:
         """The notices this country sent, newest first.
 
         ``refused`` lists the hub's refusals (recipient "" for the whole
-        event); a notice is awaited only from the recipients that did not refuse.
+        event); a notice is awaited only from the recipients that neither
+        refused nor acknowledged it (the rule of :meth:`_sent_status`).
         """
         out = []
         for event_id, e in self.sent.items():
             created = int(e.get("created_at_ms", 0))
             due = self.due_at(created, e.get("planned_at_ms"))
-            got = self.acks_received.get(event_id)
             refusals = self.refused.get(event_id, [])
-            gone = {r.recipient for r in refusals}
             to = [str(cc) for cc in e.get("to") or []]
-            awaited = [] if "" in gone else [cc for cc in to if cc not in gone]
-            status = got or ("AWAITING_ACK" if awaited else "REFUSED")
+            status, awaited = self._sent_status(event_id, to, str(e.get("type")))
             out.append(
                 {
                     "event_id": event_id,

@@ -3,15 +3,20 @@
 The rule (docs/statistics.md, "Suppression"):
 
 1. Primary: every cell, interior or margin, whose count is at least 1 and
-   below ``k`` is hidden. A zero is published (it identifies no one).
+   below ``k`` is hidden. A zero is published (it identifies no one), except
+   under a hidden total: a zero among the cells a hidden total adds up is
+   hidden too, so that published zeros never tell that everyone in a small
+   group shares a category (two girls aged 0-8 on a corridor whose every
+   other cell is 0).
 2. Complementary: while some additive relation (a margin and the cells it
    sums) has exactly one hidden member, the smallest non-zero published
    member of that relation is hidden too, so no hidden cell is a difference
    of published ones.
-3. Audit (:mod:`hub.stats.protection`): for every hidden cell, the smallest
-   and largest value consistent with everything published. Where an interval
-   is narrower than ``k``, the smallest non-zero published cell sharing a
-   relation with it is hidden as well, and the audit runs again.
+3. Audit (:mod:`hub.stats.protection`): for every hidden cell (a hidden zero
+   included), the smallest and largest value consistent with everything
+   published. Where an interval is narrower than ``k``, the smallest non-zero
+   published cell sharing a relation with it is hidden as well, and the audit
+   runs again.
 4. Fail closed: when no cell is left to hide or the rounds run out, the whole
    group of tables is withheld (nothing of it is published).
 
@@ -60,22 +65,39 @@ class Outcome:
         return not self.withheld
 
 
-def _singletons(problem: Problem, hidden: dict[int, str]) -> bool:
-    """Hide a partner in every relation with exactly one hidden member; False: none possible."""
+def _zeros_under_hidden(problem: Problem, hidden: dict[int, str]) -> None:
+    """Hide every zero among the cells of a hidden total (down to the interior)."""
     changed = True
     while changed:
         changed = False
+        for margin, parts in problem.relations:
+            if margin not in hidden:
+                continue
+            for p in parts:
+                if p not in hidden and problem.values[p] == 0:
+                    hidden[p] = COMPLEMENTARY
+                    changed = True
+
+
+def _singletons(problem: Problem, hidden: dict[int, str]) -> None:
+    """Hide a partner in every relation with exactly one hidden member (where one is non-zero).
+
+    A relation whose only hidden member is a zero and whose other members are
+    all zero has no partner to give: the audit looks further out for one.
+    """
+    changed = True
+    while changed:
+        changed = False
+        _zeros_under_hidden(problem, hidden)
         for margin, parts in problem.relations:
             members = (margin, *parts)
             inside = [m for m in members if m in hidden]
             if len(inside) != 1:
                 continue
             options = [m for m in members if m not in hidden and problem.values[m] > 0]
-            if not options:
-                return False
-            hidden[min(options, key=lambda m: (problem.values[m], m))] = COMPLEMENTARY
-            changed = True
-    return True
+            if options:
+                hidden[min(options, key=lambda m: (problem.values[m], m))] = COMPLEMENTARY
+                changed = True
 
 
 def protect(problem: Problem, k: int, *, max_rounds: int = MAX_ROUNDS) -> Outcome:
@@ -94,8 +116,7 @@ def protect(problem: Problem, k: int, *, max_rounds: int = MAX_ROUNDS) -> Outcom
     changed: set[int] | None = None  # cells hidden since the last audit (None: all)
     for rounds in range(1, max_rounds + 1):
         before = set(hidden)
-        if not _singletons(problem, hidden):
-            return Outcome(hidden, True, audit, rounds)
+        _singletons(problem, hidden)
         if changed is not None:
             changed |= set(hidden) - before
         fresh = intervals(problem, set(hidden), only=changed, k=k)

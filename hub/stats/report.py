@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,7 +24,7 @@ from hub.errors import Reason, WireError
 
 from .indicators import DAY_BANDS, Period, frames, table_specs
 from .suppression import DEFAULT_K, Linked, TableSpec, suppress_linked
-from .tables import Frame, Table
+from .tables import TOTAL, Frame, Table
 
 __all__ = ["Regional", "flow_interior", "interior_of", "regional", "report_payload"]
 
@@ -145,10 +144,15 @@ class Regional:
         return all(not g.outcome.withheld for g in self.linked.values())
 
     def audit_json(self) -> dict[str, Any]:
+        """The audit's work per population, for the node's own log: NEVER published.
+
+        How many linear programs ran, which intervals were witnessed and how
+        long it took depend on the true counts (the audit starts from them),
+        so none of it goes into report.json (:meth:`interval_check`).
+        """
         out: dict[str, Any] = {}
         for population, group in self.linked.items():
             a = group.outcome.audit
-            widths = [iv.width for iv in a.intervals.values()]
             out[population] = {
                 "passed": not group.outcome.withheld,
                 "cells": group.cells,
@@ -158,16 +162,28 @@ class Regional:
                 "intervals_witnessed": a.witnessed,
                 "largest_lp_variables": a.largest_lp,
                 "seconds": round(a.seconds, 3),
-                # null: nothing hidden; "unbounded": no hidden cell has an upper bound
-                "narrowest_interval": (
-                    None
-                    if not widths
-                    else "unbounded"
-                    if math.isinf(min(widths))
-                    else round(min(widths), 3)
-                ),
             }
         return out
+
+    def interval_check(self) -> dict[str, Any]:
+        """What report.json says of the audit: only what the published tables show anyway.
+
+        Per population: passed (False: its tables are withheld), its distinct
+        cells and how many are suppressed; and ``k``. No interval, no count of
+        linear programs, no time: each depends on the true counts.
+        """
+        return {
+            "passed": self.audit_passed,
+            "k": self.k,
+            "populations": {
+                population: {
+                    "passed": not group.outcome.withheld,
+                    "cells": group.cells,
+                    "suppressed": sum(1 for _ in _hidden_cells(group)),
+                }
+                for population, group in self.linked.items()
+            },
+        }
 
     def to_json(self) -> dict[str, Any]:
         when = dt.datetime.fromtimestamp(self.generated_at_ms / 1000, tz=dt.UTC)
@@ -181,9 +197,19 @@ class Regional:
                 "missing": list(self.missing),
                 "refused": dict(self.refused),
             },
-            "interval_check": {"passed": self.audit_passed, "populations": self.audit_json()},
+            "interval_check": self.interval_check(),
             "tables": [t.to_json() for t in self.tables],
         }
+
+
+def _hidden_cells(group: Linked) -> set[tuple[tuple[str, str], ...]]:
+    """The distinct suppressed cells of a population, as a reader of its tables counts them."""
+    return {
+        tuple(sorted((d, v) for d, v in zip(t.dimensions, c.key, strict=True) if v != TOTAL))
+        for t in group.tables
+        for c in t.cells
+        if c.suppressed
+    }
 
 
 def _days_band(ms: int) -> str:

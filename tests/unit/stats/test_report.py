@@ -95,6 +95,27 @@ def test_json_csv_and_html_carry_the_same_numbers(tmp_path: Path) -> None:
     assert "PRIMARY" not in json.dumps(doc)
 
 
+def test_the_published_interval_check_holds_only_what_the_tables_show() -> None:
+    """An interval's width published next to the tables gave away a true count (the LP's
+    maximum minus the width); the LP counts and times depend on the true counts too."""
+    _, report = _regional(600)
+    check = json.loads(json_of(report))["interval_check"]
+    assert set(check) == {"passed", "k", "populations"}
+    assert check["k"] == report.k
+    assert "interval" not in json.dumps(check["populations"])
+    for population, group in report.linked.items():
+        published = check["populations"][population]
+        assert set(published) == {"passed", "cells", "suppressed"}
+        hidden = {
+            tuple(sorted((d, v) for d, v in zip(t.dimensions, c.key, strict=True) if v != "TOTAL"))
+            for t in group.tables
+            for c in t.cells
+            if c.suppressed
+        }
+        assert published["suppressed"] == len(hidden)
+    assert "lps" in report.audit_json()["referred"]  # the node's own log keeps its work
+
+
 def test_flow_counts_of_the_log_are_tables_too() -> None:
     july = 1_782_864_000_000
     day = 86_400_000

@@ -157,8 +157,9 @@ def report_cmd(  # noqa: PLR0917 - one per option
         click.echo(printable(f"refused: {cc} ({reason})"))
     click.echo(f"flow counts of the audit log: {flows_note}")
     work = report.audit_json()  # the node's own view: not in report.json
-    lps = sum(a["lps"] for a in work.values())
-    seconds = sum(a["seconds"] for a in work.values())
+    audits = {tuple(a["audited_with"]) or (p,): a for p, a in work.items()}  # one per system
+    lps = sum(a["lps"] for a in audits.values())
+    seconds = sum(a["seconds"] for a in audits.values())
     verdict = "passed" if report.audit_passed else "FAILED (those tables are withheld)"
     click.echo(f"interval check (k={k}): {verdict}; {lps} linear programs in {seconds:.2f}s")
     click.echo(f"wrote {len(written)} files to {out}")

@@ -44,11 +44,18 @@ class Problem:
         values: the true count of each cell.
         relations: (margin cell, the cells it is the sum of), by index.
         labels: a printable name per cell (for messages and logs; no personal data).
+        twins: pairs of cells of two populations that count the same thing (a
+            corridor's persons handed over, in two tables): hidden both or
+            neither; where their counts are equal a relation says so too.
+        nonempty: cells a reader knows hold someone: a category's total (a
+            category is listed only when someone is in it).
     """
 
     values: tuple[int, ...]
     relations: tuple[tuple[int, tuple[int, ...]], ...]
     labels: tuple[str, ...] = ()
+    twins: tuple[tuple[int, int], ...] = ()
+    nonempty: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,11 +111,19 @@ def floors(problem: Problem, hidden: Mapping[int, object] | set[int]) -> dict[in
 
     Zeros are published except under a hidden total (docs/statistics.md,
     "Suppression", rule 2), so a hidden cell that is one of the cells a hidden
-    total adds up may be a zero; any other hidden cell is at least 1. The
-    reader can tell which is which from what is published alone.
+    total adds up may be a zero, and so may its twin; a twin whose count
+    differs from its twin's may be a zero hidden because its twin is; a
+    category's total is at least 1 (:attr:`Problem.nonempty`); any other
+    hidden cell is at least 1 (a zero there would be published).
     """
+    values = problem.values
     under = {p for margin, parts in problem.relations if margin in hidden for p in parts}
-    return {cell: 0.0 if cell in under else 1.0 for cell in hidden}
+    maybe_zero = set(under)
+    for a, b in problem.twins:
+        if values[a] != values[b] or a in under or b in under:
+            maybe_zero |= {a, b}
+    maybe_zero -= problem.nonempty
+    return {cell: 0.0 if cell in maybe_zero else 1.0 for cell in hidden}
 
 
 def intervals(

@@ -23,7 +23,7 @@ from hub.audit.flows import AckTime, Flows
 from hub.errors import Reason, WireError
 
 from .indicators import DAY_BANDS, Period, frames, table_specs
-from .suppression import DEFAULT_K, Linked, TableSpec, suppress_linked
+from .suppression import DEFAULT_K, Linked, TableSpec, suppress_together
 from .tables import TOTAL, Frame, Table
 
 __all__ = ["Regional", "flow_interior", "interior_of", "regional", "report_payload"]
@@ -162,6 +162,8 @@ class Regional:
                 "intervals_witnessed": a.witnessed,
                 "largest_lp_variables": a.largest_lp,
                 "seconds": round(a.seconds, 3),
+                # populations sharing totals are audited as one: the figures above are theirs
+                "audited_with": list(group.audited_with),
             }
         return out
 
@@ -254,6 +256,8 @@ def flow_interior(
                 Frame(("corridor", "event_type", "month"), ((), (), ()), (True, True, True)),
                 unit="events",
                 note=note,
+                family="referred",  # a corridor's referral events: its persons referred
+                pins=(("event_type", "referral"),),
             )
         ],
         "ack_times": [
@@ -308,7 +312,9 @@ def regional(
         flow_specs, flow_counts = flow_interior(flows, period)
         truth.update(flow_counts)
         specs.update(frames(flow_specs, flow_counts))
-    linked = {population: suppress_linked(group, truth, k) for population, group in specs.items()}
+    # Populations that share totals (a family) are audited as one system: a number
+    # published in one table and hidden in another would be no secret (protocol 15).
+    linked = suppress_together(specs, truth, k)
     expected = sorted(set(members))
     return Regional(
         period=period,

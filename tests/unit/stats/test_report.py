@@ -13,7 +13,7 @@ from hub.errors import WireError
 from hub.stats import Period, interior_of, regional, report_payload
 from hub.stats.render import csv_of, html_of, json_of
 from hub.wire import payload_from_json, payload_to_json
-from tests.support.stats_audit import check_files_agree
+from tests.support.stats_audit import check_files_agree, published_intervals
 from tests.support.stats_cases import generate
 
 Q3 = Period.parse("2026-Q3")
@@ -137,3 +137,76 @@ def test_flow_counts_of_the_log_are_tables_too() -> None:
     assert acks.cell("TH>KH", "0-30").count == 15
     handovers = next(t for t in report.tables if t.name == "referral_to_handover_ack_days")
     assert handovers.cell("TH>KH", "31-60").count == 12
+
+
+def _handovers(seed: int) -> dict[str, dict[tuple[str, ...], int]]:
+    """Persons handed over on four corridors, small and large, each with its days band."""
+    import random
+
+    rng = random.Random(seed)
+    interior: dict[str, dict[tuple[str, ...], int]] = {}
+
+    def add(table: str, *key: str) -> None:
+        cells = interior.setdefault(table, {})
+        cells[key] = cells.get(key, 0) + 1
+
+    for corridor in ("TH>KH", "TH>LA", "TH>MM", "CN>VN"):
+        for _ in range(rng.choice([rng.randint(1, 10), rng.randint(11, 60)])):
+            sex = rng.choice(["FEMALE", "MALE"])
+            age = rng.choice(["AGE_0_8", "AGE_9_17", "AGE_18_20"])
+            add("handed_over_by_sex_age", corridor, sex, age)
+            add("handed_over_by_exploitation", corridor,
+                rng.choice(["FORCED_LABOUR", "SEXUAL_EXPLOITATION"]))  # fmt: skip
+            add("handover_time_by_days", corridor, rng.choice(["0-30", "31-60", "61-90"]))
+    return interior
+
+
+@pytest.mark.parametrize("seed", [10, 91, 3, 27])
+def test_tables_that_share_totals_are_audited_as_one(seed: int) -> None:
+    """handover_time_by_days has the corridor totals of handed_over: a total published in one
+    and hidden in the other is no secret, and the two tables together narrowed (seed 10) the
+    primary cell (TH>KH, FORCED_LABOUR) = 2 to [1, 5]. Checked on the published tables of
+    both, by the independent audit."""
+    report = regional({"KH": _handovers(seed)}, members=["KH"], refused={}, period=Q3,
+                      assembled_by="KH", generated_at_ms=LATER)  # fmt: skip
+    assert report.audit_passed
+    tables = [
+        t.to_json() for t in report.tables if t.name.startswith(("handed_over", "handover_time"))
+    ]
+    assert {t["name"] for t in tables} == {
+        "handed_over_by_sex_age", "handed_over_by_exploitation", "handover_time_by_days",
+    }  # fmt: skip
+    shown: dict[tuple[str, ...], set[bool]] = {}
+    for t in tables:
+        for c in t["cells"]:
+            if all(v == "TOTAL" for v in c["key"][1:]):
+                shown.setdefault((c["key"][0],), set()).add(c["suppressed"])
+    assert all(len(hidden) == 1 for hidden in shown.values()), shown  # both or neither
+    for ident, (lo, hi) in published_intervals(tables).items():
+        assert hi - lo >= report.k, (ident, lo, hi)
+
+
+def test_referral_events_of_the_log_are_hidden_with_the_persons_referred() -> None:
+    """The log's referral events on a corridor are its persons referred (one referral each):
+    a count hidden in referred_* is hidden in the flows table too."""
+    interior: dict[str, dict[tuple[str, ...], int]] = {
+        "referred_by_sex_age": {("TH>KH", "FEMALE", "AGE_18_20"): 5,
+                                ("TH>LA", "MALE", "AGE_18_20"): 30},
+        "referred_by_exploitation": {("TH>KH", "FORCED_LABOUR"): 5, ("TH>LA", "FORCED_LABOUR"): 30},
+    }  # fmt: skip
+    flows = Flows(
+        (FlowCount("TH", "KH", "referral", "2026-07", 5, 0, ()),
+         FlowCount("TH", "LA", "referral", "2026-07", 30, 0, ()),
+         FlowCount("TH", "KH", "acknowledgement", "2026-07", 40, 0, ())),
+        (),
+        (),
+    )  # fmt: skip
+    report = regional({"TH": interior}, members=["TH"], refused={}, period=Q3,
+                      assembled_by="TH", generated_at_ms=LATER, flows=flows)  # fmt: skip
+    assert report.audit_passed
+    referred = next(t for t in report.tables if t.name == "referred_by_exploitation")
+    events = next(t for t in report.tables if t.name == "flows_by_corridor_type_month")
+    assert referred.cell("TH>KH", "TOTAL").suppressed  # 5 < k
+    assert events.cell("TH>KH", "referral", "TOTAL").suppressed  # the same 5
+    assert events.cell("TH>KH", "referral", "2026-07").suppressed
+    assert report.linked["flows"].audited_with == ("referred", "flows")

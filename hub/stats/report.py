@@ -66,7 +66,9 @@ def interior_of(fields: Mapping[str, Any], period: Period) -> dict[str, dict[tup
     Raises:
         WireError: INVALID_PAYLOAD when the period differs, a table is
             unknown, its dimensions differ from this version's, a key has the
-            wrong length or a count is not a non-negative integer.
+            wrong length, a count is not a non-negative integer, or two tables
+            of one indicator disagree on a corridor's persons (the sex-by-age
+            table and the exploitation table count the same persons).
     """
     if fields.get("period") != period.label:
         raise _bad(f"expected period {period.label}, got {str(fields.get('period'))[:20]!r}")
@@ -97,7 +99,39 @@ def interior_of(fields: Mapping[str, Any], period: Period) -> dict[str, dict[tup
                 raise _bad(f"expected non-negative counts in {name}")
             counts[key] = counts.get(key, 0) + n
         out[spec.name] = counts
+    _consistent(out, table_specs(period))
     return out
+
+
+def _consistent(
+    interior: Mapping[str, Mapping[tuple[str, ...], int]], groups: Mapping[str, list[TableSpec]]
+) -> None:
+    """The tables of one population count the same persons per corridor (and quarter).
+
+    Raises:
+        WireError: INVALID_PAYLOAD naming the tables, the corridor and both counts.
+    """
+    for specs in groups.values():
+        if len(specs) < 2:
+            continue
+        shared = [d for d in specs[0].frame.dimensions if d in ("quarter", "corridor")]
+        totals = []
+        for spec in specs:
+            at = [spec.frame.dimensions.index(d) for d in shared]
+            sums: dict[tuple[str, ...], int] = {}
+            for key, n in interior.get(spec.name, {}).items():
+                margin = tuple(key[i] for i in at)
+                sums[margin] = sums.get(margin, 0) + n
+            totals.append((spec.name, {m: n for m, n in sums.items() if n}))
+        (first, expected), *others = totals
+        for name, got in others:
+            for margin in sorted(set(expected) | set(got)):
+                if expected.get(margin, 0) != got.get(margin, 0):
+                    raise _bad(
+                        f"expected {name} to count the persons of {first} on "
+                        f"{'/'.join(margin)[:40]} ({expected.get(margin, 0)}), "
+                        f"got {got.get(margin, 0)}"
+                    )
 
 
 def _add(
@@ -156,7 +190,7 @@ class Regional:
             out[population] = {
                 "passed": not group.outcome.withheld,
                 "cells": group.cells,
-                "suppressed": len(group.outcome.hidden),
+                "suppressed": len(_hidden_cells(group)),
                 "rounds": group.outcome.rounds,
                 "lps": a.lps,
                 "intervals_witnessed": a.witnessed,

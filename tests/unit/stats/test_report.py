@@ -73,6 +73,41 @@ def test_a_report_that_does_not_fit_is_refused(change: dict[str, Any], message: 
     assert info.value.reason == "INVALID_PAYLOAD"
 
 
+def test_a_report_whose_tables_disagree_is_refused() -> None:
+    """The sex-by-age and exploitation tables of one indicator count the same persons: a
+    report whose corridor totals differ would be audited with one and published with the
+    other, so it is refused."""
+    fields = {
+        "period": "2026-Q3", "reporting_country": "TH", "generated_at": 0,
+        "tables": [
+            {"name": "referred_by_sex_age", "dimensions": ["corridor", "sex", "age_band"],
+             "cells": [{"key": ["TH>KH", "FEMALE", "AGE_18_20"], "count": 12}]},
+            {"name": "referred_by_exploitation", "dimensions": DIMS,
+             "cells": [{"key": ["TH>KH", "FORCED_LABOUR"], "count": 13}]},
+        ],
+    }  # fmt: skip
+    with pytest.raises(WireError, match="expected referred_by_exploitation to count") as info:
+        interior_of(fields, Q3)
+    assert info.value.reason == "INVALID_PAYLOAD"
+    assert "TH>KH (12), got 13" in str(info.value)
+    fields["tables"][1]["cells"][0]["count"] = 12  # type: ignore[index]
+    assert interior_of(fields, Q3)["referred_by_exploitation"] == {("TH>KH", "FORCED_LABOUR"): 12}
+    # One table without the other is as inconsistent.
+    with pytest.raises(WireError, match="count the persons"):
+        interior_of({**fields, "tables": fields["tables"][:1]}, Q3)  # type: ignore[index]
+
+
+def test_tables_that_disagree_on_a_shared_total_are_not_published() -> None:
+    """suppress_linked audits one number per shared total: it refuses two."""
+    from hub.errors import RequestError
+    from hub.stats import Frame, TableSpec, suppress_linked
+
+    a = TableSpec("a", "A", Frame(("corridor", "sex"), (("X",), ("F",)), (True, True)))
+    b = TableSpec("b", "B", Frame(("corridor", "type"), (("X",), ("L",)), (True, True)))
+    with pytest.raises(RequestError, match="agree"):
+        suppress_linked([a, b], {"a": {("X", "F"): 12}, "b": {("X", "L"): 30}}, 11)
+
+
 def test_the_regional_table_is_the_sum_and_names_who_is_missing() -> None:
     gen, report = _regional()
     assert report.truth == gen.truth()

@@ -416,7 +416,12 @@ def count_indicators(
             done_by_number: dict[int, int] = {}
             for r in reports:
                 f = _fields(r)
-                n = _int(f.get("follow_up_number")) or _int(f.get("visit_number"))
+                # A null follow_up_number is an extra visit (the schema), not a follow-up;
+                # the visit number stands in only where the field is absent or withheld.
+                if "follow_up_number" in f:
+                    n = _int(f.get("follow_up_number"))
+                else:
+                    n = _int(f.get("visit_number"))
                 if n is not None:
                     t = _when(r, "visited_at")
                     done_by_number[n] = min(done_by_number.get(n, t), t)

@@ -23,7 +23,9 @@ def _report(producer: str, created_at_ms: int, n: int) -> dict[str, Any]:
             "generated_at": created_at_ms,
             "tables": [
                 {"name": "referred_by_exploitation", "dimensions": ["corridor", "exploitation"],
-                 "cells": cells}
+                 "cells": cells},
+                {"name": "referred_by_sex_age", "dimensions": ["corridor", "sex", "age_band"],
+                 "cells": [{"key": [f"{producer}>KH", "MALE", "UNKNOWN"], "count": n}]},
             ],
         },
     }  # fmt: skip

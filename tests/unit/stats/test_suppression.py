@@ -10,7 +10,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hub.stats import TOTAL, Frame, Problem, TableSpec, intervals, protect, suppress_linked
+from hub.stats import (
+    TOTAL,
+    Frame,
+    Problem,
+    TableSpec,
+    intervals,
+    protect,
+    suppress_linked,
+    suppress_together,
+)
 from hub.stats.tables import COMPLEMENTARY, PRIMARY
 from tests.support.stats_audit import published_intervals, zeros_beside_hidden
 
@@ -256,6 +265,43 @@ def test_random_tables_are_protected(
         truth = spec.frame.count(interior[spec.name])
         for cell in table.cells:
             assert cell.count is None or cell.count == truth[cell.key]
+
+
+@st.composite
+def _twins(draw: st.DrawFn) -> tuple[dict[str, list[TableSpec]], dict[str, Any]]:
+    """Two populations counting the same persons per group g: a by x, b by d (a family)."""
+    n, m1, m2 = draw(st.integers(2, 4)), draw(st.integers(2, 3)), draw(st.integers(2, 3))
+    first = tuple(f"g{i}" for i in range(n))
+    a = Frame(("corridor", "x"), (first, tuple(f"x{i}" for i in range(m1))), (True, True))
+    b = Frame(("corridor", "d"), (first, tuple(f"d{i}" for i in range(m2))), (True, True))
+    person = st.tuples(st.sampled_from(first), st.integers(0, m1 - 1), st.integers(0, m2 - 1))
+    ia: dict[tuple[str, ...], int] = {}
+    ib: dict[tuple[str, ...], int] = {}
+    for g, x, d in draw(st.lists(person, min_size=1, max_size=90)):
+        ia[(g, f"x{x}")] = ia.get((g, f"x{x}"), 0) + 1
+        ib[(g, f"d{d}")] = ib.get((g, f"d{d}"), 0) + 1
+    specs = {
+        "a": [TableSpec("a", "A", a, family="f")],
+        "b": [TableSpec("b", "B", b, family="f")],
+    }
+    return specs, {"a": ia, "b": ib}
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_twins())
+def test_twins_are_hidden_together_and_audited_as_one(
+    drawn: tuple[dict[str, list[TableSpec]], dict[str, dict[tuple[str, ...], int]]],
+) -> None:
+    specs, interior = drawn
+    linked = suppress_together(specs, interior, K)
+    assert linked["a"].outcome is linked["b"].outcome
+    if linked["a"].outcome.withheld:
+        return
+    ta, tb = (linked[p].tables[0] for p in ("a", "b"))
+    for cell in ta.cells:
+        if cell.key[1] == TOTAL:  # a group's total (or the grand total): twins
+            assert cell.suppressed == tb.cell(cell.key[0], TOTAL).suppressed, cell.key
+    _check([ta.to_json(), tb.to_json()], K)  # re-audited side by side, as a reader would
 
 
 def test_the_audit_of_a_wide_table_is_quick() -> None:

@@ -316,7 +316,8 @@ class Report:
             "flows": self.flows.to_json(),
             "ack_due_ms": ACK_DUE_MS,
             "ack_summary": ack_summary(self.flows.ack_times),
-            "handover_summary": ack_summary(self.flows.handover_times),
+            # No deadline from a referral to its handover: days are normal there.
+            "handover_summary": ack_summary(self.flows.handover_times, due_ms=None),
             "unacknowledged": self.unacknowledged,
             "sharing": self.sharing,
             "refusals": self.refusals,

@@ -274,19 +274,22 @@ def _refusals(page: _Page, meanings: Mapping[str, str]) -> str:
 {chart if bars else ""}{"".join(parts) or "<p>Nothing was refused.</p>"}</section>"""
 
 
-def _ack_table(page: _Page, key: str, rows: list[dict[str, Any]], due_ms: int) -> str:
+def _ack_table(page: _Page, key: str, rows: list[dict[str, Any]], due_ms: int | None) -> str:
+    """Acknowledgement times per corridor; with ``due_ms``, how many came later than that
+    (None: no such column, for times that have no deadline)."""
     body = "".join(
         f"<tr><td>{_e(r['producer'])} → {_e(r['recipient'])}</td><td>{_e(r['event_type'])}</td>"
         f"{page.num(f'{key}/{i}/n', r['n'])}{page.ms(f'{key}/{i}/median_ms', r['median_ms'])}"
         f"{page.ms(f'{key}/{i}/p90_ms', r['p90_ms'])}{page.ms(f'{key}/{i}/max_ms', r['max_ms'])}"
-        f"{page.num(f'{key}/{i}/overdue', r['overdue'])}"
-        f'<td class="leaves">{page.leaf(r["slowest"]["leaf"])} → '
+        + (page.num(f"{key}/{i}/overdue", r["overdue"]) if due_ms is not None else "")
+        + f'<td class="leaves">{page.leaf(r["slowest"]["leaf"])} → '
         f"{page.leaf(r['slowest']['ack_leaf'])}</td></tr>"
         for i, r in enumerate(rows)
     )
+    later = f"<th>later than {_e(_duration(due_ms))}</th>" if due_ms is not None else ""
     return (
         "<table><tr><th>corridor</th><th>event type</th><th>acknowledged</th><th>median</th>"
-        f"<th>90th percentile</th><th>longest</th><th>later than {_e(_duration(due_ms))}</th>"
+        f"<th>90th percentile</th><th>longest</th>{later}"
         f"<th>slowest: delivery → acknowledgement</th></tr>{body}</table>"
     )
 
@@ -364,8 +367,9 @@ signed. Percentiles are nearest-rank: each figure is one observed time.</p>{note
 <p>For each delivered referral, the first acknowledgement of a handover notice about the
 same case key between the same two countries, created at or after the referral. The
 acknowledgement's status (received, handed over) is sealed: the log cannot tell a
-receipt from a completed handover.</p>
-{_ack_table(page, "handover_summary", handovers, due) if handovers else "<p>None.</p>"}
+receipt from a completed handover. No deadline applies here (a handover takes days), so
+no count of late ones is given.</p>
+{_ack_table(page, "handover_summary", handovers, None) if handovers else "<p>None.</p>"}
 </section>"""
 
 

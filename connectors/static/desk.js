@@ -840,11 +840,11 @@ async function renderCase() {
 async function submitStatus(ev) {
   ev.preventDefault();
   if (!state.caseKey) return;
-  // The picker offers 31 days in every month: a day the month lacks is refused here,
-  // as is a date chosen only in part, rather than sent as another day or none.
+  // The picker offers 31 days in every month: a day the month lacks is refused here
+  // rather than sent as a day of the next month. A date chosen in part is no date.
   const [y, mo, d] = ["year", "month", "day"].map((part) => $("status-due-" + part).value);
   const due = y && mo && d ? utcDay(Number(y), Number(mo), Number(d)) : null;
-  if ((y || mo || d) && due === null) { say("cases.due_invalid"); return; }
+  if (y && mo && d && due === null) { say("cases.due_invalid"); return; }
   const body = { status: $("status-new").value,
                  to: $("status-to").value.split(/[\s,]+/).filter(Boolean),
                  transition_reason: $("status-reason").value || null,

@@ -531,29 +531,34 @@ async function decide(id, action, reason) {
 
 // --- one event, read with its schema -------------------------------------------------
 
-// A language tag's name in the user's language, where the browser's Intl speaks it
-// (Chromium's has no Khmer, Lao or Burmese); else null, and the tag is shown.
-function languageName(tag) {
+// The name of a language tag or a region code ("language", "region") in the user's
+// language, where the browser's Intl speaks it (Chromium's has no Khmer, Lao or
+// Burmese); else null, and the code is shown.
+function displayName(kind, code) {
   const locale = (state.catalogue && state.catalogue.locale) || "en-GB";
   if (typeof Intl.DisplayNames !== "function" || !Intl.DisplayNames.supportedLocalesOf([locale]).length) return null;
   try {
-    const name = new Intl.DisplayNames([locale], { type: "language", fallback: "none" }).of(tag);
-    return name && name !== tag ? name : null;
+    const name = new Intl.DisplayNames([locale], { type: kind, fallback: "none" }).of(code);
+    return name && name !== code ? name : null;
   } catch (e) {
-    return null;  // not a well-formed tag
+    return null;  // not a well-formed code
   }
 }
 
 // The vocabularies the page writes itself (connectors/gateway/i18n.py PAGE_FORMATS).
 const FORMATS = {
-  language: (v) => { const name = languageName(v); return name ? el("span", { cls: "enum", data: { code: v }, text: name }) : null; },
+  language: (v) => { const name = displayName("language", v); return name ? el("span", { cls: "enum", data: { code: v }, text: name }) : null; },
   date: isoDateEl,
 };
 
-// A vocabulary labelled from the catalogue: its message for the value, or null.
+// A vocabulary labelled from the catalogue: its message for the value, or null. A
+// country the catalogue does not name (it names COMMIT's) is named by Intl if it can.
 function labelledNode(prefix, v) {
-  if (!prefix || !hasMessage(prefix + "." + v)) return null;
-  const text = label(prefix, v) + (prefix === "country" ? " (" + v + ")" : "");
+  if (!prefix) return null;
+  let text = hasMessage(prefix + "." + v) ? label(prefix, v) : null;
+  if (text === null && prefix === "country" && /^[A-Z]{2}$/.test(v)) text = displayName("region", v);
+  if (text === null) return null;
+  if (prefix === "country") text += " (" + v + ")";
   return el("span", { cls: "enum", data: { code: v }, text });
 }
 

@@ -62,6 +62,7 @@ __all__ = [
     "Catalogue",
     "Catalogues",
     "Language",
+    "Vocabulary",
     "date_conventions",
     "load_catalogues",
     "placeholders",

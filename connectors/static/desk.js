@@ -547,7 +547,10 @@ function displayName(kind, code) {
 
 // The vocabularies the page writes itself (connectors/gateway/i18n.py PAGE_FORMATS).
 const FORMATS = {
-  language: (v) => { const name = displayName("language", v); return name ? el("span", { cls: "enum", data: { code: v }, text: name }) : null; },
+  language: (v) => {
+    const name = displayName("language", v);
+    return name ? el("span", { cls: "enum", data: { code: v }, text: name }) : null;
+  },
   date: isoDateEl,
 };
 

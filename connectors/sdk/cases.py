@@ -408,6 +408,18 @@ class CaseBook:
         last = max(mine, key=lambda e: (e.changed_at_ms, e.created_at_ms, e.event_id))
         return last.str_field("status"), last.int_field("follow_up_number")
 
+    def alert_status(self, item: OverdueItem, now_ms: int) -> str | None:
+        """The ``case_status`` an alert of ``item`` carries: this country's own status of the case.
+
+        Never another country's: an alert must not pass on what a third country
+        told this node. None when this country has none, and for a requester
+        told of a match follow-up (it gets no status of this node's case).
+        """
+        if item.case_key not in self.events:
+            return None
+        status = self.summary(item.case_key, now_ms).status_by_country.get(self.country)
+        return status if is_status(status) else None
+
     def referral_event_id(self, case_key: str) -> str | None:
         """The first referral of the case this node holds."""
         referrals = [e for e in self.events.get(case_key, ()) if e.event_type == "referral"]
@@ -556,8 +568,7 @@ async def send_alerts(
             continue
         events = {e.event_id: e for e in book.events.get(item.case_key, ())}
         about = events.get(item.event_id)
-        # A requester told of a match follow-up gets no status of this node's case.
-        status = book.summary(item.case_key, now).status if item.case_key in book.events else None
+        status = book.alert_status(item, now)
         if about is None and item.kind == AlertKind.RETRAFFICKING_SUSPECTED:
             about_type: str | None = "match_followup"
         else:
@@ -576,7 +587,7 @@ async def send_alerts(
                 "detected_at": now,
                 "follow_up_number": item.follow_up_number,
                 "step_owner": item.owner,
-                "case_status": status if is_status(status) else None,
+                "case_status": status,
             },
         )
         try:

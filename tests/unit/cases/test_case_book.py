@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import yaml
 
-from connectors.sdk import CaseBook, CaseSummary, OverdueItem, TimelineEntry
+from connectors.sdk import CaseBook, CaseSummary, CountryNode, OverdueItem, TimelineEntry
+from connectors.sdk.cases import send_alerts
 from connectors.sdk.store import NodeStore
+from connectors.sdk.submission import Submission
 from hub.errors import PolicyError, Reason, RequestError
 from hub.policy import load_agreement
 from tests.support.hub import KEYS
@@ -215,3 +217,42 @@ def test_an_alert_goes_only_to_a_country_already_in_the_case(kh: NodeStore) -> N
     assert not book.may_tell(own)
     to_th = OverdueItem("case-kh-1", "NEXT_STEP_OVERDUE", _id(4), 0, "TH", "")
     assert book.may_tell(to_th)
+
+
+class _Node:
+    """Just what :func:`send_alerts` uses of a node: its store, country, clock and publish."""
+
+    def __init__(self, store: NodeStore, country: str, now_ms: int) -> None:
+        self.store = store
+        self.country = country
+        self._now = now_ms
+        self.sent: list[Submission] = []
+
+    def now_ms(self) -> int:
+        return self._now
+
+    def agreements(self) -> dict[str, Any]:
+        return {}
+
+    async def publish(self, submission: Submission, *, unsealed: bool = False) -> str:
+        self.sent.append(submission)
+        return _id(900 + len(self.sent))
+
+
+async def test_an_alert_carries_this_countrys_own_status_never_a_third_countrys(
+    kh: NodeStore,
+) -> None:
+    """Laos told Cambodia of a re-trafficking; Cambodia's alert to Thailand must not pass it on."""
+    keep(kh, 8, "case_update", "KH", "TH", HANDED + 2 * DAY, status="IN_REINTEGRATION",
+         changed_at=HANDED + 2 * DAY, next_due_at=HANDED + 10 * DAY,
+         next_step_owner="TH")  # fmt: skip
+    keep(kh, 9, "case_alert", "LA", "KH", HANDED + 3 * DAY, kind="RETRAFFICKING_SUSPECTED",
+         about_event_id=_id(99), detected_at=HANDED + 3 * DAY)  # fmt: skip
+    node = _Node(kh, "KH", HANDED + 11 * DAY)
+    sent = await send_alerts(cast("CountryNode", node))
+    assert [(item.kind, item.owner) for item, _ in sent] == [("NEXT_STEP_OVERDUE", "TH")]
+    (alert,) = node.sent
+    assert alert.payload["case_status"] == "IN_REINTEGRATION"
+    # A country with no status of its own sends none, whatever the others recorded.
+    book = CaseBook.of_store(kh, "VN")
+    assert book.alert_status(sent[0][0], HANDED + 11 * DAY) is None

@@ -50,6 +50,7 @@ from hub.cases import (
 )
 from hub.errors import Reason, RequestError, TrmError
 from hub.matching.messages import is_reference
+from hub.policy.agreement import ANY_PARTY
 from hub.topics import check_country
 from hub.wire import EventType
 
@@ -90,7 +91,36 @@ _CASE_TYPES: Final = frozenset(
 )
 
 
-def _event(record: Mapping[str, Any], country: str) -> CaseEvent | None:
+def _left_empty(
+    record: Mapping[str, Any], country: str, agreements: Sequence[Agreement]
+) -> tuple[str, ...]:
+    """Of a received record's withheld fields, those its agreement's flow discloses.
+
+    The hub discloses every field the flow lists that the producer filled, so
+    one of those missing was left empty (null) by the producer: e.g. a report's
+    ``follow_up_number``, null for an extra visit. The flow is the one the
+    policy engine takes (one naming both countries before one for any party);
+    under a consent rule that may narrow what went, nothing is known empty.
+    """
+    withheld = record.get("withheld") or ()
+    ref = record.get("agreement")
+    if not withheld or not isinstance(ref, str):
+        return ()
+    agreement = next((a for a in agreements if a.ref == ref), None)
+    if agreement is None:
+        return ()
+    flows = agreement.flows_for(str(record.get("from", "")), country, str(record.get("type")))
+    if not flows:
+        return ()
+    flow = min(flows, key=lambda f: (f.sender == ANY_PARTY) + (f.recipient == ANY_PARTY))
+    if flow.consent is not None and flow.consent.required:
+        return ()
+    return tuple(sorted(str(w) for w in withheld if w in flow.fields))
+
+
+def _event(
+    record: Mapping[str, Any], country: str, agreements: Sequence[Agreement] = ()
+) -> CaseEvent | None:
     """A vault record as a case event (None: not one a case book reads)."""
     event_type = record.get("type")
     if event_type not in _CASE_TYPES:
@@ -115,6 +145,7 @@ def _event(record: Mapping[str, Any], country: str) -> CaseEvent | None:
         if isinstance(record.get("correlation_id"), str)
         else None,
         summary=key_fields(str(event_type), fields),
+        empty=_left_empty(record, country, agreements) if producer != country else (),
     )
 
 
@@ -224,6 +255,7 @@ class CaseBook:
         cc = check_country(country)
         months = tuple(follow_up_months)
         check_follow_up_months(months)
+        held_agreements = tuple(agreements)
         grouped: dict[str, list[CaseEvent]] = {}
         requests: list[Mapping[str, Any]] = []
         for entry in store.entries():
@@ -232,7 +264,7 @@ class CaseBook:
                 continue
             if record.get("type") == "match_followup" and entry.producer != cc:
                 requests.append(record)
-            event = _event(record, cc)
+            event = _event(record, cc, held_agreements)
             if event is not None:
                 grouped.setdefault(entry.case_key, []).append(event)
         sightings = []
@@ -247,7 +279,7 @@ class CaseBook:
             cc,
             {k: tuple(v) for k, v in grouped.items()},
             months,
-            tuple(agreements),
+            held_agreements,
             ack_deadline_ms,
             tuple(sightings),
         )

@@ -37,6 +37,8 @@ from .timeline import (
     CaseSummary,
     TimelineEntry,
     case_state,
+    follow_up_done,
+    follow_up_of,
     timeline,
 )
 
@@ -63,7 +65,9 @@ __all__ = [
     "check_follow_up_months",
     "check_transition",
     "due_at",
+    "follow_up_done",
     "follow_up_due_times",
+    "follow_up_of",
     "is_status",
     "open_steps",
     "summarise",

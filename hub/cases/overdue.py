@@ -42,6 +42,7 @@ from .timeline import (
     CaseState,
     CaseSummary,
     case_state,
+    follow_up_done,
 )
 
 __all__ = [
@@ -222,17 +223,12 @@ def _follow_up_owner(state: CaseState, events: Sequence[CaseEvent]) -> str | Non
 
 
 def _reported(events: Sequence[CaseEvent], since_ms: int) -> set[int]:
-    """The follow-up numbers reported done since ``since_ms`` (a report, or FOLLOW_UP_DONE)."""
+    """The follow-up numbers reported done since ``since_ms`` (:func:`follow_up_done`)."""
     done = set()
     for e in events:
         if e.created_at_ms < since_ms:
             continue  # a report of an earlier cycle (before a re-trafficking and a new handover)
-        if e.event_type == REINTEGRATION_REPORT:
-            number = e.int_field("follow_up_number") or e.int_field("visit_number")
-        elif e.event_type == CASE_UPDATE and e.str_field("status") == CaseStatus.FOLLOW_UP_DONE:
-            number = e.int_field("follow_up_number")
-        else:
-            continue
+        number = follow_up_done(e)
         if number is not None:
             done.add(number)
     return done

@@ -27,6 +27,8 @@ __all__ = [
     "TimelineEntry",
     "acknowledgements_of",
     "case_state",
+    "follow_up_done",
+    "follow_up_of",
     "timeline",
 ]
 
@@ -51,8 +53,12 @@ class CaseEvent:
         direction: :data:`SENT` (this node produced it) or :data:`RECEIVED`.
         fields: the payload fields this node holds (disclosed to it, or all
             of them for what it sent).
-        withheld: the schema fields the agreement withheld from this node.
+        withheld: the schema fields not disclosed to this node (the agreement
+            withheld them, or the producer left them empty: a recipient cannot
+            tell which from the event alone). Empty for what this node sent.
         summary: a few fields that say what the event is (the type's summary).
+        empty: of ``withheld``, those the agreement the event went under
+            discloses: the producer left them empty (null), they were not withheld.
     """
 
     event_id: str
@@ -66,6 +72,18 @@ class CaseEvent:
     withheld: tuple[str, ...] = ()
     correlation_id: str | None = None
     summary: Mapping[str, str] = field(default_factory=dict)
+    empty: tuple[str, ...] = ()
+
+    def left_empty(self, name: str) -> bool:
+        """Whether the producer left field ``name`` empty (null), as opposed to its being withheld.
+
+        A field not disclosed is either; it is known empty when this node holds
+        the rest of the event (it sent it: nothing withheld) or the agreement
+        discloses that field (:attr:`empty`).
+        """
+        if self.fields.get(name) is not None:
+            return False
+        return name in self.fields or name in self.empty or name not in self.withheld
 
     def int_field(self, name: str) -> int | None:
         value = self.fields.get(name)
@@ -215,7 +233,7 @@ def _transitions(events: Iterable[CaseEvent], follow_ups: int) -> dict[str, str]
                 str(update.str_field("status")),
                 update.str_field("transition_reason") or "OTHER",  # classify, never refuse
                 previous_follow_up=before.int_field("follow_up_number") if before else None,
-                follow_up=_follow_up(update),
+                follow_up=follow_up_of(update),
                 follow_ups=follow_ups,
             )
             kinds[update.event_id] = transition.kind.value
@@ -225,11 +243,37 @@ def _transitions(events: Iterable[CaseEvent], follow_ups: int) -> dict[str, str]
     return kinds
 
 
-def _follow_up(event: CaseEvent) -> int | None:
+def follow_up_of(event: CaseEvent) -> int | None:
+    """Which scheduled follow-up a case update or a reintegration report is about (14.3).
+
+    A report's ``follow_up_number``; null there means an extra visit (None
+    here). Only when that field is withheld from this node does the report's
+    ``visit_number`` stand for it. None for any other event, and for a number
+    outside 1 to 12.
+    """
+    if event.event_type not in (CASE_UPDATE, REINTEGRATION_REPORT):
+        return None
     number = event.int_field("follow_up_number")
-    if number is None and event.event_type == REINTEGRATION_REPORT:
+    if (
+        number is None
+        and event.event_type == REINTEGRATION_REPORT
+        and not event.left_empty("follow_up_number")
+    ):
         number = event.int_field("visit_number")
     return number if number is not None and 1 <= number <= 12 else None
+
+
+def follow_up_done(event: CaseEvent) -> int | None:
+    """The scheduled follow-up ``event`` reports done, or None (the one rule, 14.3).
+
+    A reintegration report of a follow-up (:func:`follow_up_of`; an extra visit
+    reports none), or a case update ``FOLLOW_UP_DONE`` with its number.
+    """
+    if event.event_type == REINTEGRATION_REPORT or (
+        event.event_type == CASE_UPDATE and event.str_field("status") == CaseStatus.FOLLOW_UP_DONE
+    ):
+        return follow_up_of(event)
+    return None
 
 
 def timeline(events: Sequence[CaseEvent], *, follow_ups: int = 3) -> list[TimelineEntry]:
@@ -263,9 +307,7 @@ def timeline(events: Sequence[CaseEvent], *, follow_ups: int = 3) -> list[Timeli
                 acknowledgements=tuple(acks.get(e.event_id, ())),
                 summary=dict(e.summary),
                 transition=kinds.get(e.event_id) or None,
-                follow_up_number=_follow_up(e)
-                if e.event_type in (CASE_UPDATE, REINTEGRATION_REPORT)
-                else None,
+                follow_up_number=follow_up_of(e),
             )
         )
     return out

@@ -42,6 +42,7 @@ def keep(  # noqa: PLR0917 - one vault record
     *,
     case_key: str = "case-kh-1",
     withheld: tuple[str, ...] = (),
+    agreement: str | None = None,
     **fields: Any,
 ) -> str:
     event_id = _id(n)
@@ -55,6 +56,7 @@ def keep(  # noqa: PLR0917 - one vault record
         "correlation_id": fields.pop("correlation_id", None),
         "fields": fields,
         "withheld": list(withheld),
+        "agreement": agreement,
     }
     assert store.keep(event_id, case_key, producer, at, None, record)
     return event_id
@@ -166,6 +168,37 @@ def test_an_agreement_names_a_schedule_on_case_flows_only() -> None:
     assert "strictly increasing" in err.value.detail
     with pytest.raises(PolicyError):
         _agreement_with_schedule([0])
+
+
+def test_a_follow_up_number_the_agreement_discloses_but_missing_is_an_extra_visit(
+    tmp_path: Path,
+) -> None:
+    """Thailand's book: Cambodia's visit 3 a month after the handover has no follow-up number."""
+    th = NodeStore(tmp_path / "nodes" / "TH")
+    keep(th, 1, "referral", "TH", "KH", HANDED - 30 * DAY)
+    keep(th, 2, "case_update", "TH", "KH", HANDED, status="HANDED_OVER", changed_at=HANDED,
+         next_step_owner="KH")  # fmt: skip
+    _, lists = agreement_from_table(
+        {"KH>TH:reintegration_report": ["visit_number", "follow_up_number"]}, KEYS
+    )
+    _, hides = agreement_from_table(
+        {"KH>TH:reintegration_report": ["visit_number"]}, KEYS, agreement_id="TEST-narrow"
+    )
+    agreements = [load_agreement(yaml.safe_load(t)).agreement for t in (lists, hides)]
+    not_sent = ["follow_up_number", "notes"]
+    keep(th, 3, "reintegration_report", "KH", "TH", HANDED + 30 * DAY, visit_number=3,
+         withheld=tuple(not_sent), agreement="TEST-delivery@1")  # fmt: skip
+    later = _ms("2027-02-01T00:00:00")
+    book = CaseBook.of_store(th, "TH", agreements=agreements)
+    assert [i.follow_up_number for i in book.overdue(later)] == [1, 2, 3]
+    (visit,) = [e for e in book.timeline("case-kh-1") if e.event_type == "reintegration_report"]
+    assert visit.follow_up_number is None
+    assert visit.withheld == tuple(not_sent)  # shown as before: not disclosed
+    # Under an agreement that withholds it, the visit number stands for the follow-up.
+    keep(th, 4, "reintegration_report", "KH", "TH", HANDED + 31 * DAY, visit_number=1,
+         withheld=tuple(not_sent), agreement="TEST-narrow@1")  # fmt: skip
+    book = CaseBook.of_store(th, "TH", agreements=agreements)
+    assert [i.follow_up_number for i in book.overdue(later)] == [2, 3]
 
 
 # --- re-trafficking through a match follow-up ----------------------------------------

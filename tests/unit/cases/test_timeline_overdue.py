@@ -16,6 +16,8 @@ from hub.cases import (
     alerts,
     case_state,
     due_at,
+    follow_up_done,
+    follow_up_of,
     open_steps,
     summarise,
     timeline,
@@ -37,6 +39,8 @@ def ev(
     *,
     me: str = "TH",
     correlation_id: str | None = None,
+    withheld: tuple[str, ...] = (),
+    empty: tuple[str, ...] = (),
     **fields: Any,
 ) -> CaseEvent:
     return CaseEvent(
@@ -49,6 +53,8 @@ def ev(
         case_key="case-kh-1",
         fields=fields,
         correlation_id=correlation_id,
+        withheld=withheld,
+        empty=empty,
     )
 
 
@@ -137,8 +143,10 @@ def test_follow_ups_become_overdue_one_by_one_until_reported() -> None:
     after = alerts("case-kh-1", events, "TH", _ms("2026-04-07T09:00:00"))
     assert [(a.kind, a.follow_up_number) for a in after] == [("FOLLOW_UP_OVERDUE", 1)]
     assert "follow-up 1 (3 months after the handover)" in after[0].message
-    # KH reports the first visit: only the second is overdue in August.
-    report = ev("reintegration_report", "KH", "TH", _ms("2026-04-05T00:00:00"), visit_number=1)
+    # KH reports the first visit (its follow-up number withheld from TH: the visit number
+    # stands for it): only the second is overdue in August.
+    report = ev("reintegration_report", "KH", "TH", _ms("2026-04-05T00:00:00"), visit_number=1,
+                withheld=("follow_up_number",))  # fmt: skip
     late = alerts("case-kh-1", [*events, report], "TH", _ms("2026-08-01T00:00:00"))
     assert [(a.kind, a.follow_up_number) for a in late] == [("FOLLOW_UP_OVERDUE", 2)]
     summary = summarise(state, [*events, report], "TH", _ms("2026-08-01T00:00:00"))
@@ -251,3 +259,32 @@ def test_after_re_trafficking_a_new_handover_restarts_the_follow_ups() -> None:
     assert state.status == "HANDED_OVER"
     steps = open_steps(state, everything, "TH")
     assert [s.due_at_ms for s in steps][:1] == [_ms("2027-01-01T00:00:00")]
+
+
+def test_an_extra_visit_is_no_scheduled_follow_up_on_either_side() -> None:
+    """Extra visit 3 a month after the handover: follow-up 3 (12 months) is still awaited."""
+    events = _returned_child()
+    visited = HANDED + 30 * DAY
+    later = _ms("2027-02-01T00:00:00")  # every follow-up overdue by then
+    # Cambodia's own record: follow_up_number null (absent, nothing withheld).
+    own = ev("reintegration_report", "KH", "TH", visited, me="KH", visit_number=3)
+    # Thailand's: not disclosed; its agreement's flow lists it, so it was left empty.
+    told = ev("reintegration_report", "KH", "TH", visited, visit_number=3,
+              withheld=("follow_up_number", "notes"), empty=("follow_up_number",))  # fmt: skip
+    for report, me in ((own, "KH"), (told, "TH")):
+        assert follow_up_of(report) is None
+        assert follow_up_done(report) is None
+        late = alerts("case-kh-1", [*events, report], me, later)
+        assert [a.follow_up_number for a in late] == [1, 2, 3]
+        (entry,) = [e for e in timeline([*events, report]) if e.event_id == report.event_id]
+        assert entry.follow_up_number is None
+    # Withheld by the agreement (not listed): the visit number stands for the follow-up.
+    hidden = ev("reintegration_report", "KH", "TH", visited, visit_number=3,
+                withheld=("follow_up_number",))  # fmt: skip
+    assert follow_up_done(hidden) == 3
+    # A follow-up number given wins over the visit number.
+    numbered = ev("reintegration_report", "KH", "TH", visited, visit_number=4, follow_up_number=1)
+    assert follow_up_done(numbered) == 1
+    done = update("KH", "TH", visited, "FOLLOW_UP_DONE", follow_up_number=2)
+    due = update("KH", "TH", visited, "FOLLOW_UP_DUE", follow_up_number=2)
+    assert (follow_up_done(done), follow_up_done(due), follow_up_of(due)) == (2, None, 2)

@@ -39,6 +39,7 @@ from .timeline import (
     case_state,
     follow_up_done,
     follow_up_of,
+    receiving_country,
     timeline,
 )
 
@@ -70,6 +71,7 @@ __all__ = [
     "follow_up_of",
     "is_status",
     "open_steps",
+    "receiving_country",
     "summarise",
     "timeline",
 ]

@@ -35,7 +35,6 @@ from .timeline import (
     ACKNOWLEDGEMENT,
     CASE_ALERT,
     CASE_UPDATE,
-    HANDOVER_NOTICE,
     RECEIVED,
     REINTEGRATION_REPORT,
     CaseEvent,
@@ -201,8 +200,10 @@ def _follow_up_owner(state: CaseState, events: Sequence[CaseEvent]) -> str | Non
     """Who owns the follow-ups (docs/protocol.md 14.3).
 
     The ``next_step_owner`` of the latest update from the handover on (HANDED_OVER,
-    IN_REINTEGRATION, FOLLOW_UP_DUE/DONE) that names one; else the recipient of the
-    handover notice; else the recipient of the update that recorded the handover.
+    IN_REINTEGRATION, FOLLOW_UP_DUE/DONE) that names one; else the country the
+    person was returned to (:func:`receiving_country`). Never merely the
+    recipient of the update that recorded the handover: the reintegrating
+    country may record it itself, to the country that handed the person over.
     """
     named = [
         e
@@ -214,12 +215,7 @@ def _follow_up_owner(state: CaseState, events: Sequence[CaseEvent]) -> str | Non
     if named:
         latest = max(named, key=lambda e: (e.changed_at_ms, e.created_at_ms, e.event_id))
         return latest.str_field("next_step_owner")
-    notices = [e for e in events if e.event_type == HANDOVER_NOTICE and e.recipients]
-    if notices:
-        return min(notices, key=lambda e: (e.created_at_ms, e.event_id)).recipients[0]
-    if state.handover is not None and state.handover.recipients:
-        return state.handover.recipients[0]
-    return None
+    return state.receiving_country
 
 
 def _reported(events: Sequence[CaseEvent], since_ms: int) -> set[int]:

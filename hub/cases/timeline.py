@@ -29,6 +29,7 @@ __all__ = [
     "case_state",
     "follow_up_done",
     "follow_up_of",
+    "receiving_country",
     "timeline",
 ]
 
@@ -327,6 +328,8 @@ class CaseState:
         handover_parties: the countries of that handover.
         new_referrals: referrals of the case created after the handover, and
             match follow-ups of the person (each points to re-trafficking).
+        receiving_country: the country the person is returned to
+            (:func:`receiving_country`), None when not known.
         latest_update: the last case update (by changed_at).
     """
 
@@ -340,6 +343,7 @@ class CaseState:
     new_referrals: tuple[CaseEvent, ...]
     latest_update: CaseEvent | None
     last_event_ms: int
+    receiving_country: str | None = None
 
 
 def _retrafficked_at(event: CaseEvent) -> int | None:
@@ -375,6 +379,35 @@ def _handover(events: Sequence[CaseEvent]) -> CaseEvent | None:
         if again:
             return again[0]
     return candidates[0] if candidates else None
+
+
+def receiving_country(events: Sequence[CaseEvent], handover: CaseEvent | None = None) -> str | None:
+    """The country the person of the case is returned to: the one that received its referral.
+
+    The referral of the handover's cycle (docs/protocol.md 14.3): the last one
+    made by ``handover``'s time, else the case's first; of several recipients,
+    the one that is a party to the handover (else the first). Without a
+    referral held, the recipient of the first handover notice. None when
+    neither is held.
+
+    Args:
+        events: the case's events (any order).
+        handover: the event recording the handover of the current cycle
+            (:attr:`CaseState.handover`), if any.
+    """
+    referrals = _ordered(e for e in events if e.event_type == REFERRAL and e.recipients)
+    if referrals:
+        referral = referrals[0]
+        if handover is not None:
+            by_then = [r for r in referrals if r.created_at_ms <= handover.changed_at_ms]
+            referral = by_then[-1] if by_then else referral
+            parties = {handover.producer, *handover.recipients}
+            for recipient in referral.recipients:
+                if recipient in parties and recipient != referral.producer:
+                    return recipient
+        return referral.recipients[0]
+    notices = _ordered(e for e in events if e.event_type == HANDOVER_NOTICE and e.recipients)
+    return notices[0].recipients[0] if notices else None
 
 
 def case_state(case_key: str, events: Sequence[CaseEvent], country: str) -> CaseState:
@@ -417,4 +450,5 @@ def case_state(case_key: str, events: Sequence[CaseEvent], country: str) -> Case
         new_referrals=new_referrals,
         latest_update=updates[-1] if updates else None,
         last_event_ms=max((e.created_at_ms for e in ordered), default=0),
+        receiving_country=receiving_country(ordered, handover),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import itertools
 from typing import Any
@@ -19,6 +20,7 @@ from hub.cases import (
     follow_up_done,
     follow_up_of,
     open_steps,
+    receiving_country,
     summarise,
     timeline,
 )
@@ -288,3 +290,31 @@ def test_an_extra_visit_is_no_scheduled_follow_up_on_either_side() -> None:
     done = update("KH", "TH", visited, "FOLLOW_UP_DONE", follow_up_number=2)
     due = update("KH", "TH", visited, "FOLLOW_UP_DUE", follow_up_number=2)
     assert (follow_up_done(done), follow_up_done(due), follow_up_of(due)) == (2, None, 2)
+
+
+def test_the_returning_country_recording_the_handover_itself_owns_the_follow_ups() -> None:
+    """Cambodia, which received the referral, records HANDED_OVER to Thailand, naming no owner."""
+    referral = ev("referral", "TH", "KH", HANDED - 30 * DAY, me="KH")
+    handed = update("KH", "TH", HANDED, "HANDED_OVER")
+    events = [referral, handed]
+    for me in ("KH", "TH"):
+        state = case_state("case-kh-1", events, me)
+        assert state.receiving_country == "KH"
+        assert {s.owner for s in open_steps(state, events, me)} == {"KH"}
+    assert receiving_country(events, handed) == "KH"
+    # Of a referral to several countries, the one of the handover; with no referral, the notice's.
+    to_two = dataclasses.replace(referral, recipients=("KH", "LA"))
+    with_la = update("TH", "LA", HANDED, "HANDED_OVER")
+    assert receiving_country([to_two, with_la], with_la) == "LA"
+    notice = ev("handover_notice", "TH", "KH", HANDED - DAY)
+    assert receiving_country([notice, handed], handed) == "KH"
+    assert receiving_country([handed], handed) is None
+    assert open_steps(case_state("case-kh-1", [handed], "TH"), [handed], "TH") == []
+    # A new cycle counts from its own referral: Laos referred the person to Cambodia again.
+    again = ev("referral", "LA", "KH", HANDED + 200 * DAY)
+    second = update("KH", "LA", HANDED + 230 * DAY, "HANDED_OVER")
+    assert receiving_country([referral, handed, again, second], second) == "KH"
+    # Cambodia found the person again and referred them to Thailand, which receives them now.
+    back = ev("referral", "KH", "TH", HANDED + 200 * DAY)
+    returned = update("KH", "TH", HANDED + 230 * DAY, "HANDED_OVER")
+    assert receiving_country([referral, handed, back, returned], returned) == "TH"

@@ -358,11 +358,14 @@ def _retrafficked_at(event: CaseEvent) -> int | None:
 
 
 def _handover(events: Sequence[CaseEvent]) -> CaseEvent | None:
-    """The event recording the handover the follow-ups count from.
+    """The event recording the handover the follow-ups count from (docs/protocol.md 14.3).
 
     The first HANDED_OVER (a case update, or a handover notice with that status)
-    of the case's current cycle: after the last re-trafficking recorded, when a
-    handover came after it; the case's first otherwise.
+    of the case's current cycle. A cycle ends when the person is seen again
+    after its handover: a re-trafficking recorded (an update or an alert), a
+    new referral of the case or a match follow-up of the person (14.6); the
+    first HANDED_OVER after that starts the next. Without a later one, the
+    cycle's handover stays (and the sighting shows as re-trafficking).
     """
     candidates = sorted(
         (
@@ -373,12 +376,21 @@ def _handover(events: Sequence[CaseEvent]) -> CaseEvent | None:
         ),
         key=lambda e: (e.changed_at_ms, e.event_id),
     )
-    resets = [at for e in events if (at := _retrafficked_at(e)) is not None]
-    if resets:
-        again = [e for e in candidates if e.changed_at_ms > max(resets)]
-        if again:
-            return again[0]
-    return candidates[0] if candidates else None
+    if not candidates:
+        return None
+    seen_again = sorted(
+        {at for e in events if (at := _retrafficked_at(e)) is not None}
+        | {e.created_at_ms for e in events if e.event_type in SIGHTINGS}
+    )
+    current = candidates[0]
+    for at in seen_again:
+        if at <= current.changed_at_ms:
+            continue  # before this cycle's handover: the case's own referral, or an earlier cycle
+        following = [e for e in candidates if e.changed_at_ms > at]
+        if not following:
+            break
+        current = following[0]
+    return current
 
 
 def receiving_country(events: Sequence[CaseEvent], handover: CaseEvent | None = None) -> str | None:

@@ -318,3 +318,53 @@ def test_the_returning_country_recording_the_handover_itself_owns_the_follow_ups
     back = ev("referral", "KH", "TH", HANDED + 200 * DAY)
     returned = update("KH", "TH", HANDED + 230 * DAY, "HANDED_OVER")
     assert receiving_country([referral, handed, back, returned], returned) == "TH"
+
+
+def test_a_new_referral_after_the_handover_starts_a_new_cycle_at_the_next_handover() -> None:
+    """The desk's path: Thailand refers the child again, then hands them over again.
+
+    No RETRAFFICKING_SUSPECTED update or alert is recorded: the new referral alone ends
+    the first cycle, and the follow-ups count from the second handover.
+    """
+    events = _returned_child()
+    first_visit = ev("reintegration_report", "KH", "TH", HANDED + 80 * DAY, visit_number=1,
+                     follow_up_number=1)  # fmt: skip
+    again = ev("referral", "TH", "KH", _ms("2026-05-05T00:00:00"))
+    before = [*events, first_visit, again]
+    state = case_state("case-kh-1", before, "TH")
+    assert state.handed_over_ms == HANDED  # not handed over again yet: a sighting
+    assert state.new_referrals == (again,)
+    assert state.status == "RETRAFFICKING_SUSPECTED"
+    assert open_steps(state, before, "TH") == []
+    referred = update("TH", "KH", _ms("2026-05-06T00:00:00"), "REFERRED",
+                      previous_status="RETRAFFICKING_SUSPECTED")  # fmt: skip
+    second = _ms("2026-06-01T00:00:00")
+    handed_again = update("TH", "KH", second, "HANDED_OVER", next_step_owner="KH")
+    everything = [*before, referred, handed_again]
+    state = case_state("case-kh-1", everything, "TH")
+    assert state.handover == handed_again
+    assert state.new_referrals == ()
+    assert state.status == "HANDED_OVER"
+    steps = open_steps(state, everything, "TH")
+    # All three from the second handover (the first cycle's visit 1 does not count).
+    assert [(s.follow_up_number, s.due_at_ms) for s in steps] == [
+        (1, _ms("2026-09-01T00:00:00")),
+        (2, _ms("2026-12-01T00:00:00")),
+        (3, _ms("2027-06-01T00:00:00")),
+    ]
+    assert {s.event_id for s in steps} == {handed_again.event_id}
+    # Nothing of the first cycle is overdue in August 2026 (its 6-month one was due in July).
+    assert alerts("case-kh-1", everything, "TH", _ms("2026-08-01T00:00:00")) == []
+
+
+def test_a_match_follow_up_after_the_handover_also_ends_the_cycle() -> None:
+    events = _returned_child()
+    sighting = ev("match_followup", "VN", "KH", _ms("2026-05-05T00:00:00"))
+    second = _ms("2026-06-01T00:00:00")
+    handed_again = update("TH", "KH", second, "HANDED_OVER", next_step_owner="KH")
+    everything = [*events, sighting, handed_again]
+    state = case_state("case-kh-1", everything, "TH")
+    assert state.handed_over_ms == second
+    # Two HANDED_OVER of one cycle (both countries record it): the first counts.
+    kh_too = update("KH", "TH", HANDED + DAY, "HANDED_OVER")
+    assert case_state("case-kh-1", [*events, kh_too], "TH").handed_over_ms == HANDED

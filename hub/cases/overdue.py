@@ -219,7 +219,10 @@ def _follow_up_owner(state: CaseState, events: Sequence[CaseEvent]) -> str | Non
 
 
 def _reported(events: Sequence[CaseEvent], since_ms: int) -> set[int]:
-    """The follow-up numbers reported done since ``since_ms`` (:func:`follow_up_done`)."""
+    """The follow-up numbers reported done since ``since_ms`` (:func:`follow_up_done`).
+
+    A report or update counts from when it was made (its creation time).
+    """
     done = set()
     for e in events:
         if e.created_at_ms < since_ms:
@@ -238,7 +241,9 @@ def _follow_up_steps(
     owner = _follow_up_owner(state, events)
     if owner is None:
         return []
-    reported = _reported(events, state.handover.created_at_ms)
+    # "Made after that handover" (14.3): after the time it happened, its changed_at, not
+    # when it was recorded: a visit reported before a late record of the handover counts.
+    reported = _reported(events, state.handed_over_ms)
     steps = []
     for number, (count, due) in enumerate(
         zip(months, follow_up_due_times(state.handed_over_ms, months), strict=True), start=1

@@ -368,3 +368,20 @@ def test_a_match_follow_up_after_the_handover_also_ends_the_cycle() -> None:
     # Two HANDED_OVER of one cycle (both countries record it): the first counts.
     kh_too = update("KH", "TH", HANDED + DAY, "HANDED_OVER")
     assert case_state("case-kh-1", [*events, kh_too], "TH").handed_over_ms == HANDED
+
+
+def test_a_report_made_after_the_handover_counts_though_the_handover_was_recorded_later() -> None:
+    """Thailand records on 20 January that it handed the child over on 7 January."""
+    referral = ev("referral", "TH", "KH", HANDED - 30 * DAY)
+    recorded_late = ev("case_update", "TH", "KH", HANDED + 13 * DAY, status="HANDED_OVER",
+                       changed_at=HANDED, next_step_owner="KH")  # fmt: skip
+    visit = ev("reintegration_report", "KH", "TH", HANDED + 10 * DAY, visit_number=1,
+               follow_up_number=1)  # fmt: skip
+    before = ev("reintegration_report", "KH", "TH", HANDED - DAY, visit_number=2,
+                follow_up_number=2)  # fmt: skip
+    events = [referral, recorded_late, visit, before]
+    state = case_state("case-kh-1", events, "TH")
+    assert state.handed_over_ms == HANDED
+    # Follow-up 1 is done (made on the 17th, after the handover of the 7th); the report
+    # made before the handover is no follow-up of it.
+    assert [s.follow_up_number for s in open_steps(state, events, "TH")] == [2, 3]

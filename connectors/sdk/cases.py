@@ -125,27 +125,12 @@ def _event(
     event_type = record.get("type")
     if event_type not in _CASE_TYPES:
         return None
-    producer = str(record.get("from", ""))
     fields = record.get("fields")
-    fields = dict(fields) if isinstance(fields, Mapping) else {}
-    created = record.get("created_at_ms")
-    if not isinstance(created, int):
-        return None
-    return CaseEvent(
-        event_id=str(record.get("event_id", "")),
-        event_type=str(event_type),
-        producer=producer,
-        recipients=tuple(str(r) for r in record.get("to") or ()),
-        created_at_ms=created,
-        direction=SENT if producer == country else RECEIVED,
-        case_key=str(record.get("case_key", "")),
-        fields=fields,
-        withheld=tuple(str(w) for w in record.get("withheld") or ()),
-        correlation_id=record.get("correlation_id")
-        if isinstance(record.get("correlation_id"), str)
-        else None,
-        summary=key_fields(str(event_type), fields),
-        empty=_left_empty(record, country, agreements) if producer != country else (),
+    return CaseEvent.from_record(
+        record,
+        country,
+        summary=key_fields(str(event_type), fields if isinstance(fields, Mapping) else {}),
+        empty=_left_empty(record, country, agreements) if record.get("from") != country else (),
     )
 
 

@@ -75,6 +75,42 @@ class CaseEvent:
     summary: Mapping[str, str] = field(default_factory=dict)
     empty: tuple[str, ...] = ()
 
+    @classmethod
+    def from_record(
+        cls,
+        record: Mapping[str, Any],
+        country: str,
+        *,
+        summary: Mapping[str, str] | None = None,
+        empty: Sequence[str] = (),
+    ) -> CaseEvent | None:
+        """A node's vault record (``InboxRecord.to_json()`` shape) as ``country`` holds it.
+
+        None when the record has no type or creation time. Any type is read;
+        the caller picks the types it reasons about.
+        """
+        event_type = record.get("type")
+        created = record.get("created_at_ms")
+        if not isinstance(event_type, str) or not isinstance(created, int):
+            return None
+        producer = str(record.get("from", ""))
+        fields = record.get("fields")
+        correlation = record.get("correlation_id")
+        return cls(
+            event_id=str(record.get("event_id", "")),
+            event_type=event_type,
+            producer=producer,
+            recipients=tuple(str(r) for r in record.get("to") or ()),
+            created_at_ms=created,
+            direction=SENT if producer == country else RECEIVED,
+            case_key=str(record.get("case_key", "")),
+            fields=dict(fields) if isinstance(fields, Mapping) else {},
+            withheld=tuple(str(w) for w in record.get("withheld") or ()),
+            correlation_id=correlation if isinstance(correlation, str) else None,
+            summary=dict(summary or {}),
+            empty=tuple(empty),
+        )
+
     def left_empty(self, name: str) -> bool:
         """Whether the producer left field ``name`` empty (null), as opposed to its being withheld.
 

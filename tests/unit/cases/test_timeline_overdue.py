@@ -385,3 +385,19 @@ def test_a_report_made_after_the_handover_counts_though_the_handover_was_recorde
     # Follow-up 1 is done (made on the 17th, after the handover of the 7th); the report
     # made before the handover is no follow-up of it.
     assert [s.follow_up_number for s in open_steps(state, events, "TH")] == [2, 3]
+
+
+def test_vault_records_read_as_case_events_give_the_receiving_country() -> None:
+    """What hub.stats holds (vault records) goes through the same rule as the case book."""
+    records = [
+        {"event_id": "e1", "type": "referral", "from": "TH", "to": ["KH"],
+         "created_at_ms": HANDED - 30 * DAY, "case_key": "c1", "fields": {}},
+        {"event_id": "e2", "type": "case_update", "from": "KH", "to": ["TH"],
+         "created_at_ms": HANDED, "case_key": "c1",
+         "fields": {"status": "HANDED_OVER", "changed_at": HANDED}, "withheld": []},
+        {"event_id": "e3", "type": "referral", "from": "TH", "to": ["KH"], "case_key": "c1"},
+    ]  # fmt: skip
+    events = [e for r in records if (e := CaseEvent.from_record(r, "KH")) is not None]
+    assert [(e.event_id, e.direction) for e in events] == [("e1", RECEIVED), ("e2", SENT)]
+    state = case_state("c1", events, "KH")
+    assert receiving_country(events, state.handover) == state.receiving_country == "KH"

@@ -389,7 +389,7 @@ def test_a_report_made_after_the_handover_counts_though_the_handover_was_recorde
 
 def test_vault_records_read_as_case_events_give_the_receiving_country() -> None:
     """What hub.stats holds (vault records) goes through the same rule as the case book."""
-    records = [
+    records: list[dict[str, Any]] = [
         {"event_id": "e1", "type": "referral", "from": "TH", "to": ["KH"],
          "created_at_ms": HANDED - 30 * DAY, "case_key": "c1", "fields": {}},
         {"event_id": "e2", "type": "case_update", "from": "KH", "to": ["TH"],

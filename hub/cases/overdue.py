@@ -205,12 +205,14 @@ def _follow_up_owner(state: CaseState, events: Sequence[CaseEvent]) -> str | Non
     recipient of the update that recorded the handover: the reintegrating
     country may record it itself, to the country that handed the person over.
     """
+    since = state.handed_over_ms if state.handed_over_ms is not None else 0
     named = [
         e
         for e in events
         if e.event_type == CASE_UPDATE
         and e.str_field("status") in _REINTEGRATION_STEPS
         and e.str_field("next_step_owner")
+        and e.changed_at_ms >= since  # not one of an earlier cycle
     ]
     if named:
         latest = max(named, key=lambda e: (e.changed_at_ms, e.created_at_ms, e.event_id))

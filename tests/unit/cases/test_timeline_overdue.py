@@ -401,3 +401,16 @@ def test_vault_records_read_as_case_events_give_the_receiving_country() -> None:
     assert [(e.event_id, e.direction) for e in events] == [("e1", RECEIVED), ("e2", SENT)]
     state = case_state("c1", events, "KH")
     assert receiving_country(events, state.handover) == state.receiving_country == "KH"
+
+
+def test_an_owner_named_in_an_earlier_cycle_does_not_own_the_next_ones_follow_ups() -> None:
+    """Cambodia reintegrated the person; found in Cambodia again, they are returned to Thailand."""
+    events = _returned_child()  # Thailand handed over to Cambodia, naming Cambodia
+    named = update("KH", "TH", HANDED + DAY, "IN_REINTEGRATION", next_step_owner="KH")
+    back = ev("referral", "KH", "TH", _ms("2026-05-05T00:00:00"))
+    returned = update("KH", "TH", _ms("2026-06-01T00:00:00"), "HANDED_OVER")
+    everything = [*events, named, back, returned]
+    state = case_state("case-kh-1", everything, "TH")
+    assert state.handover == returned
+    assert state.receiving_country == "TH"
+    assert {s.owner for s in open_steps(state, everything, "TH")} == {"TH"}

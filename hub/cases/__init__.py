@@ -37,6 +37,9 @@ from .timeline import (
     CaseSummary,
     TimelineEntry,
     case_state,
+    follow_up_done,
+    follow_up_of,
+    receiving_country,
     timeline,
 )
 
@@ -63,9 +66,12 @@ __all__ = [
     "check_follow_up_months",
     "check_transition",
     "due_at",
+    "follow_up_done",
     "follow_up_due_times",
+    "follow_up_of",
     "is_status",
     "open_steps",
+    "receiving_country",
     "summarise",
     "timeline",
 ]

@@ -35,13 +35,13 @@ from .timeline import (
     ACKNOWLEDGEMENT,
     CASE_ALERT,
     CASE_UPDATE,
-    HANDOVER_NOTICE,
     RECEIVED,
     REINTEGRATION_REPORT,
     CaseEvent,
     CaseState,
     CaseSummary,
     case_state,
+    follow_up_done,
 )
 
 __all__ = [
@@ -200,39 +200,36 @@ def _follow_up_owner(state: CaseState, events: Sequence[CaseEvent]) -> str | Non
     """Who owns the follow-ups (docs/protocol.md 14.3).
 
     The ``next_step_owner`` of the latest update from the handover on (HANDED_OVER,
-    IN_REINTEGRATION, FOLLOW_UP_DUE/DONE) that names one; else the recipient of the
-    handover notice; else the recipient of the update that recorded the handover.
+    IN_REINTEGRATION, FOLLOW_UP_DUE/DONE) that names one; else the country the
+    person was returned to (:func:`receiving_country`). Never merely the
+    recipient of the update that recorded the handover: the reintegrating
+    country may record it itself, to the country that handed the person over.
     """
+    since = state.handed_over_ms if state.handed_over_ms is not None else 0
     named = [
         e
         for e in events
         if e.event_type == CASE_UPDATE
         and e.str_field("status") in _REINTEGRATION_STEPS
         and e.str_field("next_step_owner")
+        and e.changed_at_ms >= since  # not one of an earlier cycle
     ]
     if named:
         latest = max(named, key=lambda e: (e.changed_at_ms, e.created_at_ms, e.event_id))
         return latest.str_field("next_step_owner")
-    notices = [e for e in events if e.event_type == HANDOVER_NOTICE and e.recipients]
-    if notices:
-        return min(notices, key=lambda e: (e.created_at_ms, e.event_id)).recipients[0]
-    if state.handover is not None and state.handover.recipients:
-        return state.handover.recipients[0]
-    return None
+    return state.receiving_country
 
 
 def _reported(events: Sequence[CaseEvent], since_ms: int) -> set[int]:
-    """The follow-up numbers reported done since ``since_ms`` (a report, or FOLLOW_UP_DONE)."""
+    """The follow-up numbers reported done since ``since_ms`` (:func:`follow_up_done`).
+
+    A report or update counts from when it was made (its creation time).
+    """
     done = set()
     for e in events:
         if e.created_at_ms < since_ms:
             continue  # a report of an earlier cycle (before a re-trafficking and a new handover)
-        if e.event_type == REINTEGRATION_REPORT:
-            number = e.int_field("follow_up_number") or e.int_field("visit_number")
-        elif e.event_type == CASE_UPDATE and e.str_field("status") == CaseStatus.FOLLOW_UP_DONE:
-            number = e.int_field("follow_up_number")
-        else:
-            continue
+        number = follow_up_done(e)
         if number is not None:
             done.add(number)
     return done
@@ -246,7 +243,9 @@ def _follow_up_steps(
     owner = _follow_up_owner(state, events)
     if owner is None:
         return []
-    reported = _reported(events, state.handover.created_at_ms)
+    # "Made after that handover" (14.3): after the time it happened, its changed_at, not
+    # when it was recorded: a visit reported before a late record of the handover counts.
+    reported = _reported(events, state.handed_over_ms)
     steps = []
     for number, (count, due) in enumerate(
         zip(months, follow_up_due_times(state.handed_over_ms, months), strict=True), start=1

@@ -50,7 +50,6 @@ from hub.cases import (
 )
 from hub.errors import Reason, RequestError, TrmError
 from hub.matching.messages import is_reference
-from hub.policy.agreement import ANY_PARTY
 from hub.topics import check_country
 from hub.wire import EventType
 
@@ -109,10 +108,9 @@ def _left_empty(
     agreement = next((a for a in agreements if a.ref == ref), None)
     if agreement is None:
         return ()
-    flows = agreement.flows_for(str(record.get("from", "")), country, str(record.get("type")))
-    if not flows:
+    flow = agreement.flow_for(str(record.get("from", "")), country, str(record.get("type")))
+    if flow is None:
         return ()
-    flow = min(flows, key=lambda f: (f.sender == ANY_PARTY) + (f.recipient == ANY_PARTY))
     if flow.consent is not None and flow.consent.required:
         return ()
     return tuple(sorted(str(w) for w in withheld if w in flow.fields))

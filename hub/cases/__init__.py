@@ -22,10 +22,12 @@ from .lifecycle import (
 from .overdue import (
     DEFAULT_ACK_DEADLINE_MS,
     AlertKind,
+    FollowUp,
     OverdueItem,
     acknowledgement_due_at,
     alerts,
     due_at,
+    follow_ups,
     open_steps,
     summarise,
 )
@@ -54,6 +56,7 @@ __all__ = [
     "CaseState",
     "CaseStatus",
     "CaseSummary",
+    "FollowUp",
     "OverdueItem",
     "TimelineEntry",
     "Transition",
@@ -69,6 +72,7 @@ __all__ = [
     "follow_up_done",
     "follow_up_due_times",
     "follow_up_of",
+    "follow_ups",
     "is_status",
     "open_steps",
     "receiving_country",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import sys
@@ -67,13 +68,19 @@ def run_replay(
 ) -> Report:
     """Replay the log as it stands now, streaming every topic (flat memory).
 
+    ``since_ms``/``until_ms``: the window. The inbox records stamped in it are
+    read, and the outbox records stamped from ``since_ms`` on: those after the
+    window hold the acknowledgements of what was delivered in it (the replay
+    cross-checks only the ones stamped in it).
     ``now_ms`` (default: the clock) judges which erasures are overdue.
     ``select``/``on_leaf``: each leaf the filter selects goes to ``on_leaf``.
     """
     now = int(time.time() * 1000) if now_ms is None else now_ms
-    data = stream_replay_input(
-        bootstrap, topics, client=client, since_ms=since_ms, until_ms=until_ms
-    )
+    data = stream_replay_input(bootstrap, topics, client=client, since_ms=since_ms)
+    if until_ms is not None:
+        data = dataclasses.replace(
+            data, inboxes=(r for r in data.inboxes if r.timestamp_ms < until_ms)
+        )
 
     def run(progress: Callable[[int], None] | None = None) -> Report:
         return replay(
@@ -244,6 +251,13 @@ def _reasons() -> dict[str, str]:
 @click.option("--month", default=None, help="YYYY-MM (UTC) of the event's signed created_at.")
 @click.option("--agreement", default=None, help="id@version")
 @click.option("--reason", default=None, help="A reason code (refusals).")
+@click.option(
+    "--since-ms",
+    type=int,
+    default=None,
+    help="Decided from this time (the window of a replay with --since-ms; replays with it).",
+)
+@click.option("--until-ms", type=int, default=None, help="... up to (not including) this time.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per leaf.")
 def leaves(  # noqa: PLR0917 - one per option
     bootstrap: str | None,
@@ -257,13 +271,28 @@ def leaves(  # noqa: PLR0917 - one per option
     month: str | None,
     agreement: str | None,
     reason: str | None,
+    since_ms: int | None,
+    until_ms: int | None,
     as_json: bool,
 ) -> None:
     """List every leaf a count of the replay report counts (replays the log to find them).
 
     The report's HTML page prints, under each count, the command that lists its leaves.
+    A criterion given as ``none`` matches an empty value (no verified event type, no
+    recipient, no agreement). With ``--since-ms``/``--until-ms`` the log is replayed with
+    that window, as ``trm audit replay`` was, and only the decisions made in it are listed.
     """
-    select = LeafFilter(outcome, producer, recipient, event_type, month, agreement, reason)
+    select = LeafFilter(
+        outcome=outcome,
+        producer=producer,
+        recipient=recipient,
+        event_type=event_type,
+        month=month,
+        agreement=agreement,
+        reason=reason,
+        since_ms=since_ms,
+        until_ms=until_ms,
+    )
     select.where()  # a malformed month is refused before the replay runs
     found = 0
 
@@ -290,6 +319,8 @@ def leaves(  # noqa: PLR0917 - one per option
         Topics(namespace),
         _trust(trust_file),
         _agreements(agreements_dir),
+        since_ms=since_ms,
+        until_ms=until_ms,
         show_progress=sys.stderr.isatty(),
         client=_client(AUDITOR),
         select=select,

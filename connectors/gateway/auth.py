@@ -20,6 +20,8 @@ logs everyone out. The ``Bearer`` scheme is matched without regard to case
 from __future__ import annotations
 
 import base64
+import contextlib
+import fcntl
 import hashlib
 import hmac
 import json
@@ -28,7 +30,7 @@ import os
 import re
 import secrets
 import zoneinfo
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Final
@@ -266,10 +268,12 @@ class DeskUsers:
         """
         if len(password) < 10:
             raise RequestError(Reason.BAD_REQUEST, "expected a password of 10 characters or more")
-        before = self.users.get(name)
-        prefs = preferences or (before.preferences if before is not None else Preferences())
-        self.users[name] = DeskUser(name, check_country(country), hash_password(password), prefs)
-        self._write()
+        secret = hash_password(password)
+        with self._changing():
+            before = self.users.get(name)
+            prefs = preferences or (before.preferences if before is not None else Preferences())
+            self.users[name] = DeskUser(name, check_country(country), secret, prefs)
+            self._write()
 
     def set_preferences(self, name: str, preferences: Preferences) -> DeskUser:
         """Change one user's preferences and write the file whole; sessions go on.
@@ -277,13 +281,35 @@ class DeskUsers:
         Raises:
             RequestError: NOT_FOUND for an unknown user.
         """
-        self.refresh()
-        user = self.users.get(name)
-        if user is None:
-            raise RequestError(Reason.NOT_FOUND, f"no desk user {name[:40]!r}")
-        self.users[name] = replace(user, preferences=preferences)
-        self._write()
+        with self._changing():
+            user = self.users.get(name)
+            if user is None:
+                raise RequestError(Reason.NOT_FOUND, f"no desk user {name[:40]!r}")
+            self.users[name] = replace(user, preferences=preferences)
+            self._write()
         return self.users[name]
+
+    @contextlib.contextmanager
+    def _changing(self) -> Iterator[None]:
+        """Read the file again and hold it for one change (read, change, write).
+
+        The gateway (a user's own preferences) and ``trm gateway user add``
+        (a password reset) are two processes writing one file: each holds an
+        exclusive lock on ``<file>.lock`` from its read to its rename, so that
+        neither writes back what the other just replaced.
+        """
+        if self.path is None:
+            yield
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        lock = self.path.with_name(self.path.name + ".lock")
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            self.refresh()
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
 
     def _write(self) -> None:
         if self.path is None:

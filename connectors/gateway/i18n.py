@@ -8,6 +8,15 @@ shows; ``en.po`` holds the English text as its translation. A ministry corrects
 a translation by editing its language's file and restarting the gateway: the
 files are read once, at start, and served as JSON (``GET /api/i18n/{lang}``).
 
+The values of payload fields that are codes without being Avro enums (an
+organisation's kind, a purpose, a country code, a language tag, a partial date:
+``hub.wire.vocab.FIELD_VOCABULARIES``) are labelled from the catalogue too:
+each catalogue carries that table and the message prefix of each vocabulary
+(``organisation_kind.police``, ``purpose.repatriation``, ``country.KH``), so
+the page learns from one place which field takes which words. A value outside
+its vocabularies is shown as sent; language tags and dates the page writes
+itself (:data:`PAGE_FORMATS`).
+
 Dates are the browser's to write (``Intl.DateTimeFormat``, in the user's
 calendar and time zone), but a browser's ICU data may lack a language:
 Chromium's has no Khmer, Lao or Burmese. So each catalogue also carries that
@@ -39,17 +48,25 @@ from babel.dates import get_period_names
 from babel.messages.pofile import read_po
 
 from hub.errors import OperationalError, Reason, RequestError
+from hub.matching.keys import MatchKind
+from hub.topics import COUNTRY_NAMES
+from hub.wire import EventType
+from hub.wire.vocab import CONSENT_GIVERS, FIELD_VOCABULARIES, ORGANISATION_KINDS, PURPOSES
 
 __all__ = [
     "CALENDARS",
     "CATALOGUE_DIR",
     "LANGUAGES",
+    "PAGE_FORMATS",
+    "VOCABULARIES",
     "Catalogue",
     "Catalogues",
     "Language",
+    "Vocabulary",
     "date_conventions",
     "load_catalogues",
     "placeholders",
+    "vocabularies_json",
 ]
 
 CATALOGUE_DIR: Final = Path(__file__).resolve().parents[1] / "static" / "i18n"
@@ -93,6 +110,41 @@ LANGUAGES: Final[Mapping[str, Language]] = MappingProxyType(
 #: The calendar conventions a user may choose: Gregorian, or the Thai Buddhist era.
 CALENDARS: Final = ("gregorian", "buddhist")
 
+
+@dataclass(frozen=True, slots=True)
+class Vocabulary:
+    """A vocabulary the page labels from the catalogue: message ``{prefix}.{symbol}``."""
+
+    prefix: str
+    symbols: frozenset[str]
+
+
+VOCABULARIES: Final[Mapping[str, Vocabulary]] = MappingProxyType(
+    {
+        "country": Vocabulary("country", frozenset(COUNTRY_NAMES)),
+        "purpose": Vocabulary("purpose", PURPOSES),
+        "organisation_kind": Vocabulary("organisation_kind", ORGANISATION_KINDS),
+        "consent_giver": Vocabulary("consent_giver", CONSENT_GIVERS),
+        "match_kind": Vocabulary("match_kind", frozenset(k.value for k in MatchKind)),
+        "event_type": Vocabulary("type", frozenset(t.value for t in EventType)),
+    }
+)
+"""The vocabularies of ``FIELD_VOCABULARIES`` that the catalogues label; every symbol
+needs a message in every catalogue (a missing one is a problem at start)."""
+
+#: The vocabularies the page writes itself: a BCP 47 tag's name (``Intl.DisplayNames``,
+#: where the browser knows the user's language) and an ISO 8601 date at its precision.
+PAGE_FORMATS: Final = frozenset({"language", "date"})
+
+
+def vocabularies_json() -> dict[str, Any]:
+    """Which field takes which vocabulary, and each labelled vocabulary's message prefix."""
+    return {
+        "fields": {key: list(names) for key, names in sorted(FIELD_VOCABULARIES.items())},
+        "prefixes": {name: v.prefix for name, v in VOCABULARIES.items()},
+    }
+
+
 _PLACEHOLDER: Final = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 
 
@@ -118,6 +170,8 @@ def date_conventions(locale: str) -> dict[str, Any]:
     return {
         "months": [str(loc.months["format"]["abbreviated"][i]) for i in range(1, 13)],
         "date": loc.date_formats["medium"].pattern,
+        "year": str(loc.datetime_skeletons.get("y", "y")),
+        "year_month": str(loc.datetime_skeletons.get("yMMM", "MMM y")),
         "time": loc.time_formats["short"].pattern,
         "datetime": str(loc.datetime_formats["medium"]),
         "am": str(periods.get("am", "AM")),
@@ -142,6 +196,7 @@ class Catalogue:
             "plural_forms": lang.plural_forms,
             "messages": dict(self.messages),
             "dates": date_conventions(lang.locale),
+            "vocabularies": vocabularies_json(),
         }
 
 
@@ -219,7 +274,12 @@ def load_catalogues(directory: Path = CATALOGUE_DIR) -> Catalogues:
         raise OperationalError(
             Reason.CONFIG_INVALID, f"expected messages in {directory / 'en.po'}, found none"
         )
-    problems: list[str] = []
+    problems: list[str] = [
+        f"en.po: {v.prefix}.{symbol}: no message; the value is shown as sent"
+        for v in VOCABULARIES.values()
+        for symbol in sorted(v.symbols)
+        if f"{v.prefix}.{symbol}" not in english
+    ]
     by_lang: dict[str, Catalogue] = {}
     bodies: dict[str, tuple[bytes, str]] = {}
     for code, language in LANGUAGES.items():

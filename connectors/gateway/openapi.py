@@ -303,7 +303,15 @@ def _schemas(country: str) -> dict[str, Any]:
             "type": "object",
             "description": "One language's messages (gettext, connectors/static/i18n/<lang>.po), "
             "complete: a message missing or broken in a file is given in English.",
-            "required": ["lang", "name", "locale", "plural_forms", "messages", "dates"],
+            "required": [
+                "lang",
+                "name",
+                "locale",
+                "plural_forms",
+                "messages",
+                "dates",
+                "vocabularies",
+            ],
             "properties": {
                 "lang": {"type": "string", "enum": list(LANGUAGES)},
                 "name": {"type": "string"},
@@ -314,6 +322,24 @@ def _schemas(country: str) -> dict[str, Any]:
                     "type": "object",
                     "description": "CLDR's way of writing dates in this language (month "
                     "names, patterns, AM/PM, digits), for a browser whose Intl lacks it",
+                },
+                "vocabularies": {
+                    "type": "object",
+                    "description": "Which payload fields hold codes of a vocabulary "
+                    "(hub.wire.vocab.FIELD_VOCABULARIES): fields, 'Record.field' -> "
+                    "vocabulary names tried in order; prefixes, a vocabulary -> the prefix "
+                    "of its messages ('language' and 'date' the page writes itself)",
+                    "required": ["fields", "prefixes"],
+                    "properties": {
+                        "fields": {
+                            "type": "object",
+                            "additionalProperties": {"type": "array", "items": {"type": "string"}},
+                        },
+                        "prefixes": {
+                            "type": "object",
+                            "additionalProperties": {"type": "string"},
+                        },
+                    },
                 },
             },
         },

@@ -90,31 +90,45 @@ _CASE_TYPES: Final = frozenset(
 )
 
 
-def _event(record: Mapping[str, Any], country: str) -> CaseEvent | None:
+def _left_empty(
+    record: Mapping[str, Any], country: str, agreements: Sequence[Agreement]
+) -> tuple[str, ...]:
+    """Of a received record's withheld fields, those its agreement's flow discloses.
+
+    The hub discloses every field the flow lists that the producer filled, so
+    one of those missing was left empty (null) by the producer: e.g. a report's
+    ``follow_up_number``, null for an extra visit. The flow is the one the
+    policy engine takes (one naming both countries before one for any party);
+    under a consent rule that may narrow what went, nothing is known empty.
+    """
+    withheld = record.get("withheld") or ()
+    ref = record.get("agreement")
+    if not withheld or not isinstance(ref, str):
+        return ()
+    agreement = next((a for a in agreements if a.ref == ref), None)
+    if agreement is None:
+        return ()
+    flow = agreement.flow_for(str(record.get("from", "")), country, str(record.get("type")))
+    if flow is None:
+        return ()
+    if flow.consent is not None and flow.consent.required:
+        return ()
+    return tuple(sorted(str(w) for w in withheld if w in flow.fields))
+
+
+def _event(
+    record: Mapping[str, Any], country: str, agreements: Sequence[Agreement] = ()
+) -> CaseEvent | None:
     """A vault record as a case event (None: not one a case book reads)."""
     event_type = record.get("type")
     if event_type not in _CASE_TYPES:
         return None
-    producer = str(record.get("from", ""))
     fields = record.get("fields")
-    fields = dict(fields) if isinstance(fields, Mapping) else {}
-    created = record.get("created_at_ms")
-    if not isinstance(created, int):
-        return None
-    return CaseEvent(
-        event_id=str(record.get("event_id", "")),
-        event_type=str(event_type),
-        producer=producer,
-        recipients=tuple(str(r) for r in record.get("to") or ()),
-        created_at_ms=created,
-        direction=SENT if producer == country else RECEIVED,
-        case_key=str(record.get("case_key", "")),
-        fields=fields,
-        withheld=tuple(str(w) for w in record.get("withheld") or ()),
-        correlation_id=record.get("correlation_id")
-        if isinstance(record.get("correlation_id"), str)
-        else None,
-        summary=key_fields(str(event_type), fields),
+    return CaseEvent.from_record(
+        record,
+        country,
+        summary=key_fields(str(event_type), fields if isinstance(fields, Mapping) else {}),
+        empty=_left_empty(record, country, agreements) if record.get("from") != country else (),
     )
 
 
@@ -224,6 +238,7 @@ class CaseBook:
         cc = check_country(country)
         months = tuple(follow_up_months)
         check_follow_up_months(months)
+        held_agreements = tuple(agreements)
         grouped: dict[str, list[CaseEvent]] = {}
         requests: list[Mapping[str, Any]] = []
         for entry in store.entries():
@@ -232,7 +247,7 @@ class CaseBook:
                 continue
             if record.get("type") == "match_followup" and entry.producer != cc:
                 requests.append(record)
-            event = _event(record, cc)
+            event = _event(record, cc, held_agreements)
             if event is not None:
                 grouped.setdefault(entry.case_key, []).append(event)
         sightings = []
@@ -247,7 +262,7 @@ class CaseBook:
             cc,
             {k: tuple(v) for k, v in grouped.items()},
             months,
-            tuple(agreements),
+            held_agreements,
             ack_deadline_ms,
             tuple(sightings),
         )
@@ -408,6 +423,18 @@ class CaseBook:
         last = max(mine, key=lambda e: (e.changed_at_ms, e.created_at_ms, e.event_id))
         return last.str_field("status"), last.int_field("follow_up_number")
 
+    def alert_status(self, item: OverdueItem, now_ms: int) -> str | None:
+        """The ``case_status`` an alert of ``item`` carries: this country's own status of the case.
+
+        Never another country's: an alert must not pass on what a third country
+        told this node. None when this country has none, and for a requester
+        told of a match follow-up (it gets no status of this node's case).
+        """
+        if item.case_key not in self.events:
+            return None
+        status = self.summary(item.case_key, now_ms).status_by_country.get(self.country)
+        return status if is_status(status) else None
+
     def referral_event_id(self, case_key: str) -> str | None:
         """The first referral of the case this node holds."""
         referrals = [e for e in self.events.get(case_key, ()) if e.event_type == "referral"]
@@ -556,8 +583,7 @@ async def send_alerts(
             continue
         events = {e.event_id: e for e in book.events.get(item.case_key, ())}
         about = events.get(item.event_id)
-        # A requester told of a match follow-up gets no status of this node's case.
-        status = book.summary(item.case_key, now).status if item.case_key in book.events else None
+        status = book.alert_status(item, now)
         if about is None and item.kind == AlertKind.RETRAFFICKING_SUSPECTED:
             about_type: str | None = "match_followup"
         else:
@@ -576,7 +602,7 @@ async def send_alerts(
                 "detected_at": now,
                 "follow_up_number": item.follow_up_number,
                 "step_owner": item.owner,
-                "case_status": status if is_status(status) else None,
+                "case_status": status,
             },
         )
         try:

@@ -913,15 +913,16 @@ class CountryNode:
     def _retention_days(self, record: InboxRecord) -> int | None:
         """How long the agreement that delivered ``record`` lets this node keep it.
 
-        From the agreements in the state directory, by the attestation's
-        ``id@version``; None (kept until erased) when the node does not hold
-        that agreement.
+        The retention of the flow it went under (``Agreement.flow_for``, the
+        policy engine's choice), from the agreements in the state directory, by
+        the attestation's ``id@version``; None (kept until erased) when the node
+        does not hold that agreement.
         """
         agreement = self.agreements().get(record.agreement)
         if agreement is None:
             return None
-        flows = agreement.flows_for(record.producer, self.country, record.event_type)
-        return max((f.retention_days for f in flows), default=None)
+        flow = agreement.flow_for(record.producer, self.country, record.event_type)
+        return flow.retention_days if flow is not None else None
 
     def _longest_retention(self, sender: str, recipient: str, event_type: str) -> int | None:
         """The longest retention any agreement held gives a flow; None: none held names it."""

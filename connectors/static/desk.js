@@ -2,7 +2,9 @@
 // Every value is inserted with textContent, never as HTML. Every piece of the page's own
 // text is a message of the gettext catalogue (GET /api/i18n/{lang}): t("key"), or a
 // data-i18n attribute in index.html. Dates are shown with Intl in the user's language,
-// calendar (Gregorian or the Thai Buddhist era) and time zone, the zone named.
+// calendar (Gregorian or the Thai Buddhist era) and time zone, the zone named. Which
+// payload fields hold codes of a vocabulary (an organisation's kind, a purpose, a
+// country, a language tag, a partial date) comes with the catalogue, from the gateway.
 "use strict";
 
 const state = { token: null, user: null, country: null, tab: "referrals", selected: null,
@@ -27,8 +29,12 @@ function t(key, params) {
 function label(prefix, code) {
   if (code === null || code === undefined || code === "") return "";
   const key = prefix + "." + code;
+  return hasMessage(key) ? state.catalogue.messages[key] : String(code);
+}
+
+function hasMessage(key) {
   const messages = (state.catalogue && state.catalogue.messages) || {};
-  return Object.prototype.hasOwnProperty.call(messages, key) ? messages[key] : String(code);
+  return Object.prototype.hasOwnProperty.call(messages, key);
 }
 
 const country = (cc) => label("country", cc);
@@ -54,12 +60,18 @@ async function loadCatalogue(lang) {
 
 // --- dates --------------------------------------------------------------------------
 
-function dateFormat(withTime) {
+// How much of a date is written: a day, or a date known to its month or year only
+// (ISO 8601 lets a date of birth stop there). The keys are the catalogue's CLDR patterns.
+const PRECISIONS = { date: { year: "numeric", month: "short", day: "numeric" },
+                     year_month: { year: "numeric", month: "short" }, year: { year: "numeric" } };
+
+function dateFormat(withTime, precision, timeZone) {
   const cal = state.prefs.calendar === "buddhist" ? "buddhist" : "gregory";
   const locale = ((state.catalogue && state.catalogue.locale) || "en-GB") + "-u-ca-" + cal;
-  const opts = { year: "numeric", month: "short", day: "numeric" };
+  const opts = Object.assign({}, PRECISIONS[precision || "date"]);
   if (withTime) Object.assign(opts, { hour: "2-digit", minute: "2-digit", timeZoneName: "short" });
-  if (state.prefs.time_zone) opts.timeZone = state.prefs.time_zone;
+  const zone = timeZone || state.prefs.time_zone;
+  if (zone) opts.timeZone = zone;
   return new Intl.DateTimeFormat(locale, opts);
 }
 
@@ -70,13 +82,15 @@ function intlSpeaks() {
   return Intl.DateTimeFormat.supportedLocalesOf([locale]).length > 0;
 }
 
-// A date written with the catalogue's CLDR patterns (medium date, short time); the
-// numbers come from Intl in the user's time zone, the year in the user's era.
-function cldrFormat(ms, withTime) {
+// A date written with the catalogue's CLDR patterns (medium date, or year-month or year
+// alone; short time); the numbers come from Intl in the user's time zone (or the one
+// given), the year in the user's era.
+function cldrFormat(ms, withTime, precision, timeZone) {
   const conv = state.catalogue.dates;
   const opts = { year: "numeric", month: "numeric", day: "numeric", hour: "numeric",
                  minute: "numeric", hourCycle: "h23", timeZoneName: "short" };
-  if (state.prefs.time_zone) opts.timeZone = state.prefs.time_zone;
+  const zone = timeZone || state.prefs.time_zone;
+  if (zone) opts.timeZone = zone;
   const parts = {};
   for (const p of new Intl.DateTimeFormat("en-US", opts).formatToParts(new Date(ms))) parts[p.type] = p.value;
   const year = Number(parts.year) + (state.prefs.calendar === "buddhist" ? 543 : 0);
@@ -97,7 +111,7 @@ function cldrFormat(ms, withTime) {
     return tok;
   };
   const fill = (pattern) => pattern.replace(/'[^']*'|([A-Za-z])\1*|[^A-Za-z']+/g, token);
-  let out = fill(conv.date);
+  let out = fill(conv[precision || "date"] || conv.date);
   if (withTime) out = conv.datetime.replace("{1}", out).replace("{0}", fill(conv.time)) + " " + parts.timeZoneName;
   return out.replace(/[0-9]/g, (digit) => conv.digits[Number(digit)]);
 }
@@ -112,6 +126,31 @@ function day(ms) {
   if (ms === null || ms === undefined) return "";
   if (!intlSpeaks() && state.catalogue && state.catalogue.dates) return cldrFormat(ms, false);
   return dateFormat(false).format(new Date(ms));
+}
+
+// A calendar day at 00:00 UTC in milliseconds, or null where there is no such day
+// (31 April, 29 February 2027): Date.UTC would roll it into the next month.
+function utcDay(y, m, d) {
+  const date = new Date(0);
+  date.setUTCFullYear(y, m - 1, d);
+  const same = date.getUTCFullYear() === y && date.getUTCMonth() === m - 1 && date.getUTCDate() === d;
+  return same ? date.getTime() : null;
+}
+
+// An ISO 8601 calendar date, possibly partial (YYYY, YYYY-MM, YYYY-MM-DD), written at the
+// precision it has, in the user's language and era. A day, not an instant: no time zone
+// moves it. null for a string that is no such date (shown as sent).
+function isoDateEl(s) {
+  const m = /^([0-9]{4})(?:-([0-9]{2})(?:-([0-9]{2}))?)?$/.exec(s);
+  if (!m) return null;
+  const ms = utcDay(Number(m[1]), m[2] ? Number(m[2]) : 1, m[3] ? Number(m[3]) : 1);
+  if (ms === null) return null;
+  const precision = m[3] ? "date" : m[2] ? "year_month" : "year";
+  const text = !intlSpeaks() && state.catalogue && state.catalogue.dates
+    ? cldrFormat(ms, false, precision, "UTC") : dateFormat(false, precision, "UTC").format(new Date(ms));
+  const node = el("time", { cls: "when", text });
+  node.dateTime = s;
+  return node;
 }
 
 function timeEl(ms) {
@@ -492,8 +531,54 @@ async function decide(id, action, reason) {
 
 // --- one event, read with its schema -------------------------------------------------
 
-const COUNTRY_FIELDS = new Set(["country", "issuing_country", "citizenship", "nationalities",
-                                "from_country", "to_country", "issuing_state", "next_step_owner"]);
+// The name of a language tag or a region code ("language", "region") in the user's
+// language, where the browser's Intl speaks it (Chromium's has no Khmer, Lao or
+// Burmese); else null, and the code is shown.
+function displayName(kind, code) {
+  const locale = (state.catalogue && state.catalogue.locale) || "en-GB";
+  if (typeof Intl.DisplayNames !== "function" || !Intl.DisplayNames.supportedLocalesOf([locale]).length) return null;
+  try {
+    const name = new Intl.DisplayNames([locale], { type: kind, fallback: "none" }).of(code);
+    return name && name !== code ? name : null;
+  } catch (e) {
+    return null;  // not a well-formed code
+  }
+}
+
+// The vocabularies the page writes itself (connectors/gateway/i18n.py PAGE_FORMATS).
+const FORMATS = {
+  language: (v) => {
+    const name = displayName("language", v);
+    return name ? el("span", { cls: "enum", data: { code: v }, text: name }) : null;
+  },
+  date: isoDateEl,
+};
+
+// A vocabulary labelled from the catalogue: its message for the value, or null. A
+// country the catalogue does not name (it names COMMIT's) is named by Intl if it can.
+function labelledNode(prefix, v) {
+  if (!prefix) return null;
+  let text = hasMessage(prefix + "." + v) ? label(prefix, v) : null;
+  if (text === null && prefix === "country" && /^[A-Z]{2}$/.test(v)) text = displayName("region", v);
+  if (text === null) return null;
+  if (prefix === "country") text += " (" + v + ")";
+  return el("span", { cls: "enum", data: { code: v }, text });
+}
+
+// A string of a field whose values are codes ("Record.field" in the gateway's table,
+// hub/wire/vocab.py): the first of its vocabularies that knows the value, else null
+// (an open vocabulary's new value, a role in the producer's words: shown as sent).
+function codedNode(where, v) {
+  const vocab = (state.catalogue && state.catalogue.vocabularies) || { fields: {}, prefixes: {} };
+  for (const name of vocab.fields[where] || []) {
+    const node = FORMATS[name] ? FORMATS[name](v) : labelledNode(vocab.prefixes[name], v);
+    if (node) return node;
+  }
+  return null;
+}
+
+// "Record.field" of a field of a record type (a named type's name without its namespace).
+const fieldKey = (record, field) => String(record).split(".").pop() + "." + field;
 
 // Named Avro types of a schema (records, enums), so that a reference by name resolves.
 function namedTypes(type, out) {
@@ -506,32 +591,36 @@ function namedTypes(type, out) {
   return out;
 }
 
-function valueNode(type, v, named, fieldName) {
+// One value of an event, read with its Avro type; "where" is the field's "Record.field".
+function valueNode(type, v, named, where) {
   if (v === null || v === undefined) return el("span", { cls: "empty", text: "—" });
   if (Array.isArray(type)) {
     const branches = type.filter((b) => b !== "null");
-    return valueNode(branches.length === 1 ? branches[0] : null, v, named, fieldName);
+    return valueNode(branches.length === 1 ? branches[0] : null, v, named, where);
   }
   if (typeof type === "string" && named[type]) type = named[type];
   if (type && typeof type === "object") {
     if (type.type === "enum") return el("span", { cls: "enum", data: { code: v }, text: label("enum." + type.name, v) });
     if (type.type === "array" && Array.isArray(v)) {
       const ul = el("ul", { cls: "values" });
-      for (const item of v) ul.append(el("li", {}, valueNode(type.items, item, named, fieldName)));
+      for (const item of v) ul.append(el("li", {}, valueNode(type.items, item, named, where)));
       return ul;
     }
     if (type.type === "record" && typeof v === "object") {
-      if (type.name === "PersonName") {
-        return el("span", {}, el("span", { cls: "name", text: v.full_name, lang: v.lang }),
-                  el("span", { cls: "lang", text: v.lang }));
-      }
-      if (type.name === "LocalizedText") {
-        return el("span", {}, el("span", { text: v.text, lang: v.lang }), el("span", { cls: "lang", text: v.lang }));
+      if (type.name === "PersonName" || type.name === "LocalizedText") {
+        const tag = el("span", { cls: "lang", text: v.lang });
+        const name = v.lang ? codedNode(fieldKey(type.name, "lang"), v.lang) : null;
+        if (name) { tag.textContent = name.textContent; tag.title = v.lang; tag.dataset.code = v.lang; }
+        const shown = type.name === "PersonName" ? el("span", { cls: "name", text: v.full_name, lang: v.lang })
+                                                 : el("span", { text: v.text, lang: v.lang });
+        return el("span", {}, shown, tag);
       }
       const dl = el("dl");
       for (const f of type.fields) {
         if (v[f.name] === null || v[f.name] === undefined) continue;
-        dl.append(el("dt", { text: label("field", f.name) }), el("dd", {}, valueNode(f.type, v[f.name], named, f.name)));
+        const key = fieldKey(type.name, f.name);
+        dl.append(el("dt", { text: label("field", f.name) }),
+                  el("dd", { data: { key } }, valueNode(f.type, v[f.name], named, key)));
       }
       return dl;
     }
@@ -539,8 +628,9 @@ function valueNode(type, v, named, fieldName) {
     type = type.type;
   }
   if (typeof v === "boolean") return txt(t(v ? "value.yes" : "value.no"));
-  if (typeof v === "string" && COUNTRY_FIELDS.has(fieldName) && /^[A-Z]{2}$/.test(v)) {
-    return txt(country(v) + (label("country", v) === v ? "" : " (" + v + ")"));
+  if (typeof v === "string") {
+    const coded = codedNode(where, v);
+    if (coded) return coded;
   }
   if (typeof v === "object") return txt(JSON.stringify(v));
   return txt(String(v));
@@ -591,7 +681,8 @@ function renderDetail() {
   for (const k of order) {
     if (!(k in rec.fields) || rec.fields[k] === null) continue;
     dl.append(el("dt", { text: label("field", k) }),
-              el("dd", { data: { field: k } }, valueNode(types[k] || null, rec.fields[k], named, k)));
+              el("dd", { data: { field: k } },
+                 valueNode(types[k] || null, rec.fields[k], named, schema ? fieldKey(schema.name, k) : k)));
   }
   const wl = $("detail-withheld");
   wl.replaceChildren();
@@ -757,12 +848,15 @@ async function renderCase() {
 async function submitStatus(ev) {
   ev.preventDefault();
   if (!state.caseKey) return;
+  // The picker offers 31 days in every month: a day the month lacks is refused here
+  // rather than sent as a day of the next month. A date chosen in part is no date.
   const [y, mo, d] = ["year", "month", "day"].map((part) => $("status-due-" + part).value);
-  const due = y && mo && d ? `${y}-${mo.padStart(2, "0")}-${d.padStart(2, "0")}` : "";
+  const due = y && mo && d ? utcDay(Number(y), Number(mo), Number(d)) : null;
+  if (y && mo && d && due === null) { say("cases.due_invalid"); return; }
   const body = { status: $("status-new").value,
                  to: $("status-to").value.split(/[\s,]+/).filter(Boolean),
                  transition_reason: $("status-reason").value || null,
-                 next_due_ms: due ? Date.parse(due + "T00:00:00Z") : null,
+                 next_due_ms: due,
                  next_step_owner: $("status-owner").value || null };
   try {
     await api("POST", "/api/cases/" + encodeURIComponent(state.caseKey) + "/status", body);

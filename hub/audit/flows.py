@@ -298,13 +298,15 @@ def _rank(ordered: list[int], percent: int) -> int:
     return ordered[max(1, -(-percent * len(ordered) // 100)) - 1]
 
 
-def ack_summary(times: Iterable[AckTime], due_ms: int = ACK_DUE_MS) -> list[dict[str, Any]]:
+def ack_summary(times: Iterable[AckTime], due_ms: int | None = ACK_DUE_MS) -> list[dict[str, Any]]:
     """Per corridor and event type: how many, median, 90th percentile, maximum, overdue.
 
     Quantiles are nearest-rank (the value at rank ceil(q*n) of the sorted times,
     so every figure is one observed time); overdue: acknowledged more than
-    ``due_ms`` after creation. ``slowest``: the slowest one's two leaves.
-    Sorted by producer, recipient, event type.
+    ``due_ms`` after creation (no ``overdue`` key when ``due_ms`` is None: the
+    referral-to-handover times have no deadline, days are normal there).
+    ``slowest``: the slowest one's two leaves. Sorted by producer, recipient,
+    event type.
     """
     groups: dict[tuple[str, str, str], list[AckTime]] = {}
     for a in times:
@@ -313,17 +315,17 @@ def ack_summary(times: Iterable[AckTime], due_ms: int = ACK_DUE_MS) -> list[dict
     for (producer, recipient, event_type), group in sorted(groups.items()):
         ordered = sorted(a.elapsed_ms for a in group)
         slowest = max(group, key=lambda a: (a.elapsed_ms, -a.leaf))
-        out.append(
-            {
-                "producer": producer,
-                "recipient": recipient,
-                "event_type": event_type,
-                "n": len(ordered),
-                "median_ms": _rank(ordered, 50),
-                "p90_ms": _rank(ordered, 90),
-                "max_ms": ordered[-1],
-                "overdue": sum(1 for t in ordered if t > due_ms),
-                "slowest": {"leaf": slowest.leaf, "ack_leaf": slowest.ack_leaf},
-            }
-        )
+        row: dict[str, Any] = {
+            "producer": producer,
+            "recipient": recipient,
+            "event_type": event_type,
+            "n": len(ordered),
+            "median_ms": _rank(ordered, 50),
+            "p90_ms": _rank(ordered, 90),
+            "max_ms": ordered[-1],
+        }
+        if due_ms is not None:
+            row["overdue"] = sum(1 for t in ordered if t > due_ms)
+        row["slowest"] = {"leaf": slowest.leaf, "ack_leaf": slowest.ack_leaf}
+        out.append(row)
     return out

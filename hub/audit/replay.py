@@ -97,6 +97,7 @@ __all__ = [
     "FINDING_MEANINGS",
     "LINKED_MAX",
     "LINKS_PER_COUNT",
+    "NONE",
     "Erasure",
     "Finding",
     "LeafFilter",
@@ -105,6 +106,7 @@ __all__ = [
     "ReplaySource",
     "Report",
     "replay",
+    "window_select",
 ]
 
 # How long a recipient has to confirm an erasure request (docs/protocol.md 9.6).
@@ -316,7 +318,8 @@ class Report:
             "flows": self.flows.to_json(),
             "ack_due_ms": ACK_DUE_MS,
             "ack_summary": ack_summary(self.flows.ack_times),
-            "handover_summary": ack_summary(self.flows.handover_times),
+            # No deadline from a referral to its handover: days are normal there.
+            "handover_summary": ack_summary(self.flows.handover_times, due_ms=None),
             "unacknowledged": self.unacknowledged,
             "sharing": self.sharing,
             "refusals": self.refusals,
@@ -484,10 +487,15 @@ def replay(
     kept in temporary files under ``scratch_dir``, so memory does not grow
     with the log; only the findings do.
 
-    ``window`` (ms, half-open): the caller passes only outbox and inbox
-    records stamped in it, and only decisions made in it must have their
-    inbox record, rejection and quarantine copy. The tree and every
-    checkpoint are always checked whole.
+    ``window`` (ms, half-open): the caller passes only inbox records stamped
+    in it, and outbox records stamped from its start on (those after it hold
+    the acknowledgements of what was delivered in it). Only the outbox records
+    stamped in it must have a decision, and only decisions made in it must
+    have their inbox record, rejection and quarantine copy. What the report
+    counts (flows, sharing, refusals, acknowledgement times, unacknowledged
+    deliveries) is the decisions made in it; an acknowledgement of one of
+    them counts wherever it is in the log. The tree and every checkpoint are
+    always checked whole.
 
     ``now_ms``: the moment the erasure report is judged at (the caller reads
     the clock); an unanswered request older than :data:`ERASURE_DUE_DAYS` is
@@ -510,7 +518,7 @@ def replay(
     try:
         _leaves(data.leaves, tree, index, report, tick)
         _checkpoints(data.checkpoints, tree, origin, hub_keys, report, index, trust)
-        _outboxes(data.outboxes, index, topics, trust, tick)
+        _outboxes(data.outboxes, index, topics, trust, tick, window or (0, 2**63 - 1))
         _inboxes(data.inboxes, index, topics, trust, agreements, report, tick)
         for rec in data.rejections:
             try:
@@ -534,9 +542,9 @@ def replay(
         _erasures(index, report, now_ms)
         _matches(index, report)
         report.counts = _counts(index)
-        acks = _sharing(index, report, window or (0, 2**63 - 1))
-        _ack_times(index, report, acks)
-        _unacknowledged(index, report, now_ms)
+        _sharing(index, report, window)
+        _ack_times(index, report, window or (0, 2**63 - 1))
+        _unacknowledged(index, report, now_ms, window or (0, 2**63 - 1))
         _matching(index, report)
         _checkpoint_log(index, report, tree)
         _proofs(index, report, tree)
@@ -767,17 +775,23 @@ def _cosignatures(
         yield sig.name, sig.key_id.hex(), signed_at, verified
 
 
-def _outboxes(
+def _outboxes(  # noqa: PLR0917 - the pass's inputs
     outboxes: Iterable[Record],
     index: _Index,
     topics: Topics,
     trust: KeyDirectory,
     tick: Callable[[int], None],
+    window: tuple[int, int],
 ) -> None:
-    """3. Outboxes: remember each record (to find the undecided) and each verified original."""
+    """3. Outboxes: remember each record stamped in ``window`` (to find the undecided) and
+    each verified original (outside the window too: an acknowledgement after the window
+    answers an event delivered in it)."""
+    lo, hi = window
     for rec in outboxes:
         tick(1)
-        index.add("INSERT INTO outbox VALUES (?, ?, ?, ?)", (*_at(rec), rec.where))
+        inside = lo <= rec.timestamp_ms < hi
+        if inside:
+            index.add("INSERT INTO outbox VALUES (?, ?, ?, ?)", (*_at(rec), rec.where))
         try:
             event = verify(Envelope.from_bytes(rec.value), trust)
         except TrmError:
@@ -803,6 +817,8 @@ def _outboxes(
                 index.fieldset(event.disclosed),
             ),
         )
+        if not inside:
+            continue  # known by its signed header; cross-checked by a replay of its time
         index.add(
             "INSERT INTO seq VALUES (?, ?, ?, ?, ?)",
             (event.header.producer, event.header.sequence, *_at(rec)),
@@ -1160,6 +1176,12 @@ _ACKNOWLEDGED = str(DecisionKind.ACKNOWLEDGED)
 _REJECTED = str(DecisionKind.REJECTED)
 
 
+# A criterion's value for "empty": no verified event type, no recipient (a record refused
+# whole), no agreement. No country, event type, agreement or reason code is spelt so.
+NONE: Final = "none"
+_TIMES: Final = ("since_ms", "until_ms")
+
+
 @dataclass(frozen=True, slots=True)
 class LeafFilter:
     """Which leaves ``trm audit leaves`` lists: every criterion given must hold.
@@ -1167,8 +1189,12 @@ class LeafFilter:
     ``outcome``: "delivered" (DELIVERED and ACKNOWLEDGED leaves), "refused"
     (REJECTED) or a decision kind; ``event_type`` and ``month`` (``YYYY-MM``, of
     the event's signed ``created_at``) come from the verified outbox record, so
-    a leaf whose event never verified matches neither. The same selectors label
-    each count in the report (``select``), so a count and its listing agree.
+    a leaf whose event never verified matches neither (but matches
+    ``event_type`` :data:`NONE`). A text criterion :data:`NONE` matches an empty
+    value. ``since_ms``/``until_ms``: the decision was made in that half-open
+    interval (the hub's ``decided_at_ms``, the time a windowed replay counts
+    by). The same selectors label each count in the report (``select``), so a
+    count and its listing agree.
     """
 
     outcome: str | None = None
@@ -1178,13 +1204,16 @@ class LeafFilter:
     month: str | None = None
     agreement: str | None = None
     reason: str | None = None
+    since_ms: int | None = None
+    until_ms: int | None = None
 
     @classmethod
     def of(cls, select: Mapping[str, str]) -> LeafFilter:
         """The filter of a count's ``select`` mapping (unknown keys refused).
 
         Raises:
-            RequestError: BAD_REQUEST for a key that is not a criterion.
+            RequestError: BAD_REQUEST for a key that is not a criterion, or a
+                time that is not an integer.
         """
         known = set(cls.__dataclass_fields__)
         unknown = sorted(set(select) - known)
@@ -1192,7 +1221,18 @@ class LeafFilter:
             raise RequestError(
                 Reason.BAD_REQUEST, f"expected leaf criteria {sorted(known)}, got {unknown}"
             )
-        return cls(**{k: str(v) for k, v in select.items()})
+        criteria: dict[str, Any] = {}
+        for k, v in select.items():
+            if k not in _TIMES:
+                criteria[k] = str(v)
+                continue
+            try:
+                criteria[k] = int(v)
+            except (TypeError, ValueError):
+                raise RequestError(
+                    Reason.BAD_REQUEST, f"expected an integer {k}, got {str(v)[:20]!r}"
+                ) from None
+        return cls(**criteria)
 
     def where(self) -> tuple[str, list[Any]]:
         """The SQL condition over ``leaf l LEFT JOIN original o``, and its arguments."""
@@ -1212,7 +1252,9 @@ class LeafFilter:
             ("l.agreement", self.agreement),
             ("l.reason", self.reason),
         ):
-            if value is not None:
+            if value == NONE:
+                parts.append(f"({column} IS NULL OR {column} = '')")
+            elif value is not None:
                 parts.append(f"{column} = ?")
                 args.append(value)
         if self.month is not None:
@@ -1221,6 +1263,12 @@ class LeafFilter:
             end = month_start_ms(f"{year + month // 12:04d}-{month % 12 + 1:02d}")
             parts.append("o.created >= ? AND o.created < ?")
             args += [start, end]
+        if self.since_ms is not None:
+            parts.append("l.decided >= ?")
+            args.append(self.since_ms)
+        if self.until_ms is not None:
+            parts.append("l.decided < ?")
+            args.append(self.until_ms)
         return " AND ".join(parts) or "1", args
 
 
@@ -1305,32 +1353,30 @@ class _Group:
             self.leaves.append(idx)
 
 
-def _sharing(index: _Index, report: Report, window: tuple[int, int]) -> bool:
+def _sharing(index: _Index, report: Report, window: tuple[int, int] | None) -> None:
     """8. What was shared and refused: one pass over the per-recipient decisions.
 
     Per corridor, event type and month, deliveries and refusals (the flows);
     per agreement, corridor and event type, how often each field was
     delivered and withheld (withheld: disclosed by the signed event, not in
     the delivery); refusals by reason code. Memory: a counter per group, never
-    a list per leaf. With a ``window``, only the decisions made in it (the
-    outbox records read are those stamped in it). Returns whether any
-    acknowledgement was delivered.
+    a list per leaf. With a ``window``, only the decisions made in it, and each
+    count's ``select`` names the window.
     """
     fieldsets = _fieldsets(index)
     flows: dict[tuple[str, str, str, str], tuple[_Group, _Group]] = {}
     shares: dict[tuple[str, str, str, str], tuple[_Group, dict[tuple[int, int | None], int]]] = {}
     refusals: dict[tuple[str, str, str, str], _Group] = {}
-    acks = False
+    within = window_select(window)
     rows = index.db.execute(
         "SELECT l.idx, l.kind, l.producer, l.recipient, l.agreement, l.reason, l.fset, o.etype,"
         " strftime('%Y-%m', o.created / 1000, 'unixepoch'), o.fset"
         " FROM leaf l LEFT JOIN original o ON o.digest = l.event_digest"
         " WHERE l.kind IN (?, ?, ?) AND l.decided >= ? AND l.decided < ? ORDER BY l.idx",
-        (_DELIVERED, _ACKNOWLEDGED, _REJECTED, *window),
+        (_DELIVERED, _ACKNOWLEDGED, _REJECTED, *(window or (0, 2**63 - 1))),
     )
     for idx, kind, producer, recipient, agreement, reason, fset, etype, month, disclosed in rows:
         delivered = kind != _REJECTED
-        acks = acks or kind == _ACKNOWLEDGED
         if etype is not None and recipient:
             pair = flows.get((producer, recipient, etype, month))
             if pair is None:
@@ -1389,7 +1435,8 @@ def _sharing(index: _Index, report: Report, window: tuple[int, int]) -> bool:
                     producer=producer,
                     recipient=recipient,
                     event_type=etype,
-                ),
+                )
+                | within,
             }
         )
     report.refusals = [
@@ -1406,25 +1453,47 @@ def _sharing(index: _Index, report: Report, window: tuple[int, int]) -> bool:
                 producer=producer,
                 recipient=recipient,
                 event_type=etype,
-            ),
+            )
+            | within,
         }
         for (reason, producer, recipient, etype), group in sorted(refusals.items())
     ]
-    return acks
 
 
-def _select(**criteria: str) -> dict[str, str]:
-    """A count's selector: the :class:`LeafFilter` criteria that list its leaves."""
-    return {k: v for k, v in criteria.items() if v}
+def _select(**criteria: str | None) -> dict[str, str]:
+    """A count's selector: the :class:`LeafFilter` criteria that list its leaves.
+
+    An empty criterion (an unverified event's type, a whole-record refusal's
+    recipient, no agreement) is kept as :data:`NONE`, which the filter matches
+    as empty: dropping it would select more leaves than the count counts.
+    """
+    return {k: v or NONE for k, v in criteria.items()}
 
 
-def _ack_times(index: _Index, report: Report, acks: bool) -> None:
-    """9. Acknowledgement times, and referral to handover acknowledgement (hub.audit.flows)."""
+def window_select(window: tuple[int, int] | None) -> dict[str, str]:
+    """The :class:`LeafFilter` criteria of a replay's ``window`` (none for an open bound)."""
+    if window is None:
+        return {}
+    lo, hi = window
+    return {
+        **({"since_ms": str(lo)} if lo > 0 else {}),
+        **({"until_ms": str(hi)} if hi < 2**63 - 1 else {}),
+    }
+
+
+def _ack_times(index: _Index, report: Report, window: tuple[int, int]) -> None:
+    """9. Acknowledgement times, and referral to handover acknowledgement (hub.audit.flows).
+
+    ``acked`` holds every acknowledged delivery in the whole log (the leaves are
+    read whole): an acknowledgement made after the window still answers a
+    delivery made in it. The times listed are those of the deliveries (of the
+    referral, for the handover times) decided in ``window``.
+    """
     db = index.db
-    if not acks:
+    if not index.one("SELECT 1 FROM leaf WHERE kind = ? AND logged LIMIT 1", (_ACKNOWLEDGED,)):
         db.execute(
             "CREATE TEMP TABLE acked(event_id, producer, recipient, etype, created, acked_at,"
-            " leaf, ack_leaf, case_key, rn)"
+            " leaf, ack_leaf, case_key, decided, rn)"
         )
         return
     db.executescript(
@@ -1432,7 +1501,7 @@ def _ack_times(index: _Index, report: Report, acks: bool) -> None:
         "CREATE TEMP TABLE acked AS SELECT * FROM ("
         "  SELECT o.event_id AS event_id, o.producer AS producer, a.producer AS recipient,"
         "    o.etype AS etype, o.created AS created, ao.created AS acked_at, d.idx AS leaf,"
-        "    a.idx AS ack_leaf, o.case_key AS case_key,"
+        "    a.idx AS ack_leaf, o.case_key AS case_key, d.decided AS decided,"
         "    ROW_NUMBER() OVER (PARTITION BY o.event_id, o.producer, a.producer"
         "                       ORDER BY ao.created, a.idx) AS rn"
         "  FROM leaf a"
@@ -1443,13 +1512,16 @@ def _ack_times(index: _Index, report: Report, acks: bool) -> None:
         ") WHERE rn = 1;"
         "CREATE INDEX acked_event ON acked(event_id, producer, recipient);"
     )
-    total = int(index.one("SELECT COUNT(*) FROM acked", ())[0])
+    total = int(
+        index.one("SELECT COUNT(*) FROM acked WHERE decided >= ? AND decided < ?", window)[0]
+    )
     ack_times = tuple(
         AckTime(*row)
         for row in db.execute(
             "SELECT producer, recipient, etype, event_id, created, acked_at, leaf, ack_leaf"
-            " FROM acked ORDER BY created, event_id, recipient, leaf LIMIT ?",
-            (ACK_TIMES_CAP,),
+            " FROM acked WHERE decided >= ? AND decided < ?"
+            " ORDER BY created, event_id, recipient, leaf LIMIT ?",
+            (*window, ACK_TIMES_CAP),
         )
     )
     handover: tuple[AckTime, ...] = ()
@@ -1469,18 +1541,22 @@ def _ack_times(index: _Index, report: Report, acks: bool) -> None:
                 "    AND r.created <= h.created"
                 "  JOIN leaf rl ON rl.event_digest = r.digest AND rl.logged"
                 "  WHERE h.etype = 'handover_notice' AND rl.kind = 'DELIVERED'"
+                "    AND rl.decided >= ? AND rl.decided < ?"
                 "    AND ((rl.producer = h.producer AND rl.recipient = h.recipient)"
                 "      OR (rl.producer = h.recipient AND rl.recipient = h.producer))"
                 ") WHERE rn = 1 ORDER BY created, event_id, recipient, leaf LIMIT ?",
-                (ACK_TIMES_CAP,),
+                (*window, ACK_TIMES_CAP),
             )
         )
     report.flows = Flows(report.flows.counts, ack_times, handover, total - len(ack_times))
 
 
-def _unacknowledged(index: _Index, report: Report, now_ms: int | None) -> None:
-    """10. Deliveries of a type awaiting an acknowledgement (a handover notice) that the
-    log shows no acknowledgement of, ``ACK_DUE_MS`` after their creation at ``now_ms``.
+def _unacknowledged(
+    index: _Index, report: Report, now_ms: int | None, window: tuple[int, int]
+) -> None:
+    """10. Deliveries of a type awaiting an acknowledgement (a handover notice), decided in
+    ``window``, that the whole log shows no acknowledgement of (one made after the window
+    counts), ``ACK_DUE_MS`` after their creation at ``now_ms``.
 
     Overdue without doubt: the due time is the creation plus that deadline, or
     earlier when the sealed payload names an earlier one (hub.cases.due_at).
@@ -1495,11 +1571,11 @@ def _unacknowledged(index: _Index, report: Report, now_ms: int | None) -> None:
         "SELECT l.idx, l.producer, l.recipient, o.etype, o.created"
         " FROM leaf l JOIN original o ON o.digest = l.event_digest"
         " WHERE l.kind = ? AND l.logged AND o.etype IN (SELECT value FROM json_each(?))"
-        " AND o.created < ?"
+        " AND o.created < ? AND l.decided >= ? AND l.decided < ?"
         " AND NOT EXISTS (SELECT 1 FROM acked a WHERE a.event_id = o.event_id"
         "   AND a.producer = o.producer AND a.recipient = l.recipient)"
         " ORDER BY l.idx",
-        (_DELIVERED, json.dumps(awaiting), now_ms - ACK_DUE_MS),
+        (_DELIVERED, json.dumps(awaiting), now_ms - ACK_DUE_MS, *window),
     ):
         key = (producer, recipient, etype)
         if key not in groups:

@@ -27,12 +27,13 @@ from __future__ import annotations
 
 import html
 import re
+import shlex
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from hub.audit.replay import FINDING_MEANINGS, LINKS_PER_COUNT
+from hub.audit.replay import FINDING_MEANINGS, LINKS_PER_COUNT, window_select
 from hub.charts import Bar, bar_chart
 
 __all__ = ["erasure_lines", "leaves_command", "reason_meanings", "replay_html"]
@@ -45,6 +46,13 @@ def _utc(ms: int | None) -> str:
     if ms is None:
         return "-"
     return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%MZ")
+
+
+def _span(since_ms: int, until_ms: int) -> str:
+    """A replay's window in words (an open bound, 0 or 2**63 - 1, is left out)."""
+    since = f"from {_utc(since_ms)}" if since_ms > 0 else ""
+    until = f"before {_utc(until_ms)}" if until_ms < 2**63 - 1 else ""
+    return " ".join(p for p in (since, until) if p) or "at any time"
 
 
 def erasure_lines(doc: dict[str, Any]) -> list[str]:
@@ -90,9 +98,16 @@ def reason_meanings(protocol_markdown: str) -> dict[str, str]:
 
 
 def leaves_command(select: Mapping[str, str], namespace: str = "trm") -> str:
-    """The ``trm audit leaves`` command that lists every leaf of a count."""
-    flags = "".join(f" --{key.replace('_', '-')} {value}" for key, value in select.items() if value)
-    ns = "" if namespace == "trm" else f" --namespace {namespace}"
+    """The ``trm audit leaves`` command that lists every leaf of a count.
+
+    Every criterion of ``select`` becomes a flag (an empty one is spelt
+    ``none`` by the replay, never dropped: the command would list more), each
+    value quoted for a POSIX shell.
+    """
+    flags = "".join(
+        f" --{key.replace('_', '-')} {shlex.quote(str(value))}" for key, value in select.items()
+    )
+    ns = "" if namespace == "trm" else f" --namespace {shlex.quote(namespace)}"
     return f"trm audit leaves{ns}{flags}"
 
 
@@ -274,19 +289,22 @@ def _refusals(page: _Page, meanings: Mapping[str, str]) -> str:
 {chart if bars else ""}{"".join(parts) or "<p>Nothing was refused.</p>"}</section>"""
 
 
-def _ack_table(page: _Page, key: str, rows: list[dict[str, Any]], due_ms: int) -> str:
+def _ack_table(page: _Page, key: str, rows: list[dict[str, Any]], due_ms: int | None) -> str:
+    """Acknowledgement times per corridor; with ``due_ms``, how many came later than that
+    (None: no such column, for times that have no deadline)."""
     body = "".join(
         f"<tr><td>{_e(r['producer'])} → {_e(r['recipient'])}</td><td>{_e(r['event_type'])}</td>"
         f"{page.num(f'{key}/{i}/n', r['n'])}{page.ms(f'{key}/{i}/median_ms', r['median_ms'])}"
         f"{page.ms(f'{key}/{i}/p90_ms', r['p90_ms'])}{page.ms(f'{key}/{i}/max_ms', r['max_ms'])}"
-        f"{page.num(f'{key}/{i}/overdue', r['overdue'])}"
-        f'<td class="leaves">{page.leaf(r["slowest"]["leaf"])} → '
+        + (page.num(f"{key}/{i}/overdue", r["overdue"]) if due_ms is not None else "")
+        + f'<td class="leaves">{page.leaf(r["slowest"]["leaf"])} → '
         f"{page.leaf(r['slowest']['ack_leaf'])}</td></tr>"
         for i, r in enumerate(rows)
     )
+    later = f"<th>later than {_e(_duration(due_ms))}</th>" if due_ms is not None else ""
     return (
         "<table><tr><th>corridor</th><th>event type</th><th>acknowledged</th><th>median</th>"
-        f"<th>90th percentile</th><th>longest</th><th>later than {_e(_duration(due_ms))}</th>"
+        f"<th>90th percentile</th><th>longest</th>{later}"
         f"<th>slowest: delivery → acknowledgement</th></tr>{body}</table>"
     )
 
@@ -364,13 +382,15 @@ signed. Percentiles are nearest-rank: each figure is one observed time.</p>{note
 <p>For each delivered referral, the first acknowledgement of a handover notice about the
 same case key between the same two countries, created at or after the referral. The
 acknowledgement's status (received, handed over) is sealed: the log cannot tell a
-receipt from a completed handover.</p>
-{_ack_table(page, "handover_summary", handovers, due) if handovers else "<p>None.</p>"}
+receipt from a completed handover. No deadline applies here (a handover takes days), so
+no count of late ones is given.</p>
+{_ack_table(page, "handover_summary", handovers, None) if handovers else "<p>None.</p>"}
 </section>"""
 
 
 def _flows(page: _Page) -> str:
     counts = page.doc.get("flows", {}).get("counts", [])
+    window = tuple(page.doc["window"]) if page.doc.get("window") else None
     by_month: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for c in counts:
         by_month[c["month"]][0] += c["delivered"]
@@ -390,7 +410,8 @@ def _flows(page: _Page) -> str:
                 "recipient": c["recipient"],
                 "event_type": c["event_type"],
                 "month": c["month"],
-            },
+            }
+            | window_select(window),
         )
         + "</tr>"
         for i, c in enumerate(counts)
@@ -598,8 +619,9 @@ def replay_html(doc: Mapping[str, Any], *, reasons: Mapping[str, str] | None = N
     page = _Page(doc)
     window = doc.get("window")
     scope = (
-        f"Records stamped from {_utc(window[0])} to {_utc(window[1])} were cross-checked; "
-        "the tree and every checkpoint were checked whole."
+        f"Records stamped {_span(window[0], window[1])} were cross-checked; "
+        "the tree and every checkpoint were checked whole. The numbers count the decisions "
+        "made in that window; an acknowledgement made after it still answers a delivery in it."
         if window
         else "The whole log and every topic were cross-checked."
     )

@@ -22,10 +22,12 @@ from .lifecycle import (
 from .overdue import (
     DEFAULT_ACK_DEADLINE_MS,
     AlertKind,
+    FollowUp,
     OverdueItem,
     acknowledgement_due_at,
     alerts,
     due_at,
+    follow_ups,
     open_steps,
     summarise,
 )
@@ -37,6 +39,9 @@ from .timeline import (
     CaseSummary,
     TimelineEntry,
     case_state,
+    follow_up_done,
+    follow_up_of,
+    receiving_country,
     timeline,
 )
 
@@ -51,6 +56,7 @@ __all__ = [
     "CaseState",
     "CaseStatus",
     "CaseSummary",
+    "FollowUp",
     "OverdueItem",
     "TimelineEntry",
     "Transition",
@@ -63,9 +69,13 @@ __all__ = [
     "check_follow_up_months",
     "check_transition",
     "due_at",
+    "follow_up_done",
     "follow_up_due_times",
+    "follow_up_of",
+    "follow_ups",
     "is_status",
     "open_steps",
+    "receiving_country",
     "summarise",
     "timeline",
 ]

@@ -35,22 +35,24 @@ from .timeline import (
     ACKNOWLEDGEMENT,
     CASE_ALERT,
     CASE_UPDATE,
-    HANDOVER_NOTICE,
     RECEIVED,
     REINTEGRATION_REPORT,
     CaseEvent,
     CaseState,
     CaseSummary,
     case_state,
+    follow_up_done,
 )
 
 __all__ = [
     "DEFAULT_ACK_DEADLINE_MS",
     "AlertKind",
+    "FollowUp",
     "OverdueItem",
     "acknowledgement_due_at",
     "alerts",
     "due_at",
+    "follow_ups",
     "open_steps",
     "summarise",
 ]
@@ -200,42 +202,79 @@ def _follow_up_owner(state: CaseState, events: Sequence[CaseEvent]) -> str | Non
     """Who owns the follow-ups (docs/protocol.md 14.3).
 
     The ``next_step_owner`` of the latest update from the handover on (HANDED_OVER,
-    IN_REINTEGRATION, FOLLOW_UP_DUE/DONE) that names one; else the recipient of the
-    handover notice; else the recipient of the update that recorded the handover.
+    IN_REINTEGRATION, FOLLOW_UP_DUE/DONE) that names one; else the country the
+    person was returned to (:func:`receiving_country`). Never merely the
+    recipient of the update that recorded the handover: the reintegrating
+    country may record it itself, to the country that handed the person over.
     """
+    since = state.handed_over_ms if state.handed_over_ms is not None else 0
     named = [
         e
         for e in events
         if e.event_type == CASE_UPDATE
         and e.str_field("status") in _REINTEGRATION_STEPS
         and e.str_field("next_step_owner")
+        and e.changed_at_ms >= since  # not one of an earlier cycle
     ]
     if named:
         latest = max(named, key=lambda e: (e.changed_at_ms, e.created_at_ms, e.event_id))
         return latest.str_field("next_step_owner")
-    notices = [e for e in events if e.event_type == HANDOVER_NOTICE and e.recipients]
-    if notices:
-        return min(notices, key=lambda e: (e.created_at_ms, e.event_id)).recipients[0]
-    if state.handover is not None and state.handover.recipients:
-        return state.handover.recipients[0]
-    return None
+    return state.receiving_country
 
 
-def _reported(events: Sequence[CaseEvent], since_ms: int) -> set[int]:
-    """The follow-up numbers reported done since ``since_ms`` (a report, or FOLLOW_UP_DONE)."""
-    done = set()
+@dataclass(frozen=True, slots=True)
+class FollowUp:
+    """One scheduled follow-up of a case's current cycle (docs/protocol.md 14.3).
+
+    Attributes:
+        number: 1 for the first of the schedule.
+        months: months after the handover.
+        due_at_ms: when it is due.
+        done_at_ms: when the earliest report of it says the visit was made (a
+            report's ``visited_at``, an update's ``changed_at``); None: not reported.
+    """
+
+    number: int
+    months: int
+    due_at_ms: int
+    done_at_ms: int | None
+
+
+def _done_at(event: CaseEvent) -> int:
+    """When a report of a follow-up says it was done: the visit, or the status change."""
+    if event.event_type == REINTEGRATION_REPORT:
+        visited = event.int_field("visited_at")
+        return visited if visited is not None else event.created_at_ms
+    return event.changed_at_ms
+
+
+def follow_ups(
+    state: CaseState, events: Sequence[CaseEvent], months: Sequence[int]
+) -> list[FollowUp]:
+    """The follow-ups of the case's current cycle, scheduled from its handover (14.3).
+
+    The one rule the desk (overdue steps) and the statistics (``followups``)
+    both read. A report counts when it was made after the handover happened
+    (its creation at or after the handover's ``changed_at``: a visit reported
+    before a late record of the handover counts; a report of an earlier
+    cycle does not); :func:`follow_up_done` says which follow-up it reports
+    (an extra visit reports none). Empty before a handover.
+    """
+    if state.handed_over_ms is None:
+        return []
+    done: dict[int, int] = {}
     for e in events:
-        if e.created_at_ms < since_ms:
+        if e.created_at_ms < state.handed_over_ms:
             continue  # a report of an earlier cycle (before a re-trafficking and a new handover)
-        if e.event_type == REINTEGRATION_REPORT:
-            number = e.int_field("follow_up_number") or e.int_field("visit_number")
-        elif e.event_type == CASE_UPDATE and e.str_field("status") == CaseStatus.FOLLOW_UP_DONE:
-            number = e.int_field("follow_up_number")
-        else:
-            continue
+        number = follow_up_done(e)
         if number is not None:
-            done.add(number)
-    return done
+            done[number] = min(done.get(number, _done_at(e)), _done_at(e))
+    return [
+        FollowUp(number, count, due, done.get(number))
+        for number, (count, due) in enumerate(
+            zip(months, follow_up_due_times(state.handed_over_ms, months), strict=True), start=1
+        )
+    ]
 
 
 def _follow_up_steps(
@@ -246,12 +285,10 @@ def _follow_up_steps(
     owner = _follow_up_owner(state, events)
     if owner is None:
         return []
-    reported = _reported(events, state.handover.created_at_ms)
     steps = []
-    for number, (count, due) in enumerate(
-        zip(months, follow_up_due_times(state.handed_over_ms, months), strict=True), start=1
-    ):
-        if number in reported:
+    for f in follow_ups(state, events, months):
+        number, count, due = f.number, f.months, f.due_at_ms
+        if f.done_at_ms is not None:
             continue
         steps.append(
             OverdueItem(

@@ -27,6 +27,9 @@ __all__ = [
     "TimelineEntry",
     "acknowledgements_of",
     "case_state",
+    "follow_up_done",
+    "follow_up_of",
+    "receiving_country",
     "timeline",
 ]
 
@@ -51,8 +54,12 @@ class CaseEvent:
         direction: :data:`SENT` (this node produced it) or :data:`RECEIVED`.
         fields: the payload fields this node holds (disclosed to it, or all
             of them for what it sent).
-        withheld: the schema fields the agreement withheld from this node.
+        withheld: the schema fields not disclosed to this node (the agreement
+            withheld them, or the producer left them empty: a recipient cannot
+            tell which from the event alone). Empty for what this node sent.
         summary: a few fields that say what the event is (the type's summary).
+        empty: of ``withheld``, those the agreement the event went under
+            discloses: the producer left them empty (null), they were not withheld.
     """
 
     event_id: str
@@ -66,6 +73,54 @@ class CaseEvent:
     withheld: tuple[str, ...] = ()
     correlation_id: str | None = None
     summary: Mapping[str, str] = field(default_factory=dict)
+    empty: tuple[str, ...] = ()
+
+    @classmethod
+    def from_record(
+        cls,
+        record: Mapping[str, Any],
+        country: str,
+        *,
+        summary: Mapping[str, str] | None = None,
+        empty: Sequence[str] = (),
+    ) -> CaseEvent | None:
+        """A node's vault record (``InboxRecord.to_json()`` shape) as ``country`` holds it.
+
+        None when the record has no type or creation time. Any type is read;
+        the caller picks the types it reasons about.
+        """
+        event_type = record.get("type")
+        created = record.get("created_at_ms")
+        if not isinstance(event_type, str) or not isinstance(created, int):
+            return None
+        producer = str(record.get("from", ""))
+        fields = record.get("fields")
+        correlation = record.get("correlation_id")
+        return cls(
+            event_id=str(record.get("event_id", "")),
+            event_type=event_type,
+            producer=producer,
+            recipients=tuple(str(r) for r in record.get("to") or ()),
+            created_at_ms=created,
+            direction=SENT if producer == country else RECEIVED,
+            case_key=str(record.get("case_key", "")),
+            fields=dict(fields) if isinstance(fields, Mapping) else {},
+            withheld=tuple(str(w) for w in record.get("withheld") or ()),
+            correlation_id=correlation if isinstance(correlation, str) else None,
+            summary=dict(summary or {}),
+            empty=tuple(empty),
+        )
+
+    def left_empty(self, name: str) -> bool:
+        """Whether the producer left field ``name`` empty (null), as opposed to its being withheld.
+
+        A field not disclosed is either; it is known empty when this node holds
+        the rest of the event (it sent it: nothing withheld) or the agreement
+        discloses that field (:attr:`empty`).
+        """
+        if self.fields.get(name) is not None:
+            return False
+        return name in self.fields or name in self.empty or name not in self.withheld
 
     def int_field(self, name: str) -> int | None:
         value = self.fields.get(name)
@@ -215,7 +270,7 @@ def _transitions(events: Iterable[CaseEvent], follow_ups: int) -> dict[str, str]
                 str(update.str_field("status")),
                 update.str_field("transition_reason") or "OTHER",  # classify, never refuse
                 previous_follow_up=before.int_field("follow_up_number") if before else None,
-                follow_up=_follow_up(update),
+                follow_up=follow_up_of(update),
                 follow_ups=follow_ups,
             )
             kinds[update.event_id] = transition.kind.value
@@ -225,11 +280,37 @@ def _transitions(events: Iterable[CaseEvent], follow_ups: int) -> dict[str, str]
     return kinds
 
 
-def _follow_up(event: CaseEvent) -> int | None:
+def follow_up_of(event: CaseEvent) -> int | None:
+    """Which scheduled follow-up a case update or a reintegration report is about (14.3).
+
+    A report's ``follow_up_number``; null there means an extra visit (None
+    here). Only when that field is withheld from this node does the report's
+    ``visit_number`` stand for it. None for any other event, and for a number
+    outside 1 to 12.
+    """
+    if event.event_type not in (CASE_UPDATE, REINTEGRATION_REPORT):
+        return None
     number = event.int_field("follow_up_number")
-    if number is None and event.event_type == REINTEGRATION_REPORT:
+    if (
+        number is None
+        and event.event_type == REINTEGRATION_REPORT
+        and not event.left_empty("follow_up_number")
+    ):
         number = event.int_field("visit_number")
     return number if number is not None and 1 <= number <= 12 else None
+
+
+def follow_up_done(event: CaseEvent) -> int | None:
+    """The scheduled follow-up ``event`` reports done, or None (the one rule, 14.3).
+
+    A reintegration report of a follow-up (:func:`follow_up_of`; an extra visit
+    reports none), or a case update ``FOLLOW_UP_DONE`` with its number.
+    """
+    if event.event_type == REINTEGRATION_REPORT or (
+        event.event_type == CASE_UPDATE and event.str_field("status") == CaseStatus.FOLLOW_UP_DONE
+    ):
+        return follow_up_of(event)
+    return None
 
 
 def timeline(events: Sequence[CaseEvent], *, follow_ups: int = 3) -> list[TimelineEntry]:
@@ -263,9 +344,7 @@ def timeline(events: Sequence[CaseEvent], *, follow_ups: int = 3) -> list[Timeli
                 acknowledgements=tuple(acks.get(e.event_id, ())),
                 summary=dict(e.summary),
                 transition=kinds.get(e.event_id) or None,
-                follow_up_number=_follow_up(e)
-                if e.event_type in (CASE_UPDATE, REINTEGRATION_REPORT)
-                else None,
+                follow_up_number=follow_up_of(e),
             )
         )
     return out
@@ -285,6 +364,8 @@ class CaseState:
         handover_parties: the countries of that handover.
         new_referrals: referrals of the case created after the handover, and
             match follow-ups of the person (each points to re-trafficking).
+        receiving_country: the country the person is returned to
+            (:func:`receiving_country`), None when not known.
         latest_update: the last case update (by changed_at).
     """
 
@@ -298,6 +379,7 @@ class CaseState:
     new_referrals: tuple[CaseEvent, ...]
     latest_update: CaseEvent | None
     last_event_ms: int
+    receiving_country: str | None = None
 
 
 def _retrafficked_at(event: CaseEvent) -> int | None:
@@ -312,11 +394,14 @@ def _retrafficked_at(event: CaseEvent) -> int | None:
 
 
 def _handover(events: Sequence[CaseEvent]) -> CaseEvent | None:
-    """The event recording the handover the follow-ups count from.
+    """The event recording the handover the follow-ups count from (docs/protocol.md 14.3).
 
     The first HANDED_OVER (a case update, or a handover notice with that status)
-    of the case's current cycle: after the last re-trafficking recorded, when a
-    handover came after it; the case's first otherwise.
+    of the case's current cycle. A cycle ends when the person is seen again
+    after its handover: a re-trafficking recorded (an update or an alert), a
+    new referral of the case or a match follow-up of the person (14.6); the
+    first HANDED_OVER after that starts the next. Without a later one, the
+    cycle's handover stays (and the sighting shows as re-trafficking).
     """
     candidates = sorted(
         (
@@ -327,12 +412,50 @@ def _handover(events: Sequence[CaseEvent]) -> CaseEvent | None:
         ),
         key=lambda e: (e.changed_at_ms, e.event_id),
     )
-    resets = [at for e in events if (at := _retrafficked_at(e)) is not None]
-    if resets:
-        again = [e for e in candidates if e.changed_at_ms > max(resets)]
-        if again:
-            return again[0]
-    return candidates[0] if candidates else None
+    if not candidates:
+        return None
+    seen_again = sorted(
+        {at for e in events if (at := _retrafficked_at(e)) is not None}
+        | {e.created_at_ms for e in events if e.event_type in SIGHTINGS}
+    )
+    current = candidates[0]
+    for at in seen_again:
+        if at <= current.changed_at_ms:
+            continue  # before this cycle's handover: the case's own referral, or an earlier cycle
+        following = [e for e in candidates if e.changed_at_ms > at]
+        if not following:
+            break
+        current = following[0]
+    return current
+
+
+def receiving_country(events: Sequence[CaseEvent], handover: CaseEvent | None = None) -> str | None:
+    """The country the person of the case is returned to: the one that received its referral.
+
+    The referral of the handover's cycle (docs/protocol.md 14.3): the last one
+    made by ``handover``'s time, else the case's first; of several recipients,
+    the one that is a party to the handover (else the first). Without a
+    referral held, the recipient of the first handover notice. None when
+    neither is held.
+
+    Args:
+        events: the case's events (any order).
+        handover: the event recording the handover of the current cycle
+            (:attr:`CaseState.handover`), if any.
+    """
+    referrals = _ordered(e for e in events if e.event_type == REFERRAL and e.recipients)
+    if referrals:
+        referral = referrals[0]
+        if handover is not None:
+            by_then = [r for r in referrals if r.created_at_ms <= handover.changed_at_ms]
+            referral = by_then[-1] if by_then else referral
+            parties = {handover.producer, *handover.recipients}
+            for recipient in referral.recipients:
+                if recipient in parties and recipient != referral.producer:
+                    return recipient
+        return referral.recipients[0]
+    notices = _ordered(e for e in events if e.event_type == HANDOVER_NOTICE and e.recipients)
+    return notices[0].recipients[0] if notices else None
 
 
 def case_state(case_key: str, events: Sequence[CaseEvent], country: str) -> CaseState:
@@ -375,4 +498,5 @@ def case_state(case_key: str, events: Sequence[CaseEvent], country: str) -> Case
         new_referrals=new_referrals,
         latest_update=updates[-1] if updates else None,
         last_event_ms=max((e.created_at_ms for e in ordered), default=0),
+        receiving_country=receiving_country(ordered, handover),
     )

@@ -196,6 +196,11 @@ class Agreement:
             f for f in self.flows if f.event_type == event_type and f.covers(sender, recipient)
         )
 
+    def flow_for(self, sender: str, recipient: str, event_type: str) -> Flow | None:
+        """The flow an event goes under: one naming both countries before one for 'any' party."""
+        flows = self.flows_for(sender, recipient, event_type)
+        return min(flows, key=_generality, default=None)
+
 
 @dataclass(frozen=True, slots=True)
 class SignedAgreement:
@@ -476,3 +481,8 @@ def _earlier(a: SignedAgreement, b: SignedAgreement) -> bool:
     if a.loaded_at_ms is None:
         return b.loaded_at_ms is not None
     return b.loaded_at_ms is not None and a.loaded_at_ms < b.loaded_at_ms
+
+
+def _generality(flow: Flow) -> int:
+    """How many of a flow's two ends are 'any' party (0: it names both countries)."""
+    return (flow.sender == ANY_PARTY) + (flow.recipient == ANY_PARTY)

@@ -6,7 +6,11 @@ Thailand. Four desk users log in, each with their own language and calendar:
 Thai with the Buddhist era (2026 is shown as 2569) and Bangkok time, Khmer,
 Vietnamese and Burmese. Each sees the page's own text in their language, the
 referral list and the referral's detail (field labels and enum values
-translated, names in their own scripts, what the agreement withheld); a user
+translated, and so the coded strings: an organisation's kind, who gave consent
+and what it covers, country codes, language names where the browser knows the
+user's language, a date known to its month in the user's era; names in their
+own scripts, what the agreement withheld); a due date that does not exist
+(31 April) is refused in the page, in Thai; a user
 changes language and calendar in the page and finds them again at the next
 login. Full-page screenshots in Thai, Khmer, Vietnamese and Burmese go to
 ``artifacts/screenshots/`` (the other desk screenshots are in ``artifacts/browser/``).
@@ -27,7 +31,7 @@ from aiokafka import AIOKafkaProducer
 from playwright.async_api import Page, async_playwright, expect
 
 from connectors.gateway import DeskUsers, Preferences, make_app
-from connectors.gateway.i18n import date_conventions
+from connectors.gateway.i18n import date_conventions, load_catalogues
 from connectors.sdk import CountryNode
 from hub.home import StateDir
 from hub.topics import Topics
@@ -54,6 +58,9 @@ KEEP = {
     "sex",
     "is_child",
     "consent",
+    "recruitment_date",
+    "exploitation_period",
+    "languages",
 }
 USERS = {
     "kh-th": Preferences("th", "buddhist", "Asia/Bangkok"),
@@ -86,6 +93,8 @@ async def test_each_user_reads_the_desk_in_their_language_and_calendar(
     now = time.time_ns() // 1_000_000
     payload = example("referral")
     payload["referred_at"] = now - 3 * HOUR
+    # Consent also covers Malaysia: a country the catalogues do not name (they name COMMIT's).
+    payload["consent"] = {**payload["consent"], "scope": [*payload["consent"]["scope"], "MY"]}
     env, headers = delivered_copy(
         "referral",
         payload,
@@ -174,6 +183,26 @@ async def test_each_user_reads_the_desk_in_their_language_and_calendar(
                 assert withheld in await gone.inner_text()
                 assert "date_of_birth" not in await gone.inner_text()  # a label, not the key
                 assert await detail.locator("dd[data-field=date_of_birth]").count() == 0
+                # Coded strings: labelled from the catalogue, by the gateway's table.
+                messages = load_catalogues().get(lang).messages
+                org = detail.locator("dd[data-field=referring_organisation]")
+                kind = org.locator("dd[data-key='Organisation.kind']")
+                assert await kind.inner_text() == messages["organisation_kind.government"]
+                consent = detail.locator("dd[data-field=consent]")
+                given_by = await consent.locator("dd[data-key='Consent.given_by']").inner_text()
+                assert given_by == messages["consent_giver.guardian"]
+                scope = await consent.locator("dd[data-key='Consent.scope']").inner_text()
+                assert messages["purpose.repatriation"] in scope, scope
+                assert messages["purpose.family_tracing"] in scope, scope
+                assert f"{messages['country.KH']} (KH)" in scope, scope
+                assert "family_tracing" not in scope
+                recruited_at = detail.locator("dd[data-field=recruitment_date] time")
+                assert await recruited_at.get_attribute("datetime") == "2025-06"
+                recruited = await recruited_at.inner_text()
+                ended = await detail.locator(
+                    "dd[data-field=exploitation_period] dd[data-key='Period.end'] time"
+                ).inner_text()
+                spoken = await detail.locator("dd[data-field=languages]").inner_text()
                 shot = SCREENSHOTS / f"desk-{lang}-referral.png"
                 await page.screenshot(path=str(shot), full_page=True)
                 shots.append(shot)
@@ -194,6 +223,25 @@ async def test_each_user_reads_the_desk_in_their_language_and_calendar(
                     assert "FORCED_LABOUR" not in exploitation
                     title = await page.inner_text("#detail-title")
                     assert title == "การส่งต่อ จากไทย"
+                    # Dates known to the month or the day, in the Buddhist era, no zone.
+                    assert recruited == "มิ.ย. 2568", recruited
+                    assert ended == "20 ธ.ค. 2568", ended
+                    # Chromium's Intl names languages in Thai.
+                    assert "เขมร" in spoken, spoken
+                    assert "km" not in spoken, spoken
+                    assert "มาเลเซีย (MY)" in scope, scope  # named by Intl
+                    # A due date that does not exist is refused before anything is sent.
+                    await page.click("#case-button")
+                    await page.locator("#case-view:not([hidden])").wait_for()
+                    await page.select_option("#status-due-year", str(year + 1))
+                    await page.select_option("#status-due-month", "4")
+                    await page.select_option("#status-due-day", "31")
+                    await page.click("#status-submit")
+                    await expect(page.locator("#message")).to_have_text(
+                        messages["cases.due_invalid"]
+                    )
+                    assert not any(u.endswith("/status") for u in requests), requests
+                    await page.click("#tab-referrals")
                     # Changed in the page: Gregorian, then Lao; kept for the next login.
                     await page.select_option("#pref-calendar", "gregorian")
                     first = page.locator("#referrals-received-table time").first
@@ -227,6 +275,13 @@ async def test_each_user_reads_the_desk_in_their_language_and_calendar(
                     digits = str.maketrans("0123456789", conv["digits"])
                     assert str(year).translate(digits) in received, received
                     assert any(month in received for month in conv["months"]), received
+                    # A date known to its month: the month's name and the year only.
+                    assert conv["months"][5] in recruited, recruited
+                    assert "2025".translate(digits) in recruited, recruited
+                    assert "-" not in recruited, recruited
+                    assert conv["months"][11] in ended, ended
+                    if lang in ("km", "my"):  # Chromium's Intl cannot name it: the code
+                        assert scope.split("\n")[-1] == "MY", scope
                     offset = "6:30" if lang == "my" else "7"  # Yangon, or Indochina time
                     assert f"GMT+{offset}".translate(digits) in received, received
                 await context.close()

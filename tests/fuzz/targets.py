@@ -1210,6 +1210,9 @@ NOT_A_DOOR: Final[dict[str, str]] = {
     "hub.app.audit_source.read_replay_input": "Kafka I/O; each record goes to a parser above",
     "hub.app.kafka.read_all": "Kafka I/O: reads records, parses none of them",
     "hub.app.seal_registry.read_seal_keys": "Kafka I/O; then SealKeyDirectory.from_documents",
+    "hub.cases.timeline.CaseEvent.from_record": (
+        "the node's own vault records (0600), written after each event verified and opened"
+    ),
     "hub.conformance.base.read_json": "the project's own vector files (conformance kit)",
     "hub.conformance.policy.load_registry": "the project's own policy vectors (conformance kit)",
     "hub.decision.DecisionRecord.from_mapping": "the half of from_json_bytes after JSON (decision)",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shlex
 import time
 from collections import Counter
 from pathlib import Path
@@ -22,6 +23,7 @@ from hub.audit.log import origin_of
 from hub.audit.merkle import leaf_hash, verify_inclusion
 from hub.audit.note import verify_checkpoint
 from hub.audit.replay import hub_public_keys
+from hub.audit.report import leaves_command
 from hub.keys import write_private_key
 from hub.ops import broker as kafka_local
 from hub.ops.provision import provision_registry
@@ -155,6 +157,7 @@ def test_the_auditors_page_shows_what_was_sent_and_proves_it(
         # The referrals are delivered before KH acknowledges them (the hub routes a reply
         # to the producer of the event it answers, which it must have taken in).
         wait_until(lambda: delivered(len(first)), "the first events decided", [hub, seq])
+        between = time.time_ns() // 1_000_000  # the first events decided, no ack sent yet
         asyncio.run(_publish(kafka_bootstrap, topics, acks))
 
         def settled() -> bool:
@@ -211,6 +214,31 @@ def test_the_auditors_page_shows_what_was_sent_and_proves_it(
     (ack_row,) = [r for r in doc["ack_summary"] if r["event_type"] == "referral"]
     assert (ack_row["producer"], ack_row["recipient"], ack_row["n"]) == ("TH", "KH", 2)
     assert ack_row["median_ms"] == ack_row["max_ms"] == HOUR
+
+    # A window around the first events: the acknowledgements after it still count (their
+    # outbox records are read), and the page's command for a count lists just its leaves.
+    window = (now - 60_000, between)
+    windowed = run_replay(
+        kafka_bootstrap, topics, TRUST, AGREEMENTS, since_ms=window[0], until_ms=window[1]
+    )
+    assert windowed.ok, windowed.findings
+    assert [(a.event_type, a.elapsed_ms) for a in windowed.flows.ack_times] == [
+        ("referral", HOUR),
+        ("referral", HOUR),
+    ]
+    assert "acknowledgement" not in {c.event_type for c in windowed.flows.counts}
+    share = next(s for s in windowed.sharing if s["event_type"] == "referral")
+    assert share["delivered"] == 4
+    argv = shlex.split(leaves_command(share["select"], ns))
+    assert argv[-4:] == ["--since-ms", str(window[0]), "--until-ms", str(window[1])]
+    listed = CliRunner(env={"TRM_HOME": str(tmp_path)}).invoke(
+        trm_main,
+        [*argv[1:], "--bootstrap", kafka_bootstrap, "--trust", str(tmp_path / "trust.json"),
+         "--agreements", str(AGREEMENTS_DIR), "--json"],
+    )  # fmt: skip
+    assert listed.exit_code == 0, listed.output
+    assert len(listed.stdout.splitlines()) == 4
+    assert "4 leaves" in listed.stderr
 
     # A proof the page shows verifies against the hub-signed checkpoint on the topic.
     assert page.proofs

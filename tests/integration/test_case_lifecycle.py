@@ -91,6 +91,21 @@ async def test_a_cambodian_child_returned_from_thailand_to_closure(
         assert book.overdue(dues[0] - 1) == []
         (late,) = book.overdue(dues[0])
         assert (late.kind, late.owner, late.follow_up_number) == ("FOLLOW_UP_OVERDUE", "KH", 1)
+        # An extra visit (visit 3, no follow-up number) a month on does no scheduled follow-up,
+        # on either side: Thailand sees the null number as not disclosed, but the agreement
+        # lists the field, so it was left empty.
+        async with kh:
+            extra = await report_reintegration(
+                kh, case, to=["TH"], visit_number=3, visited_at_ms=add_months(handed, 1),
+                services_received=["MEDICAL_CARE"], living_situation="WITH_FAMILY",
+                risk_level="MEDIUM",
+            )  # fmt: skip
+        (visit,) = await world.expect("TH", [extra])
+        assert "follow_up_number" in visit.withheld
+        for side in ("TH", "KH"):
+            pending = world.book(side).pending(case)
+            numbers = [s.follow_up_number for s in pending if s.kind == "FOLLOW_UP_OVERDUE"]
+            assert numbers == [1, 2, 3], side
 
         # Each follow-up: due, the visit reported, done; both books follow.
         for number, due in enumerate(dues, start=1):
@@ -136,7 +151,8 @@ async def test_a_cambodian_child_returned_from_thailand_to_closure(
         assert {e.direction for e in timeline} == {"sent", "received"}
         handover = next(e for e in timeline if e.event_id == notice)
         assert [(c, s) for c, s, _ in handover.acknowledgements] == [("KH", "ACCEPTED")]
-        assert sum(e.event_type == "reintegration_report" for e in timeline) == 3
+        assert sum(e.event_type == "reintegration_report" for e in timeline) == 4
+        assert [e.follow_up_number for e in timeline if e.event_id == extra] == [None]
         # Cambodia's book tells the same story from its side.
         kh_book = world.book("KH")
         assert kh_book.cases(dues[-1] + 365 * DAY)[0].status_by_country["KH"] == "CLOSED"
@@ -255,6 +271,23 @@ async def test_a_child_referred_again_after_the_handover_is_told_to_both_desks(
             reopened = await record_status(kh, case, "REFERRED", to=["TH"])
         (record,) = await world.expect("TH", [reopened])
         assert record.fields["previous_status"] == "RETRAFFICKING_SUSPECTED"
+        # Thailand hands the child over again: a new cycle, its follow-ups from this handover
+        # (none of the first cycle's is overdue, the re-referral is no longer news).
+        async with th:
+            second = await record_status(
+                th, case, "HANDED_OVER", to=["KH"], next_step_owner="KH",
+                transition_reason="NEW_INFORMATION",
+            )  # fmt: skip
+        await world.expect("KH", [second])
+        later = kh.now_ms()
+        for side in ("TH", "KH"):
+            book = world.book(side)
+            steps = [s for s in book.pending(case) if s.kind == "FOLLOW_UP_OVERDUE"]
+            assert [(s.follow_up_number, s.event_id) for s in steps] == [
+                (1, second), (2, second), (3, second)
+            ], side  # fmt: skip
+            kinds = {a.kind for a in book.alerts(later)}
+            assert kinds.isdisjoint({"FOLLOW_UP_OVERDUE", "RETRAFFICKING_SUSPECTED"}), side
     finally:
         await world.stop()
 

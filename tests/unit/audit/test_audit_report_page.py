@@ -161,3 +161,17 @@ def test_unacknowledged_handovers_are_on_the_page() -> None:
     assert ("unacknowledged/0/count", 1, "1") in page.numbers
     (row,) = doc["unacknowledged"]
     assert f'href="#leaf-{row["leaves"][0]}"' in replay_html(doc)
+
+
+def test_referral_to_handover_has_no_overdue_column(doc: dict[str, Any]) -> None:
+    """A handover takes days: the one-day acknowledgement deadline does not apply to it."""
+    assert doc["handover_summary"]
+    assert all("overdue" not in row for row in doc["handover_summary"])
+    assert all("overdue" in row for row in doc["ack_summary"])
+    text = replay_html(doc)
+    acks, handovers = text.split("From referral to the acknowledgement of its handover")
+    handovers = handovers.split("</section>")[0]
+    assert "later than" in acks
+    assert "later than" not in handovers
+    assert "handover_summary/0/overdue" not in text
+    assert "handover_summary/0/median_ms" in handovers

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import yaml
 
-from connectors.sdk import CaseBook, CaseSummary, OverdueItem, TimelineEntry
+from connectors.sdk import CaseBook, CaseSummary, CountryNode, OverdueItem, TimelineEntry
+from connectors.sdk.cases import send_alerts
 from connectors.sdk.store import NodeStore
+from connectors.sdk.submission import Submission
 from hub.errors import PolicyError, Reason, RequestError
 from hub.policy import load_agreement
 from tests.support.hub import KEYS
@@ -40,6 +42,7 @@ def keep(  # noqa: PLR0917 - one vault record
     *,
     case_key: str = "case-kh-1",
     withheld: tuple[str, ...] = (),
+    agreement: str | None = None,
     **fields: Any,
 ) -> str:
     event_id = _id(n)
@@ -53,6 +56,7 @@ def keep(  # noqa: PLR0917 - one vault record
         "correlation_id": fields.pop("correlation_id", None),
         "fields": fields,
         "withheld": list(withheld),
+        "agreement": agreement,
     }
     assert store.keep(event_id, case_key, producer, at, None, record)
     return event_id
@@ -166,6 +170,37 @@ def test_an_agreement_names_a_schedule_on_case_flows_only() -> None:
         _agreement_with_schedule([0])
 
 
+def test_a_follow_up_number_the_agreement_discloses_but_missing_is_an_extra_visit(
+    tmp_path: Path,
+) -> None:
+    """Thailand's book: Cambodia's visit 3 a month after the handover has no follow-up number."""
+    th = NodeStore(tmp_path / "nodes" / "TH")
+    keep(th, 1, "referral", "TH", "KH", HANDED - 30 * DAY)
+    keep(th, 2, "case_update", "TH", "KH", HANDED, status="HANDED_OVER", changed_at=HANDED,
+         next_step_owner="KH")  # fmt: skip
+    _, lists = agreement_from_table(
+        {"KH>TH:reintegration_report": ["visit_number", "follow_up_number"]}, KEYS
+    )
+    _, hides = agreement_from_table(
+        {"KH>TH:reintegration_report": ["visit_number"]}, KEYS, agreement_id="TEST-narrow"
+    )
+    agreements = [load_agreement(yaml.safe_load(t)).agreement for t in (lists, hides)]
+    not_sent = ["follow_up_number", "notes"]
+    keep(th, 3, "reintegration_report", "KH", "TH", HANDED + 30 * DAY, visit_number=3,
+         withheld=tuple(not_sent), agreement="TEST-delivery@1")  # fmt: skip
+    later = _ms("2027-02-01T00:00:00")
+    book = CaseBook.of_store(th, "TH", agreements=agreements)
+    assert [i.follow_up_number for i in book.overdue(later)] == [1, 2, 3]
+    (visit,) = [e for e in book.timeline("case-kh-1") if e.event_type == "reintegration_report"]
+    assert visit.follow_up_number is None
+    assert visit.withheld == tuple(not_sent)  # shown as before: not disclosed
+    # Under an agreement that withholds it, the visit number stands for the follow-up.
+    keep(th, 4, "reintegration_report", "KH", "TH", HANDED + 31 * DAY, visit_number=1,
+         withheld=tuple(not_sent), agreement="TEST-narrow@1")  # fmt: skip
+    book = CaseBook.of_store(th, "TH", agreements=agreements)
+    assert [i.follow_up_number for i in book.overdue(later)] == [2, 3]
+
+
 # --- re-trafficking through a match follow-up ----------------------------------------
 
 REFERENCE = "0123456789abcdef0123456789abcdef"
@@ -215,3 +250,42 @@ def test_an_alert_goes_only_to_a_country_already_in_the_case(kh: NodeStore) -> N
     assert not book.may_tell(own)
     to_th = OverdueItem("case-kh-1", "NEXT_STEP_OVERDUE", _id(4), 0, "TH", "")
     assert book.may_tell(to_th)
+
+
+class _Node:
+    """Just what :func:`send_alerts` uses of a node: its store, country, clock and publish."""
+
+    def __init__(self, store: NodeStore, country: str, now_ms: int) -> None:
+        self.store = store
+        self.country = country
+        self._now = now_ms
+        self.sent: list[Submission] = []
+
+    def now_ms(self) -> int:
+        return self._now
+
+    def agreements(self) -> dict[str, Any]:
+        return {}
+
+    async def publish(self, submission: Submission, *, unsealed: bool = False) -> str:
+        self.sent.append(submission)
+        return _id(900 + len(self.sent))
+
+
+async def test_an_alert_carries_this_countrys_own_status_never_a_third_countrys(
+    kh: NodeStore,
+) -> None:
+    """Laos told Cambodia of a re-trafficking; Cambodia's alert to Thailand must not pass it on."""
+    keep(kh, 8, "case_update", "KH", "TH", HANDED + 2 * DAY, status="IN_REINTEGRATION",
+         changed_at=HANDED + 2 * DAY, next_due_at=HANDED + 10 * DAY,
+         next_step_owner="TH")  # fmt: skip
+    keep(kh, 9, "case_alert", "LA", "KH", HANDED + 3 * DAY, kind="RETRAFFICKING_SUSPECTED",
+         about_event_id=_id(99), detected_at=HANDED + 3 * DAY)  # fmt: skip
+    node = _Node(kh, "KH", HANDED + 11 * DAY)
+    sent = await send_alerts(cast("CountryNode", node))
+    assert [(item.kind, item.owner) for item, _ in sent] == [("NEXT_STEP_OVERDUE", "TH")]
+    (alert,) = node.sent
+    assert alert.payload["case_status"] == "IN_REINTEGRATION"
+    # A country with no status of its own sends none, whatever the others recorded.
+    book = CaseBook.of_store(kh, "VN")
+    assert book.alert_status(sent[0][0], HANDED + 11 * DAY) is None

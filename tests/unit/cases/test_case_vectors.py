@@ -11,7 +11,14 @@ from typing import Any
 
 import pytest
 
-from hub.cases import check_transition, follow_up_due_times
+from hub.cases import (
+    AlertKind,
+    CaseEvent,
+    case_state,
+    check_transition,
+    follow_up_due_times,
+    open_steps,
+)
 from hub.errors import RequestError
 
 VECTORS = Path(__file__).resolve().parents[2] / "vectors"
@@ -61,6 +68,37 @@ def test_transition_vector(vector: dict[str, Any]) -> None:
 def test_follow_up_vector(vector: dict[str, Any]) -> None:
     due = follow_up_due_times(_ms(vector["handed_over"]), vector["months"])
     assert list(due) == [_ms(t) for t in vector["expected_due"]]
+
+
+TIME_FIELDS = frozenset({"changed_at", "detected_at", "visited_at"})
+
+
+def _case_event(event: dict[str, Any], country: str) -> CaseEvent:
+    fields = {k: _ms(v) if k in TIME_FIELDS else v for k, v in event["fields"].items()}
+    record = {**event, "created_at_ms": _ms(event["created_at"]), "case_key": "case-1",
+              "fields": fields}  # fmt: skip
+    made = CaseEvent.from_record(record, country, empty=event["left_empty"])
+    assert made is not None
+    return made
+
+
+@pytest.mark.parametrize("vector", _load("cycles.json"), ids=lambda v: v["description"])
+def test_cycle_vector(vector: dict[str, Any]) -> None:
+    country = vector["country"]
+    events = [_case_event(e, country) for e in vector["events"]]
+    state = case_state("case-1", events, country)
+    expected = vector["expected"]
+    assert state.handover is not None
+    assert state.handover.event_id == expected["handover"]
+    assert state.receiving_country == expected["receiving_country"]
+    assert state.status == expected["status"]
+    steps = open_steps(state, events, country, follow_up_months=vector["months"])
+    follow_ups = [
+        [s.follow_up_number, s.due_at_ms, s.owner]
+        for s in steps
+        if s.kind == AlertKind.FOLLOW_UP_OVERDUE
+    ]
+    assert follow_ups == [[n, _ms(due), owner] for n, due, owner in expected["open_follow_ups"]]
 
 
 def test_every_kind_and_the_refusal_have_a_vector() -> None:

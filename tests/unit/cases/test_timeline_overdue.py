@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import itertools
 from typing import Any
@@ -16,7 +17,10 @@ from hub.cases import (
     alerts,
     case_state,
     due_at,
+    follow_up_done,
+    follow_up_of,
     open_steps,
+    receiving_country,
     summarise,
     timeline,
 )
@@ -37,6 +41,8 @@ def ev(
     *,
     me: str = "TH",
     correlation_id: str | None = None,
+    withheld: tuple[str, ...] = (),
+    empty: tuple[str, ...] = (),
     **fields: Any,
 ) -> CaseEvent:
     return CaseEvent(
@@ -49,6 +55,8 @@ def ev(
         case_key="case-kh-1",
         fields=fields,
         correlation_id=correlation_id,
+        withheld=withheld,
+        empty=empty,
     )
 
 
@@ -137,8 +145,10 @@ def test_follow_ups_become_overdue_one_by_one_until_reported() -> None:
     after = alerts("case-kh-1", events, "TH", _ms("2026-04-07T09:00:00"))
     assert [(a.kind, a.follow_up_number) for a in after] == [("FOLLOW_UP_OVERDUE", 1)]
     assert "follow-up 1 (3 months after the handover)" in after[0].message
-    # KH reports the first visit: only the second is overdue in August.
-    report = ev("reintegration_report", "KH", "TH", _ms("2026-04-05T00:00:00"), visit_number=1)
+    # KH reports the first visit (its follow-up number withheld from TH: the visit number
+    # stands for it): only the second is overdue in August.
+    report = ev("reintegration_report", "KH", "TH", _ms("2026-04-05T00:00:00"), visit_number=1,
+                withheld=("follow_up_number",))  # fmt: skip
     late = alerts("case-kh-1", [*events, report], "TH", _ms("2026-08-01T00:00:00"))
     assert [(a.kind, a.follow_up_number) for a in late] == [("FOLLOW_UP_OVERDUE", 2)]
     summary = summarise(state, [*events, report], "TH", _ms("2026-08-01T00:00:00"))
@@ -251,3 +261,156 @@ def test_after_re_trafficking_a_new_handover_restarts_the_follow_ups() -> None:
     assert state.status == "HANDED_OVER"
     steps = open_steps(state, everything, "TH")
     assert [s.due_at_ms for s in steps][:1] == [_ms("2027-01-01T00:00:00")]
+
+
+def test_an_extra_visit_is_no_scheduled_follow_up_on_either_side() -> None:
+    """Extra visit 3 a month after the handover: follow-up 3 (12 months) is still awaited."""
+    events = _returned_child()
+    visited = HANDED + 30 * DAY
+    later = _ms("2027-02-01T00:00:00")  # every follow-up overdue by then
+    # Cambodia's own record: follow_up_number null (absent, nothing withheld).
+    own = ev("reintegration_report", "KH", "TH", visited, me="KH", visit_number=3)
+    # Thailand's: not disclosed; its agreement's flow lists it, so it was left empty.
+    told = ev("reintegration_report", "KH", "TH", visited, visit_number=3,
+              withheld=("follow_up_number", "notes"), empty=("follow_up_number",))  # fmt: skip
+    for report, me in ((own, "KH"), (told, "TH")):
+        assert follow_up_of(report) is None
+        assert follow_up_done(report) is None
+        late = alerts("case-kh-1", [*events, report], me, later)
+        assert [a.follow_up_number for a in late] == [1, 2, 3]
+        (entry,) = [e for e in timeline([*events, report]) if e.event_id == report.event_id]
+        assert entry.follow_up_number is None
+    # Withheld by the agreement (not listed): the visit number stands for the follow-up.
+    hidden = ev("reintegration_report", "KH", "TH", visited, visit_number=3,
+                withheld=("follow_up_number",))  # fmt: skip
+    assert follow_up_done(hidden) == 3
+    # A follow-up number given wins over the visit number.
+    numbered = ev("reintegration_report", "KH", "TH", visited, visit_number=4, follow_up_number=1)
+    assert follow_up_done(numbered) == 1
+    done = update("KH", "TH", visited, "FOLLOW_UP_DONE", follow_up_number=2)
+    due = update("KH", "TH", visited, "FOLLOW_UP_DUE", follow_up_number=2)
+    assert (follow_up_done(done), follow_up_done(due), follow_up_of(due)) == (2, None, 2)
+
+
+def test_the_returning_country_recording_the_handover_itself_owns_the_follow_ups() -> None:
+    """Cambodia, which received the referral, records HANDED_OVER to Thailand, naming no owner."""
+    referral = ev("referral", "TH", "KH", HANDED - 30 * DAY, me="KH")
+    handed = update("KH", "TH", HANDED, "HANDED_OVER")
+    events = [referral, handed]
+    for me in ("KH", "TH"):
+        state = case_state("case-kh-1", events, me)
+        assert state.receiving_country == "KH"
+        assert {s.owner for s in open_steps(state, events, me)} == {"KH"}
+    assert receiving_country(events, handed) == "KH"
+    # Of a referral to several countries, the one of the handover; with no referral, the notice's.
+    to_two = dataclasses.replace(referral, recipients=("KH", "LA"))
+    with_la = update("TH", "LA", HANDED, "HANDED_OVER")
+    assert receiving_country([to_two, with_la], with_la) == "LA"
+    notice = ev("handover_notice", "TH", "KH", HANDED - DAY)
+    assert receiving_country([notice, handed], handed) == "KH"
+    assert receiving_country([handed], handed) is None
+    assert open_steps(case_state("case-kh-1", [handed], "TH"), [handed], "TH") == []
+    # A new cycle counts from its own referral: Laos referred the person to Cambodia again.
+    again = ev("referral", "LA", "KH", HANDED + 200 * DAY)
+    second = update("KH", "LA", HANDED + 230 * DAY, "HANDED_OVER")
+    assert receiving_country([referral, handed, again, second], second) == "KH"
+    # Cambodia found the person again and referred them to Thailand, which receives them now.
+    back = ev("referral", "KH", "TH", HANDED + 200 * DAY)
+    returned = update("KH", "TH", HANDED + 230 * DAY, "HANDED_OVER")
+    assert receiving_country([referral, handed, back, returned], returned) == "TH"
+
+
+def test_a_new_referral_after_the_handover_starts_a_new_cycle_at_the_next_handover() -> None:
+    """The desk's path: Thailand refers the child again, then hands them over again.
+
+    No RETRAFFICKING_SUSPECTED update or alert is recorded: the new referral alone ends
+    the first cycle, and the follow-ups count from the second handover.
+    """
+    events = _returned_child()
+    first_visit = ev("reintegration_report", "KH", "TH", HANDED + 80 * DAY, visit_number=1,
+                     follow_up_number=1)  # fmt: skip
+    again = ev("referral", "TH", "KH", _ms("2026-05-05T00:00:00"))
+    before = [*events, first_visit, again]
+    state = case_state("case-kh-1", before, "TH")
+    assert state.handed_over_ms == HANDED  # not handed over again yet: a sighting
+    assert state.new_referrals == (again,)
+    assert state.status == "RETRAFFICKING_SUSPECTED"
+    assert open_steps(state, before, "TH") == []
+    referred = update("TH", "KH", _ms("2026-05-06T00:00:00"), "REFERRED",
+                      previous_status="RETRAFFICKING_SUSPECTED")  # fmt: skip
+    second = _ms("2026-06-01T00:00:00")
+    handed_again = update("TH", "KH", second, "HANDED_OVER", next_step_owner="KH")
+    everything = [*before, referred, handed_again]
+    state = case_state("case-kh-1", everything, "TH")
+    assert state.handover == handed_again
+    assert state.new_referrals == ()
+    assert state.status == "HANDED_OVER"
+    steps = open_steps(state, everything, "TH")
+    # All three from the second handover (the first cycle's visit 1 does not count).
+    assert [(s.follow_up_number, s.due_at_ms) for s in steps] == [
+        (1, _ms("2026-09-01T00:00:00")),
+        (2, _ms("2026-12-01T00:00:00")),
+        (3, _ms("2027-06-01T00:00:00")),
+    ]
+    assert {s.event_id for s in steps} == {handed_again.event_id}
+    # Nothing of the first cycle is overdue in August 2026 (its 6-month one was due in July).
+    assert alerts("case-kh-1", everything, "TH", _ms("2026-08-01T00:00:00")) == []
+
+
+def test_a_match_follow_up_after_the_handover_also_ends_the_cycle() -> None:
+    events = _returned_child()
+    sighting = ev("match_followup", "VN", "KH", _ms("2026-05-05T00:00:00"))
+    second = _ms("2026-06-01T00:00:00")
+    handed_again = update("TH", "KH", second, "HANDED_OVER", next_step_owner="KH")
+    everything = [*events, sighting, handed_again]
+    state = case_state("case-kh-1", everything, "TH")
+    assert state.handed_over_ms == second
+    # Two HANDED_OVER of one cycle (both countries record it): the first counts.
+    kh_too = update("KH", "TH", HANDED + DAY, "HANDED_OVER")
+    assert case_state("case-kh-1", [*events, kh_too], "TH").handed_over_ms == HANDED
+
+
+def test_a_report_made_after_the_handover_counts_though_the_handover_was_recorded_later() -> None:
+    """Thailand records on 20 January that it handed the child over on 7 January."""
+    referral = ev("referral", "TH", "KH", HANDED - 30 * DAY)
+    recorded_late = ev("case_update", "TH", "KH", HANDED + 13 * DAY, status="HANDED_OVER",
+                       changed_at=HANDED, next_step_owner="KH")  # fmt: skip
+    visit = ev("reintegration_report", "KH", "TH", HANDED + 10 * DAY, visit_number=1,
+               follow_up_number=1)  # fmt: skip
+    before = ev("reintegration_report", "KH", "TH", HANDED - DAY, visit_number=2,
+                follow_up_number=2)  # fmt: skip
+    events = [referral, recorded_late, visit, before]
+    state = case_state("case-kh-1", events, "TH")
+    assert state.handed_over_ms == HANDED
+    # Follow-up 1 is done (made on the 17th, after the handover of the 7th); the report
+    # made before the handover is no follow-up of it.
+    assert [s.follow_up_number for s in open_steps(state, events, "TH")] == [2, 3]
+
+
+def test_vault_records_read_as_case_events_give_the_receiving_country() -> None:
+    """What hub.stats holds (vault records) goes through the same rule as the case book."""
+    records: list[dict[str, Any]] = [
+        {"event_id": "e1", "type": "referral", "from": "TH", "to": ["KH"],
+         "created_at_ms": HANDED - 30 * DAY, "case_key": "c1", "fields": {}},
+        {"event_id": "e2", "type": "case_update", "from": "KH", "to": ["TH"],
+         "created_at_ms": HANDED, "case_key": "c1",
+         "fields": {"status": "HANDED_OVER", "changed_at": HANDED}, "withheld": []},
+        {"event_id": "e3", "type": "referral", "from": "TH", "to": ["KH"], "case_key": "c1"},
+    ]  # fmt: skip
+    events = [e for r in records if (e := CaseEvent.from_record(r, "KH")) is not None]
+    assert [(e.event_id, e.direction) for e in events] == [("e1", RECEIVED), ("e2", SENT)]
+    state = case_state("c1", events, "KH")
+    assert receiving_country(events, state.handover) == state.receiving_country == "KH"
+
+
+def test_an_owner_named_in_an_earlier_cycle_does_not_own_the_next_ones_follow_ups() -> None:
+    """Cambodia reintegrated the person; found in Cambodia again, they are returned to Thailand."""
+    events = _returned_child()  # Thailand handed over to Cambodia, naming Cambodia
+    named = update("KH", "TH", HANDED + DAY, "IN_REINTEGRATION", next_step_owner="KH")
+    back = ev("referral", "KH", "TH", _ms("2026-05-05T00:00:00"))
+    returned = update("KH", "TH", _ms("2026-06-01T00:00:00"), "HANDED_OVER")
+    everything = [*events, named, back, returned]
+    state = case_state("case-kh-1", everything, "TH")
+    assert state.handover == returned
+    assert state.receiving_country == "TH"
+    assert {s.owner for s in open_steps(state, everything, "TH")} == {"TH"}

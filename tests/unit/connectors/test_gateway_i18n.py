@@ -3,12 +3,16 @@
 Every catalogue parses with Babel, has every message id of the English one, no
 empty translation, the same ``{placeholders}``, the right ``Plural-Forms``;
 every label the page can show (the event types, fields and enum symbols of the
-schemas a desk reads, every reason code, the countries, the purposes) has a
-message; and index.html and desk.js carry no user-visible literal text.
+schemas a desk reads, every reason code, the countries, the purposes, every
+symbol of the vocabularies of coded string fields) has a message; every string
+field of those schemas is either in the table of coded fields the page gets
+with its catalogue or named here as free text; and index.html and desk.js carry
+no user-visible literal text.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from html.parser import HTMLParser
@@ -19,10 +23,19 @@ import pytest
 from babel.messages.pofile import read_po
 
 import schemas
-from connectors.gateway.i18n import CATALOGUE_DIR, LANGUAGES, load_catalogues, placeholders
+from connectors.gateway.i18n import (
+    CATALOGUE_DIR,
+    LANGUAGES,
+    PAGE_FORMATS,
+    VOCABULARIES,
+    load_catalogues,
+    placeholders,
+)
 from hub.errors import OperationalError, Reason, RequestError
+from hub.matching.keys import MatchKind
 from hub.topics import COMMIT_COUNTRIES
 from hub.wire import PURPOSES, EventType
+from hub.wire.vocab import CONSENT_GIVERS, FIELD_VOCABULARIES, ORGANISATION_KINDS
 
 STATIC = CATALOGUE_DIR.parent
 
@@ -85,6 +98,12 @@ def test_the_gateway_reads_every_catalogue_without_a_problem() -> None:
     body, etag = catalogues.body("km")
     assert "ការបញ្ជូនបន្ត".encode() in body
     assert etag.startswith('"')
+    served = json.loads(body)
+    # The page learns which field takes which vocabulary with its catalogue.
+    assert served["vocabularies"]["fields"]["Organisation.kind"] == ["organisation_kind"]
+    assert served["vocabularies"]["fields"]["Consent.scope"] == ["purpose", "country"]
+    assert served["vocabularies"]["prefixes"]["event_type"] == "type"
+    assert {"year", "year_month", "date"} <= set(served["dates"])
     with pytest.raises(RequestError) as info:
         catalogues.get("fr")
     assert info.value.reason is Reason.NOT_FOUND
@@ -109,6 +128,19 @@ def test_a_slip_in_one_file_is_shown_in_english_and_named(tmp_path: Path) -> Non
         "th.po: detail.title_received: expected the placeholders" in p for p in catalogues.problems
     )
     assert len(catalogues.problems) == 2
+
+
+def test_a_vocabulary_symbol_without_a_message_is_named_at_start(tmp_path: Path) -> None:
+    for path in CATALOGUE_DIR.glob("*.po"):
+        shutil.copy(path, tmp_path / path.name)
+    en = tmp_path / "en.po"
+    text = en.read_text(encoding="utf-8")
+    en.write_text(
+        text.replace('msgid "organisation_kind.police"', 'msgid "organisation_kind.polis"', 1),
+        encoding="utf-8",
+    )
+    problems = load_catalogues(tmp_path).problems
+    assert "en.po: organisation_kind.police: no message; the value is shown as sent" in problems
 
 
 def test_a_catalogue_that_does_not_parse_or_is_missing_is_refused(tmp_path: Path) -> None:
@@ -141,6 +173,7 @@ DESK_TYPES = (
     "case_update",
     "reintegration_report",
     "case_alert",
+    "statistics_report",
 )
 
 
@@ -170,8 +203,163 @@ def test_every_label_the_page_can_show_has_a_message() -> None:
     wanted |= {f"country.{cc}" for cc in COMMIT_COUNTRIES}
     wanted |= {f"purpose.{p}" for p in PURPOSES}
     wanted |= {f"handling.H{i}" for i in range(4)}
-    missing = sorted(wanted - set(ENGLISH))
-    assert missing == []
+    wanted |= {f"{v.prefix}.{s}" for v in VOCABULARIES.values() for s in v.symbols}
+    for lang in LANGUAGES:
+        messages = _messages(lang)
+        missing = sorted(k for k in wanted if not messages.get(k))
+        assert missing == [], lang
+
+
+# --- the values of coded string fields ---------------------------------------------------
+
+#: The string fields of the desk's schemas whose values are not codes: free text, names,
+#: numbers and identifiers, shown as sent. Every other string field is in
+#: FIELD_VOCABULARIES, so a new string field of a schema needs a decision here or there.
+NOT_CODED = {
+    "Acknowledgement.acknowledged_event_id",
+    "Acknowledgement.reason",
+    "BestInterestAssessment.assessed_by",
+    "BestInterestAssessment.summary",
+    "BorderCheckpoint.code",
+    "BorderCheckpoint.name",
+    "CaseAlert.about_event_id",
+    "CaseUpdate.referral_event_id",
+    "CaseUpdate.related_event_id",
+    "Contact.email",
+    "Contact.name",
+    "Contact.phone",
+    "DetentionNotice.victim_indicators",  # HTCDS indicator names: an open list
+    "ErasureConfirmation.erased_event_ids",
+    "ErasureConfirmation.request_event_id",
+    "ErasureRequest.event_ids",
+    "Facility.name",
+    "FamilyTracing.notes",
+    "HandoverNotice.case_number",
+    "HandoverNotice.referral_event_id",
+    "IdentityDocument.number",
+    "LocalizedText.text",
+    "MatchFollowup.case_ref",
+    "MatchFollowup.query_id",
+    "MatchFollowup.reference",
+    "MatchFollowupAnswer.names",
+    "MatchFollowupAnswer.phone_numbers",
+    "MatchFollowupAnswer.reason",
+    "MatchFollowupAnswer.reference",
+    "MatchFollowupAnswer.request_event_id",
+    "Officer.name",
+    "Officer.organisation_id",
+    "Officer.phone",
+    "Officer.rank",
+    "OnlineHandle.handle",
+    "OnlineHandle.platform",  # examples in the schema, not a closed list
+    "Organisation.id",
+    "Organisation.name",
+    "PersonName.family",
+    "PersonName.full_name",
+    "PersonName.given",
+    "Place.admin_area",
+    "Place.description",
+    "Place.locality",
+    "Referral.case_number",
+    "RegisteredDocument.number",
+    "RiskAssessment.summary",
+    "Route.description",
+    "StatisticsCell.key",  # the report's own categories (hub.stats), not labelled yet
+    "StatisticsReport.period",
+    "StatisticsTable.dimensions",
+    "StatisticsTable.name",
+    "TraffickerAlert.aliases",
+    "TraffickerAlert.network_name",
+    "TraffickerAlert.phone_numbers",
+    "TraffickerAlert.related_case_keys",
+    "Transport.details",
+}
+
+
+def _string_fields(t: Any, record: str, field: str, out: dict[str, str]) -> None:
+    """``Record.field`` of every string or array-of-string field, with the field's doc."""
+    if isinstance(t, list):
+        for branch in t:
+            _string_fields(branch, record, field, out)
+    elif isinstance(t, dict):
+        if t.get("type") == "record":
+            for f in t["fields"]:
+                out_key = f"{t['name'].rsplit('.', 1)[-1]}.{f['name']}"
+                if _is_string(f["type"]):
+                    out[out_key] = f.get("doc", "")
+                _string_fields(f["type"], t["name"], f["name"], out)
+        elif t.get("type") == "array":
+            _string_fields(t["items"], record, field, out)
+
+
+def _is_string(t: Any) -> bool:
+    if isinstance(t, list):
+        return any(_is_string(b) for b in t)
+    if isinstance(t, dict):
+        return bool(t.get("type") == "array" and _is_string(t["items"]))
+    return bool(t == "string")
+
+
+def _desk_string_fields() -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name in DESK_TYPES:
+        _string_fields(schemas.load(name), name, "", out)
+    return out
+
+
+def test_every_string_field_is_coded_or_free_text() -> None:
+    found = _desk_string_fields()
+    unknown = sorted(set(found) - set(FIELD_VOCABULARIES) - NOT_CODED)
+    assert unknown == []  # a new string field: a vocabulary (hub/wire/vocab.py) or free text
+    stale = sorted((set(FIELD_VOCABULARIES) | NOT_CODED) - set(found))
+    assert stale == []
+    assert not set(FIELD_VOCABULARIES) & NOT_CODED
+
+
+def test_every_vocabulary_the_page_can_show_has_a_message_in_every_catalogue() -> None:
+    used = {name for names in FIELD_VOCABULARIES.values() for name in names}
+    # Each is labelled from the catalogue or written by the page itself, never neither.
+    assert sorted(used - set(VOCABULARIES) - PAGE_FORMATS) == []
+    assert not set(VOCABULARIES) & PAGE_FORMATS
+    assert set(VOCABULARIES) <= used
+    for lang in LANGUAGES:
+        messages = _messages(lang)
+        for name in sorted(used - PAGE_FORMATS):
+            vocab = VOCABULARIES[name]
+            assert vocab.symbols, name
+            missing = sorted(s for s in vocab.symbols if not messages.get(f"{vocab.prefix}.{s}"))
+            assert missing == [], (lang, name)
+    # Each vocabulary is the one its home says.
+    assert VOCABULARIES["purpose"].symbols == PURPOSES
+    assert VOCABULARIES["organisation_kind"].symbols == ORGANISATION_KINDS
+    assert VOCABULARIES["consent_giver"].symbols == CONSENT_GIVERS
+    assert VOCABULARIES["match_kind"].symbols == {k.value for k in MatchKind}
+    assert VOCABULARIES["country"].symbols == set(COMMIT_COUNTRIES)
+    assert VOCABULARIES["event_type"].symbols == {t.value for t in EventType}
+
+
+def test_the_schemas_document_the_same_symbols() -> None:
+    """A coded string's values are listed in its field's doc; the lists agree."""
+    docs = _desk_string_fields()
+    for key, symbols in (
+        ("Organisation.kind", ORGANISATION_KINDS),
+        ("Consent.given_by", CONSENT_GIVERS),
+        ("MatchFollowup.match_kind", {k.value for k in MatchKind}),
+    ):
+        assert set(re.findall(r"'([a-z_]+)'", docs[key])) == symbols, key
+
+
+def test_desk_js_writes_every_format_and_keeps_no_field_list() -> None:
+    source = (STATIC / "desk.js").read_text(encoding="utf-8")
+    block = re.search(r"const FORMATS = \{(.*?)\n\};", source, re.DOTALL)
+    assert block is not None
+    assert set(re.findall(r"^\s*([a-z_]+):", block.group(1), re.MULTILINE)) == PAGE_FORMATS
+    # The fields that hold codes come with the catalogue, not from a list in the page
+    # (a name that is also a vocabulary's, the lang of a name, or the trafficker alert
+    # list's enum column "kind" may appear).
+    names = {key.split(".")[1] for key in FIELD_VOCABULARIES}
+    names -= {*VOCABULARIES, *PAGE_FORMATS, "lang", "kind"}
+    assert sorted(n for n in names if f'"{n}"' in source) == []
 
 
 # --- no literal text outside the catalogue ---------------------------------------------
@@ -227,7 +415,6 @@ _TECHNICAL = {
     "Content-Type",
     "application/json",
     "HTTP_",
-    "T00:00:00Z",
     "-u-ca-",
     "en-GB",
     "use strict",

@@ -4,6 +4,7 @@ and event detail (DeskView), without a broker."""
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,35 @@ def test_preferences_are_kept_in_the_users_file_and_survive_a_reset(tmp_path: Pa
     assert again.users["th-desk"].preferences == Preferences("th", "buddhist", "Asia/Bangkok")
     again.add("th-desk", "TH", "a new passphrase")  # a password reset keeps them
     assert DeskUsers.load(path).users["th-desk"].preferences.calendar == "buddhist"
+
+
+def test_a_preference_change_waits_for_a_reset_in_another_process_and_keeps_it(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "users.json"
+    cli = DeskUsers.load(path)
+    cli.add("th-desk", "TH", PASSWORD)
+    gateway = DeskUsers.load(path)  # read before the reset, as a running gateway has
+    changed = threading.Event()
+    thai = Preferences.checked("th", "buddhist", "Asia/Bangkok")
+
+    def change() -> None:
+        gateway.set_preferences("th-desk", thai)
+        changed.set()
+
+    worker = threading.Thread(target=change)
+    with cli._changing():  # the CLI's reset, between its read and its rename
+        worker.start()
+        assert not changed.wait(0.5)  # the gateway waits for the lock
+        reset = DeskUsers({}, None)
+        reset.add("th-desk", "TH", "a new passphrase")
+        cli.users["th-desk"] = reset.users["th-desk"]
+        cli._write()
+    worker.join(10)
+    assert changed.is_set()
+    stored = DeskUsers.load(path).users["th-desk"]
+    assert stored.secret == reset.users["th-desk"].secret  # the reset is not written back over
+    assert stored.preferences == thai
 
 
 def test_changing_preferences_keeps_the_session(tmp_path: Path) -> None:

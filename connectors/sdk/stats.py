@@ -45,6 +45,7 @@ __all__ = [
     "received_reports",
     "report_case_key",
     "sealable",
+    "tally",
     "vault_records",
     "wait_for_reports",
     "write_report",
@@ -141,8 +142,9 @@ class Received:
     Attributes:
         counts: per country, the counts of its newest verified report.
         event_ids: per country, that report's event id (traceable in the log).
-        refused: per country, why its report was refused (a reason code);
-            a country whose newer report verified is not listed.
+        refused: per country, why a report of it was refused (a reason code),
+            even when another of its reports verified and is counted: a
+            tampered newer report is named next to the older counts used.
     """
 
     counts: Mapping[str, Counts]
@@ -221,24 +223,40 @@ async def received_reports(node: CountryNode, period: Period) -> Received:
     refused = await _claimed(node, shown.refused)
     records: list[Mapping[str, Any]] = [r.to_json() for r in shown.records]
     records += [r for r in vault_records(node.store) if r.get("type") == TYPE]
+    return tally(records, refused, period, node.country)
+
+
+def tally(
+    records: Iterable[Mapping[str, Any]],
+    refused: Mapping[str, str],
+    period: Period,
+    country: str,
+) -> Received:
+    """The newest verified report of each member but ``country``, checked; refusals kept.
+
+    ``records``: verified records (the inbox's and the vault's); ``refused``:
+    per claimed producer, the reason the inbox refused a report of it. A
+    refusal stays named even when an older report of that member verified
+    and is counted, so a tampered newer report is never hidden behind it.
+    """
+    named = dict(refused)
     counts: dict[str, Counts] = {}
     ids: dict[str, str] = {}
-    for country, record in _newest(records, period).items():
-        if country == node.country:
+    for producer, record in _newest(records, period).items():
+        if producer == country:
             continue
         try:
-            if record["fields"].get("reporting_country") != country:
+            if record["fields"].get("reporting_country") != producer:
                 raise WireError(
                     Reason.INVALID_PAYLOAD,
-                    f"statistics_report: expected reporting_country {country} (the producer)",
+                    f"statistics_report: expected reporting_country {producer} (the producer)",
                 )
-            counts[country] = interior_of(record["fields"], period)
+            counts[producer] = interior_of(record["fields"], period)
         except TrmError as error:
-            refused[country] = error.reason.value
+            named[producer] = error.reason.value
             continue
-        ids[country] = str(record.get("event_id"))
-        refused.pop(country, None)
-    return Received(counts, ids, refused)
+        ids[producer] = str(record.get("event_id"))
+    return Received(counts, ids, named)
 
 
 async def wait_for_reports(

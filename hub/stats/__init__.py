@@ -15,7 +15,15 @@ event.
 from .indicators import Period, count_indicators, table_specs
 from .protection import Audit, Interval, Problem, intervals
 from .report import Regional, interior_of, regional, report_payload
-from .suppression import DEFAULT_K, Linked, Outcome, TableSpec, protect, suppress_linked
+from .suppression import (
+    DEFAULT_K,
+    Linked,
+    Outcome,
+    TableSpec,
+    protect,
+    suppress_linked,
+    suppress_together,
+)
 from .tables import TOTAL, Cell, Frame, Table
 
 __all__ = [
@@ -39,5 +47,6 @@ __all__ = [
     "regional",
     "report_payload",
     "suppress_linked",
+    "suppress_together",
     "table_specs",
 ]

@@ -29,6 +29,7 @@ withheld) under ``UNKNOWN``, so the breakdown adds up to the persons.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -146,14 +147,18 @@ def table_specs(period: Period) -> dict[str, list[TableSpec]]:
     q = ("quarter",) if len(period.quarters) > 1 else ()
     for name, title, role in PERSON_INDICATORS:
         note = f"Counted by {role}."
+        # A family names the totals another population counts too (suppress_together):
+        # handover_time_by_days has the corridor totals of handed_over; the audit log's
+        # referral events per corridor (flows) are the referred persons, one referral each.
         out[name] = [
             TableSpec(f"{name}_by_sex_age", f"{title}, by corridor, sex and age band",
                       Frame((*q, "corridor", "sex", "age_band"), ((),) * (len(q) + 3),
-                            (True,) * (len(q) + 3)), note=note),
+                            (True,) * (len(q) + 3)), note=note, family=name),
             TableSpec(f"{name}_by_exploitation", f"{title}, by corridor and exploitation type",
                       Frame((*q, "corridor", "exploitation"), ((),) * (len(q) + 2),
                             (True,) * (len(q) + 2)),
-                      note=note + " One type: under it; several: MULTIPLE; none: UNKNOWN."),
+                      note=note + " One type: under it; several: MULTIPLE; none: UNKNOWN.",
+                      family=name),
         ]  # fmt: skip
     out["services"] = [
         TableSpec(
@@ -181,6 +186,7 @@ def table_specs(period: Period) -> dict[str, list[TableSpec]]:
             "Days from referral to the handover's acknowledgement, by corridor",
             Frame((*q, "corridor", "days"), ((),) * (len(q) + 2), (True,) * (len(q) + 2)),
             note="Counted by the receiving country, for the persons handed over in the period.",
+            family="handed_over",
         )
     ]
     return out
@@ -225,7 +231,7 @@ def frames(
                 else:
                     cats.append(tuple(sorted(values)))
             frame = Frame(spec.frame.dimensions, tuple(cats), spec.frame.additive)
-            filled.append(TableSpec(spec.name, spec.title, frame, spec.unit, spec.note))
+            filled.append(dataclasses.replace(spec, frame=frame))
         out[population] = filled
     return out
 
@@ -410,7 +416,12 @@ def count_indicators(
             done_by_number: dict[int, int] = {}
             for r in reports:
                 f = _fields(r)
-                n = _int(f.get("follow_up_number")) or _int(f.get("visit_number"))
+                # A null follow_up_number is an extra visit (the schema), not a follow-up;
+                # the visit number stands in only where the field is absent or withheld.
+                if "follow_up_number" in f:
+                    n = _int(f.get("follow_up_number"))
+                else:
+                    n = _int(f.get("visit_number"))
                 if n is not None:
                     t = _when(r, "visited_at")
                     done_by_number[n] = min(done_by_number.get(n, t), t)

@@ -3,8 +3,9 @@
 The published cells of linked tables (one population's tables share their
 margins: the same number is the same cell) satisfy additive relations: each
 margin is the sum of the cells it totals. A reader who knows every published
-count, that every suppressed count is at least 1 (zeros are published, so a
-hidden cell is not empty) and nothing else, can still narrow a hidden cell to
+count, that a suppressed count is at least 1 unless it is one of the cells
+of a hidden total (zeros are published except there: :func:`floors`) and
+nothing else, can still narrow a hidden cell to
 an interval: its smallest and largest value over every non-negative table
 that agrees with everything published. :func:`intervals` solves that as two
 linear programs per suppressed cell (``scipy.optimize.linprog``, HiGHS), each
@@ -32,7 +33,7 @@ import numpy as np
 
 from hub.errors import OperationalError, Reason
 
-__all__ = ["Audit", "Interval", "Problem", "intervals"]
+__all__ = ["Audit", "Interval", "Problem", "floors", "intervals"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,11 +44,18 @@ class Problem:
         values: the true count of each cell.
         relations: (margin cell, the cells it is the sum of), by index.
         labels: a printable name per cell (for messages and logs; no personal data).
+        twins: pairs of cells of two populations that count the same thing (a
+            corridor's persons handed over, in two tables): hidden both or
+            neither; where their counts are equal a relation says so too.
+        nonempty: cells a reader knows hold someone: a category's total (a
+            category is listed only when someone is in it).
     """
 
     values: tuple[int, ...]
     relations: tuple[tuple[int, tuple[int, ...]], ...]
     labels: tuple[str, ...] = ()
+    twins: tuple[tuple[int, int], ...] = ()
+    nonempty: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +106,26 @@ def _components(n: int, groups: Sequence[Sequence[int]]) -> list[int]:
     return [find(i) for i in range(n)]
 
 
+def floors(problem: Problem, hidden: Mapping[int, object] | set[int]) -> dict[int, float]:
+    """The least value a reader can give each hidden cell: 0 under a hidden total, else 1.
+
+    Zeros are published except under a hidden total (docs/statistics.md,
+    "Suppression", rule 2), so a hidden cell that is one of the cells a hidden
+    total adds up may be a zero, and so may its twin; a twin whose count
+    differs from its twin's may be a zero hidden because its twin is; a
+    category's total is at least 1 (:attr:`Problem.nonempty`); any other
+    hidden cell is at least 1 (a zero there would be published).
+    """
+    values = problem.values
+    under = {p for margin, parts in problem.relations if margin in hidden for p in parts}
+    maybe_zero = set(under)
+    for a, b in problem.twins:
+        if values[a] != values[b] or a in under or b in under:
+            maybe_zero |= {a, b}
+    maybe_zero -= problem.nonempty
+    return {cell: 0.0 if cell in maybe_zero else 1.0 for cell in hidden}
+
+
 def intervals(
     problem: Problem,
     hidden: Mapping[int, object] | set[int],
@@ -133,6 +161,7 @@ def intervals(
         return audit
     position = {cell: i for i, cell in enumerate(hidden_list)}
     values = problem.values
+    least = floors(problem, set(hidden_list))
     # Each relation as (hidden members with coefficients, right-hand side).
     rows: list[tuple[list[tuple[int, float]], float]] = []
     for margin, parts in problem.relations:
@@ -161,7 +190,8 @@ def intervals(
         mine = rows_of.get(root, [])
         if not mine:  # linked to nothing published: anything from 1 up
             for m in members:
-                audit.intervals[hidden_list[m]] = Interval(hidden_list[m], 1.0, math.inf)
+                cell = hidden_list[m]
+                audit.intervals[cell] = Interval(cell, least[cell], math.inf)
             continue
         data, ri, ci, b = [], [], [], []
         for j, r in enumerate(mine):
@@ -172,6 +202,7 @@ def intervals(
                 ci.append(local[m])
             b.append(rhs)
         a_eq = csr_matrix((data, (ri, ci)), shape=(len(mine), len(members)))
+        bounds = [(least[hidden_list[m]], None) for m in members]
         audit.largest_lp = max(audit.largest_lp, len(members))
         # Every LP's optimum is a table consistent with everything published: the
         # lowest and highest value seen so far are inside the cell's interval.
@@ -190,9 +221,7 @@ def intervals(
             objective[j] = 1.0
             found = []
             for sense in (-1.0, 1.0):  # the maximum first: it is the one that can fail
-                res = linprog(
-                    sense * objective, A_eq=a_eq, b_eq=b, bounds=(1.0, None), method="highs"
-                )
+                res = linprog(sense * objective, A_eq=a_eq, b_eq=b, bounds=bounds, method="highs")
                 audit.lps += 1
                 if res.status == 3:  # unbounded: only the maximum can be
                     found.append(math.inf)

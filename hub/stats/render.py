@@ -104,8 +104,7 @@ def html_of(report: Regional) -> str:
     )
     rows = "".join(
         f"<tr><td>{esc(p)}</td><td>{'passed' if a['passed'] else 'WITHHELD'}</td>"
-        f'<td class="n">{a["suppressed"]}</td><td class="n">{a["lps"]}</td>'
-        f'<td class="n">{a["seconds"]}</td></tr>'
+        f'<td class="n">{a["suppressed"]}</td><td class="n">{a["cells"]}</td></tr>'
         for p, a in check["populations"].items()
     )
     sections = "".join(_table_html(t) for t in report.tables)
@@ -123,6 +122,6 @@ def html_of(report: Regional) -> str:
         "are suppressed, and further cells are hidden so that none can be worked out from "
         f"the totals. Interval check: <b>{esc(verdict)}</b>.</p>"
         '<table class="cells"><thead><tr><th>tables of</th><th>interval check</th>'
-        "<th>cells hidden</th><th>linear programs</th><th>seconds</th></tr></thead>"
+        "<th>cells hidden</th><th>cells</th></tr></thead>"
         f"<tbody>{rows}</tbody></table>{sections}</body></html>\n"
     )

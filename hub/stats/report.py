@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,8 +23,8 @@ from hub.audit.flows import AckTime, Flows
 from hub.errors import Reason, WireError
 
 from .indicators import DAY_BANDS, Period, frames, table_specs
-from .suppression import DEFAULT_K, Linked, TableSpec, suppress_linked
-from .tables import Frame, Table
+from .suppression import DEFAULT_K, Linked, TableSpec, suppress_together
+from .tables import TOTAL, Frame, Table
 
 __all__ = ["Regional", "flow_interior", "interior_of", "regional", "report_payload"]
 
@@ -67,7 +66,9 @@ def interior_of(fields: Mapping[str, Any], period: Period) -> dict[str, dict[tup
     Raises:
         WireError: INVALID_PAYLOAD when the period differs, a table is
             unknown, its dimensions differ from this version's, a key has the
-            wrong length or a count is not a non-negative integer.
+            wrong length, a count is not a non-negative integer, or two tables
+            of one indicator disagree on a corridor's persons (the sex-by-age
+            table and the exploitation table count the same persons).
     """
     if fields.get("period") != period.label:
         raise _bad(f"expected period {period.label}, got {str(fields.get('period'))[:20]!r}")
@@ -98,7 +99,39 @@ def interior_of(fields: Mapping[str, Any], period: Period) -> dict[str, dict[tup
                 raise _bad(f"expected non-negative counts in {name}")
             counts[key] = counts.get(key, 0) + n
         out[spec.name] = counts
+    _consistent(out, table_specs(period))
     return out
+
+
+def _consistent(
+    interior: Mapping[str, Mapping[tuple[str, ...], int]], groups: Mapping[str, list[TableSpec]]
+) -> None:
+    """The tables of one population count the same persons per corridor (and quarter).
+
+    Raises:
+        WireError: INVALID_PAYLOAD naming the tables, the corridor and both counts.
+    """
+    for specs in groups.values():
+        if len(specs) < 2:
+            continue
+        shared = [d for d in specs[0].frame.dimensions if d in ("quarter", "corridor")]
+        totals = []
+        for spec in specs:
+            at = [spec.frame.dimensions.index(d) for d in shared]
+            sums: dict[tuple[str, ...], int] = {}
+            for key, n in interior.get(spec.name, {}).items():
+                margin = tuple(key[i] for i in at)
+                sums[margin] = sums.get(margin, 0) + n
+            totals.append((spec.name, {m: n for m, n in sums.items() if n}))
+        (first, expected), *others = totals
+        for name, got in others:
+            for margin in sorted(set(expected) | set(got)):
+                if expected.get(margin, 0) != got.get(margin, 0):
+                    raise _bad(
+                        f"expected {name} to count the persons of {first} on "
+                        f"{'/'.join(margin)[:40]} ({expected.get(margin, 0)}), "
+                        f"got {got.get(margin, 0)}"
+                    )
 
 
 def _add(
@@ -145,29 +178,48 @@ class Regional:
         return all(not g.outcome.withheld for g in self.linked.values())
 
     def audit_json(self) -> dict[str, Any]:
+        """The audit's work per population, for the node's own log: NEVER published.
+
+        How many linear programs ran, which intervals were witnessed and how
+        long it took depend on the true counts (the audit starts from them),
+        so none of it goes into report.json (:meth:`interval_check`).
+        """
         out: dict[str, Any] = {}
         for population, group in self.linked.items():
             a = group.outcome.audit
-            widths = [iv.width for iv in a.intervals.values()]
             out[population] = {
                 "passed": not group.outcome.withheld,
                 "cells": group.cells,
-                "suppressed": len(group.outcome.hidden),
+                "suppressed": len(_hidden_cells(group)),
                 "rounds": group.outcome.rounds,
                 "lps": a.lps,
                 "intervals_witnessed": a.witnessed,
                 "largest_lp_variables": a.largest_lp,
                 "seconds": round(a.seconds, 3),
-                # null: nothing hidden; "unbounded": no hidden cell has an upper bound
-                "narrowest_interval": (
-                    None
-                    if not widths
-                    else "unbounded"
-                    if math.isinf(min(widths))
-                    else round(min(widths), 3)
-                ),
+                # populations sharing totals are audited as one: the figures above are theirs
+                "audited_with": list(group.audited_with),
             }
         return out
+
+    def interval_check(self) -> dict[str, Any]:
+        """What report.json says of the audit: only what the published tables show anyway.
+
+        Per population: passed (False: its tables are withheld), its distinct
+        cells and how many are suppressed; and ``k``. No interval, no count of
+        linear programs, no time: each depends on the true counts.
+        """
+        return {
+            "passed": self.audit_passed,
+            "k": self.k,
+            "populations": {
+                population: {
+                    "passed": not group.outcome.withheld,
+                    "cells": group.cells,
+                    "suppressed": sum(1 for _ in _hidden_cells(group)),
+                }
+                for population, group in self.linked.items()
+            },
+        }
 
     def to_json(self) -> dict[str, Any]:
         when = dt.datetime.fromtimestamp(self.generated_at_ms / 1000, tz=dt.UTC)
@@ -181,9 +233,19 @@ class Regional:
                 "missing": list(self.missing),
                 "refused": dict(self.refused),
             },
-            "interval_check": {"passed": self.audit_passed, "populations": self.audit_json()},
+            "interval_check": self.interval_check(),
             "tables": [t.to_json() for t in self.tables],
         }
+
+
+def _hidden_cells(group: Linked) -> set[tuple[tuple[str, str], ...]]:
+    """The distinct suppressed cells of a population, as a reader of its tables counts them."""
+    return {
+        tuple(sorted((d, v) for d, v in zip(t.dimensions, c.key, strict=True) if v != TOTAL))
+        for t in group.tables
+        for c in t.cells
+        if c.suppressed
+    }
 
 
 def _days_band(ms: int) -> str:
@@ -228,6 +290,8 @@ def flow_interior(
                 Frame(("corridor", "event_type", "month"), ((), (), ()), (True, True, True)),
                 unit="events",
                 note=note,
+                family="referred",  # a corridor's referral events: its persons referred
+                pins=(("event_type", "referral"),),
             )
         ],
         "ack_times": [
@@ -282,7 +346,9 @@ def regional(
         flow_specs, flow_counts = flow_interior(flows, period)
         truth.update(flow_counts)
         specs.update(frames(flow_specs, flow_counts))
-    linked = {population: suppress_linked(group, truth, k) for population, group in specs.items()}
+    # Populations that share totals (a family) are audited as one system: a number
+    # published in one table and hidden in another would be no secret (protocol 15).
+    linked = suppress_together(specs, truth, k)
     expected = sorted(set(members))
     return Regional(
         period=period,

@@ -3,8 +3,10 @@
 It reads only what was published (the JSON of each table: dimensions and
 cells, ``count`` null where suppressed) and, for each group of linked tables,
 solves with ``scipy.optimize.linprog`` the smallest and largest value of each
-suppressed cell consistent with every published count (hidden cells at least 1,
-since zeros are published). It shares no code with :mod:`hub.stats.protection`.
+suppressed cell consistent with every published count (a hidden cell is at
+least 1, since zeros are published, unless it is one of the cells a hidden
+total adds up: zeros there are hidden too). It shares no code with
+:mod:`hub.stats.protection`.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import linprog
 
-__all__ = ["check_files_agree", "published_intervals"]
+__all__ = ["check_files_agree", "published_intervals", "zeros_beside_hidden"]
 
 
 def _ident(dims: Sequence[str], key: Sequence[str]) -> tuple[tuple[str, str], ...]:
@@ -48,6 +50,7 @@ def published_intervals(tables: Sequence[Mapping[str, Any]]) -> dict[Any, tuple[
                     parts = [_ident(dims, [*c["key"][:i], x, *c["key"][i + 1 :]]) for x in cats[i]]
                     equations.append((_ident(dims, c["key"]), parts))
     hidden = sorted((i for i, v in value.items() if v is None), key=repr)
+    may_be_zero = {p for margin, parts in equations if value[margin] is None for p in parts}
     col = {h: j for j, h in enumerate(hidden)}
     rows, rhs = [], []
     for margin, parts in equations:
@@ -66,14 +69,42 @@ def published_intervals(tables: Sequence[Mapping[str, Any]]) -> dict[Any, tuple[
     if not hidden:
         return out
     a = np.array(rows) if rows else None
+    bounds = [(0 if h in may_be_zero else 1, None) for h in hidden]
     for h in hidden:
         c = np.zeros(len(hidden))
         c[col[h]] = 1.0
-        lo = linprog(c, A_eq=a, b_eq=rhs or None, bounds=(1, None), method="highs")
-        hi = linprog(-c, A_eq=a, b_eq=rhs or None, bounds=(1, None), method="highs")
+        lo = linprog(c, A_eq=a, b_eq=rhs or None, bounds=bounds, method="highs")
+        hi = linprog(-c, A_eq=a, b_eq=rhs or None, bounds=bounds, method="highs")
         assert lo.status == 0, lo.message
         upper = math.inf if hi.status == 3 else -float(hi.fun)
         out[h] = (float(lo.fun), upper)
+    return out
+
+
+def zeros_beside_hidden(tables: Sequence[Mapping[str, Any]]) -> list[tuple[str, list[str]]]:
+    """Relations with a hidden cell whose every published member is zero (none expected).
+
+    Such zeros would tell that everyone counted in the hidden cells of the
+    relation falls in them: two girls aged 0-8 on a corridor whose every other
+    cell reads 0. Returns (table name, the total's key) of each.
+    """
+    out = []
+    for t in tables:
+        dims = list(t["dimensions"])
+        count = {tuple(c["key"]): c["count"] for c in t["cells"]}
+        cats: list[list[str]] = [[] for _ in dims]
+        for key in count:
+            for i, v in enumerate(key):
+                if v != "TOTAL" and v not in cats[i]:
+                    cats[i].append(v)
+        for key, total in count.items():
+            for i, v in enumerate(key):
+                if v != "TOTAL":
+                    continue
+                members = [total] + [count[(*key[:i], x, *key[i + 1 :])] for x in cats[i]]
+                shown = [n for n in members if n is not None]
+                if len(shown) < len(members) and shown and not any(shown):
+                    out.append((str(t["name"]), list(key)))
     return out
 
 

@@ -122,6 +122,22 @@ def test_follow_ups_on_time_late_and_missing() -> None:
     assert "followups_by_outcome" not in early
 
 
+def test_an_extra_visit_is_not_a_follow_up() -> None:
+    """follow_up_number null: an extra visit (the schema), even as visit 1; the visit
+    number stands in only where follow_up_number is absent (withheld)."""
+    april = _ms(2026, 4, 10)
+    records = []
+    for case, number in (("extra", {"follow_up_number": None}), ("withheld", {})):
+        records.append(_rec("referral", "TH", "KH", april, case, referred_at=april, sex="MALE"))
+        records.append(_rec("acknowledgement", "KH", "TH", april + DAY, case,
+                            status="HANDED_OVER", acknowledged_at=april + DAY))  # fmt: skip
+        at = _ms(2026, 7, 1)
+        records.append(_rec("reintegration_report", "KH", "TH", at, case, visit_number=1,
+                            visited_at=at, **number))  # fmt: skip
+    got = count_indicators(records, "KH", Q3, as_of_ms=LATER)
+    assert got["followups_by_outcome"] == {("TH>KH", "ON_TIME"): 1, ("TH>KH", "NOT_DONE"): 1}
+
+
 def test_retrafficking_is_counted_by_the_receiving_country() -> None:
     flag = _rec("case_update", "TH", "KH", JULY + 60 * DAY, status="RETRAFFICKING_SUSPECTED",
                 changed_at=JULY + 60 * DAY)  # fmt: skip

@@ -10,9 +10,18 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hub.stats import TOTAL, Frame, Problem, TableSpec, intervals, protect, suppress_linked
+from hub.stats import (
+    TOTAL,
+    Frame,
+    Problem,
+    TableSpec,
+    intervals,
+    protect,
+    suppress_linked,
+    suppress_together,
+)
 from hub.stats.tables import COMPLEMENTARY, PRIMARY
-from tests.support.stats_audit import published_intervals
+from tests.support.stats_audit import published_intervals, zeros_beside_hidden
 
 K = 11
 
@@ -31,11 +40,13 @@ def _suppress(values: list[list[int]], k: int = K) -> Any:
 
 
 def _check(tables: list[dict[str, Any]], k: int) -> None:
-    """No published count in 1..k-1; every hidden cell's interval (recomputed) >= k wide."""
+    """No published count in 1..k-1; no zero beside a hidden cell tells who is in it; every
+    hidden cell's interval (recomputed) >= k wide."""
     for t in tables:
         for c in t["cells"]:
             assert c["suppressed"] == (c["count"] is None)
             assert c["count"] is None or c["count"] == 0 or c["count"] >= k, (t["name"], c)
+    assert zeros_beside_hidden(tables) == []
     for ident, (lo, hi) in published_intervals(tables).items():
         assert hi - lo >= k, (ident, lo, hi)
 
@@ -100,11 +111,11 @@ def test_a_small_margin_is_hidden_with_its_cells() -> None:
     _check([table.to_json()], K)
 
 
-def test_a_total_below_k_hides_every_non_zero_cell() -> None:
+def test_a_total_below_k_hides_every_cell_its_zeros_too() -> None:
+    """A published zero beside r0's hidden 2 would tell that all of r0 is in c0."""
     linked = _suppress([[2, 0], [3, 4]])
     (table,) = linked.tables
-    assert all(c.suppressed for c in table.cells if c.why or c.count)
-    assert {c.count for c in table.cells if not c.suppressed} == {0}
+    assert all(c.suppressed for c in table.cells)
     assert all(math.isinf(iv.upper) for iv in linked.outcome.audit.intervals.values())
 
 
@@ -139,6 +150,41 @@ def test_linked_tables_share_their_common_margin() -> None:
     for corridor in ("X", "Y"):
         assert ta.cell(corridor, TOTAL).count == tb.cell(corridor, TOTAL).count
     _check([ta.to_json(), tb.to_json()], K)
+
+
+def test_zeros_do_not_tell_that_everyone_in_a_small_group_shares_a_category() -> None:
+    """Two girls aged 0-8 on TH>LA: published zeros in every other cell of the corridor, with
+    its total hidden, would tell that everyone referred on TH>LA is a girl aged 0-8 who was
+    sexually exploited. Every zero under a hidden total is hidden too."""
+    ages = ("AGE_0_8", "AGE_18_20", "AGE_21_23")
+    kinds = ("FORCED_LABOUR", "SEXUAL_EXPLOITATION")
+    corridors = ("TH>KH", "TH>LA", "TH>MM")
+    by_sex_age = TableSpec(
+        "sa",
+        "SA",
+        Frame(("corridor", "sex", "age_band"), (corridors, ("FEMALE", "MALE"), ages), (True,) * 3),
+    )
+    by_kind = TableSpec("ex", "EX", Frame(("corridor", "exploitation"), (corridors, kinds),
+                                          (True, True)))  # fmt: skip
+    sa: dict[tuple[str, ...], int] = {}
+    ex: dict[tuple[str, ...], int] = {}
+    for corridor, n, sex, age, kind in (
+        ("TH>KH", 30, "FEMALE", "AGE_18_20", "FORCED_LABOUR"),
+        ("TH>KH", 25, "MALE", "AGE_21_23", "FORCED_LABOUR"),
+        ("TH>KH", 14, "FEMALE", "AGE_0_8", "SEXUAL_EXPLOITATION"),
+        ("TH>MM", 40, "MALE", "AGE_18_20", "FORCED_LABOUR"),
+        ("TH>MM", 20, "FEMALE", "AGE_18_20", "SEXUAL_EXPLOITATION"),
+        ("TH>LA", 2, "FEMALE", "AGE_0_8", "SEXUAL_EXPLOITATION"),
+    ):
+        sa[(corridor, sex, age)] = n
+        ex[(corridor, kind)] = ex.get((corridor, kind), 0) + n
+    linked = suppress_linked([by_sex_age, by_kind], {"sa": sa, "ex": ex}, K)
+    assert linked.outcome.passed
+    tables = [t.to_json() for t in linked.tables]
+    for t in linked.tables:
+        shown = [c.key for c in t.cells if c.key[0] == "TH>LA" and not c.suppressed]
+        assert shown == [], (t.name, shown)
+    _check(tables, K)
 
 
 def test_a_non_additive_dimension_has_no_total() -> None:
@@ -219,6 +265,43 @@ def test_random_tables_are_protected(
         truth = spec.frame.count(interior[spec.name])
         for cell in table.cells:
             assert cell.count is None or cell.count == truth[cell.key]
+
+
+@st.composite
+def _twins(draw: st.DrawFn) -> tuple[dict[str, list[TableSpec]], dict[str, Any]]:
+    """Two populations counting the same persons per group g: a by x, b by d (a family)."""
+    n, m1, m2 = draw(st.integers(2, 4)), draw(st.integers(2, 3)), draw(st.integers(2, 3))
+    first = tuple(f"g{i}" for i in range(n))
+    a = Frame(("corridor", "x"), (first, tuple(f"x{i}" for i in range(m1))), (True, True))
+    b = Frame(("corridor", "d"), (first, tuple(f"d{i}" for i in range(m2))), (True, True))
+    person = st.tuples(st.sampled_from(first), st.integers(0, m1 - 1), st.integers(0, m2 - 1))
+    ia: dict[tuple[str, ...], int] = {}
+    ib: dict[tuple[str, ...], int] = {}
+    for g, x, d in draw(st.lists(person, min_size=1, max_size=90)):
+        ia[(g, f"x{x}")] = ia.get((g, f"x{x}"), 0) + 1
+        ib[(g, f"d{d}")] = ib.get((g, f"d{d}"), 0) + 1
+    specs = {
+        "a": [TableSpec("a", "A", a, family="f")],
+        "b": [TableSpec("b", "B", b, family="f")],
+    }
+    return specs, {"a": ia, "b": ib}
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_twins())
+def test_twins_are_hidden_together_and_audited_as_one(
+    drawn: tuple[dict[str, list[TableSpec]], dict[str, dict[tuple[str, ...], int]]],
+) -> None:
+    specs, interior = drawn
+    linked = suppress_together(specs, interior, K)
+    assert linked["a"].outcome is linked["b"].outcome
+    if linked["a"].outcome.withheld:
+        return
+    ta, tb = (linked[p].tables[0] for p in ("a", "b"))
+    for cell in ta.cells:
+        if cell.key[1] == TOTAL:  # a group's total (or the grand total): twins
+            assert cell.suppressed == tb.cell(cell.key[0], TOTAL).suppressed, cell.key
+    _check([ta.to_json(), tb.to_json()], K)  # re-audited side by side, as a reader would
 
 
 def test_the_audit_of_a_wide_table_is_quick() -> None:

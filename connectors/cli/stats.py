@@ -176,6 +176,7 @@ async def _report(  # noqa: PLR0917 - the command's choices
     namespace: str,
     trust_file: str | None,
 ) -> Regional:
+    from connectors.sdk.cases import CaseBook
     from connectors.sdk.stats import (
         assemble,
         own_counts,
@@ -192,7 +193,10 @@ async def _report(  # noqa: PLR0917 - the command's choices
     try:
         for node in nodes:
             now = node.now_ms()
-            own[node.country] = own_counts(node.store, node.country, period, now_ms=now)
+            book = CaseBook.of_node(node)  # each case's follow-up schedule, its agreement's
+            own[node.country] = own_counts(
+                node.store, node.country, period, now_ms=now, schedule=book.schedule
+            )
             await node.start()
             ready, lacking = await sealable(node, members, now)
             if lacking:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,11 +77,21 @@ def own_counts(
     *,
     now_ms: int,
     follow_up_months: Sequence[int] = FOLLOW_UP_MONTHS,
+    schedule: Callable[[str], Sequence[int]] | None = None,
 ) -> Counts:
-    """This country's indicators for ``period`` from its vault (exact interior counts)."""
+    """This country's indicators for ``period`` from its vault (exact interior counts).
+
+    ``schedule`` gives a case's follow-up schedule (``CaseBook.schedule``: its
+    agreement's); without it every case has ``follow_up_months``.
+    """
     records = [r for r in vault_records(store) if r.get("type") != TYPE]
     return count_indicators(
-        records, country, period, as_of_ms=now_ms, follow_up_months=follow_up_months
+        records,
+        country,
+        period,
+        as_of_ms=now_ms,
+        follow_up_months=follow_up_months,
+        schedule=schedule,
     )
 
 

@@ -136,8 +136,10 @@ class CaseEvent:
 
     @property
     def changed_at_ms(self) -> int:
-        """A case update's ``changed_at`` (its creation time when not disclosed)."""
-        changed = self.int_field("changed_at")
+        """When the status it records took effect: a case update's ``changed_at``, an
+        acknowledgement's ``acknowledged_at`` (its creation time when not disclosed)."""
+        name = "acknowledged_at" if self.event_type == ACKNOWLEDGEMENT else "changed_at"
+        changed = self.int_field(name)
         return changed if changed is not None else self.created_at_ms
 
     @property
@@ -396,11 +398,12 @@ def _retrafficked_at(event: CaseEvent) -> int | None:
 def _handover(events: Sequence[CaseEvent]) -> CaseEvent | None:
     """The event recording the handover the follow-ups count from (docs/protocol.md 14.3).
 
-    The first HANDED_OVER (a case update, or a handover notice with that status)
-    of the case's current cycle. A cycle ends when the person is seen again
-    after its handover: a re-trafficking recorded (an update or an alert), a
-    new referral of the case or a match follow-up of the person (14.6); the
-    first HANDED_OVER after that starts the next. Without a later one, the
+    The first HANDED_OVER (a case update, or a handover notice or an
+    acknowledgement with that status) of the case's current cycle. A cycle
+    ends when the person is seen again after its handover: a re-trafficking
+    recorded (an update or an alert), a new referral of the case or a match
+    follow-up of the person (14.6); the first HANDED_OVER after that starts
+    the next. Without a later one, the
     cycle's handover stays (and the sighting shows as re-trafficking).
     """
     candidates = sorted(
@@ -408,7 +411,10 @@ def _handover(events: Sequence[CaseEvent]) -> CaseEvent | None:
             e
             for e in events
             if (e.event_type == CASE_UPDATE and e.str_field("status") == CaseStatus.HANDED_OVER)
-            or (e.event_type == HANDOVER_NOTICE and e.str_field("status") == "HANDED_OVER")
+            or (
+                e.event_type in (HANDOVER_NOTICE, ACKNOWLEDGEMENT)
+                and e.str_field("status") == "HANDED_OVER"
+            )
         ),
         key=lambda e: (e.changed_at_ms, e.event_id),
     )

@@ -32,11 +32,11 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from hub.cases import DEFAULT_FOLLOW_UP_MONTHS, follow_up_due_times
+from hub.cases import DEFAULT_FOLLOW_UP_MONTHS, CaseEvent, case_state, follow_ups
 from hub.errors import Reason, RequestError
 
 from .suppression import TableSpec
@@ -177,13 +177,14 @@ def table_specs(period: Period) -> dict[str, list[TableSpec]]:
             "Follow-ups due in the period, by corridor and outcome",
             Frame((*q, "corridor", "outcome"), ((),) * (len(q) + 2), (True,) * (len(q) + 2)),
             unit="follow-ups",
-            note="Counted by the receiving country; due 3, 6 and 12 months after the handover.",
+            note="Counted by the receiving country; due 3, 6 and 12 months after the handover "
+            "unless the case's agreement sets another schedule.",
         )
     ]
     out["handover_time"] = [
         TableSpec(
             "handover_time_by_days",
-            "Days from referral to the handover's acknowledgement, by corridor",
+            "Days from referral to the handover, by corridor",
             Frame((*q, "corridor", "days"), ((),) * (len(q) + 2), (True,) * (len(q) + 2)),
             note="Counted by the receiving country, for the persons handed over in the period.",
             family="handed_over",
@@ -325,6 +326,7 @@ def count_indicators(
     *,
     as_of_ms: int,
     follow_up_months: Sequence[int] = FOLLOW_UP_MONTHS,
+    schedule: Callable[[str], Sequence[int]] | None = None,
 ) -> dict[str, dict[tuple[str, ...], int]]:
     """Per table name, the interior counts ``country`` reports for ``period``.
 
@@ -334,6 +336,8 @@ def count_indicators(
         period: the period.
         as_of_ms: now; a follow-up due later is not yet counted.
         follow_up_months: the follow-up schedule after a handover.
+        schedule: a case key's schedule (the agreement's, as the node's case book
+            reads it); ``follow_up_months`` for every case when None.
     """
     cases: dict[str, _Case] = {}
     for r in records:
@@ -408,36 +412,26 @@ def count_indicators(
                     services.setdefault(str(s), t)
         for s, t in sorted(services.items()):
             add("services_by_type", str(period.quarter_of(t)), route, s)
-        # follow-ups due in the period (and by now), and whether done on time
-        if handed_at is not None:
-            closed = _status_times(case, "CLOSED", by=None)
-            # Done: as the desk's overdue rule (hub.cases.overdue) sees it, a reintegration
-            # report of that follow-up (or visit) number, or a FOLLOW_UP_DONE update.
-            done_by_number: dict[int, int] = {}
-            for r in reports:
-                f = _fields(r)
-                # A null follow_up_number is an extra visit (the schema), not a follow-up;
-                # the visit number stands in only where the field is absent or withheld.
-                if "follow_up_number" in f:
-                    n = _int(f.get("follow_up_number"))
-                else:
-                    n = _int(f.get("visit_number"))
-                if n is not None:
-                    t = _when(r, "visited_at")
-                    done_by_number[n] = min(done_by_number.get(n, t), t)
-            for r in case.of("case_update"):
-                f = _fields(r)
-                n = _int(f.get("follow_up_number"))
-                mine = r.get("from") == country
-                if f.get("status") == "FOLLOW_UP_DONE" and n is not None and mine:
-                    t = _when(r, "changed_at")
-                    done_by_number[n] = min(done_by_number.get(n, t), t)
-            for number, due in enumerate(follow_up_due_times(handed_at, follow_up_months), 1):
-                q = period.quarter_of(due)
-                if not q or due > as_of_ms or any(c < due for c in closed):
+        # follow-ups due in the period (and by now), and whether done on time: the
+        # desk's rule (hub.cases.follow_ups), on the case's current cycle and its schedule
+        events = [e for r in case.records if (e := CaseEvent.from_record(r, country))]
+        state = case_state(case.key, events, country)
+        if state.handed_over_ms is not None:
+            after = state.handed_over_ms
+            ended = [t for t in _status_times(case, "CLOSED", by=None) if t >= after]
+            ended += [
+                t for t in _status_times(case, "RETRAFFICKING_SUSPECTED", by=None) if t >= after
+            ]
+            ended += [e.created_at_ms for e in state.new_referrals]
+            months = schedule(case.key) if schedule is not None else follow_up_months
+            for f in follow_ups(state, events, months):
+                q = period.quarter_of(f.due_at_ms)
+                if not q or f.due_at_ms > as_of_ms or any(t < f.due_at_ms for t in ended):
                     continue
-                done = done_by_number.get(number)
-                outcome = "NOT_DONE" if done is None else "ON_TIME" if done <= due else "LATE"
+                if f.done_at_ms is None:
+                    outcome = "NOT_DONE"
+                else:
+                    outcome = "ON_TIME" if f.done_at_ms <= f.due_at_ms else "LATE"
                 add("followups_by_outcome", q, route, outcome)
         # re-trafficking suspected, noticed in the period
         suspected = sorted(

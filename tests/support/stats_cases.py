@@ -205,9 +205,10 @@ def generate(n: int = 10_000, *, seed: int = 15, q2_share: float = 0.2) -> Gener
                 record("case_update", origin, found, case, done,
                        {"status": "FOLLOW_UP_DONE", "previous_status": "FOLLOW_UP_DUE",
                         "changed_at": done, "follow_up_number": 1})  # fmt: skip
-            out._count(origin, "followups_by_outcome", route, outcome)
-            if rng.random() < 0.03:
-                t_rt = JULY + rng.randrange(0, 80) * DAY
+            t_rt = JULY + rng.randrange(0, 80) * DAY if rng.random() < 0.03 else None
+            if t_rt is None or t_rt >= due:  # a re-trafficking before it ends the schedule
+                out._count(origin, "followups_by_outcome", route, outcome)
+            if t_rt is not None:
                 record("case_update", origin, found, case, t_rt,
                        {"status": "RETRAFFICKING_SUSPECTED", "previous_status": "FOLLOW_UP_DONE",
                         "changed_at": t_rt, "transition_reason": None})  # fmt: skip

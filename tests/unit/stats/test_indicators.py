@@ -123,19 +123,51 @@ def test_follow_ups_on_time_late_and_missing() -> None:
 
 
 def test_an_extra_visit_is_not_a_follow_up() -> None:
-    """follow_up_number null: an extra visit (the schema), even as visit 1; the visit
-    number stands in only where follow_up_number is absent (withheld)."""
+    """follow_up_number null (or absent from the producer's own record): an extra visit
+    (the schema), even as visit 1; the visit number stands in only where
+    follow_up_number is withheld (hub.cases.follow_up_of, the desk's rule)."""
     april = _ms(2026, 4, 10)
     records = []
-    for case, number in (("extra", {"follow_up_number": None}), ("withheld", {})):
+    for case, number in (("extra", {"follow_up_number": None}), ("absent", {}), ("withheld", {})):
         records.append(_rec("referral", "TH", "KH", april, case, referred_at=april, sex="MALE"))
         records.append(_rec("acknowledgement", "KH", "TH", april + DAY, case,
                             status="HANDED_OVER", acknowledged_at=april + DAY))  # fmt: skip
         at = _ms(2026, 7, 1)
         records.append(_rec("reintegration_report", "KH", "TH", at, case, visit_number=1,
                             visited_at=at, **number))  # fmt: skip
+        if case == "withheld":
+            records[-1]["withheld"] = ["follow_up_number"]
     got = count_indicators(records, "KH", Q3, as_of_ms=LATER)
-    assert got["followups_by_outcome"] == {("TH>KH", "ON_TIME"): 1, ("TH>KH", "NOT_DONE"): 1}
+    assert got["followups_by_outcome"] == {("TH>KH", "ON_TIME"): 1, ("TH>KH", "NOT_DONE"): 2}
+
+
+def test_follow_ups_are_the_desks_current_cycle_and_case_schedule() -> None:
+    """The statistics read the desk's rule (hub.cases.follow_ups): a second handover
+    after a re-trafficking schedules anew; a case's own schedule (its agreement's)."""
+    records = [
+        _rec("referral", "TH", "KH", _ms(2026, 1, 5), referred_at=_ms(2026, 1, 5), sex="MALE"),
+        _rec("case_update", "KH", "TH", _ms(2026, 1, 15), status="HANDED_OVER",
+             changed_at=_ms(2026, 1, 15)),
+        _rec("case_update", "KH", "TH", _ms(2026, 3, 1), status="RETRAFFICKING_SUSPECTED",
+             changed_at=_ms(2026, 3, 1)),
+        _rec("case_update", "KH", "TH", _ms(2026, 4, 10), status="HANDED_OVER",
+             changed_at=_ms(2026, 4, 10), transition_reason="OTHER"),
+        _rec("reintegration_report", "KH", "TH", _ms(2026, 7, 5), visit_number=1,
+             follow_up_number=1, visited_at=_ms(2026, 7, 5)),
+    ]  # fmt: skip
+    now = _ms(2026, 9, 30)
+    q2 = Period.parse("2026-Q2")
+    # Default 3/6/12 months from the second handover: follow-up 1 due 10 July, done 5 July.
+    got = count_indicators(records, "KH", Q3, as_of_ms=now)
+    assert got["followups_by_outcome"] == {("TH>KH", "ON_TIME"): 1}
+    # The first cycle's follow-up (due 15 April) is no longer awaited.
+    assert "followups_by_outcome" not in count_indicators(records, "KH", q2, as_of_ms=now)
+    # The case's agreement says 2 and 4 months: due 10 June (reported late) and 10 August.
+    schedule = {"c1": (2, 4)}.__getitem__
+    got = count_indicators(records, "KH", q2, as_of_ms=now, schedule=schedule)
+    assert got["followups_by_outcome"] == {("TH>KH", "LATE"): 1}
+    got = count_indicators(records, "KH", Q3, as_of_ms=now, schedule=schedule)
+    assert got["followups_by_outcome"] == {("TH>KH", "NOT_DONE"): 1}
 
 
 def test_retrafficking_is_counted_by_the_receiving_country() -> None:

@@ -137,6 +137,8 @@ class Reason(StrEnum):
     TOOL_MISSING = "TOOL_MISSING"
     # --- matching: the evaluators' budgets (hub.matching.evaluator) ---------
     MATCH_BUDGET_EXHAUSTED = "MATCH_BUDGET_EXHAUSTED"
+    # --- the case lifecycle (docs/protocol.md section 14) -------------------
+    TRANSITION_REASON_REQUIRED = "TRANSITION_REASON_REQUIRED"
 
 
 class TrmError(Exception):

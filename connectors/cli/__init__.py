@@ -44,6 +44,7 @@ _GROUPS: dict[str, tuple[str, str]] = {
         "connectors.cli.match",
         "Hit/no-hit matching: register, query, follow-up, evaluator, ceremony.",
     ),
+    "stats": ("connectors.cli.stats", "COMMIT statistics: signed reports, regional table."),
     "up": ("connectors.cli.stack:up", "Start the local stack: broker, hub worker(s), sequencer."),
     "status": ("connectors.cli.stack:status", "What of the local stack runs, where."),
     "down": ("connectors.cli.stack:down", "Stop what 'trm up' started."),

@@ -1,8 +1,9 @@
-"""``trm audit sequencer|replay|proof|witness``: the verifiable log, for auditors and nodes."""
+"""``trm audit sequencer|replay|leaves|proof|witness``: the verifiable log, for auditors."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import sys
@@ -22,8 +23,8 @@ from connectors.cli.terminal import cell, printable
 from hub.app.audit_source import read_replay_input, stream_replay_input, stream_topics
 from hub.app.kafka import client_env, default_client_config, wait_for_topics
 from hub.audit.log import origin_of
-from hub.audit.replay import Report, hub_public_keys, replay
-from hub.audit.report import erasure_lines, replay_html
+from hub.audit.replay import LeafFilter, Report, hub_public_keys, replay
+from hub.audit.report import erasure_lines, reason_meanings, replay_html
 from hub.audit.witness import Seen, check_proof
 from hub.audit.witness import witness as witness_log
 from hub.decision import EffectKind
@@ -62,15 +63,24 @@ def run_replay(
     show_progress: bool = False,
     client: dict[str, Any] | None = None,
     now_ms: int | None = None,
+    select: LeafFilter | None = None,
+    on_leaf: Callable[[dict[str, Any]], None] | None = None,
 ) -> Report:
     """Replay the log as it stands now, streaming every topic (flat memory).
 
+    ``since_ms``/``until_ms``: the window. The inbox records stamped in it are
+    read, and the outbox records stamped from ``since_ms`` on: those after the
+    window hold the acknowledgements of what was delivered in it (the replay
+    cross-checks only the ones stamped in it).
     ``now_ms`` (default: the clock) judges which erasures are overdue.
+    ``select``/``on_leaf``: each leaf the filter selects goes to ``on_leaf``.
     """
     now = int(time.time() * 1000) if now_ms is None else now_ms
-    data = stream_replay_input(
-        bootstrap, topics, client=client, since_ms=since_ms, until_ms=until_ms
-    )
+    data = stream_replay_input(bootstrap, topics, client=client, since_ms=since_ms)
+    if until_ms is not None:
+        data = dataclasses.replace(
+            data, inboxes=(r for r in data.inboxes if r.timestamp_ms < until_ms)
+        )
 
     def run(progress: Callable[[int], None] | None = None) -> Report:
         return replay(
@@ -85,6 +95,8 @@ def run_replay(
             if since_ms is None and until_ms is None
             else (since_ms or 0, until_ms or 2**63 - 1),
             now_ms=now,
+            select=select,
+            on_leaf=on_leaf,
         )
 
     if not show_progress:
@@ -119,7 +131,15 @@ _NAMESPACE = click.option("--namespace", default="trm", show_default=True)
 @click.option("--since-ms", type=int, default=None, help="Cross-check records from this time.")
 @click.option("--until-ms", type=int, default=None, help="... up to (not including) this time.")
 @click.option("--report", "report_file", default=None, help="Write the JSON report here.")
-@click.option("--html", "html_file", default=None, help="Write a readable HTML report here.")
+@click.option(
+    "--html", "html_file", default=None, help="Write the auditor's printable HTML report here."
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the JSON report (with the flow counts, key 'flows') instead of the text.",
+)
 def replay_cmd(  # noqa: PLR0917 - one per option
     bootstrap: str | None,
     namespace: str,
@@ -129,9 +149,11 @@ def replay_cmd(  # noqa: PLR0917 - one per option
     until_ms: int | None,
     report_file: str | None,
     html_file: str | None,
+    as_json: bool,
 ) -> None:
     """Rebuild the log, check every checkpoint and topic; exit 1 on any discrepancy."""
     topics = Topics(namespace)
+    generated = int(time.time() * 1000)
     started = time.perf_counter()
     report = run_replay(
         default_bootstrap(bootstrap),
@@ -142,13 +164,26 @@ def replay_cmd(  # noqa: PLR0917 - one per option
         until_ms=until_ms,
         show_progress=sys.stderr.isatty(),
         client=_client(AUDITOR),
+        now_ms=generated,
     )
     elapsed = time.perf_counter() - started
-    doc = report.to_json() | {"seconds": round(elapsed, 3), "namespace": namespace}
+    doc = report.to_json() | {
+        "seconds": round(elapsed, 3),
+        "namespace": namespace,
+        "generated_at_ms": generated,
+        "window": None
+        if since_ms is None and until_ms is None
+        else [since_ms or 0, until_ms or 2**63 - 1],
+    }
     if report_file:
         Path(report_file).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
     if html_file:
-        Path(html_file).write_text(replay_html(doc), encoding="utf-8")
+        Path(html_file).write_text(replay_html(doc, reasons=_reasons()), encoding="utf-8")
+    if as_json:
+        click.echo(json.dumps(doc, indent=2))
+        if not report.ok:
+            raise SystemExit(1)
+        return
     console = Console()
     console.print(
         f"audit log {origin_of(namespace)}: {report.leaves} leaves, {report.checkpoints} "
@@ -156,6 +191,13 @@ def replay_cmd(  # noqa: PLR0917 - one per option
     )
     counts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in report.counts.items())
     console.print(f"cross-checked: {counts}  ({elapsed:.1f}s)")
+    delivered = sum(c.delivered for c in report.flows.counts)
+    refused = sum(c.refused for c in report.flows.counts)
+    console.print(
+        f"flows: {delivered} deliveries and {refused} refusals in {len(report.flows.counts)} "
+        f"corridor x event type x month counts; {len(report.flows.ack_times)} acknowledgement "
+        "times (--html: the auditor's page; --json: everything)"
+    )
     for line in erasure_lines(doc):
         console.print(printable(line), markup=False, highlight=False)
     if report.findings:
@@ -185,6 +227,106 @@ def replay_cmd(  # noqa: PLR0917 - one per option
 
 
 replay_cmd.name = "replay"
+
+
+def _reasons() -> dict[str, str]:
+    """Each reason code's meaning from docs/protocol.md section 10 (a source checkout);
+    {} where the docs are not installed (the page then points to that section)."""
+    doc = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
+    try:
+        return reason_meanings(doc.read_text(encoding="utf-8"))
+    except OSError:
+        return {}
+
+
+@cli.command()
+@_BOOTSTRAP
+@_NAMESPACE
+@click.option("--trust", "trust_file", default=None, help="Default: .trm/trust.json")
+@click.option("--agreements", "agreements_dir", default=None, help="Default: .trm/agreements")
+@click.option("--outcome", default=None, help="delivered, refused, or a decision kind.")
+@click.option("--producer", default=None)
+@click.option("--recipient", default=None)
+@click.option("--event-type", default=None)
+@click.option("--month", default=None, help="YYYY-MM (UTC) of the event's signed created_at.")
+@click.option("--agreement", default=None, help="id@version")
+@click.option("--reason", default=None, help="A reason code (refusals).")
+@click.option(
+    "--since-ms",
+    type=int,
+    default=None,
+    help="Decided from this time (the window of a replay with --since-ms; replays with it).",
+)
+@click.option("--until-ms", type=int, default=None, help="... up to (not including) this time.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per leaf.")
+def leaves(  # noqa: PLR0917 - one per option
+    bootstrap: str | None,
+    namespace: str,
+    trust_file: str | None,
+    agreements_dir: str | None,
+    outcome: str | None,
+    producer: str | None,
+    recipient: str | None,
+    event_type: str | None,
+    month: str | None,
+    agreement: str | None,
+    reason: str | None,
+    since_ms: int | None,
+    until_ms: int | None,
+    as_json: bool,
+) -> None:
+    """List every leaf a count of the replay report counts (replays the log to find them).
+
+    The report's HTML page prints, under each count, the command that lists its leaves.
+    A criterion given as ``none`` matches an empty value (no verified event type, no
+    recipient, no agreement). With ``--since-ms``/``--until-ms`` the log is replayed with
+    that window, as ``trm audit replay`` was, and only the decisions made in it are listed.
+    """
+    select = LeafFilter(
+        outcome=outcome,
+        producer=producer,
+        recipient=recipient,
+        event_type=event_type,
+        month=month,
+        agreement=agreement,
+        reason=reason,
+        since_ms=since_ms,
+        until_ms=until_ms,
+    )
+    select.where()  # a malformed month is refused before the replay runs
+    found = 0
+
+    def show(leaf: dict[str, Any]) -> None:
+        nonlocal found
+        found += 1
+        if as_json:
+            click.echo(json.dumps(leaf, sort_keys=True))
+            return
+        parts = (
+            leaf["index"],
+            leaf["kind"],
+            f"{leaf['producer']}->{leaf['recipient'] or '-'}",
+            leaf["event_type"] or "-",
+            leaf["event_id"],
+            leaf["agreement"] or "-",
+            leaf["reason"] or "-",
+            leaf["decision_id"],
+        )  # read from topics: data, never controls
+        click.echo("\t".join(printable(p) for p in parts))
+
+    run_replay(
+        default_bootstrap(bootstrap),
+        Topics(namespace),
+        _trust(trust_file),
+        _agreements(agreements_dir),
+        since_ms=since_ms,
+        until_ms=until_ms,
+        show_progress=sys.stderr.isatty(),
+        client=_client(AUDITOR),
+        select=select,
+        on_leaf=show,
+    )
+    click.echo(f"{found} leaves", err=True)
 
 
 @cli.command()

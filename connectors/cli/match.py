@@ -123,6 +123,11 @@ for _command in FOLLOWUP_COMMANDS:  # followup, pending, approve, decline, answe
     help="Whom the record is about (a victim only with --consent or a rule that allows it).",
 )
 @click.option("--consent", is_flag=True, help="The victim consented to being findable.")
+@click.option(
+    "--case", "case_key", default=None,
+    help="This country's case the record belongs to (kept with the registration in this "
+    "node only, never sent): a later follow-up of a person handed over is re-trafficking.",
+)  # fmt: skip
 def register(  # noqa: PLR0917 - one parameter per click option
     country: str,
     bootstrap: str | None,
@@ -138,6 +143,7 @@ def register(  # noqa: PLR0917 - one parameter per click option
     expires_days: int,
     subject: str,
     consent: bool,
+    case_key: str | None,
 ) -> None:
     """Publish the match keys of one of this country's records; print its opaque reference.
 
@@ -164,6 +170,7 @@ def register(  # noqa: PLR0917 - one parameter per click option
                 subject=subject,
                 consent=consent,
                 timeout_s=timeout,
+                case_key=case_key,
             )
 
     registration = _run(go)

@@ -18,7 +18,18 @@ no control characters), and an event counts as seen only once it was written
 out: the table after it was printed, ``--json`` and ``--follow`` line by line.
 
 ``inbox --json`` prints one JSON object per line (:meth:`InboxRecord.to_json`);
-``rejections --json`` likewise (:meth:`Rejection.to_json`).
+``rejections --json`` likewise (:meth:`Rejection.to_json`). A case update that
+skips a step or goes backwards shows as ``PREVIOUS -> NEW`` with its reason.
+
+``cases`` is the case book (:class:`connectors.sdk.CaseBook`, docs/protocol.md
+14): every case this node holds events of, with its status per country and
+the next due step; ``--overdue`` lists what is late (a handover notice not
+acknowledged in time, a follow-up not reported, a next step past its due
+date) and suspected re-trafficking; ``--alert`` sends each such item once, as
+a ``case_alert`` to the country that owns it. ``case-status`` records a new
+status of a case and sends it as a ``case_update`` (a skip or a backward
+change needs ``--reason``). A follow-up visit's ``reintegration_report`` is
+sent with ``publish`` like any event.
 """
 
 from __future__ import annotations
@@ -37,7 +48,17 @@ from rich.table import Table
 
 from connectors.cli.files import read_json_input
 from connectors.cli.terminal import cell, echo_refusal, json_line, line, printable
-from connectors.sdk import ACK_STATUSES, ERASURE_REASONS, CountryNode, InboxRecord, Submission
+from connectors.sdk import (
+    ACK_STATUSES,
+    ERASURE_REASONS,
+    CaseBook,
+    CountryNode,
+    InboxRecord,
+    Submission,
+    record_status,
+    send_alerts,
+)
+from hub.cases import CaseStatus, TransitionReason
 from hub.errors import OperationalError, Reason, RequestError, TrmError
 from hub.home import default_bootstrap, state_dir
 from hub.topics import Topics, check_country
@@ -114,7 +135,7 @@ def _when(ms: int) -> str:
 
 @click.group()
 def cli() -> None:
-    """A country node: publish, inbox, ack, rejections."""
+    """A country node: publish, inbox, ack, rejections, erase, cases, case-status."""
 
 
 @cli.command()
@@ -150,6 +171,22 @@ def publish(  # noqa: PLR0917 - one parameter per click option
         click.echo(event_id)
 
 
+def _status_change(r: InboxRecord) -> Any:
+    """A case update as ``PREVIOUS -> NEW``, with its reason (a skip or a step back)."""
+    reason = r.fields.get("transition_reason")
+    rest = "; ".join(
+        f"{k}: {v}" for k, v in r.summary.items() if k not in ("status", "previous", "reason")
+    )
+    parts: list[str | tuple[str, str]] = [
+        f"{r.fields.get('previous_status') or '(none)'} -> {r.fields.get('status')}"
+    ]
+    if reason:
+        parts.append((f" reason: {reason}", "yellow"))
+    if rest:
+        parts.append(f"; {rest}")
+    return line(*parts)
+
+
 def _table(records: Sequence[InboxRecord], country: str) -> Table:
     """The inbox as a table; every value received is a cell of data (no markup, no controls)."""
     table = Table(title=f"inbox of {country}", show_lines=False)
@@ -162,6 +199,10 @@ def _table(records: Sequence[InboxRecord], country: str) -> Table:
                 (f"REJECTED by {r.producer}", "red"),
                 f": {rejection.reason}: {rejection.detail} (event {rejection.event_id})",
             )
+        elif r.event_type == "case_update" and (
+            r.fields.get("previous_status") or r.fields.get("transition_reason")
+        ):
+            fields = _status_change(r)
         else:
             fields = cell("; ".join(f"{k}: {v}" for k, v in r.summary.items()))
         withheld = (
@@ -363,3 +404,194 @@ def rejections(  # noqa: PLR0917 - one parameter per click option
 
     with contextlib.suppress(KeyboardInterrupt):
         _run(go)
+
+
+def _at(text: str | None, what: str) -> int | None:
+    """An ISO 8601 time (UTC when no offset is given) as ms since the epoch; None: none."""
+    if text is None:
+        return None
+    try:
+        when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise RequestError(
+            Reason.BAD_REQUEST, f"expected {what} as an ISO 8601 time, got {text[:40]!r}"
+        ) from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return int(when.timestamp() * 1000)
+
+
+def _cases_table(book: CaseBook, now_ms: int) -> Table:
+    table = Table(title=f"cases of {book.country}", show_lines=False)
+    for col in ("case key", "countries", "status", "by country", "next due", "owner", "last"):
+        table.add_column(col, overflow="fold")
+    for c in book.cases(now_ms):
+        due = _when(c.next_due_ms) if c.next_due_ms is not None else ""
+        table.add_row(
+            cell(c.case_key),
+            cell(",".join(c.countries)),
+            cell(c.status or "", "red" if c.status == CaseStatus.RETRAFFICKING_SUSPECTED else ""),
+            cell("; ".join(f"{k}: {v}" for k, v in c.status_by_country.items())),
+            cell(due + (" OVERDUE" if c.overdue else ""), "red" if c.overdue else ""),
+            cell(c.next_step_owner or ""),
+            cell(_when(c.last_event_ms)),
+        )
+    return table
+
+
+@cli.command()
+@node_options
+@click.option("--overdue", is_flag=True, help="List what is overdue (and re-trafficking).")
+@click.option("--alert", is_flag=True, help="Send each overdue item once to its owner.")
+@click.option("--case", "case_key", help="Show one case's timeline.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.option("--at", "at", help="As of this time (ISO 8601; default: now).")
+@click.option("--no-read", is_flag=True, help="Use the store only; do not read the inbox first.")
+@click.option("--unsealed", is_flag=True, help=UNSEALED_HELP)
+def cases(  # noqa: PLR0917 - one parameter per click option
+    country: str,
+    bootstrap: str | None,
+    namespace: str,
+    key_file: str | None,
+    trust_file: str | None,
+    overdue: bool,
+    alert: bool,
+    case_key: str | None,
+    as_json: bool,
+    at: str | None,
+    no_read: bool,
+    unsealed: bool,
+) -> None:
+    """This country's cases: status per country, next due step, overdue items, timelines.
+
+    The inbox is read first (nothing is marked seen), so what arrived is in the book.
+    """
+    console = Console()
+
+    async def go() -> None:
+        node = open_node(
+            country,
+            bootstrap=bootstrap,
+            namespace=namespace,
+            key_file=key_file,
+            trust_file=trust_file,
+        )
+        now = _at(at, "--at") or node.now_ms()
+        if not no_read:
+            await node.read_inbox()
+        book = CaseBook.of_node(node)
+        if alert:
+            async with node:
+                sent = await send_alerts(node, now_ms=now, unsealed=unsealed)
+            for item, alert_id in sent:
+                if as_json:
+                    click.echo(json_line({**item.to_json(), "alert_event_id": alert_id}))
+                else:
+                    click.echo(printable(f"alerted {item.owner}: {item.message} ({alert_id})"))
+            if not sent and not as_json:
+                click.echo("no new alerts to send")
+            return
+        if case_key is not None:
+            for entry in book.timeline(case_key):
+                if as_json:
+                    click.echo(json_line(entry.to_json(), sort_keys=True))
+                else:
+                    change = (
+                        f"{entry.previous_status or '(none)'} -> {entry.status}"
+                        + (f" ({entry.transition}" if entry.transition else "")
+                        + (f", reason {entry.transition_reason})" if entry.transition_reason
+                           else ")" if entry.transition else "")
+                        if entry.status
+                        else "; ".join(f"{k}: {v}" for k, v in entry.summary.items())
+                    )  # fmt: skip
+                    acks = ", ".join(f"{c} {s}" for c, s, _ in entry.acknowledgements)
+                    click.echo(
+                        printable(
+                            f"{_when(entry.created_at_ms)}  {entry.direction:8}  "
+                            f"{entry.producer}->{','.join(entry.recipients)}  "
+                            f"{entry.event_type}  {change}"
+                            + (f"  acknowledged: {acks}" if acks else "")
+                            + (f"  withheld: {', '.join(entry.withheld)}" if entry.withheld else "")
+                        )
+                    )
+            return
+        if overdue:
+            items = book.alerts(now)
+            for item in items:
+                if as_json:
+                    click.echo(json_line(item.to_json(), sort_keys=True))
+                else:
+                    click.echo(
+                        printable(
+                            f"{item.kind}  case {item.case_key}  owner {item.owner}  "
+                            f"due {_when(item.due_at_ms)}: {item.message}"
+                        )
+                    )
+            if not items and not as_json:
+                click.echo("nothing overdue")
+            return
+        if as_json:
+            for summary in book.cases(now):
+                click.echo(json_line(summary.to_json(), sort_keys=True))
+        else:
+            console.print(_cases_table(book, now))
+
+    _run(go)
+
+
+@cli.command("case-status")
+@node_options
+@click.option("--case", "case_key", required=True, help="The case key (pseudonymous).")
+@click.option("--status", required=True, type=click.Choice([s.value for s in CaseStatus]))
+@click.option("--to", "to", required=True, multiple=True, help="Recipient country (repeatable).")
+@click.option(
+    "--reason",
+    type=click.Choice([r.value for r in TransitionReason]),
+    help="Why, when the change skips a step or goes backwards (required then).",
+)
+@click.option("--next-due", help="When the next step is due (ISO 8601).")
+@click.option("--owner", help="The country that owns the next step.")
+@click.option("--follow-up", "follow_up", type=int, help="Which follow-up (1, 2, 3, ...).")
+@click.option("--at", "at", help="When the status changed (ISO 8601; default: now).")
+@click.option("--unsealed", is_flag=True, help=UNSEALED_HELP)
+def case_status(  # noqa: PLR0917 - one parameter per click option
+    country: str,
+    bootstrap: str | None,
+    namespace: str,
+    key_file: str | None,
+    trust_file: str | None,
+    case_key: str,
+    status: str,
+    to: tuple[str, ...],
+    reason: str | None,
+    next_due: str | None,
+    owner: str | None,
+    follow_up: int | None,
+    at: str | None,
+    unsealed: bool,
+) -> None:
+    """Record a new status of a case and send it as a case_update; print its event id."""
+
+    async def go() -> str:
+        node = open_node(
+            country,
+            bootstrap=bootstrap,
+            namespace=namespace,
+            key_file=key_file,
+            trust_file=trust_file,
+        )
+        async with node:
+            return await record_status(
+                node,
+                case_key,
+                status,
+                to=[check_country(cc) for cc in to],
+                transition_reason=reason,
+                next_due_ms=_at(next_due, "--next-due"),
+                next_step_owner=owner,
+                follow_up_number=follow_up,
+                changed_at_ms=_at(at, "--at"),
+                unsealed=unsealed,
+            )
+
+    click.echo(_run(go))

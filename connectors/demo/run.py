@@ -39,7 +39,7 @@ from hub.topics import COMMIT_COUNTRIES, Topics
 from hub.trust import TrustList
 from hub.wire import Envelope, cloudevents_headers, seal
 
-__all__ = ["Verdict", "run_demo"]
+__all__ = ["Verdict", "run_demo", "stats_out"]
 
 TRM = str(Path(sys.executable).parent / "trm")
 WAIT_S = 90.0
@@ -306,6 +306,43 @@ class Demo:
         self.console.print(table)
 
 
+def statistics_chapter(
+    state: StateDir, console: Console, verdict: Verdict, env: dict[str, str]
+) -> None:
+    """Every country reports its quarter; Cambodia sums the signed reports and suppresses."""
+    console.rule("[bold]The COMMIT statistics of this quarter")
+    console.print(
+        "Each country counts its own cases from its vault (victims referred, accepted, "
+        "handed over, in reintegration, follow-ups, re-trafficking), signs the counts and "
+        "sends them to the other five. Cambodia sums the reports its node verified, adds "
+        "the flow counts of the audit log, and publishes no count between 1 and 10, nor "
+        "any from which one could be worked out (trm stats report).",
+        highlight=False,
+    )
+    out = stats_out(state)
+    done = subprocess.run(
+        [TRM, "stats", "report", "--out", str(out), "--wait", "60"],
+        env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    console.print((done.stdout + done.stderr).strip(), highlight=False, markup=False)
+    written = done.returncode == 0 and all(
+        (out / name).is_file() for name in ("report.json", "report.html")
+    )
+    verdict.add(
+        "stats",
+        "report",
+        "written",
+        "written" if written else (done.stderr.strip().splitlines() or ["failed"])[-1],
+    )
+    if written:
+        console.print(f"  open [bold]{out / 'report.html'}[/] (printable); CSVs beside it")
+
+
+def stats_out(state: StateDir) -> Path:
+    """Where the demo writes its statistics report."""
+    return state.root / "reports" / "demo-stats"
+
+
 def run_demo(state: StateDir, console: Console, *, secure: bool = False) -> int:
     """The whole demo; returns the exit status (0 only if every outcome was expected)."""
     console.print(
@@ -372,6 +409,7 @@ def run_demo(state: StateDir, console: Console, *, secure: bool = False) -> int:
         "cosigned",
         "cosigned" if witnessed.returncode == 0 else "refused",
     )
+    statistics_chapter(state, console, verdict, env)
     met = sum(1 for r in verdict.rows if r[4])
     if verdict.ok:
         console.print(f"[bold green]All {met} outcomes were the expected ones.[/]")
@@ -392,7 +430,8 @@ def run_demo(state: StateDir, console: Console, *, secure: bool = False) -> int:
         f"[bold]trm node publish --country TH {example}[/], then "
         "[bold]trm node inbox --country KH[/] and [bold]trm audit replay[/]; ask whether "
         "anyone knows a number: [bold]trm match query --country TH --kind phone --value "
-        "081-234-5678 --case-ref TH-2026-0042 --purpose investigation[/]; "
+        "081-234-5678 --case-ref TH-2026-0042 --purpose investigation[/]; report the "
+        "quarter again: [bold]trm stats report[/]; "
         "stop it all with [bold]trm down[/].",
         highlight=False,
     )

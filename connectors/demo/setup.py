@@ -13,13 +13,14 @@ import json
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hub.home import StateDir
 from hub.keys import KeyRole, write_private_key
 from hub.ops.provision import rotate_seal_keys
-from hub.policy import load_agreement_file, resign_agreement
+from hub.policy import dump_agreement_yaml, load_agreement, load_agreement_file, resign_agreement
 from hub.sealkeys import Keyring, SealKeySet
 from hub.topics import COMMIT_COUNTRIES, COUNTRY_NAMES
 from hub.trust import HUB_OWNER, KeySpec, TrustList, build_trust_document, public_key_pem
@@ -70,13 +71,56 @@ def sign_agreements(
         shutil.rmtree(state.agreements)
     state.agreements.mkdir(parents=True)
     refs = []
+    named: set[str] = set()
     for path in sorted(folder.glob("*.yaml")):
         signed = load_agreement_file(path)
         parties = [keys[p] for p in sorted(signed.agreement.parties) if p in keys]
         fresh = resign_agreement(signed, parties)
         (state.agreements / path.name).write_text(fresh.to_yaml(), encoding="utf-8")
         refs.append(signed.agreement.ref)
+        named |= {flow.event_type for flow in signed.agreement.flows}
+    if "statistics_report" not in named:
+        refs.append(_statistics_agreement(state, keys))
     return refs
+
+
+def _statistics_agreement(state: StateDir, keys: Mapping[str, Ed25519PrivateKey]) -> str:
+    """An EXAMPLE agreement for the demo's statistics reports, every member to every other.
+
+    Only when the sample agreements do not name ``statistics_report`` yet: the
+    COMMIT baseline carries these flows (deploy/agreements/make_examples.py).
+    """
+    from hub.wire import payload_fields  # noqa: PLC0415
+
+    body: dict[str, Any] = {
+        "_type": "trm.agreement/v1",
+        "id": "COMMIT-statistics-demo",
+        "version": 1,
+        "title": "EXAMPLE: COMMIT statistics reports among all six members (demo only)",
+        "example": True,
+        "parties": list(COMMIT_COUNTRIES),
+        "effective_from": "2026-01-01T00:00:00Z",
+        "effective_until": "2030-12-31T23:59:59Z",
+        "flows": [
+            {
+                "from": "any",
+                "to": "any",
+                "event_types": {
+                    "statistics_report": {
+                        "purposes": ["statistics"],
+                        "handling": ["H0", "H1", "H2", "H3"],
+                        "fields": list(payload_fields("statistics_report")),
+                        "retention_days": 1825,
+                    }
+                },
+            }
+        ],
+    }
+    unsigned = load_agreement({"signed": body, "signatures": []}, where="COMMIT-statistics-demo")
+    signed = resign_agreement(unsigned, [keys[cc] for cc in COMMIT_COUNTRIES])
+    path = state.agreements / "commit-statistics-demo.yaml"
+    path.write_text(dump_agreement_yaml(signed.document), encoding="utf-8")
+    return signed.agreement.ref
 
 
 def make_seal_keys(

@@ -20,6 +20,22 @@ bytes, the hub's limit for an envelope (:data:`LOGIN_MAX_BODY` for a login);
 a submission is validated in full before anything is sent, so a refused
 request sends nothing. While the broker is unreachable the desk serves what
 it has read and says so once in the log, and once when it is back.
+
+The page's own text comes from the gettext catalogues of ``i18n.py``, read
+once at start and served by ``GET /api/i18n/{lang}`` (public: the login form
+needs it); each user's language, calendar and time zone are kept in the users
+file and changed with ``PUT /api/me/preferences``.
+
+The case view reads the node's case book (:class:`connectors.sdk.CaseBook`,
+built from its store at each request: what it sent and what it opened) and
+records a status change with :func:`connectors.sdk.record_status`, which
+refuses a skip or a step back without a reason (TRANSITION_REASON_REQUIRED)
+before anything is sent. With ``alert_every_s``, the gateway also sends the
+case book's alerts itself (:func:`connectors.sdk.send_alerts`: a late step to
+the country that owns it, suspected re-trafficking to the other side; each
+once): first one interval after start, so that the inbox follower has read
+what arrived while the gateway was down (an acknowledgement read late must
+not raise a false alert), then every interval.
 """
 
 from __future__ import annotations
@@ -39,7 +55,7 @@ from typing import Any, Final
 from aiohttp import web
 from aiokafka.errors import KafkaError
 
-from connectors.sdk import CountryNode, Submission
+from connectors.sdk import CaseBook, CountryNode, Submission, record_status, send_alerts
 from connectors.sdk.followup import (
     answers_in,
     approve,
@@ -47,13 +63,16 @@ from connectors.sdk.followup import (
     pending_in,
     request_followup,
 )
+from hub.cases import CaseStatus, TransitionReason
 from hub.errors import OperationalError, Reason, RequestError, TrmError
 from hub.textdoc import parse_json
+from hub.topics import COMMIT_COUNTRIES
 from hub.wire import DEFAULT_MAX_SIZE
 
-from .auth import DeskUsers, Session
+from .auth import DeskUsers, Preferences, Session
 from .desk import ACK_STATUSES, DeskView
 from .errors import SECURITY_HEADERS, STATUS, error_response, status_of
+from .i18n import CALENDARS, Catalogues, load_catalogues
 from .openapi import openapi_document
 from .server import MAX_LINE, OncePer
 
@@ -78,7 +97,9 @@ NODE: Final = web.AppKey("node", CountryNode)
 USERS: Final = web.AppKey("users", DeskUsers)
 CLOCK: Final[web.AppKey[Callable[[], int]]] = web.AppKey("clock")
 TASKS: Final = web.AppKey("tasks", list[asyncio.Task[None]])
+ALERT_EVERY_S: Final = web.AppKey("alert_every_s", float)
 STATIC: Final = web.AppKey("static", dict[str, tuple[bytes, str]])
+CATALOGUES: Final = web.AppKey("catalogues", Catalogues)
 
 
 @dataclass
@@ -238,7 +259,61 @@ async def login(request: web.Request) -> web.Response:
             "user": session.user,
             "country": session.country,
             "expires_at_ms": session.expires_at_ms,
+            "preferences": _preferences(app, session.user).to_json(),
         }
+    )
+
+
+def _preferences(app: web.Application, user: str) -> Preferences:
+    found = app[USERS].users.get(user)
+    return found.preferences if found is not None else Preferences()
+
+
+async def me(request: web.Request) -> web.Response:
+    session = _session(request)
+    return web.json_response(
+        {
+            "user": session.user,
+            "country": session.country,
+            "expires_at_ms": session.expires_at_ms,
+            "preferences": _preferences(request.app, session.user).to_json(),
+        }
+    )
+
+
+async def set_preferences(request: web.Request) -> web.Response:
+    """Change the user's language, calendar or time zone (kept across logins)."""
+    session = _session(request)
+    body = await read_json(request)
+    _keys(body, {"locale", "calendar", "time_zone"})
+    before = _preferences(request.app, session.user)
+    prefs = Preferences.checked(
+        body.get("locale", before.locale),
+        body.get("calendar", before.calendar),
+        body.get("time_zone", before.time_zone),
+    )
+    request.app[USERS].set_preferences(session.user, prefs)
+    log.info("desk user %s set preferences %s/%s", session.user, prefs.locale, prefs.calendar)
+    return web.json_response({"preferences": prefs.to_json()})
+
+
+async def i18n_languages(request: web.Request) -> web.Response:
+    return web.json_response(
+        {"languages": request.app[CATALOGUES].languages_json(), "calendars": list(CALENDARS)},
+        dumps=_dumps,
+    )
+
+
+async def i18n_catalogue(request: web.Request) -> web.Response:
+    """One language's messages as JSON (read once at start; an ETag to revalidate)."""
+    body, etag = request.app[CATALOGUES].body(request.match_info["lang"])
+    if request.headers.get("If-None-Match") == etag:
+        return web.Response(status=304, headers={"ETag": etag})
+    return web.Response(
+        body=body,
+        content_type="application/json",
+        charset="utf-8",
+        headers={"ETag": etag, "Cache-Control": "no-cache"},
     )
 
 
@@ -329,6 +404,98 @@ async def rejections(request: web.Request) -> web.Response:
 async def alerts(request: web.Request) -> web.Response:
     _session(request)
     return web.json_response({"alerts": request.app[VIEW].alerts(request.app[CLOCK]())})
+
+
+async def referrals(request: web.Request) -> web.Response:
+    """Referrals received and sent, with their acknowledgements and refusals."""
+    _session(request)
+    return web.json_response(request.app[VIEW].referrals(request.app[CLOCK]()), dumps=_dumps)
+
+
+async def event_detail(request: web.Request) -> web.Response:
+    """Any event this desk holds, received or sent, as the node opened or kept it."""
+    _session(request)
+    event_id = request.match_info["event_id"]
+    found = request.app[VIEW].detail_json(event_id, request.app[NODE].store, request.app[CLOCK]())
+    if found is None:
+        raise RequestError(Reason.NOT_FOUND, f"no event {event_id[:40]!r} at this desk")
+    return web.json_response(found, dumps=_dumps)
+
+
+# --- the case book (docs/protocol.md 14) ---------------------------------------------
+
+
+def _book(request: web.Request) -> CaseBook:
+    return CaseBook.of_node(request.app[NODE], ack_deadline_ms=request.app[VIEW].deadline_ms)
+
+
+async def cases(request: web.Request) -> web.Response:
+    """Every case this node holds events of, newest activity first, and the vocabulary
+    of a status change (statuses, reasons, countries)."""
+    _session(request)
+    found = _book(request).cases(request.app[CLOCK]())
+    return web.json_response(
+        {
+            "cases": [c.to_json() for c in found],
+            "statuses": [s.value for s in CaseStatus],
+            "transition_reasons": [r.value for r in TransitionReason],
+            "countries": list(COMMIT_COUNTRIES),
+        },
+        dumps=_dumps,
+    )
+
+
+async def cases_overdue(request: web.Request) -> web.Response:
+    """Every case's overdue next step, soonest due first (messages hold no personal data)."""
+    _session(request)
+    found = _book(request).overdue(request.app[CLOCK]())
+    return web.json_response({"overdue": [o.to_json() for o in found]}, dumps=_dumps)
+
+
+async def case_one(request: web.Request) -> web.Response:
+    """One case: its summary, its timeline across both countries, its awaited steps."""
+    _session(request)
+    case_key = request.match_info["case_key"]
+    book = _book(request)
+    summary = book.summary(case_key, request.app[CLOCK]())  # NOT_FOUND: none held
+    return web.json_response(
+        {
+            "case_key": case_key,
+            "countries": list(summary.countries),
+            "summary": summary.to_json(),
+            "timeline": [e.to_json() for e in book.timeline(case_key)],
+            "pending": [p.to_json() for p in book.pending(case_key)],
+        },
+        dumps=_dumps,
+    )
+
+
+async def case_status(request: web.Request) -> web.Response:
+    """Record a status change of a case and send it (a case_update) to ``to``."""
+    session = _session(request)
+    case_key = request.match_info["case_key"]
+    body = await read_json(request)
+    keys = ("status", "to", "transition_reason", "next_due_ms", "next_step_owner")
+    _keys(body, {*keys, "follow_up_number"}, ("status", "to"))
+    to = body["to"]
+    if isinstance(to, str):
+        to = [to]
+    if not isinstance(to, list) or not to or not all(isinstance(cc, str) for cc in to):
+        raise RequestError(Reason.BAD_REQUEST, "expected 'to' to be a list of country codes")
+    event_id = await record_status(
+        request.app[NODE],
+        case_key,
+        str(_text_key(body, "status")),
+        to=to,
+        transition_reason=_text_key(body, "transition_reason"),
+        next_due_ms=_int_key(body, "next_due_ms", 0, 2**53),
+        next_step_owner=_text_key(body, "next_step_owner"),
+        follow_up_number=_int_key(body, "follow_up_number", 1, 99),
+    )
+    request.app[LINK].back()
+    request.app[VIEW].load_journal([request.app[NODE].store.journal("sent")[-1]])
+    log.info("desk user %s recorded a status of a case: %s", session.user, event_id)
+    return web.json_response({"event_id": event_id}, status=201)
 
 
 # --- hit/no-hit matching and follow-ups (docs/protocol.md 13) -----------------------
@@ -627,6 +794,24 @@ async def _announce_seal_keys(app: web.Application) -> None:
         return
 
 
+async def _send_case_alerts(app: web.Application, every_s: float) -> None:
+    """Every ``every_s``, send the case book's new alerts (each is sent once: journaled)."""
+    node = app[NODE]
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            sent = await send_alerts(node, now_ms=app[CLOCK]())
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the broker, or a defect: the next round tries again
+            _failed(app, "case alerts", exc)
+            continue
+        if sent:
+            app[LINK].back()
+        for item, alert_id in sent:  # no case key: kinds, countries and ids only
+            log.info("case alert %s sent to %s as %s", item.kind, item.owner, alert_id)
+
+
 async def _startup(app: web.Application) -> None:
     try:
         await app[NODE].start()
@@ -641,6 +826,8 @@ async def _startup(app: web.Application) -> None:
             asyncio.create_task(_announce_seal_keys(app)),
         ]
     )
+    if app[ALERT_EVERY_S] > 0:  # before the announcement: _cleanup awaits the last task
+        app[TASKS].insert(0, asyncio.create_task(_send_case_alerts(app, app[ALERT_EVERY_S])))
 
 
 async def _cleanup(app: web.Application) -> None:
@@ -698,8 +885,18 @@ def make_app(
     *,
     deadline_ms: int = 24 * 3600 * 1000,
     clock: Callable[[], int] = _now_ms,
+    catalogues: Catalogues | None = None,
+    alert_every_s: float = 0.0,
 ) -> web.Application:
-    """The gateway application for ``node``'s country."""
+    """The gateway application for ``node``'s country.
+
+    Args:
+        alert_every_s: how often the case book's alerts are sent (0: never;
+            ``trm node cases --alert`` still sends them).
+
+    Raises:
+        OperationalError: CONFIG_INVALID: a desk catalogue missing or not parsing.
+    """
     app = web.Application(
         middlewares=[_errors],
         client_max_size=MAX_BODY,
@@ -708,9 +905,13 @@ def make_app(
     app[NODE] = node
     app[USERS] = users
     app[CLOCK] = clock
+    app[ALERT_EVERY_S] = alert_every_s
     app[VIEW] = DeskView(node.country, deadline_ms)
     app[TASKS] = []
     app[STATIC] = _static_files()
+    app[CATALOGUES] = catalogues or load_catalogues()
+    for problem in app[CATALOGUES].problems:
+        log.warning("desk catalogue: %s", problem)
     app[LINK] = BrokerLink(node.bootstrap)
     app[QUIET] = OncePer(QUIET_S, time.monotonic)
     app.on_startup.append(_startup)
@@ -727,10 +928,20 @@ def make_app(
         ("/api/sent", sent),
         ("/api/rejections", rejections),
         ("/api/alerts", alerts),
+        ("/api/referrals", referrals),
+        ("/api/events/{event_id}", event_detail),
+        ("/api/me", me),
+        ("/api/i18n", i18n_languages),
+        ("/api/i18n/{lang}", i18n_catalogue),
+        ("/api/cases", cases),
+        ("/api/cases/overdue", cases_overdue),  # before {case_key}: a case is not "overdue"
+        ("/api/cases/{case_key}", case_one),
         ("/api/match/followups/pending", followups_pending),
         ("/api/match/followups/answers", followups_answers),
     ):
         r.add_get(path, handler, allow_head=False)
+    r.add_put("/api/me/preferences", set_preferences)
+    r.add_post("/api/cases/{case_key}/status", case_status)
     r.add_post("/api/login", login)
     r.add_post("/api/logout", logout)
     r.add_post("/api/events", submit)

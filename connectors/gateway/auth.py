@@ -1,7 +1,11 @@
 """Desk users of one gateway: scrypt-hashed passwords, short-lived bearer tokens.
 
 The users file (``<state>/nodes/<CC>/desk-users.json``, mode 0600) holds, per
-user, the country, the scrypt parameters, salt and hash; never a password.
+user, the country, the scrypt parameters, salt and hash (never a password),
+and the user's preferences: the desk's language, the calendar convention
+(Gregorian or the Thai Buddhist era) and optionally a time zone, set with
+``trm gateway user add|set --locale th --calendar buddhist`` or by the user on
+the page (``PUT /api/me/preferences``), so they follow the user across logins.
 It is written whole (a temporary file renamed over it), and a running gateway
 reads it again when it changed (one ``stat`` per login or request): a user
 added or reset with ``trm gateway user add`` counts at once, and a reset ends
@@ -16,6 +20,8 @@ logs everyone out. The ``Bearer`` scheme is matched without regard to case
 from __future__ import annotations
 
 import base64
+import contextlib
+import fcntl
 import hashlib
 import hmac
 import json
@@ -23,8 +29,9 @@ import logging
 import os
 import re
 import secrets
-from collections.abc import Mapping
-from dataclasses import dataclass
+import zoneinfo
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -33,7 +40,9 @@ from hub.errors import OperationalError, Reason, RequestError, TrmError
 from hub.textdoc import parse_json
 from hub.topics import check_country
 
-__all__ = ["DeskUser", "DeskUsers", "Session", "hash_password"]
+from .i18n import CALENDARS, LANGUAGES
+
+__all__ = ["DeskUser", "DeskUsers", "Preferences", "Session", "hash_password"]
 
 # RFC 7914 parameters; n=2**14 keeps a login under ~50 ms on a small machine.
 _N: Final = 2**14
@@ -60,10 +69,55 @@ def hash_password(password: str, *, salt: bytes | None = None) -> dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
+class Preferences:
+    """How the desk speaks to one user: language, calendar convention, time zone.
+
+    ``time_zone`` None: the browser's own. Built only through :meth:`checked`.
+    """
+
+    locale: str = "en"
+    calendar: str = "gregorian"
+    time_zone: str | None = None
+
+    @classmethod
+    def checked(cls, locale: Any, calendar: Any, time_zone: Any) -> Preferences:
+        """Preferences from untrusted values.
+
+        Raises:
+            RequestError: BAD_REQUEST naming what was expected.
+        """
+        if locale not in LANGUAGES:
+            raise RequestError(
+                Reason.BAD_REQUEST,
+                f"expected a language in {list(LANGUAGES)}, got {str(locale)[:20]!r}",
+            )
+        if calendar not in CALENDARS:
+            raise RequestError(
+                Reason.BAD_REQUEST,
+                f"expected a calendar in {list(CALENDARS)}, got {str(calendar)[:20]!r}",
+            )
+        if time_zone is not None:
+            try:
+                if not isinstance(time_zone, str) or len(time_zone) > 64:
+                    raise ValueError(time_zone)
+                zoneinfo.ZoneInfo(time_zone)
+            except (ValueError, zoneinfo.ZoneInfoNotFoundError):
+                raise RequestError(
+                    Reason.BAD_REQUEST,
+                    f"expected an IANA time zone (Asia/Bangkok), got {str(time_zone)[:40]!r}",
+                ) from None
+        return cls(str(locale), str(calendar), time_zone)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"locale": self.locale, "calendar": self.calendar, "time_zone": self.time_zone}
+
+
+@dataclass(frozen=True, slots=True)
 class DeskUser:
     name: str
     country: str
     secret: Mapping[str, Any]
+    preferences: Preferences = Preferences()
 
     def check(self, password: str) -> bool:
         s = self.secret
@@ -131,13 +185,24 @@ def _read_users(path: Path) -> dict[str, DeskUser]:
                 raise RequestError(
                     Reason.BAD_REQUEST, "expected each user to have a name, country and secret"
                 )
-            users[name] = DeskUser(name, check_country(country), secret)
+            users[name] = DeskUser(name, check_country(country), secret, _preferences(name, u))
     except (TrmError, AttributeError) as exc:
         why = exc.detail if isinstance(exc, TrmError) else "expected each user to be an object"
         raise OperationalError(
             Reason.CONFIG_INVALID, f"expected a desk users file at {path}: {why}"
         ) from exc
     return users
+
+
+def _preferences(name: str, entry: Mapping[str, Any]) -> Preferences:
+    """A user's stored preferences; ones that are not (a hand edit) give the defaults."""
+    try:
+        return Preferences.checked(
+            entry.get("locale", "en"), entry.get("calendar", "gregorian"), entry.get("time_zone")
+        )
+    except RequestError as exc:
+        log.warning("desk user %s: preferences not read, defaults instead: %s", name, exc.detail)
+        return Preferences()
 
 
 class DeskUsers:
@@ -185,28 +250,84 @@ class DeskUsers:
                 exc.detail,
             )
             return
-        changed = {n for n in self.users.keys() | users.keys() if self.users.get(n) != users.get(n)}
+        changed = {
+            n for n in self.users.keys() | users.keys() if _who(self.users, n) != _who(users, n)
+        }
         self.users = users
         self._sessions = {k: s for k, s in self._sessions.items() if s.user not in changed}
         log.info(
             "desk users read again: %d users, %d added, reset or removed", len(users), len(changed)
         )
 
-    def add(self, name: str, country: str, password: str) -> None:
-        """Add or replace a user and write the file whole (0600, renamed into place)."""
+    def add(
+        self, name: str, country: str, password: str, preferences: Preferences | None = None
+    ) -> None:
+        """Add or replace a user and write the file whole (0600, renamed into place).
+
+        A reset keeps the user's preferences unless ``preferences`` are given.
+        """
         if len(password) < 10:
             raise RequestError(Reason.BAD_REQUEST, "expected a password of 10 characters or more")
-        self.users[name] = DeskUser(name, check_country(country), hash_password(password))
-        if self.path is not None:
-            body = {
-                "users": [
-                    {"name": u.name, "country": u.country, "secret": dict(u.secret)}
-                    for u in sorted(self.users.values(), key=lambda u: u.name)
-                ]
-            }
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(self.path, json.dumps(body, indent=1).encode("utf-8"))
-            self._stamp = _stamp(self.path)
+        secret = hash_password(password)
+        with self._changing():
+            before = self.users.get(name)
+            prefs = preferences or (before.preferences if before is not None else Preferences())
+            self.users[name] = DeskUser(name, check_country(country), secret, prefs)
+            self._write()
+
+    def set_preferences(self, name: str, preferences: Preferences) -> DeskUser:
+        """Change one user's preferences and write the file whole; sessions go on.
+
+        Raises:
+            RequestError: NOT_FOUND for an unknown user.
+        """
+        with self._changing():
+            user = self.users.get(name)
+            if user is None:
+                raise RequestError(Reason.NOT_FOUND, f"no desk user {name[:40]!r}")
+            self.users[name] = replace(user, preferences=preferences)
+            self._write()
+        return self.users[name]
+
+    @contextlib.contextmanager
+    def _changing(self) -> Iterator[None]:
+        """Read the file again and hold it for one change (read, change, write).
+
+        The gateway (a user's own preferences) and ``trm gateway user add``
+        (a password reset) are two processes writing one file: each holds an
+        exclusive lock on ``<file>.lock`` from its read to its rename, so that
+        neither writes back what the other just replaced.
+        """
+        if self.path is None:
+            yield
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        lock = self.path.with_name(self.path.name + ".lock")
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            self.refresh()
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
+
+    def _write(self) -> None:
+        if self.path is None:
+            return
+        body = {
+            "users": [
+                {
+                    "name": u.name,
+                    "country": u.country,
+                    "secret": dict(u.secret),
+                    **u.preferences.to_json(),
+                }
+                for u in sorted(self.users.values(), key=lambda u: u.name)
+            ]
+        }
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(self.path, json.dumps(body, indent=1, ensure_ascii=False).encode("utf-8"))
+        self._stamp = _stamp(self.path)
 
     def login(self, name: str, password: str, *, country: str, now_ms: int) -> tuple[str, Session]:
         """A new token for a user of ``country``.
@@ -265,6 +386,12 @@ class DeskUsers:
         token = _bearer_token(authorization)
         if token is not None:
             self._sessions.pop(hashlib.sha256(token.encode("ascii")).digest(), None)
+
+
+def _who(users: Mapping[str, DeskUser], name: str) -> tuple[str, Mapping[str, Any]] | None:
+    """What a session stands on: the user's country and password (not preferences)."""
+    user = users.get(name)
+    return None if user is None else (user.country, user.secret)
 
 
 def _bearer_token(authorization: str | None) -> str | None:

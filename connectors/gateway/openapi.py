@@ -12,8 +12,10 @@ from typing import Any
 
 from connectors.sdk import ACK_STATUSES
 from connectors.sdk.followup import DECISIONS, IDENTITY_FIELDS
+from hub.cases import CaseStatus, TransitionReason
 from hub.wire import PURPOSES, EventType
 
+from .i18n import CALENDARS, LANGUAGES
 from .server import MAX_LINE
 
 __all__ = ["openapi_document"]
@@ -81,6 +83,8 @@ def _errors(*, auth: bool = True, body: bool = False, **more: str) -> dict[str, 
 def _path_param(name: str) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
 
+
+_STATUSES = [s.value for s in CaseStatus]
 
 _REFUSAL = {
     "type": "object",
@@ -283,12 +287,204 @@ def _schemas(country: str) -> dict[str, Any]:
                 "requested": {"type": "boolean"},
             },
         },
+        "Preferences": {
+            "type": "object",
+            "required": ["locale", "calendar", "time_zone"],
+            "properties": {
+                "locale": {"type": "string", "enum": list(LANGUAGES)},
+                "calendar": {"type": "string", "enum": list(CALENDARS)},
+                "time_zone": {
+                    "type": ["string", "null"],
+                    "description": "an IANA time zone; null: the browser's",
+                },
+            },
+        },
+        "Catalogue": {
+            "type": "object",
+            "description": "One language's messages (gettext, connectors/static/i18n/<lang>.po), "
+            "complete: a message missing or broken in a file is given in English.",
+            "required": [
+                "lang",
+                "name",
+                "locale",
+                "plural_forms",
+                "messages",
+                "dates",
+                "vocabularies",
+            ],
+            "properties": {
+                "lang": {"type": "string", "enum": list(LANGUAGES)},
+                "name": {"type": "string"},
+                "locale": {"type": "string", "description": "BCP 47, for Intl"},
+                "plural_forms": {"type": "string"},
+                "messages": {"type": "object", "additionalProperties": {"type": "string"}},
+                "dates": {
+                    "type": "object",
+                    "description": "CLDR's way of writing dates in this language (month "
+                    "names, patterns, AM/PM, digits), for a browser whose Intl lacks it",
+                },
+                "vocabularies": {
+                    "type": "object",
+                    "description": "Which payload fields hold codes of a vocabulary "
+                    "(hub.wire.vocab.FIELD_VOCABULARIES): fields, 'Record.field' -> "
+                    "vocabulary names tried in order; prefixes, a vocabulary -> the prefix "
+                    "of its messages ('language' and 'date' the page writes itself)",
+                    "required": ["fields", "prefixes"],
+                    "properties": {
+                        "fields": {
+                            "type": "object",
+                            "additionalProperties": {"type": "array", "items": {"type": "string"}},
+                        },
+                        "prefixes": {
+                            "type": "object",
+                            "additionalProperties": {"type": "string"},
+                        },
+                    },
+                },
+            },
+        },
+        "Acknowledgement": {
+            "type": "object",
+            "required": ["country", "status", "at_ms"],
+            "properties": {
+                "country": {"type": "string"},
+                "status": {"type": "string", "enum": list(ACK_STATUSES)},
+                "at_ms": {"type": ["integer", "null"]},
+            },
+        },
+        "SentReferral": {
+            "type": "object",
+            "required": ["event_id", "to", "status", "acknowledgements", "refused"],
+            "properties": {
+                "event_id": {"type": "string"},
+                "type": {"type": "string"},
+                "direction": {"type": "string", "enum": ["sent"]},
+                "from": {"type": "string"},
+                "to": {"type": "array", "items": {"type": "string"}},
+                "case_key": {"type": ["string", "null"]},
+                "created_at_ms": {"type": "integer"},
+                "status": {
+                    "type": "string",
+                    "description": "AWAITING_ACK, REFUSED or the last acknowledgement's status",
+                },
+                "awaited_from": {"type": "array", "items": {"type": "string"}},
+                "acknowledgements": {
+                    "type": "array",
+                    "items": {"$ref": "#/components/schemas/Acknowledgement"},
+                },
+                "refused": {"type": "array", "items": _REFUSAL},
+            },
+        },
+        "EventDetail": {
+            "type": "object",
+            "description": "Everything this desk holds of one event it received or sent: the "
+            "header as opened, the disclosed fields, what the agreement withheld, the "
+            "acknowledgements and refusals, and the payload's Avro schema (to read enums and "
+            "dates). A sent event's fields are the plaintext its node kept ('fields_kept').",
+            "required": [
+                "event_id",
+                "type",
+                "direction",
+                "from",
+                "to",
+                "fields",
+                "withheld",
+                "acknowledgements",
+                "refused",
+                "schema",
+            ],
+            "properties": {
+                "event_id": {"type": "string"},
+                "type": {"type": "string"},
+                "direction": {"type": "string", "enum": ["received", "sent"]},
+                "from": {"type": "string"},
+                "to": {"type": "array", "items": {"type": "string"}},
+                "created_at_ms": {"type": "integer"},
+                "case_key": {"type": ["string", "null"]},
+                "purpose": {"type": ["string", "null"]},
+                "handling": {"type": ["string", "null"]},
+                "agreement": {"type": ["string", "null"]},
+                "event_digest": {"type": ["string", "null"]},
+                "fields": {"type": "object"},
+                "withheld": {"type": "array", "items": {"type": "string"}},
+                "fields_kept": {"type": "boolean"},
+                "status": {
+                    "type": "string",
+                    "description": "received: NEW, AWAITING_ACK or this desk's acknowledgement; "
+                    "sent: AWAITING_ACK, REFUSED, SENT (a type no desk acknowledges) or the "
+                    "last acknowledgement's status",
+                },
+                "due_at_ms": {"type": ["integer", "null"]},
+                "overdue": {"type": "boolean"},
+                "acknowledgements": {
+                    "type": "array",
+                    "items": {"$ref": "#/components/schemas/Acknowledgement"},
+                },
+                "refused": {"type": "array", "items": _REFUSAL},
+                "schema": {"type": ["object", "null"], "description": "Avro, JSON form"},
+            },
+        },
+        "CaseSummary": {
+            "type": "object",
+            "required": ["case_key", "countries", "status", "overdue", "last_event_ms"],
+            "properties": {
+                "case_key": {"type": "string"},
+                "countries": {"type": "array", "items": {"type": "string"}},
+                "status": {"type": ["string", "null"], "enum": [*_STATUSES, None]},
+                "status_by_country": {"type": "object"},
+                "next_due_ms": {"type": ["integer", "null"]},
+                "next_step_owner": {"type": ["string", "null"]},
+                "overdue": {"type": "boolean"},
+                "last_event_ms": {"type": "integer"},
+            },
+        },
+        "TimelineEntry": {
+            "type": "object",
+            "description": "One event of a case, sent or received: who sent it to whom, "
+            "the status it records (with the previous one and the reason of a change "
+            "that skipped or went back), what the agreement withheld, the acknowledgements.",
+            "required": ["event_id", "event_type", "producer", "recipients", "direction"],
+            "properties": {
+                "event_id": {"type": "string"},
+                "event_type": {"type": "string"},
+                "producer": {"type": "string"},
+                "recipients": {"type": "array", "items": {"type": "string"}},
+                "created_at_ms": {"type": "integer"},
+                "direction": {"type": "string", "enum": ["sent", "received"]},
+                "status": {"type": ["string", "null"]},
+                "previous_status": {"type": ["string", "null"]},
+                "transition_reason": {"type": ["string", "null"]},
+                "next_due_ms": {"type": ["integer", "null"]},
+                "next_step_owner": {"type": ["string", "null"]},
+                "withheld": {"type": "array", "items": {"type": "string"}},
+                "acknowledgements": {
+                    "type": "array",
+                    "items": {"$ref": "#/components/schemas/Acknowledgement"},
+                },
+                "summary": {"type": "object"},
+            },
+        },
+        "OverdueItem": {
+            "type": "object",
+            "description": "A case's step past its due time (no personal data).",
+            "required": ["case_key", "kind", "event_id", "due_at_ms", "owner", "message"],
+            "properties": {
+                "case_key": {"type": "string"},
+                "kind": {"type": "string"},
+                "event_id": {"type": "string"},
+                "due_at_ms": {"type": "integer"},
+                "owner": {"type": "string"},
+                "message": {"type": "string"},
+                "follow_up_number": {"type": ["integer", "null"]},
+            },
+        },
         "Alert": {
             "type": "object",
             "required": ["kind", "side", "event_id", "due_at_ms", "message"],
             "properties": {
                 "kind": {"type": "string", "enum": ["OVERDUE_ACK"]},
                 "side": {"type": "string", "enum": ["receiving", "sending"]},
+                "type": {"type": "string", "description": "the overdue event's type"},
                 "event_id": {"type": "string"},
                 "case_key": {"type": ["string", "null"]},
                 "counterpart": {"type": "string"},
@@ -533,6 +729,7 @@ def openapi_document(country: str) -> dict[str, Any]:
                     },
                 }
             },
+            **_desk_paths(),
             **_match_paths(),
         },
     }
@@ -703,4 +900,257 @@ def _match_paths() -> dict[str, Any]:
         "/api/match/followups/{event_id}/decline": _decision(
             "Decline a follow-up request with a reason (a signed answer)", reason_required=True
         ),
+    }
+
+
+def _case_paths() -> dict[str, Any]:
+    """The case book of this node (docs/protocol.md 14)."""
+    case_key = _path_param("case_key")
+    return {
+        "/api/cases": {
+            "get": {
+                "summary": "Every case this node holds events of, newest activity first; "
+                "and the statuses, reasons and countries a status change may name",
+                "responses": {
+                    "200": _ok(
+                        "the cases",
+                        {
+                            "type": "object",
+                            "required": ["cases", "statuses", "transition_reasons"],
+                            "properties": {
+                                "cases": {
+                                    "type": "array",
+                                    "items": {"$ref": "#/components/schemas/CaseSummary"},
+                                },
+                                "statuses": {"type": "array", "items": {"enum": _STATUSES}},
+                                "transition_reasons": {
+                                    "type": "array",
+                                    "items": {"enum": [r.value for r in TransitionReason]},
+                                },
+                                "countries": {"type": "array", "items": {"type": "string"}},
+                            },
+                        },
+                    ),
+                    **_errors(),
+                },
+            }
+        },
+        "/api/cases/overdue": {
+            "get": {
+                "summary": "The overdue next steps of every case (a handover not "
+                "acknowledged in time, a follow-up not reported), soonest due first",
+                "responses": {
+                    "200": _ok("overdue steps", _listing("overdue", "OverdueItem")),
+                    **_errors(),
+                },
+            }
+        },
+        "/api/cases/{case_key}": {
+            "get": {
+                "summary": "One case: its timeline across both countries and its awaited steps",
+                "parameters": [case_key],
+                "responses": {
+                    "200": _ok(
+                        "the case",
+                        {
+                            "type": "object",
+                            "required": ["case_key", "countries", "summary", "timeline"],
+                            "properties": {
+                                "case_key": {"type": "string"},
+                                "countries": {"type": "array", "items": {"type": "string"}},
+                                "summary": {"$ref": "#/components/schemas/CaseSummary"},
+                                "timeline": {
+                                    "type": "array",
+                                    "items": {"$ref": "#/components/schemas/TimelineEntry"},
+                                },
+                                "pending": {
+                                    "type": "array",
+                                    "items": {"$ref": "#/components/schemas/OverdueItem"},
+                                },
+                            },
+                        },
+                    ),
+                    **_errors(s404="NOT_FOUND: this node holds no event of that case"),
+                },
+            }
+        },
+        "/api/cases/{case_key}/status": {
+            "post": {
+                "summary": "Record a status change of a case and send it as a case_update",
+                "description": "Checked against this country's previous status of the "
+                "case: a change that skips a step or goes back needs a transition_reason "
+                "(refused TRANSITION_REASON_REQUIRED otherwise, nothing sent); the "
+                "recipients see the previous status, the new one and the reason.",
+                "parameters": [case_key],
+                "requestBody": _json_body(
+                    {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["status", "to"],
+                        "properties": {
+                            "status": {"type": "string", "enum": _STATUSES},
+                            "to": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+                            "transition_reason": {
+                                "type": ["string", "null"],
+                                "enum": [*(r.value for r in TransitionReason), None],
+                            },
+                            "next_due_ms": {"type": ["integer", "null"]},
+                            "next_step_owner": {"type": ["string", "null"]},
+                            "follow_up_number": {"type": ["integer", "null"]},
+                        },
+                    }
+                ),
+                "responses": {
+                    "201": _ok(
+                        "sent; the broker has it",
+                        {
+                            "type": "object",
+                            "required": ["event_id"],
+                            "properties": {"event_id": {"type": "string"}},
+                        },
+                    ),
+                    **_errors(
+                        body=True,
+                        s400="TRANSITION_REASON_REQUIRED: a skip or a step back without a "
+                        "reason; BAD_REQUEST: a status, reason, number or country that is not "
+                        "one; UNKNOWN_COUNTRY, SEAL_KEY_MISSING, INVALID_PAYLOAD; or a "
+                        "malformed body. Nothing was sent.",
+                        s413="OVERSIZED: nothing was sent",
+                        s503="KAFKA_UNAVAILABLE (or TRUST_EXPIRED): nothing was sent",
+                    ),
+                },
+            }
+        },
+    }
+
+
+def _desk_paths() -> dict[str, Any]:
+    """Referrals, the detail of one event, the user's preferences, the page's languages."""
+    prefs = {"$ref": "#/components/schemas/Preferences"}
+    public: list[dict[str, Any]] = []
+    return {
+        **_case_paths(),
+        "/api/referrals": {
+            "get": {
+                "summary": "Referrals received (with this desk's acknowledgement) and sent "
+                "(with each recipient's acknowledgement or refusal), newest first",
+                "responses": {
+                    "200": _ok(
+                        "referrals",
+                        {
+                            "type": "object",
+                            "required": ["received", "sent"],
+                            "properties": {
+                                "received": {
+                                    "type": "array",
+                                    "items": {"$ref": "#/components/schemas/InboxRecord"},
+                                },
+                                "sent": {
+                                    "type": "array",
+                                    "items": {"$ref": "#/components/schemas/SentReferral"},
+                                },
+                            },
+                        },
+                    ),
+                    **_errors(),
+                },
+            }
+        },
+        "/api/events/{event_id}": {
+            "get": {
+                "summary": "One event this desk received or sent, in full",
+                "parameters": [_path_param("event_id")],
+                "responses": {
+                    "200": _ok("the event", {"$ref": "#/components/schemas/EventDetail"}),
+                    **_errors(s404="NOT_FOUND: no such event at this desk"),
+                },
+            }
+        },
+        "/api/me": {
+            "get": {
+                "summary": "The logged-in user and their preferences",
+                "responses": {
+                    "200": _ok(
+                        "the user",
+                        {
+                            "type": "object",
+                            "required": ["user", "country", "preferences"],
+                            "properties": {
+                                "user": {"type": "string"},
+                                "country": {"type": "string"},
+                                "expires_at_ms": {"type": "integer"},
+                                "preferences": prefs,
+                            },
+                        },
+                    ),
+                    **_errors(),
+                },
+            }
+        },
+        "/api/me/preferences": {
+            "put": {
+                "summary": "Change the user's language, calendar or time zone (kept in the "
+                "users file: they follow the user across logins)",
+                "requestBody": _json_body(
+                    {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "properties": {
+                            "locale": {"type": "string", "enum": list(LANGUAGES)},
+                            "calendar": {"type": "string", "enum": list(CALENDARS)},
+                            "time_zone": {"type": ["string", "null"]},
+                        },
+                    }
+                ),
+                "responses": {
+                    "200": _ok(
+                        "the preferences now",
+                        {
+                            "type": "object",
+                            "required": ["preferences"],
+                            "properties": {"preferences": prefs},
+                        },
+                    ),
+                    **_errors(
+                        body=True,
+                        s400="BAD_REQUEST: an unknown key, a language, calendar or time zone "
+                        "the desk does not know; or a malformed body",
+                        s404="NOT_FOUND: the user was removed from the users file",
+                    ),
+                },
+            }
+        },
+        "/api/i18n": {
+            "get": {
+                "summary": "The languages and calendars the desk offers",
+                "security": public,
+                "responses": {
+                    "200": _ok(
+                        "languages",
+                        {
+                            "type": "object",
+                            "required": ["languages", "calendars"],
+                            "properties": {
+                                "languages": {"type": "array", "items": {"type": "object"}},
+                                "calendars": {"type": "array", "items": {"type": "string"}},
+                            },
+                        },
+                    ),
+                    **_errors(auth=False),
+                },
+            }
+        },
+        "/api/i18n/{lang}": {
+            "get": {
+                "summary": "One language's messages for the desk page (public: the login "
+                "form needs them); an ETag to revalidate",
+                "security": public,
+                "parameters": [_path_param("lang")],
+                "responses": {
+                    "200": _ok("the catalogue", {"$ref": "#/components/schemas/Catalogue"}),
+                    "304": {"description": "not modified (If-None-Match matched the ETag)"},
+                    **_errors(auth=False, s404="NOT_FOUND: a language the desk does not speak"),
+                },
+            }
+        },
     }

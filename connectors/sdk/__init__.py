@@ -16,6 +16,15 @@ sends a v1 event the hub can read (interop only).
 
 from __future__ import annotations
 
+from .cases import (
+    CaseBook,
+    CaseSummary,
+    OverdueItem,
+    TimelineEntry,
+    record_status,
+    report_reintegration,
+    send_alerts,
+)
 from .node import CountryNode
 from .records import (
     RECIPIENT_SOURCE,
@@ -43,15 +52,22 @@ __all__ = [
     "ERASURE_REASONS",
     "RECIPIENT_SOURCE",
     "WITHHELD",
+    "CaseBook",
+    "CaseSummary",
     "CountryNode",
     "InboxPass",
     "InboxRecord",
     "InboxRefusal",
     "NodeStore",
+    "OverdueItem",
     "Rejection",
     "Submission",
+    "TimelineEntry",
     "Withheld",
     "key_fields",
+    "record_status",
+    "report_reintegration",
     "row_event_id",
+    "send_alerts",
     "uuid7_from",
 ]

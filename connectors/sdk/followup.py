@@ -362,11 +362,14 @@ def answers_in(store: NodeStore) -> list[FollowupAnswer]:
 
 
 def _vault_records(store: NodeStore, event_type: str) -> list[dict[str, Any]]:
-    """The opened records of one event type in the vault, oldest first."""
+    """The opened records of one event type this node received, oldest first."""
     records = []
     for path in sorted(store.vault_dir.glob("*.json")) if store.vault_dir.is_dir() else ():
         record = store.opened(path.stem)
-        if record is not None and record.get("type") == event_type:
+        # What this node sent is kept too (its own side of a case): not received.
+        if record is None or record.get("direction") == "sent":
+            continue
+        if record.get("type") == event_type:
             records.append(record)
 
     def order(record: Mapping[str, Any]) -> tuple[int, str]:

@@ -563,6 +563,7 @@ async def register(
     consent: bool = False,
     record_country: str | None = None,
     timeout_s: float = DEFAULT_TIMEOUT_S,
+    case_key: str | None = None,
 ) -> Registration:
     """Publish the match keys of one of this country's records to the hub's index.
 
@@ -577,6 +578,10 @@ async def register(
             ``consent`` or a rule that allows it).
         consent: the victim's recorded consent to be findable.
         record_country: as for :func:`query`.
+        case_key: this node's case the record belongs to, if any. Kept in
+            the registration file only (never sent): a follow-up of the
+            registration then shows in that case, and if the person was handed
+            over, both countries are told (``connectors.sdk.cases``).
 
     Raises:
         RequestError: MATCH_VALUE_INVALID; BAD_REQUEST for a subject or expiry
@@ -633,6 +638,7 @@ async def register(
                 "consent": consent,
                 "registered_at_ms": now,
                 "expires_at_ms": expires_at_ms,
+                "case_key": case_key,
             },
         )
         try:

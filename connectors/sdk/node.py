@@ -6,7 +6,10 @@ nothing sent), reserve the sequence number on disk, send to
 ``<ns>.<CC>.outbox`` keyed by case key with CloudEvents headers, with an
 idempotent ``acks=all`` producer. Numbers continue after a restart; a refused
 event uses none (a record the broker still refuses as too large is OVERSIZED
-and gives its number back).
+and gives its number back). What was sent is kept in the node's vault as what
+it receives is (``direction: sent``; the longest retention the agreements held
+give its flows), so the store holds this country's whole side of every case;
+carrying out an erasure request erases this node's own copies of the case too.
 
 Sealing is the default (protocol v2, ``docs/protocol.md`` 2.9): every field
 but the policy attributes is encrypted to each recipient's seal key valid at
@@ -87,6 +90,7 @@ from hub.wire import (
     cloudevents_headers,
     open_envelope,
     payload_from_json,
+    payload_to_json,
     seal,
     unseal,
 )
@@ -311,6 +315,11 @@ class CountryNode:
     def now_ms(self) -> int:
         """This node's clock (milliseconds since the epoch)."""
         return self._clock()
+
+    @property
+    def client_config(self) -> dict[str, Any]:
+        """The aiokafka settings this node connects with (TLS/SASL), for its own readers."""
+        return dict(self._client)
 
     def match_public(self) -> MatchPublic:
         """The match key ceremony's public part in the state directory (read once).
@@ -537,7 +546,50 @@ class CountryNode:
                 "planned_at_ms": planned if isinstance(planned, int) else None,
             }
         )
+        try:
+            self._keep_sent(envelope, payload)
+        except (OSError, TrmError) as exc:  # sent already: a failed copy must not look unsent
+            log.warning(
+                "event %s was sent but not kept in the vault: %s",
+                envelope.header.event_id,
+                getattr(exc, "reason", type(exc).__name__),
+            )
         return envelope.header.event_id
+
+    def _keep_sent(self, envelope: Envelope, payload: Mapping[str, Any]) -> None:
+        """Keep the plaintext this node sent in its vault, as the recipients' copies are kept.
+
+        The node's store so holds its whole side of every case (what it sent and
+        what it received), for its case book, its statistics and its desk. It is
+        kept as long as the longest retention the agreements held give the
+        flows it went along (None: until erased), and erased with the case.
+        """
+        h = envelope.header
+        record = {
+            "event_id": h.event_id,
+            "type": h.event_type.value,
+            "from": self.country,
+            "to": list(h.recipients),
+            "created_at_ms": h.created_at_ms,
+            "case_key": h.case_key,
+            "purpose": h.purpose,
+            "handling": h.handling,
+            "correlation_id": h.correlation_id,
+            "sequence": h.sequence,
+            "fields": {k: v for k, v in payload_to_json(payload).items() if v is not None},
+            "withheld": [],
+            "event_digest": envelope.event_digest.hex(),
+            "agreement": None,
+            "attested_at_ms": None,
+            "direction": "sent",
+        }
+        days = [
+            self._longest_retention(self.country, recipient, h.event_type.value)
+            for recipient in h.recipients
+        ]
+        kept = [d for d in days if d is not None]
+        until = h.created_at_ms + max(kept) * DAY_MS if kept and len(kept) == len(days) else None
+        self.store.keep(h.event_id, h.case_key, self.country, h.created_at_ms, until, record)
 
     async def _send(self, header: Header, value: bytes) -> None:
         if self._producer is None:
@@ -842,12 +894,10 @@ class CountryNode:
             )
         return record
 
-    def _retention_days(self, record: InboxRecord) -> int | None:
-        """How long the agreement that delivered ``record`` lets this node keep it.
+    def agreements(self) -> dict[str, Agreement]:
+        """The agreements in the state directory (``agreements/*.yaml``) by ``id@version``.
 
-        From the agreements in the state directory (``agreements/*.yaml``), by
-        the attestation's ``id@version``; None (kept until erased) when the node
-        does not hold that agreement.
+        Read once; one that does not load is logged by reason code and left out.
         """
         if self._retention is None:
             self._retention = {}
@@ -858,11 +908,32 @@ class CountryNode:
                     log.warning("agreement %s not read: %s", path.name, error.reason)
                     continue
                 self._retention[loaded.ref] = loaded
-        agreement = self._retention.get(record.agreement)
+        return self._retention
+
+    def _retention_days(self, record: InboxRecord) -> int | None:
+        """How long the agreement that delivered ``record`` lets this node keep it.
+
+        The retention of the flow it went under (``Agreement.flow_for``, the
+        policy engine's choice), from the agreements in the state directory, by
+        the attestation's ``id@version``; None (kept until erased) when the node
+        does not hold that agreement.
+        """
+        agreement = self.agreements().get(record.agreement)
         if agreement is None:
             return None
-        flows = agreement.flows_for(record.producer, self.country, record.event_type)
-        return max((f.retention_days for f in flows), default=None)
+        flow = agreement.flow_for(record.producer, self.country, record.event_type)
+        return flow.retention_days if flow is not None else None
+
+    def _longest_retention(self, sender: str, recipient: str, event_type: str) -> int | None:
+        """The longest retention any agreement held gives a flow; None: none held names it."""
+        return max(
+            (
+                f.retention_days
+                for a in self.agreements().values()
+                for f in a.flows_for(sender, recipient, event_type)
+            ),
+            default=None,
+        )
 
     async def _carry_out_erasure(self, request: InboxRecord) -> None:
         """Erase what this node holds of the request's case and confirm it, once.
@@ -873,6 +944,10 @@ class CountryNode:
         """
         now = self._clock()
         erased = self.store.erase_case(request.case_key, request.producer, now)
+        # What this node sent of the case goes with it (its own copies, never listed).
+        own = self.store.erase_case(request.case_key, self.country, now)
+        if own:
+            log.info("erased %d events this node sent of the case", len(own))
         payload: dict[str, Any] = {
             "request_event_id": request.event_id,
             "request_event_digest": request.event_digest,

@@ -10,7 +10,8 @@ Everything lives in ``<state>/nodes/<CC>/`` (see :mod:`hub.home`):
 ``journal.jsonl``   what this node sent and acknowledged (one JSON object per line)
 ``cursor.json``     the inbox's next offset per partition (saved at most every 64
                     records and on close; ids in ``seen`` cover the rest after a crash)
-``vault/``          the plaintext this node opened: ``<event_id>.json`` per event,
+``vault/``          the plaintext this node opened, and what it sent (its record
+                    says ``"direction": "sent"``): ``<event_id>.json`` per event,
                     mode 0600 (the only files here holding personal data)
 ``vault/index.jsonl`` what the vault holds: event id, case key, producer, times
                     (no personal data; rebuilt from the files if it lags)
@@ -344,6 +345,11 @@ class NodeStore:
     def vault_entry(self, event_id: str) -> VaultEntry | None:
         """What the vault knows of ``event_id`` besides its plaintext, or None."""
         return self._vault.get(event_id)
+
+    def entries(self) -> list[VaultEntry]:
+        """Every kept event's entry (no plaintext), oldest first; erased cases left out."""
+        kept = [e for e in self._vault.values() if not self.is_erased(e.case_key, e.producer)]
+        return sorted(kept, key=lambda e: (e.created_at_ms, e.event_id))
 
     def case_events(self, case_key: str, producer: str) -> list[str]:
         """The ids of the kept events of one case from one producer, oldest first."""

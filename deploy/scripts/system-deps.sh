@@ -5,7 +5,8 @@
 #   go + x/mod        Go's sumdb/tlog and sumdb/note check the audit log (interop)
 #   node + npm        the official AsyncAPI parser checks docs/asyncapi.yaml
 #   libicu-dev, g++   PyICU is built against the system ICU (romanising names to match)
-# Later parts of the project add their peers here (Chromium).
+#   chromium, fonts   the desk page's browser tests (Noto for Khmer, Lao, Myanmar, Thai, CJK)
+# Later parts of the project add their peers here.
 # With --build, only what `pip install` needs to build the venv (make venv).
 set -euo pipefail
 
@@ -19,6 +20,9 @@ command -v mvn >/dev/null 2>&1 || need+=(maven)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 # The desk page's browser test: Debian's Chromium, and fonts for Khmer, Thai, Chinese and Myanmar names.
 command -v chromium >/dev/null 2>&1 || need+=(chromium fonts-khmeros fonts-thai-tlwg fonts-wqy-microhei fonts-sil-padauk)
+# The desk page in Khmer, Lao, Burmese, Thai and Chinese (its screenshots show real glyphs).
+[ -f /usr/share/fonts/truetype/noto/NotoSansLao-Regular.ttf ] || need+=(fonts-noto-core)
+[ -f /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ] || need+=(fonts-noto-cjk)
 command -v go >/dev/null 2>&1 || [ -x /usr/local/go/bin/go ] || need+=(golang-go)
 [ -f /usr/share/gocode/src/golang.org/x/mod/sumdb/tlog/tlog.go ] || need+=(golang-golang-x-mod-dev)
 { command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; } || need+=(nodejs npm)

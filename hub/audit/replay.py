@@ -59,16 +59,33 @@ import pickle
 import sqlite3
 import tempfile
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
+from hub.audit.flows import (
+    ACK_DUE_MS,
+    ACK_TIMES_CAP,
+    FLOW_LEAVES_CAP,
+    AckTime,
+    FlowCount,
+    Flows,
+    ack_summary,
+    month_start_ms,
+)
 from hub.audit.leaf import AuditLeaf
-from hub.audit.merkle import MerkleTree
-from hub.audit.note import Checkpoint, SignedNote, signed_by_any
+from hub.audit.merkle import MerkleTree, leaf_hash
+from hub.audit.note import (
+    COSIGNATURE_V1,
+    Checkpoint,
+    SignedNote,
+    note_key_id,
+    signed_by_any,
+    verify_cosignature,
+)
 from hub.audit.witness import verify_extension
-from hub.decision import DELIVERY_KINDS, EFFECT_HEADER, DecisionKind, EffectId
-from hub.errors import TrmError
+from hub.decision import DELIVERY_KINDS, EFFECT_HEADER, DecisionKind, DecisionRecord, EffectId
+from hub.errors import Reason, RequestError, TrmError
 from hub.keys import KeyDirectory, KeyRole
 from hub.policy import POLICY_FIELDS, AgreementSet, Deliver, decide_one
 from hub.topics import COMMIT_COUNTRIES, QUARANTINE_RETENTION_MS, Topics
@@ -77,13 +94,19 @@ from hub.wire import DELIVERED_MAX_SIZE, Envelope, EventType, verify, verify_att
 __all__ = [
     "ERASURE_DUE_DAYS",
     "ERASURE_DUE_MS",
+    "FINDING_MEANINGS",
+    "LINKED_MAX",
+    "LINKS_PER_COUNT",
+    "NONE",
     "Erasure",
     "Finding",
+    "LeafFilter",
     "Record",
     "ReplayInput",
     "ReplaySource",
     "Report",
     "replay",
+    "window_select",
 ]
 
 # How long a recipient has to confirm an erasure request (docs/protocol.md 9.6).
@@ -115,6 +138,33 @@ FAILING = (
     "BAD_CHECKPOINT",
 )
 WARNING = ("SEQUENCE_GAP", "UNCHECKPOINTED", "REDELIVERY", "ERASURE_OVERDUE")
+# What each finding means, in words for the auditor's page (one line each).
+FINDING_MEANINGS: Final = {
+    "FOLLOWUP_UNASKED": "a follow-up answer was delivered that answers no follow-up request",
+    "FOLLOWUP_WITHOUT_HIT": "a follow-up request names a query for which the log holds no hit",
+    "OVER_BUDGET": "an evaluator answered more evaluations in a day than its signed limit",
+    "DROP": "something that must exist is missing: an outbox record with no decision, a "
+    "logged delivery not in the inbox, or a refusal that never reached the producer or the "
+    "quarantine",
+    "INJECTION": "a record the log does not account for: an inbox record no decision "
+    "delivered, a delivery with no signed original, or a leaf that is not a leaf",
+    "ALTERATION": "an inbox record whose bytes differ from the delivery the log records, or "
+    "that does not verify",
+    "DUPLICATE": "the same decision logged twice, or an event delivered twice with different bytes",
+    "FORK": "a signed checkpoint the rebuilt tree does not give: the log was rewritten or "
+    "shortened",
+    "BEYOND_AGREEMENT": "a delivery the agreement in force at the event's creation does not "
+    "allow (the event type, a field, or the agreement named)",
+    "BAD_CHECKPOINT": "a checkpoint that does not parse or is not signed by the hub, or no "
+    "checkpoint at all",
+    "SEQUENCE_GAP": "a producer's sequence numbers skip: the producer, not the hub, may have "
+    "lost events",
+    "UNCHECKPOINTED": "leaves after the last signed checkpoint: the next checkpoint will cover "
+    "them",
+    "REDELIVERY": "a byte-identical second copy of a delivery (an at-least-once re-send); it "
+    "discloses nothing new",
+    "ERASURE_OVERDUE": "an erasure request not confirmed within its due time",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +264,14 @@ class Report:
     counts: dict[str, int] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
     erasures: list[Erasure] = field(default_factory=list)
+    flows: Flows = field(default_factory=lambda: Flows((), ()))
+    # Bounded: one row per group (agreement, corridor, type, reason), never per leaf.
+    sharing: list[dict[str, Any]] = field(default_factory=list)
+    refusals: list[dict[str, Any]] = field(default_factory=list)
+    matching: dict[str, Any] = field(default_factory=dict)
+    unacknowledged: list[dict[str, Any]] = field(default_factory=list)
+    checkpoint_log: dict[str, Any] = field(default_factory=dict)
+    linked_leaves: list[dict[str, Any]] = field(default_factory=list)  # at most LINKED_MAX
 
     @property
     def ok(self) -> bool:
@@ -257,6 +315,17 @@ class Report:
             "erasure_due_days": ERASURE_DUE_DAYS,
             "erasure_counts": self.erasure_summary(),
             "erasures": [e.to_json() for e in self.erasures],
+            "flows": self.flows.to_json(),
+            "ack_due_ms": ACK_DUE_MS,
+            "ack_summary": ack_summary(self.flows.ack_times),
+            # No deadline from a referral to its handover: days are normal there.
+            "handover_summary": ack_summary(self.flows.handover_times, due_ms=None),
+            "unacknowledged": self.unacknowledged,
+            "sharing": self.sharing,
+            "refusals": self.refusals,
+            "matching": self.matching,
+            "checkpoint_log": self.checkpoint_log,
+            "linked_leaves": self.linked_leaves,
         }
 
 
@@ -295,9 +364,21 @@ CREATE TABLE leaf(
   producer TEXT, recipient TEXT, event_digest BLOB, delivered_digest BLOB,
   reason TEXT, source TEXT, topic TEXT, part INTEGER, off INTEGER,
   logged INTEGER,  -- a delivery the log records: DELIVERED or ACKNOWLEDGED
-  decided INTEGER);  -- decided_at_ms
+  decided INTEGER,  -- decided_at_ms
+  agreement TEXT, registry TEXT,
+  fset INTEGER,  -- the leaf's fields, interned (fieldset.id); NULL for a match decision
+  facts TEXT);  -- a match decision's fields (JSON list); NULL otherwise
+CREATE TABLE fieldset(id INTEGER PRIMARY KEY, fields TEXT);  -- JSON list, sorted
 CREATE TABLE outbox(topic TEXT, part INTEGER, off INTEGER, src TEXT);
-CREATE TABLE original(digest BLOB UNIQUE, view BLOB);  -- rows in outbox order
+CREATE TABLE original(  -- rows in outbox order; the signed header's names and times
+  digest BLOB UNIQUE, view BLOB, event_id TEXT, producer TEXT, etype TEXT, created INTEGER,
+  corr TEXT, case_key TEXT, fset INTEGER);  -- fset: the fields the event discloses
+CREATE TABLE checkpoint(  -- each hub-signed checkpoint of this log, first seen
+  size INTEGER, root BLOB, at INTEGER, topic TEXT, part INTEGER, off INTEGER,
+  PRIMARY KEY(size, root)) WITHOUT ROWID;
+CREATE TABLE cosignature(  -- witness signature lines on those checkpoints
+  size INTEGER, root BLOB, witness TEXT, key_id TEXT, signed_at INTEGER, verified INTEGER,
+  PRIMARY KEY(size, root, witness, key_id)) WITHOUT ROWID;
 CREATE TABLE seq(producer TEXT, sequence INTEGER, topic TEXT, part INTEGER, off INTEGER);
 CREATE TABLE inbox_seen(
   recipient TEXT, event_id TEXT, at TEXT, digest BLOB,
@@ -347,6 +428,20 @@ class _Index:
         self.db.executescript(_SCHEMA)
         self.db.execute("BEGIN")
         self._rows: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
+        # One id per distinct set of field names (a handful per event type and
+        # agreement: what the policy allows), so a leaf row holds an int, not a list.
+        self._fieldsets: dict[tuple[str, ...], int] = {}
+        self.event_types: set[str] = set()  # of the verified outbox records (a few names)
+
+    def fieldset(self, fields: Iterable[str]) -> int:
+        """The id of this set of field names (interned; the ``fieldset`` table maps it back)."""
+        key = tuple(sorted(fields))
+        found = self._fieldsets.get(key)
+        if found is None:
+            found = len(self._fieldsets) + 1
+            self._fieldsets[key] = found
+            self.db.execute("INSERT INTO fieldset VALUES (?, ?)", (found, json.dumps(key)))
+        return found
 
     def add(self, sql: str, row: tuple[Any, ...]) -> None:
         """Insert later, in a batch (for rows nothing looks up before :meth:`flush`)."""
@@ -381,6 +476,8 @@ def replay(
     scratch_dir: str | None = None,
     window: tuple[int, int] | None = None,
     now_ms: int | None = None,
+    select: LeafFilter | None = None,
+    on_leaf: Callable[[dict[str, Any]], None] | None = None,
 ) -> Report:
     """Check everything; see the module docstring for what each finding means.
 
@@ -390,10 +487,15 @@ def replay(
     kept in temporary files under ``scratch_dir``, so memory does not grow
     with the log; only the findings do.
 
-    ``window`` (ms, half-open): the caller passes only outbox and inbox
-    records stamped in it, and only decisions made in it must have their
-    inbox record, rejection and quarantine copy. The tree and every
-    checkpoint are always checked whole.
+    ``window`` (ms, half-open): the caller passes only inbox records stamped
+    in it, and outbox records stamped from its start on (those after it hold
+    the acknowledgements of what was delivered in it). Only the outbox records
+    stamped in it must have a decision, and only decisions made in it must
+    have their inbox record, rejection and quarantine copy. What the report
+    counts (flows, sharing, refusals, acknowledgement times, unacknowledged
+    deliveries) is the decisions made in it; an acknowledgement of one of
+    them counts wherever it is in the log. The tree and every checkpoint are
+    always checked whole.
 
     ``now_ms``: the moment the erasure report is judged at (the caller reads
     the clock); an unanswered request older than :data:`ERASURE_DUE_DAYS` is
@@ -401,6 +503,13 @@ def replay(
     says which quarantine copies may be gone: the quarantine keeps them
     :data:`hub.topics.QUARANTINE_RETENTION_MS`, so a refusal decided earlier
     than that before ``now_ms`` need not have one (None: every refusal must).
+
+    Then the numbers an auditor presents, from the same index: the flows
+    (:class:`hub.audit.flows.Flows`), what each agreement shared and withheld,
+    refusals by reason, the matching exchange, the checkpoints with their
+    witnesses, and the leaves the report links to with their inclusion proofs.
+    ``select``/``on_leaf``: each leaf the filter selects is passed to
+    ``on_leaf`` (``trm audit leaves``), streamed, never gathered.
     """
     report = Report()
     tick = progress or (lambda _n: None)
@@ -408,8 +517,8 @@ def replay(
     tree = MerkleTree.spilled(scratch_dir)
     try:
         _leaves(data.leaves, tree, index, report, tick)
-        _checkpoints(data.checkpoints, tree, origin, hub_keys, report)
-        _outboxes(data.outboxes, index, topics, trust, tick)
+        _checkpoints(data.checkpoints, tree, origin, hub_keys, report, index, trust)
+        _outboxes(data.outboxes, index, topics, trust, tick, window or (0, 2**63 - 1))
         _inboxes(data.inboxes, index, topics, trust, agreements, report, tick)
         for rec in data.rejections:
             try:
@@ -433,6 +542,15 @@ def replay(
         _erasures(index, report, now_ms)
         _matches(index, report)
         report.counts = _counts(index)
+        _sharing(index, report, window)
+        _ack_times(index, report, window or (0, 2**63 - 1))
+        _unacknowledged(index, report, now_ms, window or (0, 2**63 - 1))
+        _matching(index, report)
+        _checkpoint_log(index, report, tree)
+        _proofs(index, report, tree)
+        if select is not None and on_leaf is not None:
+            for detail in select_leaves(index, select):
+                on_leaf(detail)
     finally:
         tree.close()
         index.close()
@@ -452,7 +570,7 @@ def _leaves(
     afterwards in one sorted pass (not one index probe per leaf), reported at
     its place in the stream and its row dropped, as if never inserted.
     """
-    insert = "INSERT INTO leaf VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    insert = "INSERT INTO leaf VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     found: list[tuple[int, Finding]] = []  # (tree position, finding): stream order
     for rec in leaves:
         tick(1)
@@ -518,6 +636,10 @@ def _leaves(
             rec.offset,
             facts is None and d.kind in DELIVERY_KINDS and bool(d.delivered_digest),
             d.decided_at_ms,
+            d.agreement,
+            d.registry,
+            index.fieldset(d.fields) if facts is None else None,
+            json.dumps(d.fields) if facts is not None else None,
         )
         index.add(insert, row)
     index.flush()
@@ -536,14 +658,21 @@ def _leaves(
     index.db.executescript(_LEAF_INDEXES)
 
 
-def _checkpoints(
+def _checkpoints(  # noqa: PLR0917 - the pass's inputs
     checkpoints: Iterable[Record],
     tree: MerkleTree,
     origin: str,
     hub_keys: Sequence[bytes],
     report: Report,
+    index: _Index,
+    trust: KeyDirectory,
 ) -> None:
-    """2. Checkpoints: signed by the hub, matching the rebuilt tree, each extending the last."""
+    """2. Checkpoints: signed by the hub, matching the rebuilt tree, each extending the last.
+
+    Each hub-signed checkpoint is remembered once (size, root, where first seen)
+    with the witness signature lines it carries, each checked against the
+    witness keys the trust list gives that country at the cosignature's time.
+    """
     last: Checkpoint | None = None
     for rec in checkpoints:
         try:
@@ -563,6 +692,15 @@ def _checkpoints(
             )
             continue
         report.checkpoints += 1
+        index.db.execute(
+            "INSERT OR IGNORE INTO checkpoint VALUES (?, ?, ?, ?, ?, ?)",
+            (cp.size, cp.root, rec.timestamp_ms, *_at(rec)),
+        )
+        for cosig in _cosignatures(note, origin, trust):
+            index.db.execute(
+                "INSERT OR IGNORE INTO cosignature VALUES (?, ?, ?, ?, ?, ?)",
+                (cp.size, cp.root, *cosig),
+            )
         if cp.size > tree.size:
             report.add(
                 "FORK",
@@ -607,17 +745,53 @@ def _checkpoints(
         report.add("BAD_CHECKPOINT", None, "", f"no checkpoint covers the {tree.size} leaves")
 
 
-def _outboxes(
+def _cosignatures(
+    note: SignedNote, origin: str, trust: KeyDirectory
+) -> Iterator[tuple[str, str, int, bool]]:
+    """(witness, key id hex, signed at in s, verified) for each witness line of ``note``.
+
+    A line is a cosignature (C2SP tlog-cosignature: a key id, an 8-byte time,
+    a signature) by the country it names; it verifies if a witness key the
+    trust list gives that country at that time signed it.
+    """
+    for sig in note.signatures:
+        if sig.name == origin or len(sig.body) != 72:
+            continue
+        signed_at = int.from_bytes(sig.body[:8], "big")
+        verified = False
+        try:
+            keys = trust.keys_for(sig.name, KeyRole.WITNESS, signed_at * 1000)
+        except TrmError:
+            keys = ()
+        for key in keys:
+            if note_key_id(sig.name, key.raw, COSIGNATURE_V1) != sig.key_id:
+                continue
+            try:
+                verify_cosignature(note, sig.name, key.raw)
+            except TrmError:
+                continue
+            verified = True
+            break
+        yield sig.name, sig.key_id.hex(), signed_at, verified
+
+
+def _outboxes(  # noqa: PLR0917 - the pass's inputs
     outboxes: Iterable[Record],
     index: _Index,
     topics: Topics,
     trust: KeyDirectory,
     tick: Callable[[int], None],
+    window: tuple[int, int],
 ) -> None:
-    """3. Outboxes: remember each record (to find the undecided) and each verified original."""
+    """3. Outboxes: remember each record stamped in ``window`` (to find the undecided) and
+    each verified original (outside the window too: an acknowledgement after the window
+    answers an event delivered in it)."""
+    lo, hi = window
     for rec in outboxes:
         tick(1)
-        index.add("INSERT INTO outbox VALUES (?, ?, ?, ?)", (*_at(rec), rec.where))
+        inside = lo <= rec.timestamp_ms < hi
+        if inside:
+            index.add("INSERT INTO outbox VALUES (?, ?, ?, ?)", (*_at(rec), rec.where))
         try:
             event = verify(Envelope.from_bytes(rec.value), trust)
         except TrmError:
@@ -627,9 +801,24 @@ def _outboxes(
         view = pickle.dumps(
             (_PolicyView.of(event), _Signed.of(event)), protocol=pickle.HIGHEST_PROTOCOL
         )
+        h = event.header
+        index.event_types.add(h.event_type.value)
         index.add(
-            "INSERT OR IGNORE INTO original VALUES (?, ?)", (event.envelope.event_digest, view)
+            "INSERT OR IGNORE INTO original VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                event.envelope.event_digest,
+                view,
+                h.event_id,
+                h.producer,
+                h.event_type.value,
+                h.created_at_ms,
+                h.correlation_id,
+                h.case_key,
+                index.fieldset(event.disclosed),
+            ),
         )
+        if not inside:
+            continue  # known by its signed header; cross-checked by a replay of its time
         index.add(
             "INSERT INTO seq VALUES (?, ?, ?, ?, ?)",
             (event.header.producer, event.header.sequence, *_at(rec)),
@@ -649,7 +838,6 @@ def _outboxes(
             )
         kind = _ERASURE_KINDS.get(event.header.event_type)
         if kind is not None:
-            h = event.header
             index.add(
                 "INSERT OR IGNORE INTO erasure VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
@@ -981,6 +1169,591 @@ def _matches(index: _Index, report: Report) -> None:
                 f"its signed limit is {limit}",
             )
         )
+
+
+_DELIVERED = str(DecisionKind.DELIVERED)
+_ACKNOWLEDGED = str(DecisionKind.ACKNOWLEDGED)
+_REJECTED = str(DecisionKind.REJECTED)
+
+
+# A criterion's value for "empty": no verified event type, no recipient (a record refused
+# whole), no agreement. No country, event type, agreement or reason code is spelt so.
+NONE: Final = "none"
+_TIMES: Final = ("since_ms", "until_ms")
+
+
+@dataclass(frozen=True, slots=True)
+class LeafFilter:
+    """Which leaves ``trm audit leaves`` lists: every criterion given must hold.
+
+    ``outcome``: "delivered" (DELIVERED and ACKNOWLEDGED leaves), "refused"
+    (REJECTED) or a decision kind; ``event_type`` and ``month`` (``YYYY-MM``, of
+    the event's signed ``created_at``) come from the verified outbox record, so
+    a leaf whose event never verified matches neither (but matches
+    ``event_type`` :data:`NONE`). A text criterion :data:`NONE` matches an empty
+    value. ``since_ms``/``until_ms``: the decision was made in that half-open
+    interval (the hub's ``decided_at_ms``, the time a windowed replay counts
+    by). The same selectors label each count in the report (``select``), so a
+    count and its listing agree.
+    """
+
+    outcome: str | None = None
+    producer: str | None = None
+    recipient: str | None = None
+    event_type: str | None = None
+    month: str | None = None
+    agreement: str | None = None
+    reason: str | None = None
+    since_ms: int | None = None
+    until_ms: int | None = None
+
+    @classmethod
+    def of(cls, select: Mapping[str, str]) -> LeafFilter:
+        """The filter of a count's ``select`` mapping (unknown keys refused).
+
+        Raises:
+            RequestError: BAD_REQUEST for a key that is not a criterion, or a
+                time that is not an integer.
+        """
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(select) - known)
+        if unknown:
+            raise RequestError(
+                Reason.BAD_REQUEST, f"expected leaf criteria {sorted(known)}, got {unknown}"
+            )
+        criteria: dict[str, Any] = {}
+        for k, v in select.items():
+            if k not in _TIMES:
+                criteria[k] = str(v)
+                continue
+            try:
+                criteria[k] = int(v)
+            except (TypeError, ValueError):
+                raise RequestError(
+                    Reason.BAD_REQUEST, f"expected an integer {k}, got {str(v)[:20]!r}"
+                ) from None
+        return cls(**criteria)
+
+    def where(self) -> tuple[str, list[Any]]:
+        """The SQL condition over ``leaf l LEFT JOIN original o``, and its arguments."""
+        parts: list[str] = []
+        args: list[Any] = []
+        if self.outcome is not None:
+            kinds = {
+                "delivered": [_DELIVERED, _ACKNOWLEDGED],
+                "refused": [_REJECTED],
+            }.get(self.outcome.lower(), [self.outcome.upper()])
+            parts.append(f"l.kind IN ({', '.join('?' * len(kinds))})")
+            args += kinds
+        for column, value in (
+            ("l.producer", self.producer),
+            ("l.recipient", self.recipient),
+            ("o.etype", self.event_type),
+            ("l.agreement", self.agreement),
+            ("l.reason", self.reason),
+        ):
+            if value == NONE:
+                parts.append(f"({column} IS NULL OR {column} = '')")
+            elif value is not None:
+                parts.append(f"{column} = ?")
+                args.append(value)
+        if self.month is not None:
+            start = month_start_ms(self.month)
+            year, month = int(self.month[:4]), int(self.month[5:])
+            end = month_start_ms(f"{year + month // 12:04d}-{month % 12 + 1:02d}")
+            parts.append("o.created >= ? AND o.created < ?")
+            args += [start, end]
+        if self.since_ms is not None:
+            parts.append("l.decided >= ?")
+            args.append(self.since_ms)
+        if self.until_ms is not None:
+            parts.append("l.decided < ?")
+            args.append(self.until_ms)
+        return " AND ".join(parts) or "1", args
+
+
+def select_leaves(index: _Index, flt: LeafFilter) -> Iterator[dict[str, Any]]:
+    """Each leaf ``flt`` selects, in log order, as the report's leaf detail (no proof)."""
+    where, args = flt.where()
+    fieldsets = _fieldsets(index)
+    rows = index.db.execute(f"{_LEAF_DETAIL} WHERE {where} ORDER BY l.idx", args)
+    for row in rows:
+        yield _leaf_detail(row, fieldsets)
+
+
+_LEAF_DETAIL = (
+    "SELECT l.idx, l.decision_id, l.kind, l.event_id, l.producer, l.recipient, o.etype,"
+    " o.created, l.agreement, l.reason, l.fset, l.facts, l.decided, l.source, l.event_digest,"
+    " l.delivered_digest, l.registry FROM leaf l LEFT JOIN original o ON o.digest = l.event_digest"
+)
+
+
+def _fieldsets(index: _Index) -> dict[int, tuple[str, ...]]:
+    return {i: tuple(json.loads(f)) for i, f in index.db.execute("SELECT id, fields FROM fieldset")}
+
+
+def _leaf_detail(row: tuple[Any, ...], fieldsets: Mapping[int, tuple[str, ...]]) -> dict[str, Any]:
+    (idx, decision_id, kind, event_id, producer, recipient, etype, created, agreement, reason,
+     fset, facts, decided, source, _ed, _dd, _reg) = row  # fmt: skip
+    fields = fieldsets.get(fset, ()) if fset is not None else tuple(json.loads(facts or "[]"))
+    return {
+        "index": idx,
+        "decision_id": decision_id,
+        "kind": kind.removeprefix("MATCH_"),
+        "match": kind.startswith("MATCH_"),
+        "event_id": event_id,
+        "producer": producer,
+        "recipient": recipient,
+        "event_type": etype or "",
+        "created_at_ms": created,
+        "agreement": agreement,
+        "reason": reason,
+        "fields": list(fields),
+        "decided_at_ms": decided,
+        "source": source,
+    }
+
+
+def _leaf_bytes(row: tuple[Any, ...], fields: tuple[str, ...]) -> bytes:
+    """The leaf's bytes, encoded again from what the index keeps of it."""
+    (_idx, decision_id, kind, event_id, producer, recipient, _etype, _created, agreement, reason,
+     _fset, _facts, decided, source, event_digest, delivered_digest, registry) = row  # fmt: skip
+    return AuditLeaf(
+        decision_id,
+        DecisionRecord(
+            kind=DecisionKind(kind.removeprefix("MATCH_")),
+            event_id=event_id,
+            producer=producer,
+            recipient=recipient,
+            event_digest=bytes(event_digest or b"").hex(),
+            delivered_digest=bytes(delivered_digest or b"").hex(),
+            fields=fields,
+            agreement=agreement,
+            reason=reason,
+            detail="",
+            source=source,
+            decided_at_ms=decided,
+            registry=registry,
+        ),
+    ).to_bytes()
+
+
+class _Group:
+    """One count of the report: how many leaves, and the first few (for tracing)."""
+
+    __slots__ = ("leaves", "n")
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.leaves: list[int] = []
+
+    def add(self, idx: int) -> None:
+        self.n += 1
+        if len(self.leaves) < FLOW_LEAVES_CAP:
+            self.leaves.append(idx)
+
+
+def _sharing(index: _Index, report: Report, window: tuple[int, int] | None) -> None:
+    """8. What was shared and refused: one pass over the per-recipient decisions.
+
+    Per corridor, event type and month, deliveries and refusals (the flows);
+    per agreement, corridor and event type, how often each field was
+    delivered and withheld (withheld: disclosed by the signed event, not in
+    the delivery); refusals by reason code. Memory: a counter per group, never
+    a list per leaf. With a ``window``, only the decisions made in it, and each
+    count's ``select`` names the window.
+    """
+    fieldsets = _fieldsets(index)
+    flows: dict[tuple[str, str, str, str], tuple[_Group, _Group]] = {}
+    shares: dict[tuple[str, str, str, str], tuple[_Group, dict[tuple[int, int | None], int]]] = {}
+    refusals: dict[tuple[str, str, str, str], _Group] = {}
+    within = window_select(window)
+    rows = index.db.execute(
+        "SELECT l.idx, l.kind, l.producer, l.recipient, l.agreement, l.reason, l.fset, o.etype,"
+        " strftime('%Y-%m', o.created / 1000, 'unixepoch'), o.fset"
+        " FROM leaf l LEFT JOIN original o ON o.digest = l.event_digest"
+        " WHERE l.kind IN (?, ?, ?) AND l.decided >= ? AND l.decided < ? ORDER BY l.idx",
+        (_DELIVERED, _ACKNOWLEDGED, _REJECTED, *(window or (0, 2**63 - 1))),
+    )
+    for idx, kind, producer, recipient, agreement, reason, fset, etype, month, disclosed in rows:
+        delivered = kind != _REJECTED
+        if etype is not None and recipient:
+            pair = flows.get((producer, recipient, etype, month))
+            if pair is None:
+                pair = flows[(producer, recipient, etype, month)] = (_Group(), _Group())
+            pair[0 if delivered else 1].add(idx)
+        if delivered:
+            share = shares.get((agreement, producer, recipient, etype or ""))
+            if share is None:
+                share = shares[(agreement, producer, recipient, etype or "")] = (_Group(), {})
+            share[0].add(idx)
+            share[1][(fset, disclosed)] = share[1].get((fset, disclosed), 0) + 1
+        else:
+            group = refusals.get((reason, producer, recipient, etype or ""))
+            if group is None:
+                group = refusals[(reason, producer, recipient, etype or "")] = _Group()
+            group.add(idx)
+    counts = []
+    for (producer, recipient, etype, month), (got, refused) in sorted(
+        flows.items(), key=lambda kv: (kv[0][3], *kv[0][:3])
+    ):
+        counts.append(
+            FlowCount(
+                producer,
+                recipient,
+                etype,
+                month,
+                got.n,
+                refused.n,
+                tuple(sorted(got.leaves + refused.leaves)[:FLOW_LEAVES_CAP]),
+            )
+        )
+    report.flows = Flows(tuple(counts), ())
+    report.sharing = []
+    for (agreement, producer, recipient, etype), (group, by_fields) in sorted(shares.items()):
+        sent: dict[str, int] = defaultdict(int)
+        withheld: dict[str, int] = defaultdict(int)
+        for (fset, disclosed), n in by_fields.items():
+            got_fields = set(fieldsets.get(fset, ()))
+            for name in got_fields:
+                sent[name] += n
+            for name in set(fieldsets.get(disclosed, ())) - got_fields if disclosed else ():
+                withheld[name] += n
+        report.sharing.append(
+            {
+                "agreement": agreement,
+                "producer": producer,
+                "recipient": recipient,
+                "event_type": etype,
+                "delivered": group.n,
+                "fields": dict(sorted(sent.items())),
+                "withheld": dict(sorted(withheld.items())),
+                "leaves": group.leaves,
+                "select": _select(
+                    outcome="delivered",
+                    agreement=agreement,
+                    producer=producer,
+                    recipient=recipient,
+                    event_type=etype,
+                )
+                | within,
+            }
+        )
+    report.refusals = [
+        {
+            "reason": reason,
+            "producer": producer,
+            "recipient": recipient,
+            "event_type": etype,
+            "refused": group.n,
+            "leaves": group.leaves,
+            "select": _select(
+                outcome="refused",
+                reason=reason,
+                producer=producer,
+                recipient=recipient,
+                event_type=etype,
+            )
+            | within,
+        }
+        for (reason, producer, recipient, etype), group in sorted(refusals.items())
+    ]
+
+
+def _select(**criteria: str | None) -> dict[str, str]:
+    """A count's selector: the :class:`LeafFilter` criteria that list its leaves.
+
+    An empty criterion (an unverified event's type, a whole-record refusal's
+    recipient, no agreement) is kept as :data:`NONE`, which the filter matches
+    as empty: dropping it would select more leaves than the count counts.
+    """
+    return {k: v or NONE for k, v in criteria.items()}
+
+
+def window_select(window: tuple[int, int] | None) -> dict[str, str]:
+    """The :class:`LeafFilter` criteria of a replay's ``window`` (none for an open bound)."""
+    if window is None:
+        return {}
+    lo, hi = window
+    return {
+        **({"since_ms": str(lo)} if lo > 0 else {}),
+        **({"until_ms": str(hi)} if hi < 2**63 - 1 else {}),
+    }
+
+
+def _ack_times(index: _Index, report: Report, window: tuple[int, int]) -> None:
+    """9. Acknowledgement times, and referral to handover acknowledgement (hub.audit.flows).
+
+    ``acked`` holds every acknowledged delivery in the whole log (the leaves are
+    read whole): an acknowledgement made after the window still answers a
+    delivery made in it. The times listed are those of the deliveries (of the
+    referral, for the handover times) decided in ``window``.
+    """
+    db = index.db
+    if not index.one("SELECT 1 FROM leaf WHERE kind = ? AND logged LIMIT 1", (_ACKNOWLEDGED,)):
+        db.execute(
+            "CREATE TEMP TABLE acked(event_id, producer, recipient, etype, created, acked_at,"
+            " leaf, ack_leaf, case_key, decided, rn)"
+        )
+        return
+    db.executescript(
+        "CREATE INDEX original_event ON original(event_id, producer);"
+        "CREATE TEMP TABLE acked AS SELECT * FROM ("
+        "  SELECT o.event_id AS event_id, o.producer AS producer, a.producer AS recipient,"
+        "    o.etype AS etype, o.created AS created, ao.created AS acked_at, d.idx AS leaf,"
+        "    a.idx AS ack_leaf, o.case_key AS case_key, d.decided AS decided,"
+        "    ROW_NUMBER() OVER (PARTITION BY o.event_id, o.producer, a.producer"
+        "                       ORDER BY ao.created, a.idx) AS rn"
+        "  FROM leaf a"
+        "  JOIN original ao ON ao.digest = a.event_digest"
+        "  JOIN original o ON o.event_id = ao.corr AND o.producer = a.recipient"
+        "  JOIN leaf d ON d.event_digest = o.digest AND d.recipient = a.producer AND d.logged"
+        "  WHERE a.kind = 'ACKNOWLEDGED' AND a.logged AND d.kind = 'DELIVERED'"
+        ") WHERE rn = 1;"
+        "CREATE INDEX acked_event ON acked(event_id, producer, recipient);"
+    )
+    total = int(
+        index.one("SELECT COUNT(*) FROM acked WHERE decided >= ? AND decided < ?", window)[0]
+    )
+    ack_times = tuple(
+        AckTime(*row)
+        for row in db.execute(
+            "SELECT producer, recipient, etype, event_id, created, acked_at, leaf, ack_leaf"
+            " FROM acked WHERE decided >= ? AND decided < ?"
+            " ORDER BY created, event_id, recipient, leaf LIMIT ?",
+            (*window, ACK_TIMES_CAP),
+        )
+    )
+    handover: tuple[AckTime, ...] = ()
+    if index.one("SELECT 1 FROM acked WHERE etype = 'handover_notice' LIMIT 1", ()):
+        db.execute("CREATE INDEX original_case ON original(case_key, etype)")
+        handover = tuple(
+            AckTime(*row)
+            for row in db.execute(
+                "SELECT producer, recipient, 'referral', event_id, created, acked_at, leaf,"
+                " ack_leaf FROM ("
+                "  SELECT rl.producer AS producer, rl.recipient AS recipient,"
+                "    r.event_id AS event_id, r.created AS created, h.acked_at AS acked_at,"
+                "    rl.idx AS leaf, h.ack_leaf AS ack_leaf,"
+                "    ROW_NUMBER() OVER (PARTITION BY rl.idx ORDER BY h.acked_at, h.ack_leaf) AS rn"
+                "  FROM acked h"
+                "  JOIN original r ON r.case_key = h.case_key AND r.etype = 'referral'"
+                "    AND r.created <= h.created"
+                "  JOIN leaf rl ON rl.event_digest = r.digest AND rl.logged"
+                "  WHERE h.etype = 'handover_notice' AND rl.kind = 'DELIVERED'"
+                "    AND rl.decided >= ? AND rl.decided < ?"
+                "    AND ((rl.producer = h.producer AND rl.recipient = h.recipient)"
+                "      OR (rl.producer = h.recipient AND rl.recipient = h.producer))"
+                ") WHERE rn = 1 ORDER BY created, event_id, recipient, leaf LIMIT ?",
+                (*window, ACK_TIMES_CAP),
+            )
+        )
+    report.flows = Flows(report.flows.counts, ack_times, handover, total - len(ack_times))
+
+
+def _unacknowledged(
+    index: _Index, report: Report, now_ms: int | None, window: tuple[int, int]
+) -> None:
+    """10. Deliveries of a type awaiting an acknowledgement (a handover notice), decided in
+    ``window``, that the whole log shows no acknowledgement of (one made after the window
+    counts), ``ACK_DUE_MS`` after their creation at ``now_ms``.
+
+    Overdue without doubt: the due time is the creation plus that deadline, or
+    earlier when the sealed payload names an earlier one (hub.cases.due_at).
+    Per corridor and type: how many, the oldest, the first leaves.
+    """
+    awaiting = sorted(t for t in index.event_types if EventType(t).spec.awaits_acknowledgement)
+    report.unacknowledged = []
+    if now_ms is None or not awaiting:
+        return
+    groups: dict[tuple[str, str, str], tuple[_Group, list[int]]] = {}
+    for idx, producer, recipient, etype, created in index.db.execute(
+        "SELECT l.idx, l.producer, l.recipient, o.etype, o.created"
+        " FROM leaf l JOIN original o ON o.digest = l.event_digest"
+        " WHERE l.kind = ? AND l.logged AND o.etype IN (SELECT value FROM json_each(?))"
+        " AND o.created < ? AND l.decided >= ? AND l.decided < ?"
+        " AND NOT EXISTS (SELECT 1 FROM acked a WHERE a.event_id = o.event_id"
+        "   AND a.producer = o.producer AND a.recipient = l.recipient)"
+        " ORDER BY l.idx",
+        (_DELIVERED, json.dumps(awaiting), now_ms - ACK_DUE_MS, *window),
+    ):
+        key = (producer, recipient, etype)
+        if key not in groups:
+            groups[key] = (_Group(), [created])
+        groups[key][0].add(idx)
+        groups[key][1][0] = min(groups[key][1][0], created)
+    report.unacknowledged = [
+        {
+            "producer": producer,
+            "recipient": recipient,
+            "event_type": etype,
+            "count": group.n,
+            "oldest_created_at_ms": oldest[0],
+            "leaves": group.leaves,
+        }
+        for (producer, recipient, etype), (group, oldest) in sorted(groups.items())
+    ]
+
+
+def _matching(index: _Index, report: Report) -> None:
+    """10. The hit/no-hit exchange in numbers: decisions by message, outcome and hit; budgets."""
+    db = index.db
+    groups: dict[tuple[str, str, str, str, str], _Group] = {}
+    for idx, message, kind, hit, producer, recipient in db.execute(
+        "SELECT idx, message, kind, hit, producer, recipient FROM match ORDER BY idx"
+    ):
+        key = (message, kind, hit or "", producer, recipient)
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = _Group()
+        group.add(idx)
+    budgets = [
+        {"evaluator": ev, "requester": rq, "day": day, "evaluations": n, "limit": limit}
+        for ev, rq, day, n, limit in db.execute(
+            "SELECT producer, recipient, budget_day, COUNT(*), MIN(budget_limit)"
+            " FROM match WHERE message = 'EVALUATION' AND kind = ?"
+            " GROUP BY producer, recipient, budget_day ORDER BY budget_day, producer, recipient"
+            " LIMIT ?",
+            (_DELIVERED, _ROWS_CAP),
+        )
+    ]
+    report.matching = {
+        "decisions": [
+            {
+                "message": message,
+                "kind": kind,
+                "hit": hit,
+                "producer": producer,
+                "recipient": recipient,
+                "count": group.n,
+                "leaves": group.leaves,
+            }
+            for (message, kind, hit, producer, recipient), group in sorted(groups.items())
+        ],
+        "budgets": budgets,
+    }
+
+
+# The page lists these many checkpoints (the newest, and every one a witness cosigned).
+_ROWS_CAP: Final = 200
+_NEWEST_CHECKPOINTS: Final = 20
+
+
+def _checkpoint_log(index: _Index, report: Report, tree: MerkleTree) -> None:
+    """11. The signed checkpoints and the witnesses that cosigned each (the newest first)."""
+    db = index.db
+    total, cosigned = index.one(
+        "SELECT COUNT(*), (SELECT COUNT(*) FROM checkpoint c WHERE EXISTS"
+        " (SELECT 1 FROM cosignature s WHERE s.size = c.size AND s.root = c.root))"
+        " FROM checkpoint",
+        (),
+    )
+    rows = db.execute(
+        "SELECT size, root, at, topic, part, off FROM checkpoint c"
+        " WHERE EXISTS (SELECT 1 FROM cosignature s WHERE s.size = c.size AND s.root = c.root)"
+        "   OR c.size >= COALESCE((SELECT size FROM checkpoint ORDER BY size DESC"
+        "                          LIMIT 1 OFFSET ?), 0)"
+        " ORDER BY size DESC, root LIMIT ?",
+        (_NEWEST_CHECKPOINTS - 1, _ROWS_CAP),
+    ).fetchall()
+    listed = []
+    for size, root, at, topic, part, off in rows:
+        witnesses = [
+            {"witness": w, "key_id": k, "signed_at_s": t, "verified": bool(ok)}
+            for w, k, t, ok in db.execute(
+                "SELECT witness, key_id, signed_at, verified FROM cosignature"
+                " WHERE size = ? AND root = ? ORDER BY witness, key_id",
+                (size, root),
+            )
+        ]
+        listed.append(
+            {
+                "size": size,
+                "root": bytes(root).hex(),
+                "published_at_ms": at,
+                "where": f"{topic}/{part}/{off}",
+                "matches_tree": size <= tree.size and tree.root(size) == bytes(root),
+                "witnesses": witnesses,
+            }
+        )
+    report.checkpoint_log = {
+        "distinct": int(total),
+        "cosigned": int(cosigned),
+        "listed": listed,
+    }
+
+
+# How many leaves each count on the page links to, and how many leaves the page
+# details with an inclusion proof (the report's size stays bounded).
+LINKS_PER_COUNT: Final = 5
+LINKED_MAX: Final = 300
+
+
+def _linked(report: Report) -> list[int]:
+    """The leaves the page links to, in the page's order, at most :data:`LINKED_MAX`."""
+    out: dict[int, None] = {}
+
+    def take(leaves: Iterable[int]) -> None:
+        for i in list(leaves)[:LINKS_PER_COUNT]:
+            if len(out) < LINKED_MAX:
+                out.setdefault(i)
+
+    for share in report.sharing:
+        take(share["leaves"])
+    for refusal in report.refusals:
+        take(refusal["leaves"])
+    for count in report.flows.counts:
+        take(count.leaves)
+    slowest: dict[tuple[str, str, str], AckTime] = {}
+    for a in (*report.flows.ack_times, *report.flows.handover_times):
+        key = (a.producer, a.recipient, a.event_type)
+        if key not in slowest or a.elapsed_ms > slowest[key].elapsed_ms:
+            slowest[key] = a
+    for a in slowest.values():
+        take((a.leaf, a.ack_leaf))
+    for row in report.unacknowledged:
+        take(row["leaves"])
+    for row in report.matching.get("decisions", []):
+        take(row["leaves"])
+    return list(out)
+
+
+def _proofs(index: _Index, report: Report, tree: MerkleTree) -> None:
+    """12. The linked leaves in detail, each with its inclusion proof in the last checkpoint.
+
+    The leaf's bytes are encoded again from what the index keeps; a proof is
+    given only when their hash is the tree's leaf hash (a leaf written in a
+    non-canonical encoding gets none) and the last checkpoint's root is the
+    rebuilt tree's at its size.
+    """
+    size = report.checkpoint_size
+    root = bytes.fromhex(report.root) if report.root else b""
+    provable = 0 < size <= tree.size and tree.root(size) == root
+    fieldsets = _fieldsets(index)
+    report.linked_leaves = []
+    for idx in sorted(_linked(report)):
+        row = index.one(f"{_LEAF_DETAIL} WHERE l.idx = ?", (idx,))
+        if row is None:
+            continue
+        detail = _leaf_detail(row, fieldsets)
+        fields = tuple(detail["fields"])
+        data = _leaf_bytes(row, fields)
+        detail["leaf_hash"] = tree.leaf(idx).hex()
+        detail["proof"] = None
+        if leaf_hash(data) != tree.leaf(idx):
+            detail["no_proof"] = "the leaf's bytes are not in the canonical encoding"
+        elif not provable:
+            detail["no_proof"] = "no signed checkpoint matches the rebuilt tree"
+        elif idx >= size:
+            detail["no_proof"] = f"after the last checkpoint (size {size})"
+        else:
+            detail["proof"] = {
+                "leaf_bytes": data.hex(),
+                "tree_size": size,
+                "root": report.root,
+                "path": [h.hex() for h in tree.inclusion_proof(idx, size)],
+            }
+        report.linked_leaves.append(detail)
 
 
 def _counts(index: _Index) -> dict[str, int]:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
+import itertools
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ from hub.textdoc import parse_yaml
 __all__ = [
     "AGREEMENT_TYPE",
     "ANY_PARTY",
+    "FOLLOW_UP_TYPES",
     "Agreement",
     "AgreementSet",
     "ChildRule",
@@ -62,6 +64,8 @@ MAX_AGREEMENT_BYTES = 1 << 20
 
 AGREEMENT_TYPE = "trm.agreement/v1"
 ANY_PARTY = "any"  # in a multilateral flow: every party (never the producer itself)
+# The event types whose flows may carry a case follow-up schedule (docs/agreements.md).
+FOLLOW_UP_TYPES = ("case_update", "reintegration_report")
 
 
 SCHEMA_FILE = "agreement.schema.json"  # in the ``schemas`` package, beside the .avsc files
@@ -142,6 +146,9 @@ class Flow:
     child: ChildRule | None
     retention_days: int
     require_sealed: bool = False  # only sealed (v2) events may go (SEALING_REQUIRED)
+    # Follow-ups after a handover, in calendar months (case_update and
+    # reintegration_report flows only; docs/protocol.md 14.3); None: the default.
+    follow_up_months: tuple[int, ...] | None = None
 
     def covers(self, sender: str, recipient: str) -> bool:
         return self.sender in (sender, ANY_PARTY) and self.recipient in (recipient, ANY_PARTY)
@@ -169,12 +176,30 @@ class Agreement:
             return False
         return self.effective_until_ms is None or at_ms < self.effective_until_ms
 
+    def follow_up_months(self, a: str, b: str) -> tuple[int, ...] | None:
+        """The follow-up schedule this agreement sets for cases between ``a`` and ``b``.
+
+        From the flows of ``case_update`` (then ``reintegration_report``)
+        between the two, either way; None when none names one.
+        """
+        for event_type in FOLLOW_UP_TYPES:
+            for sender, recipient in ((a, b), (b, a)):
+                for flow in self.flows_for(sender, recipient, event_type):
+                    if flow.follow_up_months is not None:
+                        return flow.follow_up_months
+        return None
+
     def flows_for(self, sender: str, recipient: str, event_type: str) -> tuple[Flow, ...]:
         if sender == recipient or not {sender, recipient} <= self.parties:
             return ()
         return tuple(
             f for f in self.flows if f.event_type == event_type and f.covers(sender, recipient)
         )
+
+    def flow_for(self, sender: str, recipient: str, event_type: str) -> Flow | None:
+        """The flow an event goes under: one naming both countries before one for 'any' party."""
+        flows = self.flows_for(sender, recipient, event_type)
+        return min(flows, key=_generality, default=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,6 +264,20 @@ def _flow(raw: Mapping[str, Any], where: str, parties: frozenset[str]) -> list[F
                 frozenset(c.get("kinds", [])),
                 bool(c.get("require_best_interest_assessment", True)),
             )
+        months = terms.get("case_follow_up_months")
+        if months is not None:
+            if event_type not in FOLLOW_UP_TYPES:
+                raise PolicyError(
+                    Reason.AGREEMENT_INVALID,
+                    f"{at}.case_follow_up_months: expected only on "
+                    f"{' or '.join(FOLLOW_UP_TYPES)}, found on {event_type}",
+                )
+            if any(x >= y for x, y in itertools.pairwise(months)):
+                raise PolicyError(
+                    Reason.AGREEMENT_INVALID,
+                    f"{at}.case_follow_up_months: expected strictly increasing months, "
+                    f"got {months}",
+                )
         flows.append(
             Flow(
                 sender,
@@ -251,6 +290,7 @@ def _flow(raw: Mapping[str, Any], where: str, parties: frozenset[str]) -> list[F
                 child,
                 int(terms["retention_days"]),
                 bool(terms.get("require_sealed", False)),
+                None if months is None else tuple(int(m) for m in months),
             )
         )
     return flows
@@ -441,3 +481,8 @@ def _earlier(a: SignedAgreement, b: SignedAgreement) -> bool:
     if a.loaded_at_ms is None:
         return b.loaded_at_ms is not None
     return b.loaded_at_ms is not None and a.loaded_at_ms < b.loaded_at_ms
+
+
+def _generality(flow: Flow) -> int:
+    """How many of a flow's two ends are 'any' party (0: it names both countries)."""
+    return (flow.sender == ANY_PARTY) + (flow.recipient == ANY_PARTY)

@@ -325,16 +325,14 @@ def _judge(
             f"has {what}",
             ref,
         )
-    flows = agreement.flows_for(producer, recipient, event_type)
-    if not flows:
+    flow = agreement.flow_for(producer, recipient, event_type)
+    if flow is None:
         return Refuse(
             recipient,
             Reason.EVENT_TYPE_NOT_ALLOWED,
             f"{ref}: expected a flow {producer}->{recipient} for {event_type}; there is none",
             ref,
         )
-    # A flow naming both countries is more specific than one for 'any' party.
-    flow = sorted(flows, key=lambda f: (f.sender == "any") + (f.recipient == "any"))[0]
     if header.purpose not in flow.purposes:
         return Refuse(
             recipient,

@@ -185,6 +185,10 @@ class EventType(str, metaclass=_Registry):
     ERASURE_CONFIRMATION: ClassVar[EventType]
     MATCH_FOLLOWUP: ClassVar[EventType]
     MATCH_FOLLOWUP_ANSWER: ClassVar[EventType]
+    CASE_UPDATE: ClassVar[EventType]
+    REINTEGRATION_REPORT: ClassVar[EventType]
+    CASE_ALERT: ClassVar[EventType]
+    STATISTICS_REPORT: ClassVar[EventType]
 
     def __new__(cls, value: str) -> EventType:
         found = _TYPES.get(value) if isinstance(value, str) else None
@@ -317,6 +321,51 @@ BUILTIN: Final = (
         summary=(("decision", "decision"), ("request", "request_event_id")),
         reply_to_correlated=True,
         reply_field="request_event_id",
+    ),
+    # The case lifecycle (docs/protocol.md 14): no personal data in an update or an
+    # alert, none in a report beyond 'notes' where an agreement names it. None awaits
+    # an acknowledgement: a late step is followed by its due time (next_due_at, the
+    # follow-up schedule) and a case_alert, not by an acknowledgement deadline.
+    EventTypeSpec(
+        "case_update",
+        "case update",
+        "victim_protection",
+        summary=(
+            ("status", "status"),
+            ("previous", "previous_status"),
+            ("reason", "transition_reason"),
+            ("follow-up", "follow_up_number"),
+            ("next step owner", "next_step_owner"),
+        ),
+    ),
+    EventTypeSpec(
+        "reintegration_report",
+        "reintegration report",
+        "reintegration",
+        summary=(
+            ("visit", "visit_number"),
+            ("follow-up", "follow_up_number"),
+            ("living", "living_situation"),
+            ("risk", "risk_level"),
+        ),
+    ),
+    EventTypeSpec(
+        "case_alert",
+        "case alert",
+        "victim_protection",
+        summary=(
+            ("kind", "kind"),
+            ("about", "about_event_id"),
+            ("owner", "step_owner"),
+        ),
+    ),
+    # A country's COMMIT indicators for one period (docs/protocol.md 15): aggregates
+    # only, exact counts between governments; suppression applies to publication.
+    EventTypeSpec(
+        "statistics_report",
+        "statistics report",
+        "statistics",
+        summary=(("period", "period"), ("country", "reporting_country")),
     ),
 )
 

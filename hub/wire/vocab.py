@@ -1,22 +1,32 @@
-"""The words of the wire format: purposes, handling codes, limits.
+"""The words of the wire format: purposes, handling codes, coded values, limits.
 
-The event types are registered in ``hub/wire/eventtypes.py``.
+The event types are registered in ``hub/wire/eventtypes.py``. Some payload
+fields are strings whose values come from a vocabulary (an organisation's kind,
+a country code, a purpose) rather than Avro enums, so that a value added later
+stays readable by an older reader; :data:`FIELD_VOCABULARIES` says which field
+takes which, once, for every reader that shows or checks them (the desk page
+gets it with its catalogue: ``connectors/gateway/i18n.py``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Final
 
 __all__ = [
     "ATTESTATION_ALLOWANCE",
     "ATTESTATION_PAYLOAD_TYPE",
+    "CONSENT_GIVERS",
     "DEFAULT_MAX_SIZE",
     "DELIVERED_MAX_SIZE",
+    "FIELD_VOCABULARIES",
     "HANDLING_CODES",
     "HEADER_PAYLOAD_TYPE",
     "MAX_ATTESTATIONS",
     "MAX_DIGESTS",
     "MAX_RECIPIENTS",
+    "ORGANISATION_KINDS",
     "POLICY_ATTRIBUTES",
     "PURPOSES",
     "SALT_SIZE",
@@ -75,6 +85,68 @@ PURPOSES: Final = frozenset(
 # without the sender's permission; H2 no onward sharing without permission;
 # H3 other stated restrictions.
 HANDLING_CODES: Final = frozenset({"H0", "H1", "H2", "H3"})
+
+#: What an organisation is (``Organisation.kind``, a string in the schemas).
+ORGANISATION_KINDS: Final = frozenset(
+    {"government", "police", "shelter", "ngo", "embassy", "international", "other"}
+)
+
+#: Who gave a consent (``Consent.given_by``): the person or a guardian; any other
+#: value is a role in the producer's words, shown as sent.
+CONSENT_GIVERS: Final = frozenset({"self", "guardian"})
+
+FIELD_VOCABULARIES: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
+    {
+        # ISO 3166-1 alpha-2 country codes (hub.topics.COUNTRY_NAMES names COMMIT's).
+        "BorderCheckpoint.from_country": ("country",),
+        "BorderCheckpoint.to_country": ("country",),
+        "CaseAlert.step_owner": ("country",),
+        "CaseUpdate.next_step_owner": ("country",),
+        "DetentionNotice.citizenship": ("country",),
+        "IdentityDocument.issuing_country": ("country",),
+        "Place.country": ("country",),
+        "Referral.citizenship": ("country",),
+        "RegisteredDocument.issuing_state": ("country",),
+        "Route.from_country": ("country",),
+        "Route.to_country": ("country",),
+        "Route.via": ("country",),
+        "StatisticsReport.reporting_country": ("country",),
+        "TraffickerAlert.nationalities": ("country",),
+        # The words of this module and of the registries.
+        "CaseAlert.about_event_type": ("event_type",),
+        "Consent.given_by": ("consent_giver",),
+        "Consent.scope": ("purpose", "country"),
+        "MatchFollowup.match_kind": ("match_kind",),
+        "MatchFollowup.purpose": ("purpose",),
+        "Organisation.kind": ("organisation_kind",),
+        # BCP 47 language tags.
+        "DetentionNotice.languages": ("language",),
+        "HandoverNotice.languages": ("language",),
+        "LocalizedText.lang": ("language",),
+        "PersonName.lang": ("language",),
+        "Referral.languages": ("language",),
+        # ISO 8601 calendar dates, possibly partial (YYYY, YYYY-MM, YYYY-MM-DD).
+        "DetentionNotice.date_of_birth": ("date",),
+        "HandoverNotice.date_of_birth": ("date",),
+        "IdentityDocument.expires_on": ("date",),
+        "Period.end": ("date",),
+        "Period.start": ("date",),
+        "Referral.date_of_birth": ("date",),
+        "Referral.recruitment_date": ("date",),
+        "TraffickerAlert.date_of_birth": ("date",),
+    }
+)
+"""The string payload fields whose values are codes, by ``Record.field`` (the Avro
+record's name without namespace, then the field's), each with the vocabularies
+its values come from, tried in order (``Consent.scope`` holds purposes or country
+codes): ``country`` (ISO 3166-1 alpha-2), ``purpose`` (:data:`PURPOSES`),
+``organisation_kind`` (:data:`ORGANISATION_KINDS`), ``consent_giver``
+(:data:`CONSENT_GIVERS`), ``match_kind`` (``hub.matching.MatchKind``),
+``event_type`` (``hub.wire.EventType``), ``language`` (a BCP 47 tag) and ``date``
+(an ISO 8601 calendar date, possibly partial). A value in none of its field's
+vocabularies is shown as sent: the vocabularies are open to values added later,
+and ``Consent.given_by`` to a role in the producer's words.
+"""
 
 
 def shown(value: object, limit: int = 64) -> str:

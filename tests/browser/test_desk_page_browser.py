@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiokafka import AIOKafkaProducer
-from playwright.async_api import async_playwright
+from playwright.async_api import async_playwright, expect
 
 from connectors.gateway import DeskUsers, make_app
 from connectors.sdk import CountryNode
@@ -126,13 +126,14 @@ async def test_desk_page_notices_detail_ack_and_alerts(
             await page.wait_for_selector("#login-error:has-text('UNAUTHENTICATED')")
             await page.fill("#login-password", PASSWORD)
             await page.click("#login-submit")
+            await page.click("#tab-notices")
             rows = page.locator("tr[data-testid=notice-row]")
             await rows.nth(1).wait_for(timeout=20_000)
             assert await rows.count() == 2
             # Newest first: the LA notice, then the overdue TH one, highlighted.
             old = page.locator(f"tr[data-event-id='{overdue.header.event_id}']")
             assert "overdue" in (await old.get_attribute("class") or "")
-            assert "OVERDUE" in await old.inner_text()
+            assert "Overdue" in await old.inner_text()
             new = page.locator(f"tr[data-event-id='{fresh.header.event_id}']")
             assert "overdue" not in (await new.get_attribute("class") or "")
             assert await new.locator("span.name[lang='lo-Laoo']").inner_text() == "ສົມພອນ ແກ້ວມະນີ"
@@ -145,15 +146,15 @@ async def test_desk_page_notices_detail_ack_and_alerts(
             khmer = detail.locator("span.name[lang='km-Khmr']")
             assert await khmer.first.inner_text() == "សុខ ស្រីពៅ"
             withheld = detail.locator("[data-testid=withheld-field][data-field='escort_officers']")
-            assert await withheld.inner_text() == "escort_officers: withheld"
+            assert await withheld.inner_text() == "Escort officers: withheld"
             assert await detail.locator("[data-field='escort_officers'] .withheld").count() == 1
             await page.screenshot(path=str(ARTIFACTS / "desk-detail.png"), full_page=True)
 
             await page.click("#handover-button")
             await page.wait_for_selector("#message:has-text('Handover recorded')")
-            await page.wait_for_function(
-                "document.getElementById('overdue-count').textContent === '0'"
-            )
+            # Not wait_for_function: its polling evaluates a string, which the page's
+            # Content-Security-Policy (no 'unsafe-eval') refuses once it has to poll.
+            await expect(page.locator("#overdue-count")).to_have_text("0", timeout=20_000)
             assert "handed over" in (await old.inner_text()).lower()
             assert await page.is_disabled("#handover-button")
 
@@ -259,7 +260,7 @@ async def test_sent_tab_shows_a_notice_the_hub_refused_with_its_reason(
             await row.locator("[data-testid=refusal]").wait_for(timeout=20_000)
             text = await row.inner_text()
             assert "refused by the hub" in text
-            assert f"KH: CHILD_PROTECTION — {detail}" in text
+            assert f"Cambodia: Child protection rule (CHILD_PROTECTION) — {detail}" in text
             assert "awaiting" not in text.lower()
             assert "refused" in (await row.get_attribute("class") or "")
             assert await page.inner_text("#overdue-count") == "0"

@@ -140,6 +140,19 @@ def seeds() -> dict[str, list[bytes]]:
     ]
     leaves = [bytes.fromhex(d["leaf"]) for n, d in audit.items() if n.startswith("leaf-")]
     out["audit_leaf"] = leaves
+    from hub.audit.flows import AckTime, FlowCount, Flows
+
+    referral = "01943d1a-6c00-7000-8000-0000000000f1"
+    out["flows"] = [
+        json.dumps(Flows((), ()).to_json()).encode(),
+        json.dumps(
+            Flows(
+                (FlowCount("TH", "KH", "referral", "2026-01", 2, 1, (3, 5, 7)),),
+                (AckTime("TH", "KH", "referral", referral, T0, T0 + 3_600_000, 3, 9),),
+                (AckTime("TH", "KH", "referral", referral, T0, T0 + 7_200_000, 3, 11),),
+            ).to_json()
+        ).encode(),
+    ]
     for raw in leaves:
         try:
             out["decision"].append(AuditLeaf.from_bytes(raw).record.to_json_bytes())
@@ -204,6 +217,10 @@ def seeds() -> dict[str, list[bytes]]:
 
     entry = IndexEntry("KH", REF, "phone", "suspect", T0 + 10**9, (index_key(match_key(1)),))
     out["match_exchange"] = [join([m, entry.to_json_bytes()]) for m in out["match_message"]]
+    stats = {k: v for k, v in examples.items() if k == "statistics_report"}
+    out["statistics_report"] = [
+        encode(parsed(name), payload_from_json(name, payload)) for name, payload in stats.items()
+    ]
     numbers = b"[0,-0.0,1e21,1e20,1e-7,1e-6,0.1,-5e-324,1.7976931348623157e308,9007199254740991]"
     out["jcs_diff"] = [
         numbers,

@@ -393,6 +393,16 @@ def proof(data: bytes) -> object:
     return check_proof(body, origin, hub_keys)
 
 
+def flows(data: bytes) -> object:
+    """A flows document (``trm audit replay --json``, key ``flows``), as a statistics
+    report reads it from a file."""
+    from hub.audit.flows import Flows
+    from hub.textdoc import parse_json
+
+    doc = parse_json(data, what="flows", max_bytes=1 << 20)
+    return Flows.from_json(doc).within(0, 2**62).to_json()
+
+
 def audit_leaf(data: bytes) -> object:
     """An audit leaf's bytes (what the sequencer logs and an auditor replays)."""
     from hub.audit.leaf import AuditLeaf
@@ -607,6 +617,10 @@ AVRO_PARTS: Final = (
     "erasure_confirmation",
     "match_followup",
     "match_followup_answer",
+    "case_update",
+    "reintegration_report",
+    "case_alert",
+    "statistics_report",
 )
 
 
@@ -855,6 +869,27 @@ def match_exchange(data: bytes) -> object:
     return outcome
 
 
+def statistics_report(data: bytes) -> object:
+    """A statistics_report payload's Avro body, decoded, then checked as a node sums it.
+
+    ``hub.stats.interior_of`` reads another country's signed counts: it must
+    refuse what does not fit (TrmError), never crash.
+    """
+    from hub.errors import Reason, WireError
+    from hub.stats import Period, interior_of
+    from hub.wire.codec import decode_exact, parsed
+
+    try:
+        value = decode_exact(parsed("statistics_report"), data)
+    except ValueError as exc:
+        raise WireError(Reason.MALFORMED_AVRO, f"statistics_report: {exc}"[:200]) from None
+    try:
+        period = Period.parse(str(value.get("period") or ""))
+    except TrmError:
+        period = Period.parse("2026-Q3")
+    return interior_of(value, period)
+
+
 def jcs_diff(data: bytes) -> object:
     """hub.signed_doc.canonical_json and :func:`independent_jcs` agree on every JSON value."""
     from hub.signed_doc import canonical_json
@@ -993,6 +1028,12 @@ TARGETS: Final[dict[str, Target]] = {
             ("hub.audit.witness", "hub.audit.note", "hub.audit.merkle", "hub.textdoc"),
         ),
         Target(
+            "flows",
+            flows,
+            ("hub.audit.flows.Flows.from_json",),
+            ("hub.audit.flows", "hub.textdoc"),
+        ),
+        Target(
             "audit_leaf",
             audit_leaf,
             ("hub.audit.leaf.AuditLeaf.from_bytes",),
@@ -1075,6 +1116,12 @@ TARGETS: Final[dict[str, Target]] = {
             max_len=16384 + 16,
         ),
         Target(
+            "statistics_report",
+            statistics_report,
+            ("hub.stats.report.interior_of",),
+            ("hub.stats", "hub.wire.codec"),
+        ),
+        Target(
             "match_exchange",
             match_exchange,
             ("hub.matching.exchange.process", "hub.matching.exchange.IndexEntry.from_json_bytes"),
@@ -1131,6 +1178,7 @@ REQUIRED: Final = (
     "hub.audit.witness.check_proof",
     "hub.audit.witness.Seen.from_json",
     "hub.audit.leaf.AuditLeaf.from_bytes",
+    "hub.audit.flows.Flows.from_json",
     "hub.decision.DecisionRecord.from_json_bytes",
     "hub.decision.EffectId.parse",
     "hub.decision.SourceRef.parse",
@@ -1162,9 +1210,14 @@ NOT_A_DOOR: Final[dict[str, str]] = {
     "hub.app.audit_source.read_replay_input": "Kafka I/O; each record goes to a parser above",
     "hub.app.kafka.read_all": "Kafka I/O: reads records, parses none of them",
     "hub.app.seal_registry.read_seal_keys": "Kafka I/O; then SealKeyDirectory.from_documents",
+    "hub.cases.timeline.CaseEvent.from_record": (
+        "the node's own vault records (0600), written after each event verified and opened"
+    ),
     "hub.conformance.base.read_json": "the project's own vector files (conformance kit)",
     "hub.conformance.policy.load_registry": "the project's own policy vectors (conformance kit)",
     "hub.decision.DecisionRecord.from_mapping": "the half of from_json_bytes after JSON (decision)",
+    "hub.audit.flows.FlowCount.from_json": "one count of Flows.from_json (flows target)",
+    "hub.audit.flows.AckTime.from_json": "one time of Flows.from_json (flows target)",
     "hub.keys.load_private_key": "this node's own key file, written by `trm keys` with mode 0600",
     "hub.keys.load_seal_private_key": "this node's own seal key file, written by `trm keys`",
     "hub.ops.broker.load_cluster": "the cluster.json `trm kafka up` wrote in the state directory",
@@ -1198,10 +1251,16 @@ NOT_A_DOOR: Final[dict[str, str]] = {
     "connectors.importer.mapping.load_mapping_file": _FILES + "read_mapping (importer_mapping)",
     "connectors.sdk.node.CountryNode.read_inbox": "Kafka I/O; each record goes to open_envelope",
     "connectors.gateway.desk.DeskView.load_journal": "the node's own journal, already decoded",
+    "connectors.gateway.i18n.load_catalogues": _FILES + "Babel's read_po: the desk's own "
+    "gettext catalogues in connectors/static/i18n, which the operator edits (not a request)",
     "connectors.sdk.store.VaultEntry.from_json": "the node's own vault file, which it writes",
     "hub.matching.ceremony.load_public": _FILES + "parse_public (match_files target)",
     "hub.matching.ceremony.load_share": _FILES + "parse_share (match_files target)",
     "hub.matching.evaluator.BudgetLedger.from_json": "the evaluator's own ledger (0600) it writes",
+    "hub.stats.indicators.Period.parse": "the operator's --period flag (or a report's period, "
+    "after the statistics_report target's decode): one anchored regex",
+    "connectors.cli.stats.load_flows": _FILES + "hub.audit.flows.Flows.from_json, the "
+    "auditor's own replay report",
 }
 
 

@@ -125,10 +125,17 @@ class Desk:
 
 
 async def gateway(
-    cc: str, root: Path, bootstrap: str, topics: Topics, *, users: DeskUsers, clock: Clock
+    cc: str,
+    root: Path,
+    bootstrap: str,
+    topics: Topics,
+    *,
+    users: DeskUsers,
+    clock: Clock,
+    alert_every_s: float = 0.0,
 ) -> Desk:
     node = CountryNode(cc, KEYS[cc], trust_list(), bootstrap, topics=topics, state=StateDir(root))
-    app = make_app(node, users, deadline_ms=24 * HOUR, clock=clock)
+    app = make_app(node, users, deadline_ms=24 * HOUR, clock=clock, alert_every_s=alert_every_s)
     client: TestClient[Any, Any] = TestClient(GatewayTestServer(app))
     await client.start_server()
     return Desk(client)
@@ -612,6 +619,8 @@ def _urls(path: str, present: str) -> list[str]:
     samples = {
         "{event_id}": [present, "0190aaaa-0000-7000-8000-000000000000", "%ff%fe%00", "x" * 300],
         "{name}": ["desk.js", "desk.css", "index.html", "x", "..%2f..%2fpyproject.toml"],
+        "{lang}": ["th", "km", "xx", "..%2fen", "%ff%fe"],
+        "{case_key}": ["case-77", "no-such-case", "%ff%fe", "x" * 300],
     }
     for param, values in samples.items():
         if param in path:
@@ -631,6 +640,19 @@ def _bodies(path: str) -> list[dict[str, Any]]:
         ],
         "/api/events": [notice(), notice(to=["XX"]), notice(**{"from": "KH"})],
         "/api/logout": [{}],
+        "/api/cases/{case_key}/status": [
+            {"status": "ACCEPTED", "to": ["KH"]},
+            {"status": "CLOSED", "to": ["KH"]},  # a skip without a reason
+            {"status": "LOST", "to": ["KH"]},
+            {"status": "ACCEPTED", "to": "nobody"},
+        ],
+        "/api/me/preferences": [
+            {"locale": "th", "calendar": "buddhist", "time_zone": "Asia/Bangkok"},
+            {"locale": "xx"},
+            {"calendar": "islamic"},
+            {"time_zone": "Nowhere/Land"},
+            {"colour": "blue"},
+        ],
     }
     valid = by_path.get(path, [{"status": "RECEIVED"}, {"status": "LOST"}])
     return [
@@ -716,7 +738,7 @@ async def test_every_answer_of_every_route_is_in_the_openapi_document(
     for path, item in doc["paths"].items():
         for method in _METHODS:
             documented = method in item
-            bodies = _bodies(path) if documented and method == "post" else [{}]
+            bodies = _bodies(path) if documented and method in ("post", "put") else [{}]
             auths = (None, "token", "bearer nope", "Basic Zm9yZ2VkLXRva2VuLXZhbHVl")
             urls = _urls(path, sent["event_id"])
             for url in urls if documented else urls[:1]:
@@ -730,6 +752,11 @@ async def test_every_answer_of_every_route_is_in_the_openapi_document(
     assert walked[("/api/events", "post")] == [201, 400, 401, 403, 413, 415]
     assert walked[("/api/inbox/{event_id}/ack", "post")] == [201, 400, 401, 404, 413, 415]
     assert walked[("/api/login", "post")] == [200, 400, 401, 403, 413, 415]
+    assert walked[("/api/me/preferences", "put")] == [200, 400, 401, 413, 415]
+    assert walked[("/api/i18n/{lang}", "get")] == [200, 400, 404]
+    assert walked[("/api/events/{event_id}", "get")] == [200, 400, 401, 404]
+    assert walked[("/api/cases/{case_key}", "get")] == [200, 400, 401, 404]
+    assert walked[("/api/cases/{case_key}/status", "post")] == [201, 400, 401, 413, 415]
     _no_tracebacks(caplog)
 
 

@@ -13,6 +13,7 @@ import pytest
 
 from connectors.demo.scenario import story
 from tests.support.canary import DEMO, scan_files
+from tests.support.stats_audit import check_files_agree
 
 pytestmark = pytest.mark.kafka
 TRM = str(Path(sys.executable).parent / "trm")
@@ -51,10 +52,26 @@ def test_demo_runs_clean_twice_and_leaves_a_usable_state(tmp_path: Path) -> None
         assert inbox.returncode == 0, inbox.stderr
         records = [json.loads(line) for line in inbox.stdout.splitlines() if line.strip()]
         kinds = sorted(r.get("event_type", r.get("type", "")) for r in records)
-        assert kinds == ["handover_notice", "referral", "trafficker_alert"], records
+        story_kinds = [k for k in kinds if k != "statistics_report"]
+        assert story_kinds == ["handover_notice", "referral", "trafficker_alert"], records
+        assert kinds.count("statistics_report") == 5  # the other members' reports
         (referral,) = [r for r in records if "referral" in (r.get("event_type"), r.get("type"))]
         assert "Sok Sreypov" not in json.dumps(referral, ensure_ascii=False)  # no consent yet
         assert "names" in referral["withheld"]
+
+        # trm stats report needs no flag after the demo: this quarter, every key held, the
+        # files under the state directory; the same numbers in every format.
+        stats = subprocess.run(
+            [TRM, "stats", "report"], cwd=tmp_path, env=env, capture_output=True, text=True,
+            timeout=300, check=False,
+        )  # fmt: skip
+        assert stats.returncode == 0, stats.stdout + stats.stderr
+        assert "interval check (k=11): passed" in stats.stdout
+        (out_dir,) = (tmp_path / ".trm" / "reports").glob("stats-20*")
+        assert check_files_agree(out_dir) > 0
+        doc = json.loads((out_dir / "report.json").read_text(encoding="utf-8"))
+        assert doc["countries"]["included"] == ["CN", "KH", "LA", "MM", "TH", "VN"]
+        assert "flows_by_corridor_type_month" in {t["name"] for t in doc["tables"]}
 
         # The stack outlives the demo: what a country publishes now is routed.
         status = subprocess.run(

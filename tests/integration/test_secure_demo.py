@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.stats_audit import check_files_agree
+
 pytestmark = pytest.mark.kafka
 TRM = str(Path(sys.executable).parent / "trm")
 
@@ -29,7 +31,7 @@ def test_the_demo_passes_with_security_on(tmp_path: Path) -> None:
             check=False,
         )
         assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
-        assert "All 19 outcomes were the expected ones" in out.stdout
+        assert "All 20 outcomes were the expected ones" in out.stdout
         assert "TLS + SASL/SCRAM" in out.stdout
         props = (tmp_path / ".trm/kafka/node1/server.properties").read_text()
         assert "PLAINTEXT://" not in props.split("listeners=")[1].splitlines()[0]
@@ -44,7 +46,18 @@ def test_the_demo_passes_with_security_on(tmp_path: Path) -> None:
             check=False,
         )
         assert inbox.returncode == 0, inbox.stderr
-        assert len([json.loads(x) for x in inbox.stdout.splitlines() if x.strip()]) == 3
+        kinds = sorted(json.loads(x)["type"] for x in inbox.stdout.splitlines() if x.strip())
+        # the story's three, and the other five members' statistics reports
+        assert kinds == sorted(["handover_notice", "referral", "trafficker_alert",
+                                *["statistics_report"] * 5]), kinds  # fmt: skip
+        # The demo ended with a regional statistics report: every format, the same numbers.
+        out_dir = tmp_path / ".trm" / "reports" / "demo-stats"
+        assert check_files_agree(out_dir) > 0
+        doc = json.loads((out_dir / "report.json").read_text(encoding="utf-8"))
+        assert doc["countries"]["included"] == ["CN", "KH", "LA", "MM", "TH", "VN"]
+        assert doc["interval_check"]["passed"] is True
+        assert all(c["count"] in (None, 0) or c["count"] >= doc["k"]
+                   for t in doc["tables"] for c in t["cells"])  # fmt: skip
     finally:
         subprocess.run(
             [TRM, "down"],  # the demo leaves the whole stack running

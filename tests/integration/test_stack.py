@@ -16,6 +16,7 @@ import pytest
 
 from connectors.demo.scenario import try_it_submission
 from connectors.demo.setup import make_identities, make_seal_keys, sign_agreements
+from connectors.sdk.store import NodeStore
 from hub.errors import OperationalError, Reason
 from hub.home import StateDir
 from hub.ops import broker, stack
@@ -108,10 +109,14 @@ def test_up_routes_what_is_published_after_it_and_down_stops_everything(tmp_path
         # Matching needs no other flag either: the evaluators run, the shares are dealt.
         registered = _trm(
             home, "match", "register", "--country", "VN", "--kind", "phone",
-            "--value", "+66 81 234 5678",
+            "--value", "+66 81 234 5678", "--case", "VN-2026-0042",
         )  # fmt: skip
         assert registered.returncode == 0, registered.stderr
         reference = registered.stdout.strip()
+        # The case key stays in Viet Nam's own store (0600), never in a message.
+        kept = NodeStore(StateDir(home).node("VN")).match_registration(reference)
+        assert kept is not None
+        assert (kept["case_key"], kept["kind"]) == ("VN-2026-0042", "phone")
         found = _trm(
             home, "match", "query", "--country", "TH", "--kind", "phone", "--value",
             "081 234 5678", "--case-ref", "TH-1", "--purpose", "investigation",

@@ -40,6 +40,9 @@ PURE = [
     "hub.asyncapi",
     "hub.conformance",
     "hub.matching",
+    "hub.charts",
+    "hub.cases",
+    "hub.stats",
 ]
 FORBIDDEN = ["faust", "aiokafka", "mode", "aiohttp", "socket", "kafka"]
 # Packages below hub/ that are not the pure core: the Kafka edge and the operator's tooling.

@@ -195,7 +195,9 @@ def test_users_file_is_replaced_whole_and_a_torn_one_locks_nobody_out(tmp_path: 
     DeskUsers.load(path).add("bob", "KH", "bob's passphrase!")
     assert path.stat().st_ino != inode  # a new file renamed over the old one
     assert path.stat().st_mode & 0o777 == 0o600
-    assert [p.name for p in tmp_path.iterdir()] == ["desk-users.json"]  # no leftover
+    # no leftover; the lock file (held from a change's read to its rename) stays, empty
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["desk-users.json", "desk-users.json.lock"]
+    assert (tmp_path / "desk-users.json.lock").stat().st_size == 0
     whole = path.read_bytes()
     path.write_bytes(whole[: len(whole) // 2])  # another writer, caught half-way
     _, session = running.login("alice", "the first passphrase", country="KH", now_ms=T0)

@@ -91,6 +91,15 @@ def test_case_events_are_one_producers_events_of_one_case_oldest_first(store: No
     assert store.case_events("case-9", "TH") == []
 
 
+def test_entries_list_every_kept_event_oldest_first_without_erased_cases(
+    store: NodeStore,
+) -> None:
+    fill(store)
+    assert [e.event_id for e in store.entries()] == [E1, E2, E3, E4]
+    store.erase_case("case-7", "TH", T + 5 * DAY)
+    assert [(e.event_id, e.producer) for e in store.entries()] == [(E3, "VN"), (E4, "TH")]
+
+
 def test_erase_case_deletes_the_plaintext_and_never_stores_the_case_again(
     store: NodeStore, tmp_path: Path
 ) -> None:

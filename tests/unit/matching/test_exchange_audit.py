@@ -120,8 +120,9 @@ def _index_with(
     try:
         for i, (event_id, recipient, digest, logged) in enumerate(leaves):
             index.db.execute(
-                "INSERT INTO leaf VALUES (?, ?, 'DELIVERED', ?, '', ?, ?, NULL, '', '', 'l', 0, ?,"
-                " ?, 0)",
+                "INSERT INTO leaf(idx, decision_id, kind, event_id, producer, recipient,"
+                " event_digest, delivered_digest, reason, source, topic, part, off, logged,"
+                " decided) VALUES (?, ?, 'DELIVERED', ?, '', ?, ?, NULL, '', '', 'l', 0, ?, ?, 0)",
                 (i, f"d{i}", event_id, recipient, digest, i, logged),
             )
         for kind, event_id, digest, producer, correlation in followups:

@@ -437,3 +437,25 @@ def test_the_agreement_schema_is_published_where_the_spec_says() -> None:
         assert "schemas/agreement.schema.json" in text, doc
         assert "urn:trm-hub:schema:agreement:v1" in text, doc
     assert not (root / "hub" / "data" / "agreement.schema.json").exists()
+
+
+def test_the_flow_naming_both_countries_goes_before_one_for_any_party() -> None:
+    def narrower_th_to_kh(doc: dict[str, Any]) -> None:
+        flows = doc["flows"]
+        alert = copy.deepcopy(flows[0]["event_types"]["trafficker_alert"])
+        alert["fields"] = ["kind", "urgency"]
+        alert["retention_days"] = 30
+        flows.append({"from": "TH", "to": "KH", "event_types": {"trafficker_alert": alert}})
+
+    changed = _with("commit-baseline.yaml", narrower_th_to_kh, sign=False)
+    (baseline,) = [a for a in changed.entries if a.agreement.id == "COMMIT-baseline"]
+    agreement = baseline.agreement
+    assert len(agreement.flows_for("TH", "KH", "trafficker_alert")) == 2
+    flow = agreement.flow_for("TH", "KH", "trafficker_alert")
+    assert flow is not None
+    assert (flow.sender, flow.recipient, flow.retention_days) == ("TH", "KH", 30)
+    other = agreement.flow_for("KH", "TH", "trafficker_alert")  # only 'any' covers it
+    assert other is not None
+    assert (other.sender, other.recipient) == ("any", "any")
+    assert agreement.flow_for("TH", "TH", "trafficker_alert") is None
+    assert agreement.flow_for("TH", "KH", "referral") is None  # bilateral agreements only

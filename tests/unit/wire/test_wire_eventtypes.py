@@ -45,9 +45,9 @@ def test_acknowledgement_statuses_come_from_the_schema() -> None:
     ack = openapi_document("TH")["paths"]
     enums = [
         op["requestBody"]["content"]["application/json"]["schema"]["properties"]["status"]["enum"]
-        for path in ack.values()
+        for name, path in ack.items()
         for op in path.values()
-        if "status" in str(op.get("requestBody", ""))
+        if "status" in str(op.get("requestBody", "")) and not name.startswith("/api/cases/")
     ]
     assert enums == [list(statuses)]
     with pytest.raises(KeyError):

@@ -21,12 +21,49 @@ from hub.policy import decide
 from hub.state import HubState
 from hub.topics import COMMIT_COUNTRIES, Topics
 from hub.wire import Envelope, RecipientKey, cloudevents_headers, seal
-from tests.support.examples import AGREEMENTS, HUB_KEY, TRUST, example_key, example_payload
+from tests.support.examples import (
+    AGREEMENTS,
+    AGREEMENTS_DIR,
+    HUB_KEY,
+    TRUST,
+    example_key,
+    example_payload,
+)
 
-__all__ = ["AGREEMENTS", "HUB_KEY", "TOPICS", "TRUST", "T", "World"]
+__all__ = [
+    "AGREEMENTS",
+    "HUB_KEY",
+    "OFFLINE_FILES",
+    "TOPICS",
+    "TRUST",
+    "T",
+    "World",
+    "child_notice",
+    "replay_input",
+]
 
 T = 1_772_323_200_000  # 2026-03-01T00:00:00Z
 TOPICS = Topics("t")
+#: The file options of ``trm audit replay`` / ``leaves`` where the replay is the in-memory
+#: one (``run_replay`` replaced): the EXAMPLE trust list and agreements, a broker never dialled.
+OFFLINE_FILES = (
+    "--bootstrap",
+    "127.0.0.1:1",
+    "--trust",
+    str(AGREEMENTS_DIR / "example-trust.json"),
+    "--agreements",
+    str(AGREEMENTS_DIR),
+)
+
+
+def child_notice() -> dict[str, Any]:
+    """A handover notice the EXAMPLE agreements let through from TH to KH.
+
+    A child's case goes only to the named protection agency (TH-KH-protection).
+    """
+    return example_payload("handover_notice") | {
+        "receiving_organisation": {"id": "KH-MOSVY", "name": "MoSVY", "kind": "government"}
+    }
 
 
 @dataclass
@@ -35,11 +72,13 @@ class World:
     log: AuditLog = field(default_factory=lambda: AuditLog(origin_of("t")))
     state: HubState = field(default_factory=HubState)
     sequence: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    stamped_at_ms: int = T  # the Kafka time of every record written
+    decided_at_ms: int = T + 1000  # the hub's clock at every decision
 
     def write(
         self, topic: str, value: bytes, headers: tuple[tuple[str, bytes], ...] = ()
     ) -> Record:
-        rec = Record(topic, 0, len(self.topics[topic]), value, headers, T)
+        rec = Record(topic, 0, len(self.topics[topic]), value, headers, self.stamped_at_ms)
         self.topics[topic].append(rec)
         return rec
 
@@ -89,7 +128,7 @@ class World:
             registry=registry,
             state=self.state,
             hub_key=HUB_KEY,
-            now_ms=T + 1000,
+            now_ms=self.decided_at_ms,
         )
         for effect in outcome.effects:
             self.write(effect.topic, effect.value, effect.headers)
@@ -116,17 +155,18 @@ class World:
         return data
 
 
-def replay_input(
-    data: ReplayInput, *, now_ms: int | None = None, window: tuple[int, int] | None = None
-) -> Report:
-    """The auditor's replay of ``data`` under the EXAMPLE trust list and agreements."""
+def replay_input(data: ReplayInput, **kw: Any) -> Report:
+    """The auditor's replay of ``data`` under the EXAMPLE trust list and agreements.
+
+    ``kw`` goes to :func:`hub.audit.replay.replay` (``now_ms``, ``window``,
+    ``select``, ``on_leaf``, or another ``trust`` list).
+    """
     return replay(
         data,
-        trust=TRUST,
+        trust=kw.pop("trust", TRUST),
         agreements=AGREEMENTS,
         topics=TOPICS,
         origin=origin_of(TOPICS.namespace),
         hub_keys=hub_public_keys(TRUST),
-        now_ms=now_ms,
-        window=window,
+        **kw,
     )

@@ -12,17 +12,8 @@ from connectors.cli import audit as audit_cli
 from connectors.cli import main as trm_main
 from hub.audit.replay import Report
 from hub.audit.report import leaves_command
-from tests.support.examples import AGREEMENTS_DIR
+from tests.support.audit import OFFLINE_FILES
 from tests.unit.audit.test_audit_flows import Traffic, run, traffic
-
-_FILES = [
-    "--bootstrap",
-    "127.0.0.1:1",  # never dialled: the replay is the in-memory one
-    "--trust",
-    str(AGREEMENTS_DIR / "example-trust.json"),
-    "--agreements",
-    str(AGREEMENTS_DIR),
-]
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +42,7 @@ def test_the_command_under_a_count_lists_its_leaves(t: Traffic) -> None:
             "month": count.month,
         }
         args = leaves_command(select).split()[3:]  # after "trm audit leaves"
-        result = CliRunner().invoke(trm_main, ["audit", "leaves", *args, *_FILES, "--json"])
+        result = CliRunner().invoke(trm_main, ["audit", "leaves", *args, *OFFLINE_FILES, "--json"])
         assert result.exit_code == 0, result.output
         listed = [json.loads(line) for line in result.stdout.splitlines() if line]
         assert [leaf["index"] for leaf in listed] == list(count.leaves)
@@ -63,6 +54,6 @@ def test_the_command_under_a_count_lists_its_leaves(t: Traffic) -> None:
 
 @pytest.mark.usefixtures("replaying")
 def test_a_malformed_month_is_refused_before_replaying() -> None:
-    result = CliRunner().invoke(trm_main, ["audit", "leaves", "--month", "2026-13", *_FILES])
+    result = CliRunner().invoke(trm_main, ["audit", "leaves", "--month", "2026-13", *OFFLINE_FILES])
     assert result.exit_code == 1
     assert "BAD_REQUEST" in result.output

@@ -20,14 +20,13 @@ from hub.audit.flows import (
     month_start_ms,
 )
 from hub.audit.leaf import AuditLeaf
-from hub.audit.log import origin_of
 from hub.audit.merkle import leaf_hash, verify_inclusion
 from hub.audit.note import SignedNote, cosign
-from hub.audit.replay import LeafFilter, Report, hub_public_keys, replay
+from hub.audit.replay import LeafFilter, Report
 from hub.errors import RequestError
 from hub.keys import KeyRole, PublicKey, private_key_from_seed, raw_public
 from hub.wire import Envelope
-from tests.support.audit import AGREEMENTS, TOPICS, TRUST, T, World
+from tests.support.audit import TOPICS, TRUST, T, World, child_notice, replay_input
 from tests.support.examples import example_payload
 
 DAY = 86_400_000
@@ -91,9 +90,7 @@ def traffic() -> Traffic:
         ["KH"],
         "repatriation",
         "H2",
-        # A child's case goes only to the named protection agency (TH-KH-protection).
-        example_payload("handover_notice")
-        | {"receiving_organisation": {"id": "KH-MOSVY", "name": "MoSVY", "kind": "government"}},
+        child_notice(),
         case_key="c-1",
         created_at_ms=T - 2 * DAY,
     )
@@ -119,15 +116,7 @@ class WithWitness:
 
 
 def run(t: Traffic, **kw: Any) -> Report:
-    return replay(
-        t.world.input(),
-        trust=kw.pop("trust", TRUST),
-        agreements=AGREEMENTS,
-        topics=TOPICS,
-        origin=origin_of(TOPICS.namespace),
-        hub_keys=hub_public_keys(TRUST),
-        **kw,
-    )
+    return replay_input(t.world.input(), **kw)
 
 
 @pytest.fixture(scope="module")
@@ -393,8 +382,7 @@ def test_a_handover_notice_never_acknowledged_is_overdue() -> None:
         ["KH"],
         "repatriation",
         "H2",
-        example_payload("handover_notice")
-        | {"receiving_organisation": {"id": "KH-MOSVY", "name": "MoSVY", "kind": "government"}},
+        child_notice(),
         case_key="c-9",
         created_at_ms=T - 2 * DAY,
     )

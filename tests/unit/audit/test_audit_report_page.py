@@ -12,9 +12,8 @@ import pytest
 from hub.audit.merkle import leaf_hash, verify_inclusion
 from hub.audit.replay import FAILING, FINDING_MEANINGS, WARNING, LeafFilter
 from hub.audit.report import leaves_command, reason_meanings, replay_html
-from tests.support.audit import T, World
+from tests.support.audit import T, World, child_notice
 from tests.support.audit_page import Page, resolve
-from tests.support.examples import example_payload
 from tests.unit.audit.test_audit_flows import DAY, Traffic, run, traffic
 
 PROTOCOL = Path(__file__).resolve().parents[3] / "docs" / "protocol.md"
@@ -149,8 +148,7 @@ def test_unacknowledged_handovers_are_on_the_page() -> None:
         ["KH"],
         "repatriation",
         "H2",
-        example_payload("handover_notice")
-        | {"receiving_organisation": {"id": "KH-MOSVY", "name": "MoSVY", "kind": "government"}},
+        child_notice(),
         created_at_ms=T - 2 * DAY,
     )
     w.sequence_all()

@@ -21,23 +21,16 @@ from click.testing import CliRunner
 
 from connectors.cli import audit as audit_cli
 from connectors.cli import main as trm_main
-from hub.audit.log import origin_of
 from hub.audit.replay import (
     NONE,
     LeafFilter,
-    Record,
     ReplayInput,
     Report,
-    hub_public_keys,
-    replay,
     window_select,
 )
 from hub.audit.report import leaves_command, replay_html
-from hub.decision import SourceRef
-from hub.pipeline import Registry, process
-from hub.policy import decide
-from tests.support.audit import AGREEMENTS, HUB_KEY, TOPICS, TRUST, T, World
-from tests.support.examples import AGREEMENTS_DIR, example_payload
+from tests.support.audit import OFFLINE_FILES, TOPICS, T, World, child_notice, replay_input
+from tests.support.examples import example_payload
 from tests.unit.audit.test_audit_flows import run as run_flows
 from tests.unit.audit.test_audit_flows import traffic
 
@@ -47,46 +40,28 @@ WINDOW = (T - HOUR, T + HOUR)
 NOW = T + 3 * DAY  # every handover notice is past its one-day deadline
 
 
-@dataclass
 class ClockedWorld(World):
-    """The test World, but each record is stamped, and each decision made, at ``at``."""
+    """The test World with one clock: each record is stamped, and each decision made, at ``at``."""
 
-    at: int = T
+    @property
+    def at(self) -> int:
+        return self.stamped_at_ms
 
-    def write(
-        self, topic: str, value: bytes, headers: tuple[tuple[str, bytes], ...] = ()
-    ) -> Record:
-        rec = Record(topic, 0, len(self.topics[topic]), value, headers, self.at)
-        self.topics[topic].append(rec)
-        return rec
-
-    def hub(self, rec: Record) -> None:
-        registry = Registry(keys=TRUST, agreements=AGREEMENTS, decide=decide, version="v1")
-        outcome = process(
-            rec.value,
-            list(rec.headers),
-            SourceRef(rec.topic, rec.partition, rec.offset),
-            topics=TOPICS,
-            registry=registry,
-            state=self.state,
-            hub_key=HUB_KEY,
-            now_ms=self.at,
-        )
-        for effect in outcome.effects:
-            self.write(effect.topic, effect.value, effect.headers)
+    @at.setter
+    def at(self, ms: int) -> None:
+        self.stamped_at_ms = self.decided_at_ms = ms
 
 
-def _notice(w: World, case_key: str) -> Any:
+def _notice(w: ClockedWorld, case_key: str) -> Any:
     return w.submit(
         "TH",
         "handover_notice",
         ["KH"],
         "repatriation",
         "H2",
-        example_payload("handover_notice")
-        | {"receiving_organisation": {"id": "KH-MOSVY", "name": "MoSVY", "kind": "government"}},
+        child_notice(),
         case_key=case_key,
-        created_at_ms=w.at,  # type: ignore[attr-defined]
+        created_at_ms=w.at,
     )
 
 
@@ -131,7 +106,8 @@ def clocked_log() -> Log:
     # whose original is known (its type verified), once one never sent on TH's own lane.
     w.hub(w.write(TOPICS.outbox("KH"), acked.to_bytes()))
     w.at = T + 30 * 60_000
-    elsewhere = ClockedWorld(at=w.at)  # signed by TH, never on TH's own lane here
+    elsewhere = ClockedWorld()  # signed by TH, never on TH's own lane here
+    elsewhere.at = w.at
     stray = elsewhere.submit("TH", "referral", ["KH"], "repatriation", "H2", created_at_ms=w.at)
     w.hub(w.write(TOPICS.outbox("KH"), stray.to_bytes()))
     opened = _notice(w, "c-2")
@@ -155,17 +131,7 @@ def run(world: World, since_ms: int | None, until_ms: int | None, **kw: Any) -> 
     window = (
         None if since_ms is None and until_ms is None else (since_ms or 0, until_ms or 2**63 - 1)
     )
-    return replay(
-        windowed(world, since_ms, until_ms),
-        trust=TRUST,
-        agreements=AGREEMENTS,
-        topics=TOPICS,
-        origin=origin_of(TOPICS.namespace),
-        hub_keys=hub_public_keys(TRUST),
-        window=window,
-        now_ms=NOW,
-        **kw,
-    )
+    return replay_input(windowed(world, since_ms, until_ms), window=window, now_ms=NOW, **kw)
 
 
 @pytest.fixture(scope="module")
@@ -287,16 +253,6 @@ def test_the_page_commands_quote_their_values() -> None:
         LeafFilter.of({"since_ms": "yesterday"})
 
 
-_FILES = [
-    "--bootstrap",
-    "127.0.0.1:1",  # never dialled: the replay is the in-memory one
-    "--trust",
-    str(AGREEMENTS_DIR / "example-trust.json"),
-    "--agreements",
-    str(AGREEMENTS_DIR),
-]
-
-
 def test_every_command_on_a_windowed_page_lists_its_count(
     log: Log, report: Report, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -323,7 +279,7 @@ def test_every_command_on_a_windowed_page_lists_its_count(
         argv = shlex.split(command)
         assert argv[:3] == ["trm", "audit", "leaves"]
         assert f"--since-ms {WINDOW[0]} --until-ms {WINDOW[1]}" in command
-        result = CliRunner().invoke(trm_main, [*argv[1:], *_FILES, "--json"])
+        result = CliRunner().invoke(trm_main, [*argv[1:], *OFFLINE_FILES, "--json"])
         assert result.exit_code == 0, result.output
         listed = [json.loads(line) for line in result.stdout.splitlines() if line]
         assert len(listed) == count, command

@@ -16,21 +16,18 @@ import jsonschema
 from hub.topics import Topics
 from hub.wire import Envelope
 from tests.integration.test_gateway_api import (
-    ACK_KEEP,
     Clock,
     Desk,
     Relay,
     _schema,
-    desk_users,
     eventually,
-    gateway,
 )
 from tests.integration.test_gateway_desk_i18n import (
-    REFERRAL_KEEP,
+    desk_pair,
     pair,  # noqa: F401 - the fixture
 )
 from tests.support.kafka import read_topic
-from tests.support.nodes import example, node_seal_keys
+from tests.support.nodes import example
 
 CASE = "TH-KH-2026-0077"
 DAY = 86_400_000
@@ -134,19 +131,13 @@ async def test_the_gateway_alerts_the_owner_of_a_late_step_once_by_itself(
     kafka_bootstrap: str, topics: Topics, tmp_path: Path
 ) -> None:
     clock = Clock()
-    users = desk_users(tmp_path, clock)
-    roots = {"TH": tmp_path / "th", "KH": tmp_path / "kh"}
-    await node_seal_keys(kafka_bootstrap, topics, roots, roots)
-    th = await gateway("TH", roots["TH"], kafka_bootstrap, topics, users=users, clock=clock)
-    kh = await gateway(
-        "KH", roots["KH"], kafka_bootstrap, topics, users=users, clock=clock, alert_every_s=0.5
-    )
-    relay = Relay(kafka_bootstrap, topics, {"referral": REFERRAL_KEEP, "acknowledgement": ACK_KEEP})
-    relay.keep["case_update"] = frozenset(
-        {"status", "changed_at", "next_due_at", "next_step_owner"}
-    )
-    relay.keep["case_alert"] = frozenset({"kind", "about_event_id", "due_at", "step_owner"})
-    try:
+    async with desk_pair(
+        kafka_bootstrap, topics, tmp_path, clock=clock, alert_every_s={"KH": 0.5}
+    ) as (th, kh, relay):
+        relay.keep["case_update"] = frozenset(
+            {"status", "changed_at", "next_due_at", "next_step_owner"}
+        )
+        relay.keep["case_alert"] = frozenset({"kind", "about_event_id", "due_at", "step_owner"})
         await th.login("th-desk")
         await kh.login("kh-desk")
         referral = {
@@ -195,9 +186,6 @@ async def test_the_gateway_alerts_the_owner_of_a_late_step_once_by_itself(
         }
         assert alert.header.recipients == ("TH",)
         assert alert.header.case_key == CASE
-    finally:
-        await th.client.close()
-        await kh.client.close()
 
 
 async def _case(desk: Desk) -> dict[str, Any] | None:

@@ -3,7 +3,8 @@ referrals both ways with their acknowledgements, and the detail of an event."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
 import jsonschema
@@ -28,22 +29,45 @@ pytestmark = pytest.mark.kafka
 REFERRAL_KEEP = frozenset({"case_number", "names", "sex", "age_band", "exploitation_types"})
 
 
-@pytest.fixture
-async def pair(
-    kafka_bootstrap: str, topics: Topics, tmp_path: Path
+@contextlib.asynccontextmanager
+async def desk_pair(
+    kafka_bootstrap: str,
+    topics: Topics,
+    tmp_path: Path,
+    *,
+    clock: Clock | None = None,
+    alert_every_s: Mapping[str, float] | None = None,
 ) -> AsyncIterator[tuple[Desk, Desk, Relay]]:
-    clock = Clock()
+    """Thailand's and Cambodia's gateways on the broker, with a relay standing in for the hub.
+
+    ``alert_every_s``: per country, how often its gateway sends its case alerts (none: never).
+    """
+    clock = clock or Clock()
+    every = alert_every_s or {}
     users = desk_users(tmp_path, clock)
     roots = {"TH": tmp_path / "th", "KH": tmp_path / "kh"}
     await node_seal_keys(kafka_bootstrap, topics, roots, roots)
-    th = await gateway("TH", roots["TH"], kafka_bootstrap, topics, users=users, clock=clock)
-    kh = await gateway("KH", roots["KH"], kafka_bootstrap, topics, users=users, clock=clock)
+    th, kh = [
+        await gateway(
+            cc, roots[cc], kafka_bootstrap, topics, users=users, clock=clock,
+            alert_every_s=every.get(cc, 0.0),
+        )
+        for cc in ("TH", "KH")
+    ]  # fmt: skip
     relay = Relay(kafka_bootstrap, topics, {"referral": REFERRAL_KEEP, "acknowledgement": ACK_KEEP})
     try:
         yield th, kh, relay
     finally:
         await th.client.close()
         await kh.client.close()
+
+
+@pytest.fixture
+async def pair(
+    kafka_bootstrap: str, topics: Topics, tmp_path: Path
+) -> AsyncIterator[tuple[Desk, Desk, Relay]]:
+    async with desk_pair(kafka_bootstrap, topics, tmp_path) as desks:
+        yield desks
 
 
 async def test_catalogues_are_public_cached_and_refuse_an_unknown_language(

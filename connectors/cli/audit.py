@@ -23,7 +23,7 @@ from connectors.cli.terminal import cell, printable
 from hub.app.audit_source import read_replay_input, stream_replay_input, stream_topics
 from hub.app.kafka import client_env, default_client_config, wait_for_topics
 from hub.audit.log import origin_of
-from hub.audit.replay import LeafFilter, Report, hub_public_keys, replay
+from hub.audit.replay import LeafFilter, Report, hub_public_keys, replay, window_of
 from hub.audit.report import erasure_lines, reason_meanings, replay_html
 from hub.audit.witness import Seen, check_proof
 from hub.audit.witness import witness as witness_log
@@ -91,9 +91,7 @@ def run_replay(
             origin=origin_of(topics.namespace),
             hub_keys=hub_public_keys(trust),
             progress=progress,
-            window=None
-            if since_ms is None and until_ms is None
-            else (since_ms or 0, until_ms or 2**63 - 1),
+            window=window_of(since_ms, until_ms),
             now_ms=now,
             select=select,
             on_leaf=on_leaf,
@@ -167,13 +165,12 @@ def replay_cmd(  # noqa: PLR0917 - one per option
         now_ms=generated,
     )
     elapsed = time.perf_counter() - started
+    window = window_of(since_ms, until_ms)
     doc = report.to_json() | {
         "seconds": round(elapsed, 3),
         "namespace": namespace,
         "generated_at_ms": generated,
-        "window": None
-        if since_ms is None and until_ms is None
-        else [since_ms or 0, until_ms or 2**63 - 1],
+        "window": None if window is None else list(window),
     }
     if report_file:
         Path(report_file).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")

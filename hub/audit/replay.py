@@ -92,6 +92,7 @@ from hub.topics import COMMIT_COUNTRIES, QUARANTINE_RETENTION_MS, Topics
 from hub.wire import DELIVERED_MAX_SIZE, Envelope, EventType, verify, verify_attestation
 
 __all__ = [
+    "ALL_TIME",
     "ERASURE_DUE_DAYS",
     "ERASURE_DUE_MS",
     "FINDING_MEANINGS",
@@ -106,8 +107,12 @@ __all__ = [
     "ReplaySource",
     "Report",
     "replay",
+    "window_of",
     "window_select",
 ]
+
+#: A replay's window with both ends open: every decision time (ms since the epoch).
+ALL_TIME: Final = (0, 2**63 - 1)
 
 # How long a recipient has to confirm an erasure request (docs/protocol.md 9.6).
 # An auditor cannot read a sealed request's own due_at, so it counts from the
@@ -513,12 +518,13 @@ def replay(
     """
     report = Report()
     tick = progress or (lambda _n: None)
+    span = window or ALL_TIME
     index = _Index(scratch_dir)
     tree = MerkleTree.spilled(scratch_dir)
     try:
         _leaves(data.leaves, tree, index, report, tick)
         _checkpoints(data.checkpoints, tree, origin, hub_keys, report, index, trust)
-        _outboxes(data.outboxes, index, topics, trust, tick, window or (0, 2**63 - 1))
+        _outboxes(data.outboxes, index, topics, trust, tick, span)
         _inboxes(data.inboxes, index, topics, trust, agreements, report, tick)
         for rec in data.rejections:
             try:
@@ -536,15 +542,15 @@ def replay(
         _missing(
             index,
             report,
-            window or (0, 2**63 - 1),
+            span,
             copies_since_ms=0 if now_ms is None else now_ms - QUARANTINE_RETENTION_MS,
         )
         _erasures(index, report, now_ms)
         _matches(index, report)
         report.counts = _counts(index)
         _sharing(index, report, window)
-        _ack_times(index, report, window or (0, 2**63 - 1))
-        _unacknowledged(index, report, now_ms, window or (0, 2**63 - 1))
+        _ack_times(index, report, span)
+        _unacknowledged(index, report, now_ms, span)
         _matching(index, report)
         _checkpoint_log(index, report, tree)
         _proofs(index, report, tree)
@@ -1373,7 +1379,7 @@ def _sharing(index: _Index, report: Report, window: tuple[int, int] | None) -> N
         " strftime('%Y-%m', o.created / 1000, 'unixepoch'), o.fset"
         " FROM leaf l LEFT JOIN original o ON o.digest = l.event_digest"
         " WHERE l.kind IN (?, ?, ?) AND l.decided >= ? AND l.decided < ? ORDER BY l.idx",
-        (_DELIVERED, _ACKNOWLEDGED, _REJECTED, *(window or (0, 2**63 - 1))),
+        (_DELIVERED, _ACKNOWLEDGED, _REJECTED, *(window or ALL_TIME)),
     )
     for idx, kind, producer, recipient, agreement, reason, fset, etype, month, disclosed in rows:
         delivered = kind != _REJECTED
@@ -1470,14 +1476,22 @@ def _select(**criteria: str | None) -> dict[str, str]:
     return {k: v or NONE for k, v in criteria.items()}
 
 
+def window_of(since_ms: int | None, until_ms: int | None) -> tuple[int, int] | None:
+    """A replay's window from ``--since-ms``/``--until-ms``: None without either; an
+    end not given is :data:`ALL_TIME`'s."""
+    if since_ms is None and until_ms is None:
+        return None
+    return (since_ms or ALL_TIME[0], until_ms or ALL_TIME[1])
+
+
 def window_select(window: tuple[int, int] | None) -> dict[str, str]:
     """The :class:`LeafFilter` criteria of a replay's ``window`` (none for an open bound)."""
     if window is None:
         return {}
     lo, hi = window
     return {
-        **({"since_ms": str(lo)} if lo > 0 else {}),
-        **({"until_ms": str(hi)} if hi < 2**63 - 1 else {}),
+        **({"since_ms": str(lo)} if lo > ALL_TIME[0] else {}),
+        **({"until_ms": str(hi)} if hi < ALL_TIME[1] else {}),
     }
 
 

@@ -33,7 +33,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from hub.audit.replay import FINDING_MEANINGS, LINKS_PER_COUNT, window_select
+from hub.audit.replay import ALL_TIME, FINDING_MEANINGS, LINKS_PER_COUNT, window_select
 from hub.charts import Bar, bar_chart
 
 __all__ = ["erasure_lines", "leaves_command", "reason_meanings", "replay_html"]
@@ -49,9 +49,9 @@ def _utc(ms: int | None) -> str:
 
 
 def _span(since_ms: int, until_ms: int) -> str:
-    """A replay's window in words (an open bound, 0 or 2**63 - 1, is left out)."""
-    since = f"from {_utc(since_ms)}" if since_ms > 0 else ""
-    until = f"before {_utc(until_ms)}" if until_ms < 2**63 - 1 else ""
+    """A replay's window in words (an open bound, :data:`ALL_TIME`'s, is left out)."""
+    since = f"from {_utc(since_ms)}" if since_ms > ALL_TIME[0] else ""
+    until = f"before {_utc(until_ms)}" if until_ms < ALL_TIME[1] else ""
     return " ".join(p for p in (since, until) if p) or "at any time"
 
 

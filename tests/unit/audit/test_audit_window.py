@@ -22,10 +22,12 @@ from click.testing import CliRunner
 from connectors.cli import audit as audit_cli
 from connectors.cli import main as trm_main
 from hub.audit.replay import (
+    ALL_TIME,
     NONE,
     LeafFilter,
     ReplayInput,
     Report,
+    window_of,
     window_select,
 )
 from hub.audit.report import leaves_command, replay_html
@@ -121,16 +123,14 @@ def clocked_log() -> Log:
 def windowed(world: World, since_ms: int | None, until_ms: int | None) -> ReplayInput:
     """What ``run_replay`` reads for this window."""
     data = world.input()
-    lo, hi = since_ms or 0, until_ms or 2**63 - 1
+    lo, hi = window_of(since_ms, until_ms) or ALL_TIME
     data.outboxes = [r for r in data.outboxes if lo <= r.timestamp_ms]
     data.inboxes = [r for r in data.inboxes if lo <= r.timestamp_ms < hi]
     return data
 
 
 def run(world: World, since_ms: int | None, until_ms: int | None, **kw: Any) -> Report:
-    window = (
-        None if since_ms is None and until_ms is None else (since_ms or 0, until_ms or 2**63 - 1)
-    )
+    window = window_of(since_ms, until_ms)
     return replay_input(windowed(world, since_ms, until_ms), window=window, now_ms=NOW, **kw)
 
 

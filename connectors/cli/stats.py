@@ -176,7 +176,6 @@ async def _report(  # noqa: PLR0917 - the command's choices
     namespace: str,
     trust_file: str | None,
 ) -> Regional:
-    from connectors.sdk.cases import CaseBook
     from connectors.sdk.stats import (
         assemble,
         own_counts,
@@ -193,9 +192,8 @@ async def _report(  # noqa: PLR0917 - the command's choices
     try:
         for node in nodes:
             now = node.now_ms()
-            book = CaseBook.of_node(node)  # each case's follow-up schedule, its agreement's
             own[node.country] = own_counts(
-                node.store, node.country, period, now_ms=now, schedule=book.schedule
+                node.store, node.country, period, now_ms=now, agreements=node.agreements().values()
             )
             await node.start()
             ready, lacking = await sealable(node, members, now)

@@ -40,6 +40,7 @@ from hub.cases import (
     OverdueItem,
     TimelineEntry,
     alerts,
+    case_schedule,
     case_state,
     check_follow_up_months,
     check_transition,
@@ -280,14 +281,7 @@ class CaseBook:
     def schedule(self, case_key: str) -> tuple[int, ...]:
         """The follow-up schedule of a case: its handover's agreement's, else the default."""
         state = case_state(case_key, self.events.get(case_key, ()), self.country)
-        parties = state.handover_parties or state.countries
-        others = [c for c in parties if c != self.country]
-        for agreement in sorted(self.agreements, key=lambda a: (a.id, -a.version)):
-            for other in others:
-                months = agreement.follow_up_months(self.country, other)
-                if months is not None:
-                    return months
-        return self.follow_up_months
+        return case_schedule(state, self.country, self.agreements, self.follow_up_months)
 
     def _events(self, case_key: str) -> tuple[CaseEvent, ...]:
         found = self.events.get(case_key)

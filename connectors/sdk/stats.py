@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from aiokafka import TopicPartition
 
 from hub.app.kafka import Follower
 from hub.audit.flows import Flows
+from hub.cases import Schedules
 from hub.errors import Reason, SealError, TrmError, WireError
 from hub.stats import Period, Regional, count_indicators, interior_of, regional, report_payload
 from hub.stats.indicators import FOLLOW_UP_MONTHS
@@ -77,12 +78,12 @@ def own_counts(
     *,
     now_ms: int,
     follow_up_months: Sequence[int] = FOLLOW_UP_MONTHS,
-    schedule: Callable[[str], Sequence[int]] | None = None,
+    agreements: Iterable[Schedules] = (),
 ) -> Counts:
     """This country's indicators for ``period`` from its vault (exact interior counts).
 
-    ``schedule`` gives a case's follow-up schedule (``CaseBook.schedule``: its
-    agreement's); without it every case has ``follow_up_months``.
+    ``agreements``: those the node holds; a case's follow-up schedule is its
+    agreement's (as the desk's), else ``follow_up_months``.
     """
     records = [r for r in vault_records(store) if r.get("type") != TYPE]
     return count_indicators(
@@ -91,7 +92,7 @@ def own_counts(
         period,
         as_of_ms=now_ms,
         follow_up_months=follow_up_months,
-        schedule=schedule,
+        agreements=agreements,
     )
 
 

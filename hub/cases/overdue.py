@@ -23,10 +23,10 @@ owned by the other country of that handover (it must be told).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum, unique
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from hub.wire import EventType
 
@@ -51,6 +51,7 @@ __all__ = [
     "OverdueItem",
     "acknowledgement_due_at",
     "alerts",
+    "case_schedule",
     "due_at",
     "follow_ups",
     "open_steps",
@@ -246,6 +247,41 @@ def _done_at(event: CaseEvent) -> int:
         visited = event.int_field("visited_at")
         return visited if visited is not None else event.created_at_ms
     return event.changed_at_ms
+
+
+class Schedules(Protocol):
+    """What a follow-up schedule is read from: an agreement (``hub.policy.Agreement``)."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def version(self) -> int: ...
+
+    def follow_up_months(self, a: str, b: str) -> tuple[int, ...] | None: ...
+
+
+def case_schedule(
+    state: CaseState,
+    country: str,
+    agreements: Iterable[Schedules],
+    default: Sequence[int] = DEFAULT_FOLLOW_UP_MONTHS,
+) -> tuple[int, ...]:
+    """A case's follow-up schedule (14.3): its handover's agreement's, else ``default``.
+
+    The agreement between ``country`` and the other party of the handover (or,
+    before one, any other country of the case) that sets ``case_follow_up_months``;
+    of several, the first by id and the newest version. The desk's case book and
+    the statistics both read it here.
+    """
+    parties = state.handover_parties or state.countries
+    others = [c for c in parties if c != country]
+    for agreement in sorted(agreements, key=lambda a: (a.id, -a.version)):
+        for other in others:
+            months = agreement.follow_up_months(country, other)
+            if months is not None:
+                return months
+    return tuple(default)
 
 
 def follow_ups(

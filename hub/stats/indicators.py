@@ -32,11 +32,18 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from hub.cases import DEFAULT_FOLLOW_UP_MONTHS, CaseEvent, case_state, follow_ups
+from hub.cases import (
+    DEFAULT_FOLLOW_UP_MONTHS,
+    CaseEvent,
+    Schedules,
+    case_schedule,
+    case_state,
+    follow_ups,
+)
 from hub.errors import Reason, RequestError
 
 from .suppression import TableSpec
@@ -326,7 +333,7 @@ def count_indicators(
     *,
     as_of_ms: int,
     follow_up_months: Sequence[int] = FOLLOW_UP_MONTHS,
-    schedule: Callable[[str], Sequence[int]] | None = None,
+    agreements: Iterable[Schedules] = (),
 ) -> dict[str, dict[tuple[str, ...], int]]:
     """Per table name, the interior counts ``country`` reports for ``period``.
 
@@ -335,10 +342,12 @@ def count_indicators(
         country: the reporting country.
         period: the period.
         as_of_ms: now; a follow-up due later is not yet counted.
-        follow_up_months: the follow-up schedule after a handover.
-        schedule: a case key's schedule (the agreement's, as the node's case book
-            reads it); ``follow_up_months`` for every case when None.
+        follow_up_months: the follow-up schedule after a handover where no agreement
+            sets one.
+        agreements: the agreements the node holds: a case's schedule is its
+            agreement's (``hub.cases.case_schedule``, as the desk reads it).
     """
+    held = tuple(agreements)
     cases: dict[str, _Case] = {}
     for r in records:
         key = r.get("case_key")
@@ -423,7 +432,7 @@ def count_indicators(
                 t for t in _status_times(case, "RETRAFFICKING_SUSPECTED", by=None) if t >= after
             ]
             ended += [e.created_at_ms for e in state.new_referrals]
-            months = schedule(case.key) if schedule is not None else follow_up_months
+            months = case_schedule(state, country, held, follow_up_months)
             for f in follow_ups(state, events, months):
                 q = period.quarter_of(f.due_at_ms)
                 if not q or f.due_at_ms > as_of_ms or any(t < f.due_at_ms for t in ended):

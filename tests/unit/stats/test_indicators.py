@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -163,11 +165,27 @@ def test_follow_ups_are_the_desks_current_cycle_and_case_schedule() -> None:
     # The first cycle's follow-up (due 15 April) is no longer awaited.
     assert "followups_by_outcome" not in count_indicators(records, "KH", q2, as_of_ms=now)
     # The case's agreement says 2 and 4 months: due 10 June (reported late) and 10 August.
-    schedule = {"c1": (2, 4)}.__getitem__
-    got = count_indicators(records, "KH", q2, as_of_ms=now, schedule=schedule)
+    held = [_Schedule("TH-KH-protection", 2, {frozenset({"TH", "KH"}): (2, 4)})]
+    got = count_indicators(records, "KH", q2, as_of_ms=now, agreements=held)
     assert got["followups_by_outcome"] == {("TH>KH", "LATE"): 1}
-    got = count_indicators(records, "KH", Q3, as_of_ms=now, schedule=schedule)
+    got = count_indicators(records, "KH", Q3, as_of_ms=now, agreements=held)
     assert got["followups_by_outcome"] == {("TH>KH", "NOT_DONE"): 1}
+    # An agreement between other countries sets nothing for this case.
+    other = [_Schedule("LA-VN", 1, {frozenset({"LA", "VN"}): (2, 4)})]
+    got = count_indicators(records, "KH", Q3, as_of_ms=now, agreements=other)
+    assert got["followups_by_outcome"] == {("TH>KH", "ON_TIME"): 1}
+
+
+@dataclass(frozen=True)
+class _Schedule:
+    """An agreement as a case's schedule reads it (hub.cases.Schedules)."""
+
+    id: str
+    version: int
+    months: Mapping[frozenset[str], tuple[int, ...]]
+
+    def follow_up_months(self, a: str, b: str) -> tuple[int, ...] | None:
+        return self.months.get(frozenset({a, b}))
 
 
 def test_retrafficking_is_counted_by_the_receiving_country() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,10 @@ LATER = 1_798_761_600_000  # 2027-01-01
 DIMS = ["corridor", "exploitation"]
 
 
-def _regional(n: int = 800) -> Any:
+@functools.cache
+def _regional(n: int = 600) -> Any:
+    """One regional report of n generated cases, made once for every test that reads it
+    (suppression with its LP audit takes tens of seconds; the report is frozen)."""
     from hub.stats import count_indicators
 
     gen = generate(n, seed=5)
@@ -119,7 +123,7 @@ def test_the_regional_table_is_the_sum_and_names_who_is_missing() -> None:
 
 
 def test_json_csv_and_html_carry_the_same_numbers(tmp_path: Path) -> None:
-    _, report = _regional(600)
+    _, report = _regional()
     (tmp_path / "report.json").write_text(json_of(report), encoding="utf-8")
     (tmp_path / "report.html").write_text(html_of(report), encoding="utf-8")
     for table in report.tables:
@@ -133,7 +137,7 @@ def test_json_csv_and_html_carry_the_same_numbers(tmp_path: Path) -> None:
 def test_the_published_interval_check_holds_only_what_the_tables_show() -> None:
     """An interval's width published next to the tables gave away a true count (the LP's
     maximum minus the width); the LP counts and times depend on the true counts too."""
-    _, report = _regional(600)
+    _, report = _regional()
     check = json.loads(json_of(report))["interval_check"]
     assert set(check) == {"passed", "k", "populations"}
     assert check["k"] == report.k

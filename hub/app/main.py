@@ -302,7 +302,9 @@ async def refresh_registry() -> None:
 Record = tuple[SourceRef, bytes, list[tuple[str, bytes | None]], int | None]
 BATCH_MAX = int(os.environ.get("TRM_HUB_BATCH", "512"))
 BATCH_WITHIN_S = float(os.environ.get("TRM_HUB_BATCH_WITHIN_S", "0.004"))
-WRITES_IN_FLIGHT = 4  # batches whose effects are being written while the next is decided
+# Records decided and not yet written (the agent waits above this): room for the
+# next batches to be decided while one write is in flight.
+UNWRITTEN_MAX = 4 * BATCH_MAX
 WRITER = EffectWriter(BOOTSTRAP, linger_ms=2, **CLIENT)
 # Effect ids sent and not yet acknowledged: the agent and the reconciler may judge
 # the same record at once (Faust can commit past a record still in the agent's
@@ -371,21 +373,75 @@ async def _start_judging(records: Sequence[Record]) -> asyncio.Future[None]:
             if eid not in _PENDING and not state.done(e.effect_id):
                 effects.setdefault(eid, e)
     _PENDING.update(effects)
-    return asyncio.ensure_future(_write(effects, raw, state))
+    return _WRITES.submit(effects, raw, state)
 
 
-async def _write(effects: dict[str, Effect], raw: list[OutRecord], state: HubState) -> None:
-    out = [(e.topic, e.key, e.value, e.headers) for e in effects.values()]
+# One batch's effects to write: (effects by id, raw records, the state to mark, done)
+_Job = tuple[dict[str, Effect], list[OutRecord], HubState, "asyncio.Future[None]"]
+
+
+class _WriteQueue:
+    """The effects of decided batches, written together, one write in flight at a time.
+
+    aiokafka sends one produce request per broker at a time, with one record
+    batch per partition, and holds a new batch for a partition until the one
+    before it is sent. Written one by one, small batches (a few records each,
+    under paced load) therefore waited in line for a round trip each, and the
+    hub fell seconds behind at half the rate it drains a backlog. Here, what was
+    decided while a write was in flight goes out as one write when it returns:
+    each round trip carries everything that is ready, so a batch waits at most
+    for the write ahead of it, and a backlog still goes out in large batches.
+    A batch's future resolves only when the broker has acknowledged every
+    effect of it (and of the batches written with it).
+    """
+
+    def __init__(self) -> None:
+        self.jobs: list[_Job] = []
+        self.ready: asyncio.Event | None = None
+        self.task: asyncio.Future[None] | None = None
+
+    def submit(
+        self, effects: dict[str, Effect], raw: list[OutRecord], state: HubState
+    ) -> asyncio.Future[None]:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.jobs.append((effects, raw, state, done))
+        if self.ready is None:
+            self.ready = asyncio.Event()  # made inside the worker's running loop
+        self.ready.set()
+        if self.task is None or self.task.done():
+            self.task = asyncio.ensure_future(self._run(self.ready))
+        return done
+
+    async def _run(self, ready: asyncio.Event) -> None:
+        while True:
+            await ready.wait()
+            ready.clear()
+            while self.jobs:
+                jobs, self.jobs = self.jobs, []
+                await _write(jobs)
+
+
+_WRITES = _WriteQueue()
+
+
+async def _write(jobs: list[_Job]) -> None:
+    out: list[OutRecord] = []
+    for effects, raw, _state, _done in jobs:
+        out += [(e.topic, e.key, e.value, e.headers) for e in effects.values()]
+        out += raw
     try:
-        await WRITER.write([*out, *raw])
+        await WRITER.write(out)
     except Exception as error:
         # Never commit past an effect that was not written: stop hard, so the
         # records are read again from the last commit after a restart.
-        log.critical("writing %d effects failed: %r; stopping", len(out) + len(raw), error)
+        log.critical("writing %d effects failed: %r; stopping", len(out), error)
         os._exit(70)
-    for eid, e in effects.items():
-        state.mark(e.effect_id, e.digest)
-        _PENDING.discard(eid)
+    for effects, _raw, state, done in jobs:
+        for eid, e in effects.items():
+            state.mark(e.effect_id, e.digest)
+            _PENDING.discard(eid)
+        if not done.done():
+            done.set_result(None)
 
 
 async def _handle(
@@ -404,13 +460,15 @@ async def hub_agent(stream: faust.StreamT[Any]) -> AsyncIterator[None]:
 
     Records come in batches (Faust's ``noack_take``: up to BATCH_MAX, or what
     arrived within BATCH_WITHIN_S). A batch is decided at once; its effects are
-    written while the next batch is decided (at most WRITES_IN_FLIGHT batches
-    in flight), and its records are acknowledged to Faust, so their offsets may
-    be committed, only when the broker has acknowledged every one of its effects.
+    written while the next batches are decided (:class:`_WriteQueue`; at most
+    UNWRITTEN_MAX records decided and not yet written), and its records are
+    acknowledged to Faust, so their offsets may be committed, only when the
+    broker has acknowledged every one of its effects.
     """
     # noack_take is on faust.Stream; the agent is typed with the StreamT protocol
     manual = cast(faust.Stream[Any], stream)
-    writing: deque[asyncio.Future[None]] = deque()
+    writing: deque[tuple[asyncio.Future[None], int]] = deque()
+    unwritten = 0
     async for events in manual.noack_take(BATCH_MAX, within=BATCH_WITHIN_S):
         batch: list[Record] = []
         for event in events:
@@ -425,11 +483,12 @@ async def hub_agent(stream: faust.StreamT[Any]) -> AsyncIterator[None]:
             )
         written = await _start_judging(batch)
         written.add_done_callback(functools.partial(_acknowledge, manual, list(events), batch))
-        writing.append(written)
-        while writing and writing[0].done():
-            writing.popleft()
-        if len(writing) >= WRITES_IN_FLIGHT:
-            await writing.popleft()
+        writing.append((written, len(batch)))
+        unwritten += len(batch)
+        while writing and (writing[0][0].done() or unwritten > UNWRITTEN_MAX):
+            oldest, size = writing.popleft()
+            await oldest
+            unwritten -= size
         yield None
 
 

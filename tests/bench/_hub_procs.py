@@ -121,7 +121,10 @@ async def receive(
     """
     trust = load_trust_file(trust_file)
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=5
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        fetch_max_wait_ms=5,
+        fetch_min_bytes=64 * 1024,
     )
     await consumer.start()
     got: dict[str, list[int]] = {}

@@ -913,6 +913,30 @@ async def run(s: Setup) -> None:
         print(line)
 
 
+async def run_part(s: Setup, part: str) -> None:
+    """One part of :func:`run` alone (``--only``), for profiling and trying a change."""
+    a = s.args
+    if part == "start":
+        s.rows = await start_times(s)
+    else:
+        topics = await hub_namespace(s, "blat")
+        await write_events(s.bootstrap, topics, _pool_chunks(s.pool, 0, a.events))
+        d, _startup, procs = await drain_hub(
+            s, topics, workers=1, start=0, count=a.events, label="warm-up", verify_n=0
+        )
+        print(f"  warm-up drain {d.rate:.0f} events/s ({_cpu_note(d)})", flush=True)
+        rate = a.latency_rate or max(1.0, d.rate / 2)
+        try:
+            s.rows = [await latency(s, topics, procs, start=a.events, rate=rate)]
+        finally:
+            for p in procs:
+                p.stop()
+    rows = [r.as_dict(None, None, None) for r in s.rows]
+    s.result.update(rows=rows)
+    for line in table_lines(rows):
+        print(line)
+
+
 async def sealed_comparison(s: Setup, v1_backlog: Sequence[Event] | None = None) -> list[Row]:
     """The hub, 1 worker, draining the mix as v1 events and sealed (v2), in turns.
 
@@ -1083,6 +1107,8 @@ async def latency(s: Setup, topics: Topics, workers: list[Proc], *, start: int, 
             bootstrap_servers=s.bootstrap, acks="all", enable_idempotence=True, linger_ms=0
         )
         await producer.start()
+        pids = {**s.pids([*workers, receiver]), "load generator": os.getpid()}
+        cpu0, wall0 = _cpu(pids), time.time()
         try:
             t0 = time.perf_counter()
             futures = []
@@ -1098,15 +1124,32 @@ async def latency(s: Setup, topics: Topics, workers: list[Proc], *, start: int, 
                 )
             await asyncio.gather(*futures)
             offered = n / (time.perf_counter() - t0)
+            cpu1, wall1 = _cpu(pids), time.time()
         finally:
             await producer.stop()
         await asyncio.to_thread(receiver.popen.wait, s.args.latency_seconds + 180)
     finally:
         receiver.stop()
+    cpu = {
+        ("machine (all users)" if k == "machine" else k): 100 * (b - a) / (wall1 - wall0)
+        for k in cpu0
+        if (a := cpu0[k]) is not None and (b := cpu1.get(k)) is not None
+    }
+    cpu_note = ", ".join(f"{k} {v:.0f}%" for k, v in sorted(cpu.items()))
+    print(f"  latency: CPU while sending: {cpu_note}", flush=True)
     data = json.loads(out.read_text(encoding="utf-8"))
     lat = [(t - sent[eid]) / 1e6 for eid, ts in data["received"].items() if eid in sent for t in ts]
     got = sum(len(v) for v in data["received"].values())
     print(f"  latency: {got} of {expect} copies verified, {data['failed']} failed", flush=True)
+    # p50 in each fifth of the run (by send time): flat, or growing (the hub falling behind)
+    timed = sorted((sent[eid], (t - sent[eid]) / 1e6) for eid, ts in data["received"].items()
+                   if eid in sent for t in ts)  # fmt: skip
+    fifths = [
+        percentile([ms for _at, ms in timed[k * len(timed) // 5 : (k + 1) * len(timed) // 5]], 50)
+        for k in range(5)
+    ]
+    shown = ", ".join("-" if f is None else f"{f:.0f}" for f in fifths)
+    print(f"  latency: p50 ms in each fifth of the run: {shown}", flush=True)
     return Row(
         f"hub latency at {rate:.0f}/s offered, 1 worker",
         offered,
@@ -1114,8 +1157,13 @@ async def latency(s: Setup, topics: Topics, workers: list[Proc], *, start: int, 
         percentile(lat, 95),
         percentile(lat, 99),
         note=f"send -> each copy verified in a receiver process; {got}/{expect} copies, "
-        f"{data['failed']} failed",
-        extra={"copies_received": got, "copies_expected": expect, "failed": data["failed"]},
+        f"{data['failed']} failed; CPU {cpu_note}",
+        extra={
+            "copies_received": got,
+            "copies_expected": expect,
+            "failed": data["failed"],
+            "cpu_percent": cpu,
+        },
         ratios=False,
     )
 
@@ -1240,6 +1288,17 @@ def main(argv: list[str] | None = None) -> int:
         help="v1 and v2 drains each for the sealed comparison (order alternates)",
     )
     parser.add_argument(
+        "--only",
+        choices=("latency", "start"),
+        default=None,
+        help="one part alone: latency (a warm-up drain of --events, then --latency-rate, "
+        "default half the warm-up's rate) or start (the start times of --start-events); "
+        "writes hub_<part>.json",
+    )
+    parser.add_argument(
+        "--latency-rate", type=float, default=None, help="events/s offered in --only latency"
+    )
+    parser.add_argument(
         "--timeout", type=float, default=3600.0, help="longest wait for one drain (s)"
     )
     parser.add_argument(
@@ -1270,11 +1329,15 @@ def main(argv: list[str] | None = None) -> int:
                     check=False,
                 )
                 s.result["commit"] = head.stdout.strip() or None
-                asyncio.run(run_sealed_only(s) if args.sealed == "only" else run(s))
+                if args.only is not None:
+                    asyncio.run(run_part(s, args.only))
+                else:
+                    asyncio.run(run_sealed_only(s) if args.sealed == "only" else run(s))
     s.result["seconds_total"] = time.perf_counter() - started
     # other work on the machine skews every number: say how busy it was
     s.result["load_average_1m_at_end"] = os.getloadavg()[0]
-    path = write_result("hub_sealed" if args.sealed == "only" else "hub", s.result)
+    name = f"hub_{args.only}" if args.only else "hub_sealed" if args.sealed == "only" else "hub"
+    path = write_result(name, s.result)
     print(f"  written to {path} ({s.result['seconds_total']:.0f} s in all)")
     return 0
 

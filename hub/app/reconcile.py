@@ -86,6 +86,9 @@ class Reconciler:
         self.recovered = 0
         self.last_pass_ms: int | None = None
         self._group: AIOKafkaConsumer | None = None
+        # One long-lived reader of the records to decide (a fresh consumer per
+        # partition and pass cost tens of ms of CPU each under paced load).
+        self._fetcher: AIOKafkaConsumer | None = None
 
     async def run_once(self, assigned: Iterable[TopicPartition]) -> int:
         """One pass over ``assigned`` outbox partitions; returns how many records it decided."""
@@ -153,15 +156,18 @@ class Reconciler:
         can be given: a transaction's commit marker, or a record deleted by
         retention. Those are settled, not retried on every pass.
         """
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",  # below the log start: from its first record
-            # any record an outbox accepts comes whole in one fetch
-            max_partition_fetch_bytes=max(1 << 20, OUTBOX_MAX_MESSAGE_BYTES),
-            **self.client,
-        )
-        await consumer.start()
+        if self._fetcher is None:
+            fetcher = AIOKafkaConsumer(
+                bootstrap_servers=self.bootstrap,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",  # below the log start: from its first record
+                # any record an outbox accepts comes whole in one fetch
+                max_partition_fetch_bytes=max(1 << 20, OUTBOX_MAX_MESSAGE_BYTES),
+                **self.client,
+            )
+            await fetcher.start()
+            self._fetcher = fetcher
+        consumer = self._fetcher
         done: set[int] = set()
         empty: set[int] = set()
         try:
@@ -199,8 +205,10 @@ class Reconciler:
                     tp.topic, tp.partition, len(empty), min(empty),
                 )  # fmt: skip
                 self.decided[(tp.topic, tp.partition)].update(empty)
-        finally:
+        except Exception:
+            self._fetcher = None  # the next pass starts a fresh one
             await consumer.stop()
+            raise
         return done, empty
 
 

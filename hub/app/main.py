@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
+import gc
 import logging
 import os
 import time
@@ -86,6 +87,18 @@ class HubApp(faust.App):
         await super().on_start()
         _drop_spinner_logging()
         await _the_hub().ready()
+        _freeze_what_start_loaded()
+
+
+def _freeze_what_start_loaded() -> None:
+    """Keep what the start loaded (modules, Faust, the recovered state) out of every collection.
+
+    None of it is ever garbage, but the cyclic collector's full passes walked all
+    of it: 55-90 ms pauses every few seconds on a busy worker (measured with
+    ``gc.callbacks``), each one a stall of every record in flight.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def _drop_spinner_logging() -> None:

@@ -205,6 +205,7 @@ class Reconciler:
                     tp.topic, tp.partition, len(empty), min(empty),
                 )  # fmt: skip
                 self.decided[(tp.topic, tp.partition)].update(empty)
+            consumer.assign([])  # no fetching in the background between passes
         except Exception:
             self._fetcher = None  # the next pass starts a fresh one
             await consumer.stop()

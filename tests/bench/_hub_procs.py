@@ -124,7 +124,6 @@ async def receive(
         bootstrap_servers=bootstrap,
         enable_auto_commit=False,
         fetch_max_wait_ms=5,
-        fetch_min_bytes=64 * 1024,
     )
     await consumer.start()
     got: dict[str, list[int]] = {}

@@ -1194,6 +1194,10 @@ async def start_times(s: Setup) -> list[Row]:
             label=f"history to {target}",
             verify_n=s.args.verify,
         )
+        # A hub in its steady state, as a new worker meets it: the reconciler's
+        # marks and the bookmarks catch up with the drained history (two
+        # reconciler passes and several bookmark ticks), then the workers stop.
+        await asyncio.sleep(s.args.settle_seconds)
         for p in procs:
             p.stop()
         rows.append(
@@ -1270,6 +1274,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--history-workers", type=int, default=2, help="workers that drain the start-time history"
+    )
+    parser.add_argument(
+        "--settle-seconds",
+        type=float,
+        default=15.0,
+        help="how long the history's workers keep running after the drain (0: stop at once)",
     )
     parser.add_argument(
         "--verify", type=int, default=200, help="delivered copies verified after a drain"

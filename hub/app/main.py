@@ -431,7 +431,15 @@ class _WriteQueue:
             ready.clear()
             while self.jobs:
                 jobs, self.jobs = self.jobs, []
-                await _write(jobs)
+                try:
+                    await _write(jobs)
+                except asyncio.CancelledError:
+                    raise  # the worker is stopping: nothing after this is acknowledged
+                except Exception:
+                    # Not one of these jobs may resolve, nor their effect ids stay
+                    # pending behind a later batch that skipped them: stop hard.
+                    log.critical("marking %d written batches failed; stopping", len(jobs))
+                    os._exit(70)
 
 
 _WRITES = _WriteQueue()

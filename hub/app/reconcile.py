@@ -205,8 +205,8 @@ class Reconciler:
                     tp.topic, tp.partition, len(empty), min(empty),
                 )  # fmt: skip
                 self.decided[(tp.topic, tp.partition)].update(empty)
-            consumer.assign([])  # no fetching in the background between passes
-        except Exception:
+            consumer.pause(tp)  # no fetching in the background between passes
+        except BaseException:
             self._fetcher = None  # the next pass starts a fresh one
             await consumer.stop()
             raise

@@ -714,7 +714,12 @@ async def hub_namespace(s: Setup, prefix: str) -> Topics:
 
 def _cpu_note(d: Drain) -> str:
     """CPU over the drain in % of one core; "machine" is every process of every user."""
-    named = {("machine (all users)" if n == "machine" else n): v for n, v in d.cpu.items()}
+    return _cpu_shown(d.cpu)
+
+
+def _cpu_shown(cpu: Mapping[str, float]) -> str:
+    """Per process, % of one core, as one line; "machine" is every process of every user."""
+    named = {("machine (all users)" if n == "machine" else n): v for n, v in cpu.items()}
     return ", ".join(f"{n} {v:.0f}%" for n, v in sorted(named.items()))
 
 
@@ -1131,19 +1136,20 @@ async def latency(s: Setup, topics: Topics, workers: list[Proc], *, start: int, 
     finally:
         receiver.stop()
     cpu = {
-        ("machine (all users)" if k == "machine" else k): 100 * (b - a) / (wall1 - wall0)
+        k: 100 * (b - a) / (wall1 - wall0)
         for k in cpu0
         if (a := cpu0[k]) is not None and (b := cpu1.get(k)) is not None
     }
-    cpu_note = ", ".join(f"{k} {v:.0f}%" for k, v in sorted(cpu.items()))
+    cpu_note = _cpu_shown(cpu)
     print(f"  latency: CPU while sending: {cpu_note}", flush=True)
     data = json.loads(out.read_text(encoding="utf-8"))
-    lat = [(t - sent[eid]) / 1e6 for eid, ts in data["received"].items() if eid in sent for t in ts]
+    # (send time, ms to verified) of every copy, in the order they were sent
+    timed = sorted((sent[eid], (t - sent[eid]) / 1e6) for eid, ts in data["received"].items()
+                   if eid in sent for t in ts)  # fmt: skip
+    lat = [ms for _at, ms in timed]
     got = sum(len(v) for v in data["received"].values())
     print(f"  latency: {got} of {expect} copies verified, {data['failed']} failed", flush=True)
     # p50 in each fifth of the run (by send time): flat, or growing (the hub falling behind)
-    timed = sorted((sent[eid], (t - sent[eid]) / 1e6) for eid, ts in data["received"].items()
-                   if eid in sent for t in ts)  # fmt: skip
     fifths = [
         percentile([ms for _at, ms in timed[k * len(timed) // 5 : (k + 1) * len(timed) // 5]], 50)
         for k in range(5)

@@ -872,10 +872,18 @@ async function submitStatus(ev) {
 async function refresh() {
   if (!state.token) return;
   try {
-    const [inbox, alerts, sent, rejections, pending, answers, referrals] = await Promise.all([
+    // The selected event is fetched with the lists, so one render shows one state:
+    // a row's new status never appears beside a detail that still offers the old action.
+    const selected = state.selected;
+    const [inbox, alerts, sent, rejections, pending, answers, referrals, detail] = await Promise.all([
       api("GET", "/api/inbox"), api("GET", "/api/alerts"), api("GET", "/api/sent"),
       api("GET", "/api/rejections"), api("GET", "/api/match/followups/pending"),
-      api("GET", "/api/match/followups/answers"), api("GET", "/api/referrals")]);
+      api("GET", "/api/match/followups/answers"), api("GET", "/api/referrals"),
+      selected ? api("GET", "/api/events/" + encodeURIComponent(selected)) : null]);
+    if (selected && selected === state.selected) {
+      state.detail = detail;
+      renderDetail();
+    }
     renderReferrals(referrals);
     renderNotices(inbox.events.filter((r) => r.type === "handover_notice"));
     renderAlerts(inbox.events.filter((r) => r.type === "trafficker_alert"));
@@ -885,10 +893,6 @@ async function refresh() {
     renderFollowups(pending.pending);
     renderAnswers(answers.answers);
     if (state.tab === "cases") await refreshCases();
-    if (state.selected) {
-      state.detail = await api("GET", "/api/events/" + encodeURIComponent(state.selected));
-      renderDetail();
-    }
     document.body.dataset.loaded = "1";
   } catch (err) {
     sayError(err);

@@ -156,7 +156,7 @@ async def test_desk_page_notices_detail_ack_and_alerts(
             # Content-Security-Policy (no 'unsafe-eval') refuses once it has to poll.
             await expect(page.locator("#overdue-count")).to_have_text("0", timeout=20_000)
             assert "handed over" in (await old.inner_text()).lower()
-            assert await page.is_disabled("#handover-button")
+            await expect(page.locator("#handover-button")).to_be_disabled()
 
             await page.click("#tab-overdue")
             assert await page.locator("[data-testid=overdue-alert]").count() == 0

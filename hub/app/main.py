@@ -42,7 +42,7 @@ import faust
 from aiokafka import TopicPartition
 
 from hub.app.kafka import Follower, default_client_config, faust_credentials, partitioner
-from hub.app.reconcile import LOG_APPEND_TIME, Reconciler
+from hub.app.reconcile import LOG_APPEND_TIME, Reconciler, Record
 from hub.app.recovery import Recovery, StateFollower
 from hub.app.registry import build_registry
 from hub.app.writer import EffectWriter, OutRecord
@@ -311,8 +311,6 @@ async def refresh_registry() -> None:
         log.exception("registry refresh failed; keeping %s", hub.registry.version)
 
 
-# (where, value, headers, the broker's append time or None): one outbox record
-Record = tuple[SourceRef, bytes, list[tuple[str, bytes | None]], int | None]
 BATCH_MAX = int(os.environ.get("TRM_HUB_BATCH", "512"))
 BATCH_WITHIN_S = float(os.environ.get("TRM_HUB_BATCH_WITHIN_S", "0.004"))
 # Records decided and not yet written (the agent waits above this): room for the
@@ -435,10 +433,13 @@ class _WriteQueue:
                     await _write(jobs)
                 except asyncio.CancelledError:
                     raise  # the worker is stopping: nothing after this is acknowledged
-                except Exception:
-                    # Not one of these jobs may resolve, nor their effect ids stay
-                    # pending behind a later batch that skipped them: stop hard.
-                    log.critical("marking %d written batches failed; stopping", len(jobs))
+                except Exception as error:
+                    # A failed write, or a failure marking what was written: never
+                    # commit past an effect that is not written and marked, nor let
+                    # these jobs' effect ids stay pending behind a later batch that
+                    # skipped them. Stop hard; after a restart the records are read
+                    # again from the last commit, and effect ids keep that idempotent.
+                    log.critical("writing %d batches failed: %r; stopping", len(jobs), error)
                     os._exit(70)
 
 
@@ -450,29 +451,13 @@ async def _write(jobs: list[_Job]) -> None:
     for effects, raw, _state, _done in jobs:
         out += [(e.topic, e.key, e.value, e.headers) for e in effects.values()]
         out += raw
-    try:
-        await WRITER.write(out)
-    except Exception as error:
-        # Never commit past an effect that was not written: stop hard, so the
-        # records are read again from the last commit after a restart.
-        log.critical("writing %d effects failed: %r; stopping", len(out), error)
-        os._exit(70)
+    await WRITER.write(out)  # a failure stops the worker (_WriteQueue._run)
     for effects, _raw, state, done in jobs:
         for eid, e in effects.items():
             state.mark(e.effect_id, e.digest)
             _PENDING.discard(eid)
         if not done.done():
             done.set_result(None)
-
-
-async def _handle(
-    source: SourceRef,
-    value: bytes,
-    headers: list[tuple[str, bytes | None]],
-    appended_at_ms: int | None,
-) -> None:
-    """Decide one outbox record and write its effects (the reconciler's path)."""
-    await _judge([(source, value, headers, appended_at_ms)])
 
 
 @app.agent(outboxes)
@@ -556,7 +541,7 @@ async def reconcile() -> None:
             BOOTSTRAP,
             app.conf.id,
             TOPICS.decisions,
-            _handle,
+            _judge,
             CLIENT,
             checked=plan.checked if plan is not None else None,
             decisions_from=plan.decisions_from if plan is not None else None,

@@ -29,7 +29,7 @@ import json
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -39,12 +39,14 @@ from hub.decision import SourceRef
 from hub.errors import TrmError
 from hub.topics import OUTBOX_MAX_MESSAGE_BYTES
 
-__all__ = ["Reconciler", "source_of_decision"]
+__all__ = ["Handler", "Reconciler", "Record", "source_of_decision"]
 
 log = logging.getLogger("trm.hub.reconcile")
 
-# (where, value, headers, the broker's append time or None)
-Handler = Callable[[SourceRef, bytes, list[tuple[str, bytes | None]], int | None], Awaitable[None]]
+# (where, value, headers, the broker's append time or None): one outbox record
+Record = tuple[SourceRef, bytes, list[tuple[str, bytes | None]], int | None]
+# decides records in order and returns when every effect of them is written
+Handler = Callable[[Sequence[Record]], Awaitable[None]]
 LOG_APPEND_TIME = 1  # Kafka's timestamp type for a broker-stamped record
 
 
@@ -150,7 +152,7 @@ class Reconciler:
             self.decided[(source.topic, source.partition)].add(source.offset)
 
     async def _decide(self, tp: TopicPartition, offsets: list[int]) -> tuple[set[int], set[int]]:
-        """Hand each record at ``offsets`` to the handler.
+        """Hand the records at ``offsets`` to the handler, each fetch's in one call.
 
         Returns the offsets decided, and those that hold no record a consumer
         can be given: a transaction's commit marker, or a record deleted by
@@ -179,20 +181,26 @@ class Reconciler:
                 records: list[Any] = batch.get(tp, [])
                 if not records:
                     break
-                for r in records:
-                    if r.offset in wanted:
-                        wanted.discard(r.offset)
-                        key = (tp.topic, tp.partition)
-                        self.started[key] = max(self.started.get(key, -1), r.offset)
-                        headers = [(k, v) for k, v in r.headers]
-                        await self.handler(
-                            SourceRef(tp.topic, tp.partition, r.offset),
-                            r.value or b"",
-                            headers,
-                            r.timestamp if r.timestamp_type == LOG_APPEND_TIME else None,
-                        )
-                        self.decided[(tp.topic, tp.partition)].add(r.offset)
-                        done.add(r.offset)
+                key = (tp.topic, tp.partition)
+                found: list[Record] = [
+                    (
+                        SourceRef(tp.topic, tp.partition, r.offset),
+                        r.value or b"",
+                        [(k, v) for k, v in r.headers],
+                        r.timestamp if r.timestamp_type == LOG_APPEND_TIME else None,
+                    )
+                    for r in records
+                    if r.offset in wanted
+                ]
+                if found:
+                    # One call decides them together: their effects go out in one
+                    # write, not one write (and one round trip) per record.
+                    offsets_found = [source.offset for source, *_ in found]
+                    wanted.difference_update(offsets_found)
+                    self.started[key] = max(self.started.get(key, -1), offsets_found[-1])
+                    await self.handler(found)
+                    self.decided[key].update(offsets_found)
+                    done.update(offsets_found)
                 if records[-1].offset >= offsets[-1]:
                     break
             # Records come in offset order: a wanted offset below the position

@@ -415,6 +415,19 @@ def _cpu(pids: Mapping[str, int]) -> dict[str, float | None]:
     return {**{n: cpu_seconds(p) for n, p in pids.items()}, "machine": machine_busy_seconds()}
 
 
+CpuSample = tuple[float, dict[str, float | None]]  # (wall time, _cpu's seconds)
+
+
+def _cpu_percent(a: CpuSample, b: CpuSample) -> dict[str, float]:
+    """Each process's CPU between two samples, as % of one core ("machine": all of it)."""
+    wall = b[0] - a[0]
+    return {
+        n: 100 * (cb - ca) / wall
+        for n, ca in a[1].items()
+        if wall > 0 and ca is not None and (cb := b[1].get(n)) is not None
+    }
+
+
 class Watch:
     """End offsets of output topics; timestamps of their first and last new records."""
 
@@ -456,7 +469,7 @@ class Watch:
         label: str = "",
     ) -> Drain:
         """Wait until every group has its new records (or the timeout); measure the span."""
-        samples: list[tuple[float, dict[str, float | None]]] = []
+        samples: list[CpuSample] = []
         started = time.monotonic()
         names = [t for g in groups.values() for t in g]
         done_at: float | None = None
@@ -510,10 +523,7 @@ class Watch:
                 default=samples[-1],
                 key=lambda s: s[0],
             )
-            for n in [*pids, "machine"]:
-                ca, cb = a[1].get(n), b[1].get(n)
-                if ca is not None and cb is not None and b[0] > a[0]:
-                    cpu[n] = 100 * (cb - ca) / (b[0] - a[0])
+            cpu = _cpu_percent(a, b)
         else:
             first_ms = last_ms = 0
         return Drain(events, (last_ms - first_ms) / 1000, first_ms, last_ms, cpu, counts)
@@ -1113,7 +1123,7 @@ async def latency(s: Setup, topics: Topics, workers: list[Proc], *, start: int, 
         )
         await producer.start()
         pids = {**s.pids([*workers, receiver]), "load generator": os.getpid()}
-        cpu0, wall0 = _cpu(pids), time.time()
+        before: CpuSample = (time.time(), _cpu(pids))
         try:
             t0 = time.perf_counter()
             futures = []
@@ -1129,17 +1139,13 @@ async def latency(s: Setup, topics: Topics, workers: list[Proc], *, start: int, 
                 )
             await asyncio.gather(*futures)
             offered = n / (time.perf_counter() - t0)
-            cpu1, wall1 = _cpu(pids), time.time()
+            after: CpuSample = (time.time(), _cpu(pids))
         finally:
             await producer.stop()
         await asyncio.to_thread(receiver.popen.wait, s.args.latency_seconds + 180)
     finally:
         receiver.stop()
-    cpu = {
-        k: 100 * (b - a) / (wall1 - wall0)
-        for k in cpu0
-        if (a := cpu0[k]) is not None and (b := cpu1.get(k)) is not None
-    }
+    cpu = _cpu_percent(before, after)
     cpu_note = _cpu_shown(cpu)
     print(f"  latency: CPU while sending: {cpu_note}", flush=True)
     data = json.loads(out.read_text(encoding="utf-8"))

@@ -8,9 +8,10 @@ of a hidden total (zeros are published except there: :func:`floors`) and
 nothing else, can still narrow a hidden cell to
 an interval: its smallest and largest value over every non-negative table
 that agrees with everything published. :func:`intervals` solves that as two
-linear programs per suppressed cell (``scipy.optimize.linprog``, HiGHS), each
-over only the hidden cells linked to it (its connected component: relations
-without a hidden cell say nothing about it).
+linear programs per suppressed cell (HiGHS, through ``highspy``), each over
+only the hidden cells linked to it (its connected component: relations
+without a hidden cell say nothing about it). A component is loaded into the
+solver once; each LP changes only its objective (:class:`_Component`).
 
 A cell is protected when ``upper - lower >= k``: the reader cannot tell a
 value below ``k`` from one at least ``k`` apart. With ``k`` given, the audit
@@ -150,11 +151,6 @@ def intervals(
         OperationalError: INTERNAL_ERROR when the solver fails on a problem that the
             true counts prove feasible (never expected; fail closed).
     """
-    # scipy.optimize imports socket: loaded when an audit runs, so that importing
-    # the core stays free of network modules (tests/unit/test_core_purity.py).
-    from scipy.optimize import linprog  # noqa: PLC0415
-    from scipy.sparse import csr_matrix  # noqa: PLC0415
-
     audit = Audit()
     hidden_list = sorted(hidden)
     if not hidden_list:
@@ -193,16 +189,12 @@ def intervals(
                 cell = hidden_list[m]
                 audit.intervals[cell] = Interval(cell, least[cell], math.inf)
             continue
-        data, ri, ci, b = [], [], [], []
-        for j, r in enumerate(mine):
-            row, rhs = rows[r]
-            for m, c in row:
-                data.append(c)
-                ri.append(j)
-                ci.append(local[m])
-            b.append(rhs)
-        a_eq = csr_matrix((data, (ri, ci)), shape=(len(mine), len(members)))
-        bounds = [(least[hidden_list[m]], None) for m in members]
+        lp = _Component(
+            len(members),
+            [rows[r] for r in mine],
+            local,
+            least_of=[least[hidden_list[m]] for m in members],
+        )
         audit.largest_lp = max(audit.largest_lp, len(members))
         # Every LP's optimum is a table consistent with everything published: the
         # lowest and highest value seen so far are inside the cell's interval.
@@ -217,24 +209,23 @@ def intervals(
                 )
                 audit.witnessed += 1
                 continue
-            objective = np.zeros(len(members))
-            objective[j] = 1.0
             found = []
             for sense in (-1.0, 1.0):  # the maximum first: it is the one that can fail
-                res = linprog(sense * objective, A_eq=a_eq, b_eq=b, bounds=bounds, method="highs")
+                optimum = lp.solve(j, sense)
                 audit.lps += 1
-                if res.status == 3:  # unbounded: only the maximum can be
+                if optimum is None:  # unbounded: only the maximum can be
                     found.append(math.inf)
-                elif res.status == 0:
-                    found.append(sense * float(res.fun))
-                    seen_lo = np.minimum(seen_lo, res.x)
-                    seen_hi = np.maximum(seen_hi, res.x)
-                else:
+                elif isinstance(optimum, str):
                     raise OperationalError(
                         Reason.INTERNAL_ERROR,
                         f"the suppression audit's LP for {_label(problem, hidden_list[m])} "
-                        f"ended with status {res.status} ({res.message}); nothing is published",
+                        f"ended with {optimum}; nothing is published",
                     )
+                else:
+                    value, x = optimum
+                    found.append(sense * value)
+                    seen_lo = np.minimum(seen_lo, x)
+                    seen_hi = np.maximum(seen_hi, x)
                 if k is not None and sense < 0 and found[0] - seen_lo[j] >= k:
                     break  # wide enough already, whatever the exact minimum
             if len(found) == 1:
@@ -250,3 +241,84 @@ def intervals(
 
 def _label(problem: Problem, cell: int) -> str:
     return problem.labels[cell] if cell < len(problem.labels) else f"cell {cell}"
+
+
+class _Component:
+    """One component's LP, loaded into HiGHS once; each solve changes only the objective.
+
+    The constraints and bounds of a component's LPs are the same for every cell
+    and sense; only the objective (one cell, up or down) changes, so the model
+    is passed once and each solve starts from the last optimal basis (a few
+    simplex pivots, not a cold solve with its presolve).
+    """
+
+    def __init__(
+        self,
+        n: int,
+        rows: Sequence[tuple[list[tuple[int, float]], float]],
+        local: Mapping[int, int],
+        least_of: Sequence[float],
+    ) -> None:
+        # Loaded when an audit runs (importing the core stays light). The binding's
+        # own class: highspy.Highs adds Python callbacks and prints a banner on
+        # stdout, into the JSON of `trm stats report --json`.
+        from highspy import _core as highs  # noqa: PLC0415
+
+        columns: list[list[tuple[int, float]]] = [[] for _ in range(n)]
+        rhs = np.empty(len(rows))
+        for r, (row, b) in enumerate(rows):
+            rhs[r] = b
+            for m, c in row:
+                columns[local[m]].append((r, c))
+        lp = highs.HighsLp()
+        lp.num_col_ = n
+        lp.num_row_ = len(rows)
+        lp.col_cost_ = np.zeros(n)
+        lp.col_lower_ = np.asarray(least_of, dtype=float)
+        lp.col_upper_ = np.full(n, highs.kHighsInf)
+        lp.row_lower_ = rhs
+        lp.row_upper_ = rhs
+        lp.a_matrix_.format_ = highs.MatrixFormat.kColwise
+        lp.a_matrix_.start_ = np.cumsum([0] + [len(c) for c in columns], dtype=np.int32)
+        lp.a_matrix_.index_ = np.array([r for c in columns for r, _ in c], dtype=np.int32)
+        lp.a_matrix_.value_ = np.array([v for c in columns for _, v in c], dtype=float)
+        self._highs = highs
+        self._h = highs._Highs()
+        self._h.setOptionValue("output_flag", False)
+        # Changing the objective keeps the last basis primal feasible: primal
+        # simplex goes on from it (about 20 pivots a solve here, against about 200
+        # for dual simplex, and 400 with no presolve); presolve would discard it.
+        self._h.setOptionValue("simplex_strategy", 4)  # kSimplexStrategyPrimal
+        self._h.setOptionValue("presolve", "off")
+        self._h.passModel(lp)
+        self._costed: int | None = None
+
+    def solve(self, j: int, sense: float) -> tuple[float, np.ndarray] | str | None:
+        """Minimise ``sense * x[j]``: (optimum, x), None when unbounded, else the status."""
+        h, highs = self._h, self._highs
+        if self._costed is not None and self._costed != j:
+            h.changeColCost(self._costed, 0.0)
+        h.changeColCost(j, sense)
+        self._costed = j
+        h.run()
+        status = h.getModelStatus()
+        if status == highs.HighsModelStatus.kOptimal:
+            value = np.array([h.getInfo().objective_function_value])
+            return float(_snap(value)[0]), _snap(np.asarray(h.getSolution().col_value))
+        if status in (
+            highs.HighsModelStatus.kUnbounded,
+            highs.HighsModelStatus.kUnboundedOrInfeasible,
+        ):
+            return None
+        return f"status {h.modelStatusToString(status)}"
+
+
+#: Solver noise: HiGHS meets its constraints to 1e-7, so an optimum of 11 may come back
+#: as 10.999999999999993 and decide, by noise, that an interval is narrower than k.
+SNAP = 1e-6
+
+
+def _snap(values: np.ndarray) -> np.ndarray:
+    """Values within SNAP of a whole number, as that number (the counts are whole)."""
+    whole = np.rint(values)
+    return np.where(np.abs(values - whole) <= SNAP, whole, values)

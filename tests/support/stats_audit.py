@@ -76,9 +76,15 @@ def published_intervals(tables: Sequence[Mapping[str, Any]]) -> dict[Any, tuple[
         lo = linprog(c, A_eq=a, b_eq=rhs or None, bounds=bounds, method="highs")
         hi = linprog(-c, A_eq=a, b_eq=rhs or None, bounds=bounds, method="highs")
         assert lo.status == 0, lo.message
-        upper = math.inf if hi.status == 3 else -float(hi.fun)
-        out[h] = (float(lo.fun), upper)
+        upper = math.inf if hi.status == 3 else _whole(-float(hi.fun))
+        out[h] = (_whole(float(lo.fun)), upper)
     return out
+
+
+def _whole(x: float) -> float:
+    """An optimum within 1e-6 of a whole number, as that number (HiGHS meets its
+    constraints to 1e-7: a width of 11 must not read as 10.999999999999993)."""
+    return float(round(x)) if abs(x - round(x)) <= 1e-6 else x
 
 
 def zeros_beside_hidden(tables: Sequence[Mapping[str, Any]]) -> list[tuple[str, list[str]]]:

@@ -20,7 +20,9 @@ published, so once the values a cell takes across those tables (the true one
 included) are ``k`` apart, its minimum LP is skipped (the interval reported is
 then those witnessed values, inside the true one: ``exact=False``). The linear relaxation is the
 standard audit (tau-Argus, sdcTable); an integer reader can only do as well,
-never better, than the interval it gives, up to rounding inwards.
+never better, than the interval it gives, rounded inwards to whole counts:
+each bound is rounded so (:func:`_upper`, :func:`_lower`), a bound within
+``SNAP`` of a whole number taken as that number (solver noise).
 """
 
 from __future__ import annotations
@@ -203,9 +205,9 @@ def intervals(
         # The small cells first: their LPs move the others most.
         for m in sorted(members, key=lambda m: (values[hidden_list[m]], m)):
             j = local[m]
-            if k is not None and seen_hi[j] - seen_lo[j] >= k:
+            if k is not None and _upper(seen_hi[j]) - _lower(seen_lo[j]) >= k:
                 audit.intervals[hidden_list[m]] = Interval(
-                    hidden_list[m], float(seen_lo[j]), float(seen_hi[j]), exact=False
+                    hidden_list[m], _lower(seen_lo[j]), _upper(seen_hi[j]), exact=False
                 )
                 audit.witnessed += 1
                 continue
@@ -223,14 +225,16 @@ def intervals(
                     )
                 else:
                     value, x = optimum
-                    found.append(sense * value)
+                    # the maximum, rounded down; the minimum, rounded up
+                    bound = sense * value
+                    found.append(_upper(bound) if sense < 0 else _lower(bound))
                     seen_lo = np.minimum(seen_lo, x)
                     seen_hi = np.maximum(seen_hi, x)
-                if k is not None and sense < 0 and found[0] - seen_lo[j] >= k:
+                if k is not None and sense < 0 and found[0] - _lower(seen_lo[j]) >= k:
                     break  # wide enough already, whatever the exact minimum
             if len(found) == 1:
                 audit.intervals[hidden_list[m]] = Interval(
-                    hidden_list[m], float(seen_lo[j]), found[0], exact=False
+                    hidden_list[m], _lower(seen_lo[j]), found[0], exact=False
                 )
                 audit.witnessed += 1
             else:
@@ -284,13 +288,25 @@ class _Component:
         lp.a_matrix_.value_ = np.array([v for c in columns for _, v in c], dtype=float)
         self._highs = highs
         self._h = highs._Highs()
-        self._h.setOptionValue("output_flag", False)
-        # Changing the objective keeps the last basis primal feasible: primal
-        # simplex goes on from it (about 20 pivots a solve here, against about 200
-        # for dual simplex, and 400 with no presolve); presolve would discard it.
-        self._h.setOptionValue("simplex_strategy", 4)  # kSimplexStrategyPrimal
-        self._h.setOptionValue("presolve", "off")
-        self._h.passModel(lp)
+        ok = highs.HighsStatus.kOk
+        done = [
+            self._h.setOptionValue("output_flag", False),
+            # Changing the objective keeps the last basis primal feasible: primal
+            # simplex goes on from it (about 20 pivots a solve here, against about
+            # 200 for dual simplex, and 400 with no presolve); presolve would
+            # discard it. One thread: the solve is serial, and HiGHS would start a
+            # pool per calling thread.
+            self._h.setOptionValue("simplex_strategy", 4),  # kSimplexStrategyPrimal
+            self._h.setOptionValue("presolve", "off"),
+            self._h.setOptionValue("threads", 1),
+            self._h.passModel(lp),
+        ]
+        if any(status != ok for status in done):
+            raise OperationalError(
+                Reason.INTERNAL_ERROR,
+                f"expected HiGHS to take the suppression audit's options and model, "
+                f"found {[str(status) for status in done]}; nothing is published",
+            )
         self._costed: int | None = None
 
     def solve(self, j: int, sense: float) -> tuple[float, np.ndarray] | str | None:
@@ -303,13 +319,12 @@ class _Component:
         h.run()
         status = h.getModelStatus()
         if status == highs.HighsModelStatus.kOptimal:
-            value = np.array([h.getInfo().objective_function_value])
-            return float(_snap(value)[0]), _snap(np.asarray(h.getSolution().col_value))
-        if status in (
-            highs.HighsModelStatus.kUnbounded,
-            highs.HighsModelStatus.kUnboundedOrInfeasible,
-        ):
+            x = np.asarray(h.getSolution().col_value)
+            return h.getInfo().objective_function_value, x
+        if status == highs.HighsModelStatus.kUnbounded:
             return None
+        # Anything else fails closed, "unbounded or infeasible" too: the true
+        # counts satisfy every relation, so it would mean a wrong model.
         return f"status {h.modelStatusToString(status)}"
 
 
@@ -318,7 +333,12 @@ class _Component:
 SNAP = 1e-6
 
 
-def _snap(values: np.ndarray) -> np.ndarray:
-    """Values within SNAP of a whole number, as that number (the counts are whole)."""
-    whole = np.rint(values)
-    return np.where(np.abs(values - whole) <= SNAP, whole, values)
+def _upper(value: float) -> float:
+    """An upper bound, rounded inwards: the largest whole count at most ``value``
+    (within SNAP of a whole number, that number)."""
+    return float(math.floor(value + SNAP)) if math.isfinite(value) else value
+
+
+def _lower(value: float) -> float:
+    """A lower bound, rounded inwards: the smallest whole count at least ``value``."""
+    return float(math.ceil(value - SNAP))

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from hub.errors import OperationalError, Reason
 from hub.stats import (
     TOTAL,
     Frame,
@@ -214,6 +215,25 @@ def test_intervals_of_a_hand_solved_problem() -> None:
     assert (audit.intervals[1].lower, audit.intervals[1].upper) == (1.0, 11.0)
     assert audit.failing(K) == [1, 2]  # 10 wide: not enough for k = 11
     assert audit.failing(10) == []
+
+
+def test_bounds_are_whole_counts_rounded_inwards() -> None:
+    """A reader knows counts are whole: a largest value of 11.5 tells 11; and solver noise
+    (an 11 returned as 10.999999999999993) must not decide that an interval is narrower."""
+    from hub.stats.protection import _lower, _upper
+
+    assert (_upper(10.999999999999993), _lower(1.0000000000000013)) == (11.0, 1.0)
+    assert (_upper(11.5), _lower(0.5)) == (11.0, 1.0)
+    assert (_upper(11.0), _lower(1.0), _upper(math.inf)) == (11.0, 1.0, math.inf)
+
+
+def test_an_audit_the_true_counts_cannot_satisfy_fails_closed() -> None:
+    """a + b = 1 with both hidden, each at least 1: no table agrees, so nothing is published
+    (a wrong model must not read as an interval, least of all an unbounded one)."""
+    with pytest.raises(OperationalError) as info:
+        intervals(Problem((1, 5, 7), ((0, (1, 2)),)), {1, 2})
+    assert info.value.reason is Reason.INTERNAL_ERROR
+    assert "nothing is published" in info.value.detail
 
 
 # --- random tables ---------------------------------------------------------------

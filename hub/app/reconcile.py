@@ -170,6 +170,7 @@ class Reconciler:
             await fetcher.start()
             self._fetcher = fetcher
         consumer = self._fetcher
+        key = (tp.topic, tp.partition)
         done: set[int] = set()
         empty: set[int] = set()
         try:
@@ -181,7 +182,6 @@ class Reconciler:
                 records: list[Any] = batch.get(tp, [])
                 if not records:
                     break
-                key = (tp.topic, tp.partition)
                 found: list[Record] = [
                     (
                         SourceRef(tp.topic, tp.partition, r.offset),
@@ -212,7 +212,7 @@ class Reconciler:
                     "%s/%d: %d offsets hold no record (transaction markers or deleted), first %d",
                     tp.topic, tp.partition, len(empty), min(empty),
                 )  # fmt: skip
-                self.decided[(tp.topic, tp.partition)].update(empty)
+                self.decided[key].update(empty)
             consumer.pause(tp)  # no fetching in the background between passes
         except BaseException:
             self._fetcher = None  # the next pass starts a fresh one

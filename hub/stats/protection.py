@@ -213,16 +213,10 @@ def intervals(
                 continue
             found = []
             for sense in (-1.0, 1.0):  # the maximum first: it is the one that can fail
-                optimum = lp.solve(j, sense)
+                optimum = lp.solve(j, sense, _label(problem, hidden_list[m]))
                 audit.lps += 1
                 if optimum is None:  # unbounded: only the maximum can be
                     found.append(math.inf)
-                elif isinstance(optimum, str):
-                    raise OperationalError(
-                        Reason.INTERNAL_ERROR,
-                        f"the suppression audit's LP for {_label(problem, hidden_list[m])} "
-                        f"ended with {optimum}; nothing is published",
-                    )
                 else:
                     value, x = optimum
                     # the maximum, rounded down; the minimum, rounded up
@@ -309,8 +303,12 @@ class _Component:
             )
         self._costed: int | None = None
 
-    def solve(self, j: int, sense: float) -> tuple[float, np.ndarray] | str | None:
-        """Minimise ``sense * x[j]``: (optimum, x), None when unbounded, else the status."""
+    def solve(self, j: int, sense: float, label: str) -> tuple[float, np.ndarray] | None:
+        """Minimise ``sense * x[j]`` (the cell ``label``): (optimum, x), None when unbounded.
+
+        Raises:
+            OperationalError: INTERNAL_ERROR for any other end of the solve.
+        """
         h, highs = self._h, self._highs
         if self._costed is not None and self._costed != j:
             h.changeColCost(self._costed, 0.0)
@@ -325,7 +323,11 @@ class _Component:
             return None
         # Anything else fails closed, "unbounded or infeasible" too: the true
         # counts satisfy every relation, so it would mean a wrong model.
-        return f"status {h.modelStatusToString(status)}"
+        raise OperationalError(
+            Reason.INTERNAL_ERROR,
+            f"the suppression audit's LP for {label} ended with status "
+            f"{h.modelStatusToString(status)}; nothing is published",
+        )
 
 
 #: Solver noise: HiGHS meets its constraints to 1e-7, so an optimum of 11 may come back

@@ -722,11 +722,6 @@ async def hub_namespace(s: Setup, prefix: str) -> Topics:
     return topics
 
 
-def _cpu_note(d: Drain) -> str:
-    """CPU over the drain in % of one core; "machine" is every process of every user."""
-    return _cpu_shown(d.cpu)
-
-
 def _cpu_shown(cpu: Mapping[str, float]) -> str:
     """Per process, % of one core, as one line; "machine" is every process of every user."""
     named = {("machine (all users)" if n == "machine" else n): v for n, v in cpu.items()}
@@ -845,8 +840,8 @@ async def run(s: Setup) -> None:
             )
         finally:
             relay.stop()
-    transport = Row("Python transport ceiling (aiokafka relay)", d.rate, note=_cpu_note(d))
-    print(f"  transport ceiling {d.rate:.0f} events/s ({_cpu_note(d)})", flush=True)
+    transport = Row("Python transport ceiling (aiokafka relay)", d.rate, note=_cpu_shown(d.cpu))
+    print(f"  transport ceiling {d.rate:.0f} events/s ({_cpu_shown(d.cpu)})", flush=True)
 
     # hub, 1 worker; then latency at half its rate on the same worker
     d1, startup1, procs = await drain_hub(
@@ -855,7 +850,7 @@ async def run(s: Setup) -> None:
     hub1 = Row(
         "hub, 1 worker, saturation",
         d1.rate,
-        note=f"start-up {startup1:.1f} s; CPU {_cpu_note(d1)}",
+        note=f"start-up {startup1:.1f} s; CPU {_cpu_shown(d1.cpu)}",
         extra={"startup_s": startup1, "cpu_percent": d1.cpu, "counts": d1.counts},
     )
     print(f"  hub 1 worker {d1.rate:.0f} events/s ({hub1.note})", flush=True)
@@ -874,7 +869,7 @@ async def run(s: Setup) -> None:
     hub2 = Row(
         "hub, 2 workers, saturation",
         d2.rate,
-        note=f"start-up {startup2:.1f} s; CPU {_cpu_note(d2)}",
+        note=f"start-up {startup2:.1f} s; CPU {_cpu_shown(d2.cpu)}",
         extra={"startup_s": startup2, "cpu_percent": d2.cpu, "counts": d2.counts},
     )
     print(f"  hub 2 workers {d2.rate:.0f} events/s ({hub2.note})", flush=True)
@@ -939,7 +934,7 @@ async def run_part(s: Setup, part: str) -> None:
         d, _startup, procs = await drain_hub(
             s, topics, workers=1, start=0, count=a.events, label="warm-up", verify_n=0
         )
-        print(f"  warm-up drain {d.rate:.0f} events/s ({_cpu_note(d)})", flush=True)
+        print(f"  warm-up drain {d.rate:.0f} events/s ({_cpu_shown(d.cpu)})", flush=True)
         rate = a.latency_rate or max(1.0, d.rate / 2)
         try:
             s.rows = [await latency(s, topics, procs, start=a.events, rate=rate)]
@@ -993,7 +988,7 @@ async def sealed_comparison(s: Setup, v1_backlog: Sequence[Event] | None = None)
             drains[version].append(d)
             print(
                 f"  {label}: {d.rate:.0f} events/s, worker {_cpu_per_event(d) or 0:.0f} µs CPU "
-                f"per event, start-up {startup:.1f} s ({_cpu_note(d)})",
+                f"per event, start-up {startup:.1f} s ({_cpu_shown(d.cpu)})",
                 flush=True,
             )
     rows: list[Row] = []
@@ -1004,7 +999,7 @@ async def sealed_comparison(s: Setup, v1_backlog: Sequence[Event] | None = None)
         cpu = sum(cpus) / len(cpus) if len(cpus) == len(ds) else None
         means[version] = (rate, cpu)
         rounds = "; ".join(
-            f"{d.rate:.0f}/s, {_cpu_per_event(d) or 0:.0f} µs, {_cpu_note(d)}" for d in ds
+            f"{d.rate:.0f}/s, {_cpu_per_event(d) or 0:.0f} µs, {_cpu_shown(d.cpu)}" for d in ds
         )
         verified = sum(d.counts.get("verified_ok", 0) for d in ds)
         failed = sum(d.counts.get("verified_failed", 0) for d in ds)
@@ -1216,7 +1211,7 @@ async def start_times(s: Setup) -> list[Row]:
             Row(
                 f"hub, {s.args.history_workers} worker(s), history {written}->{target}",
                 d.rate,
-                note=f"CPU {_cpu_note(d)}",
+                note=f"CPU {_cpu_shown(d.cpu)}",
                 extra={"counts": d.counts},
             )
         )

@@ -41,7 +41,13 @@ from typing import Any, cast
 import faust
 from aiokafka import TopicPartition
 
-from hub.app.kafka import Follower, default_client_config, faust_credentials, partitioner
+from hub.app.kafka import (
+    Follower,
+    acknowledge_offsets,
+    default_client_config,
+    faust_credentials,
+    partitioner,
+)
 from hub.app.reconcile import LOG_APPEND_TIME, Reconciler, Record
 from hub.app.recovery import Recovery, StateFollower
 from hub.app.registry import build_registry
@@ -545,10 +551,11 @@ async def reconcile() -> None:
             CLIENT,
             checked=plan.checked if plan is not None else None,
             decisions_from=plan.decisions_from if plan is not None else None,
+            settle=functools.partial(acknowledge_offsets, app.consumer),
         )
     assigned = [TopicPartition(tp.topic, tp.partition) for tp in app.consumer.assignment()]
     try:
-        if await _reconciler.run_once(assigned):
+        if await _reconciler.run_once(assigned, dict(hub.processed)):
             await app.producer.flush()
     except Exception:  # the next pass tries again; the agent keeps running meanwhile
         log.exception("reconciliation pass failed")

@@ -7,13 +7,29 @@ events/s; faust-streaming issues #216, #221 describe the same family of bugs).
 At-least-once then silently becomes at-most-once. The hub does not depend on
 that being right.
 
+Faust can also drop a record without committing past it: a record in hand
+when a rebalance suspends the flow is never given to the agent, and the
+consumer reads on after it. One such record at the head of what is not yet
+committed, and Faust commits past it (the case above); two, and Faust's check
+for a gap at the head holds the commit back for good, so no commit ever
+covers them (a fault test at 100 events/s left two records of one partition
+undelivered to the end).
+
 Every few seconds, for each outbox partition this worker holds, the reconciler
-takes the group's committed offset, then reads the decisions topic up to its
-end (a commit happens only after the producer flushed, so every decision of a
-committed record is there by then), and finds the offsets below the commit
-with no decision. It fetches each such record and hands it to the same
-handler the agent uses. Effect ids make that idempotent, so a race with the
-agent costs nothing but work.
+takes a bound: the higher of the group's committed offset and the agent's
+frontier (the offset below which the agent has written the effects of every
+record it was given; batches are written in order). It then reads the
+decisions topic up to its end (every decision of a record below the bound is
+there by then), and finds the offsets below the bound with no decision. It
+fetches each such record and hands it to the same handler the agent uses.
+Effect ids make that idempotent, so a race with the agent costs nothing but
+work. Offsets at or above the commit that it settles are handed to
+``settle``, so that Faust counts them acknowledged and its commit moves on.
+
+A record dropped last, with nothing after it, leaves no frontier past it: when
+a partition's bound has not moved for ``stall_s`` while records wait below its
+end, the reconciler takes the first ``STALL_BATCH`` of them too (at worst a
+few records the agent was about to reach are judged twice).
 
 A start does not check from offset 0: it takes a mark proven by a bookmark in
 the hub's state topic, and reads the decisions topic from where a bookmark
@@ -39,7 +55,7 @@ from hub.decision import SourceRef
 from hub.errors import TrmError
 from hub.topics import OUTBOX_MAX_MESSAGE_BYTES
 
-__all__ = ["Handler", "Reconciler", "Record", "source_of_decision"]
+__all__ = ["Handler", "Reconciler", "Record", "Settle", "source_of_decision"]
 
 log = logging.getLogger("trm.hub.reconcile")
 
@@ -47,7 +63,11 @@ log = logging.getLogger("trm.hub.reconcile")
 Record = tuple[SourceRef, bytes, list[tuple[str, bytes | None]], int | None]
 # decides records in order and returns when every effect of them is written
 Handler = Callable[[Sequence[Record]], Awaitable[None]]
+# told the offsets (at or above the group's commit) of a partition now settled
+Settle = Callable[[TopicPartition, Sequence[int]], None]
 LOG_APPEND_TIME = 1  # Kafka's timestamp type for a broker-stamped record
+STALL_S = 30.0  # a bound unmoved this long, with records below the end: take some
+STALL_BATCH = 64  # records taken past a stalled bound in one pass
 
 
 class Reconciler:
@@ -63,18 +83,28 @@ class Reconciler:
         *,
         checked: Mapping[tuple[str, int], int] | None = None,
         decisions_from: Mapping[str, int] | None = None,
+        settle: Settle | None = None,
+        stall_s: float = STALL_S,
     ) -> None:
         """Args:
         checked: per outbox partition, a mark below which every record is known
             to be decided (from a bookmark); 0 where none.
         decisions_from: per decisions partition (``topic/partition``), the
             offset to read decisions from; the beginning where none.
+        settle: told the offsets at or above the group's commit that a pass
+            settled (the worker acknowledges them to Faust).
+        stall_s: how long a partition's bound may stay put, with records
+            below its end, before the reconciler takes the first of them.
         """
         self.bootstrap = bootstrap
         self.client = client or {}
         self.group_id = group_id
         self.decisions_topic = decisions_topic
         self.handler = handler
+        self.settle = settle
+        self.stall_s = stall_s
+        # per partition: its bound, and since when (monotonic) it has not moved
+        self._still: dict[tuple[str, int], tuple[int, float]] = {}
         self.decided: dict[tuple[str, int], set[int]] = defaultdict(set)
         self.checked_upto: dict[tuple[str, int], int] = dict(checked or {})
         # the highest offset of each outbox partition handed to the handler
@@ -92,11 +122,20 @@ class Reconciler:
         # partition and pass cost tens of ms of CPU each under paced load).
         self._fetcher: AIOKafkaConsumer | None = None
 
-    async def run_once(self, assigned: Iterable[TopicPartition]) -> int:
-        """One pass over ``assigned`` outbox partitions; returns how many records it decided."""
+    async def run_once(
+        self,
+        assigned: Iterable[TopicPartition],
+        frontier: Mapping[tuple[str, int], int] | None = None,
+    ) -> int:
+        """One pass over ``assigned`` outbox partitions; returns how many records it decided.
+
+        ``frontier``: per partition, the offset below which the agent has written
+        the effects of every record it was given, as of before this call.
+        """
         parts = [tp for tp in assigned if tp.topic.endswith(".outbox")]
         if not parts:
             return 0
+        frontier = dict(frontier or {})  # taken before the decisions are read below
         if self._group is None:
             # One long-lived client for committed-offset lookups (it never joins the group).
             self._group = AIOKafkaConsumer(
@@ -107,25 +146,32 @@ class Reconciler:
             )
             await self._group.start()
         committed = {tp: (await self._group.committed(tp)) or 0 for tp in parts}
+        ends = await self._group.end_offsets(parts)
+        bounds = {tp: self._bound(tp, committed[tp], frontier, ends[tp]) for tp in parts}
         await self._read_decisions()
         fixed = 0
         for tp in parts:
             key = (tp.topic, tp.partition)
             start = self.checked_upto.get(key, 0)
-            missing = [o for o in range(start, committed[tp]) if o not in self.decided[key]]
+            upto = bounds[tp]
+            missing = [o for o in range(start, upto) if o not in self.decided[key]]
             if missing:
                 log.warning(
-                    "%s/%d: %d committed records have no decision (first %d): deciding them now",
-                    tp.topic, tp.partition, len(missing), missing[0],
+                    "%s/%d: %d records below offset %d (committed %d) have no decision "
+                    "(first %d): deciding them now",
+                    tp.topic, tp.partition, len(missing), upto, committed[tp], missing[0],
                 )  # fmt: skip
                 decided, empty = await self._decide(tp, missing)
                 fixed += len(decided)
+                ahead = sorted(o for o in decided | empty if o >= committed[tp])
+                if ahead and self.settle is not None:
+                    self.settle(tp, ahead)
                 unfound = sorted(set(missing) - decided - empty)
                 if unfound:  # not fetched this time (a broker away?): check again next pass
                     log.warning("%s/%d: could not fetch offset %d; retrying", *key, unfound[0])
                     self.checked_upto[key] = unfound[0]
                     continue
-            self.checked_upto[key] = max(self.checked_upto.get(key, 0), committed[tp])
+            self.checked_upto[key] = max(self.checked_upto.get(key, 0), upto)
         # Forget offsets below each checked mark (held or not): they are settled.
         for key, upto in self.checked_upto.items():
             if key in self.decided:
@@ -133,6 +179,32 @@ class Reconciler:
         self.recovered += fixed
         self.last_pass_ms = time.time_ns() // 1_000_000
         return fixed
+
+    def _bound(
+        self, tp: TopicPartition, committed: int, frontier: Mapping[tuple[str, int], int], end: int
+    ) -> int:
+        """The offset below which this pass checks ``tp`` (see the module docstring)."""
+        key = (tp.topic, tp.partition)
+        bound = max(committed, frontier.get(key, 0))
+        if bound >= end:
+            self._still.pop(key, None)
+            return bound
+        now = time.monotonic()
+        held = self._still.get(key)
+        if held is None or held[0] != bound:
+            self._still[key] = (bound, now)
+            return bound
+        if now - held[1] < self.stall_s:
+            return bound
+        return min(end, max(bound, self.checked_upto.get(key, 0)) + STALL_BATCH)
+
+    async def close(self) -> None:
+        """Stop its consumers (a later pass starts them again)."""
+        await self._decisions.close()
+        for consumer in (self._group, self._fetcher):
+            if consumer is not None:
+                await consumer.stop()
+        self._group = self._fetcher = None
 
     def advance(self, marks: Mapping[tuple[str, int], int]) -> None:
         """Raise checked marks to ones proven elsewhere (another worker's bookmarks)."""

@@ -221,24 +221,28 @@ def faust_credentials(config: Mapping[str, Any]) -> Any:
 def acknowledge_offsets(consumer: Any, tp: TopicPartition, offsets: Iterable[int]) -> None:
     """Count ``offsets`` of ``tp`` acknowledged in a Faust consumer, as its own ``ack`` does.
 
-    For records the reconciler decided that the agent was never given
-    (hub/app/reconcile.py): Faust commits only up to the first offset not
-    acknowledged, and it never acknowledges a record it dropped, so without
-    this its commit would stay below them until the next rebalance. Faust
-    (pinned in pyproject.toml) has no public call that takes an offset; this
-    fills the same two structures that ``Consumer.ack`` fills, and leaves
-    alone an offset already acknowledged or below the last commit.
+    For records the reconciler has checked are decided (hub/app/reconcile.py),
+    whether or not the agent was given them: Faust commits only up to the first
+    offset not acknowledged, and it never acknowledges a record it dropped, so
+    without this its commit would stay below them until the next rebalance.
+    Faust (pinned in pyproject.toml) has no public call that takes an offset;
+    this fills the same two structures that ``Consumer.ack`` fills, under the
+    same lock, and leaves alone an offset already acknowledged or below the
+    last commit, and a partition the consumer no longer holds.
     """
-    from faust.types import TP  # noqa: PLC0415 - only the Faust apps call this
+    from faust.types.tuples import TP, ack_lock  # noqa: PLC0415 - only the Faust apps call this
 
     key = TP(tp.topic, tp.partition)
-    committed = consumer._committed_offset[key]
-    index: set[int] = consumer._acked_index[key]
-    acked: list[int] = consumer._acked[key]
-    for offset in offsets:
-        if (committed is None or offset >= committed) and offset not in index:
-            index.add(offset)
-            acked.append(offset)
+    with ack_lock:
+        if key not in consumer.assignment():
+            return  # revoked meanwhile: its next holder starts from the group's commit
+        committed = consumer._committed_offset.get(key)
+        index: set[int] = consumer._acked_index[key]
+        acked: list[int] = consumer._acked[key]
+        for offset in offsets:
+            if (committed is None or offset >= committed) and offset not in index:
+                index.add(offset)
+                acked.append(offset)
 
 
 # --- metadata ----------------------------------------------------------------------

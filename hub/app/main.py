@@ -597,7 +597,7 @@ async def _bookmarks(hub: _Hub, state: HubState) -> list[Bookmark]:
         return []
     state.set_boundary(k, ends)
     rec = _reconciler
-    checked = dict(rec.checked_upto) if rec is not None else {}
+    checked = rec.marks() if rec is not None else {}
     new = [tp for tp in held if (tp.topic, tp.partition) not in hub.takeover_end]
     takeover = await hub.recovery.ends_of(new)
     if generation != hub.assignment_generation:

@@ -23,8 +23,9 @@ decisions topic up to its end (every decision of a record below the bound is
 there by then), and finds the offsets below the bound with no decision. It
 fetches each such record and hands it to the same handler the agent uses.
 Effect ids make that idempotent, so a race with the agent costs nothing but
-work. Offsets at or above the commit that it settles are handed to
-``settle``, so that Faust counts them acknowledged and its commit moves on.
+work. Once a partition is checked up to its bound, the offsets from the
+commit to the bound are handed to ``settle``, so that Faust counts them
+acknowledged and its commit moves on.
 
 A record dropped last, with nothing after it, leaves no frontier past it: when
 a partition's bound has not moved for ``stall_s`` while records wait below its
@@ -63,7 +64,7 @@ log = logging.getLogger("trm.hub.reconcile")
 Record = tuple[SourceRef, bytes, list[tuple[str, bytes | None]], int | None]
 # decides records in order and returns when every effect of them is written
 Handler = Callable[[Sequence[Record]], Awaitable[None]]
-# told the offsets (at or above the group's commit) of a partition now settled
+# told offsets of a partition, from the group's commit on, that are all decided
 Settle = Callable[[TopicPartition, Sequence[int]], None]
 LOG_APPEND_TIME = 1  # Kafka's timestamp type for a broker-stamped record
 STALL_S = 30.0  # a bound unmoved this long, with records below the end: take some
@@ -91,8 +92,8 @@ class Reconciler:
             to be decided (from a bookmark); 0 where none.
         decisions_from: per decisions partition (``topic/partition``), the
             offset to read decisions from; the beginning where none.
-        settle: told the offsets at or above the group's commit that a pass
-            settled (the worker acknowledges them to Faust).
+        settle: told, once a partition is checked up to its bound, the offsets
+            from the group's commit to it (the worker acknowledges them to Faust).
         stall_s: how long a partition's bound may stay put, with records
             below its end, before the reconciler takes the first of them.
         """
@@ -103,6 +104,8 @@ class Reconciler:
         self.handler = handler
         self.settle = settle
         self.stall_s = stall_s
+        # per partition: the group's commit as the last pass read it
+        self.committed_seen: dict[tuple[str, int], int] = {}
         # per partition: its bound, and since when (monotonic) it has not moved
         self._still: dict[tuple[str, int], tuple[int, float]] = {}
         self.decided: dict[tuple[str, int], set[int]] = defaultdict(set)
@@ -146,6 +149,7 @@ class Reconciler:
             )
             await self._group.start()
         committed = {tp: (await self._group.committed(tp)) or 0 for tp in parts}
+        self.committed_seen.update({(tp.topic, tp.partition): c for tp, c in committed.items()})
         ends = await self._group.end_offsets(parts)
         bounds = {tp: self._bound(tp, committed[tp], frontier, ends[tp]) for tp in parts}
         await self._read_decisions()
@@ -163,15 +167,17 @@ class Reconciler:
                 )  # fmt: skip
                 decided, empty = await self._decide(tp, missing)
                 fixed += len(decided)
-                ahead = sorted(o for o in decided | empty if o >= committed[tp])
-                if ahead and self.settle is not None:
-                    self.settle(tp, ahead)
                 unfound = sorted(set(missing) - decided - empty)
                 if unfound:  # not fetched this time (a broker away?): check again next pass
                     log.warning("%s/%d: could not fetch offset %d; retrying", *key, unfound[0])
                     self.checked_upto[key] = unfound[0]
                     continue
             self.checked_upto[key] = max(self.checked_upto.get(key, 0), upto)
+            if upto > committed[tp]:
+                # Everything below upto is decided: Faust may commit up to it, whoever
+                # decided it (a record it dropped may have been decided by an earlier
+                # holder, and an earlier settling is forgotten when a partition moves).
+                self._settle(tp, range(committed[tp], upto))
         # Forget offsets below each checked mark (held or not): they are settled.
         for key, upto in self.checked_upto.items():
             if key in self.decided:
@@ -179,6 +185,22 @@ class Reconciler:
         self.recovered += fixed
         self.last_pass_ms = time.time_ns() // 1_000_000
         return fixed
+
+    def _settle(self, tp: TopicPartition, offsets: Sequence[int]) -> None:
+        if self.settle is None:
+            return
+        try:
+            self.settle(tp, offsets)
+        except Exception:  # the commit waits for a later pass; the check itself is done
+            log.exception("%s/%d: telling Faust of settled offsets failed", tp.topic, tp.partition)
+
+    def marks(self) -> dict[tuple[str, int], int]:
+        """Each partition's checked mark, no higher than the group's commit last seen.
+
+        For bookmarks: the anchor (hub.state.anchor) assumes the group's commit
+        is at or above a bookmark's mark, and a mark may now pass the commit.
+        """
+        return {k: min(v, self.committed_seen.get(k, v)) for k, v in self.checked_upto.items()}
 
     def _bound(
         self, tp: TopicPartition, committed: int, frontier: Mapping[tuple[str, int], int], end: int
@@ -196,6 +218,7 @@ class Reconciler:
             return bound
         if now - held[1] < self.stall_s:
             return bound
+        self._still[key] = (bound, now)  # the next batch only after another stall_s
         return min(end, max(bound, self.checked_upto.get(key, 0)) + STALL_BATCH)
 
     async def close(self) -> None:

@@ -21,6 +21,7 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 
 from hub.app.reconcile import Reconciler, Record
 from hub.topics import Topics
+from tests.support.kafka import commit_group_to
 
 pytestmark = pytest.mark.kafka
 
@@ -42,6 +43,9 @@ async def test_the_agents_frontier_and_a_stalled_tail_are_reconciled(
     finally:
         await producer.stop()
 
+    # The group committed up to offset 2 (Faust's commit, which went past offset 0).
+    await commit_group_to(kafka_bootstrap, tp, f"trm-hub-{topics.namespace}", 2)
+
     given: list[list[int]] = []
     settled: list[list[int]] = []
 
@@ -54,7 +58,7 @@ async def test_the_agents_frontier_and_a_stalled_tail_are_reconciled(
 
     reconciler = Reconciler(
         kafka_bootstrap,
-        f"trm-hub-{topics.namespace}",  # no commit yet: the bound is the frontier
+        f"trm-hub-{topics.namespace}",
         topics.decisions,
         handler,
         settle=settle,
@@ -62,11 +66,14 @@ async def test_the_agents_frontier_and_a_stalled_tail_are_reconciled(
     )
     frontier = {(tp.topic, tp.partition): 4}  # the agent wrote up to offset 3
     try:
-        assert await reconciler.run_once([tp], {}) == 0  # no frontier, no commit: nothing
+        # Below the commit, as before the frontier: 0 has no decision, 1 has one.
+        assert await reconciler.run_once([tp], {}) == 1
+        assert given == [[0]]
+        assert settled == []  # nothing at or above the commit checked yet
         reconciler.stall_s = 3600.0  # a moved bound is never stalled
-        assert await reconciler.run_once([tp], frontier) == 3
-        assert given == [[0, 2, 3]]  # not 1 (decided), not 4 or 5 (the agent may have them)
-        assert settled == [[0, 2, 3]]  # all at or above the commit: Faust is told
+        assert await reconciler.run_once([tp], frontier) == 2
+        assert given == [[0], [2, 3]]  # not 4 or 5: the agent may have them
+        assert settled == [[2, 3]]  # from the commit to the bound: Faust is told
         assert reconciler.checked_upto[(tp.topic, tp.partition)] == 4
 
         reconciler.stall_s = 0.0
@@ -74,8 +81,11 @@ async def test_the_agents_frontier_and_a_stalled_tail_are_reconciled(
         # it, the next (stall_s elapsed) takes what waits there.
         assert await reconciler.run_once([tp], frontier) == 2
         assert given[-1] == [4, 5]
+        assert settled[-1] == [2, 3, 4, 5]
         assert reconciler.checked_upto[(tp.topic, tp.partition)] == 6
+        # The mark a bookmark carries stays at the commit (hub.state.anchor).
+        assert reconciler.marks() == {(tp.topic, tp.partition): 2}
         assert await reconciler.run_once([tp], frontier) == 0  # settled: nothing more
-        assert len(given) == 2
+        assert len(given) == 3
     finally:
         await reconciler.close()

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from hub.app.kafka import Follower
 from tests.support.procs import Proc
@@ -69,6 +69,19 @@ async def collect_records(
     finally:
         await consumer.stop()
     return got
+
+
+async def commit_group_to(bootstrap: str, tp: TopicPartition, group_id: str, offset: int) -> None:
+    """Commit ``group_id``'s offset of ``tp`` (no member joins: a plain offset commit)."""
+    group = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False
+    )
+    await group.start()
+    try:
+        group.assign([tp])
+        await group.commit({tp: offset})
+    finally:
+        await group.stop()
 
 
 async def commit_group_to_end(bootstrap: str, topic: str, group_id: str) -> None:

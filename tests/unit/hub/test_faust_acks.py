@@ -29,7 +29,10 @@ def app() -> faust.App:
 @pytest.fixture
 def consumer(app: faust.App) -> Iterator[Any]:
     consumer: Any = app.consumer  # the driver's Consumer, with the fields used here
+    held = {TP(*OUTBOX)}
+    consumer.assignment = lambda: held  # never started: it holds what the test says
     yield consumer
+    del consumer.assignment
     for held in (consumer._acked, consumer._acked_index, consumer._committed_offset):
         held.clear()
 
@@ -59,3 +62,10 @@ def test_offsets_below_the_commit_or_already_acked_are_left_alone(consumer: Any)
 def test_a_partition_never_committed_takes_every_offset(consumer: Any) -> None:
     acknowledge_offsets(consumer, OUTBOX, [0, 1, 2])
     assert consumer._new_offset(TP(*OUTBOX)) == 3
+
+
+def test_a_partition_no_longer_held_is_left_alone(consumer: Any) -> None:
+    consumer._committed_offset[TP(*OUTBOX)] = 10
+    acknowledge_offsets(consumer, TopicPartition(OUTBOX.topic, 4), [10, 11])
+    acknowledge_offsets(consumer, OUTBOX, [10])
+    assert dict(consumer._acked) == {TP(*OUTBOX): [10]}

@@ -12,8 +12,8 @@ when a rebalance suspends the flow is never given to the agent, and the
 consumer reads on after it. One such record at the head of what is not yet
 committed, and Faust commits past it (the case above); two, and Faust's check
 for a gap at the head holds the commit back for good, so no commit ever
-covers them (a fault test at 100 events/s left two records of one partition
-undelivered to the end).
+covers them (the likely cause of a fault test at 100 events/s that failed
+waiting, at its end, for every event and for the hub to settle).
 
 Every few seconds, for each outbox partition this worker holds, the reconciler
 takes a bound: the higher of the group's committed offset and the agent's

@@ -555,7 +555,7 @@ async def reconcile() -> None:
         )
     assigned = [TopicPartition(tp.topic, tp.partition) for tp in app.consumer.assignment()]
     try:
-        if await _reconciler.run_once(assigned, dict(hub.processed)):
+        if await _reconciler.run_once(assigned, hub.processed):
             await app.producer.flush()
     except Exception:  # the next pass tries again; the agent keeps running meanwhile
         log.exception("reconciliation pass failed")

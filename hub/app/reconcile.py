@@ -138,7 +138,7 @@ class Reconciler:
         parts = [tp for tp in assigned if tp.topic.endswith(".outbox")]
         if not parts:
             return 0
-        frontier = dict(frontier or {})  # taken before the decisions are read below
+        frontier = dict(frontier or {})  # a snapshot, taken before anything is awaited
         if self._group is None:
             # One long-lived client for committed-offset lookups (it never joins the group).
             self._group = AIOKafkaConsumer(

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 
 from connectors.cli.audit import read_replay_input
 from hub.keys import write_private_key
@@ -31,6 +31,7 @@ from tests.support.examples import (
     example_key,
     example_payload,
 )
+from tests.support.kafka import commit_group_to_end
 from tests.support.procs import TRM, Proc
 
 pytestmark = pytest.mark.kafka
@@ -67,22 +68,8 @@ async def _publish_and_commit(bootstrap: str, topics: Topics, n: int) -> list[En
     finally:
         await producer.stop()
     # Commit the group's offsets to the end, as a faulty commit would (the worker
-    # is not running yet: this consumer joins the group alone and leaves).
-    group = AIOKafkaConsumer(
-        topics.outbox("VN"),
-        bootstrap_servers=bootstrap,
-        group_id=f"trm-hub-{topics.namespace}",
-        enable_auto_commit=False,
-    )
-    await group.start()
-    try:
-        while not group.assignment():
-            await group.getmany(timeout_ms=200, max_records=1)
-        parts = sorted(group.assignment())
-        ends = await group.end_offsets(parts)
-        await group.commit(dict(ends))
-    finally:
-        await group.stop()
+    # is not running yet).
+    await commit_group_to_end(bootstrap, topics.outbox("VN"), f"trm-hub-{topics.namespace}")
     return envs
 
 

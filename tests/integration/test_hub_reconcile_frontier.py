@@ -44,7 +44,7 @@ async def test_the_agents_frontier_and_a_stalled_tail_are_reconciled(
         await producer.stop()
 
     # The group committed up to offset 2 (Faust's commit, which went past offset 0).
-    await commit_group_to(kafka_bootstrap, tp, f"trm-hub-{topics.namespace}", 2)
+    await commit_group_to(kafka_bootstrap, f"trm-hub-{topics.namespace}", {tp: 2})
 
     given: list[list[int]] = []
     settled: list[list[int]] = []

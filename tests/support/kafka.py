@@ -4,16 +4,22 @@ and writing raw records to them."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from hub.app.kafka import Follower
+from hub.app.kafka import Follower, partitions
 from tests.support.procs import Proc
 
-__all__ = ["collect_records", "commit_group_to_end", "read_topic", "send_records"]
+__all__ = [
+    "collect_records",
+    "commit_group_to",
+    "commit_group_to_end",
+    "read_topic",
+    "send_records",
+]
 
 Item = tuple[str, bytes, Sequence[tuple[str, bytes]]]  # topic, value, headers
 
@@ -71,15 +77,18 @@ async def collect_records(
     return got
 
 
-async def commit_group_to(bootstrap: str, tp: TopicPartition, group_id: str, offset: int) -> None:
-    """Commit ``group_id``'s offset of ``tp`` (no member joins: a plain offset commit)."""
+async def commit_group_to(
+    bootstrap: str, group_id: str, offsets: Mapping[TopicPartition, int]
+) -> None:
+    """Commit ``group_id``'s ``offsets`` (no member joins: a plain offset commit, as
+    a faulty commit would leave them; the group has no running member yet)."""
     group = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False
     )
     await group.start()
     try:
-        group.assign([tp])
-        await group.commit({tp: offset})
+        group.assign(list(offsets))
+        await group.commit(dict(offsets))
     finally:
         await group.stop()
 
@@ -87,14 +96,11 @@ async def commit_group_to(bootstrap: str, tp: TopicPartition, group_id: str, off
 async def commit_group_to_end(bootstrap: str, topic: str, group_id: str) -> None:
     """Commit ``group_id``'s offsets on ``topic`` to the end: its consumers never see
     the records there, only the hub's reconciler does."""
-    group = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False
-    )
-    await group.start()
+    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await reader.start()
     try:
-        while not group.assignment():
-            await group.getmany(timeout_ms=200, max_records=1)
-        parts = sorted(group.assignment())
-        await group.commit(dict(await group.end_offsets(parts)))
+        ends = await reader.end_offsets(await partitions(reader, [topic]))
     finally:
-        await group.stop()
+        await reader.stop()
+    assert ends, f"no partitions for {topic}"
+    await commit_group_to(bootstrap, group_id, ends)

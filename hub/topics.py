@@ -47,6 +47,7 @@ __all__ = [
     "TopicSpec",
     "Topics",
     "check_country",
+    "leaf_writer",
     "principal_of",
     "principals",
 ]
@@ -153,6 +154,16 @@ def principal_of(who: str) -> str:
         Reason.UNAUTHENTICATED,
         f"expected a country code or one of {HUB}, {AUDITOR}, {ADMIN}, {BROKER}; got {who!r}",
     )
+
+
+def leaf_writer(audit_app_id: str) -> str:
+    """The transactional id of the audit sequencer's leaf writer (``Topics.audit_group``).
+
+    One id for the one writer of the leaves topic: a sequencer that starts
+    fences off a previous one under the same id, whose unfinished batch of
+    leaves the broker then aborts (docs/protocol.md section 9.1).
+    """
+    return f"{audit_app_id}-leaves"
 
 
 def principals(countries: Iterable[str] = COMMIT_COUNTRIES) -> tuple[str, ...]:
@@ -274,6 +285,11 @@ class Topics:
     @property
     def audit_checkpoints(self) -> str:
         return f"{self.namespace}.audit.checkpoints"
+
+    @property
+    def audit_group(self) -> str:
+        """The audit sequencer's Faust app id and consumer group (under the hub's prefix)."""
+        return f"trm-hub-{self.namespace}-audit"
 
     @property
     def registry_trust(self) -> str:

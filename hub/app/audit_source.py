@@ -4,7 +4,9 @@
 offset, then hands the replay six iterables that each read their topics from
 the beginning up to that snapshot while the replay consumes them, batch by
 batch: a log of any length is replayed without holding it in memory, and all
-six streams describe the same moment. :func:`read_replay_input` reads the same
+six streams describe the same moment. It reads committed records only
+(:func:`hub.app.kafka.committed_only`): the leaves of a batch the sequencer
+never committed are not part of the log. :func:`read_replay_input` reads the same
 into lists, for tests that tamper with what was read.
 """
 
@@ -18,7 +20,7 @@ from typing import Any
 
 from aiokafka import TopicPartition
 
-from hub.app.kafka import Follower
+from hub.app.kafka import Follower, committed_only
 from hub.audit.replay import Record, ReplayInput
 from hub.topics import COMMIT_COUNTRIES, HUB_MAX_RECORD_BYTES, Topics
 
@@ -64,7 +66,7 @@ Snapshot = dict[TopicPartition, tuple[int, int]]  # partition -> (first offset, 
 
 
 async def _snapshot(bootstrap: str, names: list[str], client: dict[str, Any]) -> Snapshot:
-    follower = Follower(bootstrap, names, **client)
+    follower = Follower(bootstrap, names, **committed_only(client))
     try:
         return await follower.spans()
     finally:
@@ -88,7 +90,7 @@ class _Reader:
             sorted({tp.topic for tp in self._snapshot}),
             # the largest record of the plan comes whole in one fetch
             max_partition_fetch_bytes=max(1 << 20, HUB_MAX_RECORD_BYTES),
-            **self._client,
+            **committed_only(self._client),
         )
         until = {tp: end for tp, (_first, end) in self._snapshot.items()}
         batches = follower.records(until=until, max_records=_BATCH)

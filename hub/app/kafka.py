@@ -57,6 +57,7 @@ __all__ = [
     "acknowledge_offsets",
     "client_config_from_file",
     "client_env",
+    "committed_only",
     "credentials_file",
     "default_client_config",
     "faust_credentials",
@@ -202,6 +203,19 @@ def client_env(principal: str, state: StateDir) -> dict[str, str]:
     """
     path = credentials_file(principal, state)
     return {ENV_CLIENT_CONFIG: str(path)} if path.exists() else {}
+
+
+def committed_only(client: Mapping[str, Any]) -> dict[str, Any]:
+    """``client`` for a consumer that reads only committed records.
+
+    A reader of the audit leaves (the sequencer's restore, a replay, a
+    witness) must not see a leaf of a transaction that was aborted or is
+    still open: the sequencer writes each batch of leaves in a transaction,
+    and one that died with a batch open leaves it aborted behind it
+    (docs/protocol.md section 9.1). End offsets are then the last stable
+    offset. For records written without transactions this reads the same.
+    """
+    return {**client, "isolation_level": "read_committed"}
 
 
 def faust_credentials(config: Mapping[str, Any]) -> Any:

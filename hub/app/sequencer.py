@@ -14,7 +14,16 @@ its data directory (:class:`hub.audit.store.LeafStore`, ``<datadir>/audit-log``)
 committed after each batch of leaves the broker acknowledged; in memory it
 holds O(log n) hashes and the current batch, however long the log.
 
-Restart: it opens the store (the committed size, root and topic offsets),
+One writer: each batch of leaves is one Kafka transaction under one
+transactional id (:func:`hub.topics.leaf_writer`), and the leaves topic is
+read with ``read_committed``. A start first registers that id, which fences
+the previous sequencer: its open batch is aborted, a request of it still on
+its way is refused. Without this, a batch a killed sequencer had sent could
+land, or become readable, after its successor had read the topic's end; the
+successor then wrote the same decisions again (the 3-broker fault test saw 9
+such leaves, and every later checkpoint disagreed with the topic).
+
+Restart: after the fence it opens the store (the committed size, root and topic offsets),
 checks it against the leaves topic (the topic is not shorter than the store,
 and its last leaf is the store's last leaf) and then against every signed
 checkpoint read after the stored one, and reads only the leaves appended
@@ -22,7 +31,7 @@ after the store's offset. A missing, corrupt or disagreeing store is logged
 and rebuilt from the leaves topic read from the beginning (correct, slower).
 Either way a decision redelivered after a crash is recognised by its id and
 not appended twice, and none is skipped (its offset is committed only after
-its leaf is acknowledged by the broker).
+the transaction holding its leaf is committed).
 
 HTTP (Faust's web server): ``GET /audit/checkpoint`` (the latest signed note),
 ``GET /audit/proof?decision_id=ID[&size=N]`` (the leaf, its index and an
@@ -48,10 +57,10 @@ from pathlib import Path
 from typing import Any, cast
 
 import faust
-from aiokafka import TopicPartition
+from aiokafka import AIOKafkaProducer, TopicPartition
 from faust.web import Request, Response, View
 
-from hub.app.kafka import Follower, default_client_config, faust_credentials
+from hub.app.kafka import Follower, committed_only, default_client_config, faust_credentials
 from hub.audit.leaf import AuditLeaf
 from hub.audit.log import AuditLog, CheckpointPolicy, origin_of
 from hub.audit.merkle import leaf_hash
@@ -61,7 +70,7 @@ from hub.audit.witness import proof_answer
 from hub.decision import EFFECT_HEADER
 from hub.errors import AuditError, TrmError
 from hub.keys import load_private_key
-from hub.topics import HUB, Topics
+from hub.topics import HUB, Topics, leaf_writer
 
 __all__ = ["app", "sequence"]
 
@@ -76,6 +85,11 @@ POLICY = CheckpointPolicy(
     every_ms=int(os.environ.get("TRM_AUDIT_EVERY_MS", "5000")),
 )
 INDEX_HEADER = "trm-leaf-index"
+APP_ID = os.environ.get("TRM_AUDIT_APP_ID", TOPICS.audit_group)
+# Leaves are written in Kafka transactions and read back only as committed: a
+# sequencer that died with a batch on its way cannot leave a leaf behind that
+# a restart does not see (docs/protocol.md section 9.1).
+COMMITTED = committed_only(CLIENT)
 WEB_HOST = os.environ.get("TRM_HUB_WEB_HOST", "127.0.0.1")
 
 
@@ -105,6 +119,33 @@ class _State:
         self.writing = False
         key_file = os.environ.get("TRM_AUDIT_KEY")
         self.key = load_private_key(Path(key_file)) if key_file else None
+        self.writer: AIOKafkaProducer | None = None
+
+    async def fence(self) -> AIOKafkaProducer:
+        """Start the leaf writer: the broker fences every earlier writer under its id.
+
+        Its start registers the transactional id (InitProducerId) and returns
+        once the broker has finished the previous writer's open transaction:
+        a batch a killed sequencer had on its way is aborted, and a request of
+        it that arrives later is refused. Only then does :meth:`restore` read
+        the leaves topic, so what it reads is everything the log will ever
+        hold before this writer's first leaf.
+        """
+        if self.writer is None:
+            writer = AIOKafkaProducer(
+                bootstrap_servers=BOOTSTRAP,
+                transactional_id=leaf_writer(APP_ID),
+                enable_idempotence=True,
+                acks="all",
+                **CLIENT,
+            )
+            try:
+                await writer.start()
+            except BaseException:
+                await writer.stop()
+                raise
+            self.writer = writer
+        return self.writer
 
     def _use(self, store: LeafStore) -> None:
         if self.store is not None and self.store is not store:
@@ -118,6 +159,7 @@ class _State:
 
     async def restore(self) -> None:
         started = time.perf_counter()
+        await self.fence()
         origin = self.log.origin
         try:
             store = LeafStore.open(self.directory, origin)
@@ -155,7 +197,7 @@ class _State:
         store = self.store
         if store is None:
             raise _StoreDisagrees("expected an open store")
-        follower = Follower(BOOTSTRAP, [TOPICS.audit_leaves, TOPICS.audit_checkpoints], **CLIENT)
+        follower = Follower(BOOTSTRAP, [TOPICS.audit_leaves, TOPICS.audit_checkpoints], **COMMITTED)
         try:
             spans = await follower.spans()
         finally:
@@ -220,7 +262,7 @@ async def _records(tp: TopicPartition, start: int, end: int) -> AsyncIterator[An
     """The records of one partition in [start, end)."""
     if end <= start:
         return
-    follower = Follower(BOOTSTRAP, [tp.topic], start={tp: start}, **CLIENT)
+    follower = Follower(BOOTSTRAP, [tp.topic], start={tp: start}, **COMMITTED)
     try:
         async for batch in follower.records(until={tp: end}, max_records=2000):
             for rec in batch:
@@ -235,12 +277,18 @@ class SequencerApp(faust.App):
         await super().on_start()
         await STATE.restore()
 
+    async def on_stop(self) -> None:
+        if STATE.writer is not None:
+            await STATE.writer.stop()
+            STATE.writer = None
+        await super().on_stop()
+
 
 STATE = _State()
 
 app = SequencerApp(
     # Under the hub's group prefix: on a secure cluster the hub principal's ACLs cover it.
-    os.environ.get("TRM_AUDIT_APP_ID", f"trm-hub-{TOPICS.namespace}-audit"),
+    APP_ID,
     broker=f"kafka://{BOOTSTRAP}",
     broker_credentials=faust_credentials(CLIENT),
     value_serializer="raw",
@@ -259,7 +307,6 @@ app = SequencerApp(
     consumer_auto_offset_reset="earliest",
 )
 decisions = app.topic(TOPICS.decisions, value_type=bytes)
-leaves = app.topic(TOPICS.audit_leaves, value_type=bytes)
 checkpoints = app.topic(TOPICS.audit_checkpoints, value_type=bytes)
 
 
@@ -302,16 +349,17 @@ def _leaf_for(event: Any) -> tuple[str, AuditLeaf] | None:
 async def sequence(stream: faust.StreamT[Any]) -> AsyncIterator[None]:
     """One leaf per decision, in the order the decisions topic holds them.
 
-    A batch's offsets are acknowledged (and so may be committed) only after
-    every leaf of the batch is acknowledged by the broker; a failed write stops
-    the worker, and the restart rebuilds the tree from the leaves topic. The
-    producer keeps one request in flight per partition, so leaves land in the
-    order they were appended.
+    Each batch of leaves is one Kafka transaction of the leaf writer
+    (:meth:`_State.fence`). Its decisions' offsets are acknowledged (and so may
+    be committed) only after the transaction is committed; a failed write stops
+    the worker, whose restart aborts what it left open and resumes from the
+    store. The producer keeps one request in flight per partition, so leaves
+    land in the order they were appended.
     """
     # take_events is on the concrete Stream (faust-streaming), not on StreamT.
     batches = cast("faust.Stream[Any]", stream).take_events(BATCH, within=0.05)
     async for events in batches:
-        pending = []
+        batch: list[tuple[str, int, bytes]] = []
         STATE.writing = True
         for event in events:
             found = _leaf_for(event)
@@ -321,26 +369,42 @@ async def sequence(stream: faust.StreamT[Any]) -> AsyncIterator[None]:
             appended = STATE.log.append(leaf)
             if appended is None:
                 continue  # already a leaf (redelivered after a crash)
-            index, data = appended
-            pending.append(
-                await leaves.send(
-                    key=decision_id.encode(),
-                    value=data,
-                    headers=[(INDEX_HEADER, str(index).encode())],
+            batch.append((decision_id, *appended))
+        if batch:
+            try:
+                end = await _write(batch)
+            except Exception as exc:
+                # The tree in memory is ahead of the topic: never checkpoint or commit it.
+                log.critical(
+                    "writing audit leaves failed (%s); stopping so a restart resumes from the "
+                    "committed log",
+                    type(exc).__name__,
                 )
-            )
-        try:
-            sent = await asyncio.gather(*pending)
-        except Exception:
-            # The tree in memory is ahead of the topic: never checkpoint or commit it.
-            log.critical("writing audit leaves failed; stopping so a restart rebuilds the tree")
-            os._exit(70)
-        if sent:
-            STATE.committed(max(m.offset for m in sent) + 1)
+                os._exit(70)
+            STATE.committed(end)
         STATE.writing = False
         if STATE.log.checkpoint_due(_now_ms(), POLICY):
             await _publish_checkpoint()
         yield None
+
+
+async def _write(batch: list[tuple[str, int, bytes]]) -> int:
+    """Write (decision id, index, leaf) in one transaction; the offset after the last leaf."""
+    writer = await STATE.fence()
+    await writer.begin_transaction()
+    pending = [
+        await writer.send(
+            TOPICS.audit_leaves,
+            value=data,
+            key=decision_id.encode(),
+            partition=0,
+            headers=[(INDEX_HEADER, str(index).encode())],
+        )
+        for decision_id, index, data in batch
+    ]
+    sent = await asyncio.gather(*pending)
+    await writer.commit_transaction()
+    return int(max(m.offset for m in sent)) + 1
 
 
 @app.timer(interval=max(0.5, POLICY.every_ms / 2000))  # type: ignore[untyped-decorator]

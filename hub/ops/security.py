@@ -230,6 +230,8 @@ def acl_bindings(
     allow(HUB, group, app, pre, read)
     for op in (Operation.CREATE, read, Operation.WRITE, Operation.DESCRIBE_CONFIGS):
         allow(HUB, topic, app, pre, op)
+    # The audit sequencer writes its leaves in transactions (hub.topics.leaf_writer).
+    allow(HUB, ResourceType.TRANSACTIONAL_ID, app, pre, Operation.WRITE)
     allow(AUDITOR, group, group_prefix(AUDITOR, t), pre, read)
     return tuple(sorted(rules))
 

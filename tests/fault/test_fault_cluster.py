@@ -92,33 +92,48 @@ def _free_port() -> int:
 
 
 async def _log_settled(bootstrap: str, topics: Topics, web: str, timeout_s: float) -> float | None:
-    """Seconds until the sequencer has logged every decision and checkpointed them all."""
+    """Seconds until the sequencer has logged every decision and checkpointed them all.
+
+    The leaves are counted as an auditor reads them, committed only: their
+    topic also holds transaction markers, and the leaves of a batch a killed
+    sequencer never committed.
+    """
     start = now()
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    leaves_reader = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, isolation_level="read_committed"
+    )
     await consumer.start()
+    await leaves_reader.start()
     try:
         parts = await _parts(consumer, topics.decisions)
         decisions = [TopicPartition(topics.decisions, p) for p in parts]
         leaves = TopicPartition(topics.audit_leaves, 0)
+        leaves_reader.assign([leaves])
+        await leaves_reader.seek_to_beginning(leaves)
+        counted = 0
         group = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
         await group.start()
         try:
             while now() - start < timeout_s:
-                ends = await consumer.end_offsets([*decisions, leaves])
-                committed = await group.list_consumer_group_offsets(
-                    f"trm-hub-{topics.namespace}-audit"
-                )
+                ends = await consumer.end_offsets(decisions)
+                committed = await group.list_consumer_group_offsets(topics.audit_group)
                 lagging = any(
                     (committed.get(tp).offset if committed.get(tp) else 0) < ends[tp]
                     for tp in decisions
                 )
+                stable = (await leaves_reader.end_offsets([leaves]))[leaves]
+                while now() - start < timeout_s and await leaves_reader.position(leaves) < stable:
+                    got = await leaves_reader.getmany(leaves, timeout_ms=500)
+                    counted += sum(1 for r in got.get(leaves, ()) if r.value)
                 size = await asyncio.to_thread(_checkpoint_size, web)
-                if not lagging and size == ends[leaves]:
+                if not lagging and size == counted:
                     return now() - start
                 await asyncio.sleep(0.5)
         finally:
             await group.close()
     finally:
+        await leaves_reader.stop()
         await consumer.stop()
     return None
 

@@ -13,15 +13,18 @@ from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError, ProducerFenced
 from click.testing import CliRunner
 
 from connectors.cli import main as trm_main
 from connectors.cli.audit import read_replay_input, run_replay
+from hub.app.kafka import read_all
 from hub.audit.leaf import AuditLeaf
+from hub.decision import EFFECT_HEADER
 from hub.keys import write_private_key
 from hub.ops import broker as kafka_local
 from hub.ops.provision import provision_registry
-from hub.topics import Topics
+from hub.topics import Topics, leaf_writer
 from hub.wire import Envelope, cloudevents_headers, seal
 from tests.support.examples import (
     AGREEMENTS,
@@ -427,49 +430,66 @@ def test_tampering_on_the_broker_is_caught_by_replay(
         hub.stop()
 
 
-def test_sequencer_restarts_from_its_store_and_rebuilds_a_damaged_one(
-    kafka_bootstrap: str, topics: Topics, tmp_path: Path
-) -> None:
-    """A clean restart resumes from the store on disk (no rebuild); a store with a
-    flipped byte is refused, rebuilt from the leaves topic, and the log stays one log."""
+def _hub_and_sequencer(bootstrap: str, topics: Topics, tmp_path: Path) -> tuple[Proc, Proc]:
+    """A hub worker and a sequencer (checkpoints every 10 leaves or 500 ms), not started."""
     write_private_key(HUB_KEY, tmp_path / "keys" / "HUB.key")
     trust_doc = json.dumps(TRUST.document.to_json()).encode()
     blobs = [
         (a.agreement.ref, (AGREEMENTS_DIR / agreement_file(a.agreement.ref)).read_bytes())
         for a in AGREEMENTS.entries
     ]
-    asyncio.run(provision_registry(kafka_bootstrap, topics, trust_doc, blobs))
+    asyncio.run(provision_registry(bootstrap, topics, trust_doc, blobs))
     ns = topics.namespace
     hub = Proc(
-        [TRM, "hub", "worker", "--bootstrap", kafka_bootstrap, "--namespace", ns,
+        [TRM, "hub", "worker", "--bootstrap", bootstrap, "--namespace", ns,
          "--web-port", str(kafka_local.free_port())],
         tmp_path,
         "hub",
     )  # fmt: skip
     seq = Proc(
-        [TRM, "audit", "sequencer", "--bootstrap", kafka_bootstrap, "--namespace", ns,
+        [TRM, "audit", "sequencer", "--bootstrap", bootstrap, "--namespace", ns,
          "--web-port", str(kafka_local.free_port()), "--every-leaves", "10", "--every-ms", "500"],
         tmp_path,
         "sequencer",
     )  # fmt: skip
-    store = tmp_path / "audit-data" / ns / "audit-log"
+    return hub, seq
+
+
+def _settled(bootstrap: str, topics: Topics, n: int) -> Callable[[], bool]:
+    """True once the replay finds a clean log of ``n`` events, checkpointed whole."""
+
+    def check() -> bool:
+        report = run_replay(bootstrap, topics, TRUST, AGREEMENTS)
+        decided = report.counts.get("outbox_records", 0) == n
+        return decided and report.ok and report.checkpoint_size == report.leaves > 0
+
+    return check
+
+
+def _unique_leaves(bootstrap: str, topics: Topics) -> list[str]:
+    """The decision ids of the leaves, as an auditor reads them; each must appear once."""
+    ids = [
+        AuditLeaf.from_bytes(r.value).decision_id
+        for r in read_replay_input(bootstrap, topics).leaves
+    ]
+    assert len(ids) == len(set(ids)), "a decision was sequenced twice"
+    return ids
+
+
+def test_sequencer_restarts_from_its_store_and_rebuilds_a_damaged_one(
+    kafka_bootstrap: str, topics: Topics, tmp_path: Path
+) -> None:
+    """A clean restart resumes from the store on disk (no rebuild); a store with a
+    flipped byte is refused, rebuilt from the leaves topic, and the log stays one log."""
+    hub, seq = _hub_and_sequencer(kafka_bootstrap, topics, tmp_path)
+    store = tmp_path / "audit-data" / topics.namespace / "audit-log"
     rebuilt = "rebuilding it from the leaves topic"
 
     def settled(n: int) -> Callable[[], bool]:
-        def check() -> bool:
-            report = run_replay(kafka_bootstrap, topics, TRUST, AGREEMENTS)
-            decided = report.counts.get("outbox_records", 0) == n
-            return decided and report.ok and report.checkpoint_size == report.leaves > 0
-
-        return check
+        return _settled(kafka_bootstrap, topics, n)
 
     def unique_leaves() -> int:
-        ids = [
-            AuditLeaf.from_bytes(r.value).decision_id
-            for r in read_replay_input(kafka_bootstrap, topics).leaves
-        ]
-        assert len(ids) == len(set(ids)), "a decision was sequenced twice"
-        return len(ids)
+        return len(_unique_leaves(kafka_bootstrap, topics))
 
     hub.start()
     seq.start()
@@ -500,6 +520,101 @@ def test_sequencer_restarts_from_its_store_and_rebuilds_a_damaged_one(
         wait_until(settled(27), "the log of 27 events after a rebuild", [hub, seq])
         assert rebuilt in seq.log.read_text(errors="replace")
         assert unique_leaves() > leaves
+    finally:
+        seq.stop()
+        hub.stop()
+
+
+async def _open_batch_of_a_dead_sequencer(
+    bootstrap: str, topics: Topics, logged: set[str]
+) -> tuple[AIOKafkaProducer, int]:
+    """What a sequencer killed mid-batch leaves: the leaves of every decision not yet
+    logged, sent under the sequencer's transactional id and on the broker, the
+    transaction never committed. Returns the producer (still open) and the count."""
+    decisions = await read_all(bootstrap, [topics.decisions])
+    zombie = AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        transactional_id=leaf_writer(topics.audit_group),
+        enable_idempotence=True,
+        acks="all",
+    )
+    await zombie.start()
+    await zombie.begin_transaction()
+    sent = 0
+    for _topic, _key, value, headers, _ts in decisions:
+        decision_id = dict(headers)[EFFECT_HEADER].decode()
+        if decision_id in logged or not value:
+            continue
+        leaf = AuditLeaf.from_decision(decision_id, value).to_bytes()
+        await zombie.send_and_wait(topics.audit_leaves, leaf, key=decision_id.encode(), partition=0)
+        sent += 1
+    return zombie, sent
+
+
+def test_a_sequencer_killed_with_a_batch_open_is_fenced_and_its_leaves_never_count(
+    kafka_bootstrap: str, topics: Topics, tmp_path: Path
+) -> None:
+    """The 3-broker fault test once found 9 decisions logged twice: a sequencer
+    killed with a batch of leaves on its way, its successor reading the topic's
+    end before they were readable, and writing the same decisions again.
+
+    Here the batch is on the broker, under the sequencer's transactional id,
+    never committed, when the next sequencer starts: its start fences the dead
+    one (the open batch is aborted, and the dead one can no longer commit it),
+    it writes those decisions itself, and an auditor's replay finds each
+    decision once and every checkpoint consistent with the leaves.
+    """
+    hub, seq = _hub_and_sequencer(kafka_bootstrap, topics, tmp_path)
+    hub.start()
+    seq.start()
+    try:
+        asyncio.run(_publish(kafka_bootstrap, topics, _events(6, 1)))
+        wait_until(_settled(kafka_bootstrap, topics, 6), "a clean log of 6 events", [hub, seq])
+        seq.stop()
+        logged = set(_unique_leaves(kafka_bootstrap, topics))
+        first = len(asyncio.run(read_all(kafka_bootstrap, [topics.decisions])))
+        assert first == len(logged)
+
+        # Six more events, decided by the hub while no sequencer runs.
+        asyncio.run(_publish(kafka_bootstrap, topics, _events(6, 7)))
+        wait_until(
+            lambda: len(asyncio.run(read_all(kafka_bootstrap, [topics.decisions]))) == 2 * first,
+            "the hub's decisions of 6 more events",
+            [hub],
+        )
+
+        async def scenario() -> tuple[int, int, type[BaseException] | None]:
+            zombie, open_leaves = await _open_batch_of_a_dead_sequencer(
+                kafka_bootstrap, topics, logged
+            )
+            try:
+                # Every leaf of the open batch is on the broker (read uncommitted).
+                raw = await read_all(kafka_bootstrap, [topics.audit_leaves])
+                assert len(raw) == len(logged) + open_leaves
+                seq.start()
+                await asyncio.to_thread(
+                    wait_until,
+                    _settled(kafka_bootstrap, topics, 12),
+                    "a clean log of 12 events after the fence",
+                    [hub, seq],
+                )
+                refused: type[BaseException] | None = None
+                try:
+                    await zombie.commit_transaction()
+                except KafkaError as exc:
+                    refused = type(exc)
+                raw = await read_all(kafka_bootstrap, [topics.audit_leaves])
+                return open_leaves, len(raw), refused
+            finally:
+                await zombie.stop()
+
+        open_leaves, raw_leaves, refused = asyncio.run(scenario())
+        assert open_leaves == first  # the whole second half was in the dead one's batch
+        ids = _unique_leaves(kafka_bootstrap, topics)
+        assert len(ids) == 2 * first
+        # The aborted leaves are still in the topic; read committed, they are not the log.
+        assert raw_leaves == len(ids) + open_leaves
+        assert refused is ProducerFenced, f"expected the dead writer fenced, got {refused}"
     finally:
         seq.stop()
         hub.stop()

@@ -510,7 +510,10 @@ class Topics:
             readers=(*members, HUB, AUDITOR),
             record=Record.AUDIT_LEAF,
             key="the decision id",
-            description="The audit log: one leaf per decision, in log order (one sequencer).",
+            description=(
+                "The audit log: one leaf per decision, in log order (one sequencer). Written "
+                "in Kafka transactions: read it with isolation level read_committed."
+            ),
         )
         add(
             self.audit_checkpoints,
@@ -519,7 +522,11 @@ class Topics:
             readers=(*members, HUB, AUDITOR),
             record=Record.CHECKPOINT,
             key="the tree size, decimal",
-            description="Signed checkpoints of the audit log, and witnesses' cosigned copies.",
+            description=(
+                "Signed checkpoints of the audit log (written in Kafka transactions, each "
+                "after the leaves it covers: read it with isolation level read_committed), "
+                "and witnesses' cosigned copies."
+            ),
         )
         add(
             self.registry_trust,

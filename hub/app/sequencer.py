@@ -15,23 +15,25 @@ committed after each batch of leaves the broker acknowledged; in memory it
 holds O(log n) hashes and the current batch, however long the log.
 
 One writer: each batch of leaves is one Kafka transaction under one
-transactional id (:func:`hub.topics.leaf_writer`), and the leaves topic is
-read with ``read_committed``. A start first registers that id, which fences
-the previous sequencer: its open batch is aborted, a request of it still on
-its way is refused. Without this, a batch a killed sequencer had sent could
-land, or become readable, after its successor had read the topic's end; the
-successor then wrote the same decisions again (the 3-broker fault test saw 9
-such leaves, and every later checkpoint disagreed with the topic).
+transactional id (:func:`hub.topics.leaf_writer`), each checkpoint another
+(the broker begins it only once the leaves it covers are committed), and
+both topics are read with ``read_committed``. A start first registers that
+id, which fences the previous sequencer: its open batch is aborted, a request
+of it still on its way is refused. Without this, a batch a killed sequencer
+had sent could land, or become readable, after its successor had read the
+topic's end; the successor then wrote the same decisions again (the 3-broker
+fault test saw 9 such leaves, and every later checkpoint disagreed with the
+topic).
 
-Restart: after the fence it opens the store (the committed size, root and topic offsets),
-checks it against the leaves topic (the topic is not shorter than the store,
-and its last leaf is the store's last leaf) and then against every signed
-checkpoint read after the stored one, and reads only the leaves appended
-after the store's offset. A missing, corrupt or disagreeing store is logged
-and rebuilt from the leaves topic read from the beginning (correct, slower).
-Either way a decision redelivered after a crash is recognised by its id and
-not appended twice, and none is skipped (its offset is committed only after
-the transaction holding its leaf is committed).
+Restart: after the fence it opens the store (the committed size, root and
+topic offsets), checks it against the leaves topic (the topic is not shorter
+than the store, and its last leaf is the store's last leaf) and then against
+every signed checkpoint read after the stored one, and reads only the leaves
+appended after the store's offset. A missing, corrupt or disagreeing store is
+logged and rebuilt from the leaves topic read from the beginning (correct,
+slower). Either way a decision redelivered after a crash is recognised by its
+id and not appended twice, and none is skipped (its offset is committed only
+after the transaction holding its leaf is committed).
 
 HTTP (Faust's web server): ``GET /audit/checkpoint`` (the latest signed note),
 ``GET /audit/proof?decision_id=ID[&size=N]`` (the leaf, its index and an
@@ -54,7 +56,7 @@ import os
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, NoReturn, cast
 
 import faust
 from aiokafka import AIOKafkaProducer, TopicPartition
@@ -68,7 +70,7 @@ from hub.audit.note import Checkpoint, SignedNote
 from hub.audit.store import LeafStore
 from hub.audit.witness import proof_answer
 from hub.decision import EFFECT_HEADER
-from hub.errors import AuditError, TrmError
+from hub.errors import AuditError, OperationalError, Reason, TrmError
 from hub.keys import load_private_key
 from hub.topics import HUB, Topics, leaf_writer
 
@@ -114,15 +116,17 @@ class _State:
         self.store: LeafStore | None = None
         self.log = AuditLog(origin_of(TOPICS.namespace))
         self.latest: SignedNote | None = None
-        # True while a batch of leaves is sent but not yet acknowledged: the tree
-        # in memory is then ahead of the topic and must not be checkpointed.
-        self.writing = False
         key_file = os.environ.get("TRM_AUDIT_KEY")
         self.key = load_private_key(Path(key_file)) if key_file else None
         self.writer: AIOKafkaProducer | None = None
+        self.closed = False
+        # One transaction at a time: a batch of leaves (the tree in memory is
+        # ahead of the topic until it commits) or a checkpoint (signed over
+        # committed leaves only).
+        self.turn = asyncio.Lock()
 
     async def fence(self) -> AIOKafkaProducer:
-        """Start the leaf writer: the broker fences every earlier writer under its id.
+        """Start the writer: the broker fences every earlier writer under its id.
 
         Its start registers the transactional id (InitProducerId) and returns
         once the broker has finished the previous writer's open transaction:
@@ -131,6 +135,10 @@ class _State:
         the leaves topic, so what it reads is everything the log will ever
         hold before this writer's first leaf.
         """
+        if self.closed:
+            raise OperationalError(
+                Reason.KAFKA_UNAVAILABLE, "expected a running sequencer; it is stopping"
+            )
         if self.writer is None:
             writer = AIOKafkaProducer(
                 bootstrap_servers=BOOTSTRAP,
@@ -277,11 +285,13 @@ class SequencerApp(faust.App):
         await super().on_start()
         await STATE.restore()
 
-    async def on_stop(self) -> None:
+    async def on_shutdown(self) -> None:
+        # After the agents and timers have stopped (mode runs on_stop before them).
+        STATE.closed = True
         if STATE.writer is not None:
             await STATE.writer.stop()
             STATE.writer = None
-        await super().on_stop()
+        await super().on_shutdown()
 
 
 STATE = _State()
@@ -307,18 +317,62 @@ app = SequencerApp(
     consumer_auto_offset_reset="earliest",
 )
 decisions = app.topic(TOPICS.decisions, value_type=bytes)
-checkpoints = app.topic(TOPICS.audit_checkpoints, value_type=bytes)
+
+# (topic, key, value, headers) of one record the writer sends
+_Out = tuple[str, bytes, bytes, list[tuple[str, bytes]]]
+
+
+async def _transaction(records: list[_Out]) -> int:
+    """Send ``records`` (to partition 0) in one transaction; the offset after the last.
+
+    The caller holds ``STATE.turn``. A failure leaves the writer unusable and
+    the tree in memory possibly ahead of the topic: the caller stops the
+    process, and the restart aborts what was left open.
+    """
+    writer = await STATE.fence()
+    await writer.begin_transaction()
+    pending = [
+        await writer.send(topic, value=value, key=key, partition=0, headers=headers)
+        for topic, key, value, headers in records
+    ]
+    sent = await asyncio.gather(*pending)
+    await writer.commit_transaction()
+    return int(max(m.offset for m in sent)) + 1
+
+
+def _stop(what: str, exc: Exception) -> NoReturn:
+    log.critical(
+        "writing %s failed (%s); stopping so a restart resumes from the committed log",
+        what,
+        type(exc).__name__,
+    )
+    os._exit(70)
 
 
 async def _publish_checkpoint() -> None:
+    """Sign and publish the tree head, if one is due, in a transaction of its own.
+
+    Through the same writer as the leaves: a fenced sequencer cannot publish
+    one, and the broker begins this transaction only once the previous one
+    (the leaves it covers) is complete, so a checkpoint is never readable
+    before its leaves.
+    """
     if STATE.key is None:
         return
-    note = STATE.log.checkpoint(STATE.key, _now_ms())
-    fut = await checkpoints.send(key=str(STATE.log.size).encode(), value=note.to_bytes())
-    sent = await fut
-    STATE.latest = note
-    if STATE.store is not None:
-        STATE.store.commit(checkpoints_offset=sent.offset + 1, checkpoint=note.to_bytes())
+    async with STATE.turn:
+        if not STATE.log.checkpoint_due(_now_ms(), POLICY):
+            return
+        note = STATE.log.checkpoint(STATE.key, _now_ms())
+        data = note.to_bytes()
+        try:
+            end = await _transaction(
+                [(TOPICS.audit_checkpoints, str(STATE.log.size).encode(), data, [])]
+            )
+        except Exception as exc:
+            _stop("the audit checkpoint", exc)
+        STATE.latest = note
+        if STATE.store is not None:
+            STATE.store.commit(checkpoints_offset=end, checkpoint=data)
 
 
 # Leaves sent per batch before waiting for the broker's acknowledgement: one
@@ -359,58 +413,39 @@ async def sequence(stream: faust.StreamT[Any]) -> AsyncIterator[None]:
     # take_events is on the concrete Stream (faust-streaming), not on StreamT.
     batches = cast("faust.Stream[Any]", stream).take_events(BATCH, within=0.05)
     async for events in batches:
-        batch: list[tuple[str, int, bytes]] = []
-        STATE.writing = True
-        for event in events:
-            found = _leaf_for(event)
-            if found is None:
-                continue
-            decision_id, leaf = found
-            appended = STATE.log.append(leaf)
-            if appended is None:
-                continue  # already a leaf (redelivered after a crash)
-            batch.append((decision_id, *appended))
-        if batch:
-            try:
-                end = await _write(batch)
-            except Exception as exc:
-                # The tree in memory is ahead of the topic: never checkpoint or commit it.
-                log.critical(
-                    "writing audit leaves failed (%s); stopping so a restart resumes from the "
-                    "committed log",
-                    type(exc).__name__,
+        async with STATE.turn:
+            batch: list[_Out] = []
+            for event in events:
+                found = _leaf_for(event)
+                if found is None:
+                    continue
+                decision_id, leaf = found
+                appended = STATE.log.append(leaf)
+                if appended is None:
+                    continue  # already a leaf (redelivered after a crash)
+                index, data = appended
+                batch.append(
+                    (
+                        TOPICS.audit_leaves,
+                        decision_id.encode(),
+                        data,
+                        [(INDEX_HEADER, str(index).encode())],
+                    )
                 )
-                os._exit(70)
-            STATE.committed(end)
-        STATE.writing = False
+            if batch:
+                try:
+                    end = await _transaction(batch)
+                except Exception as exc:
+                    _stop("audit leaves", exc)  # never checkpoint or commit the tree
+                STATE.committed(end)
         if STATE.log.checkpoint_due(_now_ms(), POLICY):
             await _publish_checkpoint()
         yield None
 
 
-async def _write(batch: list[tuple[str, int, bytes]]) -> int:
-    """Write (decision id, index, leaf) in one transaction; the offset after the last leaf."""
-    writer = await STATE.fence()
-    await writer.begin_transaction()
-    pending = [
-        await writer.send(
-            TOPICS.audit_leaves,
-            value=data,
-            key=decision_id.encode(),
-            partition=0,
-            headers=[(INDEX_HEADER, str(index).encode())],
-        )
-        for decision_id, index, data in batch
-    ]
-    sent = await asyncio.gather(*pending)
-    await writer.commit_transaction()
-    return int(max(m.offset for m in sent)) + 1
-
-
 @app.timer(interval=max(0.5, POLICY.every_ms / 2000))  # type: ignore[untyped-decorator]
 async def checkpoint_timer() -> None:
-    if not STATE.writing and STATE.log.checkpoint_due(_now_ms(), POLICY):
-        await _publish_checkpoint()
+    await _publish_checkpoint()
 
 
 def _b64(b: bytes) -> str:

@@ -1,13 +1,14 @@
 """What the auditor's replay reads from Kafka: every topic it cross-checks.
 
 :func:`stream_replay_input` takes one snapshot of every partition's end
-offset, then hands the replay six iterables that each read their topics from
+offset (the checkpoints' first, so that the leaves cover every checkpoint
+read), then hands the replay six iterables that each read their topics from
 the beginning up to that snapshot while the replay consumes them, batch by
 batch: a log of any length is replayed without holding it in memory, and all
 six streams describe the same moment. It reads committed records only
 (:func:`hub.app.kafka.committed_only`): the leaves of a batch the sequencer
-never committed are not part of the log. :func:`read_replay_input` reads the same
-into lists, for tests that tamper with what was read.
+never committed are not part of the log. :func:`read_replay_input` reads the
+same into lists, for tests that tamper with what was read.
 """
 
 from __future__ import annotations
@@ -147,8 +148,12 @@ def stream_replay_input(
     lie outside the window).
     """
     groups = replay_topics(topics, countries)
-    names = [n for group in groups.values() for n in group]
-    snapshot = asyncio.run(_snapshot(bootstrap, names, client or {}))
+    # The checkpoints' ends first, then the rest: a checkpoint is committed only
+    # after the leaves it covers, so every checkpoint read is covered by the
+    # leaves read (one request for both could sample the leaves first).
+    snapshot = asyncio.run(_snapshot(bootstrap, groups["checkpoints"], client or {}))
+    rest = [n for group, names in groups.items() if group != "checkpoints" for n in names]
+    snapshot.update(asyncio.run(_snapshot(bootstrap, rest, client or {})))
 
     def reader(group: str) -> _Reader:
         wanted = set(groups[group])

@@ -54,7 +54,7 @@ import hashlib
 import logging
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn, cast
 
@@ -92,6 +92,9 @@ APP_ID = os.environ.get("TRM_AUDIT_APP_ID", TOPICS.audit_group)
 # sequencer that died with a batch on its way cannot leave a leaf behind that
 # a restart does not see (docs/protocol.md section 9.1).
 COMMITTED = committed_only(CLIENT)
+# The writer's record batches: a batch of leaves (TRM_AUDIT_BATCH of a few
+# hundred bytes each) is one produce request, under the topic's 1 MiB limit.
+_WRITER_BATCH_BYTES = 512 * 1024
 WEB_HOST = os.environ.get("TRM_HUB_WEB_HOST", "127.0.0.1")
 
 
@@ -145,6 +148,7 @@ class _State:
                 transactional_id=leaf_writer(APP_ID),
                 enable_idempotence=True,
                 acks="all",
+                max_batch_size=_WRITER_BATCH_BYTES,
                 **CLIENT,
             )
             try:
@@ -340,7 +344,7 @@ async def _transaction(records: list[_Out]) -> int:
     return int(max(m.offset for m in sent)) + 1
 
 
-def _stop(what: str, exc: Exception) -> NoReturn:
+def _stop(what: str, exc: BaseException) -> NoReturn:
     log.critical(
         "writing %s failed (%s); stopping so a restart resumes from the committed log",
         what,
@@ -368,7 +372,7 @@ async def _publish_checkpoint() -> None:
             end = await _transaction(
                 [(TOPICS.audit_checkpoints, str(STATE.log.size).encode(), data, [])]
             )
-        except Exception as exc:
+        except BaseException as exc:  # a stop's cancellation too: the writer is mid-transaction
             _stop("the audit checkpoint", exc)
         STATE.latest = note
         if STATE.store is not None:
@@ -399,6 +403,24 @@ def _leaf_for(event: Any) -> tuple[str, AuditLeaf] | None:
         return None
 
 
+def _append(events: Sequence[Any]) -> list[_Out]:
+    """Append each new decision of ``events`` to the tree; the leaves to write."""
+    batch: list[_Out] = []
+    for event in events:
+        found = _leaf_for(event)
+        if found is None:
+            continue
+        decision_id, leaf = found
+        appended = STATE.log.append(leaf)
+        if appended is None:
+            continue  # already a leaf (redelivered after a crash)
+        index, data = appended
+        batch.append(
+            (TOPICS.audit_leaves, decision_id.encode(), data, [(INDEX_HEADER, str(index).encode())])
+        )
+    return batch
+
+
 @app.agent(decisions, concurrency=1)
 async def sequence(stream: faust.StreamT[Any]) -> AsyncIterator[None]:
     """One leaf per decision, in the order the decisions topic holds them.
@@ -414,30 +436,16 @@ async def sequence(stream: faust.StreamT[Any]) -> AsyncIterator[None]:
     batches = cast("faust.Stream[Any]", stream).take_events(BATCH, within=0.05)
     async for events in batches:
         async with STATE.turn:
-            batch: list[_Out] = []
-            for event in events:
-                found = _leaf_for(event)
-                if found is None:
-                    continue
-                decision_id, leaf = found
-                appended = STATE.log.append(leaf)
-                if appended is None:
-                    continue  # already a leaf (redelivered after a crash)
-                index, data = appended
-                batch.append(
-                    (
-                        TOPICS.audit_leaves,
-                        decision_id.encode(),
-                        data,
-                        [(INDEX_HEADER, str(index).encode())],
-                    )
-                )
-            if batch:
-                try:
-                    end = await _transaction(batch)
-                except Exception as exc:
-                    _stop("audit leaves", exc)  # never checkpoint or commit the tree
-                STATE.committed(end)
+            try:
+                batch = _append(events)
+                if batch:
+                    STATE.committed(await _transaction(batch))
+            except BaseException as exc:
+                # The tree in memory may be ahead of the topic (never checkpoint it),
+                # and Faust acks the batch's decisions as this loop unwinds, a stop's
+                # cancellation included: exit before their offsets can be committed,
+                # so that the restart decides them again.
+                _stop("audit leaves", exc)
         if STATE.log.checkpoint_due(_now_ms(), POLICY):
             await _publish_checkpoint()
         yield None

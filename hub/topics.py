@@ -157,11 +157,11 @@ def principal_of(who: str) -> str:
 
 
 def leaf_writer(audit_app_id: str) -> str:
-    """The transactional id of the audit sequencer's leaf writer (``Topics.audit_group``).
+    """The transactional id of the audit sequencer's writer (``Topics.audit_group``).
 
-    One id for the one writer of the leaves topic: a sequencer that starts
-    fences off a previous one under the same id, whose unfinished batch of
-    leaves the broker then aborts (docs/protocol.md section 9.1).
+    One id for the one writer of the leaves and its checkpoints: a sequencer
+    that starts fences off a previous one under the same id, whose unfinished
+    batch of leaves the broker then aborts (docs/protocol.md section 9.1).
     """
     return f"{audit_app_id}-leaves"
 

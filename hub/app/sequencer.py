@@ -95,6 +95,7 @@ COMMITTED = committed_only(CLIENT)
 # The writer's record batches: a batch of leaves (TRM_AUDIT_BATCH of a few
 # hundred bytes each) is one produce request, under the topic's 1 MiB limit.
 _WRITER_BATCH_BYTES = 512 * 1024
+_FENCE_WARN_S = 15.0  # a start still waiting to fence says so this often
 WEB_HOST = os.environ.get("TRM_HUB_WEB_HOST", "127.0.0.1")
 
 
@@ -151,9 +152,17 @@ class _State:
                 max_batch_size=_WRITER_BATCH_BYTES,
                 **CLIENT,
             )
+            starting = asyncio.ensure_future(writer.start())
             try:
-                await writer.start()
+                while not (await asyncio.wait({starting}, timeout=_FENCE_WARN_S))[0]:
+                    log.warning(
+                        "still waiting for Kafka's transaction coordinator to register the "
+                        "writer %s (it fences any earlier sequencer first)",
+                        leaf_writer(APP_ID),
+                    )
+                starting.result()
             except BaseException:
+                starting.cancel()
                 await writer.stop()
                 raise
             self.writer = writer
@@ -172,6 +181,7 @@ class _State:
     async def restore(self) -> None:
         started = time.perf_counter()
         await self.fence()
+        fenced = time.perf_counter() - started
         origin = self.log.origin
         try:
             store = LeafStore.open(self.directory, origin)
@@ -192,8 +202,10 @@ class _State:
             self._use(LeafStore.reset(self.directory, origin))
             await self._catch_up(strict=False)
         log.info(
-            "audit log restored in %.1f s: %d leaves, checkpoint at %d",
+            "audit log restored in %.1f s (the writer fenced in %.1f s): %d leaves, "
+            "checkpoint at %d",
             time.perf_counter() - started,
+            fenced,
             self.log.size,
             self.log.checkpointed_size,
         )

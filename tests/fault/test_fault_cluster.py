@@ -35,6 +35,7 @@ from aiokafka.errors import KafkaError
 
 from connectors.cli.agreements import load_directory
 from connectors.cli.audit import run_replay
+from hub.app.kafka import committed_only
 from hub.ops import security as ks
 from hub.ops.broker import LocalCluster
 from hub.topics import COMMIT_COUNTRIES, Topics
@@ -101,7 +102,7 @@ async def _log_settled(bootstrap: str, topics: Topics, web: str, timeout_s: floa
     start = now()
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     leaves_reader = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, isolation_level="read_committed"
+        bootstrap_servers=bootstrap, enable_auto_commit=False, **committed_only({})
     )
     await consumer.start()
     await leaves_reader.start()

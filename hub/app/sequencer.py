@@ -458,8 +458,7 @@ async def sequence(stream: faust.StreamT[Any]) -> AsyncIterator[None]:
                 # cancellation included: exit before their offsets can be committed,
                 # so that the restart decides them again.
                 _stop("audit leaves", exc)
-        if STATE.log.checkpoint_due(_now_ms(), POLICY):
-            await _publish_checkpoint()
+        await _publish_checkpoint()  # if one is due
         yield None
 
 

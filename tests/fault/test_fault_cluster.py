@@ -100,18 +100,18 @@ async def _log_settled(bootstrap: str, topics: Topics, web: str, timeout_s: floa
     sequencer never committed.
     """
     start = now()
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    leaves_reader = AIOKafkaConsumer(
+    # read_committed for the leaves; the decisions are written without
+    # transactions, so their ends are the same either way.
+    consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, enable_auto_commit=False, **committed_only({})
     )
     await consumer.start()
-    await leaves_reader.start()
     try:
         parts = await _parts(consumer, topics.decisions)
         decisions = [TopicPartition(topics.decisions, p) for p in parts]
         leaves = TopicPartition(topics.audit_leaves, 0)
-        leaves_reader.assign([leaves])
-        await leaves_reader.seek_to_beginning(leaves)
+        consumer.assign([leaves])
+        await consumer.seek_to_beginning(leaves)
         counted = 0
         group = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
         await group.start()
@@ -123,9 +123,9 @@ async def _log_settled(bootstrap: str, topics: Topics, web: str, timeout_s: floa
                     (committed.get(tp).offset if committed.get(tp) else 0) < ends[tp]
                     for tp in decisions
                 )
-                stable = (await leaves_reader.end_offsets([leaves]))[leaves]
-                while now() - start < timeout_s and await leaves_reader.position(leaves) < stable:
-                    got = await leaves_reader.getmany(leaves, timeout_ms=500)
+                stable = (await consumer.end_offsets([leaves]))[leaves]
+                while now() - start < timeout_s and await consumer.position(leaves) < stable:
+                    got = await consumer.getmany(leaves, timeout_ms=500)
                     counted += sum(1 for r in got.get(leaves, ()) if r.value)
                 size = await asyncio.to_thread(_checkpoint_size, web)
                 if not lagging and size == counted:
@@ -134,7 +134,6 @@ async def _log_settled(bootstrap: str, topics: Topics, web: str, timeout_s: floa
         finally:
             await group.close()
     finally:
-        await leaves_reader.stop()
         await consumer.stop()
     return None
 

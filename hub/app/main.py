@@ -531,16 +531,14 @@ def _append_time(message: Any) -> int | None:
 
 RECONCILE_S = float(os.environ.get("TRM_HUB_RECONCILE_S", "5"))
 _reconciler: Reconciler | None = None
+# A reconciler pass and a round of bookmarks each run alone: the timers' and the
+# last ones a clean stop writes (last_bookmarks) must not interleave.
+_PASSING = asyncio.Lock()
+_MARKING = asyncio.Lock()
 
 
-@app.timer(RECONCILE_S)  # type: ignore[untyped-decorator]
-async def reconcile() -> None:
-    """Decide any committed outbox record that never reached the agent (hub/app/reconcile.py)."""
+def _the_reconciler(hub: _Hub) -> Reconciler:
     global _reconciler  # noqa: PLW0603 - one per worker process
-    hub = _the_hub()
-    # HubApp.on_start loaded the state; ready() also merges what other workers
-    # wrote after a rebalance, before this pass decides anything.
-    await hub.ready()
     if _reconciler is None:
         plan = hub.recovery.plan  # None: check every partition from 0 (no bookmarks yet)
         _reconciler = Reconciler(
@@ -553,10 +551,26 @@ async def reconcile() -> None:
             decisions_from=plan.decisions_from if plan is not None else None,
             settle=functools.partial(acknowledge_offsets, app.consumer),
         )
+    return _reconciler
+
+
+async def _reconcile_once(hub: _Hub) -> None:
+    reconciler = _the_reconciler(hub)
     assigned = [TopicPartition(tp.topic, tp.partition) for tp in app.consumer.assignment()]
-    try:
-        if await _reconciler.run_once(assigned, hub.processed):
+    async with _PASSING:
+        if await reconciler.run_once(assigned, hub.processed):
             await app.producer.flush()
+
+
+@app.timer(RECONCILE_S)  # type: ignore[untyped-decorator]
+async def reconcile() -> None:
+    """Decide any committed outbox record that never reached the agent (hub/app/reconcile.py)."""
+    hub = _the_hub()
+    # HubApp.on_start loaded the state; ready() also merges what other workers
+    # wrote after a rebalance, before this pass decides anything.
+    await hub.ready()
+    try:
+        await _reconcile_once(hub)
     except Exception:  # the next pass tries again; the agent keeps running meanwhile
         log.exception("reconciliation pass failed")
 
@@ -673,6 +687,16 @@ async def bookmark() -> None:
     if state is None or hub.stale:
         return
     try:
+        await _write_bookmarks(hub, state)
+        if hub.bookmark_tick % PRUNE_EVERY == 0:
+            _prune(hub, state, await hub.recovery.committed())
+    except Exception:  # the next tick tries again; a start falls back to older bookmarks
+        log.exception("bookmark failed")
+
+
+async def _write_bookmarks(hub: _Hub, state: HubState) -> int:
+    """One round: the notes and bookmarks of others, then ours, then a pack if we pack."""
+    async with _MARKING:
         async with hub.lock:  # others' bookmarks and events (ready() reads them too)
             await hub.recovery.poll_notes(state)
             await hub.recovery.poll_index()
@@ -689,10 +713,41 @@ async def bookmark() -> None:
             await hub.recovery.pack(_send_pack)
         else:
             await hub.recovery.stop_packing()
-        if hub.bookmark_tick % PRUNE_EVERY == 0:
-            _prune(hub, state, await hub.recovery.committed())
-    except Exception:  # the next tick tries again; a start falls back to older bookmarks
-        log.exception("bookmark failed")
+        return len(marks)
+
+
+LAST_BOOKMARKS_S = 20.0  # a clean stop waits at most this long for its last bookmarks
+
+
+@app.on_before_shutdown.connect  # type: ignore[arg-type]
+async def last_bookmarks(sender: Any, **kwargs: Any) -> None:
+    """A clean stop leaves bookmarks that a next start can plan from (docs/decisions.md D14).
+
+    Faust calls this once the agent has acknowledged every record it was given
+    and the group's offsets are committed, while the worker still holds its
+    partitions. A last reconciler pass checks every partition up to that
+    commit, and a last round of bookmarks records it; after a drain both reach
+    the partitions' ends. Without them, a worker stopped soon after it caught up
+    with a backlog (its bookmarks are written only once it has passed where
+    each partition ended when it took it over, and a plan needs a reconciler
+    mark that a bookmark proves) left the next start to read every output
+    record from the beginning. A stop that cannot write them in time says so
+    and stops anyway: a start then uses older bookmarks, or reads the whole log.
+    """
+    hub = _the_hub()
+    if hub.state is None:
+        return  # stopped before its recovery: nothing measured to write
+    started = time.monotonic()
+    try:
+        async with asyncio.timeout(LAST_BOOKMARKS_S):
+            state, _registry = await hub.ready()
+            await _reconcile_once(hub)
+            written = await _write_bookmarks(hub, state)
+            await app.producer.flush()
+    except Exception as error:  # a stop never fails for want of a bookmark
+        log.warning("stopping without last bookmarks (%r): the next start may read more", error)
+        return
+    log.info("wrote %d last bookmarks in %.2f s", written, time.monotonic() - started)
 
 
 @app.page("/hub/status")

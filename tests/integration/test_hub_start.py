@@ -4,7 +4,9 @@ One worker takes in a first batch of events and writes its bookmarks; the
 next worker starts from them and reads only the tail (a), still refuses a
 REPLAY of an event taken in before the restart (c), and, killed mid-flood
 with its group offsets rewound to before everything it wrote (a crash before
-any commit), the third writes no delivery twice (b).
+any commit), the third writes no delivery twice (b). A worker stopped cleanly
+before any timer wrote a bookmark leaves last ones, and the next start plans
+from them (d).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from hub.app.kafka import read_all
 from hub.keys import write_private_key
 from hub.ops.provision import provision_registry
 from hub.state import BOOKMARK_PREFIX, Bookmark
-from hub.topics import OUTBOX_PARTITIONS, Topics
+from hub.topics import COMMIT_COUNTRIES, OUTBOX_PARTITIONS, Topics
 from tests.support.hub import HUB_KEY, KEYS, sealed, trust_list
 from tests.support.kafka import collect_records, send_records
 from tests.support.policy import DELIVERY_POLICY as POLICY
@@ -35,17 +37,21 @@ from tests.support.procs import Worker
 pytestmark = pytest.mark.kafka
 
 
+async def _provisioned(bootstrap: str, topics: Topics, home: Path) -> Worker:
+    write_private_key(HUB_KEY, home / "keys" / "HUB.key")
+    trust_doc = json.dumps(trust_list().document.to_json()).encode()
+    agreement = agreement_from_table(POLICY, KEYS)
+    await provision_registry(bootstrap, topics, trust_doc, [agreement])
+    return Worker(bootstrap, topics, home)
+
+
 @pytest.fixture
 def hub(
     kafka_bootstrap: str, topics: Topics, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Worker]:
     """A worker over a provisioned registry (restarted by the test as it likes)."""
     monkeypatch.setenv("TRM_HUB_PACK_NOTES", "100")  # packs of the notes at this scale too
-    write_private_key(HUB_KEY, tmp_path / "keys" / "HUB.key")
-    trust_doc = json.dumps(trust_list().document.to_json()).encode()
-    agreement = agreement_from_table(POLICY, KEYS)
-    asyncio.run(provision_registry(kafka_bootstrap, topics, trust_doc, [agreement]))
-    w = Worker(kafka_bootstrap, topics, tmp_path)
+    w = asyncio.run(_provisioned(kafka_bootstrap, topics, tmp_path))
     w.start()
     try:
         yield w
@@ -204,3 +210,53 @@ async def test_a_start_reads_the_tail_and_keeps_every_guarantee(
     # still nothing new was refused: the reprocessed records are the hub's own
     got = await collect_records(kafka_bootstrap, {topics.rejections("TH"): 1}, worker, within_s=30)
     assert len(got[topics.rejections("TH")]) == 1
+
+
+async def test_a_clean_stop_leaves_bookmarks_the_next_start_plans_from(
+    kafka_bootstrap: str, topics: Topics, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # (d) No timer writes a bookmark or runs a reconciler pass in this test's
+    # time: only the stop's last ones can spare the next start a full read.
+    monkeypatch.setenv("TRM_HUB_BOOKMARK_S", "3600")
+    monkeypatch.setenv("TRM_HUB_RECONCILE_S", "3600")
+    monkeypatch.setenv("TRM_HUB_PACK_NOTES", "100")
+    worker = await _provisioned(kafka_bootstrap, topics, tmp_path)
+    worker.start()
+    try:
+        n = 300
+        batch = [(topics.outbox(cc), raw, h) for cc, raw, h in _events(n, 1)]
+        await send_records(kafka_bootstrap, batch, key=b"case-0001")
+        await collect_records(kafka_bootstrap, {topics.inbox("KH"): n}, worker, within_s=180)
+        partition, end = await _th_partition(kafka_bootstrap, topics)
+        assert end == n
+        assert await _bookmarks(kafka_bootstrap, topics) == []
+        worker.stop()  # SIGTERM
+
+        marks = await _bookmarks(kafka_bootstrap, topics)
+        outbox = topics.outbox("TH")
+        last = [b for b in marks if b.outbox == outbox and b.partition == partition]
+        assert [(b.position, b.checked) for b in last] == [(end, end)], marks
+        # every outbox partition held got one (the empty ones at 0)
+        assert len(marks) == len(COMMIT_COUNTRIES) * OUTBOX_PARTITIONS, marks
+        assert f"wrote {len(marks)} last bookmarks" in worker.log.read_text(errors="replace")
+
+        worker.start()
+        replayed_raw, replayed_headers = batch[11][1], batch[11][2]
+        await send_records(
+            kafka_bootstrap,
+            [(topics.outbox("TH"), replayed_raw, replayed_headers)],
+            key=b"case-0001",
+        )
+        got = await collect_records(
+            kafka_bootstrap, {topics.rejections("TH"): 1}, worker, within_s=120
+        )
+        assert [json.loads(r.value)["reason"] for r in got[topics.rejections("TH")]] == ["REPLAY"]
+        first, second = _recoveries(worker)
+        assert not first[0]  # a first start: no bookmark at all
+        from_bookmarks, state_records, read, history = second
+        assert from_bookmarks, second
+        assert history >= 3 * n
+        assert read == 0, second  # the bookmarks name the outputs' ends: nothing to read
+        assert state_records >= n  # the notes of every event (packed at the stop)
+    finally:
+        worker.stop()

@@ -1219,10 +1219,13 @@ async def start_times(s: Setup) -> list[Row]:
         fresh = spawn_worker(s.state, s.work, s.bootstrap, topics.namespace, f"fresh{target}")
         try:
             ready, first, why = await time_to_ready(fresh, s.args.start_timeout)
+            # what its recovery read (from the bookmarks, or the whole log)
+            recovery = (await asyncio.to_thread(status, fresh.port) or {}).get("recovery")
         finally:
             fresh.stop()
         shown = f"{ready:.1f} s" if ready is not None else "not ready"
         print(f"  start with {target} events processed: {shown} {why}", flush=True)
+        print(f"  its recovery: {recovery}", flush=True)
         rows.append(
             Row(
                 f"hub start, {target:,} events in the log",
@@ -1235,6 +1238,8 @@ async def start_times(s: Setup) -> list[Row]:
                     "status_first_s": first,
                     "kind": "start",
                     "history_events": target,
+                    "recovery": recovery,
+                    "settle_seconds": s.args.settle_seconds,
                 },
                 ratios=False,
             )

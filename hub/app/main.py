@@ -182,6 +182,13 @@ class _Hub:
         # the worker has passed it: an earlier holder may have begun records
         # below it); and the next offset after what the agent has handled.
         self.assignment_generation = 0
+        # Faust's count of rebalances begun, as of this worker's last assignment:
+        # a rebalance begun since (the worker stopping never gets its assignment)
+        # makes the partitions it holds, and their positions, unsure.
+        self.rebalances_seen = -1
+        # partitions held now, and those of them held before the last assignment too
+        self.holding: frozenset[OutboxPartition] = frozenset()
+        self.kept: frozenset[OutboxPartition] = frozenset()
         self.takeover_end: dict[tuple[str, int], int] = {}
         self.processed: dict[tuple[str, int], int] = {}
         self.bookmark_tick = 0
@@ -289,6 +296,9 @@ async def on_partitions_assigned(sender: Any, *args: Any, **kwargs: Any) -> None
     """After a rebalance, recover what other workers wrote before reading on."""
     hub = _the_hub()
     hub.assignment_generation += 1
+    hub.rebalances_seen = app.rebalancing_count
+    now = frozenset((tp.topic, tp.partition) for tp in app.consumer.assignment())
+    hub.kept, hub.holding = hub.holding & now, now
     hub.takeover_end.clear()  # measured again, after this assignment
     hub.processed.clear()
     if hub.state is not None:
@@ -394,6 +404,7 @@ async def _start_judging(records: Sequence[Record]) -> asyncio.Future[None]:
 
 
 # One batch's effects to write: (effects by id, raw records, the state to mark, done)
+OutboxPartition = tuple[str, int]  # (topic, partition)
 _Job = tuple[dict[str, Effect], list[OutRecord], HubState, "asyncio.Future[None]"]
 
 
@@ -554,11 +565,21 @@ def _the_reconciler(hub: _Hub) -> Reconciler:
     return _reconciler
 
 
-async def _reconcile_once(hub: _Hub) -> None:
+def _assignment_settled(hub: _Hub) -> bool:
+    """Whether no rebalance has begun since this worker's last assignment."""
+    return app.rebalancing_count == hub.rebalances_seen
+
+
+async def _reconcile_once(hub: _Hub, *, only: frozenset[OutboxPartition] | None = None) -> None:
+    """One reconciler pass over the partitions held (``only``: those, checked without deciding)."""
     reconciler = _the_reconciler(hub)
-    assigned = [TopicPartition(tp.topic, tp.partition) for tp in app.consumer.assignment()]
     async with _PASSING:
-        if await reconciler.run_once(assigned, hub.processed):
+        assigned = [
+            TopicPartition(tp.topic, tp.partition)
+            for tp in app.consumer.assignment()
+            if only is None or (tp.topic, tp.partition) in only
+        ]
+        if await reconciler.run_once(assigned, hub.processed, decide=only is None):
             await app.producer.flush()
 
 
@@ -596,15 +617,19 @@ async def _position(tp: TopicPartition) -> int | None:
     return int(position) if position is not None else None
 
 
-async def _bookmarks(hub: _Hub, state: HubState) -> list[Bookmark]:
-    """Measure a bookmark for each outbox partition held (docs/decisions.md D14).
+async def _bookmarks(
+    hub: _Hub, state: HubState, *, only: frozenset[OutboxPartition] | None = None
+) -> list[Bookmark]:
+    """Measure a bookmark for each outbox partition held (or each of ``only``; D14).
 
     Order matters: a new generation of marks first, then the output ends E,
     then each partition's position P: every record at or above P was begun
     after E was read, so all its effects are at or above E.
     """
     generation = hub.assignment_generation
-    held = await _held_outboxes()
+    if not _assignment_settled(hub):
+        return []  # between a revocation and an assignment: what is held is unsure
+    held = [tp for tp in await _held_outboxes() if only is None or (tp.topic, tp.partition) in only]
     k = state.new_generation()
     ends = await hub.recovery.output_ends()
     if not ends:
@@ -632,8 +657,8 @@ async def _bookmarks(hub: _Hub, state: HubState) -> list[Bookmark]:
             # An earlier holder may have begun records at or above p before E was
             # read; their effects are at or above where this worker's last
             # recovery read from (they are at or above the commit it saw).
-            if hub.inherited is None:
-                continue
+            if hub.inherited is None or hub.stale:
+                continue  # (stale: the read of its last takeover is not done yet)
             inherited = hub.inherited
             marked = {n: min(e, inherited.get(n, 0)) for n, e in ends.items()}
         slot = bookmark_slot(hub.bookmark_tick)
@@ -641,7 +666,7 @@ async def _bookmarks(hub: _Hub, state: HubState) -> list[Bookmark]:
         out.append(Bookmark(tp.topic, tp.partition, slot, now_ms, p, mark, marked))
         if mark is not None:
             out += _new_anchor(hub, tp, mark)
-    if generation != hub.assignment_generation:
+    if generation != hub.assignment_generation or not _assignment_settled(hub):
         return []  # a rebalance happened meanwhile: positions may be of another assignment
     return out
 
@@ -688,32 +713,43 @@ async def bookmark() -> None:
         return
     try:
         await _write_bookmarks(hub, state)
+        await _pack(hub)
         if hub.bookmark_tick % PRUNE_EVERY == 0:
             _prune(hub, state, await hub.recovery.committed())
     except Exception:  # the next tick tries again; a start falls back to older bookmarks
         log.exception("bookmark failed")
 
 
-async def _write_bookmarks(hub: _Hub, state: HubState) -> int:
-    """One round: the notes and bookmarks of others, then ours, then a pack if we pack."""
+async def _write_bookmarks(
+    hub: _Hub, state: HubState, *, only: frozenset[OutboxPartition] | None = None
+) -> int:
+    """One round: the notes and bookmarks of others, then ours (sent, not yet acknowledged).
+
+    ``only``: bookmark just those partitions, without reading the notes and
+    bookmarks of others (a takeover's catch-up is reading them).
+    """
     async with _MARKING:
-        async with hub.lock:  # others' bookmarks and events (ready() reads them too)
-            await hub.recovery.poll_notes(state)
-            await hub.recovery.poll_index()
-        marks = await _bookmarks(hub, state)
+        if only is None:
+            async with hub.lock:  # others' bookmarks and events (ready() reads them too)
+                await hub.recovery.poll_notes(state)
+                await hub.recovery.poll_index()
+        marks = await _bookmarks(hub, state, only=only)
         # The reconciler's marks were read above; every decision it sent for a
         # record below them is acknowledged before a bookmark says so.
         await app.producer.flush()
         for b in marks:
             await app.producer.send(TOPICS.hub_bookmarks, b.key, b.to_bytes(), None, None, [])
         hub.bookmark_tick += 1
-        # One worker (the holder of the first outbox's partition 0) packs the notes.
-        packer = TopicPartition(TOPICS.outbox(COUNTRIES[0]), 0)
-        if packer in await _held_outboxes():
-            await hub.recovery.pack(_send_pack)
-        else:
-            await hub.recovery.stop_packing()
         return len(marks)
+
+
+async def _pack(hub: _Hub) -> None:
+    """One worker (the holder of the first outbox's partition 0) packs the notes."""
+    packer = TopicPartition(TOPICS.outbox(COUNTRIES[0]), 0)
+    if packer in await _held_outboxes():
+        await hub.recovery.pack(_send_pack)
+    else:
+        await hub.recovery.stop_packing()
 
 
 LAST_BOOKMARKS_S = 20.0  # a clean stop waits at most this long for its last bookmarks
@@ -723,31 +759,60 @@ LAST_BOOKMARKS_S = 20.0  # a clean stop waits at most this long for its last boo
 async def last_bookmarks(sender: Any, **kwargs: Any) -> None:
     """A clean stop leaves bookmarks that a next start can plan from (docs/decisions.md D14).
 
-    Faust calls this once the agent has acknowledged every record it was given
-    and the group's offsets are committed, while the worker still holds its
-    partitions. A last reconciler pass checks every partition up to that
-    commit, and a last round of bookmarks records it; after a drain both reach
-    the partitions' ends. Without them, a worker stopped soon after it caught up
+    Faust calls this once the agent has acknowledged every record it was given,
+    while the worker still holds its partitions (unless a rebalance has begun
+    since its stop did: then it writes nothing). The acknowledged offsets are
+    committed, a last reconciler pass checks every partition up to that commit,
+    and a last round of bookmarks records it; after a drain both reach the
+    partitions' ends. Without them, a worker stopped soon after it caught up
     with a backlog (its bookmarks are written only once it has passed where
     each partition ended when it took it over, and a plan needs a reconciler
     mark that a bookmark proves) left the next start to read every output
-    record from the beginning. A stop that cannot write them in time says so
-    and stops anyway: a start then uses older bookmarks, or reads the whole log.
+    record from the beginning. Then the packer packs the notes. A stop that
+    cannot do this in time says so and stops anyway: a start then uses older
+    bookmarks, or reads the whole log.
+
+    A stop during a takeover's catch-up (after a cold start it reads every
+    output written since) does not wait for it: it bookmarks only the
+    partitions held since before that takeover, checked without deciding
+    anything (deciding needs what the catch-up reads); the worker they were
+    taken from left bookmarks of its own when it stopped.
     """
     hub = _the_hub()
     if hub.state is None:
         return  # stopped before its recovery: nothing measured to write
+    if not _assignment_settled(hub):
+        log.warning("stopping without last bookmarks: a rebalance began during the stop")
+        return
+    state = hub.state
+    only = hub.kept if hub.stale else None  # a takeover's catch-up is still reading
     started = time.monotonic()
     try:
         async with asyncio.timeout(LAST_BOOKMARKS_S):
-            state, _registry = await hub.ready()
-            await _reconcile_once(hub)
-            written = await _write_bookmarks(hub, state)
+            # Twice: the first may only wait for a periodic commit already under
+            # way, which left out what was acknowledged after it began.
+            for _ in range(2):
+                await app.consumer.commit()
+            await _reconcile_once(hub, only=only)
+            written = await _write_bookmarks(hub, state, only=only)
             await app.producer.flush()
     except Exception as error:  # a stop never fails for want of a bookmark
         log.warning("stopping without last bookmarks (%r): the next start may read more", error)
         return
-    log.info("wrote %d last bookmarks in %.2f s", written, time.monotonic() - started)
+    log.info(
+        "wrote %d last bookmarks in %.2f s%s",
+        written,
+        time.monotonic() - started,
+        "" if only is None else f" (a takeover still catching up: {len(only)} partitions kept)",
+    )
+    if only is not None:
+        return  # the packs read so far may be out of date: the next packer packs
+    try:
+        async with asyncio.timeout(LAST_BOOKMARKS_S):
+            await _pack(hub)
+            await app.producer.flush()
+    except Exception as error:  # the notes are read one by one from the last pack on
+        log.warning("stopping without a last pack of notes (%r)", error)
 
 
 @app.page("/hub/status")

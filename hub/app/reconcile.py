@@ -129,11 +129,15 @@ class Reconciler:
         self,
         assigned: Iterable[TopicPartition],
         frontier: Mapping[tuple[str, int], int] | None = None,
+        *,
+        decide: bool = True,
     ) -> int:
         """One pass over ``assigned`` outbox partitions; returns how many records it decided.
 
         ``frontier``: per partition, the offset below which the agent has written
         the effects of every record it was given, as of before this call.
+        ``decide``: False checks only; a partition's mark stops at its first
+        record without a decision.
         """
         parts = [tp for tp in assigned if tp.topic.endswith(".outbox")]
         if not parts:
@@ -159,6 +163,9 @@ class Reconciler:
             start = self.checked_upto.get(key, 0)
             upto = bounds[tp]
             missing = [o for o in range(start, upto) if o not in self.decided[key]]
+            if missing and not decide:
+                self.checked_upto[key] = missing[0]
+                continue
             if missing:
                 log.warning(
                     "%s/%d: %d records below offset %d (committed %d) have no decision "

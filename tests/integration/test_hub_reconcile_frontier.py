@@ -71,6 +71,12 @@ async def test_the_agents_frontier_and_a_stalled_tail_are_reconciled(
         assert given == [[0]]
         assert settled == []  # nothing at or above the commit checked yet
         reconciler.stall_s = 3600.0  # a moved bound is never stalled
+        # Checking only (a stop during a takeover's catch-up): nothing decided or
+        # settled, and the mark stops at the first record without a decision.
+        assert await reconciler.run_once([tp], frontier, decide=False) == 0
+        assert given == [[0]]
+        assert settled == []
+        assert reconciler.checked_upto[(tp.topic, tp.partition)] == 2
         assert await reconciler.run_once([tp], frontier) == 2
         assert given == [[0], [2, 3]]  # not 4 or 5: the agent may have them
         assert settled == [[2, 3]]  # from the commit to the bound: Faust is told

@@ -48,6 +48,7 @@ __all__ = [
     "PRUNE_MARGIN_MS",
     "Bookmark",
     "HubState",
+    "OutboxPartition",
     "RecoveryPlan",
     "anchor",
     "at_or_below",

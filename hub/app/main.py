@@ -62,6 +62,7 @@ from hub.state import (
     PRUNE_MARGIN_MS,
     Bookmark,
     HubState,
+    OutboxPartition,
     anchor,
     bookmark_slot,
 )
@@ -404,7 +405,6 @@ async def _start_judging(records: Sequence[Record]) -> asyncio.Future[None]:
 
 
 # One batch's effects to write: (effects by id, raw records, the state to mark, done)
-OutboxPartition = tuple[str, int]  # (topic, partition)
 _Job = tuple[dict[str, Effect], list[OutRecord], HubState, "asyncio.Future[None]"]
 
 

@@ -39,6 +39,7 @@ from hub.state import (
     PACK_NOTES,
     Bookmark,
     HubState,
+    OutboxPartition,
     RecoveryPlan,
     covered_until,
     pack_range,
@@ -51,7 +52,6 @@ __all__ = ["Recovery", "StateFollower", "apply_notes", "apply_rows", "output_nam
 
 log = logging.getLogger(__name__)
 
-OutboxPartition = tuple[str, int]
 # Re-open the output reader further on when a catch-up would otherwise read
 # this many records that the current bookmarks prove no one needs.
 SKIP_AHEAD = 20_000

@@ -139,32 +139,50 @@ def _events(n: int, first_sequence: int) -> list[tuple[str, bytes, list[tuple[st
     return out
 
 
+Sent = tuple[str, bytes, list[tuple[str, bytes]]]  # (outbox, value, headers)
+
+
+async def _take_in(
+    bootstrap: str, topics: Topics, worker: Worker, n: int
+) -> tuple[list[Sent], int]:
+    """``n`` events sent to TH's outbox and delivered; them, and the partition they are in."""
+    batch = [(topics.outbox(cc), raw, h) for cc, raw, h in _events(n, 1)]
+    await send_records(bootstrap, batch, key=b"case-0001")
+    await collect_records(bootstrap, {topics.inbox("KH"): n}, worker, within_s=180)
+    partition, end = await _th_partition(bootstrap, topics)
+    assert end == n
+    return batch, partition
+
+
+async def _refused_as_replay(bootstrap: str, topics: Topics, worker: Worker, record: Sent) -> None:
+    """The same event sent again, at another offset: refused as a REPLAY."""
+    await send_records(bootstrap, [record], key=b"case-0001")
+    got = await collect_records(bootstrap, {topics.rejections("TH"): 1}, worker, within_s=120)
+    reasons = [json.loads(r.value)["reason"] for r in got[topics.rejections("TH")]]
+    assert reasons == ["REPLAY"]
+
+
+async def _packs(bootstrap: str, topics: Topics) -> set[bytes]:
+    """The keys of the packs of notes in the bookmarks topic."""
+    rows = await read_all(bootstrap, [topics.hub_bookmarks])
+    return {k for _t, k, _v, _h, _ts in rows if k and k.startswith(b"pack/")}
+
+
 async def test_a_start_reads_the_tail_and_keeps_every_guarantee(
     kafka_bootstrap: str, topics: Topics, hub: Worker
 ) -> None:
     worker = hub
     first = 400
-    batch = [(topics.outbox(cc), raw, h) for cc, raw, h in _events(first, 1)]
-    await send_records(kafka_bootstrap, batch, key=b"case-0001")
-    await collect_records(kafka_bootstrap, {topics.inbox("KH"): first}, worker, within_s=180)
-    partition, end = await _th_partition(kafka_bootstrap, topics)
-    assert end == first
-    await _wait_for_bookmark(kafka_bootstrap, topics, worker, end, partition)
-    rows = await read_all(kafka_bootstrap, [topics.hub_bookmarks])
-    packs = {k for _t, k, _v, _h, _ts in rows if k and k.startswith(b"pack/")}
+    batch, partition = await _take_in(kafka_bootstrap, topics, worker, first)
+    await _wait_for_bookmark(kafka_bootstrap, topics, worker, first, partition)
+    packs = await _packs(kafka_bootstrap, topics)
     assert len(packs) == first // 100  # the notes of 400 events, in packs of 100
     worker.stop()  # SIGTERM: Faust commits
 
     # (a) the next start reads the state topic and the tail of the outputs only
     worker.start()
-    replayed_raw, replayed_headers = batch[7][1], batch[7][2]
-    await send_records(
-        kafka_bootstrap, [(topics.outbox("TH"), replayed_raw, replayed_headers)], key=b"case-0001"
-    )
     # (c) the same event at another offset, after the restart: still a REPLAY
-    got = await collect_records(kafka_bootstrap, {topics.rejections("TH"): 1}, worker, within_s=120)
-    reasons = [json.loads(r.value)["reason"] for r in got[topics.rejections("TH")]]
-    assert reasons == ["REPLAY"]
+    await _refused_as_replay(kafka_bootstrap, topics, worker, batch[7])
     (from_bookmarks, state_records, read, history), *_ = _recoveries(worker)[1:]
     assert from_bookmarks
     # 400 events: 400 deliveries + 800 decisions in the outputs; a start read a few
@@ -223,13 +241,10 @@ async def test_a_clean_stop_leaves_bookmarks_the_next_start_plans_from(
     worker = await _provisioned(kafka_bootstrap, topics, tmp_path)
     worker.start()
     try:
-        n = 300
-        batch = [(topics.outbox(cc), raw, h) for cc, raw, h in _events(n, 1)]
-        await send_records(kafka_bootstrap, batch, key=b"case-0001")
-        await collect_records(kafka_bootstrap, {topics.inbox("KH"): n}, worker, within_s=180)
-        partition, end = await _th_partition(kafka_bootstrap, topics)
-        assert end == n
+        n = end = 300
+        batch, partition = await _take_in(kafka_bootstrap, topics, worker, n)
         assert await _bookmarks(kafka_bootstrap, topics) == []
+        assert await _packs(kafka_bootstrap, topics) == set()
         worker.stop()  # SIGTERM
 
         marks = await _bookmarks(kafka_bootstrap, topics)
@@ -239,18 +254,10 @@ async def test_a_clean_stop_leaves_bookmarks_the_next_start_plans_from(
         # every outbox partition held got one (the empty ones at 0)
         assert len(marks) == len(COMMIT_COUNTRIES) * OUTBOX_PARTITIONS, marks
         assert f"wrote {len(marks)} last bookmarks" in worker.log.read_text(errors="replace")
+        assert len(await _packs(kafka_bootstrap, topics)) == n // 100  # the stop's last pack
 
         worker.start()
-        replayed_raw, replayed_headers = batch[11][1], batch[11][2]
-        await send_records(
-            kafka_bootstrap,
-            [(topics.outbox("TH"), replayed_raw, replayed_headers)],
-            key=b"case-0001",
-        )
-        got = await collect_records(
-            kafka_bootstrap, {topics.rejections("TH"): 1}, worker, within_s=120
-        )
-        assert [json.loads(r.value)["reason"] for r in got[topics.rejections("TH")]] == ["REPLAY"]
+        await _refused_as_replay(kafka_bootstrap, topics, worker, batch[11])
         first, second = _recoveries(worker)
         assert not first[0]  # a first start: no bookmark at all
         from_bookmarks, state_records, read, history = second

@@ -32,6 +32,7 @@ from hub.policy.engine import (
     Refuse,
     decide,
     decide_one,
+    decide_remembered,
 )
 
 __all__ = [
@@ -51,6 +52,7 @@ __all__ = [
     "agreement_schema",
     "decide",
     "decide_one",
+    "decide_remembered",
     "dump_agreement_yaml",
     "leading_comments",
     "load_agreement",

@@ -32,6 +32,7 @@ __all__ = [
     "Refuse",
     "decide",
     "decide_one",
+    "decide_remembered",
 ]
 
 
@@ -178,7 +179,8 @@ class _Memo:
 
     LIMIT = 4096
 
-    def key(self, event: EventLike, recipient: str, now_ms: int) -> Hashable | None:
+    def key(self, event: EventLike, recipient: str, now_ms: int | None) -> Hashable | None:
+        """The key of a decision; ``now_ms`` None: judged by every agreement version held."""
         header = event.header
         fields = event.fields
         try:
@@ -186,7 +188,7 @@ class _Memo:
         except TypeError:  # a value that cannot be a key: judge it afresh
             return None
         return (
-            bisect_right(self.boundaries, now_ms),
+            None if now_ms is None else bisect_right(self.boundaries, now_ms),
             bisect_right(self.boundaries, header.created_at_ms),
             header.producer,
             recipient,
@@ -242,10 +244,31 @@ def _memo_for(agreements: AgreementSet, keys: KeyDirectory) -> _Memo | None:
     return memo
 
 
+def decide_remembered(
+    event: EventLike, recipient: str, agreements: AgreementSet, keys: KeyDirectory
+) -> Decision:
+    """:func:`decide_one` by every agreement version in ``agreements``, remembered.
+
+    What an auditor's replay asks of each delivery (it judges by every version
+    the registry holds, not by those loaded at some moment); a Deliver is
+    remembered as :func:`decide` remembers it, under its own key.
+    """
+    memo = _memo_for(agreements, keys)
+    key = memo.key(event, recipient, None) if memo is not None else None
+    if memo is not None and key is not None:
+        cached = memo.deliveries.get(key)
+        if cached is not None:
+            return cached
+    decision = decide_one(event, recipient, agreements, keys)
+    if memo is not None and key is not None and isinstance(decision, Deliver):
+        memo.remember(key, decision)
+    return decision
+
+
 def decide_one(
     event: EventLike, recipient: str, agreements: AgreementSet, keys: KeyDirectory
 ) -> Decision:
-    """The decision for one recipient (see :func:`decide`)."""
+    """The decision for one recipient (see :func:`decide`), judged afresh."""
     header = event.header
     producer, at = header.producer, header.created_at_ms
     if recipient == producer:

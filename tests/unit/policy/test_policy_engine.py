@@ -32,12 +32,13 @@ from hub.policy import (
     agreement_schema,
     decide,
     decide_one,
+    decide_remembered,
     load_agreement,
     load_agreement_file,
     parse_time_ms,
     resign_agreement,
 )
-from hub.trust import load_trust_file
+from hub.trust import TrustList, load_trust_file
 from hub.wire import Envelope, VerifiedEvent, payload_fields, seal, verify
 from tests.support.examples import AGREEMENTS_DIR, example_key, example_payload
 from tests.support.wire import SEAL_KEYS
@@ -180,7 +181,7 @@ def test_only_agreements_loaded_by_now_count() -> None:
 
 
 def test_a_key_revoked_before_the_event_unsigns_the_agreement() -> None:
-    from hub.trust import TrustList, revoke_key
+    from hub.trust import revoke_key
 
     kh_root = next(k for k in TRUST.roots() if k.country == "KH")
     doc = revoke_key(TRUST, kh_root.key_id, revoked_at_ms=T - 1)
@@ -384,6 +385,15 @@ def test_the_memo_answers_as_the_engine_judging_afresh(path: Path, edge: int, sh
         fresh = tuple(decide_one(event, r, known, trust) for r in event.header.recipients)
         assert decide(event, agreements, trust, now) == fresh
         assert decide(event, agreements, trust, now) == fresh  # the second from the memo
+    _remembered_as_judged(event, agreements, trust)
+
+
+def _remembered_as_judged(event: Any, agreements: AgreementSet, trust: TrustList) -> None:
+    """The replay's judgement by every version held: remembered, it answers as judged afresh."""
+    for r in event.header.recipients:
+        fresh = decide_one(event, r, agreements, trust)
+        assert decide_remembered(event, r, agreements, trust) == fresh
+        assert decide_remembered(event, r, agreements, trust) == fresh  # from the memo
 
 
 # Event shapes over the EXAMPLE agreements, sealed at and around each boundary.
@@ -424,6 +434,7 @@ def test_the_memo_answers_as_the_engine_for_events_created_at_the_edges(
         fresh = _uncached(event, AGREEMENTS, now)
         assert decide(event, AGREEMENTS, TRUST, now) == fresh
         assert decide(event, AGREEMENTS, TRUST, now) == fresh  # the second from the memo
+    _remembered_as_judged(event, AGREEMENTS, TRUST)
 
 
 def test_the_agreement_schema_is_published_where_the_spec_says() -> None:

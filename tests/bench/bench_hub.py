@@ -74,7 +74,7 @@ from hub.keys import load_private_key
 from hub.ops import broker as kafka_local
 from hub.ops.provision import provision_registry
 from hub.policy import parse_agreement
-from hub.topics import Topics
+from hub.topics import OUTBOX_MAX_MESSAGE_BYTES, RECORD_ALLOWANCE_BYTES, Topics
 from hub.trust import TrustList, load_trust_file
 from hub.wire import (
     cloudevents_headers,
@@ -349,7 +349,9 @@ async def write_events(
         acks="all",
         enable_idempotence=True,
         linger_ms=20,
-        max_batch_size=1 << 20,
+        # A record batch must fit the outbox's max.message.bytes (a bigger one is
+        # refused whole: MessageSizeTooLargeError).
+        max_batch_size=OUTBOX_MAX_MESSAGE_BYTES - RECORD_ALLOWANCE_BYTES,
         max_request_size=4 << 20,
     )
     await producer.start()

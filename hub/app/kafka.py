@@ -232,6 +232,38 @@ def faust_credentials(config: Mapping[str, Any]) -> Any:
     )
 
 
+def faust_fetch_wait(ms: int) -> None:
+    """Cap how long a Faust worker's fetch waits at the broker for data (Faust fixes 1,500 ms).
+
+    aiokafka (0.14) sends one fetch request per broker at a time and leaves out
+    of it every partition whose fetched records the application has not taken
+    yet (once they are older than its prefetch backoff, 100 ms). While the
+    agent decides a batch, the busy partitions' records wait; a request built
+    then asks only for idle partitions, the broker holds it for the whole wait
+    (nothing arrives there), and the busy partitions are not fetched again
+    until it returns. Under paced load that repeats: the hub ran about 1.5 s
+    behind at half the rate it drains a backlog, its core 60 % busy
+    (docs/performance.md). With a short wait such a request comes back soon
+    when the idle partitions stay idle; an idle worker then fetches up to
+    ``1000 / ms`` times a second.
+
+    Faust has no setting for it; this wraps the method that builds a worker's
+    consumer (every Faust app in the process), once, and keeps its arguments.
+    """
+    from faust.transport.drivers import aiokafka as driver  # noqa: PLC0415 - Faust apps only
+
+    cls: Any = driver.AIOKafkaConsumerThread
+    build = getattr(cls._create_worker_consumer, "__wrapped__", cls._create_worker_consumer)
+
+    @functools.wraps(build)
+    def create(self: Any, transport: Any) -> Any:
+        consumer = build(self, transport)
+        consumer._fetch_max_wait_ms = ms  # read by AIOKafkaConsumer.start() for its fetcher
+        return consumer
+
+    cls._create_worker_consumer = create
+
+
 def acknowledge_offsets(consumer: Any, tp: TopicPartition, offsets: Iterable[int]) -> None:
     """Count ``offsets`` of ``tp`` acknowledged in a Faust consumer, as its own ``ack`` does.
 

@@ -116,8 +116,10 @@ async def receive(
 ) -> dict[str, Any]:
     """Verify every copy arriving after the start; event id -> time_ns of each verified copy.
 
-    ``stream``: each copy is written there as a line at once (and not kept);
-    ``expect`` 0 then means no bound.
+    Also, per event id, each copy's record timestamp (ms: when the hub's writer
+    took it, the producer's create time), which splits a copy's latency into
+    the hub's part and this receiver's. ``stream``: each copy is written there
+    as a line at once (and not kept); ``expect`` 0 then means no bound.
     """
     trust = load_trust_file(trust_file)
     consumer = AIOKafkaConsumer(
@@ -127,6 +129,7 @@ async def receive(
     )
     await consumer.start()
     got: dict[str, list[int]] = {}
+    written: dict[str, list[int]] = {}
     failed = 0
     count = 0
     try:
@@ -167,13 +170,15 @@ async def receive(
                     if stream:
                         stream.write(f"{event.event.header.event_id} {time.time_ns()}\n")
                     else:
-                        got.setdefault(event.event.header.event_id, []).append(time.time_ns())
+                        eid = event.event.header.event_id
+                        got.setdefault(eid, []).append(time.time_ns())
+                        written.setdefault(eid, []).append(r.timestamp)
                     count += 1
             if stream:
                 stream.flush()
     finally:
         await consumer.stop()
-    return {"received": got, "failed": failed}
+    return {"received": got, "written": written, "failed": failed}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1159,6 +1159,23 @@ async def latency(s: Setup, topics: Topics, workers: list[Proc], *, start: int, 
     ]
     shown = ", ".join("-" if f is None else f"{f:.0f}" for f in fifths)
     print(f"  latency: p50 ms in each fifth of the run: {shown}", flush=True)
+    # Each copy's latency split at its record's timestamp (the hub writer's clock
+    # reading, same machine): send -> written by the hub, written -> verified.
+    split = [
+        (w * 1e6 - sent[eid], t - w * 1e6)
+        for eid, ts in data["received"].items()
+        if eid in sent
+        for t, w in zip(ts, data["written"][eid], strict=True)
+    ]
+    hub_ms = [a / 1e6 for a, _b in split]
+    receiver_ms = [b / 1e6 for _a, b in split]
+    parts = {
+        "hub (send -> written)": hub_ms,
+        "receiver (written -> verified)": receiver_ms,
+    }
+    for name, values in parts.items():
+        p50, p99 = percentile(values, 50), percentile(values, 99)
+        print(f"  latency: {name}: p50 {p50 or 0:.0f} ms, p99 {p99 or 0:.0f} ms", flush=True)
     return Row(
         f"hub latency at {rate:.0f}/s offered, 1 worker",
         offered,
@@ -1172,6 +1189,10 @@ async def latency(s: Setup, topics: Topics, workers: list[Proc], *, start: int, 
             "copies_expected": expect,
             "failed": data["failed"],
             "cpu_percent": cpu,
+            "split_ms": {
+                name: {"p50": percentile(v, 50), "p99": percentile(v, 99)}
+                for name, v in parts.items()
+            },
         },
         ratios=False,
     )

@@ -241,19 +241,28 @@ def faust_fetch_wait(ms: int) -> None:
     agent decides a batch, the busy partitions' records wait; a request built
     then asks only for idle partitions, the broker holds it for the whole wait
     (nothing arrives there), and the busy partitions are not fetched again
-    until it returns. Under paced load that repeats: the hub ran about 1.5 s
-    behind at half the rate it drains a backlog, its core 60 % busy
+    until it returns. Under paced load that repeats: the hub ran about 1.6 s
+    behind at half the rate it drains a backlog, its core 63 % busy
     (docs/performance.md). With a short wait such a request comes back soon
     when the idle partitions stay idle; an idle worker then fetches up to
     ``1000 / ms`` times a second.
 
     Faust has no setting for it; this wraps the method that builds a worker's
-    consumer (every Faust app in the process), once, and keeps its arguments.
+    consumer (every Faust app in the process); called again, it wraps Faust's
+    own method again, not its earlier wrapper.
+
+    Raises:
+        OperationalError: CONFIG_INVALID for a wait under 1 ms (0 would make the
+            fetcher spin).
     """
     from faust.transport.drivers import aiokafka as driver  # noqa: PLC0415 - Faust apps only
 
+    if ms < 1:
+        raise OperationalError(
+            Reason.CONFIG_INVALID, f"expected a fetch wait of at least 1 ms, got {ms}"
+        )
     cls: Any = driver.AIOKafkaConsumerThread
-    build = getattr(cls._create_worker_consumer, "__wrapped__", cls._create_worker_consumer)
+    build = _FAUST_CREATE.setdefault("worker", cls._create_worker_consumer)
 
     @functools.wraps(build)
     def create(self: Any, transport: Any) -> Any:
@@ -262,6 +271,10 @@ def faust_fetch_wait(ms: int) -> None:
         return consumer
 
     cls._create_worker_consumer = create
+
+
+# Faust's own consumer builder, kept by the first faust_fetch_wait.
+_FAUST_CREATE: dict[str, Any] = {}
 
 
 def acknowledge_offsets(consumer: Any, tp: TopicPartition, offsets: Iterable[int]) -> None:

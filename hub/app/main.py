@@ -18,6 +18,9 @@ TRM_HUB_APP_ID      consumer group / app id (default ``trm-hub-<namespace>``)
 TRM_HUB_COUNTRIES   comma-separated outboxes to serve (default the six members)
 ================== ===========================================================
 
+``TRM_HUB_FETCH_WAIT_MS``: the longest a fetch waits at the broker (default 25 ms,
+at least 1; see :func:`hub.app.kafka.faust_fetch_wait`).
+
 Each record: bytes and headers in, :func:`hub.pipeline.process`, every effect
 written with acks=all and awaited before the offset may be committed
 (at-least-once); an effect already written (by id) is skipped, so reprocessing

@@ -11,15 +11,19 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from hub.audit.log import origin_of
 from hub.audit.note import Checkpoint, sign_note
-from hub.audit.replay import Record, ReplayInput
+from hub.audit.replay import Record, ReplayInput, _view_bytes, _view_of
+from hub.conformance import policy as policy_vectors
+from hub.conformance.base import read_json
 from hub.keys import private_key_from_seed
-from hub.wire import Envelope, attest, redact, seal
+from hub.policy import decide_one
+from hub.wire import Envelope, attest, redact, seal, verify
 from tests.support.audit import HUB_KEY, TOPICS, T, World, replay_input
 from tests.support.examples import example_key, example_payload
 
@@ -322,3 +326,21 @@ def test_a_leaf_twice_and_a_record_that_is_no_leaf_are_named_in_stream_order(
     # The first copy stands: counted once, and nothing else is found wanting.
     assert kinds(report) == {"INJECTION": 1, "DUPLICATE": 2, "UNCHECKPOINTED": 1}
     assert report.counts == replay_input(world.input()).counts
+
+
+def test_the_view_kept_of_an_original_is_judged_as_the_original() -> None:
+    """What the inbox pass keeps of each verified outbox record (a few plain values in
+    SQLite) gives every policy vector's decision, and accepts exactly its disclosures."""
+    vectors = Path(__file__).resolve().parents[2] / "vectors" / "policy"
+    registry = policy_vectors.load_registry(vectors)
+    files = policy_vectors.vector_files(vectors)
+    assert files
+    for path in files:
+        raw = bytes.fromhex(read_json(path)["event"])
+        event = verify(Envelope.from_bytes(raw), registry.trust)
+        view, signed = _view_of(_view_bytes(event))
+        for r in event.header.recipients:
+            assert decide_one(view, r, registry.agreements, registry.trust) == decide_one(
+                event, r, registry.agreements, registry.trust
+            ), path.stem
+        assert signed.disclosed(event.envelope) == event.disclosed

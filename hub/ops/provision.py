@@ -18,7 +18,7 @@ sets published again by :func:`provision` (a fresh broker starts empty).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -46,11 +46,32 @@ __all__ = [
     "provision_registry",
     "provision_seal_keys",
     "publish_seal_key_sets",
+    "registry_records",
     "rotate_seal_keys",
     "sign_seal_key_set",
     "signed_seal_key_set",
     "state_seal_key_sets",
 ]
+
+
+def registry_records(
+    topics: Topics, trust_doc: bytes, agreements: Sequence[tuple[str, bytes]]
+) -> list[tuple[str, bytes, bytes]]:
+    """(topic, key, value) of a registry's records, in the order they are written.
+
+    The agreements come first and the trust list last. A hub builds no
+    registry before it has a trust list (``hub.app.registry.build_registry``),
+    and each record is acknowledged (acks=all) before the next is sent, so a
+    hub that sees this trust list sees every agreement published with it. The
+    other way round, a hub that started while its registry was being
+    provisioned judged the first events against a trust list without
+    agreements and refused them (NO_AGREEMENT): the Compose test caught it.
+    """
+    version = int(json.loads(trust_doc)["signed"]["version"])
+    return [
+        *((topics.registry_agreements, name.encode(), blob) for name, blob in agreements),
+        (topics.registry_trust, trust_key(version), trust_doc),
+    ]
 
 
 async def provision_registry(
@@ -60,16 +81,18 @@ async def provision_registry(
     agreements: list[tuple[str, bytes]],
     client: dict[str, Any] | None = None,
 ) -> None:
-    """Write a trust list and agreements into the registry topics (acks=all)."""
-    version = int(json.loads(trust_doc)["signed"]["version"])
+    """Write agreements, then the trust list, into the registry topics (acks=all).
+
+    See :func:`registry_records` for why in that order.
+    """
+    records = registry_records(topics, trust_doc, agreements)
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, **(client or {})
     )
     await producer.start()
     try:
-        await producer.send_and_wait(topics.registry_trust, trust_doc, key=trust_key(version))
-        for name, blob in agreements:
-            await producer.send_and_wait(topics.registry_agreements, blob, key=name.encode())
+        for topic, key, value in records:
+            await producer.send_and_wait(topic, value, key=key)
     finally:
         await producer.stop()
 

@@ -42,6 +42,7 @@ from hub.home import StateDir
 from hub.keys import load_private_key, write_private_key
 from hub.ops.provision import rotate_seal_keys
 from hub.sealkeys import Keyring
+from hub.topics import OUTBOX_PARTITIONS
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
@@ -100,6 +101,76 @@ def _http(method: str, url: str, body: Any = None, token: str | None = None) -> 
             return resp.status, json.loads(resp.read())
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read() or b"null")
+
+
+def _get_inside(name: str, url: str) -> str:
+    """GET ``url`` from inside container ``name`` (its ports are not published).
+
+    Raises:
+        ValueError: the request failed or took over a minute (``_eventually`` retries).
+    """
+    code = f"import urllib.request as u; print(u.urlopen({url!r}, timeout=10).read().decode())"
+    try:
+        done = subprocess.run(
+            ["podman", "exec", name, "python", "-c", code],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise ValueError(f"GET {url} in {name} took over {exc.timeout:.0f} s") from None
+    if done.returncode != 0:
+        raise ValueError(f"GET {url} in {name} exited {done.returncode}: {done.stderr[-300:]}")
+    return done.stdout
+
+
+def _hub_status(project: str) -> dict[str, Any]:
+    """hub-1's /hub/status (ValueError while it does not answer)."""
+    status = json.loads(_get_inside(f"{project}_hub-1_1", "http://127.0.0.1:6066/hub/status"))
+    if not isinstance(status, dict):
+        raise ValueError(f"expected a JSON object from /hub/status, got {type(status).__name__}")
+    return status
+
+
+# Lines of a service's log that say nothing about a failure (every desk poll,
+# every SASL handshake, Faust's banner and topic tables).
+_QUIET = ("aiohttp.access", "Authenticated as ", "| ", "+-", "+Requested", "+Final", "+Topic")
+
+
+def _report(project: str, services: tuple[str, ...]) -> None:
+    """After a failure: each service's state and log tail, the hub's last (CI keeps the end)."""
+    for service in services:
+        name = f"{project}_{service}_1"
+        state = subprocess.run(
+            [
+                "podman",
+                "inspect",
+                name,
+                "--format",
+                "{{.State.Status}} "
+                "exit={{.State.ExitCode}} restarts={{.RestartCount}} started={{.State.StartedAt}}",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+        logs = subprocess.run(
+            ["podman", "logs", "-t", name], capture_output=True, text=True, check=False
+        )
+        lines = [
+            line
+            for line in (logs.stdout + logs.stderr).splitlines()
+            if not any(q in line for q in _QUIET)
+        ]
+        keep = 120 if service.startswith(("hub", "gateway")) else 25
+        print(f"--- {service} ({state})", file=sys.stderr)
+        print("\n".join(lines[-keep:]), file=sys.stderr)
+    try:
+        said = json.dumps(_hub_status(project))
+    except ValueError as exc:
+        said = repr(exc)
+    print(f"--- hub-1 /hub/status: {said[:3000]}", file=sys.stderr)
 
 
 def _chown_tree(path: Path, uid: int) -> None:
@@ -222,14 +293,43 @@ def test_compose_stack_routes_a_signed_event_and_the_replay_is_clean(
         event_id = sent["event_id"]
         sent_at = time.monotonic()
 
+        # The event waits in Thailand's outbox until the hub worker is ready (its
+        # state recovered, the registry loaded, every outbox partition held); how
+        # long a start takes on a loaded machine is not what is measured here.
+        def hub_ready() -> dict[str, Any] | None:
+            status = _hub_status(project)
+            held = [p for p in status.get("assigned", ()) if ".outbox/" in p]
+            return status if status.get("ready") and len(held) == 6 * OUTBOX_PARTITIONS else None
+
+        _eventually(hub_ready, "hub-1 ready, holding every outbox partition", timeout=300)
+        timings["hub ready"] = time.monotonic() - started
+        ready_at = time.monotonic()
+
         def delivered() -> dict[str, Any] | None:
             status, body = _http("GET", f"{kh}/api/inbox", token=kh_token)
             assert status == 200, body
             found = [e for e in body["events"] if e["event_id"] == event_id]
             return found[0] if found else None
 
-        _eventually(delivered, "the event in Cambodia's inbox")
+        def hub_said() -> str:
+            try:
+                status = _hub_status(project)
+            except ValueError as exc:
+                return f"hub-1 status unknown ({exc})"
+            keys = ("ready", "lag", "in_flight", "recovered", "last_reconcile_ms", "registry")
+            return "hub-1 " + ", ".join(f"{k}={status.get(k)}" for k in keys)
+
+        try:
+            _eventually(delivered, "the event in Cambodia's inbox")
+        except AssertionError as exc:
+            try:
+                _status, body = _http("GET", f"{kh}/api/inbox", token=kh_token)
+                held = len(body["events"]) if isinstance(body, dict) else body
+            except (OSError, ValueError, KeyError) as error:
+                held = f"unknown ({error!r})"
+            raise AssertionError(f"{exc}; {hub_said()}; Cambodia's inbox holds {held}") from None
         timings["delivered (after send)"] = time.monotonic() - sent_at
+        timings["delivered (after hub ready)"] = time.monotonic() - ready_at
         # The gateway holds only events whose signature and hub attestation verify.
         status, record = _http("GET", f"{kh}/api/inbox/{event_id}", token=kh_token)
         assert status == 200, record
@@ -242,22 +342,9 @@ def test_compose_stack_routes_a_signed_event_and_the_replay_is_clean(
 
         # The sequencer logs the hub's decisions and signs a checkpoint over them.
         def checkpointed() -> int | None:
-            done = subprocess.run(
-                [
-                    "podman",
-                    "exec",
-                    container("sequencer"),
-                    "python",
-                    "-c",
-                    "import urllib.request as u;"
-                    "print(u.urlopen('http://127.0.0.1:6067/audit/checkpoint').read().decode())",
-                ],
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            lines = done.stdout.splitlines()
-            size = int(lines[1]) if done.returncode == 0 and len(lines) > 1 else 0
+            text = _get_inside(container("sequencer"), "http://127.0.0.1:6067/audit/checkpoint")
+            lines = text.splitlines()
+            size = int(lines[1]) if len(lines) > 1 else 0
             return size if size >= 2 else None  # the delivery and its decision record
 
         size = _eventually(checkpointed, "a signed checkpoint over the decisions", timeout=120)
@@ -289,14 +376,8 @@ def test_compose_stack_routes_a_signed_event_and_the_replay_is_clean(
         assert report["checkpoint_size"] >= size
         timings["replayed"] = time.monotonic() - started
     except BaseException:
-        for service in SERVICES:
-            logs = subprocess.run(
-                ["podman", "logs", "--tail", "60", f"{project}_{service}_1"],
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            print(f"--- {service}\n{logs.stdout}{logs.stderr}", file=sys.stderr)
+        # the hub worker last: CI keeps the end of a long output
+        _report(project, (*(s for s in SERVICES if s != "hub-1"), "hub-1"))
         raise
     finally:
         subprocess.run(

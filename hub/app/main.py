@@ -222,6 +222,12 @@ class _Hub:
     async def refresh_registry(self) -> None:
         try:
             records = await self.follower.poll()
+            if any(topic == TOPICS.registry_trust for topic, *_ in records):
+                # The agreements published with a trust list were acknowledged
+                # before it was written (hub.ops.provision.registry_records), but
+                # a poll reads each topic's end from its own leader, at slightly
+                # different moments: read once more, now that the list is seen.
+                records += await self.follower.poll()
         except Exception:
             self.latest.clear()  # the next poll reads both topics from the beginning
             raise

@@ -59,13 +59,13 @@ def registry_records(
 ) -> list[tuple[str, bytes, bytes]]:
     """(topic, key, value) of a registry's records, in the order they are written.
 
-    The agreements come first and the trust list last. A hub builds no
-    registry before it has a trust list (``hub.app.registry.build_registry``),
-    and each record is acknowledged (acks=all) before the next is sent, so a
-    hub that sees this trust list sees every agreement published with it. The
-    other way round, a hub that started while its registry was being
-    provisioned judged the first events against a trust list without
-    agreements and refused them (NO_AGREEMENT): the Compose test caught it.
+    The agreements come first and the trust list last, each acknowledged
+    (acks=all) before the next is sent. A hub builds no registry before a trust
+    list is published (``hub.app.registry.build_registry``; its own pinned
+    ``trust.json`` does not count) and reads the registry topics once more when
+    it sees a new one, so it judges with every agreement published with that
+    list. A hub that judged before them refused the first events (NO_AGREEMENT):
+    the Compose test caught it.
     """
     version = int(json.loads(trust_doc)["signed"]["version"])
     return [
@@ -258,8 +258,10 @@ async def provision(
     trust, trust_doc, blobs = _load(trust_path, agreements_dir)
     sets = state_seal_key_sets(state, trust) if state is not None else ()
     await create_topics(bootstrap, topics.plan(), client_config=client)
-    await provision_registry(bootstrap, topics, trust_doc, blobs, client)
+    # The seal keys too before the trust list: a hub that sees the list can seal
+    # what it quarantines to the producer's key (readers check each set against it).
     await publish_seal_key_sets(bootstrap, topics, sets, client)
+    await provision_registry(bootstrap, topics, trust_doc, blobs, client)
     retention = lane_retention(
         (parse_agreement(blob).agreement for _ref, blob in blobs), topics, sorted(trust.countries)
     )

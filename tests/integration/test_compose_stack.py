@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -38,11 +39,12 @@ import pytest
 from connectors.demo.scenario import example_payload
 from connectors.demo.setup import make_identities, sign_agreements
 from connectors.gateway import DeskUsers
+from hub.app.registry import build_registry
 from hub.home import StateDir
 from hub.keys import load_private_key, write_private_key
 from hub.ops.provision import rotate_seal_keys
 from hub.sealkeys import Keyring
-from hub.topics import OUTBOX_PARTITIONS
+from hub.topics import COMMIT_COUNTRIES, OUTBOX_PARTITIONS
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
@@ -133,36 +135,38 @@ def _hub_status(project: str) -> dict[str, Any]:
     return status
 
 
-# Lines of a service's log that say nothing about a failure (every desk poll,
-# every SASL handshake, Faust's banner and topic tables).
-_QUIET = ("aiohttp.access", "Authenticated as ", "| ", "+-", "+Requested", "+Final", "+Topic")
+# What in a service's log says nothing about a failure: a desk poll answered 2xx
+# or 3xx, a SASL handshake, a line of Faust's banner and topic tables.
+_QUIET = re.compile(r'aiohttp\.access .*HTTP/1\.1" [23]\d\d |Authenticated as |^[|+]')
+
+
+def _podman(*args: str) -> str:
+    """stdout and stderr of a podman command, or why it gave none within a minute."""
+    try:
+        done = subprocess.run(
+            ["podman", *args], capture_output=True, text=True, timeout=60, check=False
+        )
+    except subprocess.TimeoutExpired:
+        return f"(podman {args[0]} took over 60 s)"
+    return done.stdout + done.stderr
 
 
 def _report(project: str, services: tuple[str, ...]) -> None:
     """After a failure: each service's state and log tail, the hub's last (CI keeps the end)."""
     for service in services:
         name = f"{project}_{service}_1"
-        state = subprocess.run(
-            [
-                "podman",
-                "inspect",
-                name,
-                "--format",
-                "{{.State.Status}} "
-                "exit={{.State.ExitCode}} restarts={{.RestartCount}} started={{.State.StartedAt}}",
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-        ).stdout.strip()
-        logs = subprocess.run(
-            ["podman", "logs", "-t", name], capture_output=True, text=True, check=False
-        )
-        lines = [
-            line
-            for line in (logs.stdout + logs.stderr).splitlines()
-            if not any(q in line for q in _QUIET)
-        ]
+        state = _podman(
+            "inspect",
+            name,
+            "--format",
+            "{{.State.Status}} "
+            "exit={{.State.ExitCode}} restarts={{.RestartCount}} started={{.State.StartedAt}}",
+        ).strip()
+        lines = []
+        for line in _podman("logs", "-t", name).splitlines():
+            _stamp, _, text = line.partition(" ")  # podman's -t timestamp, then the line
+            if not _QUIET.search(text):
+                lines.append(line)
         keep = 120 if service.startswith(("hub", "gateway")) else 25
         print(f"--- {service} ({state})", file=sys.stderr)
         print("\n".join(lines[-keep:]), file=sys.stderr)
@@ -296,12 +300,26 @@ def test_compose_stack_routes_a_signed_event_and_the_replay_is_clean(
         # The event waits in Thailand's outbox until the hub worker is ready (its
         # state recovered, the registry loaded, every outbox partition held); how
         # long a start takes on a loaded machine is not what is measured here.
+        # The registry the operator provisioned: the trust list and every agreement.
+        hub_home = StateDir(work / "trm-home" / "hub")
+        provisioned = build_registry(
+            [hub_home.trust.read_bytes()],
+            [(f.read_bytes(), None) for f in sorted(hub_home.agreements.glob("*.yaml"))],
+        )
+        assert provisioned is not None
+
         def hub_ready() -> dict[str, Any] | None:
             status = _hub_status(project)
             held = [p for p in status.get("assigned", ()) if ".outbox/" in p]
-            return status if status.get("ready") and len(held) == 6 * OUTBOX_PARTITIONS else None
+            every = len(held) == len(COMMIT_COUNTRIES) * OUTBOX_PARTITIONS
+            registry = status.get("registry") == provisioned.version
+            return status if status.get("ready") and every and registry else None
 
-        _eventually(hub_ready, "hub-1 ready, holding every outbox partition", timeout=300)
+        _eventually(
+            hub_ready,
+            f"hub-1 ready with registry {provisioned.version}, holding every outbox partition",
+            timeout=300,
+        )
         timings["hub ready"] = time.monotonic() - started
         ready_at = time.monotonic()
 

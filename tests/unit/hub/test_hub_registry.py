@@ -38,6 +38,18 @@ def test_no_trust_list_means_no_registry() -> None:
     assert build_registry([], []) is None
 
 
+def test_a_pinned_trust_list_alone_is_not_a_registry_until_one_is_published() -> None:
+    # The hub's own trust.json anchors the chain; only a published list says the
+    # agreements provisioned with it are there (they are written before it).
+    pinned = trust_list()
+    agreement = (sorted(AGREEMENTS.glob("*.yaml"))[0].read_bytes(), T0)
+    assert build_registry([], [agreement], pinned=pinned) is None
+    registry = build_registry([_blob(pinned)], [agreement], pinned=pinned)
+    assert registry is not None
+    assert registry.keys is pinned  # the published v1 is the pinned one: no new version
+    assert len(registry.agreements.entries) == 1
+
+
 def test_trust_versions_chain_and_an_undersigned_one_is_ignored() -> None:
     v1 = _blob(trust_list())
     forged = build_registry([v1, _v2(["TH"])], [])

@@ -4,6 +4,7 @@ registry yet or has every agreement published with the trust list it sees."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from hub.home import StateDir
 from hub.ops.provision import registry_records
 from hub.policy import parse_agreement
 from hub.topics import Topics
+from hub.trust import TrustList
 
 
 def _provisioned(tmp_path: Path) -> tuple[Topics, bytes, list[tuple[str, bytes]]]:
@@ -43,12 +45,18 @@ def test_a_hub_reading_between_any_two_writes_never_judges_with_part_of_the_agre
     whole = build_registry([trust_doc], [(blob, None) for _ref, blob in agreements])
     assert whole is not None
     assert len(whole.agreements.entries) == len(agreements)
+    pinned = TrustList.from_signed(json.loads(trust_doc))  # a hub with its own trust.json
     for seen in range(len(records) + 1):  # what a hub's poll finds after `seen` writes
         written = records[:seen]
-        registry = build_registry(
-            [v for t, _k, v in written if t == topics.registry_trust],
-            [(v, None) for t, _k, v in written if t == topics.registry_agreements],
-        )
-        if registry is not None:
-            assert registry.version == whole.version, f"after {seen} of {len(records)} writes"
-            assert len(registry.agreements.entries) == len(agreements)
+        for anchor in (None, pinned):
+            registry = build_registry(
+                [v for t, _k, v in written if t == topics.registry_trust],
+                [(v, None) for t, _k, v in written if t == topics.registry_agreements],
+                pinned=anchor,
+            )
+            if registry is not None:
+                where = f"after {seen} of {len(records)} writes, pinned={anchor is not None}"
+                assert registry.version == whole.version, where
+                assert len(registry.agreements.entries) == len(agreements)
+            else:
+                assert seen < len(records)  # the trust list is not written yet

@@ -90,11 +90,9 @@ def build_registry(
     """The registry in force, or None while no trust list has been published.
 
     ``pinned`` (the hub's own ``trust.json``) anchors the chain of published
-    versions but does not stand in for a publication: provisioning writes the
-    agreements first and the trust list last (``hub.ops.provision``), so only
-    a published trust list says that the agreements published with it are
-    there. A hub that judged with the pinned list alone, while its registry
-    was still being provisioned, refused the first events (NO_AGREEMENT).
+    versions but does not stand in for a publication: only a published trust
+    list says that the agreements published with it are there (provisioning
+    writes it last: ``hub.ops.provision.registry_records``).
 
     ``seal_key_blobs`` are the records of ``<ns>.registry.seal-keys``: the
     producers' published seal keys, to which the quarantine seals refused bytes.

@@ -105,6 +105,16 @@ def _http(method: str, url: str, body: Any = None, token: str | None = None) -> 
         return exc.code, json.loads(exc.read() or b"null")
 
 
+def _podman(*args: str) -> subprocess.CompletedProcess[str]:
+    """A podman command, given a minute (ValueError after that: ``_eventually`` retries)."""
+    try:
+        return subprocess.run(
+            ["podman", *args], capture_output=True, text=True, timeout=60, check=False
+        )
+    except subprocess.TimeoutExpired:
+        raise ValueError(f"podman {args[0]} took over 60 s") from None
+
+
 def _get_inside(name: str, url: str) -> str:
     """GET ``url`` from inside container ``name`` (its ports are not published).
 
@@ -112,16 +122,7 @@ def _get_inside(name: str, url: str) -> str:
         ValueError: the request failed or took over a minute (``_eventually`` retries).
     """
     code = f"import urllib.request as u; print(u.urlopen({url!r}, timeout=10).read().decode())"
-    try:
-        done = subprocess.run(
-            ["podman", "exec", name, "python", "-c", code],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise ValueError(f"GET {url} in {name} took over {exc.timeout:.0f} s") from None
+    done = _podman("exec", name, "python", "-c", code)
     if done.returncode != 0:
         raise ValueError(f"GET {url} in {name} exited {done.returncode}: {done.stderr[-300:]}")
     return done.stdout
@@ -140,30 +141,25 @@ def _hub_status(project: str) -> dict[str, Any]:
 _QUIET = re.compile(r'aiohttp\.access .*HTTP/1\.1" [23]\d\d |Authenticated as |^[|+]')
 
 
-def _podman(*args: str) -> str:
-    """stdout and stderr of a podman command, or why it gave none within a minute."""
-    try:
-        done = subprocess.run(
-            ["podman", *args], capture_output=True, text=True, timeout=60, check=False
-        )
-    except subprocess.TimeoutExpired:
-        return f"(podman {args[0]} took over 60 s)"
-    return done.stdout + done.stderr
-
-
 def _report(project: str, services: tuple[str, ...]) -> None:
     """After a failure: each service's state and log tail, the hub's last (CI keeps the end)."""
     for service in services:
         name = f"{project}_{service}_1"
-        state = _podman(
-            "inspect",
-            name,
-            "--format",
-            "{{.State.Status}} "
-            "exit={{.State.ExitCode}} restarts={{.RestartCount}} started={{.State.StartedAt}}",
-        ).strip()
+        try:
+            inspected = _podman(
+                "inspect",
+                name,
+                "--format",
+                "{{.State.Status}} "
+                "exit={{.State.ExitCode}} restarts={{.RestartCount}} started={{.State.StartedAt}}",
+            )
+            state = (inspected.stdout + inspected.stderr).strip()
+            logs = _podman("logs", "-t", name)
+            output = logs.stdout + logs.stderr
+        except ValueError as exc:
+            state, output = str(exc), ""
         lines = []
-        for line in _podman("logs", "-t", name).splitlines():
+        for line in output.splitlines():
             _stamp, _, text = line.partition(" ")  # podman's -t timestamp, then the line
             if not _QUIET.search(text):
                 lines.append(line)
@@ -297,9 +293,6 @@ def test_compose_stack_routes_a_signed_event_and_the_replay_is_clean(
         event_id = sent["event_id"]
         sent_at = time.monotonic()
 
-        # The event waits in Thailand's outbox until the hub worker is ready (its
-        # state recovered, the registry loaded, every outbox partition held); how
-        # long a start takes on a loaded machine is not what is measured here.
         # The registry the operator provisioned: the trust list and every agreement.
         hub_home = StateDir(work / "trm-home" / "hub")
         provisioned = build_registry(
@@ -308,6 +301,9 @@ def test_compose_stack_routes_a_signed_event_and_the_replay_is_clean(
         )
         assert provisioned is not None
 
+        # The event waits in Thailand's outbox until the hub worker is ready (its
+        # state recovered, that registry loaded, every outbox partition held); how
+        # long a start takes on a loaded machine is not what is measured here.
         def hub_ready() -> dict[str, Any] | None:
             status = _hub_status(project)
             held = [p for p in status.get("assigned", ()) if ".outbox/" in p]

@@ -17,7 +17,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	@touch $@
 
-venv: $(STAMP)
+# The native wire walk (hub/native, Rust; hub/wire/native.py): rebuilt when the crate changes.
+NATIVE := hub/wire/_native.abi3.so
+$(NATIVE): hub/native/Cargo.toml hub/native/Cargo.lock $(wildcard hub/native/src/*.rs)
+	@bash deploy/scripts/native.sh
+
+venv: $(STAMP) $(NATIVE)
 
 # Debian packages that tests drive as real peers (Chromium, Go's tlog). Installs
 # only what is missing; needs root or sudo on a bare machine.
@@ -72,4 +77,4 @@ fuzz-corpus: venv
 
 clean:
 	-@[ -x $(BIN)/trm ] && $(BIN)/trm down >/dev/null 2>&1 || true
-	rm -rf $(VENV) .trm build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache .hypothesis artifacts tests/asyncapi/node_modules
+	rm -rf $(VENV) $(NATIVE) .trm build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache .hypothesis artifacts tests/asyncapi/node_modules

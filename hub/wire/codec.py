@@ -32,6 +32,7 @@ from fastavro.validation import validate
 import schemas
 from hub.errors import Reason, WireError
 
+from . import native
 from .avrofast import READ_FAILURES, WRITE_FAILURES, Reader, Writer, compile_reader, compile_writer
 
 __all__ = [
@@ -170,8 +171,16 @@ def _fast_decode(reader: Reader | None, schema: Any, data: bytes) -> Any:
     return decode_exact(schema, data)
 
 
-def _fast_encode(writer: Writer | None, datum: Any) -> bytes | None:
-    """``writer``'s bytes for ``datum``, or None when it does not answer."""
+def _fast_encode(writer: Writer | None, datum: Any, compiled: Any = None) -> bytes | None:
+    """``writer``'s bytes for ``datum``, or None when it does not answer.
+
+    ``compiled``, the native schema of the same parsed schema, answers first
+    when it can (the same bytes, for no more values than ``writer`` takes).
+    """
+    if compiled is not None:
+        body: bytes | None = compiled.write(datum)
+        if body is not None:
+            return body
     if writer is None:
         return None
     out: list[bytes] = []
@@ -189,6 +198,7 @@ class Compiled:
     schema: Any
     reader: Reader | None
     writer: Writer | None
+    native: Any = None  # the native reader (hub.wire.native) of the schema ``reader`` reads
 
     def decode(self, data: bytes) -> Any:
         """As :func:`decode_exact` (same values, same refusals), faster.
@@ -196,6 +206,11 @@ class Compiled:
         Raises:
             ValueError: as :func:`decode_exact`.
         """
+        compiled = self.native
+        if compiled is not None and type(data) is bytes:
+            got = compiled.read(data)
+            if got is not None:
+                return got[0]
         return _fast_decode(self.reader, self.schema, data)
 
     def encode(self, datum: Any) -> bytes:
@@ -210,14 +225,20 @@ class Compiled:
         ``int`` in range, ``bytes`` of the fixed size, ``list``, ``dict`` with
         every field): such a datum decodes back to an equal one.
         """
-        return _fast_encode(self.writer, datum)
+        return _fast_encode(self.writer, datum, self.native)
 
 
 @cache
 def part(name: str) -> Compiled:
     """Schema ``name`` parsed (as :func:`parsed`) and compiled: envelope parts."""
     schema = parsed(name)
-    return Compiled(schema, compile_reader(schema), compile_writer(schema))
+    reader = compile_reader(schema)
+    return Compiled(
+        schema,
+        reader,
+        compile_writer(schema),
+        native.schema(schema) if reader is not None else None,
+    )
 
 
 def frame(name: str, body: bytes) -> bytes:
@@ -282,6 +303,8 @@ class FieldCodec:
     schema: Any
     reader: Reader | None = field(default=None, repr=False, compare=False)
     writer: Writer | None = field(default=None, repr=False, compare=False)
+    # The native reader and checker (hub.wire.native) of the schema ``reader`` reads.
+    native: Any = field(default=None, repr=False, compare=False)
 
     def encode(self, value: Any) -> bytes:
         return encode(self.schema, value)
@@ -292,7 +315,7 @@ class FieldCodec:
         It answers only for values of exactly the field's types, which
         fastavro's ``validate`` accepts and ``encode`` writes the same way.
         """
-        return _fast_encode(self.writer, value)
+        return _fast_encode(self.writer, value, self.native)
 
     def decode(self, data: bytes) -> Any:
         """The value, decoded exactly (``reader`` when it answers, else fastavro).
@@ -300,6 +323,11 @@ class FieldCodec:
         Raises:
             ValueError: the bytes are not one exact encoding of the field's type.
         """
+        compiled = self.native
+        if compiled is not None and type(data) is bytes:
+            got = compiled.read(data)
+            if got is not None:
+                return got[0]
         reader = self.reader  # _fast_decode inlined: this runs once per disclosure
         if reader is not None and type(data) is bytes:
             try:
@@ -343,8 +371,13 @@ def payload_codec(name: str) -> PayloadCodec:
     for fld in expanded["fields"]:
         standalone = _dedupe_named(fld["type"], set())
         schema = parse_schema(standalone)
+        reader = compile_reader(schema)
         codecs[fld["name"]] = FieldCodec(
-            fld["name"], schema, compile_reader(schema), compile_writer(schema)
+            fld["name"],
+            schema,
+            reader,
+            compile_writer(schema),
+            native.schema(schema) if reader is not None else None,
         )
     return PayloadCodec(
         event_type=name,

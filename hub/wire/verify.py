@@ -14,7 +14,7 @@ order (``docs/protocol.md`` section 3 is the normative text):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any
@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from hub.errors import DeliveryError, DisclosureError, Reason, SealError, SignatureError, TrmError
 from hub.keys import KeyDirectory, KeyRole, PublicKey, ed25519_public
 
+from . import native
 from .cloudevents import check_cloudevents
 from .codec import FieldCodec, payload_codec
 from .envelope import Attestation, Disclosure, Envelope, Header, Signature, pae
@@ -140,9 +141,51 @@ def _type_mismatch(name: str) -> DisclosureError:
     )
 
 
+class _Fields(Mapping[str, Any]):
+    """A verified event's disclosed values, each decoded when first read.
+
+    Built only when the native walk found every value an exact encoding of its
+    field's type, which the compiled reader then decodes (the two accept the
+    same bytes: ``tests/unit/wire/test_wire_native.py``). The hub reads a few
+    policy attributes of an event and passes the rest on as bytes, so most
+    values are never built. Its repr names the fields, never their values.
+    """
+
+    __slots__ = ("_codecs", "_raw", "_values")
+
+    def __init__(self, raw: dict[str, bytes], codecs: Mapping[str, FieldCodec]) -> None:
+        self._raw = raw
+        self._codecs = codecs
+        self._values: dict[str, Any] = {}
+
+    def __getitem__(self, name: str) -> Any:
+        values = self._values
+        if name in values:
+            return values[name]
+        data = self._raw[name]  # KeyError: not disclosed
+        try:
+            value = self._codecs[name].decode(data)
+        except ValueError:  # cannot happen after the check; refused, never guessed
+            raise _type_mismatch(name) from None
+        values[name] = value
+        return value
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._raw
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._raw)
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+    def __repr__(self) -> str:
+        return f"<disclosed fields {', '.join(self._raw)}>"
+
+
 def _disclosed_values(
     disclosures: Sequence[Disclosure], header: Header, codecs: Mapping[str, FieldCodec]
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     """Each disclosed field's value; raises on the first disclosure that breaks a rule.
 
     Raises:
@@ -161,6 +204,9 @@ def _disclosed_values(
     ):
         # No duplicate, unlisted or unknown disclosure anywhere (checked at C
         # speed): the first problem can only be a value, found in order below.
+        raw = [d.value for d in disclosures]
+        if native.values_exact([codecs[name].native for name in names], raw):
+            return _Fields(dict(zip(names, raw, strict=True)), codecs)
         for disclosure in disclosures:
             name = disclosure.field
             try:
@@ -232,7 +278,7 @@ def verify(envelope: Envelope, keys: KeyDirectory) -> VerifiedEvent:
     return VerifiedEvent(
         envelope=envelope,
         header=header,
-        fields=MappingProxyType(values),
+        fields=values if isinstance(values, _Fields) else MappingProxyType(values),
         disclosed=disclosed,
         withheld=frozenset(codec.fields) - disclosed,
         key_id=envelope.signature.key_id,

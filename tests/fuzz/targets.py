@@ -230,12 +230,24 @@ def header(data: bytes) -> object:
 
 def disclosures(data: bytes) -> object:
     """Clear disclosures (v1 and v2), one by one and as a list."""
-    from hub.wire import Disclosure
+    from hub.wire import Disclosure, native
     from hub.wire.envelope import parse_disclosures
 
     parts = split(data)
     for raw in parts[:1]:
         Disclosure.from_bytes(raw)
+    slots = tuple(getattr(Disclosure, name) for name in Disclosure.__slots__)
+    built = native.disclosures(parts, Disclosure, slots)
+    if built is not None:  # the native split answers: it must be the Python loop's answer
+        native.ENABLED = False  # type: ignore[misc]
+        try:
+            python = parse_disclosures(parts)
+        finally:
+            native.ENABLED = True  # type: ignore[misc]
+        if [(d.raw, d.digest, d.salt, d.field, d.value) for d in built] != [
+            (d.raw, d.digest, d.salt, d.field, d.value) for d in python
+        ]:
+            raise Disagreement(f"the native split differs on {data.hex()[:4000]}")
     return parse_disclosures(parts)
 
 
@@ -693,7 +705,7 @@ def apache_decode(name: str, body: bytes) -> Any:
 
 
 def avro_diff(data: bytes) -> tuple[str, Any] | None:
-    """fastavro, hub's compiled fast reader and Apache avro agree on every input."""
+    """fastavro, hub's compiled readers (Python and native) and Apache avro agree on every input."""
     from hub.wire.codec import decode_exact, parsed, part
 
     if not data:
@@ -711,6 +723,12 @@ def avro_diff(data: bytes) -> tuple[str, Any] | None:
             answers[label] = ("value", _plain(decode(body)))
         except ValueError:
             answers[label] = ("refused", None)
+    compiled = part(name).native  # answers only where it is sure: its value must agree
+    got = None if compiled is None else compiled.read(body)
+    if got is not None:
+        answers["native"] = ("value", _plain(got[0]))
+    if compiled is not None and compiled.check(body) is not (got is not None):
+        raise Disagreement(f"{name}: the native check and read disagree on {body.hex()[:4000]}")
     if len({json.dumps(a, default=repr, sort_keys=True) for a in answers.values()}) != 1:
         shown = {k: v[0] for k, v in answers.items()}
         raise Disagreement(f"{name}: the decoders disagree on {body.hex()[:4000]}: {shown}")

@@ -1,0 +1,690 @@
+//! trm-hub's wire walk in native code (`hub.wire._native`; Python side: `hub/wire/native.py`).
+//!
+//! Two hot loops of opening an envelope, each of which only ever *answers* for
+//! input it fully understands and otherwise says "not sure" (`None` / `False`),
+//! so that the Python code -- the authority -- decides, with every refusal and
+//! message it has always given:
+//!
+//! - [`disclosures`]: split each disclosure `salt(16) || varint name || varint
+//!   value` and hash it (SHA-256), building the same `Disclosure` objects as
+//!   `hub.wire.envelope.parse_disclosures`; it accepts exactly what that
+//!   function's inline common case accepts (a name of 0..63 bytes of UTF-8, a
+//!   value length of one or two varint bytes, nothing left over).
+//! - [`Schema`]: a schema compiled once, which says whether bytes are an exact
+//!   Avro encoding of it without building the value ([`check_values`]: every
+//!   disclosed value of an event in one call), or reads the value as the
+//!   compiled reader of `hub/wire/avrofast.py` builds it (envelopes, headers,
+//!   a payload field when it is read). It answers for no more than that reader
+//!   does (the same schema subset, the same limits), so a value it passes
+//!   decodes later, when a field is read.
+//!
+//! No `unsafe` touches the input bytes: they are read through bounds-checked
+//! slices. The only `unsafe` is the C API calls that allocate a `Disclosure`
+//! and set its slots (what `object.__new__` and the slots' `__set__` do).
+
+use std::collections::{HashMap, HashSet};
+use std::os::raw::c_int;
+
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyList, PyLong, PyString, PyTuple, PyType};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+const SALT_SIZE: usize = 16;
+const FIELD_AT: usize = SALT_SIZE + 1;
+
+// -- disclosures ------------------------------------------------------------------
+
+type DescrSet = unsafe extern "C" fn(*mut ffi::PyObject, *mut ffi::PyObject, *mut ffi::PyObject) -> c_int;
+
+/// Where one disclosure's parts are: (name end, value start), or None.
+fn split(raw: &[u8]) -> Option<(usize, usize)> {
+    let size = raw.len();
+    if size <= FIELD_AT {
+        return None;
+    }
+    let n = raw[SALT_SIZE] as usize;
+    if n >= 0x80 || n & 1 != 0 {
+        return None;
+    }
+    let pos = FIELD_AT + (n >> 1);
+    if pos + 1 >= size {
+        return None;
+    }
+    let mut m = raw[pos] as usize;
+    let mut start = pos + 1;
+    if m >= 0x80 {
+        let high = raw[start] as usize;
+        if high >= 0x80 {
+            return None;
+        }
+        m = (m & 0x7F) | (high << 7);
+        start += 1;
+    }
+    if m & 1 != 0 || start + (m >> 1) != size {
+        return None;
+    }
+    std::str::from_utf8(&raw[FIELD_AT..pos]).ok()?;
+    Some((pos, start))
+}
+
+/// `Disclosure` objects for `raws`, or None when any one is not the common case.
+///
+/// `cls` is the `Disclosure` class; `slots` its member descriptors for
+/// (raw, digest, salt, field, value), in that order.
+#[pyfunction]
+fn disclosures<'py>(
+    py: Python<'py>,
+    raws: &Bound<'py, PyAny>,
+    cls: &Bound<'py, PyType>,
+    slots: &Bound<'py, PyTuple>,
+) -> PyResult<Option<Bound<'py, PyTuple>>> {
+    if slots.len() != 5 {
+        return Err(PyValueError::new_err("expected the 5 slot descriptors of Disclosure"));
+    }
+    let mut setters: Vec<(Bound<'py, PyAny>, DescrSet)> = Vec::with_capacity(5);
+    for descr in slots.iter() {
+        // SAFETY: PyType_GetSlot on the descriptor's own type; NULL if it has no __set__.
+        let ptr = unsafe { ffi::PyType_GetSlot(ffi::Py_TYPE(descr.as_ptr()), ffi::Py_tp_descr_set) };
+        if ptr.is_null() {
+            return Err(PyTypeError::new_err("a slot descriptor without __set__"));
+        }
+        // SAFETY: the Py_tp_descr_set slot holds a descrsetfunc.
+        let set: DescrSet = unsafe { std::mem::transmute::<*mut std::os::raw::c_void, DescrSet>(ptr) };
+        setters.push((descr, set));
+    }
+    // SAFETY: Py_tp_alloc of a class (PyType_GenericAlloc for a slotted dataclass).
+    let alloc = unsafe { ffi::PyType_GetSlot(cls.as_type_ptr(), ffi::Py_tp_alloc) };
+    if alloc.is_null() {
+        return Err(PyTypeError::new_err("a class without tp_alloc"));
+    }
+    // SAFETY: the Py_tp_alloc slot holds an allocfunc.
+    let alloc: ffi::allocfunc = unsafe { std::mem::transmute::<*mut std::os::raw::c_void, ffi::allocfunc>(alloc) };
+
+    let list = match raws.downcast::<PyList>() {
+        Ok(list) => list.clone(),
+        Err(_) => return Ok(None),
+    };
+    let mut out: Vec<Bound<'py, PyAny>> = Vec::with_capacity(list.len());
+    for item in list.iter() {
+        let Ok(raw) = item.downcast_exact::<PyBytes>() else {
+            return Ok(None);
+        };
+        let data = raw.as_bytes();
+        let Some((pos, start)) = split(data) else {
+            return Ok(None);
+        };
+        let name = std::str::from_utf8(&data[FIELD_AT..pos]).expect("checked by split");
+        let parts: [Bound<'py, PyAny>; 5] = [
+            raw.clone().into_any(),
+            PyBytes::new_bound(py, &Sha256::digest(data)).into_any(),
+            PyBytes::new_bound(py, &data[..SALT_SIZE]).into_any(),
+            PyString::new_bound(py, name).into_any(),
+            PyBytes::new_bound(py, &data[start..]).into_any(),
+        ];
+        // SAFETY: alloc is the class's own tp_alloc; a NULL result is an error set by it.
+        let obj = unsafe { alloc(cls.as_type_ptr(), 0) };
+        if obj.is_null() {
+            return Err(PyErr::fetch(py));
+        }
+        // SAFETY: obj is a new reference, owned from here on by `obj`.
+        let obj = unsafe { Bound::from_owned_ptr(py, obj) };
+        for ((descr, set), value) in setters.iter().zip(parts.iter()) {
+            // SAFETY: the descriptor's own __set__, on an instance of its class.
+            if unsafe { set(descr.as_ptr(), obj.as_ptr(), value.as_ptr()) } != 0 {
+                return Err(PyErr::fetch(py));
+            }
+        }
+        out.push(obj);
+    }
+    Ok(Some(PyTuple::new_bound(py, out)))
+}
+
+// -- payload values -----------------------------------------------------------------
+
+enum Node {
+    Null,
+    Boolean,
+    Int,
+    Long,
+    Float,
+    Double,
+    Bytes,
+    Str,
+    Fixed(usize),
+    Enum(Vec<Py<PyString>>),
+    Array(Box<Node>),
+    Map(Box<Node>),
+    Record(Vec<(Py<PyString>, Node)>),
+    NullOr(Box<Node>),
+    Union(Vec<Node>),
+}
+
+const PRIMITIVES: [&str; 8] = ["null", "boolean", "int", "long", "float", "double", "bytes", "string"];
+const COMPLEX: [&str; 5] = ["fixed", "enum", "record", "array", "map"];
+
+fn primitive(name: &str) -> Option<Node> {
+    Some(match name {
+        "null" => Node::Null,
+        "boolean" => Node::Boolean,
+        "int" => Node::Int,
+        "long" => Node::Long,
+        "float" => Node::Float,
+        "double" => Node::Double,
+        "bytes" => Node::Bytes,
+        "string" => Node::Str,
+        _ => return None,
+    })
+}
+
+/// The schema as a tree, as `avrofast._ReaderSource.value` walks it (the same
+/// subset: no logical types, no recursive named types).
+fn compile(py: Python<'_>, node: &Value, named: &mut HashMap<String, Value>, open: &HashSet<String>) -> Result<Node, String> {
+    match node {
+        Value::String(name) => {
+            if let Some(p) = primitive(name) {
+                return Ok(p);
+            }
+            if open.contains(name) {
+                return Err(format!("recursive type {name}"));
+            }
+            let Some(def) = named.get(name).cloned() else {
+                return Err(format!("unknown type {name}"));
+            };
+            compile(py, &def, named, open)
+        }
+        Value::Array(branches) => {
+            if branches.len() == 2 && branches[0] == Value::String("null".into()) {
+                return Ok(Node::NullOr(Box::new(compile(py, &branches[1], named, open)?)));
+            }
+            let mut out = Vec::with_capacity(branches.len());
+            for branch in branches {
+                out.push(compile(py, branch, named, open)?);
+            }
+            Ok(Node::Union(out))
+        }
+        Value::Object(map) => {
+            if map.contains_key("logicalType") {
+                return Err("logicalType".into());
+            }
+            let kind = map.get("type").ok_or("a schema without type")?;
+            let kind = match kind {
+                Value::Object(_) | Value::Array(_) => return compile(py, kind, named, open),
+                Value::String(kind) => kind.as_str(),
+                _ => return Err("a type that is not a name".into()),
+            };
+            if kind == "fixed" || kind == "enum" || kind == "record" {
+                let name = map.get("name").and_then(Value::as_str).ok_or("a named type without name")?;
+                named.insert(name.to_owned(), node.clone());
+            } else if !PRIMITIVES.contains(&kind) && !COMPLEX.contains(&kind) {
+                return compile(py, &Value::String(kind.to_owned()), named, open);
+            }
+            if let Some(p) = primitive(kind) {
+                return Ok(p);
+            }
+            match kind {
+                "fixed" => {
+                    let size = map.get("size").and_then(Value::as_u64).ok_or("fixed without size")?;
+                    Ok(Node::Fixed(usize::try_from(size).map_err(|_| "fixed size")?))
+                }
+                "enum" => {
+                    let symbols = map.get("symbols").and_then(Value::as_array).ok_or("enum without symbols")?;
+                    let mut out = Vec::with_capacity(symbols.len());
+                    for symbol in symbols {
+                        out.push(PyString::new_bound(py, symbol.as_str().ok_or("a symbol that is not a string")?).unbind());
+                    }
+                    Ok(Node::Enum(out))
+                }
+                "array" => Ok(Node::Array(Box::new(compile(py, map.get("items").ok_or("array without items")?, named, open)?))),
+                "map" => Ok(Node::Map(Box::new(compile(py, map.get("values").ok_or("map without values")?, named, open)?))),
+                "record" => {
+                    let name = map.get("name").and_then(Value::as_str).ok_or("record without name")?;
+                    let mut inside = open.clone();
+                    inside.insert(name.to_owned());
+                    let fields = map.get("fields").and_then(Value::as_array).ok_or("record without fields")?;
+                    let mut out = Vec::with_capacity(fields.len());
+                    for field in fields {
+                        let fname = field.get("name").and_then(Value::as_str).ok_or("field without name")?;
+                        let ftype = compile(py, field.get("type").ok_or("field without type")?, named, &inside)?;
+                        out.push((PyString::new_bound(py, fname).unbind(), ftype));
+                    }
+                    Ok(Node::Record(out))
+                }
+                other => Err(format!("unknown kind {other}")),
+            }
+        }
+        _ => Err("not a schema".into()),
+    }
+}
+
+/// A zig-zag varint of at most 9 bytes (63 bits), as avrofast's `read_long`.
+fn varint(data: &[u8], pos: &mut usize) -> Option<i64> {
+    let mut acc: u64 = 0;
+    let mut shift = 0u32;
+    loop {
+        let b = *data.get(*pos)?;
+        *pos += 1;
+        acc |= u64::from(b & 0x7F) << shift;
+        if b < 0x80 {
+            return Some(((acc >> 1) as i64) ^ -((acc & 1) as i64));
+        }
+        shift += 7;
+        if shift > 56 {
+            return None;
+        }
+    }
+}
+
+fn take(data: &[u8], pos: &mut usize, n: usize) -> Option<()> {
+    let end = pos.checked_add(n)?;
+    if end > data.len() {
+        return None;
+    }
+    *pos = end;
+    Some(())
+}
+
+fn sized(data: &[u8], pos: &mut usize, text: bool) -> Option<()> {
+    let n = varint(data, pos)?;
+    let n = usize::try_from(n).ok()?;
+    let start = *pos;
+    take(data, pos, n)?;
+    if text {
+        std::str::from_utf8(&data[start..*pos]).ok()?;
+    }
+    Some(())
+}
+
+/// The block loops of an array or map: `item` for each item.
+fn blocks(data: &[u8], pos: &mut usize, mut item: impl FnMut(&mut usize) -> Option<()>) -> Option<()> {
+    let size = data.len() as i64;
+    loop {
+        let n = varint(data, pos)?;
+        if n == 0 {
+            return Some(());
+        }
+        if n < 0 || n > size {
+            return None;
+        }
+        for _ in 0..n {
+            let before = *pos;
+            item(pos)?;
+            if *pos == before {
+                return None; // items of no bytes: let the Python side count them
+            }
+        }
+    }
+}
+
+fn check(node: &Node, data: &[u8], pos: &mut usize) -> Option<()> {
+    match node {
+        Node::Null => Some(()),
+        Node::Boolean => {
+            if *data.get(*pos)? > 1 {
+                return None;
+            }
+            *pos += 1;
+            Some(())
+        }
+        Node::Int => {
+            let v = varint(data, pos)?;
+            if v < i64::from(i32::MIN) || v > i64::from(i32::MAX) {
+                return None;
+            }
+            Some(())
+        }
+        Node::Long => varint(data, pos).map(|_| ()),
+        Node::Float => take(data, pos, 4),
+        Node::Double => take(data, pos, 8),
+        Node::Bytes => sized(data, pos, false),
+        Node::Str => sized(data, pos, true),
+        Node::Fixed(size) => take(data, pos, *size),
+        Node::Enum(symbols) => {
+            let i = varint(data, pos)?;
+            if i < 0 || i >= symbols.len() as i64 {
+                return None;
+            }
+            Some(())
+        }
+        Node::Array(items) => blocks(data, pos, |p| check(items, data, p)),
+        Node::Map(values) => blocks(data, pos, |p| {
+            sized(data, p, true)?;
+            check(values, data, p)
+        }),
+        Node::Record(fields) => {
+            for (_, field) in fields {
+                check(field, data, pos)?;
+            }
+            Some(())
+        }
+        Node::NullOr(inner) => {
+            let b = *data.get(*pos)?;
+            *pos += 1;
+            match b {
+                0 => Some(()),
+                2 => check(inner, data, pos),
+                _ => None,
+            }
+        }
+        Node::Union(branches) => {
+            let i = varint(data, pos)?;
+            let branch = branches.get(usize::try_from(i).ok()?)?;
+            check(branch, data, pos)
+        }
+    }
+}
+
+/// The value at `pos`, as avrofast's compiled reader builds it (records as
+/// dicts in field order, enums as their symbols, unions as the branch's value).
+fn read<'py>(py: Python<'py>, node: &Node, data: &[u8], pos: &mut usize) -> Option<Bound<'py, PyAny>> {
+    Some(match node {
+        Node::Null => py.None().into_bound(py),
+        Node::Boolean => {
+            let b = *data.get(*pos)?;
+            if b > 1 {
+                return None;
+            }
+            *pos += 1;
+            PyBool::new_bound(py, b == 1).to_owned().into_any()
+        }
+        Node::Int => {
+            let v = varint(data, pos)?;
+            if v < i64::from(i32::MIN) || v > i64::from(i32::MAX) {
+                return None;
+            }
+            v.into_py(py).into_bound(py)
+        }
+        Node::Long => varint(data, pos)?.into_py(py).into_bound(py),
+        Node::Float => {
+            let start = *pos;
+            take(data, pos, 4)?;
+            let v = f32::from_le_bytes(data[start..*pos].try_into().ok()?);
+            PyFloat::new_bound(py, f64::from(v)).into_any()
+        }
+        Node::Double => {
+            let start = *pos;
+            take(data, pos, 8)?;
+            PyFloat::new_bound(py, f64::from_le_bytes(data[start..*pos].try_into().ok()?)).into_any()
+        }
+        Node::Bytes | Node::Str => {
+            let n = usize::try_from(varint(data, pos)?).ok()?;
+            let start = *pos;
+            take(data, pos, n)?;
+            let chunk = &data[start..*pos];
+            if matches!(node, Node::Str) {
+                PyString::new_bound(py, std::str::from_utf8(chunk).ok()?).into_any()
+            } else {
+                PyBytes::new_bound(py, chunk).into_any()
+            }
+        }
+        Node::Fixed(size) => {
+            let start = *pos;
+            take(data, pos, *size)?;
+            PyBytes::new_bound(py, &data[start..*pos]).into_any()
+        }
+        Node::Enum(symbols) => {
+            let i = varint(data, pos)?;
+            symbols.get(usize::try_from(i).ok()?)?.clone_ref(py).into_bound(py).into_any()
+        }
+        Node::Array(items) => {
+            let list = PyList::empty_bound(py);
+            blocks(data, pos, |p| list.append(read(py, items, data, p)?).ok())?;
+            list.into_any()
+        }
+        Node::Map(values) => {
+            let dict = PyDict::new_bound(py);
+            blocks(data, pos, |p| {
+                let n = usize::try_from(varint(data, p)?).ok()?;
+                let start = *p;
+                take(data, p, n)?;
+                let key = std::str::from_utf8(&data[start..*p]).ok()?;
+                let value = read(py, values, data, p)?;
+                dict.set_item(key, value).ok()
+            })?;
+            dict.into_any()
+        }
+        Node::Record(fields) => {
+            let dict = PyDict::new_bound(py);
+            for (name, field) in fields {
+                let value = read(py, field, data, pos)?;
+                dict.set_item(name.bind(py), value).ok()?;
+            }
+            dict.into_any()
+        }
+        Node::NullOr(inner) => {
+            let b = *data.get(*pos)?;
+            *pos += 1;
+            match b {
+                0 => py.None().into_bound(py),
+                2 => read(py, inner, data, pos)?,
+                _ => return None,
+            }
+        }
+        Node::Union(branches) => {
+            let i = varint(data, pos)?;
+            let branch = branches.get(usize::try_from(i).ok()?)?;
+            read(py, branch, data, pos)?
+        }
+    })
+}
+
+/// Whether the compiled writer of avrofast writes this schema: unions only of
+/// the form `["null", T]` with T neither a union nor null, and no maps.
+fn writable(node: &Node) -> bool {
+    match node {
+        Node::Map(_) | Node::Union(_) => false,
+        Node::NullOr(inner) => !matches!(**inner, Node::Null) && writable(inner),
+        Node::Array(items) => writable(items),
+        Node::Record(fields) => fields.iter().all(|(_, f)| writable(f)),
+        _ => true,
+    }
+}
+
+fn put_long(out: &mut Vec<u8>, v: i64) {
+    let mut z = ((v << 1) ^ (v >> 63)) as u64;
+    while z >= 0x80 {
+        out.push((z as u8 & 0x7F) | 0x80);
+        z >>= 7;
+    }
+    out.push(z as u8);
+}
+
+fn put_sized(out: &mut Vec<u8>, data: &[u8]) {
+    put_long(out, data.len() as i64);
+    out.extend_from_slice(data);
+}
+
+/// Append the encoding of `value`, as avrofast's compiled writer does: only
+/// for a value of exactly its schema's type (None: "not sure", fastavro writes).
+fn write(node: &Node, value: &Bound<'_, PyAny>, out: &mut Vec<u8>) -> Option<()> {
+    match node {
+        Node::Null => value.is_none().then_some(()),
+        Node::Boolean => {
+            if value.is(&PyBool::new_bound(value.py(), true).to_owned()) {
+                out.push(1);
+            } else if value.is(&PyBool::new_bound(value.py(), false).to_owned()) {
+                out.push(0);
+            } else {
+                return None;
+            }
+            Some(())
+        }
+        Node::Int | Node::Long => {
+            if !value.is_exact_instance_of::<PyLong>() {
+                return None;
+            }
+            let v: i64 = value.extract().ok()?;
+            if matches!(node, Node::Int) && (v < i64::from(i32::MIN) || v > i64::from(i32::MAX)) {
+                return None;
+            }
+            put_long(out, v);
+            Some(())
+        }
+        Node::Float | Node::Double => {
+            if !value.is_exact_instance_of::<PyFloat>() {
+                return None;
+            }
+            let v: f64 = value.extract().ok()?;
+            if v.is_nan() {
+                return None; // its bits are struct's to choose
+            }
+            if matches!(node, Node::Float) {
+                let f = v as f32;
+                if f.is_infinite() && !v.is_infinite() {
+                    return None; // too large for a float: struct raises
+                }
+                out.extend_from_slice(&f.to_le_bytes());
+            } else {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+            Some(())
+        }
+        Node::Bytes => {
+            let b = value.downcast_exact::<PyBytes>().ok()?;
+            put_sized(out, b.as_bytes());
+            Some(())
+        }
+        Node::Str => {
+            let s = value.downcast_exact::<PyString>().ok()?;
+            put_sized(out, s.to_str().ok()?.as_bytes());
+            Some(())
+        }
+        Node::Fixed(size) => {
+            let b = value.downcast_exact::<PyBytes>().ok()?;
+            if b.as_bytes().len() != *size {
+                return None;
+            }
+            out.extend_from_slice(b.as_bytes());
+            Some(())
+        }
+        Node::Enum(symbols) => {
+            let s = value.downcast_exact::<PyString>().ok()?.to_str().ok()?;
+            let py = value.py();
+            let index = symbols.iter().position(|sym| sym.bind(py).to_str().map_or(false, |t| t == s))?;
+            put_long(out, index as i64);
+            Some(())
+        }
+        Node::Array(items) => {
+            let list = value.downcast_exact::<PyList>().ok()?;
+            if !list.is_empty() {
+                put_long(out, list.len() as i64);
+                for item in list.iter() {
+                    write(items, &item, out)?;
+                }
+            }
+            out.push(0);
+            Some(())
+        }
+        Node::Record(fields) => {
+            let dict = value.downcast_exact::<PyDict>().ok()?;
+            for (name, field) in fields {
+                let item = dict.get_item(name.bind(value.py())).ok()??;
+                write(field, &item, out)?;
+            }
+            Some(())
+        }
+        Node::NullOr(inner) => {
+            if value.is_none() {
+                out.push(0);
+                Some(())
+            } else {
+                out.push(2);
+                write(inner, value, out)
+            }
+        }
+        Node::Map(_) | Node::Union(_) => None,
+    }
+}
+
+/// A schema compiled for the questions the wire code asks of bytes and values.
+#[pyclass(frozen, module = "hub.wire._native")]
+struct Schema {
+    node: Node,
+    writable: bool,
+}
+
+impl Schema {
+    fn exact(&self, data: &[u8]) -> bool {
+        let mut pos = 0;
+        check(&self.node, data, &mut pos).is_some() && pos == data.len()
+    }
+}
+
+#[pymethods]
+impl Schema {
+    /// Compile a schema (JSON text of a parsed, standalone Avro schema).
+    ///
+    /// Raises ValueError for a schema outside the subset (no fast path).
+    #[new]
+    fn new(py: Python<'_>, schema_json: &str) -> PyResult<Self> {
+        let schema: Value = serde_json::from_str(schema_json).map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let node = compile(py, &schema, &mut HashMap::new(), &HashSet::new()).map_err(PyValueError::new_err)?;
+        let writable = writable(&node);
+        Ok(Self { node, writable })
+    }
+
+    /// True when ``data`` is exactly one encoding of the schema that the
+    /// compiled reader answers for; False means "not sure", not "invalid".
+    fn check(&self, data: &[u8]) -> bool {
+        self.exact(data)
+    }
+
+    /// ``(value,)`` when ``data`` is exactly one encoding the compiled reader
+    /// answers for, the value as it builds it; None means "not sure".
+    fn read<'py>(&self, py: Python<'py>, data: &[u8]) -> Option<Bound<'py, PyTuple>> {
+        let mut pos = 0;
+        let value = read(py, &self.node, data, &mut pos)?;
+        if pos != data.len() {
+            return None;
+        }
+        Some(PyTuple::new_bound(py, [value]))
+    }
+
+    /// Whether :meth:`write` can answer at all (avrofast compiles a writer).
+    #[getter]
+    fn writable(&self) -> bool {
+        self.writable
+    }
+
+    /// The encoding of ``value`` as the compiled writer gives it, or None
+    /// ("not sure": a value not exactly of its schema's types, or a schema
+    /// the compiled writer does not write).
+    fn write<'py>(&self, py: Python<'py>, value: &Bound<'py, PyAny>) -> Option<Bound<'py, PyBytes>> {
+        if !self.writable {
+            return None;
+        }
+        let mut out = Vec::with_capacity(256);
+        write(&self.node, value, &mut out)?;
+        Some(PyBytes::new_bound(py, &out))
+    }
+}
+
+/// True when every ``values[i]`` passes ``checkers[i]`` (both lists, the same length).
+#[pyfunction]
+fn check_values(checkers: &Bound<'_, PyList>, values: &Bound<'_, PyList>) -> PyResult<bool> {
+    if checkers.len() != values.len() {
+        return Err(PyValueError::new_err("expected one checker per value"));
+    }
+    for (checker, value) in checkers.iter().zip(values.iter()) {
+        let Ok(checker) = checker.downcast::<Schema>() else {
+            return Ok(false);
+        };
+        let Ok(value) = value.downcast_exact::<PyBytes>() else {
+            return Ok(false);
+        };
+        if !checker.get().exact(value.as_bytes()) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(disclosures, m)?)?;
+    m.add_function(wrap_pyfunction!(check_values, m)?)?;
+    m.add_class::<Schema>()?;
+    Ok(())
+}

@@ -1,0 +1,69 @@
+"""The wire walk in native code (``hub/native``, Rust): an accelerator, never the authority.
+
+The hot loops of opening an envelope run in :mod:`hub.wire._native` when it
+is built (``make`` builds it; ``deploy/scripts/native.sh``):
+
+- splitting and hashing the disclosures (:func:`hub.wire.envelope.parse_disclosures`);
+- reading Avro records: the envelope, the header (``hub.wire.codec.Compiled``);
+- checking that each disclosed value is an exact Avro encoding of its field's
+  type without building the value (:func:`hub.wire.verify.verify`), so that a
+  value is decoded only when something reads it.
+
+Each answers only for input it fully understands -- the same common case as
+the Python code's inline path, the same schema subset and limits as the
+compiled readers of :mod:`hub.wire.avrofast` -- and otherwise says "not sure",
+and the Python code decides, with every refusal and message it has always
+given. ``tests/unit/wire/test_wire_native.py`` checks the two against each
+other on the vectors and on generated, mutated and random inputs.
+
+``TRM_WIRE_NATIVE=0`` turns the native walk off (the Python code alone), to
+compare or to rule it out.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from typing import Any, Final
+
+try:
+    from . import _native
+except ImportError:  # not built: the Python code alone (make builds it)
+    _native = None  # type: ignore[assignment]
+
+__all__ = ["BUILT", "ENABLED", "disclosures", "schema", "values_exact"]
+
+BUILT: Final = _native is not None
+"""The native module is importable (``make`` builds it)."""
+
+ENABLED: Final = BUILT and os.environ.get("TRM_WIRE_NATIVE", "1") != "0"
+"""The wire code uses it (built, and not turned off with ``TRM_WIRE_NATIVE=0``)."""
+
+
+def schema(parsed: Any) -> Any:
+    """A parsed schema compiled natively, or None (not enabled, or outside its subset).
+
+    Give it only a schema :func:`hub.wire.avrofast.compile_reader` compiles:
+    the native reader and checker answer for no more than that reader does.
+    """
+    if not ENABLED:
+        return None
+    try:
+        return _native.Schema(json.dumps(parsed))
+    except (ValueError, TypeError):
+        return None
+
+
+def values_exact(checkers: list[Any], values: list[bytes]) -> bool:
+    """True when every value is an exact encoding of its schema; False is "not sure"."""
+    if not ENABLED or None in checkers:
+        return False
+    return _native.check_values(checkers, values)
+
+
+def disclosures(raws: Sequence[bytes], cls: type, slots: tuple[object, ...]) -> Any:
+    """``cls`` objects for ``raws`` (split and hashed), or None: "not sure"."""
+    if not ENABLED:
+        return None
+    return _native.disclosures(raws, cls, slots)

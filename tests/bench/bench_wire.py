@@ -36,6 +36,8 @@ import gc
 import hashlib
 import io
 import json
+import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -60,6 +62,7 @@ from hub.wire import (
     HEADER_PAYLOAD_TYPE,
     Envelope,
     attest,
+    native,
     open_envelope,
     pae,
     redact,
@@ -351,12 +354,38 @@ def report(result: dict[str, float]) -> None:
         print(f"  {label:44} {us:9.1f} {1e6 / us:9.0f}{tail}")
 
 
+def python_only(seconds: float) -> dict[str, float]:
+    """:func:`measure` in a child process with the native walk off (TRM_WIRE_NATIVE=0)."""
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", "--seconds", str(seconds)],
+        env={**os.environ, "TRM_WIRE_NATIVE": "0"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result: dict[str, float] = json.loads(done.stdout)
+    return result
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=1.5, help="time per measurement")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     result = measure(args.seconds)
+    if args.child:
+        print(json.dumps(result))
+        return
+    result["native"] = float(native.ENABLED)
+    print(f"native wire walk (hub/wire/native.py): {'on' if native.ENABLED else 'OFF'}")
     report(result)
+    slow = python_only(args.seconds)
+    print("  the same, the Python code alone (TRM_WIRE_NATIVE=0, a child process):")
+    for label, key, ratio, baseline in _ROWS[3:]:
+        tail = f"  {slow[ratio]:.2f}x {baseline}" if ratio else ""
+        gain = f"  native {slow[key] / result[key]:.2f}x faster" if native.ENABLED else ""
+        print(f"  {label:44} {slow[key]:9.1f} {1e6 / slow[key]:9.0f}{tail}{gain}")
+    result.update({f"python_only_{k}": v for k, v in slow.items()})
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     print(f"  written to {OUT.relative_to(ROOT)}")

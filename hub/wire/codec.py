@@ -175,14 +175,15 @@ def _fast_encode(writer: Writer | None, datum: Any, compiled: Any = None) -> byt
     """``writer``'s bytes for ``datum``, or None when it does not answer.
 
     ``compiled``, the native schema of the same parsed schema, answers first
-    when it can (the same bytes, for no more values than ``writer`` takes).
+    when it can (the same bytes, for no more values than ``writer`` takes; and
+    only where ``writer`` exists).
     """
-    if compiled is not None:
+    if writer is None:
+        return None
+    if compiled is not None and native.ENABLED:
         body: bytes | None = compiled.write(datum)
         if body is not None:
             return body
-    if writer is None:
-        return None
     out: list[bytes] = []
     try:
         writer(datum, out)
@@ -207,7 +208,7 @@ class Compiled:
             ValueError: as :func:`decode_exact`.
         """
         compiled = self.native
-        if compiled is not None and type(data) is bytes:
+        if compiled is not None and type(data) is bytes and native.ENABLED:
             got = compiled.read(data)
             if got is not None:
                 return got[0]
@@ -324,7 +325,7 @@ class FieldCodec:
             ValueError: the bytes are not one exact encoding of the field's type.
         """
         compiled = self.native
-        if compiled is not None and type(data) is bytes:
+        if compiled is not None and type(data) is bytes and native.ENABLED:
             got = compiled.read(data)
             if got is not None:
                 return got[0]

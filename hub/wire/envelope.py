@@ -372,7 +372,9 @@ class Disclosure:
 # (Disclosure has no __post_init__) in half the time, once per disclosure.
 _DISCLOSURE_FIELDS = ("raw", "digest", "salt", "field", "value")
 _DISCLOSURE_SLOTS = tuple(getattr(Disclosure, name).__set__ for name in _DISCLOSURE_FIELDS)
-_DISCLOSURE_DESCRIPTORS = tuple(getattr(Disclosure, name) for name in _DISCLOSURE_FIELDS)
+_NATIVE_DISCLOSURES = native.disclosure_builder(
+    Disclosure, tuple(getattr(Disclosure, name) for name in _DISCLOSURE_FIELDS)
+)
 _FIELD_AT: Final = SALT_SIZE + 1  # where the field name starts after a one-byte length
 
 
@@ -389,7 +391,7 @@ def parse_disclosures(raws: Sequence[bytes]) -> tuple[Disclosure, ...]:
     Raises:
         DisclosureError: MALFORMED_DISCLOSURE.
     """
-    built = native.disclosures(raws, Disclosure, _DISCLOSURE_DESCRIPTORS)
+    built = native.disclosures(_NATIVE_DISCLOSURES, raws)
     if built is not None:
         return built  # type: ignore[no-any-return]
     set_raw, set_digest, set_salt, set_field, set_value = _DISCLOSURE_SLOTS

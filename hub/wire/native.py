@@ -17,7 +17,8 @@ given. ``tests/unit/wire/test_wire_native.py`` checks the two against each
 other on the vectors and on generated, mutated and random inputs.
 
 ``TRM_WIRE_NATIVE=0`` turns the native walk off (the Python code alone), to
-compare or to rule it out.
+compare or to rule it out; every use checks :data:`ENABLED` when it runs, so
+a test may also turn it off for a while.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ try:
 except ImportError:  # not built: the Python code alone (make builds it)
     _native = None  # type: ignore[assignment]
 
-__all__ = ["BUILT", "ENABLED", "disclosures", "schema", "values_exact"]
+__all__ = ["BUILT", "ENABLED", "disclosure_builder", "disclosures", "schema", "values_exact"]
 
 BUILT: Final = _native is not None
 """The native module is importable (``make`` builds it)."""
@@ -42,12 +43,13 @@ ENABLED: Final = BUILT and os.environ.get("TRM_WIRE_NATIVE", "1") != "0"
 
 
 def schema(parsed: Any) -> Any:
-    """A parsed schema compiled natively, or None (not enabled, or outside its subset).
+    """A parsed schema compiled natively, or None (not built, or outside its subset).
 
     Give it only a schema :func:`hub.wire.avrofast.compile_reader` compiles:
     the native reader and checker answer for no more than that reader does.
+    Its users check :data:`ENABLED` each time they would use it.
     """
-    if not ENABLED:
+    if not BUILT:
         return None
     try:
         return _native.Schema(json.dumps(parsed))
@@ -62,8 +64,13 @@ def values_exact(checkers: list[Any], values: list[bytes]) -> bool:
     return _native.check_values(checkers, values)
 
 
-def disclosures(raws: Sequence[bytes], cls: type, slots: tuple[object, ...]) -> Any:
-    """``cls`` objects for ``raws`` (split and hashed), or None: "not sure"."""
-    if not ENABLED:
+def disclosure_builder(cls: type, slots: tuple[object, ...]) -> Any:
+    """A native builder of ``cls`` objects from disclosure bytes, or None (not built)."""
+    return _native.Disclosures(cls, slots) if BUILT else None
+
+
+def disclosures(builder: Any, raws: Sequence[bytes]) -> Any:
+    """``builder``'s objects for ``raws`` (split and hashed), or None: "not sure"."""
+    if not ENABLED or builder is None:
         return None
-    return _native.disclosures(raws, cls, slots)
+    return builder.build(raws)

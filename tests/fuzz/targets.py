@@ -228,6 +228,15 @@ def header(data: bytes) -> object:
     return Header.from_bytes(data)
 
 
+@cache
+def _native_builder() -> Any:
+    from hub.wire import Disclosure, native
+
+    return native.disclosure_builder(
+        Disclosure, tuple(getattr(Disclosure, name) for name in Disclosure.__slots__)
+    )
+
+
 def disclosures(data: bytes) -> object:
     """Clear disclosures (v1 and v2), one by one and as a list."""
     from hub.wire import Disclosure, native
@@ -236,8 +245,7 @@ def disclosures(data: bytes) -> object:
     parts = split(data)
     for raw in parts[:1]:
         Disclosure.from_bytes(raw)
-    slots = tuple(getattr(Disclosure, name) for name in Disclosure.__slots__)
-    built = native.disclosures(parts, Disclosure, slots)
+    built = native.disclosures(_native_builder(), parts)
     if built is not None:  # the native split answers: it must be the Python loop's answer
         native.ENABLED = False  # type: ignore[misc]
         try:
@@ -706,7 +714,7 @@ def apache_decode(name: str, body: bytes) -> Any:
 
 def avro_diff(data: bytes) -> tuple[str, Any] | None:
     """fastavro, hub's compiled readers (Python and native) and Apache avro agree on every input."""
-    from hub.wire.codec import decode_exact, parsed, part
+    from hub.wire.codec import Compiled, decode_exact, parsed, part
 
     if not data:
         return None
@@ -715,6 +723,7 @@ def avro_diff(data: bytes) -> tuple[str, Any] | None:
     answers: dict[str, tuple[str, Any]] = {}
     decoders: dict[str, Callable[[bytes], Any]] = {
         "fast": part(name).decode,
+        "avrofast": Compiled(parsed(name), part(name).reader, None).decode,  # no native
         "fastavro": lambda b: decode_exact(parsed(name), b),
         "apache": lambda b: apache_decode(name, b),
     }

@@ -5,7 +5,7 @@
 //! so that the Python code -- the authority -- decides, with every refusal and
 //! message it has always given:
 //!
-//! - [`disclosures`]: split each disclosure `salt(16) || varint name || varint
+//! - [`Disclosures`]: split each disclosure `salt(16) || varint name || varint
 //!   value` and hash it (SHA-256), building the same `Disclosure` objects as
 //!   `hub.wire.envelope.parse_disclosures`; it accepts exactly what that
 //!   function's inline common case accepts (a name of 0..63 bytes of UTF-8, a
@@ -70,76 +70,92 @@ fn split(raw: &[u8]) -> Option<(usize, usize)> {
     Some((pos, start))
 }
 
-/// `Disclosure` objects for `raws`, or None when any one is not the common case.
-///
-/// `cls` is the `Disclosure` class; `slots` its member descriptors for
-/// (raw, digest, salt, field, value), in that order.
-#[pyfunction]
-fn disclosures<'py>(
-    py: Python<'py>,
-    raws: &Bound<'py, PyAny>,
-    cls: &Bound<'py, PyType>,
-    slots: &Bound<'py, PyTuple>,
-) -> PyResult<Option<Bound<'py, PyTuple>>> {
-    if slots.len() != 5 {
-        return Err(PyValueError::new_err("expected the 5 slot descriptors of Disclosure"));
-    }
-    let mut setters: Vec<(Bound<'py, PyAny>, DescrSet)> = Vec::with_capacity(5);
-    for descr in slots.iter() {
-        // SAFETY: PyType_GetSlot on the descriptor's own type; NULL if it has no __set__.
-        let ptr = unsafe { ffi::PyType_GetSlot(ffi::Py_TYPE(descr.as_ptr()), ffi::Py_tp_descr_set) };
-        if ptr.is_null() {
-            return Err(PyTypeError::new_err("a slot descriptor without __set__"));
-        }
-        // SAFETY: the Py_tp_descr_set slot holds a descrsetfunc.
-        let set: DescrSet = unsafe { std::mem::transmute::<*mut std::os::raw::c_void, DescrSet>(ptr) };
-        setters.push((descr, set));
-    }
-    // SAFETY: Py_tp_alloc of a class (PyType_GenericAlloc for a slotted dataclass).
-    let alloc = unsafe { ffi::PyType_GetSlot(cls.as_type_ptr(), ffi::Py_tp_alloc) };
-    if alloc.is_null() {
-        return Err(PyTypeError::new_err("a class without tp_alloc"));
-    }
-    // SAFETY: the Py_tp_alloc slot holds an allocfunc.
-    let alloc: ffi::allocfunc = unsafe { std::mem::transmute::<*mut std::os::raw::c_void, ffi::allocfunc>(alloc) };
+/// Builds `Disclosure` objects: the class and its five slot descriptors,
+/// checked once, so that `build` can only ever fill every slot of a plain
+/// instance of that class.
+#[pyclass(frozen, module = "hub.wire._native")]
+struct Disclosures {
+    cls: Py<PyType>,
+    alloc: ffi::allocfunc,
+    setters: Vec<(Py<PyAny>, DescrSet)>,
+}
 
-    let list = match raws.downcast::<PyList>() {
-        Ok(list) => list.clone(),
-        Err(_) => return Ok(None),
-    };
-    let mut out: Vec<Bound<'py, PyAny>> = Vec::with_capacity(list.len());
-    for item in list.iter() {
-        let Ok(raw) = item.downcast_exact::<PyBytes>() else {
-            return Ok(None);
-        };
-        let data = raw.as_bytes();
-        let Some((pos, start)) = split(data) else {
-            return Ok(None);
-        };
-        let name = std::str::from_utf8(&data[FIELD_AT..pos]).expect("checked by split");
-        let parts: [Bound<'py, PyAny>; 5] = [
-            raw.clone().into_any(),
-            PyBytes::new_bound(py, &Sha256::digest(data)).into_any(),
-            PyBytes::new_bound(py, &data[..SALT_SIZE]).into_any(),
-            PyString::new_bound(py, name).into_any(),
-            PyBytes::new_bound(py, &data[start..]).into_any(),
-        ];
-        // SAFETY: alloc is the class's own tp_alloc; a NULL result is an error set by it.
-        let obj = unsafe { alloc(cls.as_type_ptr(), 0) };
-        if obj.is_null() {
-            return Err(PyErr::fetch(py));
+#[pymethods]
+impl Disclosures {
+    /// ``cls`` (a slotted class) and its member descriptors for (raw, digest,
+    /// salt, field, value), in that order.
+    #[new]
+    fn new(cls: &Bound<'_, PyType>, slots: &Bound<'_, PyTuple>) -> PyResult<Self> {
+        if slots.len() != 5 {
+            return Err(PyValueError::new_err("expected the 5 slot descriptors of Disclosure"));
         }
-        // SAFETY: obj is a new reference, owned from here on by `obj`.
-        let obj = unsafe { Bound::from_owned_ptr(py, obj) };
-        for ((descr, set), value) in setters.iter().zip(parts.iter()) {
-            // SAFETY: the descriptor's own __set__, on an instance of its class.
-            if unsafe { set(descr.as_ptr(), obj.as_ptr(), value.as_ptr()) } != 0 {
+        let mut setters = Vec::with_capacity(5);
+        for descr in slots.iter() {
+            // Only a slot's own descriptor: its __set__ runs no Python code.
+            if descr.get_type().name()? != "member_descriptor" || !descr.getattr("__objclass__")?.is(cls) {
+                return Err(PyTypeError::new_err("expected a member descriptor of the class"));
+            }
+            // SAFETY: PyType_GetSlot on the descriptor's own type; NULL if it has no __set__.
+            let ptr = unsafe { ffi::PyType_GetSlot(ffi::Py_TYPE(descr.as_ptr()), ffi::Py_tp_descr_set) };
+            if ptr.is_null() {
+                return Err(PyTypeError::new_err("a slot descriptor without __set__"));
+            }
+            // SAFETY: the Py_tp_descr_set slot holds a descrsetfunc.
+            let set: DescrSet = unsafe { std::mem::transmute::<*mut std::os::raw::c_void, DescrSet>(ptr) };
+            setters.push((descr.unbind(), set));
+        }
+        // SAFETY: Py_tp_alloc of a class (PyType_GenericAlloc for a slotted dataclass).
+        let alloc = unsafe { ffi::PyType_GetSlot(cls.as_type_ptr(), ffi::Py_tp_alloc) };
+        if alloc.is_null() {
+            return Err(PyTypeError::new_err("a class without tp_alloc"));
+        }
+        // SAFETY: the Py_tp_alloc slot holds an allocfunc.
+        let alloc: ffi::allocfunc = unsafe { std::mem::transmute::<*mut std::os::raw::c_void, ffi::allocfunc>(alloc) };
+        Ok(Self { cls: cls.clone().unbind(), alloc, setters })
+    }
+
+    /// Objects for `raws`, or None when any one is not the common case (or
+    /// `raws` is not a list of bytes): "not sure", the Python loop decides.
+    fn build<'py>(&self, py: Python<'py>, raws: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyTuple>>> {
+        let Ok(list) = raws.downcast_exact::<PyList>() else {
+            return Ok(None);
+        };
+        let cls = self.cls.bind(py);
+        let mut out: Vec<Bound<'py, PyAny>> = Vec::with_capacity(list.len());
+        for item in list.iter() {
+            let Ok(raw) = item.downcast_exact::<PyBytes>() else {
+                return Ok(None);
+            };
+            let data = raw.as_bytes();
+            let Some((pos, start)) = split(data) else {
+                return Ok(None);
+            };
+            let name = std::str::from_utf8(&data[FIELD_AT..pos]).expect("checked by split");
+            let parts: [Bound<'py, PyAny>; 5] = [
+                raw.clone().into_any(),
+                PyBytes::new_bound(py, &Sha256::digest(data)).into_any(),
+                PyBytes::new_bound(py, &data[..SALT_SIZE]).into_any(),
+                PyString::new_bound(py, name).into_any(),
+                PyBytes::new_bound(py, &data[start..]).into_any(),
+            ];
+            // SAFETY: the class's own tp_alloc; a NULL result is an error it has set.
+            let obj = unsafe { (self.alloc)(cls.as_type_ptr(), 0) };
+            if obj.is_null() {
                 return Err(PyErr::fetch(py));
             }
+            // SAFETY: obj is a new reference, owned from here on by `obj`.
+            let obj = unsafe { Bound::from_owned_ptr(py, obj) };
+            for ((descr, set), value) in self.setters.iter().zip(parts.iter()) {
+                // SAFETY: the class's own member descriptor (checked in `new`) on a new
+                // instance of it: stores the value, runs no Python code.
+                if unsafe { set(descr.as_ptr(), obj.as_ptr(), value.as_ptr()) } != 0 {
+                    return Err(PyErr::fetch(py));
+                }
+            }
+            out.push(obj);
         }
-        out.push(obj);
+        Ok(Some(PyTuple::new_bound(py, out)))
     }
-    Ok(Some(PyTuple::new_bound(py, out)))
 }
 
 // -- payload values -----------------------------------------------------------------
@@ -232,8 +248,13 @@ fn compile(py: Python<'_>, node: &Value, named: &mut HashMap<String, Value>, ope
                 "enum" => {
                     let symbols = map.get("symbols").and_then(Value::as_array).ok_or("enum without symbols")?;
                     let mut out = Vec::with_capacity(symbols.len());
+                    let mut seen = HashSet::new();
                     for symbol in symbols {
-                        out.push(PyString::new_bound(py, symbol.as_str().ok_or("a symbol that is not a string")?).unbind());
+                        let symbol = symbol.as_str().ok_or("a symbol that is not a string")?;
+                        if !seen.insert(symbol) {
+                            return Err(format!("symbol {symbol} twice")); // fastavro refuses it too
+                        }
+                        out.push(PyString::new_bound(py, symbol).unbind());
                     }
                     Ok(Node::Enum(out))
                 }
@@ -475,7 +496,8 @@ fn read<'py>(py: Python<'py>, node: &Node, data: &[u8], pos: &mut usize) -> Opti
 fn writable(node: &Node) -> bool {
     match node {
         Node::Map(_) | Node::Union(_) => false,
-        Node::NullOr(inner) => !matches!(**inner, Node::Null) && writable(inner),
+        // ["null", T] with T neither null nor a union, as avrofast's writer.
+        Node::NullOr(inner) => !matches!(**inner, Node::Null | Node::NullOr(_) | Node::Union(_)) && writable(inner),
         Node::Array(items) => writable(items),
         Node::Record(fields) => fields.iter().all(|(_, f)| writable(f)),
         _ => true,
@@ -683,7 +705,7 @@ fn check_values(checkers: &Bound<'_, PyList>, values: &Bound<'_, PyList>) -> PyR
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_function(wrap_pyfunction!(disclosures, m)?)?;
+    m.add_class::<Disclosures>()?;
     m.add_function(wrap_pyfunction!(check_values, m)?)?;
     m.add_class::<Schema>()?;
     Ok(())

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 import schemas
 from hub.errors import DisclosureError, Reason, SignatureError
 from hub.keys import KeyRole, ed25519_public, key_id_of, raw_public, signer_key_id
-from hub.wire import Attestation, Disclosure, Envelope, EventType, attest, redact, verify
+from hub.wire import Attestation, Disclosure, Envelope, EventType, attest, native, redact, verify
 from hub.wire.avrofast import READ_FAILURES, compile_reader, compile_writer
 from hub.wire.codec import Compiled, decode_exact, encode, parsed, part, payload_codec
 from hub.wire.envelope import _parse_disclosure, parse_disclosures
@@ -40,6 +40,14 @@ from tests.support.wire import (
 from tests.unit.wire.test_wire_properties import _named, payloads, strategy
 
 WIRE = Path(__file__).resolve().parents[2] / "vectors" / "wire"
+
+
+@pytest.fixture(autouse=True)
+def _python_code_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests hold the Python fast paths to fastavro; test_wire_native, the native walk."""
+    monkeypatch.setattr(native, "ENABLED", False)
+
+
 PARTS = ("envelope", "header", "attestation_statement", "disclosure", "signature")
 _SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -28,13 +28,16 @@ from hypothesis import strategies as st
 from hub.conformance import wire
 from hub.wire import Disclosure, Envelope, EventType, native, verify
 from hub.wire.avrofast import READ_FAILURES, WRITE_FAILURES, Reader
-from hub.wire.codec import encode, parsed, part, payload_codec
+from hub.wire.codec import decode_exact, encode, parsed, part, payload_codec
 from hub.wire.envelope import parse_disclosures
 from hub.wire.verify import _Fields
 from tests.support.wire import PRODUCER, TH_KEY, StaticKeys, public_of, sealed
 from tests.unit.wire.test_wire_avrofast import PARTS, VECTORS, _mutated, _schemas, _values
 
 WIRE = Path(__file__).resolve().parents[2] / "vectors" / "wire"
+_BUILDER = native.disclosure_builder(
+    Disclosure, tuple(getattr(Disclosure, n) for n in Disclosure.__slots__)
+)
 _SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -227,9 +230,7 @@ def test_disclosures_split_alike(
         for at, byte in flips:
             data[at % len(data)] = byte
         raws.append(bytes(data))
-    got = native.disclosures(
-        raws, Disclosure, tuple(getattr(Disclosure, n) for n in Disclosure.__slots__)
-    )
+    got = native.disclosures(_BUILDER, raws)
     with pytest.MonkeyPatch.context() as patch:
         expected = _python_disclosures(raws, patch)
     if got is None:
@@ -247,8 +248,7 @@ def test_common_disclosures_are_split_natively_and_odd_ones_left_to_python(
 ) -> None:
     env = sealed()
     raws = [d.raw for d in env.disclosures]
-    slots = tuple(getattr(Disclosure, n) for n in Disclosure.__slots__)
-    got = native.disclosures(raws, Disclosure, slots)
+    got = native.disclosures(_BUILDER, raws)
     assert got is not None
     assert got == env.disclosures == _python_disclosures(raws, monkeypatch)
     salt = bytes(16)
@@ -259,19 +259,38 @@ def test_common_disclosures_are_split_natively_and_odd_ones_left_to_python(
         salt,
     ]
     for raw in odd:
-        assert native.disclosures([*raws, raw], Disclosure, slots) is None
+        assert native.disclosures(_BUILDER, [*raws, raw]) is None
     overlong = [salt + b"\x02a" + b"\x80\x00"]  # an empty value's length in two bytes
-    assert native.disclosures(overlong, Disclosure, slots) == _python_disclosures(
-        overlong, monkeypatch
-    )
-    assert native.disclosures([bytearray(raws[0])], Disclosure, slots) is None  # type: ignore[list-item]
-    assert native.disclosures((raws[0],), Disclosure, slots) is None  # not a list: Python's loop
+    assert native.disclosures(_BUILDER, overlong) == _python_disclosures(overlong, monkeypatch)
+    assert native.disclosures(_BUILDER, [bytearray(raws[0])]) is None  # type: ignore[list-item]
+    assert native.disclosures(_BUILDER, (raws[0],)) is None  # not a list: Python's loop
+
+
+def test_the_builder_takes_only_a_classs_own_slots() -> None:
+    slots = tuple(getattr(Disclosure, n) for n in Disclosure.__slots__)
+    assert native.disclosure_builder(Disclosure, slots) is not None
+    with pytest.raises(ValueError, match="5 slot"):
+        native.disclosure_builder(Disclosure, slots[:4])
+
+    class Other:
+        __slots__ = ("a",)
+
+        @property
+        def b(self) -> int:
+            return 1
+
+    with pytest.raises(TypeError, match="member descriptor"):
+        native.disclosure_builder(
+            Disclosure, (*slots[:4], vars(Other)["a"])
+        )  # another class's slot
+    with pytest.raises(TypeError, match="member descriptor"):
+        native.disclosure_builder(Other, (Other.b,) * 5)  # not a slot
 
 
 # -- a verified event's values --------------------------------------------------------
 
 
-def test_a_verified_events_values_are_those_of_the_python_path(
+def test_a_verified_events_values_are_those_fastavro_decodes(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     env = sealed()
@@ -279,7 +298,11 @@ def test_a_verified_events_values_are_those_of_the_python_path(
     event = verify(Envelope.from_bytes(env.to_bytes()), keys)
     assert isinstance(event.fields, _Fields)
     assert repr(event.fields).startswith("<disclosed fields ")
-    monkeypatch.setattr(native, "ENABLED", False)
+    codecs = payload_codec("referral").codecs
+    assert _typed(dict(event.fields)) == _typed(
+        {d.field: decode_exact(codecs[d.field].schema, d.value) for d in env.disclosures}
+    )
+    monkeypatch.setattr(native, "ENABLED", False)  # the Python code alone
     slow = verify(Envelope.from_bytes(env.to_bytes()), keys)
     assert not isinstance(slow.fields, _Fields)
     assert _typed(dict(event.fields)) == _typed(dict(slow.fields))

@@ -1248,6 +1248,10 @@ async def start_times(s: Setup) -> list[Row]:
             fresh.stop()
         shown = f"{ready:.1f} s" if ready is not None else "not ready"
         print(f"  start with {target} events processed: {shown} {why}", flush=True)
+        if ready is None:  # the worker's own words, before the work directory goes
+            log = s.work / f"{topics.namespace}-fresh{target}.log"
+            tail = log.read_text(errors="replace").splitlines()[-40:] if log.exists() else []
+            print("\n".join(f"    | {line}" for line in tail), flush=True)
         print(f"  its recovery: {recovery}", flush=True)
         rows.append(
             Row(

@@ -158,8 +158,16 @@ def _check_strictly(schema: Any, data: bytes) -> None:
         raise ValueError(f"{type(exc).__name__}: {exc}") from exc
 
 
-def _fast_decode(reader: Reader | None, schema: Any, data: bytes) -> Any:
-    """``decode_exact`` through ``reader`` when it answers, else through fastavro."""
+def _fast_decode(reader: Reader | None, schema: Any, data: bytes, compiled: Any = None) -> Any:
+    """``decode_exact`` through ``reader`` when it answers, else through fastavro.
+
+    ``compiled``, the native schema of the same parsed schema, answers first
+    when it can (the same value, for no more bytes than ``reader`` takes).
+    """
+    if compiled is not None and type(data) is bytes and native.ENABLED:
+        got = compiled.read(data)
+        if got is not None:
+            return got[0]
     if reader is not None and type(data) is bytes:
         try:
             value, end = reader(data, 0)
@@ -207,12 +215,7 @@ class Compiled:
         Raises:
             ValueError: as :func:`decode_exact`.
         """
-        compiled = self.native
-        if compiled is not None and type(data) is bytes and native.ENABLED:
-            got = compiled.read(data)
-            if got is not None:
-                return got[0]
-        return _fast_decode(self.reader, self.schema, data)
+        return _fast_decode(self.reader, self.schema, data, self.native)
 
     def encode(self, datum: Any) -> bytes:
         """As :func:`encode` (same bytes, same errors), faster."""
@@ -229,17 +232,20 @@ class Compiled:
         return _fast_encode(self.writer, datum, self.native)
 
 
+def _compile(schema: Any) -> tuple[Reader | None, Writer | None, Any]:
+    """A parsed schema's compiled reader and writer, and its native schema.
+
+    The native one only where the reader compiled: it answers for no more.
+    """
+    reader = compile_reader(schema)
+    return reader, compile_writer(schema), native.schema(schema) if reader is not None else None
+
+
 @cache
 def part(name: str) -> Compiled:
     """Schema ``name`` parsed (as :func:`parsed`) and compiled: envelope parts."""
     schema = parsed(name)
-    reader = compile_reader(schema)
-    return Compiled(
-        schema,
-        reader,
-        compile_writer(schema),
-        native.schema(schema) if reader is not None else None,
-    )
+    return Compiled(schema, *_compile(schema))
 
 
 def frame(name: str, body: bytes) -> bytes:
@@ -324,12 +330,12 @@ class FieldCodec:
         Raises:
             ValueError: the bytes are not one exact encoding of the field's type.
         """
-        compiled = self.native
+        compiled = self.native  # _fast_decode inlined: this runs once per disclosure
         if compiled is not None and type(data) is bytes and native.ENABLED:
             got = compiled.read(data)
             if got is not None:
                 return got[0]
-        reader = self.reader  # _fast_decode inlined: this runs once per disclosure
+        reader = self.reader
         if reader is not None and type(data) is bytes:
             try:
                 value, end = reader(data, 0)
@@ -372,14 +378,7 @@ def payload_codec(name: str) -> PayloadCodec:
     for fld in expanded["fields"]:
         standalone = _dedupe_named(fld["type"], set())
         schema = parse_schema(standalone)
-        reader = compile_reader(schema)
-        codecs[fld["name"]] = FieldCodec(
-            fld["name"],
-            schema,
-            reader,
-            compile_writer(schema),
-            native.schema(schema) if reader is not None else None,
-        )
+        codecs[fld["name"]] = FieldCodec(fld["name"], schema, *_compile(schema))
     return PayloadCodec(
         event_type=name,
         sha256=schemas.sha256(name),

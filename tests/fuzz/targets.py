@@ -228,33 +228,22 @@ def header(data: bytes) -> object:
     return Header.from_bytes(data)
 
 
-@cache
-def _native_builder() -> Any:
-    from hub.wire import Disclosure, native
-
-    return native.disclosure_builder(
-        Disclosure, tuple(getattr(Disclosure, name) for name in Disclosure.__slots__)
-    )
-
-
 def disclosures(data: bytes) -> object:
     """Clear disclosures (v1 and v2), one by one and as a list."""
     from hub.wire import Disclosure, native
-    from hub.wire.envelope import parse_disclosures
+    from hub.wire.envelope import _NATIVE_DISCLOSURES, parse_disclosures
 
     parts = split(data)
     for raw in parts[:1]:
         Disclosure.from_bytes(raw)
-    built = native.disclosures(_native_builder(), parts)
+    built = native.disclosures(_NATIVE_DISCLOSURES, parts)
     if built is not None:  # the native split answers: it must be the Python loop's answer
         native.ENABLED = False  # type: ignore[misc]
         try:
             python = parse_disclosures(parts)
         finally:
             native.ENABLED = True  # type: ignore[misc]
-        if [(d.raw, d.digest, d.salt, d.field, d.value) for d in built] != [
-            (d.raw, d.digest, d.salt, d.field, d.value) for d in python
-        ]:
+        if built != python:  # every field of every Disclosure
             raise Disagreement(f"the native split differs on {data.hex()[:4000]}")
     return parse_disclosures(parts)
 

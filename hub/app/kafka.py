@@ -466,6 +466,10 @@ class Follower:
     ) -> AsyncGenerator[list[Any], None]:
         """Batches of aiokafka records from the current positions, in order per partition.
 
+        A fetch may bring back records at or past a partition's end (appended
+        while this read ran, or past ``until``): they are not yielded, and the
+        consumer is moved back to the first of them, so the next read starts there.
+
         Args:
             until: stop each partition before this offset (default: its end now).
             follow: never stop; wait for new records (``until`` is ignored).
@@ -487,7 +491,17 @@ class Follower:
         pending = {tp for tp in self._parts if await consumer.position(tp) < ends.get(tp, 0)}
         while pending:
             got = await consumer.getmany(*pending, timeout_ms=timeout_ms, max_records=max_records)
-            batch = [r for tp in sorted(got) for r in got[tp] if r.offset < ends[tp]]
+            batch = []
+            for tp in sorted(got):
+                fetched = got[tp]  # in offset order
+                kept = [r for r in fetched if r.offset < ends[tp]]
+                if len(kept) < len(fetched):
+                    # Fetched past the end (appended meanwhile, or past ``until``): the
+                    # consumer has moved past those records, so move it back to the first
+                    # of them, or no later read would ever see them.
+                    consumer.seek(tp, fetched[len(kept)].offset)
+                    pending.discard(tp)
+                batch += kept
             if batch:
                 yield batch
             for tp in list(pending):

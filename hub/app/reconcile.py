@@ -69,6 +69,7 @@ Settle = Callable[[TopicPartition, Sequence[int]], None]
 LOG_APPEND_TIME = 1  # Kafka's timestamp type for a broker-stamped record
 STALL_S = 30.0  # a bound unmoved this long, with records below the end: take some
 STALL_BATCH = 64  # records taken past a stalled bound in one pass
+READ_BATCH = 256  # decisions noted between two turns of the event loop
 
 
 class Reconciler:
@@ -243,10 +244,21 @@ class Reconciler:
                 self.checked_upto[key] = upto
 
     async def _read_decisions(self) -> None:
-        for n, (_topic, _key, value, _headers, _ts) in enumerate(await self._decisions.poll()):
-            self._note(value)
-            if n % 2000 == 1999:
-                await asyncio.sleep(0)  # a long read must not hold the agent up
+        """Note every decision written since the last pass, a batch at a time.
+
+        A pass reads what every worker decided in the last few seconds: thousands
+        of records at a high rate, taken in batches of ``READ_BATCH`` with the
+        event loop given back after each, so the agent never waits behind the
+        whole read (it did: the hub's p99 was several times longer with passes on).
+        """
+        try:
+            async for batch in self._decisions.records(max_records=READ_BATCH):
+                for record in batch:
+                    self._note(record.value)
+                await asyncio.sleep(0)
+        except Exception:
+            await self._decisions.close()  # the next pass reads again from its start offsets
+            raise
 
     def _note(self, value: bytes | None) -> None:
         source = source_of_decision(value)

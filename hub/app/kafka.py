@@ -430,17 +430,26 @@ class Follower:
     async def poll(self) -> list[Row]:
         """Every record appended since the last poll, up to the ends as of now, in order.
 
-        If it fails, the consumer is closed and the next poll starts over from
-        the beginning of every topic.
+        If it fails, the next read starts over (:meth:`batches`).
         """
-        out: list[Row] = []
+        return [
+            (r.topic, r.key, r.value, list(r.headers), r.timestamp)
+            async for batch in self.batches()
+            for r in batch
+        ]
+
+    async def batches(self, *, max_records: int | None = None) -> AsyncGenerator[list[Any], None]:
+        """What :meth:`poll` reads, as aiokafka record batches of at most ``max_records``.
+
+        If the read fails, the consumer is closed, and the next read starts over
+        from the beginning of every topic (or from the ``start`` offsets).
+        """
         try:
-            async for batch in self.records():
-                out.extend((r.topic, r.key, r.value, list(r.headers), r.timestamp) for r in batch)
+            async for batch in self.records(max_records=max_records):
+                yield batch
         except Exception:
             await self.close()
             raise
-        return out
 
     async def ends(self) -> dict[TopicPartition, int]:
         """The end offset of every partition being read, as of now."""

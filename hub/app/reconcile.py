@@ -251,14 +251,10 @@ class Reconciler:
         event loop given back after each, so the agent never waits behind the
         whole read (it did: the hub's p99 was several times longer with passes on).
         """
-        try:
-            async for batch in self._decisions.records(max_records=READ_BATCH):
-                for record in batch:
-                    self._note(record.value)
-                await asyncio.sleep(0)
-        except Exception:
-            await self._decisions.close()  # the next pass reads again from its start offsets
-            raise
+        async for batch in self._decisions.batches(max_records=READ_BATCH):
+            for record in batch:
+                self._note(record.value)
+            await asyncio.sleep(0)
 
     def _note(self, value: bytes | None) -> None:
         source = source_of_decision(value)

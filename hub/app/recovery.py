@@ -316,7 +316,7 @@ class StateFollower:
                 apply_notes(state, [(r.key, r.value) for r in batch])
                 read += len(batch)
         except Exception:
-            await self.notes.close()  # the next read starts over (Follower.poll does the same)
+            await self.notes.close()  # the next read starts over (as Follower.batches does)
             raise
         return read
 

@@ -18,7 +18,7 @@ import pytest
 
 from hub.audit.log import origin_of
 from hub.audit.note import Checkpoint, sign_note
-from hub.audit.replay import Record, ReplayInput, _view_bytes, _view_of
+from hub.audit.replay import Record, ReplayInput, _Index, _view_bytes, _view_of
 from hub.conformance import policy as policy_vectors
 from hub.conformance.base import read_json
 from hub.keys import private_key_from_seed
@@ -85,6 +85,23 @@ def test_an_honest_run_replays_clean(world: World) -> None:
     assert report.checkpoint_size == world.log.size
     assert report.counts["inbox_records"] == 4
     assert report.counts["rejected_leaves"] >= 2
+
+
+def test_the_index_stays_in_one_transaction(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every lookup runs inside the index's one transaction: a statement in autocommit
+    takes and drops the file's locks and writes its pages out (``executescript``
+    commits, and the leaves' indexes are built by one)."""
+    seen: list[bool] = []
+    one = _Index.one
+
+    def watched(self: _Index, sql: str, args: tuple[Any, ...]) -> Any:
+        seen.append(self.db.in_transaction)
+        return one(self, sql, args)
+
+    monkeypatch.setattr(_Index, "one", watched)
+    assert replay_input(world.input()).ok
+    assert seen, "the inbox pass made no lookups"
+    assert all(seen), f"{seen.count(False)} of {len(seen)} lookups ran in autocommit"
 
 
 def test_a_record_written_straight_into_an_inbox(world: World) -> None:

@@ -451,6 +451,17 @@ class Follower:
             await self.close()
             raise
 
+    async def skip_to(self, offsets: Mapping[TopicPartition, int]) -> None:
+        """Move forward (never back) to ``offsets``: the next read, and a read that
+        starts over after a failure, begin there."""
+        for tp, offset in offsets.items():
+            self.start[tp] = max(offset, self.start.get(tp, 0))
+        if self._consumer is None or not self._parts:
+            return  # the first read seeks to ``start``
+        for tp in self._parts:
+            if tp in offsets and await self._consumer.position(tp) < offsets[tp]:
+                self._consumer.seek(tp, offsets[tp])
+
     async def ends(self) -> dict[TopicPartition, int]:
         """The end offset of every partition being read, as of now."""
         consumer = await self._started()

@@ -265,7 +265,8 @@ class _Hub:
                 await self.recovery.catch_up(self.state)
                 plan = self.recovery.latest_plan
                 if plan is not None and _reconciler is not None:
-                    _reconciler.advance(plan.checked)  # proven marks of partitions taken over
+                    # proven marks of partitions taken over, and where their decisions are
+                    _reconciler.advance(plan.checked, plan.decisions_from)
                 self.inherited = dict(plan.starts) if plan is not None else None
                 self.stale = False
             if self.state is None:
@@ -546,6 +547,8 @@ async def _ack_all(stream: faust.Stream[Any], events: list[Any], batch: list[Rec
     hub = _the_hub()
     for source, *_rest in batch:
         hub.note_processed(source)
+    if _reconciler is not None:  # its passes need not read these records' decisions
+        _reconciler.note_decided(source for source, *_rest in batch)
 
 
 def _append_time(message: Any) -> int | None:
@@ -708,7 +711,8 @@ def _prune(hub: _Hub, state: HubState, committed: dict[tuple[str, int], int]) ->
     forgotten = 0
     if plan is not None:
         if _reconciler is not None:
-            _reconciler.advance(plan.checked)  # first: a pass must not need what goes next
+            # first: a pass must not need what goes next
+            _reconciler.advance(plan.checked, plan.decisions_from)
         forgotten = state.forget_effects_before(plan.starts)
     cutoff = time.time_ns() // 1_000_000 - Limits().max_age_ms - PRUNE_MARGIN_MS
     aged = state.forget_seen_before(cutoff)

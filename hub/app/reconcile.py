@@ -194,7 +194,8 @@ class Reconciler:
                 unfound = sorted(set(missing) - decided - empty)
                 if unfound:  # not fetched this time (a broker away?): check again next pass
                     log.warning("%s/%d: could not fetch offset %d; retrying", *key, unfound[0])
-                    self.checked_upto[key] = unfound[0]
+                    # (never below a mark advance() proved while the fetch ran)
+                    self.checked_upto[key] = max(self.checked_upto.get(key, 0), unfound[0])
                     continue
             self.checked_upto[key] = max(self.checked_upto.get(key, 0), upto)
             if upto > committed[tp]:
@@ -282,6 +283,8 @@ class Reconciler:
         for key, upto in marks.items():
             if upto > self.checked_upto.get(key, 0):
                 self.checked_upto[key] = upto
+        if not set(self.committed_seen) <= set(marks):
+            return  # a partition the plan does not name (added since): no skipping past it
         for name, offset in (decisions_from or {}).items():
             topic, _, partition = name.rpartition("/")
             tp = TopicPartition(topic, int(partition))
@@ -290,8 +293,9 @@ class Reconciler:
     async def _read_decisions(self) -> None:
         """Note every decision written since the last pass, a batch at a time.
 
-        A pass reads what every worker decided in the last few seconds: thousands
-        of records at a high rate, taken in batches of ``READ_BATCH`` with the
+        A pass that needs them reads what every worker decided since the last
+        read (or since a plan moved the read on): thousands of records at a high
+        rate, taken in batches of ``READ_BATCH`` with the
         event loop given back after each, so the agent never waits behind the
         whole read (it did: the hub's p99 was several times longer with passes on).
         """

@@ -61,10 +61,13 @@ __all__ = [
     "credentials_file",
     "default_client_config",
     "faust_credentials",
+    "named_partition",
+    "partition_name",
     "partitioner",
     "partitions",
     "read_all",
     "require_topic",
+    "rows",
     "ssl_context",
     "wait_for_topics",
 ]
@@ -380,6 +383,22 @@ Row = tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]], int]
 """(topic, key, value, headers, timestamp ms) of one record."""
 
 
+def rows(batch: Iterable[Any]) -> list[Row]:
+    """The :data:`Row` of each aiokafka record of ``batch``."""
+    return [(r.topic, r.key, r.value, list(r.headers), r.timestamp) for r in batch]
+
+
+def partition_name(tp: TopicPartition) -> str:
+    """``topic/partition``: how bookmarks and plans name a partition."""
+    return f"{tp.topic}/{tp.partition}"
+
+
+def named_partition(name: str) -> TopicPartition:
+    """The partition a :func:`partition_name` names."""
+    topic, _, partition = name.rpartition("/")
+    return TopicPartition(topic, int(partition))
+
+
 async def read_all(bootstrap: str, names: Iterable[str], **client: Any) -> list[Row]:
     """Every record now in ``names``, in order per partition."""
     follower = Follower(bootstrap, names, **client)
@@ -432,11 +451,7 @@ class Follower:
 
         If it fails, the next read starts over (:meth:`batches`).
         """
-        return [
-            (r.topic, r.key, r.value, list(r.headers), r.timestamp)
-            async for batch in self.batches()
-            for r in batch
-        ]
+        return [row async for batch in self.batches() for row in rows(batch)]
 
     async def batches(self, *, max_records: int | None = None) -> AsyncGenerator[list[Any], None]:
         """What :meth:`poll` reads, as aiokafka record batches of at most ``max_records``.

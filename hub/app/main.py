@@ -50,6 +50,7 @@ from hub.app.kafka import (
     default_client_config,
     faust_credentials,
     faust_fetch_wait,
+    partition_name,
     partitioner,
 )
 from hub.app.reconcile import LOG_APPEND_TIME, Reconciler, Record
@@ -844,7 +845,7 @@ async def status(web: Any, request: Any) -> Any:
     reaches every partition's end offset.
     """
     hub = _the_hub()
-    assigned = sorted(f"{tp.topic}/{tp.partition}" for tp in app.consumer.assignment())
+    assigned = sorted(partition_name(tp) for tp in app.consumer.assignment())
     ready = hub.state is not None and hub.registry is not None and not hub.stale
     lag: int | None = None
     if ready:

@@ -64,7 +64,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from hub.app.kafka import Follower
+from hub.app.kafka import Follower, named_partition
 from hub.decision import SourceRef
 from hub.errors import TrmError
 from hub.topics import OUTBOX_MAX_MESSAGE_BYTES
@@ -126,15 +126,12 @@ class Reconciler:
         self.checked_upto: dict[tuple[str, int], int] = dict(checked or {})
         # the highest offset of each outbox partition handed to the handler
         self.started: dict[tuple[str, int], int] = {}
-        start: dict[TopicPartition, int] = {}
-        for name, offset in (decisions_from or {}).items():
-            topic, _, partition = name.rpartition("/")
-            start[TopicPartition(topic, int(partition))] = offset
+        start = {named_partition(name): o for name, o in (decisions_from or {}).items()}
         # One long-lived reader of the decisions topic: each pass reads only what is new.
         self._decisions = Follower(bootstrap, [decisions_topic], start=start, **self.client)
         # where the next read of the decisions may start, proven with raised marks
         self._skip: dict[TopicPartition, int] = {}
-        self.decisions_read = 0  # decision records read (for tests and the status)
+        self.decisions_read = 0  # decision records read so far
         self.recovered = 0
         self.last_pass_ms: int | None = None
         self._group: AIOKafkaConsumer | None = None
@@ -286,8 +283,7 @@ class Reconciler:
         if not set(self.committed_seen) <= set(marks):
             return  # a partition the plan does not name (added since): no skipping past it
         for name, offset in (decisions_from or {}).items():
-            topic, _, partition = name.rpartition("/")
-            tp = TopicPartition(topic, int(partition))
+            tp = named_partition(name)
             self._skip[tp] = max(offset, self._skip.get(tp, 0))
 
     async def _read_decisions(self) -> None:
@@ -295,9 +291,9 @@ class Reconciler:
 
         A pass that needs them reads what every worker decided since the last
         read (or since a plan moved the read on): thousands of records at a high
-        rate, taken in batches of ``READ_BATCH`` with the
-        event loop given back after each, so the agent never waits behind the
-        whole read (it did: the hub's p99 was several times longer with passes on).
+        rate, taken in batches of ``READ_BATCH`` with the event loop given back
+        after each, so the agent never waits behind the whole read (it did: the
+        hub's p99 was several times longer with passes on).
         """
         if self._skip:
             skip, self._skip = self._skip, {}

@@ -31,7 +31,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from hub.app.kafka import Follower, Row, partitions
+from hub.app.kafka import Follower, Row, named_partition, partition_name, partitions, rows
 from hub.decision import EFFECT_HEADER, DecisionKind, DecisionRecord, EffectId, SourceRef
 from hub.errors import TrmError
 from hub.state import (
@@ -129,19 +129,6 @@ def apply_index(
                 packs[where] = value
 
 
-def _rows(batch: list[Any]) -> list[Row]:
-    return [(r.topic, r.key, r.value, list(r.headers), r.timestamp) for r in batch]
-
-
-def _name(tp: TopicPartition) -> str:
-    return f"{tp.topic}/{tp.partition}"
-
-
-def _tp(name: str) -> TopicPartition:
-    topic, _, partition = name.rpartition("/")
-    return TopicPartition(topic, int(partition))
-
-
 @dataclass(frozen=True, slots=True)
 class Recovery:
     """What a start read: from bookmarks (or the whole log), how many records, how long."""
@@ -202,17 +189,21 @@ class StateFollower:
         notes = await self._read_packs_then_notes(state)
         committed = await self.committed()
         self.plan = plan_recovery(self.bookmarks.values(), committed, self.topics.decisions)
-        starts = {} if self.plan is None else {_tp(n): o for n, o in self.plan.starts.items()}
+        starts = (
+            {}
+            if self.plan is None
+            else {named_partition(n): o for n, o in self.plan.starts.items()}
+        )
         self.outputs = Follower(
             self.bootstrap, output_names(self.topics, self.countries), start=starts, **self.client
         )
         spans = await self.outputs.spans()
-        ends = {_name(tp): end for tp, (_first, end) in spans.items()}
+        ends = {partition_name(tp): end for tp, (_first, end) in spans.items()}
         history = sum(end - first for first, end in spans.values())
         until = {tp: end for tp, (_first, end) in spans.items()}
         read = 0
         async for batch in self.outputs.records(until=until):
-            apply_rows(state, _rows(batch), self.topics)
+            apply_rows(state, rows(batch), self.topics)
             read += len(batch)
         self.read_upto = dict(ends)
         # every effect marked so far was read below these ends
@@ -269,10 +260,10 @@ class StateFollower:
             await self._skip_ahead(self.latest_plan)
         # after a failure, the next one reads it all again (from the plan's offsets)
         ends = await self.output_ends()  # poll reads at least this far
-        rows = await self.outputs.poll()
-        apply_rows(state, rows, self.topics)
+        got = await self.outputs.poll()
+        apply_rows(state, got, self.topics)
         self.read_upto.update(ends)
-        return len(rows) + notes
+        return len(got) + notes
 
     async def _read_packs_then_notes(self, state: HubState) -> int:
         """A start: the bookmarks topic (bookmarks, packs), then the notes after the packs."""
@@ -299,11 +290,11 @@ class StateFollower:
 
     async def poll_index(self) -> int:
         """Read what was appended to the bookmarks topic: bookmarks and packs."""
-        rows = await self.index.poll()
-        apply_index(((k, v) for _t, k, v, _h, _ts in rows), self.bookmarks, self.packs)
-        if self.notes is not None and rows:  # after the start only the ranges matter
+        got = await self.index.poll()
+        apply_index(((k, v) for _t, k, v, _h, _ts in got), self.bookmarks, self.packs)
+        if self.notes is not None and got:  # after the start only the ranges matter
             self.packs = dict.fromkeys(self.packs)
-        return len(rows)
+        return len(got)
 
     async def poll_notes(self, state: HubState) -> int:
         """Read what was appended to the state topic: events other workers took in."""
@@ -376,7 +367,7 @@ class StateFollower:
         self.outputs = Follower(
             self.bootstrap,
             output_names(self.topics, self.countries),
-            start={_tp(n): o for n, o in start.items()},
+            start={named_partition(n): o for n, o in start.items()},
             **self.client,
         )
         self.read_upto = start
@@ -404,7 +395,7 @@ class StateFollower:
         """The end offset of every output partition now (``topic/partition`` -> offset)."""
         if self.outputs is None:
             return {}
-        return {_name(tp): end for tp, end in (await self.outputs.ends()).items()}
+        return {partition_name(tp): end for tp, end in (await self.outputs.ends()).items()}
 
     async def ends_of(self, tps: Iterable[TopicPartition]) -> dict[TopicPartition, int]:
         """The end offsets of any partitions (the outboxes, for the lag and takeovers)."""

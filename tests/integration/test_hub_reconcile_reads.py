@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
 
-from hub.app.reconcile import Reconciler, Record
+from hub.app.reconcile import Handler, Reconciler, Record
 from hub.decision import SourceRef
 from hub.topics import Topics
 from tests.support.kafka import commit_group_to
@@ -48,6 +48,16 @@ async def _write(
         await producer.stop()
 
 
+def _recording() -> tuple[list[list[int]], Handler]:
+    """A handler that records the offsets of each call, and what it recorded."""
+    given: list[list[int]] = []
+
+    async def handler(records: Sequence[Record]) -> None:
+        given.append([source.offset for source, *_ in records])
+
+    return given, handler
+
+
 async def test_a_pass_reads_decisions_only_for_offsets_not_known_decided(
     kafka_bootstrap: str, topics: Topics
 ) -> None:
@@ -57,12 +67,8 @@ async def test_a_pass_reads_decisions_only_for_offsets_not_known_decided(
     await _write(kafka_bootstrap, tp, 7, topics, decided=[0, 1, 2, 3, 4, 5])
     group = f"trm-hub-{topics.namespace}"
     await commit_group_to(kafka_bootstrap, group, {tp: 2})
-    given: list[list[int]] = []
+    given, handler = _recording()
     settled: list[list[int]] = []
-
-    async def handler(records: Sequence[Record]) -> None:
-        given.append([source.offset for source, *_ in records])
-
     reconciler = Reconciler(
         kafka_bootstrap,
         group,
@@ -96,13 +102,10 @@ async def test_a_proven_plan_moves_the_decisions_read_on(
     tp = TopicPartition(topics.outbox("TH"), 0)
     key = (tp.topic, tp.partition)
     at = await _write(kafka_bootstrap, tp, 5, topics, decided=[0, 1, 2, 3])
-    group = f"trm-hub-{topics.namespace}"
-    given: list[list[int]] = []
-
-    async def handler(records: Sequence[Record]) -> None:
-        given.append([source.offset for source, *_ in records])
-
-    reconciler = Reconciler(kafka_bootstrap, group, topics.decisions, handler)
+    given, handler = _recording()
+    reconciler = Reconciler(
+        kafka_bootstrap, f"trm-hub-{topics.namespace}", topics.decisions, handler
+    )
     try:
         # A plan: every record from offset 2 on has its decision at or after the
         # decision of record 2 (what bookmarks prove; here, by construction).

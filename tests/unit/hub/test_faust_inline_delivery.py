@@ -24,8 +24,13 @@ from hub.app import kafka
 
 @pytest.fixture
 def wrapped() -> Iterator[Any]:
-    """The wrapped ``wait_first`` (Faust's own restored after)."""
+    """``wait_first`` wrapped afresh around ``mode``'s own; the class restored after.
+
+    (Whatever wrapped it before, in this process, is put back afterwards.)
+    """
     before, kept = Consumer.__dict__.get("wait_first"), dict(kafka._FAUST_CREATE)
+    if "wait_first" in Consumer.__dict__:
+        del Consumer.wait_first  # back to mode's Service.wait_first
     kafka._FAUST_CREATE.pop("wait_first", None)
     kafka.faust_inline_delivery()
     yield Consumer.wait_first
@@ -149,8 +154,13 @@ async def test_other_calls_are_mode_s_own(wrapped: Any) -> None:
     assert result.done == []
     assert result.stopped
 
+    order: list[str] = []
+
     async def callback() -> str:
+        order.append("callback")
         return "put"
 
+    asyncio.get_running_loop().call_soon(order.append, "loop turned")
     result = await wrapped(Service(), callback(), flow.wait(), timeout=1.0)
     assert result.results == ["put"]
+    assert order == ["loop turned", "callback"]  # in a task of mode's, not at once

@@ -276,7 +276,9 @@ def faust_fetch_wait(ms: int) -> None:
     cls._create_worker_consumer = create
 
 
-# Faust's own consumer builder, kept by the first faust_fetch_wait.
+# Faust's own methods, each kept by the first wrap of it: the worker consumer's
+# builder ("worker", faust_fetch_wait) and the consumer's wait_first
+# ("wait_first", faust_inline_delivery).
 _FAUST_CREATE: dict[str, Any] = {}
 
 

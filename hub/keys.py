@@ -16,9 +16,9 @@ import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -30,12 +30,17 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from hub.errors import OperationalError, Reason
 
+if TYPE_CHECKING:
+    from types import ModuleType
+
 __all__ = [
     "KeyDirectory",
     "KeyRole",
     "PublicKey",
     "check_private_key_file",
     "ed25519_public",
+    "ed25519_sign",
+    "ed25519_verify",
     "key_id_of",
     "load_private_key",
     "load_seal_private_key",
@@ -72,6 +77,61 @@ def ed25519_public(raw: bytes) -> Ed25519PublicKey:
         ValueError: not 32 bytes (not cached).
     """
     return Ed25519PublicKey.from_public_bytes(raw)
+
+
+@cache
+def _wire_native() -> ModuleType:
+    """:mod:`hub.wire.native`, imported on first use: ``hub.wire`` imports this module."""
+    from hub.wire import native  # noqa: PLC0415
+
+    return native
+
+
+@lru_cache(maxsize=1024)
+def _native_public(raw: bytes) -> Any:  # hub.wire._native.Ed25519Public
+    return _wire_native().ed25519_public(raw)
+
+
+@lru_cache(maxsize=16)
+def _native_private(key: Ed25519PrivateKey) -> Any:  # hub.wire._native.Ed25519Private
+    # Keyed by the key object (private keys hash by identity), so a key's
+    # native twin is only ever its own; a few at once for a process that signs
+    # as several countries (tests, the load generator).
+    return _wire_native().ed25519_private(key.private_bytes_raw())
+
+
+def ed25519_verify(raw: bytes, signature: bytes, message: bytes) -> bool:
+    """True when ``signature`` is the Ed25519 signature of ``message`` by the key ``raw``.
+
+    RFC 8032's verify with the cofactorless equation and ``s < L``, as
+    OpenSSL (and so ``cryptography``) does it: in native code
+    (``ed25519-dalek``, about 2.7x faster) when :mod:`hub.wire.native` is
+    enabled, else with ``cryptography``; the two agree on the RFC 8032,
+    Wycheproof and speccheck vectors (``tests/unit/test_ed25519_native.py``).
+    False also for a key that is not 32 bytes or not a point of the curve, and
+    for a signature that is not 64 bytes. The one place the hub verifies an
+    Ed25519 signature.
+    """
+    if _wire_native().ENABLED:
+        try:
+            return bool(_native_public(raw).verify(signature, message))
+        except ValueError:  # not 32 bytes (not cached)
+            return False
+    try:
+        ed25519_public(raw).verify(signature, message)
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+def ed25519_sign(key: Ed25519PrivateKey, message: bytes) -> bytes:
+    """``key``'s Ed25519 signature of ``message``: the same 64 bytes either way
+    (Ed25519 is deterministic), in native code when :mod:`hub.wire.native` is
+    enabled, else with ``cryptography``. The one place the hub signs with Ed25519.
+    """
+    if _wire_native().ENABLED:
+        return bytes(_native_private(key).sign(message))
+    return key.sign(message)
 
 
 def key_id_of(raw: bytes) -> str:
@@ -122,11 +182,7 @@ class PublicKey:
 
     def verify(self, signature: bytes, message: bytes) -> bool:
         """True when ``signature`` is this key's Ed25519 signature of ``message``."""
-        try:
-            ed25519_public(self.raw).verify(signature, message)
-        except (InvalidSignature, ValueError):
-            return False
-        return True
+        return ed25519_verify(self.raw, signature, message)
 
 
 class KeyDirectory(Protocol):

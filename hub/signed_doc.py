@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hub import textdoc
 from hub.errors import Reason, RequestError, TrmError
-from hub.keys import PublicKey, key_id_of, raw_public
+from hub.keys import PublicKey, ed25519_sign, key_id_of, raw_public
 
 __all__ = [
     "MAX_JSON_INT",
@@ -208,7 +208,7 @@ class SignedDocument:
     def with_signature(self, key: Ed25519PrivateKey) -> SignedDocument:
         """A copy signed also by ``key`` (replacing an older signature by it)."""
         keyid = key_id_of(raw_public(key.public_key()))
-        sig = Signature(keyid, key.sign(self.canonical()))
+        sig = Signature(keyid, ed25519_sign(key, self.canonical()))
         others = tuple(s for s in self.signatures if s.keyid != keyid)
         return SignedDocument(self.doc_type, self.signed, (*others, sig))
 

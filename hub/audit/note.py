@@ -31,12 +31,11 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hub.audit.merkle import EMPTY_ROOT
 from hub.errors import AuditError, Reason, TrmError
-from hub.keys import raw_public
+from hub.keys import ed25519_sign, ed25519_verify, raw_public
 
 __all__ = [
     "Checkpoint",
@@ -186,7 +185,7 @@ def sign_note(text: str, name: str, key: Ed25519PrivateKey) -> SignedNote:
     if not _NAME.match(name):
         raise ValueError("a note key name has no spaces or '+'")
     kid = note_key_id(name, raw_public(key.public_key()))
-    return SignedNote(text, (NoteSignature(name, kid, key.sign(text.encode())),))
+    return SignedNote(text, (NoteSignature(name, kid, ed25519_sign(key, text.encode())),))
 
 
 def verify_note_signature(note: SignedNote, name: str, public: bytes) -> None:
@@ -194,9 +193,7 @@ def verify_note_signature(note: SignedNote, name: str, public: bytes) -> None:
     kid = note_key_id(name, public)
     for sig in note.signatures:
         if sig.name == name and sig.key_id == kid:
-            try:
-                Ed25519PublicKey.from_public_bytes(public).verify(sig.body, note.text.encode())
-            except InvalidSignature:
+            if not ed25519_verify(public, sig.body, note.text.encode()):
                 break
             return
     raise _bad(
@@ -213,7 +210,7 @@ def _cosigned_message(text: str, timestamp: int) -> bytes:
 def cosign(note: SignedNote, name: str, key: Ed25519PrivateKey, timestamp: int) -> SignedNote:
     """``note`` with a witness cosignature added (call only after checking consistency)."""
     kid = note_key_id(name, raw_public(key.public_key()), COSIGNATURE_V1)
-    sig = key.sign(_cosigned_message(note.text, timestamp))
+    sig = ed25519_sign(key, _cosigned_message(note.text, timestamp))
     return note.with_signature(NoteSignature(name, kid, timestamp.to_bytes(8, "big") + sig))
 
 
@@ -223,11 +220,7 @@ def verify_cosignature(note: SignedNote, name: str, public: bytes) -> int:
     for sig in note.signatures:
         if sig.name == name and sig.key_id == kid and len(sig.body) == 72:
             timestamp = int.from_bytes(sig.body[:8], "big")
-            try:
-                Ed25519PublicKey.from_public_bytes(public).verify(
-                    sig.body[8:], _cosigned_message(note.text, timestamp)
-                )
-            except InvalidSignature:
+            if not ed25519_verify(public, sig.body[8:], _cosigned_message(note.text, timestamp)):
                 break
             return timestamp
     raise _bad(

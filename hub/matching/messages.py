@@ -31,7 +31,7 @@ from typing import Any, Final
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hub.errors import DeliveryError, Reason, TrmError, WireError
-from hub.keys import KeyDirectory, KeyRole, signer_key_id
+from hub.keys import KeyDirectory, KeyRole, ed25519_sign, signer_key_id
 from hub.trust import HUB_OWNER
 from hub.wire.codec import frame, part, unframe
 from hub.wire.envelope import Signature, pae
@@ -579,7 +579,7 @@ def seal_message(message: MatchMessage, signer: Ed25519PrivateKey) -> bytes:
     """
     message_bytes = message.encode()
     signature = Signature(
-        signer_key_id(signer), signer.sign(pae(MATCH_PAYLOAD_TYPE, message_bytes))
+        signer_key_id(signer), ed25519_sign(signer, pae(MATCH_PAYLOAD_TYPE, message_bytes))
     )
     wire = {"message": message_bytes, "signature": signature.to_record()}
     return frame(_SIGNED, part(_SIGNED).encode(wire))

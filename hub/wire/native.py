@@ -5,6 +5,9 @@ is built (``make`` builds it; ``deploy/scripts/native.sh``):
 
 - splitting and hashing the disclosures (:func:`hub.wire.envelope.parse_disclosures`);
 - reading Avro records: the envelope, the header (``hub.wire.codec.Compiled``);
+- Ed25519 verify and sign (``ed25519-dalek``) for :func:`hub.keys.ed25519_verify`
+  and :func:`hub.keys.ed25519_sign`; this part decides, so it is held to
+  ``cryptography`` on the standards' vectors (``tests/unit/test_ed25519_native.py``);
 - checking that each disclosed value is an exact Avro encoding of its field's
   type without building the value (:func:`hub.wire.verify.verify`), so that a
   value is decoded only when something reads it.
@@ -33,7 +36,16 @@ try:
 except ImportError:  # not built: the Python code alone (make builds it)
     _native = None  # type: ignore[assignment]
 
-__all__ = ["BUILT", "ENABLED", "disclosure_builder", "disclosures", "schema", "values_exact"]
+__all__ = [
+    "BUILT",
+    "ENABLED",
+    "disclosure_builder",
+    "disclosures",
+    "ed25519_private",
+    "ed25519_public",
+    "schema",
+    "values_exact",
+]
 
 BUILT: Final = _native is not None
 """The native module is importable (``make`` builds it)."""
@@ -74,3 +86,13 @@ def disclosures(builder: Any, raws: Sequence[bytes]) -> Any:
     if not ENABLED or builder is None:
         return None
     return builder.build(raws)
+
+
+def ed25519_public(raw: bytes) -> _native.Ed25519Public:
+    """A native Ed25519 public key (ValueError: not 32 bytes). Use only when :data:`ENABLED`."""
+    return _native.Ed25519Public(raw)
+
+
+def ed25519_private(seed: bytes) -> _native.Ed25519Private:
+    """A native Ed25519 private key from its seed. Use only when :data:`ENABLED`."""
+    return _native.Ed25519Private(seed)

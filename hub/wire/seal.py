@@ -12,7 +12,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hub.errors import Reason, SealError, WireError
-from hub.keys import signer_key_id
+from hub.keys import ed25519_sign, signer_key_id
 
 from .codec import frame, part, payload_codec
 from .envelope import (
@@ -216,7 +216,9 @@ def seal(
         disclosure_digests=tuple(sorted(digests)),
     )
     header_bytes = header.encode()
-    signature = Signature(signer_key_id(key), key.sign(pae(HEADER_PAYLOAD_TYPE, header_bytes)))
+    signature = Signature(
+        signer_key_id(key), ed25519_sign(key, pae(HEADER_PAYLOAD_TYPE, header_bytes))
+    )
     return Envelope.assemble(
         header_bytes, signature, disclosures, sealed=sealed, key_wraps=wraps, header=header
     )
@@ -273,7 +275,7 @@ def attest(
     body = codec.fast_encode(record)
     statement = frame("attestation_statement", codec.encode(record) if body is None else body)
     signature = Signature(
-        signer_key_id(hub_key), hub_key.sign(pae(ATTESTATION_PAYLOAD_TYPE, statement))
+        signer_key_id(hub_key), ed25519_sign(hub_key, pae(ATTESTATION_PAYLOAD_TYPE, statement))
     )
     # The fast encoder answers only for values of exactly the schema's types,
     # which decode back to themselves: the record is what a decode would give.

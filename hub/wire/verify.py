@@ -19,11 +19,10 @@ from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from hub.errors import DeliveryError, DisclosureError, Reason, SealError, SignatureError, TrmError
-from hub.keys import KeyDirectory, KeyRole, PublicKey, ed25519_public
+from hub.keys import KeyDirectory, KeyRole, PublicKey, ed25519_verify
 
 from . import native
 from .cloudevents import check_cloudevents
@@ -125,12 +124,8 @@ def check_key(
             f"key {key.key_id[:16]}... is valid from {key.not_before_ms} until "
             f"{key.not_after_ms}, signature dated {at_ms}",
         )
-    try:
-        ed25519_public(key.raw).verify(signature.sig, pae(payload_type, payload))
-    except (InvalidSignature, ValueError):
-        raise SignatureError(
-            reason, f"the signature of key {key.key_id[:16]}... does not verify"
-        ) from None
+    if not ed25519_verify(key.raw, signature.sig, pae(payload_type, payload)):
+        raise SignatureError(reason, f"the signature of key {key.key_id[:16]}... does not verify")
     return key
 
 

@@ -12,7 +12,12 @@ Baselines (``cryptography``, ``hashlib`` and ``fastavro`` alone, no trm code):
   Ed25519 sign per delivered copy; one fastavro schemaless decode and one
   encode of the envelope per delivered copy (parsed schema of the v1
   envelope, ``schemas/released/envelope/v1.avsc``: the mix is v1;
-  ``bench_sealed.py`` compares sealed v2 events).
+  ``bench_sealed.py`` compares sealed v2 events);
+- **the same with the native Ed25519**: the bare verify, sign and floor again
+  with ``ed25519-dalek`` (``hub/native``, what ``hub.keys`` uses when the
+  native module is built) in place of ``cryptography``'s Ed25519 -- the floor
+  of the primitives the hub actually calls. Issue 12's ratios are against the
+  ``cryptography`` floor; the native floor's ratios are printed beside them.
 
 trm's wire code, measured on the same events and keys (a real signed trust list):
 
@@ -55,12 +60,13 @@ import schemas
 from connectors.demo.scenario import example_payload
 from connectors.demo.setup import make_identities
 from hub.home import StateDir
-from hub.keys import load_private_key
+from hub.keys import load_private_key, raw_public
 from hub.trust import TrustList
 from hub.wire import (
     ATTESTATION_PAYLOAD_TYPE,
     HEADER_PAYLOAD_TYPE,
     Envelope,
+    _native,
     attest,
     native,
     open_envelope,
@@ -236,7 +242,7 @@ def _measure(
         floor_items.append(
             (
                 event.raw[10:],
-                publics[env.header.producer],
+                env.header.producer,
                 pae(HEADER_PAYLOAD_TYPE, env.header_bytes),
                 out_records,
             )
@@ -245,22 +251,43 @@ def _measure(
     n_copies = sum(len(e.recipients) for e in mix) / len(mix)
     sha256 = hashlib.sha256
 
-    def bare_floor_mix() -> None:
-        for body, public, message, out_records in floor_items:
-            rec: Any = schemaless_reader(io.BytesIO(body), envelope_schema, None)
-            public.verify(rec["signature"]["sig"], message)
-            for d in rec["disclosures"]:
-                sha256(d).digest()
-            sha256(rec["header"]).digest()
-            first = True
-            for signed, out_record in out_records:
-                if not first:  # one decode per copy
-                    schemaless_reader(io.BytesIO(body), envelope_schema, None)
-                first = False
-                hub_key.sign(signed)
-                out = io.BytesIO()
-                schemaless_writer(out, envelope_schema, out_record)
-                out.getvalue()
+    def floor_mix(
+        verify_with: dict[Any, Callable[[bytes, bytes], Any]], sign: Callable[[bytes], Any]
+    ) -> Callable[[], None]:
+        items = [(b, verify_with[p], m, o) for b, p, m, o in floor_items]
+
+        def run() -> None:
+            for body, verify_sig, message, out_records in items:
+                rec: Any = schemaless_reader(io.BytesIO(body), envelope_schema, None)
+                verify_sig(rec["signature"]["sig"], message)
+                for d in rec["disclosures"]:
+                    sha256(d).digest()
+                sha256(rec["header"]).digest()
+                first = True
+                for signed, out_record in out_records:
+                    if not first:  # one decode per copy
+                        schemaless_reader(io.BytesIO(body), envelope_schema, None)
+                    first = False
+                    sign(signed)
+                    out = io.BytesIO()
+                    schemaless_writer(out, envelope_schema, out_record)
+                    out.getvalue()
+
+        return run
+
+    bare_floor_mix = floor_mix({c: p.verify for c, p in publics.items()}, hub_key.sign)
+    # the same primitives in native code (hub/native: ed25519-dalek), no trm code around them
+    native_publics = {c: _native.Ed25519Public(raw_public(p)) for c, p in publics.items()}
+    native_hub = _native.Ed25519Private(hub_key.private_bytes_raw())
+    native_floor_mix = floor_mix({p: k.verify for p, k in native_publics.items()}, native_hub.sign)
+    native_th = native_publics["TH"]
+
+    def native_verify() -> None:
+        if not native_th.verify(ref_sig, ref_message):
+            raise AssertionError("the native verify refused the referral")
+
+    def native_sign() -> None:
+        native_hub.sign(statement)
 
     # -- trm's wire code -------------------------------------------------------
     def trm_open_referral() -> None:
@@ -287,6 +314,9 @@ def _measure(
             "bare_verify_us": bare_verify,
             "bare_sign_us": bare_sign,
             "bare_floor_mix_us": bare_floor_mix,
+            "native_verify_us": native_verify,
+            "native_sign_us": native_sign,
+            "native_floor_mix_us": native_floor_mix,
             "trm_parse_referral_us": trm_parse_referral,
             "trm_open_referral_us": trm_open_referral,
             "trm_hub_mix_us": trm_hub_mix,
@@ -296,11 +326,16 @@ def _measure(
         seconds,
     )
     us["bare_floor_mix_us"] /= len(mix)
+    us["native_floor_mix_us"] /= len(mix)
     us["trm_hub_mix_us"] /= len(mix)
     return {
         **us,
         "ratio_open_referral_to_bare_verify": us["trm_open_referral_us"] / us["bare_verify_us"],
         "ratio_hub_mix_to_bare_floor": us["trm_hub_mix_us"] / us["bare_floor_mix_us"],
+        "ratio_open_referral_to_native_verify": us["trm_open_referral_us"] / us["native_verify_us"],
+        "ratio_hub_mix_to_native_floor": us["trm_hub_mix_us"] / us["native_floor_mix_us"],
+        "ratio_bare_verify_to_native_verify": us["bare_verify_us"] / us["native_verify_us"],
+        "ratio_bare_floor_to_native_floor": us["bare_floor_mix_us"] / us["native_floor_mix_us"],
         "ratio_recipient_open_to_two_bare_verifies": us["trm_recipient_open_us"]
         / (2 * us["bare_verify_us"]),
         "ratio_seal_to_bare_sign": us["trm_seal_us"] / us["bare_sign_us"],
@@ -317,6 +352,19 @@ _ROWS: tuple[tuple[str, str, str | None, str], ...] = (
     ("bare Ed25519 verify (referral header)", "bare_verify_us", None, ""),
     ("bare Ed25519 sign (attestation size)", "bare_sign_us", None, ""),
     ("bare floor, hub mix, per event", "bare_floor_mix_us", None, ""),
+    (
+        "native Ed25519 verify (ed25519-dalek)",
+        "native_verify_us",
+        "ratio_bare_verify_to_native_verify",
+        "faster than the bare verify",
+    ),
+    ("native Ed25519 sign", "native_sign_us", None, ""),
+    (
+        "native floor, hub mix (dalek Ed25519)",
+        "native_floor_mix_us",
+        "ratio_bare_floor_to_native_floor",
+        "faster than the bare floor",
+    ),
     ("trm parse only, 25-field referral", "trm_parse_referral_us", None, ""),
     (
         "trm open (parse+verify), 25-field referral",
@@ -352,6 +400,11 @@ def report(result: dict[str, float]) -> None:
         us = result[key]
         tail = f"  {result[ratio]:.2f}x {baseline}" if ratio else ""
         print(f"  {label:44} {us:9.1f} {1e6 / us:9.0f}{tail}")
+    print(
+        "  against the native primitives: open "
+        f"{result['ratio_open_referral_to_native_verify']:.2f}x a native verify, "
+        f"open+redact+attest {result['ratio_hub_mix_to_native_floor']:.2f}x the native floor"
+    )
 
 
 def python_only(seconds: float) -> dict[str, float]:
@@ -381,7 +434,7 @@ def main(argv: list[str] | None = None) -> None:
     report(result)
     slow = python_only(args.seconds)
     print("  the same, the Python code alone (TRM_WIRE_NATIVE=0, a child process):")
-    for label, key, ratio, baseline in _ROWS[3:]:
+    for label, key, ratio, baseline in _ROWS[6:]:
         tail = f"  {slow[ratio]:.2f}x {baseline}" if ratio else ""
         gain = f"  native {slow[key] / result[key]:.2f}x faster" if native.ENABLED else ""
         print(f"  {label:44} {slow[key]:9.1f} {1e6 / slow[key]:9.0f}{tail}{gain}")

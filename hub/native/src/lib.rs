@@ -18,6 +18,15 @@
 //!   does (the same schema subset, the same limits), so a value it passes
 //!   decodes later, when a field is read.
 //!
+//! - [`Ed25519Public`] and [`Ed25519Private`]: Ed25519 (RFC 8032) with
+//!   `ed25519-dalek`, for `hub.keys` (`ed25519_verify`, `ed25519_sign`). Unlike
+//!   the two above this one decides: its verify is RFC 8032's with the
+//!   cofactorless equation and `s < L` -- what OpenSSL and so PyCA's
+//!   `cryptography` do -- and `tests/unit/test_ed25519_native.py` checks that
+//!   the two agree on the RFC 8032, Wycheproof and speccheck vectors and on
+//!   mutated inputs, and that both sign to the same bytes. The GIL is released
+//!   while it computes, so threads can verify on several cores.
+//!
 //! No `unsafe` touches the input bytes: they are read through bounds-checked
 //! slices. The only `unsafe` is the C API calls that allocate a `Disclosure`
 //! and set its slots (what `object.__new__` and the slots' `__set__` do).
@@ -30,6 +39,7 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyList, PyLong, PyString, PyTuple, PyType};
 use serde_json::Value;
+use ed25519_dalek::{Signer, SigningKey, Verifier, VerifyingKey, PUBLIC_KEY_LENGTH, SECRET_KEY_LENGTH, SIGNATURE_LENGTH};
 use sha2::{Digest, Sha256};
 
 const SALT_SIZE: usize = 16;
@@ -703,10 +713,75 @@ fn check_values(checkers: &Bound<'_, PyList>, values: &Bound<'_, PyList>) -> PyR
     Ok(true)
 }
 
+// -- Ed25519 -------------------------------------------------------------------------
+
+/// An Ed25519 public key from its 32 bytes, decompressed once.
+#[pyclass(frozen, module = "hub.wire._native")]
+struct Ed25519Public {
+    /// None when the bytes are not a point of the curve: it verifies nothing
+    /// (OpenSSL loads such a key and then refuses every signature).
+    key: Option<VerifyingKey>,
+}
+
+#[pymethods]
+impl Ed25519Public {
+    /// Raises ValueError when ``raw`` is not 32 bytes.
+    #[new]
+    fn new(raw: &[u8]) -> PyResult<Self> {
+        let raw: &[u8; PUBLIC_KEY_LENGTH] =
+            raw.try_into().map_err(|_| PyValueError::new_err("an Ed25519 public key is 32 bytes"))?;
+        Ok(Self { key: VerifyingKey::from_bytes(raw).ok() })
+    }
+
+    /// True when ``signature`` is this key's signature of ``message``
+    /// (False for a signature that is not 64 bytes).
+    fn verify(&self, py: Python<'_>, signature: &[u8], message: &[u8]) -> bool {
+        let (Some(key), Ok(signature)) = (&self.key, <&[u8; SIGNATURE_LENGTH]>::try_from(signature)) else {
+            return false;
+        };
+        let signature = ed25519_dalek::Signature::from_bytes(signature);
+        py.allow_threads(|| key.verify(message, &signature).is_ok())
+    }
+}
+
+/// An Ed25519 private key from its 32-byte seed; the key is zeroed when dropped.
+#[pyclass(frozen, module = "hub.wire._native")]
+struct Ed25519Private {
+    key: SigningKey,
+}
+
+#[pymethods]
+impl Ed25519Private {
+    /// Raises ValueError when ``seed`` is not 32 bytes.
+    #[new]
+    fn new(seed: &[u8]) -> PyResult<Self> {
+        let seed: &[u8; SECRET_KEY_LENGTH] =
+            seed.try_into().map_err(|_| PyValueError::new_err("an Ed25519 seed is 32 bytes"))?;
+        Ok(Self { key: SigningKey::from_bytes(seed) })
+    }
+
+    /// The 32 bytes of the public key.
+    fn public<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new_bound(py, self.key.verifying_key().as_bytes())
+    }
+
+    /// The 64-byte signature of ``message`` (deterministic: the same bytes as any RFC 8032 signer).
+    fn sign<'py>(&self, py: Python<'py>, message: &[u8]) -> Bound<'py, PyBytes> {
+        let signature = py.allow_threads(|| self.key.sign(message).to_bytes());
+        PyBytes::new_bound(py, &signature)
+    }
+
+    fn __repr__(&self) -> &'static str {
+        "<Ed25519Private>"
+    }
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Disclosures>()?;
     m.add_function(wrap_pyfunction!(check_values, m)?)?;
     m.add_class::<Schema>()?;
+    m.add_class::<Ed25519Public>()?;
+    m.add_class::<Ed25519Private>()?;
     Ok(())
 }

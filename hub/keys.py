@@ -96,11 +96,15 @@ def _native_public(raw: bytes) -> Any:  # hub.wire._native.Ed25519Public
 def _native_private(key: Ed25519PrivateKey) -> Any:  # hub.wire._native.Ed25519Private
     # Keyed by the key object (private keys hash by identity), so a key's
     # native twin is only ever its own; a few at once for a process that signs
-    # as several countries (tests, the load generator).
+    # as several countries (tests, the load generator). The cache holds the
+    # last 16 key objects alive; the native copy is zeroed when it is evicted.
     return _wire_native().ed25519_private(key.private_bytes_raw())
 
 
-def ed25519_verify(raw: bytes, signature: bytes, message: bytes) -> bool:
+_Bytes = bytes | bytearray | memoryview
+
+
+def ed25519_verify(raw: _Bytes, signature: _Bytes, message: _Bytes) -> bool:
     """True when ``signature`` is the Ed25519 signature of ``message`` by the key ``raw``.
 
     RFC 8032's verify with the cofactorless equation and ``s < L``, as
@@ -109,9 +113,12 @@ def ed25519_verify(raw: bytes, signature: bytes, message: bytes) -> bool:
     enabled, else with ``cryptography``; the two agree on the RFC 8032,
     Wycheproof and speccheck vectors (``tests/unit/test_ed25519_native.py``).
     False also for a key that is not 32 bytes or not a point of the curve, and
-    for a signature that is not 64 bytes. The one place the hub verifies an
-    Ed25519 signature.
+    for a signature that is not 64 bytes. Any bytes-like argument, as
+    ``cryptography`` takes (the native code reads ``bytes`` only). The one
+    place the hub verifies an Ed25519 signature.
     """
+    if type(raw) is not bytes or type(signature) is not bytes or type(message) is not bytes:
+        raw, signature, message = bytes(raw), bytes(signature), bytes(message)
     if _wire_native().ENABLED:
         try:
             return bool(_native_public(raw).verify(signature, message))
@@ -124,11 +131,13 @@ def ed25519_verify(raw: bytes, signature: bytes, message: bytes) -> bool:
     return True
 
 
-def ed25519_sign(key: Ed25519PrivateKey, message: bytes) -> bytes:
+def ed25519_sign(key: Ed25519PrivateKey, message: _Bytes) -> bytes:
     """``key``'s Ed25519 signature of ``message``: the same 64 bytes either way
     (Ed25519 is deterministic), in native code when :mod:`hub.wire.native` is
     enabled, else with ``cryptography``. The one place the hub signs with Ed25519.
     """
+    if type(message) is not bytes:
+        message = bytes(message)
     if _wire_native().ENABLED:
         return bytes(_native_private(key).sign(message))
     return key.sign(message)

@@ -214,11 +214,41 @@ def test_same_verdict_as_cryptography_on_mutated_inputs(
 @settings(max_examples=200, deadline=None)
 @given(
     raw=st.binary(min_size=32, max_size=32),
-    sig=st.binary(min_size=64, max_size=64),
+    r=st.binary(min_size=32, max_size=32),
+    s=st.integers(0, L - 1),
     msg=st.binary(max_size=64),
 )
-def test_same_verdict_on_random_bytes(raw: bytes, sig: bytes, msg: bytes) -> None:
+def test_same_verdict_on_random_keys_and_signatures(
+    raw: bytes, r: bytes, s: int, msg: bytes
+) -> None:
+    # s below L, so that the keys' decoding and the equation are what is compared
+    sig = r + s.to_bytes(32, "little")
     assert dalek(raw, sig, msg) == pyca(raw, sig, msg)
+
+
+@pytest.mark.parametrize("msg", [b"", b"any message", bytes(range(256))])
+def test_a_key_is_hashed_as_its_bytes_are(msg: bytes, implementation: str) -> None:
+    # A = the identity written non-canonically (y = p + 1), R = the identity, s = 0:
+    # [0]B = R + [k]A for every k, so it verifies for any message -- in both, because
+    # both hash A's bytes as received and compare R by its encoding (speccheck 10-11)
+    identity_alias, identity = bytes.fromhex("ee" + "ff" * 30 + "7f"), bytes([1]) + bytes(31)
+    assert pyca(identity_alias, identity + bytes(32), msg)
+    assert dalek(identity_alias, identity + bytes(32), msg)
+    assert ed25519_verify(identity_alias, identity + bytes(32), msg)
+    # R written non-canonically (y = p + 1) never equals the encoding of a computed point
+    assert not pyca(identity_alias, identity_alias + bytes(32), msg)
+    assert not ed25519_verify(identity_alias, identity_alias + bytes(32), msg)
+
+
+def test_bytes_like_arguments(implementation: str) -> None:
+    # as cryptography takes them; the native code reads bytes only, hub.keys converts
+    key = private_key_from_seed(b"\x09" * 32)
+    raw, message = raw_public(key.public_key()), b"a message"
+    signature = ed25519_sign(key, bytearray(message))
+    assert signature == key.sign(message)
+    assert ed25519_sign(key, memoryview(message)) == signature
+    assert ed25519_verify(bytearray(raw), memoryview(signature), bytearray(message))
+    assert not ed25519_verify(bytearray(raw), memoryview(signature), bytearray(b"another"))
 
 
 def test_verifies_from_several_threads() -> None:

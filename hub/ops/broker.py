@@ -21,6 +21,7 @@ import errno
 import json
 import logging
 import os
+import random
 import shutil
 import signal
 import socket
@@ -116,11 +117,49 @@ def ensure_jars(cache: Path | None = None) -> Path:
     return lib
 
 
+_EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+_PORTS_GIVEN: set[int] = set()  # never hand the same port out twice in one process
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(_EPHEMERAL_RANGE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
 def free_port() -> int:
-    """A TCP port free on 127.0.0.1 at this moment."""
+    """A TCP port free on 127.0.0.1 at this moment, below the ephemeral range.
+
+    The port that ``bind(0)`` gives is drawn from the kernel's ephemeral range,
+    the same range every outgoing connection's local port comes from. Between
+    this pick and the server's own bind, a Kafka client connecting somewhere
+    can take it (seen: 'trm up' lost a matching evaluator's status port to a
+    connection made while it started). A port below that range is never given
+    to an outgoing connection, and this process never hands one out twice.
+    Where the range cannot be read, or leaves too little room below it, the
+    kernel's pick is the fallback.
+    """
+    low = _ephemeral_low()
+    pool = range(max(1024, low - 12_000), low) if low > 11_024 else range(0)
+    for _ in range(200):
+        if not pool:
+            break
+        port = random.choice(pool)  # noqa: S311 - a port number, not a secret
+        if port in _PORTS_GIVEN:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _PORTS_GIVEN.add(port)
+        return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+        port = int(s.getsockname()[1])
+    _PORTS_GIVEN.add(port)
+    return port
 
 
 def require_free_port(host: str, port: int, *, what: str) -> None:

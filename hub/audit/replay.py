@@ -6,8 +6,10 @@ agreements, :func:`replay` proves, without trusting the hub's operator:
 
 - the tree rebuilt from the leaves matches every signed checkpoint, and each
   checkpoint extends the one before (else FORK);
-- every outbox record has a decision (else DROP); every refusal reached the
-  producer's rejections topic and the quarantine (else DROP);
+- every outbox record has a decision (else DROP); every logged delivery is in
+  its recipient's own inbox, byte for byte (else DROP; a copy in another
+  member's inbox does not count); every refusal reached the producer's
+  rejections topic and the quarantine (else DROP);
 - every inbox record is a delivery the log records, byte for byte (else
   INJECTION), verifies end to end — producer signature, disclosures, hub
   attestation — (else ALTERATION), and is not delivered twice (DUPLICATE; a
@@ -38,6 +40,10 @@ Each finding names the topic, partition, offset and event id. Each topic is
 read once, as a stream; what must be remembered between topics goes to
 temporary files (the tree's levels, and an SQLite index of digests, names and
 offsets — never payloads), so memory stays flat however long the log is.
+What the inbox pass looks up and writes is keyed by event id first, then
+digest: ids are UUIDv7 in their producers' time order, so those accesses walk
+the index in order and its small page cache holds what they touch, where
+random digests made each one a page read once the index outgrew the cache.
 
 Cost: the floor is the cryptography. For an alert delivered to two
 recipients (3 leaves, 1 outbox and 2 inbox records) the replay runs 3
@@ -383,8 +389,13 @@ CREATE TABLE leaf(
 CREATE TABLE fieldset(id INTEGER PRIMARY KEY, fields TEXT);  -- JSON list, sorted
 CREATE TABLE outbox(topic TEXT, part INTEGER, off INTEGER, src TEXT);
 CREATE TABLE original(  -- rows in outbox order; the signed header's names and times
-  digest BLOB UNIQUE, view BLOB, event_id TEXT, producer TEXT, etype TEXT, created INTEGER,
+  digest BLOB, view BLOB, event_id TEXT, producer TEXT, etype TEXT, created INTEGER,
   corr TEXT, case_key TEXT, fset INTEGER);  -- fset: the fields the event discloses
+-- Keyed by event id first: ids are UUIDv7, in the producer's time order, so the
+-- inserts and the inbox pass's lookups walk this index in order (a digest is
+-- random, and each lookup by it was a page read once the index outgrew the
+-- cache). The digest decides the event id, so this is unique by digest too.
+CREATE UNIQUE INDEX original_id ON original(event_id, digest);
 CREATE TABLE checkpoint(  -- each hub-signed checkpoint of this log, first seen
   size INTEGER, root BLOB, at INTEGER, topic TEXT, part INTEGER, off INTEGER,
   PRIMARY KEY(size, root)) WITHOUT ROWID;
@@ -395,7 +406,9 @@ CREATE TABLE seq(producer TEXT, sequence INTEGER, topic TEXT, part INTEGER, off 
 CREATE TABLE inbox_seen(
   recipient TEXT, event_id TEXT, at TEXT, digest BLOB,
   PRIMARY KEY(recipient, event_id)) WITHOUT ROWID;
-CREATE TABLE inbox_digest(digest BLOB PRIMARY KEY) WITHOUT ROWID;
+CREATE TABLE inbox(  -- each distinct inbox record ('' for the id of one that does not parse)
+  recipient TEXT, event_id TEXT, digest BLOB,
+  PRIMARY KEY(recipient, event_id, digest)) WITHOUT ROWID;
 CREATE TABLE rejected(src TEXT, recipient TEXT, PRIMARY KEY(src, recipient)) WITHOUT ROWID;
 CREATE TABLE quarantined(src TEXT PRIMARY KEY) WITHOUT ROWID;
 CREATE TABLE erasure(  -- verified erasure requests and confirmations, from their headers
@@ -413,9 +426,12 @@ CREATE TABLE followup(  -- verified follow-up requests and answers, from their h
 # Built after the leaves are in: one sort instead of an index update per insert.
 _LEAF_INDEXES = """
 CREATE INDEX leaf_source ON leaf(source);
-CREATE INDEX leaf_delivered ON leaf(delivered_digest, recipient) WHERE logged;
+CREATE INDEX leaf_delivered ON leaf(event_id, recipient, delivered_digest) WHERE logged;
 CREATE INDEX leaf_event ON leaf(event_digest, recipient) WHERE logged;
 """
+
+# Built after the outbox pass, for the joins that find an original by its digest alone.
+_ORIGINAL_INDEXES = "CREATE INDEX original_digest ON original(digest);"
 
 
 class _Index:
@@ -875,6 +891,7 @@ def _outboxes(  # noqa: PLR0917 - the pass's inputs
                 ),
             )
     index.flush()
+    index.script(_ORIGINAL_INDEXES)
 
 
 def _inboxes(  # noqa: PLR0917 - the pass's inputs
@@ -891,18 +908,23 @@ def _inboxes(  # noqa: PLR0917 - the pass's inputs
         tick(1)
         recipient = _country(rec.topic, ".inbox", topics) or "?"
         digest = hashlib.sha256(rec.value).digest()
-        index.add("INSERT OR IGNORE INTO inbox_digest VALUES (?)", (digest,))
         try:
             envelope = Envelope.from_bytes(rec.value, max_size=DELIVERED_MAX_SIZE)
             event_id = envelope.header.event_id
         except TrmError as exc:
+            index.add("INSERT OR IGNORE INTO inbox VALUES (?, ?, ?)", (recipient, "", digest))
             report.add("INJECTION", rec, "", f"not an envelope: {exc.detail}")
             continue
+        index.add("INSERT OR IGNORE INTO inbox VALUES (?, ?, ?)", (recipient, event_id, digest))
         # One round trip: is this delivery logged, and the verified original if any.
+        # Both by event id first (time-ordered: the lookups walk their indexes in
+        # order); the digests then decide. Bytes a leaf records as delivered carry
+        # the header the leaf names, so a logged copy is found under its own id.
         logged, view = index.one(
-            "SELECT EXISTS (SELECT 1 FROM leaf WHERE delivered_digest = ? AND recipient = ?"
-            " AND logged), (SELECT view FROM original WHERE digest = ?)",
-            (digest, recipient, envelope.event_digest),
+            "SELECT EXISTS (SELECT 1 FROM leaf WHERE event_id = ? AND recipient = ?"
+            " AND delivered_digest = ? AND logged),"
+            " (SELECT view FROM original WHERE event_id = ? AND digest = ?)",
+            (event_id, recipient, digest, event_id, envelope.event_digest),
         )
         if not logged:
             if index.one(
@@ -1011,7 +1033,8 @@ def _missing(
     for event_id, recipient, topic, part, off in db.execute(
         "SELECT event_id, recipient, topic, part, off FROM leaf WHERE logged"
         " AND decided >= ? AND decided < ? AND NOT EXISTS"
-        " (SELECT 1 FROM inbox_digest d WHERE d.digest = leaf.delivered_digest) ORDER BY idx",
+        " (SELECT 1 FROM inbox d WHERE d.recipient = leaf.recipient"
+        "  AND d.event_id = leaf.event_id AND d.digest = leaf.delivered_digest) ORDER BY idx",
         (lo, hi),
     ):
         report.findings.append(
@@ -1392,7 +1415,7 @@ def _sharing(index: _Index, report: Report, window: tuple[int, int] | None) -> N
     rows = index.db.execute(
         "SELECT l.idx, l.kind, l.producer, l.recipient, l.agreement, l.reason, l.fset, o.etype,"
         " strftime('%Y-%m', o.created / 1000, 'unixepoch'), o.fset"
-        " FROM leaf l LEFT JOIN original o ON o.digest = l.event_digest"
+        " FROM leaf l LEFT JOIN original o ON o.event_id = l.event_id AND o.digest = l.event_digest"
         " WHERE l.kind IN (?, ?, ?) AND l.decided >= ? AND l.decided < ? ORDER BY l.idx",
         (_DELIVERED, _ACKNOWLEDGED, _REJECTED, *(window or ALL_TIME)),
     )
@@ -1791,7 +1814,7 @@ def _counts(index: _Index) -> dict[str, int]:
 
     return {
         "outbox_records": count("SELECT COUNT(*) FROM outbox"),
-        "inbox_records": count("SELECT COUNT(*) FROM inbox_digest"),
+        "inbox_records": count("SELECT COUNT(*) FROM inbox"),
         "rejections": count("SELECT COUNT(*) FROM rejected"),
         "quarantined": count("SELECT COUNT(*) FROM quarantined"),
         "delivered_leaves": count(

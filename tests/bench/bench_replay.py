@@ -6,7 +6,12 @@ The log: N trafficker alerts VN -> KH, TH under the COMMIT baseline, each run
 through the hub's real pipeline (``hub.pipeline.process``: seal, verify,
 policy, redact, attest), giving one INGESTED and two DELIVERED leaves per
 event, sequenced into a tree with a signed checkpoint every 1,000 events, the
-same log ``tests.support.audit.World`` builds.
+same log ``tests.support.audit.World`` builds. Event i is created at T + i ms
+(1,000 events a second, a busy region's peak), so its event id, a UUIDv7,
+carries that time as a real producer's does: the replay's lookups by event id
+walk their indexes in time order, as over a real log. (All events created in
+one millisecond, as this log once was, would give ids in random order: no
+producer makes those.)
 
 Building it is the slow part (the pipeline signs and verifies like the
 hub), so it is built once and cached: chunks of events are run through the
@@ -92,6 +97,7 @@ def _build_chunk(task: tuple[int, int, str]) -> tuple[int, int]:
     inboxes = {topics.inbox(cc): cc for cc in ("KH", "TH")}
     got: dict[str, list[Any]] = {"outbox": [], "leaves": [], **{cc: [] for cc in inboxes.values()}}
     for i in range(lo, hi):
+        at = T + i  # one event a millisecond: its UUIDv7 id carries the time, as a real one
         env = seal(
             "trafficker_alert",
             example_payload("trafficker_alert"),
@@ -102,10 +108,10 @@ def _build_chunk(task: tuple[int, int, str]) -> tuple[int, int]:
             handling="H1",
             case_key="case-VN",
             sequence=i + 1,
-            created_at_ms=T,
+            created_at_ms=at,
         )
         headers = tuple(cloudevents_headers(env.header))
-        got["outbox"].append((outbox, 0, i, env.to_bytes(), headers, T))
+        got["outbox"].append((outbox, 0, i, env.to_bytes(), headers, at))
         outcome = process(
             env.to_bytes(),
             list(headers),
@@ -114,12 +120,12 @@ def _build_chunk(task: tuple[int, int, str]) -> tuple[int, int]:
             registry=registry,
             state=state,
             hub_key=HUB_KEY,
-            now_ms=T + 1000,
+            now_ms=at + 1000,
         )
         for effect in outcome.effects:
             if effect.topic in inboxes:
                 got[inboxes[effect.topic]].append(
-                    (effect.topic, 0, i, effect.value, tuple(effect.headers), T)
+                    (effect.topic, 0, i, effect.value, tuple(effect.headers), at + 1000)
                 )
             elif effect.topic == topics.decisions:
                 decision_id = dict(effect.headers)[EFFECT_HEADER].decode()

@@ -213,6 +213,28 @@ def test_a_dropped_outbox_record(world: World) -> None:
     assert report.findings[0].topic == TOPICS.outbox("VN")
 
 
+def test_a_copy_written_into_another_members_inbox(world: World) -> None:
+    # KH's copy of the VN alert lands in LA's inbox instead: LA's inbox holds
+    # bytes the log records for KH (not LA's delivery), and KH never got its
+    # copy. The inbox records are keyed by the inbox they are in, so the copy
+    # seen elsewhere does not count as delivered to KH.
+    data = world.input()
+    at = next(
+        i
+        for i, r in enumerate(data.inboxes)
+        if r.topic == TOPICS.inbox("KH") and b"trafficker_alert" in r.value
+    )
+    moved = data.inboxes[at]
+    data.inboxes[at] = Record(TOPICS.inbox("LA"), 0, 50, moved.value)
+    report = replay_input(data)
+    assert kinds(report) == {"ALTERATION": 1, "DROP": 1}, report.findings
+    by_kind = {f.kind: f for f in report.findings}
+    assert by_kind["ALTERATION"].topic == TOPICS.inbox("LA")
+    assert by_kind["ALTERATION"].offset == 50
+    assert by_kind["DROP"].detail == "logged delivery to KH is not in its inbox"
+    assert by_kind["DROP"].event_id == by_kind["ALTERATION"].event_id
+
+
 def test_a_byte_identical_second_copy_is_a_redelivery_not_a_duplicate(world: World) -> None:
     # At-least-once: a worker killed with a produce request in flight leaves a
     # copy that the next worker writes again, byte for byte (D11).

@@ -21,13 +21,17 @@ Baselines:
 
 Measured: trm's wire code (open + redact + attest + encode, one core, also
 ``bench_wire.measure``); the hub
-(``trm hub worker`` subprocesses) draining a backlog written before it starts,
-with 1 and with 2 workers in one group (time from the first decision to the
-last event's records, read from the records' timestamps; start-up reported
-apart; CPU of the broker and each worker from ``/proc``; a sample of delivered
-copies verified afterwards); end-to-end latency (send -> recipient verified,
-in a receiver process) at half of the 1-worker rate; and the start time of a
-worker with 10,000 and 1,000,000 events already processed (spawn ->
+(``trm hub worker`` subprocesses) at saturation, with 1 and with 2 workers in
+one group: the workers start on empty outboxes and settle (each ready, caught
+up, holding partitions of its own), are held still (SIGSTOP) while the backlog
+is written, and then drain it (time from the first decision to the last
+event's records, read from the records' timestamps; CPU of the broker and each
+worker from ``/proc``; a sample of delivered copies verified afterwards). A
+start is measured apart (below), so neither a group's join and rebalance nor
+the writer count against its throughput; ``--only scaling`` runs 1 and 2
+workers in turns for the ratio alone; end-to-end latency (send -> recipient
+verified, in a receiver process) at half of the 1-worker rate; and the start
+time of a worker with 10,000 and 1,000,000 events already processed (spawn ->
 ``/hub/status`` says ``ready`` and ``lag`` 0), the history made by the hub
 draining it (a long saturation run as well); and the hub with sealed events
 (protocol v2: the same mix, each event sealed to its recipients' seal keys)
@@ -50,6 +54,7 @@ import multiprocessing
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -724,10 +729,50 @@ async def hub_namespace(s: Setup, prefix: str) -> Topics:
     return topics
 
 
+async def drop_namespace(s: Setup, topics: Topics) -> None:
+    """Delete a namespace's topics once its drain is measured: every namespace left on
+    the broker (35 topics, 91 partitions) adds to the broker's idle work, and the
+    later drains of a run would pay for the earlier ones."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=s.bootstrap)
+    await admin.start()
+    try:
+        await admin.delete_topics([spec.name for spec in topics.plan()])
+    finally:
+        await admin.close()
+
+
 def _cpu_shown(cpu: Mapping[str, float]) -> str:
     """Per process, % of one core, as one line; "machine" is every process of every user."""
     named = {("machine (all users)" if n == "machine" else n): v for n, v in cpu.items()}
     return ", ".join(f"{n} {v:.0f}%" for n, v in sorted(named.items()))
+
+
+async def wait_running(procs: Sequence[Proc], timeout_s: float, label: str) -> float:
+    """Wait until every worker is ready, caught up and holds outbox partitions no other
+    holds, the same for three polls in a row (the group has settled); seconds waited."""
+    started = time.monotonic()
+    last: list[tuple[str, ...]] = []
+    steady = 0
+    while time.monotonic() - started < timeout_s:
+        gone = [p.name for p in procs if p.popen.poll() is not None]
+        if gone:
+            raise RuntimeError(f"{label}: {', '.join(gone)} exited; see its log")
+        seen = [await asyncio.to_thread(status, p.port) for p in procs]
+        held = [tuple(a for a in (x or {}).get("assigned", []) if ".outbox/" in a) for x in seen]
+        flat = [a for h in held for a in h]
+        settled = (
+            all(x is not None and x.get("ready") is True and x.get("lag") == 0 for x in seen)
+            and all(held)
+            and len(flat) == len(set(flat))
+        )
+        steady = steady + 1 if settled and held == last else 0
+        last = held
+        if steady >= 3:
+            return time.monotonic() - started
+        await asyncio.sleep(0.5)
+    raise RuntimeError(f"{label}: the workers did not settle within {timeout_s:.0f} s: {last}")
 
 
 async def drain_hub(
@@ -740,8 +785,18 @@ async def drain_hub(
     label: str,
     verify_n: int,
     sealed: bool = False,
+    backlog: Sequence[Event] | None = None,
 ) -> tuple[Drain, float, list[Proc]]:
-    """Start ``workers`` on a backlog already written; wait for its decisions; keep them running."""
+    """Start ``workers``; wait for the backlog's decisions; keep them running.
+
+    With ``backlog`` None, the backlog was written before the workers start, and the
+    drain includes their start (the group's join and, with two, its rebalance). With a
+    ``backlog``, the workers start on empty outboxes and settle first (every one ready,
+    caught up, holding partitions of its own; :func:`wait_running`), and only then is
+    the backlog written, the workers held still (SIGSTOP) until it is all there: a
+    running hub's saturation, with no start-up and no writer in it. The second
+    number is "start-up" seconds: first decision after spawn, or the time to settle.
+    """
     groups = {"decisions": [topics.decisions], "inboxes": [topics.inbox(c) for c in INBOXES]}
     async with Watch(s.bootstrap) as w:
         before = await w.ends([t for g in groups.values() for t in g])
@@ -750,6 +805,31 @@ async def drain_hub(
             for i in range(workers)
         ]
         spawned = min(p.spawned for p in procs)
+        settle_s: float | None = None
+        if backlog is not None:
+            settle_s = await wait_running(procs, s.args.start_timeout, label)
+            # Held still while the backlog is written (a second or two, well inside the
+            # group's session timeout), so the writer's CPU is not taken from the drain
+            # and the drain starts with the whole backlog there, as from a start.
+            for p in procs:
+                os.kill(p.popen.pid, signal.SIGSTOP)
+            try:
+                wrote = time.monotonic()
+                await write_events(s.bootstrap, topics, [list(backlog)])
+                wrote = time.monotonic() - wrote
+            finally:
+                for p in procs:
+                    os.kill(p.popen.pid, signal.SIGCONT)
+            late = wrote > 4.0  # the hub's session timeout is 6 s
+            print(
+                f"  {label}: backlog written in {wrote:.1f} s, workers held"
+                + (
+                    " (too long: the group may have rebalanced, and the drain includes it)"
+                    if late
+                    else ""
+                ),
+                flush=True,
+            )
         d = await w.drain(
             events=count,
             wait_for={"decisions": decisions_of(start, count), "inboxes": copies_of(start, count)},
@@ -761,6 +841,8 @@ async def drain_hub(
             label=label,
         )
     startup = d.first_ms / 1000 - spawned if d.first_ms else float("nan")
+    if settle_s is not None:
+        startup = settle_s
     if verify_n:
         ok, failed = await verify_sample(s.bootstrap, topics, s.trust, verify_n, sealed=sealed)
         d.counts["verified_ok"], d.counts["verified_failed"] = ok, failed
@@ -816,13 +898,11 @@ async def run(s: Setup) -> None:
         note="min(producer/copies, consumer)",
     )
     print(f"  broker ceiling {broker_events} events/s", flush=True)
+    await drop_namespace(s, perf)
 
-    # backlogs, written before anything consumes them
+    # the relay's backlog, written before it starts (the hub's are written once it runs)
     relay_ns = await hub_namespace(s, "brelay")
-    hub1_ns = await hub_namespace(s, "bhub1")
-    hub2_ns = await hub_namespace(s, "bhub2")
-    for t in (relay_ns, hub1_ns, hub2_ns):
-        await write_events(s.bootstrap, t, [backlog])
+    await write_events(s.bootstrap, relay_ns, [backlog])
 
     # Python transport ceiling
     async with Watch(s.bootstrap) as w:
@@ -850,15 +930,24 @@ async def run(s: Setup) -> None:
             relay.stop()
     transport = Row("Python transport ceiling (aiokafka relay)", d.rate, note=_cpu_shown(d.cpu))
     print(f"  transport ceiling {d.rate:.0f} events/s ({_cpu_shown(d.cpu)})", flush=True)
+    await drop_namespace(s, relay_ns)
 
     # hub, 1 worker; then latency at half its rate on the same worker
+    hub1_ns = await hub_namespace(s, "bhub1")
     d1, startup1, procs = await drain_hub(
-        s, hub1_ns, workers=1, start=0, count=a.events, label="hub 1 worker", verify_n=a.verify
+        s,
+        hub1_ns,
+        workers=1,
+        start=0,
+        count=a.events,
+        label="hub 1 worker",
+        verify_n=a.verify,
+        backlog=backlog,
     )
     hub1 = Row(
         "hub, 1 worker, saturation",
         d1.rate,
-        note=f"start-up {startup1:.1f} s; CPU {_cpu_shown(d1.cpu)}",
+        note=f"settled {startup1:.1f} s before the backlog; CPU {_cpu_shown(d1.cpu)}",
         extra={"startup_s": startup1, "cpu_percent": d1.cpu, "counts": d1.counts},
     )
     print(f"  hub 1 worker {d1.rate:.0f} events/s ({hub1.note})", flush=True)
@@ -867,17 +956,27 @@ async def run(s: Setup) -> None:
     finally:
         for p in procs:
             p.stop()
+    await drop_namespace(s, hub1_ns)
 
     # hub, 2 workers
+    hub2_ns = await hub_namespace(s, "bhub2")
     d2, startup2, procs = await drain_hub(
-        s, hub2_ns, workers=2, start=0, count=a.events, label="hub 2 workers", verify_n=a.verify
+        s,
+        hub2_ns,
+        workers=2,
+        start=0,
+        count=a.events,
+        label="hub 2 workers",
+        verify_n=a.verify,
+        backlog=backlog,
     )
     for p in procs:
         p.stop()
+    await drop_namespace(s, hub2_ns)
     hub2 = Row(
         "hub, 2 workers, saturation",
         d2.rate,
-        note=f"start-up {startup2:.1f} s; CPU {_cpu_shown(d2.cpu)}",
+        note=f"settled {startup2:.1f} s before the backlog; CPU {_cpu_shown(d2.cpu)}",
         extra={"startup_s": startup2, "cpu_percent": d2.cpu, "counts": d2.counts},
     )
     print(f"  hub 2 workers {d2.rate:.0f} events/s ({hub2.note})", flush=True)
@@ -954,6 +1053,8 @@ async def run_part(s: Setup, part: str) -> None:
     a = s.args
     if part == "start":
         s.rows = await start_times(s)
+    elif part == "scaling":
+        s.rows = await scaling(s)
     else:
         topics = await hub_namespace(s, "blat")
         await write_events(s.bootstrap, topics, _pool_chunks(s.pool, 0, a.events))
@@ -971,6 +1072,58 @@ async def run_part(s: Setup, part: str) -> None:
     s.result.update(rows=rows)
     for line in table_lines(rows):
         print(line)
+
+
+async def scaling(s: Setup) -> list[Row]:
+    """``--only scaling``: 1 and 2 running workers in turns (1 2, 2 1, ...), the same backlog.
+
+    Each drain is of a fresh namespace whose workers settled before the backlog was
+    written (:func:`drain_hub` with a ``backlog``); rows: the mean of each, and the
+    2-worker / 1-worker ratio of each round's back-to-back pair beside the ratio of means.
+    """
+    a = s.args
+    backlog = [e for c in generate(s.pool, 0, a.events) for e in c]
+    drains: dict[int, list[Drain]] = {1: [], 2: []}
+    for r in range(a.scaling_rounds):
+        for n in (1, 2) if r % 2 == 0 else (2, 1):
+            topics = await hub_namespace(s, f"bsc{n}")
+            label = f"hub {n} worker{'s' if n > 1 else ''} (round {r + 1})"
+            d, settle, procs = await drain_hub(
+                s,
+                topics,
+                workers=n,
+                start=0,
+                count=a.events,
+                label=label,
+                verify_n=a.verify,
+                backlog=backlog,
+            )
+            for p in procs:
+                p.stop()
+            await drop_namespace(s, topics)
+            drains[n].append(d)
+            print(
+                f"  {label}: {d.rate:.0f} events/s, settled in {settle:.1f} s "
+                f"({_cpu_shown(d.cpu)})",
+                flush=True,
+            )
+    means = {n: sum(d.rate for d in ds) / len(ds) for n, ds in drains.items()}
+    pairs = [b.rate / a1.rate for a1, b in zip(drains[1], drains[2], strict=True) if a1.rate]
+    ratio = means[2] / means[1] if means[1] else None
+    s.result.update(scaling_2_to_1=ratio, scaling_2_to_1_rounds=pairs)
+    print(
+        f"  2 workers / 1: {ratio or 0:.3f}x (rounds: {', '.join(f'{x:.3f}' for x in pairs)})",
+        flush=True,
+    )
+    return [
+        Row(
+            f"hub, {n} worker{'s' if n > 1 else ''}, saturation (running; mean of {len(ds)})",
+            means[n],
+            note="; ".join(f"{d.rate:.0f}/s, {_cpu_shown(d.cpu)}" for d in ds),
+            extra={"rounds": [{"events_per_s": d.rate, "cpu": d.cpu, **d.counts} for d in ds]},
+        )
+        for n, ds in drains.items()
+    ]
 
 
 async def sealed_comparison(s: Setup, v1_backlog: Sequence[Event] | None = None) -> list[Row]:
@@ -1011,6 +1164,7 @@ async def sealed_comparison(s: Setup, v1_backlog: Sequence[Event] | None = None)
             )
             for p in procs:
                 p.stop()
+            await drop_namespace(s, topics)
             drains[version].append(d)
             print(
                 f"  {label}: {d.rate:.0f} events/s, worker {_cpu_per_event(d) or 0:.0f} µs CPU "
@@ -1362,11 +1516,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--only",
-        choices=("latency", "start"),
+        choices=("latency", "start", "scaling"),
         default=None,
         help="one part alone: latency (a warm-up drain of --events, then --latency-rate, "
-        "default half the warm-up's rate) or start (the start times of --start-events); "
+        "default half the warm-up's rate), start (the start times of --start-events) or "
+        "scaling (1 and 2 running workers in turns, --scaling-rounds each); "
         "writes hub_<part>.json",
+    )
+    parser.add_argument(
+        "--scaling-rounds", type=int, default=3, help="drains of each in --only scaling"
     )
     parser.add_argument(
         "--latency-rate", type=float, default=None, help="events/s offered in --only latency"

@@ -119,6 +119,8 @@ def ensure_jars(cache: Path | None = None) -> Path:
 
 _EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
 _PORTS_GIVEN: set[int] = set()  # never hand the same port out twice in one process
+# Its own source: a test that seeds the shared ``random`` would make processes agree.
+_PORT_RANDOM = random.SystemRandom()
 
 
 def _ephemeral_low() -> int:
@@ -145,7 +147,7 @@ def free_port() -> int:
     for _ in range(200):
         if not pool:
             break
-        port = random.choice(pool)  # noqa: S311 - a port number, not a secret
+        port = _PORT_RANDOM.choice(pool)
         if port in _PORTS_GIVEN:
             continue
         with socket.socket() as s:

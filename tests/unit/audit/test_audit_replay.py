@@ -235,6 +235,37 @@ def test_a_copy_written_into_another_members_inbox(world: World) -> None:
     assert by_kind["DROP"].event_id == by_kind["ALTERATION"].event_id
 
 
+def test_a_leaf_that_misnames_the_event_it_delivered() -> None:
+    # A dishonest sequencer or hub logs the delivery of the TH referral under
+    # another event id: the copy in KH's inbox is the logged bytes, but the leaf
+    # lies about which event they carried. The inbox pass finds these bytes by
+    # digest and names both ids; the leaf's (event id, bytes) is in no inbox.
+    w = World()
+    env = w.submit("TH", "referral", ["KH"], "repatriation", "H2")
+    decisions = w.topics[TOPICS.decisions]
+    at = next(i for i, r in enumerate(decisions) if json.loads(r.value)["kind"] == "DELIVERED")
+    record = json.loads(decisions[at].value)
+    other = "019ca6b1-dc00-7000-8000-000000000000"
+    assert record["event_id"] == env.header.event_id != other
+    record["event_id"] = other
+    decisions[at] = Record(
+        decisions[at].topic,
+        decisions[at].partition,
+        decisions[at].offset,
+        json.dumps(record).encode(),
+        decisions[at].headers,
+        decisions[at].timestamp_ms,
+    )
+    w.sequence_all()
+    report = replay_input(w.input())
+    assert kinds(report) == {"ALTERATION": 1, "DROP": 1}, report.findings
+    by_kind = {f.kind: f for f in report.findings}
+    assert by_kind["ALTERATION"].topic == TOPICS.inbox("KH")
+    assert by_kind["ALTERATION"].event_id == env.header.event_id
+    assert f"a delivery of event {other}" in by_kind["ALTERATION"].detail
+    assert by_kind["DROP"].event_id == other
+
+
 def test_a_byte_identical_second_copy_is_a_redelivery_not_a_duplicate(world: World) -> None:
     # At-least-once: a worker killed with a produce request in flight leaves a
     # copy that the next worker writes again, byte for byte (D11).

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 import socket
 from pathlib import Path
 
@@ -46,13 +45,13 @@ def test_a_taken_port_is_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
         taken.bind(("127.0.0.1", 0))
         busy = taken.getsockname()[1]
         offered: list[int] = []
-        real_choice = random.choice
+        real_choice = broker._PORT_RANDOM.choice
 
         def choice(pool: range) -> int:
             offered.append(busy if len(offered) < 2 else real_choice(pool))
             return offered[-1]
 
-        monkeypatch.setattr(random, "choice", choice)
+        monkeypatch.setattr(broker._PORT_RANDOM, "choice", choice)
         port = free_port()
     assert offered[:2] == [busy, busy]
     assert port != busy

@@ -87,6 +87,7 @@ from hub.wire import (
     seal,
 )
 from tests.bench._common import (
+    ARTIFACTS,
     cpu_seconds,
     machine_busy_seconds,
     percentile,
@@ -1462,6 +1463,14 @@ async def start_times(s: Setup) -> list[Row]:
             tail = log.read_text(errors="replace").splitlines()[-40:] if log.exists() else []
             print("\n".join(f"    | {line}" for line in tail), flush=True)
         print(f"  its recovery: {recovery}", flush=True)
+        if ready is None or (recovery or {}).get("output_records"):
+            # A start that read output records had no usable last bookmarks: keep
+            # every log of this namespace (the history's workers' stops say why).
+            kept = ARTIFACTS / f"start-logs-{topics.namespace}"
+            kept.mkdir(parents=True, exist_ok=True)
+            for log_file in s.work.glob(f"{topics.namespace}-*.log"):
+                shutil.copy(log_file, kept / log_file.name)
+            print(f"  ! it read output records: the logs are kept in {kept}", flush=True)
         rows.append(
             Row(
                 f"hub start, {target:,} events in the log",

@@ -752,10 +752,14 @@ def _cpu_shown(cpu: Mapping[str, float]) -> str:
     return ", ".join(f"{n} {v:.0f}%" for n, v in sorted(named.items()))
 
 
+def _outboxes_held(page: Mapping[str, Any] | None) -> tuple[str, ...]:
+    """The outbox partitions a /hub/status page says its worker holds (none if no page)."""
+    return tuple(a for a in (page or {}).get("assigned", []) if ".outbox/" in a)
+
+
 async def outbox_assignments(procs: Sequence[Proc]) -> list[tuple[str, ...]]:
     """Each worker's outbox partitions as its /hub/status says (empty if it does not answer)."""
-    seen = [await asyncio.to_thread(status, p.port) for p in procs]
-    return [tuple(a for a in (x or {}).get("assigned", []) if ".outbox/" in a) for x in seen]
+    return [_outboxes_held(await asyncio.to_thread(status, p.port)) for p in procs]
 
 
 async def wait_running(
@@ -772,7 +776,7 @@ async def wait_running(
         if gone:
             raise RuntimeError(f"{label}: {', '.join(gone)} exited; see its log")
         seen = [await asyncio.to_thread(status, p.port) for p in procs]
-        held = [tuple(a for a in (x or {}).get("assigned", []) if ".outbox/" in a) for x in seen]
+        held = [_outboxes_held(x) for x in seen]
         flat = [a for h in held for a in h]
         settled = (
             all(x is not None and x.get("ready") is True and x.get("lag") == 0 for x in seen)
@@ -880,6 +884,42 @@ async def drain_hub(
         d.counts["verified_ok"], d.counts["verified_failed"] = ok, failed
         print(f"  {label}: {ok} sampled copies verified, {failed} failed", flush=True)
     return d, startup, procs
+
+
+async def drain_apart(
+    s: Setup,
+    prefix: str,
+    *,
+    workers: int,
+    label: str,
+    backlog: Sequence[Event],
+    running: bool,
+    sealed: bool = False,
+) -> tuple[Drain, float]:
+    """One drain of ``backlog`` in a fresh namespace, its workers stopped and its topics
+    deleted afterwards; the drain and :func:`drain_hub`'s seconds (start-up or settling).
+
+    ``running``: the workers settle before the backlog is written (a running hub);
+    otherwise it is written first and the drain includes their start.
+    """
+    topics = await hub_namespace(s, prefix)
+    if not running:
+        await write_events(s.bootstrap, topics, [list(backlog)])
+    d, seconds, procs = await drain_hub(
+        s,
+        topics,
+        workers=workers,
+        start=0,
+        count=len(backlog),
+        label=label,
+        verify_n=s.args.verify,
+        sealed=sealed,
+        backlog=backlog if running else None,
+    )
+    for p in procs:
+        p.stop()
+    await drop_namespace(s, topics)
+    return d, seconds
 
 
 async def run(s: Setup) -> None:
@@ -991,20 +1031,9 @@ async def run(s: Setup) -> None:
     await drop_namespace(s, hub1_ns)
 
     # hub, 2 workers
-    hub2_ns = await hub_namespace(s, "bhub2")
-    d2, startup2, procs = await drain_hub(
-        s,
-        hub2_ns,
-        workers=2,
-        start=0,
-        count=a.events,
-        label="hub 2 workers",
-        verify_n=a.verify,
-        backlog=backlog,
+    d2, startup2 = await drain_apart(
+        s, "bhub2", workers=2, label="hub 2 workers", backlog=backlog, running=True
     )
-    for p in procs:
-        p.stop()
-    await drop_namespace(s, hub2_ns)
     hub2 = Row(
         "hub, 2 workers, saturation",
         d2.rate,
@@ -1118,21 +1147,10 @@ async def scaling(s: Setup) -> list[Row]:
     drains: dict[int, list[Drain]] = {1: [], 2: []}
     for r in range(a.scaling_rounds):
         for n in (1, 2) if r % 2 == 0 else (2, 1):
-            topics = await hub_namespace(s, f"bsc{n}")
             label = f"hub {n} worker{'s' if n > 1 else ''} (round {r + 1})"
-            d, settle, procs = await drain_hub(
-                s,
-                topics,
-                workers=n,
-                start=0,
-                count=a.events,
-                label=label,
-                verify_n=a.verify,
-                backlog=backlog,
+            d, settle = await drain_apart(
+                s, f"bsc{n}", workers=n, label=label, backlog=backlog, running=True
             )
-            for p in procs:
-                p.stop()
-            await drop_namespace(s, topics)
             drains[n].append(d)
             print(
                 f"  {label}: {d.rate:.0f} events/s, settled in {settle:.1f} s "
@@ -1181,22 +1199,16 @@ async def sealed_comparison(s: Setup, v1_backlog: Sequence[Event] | None = None)
     drains: dict[str, list[Drain]] = {"v1": [], "v2": []}
     for r in range(a.sealed_rounds):
         for version in ("v1", "v2") if r % 2 == 0 else ("v2", "v1"):
-            topics = await hub_namespace(s, f"bs{version}")
-            await write_events(s.bootstrap, topics, [backlogs[version]])
             label = f"hub 1 worker {version} (round {r + 1})"
-            d, startup, procs = await drain_hub(
+            d, startup = await drain_apart(
                 s,
-                topics,
+                f"bs{version}",
                 workers=1,
-                start=0,
-                count=a.events,
                 label=label,
-                verify_n=a.verify,
+                backlog=backlogs[version],
+                running=False,
                 sealed=version == "v2",
             )
-            for p in procs:
-                p.stop()
-            await drop_namespace(s, topics)
             drains[version].append(d)
             print(
                 f"  {label}: {d.rate:.0f} events/s, worker {_cpu_per_event(d) or 0:.0f} µs CPU "

@@ -9,6 +9,7 @@ checkpoint. The honest run must replay clean; each tamper must be named.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import json
 from pathlib import Path
@@ -248,14 +249,7 @@ def test_a_leaf_that_misnames_the_event_it_delivered() -> None:
     other = "019ca6b1-dc00-7000-8000-000000000000"
     assert record["event_id"] == env.header.event_id != other
     record["event_id"] = other
-    decisions[at] = Record(
-        decisions[at].topic,
-        decisions[at].partition,
-        decisions[at].offset,
-        json.dumps(record).encode(),
-        decisions[at].headers,
-        decisions[at].timestamp_ms,
-    )
+    decisions[at] = dataclasses.replace(decisions[at], value=json.dumps(record).encode())
     w.sequence_all()
     report = replay_input(w.input())
     assert kinds(report) == {"ALTERATION": 1, "DROP": 1}, report.findings

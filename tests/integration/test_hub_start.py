@@ -32,7 +32,7 @@ from tests.support.hub import HUB_KEY, KEYS, sealed, trust_list
 from tests.support.kafka import collect_records, send_records
 from tests.support.policy import DELIVERY_POLICY as POLICY
 from tests.support.policy import agreement_from_table
-from tests.support.procs import Worker
+from tests.support.procs import Worker, wait_for
 
 pytestmark = pytest.mark.kafka
 
@@ -107,6 +107,22 @@ async def _th_partition(bootstrap: str, topics: Topics) -> tuple[int, int]:
         ends = await consumer.end_offsets(tps)
         tp = max(ends, key=lambda t: ends[t])
         return tp.partition, ends[tp]
+    finally:
+        await consumer.stop()
+
+
+async def _recovered_times(worker: Worker, n: int) -> bool:
+    return len(_recoveries(worker)) >= n
+
+
+async def _committed_past(bootstrap: str, group: str, tp: TopicPartition, offset: int) -> bool:
+    """Whether the group's committed offset of ``tp`` is at ``offset`` or beyond."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        return (await consumer.committed(tp) or 0) >= offset
     finally:
         await consumer.stop()
 
@@ -218,6 +234,18 @@ async def test_a_start_reads_the_tail_and_keeps_every_guarantee(
         first + 1,
     )
     worker.start()
+    # The killed worker may have delivered the whole second batch before it died:
+    # then every copy is there before this one has read a record. Wait until it
+    # has recovered and committed past every rewound record, so that a copy it
+    # delivered again would be in the count below.
+    await wait_for(lambda: _recovered_times(worker, 3), [worker], "the third start's recovery")
+    _partition, end = await _th_partition(kafka_bootstrap, topics)
+    tp = TopicPartition(topics.outbox("TH"), partition)
+    await wait_for(
+        lambda: _committed_past(kafka_bootstrap, f"trm-hub-{topics.namespace}", tp, end),
+        [worker],
+        f"a commit of {tp} at its end, {end}",
+    )
     total = first + second
     got = await collect_records(kafka_bootstrap, {topics.inbox("KH"): total}, worker, within_s=240)
     ids = [dict(r.headers)["ce_id"] for r in got[topics.inbox("KH")]]

@@ -204,19 +204,63 @@ class EffectId:
         return cls(kind, producer, event_id, "", source, decision)
 
     def decided(self, kind: DecisionKind) -> EffectId:
-        """The id of the decision ``kind`` about what this id names."""
-        return EffectId(
+        """The id of the decision ``kind`` about what this id names.
+
+        Made without the checks: every part but the kinds is this (checked) id's,
+        and a decision id allows whatever another id of the same parts does.
+        """
+        head = str(self.kind) if self.decision is None else f"{self.kind}:{self.decision}"
+        text = f"{EffectKind.DECISION}:{kind}{self._text[len(head) :]}"
+        return self._unchecked(
+            text,
             EffectKind.DECISION,
-            self.producer,
-            self.event_id,
-            self.recipient,
-            self.source,
-            kind,
+            producer=self.producer,
+            event_id=self.event_id,
+            recipient=self.recipient,
+            source=self.source,
+            decision=kind,
         )
 
     def delivery(self) -> EffectId:
         """The delivery this (DELIVERED or ACKNOWLEDGED) decision id is about."""
+        if self.source is None and self.recipient:  # checked as this id: a valid delivery's parts
+            text = f"{EffectKind.DELIVERY}:{self.producer}:{self.event_id}:{self.recipient}"
+            return self._unchecked(
+                text,
+                EffectKind.DELIVERY,
+                producer=self.producer,
+                event_id=self.event_id,
+                recipient=self.recipient,
+                source=None,
+                decision=None,
+            )
         return EffectId(EffectKind.DELIVERY, self.producer, self.event_id, self.recipient)
+
+    @classmethod
+    def _unchecked(
+        cls,
+        text: str,
+        kind: EffectKind,
+        *,
+        producer: str,
+        event_id: str,
+        recipient: str,
+        source: SourceRef | None,
+        decision: DecisionKind | None,
+    ) -> EffectId:
+        """An id whose parts are known valid and whose ``text`` is its ``_join()``."""
+        new = object.__new__(cls)
+        for name, value in (
+            ("kind", kind),
+            ("producer", producer),
+            ("event_id", event_id),
+            ("recipient", recipient),
+            ("source", source),
+            ("decision", decision),
+            ("_text", text),
+        ):
+            object.__setattr__(new, name, value)
+        return new
 
     # --- the one parser ---------------------------------------------------
 

@@ -61,7 +61,6 @@ from hub.wire import (
     VerifiedEvent,
     attest,
     check_cloudevents,
-    cloudevents_headers,
     redact,
     require_every_wrap,
     verify,
@@ -162,6 +161,10 @@ class _Builder:
     attest_ms: int  # the time every attestation of this record carries
     effects: list[Effect] = field(default_factory=list)
     decisions: list[DecisionRecord] = field(default_factory=list)
+    source_text: str = ""  # str(source), written into each decision (set on creation)
+
+    def __post_init__(self) -> None:
+        self.source_text = str(self.source)
 
     def decision(self, eid: EffectId, record: DecisionRecord) -> None:
         """Write ``record`` under its decision id ``eid``."""
@@ -179,7 +182,7 @@ class _Builder:
     def make(self, kind: DecisionKind, **kw: Any) -> DecisionRecord:
         return DecisionRecord.of(
             kind,
-            source=str(self.source),
+            source=self.source_text,
             decided_at_ms=self.now_ms,
             registry=self.registry.version,
             **kw,
@@ -371,8 +374,9 @@ def _ingest(
     state: HubState,
     limits: Limits,
     now_ms: int,
-) -> VerifiedEvent:
-    """Every ingest check; returns the verified event or raises a TrmError."""
+) -> tuple[VerifiedEvent, tuple[tuple[str, bytes], ...]]:
+    """Every ingest check; returns the verified event and its CloudEvents headers,
+    or raises a TrmError."""
     _check_trust_fresh(registry, now_ms)
     envelope = Envelope.from_bytes(raw, max_size=limits.max_size)
     header = envelope.header
@@ -391,7 +395,7 @@ def _ingest(
         )
     event = verify(envelope, registry.keys)
     require_every_wrap(envelope)
-    check_cloudevents(kafka_headers, header)
+    ce = tuple(check_cloudevents(kafka_headers, header))
     if header.created_at_ms > now_ms + limits.max_future_ms:
         raise DeliveryError(
             Reason.CLOCK_SKEW,
@@ -410,7 +414,7 @@ def _ingest(
             Reason.REPLAY,
             f"event {header.event_id} from {header.producer} was already taken in at {first}",
         )
-    return event
+    return event, ce
 
 
 def _check_trust_fresh(registry: Registry, now_ms: int) -> None:
@@ -491,7 +495,7 @@ def process(
         )
         return Outcome("rejected", event_id, error.reason, tuple(b.effects), tuple(b.decisions))
     try:
-        event = _ingest(
+        event, ce = _ingest(
             raw,
             headers,
             submitter=submitter,
@@ -513,7 +517,7 @@ def process(
             event_digest=digest,
             error=error,
         )
-    return _route(event, raw, headers, b, state=state, hub_key=hub_key)
+    return _route(event, raw, headers, b, state=state, hub_key=hub_key, ce=ce)
 
 
 def _route(
@@ -524,7 +528,10 @@ def _route(
     *,
     state: HubState,
     hub_key: Ed25519PrivateKey,
+    ce: tuple[tuple[str, bytes], ...],
 ) -> Outcome:
+    """Decide per recipient and say what to write; ``ce``: the CloudEvents headers
+    (checked against the signed header, the same on every copy)."""
     header = event.header
     envelope = event.envelope
     digest = envelope.event_digest.hex()
@@ -578,16 +585,13 @@ def _route(
     delivered: list[str] = []
     refused: list[tuple[str, Reason]] = []
     quarantined = False
-    ce_headers = tuple(cloudevents_headers(header))  # the same on every copy
     for recipient in header.recipients:
         # deny by default: no decision is a refusal
         d = by_recipient.get(recipient) or Refuse(
             recipient, Reason.NO_AGREEMENT, f"no decision for recipient {recipient}"
         )
         if isinstance(d, Deliver):
-            _deliver(
-                event, d, b, kind=kind, digest=digest, hub_key=hub_key, state=state, ce=ce_headers
-            )
+            _deliver(event, d, b, kind=kind, digest=digest, hub_key=hub_key, state=state, ce=ce)
             delivered.append(recipient)
             continue
         refused.append((recipient, d.reason))

@@ -139,11 +139,12 @@ def decide(
     known: AgreementSet | None = None
     out: list[Decision] = []
     seen: set[str] = set()
+    of_event = memo.event_key(event, now_ms) if memo is not None else None
     for recipient in header.recipients:
         if recipient in seen:
             continue
         seen.add(recipient)
-        key = memo.key(event, recipient, now_ms) if memo is not None else None
+        key = None if of_event is None else (of_event, recipient)
         cached = memo.deliveries.get(key) if memo is not None and key is not None else None
         if cached is not None:
             out.append(cached)
@@ -181,6 +182,11 @@ class _Memo:
 
     def key(self, event: EventLike, recipient: str, now_ms: int | None) -> Hashable | None:
         """The key of a decision; ``now_ms`` None: judged by every agreement version held."""
+        of_event = self.event_key(event, now_ms)
+        return None if of_event is None else (of_event, recipient)
+
+    def event_key(self, event: EventLike, now_ms: int | None) -> Hashable | None:
+        """Everything in the key but the recipient (the same for each of an event's)."""
         header = event.header
         fields = event.fields
         try:
@@ -191,7 +197,6 @@ class _Memo:
             None if now_ms is None else bisect_right(self.boundaries, now_ms),
             bisect_right(self.boundaries, header.created_at_ms),
             header.producer,
-            recipient,
             str(header.event_type),
             header.purpose,
             header.handling,

@@ -6,6 +6,7 @@ disagree with its signed header is refused (CLOUDEVENTS_MISMATCH).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Final
@@ -30,8 +31,13 @@ _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
 def ce_time(created_at_ms: int) -> str:
     """RFC 3339 UTC with milliseconds, e.g. ``2026-01-02T03:04:05.678Z``."""
-    moment = _EPOCH + timedelta(milliseconds=created_at_ms)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{created_at_ms % 1000:03d}Z"
+    return f"{_ce_second(created_at_ms // 1000)}{created_at_ms % 1000:03d}Z"
+
+
+@functools.lru_cache(maxsize=256)
+def _ce_second(second: int) -> str:
+    """``2026-01-02T03:04:05.`` (the hub sees many events a second: formatted once)."""
+    return (_EPOCH + timedelta(seconds=second)).strftime("%Y-%m-%dT%H:%M:%S.")
 
 
 def cloudevents_headers(header: Header) -> list[tuple[str, bytes]]:
@@ -51,11 +57,12 @@ def cloudevents_headers(header: Header) -> list[tuple[str, bytes]]:
 def check_cloudevents(
     kafka_headers: Iterable[tuple[str, bytes | None]] | Mapping[str, bytes | None],
     header: Header,
-) -> None:
+) -> list[tuple[str, bytes]]:
     """Refuse a record whose CloudEvents headers differ from the signed header.
 
     Each expected header must be present exactly once with exactly the
-    expected value; other headers (tracing and the like) are ignored.
+    expected value; other headers (tracing and the like) are ignored. Returns
+    the expected headers (:func:`cloudevents_headers`), which the record has.
 
     Raises:
         DeliveryError: CLOUDEVENTS_MISMATCH.
@@ -64,7 +71,8 @@ def check_cloudevents(
     seen: dict[str, list[bytes | None]] = {}
     for name, value in pairs:
         seen.setdefault(name, []).append(value)
-    for name, expected in cloudevents_headers(header):
+    expected_headers = cloudevents_headers(header)
+    for name, expected in expected_headers:
         got = seen.get(name)
         if got is None:
             raise DeliveryError(
@@ -81,3 +89,4 @@ def check_cloudevents(
                 f"expected Kafka header {name}={expected.decode()!r} as in the signed header, "
                 f"got {shown(got[0])}",
             )
+    return expected_headers

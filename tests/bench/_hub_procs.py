@@ -26,6 +26,7 @@ import argparse
 import asyncio
 import collections
 import contextlib
+import gc
 import json
 import signal
 import sys
@@ -146,6 +147,13 @@ async def receive(
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, stop.set)
+        # No collector pauses while measuring (a pass over what this process keeps
+        # stalls every copy in flight, and was counted as the hub's latency): what
+        # start loaded is frozen, and a bounded run (``expect``) collects nothing.
+        gc.collect()
+        gc.freeze()
+        if expect:
+            gc.disable()
         print("ready", flush=True)
         stop_at = time.monotonic() + deadline_s
         while (
@@ -177,6 +185,7 @@ async def receive(
             if stream:
                 stream.flush()
     finally:
+        gc.enable()
         await consumer.stop()
     return {"received": got, "written": written, "failed": failed}
 

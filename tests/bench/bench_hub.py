@@ -49,6 +49,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import multiprocessing
 import os
@@ -1343,6 +1344,11 @@ async def latency(s: Setup, topics: Topics, workers: list[Proc], *, start: int, 
         await producer.start()
         pids = {**s.pids([*workers, receiver]), "load generator": os.getpid()}
         before: CpuSample = (time.time(), _cpu(pids))
+        # The load generator does not stop for its collector while it sends (a
+        # pass over the events and futures it holds delayed sends already timed).
+        gc.collect()
+        gc.freeze()
+        gc.disable()
         try:
             t0 = time.perf_counter()
             futures = []
@@ -1360,6 +1366,8 @@ async def latency(s: Setup, topics: Topics, workers: list[Proc], *, start: int, 
             offered = n / (time.perf_counter() - t0)
             after: CpuSample = (time.time(), _cpu(pids))
         finally:
+            gc.enable()
+            gc.unfreeze()
             await producer.stop()
         await asyncio.to_thread(receiver.popen.wait, s.args.latency_seconds + 180)
     finally:
@@ -1389,6 +1397,22 @@ async def latency(s: Setup, topics: Topics, workers: list[Proc], *, start: int, 
         if eid in sent
         for t, w in zip(ts, data["written"][eid], strict=True)
     ]
+    # The hub's part by second of sending: a stall shows as a run of seconds whose
+    # maximum grows by about a second per second, then falls back.
+    t_first = min((sent[eid] for eid in data["received"] if eid in sent), default=0)
+    per_second: dict[int, list[float]] = {}
+    for eid in data["received"]:
+        if eid in sent:
+            for w in data["written"][eid]:
+                per_second.setdefault((sent[eid] - t_first) // 10**9, []).append(
+                    (w * 1e6 - sent[eid]) / 1e6
+                )
+    seconds = [
+        {"second": k, "copies": len(v), "p50": percentile(v, 50), "max": max(v)}
+        for k, v in sorted(per_second.items())
+    ]
+    shown = ", ".join(f"{row['max']:.0f}" for row in seconds)
+    print(f"  latency: the hub's part, max ms in each second: {shown}", flush=True)
     hub_ms = [a / 1e6 for a, _b in split]
     receiver_ms = [b / 1e6 for _a, b in split]
     parts = {
@@ -1411,6 +1435,7 @@ async def latency(s: Setup, topics: Topics, workers: list[Proc], *, start: int, 
             "copies_expected": expect,
             "failed": data["failed"],
             "cpu_percent": cpu,
+            "hub_part_by_second": seconds,
             "split_ms": {
                 name: {"p50": percentile(v, 50), "p99": percentile(v, 99)}
                 for name, v in parts.items()

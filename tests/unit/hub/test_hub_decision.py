@@ -129,6 +129,61 @@ def test_a_malformed_effect_id_is_refused_with_a_reason(text: str) -> None:
     assert info.value.detail.startswith("expected ")
 
 
+_PART = st.sampled_from(["", "TH", "KH", EVENT, "x"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    kinds=st.tuples(
+        st.sampled_from(list(EffectKind)),
+        st.sampled_from(list(DecisionKind)),
+        st.sampled_from(list(DecisionKind)),
+    ),
+    parts=st.tuples(_PART, _PART, _PART),
+    source=st.sampled_from([None, WHERE]),
+)
+def test_decided_and_delivery_are_the_ids_the_checked_constructor_makes(
+    kinds: tuple[EffectKind, DecisionKind, DecisionKind],
+    parts: tuple[str, str, str],
+    source: SourceRef | None,
+) -> None:
+    """decided() and delivery() skip the checks: equal to the checked ids, field by field."""
+    kind, decision, then = kinds
+    producer, event_id, recipient = parts
+    try:
+        eid = EffectId(
+            kind,
+            producer,
+            event_id,
+            recipient,
+            source,
+            decision if kind is EffectKind.DECISION else None,
+        )
+    except AuditError:
+        return  # not an id
+    made = eid.decided(then)
+    checked = EffectId(EffectKind.DECISION, producer, event_id, recipient, source, then)
+    assert (made, str(made), repr(made), hash(made)) == (
+        checked,
+        str(checked),
+        repr(checked),
+        hash(checked),
+    )
+    assert EffectId.parse(str(made)) == made
+    try:
+        expected: EffectId | type[AuditError] = EffectId(
+            EffectKind.DELIVERY, producer, event_id, recipient
+        )
+    except AuditError:
+        expected = AuditError
+    try:
+        got: EffectId | type[AuditError] = made.delivery()
+    except AuditError:
+        got = AuditError
+    assert got == expected
+    assert str(got) == str(expected)
+
+
 def test_source_refs_read_back_and_bad_ones_are_refused() -> None:
     assert SourceRef.parse(str(WHERE)) == WHERE
     assert SourceRef.parse("a/b.c/3/4") == SourceRef("a/b.c", 3, 4)

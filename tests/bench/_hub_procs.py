@@ -119,7 +119,9 @@ async def receive(
 
     Also, per event id, each copy's record timestamp (ms: when the hub's writer
     took it, the producer's create time), which splits a copy's latency into
-    the hub's part and this receiver's. ``stream``: each copy is written there
+    the hub's part and this receiver's, and its attestation's time (ms: when
+    the broker appended the original to its outbox), which splits the hub's
+    part into the way to the outbox and the worker's. ``stream``: each copy is written there
     as a line at once (and not kept); ``expect`` 0 then means no bound.
     """
     trust = load_trust_file(trust_file)
@@ -131,6 +133,7 @@ async def receive(
     await consumer.start()
     got: dict[str, list[int]] = {}
     written: dict[str, list[int]] = {}
+    appended: dict[str, list[int]] = {}
     failed = 0
     count = 0
     try:
@@ -181,13 +184,15 @@ async def receive(
                         eid = event.event.header.event_id
                         got.setdefault(eid, []).append(time.time_ns())
                         written.setdefault(eid, []).append(r.timestamp)
+                        at = event.attestation.attested_at_ms if event.attestation else 0
+                        appended.setdefault(eid, []).append(at)
                     count += 1
             if stream:
                 stream.flush()
     finally:
         gc.enable()
         await consumer.stop()
-    return {"received": got, "written": written, "failed": failed}
+    return {"received": got, "written": written, "appended": appended, "failed": failed}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -209,6 +209,10 @@ class EffectId:
         Made without the checks: every part but the kinds is this (checked) id's,
         and a decision id allows whatever another id of the same parts does.
         """
+        if not isinstance(kind, DecisionKind):  # the one part not this id's
+            raise AuditError(
+                Reason.CHECKPOINT_INVALID, f"expected a decision kind, got {type(kind).__name__}"
+            )
         head = str(self.kind) if self.decision is None else f"{self.kind}:{self.decision}"
         text = f"{EffectKind.DECISION}:{kind}{self._text[len(head) :]}"
         return self._unchecked(

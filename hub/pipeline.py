@@ -161,7 +161,7 @@ class _Builder:
     attest_ms: int  # the time every attestation of this record carries
     effects: list[Effect] = field(default_factory=list)
     decisions: list[DecisionRecord] = field(default_factory=list)
-    source_text: str = ""  # str(source), written into each decision (set on creation)
+    source_text: str = field(init=False, default="")  # str(source), in each decision
 
     def __post_init__(self) -> None:
         self.source_text = str(self.source)

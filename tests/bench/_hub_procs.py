@@ -178,14 +178,15 @@ async def receive(
                         if stream:
                             stream.write(f"! {getattr(exc, 'reason', type(exc).__name__)}\n")
                         continue
+                    if event.attestation is None:  # required above: never here
+                        raise RuntimeError("a copy opened without its hub attestation")
                     if stream:
                         stream.write(f"{event.event.header.event_id} {time.time_ns()}\n")
                     else:
                         eid = event.event.header.event_id
                         got.setdefault(eid, []).append(time.time_ns())
                         written.setdefault(eid, []).append(r.timestamp)
-                        at = event.attestation.attested_at_ms if event.attestation else 0
-                        appended.setdefault(eid, []).append(at)
+                        appended.setdefault(eid, []).append(event.attestation.attested_at_ms)
                     count += 1
             if stream:
                 stream.flush()

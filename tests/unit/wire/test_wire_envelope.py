@@ -5,9 +5,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import schemas
 from hub.errors import DeliveryError, DisclosureError, Reason, SignatureError, WireError
@@ -20,6 +23,7 @@ from hub.wire import (
     Header,
     Signature,
     attest,
+    ce_time,
     check_cloudevents,
     cloudevents_headers,
     pae,
@@ -493,3 +497,11 @@ def test_a_copy_of_an_envelope_at_the_limit_opens_at_its_recipient() -> None:
     with pytest.raises(WireError) as err:  # a producer's envelope is held to the limit
         open_envelope(copy, KEYS)
     assert err.value.reason is Reason.OVERSIZED
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.integers(min_value=-(10**13), max_value=253402300799999))
+def test_ce_time_is_the_rfc_3339_time_of_its_milliseconds(ms: int) -> None:
+    """ce_time formats each second once (cached); the text is the plain formula's."""
+    moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)
+    assert ce_time(ms) == moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"

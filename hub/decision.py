@@ -213,10 +213,7 @@ class EffectId:
             raise AuditError(
                 Reason.CHECKPOINT_INVALID, f"expected a decision kind, got {type(kind).__name__}"
             )
-        head = str(self.kind) if self.decision is None else f"{self.kind}:{self.decision}"
-        text = f"{EffectKind.DECISION}:{kind}{self._text[len(head) :]}"
         return self._unchecked(
-            text,
             EffectKind.DECISION,
             producer=self.producer,
             event_id=self.event_id,
@@ -228,9 +225,7 @@ class EffectId:
     def delivery(self) -> EffectId:
         """The delivery this (DELIVERED or ACKNOWLEDGED) decision id is about."""
         if self.source is None and self.recipient:  # checked as this id: a valid delivery's parts
-            text = f"{EffectKind.DELIVERY}:{self.producer}:{self.event_id}:{self.recipient}"
             return self._unchecked(
-                text,
                 EffectKind.DELIVERY,
                 producer=self.producer,
                 event_id=self.event_id,
@@ -243,7 +238,6 @@ class EffectId:
     @classmethod
     def _unchecked(
         cls,
-        text: str,
         kind: EffectKind,
         *,
         producer: str,
@@ -252,7 +246,7 @@ class EffectId:
         source: SourceRef | None,
         decision: DecisionKind | None,
     ) -> EffectId:
-        """An id whose parts are known valid and whose ``text`` is its ``_join()``."""
+        """An id whose parts are known valid: the constructor without its checks."""
         new = object.__new__(cls)
         for name, value in (
             ("kind", kind),
@@ -261,9 +255,9 @@ class EffectId:
             ("recipient", recipient),
             ("source", source),
             ("decision", decision),
-            ("_text", text),
         ):
             object.__setattr__(new, name, value)
+        object.__setattr__(new, "_text", new._join())
         return new
 
     # --- the one parser ---------------------------------------------------

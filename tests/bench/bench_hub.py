@@ -1376,57 +1376,45 @@ async def latency(s: Setup, topics: Topics, workers: list[Proc], *, start: int, 
     cpu_note = _cpu_shown(cpu)
     print(f"  latency: CPU while sending: {cpu_note}", flush=True)
     data = json.loads(out.read_text(encoding="utf-8"))
-    # (send time, ms to verified) of every copy, in the order they were sent
-    timed = sorted((sent[eid], (t - sent[eid]) / 1e6) for eid, ts in data["received"].items()
-                   if eid in sent for t in ts)  # fmt: skip
-    lat = [ms for _at, ms in timed]
+    # Every copy of an event sent here, in the order they were sent: (send time ns,
+    # verified ns, its record's timestamp ms: the hub writer's clock, same machine,
+    # and the outbox's append time ms: the broker's clock, carried by its attestation)
+    copies = sorted(
+        (sent[eid], t, w, a)
+        for eid, ts in data["received"].items()
+        if eid in sent
+        for t, w, a in zip(ts, data["written"][eid], data["appended"][eid], strict=True)
+    )
+    lat = [(t - at) / 1e6 for at, t, _w, _a in copies]
     got = sum(len(v) for v in data["received"].values())
     print(f"  latency: {got} of {expect} copies verified, {data['failed']} failed", flush=True)
     # p50 in each fifth of the run (by send time): flat, or growing (the hub falling behind)
-    fifths = [
-        percentile([ms for _at, ms in timed[k * len(timed) // 5 : (k + 1) * len(timed) // 5]], 50)
-        for k in range(5)
-    ]
+    fifths = [percentile(lat[k * len(lat) // 5 : (k + 1) * len(lat) // 5], 50) for k in range(5)]
     shown = ", ".join("-" if f is None else f"{f:.0f}" for f in fifths)
     print(f"  latency: p50 ms in each fifth of the run: {shown}", flush=True)
-    # Each copy's latency split at its record's timestamp (the hub writer's clock
-    # reading, same machine): send -> written by the hub, written -> verified.
-    split = [
-        (w * 1e6 - sent[eid], t - w * 1e6)
-        for eid, ts in data["received"].items()
-        if eid in sent
-        for t, w in zip(ts, data["written"][eid], strict=True)
-    ]
+    # Each copy's latency split at its record's timestamp: send -> written by the
+    # hub, written -> verified; the hub's part again at the outbox's append time:
+    # the way to the outbox, then the worker.
+    hub_ms = [(w * 1e6 - at) / 1e6 for at, _t, w, _a in copies]
+    receiver_ms = [(t - w * 1e6) / 1e6 for _at, t, w, _a in copies]
     # The hub's part by second of sending: a stall shows as a run of seconds whose
     # maximum grows by about a second per second, then falls back.
-    t_first = min((sent[eid] for eid in data["received"] if eid in sent), default=0)
+    t_first = copies[0][0] if copies else 0
     per_second: dict[int, list[float]] = {}
-    for eid in data["received"]:
-        if eid in sent:
-            for w in data["written"][eid]:
-                per_second.setdefault((sent[eid] - t_first) // 10**9, []).append(
-                    (w * 1e6 - sent[eid]) / 1e6
-                )
+    for (at, *_rest), ms in zip(copies, hub_ms, strict=True):
+        per_second.setdefault((at - t_first) // 10**9, []).append(ms)
     seconds = [
         {"second": k, "copies": len(v), "p50": percentile(v, 50), "max": max(v)}
         for k, v in sorted(per_second.items())
     ]
     shown = ", ".join(f"{row['max']:.0f}" for row in seconds)
     print(f"  latency: the hub's part, max ms in each second: {shown}", flush=True)
-    hub_ms = [a / 1e6 for a, _b in split]
-    receiver_ms = [b / 1e6 for _a, b in split]
-    # The hub's part split at the outbox's append time (the broker's clock, which
-    # each copy's attestation carries): the way to the outbox, then the worker.
-    outbox = [
-        (a * 1e6 - sent[eid], w - a)
-        for eid in data["received"]
-        if eid in sent
-        for a, w in zip(data["appended"][eid], data["written"][eid], strict=True)
-    ]
     parts = {
         "hub (send -> written)": hub_ms,
-        "  producer and broker (send -> appended to the outbox)": [a / 1e6 for a, _w in outbox],
-        "  worker (appended -> written)": [float(w) for _a, w in outbox],
+        "  producer and broker (send -> appended to the outbox)": [
+            (a * 1e6 - at) / 1e6 for at, _t, _w, a in copies
+        ],
+        "  worker (appended -> written)": [float(w - a) for _at, _t, w, a in copies],
         "receiver (written -> verified)": receiver_ms,
     }
     for name, values in parts.items():

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import inspect
 import json
 import os
 import random
@@ -277,9 +278,126 @@ def faust_fetch_wait(ms: int) -> None:
 
 
 # Faust's own methods, each kept by the first wrap of it: the worker consumer's
-# builder ("worker", faust_fetch_wait) and the consumer's wait_first
-# ("wait_first", faust_inline_delivery).
+# builder ("worker", faust_fetch_wait), the consumer's wait_first
+# ("wait_first", faust_inline_delivery) and the maker of its consumer thread
+# ("consumer_thread", faust_consumer_on_loop).
 _FAUST_CREATE: dict[str, Any] = {}
+
+
+def faust_consumer_on_loop() -> None:
+    """Run a Faust worker's Kafka consumer on the worker's own event loop, not in a thread.
+
+    Faust (pinned in pyproject.toml) runs aiokafka's consumer in a thread with
+    an event loop of its own (``ThreadDelegateConsumer``,
+    ``AIOKafkaConsumerThread``): every fetch, commit and seek is a call into
+    that thread through a method queue, answered with
+    ``call_soon_threadsafe``, and the two threads take turns at the GIL. On
+    this project's machine a hub worker at 200 events/s made about 6,200
+    ``futex`` calls a second (strace; none on its loop), and under load its
+    main thread waited 30-50 ms for the GIL in a self-pipe write while the
+    consumer thread held it (docs/performance.md).
+
+    This makes Faust build the same service (``AIOKafkaConsumerThread``, every
+    method of it) with the worker's loop as its "thread loop" and no thread:
+
+    - ``start`` serves it as a task of the loop, and returns once it has
+      started (or raises what its start raised), as Faust's thread start does;
+    - ``call_thread`` and ``cast_thread`` call the method directly, awaiting
+      what it returns if that is awaitable (the aiokafka driver casts nothing);
+    - ``stop`` ends that task, which stops the consumer, its children and its
+      futures, and then lets the stop return (mode's ``_shutdown_thread``,
+      without its sweep of every task left on the thread's loop: that loop is
+      the worker's);
+    - a crash while serving crashes the service and the app, as in the thread.
+
+    The rebalance callbacks still go through Faust's method queue, now on one
+    loop. aiokafka's heartbeats run on the loop too: anything that held the
+    loop longer than the session timeout (6 s) would cost the worker its
+    partitions. The longest the hub holds it is deciding one batch (512
+    records, about 0.15 s on this machine).
+
+    Every Faust app of the process gets it; called again, it does nothing.
+    """
+    from faust.transport.drivers import aiokafka as driver  # noqa: PLC0415 - Faust apps only
+
+    if "consumer_thread" in _FAUST_CREATE:
+        return
+    _FAUST_CREATE["consumer_thread"] = driver.Consumer._new_consumer_thread
+    on_loop = _consumer_on_loop_class()
+
+    def new_consumer_thread(self: Any) -> Any:
+        return on_loop(self, loop=self.loop, beacon=self.beacon)
+
+    driver.Consumer._new_consumer_thread = new_consumer_thread  # type: ignore[method-assign]
+
+
+def _consumer_on_loop_class() -> type:
+    """Faust's aiokafka consumer service, served on its parent's loop (faust_consumer_on_loop)."""
+    from faust.transport.drivers import aiokafka as driver  # noqa: PLC0415 - Faust apps only
+    from mode.utils.futures import maybe_set_exception, notify  # noqa: PLC0415
+
+    base: Any = driver.AIOKafkaConsumerThread
+
+    class ConsumerOnLoop(base):  # type: ignore[misc]
+        """``AIOKafkaConsumerThread`` without the thread: its loop is the worker's."""
+
+        _thread_running: asyncio.Future[None] | None
+
+        def __init__(self, consumer: Any, **kwargs: Any) -> None:
+            loop = kwargs.get("loop") or asyncio.get_event_loop()
+            super().__init__(consumer, thread_loop=loop, **kwargs)
+            self._serving: asyncio.Future[None] | None = None
+
+        async def start(self) -> None:
+            if self._thread_started.is_set():
+                raise RuntimeError(f"{self.label} was started already")
+            self._thread_started.set()
+            started: asyncio.Future[None] = self.parent_loop.create_future()
+            self._thread_running = started
+            self._serving = asyncio.ensure_future(self._serve_on_loop(started))
+            try:
+                await started
+            finally:
+                self._thread_running = None
+
+        async def _serve_on_loop(self, started: asyncio.Future[None]) -> None:
+            try:
+                await self._default_start()
+                notify(started)
+                await self.wait_until_stopped()
+            except asyncio.CancelledError:
+                raise
+            except BaseException as exc:  # what mode's ServiceThread._serve does with it
+                maybe_set_exception(started, exc)
+                self.on_crash("{0!r} crashed: {1!r}", self.label, exc)
+                await self.crash(exc)
+                if self.beacon.root is not None:
+                    await self.beacon.root.data.crash(exc)
+            finally:
+                try:
+                    await self.on_thread_stop()
+                    await self._default_stop_children()
+                finally:
+                    self.set_shutdown()
+                    await self._default_stop_futures()
+                    await self._default_stop_exit_stacks()
+
+        async def call_thread(self, fun: Any, *args: Any, **kwargs: Any) -> Any:
+            result = fun(*args, **kwargs)
+            if inspect.isawaitable(result):
+                result = await result
+            return result
+
+        async def cast_thread(self, fun: Any, *args: Any, **kwargs: Any) -> None:
+            await self.call_thread(fun, *args, **kwargs)
+
+        def _stopped_set(self) -> None:
+            self._stopped.set()
+
+        def set_shutdown(self) -> None:
+            self._shutdown.set()
+
+    return ConsumerOnLoop
 
 
 def faust_inline_delivery() -> None:
@@ -312,8 +430,6 @@ def faust_inline_delivery() -> None:
     between records the loop now turns only every 100 records (Faust's own
     ``yield_every``) or when a callback waits, no longer once per record.
     """
-    import inspect  # noqa: PLC0415 - Faust apps only
-
     from faust.transport.consumer import Consumer  # noqa: PLC0415 - Faust apps only
     from mode.services import WaitResults  # noqa: PLC0415 - Faust apps only
 

@@ -19,7 +19,9 @@ TRM_HUB_COUNTRIES   comma-separated outboxes to serve (default the six members)
 ================== ===========================================================
 
 ``TRM_HUB_FETCH_WAIT_MS``: the longest a fetch waits at the broker (default 25 ms,
-at least 1; see :func:`hub.app.kafka.faust_fetch_wait`).
+at least 1; see :func:`hub.app.kafka.faust_fetch_wait`). ``TRM_HUB_CONSUMER``:
+``loop`` (the default) runs Faust's Kafka consumer on the worker's event loop
+(:func:`hub.app.kafka.faust_consumer_on_loop`), ``thread`` in Faust's own thread.
 
 Each record: bytes and headers in, :func:`hub.pipeline.process`, every effect
 written with acks=all and awaited before the offset may be committed
@@ -48,6 +50,7 @@ from hub.app.kafka import (
     Follower,
     acknowledge_offsets,
     default_client_config,
+    faust_consumer_on_loop,
     faust_credentials,
     faust_fetch_wait,
     faust_inline_delivery,
@@ -167,6 +170,14 @@ app = HubApp(
 faust_fetch_wait(int(os.environ.get("TRM_HUB_FETCH_WAIT_MS", "25")))
 # Each fetched record handed to its stream without four tasks (hub.app.kafka).
 faust_inline_delivery()
+# Faust's consumer on the worker's own loop, not in a thread (hub.app.kafka).
+CONSUMER = os.environ.get("TRM_HUB_CONSUMER", "loop")
+if CONSUMER == "loop":
+    faust_consumer_on_loop()
+elif CONSUMER != "thread":
+    raise OperationalError(
+        Reason.CONFIG_INVALID, f"expected TRM_HUB_CONSUMER loop or thread, got {CONSUMER!r}"
+    )
 outboxes = app.topic(*(TOPICS.outbox(cc) for cc in COUNTRIES), value_type=bytes)
 
 

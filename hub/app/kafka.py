@@ -313,8 +313,9 @@ def faust_consumer_on_loop() -> None:
     The rebalance callbacks still go through Faust's method queue, now on one
     loop. aiokafka's heartbeats run on the loop too: anything that held the
     loop longer than the session timeout (6 s) would cost the worker its
-    partitions. The longest the hub holds it is deciding one batch (512
-    records, about 0.15 s on this machine).
+    partitions. In normal running the longest the hub holds it is deciding
+    one batch (at most 512 records, about 0.15 s on this machine); its reads
+    of recovery and catch-up take 500 records a step (hub.app.recovery).
 
     Every Faust app of the process gets it; called again, it does nothing.
     """
@@ -374,13 +375,18 @@ def _consumer_on_loop_class() -> type:
                 if self.beacon.root is not None:
                     await self.beacon.root.data.crash(exc)
             finally:
+                if not started.done():  # cancelled before it started: so is start()
+                    started.cancel()
                 try:
                     await self.on_thread_stop()
                     await self._default_stop_children()
-                finally:
                     self.set_shutdown()
                     await self._default_stop_futures()
                     await self._default_stop_exit_stacks()
+                except Exception:  # no one awaits this task: say it, as mode's thread would
+                    self.log.exception("%s failed to stop", self.label)
+                finally:
+                    self.set_shutdown()  # Service.stop() waits for it
 
         async def call_thread(self, fun: Any, *args: Any, **kwargs: Any) -> Any:
             result = fun(*args, **kwargs)

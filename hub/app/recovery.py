@@ -58,10 +58,12 @@ log = logging.getLogger(__name__)
 SKIP_AHEAD = 20_000
 # The state topic is one partition of small records: fetch more of it per round trip.
 NOTES_FETCH_BYTES = 8 * 1024 * 1024
-# The most records of the state and bookmarks topics handled in one step of the
-# event loop. A running worker reads them on its bookmark timer; all of a tick's
-# records in one step held the loop, and every record waiting on it, for 10-42 ms
-# at 1,500 events/s, and the loop also runs the consumer's heartbeats (D24).
+# The most records one step of the event loop handles in every read here (the
+# state, bookmarks and output topics, at a start, a takeover's catch-up and each
+# bookmark tick). A running worker's bookmark tick read all its records in one
+# step and held the loop, and every record waiting on it, for 10-42 ms at 1,500
+# events/s; a catch-up held it for as long as its whole read took. The loop also
+# runs the Kafka consumer's heartbeats (docs/decisions.md D24).
 READ_STEP = 500
 
 
@@ -181,6 +183,9 @@ class StateFollower:
         # (from, to) offsets of the state topic's packs -> value (dropped once applied)
         self.packs: dict[tuple[int, int], bytes | None] = {}
         self._packer: Follower | None = None
+        # one pack() or stop_packing() at a time: the bookmark timer's and a clean
+        # stop's (last_bookmarks) may overlap, and must not read one reader twice
+        self._packing = asyncio.Lock()
         self._packed_upto = 0
         self._pending: list[tuple[int, bytes, bytes]] = []
         self.plan: RecoveryPlan | None = None  # the start's
@@ -208,9 +213,10 @@ class StateFollower:
         history = sum(end - first for first, end in spans.values())
         until = {tp: end for tp, (_first, end) in spans.items()}
         read = 0
-        async for batch in self.outputs.records(until=until):
+        async for batch in self.outputs.records(until=until, max_records=READ_STEP):
             apply_rows(state, rows(batch), self.topics)
             read += len(batch)
+            await asyncio.sleep(0)  # the loop turns between steps (READ_STEP)
         self.read_upto = dict(ends)
         # every effect marked so far was read below these ends
         state.set_boundary(state.new_generation(), ends)
@@ -266,10 +272,13 @@ class StateFollower:
             await self._skip_ahead(self.latest_plan)
         # after a failure, the next one reads it all again (from the plan's offsets)
         ends = await self.output_ends()  # poll reads at least this far
-        got = await self.outputs.poll()
-        apply_rows(state, got, self.topics)
+        read = 0
+        async for batch in self.outputs.batches(max_records=READ_STEP):
+            apply_rows(state, rows(batch), self.topics)  # learning twice is harmless
+            read += len(batch)
+            await asyncio.sleep(0)  # the loop turns between steps (READ_STEP)
         self.read_upto.update(ends)
-        return len(got) + notes
+        return read + notes
 
     async def _read_packs_then_notes(self, state: HubState) -> int:
         """A start: the bookmarks topic (bookmarks, packs), then the notes after the packs."""
@@ -327,6 +336,10 @@ class StateFollower:
         Reads the state topic from the end of the packs' coverage, and sends a
         pack for every PACK_NOTES notes read (the rest waits for the next call).
         """
+        async with self._packing:
+            return await self._pack(send)
+
+    async def _pack(self, send: Callable[[bytes, bytes], Awaitable[Any]]) -> int:
         tp = TopicPartition(self.topics.hub_state, 0)
         if self._packer is None:
             group = await self._group_client()
@@ -356,12 +369,16 @@ class StateFollower:
                     written += 1
                 await asyncio.sleep(0)  # the loop turns between steps (READ_STEP)
         except Exception:
-            await self.stop_packing()  # the next call starts again from the packs' end
+            await self._forget_packing()  # the next call starts again from the packs' end
             raise
         return written
 
     async def stop_packing(self) -> None:
         """Another worker packs now (or a read failed): forget where this one was."""
+        async with self._packing:
+            await self._forget_packing()
+
+    async def _forget_packing(self) -> None:
         if self._packer is not None:
             await self._packer.close()
             self._packer = None

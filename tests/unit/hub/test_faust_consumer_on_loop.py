@@ -20,7 +20,7 @@ import faust
 import pytest
 from faust.transport.consumer import ThreadDelegateConsumer
 from faust.transport.drivers import aiokafka as driver
-from mode.threads import ServiceThread
+from mode.threads import QueueServiceThread, ServiceThread
 
 from hub.app import kafka
 
@@ -71,6 +71,26 @@ def test_faust_makes_its_consumer_thread_where_the_patch_replaces_it() -> None:
     assert "self._create_consumer(loop=self.thread_loop)" in inspect.getsource(
         driver.AIOKafkaConsumerThread.on_start
     )
+    # mode's serving of a thread's service, which _serve_on_loop does on the loop
+    serve = inspect.getsource(ServiceThread._serve)
+    for step in (
+        "await self._default_start()",
+        "await self.on_thread_started()",  # it only starts the method queue: left out
+        "notify, self._thread_running",
+        "await self.wait_until_stopped()",
+        "await self.crash(exc)",
+        "await self.beacon.root.data.crash(exc)",
+        "await self._shutdown_thread()",
+        "await self._gather_remaining_tasks()",  # every task of the thread's loop: left out
+    ):
+        assert step in serve, step
+    assert driver.AIOKafkaConsumerThread.on_thread_started is QueueServiceThread.on_thread_started
+    assert "await self.method_queue.start()" in inspect.getsource(
+        QueueServiceThread.on_thread_started
+    )
+    start = inspect.getsource(ServiceThread.start)
+    assert "self._thread_started.set()" in start
+    assert "await self._thread_running" in start
     # mode's stop of a thread's service, which _serve_on_loop does step by step
     steps = inspect.getsource(ServiceThread._shutdown_thread)
     called = [line.strip() for line in steps.splitlines()[1:] if line.strip()]
@@ -138,3 +158,23 @@ async def test_a_second_start_is_refused(on_loop: None) -> None:
             await service.start()
     finally:
         await asyncio.wait_for(service.stop(), 5)
+
+
+async def test_a_start_cancelled_while_starting_is_cancelled_too(on_loop: None) -> None:
+    asked = asyncio.Event()
+
+    class Slow(_Consumer):
+        async def start(self) -> None:
+            self.calls.append(("start", threading.get_ident()))
+            asked.set()
+            await asyncio.Event().wait()  # a broker that never answers
+
+    consumer = Slow()
+    service = _service(consumer)
+    starting = asyncio.ensure_future(service.start())
+    await asyncio.wait_for(asked.wait(), 5)
+    service._serving.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(starting, 5)  # not left waiting for a start that never comes
+    assert service._shutdown.is_set()
+    assert [name for name, _ in consumer.calls] == ["start", "stop"]

@@ -668,14 +668,17 @@ class Follower:
         """
         return [row async for batch in self.batches() for row in rows(batch)]
 
-    async def batches(self, *, max_records: int | None = None) -> AsyncGenerator[list[Any], None]:
+    async def batches(
+        self, *, max_records: int | None = None, turn: bool = False
+    ) -> AsyncGenerator[list[Any], None]:
         """What :meth:`poll` reads, as aiokafka record batches of at most ``max_records``.
 
         If the read fails, the consumer is closed, and the next read starts over
         from the beginning of every topic (or from the ``start`` offsets).
+        ``turn``: as in :meth:`records`.
         """
         try:
-            async for batch in self.records(max_records=max_records):
+            async for batch in self.records(max_records=max_records, turn=turn):
                 yield batch
         except Exception:
             await self.close()
@@ -713,6 +716,7 @@ class Follower:
         follow: bool = False,
         timeout_ms: int = 1000,
         max_records: int | None = None,
+        turn: bool = False,
     ) -> AsyncGenerator[list[Any], None]:
         """Batches of aiokafka records from the current positions, in order per partition.
 
@@ -725,6 +729,10 @@ class Follower:
             follow: never stop; wait for new records (``until`` is ignored).
             timeout_ms: how long one fetch waits for records.
             max_records: records per batch at most.
+            turn: let the event loop run once after each batch is handled. Records
+                already fetched come back without a turn, so a long read would
+                otherwise hold the loop, and every task waiting on it (in a worker,
+                the agent and the Kafka consumer's heartbeats), for all of them.
         """
         consumer = await self._started()
         if not self._parts:
@@ -737,6 +745,8 @@ class Follower:
                 batch = [r for tp in self._parts for r in got.get(tp, ())]
                 if batch:
                     yield batch
+                    if turn:
+                        await asyncio.sleep(0)
         ends = dict(until) if until is not None else await self.ends()
         pending = {tp for tp in self._parts if await consumer.position(tp) < ends.get(tp, 0)}
         while pending:
@@ -754,6 +764,8 @@ class Follower:
                 batch += kept
             if batch:
                 yield batch
+                if turn:
+                    await asyncio.sleep(0)
             for tp in list(pending):
                 if await consumer.position(tp) >= ends[tp]:
                     pending.discard(tp)

@@ -54,7 +54,6 @@ start reads from exactly there.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
@@ -298,11 +297,10 @@ class Reconciler:
         if self._skip:
             skip, self._skip = self._skip, {}
             await self._decisions.skip_to(skip)
-        async for batch in self._decisions.batches(max_records=READ_BATCH):
+        async for batch in self._decisions.batches(max_records=READ_BATCH, turn=True):
             for record in batch:
                 self._note(record.value)
             self.decisions_read += len(batch)
-            await asyncio.sleep(0)
 
     def _note(self, value: bytes | None) -> None:
         source = source_of_decision(value)

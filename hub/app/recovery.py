@@ -60,10 +60,11 @@ SKIP_AHEAD = 20_000
 NOTES_FETCH_BYTES = 8 * 1024 * 1024
 # The most records one step of the event loop handles in every read here (the
 # state, bookmarks and output topics, at a start, a takeover's catch-up and each
-# bookmark tick). A running worker's bookmark tick read all its records in one
-# step and held the loop, and every record waiting on it, for 10-42 ms at 1,500
-# events/s; a catch-up held it for as long as its whole read took. The loop also
-# runs the Kafka consumer's heartbeats (docs/decisions.md D24).
+# bookmark tick; Follower.records(turn=True) lets the loop run between steps). A
+# running worker's bookmark tick read all its records in one step and held the
+# loop, and every record waiting on it, for 10-42 ms at 1,500 events/s; a
+# catch-up held it for as long as its whole read took. The loop also runs the
+# Kafka consumer's heartbeats (docs/decisions.md D24).
 READ_STEP = 500
 
 
@@ -213,10 +214,9 @@ class StateFollower:
         history = sum(end - first for first, end in spans.values())
         until = {tp: end for tp, (_first, end) in spans.items()}
         read = 0
-        async for batch in self.outputs.records(until=until, max_records=READ_STEP):
+        async for batch in self.outputs.records(until=until, max_records=READ_STEP, turn=True):
             apply_rows(state, rows(batch), self.topics)
             read += len(batch)
-            await asyncio.sleep(0)  # the loop turns between steps (READ_STEP)
         self.read_upto = dict(ends)
         # every effect marked so far was read below these ends
         state.set_boundary(state.new_generation(), ends)
@@ -273,10 +273,9 @@ class StateFollower:
         # after a failure, the next one reads it all again (from the plan's offsets)
         ends = await self.output_ends()  # poll reads at least this far
         read = 0
-        async for batch in self.outputs.batches(max_records=READ_STEP):
+        async for batch in self.outputs.batches(max_records=READ_STEP, turn=True):
             apply_rows(state, rows(batch), self.topics)  # learning twice is harmless
             read += len(batch)
-            await asyncio.sleep(0)  # the loop turns between steps (READ_STEP)
         self.read_upto.update(ends)
         return read + notes
 
@@ -306,10 +305,9 @@ class StateFollower:
     async def poll_index(self) -> int:
         """Read what was appended to the bookmarks topic: bookmarks and packs."""
         read = 0
-        async for batch in self.index.batches(max_records=READ_STEP):
+        async for batch in self.index.batches(max_records=READ_STEP, turn=True):
             apply_index(((r.key, r.value) for r in batch), self.bookmarks, self.packs)
             read += len(batch)
-            await asyncio.sleep(0)  # the loop turns between steps (READ_STEP)
         if self.notes is not None and read:  # after the start only the ranges matter
             self.packs = dict.fromkeys(self.packs)
         return read
@@ -321,10 +319,9 @@ class StateFollower:
         read = 0
         try:
             # batch by batch: a start reads a record per event after the last pack
-            async for batch in self.notes.records(max_records=READ_STEP):
+            async for batch in self.notes.records(max_records=READ_STEP, turn=True):
                 apply_notes(state, [(r.key, r.value) for r in batch])
                 read += len(batch)
-                await asyncio.sleep(0)  # the loop turns between steps (READ_STEP)
         except Exception:
             await self.notes.close()  # the next read starts over (as Follower.batches does)
             raise
@@ -355,7 +352,7 @@ class StateFollower:
             )
         written = 0
         try:
-            async for batch in self._packer.records(max_records=READ_STEP):
+            async for batch in self._packer.records(max_records=READ_STEP, turn=True):
                 self._pending += [(r.offset, r.key, r.value) for r in batch if r.key and r.value]
                 size = self.pack_notes
                 while len(self._pending) >= size:
@@ -367,7 +364,6 @@ class StateFollower:
                     self.packs[(self._packed_upto, end)] = None
                     self._packed_upto = end
                     written += 1
-                await asyncio.sleep(0)  # the loop turns between steps (READ_STEP)
         except Exception:
             await self._forget_packing()  # the next call starts again from the packs' end
             raise

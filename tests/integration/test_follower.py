@@ -68,3 +68,28 @@ async def test_polls_while_records_are_appended_read_each_record_once(
     missing = sorted(set(range(total)) - {int(v or b"-1") for v in seen})
     assert not missing, f"{len(missing)} records never read, e.g. {missing[:5]} ({polls} polls)"
     assert seen == [b"%d" % i for i in range(total)]
+
+
+async def test_a_read_with_turns_lets_the_loop_run_after_each_batch(
+    kafka_bootstrap: str, topics: Topics
+) -> None:
+    """``turn=True``: other tasks run between two batches, even when both were fetched at once."""
+    topic = topics.decisions  # one partition
+    await send_records(kafka_bootstrap, [(topic, b"%d" % i, ()) for i in range(30)], key=b"k")
+    follower = Follower(kafka_bootstrap, [topic])
+    loop = asyncio.get_running_loop()
+    turned: list[bool] = []
+    got: list[bytes] = []
+    ran: list[int] = []
+    try:
+        async for batch in follower.batches(max_records=10, turn=True):
+            if got:  # did the callback scheduled while handling the last batch run?
+                turned.append(bool(ran))
+            ran = []
+            loop.call_soon(ran.append, 1)
+            got += [r.value for r in batch]
+    finally:
+        await follower.close()
+    assert got == [b"%d" % i for i in range(30)]  # every record, in order, none twice
+    assert len(turned) >= 2
+    assert all(turned)

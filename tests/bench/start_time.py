@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import sys
 import tempfile
@@ -59,8 +58,7 @@ def _free_port() -> int:
 
 
 def _start_until_caught_up(worker: Worker, timeout_s: float = 900) -> tuple[float, dict[str, Any]]:
-    port = _free_port()
-    os.environ["TRM_HUB_WEB_PORT"] = str(port)
+    port = worker.hub_web_port = _free_port()
     started = time.monotonic()
     worker.start()
     deadline = started + timeout_s

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
+from hub.ops.broker import free_port
 from hub.topics import Topics
 
 __all__ = ["REPO", "TRM", "Proc", "Worker", "until", "wait_for", "wait_until"]
@@ -27,9 +28,21 @@ class Proc:
     def __init__(self, args: list[str], home: Path, name: str) -> None:
         self.args, self.home, self.log = args, home, home / f"{name}.log"
         self.proc: subprocess.Popen[bytes] | None = None
+        # A hub worker's web port, picked here, in the test's process, and kept across
+        # restarts. Left to the worker ('trm hub worker' without --web-port picks a
+        # free one in its own process), it could pick a port this process had just
+        # handed to another server (seen: a matching evaluator's status port), since
+        # free_port() never gives a port twice only within one process. An explicit
+        # --web-port wins over the variable; other commands do not read it.
+        self.hub_web_port = free_port()
 
     def start(self) -> None:
-        env = {**os.environ, "PYTHONPATH": str(REPO), "TRM_HOME": str(self.home)}
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(REPO),
+            "TRM_HOME": str(self.home),
+            "TRM_HUB_WEB_PORT": str(self.hub_web_port),
+        }
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
                 self.args, cwd=self.home, env=env, stdout=log, stderr=subprocess.STDOUT

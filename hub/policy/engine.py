@@ -189,10 +189,17 @@ class _Memo:
         """Everything in the key but the recipient (the same for each of an event's)."""
         header = event.header
         fields = event.fields
-        try:
-            values = tuple(_frozen(fields.get(name)) for name in _POLICY_ORDER)
-        except TypeError:  # a value that cannot be a key: judge it afresh
-            return None
+        exact = getattr(fields, "exact", None)
+        values: Hashable
+        if exact is not None:
+            # The values' exact Avro bytes with their schema's digest
+            # (hub.wire.verify): equal keys are equal values, without decoding.
+            values = ("avro", exact(_POLICY_ORDER))
+        else:
+            try:
+                values = tuple(_frozen(fields.get(name)) for name in _POLICY_ORDER)
+            except TypeError:  # a value that cannot be a key: judge it afresh
+                return None
         return (
             None if now_ms is None else bisect_right(self.boundaries, now_ms),
             bisect_right(self.boundaries, header.created_at_ms),

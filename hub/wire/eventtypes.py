@@ -230,11 +230,11 @@ class EventType(str, metaclass=_Registry):
 
     @classmethod
     def of_schema(cls, sha256: bytes) -> EventType | None:
-        """The type whose payload schema has this SHA-256, or None."""
-        for t in _TYPES.values():
-            if schemas.sha256(t.value) == sha256:
-                return t
-        return None
+        """The type whose payload schema has this SHA-256 (the first registered), or None."""
+        if not _BY_SCHEMA:  # emptied by every registration; every header asks
+            for t in _TYPES.values():
+                _BY_SCHEMA.setdefault(schemas.sha256(t.value), t)
+        return _BY_SCHEMA.get(sha256)
 
     def __repr__(self) -> str:
         return f"EventType({self.value!r})"
@@ -248,6 +248,7 @@ class EventType(str, metaclass=_Registry):
 
 _TYPES: dict[str, EventType] = {}
 _SPECS: dict[str, EventTypeSpec] = {}
+_BY_SCHEMA: dict[bytes, EventType] = {}  # EventType.of_schema's index of _TYPES
 
 # The project's own event types. Adding one: its schema file and one line here.
 BUILTIN: Final = (
@@ -441,6 +442,7 @@ def register(spec: EventTypeSpec) -> EventType:
     event_type = EventType._make(spec.name)
     _TYPES[spec.name] = event_type
     _SPECS[spec.name] = spec
+    _BY_SCHEMA.clear()
     return event_type
 
 
@@ -450,6 +452,7 @@ def unregister(name: str) -> None:
         raise _bad(f"event type {name!r} is one of the project's own")
     if _TYPES.pop(name, None) is not None:
         del _SPECS[name]
+        _BY_SCHEMA.clear()
         from .codec import parsed, payload_codec  # noqa: PLC0415
 
         schemas.remove(name)

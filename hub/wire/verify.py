@@ -146,11 +146,14 @@ class _Fields(Mapping[str, Any]):
     values are never built. Its repr names the fields, never their values.
     """
 
-    __slots__ = ("_codecs", "_raw", "_values")
+    __slots__ = ("_codecs", "_raw", "_schema", "_values")
 
-    def __init__(self, raw: dict[str, bytes], codecs: Mapping[str, FieldCodec]) -> None:
+    def __init__(
+        self, raw: dict[str, bytes], codecs: Mapping[str, FieldCodec], schema: bytes
+    ) -> None:
         self._raw = raw
         self._codecs = codecs
+        self._schema = schema  # the SHA-256 of the payload schema ``codecs`` decode
         self._values: dict[str, Any] = {}
 
     def __getitem__(self, name: str) -> Any:
@@ -164,6 +167,24 @@ class _Fields(Mapping[str, Any]):
             raise _type_mismatch(name) from None
         values[name] = value
         return value
+
+    def get(self, name: str, default: Any = None) -> Any:
+        # Mapping.get's try/except around __getitem__, without the ABC's call layers.
+        if name in self._raw:
+            return self[name]
+        return default
+
+    def exact(self, names: Sequence[str]) -> tuple[bytes, tuple[bytes | None, ...]]:
+        """The payload schema's SHA-256 and each named value's bytes as disclosed
+        (None where not disclosed).
+
+        Every value here is an exact encoding of its field's type in that
+        schema, and decoding is a function of the schema and the bytes: equal
+        answers are equal values. The policy memo keys on this instead of
+        decoding and freezing the values.
+        """
+        raw = self._raw
+        return self._schema, tuple(raw.get(name) for name in names)
 
     def __contains__(self, name: object) -> bool:
         return name in self._raw
@@ -201,7 +222,7 @@ def _disclosed_values(
         # speed): the first problem can only be a value, found in order below.
         raw = [d.value for d in disclosures]
         if native.values_exact([codecs[name].native for name in names], raw):
-            return _Fields(dict(zip(names, raw, strict=True)), codecs)
+            return _Fields(dict(zip(names, raw, strict=True)), codecs, header.payload_schema)
         for disclosure in disclosures:
             name = disclosure.field
             try:

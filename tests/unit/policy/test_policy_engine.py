@@ -437,6 +437,48 @@ def test_the_memo_answers_as_the_engine_for_events_created_at_the_edges(
     _remembered_as_judged(event, AGREEMENTS, TRUST)
 
 
+def _policy_variants() -> list[dict[str, Any]]:
+    """Referral payloads that differ only in their policy attributes' values."""
+    base = example_payload("referral")
+    consent = base["consent"]
+    variants: list[dict[str, Any]] = []
+    for is_child in (True, False, None):
+        for status in ("GIVEN", "REFUSED", "NOT_ASKED", None):
+            for scope in (consent["scope"], ["repatriation"]):
+                payload = copy.deepcopy(base)
+                payload["is_child"] = is_child
+                if status is None:
+                    payload["consent"] = None
+                else:
+                    payload["consent"] = {**consent, "status": status, "scope": scope}
+                variants.append(payload)
+    organisation = copy.deepcopy(base)
+    organisation["receiving_organisation"] = {**base["receiving_organisation"], "kind": "ngo"}
+    variants.append(organisation)
+    no_assessment = copy.deepcopy(base)
+    no_assessment["best_interest_assessment"] = None
+    variants.append(no_assessment)
+    return variants
+
+
+def test_the_memo_tells_apart_events_whose_policy_values_differ() -> None:
+    """One after another through the memo, events that differ only in a policy
+    attribute's value are each decided as the engine decides them afresh: the
+    memo keys on the values' exact bytes (hub.wire.verify), never confusing two."""
+    events = [
+        sealed("referral", "TH", ["KH", "LA"], "repatriation", "H2", T, payload)
+        for payload in _policy_variants()
+    ]
+    assert all(hasattr(e.fields, "exact") for e in events)  # the bytes key, not _frozen
+    outcomes = set()
+    for _ in range(2):  # the second round from the memo
+        for event in events:
+            fresh = _uncached(event, AGREEMENTS, T)
+            assert decide(event, AGREEMENTS, TRUST, T) == fresh
+            outcomes.add(fresh)
+    assert len(outcomes) > 2  # the variants are judged differently, so a mix-up would show
+
+
 def test_the_agreement_schema_is_published_where_the_spec_says() -> None:
     published = schemas.SCHEMA_DIR / "agreement.schema.json"
     on_disk = json.loads(published.read_text(encoding="utf-8"))

@@ -59,9 +59,8 @@ from hub.wire import (
     EventType,
     RecipientKey,
     VerifiedEvent,
-    attest,
     check_cloudevents,
-    redact,
+    deliver_copy,
     require_every_wrap,
     verify,
 )
@@ -691,20 +690,20 @@ def _deliver(
 ) -> None:
     header = event.header
     keep = frozenset(d.fields) & event.disclosed
-    redacted = redact(event.envelope, keep, recipient=d.recipient)
-    fields = sorted(redacted.labels)
     eid = EffectId.of_event(EffectKind.DELIVERY, header.producer, header.event_id, d.recipient)
     decision_id = eid.decided(kind)
-    delivered = attest(
-        redacted,
+    # Redacted to ``keep`` and attested (the fields the copy carries), encoded once.
+    delivered = deliver_copy(
+        event.envelope,
+        keep,
         recipient=d.recipient,
         agreement_id=d.agreement_id,
         agreement_version=d.agreement_version,
-        fields=fields,
         leaf_ref=str(decision_id),
         hub_key=hub_key,
         attested_at_ms=b.attest_ms,
     )
+    fields = sorted(delivered.labels)
     value = delivered.to_bytes()
     # Already in the inbox (written before a crash, its decision not): the new
     # attestation is not sent, so the decision must name the bytes that were.

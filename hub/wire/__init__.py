@@ -30,7 +30,7 @@ from .eventtypes import (
     register_from_environment,
 )
 from .jsonmap import from_json_value, payload_from_json, payload_to_json, to_json_value
-from .seal import Rng, attest, new_event_id, payload_fields, redact, seal
+from .seal import Rng, attest, deliver_copy, new_event_id, payload_fields, redact, seal
 from .sealing import RecipientKey
 from .verify import (
     DeliveredEvent,
@@ -97,6 +97,7 @@ __all__ = [
     "check_cloudevents",
     "check_key",
     "cloudevents_headers",
+    "deliver_copy",
     "from_json_value",
     "new_event_id",
     "open_envelope",

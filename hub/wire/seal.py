@@ -37,7 +37,7 @@ from .vocab import (
     shown,
 )
 
-__all__ = ["Rng", "attest", "new_event_id", "payload_fields", "redact", "seal"]
+__all__ = ["Rng", "attest", "deliver_copy", "new_event_id", "payload_fields", "redact", "seal"]
 
 Rng = Callable[[int], bytes]
 """A source of random bytes: ``rng(n)`` returns ``n`` bytes (default ``os.urandom``)."""
@@ -232,16 +232,27 @@ def redact(envelope: Envelope, keep: Iterable[str], *, recipient: str | None = N
     dropped whole by their field label; with ``recipient`` given, a sealed
     event keeps only that recipient's key wrap.
     """
-    wanted = frozenset(keep)
+    disclosures, sealed, wraps = _kept(envelope, frozenset(keep), recipient)
     return Envelope.assemble(
         envelope.header_bytes,
         envelope.signature,
-        [d for d in envelope.disclosures if d.field in wanted],
+        disclosures,
         envelope.attestations,
-        sealed=[s for s in envelope.sealed if s.field in wanted],
-        key_wraps=[w for w in envelope.key_wraps if recipient is None or w.recipient == recipient],
+        sealed=sealed,
+        key_wraps=wraps,
         header=envelope.header,
         event_digest=envelope.event_digest,
+    )
+
+
+def _kept(
+    envelope: Envelope, wanted: frozenset[str], recipient: str | None
+) -> tuple[list[Disclosure], list[SealedDisclosure], list[KeyWrap]]:
+    """The parts :func:`redact` keeps: disclosures and sealed parts by field, wraps by recipient."""
+    return (
+        [d for d in envelope.disclosures if d.field in wanted],
+        [s for s in envelope.sealed if s.field in wanted],
+        [w for w in envelope.key_wraps if recipient is None or w.recipient == recipient],
     )
 
 
@@ -259,11 +270,84 @@ def attest(
     """Append a hub attestation for the copy delivered to ``recipient``.
 
     ``fields`` should be exactly the fields disclosed in ``envelope`` (redact
-    first); :func:`hub.wire.verify_attestation` checks that.
+    first, or use :func:`deliver_copy`); :func:`hub.wire.verify_attestation`
+    checks that.
     """
+    attestation = _attestation(
+        envelope.event_digest,
+        recipient=recipient,
+        agreement_id=agreement_id,
+        agreement_version=agreement_version,
+        fields=fields,
+        leaf_ref=leaf_ref,
+        hub_key=hub_key,
+        attested_at_ms=attested_at_ms,
+    )
+    return Envelope.assemble(
+        envelope.header_bytes,
+        envelope.signature,
+        envelope.disclosures,
+        (*envelope.attestations, attestation),
+        sealed=envelope.sealed,
+        key_wraps=envelope.key_wraps,
+        header=envelope.header,
+        event_digest=envelope.event_digest,
+    )
+
+
+def deliver_copy(
+    envelope: Envelope,
+    keep: Iterable[str],
+    *,
+    recipient: str,
+    agreement_id: str,
+    agreement_version: int,
+    leaf_ref: str,
+    hub_key: Ed25519PrivateKey,
+    attested_at_ms: int,
+) -> Envelope:
+    """The copy the hub delivers: :func:`redact` to ``keep`` for ``recipient``, then
+    :func:`attest` naming exactly the fields the copy carries; the same bytes as
+    those two calls, encoded once instead of twice.
+    """
+    disclosures, sealed, wraps = _kept(envelope, frozenset(keep), recipient)
+    attestation = _attestation(
+        envelope.event_digest,
+        recipient=recipient,
+        agreement_id=agreement_id,
+        agreement_version=agreement_version,
+        fields=[*(d.field for d in disclosures), *(s.field for s in sealed)],
+        leaf_ref=leaf_ref,
+        hub_key=hub_key,
+        attested_at_ms=attested_at_ms,
+    )
+    return Envelope.assemble(
+        envelope.header_bytes,
+        envelope.signature,
+        disclosures,
+        (*envelope.attestations, attestation),
+        sealed=sealed,
+        key_wraps=wraps,
+        header=envelope.header,
+        event_digest=envelope.event_digest,
+    )
+
+
+def _attestation(
+    event_digest: bytes,
+    *,
+    recipient: str,
+    agreement_id: str,
+    agreement_version: int,
+    fields: Iterable[str],
+    leaf_ref: str,
+    hub_key: Ed25519PrivateKey,
+    attested_at_ms: int,
+) -> Attestation:
+    """The hub's signed attestation statement about one delivered copy."""
     record = {
         "spec_version": SPEC_VERSION,
-        "event_digest": envelope.event_digest,
+        "event_digest": event_digest,
         "recipient": recipient,
         "agreement_id": agreement_id,
         "agreement_version": agreement_version,
@@ -279,18 +363,6 @@ def attest(
     )
     # The fast encoder answers only for values of exactly the schema's types,
     # which decode back to themselves: the record is what a decode would give.
-    attestation = (
-        Attestation.from_parts(statement, signature)
-        if body is None
-        else Attestation.from_record(statement, signature, record)
-    )
-    return Envelope.assemble(
-        envelope.header_bytes,
-        envelope.signature,
-        envelope.disclosures,
-        (*envelope.attestations, attestation),
-        sealed=envelope.sealed,
-        key_wraps=envelope.key_wraps,
-        header=envelope.header,
-        event_digest=envelope.event_digest,
-    )
+    if body is None:
+        return Attestation.from_parts(statement, signature)
+    return Attestation.from_record(statement, signature, record)

@@ -14,6 +14,7 @@ from hub.wire import (
     Envelope,
     EventType,
     attest,
+    deliver_copy,
     payload_fields,
     payload_from_json,
     payload_to_json,
@@ -21,7 +22,7 @@ from hub.wire import (
     verify,
     verify_attestation,
 )
-from tests.support.wire import HUB_KEY, KEYS, T0, sealed
+from tests.support.wire import HUB_KEY, KEYS, T0, sealed, sealed_v2
 
 _TEXT = st.text(alphabet=st.characters(codec="utf-8"), max_size=12)
 _PRIMITIVES: dict[str, st.SearchStrategy[Any]] = {
@@ -128,6 +129,35 @@ def test_any_kept_subset_verifies(keep: set[str]) -> None:
     event = verify(red, KEYS)
     assert event.disclosed == keep
     assert event.header == _ENVELOPE.header
+
+
+_SEALED = sealed_v2(recipients=("KH", "LA"), rng_label="copy")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.sets(st.sampled_from(_FIELDS)),
+    st.sampled_from(["KH", "LA"]),
+    st.booleans(),
+)
+def test_a_delivered_copy_is_redact_then_attest(keep: set[str], recipient: str, v2: bool) -> None:
+    """``deliver_copy`` (what the hub sends) gives the bytes of ``redact`` then
+    ``attest`` naming the copy's fields, for clear and sealed events alike."""
+    envelope = _SEALED if v2 else _ENVELOPE
+    terms: dict[str, Any] = {
+        "recipient": recipient,
+        "agreement_id": "TH-KH-1",
+        "agreement_version": 3,
+        "leaf_ref": "DECISION:DELIVERED:TH:x:KH",
+        "hub_key": HUB_KEY,
+        "attested_at_ms": T0 + 7,
+    }
+    redacted = redact(envelope, keep, recipient=recipient)
+    expected = attest(redacted, fields=sorted(redacted.labels), **terms)
+    copy = deliver_copy(envelope, keep, **terms)
+    assert copy.to_bytes() == expected.to_bytes()
+    assert copy == Envelope.from_bytes(expected.to_bytes())
+    assert set(copy.labels) == keep
 
 
 @settings(max_examples=300, deadline=None)

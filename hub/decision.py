@@ -134,10 +134,12 @@ class EffectId:
                 f"expected a decision kind exactly on a decision id, got {self.kind} "
                 f"with {self.decision}",
             )
-        for name in ("producer", "event_id", "recipient"):
-            part = getattr(self, name)
-            if ":" in part or "/" in part:  # ':' joins the parts, '/' marks the source
-                raise _malformed(name, "no ':' or '/' in a part of an effect id", part)
+        joined = self.producer + self.event_id + self.recipient  # one scan; the loop names a part
+        if ":" in joined or "/" in joined:  # ':' joins the parts, '/' marks the source
+            for name in ("producer", "event_id", "recipient"):
+                part = getattr(self, name)
+                if ":" in part or "/" in part:
+                    raise _malformed(name, "no ':' or '/' in a part of an effect id", part)
         if self.source is None:
             if not self.producer or not self.event_id:
                 raise AuditError(

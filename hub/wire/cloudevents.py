@@ -67,11 +67,13 @@ def check_cloudevents(
     Raises:
         DeliveryError: CLOUDEVENTS_MISMATCH.
     """
+    expected_headers = cloudevents_headers(header)
+    if type(kafka_headers) is tuple and list(kafka_headers) == expected_headers:
+        return expected_headers  # exactly these headers, in this order: every rule holds
     pairs = kafka_headers.items() if isinstance(kafka_headers, Mapping) else kafka_headers
     seen: dict[str, list[bytes | None]] = {}
     for name, value in pairs:
         seen.setdefault(name, []).append(value)
-    expected_headers = cloudevents_headers(header)
     for name, expected in expected_headers:
         got = seen.get(name)
         if got is None:

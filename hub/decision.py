@@ -163,7 +163,11 @@ class EffectId:
         object.__setattr__(self, "_text", self._join())
 
     def _join(self) -> str:
-        head = str(self.kind) if self.decision is None else f"{self.kind}:{self.decision}"
+        return self._text_as(self.kind, self.decision)
+
+    def _text_as(self, kind: EffectKind, decision: DecisionKind | None) -> str:
+        """The text of the id with these parts but ``kind`` and ``decision``."""
+        head = str(kind) if decision is None else f"{kind}:{decision}"
         if self.source is None:
             tail = f":{self.recipient}" if self.recipient else ""
             return f"{head}:{self.producer}:{self.event_id}{tail}"
@@ -171,6 +175,20 @@ class EffectId:
         if self.producer:
             return f"{head}:{self.producer}:{self.event_id}:{where}"
         return f"{head}:{self.event_id or where}:{where}"
+
+    def decided_text(self, kind: DecisionKind) -> str:
+        """``str(self.decided(kind))``, without making the id (the state asks per delivery)."""
+        if not isinstance(kind, DecisionKind):
+            raise AuditError(
+                Reason.CHECKPOINT_INVALID, f"expected a decision kind, got {type(kind).__name__}"
+            )
+        return self._text_as(EffectKind.DECISION, kind)
+
+    def delivery_text(self) -> str:
+        """``str(self.delivery())``, without making the id, for a valid delivery's parts."""
+        if self.source is None and self.recipient:
+            return self._text_as(EffectKind.DELIVERY, None)
+        return str(self.delivery())  # the checks, and their refusal
 
     def __str__(self) -> str:
         return self._text

@@ -510,7 +510,7 @@ class HubState:
             if digest is not None and not self._decided(effect_id):
                 self.delivered[text] = digest
         elif effect_id.decision in DELIVERY_KINDS:
-            self.delivered.pop(str(effect_id.delivery()), None)
+            self.delivered.pop(effect_id.delivery_text(), None)
 
     def new_generation(self) -> int:
         """Start a new generation of marks and return its number.
@@ -556,4 +556,4 @@ class HubState:
 
     def _decided(self, delivery: EffectId) -> bool:
         """Whether the decision for ``delivery`` is written."""
-        return any(str(delivery.decided(kind)) in self.effects for kind in DELIVERY_KINDS)
+        return any(delivery.decided_text(kind) in self.effects for kind in DELIVERY_KINDS)

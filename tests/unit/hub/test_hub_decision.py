@@ -170,6 +170,7 @@ def test_decided_and_delivery_are_the_ids_the_checked_constructor_makes(
         hash(checked),
     )
     assert EffectId.parse(str(made)) == made
+    assert eid.decided_text(then) == str(made)  # the text alone, as the state asks for it
     try:
         expected: EffectId | type[AuditError] = EffectId(
             EffectKind.DELIVERY, producer, event_id, recipient
@@ -182,6 +183,11 @@ def test_decided_and_delivery_are_the_ids_the_checked_constructor_makes(
         got = AuditError
     assert got == expected
     assert str(got) == str(expected)
+    try:
+        text: str | type[AuditError] = made.delivery_text()
+    except AuditError:
+        text = AuditError
+    assert text == (AuditError if expected is AuditError else str(expected))
 
 
 def test_source_refs_read_back_and_bad_ones_are_refused() -> None:

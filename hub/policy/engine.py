@@ -163,8 +163,10 @@ class _Memo:
     """Deliver decisions already made under one (agreement set, trust list).
 
     Everything :func:`decide_one` reads is in the key: the producer, recipient,
-    event type, purpose, handling and version; the values of :data:`POLICY_FIELDS` (by type
-    and value); the disclosed field names; and, for the two times it is judged
+    event type, purpose, handling and version; the values of :data:`POLICY_FIELDS` (their
+    exact Avro bytes with the digest of the schema they decode with, where the
+    event's fields hold them: ``hub.wire.verify``; else by type and value); the
+    disclosed field names; and, for the two times it is judged
     at (``now_ms`` for which agreements were loaded, the event's creation for
     which were in force and which root keys were valid), the interval between
     consecutive *boundaries* — every load time, start and end of an agreement,

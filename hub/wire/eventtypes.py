@@ -232,8 +232,10 @@ class EventType(str, metaclass=_Registry):
     def of_schema(cls, sha256: bytes) -> EventType | None:
         """The type whose payload schema has this SHA-256 (the first registered), or None."""
         if not _BY_SCHEMA:  # emptied by every registration; every header asks
+            index: dict[bytes, EventType] = {}
             for t in _TYPES.values():
-                _BY_SCHEMA.setdefault(schemas.sha256(t.value), t)
+                index.setdefault(schemas.sha256(t.value), t)
+            _BY_SCHEMA.update(index)  # whole or not at all: a schema that fails raises each time
         return _BY_SCHEMA.get(sha256)
 
     def __repr__(self) -> str:

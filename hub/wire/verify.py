@@ -26,7 +26,7 @@ from hub.keys import KeyDirectory, KeyRole, PublicKey, ed25519_verify
 
 from . import native
 from .cloudevents import check_cloudevents
-from .codec import FieldCodec, payload_codec
+from .codec import FieldCodec, PayloadCodec, payload_codec
 from .envelope import Attestation, Disclosure, Envelope, Header, Signature, pae
 from .sealing import open_sealed
 from .vocab import (
@@ -153,7 +153,7 @@ class _Fields(Mapping[str, Any]):
     ) -> None:
         self._raw = raw
         self._codecs = codecs
-        self._schema = schema  # the SHA-256 of the payload schema ``codecs`` decode
+        self._schema = schema  # the SHA-256 of the payload schema ``codecs`` decode with
         self._values: dict[str, Any] = {}
 
     def __getitem__(self, name: str) -> Any:
@@ -175,8 +175,8 @@ class _Fields(Mapping[str, Any]):
         return default
 
     def exact(self, names: Sequence[str]) -> tuple[bytes, tuple[bytes | None, ...]]:
-        """The payload schema's SHA-256 and each named value's bytes as disclosed
-        (None where not disclosed).
+        """The SHA-256 of the schema the values are decoded with, and each named
+        value's bytes as disclosed (None where not disclosed).
 
         Every value here is an exact encoding of its field's type in that
         schema, and decoding is a function of the schema and the bytes: equal
@@ -200,7 +200,7 @@ class _Fields(Mapping[str, Any]):
 
 
 def _disclosed_values(
-    disclosures: Sequence[Disclosure], header: Header, codecs: Mapping[str, FieldCodec]
+    disclosures: Sequence[Disclosure], header: Header, codec: PayloadCodec
 ) -> Mapping[str, Any]:
     """Each disclosed field's value; raises on the first disclosure that breaks a rule.
 
@@ -208,6 +208,7 @@ def _disclosed_values(
         DisclosureError: DUPLICATE_DIGEST, UNREFERENCED_DISCLOSURE,
             DUPLICATE_FIELD, UNKNOWN_FIELD, FIELD_TYPE_MISMATCH.
     """
+    codecs = codec.codecs
     values: dict[str, Any] = {}
     digests = [d.digest for d in disclosures]
     names = [d.field for d in disclosures]
@@ -222,7 +223,8 @@ def _disclosed_values(
         # speed): the first problem can only be a value, found in order below.
         raw = [d.value for d in disclosures]
         if native.values_exact([codecs[name].native for name in names], raw):
-            return _Fields(dict(zip(names, raw, strict=True)), codecs, header.payload_schema)
+            # keyed by the digest of the schema these codecs decode with (hub.policy's memo)
+            return _Fields(dict(zip(names, raw, strict=True)), codecs, codec.sha256)
         for disclosure in disclosures:
             name = disclosure.field
             try:
@@ -288,7 +290,7 @@ def verify(envelope: Envelope, keys: KeyDirectory) -> VerifiedEvent:
         reason=Reason.BAD_SIGNATURE,
     )
     codec = payload_codec(header.event_type.value)
-    values = _disclosed_values(envelope.disclosures, header, codec.codecs)
+    values = _disclosed_values(envelope.disclosures, header, codec)
     sealed = _sealed_labels(envelope, codec.codecs, values) if envelope.is_sealed else frozenset()
     disclosed = frozenset(values) | sealed
     return VerifiedEvent(

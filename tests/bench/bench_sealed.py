@@ -11,8 +11,8 @@ measured in the same run, and each v2 number beside its v1 counterpart:
   sixth, MY, is not a member: the wire format takes any alpha-2 code, and six
   is more than the five a member can address);
 - **the hub per event**: ``Envelope.from_bytes`` + ``verify`` (+
-  ``require_every_wrap`` for v2) + per recipient ``redact(keep,
-  recipient=)`` + ``attest`` + ``to_bytes``, every field kept (the sample
+  ``require_every_wrap`` for v2) + per recipient ``deliver_copy`` (redact
+  with ``recipient=`` + attest, one encode) + ``to_bytes``, every field kept (the sample
   agreement TH-KH v2 delivers all 25): the wire calls of ``hub.pipeline``,
   for 1 and for 6 recipients; and ``hub.pipeline.process`` itself (ingest,
   policy, route, decision records) for the referral to KH and per event of
@@ -64,12 +64,11 @@ from hub.wire import (
     POLICY_ATTRIBUTES,
     Envelope,
     RecipientKey,
-    attest,
     cloudevents_headers,
+    deliver_copy,
     open_envelope,
     pae,
     payload_fields,
-    redact,
     require_every_wrap,
     seal,
     unseal,
@@ -146,27 +145,24 @@ def seal_referral(
 
 def hub_copies(raw: bytes, keep: frozenset[str]) -> list[bytes]:
     """The wire calls ``hub.pipeline`` makes for one event: parse, verify, then per recipient
-    redact (keeping that recipient's wrap only) + attest + encode."""
+    ``deliver_copy`` (redact, keeping that recipient's wrap only, + attest, encoded once)."""
     env = Envelope.from_bytes(raw)
     event = verify(env, TRUST)
     require_every_wrap(env)
     kept = keep & event.disclosed
-    out = []
-    for recipient in env.header.recipients:
-        redacted = redact(env, kept, recipient=recipient)
-        out.append(
-            attest(
-                redacted,
-                recipient=recipient,
-                agreement_id="TH-KH-protection",
-                agreement_version=2,
-                fields=sorted(redacted.labels),
-                leaf_ref="bench:0123456789",
-                hub_key=HUB_KEY,
-                attested_at_ms=T + 1000,
-            ).to_bytes()
-        )
-    return out
+    return [
+        deliver_copy(
+            env,
+            kept,
+            recipient=recipient,
+            agreement_id="TH-KH-protection",
+            agreement_version=2,
+            leaf_ref="bench:0123456789",
+            hub_key=HUB_KEY,
+            attested_at_ms=T + 1000,
+        ).to_bytes()
+        for recipient in env.header.recipients
+    ]
 
 
 def measure(seconds: float) -> dict[str, float]:

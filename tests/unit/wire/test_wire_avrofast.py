@@ -480,12 +480,12 @@ def test_the_set_checked_disclosure_rules_fail_as_the_one_by_one_checks(
             sorted({*env.header.disclosure_digests, _BAD_VALUE.digest, _UNKNOWN.digest})
         ),
     )
-    codecs = payload_codec("referral").codecs
+    codec = payload_codec("referral")
 
-    def outcome(check: Any) -> Any:
+    def outcome(check: Any, codecs: Any) -> Any:
         try:
             return check(disclosures, header, codecs)
         except DisclosureError as exc:
             return (exc.reason, str(exc))
 
-    assert outcome(_disclosed_values) == outcome(_disclosed_values_one_by_one)
+    assert outcome(_disclosed_values, codec) == outcome(_disclosed_values_one_by_one, codec.codecs)

@@ -6,7 +6,7 @@ import ast
 import json
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -273,8 +273,9 @@ def attest(
     first, or use :func:`deliver_copy`); :func:`hub.wire.verify_attestation`
     checks that.
     """
-    attestation = _attestation(
-        envelope.event_digest,
+    return _attested(
+        envelope,
+        (envelope.disclosures, envelope.sealed, envelope.key_wraps),
         recipient=recipient,
         agreement_id=agreement_id,
         agreement_version=agreement_version,
@@ -282,16 +283,6 @@ def attest(
         leaf_ref=leaf_ref,
         hub_key=hub_key,
         attested_at_ms=attested_at_ms,
-    )
-    return Envelope.assemble(
-        envelope.header_bytes,
-        envelope.signature,
-        envelope.disclosures,
-        (*envelope.attestations, attestation),
-        sealed=envelope.sealed,
-        key_wraps=envelope.key_wraps,
-        header=envelope.header,
-        event_digest=envelope.event_digest,
     )
 
 
@@ -310,9 +301,11 @@ def deliver_copy(
     :func:`attest` naming exactly the fields the copy carries; the same bytes as
     those two calls, encoded once instead of twice.
     """
-    disclosures, sealed, wraps = _kept(envelope, frozenset(keep), recipient)
-    attestation = _attestation(
-        envelope.event_digest,
+    parts = _kept(envelope, frozenset(keep), recipient)
+    disclosures, sealed, _wraps = parts
+    return _attested(
+        envelope,
+        parts,
         recipient=recipient,
         agreement_id=agreement_id,
         agreement_version=agreement_version,
@@ -321,20 +314,11 @@ def deliver_copy(
         hub_key=hub_key,
         attested_at_ms=attested_at_ms,
     )
-    return Envelope.assemble(
-        envelope.header_bytes,
-        envelope.signature,
-        disclosures,
-        (*envelope.attestations, attestation),
-        sealed=sealed,
-        key_wraps=wraps,
-        header=envelope.header,
-        event_digest=envelope.event_digest,
-    )
 
 
-def _attestation(
-    event_digest: bytes,
+def _attested(
+    envelope: Envelope,
+    parts: tuple[Sequence[Disclosure], Sequence[SealedDisclosure], Sequence[KeyWrap]],
     *,
     recipient: str,
     agreement_id: str,
@@ -343,11 +327,12 @@ def _attestation(
     leaf_ref: str,
     hub_key: Ed25519PrivateKey,
     attested_at_ms: int,
-) -> Attestation:
-    """The hub's signed attestation statement about one delivered copy."""
+) -> Envelope:
+    """``envelope`` with these parts (disclosures, sealed parts, key wraps) and the
+    hub's signed attestation about the copy for ``recipient``, encoded once."""
     record = {
         "spec_version": SPEC_VERSION,
-        "event_digest": event_digest,
+        "event_digest": envelope.event_digest,
         "recipient": recipient,
         "agreement_id": agreement_id,
         "agreement_version": agreement_version,
@@ -363,6 +348,19 @@ def _attestation(
     )
     # The fast encoder answers only for values of exactly the schema's types,
     # which decode back to themselves: the record is what a decode would give.
-    if body is None:
-        return Attestation.from_parts(statement, signature)
-    return Attestation.from_record(statement, signature, record)
+    attestation = (
+        Attestation.from_parts(statement, signature)
+        if body is None
+        else Attestation.from_record(statement, signature, record)
+    )
+    disclosures, sealed, wraps = parts
+    return Envelope.assemble(
+        envelope.header_bytes,
+        envelope.signature,
+        disclosures,
+        (*envelope.attestations, attestation),
+        sealed=sealed,
+        key_wraps=wraps,
+        header=envelope.header,
+        event_digest=envelope.event_digest,
+    )

@@ -48,17 +48,8 @@ def _status(port: int) -> dict[str, Any] | None:
         return None
 
 
-def _free_port() -> int:
-    import socket  # only this script needs it
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def _start_until_caught_up(worker: Worker, timeout_s: float = 900) -> tuple[float, dict[str, Any]]:
-    port = worker.hub_web_port = _free_port()
+    port = worker.hub_web_port  # picked by the test support (free_port), kept across starts
     started = time.monotonic()
     worker.start()
     deadline = started + timeout_s

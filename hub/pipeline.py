@@ -703,8 +703,7 @@ def _deliver(
         hub_key=hub_key,
         attested_at_ms=b.attest_ms,
     )
-    fields = sorted(delivered.labels)
-    value = delivered.to_bytes()
+    value = delivered.value
     # Already in the inbox (written before a crash, its decision not): the new
     # attestation is not sent, so the decision must name the bytes that were.
     sent_digest = _hex(value)
@@ -728,7 +727,7 @@ def _deliver(
             recipient=d.recipient,
             event_digest=digest,
             delivered_digest=delivered_digest,
-            fields=tuple(fields),
+            fields=delivered.fields,
             agreement=d.agreement_ref,
         ),
     )

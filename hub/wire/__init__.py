@@ -30,7 +30,16 @@ from .eventtypes import (
     register_from_environment,
 )
 from .jsonmap import from_json_value, payload_from_json, payload_to_json, to_json_value
-from .seal import Rng, attest, deliver_copy, new_event_id, payload_fields, redact, seal
+from .seal import (
+    DeliveredCopy,
+    Rng,
+    attest,
+    deliver_copy,
+    new_event_id,
+    payload_fields,
+    redact,
+    seal,
+)
 from .sealing import RecipientKey
 from .verify import (
     DeliveredEvent,
@@ -78,6 +87,7 @@ __all__ = [
     "SEALED_VERSION",
     "SPEC_VERSION",
     "Attestation",
+    "DeliveredCopy",
     "DeliveredEvent",
     "Disclosure",
     "Envelope",

@@ -57,6 +57,8 @@ __all__ = [
     "KeyWrap",
     "SealedDisclosure",
     "Signature",
+    "check_statement",
+    "encode_envelope",
     "pae",
     "parse_disclosures",
     "parse_key_wraps",
@@ -662,6 +664,20 @@ def parse_key_wraps(raws: Sequence[bytes]) -> tuple[KeyWrap, ...]:
     return tuple(out)
 
 
+def check_statement(rec: dict[str, Any]) -> None:
+    """An attestation statement's record names this version and an alpha-2 recipient.
+
+    Raises:
+        SignatureError: BAD_ATTESTATION otherwise.
+    """
+    if rec["spec_version"] != SPEC_VERSION or not _COUNTRY.match(rec["recipient"]):
+        raise SignatureError(
+            Reason.BAD_ATTESTATION,
+            f"expected spec_version {SPEC_VERSION} and an alpha-2 recipient, "
+            f"got {rec['spec_version']} and {shown(rec['recipient'])}",
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class Attestation:
     """A hub attestation: a signed statement about one delivered copy."""
@@ -701,12 +717,7 @@ class Attestation:
         Raises:
             SignatureError: BAD_ATTESTATION for a wrong version or recipient.
         """
-        if rec["spec_version"] != SPEC_VERSION or not _COUNTRY.match(rec["recipient"]):
-            raise SignatureError(
-                Reason.BAD_ATTESTATION,
-                f"expected spec_version {SPEC_VERSION} and an alpha-2 recipient, "
-                f"got {rec['spec_version']} and {shown(rec['recipient'])}",
-            )
+        check_statement(rec)
         return cls(
             statement=statement,
             signature=signature,
@@ -737,6 +748,38 @@ class Attestation:
 def _envelope_part(version: int) -> str:
     """The schema an envelope of header ``version`` is written with."""
     return "envelope@1" if version == SPEC_VERSION else "envelope"
+
+
+def encode_envelope(
+    header: Header,
+    header_bytes: bytes,
+    signature: dict[str, Any],
+    disclosures: Sequence[bytes],
+    attestations: Sequence[dict[str, Any]],
+    *,
+    sealed: Sequence[bytes] = (),
+    key_wraps: Sequence[bytes] = (),
+) -> bytes:
+    """An envelope's bytes (framed Avro) from its parts: ``header`` parsed from
+    ``header_bytes``, the signature's and attestations' records, the disclosures',
+    sealed parts' and key wraps' bytes. A v1 header is written in a v1 envelope.
+
+    Raises:
+        SealError: SEALING_INVALID for sealed parts in a v1 envelope.
+    """
+    record: dict[str, Any] = {
+        "header": header_bytes,
+        "signature": signature,
+        "disclosures": disclosures,
+        "attestations": attestations,
+    }
+    name = _envelope_part(header.spec_version)
+    if header.spec_version == SEALED_VERSION:
+        record["sealed"] = sealed
+        record["key_wraps"] = key_wraps
+    elif sealed or key_wraps:
+        raise _sealing_invalid("a v1 (unsealed) event has no sealed disclosures or key wraps")
+    return frame(name, part(name).encode(record))
 
 
 def _envelope_version(data: bytes) -> int:
@@ -826,25 +869,22 @@ class Envelope:
         """
         if header is None:
             header = Header.from_bytes(header_bytes)
-        record: dict[str, Any] = {
-            "header": header_bytes,
-            "signature": signature.to_record(),
-            "disclosures": [d.raw for d in disclosures],
-            "attestations": [a.to_record() for a in attestations],
-        }
-        name = _envelope_part(header.spec_version)
-        if header.spec_version == SEALED_VERSION:
-            record["sealed"] = [s.raw for s in sealed]
-            record["key_wraps"] = [w.raw for w in key_wraps]
-        elif sealed or key_wraps:
-            raise _sealing_invalid("a v1 (unsealed) event has no sealed disclosures or key wraps")
+        raw = encode_envelope(
+            header,
+            header_bytes,
+            signature.to_record(),
+            [d.raw for d in disclosures],
+            [a.to_record() for a in attestations],
+            sealed=[s.raw for s in sealed],
+            key_wraps=[w.raw for w in key_wraps],
+        )
         envelope = cls(
             header,
             header_bytes,
             signature,
             tuple(disclosures),
             tuple(attestations),
-            frame(name, part(name).encode(record)),
+            raw,
             tuple(sealed),
             tuple(key_wraps),
         )

@@ -6,7 +6,8 @@ import ast
 import json
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -23,6 +24,8 @@ from .envelope import (
     KeyWrap,
     SealedDisclosure,
     Signature,
+    check_statement,
+    encode_envelope,
     pae,
 )
 from .eventtypes import EventType
@@ -37,7 +40,16 @@ from .vocab import (
     shown,
 )
 
-__all__ = ["Rng", "attest", "deliver_copy", "new_event_id", "payload_fields", "redact", "seal"]
+__all__ = [
+    "DeliveredCopy",
+    "Rng",
+    "attest",
+    "deliver_copy",
+    "new_event_id",
+    "payload_fields",
+    "redact",
+    "seal",
+]
 
 Rng = Callable[[int], bytes]
 """A source of random bytes: ``rng(n)`` returns ``n`` bytes (default ``os.urandom``)."""
@@ -273,17 +285,41 @@ def attest(
     first, or use :func:`deliver_copy`); :func:`hub.wire.verify_attestation`
     checks that.
     """
-    return _attested(
+    statement, record, sig = _statement(
         envelope,
-        (envelope.disclosures, envelope.sealed, envelope.key_wraps),
         recipient=recipient,
         agreement_id=agreement_id,
         agreement_version=agreement_version,
-        fields=fields,
+        fields=sorted(set(fields)),
         leaf_ref=leaf_ref,
         hub_key=hub_key,
         attested_at_ms=attested_at_ms,
     )
+    signature = Signature(signer_key_id(hub_key), sig)
+    attestation = (
+        Attestation.from_parts(statement, signature)
+        if record is None
+        else Attestation.from_record(statement, signature, record)
+    )
+    return Envelope.assemble(
+        envelope.header_bytes,
+        envelope.signature,
+        envelope.disclosures,
+        (*envelope.attestations, attestation),
+        sealed=envelope.sealed,
+        key_wraps=envelope.key_wraps,
+        header=envelope.header,
+        event_digest=envelope.event_digest,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveredCopy:
+    """What :func:`deliver_copy` makes: the copy's envelope bytes and the fields it
+    carries (clear and sealed, sorted: as its attestation names them)."""
+
+    value: bytes
+    fields: tuple[str, ...]
 
 
 def deliver_copy(
@@ -296,71 +332,72 @@ def deliver_copy(
     leaf_ref: str,
     hub_key: Ed25519PrivateKey,
     attested_at_ms: int,
-) -> Envelope:
+) -> DeliveredCopy:
     """The copy the hub delivers: :func:`redact` to ``keep`` for ``recipient``, then
-    :func:`attest` naming exactly the fields the copy carries; the same bytes as
-    those two calls, encoded once instead of twice.
+    :func:`attest` naming exactly the fields the copy carries; the bytes of those
+    two calls, encoded once and with no envelope built (the hub only sends them).
+
+    Raises:
+        SignatureError: BAD_ATTESTATION for a recipient that is no alpha-2 code.
     """
-    parts = _kept(envelope, frozenset(keep), recipient)
-    disclosures, sealed, _wraps = parts
-    return _attested(
+    disclosures, sealed, wraps = _kept(envelope, frozenset(keep), recipient)
+    fields = sorted({*(d.field for d in disclosures), *(s.field for s in sealed)})
+    statement, record, sig = _statement(
         envelope,
-        parts,
         recipient=recipient,
         agreement_id=agreement_id,
         agreement_version=agreement_version,
-        fields=[*(d.field for d in disclosures), *(s.field for s in sealed)],
+        fields=fields,
         leaf_ref=leaf_ref,
         hub_key=hub_key,
         attested_at_ms=attested_at_ms,
     )
+    if record is None:  # the fast encoder declined: parse what was written, as attest does
+        Attestation.from_parts(statement, Signature(signer_key_id(hub_key), sig))
+    else:
+        check_statement(record)
+    value = encode_envelope(
+        envelope.header,
+        envelope.header_bytes,
+        envelope.signature.to_record(),
+        [d.raw for d in disclosures],
+        [
+            *(a.to_record() for a in envelope.attestations),
+            {"statement": statement, "signature": {"key_id": signer_key_id(hub_key), "sig": sig}},
+        ],
+        sealed=[s.raw for s in sealed],
+        key_wraps=[w.raw for w in wraps],
+    )
+    return DeliveredCopy(value, tuple(fields))
 
 
-def _attested(
+def _statement(
     envelope: Envelope,
-    parts: tuple[Sequence[Disclosure], Sequence[SealedDisclosure], Sequence[KeyWrap]],
     *,
     recipient: str,
     agreement_id: str,
     agreement_version: int,
-    fields: Iterable[str],
+    fields: list[str],
     leaf_ref: str,
     hub_key: Ed25519PrivateKey,
     attested_at_ms: int,
-) -> Envelope:
-    """``envelope`` with these parts (disclosures, sealed parts, key wraps) and the
-    hub's signed attestation about the copy for ``recipient``, encoded once."""
+) -> tuple[bytes, dict[str, Any] | None, bytes]:
+    """The hub's attestation statement about ``envelope``'s copy for ``recipient``
+    (``fields`` sorted, each once), framed, and its signature; with the record it
+    encodes when the fast encoder wrote it (its values then decode back to
+    themselves), else None."""
     record = {
         "spec_version": SPEC_VERSION,
         "event_digest": envelope.event_digest,
         "recipient": recipient,
         "agreement_id": agreement_id,
         "agreement_version": agreement_version,
-        "fields": sorted(set(fields)),
+        "fields": fields,
         "leaf_ref": leaf_ref,
         "attested_at": attested_at_ms,
     }
     codec = part("attestation_statement")
     body = codec.fast_encode(record)
     statement = frame("attestation_statement", codec.encode(record) if body is None else body)
-    signature = Signature(
-        signer_key_id(hub_key), ed25519_sign(hub_key, pae(ATTESTATION_PAYLOAD_TYPE, statement))
-    )
-    # The fast encoder answers only for values of exactly the schema's types,
-    # which decode back to themselves: the record is what a decode would give.
-    attestation = (
-        Attestation.from_parts(statement, signature)
-        if body is None
-        else Attestation.from_record(statement, signature, record)
-    )
-    disclosures, sealed, wraps = parts
-    return Envelope.assemble(
-        envelope.header_bytes,
-        envelope.signature,
-        disclosures,
-        (*envelope.attestations, attestation),
-        sealed=sealed,
-        key_wraps=wraps,
-        header=envelope.header,
-        event_digest=envelope.event_digest,
-    )
+    sig = ed25519_sign(hub_key, pae(ATTESTATION_PAYLOAD_TYPE, statement))
+    return statement, (None if body is None else record), sig

@@ -160,7 +160,7 @@ def hub_copies(raw: bytes, keep: frozenset[str]) -> list[bytes]:
             leaf_ref="bench:0123456789",
             hub_key=HUB_KEY,
             attested_at_ms=T + 1000,
-        ).to_bytes()
+        ).value
         for recipient in env.header.recipients
     ]
 

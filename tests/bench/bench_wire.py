@@ -206,7 +206,7 @@ def _measure(
                     leaf_ref="bench:0123456789",
                     hub_key=hub_key,
                     attested_at_ms=T0 + 1000,
-                ).to_bytes()
+                ).value
             )
         return out
 

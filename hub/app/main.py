@@ -37,6 +37,7 @@ import functools
 import gc
 import logging
 import os
+import sys
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Sequence
@@ -107,14 +108,19 @@ class HubApp(faust.App):
 
 
 # The cyclic collector's thresholds in a running worker (gc.set_threshold): young
-# collections as often as Python's default (700 allocations), the older two ten
-# times less often than its (10, 10). A batch's records, effects and decisions live
-# across many young collections (the agent decides while a write is in flight), so
-# at the default they were promoted and walked again by a middle collection every
-# 7,000 allocations and a full one every 70,000: 5.6-6.7 % of a draining worker's
-# CPU (gc.callbacks), against 2.9 % with these. A middle collection took about
-# 6.5 ms (0.75 ms at the default), once or twice a second in a drain.
-GC_THRESHOLDS = (700, 100, 100)
+# collections as often as Python's default (every 700 net allocations), middle and
+# full ones ten times rarer (every 70,000 and 700,000, against 7,000 and 70,000). A
+# batch's records, effects and decisions live across many young collections (the
+# agent decides while a write is in flight), so at the default they were promoted
+# and walked again by a middle collection every 7,000 allocations: 5.6-6.7 % of a
+# draining worker's CPU went to the collector (gc.callbacks), 3.0-3.1 % with these.
+# A middle collection then takes about 5 ms (0.75 ms at the default), at most
+# 15 ms, once or twice a second in a drain; a full one 15-27 ms every few seconds
+# (16-20 ms several times a second at the default), still freeing cyclic garbage.
+GC_THRESHOLDS = (700, 100, 10)
+# The generational collector these thresholds are for: Python 3.14's incremental
+# collector reads the second and third numbers otherwise, and keeps its defaults.
+GC_GENERATIONAL = sys.version_info < (3, 14)
 
 
 def _freeze_what_start_loaded() -> None:
@@ -127,7 +133,8 @@ def _freeze_what_start_loaded() -> None:
     """
     gc.collect()
     gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
+    if GC_GENERATIONAL:
+        gc.set_threshold(*GC_THRESHOLDS)
 
 
 def _drop_spinner_logging() -> None:

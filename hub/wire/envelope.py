@@ -770,13 +770,13 @@ def encode_envelope(
     record: dict[str, Any] = {
         "header": header_bytes,
         "signature": signature,
-        "disclosures": disclosures,
-        "attestations": attestations,
+        "disclosures": list(disclosures),
+        "attestations": list(attestations),
     }
     name = _envelope_part(header.spec_version)
     if header.spec_version == SEALED_VERSION:
-        record["sealed"] = sealed
-        record["key_wraps"] = key_wraps
+        record["sealed"] = list(sealed)  # lists: what the fast encoder writes
+        record["key_wraps"] = list(key_wraps)
     elif sealed or key_wraps:
         raise _sealing_invalid("a v1 (unsealed) event has no sealed disclosures or key wraps")
     return frame(name, part(name).encode(record))

@@ -335,10 +335,13 @@ def deliver_copy(
 ) -> DeliveredCopy:
     """The copy the hub delivers: :func:`redact` to ``keep`` for ``recipient``, then
     :func:`attest` naming exactly the fields the copy carries; the bytes of those
-    two calls, encoded once and with no envelope built (the hub only sends them).
+    two calls, encoded once and with no envelope built (the hub only sends them;
+    an attestation is built, and its statement parsed, only where the fast
+    encoder declines the statement's values).
 
     Raises:
         SignatureError: BAD_ATTESTATION for a recipient that is no alpha-2 code.
+        SealError: SEALING_INVALID for sealed parts in a v1 envelope.
     """
     disclosures, sealed, wraps = _kept(envelope, frozenset(keep), recipient)
     fields = sorted({*(d.field for d in disclosures), *(s.field for s in sealed)})

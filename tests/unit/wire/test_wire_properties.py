@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
@@ -157,7 +158,52 @@ def test_a_delivered_copy_is_redact_then_attest(keep: set[str], recipient: str, 
     copy = deliver_copy(envelope, keep, **terms)
     assert copy.value == expected.to_bytes()
     assert copy.fields == tuple(sorted(keep))
-    assert Envelope.from_bytes(copy.value).labels == redacted.labels
+    delivered = Envelope.from_bytes(copy.value)
+    assert delivered.labels == redacted.labels
+    assert verify_attestation(delivered, KEYS).fields == copy.fields
+
+
+# A known answer for deliver_copy, computed with the code before it shared its
+# statement and encoding with attest (3f94072: redact's envelope, then attest's):
+# the SHA-256 of the copy of a fixed event (Ed25519 signs deterministically), as
+# delivered, and as delivered again after a first copy's attestation.
+_KAT_TERMS: dict[str, Any] = {
+    "recipient": "KH",
+    "agreement_id": "TH-KH-1",
+    "agreement_version": 3,
+    "leaf_ref": "DECISION:DELIVERED:TH:x:KH",
+    "hub_key": HUB_KEY,
+    "attested_at_ms": T0 + 7,
+}
+_KAT_KEEP = {"citizenship", "is_child", "needs", "sex"}
+
+
+def test_a_delivered_copy_has_the_known_bytes() -> None:
+    envelope = sealed(recipients=("KH", "LA"), rng_label="kat")
+    assert hashlib.sha256(envelope.to_bytes()).hexdigest() == (
+        "2f0eb7c4185a611c147d3e43ea709058164e46efa30c74e4e7391d512f97b347"
+    )
+    copy = deliver_copy(envelope, _KAT_KEEP, **_KAT_TERMS)
+    assert hashlib.sha256(copy.value).hexdigest() == (
+        "42392d920bb07be1104cf9cf716bffde46511d76159e1ea71becd62ae97fb42b"
+    )
+    attested = attest(
+        envelope,
+        recipient="LA",
+        agreement_id="TH-LA-1",
+        agreement_version=1,
+        fields=sorted(envelope.labels),
+        leaf_ref="DECISION:DELIVERED:TH:x:LA",
+        hub_key=HUB_KEY,
+        attested_at_ms=T0 + 5,
+    )
+    again = deliver_copy(attested, _KAT_KEEP, **_KAT_TERMS)
+    assert hashlib.sha256(again.value).hexdigest() == (
+        "fa8d40bb7de349b7b7edd07d18a204cf7c3837bd5b166205614a34f3f457db7e"
+    )
+    # the first attestation kept, the second naming exactly the copy's fields
+    assert len(Envelope.from_bytes(again.value).attestations) == 2
+    assert verify_attestation(Envelope.from_bytes(again.value), KEYS).fields == again.fields
 
 
 @settings(max_examples=300, deadline=None)

@@ -57,6 +57,7 @@ __all__ = [
     "KeyWrap",
     "SealedDisclosure",
     "Signature",
+    "attestation_record",
     "check_statement",
     "encode_envelope",
     "pae",
@@ -293,7 +294,18 @@ class Signature:
             )
 
     def to_record(self) -> dict[str, Any]:
-        return {"key_id": self.key_id, "sig": self.sig}
+        return _signature_record(self.key_id, self.sig)
+
+
+def _signature_record(key_id: str, sig: bytes) -> dict[str, Any]:
+    """A signature's Avro record (a header's, an attestation's)."""
+    return {"key_id": key_id, "sig": sig}
+
+
+def attestation_record(statement: bytes, key_id: str, sig: bytes) -> dict[str, Any]:
+    """An attestation's Avro record: the framed statement and its signature's record
+    (:meth:`Attestation.to_record`, and a copy the hub encodes without building one)."""
+    return {"statement": statement, "signature": _signature_record(key_id, sig)}
 
 
 def _attestation_signature(rec: dict[str, Any]) -> Signature:
@@ -731,7 +743,7 @@ class Attestation:
         )
 
     def to_record(self) -> dict[str, Any]:
-        return {"statement": self.statement, "signature": self.signature.to_record()}
+        return attestation_record(self.statement, self.signature.key_id, self.signature.sig)
 
     def to_json(self) -> dict[str, Any]:
         """The statement in the JSON form of docs/protocol.md section 2.7."""
@@ -754,15 +766,16 @@ def encode_envelope(
     header: Header,
     header_bytes: bytes,
     signature: dict[str, Any],
-    disclosures: Sequence[bytes],
-    attestations: Sequence[dict[str, Any]],
+    disclosures: list[bytes],
+    attestations: list[dict[str, Any]],
     *,
-    sealed: Sequence[bytes] = (),
-    key_wraps: Sequence[bytes] = (),
+    sealed: list[bytes] | None = None,
+    key_wraps: list[bytes] | None = None,
 ) -> bytes:
     """An envelope's bytes (framed Avro) from its parts: ``header`` parsed from
     ``header_bytes``, the signature's and attestations' records, the disclosures',
-    sealed parts' and key wraps' bytes. A v1 header is written in a v1 envelope.
+    sealed parts' and key wraps' bytes (lists: what the fast encoder writes). A v1
+    header is written in a v1 envelope.
 
     Raises:
         SealError: SEALING_INVALID for sealed parts in a v1 envelope.
@@ -770,13 +783,13 @@ def encode_envelope(
     record: dict[str, Any] = {
         "header": header_bytes,
         "signature": signature,
-        "disclosures": list(disclosures),
-        "attestations": list(attestations),
+        "disclosures": disclosures,
+        "attestations": attestations,
     }
     name = _envelope_part(header.spec_version)
     if header.spec_version == SEALED_VERSION:
-        record["sealed"] = list(sealed)  # lists: what the fast encoder writes
-        record["key_wraps"] = list(key_wraps)
+        record["sealed"] = sealed or []
+        record["key_wraps"] = key_wraps or []
     elif sealed or key_wraps:
         raise _sealing_invalid("a v1 (unsealed) event has no sealed disclosures or key wraps")
     return frame(name, part(name).encode(record))

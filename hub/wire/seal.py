@@ -24,6 +24,7 @@ from .envelope import (
     KeyWrap,
     SealedDisclosure,
     Signature,
+    attestation_record,
     check_statement,
     encode_envelope,
     pae,
@@ -286,7 +287,7 @@ def attest(
     checks that.
     """
     statement, record, sig = _statement(
-        envelope,
+        envelope.event_digest,
         recipient=recipient,
         agreement_id=agreement_id,
         agreement_version=agreement_version,
@@ -346,7 +347,7 @@ def deliver_copy(
     disclosures, sealed, wraps = _kept(envelope, frozenset(keep), recipient)
     fields = sorted({*(d.field for d in disclosures), *(s.field for s in sealed)})
     statement, record, sig = _statement(
-        envelope,
+        envelope.event_digest,
         recipient=recipient,
         agreement_id=agreement_id,
         agreement_version=agreement_version,
@@ -366,7 +367,7 @@ def deliver_copy(
         [d.raw for d in disclosures],
         [
             *(a.to_record() for a in envelope.attestations),
-            {"statement": statement, "signature": {"key_id": signer_key_id(hub_key), "sig": sig}},
+            attestation_record(statement, signer_key_id(hub_key), sig),
         ],
         sealed=[s.raw for s in sealed],
         key_wraps=[w.raw for w in wraps],
@@ -375,7 +376,7 @@ def deliver_copy(
 
 
 def _statement(
-    envelope: Envelope,
+    event_digest: bytes,
     *,
     recipient: str,
     agreement_id: str,
@@ -385,13 +386,13 @@ def _statement(
     hub_key: Ed25519PrivateKey,
     attested_at_ms: int,
 ) -> tuple[bytes, dict[str, Any] | None, bytes]:
-    """The hub's attestation statement about ``envelope``'s copy for ``recipient``
-    (``fields`` sorted, each once), framed, and its signature; with the record it
-    encodes when the fast encoder wrote it (its values then decode back to
-    themselves), else None."""
+    """The hub's attestation statement about the copy for ``recipient`` of the event
+    with ``event_digest`` (``fields`` sorted, each once), framed, and its signature;
+    with the record it encodes when the fast encoder wrote it (its values then
+    decode back to themselves), else None."""
     record = {
         "spec_version": SPEC_VERSION,
-        "event_digest": envelope.event_digest,
+        "event_digest": event_digest,
         "recipient": recipient,
         "agreement_id": agreement_id,
         "agreement_version": agreement_version,

@@ -22,7 +22,12 @@ NATIVE := hub/wire/_native.abi3.so
 $(NATIVE): hub/native/Cargo.toml hub/native/Cargo.lock $(wildcard hub/native/src/*.rs)
 	@bash deploy/scripts/native.sh
 
-venv: $(STAMP) $(NATIVE)
+# The hot modules compiled with mypyc (hub/compiled.py): rebuilt when any source under hub/ changes.
+COMPILED := hub/_compiled/manifest.json
+$(COMPILED): $(STAMP) deploy/scripts/compile.py $(shell find hub -name '*.py' -not -path 'hub/_compiled/*')
+	@$(BIN)/python deploy/scripts/compile.py
+
+venv: $(STAMP) $(NATIVE) $(COMPILED)
 
 # Debian packages that tests drive as real peers (Chromium, Go's tlog). Installs
 # only what is missing; needs root or sudo on a bare machine.
@@ -67,8 +72,9 @@ FUZZ_TIMEOUT ?= 1
 FUZZ_RSS_MB  ?= 2048
 FUZZ_JOBS    ?= 1
 FUZZ_TARGETS ?=
+# The source itself, not its compiled form: coverage guides the fuzzer (hub/compiled.py).
 fuzz: venv
-	$(BIN)/python -m tests.fuzz.fuzz_all --runs $(FUZZ_RUNS) --seconds $(FUZZ_SECONDS) \
+	TRM_COMPILED=0 $(BIN)/python -m tests.fuzz.fuzz_all --runs $(FUZZ_RUNS) --seconds $(FUZZ_SECONDS) \
 		--timeout $(FUZZ_TIMEOUT) --rss-limit-mb $(FUZZ_RSS_MB) --jobs $(FUZZ_JOBS) $(FUZZ_TARGETS)
 
 # Rebuild the seed corpus tests/fuzz/corpus/ from tests/vectors and schemas/examples.
@@ -77,4 +83,4 @@ fuzz-corpus: venv
 
 clean:
 	-@[ -x $(BIN)/trm ] && $(BIN)/trm down >/dev/null 2>&1 || true
-	rm -rf $(VENV) $(NATIVE) .trm build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache .hypothesis artifacts tests/asyncapi/node_modules
+	rm -rf $(VENV) $(NATIVE) hub/_compiled .trm build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache .hypothesis artifacts tests/asyncapi/node_modules

@@ -226,59 +226,20 @@ class EffectId:
     def decided(self, kind: DecisionKind) -> EffectId:
         """The id of the decision ``kind`` about what this id names.
 
-        Made without the checks: every part but the kinds is this (checked) id's,
-        and a decision id allows whatever another id of the same parts does.
+        Every part but the kinds is this id's, and a decision id allows whatever
+        another id of the same parts does, so only ``kind`` can be wrong.
         """
         if not isinstance(kind, DecisionKind):  # the one part not this id's
             raise AuditError(
                 Reason.CHECKPOINT_INVALID, f"expected a decision kind, got {type(kind).__name__}"
             )
-        return self._unchecked(
-            EffectKind.DECISION,
-            producer=self.producer,
-            event_id=self.event_id,
-            recipient=self.recipient,
-            source=self.source,
-            decision=kind,
+        return EffectId(
+            EffectKind.DECISION, self.producer, self.event_id, self.recipient, self.source, kind
         )
 
     def delivery(self) -> EffectId:
         """The delivery this (DELIVERED or ACKNOWLEDGED) decision id is about."""
-        if self.source is None and self.recipient:  # checked as this id: a valid delivery's parts
-            return self._unchecked(
-                EffectKind.DELIVERY,
-                producer=self.producer,
-                event_id=self.event_id,
-                recipient=self.recipient,
-                source=None,
-                decision=None,
-            )
         return EffectId(EffectKind.DELIVERY, self.producer, self.event_id, self.recipient)
-
-    @classmethod
-    def _unchecked(
-        cls,
-        kind: EffectKind,
-        *,
-        producer: str,
-        event_id: str,
-        recipient: str,
-        source: SourceRef | None,
-        decision: DecisionKind | None,
-    ) -> EffectId:
-        """An id whose parts are known valid: the constructor without its checks."""
-        new = object.__new__(cls)
-        for name, value in (
-            ("kind", kind),
-            ("producer", producer),
-            ("event_id", event_id),
-            ("recipient", recipient),
-            ("source", source),
-            ("decision", decision),
-        ):
-            object.__setattr__(new, name, value)
-        object.__setattr__(new, "_text", new._join())
-        return new
 
     # --- the one parser ---------------------------------------------------
 

@@ -47,6 +47,7 @@ from typing import Any, cast
 import faust
 from aiokafka import TopicPartition
 
+from hub import compiled
 from hub.app.kafka import (
     Follower,
     acknowledge_offsets,
@@ -105,6 +106,12 @@ class HubApp(faust.App):
         _drop_spinner_logging()
         await _the_hub().ready()
         _freeze_what_start_loaded()
+        if compiled.STATUS not in {"in use", "off"}:  # "off": TRM_COMPILED=0, asked for
+            log.warning(
+                "the compiled hot modules are not in use (%s): the source runs, slower "
+                "(docs/performance.md)",
+                compiled.STATUS,
+            )
 
 
 # The cyclic collector's thresholds in a running worker (gc.set_threshold): young
@@ -908,6 +915,7 @@ async def status(web: Any, request: Any) -> Any:
             "last_reconcile_ms": rec.last_pass_ms if rec else None,
             "recovered": rec.recovered if rec else 0,
             "in_flight": WRITER.in_flight,
+            "compiled": compiled.STATUS,
             "ready": ready,
             "lag": lag,
             "recovery": None

@@ -14,7 +14,7 @@ order (``docs/protocol.md`` section 3 is the normative text):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any
@@ -28,6 +28,7 @@ from . import native
 from .cloudevents import check_cloudevents
 from .codec import FieldCodec, PayloadCodec, payload_codec
 from .envelope import Attestation, Disclosure, Envelope, Header, Signature, pae
+from .fields import Fields, type_mismatch
 from .sealing import open_sealed
 from .vocab import (
     ATTESTATION_PAYLOAD_TYPE,
@@ -129,76 +130,6 @@ def check_key(
     return key
 
 
-def _type_mismatch(name: str) -> DisclosureError:
-    return DisclosureError(
-        Reason.FIELD_TYPE_MISMATCH,
-        f"the value of field {name!r} is not an exact Avro encoding of its type",
-    )
-
-
-class _Fields(Mapping[str, Any]):
-    """A verified event's disclosed values, each decoded when first read.
-
-    Built only when the native walk found every value an exact encoding of its
-    field's type, which the compiled reader then decodes (the two accept the
-    same bytes: ``tests/unit/wire/test_wire_native.py``). The hub reads a few
-    policy attributes of an event and passes the rest on as bytes, so most
-    values are never built. Its repr names the fields, never their values.
-    """
-
-    __slots__ = ("_codecs", "_raw", "_schema", "_values")
-
-    def __init__(
-        self, raw: dict[str, bytes], codecs: Mapping[str, FieldCodec], schema: bytes
-    ) -> None:
-        self._raw = raw
-        self._codecs = codecs
-        self._schema = schema  # the SHA-256 of the payload schema ``codecs`` decode with
-        self._values: dict[str, Any] = {}
-
-    def __getitem__(self, name: str) -> Any:
-        values = self._values
-        if name in values:
-            return values[name]
-        data = self._raw[name]  # KeyError: not disclosed
-        try:
-            value = self._codecs[name].decode(data)
-        except ValueError:  # cannot happen after the check; refused, never guessed
-            raise _type_mismatch(name) from None
-        values[name] = value
-        return value
-
-    def get(self, name: str, default: Any = None) -> Any:
-        # Mapping.get's try/except around __getitem__, without the ABC's call layers.
-        if name in self._raw:
-            return self[name]
-        return default
-
-    def exact(self, names: Sequence[str]) -> tuple[bytes, tuple[bytes | None, ...]]:
-        """The SHA-256 of the schema the values are decoded with, and each named
-        value's bytes as disclosed (None where not disclosed).
-
-        Every value here is an exact encoding of its field's type in that
-        schema, and decoding is a function of the schema and the bytes: equal
-        answers are equal values. The policy memo keys on this instead of
-        decoding and freezing the values.
-        """
-        raw = self._raw
-        return self._schema, tuple(raw.get(name) for name in names)
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._raw
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._raw)
-
-    def __len__(self) -> int:
-        return len(self._raw)
-
-    def __repr__(self) -> str:
-        return f"<disclosed fields {', '.join(self._raw)}>"
-
-
 def _disclosed_values(
     disclosures: Sequence[Disclosure], header: Header, codec: PayloadCodec
 ) -> Mapping[str, Any]:
@@ -224,13 +155,13 @@ def _disclosed_values(
         raw = [d.value for d in disclosures]
         if native.values_exact([codecs[name].native for name in names], raw):
             # keyed by the digest of the schema these codecs decode with (hub.policy's memo)
-            return _Fields(dict(zip(names, raw, strict=True)), codecs, codec.sha256)
+            return Fields(dict(zip(names, raw, strict=True)), codecs, codec.sha256)
         for disclosure in disclosures:
             name = disclosure.field
             try:
                 values[name] = codecs[name].decode(disclosure.value)
             except ValueError:
-                raise _type_mismatch(name) from None
+                raise type_mismatch(name) from None
         return values
     return _disclosed_values_one_by_one(disclosures, header, codecs)
 
@@ -266,7 +197,7 @@ def _disclosed_values_one_by_one(
         try:
             values[name] = field_codec.decode(disclosure.value)
         except ValueError:
-            raise _type_mismatch(name) from None
+            raise type_mismatch(name) from None
     return values
 
 
@@ -296,7 +227,7 @@ def verify(envelope: Envelope, keys: KeyDirectory) -> VerifiedEvent:
     return VerifiedEvent(
         envelope=envelope,
         header=header,
-        fields=values if isinstance(values, _Fields) else MappingProxyType(values),
+        fields=values if type(values) is Fields else MappingProxyType(values),
         disclosed=disclosed,
         withheld=frozenset(codec.fields) - disclosed,
         key_id=envelope.signature.key_id,
@@ -472,7 +403,7 @@ def unseal(
         try:
             values[disclosure.field] = codecs[disclosure.field].decode(disclosure.value)
         except ValueError:
-            raise _type_mismatch(disclosure.field) from None
+            raise type_mismatch(disclosure.field) from None
     return replace(event, fields=MappingProxyType(values), sealed=frozenset(), opened=opened)
 
 

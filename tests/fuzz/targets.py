@@ -293,8 +293,8 @@ def unseal(data: bytes) -> object:
 
     from hub.wire import SealedDisclosure
     from hub.wire.codec import payload_codec
+    from hub.wire.fields import type_mismatch
     from hub.wire.sealing import open_sealed, sealed_aad
-    from hub.wire.verify import _type_mismatch
     from tests.support.wire import private_keys
 
     parts = split(data, limit=9)
@@ -318,7 +318,7 @@ def unseal(data: bytes) -> object:
         try:
             out[d.field] = codecs[d.field].decode(d.value)
         except ValueError:
-            raise _type_mismatch(d.field) from None
+            raise type_mismatch(d.field) from None
     return out
 
 

@@ -12,6 +12,7 @@ import hub
 
 # Modules of the pure core. Later parts add theirs here as they land.
 PURE = [
+    "hub.compiled",
     "hub.errors",
     "hub.keys",
     "hub.durable",

@@ -1,0 +1,73 @@
+"""Compile the hub's hot modules with mypyc into hub/_compiled (hub/compiled.py says why).
+
+make runs it (with the venv's Python) when a source under hub/ changes. It
+compiles hub.compiled.MODULES as one mypyc group, builds the extensions in
+build/compiled, and replaces hub/_compiled with them and a manifest of every
+hub source as it was read. A failed build leaves no hub/_compiled at all (the
+source then runs as it is) and fails make.
+"""
+
+from __future__ import annotations
+
+import importlib.machinery
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def main() -> int:
+    os.environ["TRM_COMPILED"] = "0"  # this process reads the sources, never a build
+    sys.path.insert(0, str(ROOT))
+    from mypyc.build import mypycify  # noqa: PLC0415 - a build tool, in the venv
+    from setuptools import Distribution  # noqa: PLC0415
+
+    from hub import compiled  # noqa: PLC0415 - after the path is set
+
+    started = time.monotonic()
+    os.chdir(ROOT)  # mypyc names each module by its path from here
+    work = ROOT / "build" / "compiled"
+    shutil.rmtree(work, ignore_errors=True)
+    sources = compiled.describe()  # as read by this build (a change meanwhile makes it stale)
+    paths = [name.replace(".", "/") + ".py" for name in compiled.MODULES]
+    extensions = mypycify(
+        paths, opt_level="3", group_name=compiled.GROUP, target_dir=str(work / "c")
+    )
+    dist = Distribution({"name": "trm-hub-compiled", "ext_modules": extensions})
+    build = dist.get_command_obj("build_ext")
+    build.build_lib = str(work / "lib")  # type: ignore[attr-defined]
+    build.build_temp = str(work / "temp")  # type: ignore[attr-defined]
+    build.inplace = False  # type: ignore[attr-defined]
+    dist.run_command("build_ext")
+
+    suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
+    out = ROOT / "hub" / "_compiled.new"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir()
+    modules: dict[str, str] = {}
+    for name in (*compiled.MODULES, f"{compiled.GROUP}__mypyc"):
+        built = work / "lib" / (name.replace(".", "/") + suffix)
+        shutil.copy2(built, out / (name + suffix))
+        modules[name] = name + suffix
+    lib = modules.pop(f"{compiled.GROUP}__mypyc")
+    manifest = {"suffix": suffix, "modules": modules, "lib": lib, "sources": sources}
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+    target = ROOT / "hub" / "_compiled"
+    shutil.rmtree(target, ignore_errors=True)
+    out.rename(target)
+    took = time.monotonic() - started
+    print(f"compiled: {len(modules)} modules into hub/_compiled ({took:.0f} s)", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        code = main()
+    except BaseException:
+        shutil.rmtree(ROOT / "hub" / "_compiled", ignore_errors=True)
+        raise
+    sys.exit(code)

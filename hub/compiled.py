@@ -1,0 +1,157 @@
+"""The hub's hot modules compiled with mypyc: the same source, run as C extensions.
+
+The modules in :data:`MODULES` judge every outbox record (``hub.pipeline`` and
+what it calls per event). ``make`` compiles them with mypyc
+(``deploy/scripts/compile.py``) into ``hub/_compiled``, with a manifest of
+every ``hub`` source the build read. :func:`install`, run by ``import hub``,
+puts a finder in front of Python's own that loads exactly those modules from
+there, and only when the build is whole and current:
+
+- every source file is as it was built (size and modification time, else its
+  SHA-256): a compiled module inlines other modules' ``Final`` constants and
+  reads their classes' layout, so one changed file anywhere under ``hub``
+  makes the whole build stale;
+- the build is for this interpreter (its extension suffix);
+- ``TRM_COMPILED`` is not ``0``.
+
+Otherwise nothing is installed and the source runs as it always did: the
+compiled modules are an accelerator with no knowledge of their own, never a
+second copy of it. :data:`STATUS` says which ("in use", "off", "not built",
+or "stale: " and why); the worker logs it at start and ``/hub/status`` shows it.
+``tests/unit/test_compiled.py`` holds the two to the same bytes.
+
+This module imports nothing from ``hub``: it runs before any of it is loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import json
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Final
+
+__all__ = ["GROUP", "MANIFEST", "MODULES", "STATUS", "check", "install", "sources"]
+
+MODULES: Final = (
+    "hub.decision",
+    "hub.state",
+    "hub.pipeline",
+    "hub.policy.engine",
+    "hub.wire.cloudevents",
+    "hub.wire.seal",
+    "hub.wire.verify",
+)
+"""What is compiled: the per-event path of ``hub.pipeline.process`` (docs/performance.md)."""
+
+GROUP: Final = "hub.compiled"
+"""mypyc's group: its shared library is the module ``hub.compiled__mypyc``."""
+
+ROOT: Final = Path(__file__).resolve().parent  # the hub package
+DIR: Final = ROOT / "_compiled"
+MANIFEST: Final = DIR / "manifest.json"
+
+STATUS = "not built"
+"""What :func:`install` found: "in use", "off", "not built" or "stale: <why>"."""
+
+
+def sources(root: Path = ROOT) -> list[Path]:
+    """Every ``hub`` source file a build depends on (all of them, sorted)."""
+    return sorted(p for p in root.rglob("*.py") if "_compiled" not in p.relative_to(root).parts)
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def describe(root: Path = ROOT) -> dict[str, list[Any]]:
+    """Each source's ``[size, mtime_ns, sha256]``, keyed by its path under ``root``."""
+    out: dict[str, list[Any]] = {}
+    for path in sources(root):
+        st = path.stat()
+        out[path.relative_to(root).as_posix()] = [st.st_size, st.st_mtime_ns, _sha256(path)]
+    return out
+
+
+def check(manifest: Mapping[str, Any], root: Path = ROOT) -> str | None:
+    """Why the build ``manifest`` describes may not be used for ``root``; None if it may.
+
+    The sources must be exactly those built (no file added, removed or
+    changed: a file whose size or time differs is hashed), the build must be
+    for this interpreter, and it must name every module of :data:`MODULES`.
+    """
+    suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
+    if manifest.get("suffix") != suffix:
+        return f"built for {manifest.get('suffix')!r}, this interpreter loads {suffix!r}"
+    modules = manifest.get("modules")
+    if not isinstance(modules, dict) or set(modules) != set(MODULES):
+        return "built for another list of modules (hub.compiled.MODULES)"
+    built = manifest.get("sources")
+    if not isinstance(built, dict):
+        return "a manifest without its sources"
+    now = {path.relative_to(root).as_posix(): path for path in sources(root)}
+    if set(now) != set(built):
+        changed = sorted(set(now) ^ set(built))
+        return f"{len(changed)} source files added or removed since the build ({changed[0]}, ...)"
+    for name, path in now.items():
+        size, mtime_ns, digest = built[name]
+        st = path.stat()
+        if (st.st_size, st.st_mtime_ns) != (size, mtime_ns) and _sha256(path) != digest:
+            return f"{name} changed since the build"
+    for name in (*modules.values(), manifest.get("lib")):
+        if not isinstance(name, str) or not (root / "_compiled" / name).is_file():
+            return f"the compiled file {name!r} is missing"
+    return None
+
+
+class _Finder(importlib.abc.MetaPathFinder):
+    """Finds exactly the compiled modules (and their shared library) in ``hub/_compiled``."""
+
+    def __init__(self, files: Mapping[str, Path]) -> None:
+        self.files = dict(files)
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        file = self.files.get(fullname)
+        if file is None:
+            return None
+        loader = importlib.machinery.ExtensionFileLoader(fullname, str(file))
+        return importlib.util.spec_from_file_location(fullname, file, loader=loader)
+
+
+def install() -> str:
+    """Load the compiled modules from now on when the build may be used; returns :data:`STATUS`.
+
+    Called by ``import hub`` before any other ``hub`` module is loaded; a
+    second call changes nothing.
+    """
+    global STATUS  # noqa: PLW0603 - set once, at import
+    if any(isinstance(f, _Finder) for f in sys.meta_path):
+        return STATUS
+    if os.environ.get("TRM_COMPILED", "1") == "0":
+        STATUS = "off"
+        return STATUS
+    try:
+        manifest = json.loads(MANIFEST.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        STATUS = "not built"
+        return STATUS
+    except (OSError, ValueError) as exc:
+        STATUS = f"stale: the manifest cannot be read ({type(exc).__name__})"
+        return STATUS
+    why = check(manifest)
+    if why is not None:
+        STATUS = f"stale: {why} (make rebuilds it)"
+        return STATUS
+    files = {name: DIR / file for name, file in manifest["modules"].items()}
+    files[f"{GROUP}__mypyc"] = DIR / manifest["lib"]
+    sys.meta_path.insert(0, _Finder(files))
+    STATUS = "in use"
+    return STATUS

@@ -1,0 +1,336 @@
+"""The hot modules compiled with mypyc (hub/compiled.py): in use, current, and deciding
+exactly as their source does."""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import importlib.machinery
+import json
+import os
+import subprocess
+import sys
+import types
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hub import compiled
+from hub.conformance import wire
+from hub.decision import SourceRef
+from hub.errors import SealError
+from hub.pipeline import Limits, Outcome, Registry, process
+from hub.policy import AgreementSet, decide
+from hub.state import HubState
+from hub.topics import Topics
+from hub.wire import Envelope, EventType, cloudevents_headers, seal
+from hub.wire.fields import Fields
+from tests.bench.bench_wire import mix_plan
+from tests.support.examples import AGREEMENTS, TRUST, example_key
+from tests.support.hub import HUB_KEY, TestSealKeys, quarantined_original, unsafe_fake_policy
+
+REPO = Path(__file__).resolve().parents[2]
+WIRE = REPO / "tests" / "vectors" / "wire"
+TOPICS = Topics("cc")
+T0 = 1_772_323_200_000
+
+
+def test_the_hot_modules_run_compiled() -> None:
+    """``make`` builds them and every test run uses them (TRM_COMPILED=0 turns them off)."""
+    if os.environ.get("TRM_COMPILED") == "0":
+        assert compiled.STATUS == "off"
+        return
+    assert compiled.STATUS == "in use", compiled.STATUS
+    for name in compiled.MODULES:
+        module = sys.modules.get(name) or __import__(name, fromlist=["_"])
+        # (mypyc names each module's file as if it sat in its package's directory)
+        assert isinstance(module.__loader__, importlib.machinery.ExtensionFileLoader), name
+        functions = [
+            f
+            for f in vars(module).values()
+            if isinstance(f, types.FunctionType | types.BuiltinFunctionType)
+            and f.__module__ == name
+        ]
+        assert functions, name
+        assert all(isinstance(f, types.BuiltinFunctionType) for f in functions), name
+
+
+def _outcome(outcome: Outcome) -> dict[str, Any]:
+    """Everything an outcome says, as JSON: each effect's bytes, each decision's record."""
+    return {
+        "status": outcome.status,
+        "event_id": outcome.event_id,
+        "reason": None if outcome.reason is None else str(outcome.reason),
+        "delivered_to": list(outcome.delivered_to),
+        "refused": [[r, str(why)] for r, why in outcome.refused],
+        "effects": [
+            [
+                str(e.effect_id),
+                e.topic,
+                None if e.key is None else e.key.hex(),
+                (_quarantined(e.value) if e.topic == TOPICS.quarantine else e.value).hex(),
+                [[k, v.hex()] for k, v in e.headers],
+                e.digest,
+            ]
+            for e in outcome.effects
+        ],
+        "decisions": [d.to_json_bytes().decode() for d in outcome.decisions],
+    }
+
+
+def _quarantined(value: bytes) -> bytes:
+    """A quarantine copy is sealed to its producer afresh each time: what it keeps."""
+    try:
+        return quarantined_original(value)
+    except SealError:  # the producer had no seal key: only a digest and length, as written
+        return value
+
+
+def _vector_field(vector: dict[str, Any], name: str) -> Any:
+    value = vector.get(name)
+    return ast.literal_eval(value) if isinstance(value, str) and value[:1] in "[{" else value
+
+
+def _wire_vectors() -> list[dict[str, Any]]:
+    """Every wire vector through ``process`` (as tests/unit/hub/test_hub_wire_vectors.py)."""
+    out = []
+    for path in wire.vector_files(WIRE):
+        vector = json.loads(path.read_text(encoding="utf-8"))
+        raw = bytes.fromhex(vector["envelope"])
+        headers = _vector_field(vector, "kafka_headers")
+        producer, created = "TH", 1_767_225_600_000
+        try:
+            envelope = Envelope.from_bytes(raw, max_size=int(vector["max_size"]))
+            producer, created = envelope.header.producer, envelope.header.created_at_ms
+            if headers is None:
+                headers = cloudevents_headers(envelope.header)
+        except Exception:
+            headers = headers or []
+        pairs = [(k, v.encode() if isinstance(v, str) else v) for k, v in headers]
+        allow_all = {
+            (producer, r, t.value): frozenset({"*"})
+            for r in ("KH", "CN", "LA", "MM", "TH", "VN", "ZZ")
+            for t in EventType
+        }
+        registry = Registry(
+            keys=wire.key_directory(WIRE),
+            agreements=AgreementSet(),
+            decide=unsafe_fake_policy(allow_all),
+            version="v",
+            seal_keys=TestSealKeys(),
+        )
+        outcome = process(
+            raw,
+            pairs,
+            SourceRef(TOPICS.outbox(producer if len(producer) == 2 else "TH"), 0, 0),
+            topics=TOPICS,
+            registry=registry,
+            state=HubState(),
+            hub_key=HUB_KEY,
+            now_ms=created + 1000,
+            limits=Limits(max_size=int(vector["max_size"])),
+        )
+        out.append({"vector": path.name, **_outcome(outcome)})
+    return out
+
+
+def mix_records() -> list[tuple[str, bytes, list[tuple[str, bytes]]]]:
+    """The benchmark's mix, each event twice (the second a replay from another
+    offset), then each with single bytes changed (sealing draws ids and salts: made
+    once, then handed to both sides)."""
+    records = []
+    for seq, (producer, kind, body, to, purpose, handling) in enumerate(mix_plan(T0), 1):
+        env = seal(
+            kind,
+            body,
+            producer=producer,
+            key=example_key(producer),
+            recipients=to,
+            purpose=purpose,
+            handling=handling,
+            case_key="case-compiled",
+            sequence=seq,
+            created_at_ms=T0,
+        )
+        raw = env.to_bytes()
+        headers = cloudevents_headers(env.header)
+        records += [(producer, raw, headers)] * 2
+        for i in range(1, 24):  # a byte in each part: header, signature, disclosures
+            at = (i * 131) % len(raw)
+            changed = raw[:at] + bytes([raw[at] ^ (1 << (i % 8))]) + raw[at + 1 :]
+            records.append((producer, changed, headers))
+    return records
+
+
+def _mix(records: list[tuple[str, bytes, list[tuple[str, bytes]]]]) -> list[dict[str, Any]]:
+    """``records`` under the real agreements, through one state."""
+    registry = Registry(keys=TRUST, agreements=AGREEMENTS, decide=decide, version="mix")
+    state = HubState()
+    out = []
+    for offset, (producer, raw, headers) in enumerate(records, 1):
+        outcome = process(
+            raw,
+            headers,
+            SourceRef(TOPICS.outbox(producer), 0, offset),
+            topics=TOPICS,
+            registry=registry,
+            state=state,
+            hub_key=HUB_KEY,
+            now_ms=T0 + 1000,
+            appended_at_ms=T0 + 500,
+        )
+        out.append(_outcome(outcome))
+    return out
+
+
+def outcomes(mix: str) -> str:
+    """What ``process`` made of the corpus (the mix's records in the JSON file ``mix``),
+    with the build :data:`hub.compiled.STATUS` names."""
+    records = [
+        (producer, bytes.fromhex(raw), [(k, bytes.fromhex(v)) for k, v in headers])
+        for producer, raw, headers in json.loads(Path(mix).read_text(encoding="utf-8"))
+    ]
+    return json.dumps({"status": compiled.STATUS, "vectors": _wire_vectors(), "mix": _mix(records)})
+
+
+def test_compiled_and_source_write_the_same_bytes(tmp_path: Path) -> None:
+    """The corpus (every wire vector, the mix, replays and changed bytes) through the
+    compiled modules here and through their source in a child with TRM_COMPILED=0."""
+    mix = tmp_path / "mix.json"
+    mix.write_text(
+        json.dumps(
+            [
+                [producer, raw.hex(), [[k, bytes(v).hex()] for k, v in headers]]
+                for producer, raw, headers in mix_records()
+            ]
+        ),
+        encoding="utf-8",
+    )
+    here = json.loads(outcomes(str(mix)))
+    code = f"from tests.unit.test_compiled import outcomes; print(outcomes({str(mix)!r}))"
+    child = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        env={**os.environ, "TRM_COMPILED": "0", "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    there = json.loads(child.stdout)
+    assert there["status"] == "off"
+    if os.environ.get("TRM_COMPILED") != "0":
+        assert here["status"] == "in use"
+    assert len(here["vectors"]) == len(wire.vector_files(WIRE)) > 20
+    reasons = {o["reason"] for o in here["mix"]}
+    assert {None, "REPLAY", "BAD_SIGNATURE"} <= reasons, reasons  # the corpus reaches them
+    assert here["vectors"] == there["vectors"]
+    assert here["mix"] == there["mix"]
+
+
+def test_no_compiled_class_derives_from_an_abstract_base() -> None:
+    """A class mypyc compiles shares its abstract base's registry and caches: an
+    ``isinstance`` against it would change what ``isinstance(x, Mapping)`` says
+    for everyone. Such a class lives in a module that is not compiled
+    (hub/wire/fields.py); this finds one that slipped into a compiled module."""
+    for name in compiled.MODULES:
+        module = __import__(name, fromlist=["_"])
+        for value in vars(module).values():
+            if not isinstance(value, type) or value.__module__ != name:
+                continue
+            impl = getattr(value, "_abc_impl", None)
+            if impl is None or getattr(value, "_is_protocol", False):
+                continue  # not an ABC, or a typing Protocol (never checked at run time here)
+            shared = [b for b in value.__mro__[1:] if getattr(b, "_abc_impl", None) is impl]
+            assert not shared, f"{name}.{value.__name__} shares the ABC state of {shared}"
+
+
+def test_isinstance_of_mapping_is_unchanged_by_the_fields_class() -> None:
+    class Plain(dict[str, int]):
+        pass
+
+    assert not isinstance(Plain(), Fields)
+    assert isinstance(Plain(), Mapping)  # answered afresh, not from a shared negative cache
+
+
+# --- the build's manifest ---------------------------------------------------------------
+
+
+def _tree(tmp_path: Path) -> tuple[Path, dict[str, Any]]:
+    root = tmp_path / "hub"
+    (root / "wire").mkdir(parents=True)
+    (root / "__init__.py").write_text("x = 1\n")
+    (root / "wire" / "seal.py").write_text("y = 2\n")
+    (root / "_compiled").mkdir()
+    (root / "_compiled" / "stale.py").write_text("not a source\n")  # never counted
+    suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
+    modules = {name: name + suffix for name in compiled.MODULES}
+    for file in (*modules.values(), "lib" + suffix):
+        (root / "_compiled" / file).write_bytes(b"\x7fELF")
+    manifest = {
+        "suffix": suffix,
+        "modules": modules,
+        "lib": "lib" + suffix,
+        "sources": compiled.describe(root),
+    }
+    return root, manifest
+
+
+def test_a_current_build_may_be_used(tmp_path: Path) -> None:
+    root, manifest = _tree(tmp_path)
+    assert sorted(manifest["sources"]) == ["__init__.py", "wire/seal.py"]
+    assert compiled.check(manifest, root) is None
+    os.utime(root / "wire" / "seal.py", ns=(1, 1))  # touched, same bytes (a checkout)
+    assert compiled.check(manifest, root) is None
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        ("edit", "wire/seal.py changed since the build"),
+        ("add", "added or removed since the build"),
+        ("remove", "added or removed since the build"),
+        ("suffix", "this interpreter loads"),
+        ("modules", "another list of modules"),
+        ("lost", "is missing"),
+    ],
+)
+def test_a_build_that_is_not_current_is_not_used(tmp_path: Path, change: str, why: str) -> None:
+    root, manifest = _tree(tmp_path)
+    if change == "edit":
+        (root / "wire" / "seal.py").write_text("y = 3\n")  # same size, new bytes
+    elif change == "add":
+        (root / "wire" / "new.py").write_text("")
+    elif change == "remove":
+        (root / "wire" / "seal.py").unlink()
+    elif change == "suffix":
+        manifest["suffix"] = ".cpython-310-x86_64-linux-gnu.so"
+    elif change == "modules":
+        manifest["modules"] = dict(list(manifest["modules"].items())[1:])
+    else:
+        (root / "_compiled" / manifest["lib"]).unlink()
+    reason = compiled.check(manifest, root)
+    assert reason is not None
+    assert why in reason, reason
+
+
+def test_the_manifest_names_every_source_with_its_digest() -> None:
+    manifest = json.loads(compiled.MANIFEST.read_text(encoding="utf-8"))
+    for name, (size, _mtime, digest) in manifest["sources"].items():
+        data = (compiled.ROOT / name).read_bytes()
+        assert (len(data), hashlib.sha256(data).hexdigest()) == (size, digest), name
+    assert {"pipeline.py", "compiled.py", "wire/verify.py"} <= set(manifest["sources"])
+
+
+def test_turned_off_the_source_runs() -> None:
+    code = "import hub.pipeline as p; from hub import compiled; print(compiled.STATUS, p.__file__)"
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        env={**os.environ, "TRM_COMPILED": "0", "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert out == ["off", str(REPO / "hub" / "pipeline.py")]

@@ -11,7 +11,7 @@ all: test
 
 $(STAMP): pyproject.toml
 	@$(PY) -c 'import sys; assert sys.version_info >= (3, 11), "trm-hub needs Python 3.11+"'
-	@bash deploy/scripts/system-deps.sh --build
+	@PY=$(PY) bash deploy/scripts/system-deps.sh --build
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test]'

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,7 +27,7 @@ from typing import Any, Final
 import yaml
 
 import schemas
-from hub.decision import EFFECT_HEADER, DecisionRecord
+from hub.decision import EFFECT_HEADER, DecisionKind, DecisionRecord
 from hub.errors import OperationalError, Reason
 from hub.pipeline import REASON_HEADER
 from hub.topics import (
@@ -111,22 +112,29 @@ def message_headers(record: Record) -> dict[str, str]:
     }[record]
 
 
-def _json_type(annotation: str) -> dict[str, Any]:
-    if annotation == "int":
+def _json_type(value: Any) -> dict[str, Any]:
+    if type(value) is int:
         return {"type": "integer"}
-    if annotation.startswith("tuple[str"):
-        return {"type": "array", "items": {"type": "string"}}
+    if isinstance(value, list):
+        return {"type": "array", "items": _json_type(value[0])}
     return {"type": "string"}
 
 
 def _decision_schema() -> dict[str, Any]:
-    # Made from the dataclass the hub serialises, so a new field shows up here.
+    # Made from the dataclass the hub serialises, so a new field shows up here, with
+    # each member's JSON type as its writer writes it (not its annotation, which a
+    # compiled module keeps only as a bare class: hub/compiled.py).
     fields = dataclasses.fields(DecisionRecord)
+    written = json.loads(
+        DecisionRecord.of(
+            DecisionKind.DELIVERED, source="t/0/0", decided_at_ms=0, registry="r", fields=("f",)
+        ).to_json_bytes()
+    )
     return {
         "type": "object",
         "description": "A hub decision (hub.decision.DecisionRecord): digests and names only.",
         "required": [f.name for f in fields],
-        "properties": {f.name: _json_type(str(f.type)) for f in fields},
+        "properties": {f.name: _json_type(written[f.name]) for f in fields},
     }
 
 

@@ -11,7 +11,8 @@ there, and only when the build is whole and current:
   SHA-256): a compiled module inlines other modules' ``Final`` constants and
   reads their classes' layout, so one changed file anywhere under ``hub``
   makes the whole build stale;
-- the build is for this interpreter (its extension suffix);
+- the build is for this interpreter (its extension suffix), its files are the
+  ones built (size and SHA-256), and its shared library loads here;
 - ``TRM_COMPILED`` is not ``0``.
 
 Otherwise nothing is installed and the source runs as it always did: the
@@ -26,6 +27,7 @@ This module imports nothing from ``hub``: it runs before any of it is loaded.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import importlib.abc
 import importlib.machinery
 import importlib.util
@@ -37,7 +39,17 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Final
 
-__all__ = ["GROUP", "MANIFEST", "MODULES", "STATUS", "check", "install", "sources"]
+__all__ = [
+    "GROUP",
+    "LIB",
+    "MANIFEST",
+    "MODULES",
+    "STATUS",
+    "check",
+    "describe",
+    "install",
+    "sources",
+]
 
 MODULES: Final = (
     "hub.decision",
@@ -51,7 +63,10 @@ MODULES: Final = (
 """What is compiled: the per-event path of ``hub.pipeline.process`` (docs/performance.md)."""
 
 GROUP: Final = "hub.compiled"
-"""mypyc's group: its shared library is the module ``hub.compiled__mypyc``."""
+"""mypyc's group: its shared library is the module :data:`LIB`."""
+
+LIB: Final = f"{GROUP}__mypyc"
+"""The shared library every compiled module's shim loads: all their code."""
 
 ROOT: Final = Path(__file__).resolve().parent  # the hub package
 DIR: Final = ROOT / "_compiled"
@@ -84,17 +99,24 @@ def check(manifest: Mapping[str, Any], root: Path = ROOT) -> str | None:
 
     The sources must be exactly those built (no file added, removed or
     changed: a file whose size or time differs is hashed), the build must be
-    for this interpreter, and it must name every module of :data:`MODULES`.
+    for this interpreter and name every module of :data:`MODULES`, and each
+    compiled file must be the one built (its size and SHA-256). A manifest
+    that is not one the build writes is a reason too, never an exception.
     """
+    try:
+        return _check(manifest, root)
+    except Exception as exc:  # a damaged manifest: run the source
+        return f"the manifest is malformed ({type(exc).__name__})"
+
+
+def _check(manifest: Mapping[str, Any], root: Path) -> str | None:
     suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
     if manifest.get("suffix") != suffix:
         return f"built for {manifest.get('suffix')!r}, this interpreter loads {suffix!r}"
-    modules = manifest.get("modules")
-    if not isinstance(modules, dict) or set(modules) != set(MODULES):
+    modules = manifest["modules"]
+    if set(modules) != {*MODULES, LIB}:
         return "built for another list of modules (hub.compiled.MODULES)"
-    built = manifest.get("sources")
-    if not isinstance(built, dict):
-        return "a manifest without its sources"
+    built = manifest["sources"]
     now = {path.relative_to(root).as_posix(): path for path in sources(root)}
     if set(now) != set(built):
         changed = sorted(set(now) ^ set(built))
@@ -104,9 +126,10 @@ def check(manifest: Mapping[str, Any], root: Path = ROOT) -> str | None:
         st = path.stat()
         if (st.st_size, st.st_mtime_ns) != (size, mtime_ns) and _sha256(path) != digest:
             return f"{name} changed since the build"
-    for name in (*modules.values(), manifest.get("lib")):
-        if not isinstance(name, str) or not (root / "_compiled" / name).is_file():
-            return f"the compiled file {name!r} is missing"
+    for file, size, digest in modules.values():
+        path = root / "_compiled" / file
+        if not path.is_file() or path.stat().st_size != size or _sha256(path) != digest:
+            return f"the compiled file {file} is missing or not the one built"
     return None
 
 
@@ -150,8 +173,17 @@ def install() -> str:
     if why is not None:
         STATUS = f"stale: {why} (make rebuilds it)"
         return STATUS
-    files = {name: DIR / file for name, file in manifest["modules"].items()}
-    files[f"{GROUP}__mypyc"] = DIR / manifest["lib"]
-    sys.meta_path.insert(0, _Finder(files))
+    finder = _Finder({name: DIR / file for name, (file, *_rest) in manifest["modules"].items()})
+    sys.meta_path.insert(0, finder)
+    try:
+        # The code of every module, loaded now: a library this machine cannot load
+        # (another C library, a damaged file) leaves the source in charge, not a
+        # failed import later. The modules themselves run when first imported.
+        importlib.import_module(LIB)
+    except ImportError as exc:
+        sys.meta_path.remove(finder)
+        sys.modules.pop(LIB, None)
+        STATUS = f"stale: the compiled library does not load ({exc})"[:300]
+        return STATUS
     STATUS = "in use"
     return STATUS

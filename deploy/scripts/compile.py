@@ -9,6 +9,7 @@ source then runs as it is) and fails make.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.machinery
 import json
 import os
@@ -16,8 +17,11 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
+TARGET = ROOT / "hub" / "_compiled"
+NEW = ROOT / "hub" / "_compiled.new"
 
 
 def main() -> int:
@@ -29,9 +33,11 @@ def main() -> int:
     from hub import compiled  # noqa: PLC0415 - after the path is set
 
     started = time.monotonic()
+    started_ns = time.time_ns()
     os.chdir(ROOT)  # mypyc names each module by its path from here
     work = ROOT / "build" / "compiled"
     shutil.rmtree(work, ignore_errors=True)
+    shutil.rmtree(NEW, ignore_errors=True)
     sources = compiled.describe()  # as read by this build (a change meanwhile makes it stale)
     paths = [name.replace(".", "/") + ".py" for name in compiled.MODULES]
     extensions = mypycify(
@@ -45,22 +51,26 @@ def main() -> int:
     dist.run_command("build_ext")
 
     suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
-    out = ROOT / "hub" / "_compiled.new"
-    shutil.rmtree(out, ignore_errors=True)
-    out.mkdir()
-    modules: dict[str, str] = {}
-    for name in (*compiled.MODULES, f"{compiled.GROUP}__mypyc"):
+    NEW.mkdir()
+    modules: dict[str, list[Any]] = {}
+    for name in (*compiled.MODULES, compiled.LIB):
         built = work / "lib" / (name.replace(".", "/") + suffix)
-        shutil.copy2(built, out / (name + suffix))
-        modules[name] = name + suffix
-    lib = modules.pop(f"{compiled.GROUP}__mypyc")
-    manifest = {"suffix": suffix, "modules": modules, "lib": lib, "sources": sources}
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
-    target = ROOT / "hub" / "_compiled"
-    shutil.rmtree(target, ignore_errors=True)
-    out.rename(target)
+        data = built.read_bytes()
+        (NEW / (name + suffix)).write_bytes(data)
+        modules[name] = [name + suffix, len(data), hashlib.sha256(data).hexdigest()]
+    manifest = {"suffix": suffix, "modules": modules, "sources": sources}
+    written = NEW / "manifest.json"
+    written.write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+    # As old as the build's start: a source edited while it ran is newer, and make
+    # builds again (the running hub already finds it stale by its contents).
+    os.utime(written, ns=(started_ns, started_ns))
+    shutil.rmtree(TARGET, ignore_errors=True)
+    NEW.rename(TARGET)
     took = time.monotonic() - started
-    print(f"compiled: {len(modules)} modules into hub/_compiled ({took:.0f} s)", file=sys.stderr)
+    print(
+        f"compiled: {len(compiled.MODULES)} modules into hub/_compiled ({took:.0f} s)",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -68,6 +78,7 @@ if __name__ == "__main__":
     try:
         code = main()
     except BaseException:
-        shutil.rmtree(ROOT / "hub" / "_compiled", ignore_errors=True)
+        shutil.rmtree(NEW, ignore_errors=True)
+        shutil.rmtree(TARGET, ignore_errors=True)  # no build rather than a stale one
         raise
     sys.exit(code)

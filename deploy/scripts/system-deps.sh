@@ -14,6 +14,10 @@ need=()
 # PyICU compiles against the system ICU with pkg-config and g++.
 pkg-config --exists icu-uc icu-i18n 2>/dev/null || need+=(libicu-dev pkg-config)
 command -v g++ >/dev/null 2>&1 || need+=(g++)
+# mypyc compiles the hub's hot modules against the headers of the venv's Python
+# (deploy/scripts/compile.py); pyenv's and python.org's builds carry them.
+py_include=$("${PY:-python3}" -c 'import sysconfig; print(sysconfig.get_paths()["include"])' 2>/dev/null || true)
+{ [ -n "$py_include" ] && [ -f "$py_include/Python.h" ]; } || need+=(python3-dev)
 if [ "${1:-}" != "--build" ]; then
 command -v java >/dev/null 2>&1 || need+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || need+=(maven)

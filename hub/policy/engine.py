@@ -165,7 +165,7 @@ class _Memo:
     Everything :func:`decide_one` reads is in the key: the producer, recipient,
     event type, purpose, handling and version; the values of :data:`POLICY_FIELDS` (their
     exact Avro bytes with the digest of the schema they decode with, where the
-    event's fields hold them: ``hub.wire.verify``; else by type and value); the
+    event's fields hold them: ``hub.wire.fields``; else by type and value); the
     disclosed field names; and, for the two times it is judged
     at (``now_ms`` for which agreements were loaded, the event's creation for
     which were in force and which root keys were valid), the interval between
@@ -195,7 +195,7 @@ class _Memo:
         values: Hashable
         if exact is not None:
             # The values' exact Avro bytes with their schema's digest
-            # (hub.wire.verify): equal keys are equal values, without decoding.
+            # (hub.wire.fields): equal keys are equal values, without decoding.
             values = ("avro", exact(_POLICY_ORDER))
         else:
             try:

@@ -75,6 +75,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from connectors.demo.scenario import example_payload
 from connectors.demo.setup import make_identities, sign_agreements
+from hub import compiled
 from hub.home import StateDir
 from hub.keys import load_private_key
 from hub.ops import broker as kafka_local
@@ -1638,6 +1639,9 @@ def main(argv: list[str] | None = None) -> int:
                     check=False,
                 )
                 s.result["commit"] = head.stdout.strip() or None
+                # the workers import the same build (hub.compiled): say which code ran
+                s.result["compiled"] = compiled.STATUS
+                print(f"compiled hot modules (hub/compiled.py): {compiled.STATUS}", flush=True)
                 if args.only is not None:
                     asyncio.run(run_part(s, args.only))
                 else:

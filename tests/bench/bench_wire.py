@@ -60,6 +60,7 @@ from fastavro import parse_schema, schemaless_reader, schemaless_writer
 import schemas
 from connectors.demo.scenario import example_payload
 from connectors.demo.setup import make_identities
+from hub import compiled
 from hub.home import StateDir
 from hub.keys import load_private_key, raw_public
 from hub.trust import TrustList
@@ -407,10 +408,11 @@ def report(result: dict[str, float]) -> None:
 
 
 def python_only(seconds: float) -> dict[str, float]:
-    """:func:`measure` in a child process with the native walk off (TRM_WIRE_NATIVE=0)."""
+    """:func:`measure` in a child process running the Python source alone: the native walk
+    off (TRM_WIRE_NATIVE=0) and the source, not its compiled modules (TRM_COMPILED=0)."""
     done = subprocess.run(
         [sys.executable, __file__, "--child", "--seconds", str(seconds)],
-        env={**os.environ, "TRM_WIRE_NATIVE": "0"},
+        env={**os.environ, "TRM_WIRE_NATIVE": "0", "TRM_COMPILED": "0"},
         capture_output=True,
         text=True,
         check=True,
@@ -429,13 +431,15 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(result))
         return
     result["native"] = float(native.ENABLED)
+    result["compiled"] = float(compiled.STATUS == "in use")
     print(f"native wire walk (hub/wire/native.py): {'on' if native.ENABLED else 'OFF'}")
+    print(f"compiled hot modules (hub/compiled.py): {compiled.STATUS}")
     report(result)
     slow = python_only(args.seconds)
-    print("  the same, the Python code alone (TRM_WIRE_NATIVE=0, a child process):")
+    print("  the same, the Python source alone (TRM_WIRE_NATIVE=0 TRM_COMPILED=0, a child):")
     for label, key, ratio, baseline in _ROWS[6:]:
         tail = f"  {slow[ratio]:.2f}x {baseline}" if ratio else ""
-        gain = f"  native {slow[key] / result[key]:.2f}x faster" if native.ENABLED else ""
+        gain = f"  here {slow[key] / result[key]:.2f}x faster" if native.ENABLED else ""
         print(f"  {label:44} {slow[key]:9.1f} {1e6 / slow[key]:9.0f}{tail}{gain}")
     result.update({f"python_only_{k}": v for k, v in slow.items()})
     OUT.parent.mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,7 @@ import hashlib
 import importlib.machinery
 import json
 import os
+import shutil
 import subprocess
 import sys
 import types
@@ -240,8 +241,13 @@ def test_no_compiled_class_derives_from_an_abstract_base() -> None:
             if not isinstance(value, type) or value.__module__ != name:
                 continue
             impl = getattr(value, "_abc_impl", None)
-            if impl is None or getattr(value, "_is_protocol", False):
-                continue  # not an ABC, or a typing Protocol (never checked at run time here)
+            if impl is None:
+                continue
+            if getattr(value, "_is_protocol", False):
+                # a typing Protocol shares Protocol's state too: harmless while no
+                # isinstance check is made against it, so none may be run-time checkable
+                assert not getattr(value, "_is_runtime_protocol", False), (name, value)
+                continue
             shared = [b for b in value.__mro__[1:] if getattr(b, "_abc_impl", None) is impl]
             assert not shared, f"{name}.{value.__name__} shares the ABC state of {shared}"
 
@@ -265,15 +271,12 @@ def _tree(tmp_path: Path) -> tuple[Path, dict[str, Any]]:
     (root / "_compiled").mkdir()
     (root / "_compiled" / "stale.py").write_text("not a source\n")  # never counted
     suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
-    modules = {name: name + suffix for name in compiled.MODULES}
-    for file in (*modules.values(), "lib" + suffix):
-        (root / "_compiled" / file).write_bytes(b"\x7fELF")
-    manifest = {
-        "suffix": suffix,
-        "modules": modules,
-        "lib": "lib" + suffix,
-        "sources": compiled.describe(root),
-    }
+    modules = {}
+    for name in (*compiled.MODULES, compiled.LIB):
+        data = f"\x7fELF {name}".encode()
+        (root / "_compiled" / (name + suffix)).write_bytes(data)
+        modules[name] = [name + suffix, len(data), hashlib.sha256(data).hexdigest()]
+    manifest = {"suffix": suffix, "modules": modules, "sources": compiled.describe(root)}
     return root, manifest
 
 
@@ -293,7 +296,10 @@ def test_a_current_build_may_be_used(tmp_path: Path) -> None:
         ("remove", "added or removed since the build"),
         ("suffix", "this interpreter loads"),
         ("modules", "another list of modules"),
-        ("lost", "is missing"),
+        ("lost", "is missing or not the one built"),
+        ("damaged", "is missing or not the one built"),
+        ("malformed", "the manifest is malformed (ValueError)"),
+        ("not a mapping", "the manifest is malformed (TypeError)"),
     ],
 )
 def test_a_build_that_is_not_current_is_not_used(tmp_path: Path, change: str, why: str) -> None:
@@ -308,8 +314,15 @@ def test_a_build_that_is_not_current_is_not_used(tmp_path: Path, change: str, wh
         manifest["suffix"] = ".cpython-310-x86_64-linux-gnu.so"
     elif change == "modules":
         manifest["modules"] = dict(list(manifest["modules"].items())[1:])
+    elif change == "lost":
+        (root / "_compiled" / manifest["modules"][compiled.LIB][0]).unlink()
+    elif change == "damaged":  # same size, other bytes
+        path = root / "_compiled" / manifest["modules"]["hub.pipeline"][0]
+        path.write_bytes(path.read_bytes()[::-1])
+    elif change == "malformed":
+        manifest["sources"]["__init__.py"] = [1]
     else:
-        (root / "_compiled" / manifest["lib"]).unlink()
+        manifest["sources"] = None
     reason = compiled.check(manifest, root)
     assert reason is not None
     assert why in reason, reason
@@ -334,3 +347,30 @@ def test_turned_off_the_source_runs() -> None:
         check=True,
     ).stdout.split()
     assert out == ["off", str(REPO / "hub" / "pipeline.py")]
+
+
+def test_a_library_that_does_not_load_leaves_the_source_in_charge(tmp_path: Path) -> None:
+    """A build whose files are the ones built but cannot be loaded here (another C
+    library, say): ``import hub`` runs the source and says why, never fails."""
+    root = tmp_path / "hub"
+    shutil.copytree(compiled.ROOT, root, ignore=shutil.ignore_patterns("_compiled*", "__pycache__"))
+    (root / "_compiled").mkdir()
+    suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
+    modules = {}
+    for name in (*compiled.MODULES, compiled.LIB):
+        data = b"not an ELF file"
+        (root / "_compiled" / (name + suffix)).write_bytes(data)
+        modules[name] = [name + suffix, len(data), hashlib.sha256(data).hexdigest()]
+    manifest = {"suffix": suffix, "modules": modules, "sources": compiled.describe(root)}
+    (root / "_compiled" / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    code = "import hub.pipeline as p; from hub import compiled; print(compiled.STATUS, p.__file__)"
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert out.startswith("stale: the compiled library does not load"), out
+    assert out.split()[-1] == str(root / "pipeline.py")

@@ -49,6 +49,7 @@ __all__ = [
     "describe",
     "install",
     "sources",
+    "write_build",
 ]
 
 MODULES: Final = (
@@ -92,6 +93,25 @@ def describe(root: Path = ROOT) -> dict[str, list[Any]]:
         st = path.stat()
         out[path.relative_to(root).as_posix()] = [st.st_size, st.st_mtime_ns, _sha256(path)]
     return out
+
+
+def write_build(
+    directory: Path, binaries: Mapping[str, bytes], sources: Mapping[str, list[Any]]
+) -> dict[str, Any]:
+    """Write a build into ``directory``: each module's compiled bytes (``binaries``,
+    by module name, :data:`LIB` among them) and the manifest that :func:`check`
+    reads (each file's size and SHA-256; ``sources`` as :func:`describe` gave them
+    before the build). Returns the manifest."""
+    suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
+    modules: dict[str, list[Any]] = {}
+    for name, data in binaries.items():
+        file = name + suffix
+        (directory / file).write_bytes(data)
+        modules[name] = [file, len(data), hashlib.sha256(data).hexdigest()]
+    manifest = {"suffix": suffix, "modules": modules, "sources": dict(sources)}
+    text = json.dumps(manifest, indent=1) + "\n"
+    (directory / MANIFEST.name).write_text(text, encoding="utf-8")
+    return manifest
 
 
 def check(manifest: Mapping[str, Any], root: Path = ROOT) -> str | None:

@@ -9,15 +9,12 @@ source then runs as it is) and fails make.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.machinery
-import json
 import os
 import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 TARGET = ROOT / "hub" / "_compiled"
@@ -52,15 +49,12 @@ def main() -> int:
 
     suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
     NEW.mkdir()
-    modules: dict[str, list[Any]] = {}
-    for name in (*compiled.MODULES, compiled.LIB):
-        built = work / "lib" / (name.replace(".", "/") + suffix)
-        data = built.read_bytes()
-        (NEW / (name + suffix)).write_bytes(data)
-        modules[name] = [name + suffix, len(data), hashlib.sha256(data).hexdigest()]
-    manifest = {"suffix": suffix, "modules": modules, "sources": sources}
-    written = NEW / "manifest.json"
-    written.write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+    binaries = {
+        name: (work / "lib" / (name.replace(".", "/") + suffix)).read_bytes()
+        for name in (*compiled.MODULES, compiled.LIB)
+    }
+    compiled.write_build(NEW, binaries, sources)
+    written = NEW / compiled.MANIFEST.name
     # As old as the build's start: a source edited while it ran is newer, and make
     # builds again (the running hub already finds it stale by its contents).
     os.utime(written, ns=(started_ns, started_ns))

@@ -77,7 +77,7 @@ from hub.wire import (
 from hub.wire.hpke import hpke_open
 from hub.wire.sealing import padded_size, sealed_aad, wrap_info
 from tests.bench._common import write_result
-from tests.bench.bench_wire import _rates, mix_plan
+from tests.bench.bench_wire import _rates, mix_plan, seal_plan
 from tests.support.examples import AGREEMENTS, HUB_KEY, TRUST, example_key
 from tests.support.wire import seal_key
 
@@ -292,20 +292,15 @@ def measure(seconds: float) -> dict[str, float]:
     # bench_hub's mix (2 referrals and a handover notice TH->KH, an alert VN->CN,KH,LA,TH)
     mix = {
         sealed: [
-            seal(
-                kind,
-                body,
-                producer=producer,
-                key=example_key(producer),
-                recipients=to,
-                purpose=purpose,
-                handling=handling,
+            seal_plan(
+                plan,
+                seq,
+                example_key(plan[0]),
                 case_key="case-bench",
-                sequence=seq,
                 created_at_ms=T,
-                seal_to={r: SEAL_KEYS[r] for r in to} if sealed else None,
+                seal_to={r: SEAL_KEYS[r] for r in plan[3]} if sealed else None,
             )
-            for seq, (producer, kind, body, to, purpose, handling) in enumerate(mix_plan(T), 1)
+            for seq, plan in enumerate(mix_plan(T), 1)
         ]
         for sealed in (False, True)
     }

@@ -47,7 +47,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,6 +68,7 @@ from hub.wire import (
     ATTESTATION_PAYLOAD_TYPE,
     HEADER_PAYLOAD_TYPE,
     Envelope,
+    RecipientKey,
     _native,
     deliver_copy,
     native,
@@ -123,20 +124,34 @@ Plan = tuple[str, str, dict[str, Any], tuple[str, ...], str, str]
 """producer, event type, payload, recipients, purpose, handling"""
 
 
-def _sealed(keys: dict[str, Ed25519PrivateKey], plan: Plan, seq: int) -> Envelope:
+def seal_plan(
+    plan: Plan,
+    seq: int,
+    key: Ed25519PrivateKey,
+    *,
+    case_key: str,
+    created_at_ms: int,
+    seal_to: Mapping[str, RecipientKey] | None = None,
+) -> Envelope:
+    """One event of :func:`mix_plan`, sealed by its producer's ``key`` as number ``seq``."""
     producer, kind, payload, to, purpose, handling = plan
     return seal(
         kind,
         payload,
         producer=producer,
-        key=keys[producer],
+        key=key,
         recipients=to,
         purpose=purpose,
         handling=handling,
-        case_key=f"case-{seq}",
+        case_key=case_key,
         sequence=seq,
-        created_at_ms=T0 + seq,
+        created_at_ms=created_at_ms,
+        seal_to=seal_to,
     )
+
+
+def _sealed(keys: dict[str, Ed25519PrivateKey], plan: Plan, seq: int) -> Envelope:
+    return seal_plan(plan, seq, keys[plan[0]], case_key=f"case-{seq}", created_at_ms=T0 + seq)
 
 
 def mix_plan(t0: int) -> list[Plan]:

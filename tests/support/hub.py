@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -9,12 +10,23 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from hub.conformance import wire
+from hub.decision import SourceRef
 from hub.errors import Reason, SealError
 from hub.keys import KeyDirectory, private_key_from_seed
-from hub.pipeline import Decide, Registry
+from hub.pipeline import Decide, Limits, Outcome, Registry, process
 from hub.policy import AgreementSet, Decision, Deliver, Refuse
+from hub.state import HubState
+from hub.topics import Topics
 from hub.trust import TrustList
-from hub.wire import RecipientKey, VerifiedEvent, cloudevents_headers, seal
+from hub.wire import (
+    Envelope,
+    EventType,
+    RecipientKey,
+    VerifiedEvent,
+    cloudevents_headers,
+    seal,
+)
 from hub.wire.sealing import is_sealed_quarantine, open_quarantined
 from tests.support.trust import members_trust
 from tests.support.wire import SEAL_KEYS
@@ -93,6 +105,63 @@ def quarantined_original(value: bytes) -> bytes:
         return value  # a sealed event, kept as it came
     by_id = {k.key_id: k.private for k in SEAL_KEYS.values()}
     return open_quarantined(value, by_id.__getitem__)
+
+
+WIRE_VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "wire"
+
+
+def vector_field(vector: Mapping[str, Any], name: str) -> Any:
+    """A wire vector's member, its Python literals (lists, maps) read back."""
+    value = vector.get(name)
+    return ast.literal_eval(value) if isinstance(value, str) and value[:1] in "[{" else value
+
+
+def wire_vector_outcome(
+    path: Path, topics: Topics
+) -> tuple[dict[str, Any], bytes, Envelope | None, Outcome]:
+    """A wire vector submitted to the hub's core as a producer would: its envelope
+    (None where it does not parse), and what ``process`` made of it.
+
+    Every agreement allows everything (only the vector's defect should show);
+    the vector's own CloudEvents headers, else the envelope's.
+    """
+    vector = json.loads(path.read_text(encoding="utf-8"))
+    raw = bytes.fromhex(vector["envelope"])
+    headers = vector_field(vector, "kafka_headers")
+    producer, created = "TH", 1_767_225_600_000
+    envelope: Envelope | None = None
+    try:
+        envelope = Envelope.from_bytes(raw, max_size=int(vector["max_size"]))
+        producer, created = envelope.header.producer, envelope.header.created_at_ms
+        if headers is None:  # only the intended defect should show
+            headers = cloudevents_headers(envelope.header)
+    except Exception:
+        headers = headers or []
+    pairs = [(k, v.encode() if isinstance(v, str) else v) for k, v in headers]
+    allow_all = {
+        (producer, r, t.value): frozenset({"*"})
+        for r in ("KH", "CN", "LA", "MM", "TH", "VN", "ZZ")
+        for t in EventType
+    }
+    registry = Registry(
+        keys=wire.key_directory(WIRE_VECTORS),
+        agreements=AgreementSet(),
+        decide=unsafe_fake_policy(allow_all),
+        version="v",
+        seal_keys=TestSealKeys(),
+    )
+    outcome = process(
+        raw,
+        pairs,
+        SourceRef(topics.outbox(producer if len(producer) == 2 else "TH"), 0, 0),
+        topics=topics,
+        registry=registry,
+        state=HubState(),
+        hub_key=HUB_KEY,
+        now_ms=created + 1000,
+        limits=Limits(max_size=int(vector["max_size"])),
+    )
+    return vector, raw, envelope, outcome
 
 
 def example(event_type: str) -> dict[str, Any]:

@@ -3,7 +3,6 @@ exactly as their source does."""
 
 from __future__ import annotations
 
-import ast
 import hashlib
 import importlib.machinery
 import json
@@ -22,18 +21,17 @@ from hub import compiled
 from hub.conformance import wire
 from hub.decision import SourceRef
 from hub.errors import SealError
-from hub.pipeline import Limits, Outcome, Registry, process
-from hub.policy import AgreementSet, decide
+from hub.pipeline import Outcome, Registry, process
+from hub.policy import decide
 from hub.state import HubState
 from hub.topics import Topics
-from hub.wire import Envelope, EventType, cloudevents_headers, seal
+from hub.wire import cloudevents_headers
 from hub.wire.fields import Fields
-from tests.bench.bench_wire import mix_plan
+from tests.bench.bench_wire import mix_plan, seal_plan
 from tests.support.examples import AGREEMENTS, TRUST, example_key
-from tests.support.hub import HUB_KEY, TestSealKeys, quarantined_original, unsafe_fake_policy
+from tests.support.hub import HUB_KEY, WIRE_VECTORS, quarantined_original, wire_vector_outcome
 
 REPO = Path(__file__).resolve().parents[2]
-WIRE = REPO / "tests" / "vectors" / "wire"
 TOPICS = Topics("cc")
 T0 = 1_772_323_200_000
 
@@ -89,52 +87,12 @@ def _quarantined(value: bytes) -> bytes:
         return value
 
 
-def _vector_field(vector: dict[str, Any], name: str) -> Any:
-    value = vector.get(name)
-    return ast.literal_eval(value) if isinstance(value, str) and value[:1] in "[{" else value
-
-
 def _wire_vectors() -> list[dict[str, Any]]:
     """Every wire vector through ``process`` (as tests/unit/hub/test_hub_wire_vectors.py)."""
-    out = []
-    for path in wire.vector_files(WIRE):
-        vector = json.loads(path.read_text(encoding="utf-8"))
-        raw = bytes.fromhex(vector["envelope"])
-        headers = _vector_field(vector, "kafka_headers")
-        producer, created = "TH", 1_767_225_600_000
-        try:
-            envelope = Envelope.from_bytes(raw, max_size=int(vector["max_size"]))
-            producer, created = envelope.header.producer, envelope.header.created_at_ms
-            if headers is None:
-                headers = cloudevents_headers(envelope.header)
-        except Exception:
-            headers = headers or []
-        pairs = [(k, v.encode() if isinstance(v, str) else v) for k, v in headers]
-        allow_all = {
-            (producer, r, t.value): frozenset({"*"})
-            for r in ("KH", "CN", "LA", "MM", "TH", "VN", "ZZ")
-            for t in EventType
-        }
-        registry = Registry(
-            keys=wire.key_directory(WIRE),
-            agreements=AgreementSet(),
-            decide=unsafe_fake_policy(allow_all),
-            version="v",
-            seal_keys=TestSealKeys(),
-        )
-        outcome = process(
-            raw,
-            pairs,
-            SourceRef(TOPICS.outbox(producer if len(producer) == 2 else "TH"), 0, 0),
-            topics=TOPICS,
-            registry=registry,
-            state=HubState(),
-            hub_key=HUB_KEY,
-            now_ms=created + 1000,
-            limits=Limits(max_size=int(vector["max_size"])),
-        )
-        out.append({"vector": path.name, **_outcome(outcome)})
-    return out
+    return [
+        {"vector": path.name, **_outcome(wire_vector_outcome(path, TOPICS)[3])}
+        for path in wire.vector_files(WIRE_VECTORS)
+    ]
 
 
 def mix_records() -> list[tuple[str, bytes, list[tuple[str, bytes]]]]:
@@ -142,18 +100,10 @@ def mix_records() -> list[tuple[str, bytes, list[tuple[str, bytes]]]]:
     offset), then each with single bytes changed (sealing draws ids and salts: made
     once, then handed to both sides)."""
     records = []
-    for seq, (producer, kind, body, to, purpose, handling) in enumerate(mix_plan(T0), 1):
-        env = seal(
-            kind,
-            body,
-            producer=producer,
-            key=example_key(producer),
-            recipients=to,
-            purpose=purpose,
-            handling=handling,
-            case_key="case-compiled",
-            sequence=seq,
-            created_at_ms=T0,
+    for seq, plan in enumerate(mix_plan(T0), 1):
+        producer = plan[0]
+        env = seal_plan(
+            plan, seq, example_key(producer), case_key="case-compiled", created_at_ms=T0
         )
         raw = env.to_bytes()
         headers = cloudevents_headers(env.header)
@@ -223,7 +173,7 @@ def test_compiled_and_source_write_the_same_bytes(tmp_path: Path) -> None:
     assert there["status"] == "off"
     if os.environ.get("TRM_COMPILED") != "0":
         assert here["status"] == "in use"
-    assert len(here["vectors"]) == len(wire.vector_files(WIRE)) > 20
+    assert len(here["vectors"]) == len(wire.vector_files(WIRE_VECTORS)) > 20
     reasons = {o["reason"] for o in here["mix"]}
     assert {None, "REPLAY", "BAD_SIGNATURE"} <= reasons, reasons  # the corpus reaches them
     assert here["vectors"] == there["vectors"]
@@ -270,14 +220,8 @@ def _tree(tmp_path: Path) -> tuple[Path, dict[str, Any]]:
     (root / "wire" / "seal.py").write_text("y = 2\n")
     (root / "_compiled").mkdir()
     (root / "_compiled" / "stale.py").write_text("not a source\n")  # never counted
-    suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
-    modules = {}
-    for name in (*compiled.MODULES, compiled.LIB):
-        data = f"\x7fELF {name}".encode()
-        (root / "_compiled" / (name + suffix)).write_bytes(data)
-        modules[name] = [name + suffix, len(data), hashlib.sha256(data).hexdigest()]
-    manifest = {"suffix": suffix, "modules": modules, "sources": compiled.describe(root)}
-    return root, manifest
+    binaries = {name: f"\x7fELF {name}".encode() for name in (*compiled.MODULES, compiled.LIB)}
+    return root, compiled.write_build(root / "_compiled", binaries, compiled.describe(root))
 
 
 def test_a_current_build_may_be_used(tmp_path: Path) -> None:
@@ -336,16 +280,22 @@ def test_the_manifest_names_every_source_with_its_digest() -> None:
     assert {"pipeline.py", "compiled.py", "wire/verify.py"} <= set(manifest["sources"])
 
 
-def test_turned_off_the_source_runs() -> None:
+def _pipeline_in_child(where: Path, **env: str) -> str:
+    """What a fresh interpreter importing ``hub`` from ``where`` says: the status of
+    the compiled modules, and the file ``hub.pipeline`` came from."""
     code = "import hub.pipeline as p; from hub import compiled; print(compiled.STATUS, p.__file__)"
-    out = subprocess.run(
+    return subprocess.run(
         [sys.executable, "-c", code],
-        cwd=REPO,
-        env={**os.environ, "TRM_COMPILED": "0", "PYTHONPATH": str(REPO)},
+        cwd=where,
+        env={**os.environ, "PYTHONPATH": str(where), **env},
         capture_output=True,
         text=True,
         check=True,
-    ).stdout.split()
+    ).stdout
+
+
+def test_turned_off_the_source_runs() -> None:
+    out = _pipeline_in_child(REPO, TRM_COMPILED="0").split()
     assert out == ["off", str(REPO / "hub" / "pipeline.py")]
 
 
@@ -355,22 +305,8 @@ def test_a_library_that_does_not_load_leaves_the_source_in_charge(tmp_path: Path
     root = tmp_path / "hub"
     shutil.copytree(compiled.ROOT, root, ignore=shutil.ignore_patterns("_compiled*", "__pycache__"))
     (root / "_compiled").mkdir()
-    suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
-    modules = {}
-    for name in (*compiled.MODULES, compiled.LIB):
-        data = b"not an ELF file"
-        (root / "_compiled" / (name + suffix)).write_bytes(data)
-        modules[name] = [name + suffix, len(data), hashlib.sha256(data).hexdigest()]
-    manifest = {"suffix": suffix, "modules": modules, "sources": compiled.describe(root)}
-    (root / "_compiled" / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
-    code = "import hub.pipeline as p; from hub import compiled; print(compiled.STATUS, p.__file__)"
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(tmp_path)},
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    binaries = dict.fromkeys((*compiled.MODULES, compiled.LIB), b"not an ELF file")
+    compiled.write_build(root / "_compiled", binaries, compiled.describe(root))
+    out = _pipeline_in_child(tmp_path)
     assert out.startswith("stale: the compiled library does not load"), out
     assert out.split()[-1] == str(root / "pipeline.py")

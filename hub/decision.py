@@ -83,6 +83,11 @@ class SourceRef:
     partition: int
     offset: int
 
+    def __init__(self, topic: str, partition: int, offset: int) -> None:
+        object.__setattr__(self, "topic", topic)  # the constructor written out: D26
+        object.__setattr__(self, "partition", partition)
+        object.__setattr__(self, "offset", offset)
+
     def __str__(self) -> str:
         return f"{self.topic}/{self.partition}/{self.offset}"
 
@@ -127,7 +132,25 @@ class EffectId:
     decision: DecisionKind | None = None  # exactly for kind DECISION
     _text: str = field(init=False, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
+    def __init__(  # noqa: PLR0917 - the dataclass's signature
+        self,
+        kind: EffectKind,
+        producer: str = "",
+        event_id: str = "",
+        recipient: str = "",
+        source: SourceRef | None = None,
+        decision: DecisionKind | None = None,
+    ) -> None:
+        object.__setattr__(self, "kind", kind)  # the constructor written out: D26
+        object.__setattr__(self, "producer", producer)
+        object.__setattr__(self, "event_id", event_id)
+        object.__setattr__(self, "recipient", recipient)
+        object.__setattr__(self, "source", source)
+        object.__setattr__(self, "decision", decision)
+        self._check()
+        object.__setattr__(self, "_text", self._join())
+
+    def _check(self) -> None:
         if (self.kind is EffectKind.DECISION) != (self.decision is not None):
             raise AuditError(
                 Reason.CHECKPOINT_INVALID,
@@ -160,7 +183,6 @@ class EffectId:
             raise AuditError(
                 Reason.CHECKPOINT_INVALID, "expected a delivery's effect id to name an event"
             )
-        object.__setattr__(self, "_text", self._join())
 
     def _join(self) -> str:
         return self._text_as(self.kind, self.decision)
@@ -412,6 +434,36 @@ class DecisionRecord:
     source: str  # topic/partition/offset
     decided_at_ms: int
     registry: str
+
+    def __init__(  # noqa: PLR0917 - the dataclass's signature
+        self,
+        kind: DecisionKind,
+        event_id: str,
+        producer: str,
+        recipient: str,
+        event_digest: str,
+        delivered_digest: str,
+        fields: tuple[str, ...],
+        agreement: str,
+        reason: str,
+        detail: str,
+        source: str,
+        decided_at_ms: int,
+        registry: str,
+    ) -> None:
+        object.__setattr__(self, "kind", kind)  # the constructor written out: D26
+        object.__setattr__(self, "event_id", event_id)
+        object.__setattr__(self, "producer", producer)
+        object.__setattr__(self, "recipient", recipient)
+        object.__setattr__(self, "event_digest", event_digest)
+        object.__setattr__(self, "delivered_digest", delivered_digest)
+        object.__setattr__(self, "fields", fields)
+        object.__setattr__(self, "agreement", agreement)
+        object.__setattr__(self, "reason", reason)
+        object.__setattr__(self, "detail", detail)
+        object.__setattr__(self, "source", source)
+        object.__setattr__(self, "decided_at_ms", decided_at_ms)
+        object.__setattr__(self, "registry", registry)
 
     @classmethod
     def of(

@@ -120,6 +120,9 @@ class Limits:
     max_age_ms: int = 30 * 24 * 3600 * 1000  # older than this on arrival: refuse
 
 
+_LIMITS = Limits()  # what process() checks unless told otherwise
+
+
 @dataclass(frozen=True, slots=True)
 class Effect:
     """One record to write. ``effect_id`` is the same if the record is processed again."""
@@ -130,6 +133,22 @@ class Effect:
     value: bytes
     headers: tuple[tuple[str, bytes], ...]
     digest: str | None = None  # a delivery's hex SHA-256 of ``value`` (HubState.mark keeps it)
+
+    def __init__(  # noqa: PLR0917 - the dataclass's signature
+        self,
+        effect_id: EffectId,
+        topic: str,
+        key: bytes | None,
+        value: bytes,
+        headers: tuple[tuple[str, bytes], ...],
+        digest: str | None = None,
+    ) -> None:
+        object.__setattr__(self, "effect_id", effect_id)  # the constructor written out: D26
+        object.__setattr__(self, "topic", topic)
+        object.__setattr__(self, "key", key)
+        object.__setattr__(self, "value", value)
+        object.__setattr__(self, "headers", headers)
+        object.__setattr__(self, "digest", digest)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +162,24 @@ class Outcome:
     decisions: tuple[DecisionRecord, ...] = field(default=())
     delivered_to: tuple[str, ...] = field(default=())
     refused: tuple[tuple[str, Reason], ...] = field(default=())
+
+    def __init__(  # noqa: PLR0917 - the dataclass's signature
+        self,
+        status: str,
+        event_id: str,
+        reason: Reason | None,
+        effects: tuple[Effect, ...] = (),
+        decisions: tuple[DecisionRecord, ...] = (),
+        delivered_to: tuple[str, ...] = (),
+        refused: tuple[tuple[str, Reason], ...] = (),
+    ) -> None:
+        object.__setattr__(self, "status", status)  # the constructor written out: D26
+        object.__setattr__(self, "event_id", event_id)
+        object.__setattr__(self, "reason", reason)
+        object.__setattr__(self, "effects", effects)
+        object.__setattr__(self, "decisions", decisions)
+        object.__setattr__(self, "delivered_to", delivered_to)
+        object.__setattr__(self, "refused", refused)
 
 
 def _hex(data: bytes) -> str:
@@ -158,12 +195,21 @@ class _Builder:
     registry: Registry
     now_ms: int
     attest_ms: int  # the time every attestation of this record carries
-    effects: list[Effect] = field(default_factory=list)
-    decisions: list[DecisionRecord] = field(default_factory=list)
+    effects: list[Effect] = field(init=False, default_factory=list)
+    decisions: list[DecisionRecord] = field(init=False, default_factory=list)
     source_text: str = field(init=False, default="")  # str(source), in each decision
 
-    def __post_init__(self) -> None:
-        self.source_text = str(self.source)
+    def __init__(
+        self, topics: Topics, source: SourceRef, registry: Registry, now_ms: int, attest_ms: int
+    ) -> None:
+        self.topics = topics  # the constructor written out: D26
+        self.source = source
+        self.registry = registry
+        self.now_ms = now_ms
+        self.attest_ms = attest_ms
+        self.effects = []
+        self.decisions = []
+        self.source_text = str(source)
 
     def decision(self, eid: EffectId, record: DecisionRecord) -> None:
         """Write ``record`` under its decision id ``eid``."""
@@ -464,7 +510,7 @@ def process(
             processing the record again after a crash delivers the very same
             bytes; None (a topic stamped by its producer) falls back to now_ms.
     """
-    limits = limits or Limits()
+    limits = limits or _LIMITS
     headers = tuple((k, v if v is not None else b"") for k, v in kafka_headers)
     attest_ms = appended_at_ms if appended_at_ms is not None else now_ms
     b = _Builder(

@@ -85,6 +85,26 @@ class Deliver:
     withheld: frozenset[str]  # disclosed by the producer, not allowed to this recipient
     consent_limited: bool = False  # only the without-consent fields went
 
+    def __init__(  # noqa: PLR0917 - the dataclass's signature
+        self,
+        recipient: str,
+        agreement_id: str,
+        agreement_version: int,
+        fields: frozenset[str],
+        handling: str,
+        retention_days: int,
+        withheld: frozenset[str],
+        consent_limited: bool = False,
+    ) -> None:
+        object.__setattr__(self, "recipient", recipient)  # the constructor written out: D26
+        object.__setattr__(self, "agreement_id", agreement_id)
+        object.__setattr__(self, "agreement_version", agreement_version)
+        object.__setattr__(self, "fields", fields)
+        object.__setattr__(self, "handling", handling)
+        object.__setattr__(self, "retention_days", retention_days)
+        object.__setattr__(self, "withheld", withheld)
+        object.__setattr__(self, "consent_limited", consent_limited)
+
     @property
     def agreement_ref(self) -> str:
         return f"{self.agreement_id}@{self.agreement_version}"
@@ -98,6 +118,14 @@ class Refuse:
     reason: Reason
     detail: str
     agreement_ref: str | None = None
+
+    def __init__(
+        self, recipient: str, reason: Reason, detail: str, agreement_ref: str | None = None
+    ) -> None:
+        object.__setattr__(self, "recipient", recipient)  # the constructor written out: D26
+        object.__setattr__(self, "reason", reason)
+        object.__setattr__(self, "detail", detail)
+        object.__setattr__(self, "agreement_ref", agreement_ref)
 
 
 Decision = Deliver | Refuse

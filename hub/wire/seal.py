@@ -322,6 +322,10 @@ class DeliveredCopy:
     value: bytes
     fields: tuple[str, ...]
 
+    def __init__(self, value: bytes, fields: tuple[str, ...]) -> None:
+        object.__setattr__(self, "value", value)  # the constructor written out: D26
+        object.__setattr__(self, "fields", fields)
+
 
 def deliver_copy(
     envelope: Envelope,

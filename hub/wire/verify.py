@@ -77,6 +77,26 @@ class VerifiedEvent:
     # The decrypted disclosures of an unsealed event (payload_record_bytes).
     opened: tuple[Disclosure, ...] = ()
 
+    def __init__(  # noqa: PLR0917 - the dataclass's signature
+        self,
+        envelope: Envelope,
+        header: Header,
+        fields: Mapping[str, Any],
+        disclosed: frozenset[str],
+        withheld: frozenset[str],
+        key_id: str,
+        sealed: frozenset[str] = frozenset(),
+        opened: tuple[Disclosure, ...] = (),
+    ) -> None:
+        object.__setattr__(self, "envelope", envelope)  # the constructor written out: D26
+        object.__setattr__(self, "header", header)
+        object.__setattr__(self, "fields", fields)
+        object.__setattr__(self, "disclosed", disclosed)
+        object.__setattr__(self, "withheld", withheld)
+        object.__setattr__(self, "key_id", key_id)
+        object.__setattr__(self, "sealed", sealed)
+        object.__setattr__(self, "opened", opened)
+
 
 def check_key(
     keys: KeyDirectory,

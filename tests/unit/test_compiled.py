@@ -3,6 +3,8 @@ exactly as their source does."""
 
 from __future__ import annotations
 
+import ast
+import dataclasses
 import hashlib
 import importlib.machinery
 import json
@@ -200,6 +202,69 @@ def test_no_compiled_class_derives_from_an_abstract_base() -> None:
                 continue
             shared = [b for b in value.__mro__[1:] if getattr(b, "_abc_impl", None) is impl]
             assert not shared, f"{name}.{value.__name__} shares the ABC state of {shared}"
+
+
+def _written_constructors() -> list[tuple[str, type, ast.FunctionDef]]:
+    """Each dataclass of a compiled module whose ``__init__`` is written out (D26),
+    with that ``__init__`` as its source has it."""
+    found = []
+    for name in compiled.MODULES:
+        module = __import__(name, fromlist=["_"])
+        source = REPO / (name.replace(".", "/") + ".py")
+        for node in ast.walk(ast.parse(source.read_text())):
+            if not isinstance(node, ast.ClassDef):
+                continue
+            init = next(
+                (f for f in node.body if isinstance(f, ast.FunctionDef) and f.name == "__init__"),
+                None,
+            )
+            cls = getattr(module, node.name, None)
+            if init is not None and dataclasses.is_dataclass(cls):
+                assert isinstance(cls, type)
+                found.append((name, cls, init))
+    return found
+
+
+def test_a_written_out_constructor_keeps_the_dataclass_signature() -> None:
+    """A frozen record's ``__init__`` written out (D26: mypyc compiles its
+    ``object.__setattr__`` calls to slot writes; the one ``dataclasses`` generates
+    stays Python) takes exactly the dataclass's fields, in order, with their
+    defaults, and sets each of them, and there is no ``__post_init__`` it would skip."""
+    written = _written_constructors()
+    names = {cls.__name__ for _module, cls, _init in written}
+    assert {"EffectId", "Effect", "DecisionRecord", "SourceRef", "Outcome"} <= names, names
+    for module, cls, init in written:
+        where = f"{module}.{cls.__name__}"
+        assert "__post_init__" not in vars(cls), f"{where}: __post_init__ would not run"
+        fields = dataclasses.fields(cls)
+        args = init.args
+        assert not [*args.posonlyargs, *args.kwonlyargs], where
+        assert args.vararg is None, where
+        assert args.kwarg is None, where
+        params = [a.arg for a in args.args[1:]]
+        defaults = [None] * (len(params) - len(args.defaults)) + [
+            ast.unparse(d) for d in args.defaults
+        ]
+        expected = [
+            (f.name, None if f.default is dataclasses.MISSING else repr(f.default))
+            for f in fields
+            if f.init
+        ]
+        assert list(zip(params, defaults, strict=True)) == expected, where
+        assigned: dict[str, str] = {}  # field -> the expression it is set to
+        for node in ast.walk(init):
+            if (  # object.__setattr__(self, "name", value)
+                isinstance(node, ast.Call)
+                and ast.unparse(node.func) == "object.__setattr__"
+                and isinstance(node.args[1], ast.Constant)
+            ):
+                assigned[str(node.args[1].value)] = ast.unparse(node.args[2])
+            elif isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Attribute):
+                # self.name = value (a record that is not frozen)
+                assigned[node.targets[0].attr] = ast.unparse(node.value)
+        assert set(assigned) == {f.name for f in fields}, (where, assigned)
+        for f in fields:  # each parameter set as passed
+            assert not f.init or assigned[f.name] == f.name, (where, f.name, assigned[f.name])
 
 
 def test_isinstance_of_mapping_is_unchanged_by_the_fields_class() -> None:

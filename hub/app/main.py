@@ -342,7 +342,10 @@ def _the_hub() -> _Hub:
     return _hub
 
 
-def _headers(raw: Any) -> list[tuple[str, bytes | None]]:
+def _headers(raw: Any) -> Sequence[tuple[str, bytes | None]]:
+    """A record's headers as process() takes them: aiokafka's list of (str, bytes) as it is."""
+    if type(raw) is list:
+        return raw
     if raw is None:
         return []
     if isinstance(raw, dict):

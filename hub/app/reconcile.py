@@ -73,7 +73,7 @@ __all__ = ["Handler", "Reconciler", "Record", "Settle", "source_of_decision"]
 log = logging.getLogger("trm.hub.reconcile")
 
 # (where, value, headers, the broker's append time or None): one outbox record
-Record = tuple[SourceRef, bytes, list[tuple[str, bytes | None]], int | None]
+Record = tuple[SourceRef, bytes, Sequence[tuple[str, bytes | None]], int | None]
 # decides records in order and returns when every effect of them is written
 Handler = Callable[[Sequence[Record]], Awaitable[None]]
 # told offsets of a partition, from the group's commit on, that are all decided

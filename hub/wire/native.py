@@ -3,7 +3,7 @@
 The hot loops of opening an envelope run in :mod:`hub.wire._native` when it
 is built (``make`` builds it; ``deploy/scripts/native.sh``):
 
-- splitting and hashing the disclosures (:func:`hub.wire.envelope.parse_disclosures`);
+- splitting and hashing the disclosures (:func:`hub.wire.disclosures.parse_disclosures`);
 - reading Avro records: the envelope, the header (``hub.wire.codec.Compiled``);
 - Ed25519 verify and sign (``ed25519-dalek``) for :func:`hub.keys.ed25519_verify`
   and :func:`hub.keys.ed25519_sign`; this part decides, so it is held to

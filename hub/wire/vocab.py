@@ -10,6 +10,7 @@ gets it with its catalogue: ``connectors/gateway/i18n.py``).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Final
@@ -18,11 +19,13 @@ __all__ = [
     "ATTESTATION_ALLOWANCE",
     "ATTESTATION_PAYLOAD_TYPE",
     "CONSENT_GIVERS",
+    "COUNTRY_CODE",
     "DEFAULT_MAX_SIZE",
     "DELIVERED_MAX_SIZE",
     "FIELD_VOCABULARIES",
     "HANDLING_CODES",
     "HEADER_PAYLOAD_TYPE",
+    "KEY_ID_HEX",
     "MAX_ATTESTATIONS",
     "MAX_DIGESTS",
     "MAX_RECIPIENTS",
@@ -37,6 +40,8 @@ __all__ = [
     "shown",
 ]
 
+COUNTRY_CODE: Final = re.compile(r"^[A-Z]{2}$")  # a member, producer or recipient
+KEY_ID_HEX: Final = re.compile(r"^[0-9a-f]{64}$")  # a key id: SHA-256, lowercase hex
 SPEC_VERSION: Final = 1  # the unsealed protocol (and every attestation statement)
 SEALED_VERSION: Final = 2  # sealed disclosures (docs/protocol.md section 2.9)
 SPEC_VERSIONS: Final = frozenset({SPEC_VERSION, SEALED_VERSION})

@@ -231,7 +231,7 @@ def header(data: bytes) -> object:
 def disclosures(data: bytes) -> object:
     """Clear disclosures (v1 and v2), one by one and as a list."""
     from hub.wire import Disclosure, native
-    from hub.wire.envelope import _NATIVE_DISCLOSURES, parse_disclosures
+    from hub.wire.disclosures import _NATIVE_DISCLOSURES, parse_disclosures
 
     parts = split(data)
     for raw in parts[:1]:
@@ -251,7 +251,7 @@ def disclosures(data: bytes) -> object:
 def sealed_parts(data: bytes) -> object:
     """Sealed disclosures and key wraps (v2), alone and as lists."""
     from hub.wire import KeyWrap, SealedDisclosure
-    from hub.wire.envelope import parse_key_wraps, parse_sealed
+    from hub.wire.disclosures import parse_key_wraps, parse_sealed
 
     if not data:
         return None
@@ -983,17 +983,20 @@ TARGETS: Final[dict[str, Target]] = {
         Target(
             "disclosures",
             disclosures,
-            ("hub.wire.envelope.Disclosure.from_bytes", "hub.wire.envelope.parse_disclosures"),
+            (
+                "hub.wire.disclosures.Disclosure.from_bytes",
+                "hub.wire.disclosures.parse_disclosures",
+            ),
             _WIRE,
         ),
         Target(
             "sealed_parts",
             sealed_parts,
             (
-                "hub.wire.envelope.SealedDisclosure.from_bytes",
-                "hub.wire.envelope.KeyWrap.from_bytes",
-                "hub.wire.envelope.parse_sealed",
-                "hub.wire.envelope.parse_key_wraps",
+                "hub.wire.disclosures.SealedDisclosure.from_bytes",
+                "hub.wire.disclosures.KeyWrap.from_bytes",
+                "hub.wire.disclosures.parse_sealed",
+                "hub.wire.disclosures.parse_key_wraps",
             ),
             _WIRE,
         ),
@@ -1174,9 +1177,9 @@ TARGETS: Final[dict[str, Target]] = {
 REQUIRED: Final = (
     "hub.wire.envelope.Envelope.from_bytes",
     "hub.wire.envelope.Header.from_bytes",
-    "hub.wire.envelope.Disclosure.from_bytes",
-    "hub.wire.envelope.SealedDisclosure.from_bytes",
-    "hub.wire.envelope.KeyWrap.from_bytes",
+    "hub.wire.disclosures.Disclosure.from_bytes",
+    "hub.wire.disclosures.SealedDisclosure.from_bytes",
+    "hub.wire.disclosures.KeyWrap.from_bytes",
     "hub.wire.envelope.Attestation.from_parts",
     "hub.wire.verify.open_envelope",
     "hub.wire.verify.verify",
@@ -1253,7 +1256,7 @@ NOT_A_DOOR: Final[dict[str, str]] = {
     "hub.wire.codec.unframe": "the frame check of every single-object part (header, audit_leaf)",
     "hub.wire.codec.FieldCodec.decode": "a disclosure's value in verify and unseal (unseal)",
     "hub.wire.envelope.Header.from_record": "the half of Header.from_bytes after Avro (header)",
-    "hub.wire.envelope.read_varint": "inside parse_disclosures (disclosures target)",
+    "hub.wire.disclosures.read_varint": "inside parse_disclosures (disclosures target)",
     "hub.wire.envelope.Attestation.from_record": "the half of from_parts after Avro (attestation)",
     "hub.wire.eventtypes.EventTypeSpec.from_json": "a deployment's event-type config (operator)",
     "hub.wire.jsonmap.from_json_value": "inside payload_from_json (gateway_body, importer_rows)",

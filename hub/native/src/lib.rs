@@ -7,7 +7,7 @@
 //!
 //! - [`Disclosures`]: split each disclosure `salt(16) || varint name || varint
 //!   value` and hash it (SHA-256), building the same `Disclosure` objects as
-//!   `hub.wire.envelope.parse_disclosures`; it accepts exactly what that
+//!   `hub.wire.disclosures.parse_disclosures`; it accepts exactly what that
 //!   function's inline common case accepts (a name of 0..63 bytes of UTF-8, a
 //!   value length of one or two varint bytes, nothing left over).
 //! - [`Schema`]: a schema compiled once, which says whether bytes are an exact

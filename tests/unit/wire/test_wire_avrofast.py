@@ -25,7 +25,7 @@ from hub.keys import KeyRole, ed25519_public, key_id_of, raw_public, signer_key_
 from hub.wire import Attestation, Disclosure, Envelope, EventType, attest, native, redact, verify
 from hub.wire.avrofast import READ_FAILURES, compile_reader, compile_writer
 from hub.wire.codec import Compiled, decode_exact, encode, parsed, part, payload_codec
-from hub.wire.envelope import _parse_disclosure, parse_disclosures
+from hub.wire.disclosures import _parse_disclosure, parse_disclosures
 from hub.wire.verify import _disclosed_values, _disclosed_values_one_by_one
 from tests.support.wire import (
     HUB_KEY,

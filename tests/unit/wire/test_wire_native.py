@@ -29,8 +29,8 @@ from hub.conformance import wire
 from hub.wire import Disclosure, Envelope, EventType, native, verify
 from hub.wire.avrofast import READ_FAILURES, Reader
 from hub.wire.codec import _fast_encode, decode_exact, encode, parsed, part, payload_codec
-from hub.wire.envelope import _NATIVE_DISCLOSURES as _BUILDER
-from hub.wire.envelope import parse_disclosures
+from hub.wire.disclosures import _NATIVE_DISCLOSURES as _BUILDER
+from hub.wire.disclosures import parse_disclosures
 from hub.wire.fields import Fields
 from tests.support.wire import PRODUCER, TH_KEY, StaticKeys, public_of, sealed
 from tests.unit.wire.test_wire_avrofast import PARTS, VECTORS, _mutated, _schemas, _values

@@ -58,6 +58,7 @@ MODULES: Final = (
     "hub.pipeline",
     "hub.policy.engine",
     "hub.wire.cloudevents",
+    "hub.wire.envelope",
     "hub.wire.seal",
     "hub.wire.verify",
 )

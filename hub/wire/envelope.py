@@ -122,7 +122,35 @@ class Header:
     correlation_id: str | None
     disclosure_digests: tuple[bytes, ...]
 
-    def __post_init__(self) -> None:
+    def __init__(  # noqa: PLR0917 - the dataclass's signature
+        self,
+        spec_version: int,
+        event_id: str,
+        event_type: EventType,
+        payload_schema: bytes,
+        producer: str,
+        sequence: int,
+        created_at_ms: int,
+        recipients: tuple[str, ...],
+        purpose: str,
+        handling: str,
+        case_key: str,
+        correlation_id: str | None,
+        disclosure_digests: tuple[bytes, ...],
+    ) -> None:
+        object.__setattr__(self, "spec_version", spec_version)  # written out: D26
+        object.__setattr__(self, "event_id", event_id)
+        object.__setattr__(self, "event_type", event_type)
+        object.__setattr__(self, "payload_schema", payload_schema)
+        object.__setattr__(self, "producer", producer)
+        object.__setattr__(self, "sequence", sequence)
+        object.__setattr__(self, "created_at_ms", created_at_ms)
+        object.__setattr__(self, "recipients", recipients)
+        object.__setattr__(self, "purpose", purpose)
+        object.__setattr__(self, "handling", handling)
+        object.__setattr__(self, "case_key", case_key)
+        object.__setattr__(self, "correlation_id", correlation_id)
+        object.__setattr__(self, "disclosure_digests", disclosure_digests)
         self._check()
 
     def _check(self) -> None:
@@ -261,7 +289,7 @@ class Header:
         return frame("header", part("header").encode(self.to_record()))
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> Header:
+    def from_bytes(cls, data: bytes | bytearray | memoryview) -> Header:
         """Parse single-object-encoded header bytes.
 
         Raises:
@@ -269,7 +297,7 @@ class Header:
                 UNSUPPORTED_VERSION, UNKNOWN_EVENT_TYPE, INVALID_HEADER,
                 DUPLICATE_DIGEST, OVERSIZED.
         """
-        body = unframe("header", data, "header")
+        body = unframe("header", bytes(data), "header")
         try:
             rec = part("header").decode(body)
         except ValueError as exc:
@@ -286,7 +314,9 @@ class Signature:
     key_id: str
     sig: bytes
 
-    def __post_init__(self) -> None:
+    def __init__(self, key_id: str, sig: bytes) -> None:
+        object.__setattr__(self, "key_id", key_id)  # the constructor written out: D26
+        object.__setattr__(self, "sig", sig)
         if not KEY_ID_HEX.match(self.key_id):
             raise SignatureError(
                 Reason.UNKNOWN_KEY,
@@ -353,6 +383,28 @@ class Attestation:
     fields: tuple[str, ...]
     leaf_ref: str
     attested_at_ms: int
+
+    def __init__(  # noqa: PLR0917 - the dataclass's signature
+        self,
+        statement: bytes,
+        signature: Signature,
+        event_digest: bytes,
+        recipient: str,
+        agreement_id: str,
+        agreement_version: int,
+        fields: tuple[str, ...],
+        leaf_ref: str,
+        attested_at_ms: int,
+    ) -> None:
+        object.__setattr__(self, "statement", statement)  # the constructor written out: D26
+        object.__setattr__(self, "signature", signature)
+        object.__setattr__(self, "event_digest", event_digest)
+        object.__setattr__(self, "recipient", recipient)
+        object.__setattr__(self, "agreement_id", agreement_id)
+        object.__setattr__(self, "agreement_version", agreement_version)
+        object.__setattr__(self, "fields", fields)
+        object.__setattr__(self, "leaf_ref", leaf_ref)
+        object.__setattr__(self, "attested_at_ms", attested_at_ms)
 
     @classmethod
     def from_parts(cls, statement: bytes, signature: Signature) -> Attestation:
@@ -489,6 +541,27 @@ class Envelope:
     # ``dataclasses.replace`` never copies a stale one.
     _event_digest: bytes = field(default=b"", init=False, repr=False, compare=False)
 
+    def __init__(  # noqa: PLR0917 - the dataclass's signature
+        self,
+        header: Header,
+        header_bytes: bytes,
+        signature: Signature,
+        disclosures: tuple[Disclosure, ...],
+        attestations: tuple[Attestation, ...],
+        raw: bytes,
+        sealed: tuple[SealedDisclosure, ...] = (),
+        key_wraps: tuple[KeyWrap, ...] = (),
+    ) -> None:
+        object.__setattr__(self, "header", header)  # the constructor written out: D26
+        object.__setattr__(self, "header_bytes", header_bytes)
+        object.__setattr__(self, "signature", signature)
+        object.__setattr__(self, "disclosures", disclosures)
+        object.__setattr__(self, "attestations", attestations)
+        object.__setattr__(self, "raw", raw)
+        object.__setattr__(self, "sealed", sealed)
+        object.__setattr__(self, "key_wraps", key_wraps)
+        object.__setattr__(self, "_event_digest", b"")
+
     @property
     def event_digest(self) -> bytes:
         """SHA-256 of the header bytes: names the event across redactions."""
@@ -560,7 +633,9 @@ class Envelope:
         return self.raw
 
     @classmethod
-    def from_bytes(cls, data: bytes, *, max_size: int = DEFAULT_MAX_SIZE) -> Envelope:
+    def from_bytes(
+        cls, data: bytes | bytearray | memoryview, *, max_size: int = DEFAULT_MAX_SIZE
+    ) -> Envelope:
         """Parse envelope bytes; structure only, no signature check.
 
         Raises:

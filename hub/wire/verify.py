@@ -601,7 +601,7 @@ class DeliveredEvent:
 
 
 def open_envelope(
-    data: bytes,
+    data: bytes | bytearray | memoryview,
     keys: KeyDirectory,
     *,
     kafka_headers: Iterable[tuple[str, bytes | None]] | None = None,

@@ -28,7 +28,9 @@ from hub.policy import decide
 from hub.state import HubState
 from hub.topics import Topics
 from hub.wire import cloudevents_headers
+from hub.wire.envelope import Envelope, Header
 from hub.wire.fields import Fields
+from hub.wire.verify import open_envelope
 from tests.bench.bench_wire import mix_plan, seal_plan
 from tests.support.examples import AGREEMENTS, TRUST, example_key
 from tests.support.hub import HUB_KEY, WIRE_VECTORS, quarantined_original, wire_vector_outcome
@@ -265,6 +267,19 @@ def test_a_written_out_constructor_keeps_the_dataclass_signature() -> None:
         assert set(assigned) == {f.name for f in fields}, (where, assigned)
         for f in fields:  # each parameter set as passed
             assert not f.init or assigned[f.name] == f.name, (where, f.name, assigned[f.name])
+
+
+def test_the_parsers_take_any_bytes_like_input_as_their_source_does() -> None:
+    """Compiled code checks an argument's annotated type; a parser of outside
+    bytes takes a bytearray or memoryview as Python's slicing did."""
+    plan = mix_plan(T0)[0]
+    envelope = seal_plan(plan, 1, example_key(plan[0]), case_key="case-c", created_at_ms=T0)
+    data = envelope.to_bytes()
+    for kind in (bytes, bytearray, memoryview):
+        assert Envelope.from_bytes(kind(data)) == envelope
+        assert Header.from_bytes(kind(envelope.header_bytes)) == envelope.header
+        opened = open_envelope(kind(data), TRUST)
+        assert opened.event.header == envelope.header
 
 
 def test_isinstance_of_mapping_is_unchanged_by_the_fields_class() -> None:

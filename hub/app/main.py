@@ -343,8 +343,9 @@ def _the_hub() -> _Hub:
 
 
 def _headers(raw: Any) -> Sequence[tuple[str, bytes | None]]:
-    """A record's headers as process() takes them: aiokafka's list of (str, bytes) as it is."""
-    if type(raw) is list:
+    """A record's headers as process() takes them: aiokafka's tuple of (str, bytes) pairs
+    (a ConsumerRecord's, which Faust's message keeps) as it is."""
+    if type(raw) is tuple or type(raw) is list:
         return raw
     if raw is None:
         return []

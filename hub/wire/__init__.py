@@ -13,16 +13,8 @@ the producer's signature and every disclosure it received, and
 from __future__ import annotations
 
 from .cloudevents import CONTENT_TYPE, ce_time, check_cloudevents, cloudevents_headers
-from .envelope import (
-    Attestation,
-    Disclosure,
-    Envelope,
-    Header,
-    KeyWrap,
-    SealedDisclosure,
-    Signature,
-    pae,
-)
+from .disclosures import Disclosure, KeyWrap, SealedDisclosure
+from .envelope import Attestation, Envelope, Header, Signature, pae
 from .eventtypes import (
     EventType,
     EventTypeSpec,

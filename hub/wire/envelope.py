@@ -80,10 +80,10 @@ __all__ = [
     "read_varint",
 ]
 
-_UUID7 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
-_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_UUID7 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\Z")
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
 # A case key is the Kafka record key: printable ASCII without spaces, bounded.
-_CASE_KEY = re.compile(r"^[A-Za-z0-9._:~-]{1,128}$")
+_CASE_KEY = re.compile(r"^[A-Za-z0-9._:~-]{1,128}\Z")
 _SIG_LEN: Final = 64
 _FRAME_LEN: Final = 10
 _DIGEST_LEN: Final = 32

@@ -16,13 +16,11 @@ from hub.errors import Reason, SealError, WireError
 from hub.keys import ed25519_sign, signer_key_id
 
 from .codec import frame, part, payload_codec
+from .disclosures import Disclosure, KeyWrap, SealedDisclosure
 from .envelope import (
     Attestation,
-    Disclosure,
     Envelope,
     Header,
-    KeyWrap,
-    SealedDisclosure,
     Signature,
     attestation_record,
     check_statement,

@@ -33,7 +33,7 @@ import schemas
 from hub.errors import DisclosureError, Reason, SealError, WireError
 
 from .codec import MAGIC, frame, part, unframe
-from .envelope import (
+from .disclosures import (
     DATA_KEY_SIZE,
     SEALED_DOMAIN,
     TAG_SIZE,

@@ -27,7 +27,8 @@ from hub.keys import KeyDirectory, KeyRole, PublicKey, ed25519_verify
 from . import native
 from .cloudevents import check_cloudevents
 from .codec import FieldCodec, PayloadCodec, payload_codec
-from .envelope import Attestation, Disclosure, Envelope, Header, Signature, pae
+from .disclosures import Disclosure
+from .envelope import Attestation, Envelope, Header, Signature, pae
 from .fields import Fields, type_mismatch
 from .sealing import open_sealed
 from .vocab import (

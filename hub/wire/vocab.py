@@ -40,8 +40,8 @@ __all__ = [
     "shown",
 ]
 
-COUNTRY_CODE: Final = re.compile(r"^[A-Z]{2}$")  # a member, producer or recipient
-KEY_ID_HEX: Final = re.compile(r"^[0-9a-f]{64}$")  # a key id: SHA-256, lowercase hex
+COUNTRY_CODE: Final = re.compile(r"^[A-Z]{2}\Z")  # a member, producer or recipient
+KEY_ID_HEX: Final = re.compile(r"^[0-9a-f]{64}\Z")  # a key id: SHA-256, lowercase hex
 SPEC_VERSION: Final = 1  # the unsealed protocol (and every attestation statement)
 SEALED_VERSION: Final = 2  # sealed disclosures (docs/protocol.md section 2.9)
 SPEC_VERSIONS: Final = frozenset({SPEC_VERSION, SEALED_VERSION})

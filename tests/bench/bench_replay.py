@@ -373,17 +373,20 @@ def count_primitives(spool: Path, m: int = FLOOR_EVENTS) -> dict[str, Any]:
     note_module = sys.modules["hub.audit.note"]
     keys_module = sys.modules["hub.keys"]
     envelope_module = sys.modules["hub.wire.envelope"]
+    disclosures_module = sys.modules["hub.wire.disclosures"]
     native_module = sys.modules["hub.wire.native"]
     # every place the replay reaches Ed25519 or SHA-256 through (hub.keys.ed25519_verify,
-    # bound by name where it is called; hub.wire.envelope binds hashlib.sha256 once; the native walk
-    # hashes disclosures in Rust, so it is off while the primitives are counted:
-    # what the replay must check does not depend on who computes it)
+    # bound by name where it is called; hub.wire.envelope and hub.wire.disclosures bind
+    # hashlib.sha256 once; the native walk hashes disclosures in Rust, so it is off
+    # while the primitives are counted: what the replay must check does not depend
+    # on who computes it)
     patches = [
         (wire_verify, "ed25519_verify", counted_verify),
         (keys_module, "ed25519_verify", counted_verify),
         (note_module, "ed25519_verify", counted_verify),
         (hashlib, "sha256", sha256),
         (envelope_module, "_sha256", sha256),
+        (disclosures_module, "_sha256", sha256),
         (native_module, "ENABLED", False),
     ]
     saved = [(module, name, getattr(module, name)) for module, name, _new in patches]

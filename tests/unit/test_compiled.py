@@ -206,9 +206,9 @@ def test_no_compiled_class_derives_from_an_abstract_base() -> None:
             assert not shared, f"{name}.{value.__name__} shares the ABC state of {shared}"
 
 
-def _written_constructors() -> list[tuple[str, type, ast.FunctionDef]]:
+def _written_constructors() -> list[tuple[str, type, ast.ClassDef, ast.FunctionDef]]:
     """Each dataclass of a compiled module whose ``__init__`` is written out (D26),
-    with that ``__init__`` as its source has it."""
+    with its class and that ``__init__`` as the source has them."""
     found = []
     for name in compiled.MODULES:
         module = __import__(name, fromlist=["_"])
@@ -223,50 +223,74 @@ def _written_constructors() -> list[tuple[str, type, ast.FunctionDef]]:
             cls = getattr(module, node.name, None)
             if init is not None and dataclasses.is_dataclass(cls):
                 assert isinstance(cls, type)
-                found.append((name, cls, init))
+                found.append((name, cls, node, init))
     return found
+
+
+# Fields a written constructor computes (not parameters, not their defaults).
+_COMPUTED = {("EffectId", "_text"), ("_Builder", "source_text")}
 
 
 def test_a_written_out_constructor_keeps_the_dataclass_signature() -> None:
     """A frozen record's ``__init__`` written out (D26: mypyc compiles its
     ``object.__setattr__`` calls to slot writes; the one ``dataclasses`` generates
     stays Python) takes exactly the dataclass's fields, in order, with their
-    defaults, and sets each of them, and there is no ``__post_init__`` it would skip."""
+    annotations and defaults, sets each field once (a parameter as passed, any
+    other field to its default or as computed), and leaves no ``__post_init__``
+    to skip. Compiled, a parameter's annotation is what is enforced."""
     written = _written_constructors()
-    names = {cls.__name__ for _module, cls, _init in written}
-    assert {"EffectId", "Effect", "DecisionRecord", "SourceRef", "Outcome"} <= names, names
-    for module, cls, init in written:
+    names = {cls.__name__ for _module, cls, _node, _init in written}
+    assert {"EffectId", "Effect", "DecisionRecord", "Header", "Envelope"} <= names, names
+    for module, cls, node, init in written:
         where = f"{module}.{cls.__name__}"
         assert "__post_init__" not in vars(cls), f"{where}: __post_init__ would not run"
         fields = dataclasses.fields(cls)
+        declared = {
+            a.target.id: ast.unparse(a.annotation)
+            for a in node.body
+            if isinstance(a, ast.AnnAssign) and isinstance(a.target, ast.Name)
+        }
         args = init.args
         assert not [*args.posonlyargs, *args.kwonlyargs], where
         assert args.vararg is None, where
         assert args.kwarg is None, where
-        params = [a.arg for a in args.args[1:]]
+        params = args.args[1:]
         defaults = [None] * (len(params) - len(args.defaults)) + [
             ast.unparse(d) for d in args.defaults
         ]
-        expected = [
-            (f.name, None if f.default is dataclasses.MISSING else repr(f.default))
+        assert [
+            (p.arg, p.annotation and ast.unparse(p.annotation), d)
+            for p, d in zip(params, defaults, strict=True)
+        ] == [
+            (
+                f.name,
+                declared[f.name],
+                None if f.default is dataclasses.MISSING else repr(f.default),
+            )
             for f in fields
             if f.init
-        ]
-        assert list(zip(params, defaults, strict=True)) == expected, where
-        assigned: dict[str, str] = {}  # field -> the expression it is set to
-        for node in ast.walk(init):
+        ], where
+        assert all(f.default_factory is dataclasses.MISSING for f in fields if f.init), where
+        assigned: list[tuple[str, str]] = []  # (field, the expression it is set to)
+        for call in ast.walk(init):
             if (  # object.__setattr__(self, "name", value)
-                isinstance(node, ast.Call)
-                and ast.unparse(node.func) == "object.__setattr__"
-                and isinstance(node.args[1], ast.Constant)
+                isinstance(call, ast.Call)
+                and ast.unparse(call.func) == "object.__setattr__"
+                and isinstance(call.args[1], ast.Constant)
             ):
-                assigned[str(node.args[1].value)] = ast.unparse(node.args[2])
-            elif isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Attribute):
+                assigned.append((str(call.args[1].value), ast.unparse(call.args[2])))
+            elif isinstance(call, ast.Assign) and isinstance(call.targets[0], ast.Attribute):
                 # self.name = value (a record that is not frozen)
-                assigned[node.targets[0].attr] = ast.unparse(node.value)
-        assert set(assigned) == {f.name for f in fields}, (where, assigned)
-        for f in fields:  # each parameter set as passed
-            assert not f.init or assigned[f.name] == f.name, (where, f.name, assigned[f.name])
+                assigned.append((call.targets[0].attr, ast.unparse(call.value)))
+        assert sorted(f for f, _value in assigned) == sorted(f.name for f in fields), where
+        value = dict(assigned)
+        for f in fields:
+            if f.init:  # each parameter set as passed
+                assert value[f.name] == f.name, (where, f.name, value[f.name])
+            elif (cls.__name__, f.name) not in _COMPUTED:  # any other to its default
+                factory = f.default_factory
+                default = repr(factory()) if factory is not dataclasses.MISSING else repr(f.default)
+                assert value[f.name] == default, (where, f.name, value[f.name])
 
 
 def test_the_parsers_take_any_bytes_like_input_as_their_source_does() -> None:

@@ -1,5 +1,6 @@
 """The running worker's garbage collector: what the start loaded frozen, the rest
-collected at the worker's thresholds (hub.app.main.GC_THRESHOLDS)."""
+collected at the worker's thresholds (hub.app.main.GC_THRESHOLDS); and what the
+worker does per record before the core (its headers)."""
 
 from __future__ import annotations
 
@@ -54,3 +55,15 @@ def test_the_worker_freezes_only_once_the_hub_is_ready(monkeypatch: pytest.Monke
     monkeypatch.setattr(main, "_freeze_what_start_loaded", lambda: order.append("freeze"))
     asyncio.run(main.app.on_start())
     assert order == ["faust", "ready", "freeze"]
+
+
+def test_a_records_headers_go_to_the_core_as_aiokafka_made_them() -> None:
+    """aiokafka's fetcher gives each record a tuple of (str, bytes) pairs, which
+    Faust's message keeps: passed on as it is, not copied per record."""
+    pairs = (("ce_id", b"1"), ("trm-x", None))
+    assert main._headers(pairs) is pairs
+    as_list = list(pairs)
+    assert main._headers(as_list) is as_list
+    assert list(main._headers({"ce_id": b"1"})) == [("ce_id", b"1")]
+    assert list(main._headers(None)) == []
+    assert list(main._headers(iter(pairs))) == list(pairs)

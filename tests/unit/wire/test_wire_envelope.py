@@ -154,12 +154,23 @@ def test_seal_refuses_unknown_field_and_unknown_type() -> None:
         ({"case_key": "has space"}, Reason.INVALID_HEADER),
         ({"producer": "Thailand"}, Reason.INVALID_HEADER),
         ({"event_id": "not-a-uuid"}, Reason.INVALID_HEADER),
+        # a pattern's end is the string's end, not a newline before it
+        ({"producer": "TH\n"}, Reason.INVALID_HEADER),
+        ({"recipients": ("KH\n",)}, Reason.INVALID_HEADER),
+        ({"case_key": "case-1\n"}, Reason.INVALID_HEADER),
+        ({"event_id": "01890a5d-ac96-774b-bcce-b302099a8057\n"}, Reason.INVALID_HEADER),
     ],
 )
 def test_seal_refuses_bad_header_arguments(changes: dict[str, Any], reason: Reason) -> None:
     with pytest.raises(WireError) as err:
         sealed(**changes)
     assert err.value.reason is reason
+
+
+def test_a_key_id_with_a_trailing_newline_is_refused() -> None:
+    with pytest.raises(SignatureError) as err:
+        Signature("ab" * 32 + "\n", bytes(64))
+    assert err.value.reason is Reason.UNKNOWN_KEY
 
 
 def test_wrong_signer_and_tampered_signature_are_refused() -> None:

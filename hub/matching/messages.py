@@ -36,7 +36,7 @@ from hub.trust import HUB_OWNER
 from hub.wire.codec import frame, part, unframe
 from hub.wire.envelope import Signature, pae
 from hub.wire.verify import check_key
-from hub.wire.vocab import PURPOSES, shown
+from hub.wire.vocab import COUNTRY_CODE, PURPOSES, shown
 
 from .keys import MatchKind
 from .threshold import MAX_INDEX, PartialEvaluation
@@ -87,7 +87,6 @@ SUBJECTS: Final = frozenset({"suspect", "victim"})
 _MATCH_KINDS: Final = frozenset(k.value for k in MatchKind)
 
 _UUID7 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
-_COUNTRY = re.compile(r"[A-Z]{2}")
 _REFERENCE = re.compile(r"[0-9a-f]{32}")
 _CASE_REF = re.compile(r"[A-Za-z0-9._:~-]{1,128}")
 BUDGET_DAY: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -295,7 +294,7 @@ class Answer:
             if named != (None, None, None):
                 raise _invalid("expected no owner, reference or kind in a no-hit answer")
             return
-        if self.owner is None or not _COUNTRY.fullmatch(self.owner):
+        if self.owner is None or not COUNTRY_CODE.match(self.owner):
             raise _invalid(f"expected a hit's owner to be an alpha-2 code, got {shown(self.owner)}")
         _check_reference(self.reference or "")
         _check_kind(self.match_kind or "")
@@ -361,7 +360,7 @@ _BODY_FIELDS: Final = {
 
 
 def _party_ok(party: str, rule: str) -> bool:
-    member = _COUNTRY.fullmatch(party) is not None
+    member = COUNTRY_CODE.match(party) is not None
     if rule == "member":
         return member
     if rule == HUB:

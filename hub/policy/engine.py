@@ -11,7 +11,6 @@ only the fields in that flow's allowlist that the producer disclosed.
 
 from __future__ import annotations
 
-import re
 from bisect import bisect_right
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,7 +20,7 @@ from hub.errors import Reason
 from hub.keys import KeyDirectory
 from hub.policy.agreement import AgreementSet, Flow, SignedAgreement
 from hub.trust import TrustList
-from hub.wire.vocab import POLICY_ATTRIBUTES, SEALED_VERSION
+from hub.wire.vocab import COUNTRY_CODE, POLICY_ATTRIBUTES, SEALED_VERSION
 
 __all__ = [
     "POLICY_FIELDS",
@@ -460,9 +459,6 @@ def _consent_status(consent: Any) -> str:
     return f"status {consent.get('status')!s}"
 
 
-_COUNTRY = re.compile(r"[A-Z]{2}")
-
-
 def _consent_covers(consent: Any, purpose: str, recipient: str) -> bool:
     """GIVEN, and a non-empty scope names this purpose and (if it names any country) this one."""
     if not isinstance(consent, Mapping) or str(consent.get("status")) != "GIVEN":
@@ -471,7 +467,7 @@ def _consent_covers(consent: Any, purpose: str, recipient: str) -> bool:
     if not scope:
         return True
     # A country is exactly two ASCII capitals (ISO 3166-1 alpha-2); anything else a purpose.
-    countries = {s for s in scope if _COUNTRY.fullmatch(s)}
+    countries = {s for s in scope if COUNTRY_CODE.match(s)}
     purposes = set(scope) - countries
     if purposes and purpose not in purposes:
         return False

@@ -86,7 +86,6 @@ _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{1
 _CASE_KEY = re.compile(r"^[A-Za-z0-9._:~-]{1,128}\Z")
 _SIG_LEN: Final = 64
 _FRAME_LEN: Final = 10
-_DIGEST_LEN: Final = 32
 _sha256 = hashlib.sha256
 
 

@@ -9,12 +9,13 @@ PYTEST_ARGS ?=
 
 all: test
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml deploy/scripts/aiokafka-crc.sh
 	@$(PY) -c 'import sys; assert sys.version_info >= (3, 11), "trm-hub needs Python 3.11+"'
 	@PY=$(PY) bash deploy/scripts/system-deps.sh --build
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test]'
+	@BIN=$(BIN) bash deploy/scripts/aiokafka-crc.sh
 	@touch $@
 
 # The native wire walk (hub/native, Rust; hub/wire/native.py): rebuilt when the crate changes.

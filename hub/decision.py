@@ -25,7 +25,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum, unique
-from typing import Any
+from typing import Any, Final
 
 from hub.errors import AuditError, Reason, RequestError
 from hub.textdoc import parse_json
@@ -400,6 +400,37 @@ _RECORD_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_as
 # json's own string writer for ensure_ascii=False (the C one when available)
 _json_string: Callable[[str], str] = json.encoder.encode_basestring
 
+# The JSON of the values that repeat from record to record (the kind, the
+# countries, agreement refs, reason codes, the registry version, the lists of
+# field names), written once and then looked up: the hub writes about three
+# records an event, a delivery's with up to 25 field names, and writing each
+# string again was half of to_json_bytes. Never an event's own values (its id,
+# digests, detail, source). Bounded: a table is emptied when it is full.
+_QUOTED: Final[dict[str, str]] = {}
+_QUOTED_FIELDS: Final[dict[tuple[str, ...], str]] = {}
+_QUOTED_MAX: Final = 4096
+
+
+def _quoted(text: str) -> str:
+    """``_json_string(text)``, remembered (for a value that repeats)."""
+    quoted = _QUOTED.get(text)
+    if quoted is None:
+        if len(_QUOTED) >= _QUOTED_MAX:
+            _QUOTED.clear()
+        quoted = _QUOTED[text] = _json_string(text)
+    return quoted
+
+
+def _quoted_fields(fields: tuple[str, ...]) -> str:
+    """The JSON array of ``fields``' names, remembered."""
+    quoted = _QUOTED_FIELDS.get(fields)
+    if quoted is None:
+        if len(_QUOTED_FIELDS) >= _QUOTED_MAX:
+            _QUOTED_FIELDS.clear()
+        quoted = _QUOTED_FIELDS[fields] = f"[{','.join(map(_json_string, fields))}]"
+    return quoted
+
+
 _RECORD_FIELDS = (
     "kind",
     "event_id",
@@ -513,19 +544,19 @@ class DecisionRecord:
         """Compact JSON, keys sorted, UTF-8 (what ``json.dumps(..., sort_keys=True,
         separators=(",", ":"), ensure_ascii=False)`` gives), written out directly:
         the hub writes about three of these per event."""
-        if type(self.decided_at_ms) is not int:
+        if type(self.decided_at_ms) is not int or type(self.fields) is not tuple:
             obj: dict[str, Any] = {name: getattr(self, name) for name in _RECORD_FIELDS}
             obj["kind"] = str(self.kind)
             obj["fields"] = list(self.fields)
             return _RECORD_JSON.encode(obj).encode("utf-8")
-        q = _json_string
+        q, r = _json_string, _quoted  # r: the values that repeat
         return (
-            f'{{"agreement":{q(self.agreement)},"decided_at_ms":{self.decided_at_ms},'
+            f'{{"agreement":{r(self.agreement)},"decided_at_ms":{self.decided_at_ms},'
             f'"delivered_digest":{q(self.delivered_digest)},"detail":{q(self.detail)},'
             f'"event_digest":{q(self.event_digest)},"event_id":{q(self.event_id)},'
-            f'"fields":[{",".join(map(q, self.fields))}],"kind":{q(str(self.kind))},'
-            f'"producer":{q(self.producer)},"reason":{q(self.reason)},'
-            f'"recipient":{q(self.recipient)},"registry":{q(self.registry)},'
+            f'"fields":{_quoted_fields(self.fields)},"kind":{r(str(self.kind))},'
+            f'"producer":{r(self.producer)},"reason":{r(self.reason)},'
+            f'"recipient":{r(self.recipient)},"registry":{r(self.registry)},'
             f'"source":{q(self.source)}}}'
         ).encode()
 

@@ -307,3 +307,23 @@ def test_a_decision_record_is_the_json_that_json_dumps_writes(
     )
     expected = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     assert record.to_json_bytes() == expected.encode("utf-8")
+    assert record.to_json_bytes() == expected.encode("utf-8")  # its repeated values remembered
+
+
+def test_the_remembered_json_of_repeated_values_stays_bounded_and_right() -> None:
+    """to_json_bytes remembers the JSON of the values that repeat (agreements, field
+    lists, ...) in tables that are emptied when full: memory does not grow with
+    the values seen, and a value written after a table was emptied is right."""
+    from hub import decision
+
+    limit = decision._QUOTED_MAX
+    for i in range(limit + 50):
+        record = _record(agreement=f'a"{i}@1', fields=(f"f{i}", "\\x"), reason=f"R{i % 7}")
+        obj = json.loads(record.to_json_bytes())
+        assert (obj["agreement"], obj["fields"], obj["reason"]) == (
+            f'a"{i}@1',
+            [f"f{i}", "\\x"],
+            f"R{i % 7}",
+        )
+        assert len(decision._QUOTED) <= limit
+        assert len(decision._QUOTED_FIELDS) <= limit

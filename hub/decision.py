@@ -231,7 +231,7 @@ class EffectId:
         decision: DecisionKind | None = None,
     ) -> EffectId:
         """What is written about ``(producer, event_id)``, for ``recipient`` if one is named."""
-        return cls(kind, producer, event_id, recipient, None, decision)
+        return EffectId(kind, producer, event_id, recipient, None, decision)  # native: D26
 
     @classmethod
     def of_record(
@@ -243,7 +243,7 @@ class EffectId:
         decision: DecisionKind | None = None,
     ) -> EffectId:
         """What is written about the record at ``source`` (its event id if it could be read)."""
-        return cls(kind, producer, event_id, "", source, decision)
+        return EffectId(kind, producer, event_id, "", source, decision)
 
     def decided(self, kind: DecisionKind) -> EffectId:
         """The id of the decision ``kind`` about what this id names.
@@ -515,7 +515,7 @@ class DecisionRecord:
         detail: str = "",
     ) -> DecisionRecord:
         """A record of ``kind``; what a decision of that kind does not have stays empty."""
-        return cls(
+        return DecisionRecord(
             kind=kind,
             event_id=event_id,
             producer=producer,
@@ -549,14 +549,14 @@ class DecisionRecord:
             obj["kind"] = str(self.kind)
             obj["fields"] = list(self.fields)
             return _RECORD_JSON.encode(obj).encode("utf-8")
-        q, r = _json_string, _quoted  # r: the values that repeat
+        q = _json_string  # _quoted (a native call): the values that repeat
         return (
-            f'{{"agreement":{r(self.agreement)},"decided_at_ms":{self.decided_at_ms},'
+            f'{{"agreement":{_quoted(self.agreement)},"decided_at_ms":{self.decided_at_ms},'
             f'"delivered_digest":{q(self.delivered_digest)},"detail":{q(self.detail)},'
             f'"event_digest":{q(self.event_digest)},"event_id":{q(self.event_id)},'
-            f'"fields":{_quoted_fields(self.fields)},"kind":{r(str(self.kind))},'
-            f'"producer":{r(self.producer)},"reason":{r(self.reason)},'
-            f'"recipient":{r(self.recipient)},"registry":{r(self.registry)},'
+            f'"fields":{_quoted_fields(self.fields)},"kind":{_quoted(str(self.kind))},'
+            f'"producer":{_quoted(self.producer)},"reason":{_quoted(self.reason)},'
+            f'"recipient":{_quoted(self.recipient)},"registry":{_quoted(self.registry)},'
             f'"source":{q(self.source)}}}'
         ).encode()
 

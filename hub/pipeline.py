@@ -35,7 +35,7 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -224,13 +224,40 @@ class _Builder:
             )
         )
 
-    def make(self, kind: DecisionKind, **kw: Any) -> DecisionRecord:
-        return DecisionRecord.of(
+    def make(
+        self,
+        kind: DecisionKind,
+        *,
+        event_id: str = "",
+        producer: str = "",
+        recipient: str = "",
+        event_digest: str = "",
+        delivered_digest: str = "",
+        fields: tuple[str, ...] = (),
+        agreement: str = "",
+        reason: str = "",
+        detail: str = "",
+    ) -> DecisionRecord:
+        """A decision of this record, as :meth:`DecisionRecord.of` makes it.
+
+        Every argument named, none passed on as ``**kw``: compiled, the call
+        and the record's constructor are then native calls, where ``**kw``
+        went through Python's keyword parsing twice (docs/decisions.md D26).
+        """
+        return DecisionRecord(
             kind,
-            source=self.source_text,
-            decided_at_ms=self.now_ms,
-            registry=self.registry.version,
-            **kw,
+            event_id,
+            producer,
+            recipient,
+            event_digest,
+            delivered_digest,
+            fields,
+            agreement,
+            reason,
+            detail,
+            self.source_text,
+            self.now_ms,
+            self.registry.version,
         )
 
 

@@ -249,7 +249,7 @@ class Header:
                 Reason.UNKNOWN_EVENT_TYPE,
                 f"expected one of {[t.value for t in EventType]}, got {shown(rec['event_type'])}",
             ) from None
-        return cls(
+        return Header(
             spec_version=rec["spec_version"],
             event_id=rec["event_id"],
             event_type=event_type,
@@ -303,7 +303,7 @@ class Header:
             raise WireError(
                 Reason.MALFORMED_AVRO, f"expected an Avro Header record: {exc}"
             ) from exc
-        return cls.from_record(rec)
+        return Header.from_record(rec)
 
 
 @dataclass(frozen=True, slots=True)
@@ -419,7 +419,7 @@ class Attestation:
             raise SignatureError(
                 Reason.BAD_ATTESTATION, f"expected an AttestationStatement: {exc}"
             ) from exc
-        return cls.from_record(statement, signature, rec)
+        return Attestation.from_record(statement, signature, rec)
 
     @classmethod
     def from_record(
@@ -431,7 +431,7 @@ class Attestation:
             SignatureError: BAD_ATTESTATION for a wrong version or recipient.
         """
         check_statement(rec)
-        return cls(
+        return Attestation(
             statement=statement,
             signature=signature,
             event_digest=rec["event_digest"],
@@ -613,7 +613,7 @@ class Envelope:
             sealed=[s.raw for s in sealed],
             key_wraps=[w.raw for w in key_wraps],
         )
-        envelope = cls(
+        envelope = Envelope(
             header,
             header_bytes,
             signature,
@@ -689,6 +689,6 @@ class Envelope:
             Attestation.from_parts(a["statement"], _attestation_signature(a["signature"]))
             for a in rec["attestations"]
         )
-        return cls(
+        return Envelope(
             header, header_bytes, signature, disclosures, attestations, data, sealed, key_wraps
         )

@@ -34,6 +34,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -74,6 +75,8 @@ __all__ = [
     "Outcome",
     "Registry",
     "SealKeyLookup",
+    "mark_written",
+    "new_effects",
     "process",
     "rejection_effect",
 ]
@@ -149,6 +152,28 @@ class Effect:
         object.__setattr__(self, "value", value)
         object.__setattr__(self, "headers", headers)
         object.__setattr__(self, "digest", digest)
+
+
+def new_effects(
+    effects: Iterable[Effect], state: HubState, pending: AbstractSet[str], into: dict[str, Effect]
+) -> None:
+    """Add to ``into``, by id, each of ``effects`` neither written (``state``) nor being
+    written (``pending``: sent, not yet acknowledged); the first of an id is kept.
+
+    The worker's step between deciding a batch and writing it, compiled with the
+    pipeline: about 5.5 effects an event, each one a few Python calls before.
+    """
+    for e in effects:
+        eid = str(e.effect_id)
+        if eid not in into and eid not in pending and not state.done(e.effect_id):
+            into[eid] = e
+
+
+def mark_written(effects: dict[str, Effect], state: HubState, pending: set[str]) -> None:
+    """Remember ``effects`` as written (the broker acknowledged them), no longer pending."""
+    for eid, e in effects.items():
+        state.mark(e.effect_id, e.digest)
+        pending.discard(eid)
 
 
 @dataclass(frozen=True, slots=True)

@@ -66,7 +66,7 @@ from hub.app.writer import EffectWriter, OutRecord
 from hub.decision import SourceRef
 from hub.errors import OperationalError, Reason
 from hub.keys import load_private_key
-from hub.pipeline import Effect, Limits, Registry, process
+from hub.pipeline import Effect, Limits, Registry, mark_written, new_effects, process
 from hub.state import (
     ANCHOR_SLOT,
     PACK_NOTES,
@@ -457,11 +457,8 @@ async def _start_judging(records: Sequence[Record]) -> asyncio.Future[None]:
                 registry.version,
                 outcome.decisions[0].detail,
             )
-        for e in outcome.effects:
-            eid = str(e.effect_id)
-            # not written, nor being written by a concurrent call (the reconciler's)
-            if eid not in _PENDING and not state.done(e.effect_id):
-                effects.setdefault(eid, e)
+        # not written, nor being written by a concurrent call (the reconciler's)
+        new_effects(outcome.effects, state, _PENDING, effects)
     _PENDING.update(effects)
     return _WRITES.submit(effects, raw, state)
 
@@ -532,9 +529,7 @@ async def _write(jobs: list[_Job]) -> None:
         out += raw
     await WRITER.write(out)  # a failure stops the worker (_WriteQueue._run)
     for effects, _raw, state, done in jobs:
-        for eid, e in effects.items():
-            state.mark(e.effect_id, e.digest)
-            _PENDING.discard(eid)
+        mark_written(effects, state, _PENDING)
         if not done.done():
             done.set_result(None)
 

@@ -9,7 +9,7 @@ import pytest
 
 from hub.decision import DecisionKind, DecisionRecord, SourceRef
 from hub.errors import Reason
-from hub.pipeline import Limits, Outcome, process
+from hub.pipeline import Effect, Limits, Outcome, mark_written, new_effects, process
 from hub.state import HubState
 from hub.topics import Topics
 from hub.wire import Envelope, open_envelope, payload_fields
@@ -337,3 +337,33 @@ def test_an_unsealed_erasure_confirmation_names_the_request_in_its_payload_too()
     )
     assert outcome.delivered_to == ("TH",)
     assert outcome.refused == (("VN", Reason.NOT_ADDRESSED),)
+
+
+def test_new_effects_keeps_what_is_neither_written_nor_being_written_once() -> None:
+    """The worker's filter between deciding and writing (hub.app.main)."""
+    raw, headers = sealed()
+    state = HubState()
+    outcome = run(raw, headers, state=state)
+    first, second, *rest = outcome.effects
+    state.mark(first.effect_id, first.digest)  # written before
+    pending = {str(second.effect_id)}  # being written by another call
+    into: dict[str, Effect] = {}
+    new_effects([*outcome.effects, *rest], state, pending, into)  # the rest twice
+    assert list(into) == [str(e.effect_id) for e in rest]
+    assert all(into[str(e.effect_id)] is e for e in rest)  # the first of an id kept
+
+
+def test_mark_written_marks_each_effect_and_ends_its_pending() -> None:
+    raw, headers = sealed()
+    state = HubState()
+    outcome = run(raw, headers, state=state)
+    effects = {str(e.effect_id): e for e in outcome.effects}
+    (delivery,) = [e for e in outcome.effects if e.topic == TOPICS.inbox("KH")]
+    pending = {*effects, "other"}
+    mark_written({str(delivery.effect_id): delivery}, state, pending)
+    # a delivery whose decision is not written yet keeps the digest of what was sent
+    assert state.written_delivery(delivery.effect_id) == delivery.digest
+    mark_written(effects, state, pending)
+    assert pending == {"other"}
+    assert all(state.done(e.effect_id) for e in outcome.effects)
+    assert state.written_delivery(delivery.effect_id) is None  # its decision is written

@@ -404,8 +404,10 @@ _json_string: Callable[[str], str] = json.encoder.encode_basestring
 # countries, agreement refs, reason codes, the registry version, the lists of
 # field names), written once and then looked up: the hub writes about three
 # records an event, a delivery's with up to 25 field names, and writing each
-# string again was half of to_json_bytes. Never an event's own values (its id,
-# digests, detail, source). Bounded: a table is emptied when it is full.
+# string again was half of to_json_bytes. Not an event's id, digests, detail or
+# source, which do not repeat. A match decision's fields carry its message's own
+# facts (hub.matching), so each adds an entry that is not asked for again; the
+# tables stay bounded all the same: a table is emptied when it is full.
 _QUOTED: Final[dict[str, str]] = {}
 _QUOTED_FIELDS: Final[dict[tuple[str, ...], str]] = {}
 _QUOTED_MAX: Final = 4096

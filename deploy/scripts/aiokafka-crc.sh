@@ -8,9 +8,12 @@
 # run time, when the processor has it), but the second is compiled only with
 # WITH_CRC32C_HW defined, and the wheels on PyPI are built without it: the table
 # walk was 3.1 % of a draining hub worker's samples (docs/performance.md).
-# Same version, same code, one define; on a processor that is not x86-64 the
-# wheel stays as it is. tests/unit/test_aiokafka_crc.py checks the result
-# against RFC 3720's vectors and says whether the hardware path is built in.
+# Same version and source, one define (pip builds it with the Cython and
+# setuptools of the day, as the release's pyproject asks; it links zlib, which
+# system-deps.sh --build installs); on a processor that is not x86-64 the wheel
+# stays as it is. tests/unit/test_aiokafka_crc.py checks the result against
+# RFC 3720's vectors and whether the hardware path is built in. A pip run
+# that puts the wheel back is undone by running this script again.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 bin="${BIN:-$root/.venv/bin}"

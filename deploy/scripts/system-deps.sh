@@ -18,6 +18,8 @@ command -v g++ >/dev/null 2>&1 || need+=(g++)
 # (deploy/scripts/compile.py); pyenv's and python.org's builds carry them.
 py_include=$("${PY:-python3}" -c 'import sysconfig; print(sysconfig.get_paths()["include"])' 2>/dev/null || true)
 { [ -n "$py_include" ] && [ -f "$py_include/Python.h" ]; } || need+=(python3-dev)
+# aiokafka, rebuilt with the hardware CRC-32C (deploy/scripts/aiokafka-crc.sh), links zlib.
+[ -f /usr/include/zlib.h ] || need+=(zlib1g-dev)
 if [ "${1:-}" != "--build" ]; then
 command -v java >/dev/null 2>&1 || need+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || need+=(maven)

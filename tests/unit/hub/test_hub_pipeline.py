@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 
@@ -348,7 +349,8 @@ def test_new_effects_keeps_what_is_neither_written_nor_being_written_once() -> N
     state.mark(first.effect_id, first.digest)  # written before
     pending = {str(second.effect_id)}  # being written by another call
     into: dict[str, Effect] = {}
-    new_effects([*outcome.effects, *rest], state, pending, into)  # the rest twice
+    again = [dataclasses.replace(e) for e in rest]  # equal, not the same objects
+    new_effects([*outcome.effects, *again], state, pending, into)
     assert list(into) == [str(e.effect_id) for e in rest]
     assert all(into[str(e.effect_id)] is e for e in rest)  # the first of an id kept
 

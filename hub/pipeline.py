@@ -263,26 +263,26 @@ class _Builder:
         reason: str = "",
         detail: str = "",
     ) -> DecisionRecord:
-        """A decision of this record, as :meth:`DecisionRecord.of` makes it.
+        """:meth:`DecisionRecord.of`, with this record's source, time and registry.
 
-        Every argument named, none passed on as ``**kw``: compiled, the call
-        and the record's constructor are then native calls, where ``**kw``
-        went through Python's keyword parsing twice (docs/decisions.md D26).
+        Every argument spelled out, none passed on as ``**kw``: compiled, the
+        call is then a native call, where ``**kw`` went through Python's keyword
+        parsing twice (docs/decisions.md D26).
         """
-        return DecisionRecord(
+        return DecisionRecord.of(
             kind,
-            event_id,
-            producer,
-            recipient,
-            event_digest,
-            delivered_digest,
-            fields,
-            agreement,
-            reason,
-            detail,
-            self.source_text,
-            self.now_ms,
-            self.registry.version,
+            source=self.source_text,
+            decided_at_ms=self.now_ms,
+            registry=self.registry.version,
+            event_id=event_id,
+            producer=producer,
+            recipient=recipient,
+            event_digest=event_digest,
+            delivered_digest=delivered_digest,
+            fields=fields,
+            agreement=agreement,
+            reason=reason,
+            detail=detail,
         )
 
 

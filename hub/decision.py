@@ -25,6 +25,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum, unique
+from functools import lru_cache
 from typing import Any, Final
 
 from hub.errors import AuditError, Reason, RequestError
@@ -407,30 +408,20 @@ _json_string: Callable[[str], str] = json.encoder.encode_basestring
 # string again was half of to_json_bytes. Not an event's id, digests, detail or
 # source, which do not repeat. A match decision's fields carry its message's own
 # facts (hub.matching), so each adds an entry that is not asked for again; the
-# tables stay bounded all the same: a table is emptied when it is full.
-_QUOTED: Final[dict[str, str]] = {}
-_QUOTED_FIELDS: Final[dict[tuple[str, ...], str]] = {}
+# caches stay bounded all the same, dropping the least recently used first.
 _QUOTED_MAX: Final = 4096
 
 
+@lru_cache(maxsize=_QUOTED_MAX)
 def _quoted(text: str) -> str:
     """``_json_string(text)``, remembered (for a value that repeats)."""
-    quoted = _QUOTED.get(text)
-    if quoted is None:
-        if len(_QUOTED) >= _QUOTED_MAX:
-            _QUOTED.clear()
-        quoted = _QUOTED[text] = _json_string(text)
-    return quoted
+    return _json_string(text)
 
 
+@lru_cache(maxsize=_QUOTED_MAX)
 def _quoted_fields(fields: tuple[str, ...]) -> str:
     """The JSON array of ``fields``' names, remembered."""
-    quoted = _QUOTED_FIELDS.get(fields)
-    if quoted is None:
-        if len(_QUOTED_FIELDS) >= _QUOTED_MAX:
-            _QUOTED_FIELDS.clear()
-        quoted = _QUOTED_FIELDS[fields] = f"[{','.join(map(_json_string, fields))}]"
-    return quoted
+    return f"[{','.join(map(_json_string, fields))}]"
 
 
 _RECORD_FIELDS = (
@@ -551,7 +542,7 @@ class DecisionRecord:
             obj["kind"] = str(self.kind)
             obj["fields"] = list(self.fields)
             return _RECORD_JSON.encode(obj).encode("utf-8")
-        q = _json_string  # _quoted (a native call): the values that repeat
+        q = _json_string  # the values that repeat go through _quoted (remembered)
         return (
             f'{{"agreement":{_quoted(self.agreement)},"decided_at_ms":{self.decided_at_ms},'
             f'"delivered_digest":{q(self.delivered_digest)},"detail":{q(self.detail)},'

@@ -312,8 +312,8 @@ def test_a_decision_record_is_the_json_that_json_dumps_writes(
 
 def test_the_remembered_json_of_repeated_values_stays_bounded_and_right() -> None:
     """to_json_bytes remembers the JSON of the values that repeat (agreements, field
-    lists, ...) in tables that are emptied when full: memory does not grow with
-    the values seen, and a value written after a table was emptied is right."""
+    lists, ...) in bounded caches: memory does not grow with the values seen, and
+    a value written after its entry was dropped is right."""
     from hub import decision
 
     limit = decision._QUOTED_MAX
@@ -325,5 +325,5 @@ def test_the_remembered_json_of_repeated_values_stays_bounded_and_right() -> Non
             [f"f{i}", "\\x"],
             f"R{i % 7}",
         )
-        assert len(decision._QUOTED) <= limit
-        assert len(decision._QUOTED_FIELDS) <= limit
+        assert decision._quoted.cache_info().currsize <= limit
+        assert decision._quoted_fields.cache_info().currsize <= limit

@@ -198,7 +198,8 @@ fi
 
 # --- 7. the trm-hub image --------------------------------------------------------------
 # Its label holds a digest of what goes into it; only a change rebuilds it.
-sources=(pyproject.toml README.md hub schemas connectors deploy/compose/Dockerfile)
+sources=(pyproject.toml README.md hub schemas connectors deploy/compose/Dockerfile
+  deploy/scripts/aiokafka-crc.sh)
 src_sum=$(cd "$root" && find "${sources[@]}" -type f ! -path '*/__pycache__/*' ! -name '*.pyc' \
   | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -c1-16)
 if ! exists "$app_img" || [ "$(label "$app_img" trm.source)" != "$src_sum" ]; then

@@ -404,3 +404,34 @@ def test_compose_stack_routes_a_signed_event_and_the_replay_is_clean(
         )
     left = _run(["podman", "ps", "-a", "--filter", f"name={project}", "--format", "{{.Names}}"])
     assert left.strip() == "", f"containers left behind: {left}"
+
+
+# What the image's hub worker runs per event, against the project's own build on
+# the host: the mypyc-compiled modules (D25), the native wire code (D22) and
+# aiokafka with the hardware CRC-32C (D27). Each falls back silently to a slower
+# path, so a build step the image missed would show only in its numbers.
+_IMAGE_CHECK = """
+import json, platform
+from pathlib import Path
+from aiokafka.record._crecords import cutil, default_records
+import hub.compiled, hub.wire.native
+print(json.dumps({
+    "compiled": hub.compiled.STATUS,
+    "native": hub.wire.native.ENABLED,
+    "machine": platform.machine(),
+    "hardware_crc": all(b"crc32c_long" in Path(m.__file__).read_bytes()
+                        for m in (cutil, default_records)),
+    "check_value": cutil.crc32c_cython(b"123456789"),
+}))
+"""
+
+
+def test_the_image_runs_the_fast_paths_the_host_measured() -> None:
+    done = _podman("run", "--rm", APP_IMAGE, "python", "-c", _IMAGE_CHECK)
+    assert done.returncode == 0, f"{APP_IMAGE}: {done.stderr[-2000:]} (run make containers)"
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    x86_64 = found["machine"].lower() in {"x86_64", "amd64"}
+    assert found["compiled"] == "in use", found
+    assert found["native"] is True, found
+    assert found["hardware_crc"] == x86_64, found  # deploy/scripts/aiokafka-crc.sh ran
+    assert found["check_value"] == 0xE3069283, found  # the CRC catalogue's check value

@@ -40,9 +40,9 @@ import os
 import sys
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import faust
 from aiokafka import TopicPartition
@@ -205,7 +205,43 @@ elif CONSUMER != "thread":
     raise OperationalError(
         Reason.CONFIG_INVALID, f"expected TRM_HUB_CONSUMER loop or thread, got {CONSUMER!r}"
     )
-outboxes = app.topic(*(TOPICS.outbox(cc) for cc in COUNTRIES), value_type=bytes)
+
+
+class _Messages(faust.Schema[Any, Any]):
+    """The outboxes' schema: a fetched record goes to the hub's queue as Faust's
+    own ``Message`` (topic, partition, offset, key, value, headers, timestamp),
+    not decoded into an ``Event`` (docs/decisions.md D28).
+
+    Faust's schema would run the key and the value through its serializer
+    registry (``raw``: the same bytes back) and wrap them in an ``Event`` for a
+    stream; the hub reads the message's fields directly, and acknowledges the
+    message itself (``Message.ack``, which is what ``Event.ack`` does).
+    """
+
+    def compile(
+        self,
+        app: Any,
+        *,
+        on_key_decode_error: Any = None,
+        on_value_decode_error: Any = None,
+        default_propagate: bool = False,
+    ) -> Any:
+        async def decode(message: Any, *, propagate: bool = default_propagate) -> Any:
+            return message
+
+        return decode
+
+
+outboxes = app.topic(
+    *(TOPICS.outbox(cc) for cc in COUNTRIES),
+    value_type=bytes,
+    schema=_Messages(value_type=bytes, key_serializer="raw", value_serializer="raw"),
+)
+# The outboxes' channel, made as an agent's stream makes its own: registered with
+# Faust's conductor (the consumer subscribes to its topics, delivers each fetched
+# record into its queue, pauses fetching while the queue is full, and empties it
+# when a rebalance revokes partitions), and read by hub_agent in batches.
+_outbox_channel = outboxes.__aiter__()
 
 
 class _Hub:
@@ -391,7 +427,6 @@ async def refresh_registry() -> None:
 
 
 BATCH_MAX = int(os.environ.get("TRM_HUB_BATCH", "512"))
-BATCH_WITHIN_S = float(os.environ.get("TRM_HUB_BATCH_WITHIN_S", "0.004"))
 # Records decided and not yet written (the agent waits above this): room for the
 # next batches to be decided while one write is in flight.
 UNWRITTEN_MAX = 4 * BATCH_MAX
@@ -400,7 +435,6 @@ WRITER = EffectWriter(BOOTSTRAP, linger_ms=2, **CLIENT)
 # the same record at once (Faust can commit past a record still in the agent's
 # batch), and only one of them writes each effect.
 _PENDING: set[str] = set()
-_ACKING: set[asyncio.Future[None]] = set()  # tasks acknowledging written batches
 
 
 async def _judge(records: Sequence[Record]) -> None:
@@ -534,57 +568,57 @@ async def _write(jobs: list[_Job]) -> None:
             done.set_result(None)
 
 
-@app.agent(outboxes)
-async def hub_agent(stream: faust.StreamT[Any]) -> AsyncIterator[None]:
+@app.task  # type: ignore[untyped-decorator]
+async def hub_agent() -> None:
     """Every outbox record ends delivered or rejected, with its decisions written.
 
-    Records come in batches (Faust's ``noack_take``: up to BATCH_MAX, or what
-    arrived within BATCH_WITHIN_S). A batch is decided at once; its effects are
-    written while the next batches are decided (:class:`_WriteQueue`; at most
-    UNWRITTEN_MAX records decided and not yet written), and its records are
-    acknowledged to Faust, so their offsets may be committed, only when the
-    broker has acknowledged every one of its effects.
+    Records come in batches straight from the outboxes' channel
+    (:data:`_outbox_channel`): up to BATCH_MAX of what Faust's consumer has
+    delivered, as soon as there is one (docs/decisions.md D28). A batch is
+    decided at once; its effects are written while the next batches are
+    decided (:class:`_WriteQueue`; at most UNWRITTEN_MAX records decided and
+    not yet written), and its records are acknowledged to Faust's consumer, so
+    their offsets may be committed, only when the broker has acknowledged every
+    one of its effects. A Faust task: if this ever raised, the worker would
+    crash and stop (nothing after the failure is committed), not go on without
+    its judge.
     """
-    # noack_take is on faust.Stream; the agent is typed with the StreamT protocol
-    manual = cast(faust.Stream[Any], stream)
+    queue = _outbox_channel.queue
     writing: deque[tuple[asyncio.Future[None], int]] = deque()
     unwritten = 0
-    async for events in manual.noack_take(BATCH_MAX, within=BATCH_WITHIN_S):
-        batch: list[Record] = []
-        for event in events:
-            message = event.message
-            batch.append(
-                (
-                    SourceRef(message.topic, message.partition, message.offset),
-                    message.value if isinstance(message.value, bytes) else b"",
-                    _headers(message.headers),
-                    _append_time(message),
-                )
+    while True:
+        messages = [await queue.get()]
+        while len(messages) < BATCH_MAX and not queue.empty():
+            messages.append(queue.get_nowait())
+        batch = [
+            (
+                SourceRef(message.topic, message.partition, message.offset),
+                message.value if isinstance(message.value, bytes) else b"",
+                _headers(message.headers),
+                _append_time(message),
             )
+            for message in messages
+        ]
         written = await _start_judging(batch)
-        written.add_done_callback(functools.partial(_acknowledge, manual, list(events), batch))
+        written.add_done_callback(functools.partial(_acknowledge, messages, batch))
         writing.append((written, len(batch)))
         unwritten += len(batch)
         while writing and (writing[0][0].done() or unwritten > UNWRITTEN_MAX):
             oldest, size = writing.popleft()
             await oldest
             unwritten -= size
-        yield None
+        # Between batches, the consumer's fetches, the writer's sends and the
+        # group's heartbeats get their turn, even while the queue never empties.
+        await asyncio.sleep(0)
 
 
-def _acknowledge(
-    stream: faust.Stream[Any], events: list[Any], batch: list[Record], written: Any
-) -> None:
+def _acknowledge(messages: list[Any], batch: list[Record], written: Any) -> None:
     """Once a batch's effects are written, acknowledge its records (never before, never else)."""
     if written.cancelled() or written.exception() is not None:
         return  # not written: the records are read again after a rebalance or restart
-    _ACKING.add(task := asyncio.ensure_future(_ack_all(stream, events, batch)))
-    task.add_done_callback(_ACKING.discard)
-
-
-async def _ack_all(stream: faust.Stream[Any], events: list[Any], batch: list[Record]) -> None:
-    for event in events:
-        await stream.ack(event)
+    consumer = app.consumer
+    for message in messages:
+        message.ack(consumer)  # Faust's Message.ack: the offset may be committed
     hub = _the_hub()
     for source, *_rest in batch:
         hub.note_processed(source)

@@ -568,6 +568,11 @@ async def _write(jobs: list[_Job]) -> None:
             done.set_result(None)
 
 
+# After a batch that could not be judged (the hub's registry or recovery not ready:
+# hub.ready() raised), the task waits this long before taking the next.
+JUDGE_RETRY_S = 1.0
+
+
 @app.task  # type: ignore[untyped-decorator]
 async def hub_agent() -> None:
     """Every outbox record ends delivered or rejected, with its decisions written.
@@ -579,17 +584,17 @@ async def hub_agent() -> None:
     decided (:class:`_WriteQueue`; at most UNWRITTEN_MAX records decided and
     not yet written), and its records are acknowledged to Faust's consumer, so
     their offsets may be committed, only when the broker has acknowledged every
-    one of its effects. A Faust task: if this ever raised, the worker would
-    crash and stop (nothing after the failure is committed), not go on without
-    its judge.
+    one of its effects.
     """
     queue = _outbox_channel.queue
     writing: deque[tuple[asyncio.Future[None], int]] = deque()
     unwritten = 0
     while True:
-        messages = [await queue.get()]
+        messages = _current(await queue.get())
         while len(messages) < BATCH_MAX and not queue.empty():
-            messages.append(queue.get_nowait())
+            messages += _current(queue.get_nowait())
+        if not messages:
+            continue
         batch = [
             (
                 SourceRef(message.topic, message.partition, message.offset),
@@ -599,7 +604,22 @@ async def hub_agent() -> None:
             )
             for message in messages
         ]
-        written = await _start_judging(batch)
+        try:
+            written = await _start_judging(batch)
+        except Exception:  # hub.ready() failed: these records stay unacknowledged
+            # As when Faust restarted a failed agent: the records are not
+            # acknowledged, so no commit passes them, and the reconciler judges
+            # them (hub/app/reconcile.py); the worker goes on.
+            log.exception(
+                "could not judge %d records; the reconciler will (next batch in %.0f s)",
+                len(batch),
+                JUDGE_RETRY_S,
+            )
+            # Let go of them: tracking holds a message only while something
+            # refers to it, and a rebalance waits for every message tracked.
+            messages.clear()
+            await asyncio.sleep(JUDGE_RETRY_S)
+            continue
         written.add_done_callback(functools.partial(_acknowledge, messages, batch))
         writing.append((written, len(batch)))
         unwritten += len(batch)
@@ -612,13 +632,33 @@ async def hub_agent() -> None:
         await asyncio.sleep(0)
 
 
+def _current(message: Any) -> list[Any]:
+    """``[message]``, tracked as in hand (Faust waits for it at a rebalance or a stop);
+    ``[]`` for a message from before the last rebalance, or while one is under way.
+
+    What Faust's stream does with each message it takes: one of an earlier
+    generation (a rebalance since it was fetched) or taken while the flow is
+    suspended is skipped, and Faust reads it again from the group's commit;
+    every other one is tracked (``Consumer.track_message``), so that
+    ``Consumer.wait_empty`` waits until it is acknowledged.
+    """
+    if not app.flow_control.is_active() or message.generation_id != app.consumer_generation_id:
+        return []
+    if not message.tracked:
+        message.tracked = True
+        app.consumer.track_message(message)
+    return [message]
+
+
 def _acknowledge(messages: list[Any], batch: list[Record], written: Any) -> None:
     """Once a batch's effects are written, acknowledge its records (never before, never else)."""
     if written.cancelled() or written.exception() is not None:
         return  # not written: the records are read again after a rebalance or restart
     consumer = app.consumer
+    message_out = app.sensors.on_message_out
     for message in messages:
-        message.ack(consumer)  # Faust's Message.ack: the offset may be committed
+        if message.ack(consumer):  # Faust's Message.ack: the offset may be committed
+            message_out(message.tp, message.offset, message)  # as Stream.ack does
     hub = _the_hub()
     for source, *_rest in batch:
         hub.note_processed(source)

@@ -17,7 +17,9 @@ from hub.app import main
 from hub.decision import SourceRef
 
 
-def _message(offset: int, *, value: bytes | None = b"v", partition: int = 0) -> ConsumerMessage:
+def _message(
+    offset: int, *, value: bytes | None = b"v", partition: int = 0, generation: int = 0
+) -> ConsumerMessage:
     return ConsumerMessage(
         main.TOPICS.outbox("TH"),
         partition,
@@ -28,14 +30,20 @@ def _message(offset: int, *, value: bytes | None = b"v", partition: int = 0) -> 
         b"case-key",
         value,
         None,
+        generation_id=generation,
     )
 
 
 class _Consumer:
-    """What ConsumerMessage.ack calls: the consumer's own ack (Faust's bookkeeping)."""
+    """What the worker calls on Faust's consumer: tracking a message in hand, and the
+    consumer's own ack (which ConsumerMessage.ack calls; Faust's bookkeeping)."""
 
     def __init__(self) -> None:
         self.acked: list[tuple[TP, int]] = []
+        self.tracked: list[int] = []
+
+    def track_message(self, message: ConsumerMessage) -> None:
+        self.tracked.append(message.offset)
 
     def ack(self, message: ConsumerMessage) -> bool:
         message.acked = True
@@ -97,40 +105,92 @@ def test_a_batch_is_acknowledged_only_once_its_effects_are_written(
     asyncio.run(run())
 
 
-def test_the_task_takes_what_the_queue_holds_up_to_a_batch(
+def _run_task(
     monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Up to BATCH_MAX at once, in the queue's order, as soon as there is one."""
-    batches: list[list[SourceRef]] = []
-    monkeypatch.setattr(main, "BATCH_MAX", 3)
+    put: list[tuple[float, ConsumerMessage]],
+    judge: Any,
+    until: int,
+) -> _Consumer:
+    """hub_agent over a queue fed with ``put`` ((delay s, message)) until ``until``
+    batches were judged; Faust's consumer and flow control stood in for."""
+    consumer = _Consumer()
+    monkeypatch.setattr(main.app, "_consumer", consumer)
+    monkeypatch.setattr(main.app.flow_control, "is_active", lambda: True)
+    monkeypatch.setattr(main, "_start_judging", judge)
+    monkeypatch.setattr(main, "_acknowledge", lambda *args: None)
+    monkeypatch.setattr(main, "JUDGE_RETRY_S", 0.0)
 
     async def run() -> None:
         queue: asyncio.Queue[ConsumerMessage] = asyncio.Queue()
         monkeypatch.setattr(main._outbox_channel, "_queue", queue)
-        done = asyncio.Event()
-
-        async def start_judging(batch: list[Any]) -> asyncio.Future[None]:
-            batches.append([source for source, *_ in batch])
-            if sum(map(len, batches)) == 5:
-                done.set()
-            written: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            written.set_result(None)
-            return written
-
-        monkeypatch.setattr(main, "_start_judging", start_judging)
-        monkeypatch.setattr(main, "_acknowledge", lambda *args: None)
-        for offset in range(4):
-            queue.put_nowait(_message(offset))
         task = asyncio.ensure_future(main.hub_agent())
-        await asyncio.sleep(0.01)
-        queue.put_nowait(_message(4, value=None))
-        await asyncio.wait_for(done.wait(), 5)
+        for delay, message in put:
+            if delay:
+                await asyncio.sleep(delay)
+            queue.put_nowait(message)
+        for _ in range(500):
+            await asyncio.sleep(0.01)
+            if judge.calls >= until:
+                break
         task.cancel()
 
     asyncio.run(run())
-    outbox = main.TOPICS.outbox("TH")
-    assert batches == [
-        [SourceRef(outbox, 0, 0), SourceRef(outbox, 0, 1), SourceRef(outbox, 0, 2)],
-        [SourceRef(outbox, 0, 3)],
-        [SourceRef(outbox, 0, 4)],
-    ]
+    return consumer
+
+
+class _Judge:
+    """Records each batch's offsets; raises for the batches listed in ``failing``."""
+
+    def __init__(self, failing: tuple[int, ...] = ()) -> None:
+        self.batches: list[list[int]] = []
+        self.calls = 0
+        self.failing = failing
+
+    async def __call__(self, batch: list[Any]) -> asyncio.Future[None]:
+        self.calls += 1
+        if self.calls in self.failing:
+            raise RuntimeError("the registry is not readable yet")
+        self.batches.append([source.offset for source, *_ in batch])
+        written: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        written.set_result(None)
+        return written
+
+
+def test_the_task_takes_what_the_queue_holds_up_to_a_batch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Up to BATCH_MAX at once, in the queue's order, as soon as there is one;
+    every message taken is tracked as in hand."""
+    monkeypatch.setattr(main, "BATCH_MAX", 3)
+    judge = _Judge()
+    put = [(0.0, _message(offset)) for offset in range(4)]
+    put.append((0.05, _message(4, value=None)))
+    consumer = _run_task(monkeypatch, put, judge, until=3)
+    assert judge.batches == [[0, 1, 2], [3], [4]]
+    assert consumer.tracked == [0, 1, 2, 3, 4]
+
+
+def test_a_message_from_before_the_last_rebalance_is_skipped_untracked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """As Faust's stream does: Faust reads it again from the group's commit."""
+    monkeypatch.setattr(main.app, "consumer_generation_id", 2)
+    judge = _Judge()
+    put = [(0.0, _message(0, generation=1)), (0.0, _message(1, generation=2))]
+    consumer = _run_task(monkeypatch, put, judge, until=1)
+    assert judge.batches == [[1]]
+    assert consumer.tracked == [1]
+
+
+def test_a_batch_that_cannot_be_judged_is_left_unacknowledged_and_the_task_goes_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """As when Faust restarted a failed agent: the records stay unacknowledged (no
+    commit passes them; the reconciler judges them), and the next batch is judged."""
+    judge = _Judge(failing=(1,))
+    put = [(0.0, _message(0)), (0.05, _message(1))]
+    consumer = _run_task(monkeypatch, put, judge, until=2)
+    assert judge.calls == 2
+    assert judge.batches == [[1]]
+    assert consumer.tracked == [0, 1]
+    assert consumer.acked == []

@@ -606,18 +606,15 @@ async def hub_agent() -> None:
         ]
         try:
             written = await _start_judging(batch)
-        except Exception:  # hub.ready() failed: these records stay unacknowledged
-            # As when Faust restarted a failed agent: the records are not
-            # acknowledged, so no commit passes them, and the reconciler judges
-            # them (hub/app/reconcile.py); the worker goes on.
-            log.exception(
-                "could not judge %d records; the reconciler will (next batch in %.0f s)",
-                len(batch),
-                JUDGE_RETRY_S,
-            )
-            # Let go of them: tracking holds a message only while something
-            # refers to it, and a rebalance waits for every message tracked.
-            messages.clear()
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is None or task.cancelling():
+                raise  # the worker is stopping
+            _let_go(messages, "cancelled from within")  # e.g. by the Kafka client
+            await asyncio.sleep(JUDGE_RETRY_S)
+            continue
+        except Exception:  # not judged (e.g. hub.ready() raised): left unacknowledged
+            _let_go(messages, "failed")
             await asyncio.sleep(JUDGE_RETRY_S)
             continue
         written.add_done_callback(functools.partial(_acknowledge, messages, batch))
@@ -632,13 +629,37 @@ async def hub_agent() -> None:
         await asyncio.sleep(0)
 
 
+def _let_go(messages: list[Any], why: str) -> None:
+    """A batch that could not be judged: log it, and stop tracking its messages
+    without acknowledging them.
+
+    As when Faust restarted a failed agent: no commit passes these records (the
+    partition's commit stays below them until the reconciler has judged them,
+    hub/app/reconcile.py, or a rebalance reads them again), and the task goes
+    on. Untracked, a rebalance or a stop does not wait for them (something of
+    Faust's may still refer to a message, so dropping the list is not enough).
+    """
+    log.exception(
+        "judging %d outbox records %s; the reconciler will judge them (next batch in %.0f s)",
+        len(messages),
+        why,
+        JUDGE_RETRY_S,
+    )
+    unacked = app.consumer.unacked
+    for message in messages:
+        unacked.discard(message)
+    messages.clear()
+
+
 def _current(message: Any) -> list[Any]:
     """``[message]``, tracked as in hand (Faust waits for it at a rebalance or a stop);
     ``[]`` for a message from before the last rebalance, or while one is under way.
 
-    What Faust's stream does with each message it takes: one of an earlier
-    generation (a rebalance since it was fetched) or taken while the flow is
-    suspended is skipped, and Faust reads it again from the group's commit;
+    The checks Faust's stream makes of each message it takes: one of an
+    earlier generation (a rebalance since it was fetched) or taken while the
+    flow is suspended is skipped, and Faust reads it again from the group's
+    commit (the stream also acknowledged a skipped message, which let a commit
+    pass a record never judged: docs/decisions.md D28; the hub does not);
     every other one is tracked (``Consumer.track_message``), so that
     ``Consumer.wait_empty`` waits until it is acknowledged.
     """

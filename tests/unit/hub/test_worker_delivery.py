@@ -41,13 +41,16 @@ class _Consumer:
     def __init__(self) -> None:
         self.acked: list[tuple[TP, int]] = []
         self.tracked: list[int] = []
+        self.unacked: set[ConsumerMessage] = set()
 
     def track_message(self, message: ConsumerMessage) -> None:
         self.tracked.append(message.offset)
+        self.unacked.add(message)
 
     def ack(self, message: ConsumerMessage) -> bool:
         message.acked = True
         self.acked.append((message.tp, message.offset))
+        self.unacked.discard(message)
         return True
 
 
@@ -73,9 +76,13 @@ def test_a_batch_is_acknowledged_only_once_its_effects_are_written(
         def note_processed(self, source: SourceRef) -> None:
             noted.append(source)
 
+    out: list[int] = []
     monkeypatch.setattr(main.app, "_consumer", consumer)
     monkeypatch.setattr(main, "_the_hub", Hub)
     monkeypatch.setattr(main, "_reconciler", None)
+    monkeypatch.setattr(
+        main.app.sensors, "on_message_out", lambda tp, offset, m: out.append(offset)
+    )
 
     async def run() -> None:
         loop = asyncio.get_running_loop()
@@ -98,9 +105,11 @@ def test_a_batch_is_acknowledged_only_once_its_effects_are_written(
         main._acknowledge(messages, batch, written)
         tp = TP(main.TOPICS.outbox("TH"), 0)
         assert consumer.acked == [(tp, 3), (tp, 4)]
+        assert out == [3, 4]  # the sensors told, as Stream.ack tells them
         assert noted == [source for source, *_ in batch]
         main._acknowledge(messages, batch, written)  # a message is acknowledged once
         assert consumer.acked == [(tp, 3), (tp, 4)]
+        assert out == [3, 4]
 
     asyncio.run(run())
 
@@ -110,12 +119,14 @@ def _run_task(
     put: list[tuple[float, ConsumerMessage]],
     judge: Any,
     until: int,
+    *,
+    flowing: Any = lambda: True,
 ) -> _Consumer:
     """hub_agent over a queue fed with ``put`` ((delay s, message)) until ``until``
     batches were judged; Faust's consumer and flow control stood in for."""
     consumer = _Consumer()
     monkeypatch.setattr(main.app, "_consumer", consumer)
-    monkeypatch.setattr(main.app.flow_control, "is_active", lambda: True)
+    monkeypatch.setattr(main.app.flow_control, "is_active", flowing)
     monkeypatch.setattr(main, "_start_judging", judge)
     monkeypatch.setattr(main, "_acknowledge", lambda *args: None)
     monkeypatch.setattr(main, "JUDGE_RETRY_S", 0.0)
@@ -182,15 +193,28 @@ def test_a_message_from_before_the_last_rebalance_is_skipped_untracked(
     assert consumer.tracked == [1]
 
 
-def test_a_batch_that_cannot_be_judged_is_left_unacknowledged_and_the_task_goes_on(
+def test_a_message_taken_while_the_flow_is_suspended_is_skipped_untracked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A rebalance under way (Faust suspends the flow): read again from the commit."""
+    flow = iter([False, True])
+    judge = _Judge()
+    put = [(0.0, _message(0)), (0.05, _message(1))]
+    consumer = _run_task(monkeypatch, put, judge, until=1, flowing=lambda: next(flow))
+    assert judge.batches == [[1]]
+    assert consumer.tracked == [1]
+
+
+def test_a_batch_that_cannot_be_judged_is_let_go_unacknowledged_and_the_task_goes_on(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """As when Faust restarted a failed agent: the records stay unacknowledged (no
-    commit passes them; the reconciler judges them), and the next batch is judged."""
+    commit passes them; the reconciler judges them), no longer tracked (a
+    rebalance does not wait for them), and the next batch is judged."""
     judge = _Judge(failing=(1,))
     put = [(0.0, _message(0)), (0.05, _message(1))]
     consumer = _run_task(monkeypatch, put, judge, until=2)
     assert judge.calls == 2
     assert judge.batches == [[1]]
     assert consumer.tracked == [0, 1]
-    assert consumer.acked == []
+    assert [m.offset for m in consumer.unacked] == [1]  # 0 let go; 1 written, ack stubbed

@@ -590,9 +590,12 @@ async def hub_agent() -> None:
     writing: deque[tuple[asyncio.Future[None], int]] = deque()
     unwritten = 0
     while True:
-        messages = _current(await queue.get())
+        first = await queue.get()
+        messages = [first] if _in_hand(first) else []
         while len(messages) < BATCH_MAX and not queue.empty():
-            messages += _current(queue.get_nowait())
+            message = queue.get_nowait()
+            if _in_hand(message):
+                messages.append(message)
         if not messages:
             continue
         batch = [
@@ -606,15 +609,11 @@ async def hub_agent() -> None:
         ]
         try:
             written = await _start_judging(batch)
-        except asyncio.CancelledError:
+        except (Exception, asyncio.CancelledError) as error:  # e.g. hub.ready() raised
             task = asyncio.current_task()
-            if task is None or task.cancelling():
-                raise  # the worker is stopping
-            _let_go(messages, "cancelled from within")  # e.g. by the Kafka client
-            await asyncio.sleep(JUDGE_RETRY_S)
-            continue
-        except Exception:  # not judged (e.g. hub.ready() raised): left unacknowledged
-            _let_go(messages, "failed")
+            if isinstance(error, asyncio.CancelledError) and (task is None or task.cancelling()):
+                raise  # the worker is stopping (else a cancellation from within, e.g. Kafka's)
+            _let_go(messages)
             await asyncio.sleep(JUDGE_RETRY_S)
             continue
         written.add_done_callback(functools.partial(_acknowledge, messages, batch))
@@ -629,7 +628,7 @@ async def hub_agent() -> None:
         await asyncio.sleep(0)
 
 
-def _let_go(messages: list[Any], why: str) -> None:
+def _let_go(messages: list[Any]) -> None:
     """A batch that could not be judged: log it, and stop tracking its messages
     without acknowledging them.
 
@@ -640,9 +639,8 @@ def _let_go(messages: list[Any], why: str) -> None:
     Faust's may still refer to a message, so dropping the list is not enough).
     """
     log.exception(
-        "judging %d outbox records %s; the reconciler will judge them (next batch in %.0f s)",
+        "judging %d outbox records failed; the reconciler will judge them (next batch in %.0f s)",
         len(messages),
-        why,
         JUDGE_RETRY_S,
     )
     unacked = app.consumer.unacked
@@ -651,9 +649,10 @@ def _let_go(messages: list[Any], why: str) -> None:
     messages.clear()
 
 
-def _current(message: Any) -> list[Any]:
-    """``[message]``, tracked as in hand (Faust waits for it at a rebalance or a stop);
-    ``[]`` for a message from before the last rebalance, or while one is under way.
+def _in_hand(message: Any) -> bool:
+    """Whether to judge ``message``, now tracked as in hand (Faust waits for it at a
+    rebalance or a stop); False for a message from before the last rebalance, or
+    taken while one is under way.
 
     The checks Faust's stream makes of each message it takes: one of an
     earlier generation (a rebalance since it was fetched) or taken while the
@@ -664,11 +663,11 @@ def _current(message: Any) -> list[Any]:
     ``Consumer.wait_empty`` waits until it is acknowledged.
     """
     if not app.flow_control.is_active() or message.generation_id != app.consumer_generation_id:
-        return []
+        return False
     if not message.tracked:
         message.tracked = True
         app.consumer.track_message(message)
-    return [message]
+    return True
 
 
 def _acknowledge(messages: list[Any], batch: list[Record], written: Any) -> None:

@@ -61,6 +61,18 @@ def rss_bytes(pid: int) -> int | None:
     return None
 
 
+def peak_rss_bytes(pid: int) -> int | None:
+    """The most a process has held resident so far (``VmHWM``), None if gone."""
+    try:
+        text = Path(f"/proc/{pid}/status").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024  # "VmHWM:   123456 kB"
+    return None
+
+
 def machine_busy_seconds() -> float | None:
     """CPU seconds every core of the machine has been busy so far (``/proc/stat``), all users."""
     try:

@@ -92,6 +92,7 @@ from tests.bench._common import (
     ARTIFACTS,
     cpu_seconds,
     machine_busy_seconds,
+    peak_rss_bytes,
     percentile,
     table_lines,
     target_lines,
@@ -754,6 +755,13 @@ def _cpu_shown(cpu: Mapping[str, float]) -> str:
     return ", ".join(f"{n} {v:.0f}%" for n, v in sorted(named.items()))
 
 
+def _rss_shown(d: Drain) -> str:
+    """Each worker's peak resident memory so far (from its start), as one line."""
+    prefix = "peak_rss_mib_"
+    peaks = sorted((k[len(prefix) :], v) for k, v in d.counts.items() if k.startswith(prefix))
+    return ", ".join(f"{n} {v} MiB" for n, v in peaks)
+
+
 def _outboxes_held(page: Mapping[str, Any] | None) -> tuple[str, ...]:
     """The outbox partitions a /hub/status page says its worker holds (none if no page)."""
     return tuple(a for a in (page or {}).get("assigned", []) if ".outbox/" in a)
@@ -867,6 +875,10 @@ async def drain_hub(
                 timeout_s=s.args.timeout,
                 label=label,
             )
+            for p in procs:  # each worker's peak since its start (VmHWM)
+                peak = peak_rss_bytes(p.popen.pid)
+                if peak is not None:
+                    d.counts[f"peak_rss_mib_{p.name}"] = peak >> 20
             if backlog is not None:
                 # The same partitions after the drain: no member left or joined in it.
                 moved = await outbox_assignments(procs) != held
@@ -1021,7 +1033,10 @@ async def run(s: Setup) -> None:
     hub1 = Row(
         "hub, 1 worker, saturation",
         d1.rate,
-        note=f"settled {startup1:.1f} s before the backlog; CPU {_cpu_shown(d1.cpu)}",
+        note=(
+            f"settled {startup1:.1f} s before the backlog; CPU {_cpu_shown(d1.cpu)}; "
+            f"peak RSS {_rss_shown(d1)}"
+        ),
         extra={"settle_s": startup1, "cpu_percent": d1.cpu, "counts": d1.counts},
     )
     print(f"  hub 1 worker {d1.rate:.0f} events/s ({hub1.note})", flush=True)
@@ -1039,7 +1054,10 @@ async def run(s: Setup) -> None:
     hub2 = Row(
         "hub, 2 workers, saturation",
         d2.rate,
-        note=f"settled {startup2:.1f} s before the backlog; CPU {_cpu_shown(d2.cpu)}",
+        note=(
+            f"settled {startup2:.1f} s before the backlog; CPU {_cpu_shown(d2.cpu)}; "
+            f"peak RSS {_rss_shown(d2)}"
+        ),
         extra={"settle_s": startup2, "cpu_percent": d2.cpu, "counts": d2.counts},
     )
     print(f"  hub 2 workers {d2.rate:.0f} events/s ({hub2.note})", flush=True)
@@ -1156,7 +1174,7 @@ async def scaling(s: Setup) -> list[Row]:
             drains[n].append(d)
             print(
                 f"  {label}: {d.rate:.0f} events/s, settled in {settle:.1f} s "
-                f"({_cpu_shown(d.cpu)})",
+                f"({_cpu_shown(d.cpu)}; peak RSS {_rss_shown(d)})",
                 flush=True,
             )
     means = {n: sum(d.rate for d in ds) / len(ds) for n, ds in drains.items()}

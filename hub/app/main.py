@@ -428,16 +428,12 @@ async def refresh_registry() -> None:
 
 BATCH_MAX = int(os.environ.get("TRM_HUB_BATCH", "512"))
 # Outbox records decided and not yet written (the agent waits above this): room
-# for the next batches to be decided while one write is in flight. A write takes
-# everything decided while the one before it was in flight, so at 4 batches a
-# drain settled into writes of 1 batch and of 4 in turn, and the agent waited
-# for each write of 4 (it holds the agent's whole allowance): the decisions'
-# one partition takes a request per 512 KiB, one request in flight at a time.
-# At 16 batches one worker drains 10 % faster and two 8 % (docs/performance.md,
-# 6 December 2026, morning), for about 115 MiB more at its peak: a decided
-# record holds its outbox record, its copies and decisions, and, while written,
-# the same bytes again in aiokafka's batches.
-UNWRITTEN_MAX = 16 * BATCH_MAX
+# for the next batches to be decided while one write is in flight. In a drain the
+# agent does wait here (a write of 4 batches holds the whole allowance, and the
+# decisions' one partition takes a request per 512 KiB); 16 batches were
+# measured and not kept: one worker +2 %, two -9 %, 115 MiB more at the peak
+# (docs/performance.md, 6 December 2026, morning).
+UNWRITTEN_MAX = 4 * BATCH_MAX
 WRITER = EffectWriter(BOOTSTRAP, linger_ms=2, **CLIENT)
 # Effect ids sent and not yet acknowledged: the agent and the reconciler may judge
 # the same record at once (Faust can commit past a record still in the agent's

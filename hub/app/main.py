@@ -431,8 +431,8 @@ BATCH_MAX = int(os.environ.get("TRM_HUB_BATCH", "512"))
 # for the next batches to be decided while one write is in flight. In a drain the
 # agent does wait here (a write of 4 batches holds the whole allowance, and the
 # decisions' one partition takes a request per 512 KiB); 16 batches were
-# measured and not kept: one worker +2 %, two -9 %, 115 MiB more at the peak
-# (docs/performance.md, 6 December 2026, morning).
+# measured and not kept: one worker +2 %, two -9 %, about 110 MiB more at the
+# peak (docs/performance.md, 6 December 2026, morning).
 UNWRITTEN_MAX = 4 * BATCH_MAX
 WRITER = EffectWriter(BOOTSTRAP, linger_ms=2, **CLIENT)
 # Effect ids sent and not yet acknowledged: the agent and the reconciler may judge

@@ -24,9 +24,10 @@ Measured: trm's wire code (open + redact + attest + encode, one core, also
 (``trm hub worker`` subprocesses) at saturation, with 1 and with 2 workers in
 one group: the workers start on empty outboxes and settle (each ready, caught
 up, holding partitions of its own), are held still (SIGSTOP) while the backlog
-is written, and then drain it (time from the first decision to the last
-event's records, read from the records' timestamps; CPU of the broker and each
-worker from ``/proc``; a sample of delivered copies verified afterwards). A
+is written, and then drain it (time from the moment they are let go,
+SIGCONT, to the last event's records, read from the records' timestamps; CPU
+of the broker and each worker from ``/proc``; a sample of delivered copies
+verified afterwards). A
 start is measured apart (below), so neither a group's join and rebalance nor
 the writer count against its throughput; ``--only scaling`` runs 1 and 2
 workers in turns for the ratio alone; end-to-end latency (send -> recipient
@@ -410,7 +411,7 @@ def _parts(names: Sequence[str]) -> list[TopicPartition]:
 @dataclass
 class Drain:
     events: int
-    seconds: float  # first output record -> last output record
+    seconds: float  # workers let go (a running hub), else first output record -> last
     first_ms: int
     last_ms: int
     cpu: dict[str, float]  # name -> % of one core over the drain ("machine": all of it, all users)
@@ -1192,8 +1193,8 @@ async def scaling(s: Setup) -> list[Row]:
             drains[n].append(d)
             print(
                 f"  {label}: {d.rate:.0f} events/s, settled in {settle:.1f} s, the first "
-                f"record {d.counts.get('first_record_after_ms', 0)} ms after the workers were "
-                f"let go ({_cpu_shown(d.cpu)}; peak RSS {_rss_shown(d)})",
+                f"record {d.counts.get('first_record_after_ms', 'n/a')} ms after the workers "
+                f"were let go ({_cpu_shown(d.cpu)}; peak RSS {_rss_shown(d)})",
                 flush=True,
             )
     means = {n: sum(d.rate for d in ds) / len(ds) for n, ds in drains.items()}

@@ -49,28 +49,26 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
-def rss_bytes(pid: int) -> int | None:
-    """Resident set size of a process now (``VmRSS`` of ``/proc/<pid>/status``), None if gone."""
+def _status_bytes(pid: int, field: str) -> int | None:
+    """A memory line of ``/proc/<pid>/status`` in bytes ("VmRSS:   123456 kB"), None if gone."""
     try:
         text = Path(f"/proc/{pid}/status").read_text(encoding="ascii", errors="replace")
     except OSError:
         return None
     for line in text.splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024  # "VmRSS:   123456 kB"
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) * 1024
     return None
+
+
+def rss_bytes(pid: int) -> int | None:
+    """Resident set size of a process now (``VmRSS`` of ``/proc/<pid>/status``), None if gone."""
+    return _status_bytes(pid, "VmRSS")
 
 
 def peak_rss_bytes(pid: int) -> int | None:
     """The most a process has held resident so far (``VmHWM``), None if gone."""
-    try:
-        text = Path(f"/proc/{pid}/status").read_text(encoding="ascii", errors="replace")
-    except OSError:
-        return None
-    for line in text.splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024  # "VmHWM:   123456 kB"
-    return None
+    return _status_bytes(pid, "VmHWM")
 
 
 def machine_busy_seconds() -> float | None:

@@ -30,14 +30,15 @@ of the broker and each worker from ``/proc``; a sample of delivered copies
 verified afterwards). A
 start is measured apart (below), so neither a group's join and rebalance nor
 the writer count against its throughput; ``--only scaling`` runs 1 and 2
-workers in turns for the ratio alone; end-to-end latency (send -> recipient
+workers in turns for the ratio alone; end-to-end latency (due -> recipient
 verified, in a receiver process) at half of the 1-worker rate, each event
 counted from the moment it was due to be sent, so that a load generator
 falling behind adds to the latency instead of hiding it (coordinated
 omission), and sent by a producer that lingers ``--load-linger-ms`` (5 ms) to
-batch: the generator stands in for six countries' nodes on machines of their
-own, and what its sends cost here is taken from the cores the hub runs on,
-while the time an event waits in its batch counts; and the start
+batch: the generator stands in for the sending countries' nodes (TH and VN in
+the mix) on machines of their own, and what its sends cost here is taken
+from the cores the hub runs on, while the time an event waits in its batch
+counts; and the start
 time of a worker with 10,000 and 1,000,000 events already processed (spawn ->
 ``/hub/status`` says ``ready`` and ``lag`` 0), the history made by the hub
 draining it (a long saturation run as well); and the hub with sealed events
@@ -1398,7 +1399,8 @@ async def latency(s: Setup, topics: Topics, workers: list[Proc], *, start: int, 
         pids = {**s.pids([*workers, receiver]), "load generator": os.getpid()}
         before: CpuSample = (time.time(), _cpu(pids))
         # The load generator does not stop for its collector while it sends (a
-        # pass over the events and futures it holds delayed sends already timed).
+        # pass over the events and futures it holds delayed sends, and every
+        # event's delay counts from when it was due).
         gc.collect()
         gc.freeze()
         gc.disable()
@@ -1441,7 +1443,7 @@ async def latency(s: Setup, topics: Topics, workers: list[Proc], *, start: int, 
     lat = [(t - at) / 1e6 for at, t, _w, _a in copies]
     got = sum(len(v) for v in data["received"].values())
     print(f"  latency: {got} of {expect} copies verified, {data['failed']} failed", flush=True)
-    # p50 in each fifth of the run (by send time): flat, or growing (the hub falling behind)
+    # p50 in each fifth of the run (by due time): flat, or growing (the hub falling behind)
     fifths = [percentile(lat[k * len(lat) // 5 : (k + 1) * len(lat) // 5], 50) for k in range(5)]
     shown = ", ".join("-" if f is None else f"{f:.0f}" for f in fifths)
     print(f"  latency: p50 ms in each fifth of the run: {shown}", flush=True)
@@ -1450,7 +1452,7 @@ async def latency(s: Setup, topics: Topics, workers: list[Proc], *, start: int, 
     # the way to the outbox, then the worker.
     hub_ms = [(w * 1e6 - at) / 1e6 for at, _t, w, _a in copies]
     receiver_ms = [(t - w * 1e6) / 1e6 for _at, t, w, _a in copies]
-    # The hub's part by second of sending: a stall shows as a run of seconds whose
+    # Due -> written by the second it was due: a stall shows as a run of seconds whose
     # maximum grows by about a second per second, then falls back.
     t_first = copies[0][0] if copies else 0
     per_second: dict[int, list[float]] = {}
@@ -1461,9 +1463,9 @@ async def latency(s: Setup, topics: Topics, workers: list[Proc], *, start: int, 
         for k, v in sorted(per_second.items())
     ]
     shown = ", ".join(f"{row['max']:.0f}" for row in seconds)
-    print(f"  latency: the hub's part, max ms in each second: {shown}", flush=True)
+    print(f"  latency: due -> written, max ms in each second: {shown}", flush=True)
     parts = {
-        "hub (due -> written)": hub_ms,
+        "to written (due -> written)": hub_ms,
         "  load generator, producer and broker (due -> appended to the outbox)": [
             (a * 1e6 - at) / 1e6 for at, _t, _w, a in copies
         ],

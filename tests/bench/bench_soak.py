@@ -22,7 +22,8 @@ A receiver process (``_hub_procs.py receive --stream``) verifies every
 delivered copy as a node does. Each minute a sample: RSS of every process (the
 broker's Java pid, each hub worker, the sequencer, the load generator, the
 receiver), end-to-end latency p50/p99 of the good copies verified in that
-minute (send -> recipient verified, as bench_hub measures it), the lag of the
+minute (send -> recipient verified, from when the generator sent it, no
+linger; bench_hub's latency run counts from when each event was due), the lag of the
 hub's consumer group on the outboxes (end offset - committed offset), the
 machine's 1-minute load average (the machine may be shared: the load is
 uneven), and counts (sent good/bad, copies verified, refused by reason from the
@@ -174,7 +175,7 @@ async def offer(args: argparse.Namespace) -> None:
     """Send at ``--rate`` records/s for ``--seconds``; a line per record to ``--out``.
 
     ``G event_id send_time_ns copies`` for a good event (written just before
-    it is sent, as bench_hub's latency run does), ``B kind source`` for a bad
+    it is sent), ``B kind source`` for a bad
     record once the broker acknowledged it, ``E what error`` for a failed send.
     """
     state = StateDir(args.state)

@@ -1163,10 +1163,18 @@ async def run_part(s: Setup, part: str) -> None:
     elif part == "scaling":
         s.rows = await scaling(s)
     else:
+        # a running hub's drain, timed from when its worker is let go, as in the full run
         topics = await hub_namespace(s, "blat")
-        await write_events(s.bootstrap, topics, _pool_chunks(s.pool, 0, a.events))
+        backlog = [e for chunk in generate(s.pool, 0, a.events) for e in chunk]
         d, _startup, procs = await drain_hub(
-            s, topics, workers=1, start=0, count=a.events, label="warm-up", verify_n=0
+            s,
+            topics,
+            workers=1,
+            start=0,
+            count=a.events,
+            label="warm-up",
+            verify_n=0,
+            backlog=backlog,
         )
         print(f"  warm-up drain {d.rate:.0f} events/s ({_cpu_shown(d.cpu)})", flush=True)
         rate = a.latency_rate or max(1.0, d.rate / 2)
@@ -1648,9 +1656,9 @@ def main(argv: list[str] | None = None) -> int:
         "--only",
         choices=("latency", "start", "scaling"),
         default=None,
-        help="one part alone: latency (a warm-up drain of --events, then --latency-rate, "
-        "default half the warm-up's rate), start (the start times of --start-events) or "
-        "scaling (1 and 2 running workers in turns, --scaling-rounds each); "
+        help="one part alone: latency (a running worker's drain of --events, then "
+        "--latency-rate, default half the drain's rate), start (the start times of "
+        "--start-events) or scaling (1 and 2 running workers in turns, --scaling-rounds each); "
         "writes hub_<part>.json",
     )
     parser.add_argument(

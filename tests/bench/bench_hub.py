@@ -204,6 +204,11 @@ def generate(
     yield from pool.imap(_gen, spans)
 
 
+def generate_all(pool: Pool, start: int, count: int, *, sealed: bool = False) -> list[Event]:
+    """Events ``start ..`` as one list (:func:`generate`'s chunks joined)."""
+    return [e for chunk in generate(pool, start, count, sealed=sealed) for e in chunk]
+
+
 def decisions_of(start: int, count: int) -> int:
     return sum(1 + len(MIX[i % len(MIX)][2]) for i in range(start, start + count))
 
@@ -965,7 +970,7 @@ async def drain_apart(
 async def run(s: Setup) -> None:
     a = s.args
     s.result["load_average_1m_at_start"] = os.getloadavg()[0]
-    backlog = [e for chunk in generate(s.pool, 0, a.events) for e in chunk]
+    backlog = generate_all(s.pool, 0, a.events)
     size = round(sum(len(e.raw) for e in backlog[:400]) / min(400, len(backlog)))
     s.result.update(
         mean_envelope_bytes=size,
@@ -1165,7 +1170,7 @@ async def run_part(s: Setup, part: str) -> None:
     else:
         # a running hub's drain, timed from when its worker is let go, as in the full run
         topics = await hub_namespace(s, "blat")
-        backlog = [e for chunk in generate(s.pool, 0, a.events) for e in chunk]
+        backlog = generate_all(s.pool, 0, a.events)
         d, _startup, procs = await drain_hub(
             s,
             topics,
@@ -1197,7 +1202,7 @@ async def scaling(s: Setup) -> list[Row]:
     2-worker / 1-worker ratio of each round's back-to-back pair beside the ratio of means.
     """
     a = s.args
-    backlog = [e for c in generate(s.pool, 0, a.events) for e in c]
+    backlog = generate_all(s.pool, 0, a.events)
     drains: dict[int, list[Drain]] = {1: [], 2: []}
     for r in range(a.scaling_rounds):
         for n in (1, 2) if r % 2 == 0 else (2, 1):
@@ -1245,8 +1250,8 @@ async def sealed_comparison(s: Setup, v1_backlog: Sequence[Event] | None = None)
     """
     a = s.args
     backlogs = {
-        "v1": list(v1_backlog or [e for c in generate(s.pool, 0, a.events) for e in c]),
-        "v2": [e for c in generate(s.pool, 0, a.events, sealed=True) for e in c],
+        "v1": list(v1_backlog or generate_all(s.pool, 0, a.events)),
+        "v2": generate_all(s.pool, 0, a.events, sealed=True),
     }
     size = {
         v: round(sum(len(e.raw) for e in b[:400]) / min(400, len(b))) for v, b in backlogs.items()
@@ -1370,7 +1375,7 @@ async def latency(s: Setup, topics: Topics, workers: list[Proc], *, start: int, 
     over ``rate``), not from when the generator got to it.
     """
     n = max(10, int(rate * s.args.latency_seconds))
-    events = [e for chunk in generate(s.pool, start, n) for e in chunk]
+    events = generate_all(s.pool, start, n)
     expect = copies_of(start, n)
     out = s.work / "latency.json"
     receiver = spawn_script(

@@ -32,6 +32,7 @@ import sys
 import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from itertools import islice
 from types import MappingProxyType
 from typing import Final
 
@@ -472,7 +473,7 @@ class HubState:
             self.first_seen[key] = note
         self.event_producer.setdefault(event_id, producer)
 
-    def forget_seen_before(self, cutoff_ms: int) -> int:
+    def forget_seen_before(self, cutoff_ms: int, *, limit: int | None = None) -> int:
         """Forget events created before ``cutoff_ms``; returns how many.
 
         The caller passes ``now - Limits.max_age_ms - PRUNE_MARGIN_MS``: such an
@@ -480,9 +481,11 @@ class HubState:
         never decide anything again. Entries are scanned in the order they were
         taken in and the scan stops at the first younger one, so an entry
         behind a younger one is kept a little longer (never dropped early).
+        ``limit``: forget at most that many (the oldest); a call that returns
+        less than ``limit`` left none of them.
         """
         old: list[tuple[str, str]] = []
-        for key, note in self.first_seen.items():
+        for key, note in islice(self.first_seen.items(), limit):
             if int(note.partition(" ")[0]) >= cutoff_ms:
                 break
             old.append(key)
@@ -525,7 +528,7 @@ class HubState:
     def set_boundary(self, generation: int, ends: Mapping[str, int]) -> None:
         self.boundaries[generation] = MappingProxyType(dict(ends))
 
-    def forget_effects_before(self, starts: Mapping[str, int]) -> int:
+    def forget_effects_before(self, starts: Mapping[str, int], *, limit: int | None = None) -> int:
         """Drop the effects a recovery reading from ``starts`` would not see; returns how many.
 
         ``starts`` is where a start would read the outputs from now
@@ -533,19 +536,25 @@ class HubState:
         boundary at or below ``starts`` were written below those offsets, and a
         fresh worker, which is correct without them, would not know them
         either: no record it may process again has an effect there.
+        ``limit``: drop at most that many (the oldest), and the boundaries below
+        only with the last of them; a call that returns less than ``limit`` left
+        none of them. A running worker forgets a minute's effects in slices
+        (hub.app.main: in one go, a pause of the whole worker).
         """
         fit = [k for k, ends in self.boundaries.items() if at_or_below(ends, starts)]
         if not fit:
             return 0
         upto = max(fit)
         old: list[str] = []
-        for text, generation in self.effects.items():
+        for text, generation in islice(self.effects.items(), limit):
             if generation >= upto:
                 break
             old.append(text)
         for text in old:
             del self.effects[text]
             self.delivered.pop(text, None)
+        if limit is not None and len(old) == limit:
+            return len(old)  # perhaps more below upto: its boundaries stay for the next call
         for k in [k for k in self.boundaries if k < upto]:
             del self.boundaries[k]
         return len(old)

@@ -174,6 +174,40 @@ def test_effects_are_forgotten_once_a_fresh_start_would_not_read_them() -> None:
     assert state.boundaries.keys() == {k2}
 
 
+def test_effects_are_forgotten_in_slices_as_in_one_go() -> None:
+    def filled() -> HubState:
+        state = HubState()
+        for g in range(3):
+            for i in range(5):
+                state.mark(EffectId.of_event(EffectKind.DELIVERY, "TH", f"e{g}{i}", "KH"))
+            state.set_boundary(state.new_generation(), {f"{DEC}/0": 10 * (g + 1)})
+        return state
+
+    whole, sliced = filled(), filled()
+    starts = {f"{DEC}/0": 20}  # generations 0 and 1 are below the boundary at 20
+    assert whole.forget_effects_before(starts) == 10
+    # a slice that forgets its whole limit keeps the boundaries for the next call
+    assert sliced.forget_effects_before(starts, limit=4) == 4
+    assert sliced.boundaries.keys() == {1, 2, 3}
+    assert whole.boundaries.keys() == {2, 3}
+    assert sliced.forget_effects_before(starts, limit=4) == 4
+    assert sliced.forget_effects_before(starts, limit=4) == 2  # less than the limit: done
+    assert sliced.effects == whole.effects
+    assert sliced.boundaries == whole.boundaries
+    assert sliced.forget_effects_before(starts, limit=4) == 0
+
+
+def test_events_are_forgotten_in_slices_as_in_one_go() -> None:
+    whole, sliced = HubState(), HubState()
+    for state in (whole, sliced):
+        for i in range(7):
+            state.admit("TH", f"e{i}", i + 1, SourceRef(OUT, 0, i), 100 + i)
+    assert whole.forget_seen_before(105) == 5
+    assert [sliced.forget_seen_before(105, limit=2) for _ in range(4)] == [2, 2, 1, 0]
+    assert sliced.first_seen == whole.first_seen
+    assert sliced.event_producer == whole.event_producer
+
+
 def test_a_remarked_effect_moves_to_its_new_generation() -> None:
     state = HubState()
     eid = EffectId.of_event(EffectKind.REJECTION, "TH", EVENT, "CN")

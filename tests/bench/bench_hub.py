@@ -34,7 +34,7 @@ workers in turns for the ratio alone; end-to-end latency (due -> recipient
 verified, in a receiver process) at half of the 1-worker rate, each event
 counted from the moment it was due to be sent, so that a load generator
 falling behind adds to the latency instead of hiding it (coordinated
-omission), and sent by a producer that lingers ``--load-linger-ms`` (5 ms) to
+omission), and sent by a producer that lingers ``--load-linger-ms`` (2 ms) to
 batch, every ``--load-tick-ms`` (2 ms) what is due by then: the generator
 stands in for the sending countries' nodes (TH and VN in the mix) on
 machines of their own, and what its sends cost here is taken from the cores
@@ -1722,7 +1722,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--load-linger-ms",
         type=int,
-        default=5,
+        default=2,
         help="the latency run's load generator: its producer's linger (ms; counted in latency)",
     )
     parser.add_argument(

@@ -851,9 +851,9 @@ async def _prune(hub: _Hub, state: HubState, committed: dict[tuple[str, int], in
 
     In slices of :data:`PRUNE_SLICE`, the agent's batches in between: a busy
     worker has a minute's effects to forget (about 660,000 at 2,000 events/s),
-    and forgetting them in one go paused every record in flight (74 ms alone,
-    some 100-300 ms on a busy machine). A rebalance meanwhile ends the round
-    (the next one plans afresh).
+    and forgetting them in one go paused every record in flight (74 ms on an
+    idle core). A rebalance meanwhile ends the round (the next one plans
+    afresh).
     """
     plan = hub.recovery.fresh_plan(committed)
     generation = hub.assignment_generation

@@ -92,13 +92,14 @@ def table_lines(rows: Sequence[dict[str, Any]]) -> list[str]:
 
     ``ready s`` is a worker's start time (spawn -> ready, lag 0), for start rows.
     """
+    width = max([46, *(len(r["name"]) for r in rows)])
     lines = [
-        f"  {'measurement':46} {'events/s':>10} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7}"
+        f"  {'measurement':{width}} {'events/s':>10} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7}"
         f" {'/broker':>8} {'/transp':>8} {'/crypto':>8} {'ready s':>8}"
     ]
     for r in rows:
         lines.append(
-            f"  {r['name']:46} {_num(r.get('events_per_s'), 10)}"
+            f"  {r['name']:{width}} {_num(r.get('events_per_s'), 10)}"
             f" {_num(r.get('p50_ms'), 7)} {_num(r.get('p95_ms'), 7)} {_num(r.get('p99_ms'), 7)}"
             f" {_num(r.get('to_broker'), 8, 3)} {_num(r.get('to_transport'), 8, 3)}"
             f" {_num(r.get('to_crypto'), 8, 3)} {_num(r.get('ready_s'), 8)}"

@@ -1142,13 +1142,6 @@ async def run(s: Setup) -> None:
             higher=False,
         ),
         _target(
-            f"the same, receiver in line ({lats[1].events_per_s or 0:.0f}/s)",
-            lats[1].p99_ms,
-            50.0,
-            " ms",
-            higher=False,
-        ),
-        _target(
             "trm wire code <= 1.25x the floor's cost",
             floor / wire if wire else None,
             1.25,
@@ -1411,7 +1404,7 @@ async def latency(
     where = "receiver apart" if apart else "receiver in line"
     events = generate_all(s.pool, start, n)
     expect = copies_of(start, n)
-    out = s.work / "latency.json"
+    out = s.work / f"latency-{'apart' if apart else 'in-line'}.json"  # one per run
     receiver = spawn_script(
         s.work,
         "receiver",

@@ -40,7 +40,7 @@ import os
 import sys
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -857,24 +857,27 @@ async def _prune(hub: _Hub, state: HubState, committed: dict[tuple[str, int], in
     """
     plan = hub.recovery.fresh_plan(committed)
     generation = hub.assignment_generation
-    forgotten = aged = 0
+
+    async def in_slices(forget: Callable[[int], int]) -> int:
+        """``forget(PRUNE_SLICE)`` until it forgets less, or a rebalance; how many in all."""
+        done = 0
+        while generation == hub.assignment_generation:
+            n = forget(PRUNE_SLICE)
+            done += n
+            if n < PRUNE_SLICE:
+                break
+            await asyncio.sleep(0)
+        return done
+
+    forgotten = 0
     if plan is not None:
         if _reconciler is not None:
             # first: a pass must not need what goes next
             _reconciler.advance(plan.checked, plan.decisions_from)
-        while generation == hub.assignment_generation:
-            n = state.forget_effects_before(plan.starts, limit=PRUNE_SLICE)
-            forgotten += n
-            if n < PRUNE_SLICE:
-                break
-            await asyncio.sleep(0)
+        starts = plan.starts
+        forgotten = await in_slices(lambda k: state.forget_effects_before(starts, limit=k))
     cutoff = time.time_ns() // 1_000_000 - Limits().max_age_ms - PRUNE_MARGIN_MS
-    while generation == hub.assignment_generation:
-        n = state.forget_seen_before(cutoff, limit=PRUNE_SLICE)
-        aged += n
-        if n < PRUNE_SLICE:
-            break
-        await asyncio.sleep(0)
+    aged = await in_slices(lambda k: state.forget_seen_before(cutoff, limit=k))
     log.debug("pruned %d effects and %d events past the window", forgotten, aged)
 
 

@@ -147,6 +147,31 @@ async def receive(
     failed = 0
     count = 0
     arrived: list[tuple[ConsumerRecord[bytes, bytes], int]] = []  # verify_after: (copy, time_ns)
+
+    def opened(r: ConsumerRecord[bytes, bytes]) -> tuple[str, int] | None:
+        """The copy opened as a node does: (its event id, its outbox append time ms from its
+        hub attestation); None (counted, never a latency sample) if refused."""
+        nonlocal failed
+        try:
+            event = open_envelope(
+                r.value or b"", trust, kafka_headers=r.headers, require_attestation=True
+            )
+        except Exception as exc:
+            failed += 1
+            if stream:
+                stream.write(f"! {getattr(exc, 'reason', type(exc).__name__)}\n")
+            return None
+        if event.attestation is None:  # required above: never here
+            raise RuntimeError("a copy opened without its hub attestation")
+        return event.event.header.event_id, event.attestation.attested_at_ms
+
+    def keep(copy: tuple[str, int], r: ConsumerRecord[bytes, bytes], verified_ns: int) -> None:
+        """Note a verified copy: when, its record's timestamp, its outbox append time."""
+        eid, attested_at_ms = copy
+        got.setdefault(eid, []).append(verified_ns)
+        written.setdefault(eid, []).append(r.timestamp)
+        appended.setdefault(eid, []).append(attested_at_ms)
+
     try:
         parts = [
             TopicPartition(spec.name, p)
@@ -182,46 +207,21 @@ async def receive(
                     count += len(records)
                     continue
                 for r in records:
-                    try:
-                        event = open_envelope(
-                            r.value or b"",
-                            trust,
-                            kafka_headers=r.headers,
-                            require_attestation=True,
-                        )
-                    except Exception as exc:  # counted, never a latency sample
-                        failed += 1
-                        if stream:
-                            stream.write(f"! {getattr(exc, 'reason', type(exc).__name__)}\n")
+                    copy = opened(r)
+                    if copy is None:
                         continue
-                    if event.attestation is None:  # required above: never here
-                        raise RuntimeError("a copy opened without its hub attestation")
                     if stream:
-                        stream.write(f"{event.event.header.event_id} {time.time_ns()}\n")
+                        stream.write(f"{copy[0]} {time.time_ns()}\n")
                     else:
-                        eid = event.event.header.event_id
-                        got.setdefault(eid, []).append(time.time_ns())
-                        written.setdefault(eid, []).append(r.timestamp)
-                        appended.setdefault(eid, []).append(event.attestation.attested_at_ms)
+                        keep(copy, r, time.time_ns())
                     count += 1
             if stream:
                 stream.flush()
         for r, at in arrived:
             t = time.perf_counter_ns()
-            try:
-                event = open_envelope(
-                    r.value or b"", trust, kafka_headers=r.headers, require_attestation=True
-                )
-            except Exception:  # counted, never a latency sample
-                failed += 1
-                continue
-            took = time.perf_counter_ns() - t
-            if event.attestation is None:  # required above: never here
-                raise RuntimeError("a copy opened without its hub attestation")
-            eid = event.event.header.event_id
-            got.setdefault(eid, []).append(at + took)
-            written.setdefault(eid, []).append(r.timestamp)
-            appended.setdefault(eid, []).append(event.attestation.attested_at_ms)
+            copy = opened(r)
+            if copy is not None:
+                keep(copy, r, at + time.perf_counter_ns() - t)
     finally:
         gc.enable()
         await consumer.stop()

@@ -1401,10 +1401,11 @@ async def latency(
     their own); else as they come, on the cores the hub runs on.
     """
     n = latency_events(s, rate)
-    where = "receiver apart" if apart else "receiver in line"
+    receiver_is = "apart" if apart else "in line"
+    where = f"receiver {receiver_is}"
     events = generate_all(s.pool, start, n)
     expect = copies_of(start, n)
-    out = s.work / f"latency-{'apart' if apart else 'in-line'}.json"  # one per run
+    out = s.work / f"latency-{receiver_is.replace(' ', '-')}.json"  # one per run
     receiver = spawn_script(
         s.work,
         "receiver",
@@ -1540,7 +1541,7 @@ async def latency(
             "copies_expected": expect,
             "failed": data["failed"],
             "cpu_percent": cpu,
-            "receiver": "apart" if apart else "in line",
+            "receiver": receiver_is,
             "hub_part_by_second": seconds,
             "split_ms": {
                 name.strip(): {"p50": percentile(v, 50), "p99": percentile(v, 99)}

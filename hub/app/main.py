@@ -60,7 +60,7 @@ from hub.app.kafka import (
     partitioner,
 )
 from hub.app.reconcile import LOG_APPEND_TIME, Reconciler, Record
-from hub.app.recovery import Recovery, StateFollower
+from hub.app.recovery import Recovery, StateFollower, output_names
 from hub.app.registry import build_registry
 from hub.app.writer import EffectWriter, OutRecord
 from hub.decision import SourceRef
@@ -105,6 +105,8 @@ class HubApp(faust.App):
         await super().on_start()
         _drop_spinner_logging()
         await _the_hub().ready()
+        # the writer connected, and the outputs' partitions known, before the first batch
+        await WRITER.prepare([*output_names(TOPICS, COUNTRIES), TOPICS.hub_state])
         _freeze_what_start_loaded()
         if compiled.STATUS not in {"in use", "off"}:  # "off": TRM_COMPILED=0, asked for
             log.warning(

@@ -17,7 +17,7 @@ Measured on this project's machine, a record sent through Faust's
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -80,6 +80,20 @@ class EffectWriter:
         producer, self._producer = self._producer, None
         if producer is not None:
             await producer.stop()
+
+    async def prepare(self, topics: Iterable[str]) -> None:
+        """Connect, and learn the partitions of ``topics``, before the first write.
+
+        Left to the first write, connecting (the idempotent producer's id) and
+        learning each new topic's partitions took about half a second in a
+        drain after a start: each of those round trips waited for the loop,
+        which was busy judging the batches behind that write, so the first
+        output came late and the batches behind it waited (docs/performance.md,
+        6 December 2026, night). A topic not named here is learned at its first write.
+        """
+        await self.start()
+        for topic in topics:
+            await self._parts(topic)
 
     async def _parts(self, topic: str) -> list[int]:
         parts = self._partitions.get(topic)

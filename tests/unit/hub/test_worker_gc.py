@@ -38,9 +38,13 @@ def test_the_start_collects_then_freezes_then_sets_the_worker_thresholds(
     assert calls == expected
 
 
-def test_the_worker_freezes_only_once_the_hub_is_ready(monkeypatch: pytest.MonkeyPatch) -> None:
-    """HubApp.on_start: Faust's start, the hub's (registry, recovered state), the freeze."""
+def test_the_worker_freezes_only_once_the_hub_and_its_writer_are_ready(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """HubApp.on_start: Faust's start, the hub's (registry, recovered state), the
+    writer connected and knowing its outputs' partitions, the freeze."""
     order: list[str] = []
+    prepared: list[list[str]] = []
 
     async def faust_start(self: Any) -> None:
         order.append("faust")
@@ -49,12 +53,21 @@ def test_the_worker_freezes_only_once_the_hub_is_ready(monkeypatch: pytest.Monke
         async def ready(self) -> None:
             order.append("ready")
 
+    async def prepare(topics: list[str]) -> None:
+        order.append("writer")
+        prepared.append(list(topics))
+
     monkeypatch.setattr(faust.App, "on_start", faust_start)
     monkeypatch.setattr(main, "_drop_spinner_logging", lambda: None)
     monkeypatch.setattr(main, "_the_hub", Hub)
+    monkeypatch.setattr(main.WRITER, "prepare", prepare)
     monkeypatch.setattr(main, "_freeze_what_start_loaded", lambda: order.append("freeze"))
     asyncio.run(main.app.on_start())
-    assert order == ["faust", "ready", "freeze"]
+    assert order == ["faust", "ready", "writer", "freeze"]
+    (topics,) = prepared
+    assert main.TOPICS.hub_state in topics
+    assert main.TOPICS.decisions in topics
+    assert {main.TOPICS.inbox(cc) for cc in main.COUNTRIES} <= set(topics)
 
 
 def test_a_records_headers_go_to_the_core_as_aiokafka_made_them() -> None:

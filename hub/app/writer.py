@@ -84,12 +84,14 @@ class EffectWriter:
     async def prepare(self, topics: Iterable[str]) -> None:
         """Connect, and learn the partitions of ``topics``, before the first write.
 
-        Left to the first write, connecting (the idempotent producer's id) and
-        learning each new topic's partitions took about half a second in a
-        drain after a start: each of those round trips waited for the loop,
-        which was busy judging the batches behind that write, so the first
-        output came late and the batches behind it waited (docs/performance.md,
-        6 December 2026, night). A topic not named here is learned at its first write.
+        Left to the first write, connecting (the bootstrap, the metadata, the
+        idempotent producer's id) and learning each topic's partitions made
+        the first write of a drain after a start take 500 ms (240 ms with
+        this): each round trip waited for a turn of the loop, busy judging
+        the batches behind that write (docs/performance.md, 6 December 2026,
+        night). A topic not named here is learned at its first write; one
+        named here that does not exist fails the start once the producer's
+        request timeout passes, as the recovery's read of it would.
         """
         await self.start()
         for topic in topics:

@@ -91,7 +91,7 @@ class EffectWriter:
         the batches behind that write (docs/performance.md, 6 December 2026,
         night). A topic not named here is learned at its first write; one
         named here that does not exist fails the start once the producer's
-        request timeout passes, as the recovery's read of it would.
+        request timeout passes (40 s by default).
         """
         await self.start()
         for topic in topics:

@@ -23,10 +23,14 @@ async def test_prepare_connects_and_learns_the_partitions_of_every_topic_named(
     kafka_bootstrap: str, topics: Topics
 ) -> None:
     names = [*output_names(topics, COMMIT_COUNTRIES), topics.hub_state]
+    planned = {spec.name: spec.partitions for spec in topics.plan()}
     writer = EffectWriter(kafka_bootstrap)
     try:
         await writer.prepare(names)
         producer = writer.producer  # started: this raises before start()
+        cluster = producer.client.cluster
+        for name in names:  # the producer's metadata knows each one's partitions
+            assert cluster.partitions_for_topic(name) == set(range(planned[name])), name
         asked: list[str] = []
         learn = producer.partitions_for
 
@@ -37,7 +41,7 @@ async def test_prepare_connects_and_learns_the_partitions_of_every_topic_named(
         producer.partitions_for = partitions_for
         await writer.prepare(names)  # again: the same producer, nothing asked again
         assert writer.producer is producer
-        # a write to every topic named asks the broker for no partitions first
+        # a write to every topic named: the writer asks for no topic's partitions
         await writer.write([(name, b"case", b"value", []) for name in names])
         assert asked == []
         await writer.write([(topics.match_index, b"case", b"value", [])])  # not named

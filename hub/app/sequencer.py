@@ -35,10 +35,12 @@ slower). Either way a decision redelivered after a crash is recognised by its
 id and not appended twice, and none is skipped (its offset is committed only
 after the transaction holding its leaf is committed).
 
-HTTP (Faust's web server): ``GET /audit/checkpoint`` (the latest signed note),
+HTTP (Faust's web server): ``GET /audit/checkpoint`` (the latest signed
+checkpoint, once a ``read_committed`` reader of the topic can read it),
 ``GET /audit/proof?decision_id=ID[&size=N]`` (the leaf, its index and an
-inclusion proof against the latest checkpoint or size N) and
-``GET /audit/consistency?from=M&to=N``.
+inclusion proof against that checkpoint or size N, no larger) and
+``GET /audit/consistency?from=M&to=N`` (N no larger either): what they serve
+is committed, and an auditor's replay started at once finds it.
 
 Environment: TRM_AUDIT_BOOTSTRAP, TRM_AUDIT_NAMESPACE, TRM_AUDIT_KEY (the hub
 key file, mode 0600), TRM_AUDIT_WEB_PORT, TRM_HUB_WEB_HOST (the web server's
@@ -60,6 +62,7 @@ from typing import Any, NoReturn, cast
 
 import faust
 from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError
 from faust.web import Request, Response, View
 
 from hub.app.kafka import Follower, committed_only, default_client_config, faust_credentials
@@ -119,7 +122,12 @@ class _State:
         self.directory = Path(DATADIR) / "audit-log"
         self.store: LeafStore | None = None
         self.log = AuditLog(origin_of(TOPICS.namespace))
+        # The checkpoint served (``/audit/checkpoint``, and the default size of a
+        # proof): the latest one a read_committed reader of the topic can read.
         self.latest: SignedNote | None = None
+        self.latest_size = 0
+        # That reader (:func:`_readable`), opened at the first checkpoint published.
+        self.watch: Follower | None = None
         key_file = os.environ.get("TRM_AUDIT_KEY")
         self.key = load_private_key(Path(key_file)) if key_file else None
         self.writer: AIOKafkaProducer | None = None
@@ -174,9 +182,17 @@ class _State:
         self.store = store
         self.log = AuditLog(self.log.origin, tree=store.tree, index_of=store.ids)
         saved = store.meta.checkpoint
-        self.latest = SignedNote.from_bytes(saved) if saved else None
-        if self.latest is not None:
-            self.log.mark_checkpointed(Checkpoint.parse(self.latest.text).size, _now_ms())
+        self.latest, self.latest_size = None, 0
+        if saved:
+            # Readable: the fence waited for the transaction that wrote it to complete.
+            note = SignedNote.from_bytes(saved)
+            self.serve(note, Checkpoint.parse(note.text).size)
+            self.log.mark_checkpointed(self.latest_size, _now_ms())
+
+    def serve(self, note: SignedNote, size: int) -> None:
+        """Serve ``note`` (of ``size`` leaves) from now on, unless a larger one is served."""
+        if self.latest is None or size >= self.latest_size:
+            self.latest, self.latest_size = note, size
 
     async def restore(self) -> None:
         started = time.perf_counter()
@@ -272,7 +288,7 @@ class _State:
                 log.error("%s: the leaves topic was rewritten", why)
                 continue
             self.log.mark_checkpointed(cp.size, rec.timestamp)
-            self.latest = note
+            self.serve(note, cp.size)
             latest = rec.value
         store.commit(checkpoints_offset=offset, checkpoint=latest)
 
@@ -307,6 +323,9 @@ class SequencerApp(faust.App):
         if STATE.writer is not None:
             await STATE.writer.stop()
             STATE.writer = None
+        if STATE.watch is not None:
+            await STATE.watch.close()
+            STATE.watch = None
         await super().on_shutdown()
 
 
@@ -371,24 +390,70 @@ async def _publish_checkpoint() -> None:
     Through the same writer as the leaves: a fenced sequencer cannot publish
     one, and the broker begins this transaction only once the previous one
     (the leaves it covers) is complete, so a checkpoint is never readable
-    before its leaves.
+    before its leaves. It is served once it is readable (:func:`_readable`).
     """
     if STATE.key is None:
         return
     async with STATE.turn:
         if not STATE.log.checkpoint_due(_now_ms(), POLICY):
             return
+        size = STATE.log.size
         note = STATE.log.checkpoint(STATE.key, _now_ms())
         data = note.to_bytes()
         try:
-            end = await _transaction(
-                [(TOPICS.audit_checkpoints, str(STATE.log.size).encode(), data, [])]
-            )
+            end = await _transaction([(TOPICS.audit_checkpoints, str(size).encode(), data, [])])
         except BaseException as exc:  # a stop's cancellation too: the writer is mid-transaction
             _stop("the audit checkpoint", exc)
-        STATE.latest = note
         if STATE.store is not None:
             STATE.store.commit(checkpoints_offset=end, checkpoint=data)
+    # Outside the turn: the next batch of leaves need not wait for it.
+    if await _readable(end, size):
+        STATE.serve(note, size)
+
+
+# How long a committed checkpoint may take to become readable before the
+# sequencer says so (and goes on serving the one before it).
+_READABLE_WAIT_S = 30.0
+
+
+async def _readable(end: int, size: int) -> bool:
+    """Whether a ``read_committed`` reader of the checkpoints topic reads up to ``end`` (waits).
+
+    ``commit_transaction`` returns once the transaction coordinator has logged
+    the commit; the marker that makes the checkpoint readable reaches the
+    partition, and its replicas, after that. Served before then, a checkpoint
+    could be one an auditor's replay started at once does not find (the
+    compose stack's test saw a replay report no checkpoint at all over leaves
+    the served checkpoint covered). The topic's last stable offset is asked
+    for until it passes the checkpoint.
+    """
+    tp = TopicPartition(TOPICS.audit_checkpoints, 0)
+    if STATE.watch is None:
+        STATE.watch = Follower(BOOTSTRAP, [TOPICS.audit_checkpoints], **COMMITTED)
+    deadline = time.monotonic() + _READABLE_WAIT_S
+    pause = 0.005
+    stable = -1
+    while True:
+        try:
+            stable = (await STATE.watch.ends()).get(tp, 0)
+        except (KafkaError, OperationalError) as exc:
+            log.warning("asking for the checkpoints' last stable offset failed (%s)", exc)
+        if stable >= end:
+            return True
+        if time.monotonic() >= deadline:
+            log.warning(
+                "the checkpoint of size %d is committed but not readable after %.0f s "
+                "(the topic's last stable offset %d, expected at least %d); still serving "
+                "the checkpoint of size %d",
+                size,
+                _READABLE_WAIT_S,
+                stable,
+                end,
+                STATE.latest_size,
+            )
+            return False
+        await asyncio.sleep(pause)
+        pause = min(2 * pause, 0.2)
 
 
 # Leaves sent per batch before waiting for the broker's acknowledgement: one
@@ -493,17 +558,19 @@ class ProofView(View):
             return _error(
                 self, 404, "NOT_FOUND", f"expected a logged decision id, got {decision_id[:80]!r}"
             )
+        # Sizes up to the served checkpoint's: its leaves are committed and readable.
+        served = STATE.latest_size
         try:
-            size = int(request.query.get("size", STATE.log.checkpointed_size))
+            size = int(request.query.get("size", served))
         except ValueError:
             return _error(self, 400, "BAD_REQUEST", "expected size to be an integer")
-        if not index < size <= STATE.log.size:
+        if not index < size <= served:
             return _error(
                 self,
                 404,
                 "NOT_FOUND",
-                f"leaf {index} is not in a tree of size {size} (log size {STATE.log.size}, "
-                f"checkpointed {STATE.log.checkpointed_size}); retry after the next checkpoint",
+                f"leaf {index} is not in a tree of size {size} (the served checkpoint's "
+                f"size {served}); retry after the next checkpoint",
             )
         checkpoint = STATE.latest.to_bytes().decode() if STATE.latest else None
         return self.json(proof_answer(STATE.log.tree, decision_id, index, size, checkpoint))
@@ -514,11 +581,13 @@ class ConsistencyView(View):
     async def get(self, request: Request) -> Response:
         try:
             old = int(request.query["from"])
-            new = int(request.query.get("to", STATE.log.checkpointed_size))
+            new = int(request.query.get("to", STATE.latest_size))
         except (KeyError, ValueError):
             return _error(self, 400, "BAD_REQUEST", "expected integer 'from' (and 'to') sizes")
-        if not 0 < old <= new <= STATE.log.size:
-            return _error(self, 400, "BAD_REQUEST", f"expected 0 < from <= to <= {STATE.log.size}")
+        if not 0 < old <= new <= STATE.latest_size:
+            return _error(
+                self, 400, "BAD_REQUEST", f"expected 0 < from <= to <= {STATE.latest_size}"
+            )
         tree = STATE.log.tree
         return self.json(
             {

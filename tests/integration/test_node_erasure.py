@@ -17,6 +17,7 @@ import asyncio
 import base64
 import json
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -24,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from connectors.cli.audit import run_replay
+from connectors.cli.audit import read_replay_input, run_replay
 from connectors.sdk import CountryNode, InboxRecord, Submission
 from hub.audit.merkle import verify_consistency, verify_inclusion
 from hub.home import StateDir
@@ -142,6 +143,11 @@ async def test_erasure_end_to_end_with_a_recipient_offline(
 
         before = await wait_for(proof_before, procs, "a checkpoint holding the delivery")
         size_before, root_before = _checkpoint(before["checkpoint"])
+        assert before["size"] == size_before  # the served checkpoint's size by default
+        # What the sequencer serves an auditor already reads (it waits for the
+        # transaction's marker): a read_committed read at once finds the checkpoint.
+        read = await asyncio.to_thread(read_replay_input, kafka_bootstrap, topics)
+        assert before["checkpoint"].encode() in [r.value for r in read.checkpoints]
 
         # LA is offline from here on; TH asks for the case to be erased.
         async with th:
@@ -213,7 +219,13 @@ async def test_erasure_end_to_end_with_a_recipient_offline(
         )
         newest = await asyncio.to_thread(_get, port, "/audit/proof?decision_id=" + leaf_ref)
         size_now, root_now = _checkpoint(newest["checkpoint"])
+        assert newest["size"] == size_now
         assert size_now > size_before
+        # No proof past the served checkpoint: its leaves may not be committed yet.
+        with pytest.raises(urllib.error.HTTPError) as past:
+            _get(port, f"/audit/proof?decision_id={leaf_ref}&size={size_now + 1}")
+        assert past.value.code == 404
+        assert f"the served checkpoint's size {size_now}" in past.value.read().decode()
         consistency = await asyncio.to_thread(
             _get, port, f"/audit/consistency?from={size_before}&to={size_now}"
         )

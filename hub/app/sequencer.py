@@ -126,8 +126,10 @@ class _State:
         # proof): the latest one a read_committed reader of the topic can read.
         self.latest: SignedNote | None = None
         self.latest_size = 0
-        # That reader (:func:`_readable`), opened at the first checkpoint published.
+        # That reader (:func:`_readable`), opened at the first checkpoint published;
+        # the agent's and the timer's publications ask it one at a time.
         self.watch: Follower | None = None
+        self.watching = asyncio.Lock()
         key_file = os.environ.get("TRM_AUDIT_KEY")
         self.key = load_private_key(Path(key_file)) if key_file else None
         self.writer: AIOKafkaProducer | None = None
@@ -427,18 +429,32 @@ async def _readable(end: int, size: int) -> bool:
     the served checkpoint covered). The topic's last stable offset is asked
     for until it passes the checkpoint.
     """
+    async with STATE.watching:
+        if STATE.watch is None:
+            STATE.watch = Follower(BOOTSTRAP, [TOPICS.audit_checkpoints], **COMMITTED)
+        return await _wait_stable(STATE.watch, end, size)
+
+
+async def _wait_stable(watch: Follower, end: int, size: int) -> bool:
     tp = TopicPartition(TOPICS.audit_checkpoints, 0)
-    if STATE.watch is None:
-        STATE.watch = Follower(BOOTSTRAP, [TOPICS.audit_checkpoints], **COMMITTED)
-    deadline = time.monotonic() + _READABLE_WAIT_S
+    started = time.monotonic()
+    deadline = started + _READABLE_WAIT_S
     pause = 0.005
     stable = -1
+    asks = 0
     while True:
         try:
-            stable = (await STATE.watch.ends()).get(tp, 0)
+            asks += 1
+            stable = (await watch.ends()).get(tp, 0)
         except (KafkaError, OperationalError) as exc:
-            log.warning("asking for the checkpoints' last stable offset failed (%s)", exc)
+            log.warning("asking for the checkpoints' last stable offset failed (%r)", exc)
         if stable >= end:
+            log.debug(
+                "the checkpoint of size %d readable after %.1f ms (%d asks)",
+                size,
+                1000 * (time.monotonic() - started),
+                asks,
+            )
             return True
         if time.monotonic() >= deadline:
             log.warning(

@@ -120,3 +120,36 @@ def test_a_smaller_checkpoint_readable_later_does_not_replace_a_larger_one(
     state.serve(large, 2)
     state.serve(small, 1)
     assert (state.latest, state.latest_size) == (large, 2)
+
+
+def test_the_agent_and_the_timer_waiting_at_once_ask_one_at_a_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The reader's consumer starts at its first ask: two asks at once would start two."""
+    state = _state(monkeypatch, 1)
+    asking = {"now": 0, "most": 0}
+
+    class Slow(_Reader):
+        async def ends(self) -> dict[TopicPartition, int]:
+            asking["now"] += 1
+            asking["most"] = max(asking["most"], asking["now"])
+            await asyncio.sleep(0.01)  # a round trip to the broker
+            asking["now"] -= 1
+            return await super().ends()
+
+    opened: list[_Reader] = []
+
+    def follower(*_args: object, **_kwargs: object) -> _Reader:
+        opened.append(Slow([_END - 1, _END], state))
+        return opened[-1]
+
+    monkeypatch.setattr(sequencer, "Follower", follower)
+
+    async def both() -> list[bool]:
+        return list(
+            await asyncio.gather(sequencer._readable(_END, 1), sequencer._readable(_END, 1))
+        )
+
+    assert asyncio.run(both()) == [True, True]
+    assert len(opened) == 1
+    assert asking["most"] == 1

@@ -56,13 +56,12 @@ import hashlib
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn, cast
 
 import faust
-from aiokafka import AIOKafkaProducer, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from faust.web import Request, Response, View
 
 from hub.app.kafka import Follower, committed_only, default_client_config, faust_credentials
@@ -122,14 +121,16 @@ class _State:
         self.directory = Path(DATADIR) / "audit-log"
         self.store: LeafStore | None = None
         self.log = AuditLog(origin_of(TOPICS.namespace))
-        # The checkpoint served (``/audit/checkpoint``, and the default size of a
-        # proof): the latest one a read_committed reader of the topic can read.
+        # The checkpoint served (``/audit/checkpoint``, and the default and largest
+        # size of a proof): the latest one a read_committed reader can read.
         self.latest: SignedNote | None = None
         self.latest_size = 0
-        # That reader (:func:`_readable`), opened at the first checkpoint published;
-        # the agent's and the timer's publications ask it one at a time.
-        self.watch: Follower | None = None
-        self.watching = asyncio.Lock()
+        # Checkpoints committed and not yet served: (end offset, size, note), in
+        # order, and the one task that serves each once it is readable
+        # (:func:`_serve_when_readable`), with its reader of the last stable offset.
+        self.unserved: list[tuple[int, int, SignedNote]] = []
+        self.serving: asyncio.Future[None] | None = None
+        self.watch: AIOKafkaConsumer | None = None
         key_file = os.environ.get("TRM_AUDIT_KEY")
         self.key = load_private_key(Path(key_file)) if key_file else None
         self.writer: AIOKafkaProducer | None = None
@@ -325,8 +326,12 @@ class SequencerApp(faust.App):
         if STATE.writer is not None:
             await STATE.writer.stop()
             STATE.writer = None
+        if STATE.serving is not None:
+            STATE.serving.cancel()
+            await asyncio.gather(STATE.serving, return_exceptions=True)
+            STATE.serving = None
         if STATE.watch is not None:
-            await STATE.watch.close()
+            await STATE.watch.stop()
             STATE.watch = None
         await super().on_shutdown()
 
@@ -392,7 +397,7 @@ async def _publish_checkpoint() -> None:
     Through the same writer as the leaves: a fenced sequencer cannot publish
     one, and the broker begins this transaction only once the previous one
     (the leaves it covers) is complete, so a checkpoint is never readable
-    before its leaves. It is served once it is readable (:func:`_readable`).
+    before its leaves. It is served once it is readable (:func:`_offer`).
     """
     if STATE.key is None:
         return
@@ -408,68 +413,99 @@ async def _publish_checkpoint() -> None:
             _stop("the audit checkpoint", exc)
         if STATE.store is not None:
             STATE.store.commit(checkpoints_offset=end, checkpoint=data)
-    # Outside the turn: the next batch of leaves need not wait for it.
-    if await _readable(end, size):
-        STATE.serve(note, size)
+    _offer(end, size, note)
 
 
-# How long a committed checkpoint may take to become readable before the
-# sequencer says so (and goes on serving the one before it).
-_READABLE_WAIT_S = 30.0
+# How long a committed checkpoint may stay unreadable before the sequencer says
+# so (and again this often while it stays so), and how long one ask may take.
+_UNREADABLE_SAY_S = 30.0
+_ASK_S = 10.0
 
 
-async def _readable(end: int, size: int) -> bool:
-    """Whether a ``read_committed`` reader of the checkpoints topic reads up to ``end`` (waits).
+def _offer(end: int, size: int, note: SignedNote) -> None:
+    """Serve ``note`` (its record ends at offset ``end``) once a reader can read it.
 
-    ``commit_transaction`` returns once the transaction coordinator has logged
-    the commit; the marker that makes the checkpoint readable reaches the
-    partition, and its replicas, after that. Served before then, a checkpoint
-    could be one an auditor's replay started at once does not find (the
-    compose stack's test saw a replay report no checkpoint at all over leaves
-    the served checkpoint covered). The topic's last stable offset is asked
-    for until it passes the checkpoint.
+    docs/decisions.md D6: ``commit_transaction`` returns before the marker that
+    makes the checkpoint readable is written. Neither the agent nor the timer
+    waits for it: one task asks the topic's last stable offset until it passes.
     """
-    async with STATE.watching:
-        if STATE.watch is None:
-            STATE.watch = Follower(BOOTSTRAP, [TOPICS.audit_checkpoints], **COMMITTED)
-        return await _wait_stable(STATE.watch, end, size)
+    STATE.unserved.append((end, size, note))
+    if STATE.serving is None or STATE.serving.done():
+        STATE.serving = asyncio.ensure_future(_serve_when_readable())
 
 
-async def _wait_stable(watch: Follower, end: int, size: int) -> bool:
-    tp = TopicPartition(TOPICS.audit_checkpoints, 0)
-    started = time.monotonic()
-    deadline = started + _READABLE_WAIT_S
-    pause = 0.005
-    stable = -1
+async def _serve_when_readable() -> None:
+    """Serve each unserved checkpoint once the topic's last stable offset passes it."""
+    pause = _FIRST_PAUSE_S
+    waiting_since = time.monotonic()
+    said_at = waiting_since
     asks = 0
-    while True:
-        try:
-            asks += 1
-            stable = (await watch.ends()).get(tp, 0)
-        except (KafkaError, OperationalError) as exc:
-            log.warning("asking for the checkpoints' last stable offset failed (%r)", exc)
-        if stable >= end:
+    while STATE.unserved:
+        stable, failure = await _last_stable_offset()
+        asks += 1
+        readable = [c for c in STATE.unserved if c[0] <= stable]
+        if readable:
+            for _end, size, note in readable:
+                STATE.serve(note, size)
+            STATE.unserved = [c for c in STATE.unserved if c[0] > stable]
             log.debug(
                 "the checkpoint of size %d readable after %.1f ms (%d asks)",
-                size,
-                1000 * (time.monotonic() - started),
+                readable[-1][1],
+                1000 * (time.monotonic() - waiting_since),
                 asks,
             )
-            return True
-        if time.monotonic() >= deadline:
+            pause, waiting_since, asks = _FIRST_PAUSE_S, time.monotonic(), 0
+            said_at = waiting_since
+            continue
+        if time.monotonic() - said_at >= _UNREADABLE_SAY_S:
+            end, size, _note = STATE.unserved[0]
             log.warning(
                 "the checkpoint of size %d is committed but not readable after %.0f s "
-                "(the topic's last stable offset %d, expected at least %d); still serving "
+                "(the topic's last stable offset %s, expected at least %d); still serving "
                 "the checkpoint of size %d",
                 size,
-                _READABLE_WAIT_S,
-                stable,
+                time.monotonic() - waiting_since,
+                f"unknown: {failure}" if failure else stable,
                 end,
                 STATE.latest_size,
             )
-            return False
+            said_at = time.monotonic()
         await asyncio.sleep(pause)
-        pause = min(2 * pause, 0.2)
+        pause = min(2 * pause, _LAST_PAUSE_S)
+
+
+_FIRST_PAUSE_S = 0.005
+_LAST_PAUSE_S = 0.2
+
+
+async def _last_stable_offset() -> tuple[int, str]:
+    """The checkpoints topic's last stable offset, or (-1, what went wrong).
+
+    A read_committed consumer that only asks (ListOffsets) where a committed
+    read would end: the partition is assigned, so its leader stays in the
+    consumer's metadata (unassigned, each ask waited about 100 ms for a
+    metadata refresh), and paused, so no record is fetched.
+    """
+    tp = TopicPartition(TOPICS.audit_checkpoints, 0)
+    try:
+        if STATE.watch is None:
+            consumer = AIOKafkaConsumer(
+                bootstrap_servers=BOOTSTRAP, enable_auto_commit=False, **COMMITTED
+            )
+            try:
+                await asyncio.wait_for(consumer.start(), _ASK_S)
+                consumer.assign([tp])
+                consumer.pause(tp)
+            except BaseException:
+                await consumer.stop()
+                raise
+            STATE.watch = consumer
+        ends = await asyncio.wait_for(STATE.watch.end_offsets([tp]), _ASK_S)
+        return int(ends[tp]), ""
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # a probe: asked again, and said if it lasts
+        return -1, type(exc).__name__
 
 
 # Leaves sent per batch before waiting for the broker's acknowledgement: one
@@ -552,65 +588,84 @@ def _b64(b: bytes) -> str:
     return base64.b64encode(b).decode()
 
 
-def _error(web: Any, status: int, reason: str, detail: str) -> Response:
-    response: Response = web.json({"error": {"reason": reason, "detail": detail}}, status=status)
-    return response
-
-
 @app.page("/audit/checkpoint")
 class CheckpointView(View):
     async def get(self, request: Request) -> Response:
         if STATE.latest is None:
-            return _error(self, 404, "NOT_FOUND", "expected a checkpoint; none published yet")
+            response: Response = self.json(
+                _refusal("NOT_FOUND", "expected a checkpoint; none published yet"), status=404
+            )
+            return response
         return self.text(STATE.latest.to_bytes().decode(), content_type="text/plain")
+
+
+def _refusal(reason: str, detail: str) -> dict[str, Any]:
+    return {"error": {"reason": reason, "detail": detail}}
+
+
+def proof_reply(query: Mapping[str, str]) -> tuple[int, dict[str, Any]]:
+    """(status, body) of ``/audit/proof?decision_id=ID[&size=N]`` (docs/protocol.md 9.5).
+
+    Sizes go up to the served checkpoint's, whose leaves are committed and readable.
+    """
+    decision_id = query.get("decision_id", "")
+    index = STATE.log.index_of.get(decision_id)
+    if index is None:
+        return 404, _refusal(
+            "NOT_FOUND", f"expected a logged decision id, got {decision_id[:80]!r}"
+        )
+    served = STATE.latest_size
+    try:
+        size = int(query.get("size", served))
+    except ValueError:
+        return 400, _refusal("BAD_REQUEST", "expected size to be an integer")
+    if not index < size <= served:
+        return 404, _refusal(
+            "NOT_FOUND",
+            f"leaf {index} is not in a tree of size {size} (the served checkpoint's "
+            f"size {served}); retry after the next checkpoint",
+        )
+    checkpoint = STATE.latest.to_bytes().decode() if STATE.latest else None
+    return 200, proof_answer(STATE.log.tree, decision_id, index, size, checkpoint)
+
+
+def consistency_reply(query: Mapping[str, str]) -> tuple[int, dict[str, Any]]:
+    """(status, body) of ``/audit/consistency?from=M[&to=N]``, N at most the served size."""
+    served = STATE.latest_size
+    try:
+        old = int(query["from"])
+        new = int(query.get("to", served))
+    except (KeyError, ValueError):
+        return 400, _refusal("BAD_REQUEST", "expected integer 'from' (and 'to') sizes")
+    if not 0 < old <= new:
+        return 400, _refusal("BAD_REQUEST", f"expected 0 < from <= to, got {old} and {new}")
+    if new > served:
+        return 404, _refusal(
+            "NOT_FOUND",
+            f"no checkpoint of size {new} served yet (the served checkpoint's size "
+            f"{served}); retry after the next checkpoint",
+        )
+    tree = STATE.log.tree
+    return 200, {
+        "from": old,
+        "to": new,
+        "root1": _b64(tree.root(old)),
+        "root2": _b64(tree.root(new)),
+        "proof": [_b64(p) for p in tree.consistency_proof(old, new)],
+    }
 
 
 @app.page("/audit/proof")
 class ProofView(View):
     async def get(self, request: Request) -> Response:
-        decision_id = request.query.get("decision_id", "")
-        index = STATE.log.index_of.get(decision_id)
-        if index is None:
-            return _error(
-                self, 404, "NOT_FOUND", f"expected a logged decision id, got {decision_id[:80]!r}"
-            )
-        # Sizes up to the served checkpoint's: its leaves are committed and readable.
-        served = STATE.latest_size
-        try:
-            size = int(request.query.get("size", served))
-        except ValueError:
-            return _error(self, 400, "BAD_REQUEST", "expected size to be an integer")
-        if not index < size <= served:
-            return _error(
-                self,
-                404,
-                "NOT_FOUND",
-                f"leaf {index} is not in a tree of size {size} (the served checkpoint's "
-                f"size {served}); retry after the next checkpoint",
-            )
-        checkpoint = STATE.latest.to_bytes().decode() if STATE.latest else None
-        return self.json(proof_answer(STATE.log.tree, decision_id, index, size, checkpoint))
+        status, body = proof_reply(request.query)
+        response: Response = self.json(body, status=status)
+        return response
 
 
 @app.page("/audit/consistency")
 class ConsistencyView(View):
     async def get(self, request: Request) -> Response:
-        try:
-            old = int(request.query["from"])
-            new = int(request.query.get("to", STATE.latest_size))
-        except (KeyError, ValueError):
-            return _error(self, 400, "BAD_REQUEST", "expected integer 'from' (and 'to') sizes")
-        if not 0 < old <= new <= STATE.latest_size:
-            return _error(
-                self, 400, "BAD_REQUEST", f"expected 0 < from <= to <= {STATE.latest_size}"
-            )
-        tree = STATE.log.tree
-        return self.json(
-            {
-                "from": old,
-                "to": new,
-                "root1": _b64(tree.root(old)),
-                "root2": _b64(tree.root(new)),
-                "proof": [_b64(p) for p in tree.consistency_proof(old, new)],
-            }
-        )
+        status, body = consistency_reply(request.query)
+        response: Response = self.json(body, status=status)
+        return response

@@ -223,7 +223,9 @@ async def test_erasure_end_to_end_with_a_recipient_offline(
         assert size_now > size_before
         # No proof past the served checkpoint: its leaves may not be committed yet.
         with pytest.raises(urllib.error.HTTPError) as past:
-            _get(port, f"/audit/proof?decision_id={leaf_ref}&size={size_now + 1}")
+            await asyncio.to_thread(
+                _get, port, f"/audit/proof?decision_id={leaf_ref}&size={size_now + 1}"
+            )
         assert past.value.code == 404
         assert f"the served checkpoint's size {size_now}" in past.value.read().decode()
         consistency = await asyncio.to_thread(

@@ -1,18 +1,18 @@
-"""The sequencer serves a checkpoint only once a read_committed reader can read it.
+"""The sequencer serves a checkpoint only once a read_committed reader can read it
+(docs/decisions.md D6), and no proof past the checkpoint it serves.
 
-``commit_transaction`` returns when the transaction coordinator has logged the
-commit; the marker that makes the checkpoint readable reaches the partition
-after that. The compose stack's test once saw ``/audit/checkpoint`` serve a
-checkpoint that the replay it started at once did not find (BAD_CHECKPOINT: no
-checkpoint covers the leaves). Here the checkpoints topic's last stable offset
-is played by a stand-in for the sequencer's reader; the writer's transaction by
-a stand-in returning the offset after the checkpoint.
+The checkpoints topic's last stable offset is played by a stand-in for the
+consumer that asks it; the writer's transaction by a stand-in returning the
+offset after the checkpoint record.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
+from pathlib import Path
+from typing import Any
 
 import pytest
 from aiokafka import TopicPartition
@@ -20,7 +20,10 @@ from aiokafka.errors import KafkaTimeoutError
 
 from hub.app import sequencer
 from hub.audit.leaf import AuditLeaf
+from hub.audit.log import CheckpointPolicy
+from hub.audit.merkle import leaf_hash, verify_consistency, verify_inclusion
 from hub.audit.note import Checkpoint
+from hub.audit.store import LeafStore
 from hub.decision import DecisionKind, DecisionRecord
 from tests.support.examples import HUB_KEY
 
@@ -48,72 +51,167 @@ def _leaf(i: int) -> AuditLeaf:
     )
 
 
-class _Reader:
-    """The last stable offsets a read_committed reader is told, one per ask."""
+class _Broker:
+    """What the stand-in consumers are told: the last stable offset, one answer per ask."""
 
-    def __init__(self, stable: list[int | Exception], state: sequencer._State) -> None:
-        self.stable = stable
+    def __init__(self, state: sequencer._State, answers: list[int | Exception]) -> None:
         self.state = state
+        self.answers = answers
         self.served_while_asked: list[int] = []
-
-    async def ends(self) -> dict[TopicPartition, int]:
-        self.served_while_asked.append(self.state.latest_size)
-        now = self.stable.pop(0) if len(self.stable) > 1 else self.stable[0]
-        if isinstance(now, Exception):
-            raise now
-        return {TopicPartition(sequencer.TOPICS.audit_checkpoints, 0): now}
-
-    async def close(self) -> None:
-        return None
+        self.started = 0
+        self.asking = 0
+        self.most_at_once = 0
+        self.assigned: list[TopicPartition] = []
+        self.paused: list[TopicPartition] = []
 
 
-def _state(monkeypatch: pytest.MonkeyPatch, leaves: int) -> sequencer._State:
+def _consumer_class(broker: _Broker) -> type:
+    class Consumer:
+        def __init__(self, **config: Any) -> None:
+            assert config["isolation_level"] == "read_committed"
+            assert config["enable_auto_commit"] is False
+
+        async def start(self) -> None:
+            broker.started += 1
+
+        async def stop(self) -> None:
+            return None
+
+        def assign(self, tps: list[TopicPartition]) -> None:
+            broker.assigned = list(tps)
+
+        def pause(self, *tps: TopicPartition) -> None:
+            broker.paused = list(tps)
+
+        async def end_offsets(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+            broker.asking += 1
+            broker.most_at_once = max(broker.most_at_once, broker.asking)
+            await asyncio.sleep(0.001)  # a round trip
+            broker.asking -= 1
+            broker.served_while_asked.append(broker.state.latest_size)
+            now = broker.answers.pop(0) if len(broker.answers) > 1 else broker.answers[0]
+            if isinstance(now, Exception):
+                raise now
+            (tp,) = tps
+            assert tp == TopicPartition(sequencer.TOPICS.audit_checkpoints, 0)
+            return {tp: now}
+
+    return Consumer
+
+
+def _sequencer(
+    monkeypatch: pytest.MonkeyPatch, leaves: int, answers: list[int | Exception]
+) -> tuple[sequencer._State, _Broker]:
     state = sequencer._State()
     state.key = HUB_KEY
     for i in range(leaves):
         state.log.append(_leaf(i))
     monkeypatch.setattr(sequencer, "STATE", state)
+    ends = iter(range(_END, _END + 100, 2))  # each checkpoint a record and its marker
 
     async def transaction(_records: object) -> int:
-        return _END
+        return next(ends)
 
     monkeypatch.setattr(sequencer, "_transaction", transaction)
-    return state
+    broker = _Broker(state, answers)
+    monkeypatch.setattr(sequencer, "AIOKafkaConsumer", _consumer_class(broker))
+    return state, broker
+
+
+async def _settled(state: sequencer._State) -> None:
+    assert state.serving is not None
+    await asyncio.wait_for(state.serving, 5)
 
 
 def test_a_checkpoint_is_served_only_once_its_offset_is_stable(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    state = _state(monkeypatch, 3)
-    reader = _Reader([_END - 1, KafkaTimeoutError(), _END - 1, _END + 1], state)
-    state.watch = reader  # type: ignore[assignment]
-    asyncio.run(sequencer._publish_checkpoint())
-    # Not served while the marker was on its way (and not on a failed ask), then served.
-    assert reader.served_while_asked == [0, 0, 0, 0]
+    state, broker = _sequencer(monkeypatch, 3, [_END - 1, KafkaTimeoutError(), _END - 1, _END + 1])
+
+    async def run() -> None:
+        await sequencer._publish_checkpoint()
+        assert state.latest is None  # the publication did not wait, nor serve
+        await _settled(state)
+
+    asyncio.run(run())
+    # Not served while the marker was on its way (nor on a failed ask), then served.
+    assert broker.served_while_asked == [0, 0, 0, 0]
     assert state.latest is not None
     assert state.latest_size == 3
     assert Checkpoint.parse(state.latest.text).size == 3
+    assert broker.started == 1
+    # the one partition held (its leader known) and paused (no record fetched)
+    assert (
+        broker.assigned == broker.paused == [TopicPartition(sequencer.TOPICS.audit_checkpoints, 0)]
+    )
 
 
-def test_a_checkpoint_never_readable_is_not_served_and_the_wait_says_so(
+def test_a_checkpoint_long_unreadable_is_said_and_served_once_it_is_readable(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    state = _state(monkeypatch, 2)
-    monkeypatch.setattr(sequencer, "_READABLE_WAIT_S", 0.05)
-    state.watch = _Reader([_END - 1], state)  # type: ignore[assignment]
+    state, broker = _sequencer(monkeypatch, 2, [_END - 1])
+    monkeypatch.setattr(sequencer, "_UNREADABLE_SAY_S", 0.05)
+    monkeypatch.setattr(sequencer, "_LAST_PAUSE_S", 0.01)
+
+    async def run() -> None:
+        await sequencer._publish_checkpoint()
+        await asyncio.sleep(0.3)
+        assert state.latest is None
+        broker.answers[:] = [_END]  # the marker arrives at last
+        await _settled(state)
+
     with caplog.at_level(logging.WARNING, logger="trm.audit"):
-        asyncio.run(sequencer._publish_checkpoint())
-    assert state.latest is None
-    assert state.latest_size == 0
+        asyncio.run(run())
+    assert state.latest_size == 2
     said = " ".join(r.getMessage() for r in caplog.records)
-    assert "checkpoint of size 2 is committed but not readable" in said
+    assert "checkpoint of size 2 is committed but not readable after" in said
     assert f"last stable offset {_END - 1}, expected at least {_END}" in said
+    assert "still serving the checkpoint of size 0" in said
 
 
-def test_a_smaller_checkpoint_readable_later_does_not_replace_a_larger_one(
+def test_an_ask_that_never_answers_is_said_as_unknown(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    state, _broker = _sequencer(monkeypatch, 1, [KafkaTimeoutError()])
+    monkeypatch.setattr(sequencer, "_UNREADABLE_SAY_S", 0.05)
+    monkeypatch.setattr(sequencer, "_LAST_PAUSE_S", 0.01)
+
+    async def run() -> None:
+        await sequencer._publish_checkpoint()
+        await asyncio.sleep(0.2)
+        assert state.serving is not None
+        state.serving.cancel()
+
+    with caplog.at_level(logging.WARNING, logger="trm.audit"):
+        asyncio.run(run())
+    assert state.latest is None
+    said = " ".join(r.getMessage() for r in caplog.records)
+    assert "last stable offset unknown: KafkaTimeoutError" in said
+
+
+def test_checkpoints_published_back_to_back_are_served_in_turn_by_one_asker(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    state = _state(monkeypatch, 1)
+    state, broker = _sequencer(monkeypatch, 1, [_END - 1, _END, _END + 1, _END + 2])
+    monkeypatch.setattr(sequencer, "POLICY", CheckpointPolicy(1, 0))
+
+    async def run() -> None:
+        await sequencer._publish_checkpoint()  # size 1, ends at _END
+        state.log.append(_leaf(1))
+        await asyncio.gather(sequencer._publish_checkpoint(), sequencer._publish_checkpoint())
+        await _settled(state)
+
+    asyncio.run(run())
+    # size 1 served when the offset passed its end, size 2 (ends at _END + 2) after
+    assert broker.served_while_asked == [0, 0, 1, 1]
+    assert state.latest_size == 2
+    assert broker.most_at_once == 1
+    assert broker.started == 1
+
+
+def test_a_smaller_checkpoint_served_later_does_not_replace_a_larger_one() -> None:
+    state = sequencer._State()
+    state.log.append(_leaf(0))
     small = state.log.checkpoint(HUB_KEY, 0)
     state.log.append(_leaf(1))
     large = state.log.checkpoint(HUB_KEY, 0)
@@ -122,34 +220,67 @@ def test_a_smaller_checkpoint_readable_later_does_not_replace_a_larger_one(
     assert (state.latest, state.latest_size) == (large, 2)
 
 
-def test_the_agent_and_the_timer_waiting_at_once_ask_one_at_a_time(
+def test_proofs_reach_the_served_checkpoint_and_no_further(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The reader's consumer starts at its first ask: two asks at once would start two."""
-    state = _state(monkeypatch, 1)
-    asking = {"now": 0, "most": 0}
+    state = sequencer._State()
+    monkeypatch.setattr(sequencer, "STATE", state)
+    leaves = [_leaf(i) for i in range(5)]
+    for leaf in leaves[:3]:
+        state.log.append(leaf)
+    served = state.log.checkpoint(HUB_KEY, 0)
+    state.serve(served, 3)
+    for leaf in leaves[3:]:  # appended: not yet under a checkpoint served
+        state.log.append(leaf)
+    first, last = leaves[0].decision_id, leaves[4].decision_id
 
-    class Slow(_Reader):
-        async def ends(self) -> dict[TopicPartition, int]:
-            asking["now"] += 1
-            asking["most"] = max(asking["most"], asking["now"])
-            await asyncio.sleep(0.01)  # a round trip to the broker
-            asking["now"] -= 1
-            return await super().ends()
+    status, body = sequencer.proof_reply({"decision_id": first})
+    assert status == 200
+    assert body["size"] == 3  # the served checkpoint's, by default
+    assert body["checkpoint"] == served.to_bytes().decode()
+    root = Checkpoint.parse(served.text).root
+    verify_inclusion(
+        0,
+        3,
+        leaf_hash(leaves[0].to_bytes()),
+        [base64.b64decode(p) for p in body["proof"]],
+        root,
+    )
+    for query in ({"decision_id": first, "size": "4"}, {"decision_id": last}):
+        status, body = sequencer.proof_reply(query)
+        assert status == 404
+        assert "the served checkpoint's size 3" in body["error"]["detail"]
+    assert sequencer.proof_reply({"decision_id": first, "size": "x"})[0] == 400
 
-    opened: list[_Reader] = []
+    status, body = sequencer.consistency_reply({"from": "1"})
+    assert status == 200
+    assert body["to"] == 3
+    verify_consistency(
+        1,
+        3,
+        state.log.tree.root(1),
+        root,
+        [base64.b64decode(p) for p in body["proof"]],
+    )
+    status, body = sequencer.consistency_reply({"from": "1", "to": "5"})
+    assert status == 404
+    assert "retry after the next checkpoint" in body["error"]["detail"]
+    assert sequencer.consistency_reply({"from": "3", "to": "2"})[0] == 400
+    assert sequencer.consistency_reply({"to": "2"})[0] == 400
 
-    def follower(*_args: object, **_kwargs: object) -> _Reader:
-        opened.append(Slow([_END - 1, _END], state))
-        return opened[-1]
 
-    monkeypatch.setattr(sequencer, "Follower", follower)
+def test_a_restart_serves_the_checkpoint_its_store_holds(tmp_path: Path) -> None:
+    state = sequencer._State()
+    store = LeafStore.open(tmp_path / "store", state.log.origin)
+    state._use(store)
+    for i in range(4):
+        state.log.append(_leaf(i))
+    note = state.log.checkpoint(HUB_KEY, 0)
+    store.commit(leaves_offset=4, checkpoints_offset=2, checkpoint=note.to_bytes())
+    store.close()
 
-    async def both() -> list[bool]:
-        return list(
-            await asyncio.gather(sequencer._readable(_END, 1), sequencer._readable(_END, 1))
-        )
-
-    assert asyncio.run(both()) == [True, True]
-    assert len(opened) == 1
-    assert asking["most"] == 1
+    again = sequencer._State()
+    again._use(LeafStore.open(tmp_path / "store", again.log.origin))
+    assert again.latest == note
+    assert again.latest_size == 4
+    assert again.log.checkpointed_size == 4

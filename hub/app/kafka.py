@@ -623,6 +623,25 @@ async def read_all(bootstrap: str, names: Iterable[str], **client: Any) -> list[
         await follower.close()
 
 
+async def start_consumer(bootstrap: str, **client: Any) -> AIOKafkaConsumer:
+    """A started consumer outside any group (it commits nothing).
+
+    Raises:
+        OperationalError: KAFKA_UNAVAILABLE, when Kafka does not answer its start.
+    """
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **client)
+    try:
+        await consumer.start()
+    except BaseException as exc:  # a cancellation too: never leave it half started
+        await consumer.stop()
+        if isinstance(exc, KafkaError):
+            raise OperationalError(
+                Reason.KAFKA_UNAVAILABLE, f"expected Kafka at {bootstrap}: {type(exc).__name__}"
+            ) from exc
+        raise
+    return consumer
+
+
 class Follower:
     """Reads topics with one long-lived consumer, from the beginning or a cursor.
 
@@ -774,18 +793,7 @@ class Follower:
         if self._consumer is not None and self._parts:
             return self._consumer
         if self._consumer is None:
-            consumer = AIOKafkaConsumer(
-                bootstrap_servers=self.bootstrap, enable_auto_commit=False, **self.client
-            )
-            try:
-                await consumer.start()
-            except KafkaError as exc:
-                await consumer.stop()
-                raise OperationalError(
-                    Reason.KAFKA_UNAVAILABLE,
-                    f"expected Kafka at {self.bootstrap}: {type(exc).__name__}",
-                ) from exc
-            self._consumer = consumer
+            self._consumer = await start_consumer(self.bootstrap, **self.client)
         self._parts = await partitions(self._consumer, self.names)
         if self._parts:  # the topics may not exist yet: ask again on the next read
             self._consumer.assign(self._parts)

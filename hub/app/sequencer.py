@@ -57,6 +57,7 @@ import logging
 import os
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn, cast
 
@@ -64,7 +65,13 @@ import faust
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from faust.web import Request, Response, View
 
-from hub.app.kafka import Follower, committed_only, default_client_config, faust_credentials
+from hub.app.kafka import (
+    Follower,
+    committed_only,
+    default_client_config,
+    faust_credentials,
+    start_consumer,
+)
 from hub.audit.leaf import AuditLeaf
 from hub.audit.log import AuditLog, CheckpointPolicy, origin_of
 from hub.audit.merkle import leaf_hash
@@ -125,12 +132,13 @@ class _State:
         # size of a proof): the latest one a read_committed reader can read.
         self.latest: SignedNote | None = None
         self.latest_size = 0
-        # Checkpoints committed and not yet served: (end offset, size, note), in
-        # order, and the one task that serves each once it is readable
-        # (:func:`_serve_when_readable`), with its reader of the last stable offset.
-        self.unserved: list[tuple[int, int, SignedNote]] = []
+        # Checkpoints committed and not yet served, in order, and the one task
+        # that serves each once it is readable (:func:`_serve_when_readable`),
+        # with its reader of the last stable offset.
+        self.unserved: list[_Unserved] = []
         self.serving: asyncio.Future[None] | None = None
         self.watch: AIOKafkaConsumer | None = None
+        self.asks = 0  # of the last stable offset, ever
         key_file = os.environ.get("TRM_AUDIT_KEY")
         self.key = load_private_key(Path(key_file)) if key_file else None
         self.writer: AIOKafkaProducer | None = None
@@ -326,13 +334,7 @@ class SequencerApp(faust.App):
         if STATE.writer is not None:
             await STATE.writer.stop()
             STATE.writer = None
-        if STATE.serving is not None:
-            STATE.serving.cancel()
-            await asyncio.gather(STATE.serving, return_exceptions=True)
-            STATE.serving = None
-        if STATE.watch is not None:
-            await STATE.watch.stop()
-            STATE.watch = None
+        await _stop_serving()
         await super().on_shutdown()
 
 
@@ -417,19 +419,33 @@ async def _publish_checkpoint() -> None:
 
 
 # How long a committed checkpoint may stay unreadable before the sequencer says
-# so (and again this often while it stays so), and how long one ask may take.
+# so (and again this often while it stays so), how long one ask may take, and
+# the pauses between asks (doubling from the first to the last).
 _UNREADABLE_SAY_S = 30.0
 _ASK_S = 10.0
+_FIRST_PAUSE_S = 0.005
+_LAST_PAUSE_S = 0.2
+
+
+@dataclass(frozen=True, slots=True)
+class _Unserved:
+    """A checkpoint committed and not yet served."""
+
+    end: int  # the offset after its record
+    size: int
+    note: SignedNote
+    offered_at: float  # time.monotonic()
+    asks_before: int  # the asks made before it was offered
 
 
 def _offer(end: int, size: int, note: SignedNote) -> None:
-    """Serve ``note`` (its record ends at offset ``end``) once a reader can read it.
+    """Serve ``note`` once a reader can read it (``end``: the offset after its record).
 
     docs/decisions.md D6: ``commit_transaction`` returns before the marker that
     makes the checkpoint readable is written. Neither the agent nor the timer
     waits for it: one task asks the topic's last stable offset until it passes.
     """
-    STATE.unserved.append((end, size, note))
+    STATE.unserved.append(_Unserved(end, size, note, time.monotonic(), STATE.asks))
     if STATE.serving is None or STATE.serving.done():
         STATE.serving = asyncio.ensure_future(_serve_when_readable())
 
@@ -437,75 +453,74 @@ def _offer(end: int, size: int, note: SignedNote) -> None:
 async def _serve_when_readable() -> None:
     """Serve each unserved checkpoint once the topic's last stable offset passes it."""
     pause = _FIRST_PAUSE_S
-    waiting_since = time.monotonic()
-    said_at = waiting_since
-    asks = 0
-    while STATE.unserved:
+    said_at = time.monotonic()
+    while STATE.unserved and not STATE.closed:
         stable, failure = await _last_stable_offset()
-        asks += 1
-        readable = [c for c in STATE.unserved if c[0] <= stable]
+        STATE.asks += 1
+        now = time.monotonic()
+        readable = [c for c in STATE.unserved if c.end <= stable]
         if readable:
-            for _end, size, note in readable:
-                STATE.serve(note, size)
-            STATE.unserved = [c for c in STATE.unserved if c[0] > stable]
-            log.debug(
-                "the checkpoint of size %d readable after %.1f ms (%d asks)",
-                readable[-1][1],
-                1000 * (time.monotonic() - waiting_since),
-                asks,
-            )
-            pause, waiting_since, asks = _FIRST_PAUSE_S, time.monotonic(), 0
-            said_at = waiting_since
+            for c in readable:
+                STATE.serve(c.note, c.size)
+                log.debug(
+                    "the checkpoint of size %d readable after %.1f ms (%d asks)",
+                    c.size,
+                    1000 * (now - c.offered_at),
+                    STATE.asks - c.asks_before,
+                )
+            STATE.unserved = [c for c in STATE.unserved if c.end > stable]
+            pause, said_at = _FIRST_PAUSE_S, now
             continue
-        if time.monotonic() - said_at >= _UNREADABLE_SAY_S:
-            end, size, _note = STATE.unserved[0]
+        if now - said_at >= _UNREADABLE_SAY_S:
+            oldest = STATE.unserved[0]
             log.warning(
                 "the checkpoint of size %d is committed but not readable after %.0f s "
                 "(the topic's last stable offset %s, expected at least %d); still serving "
                 "the checkpoint of size %d",
-                size,
-                time.monotonic() - waiting_since,
+                oldest.size,
+                now - oldest.offered_at,
                 f"unknown: {failure}" if failure else stable,
-                end,
+                oldest.end,
                 STATE.latest_size,
             )
-            said_at = time.monotonic()
+            said_at = now
         await asyncio.sleep(pause)
         pause = min(2 * pause, _LAST_PAUSE_S)
-
-
-_FIRST_PAUSE_S = 0.005
-_LAST_PAUSE_S = 0.2
 
 
 async def _last_stable_offset() -> tuple[int, str]:
     """The checkpoints topic's last stable offset, or (-1, what went wrong).
 
     A read_committed consumer that only asks (ListOffsets) where a committed
-    read would end: the partition is assigned, so its leader stays in the
-    consumer's metadata (unassigned, each ask waited about 100 ms for a
-    metadata refresh), and paused, so no record is fetched.
+    read would end. It holds the partition, so its leader stays in the
+    consumer's metadata (not assigned, each ask took about 100 ms: a metadata
+    refresh), and paused, so it fetches no record; being assigned costs one
+    offset reset at the start.
     """
     tp = TopicPartition(TOPICS.audit_checkpoints, 0)
     try:
-        if STATE.watch is None:
-            consumer = AIOKafkaConsumer(
-                bootstrap_servers=BOOTSTRAP, enable_auto_commit=False, **COMMITTED
-            )
-            try:
-                await asyncio.wait_for(consumer.start(), _ASK_S)
+        async with asyncio.timeout(_ASK_S):
+            if STATE.watch is None:
+                consumer = await start_consumer(BOOTSTRAP, **COMMITTED)
                 consumer.assign([tp])
                 consumer.pause(tp)
-            except BaseException:
-                await consumer.stop()
-                raise
-            STATE.watch = consumer
-        ends = await asyncio.wait_for(STATE.watch.end_offsets([tp]), _ASK_S)
+                STATE.watch = consumer
+            ends = await STATE.watch.end_offsets([tp])
         return int(ends[tp]), ""
-    except asyncio.CancelledError:
-        raise
     except Exception as exc:  # a probe: asked again, and said if it lasts
         return -1, type(exc).__name__
+
+
+async def _stop_serving() -> None:
+    """At a stop: no more asks, and the asking consumer closed."""
+    STATE.closed = True
+    if STATE.serving is not None:
+        STATE.serving.cancel()
+        await asyncio.gather(STATE.serving, return_exceptions=True)
+        STATE.serving = None
+    if STATE.watch is not None:
+        await STATE.watch.stop()
+        STATE.watch = None
 
 
 # Leaves sent per batch before waiting for the broker's acknowledgement: one
@@ -619,6 +634,10 @@ def proof_reply(query: Mapping[str, str]) -> tuple[int, dict[str, Any]]:
         size = int(query.get("size", served))
     except ValueError:
         return 400, _refusal("BAD_REQUEST", "expected size to be an integer")
+    if "size" in query and size <= index:  # no later checkpoint makes this one hold it
+        return 400, _refusal(
+            "BAD_REQUEST", f"expected a size above the leaf's index {index}, got {size}"
+        )
     if not index < size <= served:
         return 404, _refusal(
             "NOT_FOUND",
@@ -637,13 +656,13 @@ def consistency_reply(query: Mapping[str, str]) -> tuple[int, dict[str, Any]]:
         new = int(query.get("to", served))
     except (KeyError, ValueError):
         return 400, _refusal("BAD_REQUEST", "expected integer 'from' (and 'to') sizes")
-    if not 0 < old <= new:
+    if old <= 0 or ("to" in query and new < old):
         return 400, _refusal("BAD_REQUEST", f"expected 0 < from <= to, got {old} and {new}")
-    if new > served:
+    if max(old, new) > served:
         return 404, _refusal(
             "NOT_FOUND",
-            f"no checkpoint of size {new} served yet (the served checkpoint's size "
-            f"{served}); retry after the next checkpoint",
+            f"no checkpoint of size {max(old, new)} served yet (the served checkpoint's "
+            f"size {served}); retry after the next checkpoint",
         )
     tree = STATE.log.tree
     return 200, {

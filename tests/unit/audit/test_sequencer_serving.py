@@ -63,19 +63,16 @@ class _Broker:
         self.most_at_once = 0
         self.assigned: list[TopicPartition] = []
         self.paused: list[TopicPartition] = []
+        self.config: dict[str, Any] = {}
+        self.asked_for: list[list[TopicPartition]] = []
+        self.stopped = 0
+        self.hang = False  # asks never answered
 
 
-def _consumer_class(broker: _Broker) -> type:
+def _start_consumer(broker: _Broker) -> Any:
     class Consumer:
-        def __init__(self, **config: Any) -> None:
-            assert config["isolation_level"] == "read_committed"
-            assert config["enable_auto_commit"] is False
-
-        async def start(self) -> None:
-            broker.started += 1
-
         async def stop(self) -> None:
-            return None
+            broker.stopped += 1
 
         def assign(self, tps: list[TopicPartition]) -> None:
             broker.assigned = list(tps)
@@ -84,19 +81,23 @@ def _consumer_class(broker: _Broker) -> type:
             broker.paused = list(tps)
 
         async def end_offsets(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+            broker.asked_for.append(list(tps))
             broker.asking += 1
             broker.most_at_once = max(broker.most_at_once, broker.asking)
-            await asyncio.sleep(0.001)  # a round trip
+            await asyncio.sleep(3600 if broker.hang else 0.001)  # a round trip
             broker.asking -= 1
             broker.served_while_asked.append(broker.state.latest_size)
             now = broker.answers.pop(0) if len(broker.answers) > 1 else broker.answers[0]
             if isinstance(now, Exception):
                 raise now
-            (tp,) = tps
-            assert tp == TopicPartition(sequencer.TOPICS.audit_checkpoints, 0)
-            return {tp: now}
+            return dict.fromkeys(tps, now)
 
-    return Consumer
+    async def start_consumer(bootstrap: str, **client: Any) -> Consumer:
+        broker.config = {"bootstrap": bootstrap, **client}
+        broker.started += 1
+        return Consumer()
+
+    return start_consumer
 
 
 def _sequencer(
@@ -114,7 +115,7 @@ def _sequencer(
 
     monkeypatch.setattr(sequencer, "_transaction", transaction)
     broker = _Broker(state, answers)
-    monkeypatch.setattr(sequencer, "AIOKafkaConsumer", _consumer_class(broker))
+    monkeypatch.setattr(sequencer, "start_consumer", _start_consumer(broker))
     return state, broker
 
 
@@ -140,6 +141,10 @@ def test_a_checkpoint_is_served_only_once_its_offset_is_stable(
     assert state.latest_size == 3
     assert Checkpoint.parse(state.latest.text).size == 3
     assert broker.started == 1
+    assert broker.config["isolation_level"] == "read_committed"
+    assert broker.config["bootstrap"] == sequencer.BOOTSTRAP
+    the_partition = [TopicPartition(sequencer.TOPICS.audit_checkpoints, 0)]
+    assert broker.asked_for == [the_partition] * 4
     # the one partition held (its leader known) and paused (no record fetched)
     assert (
         broker.assigned == broker.paused == [TopicPartition(sequencer.TOPICS.audit_checkpoints, 0)]
@@ -155,7 +160,7 @@ def test_a_checkpoint_long_unreadable_is_said_and_served_once_it_is_readable(
 
     async def run() -> None:
         await sequencer._publish_checkpoint()
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(0.4)
         assert state.latest is None
         broker.answers[:] = [_END]  # the marker arrives at last
         await _settled(state)
@@ -163,30 +168,59 @@ def test_a_checkpoint_long_unreadable_is_said_and_served_once_it_is_readable(
     with caplog.at_level(logging.WARNING, logger="trm.audit"):
         asyncio.run(run())
     assert state.latest_size == 2
+    # said every 0.05 s while it lasted (0.4 s), not on every ask (about 35)
+    warnings = [r for r in caplog.records if "not readable" in r.getMessage()]
+    assert 2 <= len(warnings) <= 9, len(warnings)
     said = " ".join(r.getMessage() for r in caplog.records)
     assert "checkpoint of size 2 is committed but not readable after" in said
     assert f"last stable offset {_END - 1}, expected at least {_END}" in said
     assert "still serving the checkpoint of size 0" in said
 
 
-def test_an_ask_that_never_answers_is_said_as_unknown(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize(("hang", "named"), [(False, "KafkaTimeoutError"), (True, "TimeoutError")])
+def test_asks_that_fail_or_never_answer_are_said_and_a_stop_ends_them(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, hang: bool, named: str
 ) -> None:
-    state, _broker = _sequencer(monkeypatch, 1, [KafkaTimeoutError()])
+    state, broker = _sequencer(monkeypatch, 1, [KafkaTimeoutError()])
+    broker.hang = hang
     monkeypatch.setattr(sequencer, "_UNREADABLE_SAY_S", 0.05)
     monkeypatch.setattr(sequencer, "_LAST_PAUSE_S", 0.01)
+    monkeypatch.setattr(sequencer, "_ASK_S", 0.02)
 
     async def run() -> None:
         await sequencer._publish_checkpoint()
         await asyncio.sleep(0.2)
-        assert state.serving is not None
-        state.serving.cancel()
+        serving = state.serving
+        assert serving is not None
+        await asyncio.wait_for(sequencer._stop_serving(), 1)
+        assert serving.done()
 
     with caplog.at_level(logging.WARNING, logger="trm.audit"):
         asyncio.run(run())
     assert state.latest is None
+    assert (state.serving, state.watch) == (None, None)
+    assert broker.stopped == 1
     said = " ".join(r.getMessage() for r in caplog.records)
-    assert "last stable offset unknown: KafkaTimeoutError" in said
+    assert f"last stable offset unknown: {named}" in said
+
+
+def test_a_checkpoint_offered_after_the_asker_finished_is_served_too(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    state, broker = _sequencer(monkeypatch, 1, [_END, _END + 2])
+    monkeypatch.setattr(sequencer, "POLICY", CheckpointPolicy(1, 0))
+
+    async def run() -> None:
+        await sequencer._publish_checkpoint()
+        await _settled(state)
+        assert state.latest_size == 1
+        state.log.append(_leaf(1))
+        await sequencer._publish_checkpoint()
+        await _settled(state)
+
+    asyncio.run(run())
+    assert state.latest_size == 2
+    assert broker.started == 1  # the same consumer asked again
 
 
 def test_checkpoints_published_back_to_back_are_served_in_turn_by_one_asker(
@@ -251,6 +285,9 @@ def test_proofs_reach_the_served_checkpoint_and_no_further(
         assert status == 404
         assert "the served checkpoint's size 3" in body["error"]["detail"]
     assert sequencer.proof_reply({"decision_id": first, "size": "x"})[0] == 400
+    status, body = sequencer.proof_reply({"decision_id": leaves[2].decision_id, "size": "2"})
+    assert status == 400  # never in a tree of that size: no retry helps
+    assert "above the leaf's index 2" in body["error"]["detail"]
 
     status, body = sequencer.consistency_reply({"from": "1"})
     assert status == 200
@@ -266,6 +303,10 @@ def test_proofs_reach_the_served_checkpoint_and_no_further(
     assert status == 404
     assert "retry after the next checkpoint" in body["error"]["detail"]
     assert sequencer.consistency_reply({"from": "3", "to": "2"})[0] == 400
+    assert sequencer.consistency_reply({"from": "0", "to": "2"})[0] == 400
+    status, body = sequencer.consistency_reply({"from": "4"})  # read from the topic, not served
+    assert status == 404
+    assert "no checkpoint of size 4 served yet" in body["error"]["detail"]
     assert sequencer.consistency_reply({"to": "2"})[0] == 400
 
 

@@ -607,11 +607,15 @@ def _b64(b: bytes) -> str:
 class CheckpointView(View):
     async def get(self, request: Request) -> Response:
         if STATE.latest is None:
-            response: Response = self.json(
-                _refusal("NOT_FOUND", "expected a checkpoint; none published yet"), status=404
+            return _json(
+                self, 404, _refusal("NOT_FOUND", "expected a checkpoint; none published yet")
             )
-            return response
         return self.text(STATE.latest.to_bytes().decode(), content_type="text/plain")
+
+
+def _json(view: View, status: int, body: dict[str, Any]) -> Response:
+    response: Response = view.json(body, status=status)
+    return response
 
 
 def _refusal(reason: str, detail: str) -> dict[str, Any]:
@@ -677,14 +681,10 @@ def consistency_reply(query: Mapping[str, str]) -> tuple[int, dict[str, Any]]:
 @app.page("/audit/proof")
 class ProofView(View):
     async def get(self, request: Request) -> Response:
-        status, body = proof_reply(request.query)
-        response: Response = self.json(body, status=status)
-        return response
+        return _json(self, *proof_reply(request.query))
 
 
 @app.page("/audit/consistency")
 class ConsistencyView(View):
     async def get(self, request: Request) -> Response:
-        status, body = consistency_reply(request.query)
-        response: Response = self.json(body, status=status)
-        return response
+        return _json(self, *consistency_reply(request.query))

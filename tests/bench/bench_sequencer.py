@@ -46,27 +46,9 @@ ORIGIN = "trm-hub/bench"
 
 
 def _leaf_bytes(i: int) -> tuple[str, bytes]:
-    from hub.audit.leaf import AuditLeaf
-    from hub.decision import DecisionKind, DecisionRecord
+    from tests.support.audit import ingested_leaf
 
-    leaf = AuditLeaf.of(
-        f"bench.outbox.VN/0/{i}:ingested",
-        DecisionRecord(
-            kind=DecisionKind.INGESTED,
-            event_id=f"01J{i:023d}",
-            producer="VN",
-            recipient="",
-            event_digest=f"{i:064x}",
-            delivered_digest="",
-            fields=(),
-            agreement="",
-            reason="",
-            detail="",
-            source=f"bench.outbox.VN/0/{i}",
-            decided_at_ms=1_772_323_200_000 + i,
-            registry="v1",
-        ),
-    )
+    leaf = ingested_leaf(i, "bench", event_id=f"01J{i:023d}")
     return leaf.decision_id, leaf.to_bytes()
 
 

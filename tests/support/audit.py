@@ -15,7 +15,7 @@ from typing import Any
 from hub.audit.leaf import AuditLeaf
 from hub.audit.log import AuditLog, origin_of
 from hub.audit.replay import Record, ReplayInput, Report, hub_public_keys, replay
-from hub.decision import SourceRef
+from hub.decision import DecisionKind, DecisionRecord, SourceRef
 from hub.pipeline import Registry, process
 from hub.policy import decide
 from hub.state import HubState
@@ -39,6 +39,7 @@ __all__ = [
     "T",
     "World",
     "child_notice",
+    "ingested_leaf",
     "replay_input",
 ]
 
@@ -54,6 +55,29 @@ OFFLINE_FILES = (
     "--agreements",
     str(AGREEMENTS_DIR),
 )
+
+
+def ingested_leaf(i: int, namespace: str = "t", event_id: str | None = None) -> AuditLeaf:
+    """Leaf ``i`` of a made-up log: the INGESTED decision of VN's ``i``-th outbox record."""
+    source = f"{namespace}.outbox.VN/0/{i}"
+    return AuditLeaf.of(
+        f"{source}:ingested",
+        DecisionRecord(
+            kind=DecisionKind.INGESTED,
+            event_id=f"ev-{i}" if event_id is None else event_id,
+            producer="VN",
+            recipient="",
+            event_digest=f"{i:064x}",
+            delivered_digest="",
+            fields=(),
+            agreement="",
+            reason="",
+            detail="",
+            source=source,
+            decided_at_ms=T + i,
+            registry="v1",
+        ),
+    )
 
 
 def child_notice() -> dict[str, Any]:

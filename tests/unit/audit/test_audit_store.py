@@ -9,35 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from hub.audit.leaf import AuditLeaf
 from hub.audit.log import AuditLog
 from hub.audit.merkle import CompactRange, MerkleTree, leaf_hash
 from hub.audit.store import LeafStore
-from hub.decision import DecisionKind, DecisionRecord
 from hub.errors import AuditError, Reason
+from tests.support.audit import ingested_leaf
 
 ORIGIN = "trm-hub/t"
-
-
-def _leaf(i: int) -> AuditLeaf:
-    return AuditLeaf.of(
-        f"t.outbox.VN/0/{i}:ingested",
-        DecisionRecord(
-            kind=DecisionKind.INGESTED,
-            event_id=f"ev-{i}",
-            producer="VN",
-            recipient="",
-            event_digest=f"{i:064x}",
-            delivered_digest="",
-            fields=(),
-            agreement="",
-            reason="",
-            detail="",
-            source=f"t.outbox.VN/0/{i}",
-            decided_at_ms=1_772_323_200_000 + i,
-            registry="v1",
-        ),
-    )
 
 
 def _stored_log(directory: Path) -> tuple[LeafStore, AuditLog]:
@@ -62,7 +40,7 @@ def test_proofs_from_the_store_equal_proofs_from_memory_for_every_size(tmp_path:
     memory = MerkleTree()
     store, log = _stored_log(tmp_path / "s")
     for n in range(1, 261):
-        leaf = _leaf(n - 1)
+        leaf = ingested_leaf(n - 1)
         memory.append(leaf.to_bytes())
         assert log.append(leaf) is not None
         if n % 3 == 0 or n < 20:
@@ -85,7 +63,7 @@ def test_restart_resumes_with_the_same_root_and_refuses_a_redelivered_decision(
 ) -> None:
     store, log = _stored_log(tmp_path / "s")
     for i in range(100):
-        log.append(_leaf(i))
+        log.append(ingested_leaf(i))
     store.commit(leaves_offset=100, checkpoints_offset=7, checkpoint=b"note")
     root = log.tree.root()
     store.close()
@@ -94,9 +72,9 @@ def test_restart_resumes_with_the_same_root_and_refuses_a_redelivered_decision(
     assert (log.size, log.tree.root()) == (100, root)
     assert (store.meta.leaves_offset, store.meta.checkpoints_offset) == (100, 7)
     assert store.meta.checkpoint == b"note"
-    assert log.append(_leaf(42)) is None  # already a leaf before the restart: not twice
-    assert log.append(_leaf(100)) == (100, _leaf(100).to_bytes())
-    assert log.index_of[_leaf(100).decision_id] == 100
+    assert log.append(ingested_leaf(42)) is None  # already a leaf before the restart: not twice
+    assert log.append(ingested_leaf(100)) == (100, ingested_leaf(100).to_bytes())
+    assert log.index_of[ingested_leaf(100).decision_id] == 100
     store.close()
 
 
@@ -105,16 +83,16 @@ def test_hashes_written_but_never_committed_are_cut_off_on_open(tmp_path: Path) 
     # store opens at the committed size, and the leaves are read again.
     store, log = _stored_log(tmp_path / "s")
     for i in range(50):
-        log.append(_leaf(i))
+        log.append(ingested_leaf(i))
     store.commit(leaves_offset=50)
     committed = log.tree.root()
     for i in range(50, 90):
-        log.append(_leaf(i))
+        log.append(ingested_leaf(i))
     store.tree.flush()  # on disk, not committed
     store.close()
     store, log = _stored_log(tmp_path / "s")
     assert (log.size, log.tree.root()) == (50, committed)
-    assert _leaf(60).decision_id not in log.index_of
+    assert ingested_leaf(60).decision_id not in log.index_of
     store.close()
 
 
@@ -126,7 +104,7 @@ def test_a_damaged_store_is_refused(tmp_path: Path, damage: str) -> None:
     directory = tmp_path / "s"
     store, log = _stored_log(directory)
     for i in range(37):
-        log.append(_leaf(i))
+        log.append(ingested_leaf(i))
     store.commit(leaves_offset=37)
     store.close()
     level0 = directory / "level-00.hashes"
@@ -153,7 +131,7 @@ def test_a_damaged_store_is_refused(tmp_path: Path, damage: str) -> None:
 def test_a_store_of_another_log_is_refused_and_reset_starts_empty(tmp_path: Path) -> None:
     directory = tmp_path / "s"
     store, log = _stored_log(directory)
-    log.append(_leaf(0))
+    log.append(ingested_leaf(0))
     store.commit(leaves_offset=1)
     store.close()
     with pytest.raises(AuditError, match="expected a store of trm-hub/other"):
@@ -167,7 +145,7 @@ def test_a_store_of_another_log_is_refused_and_reset_starts_empty(tmp_path: Path
 def test_a_rebuild_from_the_leaves_gives_the_store_the_same_root(tmp_path: Path) -> None:
     # What the sequencer does with a refused store: reset, then restore() every leaf.
     store, log = _stored_log(tmp_path / "a")
-    leaves = [log.append(_leaf(i)) for i in range(70)]
+    leaves = [log.append(ingested_leaf(i)) for i in range(70)]
     store.commit(leaves_offset=70)
     root = log.tree.root()
     store.close()
@@ -179,7 +157,7 @@ def test_a_rebuild_from_the_leaves_gives_the_store_the_same_root(tmp_path: Path)
         log.restore(appended[1])
     rebuilt.commit(leaves_offset=70)
     assert log.tree.root() == root
-    assert log.tree.leaf(69) == leaf_hash(_leaf(69).to_bytes())
+    assert log.tree.leaf(69) == leaf_hash(ingested_leaf(69).to_bytes())
     rebuilt.close()
 
 

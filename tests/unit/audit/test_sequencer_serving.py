@@ -19,36 +19,14 @@ from aiokafka import TopicPartition
 from aiokafka.errors import KafkaTimeoutError
 
 from hub.app import sequencer
-from hub.audit.leaf import AuditLeaf
 from hub.audit.log import CheckpointPolicy
 from hub.audit.merkle import leaf_hash, verify_consistency, verify_inclusion
 from hub.audit.note import Checkpoint
 from hub.audit.store import LeafStore
-from hub.decision import DecisionKind, DecisionRecord
+from tests.support.audit import ingested_leaf
 from tests.support.examples import HUB_KEY
 
 _END = 7  # the offset after the checkpoint record the stand-in transaction wrote
-
-
-def _leaf(i: int) -> AuditLeaf:
-    return AuditLeaf.of(
-        f"t.outbox.VN/0/{i}:ingested",
-        DecisionRecord(
-            kind=DecisionKind.INGESTED,
-            event_id=f"ev-{i}",
-            producer="VN",
-            recipient="",
-            event_digest=f"{i:064x}",
-            delivered_digest="",
-            fields=(),
-            agreement="",
-            reason="",
-            detail="",
-            source=f"t.outbox.VN/0/{i}",
-            decided_at_ms=1_772_323_200_000 + i,
-            registry="v1",
-        ),
-    )
 
 
 class _Broker:
@@ -106,7 +84,7 @@ def _sequencer(
     state = sequencer._State()
     state.key = HUB_KEY
     for i in range(leaves):
-        state.log.append(_leaf(i))
+        state.log.append(ingested_leaf(i))
     monkeypatch.setattr(sequencer, "STATE", state)
     ends = iter(range(_END, _END + 100, 2))  # each checkpoint a record and its marker
 
@@ -214,7 +192,7 @@ def test_a_checkpoint_offered_after_the_asker_finished_is_served_too(
         await sequencer._publish_checkpoint()
         await _settled(state)
         assert state.latest_size == 1
-        state.log.append(_leaf(1))
+        state.log.append(ingested_leaf(1))
         await sequencer._publish_checkpoint()
         await _settled(state)
 
@@ -231,7 +209,7 @@ def test_checkpoints_published_back_to_back_are_served_in_turn_by_one_asker(
 
     async def run() -> None:
         await sequencer._publish_checkpoint()  # size 1, ends at _END
-        state.log.append(_leaf(1))
+        state.log.append(ingested_leaf(1))
         await asyncio.gather(sequencer._publish_checkpoint(), sequencer._publish_checkpoint())
         await _settled(state)
 
@@ -245,9 +223,9 @@ def test_checkpoints_published_back_to_back_are_served_in_turn_by_one_asker(
 
 def test_a_smaller_checkpoint_served_later_does_not_replace_a_larger_one() -> None:
     state = sequencer._State()
-    state.log.append(_leaf(0))
+    state.log.append(ingested_leaf(0))
     small = state.log.checkpoint(HUB_KEY, 0)
-    state.log.append(_leaf(1))
+    state.log.append(ingested_leaf(1))
     large = state.log.checkpoint(HUB_KEY, 0)
     state.serve(large, 2)
     state.serve(small, 1)
@@ -259,7 +237,7 @@ def test_proofs_reach_the_served_checkpoint_and_no_further(
 ) -> None:
     state = sequencer._State()
     monkeypatch.setattr(sequencer, "STATE", state)
-    leaves = [_leaf(i) for i in range(5)]
+    leaves = [ingested_leaf(i) for i in range(5)]
     for leaf in leaves[:3]:
         state.log.append(leaf)
     served = state.log.checkpoint(HUB_KEY, 0)
@@ -315,7 +293,7 @@ def test_a_restart_serves_the_checkpoint_its_store_holds(tmp_path: Path) -> None
     store = LeafStore.open(tmp_path / "store", state.log.origin)
     state._use(store)
     for i in range(4):
-        state.log.append(_leaf(i))
+        state.log.append(ingested_leaf(i))
     note = state.log.checkpoint(HUB_KEY, 0)
     store.commit(leaves_offset=4, checkpoints_offset=2, checkpoint=note.to_bytes())
     store.close()

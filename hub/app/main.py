@@ -117,16 +117,19 @@ class HubApp(faust.App):
 
 
 # The cyclic collector's thresholds in a running worker (gc.set_threshold): young
-# collections as often as Python's default (every 700 net allocations), middle and
-# full ones ten times rarer (every 70,000 and 700,000, against 7,000 and 70,000). A
-# batch's records, effects and decisions live across many young collections (the
-# agent decides while a write is in flight), so at the default they were promoted
-# and walked again by a middle collection every 7,000 allocations: 5.6-6.7 % of a
-# draining worker's CPU went to the collector (gc.callbacks), 3.0-3.1 % with these.
-# A middle collection then takes about 5 ms (0.75 ms at the default), at most
-# 15 ms, once or twice a second in a drain; a full one 15-27 ms every few seconds
-# (16-20 ms several times a second at the default), still freeing cyclic garbage.
-GC_THRESHOLDS = (700, 100, 10)
+# collections as often as Python's default (every 700 net allocations), middle ones
+# a hundred times rarer (every 700,000 against 7,000) and full ones ten times rarer
+# than middle ones, as Python's are. A batch's records, effects and decisions live
+# across many young collections (the agent decides while a write is in flight), so
+# they are promoted, and every middle collection walks the 40,000-50,000 objects of
+# the batches in flight again: at (700, 100, 10) 10-20 ms each, two or three a
+# second in a drain, 3 % of its time (the collector's whole share about 5 %, by
+# gc.callbacks). At these, one middle collection every 4 s of a drain (27-41 ms)
+# and one of 1 ms in a paced minute: the collector's share of a drain 2.2-2.7 %,
+# one worker's drain 2 % faster in three pairs in turns
+# (docs/performance.md, 6 December 2026, late). Cyclic garbage that outlives a
+# young collection waits up to 700,000 allocations (seconds) for a middle one.
+GC_THRESHOLDS = (700, 1000, 10)
 # The generational collector these thresholds are for: Python 3.14's incremental
 # collector reads the second and third numbers otherwise, and keeps its defaults.
 GC_GENERATIONAL = sys.version_info < (3, 14)

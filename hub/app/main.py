@@ -125,7 +125,7 @@ class HubApp(faust.App):
 # the batches in flight again: at (700, 100, 10) 10-20 ms each, two or three a
 # second in a drain, 3 % of its time (the collector's whole share about 5 %, by
 # gc.callbacks). At these, one middle collection every 4 s of a drain (27-41 ms)
-# and one of 1 ms in a paced minute: the collector's share of a drain 2.2-2.7 %,
+# and one of 1 ms in a paced minute: the collector's share of a drain 2.3-2.4 %,
 # one worker's drain 2 % faster in three pairs in turns
 # (docs/performance.md, 6 December 2026, late). Cyclic garbage that outlives a
 # young collection waits up to 700,000 allocations (seconds) for a middle one.

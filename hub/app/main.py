@@ -118,19 +118,18 @@ class HubApp(faust.App):
 
 # The cyclic collector's thresholds in a running worker (gc.set_threshold): young
 # collections as often as Python's default (every 700 net allocations), middle ones
-# a hundred times rarer than Python's (every 700,000 against 7,000; the worker's
-# were every 70,000 before) and full ones ten times rarer than middle ones, as
-# Python's are. A batch's records, effects and decisions live
-# across many young collections (the agent decides while a write is in flight), so
-# they are promoted, and every middle collection walks the 40,000-50,000 objects of
-# the batches in flight again: at (700, 100, 10) 10-20 ms each, two or three a
-# second in a drain, 3 % of its time (the collector's whole share about 5 %, by
-# gc.callbacks). At these, one middle collection every 4 s of a drain (20-41 ms)
-# and one of 1 ms in a paced minute: the collector's share of a drain 2.3-2.4 %,
-# one worker's drain 2 % faster in three pairs in turns
-# (docs/performance.md, 6 December 2026, late). Cyclic garbage that outlives a
-# young collection waits up to 700,000 allocations (seconds) for a middle one.
-GC_THRESHOLDS = (700, 1000, 10)
+# every 700,000 (a hundred times rarer than Python's; the worker's were every
+# 70,000 before), and a full one at every second middle one, when enough has been
+# promoted since the last: every 1.4 million, about as often as before (780,000),
+# so that cyclic garbage reaching the oldest generation does not wait ten times
+# longer. A batch's records, effects and decisions live across many young
+# collections (the agent decides while a write is in flight), so they are promoted,
+# and every middle collection walks the batches in flight again, up to 48,000
+# objects: at (700, 100, 10) 5-18 ms each, two or three a second in a drain, 3 % of
+# it (the collector's whole share 5.1 %, timed by gc.callbacks). With middle ones
+# every 700,000 the collector took 2.3-2.4 % of a drain, and one worker drained 2 %
+# faster in three pairs in turns (docs/performance.md, 6 December 2026, late).
+GC_THRESHOLDS = (700, 1000, 1)
 # The generational collector these thresholds are for: Python 3.14's incremental
 # collector reads the second and third numbers otherwise, and keeps its defaults.
 GC_GENERATIONAL = sys.version_info < (3, 14)

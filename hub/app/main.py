@@ -117,20 +117,15 @@ class HubApp(faust.App):
 
 
 # The cyclic collector's thresholds in a running worker (gc.set_threshold): young
-# collections as often as Python's default (every 700 net allocations), middle ones
-# every 700,000 (a hundred times rarer than Python's; the worker's were every 70,000
-# before), and a full one at every third of those, when enough has been promoted since
-# the last: every 2.1 million, 2.5 times rarer than before (850,000), not the ten times
-# rarer that a third number of 10 would make it, with cyclic garbage that reaches the
-# oldest generation waiting that much longer. A batch's records, effects and decisions
-# live across many young collections (the agent decides while a write is in flight), so
-# they are promoted, and every middle collection walks the batches in flight again, up
-# to 48,000 objects: at (700, 100, 10) 5-18 ms each, two or three a second in a drain,
-# 3 % of it (the collector's whole share 5.1 %, timed by gc.callbacks). With middle ones
-# every 700,000 the collector took 2.3-2.4 % of a drain, and one worker drained 2 %
-# faster in three pairs in turns (docs/performance.md, 6 December 2026, late). Cyclic
-# garbage that outlives a young collection waits up to 700,000 allocations for a middle
-# one: seconds in a drain, a minute or more at half rate.
+# collections as often as Python's default (every 700 net allocations); middle ones
+# every 700,000, because a batch's records, effects and decisions live across many
+# young collections (the agent decides while a write is in flight) and every middle
+# collection walks all the batches in flight again (at every 70,000 they took 3 % of a
+# drain); a full one at every third middle one, every 2.1 million, not ten times rarer
+# than before, so that cyclic garbage reaching the oldest generation does not wait ten
+# times longer. Cyclic garbage that outlives a young collection waits up to 700,000
+# allocations: seconds in a drain, a minute or more at half rate. Measured in
+# docs/performance.md, "6 December 2026, late".
 GC_THRESHOLDS = (700, 1000, 1)
 # The generational collector these thresholds are for: Python 3.14's incremental
 # collector reads the second and third numbers otherwise, and keeps its defaults.

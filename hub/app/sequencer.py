@@ -330,11 +330,10 @@ class SequencerApp(faust.App):
 
     async def on_shutdown(self) -> None:
         # After the agents and timers have stopped (mode runs on_stop before them).
-        STATE.closed = True
+        await _stop_serving()  # closes the state first: no writer starts after this
         if STATE.writer is not None:
             await STATE.writer.stop()
             STATE.writer = None
-        await _stop_serving()
         await super().on_shutdown()
 
 
@@ -512,7 +511,7 @@ async def _last_stable_offset() -> tuple[int, str]:
 
 
 async def _stop_serving() -> None:
-    """At a stop: no more asks, and the asking consumer closed."""
+    """At a stop: the state closed (no writer starts, no more asks), the asking consumer too."""
     STATE.closed = True
     if STATE.serving is not None:
         STATE.serving.cancel()

@@ -359,7 +359,10 @@ class StateFollower:
                     chunk, self._pending = self._pending[:size], self._pending[size:]
                     end = chunk[-1][0] + 1
                     notes = [(k, v) for _o, k, v in chunk]
-                    key, value = pack_record(self._packed_upto, end, notes)
+                    # Built on the loop, a pack of 5,000 notes held it 11-25 ms, the
+                    # records behind it waiting; in a thread, zlib's 8 ms of it let
+                    # go of the GIL (docs/performance.md, 6 December 2026, late night)
+                    key, value = await asyncio.to_thread(pack_record, self._packed_upto, end, notes)
                     await send(key, value)
                     self.packs[(self._packed_upto, end)] = None
                     self._packed_upto = end

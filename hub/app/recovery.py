@@ -350,26 +350,38 @@ class StateFollower:
                 max_partition_fetch_bytes=NOTES_FETCH_BYTES,
                 **self.client,
             )
-        written = 0
         try:
+            written = await self._send_packs(send)  # what a cancelled call left
             async for batch in self._packer.records(max_records=READ_STEP, turn=True):
                 self._pending += [(r.offset, r.key, r.value) for r in batch if r.key and r.value]
-                size = self.pack_notes
-                while len(self._pending) >= size:
-                    chunk, self._pending = self._pending[:size], self._pending[size:]
-                    end = chunk[-1][0] + 1
-                    notes = [(k, v) for _o, k, v in chunk]
-                    # Built on the loop, a pack of 5,000 notes held it 11-25 ms, the
-                    # records behind it waiting; in a thread, zlib's 8 ms of it let
-                    # go of the GIL (docs/performance.md, 6 December 2026, late night)
-                    key, value = await asyncio.to_thread(pack_record, self._packed_upto, end, notes)
-                    await send(key, value)
-                    self.packs[(self._packed_upto, end)] = None
-                    self._packed_upto = end
-                    written += 1
+                written += await self._send_packs(send)
         except Exception:
             await self._forget_packing()  # the next call starts again from the packs' end
             raise
+        return written
+
+    async def _send_packs(self, send: Callable[[bytes, bytes], Awaitable[Any]]) -> int:
+        """Send a pack for every ``pack_notes`` notes pending; returns how many.
+
+        A chunk leaves ``_pending`` only once its pack is sent: a call cancelled
+        while it builds or sends one (a stop) leaves the notes pending and the
+        packs' end where it was, so the next call packs them again, and no pack
+        can claim a range without all of its notes.
+        """
+        size = self.pack_notes
+        written = 0
+        while len(self._pending) >= size:
+            end = self._pending[size - 1][0] + 1
+            notes = [(k, v) for _o, k, v in self._pending[:size]]
+            # Built on the loop, a pack of 5,000 notes held it 11-25 ms, the
+            # records behind it waiting; in a thread, zlib's 8 ms of it let
+            # go of the GIL (docs/performance.md, 6 December 2026, late night)
+            key, value = await asyncio.to_thread(pack_record, self._packed_upto, end, notes)
+            await send(key, value)
+            del self._pending[:size]
+            self.packs[(self._packed_upto, end)] = None
+            self._packed_upto = end
+            written += 1
         return written
 
     async def stop_packing(self) -> None:

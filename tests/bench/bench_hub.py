@@ -275,6 +275,46 @@ def one_core(seconds: float) -> tuple[float, float, dict[str, float]]:
     return 1e6 / w["bare_floor_mix_us"], 1e6 / w["trm_hub_mix_us"], w
 
 
+async def floor_now(seconds: float) -> float:
+    """Events/s of the bare floor measured now, alone (``bench_wire.floor``), off the loop.
+
+    On this machine the floor moves by several per cent within minutes, and
+    between two measurements of 1.5 s in a row (169-193 µs per event on an idle
+    machine, 7 December 2026): a drain's ratio to the floor measured at the
+    run's start carries that spread, so one worker's drains are also set
+    against the floor measured just before and just after them.
+    """
+    from tests.bench import bench_wire
+
+    return 1e6 / await asyncio.to_thread(bench_wire.floor, seconds)
+
+
+def floor_around(d: Drain) -> tuple[float, float] | None:
+    """The floor (events/s) measured just before and just after drain ``d``, if it was."""
+    before, after = (
+        d.counts.get("floor_before_events_per_s"),
+        d.counts.get("floor_after_events_per_s"),
+    )
+    return (before, after) if before and after else None
+
+
+def around_ratio(d: Drain) -> float | None:
+    """``d``'s rate over the mean of the floors measured around it, if they were."""
+    around = floor_around(d)
+    return d.rate / (sum(around) / 2) if around else None
+
+
+def floor_around_shown(d: Drain) -> str:
+    """:func:`around_ratio` for a report line."""
+    around, ratio = floor_around(d), around_ratio(d)
+    if around is None or ratio is None:
+        return "the floor was not measured around this drain"
+    return (
+        f"{ratio:.3f} of the floor measured around the drain "
+        f"({around[0]:.0f} events/s before, {around[1]:.0f} after)"
+    )
+
+
 # --- the broker ceiling: Kafka's own tools -------------------------------------
 
 
@@ -870,6 +910,7 @@ async def drain_hub(
     verify_n: int,
     sealed: bool = False,
     backlog: Sequence[Event] | None = None,
+    floor: bool = False,
 ) -> tuple[Drain, float, list[Proc]]:
     """Start ``workers``; wait for the backlog's decisions; keep them running.
 
@@ -880,6 +921,10 @@ async def drain_hub(
     the backlog written, the workers held still (SIGSTOP) until it is all there: a
     running hub's saturation, with no start-up and no writer in it. The second
     number is "start-up" seconds: first decision after spawn, or the time to settle.
+    ``floor`` (with a ``backlog``): the bare floor is measured again once the
+    workers have settled, just before the backlog is written, and just after the
+    drain (:func:`floor_now`; ``counts["floor_before_events_per_s"]`` and
+    ``["floor_after_events_per_s"]``).
     """
     groups = {"decisions": [topics.decisions], "inboxes": [topics.inbox(c) for c in INBOXES]}
     async with Watch(s.bootstrap) as w:
@@ -894,8 +939,11 @@ async def drain_hub(
         wrote = 0.0
         released_ms: int | None = None
         try:
+            floors: dict[str, int] = {}
             if backlog is not None:
                 settle_s, held = await wait_running(procs, s.args.start_timeout, label)
+                if floor:
+                    floors["floor_before_events_per_s"] = round(await floor_now(s.args.seconds))
                 wrote = await _write_held(s, topics, procs, backlog)
                 released_ms = time.time_ns() // 1_000_000
                 print(f"  {label}: backlog written in {wrote:.1f} s, workers held", flush=True)
@@ -913,6 +961,9 @@ async def drain_hub(
                 label=label,
                 start_ms=released_ms,
             )
+            if floors:
+                floors["floor_after_events_per_s"] = round(await floor_now(s.args.seconds))
+                d.counts.update(floors)
             for p in procs:  # each worker's peak since its start (VmHWM)
                 peak = peak_rss_bytes(p.popen.pid)
                 if peak is not None:
@@ -947,12 +998,14 @@ async def drain_apart(
     backlog: Sequence[Event],
     running: bool,
     sealed: bool = False,
+    floor: bool = False,
 ) -> tuple[Drain, float]:
     """One drain of ``backlog`` in a fresh namespace, its workers stopped and its topics
     deleted afterwards; the drain and :func:`drain_hub`'s seconds (start-up or settling).
 
     ``running``: the workers settle before the backlog is written (a running hub);
-    otherwise it is written first and the drain includes their start.
+    otherwise it is written first and the drain includes their start. ``floor``:
+    as in :func:`drain_hub`.
     """
     topics = await hub_namespace(s, prefix)
     if not running:
@@ -967,6 +1020,7 @@ async def drain_apart(
         verify_n=s.args.verify,
         sealed=sealed,
         backlog=backlog if running else None,
+        floor=floor,
     )
     for p in procs:
         p.stop()
@@ -1067,6 +1121,7 @@ async def run(s: Setup) -> None:
         label="hub 1 worker",
         verify_n=a.verify,
         backlog=backlog,
+        floor=True,
     )
     hub1 = Row(
         "hub, 1 worker, saturation",
@@ -1078,6 +1133,7 @@ async def run(s: Setup) -> None:
         extra={"settle_s": startup1, "cpu_percent": d1.cpu, "counts": d1.counts},
     )
     print(f"  hub 1 worker {d1.rate:.0f} events/s ({hub1.note})", flush=True)
+    print(f"  hub 1 worker: {floor_around_shown(d1)}", flush=True)
     try:
         lats = await latencies(s, hub1_ns, procs, start=a.events, rate=max(1.0, d1.rate / 2))
     finally:
@@ -1126,6 +1182,12 @@ async def run(s: Setup) -> None:
     targets = [
         _target(
             "hub 1 worker >= 70% of min(transport, crypto floor)", d1.rate / low, 0.70, "x of min"
+        ),
+        _target(
+            "hub 1 worker >= 70% of the floor measured around its drain",
+            around_ratio(d1),
+            0.70,
+            "x of it",
         ),
         _target(
             "hub 1 worker >= 70% of min(transport, native crypto floor)",
@@ -1215,7 +1277,7 @@ async def scaling(s: Setup) -> list[Row]:
         for n in (1, 2) if r % 2 == 0 else (2, 1):
             label = f"hub {n} worker{'s' if n > 1 else ''} (round {r + 1})"
             d, settle = await drain_apart(
-                s, f"bsc{n}", workers=n, label=label, backlog=backlog, running=True
+                s, f"bsc{n}", workers=n, label=label, backlog=backlog, running=True, floor=n == 1
             )
             drains[n].append(d)
             print(
@@ -1224,6 +1286,8 @@ async def scaling(s: Setup) -> list[Row]:
                 f"were let go ({_cpu_shown(d.cpu)}; peak RSS {_rss_shown(d)})",
                 flush=True,
             )
+            if n == 1:
+                print(f"  {label}: {floor_around_shown(d)}", flush=True)
     means = {n: sum(d.rate for d in ds) / len(ds) for n, ds in drains.items()}
     pairs = [b.rate / a1.rate for a1, b in zip(drains[1], drains[2], strict=True) if a1.rate]
     ratio = means[2] / means[1] if means[1] else None
@@ -1276,6 +1340,7 @@ async def sealed_comparison(s: Setup, v1_backlog: Sequence[Event] | None = None)
                 backlog=backlogs[version],
                 running=True,
                 sealed=version == "v2",
+                floor=version == "v1",
             )
             drains[version].append(d)
             print(
@@ -1283,6 +1348,8 @@ async def sealed_comparison(s: Setup, v1_backlog: Sequence[Event] | None = None)
                 f"per event, settled in {startup:.1f} s ({_cpu_shown(d.cpu)})",
                 flush=True,
             )
+            if version == "v1":
+                print(f"  {label}: {floor_around_shown(d)}", flush=True)
     rows: list[Row] = []
     means: dict[str, tuple[float, float | None]] = {}
     for version, ds in drains.items():
@@ -1291,7 +1358,9 @@ async def sealed_comparison(s: Setup, v1_backlog: Sequence[Event] | None = None)
         cpu = sum(cpus) / len(cpus) if len(cpus) == len(ds) else None
         means[version] = (rate, cpu)
         rounds = "; ".join(
-            f"{d.rate:.0f}/s, {_cpu_per_event(d) or 0:.0f} µs, {_cpu_shown(d.cpu)}" for d in ds
+            f"{d.rate:.0f}/s, {_cpu_per_event(d) or 0:.0f} µs, {_cpu_shown(d.cpu)}"
+            + (f", {q:.3f} of the floor around it" if (q := around_ratio(d)) else "")
+            for d in ds
         )
         verified = sum(d.counts.get("verified_ok", 0) for d in ds)
         failed = sum(d.counts.get("verified_failed", 0) for d in ds)

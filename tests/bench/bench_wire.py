@@ -194,58 +194,63 @@ def measure(seconds: float) -> dict[str, float]:
         return _measure(seconds, keys, trust, load_private_key(state.private_key("HUB")))
 
 
-def _measure(
-    seconds: float,
-    keys: dict[str, Ed25519PrivateKey],
-    trust: TrustList,
-    hub_key: Ed25519PrivateKey,
-) -> dict[str, float]:
+def floor(seconds: float) -> float:
+    """µs of CPU per event of the bare floor over the hub mix, and nothing else.
+
+    The floor of :func:`measure`, measured alone in about ``seconds``: the hub
+    benchmark measures it again just before and just after a drain, since this
+    machine's speed moves by several per cent within minutes.
+    """
+    with tempfile.TemporaryDirectory(prefix="trm-bench-wire-") as tmp:
+        state = StateDir(Path(tmp) / "state")
+        keys, trust = make_identities(state, T0)
+        hub_key = load_private_key(state.private_key("HUB"))
+        mix, floor_mix = _floor(keys, trust, hub_key)
+        publics = {c: keys[c].public_key() for c in ("TH", "VN")}
+        bare = floor_mix({c: p.verify for c, p in publics.items()}, hub_key.sign)
+        gc.collect()
+        return _rates({"bare_floor_mix_us": bare}, seconds)["bare_floor_mix_us"] / len(mix)
+
+
+def _hub_copies(event: MixEvent, trust: TrustList, hub_key: Ed25519PrivateKey) -> list[bytes]:
+    """What trm's hub code delivers for ``event``: one attested copy per recipient."""
+    env = Envelope.from_bytes(event.raw)
+    verified = verify(env, trust)
+    keep = event.keep & verified.disclosed
+    return [
+        deliver_copy(  # redact + attest, encoded once, as hub.pipeline does
+            env,
+            keep,
+            recipient=recipient,
+            agreement_id="bench",
+            agreement_version=1,
+            leaf_ref="bench:0123456789",
+            hub_key=hub_key,
+            attested_at_ms=T0 + 1000,
+        ).value
+        for recipient in event.recipients
+    ]
+
+
+FloorMix = Callable[
+    [dict[Any, Callable[[bytes, bytes], Any]], Callable[[bytes], Any]], Callable[[], None]
+]
+"""Given each producer's verify and the hub's sign, a run of the floor over the whole mix."""
+
+
+def _floor(
+    keys: dict[str, Ed25519PrivateKey], trust: TrustList, hub_key: Ed25519PrivateKey
+) -> tuple[list[MixEvent], FloorMix]:
+    """The hub mix, and the floor's run over it.
+
+    The floor's inputs are prepared with trm (the copies to sign and encode are
+    the ones the hub delivers); its timed loop uses the given verify and sign
+    (``cryptography``'s, or the native ones), ``hashlib`` and ``fastavro`` alone.
+    """
     mix = _mix(keys)
-    referral = Envelope.from_bytes(mix[0].raw)
-    raw_referral = mix[0].raw
-    n_fields = len(referral.disclosures)
-
-    def hub_copies(event: MixEvent) -> list[bytes]:
-        """What trm's hub code delivers for ``event``: one attested copy per recipient."""
-        env = Envelope.from_bytes(event.raw)
-        verified = verify(env, trust)
-        keep = event.keep & verified.disclosed
-        out = []
-        for recipient in event.recipients:
-            out.append(
-                deliver_copy(  # redact + attest, encoded once, as hub.pipeline does
-                    env,
-                    keep,
-                    recipient=recipient,
-                    agreement_id="bench",
-                    agreement_version=1,
-                    leaf_ref="bench:0123456789",
-                    hub_key=hub_key,
-                    attested_at_ms=T0 + 1000,
-                ).value
-            )
-        return out
-
-    copies_of = [hub_copies(e) for e in mix]
-    delivered = copies_of[0][0]
-
-    # -- bare primitives (inputs prepared with trm, timed loops without it) -----
-    th_public = keys["TH"].public_key()
-    ref_message = pae(HEADER_PAYLOAD_TYPE, referral.header_bytes)
-    ref_sig = referral.signature.sig
-    statement = pae(
-        ATTESTATION_PAYLOAD_TYPE, Envelope.from_bytes(delivered).attestations[0].statement
-    )
-
-    def bare_verify() -> None:
-        th_public.verify(ref_sig, ref_message)
-
-    def bare_sign() -> None:
-        hub_key.sign(statement)
-
+    copies_of = [_hub_copies(e, trust, hub_key) for e in mix]
     # the mix is v1: its envelopes are written with the released v1 envelope schema
     envelope_schema = parse_schema(schemas.load("envelope@1"))
-    publics = {"TH": th_public, "VN": keys["VN"].public_key()}
     floor_items = []
     for event, copies in zip(mix, copies_of, strict=True):
         env = Envelope.from_bytes(event.raw)
@@ -262,8 +267,6 @@ def _measure(
                 out_records,
             )
         )
-    hashes = sum(len(Envelope.from_bytes(e.raw).disclosures) + 1 for e in mix) / len(mix)
-    n_copies = sum(len(e.recipients) for e in mix) / len(mix)
     sha256 = hashlib.sha256
 
     def floor_mix(
@@ -290,6 +293,38 @@ def _measure(
 
         return run
 
+    return mix, floor_mix
+
+
+def _measure(
+    seconds: float,
+    keys: dict[str, Ed25519PrivateKey],
+    trust: TrustList,
+    hub_key: Ed25519PrivateKey,
+) -> dict[str, float]:
+    mix, floor_mix = _floor(keys, trust, hub_key)
+    referral = Envelope.from_bytes(mix[0].raw)
+    raw_referral = mix[0].raw
+    n_fields = len(referral.disclosures)
+    delivered = _hub_copies(mix[0], trust, hub_key)[0]
+    hashes = sum(len(Envelope.from_bytes(e.raw).disclosures) + 1 for e in mix) / len(mix)
+    n_copies = sum(len(e.recipients) for e in mix) / len(mix)
+
+    # -- bare primitives (inputs prepared with trm, timed loops without it) -----
+    th_public = keys["TH"].public_key()
+    ref_message = pae(HEADER_PAYLOAD_TYPE, referral.header_bytes)
+    ref_sig = referral.signature.sig
+    statement = pae(
+        ATTESTATION_PAYLOAD_TYPE, Envelope.from_bytes(delivered).attestations[0].statement
+    )
+
+    def bare_verify() -> None:
+        th_public.verify(ref_sig, ref_message)
+
+    def bare_sign() -> None:
+        hub_key.sign(statement)
+
+    publics = {"TH": th_public, "VN": keys["VN"].public_key()}
     bare_floor_mix = floor_mix({c: p.verify for c, p in publics.items()}, hub_key.sign)
     # the same primitives in native code (hub/native: ed25519-dalek), no trm code around them
     native_publics = {c: _native.Ed25519Public(raw_public(p)) for c, p in publics.items()}
@@ -313,7 +348,7 @@ def _measure(
 
     def trm_hub_mix() -> None:
         for event in mix:
-            hub_copies(event)
+            _hub_copies(event, trust, hub_key)
 
     def trm_recipient_open() -> None:
         open_envelope(delivered, trust, require_attestation=True)

@@ -278,11 +278,12 @@ def one_core(seconds: float) -> tuple[float, float, dict[str, float]]:
 async def floor_now(seconds: float) -> float:
     """Events/s of the bare floor measured now, alone (``bench_wire.floor``), off the loop.
 
-    On this machine the floor moves by several per cent within minutes, and
-    between two measurements of 1.5 s in a row (169-193 µs per event on an idle
-    machine, 7 December 2026): a drain's ratio to the floor measured at the
-    run's start carries that spread, so one worker's drains are also set
-    against the floor measured just before and just after them.
+    On this machine the floor moves by several per cent within minutes
+    (169-193 µs per event over five minutes on an idle machine, and 169, 175
+    and 190 in three measurements of 1.5 s in a row; docs/performance.md, 7
+    December 2026): a drain's ratio to the floor measured at the run's start
+    carries that spread, so one worker's drains are also set against the floor
+    measured just before and just after them.
     """
     from tests.bench import bench_wire
 

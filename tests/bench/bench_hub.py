@@ -305,6 +305,25 @@ def around_ratio(d: Drain) -> float | None:
     return d.rate / (sum(around) / 2) if around else None
 
 
+def _work_shown(d: Drain) -> str:
+    """What the relay with the floor in line said its work() took per event."""
+    us = d.counts.get("work_us_per_event")
+    floor = floor_around(d)
+    if us is None:
+        return "its work() not timed"
+    shown = f"its work() {us:.0f} µs of CPU per event"
+    before, after = d.counts.get("work_alone_before_us"), d.counts.get("work_alone_after_us")
+    if before and after:
+        alone_us = (before + after) / 2
+        shown += (
+            f" in line, {alone_us:.0f} alone ({before} before, {after} after; {us / alone_us:.2f}x)"
+        )
+    if floor:
+        floor_us = 2e6 / sum(floor)  # µs per event of the floor alone, the mean of the two
+        shown += f", {us / floor_us:.2f}x the floor alone ({floor_us:.0f} µs)"
+    return shown
+
+
 def floor_around_shown(d: Drain) -> str:
     """:func:`around_ratio` for a report line."""
     around, ratio = floor_around(d), around_ratio(d)
@@ -1029,6 +1048,80 @@ async def drain_apart(
     return d, seconds
 
 
+def work_alone(trust: Path, backlog: Sequence[Event], events: int = 3000) -> int:
+    """µs of CPU per event of the relay's work() alone: the least of seven passes over
+    the backlog's first ``events`` records (each its own bytes), as the floor is timed."""
+    from tests.bench._hub_procs import _floor_work
+
+    work = _floor_work(trust)
+    items = [(e.raw, [f"{c}.inbox" for c in ROUTES[e.country]]) for e in backlog[:events]]
+    best = float("inf")
+    for _ in range(7):
+        t = time.thread_time()
+        for raw, dests in items:
+            work(raw, dests)
+        best = min(best, time.thread_time() - t)
+    return round(best * 1e6 / len(items))
+
+
+async def relay_drain(
+    s: Setup, prefix: str, backlog: Sequence[Event], *, label: str, floor: bool = False
+) -> Drain:
+    """The relay (``_hub_procs.py relay``) draining ``backlog``, written before it starts.
+
+    ``floor``: the relay does the bare floor's work on each record (its
+    ``--trust``), and the floor is measured alone just before and just after
+    its drain, as around a hub worker's (:func:`floor_around`).
+    """
+    ns = await hub_namespace(s, prefix)
+    await write_events(s.bootstrap, ns, [list(backlog)])
+    async with Watch(s.bootstrap) as w:
+        groups = {"inboxes": [ns.inbox(c) for c in INBOXES]}
+        before = await w.ends(groups["inboxes"])
+        routes = [f"--route={src}={','.join(dst)}" for src, dst in ROUTES.items()]
+        work = ["--trust", str(s.state.trust)] if floor else []
+        floors: dict[str, int] = {}
+        if floor:
+            floors["floor_before_events_per_s"] = round(await floor_now(s.args.seconds))
+            floors["work_alone_before_us"] = await asyncio.to_thread(
+                work_alone, s.state.trust, backlog
+            )
+        relay = spawn_script(
+            s.work,
+            "relay",
+            ["relay", "--bootstrap", s.bootstrap, "--namespace", ns.namespace, *routes, *work],
+        )
+        try:
+            await wait_line(relay, b"ready")
+            d = await w.drain(
+                events=len(backlog),
+                wait_for={"inboxes": copies_of(0, len(backlog))},
+                groups=groups,
+                before=before,
+                pids=s.pids([relay]),
+                procs=[relay],
+                timeout_s=s.args.timeout,
+                label=label,
+            )
+        finally:
+            relay.stop()
+        if floor:
+            floors["floor_after_events_per_s"] = round(await floor_now(s.args.seconds))
+            floors["work_alone_after_us"] = await asyncio.to_thread(
+                work_alone, s.state.trust, backlog
+            )
+            d.counts.update(floors)
+            # the relay's own count of the CPU its work() took, said as it stopped
+            said = re.findall(
+                r"the floor's work: \d+ records, ([\d.]+) µs",
+                (s.work / "relay.log").read_text(encoding="utf-8", errors="replace"),
+            )
+            if said:
+                d.counts["work_us_per_event"] = round(float(said[-1]))
+    await drop_namespace(s, ns)
+    return d
+
+
 async def run(s: Setup) -> None:
     a = s.args
     s.result["load_average_1m_at_start"] = os.getloadavg()[0]
@@ -1079,37 +1172,18 @@ async def run(s: Setup) -> None:
     print(f"  broker ceiling {broker_events} events/s", flush=True)
     await drop_namespace(s, perf)
 
-    # the relay's backlog, written before it starts (the hub's are written once it runs)
-    relay_ns = await hub_namespace(s, "brelay")
-    await write_events(s.bootstrap, relay_ns, [backlog])
-
-    # Python transport ceiling
-    async with Watch(s.bootstrap) as w:
-        groups = {"inboxes": [relay_ns.inbox(c) for c in INBOXES]}
-        before = await w.ends(groups["inboxes"])
-        routes = [f"--route={src}={','.join(dst)}" for src, dst in ROUTES.items()]
-        relay = spawn_script(
-            s.work,
-            "relay",
-            ["relay", "--bootstrap", s.bootstrap, "--namespace", relay_ns.namespace, *routes],
-        )
-        try:
-            await wait_line(relay, b"ready")
-            d = await w.drain(
-                events=a.events,
-                wait_for={"inboxes": copies_of(0, a.events)},
-                groups=groups,
-                before=before,
-                pids=s.pids([relay]),
-                procs=[relay],
-                timeout_s=a.timeout,
-                label="relay",
-            )
-        finally:
-            relay.stop()
+    # Python transport ceiling; then the same relay doing the bare floor's work in line
+    d = await relay_drain(s, "brelay", backlog, label="relay")
     transport = Row("Python transport ceiling (aiokafka relay)", d.rate, note=_cpu_shown(d.cpu))
     print(f"  transport ceiling {d.rate:.0f} events/s ({_cpu_shown(d.cpu)})", flush=True)
-    await drop_namespace(s, relay_ns)
+    d = await relay_drain(s, "bfrelay", backlog, label="relay, floor in line", floor=True)
+    floor_relay = Row(
+        "the relay with the bare floor's work in line (1 process)",
+        d.rate,
+        note=f"{_cpu_shown(d.cpu)}; {floor_around_shown(d)}; {_work_shown(d)}",
+        extra={"cpu_percent": d.cpu, "counts": d.counts},
+    )
+    print(f"  relay with the floor in line {d.rate:.0f} events/s ({floor_relay.note})", flush=True)
 
     # hub, 1 worker; then latency at half its rate on the same worker
     hub1_ns = await hub_namespace(s, "bhub1")
@@ -1167,6 +1241,7 @@ async def run(s: Setup) -> None:
         *s.rows,
         broker_row,
         transport,
+        floor_relay,
         crypto,
         native_crypto,
         wire_row,
@@ -1195,6 +1270,12 @@ async def run(s: Setup) -> None:
             d1.rate / min(transport.events_per_s or native_floor, native_floor),
             0.70,
             "x of min",
+        ),
+        _target(
+            "(not a target) hub 1 worker against the relay with the floor in line",
+            d1.rate / floor_relay.events_per_s if floor_relay.events_per_s else None,
+            0.70,
+            "x of it",
         ),
         _target("2 workers >= 1.5x 1 worker", d2.rate / d1.rate if d1.rate else None, 1.5, "x"),
         _target(
@@ -1237,6 +1318,8 @@ async def run_part(s: Setup, part: str) -> None:
         s.rows = await start_times(s)
     elif part == "scaling":
         s.rows = await scaling(s)
+    elif part == "relay":
+        s.rows = await relay_and_worker(s)
     else:
         # a running hub's drain, timed from when its worker is let go, as in the full run
         topics = await hub_namespace(s, "blat")
@@ -1305,6 +1388,53 @@ async def scaling(s: Setup) -> list[Row]:
             extra={"rounds": [{"events_per_s": d.rate, "cpu": d.cpu, **d.counts} for d in ds]},
         )
         for n, ds in drains.items()
+    ]
+
+
+async def relay_and_worker(s: Setup) -> list[Row]:
+    """The relay with the floor in line and one running worker, in turns, on one backlog."""
+    backlog = generate_all(s.pool, 0, s.args.events)
+    drains: dict[str, list[Drain]] = {"relay": [], "worker": []}
+    for r in range(s.args.scaling_rounds):
+        d = await relay_drain(s, "bfrelay", backlog, label="relay, floor in line", floor=True)
+        print(
+            f"  relay, floor in line (round {r + 1}): {d.rate:.0f} events/s "
+            f"({_cpu_shown(d.cpu)}); {floor_around_shown(d)}; {_work_shown(d)}",
+            flush=True,
+        )
+        drains["relay"].append(d)
+        d, _ = await drain_apart(
+            s,
+            "bhub1",
+            workers=1,
+            label=f"hub 1 worker (round {r + 1})",
+            backlog=backlog,
+            running=True,
+            floor=True,
+        )
+        print(
+            f"  hub 1 worker (round {r + 1}): {d.rate:.0f} events/s ({_cpu_shown(d.cpu)}); "
+            f"{floor_around_shown(d)}",
+            flush=True,
+        )
+        drains["worker"].append(d)
+    pairs = [w.rate / r.rate for r, w in zip(drains["relay"], drains["worker"], strict=True)]
+    s.result.update(worker_to_floor_relay_rounds=pairs)
+    print(
+        f"  hub 1 worker / relay with the floor in line: {', '.join(f'{x:.3f}' for x in pairs)}",
+        flush=True,
+    )
+    return [
+        Row(
+            name,
+            sum(d.rate for d in ds) / len(ds),
+            note="; ".join(f"{d.rate:.0f}/s, {_cpu_shown(d.cpu)}" for d in ds),
+            extra={"rounds": [{"events_per_s": d.rate, "cpu": d.cpu, **d.counts} for d in ds]},
+        )
+        for name, ds in (
+            ("the relay with the bare floor's work in line", drains["relay"]),
+            ("hub, 1 worker, saturation (running)", drains["worker"]),
+        )
     ]
 
 
@@ -1770,11 +1900,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--only",
-        choices=("latency", "start", "scaling"),
+        choices=("latency", "start", "scaling", "relay"),
         default=None,
         help="one part alone: latency (a running worker's drain of --events, then "
         "--latency-rate, default half the drain's rate), start (the start times of "
-        "--start-events) or scaling (1 and 2 running workers in turns, --scaling-rounds each); "
+        "--start-events), scaling (1 and 2 running workers in turns, --scaling-rounds each) "
+        "or relay (the relay with the floor in line and one running worker, in turns, "
+        "--scaling-rounds each); "
         "writes hub_<part>.json",
     )
     parser.add_argument(

@@ -19,6 +19,16 @@ Baselines:
   disclosure and of the header; per delivered copy one Avro decode, one
   Ed25519 sign and one Avro encode (``bench_wire.measure``: one definition).
 
+Beside them, not a target's baseline: **the relay with the bare floor's work in
+line** (``_hub_procs.py relay --trust``): the same relay doing that work, with
+those libraries alone, on each record it relays, and sending the copies it
+encoded. Its drain is set against the floor measured just before and just
+after it, and its ``work()`` is timed in line (the relay's thread CPU) and
+alone, over the backlog's first 3,000 records, just before and just after
+(:func:`work_alone`): what the floor's own work costs in a process that also
+moves its records with aiokafka, and so how far one such process can get.
+``--only relay`` runs it in turns with one running worker.
+
 Measured: trm's wire code (open + redact + attest + encode, one core, also
 ``bench_wire.measure``); the hub
 (``trm hub worker`` subprocesses) at saturation, with 1 and with 2 workers in

@@ -1281,12 +1281,6 @@ async def run(s: Setup) -> None:
             0.70,
             "x of min",
         ),
-        _target(
-            "(not a target) hub 1 worker against the relay with the floor in line",
-            d1.rate / floor_relay.events_per_s if floor_relay.events_per_s else None,
-            0.70,
-            "x of it",
-        ),
         _target("2 workers >= 1.5x 1 worker", d2.rate / d1.rate if d1.rate else None, 1.5, "x"),
         _target(
             f"p99 <= 50 ms at half saturation ({lats[0].events_per_s or 0:.0f}/s, receiver apart)",
@@ -1308,6 +1302,8 @@ async def run(s: Setup) -> None:
             _target(f"{r.name} <= 15 s", r.extra.get("ready_s"), 15.0, " s", higher=False)
         )
     s.result.update(rows=rows, targets=targets, baselines=base)
+    against_relay = d1.rate / floor_relay.events_per_s if floor_relay.events_per_s else None
+    s.result["worker_to_floor_relay"] = against_relay
     print()
     print(f"hub benchmark, one broker ({a.events} events backlog; ratios to the baselines above)")
     for line in table_lines(rows):
@@ -1319,6 +1315,10 @@ async def run(s: Setup) -> None:
     print("  targets (issue 12; a benchmark never fails on them):")
     for line in target_lines(targets):
         print(line)
+    if against_relay is not None:
+        print(
+            f"  not a target: hub 1 worker / the relay with the floor in line {against_relay:.2f}x"
+        )
 
 
 async def run_part(s: Setup, part: str) -> None:

@@ -4,6 +4,9 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
+# `make test` runs the suite's files in this many processes (pytest-xdist; a file stays in
+# one process, and each process starts its own broker). 0 runs them all in one process.
+TEST_WORKERS ?= 2
 
 .PHONY: all venv test lint demo bench fuzz fuzz-corpus clean system-deps asyncapi-deps containers
 
@@ -51,7 +54,7 @@ containers: venv
 	@bash deploy/scripts/containers.sh
 
 test: venv system-deps asyncapi-deps containers
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: venv
 	$(BIN)/ruff check .

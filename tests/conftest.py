@@ -2,8 +2,9 @@
 
 ``kafka_bootstrap`` starts one KRaft node on free loopback ports for the whole
 session (or uses ``$TRM_KAFKA_BOOTSTRAP``), creates the project's ``trm``
-topics, and stops it at the end. A broker that cannot start fails every test
-that asked for it: nothing here skips.
+topics, and stops it at the end. Under pytest-xdist (``make test`` runs two
+processes) each process is a session of its own, with its own broker. A broker
+that cannot start fails every test that asked for it: nothing here skips.
 
 Tests that write to topics use their own namespace (``topics`` fixture or
 ``hub.topics.Topics("t...")``) so tests sharing the broker never see each

@@ -18,6 +18,7 @@ import asyncio
 import base64
 import contextlib
 import errno
+import fcntl
 import json
 import logging
 import os
@@ -84,12 +85,29 @@ def check_tools(*tools: str) -> None:
 def ensure_jars(cache: Path | None = None) -> Path:
     """The directory of Kafka's runtime jars, fetched by Maven if missing."""
     lib = (cache or cache_dir()) / "lib"
-    # the broker, and the performance tools `make bench` runs (both in the pom)
-    wanted = (f"kafka_2.13-{KAFKA_VERSION}.jar", f"kafka-tools-{KAFKA_VERSION}.jar")
-    if all(any(lib.glob(name)) for name in wanted):
+    if _jars_in(lib):
         return lib
     check_tools("java", "mvn")
     lib.mkdir(parents=True, exist_ok=True)
+    # Processes that start at once (the test suite's workers, two shells) fetch once: the
+    # others wait on the lock and find the jars. Closing the file releases it.
+    fd = os.open(lib.parent / ".fetch.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        if not _jars_in(lib):
+            _fetch_jars(lib)
+    finally:
+        os.close(fd)
+    return lib
+
+
+def _jars_in(lib: Path) -> bool:
+    """The broker's jar and the performance tools' (`make bench`) are both in ``lib``."""
+    wanted = (f"kafka_2.13-{KAFKA_VERSION}.jar", f"kafka-tools-{KAFKA_VERSION}.jar")
+    return all(any(lib.glob(name)) for name in wanted)
+
+
+def _fetch_jars(lib: Path) -> None:
     try:
         with resources.as_file(_DATA / "pom.xml") as pom:
             cmd = [
@@ -114,7 +132,6 @@ def ensure_jars(cache: Path | None = None) -> Path:
             f"expected Maven to fetch Kafka {KAFKA_VERSION} into {lib}; it exited "
             f"{done.returncode}: {tail}",
         )
-    return lib
 
 
 _EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")

@@ -3,8 +3,9 @@
 ``kafka_bootstrap`` starts one KRaft node on free loopback ports for the whole
 session (or uses ``$TRM_KAFKA_BOOTSTRAP``), creates the project's ``trm``
 topics, and stops it at the end. Under pytest-xdist (``make test`` runs two
-processes) each process is a session of its own, with its own broker. A broker
-that cannot start fails every test that asked for it: nothing here skips.
+processes) each process is a session of its own, with a broker of its own unless
+``$TRM_KAFKA_BOOTSTRAP`` names one. A broker that cannot start fails every test
+that asked for it: nothing here skips.
 
 Tests that write to topics use their own namespace (``topics`` fixture or
 ``hub.topics.Topics("t...")``) so tests sharing the broker never see each
@@ -23,6 +24,27 @@ import pytest
 
 from hub.ops import broker as kafka_local
 from hub.topics import Topics
+
+
+def own_ports() -> None:
+    """Give this pytest-xdist worker a part of the port pool of its own.
+
+    ``free_port`` never gives a port twice within one process, but two workers cannot see
+    each other's picks: a port one has picked for a broker or a web server that is not
+    listening yet (or is restarted on it) could be picked by the other. Each worker takes
+    its own slice; the processes its tests start inherit it through the environment.
+    """
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")  # gw0, gw1, ...
+    if not worker.startswith("gw") or "TRM_FREE_PORTS" in os.environ:
+        return
+    index, count = int(worker[2:]), int(os.environ["PYTEST_XDIST_WORKER_COUNT"])
+    pool = kafka_local.port_pool()
+    size = len(pool) // count
+    start = pool.start + index * size
+    os.environ["TRM_FREE_PORTS"] = f"{start}-{start + size}"
+
+
+own_ports()
 
 
 @pytest.fixture(scope="session")

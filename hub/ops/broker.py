@@ -52,6 +52,7 @@ __all__ = [
     "free_port",
     "load_cluster",
     "log_tail",
+    "port_pool",
     "require_free_port",
 ]
 
@@ -83,12 +84,17 @@ def check_tools(*tools: str) -> None:
 
 
 def ensure_jars(cache: Path | None = None) -> Path:
-    """The directory of Kafka's runtime jars, fetched by Maven if missing."""
+    """The directory of Kafka's runtime jars, fetched by Maven if missing.
+
+    A directory counts only once a whole fetch has landed in it: Maven fills a fresh
+    directory, which takes the place of ``lib`` with a marker written last, so a fetch
+    cut short (or one still running) is never taken for the jars.
+    """
     lib = (cache or cache_dir()) / "lib"
     if _jars_in(lib):
         return lib
     check_tools("java", "mvn")
-    lib.mkdir(parents=True, exist_ok=True)
+    lib.parent.mkdir(parents=True, exist_ok=True)
     # Processes that start at once (the test suite's workers, two shells) fetch once: the
     # others wait on the lock and find the jars. Closing the file releases it.
     fd = os.open(lib.parent / ".fetch.lock", os.O_RDWR | os.O_CREAT, 0o600)
@@ -101,13 +107,33 @@ def ensure_jars(cache: Path | None = None) -> Path:
     return lib
 
 
+_JARS_COMPLETE = ".complete"  # written last into a directory a whole fetch filled
+
+
 def _jars_in(lib: Path) -> bool:
-    """The broker's jar and the performance tools' (`make bench`) are both in ``lib``."""
-    wanted = (f"kafka_2.13-{KAFKA_VERSION}.jar", f"kafka-tools-{KAFKA_VERSION}.jar")
-    return all(any(lib.glob(name)) for name in wanted)
+    return (lib / _JARS_COMPLETE).is_file()
 
 
 def _fetch_jars(lib: Path) -> None:
+    """Maven into a fresh directory, then that directory in place of ``lib`` (lock held)."""
+    part = lib.with_name(f"{lib.name}.part-{os.getpid()}")
+    shutil.rmtree(part, ignore_errors=True)
+    part.mkdir()
+    try:
+        _maven_copy(part)
+        (part / _JARS_COMPLETE).write_text(f"Kafka {KAFKA_VERSION}\n", encoding="utf-8")
+        if lib.exists():  # a fetch cut short, or jars from before the marker
+            old = lib.with_name(f"{lib.name}.old-{os.getpid()}")
+            lib.rename(old)
+            part.rename(lib)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            part.rename(lib)
+    finally:
+        shutil.rmtree(part, ignore_errors=True)
+
+
+def _maven_copy(into: Path) -> None:
     try:
         with resources.as_file(_DATA / "pom.xml") as pom:
             cmd = [
@@ -117,7 +143,7 @@ def _fetch_jars(lib: Path) -> None:
                 "-f",
                 str(pom),
                 "dependency:copy-dependencies",
-                f"-DoutputDirectory={lib}",
+                f"-DoutputDirectory={into}",
                 "-DincludeScope=runtime",
             ]
             done = subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=False)
@@ -125,11 +151,13 @@ def _fetch_jars(lib: Path) -> None:
         raise OperationalError(
             Reason.KAFKA_UNAVAILABLE, "expected Maven to fetch the Kafka jars within 15 minutes"
         ) from exc
-    if done.returncode != 0 or not any(lib.glob(f"kafka_2.13-{KAFKA_VERSION}.jar")):
+    # the broker, and the performance tools `make bench` runs (both in the pom)
+    wanted = (f"kafka_2.13-{KAFKA_VERSION}.jar", f"kafka-tools-{KAFKA_VERSION}.jar")
+    if done.returncode != 0 or not all((into / name).is_file() for name in wanted):
         tail = (done.stdout + done.stderr)[-2000:]
         raise OperationalError(
             Reason.KAFKA_UNAVAILABLE,
-            f"expected Maven to fetch Kafka {KAFKA_VERSION} into {lib}; it exited "
+            f"expected Maven to fetch Kafka {KAFKA_VERSION} ({', '.join(wanted)}); it exited "
             f"{done.returncode}: {tail}",
         )
 
@@ -147,6 +175,28 @@ def _ephemeral_low() -> int:
         return 0
 
 
+def port_pool() -> range:
+    """The ports ``free_port`` draws from: ``$TRM_FREE_PORTS`` (``low-high``, high excluded)
+    or the 12,000 ports below the kernel's ephemeral range.
+
+    Processes that pick ports at once and cannot see each other's picks (the test suite's
+    workers: tests/conftest.py) each set a part of the pool of their own; the processes
+    they start inherit it.
+    """
+    given = os.environ.get("TRM_FREE_PORTS")
+    if given:
+        low_s, _, high_s = given.partition("-")
+        if not (low_s.isdigit() and high_s.isdigit() and 1024 <= int(low_s) < int(high_s) <= 65536):
+            raise OperationalError(
+                Reason.CONFIG_INVALID,
+                "expected TRM_FREE_PORTS as low-high with 1024 <= low < high <= 65536;"
+                f" found {given!r}",
+            )
+        return range(int(low_s), int(high_s))
+    low = _ephemeral_low()
+    return range(max(1024, low - 12_000), low) if low > 11_024 else range(0)
+
+
 def free_port() -> int:
     """A TCP port free on 127.0.0.1 at this moment, below the ephemeral range.
 
@@ -159,8 +209,7 @@ def free_port() -> int:
     Where the range cannot be read, or leaves too little room below it, the
     kernel's pick is the fallback.
     """
-    low = _ephemeral_low()
-    pool = range(max(1024, low - 12_000), low) if low > 11_024 else range(0)
+    pool = port_pool()
     for _ in range(200):
         if not pool:
             break

@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import urllib.request
 import uuid
 from dataclasses import asdict
@@ -37,7 +36,7 @@ from connectors.cli.agreements import load_directory
 from connectors.cli.audit import run_replay
 from hub.app.kafka import committed_only
 from hub.ops import security as ks
-from hub.ops.broker import LocalCluster
+from hub.ops.broker import LocalCluster, free_port
 from hub.topics import COMMIT_COUNTRIES, Topics
 from hub.trust import load_trust_file
 from tests.support.fault import FaultRecord, Recipients, Stream, Workers, now, relay_command
@@ -55,7 +54,10 @@ TOTAL = int(os.environ.get("TRM_FAULT_EVENTS", "20000"))
 # 100/s. Since the batched agent (docs/performance.md) one worker saturates near
 # 1,200/s and two near 1,400/s on one broker: 200/s is about a sixth of that, so the
 # run still measures recovery, not saturation, with the backlog of each outage twice
-# as large, in half the time. The relay manages 300/s.
+# as large, in half the time. The relay manages 300/s. `make test` runs another test
+# file beside this one (two processes): on the 2-core machine of 7 December, whose hub
+# drains at about half the speed of the one these numbers were measured on, it still
+# passed in 168 s beside the suite's other heavy files, as it did alone (174 s).
 RATE = float(os.environ.get("TRM_FAULT_RATE", "200" if WORKER == "hub" else "300"))
 DURATION = TOTAL / RATE
 
@@ -84,12 +86,6 @@ async def _isr_full(bootstrap: str, topics: list[str], timeout_s: float) -> floa
     finally:
         await admin.close()
     return None
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def _log_settled(bootstrap: str, topics: Topics, web: str, timeout_s: float) -> float | None:
@@ -220,7 +216,7 @@ async def test_stream_survives_broker_and_worker_faults(
         recipients = Recipients(bootstrap, topics)
         stream = Stream(bootstrap, topics, total=TOTAL, rate=RATE)
     sequencer: Workers | None = None
-    web = f"http://127.0.0.1:{_free_port()}"
+    web = f"http://127.0.0.1:{free_port()}"
     if WORKER == "hub":
         (tmp_path / "audit").mkdir()
         sequencer = Workers(

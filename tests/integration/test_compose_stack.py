@@ -23,7 +23,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -42,6 +41,7 @@ from connectors.gateway import DeskUsers
 from hub.app.registry import build_registry
 from hub.home import StateDir
 from hub.keys import load_private_key, write_private_key
+from hub.ops.broker import free_port
 from hub.ops.provision import rotate_seal_keys
 from hub.sealkeys import Keyring
 from hub.topics import COMMIT_COUNTRIES, OUTBOX_PARTITIONS
@@ -59,12 +59,6 @@ SERVICES = (
 )
 PASSWORD = "compose-stack-desk-password"
 T = TypeVar("T")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _run(cmd: list[str], *, env: dict[str, str] | None = None, timeout: float = 600) -> str:
@@ -228,7 +222,7 @@ def test_compose_stack_routes_a_signed_event_and_the_replay_is_clean(
     out.mkdir()
     os.chown(out, APP_UID, APP_UID)
 
-    ports = {"TH": _free_port(), "KH": _free_port()}
+    ports = {"TH": free_port(), "KH": free_port()}
     project = f"trmtest{uuid.uuid4().hex[:10]}"
     env |= {
         "TRM_KAFKA_IMAGE": KAFKA_IMAGE,

@@ -9,11 +9,14 @@ must go (encrypted volumes, backups).
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Final
 
-__all__ = ["fsync_dir", "shred", "write_atomic", "zero_open_file"]
+__all__ = ["fsync_dir", "held_lock", "shred", "write_atomic", "zero_open_file"]
 
 _CHUNK: Final = 1 << 16
 
@@ -23,6 +26,22 @@ def fsync_dir(directory: Path) -> None:
     fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def held_lock(lock: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the file ``lock`` (created, mode 0600) for the block.
+
+    For processes that change one thing in turn (a file, a cache directory): each
+    waits here until the one before it has left its block. Closing the file
+    releases the lock, on an exception too.
+    """
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
     finally:
         os.close(fd)
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import fcntl
 import hashlib
 import hmac
 import json
@@ -35,7 +34,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Final
 
-from hub.durable import write_atomic
+from hub.durable import held_lock, write_atomic
 from hub.errors import OperationalError, Reason, RequestError, TrmError
 from hub.textdoc import parse_json
 from hub.topics import check_country
@@ -302,14 +301,9 @@ class DeskUsers:
             yield
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        lock = self.path.with_name(self.path.name + ".lock")
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+        with held_lock(self.path.with_name(self.path.name + ".lock")):
             self.refresh()
             yield
-        finally:
-            os.close(fd)  # closing releases the lock
 
     def _write(self) -> None:
         if self.path is None:

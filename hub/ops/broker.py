@@ -18,7 +18,6 @@ import asyncio
 import base64
 import contextlib
 import errno
-import fcntl
 import json
 import logging
 import os
@@ -37,6 +36,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, TextIO
 
+from hub.durable import held_lock
 from hub.errors import OperationalError, Reason
 from hub.ops.process import ProcessIdentity, start_ticks
 from hub.topics import TopicSpec
@@ -96,14 +96,10 @@ def ensure_jars(cache: Path | None = None) -> Path:
     check_tools("java", "mvn")
     lib.parent.mkdir(parents=True, exist_ok=True)
     # Processes that start at once (the test suite's workers, two shells) fetch once: the
-    # others wait on the lock and find the jars. Closing the file releases it.
-    fd = os.open(lib.parent / ".fetch.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    # others wait on the lock and find the jars.
+    with held_lock(lib.parent / ".fetch.lock"):
         if not _jars_in(lib):
             _fetch_jars(lib)
-    finally:
-        os.close(fd)
     return lib
 
 
@@ -122,13 +118,11 @@ def _fetch_jars(lib: Path) -> None:
     try:
         _maven_copy(part)
         (part / _JARS_COMPLETE).write_text(f"Kafka {KAFKA_VERSION}\n", encoding="utf-8")
+        old = lib.with_name(f"{lib.name}.old-{os.getpid()}")
         if lib.exists():  # a fetch cut short, or jars from before the marker
-            old = lib.with_name(f"{lib.name}.old-{os.getpid()}")
             lib.rename(old)
-            part.rename(lib)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            part.rename(lib)
+        part.rename(lib)
+        shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(part, ignore_errors=True)
 

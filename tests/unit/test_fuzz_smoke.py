@@ -131,4 +131,8 @@ def test_smoke(target: str, tmp_path: Path) -> None:
     log = proc.stdout + proc.stderr
     crash = log[log.find("=== Uncaught") :][:3000] if "Uncaught" in log else log[-3000:]
     assert proc.returncode == 0, f"{target} crashed; see {tmp_path}:\n{crash}"
-    assert re.search(rf"#{SMOKE_RUNS}\s+DONE", log), log[-2000:]
+    # libFuzzer may count a few inputs past -runs before it stops (a CI run ended
+    # at "#10004 DONE"); what matters is that it got there and ended cleanly.
+    done = re.search(r"#(\d+)\s+DONE", log)
+    assert done is not None, log[-2000:]
+    assert int(done.group(1)) >= SMOKE_RUNS, log[-2000:]

@@ -247,9 +247,9 @@ def faust_fetch_wait(ms: int) -> None:
     (nothing arrives there), and the busy partitions are not fetched again
     until it returns. Under paced load that repeats: the hub ran about 1.6 s
     behind at half the rate it drains a backlog, its core 63 % busy
-    (docs/performance.md). With a short wait such a request comes back soon
-    when the idle partitions stay idle; an idle worker then fetches up to
-    ``1000 / ms`` times a second.
+    (docs/performance-history.md, 4 December 2026). With a short wait such a
+    request comes back soon when the idle partitions stay idle; an idle
+    worker then fetches up to ``1000 / ms`` times a second.
 
     Faust has no setting for it; this wraps the method that builds a worker's
     consumer (every Faust app in the process); called again, it wraps Faust's
@@ -295,7 +295,7 @@ def faust_consumer_on_loop() -> None:
     this project's machine a hub worker at 200 events/s made about 6,200
     ``futex`` calls a second (strace; none on its loop), and under load its
     main thread waited 30-50 ms for the GIL in a self-pipe write while the
-    consumer thread held it (docs/performance.md).
+    consumer thread held it (docs/performance-history.md, 5 December 2026, later).
 
     This makes Faust build the same service (``AIOKafkaConsumerThread``, every
     method of it) with the worker's loop as its "thread loop" and no thread:

@@ -125,7 +125,7 @@ class HubApp(faust.App):
 # than before, so that cyclic garbage reaching the oldest generation does not wait ten
 # times longer. Cyclic garbage that outlives a young collection waits up to 700,000
 # allocations: seconds in a drain, a minute or more at half rate. Measured in
-# docs/performance.md, "6 December 2026, late".
+# docs/performance-history.md, "6 December 2026, late".
 GC_THRESHOLDS = (700, 1000, 1)
 # The generational collector these thresholds are for: Python 3.14's incremental
 # collector reads the second and third numbers otherwise, and keeps its defaults.
@@ -434,7 +434,7 @@ BATCH_MAX = int(os.environ.get("TRM_HUB_BATCH", "512"))
 # agent does wait here (a write of 4 batches holds the whole allowance, and the
 # decisions' one partition takes a request per 512 KiB); 16 batches were
 # measured and not kept: one worker +2 %, two -9 %, about 110 MiB more at the
-# peak (docs/performance.md, 6 December 2026, morning).
+# peak (docs/performance-history.md, 6 December 2026, morning).
 UNWRITTEN_MAX = 4 * BATCH_MAX
 WRITER = EffectWriter(BOOTSTRAP, linger_ms=2, **CLIENT)
 # Effect ids sent and not yet acknowledged: the agent and the reconciler may judge

@@ -375,7 +375,7 @@ class StateFollower:
             notes = [(k, v) for _o, k, v in self._pending[:size]]
             # Built on the loop, a pack of 5,000 notes held it 11-25 ms, the
             # records behind it waiting; in a thread, zlib's 8 ms of it let
-            # go of the GIL (docs/performance.md, 6 December 2026, late night)
+            # go of the GIL (docs/performance-history.md, 6 December 2026, late night)
             key, value = await asyncio.to_thread(pack_record, self._packed_upto, end, notes)
             await send(key, value)
             del self._pending[:size]

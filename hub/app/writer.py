@@ -88,7 +88,7 @@ class EffectWriter:
         idempotent producer's id) and learning each topic's partitions made
         the first write of a drain after a start take 500 ms (240 ms with
         this): each round trip waited for a turn of the loop, busy judging
-        the batches behind that write (docs/performance.md, 6 December 2026,
+        the batches behind that write (docs/performance-history.md, 6 December 2026,
         night). A topic not named here is learned at its first write; one
         named here that does not exist fails the start once the producer's
         request timeout passes (40 s by default).

@@ -290,7 +290,7 @@ async def floor_now(seconds: float) -> float:
 
     On this machine the floor moves by several per cent within minutes
     (169-193 µs per event over five minutes on an idle machine, and 169, 175
-    and 190 in three measurements of 1.5 s in a row; docs/performance.md, 7
+    and 190 in three measurements of 1.5 s in a row; docs/performance-history.md, 7
     December 2026): a drain's ratio to the floor measured at the run's start
     carries that spread, so one worker's drains are also set against the floor
     measured just before and just after them.

@@ -3,7 +3,7 @@
 A worker connects its writer and learns its outputs' partitions before it
 serves (``HubApp.on_start``), so that its first write after a start does not
 wait for those round trips while the loop is busy judging the batches behind
-it (docs/performance.md, 6 December 2026, night).
+it (docs/performance-history.md, 6 December 2026, night).
 """
 
 from __future__ import annotations

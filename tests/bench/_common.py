@@ -21,6 +21,25 @@ ARTIFACTS = ROOT / "artifacts" / "bench"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
+def require_current_build() -> str:
+    """The compiled hot modules' status (hub.compiled), refusing a build that does not match.
+
+    After any change under ``hub/`` the compiled modules are stale and the
+    source runs instead, a fifth slower or more: numbers that would be read
+    as the hub's as committed (a session's measurements were lost that way).
+    ``make bench`` rebuilds first; a bench run directly stops here with what
+    to do. ``TRM_COMPILED=0`` ("off") measures the source on purpose.
+    """
+    from hub import compiled
+
+    if compiled.STATUS in ("in use", "off"):
+        return compiled.STATUS
+    raise SystemExit(
+        f"expected the compiled hot modules (hub/compiled.py) in use, found {compiled.STATUS!r}: "
+        "run `make venv` to rebuild them, or set TRM_COMPILED=0 to measure the source"
+    )
+
+
 def write_result(name: str, result: dict[str, Any]) -> Path:
     """``artifacts/bench/<name>.json``: the numbers of one benchmark run."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)

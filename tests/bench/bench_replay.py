@@ -508,4 +508,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
+    from tests.bench._common import require_current_build
+
+    require_current_build()
     main()

@@ -149,4 +149,7 @@ def main(n: int = 10_000) -> None:
 
 
 if __name__ == "__main__":
+    from tests.bench._common import require_current_build
+
+    require_current_build()
     main(int(sys.argv[1]) if len(sys.argv) > 1 else 10_000)

@@ -7,7 +7,7 @@
 # ways to compute it, a table walk and the SSE 4.2 crc32 instruction (chosen at
 # run time, when the processor has it), but the second is compiled only with
 # WITH_CRC32C_HW defined, and the wheels on PyPI are built without it: the table
-# walk was 3.1 % of a draining hub worker's samples (docs/performance.md).
+# walk was 3.1 % of a draining hub worker's samples (docs/performance-history.md, 6 December 2026).
 # Same version and source, one define (pip builds it with the Cython and
 # setuptools of the day, as the release's pyproject asks; it links zlib, which
 # system-deps.sh --build installs); on a processor that is not x86-64 the wheel

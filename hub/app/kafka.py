@@ -295,7 +295,8 @@ def faust_consumer_on_loop() -> None:
     this project's machine a hub worker at 200 events/s made about 6,200
     ``futex`` calls a second (strace; none on its loop), and under load its
     main thread waited 30-50 ms for the GIL in a self-pipe write while the
-    consumer thread held it (docs/performance-history.md, 5 December 2026, later).
+    consumer thread held it (docs/performance-history.md, 5 December 2026, later,
+    and 5 December 2026, evening: Faust's consumer on the worker's loop).
 
     This makes Faust build the same service (``AIOKafkaConsumerThread``, every
     method of it) with the worker's loop as its "thread loop" and no thread:

@@ -119,6 +119,7 @@ from tests.bench._common import (
     machine_busy_seconds,
     peak_rss_bytes,
     percentile,
+    runq_wait_seconds,
     table_lines,
     target_lines,
     write_result,
@@ -517,8 +518,14 @@ class Drain:
 
 
 def _cpu(pids: Mapping[str, int]) -> dict[str, float | None]:
-    """CPU seconds so far of each process, and of the whole machine (every user) as "machine"."""
-    return {**{n: cpu_seconds(p) for n, p in pids.items()}, "machine": machine_busy_seconds()}
+    """CPU seconds so far of each process, the seconds its threads waited for a core
+    ("<name> waiting": :func:`runq_wait_seconds`), and the whole machine's (every user)
+    as "machine"."""
+    return {
+        **{n: cpu_seconds(p) for n, p in pids.items()},
+        **{f"{n} waiting": runq_wait_seconds(p) for n, p in pids.items()},
+        "machine": machine_busy_seconds(),
+    }
 
 
 CpuSample = tuple[float, dict[str, float | None]]  # (wall time, _cpu's seconds)
@@ -530,7 +537,8 @@ def _cpu_percent(a: CpuSample, b: CpuSample) -> dict[str, float]:
     return {
         n: 100 * (cb - ca) / wall
         for n, ca in a[1].items()
-        if wall > 0 and ca is not None and (cb := b[1].get(n)) is not None
+        # a thread that ended between the samples takes its wait with it: no figure
+        if wall > 0 and ca is not None and (cb := b[1].get(n)) is not None and cb >= ca
     }
 
 
@@ -860,7 +868,8 @@ async def drop_namespace(s: Setup, topics: Topics) -> None:
 
 
 def _cpu_shown(cpu: Mapping[str, float]) -> str:
-    """Per process, % of one core, as one line; "machine" is every process of every user."""
+    """Per process, % of one core, as one line ("<name> waiting": runnable, waiting for a
+    core); "machine" is every process of every user."""
     named = {("machine (all users)" if n == "machine" else n): v for n, v in cpu.items()}
     return ", ".join(f"{n} {v:.0f}%" for n, v in sorted(named.items()))
 

@@ -234,4 +234,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    from tests.bench._common import require_current_build
+
+    require_current_build()
     sys.exit(main())

@@ -71,4 +71,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    from tests.bench._common import require_current_build
+
+    require_current_build()
     sys.exit(main())

@@ -4,7 +4,7 @@ The wrap is checked with Faust's builder replaced by a stand-in (building a real
 aiokafka consumer needs a running loop and leaves state that upsets CPython
 3.11's compiler at the end of a lone run); that aiokafka's consumer reads
 ``_fetch_max_wait_ms`` when it starts is what the latency bench measures
-(docs/performance-history.md, "The fetch wait").
+(docs/performance-history.md, 4 December 2026, "The fetch wait").
 """
 
 from __future__ import annotations

@@ -25,10 +25,11 @@ def require_current_build() -> str:
     """The compiled hot modules' status (hub.compiled), refusing a build that does not match.
 
     After any change under ``hub/`` the compiled modules are stale and the
-    source runs instead, a fifth slower or more: numbers that would be read
-    as the hub's as committed (a session's measurements were lost that way).
-    ``make bench`` rebuilds first; a bench run directly stops here with what
-    to do. ``TRM_COMPILED=0`` ("off") measures the source on purpose.
+    source runs instead, about a fifth slower: numbers that would be read as
+    the hub's as committed (one session's first measurements ran on the
+    source that way). ``make bench`` rebuilds first; a bench run directly
+    stops here with what to do. ``TRM_COMPILED=0`` ("off") measures the
+    source on purpose.
     """
     from hub import compiled
 

@@ -517,15 +517,18 @@ class Drain:
         return self.events / self.seconds if self.seconds > 0 else 0.0
 
 
-def _cpu(pids: Mapping[str, int]) -> dict[str, float | None]:
-    """CPU seconds so far of each process, the seconds its threads waited for a core
-    ("<name> waiting": :func:`runq_wait_seconds`), and the whole machine's (every user)
-    as "machine"."""
-    return {
-        **{n: cpu_seconds(p) for n, p in pids.items()},
-        **{f"{n} waiting": runq_wait_seconds(p) for n, p in pids.items()},
-        "machine": machine_busy_seconds(),
-    }
+def _cpu(pids: Mapping[str, int], *, waits: bool = False) -> dict[str, float | None]:
+    """CPU seconds so far of each process, and of the whole machine (every user) as "machine".
+
+    With ``waits``, also the seconds each one's threads waited for a core ("<name>
+    waiting": :func:`runq_wait_seconds`). That reads a file per thread, a few ms for the
+    broker's, on the cores being measured: the latency run takes it at its window's two
+    ends, not the drains' four samples a second.
+    """
+    cpu = {n: cpu_seconds(p) for n, p in pids.items()}
+    if waits:
+        cpu |= {f"{n} waiting": runq_wait_seconds(p) for n, p in pids.items()}
+    return {**cpu, "machine": machine_busy_seconds()}
 
 
 CpuSample = tuple[float, dict[str, float | None]]  # (wall time, _cpu's seconds)
@@ -1668,7 +1671,7 @@ async def latency(
         )
         await producer.start()
         pids = {**s.pids([*workers, receiver]), "load generator": os.getpid()}
-        before: CpuSample = (time.time(), _cpu(pids))
+        before: CpuSample = (time.time(), _cpu(pids, waits=True))
         # The load generator does not stop for its collector while it sends (a
         # pass over the events and futures it holds delayed sends, and every
         # event's delay counts from when it was due).
@@ -1693,7 +1696,7 @@ async def latency(
                 )
             await asyncio.gather(*futures)
             offered = n / (time.perf_counter() - t0)
-            after: CpuSample = (time.time(), _cpu(pids))
+            after: CpuSample = (time.time(), _cpu(pids, waits=True))
         finally:
             gc.enable()
             gc.unfreeze()

@@ -45,6 +45,7 @@ import collections
 import contextlib
 import gc
 import json
+import os
 import signal
 import sys
 import time
@@ -343,6 +344,12 @@ def main(argv: list[str] | None = None) -> int:
     v.add_argument("--out", type=Path, required=True)
     v.add_argument("--stream", action="store_true", help="a line per copy to --out as it comes")
     v.add_argument(
+        "--nice",
+        type=int,
+        default=0,
+        help="run at this nice value (below the hub's worker and the broker)",
+    )
+    v.add_argument(
         "--verify-after",
         action="store_true",
         help="note each copy's arrival; verify all at the end, each counted as verified "
@@ -356,6 +363,8 @@ def main(argv: list[str] | None = None) -> int:
             routes[src] = [d for d in dsts.split(",") if d]
         asyncio.run(relay(args.bootstrap, args.namespace, routes, args.trust))
     else:
+        if args.nice:
+            os.nice(args.nice)  # before any thread: every thread of the receiver takes it
         topics = Topics(args.namespace)
         inboxes = [topics.inbox(c) for c in args.inboxes.split(",") if c]
         with contextlib.ExitStack() as stack:

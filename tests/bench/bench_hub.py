@@ -82,6 +82,7 @@ import json
 import multiprocessing
 import os
 import re
+import resource
 import shutil
 import signal
 import subprocess
@@ -1633,21 +1634,27 @@ class _HarnessNice:
     core (docs/performance.md). Below the worker and the broker, they take
     what those leave; their delays still count, each event from when it was
     due. Linux keeps a nice value per thread: this sets the calling thread's.
+    Raising it back needs root or an RLIMIT_NICE that allows it: without, the
+    generator stays at its nice value (``n`` is then 0, and the run says so),
+    since everything this thread starts afterwards (the in-line run's
+    receiver, the workers of the parts after) would inherit a lowered one.
     """
 
     def __init__(self, n: int) -> None:
         self.before = os.getpriority(os.PRIO_PROCESS, 0)
-        self.n = n
-        if n:
-            os.setpriority(os.PRIO_PROCESS, 0, self.before + n)
+        self.n = n if n and self.can_restore(self.before) else 0
+        if self.n:
+            os.setpriority(os.PRIO_PROCESS, 0, self.before + self.n)
+
+    @staticmethod
+    def can_restore(before: int) -> bool:
+        """Whether this thread may go back to nice ``before`` once lowered."""
+        soft, _hard = resource.getrlimit(resource.RLIMIT_NICE)  # a ceiling of 20 - soft
+        return os.geteuid() == 0 or soft == resource.RLIM_INFINITY or 20 - soft <= before
 
     def restore(self) -> None:
-        if not self.n:
-            return
-        try:
+        if self.n:
             os.setpriority(os.PRIO_PROCESS, 0, self.before)
-        except PermissionError:  # raising a priority back needs CAP_SYS_NICE
-            print(f"  (the bench stays at nice {self.before + self.n}: no right to raise it)")
 
 
 async def latency(
@@ -1746,7 +1753,7 @@ async def latency(
     cpu_note = _cpu_shown(cpu)
     print(f"  latency, {where}: CPU while sending: {cpu_note}", flush=True)
     print(
-        f"  latency, {where}: load generator and receiver at nice {nice} "
+        f"  latency, {where}: load generator at nice {niced.n}, receiver at nice {nice} "
         "(the hub's worker and the broker at 0)",
         flush=True,
     )
@@ -1817,7 +1824,7 @@ async def latency(
             "failed": data["failed"],
             "cpu_percent": cpu,
             "receiver": receiver_is,
-            "harness_nice": nice,
+            "harness_nice": {"load generator": niced.n, "receiver": nice},
             "hub_part_by_second": seconds,
             "split_ms": {
                 name.strip(): {"p50": percentile(v, 50), "p99": percentile(v, 99)}
@@ -2021,6 +2028,8 @@ def main(argv: list[str] | None = None) -> int:
         "--start-timeout", type=float, default=300.0, help="longest wait for ready (s)"
     )
     args = parser.parse_args(argv)
+    if args.harness_nice < 0:
+        parser.error(f"--harness-nice: expected 0 or more, got {args.harness_nice}")
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="trm-bench-hub-") as tmp:
         work = Path(tmp)

@@ -1753,8 +1753,8 @@ async def latency(
     cpu_note = _cpu_shown(cpu)
     print(f"  latency, {where}: CPU while sending: {cpu_note}", flush=True)
     print(
-        f"  latency, {where}: load generator at nice {niced.n}, receiver at nice {nice} "
-        "(the hub's worker and the broker at 0)",
+        f"  latency, {where}: load generator at nice +{niced.n}, receiver at nice +{nice}, "
+        f"over the hub's worker and the broker (at the bench's own, {niced.before})",
         flush=True,
     )
     data = json.loads(out.read_text(encoding="utf-8"))

@@ -119,7 +119,12 @@ def ed25519_verify(raw: _Bytes, signature: _Bytes, message: _Bytes) -> bool:
     """
     if type(raw) is not bytes or type(signature) is not bytes or type(message) is not bytes:
         raw, signature, message = bytes(raw), bytes(signature), bytes(message)
-    if _wire_native().ENABLED:
+    native = _wire_native()
+    if native.ENABLED:
+        if native.AHEAD is not None:  # verified ahead (hub.wire.verify.verify_ahead)?
+            ahead = native.AHEAD.take(raw, signature, message)
+            if ahead is not None:
+                return bool(ahead)
         try:
             return bool(_native_public(raw).verify(signature, message))
         except ValueError:  # not 32 bytes (not cached)

@@ -80,6 +80,7 @@ from hub.state import (
 from hub.topics import COMMIT_COUNTRIES, HUB, Topics
 from hub.trust import load_trust_file
 from hub.wire import register_from_environment
+from hub.wire.verify import verify_ahead, verify_ahead_clear
 
 __all__ = ["app", "hub_agent"]
 
@@ -463,6 +464,28 @@ async def _start_judging(records: Sequence[Record]) -> asyncio.Future[None]:
     now_ms = time.time_ns() // 1_000_000
     effects: dict[str, Effect] = {}
     raw: list[OutRecord] = []
+    if len(records) > 1:  # the next records' signatures verified on another core meanwhile
+        verify_ahead([r[1] for r in records], registry.keys)
+    try:
+        _decide(records, state, registry, now_ms=now_ms, effects=effects, raw=raw)
+    finally:
+        verify_ahead_clear()
+    _PENDING.update(effects)
+    return _WRITES.submit(effects, raw, state)
+
+
+def _decide(
+    records: Sequence[Record],
+    state: HubState,
+    registry: Registry,
+    *,
+    now_ms: int,
+    effects: dict[str, Effect],
+    raw: list[OutRecord],
+) -> None:
+    """Judge each record in order: its new effects into ``effects``, its raw
+    quarantine records (a core failure) into ``raw``."""
+    hub = _the_hub()
     for source, value, headers, appended_at_ms in records:
         try:
             outcome = process(
@@ -499,8 +522,6 @@ async def _start_judging(records: Sequence[Record]) -> asyncio.Future[None]:
             )
         # not written, nor being written by a concurrent call (the reconciler's)
         new_effects(outcome.effects, state, _PENDING, effects)
-    _PENDING.update(effects)
-    return _WRITES.submit(effects, raw, state)
 
 
 # One batch's effects to write: (effects by id, raw records, the state to mark, done)

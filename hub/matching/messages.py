@@ -90,7 +90,6 @@ _UUID7 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-
 _REFERENCE = re.compile(r"[0-9a-f]{32}")
 _CASE_REF = re.compile(r"[A-Za-z0-9._:~-]{1,128}")
 BUDGET_DAY: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-_FRAME_LEN: Final = 10
 _SIGNED = "match_signed"
 _MESSAGE = "match_message"
 _REASONS: Final = frozenset(r.value for r in Reason)

@@ -36,6 +36,7 @@ from . import native
 from .avrofast import READ_FAILURES, WRITE_FAILURES, Reader, Writer, compile_reader, compile_writer
 
 __all__ = [
+    "FRAME_LEN",
     "MAGIC",
     "Compiled",
     "FieldCodec",
@@ -50,7 +51,8 @@ __all__ = [
 ]
 
 MAGIC: Final = b"\xc3\x01"
-_FRAME_LEN: Final = 10
+FRAME_LEN: Final = 10
+"""The single-object encoding's frame: the ``C3 01`` marker and the 8-byte fingerprint."""
 
 
 def _strip_logical(node: Any) -> Any:
@@ -260,20 +262,20 @@ def unframe(name: str, data: bytes, what: str) -> bytes:
         WireError: MALFORMED_FRAME (no ``C3 01`` marker or too short) or
             UNKNOWN_SCHEMA (the fingerprint is not schema ``name`` v1).
     """
-    if len(data) < _FRAME_LEN or data[:2] != MAGIC:
+    if len(data) < FRAME_LEN or data[:2] != MAGIC:
         raise WireError(
             Reason.MALFORMED_FRAME,
             f"expected the {what} to start with C3 01 and an 8-byte schema fingerprint, "
             f"got {data[:2].hex() or 'nothing'} ({len(data)} bytes)",
         )
-    fingerprint = data[2:_FRAME_LEN]
+    fingerprint = data[2:FRAME_LEN]
     if fingerprint != schemas.crc64(name):
         raise WireError(
             Reason.UNKNOWN_SCHEMA,
             f"expected the {what} schema fingerprint {schemas.crc64(name).hex()}, "
             f"got {fingerprint.hex()}",
         )
-    return data[_FRAME_LEN:]
+    return data[FRAME_LEN:]
 
 
 def _dedupe_named(node: Any, seen: set[str]) -> Any:

@@ -27,7 +27,7 @@ from typing import Any, Final
 import schemas
 from hub.errors import Reason, SignatureError, WireError
 
-from .codec import MAGIC, frame, part, unframe
+from .codec import FRAME_LEN, MAGIC, frame, part, unframe
 from .disclosures import (
     DATA_KEY_SIZE,
     SEALED_DOMAIN,
@@ -85,7 +85,6 @@ _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{1
 # A case key is the Kafka record key: printable ASCII without spaces, bounded.
 _CASE_KEY = re.compile(r"^[A-Za-z0-9._:~-]{1,128}\Z")
 _SIG_LEN: Final = 64
-_FRAME_LEN: Final = 10
 _sha256 = hashlib.sha256
 
 
@@ -502,13 +501,13 @@ def _envelope_version(data: bytes) -> int:
     Raises:
         WireError: MALFORMED_FRAME or UNKNOWN_SCHEMA.
     """
-    if len(data) < _FRAME_LEN or data[:2] != MAGIC:
+    if len(data) < FRAME_LEN or data[:2] != MAGIC:
         raise WireError(
             Reason.MALFORMED_FRAME,
             "expected the envelope to start with C3 01 and an 8-byte schema fingerprint, "
             f"got {data[:2].hex() or 'nothing'} ({len(data)} bytes)",
         )
-    fingerprint = data[2:_FRAME_LEN]
+    fingerprint = data[2:FRAME_LEN]
     for version in (SEALED_VERSION, SPEC_VERSION):
         if fingerprint == schemas.crc64(_envelope_part(version)):
             return version
@@ -649,7 +648,7 @@ class Envelope:
         version = _envelope_version(data)
         name = _envelope_part(version)
         try:
-            rec = part(name).decode(data[_FRAME_LEN:])
+            rec = part(name).decode(data[FRAME_LEN:])
         except ValueError as exc:
             raise WireError(
                 Reason.MALFORMED_AVRO, f"expected an Avro Envelope record: {exc}"

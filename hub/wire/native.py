@@ -10,7 +10,11 @@ is built (``make`` builds it; ``deploy/scripts/native.sh``):
   ``cryptography`` on the standards' vectors (``tests/unit/test_ed25519_native.py``);
 - checking that each disclosed value is an exact Avro encoding of its field's
   type without building the value (:func:`hub.wire.verify.verify`), so that a
-  value is decoded only when something reads it.
+  value is decoded only when something reads it;
+- verifying a batch's producer signatures ahead, on a native thread of their
+  own (:data:`AHEAD`, :func:`hub.wire.verify.verify_ahead`), while the Python
+  thread judges the records before; a verdict is used only for the very key,
+  signature and message that :func:`hub.keys.ed25519_verify` is asked about.
 
 Each answers only for input it fully understands -- the same common case as
 the Python code's inline path, the same schema subset and limits as the
@@ -21,7 +25,8 @@ other on the vectors and on generated, mutated and random inputs.
 
 ``TRM_WIRE_NATIVE=0`` turns the native walk off (the Python code alone), to
 compare or to rule it out; every use checks :data:`ENABLED` when it runs, so
-a test may also turn it off for a while.
+a test may also turn it off for a while. ``TRM_VERIFY_AHEAD=0`` turns off only
+the verifies ahead (every signature verified in line, as before).
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ except ImportError:  # not built: the Python code alone (make builds it)
     _native = None  # type: ignore[assignment]
 
 __all__ = [
+    "AHEAD",
     "BUILT",
     "ENABLED",
     "disclosure_builder",
@@ -52,6 +58,12 @@ BUILT: Final = _native is not None
 
 ENABLED: Final = BUILT and os.environ.get("TRM_WIRE_NATIVE", "1") != "0"
 """The wire code uses it (built, and not turned off with ``TRM_WIRE_NATIVE=0``)."""
+
+AHEAD: Final[Any] = (
+    _native.VerifyAhead() if ENABLED and os.environ.get("TRM_VERIFY_AHEAD", "1") != "0" else None
+)
+"""The process's one ``VerifyAhead`` (its thread starts at the first submit), or
+None: not built, the native walk off, or ``TRM_VERIFY_AHEAD=0``."""
 
 
 def schema(parsed: Any) -> Any:

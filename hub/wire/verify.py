@@ -26,7 +26,7 @@ from hub.keys import KeyDirectory, KeyRole, PublicKey, ed25519_verify
 
 from . import native
 from .cloudevents import check_cloudevents
-from .codec import FieldCodec, PayloadCodec, payload_codec
+from .codec import FRAME_LEN, FieldCodec, PayloadCodec, payload_codec
 from .disclosures import Disclosure
 from .envelope import Attestation, Envelope, Header, Signature, pae
 from .fields import Fields, type_mismatch
@@ -220,6 +220,30 @@ def _disclosed_values_one_by_one(
         except ValueError:
             raise type_mismatch(name) from None
     return values
+
+
+def verify_ahead(raws: list[bytes], keys: KeyDirectory) -> int:
+    """Start the producer signatures of envelopes ``raws`` verifying on a native thread.
+
+    For a batch about to be judged one by one: while :func:`verify` judges
+    the first records, the thread verifies the signatures of the next ones
+    on another core, and :func:`verify` takes each verdict instead of
+    computing it (:func:`hub.keys.ed25519_verify`). Only a verdict on the
+    very key, signature and message :func:`check_key` asks about is used, so
+    what is decided, and every refusal, is as without it; an envelope this
+    cannot read, or whose key is not listed, is simply verified in line.
+    Forgets what an earlier call started. Returns how many were started (0
+    when :data:`hub.wire.native.AHEAD` is off).
+    """
+    if native.AHEAD is None:
+        return 0
+    return int(native.AHEAD.submit(raws, FRAME_LEN, HEADER_PAYLOAD_TYPE, keys.key))
+
+
+def verify_ahead_clear() -> None:
+    """Forget the verifies :func:`verify_ahead` started (those running finish unheard)."""
+    if native.AHEAD is not None:
+        native.AHEAD.clear()
 
 
 def verify(envelope: Envelope, keys: KeyDirectory) -> VerifiedEvent:

@@ -739,9 +739,13 @@ impl Ed25519Public {
         let (Some(key), Ok(signature)) = (&self.key, <&[u8; SIGNATURE_LENGTH]>::try_from(signature)) else {
             return false;
         };
-        let signature = ed25519_dalek::Signature::from_bytes(signature);
-        py.allow_threads(|| key.verify(message, &signature).is_ok())
+        py.allow_threads(|| verify_with(key, signature, message))
     }
+}
+
+/// The one Ed25519 verify of this module: RFC 8032's, cofactorless, `s < L`.
+fn verify_with(key: &VerifyingKey, signature: &[u8; SIGNATURE_LENGTH], message: &[u8]) -> bool {
+    key.verify(message, &ed25519_dalek::Signature::from_bytes(signature)).is_ok()
 }
 
 /// An Ed25519 private key from its 32-byte seed; the key is zeroed when dropped.
@@ -776,6 +780,217 @@ impl Ed25519Private {
     }
 }
 
+// -- producer signatures verified ahead ----------------------------------------------
+
+/// How many verifies may wait at once (a batch of the hub's agent is at most 512).
+const AHEAD_MAX: usize = 4096;
+
+const QUEUED: u8 = 0;
+const RUNNING: u8 = 1;
+const DONE: u8 = 2;
+
+/// One signature to verify ahead: the key, the message, and where it stands.
+struct Job {
+    id: u64,
+    key: [u8; PUBLIC_KEY_LENGTH],
+    message: std::sync::Arc<[u8]>,
+    state: u8,
+    ok: bool,
+}
+
+#[derive(Default)]
+struct AheadState {
+    /// By signature: Ed25519 is deterministic, so a signature names its message.
+    jobs: HashMap<[u8; SIGNATURE_LENGTH], Job>,
+    queue: std::collections::VecDeque<([u8; SIGNATURE_LENGTH], u64)>,
+    next_id: u64,
+    /// The process the thread was started in (a forked child starts its own).
+    thread_pid: Option<u32>,
+}
+
+struct AheadShared {
+    state: std::sync::Mutex<AheadState>,
+    /// Signalled when a job is queued (for the thread) or done (for `take`).
+    changed: std::sync::Condvar,
+}
+
+/// Where one envelope's producer signature is: (header, key id, signature), or None.
+///
+/// The envelope's first fields after its frame are `header` (bytes) and
+/// `signature` {`key_id` (string), `sig` (bytes)} in every version
+/// (schemas/envelope.avsc). Nothing here decides anything: a verify started on
+/// what this finds is used only for the very (key, signature, message) that
+/// `hub.wire.verify` asks about later, after its own full parse.
+fn producer_signature(data: &[u8], frame: usize) -> Option<(&[u8], &str, &[u8; SIGNATURE_LENGTH])> {
+    let mut pos = frame;
+    let field = |pos: &mut usize| -> Option<(usize, usize)> {
+        let n = varint(data, pos)?;
+        let start = *pos;
+        take(data, pos, usize::try_from(n).ok()?)?;
+        Some((start, *pos))
+    };
+    let (h0, h1) = field(&mut pos)?;
+    let (k0, k1) = field(&mut pos)?;
+    let (s0, s1) = field(&mut pos)?;
+    let key_id = std::str::from_utf8(&data[k0..k1]).ok()?;
+    Some((&data[h0..h1], key_id, data[s0..s1].try_into().ok()?))
+}
+
+/// Ed25519 verifies started ahead on a thread of their own, for the hub's agent.
+///
+/// [`VerifyAhead::submit`] finds each envelope's producer signature and queues
+/// its verify; a native thread, which never takes the GIL, verifies them one
+/// by one while the agent's Python thread judges the records before. When
+/// `hub.keys.ed25519_verify` then asks for a signature, [`VerifyAhead::take`]
+/// answers with the result if that very key, signature and message were
+/// verified ahead (waiting, with the GIL let go, for one being verified), and
+/// otherwise says "not here" (None): a job not yet started is taken back and
+/// the caller verifies in line, so a one-record batch waits for no thread.
+#[pyclass(frozen, module = "hub.wire._native")]
+struct VerifyAhead {
+    shared: std::sync::Arc<AheadShared>,
+}
+
+impl VerifyAhead {
+    fn thread(shared: std::sync::Arc<AheadShared>) {
+        let mut keys: HashMap<[u8; PUBLIC_KEY_LENGTH], Option<VerifyingKey>> = HashMap::new();
+        let mut state = shared.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        loop {
+            let Some((sig, id)) = state.queue.pop_front() else {
+                state = shared.changed.wait(state).unwrap_or_else(std::sync::PoisonError::into_inner);
+                continue;
+            };
+            let Some(job) = state.jobs.get_mut(&sig).filter(|j| j.id == id && j.state == QUEUED) else {
+                continue; // taken back, or forgotten
+            };
+            job.state = RUNNING;
+            let (key, message) = (job.key, job.message.clone());
+            drop(state);
+            if keys.len() > 1024 {
+                keys.clear();
+            }
+            let verifier = keys.entry(key).or_insert_with(|| VerifyingKey::from_bytes(&key).ok());
+            let ok = verifier.as_ref().is_some_and(|k| verify_with(k, &sig, &message));
+            state = shared.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(job) = state.jobs.get_mut(&sig).filter(|j| j.id == id) {
+                job.state = DONE;
+                job.ok = ok;
+                shared.changed.notify_all();
+            }
+        }
+    }
+}
+
+#[pymethods]
+impl VerifyAhead {
+    #[new]
+    fn new() -> Self {
+        let shared = AheadShared { state: std::sync::Mutex::new(AheadState::default()), changed: std::sync::Condvar::new() };
+        Self { shared: std::sync::Arc::new(shared) }
+    }
+
+    /// Forget every job, then queue the producer signature of each envelope in
+    /// ``raws`` (bytes after a frame of ``frame`` bytes) whose key
+    /// ``key(key_id)`` returns (an object with the 32 ``raw`` bytes, or None),
+    /// over ``PAE(payload_type, header)``. Returns how many were queued.
+    fn submit(&self, raws: &Bound<'_, PyList>, frame: usize, payload_type: &str, key: &Bound<'_, PyAny>) -> PyResult<usize> {
+        let mut found = Vec::with_capacity(raws.len());
+        for item in raws.iter() {
+            let Ok(raw) = item.downcast_exact::<PyBytes>() else {
+                continue;
+            };
+            let Some((header, key_id, sig)) = producer_signature(raw.as_bytes(), frame) else {
+                continue;
+            };
+            let listed = key.call1((key_id,))?;
+            if listed.is_none() {
+                continue;
+            }
+            let public = listed.getattr("raw")?;
+            let Ok(public) = <[u8; PUBLIC_KEY_LENGTH]>::try_from(public.downcast::<PyBytes>()?.as_bytes()) else {
+                continue;
+            };
+            let mut message = format!("DSSEv1 {} {} {} ", payload_type.len(), payload_type, header.len()).into_bytes();
+            message.extend_from_slice(header);
+            found.push((public, *sig, std::sync::Arc::<[u8]>::from(message)));
+        }
+        let mut state = self.shared.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        state.jobs.clear();
+        state.queue.clear();
+        let pid = std::process::id();
+        if state.thread_pid != Some(pid) {
+            let shared = self.shared.clone();
+            std::thread::Builder::new()
+                .name("trm-verify-ahead".into())
+                .spawn(move || Self::thread(shared))
+                .map_err(|e| PyValueError::new_err(format!("could not start the verify thread: {e}")))?;
+            state.thread_pid = Some(pid);
+        }
+        let mut queued = 0;
+        for (public, sig, message) in found {
+            if state.jobs.len() >= AHEAD_MAX || state.jobs.contains_key(&sig) {
+                continue;
+            }
+            state.next_id += 1;
+            let id = state.next_id;
+            state.jobs.insert(sig, Job { id, key: public, message, state: QUEUED, ok: false });
+            state.queue.push_back((sig, id));
+            queued += 1;
+        }
+        drop(state);
+        self.shared.changed.notify_all();
+        Ok(queued)
+    }
+
+    /// The verdict on ``signature`` by ``key`` over ``message`` if it was
+    /// verified ahead, else None (never queued, taken back before it started,
+    /// or queued for another key or message).
+    fn take(&self, py: Python<'_>, key: &[u8], signature: &[u8], message: &[u8]) -> Option<bool> {
+        let sig = <[u8; SIGNATURE_LENGTH]>::try_from(signature).ok()?;
+        let shared = &self.shared;
+        let mut state = shared.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let job = state.jobs.get(&sig)?;
+        let job = match job.state {
+            QUEUED => {
+                state.jobs.remove(&sig);
+                return None;
+            }
+            RUNNING => {
+                let id = job.id;
+                drop(state);
+                py.allow_threads(|| {
+                    let state = shared.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    let mut state = shared
+                        .changed
+                        .wait_while(state, |s| s.jobs.get(&sig).is_some_and(|j| j.id == id && j.state == RUNNING))
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    state.jobs.remove(&sig)
+                })?
+            }
+            _ => state.jobs.remove(&sig)?,
+        };
+        (job.state == DONE && job.key == key && *job.message == *message).then_some(job.ok)
+    }
+
+    /// Forget every job (those running finish unheard).
+    fn clear(&self) {
+        let mut state = self.shared.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        state.jobs.clear();
+        state.queue.clear();
+    }
+
+    /// How many jobs are verified and not yet taken.
+    fn finished(&self) -> usize {
+        let state = self.shared.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        state.jobs.values().filter(|j| j.state == DONE).count()
+    }
+
+    /// How many jobs are held (queued, running or done and not taken).
+    fn __len__(&self) -> usize {
+        self.shared.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner).jobs.len()
+    }
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Disclosures>()?;
@@ -783,5 +998,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Schema>()?;
     m.add_class::<Ed25519Public>()?;
     m.add_class::<Ed25519Private>()?;
+    m.add_class::<VerifyAhead>()?;
     Ok(())
 }

@@ -465,7 +465,10 @@ async def _start_judging(records: Sequence[Record]) -> asyncio.Future[None]:
     effects: dict[str, Effect] = {}
     raw: list[OutRecord] = []
     if len(records) > 1:  # the next records' signatures verified on another core meanwhile
-        verify_ahead([r[1] for r in records], registry.keys)
+        try:
+            verify_ahead([r[1] for r in records], registry.keys)
+        except Exception:  # only ever saves work: the batch is verified in line
+            log.exception("verifying ahead failed; verifying in line")
     try:
         _decide(records, state, registry, now_ms=now_ms, effects=effects, raw=raw)
     finally:

@@ -785,6 +785,9 @@ impl Ed25519Private {
 /// How many verifies may wait at once (a batch of the hub's agent is at most 512).
 const AHEAD_MAX: usize = 4096;
 
+/// The longest `take` waits for a verify under way before verifying in line itself.
+const AHEAD_WAIT_MAX: std::time::Duration = std::time::Duration::from_secs(1);
+
 const QUEUED: u8 = 0;
 const RUNNING: u8 = 1;
 const DONE: u8 = 2;
@@ -875,8 +878,8 @@ impl VerifyAhead {
             if let Some(job) = state.jobs.get_mut(&sig).filter(|j| j.id == id) {
                 job.state = DONE;
                 job.ok = ok;
-                shared.changed.notify_all();
             }
+            shared.changed.notify_all();
         }
     }
 }
@@ -892,22 +895,25 @@ impl VerifyAhead {
     /// Forget every job, then queue the producer signature of each envelope in
     /// ``raws`` (bytes after a frame of ``frame`` bytes) whose key
     /// ``key(key_id)`` returns (an object with the 32 ``raw`` bytes, or None),
-    /// over ``PAE(payload_type, header)``. Returns how many were queued.
+    /// over ``PAE(payload_type, header)``. Returns how many were queued. Never
+    /// raises on what it is given: what it cannot use is verified in line.
     fn submit(&self, raws: &Bound<'_, PyList>, frame: usize, payload_type: &str, key: &Bound<'_, PyAny>) -> PyResult<usize> {
         let mut found = Vec::with_capacity(raws.len());
-        for item in raws.iter() {
+        for item in raws.iter().take(AHEAD_MAX) {
             let Ok(raw) = item.downcast_exact::<PyBytes>() else {
                 continue;
             };
             let Some((header, key_id, sig)) = producer_signature(raw.as_bytes(), frame) else {
                 continue;
             };
-            let listed = key.call1((key_id,))?;
-            if listed.is_none() {
+            // A lookup that fails, or a key that is not 32 bytes, is left to the verify in line.
+            let Ok(public) = key.call1((key_id,)).and_then(|k| k.getattr("raw")) else {
                 continue;
-            }
-            let public = listed.getattr("raw")?;
-            let Ok(public) = <[u8; PUBLIC_KEY_LENGTH]>::try_from(public.downcast::<PyBytes>()?.as_bytes()) else {
+            };
+            let Ok(public) = public.downcast::<PyBytes>() else {
+                continue;
+            };
+            let Ok(public) = <[u8; PUBLIC_KEY_LENGTH]>::try_from(public.as_bytes()) else {
                 continue;
             };
             let mut message = format!("DSSEv1 {} {} {} ", payload_type.len(), payload_type, header.len()).into_bytes();
@@ -920,10 +926,10 @@ impl VerifyAhead {
         let pid = std::process::id();
         if state.thread_pid != Some(pid) {
             let shared = self.shared.clone();
-            std::thread::Builder::new()
-                .name("trm-verify-ahead".into())
-                .spawn(move || Self::thread(shared))
-                .map_err(|e| PyValueError::new_err(format!("could not start the verify thread: {e}")))?;
+            let started = std::thread::Builder::new().name("trm-verify-ahead".into()).spawn(move || Self::thread(shared));
+            if started.is_err() {
+                return Ok(0); // no thread: everything is verified in line
+            }
             state.thread_pid = Some(pid);
         }
         let mut queued = 0;
@@ -949,6 +955,9 @@ impl VerifyAhead {
         let sig = <[u8; SIGNATURE_LENGTH]>::try_from(signature).ok()?;
         let shared = &self.shared;
         let mut state = shared.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if state.thread_pid != Some(std::process::id()) {
+            return None; // a forked child's copy: no thread works on it
+        }
         let job = state.jobs.get(&sig)?;
         let job = match job.state {
             QUEUED => {
@@ -960,9 +969,13 @@ impl VerifyAhead {
                 drop(state);
                 py.allow_threads(|| {
                     let state = shared.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                    let mut state = shared
+                    // A verify takes tens of microseconds; after a second something is
+                    // wrong with the thread, and the caller verifies in line.
+                    let (mut state, _) = shared
                         .changed
-                        .wait_while(state, |s| s.jobs.get(&sig).is_some_and(|j| j.id == id && j.state == RUNNING))
+                        .wait_timeout_while(state, AHEAD_WAIT_MAX, |s| {
+                            s.jobs.get(&sig).is_some_and(|j| j.id == id && j.state == RUNNING)
+                        })
                         .unwrap_or_else(std::sync::PoisonError::into_inner);
                     state.jobs.remove(&sig)
                 })?
@@ -977,6 +990,8 @@ impl VerifyAhead {
         let mut state = self.shared.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         state.jobs.clear();
         state.queue.clear();
+        drop(state);
+        self.shared.changed.notify_all();
     }
 
     /// How many jobs are verified and not yet taken.

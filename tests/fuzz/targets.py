@@ -129,19 +129,26 @@ def _mapping() -> Any:
 
 
 def envelope(data: bytes) -> object:
-    """An envelope (v1 or v2) as a recipient opens it: parse, verify, attestation, unseal."""
+    """An envelope (v1 or v2) as a recipient opens it: parse, verify, attestation, unseal;
+    its producer signature read and verified ahead first, as the hub's agent does
+    (whatever the bytes, that must neither raise nor change an outcome)."""
     from hub.wire import Envelope, open_envelope, verification_result
+    from hub.wire.verify import verify_ahead, verify_ahead_clear
     from tests.support.wire import private_keys
 
-    env = Envelope.from_bytes(data)
-    verification_result(env, _Either())
-    return open_envelope(
-        data,
-        _Either(),
-        recipient="KH",
-        require_attestation=bool(env.attestations),
-        private_key=private_keys("KH"),
-    )
+    verify_ahead([data, data], _Either())
+    try:
+        env = Envelope.from_bytes(data)
+        verification_result(env, _Either())
+        return open_envelope(
+            data,
+            _Either(),
+            recipient="KH",
+            require_attestation=bool(env.attestations),
+            private_key=private_keys("KH"),
+        )
+    finally:
+        verify_ahead_clear()
 
 
 def envelope_resigned(data: bytes) -> object:

@@ -39,7 +39,9 @@ def main() -> int:
     since = time.time()
     for path in sorted(HERE.glob("bench_*.py")):
         print(f"\n===== {path.stem} =====", flush=True)
-        spec = importlib.util.spec_from_file_location(f"_bench_{path.stem}", path)
+        # Its importable name, so that a process pool the bench spawns (bench_replay's
+        # build) can unpickle the bench's functions by importing it.
+        spec = importlib.util.spec_from_file_location(f"tests.bench.{path.stem}", path)
         if spec is None or spec.loader is None:
             failed.append(path.stem)
             continue

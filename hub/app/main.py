@@ -470,7 +470,7 @@ async def _start_judging(records: Sequence[Record]) -> asyncio.Future[None]:
         except Exception:  # only ever saves work: the batch is verified in line
             log.exception("verifying ahead failed; verifying in line")
     try:
-        _decide(records, state, registry, now_ms=now_ms, effects=effects, raw=raw)
+        _decide(hub, records, state, registry, now_ms=now_ms, effects=effects, raw=raw)
     finally:
         verify_ahead_clear()
     _PENDING.update(effects)
@@ -478,6 +478,7 @@ async def _start_judging(records: Sequence[Record]) -> asyncio.Future[None]:
 
 
 def _decide(
+    hub: _Hub,
     records: Sequence[Record],
     state: HubState,
     registry: Registry,
@@ -488,7 +489,6 @@ def _decide(
 ) -> None:
     """Judge each record in order: its new effects into ``effects``, its raw
     quarantine records (a core failure) into ``raw``."""
-    hub = _the_hub()
     for source, value, headers, appended_at_ms in records:
         try:
             outcome = process(

@@ -237,7 +237,12 @@ def verify_ahead(raws: list[bytes], keys: KeyDirectory) -> int:
     """
     if native.AHEAD is None:
         return 0
-    return int(native.AHEAD.submit(raws, FRAME_LEN, HEADER_PAYLOAD_TYPE, keys.key))
+    return int(native.AHEAD.submit(raws, FRAME_LEN, _header_pae, keys.key))
+
+
+def _header_pae(header: bytes) -> bytes:
+    """What a producer signs: the PAE of its header (:func:`check_key`'s message)."""
+    return pae(HEADER_PAYLOAD_TYPE, header)
 
 
 def verify_ahead_clear() -> None:

@@ -788,16 +788,20 @@ const AHEAD_MAX: usize = 4096;
 /// The longest `take` waits for a verify under way before verifying in line itself.
 const AHEAD_WAIT_MAX: std::time::Duration = std::time::Duration::from_secs(1);
 
-const QUEUED: u8 = 0;
-const RUNNING: u8 = 1;
-const DONE: u8 = 2;
+/// Where a job stands.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Queued,
+    Running,
+    Done,
+}
 
 /// One signature to verify ahead: the key, the message, and where it stands.
 struct Job {
     id: u64,
     key: [u8; PUBLIC_KEY_LENGTH],
     message: std::sync::Arc<[u8]>,
-    state: u8,
+    stage: Stage,
     ok: bool,
 }
 
@@ -863,10 +867,10 @@ impl VerifyAhead {
                 state = shared.changed.wait(state).unwrap_or_else(std::sync::PoisonError::into_inner);
                 continue;
             };
-            let Some(job) = state.jobs.get_mut(&sig).filter(|j| j.id == id && j.state == QUEUED) else {
+            let Some(job) = state.jobs.get_mut(&sig).filter(|j| j.id == id && j.stage == Stage::Queued) else {
                 continue; // taken back, or forgotten
             };
-            job.state = RUNNING;
+            job.stage = Stage::Running;
             let (key, message) = (job.key, job.message.clone());
             drop(state);
             if keys.len() > 1024 {
@@ -876,7 +880,7 @@ impl VerifyAhead {
             let ok = verifier.as_ref().is_some_and(|k| verify_with(k, &sig, &message));
             state = shared.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             if let Some(job) = state.jobs.get_mut(&sig).filter(|j| j.id == id) {
-                job.state = DONE;
+                job.stage = Stage::Done;
                 job.ok = ok;
             }
             shared.changed.notify_all();
@@ -895,9 +899,11 @@ impl VerifyAhead {
     /// Forget every job, then queue the producer signature of each envelope in
     /// ``raws`` (bytes after a frame of ``frame`` bytes) whose key
     /// ``key(key_id)`` returns (an object with the 32 ``raw`` bytes, or None),
-    /// over ``PAE(payload_type, header)``. Returns how many were queued. Never
-    /// raises on what it is given: what it cannot use is verified in line.
-    fn submit(&self, raws: &Bound<'_, PyList>, frame: usize, payload_type: &str, key: &Bound<'_, PyAny>) -> PyResult<usize> {
+    /// over the message ``message_of(header)`` returns (the Python side's PAE of
+    /// the header: one home for the format). Returns how many were queued.
+    /// Never raises on what it is given: what it cannot use is verified in line.
+    fn submit(&self, raws: &Bound<'_, PyList>, frame: usize, message_of: &Bound<'_, PyAny>, key: &Bound<'_, PyAny>) -> PyResult<usize> {
+        let py = raws.py();
         let mut found = Vec::with_capacity(raws.len());
         for item in raws.iter().take(AHEAD_MAX) {
             let Ok(raw) = item.downcast_exact::<PyBytes>() else {
@@ -916,9 +922,13 @@ impl VerifyAhead {
             let Ok(public) = <[u8; PUBLIC_KEY_LENGTH]>::try_from(public.as_bytes()) else {
                 continue;
             };
-            let mut message = format!("DSSEv1 {} {} {} ", payload_type.len(), payload_type, header.len()).into_bytes();
-            message.extend_from_slice(header);
-            found.push((public, *sig, std::sync::Arc::<[u8]>::from(message)));
+            let Ok(message) = message_of.call1((PyBytes::new_bound(py, header),)) else {
+                continue;
+            };
+            let Ok(message) = message.downcast::<PyBytes>() else {
+                continue;
+            };
+            found.push((public, *sig, std::sync::Arc::<[u8]>::from(message.as_bytes())));
         }
         let mut state = self.shared.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         state.jobs.clear();
@@ -939,7 +949,7 @@ impl VerifyAhead {
             }
             state.next_id += 1;
             let id = state.next_id;
-            state.jobs.insert(sig, Job { id, key: public, message, state: QUEUED, ok: false });
+            state.jobs.insert(sig, Job { id, key: public, message, stage: Stage::Queued, ok: false });
             state.queue.push_back((sig, id));
             queued += 1;
         }
@@ -955,16 +965,16 @@ impl VerifyAhead {
         let sig = <[u8; SIGNATURE_LENGTH]>::try_from(signature).ok()?;
         let shared = &self.shared;
         let mut state = shared.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let job = state.jobs.get(&sig)?;
         if state.thread_pid != Some(std::process::id()) {
             return None; // a forked child's copy: no thread works on it
         }
-        let job = state.jobs.get(&sig)?;
-        let job = match job.state {
-            QUEUED => {
+        let job = match job.stage {
+            Stage::Queued => {
                 state.jobs.remove(&sig);
                 return None;
             }
-            RUNNING => {
+            Stage::Running => {
                 let id = job.id;
                 drop(state);
                 py.allow_threads(|| {
@@ -974,15 +984,15 @@ impl VerifyAhead {
                     let (mut state, _) = shared
                         .changed
                         .wait_timeout_while(state, AHEAD_WAIT_MAX, |s| {
-                            s.jobs.get(&sig).is_some_and(|j| j.id == id && j.state == RUNNING)
+                            s.jobs.get(&sig).is_some_and(|j| j.id == id && j.stage == Stage::Running)
                         })
                         .unwrap_or_else(std::sync::PoisonError::into_inner);
                     state.jobs.remove(&sig)
                 })?
             }
-            _ => state.jobs.remove(&sig)?,
+            Stage::Done => state.jobs.remove(&sig)?,
         };
-        (job.state == DONE && job.key == key && *job.message == *message).then_some(job.ok)
+        (job.stage == Stage::Done && job.key == key && *job.message == *message).then_some(job.ok)
     }
 
     /// Forget every job (those running finish unheard).
@@ -997,7 +1007,7 @@ impl VerifyAhead {
     /// How many jobs are verified and not yet taken.
     fn finished(&self) -> usize {
         let state = self.shared.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        state.jobs.values().filter(|j| j.state == DONE).count()
+        state.jobs.values().filter(|j| j.stage == Stage::Done).count()
     }
 
     /// How many jobs are held (queued, running or done and not taken).

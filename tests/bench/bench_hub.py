@@ -126,6 +126,7 @@ from tests.bench._common import (
     runq_wait_seconds,
     table_lines,
     target_lines,
+    target_row,
     write_result,
 )
 from tests.bench.bench_sealed import bench_seal_keys
@@ -1292,30 +1293,30 @@ async def run(s: Setup) -> None:
     low = min(x for x in (transport.events_per_s, floor) if x)
     start_rows = [r for r in starts if r.extra.get("kind") == "start"]
     targets = [
-        _target(
+        target_row(
             "hub 1 worker >= 70% of min(transport, crypto floor)", d1.rate / low, 0.70, "x of min"
         ),
-        _target(
+        target_row(
             "hub 1 worker >= 70% of the floor measured around its drain",
             around_ratio(d1),
             0.70,
             "x of it",
         ),
-        _target(
+        target_row(
             "hub 1 worker >= 70% of min(transport, native crypto floor)",
             d1.rate / min(transport.events_per_s or native_floor, native_floor),
             0.70,
             "x of min",
         ),
-        _target("2 workers >= 1.5x 1 worker", d2.rate / d1.rate if d1.rate else None, 1.5, "x"),
-        _target(
+        target_row("2 workers >= 1.5x 1 worker", d2.rate / d1.rate if d1.rate else None, 1.5, "x"),
+        target_row(
             f"p99 <= 50 ms at half saturation ({lats[0].events_per_s or 0:.0f}/s, receiver apart)",
             lats[0].p99_ms,
             50.0,
             " ms",
             higher=False,
         ),
-        _target(
+        target_row(
             "trm wire code <= 1.25x the floor's cost",
             floor / wire if wire else None,
             1.25,
@@ -1325,7 +1326,7 @@ async def run(s: Setup) -> None:
     ]
     for r in start_rows:
         targets.append(
-            _target(f"{r.name} <= 15 s", r.extra.get("ready_s"), 15.0, " s", higher=False)
+            target_row(f"{r.name} <= 15 s", r.extra.get("ready_s"), 15.0, " s", higher=False)
         )
     s.result.update(rows=rows, targets=targets, baselines=base)
     against_relay = d1.rate / floor_relay.events_per_s if floor_relay.events_per_s else None
@@ -1603,14 +1604,6 @@ async def run_sealed_only(s: Setup) -> None:
         print(f"    {row['name']}: {row['note']}")
 
 
-def _target(
-    name: str, value: float | None, bound: float, unit: str, *, higher: bool = True
-) -> dict[str, Any]:
-    met = None if value is None else (value >= bound if higher else value <= bound)
-    shown = "-" if value is None else f"{value:.2f}{unit}"
-    return {"target": name, "measured": shown, "value": value, "bound": bound, "met": met}
-
-
 def latency_events(s: Setup, rate: float) -> int:
     """Events one latency run sends at ``rate``."""
     return max(10, int(rate * s.args.latency_seconds))
@@ -1877,10 +1870,13 @@ async def start_times(s: Setup) -> list[Row]:
         )
         written = target
         fresh = spawn_worker(s.state, s.work, s.bootstrap, topics.namespace, f"fresh{target}")
+        moves: list[Row] = []
         try:
             ready, first, why = await time_to_ready(fresh, s.args.start_timeout)
             # what its recovery read (from the bookmarks, or the whole log)
             recovery = (await asyncio.to_thread(status, fresh.port) or {}).get("recovery")
+            if ready is not None:
+                moves = await takeovers(s, topics, fresh, target)
         finally:
             fresh.stop()
         shown = f"{ready:.1f} s" if ready is not None else "not ready"
@@ -1916,7 +1912,94 @@ async def start_times(s: Setup) -> list[Row]:
                 ratios=False,
             )
         )
+        rows += moves
     return rows
+
+
+async def takeovers(s: Setup, topics: Topics, holder: Proc, target: int) -> list[Row]:
+    """With ``holder`` ready and holding every partition: a second worker joins
+    (spawn -> ready, with its share of the partitions taken from ``holder``) and
+    stops, and ``holder`` takes its partitions back (stop -> ready, lag 0, holding
+    them all again); then a third joins and is killed (SIGKILL: no last bookmarks,
+    no leave; the group notices after its session timeout) and ``holder`` takes over
+    again. No new events meanwhile: the log holds ``target``."""
+    rows: list[Row] = []
+    everything = set((await asyncio.to_thread(status, holder.port) or {}).get("assigned", []))
+    for how in ("stopped", "killed"):
+        name = f"{'join' if how == 'stopped' else 'crash'}{target}"
+        joiner = spawn_worker(s.state, s.work, s.bootstrap, topics.namespace, name)
+        try:
+            joined, _first, why = await time_to_ready(joiner, s.args.start_timeout)
+            share = (await asyncio.to_thread(status, joiner.port) or {}).get("assigned", [])
+        finally:
+            t0 = time.time()
+            if how == "stopped":
+                joiner.stop()  # SIGTERM: it leaves the group, with its last bookmarks
+            else:
+                joiner.popen.kill()
+                joiner.popen.wait()
+        took, why_took = await time_to_hold(holder, everything, t0, s.args.start_timeout)
+        shown = "not ready" if joined is None else f"{joined:.1f} s"
+        print(
+            f"  a worker joins with {target} events in the log: {shown}, "
+            f"holding {len(share)} of {len(everything)} partitions {why}",
+            flush=True,
+        )
+        took_shown = "not ready" if took is None else f"{took:.1f} s"
+        print(
+            f"  it is {how}; the other takes its partitions back: {took_shown} {why_took}",
+            flush=True,
+        )
+        if how == "stopped":  # the second join measures the same again
+            rows.append(
+                _ready_row(
+                    f"hub join (a second worker), {target:,} events in the log",
+                    joined,
+                    target,
+                    f"spawn -> ready, lag 0, holding {len(share)} of {len(everything)} partitions",
+                )
+            )
+        rows.append(
+            _ready_row(
+                f"hub takeover from a worker {how}, {target:,} events in the log",
+                took,
+                target,
+                f"{'SIGTERM' if how == 'stopped' else 'SIGKILL'} -> the other ready, lag 0, "
+                f"holding all {len(everything)} partitions again"
+                + ("" if how == "stopped" else " (the group's 6 s session timeout included)"),
+            )
+        )
+    return rows
+
+
+def _ready_row(name: str, seconds: float | None, target: int, what: str) -> Row:
+    shown = "not ready" if seconds is None else f"{seconds:.1f} s"
+    return Row(
+        name,
+        None,
+        note=f"{what}: {shown}",
+        extra={"ready_s": seconds, "kind": "start", "history_events": target},
+        ratios=False,
+    )
+
+
+async def time_to_hold(
+    proc: Proc, partitions: set[str], since: float, timeout_s: float
+) -> tuple[float | None, str]:
+    """Seconds from ``since`` until ``proc`` is ready, with lag 0, holding ``partitions``."""
+    last: dict[str, Any] | None = None
+    while time.time() - since < timeout_s:
+        if proc.popen.poll() is not None:
+            return None, f"worker exited {proc.popen.returncode}"
+        data = await asyncio.to_thread(status, proc.port)
+        now = time.time()
+        if data is not None:
+            last = data
+            held = set(data.get("assigned", []))
+            if data.get("ready") is True and data.get("lag") == 0 and partitions <= held:
+                return now - since, ""
+        await asyncio.sleep(0.1)
+    return None, f"not ready within {timeout_s:.0f} s; last status {last}"
 
 
 @contextlib.contextmanager

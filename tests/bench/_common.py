@@ -110,6 +110,20 @@ def peak_rss_bytes(pid: int) -> int | None:
     return _status_bytes(pid, "VmHWM")
 
 
+def own_peak_rss_mib() -> float:
+    """The most this process has held resident (``VmHWM``), in MiB.
+
+    Not ``getrusage``'s ``ru_maxrss``: on Linux that keeps the high-water mark of
+    the memory a process replaced at ``exec``, so a bench's child started by a
+    large parent (``make bench``'s ``run_all`` after ``bench_hub``: 752 MiB)
+    reported the parent's peak as its own.
+    """
+    peak = peak_rss_bytes(os.getpid())
+    if peak is None:
+        raise RuntimeError("no VmHWM in /proc/self/status")
+    return peak / 2**20
+
+
 def machine_busy_seconds() -> float | None:
     """CPU seconds every core of the machine has been busy so far (``/proc/stat``), all users."""
     try:

@@ -50,7 +50,6 @@ import inspect
 import json
 import os
 import pickle
-import resource
 import shutil
 import subprocess
 import sys
@@ -62,6 +61,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1].parent
 sys.path.insert(0, str(ROOT))
+
+from tests.bench._common import own_peak_rss_mib  # noqa: E402 - after the path
 
 DEFAULT_N = 1_000_000
 CHUNK = 5_000  # events per pool task
@@ -326,11 +327,11 @@ def replay_child(spool: Path, m: int) -> dict[str, Any]:
     from hub.audit.replay import replay
 
     kwargs = _replay_kwargs(spool)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    before = own_peak_rss_mib()
     start, cpu = time.perf_counter(), time.process_time()
     report = replay(_input(spool, m), **kwargs)
     elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak = own_peak_rss_mib()
     return {
         "ok": report.ok,
         "findings": report.summary(),
@@ -339,8 +340,8 @@ def replay_child(spool: Path, m: int) -> dict[str, Any]:
         "checkpoints": report.checkpoints,
         "seconds": elapsed,
         "cpu_seconds": cpu,
-        "rss_before_mib": before / 1024,
-        "rss_peak_mib": peak / 1024,
+        "rss_before_mib": before,
+        "rss_peak_mib": peak,
     }
 
 

@@ -26,7 +26,6 @@ import asyncio
 import json
 import os
 import random
-import resource
 import subprocess
 import sys
 import tempfile
@@ -37,6 +36,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+
+from tests.bench._common import own_peak_rss_mib  # noqa: E402 - after the path
 
 ARTIFACTS = ROOT / "artifacts" / "bench"
 DEFAULT_N = 1_000_000
@@ -53,7 +54,7 @@ def _leaf_bytes(i: int) -> tuple[str, bytes]:
 
 
 def _rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return own_peak_rss_mib()
 
 
 def child_append(n: int, directory: str, mode: str) -> dict[str, Any]:

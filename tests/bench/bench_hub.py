@@ -1924,13 +1924,13 @@ async def takeovers(s: Setup, topics: Topics, holder: Proc, target: int) -> list
     no leave; the group notices after its session timeout) and ``holder`` takes over
     again. No new events meanwhile: the log holds ``target``."""
     rows: list[Row] = []
-    everything = set((await asyncio.to_thread(status, holder.port) or {}).get("assigned", []))
+    everything = await held_by(holder)
     for how in ("stopped", "killed"):
         name = f"{'join' if how == 'stopped' else 'crash'}{target}"
         joiner = spawn_worker(s.state, s.work, s.bootstrap, topics.namespace, name)
         try:
             joined, _first, why = await time_to_ready(joiner, s.args.start_timeout)
-            share = (await asyncio.to_thread(status, joiner.port) or {}).get("assigned", [])
+            share = await held_by(joiner) if joined is not None else set()
         finally:
             t0 = time.time()
             if how == "stopped":
@@ -1983,10 +1983,25 @@ def _ready_row(name: str, seconds: float | None, target: int, what: str) -> Row:
     )
 
 
+async def held_by(proc: Proc, timeout_s: float = 30.0) -> set[str]:
+    """The partitions ``proc`` holds, from its status page (which may take more than
+    the one second :func:`status` waits while the worker is busy); empty if it never says."""
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        data = await asyncio.to_thread(status, proc.port)
+        if data is not None and data.get("assigned"):
+            return set(data["assigned"])
+        await asyncio.sleep(0.1)
+    return set()
+
+
 async def time_to_hold(
     proc: Proc, partitions: set[str], since: float, timeout_s: float
 ) -> tuple[float | None, str]:
-    """Seconds from ``since`` until ``proc`` is ready, with lag 0, holding ``partitions``."""
+    """Seconds from ``since`` until ``proc`` is ready, with lag 0, holding ``partitions``
+    (none known: not measured)."""
+    if not partitions:
+        return None, "what it held before is not known"
     last: dict[str, Any] | None = None
     while time.time() - since < timeout_s:
         if proc.popen.poll() is not None:

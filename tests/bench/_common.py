@@ -190,8 +190,9 @@ def _replay_lines(data: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]
         f"{f['sha256_per_event']:.1f} SHA-256 = {f['floor_us_per_event']:.0f} CPU µs "
         f"(cryptography; {f['native_floor_us_per_event']:.0f} with the native Ed25519)"
     ]
+    runs = data["runs"]
     targets = []
-    for r in data["runs"]:
+    for r in runs:
         lines.append(
             f"  replay {r['events']:>9,} events: {r['cpu_us_per_event']:.0f} CPU µs/event, "
             f"{r['ratio_to_floor']:.2f} of the floor ({r['ratio_to_native_floor']:.2f} of the "
@@ -205,7 +206,6 @@ def _replay_lines(data: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]
                 "x",
             )
         )
-    runs = data["runs"]
     if len(runs) > 1:
         targets.append(
             target_row(

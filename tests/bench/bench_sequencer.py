@@ -53,17 +53,13 @@ def _leaf_bytes(i: int) -> tuple[str, bytes]:
     return leaf.decision_id, leaf.to_bytes()
 
 
-def _rss_mib() -> float:
-    return own_peak_rss_mib()
-
-
 def child_append(n: int, directory: str, mode: str) -> dict[str, Any]:
     """Append n leaves: ``store`` (the sequencer now) or ``memory`` (before)."""
     from hub.audit.leaf import AuditLeaf
     from hub.audit.log import AuditLog
     from hub.audit.store import LeafStore
 
-    before = _rss_mib()
+    before = own_peak_rss_mib()
     store = LeafStore.open(Path(directory), ORIGIN) if mode == "store" else None
     log = (
         AuditLog(ORIGIN, tree=store.tree, index_of=store.ids)
@@ -82,7 +78,12 @@ def child_append(n: int, directory: str, mode: str) -> dict[str, Any]:
     root = log.tree.root().hex()
     if store is not None:
         store.close()
-    return {"seconds": elapsed, "rss_before_mib": before, "rss_peak_mib": _rss_mib(), "root": root}
+    return {
+        "seconds": elapsed,
+        "rss_before_mib": before,
+        "rss_peak_mib": own_peak_rss_mib(),
+        "root": root,
+    }
 
 
 def child_restart(n: int, directory: str) -> dict[str, Any]:
@@ -90,7 +91,7 @@ def child_restart(n: int, directory: str) -> dict[str, Any]:
     from hub.audit.merkle import leaf_hash, verify_consistency, verify_inclusion
     from hub.audit.store import LeafStore
 
-    before = _rss_mib()
+    before = own_peak_rss_mib()
     started = time.perf_counter()
     store = LeafStore.open(Path(directory), ORIGIN)
     opened = time.perf_counter() - started
@@ -112,7 +113,7 @@ def child_restart(n: int, directory: str) -> dict[str, Any]:
         "open_seconds": opened,
         "proof_ms": proofs * 1000,
         "rss_before_mib": before,
-        "rss_peak_mib": _rss_mib(),
+        "rss_peak_mib": own_peak_rss_mib(),
         "root": root.hex(),
         "disk_bytes": disk,
     }
@@ -195,7 +196,7 @@ def child_restore() -> dict[str, Any]:
     """The sequencer's restore (its module reads the environment), timed."""
     from hub.app.sequencer import STATE
 
-    before = _rss_mib()
+    before = own_peak_rss_mib()
     started = time.perf_counter()
     asyncio.run(STATE.restore())
     elapsed = time.perf_counter() - started
@@ -205,7 +206,7 @@ def child_restore() -> dict[str, Any]:
         "root": STATE.log.tree.root().hex(),
         "checkpointed": STATE.log.checkpointed_size,
         "rss_before_mib": before,
-        "rss_peak_mib": _rss_mib(),
+        "rss_peak_mib": own_peak_rss_mib(),
     }
 
 

@@ -53,6 +53,9 @@ __all__ = [
 ]
 
 MODULES: Final = (
+    "hub.audit.leaf",
+    "hub.audit.merkle",
+    "hub.audit.replay",
     "hub.decision",
     "hub.state",
     "hub.pipeline",

@@ -22,7 +22,7 @@ import hashlib
 import os
 import tempfile
 from collections.abc import Iterable, Sequence
-from typing import IO, Protocol
+from typing import IO, Final, Protocol
 
 from hub.errors import AuditError, Reason
 
@@ -73,7 +73,7 @@ class _FileLevel:
     """One level's hashes in an unnamed temporary file, the newest in a small buffer."""
 
     __slots__ = ("_file", "_flushed", "_tail")
-    _FLUSH = 1 << 16
+    _FLUSH: Final = 1 << 16
 
     def __init__(self, directory: str | None, file: IO[bytes] | None = None) -> None:
         self._file: IO[bytes] = (

@@ -36,6 +36,10 @@ class AuditLeaf:
     decision_id: str
     record: DecisionRecord
 
+    def __init__(self, decision_id: str, record: DecisionRecord) -> None:
+        object.__setattr__(self, "decision_id", decision_id)  # the constructor written out: D26
+        object.__setattr__(self, "record", record)
+
     @property
     def event_digest(self) -> bytes:
         return bytes.fromhex(self.record.event_digest)

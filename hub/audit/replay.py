@@ -196,6 +196,22 @@ class Record:
     headers: tuple[tuple[str, bytes], ...] = ()
     timestamp_ms: int = 0
 
+    def __init__(  # noqa: PLR0917 - the dataclass's signature
+        self,
+        topic: str,
+        partition: int,
+        offset: int,
+        value: bytes,
+        headers: tuple[tuple[str, bytes], ...] = (),
+        timestamp_ms: int = 0,
+    ) -> None:
+        object.__setattr__(self, "topic", topic)  # the constructor written out: D26
+        object.__setattr__(self, "partition", partition)
+        object.__setattr__(self, "offset", offset)
+        object.__setattr__(self, "value", value)
+        object.__setattr__(self, "headers", headers)
+        object.__setattr__(self, "timestamp_ms", timestamp_ms)
+
     @property
     def where(self) -> str:
         return f"{self.topic}/{self.partition}/{self.offset}"
@@ -1858,6 +1874,24 @@ class _PolicyHeader:
     created_at_ms: int
     spec_version: int
 
+    def __init__(  # noqa: PLR0917 - the dataclass's signature
+        self,
+        producer: str,
+        recipients: tuple[str, ...],
+        event_type: str,
+        purpose: str,
+        handling: str,
+        created_at_ms: int,
+        spec_version: int,
+    ) -> None:
+        object.__setattr__(self, "producer", producer)  # the constructor written out: D26
+        object.__setattr__(self, "recipients", recipients)
+        object.__setattr__(self, "event_type", event_type)
+        object.__setattr__(self, "purpose", purpose)
+        object.__setattr__(self, "handling", handling)
+        object.__setattr__(self, "created_at_ms", created_at_ms)
+        object.__setattr__(self, "spec_version", spec_version)
+
 
 @dataclass(frozen=True, slots=True)
 class _PolicyView:
@@ -1866,6 +1900,13 @@ class _PolicyView:
     header: _PolicyHeader
     fields: Mapping[str, Any]
     disclosed: frozenset[str]
+
+    def __init__(
+        self, header: _PolicyHeader, fields: Mapping[str, Any], disclosed: frozenset[str]
+    ) -> None:
+        object.__setattr__(self, "header", header)  # the constructor written out: D26
+        object.__setattr__(self, "fields", fields)
+        object.__setattr__(self, "disclosed", disclosed)
 
 
 def _view_bytes(event: VerifiedEvent) -> bytes:
@@ -1928,6 +1969,18 @@ class _Signed:
     sig: bytes
     fields: Mapping[bytes, str]  # disclosure digest (clear or sealed) -> field
     wraps: frozenset[bytes] = frozenset()  # a sealed event's key wrap digests
+
+    def __init__(
+        self,
+        key_id: str,
+        sig: bytes,
+        fields: Mapping[bytes, str],
+        wraps: frozenset[bytes] = frozenset(),
+    ) -> None:
+        object.__setattr__(self, "key_id", key_id)  # the constructor written out: D26
+        object.__setattr__(self, "sig", sig)
+        object.__setattr__(self, "fields", fields)
+        object.__setattr__(self, "wraps", wraps)
 
     def disclosed(self, envelope: Envelope) -> frozenset[str] | None:
         """The fields the copy discloses if verifying it again must pass, else None.

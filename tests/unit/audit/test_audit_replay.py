@@ -20,7 +20,7 @@ import pytest
 
 from hub.audit.log import origin_of
 from hub.audit.note import Checkpoint, sign_note
-from hub.audit.replay import Record, ReplayInput, _view_bytes, _view_of
+from hub.audit.replay import Record, ReplayInput, _Index, _view_bytes, _view_of
 from hub.conformance import policy as policy_vectors
 from hub.conformance.base import read_json
 from hub.keys import private_key_from_seed
@@ -280,6 +280,25 @@ def test_a_byte_identical_second_copy_is_a_redelivery_not_a_duplicate(world: Wor
     assert kinds(report) == {"REDELIVERY": 1}
     assert report.findings[0].offset == rec.offset + 100
     assert f"{rec.topic}/{rec.partition}/{rec.offset}" in report.findings[0].detail
+
+
+def test_the_first_copy_is_found_before_and_after_its_row_is_inserted() -> None:
+    """The inbox pass notes each event's first copy per recipient in memory until its
+    batch is inserted; a later copy finds it in either place (the caller's lookup says
+    whether the table holds one)."""
+    index = _Index(None)
+    try:
+        assert index.first_copy("KH", "e1", "kh/0/1", b"d1", stored=False) is None
+        assert index.first_copy("TH", "e1", "th/0/1", b"d2", stored=False) is None
+        assert index.first_copy("KH", "e1", "kh/0/9", b"d3", stored=False) == ("kh/0/1", b"d1")
+        index.flush()
+        row = index.one("SELECT * FROM inbox_seen WHERE recipient = 'KH'", ())
+        assert tuple(row) == ("KH", "e1", "kh/0/1", b"d1")
+        assert index.first_copy("KH", "e1", "kh/0/9", b"d3", stored=True) == ("kh/0/1", b"d1")
+        assert index.first_copy("TH", "e1", "th/0/9", b"d2", stored=True) == ("th/0/1", b"d2")
+        assert index.one("SELECT COUNT(*) FROM inbox_seen", ()) == (2,)
+    finally:
+        index.close()
 
 
 def test_a_second_different_delivery_of_one_event_is_a_duplicate(world: World) -> None:

@@ -1,7 +1,8 @@
 """The hub's hot modules compiled with mypyc: the same source, run as C extensions.
 
 The modules in :data:`MODULES` judge every outbox record (``hub.pipeline`` and
-what it calls per event). ``make`` compiles them with mypyc
+what it calls per event) and replay the audit log (``hub.audit.replay`` and
+what it reads per event). ``make`` compiles them with mypyc
 (``deploy/scripts/compile.py``) into ``hub/_compiled``, with a manifest of
 every ``hub`` source the build read. :func:`install`, run by ``import hub``,
 puts a finder in front of Python's own that loads exactly those modules from
@@ -19,7 +20,8 @@ Otherwise nothing is installed and the source runs as it always did: the
 compiled modules are an accelerator with no knowledge of their own, never a
 second copy of it. :data:`STATUS` says which ("in use", "off", "not built",
 or "stale: " and why); the worker logs it at start and ``/hub/status`` shows it.
-``tests/unit/test_compiled.py`` holds the two to the same bytes.
+``tests/unit/test_compiled.py`` holds the two to the same bytes and the same
+replay reports.
 
 This module imports nothing from ``hub``: it runs before any of it is loaded.
 """
@@ -65,7 +67,8 @@ MODULES: Final = (
     "hub.wire.seal",
     "hub.wire.verify",
 )
-"""What is compiled: the per-event path of ``hub.pipeline.process`` (docs/performance.md)."""
+"""What is compiled: the per-event paths of ``hub.pipeline.process`` and of the auditor's
+replay (docs/decisions.md D25)."""
 
 GROUP: Final = "hub.compiled"
 """mypyc's group: its shared library is the module :data:`LIB`."""

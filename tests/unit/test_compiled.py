@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from hub import compiled
+from hub.audit.replay import Record, ReplayInput
 from hub.conformance import wire
 from hub.decision import SourceRef
 from hub.errors import SealError
@@ -32,6 +33,7 @@ from hub.wire.envelope import Envelope, Header
 from hub.wire.fields import Fields
 from hub.wire.verify import open_envelope
 from tests.bench.bench_wire import mix_plan, seal_plan
+from tests.support.audit import World, replay_input
 from tests.support.examples import AGREEMENTS, TRUST, example_key
 from tests.support.hub import HUB_KEY, WIRE_VECTORS, quarantined_original, wire_vector_outcome
 
@@ -189,6 +191,89 @@ def test_compiled_and_source_write_the_same_bytes(tmp_path: Path) -> None:
     assert {None, "REPLAY", "BAD_SIGNATURE"} <= reasons, reasons  # the corpus reaches them
     assert here["vectors"] == there["vectors"]
     assert here["mix"] == there["mix"]
+
+
+_STREAMS = ("leaves", "checkpoints", "outboxes", "inboxes", "rejections", "quarantine")
+
+
+def _audit_log() -> ReplayInput:
+    """A log with the tampering the replay finds: a copy delivered twice, a copy
+    changed, bytes that are no envelope written into an inbox, a leaf dropped."""
+    world = World()
+    world.submit("TH", "referral", ["KH"], "repatriation", "H2")
+    world.submit("VN", "trafficker_alert", ["KH", "LA", "TH"], "investigation", "H1")
+    world.submit("LA", "referral", ["MM"], "repatriation", "H2")  # refused: no flow
+    world.sequence_all()
+    data = world.input()
+    first, second = data.inboxes[0], data.inboxes[1]
+    changed = second.value[:-40] + bytes([second.value[-40] ^ 1]) + second.value[-39:]
+    data.inboxes += [
+        Record(first.topic, first.partition, first.offset + 100, first.value),
+        Record(second.topic, second.partition, second.offset + 101, changed),
+        Record(second.topic, second.partition, second.offset + 102, b"\xc3\x01 no envelope"),
+    ]
+    del data.leaves[4]
+    return data
+
+
+def replayed(log: str) -> str:
+    """The replay's report of the log in the JSON file ``log``, with the build
+    :data:`hub.compiled.STATUS` names."""
+    streams = json.loads(Path(log).read_text(encoding="utf-8"))
+    data = ReplayInput(
+        **{
+            name: [
+                Record(t, p, o, bytes.fromhex(v), tuple((k, bytes.fromhex(h)) for k, h in hs), ts)
+                for t, p, o, v, hs, ts in streams[name]
+            ]
+            for name in _STREAMS
+        }
+    )
+    return json.dumps({"status": compiled.STATUS, "report": replay_input(data).to_json()})
+
+
+def test_compiled_and_source_replay_a_log_alike(tmp_path: Path) -> None:
+    """The auditor's replay (compiled since 7 December: D25) of a tampered log here and
+    from its source in a child with TRM_COMPILED=0: the same report, finding by finding."""
+    data = _audit_log()
+    log = tmp_path / "log.json"
+    log.write_text(
+        json.dumps(
+            {
+                name: [
+                    [
+                        r.topic,
+                        r.partition,
+                        r.offset,
+                        r.value.hex(),
+                        [[k, v.hex()] for k, v in r.headers],
+                        r.timestamp_ms,
+                    ]
+                    for r in getattr(data, name)
+                ]
+                for name in _STREAMS
+            }
+        ),
+        encoding="utf-8",
+    )
+    here = json.loads(replayed(str(log)))
+    code = f"from tests.unit.test_compiled import replayed; print(replayed({str(log)!r}))"
+    child = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        env={**os.environ, "TRM_COMPILED": "0", "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    there = json.loads(child.stdout)
+    assert there["status"] == "off"
+    if os.environ.get("TRM_COMPILED") != "0":
+        assert here["status"] == "in use"
+    kinds = {f["kind"] for f in here["report"]["findings"]}
+    assert {"REDELIVERY", "ALTERATION", "INJECTION"} <= kinds, kinds  # the log reaches them
+    assert not here["report"]["ok"]
+    assert here["report"] == there["report"]
 
 
 def test_no_compiled_class_derives_from_an_abstract_base() -> None:

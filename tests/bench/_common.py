@@ -193,15 +193,20 @@ def _replay_lines(data: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]
     runs = data["runs"]
     targets = []
     for r in runs:
+        # the floor sampled while the replay ran, when it was (the machine's speed moves)
+        alongside = r.get("ratio_to_floor_alongside")
+        beside = "" if alongside is None else f", {alongside:.2f} of the floor alongside"
         lines.append(
             f"  replay {r['events']:>9,} events: {r['cpu_us_per_event']:.0f} CPU µs/event, "
-            f"{r['ratio_to_floor']:.2f} of the floor ({r['ratio_to_native_floor']:.2f} of the "
-            f"native floor), peak RSS {r['rss_peak_mib']:,.0f} MiB"
+            f"{r['ratio_to_floor']:.2f} of the first floor{beside} "
+            f"({r['ratio_to_native_floor']:.2f} of the native floor), "
+            f"peak RSS {r['rss_peak_mib']:,.0f} MiB"
         )
         targets.append(
             target_row(
-                f"replay of {r['events']:,} events >= 70% of its floor",
-                r["ratio_to_floor"],
+                f"replay of {r['events']:,} events >= 70% of its floor"
+                + ("" if alongside is None else " (alongside)"),
+                r["ratio_to_floor"] if alongside is None else alongside,
                 0.70,
                 "x",
             )

@@ -38,8 +38,12 @@ its cryptography). Both are CPU time of the one process (``time.process_time``):
 the machine is shared, and wall time measures the neighbours as much as the
 replay; wall-clock events/s are printed too. The replay verifies with the
 native Ed25519 (``hub/native``, ``ed25519-dalek``) when it is built, so the
-same calls are also timed with it: the native floor, a second ratio. Results
-go to ``artifacts/bench/replay.json``.
+same calls are also timed with it: the native floor, a second ratio. While
+each replay runs, a third child times the same calls every 20 s on the other
+core (``sample_floor``): this machine's speed moves by a fifth within minutes,
+and the ratio against the mean of those samples (``ratio_to_floor_alongside``)
+compares the replay with the floor of the same minutes; the combined table
+judges the target by it. Results go to ``artifacts/bench/replay.json``.
 ``measure(n)`` returns the same dict for the lead's combined table.
 """
 
@@ -72,6 +76,7 @@ NS = "t"
 STREAMS = ("leaves", "checkpoints", "outboxes", "inboxes", "rejections", "quarantine")
 ARTIFACTS = ROOT / "artifacts" / "bench"
 FLOOR_EVENTS = 1_000  # one checkpoint's worth: a clean log on its own
+SAMPLE_EVERY_S = 20.0  # the floor beside a replay: about 2 s of one core in every 20
 
 Rec = tuple[str, int, int, bytes, tuple[tuple[str, bytes], ...], int]
 
@@ -348,13 +353,18 @@ def replay_child(spool: Path, m: int) -> dict[str, Any]:
 # --- the floor ---------------------------------------------------------------------
 
 
+Primitives = tuple[list[tuple[bytes, bytes, bytes]], list[bytes]]
+
+
 def count_primitives(spool: Path, m: int = FLOOR_EVENTS) -> dict[str, Any]:
     """Replay m events with every Ed25519 verify and SHA-256 recorded; time them bare."""
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+    return time_floor(record_primitives(spool, m), m)
 
+
+def record_primitives(spool: Path, m: int = FLOOR_EVENTS) -> Primitives:
+    """Replay m events; every Ed25519 verify (key, signature, message) and SHA-256 input."""
     from hub.audit.replay import replay
     from hub.keys import ed25519_verify
-    from hub.wire import _native
 
     wire_verify = sys.modules["hub.wire.verify"]  # hub.wire's ``verify`` is the function
     verifies: list[tuple[bytes, bytes, bytes]] = []
@@ -399,11 +409,22 @@ def count_primitives(spool: Path, m: int = FLOOR_EVENTS) -> dict[str, Any]:
         for module, name, old in saved:
             setattr(module, name, old)
     assert report.ok, report.summary()
+    return verifies, hashes
 
-    def best_of_5(keys: dict[bytes, Any]) -> float:
-        """CPU seconds of the recorded verifies (with ``keys``) and hashes, best of 5."""
+
+def time_floor(primitives: Primitives, m: int, rounds: int = 5) -> dict[str, Any]:
+    """The recorded primitives timed bare, best of ``rounds``: the floor of m events."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    from hub.wire import _native
+
+    verifies, hashes = primitives
+    real_sha256 = hashlib.sha256
+
+    def best_of(keys: dict[bytes, Any]) -> float:
+        """CPU seconds of the recorded verifies (with ``keys``) and hashes, best of rounds."""
         best = float("inf")
-        for _ in range(5):
+        for _ in range(rounds):
             start = time.process_time()
             for raw, sig, msg in verifies:
                 keys[raw].verify(sig, msg)
@@ -413,9 +434,9 @@ def count_primitives(spool: Path, m: int = FLOOR_EVENTS) -> dict[str, Any]:
         return best
 
     raws = {raw for raw, _s, _m in verifies}
-    best = best_of_5({raw: Ed25519PublicKey.from_public_bytes(raw) for raw in raws})
+    best = best_of({raw: Ed25519PublicKey.from_public_bytes(raw) for raw in raws})
     # the same work with the native Ed25519 (hub/native, ed25519-dalek), which the replay calls
-    best_native = best_of_5({raw: _native.Ed25519Public(raw) for raw in raws})
+    best_native = best_of({raw: _native.Ed25519Public(raw) for raw in raws})
     return {
         "native_floor_us_per_event": best_native / m * 1e6,
         "native_floor_events_per_s": m / best_native,
@@ -426,6 +447,20 @@ def count_primitives(spool: Path, m: int = FLOOR_EVENTS) -> dict[str, Any]:
         "floor_us_per_event": best / m * 1e6,  # CPU time
         "floor_events_per_s": m / best,
     }
+
+
+def sample_floor(spool: Path, every_s: float) -> None:
+    """Print the floor (a JSON line) now and every ``every_s`` seconds until killed.
+
+    Run beside a replay, on the machine's other core: what the primitives cost
+    while it ran. This machine's speed moves by a fifth within minutes (its
+    neighbours), so a floor measured once before a replay of a quarter of an
+    hour says little about the hour the replay had.
+    """
+    primitives = record_primitives(spool)
+    while True:
+        print(json.dumps(time_floor(primitives, FLOOR_EVENTS, rounds=3)), flush=True)
+        time.sleep(every_s)
 
 
 # --- driver ------------------------------------------------------------------------
@@ -439,6 +474,23 @@ def _child(*args: str) -> dict[str, Any]:
     return result
 
 
+def _replay_beside_the_floor(spool: Path, m: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Replay m events in a child, the floor sampled meanwhile by another (sample_floor)."""
+    sampler = subprocess.Popen(
+        [sys.executable, __file__, "sampler", str(spool), str(SAMPLE_EVERY_S)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        replayed = _child("replay", str(spool), str(m))
+    finally:
+        sampler.terminate()
+        out, _err = sampler.communicate()
+    samples = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    return replayed, samples
+
+
 def measure(n: int) -> dict[str, Any]:
     """Build (or reuse) the log of n events, replay it at n/10 and n; the numbers as a dict."""
     started = time.perf_counter()
@@ -447,13 +499,18 @@ def measure(n: int) -> dict[str, Any]:
     sizes = sorted({max(CHECKPOINT_EVERY, n // 10 // CHECKPOINT_EVERY * CHECKPOINT_EVERY), n})
     runs = []
     for m in sizes:
-        r = _child("replay", str(spool), str(m))
+        r, samples = _replay_beside_the_floor(spool, m)
         if not r["ok"]:
             raise RuntimeError(f"an honest log must replay clean, found {r['findings']}")
         r["events_per_s"] = m / r["seconds"]
         r["cpu_us_per_event"] = 1e6 * r["cpu_seconds"] / m
         r["ratio_to_floor"] = floor["floor_us_per_event"] / r["cpu_us_per_event"]
         r["ratio_to_native_floor"] = floor["native_floor_us_per_event"] / r["cpu_us_per_event"]
+        alongside = [x["floor_us_per_event"] for x in samples]
+        r["floor_alongside_us"] = alongside
+        if alongside:
+            mean = sum(alongside) / len(alongside)
+            r["ratio_to_floor_alongside"] = mean / r["cpu_us_per_event"]
         runs.append(r)
     spooled = sum(p.stat().st_size for p in spool.glob("*.pickle"))
     return {
@@ -479,6 +536,9 @@ def main(argv: list[str] | None = None) -> None:
     if argv[:1] == ["replay"]:
         print(json.dumps(replay_child(Path(argv[1]), int(argv[2]))))
         return
+    if argv[:1] == ["sampler"]:
+        sample_floor(Path(argv[1]), float(argv[2]))
+        return
     n = int(argv[0]) if argv else DEFAULT_N
     result = measure(n)
     f = result["floor"]
@@ -494,11 +554,18 @@ def main(argv: list[str] | None = None) -> None:
         f"with the native Ed25519 {f['native_floor_us_per_event']:.0f} CPU µs"
     )
     for r in result["runs"]:
+        alongside = r["floor_alongside_us"]
+        beside = (
+            f", {r['ratio_to_floor_alongside']:.2f} of the floor measured alongside "
+            f"({len(alongside)} samples, {min(alongside):.0f}-{max(alongside):.0f} µs)"
+            if alongside
+            else ", no floor measured alongside"
+        )
         print(
             f"replay {r['events']:>9,} events / {r['leaves']:>9,} leaves / "
             f"{r['checkpoints']:>5,} checkpoints: {r['events_per_s']:,.0f} events/s "
             f"(wall), {r['cpu_us_per_event']:.0f} CPU µs/event, "
-            f"{r['ratio_to_floor']:.2f} of the floor "
+            f"{r['ratio_to_floor']:.2f} of the first floor{beside} "
             f"({r['ratio_to_native_floor']:.2f} of the native floor); "
             f"peak RSS {r['rss_peak_mib']:,.0f} MiB "
             f"({r['rss_peak_mib'] - r['rss_before_mib']:,.0f} MiB above the process before)"
@@ -509,7 +576,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] not in (["codehash"], ["floor"], ["replay"]):
+    if sys.argv[1:2] not in (["codehash"], ["floor"], ["replay"], ["sampler"]):
         # the parent only: the codehash child hashes every module it has loaded
         from tests.bench._common import require_current_build
 

@@ -47,6 +47,17 @@ def test_the_replays_runs_and_targets_are_read_out(tmp_path: Path) -> None:
     assert "replay RSS at 1,000,000 events within 50 MiB of 100,000 65.00 MiB NOT met" in lines
 
 
+def test_a_replay_is_judged_by_the_floor_sampled_alongside_it(tmp_path: Path) -> None:
+    """The floor measured while a replay ran, when it was: the machine's speed moves."""
+    runs = [_run(100_000, 0.56, 95.0), _run(1_000_000, 0.57, 99.0)]
+    runs[1]["ratio_to_floor_alongside"] = 0.72
+    _write(tmp_path, "replay.json", {"n": 1_000_000, "floor": _floor(), "runs": runs})
+    lines = _lines(tmp_path)
+    assert "replay of 100,000 events >= 70% of its floor 0.56x NOT met" in lines
+    assert "replay of 1,000,000 events >= 70% of its floor (alongside) 0.72x met" in lines
+    assert any("0.57 of the first floor, 0.72 of the floor alongside" in line for line in lines)
+
+
 def test_the_sequencers_memory_target_is_read_out(tmp_path: Path) -> None:
     def size(rss: float) -> dict[str, Any]:
         return {

@@ -40,7 +40,7 @@ replay; wall-clock events/s are printed too. The replay verifies with the
 native Ed25519 (``hub/native``, ``ed25519-dalek``) when it is built, so the
 same calls are also timed with it: the native floor, a second ratio. While
 each replay runs, a third child times the same calls every 20 s on the other
-core (``sample_floor``): this machine's speed moves by a fifth within minutes,
+core (``sample_floor``): this machine's speed moves by a fifth or more within minutes,
 and the ratio against the mean of those samples (``ratio_to_floor_alongside``)
 compares the replay with the floor of the same minutes; the combined table
 judges the target by it. Results go to ``artifacts/bench/replay.json``.
@@ -453,9 +453,9 @@ def sample_floor(spool: Path, every_s: float) -> None:
     """Print the floor (a JSON line) now and every ``every_s`` seconds until killed.
 
     Run beside a replay, on the machine's other core: what the primitives cost
-    while it ran. This machine's speed moves by a fifth within minutes (its
-    neighbours), so a floor measured once before a replay of a quarter of an
-    hour says little about the hour the replay had.
+    while it ran. This machine's speed moves by a fifth or more within minutes
+    (its neighbours), so a floor measured once before a replay of a quarter of
+    an hour says little about the minutes the replay had.
     """
     primitives = record_primitives(spool)
     while True:

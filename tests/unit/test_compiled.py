@@ -159,6 +159,26 @@ def outcomes(mix: str) -> str:
     return json.dumps({"status": compiled.STATUS, "vectors": _wire_vectors(), "mix": _mix(records)})
 
 
+def _here_and_from_source(function: str, path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """What ``function`` of this module (taking a file, returning JSON) gives here, with
+    the compiled modules, and in a child with TRM_COMPILED=0, from their source."""
+    here: dict[str, Any] = json.loads(globals()[function](str(path)))
+    code = f"from tests.unit.test_compiled import {function}; print({function}({str(path)!r}))"
+    child = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        env={**os.environ, "TRM_COMPILED": "0", "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    there = json.loads(child.stdout)
+    assert there["status"] == "off"
+    if os.environ.get("TRM_COMPILED") != "0":
+        assert here["status"] == "in use"
+    return here, there
+
+
 def test_compiled_and_source_write_the_same_bytes(tmp_path: Path) -> None:
     """The corpus (every wire vector, the mix, replays and changed bytes) through the
     compiled modules here and through their source in a child with TRM_COMPILED=0."""
@@ -172,20 +192,7 @@ def test_compiled_and_source_write_the_same_bytes(tmp_path: Path) -> None:
         ),
         encoding="utf-8",
     )
-    here = json.loads(outcomes(str(mix)))
-    code = f"from tests.unit.test_compiled import outcomes; print(outcomes({str(mix)!r}))"
-    child = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=REPO,
-        env={**os.environ, "TRM_COMPILED": "0", "PYTHONPATH": str(REPO)},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    there = json.loads(child.stdout)
-    assert there["status"] == "off"
-    if os.environ.get("TRM_COMPILED") != "0":
-        assert here["status"] == "in use"
+    here, there = _here_and_from_source("outcomes", mix)
     assert len(here["vectors"]) == len(wire.vector_files(WIRE_VECTORS)) > 20
     reasons = {o["reason"] for o in here["mix"]}
     assert {None, "REPLAY", "BAD_SIGNATURE"} <= reasons, reasons  # the corpus reaches them
@@ -256,20 +263,7 @@ def test_compiled_and_source_replay_a_log_alike(tmp_path: Path) -> None:
         ),
         encoding="utf-8",
     )
-    here = json.loads(replayed(str(log)))
-    code = f"from tests.unit.test_compiled import replayed; print(replayed({str(log)!r}))"
-    child = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=REPO,
-        env={**os.environ, "TRM_COMPILED": "0", "PYTHONPATH": str(REPO)},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    there = json.loads(child.stdout)
-    assert there["status"] == "off"
-    if os.environ.get("TRM_COMPILED") != "0":
-        assert here["status"] == "in use"
+    here, there = _here_and_from_source("replayed", log)
     kinds = {f["kind"] for f in here["report"]["findings"]}
     assert {"REDELIVERY", "ALTERATION", "INJECTION"} <= kinds, kinds  # the log reaches them
     assert not here["report"]["ok"]

@@ -100,6 +100,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.partitioner import murmur2
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from connectors.demo.scenario import example_payload
@@ -110,7 +111,12 @@ from hub.keys import load_private_key
 from hub.ops import broker as kafka_local
 from hub.ops.provision import provision_registry
 from hub.policy import parse_agreement
-from hub.topics import OUTBOX_MAX_MESSAGE_BYTES, RECORD_ALLOWANCE_BYTES, Topics
+from hub.topics import (
+    OUTBOX_MAX_MESSAGE_BYTES,
+    OUTBOX_PARTITIONS,
+    RECORD_ALLOWANCE_BYTES,
+    Topics,
+)
 from hub.trust import TrustList, load_trust_file
 from hub.wire import (
     cloudevents_headers,
@@ -145,6 +151,15 @@ ROUTES = {"TH": ("KH",), "VN": ("CN", "KH", "LA", "TH")}
 COPIES_PER_EVENT = sum(len(m[2]) for m in MIX) / len(MIX)
 DECISIONS_PER_EVENT = sum(1 + len(m[2]) for m in MIX) / len(MIX)  # INGESTED + one per recipient
 INBOXES = sorted({r for m in MIX for r in m[2]})
+# The events of one case share its case key, which is their Kafka key (docs/protocol.md
+# section 8): it decides each event's outbox partition, and so, with several workers,
+# which worker judges it. Here a case is four events in a row of the mix: TH's two
+# referrals and handover notice, and VN's alert. Until 8 December 2026 the whole mix had
+# 64 keys (event i: ``case-{i % 64}``), each always with the same row of MIX, so VN's
+# alerts (4 copies each) had 16 keys over six partitions, and one of two workers judged
+# 51-64 % of the backlog's work, as the group happened to assign the partitions
+# (docs/performance-history.md, 8 December 2026).
+EVENTS_PER_CASE = 4
 # each recipient's seal key (deterministic test keys): a sealed (v2) event is sealed to them
 SEAL_TO = bench_seal_keys(tuple(INBOXES))
 
@@ -164,6 +179,36 @@ class Event:
 def _sequence(i: int) -> int:
     """Event ``i``'s sequence number for its producer (TH: 3 of every 4, VN: 1)."""
     return 3 * (i // 4) + i % 4 + 1 if i % 4 < 3 else i // 4 + 1
+
+
+def case_key(i: int) -> str:
+    """Event ``i``'s case key (:data:`EVENTS_PER_CASE`)."""
+    return f"case-{i // EVENTS_PER_CASE}"
+
+
+def backlog_shares(backlog: Sequence[Event], held: Sequence[tuple[str, ...]]) -> list[float]:
+    """Each worker's share of the backlog's work, by the outbox partitions it holds
+    (``held``, as :func:`wait_running` returns them): its events, each counted as one
+    plus its delivered copies (a copy costs about what an event's own checks cost).
+
+    Each event's partition is the one the writer's default partitioner picks
+    (murmur2 of the key, as Kafka's Java client), over :data:`OUTBOX_PARTITIONS`.
+    """
+    holder: dict[tuple[str, int], int] = {}
+    for w, parts in enumerate(held):
+        for a in parts:
+            topic, _, partition = a.rpartition("/")
+            holder[topic.rsplit(".", 2)[-2], int(partition)] = w
+    work = [0] * len(held)
+    total = 0
+    for e in backlog:
+        p = (murmur2(e.key) & 0x7FFFFFFF) % OUTBOX_PARTITIONS
+        cost = 1 + len(ROUTES[e.country])
+        total += cost
+        who = holder.get((e.country, p))
+        if who is not None:
+            work[who] += cost
+    return [x / total if total else 0.0 for x in work]
 
 
 _GEN: dict[str, Any] = {}
@@ -199,7 +244,7 @@ def _gen(span: tuple[int, int, bool]) -> list[Event]:
             recipients=to,
             purpose=purpose,
             handling=handling,
-            case_key=f"case-{i % 64}",
+            case_key=case_key(i),
             sequence=_sequence(i),
             created_at_ms=time.time_ns() // 1_000_000,
             seal_to={r: SEAL_TO[r] for r in to} if sealed else None,
@@ -207,7 +252,7 @@ def _gen(span: tuple[int, int, bool]) -> list[Event]:
         out.append(
             Event(
                 producer,
-                f"case-{i % 64}".encode(),
+                case_key(i).encode(),
                 env.to_bytes(),
                 tuple(cloudevents_headers(env.header)),
                 env.header.event_id,
@@ -1001,8 +1046,19 @@ async def drain_hub(
         released_ms: int | None = None
         try:
             floors: dict[str, int] = {}
+            split: dict[str, int] = {}  # each worker's share of the backlog's work, per mille
             if backlog is not None:
                 settle_s, held = await wait_running(procs, s.args.start_timeout, label)
+                if workers > 1:
+                    shown = []
+                    for p, x in zip(procs, backlog_shares(backlog, held), strict=True):
+                        split[f"backlog_share_permille_{p.name}"] = round(x * 1000)
+                        shown.append(f"{p.name} {x:.1%}")
+                    print(
+                        f"  {label}: each worker's share of the backlog's work (events and "
+                        f"copies, by the partitions it holds): {', '.join(shown)}",
+                        flush=True,
+                    )
                 if floor:
                     floors["floor_before_events_per_s"] = round(await floor_now(s.args.seconds))
                 wrote = await _write_held(s, topics, procs, backlog)
@@ -1025,6 +1081,7 @@ async def drain_hub(
             if floors:
                 floors["floor_after_events_per_s"] = round(await floor_now(s.args.seconds))
                 d.counts.update(floors)
+            d.counts.update(split)
             for p in procs:  # each worker's peak since its start (VmHWM)
                 peak = peak_rss_bytes(p.popen.pid)
                 if peak is not None:

@@ -153,13 +153,13 @@ DECISIONS_PER_EVENT = sum(1 + len(m[2]) for m in MIX) / len(MIX)  # INGESTED + o
 INBOXES = sorted({r for m in MIX for r in m[2]})
 # The events of one case share its case key, which is their Kafka key (docs/protocol.md
 # section 8): it decides each event's outbox partition, and so, with several workers,
-# which worker judges it. Here a case is four events in a row of the mix: TH's two
-# referrals and handover notice, and VN's alert. Until 8 December 2026 the whole mix had
+# which worker judges it. Here a case is one round of the mix, four events in a row: TH's
+# two referrals and handover notice, and VN's alert. Until 8 December 2026 the whole mix had
 # 64 keys (event i: ``case-{i % 64}``), each always with the same row of MIX, so VN's
 # alerts (4 copies each) had 16 keys over six partitions, and one of two workers judged
 # 51-64 % of the backlog's work, as the group happened to assign the partitions
 # (docs/performance-history.md, 8 December 2026).
-EVENTS_PER_CASE = 4
+EVENTS_PER_CASE = len(MIX)
 # each recipient's seal key (deterministic test keys): a sealed (v2) event is sealed to them
 SEAL_TO = bench_seal_keys(tuple(INBOXES))
 

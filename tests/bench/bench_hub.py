@@ -100,7 +100,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.partitioner import murmur2
+from aiokafka.partitioner import DefaultPartitioner
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from connectors.demo.scenario import example_payload
@@ -186,26 +186,29 @@ def case_key(i: int) -> str:
     return f"case-{i // EVENTS_PER_CASE}"
 
 
-def backlog_shares(backlog: Sequence[Event], held: Sequence[tuple[str, ...]]) -> list[float]:
+def backlog_shares(
+    backlog: Sequence[Event], held: Sequence[tuple[str, ...]], topics: Topics
+) -> list[float]:
     """Each worker's share of the backlog's work, by the outbox partitions it holds
     (``held``, as :func:`wait_running` returns them): its events, each counted as one
     plus its delivered copies (a copy costs about what an event's own checks cost).
 
-    Each event's partition is the one the writer's default partitioner picks
-    (murmur2 of the key, as Kafka's Java client), over :data:`OUTBOX_PARTITIONS`.
+    Each event's partition is the one :func:`write_events`'s producer picks: aiokafka's
+    default partitioner over :data:`OUTBOX_PARTITIONS`.
     """
-    holder: dict[tuple[str, int], int] = {}
+    holder: dict[tuple[str | None, int], int] = {}
     for w, parts in enumerate(held):
         for a in parts:
             topic, _, partition = a.rpartition("/")
-            holder[topic.rsplit(".", 2)[-2], int(partition)] = w
+            holder[topics.country_of_outbox(topic), int(partition)] = w
+    partitions = list(range(OUTBOX_PARTITIONS))
+    pick = DefaultPartitioner()
     work = [0] * len(held)
     total = 0
     for e in backlog:
-        p = (murmur2(e.key) & 0x7FFFFFFF) % OUTBOX_PARTITIONS
         cost = 1 + len(ROUTES[e.country])
         total += cost
-        who = holder.get((e.country, p))
+        who = holder.get((e.country, pick(e.key, partitions, partitions)))
         if who is not None:
             work[who] += cost
     return [x / total if total else 0.0 for x in work]
@@ -1051,7 +1054,7 @@ async def drain_hub(
                 settle_s, held = await wait_running(procs, s.args.start_timeout, label)
                 if workers > 1:
                     shown = []
-                    for p, x in zip(procs, backlog_shares(backlog, held), strict=True):
+                    for p, x in zip(procs, backlog_shares(backlog, held, topics), strict=True):
                         split[f"backlog_share_permille_{p.name}"] = round(x * 1000)
                         shown.append(f"{p.name} {x:.1%}")
                     print(

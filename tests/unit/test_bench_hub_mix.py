@@ -6,12 +6,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from itertools import combinations
 
-from aiokafka.partitioner import murmur2
+from aiokafka.partitioner import DefaultPartitioner
 
-from hub.topics import OUTBOX_PARTITIONS
+from hub.topics import OUTBOX_PARTITIONS, Topics
 from tests.bench.bench_hub import MIX, Event, backlog_shares, case_key
 
 EVENTS = 60_000  # bench_hub's default backlog
+TOPICS = Topics("ns")
+PARTITIONS = list(range(OUTBOX_PARTITIONS))
 
 
 def _backlog(key_of: Callable[[int], str] = case_key) -> list[Event]:
@@ -23,7 +25,8 @@ def _held(split: tuple[int, ...]) -> list[tuple[str, ...]]:
     assigns co-subscribed topics of one partition count as co-partitioned)."""
     rest = [p for p in range(OUTBOX_PARTITIONS) if p not in split]
     return [
-        tuple(f"ns.{c}.outbox/{p}" for c in ("TH", "VN") for p in parts) for parts in (split, rest)
+        tuple(f"{TOPICS.outbox(c)}/{p}" for c in ("TH", "VN") for p in parts)
+        for parts in (split, rest)
     ]
 
 
@@ -35,7 +38,7 @@ def _splits() -> list[tuple[int, ...]]:
 def test_every_split_of_the_partitions_gives_each_of_two_workers_half_the_work() -> None:
     backlog = _backlog()
     for split in _splits():
-        shares = backlog_shares(backlog, _held(split))
+        shares = backlog_shares(backlog, _held(split), TOPICS)
         assert abs(sum(shares) - 1) < 1e-9
         assert max(shares) < 0.51, (split, shares)
 
@@ -43,7 +46,7 @@ def test_every_split_of_the_partitions_gives_each_of_two_workers_half_the_work()
 def test_the_keys_before_left_one_worker_up_to_64_per_cent() -> None:
     """What the change mended: 64 keys for the whole mix, each always with one row."""
     backlog = _backlog(lambda i: f"case-{i % 64}")
-    worst = max(max(backlog_shares(backlog, _held(s))) for s in _splits())
+    worst = max(max(backlog_shares(backlog, _held(s), TOPICS)) for s in _splits())
     assert worst > 0.6
 
 
@@ -51,9 +54,9 @@ def test_a_share_counts_each_event_once_and_each_of_its_copies() -> None:
     """A TH referral (one copy) weighs 2, a VN alert (four copies) 5; a partition
     nobody holds counts for nobody."""
     th, vn = b"th-key", b"vn-key"
-    p_th = (murmur2(th) & 0x7FFFFFFF) % OUTBOX_PARTITIONS
-    p_vn = (murmur2(vn) & 0x7FFFFFFF) % OUTBOX_PARTITIONS
+    p_th = DefaultPartitioner()(th, PARTITIONS, PARTITIONS)
+    p_vn = DefaultPartitioner()(vn, PARTITIONS, PARTITIONS)
     backlog = [Event("TH", th, b"", (), ""), Event("VN", vn, b"", (), "")]
-    held = [(f"a.b.TH.outbox/{p_th}",), (f"a.b.VN.outbox/{p_vn}",)]
-    assert backlog_shares(backlog, held) == [2 / 7, 5 / 7]
-    assert backlog_shares(backlog, [(f"a.b.TH.outbox/{p_th}",), ()]) == [2 / 7, 0.0]
+    held = [(f"{TOPICS.outbox('TH')}/{p_th}",), (f"{TOPICS.outbox('VN')}/{p_vn}",)]
+    assert backlog_shares(backlog, held, TOPICS) == [2 / 7, 5 / 7]
+    assert backlog_shares(backlog, [held[0], ()], TOPICS) == [2 / 7, 0.0]
